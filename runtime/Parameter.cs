@@ -1,0 +1,65 @@
+using System;
+using System.Collections.Generic;
+
+namespace ConvGen;
+
+/// <summary>
+/// A learnable tensor. Its values live in the network's internal (packed) layout, which the kernels read directly;
+/// <see cref="CopyTo"/> and <see cref="CopyFrom"/> convert to and from PyTorch's layout (OIHW, <c>[out, in]</c>, <c>[n]</c>).
+/// </summary>
+public sealed class Parameter
+{
+    private readonly ParameterLayout _layout;
+
+    /// <summary>Creates a parameter with zeroed packed storage.</summary>
+    public Parameter(string name, int[] shape, ParameterLayout layout)
+    {
+        Name = name;
+        _shapeArray = shape;
+        Shape = Array.AsReadOnly(shape);
+        long length = 1;
+        foreach (int d in shape) length *= d;
+        if (length != layout.Length)
+            throw new ArgumentException($"Parameter '{name}': shape [{string.Join(", ", shape)}] has {length} values but the layout holds {layout.Length}.");
+        Length = (int)length;
+        _layout = layout;
+        Values = new float[layout.PackedLength];
+    }
+
+    private readonly int[] _shapeArray;
+
+    /// <summary>The state-dict key of the equivalent <c>torch.nn.Sequential</c>, e.g. <c>"0.weight"</c>.</summary>
+    public string Name { get; }
+
+    /// <summary>Shape in PyTorch layout.</summary>
+    public IReadOnlyList<int> Shape { get; }
+
+    /// <summary>Number of values in PyTorch layout.</summary>
+    public int Length { get; }
+
+    /// <summary>The packed values as the kernels read them (internal layout; padding lanes are zero).</summary>
+    public float[] Values { get; }
+
+    /// <summary>Writes the values to <paramref name="destination"/> in PyTorch layout.</summary>
+    public void CopyTo(Span<float> destination)
+    {
+        CheckLength(destination.Length, nameof(destination));
+        _layout.Unpack(Values, destination[..Length]);
+    }
+
+    /// <summary>Reads the values from <paramref name="source"/> in PyTorch layout.</summary>
+    public void CopyFrom(ReadOnlySpan<float> source)
+    {
+        CheckLength(source.Length, nameof(source));
+        _layout.Pack(source[..Length], Values);
+    }
+
+    internal int[] ShapeArray => _shapeArray;
+
+    private void CheckLength(int given, string argument)
+    {
+        if (given < Length)
+            throw new ArgumentException(
+                $"Parameter '{Name}' [{string.Join(", ", _shapeArray)}] needs {Length} floats, but the span holds {given}.", argument);
+    }
+}

@@ -1,0 +1,144 @@
+using System;
+
+namespace ConvGen;
+
+/// <summary>
+/// How a parameter's PyTorch-layout values map onto the packed array the generated kernels read.
+/// The generator picks one per parameter; packing writes zeros into every padding slot, so kernels can run
+/// whole 8-lane vectors over them without masks.
+/// </summary>
+public abstract class ParameterLayout
+{
+    /// <summary>Values in PyTorch layout.</summary>
+    public abstract int Length { get; }
+
+    /// <summary>Floats in the packed array (≥ <see cref="Length"/>).</summary>
+    public abstract int PackedLength { get; }
+
+    /// <summary>Packed index of the value at PyTorch index <paramref name="index"/>.</summary>
+    public abstract int PackedIndex(int index);
+
+    /// <summary>PyTorch layout → packed; padding slots become zero.</summary>
+    public void Pack(ReadOnlySpan<float> source, Span<float> packed)
+    {
+        packed[..PackedLength].Clear();
+        for (int i = 0; i < Length; i++) packed[PackedIndex(i)] = source[i];
+    }
+
+    /// <summary>Packed → PyTorch layout.</summary>
+    public void Unpack(ReadOnlySpan<float> packed, Span<float> destination)
+    {
+        for (int i = 0; i < Length; i++) destination[i] = packed[PackedIndex(i)];
+    }
+
+    /// <summary>A vector of <paramref name="length"/> values stored as is, padded to whole vectors of 8.</summary>
+    public static ParameterLayout Vector(int length) => new VectorLayout(length);
+
+    /// <summary>
+    /// Conv weights <c>[O][I/g][kh][kw]</c> packed as <c>[O/8][R][kh][kw][8]</c>: for each block of 8 output channels,
+    /// the <c>R</c> input channels starting at the first one its lanes use, then the window, then the 8 output lanes.
+    /// Lanes whose group does not use an input channel hold zero.
+    /// </summary>
+    public static ParameterLayout ConvBlocked(int outChannels, int inChannels, int groups, int kh, int kw)
+        => new ConvBlockedLayout(outChannels, inChannels, groups, kh, kw);
+
+    /// <summary>Depthwise weights <c>[C][1][kh][kw]</c> packed as <c>[C/8][kh][kw][8]</c>.</summary>
+    public static ParameterLayout Depthwise(int channels, int kh, int kw) => new DepthwiseLayout(channels, kh, kw);
+
+    /// <summary>
+    /// Linear weights <c>[out][in]</c> packed as <c>[out/8][inPacked][8]</c>, where input feature <c>f</c> (PyTorch's
+    /// flatten order of a C×H×W tensor) sits at the internal offset of that element in the layer's input: NCHW8c when
+    /// <paramref name="blockedInput"/>, else plain.
+    /// </summary>
+    public static ParameterLayout Linear(int outFeatures, int channels, int height, int width, bool blockedInput)
+        => new LinearLayout(outFeatures, channels, height, width, blockedInput);
+
+    /// <summary>Whole vectors of 8 needed for <paramref name="n"/> values.</summary>
+    public static int Blocks(int n) => (n + 7) / 8;
+
+    private sealed class VectorLayout(int length) : ParameterLayout
+    {
+        public override int Length => length;
+        public override int PackedLength => Blocks(length) * 8;
+        public override int PackedIndex(int index) => index;
+    }
+
+    private sealed class ConvBlockedLayout : ParameterLayout
+    {
+        private readonly int _out, _inPerGroup, _outPerGroup, _window;
+
+        public ConvBlockedLayout(int outChannels, int inChannels, int groups, int kh, int kw)
+        {
+            _out = outChannels;
+            _inPerGroup = inChannels / groups;
+            _outPerGroup = outChannels / groups;
+            _window = kh * kw;
+            Span = ConvBlockSpan(outChannels, inChannels, groups);
+        }
+
+        /// <summary>R: input channels one output block reads (all of them when groups = 1).</summary>
+        public int Span { get; }
+
+        public override int Length => _out * _inPerGroup * _window;
+        public override int PackedLength => Blocks(_out) * Span * _window * 8;
+
+        public override int PackedIndex(int index)
+        {
+            int tap = index % _window;
+            int i = index / _window % _inPerGroup;
+            int o = index / (_window * _inPerGroup);
+            int block = o / 8;
+            int inChannel = o / _outPerGroup * _inPerGroup + i;
+            int r = inChannel - ConvBlockFirstInput(block, _inPerGroup, _outPerGroup);
+            return ((block * Span + r) * _window + tap) * 8 + o % 8;
+        }
+    }
+
+    /// <summary>First input channel read by output block <paramref name="block"/>.</summary>
+    public static int ConvBlockFirstInput(int block, int inPerGroup, int outPerGroup) => block * 8 / outPerGroup * inPerGroup;
+
+    /// <summary>Input channels one output block of 8 reads: the largest over the blocks (all channels when groups = 1).</summary>
+    public static int ConvBlockSpan(int outChannels, int inChannels, int groups)
+    {
+        int inPerGroup = inChannels / groups, outPerGroup = outChannels / groups, span = 0;
+        for (int b = 0; b < Blocks(outChannels); b++)
+        {
+            int last = Math.Min(b * 8 + 7, outChannels - 1);
+            span = Math.Max(span, (last / outPerGroup + 1) * inPerGroup - ConvBlockFirstInput(b, inPerGroup, outPerGroup));
+        }
+        return span;
+    }
+
+    private sealed class DepthwiseLayout(int channels, int kh, int kw) : ParameterLayout
+    {
+        public override int Length => channels * kh * kw;
+        public override int PackedLength => Blocks(channels) * kh * kw * 8;
+
+        public override int PackedIndex(int index)
+        {
+            int window = kh * kw, c = index / window;
+            return (c / 8 * window + index % window) * 8 + c % 8;
+        }
+    }
+
+    private sealed class LinearLayout(int outFeatures, int channels, int height, int width, bool blocked) : ParameterLayout
+    {
+        private readonly int _in = channels * height * width;
+        private readonly int _inPacked = blocked ? Blocks(channels) * 8 * height * width : channels * height * width;
+
+        public override int Length => outFeatures * _in;
+        public override int PackedLength => Blocks(outFeatures) * _inPacked * 8;
+
+        public override int PackedIndex(int index)
+        {
+            int o = index / _in, f = index % _in;
+            int internalF = f;
+            if (blocked)
+            {
+                int plane = height * width, c = f / plane, pixel = f % plane;
+                internalF = (c / 8 * plane + pixel) * 8 + c % 8;
+            }
+            return ((o / 8) * _inPacked + internalF) * 8 + o % 8;
+        }
+    }
+}

@@ -1,0 +1,22 @@
+using System;
+using System.ComponentModel;
+
+namespace ConvGen;
+
+/// <summary>
+/// Per-thread scratch memory for generated kernels. Each thread keeps one array per network type and grows it only
+/// when a larger batch arrives, so a warm <c>Forward</c> allocates nothing and concurrent calls never share buffers.
+/// </summary>
+[EditorBrowsable(EditorBrowsableState.Never)]
+public static class Workspace
+{
+    /// <summary>Returns <paramref name="slot"/>, replaced by a larger array first when it holds fewer than <paramref name="length"/> floats.</summary>
+    public static float[] Ensure(ref float[]? slot, long length)
+    {
+        if (length > Array.MaxLength)
+            throw new ArgumentOutOfRangeException(nameof(length), $"A workspace of {length} floats is larger than the largest array .NET allows ({Array.MaxLength}); use a smaller batch.");
+        if (slot is null || slot.Length < length)
+            slot = GC.AllocateUninitializedArray<float>((int)length);
+        return slot;
+    }
+}
