@@ -23,7 +23,8 @@ public sealed class Parameter
             throw new ArgumentException($"Parameter '{name}': shape [{string.Join(", ", shape)}] has {length} values but the layout holds {layout.Length}.");
         Length = (int)length;
         _layout = layout;
-        Values = new float[layout.PackedLength];
+        // Pinned, so generated kernels can keep a raw pointer to the values for the parameter's lifetime.
+        Values = GC.AllocateArray<float>(layout.PackedLength, pinned: true);
     }
 
     private readonly int[] _shapeArray;
@@ -39,6 +40,10 @@ public sealed class Parameter
 
     /// <summary>The packed values as the kernels read them (internal layout; padding lanes are zero).</summary>
     public float[] Values { get; }
+
+    /// <summary>Address of <see cref="Values"/>[0] (the array is pinned); for generated kernels.</summary>
+    [System.ComponentModel.EditorBrowsable(System.ComponentModel.EditorBrowsableState.Never)]
+    public unsafe float* Pointer => (float*)System.Runtime.CompilerServices.Unsafe.AsPointer(ref System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(Values));
 
     /// <summary>Writes the values to <paramref name="destination"/> in PyTorch layout.</summary>
     public void CopyTo(Span<float> destination)

@@ -66,6 +66,7 @@ public abstract class ParameterLayout
     private sealed class ConvBlockedLayout : ParameterLayout
     {
         private readonly int _out, _inPerGroup, _outPerGroup, _window;
+        private readonly int[] _firstInput;
 
         public ConvBlockedLayout(int outChannels, int inChannels, int groups, int kh, int kw)
         {
@@ -74,6 +75,8 @@ public abstract class ParameterLayout
             _outPerGroup = outChannels / groups;
             _window = kh * kw;
             Span = ConvBlockSpan(outChannels, inChannels, groups);
+            _firstInput = new int[Blocks(outChannels)];
+            for (int b = 0; b < _firstInput.Length; b++) _firstInput[b] = ConvBlockFirstInput(b, inChannels, outChannels, groups);
         }
 
         /// <summary>R: input channels one output block reads (all of them when groups = 1).</summary>
@@ -89,13 +92,20 @@ public abstract class ParameterLayout
             int o = index / (_window * _inPerGroup);
             int block = o / 8;
             int inChannel = o / _outPerGroup * _inPerGroup + i;
-            int r = inChannel - ConvBlockFirstInput(block, _inPerGroup, _outPerGroup);
+            int r = inChannel - _firstInput[block];
             return ((block * Span + r) * _window + tap) * 8 + o % 8;
         }
     }
 
-    /// <summary>First input channel read by output block <paramref name="block"/>.</summary>
-    public static int ConvBlockFirstInput(int block, int inPerGroup, int outPerGroup) => block * 8 / outPerGroup * inPerGroup;
+    /// <summary>
+    /// First input channel read by output block <paramref name="block"/>: the first channel of its first lane's group,
+    /// moved down where needed so that the block's <see cref="ConvBlockSpan"/> channels stay inside the input.
+    /// </summary>
+    public static int ConvBlockFirstInput(int block, int inChannels, int outChannels, int groups)
+    {
+        int inPerGroup = inChannels / groups, outPerGroup = outChannels / groups;
+        return Math.Min(block * 8 / outPerGroup * inPerGroup, inChannels - ConvBlockSpan(outChannels, inChannels, groups));
+    }
 
     /// <summary>Input channels one output block of 8 reads: the largest over the blocks (all channels when groups = 1).</summary>
     public static int ConvBlockSpan(int outChannels, int inChannels, int groups)
@@ -104,7 +114,7 @@ public abstract class ParameterLayout
         for (int b = 0; b < Blocks(outChannels); b++)
         {
             int last = Math.Min(b * 8 + 7, outChannels - 1);
-            span = Math.Max(span, (last / outPerGroup + 1) * inPerGroup - ConvBlockFirstInput(b, inPerGroup, outPerGroup));
+            span = Math.Max(span, (last / outPerGroup + 1) * inPerGroup - b * 8 / outPerGroup * inPerGroup);
         }
         return span;
     }

@@ -1,0 +1,74 @@
+using Microsoft.CodeAnalysis;
+
+namespace ConvGen.Generator;
+
+/// <summary>Every diagnostic ConvGen reports. Each ID has a page at docs/diagnostics/CGxxxx.md.</summary>
+internal static class Diagnostics
+{
+    private const string Category = "ConvGen";
+    private const string HelpRoot = "https://github.com/convgen/convgen/blob/main/docs/diagnostics/";
+
+    private static DiagnosticDescriptor Error(string id, string title, string message)
+        => new(id, title, message, Category, DiagnosticSeverity.Error, isEnabledByDefault: true, helpLinkUri: HelpRoot + id + ".md");
+
+    public static readonly DiagnosticDescriptor NotPartial = Error("CG0001",
+        "Network class must be partial",
+        "Network class '{0}' must be declared 'partial' so that ConvGen can add its generated members");
+
+    public static readonly DiagnosticDescriptor UnsupportedType = Error("CG0002",
+        "Unsupported network type",
+        "'{0}' cannot be a ConvGen network: {1}");
+
+    public static readonly DiagnosticDescriptor InvalidArgument = Error("CG0003",
+        "Invalid layer argument",
+        "{0}: {1}");
+
+    public static readonly DiagnosticDescriptor ChannelMismatch = Error("CG0004",
+        "Channel mismatch between layers",
+        "{0} expects {1} input channels, but {2} produces {3}");
+
+    public static readonly DiagnosticDescriptor GroupsMismatch = Error("CG0005",
+        "Groups do not divide the channels",
+        "{0}: groups = {1} must divide both in = {2} and out = {3}");
+
+    public static readonly DiagnosticDescriptor SizeCollapses = Error("CG0006",
+        "Spatial size collapses",
+        "{0} produces an output {1} of {2}: {3} on an input {1} of {4}");
+
+    public static readonly DiagnosticDescriptor LinearInputMismatch = Error("CG0007",
+        "Linear input size mismatch",
+        "{0} expects {1} input features, but {2} produces {3}");
+
+    public static readonly DiagnosticDescriptor WrongInputKind = Error("CG0008",
+        "Layer applied to the wrong kind of tensor",
+        "{0} needs {1} input, but {2} produces {3}{4}");
+
+    public static readonly DiagnosticDescriptor TooLarge = Error("CG0009",
+        "Tensor or parameter too large",
+        "{0}: {1} has {2} values, more than ConvGen's limit of {3}");
+
+    public static readonly DiagnosticDescriptor UnsafeRequired = Error("CG0010",
+        "Unsafe code must be allowed",
+        "ConvGen's generated kernels for '{0}' use pointers: set <AllowUnsafeBlocks>true</AllowUnsafeBlocks> in the project (the ConvGen package does this for you)");
+
+    /// <summary>
+    /// Not reported: marks a network whose attributes the compiler could not bind. The compiler has already reported the
+    /// error, so the generator emits nothing and adds nothing.
+    /// </summary>
+    public const string AttributeBindingFailed = "binding-failed";
+
+    public static DiagnosticDescriptor? ById(string id) => id switch
+    {
+        "CG0001" => NotPartial,
+        "CG0002" => UnsupportedType,
+        "CG0003" => InvalidArgument,
+        "CG0004" => ChannelMismatch,
+        "CG0005" => GroupsMismatch,
+        "CG0006" => SizeCollapses,
+        "CG0007" => LinearInputMismatch,
+        "CG0008" => WrongInputKind,
+        "CG0009" => TooLarge,
+        "CG0010" => UnsafeRequired,
+        _ => null,
+    };
+}

@@ -1,0 +1,304 @@
+using System;
+using System.Collections.Generic;
+using ConvGen.Generator.Model;
+using static ConvGen.Generator.Emit.CodeWriter;
+
+namespace ConvGen.Generator.Emit;
+
+/// <summary>
+/// The register tile of one convolution: <see cref="Blocks"/> output-channel blocks of 8 × <see cref="Pixels"/> output
+/// pixels of one row = at most 12 accumulators, plus one register per block for the weights and one broadcast, within
+/// AVX2's 16. Weights stay in registers across the pixels; each input value is broadcast once per tap.
+/// </summary>
+internal sealed record ConvTiling(int Blocks, int Pixels, int TileCount, int LastBlocks, int Span, int Unroll, bool UnrollRows)
+{
+    public static ConvTiling For(ConvStep s)
+    {
+        var l = s.Layer;
+        int outBlocks = Tensor.Blocks(l.Output.C);
+        // Grouped layers read a different input range per block, so a tile holds one block; dense layers share it.
+        int blocks = l.Groups > 1 ? 1 : outBlocks % 3 == 0 ? 3 : outBlocks >= 2 ? 2 : 1;
+        int pixels = Math.Min(12 / blocks, l.Output.W);
+        int tiles = (outBlocks + blocks - 1) / blocks;
+        int last = outBlocks - (tiles - 1) * blocks;
+        int span = BlockSpan(l.Output.C, l.Input.C, l.Groups);
+        int taps = l.KernelHeight * l.KernelWidth;
+        bool unrollRows = taps <= 25;
+        int unrolledTaps = unrollRows ? taps : l.KernelWidth;
+        // Unroll whole input channels while the body stays near 32 taps: a 1x1 layer gets 8 channels per iteration,
+        // a first layer with 1-3 channels loses its channel loop entirely.
+        int unroll = 1;
+        foreach (int u in new[] { 8, 4, 3, 2 })
+            if (span % u == 0 && u * unrolledTaps <= 32) { unroll = u; break; }
+        return new ConvTiling(blocks, pixels, tiles, last, span, unroll, unrollRows);
+    }
+
+    /// <summary>Mirror of <c>ParameterLayout.ConvBlockSpan</c> in the runtime: both must agree on the packing.</summary>
+    public static int BlockSpan(int outChannels, int inChannels, int groups)
+    {
+        int inPerGroup = inChannels / groups, outPerGroup = outChannels / groups, span = 0;
+        for (int b = 0; b < Tensor.Blocks(outChannels); b++)
+        {
+            int last = Math.Min(b * 8 + 7, outChannels - 1);
+            span = Math.Max(span, (last / outPerGroup + 1) * inPerGroup - b * 8 / outPerGroup * inPerGroup);
+        }
+        return span;
+    }
+}
+
+internal sealed partial class KernelEmitter
+{
+    private static string ConvFormula(LayerModel l)
+    {
+        string group = l.Groups == 1 ? "I" : $"g(o)·{l.Input.C / l.Groups}+I";
+        string s = l.Stride == 1 ? "" : $"{l.Stride}·";
+        string d = l.Dilation == 1 ? "" : $"{l.Dilation}·";
+        string py = l.PadTop == 0 ? "" : $"-{l.PadTop}";
+        string px = l.PadLeft == 0 ? "" : $"-{l.PadLeft}";
+        string bias = l.Bias ? "B[o] + " : "";
+        return $"Y[n,o,y,x] = {bias}W[o,I,ΔY,ΔX] · X[n,{group},{s}y+{d}ΔY{py},{s}x+{d}ΔX{px}]";
+    }
+
+    private static string Describe(ConvStep s)
+    {
+        var l = s.Layer;
+        string act = s.Activation is null ? "" : $" + {s.Activation} (layer {l.Index + 1}) fused";
+        return $"layer {l.Index}: {l.Input.C}×{l.Input.H}×{l.Input.W} → {l.Output.C}×{l.Output.H}×{l.Output.W}, {l.KernelHeight}x{l.KernelWidth}{act}";
+    }
+
+    /// <summary>First input channel of the tile's block (a C# expression of <c>tile</c>); see ParameterLayout.ConvBlockFirstInput.</summary>
+    private static string FirstInput(LayerModel l, ConvTiling t)
+    {
+        if (l.Groups == 1) return "0";
+        int inPerGroup = l.Input.C / l.Groups, outPerGroup = l.Output.C / l.Groups;
+        return $"Math.Min(tile * 8 / {outPerGroup} * {inPerGroup}, {l.Input.C - t.Span})";
+    }
+
+    private void EmitConv(string name, ConvStep s)
+    {
+        var l = s.Layer;
+        var t = ConvTiling.For(s);
+        var x = s.From;
+        var y = s.To;
+        int taps = l.KernelHeight * l.KernelWidth;
+        int weightBlock = t.Span * taps * 8;
+
+        // Dispatcher: the AVX2 kernel where the CPU has it, else the scalar twin.
+        w.Line($"// {ConvFormula(l)}");
+        w.Line($"// {Describe(s)}; tile {t.Blocks}×8 channels × {t.Pixels} pixels");
+        w.Line(Hot);
+        w.Line($"private static void {name}(void* state, int begin, int end) {{ if (s_useAvx2) {name}Avx(state, begin, end); else {name}Scalar(state, begin, end); }}");
+        w.Line();
+
+        Open($"{name}Avx", ConvFormula(l), $"Row by row: each work item is one output row of one tile of {t.Blocks} channel block(s).");
+        w.Open("for (int item = begin; item < end; item++)");
+        w.Line($"int oy = item % {y.H}, tile = item / {y.H} % {t.TileCount}, n = item / {y.H * t.TileCount};");
+        w.Line($"float* x = {Sample(x)} + oy * {l.Stride * x.RowStride};");
+        w.Line($"float* w = f->{s.Weight.Pointer} + tile * {t.Blocks * weightBlock};");
+        w.Line(s.Bias is null ? "float* b = null;" : $"float* b = f->{s.Bias.Pointer} + tile * {t.Blocks * 8};");
+        w.Line($"float* y = {Sample(y)} + (nint)tile * {t.Blocks * y.PlaneStride} + oy * {y.RowStride};");
+        w.Line($"int ic0 = {FirstInput(l, t)};");
+        var variants = new List<(int Blocks, int Pixels)>();
+        void Row(int blocks)
+        {
+            int full = y.W / t.Pixels * t.Pixels, rest = y.W - full;
+            w.Line($"for (int ox = 0; ox < {full}; ox += {t.Pixels}) {name}Tile{blocks}x{t.Pixels}(x + ox * {l.Stride * x.ColumnStride}, w, b, y + ox * 8, ic0);");
+            variants.Add((blocks, t.Pixels));
+            if (rest > 0)
+            {
+                w.Line($"{name}Tile{blocks}x{rest}(x + {full * l.Stride * x.ColumnStride}, w, b, y + {full * 8}, ic0);");
+                variants.Add((blocks, rest));
+            }
+        }
+        if (t.LastBlocks != t.Blocks)
+        {
+            w.Open($"if (tile == {t.TileCount - 1})");
+            Row(t.LastBlocks);
+            w.Close();
+            w.Open("else");
+            Row(t.Blocks);
+            w.Close();
+        }
+        else
+        {
+            Row(t.Blocks);
+        }
+        w.Close();
+        w.Close();
+        w.Line();
+
+        foreach (var (blocks, pixels) in variants) EmitConvTile($"{name}Tile{blocks}x{pixels}", s, t, blocks, pixels, weightBlock);
+        EmitConvScalar($"{name}Scalar", s, t, weightBlock);
+    }
+
+    private void EmitConvTile(string name, ConvStep s, ConvTiling t, int blocks, int pixels, int weightBlock)
+    {
+        var l = s.Layer;
+        var x = s.From;
+        var y = s.To;
+        int kh = l.KernelHeight, kw = l.KernelWidth, taps = kh * kw;
+        w.Line($"// {blocks}×{pixels} tile: acc[block][pixel] += W[block][tap] · broadcast(X[pixel][tap]); weights in registers, one broadcast per input value.");
+        w.Line(Hot);
+        w.Open($"private static void {name}(float* x, float* w, float* b, float* y, int ic0)");
+        for (int k = 0; k < blocks; k++)
+        {
+            string init = s.Bias is null ? "Vector256<float>.Zero" : $"Avx.LoadVector256(b + {k * 8})";
+            w.Line($"Vector256<float> {string.Join(", ", Range(pixels, p => $"a{k}_{p} = {(p == 0 ? init : $"a{k}_0")}"))};");
+        }
+        w.Line($"Vector256<float> {string.Join(", ", Range(blocks, k => $"w{k}"))}, v;");
+        bool loop = t.Unroll < t.Span;
+        if (loop) w.Open($"for (int r = 0; r < {t.Span}; r += {t.Unroll})");
+        for (int u = 0; u < t.Unroll; u++)
+        {
+            string r = loop ? (u == 0 ? "r" : $"r + {u}") : N(u);
+            string channel = l.Groups == 1 ? r : $"ic0 + {r}";
+            w.Line($"float* x{u} = x + {x.ChannelOffset(channel)};");
+            w.Line($"float* w{u}p = w + ({r}) * {taps * 8};");
+            if (!t.UnrollRows)
+            {
+                w.Open($"for (int ky = 0; ky < {kh}; ky++)");
+                w.Line($"float* xr = x{u} + ky * {l.Dilation * x.RowStride};");
+                w.Line($"float* wr = w{u}p + ky * {kw * 8};");
+                for (int kx = 0; kx < kw; kx++) EmitTap(blocks, pixels, "xr", "wr", kx * l.Dilation * x.ColumnStride, kx * 8, l.Stride * x.ColumnStride, weightBlock);
+                w.Close();
+            }
+            else
+            {
+                for (int ky = 0; ky < kh; ky++)
+                    for (int kx = 0; kx < kw; kx++)
+                        EmitTap(blocks, pixels, $"x{u}", $"w{u}p", ky * l.Dilation * x.RowStride + kx * l.Dilation * x.ColumnStride, (ky * kw + kx) * 8, l.Stride * x.ColumnStride, weightBlock);
+            }
+        }
+        if (loop) w.Close();
+        for (int k = 0; k < blocks; k++)
+            for (int p = 0; p < pixels; p++)
+                w.Line($"Avx.Store(y + {k * y.PlaneStride + p * 8}, {Apply(s.Activation, $"a{k}_{p}", true)});");
+        w.Close();
+        w.Line();
+    }
+
+    private void EmitTap(int blocks, int pixels, string xs, string ws, int xOffset, int wOffset, int pixelStride, int blockStride)
+    {
+        for (int k = 0; k < blocks; k++) w.Line($"w{k} = Avx.LoadVector256({ws} + {wOffset + k * blockStride});");
+        for (int p = 0; p < pixels; p++)
+        {
+            w.Line($"v = Vector256.Create({xs}[{xOffset + p * pixelStride}]);");
+            for (int k = 0; k < blocks; k++) w.Line($"a{k}_{p} = Fma.MultiplyAdd(w{k}, v, a{k}_{p});");
+        }
+    }
+
+    private void EmitConvScalar(string name, ConvStep s, ConvTiling t, int weightBlock)
+    {
+        var l = s.Layer;
+        var x = s.From;
+        var y = s.To;
+        int kh = l.KernelHeight, kw = l.KernelWidth, outBlocks = Tensor.Blocks(l.Output.C);
+        Open(name, ConvFormula(l), "Scalar twin of the AVX2 kernel for CPUs without AVX2/FMA: same work items, same packed weights.");
+        w.Open("for (int item = begin; item < end; item++)");
+        w.Line($"int oy = item % {y.H}, tile = item / {y.H} % {t.TileCount}, n = item / {y.H * t.TileCount};");
+        w.Line($"float* x = {Sample(x)} + oy * {l.Stride * x.RowStride};");
+        w.Open($"for (int ob = tile * {t.Blocks}; ob < Math.Min(tile * {t.Blocks} + {t.Blocks}, {outBlocks}); ob++)");
+        w.Line($"int ic0 = {FirstInput(l, t).Replace("tile", "ob")};");
+        w.Line($"float* w = f->{s.Weight.Pointer} + ob * {weightBlock};");
+        w.Line($"float* y = {Sample(y)} + (nint)ob * {y.PlaneStride} + oy * {y.RowStride};");
+        w.Line($"for (int ox = 0; ox < {y.W}; ox++)");
+        w.Open("for (int lane = 0; lane < 8; lane++)");
+        w.Line(s.Bias is null ? "float acc = 0f;" : $"float acc = f->{s.Bias.Pointer}[ob * 8 + lane];");
+        w.Open($"for (int r = 0; r < {t.Span}; r++)");
+        w.Line($"float* xc = x + {x.ChannelOffset("ic0 + r")} + ox * {l.Stride * x.ColumnStride};");
+        w.Line($"for (int ky = 0; ky < {kh}; ky++)");
+        w.Line($"    for (int kx = 0; kx < {kw}; kx++)");
+        w.Line($"        acc += w[((r * {kh} + ky) * {kw} + kx) * 8 + lane] * xc[ky * {l.Dilation * x.RowStride} + kx * {l.Dilation * x.ColumnStride}];");
+        w.Close();
+        w.Line($"y[ox * 8 + lane] = {Apply(s.Activation, "acc", false)};");
+        w.Close();
+        w.Close();
+        w.Close();
+        w.Close();
+        w.Line();
+    }
+
+    // ---------------------------------------------------------------- depthwise
+
+    private const int DepthwisePixels = 8;
+
+    private void EmitDepthwise(string name, ConvStep s)
+    {
+        var l = s.Layer;
+        var x = s.From;
+        var y = s.To;
+        int kh = l.KernelHeight, kw = l.KernelWidth, blocks = Tensor.Blocks(y.C);
+        string formula = $"Y[n,c,y,x] = {(l.Bias ? "B[c] + " : "")}W[c,ΔY,ΔX] · X[n,c,{l.Stride}·y+{l.Dilation}·ΔY-{l.PadTop},{l.Stride}·x+{l.Dilation}·ΔX-{l.PadLeft}]";
+        w.Line($"// {formula}");
+        w.Line($"// depthwise {Describe(s)}: 8 channels per vector, no broadcasts; input and weights both NCHW8c");
+        w.Line(Hot);
+        w.Line($"private static void {name}(void* state, int begin, int end) {{ if (s_useAvx2) {name}Avx(state, begin, end); else {name}Scalar(state, begin, end); }}");
+        w.Line();
+
+        Open($"{name}Avx", formula, $"Each work item is one output row of one channel block, in tiles of {DepthwisePixels} pixels.");
+        w.Open("for (int item = begin; item < end; item++)");
+        w.Line($"int oy = item % {y.H}, cb = item / {y.H} % {blocks}, n = item / {y.H * blocks};");
+        w.Line($"float* x = {Sample(x)} + (nint)cb * {x.PlaneStride} + oy * {l.Stride * x.RowStride};");
+        w.Line($"float* w = f->{s.Weight.Pointer} + cb * {kh * kw * 8};");
+        w.Line(s.Bias is null ? "float* b = null;" : $"float* b = f->{s.Bias.Pointer} + cb * 8;");
+        w.Line($"float* y = {Sample(y)} + (nint)cb * {y.PlaneStride} + oy * {y.RowStride};");
+        int full = y.W / DepthwisePixels * DepthwisePixels, rest = y.W - full;
+        var variants = new List<int>();
+        if (full > 0)
+        {
+            w.Line($"for (int ox = 0; ox < {full}; ox += {DepthwisePixels}) {name}Tile{DepthwisePixels}(x + ox * {l.Stride * 8}, w, b, y + ox * 8);");
+            variants.Add(DepthwisePixels);
+        }
+        if (rest > 0)
+        {
+            w.Line($"{name}Tile{rest}(x + {full * l.Stride * 8}, w, b, y + {full * 8});");
+            variants.Add(rest);
+        }
+        w.Close();
+        w.Close();
+        w.Line();
+
+        foreach (int pixels in variants)
+        {
+            w.Line($"// {pixels} pixels: acc[pixel] += W[tap] ⊙ X[pixel][tap], lane-wise over 8 channels.");
+            w.Line(Hot);
+            w.Open($"private static void {name}Tile{pixels}(float* x, float* w, float* b, float* y)");
+            string init = s.Bias is null ? "Vector256<float>.Zero" : "Avx.LoadVector256(b)";
+            w.Line($"Vector256<float> {string.Join(", ", Range(pixels, p => $"a{p} = {(p == 0 ? init : "a0")}"))};");
+            w.Line("Vector256<float> k;");
+            for (int ky = 0; ky < kh; ky++)
+                for (int kx = 0; kx < kw; kx++)
+                {
+                    w.Line($"k = Avx.LoadVector256(w + {(ky * kw + kx) * 8});");
+                    for (int p = 0; p < pixels; p++)
+                        w.Line($"a{p} = Fma.MultiplyAdd(Avx.LoadVector256(x + {ky * l.Dilation * x.RowStride + (p * l.Stride + kx * l.Dilation) * 8}), k, a{p});");
+                }
+            for (int p = 0; p < pixels; p++) w.Line($"Avx.Store(y + {p * 8}, {Apply(s.Activation, $"a{p}", true)});");
+            w.Close();
+            w.Line();
+        }
+
+        Open($"{name}Scalar", formula, "Scalar twin of the AVX2 kernel for CPUs without AVX2/FMA.");
+        w.Open("for (int item = begin; item < end; item++)");
+        w.Line($"int oy = item % {y.H}, cb = item / {y.H} % {blocks}, n = item / {y.H * blocks};");
+        w.Line($"float* x = {Sample(x)} + (nint)cb * {x.PlaneStride} + oy * {l.Stride * x.RowStride};");
+        w.Line($"float* w = f->{s.Weight.Pointer} + cb * {kh * kw * 8};");
+        w.Line($"float* y = {Sample(y)} + (nint)cb * {y.PlaneStride} + oy * {y.RowStride};");
+        w.Line($"for (int ox = 0; ox < {y.W}; ox++)");
+        w.Open("for (int lane = 0; lane < 8; lane++)");
+        w.Line(s.Bias is null ? "float acc = 0f;" : $"float acc = f->{s.Bias.Pointer}[cb * 8 + lane];");
+        w.Line($"for (int ky = 0; ky < {kh}; ky++)");
+        w.Line($"    for (int kx = 0; kx < {kw}; kx++)");
+        w.Line($"        acc += w[(ky * {kw} + kx) * 8 + lane] * x[ky * {l.Dilation * x.RowStride} + (ox * {l.Stride} + kx * {l.Dilation}) * 8 + lane];");
+        w.Line($"y[ox * 8 + lane] = {Apply(s.Activation, "acc", false)};");
+        w.Close();
+        w.Close();
+        w.Close();
+        w.Line();
+    }
+
+    private static IEnumerable<string> Range(int count, Func<int, string> item)
+    {
+        for (int i = 0; i < count; i++) yield return item(i);
+    }
+}

@@ -1,0 +1,108 @@
+using System.Collections.Generic;
+using static ConvGen.Generator.Emit.CodeWriter;
+
+namespace ConvGen.Generator.Emit;
+
+internal sealed partial class KernelEmitter
+{
+    // Linear is a GEMM: a tile of 3 output blocks (24 features) × 4 samples = 12 accumulators; per input feature,
+    // 3 weight vectors and 4 broadcasts. The batch is only known at run time, so each row count 1-4 gets a tile.
+    private const int LinearRows = 4;
+    private const int LinearBlocks = 3;
+
+    private static int LinearTileCount(LinearStep s) => (Tensor.Blocks(s.To.C) + LinearBlocks - 1) / LinearBlocks;
+
+    /// <summary>Input floats the weights cover: the whole NCHW8c sample after a blocked Flatten, else the features.</summary>
+    private static int LinearInputs(LinearStep s) => s.From.Blocked ? s.From.Stride : s.From.C * s.From.H * s.From.W;
+
+    private void EmitLinear(string name, LinearStep s)
+    {
+        var l = s.Layer;
+        int inputs = LinearInputs(s), tiles = LinearTileCount(s), outBlocks = Tensor.Blocks(s.To.C);
+        int last = outBlocks - (tiles - 1) * LinearBlocks;
+        string formula = $"Y[n,o] = {(l.Bias ? "B[o] + " : "")}W[o,I] · X[n,I]   (layer {l.Index}: {l.Input.C} → {l.Output.C}{(s.Activation is null ? "" : $", {s.Activation} fused")})";
+        string inputNote = s.From.Blocked ? $"X read in place from NCHW8c ({s.From.C}×{s.From.H}×{s.From.W}); the weights were packed to match" : "X as features";
+        w.Line($"// {formula}");
+        w.Line($"// {inputNote}; tile {LinearBlocks}×8 outputs × {LinearRows} samples");
+        w.Line(Hot);
+        w.Line($"private static void {name}(void* state, int begin, int end) {{ if (s_useAvx2) {name}Avx(state, begin, end); else {name}Scalar(state, begin, end); }}");
+        w.Line();
+
+        Open($"{name}Avx", formula, "Each work item is one tile of output blocks for up to 4 samples.");
+        w.Open("for (int item = begin; item < end; item++)");
+        w.Line($"int tile = item % {tiles}, n0 = item / {tiles} * {LinearRows}, rows = Math.Min({LinearRows}, f->Batch - n0);");
+        w.Line($"float* x = {Sample(s.From, "n0")};");
+        w.Line($"float* w = f->{s.Weight.Pointer} + tile * {LinearBlocks * inputs * 8};");
+        w.Line(s.Bias is null ? "float* b = null;" : $"float* b = f->{s.Bias.Pointer} + tile * {LinearBlocks * 8};");
+        w.Line($"float* y = {Sample(s.To, "n0")} + tile * {LinearBlocks * 8};");
+        var variants = new List<(int, int)>();
+        void Dispatch(int blocks)
+        {
+            w.Open("switch (rows)");
+            for (int r = LinearRows; r >= 1; r--)
+            {
+                w.Line($"{(r == 1 ? "default" : $"case {r}")}: {name}Tile{blocks}x{r}(x, w, b, y); break;");
+                variants.Add((blocks, r));
+            }
+            w.Close();
+        }
+        if (last != LinearBlocks)
+        {
+            w.Open($"if (tile == {tiles - 1})");
+            Dispatch(last);
+            w.Close();
+            w.Open("else");
+            Dispatch(LinearBlocks);
+            w.Close();
+        }
+        else
+        {
+            Dispatch(LinearBlocks);
+        }
+        w.Close();
+        w.Close();
+        w.Line();
+
+        foreach (var (blocks, rows) in variants)
+        {
+            w.Line($"// {blocks}×{rows} tile: acc[block][sample] += W[block][i] · broadcast(X[sample][i]) over {inputs} inputs.");
+            w.Line(Hot);
+            w.Open($"private static void {name}Tile{blocks}x{rows}(float* x, float* w, float* b, float* y)");
+            for (int k = 0; k < blocks; k++)
+            {
+                string init = s.Bias is null ? "Vector256<float>.Zero" : $"Avx.LoadVector256(b + {k * 8})";
+                w.Line($"Vector256<float> {string.Join(", ", Range(rows, q => $"a{k}_{q} = {(q == 0 ? init : $"a{k}_0")}"))};");
+            }
+            w.Open($"for (int i = 0; i < {inputs}; i++)");
+            for (int k = 0; k < blocks; k++) w.Line($"Vector256<float> w{k} = Avx.LoadVector256(w + {k * inputs * 8} + i * 8);");
+            for (int q = 0; q < rows; q++)
+            {
+                w.Line($"Vector256<float> v{q} = Vector256.Create(x[{q * s.From.Stride} + i]);");
+                for (int k = 0; k < blocks; k++) w.Line($"a{k}_{q} = Fma.MultiplyAdd(w{k}, v{q}, a{k}_{q});");
+            }
+            w.Close();
+            for (int k = 0; k < blocks; k++)
+                for (int q = 0; q < rows; q++)
+                    w.Line($"Avx.Store(y + {q * s.To.Stride + k * 8}, {Apply(s.Activation, $"a{k}_{q}", true)});");
+            w.Close();
+            w.Line();
+        }
+
+        Open($"{name}Scalar", formula, "Scalar twin of the AVX2 kernel for CPUs without AVX2/FMA.");
+        w.Open("for (int item = begin; item < end; item++)");
+        w.Line($"int tile = item % {tiles}, n0 = item / {tiles} * {LinearRows}, rows = Math.Min({LinearRows}, f->Batch - n0);");
+        w.Line("for (int q = 0; q < rows; q++)");
+        w.Open($"for (int ob = tile * {LinearBlocks}; ob < Math.Min(tile * {LinearBlocks} + {LinearBlocks}, {outBlocks}); ob++)");
+        w.Line($"float* x = {Sample(s.From, "n0 + q")};");
+        w.Line($"float* w = f->{s.Weight.Pointer} + ob * {inputs * 8};");
+        w.Open("for (int lane = 0; lane < 8; lane++)");
+        w.Line(s.Bias is null ? "float acc = 0f;" : $"float acc = f->{s.Bias.Pointer}[ob * 8 + lane];");
+        w.Line($"for (int i = 0; i < {inputs}; i++) acc += w[i * 8 + lane] * x[i];");
+        w.Line($"({Sample(s.To, "n0 + q")})[ob * 8 + lane] = {Apply(s.Activation, "acc", false)};");
+        w.Close();
+        w.Close();
+        w.Close();
+        w.Close();
+        w.Line();
+    }
+}

@@ -1,0 +1,225 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using ConvGen.Generator.Model;
+using static ConvGen.Generator.Emit.CodeWriter;
+
+namespace ConvGen.Generator.Emit;
+
+/// <summary>
+/// Writes one kernel per step of the plan. Each kernel is a static method over a range of independent work items
+/// (so <c>Parallelism.For</c> can split it) with every shape baked in as a literal. Convolutions and Linear layers get
+/// an AVX2/FMA register-tiled kernel and a scalar twin over the same packed layouts, chosen once at run time.
+/// </summary>
+internal sealed partial class KernelEmitter(CodeWriter w, ExecutionPlan plan)
+{
+    private const string Hot = "[MethodImpl(MethodImplOptions.AggressiveOptimization)]";
+
+    public void EmitAll()
+    {
+        EmitActivationHelpers();
+        for (int i = 0; i < plan.Steps.Count; i++)
+        {
+            string name = $"Step{i}";
+            switch (plan.Steps[i])
+            {
+                case CopyStep s: EmitCopy(name, s); break;
+                case ConvStep s when s.Layer.IsDepthwise: EmitDepthwise(name, s); break;
+                case ConvStep s: EmitConv(name, s); break;
+                case LinearStep s: EmitLinear(name, s); break;
+                case ActivationStep s: EmitActivation(name, s); break;
+                case PoolStep s when s.Layer.Kind == LayerKind.GlobalAvgPool: EmitGlobalAvgPool(name, s); break;
+                case PoolStep s: EmitPool(name, s); break;
+            }
+        }
+    }
+
+    /// <summary>How many work items a step splits into (a C# expression of <c>batch</c>).</summary>
+    public static string WorkItems(Step step) => step switch
+    {
+        ConvStep s when s.Layer.IsDepthwise => $"batch * {Tensor.Blocks(s.To.C) * s.To.H}",
+        ConvStep s => $"batch * {ConvTiling.For(s).TileCount * s.To.H}",
+        LinearStep s => $"(batch + {LinearRows - 1}) / {LinearRows} * {LinearTileCount(s)}",
+        ActivationStep s => $"(int)(((long)batch * {s.From.Stride} + {ActivationChunk - 1}) / {ActivationChunk})",
+        PoolStep s when s.Layer.Kind == LayerKind.GlobalAvgPool => $"batch * {Tensor.Blocks(s.To.C)}",
+        PoolStep s => $"batch * {Tensor.Blocks(s.To.C) * s.To.H}",
+        CopyStep s => $"batch * {(s.To.Blocked ? Tensor.Blocks(s.To.C) : s.To.C)}",
+        _ => throw new InvalidOperationException(step.GetType().Name),
+    };
+
+    private static string Buffer(Tensor t) => $"f->{t.Buffer}";
+
+    private static string Sample(Tensor t, string n = "n") => $"{Buffer(t)} + (nint){n} * {t.Stride}";
+
+    private void Open(string name, string formula, string why)
+    {
+        w.Line($"// {formula}");
+        w.Line($"// {why}");
+        w.Line(Hot);
+        w.Open($"private static void {name}(void* state, int begin, int end)");
+        w.Line("var f = (Frame*)state;");
+    }
+
+    // ---------------------------------------------------------------- activations
+
+    private void EmitActivationHelpers()
+    {
+        w.Line("[MethodImpl(MethodImplOptions.AggressiveInlining)]");
+        w.Line("private static Vector256<float> Sigmoid(Vector256<float> v) => Vector256<float>.One / (Vector256<float>.One + Vector256.Exp(-v));");
+        w.Line("[MethodImpl(MethodImplOptions.AggressiveInlining)]");
+        w.Line("private static Vector256<float> Tanh(Vector256<float> v) => Vector256<float>.One - Vector256.Create(2f) / (Vector256.Exp(v + v) + Vector256<float>.One);");
+        w.Line("[MethodImpl(MethodImplOptions.AggressiveInlining)]");
+        w.Line("private static float Sigmoid(float v) => 1f / (1f + MathF.Exp(-v));");
+        w.Line();
+    }
+
+    private static string Apply(LayerKind? activation, string v, bool vector) => activation switch
+    {
+        LayerKind.Relu => vector ? $"Vector256.Max({v}, Vector256<float>.Zero)" : $"MathF.Max({v}, 0f)",
+        LayerKind.Sigmoid => $"Sigmoid({v})",
+        LayerKind.Tanh => vector ? $"Tanh({v})" : $"MathF.Tanh({v})",
+        _ => v,
+    };
+
+    private static string Formula(LayerKind kind) => kind switch
+    {
+        LayerKind.Relu => "max(x, 0)",
+        LayerKind.Sigmoid => "1 / (1 + e^-x)",
+        LayerKind.Tanh => "tanh(x)",
+        _ => "x",
+    };
+
+    private const int ActivationChunk = 4096;
+
+    private void EmitActivation(string name, ActivationStep s)
+    {
+        Open(name, $"Y[i] = {Formula(s.Layer.Kind)}   (layer {s.Layer.Index}, {s.From.Stride} floats per sample)",
+            "Element-wise over the whole batch in chunks; the layout does not matter.");
+        w.Line($"long total = (long)f->Batch * {s.From.Stride};");
+        w.Line($"float* x = {Buffer(s.From)};");
+        w.Line($"float* y = {Buffer(s.To)};");
+        w.Open("for (int chunk = begin; chunk < end; chunk++)");
+        w.Line($"long i = (long)chunk * {ActivationChunk}, stop = Math.Min(i + {ActivationChunk}, total);");
+        w.Line($"for (; i + 8 <= stop; i += 8) Vector256.Store({Apply(s.Layer.Kind, "Vector256.Load(x + i)", true)}, y + i);");
+        w.Line($"for (; i < stop; i++) y[i] = {Apply(s.Layer.Kind, "x[i]", false)};");
+        w.Close();
+        w.Close();
+        w.Line();
+    }
+
+    // ---------------------------------------------------------------- layout copies
+
+    private void EmitCopy(string name, CopyStep s)
+    {
+        var from = s.From;
+        var to = s.To;
+        bool padded = s.PadTop > 0 || s.PadLeft > 0 || to.H != from.H || to.W != from.W;
+        string target = to.Blocked ? "NCHW8c" : "NCHW";
+        Open(name, $"Y[n,c,h+{s.PadTop},w+{s.PadLeft}] = X[n,c,h,w]   ({from.C}×{from.H}×{from.W} {(from.Blocked ? "NCHW8c" : "NCHW")} → {to.C}×{to.H}×{to.W} {target}: {s.Purpose})",
+            padded ? "The border is zeroed, so the next kernel reads every tap in bounds." : "A pure change of layout.");
+        int unit = to.Blocked ? Tensor.Blocks(to.C) : to.C;
+        w.Open("for (int item = begin; item < end; item++)");
+        w.Line($"int n = item / {unit}, unit = item % {unit};");
+        w.Line($"float* x = {Sample(from)};");
+        w.Line($"float* y = {Sample(to)} + (nint)unit * {to.PlaneStride};");
+        if (to.Blocked)
+        {
+            // Whole block plane cleared first: the border and the lanes past the last channel must read as zero.
+            w.Line($"new Span<float>(y, {to.PlaneStride}).Clear();");
+            w.Open($"for (int c = unit * 8; c < Math.Min(unit * 8 + 8, {from.C}); c++)");
+            w.Line($"float* src = x + {from.ChannelOffset("c")};");
+            w.Line($"float* dst = y + (c & 7) + {(s.PadTop * to.W + s.PadLeft) * 8};");
+            w.Line($"for (int h = 0; h < {from.H}; h++)");
+            w.Line($"    for (int w = 0; w < {from.W}; w++) dst[h * {to.RowStride} + w * 8] = src[h * {from.RowStride} + w * {from.ColumnStride}];");
+            w.Close();
+        }
+        else
+        {
+            if (padded) w.Line($"new Span<float>(y, {to.PlaneStride}).Clear();");
+            w.Line($"float* src = x + {from.ChannelOffset("unit")};");
+            w.Line($"float* dst = y + {s.PadTop * to.W + s.PadLeft};");
+            if (from.Blocked)
+            {
+                w.Line($"for (int h = 0; h < {from.H}; h++)");
+                w.Line($"    for (int w = 0; w < {from.W}; w++) dst[h * {to.RowStride} + w] = src[h * {from.RowStride} + w * 8];");
+            }
+            else
+            {
+                w.Line($"for (int h = 0; h < {from.H}; h++)");
+                w.Line($"    new ReadOnlySpan<float>(src + h * {from.RowStride}, {from.W}).CopyTo(new Span<float>(dst + h * {to.RowStride}, {from.W}));");
+            }
+        }
+        w.Close();
+        w.Close();
+        w.Line();
+    }
+
+    // ---------------------------------------------------------------- pooling
+
+    private void EmitPool(string name, PoolStep s)
+    {
+        var l = s.Layer;
+        bool max = l.Kind == LayerKind.MaxPool;
+        int k = l.KernelHeight, st = l.Stride, p = l.PadTop;
+        var from = s.From;
+        var to = s.To;
+        string op = max ? "max" : $"(1/{k * k}) Σ";
+        Open(name, $"Y[n,c,y,x] = {op}_{{ΔY,ΔX<{k}}} X[n,c,{st}·y+ΔY-{p},{st}·x+ΔX-{p}]   (layer {l.Index}, NCHW8c, 8 channels per vector)",
+            p == 0 ? "Floor mode without padding keeps every window inside the input: the window is unrolled."
+                   : "Windows are clamped to the input per row and column (padding never wins a max and counts as zero in the average).");
+        int blocks = Tensor.Blocks(to.C);
+        w.Open("for (int item = begin; item < end; item++)");
+        w.Line($"int oy = item % {to.H}, cb = item / {to.H} % {blocks}, n = item / {to.H * blocks};");
+        w.Line($"float* x = {Sample(from)} + (nint)cb * {from.PlaneStride};");
+        w.Line($"float* y = {Sample(to)} + (nint)cb * {to.PlaneStride} + oy * {to.RowStride};");
+        string combine(string a, string b) => max ? $"Vector256.Max({a}, {b})" : $"{a} + {b}";
+        string finish(string a) => max ? a : $"{a} * Vector256.Create({F(1f / (k * k))})";
+        if (p == 0)
+        {
+            w.Line($"float* row = x + oy * {st * from.RowStride};");
+            w.Open($"for (int ox = 0; ox < {to.W}; ox++)");
+            w.Line($"float* window = row + ox * {st * 8};");
+            w.Line("Vector256<float> acc = Vector256.Load(window);");
+            for (int dy = 0; dy < k; dy++)
+                for (int dx = 0; dx < k; dx++)
+                    if (dy + dx > 0) w.Line($"acc = {combine("acc", $"Vector256.Load(window + {dy * from.RowStride + dx * 8})")};");
+            w.Line($"Vector256.Store({finish("acc")}, y + ox * 8);");
+            w.Close();
+        }
+        else
+        {
+            w.Line($"int y0 = oy * {st} - {p}, yBegin = Math.Max(y0, 0), yEnd = Math.Min(y0 + {k}, {from.H});");
+            w.Open($"for (int ox = 0; ox < {to.W}; ox++)");
+            w.Line($"int x0 = ox * {st} - {p}, xBegin = Math.Max(x0, 0), xEnd = Math.Min(x0 + {k}, {from.W});");
+            w.Line($"Vector256<float> acc = {(max ? "Vector256.Create(float.NegativeInfinity)" : "Vector256<float>.Zero")};");
+            w.Line("for (int iy = yBegin; iy < yEnd; iy++)");
+            w.Line($"    for (int ix = xBegin; ix < xEnd; ix++) acc = {combine("acc", $"Vector256.Load(x + iy * {from.RowStride} + ix * 8)")};");
+            w.Line($"Vector256.Store({finish("acc")}, y + ox * 8);");
+            w.Close();
+        }
+        w.Close();
+        w.Close();
+        w.Line();
+    }
+
+    private void EmitGlobalAvgPool(string name, PoolStep s)
+    {
+        var from = s.From;
+        int pixels = from.H * from.W, blocks = Tensor.Blocks(from.C);
+        Open(name, $"Y[n,c] = (1/{pixels}) Σ_{{y,x}} X[n,c,y,x]   (layer {s.Layer.Index}, NCHW8c)",
+            "Four partial sums break the add dependency chain.");
+        w.Open("for (int item = begin; item < end; item++)");
+        w.Line($"int cb = item % {blocks}, n = item / {blocks};");
+        w.Line($"float* x = {Sample(from)} + (nint)cb * {from.PlaneStride};");
+        w.Line("Vector256<float> s0 = Vector256<float>.Zero, s1 = s0, s2 = s0, s3 = s0;");
+        w.Line("int i = 0;");
+        w.Open($"for (; i + 4 <= {pixels}; i += 4)");
+        for (int u = 0; u < 4; u++) w.Line($"s{u} += Vector256.Load(x + (i + {u}) * 8);");
+        w.Close();
+        w.Line($"for (; i < {pixels}; i++) s0 += Vector256.Load(x + i * 8);");
+        w.Line($"Vector256.Store((s0 + s1 + (s2 + s3)) * Vector256.Create({F(1f / pixels)}), {Sample(s.To)} + cb * 8);");
+        w.Close();
+        w.Close();
+        w.Line();
+    }
+}

@@ -1,0 +1,57 @@
+namespace ConvGen.Generator.Model;
+
+// The validator's output and the emitter's only input: every shape inferred, every argument resolved
+// (pooling stride, "same" padding), and no source locations, so edits that move code around leave it equal.
+
+/// <summary>A per-sample tensor shape: C×H×W, or <see cref="Flat"/> features (C values, H = W = 1).</summary>
+internal sealed record TensorShape(int C, int H, int W, bool Flat)
+{
+    public long Elements => (long)C * H * W;
+    public override string ToString() => Flat ? C.ToString(System.Globalization.CultureInfo.InvariantCulture) : $"{C}×{H}×{W}";
+}
+
+/// <summary>One layer with its resolved arguments and the shapes it consumes and produces.</summary>
+internal sealed record LayerModel(
+    LayerKind Kind,
+    int Index,
+    TensorShape Input,
+    TensorShape Output,
+    int KernelHeight = 0,
+    int KernelWidth = 0,
+    int Stride = 1,
+    int Dilation = 1,
+    int Groups = 1,
+    bool Bias = false,
+    int PadTop = 0,
+    int PadBottom = 0,
+    int PadLeft = 0,
+    int PadRight = 0,
+    bool Same = false)
+{
+    public bool HasPadding => PadTop + PadBottom + PadLeft + PadRight > 0;
+
+    /// <summary>Depthwise with multiplier 1: each channel convolved with its own filter.</summary>
+    public bool IsDepthwise => Kind == LayerKind.Conv && Groups > 1 && Groups == Input.C && Groups == Output.C;
+
+    public long ParameterCount => Kind switch
+    {
+        LayerKind.Conv => (long)Output.C * (Input.C / Groups) * KernelHeight * KernelWidth + (Bias ? Output.C : 0),
+        LayerKind.Linear => (long)Output.C * Input.C + (Bias ? Output.C : 0),
+        _ => 0,
+    };
+}
+
+/// <summary>A network that passed validation: everything the emitter needs.</summary>
+internal sealed record NetworkModel(
+    string? Namespace,
+    string ClassName,
+    string Accessibility,
+    TensorShape Input,
+    EquatableArray<LayerModel> Layers)
+{
+    public TensorShape Output => Layers.Count == 0 ? Input : Layers[Layers.Count - 1].Output;
+    public string FullName => Namespace is null ? ClassName : Namespace + "." + ClassName;
+}
+
+/// <summary>Validation of one network: a model when it is sound, and the diagnostics either way.</summary>
+internal sealed record ValidationResult(NetworkModel? Model, EquatableArray<DiagnosticInfo> Diagnostics);

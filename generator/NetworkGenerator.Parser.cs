@@ -1,0 +1,153 @@
+using System.Collections.Generic;
+using System.Collections.Immutable;
+using System.Linq;
+using System.Threading;
+using ConvGen.Generator.Model;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp;
+using Microsoft.CodeAnalysis.CSharp.Syntax;
+
+namespace ConvGen.Generator;
+
+// Stage 1: attributes → NetworkSpec. Reads only what the user wrote; judging it is the validator's job.
+public sealed partial class NetworkGenerator
+{
+    internal static class Parser
+    {
+        private static readonly Dictionary<string, LayerKind> s_layerAttributes = new()
+        {
+            ["ConvAttribute"] = LayerKind.Conv,
+            ["ReluAttribute"] = LayerKind.Relu,
+            ["SigmoidAttribute"] = LayerKind.Sigmoid,
+            ["TanhAttribute"] = LayerKind.Tanh,
+            ["MaxPoolAttribute"] = LayerKind.MaxPool,
+            ["AvgPoolAttribute"] = LayerKind.AvgPool,
+            ["GlobalAvgPoolAttribute"] = LayerKind.GlobalAvgPool,
+            ["FlattenAttribute"] = LayerKind.Flatten,
+            ["LinearAttribute"] = LayerKind.Linear,
+        };
+
+        /// <summary>
+        /// Reads one annotated type. Returns null for the second and later partial declarations of a type that carries
+        /// <c>[Input]</c> on several of them, so each network is generated once.
+        /// </summary>
+        public static NetworkSpec? Parse(GeneratorAttributeSyntaxContext context, CancellationToken cancellationToken)
+        {
+            if (context.TargetSymbol is not INamedTypeSymbol type || context.TargetNode is not TypeDeclarationSyntax node)
+                return null;
+            var inputAttribute = context.Attributes[0];
+            var attributes = type.GetAttributes()
+                .Where(a => a.ApplicationSyntaxReference is not null && IsConvGenAttribute(a))
+                .OrderBy(a => a.ApplicationSyntaxReference!.SyntaxTree.FilePath, System.StringComparer.Ordinal)
+                .ThenBy(a => a.ApplicationSyntaxReference!.Span.Start)
+                .ToList();
+            var firstInput = attributes.FirstOrDefault(a => a.AttributeClass!.Name == "InputAttribute");
+            if (firstInput?.ApplicationSyntaxReference?.SyntaxTree != node.SyntaxTree
+                || !node.Span.Contains(firstInput.ApplicationSyntaxReference.Span))
+                return null;
+
+            var diagnostics = new List<DiagnosticInfo>();
+            var classLocation = LocationInfo.From(node.Identifier.GetLocation());
+            CheckTypeShape(type, node, classLocation, diagnostics);
+
+            var input = ReadArguments(inputAttribute, cancellationToken);
+            var layers = new List<LayerSpec>();
+            int index = 0;
+            foreach (var attribute in attributes)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                if (!s_layerAttributes.TryGetValue(attribute.AttributeClass!.Name, out var kind)) continue;
+                layers.Add(ReadLayer(kind, index++, attribute, cancellationToken));
+            }
+
+            // An attribute the compiler could not bind (wrong argument types or count) has already produced a compiler
+            // error; the generator then stays silent and emits nothing rather than adding a cascade of its own.
+            bool bindingErrors = attributes.Any(a => a.AttributeConstructor is null);
+            if (bindingErrors)
+                diagnostics.Add(new DiagnosticInfo(Diagnostics.AttributeBindingFailed, null, EquatableArray<string>.Empty));
+
+            return new NetworkSpec(
+                Namespace: type.ContainingNamespace.IsGlobalNamespace ? null : type.ContainingNamespace.ToDisplayString(),
+                ClassName: type.Name,
+                Accessibility: SyntaxFacts.GetText(type.DeclaredAccessibility),
+                InputChannels: input.Get("channels"),
+                InputHeight: input.Get("height"),
+                InputWidth: input.Get("width"),
+                InputLocation: LocationInfo.From(inputAttribute.ApplicationSyntaxReference?.GetSyntax(cancellationToken).GetLocation()),
+                InputArguments: input.Locations,
+                Layers: layers.ToEquatableArray(),
+                ParseDiagnostics: diagnostics.ToEquatableArray());
+        }
+
+        private static bool IsConvGenAttribute(AttributeData attribute)
+            => attribute.AttributeClass is { ContainingNamespace: { Name: "ConvGen", ContainingNamespace.IsGlobalNamespace: true } };
+
+        private static void CheckTypeShape(INamedTypeSymbol type, TypeDeclarationSyntax node, LocationInfo? location, List<DiagnosticInfo> diagnostics)
+        {
+            void Unsupported(string why) => diagnostics.Add(new DiagnosticInfo(Diagnostics.UnsupportedType.Id, location,
+                new[] { type.Name, why }.ToEquatableArray()));
+
+            if (node is RecordDeclarationSyntax) Unsupported("records are not supported; declare a 'partial class'");
+            else if (node is not ClassDeclarationSyntax) Unsupported($"a {node.Keyword.ValueText} is not supported; declare a 'partial class'");
+            else if (type.IsStatic) Unsupported("a static class cannot hold parameters; remove 'static'");
+            if (type.ContainingType is not null) Unsupported("nested types are not supported yet; declare the network at namespace level");
+            if (type.TypeParameters.Length > 0) Unsupported("generic types are not supported: every shape must be a constant");
+            if (!node.Modifiers.Any(SyntaxKind.PartialKeyword))
+                diagnostics.Add(new DiagnosticInfo(Diagnostics.NotPartial.Id, location, new[] { type.Name }.ToEquatableArray()));
+        }
+
+        private static LayerSpec ReadLayer(LayerKind kind, int index, AttributeData attribute, CancellationToken cancellationToken)
+        {
+            var a = ReadArguments(attribute, cancellationToken);
+            var location = LocationInfo.From(attribute.ApplicationSyntaxReference!.GetSyntax(cancellationToken).GetLocation());
+            return kind switch
+            {
+                LayerKind.Conv => new LayerSpec(kind, index, location, a.Locations,
+                    KernelHeight: a.Get("kh"), KernelWidth: a.Get("kw"), In: a.Get("in"), Out: a.Get("out"),
+                    Stride: a.Get("stride", 1), Pad: a.Get("pad"), Dilation: a.Get("dilation", 1), Groups: a.Get("groups", 1),
+                    Bias: a.GetBool("bias", true), Same: a.GetBool("Same", false)),
+                LayerKind.MaxPool or LayerKind.AvgPool => new LayerSpec(kind, index, location, a.Locations,
+                    KernelHeight: a.Get("size"), KernelWidth: a.Get("size"), Stride: a.Get("stride"), Pad: a.Get("pad")),
+                LayerKind.Linear => new LayerSpec(kind, index, location, a.Locations,
+                    In: a.Get("in"), Out: a.Get("out"), Bias: a.GetBool("bias", true)),
+                _ => new LayerSpec(kind, index, location, a.Locations),
+            };
+        }
+
+        /// <summary>Argument values by parameter or property name, and where each was written.</summary>
+        private sealed class Arguments
+        {
+            public readonly Dictionary<string, object?> Values = new();
+            public EquatableArray<ArgumentLocation> Locations = EquatableArray<ArgumentLocation>.Empty;
+
+            public int Get(string name, int fallback = 0) => Values.TryGetValue(name, out var v) && v is int i ? i : fallback;
+            public bool GetBool(string name, bool fallback) => Values.TryGetValue(name, out var v) && v is bool b ? b : fallback;
+        }
+
+        private static Arguments ReadArguments(AttributeData attribute, CancellationToken cancellationToken)
+        {
+            var result = new Arguments();
+            var parameters = attribute.AttributeConstructor?.Parameters ?? ImmutableArray<IParameterSymbol>.Empty;
+            for (int i = 0; i < parameters.Length && i < attribute.ConstructorArguments.Length; i++)
+                result.Values[parameters[i].Name] = attribute.ConstructorArguments[i].Value;
+            foreach (var named in attribute.NamedArguments)
+                result.Values[named.Key] = named.Value.Value;
+
+            if (attribute.ApplicationSyntaxReference?.GetSyntax(cancellationToken) is AttributeSyntax { ArgumentList: { } list })
+            {
+                var locations = new List<ArgumentLocation>();
+                for (int i = 0; i < list.Arguments.Count; i++)
+                {
+                    var argument = list.Arguments[i];
+                    string? name = argument.NameColon?.Name.Identifier.ValueText
+                        ?? argument.NameEquals?.Name.Identifier.ValueText
+                        ?? (i < parameters.Length ? parameters[i].Name : null);
+                    var location = LocationInfo.From(argument.GetLocation());
+                    if (name is not null && location is not null) locations.Add(new ArgumentLocation(name, location));
+                }
+                result.Locations = locations.ToEquatableArray();
+            }
+            return result;
+        }
+    }
+}

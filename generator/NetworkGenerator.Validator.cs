@@ -1,0 +1,221 @@
+using System;
+using System.Collections.Generic;
+using System.Globalization;
+using ConvGen.Generator.Model;
+
+namespace ConvGen.Generator;
+
+// Stage 2: NetworkSpec → shapes. Walks the layers with PyTorch's formulas, resolves defaults ("same" padding,
+// pooling stride) and reports every mistake at the argument that causes it. A network with any error gets no model.
+public sealed partial class NetworkGenerator
+{
+    internal static class Validator
+    {
+        /// <summary>Largest tensor or parameter, in floats, that ConvGen accepts (2^28: 1 GiB of float32).</summary>
+        public const long MaxElements = 1L << 28;
+
+        public static ValidationResult Validate(NetworkSpec spec, bool allowUnsafe)
+        {
+            var diagnostics = new List<DiagnosticInfo>(spec.ParseDiagnostics);
+            if (!allowUnsafe && spec.ParseDiagnostics.Count == 0)
+                diagnostics.Add(Diag(Diagnostics.UnsafeRequired, null, spec.ClassName));
+
+            var current = new TensorShape(spec.InputChannels, spec.InputHeight, spec.InputWidth, Flat: false);
+            string producer = "[Input]";
+            bool sound = true;
+            foreach (var (name, value) in new[] { ("channels", spec.InputChannels), ("height", spec.InputHeight), ("width", spec.InputWidth) })
+            {
+                if (value < 1)
+                {
+                    diagnostics.Add(Diag(Diagnostics.InvalidArgument, Locate(spec.InputArguments, name) ?? spec.InputLocation,
+                        "[Input]", $"{name} must be at least 1, but is {value}"));
+                    sound = false;
+                }
+            }
+            if (sound) sound &= CheckSize(current, "[Input]", "the input", spec.InputLocation, diagnostics);
+
+            var layers = new List<LayerModel>();
+            foreach (var layer in spec.Layers)
+            {
+                if (!sound) break; // Shapes after the first error would only repeat it.
+                var model = Infer(layer, current, producer, diagnostics);
+                if (model is null) { sound = false; break; }
+                string self = Describe(layer);
+                if (!CheckSize(model.Output, self, "its output", layer.Location, diagnostics)
+                    || !CheckSize(new TensorShape((int)Math.Min(model.ParameterCount, int.MaxValue), 1, 1, true), self, "its parameters", layer.Location, diagnostics))
+                {
+                    sound = false;
+                    break;
+                }
+                layers.Add(model);
+                current = model.Output;
+                producer = $"{self}";
+            }
+
+            bool hasErrors = diagnostics.Count > 0;
+            var network = !sound || hasErrors ? null
+                : new NetworkModel(spec.Namespace, spec.ClassName, spec.Accessibility,
+                    new TensorShape(spec.InputChannels, spec.InputHeight, spec.InputWidth, false), layers.ToEquatableArray());
+            diagnostics.RemoveAll(d => d.Id == Diagnostics.AttributeBindingFailed);
+            return new ValidationResult(network, diagnostics.ToEquatableArray());
+        }
+
+        public static string Describe(LayerSpec layer) => $"layer {layer.Index} ({layer.Kind})";
+
+        private static LayerModel? Infer(LayerSpec layer, TensorShape input, string producer, List<DiagnosticInfo> diagnostics)
+        {
+            string self = Describe(layer);
+            int before = diagnostics.Count;
+            void Invalid(string argument, string message) => diagnostics.Add(Diag(Diagnostics.InvalidArgument, layer.LocationOf(argument), self, message));
+            void AtLeast(string argument, int value, int minimum)
+            {
+                if (value < minimum) Invalid(argument, $"{argument} must be at least {minimum}, but is {value}");
+            }
+            bool NeedsSpatial()
+            {
+                if (!input.Flat) return true;
+                diagnostics.Add(Diag(Diagnostics.WrongInputKind, layer.Location, self, "a C×H×W", producer,
+                    $"{input.C} flat features", "; spatial layers must come before [Flatten]"));
+                return false;
+            }
+
+            switch (layer.Kind)
+            {
+                case LayerKind.Relu:
+                case LayerKind.Sigmoid:
+                case LayerKind.Tanh:
+                    return new LayerModel(layer.Kind, layer.Index, input, input);
+
+                case LayerKind.Flatten:
+                    return new LayerModel(layer.Kind, layer.Index, input, new TensorShape(checked((int)Math.Min(input.Elements, int.MaxValue)), 1, 1, true));
+
+                case LayerKind.GlobalAvgPool:
+                    if (!NeedsSpatial()) return null;
+                    return new LayerModel(layer.Kind, layer.Index, input, input with { H = 1, W = 1 }, KernelHeight: input.H, KernelWidth: input.W);
+
+                case LayerKind.Linear:
+                    AtLeast("in", layer.In, 1);
+                    AtLeast("out", layer.Out, 1);
+                    if (diagnostics.Count > before) return null;
+                    if (!input.Flat)
+                    {
+                        diagnostics.Add(Diag(Diagnostics.WrongInputKind, layer.Location, self, "flat features", producer,
+                            input.ToString(), $"; insert [Flatten] before it (giving {input.C}×{input.H}×{input.W} = {input.Elements} features)"));
+                        return null;
+                    }
+                    if (layer.In != input.C)
+                    {
+                        diagnostics.Add(Diag(Diagnostics.LinearInputMismatch, layer.LocationOf("in"), self, layer.In.ToString(CultureInfo.InvariantCulture),
+                            producer, input.C.ToString(CultureInfo.InvariantCulture)));
+                        return null;
+                    }
+                    return new LayerModel(layer.Kind, layer.Index, input, new TensorShape(layer.Out, 1, 1, true), Bias: layer.Bias);
+
+                case LayerKind.MaxPool:
+                case LayerKind.AvgPool:
+                {
+                    int size = layer.KernelHeight, stride = layer.Stride == 0 ? size : layer.Stride;
+                    AtLeast("size", size, 1);
+                    if (layer.Stride < 0) Invalid("stride", $"stride must be at least 1 (or 0 for the window size), but is {layer.Stride}");
+                    if (layer.Pad < 0) Invalid("pad", $"pad must not be negative, but is {layer.Pad}");
+                    else if (size >= 1 && layer.Pad > size / 2)
+                        Invalid("pad", $"pad = {layer.Pad} is more than half the window ({size}/2 = {size / 2}), which PyTorch rejects");
+                    if (diagnostics.Count > before || !NeedsSpatial()) return null;
+                    int oh = OutputSize(input.H, size, stride, layer.Pad, layer.Pad, 1);
+                    int ow = OutputSize(input.W, size, stride, layer.Pad, layer.Pad, 1);
+                    if (!CheckCollapse(layer, self, input, oh, ow, size, size, stride, layer.Pad, layer.Pad, 1, diagnostics)) return null;
+                    return new LayerModel(layer.Kind, layer.Index, input, new TensorShape(input.C, oh, ow, false),
+                        KernelHeight: size, KernelWidth: size, Stride: stride,
+                        PadTop: layer.Pad, PadBottom: layer.Pad, PadLeft: layer.Pad, PadRight: layer.Pad);
+                }
+
+                case LayerKind.Conv:
+                {
+                    AtLeast("kh", layer.KernelHeight, 1);
+                    AtLeast("kw", layer.KernelWidth, 1);
+                    AtLeast("in", layer.In, 1);
+                    AtLeast("out", layer.Out, 1);
+                    AtLeast("stride", layer.Stride, 1);
+                    AtLeast("dilation", layer.Dilation, 1);
+                    AtLeast("groups", layer.Groups, 1);
+                    if (layer.Pad < 0) Invalid("pad", $"pad must not be negative, but is {layer.Pad}");
+                    if (layer.Same && layer.Pad != 0) Invalid("pad", $"pad = {layer.Pad} conflicts with Same = true, which computes the padding itself");
+                    if (diagnostics.Count > before || !NeedsSpatial()) return null;
+                    if (layer.In % layer.Groups != 0 || layer.Out % layer.Groups != 0)
+                    {
+                        diagnostics.Add(Diag(Diagnostics.GroupsMismatch, layer.LocationOf("groups"), self,
+                            layer.Groups.ToString(CultureInfo.InvariantCulture), layer.In.ToString(CultureInfo.InvariantCulture), layer.Out.ToString(CultureInfo.InvariantCulture)));
+                        return null;
+                    }
+                    if (layer.In != input.C)
+                    {
+                        diagnostics.Add(Diag(Diagnostics.ChannelMismatch, layer.LocationOf("in"), self,
+                            layer.In.ToString(CultureInfo.InvariantCulture), producer, input.ToString()));
+                        return null;
+                    }
+                    long extentH = (long)layer.Dilation * (layer.KernelHeight - 1) + 1;
+                    long extentW = (long)layer.Dilation * (layer.KernelWidth - 1) + 1;
+                    int top = layer.Pad, bottom = layer.Pad, left = layer.Pad, right = layer.Pad;
+                    if (layer.Same)
+                    {
+                        (top, bottom) = SamePadding(input.H, layer.Stride, extentH);
+                        (left, right) = SamePadding(input.W, layer.Stride, extentW);
+                    }
+                    int oh = OutputSize(input.H, layer.KernelHeight, layer.Stride, top, bottom, layer.Dilation);
+                    int ow = OutputSize(input.W, layer.KernelWidth, layer.Stride, left, right, layer.Dilation);
+                    if (!CheckCollapse(layer, self, input, oh, ow, layer.KernelHeight, layer.KernelWidth, layer.Stride, top + bottom, left + right, layer.Dilation, diagnostics))
+                        return null;
+                    return new LayerModel(layer.Kind, layer.Index, input, new TensorShape(layer.Out, oh, ow, false),
+                        KernelHeight: layer.KernelHeight, KernelWidth: layer.KernelWidth, Stride: layer.Stride, Dilation: layer.Dilation,
+                        Groups: layer.Groups, Bias: layer.Bias, PadTop: top, PadBottom: bottom, PadLeft: left, PadRight: right, Same: layer.Same);
+                }
+            }
+            return null;
+        }
+
+        /// <summary>PyTorch: <c>floor((H + pads − d(k−1) − 1) / s) + 1</c>, in 64 bits and clamped so huge inputs cannot wrap.</summary>
+        public static int OutputSize(int size, int kernel, int stride, int padBefore, int padAfter, int dilation)
+        {
+            long span = (long)size + padBefore + padAfter - (long)dilation * (kernel - 1) - 1;
+            if (span < 0) return 0;
+            return (int)Math.Min(span / stride + 1, int.MaxValue);
+        }
+
+        /// <summary>TensorFlow "same": output <c>ceil(H/s)</c>; the smaller half of the padding goes before.</summary>
+        private static (int Before, int After) SamePadding(int size, int stride, long extent)
+        {
+            long output = ((long)size + stride - 1) / stride;
+            long total = Math.Max((output - 1) * stride + extent - size, 0);
+            total = Math.Min(total, int.MaxValue / 2);
+            return ((int)(total / 2), (int)(total - total / 2));
+        }
+
+        private static bool CheckCollapse(LayerSpec layer, string self, TensorShape input, int oh, int ow, int kh, int kw, int stride, int padH, int padW, int dilation, List<DiagnosticInfo> diagnostics)
+        {
+            if (oh >= 1 && ow >= 1) return true;
+            bool height = oh < 1;
+            int size = height ? input.H : input.W, k = height ? kh : kw, pads = height ? padH : padW;
+            string kernel = dilation == 1 ? k.ToString(CultureInfo.InvariantCulture) : $"{dilation}·({k}−1)+1";
+            string formula = $"({size} − {kernel} + {pads}) / {stride} + 1 = {Math.Floor(((double)size + pads - ((long)dilation * (k - 1) + 1)) / stride) + 1}";
+            diagnostics.Add(Diag(Diagnostics.SizeCollapses, layer.LocationOf(layer.Kind == LayerKind.Conv ? (height ? "kh" : "kw") : "size"), self,
+                height ? "height" : "width", (height ? oh : ow).ToString(CultureInfo.InvariantCulture), formula, size.ToString(CultureInfo.InvariantCulture)));
+            return false;
+        }
+
+        private static bool CheckSize(TensorShape shape, string self, string what, LocationInfo? location, List<DiagnosticInfo> diagnostics)
+        {
+            if (shape.Elements <= MaxElements) return true;
+            diagnostics.Add(Diag(Diagnostics.TooLarge, location, self, what, shape.Elements.ToString("N0", CultureInfo.InvariantCulture), MaxElements.ToString("N0", CultureInfo.InvariantCulture)));
+            return false;
+        }
+
+        private static LocationInfo? Locate(EquatableArray<ArgumentLocation> arguments, string name)
+        {
+            foreach (var a in arguments) if (a.Name == name) return a.Location;
+            return null;
+        }
+
+        private static DiagnosticInfo Diag(Microsoft.CodeAnalysis.DiagnosticDescriptor descriptor, LocationInfo? location, params string[] args)
+            => new(descriptor.Id, location, args.ToEquatableArray());
+    }
+}
