@@ -1,0 +1,110 @@
+using System;
+using System.Collections.Generic;
+using System.Diagnostics;
+using System.IO;
+using System.Text.Json.Nodes;
+
+namespace ConvGen.Benchmarks;
+
+/// <summary>
+/// The PyTorch peer as a child process (torch_peer.py) that stays alive for the whole run and times one shape per
+/// request, so each PyTorch figure is measured right after the matching ConvGen figure. While one side measures the
+/// other waits on a pipe, so they do not compete for the two cores.
+/// </summary>
+public sealed class TorchPeer : IDisposable
+{
+    private readonly Process _process;
+
+    private TorchPeer(Process process, string description)
+    {
+        _process = process;
+        Description = description;
+    }
+
+    /// <summary>e.g. <c>torch 1.13.0a0 (python 3.11.2, oneDNN available)</c>.</summary>
+    public string Description { get; }
+
+    /// <summary>Starts the peer; returns null and a reason if python or torch is unavailable.</summary>
+    public static TorchPeer? TryStart(string python, string script, out string? reason)
+    {
+        if (!File.Exists(script))
+        {
+            reason = $"script not found: {script}";
+            return null;
+        }
+        var psi = new ProcessStartInfo(python)
+        {
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            RedirectStandardError = false,
+            UseShellExecute = false,
+        };
+        psi.ArgumentList.Add("-u");
+        psi.ArgumentList.Add(script);
+        // Thread counts are set per request with torch.set_num_threads; keep the environment from overriding them.
+        psi.Environment.Remove("OMP_NUM_THREADS");
+        psi.Environment.Remove("MKL_NUM_THREADS");
+        Process process;
+        try
+        {
+            process = Process.Start(psi) ?? throw new InvalidOperationException("Process.Start returned null");
+        }
+        catch (Exception e)
+        {
+            reason = $"cannot start {python}: {e.Message}";
+            return null;
+        }
+
+        string? first = process.StandardOutput.ReadLine();
+        JsonNode? ready = first is null ? null : JsonNode.Parse(first);
+        if (ready?["ready"]?.GetValue<bool>() != true)
+        {
+            reason = ready?["error"]?.GetValue<string>() ?? $"peer exited without a ready line (exit code {(process.HasExited ? process.ExitCode : -1)})";
+            try { process.Kill(); } catch (InvalidOperationException) { }
+            process.Dispose();
+            return null;
+        }
+        reason = null;
+        string mkldnn = ready["mkldnn"]?.GetValue<bool>() == true ? "oneDNN available" : "no oneDNN";
+        return new TorchPeer(process,
+            $"torch {ready["torch"]?.GetValue<string>()} (python {ready["python"]?.GetValue<string>()}, {mkldnn})");
+    }
+
+    /// <summary>
+    /// Times <c>nn.Conv2d</c> of the shape on <paramref name="threads"/> threads under <c>torch.no_grad()</c>
+    /// (one round: <paramref name="warmupSeconds"/> of warm-up, then single calls timed); appends the times (ms).
+    /// Returns an error message, or null.
+    /// </summary>
+    public string? Measure(BenchShape s, int threads, double warmupSeconds, double seconds, int minSamples, List<double> times)
+    {
+        var request = new JsonObject
+        {
+            ["name"] = s.Name, ["batch"] = s.Batch, ["in"] = s.InChannels, ["h"] = s.Height, ["w"] = s.Width,
+            ["out"] = s.OutChannels, ["kernel"] = s.Kernel, ["stride"] = s.Stride, ["pad"] = s.Pad,
+            ["groups"] = s.Groups, ["threads"] = threads,
+            ["warmup_s"] = warmupSeconds, ["measure_s"] = seconds, ["min_samples"] = minSamples,
+        };
+        _process.StandardInput.WriteLine(request.ToJsonString());
+        _process.StandardInput.Flush();
+        string? line = _process.StandardOutput.ReadLine();
+        if (line is null) return "peer process ended";
+        var reply = JsonNode.Parse(line);
+        if (reply?["error"] is JsonNode err) return err.GetValue<string>();
+        if (reply?["times_ms"] is not JsonArray array) return $"malformed reply: {line}";
+        foreach (var t in array) times.Add(t!.GetValue<double>());
+        return null;
+    }
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        try
+        {
+            _process.StandardInput.Close();
+            if (!_process.WaitForExit(5000)) _process.Kill();
+        }
+        catch (InvalidOperationException) { }
+        catch (IOException) { }
+        _process.Dispose();
+    }
+}
