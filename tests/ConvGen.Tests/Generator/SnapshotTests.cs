@@ -1,0 +1,68 @@
+using ConvGen.Tests.Infrastructure;
+using Xunit;
+
+namespace ConvGen.Tests.Generator;
+
+/// <summary>
+/// The generated source of representative networks, checked against *.verified.cs files beside this test.
+/// A change to the emitter shows up here as a readable diff; accept it with CONVGEN_ACCEPT=1 after reading it.
+/// </summary>
+public class SnapshotTests
+{
+    private const string Usings = "using ConvGen;\nnamespace Snap;\n";
+
+    [Fact]
+    public void LeNet() => SnapshotHelper.Verify(GeneratorHarness.Run(Usings + """
+        [Input(1, 28, 28)]
+        [Conv(5, 5, pad: 2, @in: 1, @out: 6), Relu, MaxPool(2)]
+        [Conv(5, 5, @in: 6, @out: 16), Relu, MaxPool(2)]
+        [Flatten, Linear(400, 120), Relu, Linear(120, 84), Relu, Linear(84, 10)]
+        public partial class LeNet;
+        """));
+
+    [Fact]
+    public void PointwiseConv() => SnapshotHelper.Verify(GeneratorHarness.Run(Usings + """
+        [Input(64, 7, 7)]
+        [Conv(1, 1, @in: 64, @out: 32, bias: false)]
+        public partial class Pointwise;
+        """));
+
+    [Fact]
+    public void Stem7x7Stride2() => SnapshotHelper.Verify(GeneratorHarness.Run(Usings + """
+        [Input(3, 32, 32)]
+        [Conv(7, 7, stride: 2, pad: 3, @in: 3, @out: 16), Relu]
+        public partial class Stem;
+        """));
+
+    [Fact]
+    public void Depthwise3x3() => SnapshotHelper.Verify(GeneratorHarness.Run(Usings + """
+        [Input(16, 9, 9)]
+        [Conv(3, 3, pad: 1, @in: 16, @out: 16, groups: 16), Relu]
+        public partial class Depthwise;
+        """));
+
+    [Fact]
+    public void DilatedConv() => SnapshotHelper.Verify(GeneratorHarness.Run(Usings + """
+        [Input(8, 11, 11)]
+        [Conv(3, 3, dilation: 2, pad: 2, @in: 8, @out: 8), Tanh, GlobalAvgPool, Flatten]
+        public partial class Dilated;
+        """));
+
+    [Fact]
+    public void BrokenNetworks() => SnapshotHelper.Verify(GeneratorHarness.Run(Usings + """
+        [Input(1, 28, 28)]
+        [Conv(5, 5, @in: 3, @out: 6)]
+        public partial class WrongChannels;
+
+        [Input(1, 28, 28)]
+        [Conv(5, 5, @in: 1, @out: 6), MaxPool(2), Flatten, Linear(1000, 10)]
+        public partial class WrongFlatten;
+
+        [Input(3, 8, 8)]
+        [Conv(9, 9, @in: 3, @out: 4)]
+        public partial class TooSmall;
+
+        [Input(1, 8, 8)]
+        public class NotPartial;
+        """));
+}
