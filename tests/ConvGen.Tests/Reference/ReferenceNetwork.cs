@@ -1,0 +1,55 @@
+using System;
+using System.Collections.Generic;
+
+namespace ConvGen.Tests.Reference;
+
+/// <summary>Runs a list of reference layers in order, in float64 (the yardstick for generated networks).</summary>
+public sealed class ReferenceNetwork
+{
+    private readonly RefLayer[] _layers;
+
+    /// <summary>Checks that the layers chain from <paramref name="input"/> and records every intermediate shape.</summary>
+    public ReferenceNetwork(RefShape input, IReadOnlyList<RefLayer> layers)
+    {
+        InputShape = input;
+        _layers = [.. layers];
+        var shapes = new RefShape[_layers.Length];
+        var shape = input;
+        for (int i = 0; i < _layers.Length; i++)
+        {
+            try { shape = _layers[i].OutputShape(shape); }
+            catch (ArgumentException e) { throw new ArgumentException($"layer {i} ({_layers[i].GetType().Name}): {e.Message}", e); }
+            shapes[i] = shape;
+        }
+        LayerShapes = shapes;
+        OutputShape = shape;
+    }
+
+    /// <summary>Per-sample input shape.</summary>
+    public RefShape InputShape { get; }
+
+    /// <summary>Per-sample output shape.</summary>
+    public RefShape OutputShape { get; }
+
+    /// <summary>Per-sample output shape of each layer.</summary>
+    public IReadOnlyList<RefShape> LayerShapes { get; }
+
+    /// <summary>The layers.</summary>
+    public IReadOnlyList<RefLayer> Layers => _layers;
+
+    /// <summary>Runs <paramref name="batch"/> samples (NCHW) through every layer.</summary>
+    public double[] Forward(ReadOnlySpan<float> input, int batch)
+    {
+        if (input.Length != batch * InputShape.Length)
+            throw new ArgumentException($"reference input needs {batch * InputShape.Length} values, got {input.Length}");
+        var x = new double[input.Length];
+        for (int i = 0; i < x.Length; i++) x[i] = input[i];
+        var shape = InputShape;
+        foreach (var layer in _layers)
+        {
+            x = layer.Forward(x, batch, shape);
+            shape = layer.OutputShape(shape);
+        }
+        return x;
+    }
+}
