@@ -1,0 +1,157 @@
+using System;
+using System.Linq;
+using System.Threading;
+using ConvGen.Tests.Infrastructure;
+using ConvGen.Tests.Networks;
+using Xunit;
+
+namespace ConvGen.Tests;
+
+/// <summary>Tests that change <see cref="Parallelism.MaxThreads"/> or measure allocations run alone.</summary>
+[CollectionDefinition(nameof(Sequential), DisableParallelization = true)]
+public sealed class Sequential;
+
+/// <summary>Forward is allocation-free once warm and safe to call concurrently on one instance.</summary>
+[Collection(nameof(Sequential))]
+public sealed class ForwardRuntimeTests
+{
+    private static float[] Input(int batch, int perSample, int seed) => NetworkCheck.RandomInput(new Random(seed), batch * perSample);
+
+    [Theory]
+    [InlineData(1, 1)]
+    [InlineData(1, 4)]
+    [InlineData(0, 1)] // 0: the default (processor count)
+    [InlineData(0, 4)]
+    [InlineData(4, 3)]
+    public void WarmForwardAllocatesNothing(int maxThreads, int batch)
+    {
+        int saved = Parallelism.MaxThreads;
+        try
+        {
+            if (maxThreads > 0) Parallelism.MaxThreads = maxThreads;
+            foreach (INetwork net in new INetwork[] { new MixedNet(seed: 5), new LeNet(seed: 5) })
+            {
+                var input = Input(batch, net.InputLength, 11);
+                var output = new float[batch * net.OutputLength];
+                for (int i = 0; i < 30; i++) net.Forward(input, output, batch); // warm: workspace sized, JIT done
+
+                long before = GC.GetAllocatedBytesForCurrentThread();
+                for (int i = 0; i < 20; i++) net.Forward(input, output, batch);
+                long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+                Assert.True(allocated == 0,
+                    $"{net.GetType().Name}: {allocated} bytes allocated on the calling thread by 20 warm Forward calls (MaxThreads {Parallelism.MaxThreads}, batch {batch}).");
+            }
+        }
+        finally { Parallelism.MaxThreads = saved; }
+    }
+
+    [Fact]
+    public void WorkerThreadsDoNotAllocatePerCall()
+    {
+        // GetAllocatedBytesForCurrentThread only sees the caller; the pool's workers are checked process-wide. Other
+        // threads of the test host allocate a little now and then (a few hundred bytes per round even with MaxThreads = 1),
+        // so the bound is "less than one object per call" over the quietest of several rounds, not zero.
+        var net = new MixedNet(seed: 6);
+        const int batch = 4, calls = 100;
+        var input = Input(batch, MixedNet.InputLength, 12);
+        var output = new float[batch * MixedNet.OutputLength];
+        for (int i = 0; i < 30; i++) net.Forward(input, output, batch);
+
+        long quietest = long.MaxValue;
+        for (int round = 0; round < 6; round++)
+        {
+            long before = GC.GetTotalAllocatedBytes(precise: true);
+            for (int i = 0; i < calls; i++) net.Forward(input, output, batch);
+            quietest = Math.Min(quietest, GC.GetTotalAllocatedBytes(precise: true) - before);
+        }
+        Assert.True(quietest < 24 * calls,
+            $"{calls} warm Forward calls allocated at least {quietest} bytes process-wide (MaxThreads {Parallelism.MaxThreads}).");
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(0)]
+    public void ConcurrentCallsMatchSequentialResults(int maxThreads)
+    {
+        int saved = Parallelism.MaxThreads;
+        try
+        {
+            if (maxThreads > 0) Parallelism.MaxThreads = maxThreads;
+            var net = new MixedNet(seed: 9);
+            const int threads = 4, iterations = 15;
+            // Different batch sizes per thread, so each thread's workspace differs too.
+            var inputs = Enumerable.Range(0, threads).Select(t => Input(t + 1, MixedNet.InputLength, 100 + t)).ToArray();
+            var expected = inputs.Select((x, t) =>
+            {
+                var y = new float[(t + 1) * MixedNet.OutputLength];
+                net.Forward(x, y, t + 1);
+                return y;
+            }).ToArray();
+
+            var failures = new string?[threads];
+            using var start = new Barrier(threads);
+            var workers = Enumerable.Range(0, threads).Select(t => new Thread(() =>
+            {
+                try
+                {
+                    var y = new float[expected[t].Length];
+                    start.SignalAndWait();
+                    for (int i = 0; i < iterations && failures[t] is null; i++)
+                    {
+                        y.AsSpan().Clear();
+                        net.Forward(inputs[t], y, t + 1);
+                        int bad = Enumerable.Range(0, y.Length).FirstOrDefault(k => BitConverter.SingleToInt32Bits(y[k]) != BitConverter.SingleToInt32Bits(expected[t][k]), -1);
+                        if (bad >= 0) failures[t] = $"thread {t}, iteration {i}: output[{bad}] = {y[bad]:R}, sequential gave {expected[t][bad]:R}";
+                    }
+                }
+                catch (Exception e) { failures[t] = $"thread {t}: {e}"; }
+            })).ToList();
+            workers.ForEach(w => w.Start());
+            workers.ForEach(w => w.Join());
+            Assert.All(failures, f => Assert.Null(f));
+        }
+        finally { Parallelism.MaxThreads = saved; }
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    public void ResultsDoNotDependOnThreadCount(int maxThreads)
+    {
+        int saved = Parallelism.MaxThreads;
+        try
+        {
+            var net = new MixedNet(seed: 4);
+            const int batch = 3;
+            var x = Input(batch, MixedNet.InputLength, 77);
+            Parallelism.MaxThreads = 1;
+            var single = new float[batch * MixedNet.OutputLength];
+            net.Forward(x, single, batch);
+            Parallelism.MaxThreads = maxThreads;
+            var multi = new float[single.Length];
+            net.Forward(x, multi, batch);
+            Assert.Equal(single, multi);
+        }
+        finally { Parallelism.MaxThreads = saved; }
+    }
+
+    [Fact]
+    public void BatchOfOneEqualsSliceOfBigBatch()
+    {
+        var net = new LeNet(seed: 2);
+        const int batch = 5;
+        var x = Input(batch, LeNet.InputLength, 8);
+        var all = new float[batch * LeNet.OutputLength];
+        net.Forward(x, all, batch);
+        for (int n = 0; n < batch; n++)
+        {
+            var one = new float[LeNet.OutputLength];
+            net.Forward(x.AsSpan(n * LeNet.InputLength, LeNet.InputLength), one, 1);
+            // Kernels may tile batches differently, so allow rounding differences, not more.
+            for (int k = 0; k < one.Length; k++)
+                Assert.True(Math.Abs(one[k] - all[n * LeNet.OutputLength + k]) <= 1e-5f * (1 + Math.Abs(one[k])),
+                            $"sample {n}, output {k}: alone {one[k]}, in the batch {all[n * LeNet.OutputLength + k]}");
+        }
+    }
+}

@@ -1,0 +1,76 @@
+using System;
+using System.Globalization;
+using ConvGen.Tests.Networks;
+using Xunit;
+
+namespace ConvGen.Tests;
+
+/// <summary>Forward checks its arguments once, up front, and says what it expected and what it got.</summary>
+public sealed class ForwardValidationTests
+{
+    private static readonly LeNet Net = new(seed: 1);
+
+    private static string S(long value) => value.ToString(CultureInfo.InvariantCulture);
+
+    [Theory]
+    [InlineData(1, -1)]
+    [InlineData(1, +1)]
+    [InlineData(3, -784)]
+    [InlineData(2, +784)]
+    [InlineData(1, -784)]
+    public void WrongInputLengthThrows(int batch, int delta)
+    {
+        int expected = batch * LeNet.InputLength, actual = expected + delta;
+        var e = Assert.Throws<ArgumentException>(() => Net.Forward(new float[actual], new float[batch * LeNet.OutputLength], batch));
+        Assert.Equal("input", e.ParamName);
+        Assert.Contains(S(expected), e.Message, StringComparison.Ordinal);
+        Assert.Contains(S(actual), e.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(1, -1)]
+    [InlineData(1, +1)]
+    [InlineData(4, -10)]
+    [InlineData(2, +7)]
+    public void WrongOutputLengthThrows(int batch, int delta)
+    {
+        int expected = batch * LeNet.OutputLength, actual = expected + delta;
+        var e = Assert.Throws<ArgumentException>(() => Net.Forward(new float[batch * LeNet.InputLength], new float[actual], batch));
+        Assert.Equal("output", e.ParamName);
+        Assert.Contains(S(expected), e.Message, StringComparison.Ordinal);
+        Assert.Contains(S(actual), e.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(-1)]
+    [InlineData(int.MinValue)]
+    public void NonPositiveBatchThrows(int batch)
+    {
+        var e = Assert.Throws<ArgumentException>(() => Net.Forward(new float[LeNet.InputLength], new float[LeNet.OutputLength], batch));
+        Assert.Equal("batch", e.ParamName);
+        Assert.Contains(S(batch), e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void EmptySpansWithZeroBatchThrow()
+        => Assert.Throws<ArgumentException>(() => Net.Forward([], [], 0));
+
+    [Fact]
+    public void HugeBatchDoesNotOverflowTheLengthCheck()
+    {
+        // batch × InputLength overflows int: the check must still fail cleanly rather than wrap around.
+        int batch = int.MaxValue / LeNet.InputLength + 1;
+        var e = Assert.Throws<ArgumentException>(() => Net.Forward(new float[LeNet.InputLength], new float[LeNet.OutputLength], batch));
+        Assert.Equal("input", e.ParamName);
+    }
+
+    [Fact]
+    public void FailedCallLeavesOutputUntouched()
+    {
+        var output = new float[LeNet.OutputLength + 1];
+        output.AsSpan().Fill(42f);
+        Assert.Throws<ArgumentException>(() => Net.Forward(new float[LeNet.InputLength], output, 1));
+        Assert.All(output, v => Assert.Equal(42f, v));
+    }
+}

@@ -1,0 +1,41 @@
+using ConvGen;
+
+namespace ConvGen.Tests.Networks;
+
+// Networks compiled the way users compile them: through the analyzer reference in ConvGen.Tests.csproj.
+
+/// <summary>LeNet-5 as in the PyTorch tutorials (padded first conv): 1×28×28 → 10.</summary>
+[Input(1, 28, 28)]
+[Conv(5, 5, 1, 6, pad: 2)]
+[Relu]
+[MaxPool(2)]
+[Conv(5, 5, 6, 16)]
+[Relu]
+[MaxPool(2)]
+[Flatten]
+[Linear(400, 120)]
+[Relu]
+[Linear(120, 84)]
+[Relu]
+[Linear(84, 10)]
+public partial class LeNet
+{
+}
+
+/// <summary>A bit of everything, big enough that Forward splits work over threads: 3×32×32 → 10.</summary>
+[Input(3, 32, 32)]
+[Conv(3, 3, 3, 32, pad: 1)]
+[Relu]
+[Conv(3, 3, 32, 32, stride: 2, groups: 32, bias: false, Same = true)]
+[Conv(1, 1, 32, 48)]
+[Tanh]
+[MaxPool(3, stride: 2, pad: 1)]
+[Conv(3, 3, 48, 40, dilation: 2, pad: 2)]
+[Sigmoid]
+[AvgPool(2, pad: 1)]
+[GlobalAvgPool]
+[Flatten]
+[Linear(40, 10, bias: false)]
+public partial class MixedNet
+{
+}

@@ -1,0 +1,124 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using ConvGen.Tests.Networks;
+using Xunit;
+
+namespace ConvGen.Tests;
+
+/// <summary>Parameters are named and shaped like the equivalent nn.Sequential's state dict and initialised like PyTorch.</summary>
+public sealed class ParameterTests
+{
+    // list(nn.Sequential(Conv2d(1,6,5,padding=2), ReLU(), MaxPool2d(2), Conv2d(6,16,5), ReLU(), MaxPool2d(2), Flatten(),
+    //      Linear(400,120), ReLU(), Linear(120,84), ReLU(), Linear(84,10)).state_dict().items()), checked with torch 1.13.
+    private static readonly (string Name, int[] Shape)[] LeNetStateDict =
+    [
+        ("0.weight", [6, 1, 5, 5]), ("0.bias", [6]),
+        ("3.weight", [16, 6, 5, 5]), ("3.bias", [16]),
+        ("7.weight", [120, 400]), ("7.bias", [120]),
+        ("9.weight", [84, 120]), ("9.bias", [84]),
+        ("11.weight", [10, 84]), ("11.bias", [10]),
+    ];
+
+    [Fact]
+    public void LeNetParametersMatchSequentialStateDict()
+    {
+        var net = new LeNet();
+        Assert.Equal(LeNetStateDict.Select(p => p.Name), net.Parameters.Select(p => p.Name));
+        foreach (var (p, (name, shape)) in net.Parameters.Zip(LeNetStateDict))
+        {
+            Assert.True(shape.SequenceEqual(p.Shape), $"{name}: shape [{string.Join(",", p.Shape)}], expected [{string.Join(",", shape)}]");
+            Assert.Equal(shape.Aggregate(1, (a, b) => a * b), p.Length);
+        }
+    }
+
+    [Fact]
+    public void MixedNetParametersSkipBiasFreeLayers()
+    {
+        // Layer 2 (depthwise, bias: false) and layer 11 (Linear, bias: false) have only a weight.
+        var net = new MixedNet();
+        Assert.Equal(
+            ["0.weight", "0.bias", "2.weight", "3.weight", "3.bias", "6.weight", "6.bias", "11.weight"],
+            net.Parameters.Select(p => p.Name));
+        Assert.Equal([32, 1, 3, 3], net.Parameters.Single(p => p.Name == "2.weight").Shape);
+        Assert.Equal([10, 40], net.Parameters.Single(p => p.Name == "11.weight").Shape);
+    }
+
+    [Fact]
+    public void StaticShapesAndLayerTable()
+    {
+        Assert.Equal(784, LeNet.InputLength);
+        Assert.Equal(10, LeNet.OutputLength);
+        INetwork net = new LeNet();
+        Assert.Equal(784, net.InputLength);
+        Assert.Equal(10, net.OutputLength);
+        Assert.Equal([10], net.OutputShape);
+        Assert.Equal(Enumerable.Range(0, 12), LeNet.LayerTable.Select(l => l.Index));
+        Assert.Equal(["Conv", "Relu", "MaxPool", "Conv", "Relu", "MaxPool", "Flatten", "Linear", "Relu", "Linear", "Relu", "Linear"],
+                     LeNet.LayerTable.Select(l => l.Kind));
+        Assert.Equal([6, 28, 28], LeNet.LayerTable[0].OutputShape);
+        Assert.Equal([16, 5, 5], LeNet.LayerTable[5].OutputShape);
+        Assert.Equal([400], LeNet.LayerTable[6].OutputShape);
+        Assert.Equal(61_706, LeNet.LayerTable.Sum(l => l.ParameterCount));
+        Assert.Equal(net.Parameters.Sum(p => (long)p.Length), LeNet.LayerTable.Sum(l => l.ParameterCount));
+        Assert.Contains("61,706", LeNet.Summary(), StringComparison.Ordinal);
+        Assert.Same(LeNet.LayerTable, net.Layers);
+    }
+
+    [Fact]
+    public void InitIsDeterministicPerSeed()
+    {
+        static List<float[]> Values(INetwork n) => [.. n.Parameters.Select(p => { var v = new float[p.Length]; p.CopyTo(v); return v; })];
+        var a = Values(new LeNet(seed: 3));
+        var b = Values(new LeNet(seed: 3));
+        var c = Values(new LeNet(seed: 4));
+        for (int i = 0; i < a.Count; i++)
+        {
+            Assert.Equal(a[i], b[i]);
+            Assert.NotEqual(a[i], c[i]);
+        }
+    }
+
+    [Fact]
+    public void InitFollowsPyTorchBounds()
+    {
+        // Conv2d and Linear default init: weight and bias both uniform in ±1/√fan_in.
+        var net = new LeNet(seed: 1);
+        var fanIn = new Dictionary<string, int> { ["0"] = 25, ["3"] = 150, ["7"] = 400, ["9"] = 120, ["11"] = 84 };
+        foreach (var p in net.Parameters)
+        {
+            double bound = 1 / Math.Sqrt(fanIn[p.Name.Split('.')[0]]);
+            var v = new float[p.Length];
+            p.CopyTo(v);
+            Assert.All(v, x => Assert.InRange(Math.Abs(x), 0, bound * (1 + 1e-6)));
+            // Uniform draws use the range: the largest magnitude is near the bound, the mean near 0.
+            if (v.Length >= 100)
+            {
+                Assert.True(v.Max(x => Math.Abs(x)) > 0.9 * bound, $"{p.Name}: values do not reach the bound {bound}");
+                Assert.True(Math.Abs(v.Average()) < 0.1 * bound, $"{p.Name}: mean {v.Average()} is far from 0");
+            }
+        }
+    }
+
+    [Fact]
+    public void CopyFromCopyToRoundTripsInPyTorchLayout()
+    {
+        var net = new MixedNet(seed: 2);
+        foreach (var p in net.Parameters)
+        {
+            var v = Enumerable.Range(0, p.Length).Select(i => (float)i * 0.5f - 3f).ToArray();
+            p.CopyFrom(v);
+            var back = new float[p.Length];
+            p.CopyTo(back);
+            Assert.Equal(v, back);
+        }
+    }
+
+    [Fact]
+    public void CopyFromRejectsShortSpan()
+    {
+        var p = new LeNet().Parameters[0];
+        var e = Assert.Throws<ArgumentException>(() => p.CopyFrom(new float[p.Length - 1]));
+        Assert.Contains(p.Name, e.Message, StringComparison.Ordinal);
+    }
+}

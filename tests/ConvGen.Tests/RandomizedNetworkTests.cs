@@ -1,0 +1,166 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using ConvGen.Tests.Infrastructure;
+using ConvGen.Tests.Reference;
+using Xunit;
+
+namespace ConvGen.Tests;
+
+/// <summary>
+/// Random whole networks mixing every layer kind (convs, activations, padded max/avg pools, global pooling, flatten,
+/// linear chains), drawn with a fixed seed, compiled together and compared with the float64 reference.
+/// </summary>
+[Trait("Category", "Correctness")]
+public sealed class RandomizedNetworkTests
+{
+    private const int Seed = 7_340_033;
+    private const int Count = 40;
+    private const long Budget = 2_500_000;
+
+    /// <summary>One case: the network and the batch to run.</summary>
+    public sealed record Case(NetworkSpec Spec, int Batch);
+
+    public static IReadOnlyList<Case> Cases { get; } = BuildCases();
+
+    private static readonly Lazy<CompiledNetworks> Compiled = new(
+        () => new CompiledNetworks([.. Cases.Select(c => c.Spec)], "ConvGen.Dynamic.RandomNet", chunks: 2));
+
+    public static IEnumerable<object[]> CaseData()
+        => Cases.Select((c, i) => new object[] { i, $"{c.Spec.Name} batch {c.Batch}: " + string.Join(" ", c.Spec.Layers.Select(l => l.Attribute)) });
+
+    [Theory]
+    [MemberData(nameof(CaseData))]
+    public void MatchesReference(int index, string label)
+    {
+        _ = label;
+        var c = Cases[index];
+        var network = Compiled.Value.Create(c.Spec.Name);
+        string? failure = NetworkCheck.Check(network, c.Spec, c.Batch, seed: Seed + index);
+        if (failure is not null) Assert.Fail(failure);
+    }
+
+    [Fact]
+    public void CasesCoverEveryLayerKind()
+    {
+        var layers = Cases.SelectMany(c => c.Spec.Layers).ToList();
+        Assert.Contains(layers, l => l is ConvSpec);
+        foreach (var kind in Enum.GetValues<RefActivationKind>())
+            Assert.Contains(layers, l => l is ActivationSpec a && a.Kind == kind);
+        Assert.Contains(layers, l => l is PoolSpec { Max: true, Pad: > 0 });
+        Assert.Contains(layers, l => l is PoolSpec { Max: false, Pad: > 0 });
+        Assert.Contains(layers, l => l is PoolSpec { Stride: > 0 } p && p.Stride != p.Size);
+        Assert.Contains(layers, l => l is GlobalAvgPoolSpec);
+        Assert.Contains(layers, l => l is FlattenSpec);
+        Assert.Contains(layers, l => l is LinearSpec { Bias: false });
+        Assert.Contains(Cases, c => c.Spec.Layers.OfType<LinearSpec>().Count() >= 2);
+        Assert.Contains(Cases, c => !c.Spec.Output.IsFlat);
+        Assert.Contains(Cases, c => c.Spec.Layers.OfType<ConvSpec>().Count() >= 3);
+    }
+
+    private static IReadOnlyList<Case> BuildCases()
+    {
+        var random = new Random(Seed);
+        var cases = new List<Case>();
+        while (cases.Count < Count)
+        {
+            var spec = RandomNetwork(random, $"Net{cases.Count:D2}");
+            int batch = random.Next(1, 5);
+            if (spec is null || !spec.IsValid() || Cost(spec) * batch > Budget) continue;
+            cases.Add(new Case(spec, batch));
+        }
+        return cases;
+    }
+
+    /// <summary>Multiply-adds of the reference, per sample.</summary>
+    private static long Cost(NetworkSpec spec)
+    {
+        long total = 0;
+        var shape = spec.Input;
+        foreach (var layer in spec.Layers)
+        {
+            var next = layer.OutputShape(shape);
+            total += layer switch
+            {
+                ConvSpec c => (long)next.Length * (c.In / c.Groups) * c.Kh * c.Kw,
+                LinearSpec l => (long)l.In * l.Out,
+                PoolSpec p => (long)next.Length * p.Size * p.Size,
+                _ => shape.Length,
+            };
+            shape = next;
+        }
+        return total;
+    }
+
+    private static NetworkSpec? RandomNetwork(Random r, string name)
+    {
+        int c = r.Next(1, 9), h = r.Next(4, 30), w = r.NextDouble() < 0.6 ? h : r.Next(4, 30);
+        var layers = new List<LayerSpec>();
+        var shape = new RefShape(c, h, w);
+        bool TryAdd(LayerSpec layer)
+        {
+            try { shape = layer.OutputShape(shape); }
+            catch (ArgumentException) { return false; }
+            layers.Add(layer);
+            return true;
+        }
+        LayerSpec Activation() => new ActivationSpec((RefActivationKind)r.Next(3));
+
+        if (r.NextDouble() < 0.1) TryAdd(Activation());
+        if (r.NextDouble() < 0.1) TryAdd(RandomPool(r));
+
+        int blocks = r.Next(1, 5);
+        for (int b = 0; b < blocks; b++)
+        {
+            TryAdd(RandomConv(r, shape.C));
+            if (r.NextDouble() < 0.75) TryAdd(Activation());
+            if (r.NextDouble() < 0.15) TryAdd(Activation()); // two in a row
+            if (r.NextDouble() < 0.45) TryAdd(RandomPool(r));
+        }
+        if (layers.Count == 0) return null;
+
+        double tail = r.NextDouble();
+        if (tail < 0.2)
+        {
+            // Ends on C×H×W.
+        }
+        else
+        {
+            if (tail < 0.55) TryAdd(new GlobalAvgPoolSpec());
+            if (r.NextDouble() < 0.15 && !shape.IsFlat) TryAdd(new ConvSpec(1, 1, shape.C, r.Next(1, 20))); // conv on C×1×1 or more
+            TryAdd(new FlattenSpec());
+            if (r.NextDouble() < 0.15) TryAdd(Activation());
+            if (shape.Length > 3000) return null;
+            int linears = r.Next(1, 4);
+            for (int i = 0; i < linears; i++)
+            {
+                TryAdd(new LinearSpec(shape.Length, r.Next(1, 80), Bias: r.NextDouble() < 0.8));
+                if (i < linears - 1 || r.NextDouble() < 0.3) TryAdd(Activation());
+            }
+        }
+        return new NetworkSpec(name, c, h, w, layers);
+    }
+
+    private static PoolSpec RandomPool(Random r)
+    {
+        int size = r.Next(2, 4);
+        int stride = r.NextDouble() < 0.5 ? 0 : r.Next(1, 4);
+        int pad = r.NextDouble() < 0.5 ? 0 : r.Next(0, size / 2 + 1);
+        return new PoolSpec(r.NextDouble() < 0.55, size, stride, pad);
+    }
+
+    private static ConvSpec RandomConv(Random r, int inC)
+    {
+        int k = r.Next(1, 6);
+        int kw = r.NextDouble() < 0.2 ? r.Next(1, 6) : k;
+        int stride = r.NextDouble() < 0.7 ? 1 : 2;
+        int dilation = r.NextDouble() < 0.8 ? 1 : 2;
+        bool same = r.NextDouble() < 0.25;
+        int pad = same ? 0 : r.Next(0, k / 2 + 2);
+        int groups = 1, outC = r.Next(1, 40);
+        double g = r.NextDouble();
+        if (g < 0.15) { groups = inC; outC = inC * (r.NextDouble() < 0.7 ? 1 : 2); }          // depthwise
+        else if (g < 0.3 && inC % 2 == 0) { groups = 2; outC = 2 * r.Next(1, 20); }
+        return new ConvSpec(k, kw, inC, outC, stride, pad, dilation, groups, r.NextDouble() < 0.8, same);
+    }
+}
