@@ -27,9 +27,13 @@ internal sealed record Tensor(BufferKind Buffer, bool Blocked, int C, int H, int
     public int PlaneStride => Blocked ? H * W * 8 : H * W;
 
     /// <summary>C# expression for the offset of channel <paramref name="channel"/> (an int expression).</summary>
-    public string ChannelOffset(string channel) => Blocked
-        ? $"(({channel}) >> 3) * {PlaneStride} + (({channel}) & 7)"
-        : $"({channel}) * {PlaneStride}";
+    public string ChannelOffset(string channel)
+    {
+        bool simple = channel.IndexOf(' ') < 0
+            || (channel.StartsWith("(", StringComparison.Ordinal) && channel.EndsWith(")", StringComparison.Ordinal));
+        string c = simple ? channel : $"({channel})";
+        return Blocked ? $"({c} >> 3) * {PlaneStride} + ({c} & 7)" : $"{c} * {PlaneStride}";
+    }
 
     public int Offset(int c, int h, int w) => Blocked ? ((c / 8 * H + h) * W + w) * 8 + c % 8 : (c * H + h) * W + w;
 }

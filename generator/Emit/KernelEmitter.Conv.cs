@@ -18,7 +18,7 @@ internal sealed record ConvTiling(int Blocks, int Pixels, int TileCount, int Las
         int outBlocks = Tensor.Blocks(l.Output.C);
         // Grouped layers read a different input range per block, so a tile holds one block; dense layers share it.
         int blocks = l.Groups > 1 ? 1 : outBlocks % 3 == 0 ? 3 : outBlocks >= 2 ? 2 : 1;
-        int pixels = Math.Min(12 / blocks, l.Output.W);
+        int pixels = Math.Min(12 / blocks, Rows(s).Y.W);
         int tiles = (outBlocks + blocks - 1) / blocks;
         int last = outBlocks - (tiles - 1) * blocks;
         int span = BlockSpan(l.Output.C, l.Input.C, l.Groups);
@@ -31,6 +31,28 @@ internal sealed record ConvTiling(int Blocks, int Pixels, int TileCount, int Las
         foreach (int u in new[] { 8, 4, 3, 2 })
             if (span % u == 0 && u * unrolledTaps <= 32) { unroll = u; break; }
         return new ConvTiling(blocks, pixels, tiles, last, span, unroll, unrollRows);
+    }
+
+    /// <summary>
+    /// The input and output as the kernel walks them. A 1x1, stride-1, unpadded layer is a GEMM over pixels: its
+    /// H×W pixels are contiguous in both tensors, so they are re-cut into rows of a length that the pixel tile divides
+    /// (addresses are unchanged), instead of paying a partial tile at the end of every short image row.
+    /// </summary>
+    public static (Tensor X, Tensor Y) Rows(ConvStep s)
+    {
+        var l = s.Layer;
+        if (l.KernelHeight != 1 || l.KernelWidth != 1 || l.Stride != 1 || l.HasPadding || l.IsDepthwise)
+            return (s.From, s.To);
+        int pixels = l.Output.H * l.Output.W, blocks = l.Groups > 1 ? 1 : Tensor.Blocks(l.Output.C) % 3 == 0 ? 3 : Tensor.Blocks(l.Output.C) >= 2 ? 2 : 1;
+        int tile = 12 / blocks, best = l.Output.W;
+        long bestCalls = (long)l.Output.H * ((l.Output.W + tile - 1) / tile);
+        for (int row = 1; row <= Math.Min(pixels, 192); row++)
+        {
+            if (pixels % row != 0) continue;
+            long calls = (long)(pixels / row) * ((row + tile - 1) / tile);
+            if (calls < bestCalls || (calls == bestCalls && row > best)) { best = row; bestCalls = calls; }
+        }
+        return (s.From with { H = pixels / best, W = best }, s.To with { H = pixels / best, W = best });
     }
 
     /// <summary>Mirror of <c>ParameterLayout.ConvBlockSpan</c> in the runtime: both must agree on the packing.</summary>
@@ -78,8 +100,7 @@ internal sealed partial class KernelEmitter
     {
         var l = s.Layer;
         var t = ConvTiling.For(s);
-        var x = s.From;
-        var y = s.To;
+        var (x, y) = ConvTiling.Rows(s);
         int taps = l.KernelHeight * l.KernelWidth;
         int weightBlock = t.Span * taps * 8;
 
@@ -92,7 +113,9 @@ internal sealed partial class KernelEmitter
 
         Open($"{name}Avx", ConvFormula(l), $"Row by row: each work item is one output row of one tile of {t.Blocks} channel block(s).");
         w.Open("for (int item = begin; item < end; item++)");
-        w.Line($"int oy = item % {y.H}, tile = item / {y.H} % {t.TileCount}, n = item / {y.H * t.TileCount};");
+        w.Line(y.H == 1
+            ? $"int oy = 0, tile = item % {t.TileCount}, n = item / {t.TileCount};"
+            : $"int oy = item % {y.H}, tile = item / {y.H} % {t.TileCount}, n = item / {y.H * t.TileCount};");
         w.Line($"float* x = {Sample(x)} + oy * {l.Stride * x.RowStride};");
         w.Line($"float* w = f->{s.Weight.Pointer} + tile * {t.Blocks * weightBlock};");
         w.Line(s.Bias is null ? "float* b = null;" : $"float* b = f->{s.Bias.Pointer} + tile * {t.Blocks * 8};");
@@ -102,8 +125,10 @@ internal sealed partial class KernelEmitter
         void Row(int blocks)
         {
             int full = y.W / t.Pixels * t.Pixels, rest = y.W - full;
-            w.Line($"for (int ox = 0; ox < {full}; ox += {t.Pixels}) {name}Tile{blocks}x{t.Pixels}(x + ox * {l.Stride * x.ColumnStride}, w, b, y + ox * 8, ic0);");
-            variants.Add((blocks, t.Pixels));
+            int step = l.Stride * x.ColumnStride;
+            if (full == t.Pixels) w.Line($"{name}Tile{blocks}x{t.Pixels}(x, w, b, y, ic0);");
+            else if (full > 0) w.Line($"for (int ox = 0; ox < {full}; ox += {t.Pixels}) {name}Tile{blocks}x{t.Pixels}(x + ox{(step == 1 ? "" : $" * {step}")}, w, b, y + ox * 8, ic0);");
+            if (full > 0) variants.Add((blocks, t.Pixels));
             if (rest > 0)
             {
                 w.Line($"{name}Tile{blocks}x{rest}(x + {full * l.Stride * x.ColumnStride}, w, b, y + {full * 8}, ic0);");
@@ -134,8 +159,7 @@ internal sealed partial class KernelEmitter
     private void EmitConvTile(string name, ConvStep s, ConvTiling t, int blocks, int pixels, int weightBlock)
     {
         var l = s.Layer;
-        var x = s.From;
-        var y = s.To;
+        var (x, y) = ConvTiling.Rows(s);
         int kh = l.KernelHeight, kw = l.KernelWidth, taps = kh * kw;
         w.Line($"// {blocks}×{pixels} tile: acc[block][pixel] += W[block][tap] · broadcast(X[pixel][tap]); weights in registers, one broadcast per input value.");
         w.Line(Hot);
@@ -150,10 +174,10 @@ internal sealed partial class KernelEmitter
         if (loop) w.Open($"for (int r = 0; r < {t.Span}; r += {t.Unroll})");
         for (int u = 0; u < t.Unroll; u++)
         {
-            string r = loop ? (u == 0 ? "r" : $"r + {u}") : N(u);
+            string r = loop ? (u == 0 ? "r" : $"(r + {u})") : N(u);
             string channel = l.Groups == 1 ? r : $"ic0 + {r}";
             w.Line($"float* x{u} = x + {x.ChannelOffset(channel)};");
-            w.Line($"float* w{u}p = w + ({r}) * {taps * 8};");
+            w.Line($"float* w{u}p = w + {r} * {taps * 8};");
             if (!t.UnrollRows)
             {
                 w.Open($"for (int ky = 0; ky < {kh}; ky++)");
@@ -190,12 +214,13 @@ internal sealed partial class KernelEmitter
     private void EmitConvScalar(string name, ConvStep s, ConvTiling t, int weightBlock)
     {
         var l = s.Layer;
-        var x = s.From;
-        var y = s.To;
+        var (x, y) = ConvTiling.Rows(s);
         int kh = l.KernelHeight, kw = l.KernelWidth, outBlocks = Tensor.Blocks(l.Output.C);
         Open(name, ConvFormula(l), "Scalar twin of the AVX2 kernel for CPUs without AVX2/FMA: same work items, same packed weights.");
         w.Open("for (int item = begin; item < end; item++)");
-        w.Line($"int oy = item % {y.H}, tile = item / {y.H} % {t.TileCount}, n = item / {y.H * t.TileCount};");
+        w.Line(y.H == 1
+            ? $"int oy = 0, tile = item % {t.TileCount}, n = item / {t.TileCount};"
+            : $"int oy = item % {y.H}, tile = item / {y.H} % {t.TileCount}, n = item / {y.H * t.TileCount};");
         w.Line($"float* x = {Sample(x)} + oy * {l.Stride * x.RowStride};");
         w.Open($"for (int ob = tile * {t.Blocks}; ob < Math.Min(tile * {t.Blocks} + {t.Blocks}, {outBlocks}); ob++)");
         w.Line($"int ic0 = {FirstInput(l, t).Replace("tile", "ob")};");

@@ -38,7 +38,7 @@ internal sealed partial class KernelEmitter(CodeWriter w, ExecutionPlan plan)
     public static string WorkItems(Step step) => step switch
     {
         ConvStep s when s.Layer.IsDepthwise => $"batch * {Tensor.Blocks(s.To.C) * s.To.H}",
-        ConvStep s => $"batch * {ConvTiling.For(s).TileCount * s.To.H}",
+        ConvStep s => $"batch * {ConvTiling.For(s).TileCount * ConvTiling.Rows(s).Y.H}",
         LinearStep s => $"(batch + {LinearRows - 1}) / {LinearRows} * {LinearTileCount(s)}",
         ActivationStep s => $"(int)(((long)batch * {s.From.Stride} + {ActivationChunk - 1}) / {ActivationChunk})",
         PoolStep s when s.Layer.Kind == LayerKind.GlobalAvgPool => $"batch * {Tensor.Blocks(s.To.C)}",

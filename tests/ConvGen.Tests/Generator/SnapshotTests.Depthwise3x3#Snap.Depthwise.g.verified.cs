@@ -123,7 +123,7 @@ public unsafe partial class Depthwise : global::ConvGen.INetwork
             new Span<float>(y, 968).Clear();
             for (int c = unit * 8; c < Math.Min(unit * 8 + 8, 16); c++)
             {
-                float* src = x + (c) * 81;
+                float* src = x + c * 81;
                 float* dst = y + (c & 7) + 96;
                 for (int h = 0; h < 9; h++)
                     for (int w = 0; w < 9; w++) dst[h * 88 + w * 8] = src[h * 9 + w * 1];
@@ -313,7 +313,7 @@ public unsafe partial class Depthwise : global::ConvGen.INetwork
             int n = item / 16, unit = item % 16;
             float* x = f->A + (nint)n * 1296;
             float* y = f->Output + (nint)n * 1296 + (nint)unit * 81;
-            float* src = x + ((unit) >> 3) * 648 + ((unit) & 7);
+            float* src = x + (unit >> 3) * 648 + (unit & 7);
             float* dst = y + 0;
             for (int h = 0; h < 9; h++)
                 for (int w = 0; w < 9; w++) dst[h * 9 + w] = src[h * 72 + w * 8];

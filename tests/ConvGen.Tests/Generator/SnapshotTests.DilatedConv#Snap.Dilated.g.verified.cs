@@ -124,7 +124,7 @@ public unsafe partial class Dilated : global::ConvGen.INetwork
             float* x = f->Input + (nint)n * 968;
             float* y = f->Scratch + (nint)n * 1800 + (nint)unit * 225;
             new Span<float>(y, 225).Clear();
-            float* src = x + (unit) * 121;
+            float* src = x + unit * 121;
             float* dst = y + 32;
             for (int h = 0; h < 11; h++)
                 new ReadOnlySpan<float>(src + h * 11, 11).CopyTo(new Span<float>(dst + h * 15, 11));
@@ -150,7 +150,7 @@ public unsafe partial class Dilated : global::ConvGen.INetwork
             float* b = f->L0B + tile * 8;
             float* y = f->A + (nint)n * 968 + (nint)tile * 968 + oy * 88;
             int ic0 = 0;
-            for (int ox = 0; ox < 11; ox += 11) Step1Tile1x11(x + ox * 1, w, b, y + ox * 8, ic0);
+            Step1Tile1x11(x, w, b, y, ic0);
         }
     }
 
@@ -162,8 +162,8 @@ public unsafe partial class Dilated : global::ConvGen.INetwork
         Vector256<float> w0, v;
         for (int r = 0; r < 8; r += 2)
         {
-            float* x0 = x + (r) * 225;
-            float* w0p = w + (r) * 72;
+            float* x0 = x + r * 225;
+            float* w0p = w + r * 72;
             w0 = Avx.LoadVector256(w0p + 0);
             v = Vector256.Create(x0[0]);
             a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -661,7 +661,7 @@ public unsafe partial class Dilated : global::ConvGen.INetwork
             int n = item / 8, unit = item % 8;
             float* x = f->B + (nint)n * 8;
             float* y = f->Output + (nint)n * 8 + (nint)unit * 1;
-            float* src = x + ((unit) >> 3) * 8 + ((unit) & 7);
+            float* src = x + (unit >> 3) * 8 + (unit & 7);
             float* dst = y + 0;
             for (int h = 0; h < 1; h++)
                 for (int w = 0; w < 1; w++) dst[h * 1 + w] = src[h * 8 + w * 8];

@@ -177,7 +177,7 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             float* x = f->Input + (nint)n * 784;
             float* y = f->Scratch + (nint)n * 1024 + (nint)unit * 1024;
             new Span<float>(y, 1024).Clear();
-            float* src = x + (unit) * 784;
+            float* src = x + unit * 784;
             float* dst = y + 66;
             for (int h = 0; h < 28; h++)
                 new ReadOnlySpan<float>(src + h * 28, 28).CopyTo(new Span<float>(dst + h * 32, 28));
@@ -203,7 +203,7 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             float* b = f->L0B + tile * 8;
             float* y = f->A + (nint)n * 6272 + (nint)tile * 6272 + oy * 224;
             int ic0 = 0;
-            for (int ox = 0; ox < 24; ox += 12) Step1Tile1x12(x + ox * 1, w, b, y + ox * 8, ic0);
+            for (int ox = 0; ox < 24; ox += 12) Step1Tile1x12(x + ox, w, b, y + ox * 8, ic0);
             Step1Tile1x4(x + 24, w, b, y + 192, ic0);
         }
     }
@@ -214,8 +214,8 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
     {
         Vector256<float> a0_0 = Avx.LoadVector256(b + 0), a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0, a0_4 = a0_0, a0_5 = a0_0, a0_6 = a0_0, a0_7 = a0_0, a0_8 = a0_0, a0_9 = a0_0, a0_10 = a0_0, a0_11 = a0_0;
         Vector256<float> w0, v;
-        float* x0 = x + (0) * 1024;
-        float* w0p = w + (0) * 200;
+        float* x0 = x + 0 * 1024;
+        float* w0p = w + 0 * 200;
         w0 = Avx.LoadVector256(w0p + 0);
         v = Vector256.Create(x0[0]);
         a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -861,8 +861,8 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
     {
         Vector256<float> a0_0 = Avx.LoadVector256(b + 0), a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0;
         Vector256<float> w0, v;
-        float* x0 = x + (0) * 1024;
-        float* w0p = w + (0) * 200;
+        float* x0 = x + 0 * 1024;
+        float* w0p = w + 0 * 200;
         w0 = Avx.LoadVector256(w0p + 0);
         v = Vector256.Create(x0[0]);
         a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -1169,7 +1169,7 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             float* b = f->L3B + tile * 16;
             float* y = f->A + (nint)n * 1600 + (nint)tile * 1600 + oy * 80;
             int ic0 = 0;
-            for (int ox = 0; ox < 6; ox += 6) Step3Tile2x6(x + ox * 8, w, b, y + ox * 8, ic0);
+            Step3Tile2x6(x, w, b, y, ic0);
             Step3Tile2x4(x + 48, w, b, y + 48, ic0);
         }
     }
@@ -1183,8 +1183,8 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         Vector256<float> w0, w1, v;
         for (int r = 0; r < 6; r += 1)
         {
-            float* x0 = x + ((r) >> 3) * 1568 + ((r) & 7);
-            float* w0p = w + (r) * 200;
+            float* x0 = x + (r >> 3) * 1568 + (r & 7);
+            float* w0p = w + r * 200;
             w0 = Avx.LoadVector256(w0p + 0);
             w1 = Avx.LoadVector256(w0p + 1200);
             v = Vector256.Create(x0[0]);
@@ -1709,8 +1709,8 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         Vector256<float> w0, w1, v;
         for (int r = 0; r < 6; r += 1)
         {
-            float* x0 = x + ((r) >> 3) * 1568 + ((r) & 7);
-            float* w0p = w + (r) * 200;
+            float* x0 = x + (r >> 3) * 1568 + (r & 7);
+            float* w0p = w + r * 200;
             w0 = Avx.LoadVector256(w0p + 0);
             w1 = Avx.LoadVector256(w0p + 1200);
             v = Vector256.Create(x0[0]);
@@ -2915,7 +2915,7 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             int n = item / 10, unit = item % 10;
             float* x = f->A + (nint)n * 16;
             float* y = f->Output + (nint)n * 10 + (nint)unit * 1;
-            float* src = x + (unit) * 1;
+            float* src = x + unit * 1;
             float* dst = y + 0;
             for (int h = 0; h < 1; h++)
                 new ReadOnlySpan<float>(src + h * 1, 1).CopyTo(new Span<float>(dst + h * 1, 1));

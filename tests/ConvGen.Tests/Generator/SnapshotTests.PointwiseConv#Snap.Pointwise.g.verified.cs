@@ -84,7 +84,7 @@ public unsafe partial class Pointwise : global::ConvGen.INetwork
             frame.Scratch = frame.B + (nint)batch * BufferBFloats;
             frame.Batch = batch;
             frame.L0W = _layer0Weight.Pointer;
-            global::ConvGen.Parallelism.For(batch * 14, &Step0, &frame);
+            global::ConvGen.Parallelism.For(batch * 2, &Step0, &frame);
             global::ConvGen.Parallelism.For(batch * 32, &Step1, &frame);
         }
     }
@@ -115,14 +115,14 @@ public unsafe partial class Pointwise : global::ConvGen.INetwork
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
-            int oy = item % 7, tile = item / 7 % 2, n = item / 14;
-            float* x = f->Input + (nint)n * 3136 + oy * 7;
+            int oy = 0, tile = item % 2, n = item / 2;
+            float* x = f->Input + (nint)n * 3136 + oy * 49;
             float* w = f->L0W + tile * 1024;
             float* b = null;
-            float* y = f->A + (nint)n * 1568 + (nint)tile * 784 + oy * 56;
+            float* y = f->A + (nint)n * 1568 + (nint)tile * 784 + oy * 392;
             int ic0 = 0;
-            for (int ox = 0; ox < 6; ox += 6) Step0Tile2x6(x + ox * 1, w, b, y + ox * 8, ic0);
-            Step0Tile2x1(x + 6, w, b, y + 48, ic0);
+            for (int ox = 0; ox < 48; ox += 6) Step0Tile2x6(x + ox, w, b, y + ox * 8, ic0);
+            Step0Tile2x1(x + 48, w, b, y + 384, ic0);
         }
     }
 
@@ -135,8 +135,8 @@ public unsafe partial class Pointwise : global::ConvGen.INetwork
         Vector256<float> w0, w1, v;
         for (int r = 0; r < 64; r += 8)
         {
-            float* x0 = x + (r) * 49;
-            float* w0p = w + (r) * 8;
+            float* x0 = x + r * 49;
+            float* w0p = w + r * 8;
             w0 = Avx.LoadVector256(w0p + 0);
             w1 = Avx.LoadVector256(w0p + 512);
             v = Vector256.Create(x0[0]);
@@ -335,8 +335,8 @@ public unsafe partial class Pointwise : global::ConvGen.INetwork
         Vector256<float> w0, w1, v;
         for (int r = 0; r < 64; r += 8)
         {
-            float* x0 = x + (r) * 49;
-            float* w0p = w + (r) * 8;
+            float* x0 = x + r * 49;
+            float* w0p = w + r * 8;
             w0 = Avx.LoadVector256(w0p + 0);
             w1 = Avx.LoadVector256(w0p + 512);
             v = Vector256.Create(x0[0]);
@@ -404,14 +404,14 @@ public unsafe partial class Pointwise : global::ConvGen.INetwork
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
-            int oy = item % 7, tile = item / 7 % 2, n = item / 14;
-            float* x = f->Input + (nint)n * 3136 + oy * 7;
+            int oy = 0, tile = item % 2, n = item / 2;
+            float* x = f->Input + (nint)n * 3136 + oy * 49;
             for (int ob = tile * 2; ob < Math.Min(tile * 2 + 2, 4); ob++)
             {
                 int ic0 = 0;
                 float* w = f->L0W + ob * 512;
-                float* y = f->A + (nint)n * 1568 + (nint)ob * 392 + oy * 56;
-                for (int ox = 0; ox < 7; ox++)
+                float* y = f->A + (nint)n * 1568 + (nint)ob * 392 + oy * 392;
+                for (int ox = 0; ox < 49; ox++)
                 for (int lane = 0; lane < 8; lane++)
                 {
                     float acc = 0f;
@@ -420,7 +420,7 @@ public unsafe partial class Pointwise : global::ConvGen.INetwork
                         float* xc = x + (ic0 + r) * 49 + ox * 1;
                         for (int ky = 0; ky < 1; ky++)
                             for (int kx = 0; kx < 1; kx++)
-                                acc += w[((r * 1 + ky) * 1 + kx) * 8 + lane] * xc[ky * 7 + kx * 1];
+                                acc += w[((r * 1 + ky) * 1 + kx) * 8 + lane] * xc[ky * 49 + kx * 1];
                     }
                     y[ox * 8 + lane] = acc;
                 }
@@ -439,7 +439,7 @@ public unsafe partial class Pointwise : global::ConvGen.INetwork
             int n = item / 32, unit = item % 32;
             float* x = f->A + (nint)n * 1568;
             float* y = f->Output + (nint)n * 1568 + (nint)unit * 49;
-            float* src = x + ((unit) >> 3) * 392 + ((unit) & 7);
+            float* src = x + (unit >> 3) * 392 + (unit & 7);
             float* dst = y + 0;
             for (int h = 0; h < 7; h++)
                 for (int w = 0; w < 7; w++) dst[h * 7 + w] = src[h * 56 + w * 8];

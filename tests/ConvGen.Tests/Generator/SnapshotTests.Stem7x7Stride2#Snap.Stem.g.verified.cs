@@ -121,7 +121,7 @@ public unsafe partial class Stem : global::ConvGen.INetwork
             float* x = f->Input + (nint)n * 3072;
             float* y = f->Scratch + (nint)n * 4332 + (nint)unit * 1444;
             new Span<float>(y, 1444).Clear();
-            float* src = x + (unit) * 1024;
+            float* src = x + unit * 1024;
             float* dst = y + 117;
             for (int h = 0; h < 32; h++)
                 new ReadOnlySpan<float>(src + h * 32, 32).CopyTo(new Span<float>(dst + h * 38, 32));
@@ -159,8 +159,8 @@ public unsafe partial class Stem : global::ConvGen.INetwork
         Vector256<float> a0_0 = Avx.LoadVector256(b + 0), a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0, a0_4 = a0_0, a0_5 = a0_0;
         Vector256<float> a1_0 = Avx.LoadVector256(b + 8), a1_1 = a1_0, a1_2 = a1_0, a1_3 = a1_0, a1_4 = a1_0, a1_5 = a1_0;
         Vector256<float> w0, w1, v;
-        float* x0 = x + (0) * 1444;
-        float* w0p = w + (0) * 392;
+        float* x0 = x + 0 * 1444;
+        float* w0p = w + 0 * 392;
         for (int ky = 0; ky < 7; ky++)
         {
             float* xr = x0 + ky * 38;
@@ -306,8 +306,8 @@ public unsafe partial class Stem : global::ConvGen.INetwork
             a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
             a1_5 = Fma.MultiplyAdd(w1, v, a1_5);
         }
-        float* x1 = x + (1) * 1444;
-        float* w1p = w + (1) * 392;
+        float* x1 = x + 1 * 1444;
+        float* w1p = w + 1 * 392;
         for (int ky = 0; ky < 7; ky++)
         {
             float* xr = x1 + ky * 38;
@@ -453,8 +453,8 @@ public unsafe partial class Stem : global::ConvGen.INetwork
             a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
             a1_5 = Fma.MultiplyAdd(w1, v, a1_5);
         }
-        float* x2 = x + (2) * 1444;
-        float* w2p = w + (2) * 392;
+        float* x2 = x + 2 * 1444;
+        float* w2p = w + 2 * 392;
         for (int ky = 0; ky < 7; ky++)
         {
             float* xr = x2 + ky * 38;
@@ -621,8 +621,8 @@ public unsafe partial class Stem : global::ConvGen.INetwork
         Vector256<float> a0_0 = Avx.LoadVector256(b + 0), a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0;
         Vector256<float> a1_0 = Avx.LoadVector256(b + 8), a1_1 = a1_0, a1_2 = a1_0, a1_3 = a1_0;
         Vector256<float> w0, w1, v;
-        float* x0 = x + (0) * 1444;
-        float* w0p = w + (0) * 392;
+        float* x0 = x + 0 * 1444;
+        float* w0p = w + 0 * 392;
         for (int ky = 0; ky < 7; ky++)
         {
             float* xr = x0 + ky * 38;
@@ -726,8 +726,8 @@ public unsafe partial class Stem : global::ConvGen.INetwork
             a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
             a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
         }
-        float* x1 = x + (1) * 1444;
-        float* w1p = w + (1) * 392;
+        float* x1 = x + 1 * 1444;
+        float* w1p = w + 1 * 392;
         for (int ky = 0; ky < 7; ky++)
         {
             float* xr = x1 + ky * 38;
@@ -831,8 +831,8 @@ public unsafe partial class Stem : global::ConvGen.INetwork
             a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
             a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
         }
-        float* x2 = x + (2) * 1444;
-        float* w2p = w + (2) * 392;
+        float* x2 = x + 2 * 1444;
+        float* w2p = w + 2 * 392;
         for (int ky = 0; ky < 7; ky++)
         {
             float* xr = x2 + ky * 38;
@@ -989,7 +989,7 @@ public unsafe partial class Stem : global::ConvGen.INetwork
             int n = item / 16, unit = item % 16;
             float* x = f->A + (nint)n * 4096;
             float* y = f->Output + (nint)n * 4096 + (nint)unit * 256;
-            float* src = x + ((unit) >> 3) * 2048 + ((unit) & 7);
+            float* src = x + (unit >> 3) * 2048 + (unit & 7);
             float* dst = y + 0;
             for (int h = 0; h < 16; h++)
                 for (int w = 0; w < 16; w++) dst[h * 16 + w] = src[h * 128 + w * 8];
