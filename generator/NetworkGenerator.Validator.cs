@@ -17,11 +17,14 @@ public sealed partial class NetworkGenerator
         public static ValidationResult Validate(NetworkSpec spec, bool allowUnsafe)
         {
             var diagnostics = new List<DiagnosticInfo>(spec.ParseDiagnostics);
+            if (diagnostics.RemoveAll(d => d.Id == Diagnostics.AttributeBindingFailed) > 0)
+                return new ValidationResult(null, diagnostics.ToEquatableArray()); // the compiler has reported it already
             if (!allowUnsafe && spec.ParseDiagnostics.Count == 0)
                 diagnostics.Add(Diag(Diagnostics.UnsafeRequired, null, spec.ClassName));
 
             var current = new TensorShape(spec.InputChannels, spec.InputHeight, spec.InputWidth, Flat: false);
             string producer = "[Input]";
+            string? flattenedFrom = null;
             bool sound = true;
             foreach (var (name, value) in new[] { ("channels", spec.InputChannels), ("height", spec.InputHeight), ("width", spec.InputWidth) })
             {
@@ -38,7 +41,7 @@ public sealed partial class NetworkGenerator
             foreach (var layer in spec.Layers)
             {
                 if (!sound) break; // Shapes after the first error would only repeat it.
-                var model = Infer(layer, current, producer, diagnostics);
+                var model = Infer(layer, current, producer, flattenedFrom, diagnostics);
                 if (model is null) { sound = false; break; }
                 string self = Describe(layer);
                 if (!CheckSize(model.Output, self, "its output", layer.Location, diagnostics)
@@ -48,6 +51,9 @@ public sealed partial class NetworkGenerator
                     break;
                 }
                 layers.Add(model);
+                // After a Flatten, messages show where the feature count comes from: C×H×W = N.
+                if (layer.Kind == LayerKind.Flatten && !current.Flat) flattenedFrom = current.ToString();
+                else if (layer.Kind is not (LayerKind.Relu or LayerKind.Sigmoid or LayerKind.Tanh or LayerKind.Flatten)) flattenedFrom = null;
                 current = model.Output;
                 producer = $"{self}";
             }
@@ -56,13 +62,12 @@ public sealed partial class NetworkGenerator
             var network = !sound || hasErrors ? null
                 : new NetworkModel(spec.Namespace, spec.ClassName, spec.Accessibility,
                     new TensorShape(spec.InputChannels, spec.InputHeight, spec.InputWidth, false), layers.ToEquatableArray());
-            diagnostics.RemoveAll(d => d.Id == Diagnostics.AttributeBindingFailed);
             return new ValidationResult(network, diagnostics.ToEquatableArray());
         }
 
         public static string Describe(LayerSpec layer) => $"layer {layer.Index} ({layer.Kind})";
 
-        private static LayerModel? Infer(LayerSpec layer, TensorShape input, string producer, List<DiagnosticInfo> diagnostics)
+        private static LayerModel? Infer(LayerSpec layer, TensorShape input, string producer, string? flattenedFrom, List<DiagnosticInfo> diagnostics)
         {
             string self = Describe(layer);
             int before = diagnostics.Count;
@@ -106,7 +111,7 @@ public sealed partial class NetworkGenerator
                     if (layer.In != input.C)
                     {
                         diagnostics.Add(Diag(Diagnostics.LinearInputMismatch, layer.LocationOf("in"), self, layer.In.ToString(CultureInfo.InvariantCulture),
-                            producer, input.C.ToString(CultureInfo.InvariantCulture)));
+                            producer, flattenedFrom is null ? input.C.ToString(CultureInfo.InvariantCulture) : $"{flattenedFrom} = {input.C}"));
                         return null;
                     }
                     return new LayerModel(layer.Kind, layer.Index, input, new TensorShape(layer.Out, 1, 1, true), Bias: layer.Bias);

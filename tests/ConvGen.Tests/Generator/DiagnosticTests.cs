@@ -1,0 +1,96 @@
+using System.Collections.Generic;
+using System.Linq;
+using ConvGen.Tests.Infrastructure;
+using Microsoft.CodeAnalysis;
+using Xunit;
+
+namespace ConvGen.Tests.Generator;
+
+/// <summary>
+/// One broken network per diagnostic: the exact ID, a message with the computed shapes, and a location on the argument
+/// at fault (checked as the source text it covers). A broken network generates no source.
+/// </summary>
+public class DiagnosticTests
+{
+    public static IEnumerable<object[]> Cases() => new[]
+    {
+        Case("CG0001", "[Input(1, 8, 8)] [Relu] public class NotPartial;", "NotPartial", "must be declared 'partial'"),
+        Case("CG0002", "[Input(1, 8, 8)] [Relu] public partial struct Value;", "Value", "a struct is not supported"),
+        Case("CG0002", "[Input(1, 8, 8)] [Relu] public partial record Rec;", "Rec", "records are not supported"),
+        Case("CG0002", "public partial class Outer { [Input(1, 8, 8)] [Relu] public partial class Inner; }", "Inner", "nested types"),
+        Case("CG0002", "[Input(1, 8, 8)] [Relu] public partial class Gen<T>;", "Gen", "generic types"),
+        Case("CG0003", "[Input(1, 8, 8)] [Conv(3, 3, @in: 1, @out: 4, stride: 0)] public partial class N;", "stride: 0", "stride must be at least 1, but is 0"),
+        Case("CG0003", "[Input(1, 8, 8)] [Conv(3, 3, @in: 1, @out: 4, pad: -1)] public partial class N;", "pad: -1", "pad must not be negative, but is -1"),
+        Case("CG0003", "[Input(1, 8, 8)] [Conv(0, 3, @in: 1, @out: 4)] public partial class N;", "0", "kh must be at least 1, but is 0"),
+        Case("CG0003", "[Input(1, 8, 8)] [MaxPool(2, pad: 2)] public partial class N;", "pad: 2", "more than half the window"),
+        Case("CG0003", "[Input(1, 8, 8)] [Conv(3, 3, @in: 1, @out: 4, pad: 1, Same = true)] public partial class N;", "pad: 1", "conflicts with Same = true"),
+        Case("CG0003", "[Input(0, 8, 8)] public partial class N;", "0", "channels must be at least 1, but is 0"),
+        Case("CG0004", "[Input(3, 8, 8)] [Conv(3, 3, @in: 1, @out: 4)] public partial class N;", "@in: 1", "layer 0 (Conv) expects 1 input channels, but [Input] produces 3×8×8"),
+        Case("CG0004", "[Input(1, 8, 8)] [Conv(3, 3, @in: 1, @out: 4), MaxPool(2), Conv(1, 1, @in: 8, @out: 2)] public partial class N;", "@in: 8", "layer 2 (Conv) expects 8 input channels, but layer 1 (MaxPool) produces 4×3×3"),
+        Case("CG0005", "[Input(6, 8, 8)] [Conv(3, 3, @in: 6, @out: 8, groups: 4)] public partial class N;", "groups: 4", "groups = 4 must divide both in = 6 and out = 8"),
+        Case("CG0006", "[Input(1, 4, 9)] [Conv(5, 3, @in: 1, @out: 2)] public partial class N;", "5", "output height of 0: (4 − 5 + 0) / 1 + 1 = 0"),
+        Case("CG0006", "[Input(1, 9, 4)] [MaxPool(5)] public partial class N;", "5", "output width of 0"),
+        Case("CG0007", "[Input(2, 4, 4)] [Flatten, Linear(30, 10)] public partial class N;", "30", "layer 1 (Linear) expects 30 input features, but layer 0 (Flatten) produces 2×4×4 = 32"),
+        Case("CG0008", "[Input(2, 4, 4)] [Linear(32, 10)] public partial class N;", "Linear(32, 10)", "insert [Flatten] before it"),
+        Case("CG0008", "[Input(2, 4, 4)] [Flatten, MaxPool(2)] public partial class N;", "MaxPool(2)", "spatial layers must come before [Flatten]"),
+        Case("CG0009", "[Input(4096, 4096, 4096)] public partial class N;", "Input(4096, 4096, 4096)", "more than ConvGen's limit"),
+        Case("CG0009", "[Input(1, 1, 1)] [Flatten, Linear(1, 1000000), Linear(1000000, 1000)] public partial class N;", "Linear(1000000, 1000)", "its parameters has 1,000,001,000 values"),
+    };
+
+    private static object[] Case(string id, string network, string located, string message) => new object[] { id, network, located, message };
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void BrokenNetworkIsReportedAtTheArgumentAtFault(string id, string network, string located, string message)
+    {
+        string source = "using ConvGen;\nnamespace D;\n" + network + "\n";
+        var run = GeneratorHarness.Run(source);
+        var diagnostic = Assert.Single(run.Diagnostics, d => d.Id == id);
+        Assert.Equal(DiagnosticSeverity.Error, diagnostic.Severity);
+        Assert.Contains(message, diagnostic.GetMessage(System.Globalization.CultureInfo.InvariantCulture));
+        Assert.Equal(located, source.Substring(diagnostic.Location.SourceSpan.Start, diagnostic.Location.SourceSpan.Length));
+        Assert.EndsWith($"docs/diagnostics/{id}.md", diagnostic.Descriptor.HelpLinkUri);
+        Assert.Empty(run.Sources);
+    }
+
+    [Fact]
+    public void UnsafeCodeNotAllowedIsReportedOnTheClass()
+    {
+        var compilation = GeneratorHarness.CreateCompilation(new[] { "using ConvGen;\n[Input(1, 8, 8)] [Relu] public partial class N;\n" });
+        compilation = compilation.WithOptions(compilation.Options.WithAllowUnsafe(false));
+        var run = GeneratorHarness.Run(compilation, GeneratorHarness.CreateDriver());
+        var diagnostic = Assert.Single(run.Diagnostics);
+        Assert.Equal("CG0010", diagnostic.Id);
+        Assert.Contains("AllowUnsafeBlocks", diagnostic.GetMessage(System.Globalization.CultureInfo.InvariantCulture));
+        Assert.Empty(run.Sources);
+    }
+
+    [Fact]
+    public void AttributeTheCompilerCannotBindAddsNoGeneratorDiagnostic()
+    {
+        // Conv(3) lacks required arguments: the compiler reports CS7036; the generator adds nothing and emits nothing.
+        var run = GeneratorHarness.Run("using ConvGen;\n[Input(1, 8, 8)] [Conv(3)] public partial class N;\n");
+        Assert.Empty(run.Diagnostics);
+        Assert.Empty(run.Sources);
+        Assert.Contains(run.OutputCompilation.GetDiagnostics(), d => d.Id == "CS7036");
+    }
+
+    [Fact]
+    public void EveryDescriptorHasADocPageAndADiagnosticTest()
+    {
+        var ids = typeof(ConvGen.Generator.NetworkGenerator).Assembly.GetType("ConvGen.Generator.Diagnostics")!
+            .GetFields().Where(f => f.FieldType == typeof(DiagnosticDescriptor))
+            .Select(f => ((DiagnosticDescriptor)f.GetValue(null)!).Id).ToList();
+        Assert.NotEmpty(ids);
+        var tested = Cases().Select(c => (string)c[0]).Append("CG0010").ToHashSet();
+        string docs = System.IO.Path.Combine(RepoRoot(), "docs", "diagnostics");
+        foreach (string id in ids)
+        {
+            Assert.True(tested.Contains(id), $"{id} has no test case");
+            Assert.True(System.IO.File.Exists(System.IO.Path.Combine(docs, id + ".md")), $"{id} has no page in docs/diagnostics");
+        }
+    }
+
+    private static string RepoRoot([System.Runtime.CompilerServices.CallerFilePath] string file = "")
+        => System.IO.Path.GetFullPath(System.IO.Path.Combine(System.IO.Path.GetDirectoryName(file)!, "..", "..", ".."));
+}
