@@ -30,6 +30,21 @@ public interface INetwork
     /// </summary>
     void Forward(ReadOnlySpan<float> input, Span<float> output, int batch);
 
+    /// <summary>
+    /// Back-propagates <paramref name="outputGradient"/> (<c>batch × OutputLength</c>, ∂loss/∂output) through the network
+    /// as it ran in the last <see cref="Forward"/> of the same batch on this instance: adds every parameter's gradient to
+    /// <see cref="Parameter.Gradient"/> and writes ∂loss/∂input to <paramref name="inputGradient"/>
+    /// (<c>batch × InputLength</c>), or skips that work when <paramref name="inputGradient"/> is empty.
+    /// </summary>
+    void Backward(ReadOnlySpan<float> outputGradient, Span<float> inputGradient, int batch)
+        => throw new NotSupportedException($"{GetType().Name} was generated without backward kernels.");
+
+    /// <summary>Sets every parameter's accumulated gradient to zero (gradients add up across Backward calls, as in PyTorch).</summary>
+    void ZeroGrad()
+    {
+        foreach (var p in Parameters) p.ZeroGradient();
+    }
+
     /// <summary>Writes all parameters to a safetensors file (atomically).</summary>
     void Save(string path);
 

@@ -25,6 +25,7 @@ public sealed class Parameter
         _layout = layout;
         // Pinned, so generated kernels can keep a raw pointer to the values for the parameter's lifetime.
         Values = GC.AllocateArray<float>(layout.PackedLength, pinned: true);
+        Gradient = GC.AllocateArray<float>(layout.PackedLength, pinned: true);
     }
 
     private readonly int[] _shapeArray;
@@ -40,6 +41,29 @@ public sealed class Parameter
 
     /// <summary>The packed values as the kernels read them (internal layout; padding lanes are zero).</summary>
     public float[] Values { get; }
+
+    /// <summary>
+    /// The accumulated gradient in the same packed layout as <see cref="Values"/> (padding slots stay zero), so optimizers
+    /// update the packed values element by element. <c>Backward</c> adds to it; <see cref="ZeroGradient"/> clears it.
+    /// </summary>
+    public float[] Gradient { get; }
+
+    /// <summary>Sets the accumulated gradient to zero.</summary>
+    public void ZeroGradient() => Array.Clear(Gradient);
+
+    /// <summary>Writes the accumulated gradient to <paramref name="destination"/> in PyTorch layout.</summary>
+    public void CopyGradientTo(Span<float> destination)
+    {
+        CheckLength(destination.Length, nameof(destination));
+        _layout.Unpack(Gradient, destination[..Length]);
+    }
+
+    /// <summary>Address of <see cref="Gradient"/>[0] (the array is pinned); for generated kernels.</summary>
+    [System.ComponentModel.EditorBrowsable(System.ComponentModel.EditorBrowsableState.Never)]
+    public unsafe float* GradientPointer => (float*)System.Runtime.CompilerServices.Unsafe.AsPointer(ref System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(Gradient));
+
+    /// <summary>The packing, for kernels and tools that convert layouts.</summary>
+    public ParameterLayout Layout => _layout;
 
     /// <summary>Address of <see cref="Values"/>[0] (the array is pinned); for generated kernels.</summary>
     [System.ComponentModel.EditorBrowsable(System.ComponentModel.EditorBrowsableState.Never)]
