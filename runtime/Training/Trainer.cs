@@ -1,0 +1,312 @@
+using System;
+using System.Collections.Generic;
+using System.Diagnostics;
+using System.IO;
+using System.Threading;
+
+namespace ConvGen.Training;
+
+/// <summary>
+/// Trains a classifier with softmax cross-entropy on an in-memory data set. Each batch:
+/// <c>net.ZeroGrad(); net.Forward(x, logits); loss = SoftmaxCrossEntropy(logits, y) → ∂loss/∂logits;
+/// net.Backward(∂loss/∂logits, Span.Empty); optimizer.Step()</c>.
+/// </summary>
+/// <remarks>
+/// <para>Deterministic: the sample order of each epoch depends only on <see cref="TrainingOptions.Seed"/> and the epoch
+/// (see <see cref="EpochOrder"/>), and the trainer does everything else on one thread in a fixed order, so two runs from
+/// the same weights with the same options and the same <see cref="Parallelism.MaxThreads"/> end with bit-identical weights
+/// (given a network whose Forward and Backward are themselves deterministic, as generated ones are).</para>
+/// <para>All batch buffers are allocated up front: the trainer allocates nothing per batch (the network and optimizer
+/// must not either). Evaluation, checkpoints and results allocate a little once per epoch.</para>
+/// <para>A NaN or infinite training loss, test loss or parameter stops training with a <see cref="TrainingDivergedException"/>.
+/// Checkpoints are written only after epochs that end with finite parameters and losses, so the file on disk is then
+/// the last good state.</para>
+/// </remarks>
+public sealed class Trainer
+{
+    private readonly float[] _input, _logits, _logitsGradient;
+    private readonly byte[] _labels;
+
+    /// <summary>Prepares training of <paramref name="network"/>; allocates the batch buffers.</summary>
+    /// <param name="network">The network; its output is taken as logits over <see cref="INetwork.OutputLength"/> classes.</param>
+    /// <param name="options">Epochs, batch size, seed, optimizer and so on.</param>
+    /// <exception cref="ArgumentException">An option is out of range, or the optimizer updates a parameter that is not the network's.</exception>
+    public Trainer(INetwork network, TrainingOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(network);
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(options.Optimizer, "options.Optimizer");
+        if (options.Epochs < 1)
+            throw new ArgumentException($"TrainingOptions.Epochs must be at least 1, was {options.Epochs}.", nameof(options));
+        if (options.BatchSize < 1)
+            throw new ArgumentException($"TrainingOptions.BatchSize must be at least 1, was {options.BatchSize}.", nameof(options));
+        if (options.ProgressInterval < 1)
+            throw new ArgumentException($"TrainingOptions.ProgressInterval must be at least 1, was {options.ProgressInterval}.", nameof(options));
+        var own = new HashSet<Parameter>(network.Parameters, ReferenceEqualityComparer.Instance);
+        foreach (var p in options.Optimizer.Parameters)
+            if (!own.Contains(p))
+                throw new ArgumentException(
+                    $"The optimizer updates parameter '{p.Name}', which is not one of this network's parameters (an optimizer built for another instance?).",
+                    nameof(options));
+        Network = network;
+        Options = options;
+        _input = new float[checked(options.BatchSize * network.InputLength)];
+        _logits = new float[checked(options.BatchSize * network.OutputLength)];
+        _logitsGradient = new float[_logits.Length];
+        _labels = new byte[options.BatchSize];
+    }
+
+    /// <summary>The network being trained.</summary>
+    public INetwork Network { get; }
+
+    /// <summary>The options training runs with.</summary>
+    public TrainingOptions Options { get; }
+
+    /// <summary>
+    /// Trains for <see cref="TrainingOptions.Epochs"/> epochs over <paramref name="train"/>, evaluating on
+    /// <paramref name="test"/> (when given) and writing a checkpoint (when configured) after each epoch.
+    /// </summary>
+    /// <param name="train">The training set; its sample length must be the network's input length and its labels below the output length.</param>
+    /// <param name="test">An optional test set, evaluated after every epoch.</param>
+    /// <param name="cancellationToken">Checked before every batch.</param>
+    /// <returns>One result per epoch.</returns>
+    /// <exception cref="ArgumentException">A data set does not fit the network.</exception>
+    /// <exception cref="TrainingDivergedException">A loss or parameter became NaN or infinite.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
+    public IReadOnlyList<EpochResult> Fit(InMemoryDataset train, InMemoryDataset? test = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(train);
+        CheckDataset(train, nameof(train));
+        if (train.Count == 0) throw new ArgumentException("The training set is empty.", nameof(train));
+        if (test is not null)
+        {
+            CheckDataset(test, nameof(test));
+            if (test.Count == 0) throw new ArgumentException("The test set is empty.", nameof(test));
+        }
+        string? checkpointPath = Options.CheckpointPath is null ? null : Path.GetFullPath(Options.CheckpointPath);
+        if (checkpointPath is not null && !Directory.Exists(Path.GetDirectoryName(checkpointPath)))
+            throw new ArgumentException(
+                $"TrainingOptions.CheckpointPath '{Options.CheckpointPath}' is in a folder that does not exist ('{Path.GetDirectoryName(checkpointPath)}').");
+
+        var optimizer = Options.Optimizer;
+        int batchSize = Options.BatchSize, epochs = Options.Epochs, classes = Network.OutputLength, sampleLength = Network.InputLength;
+        int count = train.Count, batches = (count + batchSize - 1) / batchSize;
+        var order = new int[count];
+        var results = new List<EpochResult>(epochs);
+        string? lastCheckpoint = null;
+        int? lastCheckpointEpoch = null;
+
+        for (int epoch = 1; epoch <= epochs; epoch++)
+        {
+            if (Options.Schedule is not null) optimizer.LearningRate = Options.Schedule.LearningRateAt(epoch - 1);
+            float learningRate = optimizer.LearningRate;
+            EpochOrder(order, Options.Seed, epoch - 1);
+            long start = Stopwatch.GetTimestamp();
+            double lossSum = 0;
+            long correctSum = 0, seen = 0;
+
+            for (int batch = 0; batch < batches; batch++)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                int first = batch * batchSize, n = Math.Min(batchSize, count - first);
+                for (int i = 0; i < n; i++)
+                {
+                    int sample = order[first + i];
+                    train.Images.AsSpan(sample * sampleLength, sampleLength).CopyTo(_input.AsSpan(i * sampleLength, sampleLength));
+                    _labels[i] = train.Labels[sample];
+                }
+                var logits = _logits.AsSpan(0, n * classes);
+                var gradient = _logitsGradient.AsSpan(0, n * classes);
+
+                Network.ZeroGrad();
+                Network.Forward(_input.AsSpan(0, n * sampleLength), logits, n);
+                float loss = SoftmaxCrossEntropy.Compute(logits, _labels.AsSpan(0, n), classes, gradient, out int correct);
+                if (!float.IsFinite(loss))
+                    throw Diverged($"the training loss was {Describe(loss)}", epoch, batch + 1, batches, lastCheckpoint, lastCheckpointEpoch);
+                Network.Backward(gradient, Span<float>.Empty, n);
+                optimizer.Step();
+
+                lossSum += (double)loss * n;
+                correctSum += correct;
+                seen += n;
+                if (Options.Progress is { } progress && ((batch + 1) % Options.ProgressInterval == 0 || batch + 1 == batches))
+                {
+                    double seconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
+                    progress(new BatchProgress(epoch, epochs, batch + 1, batches, lossSum / seen, (double)correctSum / seen,
+                                               seconds > 0 ? seen / seconds : double.PositiveInfinity));
+                }
+            }
+
+            foreach (var p in Network.Parameters)
+            {
+                int bad = FirstNonFinite(p.Values);
+                if (bad >= 0)
+                    throw Diverged($"parameter '{p.Name}' holds {Describe(p.Values[bad])} (packed index {bad}) after the epoch's last step",
+                                   epoch, batches, batches, lastCheckpoint, lastCheckpointEpoch);
+            }
+            EvaluationResult? evaluation = null;
+            if (test is not null)
+            {
+                evaluation = EvaluateCore(Network, test.Images, test.Labels, batchSize, _logits);
+                if (!double.IsFinite(evaluation.Loss))
+                    throw Diverged($"the test loss after the epoch was {Describe(evaluation.Loss)}", epoch, batches, batches, lastCheckpoint, lastCheckpointEpoch);
+            }
+            if (checkpointPath is not null)
+            {
+                Network.Save(checkpointPath);
+                lastCheckpoint = checkpointPath;
+                lastCheckpointEpoch = epoch;
+            }
+            var result = new EpochResult(epoch, learningRate, lossSum / seen, (double)correctSum / seen, evaluation,
+                                         Stopwatch.GetElapsedTime(start).TotalSeconds);
+            results.Add(result);
+            Options.EpochCompleted?.Invoke(result);
+        }
+        return results.AsReadOnly();
+    }
+
+    /// <summary>Mean cross-entropy, accuracy and per-class accuracy of <paramref name="network"/> on a labelled set (Forward only; gradients untouched).</summary>
+    /// <param name="network">The classifier.</param>
+    /// <param name="images"><c>labels.Length × InputLength</c> floats.</param>
+    /// <param name="labels">One class index per sample, below <see cref="INetwork.OutputLength"/>.</param>
+    /// <param name="batchSize">Samples per Forward call.</param>
+    /// <returns>The evaluation.</returns>
+    /// <exception cref="ArgumentException">The lengths do not fit the network, the set is empty, or a label is out of range.</exception>
+    public static EvaluationResult Evaluate(INetwork network, ReadOnlySpan<float> images, ReadOnlySpan<byte> labels, int batchSize = 256)
+    {
+        ArgumentNullException.ThrowIfNull(network);
+        if (batchSize < 1) throw new ArgumentOutOfRangeException(nameof(batchSize), $"batchSize must be at least 1, was {batchSize}.");
+        if (labels.IsEmpty) throw new ArgumentException("labels is empty: there is nothing to evaluate.", nameof(labels));
+        if (images.Length != (long)labels.Length * network.InputLength)
+            throw new ArgumentException(
+                $"images holds {images.Length} floats, expected {(long)labels.Length * network.InputLength} = {labels.Length} labels × {network.InputLength} (the network's input length).",
+                nameof(images));
+        var output = new float[checked(Math.Min(batchSize, labels.Length) * network.OutputLength)];
+        return EvaluateCore(network, images, labels, Math.Min(batchSize, labels.Length), output);
+    }
+
+    /// <summary>Evaluates <paramref name="network"/> on <paramref name="data"/>; see <see cref="Evaluate(INetwork, ReadOnlySpan{float}, ReadOnlySpan{byte}, int)"/>.</summary>
+    /// <param name="network">The classifier.</param>
+    /// <param name="data">The labelled samples.</param>
+    /// <param name="batchSize">Samples per Forward call.</param>
+    /// <returns>The evaluation.</returns>
+    public static EvaluationResult Evaluate(INetwork network, InMemoryDataset data, int batchSize = 256)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        return Evaluate(network, data.Images, data.Labels, batchSize);
+    }
+
+    /// <summary>
+    /// The order in which epoch <paramref name="epoch"/> (0-based) visits the samples: <c>0 … n−1</c> shuffled by
+    /// Fisher–Yates with a SplitMix64 generator seeded from (<paramref name="seed"/>, <paramref name="epoch"/>). The same
+    /// arguments give the same permutation on every machine and .NET version, and an epoch's order does not depend on
+    /// earlier epochs (so a run resumed at epoch <c>e</c> sees the same order).
+    /// </summary>
+    /// <param name="order">Receives a permutation of <c>0 … order.Length−1</c>.</param>
+    /// <param name="seed">The run's seed.</param>
+    /// <param name="epoch">The epoch, 0 for the first.</param>
+    public static void EpochOrder(Span<int> order, int seed, int epoch)
+    {
+        for (int i = 0; i < order.Length; i++) order[i] = i;
+        var random = new SplitMix64(((ulong)(uint)seed << 32) | (uint)epoch);
+        for (int i = order.Length - 1; i > 0; i--)
+        {
+            int j = random.NextBelow(i + 1);
+            (order[i], order[j]) = (order[j], order[i]);
+        }
+    }
+
+    private void CheckDataset(InMemoryDataset data, string name)
+    {
+        if (data.SampleLength != Network.InputLength)
+            throw new ArgumentException(
+                $"The {name} set has {data.SampleLength} floats per sample, but the network's input is {Network.InputLength} floats.", name);
+        int classes = Network.OutputLength;
+        var labels = data.Labels;
+        for (int i = 0; i < labels.Length; i++)
+            if (labels[i] >= classes)
+                throw new ArgumentException(
+                    $"Label {labels[i]} of {name} sample {i} is outside 0..{classes - 1} (the network has {classes} outputs).", name);
+    }
+
+    private static EvaluationResult EvaluateCore(INetwork network, ReadOnlySpan<float> images, ReadOnlySpan<byte> labels, int batchSize, float[] output)
+    {
+        int classes = network.OutputLength, sampleLength = network.InputLength, count = labels.Length;
+        var classCorrect = new int[classes];
+        var classCount = new int[classes];
+        double lossSum = 0;
+        long correct = 0;
+        for (int first = 0; first < count; first += batchSize)
+        {
+            int n = Math.Min(batchSize, count - first);
+            var logits = output.AsSpan(0, n * classes);
+            var batchLabels = labels.Slice(first, n);
+            network.Forward(images.Slice(first * sampleLength, n * sampleLength), logits, n);
+            lossSum += (double)SoftmaxCrossEntropy.Compute(logits, batchLabels, classes, Span<float>.Empty) * n;
+            for (int i = 0; i < n; i++)
+            {
+                int label = batchLabels[i];
+                classCount[label]++;
+                if (SoftmaxCrossEntropy.ArgMax(logits.Slice(i * classes, classes)) == label)
+                {
+                    classCorrect[label]++;
+                    correct++;
+                }
+            }
+        }
+        var classAccuracy = new double[classes];
+        for (int c = 0; c < classes; c++) classAccuracy[c] = classCount[c] == 0 ? double.NaN : (double)classCorrect[c] / classCount[c];
+        return new EvaluationResult(lossSum / count, (double)correct / count, Array.AsReadOnly(classAccuracy), Array.AsReadOnly(classCount));
+    }
+
+    private static int FirstNonFinite(float[] values)
+    {
+        for (int i = 0; i < values.Length; i++)
+            if (!float.IsFinite(values[i])) return i;
+        return -1;
+    }
+
+    private static string Describe(double value)
+        => double.IsNaN(value) ? "NaN" : double.IsPositiveInfinity(value) ? "+Infinity" : double.IsNegativeInfinity(value) ? "-Infinity"
+           : value.ToString("R", System.Globalization.CultureInfo.InvariantCulture);
+
+    private TrainingDivergedException Diverged(string what, int epoch, int batch, int batches, string? checkpoint, int? checkpointEpoch)
+    {
+        string message = $"Training diverged in epoch {epoch} of {Options.Epochs}, batch {batch} of {batches}: {what}. ";
+        if (checkpoint is not null)
+            message += $"The last good checkpoint at '{checkpoint}' (written after epoch {checkpointEpoch}) is intact; " +
+                       "load it with INetwork.Load to go on from there (e.g. with a lower learning rate).";
+        else if (Options.CheckpointPath is null)
+            message += "No checkpoint was written: TrainingOptions.CheckpointPath is not set.";
+        else
+            message += $"No checkpoint was written in this run (no epoch completed); '{Options.CheckpointPath}' was not touched by it.";
+        return new TrainingDivergedException(message, epoch, batch, checkpoint, checkpointEpoch);
+    }
+
+    /// <summary>SplitMix64 (Steele, Lea, Flood 2014): tiny, fast, and fully specified, so shuffles never change.</summary>
+    private struct SplitMix64(ulong state)
+    {
+        private ulong _state = state;
+
+        public ulong Next()
+        {
+            ulong z = _state += 0x9E3779B97F4A7C15UL;
+            z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
+            z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
+            return z ^ (z >> 31);
+        }
+
+        // Lemire's multiply-and-reject: unbiased in [0, bound).
+        public int NextBelow(int bound)
+        {
+            ulong b = (ulong)bound;
+            ulong high = Math.BigMul(Next(), b, out ulong low);
+            if (low < b)
+            {
+                ulong threshold = (0UL - b) % b;
+                while (low < threshold) high = Math.BigMul(Next(), b, out low);
+            }
+            return (int)high;
+        }
+    }
+}
