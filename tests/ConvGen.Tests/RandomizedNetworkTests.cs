@@ -17,11 +17,11 @@ public sealed class RandomizedNetworkTests
     /// <summary>Fixed, so CI runs the same cases every time; set <c>CONVGEN_SEED</c> to explore other draws locally.</summary>
     private static readonly int Seed = int.TryParse(Environment.GetEnvironmentVariable("CONVGEN_SEED"), out int s) ? s : 7_340_033;
     private const int Count = 40;
-    private const int FixedCount = 11;
+    private const int FixedCount = 17;
     private const long Budget = 2_500_000;
 
     /// <summary>One case: the network and the batch to run.</summary>
-    public sealed record Case(NetworkSpec Spec, int Batch);
+    public sealed record Case(NetworkSpec Spec, int Batch, float InputScale = 1f);
 
     public static IReadOnlyList<Case> Cases { get; } = BuildCases();
 
@@ -38,7 +38,7 @@ public sealed class RandomizedNetworkTests
         _ = label;
         var c = Cases[index];
         var network = Compiled.Value.Create(c.Spec.Name);
-        string? failure = NetworkCheck.Check(network, c.Spec, c.Batch, seed: Seed + index);
+        string? failure = NetworkCheck.Check(network, c.Spec, c.Batch, seed: Seed + index, c.InputScale);
         if (failure is not null) Assert.Fail(failure);
     }
 
@@ -73,11 +73,12 @@ public sealed class RandomizedNetworkTests
         // Fixed corners first. Max pooling with padding only differs from zero padding where a window's values are all
         // negative, which never happens after Relu or Sigmoid: pool raw inputs, raw convs and Tanh outputs.
         LayerSpec relu = new ActivationSpec(RefActivationKind.Relu), tanh = new ActivationSpec(RefActivationKind.Tanh);
-        void Add(int batch, int c, int h, int w, params LayerSpec[] layers)
+        void Add(int batch, int c, int h, int w, params LayerSpec[] layers) => AddScaled(1f, batch, c, h, w, layers);
+        void AddScaled(float inputScale, int batch, int c, int h, int w, params LayerSpec[] layers)
         {
             var spec = new NetworkSpec($"Fixed{cases.Count:D2}", c, h, w, layers);
             if (!spec.IsValid()) throw new InvalidOperationException("invalid fixed case " + spec.Describe());
-            cases.Add(new Case(spec, batch));
+            cases.Add(new Case(spec, batch, inputScale));
         }
         Add(2, 3, 9, 8, new PoolSpec(true, 3, 2, 1));                                                   // max pool on raw input
         Add(3, 2, 7, 7, new ConvSpec(3, 3, 2, 5), new PoolSpec(true, 2, 0, 1), new PoolSpec(true, 3, 1, 1)); // on a raw conv
@@ -95,6 +96,15 @@ public sealed class RandomizedNetworkTests
         Add(1, 1, 28, 28, new ConvSpec(5, 5, 1, 6, Pad: 2), relu, new PoolSpec(true, 2), new ConvSpec(5, 5, 6, 16), relu,
             new PoolSpec(true, 2), new FlattenSpec(), new LinearSpec(400, 120), relu, new LinearSpec(120, 84), relu,
             new LinearSpec(84, 10));                                                                     // LeNet
+        Add(2, 9, 7, 6, new ConvSpec(3, 3, 9, 15, Pad: 1, Groups: 3), new ConvSpec(3, 3, 15, 25, Groups: 5)); // groups 3 and 5
+        Add(1, 5, 6, 6, new ConvSpec(3, 3, 5, 15, Pad: 1, Groups: 5));                                  // depthwise multiplier 3
+        // Saturating activations: inputs in ±40 (exp overflow, tanh/sigmoid at ±1/0, relu of large values).
+        AddScaled(40f, 3, 4, 5, 7, new ActivationSpec(RefActivationKind.Sigmoid));
+        AddScaled(40f, 3, 4, 5, 7, new ActivationSpec(RefActivationKind.Tanh));
+        AddScaled(40f, 2, 3, 6, 5, new ConvSpec(3, 3, 3, 10, Pad: 1), new ActivationSpec(RefActivationKind.Tanh),
+                  new FlattenSpec(), new LinearSpec(300, 12), new ActivationSpec(RefActivationKind.Sigmoid));
+        // Tiny inputs: tanh and sigmoid near 0, where 1 − 2/(e^2x + 1) style formulas lose digits.
+        AddScaled(1e-3f, 2, 4, 5, 7, new ActivationSpec(RefActivationKind.Tanh), new ActivationSpec(RefActivationKind.Sigmoid));
 
         while (cases.Count < FixedCount + Count)
         {            var spec = RandomNetwork(random, $"Net{cases.Count:D2}");

@@ -67,10 +67,11 @@ public static class NetworkCheck
 
     /// <summary>
     /// Checks parameter names/shapes and lengths, sets random parameters through <see cref="Parameter.CopyFrom"/>, runs
-    /// <paramref name="batch"/> random samples through <c>Forward</c> and compares with the reference.
+    /// <paramref name="batch"/> random samples (uniform in ±<paramref name="inputScale"/>) through <c>Forward</c> and compares
+    /// with the reference.
     /// Returns null when everything matches, else a report naming the network (all its layers) and the first bad values.
     /// </summary>
-    public static string? Check(INetwork network, NetworkSpec spec, int batch, int seed)
+    public static string? Check(INetwork network, NetworkSpec spec, int batch, int seed, float inputScale = 1f)
     {
         var problems = new StringBuilder();
         var random = new Random(seed);
@@ -94,12 +95,13 @@ public static class NetworkCheck
         if (problems.Length > 0) return spec.Describe() + problems;
 
         var input = RandomInput(random, batch * spec.InputLength);
+        for (int i = 0; i < input.Length; i++) input[i] *= inputScale;
         var got = new float[batch * output.Length];
         got.AsSpan().Fill(float.NaN);
         network.Forward(input, got, batch);
         var want = reference.Forward(input, batch);
         string? mismatch = Compare(got, want, output, batch);
-        return mismatch is null ? null : $"{spec.Describe()}batch {batch}, data seed {seed}\n{mismatch}";
+        return mismatch is null ? null : $"{spec.Describe()}batch {batch}, data seed {seed}, inputs in ±{inputScale}\n{mismatch}";
     }
 
     /// <summary>Random parameters for <paramref name="spec"/> written into <paramref name="network"/> (and read back as a check).</summary>
