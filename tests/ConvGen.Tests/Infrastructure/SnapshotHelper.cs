@@ -37,8 +37,26 @@ public static partial class SnapshotHelper
     /// <summary>Checks every generated source and the diagnostics of <paramref name="run"/> against the snapshots.</summary>
     public static void Verify(GeneratorRun run, string? testClass = null,
                               [CallerFilePath] string callerFile = "", [CallerMemberName] string testMethod = "")
-        => Verify(run.Sources, run.Diagnostics, Path.GetDirectoryName(callerFile)!,
+        => Verify(run.Sources, run.Diagnostics, SourceDirectory(callerFile),
                   testClass ?? Path.GetFileNameWithoutExtension(callerFile), testMethod, Accepting);
+
+    /// <summary>
+    /// The folder of the test file. A build with a path map (<c>ContinuousIntegrationBuild</c> turns <c>/work/x/</c> into
+    /// <c>/_/</c>) hides it; then the same relative path is looked up above the test's output folder.
+    /// </summary>
+    public static string SourceDirectory(string callerFile)
+    {
+        string directory = Path.GetDirectoryName(callerFile)!;
+        if (Directory.Exists(directory)) return directory;
+        string relative = directory.Replace('\\', '/').TrimStart('/');
+        if (relative.StartsWith("_/", StringComparison.Ordinal)) relative = relative[2..];
+        for (var root = new DirectoryInfo(AppContext.BaseDirectory); root is not null; root = root.Parent)
+        {
+            string candidate = Path.Combine(root.FullName, relative);
+            if (Directory.Exists(candidate)) return candidate;
+        }
+        throw new DirectoryNotFoundException($"Snapshot folder '{directory}' (from [CallerFilePath]) does not exist, nor does '{relative}' above {AppContext.BaseDirectory}.");
+    }
 
     /// <summary>The core, with the directory, names and accept mode explicit (used by the helper's own tests).</summary>
     public static void Verify(IReadOnlyList<GeneratedSource> sources, IReadOnlyList<Diagnostic> diagnostics,

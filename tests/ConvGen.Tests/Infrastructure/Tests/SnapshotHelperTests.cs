@@ -88,6 +88,18 @@ public sealed class SnapshotHelperTests : IDisposable
     }
 
     [Fact]
+    public void SourceDirectorySurvivesAPathMap()
+    {
+        string here = ThisFile();
+        string real = Path.GetDirectoryName(here)!;
+        Assert.Equal(real, SnapshotHelper.SourceDirectory(here));
+        string mapped = SnapshotHelper.SourceDirectory("/_/tests/ConvGen.Tests/Infrastructure/Tests/SnapshotHelperTests.cs");
+        Assert.Equal(Path.GetFullPath(real), Path.GetFullPath(mapped));
+    }
+
+    private static string ThisFile([System.Runtime.CompilerServices.CallerFilePath] string path = "") => path;
+
+    [Fact]
     public void DiffShowsOnlyTheChangedRegion()
     {
         string a = string.Join("\n", Enumerable.Range(0, 200).Select(i => $"line {i}"));
