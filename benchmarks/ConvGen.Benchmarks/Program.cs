@@ -13,19 +13,19 @@ namespace ConvGen.Benchmarks;
 /// <summary>
 /// Forward-pass benchmark of single-convolution networks against the machine's FMA peak and PyTorch.
 /// Usage: ConvGen.Benchmarks [--quick] [--threads 1,2] [--only a,c,h] [--no-torch] [--python PATH] [--no-check]
-/// [--out FILE] [--commit TEXT]
+/// [--torch-plain-malloc] [--out FILE] [--commit TEXT]
 /// </summary>
 public static class Program
 {
     private sealed record Row(BenchShape Shape, int Threads, Sample? ConvGen, string? ConvGenError, double CheckError,
-        Sample? Torch, string? TorchError);
+        Sample? Torch, string? TorchError, string? TorchPath);
 
     public static int Main(string[] args)
     {
         CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
         CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
 
-        bool quick = false, torch = true, check = true;
+        bool quick = false, torch = true, check = true, torchKeepMemory = true;
         int[] threadCounts = [1, 2];
         string? only = null, outPath = null, commit = null;
         string python = File.Exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
@@ -37,13 +37,14 @@ public static class Program
                 case "--quick": quick = true; break;
                 case "--no-torch": torch = false; break;
                 case "--no-check": check = false; break;
+                case "--torch-plain-malloc": torchKeepMemory = false; break;
                 case "--threads": threadCounts = Next().Split(',').Select(int.Parse).ToArray(); break;
                 case "--only": only = Next(); break;
                 case "--python": python = Next(); break;
                 case "--out": outPath = Next(); break;
                 case "--commit": commit = Next(); break;
                 case "-h" or "--help":
-                    Console.WriteLine("ConvGen.Benchmarks [--quick] [--threads 1,2] [--only a,c,h] [--no-torch] [--python PATH] [--no-check] [--out FILE] [--commit TEXT]");
+                    Console.WriteLine("ConvGen.Benchmarks [--quick] [--threads 1,2] [--only a,c,h] [--no-torch] [--python PATH] [--no-check] [--torch-plain-malloc] [--out FILE] [--commit TEXT]");
                     return 0;
                 default:
                     Console.Error.WriteLine($"unknown option {args[i]} (try --help)");
@@ -88,7 +89,7 @@ public static class Program
         if (torch)
         {
             string script = Path.Combine(AppContext.BaseDirectory, "torch_peer.py");
-            peer = TorchPeer.TryStart(python, script, out string? reason);
+            peer = TorchPeer.TryStart(python, script, torchKeepMemory, out string? reason);
             torchNote = peer?.Description ?? $"not available: {reason}";
             Console.WriteLine($"PyTorch peer: {torchNote}");
         }
@@ -142,7 +143,7 @@ public static class Program
         {
             var mineTimes = new List<double>();
             var theirTimes = new List<double>();
-            string? error = createError, torchError = null;
+            string? error = createError, torchError = null, torchPath = null;
             double checkError = double.NaN;
             for (int round = 0; round < timing.Rounds; round++)
             {
@@ -163,12 +164,12 @@ public static class Program
                 }
                 if (peer is not null && torchError is null)
                     torchError = peer.Measure(s, t, timing.WarmupFor(round), timing.SecondsPerRound,
-                        timing.MinSamplesPerRound, theirTimes);
+                        timing.MinSamplesPerRound, theirTimes, out torchPath);
             }
             Sample? mine = error is null && mineTimes.Count > 0 ? Sample.From(mineTimes) : null;
             Sample? theirs = torchError is null && theirTimes.Count > 0 ? Sample.From(theirTimes) : null;
 
-            var row = new Row(s, t, mine, error, checkError, theirs, torchError);
+            var row = new Row(s, t, mine, error, checkError, theirs, torchError, torchPath);
             Console.WriteLine($"({s.Id}) {s.Name,-20} {t}T  ConvGen {Ms(mine, error),-24} {Gflops(s, mine),8} GFLOP/s {Pct(s, mine, peak[t]),7}"
                 + $"  check {CheckText(row, check)}  |  PyTorch {Ms(theirs, torchError)} {Gflops(s, theirs)} GFLOP/s");
             yield return row;
@@ -199,7 +200,9 @@ public static class Program
             sb.AppendLine($"| {t} | {p:F1} | {peakAfter[t]:F1} | {(peak512.TryGetValue(t, out double w) ? w.ToString("F1") : "n/a")} |");
         sb.AppendLine();
         sb.AppendLine("\"% peak\" uses the Vector256 peak measured before the kernels, for the same thread count."
-            + (peak512.Count > 0 ? " This CPU also runs 512-bit FMAs (PyTorch's oneDNN uses them), so the Vector512 peak is the machine's real ceiling; \"% V512\" is relative to it." : ""));
+            + (peak512.Count > 0 ? " This CPU also runs 512-bit FMAs (PyTorch's oneDNN uses them), so the Vector512 peak is the machine's real ceiling; \"% V512\" is relative to it." : "")
+            + " PyTorch kernel: the ATen backend one call went through (autograd profiler). Debian's torch is built with BLAS_INFO=generic,"
+            + $" so its im2col+GEMM path runs on whatever libblas.so.3 is installed; here {BlasLibrary()}.");
         foreach (var (t, p) in peak.OrderBy(kv => kv.Key))
             if (Math.Abs(peakAfter[t] - p) > 0.15 * Math.Max(p, peakAfter[t]))
                 sb.AppendLine().AppendLine($"**Noise warning:** the {t}-thread peak moved from {p:F1} to {peakAfter[t]:F1} GFLOP/s during the run; another process was competing for the cores, so figures in this run are unreliable.");
@@ -210,16 +213,15 @@ public static class Program
             sb.AppendLine($"| {s.Id} | `{s.Name}` | {s.Geometry} | {s.Batch} | {s.OutChannels}×{s.OutHeight}×{s.OutWidth} | {s.Flops / 1e6:F1} |");
         sb.AppendLine();
         bool wide = peak512.Count > 0;
-        sb.AppendLine($"| | Shape | Threads | ConvGen ms | ConvGen GFLOP/s | ConvGen % peak |{(wide ? " ConvGen % V512 |" : "")} PyTorch ms | PyTorch GFLOP/s | PyTorch % peak |{(wide ? " PyTorch % V512 |" : "")} ConvGen/PyTorch speed | Check |");
-        sb.AppendLine($"|---|---|---:|---:|---:|---:|{(wide ? "---:|" : "")}---:|---:|---:|{(wide ? "---:|" : "")}---:|---|");
+        sb.AppendLine($"| | Shape | Threads | ConvGen ms | ConvGen GFLOP/s | ConvGen % peak |{(wide ? " ConvGen % V512 |" : "")} PyTorch ms | PyTorch GFLOP/s | PyTorch % peak | PyTorch kernel | ConvGen/PyTorch speed | Check |");
+        sb.AppendLine($"|---|---|---:|---:|---:|---:|{(wide ? "---:|" : "")}---:|---:|---:|---|---:|---|");
         foreach (var r in rows)
         {
             var s = r.Shape;
             string ratio = r.ConvGen is not null && r.Torch is not null ? $"{r.Torch.MedianMs / r.ConvGen.MedianMs:G3}×" : "—";
             string mineWide = wide ? $" {Pct(s, r.ConvGen, peak512[r.Threads])} |" : "";
-            string theirsWide = wide ? $" {Pct(s, r.Torch, peak512[r.Threads])} |" : "";
             sb.AppendLine($"| {s.Id} | {s.Geometry}{(s.Batch > 1 ? $", N={s.Batch}" : "")} | {r.Threads} | {Ms(r.ConvGen, r.ConvGenError)} | {Gflops(s, r.ConvGen)} | {Pct(s, r.ConvGen, peak[r.Threads])} |{mineWide}"
-                + $" {Ms(r.Torch, r.TorchError)} | {Gflops(s, r.Torch)} | {Pct(s, r.Torch, peak[r.Threads])} |{theirsWide} {ratio} | {CheckText(r, true)} |");
+                + $" {Ms(r.Torch, r.TorchError)} | {Gflops(s, r.Torch)} | {Pct(s, r.Torch, peak[r.Threads])} | {r.TorchPath ?? "—"} | {ratio} | {CheckText(r, true)} |");
         }
         sb.AppendLine();
         sb.AppendLine("Fastest single call of each figure (a neighbour's load only ever slows a call, so on this shared machine these "
@@ -284,6 +286,26 @@ public static class Program
         }
         catch (IOException) { }
         return RuntimeInformation.ProcessArchitecture.ToString();
+    }
+
+    private static string BlasLibrary()
+    {
+        const string link = "/usr/lib/x86_64-linux-gnu/libblas.so.3";
+        try
+        {
+            var target = new FileInfo(link).ResolveLinkTarget(returnFinalTarget: true);
+            string path = target?.FullName ?? link;
+            string kind = path.Contains("openblas", StringComparison.OrdinalIgnoreCase) ? "OpenBLAS"
+                : path.Contains("blis", StringComparison.OrdinalIgnoreCase) ? "BLIS"
+                : path.Contains("mkl", StringComparison.OrdinalIgnoreCase) ? "MKL"
+                : path.EndsWith("/blas/libblas.so.3", StringComparison.Ordinal) ? "the netlib reference BLAS"
+                : "unknown";
+            return File.Exists(path) ? $"`{link}` → `{path}` ({kind})" : $"no `{link}`";
+        }
+        catch (IOException)
+        {
+            return "libblas.so.3 not inspected";
+        }
     }
 
     private static string LoadAverage()

@@ -25,7 +25,7 @@ public sealed class TorchPeer : IDisposable
     public string Description { get; }
 
     /// <summary>Starts the peer; returns null and a reason if python or torch is unavailable.</summary>
-    public static TorchPeer? TryStart(string python, string script, out string? reason)
+    public static TorchPeer? TryStart(string python, string script, bool keepFreedMemory, out string? reason)
     {
         if (!File.Exists(script))
         {
@@ -44,6 +44,17 @@ public sealed class TorchPeer : IDisposable
         // Thread counts are set per request with torch.set_num_threads; keep the environment from overriding them.
         psi.Environment.Remove("OMP_NUM_THREADS");
         psi.Environment.Remove("MKL_NUM_THREADS");
+        // PyTorch allocates every output afresh. With glibc's defaults a multi-megabyte tensor is mmap'ed and unmapped
+        // on every call, so each call page-faults its output in again; on this VM under load that alone made calls
+        // 10-20x slower (oneDNN's 7x7 stem: 1.4 ms vs 20-30 ms). Keeping freed memory in the heap measures the
+        // convolution rather than the page faults (PyTorch's tuning guide suggests jemalloc/tcmalloc for the same reason).
+        string mallocNote = "glibc malloc defaults";
+        if (keepFreedMemory)
+        {
+            psi.Environment.TryAdd("MALLOC_MMAP_THRESHOLD_", "33554432");
+            psi.Environment.TryAdd("MALLOC_TRIM_THRESHOLD_", "4294967296");
+            mallocNote = $"MALLOC_MMAP_THRESHOLD_={psi.Environment["MALLOC_MMAP_THRESHOLD_"]}, MALLOC_TRIM_THRESHOLD_={psi.Environment["MALLOC_TRIM_THRESHOLD_"]}";
+        }
         Process process;
         try
         {
@@ -67,16 +78,19 @@ public sealed class TorchPeer : IDisposable
         reason = null;
         string mkldnn = ready["mkldnn"]?.GetValue<bool>() == true ? "oneDNN available" : "no oneDNN";
         return new TorchPeer(process,
-            $"torch {ready["torch"]?.GetValue<string>()} (python {ready["python"]?.GetValue<string>()}, {mkldnn})");
+            $"torch {ready["torch"]?.GetValue<string>()} (python {ready["python"]?.GetValue<string>()}, {mkldnn}, {mallocNote})");
     }
 
     /// <summary>
     /// Times <c>nn.Conv2d</c> of the shape on <paramref name="threads"/> threads under <c>torch.no_grad()</c>
-    /// (one round: <paramref name="warmupSeconds"/> of warm-up, then single calls timed); appends the times (ms).
+    /// (one round: <paramref name="warmupSeconds"/> of warm-up, then single calls timed); appends the times (ms)
+    /// and tells which ATen kernel ran (<paramref name="path"/>).
     /// Returns an error message, or null.
     /// </summary>
-    public string? Measure(BenchShape s, int threads, double warmupSeconds, double seconds, int minSamples, List<double> times)
+    public string? Measure(BenchShape s, int threads, double warmupSeconds, double seconds, int minSamples, List<double> times,
+        out string? path)
     {
+        path = null;
         var request = new JsonObject
         {
             ["name"] = s.Name, ["batch"] = s.Batch, ["in"] = s.InChannels, ["h"] = s.Height, ["w"] = s.Width,
@@ -92,6 +106,7 @@ public sealed class TorchPeer : IDisposable
         if (reply?["error"] is JsonNode err) return err.GetValue<string>();
         if (reply?["times_ms"] is not JsonArray array) return $"malformed reply: {line}";
         foreach (var t in array) times.Add(t!.GetValue<double>());
+        path = reply["path"]?.GetValue<string>();
         return null;
     }
 

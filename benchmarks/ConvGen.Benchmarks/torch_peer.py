@@ -7,7 +7,9 @@ count the ConvGen and PyTorch figures are measured back to back in the same run.
 
 Request:  {"name": str, "batch": N, "in": Cin, "h": H, "w": W, "out": Cout, "kernel": K, "stride": S, "pad": P,
            "groups": G, "threads": T, "warmup_s": float, "measure_s": float, "min_samples": int}
-Response: {"name": str, "threads": T, "times_ms": [float, ...]} or {"error": str}
+Response: {"name": str, "threads": T, "times_ms": [float, ...], "path": str} or {"error": str}
+("path": the ATen convolution backend one call went through, from the autograd profiler: "oneDNN" for
+mkldnn_convolution, "im2col+GEMM" for thnn_conv2d/_slow_conv2d_forward, else the op name.)
 
 The timing loop mirrors the C# one: warm-up for warmup_s (at least 3 calls), then each call timed on its own with
 time.perf_counter until measure_s of calls and min_samples samples are collected. The harness asks several times per
@@ -20,6 +22,22 @@ import time
 
 
 _cache = {}
+
+_PATHS = {"aten::mkldnn_convolution": "oneDNN", "aten::_slow_conv2d_forward": "im2col+GEMM",
+          "aten::thnn_conv2d": "im2col+GEMM", "aten::_nnpack_spatial_convolution": "NNPACK",
+          "aten::slow_conv_dilated2d": "slow dilated", "aten::_convolution_depthwise3x3_winograd": "depthwise winograd"}
+
+
+def backend(torch, conv, x):
+    """Which ATen kernel nn.Conv2d dispatches to for this input and thread count."""
+    with torch.autograd.profiler.profile() as prof:
+        conv(x)
+    names = {e.name for e in prof.function_events}
+    for op, label in _PATHS.items():
+        if op in names:
+            return label
+    rest = sorted(n for n in names if "conv" in n and n not in ("aten::conv2d", "aten::convolution", "aten::_convolution"))
+    return ",".join(rest) or "unknown"
 
 
 def measure(torch, req):
@@ -48,7 +66,8 @@ def measure(torch, req):
             dt = clock() - t0
             spent += dt
             times.append(dt * 1000.0)
-    return {"name": req["name"], "threads": req["threads"], "times_ms": [round(t, 6) for t in times]}
+        path = backend(torch, conv, x)
+    return {"name": req["name"], "threads": req["threads"], "times_ms": [round(t, 6) for t in times], "path": path}
 
 
 def main():
