@@ -45,7 +45,7 @@ internal static class Diagnostics
 
     public static readonly DiagnosticDescriptor TooLarge = Error("CG0009",
         "Tensor or parameter too large",
-        "{0}: {1} has {2} values, more than ConvGen's limit of {3}");
+        "{0}: {2} values in {1}{3}, more than ConvGen's limit of {4}");
 
     public static readonly DiagnosticDescriptor UnsafeRequired = Error("CG0010",
         "Unsafe code must be allowed",

@@ -27,6 +27,7 @@ public sealed partial class NetworkGenerator
             w.Line("using System.Runtime.CompilerServices;");
             w.Line("using System.Runtime.Intrinsics;");
             w.Line("using System.Runtime.Intrinsics.X86;");
+            w.Line("using System.Threading;");
             w.Line();
             if (model.Namespace is not null)
             {
@@ -39,7 +40,9 @@ public sealed partial class NetworkGenerator
             EmitParameters(w, model, plan);
             EmitForward(w, model, plan);
             EmitPersistence(w);
-            new KernelEmitter(w, plan).EmitAll();
+            var kernels = new KernelEmitter(w, plan);
+            kernels.EmitAll();
+            kernels.EmitBackward();
             w.Close();
             return w.ToString();
         }
@@ -123,6 +126,8 @@ public sealed partial class NetworkGenerator
             foreach (var p in plan.Parameters)
                 w.Line($"{p.Field} = new global::ConvGen.Parameter(\"{p.Name}\", new int[] {{ {string.Join(", ", p.Shape)} }}, {p.LayoutExpression});");
             w.Line($"_parameters = new global::ConvGen.Parameter[] {{ {string.Join(", ", plan.Parameters.Select(p => p.Field))} }};");
+            foreach (var r in plan.Backward.Repacked) w.Line($"_{r.Pointer} = {r.RepackCall};");
+            foreach (var (weight, mask) in plan.Backward.Masks) w.Line($"_{mask} = {weight.Field}.Layout.SlotMask();");
             if (plan.Parameters.Count > 0)
             {
                 w.Line("var random = new Random(seed);");
@@ -135,15 +140,33 @@ public sealed partial class NetworkGenerator
 
         private static void EmitForward(CodeWriter w, NetworkModel model, ExecutionPlan plan)
         {
-            w.Line("/// <summary>Pointers one call's kernels share: the caller's spans, the workspace buffers and the packed parameters.</summary>");
+            var back = plan.Backward;
+            w.Line("/// <summary>Pointers one call's kernels share: tensors, gradients, packed parameters and their gradients.</summary>");
             w.Open("private struct Frame");
-            w.Line("public float* Input, Output, A, B, Scratch;");
             w.Line("public int Batch;");
-            foreach (var p in plan.Parameters) w.Line($"public float* {p.Pointer};");
+            w.Line($"public float* T0, Output{string.Concat(plan.Tensors.Select(t => ", " + t.Field))};");
+            w.Line($"public float* OutputGradient, InputGradient{string.Concat(back.Tensors.Select(t => ", " + t.Field))};");
+            foreach (var p in plan.Parameters) w.Line($"public float* {p.Pointer}, {p.GradientPointer};");
+            foreach (var r in back.Repacked) w.Line($"public float* {r.Pointer};");
+            foreach (var (_, mask) in back.Masks) w.Line($"public float* {mask};");
             w.Close();
             w.Line();
             w.Line("[ThreadStatic] private static float[]? t_workspace;");
             w.Line("private static readonly bool s_useAvx2 = Avx2.IsSupported && Fma.IsSupported;");
+            w.Line();
+            w.Line("/// <summary>Floats per sample of a recorded forward: every tensor keeps its own region for Backward.</summary>");
+            w.Line($"public const int RecordedFloatsPerSample = {N(plan.TapeFloatsPerSample)};");
+            w.Line("/// <summary>Floats per sample Backward needs for gradients.</summary>");
+            w.Line($"public const int GradientFloatsPerSample = {N(back.FloatsPerSample)};");
+            w.Line("private readonly object _recordLock = new();");
+            w.Line("private float[]? _recorded, _gradients;");
+            w.Line("private int _recordedBatch;");
+            w.Line();
+            w.Line("/// <summary>");
+            w.Line("/// Whether Forward keeps every intermediate tensor for a following Backward (default true). Inference-only code");
+            w.Line("/// can set it to false: Forward then runs in a small per-thread workspace that reuses buffers between layers.");
+            w.Line("/// </summary>");
+            w.Line("public bool RecordForBackward { get; set; } = true;");
             w.Line();
             w.Line("/// <summary>Runs <paramref name=\"batch\"/> samples (NCHW) through the network. Thread-safe; allocates nothing once warm.</summary>");
             w.Open("public void Forward(ReadOnlySpan<float> input, Span<float> output, int batch)");
@@ -152,18 +175,116 @@ public sealed partial class NetworkGenerator
             w.Line($"    throw new ArgumentException($\"input must hold batch × InputLength = {{batch}} × {{InputLength}} = {{(long)batch * InputLength}} floats ({model.Input.C}×{model.Input.H}×{model.Input.W} per sample), but holds {{input.Length}}.\", nameof(input));");
             w.Line("if (output.Length != (long)batch * OutputLength)");
             w.Line($"    throw new ArgumentException($\"output must hold batch × OutputLength = {{batch}} × {{OutputLength}} = {{(long)batch * OutputLength}} floats ({model.Output} per sample), but holds {{output.Length}}.\", nameof(output));");
+            w.Line("// One caller at a time records into the instance; concurrent callers run in their own thread's workspace.");
+            w.Open("if (RecordForBackward && Monitor.TryEnter(_recordLock))");
+            w.Open("try");
+            w.Line("_recordedBatch = 0;");
+            w.Line("float[] recorded = global::ConvGen.Workspace.Ensure(ref _recorded, (long)batch * RecordedFloatsPerSample);");
+            w.Open("fixed (float* y = output, tape = recorded)");
+            w.Line("Frame frame = default;");
+            w.Line("SetTape(ref frame, tape, batch);");
+            w.Line("input.CopyTo(new Span<float>(frame.T0, input.Length));");
+            w.Line("frame.Output = y;");
+            w.Line("RunForward(&frame);");
+            w.Close();
+            w.Line("_recordedBatch = batch;");
+            w.Close();
+            w.Open("finally");
+            w.Line("Monitor.Exit(_recordLock);");
+            w.Close();
+            w.Line("return;");
+            w.Close();
             w.Line("float[] workspace = global::ConvGen.Workspace.Ensure(ref t_workspace, (long)batch * WorkspaceFloatsPerSample);");
             w.Open("fixed (float* x = input, y = output, ws = workspace)");
-            w.Line("Frame frame;");
-            w.Line("frame.Input = x;");
-            w.Line("frame.Output = y;");
-            w.Line("frame.A = ws;");
-            w.Line("frame.B = ws + (nint)batch * BufferAFloats;");
-            w.Line("frame.Scratch = frame.B + (nint)batch * BufferBFloats;");
+            w.Line("Frame frame = default;");
             w.Line("frame.Batch = batch;");
-            foreach (var p in plan.Parameters) w.Line($"frame.{p.Pointer} = {p.Field}.Pointer;");
+            w.Line("frame.T0 = x;");
+            w.Line("frame.Output = y;");
+            w.Line("float* a = ws, b = ws + (nint)batch * BufferAFloats, scratch = b + (nint)batch * BufferBFloats;");
+            foreach (var t in plan.Tensors)
+                w.Line($"frame.{t.Field} = {t.Buffer switch { BufferKind.A => "a", BufferKind.B => "b", _ => "scratch" }};");
+            w.Line("RunForward(&frame);");
+            w.Close();
+            w.Close();
+            w.Line();
+
+            w.Line("/// <summary>Every forward tensor in its own region of <paramref name=\"tape\"/>, as Backward finds them.</summary>");
+            w.Open("private void SetTape(ref Frame frame, float* tape, int batch)");
+            w.Line("frame.Batch = batch;");
+            w.Line("frame.T0 = tape;");
+            long offset = plan.Input.Stride;
+            foreach (var t in plan.Tensors)
+            {
+                w.Line($"frame.{t.Field} = tape + (nint)batch * {N(offset)};");
+                offset += t.Stride;
+            }
+            foreach (var p in plan.Parameters)
+            {
+                w.Line($"frame.{p.Pointer} = {p.Field}.Pointer;");
+                w.Line($"frame.{p.GradientPointer} = {p.Field}.GradientPointer;");
+            }
+            w.Close();
+            w.Line();
+
+            w.Open("private void RunForward(Frame* frame)");
+            w.Line("int batch = frame->Batch;");
+            foreach (var p in plan.Parameters) w.Line($"frame->{p.Pointer} = {p.Field}.Pointer;");
             for (int i = 0; i < plan.Steps.Count; i++)
-                w.Line($"global::ConvGen.Parallelism.For({KernelEmitter.WorkItems(plan.Steps[i])}, &Step{i}, &frame);");
+                w.Line($"global::ConvGen.Parallelism.For({KernelEmitter.WorkItems(plan.Steps[i])}, &Step{i}, frame);");
+            w.Close();
+            w.Line();
+
+            EmitBackward(w, model, plan);
+        }
+
+        private static void EmitBackward(CodeWriter w, NetworkModel model, ExecutionPlan plan)
+        {
+            var back = plan.Backward;
+            foreach (var r in back.Repacked) w.Line($"private readonly global::ConvGen.TransposedWeights _{r.Pointer};");
+            foreach (var (weight, mask) in back.Masks) w.Line($"private readonly float[] _{mask};");
+            w.Line();
+            w.Line("/// <summary>");
+            w.Line("/// Adds ∂loss/∂parameter to every parameter's Gradient and writes ∂loss/∂input (NCHW) to <paramref name=\"inputGradient\"/>,");
+            w.Line("/// or skips that when it is empty. Needs the Forward of the same batch just before, recorded on this instance.");
+            w.Line("/// </summary>");
+            w.Open("public void Backward(ReadOnlySpan<float> outputGradient, Span<float> inputGradient, int batch)");
+            w.Line("if (batch <= 0) throw new ArgumentException($\"batch must be at least 1, but is {batch}.\", nameof(batch));");
+            w.Line("if (outputGradient.Length != (long)batch * OutputLength)");
+            w.Line($"    throw new ArgumentException($\"outputGradient must hold batch × OutputLength = {{batch}} × {{OutputLength}} = {{(long)batch * OutputLength}} floats ({model.Output} per sample), but holds {{outputGradient.Length}}.\", nameof(outputGradient));");
+            w.Line("bool wantInput = !inputGradient.IsEmpty;");
+            w.Line("if (wantInput && inputGradient.Length != (long)batch * InputLength)");
+            w.Line($"    throw new ArgumentException($\"inputGradient must be empty (to skip it) or hold batch × InputLength = {{batch}} × {{InputLength}} = {{(long)batch * InputLength}} floats, but holds {{inputGradient.Length}}.\", nameof(inputGradient));");
+            w.Open("lock (_recordLock)");
+            w.Line("if (_recordedBatch != batch)");
+            w.Line("    throw new InvalidOperationException(_recordedBatch == 0");
+            w.Line("        ? $\"Backward(batch: {batch}) needs a recorded Forward of the same batch on this instance first, and there is none (is RecordForBackward false?).\"");
+            w.Line("        : $\"Backward(batch: {batch}) must follow a Forward of the same batch, but the last recorded Forward on this instance ran batch {_recordedBatch}.\");");
+            foreach (var r in back.Repacked)
+            {
+                bool inputOnly = back.Steps.OfType<DataGradStep>().Single(d => d.Weights == r).InputOnly;
+                w.Line(inputOnly ? $"if (wantInput) _{r.Pointer}.Refresh();" : $"_{r.Pointer}.Refresh();");
+            }
+            w.Line("float[] gradients = global::ConvGen.Workspace.Ensure(ref _gradients, (long)batch * GradientFloatsPerSample);");
+            w.Open("fixed (float* og = outputGradient, ig = inputGradient, tape = _recorded, gs = gradients)");
+            w.Line("Frame frame = default;");
+            w.Line("SetTape(ref frame, tape, batch);");
+            w.Line("frame.OutputGradient = og;");
+            w.Line("frame.InputGradient = ig;");
+            long offset = 0;
+            foreach (var t in back.Tensors)
+            {
+                w.Line($"frame.{t.Field} = gs + (nint)batch * {N(offset)};");
+                offset += t.Stride;
+            }
+            foreach (var r in back.Repacked) w.Line($"frame.{r.Pointer} = _{r.Pointer}.Pointer;");
+            foreach (var (_, mask) in back.Masks)
+                w.Line($"frame.{mask} = (float*)Unsafe.AsPointer(ref global::System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(_{mask})); // pinned at allocation");
+            for (int i = 0; i < back.Steps.Count; i++)
+            {
+                string call = $"global::ConvGen.Parallelism.For({KernelEmitter.WorkItems(back.Steps[i])}, &Back{i}, &frame);";
+                w.Line(back.Steps[i].InputOnly ? $"if (wantInput) {call}" : call);
+            }
+            w.Close();
             w.Close();
             w.Close();
             w.Line();

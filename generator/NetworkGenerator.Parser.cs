@@ -70,6 +70,7 @@ public sealed partial class NetworkGenerator
                 Namespace: type.ContainingNamespace.IsGlobalNamespace ? null : type.ContainingNamespace.ToDisplayString(),
                 ClassName: type.Name,
                 Accessibility: SyntaxFacts.GetText(type.DeclaredAccessibility),
+                ClassLocation: classLocation,
                 InputChannels: input.Get("channels"),
                 InputHeight: input.Get("height"),
                 InputWidth: input.Get("width"),
@@ -88,7 +89,7 @@ public sealed partial class NetworkGenerator
                 new[] { type.Name, why }.ToEquatableArray()));
 
             if (node is RecordDeclarationSyntax) Unsupported("records are not supported; declare a 'partial class'");
-            else if (node is not ClassDeclarationSyntax) Unsupported($"a {node.Keyword.ValueText} is not supported; declare a 'partial class'");
+            else if (node is not ClassDeclarationSyntax) Unsupported($"{(node.Keyword.ValueText.StartsWith("i", System.StringComparison.Ordinal) ? "an" : "a")} {node.Keyword.ValueText} is not supported; declare a 'partial class'");
             else if (type.IsStatic) Unsupported("a static class cannot hold parameters; remove 'static'");
             if (type.ContainingType is not null) Unsupported("nested types are not supported yet; declare the network at namespace level");
             if (type.TypeParameters.Length > 0) Unsupported("generic types are not supported: every shape must be a constant");

@@ -20,7 +20,7 @@ public sealed partial class NetworkGenerator
             if (diagnostics.RemoveAll(d => d.Id == Diagnostics.AttributeBindingFailed) > 0)
                 return new ValidationResult(null, diagnostics.ToEquatableArray()); // the compiler has reported it already
             if (!allowUnsafe && spec.ParseDiagnostics.Count == 0)
-                diagnostics.Add(Diag(Diagnostics.UnsafeRequired, null, spec.ClassName));
+                diagnostics.Add(Diag(Diagnostics.UnsafeRequired, spec.ClassLocation, spec.ClassName));
 
             var current = new TensorShape(spec.InputChannels, spec.InputHeight, spec.InputWidth, Flat: false);
             string producer = "[Input]";
@@ -44,8 +44,8 @@ public sealed partial class NetworkGenerator
                 var model = Infer(layer, current, producer, flattenedFrom, diagnostics);
                 if (model is null) { sound = false; break; }
                 string self = Describe(layer);
-                if (!CheckSize(model.Output, self, "its output", layer.Location, diagnostics)
-                    || !CheckSize(new TensorShape((int)Math.Min(model.ParameterCount, int.MaxValue), 1, 1, true), self, "its parameters", layer.Location, diagnostics))
+                if (!CheckSize(model.Output, self, "the output", layer.Location, diagnostics)
+                    || !CheckSize(new TensorShape((int)Math.Min(model.ParameterCount, int.MaxValue), 1, 1, true), self, "the parameters", layer.Location, diagnostics))
                 {
                     sound = false;
                     break;
@@ -128,7 +128,7 @@ public sealed partial class NetworkGenerator
                     if (diagnostics.Count > before || !NeedsSpatial()) return null;
                     int oh = OutputSize(input.H, size, stride, layer.Pad, layer.Pad, 1);
                     int ow = OutputSize(input.W, size, stride, layer.Pad, layer.Pad, 1);
-                    if (!CheckCollapse(layer, self, input, oh, ow, size, size, stride, layer.Pad, layer.Pad, 1, diagnostics)) return null;
+                    if (!CheckCollapse(layer, self, input, oh, ow, size, size, stride, 2 * layer.Pad, 2 * layer.Pad, 1, diagnostics)) return null;
                     return new LayerModel(layer.Kind, layer.Index, input, new TensorShape(input.C, oh, ow, false),
                         KernelHeight: size, KernelWidth: size, Stride: stride,
                         PadTop: layer.Pad, PadBottom: layer.Pad, PadLeft: layer.Pad, PadRight: layer.Pad);
@@ -170,6 +170,10 @@ public sealed partial class NetworkGenerator
                     int ow = OutputSize(input.W, layer.KernelWidth, layer.Stride, left, right, layer.Dilation);
                     if (!CheckCollapse(layer, self, input, oh, ow, layer.KernelHeight, layer.KernelWidth, layer.Stride, top + bottom, left + right, layer.Dilation, diagnostics))
                         return null;
+                    // The zero-padded copy the kernel reads must fit as well.
+                    if (!CheckSize(new TensorShape(input.C, (int)Math.Min((long)input.H + top + bottom, int.MaxValue), (int)Math.Min((long)input.W + left + right, int.MaxValue), false),
+                            self, "its zero-padded input", layer.Location, diagnostics))
+                        return null;
                     return new LayerModel(layer.Kind, layer.Index, input, new TensorShape(layer.Out, oh, ow, false),
                         KernelHeight: layer.KernelHeight, KernelWidth: layer.KernelWidth, Stride: layer.Stride, Dilation: layer.Dilation,
                         Groups: layer.Groups, Bias: layer.Bias, PadTop: top, PadBottom: bottom, PadLeft: left, PadRight: right, Same: layer.Same);
@@ -200,17 +204,22 @@ public sealed partial class NetworkGenerator
             if (oh >= 1 && ow >= 1) return true;
             bool height = oh < 1;
             int size = height ? input.H : input.W, k = height ? kh : kw, pads = height ? padH : padW;
-            string kernel = dilation == 1 ? k.ToString(CultureInfo.InvariantCulture) : $"{dilation}·({k}−1)+1";
-            string formula = $"({size} − {kernel} + {pads}) / {stride} + 1 = {Math.Floor(((double)size + pads - ((long)dilation * (k - 1) + 1)) / stride) + 1}";
+            string kernel = dilation == 1 ? k.ToString(CultureInfo.InvariantCulture) : $"({dilation}·({k}−1)+1)";
+            double value = Math.Floor(((double)size + pads - ((long)dilation * (k - 1) + 1)) / stride) + 1;
+            string formula = $"({size} − {kernel} + {pads}) / {stride} + 1 = {value.ToString(CultureInfo.InvariantCulture)}";
             diagnostics.Add(Diag(Diagnostics.SizeCollapses, layer.LocationOf(layer.Kind == LayerKind.Conv ? (height ? "kh" : "kw") : "size"), self,
-                height ? "height" : "width", (height ? oh : ow).ToString(CultureInfo.InvariantCulture), formula, size.ToString(CultureInfo.InvariantCulture)));
+                height ? "height" : "width", value.ToString(CultureInfo.InvariantCulture), formula, size.ToString(CultureInfo.InvariantCulture)));
             return false;
         }
 
         private static bool CheckSize(TensorShape shape, string self, string what, LocationInfo? location, List<DiagnosticInfo> diagnostics)
         {
-            if (shape.Elements <= MaxElements) return true;
-            diagnostics.Add(Diag(Diagnostics.TooLarge, location, self, what, shape.Elements.ToString("N0", CultureInfo.InvariantCulture), MaxElements.ToString("N0", CultureInfo.InvariantCulture)));
+            // Internally channels are stored in blocks of 8, so a thin tensor takes up to 8 times its size: count that.
+            long stored = shape.Flat ? shape.Elements : (shape.C + 7L) / 8 * 8 * shape.H * shape.W;
+            if (stored <= MaxElements) return true;
+            diagnostics.Add(Diag(Diagnostics.TooLarge, location, self, what, shape.Elements.ToString("N0", CultureInfo.InvariantCulture),
+                stored == shape.Elements ? "" : $" ({stored.ToString("N0", CultureInfo.InvariantCulture)} as stored in channel blocks of 8)",
+                MaxElements.ToString("N0", CultureInfo.InvariantCulture)));
             return false;
         }
 

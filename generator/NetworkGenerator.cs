@@ -39,15 +39,17 @@ public sealed partial class NetworkGenerator : IIncrementalGenerator
             .Select(static (pair, _) => Validator.Validate(pair.Left, pair.Right))
             .WithTrackingName(Steps.Validate);
 
+        // Locations are rebuilt against the compilation's own syntax trees (not as external file spans), so that
+        // #pragma warning disable and per-file .editorconfig severities apply to ConvGen's diagnostics like any other.
         var diagnostics = results.Select(static (r, _) => r.Diagnostics).WithTrackingName(Steps.Diagnostics);
-        context.RegisterSourceOutput(diagnostics, static (spc, list) =>
+        context.RegisterSourceOutput(diagnostics.Combine(context.CompilationProvider), static (spc, pair) =>
         {
+            var (list, compilation) = pair;
             foreach (var d in list)
             {
                 var descriptor = Diagnostics.ById(d.Id);
                 if (descriptor is null) continue;
-                spc.ReportDiagnostic(Diagnostic.Create(descriptor, d.Location?.ToLocation() ?? Location.None,
-                    d.MessageArgs.Items.Cast<object>().ToArray()));
+                spc.ReportDiagnostic(Diagnostic.Create(descriptor, Locate(compilation, d.Location), d.MessageArgs.Items.Cast<object>().ToArray()));
             }
         });
 
@@ -57,5 +59,13 @@ public sealed partial class NetworkGenerator : IIncrementalGenerator
             .WithTrackingName(Steps.Model);
         context.RegisterSourceOutput(models, static (spc, model) =>
             spc.AddSource(model.FullName + ".g.cs", Emitter.Emit(model)));
+    }
+
+    private static Location Locate(Compilation compilation, LocationInfo? info)
+    {
+        if (info is null) return Location.None;
+        foreach (var tree in compilation.SyntaxTrees)
+            if (tree.FilePath == info.FilePath && info.Span.End <= tree.Length) return Location.Create(tree, info.Span);
+        return info.ToLocation();
     }
 }

@@ -42,7 +42,8 @@ public interface INetwork
     /// <summary>Sets every parameter's accumulated gradient to zero (gradients add up across Backward calls, as in PyTorch).</summary>
     void ZeroGrad()
     {
-        foreach (var p in Parameters) p.ZeroGradient();
+        var parameters = Parameters;
+        for (int i = 0; i < parameters.Count; i++) parameters[i].ZeroGradient(); // an index loop: no enumerator allocated per batch
     }
 
     /// <summary>Writes all parameters to a safetensors file (atomically).</summary>
@@ -67,11 +68,12 @@ public sealed record LayerInfo(int Index, string Kind, string Description, IRead
         sb.Append("Network: ").Append(networkName).AppendLine();
         sb.AppendLine($"{"#",-4}{"Layer",-14}{"Arguments",-34}{"Output shape",-18}{"Params",12}");
         sb.AppendLine(new string('-', 82));
-        sb.AppendLine($"{"",-4}{"Input",-14}{"",-34}{Shape(inputShape),-18}{0,12:N0}");
+        sb.AppendLine(System.FormattableString.Invariant($"{"",-4}{"Input",-14}{"",-34}{Shape(inputShape),-18}{0,12:N0}"));
         long total = 0;
         foreach (var l in layers)
         {
-            sb.AppendLine($"{l.Index,-4}{l.Kind,-14}{l.Description,-34}{Shape(l.OutputShape),-18}{l.ParameterCount,12:N0}");
+            string description = l.Description.Length >= 34 ? l.Description[..31] + "… " : l.Description;
+            sb.AppendLine(System.FormattableString.Invariant($"{l.Index,-4}{l.Kind,-14}{description,-34}{Shape(l.OutputShape),-18}{l.ParameterCount,12:N0}"));
             total += l.ParameterCount;
         }
         sb.AppendLine(new string('-', 82));

@@ -87,8 +87,8 @@ public sealed class Parameter
 
     private void CheckLength(int given, string argument)
     {
-        if (given < Length)
+        if (given != Length)
             throw new ArgumentException(
-                $"Parameter '{Name}' [{string.Join(", ", _shapeArray)}] needs {Length} floats, but the span holds {given}.", argument);
+                $"Parameter '{Name}' [{string.Join(", ", _shapeArray)}] has {Length} values, but the span holds {given}.", argument);
     }
 }

@@ -31,6 +31,14 @@ public abstract class ParameterLayout
         for (int i = 0; i < Length; i++) destination[i] = packed[PackedIndex(i)];
     }
 
+    /// <summary>1 in every packed slot that holds a value, 0 in every padding slot (pinned, for generated kernels).</summary>
+    public float[] SlotMask()
+    {
+        var mask = GC.AllocateArray<float>(PackedLength, pinned: true);
+        for (int i = 0; i < Length; i++) mask[PackedIndex(i)] = 1f;
+        return mask;
+    }
+
     /// <summary>A vector of <paramref name="length"/> values stored as is, padded to whole vectors of 8.</summary>
     public static ParameterLayout Vector(int length) => new VectorLayout(length);
 

@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using System.Linq;
 using ConvGen.Generator.Model;
 
 namespace ConvGen.Generator.Emit;
@@ -12,19 +13,22 @@ internal enum BufferKind { Input, Output, A, B, Scratch }
 
 /// <summary>
 /// A per-sample tensor in memory: NCHW ("planar") or NCHW8c ("blocked": 8 channels interleaved, padded with
-/// zero-weight lanes), <see cref="Stride"/> floats apart from one sample to the next.
+/// zero-weight lanes), <see cref="Stride"/> floats apart from one sample to the next. Kernels reach it through the
+/// frame pointer <see cref="Field"/>; <see cref="Buffer"/> is where inference places it (ping-pong buffers), while a
+/// recorded (training) forward gives every tensor a region of its own.
 /// </summary>
-internal sealed record Tensor(BufferKind Buffer, bool Blocked, int C, int H, int W, int Stride)
+internal sealed record Tensor(string Field, BufferKind Buffer, bool Blocked, int C, int H, int W, int Stride)
 {
     public static int Blocks(int channels) => (channels + 7) / 8;
 
-    public static Tensor Planar(BufferKind buffer, int c, int h, int w) => new(buffer, false, c, h, w, c * h * w);
-    public static Tensor BlockedIn(BufferKind buffer, int c, int h, int w) => new(buffer, true, c, h, w, Blocks(c) * 8 * h * w);
+    public static int BlockedStride(int c, int h, int w) => Blocks(c) * 8 * h * w;
 
     public int RowStride => Blocked ? W * 8 : W;
     public int ColumnStride => Blocked ? 8 : 1;
     /// <summary>Floats from one channel (planar) or one block of 8 (blocked) to the next.</summary>
     public int PlaneStride => Blocked ? H * W * 8 : H * W;
+    /// <summary>Whether the caller owns the memory (input, output and their gradients).</summary>
+    public bool External => Buffer is BufferKind.Input or BufferKind.Output;
 
     /// <summary>C# expression for the offset of channel <paramref name="channel"/> (an int expression).</summary>
     public string ChannelOffset(string channel)
@@ -42,9 +46,18 @@ internal sealed record Tensor(BufferKind Buffer, bool Blocked, int C, int H, int
 internal sealed record ParameterPlan(int Layer, string Role, int[] Shape, string LayoutExpression, int FanIn)
 {
     public string Field => $"_layer{Layer}{(Role == "weight" ? "Weight" : "Bias")}";
+    /// <summary>Frame pointer to the packed values.</summary>
     public string Pointer => $"L{Layer}{(Role == "weight" ? "W" : "B")}";
+    /// <summary>Frame pointer to the packed gradient.</summary>
+    public string GradientPointer => $"L{Layer}d{(Role == "weight" ? "W" : "B")}";
     public string Name => $"{Layer}.{Role}";
 }
+
+/// <summary>
+/// Weights repacked for a backward-data kernel (transposed and flipped), held by the network and refreshed from the
+/// parameter at the start of each Backward; the kernel reads them through <see cref="ParameterPlan.Pointer"/>.
+/// </summary>
+internal sealed record RepackedWeights(ParameterPlan Source, string Pointer, string LayoutExpression, string RepackCall);
 
 internal abstract record Step(Tensor From, Tensor To);
 
@@ -52,9 +65,14 @@ internal abstract record Step(Tensor From, Tensor To);
 internal sealed record CopyStep(Tensor From, Tensor To, int PadTop, int PadLeft, string Purpose) : Step(From, To);
 
 /// <summary>A convolution, with the following activation fused into its epilogue when there is one.</summary>
-internal sealed record ConvStep(LayerModel Layer, Tensor From, Tensor To, LayerKind? Activation, ParameterPlan Weight, ParameterPlan? Bias) : Step(From, To);
+/// <summary>
+/// A convolution, with the following activation fused into its epilogue when there is one. <see cref="Source"/> is
+/// the tensor before any padded copy (<see cref="Step.From"/> is what the kernel reads).
+/// </summary>
+internal sealed record ConvStep(LayerModel Layer, Tensor From, Tensor To, LayerKind? Activation, string WeightPointer, string? BiasPointer, Tensor Source)
+    : Step(From, To);
 
-internal sealed record LinearStep(LayerModel Layer, Tensor From, Tensor To, LayerKind? Activation, ParameterPlan Weight, ParameterPlan? Bias) : Step(From, To);
+internal sealed record LinearStep(LayerModel Layer, Tensor From, Tensor To, LayerKind? Activation, string WeightPointer, string? BiasPointer) : Step(From, To);
 
 internal sealed record ActivationStep(LayerModel Layer, Tensor From, Tensor To) : Step(From, To);
 
@@ -64,6 +82,14 @@ internal sealed class ExecutionPlan
 {
     public List<Step> Steps { get; } = new();
     public List<ParameterPlan> Parameters { get; } = new();
+    /// <summary>Every tensor the forward pass writes, in order (not the caller's input and output).</summary>
+    public List<Tensor> Tensors { get; } = new();
+    public Tensor Input { get; private set; } = null!;
+    public Tensor Output { get; private set; } = null!;
+    /// <summary>Floats per sample when every forward tensor keeps its own region (a recorded forward).</summary>
+    public int TapeFloatsPerSample { get; private set; }
+    public BackwardPlan Backward { get; private set; } = null!;
+    private int _nextTensor = 1;
     public Dictionary<BufferKind, int> BufferFloats { get; } = new() { [BufferKind.A] = 0, [BufferKind.B] = 0, [BufferKind.Scratch] = 0 };
     public int WorkspaceFloatsPerSample => BufferFloats[BufferKind.A] + BufferFloats[BufferKind.B] + BufferFloats[BufferKind.Scratch];
 
@@ -71,7 +97,7 @@ internal sealed class ExecutionPlan
     {
         var plan = new ExecutionPlan();
         var input = model.Input;
-        var current = Tensor.Planar(BufferKind.Input, input.C, input.H, input.W);
+        var current = plan.Input = new Tensor("T0", BufferKind.Input, false, input.C, input.H, input.W, (int)input.Elements);
         var layers = model.Layers;
         for (int i = 0; i < layers.Count; i++)
         {
@@ -92,7 +118,7 @@ internal sealed class ExecutionPlan
                 case LayerKind.Tanh:
                 {
                     // In place, except on the caller's input, which is read-only.
-                    var to = current.Buffer == BufferKind.Input ? current with { Buffer = plan.Next(current), Stride = current.Stride } : current;
+                    var to = plan.NewTensor(current.Buffer == BufferKind.Input ? plan.Next(current) : current.Buffer, current.Blocked, current.C, current.H, current.W, current.Stride);
                     plan.Add(new ActivationStep(layer, current, to));
                     current = to;
                     break;
@@ -102,7 +128,7 @@ internal sealed class ExecutionPlan
                 case LayerKind.GlobalAvgPool:
                 {
                     var from = plan.EnsureBlocked(current);
-                    var to = Tensor.BlockedIn(plan.Next(from), layer.Output.C, layer.Output.H, layer.Output.W);
+                    var to = plan.NewBlocked(plan.Next(from), layer.Output.C, layer.Output.H, layer.Output.W);
                     plan.Add(new PoolStep(layer, from, to));
                     current = to;
                     break;
@@ -111,12 +137,24 @@ internal sealed class ExecutionPlan
                     break; // A relabelling: the Linear that follows packs its weights to read this layout directly.
             }
         }
-        var output = model.Output;
-        plan.Add(new CopyStep(current, Tensor.Planar(BufferKind.Output, current.C, current.H, current.W) with { Stride = (int)output.Elements }, 0, 0, "output"));
+        plan.Output = new Tensor("Output", BufferKind.Output, false, current.C, current.H, current.W, (int)model.Output.Elements);
+        plan.Add(new CopyStep(current, plan.Output, 0, 0, "output"));
+        // The recorded forward keeps a copy of the input too: backward-weights of the first layer reads it.
+        plan.TapeFloatsPerSample = plan.Input.Stride + plan.Tensors.Sum(t => t.Stride);
+        plan.Backward = BackwardPlan.Build(plan);
         return plan;
     }
 
     private static bool IsActivation(LayerKind kind) => kind is LayerKind.Relu or LayerKind.Sigmoid or LayerKind.Tanh;
+
+    private Tensor NewTensor(BufferKind buffer, bool blocked, int c, int h, int w, int stride)
+    {
+        var t = new Tensor($"T{_nextTensor++}", buffer, blocked, c, h, w, stride);
+        Tensors.Add(t);
+        return t;
+    }
+
+    private Tensor NewBlocked(BufferKind buffer, int c, int h, int w) => NewTensor(buffer, true, c, h, w, Tensor.BlockedStride(c, h, w));
 
     private BufferKind Next(Tensor current) => current.Buffer == BufferKind.A ? BufferKind.B : BufferKind.A;
 
@@ -130,7 +168,7 @@ internal sealed class ExecutionPlan
     private Tensor EnsureBlocked(Tensor current)
     {
         if (current.Blocked) return current;
-        var to = Tensor.BlockedIn(Next(current), current.C, current.H, current.W);
+        var to = NewBlocked(Next(current), current.C, current.H, current.W);
         Add(new CopyStep(current, to, 0, 0, "NCHW → NCHW8c"));
         return to;
     }
@@ -144,14 +182,15 @@ internal sealed class ExecutionPlan
             // The depthwise kernel loads 8 channels of one pixel as a vector, so it reads NCHW8c.
             if (layer.HasPadding || !current.Blocked)
             {
-                view = Tensor.BlockedIn(BufferKind.Scratch, current.C, current.H + layer.PadTop + layer.PadBottom, current.W + layer.PadLeft + layer.PadRight);
+                view = NewBlocked(BufferKind.Scratch, current.C, current.H + layer.PadTop + layer.PadBottom, current.W + layer.PadLeft + layer.PadRight);
                 Add(new CopyStep(current, view, layer.PadTop, layer.PadLeft, layer.HasPadding ? "zero-padded NCHW8c copy" : "NCHW → NCHW8c"));
             }
         }
         else if (layer.HasPadding)
         {
             // Padding once up front leaves the kernel with no borders: every tap of every pixel is in bounds.
-            view = Tensor.Planar(BufferKind.Scratch, current.C, current.H + layer.PadTop + layer.PadBottom, current.W + layer.PadLeft + layer.PadRight);
+            int h = current.H + layer.PadTop + layer.PadBottom, w = current.W + layer.PadLeft + layer.PadRight;
+            view = NewTensor(BufferKind.Scratch, false, current.C, h, w, current.C * h * w);
             Add(new CopyStep(current, view, layer.PadTop, layer.PadLeft, "zero-padded copy"));
         }
 
@@ -165,8 +204,8 @@ internal sealed class ExecutionPlan
         Parameters.Add(weight);
         if (bias is not null) Parameters.Add(bias);
 
-        var to = Tensor.BlockedIn(Next(current), layer.Output.C, layer.Output.H, layer.Output.W);
-        Add(new ConvStep(layer, view, to, activation, weight, bias));
+        var to = NewBlocked(Next(current), layer.Output.C, layer.Output.H, layer.Output.W);
+        Add(new ConvStep(layer, view, to, activation, weight.Pointer, bias?.Pointer, current));
         return to;
     }
 
@@ -179,8 +218,8 @@ internal sealed class ExecutionPlan
         Parameters.Add(weight);
         if (bias is not null) Parameters.Add(bias);
         // Outputs are stored in whole vectors of 8: the stride rounds up, the extra lanes hold zero-weight results.
-        var to = new Tensor(Next(current), false, layer.Output.C, 1, 1, Tensor.Blocks(layer.Output.C) * 8);
-        Add(new LinearStep(layer, current, to, activation, weight, bias));
+        var to = NewTensor(Next(current), false, layer.Output.C, 1, 1, Tensor.Blocks(layer.Output.C) * 8);
+        Add(new LinearStep(layer, current, to, activation, weight.Pointer, bias?.Pointer));
         return to;
     }
 }

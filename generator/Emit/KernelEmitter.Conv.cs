@@ -117,8 +117,8 @@ internal sealed partial class KernelEmitter
             ? $"int oy = 0, tile = item % {t.TileCount}, n = item / {t.TileCount};"
             : $"int oy = item % {y.H}, tile = item / {y.H} % {t.TileCount}, n = item / {y.H * t.TileCount};");
         w.Line($"float* x = {Sample(x)} + oy * {l.Stride * x.RowStride};");
-        w.Line($"float* w = f->{s.Weight.Pointer} + tile * {t.Blocks * weightBlock};");
-        w.Line(s.Bias is null ? "float* b = null;" : $"float* b = f->{s.Bias.Pointer} + tile * {t.Blocks * 8};");
+        w.Line($"float* w = f->{s.WeightPointer} + tile * {t.Blocks * weightBlock};");
+        w.Line(s.BiasPointer is null ? "float* b = null;" : $"float* b = f->{s.BiasPointer} + tile * {t.Blocks * 8};");
         w.Line($"float* y = {Sample(y)} + (nint)tile * {t.Blocks * y.PlaneStride} + oy * {y.RowStride};");
         w.Line($"int ic0 = {FirstInput(l, t)};");
         var variants = new List<(int Blocks, int Pixels)>();
@@ -166,7 +166,7 @@ internal sealed partial class KernelEmitter
         w.Open($"private static void {name}(float* x, float* w, float* b, float* y, int ic0)");
         for (int k = 0; k < blocks; k++)
         {
-            string init = s.Bias is null ? "Vector256<float>.Zero" : $"Avx.LoadVector256(b + {k * 8})";
+            string init = s.BiasPointer is null ? "Vector256<float>.Zero" : $"Avx.LoadVector256(b + {k * 8})";
             w.Line($"Vector256<float> {string.Join(", ", Range(pixels, p => $"a{k}_{p} = {(p == 0 ? init : $"a{k}_0")}"))};");
         }
         w.Line($"Vector256<float> {string.Join(", ", Range(blocks, k => $"w{k}"))}, v;");
@@ -224,11 +224,11 @@ internal sealed partial class KernelEmitter
         w.Line($"float* x = {Sample(x)} + oy * {l.Stride * x.RowStride};");
         w.Open($"for (int ob = tile * {t.Blocks}; ob < Math.Min(tile * {t.Blocks} + {t.Blocks}, {outBlocks}); ob++)");
         w.Line($"int ic0 = {FirstInput(l, t).Replace("tile", "ob")};");
-        w.Line($"float* w = f->{s.Weight.Pointer} + ob * {weightBlock};");
+        w.Line($"float* w = f->{s.WeightPointer} + ob * {weightBlock};");
         w.Line($"float* y = {Sample(y)} + (nint)ob * {y.PlaneStride} + oy * {y.RowStride};");
         w.Line($"for (int ox = 0; ox < {y.W}; ox++)");
         w.Open("for (int lane = 0; lane < 8; lane++)");
-        w.Line(s.Bias is null ? "float acc = 0f;" : $"float acc = f->{s.Bias.Pointer}[ob * 8 + lane];");
+        w.Line(s.BiasPointer is null ? "float acc = 0f;" : $"float acc = f->{s.BiasPointer}[ob * 8 + lane];");
         w.Open($"for (int r = 0; r < {t.Span}; r++)");
         w.Line($"float* xc = x + {x.ChannelOffset("ic0 + r")} + ox * {l.Stride * x.ColumnStride};");
         w.Line($"for (int ky = 0; ky < {kh}; ky++)");
@@ -264,8 +264,8 @@ internal sealed partial class KernelEmitter
         w.Open("for (int item = begin; item < end; item++)");
         w.Line($"int oy = item % {y.H}, cb = item / {y.H} % {blocks}, n = item / {y.H * blocks};");
         w.Line($"float* x = {Sample(x)} + (nint)cb * {x.PlaneStride} + oy * {l.Stride * x.RowStride};");
-        w.Line($"float* w = f->{s.Weight.Pointer} + cb * {kh * kw * 8};");
-        w.Line(s.Bias is null ? "float* b = null;" : $"float* b = f->{s.Bias.Pointer} + cb * 8;");
+        w.Line($"float* w = f->{s.WeightPointer} + cb * {kh * kw * 8};");
+        w.Line(s.BiasPointer is null ? "float* b = null;" : $"float* b = f->{s.BiasPointer} + cb * 8;");
         w.Line($"float* y = {Sample(y)} + (nint)cb * {y.PlaneStride} + oy * {y.RowStride};");
         int full = y.W / DepthwisePixels * DepthwisePixels, rest = y.W - full;
         var variants = new List<int>();
@@ -288,7 +288,7 @@ internal sealed partial class KernelEmitter
             w.Line($"// {pixels} pixels: acc[pixel] += W[tap] ⊙ X[pixel][tap], lane-wise over 8 channels.");
             w.Line(Hot);
             w.Open($"private static void {name}Tile{pixels}(float* x, float* w, float* b, float* y)");
-            string init = s.Bias is null ? "Vector256<float>.Zero" : "Avx.LoadVector256(b)";
+            string init = s.BiasPointer is null ? "Vector256<float>.Zero" : "Avx.LoadVector256(b)";
             w.Line($"Vector256<float> {string.Join(", ", Range(pixels, p => $"a{p} = {(p == 0 ? init : "a0")}"))};");
             w.Line("Vector256<float> k;");
             for (int ky = 0; ky < kh; ky++)
@@ -307,11 +307,11 @@ internal sealed partial class KernelEmitter
         w.Open("for (int item = begin; item < end; item++)");
         w.Line($"int oy = item % {y.H}, cb = item / {y.H} % {blocks}, n = item / {y.H * blocks};");
         w.Line($"float* x = {Sample(x)} + (nint)cb * {x.PlaneStride} + oy * {l.Stride * x.RowStride};");
-        w.Line($"float* w = f->{s.Weight.Pointer} + cb * {kh * kw * 8};");
+        w.Line($"float* w = f->{s.WeightPointer} + cb * {kh * kw * 8};");
         w.Line($"float* y = {Sample(y)} + (nint)cb * {y.PlaneStride} + oy * {y.RowStride};");
         w.Line($"for (int ox = 0; ox < {y.W}; ox++)");
         w.Open("for (int lane = 0; lane < 8; lane++)");
-        w.Line(s.Bias is null ? "float acc = 0f;" : $"float acc = f->{s.Bias.Pointer}[cb * 8 + lane];");
+        w.Line(s.BiasPointer is null ? "float acc = 0f;" : $"float acc = f->{s.BiasPointer}[cb * 8 + lane];");
         w.Line($"for (int ky = 0; ky < {kh}; ky++)");
         w.Line($"    for (int kx = 0; kx < {kw}; kx++)");
         w.Line($"        acc += w[(ky * {kw} + kx) * 8 + lane] * x[ky * {l.Dilation * x.RowStride} + (ox * {l.Stride} + kx * {l.Dilation}) * 8 + lane];");

@@ -32,8 +32,8 @@ internal sealed partial class KernelEmitter
         w.Open("for (int item = begin; item < end; item++)");
         w.Line($"int tile = item % {tiles}, n0 = item / {tiles} * {LinearRows}, rows = Math.Min({LinearRows}, f->Batch - n0);");
         w.Line($"float* x = {Sample(s.From, "n0")};");
-        w.Line($"float* w = f->{s.Weight.Pointer} + tile * {LinearBlocks * inputs * 8};");
-        w.Line(s.Bias is null ? "float* b = null;" : $"float* b = f->{s.Bias.Pointer} + tile * {LinearBlocks * 8};");
+        w.Line($"float* w = f->{s.WeightPointer} + tile * {LinearBlocks * inputs * 8};");
+        w.Line(s.BiasPointer is null ? "float* b = null;" : $"float* b = f->{s.BiasPointer} + tile * {LinearBlocks * 8};");
         w.Line($"float* y = {Sample(s.To, "n0")} + tile * {LinearBlocks * 8};");
         var variants = new List<(int, int)>();
         void Dispatch(int blocks)
@@ -46,7 +46,11 @@ internal sealed partial class KernelEmitter
             }
             w.Close();
         }
-        if (last != LinearBlocks)
+        if (tiles == 1)
+        {
+            Dispatch(last);
+        }
+        else if (last != LinearBlocks)
         {
             w.Open($"if (tile == {tiles - 1})");
             Dispatch(last);
@@ -70,7 +74,7 @@ internal sealed partial class KernelEmitter
             w.Open($"private static void {name}Tile{blocks}x{rows}(float* x, float* w, float* b, float* y)");
             for (int k = 0; k < blocks; k++)
             {
-                string init = s.Bias is null ? "Vector256<float>.Zero" : $"Avx.LoadVector256(b + {k * 8})";
+                string init = s.BiasPointer is null ? "Vector256<float>.Zero" : $"Avx.LoadVector256(b + {k * 8})";
                 w.Line($"Vector256<float> {string.Join(", ", Range(rows, q => $"a{k}_{q} = {(q == 0 ? init : $"a{k}_0")}"))};");
             }
             w.Open($"for (int i = 0; i < {inputs}; i++)");
@@ -94,9 +98,9 @@ internal sealed partial class KernelEmitter
         w.Line("for (int q = 0; q < rows; q++)");
         w.Open($"for (int ob = tile * {LinearBlocks}; ob < Math.Min(tile * {LinearBlocks} + {LinearBlocks}, {outBlocks}); ob++)");
         w.Line($"float* x = {Sample(s.From, "n0 + q")};");
-        w.Line($"float* w = f->{s.Weight.Pointer} + ob * {inputs * 8};");
+        w.Line($"float* w = f->{s.WeightPointer} + ob * {inputs * 8};");
         w.Open("for (int lane = 0; lane < 8; lane++)");
-        w.Line(s.Bias is null ? "float acc = 0f;" : $"float acc = f->{s.Bias.Pointer}[ob * 8 + lane];");
+        w.Line(s.BiasPointer is null ? "float acc = 0f;" : $"float acc = f->{s.BiasPointer}[ob * 8 + lane];");
         w.Line($"for (int i = 0; i < {inputs}; i++) acc += w[i * 8 + lane] * x[i];");
         w.Line($"({Sample(s.To, "n0 + q")})[ob * 8 + lane] = {Apply(s.Activation, "acc", false)};");
         w.Close();

@@ -47,9 +47,9 @@ internal sealed partial class KernelEmitter(CodeWriter w, ExecutionPlan plan)
         _ => throw new InvalidOperationException(step.GetType().Name),
     };
 
-    private static string Buffer(Tensor t) => $"f->{t.Buffer}";
+    private static string Buffer(Tensor t) => $"f->{t.Field}";
 
-    private static string Sample(Tensor t, string n = "n") => $"{Buffer(t)} + (nint){n} * {t.Stride}";
+    private static string Sample(Tensor t, string n = "n") => $"{Buffer(t)} + (nint){(n.IndexOf(' ') < 0 ? n : $"({n})")} * {t.Stride}";
 
     private void Open(string name, string formula, string why)
     {

@@ -6,7 +6,7 @@ namespace ConvGen.Generator.Model;
 // The parser's output: what the user wrote, as plain values. Only ints, strings, enums and equatable arrays,
 // so the incremental pipeline can compare runs and skip unchanged networks (no symbols, syntax or Locations).
 
-/// <summary>Every attribute ConvGen knows, plus <see cref="Unknown"/> for the ones it cannot read.</summary>
+/// <summary>Every layer attribute ConvGen knows.</summary>
 internal enum LayerKind { Conv, Relu, Sigmoid, Tanh, MaxPool, AvgPool, GlobalAvgPool, Flatten, Linear }
 
 /// <summary>A source position kept as values; turned back into a <see cref="Location"/> only when reporting.</summary>
@@ -55,6 +55,7 @@ internal sealed record NetworkSpec(
     string? Namespace,
     string ClassName,
     string Accessibility,
+    LocationInfo? ClassLocation,
     int InputChannels,
     int InputHeight,
     int InputWidth,

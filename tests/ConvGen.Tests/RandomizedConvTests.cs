@@ -39,7 +39,7 @@ public sealed class RandomizedConvTests
     /// <summary>All cases, fixed by <see cref="Seed"/>.</summary>
     public static IReadOnlyList<Case> Cases { get; } = BuildCases();
 
-    private static readonly Lazy<CompiledNetworks> Compiled = new(
+    internal static readonly Lazy<CompiledNetworks> Compiled = new(
         () => new CompiledNetworks([.. Cases.Select(c => c.Spec)], "ConvGen.Dynamic.RandomConv", chunks: 2));
 
     public static IEnumerable<object[]> CaseData() => Cases.Select((c, i) => new object[] { i, c.Label });

@@ -25,7 +25,7 @@ public sealed class RandomizedNetworkTests
 
     public static IReadOnlyList<Case> Cases { get; } = BuildCases();
 
-    private static readonly Lazy<CompiledNetworks> Compiled = new(
+    internal static readonly Lazy<CompiledNetworks> Compiled = new(
         () => new CompiledNetworks([.. Cases.Select(c => c.Spec)], "ConvGen.Dynamic.RandomNet", chunks: 2));
 
     public static IEnumerable<object[]> CaseData()

@@ -34,7 +34,7 @@ public class DiagnosticTests
         Case("CG0008", "[Input(2, 4, 4)] [Linear(32, 10)] public partial class N;", "Linear(32, 10)", "insert [Flatten] before it"),
         Case("CG0008", "[Input(2, 4, 4)] [Flatten, MaxPool(2)] public partial class N;", "MaxPool(2)", "spatial layers must come before [Flatten]"),
         Case("CG0009", "[Input(4096, 4096, 4096)] public partial class N;", "Input(4096, 4096, 4096)", "more than ConvGen's limit"),
-        Case("CG0009", "[Input(1, 1, 1)] [Flatten, Linear(1, 1000000), Linear(1000000, 1000)] public partial class N;", "Linear(1000000, 1000)", "its parameters has 1,000,001,000 values"),
+        Case("CG0009", "[Input(1, 1, 1)] [Flatten, Linear(1, 1000000), Linear(1000000, 1000)] public partial class N;", "Linear(1000000, 1000)", "1,000,001,000 values in the parameters"),
     };
 
     private static object[] Case(string id, string network, string located, string message) => new object[] { id, network, located, message };
@@ -61,8 +61,20 @@ public class DiagnosticTests
         var run = GeneratorHarness.Run(compilation, GeneratorHarness.CreateDriver());
         var diagnostic = Assert.Single(run.Diagnostics);
         Assert.Equal("CG0010", diagnostic.Id);
+        Assert.Equal("N", diagnostic.Location.SourceTree!.ToString().Substring(diagnostic.Location.SourceSpan.Start, diagnostic.Location.SourceSpan.Length));
         Assert.Contains("AllowUnsafeBlocks", diagnostic.GetMessage(System.Globalization.CultureInfo.InvariantCulture));
         Assert.Empty(run.Sources);
+    }
+
+    [Fact]
+    public void DiagnosticLocationsBelongToTheCompilationsSyntaxTrees()
+    {
+        // The compiler applies #pragma warning disable and per-file .editorconfig severities only to diagnostics whose
+        // location is in one of the compilation's trees (an external file span escapes them).
+        var run = GeneratorHarness.Run("using ConvGen;\n[Input(3, 8, 8)] [Conv(3, 3, @in: 1, @out: 4)] public partial class N;\n");
+        var diagnostic = Assert.Single(run.Diagnostics);
+        Assert.True(diagnostic.Location.IsInSource);
+        Assert.Same(run.InputCompilation.SyntaxTrees.First(), diagnostic.Location.SourceTree);
     }
 
     [Fact]

@@ -8,6 +8,7 @@ using System.Collections.Generic;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
+using System.Threading;
 
 namespace Snap;
 
@@ -53,22 +54,39 @@ public unsafe partial class Depthwise : global::ConvGen.INetwork
         _layer0Weight = new global::ConvGen.Parameter("0.weight", new int[] { 16, 1, 3, 3 }, global::ConvGen.ParameterLayout.Depthwise(16, 3, 3));
         _layer0Bias = new global::ConvGen.Parameter("0.bias", new int[] { 16 }, global::ConvGen.ParameterLayout.Vector(16));
         _parameters = new global::ConvGen.Parameter[] { _layer0Weight, _layer0Bias };
+        _L0WT = global::ConvGen.TransposedWeights.ForConv(_layer0Weight, inChannels: 16, groups: 16, kh: 3, kw: 3);
         var random = new Random(seed);
         global::ConvGen.ParameterInit.Uniform(_layer0Weight, fanIn: 9, random);
         global::ConvGen.ParameterInit.Uniform(_layer0Bias, fanIn: 9, random);
     }
 
-    /// <summary>Pointers one call's kernels share: the caller's spans, the workspace buffers and the packed parameters.</summary>
+    /// <summary>Pointers one call's kernels share: tensors, gradients, packed parameters and their gradients.</summary>
     private struct Frame
     {
-        public float* Input, Output, A, B, Scratch;
         public int Batch;
-        public float* L0W;
-        public float* L0B;
+        public float* T0, Output, T1, T2;
+        public float* OutputGradient, InputGradient, G0, G1, G2, G3;
+        public float* L0W, L0dW;
+        public float* L0B, L0dB;
+        public float* L0WT;
     }
 
     [ThreadStatic] private static float[]? t_workspace;
     private static readonly bool s_useAvx2 = Avx2.IsSupported && Fma.IsSupported;
+
+    /// <summary>Floats per sample of a recorded forward: every tensor keeps its own region for Backward.</summary>
+    public const int RecordedFloatsPerSample = 4528;
+    /// <summary>Floats per sample Backward needs for gradients.</summary>
+    public const int GradientFloatsPerSample = 5824;
+    private readonly object _recordLock = new();
+    private float[]? _recorded, _gradients;
+    private int _recordedBatch;
+
+    /// <summary>
+    /// Whether Forward keeps every intermediate tensor for a following Backward (default true). Inference-only code
+    /// can set it to false: Forward then runs in a small per-thread workspace that reuses buffers between layers.
+    /// </summary>
+    public bool RecordForBackward { get; set; } = true;
 
     /// <summary>Runs <paramref name="batch"/> samples (NCHW) through the network. Thread-safe; allocates nothing once warm.</summary>
     public void Forward(ReadOnlySpan<float> input, Span<float> output, int batch)
@@ -78,21 +96,108 @@ public unsafe partial class Depthwise : global::ConvGen.INetwork
             throw new ArgumentException($"input must hold batch × InputLength = {batch} × {InputLength} = {(long)batch * InputLength} floats (16×9×9 per sample), but holds {input.Length}.", nameof(input));
         if (output.Length != (long)batch * OutputLength)
             throw new ArgumentException($"output must hold batch × OutputLength = {batch} × {OutputLength} = {(long)batch * OutputLength} floats (16×9×9 per sample), but holds {output.Length}.", nameof(output));
+        // One caller at a time records into the instance; concurrent callers run in their own thread's workspace.
+        if (RecordForBackward && Monitor.TryEnter(_recordLock))
+        {
+            try
+            {
+                _recordedBatch = 0;
+                float[] recorded = global::ConvGen.Workspace.Ensure(ref _recorded, (long)batch * RecordedFloatsPerSample);
+                fixed (float* y = output, tape = recorded)
+                {
+                    Frame frame = default;
+                    SetTape(ref frame, tape, batch);
+                    input.CopyTo(new Span<float>(frame.T0, input.Length));
+                    frame.Output = y;
+                    RunForward(&frame);
+                }
+                _recordedBatch = batch;
+            }
+            finally
+            {
+                Monitor.Exit(_recordLock);
+            }
+            return;
+        }
         float[] workspace = global::ConvGen.Workspace.Ensure(ref t_workspace, (long)batch * WorkspaceFloatsPerSample);
         fixed (float* x = input, y = output, ws = workspace)
         {
-            Frame frame;
-            frame.Input = x;
-            frame.Output = y;
-            frame.A = ws;
-            frame.B = ws + (nint)batch * BufferAFloats;
-            frame.Scratch = frame.B + (nint)batch * BufferBFloats;
+            Frame frame = default;
             frame.Batch = batch;
-            frame.L0W = _layer0Weight.Pointer;
-            frame.L0B = _layer0Bias.Pointer;
-            global::ConvGen.Parallelism.For(batch * 2, &Step0, &frame);
-            global::ConvGen.Parallelism.For(batch * 18, &Step1, &frame);
-            global::ConvGen.Parallelism.For(batch * 16, &Step2, &frame);
+            frame.T0 = x;
+            frame.Output = y;
+            float* a = ws, b = ws + (nint)batch * BufferAFloats, scratch = b + (nint)batch * BufferBFloats;
+            frame.T1 = scratch;
+            frame.T2 = a;
+            RunForward(&frame);
+        }
+    }
+
+    /// <summary>Every forward tensor in its own region of <paramref name="tape"/>, as Backward finds them.</summary>
+    private void SetTape(ref Frame frame, float* tape, int batch)
+    {
+        frame.Batch = batch;
+        frame.T0 = tape;
+        frame.T1 = tape + (nint)batch * 1296;
+        frame.T2 = tape + (nint)batch * 3232;
+        frame.L0W = _layer0Weight.Pointer;
+        frame.L0dW = _layer0Weight.GradientPointer;
+        frame.L0B = _layer0Bias.Pointer;
+        frame.L0dB = _layer0Bias.GradientPointer;
+    }
+
+    private void RunForward(Frame* frame)
+    {
+        int batch = frame->Batch;
+        frame->L0W = _layer0Weight.Pointer;
+        frame->L0B = _layer0Bias.Pointer;
+        global::ConvGen.Parallelism.For(batch * 2, &Step0, frame);
+        global::ConvGen.Parallelism.For(batch * 18, &Step1, frame);
+        global::ConvGen.Parallelism.For(batch * 16, &Step2, frame);
+    }
+
+    private readonly global::ConvGen.TransposedWeights _L0WT;
+
+    /// <summary>
+    /// Adds ∂loss/∂parameter to every parameter's Gradient and writes ∂loss/∂input (NCHW) to <paramref name="inputGradient"/>,
+    /// or skips that when it is empty. Needs the Forward of the same batch just before, recorded on this instance.
+    /// </summary>
+    public void Backward(ReadOnlySpan<float> outputGradient, Span<float> inputGradient, int batch)
+    {
+        if (batch <= 0) throw new ArgumentException($"batch must be at least 1, but is {batch}.", nameof(batch));
+        if (outputGradient.Length != (long)batch * OutputLength)
+            throw new ArgumentException($"outputGradient must hold batch × OutputLength = {batch} × {OutputLength} = {(long)batch * OutputLength} floats (16×9×9 per sample), but holds {outputGradient.Length}.", nameof(outputGradient));
+        bool wantInput = !inputGradient.IsEmpty;
+        if (wantInput && inputGradient.Length != (long)batch * InputLength)
+            throw new ArgumentException($"inputGradient must be empty (to skip it) or hold batch × InputLength = {batch} × {InputLength} = {(long)batch * InputLength} floats, but holds {inputGradient.Length}.", nameof(inputGradient));
+        lock (_recordLock)
+        {
+            if (_recordedBatch != batch)
+                throw new InvalidOperationException(_recordedBatch == 0
+                    ? $"Backward(batch: {batch}) needs a recorded Forward of the same batch on this instance first, and there is none (is RecordForBackward false?)."
+                    : $"Backward(batch: {batch}) must follow a Forward of the same batch, but the last recorded Forward on this instance ran batch {_recordedBatch}.");
+            if (wantInput) _L0WT.Refresh();
+            float[] gradients = global::ConvGen.Workspace.Ensure(ref _gradients, (long)batch * GradientFloatsPerSample);
+            fixed (float* og = outputGradient, ig = inputGradient, tape = _recorded, gs = gradients)
+            {
+                Frame frame = default;
+                SetTape(ref frame, tape, batch);
+                frame.OutputGradient = og;
+                frame.InputGradient = ig;
+                frame.G0 = gs + (nint)batch * 0;
+                frame.G1 = gs + (nint)batch * 1296;
+                frame.G2 = gs + (nint)batch * 3232;
+                frame.G3 = gs + (nint)batch * 4528;
+                frame.L0WT = _L0WT.Pointer;
+                global::ConvGen.Parallelism.For(batch, &Back0, &frame);
+                global::ConvGen.Parallelism.For((int)(((long)batch * 1296 + 4095) / 4096), &Back1, &frame);
+                global::ConvGen.Parallelism.For(2, &Back2, &frame);
+                global::ConvGen.Parallelism.For(6, &Back3, &frame);
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 2, &Back4, &frame);
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 18, &Back5, &frame);
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 16, &Back6, &frame);
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 16, &Back7, &frame);
+            }
         }
     }
 
@@ -118,8 +223,8 @@ public unsafe partial class Depthwise : global::ConvGen.INetwork
         for (int item = begin; item < end; item++)
         {
             int n = item / 2, unit = item % 2;
-            float* x = f->Input + (nint)n * 1296;
-            float* y = f->Scratch + (nint)n * 1936 + (nint)unit * 968;
+            float* x = f->T0 + (nint)n * 1296;
+            float* y = f->T1 + (nint)n * 1936 + (nint)unit * 968;
             new Span<float>(y, 968).Clear();
             for (int c = unit * 8; c < Math.Min(unit * 8 + 8, 16); c++)
             {
@@ -145,10 +250,10 @@ public unsafe partial class Depthwise : global::ConvGen.INetwork
         for (int item = begin; item < end; item++)
         {
             int oy = item % 9, cb = item / 9 % 2, n = item / 18;
-            float* x = f->Scratch + (nint)n * 1936 + (nint)cb * 968 + oy * 88;
+            float* x = f->T1 + (nint)n * 1936 + (nint)cb * 968 + oy * 88;
             float* w = f->L0W + cb * 72;
             float* b = f->L0B + cb * 8;
-            float* y = f->A + (nint)n * 1296 + (nint)cb * 648 + oy * 72;
+            float* y = f->T2 + (nint)n * 1296 + (nint)cb * 648 + oy * 72;
             for (int ox = 0; ox < 8; ox += 8) Step1Tile8(x + ox * 8, w, b, y + ox * 8);
             Step1Tile1(x + 64, w, b, y + 64);
         }
@@ -287,9 +392,9 @@ public unsafe partial class Depthwise : global::ConvGen.INetwork
         for (int item = begin; item < end; item++)
         {
             int oy = item % 9, cb = item / 9 % 2, n = item / 18;
-            float* x = f->Scratch + (nint)n * 1936 + (nint)cb * 968 + oy * 88;
+            float* x = f->T1 + (nint)n * 1936 + (nint)cb * 968 + oy * 88;
             float* w = f->L0W + cb * 72;
-            float* y = f->A + (nint)n * 1296 + (nint)cb * 648 + oy * 72;
+            float* y = f->T2 + (nint)n * 1296 + (nint)cb * 648 + oy * 72;
             for (int ox = 0; ox < 9; ox++)
             for (int lane = 0; lane < 8; lane++)
             {
@@ -311,12 +416,329 @@ public unsafe partial class Depthwise : global::ConvGen.INetwork
         for (int item = begin; item < end; item++)
         {
             int n = item / 16, unit = item % 16;
-            float* x = f->A + (nint)n * 1296;
+            float* x = f->T2 + (nint)n * 1296;
             float* y = f->Output + (nint)n * 1296 + (nint)unit * 81;
             float* src = x + (unit >> 3) * 648 + (unit & 7);
             float* dst = y + 0;
             for (int h = 0; h < 9; h++)
                 for (int w = 0; w < 9; w++) dst[h * 9 + w] = src[h * 72 + w * 8];
+        }
+    }
+
+    // ∂Y[n,c,h,w] (internal NCHW8c) = ∂loss/∂output[n,c,h,w] (NCHW)
+    // The whole sample is cleared first so padding lanes carry zero gradient into the weight gradients.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back0(void* state, int begin, int end)
+    {
+        var f = (Frame*)state;
+        for (int n = begin; n < end; n++)
+        {
+            float* g = f->G0 + (nint)n * 1296;
+            new Span<float>(g, 1296).Clear();
+            float* src = f->OutputGradient + (nint)n * 1296;
+            for (int c = 0; c < 16; c++)
+                for (int p = 0; p < 81; p++)
+                    g[((c >> 3) * 81 + p) * 8 + (c & 7)] = src[c * 81 + p];
+        }
+    }
+
+    // ∂X = ∂Y · [Y > 0]   (layer 1, in place on ∂Y)
+    // The derivative is taken from the activation's saved output.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back1(void* state, int begin, int end)
+    {
+        var f = (Frame*)state;
+        long total = (long)f->Batch * 1296;
+        float* y = f->T2;
+        float* g = f->G0;
+        for (int chunk = begin; chunk < end; chunk++)
+        {
+            long i = (long)chunk * 4096, stop = Math.Min(i + 4096, total);
+            for (; i + 8 <= stop; i += 8)
+            {
+                Vector256<float> yv = Vector256.Load(y + i), gv = Vector256.Load(g + i);
+                Vector256.Store(Vector256.ConditionalSelect(Vector256.GreaterThan(yv, Vector256<float>.Zero), gv, Vector256<float>.Zero), g + i);
+            }
+            for (; i < stop; i++) g[i] = y[i] > 0f ? g[i] : 0f;
+        }
+    }
+
+    // ∂B[o] += Σ_{n,y,x} ∂Z[n,o,y,x]   (layer 0)
+    // One block of 8 outputs per work item; two partial sums.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back2(void* state, int begin, int end)
+    {
+        var f = (Frame*)state;
+        for (int cb = begin; cb < end; cb++)
+        {
+            Vector256<float> s0 = Vector256<float>.Zero, s1 = s0;
+            for (int n = 0; n < f->Batch; n++)
+            {
+                float* g = f->G0 + (nint)n * 1296 + cb * 648;
+                int p = 0;
+                for (; p + 2 <= 81; p += 2) { s0 += Vector256.Load(g + p * 8); s1 += Vector256.Load(g + p * 8 + 8); }
+                for (; p < 81; p++) s0 += Vector256.Load(g + p * 8);
+            }
+            float* db = f->L0dB + cb * 8;
+            Vector256.Store(Vector256.Load(db) + (s0 + s1), db);
+        }
+    }
+
+    // ∂W[c,ΔY,ΔX] += Σ_{n,y,x} ∂Z[n,c,y,x] · X[n,c,1·y+1·ΔY,1·x+1·ΔX]   (layer 0, depthwise, NCHW8c)
+    // Each work item owns one kernel row of one channel block; lane-wise products, no broadcasts.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back3(void* state, int begin, int end)
+    {
+        var f = (Frame*)state;
+        for (int item = begin; item < end; item++)
+        {
+            int ky = item % 3, cb = item / 3;
+            Vector256<float> a0 = Vector256<float>.Zero, a1 = Vector256<float>.Zero, a2 = Vector256<float>.Zero;
+            for (int n = 0; n < f->Batch; n++)
+            {
+                float* gz = f->G0 + (nint)n * 1296 + cb * 648;
+                float* xs = f->T1 + (nint)n * 1936 + cb * 968 + ky * 88;
+                for (int oy = 0; oy < 9; oy++)
+                {
+                    for (int ox = 0; ox < 9; ox++)
+                    {
+                        Vector256<float> gv = Vector256.Load(gz + oy * 72 + ox * 8);
+                        float* xp = xs + oy * 88 + ox * 8;
+                        a0 = Vector256.FusedMultiplyAdd(gv, Vector256.Load(xp + 0), a0);
+                        a1 = Vector256.FusedMultiplyAdd(gv, Vector256.Load(xp + 8), a1);
+                        a2 = Vector256.FusedMultiplyAdd(gv, Vector256.Load(xp + 16), a2);
+                    }
+                }
+            }
+            float* dw = f->L0dW + (cb * 3 + ky) * 24;
+            Vector256.Store(Vector256.Load(dw + 0) + a0, dw + 0);
+            Vector256.Store(Vector256.Load(dw + 8) + a1, dw + 8);
+            Vector256.Store(Vector256.Load(dw + 16) + a2, dw + 16);
+        }
+    }
+
+    // G[n,c,1·y+1,1·x+1] = ∂Z[n,c,y,x], zero elsewhere   (layer 0: backward-data input grid)
+    // Rows and columns that fall outside the grid touched only padding in the forward pass and are dropped.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back4(void* state, int begin, int end)
+    {
+        var f = (Frame*)state;
+        for (int item = begin; item < end; item++)
+        {
+            int n = item / 2, unit = item % 2;
+            float* y = f->G1 + (nint)n * 1936 + (nint)unit * 968;
+            new Span<float>(y, 968).Clear();
+            float* x = f->G0 + (nint)n * 1296 + (nint)unit * 648;
+            for (int iy = 0; iy < 9; iy++)
+                for (int ix = 0; ix < 9; ix++)
+                    Vector256.Store(Vector256.Load(x + iy * 72 + ix * 8), y + ((iy * 1 + 1) * 11 + ix * 1 + 1) * 8);
+        }
+    }
+
+    // Y[n,c,y,x] = W[c,ΔY,ΔX] · X[n,c,1·y+1·ΔY-0,1·x+1·ΔX-0]
+    // depthwise layer 0: 16×11×11 → 16×9×9, 3x3: 8 channels per vector, no broadcasts; input and weights both NCHW8c
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back5(void* state, int begin, int end) { if (s_useAvx2) Back5Avx(state, begin, end); else Back5Scalar(state, begin, end); }
+
+    // Y[n,c,y,x] = W[c,ΔY,ΔX] · X[n,c,1·y+1·ΔY-0,1·x+1·ΔX-0]
+    // Each work item is one output row of one channel block, in tiles of 8 pixels.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back5Avx(void* state, int begin, int end)
+    {
+        var f = (Frame*)state;
+        for (int item = begin; item < end; item++)
+        {
+            int oy = item % 9, cb = item / 9 % 2, n = item / 18;
+            float* x = f->G1 + (nint)n * 1936 + (nint)cb * 968 + oy * 88;
+            float* w = f->L0WT + cb * 72;
+            float* b = null;
+            float* y = f->G2 + (nint)n * 1296 + (nint)cb * 648 + oy * 72;
+            for (int ox = 0; ox < 8; ox += 8) Back5Tile8(x + ox * 8, w, b, y + ox * 8);
+            Back5Tile1(x + 64, w, b, y + 64);
+        }
+    }
+
+    // 8 pixels: acc[pixel] += W[tap] ⊙ X[pixel][tap], lane-wise over 8 channels.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back5Tile8(float* x, float* w, float* b, float* y)
+    {
+        Vector256<float> a0 = Vector256<float>.Zero, a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+        Vector256<float> k;
+        k = Avx.LoadVector256(w + 0);
+        a0 = Fma.MultiplyAdd(Avx.LoadVector256(x + 0), k, a0);
+        a1 = Fma.MultiplyAdd(Avx.LoadVector256(x + 8), k, a1);
+        a2 = Fma.MultiplyAdd(Avx.LoadVector256(x + 16), k, a2);
+        a3 = Fma.MultiplyAdd(Avx.LoadVector256(x + 24), k, a3);
+        a4 = Fma.MultiplyAdd(Avx.LoadVector256(x + 32), k, a4);
+        a5 = Fma.MultiplyAdd(Avx.LoadVector256(x + 40), k, a5);
+        a6 = Fma.MultiplyAdd(Avx.LoadVector256(x + 48), k, a6);
+        a7 = Fma.MultiplyAdd(Avx.LoadVector256(x + 56), k, a7);
+        k = Avx.LoadVector256(w + 8);
+        a0 = Fma.MultiplyAdd(Avx.LoadVector256(x + 8), k, a0);
+        a1 = Fma.MultiplyAdd(Avx.LoadVector256(x + 16), k, a1);
+        a2 = Fma.MultiplyAdd(Avx.LoadVector256(x + 24), k, a2);
+        a3 = Fma.MultiplyAdd(Avx.LoadVector256(x + 32), k, a3);
+        a4 = Fma.MultiplyAdd(Avx.LoadVector256(x + 40), k, a4);
+        a5 = Fma.MultiplyAdd(Avx.LoadVector256(x + 48), k, a5);
+        a6 = Fma.MultiplyAdd(Avx.LoadVector256(x + 56), k, a6);
+        a7 = Fma.MultiplyAdd(Avx.LoadVector256(x + 64), k, a7);
+        k = Avx.LoadVector256(w + 16);
+        a0 = Fma.MultiplyAdd(Avx.LoadVector256(x + 16), k, a0);
+        a1 = Fma.MultiplyAdd(Avx.LoadVector256(x + 24), k, a1);
+        a2 = Fma.MultiplyAdd(Avx.LoadVector256(x + 32), k, a2);
+        a3 = Fma.MultiplyAdd(Avx.LoadVector256(x + 40), k, a3);
+        a4 = Fma.MultiplyAdd(Avx.LoadVector256(x + 48), k, a4);
+        a5 = Fma.MultiplyAdd(Avx.LoadVector256(x + 56), k, a5);
+        a6 = Fma.MultiplyAdd(Avx.LoadVector256(x + 64), k, a6);
+        a7 = Fma.MultiplyAdd(Avx.LoadVector256(x + 72), k, a7);
+        k = Avx.LoadVector256(w + 24);
+        a0 = Fma.MultiplyAdd(Avx.LoadVector256(x + 88), k, a0);
+        a1 = Fma.MultiplyAdd(Avx.LoadVector256(x + 96), k, a1);
+        a2 = Fma.MultiplyAdd(Avx.LoadVector256(x + 104), k, a2);
+        a3 = Fma.MultiplyAdd(Avx.LoadVector256(x + 112), k, a3);
+        a4 = Fma.MultiplyAdd(Avx.LoadVector256(x + 120), k, a4);
+        a5 = Fma.MultiplyAdd(Avx.LoadVector256(x + 128), k, a5);
+        a6 = Fma.MultiplyAdd(Avx.LoadVector256(x + 136), k, a6);
+        a7 = Fma.MultiplyAdd(Avx.LoadVector256(x + 144), k, a7);
+        k = Avx.LoadVector256(w + 32);
+        a0 = Fma.MultiplyAdd(Avx.LoadVector256(x + 96), k, a0);
+        a1 = Fma.MultiplyAdd(Avx.LoadVector256(x + 104), k, a1);
+        a2 = Fma.MultiplyAdd(Avx.LoadVector256(x + 112), k, a2);
+        a3 = Fma.MultiplyAdd(Avx.LoadVector256(x + 120), k, a3);
+        a4 = Fma.MultiplyAdd(Avx.LoadVector256(x + 128), k, a4);
+        a5 = Fma.MultiplyAdd(Avx.LoadVector256(x + 136), k, a5);
+        a6 = Fma.MultiplyAdd(Avx.LoadVector256(x + 144), k, a6);
+        a7 = Fma.MultiplyAdd(Avx.LoadVector256(x + 152), k, a7);
+        k = Avx.LoadVector256(w + 40);
+        a0 = Fma.MultiplyAdd(Avx.LoadVector256(x + 104), k, a0);
+        a1 = Fma.MultiplyAdd(Avx.LoadVector256(x + 112), k, a1);
+        a2 = Fma.MultiplyAdd(Avx.LoadVector256(x + 120), k, a2);
+        a3 = Fma.MultiplyAdd(Avx.LoadVector256(x + 128), k, a3);
+        a4 = Fma.MultiplyAdd(Avx.LoadVector256(x + 136), k, a4);
+        a5 = Fma.MultiplyAdd(Avx.LoadVector256(x + 144), k, a5);
+        a6 = Fma.MultiplyAdd(Avx.LoadVector256(x + 152), k, a6);
+        a7 = Fma.MultiplyAdd(Avx.LoadVector256(x + 160), k, a7);
+        k = Avx.LoadVector256(w + 48);
+        a0 = Fma.MultiplyAdd(Avx.LoadVector256(x + 176), k, a0);
+        a1 = Fma.MultiplyAdd(Avx.LoadVector256(x + 184), k, a1);
+        a2 = Fma.MultiplyAdd(Avx.LoadVector256(x + 192), k, a2);
+        a3 = Fma.MultiplyAdd(Avx.LoadVector256(x + 200), k, a3);
+        a4 = Fma.MultiplyAdd(Avx.LoadVector256(x + 208), k, a4);
+        a5 = Fma.MultiplyAdd(Avx.LoadVector256(x + 216), k, a5);
+        a6 = Fma.MultiplyAdd(Avx.LoadVector256(x + 224), k, a6);
+        a7 = Fma.MultiplyAdd(Avx.LoadVector256(x + 232), k, a7);
+        k = Avx.LoadVector256(w + 56);
+        a0 = Fma.MultiplyAdd(Avx.LoadVector256(x + 184), k, a0);
+        a1 = Fma.MultiplyAdd(Avx.LoadVector256(x + 192), k, a1);
+        a2 = Fma.MultiplyAdd(Avx.LoadVector256(x + 200), k, a2);
+        a3 = Fma.MultiplyAdd(Avx.LoadVector256(x + 208), k, a3);
+        a4 = Fma.MultiplyAdd(Avx.LoadVector256(x + 216), k, a4);
+        a5 = Fma.MultiplyAdd(Avx.LoadVector256(x + 224), k, a5);
+        a6 = Fma.MultiplyAdd(Avx.LoadVector256(x + 232), k, a6);
+        a7 = Fma.MultiplyAdd(Avx.LoadVector256(x + 240), k, a7);
+        k = Avx.LoadVector256(w + 64);
+        a0 = Fma.MultiplyAdd(Avx.LoadVector256(x + 192), k, a0);
+        a1 = Fma.MultiplyAdd(Avx.LoadVector256(x + 200), k, a1);
+        a2 = Fma.MultiplyAdd(Avx.LoadVector256(x + 208), k, a2);
+        a3 = Fma.MultiplyAdd(Avx.LoadVector256(x + 216), k, a3);
+        a4 = Fma.MultiplyAdd(Avx.LoadVector256(x + 224), k, a4);
+        a5 = Fma.MultiplyAdd(Avx.LoadVector256(x + 232), k, a5);
+        a6 = Fma.MultiplyAdd(Avx.LoadVector256(x + 240), k, a6);
+        a7 = Fma.MultiplyAdd(Avx.LoadVector256(x + 248), k, a7);
+        Avx.Store(y + 0, a0);
+        Avx.Store(y + 8, a1);
+        Avx.Store(y + 16, a2);
+        Avx.Store(y + 24, a3);
+        Avx.Store(y + 32, a4);
+        Avx.Store(y + 40, a5);
+        Avx.Store(y + 48, a6);
+        Avx.Store(y + 56, a7);
+    }
+
+    // 1 pixels: acc[pixel] += W[tap] ⊙ X[pixel][tap], lane-wise over 8 channels.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back5Tile1(float* x, float* w, float* b, float* y)
+    {
+        Vector256<float> a0 = Vector256<float>.Zero;
+        Vector256<float> k;
+        k = Avx.LoadVector256(w + 0);
+        a0 = Fma.MultiplyAdd(Avx.LoadVector256(x + 0), k, a0);
+        k = Avx.LoadVector256(w + 8);
+        a0 = Fma.MultiplyAdd(Avx.LoadVector256(x + 8), k, a0);
+        k = Avx.LoadVector256(w + 16);
+        a0 = Fma.MultiplyAdd(Avx.LoadVector256(x + 16), k, a0);
+        k = Avx.LoadVector256(w + 24);
+        a0 = Fma.MultiplyAdd(Avx.LoadVector256(x + 88), k, a0);
+        k = Avx.LoadVector256(w + 32);
+        a0 = Fma.MultiplyAdd(Avx.LoadVector256(x + 96), k, a0);
+        k = Avx.LoadVector256(w + 40);
+        a0 = Fma.MultiplyAdd(Avx.LoadVector256(x + 104), k, a0);
+        k = Avx.LoadVector256(w + 48);
+        a0 = Fma.MultiplyAdd(Avx.LoadVector256(x + 176), k, a0);
+        k = Avx.LoadVector256(w + 56);
+        a0 = Fma.MultiplyAdd(Avx.LoadVector256(x + 184), k, a0);
+        k = Avx.LoadVector256(w + 64);
+        a0 = Fma.MultiplyAdd(Avx.LoadVector256(x + 192), k, a0);
+        Avx.Store(y + 0, a0);
+    }
+
+    // Y[n,c,y,x] = W[c,ΔY,ΔX] · X[n,c,1·y+1·ΔY-0,1·x+1·ΔX-0]
+    // Scalar twin of the AVX2 kernel for CPUs without AVX2/FMA.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back5Scalar(void* state, int begin, int end)
+    {
+        var f = (Frame*)state;
+        for (int item = begin; item < end; item++)
+        {
+            int oy = item % 9, cb = item / 9 % 2, n = item / 18;
+            float* x = f->G1 + (nint)n * 1936 + (nint)cb * 968 + oy * 88;
+            float* w = f->L0WT + cb * 72;
+            float* y = f->G2 + (nint)n * 1296 + (nint)cb * 648 + oy * 72;
+            for (int ox = 0; ox < 9; ox++)
+            for (int lane = 0; lane < 8; lane++)
+            {
+                float acc = 0f;
+                for (int ky = 0; ky < 3; ky++)
+                    for (int kx = 0; kx < 3; kx++)
+                        acc += w[(ky * 3 + kx) * 8 + lane] * x[ky * 88 + (ox * 1 + kx * 1) * 8 + lane];
+                y[ox * 8 + lane] = acc;
+            }
+        }
+    }
+
+    // Y[n,c,h+0,w+0] = X[n,c,h,w]   (16×9×9 NCHW8c → 16×9×9 NCHW: gradient into its tensor's layout)
+    // A pure change of layout.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back6(void* state, int begin, int end)
+    {
+        var f = (Frame*)state;
+        for (int item = begin; item < end; item++)
+        {
+            int n = item / 16, unit = item % 16;
+            float* x = f->G2 + (nint)n * 1296;
+            float* y = f->G3 + (nint)n * 1296 + (nint)unit * 81;
+            float* src = x + (unit >> 3) * 648 + (unit & 7);
+            float* dst = y + 0;
+            for (int h = 0; h < 9; h++)
+                for (int w = 0; w < 9; w++) dst[h * 9 + w] = src[h * 72 + w * 8];
+        }
+    }
+
+    // Y[n,c,h+0,w+0] = X[n,c,h,w]   (16×9×9 NCHW → 16×9×9 NCHW: ∂loss/∂input to the caller)
+    // A pure change of layout.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back7(void* state, int begin, int end)
+    {
+        var f = (Frame*)state;
+        for (int item = begin; item < end; item++)
+        {
+            int n = item / 16, unit = item % 16;
+            float* x = f->G3 + (nint)n * 1296;
+            float* y = f->InputGradient + (nint)n * 1296 + (nint)unit * 81;
+            float* src = x + unit * 81;
+            float* dst = y + 0;
+            for (int h = 0; h < 9; h++)
+                new ReadOnlySpan<float>(src + h * 9, 9).CopyTo(new Span<float>(dst + h * 9, 9));
         }
     }
 

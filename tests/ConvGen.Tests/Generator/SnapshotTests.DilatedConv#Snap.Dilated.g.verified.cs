@@ -8,6 +8,7 @@ using System.Collections.Generic;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
+using System.Threading;
 
 namespace Snap;
 
@@ -55,22 +56,39 @@ public unsafe partial class Dilated : global::ConvGen.INetwork
         _layer0Weight = new global::ConvGen.Parameter("0.weight", new int[] { 8, 8, 3, 3 }, global::ConvGen.ParameterLayout.ConvBlocked(8, 8, 1, 3, 3));
         _layer0Bias = new global::ConvGen.Parameter("0.bias", new int[] { 8 }, global::ConvGen.ParameterLayout.Vector(8));
         _parameters = new global::ConvGen.Parameter[] { _layer0Weight, _layer0Bias };
+        _L0WT = global::ConvGen.TransposedWeights.ForConv(_layer0Weight, inChannels: 8, groups: 1, kh: 3, kw: 3);
         var random = new Random(seed);
         global::ConvGen.ParameterInit.Uniform(_layer0Weight, fanIn: 72, random);
         global::ConvGen.ParameterInit.Uniform(_layer0Bias, fanIn: 72, random);
     }
 
-    /// <summary>Pointers one call's kernels share: the caller's spans, the workspace buffers and the packed parameters.</summary>
+    /// <summary>Pointers one call's kernels share: tensors, gradients, packed parameters and their gradients.</summary>
     private struct Frame
     {
-        public float* Input, Output, A, B, Scratch;
         public int Batch;
-        public float* L0W;
-        public float* L0B;
+        public float* T0, Output, T1, T2, T3;
+        public float* OutputGradient, InputGradient, G0, G1, G2, G3, G4;
+        public float* L0W, L0dW;
+        public float* L0B, L0dB;
+        public float* L0WT;
     }
 
     [ThreadStatic] private static float[]? t_workspace;
     private static readonly bool s_useAvx2 = Avx2.IsSupported && Fma.IsSupported;
+
+    /// <summary>Floats per sample of a recorded forward: every tensor keeps its own region for Backward.</summary>
+    public const int RecordedFloatsPerSample = 3744;
+    /// <summary>Floats per sample Backward needs for gradients.</summary>
+    public const int GradientFloatsPerSample = 4712;
+    private readonly object _recordLock = new();
+    private float[]? _recorded, _gradients;
+    private int _recordedBatch;
+
+    /// <summary>
+    /// Whether Forward keeps every intermediate tensor for a following Backward (default true). Inference-only code
+    /// can set it to false: Forward then runs in a small per-thread workspace that reuses buffers between layers.
+    /// </summary>
+    public bool RecordForBackward { get; set; } = true;
 
     /// <summary>Runs <paramref name="batch"/> samples (NCHW) through the network. Thread-safe; allocates nothing once warm.</summary>
     public void Forward(ReadOnlySpan<float> input, Span<float> output, int batch)
@@ -80,22 +98,113 @@ public unsafe partial class Dilated : global::ConvGen.INetwork
             throw new ArgumentException($"input must hold batch × InputLength = {batch} × {InputLength} = {(long)batch * InputLength} floats (8×11×11 per sample), but holds {input.Length}.", nameof(input));
         if (output.Length != (long)batch * OutputLength)
             throw new ArgumentException($"output must hold batch × OutputLength = {batch} × {OutputLength} = {(long)batch * OutputLength} floats (8 per sample), but holds {output.Length}.", nameof(output));
+        // One caller at a time records into the instance; concurrent callers run in their own thread's workspace.
+        if (RecordForBackward && Monitor.TryEnter(_recordLock))
+        {
+            try
+            {
+                _recordedBatch = 0;
+                float[] recorded = global::ConvGen.Workspace.Ensure(ref _recorded, (long)batch * RecordedFloatsPerSample);
+                fixed (float* y = output, tape = recorded)
+                {
+                    Frame frame = default;
+                    SetTape(ref frame, tape, batch);
+                    input.CopyTo(new Span<float>(frame.T0, input.Length));
+                    frame.Output = y;
+                    RunForward(&frame);
+                }
+                _recordedBatch = batch;
+            }
+            finally
+            {
+                Monitor.Exit(_recordLock);
+            }
+            return;
+        }
         float[] workspace = global::ConvGen.Workspace.Ensure(ref t_workspace, (long)batch * WorkspaceFloatsPerSample);
         fixed (float* x = input, y = output, ws = workspace)
         {
-            Frame frame;
-            frame.Input = x;
-            frame.Output = y;
-            frame.A = ws;
-            frame.B = ws + (nint)batch * BufferAFloats;
-            frame.Scratch = frame.B + (nint)batch * BufferBFloats;
+            Frame frame = default;
             frame.Batch = batch;
-            frame.L0W = _layer0Weight.Pointer;
-            frame.L0B = _layer0Bias.Pointer;
-            global::ConvGen.Parallelism.For(batch * 8, &Step0, &frame);
-            global::ConvGen.Parallelism.For(batch * 11, &Step1, &frame);
-            global::ConvGen.Parallelism.For(batch * 1, &Step2, &frame);
-            global::ConvGen.Parallelism.For(batch * 8, &Step3, &frame);
+            frame.T0 = x;
+            frame.Output = y;
+            float* a = ws, b = ws + (nint)batch * BufferAFloats, scratch = b + (nint)batch * BufferBFloats;
+            frame.T1 = scratch;
+            frame.T2 = a;
+            frame.T3 = b;
+            RunForward(&frame);
+        }
+    }
+
+    /// <summary>Every forward tensor in its own region of <paramref name="tape"/>, as Backward finds them.</summary>
+    private void SetTape(ref Frame frame, float* tape, int batch)
+    {
+        frame.Batch = batch;
+        frame.T0 = tape;
+        frame.T1 = tape + (nint)batch * 968;
+        frame.T2 = tape + (nint)batch * 2768;
+        frame.T3 = tape + (nint)batch * 3736;
+        frame.L0W = _layer0Weight.Pointer;
+        frame.L0dW = _layer0Weight.GradientPointer;
+        frame.L0B = _layer0Bias.Pointer;
+        frame.L0dB = _layer0Bias.GradientPointer;
+    }
+
+    private void RunForward(Frame* frame)
+    {
+        int batch = frame->Batch;
+        frame->L0W = _layer0Weight.Pointer;
+        frame->L0B = _layer0Bias.Pointer;
+        global::ConvGen.Parallelism.For(batch * 8, &Step0, frame);
+        global::ConvGen.Parallelism.For(batch * 11, &Step1, frame);
+        global::ConvGen.Parallelism.For(batch * 1, &Step2, frame);
+        global::ConvGen.Parallelism.For(batch * 8, &Step3, frame);
+    }
+
+    private readonly global::ConvGen.TransposedWeights _L0WT;
+
+    /// <summary>
+    /// Adds ∂loss/∂parameter to every parameter's Gradient and writes ∂loss/∂input (NCHW) to <paramref name="inputGradient"/>,
+    /// or skips that when it is empty. Needs the Forward of the same batch just before, recorded on this instance.
+    /// </summary>
+    public void Backward(ReadOnlySpan<float> outputGradient, Span<float> inputGradient, int batch)
+    {
+        if (batch <= 0) throw new ArgumentException($"batch must be at least 1, but is {batch}.", nameof(batch));
+        if (outputGradient.Length != (long)batch * OutputLength)
+            throw new ArgumentException($"outputGradient must hold batch × OutputLength = {batch} × {OutputLength} = {(long)batch * OutputLength} floats (8 per sample), but holds {outputGradient.Length}.", nameof(outputGradient));
+        bool wantInput = !inputGradient.IsEmpty;
+        if (wantInput && inputGradient.Length != (long)batch * InputLength)
+            throw new ArgumentException($"inputGradient must be empty (to skip it) or hold batch × InputLength = {batch} × {InputLength} = {(long)batch * InputLength} floats, but holds {inputGradient.Length}.", nameof(inputGradient));
+        lock (_recordLock)
+        {
+            if (_recordedBatch != batch)
+                throw new InvalidOperationException(_recordedBatch == 0
+                    ? $"Backward(batch: {batch}) needs a recorded Forward of the same batch on this instance first, and there is none (is RecordForBackward false?)."
+                    : $"Backward(batch: {batch}) must follow a Forward of the same batch, but the last recorded Forward on this instance ran batch {_recordedBatch}.");
+            if (wantInput) _L0WT.Refresh();
+            float[] gradients = global::ConvGen.Workspace.Ensure(ref _gradients, (long)batch * GradientFloatsPerSample);
+            fixed (float* og = outputGradient, ig = inputGradient, tape = _recorded, gs = gradients)
+            {
+                Frame frame = default;
+                SetTape(ref frame, tape, batch);
+                frame.OutputGradient = og;
+                frame.InputGradient = ig;
+                frame.G0 = gs + (nint)batch * 0;
+                frame.G1 = gs + (nint)batch * 8;
+                frame.G2 = gs + (nint)batch * 976;
+                frame.G3 = gs + (nint)batch * 2776;
+                frame.G4 = gs + (nint)batch * 3744;
+                frame.L0WT = _L0WT.Pointer;
+                global::ConvGen.Parallelism.For(batch, &Back0, &frame);
+                global::ConvGen.Parallelism.For(batch * 1, &Back1, &frame);
+                global::ConvGen.Parallelism.For((int)(((long)batch * 968 + 4095) / 4096), &Back2, &frame);
+                global::ConvGen.Parallelism.For(1, &Back3, &frame);
+                global::ConvGen.Parallelism.For(24, &Back4, &frame);
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 8, &Back5, &frame);
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 11, &Back6, &frame);
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 8, &Back7, &frame);
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 8, &Back8, &frame);
+            }
         }
     }
 
@@ -121,8 +230,8 @@ public unsafe partial class Dilated : global::ConvGen.INetwork
         for (int item = begin; item < end; item++)
         {
             int n = item / 8, unit = item % 8;
-            float* x = f->Input + (nint)n * 968;
-            float* y = f->Scratch + (nint)n * 1800 + (nint)unit * 225;
+            float* x = f->T0 + (nint)n * 968;
+            float* y = f->T1 + (nint)n * 1800 + (nint)unit * 225;
             new Span<float>(y, 225).Clear();
             float* src = x + unit * 121;
             float* dst = y + 32;
@@ -145,10 +254,10 @@ public unsafe partial class Dilated : global::ConvGen.INetwork
         for (int item = begin; item < end; item++)
         {
             int oy = item % 11, tile = item / 11 % 1, n = item / 11;
-            float* x = f->Scratch + (nint)n * 1800 + oy * 15;
+            float* x = f->T1 + (nint)n * 1800 + oy * 15;
             float* w = f->L0W + tile * 576;
             float* b = f->L0B + tile * 8;
-            float* y = f->A + (nint)n * 968 + (nint)tile * 968 + oy * 88;
+            float* y = f->T2 + (nint)n * 968 + (nint)tile * 968 + oy * 88;
             int ic0 = 0;
             Step1Tile1x11(x, w, b, y, ic0);
         }
@@ -603,12 +712,12 @@ public unsafe partial class Dilated : global::ConvGen.INetwork
         for (int item = begin; item < end; item++)
         {
             int oy = item % 11, tile = item / 11 % 1, n = item / 11;
-            float* x = f->Scratch + (nint)n * 1800 + oy * 15;
+            float* x = f->T1 + (nint)n * 1800 + oy * 15;
             for (int ob = tile * 1; ob < Math.Min(tile * 1 + 1, 1); ob++)
             {
                 int ic0 = 0;
                 float* w = f->L0W + ob * 576;
-                float* y = f->A + (nint)n * 968 + (nint)ob * 968 + oy * 88;
+                float* y = f->T2 + (nint)n * 968 + (nint)ob * 968 + oy * 88;
                 for (int ox = 0; ox < 11; ox++)
                 for (int lane = 0; lane < 8; lane++)
                 {
@@ -635,7 +744,7 @@ public unsafe partial class Dilated : global::ConvGen.INetwork
         for (int item = begin; item < end; item++)
         {
             int cb = item % 1, n = item / 1;
-            float* x = f->A + (nint)n * 968 + (nint)cb * 968;
+            float* x = f->T2 + (nint)n * 968 + (nint)cb * 968;
             Vector256<float> s0 = Vector256<float>.Zero, s1 = s0, s2 = s0, s3 = s0;
             int i = 0;
             for (; i + 4 <= 121; i += 4)
@@ -646,7 +755,7 @@ public unsafe partial class Dilated : global::ConvGen.INetwork
                 s3 += Vector256.Load(x + (i + 3) * 8);
             }
             for (; i < 121; i++) s0 += Vector256.Load(x + i * 8);
-            Vector256.Store((s0 + s1 + (s2 + s3)) * Vector256.Create(0.008264462f), f->B + (nint)n * 8 + cb * 8);
+            Vector256.Store((s0 + s1 + (s2 + s3)) * Vector256.Create(0.008264462f), f->T3 + (nint)n * 8 + cb * 8);
         }
     }
 
@@ -659,12 +768,671 @@ public unsafe partial class Dilated : global::ConvGen.INetwork
         for (int item = begin; item < end; item++)
         {
             int n = item / 8, unit = item % 8;
-            float* x = f->B + (nint)n * 8;
+            float* x = f->T3 + (nint)n * 8;
             float* y = f->Output + (nint)n * 8 + (nint)unit * 1;
             float* src = x + (unit >> 3) * 8 + (unit & 7);
             float* dst = y + 0;
             for (int h = 0; h < 1; h++)
                 for (int w = 0; w < 1; w++) dst[h * 1 + w] = src[h * 8 + w * 8];
+        }
+    }
+
+    // ∂Y[n,c,h,w] (internal NCHW8c) = ∂loss/∂output[n,c,h,w] (NCHW)
+    // The whole sample is cleared first so padding lanes carry zero gradient into the weight gradients.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back0(void* state, int begin, int end)
+    {
+        var f = (Frame*)state;
+        for (int n = begin; n < end; n++)
+        {
+            float* g = f->G0 + (nint)n * 8;
+            new Span<float>(g, 8).Clear();
+            float* src = f->OutputGradient + (nint)n * 8;
+            for (int c = 0; c < 8; c++)
+                for (int p = 0; p < 1; p++)
+                    g[((c >> 3) * 1 + p) * 8 + (c & 7)] = src[c * 1 + p];
+        }
+    }
+
+    // ∂X[n,c,y,x] = ∂Y[n,c] / 121   (layer 2)
+    // Each work item owns one channel block of one sample.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back1(void* state, int begin, int end)
+    {
+        var f = (Frame*)state;
+        for (int item = begin; item < end; item++)
+        {
+            int cb = item % 1, n = item / 1;
+            Vector256<float> g = Vector256.Load(f->G0 + (nint)n * 8 + cb * 8) * Vector256.Create(0.008264462f);
+            float* dx = f->G1 + (nint)n * 968 + cb * 968;
+            for (int p = 0; p < 121; p++) Vector256.Store(g, dx + p * 8);
+        }
+    }
+
+    // ∂X = ∂Y · (1 − Y²)   (layer 1, in place on ∂Y)
+    // The derivative is taken from the activation's saved output.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back2(void* state, int begin, int end)
+    {
+        var f = (Frame*)state;
+        long total = (long)f->Batch * 968;
+        float* y = f->T2;
+        float* g = f->G1;
+        for (int chunk = begin; chunk < end; chunk++)
+        {
+            long i = (long)chunk * 4096, stop = Math.Min(i + 4096, total);
+            for (; i + 8 <= stop; i += 8)
+            {
+                Vector256<float> yv = Vector256.Load(y + i), gv = Vector256.Load(g + i);
+                Vector256.Store(gv * (Vector256<float>.One - yv * yv), g + i);
+            }
+            for (; i < stop; i++) g[i] *= 1f - y[i] * y[i];
+        }
+    }
+
+    // ∂B[o] += Σ_{n,y,x} ∂Z[n,o,y,x]   (layer 0)
+    // One block of 8 outputs per work item; two partial sums.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back3(void* state, int begin, int end)
+    {
+        var f = (Frame*)state;
+        for (int cb = begin; cb < end; cb++)
+        {
+            Vector256<float> s0 = Vector256<float>.Zero, s1 = s0;
+            for (int n = 0; n < f->Batch; n++)
+            {
+                float* g = f->G1 + (nint)n * 968 + cb * 968;
+                int p = 0;
+                for (; p + 2 <= 121; p += 2) { s0 += Vector256.Load(g + p * 8); s1 += Vector256.Load(g + p * 8 + 8); }
+                for (; p < 121; p++) s0 += Vector256.Load(g + p * 8);
+            }
+            float* db = f->L0dB + cb * 8;
+            Vector256.Store(Vector256.Load(db) + (s0 + s1), db);
+        }
+    }
+
+    // ∂W[o,i,ΔY,ΔX] += Σ_{n,y,x} ∂Z[n,o,y,x] · X[n,i,1·y+2·ΔY,1·x+2·ΔX]   (layer 0, X zero-padded)
+    // Each work item owns one kernel row of one input channel for 8 outputs: 3 accumulators in registers, reduced over every pixel of the batch.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back4(void* state, int begin, int end)
+    {
+        var f = (Frame*)state;
+        for (int item = begin; item < end; item++)
+        {
+            int ky = item % 3, r = item / 3 % 8, ob = item / 24;
+            int ic = r;
+            Vector256<float> a0 = Vector256<float>.Zero, a1 = Vector256<float>.Zero, a2 = Vector256<float>.Zero;
+            for (int n = 0; n < f->Batch; n++)
+            {
+                float* gz = f->G1 + (nint)n * 968 + ob * 968;
+                float* xs = f->T1 + (nint)n * 1800 + ic * 225 + ky * 30;
+                for (int oy = 0; oy < 11; oy++)
+                {
+                    float* gr = gz + oy * 88;
+                    float* xr = xs + oy * 15;
+                    for (int ox = 0; ox < 11; ox++)
+                    {
+                        Vector256<float> gv = Vector256.Load(gr + ox * 8);
+                        float* xp = xr + ox * 1;
+                        a0 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(xp[0]), a0);
+                        a1 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(xp[2]), a1);
+                        a2 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(xp[4]), a2);
+                    }
+                }
+            }
+            float* dw = f->L0dW + ((ob * 8 + r) * 3 + ky) * 24;
+            Vector256.Store(Vector256.Load(dw + 0) + a0, dw + 0);
+            Vector256.Store(Vector256.Load(dw + 8) + a1, dw + 8);
+            Vector256.Store(Vector256.Load(dw + 16) + a2, dw + 16);
+        }
+    }
+
+    // G[n,c,1·y+2,1·x+2] = ∂Z[n,c,y,x], zero elsewhere   (layer 0: backward-data input grid)
+    // Rows and columns that fall outside the grid touched only padding in the forward pass and are dropped.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back5(void* state, int begin, int end)
+    {
+        var f = (Frame*)state;
+        for (int item = begin; item < end; item++)
+        {
+            int n = item / 8, unit = item % 8;
+            float* y = f->G2 + (nint)n * 1800 + (nint)unit * 225;
+            new Span<float>(y, 225).Clear();
+            float* x = f->G1 + (nint)n * 968 + (unit >> 3) * 968 + (unit & 7);
+            for (int iy = 0; iy < 11; iy++)
+                for (int ix = 0; ix < 11; ix++)
+                    y[(iy * 1 + 2) * 15 + ix * 1 + 2] = x[iy * 88 + ix * 8];
+        }
+    }
+
+    // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+2·ΔY,x+2·ΔX]
+    // layer 0: 8×15×15 → 8×11×11, 3x3; tile 1×8 channels × 11 pixels
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back6(void* state, int begin, int end) { if (s_useAvx2) Back6Avx(state, begin, end); else Back6Scalar(state, begin, end); }
+
+    // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+2·ΔY,x+2·ΔX]
+    // Row by row: each work item is one output row of one tile of 1 channel block(s).
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back6Avx(void* state, int begin, int end)
+    {
+        var f = (Frame*)state;
+        for (int item = begin; item < end; item++)
+        {
+            int oy = item % 11, tile = item / 11 % 1, n = item / 11;
+            float* x = f->G2 + (nint)n * 1800 + oy * 15;
+            float* w = f->L0WT + tile * 576;
+            float* b = null;
+            float* y = f->G3 + (nint)n * 968 + (nint)tile * 968 + oy * 88;
+            int ic0 = 0;
+            Back6Tile1x11(x, w, b, y, ic0);
+        }
+    }
+
+    // 1×11 tile: acc[block][pixel] += W[block][tap] · broadcast(X[pixel][tap]); weights in registers, one broadcast per input value.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back6Tile1x11(float* x, float* w, float* b, float* y, int ic0)
+    {
+        Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0, a0_4 = a0_0, a0_5 = a0_0, a0_6 = a0_0, a0_7 = a0_0, a0_8 = a0_0, a0_9 = a0_0, a0_10 = a0_0;
+        Vector256<float> w0, v;
+        for (int r = 0; r < 8; r += 2)
+        {
+            float* x0 = x + r * 225;
+            float* w0p = w + r * 72;
+            w0 = Avx.LoadVector256(w0p + 0);
+            v = Vector256.Create(x0[0]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[1]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[2]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[3]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[4]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[5]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[6]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[7]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            v = Vector256.Create(x0[8]);
+            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+            v = Vector256.Create(x0[9]);
+            a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
+            v = Vector256.Create(x0[10]);
+            a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
+            w0 = Avx.LoadVector256(w0p + 8);
+            v = Vector256.Create(x0[2]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[3]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[4]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[5]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[6]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[7]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[8]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[9]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            v = Vector256.Create(x0[10]);
+            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+            v = Vector256.Create(x0[11]);
+            a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
+            v = Vector256.Create(x0[12]);
+            a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
+            w0 = Avx.LoadVector256(w0p + 16);
+            v = Vector256.Create(x0[4]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[5]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[6]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[7]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[8]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[9]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[10]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[11]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            v = Vector256.Create(x0[12]);
+            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+            v = Vector256.Create(x0[13]);
+            a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
+            v = Vector256.Create(x0[14]);
+            a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
+            w0 = Avx.LoadVector256(w0p + 24);
+            v = Vector256.Create(x0[30]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[31]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[32]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[33]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[34]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[35]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[36]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[37]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            v = Vector256.Create(x0[38]);
+            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+            v = Vector256.Create(x0[39]);
+            a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
+            v = Vector256.Create(x0[40]);
+            a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
+            w0 = Avx.LoadVector256(w0p + 32);
+            v = Vector256.Create(x0[32]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[33]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[34]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[35]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[36]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[37]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[38]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[39]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            v = Vector256.Create(x0[40]);
+            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+            v = Vector256.Create(x0[41]);
+            a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
+            v = Vector256.Create(x0[42]);
+            a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
+            w0 = Avx.LoadVector256(w0p + 40);
+            v = Vector256.Create(x0[34]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[35]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[36]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[37]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[38]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[39]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[40]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[41]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            v = Vector256.Create(x0[42]);
+            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+            v = Vector256.Create(x0[43]);
+            a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
+            v = Vector256.Create(x0[44]);
+            a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
+            w0 = Avx.LoadVector256(w0p + 48);
+            v = Vector256.Create(x0[60]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[61]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[62]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[63]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[64]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[65]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[66]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[67]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            v = Vector256.Create(x0[68]);
+            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+            v = Vector256.Create(x0[69]);
+            a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
+            v = Vector256.Create(x0[70]);
+            a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
+            w0 = Avx.LoadVector256(w0p + 56);
+            v = Vector256.Create(x0[62]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[63]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[64]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[65]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[66]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[67]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[68]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[69]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            v = Vector256.Create(x0[70]);
+            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+            v = Vector256.Create(x0[71]);
+            a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
+            v = Vector256.Create(x0[72]);
+            a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
+            w0 = Avx.LoadVector256(w0p + 64);
+            v = Vector256.Create(x0[64]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[65]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[66]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[67]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[68]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[69]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[70]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[71]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            v = Vector256.Create(x0[72]);
+            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+            v = Vector256.Create(x0[73]);
+            a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
+            v = Vector256.Create(x0[74]);
+            a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
+            float* x1 = x + (r + 1) * 225;
+            float* w1p = w + (r + 1) * 72;
+            w0 = Avx.LoadVector256(w1p + 0);
+            v = Vector256.Create(x1[0]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x1[1]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x1[2]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x1[3]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x1[4]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x1[5]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x1[6]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x1[7]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            v = Vector256.Create(x1[8]);
+            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+            v = Vector256.Create(x1[9]);
+            a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
+            v = Vector256.Create(x1[10]);
+            a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
+            w0 = Avx.LoadVector256(w1p + 8);
+            v = Vector256.Create(x1[2]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x1[3]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x1[4]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x1[5]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x1[6]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x1[7]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x1[8]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x1[9]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            v = Vector256.Create(x1[10]);
+            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+            v = Vector256.Create(x1[11]);
+            a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
+            v = Vector256.Create(x1[12]);
+            a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
+            w0 = Avx.LoadVector256(w1p + 16);
+            v = Vector256.Create(x1[4]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x1[5]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x1[6]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x1[7]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x1[8]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x1[9]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x1[10]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x1[11]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            v = Vector256.Create(x1[12]);
+            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+            v = Vector256.Create(x1[13]);
+            a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
+            v = Vector256.Create(x1[14]);
+            a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
+            w0 = Avx.LoadVector256(w1p + 24);
+            v = Vector256.Create(x1[30]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x1[31]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x1[32]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x1[33]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x1[34]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x1[35]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x1[36]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x1[37]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            v = Vector256.Create(x1[38]);
+            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+            v = Vector256.Create(x1[39]);
+            a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
+            v = Vector256.Create(x1[40]);
+            a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
+            w0 = Avx.LoadVector256(w1p + 32);
+            v = Vector256.Create(x1[32]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x1[33]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x1[34]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x1[35]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x1[36]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x1[37]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x1[38]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x1[39]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            v = Vector256.Create(x1[40]);
+            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+            v = Vector256.Create(x1[41]);
+            a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
+            v = Vector256.Create(x1[42]);
+            a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
+            w0 = Avx.LoadVector256(w1p + 40);
+            v = Vector256.Create(x1[34]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x1[35]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x1[36]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x1[37]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x1[38]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x1[39]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x1[40]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x1[41]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            v = Vector256.Create(x1[42]);
+            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+            v = Vector256.Create(x1[43]);
+            a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
+            v = Vector256.Create(x1[44]);
+            a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
+            w0 = Avx.LoadVector256(w1p + 48);
+            v = Vector256.Create(x1[60]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x1[61]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x1[62]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x1[63]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x1[64]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x1[65]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x1[66]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x1[67]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            v = Vector256.Create(x1[68]);
+            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+            v = Vector256.Create(x1[69]);
+            a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
+            v = Vector256.Create(x1[70]);
+            a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
+            w0 = Avx.LoadVector256(w1p + 56);
+            v = Vector256.Create(x1[62]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x1[63]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x1[64]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x1[65]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x1[66]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x1[67]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x1[68]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x1[69]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            v = Vector256.Create(x1[70]);
+            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+            v = Vector256.Create(x1[71]);
+            a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
+            v = Vector256.Create(x1[72]);
+            a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
+            w0 = Avx.LoadVector256(w1p + 64);
+            v = Vector256.Create(x1[64]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x1[65]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x1[66]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x1[67]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x1[68]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x1[69]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x1[70]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x1[71]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            v = Vector256.Create(x1[72]);
+            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+            v = Vector256.Create(x1[73]);
+            a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
+            v = Vector256.Create(x1[74]);
+            a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
+        }
+        Avx.Store(y + 0, a0_0);
+        Avx.Store(y + 8, a0_1);
+        Avx.Store(y + 16, a0_2);
+        Avx.Store(y + 24, a0_3);
+        Avx.Store(y + 32, a0_4);
+        Avx.Store(y + 40, a0_5);
+        Avx.Store(y + 48, a0_6);
+        Avx.Store(y + 56, a0_7);
+        Avx.Store(y + 64, a0_8);
+        Avx.Store(y + 72, a0_9);
+        Avx.Store(y + 80, a0_10);
+    }
+
+    // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+2·ΔY,x+2·ΔX]
+    // Scalar twin of the AVX2 kernel for CPUs without AVX2/FMA: same work items, same packed weights.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back6Scalar(void* state, int begin, int end)
+    {
+        var f = (Frame*)state;
+        for (int item = begin; item < end; item++)
+        {
+            int oy = item % 11, tile = item / 11 % 1, n = item / 11;
+            float* x = f->G2 + (nint)n * 1800 + oy * 15;
+            for (int ob = tile * 1; ob < Math.Min(tile * 1 + 1, 1); ob++)
+            {
+                int ic0 = 0;
+                float* w = f->L0WT + ob * 576;
+                float* y = f->G3 + (nint)n * 968 + (nint)ob * 968 + oy * 88;
+                for (int ox = 0; ox < 11; ox++)
+                for (int lane = 0; lane < 8; lane++)
+                {
+                    float acc = 0f;
+                    for (int r = 0; r < 8; r++)
+                    {
+                        float* xc = x + (ic0 + r) * 225 + ox * 1;
+                        for (int ky = 0; ky < 3; ky++)
+                            for (int kx = 0; kx < 3; kx++)
+                                acc += w[((r * 3 + ky) * 3 + kx) * 8 + lane] * xc[ky * 30 + kx * 2];
+                    }
+                    y[ox * 8 + lane] = acc;
+                }
+            }
+        }
+    }
+
+    // Y[n,c,h+0,w+0] = X[n,c,h,w]   (8×11×11 NCHW8c → 8×11×11 NCHW: gradient into its tensor's layout)
+    // A pure change of layout.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back7(void* state, int begin, int end)
+    {
+        var f = (Frame*)state;
+        for (int item = begin; item < end; item++)
+        {
+            int n = item / 8, unit = item % 8;
+            float* x = f->G3 + (nint)n * 968;
+            float* y = f->G4 + (nint)n * 968 + (nint)unit * 121;
+            float* src = x + (unit >> 3) * 968 + (unit & 7);
+            float* dst = y + 0;
+            for (int h = 0; h < 11; h++)
+                for (int w = 0; w < 11; w++) dst[h * 11 + w] = src[h * 88 + w * 8];
+        }
+    }
+
+    // Y[n,c,h+0,w+0] = X[n,c,h,w]   (8×11×11 NCHW → 8×11×11 NCHW: ∂loss/∂input to the caller)
+    // A pure change of layout.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back8(void* state, int begin, int end)
+    {
+        var f = (Frame*)state;
+        for (int item = begin; item < end; item++)
+        {
+            int n = item / 8, unit = item % 8;
+            float* x = f->G4 + (nint)n * 968;
+            float* y = f->InputGradient + (nint)n * 968 + (nint)unit * 121;
+            float* src = x + unit * 121;
+            float* dst = y + 0;
+            for (int h = 0; h < 11; h++)
+                new ReadOnlySpan<float>(src + h * 11, 11).CopyTo(new Span<float>(dst + h * 11, 11));
         }
     }
 

@@ -8,6 +8,7 @@ using System.Collections.Generic;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
+using System.Threading;
 
 namespace Snap;
 
@@ -79,6 +80,11 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         _layer11Weight = new global::ConvGen.Parameter("11.weight", new int[] { 10, 84 }, global::ConvGen.ParameterLayout.Linear(10, 84, 1, 1, blockedInput: false));
         _layer11Bias = new global::ConvGen.Parameter("11.bias", new int[] { 10 }, global::ConvGen.ParameterLayout.Vector(10));
         _parameters = new global::ConvGen.Parameter[] { _layer0Weight, _layer0Bias, _layer3Weight, _layer3Bias, _layer7Weight, _layer7Bias, _layer9Weight, _layer9Bias, _layer11Weight, _layer11Bias };
+        _L11WT = global::ConvGen.TransposedWeights.ForLinear(_layer11Weight, inputs: 84);
+        _L9WT = global::ConvGen.TransposedWeights.ForLinear(_layer9Weight, inputs: 120);
+        _L7WT = global::ConvGen.TransposedWeights.ForLinear(_layer7Weight, inputs: 400);
+        _L3WT = global::ConvGen.TransposedWeights.ForConv(_layer3Weight, inChannels: 6, groups: 1, kh: 5, kw: 5);
+        _L0WT = global::ConvGen.TransposedWeights.ForConv(_layer0Weight, inChannels: 1, groups: 1, kh: 5, kw: 5);
         var random = new Random(seed);
         global::ConvGen.ParameterInit.Uniform(_layer0Weight, fanIn: 25, random);
         global::ConvGen.ParameterInit.Uniform(_layer0Bias, fanIn: 25, random);
@@ -92,25 +98,45 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         global::ConvGen.ParameterInit.Uniform(_layer11Bias, fanIn: 84, random);
     }
 
-    /// <summary>Pointers one call's kernels share: the caller's spans, the workspace buffers and the packed parameters.</summary>
+    /// <summary>Pointers one call's kernels share: tensors, gradients, packed parameters and their gradients.</summary>
     private struct Frame
     {
-        public float* Input, Output, A, B, Scratch;
         public int Batch;
-        public float* L0W;
-        public float* L0B;
-        public float* L3W;
-        public float* L3B;
-        public float* L7W;
-        public float* L7B;
-        public float* L9W;
-        public float* L9B;
-        public float* L11W;
-        public float* L11B;
+        public float* T0, Output, T1, T2, T3, T4, T5, T6, T7, T8;
+        public float* OutputGradient, InputGradient, G0, G1, G2, G3, G4, G5, G6, G7, G8, G9, G10;
+        public float* L0W, L0dW;
+        public float* L0B, L0dB;
+        public float* L3W, L3dW;
+        public float* L3B, L3dB;
+        public float* L7W, L7dW;
+        public float* L7B, L7dB;
+        public float* L9W, L9dW;
+        public float* L9B, L9dB;
+        public float* L11W, L11dW;
+        public float* L11B, L11dB;
+        public float* L11WT;
+        public float* L9WT;
+        public float* L7WT;
+        public float* L3WT;
+        public float* L0WT;
     }
 
     [ThreadStatic] private static float[]? t_workspace;
     private static readonly bool s_useAvx2 = Avx2.IsSupported && Fma.IsSupported;
+
+    /// <summary>Floats per sample of a recorded forward: every tensor keeps its own region for Backward.</summary>
+    public const int RecordedFloatsPerSample = 11872;
+    /// <summary>Floats per sample Backward needs for gradients.</summary>
+    public const int GradientFloatsPerSample = 28448;
+    private readonly object _recordLock = new();
+    private float[]? _recorded, _gradients;
+    private int _recordedBatch;
+
+    /// <summary>
+    /// Whether Forward keeps every intermediate tensor for a following Backward (default true). Inference-only code
+    /// can set it to false: Forward then runs in a small per-thread workspace that reuses buffers between layers.
+    /// </summary>
+    public bool RecordForBackward { get; set; } = true;
 
     /// <summary>Runs <paramref name="batch"/> samples (NCHW) through the network. Thread-safe; allocates nothing once warm.</summary>
     public void Forward(ReadOnlySpan<float> input, Span<float> output, int batch)
@@ -120,35 +146,187 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             throw new ArgumentException($"input must hold batch × InputLength = {batch} × {InputLength} = {(long)batch * InputLength} floats (1×28×28 per sample), but holds {input.Length}.", nameof(input));
         if (output.Length != (long)batch * OutputLength)
             throw new ArgumentException($"output must hold batch × OutputLength = {batch} × {OutputLength} = {(long)batch * OutputLength} floats (10 per sample), but holds {output.Length}.", nameof(output));
+        // One caller at a time records into the instance; concurrent callers run in their own thread's workspace.
+        if (RecordForBackward && Monitor.TryEnter(_recordLock))
+        {
+            try
+            {
+                _recordedBatch = 0;
+                float[] recorded = global::ConvGen.Workspace.Ensure(ref _recorded, (long)batch * RecordedFloatsPerSample);
+                fixed (float* y = output, tape = recorded)
+                {
+                    Frame frame = default;
+                    SetTape(ref frame, tape, batch);
+                    input.CopyTo(new Span<float>(frame.T0, input.Length));
+                    frame.Output = y;
+                    RunForward(&frame);
+                }
+                _recordedBatch = batch;
+            }
+            finally
+            {
+                Monitor.Exit(_recordLock);
+            }
+            return;
+        }
         float[] workspace = global::ConvGen.Workspace.Ensure(ref t_workspace, (long)batch * WorkspaceFloatsPerSample);
         fixed (float* x = input, y = output, ws = workspace)
         {
-            Frame frame;
-            frame.Input = x;
-            frame.Output = y;
-            frame.A = ws;
-            frame.B = ws + (nint)batch * BufferAFloats;
-            frame.Scratch = frame.B + (nint)batch * BufferBFloats;
+            Frame frame = default;
             frame.Batch = batch;
-            frame.L0W = _layer0Weight.Pointer;
-            frame.L0B = _layer0Bias.Pointer;
-            frame.L3W = _layer3Weight.Pointer;
-            frame.L3B = _layer3Bias.Pointer;
-            frame.L7W = _layer7Weight.Pointer;
-            frame.L7B = _layer7Bias.Pointer;
-            frame.L9W = _layer9Weight.Pointer;
-            frame.L9B = _layer9Bias.Pointer;
-            frame.L11W = _layer11Weight.Pointer;
-            frame.L11B = _layer11Bias.Pointer;
-            global::ConvGen.Parallelism.For(batch * 1, &Step0, &frame);
-            global::ConvGen.Parallelism.For(batch * 28, &Step1, &frame);
-            global::ConvGen.Parallelism.For(batch * 14, &Step2, &frame);
-            global::ConvGen.Parallelism.For(batch * 10, &Step3, &frame);
-            global::ConvGen.Parallelism.For(batch * 10, &Step4, &frame);
-            global::ConvGen.Parallelism.For((batch + 3) / 4 * 5, &Step5, &frame);
-            global::ConvGen.Parallelism.For((batch + 3) / 4 * 4, &Step6, &frame);
-            global::ConvGen.Parallelism.For((batch + 3) / 4 * 1, &Step7, &frame);
-            global::ConvGen.Parallelism.For(batch * 10, &Step8, &frame);
+            frame.T0 = x;
+            frame.Output = y;
+            float* a = ws, b = ws + (nint)batch * BufferAFloats, scratch = b + (nint)batch * BufferBFloats;
+            frame.T1 = scratch;
+            frame.T2 = a;
+            frame.T3 = b;
+            frame.T4 = a;
+            frame.T5 = b;
+            frame.T6 = a;
+            frame.T7 = b;
+            frame.T8 = a;
+            RunForward(&frame);
+        }
+    }
+
+    /// <summary>Every forward tensor in its own region of <paramref name="tape"/>, as Backward finds them.</summary>
+    private void SetTape(ref Frame frame, float* tape, int batch)
+    {
+        frame.Batch = batch;
+        frame.T0 = tape;
+        frame.T1 = tape + (nint)batch * 784;
+        frame.T2 = tape + (nint)batch * 1808;
+        frame.T3 = tape + (nint)batch * 8080;
+        frame.T4 = tape + (nint)batch * 9648;
+        frame.T5 = tape + (nint)batch * 11248;
+        frame.T6 = tape + (nint)batch * 11648;
+        frame.T7 = tape + (nint)batch * 11768;
+        frame.T8 = tape + (nint)batch * 11856;
+        frame.L0W = _layer0Weight.Pointer;
+        frame.L0dW = _layer0Weight.GradientPointer;
+        frame.L0B = _layer0Bias.Pointer;
+        frame.L0dB = _layer0Bias.GradientPointer;
+        frame.L3W = _layer3Weight.Pointer;
+        frame.L3dW = _layer3Weight.GradientPointer;
+        frame.L3B = _layer3Bias.Pointer;
+        frame.L3dB = _layer3Bias.GradientPointer;
+        frame.L7W = _layer7Weight.Pointer;
+        frame.L7dW = _layer7Weight.GradientPointer;
+        frame.L7B = _layer7Bias.Pointer;
+        frame.L7dB = _layer7Bias.GradientPointer;
+        frame.L9W = _layer9Weight.Pointer;
+        frame.L9dW = _layer9Weight.GradientPointer;
+        frame.L9B = _layer9Bias.Pointer;
+        frame.L9dB = _layer9Bias.GradientPointer;
+        frame.L11W = _layer11Weight.Pointer;
+        frame.L11dW = _layer11Weight.GradientPointer;
+        frame.L11B = _layer11Bias.Pointer;
+        frame.L11dB = _layer11Bias.GradientPointer;
+    }
+
+    private void RunForward(Frame* frame)
+    {
+        int batch = frame->Batch;
+        frame->L0W = _layer0Weight.Pointer;
+        frame->L0B = _layer0Bias.Pointer;
+        frame->L3W = _layer3Weight.Pointer;
+        frame->L3B = _layer3Bias.Pointer;
+        frame->L7W = _layer7Weight.Pointer;
+        frame->L7B = _layer7Bias.Pointer;
+        frame->L9W = _layer9Weight.Pointer;
+        frame->L9B = _layer9Bias.Pointer;
+        frame->L11W = _layer11Weight.Pointer;
+        frame->L11B = _layer11Bias.Pointer;
+        global::ConvGen.Parallelism.For(batch * 1, &Step0, frame);
+        global::ConvGen.Parallelism.For(batch * 28, &Step1, frame);
+        global::ConvGen.Parallelism.For(batch * 14, &Step2, frame);
+        global::ConvGen.Parallelism.For(batch * 10, &Step3, frame);
+        global::ConvGen.Parallelism.For(batch * 10, &Step4, frame);
+        global::ConvGen.Parallelism.For((batch + 3) / 4 * 5, &Step5, frame);
+        global::ConvGen.Parallelism.For((batch + 3) / 4 * 4, &Step6, frame);
+        global::ConvGen.Parallelism.For((batch + 3) / 4 * 1, &Step7, frame);
+        global::ConvGen.Parallelism.For(batch * 10, &Step8, frame);
+    }
+
+    private readonly global::ConvGen.TransposedWeights _L11WT;
+    private readonly global::ConvGen.TransposedWeights _L9WT;
+    private readonly global::ConvGen.TransposedWeights _L7WT;
+    private readonly global::ConvGen.TransposedWeights _L3WT;
+    private readonly global::ConvGen.TransposedWeights _L0WT;
+
+    /// <summary>
+    /// Adds ∂loss/∂parameter to every parameter's Gradient and writes ∂loss/∂input (NCHW) to <paramref name="inputGradient"/>,
+    /// or skips that when it is empty. Needs the Forward of the same batch just before, recorded on this instance.
+    /// </summary>
+    public void Backward(ReadOnlySpan<float> outputGradient, Span<float> inputGradient, int batch)
+    {
+        if (batch <= 0) throw new ArgumentException($"batch must be at least 1, but is {batch}.", nameof(batch));
+        if (outputGradient.Length != (long)batch * OutputLength)
+            throw new ArgumentException($"outputGradient must hold batch × OutputLength = {batch} × {OutputLength} = {(long)batch * OutputLength} floats (10 per sample), but holds {outputGradient.Length}.", nameof(outputGradient));
+        bool wantInput = !inputGradient.IsEmpty;
+        if (wantInput && inputGradient.Length != (long)batch * InputLength)
+            throw new ArgumentException($"inputGradient must be empty (to skip it) or hold batch × InputLength = {batch} × {InputLength} = {(long)batch * InputLength} floats, but holds {inputGradient.Length}.", nameof(inputGradient));
+        lock (_recordLock)
+        {
+            if (_recordedBatch != batch)
+                throw new InvalidOperationException(_recordedBatch == 0
+                    ? $"Backward(batch: {batch}) needs a recorded Forward of the same batch on this instance first, and there is none (is RecordForBackward false?)."
+                    : $"Backward(batch: {batch}) must follow a Forward of the same batch, but the last recorded Forward on this instance ran batch {_recordedBatch}.");
+            _L11WT.Refresh();
+            _L9WT.Refresh();
+            _L7WT.Refresh();
+            _L3WT.Refresh();
+            if (wantInput) _L0WT.Refresh();
+            float[] gradients = global::ConvGen.Workspace.Ensure(ref _gradients, (long)batch * GradientFloatsPerSample);
+            fixed (float* og = outputGradient, ig = inputGradient, tape = _recorded, gs = gradients)
+            {
+                Frame frame = default;
+                SetTape(ref frame, tape, batch);
+                frame.OutputGradient = og;
+                frame.InputGradient = ig;
+                frame.G0 = gs + (nint)batch * 0;
+                frame.G1 = gs + (nint)batch * 16;
+                frame.G2 = gs + (nint)batch * 104;
+                frame.G3 = gs + (nint)batch * 224;
+                frame.G4 = gs + (nint)batch * 624;
+                frame.G5 = gs + (nint)batch * 2224;
+                frame.G6 = gs + (nint)batch * 7408;
+                frame.G7 = gs + (nint)batch * 8976;
+                frame.G8 = gs + (nint)batch * 15248;
+                frame.G9 = gs + (nint)batch * 21392;
+                frame.G10 = gs + (nint)batch * 27664;
+                frame.L11WT = _L11WT.Pointer;
+                frame.L9WT = _L9WT.Pointer;
+                frame.L7WT = _L7WT.Pointer;
+                frame.L3WT = _L3WT.Pointer;
+                frame.L0WT = _L0WT.Pointer;
+                global::ConvGen.Parallelism.For(batch, &Back0, &frame);
+                global::ConvGen.Parallelism.For(2, &Back1, &frame);
+                global::ConvGen.Parallelism.For(4, &Back2, &frame);
+                global::ConvGen.Parallelism.For((batch + 3) / 4 * 4, &Back3, &frame);
+                global::ConvGen.Parallelism.For((int)(((long)batch * 88 + 4095) / 4096), &Back4, &frame);
+                global::ConvGen.Parallelism.For(11, &Back5, &frame);
+                global::ConvGen.Parallelism.For(22, &Back6, &frame);
+                global::ConvGen.Parallelism.For((batch + 3) / 4 * 5, &Back7, &frame);
+                global::ConvGen.Parallelism.For((int)(((long)batch * 120 + 4095) / 4096), &Back8, &frame);
+                global::ConvGen.Parallelism.For(15, &Back9, &frame);
+                global::ConvGen.Parallelism.For(105, &Back10, &frame);
+                global::ConvGen.Parallelism.For((batch + 3) / 4 * 17, &Back11, &frame);
+                global::ConvGen.Parallelism.For(batch * 2, &Back12, &frame);
+                global::ConvGen.Parallelism.For((int)(((long)batch * 1600 + 4095) / 4096), &Back13, &frame);
+                global::ConvGen.Parallelism.For(2, &Back14, &frame);
+                global::ConvGen.Parallelism.For(60, &Back15, &frame);
+                global::ConvGen.Parallelism.For(batch * 16, &Back16, &frame);
+                global::ConvGen.Parallelism.For(batch * 14, &Back17, &frame);
+                global::ConvGen.Parallelism.For(batch * 1, &Back18, &frame);
+                global::ConvGen.Parallelism.For((int)(((long)batch * 6272 + 4095) / 4096), &Back19, &frame);
+                global::ConvGen.Parallelism.For(1, &Back20, &frame);
+                global::ConvGen.Parallelism.For(5, &Back21, &frame);
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 6, &Back22, &frame);
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 28, &Back23, &frame);
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 1, &Back24, &frame);
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 1, &Back25, &frame);
+            }
         }
     }
 
@@ -174,8 +352,8 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         for (int item = begin; item < end; item++)
         {
             int n = item / 1, unit = item % 1;
-            float* x = f->Input + (nint)n * 784;
-            float* y = f->Scratch + (nint)n * 1024 + (nint)unit * 1024;
+            float* x = f->T0 + (nint)n * 784;
+            float* y = f->T1 + (nint)n * 1024 + (nint)unit * 1024;
             new Span<float>(y, 1024).Clear();
             float* src = x + unit * 784;
             float* dst = y + 66;
@@ -198,10 +376,10 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         for (int item = begin; item < end; item++)
         {
             int oy = item % 28, tile = item / 28 % 1, n = item / 28;
-            float* x = f->Scratch + (nint)n * 1024 + oy * 32;
+            float* x = f->T1 + (nint)n * 1024 + oy * 32;
             float* w = f->L0W + tile * 200;
             float* b = f->L0B + tile * 8;
-            float* y = f->A + (nint)n * 6272 + (nint)tile * 6272 + oy * 224;
+            float* y = f->T2 + (nint)n * 6272 + (nint)tile * 6272 + oy * 224;
             int ic0 = 0;
             for (int ox = 0; ox < 24; ox += 12) Step1Tile1x12(x + ox, w, b, y + ox * 8, ic0);
             Step1Tile1x4(x + 24, w, b, y + 192, ic0);
@@ -1103,12 +1281,12 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         for (int item = begin; item < end; item++)
         {
             int oy = item % 28, tile = item / 28 % 1, n = item / 28;
-            float* x = f->Scratch + (nint)n * 1024 + oy * 32;
+            float* x = f->T1 + (nint)n * 1024 + oy * 32;
             for (int ob = tile * 1; ob < Math.Min(tile * 1 + 1, 1); ob++)
             {
                 int ic0 = 0;
                 float* w = f->L0W + ob * 200;
-                float* y = f->A + (nint)n * 6272 + (nint)ob * 6272 + oy * 224;
+                float* y = f->T2 + (nint)n * 6272 + (nint)ob * 6272 + oy * 224;
                 for (int ox = 0; ox < 28; ox++)
                 for (int lane = 0; lane < 8; lane++)
                 {
@@ -1135,8 +1313,8 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         for (int item = begin; item < end; item++)
         {
             int oy = item % 14, cb = item / 14 % 1, n = item / 14;
-            float* x = f->A + (nint)n * 6272 + (nint)cb * 6272;
-            float* y = f->B + (nint)n * 1568 + (nint)cb * 1568 + oy * 112;
+            float* x = f->T2 + (nint)n * 6272 + (nint)cb * 6272;
+            float* y = f->T3 + (nint)n * 1568 + (nint)cb * 1568 + oy * 112;
             float* row = x + oy * 448;
             for (int ox = 0; ox < 14; ox++)
             {
@@ -1164,10 +1342,10 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         for (int item = begin; item < end; item++)
         {
             int oy = item % 10, tile = item / 10 % 1, n = item / 10;
-            float* x = f->B + (nint)n * 1568 + oy * 112;
+            float* x = f->T3 + (nint)n * 1568 + oy * 112;
             float* w = f->L3W + tile * 2400;
             float* b = f->L3B + tile * 16;
-            float* y = f->A + (nint)n * 1600 + (nint)tile * 1600 + oy * 80;
+            float* y = f->T4 + (nint)n * 1600 + (nint)tile * 1600 + oy * 80;
             int ic0 = 0;
             Step3Tile2x6(x, w, b, y, ic0);
             Step3Tile2x4(x + 48, w, b, y + 48, ic0);
@@ -2081,12 +2259,12 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         for (int item = begin; item < end; item++)
         {
             int oy = item % 10, tile = item / 10 % 1, n = item / 10;
-            float* x = f->B + (nint)n * 1568 + oy * 112;
+            float* x = f->T3 + (nint)n * 1568 + oy * 112;
             for (int ob = tile * 2; ob < Math.Min(tile * 2 + 2, 2); ob++)
             {
                 int ic0 = 0;
                 float* w = f->L3W + ob * 1200;
-                float* y = f->A + (nint)n * 1600 + (nint)ob * 800 + oy * 80;
+                float* y = f->T4 + (nint)n * 1600 + (nint)ob * 800 + oy * 80;
                 for (int ox = 0; ox < 10; ox++)
                 for (int lane = 0; lane < 8; lane++)
                 {
@@ -2113,8 +2291,8 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         for (int item = begin; item < end; item++)
         {
             int oy = item % 5, cb = item / 5 % 2, n = item / 10;
-            float* x = f->A + (nint)n * 1600 + (nint)cb * 800;
-            float* y = f->B + (nint)n * 400 + (nint)cb * 200 + oy * 40;
+            float* x = f->T4 + (nint)n * 1600 + (nint)cb * 800;
+            float* y = f->T5 + (nint)n * 400 + (nint)cb * 200 + oy * 40;
             float* row = x + oy * 160;
             for (int ox = 0; ox < 5; ox++)
             {
@@ -2142,10 +2320,10 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         for (int item = begin; item < end; item++)
         {
             int tile = item % 5, n0 = item / 5 * 4, rows = Math.Min(4, f->Batch - n0);
-            float* x = f->B + (nint)n0 * 400;
+            float* x = f->T5 + (nint)n0 * 400;
             float* w = f->L7W + tile * 9600;
             float* b = f->L7B + tile * 24;
-            float* y = f->A + (nint)n0 * 120 + tile * 24;
+            float* y = f->T6 + (nint)n0 * 120 + tile * 24;
             switch (rows)
             {
                 case 4: Step5Tile3x4(x, w, b, y); break;
@@ -2298,13 +2476,13 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             for (int q = 0; q < rows; q++)
             for (int ob = tile * 3; ob < Math.Min(tile * 3 + 3, 15); ob++)
             {
-                float* x = f->B + (nint)n0 + q * 400;
+                float* x = f->T5 + (nint)(n0 + q) * 400;
                 float* w = f->L7W + ob * 3200;
                 for (int lane = 0; lane < 8; lane++)
                 {
                     float acc = f->L7B[ob * 8 + lane];
                     for (int i = 0; i < 400; i++) acc += w[i * 8 + lane] * x[i];
-                    (f->A + (nint)n0 + q * 120)[ob * 8 + lane] = MathF.Max(acc, 0f);
+                    (f->T6 + (nint)(n0 + q) * 120)[ob * 8 + lane] = MathF.Max(acc, 0f);
                 }
             }
         }
@@ -2324,10 +2502,10 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         for (int item = begin; item < end; item++)
         {
             int tile = item % 4, n0 = item / 4 * 4, rows = Math.Min(4, f->Batch - n0);
-            float* x = f->A + (nint)n0 * 120;
+            float* x = f->T6 + (nint)n0 * 120;
             float* w = f->L9W + tile * 2880;
             float* b = f->L9B + tile * 24;
-            float* y = f->B + (nint)n0 * 88 + tile * 24;
+            float* y = f->T7 + (nint)n0 * 88 + tile * 24;
             if (tile == 3)
             {
                 switch (rows)
@@ -2595,13 +2773,13 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             for (int q = 0; q < rows; q++)
             for (int ob = tile * 3; ob < Math.Min(tile * 3 + 3, 11); ob++)
             {
-                float* x = f->A + (nint)n0 + q * 120;
+                float* x = f->T6 + (nint)(n0 + q) * 120;
                 float* w = f->L9W + ob * 960;
                 for (int lane = 0; lane < 8; lane++)
                 {
                     float acc = f->L9B[ob * 8 + lane];
                     for (int i = 0; i < 120; i++) acc += w[i * 8 + lane] * x[i];
-                    (f->B + (nint)n0 + q * 88)[ob * 8 + lane] = MathF.Max(acc, 0f);
+                    (f->T7 + (nint)(n0 + q) * 88)[ob * 8 + lane] = MathF.Max(acc, 0f);
                 }
             }
         }
@@ -2621,29 +2799,16 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         for (int item = begin; item < end; item++)
         {
             int tile = item % 1, n0 = item / 1 * 4, rows = Math.Min(4, f->Batch - n0);
-            float* x = f->B + (nint)n0 * 88;
+            float* x = f->T7 + (nint)n0 * 88;
             float* w = f->L11W + tile * 2016;
             float* b = f->L11B + tile * 24;
-            float* y = f->A + (nint)n0 * 16 + tile * 24;
-            if (tile == 0)
+            float* y = f->T8 + (nint)n0 * 16 + tile * 24;
+            switch (rows)
             {
-                switch (rows)
-                {
-                    case 4: Step7Tile2x4(x, w, b, y); break;
-                    case 3: Step7Tile2x3(x, w, b, y); break;
-                    case 2: Step7Tile2x2(x, w, b, y); break;
-                    default: Step7Tile2x1(x, w, b, y); break;
-                }
-            }
-            else
-            {
-                switch (rows)
-                {
-                    case 4: Step7Tile3x4(x, w, b, y); break;
-                    case 3: Step7Tile3x3(x, w, b, y); break;
-                    case 2: Step7Tile3x2(x, w, b, y); break;
-                    default: Step7Tile3x1(x, w, b, y); break;
-                }
+                case 4: Step7Tile2x4(x, w, b, y); break;
+                case 3: Step7Tile2x3(x, w, b, y); break;
+                case 2: Step7Tile2x2(x, w, b, y); break;
+                default: Step7Tile2x1(x, w, b, y); break;
             }
         }
     }
@@ -2750,13 +2915,534 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         Avx.Store(y + 8, a1_0);
     }
 
+    // Y[n,o] = B[o] + W[o,I] · X[n,I]   (layer 11: 84 → 10)
+    // Scalar twin of the AVX2 kernel for CPUs without AVX2/FMA.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Step7Scalar(void* state, int begin, int end)
+    {
+        var f = (Frame*)state;
+        for (int item = begin; item < end; item++)
+        {
+            int tile = item % 1, n0 = item / 1 * 4, rows = Math.Min(4, f->Batch - n0);
+            for (int q = 0; q < rows; q++)
+            for (int ob = tile * 3; ob < Math.Min(tile * 3 + 3, 2); ob++)
+            {
+                float* x = f->T7 + (nint)(n0 + q) * 88;
+                float* w = f->L11W + ob * 672;
+                for (int lane = 0; lane < 8; lane++)
+                {
+                    float acc = f->L11B[ob * 8 + lane];
+                    for (int i = 0; i < 84; i++) acc += w[i * 8 + lane] * x[i];
+                    (f->T8 + (nint)(n0 + q) * 16)[ob * 8 + lane] = acc;
+                }
+            }
+        }
+    }
+
+    // Y[n,c,h+0,w+0] = X[n,c,h,w]   (10×1×1 NCHW → 10×1×1 NCHW: output)
+    // A pure change of layout.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Step8(void* state, int begin, int end)
+    {
+        var f = (Frame*)state;
+        for (int item = begin; item < end; item++)
+        {
+            int n = item / 10, unit = item % 10;
+            float* x = f->T8 + (nint)n * 16;
+            float* y = f->Output + (nint)n * 10 + (nint)unit * 1;
+            float* src = x + unit * 1;
+            float* dst = y + 0;
+            for (int h = 0; h < 1; h++)
+                new ReadOnlySpan<float>(src + h * 1, 1).CopyTo(new Span<float>(dst + h * 1, 1));
+        }
+    }
+
+    // ∂Y[n,c,h,w] (internal layout) = ∂loss/∂output[n,c,h,w] (NCHW)
+    // The whole sample is cleared first so padding lanes carry zero gradient into the weight gradients.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back0(void* state, int begin, int end)
+    {
+        var f = (Frame*)state;
+        for (int n = begin; n < end; n++)
+        {
+            float* g = f->G0 + (nint)n * 16;
+            new Span<float>(g, 16).Clear();
+            float* src = f->OutputGradient + (nint)n * 10;
+            for (int c = 0; c < 10; c++)
+                for (int p = 0; p < 1; p++)
+                    g[c * 1 + p] = src[c * 1 + p];
+        }
+    }
+
+    // ∂B[o] += Σ_{n} ∂Z[n,o]   (layer 11)
+    // One block of 8 outputs per work item; two partial sums.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back1(void* state, int begin, int end)
+    {
+        var f = (Frame*)state;
+        for (int cb = begin; cb < end; cb++)
+        {
+            Vector256<float> s0 = Vector256<float>.Zero, s1 = s0;
+            for (int n = 0; n < f->Batch; n++)
+            {
+                float* g = f->G0 + (nint)n * 16 + cb * 8;
+                int p = 0;
+                for (; p + 2 <= 1; p += 2) { s0 += Vector256.Load(g + p * 8); s1 += Vector256.Load(g + p * 8 + 8); }
+                for (; p < 1; p++) s0 += Vector256.Load(g + p * 8);
+            }
+            float* db = f->L11dB + cb * 8;
+            Vector256.Store(Vector256.Load(db) + (s0 + s1), db);
+        }
+    }
+
+    // ∂W[o,i] += Σ_n ∂Y[n,o] · X[n,i]   (layer 11: 84 inputs as the kernel reads them)
+    // Each work item owns 8 outputs × 64 inputs; four inputs at a time keep four independent sums.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back2(void* state, int begin, int end)
+    {
+        var f = (Frame*)state;
+        for (int item = begin; item < end; item++)
+        {
+            int chunk = item % 2, ob = item / 2;
+            int i = chunk * 64, stop = Math.Min(i + 64, 84);
+            float* dw = f->L11dW + ob * 672;
+            for (; i + 4 <= stop; i += 4)
+            {
+                Vector256<float> a0 = Vector256<float>.Zero, a1 = a0, a2 = a0, a3 = a0;
+                for (int n = 0; n < f->Batch; n++)
+                {
+                    Vector256<float> gv = Vector256.Load(f->G0 + (nint)n * 16 + ob * 8);
+                    float* x = f->T7 + (nint)n * 88 + i;
+                    a0 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[0]), a0);
+                    a1 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[1]), a1);
+                    a2 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[2]), a2);
+                    a3 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[3]), a3);
+                }
+                Vector256.Store(Vector256.Load(dw + (i + 0) * 8) + a0, dw + (i + 0) * 8);
+                Vector256.Store(Vector256.Load(dw + (i + 1) * 8) + a1, dw + (i + 1) * 8);
+                Vector256.Store(Vector256.Load(dw + (i + 2) * 8) + a2, dw + (i + 2) * 8);
+                Vector256.Store(Vector256.Load(dw + (i + 3) * 8) + a3, dw + (i + 3) * 8);
+            }
+            for (; i < stop; i++)
+            {
+                Vector256<float> a0 = Vector256<float>.Zero;
+                for (int n = 0; n < f->Batch; n++) a0 = Vector256.FusedMultiplyAdd(Vector256.Load(f->G0 + (nint)n * 16 + ob * 8), Vector256.Create((f->T7 + (nint)n * 88)[i]), a0);
+                Vector256.Store(Vector256.Load(dw + i * 8) + a0, dw + i * 8);
+            }
+        }
+    }
+
+    // Y[n,o] = W[o,I] · X[n,I]   (layer 11: 10 → 84)
+    // X as features; tile 3×8 outputs × 4 samples
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back3(void* state, int begin, int end) { if (s_useAvx2) Back3Avx(state, begin, end); else Back3Scalar(state, begin, end); }
+
+    // Y[n,o] = W[o,I] · X[n,I]   (layer 11: 10 → 84)
+    // Each work item is one tile of output blocks for up to 4 samples.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back3Avx(void* state, int begin, int end)
+    {
+        var f = (Frame*)state;
+        for (int item = begin; item < end; item++)
+        {
+            int tile = item % 4, n0 = item / 4 * 4, rows = Math.Min(4, f->Batch - n0);
+            float* x = f->G0 + (nint)n0 * 16;
+            float* w = f->L11WT + tile * 240;
+            float* b = null;
+            float* y = f->G1 + (nint)n0 * 88 + tile * 24;
+            if (tile == 3)
+            {
+                switch (rows)
+                {
+                    case 4: Back3Tile2x4(x, w, b, y); break;
+                    case 3: Back3Tile2x3(x, w, b, y); break;
+                    case 2: Back3Tile2x2(x, w, b, y); break;
+                    default: Back3Tile2x1(x, w, b, y); break;
+                }
+            }
+            else
+            {
+                switch (rows)
+                {
+                    case 4: Back3Tile3x4(x, w, b, y); break;
+                    case 3: Back3Tile3x3(x, w, b, y); break;
+                    case 2: Back3Tile3x2(x, w, b, y); break;
+                    default: Back3Tile3x1(x, w, b, y); break;
+                }
+            }
+        }
+    }
+
+    // 2×4 tile: acc[block][sample] += W[block][i] · broadcast(X[sample][i]) over 10 inputs.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back3Tile2x4(float* x, float* w, float* b, float* y)
+    {
+        Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0;
+        Vector256<float> a1_0 = Vector256<float>.Zero, a1_1 = a1_0, a1_2 = a1_0, a1_3 = a1_0;
+        for (int i = 0; i < 10; i++)
+        {
+            Vector256<float> w0 = Avx.LoadVector256(w + 0 + i * 8);
+            Vector256<float> w1 = Avx.LoadVector256(w + 80 + i * 8);
+            Vector256<float> v0 = Vector256.Create(x[0 + i]);
+            a0_0 = Fma.MultiplyAdd(w0, v0, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1, v0, a1_0);
+            Vector256<float> v1 = Vector256.Create(x[16 + i]);
+            a0_1 = Fma.MultiplyAdd(w0, v1, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1, v1, a1_1);
+            Vector256<float> v2 = Vector256.Create(x[32 + i]);
+            a0_2 = Fma.MultiplyAdd(w0, v2, a0_2);
+            a1_2 = Fma.MultiplyAdd(w1, v2, a1_2);
+            Vector256<float> v3 = Vector256.Create(x[48 + i]);
+            a0_3 = Fma.MultiplyAdd(w0, v3, a0_3);
+            a1_3 = Fma.MultiplyAdd(w1, v3, a1_3);
+        }
+        Avx.Store(y + 0, a0_0);
+        Avx.Store(y + 88, a0_1);
+        Avx.Store(y + 176, a0_2);
+        Avx.Store(y + 264, a0_3);
+        Avx.Store(y + 8, a1_0);
+        Avx.Store(y + 96, a1_1);
+        Avx.Store(y + 184, a1_2);
+        Avx.Store(y + 272, a1_3);
+    }
+
+    // 2×3 tile: acc[block][sample] += W[block][i] · broadcast(X[sample][i]) over 10 inputs.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back3Tile2x3(float* x, float* w, float* b, float* y)
+    {
+        Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0;
+        Vector256<float> a1_0 = Vector256<float>.Zero, a1_1 = a1_0, a1_2 = a1_0;
+        for (int i = 0; i < 10; i++)
+        {
+            Vector256<float> w0 = Avx.LoadVector256(w + 0 + i * 8);
+            Vector256<float> w1 = Avx.LoadVector256(w + 80 + i * 8);
+            Vector256<float> v0 = Vector256.Create(x[0 + i]);
+            a0_0 = Fma.MultiplyAdd(w0, v0, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1, v0, a1_0);
+            Vector256<float> v1 = Vector256.Create(x[16 + i]);
+            a0_1 = Fma.MultiplyAdd(w0, v1, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1, v1, a1_1);
+            Vector256<float> v2 = Vector256.Create(x[32 + i]);
+            a0_2 = Fma.MultiplyAdd(w0, v2, a0_2);
+            a1_2 = Fma.MultiplyAdd(w1, v2, a1_2);
+        }
+        Avx.Store(y + 0, a0_0);
+        Avx.Store(y + 88, a0_1);
+        Avx.Store(y + 176, a0_2);
+        Avx.Store(y + 8, a1_0);
+        Avx.Store(y + 96, a1_1);
+        Avx.Store(y + 184, a1_2);
+    }
+
+    // 2×2 tile: acc[block][sample] += W[block][i] · broadcast(X[sample][i]) over 10 inputs.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back3Tile2x2(float* x, float* w, float* b, float* y)
+    {
+        Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0;
+        Vector256<float> a1_0 = Vector256<float>.Zero, a1_1 = a1_0;
+        for (int i = 0; i < 10; i++)
+        {
+            Vector256<float> w0 = Avx.LoadVector256(w + 0 + i * 8);
+            Vector256<float> w1 = Avx.LoadVector256(w + 80 + i * 8);
+            Vector256<float> v0 = Vector256.Create(x[0 + i]);
+            a0_0 = Fma.MultiplyAdd(w0, v0, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1, v0, a1_0);
+            Vector256<float> v1 = Vector256.Create(x[16 + i]);
+            a0_1 = Fma.MultiplyAdd(w0, v1, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1, v1, a1_1);
+        }
+        Avx.Store(y + 0, a0_0);
+        Avx.Store(y + 88, a0_1);
+        Avx.Store(y + 8, a1_0);
+        Avx.Store(y + 96, a1_1);
+    }
+
+    // 2×1 tile: acc[block][sample] += W[block][i] · broadcast(X[sample][i]) over 10 inputs.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back3Tile2x1(float* x, float* w, float* b, float* y)
+    {
+        Vector256<float> a0_0 = Vector256<float>.Zero;
+        Vector256<float> a1_0 = Vector256<float>.Zero;
+        for (int i = 0; i < 10; i++)
+        {
+            Vector256<float> w0 = Avx.LoadVector256(w + 0 + i * 8);
+            Vector256<float> w1 = Avx.LoadVector256(w + 80 + i * 8);
+            Vector256<float> v0 = Vector256.Create(x[0 + i]);
+            a0_0 = Fma.MultiplyAdd(w0, v0, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1, v0, a1_0);
+        }
+        Avx.Store(y + 0, a0_0);
+        Avx.Store(y + 8, a1_0);
+    }
+
+    // 3×4 tile: acc[block][sample] += W[block][i] · broadcast(X[sample][i]) over 10 inputs.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back3Tile3x4(float* x, float* w, float* b, float* y)
+    {
+        Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0;
+        Vector256<float> a1_0 = Vector256<float>.Zero, a1_1 = a1_0, a1_2 = a1_0, a1_3 = a1_0;
+        Vector256<float> a2_0 = Vector256<float>.Zero, a2_1 = a2_0, a2_2 = a2_0, a2_3 = a2_0;
+        for (int i = 0; i < 10; i++)
+        {
+            Vector256<float> w0 = Avx.LoadVector256(w + 0 + i * 8);
+            Vector256<float> w1 = Avx.LoadVector256(w + 80 + i * 8);
+            Vector256<float> w2 = Avx.LoadVector256(w + 160 + i * 8);
+            Vector256<float> v0 = Vector256.Create(x[0 + i]);
+            a0_0 = Fma.MultiplyAdd(w0, v0, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1, v0, a1_0);
+            a2_0 = Fma.MultiplyAdd(w2, v0, a2_0);
+            Vector256<float> v1 = Vector256.Create(x[16 + i]);
+            a0_1 = Fma.MultiplyAdd(w0, v1, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1, v1, a1_1);
+            a2_1 = Fma.MultiplyAdd(w2, v1, a2_1);
+            Vector256<float> v2 = Vector256.Create(x[32 + i]);
+            a0_2 = Fma.MultiplyAdd(w0, v2, a0_2);
+            a1_2 = Fma.MultiplyAdd(w1, v2, a1_2);
+            a2_2 = Fma.MultiplyAdd(w2, v2, a2_2);
+            Vector256<float> v3 = Vector256.Create(x[48 + i]);
+            a0_3 = Fma.MultiplyAdd(w0, v3, a0_3);
+            a1_3 = Fma.MultiplyAdd(w1, v3, a1_3);
+            a2_3 = Fma.MultiplyAdd(w2, v3, a2_3);
+        }
+        Avx.Store(y + 0, a0_0);
+        Avx.Store(y + 88, a0_1);
+        Avx.Store(y + 176, a0_2);
+        Avx.Store(y + 264, a0_3);
+        Avx.Store(y + 8, a1_0);
+        Avx.Store(y + 96, a1_1);
+        Avx.Store(y + 184, a1_2);
+        Avx.Store(y + 272, a1_3);
+        Avx.Store(y + 16, a2_0);
+        Avx.Store(y + 104, a2_1);
+        Avx.Store(y + 192, a2_2);
+        Avx.Store(y + 280, a2_3);
+    }
+
+    // 3×3 tile: acc[block][sample] += W[block][i] · broadcast(X[sample][i]) over 10 inputs.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back3Tile3x3(float* x, float* w, float* b, float* y)
+    {
+        Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0;
+        Vector256<float> a1_0 = Vector256<float>.Zero, a1_1 = a1_0, a1_2 = a1_0;
+        Vector256<float> a2_0 = Vector256<float>.Zero, a2_1 = a2_0, a2_2 = a2_0;
+        for (int i = 0; i < 10; i++)
+        {
+            Vector256<float> w0 = Avx.LoadVector256(w + 0 + i * 8);
+            Vector256<float> w1 = Avx.LoadVector256(w + 80 + i * 8);
+            Vector256<float> w2 = Avx.LoadVector256(w + 160 + i * 8);
+            Vector256<float> v0 = Vector256.Create(x[0 + i]);
+            a0_0 = Fma.MultiplyAdd(w0, v0, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1, v0, a1_0);
+            a2_0 = Fma.MultiplyAdd(w2, v0, a2_0);
+            Vector256<float> v1 = Vector256.Create(x[16 + i]);
+            a0_1 = Fma.MultiplyAdd(w0, v1, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1, v1, a1_1);
+            a2_1 = Fma.MultiplyAdd(w2, v1, a2_1);
+            Vector256<float> v2 = Vector256.Create(x[32 + i]);
+            a0_2 = Fma.MultiplyAdd(w0, v2, a0_2);
+            a1_2 = Fma.MultiplyAdd(w1, v2, a1_2);
+            a2_2 = Fma.MultiplyAdd(w2, v2, a2_2);
+        }
+        Avx.Store(y + 0, a0_0);
+        Avx.Store(y + 88, a0_1);
+        Avx.Store(y + 176, a0_2);
+        Avx.Store(y + 8, a1_0);
+        Avx.Store(y + 96, a1_1);
+        Avx.Store(y + 184, a1_2);
+        Avx.Store(y + 16, a2_0);
+        Avx.Store(y + 104, a2_1);
+        Avx.Store(y + 192, a2_2);
+    }
+
+    // 3×2 tile: acc[block][sample] += W[block][i] · broadcast(X[sample][i]) over 10 inputs.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back3Tile3x2(float* x, float* w, float* b, float* y)
+    {
+        Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0;
+        Vector256<float> a1_0 = Vector256<float>.Zero, a1_1 = a1_0;
+        Vector256<float> a2_0 = Vector256<float>.Zero, a2_1 = a2_0;
+        for (int i = 0; i < 10; i++)
+        {
+            Vector256<float> w0 = Avx.LoadVector256(w + 0 + i * 8);
+            Vector256<float> w1 = Avx.LoadVector256(w + 80 + i * 8);
+            Vector256<float> w2 = Avx.LoadVector256(w + 160 + i * 8);
+            Vector256<float> v0 = Vector256.Create(x[0 + i]);
+            a0_0 = Fma.MultiplyAdd(w0, v0, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1, v0, a1_0);
+            a2_0 = Fma.MultiplyAdd(w2, v0, a2_0);
+            Vector256<float> v1 = Vector256.Create(x[16 + i]);
+            a0_1 = Fma.MultiplyAdd(w0, v1, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1, v1, a1_1);
+            a2_1 = Fma.MultiplyAdd(w2, v1, a2_1);
+        }
+        Avx.Store(y + 0, a0_0);
+        Avx.Store(y + 88, a0_1);
+        Avx.Store(y + 8, a1_0);
+        Avx.Store(y + 96, a1_1);
+        Avx.Store(y + 16, a2_0);
+        Avx.Store(y + 104, a2_1);
+    }
+
+    // 3×1 tile: acc[block][sample] += W[block][i] · broadcast(X[sample][i]) over 10 inputs.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back3Tile3x1(float* x, float* w, float* b, float* y)
+    {
+        Vector256<float> a0_0 = Vector256<float>.Zero;
+        Vector256<float> a1_0 = Vector256<float>.Zero;
+        Vector256<float> a2_0 = Vector256<float>.Zero;
+        for (int i = 0; i < 10; i++)
+        {
+            Vector256<float> w0 = Avx.LoadVector256(w + 0 + i * 8);
+            Vector256<float> w1 = Avx.LoadVector256(w + 80 + i * 8);
+            Vector256<float> w2 = Avx.LoadVector256(w + 160 + i * 8);
+            Vector256<float> v0 = Vector256.Create(x[0 + i]);
+            a0_0 = Fma.MultiplyAdd(w0, v0, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1, v0, a1_0);
+            a2_0 = Fma.MultiplyAdd(w2, v0, a2_0);
+        }
+        Avx.Store(y + 0, a0_0);
+        Avx.Store(y + 8, a1_0);
+        Avx.Store(y + 16, a2_0);
+    }
+
+    // Y[n,o] = W[o,I] · X[n,I]   (layer 11: 10 → 84)
+    // Scalar twin of the AVX2 kernel for CPUs without AVX2/FMA.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back3Scalar(void* state, int begin, int end)
+    {
+        var f = (Frame*)state;
+        for (int item = begin; item < end; item++)
+        {
+            int tile = item % 4, n0 = item / 4 * 4, rows = Math.Min(4, f->Batch - n0);
+            for (int q = 0; q < rows; q++)
+            for (int ob = tile * 3; ob < Math.Min(tile * 3 + 3, 11); ob++)
+            {
+                float* x = f->G0 + (nint)(n0 + q) * 16;
+                float* w = f->L11WT + ob * 80;
+                for (int lane = 0; lane < 8; lane++)
+                {
+                    float acc = 0f;
+                    for (int i = 0; i < 10; i++) acc += w[i * 8 + lane] * x[i];
+                    (f->G1 + (nint)(n0 + q) * 88)[ob * 8 + lane] = acc;
+                }
+            }
+        }
+    }
+
+    // ∂X = ∂Y · [Y > 0]   (layer 10, in place on ∂Y)
+    // The derivative is taken from the activation's saved output.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back4(void* state, int begin, int end)
+    {
+        var f = (Frame*)state;
+        long total = (long)f->Batch * 88;
+        float* y = f->T7;
+        float* g = f->G1;
+        for (int chunk = begin; chunk < end; chunk++)
+        {
+            long i = (long)chunk * 4096, stop = Math.Min(i + 4096, total);
+            for (; i + 8 <= stop; i += 8)
+            {
+                Vector256<float> yv = Vector256.Load(y + i), gv = Vector256.Load(g + i);
+                Vector256.Store(Vector256.ConditionalSelect(Vector256.GreaterThan(yv, Vector256<float>.Zero), gv, Vector256<float>.Zero), g + i);
+            }
+            for (; i < stop; i++) g[i] = y[i] > 0f ? g[i] : 0f;
+        }
+    }
+
+    // ∂B[o] += Σ_{n} ∂Z[n,o]   (layer 9)
+    // One block of 8 outputs per work item; two partial sums.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back5(void* state, int begin, int end)
+    {
+        var f = (Frame*)state;
+        for (int cb = begin; cb < end; cb++)
+        {
+            Vector256<float> s0 = Vector256<float>.Zero, s1 = s0;
+            for (int n = 0; n < f->Batch; n++)
+            {
+                float* g = f->G1 + (nint)n * 88 + cb * 8;
+                int p = 0;
+                for (; p + 2 <= 1; p += 2) { s0 += Vector256.Load(g + p * 8); s1 += Vector256.Load(g + p * 8 + 8); }
+                for (; p < 1; p++) s0 += Vector256.Load(g + p * 8);
+            }
+            float* db = f->L9dB + cb * 8;
+            Vector256.Store(Vector256.Load(db) + (s0 + s1), db);
+        }
+    }
+
+    // ∂W[o,i] += Σ_n ∂Y[n,o] · X[n,i]   (layer 9: 120 inputs as the kernel reads them)
+    // Each work item owns 8 outputs × 64 inputs; four inputs at a time keep four independent sums.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back6(void* state, int begin, int end)
+    {
+        var f = (Frame*)state;
+        for (int item = begin; item < end; item++)
+        {
+            int chunk = item % 2, ob = item / 2;
+            int i = chunk * 64, stop = Math.Min(i + 64, 120);
+            float* dw = f->L9dW + ob * 960;
+            for (; i + 4 <= stop; i += 4)
+            {
+                Vector256<float> a0 = Vector256<float>.Zero, a1 = a0, a2 = a0, a3 = a0;
+                for (int n = 0; n < f->Batch; n++)
+                {
+                    Vector256<float> gv = Vector256.Load(f->G1 + (nint)n * 88 + ob * 8);
+                    float* x = f->T6 + (nint)n * 120 + i;
+                    a0 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[0]), a0);
+                    a1 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[1]), a1);
+                    a2 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[2]), a2);
+                    a3 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[3]), a3);
+                }
+                Vector256.Store(Vector256.Load(dw + (i + 0) * 8) + a0, dw + (i + 0) * 8);
+                Vector256.Store(Vector256.Load(dw + (i + 1) * 8) + a1, dw + (i + 1) * 8);
+                Vector256.Store(Vector256.Load(dw + (i + 2) * 8) + a2, dw + (i + 2) * 8);
+                Vector256.Store(Vector256.Load(dw + (i + 3) * 8) + a3, dw + (i + 3) * 8);
+            }
+            for (; i < stop; i++)
+            {
+                Vector256<float> a0 = Vector256<float>.Zero;
+                for (int n = 0; n < f->Batch; n++) a0 = Vector256.FusedMultiplyAdd(Vector256.Load(f->G1 + (nint)n * 88 + ob * 8), Vector256.Create((f->T6 + (nint)n * 120)[i]), a0);
+                Vector256.Store(Vector256.Load(dw + i * 8) + a0, dw + i * 8);
+            }
+        }
+    }
+
+    // Y[n,o] = W[o,I] · X[n,I]   (layer 9: 84 → 120)
+    // X as features; tile 3×8 outputs × 4 samples
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back7(void* state, int begin, int end) { if (s_useAvx2) Back7Avx(state, begin, end); else Back7Scalar(state, begin, end); }
+
+    // Y[n,o] = W[o,I] · X[n,I]   (layer 9: 84 → 120)
+    // Each work item is one tile of output blocks for up to 4 samples.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back7Avx(void* state, int begin, int end)
+    {
+        var f = (Frame*)state;
+        for (int item = begin; item < end; item++)
+        {
+            int tile = item % 5, n0 = item / 5 * 4, rows = Math.Min(4, f->Batch - n0);
+            float* x = f->G1 + (nint)n0 * 88;
+            float* w = f->L9WT + tile * 2016;
+            float* b = null;
+            float* y = f->G2 + (nint)n0 * 120 + tile * 24;
+            switch (rows)
+            {
+                case 4: Back7Tile3x4(x, w, b, y); break;
+                case 3: Back7Tile3x3(x, w, b, y); break;
+                case 2: Back7Tile3x2(x, w, b, y); break;
+                default: Back7Tile3x1(x, w, b, y); break;
+            }
+        }
+    }
+
     // 3×4 tile: acc[block][sample] += W[block][i] · broadcast(X[sample][i]) over 84 inputs.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Step7Tile3x4(float* x, float* w, float* b, float* y)
+    private static void Back7Tile3x4(float* x, float* w, float* b, float* y)
     {
-        Vector256<float> a0_0 = Avx.LoadVector256(b + 0), a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0;
-        Vector256<float> a1_0 = Avx.LoadVector256(b + 8), a1_1 = a1_0, a1_2 = a1_0, a1_3 = a1_0;
-        Vector256<float> a2_0 = Avx.LoadVector256(b + 16), a2_1 = a2_0, a2_2 = a2_0, a2_3 = a2_0;
+        Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0;
+        Vector256<float> a1_0 = Vector256<float>.Zero, a1_1 = a1_0, a1_2 = a1_0, a1_3 = a1_0;
+        Vector256<float> a2_0 = Vector256<float>.Zero, a2_1 = a2_0, a2_2 = a2_0, a2_3 = a2_0;
         for (int i = 0; i < 84; i++)
         {
             Vector256<float> w0 = Avx.LoadVector256(w + 0 + i * 8);
@@ -2780,26 +3466,26 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             a2_3 = Fma.MultiplyAdd(w2, v3, a2_3);
         }
         Avx.Store(y + 0, a0_0);
-        Avx.Store(y + 16, a0_1);
-        Avx.Store(y + 32, a0_2);
-        Avx.Store(y + 48, a0_3);
+        Avx.Store(y + 120, a0_1);
+        Avx.Store(y + 240, a0_2);
+        Avx.Store(y + 360, a0_3);
         Avx.Store(y + 8, a1_0);
-        Avx.Store(y + 24, a1_1);
-        Avx.Store(y + 40, a1_2);
-        Avx.Store(y + 56, a1_3);
+        Avx.Store(y + 128, a1_1);
+        Avx.Store(y + 248, a1_2);
+        Avx.Store(y + 368, a1_3);
         Avx.Store(y + 16, a2_0);
-        Avx.Store(y + 32, a2_1);
-        Avx.Store(y + 48, a2_2);
-        Avx.Store(y + 64, a2_3);
+        Avx.Store(y + 136, a2_1);
+        Avx.Store(y + 256, a2_2);
+        Avx.Store(y + 376, a2_3);
     }
 
     // 3×3 tile: acc[block][sample] += W[block][i] · broadcast(X[sample][i]) over 84 inputs.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Step7Tile3x3(float* x, float* w, float* b, float* y)
+    private static void Back7Tile3x3(float* x, float* w, float* b, float* y)
     {
-        Vector256<float> a0_0 = Avx.LoadVector256(b + 0), a0_1 = a0_0, a0_2 = a0_0;
-        Vector256<float> a1_0 = Avx.LoadVector256(b + 8), a1_1 = a1_0, a1_2 = a1_0;
-        Vector256<float> a2_0 = Avx.LoadVector256(b + 16), a2_1 = a2_0, a2_2 = a2_0;
+        Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0;
+        Vector256<float> a1_0 = Vector256<float>.Zero, a1_1 = a1_0, a1_2 = a1_0;
+        Vector256<float> a2_0 = Vector256<float>.Zero, a2_1 = a2_0, a2_2 = a2_0;
         for (int i = 0; i < 84; i++)
         {
             Vector256<float> w0 = Avx.LoadVector256(w + 0 + i * 8);
@@ -2819,23 +3505,23 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             a2_2 = Fma.MultiplyAdd(w2, v2, a2_2);
         }
         Avx.Store(y + 0, a0_0);
-        Avx.Store(y + 16, a0_1);
-        Avx.Store(y + 32, a0_2);
+        Avx.Store(y + 120, a0_1);
+        Avx.Store(y + 240, a0_2);
         Avx.Store(y + 8, a1_0);
-        Avx.Store(y + 24, a1_1);
-        Avx.Store(y + 40, a1_2);
+        Avx.Store(y + 128, a1_1);
+        Avx.Store(y + 248, a1_2);
         Avx.Store(y + 16, a2_0);
-        Avx.Store(y + 32, a2_1);
-        Avx.Store(y + 48, a2_2);
+        Avx.Store(y + 136, a2_1);
+        Avx.Store(y + 256, a2_2);
     }
 
     // 3×2 tile: acc[block][sample] += W[block][i] · broadcast(X[sample][i]) over 84 inputs.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Step7Tile3x2(float* x, float* w, float* b, float* y)
+    private static void Back7Tile3x2(float* x, float* w, float* b, float* y)
     {
-        Vector256<float> a0_0 = Avx.LoadVector256(b + 0), a0_1 = a0_0;
-        Vector256<float> a1_0 = Avx.LoadVector256(b + 8), a1_1 = a1_0;
-        Vector256<float> a2_0 = Avx.LoadVector256(b + 16), a2_1 = a2_0;
+        Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0;
+        Vector256<float> a1_0 = Vector256<float>.Zero, a1_1 = a1_0;
+        Vector256<float> a2_0 = Vector256<float>.Zero, a2_1 = a2_0;
         for (int i = 0; i < 84; i++)
         {
             Vector256<float> w0 = Avx.LoadVector256(w + 0 + i * 8);
@@ -2851,20 +3537,20 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             a2_1 = Fma.MultiplyAdd(w2, v1, a2_1);
         }
         Avx.Store(y + 0, a0_0);
-        Avx.Store(y + 16, a0_1);
+        Avx.Store(y + 120, a0_1);
         Avx.Store(y + 8, a1_0);
-        Avx.Store(y + 24, a1_1);
+        Avx.Store(y + 128, a1_1);
         Avx.Store(y + 16, a2_0);
-        Avx.Store(y + 32, a2_1);
+        Avx.Store(y + 136, a2_1);
     }
 
     // 3×1 tile: acc[block][sample] += W[block][i] · broadcast(X[sample][i]) over 84 inputs.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Step7Tile3x1(float* x, float* w, float* b, float* y)
+    private static void Back7Tile3x1(float* x, float* w, float* b, float* y)
     {
-        Vector256<float> a0_0 = Avx.LoadVector256(b + 0);
-        Vector256<float> a1_0 = Avx.LoadVector256(b + 8);
-        Vector256<float> a2_0 = Avx.LoadVector256(b + 16);
+        Vector256<float> a0_0 = Vector256<float>.Zero;
+        Vector256<float> a1_0 = Vector256<float>.Zero;
+        Vector256<float> a2_0 = Vector256<float>.Zero;
         for (int i = 0; i < 84; i++)
         {
             Vector256<float> w0 = Avx.LoadVector256(w + 0 + i * 8);
@@ -2880,45 +3566,2507 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         Avx.Store(y + 16, a2_0);
     }
 
-    // Y[n,o] = B[o] + W[o,I] · X[n,I]   (layer 11: 84 → 10)
+    // Y[n,o] = W[o,I] · X[n,I]   (layer 9: 84 → 120)
     // Scalar twin of the AVX2 kernel for CPUs without AVX2/FMA.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Step7Scalar(void* state, int begin, int end)
+    private static void Back7Scalar(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
-            int tile = item % 1, n0 = item / 1 * 4, rows = Math.Min(4, f->Batch - n0);
+            int tile = item % 5, n0 = item / 5 * 4, rows = Math.Min(4, f->Batch - n0);
             for (int q = 0; q < rows; q++)
-            for (int ob = tile * 3; ob < Math.Min(tile * 3 + 3, 2); ob++)
+            for (int ob = tile * 3; ob < Math.Min(tile * 3 + 3, 15); ob++)
             {
-                float* x = f->B + (nint)n0 + q * 88;
-                float* w = f->L11W + ob * 672;
+                float* x = f->G1 + (nint)(n0 + q) * 88;
+                float* w = f->L9WT + ob * 672;
                 for (int lane = 0; lane < 8; lane++)
                 {
-                    float acc = f->L11B[ob * 8 + lane];
+                    float acc = 0f;
                     for (int i = 0; i < 84; i++) acc += w[i * 8 + lane] * x[i];
-                    (f->A + (nint)n0 + q * 16)[ob * 8 + lane] = acc;
+                    (f->G2 + (nint)(n0 + q) * 120)[ob * 8 + lane] = acc;
                 }
             }
         }
     }
 
-    // Y[n,c,h+0,w+0] = X[n,c,h,w]   (10×1×1 NCHW → 10×1×1 NCHW: output)
-    // A pure change of layout.
+    // ∂X = ∂Y · [Y > 0]   (layer 8, in place on ∂Y)
+    // The derivative is taken from the activation's saved output.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Step8(void* state, int begin, int end)
+    private static void Back8(void* state, int begin, int end)
+    {
+        var f = (Frame*)state;
+        long total = (long)f->Batch * 120;
+        float* y = f->T6;
+        float* g = f->G2;
+        for (int chunk = begin; chunk < end; chunk++)
+        {
+            long i = (long)chunk * 4096, stop = Math.Min(i + 4096, total);
+            for (; i + 8 <= stop; i += 8)
+            {
+                Vector256<float> yv = Vector256.Load(y + i), gv = Vector256.Load(g + i);
+                Vector256.Store(Vector256.ConditionalSelect(Vector256.GreaterThan(yv, Vector256<float>.Zero), gv, Vector256<float>.Zero), g + i);
+            }
+            for (; i < stop; i++) g[i] = y[i] > 0f ? g[i] : 0f;
+        }
+    }
+
+    // ∂B[o] += Σ_{n} ∂Z[n,o]   (layer 7)
+    // One block of 8 outputs per work item; two partial sums.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back9(void* state, int begin, int end)
+    {
+        var f = (Frame*)state;
+        for (int cb = begin; cb < end; cb++)
+        {
+            Vector256<float> s0 = Vector256<float>.Zero, s1 = s0;
+            for (int n = 0; n < f->Batch; n++)
+            {
+                float* g = f->G2 + (nint)n * 120 + cb * 8;
+                int p = 0;
+                for (; p + 2 <= 1; p += 2) { s0 += Vector256.Load(g + p * 8); s1 += Vector256.Load(g + p * 8 + 8); }
+                for (; p < 1; p++) s0 += Vector256.Load(g + p * 8);
+            }
+            float* db = f->L7dB + cb * 8;
+            Vector256.Store(Vector256.Load(db) + (s0 + s1), db);
+        }
+    }
+
+    // ∂W[o,i] += Σ_n ∂Y[n,o] · X[n,i]   (layer 7: 400 inputs as the kernel reads them)
+    // Each work item owns 8 outputs × 64 inputs; four inputs at a time keep four independent sums.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back10(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
-            int n = item / 10, unit = item % 10;
-            float* x = f->A + (nint)n * 16;
-            float* y = f->Output + (nint)n * 10 + (nint)unit * 1;
-            float* src = x + unit * 1;
+            int chunk = item % 7, ob = item / 7;
+            int i = chunk * 64, stop = Math.Min(i + 64, 400);
+            float* dw = f->L7dW + ob * 3200;
+            for (; i + 4 <= stop; i += 4)
+            {
+                Vector256<float> a0 = Vector256<float>.Zero, a1 = a0, a2 = a0, a3 = a0;
+                for (int n = 0; n < f->Batch; n++)
+                {
+                    Vector256<float> gv = Vector256.Load(f->G2 + (nint)n * 120 + ob * 8);
+                    float* x = f->T5 + (nint)n * 400 + i;
+                    a0 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[0]), a0);
+                    a1 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[1]), a1);
+                    a2 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[2]), a2);
+                    a3 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[3]), a3);
+                }
+                Vector256.Store(Vector256.Load(dw + (i + 0) * 8) + a0, dw + (i + 0) * 8);
+                Vector256.Store(Vector256.Load(dw + (i + 1) * 8) + a1, dw + (i + 1) * 8);
+                Vector256.Store(Vector256.Load(dw + (i + 2) * 8) + a2, dw + (i + 2) * 8);
+                Vector256.Store(Vector256.Load(dw + (i + 3) * 8) + a3, dw + (i + 3) * 8);
+            }
+            for (; i < stop; i++)
+            {
+                Vector256<float> a0 = Vector256<float>.Zero;
+                for (int n = 0; n < f->Batch; n++) a0 = Vector256.FusedMultiplyAdd(Vector256.Load(f->G2 + (nint)n * 120 + ob * 8), Vector256.Create((f->T5 + (nint)n * 400)[i]), a0);
+                Vector256.Store(Vector256.Load(dw + i * 8) + a0, dw + i * 8);
+            }
+        }
+    }
+
+    // Y[n,o] = W[o,I] · X[n,I]   (layer 7: 120 → 400)
+    // X as features; tile 3×8 outputs × 4 samples
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back11(void* state, int begin, int end) { if (s_useAvx2) Back11Avx(state, begin, end); else Back11Scalar(state, begin, end); }
+
+    // Y[n,o] = W[o,I] · X[n,I]   (layer 7: 120 → 400)
+    // Each work item is one tile of output blocks for up to 4 samples.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back11Avx(void* state, int begin, int end)
+    {
+        var f = (Frame*)state;
+        for (int item = begin; item < end; item++)
+        {
+            int tile = item % 17, n0 = item / 17 * 4, rows = Math.Min(4, f->Batch - n0);
+            float* x = f->G2 + (nint)n0 * 120;
+            float* w = f->L7WT + tile * 2880;
+            float* b = null;
+            float* y = f->G3 + (nint)n0 * 400 + tile * 24;
+            if (tile == 16)
+            {
+                switch (rows)
+                {
+                    case 4: Back11Tile2x4(x, w, b, y); break;
+                    case 3: Back11Tile2x3(x, w, b, y); break;
+                    case 2: Back11Tile2x2(x, w, b, y); break;
+                    default: Back11Tile2x1(x, w, b, y); break;
+                }
+            }
+            else
+            {
+                switch (rows)
+                {
+                    case 4: Back11Tile3x4(x, w, b, y); break;
+                    case 3: Back11Tile3x3(x, w, b, y); break;
+                    case 2: Back11Tile3x2(x, w, b, y); break;
+                    default: Back11Tile3x1(x, w, b, y); break;
+                }
+            }
+        }
+    }
+
+    // 2×4 tile: acc[block][sample] += W[block][i] · broadcast(X[sample][i]) over 120 inputs.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back11Tile2x4(float* x, float* w, float* b, float* y)
+    {
+        Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0;
+        Vector256<float> a1_0 = Vector256<float>.Zero, a1_1 = a1_0, a1_2 = a1_0, a1_3 = a1_0;
+        for (int i = 0; i < 120; i++)
+        {
+            Vector256<float> w0 = Avx.LoadVector256(w + 0 + i * 8);
+            Vector256<float> w1 = Avx.LoadVector256(w + 960 + i * 8);
+            Vector256<float> v0 = Vector256.Create(x[0 + i]);
+            a0_0 = Fma.MultiplyAdd(w0, v0, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1, v0, a1_0);
+            Vector256<float> v1 = Vector256.Create(x[120 + i]);
+            a0_1 = Fma.MultiplyAdd(w0, v1, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1, v1, a1_1);
+            Vector256<float> v2 = Vector256.Create(x[240 + i]);
+            a0_2 = Fma.MultiplyAdd(w0, v2, a0_2);
+            a1_2 = Fma.MultiplyAdd(w1, v2, a1_2);
+            Vector256<float> v3 = Vector256.Create(x[360 + i]);
+            a0_3 = Fma.MultiplyAdd(w0, v3, a0_3);
+            a1_3 = Fma.MultiplyAdd(w1, v3, a1_3);
+        }
+        Avx.Store(y + 0, a0_0);
+        Avx.Store(y + 400, a0_1);
+        Avx.Store(y + 800, a0_2);
+        Avx.Store(y + 1200, a0_3);
+        Avx.Store(y + 8, a1_0);
+        Avx.Store(y + 408, a1_1);
+        Avx.Store(y + 808, a1_2);
+        Avx.Store(y + 1208, a1_3);
+    }
+
+    // 2×3 tile: acc[block][sample] += W[block][i] · broadcast(X[sample][i]) over 120 inputs.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back11Tile2x3(float* x, float* w, float* b, float* y)
+    {
+        Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0;
+        Vector256<float> a1_0 = Vector256<float>.Zero, a1_1 = a1_0, a1_2 = a1_0;
+        for (int i = 0; i < 120; i++)
+        {
+            Vector256<float> w0 = Avx.LoadVector256(w + 0 + i * 8);
+            Vector256<float> w1 = Avx.LoadVector256(w + 960 + i * 8);
+            Vector256<float> v0 = Vector256.Create(x[0 + i]);
+            a0_0 = Fma.MultiplyAdd(w0, v0, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1, v0, a1_0);
+            Vector256<float> v1 = Vector256.Create(x[120 + i]);
+            a0_1 = Fma.MultiplyAdd(w0, v1, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1, v1, a1_1);
+            Vector256<float> v2 = Vector256.Create(x[240 + i]);
+            a0_2 = Fma.MultiplyAdd(w0, v2, a0_2);
+            a1_2 = Fma.MultiplyAdd(w1, v2, a1_2);
+        }
+        Avx.Store(y + 0, a0_0);
+        Avx.Store(y + 400, a0_1);
+        Avx.Store(y + 800, a0_2);
+        Avx.Store(y + 8, a1_0);
+        Avx.Store(y + 408, a1_1);
+        Avx.Store(y + 808, a1_2);
+    }
+
+    // 2×2 tile: acc[block][sample] += W[block][i] · broadcast(X[sample][i]) over 120 inputs.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back11Tile2x2(float* x, float* w, float* b, float* y)
+    {
+        Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0;
+        Vector256<float> a1_0 = Vector256<float>.Zero, a1_1 = a1_0;
+        for (int i = 0; i < 120; i++)
+        {
+            Vector256<float> w0 = Avx.LoadVector256(w + 0 + i * 8);
+            Vector256<float> w1 = Avx.LoadVector256(w + 960 + i * 8);
+            Vector256<float> v0 = Vector256.Create(x[0 + i]);
+            a0_0 = Fma.MultiplyAdd(w0, v0, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1, v0, a1_0);
+            Vector256<float> v1 = Vector256.Create(x[120 + i]);
+            a0_1 = Fma.MultiplyAdd(w0, v1, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1, v1, a1_1);
+        }
+        Avx.Store(y + 0, a0_0);
+        Avx.Store(y + 400, a0_1);
+        Avx.Store(y + 8, a1_0);
+        Avx.Store(y + 408, a1_1);
+    }
+
+    // 2×1 tile: acc[block][sample] += W[block][i] · broadcast(X[sample][i]) over 120 inputs.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back11Tile2x1(float* x, float* w, float* b, float* y)
+    {
+        Vector256<float> a0_0 = Vector256<float>.Zero;
+        Vector256<float> a1_0 = Vector256<float>.Zero;
+        for (int i = 0; i < 120; i++)
+        {
+            Vector256<float> w0 = Avx.LoadVector256(w + 0 + i * 8);
+            Vector256<float> w1 = Avx.LoadVector256(w + 960 + i * 8);
+            Vector256<float> v0 = Vector256.Create(x[0 + i]);
+            a0_0 = Fma.MultiplyAdd(w0, v0, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1, v0, a1_0);
+        }
+        Avx.Store(y + 0, a0_0);
+        Avx.Store(y + 8, a1_0);
+    }
+
+    // 3×4 tile: acc[block][sample] += W[block][i] · broadcast(X[sample][i]) over 120 inputs.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back11Tile3x4(float* x, float* w, float* b, float* y)
+    {
+        Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0;
+        Vector256<float> a1_0 = Vector256<float>.Zero, a1_1 = a1_0, a1_2 = a1_0, a1_3 = a1_0;
+        Vector256<float> a2_0 = Vector256<float>.Zero, a2_1 = a2_0, a2_2 = a2_0, a2_3 = a2_0;
+        for (int i = 0; i < 120; i++)
+        {
+            Vector256<float> w0 = Avx.LoadVector256(w + 0 + i * 8);
+            Vector256<float> w1 = Avx.LoadVector256(w + 960 + i * 8);
+            Vector256<float> w2 = Avx.LoadVector256(w + 1920 + i * 8);
+            Vector256<float> v0 = Vector256.Create(x[0 + i]);
+            a0_0 = Fma.MultiplyAdd(w0, v0, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1, v0, a1_0);
+            a2_0 = Fma.MultiplyAdd(w2, v0, a2_0);
+            Vector256<float> v1 = Vector256.Create(x[120 + i]);
+            a0_1 = Fma.MultiplyAdd(w0, v1, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1, v1, a1_1);
+            a2_1 = Fma.MultiplyAdd(w2, v1, a2_1);
+            Vector256<float> v2 = Vector256.Create(x[240 + i]);
+            a0_2 = Fma.MultiplyAdd(w0, v2, a0_2);
+            a1_2 = Fma.MultiplyAdd(w1, v2, a1_2);
+            a2_2 = Fma.MultiplyAdd(w2, v2, a2_2);
+            Vector256<float> v3 = Vector256.Create(x[360 + i]);
+            a0_3 = Fma.MultiplyAdd(w0, v3, a0_3);
+            a1_3 = Fma.MultiplyAdd(w1, v3, a1_3);
+            a2_3 = Fma.MultiplyAdd(w2, v3, a2_3);
+        }
+        Avx.Store(y + 0, a0_0);
+        Avx.Store(y + 400, a0_1);
+        Avx.Store(y + 800, a0_2);
+        Avx.Store(y + 1200, a0_3);
+        Avx.Store(y + 8, a1_0);
+        Avx.Store(y + 408, a1_1);
+        Avx.Store(y + 808, a1_2);
+        Avx.Store(y + 1208, a1_3);
+        Avx.Store(y + 16, a2_0);
+        Avx.Store(y + 416, a2_1);
+        Avx.Store(y + 816, a2_2);
+        Avx.Store(y + 1216, a2_3);
+    }
+
+    // 3×3 tile: acc[block][sample] += W[block][i] · broadcast(X[sample][i]) over 120 inputs.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back11Tile3x3(float* x, float* w, float* b, float* y)
+    {
+        Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0;
+        Vector256<float> a1_0 = Vector256<float>.Zero, a1_1 = a1_0, a1_2 = a1_0;
+        Vector256<float> a2_0 = Vector256<float>.Zero, a2_1 = a2_0, a2_2 = a2_0;
+        for (int i = 0; i < 120; i++)
+        {
+            Vector256<float> w0 = Avx.LoadVector256(w + 0 + i * 8);
+            Vector256<float> w1 = Avx.LoadVector256(w + 960 + i * 8);
+            Vector256<float> w2 = Avx.LoadVector256(w + 1920 + i * 8);
+            Vector256<float> v0 = Vector256.Create(x[0 + i]);
+            a0_0 = Fma.MultiplyAdd(w0, v0, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1, v0, a1_0);
+            a2_0 = Fma.MultiplyAdd(w2, v0, a2_0);
+            Vector256<float> v1 = Vector256.Create(x[120 + i]);
+            a0_1 = Fma.MultiplyAdd(w0, v1, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1, v1, a1_1);
+            a2_1 = Fma.MultiplyAdd(w2, v1, a2_1);
+            Vector256<float> v2 = Vector256.Create(x[240 + i]);
+            a0_2 = Fma.MultiplyAdd(w0, v2, a0_2);
+            a1_2 = Fma.MultiplyAdd(w1, v2, a1_2);
+            a2_2 = Fma.MultiplyAdd(w2, v2, a2_2);
+        }
+        Avx.Store(y + 0, a0_0);
+        Avx.Store(y + 400, a0_1);
+        Avx.Store(y + 800, a0_2);
+        Avx.Store(y + 8, a1_0);
+        Avx.Store(y + 408, a1_1);
+        Avx.Store(y + 808, a1_2);
+        Avx.Store(y + 16, a2_0);
+        Avx.Store(y + 416, a2_1);
+        Avx.Store(y + 816, a2_2);
+    }
+
+    // 3×2 tile: acc[block][sample] += W[block][i] · broadcast(X[sample][i]) over 120 inputs.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back11Tile3x2(float* x, float* w, float* b, float* y)
+    {
+        Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0;
+        Vector256<float> a1_0 = Vector256<float>.Zero, a1_1 = a1_0;
+        Vector256<float> a2_0 = Vector256<float>.Zero, a2_1 = a2_0;
+        for (int i = 0; i < 120; i++)
+        {
+            Vector256<float> w0 = Avx.LoadVector256(w + 0 + i * 8);
+            Vector256<float> w1 = Avx.LoadVector256(w + 960 + i * 8);
+            Vector256<float> w2 = Avx.LoadVector256(w + 1920 + i * 8);
+            Vector256<float> v0 = Vector256.Create(x[0 + i]);
+            a0_0 = Fma.MultiplyAdd(w0, v0, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1, v0, a1_0);
+            a2_0 = Fma.MultiplyAdd(w2, v0, a2_0);
+            Vector256<float> v1 = Vector256.Create(x[120 + i]);
+            a0_1 = Fma.MultiplyAdd(w0, v1, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1, v1, a1_1);
+            a2_1 = Fma.MultiplyAdd(w2, v1, a2_1);
+        }
+        Avx.Store(y + 0, a0_0);
+        Avx.Store(y + 400, a0_1);
+        Avx.Store(y + 8, a1_0);
+        Avx.Store(y + 408, a1_1);
+        Avx.Store(y + 16, a2_0);
+        Avx.Store(y + 416, a2_1);
+    }
+
+    // 3×1 tile: acc[block][sample] += W[block][i] · broadcast(X[sample][i]) over 120 inputs.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back11Tile3x1(float* x, float* w, float* b, float* y)
+    {
+        Vector256<float> a0_0 = Vector256<float>.Zero;
+        Vector256<float> a1_0 = Vector256<float>.Zero;
+        Vector256<float> a2_0 = Vector256<float>.Zero;
+        for (int i = 0; i < 120; i++)
+        {
+            Vector256<float> w0 = Avx.LoadVector256(w + 0 + i * 8);
+            Vector256<float> w1 = Avx.LoadVector256(w + 960 + i * 8);
+            Vector256<float> w2 = Avx.LoadVector256(w + 1920 + i * 8);
+            Vector256<float> v0 = Vector256.Create(x[0 + i]);
+            a0_0 = Fma.MultiplyAdd(w0, v0, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1, v0, a1_0);
+            a2_0 = Fma.MultiplyAdd(w2, v0, a2_0);
+        }
+        Avx.Store(y + 0, a0_0);
+        Avx.Store(y + 8, a1_0);
+        Avx.Store(y + 16, a2_0);
+    }
+
+    // Y[n,o] = W[o,I] · X[n,I]   (layer 7: 120 → 400)
+    // Scalar twin of the AVX2 kernel for CPUs without AVX2/FMA.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back11Scalar(void* state, int begin, int end)
+    {
+        var f = (Frame*)state;
+        for (int item = begin; item < end; item++)
+        {
+            int tile = item % 17, n0 = item / 17 * 4, rows = Math.Min(4, f->Batch - n0);
+            for (int q = 0; q < rows; q++)
+            for (int ob = tile * 3; ob < Math.Min(tile * 3 + 3, 50); ob++)
+            {
+                float* x = f->G2 + (nint)(n0 + q) * 120;
+                float* w = f->L7WT + ob * 960;
+                for (int lane = 0; lane < 8; lane++)
+                {
+                    float acc = 0f;
+                    for (int i = 0; i < 120; i++) acc += w[i * 8 + lane] * x[i];
+                    (f->G3 + (nint)(n0 + q) * 400)[ob * 8 + lane] = acc;
+                }
+            }
+        }
+    }
+
+    // ∂X[n,c,argmax] += ∂Y[n,c,y,x], argmax = first maximum of the 2x2 window in scan order (PyTorch's tie rule)   (layer 5)
+    // Each work item owns one channel block of one sample, so overlapping windows add up without races.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back12(void* state, int begin, int end)
+    {
+        var f = (Frame*)state;
+        for (int item = begin; item < end; item++)
+        {
+            int cb = item % 2, n = item / 2;
+            float* x = f->T4 + (nint)n * 1600 + (nint)cb * 800;
+            float* g = f->G3 + (nint)n * 400 + (nint)cb * 200;
+            float* dx = f->G4 + (nint)n * 1600 + (nint)cb * 800;
+            new Span<float>(dx, 800).Clear();
+            for (int oy = 0; oy < 5; oy++)
+            {
+                int y0 = oy * 2 - 0, yBegin = Math.Max(y0, 0), yEnd = Math.Min(y0 + 2, 10);
+                for (int ox = 0; ox < 5; ox++)
+                {
+                    int x0 = ox * 2 - 0, xBegin = Math.Max(x0, 0), xEnd = Math.Min(x0 + 2, 10);
+                    Vector256<float> gv = Vector256.Load(g + (oy * 5 + ox) * 8);
+                    Vector256<float> best = Vector256.Create(float.NegativeInfinity), at = Vector256.Create((float)((yBegin * 10 + xBegin) * 8));
+                    for (int iy = yBegin; iy < yEnd; iy++)
+                    {
+                        for (int ix = xBegin; ix < xEnd; ix++)
+                        {
+                            Vector256<float> v = Vector256.Load(x + (iy * 10 + ix) * 8);
+                            Vector256<float> better = Vector256.GreaterThan(v, best);
+                            best = Vector256.ConditionalSelect(better, v, best);
+                            at = Vector256.ConditionalSelect(better, Vector256.Create((float)((iy * 10 + ix) * 8)), at);
+                        }
+                    }
+                    for (int lane = 0; lane < 8; lane++) dx[(int)at.GetElement(lane) + lane] += gv.GetElement(lane);
+                }
+            }
+        }
+    }
+
+    // ∂X = ∂Y · [Y > 0]   (layer 4, in place on ∂Y)
+    // The derivative is taken from the activation's saved output.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back13(void* state, int begin, int end)
+    {
+        var f = (Frame*)state;
+        long total = (long)f->Batch * 1600;
+        float* y = f->T4;
+        float* g = f->G4;
+        for (int chunk = begin; chunk < end; chunk++)
+        {
+            long i = (long)chunk * 4096, stop = Math.Min(i + 4096, total);
+            for (; i + 8 <= stop; i += 8)
+            {
+                Vector256<float> yv = Vector256.Load(y + i), gv = Vector256.Load(g + i);
+                Vector256.Store(Vector256.ConditionalSelect(Vector256.GreaterThan(yv, Vector256<float>.Zero), gv, Vector256<float>.Zero), g + i);
+            }
+            for (; i < stop; i++) g[i] = y[i] > 0f ? g[i] : 0f;
+        }
+    }
+
+    // ∂B[o] += Σ_{n,y,x} ∂Z[n,o,y,x]   (layer 3)
+    // One block of 8 outputs per work item; two partial sums.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back14(void* state, int begin, int end)
+    {
+        var f = (Frame*)state;
+        for (int cb = begin; cb < end; cb++)
+        {
+            Vector256<float> s0 = Vector256<float>.Zero, s1 = s0;
+            for (int n = 0; n < f->Batch; n++)
+            {
+                float* g = f->G4 + (nint)n * 1600 + cb * 800;
+                int p = 0;
+                for (; p + 2 <= 100; p += 2) { s0 += Vector256.Load(g + p * 8); s1 += Vector256.Load(g + p * 8 + 8); }
+                for (; p < 100; p++) s0 += Vector256.Load(g + p * 8);
+            }
+            float* db = f->L3dB + cb * 8;
+            Vector256.Store(Vector256.Load(db) + (s0 + s1), db);
+        }
+    }
+
+    // ∂W[o,i,ΔY,ΔX] += Σ_{n,y,x} ∂Z[n,o,y,x] · X[n,i,1·y+1·ΔY,1·x+1·ΔX]   (layer 3, X zero-padded)
+    // Each work item owns one kernel row of one input channel for 8 outputs: 5 accumulators in registers, reduced over every pixel of the batch.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back15(void* state, int begin, int end)
+    {
+        var f = (Frame*)state;
+        for (int item = begin; item < end; item++)
+        {
+            int ky = item % 5, r = item / 5 % 6, ob = item / 30;
+            int ic = r;
+            Vector256<float> a0 = Vector256<float>.Zero, a1 = Vector256<float>.Zero, a2 = Vector256<float>.Zero, a3 = Vector256<float>.Zero, a4 = Vector256<float>.Zero;
+            for (int n = 0; n < f->Batch; n++)
+            {
+                float* gz = f->G4 + (nint)n * 1600 + ob * 800;
+                float* xs = f->T3 + (nint)n * 1568 + (ic >> 3) * 1568 + (ic & 7) + ky * 112;
+                for (int oy = 0; oy < 10; oy++)
+                {
+                    float* gr = gz + oy * 80;
+                    float* xr = xs + oy * 112;
+                    for (int ox = 0; ox < 10; ox++)
+                    {
+                        Vector256<float> gv = Vector256.Load(gr + ox * 8);
+                        float* xp = xr + ox * 8;
+                        a0 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(xp[0]), a0);
+                        a1 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(xp[8]), a1);
+                        a2 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(xp[16]), a2);
+                        a3 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(xp[24]), a3);
+                        a4 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(xp[32]), a4);
+                    }
+                }
+            }
+            float* dw = f->L3dW + ((ob * 6 + r) * 5 + ky) * 40;
+            Vector256.Store(Vector256.Load(dw + 0) + a0, dw + 0);
+            Vector256.Store(Vector256.Load(dw + 8) + a1, dw + 8);
+            Vector256.Store(Vector256.Load(dw + 16) + a2, dw + 16);
+            Vector256.Store(Vector256.Load(dw + 24) + a3, dw + 24);
+            Vector256.Store(Vector256.Load(dw + 32) + a4, dw + 32);
+        }
+    }
+
+    // G[n,c,1·y+4,1·x+4] = ∂Z[n,c,y,x], zero elsewhere   (layer 3: backward-data input grid)
+    // Rows and columns that fall outside the grid touched only padding in the forward pass and are dropped.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back16(void* state, int begin, int end)
+    {
+        var f = (Frame*)state;
+        for (int item = begin; item < end; item++)
+        {
+            int n = item / 16, unit = item % 16;
+            float* y = f->G5 + (nint)n * 5184 + (nint)unit * 324;
+            new Span<float>(y, 324).Clear();
+            float* x = f->G4 + (nint)n * 1600 + (unit >> 3) * 800 + (unit & 7);
+            for (int iy = 0; iy < 10; iy++)
+                for (int ix = 0; ix < 10; ix++)
+                    y[(iy * 1 + 4) * 18 + ix * 1 + 4] = x[iy * 80 + ix * 8];
+        }
+    }
+
+    // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
+    // layer 3: 16×18×18 → 6×14×14, 5x5; tile 1×8 channels × 12 pixels
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back17(void* state, int begin, int end) { if (s_useAvx2) Back17Avx(state, begin, end); else Back17Scalar(state, begin, end); }
+
+    // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
+    // Row by row: each work item is one output row of one tile of 1 channel block(s).
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back17Avx(void* state, int begin, int end)
+    {
+        var f = (Frame*)state;
+        for (int item = begin; item < end; item++)
+        {
+            int oy = item % 14, tile = item / 14 % 1, n = item / 14;
+            float* x = f->G5 + (nint)n * 5184 + oy * 18;
+            float* w = f->L3WT + tile * 3200;
+            float* b = null;
+            float* y = f->G6 + (nint)n * 1568 + (nint)tile * 1568 + oy * 112;
+            int ic0 = 0;
+            Back17Tile1x12(x, w, b, y, ic0);
+            Back17Tile1x2(x + 12, w, b, y + 96, ic0);
+        }
+    }
+
+    // 1×12 tile: acc[block][pixel] += W[block][tap] · broadcast(X[pixel][tap]); weights in registers, one broadcast per input value.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back17Tile1x12(float* x, float* w, float* b, float* y, int ic0)
+    {
+        Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0, a0_4 = a0_0, a0_5 = a0_0, a0_6 = a0_0, a0_7 = a0_0, a0_8 = a0_0, a0_9 = a0_0, a0_10 = a0_0, a0_11 = a0_0;
+        Vector256<float> w0, v;
+        for (int r = 0; r < 16; r += 1)
+        {
+            float* x0 = x + r * 324;
+            float* w0p = w + r * 200;
+            w0 = Avx.LoadVector256(w0p + 0);
+            v = Vector256.Create(x0[0]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[1]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[2]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[3]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[4]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[5]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[6]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[7]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            v = Vector256.Create(x0[8]);
+            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+            v = Vector256.Create(x0[9]);
+            a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
+            v = Vector256.Create(x0[10]);
+            a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
+            v = Vector256.Create(x0[11]);
+            a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
+            w0 = Avx.LoadVector256(w0p + 8);
+            v = Vector256.Create(x0[1]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[2]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[3]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[4]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[5]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[6]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[7]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[8]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            v = Vector256.Create(x0[9]);
+            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+            v = Vector256.Create(x0[10]);
+            a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
+            v = Vector256.Create(x0[11]);
+            a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
+            v = Vector256.Create(x0[12]);
+            a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
+            w0 = Avx.LoadVector256(w0p + 16);
+            v = Vector256.Create(x0[2]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[3]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[4]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[5]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[6]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[7]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[8]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[9]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            v = Vector256.Create(x0[10]);
+            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+            v = Vector256.Create(x0[11]);
+            a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
+            v = Vector256.Create(x0[12]);
+            a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
+            v = Vector256.Create(x0[13]);
+            a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
+            w0 = Avx.LoadVector256(w0p + 24);
+            v = Vector256.Create(x0[3]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[4]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[5]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[6]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[7]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[8]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[9]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[10]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            v = Vector256.Create(x0[11]);
+            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+            v = Vector256.Create(x0[12]);
+            a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
+            v = Vector256.Create(x0[13]);
+            a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
+            v = Vector256.Create(x0[14]);
+            a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
+            w0 = Avx.LoadVector256(w0p + 32);
+            v = Vector256.Create(x0[4]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[5]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[6]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[7]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[8]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[9]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[10]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[11]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            v = Vector256.Create(x0[12]);
+            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+            v = Vector256.Create(x0[13]);
+            a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
+            v = Vector256.Create(x0[14]);
+            a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
+            v = Vector256.Create(x0[15]);
+            a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
+            w0 = Avx.LoadVector256(w0p + 40);
+            v = Vector256.Create(x0[18]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[19]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[20]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[21]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[22]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[23]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[24]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[25]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            v = Vector256.Create(x0[26]);
+            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+            v = Vector256.Create(x0[27]);
+            a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
+            v = Vector256.Create(x0[28]);
+            a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
+            v = Vector256.Create(x0[29]);
+            a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
+            w0 = Avx.LoadVector256(w0p + 48);
+            v = Vector256.Create(x0[19]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[20]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[21]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[22]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[23]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[24]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[25]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[26]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            v = Vector256.Create(x0[27]);
+            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+            v = Vector256.Create(x0[28]);
+            a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
+            v = Vector256.Create(x0[29]);
+            a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
+            v = Vector256.Create(x0[30]);
+            a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
+            w0 = Avx.LoadVector256(w0p + 56);
+            v = Vector256.Create(x0[20]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[21]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[22]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[23]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[24]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[25]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[26]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[27]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            v = Vector256.Create(x0[28]);
+            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+            v = Vector256.Create(x0[29]);
+            a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
+            v = Vector256.Create(x0[30]);
+            a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
+            v = Vector256.Create(x0[31]);
+            a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
+            w0 = Avx.LoadVector256(w0p + 64);
+            v = Vector256.Create(x0[21]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[22]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[23]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[24]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[25]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[26]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[27]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[28]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            v = Vector256.Create(x0[29]);
+            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+            v = Vector256.Create(x0[30]);
+            a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
+            v = Vector256.Create(x0[31]);
+            a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
+            v = Vector256.Create(x0[32]);
+            a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
+            w0 = Avx.LoadVector256(w0p + 72);
+            v = Vector256.Create(x0[22]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[23]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[24]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[25]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[26]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[27]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[28]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[29]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            v = Vector256.Create(x0[30]);
+            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+            v = Vector256.Create(x0[31]);
+            a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
+            v = Vector256.Create(x0[32]);
+            a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
+            v = Vector256.Create(x0[33]);
+            a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
+            w0 = Avx.LoadVector256(w0p + 80);
+            v = Vector256.Create(x0[36]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[37]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[38]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[39]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[40]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[41]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[42]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[43]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            v = Vector256.Create(x0[44]);
+            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+            v = Vector256.Create(x0[45]);
+            a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
+            v = Vector256.Create(x0[46]);
+            a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
+            v = Vector256.Create(x0[47]);
+            a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
+            w0 = Avx.LoadVector256(w0p + 88);
+            v = Vector256.Create(x0[37]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[38]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[39]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[40]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[41]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[42]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[43]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[44]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            v = Vector256.Create(x0[45]);
+            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+            v = Vector256.Create(x0[46]);
+            a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
+            v = Vector256.Create(x0[47]);
+            a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
+            v = Vector256.Create(x0[48]);
+            a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
+            w0 = Avx.LoadVector256(w0p + 96);
+            v = Vector256.Create(x0[38]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[39]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[40]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[41]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[42]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[43]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[44]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[45]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            v = Vector256.Create(x0[46]);
+            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+            v = Vector256.Create(x0[47]);
+            a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
+            v = Vector256.Create(x0[48]);
+            a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
+            v = Vector256.Create(x0[49]);
+            a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
+            w0 = Avx.LoadVector256(w0p + 104);
+            v = Vector256.Create(x0[39]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[40]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[41]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[42]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[43]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[44]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[45]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[46]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            v = Vector256.Create(x0[47]);
+            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+            v = Vector256.Create(x0[48]);
+            a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
+            v = Vector256.Create(x0[49]);
+            a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
+            v = Vector256.Create(x0[50]);
+            a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
+            w0 = Avx.LoadVector256(w0p + 112);
+            v = Vector256.Create(x0[40]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[41]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[42]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[43]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[44]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[45]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[46]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[47]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            v = Vector256.Create(x0[48]);
+            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+            v = Vector256.Create(x0[49]);
+            a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
+            v = Vector256.Create(x0[50]);
+            a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
+            v = Vector256.Create(x0[51]);
+            a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
+            w0 = Avx.LoadVector256(w0p + 120);
+            v = Vector256.Create(x0[54]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[55]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[56]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[57]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[58]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[59]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[60]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[61]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            v = Vector256.Create(x0[62]);
+            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+            v = Vector256.Create(x0[63]);
+            a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
+            v = Vector256.Create(x0[64]);
+            a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
+            v = Vector256.Create(x0[65]);
+            a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
+            w0 = Avx.LoadVector256(w0p + 128);
+            v = Vector256.Create(x0[55]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[56]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[57]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[58]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[59]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[60]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[61]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[62]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            v = Vector256.Create(x0[63]);
+            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+            v = Vector256.Create(x0[64]);
+            a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
+            v = Vector256.Create(x0[65]);
+            a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
+            v = Vector256.Create(x0[66]);
+            a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
+            w0 = Avx.LoadVector256(w0p + 136);
+            v = Vector256.Create(x0[56]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[57]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[58]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[59]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[60]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[61]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[62]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[63]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            v = Vector256.Create(x0[64]);
+            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+            v = Vector256.Create(x0[65]);
+            a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
+            v = Vector256.Create(x0[66]);
+            a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
+            v = Vector256.Create(x0[67]);
+            a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
+            w0 = Avx.LoadVector256(w0p + 144);
+            v = Vector256.Create(x0[57]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[58]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[59]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[60]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[61]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[62]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[63]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[64]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            v = Vector256.Create(x0[65]);
+            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+            v = Vector256.Create(x0[66]);
+            a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
+            v = Vector256.Create(x0[67]);
+            a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
+            v = Vector256.Create(x0[68]);
+            a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
+            w0 = Avx.LoadVector256(w0p + 152);
+            v = Vector256.Create(x0[58]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[59]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[60]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[61]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[62]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[63]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[64]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[65]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            v = Vector256.Create(x0[66]);
+            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+            v = Vector256.Create(x0[67]);
+            a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
+            v = Vector256.Create(x0[68]);
+            a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
+            v = Vector256.Create(x0[69]);
+            a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
+            w0 = Avx.LoadVector256(w0p + 160);
+            v = Vector256.Create(x0[72]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[73]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[74]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[75]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[76]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[77]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[78]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[79]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            v = Vector256.Create(x0[80]);
+            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+            v = Vector256.Create(x0[81]);
+            a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
+            v = Vector256.Create(x0[82]);
+            a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
+            v = Vector256.Create(x0[83]);
+            a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
+            w0 = Avx.LoadVector256(w0p + 168);
+            v = Vector256.Create(x0[73]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[74]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[75]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[76]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[77]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[78]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[79]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[80]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            v = Vector256.Create(x0[81]);
+            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+            v = Vector256.Create(x0[82]);
+            a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
+            v = Vector256.Create(x0[83]);
+            a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
+            v = Vector256.Create(x0[84]);
+            a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
+            w0 = Avx.LoadVector256(w0p + 176);
+            v = Vector256.Create(x0[74]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[75]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[76]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[77]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[78]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[79]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[80]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[81]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            v = Vector256.Create(x0[82]);
+            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+            v = Vector256.Create(x0[83]);
+            a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
+            v = Vector256.Create(x0[84]);
+            a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
+            v = Vector256.Create(x0[85]);
+            a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
+            w0 = Avx.LoadVector256(w0p + 184);
+            v = Vector256.Create(x0[75]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[76]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[77]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[78]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[79]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[80]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[81]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[82]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            v = Vector256.Create(x0[83]);
+            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+            v = Vector256.Create(x0[84]);
+            a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
+            v = Vector256.Create(x0[85]);
+            a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
+            v = Vector256.Create(x0[86]);
+            a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
+            w0 = Avx.LoadVector256(w0p + 192);
+            v = Vector256.Create(x0[76]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[77]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[78]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[79]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[80]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[81]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[82]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[83]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            v = Vector256.Create(x0[84]);
+            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+            v = Vector256.Create(x0[85]);
+            a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
+            v = Vector256.Create(x0[86]);
+            a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
+            v = Vector256.Create(x0[87]);
+            a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
+        }
+        Avx.Store(y + 0, a0_0);
+        Avx.Store(y + 8, a0_1);
+        Avx.Store(y + 16, a0_2);
+        Avx.Store(y + 24, a0_3);
+        Avx.Store(y + 32, a0_4);
+        Avx.Store(y + 40, a0_5);
+        Avx.Store(y + 48, a0_6);
+        Avx.Store(y + 56, a0_7);
+        Avx.Store(y + 64, a0_8);
+        Avx.Store(y + 72, a0_9);
+        Avx.Store(y + 80, a0_10);
+        Avx.Store(y + 88, a0_11);
+    }
+
+    // 1×2 tile: acc[block][pixel] += W[block][tap] · broadcast(X[pixel][tap]); weights in registers, one broadcast per input value.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back17Tile1x2(float* x, float* w, float* b, float* y, int ic0)
+    {
+        Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0;
+        Vector256<float> w0, v;
+        for (int r = 0; r < 16; r += 1)
+        {
+            float* x0 = x + r * 324;
+            float* w0p = w + r * 200;
+            w0 = Avx.LoadVector256(w0p + 0);
+            v = Vector256.Create(x0[0]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[1]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            w0 = Avx.LoadVector256(w0p + 8);
+            v = Vector256.Create(x0[1]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[2]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            w0 = Avx.LoadVector256(w0p + 16);
+            v = Vector256.Create(x0[2]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[3]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            w0 = Avx.LoadVector256(w0p + 24);
+            v = Vector256.Create(x0[3]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[4]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            w0 = Avx.LoadVector256(w0p + 32);
+            v = Vector256.Create(x0[4]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[5]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            w0 = Avx.LoadVector256(w0p + 40);
+            v = Vector256.Create(x0[18]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[19]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            w0 = Avx.LoadVector256(w0p + 48);
+            v = Vector256.Create(x0[19]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[20]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            w0 = Avx.LoadVector256(w0p + 56);
+            v = Vector256.Create(x0[20]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[21]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            w0 = Avx.LoadVector256(w0p + 64);
+            v = Vector256.Create(x0[21]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[22]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            w0 = Avx.LoadVector256(w0p + 72);
+            v = Vector256.Create(x0[22]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[23]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            w0 = Avx.LoadVector256(w0p + 80);
+            v = Vector256.Create(x0[36]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[37]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            w0 = Avx.LoadVector256(w0p + 88);
+            v = Vector256.Create(x0[37]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[38]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            w0 = Avx.LoadVector256(w0p + 96);
+            v = Vector256.Create(x0[38]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[39]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            w0 = Avx.LoadVector256(w0p + 104);
+            v = Vector256.Create(x0[39]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[40]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            w0 = Avx.LoadVector256(w0p + 112);
+            v = Vector256.Create(x0[40]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[41]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            w0 = Avx.LoadVector256(w0p + 120);
+            v = Vector256.Create(x0[54]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[55]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            w0 = Avx.LoadVector256(w0p + 128);
+            v = Vector256.Create(x0[55]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[56]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            w0 = Avx.LoadVector256(w0p + 136);
+            v = Vector256.Create(x0[56]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[57]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            w0 = Avx.LoadVector256(w0p + 144);
+            v = Vector256.Create(x0[57]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[58]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            w0 = Avx.LoadVector256(w0p + 152);
+            v = Vector256.Create(x0[58]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[59]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            w0 = Avx.LoadVector256(w0p + 160);
+            v = Vector256.Create(x0[72]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[73]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            w0 = Avx.LoadVector256(w0p + 168);
+            v = Vector256.Create(x0[73]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[74]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            w0 = Avx.LoadVector256(w0p + 176);
+            v = Vector256.Create(x0[74]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[75]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            w0 = Avx.LoadVector256(w0p + 184);
+            v = Vector256.Create(x0[75]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[76]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            w0 = Avx.LoadVector256(w0p + 192);
+            v = Vector256.Create(x0[76]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[77]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+        }
+        Avx.Store(y + 0, a0_0);
+        Avx.Store(y + 8, a0_1);
+    }
+
+    // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
+    // Scalar twin of the AVX2 kernel for CPUs without AVX2/FMA: same work items, same packed weights.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back17Scalar(void* state, int begin, int end)
+    {
+        var f = (Frame*)state;
+        for (int item = begin; item < end; item++)
+        {
+            int oy = item % 14, tile = item / 14 % 1, n = item / 14;
+            float* x = f->G5 + (nint)n * 5184 + oy * 18;
+            for (int ob = tile * 1; ob < Math.Min(tile * 1 + 1, 1); ob++)
+            {
+                int ic0 = 0;
+                float* w = f->L3WT + ob * 3200;
+                float* y = f->G6 + (nint)n * 1568 + (nint)ob * 1568 + oy * 112;
+                for (int ox = 0; ox < 14; ox++)
+                for (int lane = 0; lane < 8; lane++)
+                {
+                    float acc = 0f;
+                    for (int r = 0; r < 16; r++)
+                    {
+                        float* xc = x + (ic0 + r) * 324 + ox * 1;
+                        for (int ky = 0; ky < 5; ky++)
+                            for (int kx = 0; kx < 5; kx++)
+                                acc += w[((r * 5 + ky) * 5 + kx) * 8 + lane] * xc[ky * 18 + kx * 1];
+                    }
+                    y[ox * 8 + lane] = acc;
+                }
+            }
+        }
+    }
+
+    // ∂X[n,c,argmax] += ∂Y[n,c,y,x], argmax = first maximum of the 2x2 window in scan order (PyTorch's tie rule)   (layer 2)
+    // Each work item owns one channel block of one sample, so overlapping windows add up without races.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back18(void* state, int begin, int end)
+    {
+        var f = (Frame*)state;
+        for (int item = begin; item < end; item++)
+        {
+            int cb = item % 1, n = item / 1;
+            float* x = f->T2 + (nint)n * 6272 + (nint)cb * 6272;
+            float* g = f->G6 + (nint)n * 1568 + (nint)cb * 1568;
+            float* dx = f->G7 + (nint)n * 6272 + (nint)cb * 6272;
+            new Span<float>(dx, 6272).Clear();
+            for (int oy = 0; oy < 14; oy++)
+            {
+                int y0 = oy * 2 - 0, yBegin = Math.Max(y0, 0), yEnd = Math.Min(y0 + 2, 28);
+                for (int ox = 0; ox < 14; ox++)
+                {
+                    int x0 = ox * 2 - 0, xBegin = Math.Max(x0, 0), xEnd = Math.Min(x0 + 2, 28);
+                    Vector256<float> gv = Vector256.Load(g + (oy * 14 + ox) * 8);
+                    Vector256<float> best = Vector256.Create(float.NegativeInfinity), at = Vector256.Create((float)((yBegin * 28 + xBegin) * 8));
+                    for (int iy = yBegin; iy < yEnd; iy++)
+                    {
+                        for (int ix = xBegin; ix < xEnd; ix++)
+                        {
+                            Vector256<float> v = Vector256.Load(x + (iy * 28 + ix) * 8);
+                            Vector256<float> better = Vector256.GreaterThan(v, best);
+                            best = Vector256.ConditionalSelect(better, v, best);
+                            at = Vector256.ConditionalSelect(better, Vector256.Create((float)((iy * 28 + ix) * 8)), at);
+                        }
+                    }
+                    for (int lane = 0; lane < 8; lane++) dx[(int)at.GetElement(lane) + lane] += gv.GetElement(lane);
+                }
+            }
+        }
+    }
+
+    // ∂X = ∂Y · [Y > 0]   (layer 1, in place on ∂Y)
+    // The derivative is taken from the activation's saved output.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back19(void* state, int begin, int end)
+    {
+        var f = (Frame*)state;
+        long total = (long)f->Batch * 6272;
+        float* y = f->T2;
+        float* g = f->G7;
+        for (int chunk = begin; chunk < end; chunk++)
+        {
+            long i = (long)chunk * 4096, stop = Math.Min(i + 4096, total);
+            for (; i + 8 <= stop; i += 8)
+            {
+                Vector256<float> yv = Vector256.Load(y + i), gv = Vector256.Load(g + i);
+                Vector256.Store(Vector256.ConditionalSelect(Vector256.GreaterThan(yv, Vector256<float>.Zero), gv, Vector256<float>.Zero), g + i);
+            }
+            for (; i < stop; i++) g[i] = y[i] > 0f ? g[i] : 0f;
+        }
+    }
+
+    // ∂B[o] += Σ_{n,y,x} ∂Z[n,o,y,x]   (layer 0)
+    // One block of 8 outputs per work item; two partial sums.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back20(void* state, int begin, int end)
+    {
+        var f = (Frame*)state;
+        for (int cb = begin; cb < end; cb++)
+        {
+            Vector256<float> s0 = Vector256<float>.Zero, s1 = s0;
+            for (int n = 0; n < f->Batch; n++)
+            {
+                float* g = f->G7 + (nint)n * 6272 + cb * 6272;
+                int p = 0;
+                for (; p + 2 <= 784; p += 2) { s0 += Vector256.Load(g + p * 8); s1 += Vector256.Load(g + p * 8 + 8); }
+                for (; p < 784; p++) s0 += Vector256.Load(g + p * 8);
+            }
+            float* db = f->L0dB + cb * 8;
+            Vector256.Store(Vector256.Load(db) + (s0 + s1), db);
+        }
+    }
+
+    // ∂W[o,i,ΔY,ΔX] += Σ_{n,y,x} ∂Z[n,o,y,x] · X[n,i,1·y+1·ΔY,1·x+1·ΔX]   (layer 0, X zero-padded)
+    // Each work item owns one kernel row of one input channel for 8 outputs: 5 accumulators in registers, reduced over every pixel of the batch.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back21(void* state, int begin, int end)
+    {
+        var f = (Frame*)state;
+        for (int item = begin; item < end; item++)
+        {
+            int ky = item % 5, r = item / 5 % 1, ob = item / 5;
+            int ic = r;
+            Vector256<float> a0 = Vector256<float>.Zero, a1 = Vector256<float>.Zero, a2 = Vector256<float>.Zero, a3 = Vector256<float>.Zero, a4 = Vector256<float>.Zero;
+            for (int n = 0; n < f->Batch; n++)
+            {
+                float* gz = f->G7 + (nint)n * 6272 + ob * 6272;
+                float* xs = f->T1 + (nint)n * 1024 + ic * 1024 + ky * 32;
+                for (int oy = 0; oy < 28; oy++)
+                {
+                    float* gr = gz + oy * 224;
+                    float* xr = xs + oy * 32;
+                    for (int ox = 0; ox < 28; ox++)
+                    {
+                        Vector256<float> gv = Vector256.Load(gr + ox * 8);
+                        float* xp = xr + ox * 1;
+                        a0 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(xp[0]), a0);
+                        a1 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(xp[1]), a1);
+                        a2 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(xp[2]), a2);
+                        a3 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(xp[3]), a3);
+                        a4 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(xp[4]), a4);
+                    }
+                }
+            }
+            float* dw = f->L0dW + ((ob * 1 + r) * 5 + ky) * 40;
+            Vector256.Store(Vector256.Load(dw + 0) + a0, dw + 0);
+            Vector256.Store(Vector256.Load(dw + 8) + a1, dw + 8);
+            Vector256.Store(Vector256.Load(dw + 16) + a2, dw + 16);
+            Vector256.Store(Vector256.Load(dw + 24) + a3, dw + 24);
+            Vector256.Store(Vector256.Load(dw + 32) + a4, dw + 32);
+        }
+    }
+
+    // G[n,c,1·y+2,1·x+2] = ∂Z[n,c,y,x], zero elsewhere   (layer 0: backward-data input grid)
+    // Rows and columns that fall outside the grid touched only padding in the forward pass and are dropped.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back22(void* state, int begin, int end)
+    {
+        var f = (Frame*)state;
+        for (int item = begin; item < end; item++)
+        {
+            int n = item / 6, unit = item % 6;
+            float* y = f->G8 + (nint)n * 6144 + (nint)unit * 1024;
+            new Span<float>(y, 1024).Clear();
+            float* x = f->G7 + (nint)n * 6272 + (unit >> 3) * 6272 + (unit & 7);
+            for (int iy = 0; iy < 28; iy++)
+                for (int ix = 0; ix < 28; ix++)
+                    y[(iy * 1 + 2) * 32 + ix * 1 + 2] = x[iy * 224 + ix * 8];
+        }
+    }
+
+    // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
+    // layer 0: 6×32×32 → 1×28×28, 5x5; tile 1×8 channels × 12 pixels
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back23(void* state, int begin, int end) { if (s_useAvx2) Back23Avx(state, begin, end); else Back23Scalar(state, begin, end); }
+
+    // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
+    // Row by row: each work item is one output row of one tile of 1 channel block(s).
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back23Avx(void* state, int begin, int end)
+    {
+        var f = (Frame*)state;
+        for (int item = begin; item < end; item++)
+        {
+            int oy = item % 28, tile = item / 28 % 1, n = item / 28;
+            float* x = f->G8 + (nint)n * 6144 + oy * 32;
+            float* w = f->L0WT + tile * 1200;
+            float* b = null;
+            float* y = f->G9 + (nint)n * 6272 + (nint)tile * 6272 + oy * 224;
+            int ic0 = 0;
+            for (int ox = 0; ox < 24; ox += 12) Back23Tile1x12(x + ox, w, b, y + ox * 8, ic0);
+            Back23Tile1x4(x + 24, w, b, y + 192, ic0);
+        }
+    }
+
+    // 1×12 tile: acc[block][pixel] += W[block][tap] · broadcast(X[pixel][tap]); weights in registers, one broadcast per input value.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back23Tile1x12(float* x, float* w, float* b, float* y, int ic0)
+    {
+        Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0, a0_4 = a0_0, a0_5 = a0_0, a0_6 = a0_0, a0_7 = a0_0, a0_8 = a0_0, a0_9 = a0_0, a0_10 = a0_0, a0_11 = a0_0;
+        Vector256<float> w0, v;
+        for (int r = 0; r < 6; r += 1)
+        {
+            float* x0 = x + r * 1024;
+            float* w0p = w + r * 200;
+            w0 = Avx.LoadVector256(w0p + 0);
+            v = Vector256.Create(x0[0]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[1]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[2]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[3]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[4]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[5]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[6]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[7]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            v = Vector256.Create(x0[8]);
+            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+            v = Vector256.Create(x0[9]);
+            a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
+            v = Vector256.Create(x0[10]);
+            a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
+            v = Vector256.Create(x0[11]);
+            a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
+            w0 = Avx.LoadVector256(w0p + 8);
+            v = Vector256.Create(x0[1]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[2]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[3]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[4]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[5]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[6]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[7]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[8]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            v = Vector256.Create(x0[9]);
+            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+            v = Vector256.Create(x0[10]);
+            a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
+            v = Vector256.Create(x0[11]);
+            a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
+            v = Vector256.Create(x0[12]);
+            a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
+            w0 = Avx.LoadVector256(w0p + 16);
+            v = Vector256.Create(x0[2]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[3]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[4]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[5]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[6]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[7]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[8]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[9]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            v = Vector256.Create(x0[10]);
+            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+            v = Vector256.Create(x0[11]);
+            a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
+            v = Vector256.Create(x0[12]);
+            a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
+            v = Vector256.Create(x0[13]);
+            a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
+            w0 = Avx.LoadVector256(w0p + 24);
+            v = Vector256.Create(x0[3]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[4]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[5]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[6]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[7]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[8]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[9]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[10]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            v = Vector256.Create(x0[11]);
+            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+            v = Vector256.Create(x0[12]);
+            a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
+            v = Vector256.Create(x0[13]);
+            a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
+            v = Vector256.Create(x0[14]);
+            a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
+            w0 = Avx.LoadVector256(w0p + 32);
+            v = Vector256.Create(x0[4]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[5]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[6]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[7]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[8]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[9]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[10]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[11]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            v = Vector256.Create(x0[12]);
+            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+            v = Vector256.Create(x0[13]);
+            a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
+            v = Vector256.Create(x0[14]);
+            a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
+            v = Vector256.Create(x0[15]);
+            a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
+            w0 = Avx.LoadVector256(w0p + 40);
+            v = Vector256.Create(x0[32]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[33]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[34]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[35]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[36]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[37]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[38]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[39]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            v = Vector256.Create(x0[40]);
+            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+            v = Vector256.Create(x0[41]);
+            a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
+            v = Vector256.Create(x0[42]);
+            a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
+            v = Vector256.Create(x0[43]);
+            a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
+            w0 = Avx.LoadVector256(w0p + 48);
+            v = Vector256.Create(x0[33]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[34]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[35]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[36]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[37]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[38]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[39]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[40]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            v = Vector256.Create(x0[41]);
+            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+            v = Vector256.Create(x0[42]);
+            a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
+            v = Vector256.Create(x0[43]);
+            a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
+            v = Vector256.Create(x0[44]);
+            a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
+            w0 = Avx.LoadVector256(w0p + 56);
+            v = Vector256.Create(x0[34]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[35]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[36]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[37]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[38]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[39]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[40]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[41]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            v = Vector256.Create(x0[42]);
+            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+            v = Vector256.Create(x0[43]);
+            a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
+            v = Vector256.Create(x0[44]);
+            a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
+            v = Vector256.Create(x0[45]);
+            a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
+            w0 = Avx.LoadVector256(w0p + 64);
+            v = Vector256.Create(x0[35]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[36]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[37]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[38]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[39]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[40]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[41]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[42]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            v = Vector256.Create(x0[43]);
+            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+            v = Vector256.Create(x0[44]);
+            a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
+            v = Vector256.Create(x0[45]);
+            a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
+            v = Vector256.Create(x0[46]);
+            a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
+            w0 = Avx.LoadVector256(w0p + 72);
+            v = Vector256.Create(x0[36]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[37]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[38]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[39]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[40]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[41]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[42]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[43]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            v = Vector256.Create(x0[44]);
+            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+            v = Vector256.Create(x0[45]);
+            a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
+            v = Vector256.Create(x0[46]);
+            a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
+            v = Vector256.Create(x0[47]);
+            a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
+            w0 = Avx.LoadVector256(w0p + 80);
+            v = Vector256.Create(x0[64]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[65]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[66]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[67]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[68]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[69]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[70]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[71]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            v = Vector256.Create(x0[72]);
+            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+            v = Vector256.Create(x0[73]);
+            a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
+            v = Vector256.Create(x0[74]);
+            a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
+            v = Vector256.Create(x0[75]);
+            a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
+            w0 = Avx.LoadVector256(w0p + 88);
+            v = Vector256.Create(x0[65]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[66]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[67]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[68]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[69]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[70]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[71]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[72]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            v = Vector256.Create(x0[73]);
+            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+            v = Vector256.Create(x0[74]);
+            a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
+            v = Vector256.Create(x0[75]);
+            a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
+            v = Vector256.Create(x0[76]);
+            a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
+            w0 = Avx.LoadVector256(w0p + 96);
+            v = Vector256.Create(x0[66]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[67]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[68]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[69]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[70]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[71]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[72]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[73]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            v = Vector256.Create(x0[74]);
+            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+            v = Vector256.Create(x0[75]);
+            a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
+            v = Vector256.Create(x0[76]);
+            a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
+            v = Vector256.Create(x0[77]);
+            a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
+            w0 = Avx.LoadVector256(w0p + 104);
+            v = Vector256.Create(x0[67]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[68]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[69]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[70]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[71]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[72]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[73]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[74]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            v = Vector256.Create(x0[75]);
+            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+            v = Vector256.Create(x0[76]);
+            a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
+            v = Vector256.Create(x0[77]);
+            a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
+            v = Vector256.Create(x0[78]);
+            a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
+            w0 = Avx.LoadVector256(w0p + 112);
+            v = Vector256.Create(x0[68]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[69]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[70]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[71]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[72]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[73]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[74]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[75]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            v = Vector256.Create(x0[76]);
+            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+            v = Vector256.Create(x0[77]);
+            a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
+            v = Vector256.Create(x0[78]);
+            a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
+            v = Vector256.Create(x0[79]);
+            a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
+            w0 = Avx.LoadVector256(w0p + 120);
+            v = Vector256.Create(x0[96]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[97]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[98]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[99]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[100]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[101]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[102]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[103]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            v = Vector256.Create(x0[104]);
+            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+            v = Vector256.Create(x0[105]);
+            a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
+            v = Vector256.Create(x0[106]);
+            a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
+            v = Vector256.Create(x0[107]);
+            a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
+            w0 = Avx.LoadVector256(w0p + 128);
+            v = Vector256.Create(x0[97]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[98]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[99]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[100]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[101]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[102]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[103]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[104]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            v = Vector256.Create(x0[105]);
+            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+            v = Vector256.Create(x0[106]);
+            a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
+            v = Vector256.Create(x0[107]);
+            a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
+            v = Vector256.Create(x0[108]);
+            a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
+            w0 = Avx.LoadVector256(w0p + 136);
+            v = Vector256.Create(x0[98]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[99]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[100]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[101]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[102]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[103]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[104]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[105]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            v = Vector256.Create(x0[106]);
+            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+            v = Vector256.Create(x0[107]);
+            a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
+            v = Vector256.Create(x0[108]);
+            a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
+            v = Vector256.Create(x0[109]);
+            a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
+            w0 = Avx.LoadVector256(w0p + 144);
+            v = Vector256.Create(x0[99]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[100]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[101]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[102]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[103]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[104]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[105]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[106]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            v = Vector256.Create(x0[107]);
+            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+            v = Vector256.Create(x0[108]);
+            a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
+            v = Vector256.Create(x0[109]);
+            a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
+            v = Vector256.Create(x0[110]);
+            a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
+            w0 = Avx.LoadVector256(w0p + 152);
+            v = Vector256.Create(x0[100]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[101]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[102]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[103]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[104]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[105]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[106]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[107]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            v = Vector256.Create(x0[108]);
+            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+            v = Vector256.Create(x0[109]);
+            a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
+            v = Vector256.Create(x0[110]);
+            a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
+            v = Vector256.Create(x0[111]);
+            a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
+            w0 = Avx.LoadVector256(w0p + 160);
+            v = Vector256.Create(x0[128]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[129]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[130]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[131]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[132]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[133]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[134]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[135]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            v = Vector256.Create(x0[136]);
+            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+            v = Vector256.Create(x0[137]);
+            a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
+            v = Vector256.Create(x0[138]);
+            a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
+            v = Vector256.Create(x0[139]);
+            a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
+            w0 = Avx.LoadVector256(w0p + 168);
+            v = Vector256.Create(x0[129]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[130]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[131]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[132]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[133]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[134]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[135]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[136]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            v = Vector256.Create(x0[137]);
+            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+            v = Vector256.Create(x0[138]);
+            a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
+            v = Vector256.Create(x0[139]);
+            a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
+            v = Vector256.Create(x0[140]);
+            a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
+            w0 = Avx.LoadVector256(w0p + 176);
+            v = Vector256.Create(x0[130]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[131]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[132]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[133]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[134]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[135]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[136]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[137]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            v = Vector256.Create(x0[138]);
+            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+            v = Vector256.Create(x0[139]);
+            a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
+            v = Vector256.Create(x0[140]);
+            a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
+            v = Vector256.Create(x0[141]);
+            a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
+            w0 = Avx.LoadVector256(w0p + 184);
+            v = Vector256.Create(x0[131]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[132]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[133]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[134]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[135]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[136]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[137]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[138]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            v = Vector256.Create(x0[139]);
+            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+            v = Vector256.Create(x0[140]);
+            a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
+            v = Vector256.Create(x0[141]);
+            a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
+            v = Vector256.Create(x0[142]);
+            a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
+            w0 = Avx.LoadVector256(w0p + 192);
+            v = Vector256.Create(x0[132]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[133]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[134]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[135]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[136]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[137]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[138]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[139]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            v = Vector256.Create(x0[140]);
+            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+            v = Vector256.Create(x0[141]);
+            a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
+            v = Vector256.Create(x0[142]);
+            a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
+            v = Vector256.Create(x0[143]);
+            a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
+        }
+        Avx.Store(y + 0, a0_0);
+        Avx.Store(y + 8, a0_1);
+        Avx.Store(y + 16, a0_2);
+        Avx.Store(y + 24, a0_3);
+        Avx.Store(y + 32, a0_4);
+        Avx.Store(y + 40, a0_5);
+        Avx.Store(y + 48, a0_6);
+        Avx.Store(y + 56, a0_7);
+        Avx.Store(y + 64, a0_8);
+        Avx.Store(y + 72, a0_9);
+        Avx.Store(y + 80, a0_10);
+        Avx.Store(y + 88, a0_11);
+    }
+
+    // 1×4 tile: acc[block][pixel] += W[block][tap] · broadcast(X[pixel][tap]); weights in registers, one broadcast per input value.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back23Tile1x4(float* x, float* w, float* b, float* y, int ic0)
+    {
+        Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0;
+        Vector256<float> w0, v;
+        for (int r = 0; r < 6; r += 1)
+        {
+            float* x0 = x + r * 1024;
+            float* w0p = w + r * 200;
+            w0 = Avx.LoadVector256(w0p + 0);
+            v = Vector256.Create(x0[0]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[1]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[2]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[3]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            w0 = Avx.LoadVector256(w0p + 8);
+            v = Vector256.Create(x0[1]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[2]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[3]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[4]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            w0 = Avx.LoadVector256(w0p + 16);
+            v = Vector256.Create(x0[2]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[3]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[4]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[5]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            w0 = Avx.LoadVector256(w0p + 24);
+            v = Vector256.Create(x0[3]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[4]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[5]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[6]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            w0 = Avx.LoadVector256(w0p + 32);
+            v = Vector256.Create(x0[4]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[5]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[6]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[7]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            w0 = Avx.LoadVector256(w0p + 40);
+            v = Vector256.Create(x0[32]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[33]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[34]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[35]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            w0 = Avx.LoadVector256(w0p + 48);
+            v = Vector256.Create(x0[33]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[34]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[35]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[36]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            w0 = Avx.LoadVector256(w0p + 56);
+            v = Vector256.Create(x0[34]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[35]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[36]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[37]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            w0 = Avx.LoadVector256(w0p + 64);
+            v = Vector256.Create(x0[35]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[36]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[37]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[38]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            w0 = Avx.LoadVector256(w0p + 72);
+            v = Vector256.Create(x0[36]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[37]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[38]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[39]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            w0 = Avx.LoadVector256(w0p + 80);
+            v = Vector256.Create(x0[64]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[65]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[66]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[67]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            w0 = Avx.LoadVector256(w0p + 88);
+            v = Vector256.Create(x0[65]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[66]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[67]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[68]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            w0 = Avx.LoadVector256(w0p + 96);
+            v = Vector256.Create(x0[66]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[67]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[68]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[69]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            w0 = Avx.LoadVector256(w0p + 104);
+            v = Vector256.Create(x0[67]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[68]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[69]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[70]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            w0 = Avx.LoadVector256(w0p + 112);
+            v = Vector256.Create(x0[68]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[69]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[70]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[71]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            w0 = Avx.LoadVector256(w0p + 120);
+            v = Vector256.Create(x0[96]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[97]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[98]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[99]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            w0 = Avx.LoadVector256(w0p + 128);
+            v = Vector256.Create(x0[97]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[98]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[99]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[100]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            w0 = Avx.LoadVector256(w0p + 136);
+            v = Vector256.Create(x0[98]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[99]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[100]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[101]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            w0 = Avx.LoadVector256(w0p + 144);
+            v = Vector256.Create(x0[99]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[100]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[101]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[102]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            w0 = Avx.LoadVector256(w0p + 152);
+            v = Vector256.Create(x0[100]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[101]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[102]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[103]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            w0 = Avx.LoadVector256(w0p + 160);
+            v = Vector256.Create(x0[128]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[129]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[130]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[131]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            w0 = Avx.LoadVector256(w0p + 168);
+            v = Vector256.Create(x0[129]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[130]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[131]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[132]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            w0 = Avx.LoadVector256(w0p + 176);
+            v = Vector256.Create(x0[130]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[131]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[132]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[133]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            w0 = Avx.LoadVector256(w0p + 184);
+            v = Vector256.Create(x0[131]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[132]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[133]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[134]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            w0 = Avx.LoadVector256(w0p + 192);
+            v = Vector256.Create(x0[132]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[133]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[134]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[135]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+        }
+        Avx.Store(y + 0, a0_0);
+        Avx.Store(y + 8, a0_1);
+        Avx.Store(y + 16, a0_2);
+        Avx.Store(y + 24, a0_3);
+    }
+
+    // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
+    // Scalar twin of the AVX2 kernel for CPUs without AVX2/FMA: same work items, same packed weights.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back23Scalar(void* state, int begin, int end)
+    {
+        var f = (Frame*)state;
+        for (int item = begin; item < end; item++)
+        {
+            int oy = item % 28, tile = item / 28 % 1, n = item / 28;
+            float* x = f->G8 + (nint)n * 6144 + oy * 32;
+            for (int ob = tile * 1; ob < Math.Min(tile * 1 + 1, 1); ob++)
+            {
+                int ic0 = 0;
+                float* w = f->L0WT + ob * 1200;
+                float* y = f->G9 + (nint)n * 6272 + (nint)ob * 6272 + oy * 224;
+                for (int ox = 0; ox < 28; ox++)
+                for (int lane = 0; lane < 8; lane++)
+                {
+                    float acc = 0f;
+                    for (int r = 0; r < 6; r++)
+                    {
+                        float* xc = x + (ic0 + r) * 1024 + ox * 1;
+                        for (int ky = 0; ky < 5; ky++)
+                            for (int kx = 0; kx < 5; kx++)
+                                acc += w[((r * 5 + ky) * 5 + kx) * 8 + lane] * xc[ky * 32 + kx * 1];
+                    }
+                    y[ox * 8 + lane] = acc;
+                }
+            }
+        }
+    }
+
+    // Y[n,c,h+0,w+0] = X[n,c,h,w]   (1×28×28 NCHW8c → 1×28×28 NCHW: gradient into its tensor's layout)
+    // A pure change of layout.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back24(void* state, int begin, int end)
+    {
+        var f = (Frame*)state;
+        for (int item = begin; item < end; item++)
+        {
+            int n = item / 1, unit = item % 1;
+            float* x = f->G9 + (nint)n * 6272;
+            float* y = f->G10 + (nint)n * 784 + (nint)unit * 784;
+            float* src = x + (unit >> 3) * 6272 + (unit & 7);
             float* dst = y + 0;
-            for (int h = 0; h < 1; h++)
-                new ReadOnlySpan<float>(src + h * 1, 1).CopyTo(new Span<float>(dst + h * 1, 1));
+            for (int h = 0; h < 28; h++)
+                for (int w = 0; w < 28; w++) dst[h * 28 + w] = src[h * 224 + w * 8];
+        }
+    }
+
+    // Y[n,c,h+0,w+0] = X[n,c,h,w]   (1×28×28 NCHW → 1×28×28 NCHW: ∂loss/∂input to the caller)
+    // A pure change of layout.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back25(void* state, int begin, int end)
+    {
+        var f = (Frame*)state;
+        for (int item = begin; item < end; item++)
+        {
+            int n = item / 1, unit = item % 1;
+            float* x = f->G10 + (nint)n * 784;
+            float* y = f->InputGradient + (nint)n * 784 + (nint)unit * 784;
+            float* src = x + unit * 784;
+            float* dst = y + 0;
+            for (int h = 0; h < 28; h++)
+                new ReadOnlySpan<float>(src + h * 28, 28).CopyTo(new Span<float>(dst + h * 28, 28));
         }
     }
 

@@ -8,6 +8,7 @@ using System.Collections.Generic;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
+using System.Threading;
 
 namespace Snap;
 
@@ -50,20 +51,37 @@ public unsafe partial class Pointwise : global::ConvGen.INetwork
     {
         _layer0Weight = new global::ConvGen.Parameter("0.weight", new int[] { 32, 64, 1, 1 }, global::ConvGen.ParameterLayout.ConvBlocked(32, 64, 1, 1, 1));
         _parameters = new global::ConvGen.Parameter[] { _layer0Weight };
+        _L0WT = global::ConvGen.TransposedWeights.ForConv(_layer0Weight, inChannels: 64, groups: 1, kh: 1, kw: 1);
         var random = new Random(seed);
         global::ConvGen.ParameterInit.Uniform(_layer0Weight, fanIn: 64, random);
     }
 
-    /// <summary>Pointers one call's kernels share: the caller's spans, the workspace buffers and the packed parameters.</summary>
+    /// <summary>Pointers one call's kernels share: tensors, gradients, packed parameters and their gradients.</summary>
     private struct Frame
     {
-        public float* Input, Output, A, B, Scratch;
         public int Batch;
-        public float* L0W;
+        public float* T0, Output, T1;
+        public float* OutputGradient, InputGradient, G0, G1, G2, G3;
+        public float* L0W, L0dW;
+        public float* L0WT;
     }
 
     [ThreadStatic] private static float[]? t_workspace;
     private static readonly bool s_useAvx2 = Avx2.IsSupported && Fma.IsSupported;
+
+    /// <summary>Floats per sample of a recorded forward: every tensor keeps its own region for Backward.</summary>
+    public const int RecordedFloatsPerSample = 4704;
+    /// <summary>Floats per sample Backward needs for gradients.</summary>
+    public const int GradientFloatsPerSample = 9408;
+    private readonly object _recordLock = new();
+    private float[]? _recorded, _gradients;
+    private int _recordedBatch;
+
+    /// <summary>
+    /// Whether Forward keeps every intermediate tensor for a following Backward (default true). Inference-only code
+    /// can set it to false: Forward then runs in a small per-thread workspace that reuses buffers between layers.
+    /// </summary>
+    public bool RecordForBackward { get; set; } = true;
 
     /// <summary>Runs <paramref name="batch"/> samples (NCHW) through the network. Thread-safe; allocates nothing once warm.</summary>
     public void Forward(ReadOnlySpan<float> input, Span<float> output, int batch)
@@ -73,19 +91,100 @@ public unsafe partial class Pointwise : global::ConvGen.INetwork
             throw new ArgumentException($"input must hold batch × InputLength = {batch} × {InputLength} = {(long)batch * InputLength} floats (64×7×7 per sample), but holds {input.Length}.", nameof(input));
         if (output.Length != (long)batch * OutputLength)
             throw new ArgumentException($"output must hold batch × OutputLength = {batch} × {OutputLength} = {(long)batch * OutputLength} floats (32×7×7 per sample), but holds {output.Length}.", nameof(output));
+        // One caller at a time records into the instance; concurrent callers run in their own thread's workspace.
+        if (RecordForBackward && Monitor.TryEnter(_recordLock))
+        {
+            try
+            {
+                _recordedBatch = 0;
+                float[] recorded = global::ConvGen.Workspace.Ensure(ref _recorded, (long)batch * RecordedFloatsPerSample);
+                fixed (float* y = output, tape = recorded)
+                {
+                    Frame frame = default;
+                    SetTape(ref frame, tape, batch);
+                    input.CopyTo(new Span<float>(frame.T0, input.Length));
+                    frame.Output = y;
+                    RunForward(&frame);
+                }
+                _recordedBatch = batch;
+            }
+            finally
+            {
+                Monitor.Exit(_recordLock);
+            }
+            return;
+        }
         float[] workspace = global::ConvGen.Workspace.Ensure(ref t_workspace, (long)batch * WorkspaceFloatsPerSample);
         fixed (float* x = input, y = output, ws = workspace)
         {
-            Frame frame;
-            frame.Input = x;
-            frame.Output = y;
-            frame.A = ws;
-            frame.B = ws + (nint)batch * BufferAFloats;
-            frame.Scratch = frame.B + (nint)batch * BufferBFloats;
+            Frame frame = default;
             frame.Batch = batch;
-            frame.L0W = _layer0Weight.Pointer;
-            global::ConvGen.Parallelism.For(batch * 2, &Step0, &frame);
-            global::ConvGen.Parallelism.For(batch * 32, &Step1, &frame);
+            frame.T0 = x;
+            frame.Output = y;
+            float* a = ws, b = ws + (nint)batch * BufferAFloats, scratch = b + (nint)batch * BufferBFloats;
+            frame.T1 = a;
+            RunForward(&frame);
+        }
+    }
+
+    /// <summary>Every forward tensor in its own region of <paramref name="tape"/>, as Backward finds them.</summary>
+    private void SetTape(ref Frame frame, float* tape, int batch)
+    {
+        frame.Batch = batch;
+        frame.T0 = tape;
+        frame.T1 = tape + (nint)batch * 3136;
+        frame.L0W = _layer0Weight.Pointer;
+        frame.L0dW = _layer0Weight.GradientPointer;
+    }
+
+    private void RunForward(Frame* frame)
+    {
+        int batch = frame->Batch;
+        frame->L0W = _layer0Weight.Pointer;
+        global::ConvGen.Parallelism.For(batch * 2, &Step0, frame);
+        global::ConvGen.Parallelism.For(batch * 32, &Step1, frame);
+    }
+
+    private readonly global::ConvGen.TransposedWeights _L0WT;
+
+    /// <summary>
+    /// Adds ∂loss/∂parameter to every parameter's Gradient and writes ∂loss/∂input (NCHW) to <paramref name="inputGradient"/>,
+    /// or skips that when it is empty. Needs the Forward of the same batch just before, recorded on this instance.
+    /// </summary>
+    public void Backward(ReadOnlySpan<float> outputGradient, Span<float> inputGradient, int batch)
+    {
+        if (batch <= 0) throw new ArgumentException($"batch must be at least 1, but is {batch}.", nameof(batch));
+        if (outputGradient.Length != (long)batch * OutputLength)
+            throw new ArgumentException($"outputGradient must hold batch × OutputLength = {batch} × {OutputLength} = {(long)batch * OutputLength} floats (32×7×7 per sample), but holds {outputGradient.Length}.", nameof(outputGradient));
+        bool wantInput = !inputGradient.IsEmpty;
+        if (wantInput && inputGradient.Length != (long)batch * InputLength)
+            throw new ArgumentException($"inputGradient must be empty (to skip it) or hold batch × InputLength = {batch} × {InputLength} = {(long)batch * InputLength} floats, but holds {inputGradient.Length}.", nameof(inputGradient));
+        lock (_recordLock)
+        {
+            if (_recordedBatch != batch)
+                throw new InvalidOperationException(_recordedBatch == 0
+                    ? $"Backward(batch: {batch}) needs a recorded Forward of the same batch on this instance first, and there is none (is RecordForBackward false?)."
+                    : $"Backward(batch: {batch}) must follow a Forward of the same batch, but the last recorded Forward on this instance ran batch {_recordedBatch}.");
+            if (wantInput) _L0WT.Refresh();
+            float[] gradients = global::ConvGen.Workspace.Ensure(ref _gradients, (long)batch * GradientFloatsPerSample);
+            fixed (float* og = outputGradient, ig = inputGradient, tape = _recorded, gs = gradients)
+            {
+                Frame frame = default;
+                SetTape(ref frame, tape, batch);
+                frame.OutputGradient = og;
+                frame.InputGradient = ig;
+                frame.G0 = gs + (nint)batch * 0;
+                frame.G1 = gs + (nint)batch * 1568;
+                frame.G2 = gs + (nint)batch * 3136;
+                frame.G3 = gs + (nint)batch * 6272;
+                frame.L0WT = _L0WT.Pointer;
+                global::ConvGen.Parallelism.For(batch, &Back0, &frame);
+                global::ConvGen.Parallelism.For(256, &Back1, &frame);
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 32, &Back2, &frame);
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 4, &Back3, &frame);
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 64, &Back4, &frame);
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 64, &Back5, &frame);
+            }
         }
     }
 
@@ -116,10 +215,10 @@ public unsafe partial class Pointwise : global::ConvGen.INetwork
         for (int item = begin; item < end; item++)
         {
             int oy = 0, tile = item % 2, n = item / 2;
-            float* x = f->Input + (nint)n * 3136 + oy * 49;
+            float* x = f->T0 + (nint)n * 3136 + oy * 49;
             float* w = f->L0W + tile * 1024;
             float* b = null;
-            float* y = f->A + (nint)n * 1568 + (nint)tile * 784 + oy * 392;
+            float* y = f->T1 + (nint)n * 1568 + (nint)tile * 784 + oy * 392;
             int ic0 = 0;
             for (int ox = 0; ox < 48; ox += 6) Step0Tile2x6(x + ox, w, b, y + ox * 8, ic0);
             Step0Tile2x1(x + 48, w, b, y + 384, ic0);
@@ -405,12 +504,12 @@ public unsafe partial class Pointwise : global::ConvGen.INetwork
         for (int item = begin; item < end; item++)
         {
             int oy = 0, tile = item % 2, n = item / 2;
-            float* x = f->Input + (nint)n * 3136 + oy * 49;
+            float* x = f->T0 + (nint)n * 3136 + oy * 49;
             for (int ob = tile * 2; ob < Math.Min(tile * 2 + 2, 4); ob++)
             {
                 int ic0 = 0;
                 float* w = f->L0W + ob * 512;
-                float* y = f->A + (nint)n * 1568 + (nint)ob * 392 + oy * 392;
+                float* y = f->T1 + (nint)n * 1568 + (nint)ob * 392 + oy * 392;
                 for (int ox = 0; ox < 49; ox++)
                 for (int lane = 0; lane < 8; lane++)
                 {
@@ -437,12 +536,441 @@ public unsafe partial class Pointwise : global::ConvGen.INetwork
         for (int item = begin; item < end; item++)
         {
             int n = item / 32, unit = item % 32;
-            float* x = f->A + (nint)n * 1568;
+            float* x = f->T1 + (nint)n * 1568;
             float* y = f->Output + (nint)n * 1568 + (nint)unit * 49;
             float* src = x + (unit >> 3) * 392 + (unit & 7);
             float* dst = y + 0;
             for (int h = 0; h < 7; h++)
                 for (int w = 0; w < 7; w++) dst[h * 7 + w] = src[h * 56 + w * 8];
+        }
+    }
+
+    // ∂Y[n,c,h,w] (internal NCHW8c) = ∂loss/∂output[n,c,h,w] (NCHW)
+    // The whole sample is cleared first so padding lanes carry zero gradient into the weight gradients.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back0(void* state, int begin, int end)
+    {
+        var f = (Frame*)state;
+        for (int n = begin; n < end; n++)
+        {
+            float* g = f->G0 + (nint)n * 1568;
+            new Span<float>(g, 1568).Clear();
+            float* src = f->OutputGradient + (nint)n * 1568;
+            for (int c = 0; c < 32; c++)
+                for (int p = 0; p < 49; p++)
+                    g[((c >> 3) * 49 + p) * 8 + (c & 7)] = src[c * 49 + p];
+        }
+    }
+
+    // ∂W[o,i,ΔY,ΔX] += Σ_{n,y,x} ∂Z[n,o,y,x] · X[n,i,1·y+1·ΔY,1·x+1·ΔX]   (layer 0, X zero-padded)
+    // Each work item owns one kernel row of one input channel for 8 outputs: 1 accumulators in registers, reduced over every pixel of the batch.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back1(void* state, int begin, int end)
+    {
+        var f = (Frame*)state;
+        for (int item = begin; item < end; item++)
+        {
+            int ky = item % 1, r = item / 1 % 64, ob = item / 64;
+            int ic = r;
+            Vector256<float> a0 = Vector256<float>.Zero;
+            for (int n = 0; n < f->Batch; n++)
+            {
+                float* gz = f->G0 + (nint)n * 1568 + ob * 392;
+                float* xs = f->T0 + (nint)n * 3136 + ic * 49 + ky * 7;
+                for (int oy = 0; oy < 7; oy++)
+                {
+                    float* gr = gz + oy * 56;
+                    float* xr = xs + oy * 7;
+                    for (int ox = 0; ox < 7; ox++)
+                    {
+                        Vector256<float> gv = Vector256.Load(gr + ox * 8);
+                        float* xp = xr + ox * 1;
+                        a0 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(xp[0]), a0);
+                    }
+                }
+            }
+            float* dw = f->L0dW + ((ob * 64 + r) * 1 + ky) * 8;
+            Vector256.Store(Vector256.Load(dw + 0) + a0, dw + 0);
+        }
+    }
+
+    // G[n,c,1·y+0,1·x+0] = ∂Z[n,c,y,x], zero elsewhere   (layer 0: backward-data input grid)
+    // Rows and columns that fall outside the grid touched only padding in the forward pass and are dropped.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back2(void* state, int begin, int end)
+    {
+        var f = (Frame*)state;
+        for (int item = begin; item < end; item++)
+        {
+            int n = item / 32, unit = item % 32;
+            float* y = f->G1 + (nint)n * 1568 + (nint)unit * 49;
+            new Span<float>(y, 49).Clear();
+            float* x = f->G0 + (nint)n * 1568 + (unit >> 3) * 392 + (unit & 7);
+            for (int iy = 0; iy < 7; iy++)
+                for (int ix = 0; ix < 7; ix++)
+                    y[(iy * 1 + 0) * 7 + ix * 1 + 0] = x[iy * 56 + ix * 8];
+        }
+    }
+
+    // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
+    // layer 0: 32×7×7 → 64×7×7, 1x1; tile 2×8 channels × 6 pixels
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back3(void* state, int begin, int end) { if (s_useAvx2) Back3Avx(state, begin, end); else Back3Scalar(state, begin, end); }
+
+    // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
+    // Row by row: each work item is one output row of one tile of 2 channel block(s).
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back3Avx(void* state, int begin, int end)
+    {
+        var f = (Frame*)state;
+        for (int item = begin; item < end; item++)
+        {
+            int oy = 0, tile = item % 4, n = item / 4;
+            float* x = f->G1 + (nint)n * 1568 + oy * 49;
+            float* w = f->L0WT + tile * 512;
+            float* b = null;
+            float* y = f->G2 + (nint)n * 3136 + (nint)tile * 784 + oy * 392;
+            int ic0 = 0;
+            for (int ox = 0; ox < 48; ox += 6) Back3Tile2x6(x + ox, w, b, y + ox * 8, ic0);
+            Back3Tile2x1(x + 48, w, b, y + 384, ic0);
+        }
+    }
+
+    // 2×6 tile: acc[block][pixel] += W[block][tap] · broadcast(X[pixel][tap]); weights in registers, one broadcast per input value.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back3Tile2x6(float* x, float* w, float* b, float* y, int ic0)
+    {
+        Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0, a0_4 = a0_0, a0_5 = a0_0;
+        Vector256<float> a1_0 = Vector256<float>.Zero, a1_1 = a1_0, a1_2 = a1_0, a1_3 = a1_0, a1_4 = a1_0, a1_5 = a1_0;
+        Vector256<float> w0, w1, v;
+        for (int r = 0; r < 32; r += 8)
+        {
+            float* x0 = x + r * 49;
+            float* w0p = w + r * 8;
+            w0 = Avx.LoadVector256(w0p + 0);
+            w1 = Avx.LoadVector256(w0p + 256);
+            v = Vector256.Create(x0[0]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+            v = Vector256.Create(x0[1]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+            v = Vector256.Create(x0[2]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+            v = Vector256.Create(x0[3]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+            v = Vector256.Create(x0[4]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+            v = Vector256.Create(x0[5]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            a1_5 = Fma.MultiplyAdd(w1, v, a1_5);
+            float* x1 = x + (r + 1) * 49;
+            float* w1p = w + (r + 1) * 8;
+            w0 = Avx.LoadVector256(w1p + 0);
+            w1 = Avx.LoadVector256(w1p + 256);
+            v = Vector256.Create(x1[0]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+            v = Vector256.Create(x1[1]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+            v = Vector256.Create(x1[2]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+            v = Vector256.Create(x1[3]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+            v = Vector256.Create(x1[4]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+            v = Vector256.Create(x1[5]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            a1_5 = Fma.MultiplyAdd(w1, v, a1_5);
+            float* x2 = x + (r + 2) * 49;
+            float* w2p = w + (r + 2) * 8;
+            w0 = Avx.LoadVector256(w2p + 0);
+            w1 = Avx.LoadVector256(w2p + 256);
+            v = Vector256.Create(x2[0]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+            v = Vector256.Create(x2[1]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+            v = Vector256.Create(x2[2]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+            v = Vector256.Create(x2[3]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+            v = Vector256.Create(x2[4]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+            v = Vector256.Create(x2[5]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            a1_5 = Fma.MultiplyAdd(w1, v, a1_5);
+            float* x3 = x + (r + 3) * 49;
+            float* w3p = w + (r + 3) * 8;
+            w0 = Avx.LoadVector256(w3p + 0);
+            w1 = Avx.LoadVector256(w3p + 256);
+            v = Vector256.Create(x3[0]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+            v = Vector256.Create(x3[1]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+            v = Vector256.Create(x3[2]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+            v = Vector256.Create(x3[3]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+            v = Vector256.Create(x3[4]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+            v = Vector256.Create(x3[5]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            a1_5 = Fma.MultiplyAdd(w1, v, a1_5);
+            float* x4 = x + (r + 4) * 49;
+            float* w4p = w + (r + 4) * 8;
+            w0 = Avx.LoadVector256(w4p + 0);
+            w1 = Avx.LoadVector256(w4p + 256);
+            v = Vector256.Create(x4[0]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+            v = Vector256.Create(x4[1]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+            v = Vector256.Create(x4[2]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+            v = Vector256.Create(x4[3]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+            v = Vector256.Create(x4[4]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+            v = Vector256.Create(x4[5]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            a1_5 = Fma.MultiplyAdd(w1, v, a1_5);
+            float* x5 = x + (r + 5) * 49;
+            float* w5p = w + (r + 5) * 8;
+            w0 = Avx.LoadVector256(w5p + 0);
+            w1 = Avx.LoadVector256(w5p + 256);
+            v = Vector256.Create(x5[0]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+            v = Vector256.Create(x5[1]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+            v = Vector256.Create(x5[2]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+            v = Vector256.Create(x5[3]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+            v = Vector256.Create(x5[4]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+            v = Vector256.Create(x5[5]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            a1_5 = Fma.MultiplyAdd(w1, v, a1_5);
+            float* x6 = x + (r + 6) * 49;
+            float* w6p = w + (r + 6) * 8;
+            w0 = Avx.LoadVector256(w6p + 0);
+            w1 = Avx.LoadVector256(w6p + 256);
+            v = Vector256.Create(x6[0]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+            v = Vector256.Create(x6[1]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+            v = Vector256.Create(x6[2]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+            v = Vector256.Create(x6[3]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+            v = Vector256.Create(x6[4]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+            v = Vector256.Create(x6[5]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            a1_5 = Fma.MultiplyAdd(w1, v, a1_5);
+            float* x7 = x + (r + 7) * 49;
+            float* w7p = w + (r + 7) * 8;
+            w0 = Avx.LoadVector256(w7p + 0);
+            w1 = Avx.LoadVector256(w7p + 256);
+            v = Vector256.Create(x7[0]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+            v = Vector256.Create(x7[1]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+            v = Vector256.Create(x7[2]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+            v = Vector256.Create(x7[3]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+            v = Vector256.Create(x7[4]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+            v = Vector256.Create(x7[5]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            a1_5 = Fma.MultiplyAdd(w1, v, a1_5);
+        }
+        Avx.Store(y + 0, a0_0);
+        Avx.Store(y + 8, a0_1);
+        Avx.Store(y + 16, a0_2);
+        Avx.Store(y + 24, a0_3);
+        Avx.Store(y + 32, a0_4);
+        Avx.Store(y + 40, a0_5);
+        Avx.Store(y + 392, a1_0);
+        Avx.Store(y + 400, a1_1);
+        Avx.Store(y + 408, a1_2);
+        Avx.Store(y + 416, a1_3);
+        Avx.Store(y + 424, a1_4);
+        Avx.Store(y + 432, a1_5);
+    }
+
+    // 2×1 tile: acc[block][pixel] += W[block][tap] · broadcast(X[pixel][tap]); weights in registers, one broadcast per input value.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back3Tile2x1(float* x, float* w, float* b, float* y, int ic0)
+    {
+        Vector256<float> a0_0 = Vector256<float>.Zero;
+        Vector256<float> a1_0 = Vector256<float>.Zero;
+        Vector256<float> w0, w1, v;
+        for (int r = 0; r < 32; r += 8)
+        {
+            float* x0 = x + r * 49;
+            float* w0p = w + r * 8;
+            w0 = Avx.LoadVector256(w0p + 0);
+            w1 = Avx.LoadVector256(w0p + 256);
+            v = Vector256.Create(x0[0]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+            float* x1 = x + (r + 1) * 49;
+            float* w1p = w + (r + 1) * 8;
+            w0 = Avx.LoadVector256(w1p + 0);
+            w1 = Avx.LoadVector256(w1p + 256);
+            v = Vector256.Create(x1[0]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+            float* x2 = x + (r + 2) * 49;
+            float* w2p = w + (r + 2) * 8;
+            w0 = Avx.LoadVector256(w2p + 0);
+            w1 = Avx.LoadVector256(w2p + 256);
+            v = Vector256.Create(x2[0]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+            float* x3 = x + (r + 3) * 49;
+            float* w3p = w + (r + 3) * 8;
+            w0 = Avx.LoadVector256(w3p + 0);
+            w1 = Avx.LoadVector256(w3p + 256);
+            v = Vector256.Create(x3[0]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+            float* x4 = x + (r + 4) * 49;
+            float* w4p = w + (r + 4) * 8;
+            w0 = Avx.LoadVector256(w4p + 0);
+            w1 = Avx.LoadVector256(w4p + 256);
+            v = Vector256.Create(x4[0]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+            float* x5 = x + (r + 5) * 49;
+            float* w5p = w + (r + 5) * 8;
+            w0 = Avx.LoadVector256(w5p + 0);
+            w1 = Avx.LoadVector256(w5p + 256);
+            v = Vector256.Create(x5[0]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+            float* x6 = x + (r + 6) * 49;
+            float* w6p = w + (r + 6) * 8;
+            w0 = Avx.LoadVector256(w6p + 0);
+            w1 = Avx.LoadVector256(w6p + 256);
+            v = Vector256.Create(x6[0]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+            float* x7 = x + (r + 7) * 49;
+            float* w7p = w + (r + 7) * 8;
+            w0 = Avx.LoadVector256(w7p + 0);
+            w1 = Avx.LoadVector256(w7p + 256);
+            v = Vector256.Create(x7[0]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+        }
+        Avx.Store(y + 0, a0_0);
+        Avx.Store(y + 392, a1_0);
+    }
+
+    // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
+    // Scalar twin of the AVX2 kernel for CPUs without AVX2/FMA: same work items, same packed weights.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back3Scalar(void* state, int begin, int end)
+    {
+        var f = (Frame*)state;
+        for (int item = begin; item < end; item++)
+        {
+            int oy = 0, tile = item % 4, n = item / 4;
+            float* x = f->G1 + (nint)n * 1568 + oy * 49;
+            for (int ob = tile * 2; ob < Math.Min(tile * 2 + 2, 8); ob++)
+            {
+                int ic0 = 0;
+                float* w = f->L0WT + ob * 256;
+                float* y = f->G2 + (nint)n * 3136 + (nint)ob * 392 + oy * 392;
+                for (int ox = 0; ox < 49; ox++)
+                for (int lane = 0; lane < 8; lane++)
+                {
+                    float acc = 0f;
+                    for (int r = 0; r < 32; r++)
+                    {
+                        float* xc = x + (ic0 + r) * 49 + ox * 1;
+                        for (int ky = 0; ky < 1; ky++)
+                            for (int kx = 0; kx < 1; kx++)
+                                acc += w[((r * 1 + ky) * 1 + kx) * 8 + lane] * xc[ky * 49 + kx * 1];
+                    }
+                    y[ox * 8 + lane] = acc;
+                }
+            }
+        }
+    }
+
+    // Y[n,c,h+0,w+0] = X[n,c,h,w]   (64×7×7 NCHW8c → 64×7×7 NCHW: gradient into its tensor's layout)
+    // A pure change of layout.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back4(void* state, int begin, int end)
+    {
+        var f = (Frame*)state;
+        for (int item = begin; item < end; item++)
+        {
+            int n = item / 64, unit = item % 64;
+            float* x = f->G2 + (nint)n * 3136;
+            float* y = f->G3 + (nint)n * 3136 + (nint)unit * 49;
+            float* src = x + (unit >> 3) * 392 + (unit & 7);
+            float* dst = y + 0;
+            for (int h = 0; h < 7; h++)
+                for (int w = 0; w < 7; w++) dst[h * 7 + w] = src[h * 56 + w * 8];
+        }
+    }
+
+    // Y[n,c,h+0,w+0] = X[n,c,h,w]   (64×7×7 NCHW → 64×7×7 NCHW: ∂loss/∂input to the caller)
+    // A pure change of layout.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back5(void* state, int begin, int end)
+    {
+        var f = (Frame*)state;
+        for (int item = begin; item < end; item++)
+        {
+            int n = item / 64, unit = item % 64;
+            float* x = f->G3 + (nint)n * 3136;
+            float* y = f->InputGradient + (nint)n * 3136 + (nint)unit * 49;
+            float* src = x + unit * 49;
+            float* dst = y + 0;
+            for (int h = 0; h < 7; h++)
+                new ReadOnlySpan<float>(src + h * 7, 7).CopyTo(new Span<float>(dst + h * 7, 7));
         }
     }
 

@@ -8,6 +8,7 @@ using System.Collections.Generic;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
+using System.Threading;
 
 namespace Snap;
 
@@ -53,22 +54,39 @@ public unsafe partial class Stem : global::ConvGen.INetwork
         _layer0Weight = new global::ConvGen.Parameter("0.weight", new int[] { 16, 3, 7, 7 }, global::ConvGen.ParameterLayout.ConvBlocked(16, 3, 1, 7, 7));
         _layer0Bias = new global::ConvGen.Parameter("0.bias", new int[] { 16 }, global::ConvGen.ParameterLayout.Vector(16));
         _parameters = new global::ConvGen.Parameter[] { _layer0Weight, _layer0Bias };
+        _L0WT = global::ConvGen.TransposedWeights.ForConv(_layer0Weight, inChannels: 3, groups: 1, kh: 7, kw: 7);
         var random = new Random(seed);
         global::ConvGen.ParameterInit.Uniform(_layer0Weight, fanIn: 147, random);
         global::ConvGen.ParameterInit.Uniform(_layer0Bias, fanIn: 147, random);
     }
 
-    /// <summary>Pointers one call's kernels share: the caller's spans, the workspace buffers and the packed parameters.</summary>
+    /// <summary>Pointers one call's kernels share: tensors, gradients, packed parameters and their gradients.</summary>
     private struct Frame
     {
-        public float* Input, Output, A, B, Scratch;
         public int Batch;
-        public float* L0W;
-        public float* L0B;
+        public float* T0, Output, T1, T2;
+        public float* OutputGradient, InputGradient, G0, G1, G2, G3;
+        public float* L0W, L0dW;
+        public float* L0B, L0dB;
+        public float* L0WT;
     }
 
     [ThreadStatic] private static float[]? t_workspace;
     private static readonly bool s_useAvx2 = Avx2.IsSupported && Fma.IsSupported;
+
+    /// <summary>Floats per sample of a recorded forward: every tensor keeps its own region for Backward.</summary>
+    public const int RecordedFloatsPerSample = 11500;
+    /// <summary>Floats per sample Backward needs for gradients.</summary>
+    public const int GradientFloatsPerSample = 38464;
+    private readonly object _recordLock = new();
+    private float[]? _recorded, _gradients;
+    private int _recordedBatch;
+
+    /// <summary>
+    /// Whether Forward keeps every intermediate tensor for a following Backward (default true). Inference-only code
+    /// can set it to false: Forward then runs in a small per-thread workspace that reuses buffers between layers.
+    /// </summary>
+    public bool RecordForBackward { get; set; } = true;
 
     /// <summary>Runs <paramref name="batch"/> samples (NCHW) through the network. Thread-safe; allocates nothing once warm.</summary>
     public void Forward(ReadOnlySpan<float> input, Span<float> output, int batch)
@@ -78,21 +96,108 @@ public unsafe partial class Stem : global::ConvGen.INetwork
             throw new ArgumentException($"input must hold batch × InputLength = {batch} × {InputLength} = {(long)batch * InputLength} floats (3×32×32 per sample), but holds {input.Length}.", nameof(input));
         if (output.Length != (long)batch * OutputLength)
             throw new ArgumentException($"output must hold batch × OutputLength = {batch} × {OutputLength} = {(long)batch * OutputLength} floats (16×16×16 per sample), but holds {output.Length}.", nameof(output));
+        // One caller at a time records into the instance; concurrent callers run in their own thread's workspace.
+        if (RecordForBackward && Monitor.TryEnter(_recordLock))
+        {
+            try
+            {
+                _recordedBatch = 0;
+                float[] recorded = global::ConvGen.Workspace.Ensure(ref _recorded, (long)batch * RecordedFloatsPerSample);
+                fixed (float* y = output, tape = recorded)
+                {
+                    Frame frame = default;
+                    SetTape(ref frame, tape, batch);
+                    input.CopyTo(new Span<float>(frame.T0, input.Length));
+                    frame.Output = y;
+                    RunForward(&frame);
+                }
+                _recordedBatch = batch;
+            }
+            finally
+            {
+                Monitor.Exit(_recordLock);
+            }
+            return;
+        }
         float[] workspace = global::ConvGen.Workspace.Ensure(ref t_workspace, (long)batch * WorkspaceFloatsPerSample);
         fixed (float* x = input, y = output, ws = workspace)
         {
-            Frame frame;
-            frame.Input = x;
-            frame.Output = y;
-            frame.A = ws;
-            frame.B = ws + (nint)batch * BufferAFloats;
-            frame.Scratch = frame.B + (nint)batch * BufferBFloats;
+            Frame frame = default;
             frame.Batch = batch;
-            frame.L0W = _layer0Weight.Pointer;
-            frame.L0B = _layer0Bias.Pointer;
-            global::ConvGen.Parallelism.For(batch * 3, &Step0, &frame);
-            global::ConvGen.Parallelism.For(batch * 16, &Step1, &frame);
-            global::ConvGen.Parallelism.For(batch * 16, &Step2, &frame);
+            frame.T0 = x;
+            frame.Output = y;
+            float* a = ws, b = ws + (nint)batch * BufferAFloats, scratch = b + (nint)batch * BufferBFloats;
+            frame.T1 = scratch;
+            frame.T2 = a;
+            RunForward(&frame);
+        }
+    }
+
+    /// <summary>Every forward tensor in its own region of <paramref name="tape"/>, as Backward finds them.</summary>
+    private void SetTape(ref Frame frame, float* tape, int batch)
+    {
+        frame.Batch = batch;
+        frame.T0 = tape;
+        frame.T1 = tape + (nint)batch * 3072;
+        frame.T2 = tape + (nint)batch * 7404;
+        frame.L0W = _layer0Weight.Pointer;
+        frame.L0dW = _layer0Weight.GradientPointer;
+        frame.L0B = _layer0Bias.Pointer;
+        frame.L0dB = _layer0Bias.GradientPointer;
+    }
+
+    private void RunForward(Frame* frame)
+    {
+        int batch = frame->Batch;
+        frame->L0W = _layer0Weight.Pointer;
+        frame->L0B = _layer0Bias.Pointer;
+        global::ConvGen.Parallelism.For(batch * 3, &Step0, frame);
+        global::ConvGen.Parallelism.For(batch * 16, &Step1, frame);
+        global::ConvGen.Parallelism.For(batch * 16, &Step2, frame);
+    }
+
+    private readonly global::ConvGen.TransposedWeights _L0WT;
+
+    /// <summary>
+    /// Adds ∂loss/∂parameter to every parameter's Gradient and writes ∂loss/∂input (NCHW) to <paramref name="inputGradient"/>,
+    /// or skips that when it is empty. Needs the Forward of the same batch just before, recorded on this instance.
+    /// </summary>
+    public void Backward(ReadOnlySpan<float> outputGradient, Span<float> inputGradient, int batch)
+    {
+        if (batch <= 0) throw new ArgumentException($"batch must be at least 1, but is {batch}.", nameof(batch));
+        if (outputGradient.Length != (long)batch * OutputLength)
+            throw new ArgumentException($"outputGradient must hold batch × OutputLength = {batch} × {OutputLength} = {(long)batch * OutputLength} floats (16×16×16 per sample), but holds {outputGradient.Length}.", nameof(outputGradient));
+        bool wantInput = !inputGradient.IsEmpty;
+        if (wantInput && inputGradient.Length != (long)batch * InputLength)
+            throw new ArgumentException($"inputGradient must be empty (to skip it) or hold batch × InputLength = {batch} × {InputLength} = {(long)batch * InputLength} floats, but holds {inputGradient.Length}.", nameof(inputGradient));
+        lock (_recordLock)
+        {
+            if (_recordedBatch != batch)
+                throw new InvalidOperationException(_recordedBatch == 0
+                    ? $"Backward(batch: {batch}) needs a recorded Forward of the same batch on this instance first, and there is none (is RecordForBackward false?)."
+                    : $"Backward(batch: {batch}) must follow a Forward of the same batch, but the last recorded Forward on this instance ran batch {_recordedBatch}.");
+            if (wantInput) _L0WT.Refresh();
+            float[] gradients = global::ConvGen.Workspace.Ensure(ref _gradients, (long)batch * GradientFloatsPerSample);
+            fixed (float* og = outputGradient, ig = inputGradient, tape = _recorded, gs = gradients)
+            {
+                Frame frame = default;
+                SetTape(ref frame, tape, batch);
+                frame.OutputGradient = og;
+                frame.InputGradient = ig;
+                frame.G0 = gs + (nint)batch * 0;
+                frame.G1 = gs + (nint)batch * 4096;
+                frame.G2 = gs + (nint)batch * 27200;
+                frame.G3 = gs + (nint)batch * 35392;
+                frame.L0WT = _L0WT.Pointer;
+                global::ConvGen.Parallelism.For(batch, &Back0, &frame);
+                global::ConvGen.Parallelism.For((int)(((long)batch * 4096 + 4095) / 4096), &Back1, &frame);
+                global::ConvGen.Parallelism.For(2, &Back2, &frame);
+                global::ConvGen.Parallelism.For(42, &Back3, &frame);
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 16, &Back4, &frame);
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 32, &Back5, &frame);
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 3, &Back6, &frame);
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 3, &Back7, &frame);
+            }
         }
     }
 
@@ -118,8 +223,8 @@ public unsafe partial class Stem : global::ConvGen.INetwork
         for (int item = begin; item < end; item++)
         {
             int n = item / 3, unit = item % 3;
-            float* x = f->Input + (nint)n * 3072;
-            float* y = f->Scratch + (nint)n * 4332 + (nint)unit * 1444;
+            float* x = f->T0 + (nint)n * 3072;
+            float* y = f->T1 + (nint)n * 4332 + (nint)unit * 1444;
             new Span<float>(y, 1444).Clear();
             float* src = x + unit * 1024;
             float* dst = y + 117;
@@ -142,10 +247,10 @@ public unsafe partial class Stem : global::ConvGen.INetwork
         for (int item = begin; item < end; item++)
         {
             int oy = item % 16, tile = item / 16 % 1, n = item / 16;
-            float* x = f->Scratch + (nint)n * 4332 + oy * 76;
+            float* x = f->T1 + (nint)n * 4332 + oy * 76;
             float* w = f->L0W + tile * 2352;
             float* b = f->L0B + tile * 16;
-            float* y = f->A + (nint)n * 4096 + (nint)tile * 4096 + oy * 128;
+            float* y = f->T2 + (nint)n * 4096 + (nint)tile * 4096 + oy * 128;
             int ic0 = 0;
             for (int ox = 0; ox < 12; ox += 6) Step1Tile2x6(x + ox * 2, w, b, y + ox * 8, ic0);
             Step1Tile2x4(x + 24, w, b, y + 96, ic0);
@@ -955,12 +1060,12 @@ public unsafe partial class Stem : global::ConvGen.INetwork
         for (int item = begin; item < end; item++)
         {
             int oy = item % 16, tile = item / 16 % 1, n = item / 16;
-            float* x = f->Scratch + (nint)n * 4332 + oy * 76;
+            float* x = f->T1 + (nint)n * 4332 + oy * 76;
             for (int ob = tile * 2; ob < Math.Min(tile * 2 + 2, 2); ob++)
             {
                 int ic0 = 0;
                 float* w = f->L0W + ob * 1176;
-                float* y = f->A + (nint)n * 4096 + (nint)ob * 2048 + oy * 128;
+                float* y = f->T2 + (nint)n * 4096 + (nint)ob * 2048 + oy * 128;
                 for (int ox = 0; ox < 16; ox++)
                 for (int lane = 0; lane < 8; lane++)
                 {
@@ -987,12 +1092,1499 @@ public unsafe partial class Stem : global::ConvGen.INetwork
         for (int item = begin; item < end; item++)
         {
             int n = item / 16, unit = item % 16;
-            float* x = f->A + (nint)n * 4096;
+            float* x = f->T2 + (nint)n * 4096;
             float* y = f->Output + (nint)n * 4096 + (nint)unit * 256;
             float* src = x + (unit >> 3) * 2048 + (unit & 7);
             float* dst = y + 0;
             for (int h = 0; h < 16; h++)
                 for (int w = 0; w < 16; w++) dst[h * 16 + w] = src[h * 128 + w * 8];
+        }
+    }
+
+    // ∂Y[n,c,h,w] (internal NCHW8c) = ∂loss/∂output[n,c,h,w] (NCHW)
+    // The whole sample is cleared first so padding lanes carry zero gradient into the weight gradients.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back0(void* state, int begin, int end)
+    {
+        var f = (Frame*)state;
+        for (int n = begin; n < end; n++)
+        {
+            float* g = f->G0 + (nint)n * 4096;
+            new Span<float>(g, 4096).Clear();
+            float* src = f->OutputGradient + (nint)n * 4096;
+            for (int c = 0; c < 16; c++)
+                for (int p = 0; p < 256; p++)
+                    g[((c >> 3) * 256 + p) * 8 + (c & 7)] = src[c * 256 + p];
+        }
+    }
+
+    // ∂X = ∂Y · [Y > 0]   (layer 1, in place on ∂Y)
+    // The derivative is taken from the activation's saved output.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back1(void* state, int begin, int end)
+    {
+        var f = (Frame*)state;
+        long total = (long)f->Batch * 4096;
+        float* y = f->T2;
+        float* g = f->G0;
+        for (int chunk = begin; chunk < end; chunk++)
+        {
+            long i = (long)chunk * 4096, stop = Math.Min(i + 4096, total);
+            for (; i + 8 <= stop; i += 8)
+            {
+                Vector256<float> yv = Vector256.Load(y + i), gv = Vector256.Load(g + i);
+                Vector256.Store(Vector256.ConditionalSelect(Vector256.GreaterThan(yv, Vector256<float>.Zero), gv, Vector256<float>.Zero), g + i);
+            }
+            for (; i < stop; i++) g[i] = y[i] > 0f ? g[i] : 0f;
+        }
+    }
+
+    // ∂B[o] += Σ_{n,y,x} ∂Z[n,o,y,x]   (layer 0)
+    // One block of 8 outputs per work item; two partial sums.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back2(void* state, int begin, int end)
+    {
+        var f = (Frame*)state;
+        for (int cb = begin; cb < end; cb++)
+        {
+            Vector256<float> s0 = Vector256<float>.Zero, s1 = s0;
+            for (int n = 0; n < f->Batch; n++)
+            {
+                float* g = f->G0 + (nint)n * 4096 + cb * 2048;
+                int p = 0;
+                for (; p + 2 <= 256; p += 2) { s0 += Vector256.Load(g + p * 8); s1 += Vector256.Load(g + p * 8 + 8); }
+                for (; p < 256; p++) s0 += Vector256.Load(g + p * 8);
+            }
+            float* db = f->L0dB + cb * 8;
+            Vector256.Store(Vector256.Load(db) + (s0 + s1), db);
+        }
+    }
+
+    // ∂W[o,i,ΔY,ΔX] += Σ_{n,y,x} ∂Z[n,o,y,x] · X[n,i,2·y+1·ΔY,2·x+1·ΔX]   (layer 0, X zero-padded)
+    // Each work item owns one kernel row of one input channel for 8 outputs: 7 accumulators in registers, reduced over every pixel of the batch.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back3(void* state, int begin, int end)
+    {
+        var f = (Frame*)state;
+        for (int item = begin; item < end; item++)
+        {
+            int ky = item % 7, r = item / 7 % 3, ob = item / 21;
+            int ic = r;
+            Vector256<float> a0 = Vector256<float>.Zero, a1 = Vector256<float>.Zero, a2 = Vector256<float>.Zero, a3 = Vector256<float>.Zero, a4 = Vector256<float>.Zero, a5 = Vector256<float>.Zero, a6 = Vector256<float>.Zero;
+            for (int n = 0; n < f->Batch; n++)
+            {
+                float* gz = f->G0 + (nint)n * 4096 + ob * 2048;
+                float* xs = f->T1 + (nint)n * 4332 + ic * 1444 + ky * 38;
+                for (int oy = 0; oy < 16; oy++)
+                {
+                    float* gr = gz + oy * 128;
+                    float* xr = xs + oy * 76;
+                    for (int ox = 0; ox < 16; ox++)
+                    {
+                        Vector256<float> gv = Vector256.Load(gr + ox * 8);
+                        float* xp = xr + ox * 2;
+                        a0 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(xp[0]), a0);
+                        a1 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(xp[1]), a1);
+                        a2 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(xp[2]), a2);
+                        a3 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(xp[3]), a3);
+                        a4 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(xp[4]), a4);
+                        a5 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(xp[5]), a5);
+                        a6 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(xp[6]), a6);
+                    }
+                }
+            }
+            float* dw = f->L0dW + ((ob * 3 + r) * 7 + ky) * 56;
+            Vector256.Store(Vector256.Load(dw + 0) + a0, dw + 0);
+            Vector256.Store(Vector256.Load(dw + 8) + a1, dw + 8);
+            Vector256.Store(Vector256.Load(dw + 16) + a2, dw + 16);
+            Vector256.Store(Vector256.Load(dw + 24) + a3, dw + 24);
+            Vector256.Store(Vector256.Load(dw + 32) + a4, dw + 32);
+            Vector256.Store(Vector256.Load(dw + 40) + a5, dw + 40);
+            Vector256.Store(Vector256.Load(dw + 48) + a6, dw + 48);
+        }
+    }
+
+    // G[n,c,2·y+3,2·x+3] = ∂Z[n,c,y,x], zero elsewhere   (layer 0: backward-data input grid)
+    // Rows and columns that fall outside the grid touched only padding in the forward pass and are dropped.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back4(void* state, int begin, int end)
+    {
+        var f = (Frame*)state;
+        for (int item = begin; item < end; item++)
+        {
+            int n = item / 16, unit = item % 16;
+            float* y = f->G1 + (nint)n * 23104 + (nint)unit * 1444;
+            new Span<float>(y, 1444).Clear();
+            float* x = f->G0 + (nint)n * 4096 + (unit >> 3) * 2048 + (unit & 7);
+            for (int iy = 0; iy < 16; iy++)
+                for (int ix = 0; ix < 16; ix++)
+                    y[(iy * 2 + 3) * 38 + ix * 2 + 3] = x[iy * 128 + ix * 8];
+        }
+    }
+
+    // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
+    // layer 0: 16×38×38 → 3×32×32, 7x7; tile 1×8 channels × 12 pixels
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back5(void* state, int begin, int end) { if (s_useAvx2) Back5Avx(state, begin, end); else Back5Scalar(state, begin, end); }
+
+    // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
+    // Row by row: each work item is one output row of one tile of 1 channel block(s).
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back5Avx(void* state, int begin, int end)
+    {
+        var f = (Frame*)state;
+        for (int item = begin; item < end; item++)
+        {
+            int oy = item % 32, tile = item / 32 % 1, n = item / 32;
+            float* x = f->G1 + (nint)n * 23104 + oy * 38;
+            float* w = f->L0WT + tile * 6272;
+            float* b = null;
+            float* y = f->G2 + (nint)n * 8192 + (nint)tile * 8192 + oy * 256;
+            int ic0 = 0;
+            for (int ox = 0; ox < 24; ox += 12) Back5Tile1x12(x + ox, w, b, y + ox * 8, ic0);
+            Back5Tile1x8(x + 24, w, b, y + 192, ic0);
+        }
+    }
+
+    // 1×12 tile: acc[block][pixel] += W[block][tap] · broadcast(X[pixel][tap]); weights in registers, one broadcast per input value.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back5Tile1x12(float* x, float* w, float* b, float* y, int ic0)
+    {
+        Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0, a0_4 = a0_0, a0_5 = a0_0, a0_6 = a0_0, a0_7 = a0_0, a0_8 = a0_0, a0_9 = a0_0, a0_10 = a0_0, a0_11 = a0_0;
+        Vector256<float> w0, v;
+        for (int r = 0; r < 16; r += 4)
+        {
+            float* x0 = x + r * 1444;
+            float* w0p = w + r * 392;
+            for (int ky = 0; ky < 7; ky++)
+            {
+                float* xr = x0 + ky * 38;
+                float* wr = w0p + ky * 56;
+                w0 = Avx.LoadVector256(wr + 0);
+                v = Vector256.Create(xr[0]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(xr[1]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(xr[2]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(xr[3]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(xr[4]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(xr[5]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(xr[6]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(xr[7]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                v = Vector256.Create(xr[8]);
+                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+                v = Vector256.Create(xr[9]);
+                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
+                v = Vector256.Create(xr[10]);
+                a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
+                v = Vector256.Create(xr[11]);
+                a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
+                w0 = Avx.LoadVector256(wr + 8);
+                v = Vector256.Create(xr[1]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(xr[2]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(xr[3]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(xr[4]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(xr[5]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(xr[6]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(xr[7]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(xr[8]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                v = Vector256.Create(xr[9]);
+                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+                v = Vector256.Create(xr[10]);
+                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
+                v = Vector256.Create(xr[11]);
+                a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
+                v = Vector256.Create(xr[12]);
+                a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
+                w0 = Avx.LoadVector256(wr + 16);
+                v = Vector256.Create(xr[2]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(xr[3]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(xr[4]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(xr[5]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(xr[6]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(xr[7]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(xr[8]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(xr[9]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                v = Vector256.Create(xr[10]);
+                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+                v = Vector256.Create(xr[11]);
+                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
+                v = Vector256.Create(xr[12]);
+                a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
+                v = Vector256.Create(xr[13]);
+                a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
+                w0 = Avx.LoadVector256(wr + 24);
+                v = Vector256.Create(xr[3]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(xr[4]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(xr[5]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(xr[6]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(xr[7]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(xr[8]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(xr[9]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(xr[10]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                v = Vector256.Create(xr[11]);
+                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+                v = Vector256.Create(xr[12]);
+                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
+                v = Vector256.Create(xr[13]);
+                a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
+                v = Vector256.Create(xr[14]);
+                a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
+                w0 = Avx.LoadVector256(wr + 32);
+                v = Vector256.Create(xr[4]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(xr[5]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(xr[6]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(xr[7]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(xr[8]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(xr[9]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(xr[10]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(xr[11]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                v = Vector256.Create(xr[12]);
+                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+                v = Vector256.Create(xr[13]);
+                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
+                v = Vector256.Create(xr[14]);
+                a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
+                v = Vector256.Create(xr[15]);
+                a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
+                w0 = Avx.LoadVector256(wr + 40);
+                v = Vector256.Create(xr[5]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(xr[6]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(xr[7]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(xr[8]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(xr[9]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(xr[10]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(xr[11]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(xr[12]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                v = Vector256.Create(xr[13]);
+                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+                v = Vector256.Create(xr[14]);
+                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
+                v = Vector256.Create(xr[15]);
+                a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
+                v = Vector256.Create(xr[16]);
+                a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
+                w0 = Avx.LoadVector256(wr + 48);
+                v = Vector256.Create(xr[6]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(xr[7]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(xr[8]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(xr[9]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(xr[10]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(xr[11]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(xr[12]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(xr[13]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                v = Vector256.Create(xr[14]);
+                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+                v = Vector256.Create(xr[15]);
+                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
+                v = Vector256.Create(xr[16]);
+                a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
+                v = Vector256.Create(xr[17]);
+                a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
+            }
+            float* x1 = x + (r + 1) * 1444;
+            float* w1p = w + (r + 1) * 392;
+            for (int ky = 0; ky < 7; ky++)
+            {
+                float* xr = x1 + ky * 38;
+                float* wr = w1p + ky * 56;
+                w0 = Avx.LoadVector256(wr + 0);
+                v = Vector256.Create(xr[0]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(xr[1]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(xr[2]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(xr[3]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(xr[4]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(xr[5]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(xr[6]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(xr[7]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                v = Vector256.Create(xr[8]);
+                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+                v = Vector256.Create(xr[9]);
+                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
+                v = Vector256.Create(xr[10]);
+                a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
+                v = Vector256.Create(xr[11]);
+                a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
+                w0 = Avx.LoadVector256(wr + 8);
+                v = Vector256.Create(xr[1]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(xr[2]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(xr[3]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(xr[4]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(xr[5]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(xr[6]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(xr[7]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(xr[8]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                v = Vector256.Create(xr[9]);
+                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+                v = Vector256.Create(xr[10]);
+                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
+                v = Vector256.Create(xr[11]);
+                a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
+                v = Vector256.Create(xr[12]);
+                a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
+                w0 = Avx.LoadVector256(wr + 16);
+                v = Vector256.Create(xr[2]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(xr[3]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(xr[4]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(xr[5]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(xr[6]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(xr[7]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(xr[8]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(xr[9]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                v = Vector256.Create(xr[10]);
+                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+                v = Vector256.Create(xr[11]);
+                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
+                v = Vector256.Create(xr[12]);
+                a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
+                v = Vector256.Create(xr[13]);
+                a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
+                w0 = Avx.LoadVector256(wr + 24);
+                v = Vector256.Create(xr[3]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(xr[4]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(xr[5]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(xr[6]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(xr[7]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(xr[8]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(xr[9]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(xr[10]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                v = Vector256.Create(xr[11]);
+                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+                v = Vector256.Create(xr[12]);
+                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
+                v = Vector256.Create(xr[13]);
+                a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
+                v = Vector256.Create(xr[14]);
+                a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
+                w0 = Avx.LoadVector256(wr + 32);
+                v = Vector256.Create(xr[4]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(xr[5]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(xr[6]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(xr[7]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(xr[8]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(xr[9]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(xr[10]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(xr[11]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                v = Vector256.Create(xr[12]);
+                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+                v = Vector256.Create(xr[13]);
+                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
+                v = Vector256.Create(xr[14]);
+                a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
+                v = Vector256.Create(xr[15]);
+                a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
+                w0 = Avx.LoadVector256(wr + 40);
+                v = Vector256.Create(xr[5]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(xr[6]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(xr[7]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(xr[8]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(xr[9]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(xr[10]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(xr[11]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(xr[12]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                v = Vector256.Create(xr[13]);
+                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+                v = Vector256.Create(xr[14]);
+                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
+                v = Vector256.Create(xr[15]);
+                a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
+                v = Vector256.Create(xr[16]);
+                a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
+                w0 = Avx.LoadVector256(wr + 48);
+                v = Vector256.Create(xr[6]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(xr[7]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(xr[8]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(xr[9]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(xr[10]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(xr[11]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(xr[12]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(xr[13]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                v = Vector256.Create(xr[14]);
+                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+                v = Vector256.Create(xr[15]);
+                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
+                v = Vector256.Create(xr[16]);
+                a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
+                v = Vector256.Create(xr[17]);
+                a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
+            }
+            float* x2 = x + (r + 2) * 1444;
+            float* w2p = w + (r + 2) * 392;
+            for (int ky = 0; ky < 7; ky++)
+            {
+                float* xr = x2 + ky * 38;
+                float* wr = w2p + ky * 56;
+                w0 = Avx.LoadVector256(wr + 0);
+                v = Vector256.Create(xr[0]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(xr[1]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(xr[2]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(xr[3]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(xr[4]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(xr[5]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(xr[6]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(xr[7]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                v = Vector256.Create(xr[8]);
+                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+                v = Vector256.Create(xr[9]);
+                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
+                v = Vector256.Create(xr[10]);
+                a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
+                v = Vector256.Create(xr[11]);
+                a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
+                w0 = Avx.LoadVector256(wr + 8);
+                v = Vector256.Create(xr[1]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(xr[2]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(xr[3]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(xr[4]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(xr[5]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(xr[6]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(xr[7]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(xr[8]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                v = Vector256.Create(xr[9]);
+                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+                v = Vector256.Create(xr[10]);
+                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
+                v = Vector256.Create(xr[11]);
+                a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
+                v = Vector256.Create(xr[12]);
+                a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
+                w0 = Avx.LoadVector256(wr + 16);
+                v = Vector256.Create(xr[2]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(xr[3]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(xr[4]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(xr[5]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(xr[6]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(xr[7]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(xr[8]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(xr[9]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                v = Vector256.Create(xr[10]);
+                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+                v = Vector256.Create(xr[11]);
+                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
+                v = Vector256.Create(xr[12]);
+                a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
+                v = Vector256.Create(xr[13]);
+                a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
+                w0 = Avx.LoadVector256(wr + 24);
+                v = Vector256.Create(xr[3]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(xr[4]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(xr[5]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(xr[6]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(xr[7]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(xr[8]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(xr[9]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(xr[10]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                v = Vector256.Create(xr[11]);
+                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+                v = Vector256.Create(xr[12]);
+                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
+                v = Vector256.Create(xr[13]);
+                a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
+                v = Vector256.Create(xr[14]);
+                a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
+                w0 = Avx.LoadVector256(wr + 32);
+                v = Vector256.Create(xr[4]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(xr[5]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(xr[6]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(xr[7]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(xr[8]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(xr[9]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(xr[10]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(xr[11]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                v = Vector256.Create(xr[12]);
+                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+                v = Vector256.Create(xr[13]);
+                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
+                v = Vector256.Create(xr[14]);
+                a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
+                v = Vector256.Create(xr[15]);
+                a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
+                w0 = Avx.LoadVector256(wr + 40);
+                v = Vector256.Create(xr[5]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(xr[6]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(xr[7]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(xr[8]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(xr[9]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(xr[10]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(xr[11]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(xr[12]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                v = Vector256.Create(xr[13]);
+                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+                v = Vector256.Create(xr[14]);
+                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
+                v = Vector256.Create(xr[15]);
+                a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
+                v = Vector256.Create(xr[16]);
+                a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
+                w0 = Avx.LoadVector256(wr + 48);
+                v = Vector256.Create(xr[6]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(xr[7]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(xr[8]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(xr[9]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(xr[10]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(xr[11]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(xr[12]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(xr[13]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                v = Vector256.Create(xr[14]);
+                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+                v = Vector256.Create(xr[15]);
+                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
+                v = Vector256.Create(xr[16]);
+                a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
+                v = Vector256.Create(xr[17]);
+                a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
+            }
+            float* x3 = x + (r + 3) * 1444;
+            float* w3p = w + (r + 3) * 392;
+            for (int ky = 0; ky < 7; ky++)
+            {
+                float* xr = x3 + ky * 38;
+                float* wr = w3p + ky * 56;
+                w0 = Avx.LoadVector256(wr + 0);
+                v = Vector256.Create(xr[0]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(xr[1]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(xr[2]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(xr[3]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(xr[4]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(xr[5]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(xr[6]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(xr[7]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                v = Vector256.Create(xr[8]);
+                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+                v = Vector256.Create(xr[9]);
+                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
+                v = Vector256.Create(xr[10]);
+                a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
+                v = Vector256.Create(xr[11]);
+                a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
+                w0 = Avx.LoadVector256(wr + 8);
+                v = Vector256.Create(xr[1]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(xr[2]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(xr[3]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(xr[4]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(xr[5]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(xr[6]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(xr[7]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(xr[8]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                v = Vector256.Create(xr[9]);
+                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+                v = Vector256.Create(xr[10]);
+                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
+                v = Vector256.Create(xr[11]);
+                a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
+                v = Vector256.Create(xr[12]);
+                a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
+                w0 = Avx.LoadVector256(wr + 16);
+                v = Vector256.Create(xr[2]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(xr[3]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(xr[4]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(xr[5]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(xr[6]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(xr[7]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(xr[8]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(xr[9]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                v = Vector256.Create(xr[10]);
+                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+                v = Vector256.Create(xr[11]);
+                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
+                v = Vector256.Create(xr[12]);
+                a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
+                v = Vector256.Create(xr[13]);
+                a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
+                w0 = Avx.LoadVector256(wr + 24);
+                v = Vector256.Create(xr[3]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(xr[4]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(xr[5]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(xr[6]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(xr[7]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(xr[8]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(xr[9]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(xr[10]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                v = Vector256.Create(xr[11]);
+                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+                v = Vector256.Create(xr[12]);
+                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
+                v = Vector256.Create(xr[13]);
+                a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
+                v = Vector256.Create(xr[14]);
+                a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
+                w0 = Avx.LoadVector256(wr + 32);
+                v = Vector256.Create(xr[4]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(xr[5]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(xr[6]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(xr[7]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(xr[8]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(xr[9]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(xr[10]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(xr[11]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                v = Vector256.Create(xr[12]);
+                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+                v = Vector256.Create(xr[13]);
+                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
+                v = Vector256.Create(xr[14]);
+                a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
+                v = Vector256.Create(xr[15]);
+                a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
+                w0 = Avx.LoadVector256(wr + 40);
+                v = Vector256.Create(xr[5]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(xr[6]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(xr[7]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(xr[8]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(xr[9]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(xr[10]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(xr[11]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(xr[12]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                v = Vector256.Create(xr[13]);
+                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+                v = Vector256.Create(xr[14]);
+                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
+                v = Vector256.Create(xr[15]);
+                a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
+                v = Vector256.Create(xr[16]);
+                a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
+                w0 = Avx.LoadVector256(wr + 48);
+                v = Vector256.Create(xr[6]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(xr[7]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(xr[8]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(xr[9]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(xr[10]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(xr[11]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(xr[12]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(xr[13]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                v = Vector256.Create(xr[14]);
+                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+                v = Vector256.Create(xr[15]);
+                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
+                v = Vector256.Create(xr[16]);
+                a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
+                v = Vector256.Create(xr[17]);
+                a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
+            }
+        }
+        Avx.Store(y + 0, a0_0);
+        Avx.Store(y + 8, a0_1);
+        Avx.Store(y + 16, a0_2);
+        Avx.Store(y + 24, a0_3);
+        Avx.Store(y + 32, a0_4);
+        Avx.Store(y + 40, a0_5);
+        Avx.Store(y + 48, a0_6);
+        Avx.Store(y + 56, a0_7);
+        Avx.Store(y + 64, a0_8);
+        Avx.Store(y + 72, a0_9);
+        Avx.Store(y + 80, a0_10);
+        Avx.Store(y + 88, a0_11);
+    }
+
+    // 1×8 tile: acc[block][pixel] += W[block][tap] · broadcast(X[pixel][tap]); weights in registers, one broadcast per input value.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back5Tile1x8(float* x, float* w, float* b, float* y, int ic0)
+    {
+        Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0, a0_4 = a0_0, a0_5 = a0_0, a0_6 = a0_0, a0_7 = a0_0;
+        Vector256<float> w0, v;
+        for (int r = 0; r < 16; r += 4)
+        {
+            float* x0 = x + r * 1444;
+            float* w0p = w + r * 392;
+            for (int ky = 0; ky < 7; ky++)
+            {
+                float* xr = x0 + ky * 38;
+                float* wr = w0p + ky * 56;
+                w0 = Avx.LoadVector256(wr + 0);
+                v = Vector256.Create(xr[0]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(xr[1]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(xr[2]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(xr[3]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(xr[4]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(xr[5]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(xr[6]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(xr[7]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                w0 = Avx.LoadVector256(wr + 8);
+                v = Vector256.Create(xr[1]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(xr[2]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(xr[3]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(xr[4]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(xr[5]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(xr[6]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(xr[7]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(xr[8]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                w0 = Avx.LoadVector256(wr + 16);
+                v = Vector256.Create(xr[2]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(xr[3]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(xr[4]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(xr[5]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(xr[6]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(xr[7]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(xr[8]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(xr[9]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                w0 = Avx.LoadVector256(wr + 24);
+                v = Vector256.Create(xr[3]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(xr[4]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(xr[5]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(xr[6]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(xr[7]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(xr[8]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(xr[9]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(xr[10]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                w0 = Avx.LoadVector256(wr + 32);
+                v = Vector256.Create(xr[4]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(xr[5]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(xr[6]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(xr[7]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(xr[8]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(xr[9]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(xr[10]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(xr[11]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                w0 = Avx.LoadVector256(wr + 40);
+                v = Vector256.Create(xr[5]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(xr[6]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(xr[7]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(xr[8]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(xr[9]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(xr[10]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(xr[11]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(xr[12]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                w0 = Avx.LoadVector256(wr + 48);
+                v = Vector256.Create(xr[6]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(xr[7]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(xr[8]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(xr[9]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(xr[10]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(xr[11]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(xr[12]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(xr[13]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            }
+            float* x1 = x + (r + 1) * 1444;
+            float* w1p = w + (r + 1) * 392;
+            for (int ky = 0; ky < 7; ky++)
+            {
+                float* xr = x1 + ky * 38;
+                float* wr = w1p + ky * 56;
+                w0 = Avx.LoadVector256(wr + 0);
+                v = Vector256.Create(xr[0]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(xr[1]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(xr[2]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(xr[3]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(xr[4]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(xr[5]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(xr[6]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(xr[7]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                w0 = Avx.LoadVector256(wr + 8);
+                v = Vector256.Create(xr[1]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(xr[2]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(xr[3]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(xr[4]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(xr[5]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(xr[6]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(xr[7]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(xr[8]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                w0 = Avx.LoadVector256(wr + 16);
+                v = Vector256.Create(xr[2]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(xr[3]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(xr[4]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(xr[5]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(xr[6]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(xr[7]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(xr[8]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(xr[9]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                w0 = Avx.LoadVector256(wr + 24);
+                v = Vector256.Create(xr[3]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(xr[4]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(xr[5]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(xr[6]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(xr[7]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(xr[8]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(xr[9]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(xr[10]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                w0 = Avx.LoadVector256(wr + 32);
+                v = Vector256.Create(xr[4]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(xr[5]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(xr[6]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(xr[7]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(xr[8]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(xr[9]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(xr[10]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(xr[11]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                w0 = Avx.LoadVector256(wr + 40);
+                v = Vector256.Create(xr[5]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(xr[6]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(xr[7]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(xr[8]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(xr[9]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(xr[10]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(xr[11]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(xr[12]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                w0 = Avx.LoadVector256(wr + 48);
+                v = Vector256.Create(xr[6]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(xr[7]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(xr[8]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(xr[9]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(xr[10]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(xr[11]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(xr[12]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(xr[13]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            }
+            float* x2 = x + (r + 2) * 1444;
+            float* w2p = w + (r + 2) * 392;
+            for (int ky = 0; ky < 7; ky++)
+            {
+                float* xr = x2 + ky * 38;
+                float* wr = w2p + ky * 56;
+                w0 = Avx.LoadVector256(wr + 0);
+                v = Vector256.Create(xr[0]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(xr[1]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(xr[2]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(xr[3]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(xr[4]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(xr[5]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(xr[6]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(xr[7]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                w0 = Avx.LoadVector256(wr + 8);
+                v = Vector256.Create(xr[1]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(xr[2]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(xr[3]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(xr[4]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(xr[5]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(xr[6]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(xr[7]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(xr[8]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                w0 = Avx.LoadVector256(wr + 16);
+                v = Vector256.Create(xr[2]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(xr[3]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(xr[4]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(xr[5]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(xr[6]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(xr[7]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(xr[8]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(xr[9]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                w0 = Avx.LoadVector256(wr + 24);
+                v = Vector256.Create(xr[3]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(xr[4]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(xr[5]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(xr[6]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(xr[7]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(xr[8]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(xr[9]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(xr[10]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                w0 = Avx.LoadVector256(wr + 32);
+                v = Vector256.Create(xr[4]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(xr[5]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(xr[6]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(xr[7]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(xr[8]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(xr[9]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(xr[10]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(xr[11]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                w0 = Avx.LoadVector256(wr + 40);
+                v = Vector256.Create(xr[5]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(xr[6]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(xr[7]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(xr[8]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(xr[9]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(xr[10]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(xr[11]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(xr[12]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                w0 = Avx.LoadVector256(wr + 48);
+                v = Vector256.Create(xr[6]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(xr[7]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(xr[8]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(xr[9]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(xr[10]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(xr[11]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(xr[12]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(xr[13]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            }
+            float* x3 = x + (r + 3) * 1444;
+            float* w3p = w + (r + 3) * 392;
+            for (int ky = 0; ky < 7; ky++)
+            {
+                float* xr = x3 + ky * 38;
+                float* wr = w3p + ky * 56;
+                w0 = Avx.LoadVector256(wr + 0);
+                v = Vector256.Create(xr[0]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(xr[1]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(xr[2]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(xr[3]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(xr[4]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(xr[5]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(xr[6]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(xr[7]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                w0 = Avx.LoadVector256(wr + 8);
+                v = Vector256.Create(xr[1]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(xr[2]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(xr[3]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(xr[4]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(xr[5]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(xr[6]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(xr[7]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(xr[8]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                w0 = Avx.LoadVector256(wr + 16);
+                v = Vector256.Create(xr[2]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(xr[3]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(xr[4]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(xr[5]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(xr[6]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(xr[7]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(xr[8]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(xr[9]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                w0 = Avx.LoadVector256(wr + 24);
+                v = Vector256.Create(xr[3]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(xr[4]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(xr[5]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(xr[6]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(xr[7]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(xr[8]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(xr[9]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(xr[10]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                w0 = Avx.LoadVector256(wr + 32);
+                v = Vector256.Create(xr[4]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(xr[5]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(xr[6]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(xr[7]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(xr[8]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(xr[9]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(xr[10]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(xr[11]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                w0 = Avx.LoadVector256(wr + 40);
+                v = Vector256.Create(xr[5]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(xr[6]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(xr[7]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(xr[8]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(xr[9]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(xr[10]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(xr[11]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(xr[12]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                w0 = Avx.LoadVector256(wr + 48);
+                v = Vector256.Create(xr[6]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(xr[7]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(xr[8]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(xr[9]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(xr[10]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(xr[11]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(xr[12]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(xr[13]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            }
+        }
+        Avx.Store(y + 0, a0_0);
+        Avx.Store(y + 8, a0_1);
+        Avx.Store(y + 16, a0_2);
+        Avx.Store(y + 24, a0_3);
+        Avx.Store(y + 32, a0_4);
+        Avx.Store(y + 40, a0_5);
+        Avx.Store(y + 48, a0_6);
+        Avx.Store(y + 56, a0_7);
+    }
+
+    // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
+    // Scalar twin of the AVX2 kernel for CPUs without AVX2/FMA: same work items, same packed weights.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back5Scalar(void* state, int begin, int end)
+    {
+        var f = (Frame*)state;
+        for (int item = begin; item < end; item++)
+        {
+            int oy = item % 32, tile = item / 32 % 1, n = item / 32;
+            float* x = f->G1 + (nint)n * 23104 + oy * 38;
+            for (int ob = tile * 1; ob < Math.Min(tile * 1 + 1, 1); ob++)
+            {
+                int ic0 = 0;
+                float* w = f->L0WT + ob * 6272;
+                float* y = f->G2 + (nint)n * 8192 + (nint)ob * 8192 + oy * 256;
+                for (int ox = 0; ox < 32; ox++)
+                for (int lane = 0; lane < 8; lane++)
+                {
+                    float acc = 0f;
+                    for (int r = 0; r < 16; r++)
+                    {
+                        float* xc = x + (ic0 + r) * 1444 + ox * 1;
+                        for (int ky = 0; ky < 7; ky++)
+                            for (int kx = 0; kx < 7; kx++)
+                                acc += w[((r * 7 + ky) * 7 + kx) * 8 + lane] * xc[ky * 38 + kx * 1];
+                    }
+                    y[ox * 8 + lane] = acc;
+                }
+            }
+        }
+    }
+
+    // Y[n,c,h+0,w+0] = X[n,c,h,w]   (3×32×32 NCHW8c → 3×32×32 NCHW: gradient into its tensor's layout)
+    // A pure change of layout.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back6(void* state, int begin, int end)
+    {
+        var f = (Frame*)state;
+        for (int item = begin; item < end; item++)
+        {
+            int n = item / 3, unit = item % 3;
+            float* x = f->G2 + (nint)n * 8192;
+            float* y = f->G3 + (nint)n * 3072 + (nint)unit * 1024;
+            float* src = x + (unit >> 3) * 8192 + (unit & 7);
+            float* dst = y + 0;
+            for (int h = 0; h < 32; h++)
+                for (int w = 0; w < 32; w++) dst[h * 32 + w] = src[h * 256 + w * 8];
+        }
+    }
+
+    // Y[n,c,h+0,w+0] = X[n,c,h,w]   (3×32×32 NCHW → 3×32×32 NCHW: ∂loss/∂input to the caller)
+    // A pure change of layout.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back7(void* state, int begin, int end)
+    {
+        var f = (Frame*)state;
+        for (int item = begin; item < end; item++)
+        {
+            int n = item / 3, unit = item % 3;
+            float* x = f->G3 + (nint)n * 3072;
+            float* y = f->InputGradient + (nint)n * 3072 + (nint)unit * 1024;
+            float* src = x + unit * 1024;
+            float* dst = y + 0;
+            for (int h = 0; h < 32; h++)
+                new ReadOnlySpan<float>(src + h * 32, 32).CopyTo(new Span<float>(dst + h * 32, 32));
         }
     }
 

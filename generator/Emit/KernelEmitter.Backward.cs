@@ -1,0 +1,336 @@
+using System;
+using ConvGen.Generator.Model;
+using static ConvGen.Generator.Emit.CodeWriter;
+
+namespace ConvGen.Generator.Emit;
+
+// Backward kernels. Every work item owns the memory it writes (a gradient plane, a block of weight gradient), so
+// results do not depend on how items are spread over threads, and sums run in a fixed order.
+internal sealed partial class KernelEmitter
+{
+    public void EmitBackward()
+    {
+        var steps = plan.Backward.Steps;
+        for (int i = 0; i < steps.Count; i++)
+        {
+            string name = $"Back{i}";
+            switch (steps[i])
+            {
+                case GradientInStep s: EmitGradientIn(name, s); break;
+                case ActivationGradStep s: EmitActivationGrad(name, s); break;
+                case BiasGradStep s: EmitBiasGrad(name, s); break;
+                case ConvWeightGradStep s when s.Layer.IsDepthwise: EmitDepthwiseWeightGrad(name, s); break;
+                case ConvWeightGradStep s: EmitConvWeightGrad(name, s); break;
+                case LinearWeightGradStep s: EmitLinearWeightGrad(name, s); break;
+                case SpreadStep s: EmitSpread(name, s); break;
+                case DataGradStep { Kernel: ConvStep c } when c.Layer.IsDepthwise: EmitDepthwise(name, c); break;
+                case DataGradStep { Kernel: ConvStep c }: EmitConv(name, c); break;
+                case DataGradStep { Kernel: LinearStep l }: EmitLinear(name, l); break;
+                case PoolGradStep s: EmitPoolGrad(name, s); break;
+                case CopyGradStep s: EmitCopy(name, s.Copy); break;
+            }
+        }
+    }
+
+    private const int WeightGradInputs = 64;
+
+    public static string WorkItems(BackwardStep step) => step switch
+    {
+        GradientInStep => "batch",
+        ActivationGradStep s => $"(int)(((long)batch * {s.Gradient.Stride} + {ActivationChunk - 1}) / {ActivationChunk})",
+        BiasGradStep s => N(Tensor.Blocks(s.Gradient.C)),
+        ConvWeightGradStep s when s.Layer.IsDepthwise => N(Tensor.Blocks(s.Layer.Output.C) * s.Layer.KernelHeight),
+        ConvWeightGradStep s => N(Tensor.Blocks(s.Layer.Output.C) * ConvTiling.BlockSpan(s.Layer.Output.C, s.Layer.Input.C, s.Layer.Groups) * s.Layer.KernelHeight),
+        LinearWeightGradStep s => N(Tensor.Blocks(s.Layer.Output.C) * ((s.Inputs + WeightGradInputs - 1) / WeightGradInputs)),
+        SpreadStep s => $"batch * {(s.To.Blocked ? Tensor.Blocks(s.To.C) : s.To.C)}",
+        DataGradStep s => WorkItems(s.Kernel),
+        PoolGradStep s => $"batch * {Tensor.Blocks(s.GradX.C)}",
+        CopyGradStep s => WorkItems(s.Copy),
+        _ => throw new InvalidOperationException(step.GetType().Name),
+    };
+
+    private void EmitGradientIn(string name, GradientInStep s)
+    {
+        var to = s.To;
+        Open(name, $"∂Y[n,c,h,w] (internal {(to.Blocked ? "NCHW8c" : "layout")}) = ∂loss/∂output[n,c,h,w] (NCHW)",
+            "The whole sample is cleared first so padding lanes carry zero gradient into the weight gradients.");
+        w.Open("for (int n = begin; n < end; n++)");
+        w.Line($"float* g = {Sample(to)};");
+        w.Line($"new Span<float>(g, {to.Stride}).Clear();");
+        w.Line($"float* src = {Sample(s.From)};");
+        w.Line($"for (int c = 0; c < {to.C}; c++)");
+        w.Line($"    for (int p = 0; p < {to.H * to.W}; p++)");
+        w.Line(to.Blocked
+            ? $"        g[((c >> 3) * {to.H * to.W} + p) * 8 + (c & 7)] = src[c * {to.H * to.W} + p];"
+            : $"        g[c * {to.H * to.W} + p] = src[c * {to.H * to.W} + p];");
+        w.Close();
+        w.Close();
+        w.Line();
+    }
+
+    private void EmitActivationGrad(string name, ActivationGradStep s)
+    {
+        string derivative = s.Kind switch
+        {
+            LayerKind.Relu => "∂X = ∂Y · [Y > 0]",
+            LayerKind.Sigmoid => "∂X = ∂Y · Y · (1 − Y)",
+            _ => "∂X = ∂Y · (1 − Y²)",
+        };
+        Open(name, $"{derivative}   (layer {s.Layer}, in place on ∂Y)", "The derivative is taken from the activation's saved output.");
+        w.Line($"long total = (long)f->Batch * {s.Gradient.Stride};");
+        w.Line($"float* y = {Buffer(s.Output)};");
+        w.Line($"float* g = {Buffer(s.Gradient)};");
+        w.Open("for (int chunk = begin; chunk < end; chunk++)");
+        w.Line($"long i = (long)chunk * {ActivationChunk}, stop = Math.Min(i + {ActivationChunk}, total);");
+        w.Open("for (; i + 8 <= stop; i += 8)");
+        w.Line("Vector256<float> yv = Vector256.Load(y + i), gv = Vector256.Load(g + i);");
+        w.Line(s.Kind switch
+        {
+            LayerKind.Relu => "Vector256.Store(Vector256.ConditionalSelect(Vector256.GreaterThan(yv, Vector256<float>.Zero), gv, Vector256<float>.Zero), g + i);",
+            LayerKind.Sigmoid => "Vector256.Store(gv * yv * (Vector256<float>.One - yv), g + i);",
+            _ => "Vector256.Store(gv * (Vector256<float>.One - yv * yv), g + i);",
+        });
+        w.Close();
+        w.Line(s.Kind switch
+        {
+            LayerKind.Relu => "for (; i < stop; i++) g[i] = y[i] > 0f ? g[i] : 0f;",
+            LayerKind.Sigmoid => "for (; i < stop; i++) g[i] *= y[i] * (1f - y[i]);",
+            _ => "for (; i < stop; i++) g[i] *= 1f - y[i] * y[i];",
+        });
+        w.Close();
+        w.Close();
+        w.Line();
+    }
+
+    private void EmitBiasGrad(string name, BiasGradStep s)
+    {
+        var g = s.Gradient;
+        int pixels = g.Blocked ? g.H * g.W : 1, plane = g.Blocked ? g.PlaneStride : 8;
+        Open(name, $"∂B[o] += Σ_{{n{(g.Blocked ? ",y,x" : "")}}} ∂Z[n,o{(g.Blocked ? ",y,x" : "")}]   (layer {s.Layer})",
+            "One block of 8 outputs per work item; two partial sums.");
+        w.Open("for (int cb = begin; cb < end; cb++)");
+        w.Line("Vector256<float> s0 = Vector256<float>.Zero, s1 = s0;");
+        w.Open("for (int n = 0; n < f->Batch; n++)");
+        w.Line($"float* g = {Sample(g)} + cb * {plane};");
+        w.Line("int p = 0;");
+        w.Line($"for (; p + 2 <= {pixels}; p += 2) {{ s0 += Vector256.Load(g + p * 8); s1 += Vector256.Load(g + p * 8 + 8); }}");
+        w.Line($"for (; p < {pixels}; p++) s0 += Vector256.Load(g + p * 8);");
+        w.Close();
+        w.Line($"float* db = f->{s.Pointer} + cb * 8;");
+        w.Line("Vector256.Store(Vector256.Load(db) + (s0 + s1), db);");
+        w.Close();
+        w.Close();
+        w.Line();
+    }
+
+    private void EmitConvWeightGrad(string name, ConvWeightGradStep s)
+    {
+        var l = s.Layer;
+        var x = s.Input;
+        var g = s.Gradient;
+        int kh = l.KernelHeight, kw = l.KernelWidth, span = ConvTiling.BlockSpan(l.Output.C, l.Input.C, l.Groups);
+        int outBlocks = Tensor.Blocks(l.Output.C);
+        bool unrolled = kw <= 12;
+        Open(name, $"∂W[o,i,ΔY,ΔX] += Σ_{{n,y,x}} ∂Z[n,o,y,x] · X[n,i,{l.Stride}·y+{l.Dilation}·ΔY,{l.Stride}·x+{l.Dilation}·ΔX]   (layer {l.Index}, X zero-padded)",
+            $"Each work item owns one kernel row of one input channel for 8 outputs: {(unrolled ? $"{kw} accumulators in registers" : "a loop over the row")}, reduced over every pixel of the batch.");
+        w.Open("for (int item = begin; item < end; item++)");
+        w.Line($"int ky = item % {kh}, r = item / {kh} % {span}, ob = item / {kh * span};");
+        w.Line($"int ic = {(l.Groups == 1 ? "r" : $"Math.Min(ob * 8 / {l.Output.C / l.Groups} * {l.Input.C / l.Groups}, {l.Input.C - span}) + r")};");
+        if (unrolled) w.Line($"Vector256<float> {string.Join(", ", Range(kw, k => $"a{k} = Vector256<float>.Zero"))};");
+        else w.Line($"Span<Vector256<float>> acc = stackalloc Vector256<float>[{kw}];");
+        w.Open("for (int n = 0; n < f->Batch; n++)");
+        w.Line($"float* gz = {Sample(g)} + ob * {g.PlaneStride};");
+        w.Line($"float* xs = {Sample(x)} + {x.ChannelOffset("ic")} + ky * {l.Dilation * x.RowStride};");
+        w.Open($"for (int oy = 0; oy < {g.H}; oy++)");
+        w.Line($"float* gr = gz + oy * {g.RowStride};");
+        w.Line($"float* xr = xs + oy * {l.Stride * x.RowStride};");
+        w.Open($"for (int ox = 0; ox < {g.W}; ox++)");
+        w.Line("Vector256<float> gv = Vector256.Load(gr + ox * 8);");
+        w.Line($"float* xp = xr + ox * {l.Stride * x.ColumnStride};");
+        if (unrolled)
+            for (int k = 0; k < kw; k++) w.Line($"a{k} = Vector256.FusedMultiplyAdd(gv, Vector256.Create(xp[{k * l.Dilation * x.ColumnStride}]), a{k});");
+        else
+            w.Line($"for (int k = 0; k < {kw}; k++) acc[k] = Vector256.FusedMultiplyAdd(gv, Vector256.Create(xp[k * {l.Dilation * x.ColumnStride}]), acc[k]);");
+        w.Close();
+        w.Close();
+        w.Close();
+        w.Line($"float* dw = f->{s.Pointer} + ((ob * {span} + r) * {kh} + ky) * {kw * 8};");
+        if (s.MaskPointer is not null) w.Line($"float* mask = f->{s.MaskPointer} + ((ob * {span} + r) * {kh} + ky) * {kw * 8};");
+        for (int k = 0; k < (unrolled ? kw : 1); k++)
+        {
+            string a = unrolled ? $"a{k}" : "acc[k]";
+            string off = unrolled ? N(k * 8) : "k * 8";
+            string value = s.MaskPointer is null ? a : $"{a} * Vector256.Load(mask + {off})";
+            string line = $"Vector256.Store(Vector256.Load(dw + {off}) + {value}, dw + {off});";
+            w.Line(unrolled ? line : $"for (int k = 0; k < {kw}; k++) {line}");
+        }
+        w.Close();
+        w.Close();
+        w.Line();
+        _ = outBlocks;
+    }
+
+    private void EmitDepthwiseWeightGrad(string name, ConvWeightGradStep s)
+    {
+        var l = s.Layer;
+        var x = s.Input;
+        var g = s.Gradient;
+        int kh = l.KernelHeight, kw = l.KernelWidth;
+        bool unrolled = kw <= 12;
+        Open(name, $"∂W[c,ΔY,ΔX] += Σ_{{n,y,x}} ∂Z[n,c,y,x] · X[n,c,{l.Stride}·y+{l.Dilation}·ΔY,{l.Stride}·x+{l.Dilation}·ΔX]   (layer {l.Index}, depthwise, NCHW8c)",
+            "Each work item owns one kernel row of one channel block; lane-wise products, no broadcasts.");
+        w.Open("for (int item = begin; item < end; item++)");
+        w.Line($"int ky = item % {kh}, cb = item / {kh};");
+        if (unrolled) w.Line($"Vector256<float> {string.Join(", ", Range(kw, k => $"a{k} = Vector256<float>.Zero"))};");
+        else w.Line($"Span<Vector256<float>> acc = stackalloc Vector256<float>[{kw}];");
+        w.Open("for (int n = 0; n < f->Batch; n++)");
+        w.Line($"float* gz = {Sample(g)} + cb * {g.PlaneStride};");
+        w.Line($"float* xs = {Sample(x)} + cb * {x.PlaneStride} + ky * {l.Dilation * x.RowStride};");
+        w.Open($"for (int oy = 0; oy < {g.H}; oy++)");
+        w.Open($"for (int ox = 0; ox < {g.W}; ox++)");
+        w.Line($"Vector256<float> gv = Vector256.Load(gz + oy * {g.RowStride} + ox * 8);");
+        w.Line($"float* xp = xs + oy * {l.Stride * x.RowStride} + ox * {l.Stride * 8};");
+        if (unrolled)
+            for (int k = 0; k < kw; k++) w.Line($"a{k} = Vector256.FusedMultiplyAdd(gv, Vector256.Load(xp + {k * l.Dilation * 8}), a{k});");
+        else
+            w.Line($"for (int k = 0; k < {kw}; k++) acc[k] = Vector256.FusedMultiplyAdd(gv, Vector256.Load(xp + k * {l.Dilation * 8}), acc[k]);");
+        w.Close();
+        w.Close();
+        w.Close();
+        w.Line($"float* dw = f->{s.Pointer} + (cb * {kh} + ky) * {kw * 8};");
+        if (unrolled)
+            for (int k = 0; k < kw; k++) w.Line($"Vector256.Store(Vector256.Load(dw + {k * 8}) + a{k}, dw + {k * 8});");
+        else
+            w.Line($"for (int k = 0; k < {kw}; k++) Vector256.Store(Vector256.Load(dw + k * 8) + acc[k], dw + k * 8);");
+        w.Close();
+        w.Close();
+        w.Line();
+    }
+
+    private void EmitLinearWeightGrad(string name, LinearWeightGradStep s)
+    {
+        var l = s.Layer;
+        int chunks = (s.Inputs + WeightGradInputs - 1) / WeightGradInputs;
+        Open(name, $"∂W[o,i] += Σ_n ∂Y[n,o] · X[n,i]   (layer {l.Index}: {s.Inputs} inputs as the kernel reads them)",
+            $"Each work item owns 8 outputs × {WeightGradInputs} inputs; four inputs at a time keep four independent sums.");
+        w.Open("for (int item = begin; item < end; item++)");
+        w.Line($"int chunk = item % {chunks}, ob = item / {chunks};");
+        w.Line($"int i = chunk * {WeightGradInputs}, stop = Math.Min(i + {WeightGradInputs}, {s.Inputs});");
+        w.Line($"float* dw = f->{s.Pointer} + ob * {s.Inputs * 8};");
+        w.Open("for (; i + 4 <= stop; i += 4)");
+        w.Line("Vector256<float> a0 = Vector256<float>.Zero, a1 = a0, a2 = a0, a3 = a0;");
+        w.Open("for (int n = 0; n < f->Batch; n++)");
+        w.Line($"Vector256<float> gv = Vector256.Load({Sample(s.Gradient)} + ob * 8);");
+        w.Line($"float* x = {Sample(s.Input)} + i;");
+        for (int k = 0; k < 4; k++) w.Line($"a{k} = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[{k}]), a{k});");
+        w.Close();
+        for (int k = 0; k < 4; k++) w.Line($"Vector256.Store(Vector256.Load(dw + (i + {k}) * 8) + a{k}, dw + (i + {k}) * 8);");
+        w.Close();
+        w.Open("for (; i < stop; i++)");
+        w.Line("Vector256<float> a0 = Vector256<float>.Zero;");
+        w.Line($"for (int n = 0; n < f->Batch; n++) a0 = Vector256.FusedMultiplyAdd(Vector256.Load({Sample(s.Gradient)} + ob * 8), Vector256.Create(({Sample(s.Input)})[i]), a0);");
+        w.Line("Vector256.Store(Vector256.Load(dw + i * 8) + a0, dw + i * 8);");
+        w.Close();
+        w.Close();
+        w.Close();
+        w.Line();
+    }
+
+    private void EmitSpread(string name, SpreadStep s)
+    {
+        var from = s.From;
+        var to = s.To;
+        // Only the rows and columns that land inside the grid are copied: computed here, not tested per element.
+        int yBegin = Math.Max(0, (-s.Top + s.Stride - 1) / s.Stride), yEnd = Math.Min(from.H, (to.H - 1 - s.Top) / s.Stride + 1);
+        int xBegin = Math.Max(0, (-s.Left + s.Stride - 1) / s.Stride), xEnd = Math.Min(from.W, (to.W - 1 - s.Left) / s.Stride + 1);
+        if (s.Top > to.H - 1) yEnd = 0;
+        if (s.Left > to.W - 1) xEnd = 0;
+        Open(name, $"G[n,c,{s.Stride}·y{Signed(s.Top)},{s.Stride}·x{Signed(s.Left)}] = ∂Z[n,c,y,x], zero elsewhere   (layer {s.Layer}: backward-data input grid)",
+            "Rows and columns that fall outside the grid touched only padding in the forward pass and are dropped.");
+        int unit = to.Blocked ? Tensor.Blocks(to.C) : to.C;
+        w.Open("for (int item = begin; item < end; item++)");
+        w.Line($"int n = item / {unit}, unit = item % {unit};");
+        w.Line($"float* y = {Sample(to)} + (nint)unit * {to.PlaneStride};");
+        w.Line($"new Span<float>(y, {to.PlaneStride}).Clear();");
+        if (yEnd > yBegin && xEnd > xBegin)
+        {
+            w.Line(to.Blocked ? $"float* x = {Sample(from)} + (nint)unit * {from.PlaneStride};" : $"float* x = {Sample(from)} + {from.ChannelOffset("unit")};");
+            w.Line($"for (int iy = {yBegin}; iy < {yEnd}; iy++)");
+            w.Line($"    for (int ix = {xBegin}; ix < {xEnd}; ix++)");
+            w.Line(to.Blocked
+                ? $"        Vector256.Store(Vector256.Load(x + iy * {from.RowStride} + ix * 8), y + ((iy * {s.Stride} + {s.Top}) * {to.W} + ix * {s.Stride} + {s.Left}) * 8);"
+                : $"        y[(iy * {s.Stride} + {s.Top}) * {to.W} + ix * {s.Stride} + {s.Left}] = x[iy * {from.RowStride} + ix * {from.ColumnStride}];");
+        }
+        w.Close();
+        w.Close();
+        w.Line();
+    }
+
+    private static string Signed(int v) => v >= 0 ? $"+{v}" : v.ToString(System.Globalization.CultureInfo.InvariantCulture);
+
+    private void EmitPoolGrad(string name, PoolGradStep s)
+    {
+        var l = s.Layer;
+        var x = s.Input;
+        var y = s.Output;
+        var gy = s.GradY;
+        var gx = s.GradX;
+        int blocks = Tensor.Blocks(gx.C);
+        if (l.Kind == LayerKind.GlobalAvgPool)
+        {
+            int pixels = x.H * x.W;
+            Open(name, $"∂X[n,c,y,x] = ∂Y[n,c] / {pixels}   (layer {l.Index})", "Each work item owns one channel block of one sample.");
+            w.Open("for (int item = begin; item < end; item++)");
+            w.Line($"int cb = item % {blocks}, n = item / {blocks};");
+            w.Line($"Vector256<float> g = Vector256.Load({Sample(gy)} + cb * 8) * Vector256.Create({F(1f / pixels)});");
+            w.Line($"float* dx = {Sample(gx)} + cb * {gx.PlaneStride};");
+            w.Line($"for (int p = 0; p < {pixels}; p++) Vector256.Store(g, dx + p * 8);");
+            w.Close();
+            w.Close();
+            w.Line();
+            return;
+        }
+        bool max = l.Kind == LayerKind.MaxPool;
+        int k = l.KernelHeight, st = l.Stride, p = l.PadTop;
+        Open(name, max
+                ? $"∂X[n,c,argmax] += ∂Y[n,c,y,x], argmax = first maximum of the {k}x{k} window in scan order (PyTorch's tie rule)   (layer {l.Index})"
+                : $"∂X[n,c,{st}·y+ΔY-{p},{st}·x+ΔX-{p}] += ∂Y[n,c,y,x] / {k * k}   (layer {l.Index}; padding absorbs its share)",
+            "Each work item owns one channel block of one sample, so overlapping windows add up without races.");
+        w.Open("for (int item = begin; item < end; item++)");
+        w.Line($"int cb = item % {blocks}, n = item / {blocks};");
+        w.Line($"float* x = {Sample(x)} + (nint)cb * {x.PlaneStride};");
+        w.Line($"float* g = {Sample(gy)} + (nint)cb * {gy.PlaneStride};");
+        w.Line($"float* dx = {Sample(gx)} + (nint)cb * {gx.PlaneStride};");
+        w.Line($"new Span<float>(dx, {gx.PlaneStride}).Clear();");
+        w.Open($"for (int oy = 0; oy < {y.H}; oy++)");
+        w.Line($"int y0 = oy * {st} - {p}, yBegin = Math.Max(y0, 0), yEnd = Math.Min(y0 + {k}, {x.H});");
+        w.Open($"for (int ox = 0; ox < {y.W}; ox++)");
+        w.Line($"int x0 = ox * {st} - {p}, xBegin = Math.Max(x0, 0), xEnd = Math.Min(x0 + {k}, {x.W});");
+        w.Line($"Vector256<float> gv = Vector256.Load(g + (oy * {y.W} + ox) * 8);");
+        if (max)
+        {
+            w.Line($"Vector256<float> best = Vector256.Create(float.NegativeInfinity), at = Vector256.Create((float)((yBegin * {x.W} + xBegin) * 8));");
+            w.Open("for (int iy = yBegin; iy < yEnd; iy++)");
+            w.Open("for (int ix = xBegin; ix < xEnd; ix++)");
+            w.Line($"Vector256<float> v = Vector256.Load(x + (iy * {x.W} + ix) * 8);");
+            w.Line("Vector256<float> better = Vector256.GreaterThan(v, best);");
+            w.Line("best = Vector256.ConditionalSelect(better, v, best);");
+            w.Line($"at = Vector256.ConditionalSelect(better, Vector256.Create((float)((iy * {x.W} + ix) * 8)), at);");
+            w.Close();
+            w.Close();
+            w.Line("for (int lane = 0; lane < 8; lane++) dx[(int)at.GetElement(lane) + lane] += gv.GetElement(lane);");
+        }
+        else
+        {
+            w.Line($"gv *= Vector256.Create({F(1f / (k * k))});");
+            w.Line("for (int iy = yBegin; iy < yEnd; iy++)");
+            w.Line("    for (int ix = xBegin; ix < xEnd; ix++)");
+            w.Line($"        Vector256.Store(Vector256.Load(dx + (iy * {x.W} + ix) * 8) + gv, dx + (iy * {x.W} + ix) * 8);");
+        }
+        w.Close();
+        w.Close();
+        w.Close();
+        w.Close();
+        w.Line();
+    }
+}

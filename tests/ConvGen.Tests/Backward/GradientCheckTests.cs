@@ -1,0 +1,69 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using ConvGen.Tests.Infrastructure;
+using Xunit;
+
+namespace ConvGen.Tests.Backward;
+
+/// <summary>
+/// Generated backward kernels against finite differences of the float64 reference: the randomized conv configurations
+/// (every stride, padding, dilation, group and kernel shape) and the randomized whole networks of the forward tests.
+/// </summary>
+[Trait("Category", "Correctness")]
+public sealed class GradientCheckTests
+{
+    /// <summary>Reference multiply-adds allowed per conv case (finite differences run the reference ~30 times).</summary>
+    private const long Budget = 300_000;
+
+    public static IEnumerable<object[]> ConvCases()
+        => RandomizedConvTests.Cases.Select((c, i) => (c, i))
+            .Where(t => Cost(t.c.Spec) * t.c.Batch <= Budget)
+            .Select(t => new object[] { t.i, t.c.Label });
+
+    public static IEnumerable<object[]> NetworkCases()
+        => RandomizedNetworkTests.Cases.Select((c, i) => new object[] { i, c.Spec.Name });
+
+    [Theory]
+    [MemberData(nameof(ConvCases))]
+    public void ConvGradientsMatchFiniteDifferences(int index, string label)
+    {
+        var c = RandomizedConvTests.Cases[index];
+        Assert.Equal(c.Label, label);
+        var network = RandomizedConvTests.Compiled.Value.Create(c.Spec.Name);
+        string? failure = GradientCheck.Check(network, c.Spec, c.Batch, seed: 1000 + index);
+        if (failure is not null) Assert.Fail(failure);
+    }
+
+    [Theory]
+    [MemberData(nameof(NetworkCases))]
+    public void NetworkGradientsMatchFiniteDifferences(int index, string name)
+    {
+        var c = RandomizedNetworkTests.Cases[index];
+        Assert.Equal(c.Spec.Name, name);
+        var network = RandomizedNetworkTests.Compiled.Value.Create(c.Spec.Name);
+        string? failure = GradientCheck.Check(network, c.Spec, Math.Min(c.Batch, 2), seed: 2000 + index, probes: 3);
+        if (failure is not null) Assert.Fail(failure);
+    }
+
+    [Fact]
+    public void AtLeast200ConvConfigurationsAreChecked() => Assert.True(ConvCases().Count() >= 200, $"only {ConvCases().Count()} conv cases fit the budget");
+
+    /// <summary>Multiply-adds of one reference forward per sample.</summary>
+    private static long Cost(NetworkSpec spec)
+    {
+        long total = 0;
+        var shapes = spec.Shapes();
+        for (int i = 0; i < spec.Layers.Count; i++)
+        {
+            var o = shapes[i];
+            total += spec.Layers[i] switch
+            {
+                ConvSpec conv => (long)o.C * o.H * o.W * (conv.In / conv.Groups) * conv.Kh * conv.Kw,
+                LinearSpec linear => (long)linear.In * linear.Out,
+                _ => o.Length,
+            };
+        }
+        return total;
+    }
+}
