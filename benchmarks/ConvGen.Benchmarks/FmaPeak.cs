@@ -1,5 +1,4 @@
 using System;
-using System.Collections.Generic;
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
@@ -32,63 +31,96 @@ public static class FmaPeak
     /// <summary>
     /// Best GFLOP/s of <paramref name="repeats"/> runs of about <paramref name="secondsPerRun"/> each, on
     /// <paramref name="threads"/> threads. The best, not the median: a peak is what the cores can do, and on a shared
-    /// machine a neighbour's burst only ever lowers a run; a depressed peak would flatter every "% of peak".
+    /// machine a neighbour only ever lowers a run. Runs are short (milliseconds, like one kernel call) so that some
+    /// of them fall inside an undisturbed scheduler slice, as kernel calls do; a depressed peak would flatter every
+    /// "% of peak".
     /// </summary>
     public static double Measure(int threads, int repeats, double secondsPerRun, bool wide = false)
     {
         Func<long, float> loop = wide ? Loop512 : Loop256;
         double flopsPerIteration = wide ? FlopsPerIteration512 : FlopsPerIteration256;
 
-        // Warm up (tier-up is forced by AggressiveOptimization; this settles clocks) and calibrate on one thread.
-        long iterations = 1 << 16;
+        // Calibrate on one thread (AggressiveOptimization means no tier-up to wait for).
+        long iterations = 1 << 12;
         while (true)
         {
             long t0 = Stopwatch.GetTimestamp();
             s_sink = loop(iterations);
             double s = Stopwatch.GetElapsedTime(t0).TotalSeconds;
-            if (s > 0.02)
+            if (s > 0.002)
             {
                 iterations = Math.Max(1, (long)(iterations * secondsPerRun / s));
                 break;
             }
-            iterations *= 4;
+            iterations *= 2;
         }
 
-        var gflops = new List<double>(repeats);
+        using var team = new SpinTeam(threads - 1, loop, iterations);
+        double best = 0;
         for (int r = 0; r < repeats; r++)
         {
-            double seconds = RunOnThreads(threads, iterations, loop);
-            gflops.Add(threads * iterations * flopsPerIteration / seconds / 1e9);
+            double seconds = team.Run();
+            best = Math.Max(best, threads * iterations * flopsPerIteration / seconds / 1e9);
         }
-        gflops.Sort();
-        return gflops[^1];
+        return best;
     }
 
-    private static double RunOnThreads(int threads, long iterations, Func<long, float> loop)
+    /// <summary>
+    /// The caller plus <c>n</c> workers that spin (never sleep) between runs, so a run starts on every thread within
+    /// a fraction of a microsecond and millisecond runs are timed fairly.
+    /// </summary>
+    private sealed class SpinTeam : IDisposable
     {
-        if (threads == 1)
+        private readonly Thread[] _workers;
+        private readonly Func<long, float> _loop;
+        private readonly long _iterations;
+        private int _generation;
+        private int _done;
+        private volatile bool _stop;
+
+        public SpinTeam(int workers, Func<long, float> loop, long iterations)
         {
-            long t0 = Stopwatch.GetTimestamp();
-            s_sink = loop(iterations);
-            return Stopwatch.GetElapsedTime(t0).TotalSeconds;
+            _loop = loop;
+            _iterations = iterations;
+            _workers = new Thread[workers];
+            for (int i = 0; i < workers; i++)
+            {
+                _workers[i] = new Thread(Work) { IsBackground = true, Name = "FmaPeak" };
+                _workers[i].Start();
+            }
         }
 
-        using var start = new Barrier(threads);
-        var workers = new Thread[threads - 1];
-        for (int i = 0; i < workers.Length; i++)
+        /// <summary>One run on all threads; wall seconds from release to the last thread finishing.</summary>
+        public double Run()
         {
-            workers[i] = new Thread(() =>
-            {
-                start.SignalAndWait();
-                s_sink = loop(iterations);
-            }) { IsBackground = true };
-            workers[i].Start();
+            Volatile.Write(ref _done, 0);
+            long begin = Stopwatch.GetTimestamp();
+            Interlocked.Increment(ref _generation);
+            s_sink = _loop(_iterations);
+            while (Volatile.Read(ref _done) < _workers.Length) Thread.SpinWait(4);
+            return Stopwatch.GetElapsedTime(begin).TotalSeconds;
         }
-        start.SignalAndWait();
-        long begin = Stopwatch.GetTimestamp();
-        s_sink = loop(iterations);
-        foreach (var w in workers) w.Join();
-        return Stopwatch.GetElapsedTime(begin).TotalSeconds;
+
+        private void Work()
+        {
+            int seen = 0;
+            while (true)
+            {
+                int g;
+                while ((g = Volatile.Read(ref _generation)) == seen) Thread.SpinWait(4);
+                seen = g;
+                if (_stop) return;
+                s_sink = _loop(_iterations);
+                Interlocked.Increment(ref _done);
+            }
+        }
+
+        public void Dispose()
+        {
+            _stop = true;
+            Interlocked.Increment(ref _generation);
+            foreach (var w in _workers) w.Join();
+        }
     }
 
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
