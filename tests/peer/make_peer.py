@@ -5,6 +5,12 @@ Usage:
     /usr/bin/python3 tests/peer/make_peer.py OUT_DIR
         For each network in NETWORKS writes OUT_DIR/<name>.safetensors (the nn.Sequential state dict),
         OUT_DIR/<name>.input.bin and OUT_DIR/<name>.output.bin (raw little-endian float32, batch BATCH, NCHW).
+        For the gradient tests it also writes, for the same batch and a fixed label per sample:
+            OUT_DIR/<name>.labels.bin           BATCH int32 class indices in [0, classes)
+            OUT_DIR/<name>.loss.bin             one float32: F.cross_entropy(logits, labels) (mean over the batch)
+            OUT_DIR/<name>.grads.safetensors    autograd's d loss / d parameter, same keys and shapes as the state dict
+            OUT_DIR/<name>.input_grad.bin       d loss / d input, float32, same layout as <name>.input.bin
+        The labels come from their own generator, so the files above are unchanged by this second part.
 
     /usr/bin/python3 tests/peer/make_peer.py --verify NAME WEIGHTS INPUT OUTPUT
         Checks that WEIGHTS (a safetensors file, e.g. written by ConvGen's Save) is well formed, loads it strictly
@@ -15,6 +21,7 @@ The networks mirror tests/ConvGen.Tests/Peer/PeerNetworks.cs layer for layer; ke
 No safetensors package is needed: the format is written and read here with struct + json.
 """
 
+import copy
 import json
 import math
 import os
@@ -221,6 +228,52 @@ def read_f32(path):
     return torch.frombuffer(bytearray(raw), dtype=torch.float32).clone()
 
 
+# ---------------------------------------------------------------- gradients
+
+def fixed_labels(name, batch, classes):
+    """BATCH labels from a generator of their own (never the global one, so weights and inputs do not move)."""
+    _, seed, _ = NETWORKS[name]
+    g = torch.Generator().manual_seed(seed + 500)
+    return torch.randint(0, classes, (batch,), generator=g, dtype=torch.int64)
+
+
+def loss_and_gradients(model, x, labels):
+    """Mean softmax cross-entropy of model(x) and autograd's gradients: ({state-dict key: grad}, d loss / d x)."""
+    model.zero_grad(set_to_none=True)
+    xg = x.detach().clone().requires_grad_(True)
+    loss = F.cross_entropy(model(xg), labels)
+    loss.backward()
+    grads = {k: p.grad.detach().clone() for k, p in model.named_parameters()}
+    return loss.detach(), grads, xg.grad.detach().clone()
+
+
+def write_gradients(out_dir, name, model, x, classes):
+    labels = fixed_labels(name, x.shape[0], classes)
+    loss, grads, input_grad = loss_and_gradients(model, x, labels)
+    sd = model.state_dict()
+    if list(grads) != list(sd) or any(grads[k].shape != sd[k].shape for k in sd):
+        raise SystemExit(f"{name}: parameter gradients do not line up with the state dict")
+    # The same computation in float64 bounds PyTorch's own float32 rounding: it should sit far below the C# tolerance.
+    model64 = copy.deepcopy(model).double()
+    loss64, grads64, input_grad64 = loss_and_gradients(model64, x.double(), labels)
+    noise = max(((grads[k].double() - grads64[k]).abs() / (1 + grads64[k].abs())).max().item() for k in grads)
+    noise = max(noise, ((input_grad.double() - input_grad64).abs() / (1 + input_grad64.abs())).max().item(),
+                abs(loss.item() - loss64.item()) / (1 + abs(loss64.item())))
+    if noise > 1e-5:
+        raise SystemExit(f"{name}: float32 and float64 gradients differ by {noise:.3g}·(1+|ref|); the reference is too noisy")
+
+    with open(os.path.join(out_dir, f"{name}.labels.bin"), "wb") as f:
+        f.write(struct.pack(f"<{labels.numel()}i", *labels.tolist()))
+    write_f32(os.path.join(out_dir, f"{name}.loss.bin"), loss.reshape(1))
+    write_safetensors(os.path.join(out_dir, f"{name}.grads.safetensors"), grads)
+    write_f32(os.path.join(out_dir, f"{name}.input_grad.bin"), input_grad)
+    back = read_safetensors(os.path.join(out_dir, f"{name}.grads.safetensors"))
+    assert set(back) == set(grads) and all(torch.equal(back[k], grads[k]) for k in grads), name
+    gmax = max(g.abs().max().item() for g in grads.values())
+    print(f"{name}: labels {labels.tolist()}, loss {loss.item():.6g}, |dW|max {gmax:.4g}, "
+          f"|dx|max {input_grad.abs().max().item():.4g}, float32 vs float64 {noise:.2g}·(1+|ref|)")
+
+
 # ---------------------------------------------------------------- commands
 
 def generate(out_dir):
@@ -244,6 +297,7 @@ def generate(out_dir):
         params = sum(p.numel() for p in model.parameters())
         print(f"{name}: input {BATCH}x{'x'.join(map(str, shape))}, output {tuple(y.shape)}, "
               f"{len(sd)} tensors, {params} parameters, |y|max {y.abs().max().item():.4g}")
+        write_gradients(out_dir, name, model, x, expected[0])
 
 
 def verify(name, weights, input_path, output_path):

@@ -1,5 +1,4 @@
 using System;
-using System.Buffers.Binary;
 using System.Collections.Generic;
 using System.Diagnostics;
 using System.Globalization;
@@ -18,26 +17,20 @@ namespace ConvGen.Tests.Peer;
 [Trait("Category", "Correctness")]
 public sealed class PeerTests
 {
-    private const int Batch = 3;
+    private const int Batch = PeerData.Batch;
 
-    public static TheoryData<string> Names => new() { "lenet", "alexnet", "mixed" };
+    public static TheoryData<string> Names => PeerData.Names;
 
-    private static INetwork Create(string name, int seed = 0) => name switch
-    {
-        "lenet" => new PeerLeNet(seed),
-        "alexnet" => new PeerAlexNet(seed),
-        "mixed" => new PeerMixed(seed),
-        _ => throw new ArgumentOutOfRangeException(nameof(name), name, "unknown peer network"),
-    };
+    private static INetwork Create(string name, int seed = 0) => PeerData.Create(name, seed);
 
     [Theory]
     [MemberData(nameof(Names))]
     public void Forward_matches_pytorch(string name)
     {
         var net = Create(name);
-        net.Load(PeerFile(name, "safetensors"));
-        float[] input = ReadFloats(PeerFile(name, "input.bin"));
-        float[] expected = ReadFloats(PeerFile(name, "output.bin"));
+        net.Load(PeerData.File(name, "safetensors"));
+        float[] input = PeerData.ReadFloats(PeerData.File(name, "input.bin"));
+        float[] expected = PeerData.ReadFloats(PeerData.File(name, "output.bin"));
         Assert.True(input.Length == Batch * net.InputLength,
             $"{name}: {input.Length} input floats, expected {Batch}×{net.InputLength}; regenerate with scripts/peer.sh");
         Assert.True(expected.Length == Batch * net.OutputLength,
@@ -53,9 +46,9 @@ public sealed class PeerTests
     public void Forward_one_sample_at_a_time_matches_pytorch(string name)
     {
         var net = Create(name);
-        net.Load(PeerFile(name, "safetensors"));
-        float[] input = ReadFloats(PeerFile(name, "input.bin"));
-        float[] expected = ReadFloats(PeerFile(name, "output.bin"));
+        net.Load(PeerData.File(name, "safetensors"));
+        float[] input = PeerData.ReadFloats(PeerData.File(name, "input.bin"));
+        float[] expected = PeerData.ReadFloats(PeerData.File(name, "output.bin"));
         Assert.Equal(Batch * net.InputLength, input.Length);
         Assert.Equal(Batch * net.OutputLength, expected.Length);
 
@@ -70,7 +63,7 @@ public sealed class PeerTests
     public void Parameter_names_and_shapes_match_the_pytorch_state_dict(string name)
     {
         var net = Create(name);
-        var header = ReadSafeTensorsHeader(PeerFile(name, "safetensors"));
+        var header = PeerData.ReadSafeTensorsHeader(PeerData.File(name, "safetensors"));
         var ours = net.Parameters.Select(p => $"{p.Name}[{string.Join(",", p.Shape)}]").ToList();
         var theirs = header.Select(t => $"{t.Name}[{string.Join(",", t.Shape)}]").ToList();
         Assert.Equal(theirs, ours);
@@ -85,7 +78,7 @@ public sealed class PeerTests
     public void Saved_weights_load_into_pytorch_and_give_the_same_outputs(string name)
     {
         var net = Create(name, seed: 12345);
-        float[] input = ReadFloats(PeerFile(name, "input.bin"));
+        float[] input = PeerData.ReadFloats(PeerData.File(name, "input.bin"));
         Assert.Equal(Batch * net.InputLength, input.Length);
         var ours = new float[Batch * net.OutputLength];
         net.Forward(input, ours, Batch);
@@ -97,8 +90,8 @@ public sealed class PeerTests
             string weights = Path.Combine(dir, name + ".safetensors");
             string output = Path.Combine(dir, name + ".output.bin");
             net.Save(weights);
-            RunPython(MakePeerScript(), "--verify", name, weights, PeerFile(name, "input.bin"), output);
-            float[] theirs = ReadFloats(output);
+            RunPython(PeerData.MakePeerScript(), "--verify", name, weights, PeerData.File(name, "input.bin"), output);
+            float[] theirs = PeerData.ReadFloats(output);
             Assert.Equal(ours.Length, theirs.Length);
             AssertClose(name + " (our Save, PyTorch forward)", theirs, ours, net.OutputLength);
         }
@@ -129,75 +122,6 @@ public sealed class PeerTests
             $"{what}: {bad} of {expected.Length} outputs differ from PyTorch by more than 1e-4·(1+|ref|). " +
             $"Worst: sample {worst / perSample}, index {worst % perSample}: expected {we:R}, got {wa:R} " +
             $"(|diff| {Math.Abs(wa - we):G4}, tolerance {1e-4 * (1 + Math.Abs(we)):G4})."));
-    }
-
-    private static float[] ReadFloats(string path)
-    {
-        byte[] bytes = File.ReadAllBytes(path);
-        Assert.True(bytes.Length % 4 == 0, $"{path}: {bytes.Length} bytes is not a whole number of float32 values");
-        var values = new float[bytes.Length / 4];
-        for (int i = 0; i < values.Length; i++)
-            values[i] = BinaryPrimitives.ReadSingleLittleEndian(bytes.AsSpan(4 * i, 4));
-        return values;
-    }
-
-    private sealed record TensorEntry(string Name, int[] Shape, long Start);
-
-    /// <summary>The tensors of a safetensors file in data order (the order PyTorch's state dict wrote them).</summary>
-    private static List<TensorEntry> ReadSafeTensorsHeader(string path)
-    {
-        byte[] bytes = File.ReadAllBytes(path);
-        long length = BinaryPrimitives.ReadInt64LittleEndian(bytes);
-        using var doc = System.Text.Json.JsonDocument.Parse(bytes.AsMemory(8, checked((int)length)));
-        return doc.RootElement.EnumerateObject()
-            .Where(p => p.Name != "__metadata__")
-            .Select(p => new TensorEntry(
-                p.Name,
-                p.Value.GetProperty("shape").EnumerateArray().Select(d => d.GetInt32()).ToArray(),
-                p.Value.GetProperty("data_offsets")[0].GetInt64()))
-            .OrderBy(t => t.Start)
-            .ToList();
-    }
-
-    private static string PeerFile(string name, string suffix)
-    {
-        string dir = PeerDirectory();
-        string path = Path.Combine(dir, $"{name}.{suffix}");
-        if (!File.Exists(path))
-            Assert.Fail($"PyTorch reference file '{path}' is missing. Run scripts/peer.sh from the repository root " +
-                        "(it writes artifacts/peer; set CONVGEN_PEER_DIR to use another directory).");
-        return path;
-    }
-
-    private static string PeerDirectory()
-    {
-        string? fromEnv = Environment.GetEnvironmentVariable("CONVGEN_PEER_DIR");
-        if (!string.IsNullOrWhiteSpace(fromEnv)) return Path.GetFullPath(fromEnv);
-        string? root = RepositoryRoot();
-        if (root is null)
-            Assert.Fail($"Cannot find the repository root above '{AppContext.BaseDirectory}' to locate artifacts/peer. " +
-                        "Run scripts/peer.sh and set CONVGEN_PEER_DIR to its output directory.");
-        return Path.Combine(root, "artifacts", "peer");
-    }
-
-    private static string MakePeerScript()
-    {
-        string? root = RepositoryRoot();
-        string? script = root is null ? null : Path.Combine(root, "tests", "peer", "make_peer.py");
-        if (script is null || !File.Exists(script))
-            Assert.Fail($"Cannot find tests/peer/make_peer.py above '{AppContext.BaseDirectory}'.");
-        return script;
-    }
-
-    private static string? RepositoryRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "tests", "peer", "make_peer.py")) ||
-                File.Exists(Path.Combine(dir.FullName, "ConvGen.sln")))
-                return dir.FullName;
-        }
-        return null;
     }
 
     private static void RunPython(params string[] arguments)
