@@ -6,6 +6,12 @@ namespace ConvGen.Generator;
 internal static class Diagnostics
 {
     private const string Category = "ConvGen";
+
+    /// <summary>
+    /// Key of the diagnostic property that carries the corrected value for a code fix: the produced channel count for
+    /// CG0004, the flattened feature count for CG0007.
+    /// </summary>
+    public const string FixValueKey = "ConvGen.FixValue";
     private const string HelpRoot = "https://github.com/convgen/convgen/blob/main/docs/diagnostics/";
 
     private static DiagnosticDescriptor Error(string id, string title, string message)

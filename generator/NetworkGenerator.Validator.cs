@@ -111,7 +111,8 @@ public sealed partial class NetworkGenerator
                     if (layer.In != input.C)
                     {
                         diagnostics.Add(Diag(Diagnostics.LinearInputMismatch, layer.LocationOf("in"), self, layer.In.ToString(CultureInfo.InvariantCulture),
-                            producer, flattenedFrom is null ? input.C.ToString(CultureInfo.InvariantCulture) : $"{flattenedFrom} = {input.C}"));
+                            producer, flattenedFrom is null ? input.C.ToString(CultureInfo.InvariantCulture) : $"{flattenedFrom} = {input.C}")
+                            with { FixValue = input.C.ToString(CultureInfo.InvariantCulture) });
                         return null;
                     }
                     return new LayerModel(layer.Kind, layer.Index, input, new TensorShape(layer.Out, 1, 1, true), Bias: layer.Bias);
@@ -155,7 +156,8 @@ public sealed partial class NetworkGenerator
                     if (layer.In != input.C)
                     {
                         diagnostics.Add(Diag(Diagnostics.ChannelMismatch, layer.LocationOf("in"), self,
-                            layer.In.ToString(CultureInfo.InvariantCulture), producer, input.ToString()));
+                            layer.In.ToString(CultureInfo.InvariantCulture), producer, input.ToString())
+                            with { FixValue = input.C.ToString(CultureInfo.InvariantCulture) });
                         return null;
                     }
                     long extentH = (long)layer.Dilation * (layer.KernelHeight - 1) + 1;

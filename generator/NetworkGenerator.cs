@@ -49,7 +49,9 @@ public sealed partial class NetworkGenerator : IIncrementalGenerator
             {
                 var descriptor = Diagnostics.ById(d.Id);
                 if (descriptor is null) continue;
-                spc.ReportDiagnostic(Diagnostic.Create(descriptor, Locate(compilation, d.Location), d.MessageArgs.Items.Cast<object>().ToArray()));
+                var properties = d.FixValue is null ? null
+                    : System.Collections.Immutable.ImmutableDictionary<string, string?>.Empty.Add(Diagnostics.FixValueKey, d.FixValue);
+                spc.ReportDiagnostic(Diagnostic.Create(descriptor, Locate(compilation, d.Location), properties, d.MessageArgs.Items.Cast<object>().ToArray()));
             }
         });
 

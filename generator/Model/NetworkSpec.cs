@@ -47,8 +47,11 @@ internal sealed record LayerSpec(
     }
 }
 
-/// <summary>A diagnostic as values: descriptor ID, message arguments and position.</summary>
-internal sealed record DiagnosticInfo(string Id, LocationInfo? Location, EquatableArray<string> MessageArgs);
+/// <summary>
+/// A diagnostic as values: descriptor ID, message arguments and position, plus the value a code fix should write
+/// (<see cref="Diagnostics.FixValueKey"/>), e.g. the channel count the previous layer produces.
+/// </summary>
+internal sealed record DiagnosticInfo(string Id, LocationInfo? Location, EquatableArray<string> MessageArgs, string? FixValue = null);
 
 /// <summary>One annotated class: its name, where it lives, its input and its layers in order.</summary>
 internal sealed record NetworkSpec(
