@@ -35,7 +35,7 @@ internal static class Diagnostics
 
     public static readonly DiagnosticDescriptor GroupsMismatch = Error("CG0005",
         "Groups do not divide the channels",
-        "{0}: groups = {1} must divide both in = {2} and out = {3}");
+        "{0}: groups = {1} must divide both in = {2} and out = {3}{4}");
 
     public static readonly DiagnosticDescriptor SizeCollapses = Error("CG0006",
         "Spatial size collapses",
@@ -57,6 +57,18 @@ internal static class Diagnostics
         "Unsafe code must be allowed",
         "ConvGen's generated kernels for '{0}' use pointers: set <AllowUnsafeBlocks>true</AllowUnsafeBlocks> in the project (the ConvGen package does this for you)");
 
+    public static readonly DiagnosticDescriptor MissingInput = Error("CG0011",
+        "Layer attributes without [Input]",
+        "'{0}' has layer attributes but no [Input(channels, height, width)], so ConvGen cannot infer its shapes; add [Input] with the per-sample input shape");
+
+    public static readonly DiagnosticDescriptor WindowDoesNotTile = new("CG0012",
+        "Window does not tile the input",
+        "{0} never reads the last {1} {2}(s) of its {3}-{2} input: ({3} + {4} − {5}) mod {6} = {1}; adjust the padding, stride or input size if they matter",
+        Category, DiagnosticSeverity.Warning, isEnabledByDefault: true, helpLinkUri: HelpRoot + "CG0012.md");
+
+    /// <summary>Whether a diagnostic with this ID stops generation.</summary>
+    public static bool IsError(string id) => ById(id)?.DefaultSeverity == DiagnosticSeverity.Error;
+
     /// <summary>
     /// Not reported: marks a network whose attributes the compiler could not bind. The compiler has already reported the
     /// error, so the generator emits nothing and adds nothing.
@@ -75,6 +87,8 @@ internal static class Diagnostics
         "CG0008" => WrongInputKind,
         "CG0009" => TooLarge,
         "CG0010" => UnsafeRequired,
+        "CG0011" => MissingInput,
+        "CG0012" => WindowDoesNotTile,
         _ => null,
     };
 }

@@ -80,6 +80,30 @@ public sealed partial class NetworkGenerator
                 ParseDiagnostics: diagnostics.ToEquatableArray());
         }
 
+        /// <summary>Metadata names of the layer attributes, for the pipeline that finds layers without [Input].</summary>
+        public static IEnumerable<string> LayerAttributeNames => s_layerAttributes.Keys.Select(k => "ConvGen." + k);
+
+        /// <summary>
+        /// CG0011 for a type with layer attributes but no [Input]: reported once, at the type's first layer attribute
+        /// (this transform runs once per attribute type found on it).
+        /// </summary>
+        public static DiagnosticInfo? ParseOrphan(GeneratorAttributeSyntaxContext context, CancellationToken cancellationToken)
+        {
+            if (context.TargetSymbol is not INamedTypeSymbol type || context.TargetNode is not TypeDeclarationSyntax node) return null;
+            var attributes = type.GetAttributes().Where(a => a.ApplicationSyntaxReference is not null && IsConvGenAttribute(a)).ToList();
+            if (attributes.Any(a => a.AttributeClass!.Name == "InputAttribute")) return null;
+            var first = attributes
+                .OrderBy(a => a.ApplicationSyntaxReference!.SyntaxTree.FilePath, System.StringComparer.Ordinal)
+                .ThenBy(a => a.ApplicationSyntaxReference!.Span.Start)
+                .First();
+            if (!SymbolEqualityComparer.Default.Equals(first.AttributeClass, context.Attributes[0].AttributeClass)
+                || first.ApplicationSyntaxReference!.SyntaxTree != node.SyntaxTree
+                || !node.Span.Contains(first.ApplicationSyntaxReference.Span))
+                return null;
+            return new DiagnosticInfo(Diagnostics.MissingInput.Id, LocationInfo.From(first.ApplicationSyntaxReference.GetSyntax(cancellationToken).GetLocation()),
+                new[] { type.Name }.ToEquatableArray());
+        }
+
         private static bool IsConvGenAttribute(AttributeData attribute)
             => attribute.AttributeClass is { ContainingNamespace: { Name: "ConvGen", ContainingNamespace.IsGlobalNamespace: true } };
 

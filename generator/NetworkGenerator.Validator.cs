@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.Globalization;
+using System.Linq;
 using ConvGen.Generator.Model;
 
 namespace ConvGen.Generator;
@@ -58,7 +59,7 @@ public sealed partial class NetworkGenerator
                 producer = $"{self}";
             }
 
-            bool hasErrors = diagnostics.Count > 0;
+            bool hasErrors = diagnostics.Any(d => Diagnostics.IsError(d.Id));
             var network = !sound || hasErrors ? null
                 : new NetworkModel(spec.Namespace, spec.ClassName, spec.Accessibility,
                     new TensorShape(spec.InputChannels, spec.InputHeight, spec.InputWidth, false), layers.ToEquatableArray());
@@ -130,6 +131,7 @@ public sealed partial class NetworkGenerator
                     int oh = OutputSize(input.H, size, stride, layer.Pad, layer.Pad, 1);
                     int ow = OutputSize(input.W, size, stride, layer.Pad, layer.Pad, 1);
                     if (!CheckCollapse(layer, self, input, oh, ow, size, size, stride, 2 * layer.Pad, 2 * layer.Pad, 1, diagnostics)) return null;
+                    CheckTiling(layer, self, input, size, size, stride, 2 * layer.Pad, 2 * layer.Pad, 1, diagnostics);
                     return new LayerModel(layer.Kind, layer.Index, input, new TensorShape(input.C, oh, ow, false),
                         KernelHeight: size, KernelWidth: size, Stride: stride,
                         PadTop: layer.Pad, PadBottom: layer.Pad, PadLeft: layer.Pad, PadRight: layer.Pad);
@@ -149,8 +151,11 @@ public sealed partial class NetworkGenerator
                     if (diagnostics.Count > before || !NeedsSpatial()) return null;
                     if (layer.In % layer.Groups != 0 || layer.Out % layer.Groups != 0)
                     {
+                        string depthwise = layer.Groups == layer.In
+                            ? $" (a depthwise layer, groups = in, needs out = multiplier × in: {layer.Out} is not a multiple of {layer.In})"
+                            : "";
                         diagnostics.Add(Diag(Diagnostics.GroupsMismatch, layer.LocationOf("groups"), self,
-                            layer.Groups.ToString(CultureInfo.InvariantCulture), layer.In.ToString(CultureInfo.InvariantCulture), layer.Out.ToString(CultureInfo.InvariantCulture)));
+                            layer.Groups.ToString(CultureInfo.InvariantCulture), layer.In.ToString(CultureInfo.InvariantCulture), layer.Out.ToString(CultureInfo.InvariantCulture), depthwise));
                         return null;
                     }
                     if (layer.In != input.C)
@@ -172,6 +177,7 @@ public sealed partial class NetworkGenerator
                     int ow = OutputSize(input.W, layer.KernelWidth, layer.Stride, left, right, layer.Dilation);
                     if (!CheckCollapse(layer, self, input, oh, ow, layer.KernelHeight, layer.KernelWidth, layer.Stride, top + bottom, left + right, layer.Dilation, diagnostics))
                         return null;
+                    if (!layer.Same) CheckTiling(layer, self, input, layer.KernelHeight, layer.KernelWidth, layer.Stride, top + bottom, left + right, layer.Dilation, diagnostics);
                     // The zero-padded copy the kernel reads must fit as well.
                     if (!CheckSize(new TensorShape(input.C, (int)Math.Min((long)input.H + top + bottom, int.MaxValue), (int)Math.Min((long)input.W + left + right, int.MaxValue), false),
                             self, "its zero-padded input", layer.Location, diagnostics))
@@ -212,6 +218,22 @@ public sealed partial class NetworkGenerator
             diagnostics.Add(Diag(Diagnostics.SizeCollapses, layer.LocationOf(layer.Kind == LayerKind.Conv ? (height ? "kh" : "kw") : "size"), self,
                 height ? "height" : "width", value.ToString(CultureInfo.InvariantCulture), formula, size.ToString(CultureInfo.InvariantCulture)));
             return false;
+        }
+
+        /// <summary>Warns when the last windows stop short of the input's end, so rows or columns are silently dropped.</summary>
+        private static void CheckTiling(LayerSpec layer, string self, TensorShape input, int kh, int kw, int stride, int padH, int padW, int dilation, List<DiagnosticInfo> diagnostics)
+        {
+            foreach (var (size, k, pads, what, argument) in new[] { (input.H, kh, padH, "row", "kh"), (input.W, kw, padW, "column", "kw") })
+            {
+                long extent = (long)dilation * (k - 1) + 1;
+                long dropped = ((long)size + pads - extent) % stride;
+                if (dropped <= 0) continue;
+                string kernel = dilation == 1 ? k.ToString(CultureInfo.InvariantCulture) : $"({dilation}·({k}−1)+1)";
+                diagnostics.Add(Diag(Diagnostics.WindowDoesNotTile, layer.LocationOf("stride") ?? layer.Location, self,
+                    dropped.ToString(CultureInfo.InvariantCulture), what, size.ToString(CultureInfo.InvariantCulture),
+                    pads.ToString(CultureInfo.InvariantCulture), kernel, stride.ToString(CultureInfo.InvariantCulture)));
+                return; // one warning per layer is enough to point at it
+            }
         }
 
         private static bool CheckSize(TensorShape shape, string self, string what, LocationInfo? location, List<DiagnosticInfo> diagnostics)

@@ -55,6 +55,19 @@ public sealed partial class NetworkGenerator : IIncrementalGenerator
             }
         });
 
+        // Layer attributes on a type without [Input]: one pipeline per attribute type (each is a cheap
+        // ForAttributeWithMetadataName lookup), reported once per type.
+        foreach (string name in Parser.LayerAttributeNames)
+        {
+            var orphans = context.SyntaxProvider
+                .ForAttributeWithMetadataName(name,
+                    predicate: static (node, _) => node is Microsoft.CodeAnalysis.CSharp.Syntax.TypeDeclarationSyntax,
+                    transform: static (ctx, ct) => Parser.ParseOrphan(ctx, ct))
+                .Where(static d => d is not null);
+            context.RegisterSourceOutput(orphans.Combine(context.CompilationProvider), static (spc, pair)
+                => spc.ReportDiagnostic(Diagnostic.Create(Diagnostics.MissingInput, Locate(pair.Right, pair.Left!.Location), pair.Left.MessageArgs.Items.Cast<object>().ToArray())));
+        }
+
         var models = results
             .Where(static r => r.Model is not null)
             .Select(static (r, _) => r.Model!)

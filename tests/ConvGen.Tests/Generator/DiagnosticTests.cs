@@ -33,6 +33,9 @@ public class DiagnosticTests
         Case("CG0007", "[Input(2, 4, 4)] [Flatten, Linear(30, 10)] public partial class N;", "30", "layer 1 (Linear) expects 30 input features, but layer 0 (Flatten) produces 2×4×4 = 32"),
         Case("CG0008", "[Input(2, 4, 4)] [Linear(32, 10)] public partial class N;", "Linear(32, 10)", "insert [Flatten] before it"),
         Case("CG0008", "[Input(2, 4, 4)] [Flatten, MaxPool(2)] public partial class N;", "MaxPool(2)", "spatial layers must come before [Flatten]"),
+        Case("CG0005", "[Input(8, 8, 8)] [Conv(3, 3, @in: 8, @out: 20, groups: 8)] public partial class N;", "groups: 8", "a depthwise layer, groups = in, needs out = multiplier × in: 20 is not a multiple of 8"),
+        Case("CG0011", "[Relu, Conv(3, 3, @in: 1, @out: 4)] public partial class N;", "Relu", "has layer attributes but no [Input"),
+        Case("CG0009", "[Input(1, 16384, 16384)] [MaxPool(2)] public partial class N;", "Input(1, 16384, 16384)", "as stored in channel blocks of 8"),
         Case("CG0009", "[Input(4096, 4096, 4096)] public partial class N;", "Input(4096, 4096, 4096)", "more than ConvGen's limit"),
         Case("CG0009", "[Input(1, 1, 1)] [Flatten, Linear(1, 1000000), Linear(1000000, 1000)] public partial class N;", "Linear(1000000, 1000)", "1,000,001,000 values in the parameters"),
     };
@@ -51,6 +54,27 @@ public class DiagnosticTests
         Assert.Equal(located, source.Substring(diagnostic.Location.SourceSpan.Start, diagnostic.Location.SourceSpan.Length));
         Assert.EndsWith($"docs/diagnostics/{id}.md", diagnostic.Descriptor.HelpLinkUri);
         Assert.Empty(run.Sources);
+    }
+
+    [Fact]
+    public void WindowThatDoesNotTileTheInputIsAWarningAndTheNetworkIsStillGenerated()
+    {
+        string source = "using ConvGen;\nnamespace D;\n[Input(1, 7, 8)] [MaxPool(2)] public partial class N;\n";
+        var run = GeneratorHarness.Run(source);
+        var diagnostic = Assert.Single(run.Diagnostics);
+        Assert.Equal("CG0012", diagnostic.Id);
+        Assert.Equal(DiagnosticSeverity.Warning, diagnostic.Severity);
+        Assert.Equal("layer 0 (MaxPool) never reads the last 1 row(s) of its 7-row input: (7 + 0 − 2) mod 2 = 1; adjust the padding, stride or input size if they matter",
+            diagnostic.GetMessage(System.Globalization.CultureInfo.InvariantCulture));
+        Assert.Equal("MaxPool(2)", source.Substring(diagnostic.Location.SourceSpan.Start, diagnostic.Location.SourceSpan.Length));
+        Assert.Single(run.Sources);
+    }
+
+    [Fact]
+    public void StrideOneAndExactTilingGiveNoWarning()
+    {
+        var run = GeneratorHarness.Run("using ConvGen;\n[Input(1, 28, 28)] [Conv(5, 5, pad: 2, @in: 1, @out: 6), MaxPool(2), Conv(5, 5, @in: 6, @out: 16), MaxPool(2)] public partial class N;\n");
+        Assert.Empty(run.Diagnostics);
     }
 
     [Fact]
@@ -94,7 +118,7 @@ public class DiagnosticTests
             .GetFields().Where(f => f.FieldType == typeof(DiagnosticDescriptor))
             .Select(f => ((DiagnosticDescriptor)f.GetValue(null)!).Id).ToList();
         Assert.NotEmpty(ids);
-        var tested = Cases().Select(c => (string)c[0]).Append("CG0010").ToHashSet();
+        var tested = Cases().Select(c => (string)c[0]).Append("CG0010").Append("CG0012").ToHashSet();
         string docs = System.IO.Path.Combine(RepoRoot(), "docs", "diagnostics");
         foreach (string id in ids)
         {
