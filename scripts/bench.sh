@@ -9,6 +9,8 @@
 #
 # PYTHON=/path/to/python3 picks the interpreter for the peer (default /usr/bin/python3, which has Debian's torch;
 # install it with `apt-get install python3-torch`).
+# BENCH_NICE=-10 runs harness and peer at that nice value (needs root): on a shared, busy machine it lets both sides
+# get their cores more often; the report records the value.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -37,5 +39,8 @@ fi
 commit="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
 if ! git diff --quiet HEAD -- 2>/dev/null; then commit="$commit+dirty"; fi
 
-exec dotnet benchmarks/ConvGen.Benchmarks/bin/Release/net10.0/ConvGen.Benchmarks.dll \
+nice_cmd=()
+if [[ -n "${BENCH_NICE:-}" ]]; then nice_cmd=(nice -n "$BENCH_NICE"); fi
+
+exec "${nice_cmd[@]}" dotnet benchmarks/ConvGen.Benchmarks/bin/Release/net10.0/ConvGen.Benchmarks.dll \
   --python "$python" --commit "$commit" "$@"

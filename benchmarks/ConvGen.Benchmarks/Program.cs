@@ -193,7 +193,7 @@ public static class Program
         foreach (string warning in BuildWarnings()) sb.AppendLine($"- **WARNING: {warning}**");
         sb.AppendLine($"- Timing: Stopwatch per call, {timing.WarmupSeconds:0.##} s warm-up, then ≥ {timing.MeasureSeconds:0.##} s and ≥ {timing.MinSamples} timed calls per figure in {timing.Rounds} round(s) alternating ConvGen and PyTorch; medians over all calls (p25–p75 in brackets). PyTorch: `nn.Conv2d(bias=True)` under `torch.no_grad()`, `torch.set_num_threads(T)`, same loop in Python, in a child process that waits while ConvGen runs and vice versa.");
         sb.AppendLine("- Work: FLOP = 2·MACs, MACs = N·Cout·OH·OW·(Cin/groups)·KH·KW (bias not counted).");
-        sb.AppendLine($"- Whole run: {seconds:F0} s. Load average (1/5/15 min) before: {loadBefore}; after: {loadAfter}.");
+        sb.AppendLine($"- Whole run: {seconds:F0} s at nice {NiceValue()}. Load average (1/5/15 min) before: {loadBefore}; after: {loadAfter}.");
         sb.AppendLine();
         sb.AppendLine($"FP32 FMA peak, measured in-process (12 independent `Vector256` FMA chains per thread via `Fma.MultiplyAdd`), best of {peakRepeats} runs of {peakSeconds * 1000:0} ms each:");
         sb.AppendLine();
@@ -308,6 +308,21 @@ public static class Program
         catch (IOException)
         {
             return "libblas.so.3 not inspected";
+        }
+    }
+
+    private static string NiceValue()
+    {
+        try
+        {
+            // /proc/self/stat: "pid (comm) state ..." — field 19 is the nice value; comm may contain spaces.
+            string stat = File.ReadAllText("/proc/self/stat");
+            string[] fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+            return fields[16];
+        }
+        catch (IOException)
+        {
+            return "n/a";
         }
     }
 
