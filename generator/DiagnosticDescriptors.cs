@@ -63,7 +63,7 @@ internal static class Diagnostics
 
     public static readonly DiagnosticDescriptor WindowDoesNotTile = new("CG0012",
         "Window does not tile the input",
-        "{0} never reads the last {1} {2}(s) of its {3}-{2} input: ({3} + {4} − {5}) mod {6} = {1}; adjust the padding, stride or input size if they matter",
+        "{0} never reads the last {1} {2}(s) of its {3}-{2} input: ({3} + {4} − {5}) mod {6} = {7} left over, {8} of them padding; adjust the padding, stride or input size if they matter",
         Category, DiagnosticSeverity.Warning, isEnabledByDefault: true, helpLinkUri: HelpRoot + "CG0012.md");
 
     /// <summary>Whether a diagnostic with this ID stops generation.</summary>

@@ -230,7 +230,7 @@ public sealed partial class NetworkGenerator
             w.Line("int batch = frame->Batch;");
             foreach (var p in plan.Parameters) w.Line($"frame->{p.Pointer} = {p.Field}.Pointer;");
             for (int i = 0; i < plan.Steps.Count; i++)
-                w.Line($"global::ConvGen.Parallelism.For({KernelEmitter.WorkItems(plan.Steps[i])}, &Step{i}, frame);");
+                w.Line($"global::ConvGen.Parallelism.For({KernelEmitter.WorkItems(plan.Steps[i])}, &Step{i}, frame); // {KernelEmitter.Describe(plan.Steps[i])}");
             w.Close();
             w.Line();
 
@@ -281,7 +281,7 @@ public sealed partial class NetworkGenerator
                 w.Line($"frame.{mask} = (float*)Unsafe.AsPointer(ref global::System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(_{mask})); // pinned at allocation");
             for (int i = 0; i < back.Steps.Count; i++)
             {
-                string call = $"global::ConvGen.Parallelism.For({KernelEmitter.WorkItems(back.Steps[i])}, &Back{i}, &frame);";
+                string call = $"global::ConvGen.Parallelism.For({KernelEmitter.WorkItems(back.Steps[i])}, &Back{i}, &frame); // {KernelEmitter.Describe(back.Steps[i])}";
                 w.Line(back.Steps[i].InputOnly ? $"if (wantInput) {call}" : call);
             }
             w.Close();

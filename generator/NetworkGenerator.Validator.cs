@@ -131,7 +131,7 @@ public sealed partial class NetworkGenerator
                     int oh = OutputSize(input.H, size, stride, layer.Pad, layer.Pad, 1);
                     int ow = OutputSize(input.W, size, stride, layer.Pad, layer.Pad, 1);
                     if (!CheckCollapse(layer, self, input, oh, ow, size, size, stride, 2 * layer.Pad, 2 * layer.Pad, 1, diagnostics)) return null;
-                    CheckTiling(layer, self, input, size, size, stride, 2 * layer.Pad, 2 * layer.Pad, 1, diagnostics);
+                    CheckTiling(layer, self, input, size, size, stride, (2 * layer.Pad, layer.Pad), (2 * layer.Pad, layer.Pad), 1, diagnostics);
                     return new LayerModel(layer.Kind, layer.Index, input, new TensorShape(input.C, oh, ow, false),
                         KernelHeight: size, KernelWidth: size, Stride: stride,
                         PadTop: layer.Pad, PadBottom: layer.Pad, PadLeft: layer.Pad, PadRight: layer.Pad);
@@ -177,7 +177,7 @@ public sealed partial class NetworkGenerator
                     int ow = OutputSize(input.W, layer.KernelWidth, layer.Stride, left, right, layer.Dilation);
                     if (!CheckCollapse(layer, self, input, oh, ow, layer.KernelHeight, layer.KernelWidth, layer.Stride, top + bottom, left + right, layer.Dilation, diagnostics))
                         return null;
-                    if (!layer.Same) CheckTiling(layer, self, input, layer.KernelHeight, layer.KernelWidth, layer.Stride, top + bottom, left + right, layer.Dilation, diagnostics);
+                    if (!layer.Same) CheckTiling(layer, self, input, layer.KernelHeight, layer.KernelWidth, layer.Stride, (top + bottom, bottom), (left + right, right), layer.Dilation, diagnostics);
                     // The zero-padded copy the kernel reads must fit as well.
                     if (!CheckSize(new TensorShape(input.C, (int)Math.Min((long)input.H + top + bottom, int.MaxValue), (int)Math.Min((long)input.W + left + right, int.MaxValue), false),
                             self, "its zero-padded input", layer.Location, diagnostics))
@@ -220,18 +220,24 @@ public sealed partial class NetworkGenerator
             return false;
         }
 
-        /// <summary>Warns when the last windows stop short of the input's end, so rows or columns are silently dropped.</summary>
-        private static void CheckTiling(LayerSpec layer, string self, TensorShape input, int kh, int kw, int stride, int padH, int padW, int dilation, List<DiagnosticInfo> diagnostics)
+        /// <summary>
+        /// Warns when the last windows stop short of the input's end, so real rows or columns are silently dropped
+        /// (rows left over inside the trailing padding are harmless and not reported).
+        /// </summary>
+        private static void CheckTiling(LayerSpec layer, string self, TensorShape input, int kh, int kw, int stride,
+            (int Total, int After) padH, (int Total, int After) padW, int dilation, List<DiagnosticInfo> diagnostics)
         {
-            foreach (var (size, k, pads, what, argument) in new[] { (input.H, kh, padH, "row", "kh"), (input.W, kw, padW, "column", "kw") })
+            foreach (var (size, k, (pads, after), what) in new[] { (input.H, kh, padH, "row"), (input.W, kw, padW, "column") })
             {
                 long extent = (long)dilation * (k - 1) + 1;
-                long dropped = ((long)size + pads - extent) % stride;
+                long left = ((long)size + pads - extent) % stride;
+                long dropped = left - after;
                 if (dropped <= 0) continue;
                 string kernel = dilation == 1 ? k.ToString(CultureInfo.InvariantCulture) : $"({dilation}·({k}−1)+1)";
                 diagnostics.Add(Diag(Diagnostics.WindowDoesNotTile, layer.LocationOf("stride") ?? layer.Location, self,
                     dropped.ToString(CultureInfo.InvariantCulture), what, size.ToString(CultureInfo.InvariantCulture),
-                    pads.ToString(CultureInfo.InvariantCulture), kernel, stride.ToString(CultureInfo.InvariantCulture)));
+                    pads.ToString(CultureInfo.InvariantCulture), kernel, stride.ToString(CultureInfo.InvariantCulture),
+                    left.ToString(CultureInfo.InvariantCulture), after.ToString(CultureInfo.InvariantCulture)));
                 return; // one warning per layer is enough to point at it
             }
         }

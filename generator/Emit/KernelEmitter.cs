@@ -47,6 +47,32 @@ internal sealed partial class KernelEmitter(CodeWriter w, ExecutionPlan plan)
         _ => throw new InvalidOperationException(step.GetType().Name),
     };
 
+    /// <summary>A few words for the call site of a step's kernel.</summary>
+    public static string Describe(Step step) => step switch
+    {
+        ConvStep s => $"layer {s.Layer.Index}: {(s.Layer.IsDepthwise ? "depthwise " : "")}Conv {s.Layer.KernelHeight}x{s.Layer.KernelWidth}, {s.Layer.Input.C}→{s.Layer.Output.C}{(s.Activation is null ? "" : $" + {s.Activation}")}",
+        LinearStep s => $"layer {s.Layer.Index}: Linear {s.Layer.Input.C}→{s.Layer.Output.C}{(s.Activation is null ? "" : $" + {s.Activation}")}",
+        ActivationStep s => $"layer {s.Layer.Index}: {s.Layer.Kind}",
+        PoolStep s => $"layer {s.Layer.Index}: {s.Layer.Kind}",
+        CopyStep s => s.Purpose,
+        _ => step.GetType().Name,
+    };
+
+    /// <summary>A few words for the call site of a backward kernel.</summary>
+    public static string Describe(BackwardStep step) => step switch
+    {
+        GradientInStep => "∂loss/∂output into the internal layout",
+        ActivationGradStep s => $"∂ through layer {s.Layer} ({s.Kind})",
+        BiasGradStep s => $"∂ layer {s.Layer} bias",
+        ConvWeightGradStep s => $"∂ layer {s.Layer.Index} weight",
+        LinearWeightGradStep s => $"∂ layer {s.Layer.Index} weight",
+        SpreadStep s => $"∂ layer {s.Layer} input: output gradient onto the backward-data grid",
+        DataGradStep s => $"∂ layer {((s.Kernel as ConvStep)?.Layer ?? ((LinearStep)s.Kernel).Layer).Index} input: forward kernel over transposed weights",
+        PoolGradStep s => $"∂ through layer {s.Layer.Index} ({s.Layer.Kind})",
+        CopyGradStep s => s.Copy.Purpose,
+        _ => step.GetType().Name,
+    };
+
     private static string Buffer(Tensor t) => $"f->{t.Field}";
 
     private static string Sample(Tensor t, string n = "n") => $"{Buffer(t)} + (nint){(n.IndexOf(' ') < 0 ? n : $"({n})")} * {t.Stride}";

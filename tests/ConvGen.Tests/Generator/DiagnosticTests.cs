@@ -64,7 +64,7 @@ public class DiagnosticTests
         var diagnostic = Assert.Single(run.Diagnostics);
         Assert.Equal("CG0012", diagnostic.Id);
         Assert.Equal(DiagnosticSeverity.Warning, diagnostic.Severity);
-        Assert.Equal("layer 0 (MaxPool) never reads the last 1 row(s) of its 7-row input: (7 + 0 − 2) mod 2 = 1; adjust the padding, stride or input size if they matter",
+        Assert.Equal("layer 0 (MaxPool) never reads the last 1 row(s) of its 7-row input: (7 + 0 − 2) mod 2 = 1 left over, 0 of them padding; adjust the padding, stride or input size if they matter",
             diagnostic.GetMessage(System.Globalization.CultureInfo.InvariantCulture));
         Assert.Equal("MaxPool(2)", source.Substring(diagnostic.Location.SourceSpan.Start, diagnostic.Location.SourceSpan.Length));
         Assert.Single(run.Sources);
@@ -74,6 +74,14 @@ public class DiagnosticTests
     public void StrideOneAndExactTilingGiveNoWarning()
     {
         var run = GeneratorHarness.Run("using ConvGen;\n[Input(1, 28, 28)] [Conv(5, 5, pad: 2, @in: 1, @out: 6), MaxPool(2), Conv(5, 5, @in: 6, @out: 16), MaxPool(2)] public partial class N;\n");
+        Assert.Empty(run.Diagnostics);
+    }
+
+    [Fact]
+    public void RowsLeftOverInsideTrailingPaddingGiveNoWarning()
+    {
+        // The ResNet stem: (224 + 6 − 7) mod 2 = 1 row left over, and it is padding.
+        var run = GeneratorHarness.Run("using ConvGen;\n[Input(3, 224, 224)] [Conv(7, 7, stride: 2, pad: 3, @in: 3, @out: 8)] public partial class N;\n");
         Assert.Empty(run.Diagnostics);
     }
 

@@ -155,10 +155,10 @@ public unsafe partial class Dilated : global::ConvGen.INetwork
         int batch = frame->Batch;
         frame->L0W = _layer0Weight.Pointer;
         frame->L0B = _layer0Bias.Pointer;
-        global::ConvGen.Parallelism.For(batch * 8, &Step0, frame);
-        global::ConvGen.Parallelism.For(batch * 11, &Step1, frame);
-        global::ConvGen.Parallelism.For(batch * 1, &Step2, frame);
-        global::ConvGen.Parallelism.For(batch * 8, &Step3, frame);
+        global::ConvGen.Parallelism.For(batch * 8, &Step0, frame); // zero-padded copy
+        global::ConvGen.Parallelism.For(batch * 11, &Step1, frame); // layer 0: Conv 3x3, 8→8 + Tanh
+        global::ConvGen.Parallelism.For(batch * 1, &Step2, frame); // layer 2: GlobalAvgPool
+        global::ConvGen.Parallelism.For(batch * 8, &Step3, frame); // output
     }
 
     private readonly global::ConvGen.TransposedWeights _L0WT;
@@ -195,15 +195,15 @@ public unsafe partial class Dilated : global::ConvGen.INetwork
                 frame.G3 = gs + (nint)batch * 2776;
                 frame.G4 = gs + (nint)batch * 3744;
                 frame.L0WT = _L0WT.Pointer;
-                global::ConvGen.Parallelism.For(batch, &Back0, &frame);
-                global::ConvGen.Parallelism.For(batch * 1, &Back1, &frame);
-                global::ConvGen.Parallelism.For((int)(((long)batch * 968 + 4095) / 4096), &Back2, &frame);
-                global::ConvGen.Parallelism.For(1, &Back3, &frame);
-                global::ConvGen.Parallelism.For(24, &Back4, &frame);
-                if (wantInput) global::ConvGen.Parallelism.For(batch * 8, &Back5, &frame);
-                if (wantInput) global::ConvGen.Parallelism.For(batch * 11, &Back6, &frame);
-                if (wantInput) global::ConvGen.Parallelism.For(batch * 8, &Back7, &frame);
-                if (wantInput) global::ConvGen.Parallelism.For(batch * 8, &Back8, &frame);
+                global::ConvGen.Parallelism.For(batch, &Back0, &frame); // ∂loss/∂output into the internal layout
+                global::ConvGen.Parallelism.For(batch * 1, &Back1, &frame); // ∂ through layer 2 (GlobalAvgPool)
+                global::ConvGen.Parallelism.For((int)(((long)batch * 968 + 4095) / 4096), &Back2, &frame); // ∂ through layer 1 (Tanh)
+                global::ConvGen.Parallelism.For(1, &Back3, &frame); // ∂ layer 0 bias
+                global::ConvGen.Parallelism.For(24, &Back4, &frame); // ∂ layer 0 weight
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 8, &Back5, &frame); // ∂ layer 0 input: output gradient onto the backward-data grid
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 11, &Back6, &frame); // ∂ layer 0 input: forward kernel over transposed weights
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 8, &Back7, &frame); // gradient into its tensor's layout
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 8, &Back8, &frame); // ∂loss/∂input to the caller
             }
         }
     }

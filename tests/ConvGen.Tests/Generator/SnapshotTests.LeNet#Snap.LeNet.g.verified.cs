@@ -237,15 +237,15 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         frame->L9B = _layer9Bias.Pointer;
         frame->L11W = _layer11Weight.Pointer;
         frame->L11B = _layer11Bias.Pointer;
-        global::ConvGen.Parallelism.For(batch * 1, &Step0, frame);
-        global::ConvGen.Parallelism.For(batch * 28, &Step1, frame);
-        global::ConvGen.Parallelism.For(batch * 14, &Step2, frame);
-        global::ConvGen.Parallelism.For(batch * 10, &Step3, frame);
-        global::ConvGen.Parallelism.For(batch * 10, &Step4, frame);
-        global::ConvGen.Parallelism.For((batch + 3) / 4 * 5, &Step5, frame);
-        global::ConvGen.Parallelism.For((batch + 3) / 4 * 4, &Step6, frame);
-        global::ConvGen.Parallelism.For((batch + 3) / 4 * 1, &Step7, frame);
-        global::ConvGen.Parallelism.For(batch * 10, &Step8, frame);
+        global::ConvGen.Parallelism.For(batch * 1, &Step0, frame); // zero-padded copy
+        global::ConvGen.Parallelism.For(batch * 28, &Step1, frame); // layer 0: Conv 5x5, 1→6 + Relu
+        global::ConvGen.Parallelism.For(batch * 14, &Step2, frame); // layer 2: MaxPool
+        global::ConvGen.Parallelism.For(batch * 10, &Step3, frame); // layer 3: Conv 5x5, 6→16 + Relu
+        global::ConvGen.Parallelism.For(batch * 10, &Step4, frame); // layer 5: MaxPool
+        global::ConvGen.Parallelism.For((batch + 3) / 4 * 5, &Step5, frame); // layer 7: Linear 400→120 + Relu
+        global::ConvGen.Parallelism.For((batch + 3) / 4 * 4, &Step6, frame); // layer 9: Linear 120→84 + Relu
+        global::ConvGen.Parallelism.For((batch + 3) / 4 * 1, &Step7, frame); // layer 11: Linear 84→10
+        global::ConvGen.Parallelism.For(batch * 10, &Step8, frame); // output
     }
 
     private readonly global::ConvGen.TransposedWeights _L11WT;
@@ -300,32 +300,32 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
                 frame.L7WT = _L7WT.Pointer;
                 frame.L3WT = _L3WT.Pointer;
                 frame.L0WT = _L0WT.Pointer;
-                global::ConvGen.Parallelism.For(batch, &Back0, &frame);
-                global::ConvGen.Parallelism.For(2, &Back1, &frame);
-                global::ConvGen.Parallelism.For(4, &Back2, &frame);
-                global::ConvGen.Parallelism.For((batch + 3) / 4 * 4, &Back3, &frame);
-                global::ConvGen.Parallelism.For((int)(((long)batch * 88 + 4095) / 4096), &Back4, &frame);
-                global::ConvGen.Parallelism.For(11, &Back5, &frame);
-                global::ConvGen.Parallelism.For(22, &Back6, &frame);
-                global::ConvGen.Parallelism.For((batch + 3) / 4 * 5, &Back7, &frame);
-                global::ConvGen.Parallelism.For((int)(((long)batch * 120 + 4095) / 4096), &Back8, &frame);
-                global::ConvGen.Parallelism.For(15, &Back9, &frame);
-                global::ConvGen.Parallelism.For(105, &Back10, &frame);
-                global::ConvGen.Parallelism.For((batch + 3) / 4 * 17, &Back11, &frame);
-                global::ConvGen.Parallelism.For(batch * 2, &Back12, &frame);
-                global::ConvGen.Parallelism.For((int)(((long)batch * 1600 + 4095) / 4096), &Back13, &frame);
-                global::ConvGen.Parallelism.For(2, &Back14, &frame);
-                global::ConvGen.Parallelism.For(60, &Back15, &frame);
-                global::ConvGen.Parallelism.For(batch * 16, &Back16, &frame);
-                global::ConvGen.Parallelism.For(batch * 14, &Back17, &frame);
-                global::ConvGen.Parallelism.For(batch * 1, &Back18, &frame);
-                global::ConvGen.Parallelism.For((int)(((long)batch * 6272 + 4095) / 4096), &Back19, &frame);
-                global::ConvGen.Parallelism.For(1, &Back20, &frame);
-                global::ConvGen.Parallelism.For(5, &Back21, &frame);
-                if (wantInput) global::ConvGen.Parallelism.For(batch * 6, &Back22, &frame);
-                if (wantInput) global::ConvGen.Parallelism.For(batch * 28, &Back23, &frame);
-                if (wantInput) global::ConvGen.Parallelism.For(batch * 1, &Back24, &frame);
-                if (wantInput) global::ConvGen.Parallelism.For(batch * 1, &Back25, &frame);
+                global::ConvGen.Parallelism.For(batch, &Back0, &frame); // ∂loss/∂output into the internal layout
+                global::ConvGen.Parallelism.For(2, &Back1, &frame); // ∂ layer 11 bias
+                global::ConvGen.Parallelism.For(4, &Back2, &frame); // ∂ layer 11 weight
+                global::ConvGen.Parallelism.For((batch + 3) / 4 * 4, &Back3, &frame); // ∂ layer 11 input: forward kernel over transposed weights
+                global::ConvGen.Parallelism.For((int)(((long)batch * 88 + 4095) / 4096), &Back4, &frame); // ∂ through layer 10 (Relu)
+                global::ConvGen.Parallelism.For(11, &Back5, &frame); // ∂ layer 9 bias
+                global::ConvGen.Parallelism.For(22, &Back6, &frame); // ∂ layer 9 weight
+                global::ConvGen.Parallelism.For((batch + 3) / 4 * 5, &Back7, &frame); // ∂ layer 9 input: forward kernel over transposed weights
+                global::ConvGen.Parallelism.For((int)(((long)batch * 120 + 4095) / 4096), &Back8, &frame); // ∂ through layer 8 (Relu)
+                global::ConvGen.Parallelism.For(15, &Back9, &frame); // ∂ layer 7 bias
+                global::ConvGen.Parallelism.For(105, &Back10, &frame); // ∂ layer 7 weight
+                global::ConvGen.Parallelism.For((batch + 3) / 4 * 17, &Back11, &frame); // ∂ layer 7 input: forward kernel over transposed weights
+                global::ConvGen.Parallelism.For(batch * 2, &Back12, &frame); // ∂ through layer 5 (MaxPool)
+                global::ConvGen.Parallelism.For((int)(((long)batch * 1600 + 4095) / 4096), &Back13, &frame); // ∂ through layer 4 (Relu)
+                global::ConvGen.Parallelism.For(2, &Back14, &frame); // ∂ layer 3 bias
+                global::ConvGen.Parallelism.For(60, &Back15, &frame); // ∂ layer 3 weight
+                global::ConvGen.Parallelism.For(batch * 16, &Back16, &frame); // ∂ layer 3 input: output gradient onto the backward-data grid
+                global::ConvGen.Parallelism.For(batch * 14, &Back17, &frame); // ∂ layer 3 input: forward kernel over transposed weights
+                global::ConvGen.Parallelism.For(batch * 1, &Back18, &frame); // ∂ through layer 2 (MaxPool)
+                global::ConvGen.Parallelism.For((int)(((long)batch * 6272 + 4095) / 4096), &Back19, &frame); // ∂ through layer 1 (Relu)
+                global::ConvGen.Parallelism.For(1, &Back20, &frame); // ∂ layer 0 bias
+                global::ConvGen.Parallelism.For(5, &Back21, &frame); // ∂ layer 0 weight
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 6, &Back22, &frame); // ∂ layer 0 input: output gradient onto the backward-data grid
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 28, &Back23, &frame); // ∂ layer 0 input: forward kernel over transposed weights
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 1, &Back24, &frame); // gradient into its tensor's layout
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 1, &Back25, &frame); // ∂loss/∂input to the caller
             }
         }
     }

@@ -141,8 +141,8 @@ public unsafe partial class Pointwise : global::ConvGen.INetwork
     {
         int batch = frame->Batch;
         frame->L0W = _layer0Weight.Pointer;
-        global::ConvGen.Parallelism.For(batch * 2, &Step0, frame);
-        global::ConvGen.Parallelism.For(batch * 32, &Step1, frame);
+        global::ConvGen.Parallelism.For(batch * 2, &Step0, frame); // layer 0: Conv 1x1, 64→32
+        global::ConvGen.Parallelism.For(batch * 32, &Step1, frame); // output
     }
 
     private readonly global::ConvGen.TransposedWeights _L0WT;
@@ -178,12 +178,12 @@ public unsafe partial class Pointwise : global::ConvGen.INetwork
                 frame.G2 = gs + (nint)batch * 3136;
                 frame.G3 = gs + (nint)batch * 6272;
                 frame.L0WT = _L0WT.Pointer;
-                global::ConvGen.Parallelism.For(batch, &Back0, &frame);
-                global::ConvGen.Parallelism.For(256, &Back1, &frame);
-                if (wantInput) global::ConvGen.Parallelism.For(batch * 32, &Back2, &frame);
-                if (wantInput) global::ConvGen.Parallelism.For(batch * 4, &Back3, &frame);
-                if (wantInput) global::ConvGen.Parallelism.For(batch * 64, &Back4, &frame);
-                if (wantInput) global::ConvGen.Parallelism.For(batch * 64, &Back5, &frame);
+                global::ConvGen.Parallelism.For(batch, &Back0, &frame); // ∂loss/∂output into the internal layout
+                global::ConvGen.Parallelism.For(256, &Back1, &frame); // ∂ layer 0 weight
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 32, &Back2, &frame); // ∂ layer 0 input: output gradient onto the backward-data grid
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 4, &Back3, &frame); // ∂ layer 0 input: forward kernel over transposed weights
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 64, &Back4, &frame); // gradient into its tensor's layout
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 64, &Back5, &frame); // ∂loss/∂input to the caller
             }
         }
     }

@@ -151,9 +151,9 @@ public unsafe partial class Stem : global::ConvGen.INetwork
         int batch = frame->Batch;
         frame->L0W = _layer0Weight.Pointer;
         frame->L0B = _layer0Bias.Pointer;
-        global::ConvGen.Parallelism.For(batch * 3, &Step0, frame);
-        global::ConvGen.Parallelism.For(batch * 16, &Step1, frame);
-        global::ConvGen.Parallelism.For(batch * 16, &Step2, frame);
+        global::ConvGen.Parallelism.For(batch * 3, &Step0, frame); // zero-padded copy
+        global::ConvGen.Parallelism.For(batch * 16, &Step1, frame); // layer 0: Conv 7x7, 3→16 + Relu
+        global::ConvGen.Parallelism.For(batch * 16, &Step2, frame); // output
     }
 
     private readonly global::ConvGen.TransposedWeights _L0WT;
@@ -189,14 +189,14 @@ public unsafe partial class Stem : global::ConvGen.INetwork
                 frame.G2 = gs + (nint)batch * 27200;
                 frame.G3 = gs + (nint)batch * 35392;
                 frame.L0WT = _L0WT.Pointer;
-                global::ConvGen.Parallelism.For(batch, &Back0, &frame);
-                global::ConvGen.Parallelism.For((int)(((long)batch * 4096 + 4095) / 4096), &Back1, &frame);
-                global::ConvGen.Parallelism.For(2, &Back2, &frame);
-                global::ConvGen.Parallelism.For(42, &Back3, &frame);
-                if (wantInput) global::ConvGen.Parallelism.For(batch * 16, &Back4, &frame);
-                if (wantInput) global::ConvGen.Parallelism.For(batch * 32, &Back5, &frame);
-                if (wantInput) global::ConvGen.Parallelism.For(batch * 3, &Back6, &frame);
-                if (wantInput) global::ConvGen.Parallelism.For(batch * 3, &Back7, &frame);
+                global::ConvGen.Parallelism.For(batch, &Back0, &frame); // ∂loss/∂output into the internal layout
+                global::ConvGen.Parallelism.For((int)(((long)batch * 4096 + 4095) / 4096), &Back1, &frame); // ∂ through layer 1 (Relu)
+                global::ConvGen.Parallelism.For(2, &Back2, &frame); // ∂ layer 0 bias
+                global::ConvGen.Parallelism.For(42, &Back3, &frame); // ∂ layer 0 weight
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 16, &Back4, &frame); // ∂ layer 0 input: output gradient onto the backward-data grid
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 32, &Back5, &frame); // ∂ layer 0 input: forward kernel over transposed weights
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 3, &Back6, &frame); // gradient into its tensor's layout
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 3, &Back7, &frame); // ∂loss/∂input to the caller
             }
         }
     }
