@@ -22,9 +22,6 @@ public partial class LeNet
 {
 }
 
-// The 3/2 max pool on 16 rows drops the last row (CG0012); that is intended here, and suppressing it with #pragma also
-// shows that ConvGen's diagnostics obey the usual suppression mechanisms in a real build.
-#pragma warning disable CG0012
 /// <summary>A bit of everything, big enough that Forward splits work over threads: 3×32×32 → 10.</summary>
 [Input(3, 32, 32)]
 [Conv(3, 3, 3, 32, pad: 1)]
