@@ -129,7 +129,6 @@ internal sealed partial class KernelEmitter
         var x = s.Input;
         var g = s.Gradient;
         int kh = l.KernelHeight, kw = l.KernelWidth, span = ConvTiling.BlockSpan(l.Output.C, l.Input.C, l.Groups);
-        int outBlocks = Tensor.Blocks(l.Output.C);
         bool unrolled = kw <= 12;
         Open(name, $"∂W[o,i,ΔY,ΔX] += Σ_{{n,y,x}} ∂Z[n,o,y,x] · X[n,i,{l.Stride}·y+{l.Dilation}·ΔY,{l.Stride}·x+{l.Dilation}·ΔX]   (layer {l.Index}, X zero-padded)",
             $"Each work item owns one kernel row of one input channel for 8 outputs: {(unrolled ? $"{kw} accumulators in registers" : "a loop over the row")}, reduced over every pixel of the batch.");
@@ -167,7 +166,6 @@ internal sealed partial class KernelEmitter
         w.Close();
         w.Close();
         w.Line();
-        _ = outBlocks;
     }
 
     private void EmitDepthwiseWeightGrad(string name, ConvWeightGradStep s)

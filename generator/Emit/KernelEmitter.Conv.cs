@@ -16,8 +16,7 @@ internal sealed record ConvTiling(int Blocks, int Pixels, int TileCount, int Las
     {
         var l = s.Layer;
         int outBlocks = Tensor.Blocks(l.Output.C);
-        // Grouped layers read a different input range per block, so a tile holds one block; dense layers share it.
-        int blocks = l.Groups > 1 ? 1 : outBlocks % 3 == 0 ? 3 : outBlocks >= 2 ? 2 : 1;
+        int blocks = BlocksPerTile(l);
         int pixels = Math.Min(12 / blocks, Rows(s).Y.W);
         int tiles = (outBlocks + blocks - 1) / blocks;
         int last = outBlocks - (tiles - 1) * blocks;
@@ -34,6 +33,16 @@ internal sealed record ConvTiling(int Blocks, int Pixels, int TileCount, int Las
     }
 
     /// <summary>
+    /// Output-channel blocks per tile: 3 or 2 share each broadcast input value between more accumulators (3×4 or 2×6);
+    /// grouped layers read a different input range per block, so their tiles hold one block (1×12).
+    /// </summary>
+    private static int BlocksPerTile(LayerModel l)
+    {
+        int outBlocks = Tensor.Blocks(l.Output.C);
+        return l.Groups > 1 ? 1 : outBlocks % 3 == 0 ? 3 : outBlocks >= 2 ? 2 : 1;
+    }
+
+    /// <summary>
     /// The input and output as the kernel walks them. A 1x1, stride-1, unpadded layer is a GEMM over pixels: its
     /// H×W pixels are contiguous in both tensors, so they are re-cut into rows of a length that the pixel tile divides
     /// (addresses are unchanged), instead of paying a partial tile at the end of every short image row.
@@ -43,8 +52,8 @@ internal sealed record ConvTiling(int Blocks, int Pixels, int TileCount, int Las
         var l = s.Layer;
         if (l.KernelHeight != 1 || l.KernelWidth != 1 || l.Stride != 1 || l.HasPadding || l.IsDepthwise)
             return (s.From, s.To);
-        int pixels = l.Output.H * l.Output.W, blocks = l.Groups > 1 ? 1 : Tensor.Blocks(l.Output.C) % 3 == 0 ? 3 : Tensor.Blocks(l.Output.C) >= 2 ? 2 : 1;
-        int tile = 12 / blocks, best = l.Output.W;
+        int pixels = l.Output.H * l.Output.W;
+        int tile = 12 / BlocksPerTile(l), best = l.Output.W;
         long bestCalls = (long)l.Output.H * ((l.Output.W + tile - 1) / tile);
         for (int row = 1; row <= Math.Min(pixels, 192); row++)
         {
