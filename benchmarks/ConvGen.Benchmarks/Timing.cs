@@ -11,8 +11,8 @@ namespace ConvGen.Benchmarks;
 /// </summary>
 public sealed record TimingOptions(double WarmupSeconds, double MeasureSeconds, int MinSamples, int Rounds)
 {
-    /// <summary>The default run: about 1 s of timed calls per figure, in 3 rounds.</summary>
-    public static TimingOptions Full { get; } = new(0.3, 1.0, 12, 3);
+    /// <summary>The default run: about 1 s of timed calls per figure, in 5 rounds.</summary>
+    public static TimingOptions Full { get; } = new(0.3, 1.0, 15, 5);
 
     /// <summary><c>--quick</c>: a smoke run with noisy figures.</summary>
     public static TimingOptions Quick { get; } = new(0.05, 0.1, 5, 1);
