@@ -13,17 +13,16 @@ namespace ConvGen;
 public sealed unsafe class TransposedWeights
 {
     private readonly Parameter _source;
-    private readonly ParameterLayout _target;
-    private readonly float[] _plain, _rearranged, _packed;
-    private readonly Action<Parameter, float[], float[]> _rearrange;
+    private readonly float[] _packed;
+    // Refresh is a gather: _packed[_to[k]] = source.Values[_from[k]]. The maps are built once, so a Backward pays about
+    // one load and one store per weight instead of two layout index computations.
+    private readonly int[] _from, _to;
 
-    private TransposedWeights(Parameter source, ParameterLayout target, Action<Parameter, float[], float[]> rearrange)
+    private TransposedWeights(Parameter source, ParameterLayout target, int[] from, int[] to)
     {
         _source = source;
-        _target = target;
-        _rearrange = rearrange;
-        _plain = new float[source.Length];
-        _rearranged = new float[target.Length];
+        _from = from;
+        _to = to;
         _packed = GC.AllocateArray<float>(target.PackedLength, pinned: true);
     }
 
@@ -33,8 +32,11 @@ public sealed unsafe class TransposedWeights
     /// <summary>Rebuilds the packed copy from the parameter's current values.</summary>
     public void Refresh()
     {
-        _rearrange(_source, _plain, _rearranged);
-        _target.Pack(_rearranged, _packed);
+        var values = _source.Values;
+        var packed = _packed;
+        var from = _from;
+        var to = _to;
+        for (int k = 0; k < from.Length; k++) packed[to[k]] = values[from[k]];
     }
 
     /// <summary>
@@ -46,20 +48,23 @@ public sealed unsafe class TransposedWeights
         int outChannels = weight.Shape[0], inPerGroup = inChannels / groups, outPerGroup = outChannels / groups, window = kh * kw;
         bool depthwise = groups > 1 && groups == inChannels && groups == outChannels;
         var target = depthwise ? ParameterLayout.Depthwise(inChannels, kh, kw) : ParameterLayout.ConvBlocked(inChannels, outChannels, groups, kh, kw);
-        return new TransposedWeights(weight, target, (p, w, t) =>
+        var from = new int[weight.Length];
+        var to = new int[weight.Length];
+        int k = 0;
+        for (int i = 0; i < inChannels; i++)
         {
-            p.CopyTo(w);
-            for (int i = 0; i < inChannels; i++)
+            int g = i / inPerGroup, iLocal = i - g * inPerGroup;
+            for (int oLocal = 0; oLocal < outPerGroup; oLocal++)
             {
-                int g = i / inPerGroup, iLocal = i - g * inPerGroup;
-                for (int oLocal = 0; oLocal < outPerGroup; oLocal++)
+                int o = g * outPerGroup + oLocal;
+                for (int tap = 0; tap < window; tap++, k++)
                 {
-                    int o = g * outPerGroup + oLocal;
-                    for (int tap = 0; tap < window; tap++)
-                        t[(i * outPerGroup + oLocal) * window + tap] = w[(o * inPerGroup + iLocal) * window + (window - 1 - tap)];
+                    from[k] = weight.Layout.PackedIndex((o * inPerGroup + iLocal) * window + (window - 1 - tap));
+                    to[k] = target.PackedIndex((i * outPerGroup + oLocal) * window + tap);
                 }
             }
-        });
+        }
+        return new TransposedWeights(weight, target, from, to);
     }
 
     /// <summary>
@@ -72,12 +77,15 @@ public sealed unsafe class TransposedWeights
         var target = ParameterLayout.Linear(inputs, outFeatures, 1, 1, blockedInput: false);
         // Rows of Wᵀ follow the kernel's input order, so read the packed values (already in that order), not PyTorch's:
         // packed[(o/8)·inputs + i][o%8] = W[o][i].
-        return new TransposedWeights(weight, target, (p, _, t) =>
-        {
-            var packed = p.Values;
-            for (int i = 0; i < inputs; i++)
-                for (int o = 0; o < outFeatures; o++)
-                    t[i * outFeatures + o] = packed[((o >> 3) * inputs + i) * 8 + (o & 7)];
-        });
+        var from = new int[inputs * outFeatures];
+        var to = new int[inputs * outFeatures];
+        int k = 0;
+        for (int i = 0; i < inputs; i++)
+            for (int o = 0; o < outFeatures; o++, k++)
+            {
+                from[k] = ((o >> 3) * inputs + i) * 8 + (o & 7);
+                to[k] = target.PackedIndex(i * outFeatures + o);
+            }
+        return new TransposedWeights(weight, target, from, to);
     }
 }
