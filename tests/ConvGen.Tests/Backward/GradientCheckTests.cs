@@ -10,7 +10,6 @@ namespace ConvGen.Tests.Backward;
 /// Generated backward kernels against finite differences of the float64 reference: the randomized conv configurations
 /// (every stride, padding, dilation, group and kernel shape) and the randomized whole networks of the forward tests.
 /// </summary>
-[Trait("Category", "Correctness")]
 public sealed class GradientCheckTests
 {
     /// <summary>Reference multiply-adds allowed per conv case (finite differences run the reference ~30 times).</summary>
@@ -24,7 +23,9 @@ public sealed class GradientCheckTests
     public static IEnumerable<object[]> NetworkCases()
         => RandomizedNetworkTests.Cases.Select((c, i) => new object[] { i, c.Spec.Name });
 
+    // The conv sweep runs once (AVX2); the network cases below also run in CI's AVX2-off pass, covering the scalar twins.
     [Theory]
+    [Trait("Category", "Gradients")]
     [MemberData(nameof(ConvCases))]
     public void ConvGradientsMatchFiniteDifferences(int index, string label)
     {
@@ -36,6 +37,7 @@ public sealed class GradientCheckTests
     }
 
     [Theory]
+    [Trait("Category", "Correctness")]
     [MemberData(nameof(NetworkCases))]
     public void NetworkGradientsMatchFiniteDifferences(int index, string name)
     {
