@@ -219,7 +219,8 @@ public static class Program
             + $" so its im2col+GEMM path runs on whatever libblas.so.3 is installed; here {BlasLibrary()}.");
         foreach (var (t, p) in peakBefore.OrderBy(kv => kv.Key))
             if (Math.Abs(peakAfter[t] - p) > 0.15 * Math.Max(p, peakAfter[t]))
-                sb.AppendLine().AppendLine($"**Noise warning:** the {t}-thread peak moved from {p:F1} to {peakAfter[t]:F1} GFLOP/s during the run; another process was competing for the cores, so figures in this run are unreliable.");
+                sb.AppendLine().AppendLine($"**Noise warning:** the {t}-thread peak moved from {p:F1} to {peakAfter[t]:F1} GFLOP/s during the run; another process was competing for the cores, so figures in this run are unreliable. "
+                    + "Time-slicing also biases medians against the slower side: a call longer than the scheduler's slice is preempted more often, so a 2.5 ms call lands in the slow mode far more often than a 1.3 ms one. Compare the fastest-call table instead.");
         sb.AppendLine();
         sb.AppendLine("| | Network | Geometry | N | Output | MFLOP/call |");
         sb.AppendLine("|---|---|---|---:|---|---:|");
