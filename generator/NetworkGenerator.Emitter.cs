@@ -155,9 +155,9 @@ public sealed partial class NetworkGenerator
             w.Line("private static readonly bool s_useAvx2 = Avx2.IsSupported && Fma.IsSupported;");
             w.Line();
             w.Line("/// <summary>Floats per sample of a recorded forward: every tensor keeps its own region for Backward.</summary>");
-            w.Line($"public const int RecordedFloatsPerSample = {N(plan.TapeFloatsPerSample)};");
+            w.Line($"public const long RecordedFloatsPerSample = {N(plan.TapeFloatsPerSample)};");
             w.Line("/// <summary>Floats per sample Backward needs for gradients.</summary>");
-            w.Line($"public const int GradientFloatsPerSample = {N(back.FloatsPerSample)};");
+            w.Line($"public const long GradientFloatsPerSample = {N(back.FloatsPerSample)};");
             w.Line("private readonly object _recordLock = new();");
             w.Line("private float[]? _recorded, _gradients;");
             w.Line("private int _recordedBatch;");
@@ -179,7 +179,7 @@ public sealed partial class NetworkGenerator
             w.Open("if (RecordForBackward && Monitor.TryEnter(_recordLock))");
             w.Open("try");
             w.Line("_recordedBatch = 0;");
-            w.Line("float[] recorded = global::ConvGen.Workspace.Ensure(ref _recorded, (long)batch * RecordedFloatsPerSample);");
+            w.Line("float[] recorded = global::ConvGen.Workspace.Ensure(ref _recorded, checked((long)batch * RecordedFloatsPerSample));");
             w.Open("fixed (float* y = output, tape = recorded)");
             w.Line("Frame frame = default;");
             w.Line("SetTape(ref frame, tape, batch);");
@@ -194,6 +194,7 @@ public sealed partial class NetworkGenerator
             w.Close();
             w.Line("return;");
             w.Close();
+            w.Line("if (!RecordForBackward) _recordedBatch = 0; // this call's tensors are not kept: a Backward now would use older ones");
             w.Line("float[] workspace = global::ConvGen.Workspace.Ensure(ref t_workspace, (long)batch * WorkspaceFloatsPerSample);");
             w.Open("fixed (float* x = input, y = output, ws = workspace)");
             w.Line("Frame frame = default;");
@@ -215,7 +216,7 @@ public sealed partial class NetworkGenerator
             long offset = plan.Input.Stride;
             foreach (var t in plan.Tensors)
             {
-                w.Line($"frame.{t.Field} = tape + (nint)batch * {N(offset)};");
+                w.Line($"frame.{t.Field} = tape + (nint)batch * {N(offset)}{(offset > int.MaxValue ? "L" : "")};");
                 offset += t.Stride;
             }
             foreach (var p in plan.Parameters)
@@ -264,7 +265,7 @@ public sealed partial class NetworkGenerator
                 bool inputOnly = back.Steps.OfType<DataGradStep>().Single(d => d.Weights == r).InputOnly;
                 w.Line(inputOnly ? $"if (wantInput) _{r.Pointer}.Refresh();" : $"_{r.Pointer}.Refresh();");
             }
-            w.Line("float[] gradients = global::ConvGen.Workspace.Ensure(ref _gradients, (long)batch * GradientFloatsPerSample);");
+            w.Line("float[] gradients = global::ConvGen.Workspace.Ensure(ref _gradients, checked((long)batch * GradientFloatsPerSample));");
             w.Open("fixed (float* og = outputGradient, ig = inputGradient, tape = _recorded, gs = gradients)");
             w.Line("Frame frame = default;");
             w.Line("SetTape(ref frame, tape, batch);");
@@ -273,7 +274,7 @@ public sealed partial class NetworkGenerator
             long offset = 0;
             foreach (var t in back.Tensors)
             {
-                w.Line($"frame.{t.Field} = gs + (nint)batch * {N(offset)};");
+                w.Line($"frame.{t.Field} = gs + (nint)batch * {N(offset)}{(offset > int.MaxValue ? "L" : "")};");
                 offset += t.Stride;
             }
             foreach (var r in back.Repacked) w.Line($"frame.{r.Pointer} = _{r.Pointer}.Pointer;");

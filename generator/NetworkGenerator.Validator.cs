@@ -46,7 +46,7 @@ public sealed partial class NetworkGenerator
                 if (model is null) { sound = false; break; }
                 string self = Describe(layer);
                 if (!CheckSize(model.Output, self, "the output", layer.Location, diagnostics)
-                    || !CheckSize(new TensorShape((int)Math.Min(model.ParameterCount, int.MaxValue), 1, 1, true), self, "the parameters", layer.Location, diagnostics))
+                    || !CheckCount(model.ParameterCount, model.ParameterCount, self, "the parameters", layer.Location, diagnostics))
                 {
                     sound = false;
                     break;
@@ -242,13 +242,18 @@ public sealed partial class NetworkGenerator
             }
         }
 
+        /// <summary>Floats a tensor takes inside the network: channels are stored in blocks of 8.</summary>
+        private static long Stored(TensorShape shape) => shape.Flat ? shape.Elements : Saturating.Multiply((shape.C + 7L) / 8 * 8, shape.H, shape.W);
+
         private static bool CheckSize(TensorShape shape, string self, string what, LocationInfo? location, List<DiagnosticInfo> diagnostics)
+            => CheckCount(shape.Elements, Stored(shape), self, what, location, diagnostics);
+
+        private static bool CheckCount(long values, long stored, string self, string what, LocationInfo? location, List<DiagnosticInfo> diagnostics)
         {
-            // Internally channels are stored in blocks of 8, so a thin tensor takes up to 8 times its size: count that.
-            long stored = shape.Flat ? shape.Elements : (shape.C + 7L) / 8 * 8 * shape.H * shape.W;
             if (stored <= MaxElements) return true;
-            diagnostics.Add(Diag(Diagnostics.TooLarge, location, self, what, shape.Elements.ToString("N0", CultureInfo.InvariantCulture),
-                stored == shape.Elements ? "" : $" ({stored.ToString("N0", CultureInfo.InvariantCulture)} as stored in channel blocks of 8)",
+            string Count(long n) => n == long.MaxValue ? "more than 9.2·10^18" : n.ToString("N0", CultureInfo.InvariantCulture);
+            diagnostics.Add(Diag(Diagnostics.TooLarge, location, self, what, Count(values),
+                stored == values ? "" : $" ({Count(stored)} as stored in channel blocks of 8)",
                 MaxElements.ToString("N0", CultureInfo.InvariantCulture)));
             return false;
         }

@@ -13,7 +13,7 @@ public static class Workspace
     /// <summary>Returns <paramref name="slot"/>, replaced by a larger array first when it holds fewer than <paramref name="length"/> floats.</summary>
     public static float[] Ensure(ref float[]? slot, long length)
     {
-        if (length > Array.MaxLength)
+        if (length < 0 || length > Array.MaxLength)
             throw new ArgumentOutOfRangeException(nameof(length), $"A workspace of {length} floats is larger than the largest array .NET allows ({Array.MaxLength}); use a smaller batch.");
         if (slot is null || slot.Length < length)
             slot = GC.AllocateUninitializedArray<float>((int)length);

@@ -25,7 +25,7 @@ internal sealed record BiasGradStep(int Layer, Tensor Gradient, string Pointer) 
 internal sealed record ConvWeightGradStep(LayerModel Layer, Tensor Input, Tensor Gradient, string Pointer, string? MaskPointer) : BackwardStep(false);
 
 /// <summary><c>∂W[o,i] += Σₙ ∂Y[n,o] · X[n,i]</c>.</summary>
-internal sealed record LinearWeightGradStep(LayerModel Layer, Tensor Input, int Inputs, Tensor Gradient, string Pointer) : BackwardStep(false);
+internal sealed record LinearWeightGradStep(LayerModel Layer, Tensor Input, int Inputs, Tensor Gradient, string Pointer, string? MaskPointer) : BackwardStep(false);
 
 /// <summary>Places ∂Z[y,x] at <c>(s·y + top, s·x + left)</c> of a zeroed grid (values falling outside are dropped).</summary>
 internal sealed record SpreadStep(int Layer, Tensor From, Tensor To, int Stride, int Top, int Left, bool InputOnly) : BackwardStep(InputOnly);
@@ -48,7 +48,7 @@ internal sealed class BackwardPlan
     public List<(ParameterPlan Weight, string Pointer)> Masks { get; } = new();
     public Tensor OutputGradient { get; private set; } = null!;
     public Tensor InputGradient { get; private set; } = null!;
-    public int FloatsPerSample => Tensors.Sum(t => t.Stride);
+    public long FloatsPerSample => Tensors.Sum(t => (long)t.Stride);
 
     private int _next;
 
@@ -184,7 +184,16 @@ internal sealed class BackwardPlan
         if (l.Bias) Steps.Add(new BiasGradStep(l.Index, gy, Parameter(forward, l.Index, "bias").GradientPointer));
         var weight = Parameter(forward, l.Index, "weight");
         int inputs = s.From.Blocked ? s.From.Stride : s.From.C * s.From.H * s.From.W;
-        Steps.Add(new LinearWeightGradStep(l, s.From, inputs, gy, weight.GradientPointer));
+        // After a blocked Flatten the inputs include the unused lanes of the last channel block. They hold whatever the
+        // layer before computed for a channel that does not exist (sigmoid(0) = 0.5, say): their weights must stay zero,
+        // so their gradient is masked out.
+        string? mask = null;
+        if (s.From.Blocked && s.From.C % 8 != 0)
+        {
+            mask = $"L{l.Index}M";
+            Masks.Add((weight, mask));
+        }
+        Steps.Add(new LinearWeightGradStep(l, s.From, inputs, gy, weight.GradientPointer, mask));
 
         // ∂X as a Linear layer out → inputs over Wᵀ; its output is stored in whole vectors of 8.
         var gx = New(s.From.Blocked, s.From.C, s.From.H, s.From.W, Tensor.Blocks(inputs) * 8);

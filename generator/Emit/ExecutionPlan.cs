@@ -87,7 +87,7 @@ internal sealed class ExecutionPlan
     public Tensor Input { get; private set; } = null!;
     public Tensor Output { get; private set; } = null!;
     /// <summary>Floats per sample when every forward tensor keeps its own region (a recorded forward).</summary>
-    public int TapeFloatsPerSample { get; private set; }
+    public long TapeFloatsPerSample { get; private set; }
     public BackwardPlan Backward { get; private set; } = null!;
     private int _nextTensor = 1;
     public Dictionary<BufferKind, int> BufferFloats { get; } = new() { [BufferKind.A] = 0, [BufferKind.B] = 0, [BufferKind.Scratch] = 0 };
@@ -140,7 +140,8 @@ internal sealed class ExecutionPlan
         plan.Output = new Tensor("Output", BufferKind.Output, false, current.C, current.H, current.W, (int)model.Output.Elements);
         plan.Add(new CopyStep(current, plan.Output, 0, 0, "output"));
         // The recorded forward keeps a copy of the input too: backward-weights of the first layer reads it.
-        plan.TapeFloatsPerSample = plan.Input.Stride + plan.Tensors.Sum(t => t.Stride);
+        // Summed in 64 bits: each tensor is within ConvGen's limit, but a deep network's sum may not fit an int.
+        plan.TapeFloatsPerSample = plan.Input.Stride + plan.Tensors.Sum(t => (long)t.Stride);
         plan.Backward = BackwardPlan.Build(plan);
         return plan;
     }

@@ -215,6 +215,8 @@ internal sealed partial class KernelEmitter
         w.Line($"int chunk = item % {chunks}, ob = item / {chunks};");
         w.Line($"int i = chunk * {WeightGradInputs}, stop = Math.Min(i + {WeightGradInputs}, {s.Inputs});");
         w.Line($"float* dw = f->{s.Pointer} + ob * {s.Inputs * 8};");
+        if (s.MaskPointer is not null) w.Line($"float* mask = f->{s.MaskPointer} + ob * {s.Inputs * 8};");
+        string Masked(string a, string offset) => s.MaskPointer is null ? a : $"{a} * Vector256.Load(mask + {offset})";
         w.Open("for (; i + 4 <= stop; i += 4)");
         w.Line("Vector256<float> a0 = Vector256<float>.Zero, a1 = a0, a2 = a0, a3 = a0;");
         w.Open("for (int n = 0; n < f->Batch; n++)");
@@ -222,12 +224,12 @@ internal sealed partial class KernelEmitter
         w.Line($"float* x = {Sample(s.Input)} + i;");
         for (int k = 0; k < 4; k++) w.Line($"a{k} = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[{k}]), a{k});");
         w.Close();
-        for (int k = 0; k < 4; k++) w.Line($"Vector256.Store(Vector256.Load(dw + (i + {k}) * 8) + a{k}, dw + (i + {k}) * 8);");
+        for (int k = 0; k < 4; k++) w.Line($"Vector256.Store(Vector256.Load(dw + (i + {k}) * 8) + {Masked($"a{k}", $"(i + {k}) * 8")}, dw + (i + {k}) * 8);");
         w.Close();
         w.Open("for (; i < stop; i++)");
         w.Line("Vector256<float> a0 = Vector256<float>.Zero;");
         w.Line($"for (int n = 0; n < f->Batch; n++) a0 = Vector256.FusedMultiplyAdd(Vector256.Load({Sample(s.Gradient)} + ob * 8), Vector256.Create(({Sample(s.Input)})[i]), a0);");
-        w.Line("Vector256.Store(Vector256.Load(dw + i * 8) + a0, dw + i * 8);");
+        w.Line($"Vector256.Store(Vector256.Load(dw + i * 8) + {Masked("a0", "i * 8")}, dw + i * 8);");
         w.Close();
         w.Close();
         w.Close();

@@ -6,8 +6,27 @@ namespace ConvGen.Generator.Model;
 /// <summary>A per-sample tensor shape: C×H×W, or <see cref="Flat"/> features (C values, H = W = 1).</summary>
 internal sealed record TensorShape(int C, int H, int W, bool Flat)
 {
-    public long Elements => (long)C * H * W;
+    /// <summary>C·H·W, saturating at <see cref="long.MaxValue"/> (user sizes can be anything up to int.MaxValue each).</summary>
+    public long Elements => Saturating.Multiply(C, H, W);
     public override string ToString() => Flat ? C.ToString(System.Globalization.CultureInfo.InvariantCulture) : $"{C}×{H}×{W}";
+}
+
+/// <summary>Products of user-given sizes that cannot wrap around.</summary>
+internal static class Saturating
+{
+    public static long Multiply(params long[] factors)
+    {
+        long product = 1;
+        foreach (long f in factors)
+        {
+            if (f <= 0) return 0;
+            if (product > long.MaxValue / f) return long.MaxValue;
+            product *= f;
+        }
+        return product;
+    }
+
+    public static long Add(long a, long b) => a > long.MaxValue - b ? long.MaxValue : a + b;
 }
 
 /// <summary>One layer with its resolved arguments and the shapes it consumes and produces.</summary>
@@ -35,8 +54,8 @@ internal sealed record LayerModel(
 
     public long ParameterCount => Kind switch
     {
-        LayerKind.Conv => (long)Output.C * (Input.C / Groups) * KernelHeight * KernelWidth + (Bias ? Output.C : 0),
-        LayerKind.Linear => (long)Output.C * Input.C + (Bias ? Output.C : 0),
+        LayerKind.Conv => Saturating.Add(Saturating.Multiply(Output.C, Input.C / Groups, KernelHeight, KernelWidth), Bias ? Output.C : 0),
+        LayerKind.Linear => Saturating.Add(Saturating.Multiply(Output.C, Input.C), Bias ? Output.C : 0),
         _ => 0,
     };
 }

@@ -75,9 +75,9 @@ public unsafe partial class Depthwise : global::ConvGen.INetwork
     private static readonly bool s_useAvx2 = Avx2.IsSupported && Fma.IsSupported;
 
     /// <summary>Floats per sample of a recorded forward: every tensor keeps its own region for Backward.</summary>
-    public const int RecordedFloatsPerSample = 4528;
+    public const long RecordedFloatsPerSample = 4528;
     /// <summary>Floats per sample Backward needs for gradients.</summary>
-    public const int GradientFloatsPerSample = 5824;
+    public const long GradientFloatsPerSample = 5824;
     private readonly object _recordLock = new();
     private float[]? _recorded, _gradients;
     private int _recordedBatch;
@@ -102,7 +102,7 @@ public unsafe partial class Depthwise : global::ConvGen.INetwork
             try
             {
                 _recordedBatch = 0;
-                float[] recorded = global::ConvGen.Workspace.Ensure(ref _recorded, (long)batch * RecordedFloatsPerSample);
+                float[] recorded = global::ConvGen.Workspace.Ensure(ref _recorded, checked((long)batch * RecordedFloatsPerSample));
                 fixed (float* y = output, tape = recorded)
                 {
                     Frame frame = default;
@@ -119,6 +119,7 @@ public unsafe partial class Depthwise : global::ConvGen.INetwork
             }
             return;
         }
+        if (!RecordForBackward) _recordedBatch = 0; // this call's tensors are not kept: a Backward now would use older ones
         float[] workspace = global::ConvGen.Workspace.Ensure(ref t_workspace, (long)batch * WorkspaceFloatsPerSample);
         fixed (float* x = input, y = output, ws = workspace)
         {
@@ -177,7 +178,7 @@ public unsafe partial class Depthwise : global::ConvGen.INetwork
                     ? $"Backward(batch: {batch}) needs a recorded Forward of the same batch on this instance first, and there is none (is RecordForBackward false?)."
                     : $"Backward(batch: {batch}) must follow a Forward of the same batch, but the last recorded Forward on this instance ran batch {_recordedBatch}.");
             if (wantInput) _L0WT.Refresh();
-            float[] gradients = global::ConvGen.Workspace.Ensure(ref _gradients, (long)batch * GradientFloatsPerSample);
+            float[] gradients = global::ConvGen.Workspace.Ensure(ref _gradients, checked((long)batch * GradientFloatsPerSample));
             fixed (float* og = outputGradient, ig = inputGradient, tape = _recorded, gs = gradients)
             {
                 Frame frame = default;

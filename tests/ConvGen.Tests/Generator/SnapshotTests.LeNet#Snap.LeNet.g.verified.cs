@@ -125,9 +125,9 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
     private static readonly bool s_useAvx2 = Avx2.IsSupported && Fma.IsSupported;
 
     /// <summary>Floats per sample of a recorded forward: every tensor keeps its own region for Backward.</summary>
-    public const int RecordedFloatsPerSample = 11872;
+    public const long RecordedFloatsPerSample = 11872;
     /// <summary>Floats per sample Backward needs for gradients.</summary>
-    public const int GradientFloatsPerSample = 28448;
+    public const long GradientFloatsPerSample = 28448;
     private readonly object _recordLock = new();
     private float[]? _recorded, _gradients;
     private int _recordedBatch;
@@ -152,7 +152,7 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             try
             {
                 _recordedBatch = 0;
-                float[] recorded = global::ConvGen.Workspace.Ensure(ref _recorded, (long)batch * RecordedFloatsPerSample);
+                float[] recorded = global::ConvGen.Workspace.Ensure(ref _recorded, checked((long)batch * RecordedFloatsPerSample));
                 fixed (float* y = output, tape = recorded)
                 {
                     Frame frame = default;
@@ -169,6 +169,7 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             }
             return;
         }
+        if (!RecordForBackward) _recordedBatch = 0; // this call's tensors are not kept: a Backward now would use older ones
         float[] workspace = global::ConvGen.Workspace.Ensure(ref t_workspace, (long)batch * WorkspaceFloatsPerSample);
         fixed (float* x = input, y = output, ws = workspace)
         {
@@ -277,7 +278,7 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             _L7WT.Refresh();
             _L3WT.Refresh();
             if (wantInput) _L0WT.Refresh();
-            float[] gradients = global::ConvGen.Workspace.Ensure(ref _gradients, (long)batch * GradientFloatsPerSample);
+            float[] gradients = global::ConvGen.Workspace.Ensure(ref _gradients, checked((long)batch * GradientFloatsPerSample));
             fixed (float* og = outputGradient, ig = inputGradient, tape = _recorded, gs = gradients)
             {
                 Frame frame = default;
