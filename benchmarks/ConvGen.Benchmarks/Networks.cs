@@ -21,11 +21,9 @@ public partial class Conv3x3_128_28;
 public partial class Conv3x3_256_14;
 
 /// <summary>(d) ResNet stem: 3→64, 7x7, stride 2, pad 3, 224×224 → 112×112.</summary>
-/// <remarks>The stem never reads the last input row and column ((224 + 6 − 7) mod 2 = 1), exactly as in ResNet.</remarks>
+/// <remarks>(224 + 6 − 7) mod 2 = 1: the one row and column left unread are padding, so CG0012 stays silent.</remarks>
 [Input(3, 224, 224)]
-#pragma warning disable CG0012 // Conv leaves input rows unread: intended, this is torchvision's stem
 [Conv(7, 7, @in: 3, @out: 64, stride: 2, pad: 3)]
-#pragma warning restore CG0012
 public partial class Conv7x7_3_64_224;
 
 /// <summary>(e) Bottleneck expansion: 64→256, 1x1, 56×56.</summary>

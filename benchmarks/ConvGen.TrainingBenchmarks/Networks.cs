@@ -23,11 +23,9 @@ public partial class Back3x3C128S28;
 public partial class Back3x3C256S14;
 
 /// <summary>(d) 3→64, 7x7, stride 2, pad 3, 224×224 → 112×112 (ResNet stem).</summary>
-/// <remarks>(224 + 2·3 − 7) is odd, so the last input row and column are never read, as in torchvision's ResNet.</remarks>
+/// <remarks>(224 + 6 − 7) mod 2 = 1: the one row and column left unread are padding, so CG0012 stays silent.</remarks>
 [Input(3, 224, 224)]
-#pragma warning disable CG0012 // the stem leaves the last row and column unread, by design
 [Conv(7, 7, @in: 3, @out: 64, stride: 2, pad: 3)]
-#pragma warning restore CG0012
 public partial class BackStem7x7;
 
 /// <summary>(e) 64→256, 1x1, 56×56 (bottleneck expansion).</summary>
