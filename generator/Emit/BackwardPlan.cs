@@ -139,16 +139,25 @@ internal sealed class BackwardPlan
         return converted;
     }
 
+    /// <summary>
+    /// The gradient steps of a Conv or Linear epilogue, last first: through the fused activation (in place on ∂Y), then
+    /// the bias. Returns ∂Z and the layer's weight.
+    /// </summary>
+    private (Tensor Gradient, ParameterPlan Weight) AddEpilogueGradients(ExecutionPlan forward, LayerModel l, LayerKind? activation, Tensor output, Dictionary<string, Tensor> grad)
+    {
+        var gz = grad[output.Field];
+        if (activation is { } act) Steps.Add(new ActivationGradStep(act, l.Index + 1, output, gz, false));
+        if (l.Bias) Steps.Add(new BiasGradStep(l.Index, gz, Parameter(forward, l.Index, "bias").GradientPointer));
+        return (gz, Parameter(forward, l.Index, "weight"));
+    }
+
     private ParameterPlan Parameter(ExecutionPlan forward, int layer, string role)
         => forward.Parameters.Single(p => p.Layer == layer && p.Role == role);
 
     private void AddConv(ExecutionPlan forward, ConvStep c, Dictionary<string, Tensor> grad, bool inputOnly)
     {
         var l = c.Layer;
-        var gz = grad[c.To.Field];
-        if (c.Activation is { } act) Steps.Add(new ActivationGradStep(act, l.Index + 1, c.To, gz, false));
-        if (l.Bias) Steps.Add(new BiasGradStep(l.Index, gz, Parameter(forward, l.Index, "bias").GradientPointer));
-        var weight = Parameter(forward, l.Index, "weight");
+        var (gz, weight) = AddEpilogueGradients(forward, l, c.Activation, c.To, grad);
         string? mask = null;
         if (l.Groups > 1 && !l.IsDepthwise)
         {
@@ -179,11 +188,8 @@ internal sealed class BackwardPlan
     private void AddLinear(ExecutionPlan forward, LinearStep s, Dictionary<string, Tensor> grad, bool inputOnly)
     {
         var l = s.Layer;
-        var gy = grad[s.To.Field];
-        if (s.Activation is { } act) Steps.Add(new ActivationGradStep(act, l.Index + 1, s.To, gy, false));
-        if (l.Bias) Steps.Add(new BiasGradStep(l.Index, gy, Parameter(forward, l.Index, "bias").GradientPointer));
-        var weight = Parameter(forward, l.Index, "weight");
-        int inputs = s.From.Blocked ? s.From.Stride : s.From.C * s.From.H * s.From.W;
+        var (gy, weight) = AddEpilogueGradients(forward, l, s.Activation, s.To, grad);
+        int inputs = s.From.LinearInputs;
         // After a blocked Flatten the inputs include the unused lanes of the last channel block. They hold whatever the
         // layer before computed for a channel that does not exist (sigmoid(0) = 0.5, say): their weights must stay zero,
         // so their gradient is masked out.

@@ -39,6 +39,12 @@ internal sealed record Tensor(string Field, BufferKind Buffer, bool Blocked, int
         return Blocked ? $"({c} >> 3) * {PlaneStride} + ({c} & 7)" : $"{c} * {PlaneStride}";
     }
 
+    /// <summary>
+    /// Floats a Linear layer reads per sample from this tensor: the whole NCHW8c sample after a blocked Flatten
+    /// (its weights are packed to match, zero on the unused lanes), else the C·H·W features.
+    /// </summary>
+    public int LinearInputs => Blocked ? Stride : C * H * W;
+
     public int Offset(int c, int h, int w) => Blocked ? ((c / 8 * H + h) * W + w) * 8 + c % 8 : (c * H + h) * W + w;
 }
 

@@ -12,13 +12,10 @@ internal sealed partial class KernelEmitter
 
     private static int LinearTileCount(LinearStep s) => (Tensor.Blocks(s.To.C) + LinearBlocks - 1) / LinearBlocks;
 
-    /// <summary>Input floats the weights cover: the whole NCHW8c sample after a blocked Flatten, else the features.</summary>
-    private static int LinearInputs(LinearStep s) => s.From.Blocked ? s.From.Stride : s.From.C * s.From.H * s.From.W;
-
     private void EmitLinear(string name, LinearStep s)
     {
         var l = s.Layer;
-        int inputs = LinearInputs(s), tiles = LinearTileCount(s), outBlocks = Tensor.Blocks(s.To.C);
+        int inputs = s.From.LinearInputs, tiles = LinearTileCount(s), outBlocks = Tensor.Blocks(s.To.C);
         int last = outBlocks - (tiles - 1) * LinearBlocks;
         string formula = $"Y[n,o] = {(l.Bias ? "B[o] + " : "")}W[o,I] · X[n,I]   (layer {l.Index}: {l.Input.C} → {l.Output.C}{(s.Activation is null ? "" : $", {s.Activation} fused")})";
         string inputNote = s.From.Blocked ? $"X read in place from NCHW8c ({s.From.C}×{s.From.H}×{s.From.W}); the weights were packed to match" : "X as features";
