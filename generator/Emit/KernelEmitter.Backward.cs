@@ -40,7 +40,7 @@ internal sealed partial class KernelEmitter
         ActivationGradStep s => $"(int)(((long)batch * {s.Gradient.Stride} + {ActivationChunk - 1}) / {ActivationChunk})",
         BiasGradStep s => N(Tensor.Blocks(s.Gradient.C)),
         ConvWeightGradStep s when s.Layer.IsDepthwise => N(Tensor.Blocks(s.Layer.Output.C) * s.Layer.KernelHeight),
-        ConvWeightGradStep s => N(Tensor.Blocks(s.Layer.Output.C) * ConvTiling.BlockSpan(s.Layer.Output.C, s.Layer.Input.C, s.Layer.Groups) * s.Layer.KernelHeight),
+        ConvWeightGradStep s => N(WeightGradTile.For(s).Items),
         LinearWeightGradStep s => N(Tensor.Blocks(s.Layer.Output.C) * ((s.Inputs + WeightGradInputs - 1) / WeightGradInputs)),
         SpreadStep s => $"batch * {(s.To.Blocked ? Tensor.Blocks(s.To.C) : s.To.C)}",
         DataGradStep s => WorkItems(s.Kernel),
@@ -123,45 +123,126 @@ internal sealed partial class KernelEmitter
         w.Line();
     }
 
+    /// <summary>
+    /// The register tile of a convolution's weight-gradient kernel: each work item keeps
+    /// <c>Outputs × Inputs × Rows × KW</c> gradient vectors (8 output channels each) in registers and reduces them over
+    /// every pixel of the batch. One pixel then costs <c>Outputs</c> gradient loads and <c>Inputs × Rows × KW</c>
+    /// broadcasts for <c>Accumulators</c> FMAs: with only KW accumulators (3 for a 3x3 kernel, 1 for 1x1) the FMA
+    /// latency, not the FMA units, would set the pace.
+    /// </summary>
+    internal readonly record struct WeightGradTile(int Outputs, int Inputs, int Rows, int Span, int OutputBlocks, int KernelHeight, int KernelWidth)
+    {
+        public const int MaxAccumulators = 12;
+
+        public int Accumulators => Outputs * Inputs * Rows * KernelWidth;
+        public bool Unrolled => Accumulators <= MaxAccumulators;
+        public int Items => OutputBlocks / Outputs * (Span / Inputs) * (KernelHeight / Rows);
+
+        public static WeightGradTile For(ConvWeightGradStep s)
+        {
+            var l = s.Layer;
+            int blocks = Tensor.Blocks(l.Output.C), span = ConvTiling.BlockSpan(l.Output.C, l.Input.C, l.Groups);
+            int kh = l.KernelHeight, kw = l.KernelWidth;
+            var best = new WeightGradTile(1, 1, 1, span, blocks, kh, kw);
+            // Grouped layers keep one block and one input channel per tile: each output block reads its own input range.
+            if (kw > MaxAccumulators || l.Groups != 1) return best;
+            for (int o = 1; o <= 4; o++)
+                for (int i = 1; i <= 8; i++)
+                    for (int r = 1; r <= kh; r++)
+                    {
+                        // Input channels of one tile sit in one block of 8 (blocked input) so their offsets are constants.
+                        if (blocks % o != 0 || span % i != 0 || kh % r != 0 || (s.Input.Blocked && 8 % i != 0)) continue;
+                        var t = new WeightGradTile(o, i, r, span, blocks, kh, kw);
+                        if (t.Accumulators > MaxAccumulators) continue;
+                        if (t.Accumulators > best.Accumulators || (t.Accumulators == best.Accumulators && t.Loads < best.Loads)) best = t;
+                    }
+            return best;
+        }
+
+        /// <summary>Loads per pixel: gradient vectors plus input broadcasts.</summary>
+        private int Loads => Outputs + Inputs * Rows * KernelWidth;
+    }
+
     private void EmitConvWeightGrad(string name, ConvWeightGradStep s)
     {
         var l = s.Layer;
         var x = s.Input;
         var g = s.Gradient;
-        int kh = l.KernelHeight, kw = l.KernelWidth, span = ConvTiling.BlockSpan(l.Output.C, l.Input.C, l.Groups);
-        bool unrolled = kw <= 12;
+        var t = WeightGradTile.For(s);
+        int kh = l.KernelHeight, kw = l.KernelWidth, span = t.Span;
+        int inputTiles = span / t.Inputs, rowTiles = kh / t.Rows;
         Open(name, $"∂W[o,i,ΔY,ΔX] += Σ_{{n,y,x}} ∂Z[n,o,y,x] · X[n,i,{l.Stride}·y+{l.Dilation}·ΔY,{l.Stride}·x+{l.Dilation}·ΔX]   (layer {l.Index}, X zero-padded)",
-            $"Each work item owns one kernel row of one input channel for 8 outputs: {(unrolled ? $"{kw} accumulators in registers" : "a loop over the row")}, reduced over every pixel of the batch.");
+            t.Unrolled
+                ? $"Each work item owns {t.Outputs * 8} outputs × {t.Inputs} input channel(s) × {t.Rows} kernel row(s) × {kw}: {t.Accumulators} accumulators in registers, reduced over every pixel of the batch."
+                : "Each work item owns one kernel row of one input channel for 8 outputs (a loop over the row), reduced over every pixel of the batch.");
         w.Open("for (int item = begin; item < end; item++)");
-        w.Line($"int ky = item % {kh}, r = item / {kh} % {span}, ob = item / {kh * span};");
-        w.Line($"int ic = {(l.Groups == 1 ? "r" : $"Math.Min(ob * 8 / {l.Output.C / l.Groups} * {l.Input.C / l.Groups}, {l.Input.C - span}) + r")};");
-        if (unrolled) w.Line($"Vector256<float> {string.Join(", ", Range(kw, k => $"a{k} = Vector256<float>.Zero"))};");
+        // Kernel rows vary fastest, then input channels: consecutive items re-read the same gradient planes.
+        static string Times(string v, int k) => k == 1 ? v : $"{v} * {k}";
+        static string Div(string v, int k) => k == 1 ? v : $"{v} / {k}";
+        w.Line($"int ky0 = {(rowTiles == 1 ? "0" : Times($"item % {rowTiles}", t.Rows))}, " +
+               $"r0 = {(inputTiles == 1 ? "0" : Times($"{Div("item", rowTiles)} % {inputTiles}", t.Inputs))}, " +
+               $"ob0 = {Times(Div("item", rowTiles * inputTiles), t.Outputs)};");
+        w.Line($"int ic0 = {(l.Groups == 1 ? "r0" : $"Math.Min(ob0 * 8 / {l.Output.C / l.Groups} * {l.Input.C / l.Groups}, {l.Input.C - span}) + r0")};");
+
+        // Accumulator names and the input offset each one broadcasts from (relative to the pixel's first tap).
+        var acc = new System.Collections.Generic.List<(string Name, int Ob, int I, int Y, int K)>();
+        for (int ob = 0; ob < t.Outputs; ob++)
+            for (int i = 0; i < t.Inputs; i++)
+                for (int y = 0; y < t.Rows; y++)
+                    for (int k = 0; k < kw; k++)
+                        acc.Add(($"a{acc.Count}", ob, i, y, k));
+        int InputOffset(int i, int y, int k) =>
+            (x.Blocked ? i : i * x.PlaneStride) + y * l.Dilation * x.RowStride + k * l.Dilation * x.ColumnStride;
+
+        if (t.Unrolled) w.Line($"Vector256<float> {string.Join(", ", acc.ConvertAll(a => $"{a.Name} = Vector256<float>.Zero"))};");
         else w.Line($"Span<Vector256<float>> acc = stackalloc Vector256<float>[{kw}];");
         w.Open("for (int n = 0; n < f->Batch; n++)");
-        w.Line($"float* gz = {Sample(g)} + ob * {g.PlaneStride};");
-        w.Line($"float* xs = {Sample(x)} + {x.ChannelOffset("ic")} + ky * {l.Dilation * x.RowStride};");
+        w.Line($"float* gz = {Sample(g)} + ob0 * {g.PlaneStride};");
+        w.Line($"float* xs = {Sample(x)} + {x.ChannelOffset("ic0")} + ky0 * {l.Dilation * x.RowStride};");
         w.Open($"for (int oy = 0; oy < {g.H}; oy++)");
         w.Line($"float* gr = gz + oy * {g.RowStride};");
         w.Line($"float* xr = xs + oy * {l.Stride * x.RowStride};");
         w.Open($"for (int ox = 0; ox < {g.W}; ox++)");
-        w.Line("Vector256<float> gv = Vector256.Load(gr + ox * 8);");
         w.Line($"float* xp = xr + ox * {l.Stride * x.ColumnStride};");
-        if (unrolled)
-            for (int k = 0; k < kw; k++) w.Line($"a{k} = Vector256.FusedMultiplyAdd(gv, Vector256.Create(xp[{k * l.Dilation * x.ColumnStride}]), a{k});");
-        else
-            w.Line($"for (int k = 0; k < {kw}; k++) acc[k] = Vector256.FusedMultiplyAdd(gv, Vector256.Create(xp[k * {l.Dilation * x.ColumnStride}]), acc[k]);");
-        w.Close();
-        w.Close();
-        w.Close();
-        w.Line($"float* dw = f->{s.Pointer} + ((ob * {span} + r) * {kh} + ky) * {kw * 8};");
-        if (s.MaskPointer is not null) w.Line($"float* mask = f->{s.MaskPointer} + ((ob * {span} + r) * {kh} + ky) * {kw * 8};");
-        for (int k = 0; k < (unrolled ? kw : 1); k++)
+        if (t.Unrolled)
         {
-            string a = unrolled ? $"a{k}" : "acc[k]";
-            string off = unrolled ? N(k * 8) : "k * 8";
-            string value = s.MaskPointer is null ? a : $"{a} * Vector256.Load(mask + {off})";
-            string line = $"Vector256.Store(Vector256.Load(dw + {off}) + {value}, dw + {off});";
-            w.Line(unrolled ? line : $"for (int k = 0; k < {kw}; k++) {line}");
+            for (int ob = 0; ob < t.Outputs; ob++)
+                w.Line($"Vector256<float> g{ob} = Vector256.Load(gr + {(ob == 0 ? "" : $"{ob * g.PlaneStride} + ")}ox * 8);");
+            // One broadcast feeds every output block of the tile.
+            for (int i = 0; i < t.Inputs; i++)
+                for (int y = 0; y < t.Rows; y++)
+                    for (int k = 0; k < kw; k++)
+                    {
+                        w.Line($"Vector256<float> x{i}_{y}_{k} = Vector256.Create(xp[{InputOffset(i, y, k)}]);");
+                        foreach (var a in acc)
+                            if (a.I == i && a.Y == y && a.K == k)
+                                w.Line($"{a.Name} = Vector256.FusedMultiplyAdd(g{a.Ob}, x{i}_{y}_{k}, {a.Name});");
+                    }
+        }
+        else
+        {
+            w.Line("Vector256<float> gv = Vector256.Load(gr + ox * 8);");
+            w.Line($"for (int k = 0; k < {kw}; k++) acc[k] = Vector256.FusedMultiplyAdd(gv, Vector256.Create(xp[k * {l.Dilation * x.ColumnStride}]), acc[k]);");
+        }
+        w.Close();
+        w.Close();
+        w.Close();
+        // Packed layout [O/8][span][kh][kw][8]: every accumulator has a constant offset from the tile's first row.
+        w.Line($"float* dw = f->{s.Pointer} + ((ob0 * {span} + r0) * {kh} + ky0) * {kw * 8};");
+        if (s.MaskPointer is not null) w.Line($"float* mask = f->{s.MaskPointer} + ((ob0 * {span} + r0) * {kh} + ky0) * {kw * 8};");
+        if (t.Unrolled)
+        {
+            foreach (var a in acc)
+            {
+                int off = (((a.Ob * span + a.I) * kh + a.Y) * kw + a.K) * 8;
+                string value = s.MaskPointer is null ? a.Name : $"{a.Name} * Vector256.Load(mask + {off})";
+                w.Line($"Vector256.Store(Vector256.Load(dw + {off}) + {value}, dw + {off});");
+            }
+        }
+        else
+        {
+            string value = s.MaskPointer is null ? "acc[k]" : "acc[k] * Vector256.Load(mask + k * 8)";
+            w.Line($"for (int k = 0; k < {kw}; k++) Vector256.Store(Vector256.Load(dw + k * 8) + {value}, dw + k * 8);");
         }
         w.Close();
         w.Close();

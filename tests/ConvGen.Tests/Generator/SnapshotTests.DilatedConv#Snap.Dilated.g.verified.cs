@@ -200,7 +200,7 @@ public unsafe partial class Dilated : global::ConvGen.INetwork
                 global::ConvGen.Parallelism.For(batch * 1, &Back1, &frame); // ∂ through layer 2 (GlobalAvgPool)
                 global::ConvGen.Parallelism.For((int)(((long)batch * 968 + 4095) / 4096), &Back2, &frame); // ∂ through layer 1 (Tanh)
                 global::ConvGen.Parallelism.For(1, &Back3, &frame); // ∂ layer 0 bias
-                global::ConvGen.Parallelism.For(24, &Back4, &frame); // ∂ layer 0 weight
+                global::ConvGen.Parallelism.For(6, &Back4, &frame); // ∂ layer 0 weight
                 if (wantInput) global::ConvGen.Parallelism.For(batch * 8, &Back5, &frame); // ∂ layer 0 input: output gradient onto the backward-data grid
                 if (wantInput) global::ConvGen.Parallelism.For(batch * 11, &Back6, &frame); // ∂ layer 0 input: forward kernel over transposed weights
                 if (wantInput) global::ConvGen.Parallelism.For(batch * 8, &Back7, &frame); // gradient into its tensor's layout
@@ -853,38 +853,68 @@ public unsafe partial class Dilated : global::ConvGen.INetwork
     }
 
     // ∂W[o,i,ΔY,ΔX] += Σ_{n,y,x} ∂Z[n,o,y,x] · X[n,i,1·y+2·ΔY,1·x+2·ΔX]   (layer 0, X zero-padded)
-    // Each work item owns one kernel row of one input channel for 8 outputs: 3 accumulators in registers, reduced over every pixel of the batch.
+    // Each work item owns 8 outputs × 4 input channel(s) × 1 kernel row(s) × 3: 12 accumulators in registers, reduced over every pixel of the batch.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Back4(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
-            int ky = item % 3, r = item / 3 % 8, ob = item / 24;
-            int ic = r;
-            Vector256<float> a0 = Vector256<float>.Zero, a1 = Vector256<float>.Zero, a2 = Vector256<float>.Zero;
+            int ky0 = item % 3, r0 = item / 3 % 2 * 4, ob0 = item / 6;
+            int ic0 = r0;
+            Vector256<float> a0 = Vector256<float>.Zero, a1 = Vector256<float>.Zero, a2 = Vector256<float>.Zero, a3 = Vector256<float>.Zero, a4 = Vector256<float>.Zero, a5 = Vector256<float>.Zero, a6 = Vector256<float>.Zero, a7 = Vector256<float>.Zero, a8 = Vector256<float>.Zero, a9 = Vector256<float>.Zero, a10 = Vector256<float>.Zero, a11 = Vector256<float>.Zero;
             for (int n = 0; n < f->Batch; n++)
             {
-                float* gz = f->G1 + (nint)n * 968 + ob * 968;
-                float* xs = f->T1 + (nint)n * 1800 + ic * 225 + ky * 30;
+                float* gz = f->G1 + (nint)n * 968 + ob0 * 968;
+                float* xs = f->T1 + (nint)n * 1800 + ic0 * 225 + ky0 * 30;
                 for (int oy = 0; oy < 11; oy++)
                 {
                     float* gr = gz + oy * 88;
                     float* xr = xs + oy * 15;
                     for (int ox = 0; ox < 11; ox++)
                     {
-                        Vector256<float> gv = Vector256.Load(gr + ox * 8);
                         float* xp = xr + ox * 1;
-                        a0 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(xp[0]), a0);
-                        a1 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(xp[2]), a1);
-                        a2 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(xp[4]), a2);
+                        Vector256<float> g0 = Vector256.Load(gr + ox * 8);
+                        Vector256<float> x0_0_0 = Vector256.Create(xp[0]);
+                        a0 = Vector256.FusedMultiplyAdd(g0, x0_0_0, a0);
+                        Vector256<float> x0_0_1 = Vector256.Create(xp[2]);
+                        a1 = Vector256.FusedMultiplyAdd(g0, x0_0_1, a1);
+                        Vector256<float> x0_0_2 = Vector256.Create(xp[4]);
+                        a2 = Vector256.FusedMultiplyAdd(g0, x0_0_2, a2);
+                        Vector256<float> x1_0_0 = Vector256.Create(xp[225]);
+                        a3 = Vector256.FusedMultiplyAdd(g0, x1_0_0, a3);
+                        Vector256<float> x1_0_1 = Vector256.Create(xp[227]);
+                        a4 = Vector256.FusedMultiplyAdd(g0, x1_0_1, a4);
+                        Vector256<float> x1_0_2 = Vector256.Create(xp[229]);
+                        a5 = Vector256.FusedMultiplyAdd(g0, x1_0_2, a5);
+                        Vector256<float> x2_0_0 = Vector256.Create(xp[450]);
+                        a6 = Vector256.FusedMultiplyAdd(g0, x2_0_0, a6);
+                        Vector256<float> x2_0_1 = Vector256.Create(xp[452]);
+                        a7 = Vector256.FusedMultiplyAdd(g0, x2_0_1, a7);
+                        Vector256<float> x2_0_2 = Vector256.Create(xp[454]);
+                        a8 = Vector256.FusedMultiplyAdd(g0, x2_0_2, a8);
+                        Vector256<float> x3_0_0 = Vector256.Create(xp[675]);
+                        a9 = Vector256.FusedMultiplyAdd(g0, x3_0_0, a9);
+                        Vector256<float> x3_0_1 = Vector256.Create(xp[677]);
+                        a10 = Vector256.FusedMultiplyAdd(g0, x3_0_1, a10);
+                        Vector256<float> x3_0_2 = Vector256.Create(xp[679]);
+                        a11 = Vector256.FusedMultiplyAdd(g0, x3_0_2, a11);
                     }
                 }
             }
-            float* dw = f->L0dW + ((ob * 8 + r) * 3 + ky) * 24;
+            float* dw = f->L0dW + ((ob0 * 8 + r0) * 3 + ky0) * 24;
             Vector256.Store(Vector256.Load(dw + 0) + a0, dw + 0);
             Vector256.Store(Vector256.Load(dw + 8) + a1, dw + 8);
             Vector256.Store(Vector256.Load(dw + 16) + a2, dw + 16);
+            Vector256.Store(Vector256.Load(dw + 72) + a3, dw + 72);
+            Vector256.Store(Vector256.Load(dw + 80) + a4, dw + 80);
+            Vector256.Store(Vector256.Load(dw + 88) + a5, dw + 88);
+            Vector256.Store(Vector256.Load(dw + 144) + a6, dw + 144);
+            Vector256.Store(Vector256.Load(dw + 152) + a7, dw + 152);
+            Vector256.Store(Vector256.Load(dw + 160) + a8, dw + 160);
+            Vector256.Store(Vector256.Load(dw + 216) + a9, dw + 216);
+            Vector256.Store(Vector256.Load(dw + 224) + a10, dw + 224);
+            Vector256.Store(Vector256.Load(dw + 232) + a11, dw + 232);
         }
     }
 

@@ -316,7 +316,7 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
                 global::ConvGen.Parallelism.For(batch * 2, &Back12, &frame); // ∂ through layer 5 (MaxPool)
                 global::ConvGen.Parallelism.For((int)(((long)batch * 1600 + 4095) / 4096), &Back13, &frame); // ∂ through layer 4 (Relu)
                 global::ConvGen.Parallelism.For(2, &Back14, &frame); // ∂ layer 3 bias
-                global::ConvGen.Parallelism.For(60, &Back15, &frame); // ∂ layer 3 weight
+                global::ConvGen.Parallelism.For(30, &Back15, &frame); // ∂ layer 3 weight
                 global::ConvGen.Parallelism.For(batch * 16, &Back16, &frame); // ∂ layer 3 input: output gradient onto the backward-data grid
                 global::ConvGen.Parallelism.For(batch * 14, &Back17, &frame); // ∂ layer 3 input: forward kernel over transposed weights
                 global::ConvGen.Parallelism.For(batch * 1, &Back18, &frame); // ∂ through layer 2 (MaxPool)
@@ -4047,42 +4047,58 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
     }
 
     // ∂W[o,i,ΔY,ΔX] += Σ_{n,y,x} ∂Z[n,o,y,x] · X[n,i,1·y+1·ΔY,1·x+1·ΔX]   (layer 3, X zero-padded)
-    // Each work item owns one kernel row of one input channel for 8 outputs: 5 accumulators in registers, reduced over every pixel of the batch.
+    // Each work item owns 16 outputs × 1 input channel(s) × 1 kernel row(s) × 5: 10 accumulators in registers, reduced over every pixel of the batch.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Back15(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
-            int ky = item % 5, r = item / 5 % 6, ob = item / 30;
-            int ic = r;
-            Vector256<float> a0 = Vector256<float>.Zero, a1 = Vector256<float>.Zero, a2 = Vector256<float>.Zero, a3 = Vector256<float>.Zero, a4 = Vector256<float>.Zero;
+            int ky0 = item % 5, r0 = item / 5 % 6, ob0 = item / 30 * 2;
+            int ic0 = r0;
+            Vector256<float> a0 = Vector256<float>.Zero, a1 = Vector256<float>.Zero, a2 = Vector256<float>.Zero, a3 = Vector256<float>.Zero, a4 = Vector256<float>.Zero, a5 = Vector256<float>.Zero, a6 = Vector256<float>.Zero, a7 = Vector256<float>.Zero, a8 = Vector256<float>.Zero, a9 = Vector256<float>.Zero;
             for (int n = 0; n < f->Batch; n++)
             {
-                float* gz = f->G4 + (nint)n * 1600 + ob * 800;
-                float* xs = f->T3 + (nint)n * 1568 + (ic >> 3) * 1568 + (ic & 7) + ky * 112;
+                float* gz = f->G4 + (nint)n * 1600 + ob0 * 800;
+                float* xs = f->T3 + (nint)n * 1568 + (ic0 >> 3) * 1568 + (ic0 & 7) + ky0 * 112;
                 for (int oy = 0; oy < 10; oy++)
                 {
                     float* gr = gz + oy * 80;
                     float* xr = xs + oy * 112;
                     for (int ox = 0; ox < 10; ox++)
                     {
-                        Vector256<float> gv = Vector256.Load(gr + ox * 8);
                         float* xp = xr + ox * 8;
-                        a0 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(xp[0]), a0);
-                        a1 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(xp[8]), a1);
-                        a2 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(xp[16]), a2);
-                        a3 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(xp[24]), a3);
-                        a4 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(xp[32]), a4);
+                        Vector256<float> g0 = Vector256.Load(gr + ox * 8);
+                        Vector256<float> g1 = Vector256.Load(gr + 800 + ox * 8);
+                        Vector256<float> x0_0_0 = Vector256.Create(xp[0]);
+                        a0 = Vector256.FusedMultiplyAdd(g0, x0_0_0, a0);
+                        a5 = Vector256.FusedMultiplyAdd(g1, x0_0_0, a5);
+                        Vector256<float> x0_0_1 = Vector256.Create(xp[8]);
+                        a1 = Vector256.FusedMultiplyAdd(g0, x0_0_1, a1);
+                        a6 = Vector256.FusedMultiplyAdd(g1, x0_0_1, a6);
+                        Vector256<float> x0_0_2 = Vector256.Create(xp[16]);
+                        a2 = Vector256.FusedMultiplyAdd(g0, x0_0_2, a2);
+                        a7 = Vector256.FusedMultiplyAdd(g1, x0_0_2, a7);
+                        Vector256<float> x0_0_3 = Vector256.Create(xp[24]);
+                        a3 = Vector256.FusedMultiplyAdd(g0, x0_0_3, a3);
+                        a8 = Vector256.FusedMultiplyAdd(g1, x0_0_3, a8);
+                        Vector256<float> x0_0_4 = Vector256.Create(xp[32]);
+                        a4 = Vector256.FusedMultiplyAdd(g0, x0_0_4, a4);
+                        a9 = Vector256.FusedMultiplyAdd(g1, x0_0_4, a9);
                     }
                 }
             }
-            float* dw = f->L3dW + ((ob * 6 + r) * 5 + ky) * 40;
+            float* dw = f->L3dW + ((ob0 * 6 + r0) * 5 + ky0) * 40;
             Vector256.Store(Vector256.Load(dw + 0) + a0, dw + 0);
             Vector256.Store(Vector256.Load(dw + 8) + a1, dw + 8);
             Vector256.Store(Vector256.Load(dw + 16) + a2, dw + 16);
             Vector256.Store(Vector256.Load(dw + 24) + a3, dw + 24);
             Vector256.Store(Vector256.Load(dw + 32) + a4, dw + 32);
+            Vector256.Store(Vector256.Load(dw + 1200) + a5, dw + 1200);
+            Vector256.Store(Vector256.Load(dw + 1208) + a6, dw + 1208);
+            Vector256.Store(Vector256.Load(dw + 1216) + a7, dw + 1216);
+            Vector256.Store(Vector256.Load(dw + 1224) + a8, dw + 1224);
+            Vector256.Store(Vector256.Load(dw + 1232) + a9, dw + 1232);
         }
     }
 
@@ -5030,37 +5046,42 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
     }
 
     // ∂W[o,i,ΔY,ΔX] += Σ_{n,y,x} ∂Z[n,o,y,x] · X[n,i,1·y+1·ΔY,1·x+1·ΔX]   (layer 0, X zero-padded)
-    // Each work item owns one kernel row of one input channel for 8 outputs: 5 accumulators in registers, reduced over every pixel of the batch.
+    // Each work item owns 8 outputs × 1 input channel(s) × 1 kernel row(s) × 5: 5 accumulators in registers, reduced over every pixel of the batch.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Back21(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
-            int ky = item % 5, r = item / 5 % 1, ob = item / 5;
-            int ic = r;
+            int ky0 = item % 5, r0 = 0, ob0 = item / 5;
+            int ic0 = r0;
             Vector256<float> a0 = Vector256<float>.Zero, a1 = Vector256<float>.Zero, a2 = Vector256<float>.Zero, a3 = Vector256<float>.Zero, a4 = Vector256<float>.Zero;
             for (int n = 0; n < f->Batch; n++)
             {
-                float* gz = f->G7 + (nint)n * 6272 + ob * 6272;
-                float* xs = f->T1 + (nint)n * 1024 + ic * 1024 + ky * 32;
+                float* gz = f->G7 + (nint)n * 6272 + ob0 * 6272;
+                float* xs = f->T1 + (nint)n * 1024 + ic0 * 1024 + ky0 * 32;
                 for (int oy = 0; oy < 28; oy++)
                 {
                     float* gr = gz + oy * 224;
                     float* xr = xs + oy * 32;
                     for (int ox = 0; ox < 28; ox++)
                     {
-                        Vector256<float> gv = Vector256.Load(gr + ox * 8);
                         float* xp = xr + ox * 1;
-                        a0 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(xp[0]), a0);
-                        a1 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(xp[1]), a1);
-                        a2 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(xp[2]), a2);
-                        a3 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(xp[3]), a3);
-                        a4 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(xp[4]), a4);
+                        Vector256<float> g0 = Vector256.Load(gr + ox * 8);
+                        Vector256<float> x0_0_0 = Vector256.Create(xp[0]);
+                        a0 = Vector256.FusedMultiplyAdd(g0, x0_0_0, a0);
+                        Vector256<float> x0_0_1 = Vector256.Create(xp[1]);
+                        a1 = Vector256.FusedMultiplyAdd(g0, x0_0_1, a1);
+                        Vector256<float> x0_0_2 = Vector256.Create(xp[2]);
+                        a2 = Vector256.FusedMultiplyAdd(g0, x0_0_2, a2);
+                        Vector256<float> x0_0_3 = Vector256.Create(xp[3]);
+                        a3 = Vector256.FusedMultiplyAdd(g0, x0_0_3, a3);
+                        Vector256<float> x0_0_4 = Vector256.Create(xp[4]);
+                        a4 = Vector256.FusedMultiplyAdd(g0, x0_0_4, a4);
                     }
                 }
             }
-            float* dw = f->L0dW + ((ob * 1 + r) * 5 + ky) * 40;
+            float* dw = f->L0dW + ((ob0 * 1 + r0) * 5 + ky0) * 40;
             Vector256.Store(Vector256.Load(dw + 0) + a0, dw + 0);
             Vector256.Store(Vector256.Load(dw + 8) + a1, dw + 8);
             Vector256.Store(Vector256.Load(dw + 16) + a2, dw + 16);

@@ -180,7 +180,7 @@ public unsafe partial class Pointwise : global::ConvGen.INetwork
                 frame.G3 = gs + (nint)batch * 6272;
                 frame.L0WT = _L0WT.Pointer;
                 global::ConvGen.Parallelism.For(batch, &Back0, &frame); // ∂loss/∂output into the internal layout
-                global::ConvGen.Parallelism.For(256, &Back1, &frame); // ∂ layer 0 weight
+                global::ConvGen.Parallelism.For(32, &Back1, &frame); // ∂ layer 0 weight
                 if (wantInput) global::ConvGen.Parallelism.For(batch * 32, &Back2, &frame); // ∂ layer 0 input: output gradient onto the backward-data grid
                 if (wantInput) global::ConvGen.Parallelism.For(batch * 4, &Back3, &frame); // ∂ layer 0 input: forward kernel over transposed weights
                 if (wantInput) global::ConvGen.Parallelism.For(batch * 64, &Back4, &frame); // gradient into its tensor's layout
@@ -564,34 +564,53 @@ public unsafe partial class Pointwise : global::ConvGen.INetwork
     }
 
     // ∂W[o,i,ΔY,ΔX] += Σ_{n,y,x} ∂Z[n,o,y,x] · X[n,i,1·y+1·ΔY,1·x+1·ΔX]   (layer 0, X zero-padded)
-    // Each work item owns one kernel row of one input channel for 8 outputs: 1 accumulators in registers, reduced over every pixel of the batch.
+    // Each work item owns 16 outputs × 4 input channel(s) × 1 kernel row(s) × 1: 8 accumulators in registers, reduced over every pixel of the batch.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Back1(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
-            int ky = item % 1, r = item / 1 % 64, ob = item / 64;
-            int ic = r;
-            Vector256<float> a0 = Vector256<float>.Zero;
+            int ky0 = 0, r0 = item % 16 * 4, ob0 = item / 16 * 2;
+            int ic0 = r0;
+            Vector256<float> a0 = Vector256<float>.Zero, a1 = Vector256<float>.Zero, a2 = Vector256<float>.Zero, a3 = Vector256<float>.Zero, a4 = Vector256<float>.Zero, a5 = Vector256<float>.Zero, a6 = Vector256<float>.Zero, a7 = Vector256<float>.Zero;
             for (int n = 0; n < f->Batch; n++)
             {
-                float* gz = f->G0 + (nint)n * 1568 + ob * 392;
-                float* xs = f->T0 + (nint)n * 3136 + ic * 49 + ky * 7;
+                float* gz = f->G0 + (nint)n * 1568 + ob0 * 392;
+                float* xs = f->T0 + (nint)n * 3136 + ic0 * 49 + ky0 * 7;
                 for (int oy = 0; oy < 7; oy++)
                 {
                     float* gr = gz + oy * 56;
                     float* xr = xs + oy * 7;
                     for (int ox = 0; ox < 7; ox++)
                     {
-                        Vector256<float> gv = Vector256.Load(gr + ox * 8);
                         float* xp = xr + ox * 1;
-                        a0 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(xp[0]), a0);
+                        Vector256<float> g0 = Vector256.Load(gr + ox * 8);
+                        Vector256<float> g1 = Vector256.Load(gr + 392 + ox * 8);
+                        Vector256<float> x0_0_0 = Vector256.Create(xp[0]);
+                        a0 = Vector256.FusedMultiplyAdd(g0, x0_0_0, a0);
+                        a4 = Vector256.FusedMultiplyAdd(g1, x0_0_0, a4);
+                        Vector256<float> x1_0_0 = Vector256.Create(xp[49]);
+                        a1 = Vector256.FusedMultiplyAdd(g0, x1_0_0, a1);
+                        a5 = Vector256.FusedMultiplyAdd(g1, x1_0_0, a5);
+                        Vector256<float> x2_0_0 = Vector256.Create(xp[98]);
+                        a2 = Vector256.FusedMultiplyAdd(g0, x2_0_0, a2);
+                        a6 = Vector256.FusedMultiplyAdd(g1, x2_0_0, a6);
+                        Vector256<float> x3_0_0 = Vector256.Create(xp[147]);
+                        a3 = Vector256.FusedMultiplyAdd(g0, x3_0_0, a3);
+                        a7 = Vector256.FusedMultiplyAdd(g1, x3_0_0, a7);
                     }
                 }
             }
-            float* dw = f->L0dW + ((ob * 64 + r) * 1 + ky) * 8;
+            float* dw = f->L0dW + ((ob0 * 64 + r0) * 1 + ky0) * 8;
             Vector256.Store(Vector256.Load(dw + 0) + a0, dw + 0);
+            Vector256.Store(Vector256.Load(dw + 8) + a1, dw + 8);
+            Vector256.Store(Vector256.Load(dw + 16) + a2, dw + 16);
+            Vector256.Store(Vector256.Load(dw + 24) + a3, dw + 24);
+            Vector256.Store(Vector256.Load(dw + 512) + a4, dw + 512);
+            Vector256.Store(Vector256.Load(dw + 520) + a5, dw + 520);
+            Vector256.Store(Vector256.Load(dw + 528) + a6, dw + 528);
+            Vector256.Store(Vector256.Load(dw + 536) + a7, dw + 536);
         }
     }
 

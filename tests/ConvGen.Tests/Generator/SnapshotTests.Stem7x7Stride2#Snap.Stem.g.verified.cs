@@ -1162,39 +1162,46 @@ public unsafe partial class Stem : global::ConvGen.INetwork
     }
 
     // ∂W[o,i,ΔY,ΔX] += Σ_{n,y,x} ∂Z[n,o,y,x] · X[n,i,2·y+1·ΔY,2·x+1·ΔX]   (layer 0, X zero-padded)
-    // Each work item owns one kernel row of one input channel for 8 outputs: 7 accumulators in registers, reduced over every pixel of the batch.
+    // Each work item owns 8 outputs × 1 input channel(s) × 1 kernel row(s) × 7: 7 accumulators in registers, reduced over every pixel of the batch.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Back3(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
-            int ky = item % 7, r = item / 7 % 3, ob = item / 21;
-            int ic = r;
+            int ky0 = item % 7, r0 = item / 7 % 3, ob0 = item / 21;
+            int ic0 = r0;
             Vector256<float> a0 = Vector256<float>.Zero, a1 = Vector256<float>.Zero, a2 = Vector256<float>.Zero, a3 = Vector256<float>.Zero, a4 = Vector256<float>.Zero, a5 = Vector256<float>.Zero, a6 = Vector256<float>.Zero;
             for (int n = 0; n < f->Batch; n++)
             {
-                float* gz = f->G0 + (nint)n * 4096 + ob * 2048;
-                float* xs = f->T1 + (nint)n * 4332 + ic * 1444 + ky * 38;
+                float* gz = f->G0 + (nint)n * 4096 + ob0 * 2048;
+                float* xs = f->T1 + (nint)n * 4332 + ic0 * 1444 + ky0 * 38;
                 for (int oy = 0; oy < 16; oy++)
                 {
                     float* gr = gz + oy * 128;
                     float* xr = xs + oy * 76;
                     for (int ox = 0; ox < 16; ox++)
                     {
-                        Vector256<float> gv = Vector256.Load(gr + ox * 8);
                         float* xp = xr + ox * 2;
-                        a0 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(xp[0]), a0);
-                        a1 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(xp[1]), a1);
-                        a2 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(xp[2]), a2);
-                        a3 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(xp[3]), a3);
-                        a4 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(xp[4]), a4);
-                        a5 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(xp[5]), a5);
-                        a6 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(xp[6]), a6);
+                        Vector256<float> g0 = Vector256.Load(gr + ox * 8);
+                        Vector256<float> x0_0_0 = Vector256.Create(xp[0]);
+                        a0 = Vector256.FusedMultiplyAdd(g0, x0_0_0, a0);
+                        Vector256<float> x0_0_1 = Vector256.Create(xp[1]);
+                        a1 = Vector256.FusedMultiplyAdd(g0, x0_0_1, a1);
+                        Vector256<float> x0_0_2 = Vector256.Create(xp[2]);
+                        a2 = Vector256.FusedMultiplyAdd(g0, x0_0_2, a2);
+                        Vector256<float> x0_0_3 = Vector256.Create(xp[3]);
+                        a3 = Vector256.FusedMultiplyAdd(g0, x0_0_3, a3);
+                        Vector256<float> x0_0_4 = Vector256.Create(xp[4]);
+                        a4 = Vector256.FusedMultiplyAdd(g0, x0_0_4, a4);
+                        Vector256<float> x0_0_5 = Vector256.Create(xp[5]);
+                        a5 = Vector256.FusedMultiplyAdd(g0, x0_0_5, a5);
+                        Vector256<float> x0_0_6 = Vector256.Create(xp[6]);
+                        a6 = Vector256.FusedMultiplyAdd(g0, x0_0_6, a6);
                     }
                 }
             }
-            float* dw = f->L0dW + ((ob * 3 + r) * 7 + ky) * 56;
+            float* dw = f->L0dW + ((ob0 * 3 + r0) * 7 + ky0) * 56;
             Vector256.Store(Vector256.Load(dw + 0) + a0, dw + 0);
             Vector256.Store(Vector256.Load(dw + 8) + a1, dw + 8);
             Vector256.Store(Vector256.Load(dw + 16) + a2, dw + 16);
