@@ -347,6 +347,61 @@ internal sealed partial class KernelEmitter
         w.Line();
     }
 
+    /// <summary>
+    /// Pool backward when the windows tile the input (stride = window, no padding), LeNet's 2x2 pools for instance:
+    /// every input pixel belongs to at most one window, so each window's gradient is stored, not added, with the taps
+    /// unrolled and the max pool's winner chosen by vector masks instead of a per-lane scatter.
+    /// </summary>
+    private void EmitTilingPoolGrad(string name, PoolGradStep s, bool max)
+    {
+        var l = s.Layer;
+        var x = s.Input;
+        var y = s.Output;
+        int k = l.KernelHeight, blocks = Tensor.Blocks(s.GradX.C);
+        bool leftovers = y.H * k < x.H || y.W * k < x.W;
+        Open(name, max
+                ? $"∂X[n,c,{k}·y+ΔY,{k}·x+ΔX] = ∂Y[n,c,y,x] at the first maximum of the {k}x{k} window in scan order (PyTorch's tie rule), 0 elsewhere   (layer {l.Index})"
+                : $"∂X[n,c,{k}·y+ΔY,{k}·x+ΔX] = ∂Y[n,c,y,x] / {k * k}   (layer {l.Index})",
+            "The windows tile the input: one store per input pixel" + (leftovers ? "; the rows and columns no window covers are cleared first." : "."));
+        w.Open("for (int item = begin; item < end; item++)");
+        w.Line($"int cb = item % {blocks}, n = item / {blocks};");
+        w.Line($"float* x = {Sample(x)} + (nint)cb * {x.PlaneStride};");
+        w.Line($"float* g = {Sample(s.GradY)} + (nint)cb * {s.GradY.PlaneStride};");
+        w.Line($"float* dx = {Sample(s.GradX)} + (nint)cb * {s.GradX.PlaneStride};");
+        if (leftovers) w.Line($"new Span<float>(dx, {s.GradX.PlaneStride}).Clear();");
+        if (!max) w.Line($"Vector256<float> scale = Vector256.Create({F(1f / (k * k))});");
+        w.Open($"for (int oy = 0; oy < {y.H}; oy++)");
+        w.Open($"for (int ox = 0; ox < {y.W}; ox++)");
+        w.Line($"nint at = (oy * {k * x.W} + ox * {k}) * 8;");
+        w.Line($"Vector256<float> gv = Vector256.Load(g + (oy * {y.W} + ox) * 8){(max ? "" : " * scale")};");
+        var taps = new System.Collections.Generic.List<int>();
+        for (int dy = 0; dy < k; dy++)
+            for (int dxo = 0; dxo < k; dxo++)
+                taps.Add((dy * x.W + dxo) * 8);
+        if (max)
+        {
+            for (int t = 0; t < taps.Count; t++) w.Line($"Vector256<float> v{t} = Vector256.Load(x + at + {taps[t]});");
+            // The same comparisons as the forward pass: NaN never wins, ties keep the earlier tap.
+            w.Line("Vector256<float> best = Vector256.Create(float.NegativeInfinity);");
+            for (int t = 0; t < taps.Count; t++) w.Line($"best = Vector256.ConditionalSelect(Vector256.GreaterThan(v{t}, best), v{t}, best);");
+            w.Line("Vector256<float> open = Vector256<float>.AllBitsSet;");
+            for (int t = 0; t < taps.Count; t++)
+                w.Line($"Vector256<float> hit{t} = Vector256.Equals(v{t}, best) & open; open = Vector256.AndNot(open, hit{t});");
+            // A window of NaNs has no maximum; its gradient goes to the first tap, as in the general kernel.
+            w.Line("hit0 |= open;");
+            for (int t = 0; t < taps.Count; t++) w.Line($"Vector256.Store(gv & hit{t}, dx + at + {taps[t]});");
+        }
+        else
+        {
+            for (int t = 0; t < taps.Count; t++) w.Line($"Vector256.Store(gv, dx + at + {taps[t]});");
+        }
+        w.Close();
+        w.Close();
+        w.Close();
+        w.Close();
+        w.Line();
+    }
+
     private static string Signed(int v) => v >= 0 ? $"+{v}" : v.ToString(System.Globalization.CultureInfo.InvariantCulture);
 
     private void EmitPoolGrad(string name, PoolGradStep s)
@@ -373,6 +428,11 @@ internal sealed partial class KernelEmitter
         }
         bool max = l.Kind == LayerKind.MaxPool;
         int k = l.KernelHeight, st = l.Stride, p = l.PadTop;
+        if (st == k && !l.HasPadding)
+        {
+            EmitTilingPoolGrad(name, s, max);
+            return;
+        }
         Open(name, max
                 ? $"∂X[n,c,argmax] += ∂Y[n,c,y,x], argmax = first maximum of the {k}x{k} window in scan order (PyTorch's tie rule)   (layer {l.Index})"
                 : $"∂X[n,c,{st}·y+ΔY-{p},{st}·x+ΔX-{p}] += ∂Y[n,c,y,x] / {k * k}   (layer {l.Index}; padding absorbs its share)",

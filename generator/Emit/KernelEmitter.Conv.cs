@@ -133,15 +133,18 @@ internal sealed partial class KernelEmitter
         var variants = new List<(int Blocks, int Pixels)>();
         void Row(int blocks)
         {
-            int full = y.W / t.Pixels * t.Pixels, rest = y.W - full;
+            // The row is cut into tiles of as equal a width as the tile allows (14 = 7 + 7, not 12 + 2): a narrow last
+            // tile has too few accumulators to hide the FMA latency and would run at a fraction of the rate.
+            int count = (y.W + t.Pixels - 1) / t.Pixels, narrow = y.W / count, wide = narrow + 1;
+            int wideCount = y.W - narrow * count, start = 0;
             int step = l.Stride * x.ColumnStride;
-            if (full == t.Pixels) w.Line($"{name}Tile{blocks}x{t.Pixels}(x, w, b, y, ic0);");
-            else if (full > 0) w.Line($"for (int ox = 0; ox < {full}; ox += {t.Pixels}) {name}Tile{blocks}x{t.Pixels}(x + ox{(step == 1 ? "" : $" * {step}")}, w, b, y + ox * 8, ic0);");
-            if (full > 0) variants.Add((blocks, t.Pixels));
-            if (rest > 0)
+            foreach (var (pixels, tiles) in new[] { (wide, wideCount), (narrow, count - wideCount) })
             {
-                w.Line($"{name}Tile{blocks}x{rest}(x + {full * l.Stride * x.ColumnStride}, w, b, y + {full * 8}, ic0);");
-                variants.Add((blocks, rest));
+                if (tiles == 0) continue;
+                if (tiles == 1) w.Line(start == 0 ? $"{name}Tile{blocks}x{pixels}(x, w, b, y, ic0);" : $"{name}Tile{blocks}x{pixels}(x + {start * step}, w, b, y + {start * 8}, ic0);");
+                else w.Line($"for (int ox = {start}; ox < {start + tiles * pixels}; ox += {pixels}) {name}Tile{blocks}x{pixels}(x + ox{(step == 1 ? "" : $" * {step}")}, w, b, y + ox * 8, ic0);");
+                variants.Add((blocks, pixels));
+                start += tiles * pixels;
             }
         }
         if (t.LastBlocks != t.Blocks)

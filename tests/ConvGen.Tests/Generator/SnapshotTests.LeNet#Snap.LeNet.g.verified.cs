@@ -382,16 +382,16 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             float* b = f->L0B + tile * 8;
             float* y = f->T2 + (nint)n * 6272 + (nint)tile * 6272 + oy * 224;
             int ic0 = 0;
-            for (int ox = 0; ox < 24; ox += 12) Step1Tile1x12(x + ox, w, b, y + ox * 8, ic0);
-            Step1Tile1x4(x + 24, w, b, y + 192, ic0);
+            Step1Tile1x10(x, w, b, y, ic0);
+            for (int ox = 10; ox < 28; ox += 9) Step1Tile1x9(x + ox, w, b, y + ox * 8, ic0);
         }
     }
 
-    // 1×12 tile: acc[block][pixel] += W[block][tap] · broadcast(X[pixel][tap]); weights in registers, one broadcast per input value.
+    // 1×10 tile: acc[block][pixel] += W[block][tap] · broadcast(X[pixel][tap]); weights in registers, one broadcast per input value.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Step1Tile1x12(float* x, float* w, float* b, float* y, int ic0)
+    private static void Step1Tile1x10(float* x, float* w, float* b, float* y, int ic0)
     {
-        Vector256<float> a0_0 = Avx.LoadVector256(b + 0), a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0, a0_4 = a0_0, a0_5 = a0_0, a0_6 = a0_0, a0_7 = a0_0, a0_8 = a0_0, a0_9 = a0_0, a0_10 = a0_0, a0_11 = a0_0;
+        Vector256<float> a0_0 = Avx.LoadVector256(b + 0), a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0, a0_4 = a0_0, a0_5 = a0_0, a0_6 = a0_0, a0_7 = a0_0, a0_8 = a0_0, a0_9 = a0_0;
         Vector256<float> w0, v;
         float* x0 = x + 0 * 1024;
         float* w0p = w + 0 * 200;
@@ -416,10 +416,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
         v = Vector256.Create(x0[9]);
         a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-        v = Vector256.Create(x0[10]);
-        a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-        v = Vector256.Create(x0[11]);
-        a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
         w0 = Avx.LoadVector256(w0p + 8);
         v = Vector256.Create(x0[1]);
         a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -441,10 +437,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
         v = Vector256.Create(x0[10]);
         a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-        v = Vector256.Create(x0[11]);
-        a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-        v = Vector256.Create(x0[12]);
-        a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
         w0 = Avx.LoadVector256(w0p + 16);
         v = Vector256.Create(x0[2]);
         a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -466,10 +458,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
         v = Vector256.Create(x0[11]);
         a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-        v = Vector256.Create(x0[12]);
-        a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-        v = Vector256.Create(x0[13]);
-        a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
         w0 = Avx.LoadVector256(w0p + 24);
         v = Vector256.Create(x0[3]);
         a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -491,10 +479,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
         v = Vector256.Create(x0[12]);
         a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-        v = Vector256.Create(x0[13]);
-        a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-        v = Vector256.Create(x0[14]);
-        a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
         w0 = Avx.LoadVector256(w0p + 32);
         v = Vector256.Create(x0[4]);
         a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -516,10 +500,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
         v = Vector256.Create(x0[13]);
         a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-        v = Vector256.Create(x0[14]);
-        a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-        v = Vector256.Create(x0[15]);
-        a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
         w0 = Avx.LoadVector256(w0p + 40);
         v = Vector256.Create(x0[32]);
         a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -541,10 +521,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
         v = Vector256.Create(x0[41]);
         a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-        v = Vector256.Create(x0[42]);
-        a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-        v = Vector256.Create(x0[43]);
-        a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
         w0 = Avx.LoadVector256(w0p + 48);
         v = Vector256.Create(x0[33]);
         a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -566,10 +542,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
         v = Vector256.Create(x0[42]);
         a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-        v = Vector256.Create(x0[43]);
-        a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-        v = Vector256.Create(x0[44]);
-        a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
         w0 = Avx.LoadVector256(w0p + 56);
         v = Vector256.Create(x0[34]);
         a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -591,10 +563,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
         v = Vector256.Create(x0[43]);
         a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-        v = Vector256.Create(x0[44]);
-        a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-        v = Vector256.Create(x0[45]);
-        a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
         w0 = Avx.LoadVector256(w0p + 64);
         v = Vector256.Create(x0[35]);
         a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -616,10 +584,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
         v = Vector256.Create(x0[44]);
         a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-        v = Vector256.Create(x0[45]);
-        a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-        v = Vector256.Create(x0[46]);
-        a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
         w0 = Avx.LoadVector256(w0p + 72);
         v = Vector256.Create(x0[36]);
         a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -641,10 +605,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
         v = Vector256.Create(x0[45]);
         a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-        v = Vector256.Create(x0[46]);
-        a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-        v = Vector256.Create(x0[47]);
-        a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
         w0 = Avx.LoadVector256(w0p + 80);
         v = Vector256.Create(x0[64]);
         a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -666,10 +626,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
         v = Vector256.Create(x0[73]);
         a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-        v = Vector256.Create(x0[74]);
-        a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-        v = Vector256.Create(x0[75]);
-        a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
         w0 = Avx.LoadVector256(w0p + 88);
         v = Vector256.Create(x0[65]);
         a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -691,10 +647,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
         v = Vector256.Create(x0[74]);
         a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-        v = Vector256.Create(x0[75]);
-        a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-        v = Vector256.Create(x0[76]);
-        a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
         w0 = Avx.LoadVector256(w0p + 96);
         v = Vector256.Create(x0[66]);
         a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -716,10 +668,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
         v = Vector256.Create(x0[75]);
         a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-        v = Vector256.Create(x0[76]);
-        a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-        v = Vector256.Create(x0[77]);
-        a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
         w0 = Avx.LoadVector256(w0p + 104);
         v = Vector256.Create(x0[67]);
         a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -741,10 +689,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
         v = Vector256.Create(x0[76]);
         a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-        v = Vector256.Create(x0[77]);
-        a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-        v = Vector256.Create(x0[78]);
-        a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
         w0 = Avx.LoadVector256(w0p + 112);
         v = Vector256.Create(x0[68]);
         a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -766,10 +710,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
         v = Vector256.Create(x0[77]);
         a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-        v = Vector256.Create(x0[78]);
-        a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-        v = Vector256.Create(x0[79]);
-        a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
         w0 = Avx.LoadVector256(w0p + 120);
         v = Vector256.Create(x0[96]);
         a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -791,10 +731,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
         v = Vector256.Create(x0[105]);
         a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-        v = Vector256.Create(x0[106]);
-        a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-        v = Vector256.Create(x0[107]);
-        a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
         w0 = Avx.LoadVector256(w0p + 128);
         v = Vector256.Create(x0[97]);
         a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -816,10 +752,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
         v = Vector256.Create(x0[106]);
         a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-        v = Vector256.Create(x0[107]);
-        a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-        v = Vector256.Create(x0[108]);
-        a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
         w0 = Avx.LoadVector256(w0p + 136);
         v = Vector256.Create(x0[98]);
         a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -841,10 +773,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
         v = Vector256.Create(x0[107]);
         a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-        v = Vector256.Create(x0[108]);
-        a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-        v = Vector256.Create(x0[109]);
-        a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
         w0 = Avx.LoadVector256(w0p + 144);
         v = Vector256.Create(x0[99]);
         a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -866,10 +794,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
         v = Vector256.Create(x0[108]);
         a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-        v = Vector256.Create(x0[109]);
-        a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-        v = Vector256.Create(x0[110]);
-        a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
         w0 = Avx.LoadVector256(w0p + 152);
         v = Vector256.Create(x0[100]);
         a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -891,10 +815,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
         v = Vector256.Create(x0[109]);
         a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-        v = Vector256.Create(x0[110]);
-        a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-        v = Vector256.Create(x0[111]);
-        a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
         w0 = Avx.LoadVector256(w0p + 160);
         v = Vector256.Create(x0[128]);
         a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -916,10 +836,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
         v = Vector256.Create(x0[137]);
         a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-        v = Vector256.Create(x0[138]);
-        a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-        v = Vector256.Create(x0[139]);
-        a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
         w0 = Avx.LoadVector256(w0p + 168);
         v = Vector256.Create(x0[129]);
         a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -941,10 +857,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
         v = Vector256.Create(x0[138]);
         a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-        v = Vector256.Create(x0[139]);
-        a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-        v = Vector256.Create(x0[140]);
-        a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
         w0 = Avx.LoadVector256(w0p + 176);
         v = Vector256.Create(x0[130]);
         a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -966,10 +878,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
         v = Vector256.Create(x0[139]);
         a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-        v = Vector256.Create(x0[140]);
-        a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-        v = Vector256.Create(x0[141]);
-        a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
         w0 = Avx.LoadVector256(w0p + 184);
         v = Vector256.Create(x0[131]);
         a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -991,10 +899,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
         v = Vector256.Create(x0[140]);
         a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-        v = Vector256.Create(x0[141]);
-        a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-        v = Vector256.Create(x0[142]);
-        a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
         w0 = Avx.LoadVector256(w0p + 192);
         v = Vector256.Create(x0[132]);
         a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -1016,10 +920,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
         v = Vector256.Create(x0[141]);
         a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-        v = Vector256.Create(x0[142]);
-        a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-        v = Vector256.Create(x0[143]);
-        a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
         Avx.Store(y + 0, Vector256.Max(a0_0, Vector256<float>.Zero));
         Avx.Store(y + 8, Vector256.Max(a0_1, Vector256<float>.Zero));
         Avx.Store(y + 16, Vector256.Max(a0_2, Vector256<float>.Zero));
@@ -1030,15 +930,13 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         Avx.Store(y + 56, Vector256.Max(a0_7, Vector256<float>.Zero));
         Avx.Store(y + 64, Vector256.Max(a0_8, Vector256<float>.Zero));
         Avx.Store(y + 72, Vector256.Max(a0_9, Vector256<float>.Zero));
-        Avx.Store(y + 80, Vector256.Max(a0_10, Vector256<float>.Zero));
-        Avx.Store(y + 88, Vector256.Max(a0_11, Vector256<float>.Zero));
     }
 
-    // 1×4 tile: acc[block][pixel] += W[block][tap] · broadcast(X[pixel][tap]); weights in registers, one broadcast per input value.
+    // 1×9 tile: acc[block][pixel] += W[block][tap] · broadcast(X[pixel][tap]); weights in registers, one broadcast per input value.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Step1Tile1x4(float* x, float* w, float* b, float* y, int ic0)
+    private static void Step1Tile1x9(float* x, float* w, float* b, float* y, int ic0)
     {
-        Vector256<float> a0_0 = Avx.LoadVector256(b + 0), a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0;
+        Vector256<float> a0_0 = Avx.LoadVector256(b + 0), a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0, a0_4 = a0_0, a0_5 = a0_0, a0_6 = a0_0, a0_7 = a0_0, a0_8 = a0_0;
         Vector256<float> w0, v;
         float* x0 = x + 0 * 1024;
         float* w0p = w + 0 * 200;
@@ -1051,6 +949,16 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
         v = Vector256.Create(x0[3]);
         a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+        v = Vector256.Create(x0[4]);
+        a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+        v = Vector256.Create(x0[5]);
+        a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+        v = Vector256.Create(x0[6]);
+        a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+        v = Vector256.Create(x0[7]);
+        a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+        v = Vector256.Create(x0[8]);
+        a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
         w0 = Avx.LoadVector256(w0p + 8);
         v = Vector256.Create(x0[1]);
         a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -1060,6 +968,16 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
         v = Vector256.Create(x0[4]);
         a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+        v = Vector256.Create(x0[5]);
+        a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+        v = Vector256.Create(x0[6]);
+        a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+        v = Vector256.Create(x0[7]);
+        a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+        v = Vector256.Create(x0[8]);
+        a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+        v = Vector256.Create(x0[9]);
+        a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
         w0 = Avx.LoadVector256(w0p + 16);
         v = Vector256.Create(x0[2]);
         a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -1069,6 +987,16 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
         v = Vector256.Create(x0[5]);
         a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+        v = Vector256.Create(x0[6]);
+        a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+        v = Vector256.Create(x0[7]);
+        a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+        v = Vector256.Create(x0[8]);
+        a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+        v = Vector256.Create(x0[9]);
+        a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+        v = Vector256.Create(x0[10]);
+        a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
         w0 = Avx.LoadVector256(w0p + 24);
         v = Vector256.Create(x0[3]);
         a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -1078,6 +1006,16 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
         v = Vector256.Create(x0[6]);
         a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+        v = Vector256.Create(x0[7]);
+        a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+        v = Vector256.Create(x0[8]);
+        a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+        v = Vector256.Create(x0[9]);
+        a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+        v = Vector256.Create(x0[10]);
+        a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+        v = Vector256.Create(x0[11]);
+        a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
         w0 = Avx.LoadVector256(w0p + 32);
         v = Vector256.Create(x0[4]);
         a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -1087,6 +1025,16 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
         v = Vector256.Create(x0[7]);
         a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+        v = Vector256.Create(x0[8]);
+        a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+        v = Vector256.Create(x0[9]);
+        a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+        v = Vector256.Create(x0[10]);
+        a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+        v = Vector256.Create(x0[11]);
+        a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+        v = Vector256.Create(x0[12]);
+        a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
         w0 = Avx.LoadVector256(w0p + 40);
         v = Vector256.Create(x0[32]);
         a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -1096,6 +1044,16 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
         v = Vector256.Create(x0[35]);
         a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+        v = Vector256.Create(x0[36]);
+        a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+        v = Vector256.Create(x0[37]);
+        a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+        v = Vector256.Create(x0[38]);
+        a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+        v = Vector256.Create(x0[39]);
+        a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+        v = Vector256.Create(x0[40]);
+        a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
         w0 = Avx.LoadVector256(w0p + 48);
         v = Vector256.Create(x0[33]);
         a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -1105,6 +1063,16 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
         v = Vector256.Create(x0[36]);
         a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+        v = Vector256.Create(x0[37]);
+        a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+        v = Vector256.Create(x0[38]);
+        a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+        v = Vector256.Create(x0[39]);
+        a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+        v = Vector256.Create(x0[40]);
+        a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+        v = Vector256.Create(x0[41]);
+        a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
         w0 = Avx.LoadVector256(w0p + 56);
         v = Vector256.Create(x0[34]);
         a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -1114,6 +1082,16 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
         v = Vector256.Create(x0[37]);
         a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+        v = Vector256.Create(x0[38]);
+        a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+        v = Vector256.Create(x0[39]);
+        a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+        v = Vector256.Create(x0[40]);
+        a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+        v = Vector256.Create(x0[41]);
+        a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+        v = Vector256.Create(x0[42]);
+        a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
         w0 = Avx.LoadVector256(w0p + 64);
         v = Vector256.Create(x0[35]);
         a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -1123,6 +1101,16 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
         v = Vector256.Create(x0[38]);
         a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+        v = Vector256.Create(x0[39]);
+        a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+        v = Vector256.Create(x0[40]);
+        a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+        v = Vector256.Create(x0[41]);
+        a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+        v = Vector256.Create(x0[42]);
+        a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+        v = Vector256.Create(x0[43]);
+        a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
         w0 = Avx.LoadVector256(w0p + 72);
         v = Vector256.Create(x0[36]);
         a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -1132,6 +1120,16 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
         v = Vector256.Create(x0[39]);
         a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+        v = Vector256.Create(x0[40]);
+        a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+        v = Vector256.Create(x0[41]);
+        a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+        v = Vector256.Create(x0[42]);
+        a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+        v = Vector256.Create(x0[43]);
+        a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+        v = Vector256.Create(x0[44]);
+        a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
         w0 = Avx.LoadVector256(w0p + 80);
         v = Vector256.Create(x0[64]);
         a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -1141,6 +1139,16 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
         v = Vector256.Create(x0[67]);
         a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+        v = Vector256.Create(x0[68]);
+        a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+        v = Vector256.Create(x0[69]);
+        a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+        v = Vector256.Create(x0[70]);
+        a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+        v = Vector256.Create(x0[71]);
+        a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+        v = Vector256.Create(x0[72]);
+        a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
         w0 = Avx.LoadVector256(w0p + 88);
         v = Vector256.Create(x0[65]);
         a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -1150,6 +1158,16 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
         v = Vector256.Create(x0[68]);
         a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+        v = Vector256.Create(x0[69]);
+        a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+        v = Vector256.Create(x0[70]);
+        a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+        v = Vector256.Create(x0[71]);
+        a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+        v = Vector256.Create(x0[72]);
+        a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+        v = Vector256.Create(x0[73]);
+        a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
         w0 = Avx.LoadVector256(w0p + 96);
         v = Vector256.Create(x0[66]);
         a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -1159,6 +1177,16 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
         v = Vector256.Create(x0[69]);
         a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+        v = Vector256.Create(x0[70]);
+        a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+        v = Vector256.Create(x0[71]);
+        a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+        v = Vector256.Create(x0[72]);
+        a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+        v = Vector256.Create(x0[73]);
+        a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+        v = Vector256.Create(x0[74]);
+        a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
         w0 = Avx.LoadVector256(w0p + 104);
         v = Vector256.Create(x0[67]);
         a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -1168,6 +1196,16 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
         v = Vector256.Create(x0[70]);
         a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+        v = Vector256.Create(x0[71]);
+        a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+        v = Vector256.Create(x0[72]);
+        a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+        v = Vector256.Create(x0[73]);
+        a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+        v = Vector256.Create(x0[74]);
+        a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+        v = Vector256.Create(x0[75]);
+        a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
         w0 = Avx.LoadVector256(w0p + 112);
         v = Vector256.Create(x0[68]);
         a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -1177,6 +1215,16 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
         v = Vector256.Create(x0[71]);
         a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+        v = Vector256.Create(x0[72]);
+        a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+        v = Vector256.Create(x0[73]);
+        a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+        v = Vector256.Create(x0[74]);
+        a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+        v = Vector256.Create(x0[75]);
+        a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+        v = Vector256.Create(x0[76]);
+        a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
         w0 = Avx.LoadVector256(w0p + 120);
         v = Vector256.Create(x0[96]);
         a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -1186,6 +1234,16 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
         v = Vector256.Create(x0[99]);
         a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+        v = Vector256.Create(x0[100]);
+        a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+        v = Vector256.Create(x0[101]);
+        a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+        v = Vector256.Create(x0[102]);
+        a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+        v = Vector256.Create(x0[103]);
+        a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+        v = Vector256.Create(x0[104]);
+        a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
         w0 = Avx.LoadVector256(w0p + 128);
         v = Vector256.Create(x0[97]);
         a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -1195,6 +1253,16 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
         v = Vector256.Create(x0[100]);
         a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+        v = Vector256.Create(x0[101]);
+        a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+        v = Vector256.Create(x0[102]);
+        a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+        v = Vector256.Create(x0[103]);
+        a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+        v = Vector256.Create(x0[104]);
+        a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+        v = Vector256.Create(x0[105]);
+        a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
         w0 = Avx.LoadVector256(w0p + 136);
         v = Vector256.Create(x0[98]);
         a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -1204,6 +1272,16 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
         v = Vector256.Create(x0[101]);
         a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+        v = Vector256.Create(x0[102]);
+        a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+        v = Vector256.Create(x0[103]);
+        a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+        v = Vector256.Create(x0[104]);
+        a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+        v = Vector256.Create(x0[105]);
+        a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+        v = Vector256.Create(x0[106]);
+        a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
         w0 = Avx.LoadVector256(w0p + 144);
         v = Vector256.Create(x0[99]);
         a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -1213,6 +1291,16 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
         v = Vector256.Create(x0[102]);
         a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+        v = Vector256.Create(x0[103]);
+        a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+        v = Vector256.Create(x0[104]);
+        a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+        v = Vector256.Create(x0[105]);
+        a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+        v = Vector256.Create(x0[106]);
+        a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+        v = Vector256.Create(x0[107]);
+        a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
         w0 = Avx.LoadVector256(w0p + 152);
         v = Vector256.Create(x0[100]);
         a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -1222,6 +1310,16 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
         v = Vector256.Create(x0[103]);
         a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+        v = Vector256.Create(x0[104]);
+        a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+        v = Vector256.Create(x0[105]);
+        a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+        v = Vector256.Create(x0[106]);
+        a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+        v = Vector256.Create(x0[107]);
+        a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+        v = Vector256.Create(x0[108]);
+        a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
         w0 = Avx.LoadVector256(w0p + 160);
         v = Vector256.Create(x0[128]);
         a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -1231,6 +1329,16 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
         v = Vector256.Create(x0[131]);
         a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+        v = Vector256.Create(x0[132]);
+        a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+        v = Vector256.Create(x0[133]);
+        a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+        v = Vector256.Create(x0[134]);
+        a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+        v = Vector256.Create(x0[135]);
+        a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+        v = Vector256.Create(x0[136]);
+        a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
         w0 = Avx.LoadVector256(w0p + 168);
         v = Vector256.Create(x0[129]);
         a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -1240,6 +1348,16 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
         v = Vector256.Create(x0[132]);
         a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+        v = Vector256.Create(x0[133]);
+        a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+        v = Vector256.Create(x0[134]);
+        a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+        v = Vector256.Create(x0[135]);
+        a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+        v = Vector256.Create(x0[136]);
+        a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+        v = Vector256.Create(x0[137]);
+        a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
         w0 = Avx.LoadVector256(w0p + 176);
         v = Vector256.Create(x0[130]);
         a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -1249,6 +1367,16 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
         v = Vector256.Create(x0[133]);
         a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+        v = Vector256.Create(x0[134]);
+        a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+        v = Vector256.Create(x0[135]);
+        a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+        v = Vector256.Create(x0[136]);
+        a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+        v = Vector256.Create(x0[137]);
+        a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+        v = Vector256.Create(x0[138]);
+        a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
         w0 = Avx.LoadVector256(w0p + 184);
         v = Vector256.Create(x0[131]);
         a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -1258,6 +1386,16 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
         v = Vector256.Create(x0[134]);
         a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+        v = Vector256.Create(x0[135]);
+        a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+        v = Vector256.Create(x0[136]);
+        a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+        v = Vector256.Create(x0[137]);
+        a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+        v = Vector256.Create(x0[138]);
+        a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+        v = Vector256.Create(x0[139]);
+        a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
         w0 = Avx.LoadVector256(w0p + 192);
         v = Vector256.Create(x0[132]);
         a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -1267,10 +1405,25 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
         v = Vector256.Create(x0[135]);
         a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+        v = Vector256.Create(x0[136]);
+        a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+        v = Vector256.Create(x0[137]);
+        a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+        v = Vector256.Create(x0[138]);
+        a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+        v = Vector256.Create(x0[139]);
+        a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+        v = Vector256.Create(x0[140]);
+        a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
         Avx.Store(y + 0, Vector256.Max(a0_0, Vector256<float>.Zero));
         Avx.Store(y + 8, Vector256.Max(a0_1, Vector256<float>.Zero));
         Avx.Store(y + 16, Vector256.Max(a0_2, Vector256<float>.Zero));
         Avx.Store(y + 24, Vector256.Max(a0_3, Vector256<float>.Zero));
+        Avx.Store(y + 32, Vector256.Max(a0_4, Vector256<float>.Zero));
+        Avx.Store(y + 40, Vector256.Max(a0_5, Vector256<float>.Zero));
+        Avx.Store(y + 48, Vector256.Max(a0_6, Vector256<float>.Zero));
+        Avx.Store(y + 56, Vector256.Max(a0_7, Vector256<float>.Zero));
+        Avx.Store(y + 64, Vector256.Max(a0_8, Vector256<float>.Zero));
     }
 
     // Y[n,o,y,x] = B[o] + W[o,I,ΔY,ΔX] · X[n,I,y+ΔY-2,x+ΔX-2]
@@ -1348,17 +1501,16 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             float* b = f->L3B + tile * 16;
             float* y = f->T4 + (nint)n * 1600 + (nint)tile * 1600 + oy * 80;
             int ic0 = 0;
-            Step3Tile2x6(x, w, b, y, ic0);
-            Step3Tile2x4(x + 48, w, b, y + 48, ic0);
+            for (int ox = 0; ox < 10; ox += 5) Step3Tile2x5(x + ox * 8, w, b, y + ox * 8, ic0);
         }
     }
 
-    // 2×6 tile: acc[block][pixel] += W[block][tap] · broadcast(X[pixel][tap]); weights in registers, one broadcast per input value.
+    // 2×5 tile: acc[block][pixel] += W[block][tap] · broadcast(X[pixel][tap]); weights in registers, one broadcast per input value.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Step3Tile2x6(float* x, float* w, float* b, float* y, int ic0)
+    private static void Step3Tile2x5(float* x, float* w, float* b, float* y, int ic0)
     {
-        Vector256<float> a0_0 = Avx.LoadVector256(b + 0), a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0, a0_4 = a0_0, a0_5 = a0_0;
-        Vector256<float> a1_0 = Avx.LoadVector256(b + 8), a1_1 = a1_0, a1_2 = a1_0, a1_3 = a1_0, a1_4 = a1_0, a1_5 = a1_0;
+        Vector256<float> a0_0 = Avx.LoadVector256(b + 0), a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0, a0_4 = a0_0;
+        Vector256<float> a1_0 = Avx.LoadVector256(b + 8), a1_1 = a1_0, a1_2 = a1_0, a1_3 = a1_0, a1_4 = a1_0;
         Vector256<float> w0, w1, v;
         for (int r = 0; r < 6; r += 1)
         {
@@ -1381,9 +1533,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             v = Vector256.Create(x0[32]);
             a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
             a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-            v = Vector256.Create(x0[40]);
-            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-            a1_5 = Fma.MultiplyAdd(w1, v, a1_5);
             w0 = Avx.LoadVector256(w0p + 8);
             w1 = Avx.LoadVector256(w0p + 1208);
             v = Vector256.Create(x0[8]);
@@ -1401,9 +1550,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             v = Vector256.Create(x0[40]);
             a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
             a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-            v = Vector256.Create(x0[48]);
-            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-            a1_5 = Fma.MultiplyAdd(w1, v, a1_5);
             w0 = Avx.LoadVector256(w0p + 16);
             w1 = Avx.LoadVector256(w0p + 1216);
             v = Vector256.Create(x0[16]);
@@ -1421,9 +1567,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             v = Vector256.Create(x0[48]);
             a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
             a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-            v = Vector256.Create(x0[56]);
-            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-            a1_5 = Fma.MultiplyAdd(w1, v, a1_5);
             w0 = Avx.LoadVector256(w0p + 24);
             w1 = Avx.LoadVector256(w0p + 1224);
             v = Vector256.Create(x0[24]);
@@ -1441,9 +1584,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             v = Vector256.Create(x0[56]);
             a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
             a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-            v = Vector256.Create(x0[64]);
-            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-            a1_5 = Fma.MultiplyAdd(w1, v, a1_5);
             w0 = Avx.LoadVector256(w0p + 32);
             w1 = Avx.LoadVector256(w0p + 1232);
             v = Vector256.Create(x0[32]);
@@ -1461,9 +1601,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             v = Vector256.Create(x0[64]);
             a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
             a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-            v = Vector256.Create(x0[72]);
-            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-            a1_5 = Fma.MultiplyAdd(w1, v, a1_5);
             w0 = Avx.LoadVector256(w0p + 40);
             w1 = Avx.LoadVector256(w0p + 1240);
             v = Vector256.Create(x0[112]);
@@ -1481,9 +1618,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             v = Vector256.Create(x0[144]);
             a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
             a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-            v = Vector256.Create(x0[152]);
-            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-            a1_5 = Fma.MultiplyAdd(w1, v, a1_5);
             w0 = Avx.LoadVector256(w0p + 48);
             w1 = Avx.LoadVector256(w0p + 1248);
             v = Vector256.Create(x0[120]);
@@ -1501,9 +1635,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             v = Vector256.Create(x0[152]);
             a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
             a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-            v = Vector256.Create(x0[160]);
-            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-            a1_5 = Fma.MultiplyAdd(w1, v, a1_5);
             w0 = Avx.LoadVector256(w0p + 56);
             w1 = Avx.LoadVector256(w0p + 1256);
             v = Vector256.Create(x0[128]);
@@ -1521,9 +1652,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             v = Vector256.Create(x0[160]);
             a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
             a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-            v = Vector256.Create(x0[168]);
-            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-            a1_5 = Fma.MultiplyAdd(w1, v, a1_5);
             w0 = Avx.LoadVector256(w0p + 64);
             w1 = Avx.LoadVector256(w0p + 1264);
             v = Vector256.Create(x0[136]);
@@ -1541,9 +1669,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             v = Vector256.Create(x0[168]);
             a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
             a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-            v = Vector256.Create(x0[176]);
-            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-            a1_5 = Fma.MultiplyAdd(w1, v, a1_5);
             w0 = Avx.LoadVector256(w0p + 72);
             w1 = Avx.LoadVector256(w0p + 1272);
             v = Vector256.Create(x0[144]);
@@ -1561,9 +1686,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             v = Vector256.Create(x0[176]);
             a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
             a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-            v = Vector256.Create(x0[184]);
-            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-            a1_5 = Fma.MultiplyAdd(w1, v, a1_5);
             w0 = Avx.LoadVector256(w0p + 80);
             w1 = Avx.LoadVector256(w0p + 1280);
             v = Vector256.Create(x0[224]);
@@ -1581,9 +1703,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             v = Vector256.Create(x0[256]);
             a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
             a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-            v = Vector256.Create(x0[264]);
-            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-            a1_5 = Fma.MultiplyAdd(w1, v, a1_5);
             w0 = Avx.LoadVector256(w0p + 88);
             w1 = Avx.LoadVector256(w0p + 1288);
             v = Vector256.Create(x0[232]);
@@ -1601,9 +1720,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             v = Vector256.Create(x0[264]);
             a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
             a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-            v = Vector256.Create(x0[272]);
-            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-            a1_5 = Fma.MultiplyAdd(w1, v, a1_5);
             w0 = Avx.LoadVector256(w0p + 96);
             w1 = Avx.LoadVector256(w0p + 1296);
             v = Vector256.Create(x0[240]);
@@ -1621,9 +1737,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             v = Vector256.Create(x0[272]);
             a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
             a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-            v = Vector256.Create(x0[280]);
-            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-            a1_5 = Fma.MultiplyAdd(w1, v, a1_5);
             w0 = Avx.LoadVector256(w0p + 104);
             w1 = Avx.LoadVector256(w0p + 1304);
             v = Vector256.Create(x0[248]);
@@ -1641,9 +1754,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             v = Vector256.Create(x0[280]);
             a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
             a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-            v = Vector256.Create(x0[288]);
-            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-            a1_5 = Fma.MultiplyAdd(w1, v, a1_5);
             w0 = Avx.LoadVector256(w0p + 112);
             w1 = Avx.LoadVector256(w0p + 1312);
             v = Vector256.Create(x0[256]);
@@ -1661,9 +1771,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             v = Vector256.Create(x0[288]);
             a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
             a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-            v = Vector256.Create(x0[296]);
-            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-            a1_5 = Fma.MultiplyAdd(w1, v, a1_5);
             w0 = Avx.LoadVector256(w0p + 120);
             w1 = Avx.LoadVector256(w0p + 1320);
             v = Vector256.Create(x0[336]);
@@ -1681,9 +1788,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             v = Vector256.Create(x0[368]);
             a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
             a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-            v = Vector256.Create(x0[376]);
-            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-            a1_5 = Fma.MultiplyAdd(w1, v, a1_5);
             w0 = Avx.LoadVector256(w0p + 128);
             w1 = Avx.LoadVector256(w0p + 1328);
             v = Vector256.Create(x0[344]);
@@ -1701,9 +1805,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             v = Vector256.Create(x0[376]);
             a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
             a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-            v = Vector256.Create(x0[384]);
-            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-            a1_5 = Fma.MultiplyAdd(w1, v, a1_5);
             w0 = Avx.LoadVector256(w0p + 136);
             w1 = Avx.LoadVector256(w0p + 1336);
             v = Vector256.Create(x0[352]);
@@ -1721,9 +1822,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             v = Vector256.Create(x0[384]);
             a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
             a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-            v = Vector256.Create(x0[392]);
-            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-            a1_5 = Fma.MultiplyAdd(w1, v, a1_5);
             w0 = Avx.LoadVector256(w0p + 144);
             w1 = Avx.LoadVector256(w0p + 1344);
             v = Vector256.Create(x0[360]);
@@ -1741,9 +1839,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             v = Vector256.Create(x0[392]);
             a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
             a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-            v = Vector256.Create(x0[400]);
-            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-            a1_5 = Fma.MultiplyAdd(w1, v, a1_5);
             w0 = Avx.LoadVector256(w0p + 152);
             w1 = Avx.LoadVector256(w0p + 1352);
             v = Vector256.Create(x0[368]);
@@ -1761,9 +1856,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             v = Vector256.Create(x0[400]);
             a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
             a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-            v = Vector256.Create(x0[408]);
-            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-            a1_5 = Fma.MultiplyAdd(w1, v, a1_5);
             w0 = Avx.LoadVector256(w0p + 160);
             w1 = Avx.LoadVector256(w0p + 1360);
             v = Vector256.Create(x0[448]);
@@ -1781,9 +1873,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             v = Vector256.Create(x0[480]);
             a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
             a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-            v = Vector256.Create(x0[488]);
-            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-            a1_5 = Fma.MultiplyAdd(w1, v, a1_5);
             w0 = Avx.LoadVector256(w0p + 168);
             w1 = Avx.LoadVector256(w0p + 1368);
             v = Vector256.Create(x0[456]);
@@ -1801,9 +1890,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             v = Vector256.Create(x0[488]);
             a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
             a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-            v = Vector256.Create(x0[496]);
-            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-            a1_5 = Fma.MultiplyAdd(w1, v, a1_5);
             w0 = Avx.LoadVector256(w0p + 176);
             w1 = Avx.LoadVector256(w0p + 1376);
             v = Vector256.Create(x0[464]);
@@ -1821,9 +1907,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             v = Vector256.Create(x0[496]);
             a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
             a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-            v = Vector256.Create(x0[504]);
-            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-            a1_5 = Fma.MultiplyAdd(w1, v, a1_5);
             w0 = Avx.LoadVector256(w0p + 184);
             w1 = Avx.LoadVector256(w0p + 1384);
             v = Vector256.Create(x0[472]);
@@ -1841,9 +1924,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             v = Vector256.Create(x0[504]);
             a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
             a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-            v = Vector256.Create(x0[512]);
-            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-            a1_5 = Fma.MultiplyAdd(w1, v, a1_5);
             w0 = Avx.LoadVector256(w0p + 192);
             w1 = Avx.LoadVector256(w0p + 1392);
             v = Vector256.Create(x0[480]);
@@ -1861,394 +1941,17 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             v = Vector256.Create(x0[512]);
             a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
             a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-            v = Vector256.Create(x0[520]);
-            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-            a1_5 = Fma.MultiplyAdd(w1, v, a1_5);
         }
         Avx.Store(y + 0, Vector256.Max(a0_0, Vector256<float>.Zero));
         Avx.Store(y + 8, Vector256.Max(a0_1, Vector256<float>.Zero));
         Avx.Store(y + 16, Vector256.Max(a0_2, Vector256<float>.Zero));
         Avx.Store(y + 24, Vector256.Max(a0_3, Vector256<float>.Zero));
         Avx.Store(y + 32, Vector256.Max(a0_4, Vector256<float>.Zero));
-        Avx.Store(y + 40, Vector256.Max(a0_5, Vector256<float>.Zero));
         Avx.Store(y + 800, Vector256.Max(a1_0, Vector256<float>.Zero));
         Avx.Store(y + 808, Vector256.Max(a1_1, Vector256<float>.Zero));
         Avx.Store(y + 816, Vector256.Max(a1_2, Vector256<float>.Zero));
         Avx.Store(y + 824, Vector256.Max(a1_3, Vector256<float>.Zero));
         Avx.Store(y + 832, Vector256.Max(a1_4, Vector256<float>.Zero));
-        Avx.Store(y + 840, Vector256.Max(a1_5, Vector256<float>.Zero));
-    }
-
-    // 2×4 tile: acc[block][pixel] += W[block][tap] · broadcast(X[pixel][tap]); weights in registers, one broadcast per input value.
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Step3Tile2x4(float* x, float* w, float* b, float* y, int ic0)
-    {
-        Vector256<float> a0_0 = Avx.LoadVector256(b + 0), a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0;
-        Vector256<float> a1_0 = Avx.LoadVector256(b + 8), a1_1 = a1_0, a1_2 = a1_0, a1_3 = a1_0;
-        Vector256<float> w0, w1, v;
-        for (int r = 0; r < 6; r += 1)
-        {
-            float* x0 = x + (r >> 3) * 1568 + (r & 7);
-            float* w0p = w + r * 200;
-            w0 = Avx.LoadVector256(w0p + 0);
-            w1 = Avx.LoadVector256(w0p + 1200);
-            v = Vector256.Create(x0[0]);
-            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-            v = Vector256.Create(x0[8]);
-            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-            v = Vector256.Create(x0[16]);
-            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-            v = Vector256.Create(x0[24]);
-            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-            w0 = Avx.LoadVector256(w0p + 8);
-            w1 = Avx.LoadVector256(w0p + 1208);
-            v = Vector256.Create(x0[8]);
-            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-            v = Vector256.Create(x0[16]);
-            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-            v = Vector256.Create(x0[24]);
-            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-            v = Vector256.Create(x0[32]);
-            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-            w0 = Avx.LoadVector256(w0p + 16);
-            w1 = Avx.LoadVector256(w0p + 1216);
-            v = Vector256.Create(x0[16]);
-            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-            v = Vector256.Create(x0[24]);
-            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-            v = Vector256.Create(x0[32]);
-            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-            v = Vector256.Create(x0[40]);
-            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-            w0 = Avx.LoadVector256(w0p + 24);
-            w1 = Avx.LoadVector256(w0p + 1224);
-            v = Vector256.Create(x0[24]);
-            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-            v = Vector256.Create(x0[32]);
-            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-            v = Vector256.Create(x0[40]);
-            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-            v = Vector256.Create(x0[48]);
-            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-            w0 = Avx.LoadVector256(w0p + 32);
-            w1 = Avx.LoadVector256(w0p + 1232);
-            v = Vector256.Create(x0[32]);
-            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-            v = Vector256.Create(x0[40]);
-            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-            v = Vector256.Create(x0[48]);
-            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-            v = Vector256.Create(x0[56]);
-            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-            w0 = Avx.LoadVector256(w0p + 40);
-            w1 = Avx.LoadVector256(w0p + 1240);
-            v = Vector256.Create(x0[112]);
-            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-            v = Vector256.Create(x0[120]);
-            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-            v = Vector256.Create(x0[128]);
-            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-            v = Vector256.Create(x0[136]);
-            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-            w0 = Avx.LoadVector256(w0p + 48);
-            w1 = Avx.LoadVector256(w0p + 1248);
-            v = Vector256.Create(x0[120]);
-            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-            v = Vector256.Create(x0[128]);
-            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-            v = Vector256.Create(x0[136]);
-            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-            v = Vector256.Create(x0[144]);
-            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-            w0 = Avx.LoadVector256(w0p + 56);
-            w1 = Avx.LoadVector256(w0p + 1256);
-            v = Vector256.Create(x0[128]);
-            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-            v = Vector256.Create(x0[136]);
-            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-            v = Vector256.Create(x0[144]);
-            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-            v = Vector256.Create(x0[152]);
-            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-            w0 = Avx.LoadVector256(w0p + 64);
-            w1 = Avx.LoadVector256(w0p + 1264);
-            v = Vector256.Create(x0[136]);
-            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-            v = Vector256.Create(x0[144]);
-            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-            v = Vector256.Create(x0[152]);
-            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-            v = Vector256.Create(x0[160]);
-            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-            w0 = Avx.LoadVector256(w0p + 72);
-            w1 = Avx.LoadVector256(w0p + 1272);
-            v = Vector256.Create(x0[144]);
-            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-            v = Vector256.Create(x0[152]);
-            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-            v = Vector256.Create(x0[160]);
-            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-            v = Vector256.Create(x0[168]);
-            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-            w0 = Avx.LoadVector256(w0p + 80);
-            w1 = Avx.LoadVector256(w0p + 1280);
-            v = Vector256.Create(x0[224]);
-            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-            v = Vector256.Create(x0[232]);
-            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-            v = Vector256.Create(x0[240]);
-            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-            v = Vector256.Create(x0[248]);
-            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-            w0 = Avx.LoadVector256(w0p + 88);
-            w1 = Avx.LoadVector256(w0p + 1288);
-            v = Vector256.Create(x0[232]);
-            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-            v = Vector256.Create(x0[240]);
-            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-            v = Vector256.Create(x0[248]);
-            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-            v = Vector256.Create(x0[256]);
-            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-            w0 = Avx.LoadVector256(w0p + 96);
-            w1 = Avx.LoadVector256(w0p + 1296);
-            v = Vector256.Create(x0[240]);
-            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-            v = Vector256.Create(x0[248]);
-            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-            v = Vector256.Create(x0[256]);
-            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-            v = Vector256.Create(x0[264]);
-            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-            w0 = Avx.LoadVector256(w0p + 104);
-            w1 = Avx.LoadVector256(w0p + 1304);
-            v = Vector256.Create(x0[248]);
-            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-            v = Vector256.Create(x0[256]);
-            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-            v = Vector256.Create(x0[264]);
-            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-            v = Vector256.Create(x0[272]);
-            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-            w0 = Avx.LoadVector256(w0p + 112);
-            w1 = Avx.LoadVector256(w0p + 1312);
-            v = Vector256.Create(x0[256]);
-            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-            v = Vector256.Create(x0[264]);
-            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-            v = Vector256.Create(x0[272]);
-            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-            v = Vector256.Create(x0[280]);
-            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-            w0 = Avx.LoadVector256(w0p + 120);
-            w1 = Avx.LoadVector256(w0p + 1320);
-            v = Vector256.Create(x0[336]);
-            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-            v = Vector256.Create(x0[344]);
-            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-            v = Vector256.Create(x0[352]);
-            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-            v = Vector256.Create(x0[360]);
-            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-            w0 = Avx.LoadVector256(w0p + 128);
-            w1 = Avx.LoadVector256(w0p + 1328);
-            v = Vector256.Create(x0[344]);
-            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-            v = Vector256.Create(x0[352]);
-            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-            v = Vector256.Create(x0[360]);
-            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-            v = Vector256.Create(x0[368]);
-            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-            w0 = Avx.LoadVector256(w0p + 136);
-            w1 = Avx.LoadVector256(w0p + 1336);
-            v = Vector256.Create(x0[352]);
-            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-            v = Vector256.Create(x0[360]);
-            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-            v = Vector256.Create(x0[368]);
-            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-            v = Vector256.Create(x0[376]);
-            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-            w0 = Avx.LoadVector256(w0p + 144);
-            w1 = Avx.LoadVector256(w0p + 1344);
-            v = Vector256.Create(x0[360]);
-            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-            v = Vector256.Create(x0[368]);
-            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-            v = Vector256.Create(x0[376]);
-            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-            v = Vector256.Create(x0[384]);
-            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-            w0 = Avx.LoadVector256(w0p + 152);
-            w1 = Avx.LoadVector256(w0p + 1352);
-            v = Vector256.Create(x0[368]);
-            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-            v = Vector256.Create(x0[376]);
-            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-            v = Vector256.Create(x0[384]);
-            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-            v = Vector256.Create(x0[392]);
-            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-            w0 = Avx.LoadVector256(w0p + 160);
-            w1 = Avx.LoadVector256(w0p + 1360);
-            v = Vector256.Create(x0[448]);
-            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-            v = Vector256.Create(x0[456]);
-            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-            v = Vector256.Create(x0[464]);
-            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-            v = Vector256.Create(x0[472]);
-            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-            w0 = Avx.LoadVector256(w0p + 168);
-            w1 = Avx.LoadVector256(w0p + 1368);
-            v = Vector256.Create(x0[456]);
-            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-            v = Vector256.Create(x0[464]);
-            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-            v = Vector256.Create(x0[472]);
-            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-            v = Vector256.Create(x0[480]);
-            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-            w0 = Avx.LoadVector256(w0p + 176);
-            w1 = Avx.LoadVector256(w0p + 1376);
-            v = Vector256.Create(x0[464]);
-            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-            v = Vector256.Create(x0[472]);
-            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-            v = Vector256.Create(x0[480]);
-            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-            v = Vector256.Create(x0[488]);
-            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-            w0 = Avx.LoadVector256(w0p + 184);
-            w1 = Avx.LoadVector256(w0p + 1384);
-            v = Vector256.Create(x0[472]);
-            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-            v = Vector256.Create(x0[480]);
-            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-            v = Vector256.Create(x0[488]);
-            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-            v = Vector256.Create(x0[496]);
-            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-            w0 = Avx.LoadVector256(w0p + 192);
-            w1 = Avx.LoadVector256(w0p + 1392);
-            v = Vector256.Create(x0[480]);
-            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-            v = Vector256.Create(x0[488]);
-            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-            v = Vector256.Create(x0[496]);
-            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-            v = Vector256.Create(x0[504]);
-            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-        }
-        Avx.Store(y + 0, Vector256.Max(a0_0, Vector256<float>.Zero));
-        Avx.Store(y + 8, Vector256.Max(a0_1, Vector256<float>.Zero));
-        Avx.Store(y + 16, Vector256.Max(a0_2, Vector256<float>.Zero));
-        Avx.Store(y + 24, Vector256.Max(a0_3, Vector256<float>.Zero));
-        Avx.Store(y + 800, Vector256.Max(a1_0, Vector256<float>.Zero));
-        Avx.Store(y + 808, Vector256.Max(a1_1, Vector256<float>.Zero));
-        Avx.Store(y + 816, Vector256.Max(a1_2, Vector256<float>.Zero));
-        Avx.Store(y + 824, Vector256.Max(a1_3, Vector256<float>.Zero));
     }
 
     // Y[n,o,y,x] = B[o] + W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
@@ -3967,8 +3670,8 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         }
     }
 
-    // ∂X[n,c,argmax] += ∂Y[n,c,y,x], argmax = first maximum of the 2x2 window in scan order (PyTorch's tie rule)   (layer 5)
-    // Each work item owns one channel block of one sample, so overlapping windows add up without races.
+    // ∂X[n,c,2·y+ΔY,2·x+ΔX] = ∂Y[n,c,y,x] at the first maximum of the 2x2 window in scan order (PyTorch's tie rule), 0 elsewhere   (layer 5)
+    // The windows tile the input: one store per input pixel.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Back12(void* state, int begin, int end)
     {
@@ -3979,26 +3682,31 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             float* x = f->T4 + (nint)n * 1600 + (nint)cb * 800;
             float* g = f->G3 + (nint)n * 400 + (nint)cb * 200;
             float* dx = f->G4 + (nint)n * 1600 + (nint)cb * 800;
-            new Span<float>(dx, 800).Clear();
             for (int oy = 0; oy < 5; oy++)
             {
-                int y0 = oy * 2 - 0, yBegin = Math.Max(y0, 0), yEnd = Math.Min(y0 + 2, 10);
                 for (int ox = 0; ox < 5; ox++)
                 {
-                    int x0 = ox * 2 - 0, xBegin = Math.Max(x0, 0), xEnd = Math.Min(x0 + 2, 10);
+                    nint at = (oy * 20 + ox * 2) * 8;
                     Vector256<float> gv = Vector256.Load(g + (oy * 5 + ox) * 8);
-                    Vector256<float> best = Vector256.Create(float.NegativeInfinity), at = Vector256.Create((float)((yBegin * 10 + xBegin) * 8));
-                    for (int iy = yBegin; iy < yEnd; iy++)
-                    {
-                        for (int ix = xBegin; ix < xEnd; ix++)
-                        {
-                            Vector256<float> v = Vector256.Load(x + (iy * 10 + ix) * 8);
-                            Vector256<float> better = Vector256.GreaterThan(v, best);
-                            best = Vector256.ConditionalSelect(better, v, best);
-                            at = Vector256.ConditionalSelect(better, Vector256.Create((float)((iy * 10 + ix) * 8)), at);
-                        }
-                    }
-                    for (int lane = 0; lane < 8; lane++) dx[(int)at.GetElement(lane) + lane] += gv.GetElement(lane);
+                    Vector256<float> v0 = Vector256.Load(x + at + 0);
+                    Vector256<float> v1 = Vector256.Load(x + at + 8);
+                    Vector256<float> v2 = Vector256.Load(x + at + 80);
+                    Vector256<float> v3 = Vector256.Load(x + at + 88);
+                    Vector256<float> best = Vector256.Create(float.NegativeInfinity);
+                    best = Vector256.ConditionalSelect(Vector256.GreaterThan(v0, best), v0, best);
+                    best = Vector256.ConditionalSelect(Vector256.GreaterThan(v1, best), v1, best);
+                    best = Vector256.ConditionalSelect(Vector256.GreaterThan(v2, best), v2, best);
+                    best = Vector256.ConditionalSelect(Vector256.GreaterThan(v3, best), v3, best);
+                    Vector256<float> open = Vector256<float>.AllBitsSet;
+                    Vector256<float> hit0 = Vector256.Equals(v0, best) & open; open = Vector256.AndNot(open, hit0);
+                    Vector256<float> hit1 = Vector256.Equals(v1, best) & open; open = Vector256.AndNot(open, hit1);
+                    Vector256<float> hit2 = Vector256.Equals(v2, best) & open; open = Vector256.AndNot(open, hit2);
+                    Vector256<float> hit3 = Vector256.Equals(v3, best) & open; open = Vector256.AndNot(open, hit3);
+                    hit0 |= open;
+                    Vector256.Store(gv & hit0, dx + at + 0);
+                    Vector256.Store(gv & hit1, dx + at + 8);
+                    Vector256.Store(gv & hit2, dx + at + 80);
+                    Vector256.Store(gv & hit3, dx + at + 88);
                 }
             }
         }
@@ -4139,16 +3847,15 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             float* b = null;
             float* y = f->G6 + (nint)n * 1568 + (nint)tile * 1568 + oy * 112;
             int ic0 = 0;
-            Back17Tile1x12(x, w, b, y, ic0);
-            Back17Tile1x2(x + 12, w, b, y + 96, ic0);
+            for (int ox = 0; ox < 14; ox += 7) Back17Tile1x7(x + ox, w, b, y + ox * 8, ic0);
         }
     }
 
-    // 1×12 tile: acc[block][pixel] += W[block][tap] · broadcast(X[pixel][tap]); weights in registers, one broadcast per input value.
+    // 1×7 tile: acc[block][pixel] += W[block][tap] · broadcast(X[pixel][tap]); weights in registers, one broadcast per input value.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back17Tile1x12(float* x, float* w, float* b, float* y, int ic0)
+    private static void Back17Tile1x7(float* x, float* w, float* b, float* y, int ic0)
     {
-        Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0, a0_4 = a0_0, a0_5 = a0_0, a0_6 = a0_0, a0_7 = a0_0, a0_8 = a0_0, a0_9 = a0_0, a0_10 = a0_0, a0_11 = a0_0;
+        Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0, a0_4 = a0_0, a0_5 = a0_0, a0_6 = a0_0;
         Vector256<float> w0, v;
         for (int r = 0; r < 16; r += 1)
         {
@@ -4169,16 +3876,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
             v = Vector256.Create(x0[6]);
             a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-            v = Vector256.Create(x0[7]);
-            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-            v = Vector256.Create(x0[8]);
-            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-            v = Vector256.Create(x0[9]);
-            a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-            v = Vector256.Create(x0[10]);
-            a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-            v = Vector256.Create(x0[11]);
-            a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
             w0 = Avx.LoadVector256(w0p + 8);
             v = Vector256.Create(x0[1]);
             a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -4194,16 +3891,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
             v = Vector256.Create(x0[7]);
             a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-            v = Vector256.Create(x0[8]);
-            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-            v = Vector256.Create(x0[9]);
-            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-            v = Vector256.Create(x0[10]);
-            a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-            v = Vector256.Create(x0[11]);
-            a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-            v = Vector256.Create(x0[12]);
-            a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
             w0 = Avx.LoadVector256(w0p + 16);
             v = Vector256.Create(x0[2]);
             a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -4219,16 +3906,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
             v = Vector256.Create(x0[8]);
             a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-            v = Vector256.Create(x0[9]);
-            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-            v = Vector256.Create(x0[10]);
-            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-            v = Vector256.Create(x0[11]);
-            a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-            v = Vector256.Create(x0[12]);
-            a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-            v = Vector256.Create(x0[13]);
-            a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
             w0 = Avx.LoadVector256(w0p + 24);
             v = Vector256.Create(x0[3]);
             a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -4244,16 +3921,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
             v = Vector256.Create(x0[9]);
             a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-            v = Vector256.Create(x0[10]);
-            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-            v = Vector256.Create(x0[11]);
-            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-            v = Vector256.Create(x0[12]);
-            a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-            v = Vector256.Create(x0[13]);
-            a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-            v = Vector256.Create(x0[14]);
-            a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
             w0 = Avx.LoadVector256(w0p + 32);
             v = Vector256.Create(x0[4]);
             a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -4269,16 +3936,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
             v = Vector256.Create(x0[10]);
             a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-            v = Vector256.Create(x0[11]);
-            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-            v = Vector256.Create(x0[12]);
-            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-            v = Vector256.Create(x0[13]);
-            a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-            v = Vector256.Create(x0[14]);
-            a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-            v = Vector256.Create(x0[15]);
-            a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
             w0 = Avx.LoadVector256(w0p + 40);
             v = Vector256.Create(x0[18]);
             a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -4294,16 +3951,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
             v = Vector256.Create(x0[24]);
             a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-            v = Vector256.Create(x0[25]);
-            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-            v = Vector256.Create(x0[26]);
-            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-            v = Vector256.Create(x0[27]);
-            a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-            v = Vector256.Create(x0[28]);
-            a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-            v = Vector256.Create(x0[29]);
-            a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
             w0 = Avx.LoadVector256(w0p + 48);
             v = Vector256.Create(x0[19]);
             a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -4319,16 +3966,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
             v = Vector256.Create(x0[25]);
             a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-            v = Vector256.Create(x0[26]);
-            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-            v = Vector256.Create(x0[27]);
-            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-            v = Vector256.Create(x0[28]);
-            a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-            v = Vector256.Create(x0[29]);
-            a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-            v = Vector256.Create(x0[30]);
-            a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
             w0 = Avx.LoadVector256(w0p + 56);
             v = Vector256.Create(x0[20]);
             a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -4344,16 +3981,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
             v = Vector256.Create(x0[26]);
             a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-            v = Vector256.Create(x0[27]);
-            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-            v = Vector256.Create(x0[28]);
-            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-            v = Vector256.Create(x0[29]);
-            a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-            v = Vector256.Create(x0[30]);
-            a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-            v = Vector256.Create(x0[31]);
-            a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
             w0 = Avx.LoadVector256(w0p + 64);
             v = Vector256.Create(x0[21]);
             a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -4369,16 +3996,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
             v = Vector256.Create(x0[27]);
             a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-            v = Vector256.Create(x0[28]);
-            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-            v = Vector256.Create(x0[29]);
-            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-            v = Vector256.Create(x0[30]);
-            a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-            v = Vector256.Create(x0[31]);
-            a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-            v = Vector256.Create(x0[32]);
-            a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
             w0 = Avx.LoadVector256(w0p + 72);
             v = Vector256.Create(x0[22]);
             a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -4394,16 +4011,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
             v = Vector256.Create(x0[28]);
             a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-            v = Vector256.Create(x0[29]);
-            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-            v = Vector256.Create(x0[30]);
-            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-            v = Vector256.Create(x0[31]);
-            a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-            v = Vector256.Create(x0[32]);
-            a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-            v = Vector256.Create(x0[33]);
-            a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
             w0 = Avx.LoadVector256(w0p + 80);
             v = Vector256.Create(x0[36]);
             a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -4419,16 +4026,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
             v = Vector256.Create(x0[42]);
             a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-            v = Vector256.Create(x0[43]);
-            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-            v = Vector256.Create(x0[44]);
-            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-            v = Vector256.Create(x0[45]);
-            a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-            v = Vector256.Create(x0[46]);
-            a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-            v = Vector256.Create(x0[47]);
-            a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
             w0 = Avx.LoadVector256(w0p + 88);
             v = Vector256.Create(x0[37]);
             a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -4444,16 +4041,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
             v = Vector256.Create(x0[43]);
             a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-            v = Vector256.Create(x0[44]);
-            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-            v = Vector256.Create(x0[45]);
-            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-            v = Vector256.Create(x0[46]);
-            a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-            v = Vector256.Create(x0[47]);
-            a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-            v = Vector256.Create(x0[48]);
-            a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
             w0 = Avx.LoadVector256(w0p + 96);
             v = Vector256.Create(x0[38]);
             a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -4469,16 +4056,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
             v = Vector256.Create(x0[44]);
             a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-            v = Vector256.Create(x0[45]);
-            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-            v = Vector256.Create(x0[46]);
-            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-            v = Vector256.Create(x0[47]);
-            a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-            v = Vector256.Create(x0[48]);
-            a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-            v = Vector256.Create(x0[49]);
-            a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
             w0 = Avx.LoadVector256(w0p + 104);
             v = Vector256.Create(x0[39]);
             a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -4494,16 +4071,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
             v = Vector256.Create(x0[45]);
             a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-            v = Vector256.Create(x0[46]);
-            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-            v = Vector256.Create(x0[47]);
-            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-            v = Vector256.Create(x0[48]);
-            a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-            v = Vector256.Create(x0[49]);
-            a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-            v = Vector256.Create(x0[50]);
-            a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
             w0 = Avx.LoadVector256(w0p + 112);
             v = Vector256.Create(x0[40]);
             a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -4519,16 +4086,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
             v = Vector256.Create(x0[46]);
             a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-            v = Vector256.Create(x0[47]);
-            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-            v = Vector256.Create(x0[48]);
-            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-            v = Vector256.Create(x0[49]);
-            a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-            v = Vector256.Create(x0[50]);
-            a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-            v = Vector256.Create(x0[51]);
-            a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
             w0 = Avx.LoadVector256(w0p + 120);
             v = Vector256.Create(x0[54]);
             a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -4544,16 +4101,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
             v = Vector256.Create(x0[60]);
             a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-            v = Vector256.Create(x0[61]);
-            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-            v = Vector256.Create(x0[62]);
-            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-            v = Vector256.Create(x0[63]);
-            a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-            v = Vector256.Create(x0[64]);
-            a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-            v = Vector256.Create(x0[65]);
-            a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
             w0 = Avx.LoadVector256(w0p + 128);
             v = Vector256.Create(x0[55]);
             a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -4569,16 +4116,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
             v = Vector256.Create(x0[61]);
             a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-            v = Vector256.Create(x0[62]);
-            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-            v = Vector256.Create(x0[63]);
-            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-            v = Vector256.Create(x0[64]);
-            a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-            v = Vector256.Create(x0[65]);
-            a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-            v = Vector256.Create(x0[66]);
-            a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
             w0 = Avx.LoadVector256(w0p + 136);
             v = Vector256.Create(x0[56]);
             a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -4594,16 +4131,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
             v = Vector256.Create(x0[62]);
             a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-            v = Vector256.Create(x0[63]);
-            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-            v = Vector256.Create(x0[64]);
-            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-            v = Vector256.Create(x0[65]);
-            a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-            v = Vector256.Create(x0[66]);
-            a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-            v = Vector256.Create(x0[67]);
-            a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
             w0 = Avx.LoadVector256(w0p + 144);
             v = Vector256.Create(x0[57]);
             a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -4619,16 +4146,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
             v = Vector256.Create(x0[63]);
             a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-            v = Vector256.Create(x0[64]);
-            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-            v = Vector256.Create(x0[65]);
-            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-            v = Vector256.Create(x0[66]);
-            a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-            v = Vector256.Create(x0[67]);
-            a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-            v = Vector256.Create(x0[68]);
-            a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
             w0 = Avx.LoadVector256(w0p + 152);
             v = Vector256.Create(x0[58]);
             a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -4644,16 +4161,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
             v = Vector256.Create(x0[64]);
             a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-            v = Vector256.Create(x0[65]);
-            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-            v = Vector256.Create(x0[66]);
-            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-            v = Vector256.Create(x0[67]);
-            a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-            v = Vector256.Create(x0[68]);
-            a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-            v = Vector256.Create(x0[69]);
-            a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
             w0 = Avx.LoadVector256(w0p + 160);
             v = Vector256.Create(x0[72]);
             a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -4669,16 +4176,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
             v = Vector256.Create(x0[78]);
             a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-            v = Vector256.Create(x0[79]);
-            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-            v = Vector256.Create(x0[80]);
-            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-            v = Vector256.Create(x0[81]);
-            a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-            v = Vector256.Create(x0[82]);
-            a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-            v = Vector256.Create(x0[83]);
-            a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
             w0 = Avx.LoadVector256(w0p + 168);
             v = Vector256.Create(x0[73]);
             a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -4694,16 +4191,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
             v = Vector256.Create(x0[79]);
             a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-            v = Vector256.Create(x0[80]);
-            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-            v = Vector256.Create(x0[81]);
-            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-            v = Vector256.Create(x0[82]);
-            a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-            v = Vector256.Create(x0[83]);
-            a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-            v = Vector256.Create(x0[84]);
-            a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
             w0 = Avx.LoadVector256(w0p + 176);
             v = Vector256.Create(x0[74]);
             a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -4719,16 +4206,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
             v = Vector256.Create(x0[80]);
             a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-            v = Vector256.Create(x0[81]);
-            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-            v = Vector256.Create(x0[82]);
-            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-            v = Vector256.Create(x0[83]);
-            a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-            v = Vector256.Create(x0[84]);
-            a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-            v = Vector256.Create(x0[85]);
-            a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
             w0 = Avx.LoadVector256(w0p + 184);
             v = Vector256.Create(x0[75]);
             a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -4744,16 +4221,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
             v = Vector256.Create(x0[81]);
             a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-            v = Vector256.Create(x0[82]);
-            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-            v = Vector256.Create(x0[83]);
-            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-            v = Vector256.Create(x0[84]);
-            a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-            v = Vector256.Create(x0[85]);
-            a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-            v = Vector256.Create(x0[86]);
-            a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
             w0 = Avx.LoadVector256(w0p + 192);
             v = Vector256.Create(x0[76]);
             a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -4769,16 +4236,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
             v = Vector256.Create(x0[82]);
             a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-            v = Vector256.Create(x0[83]);
-            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-            v = Vector256.Create(x0[84]);
-            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-            v = Vector256.Create(x0[85]);
-            a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-            v = Vector256.Create(x0[86]);
-            a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-            v = Vector256.Create(x0[87]);
-            a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
         }
         Avx.Store(y + 0, a0_0);
         Avx.Store(y + 8, a0_1);
@@ -4787,151 +4244,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         Avx.Store(y + 32, a0_4);
         Avx.Store(y + 40, a0_5);
         Avx.Store(y + 48, a0_6);
-        Avx.Store(y + 56, a0_7);
-        Avx.Store(y + 64, a0_8);
-        Avx.Store(y + 72, a0_9);
-        Avx.Store(y + 80, a0_10);
-        Avx.Store(y + 88, a0_11);
-    }
-
-    // 1×2 tile: acc[block][pixel] += W[block][tap] · broadcast(X[pixel][tap]); weights in registers, one broadcast per input value.
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back17Tile1x2(float* x, float* w, float* b, float* y, int ic0)
-    {
-        Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0;
-        Vector256<float> w0, v;
-        for (int r = 0; r < 16; r += 1)
-        {
-            float* x0 = x + r * 324;
-            float* w0p = w + r * 200;
-            w0 = Avx.LoadVector256(w0p + 0);
-            v = Vector256.Create(x0[0]);
-            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-            v = Vector256.Create(x0[1]);
-            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-            w0 = Avx.LoadVector256(w0p + 8);
-            v = Vector256.Create(x0[1]);
-            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-            v = Vector256.Create(x0[2]);
-            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-            w0 = Avx.LoadVector256(w0p + 16);
-            v = Vector256.Create(x0[2]);
-            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-            v = Vector256.Create(x0[3]);
-            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-            w0 = Avx.LoadVector256(w0p + 24);
-            v = Vector256.Create(x0[3]);
-            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-            v = Vector256.Create(x0[4]);
-            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-            w0 = Avx.LoadVector256(w0p + 32);
-            v = Vector256.Create(x0[4]);
-            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-            v = Vector256.Create(x0[5]);
-            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-            w0 = Avx.LoadVector256(w0p + 40);
-            v = Vector256.Create(x0[18]);
-            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-            v = Vector256.Create(x0[19]);
-            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-            w0 = Avx.LoadVector256(w0p + 48);
-            v = Vector256.Create(x0[19]);
-            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-            v = Vector256.Create(x0[20]);
-            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-            w0 = Avx.LoadVector256(w0p + 56);
-            v = Vector256.Create(x0[20]);
-            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-            v = Vector256.Create(x0[21]);
-            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-            w0 = Avx.LoadVector256(w0p + 64);
-            v = Vector256.Create(x0[21]);
-            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-            v = Vector256.Create(x0[22]);
-            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-            w0 = Avx.LoadVector256(w0p + 72);
-            v = Vector256.Create(x0[22]);
-            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-            v = Vector256.Create(x0[23]);
-            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-            w0 = Avx.LoadVector256(w0p + 80);
-            v = Vector256.Create(x0[36]);
-            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-            v = Vector256.Create(x0[37]);
-            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-            w0 = Avx.LoadVector256(w0p + 88);
-            v = Vector256.Create(x0[37]);
-            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-            v = Vector256.Create(x0[38]);
-            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-            w0 = Avx.LoadVector256(w0p + 96);
-            v = Vector256.Create(x0[38]);
-            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-            v = Vector256.Create(x0[39]);
-            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-            w0 = Avx.LoadVector256(w0p + 104);
-            v = Vector256.Create(x0[39]);
-            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-            v = Vector256.Create(x0[40]);
-            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-            w0 = Avx.LoadVector256(w0p + 112);
-            v = Vector256.Create(x0[40]);
-            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-            v = Vector256.Create(x0[41]);
-            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-            w0 = Avx.LoadVector256(w0p + 120);
-            v = Vector256.Create(x0[54]);
-            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-            v = Vector256.Create(x0[55]);
-            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-            w0 = Avx.LoadVector256(w0p + 128);
-            v = Vector256.Create(x0[55]);
-            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-            v = Vector256.Create(x0[56]);
-            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-            w0 = Avx.LoadVector256(w0p + 136);
-            v = Vector256.Create(x0[56]);
-            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-            v = Vector256.Create(x0[57]);
-            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-            w0 = Avx.LoadVector256(w0p + 144);
-            v = Vector256.Create(x0[57]);
-            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-            v = Vector256.Create(x0[58]);
-            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-            w0 = Avx.LoadVector256(w0p + 152);
-            v = Vector256.Create(x0[58]);
-            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-            v = Vector256.Create(x0[59]);
-            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-            w0 = Avx.LoadVector256(w0p + 160);
-            v = Vector256.Create(x0[72]);
-            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-            v = Vector256.Create(x0[73]);
-            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-            w0 = Avx.LoadVector256(w0p + 168);
-            v = Vector256.Create(x0[73]);
-            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-            v = Vector256.Create(x0[74]);
-            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-            w0 = Avx.LoadVector256(w0p + 176);
-            v = Vector256.Create(x0[74]);
-            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-            v = Vector256.Create(x0[75]);
-            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-            w0 = Avx.LoadVector256(w0p + 184);
-            v = Vector256.Create(x0[75]);
-            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-            v = Vector256.Create(x0[76]);
-            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-            w0 = Avx.LoadVector256(w0p + 192);
-            v = Vector256.Create(x0[76]);
-            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-            v = Vector256.Create(x0[77]);
-            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-        }
-        Avx.Store(y + 0, a0_0);
-        Avx.Store(y + 8, a0_1);
     }
 
     // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
@@ -4966,8 +4278,8 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         }
     }
 
-    // ∂X[n,c,argmax] += ∂Y[n,c,y,x], argmax = first maximum of the 2x2 window in scan order (PyTorch's tie rule)   (layer 2)
-    // Each work item owns one channel block of one sample, so overlapping windows add up without races.
+    // ∂X[n,c,2·y+ΔY,2·x+ΔX] = ∂Y[n,c,y,x] at the first maximum of the 2x2 window in scan order (PyTorch's tie rule), 0 elsewhere   (layer 2)
+    // The windows tile the input: one store per input pixel.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Back18(void* state, int begin, int end)
     {
@@ -4978,26 +4290,31 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             float* x = f->T2 + (nint)n * 6272 + (nint)cb * 6272;
             float* g = f->G6 + (nint)n * 1568 + (nint)cb * 1568;
             float* dx = f->G7 + (nint)n * 6272 + (nint)cb * 6272;
-            new Span<float>(dx, 6272).Clear();
             for (int oy = 0; oy < 14; oy++)
             {
-                int y0 = oy * 2 - 0, yBegin = Math.Max(y0, 0), yEnd = Math.Min(y0 + 2, 28);
                 for (int ox = 0; ox < 14; ox++)
                 {
-                    int x0 = ox * 2 - 0, xBegin = Math.Max(x0, 0), xEnd = Math.Min(x0 + 2, 28);
+                    nint at = (oy * 56 + ox * 2) * 8;
                     Vector256<float> gv = Vector256.Load(g + (oy * 14 + ox) * 8);
-                    Vector256<float> best = Vector256.Create(float.NegativeInfinity), at = Vector256.Create((float)((yBegin * 28 + xBegin) * 8));
-                    for (int iy = yBegin; iy < yEnd; iy++)
-                    {
-                        for (int ix = xBegin; ix < xEnd; ix++)
-                        {
-                            Vector256<float> v = Vector256.Load(x + (iy * 28 + ix) * 8);
-                            Vector256<float> better = Vector256.GreaterThan(v, best);
-                            best = Vector256.ConditionalSelect(better, v, best);
-                            at = Vector256.ConditionalSelect(better, Vector256.Create((float)((iy * 28 + ix) * 8)), at);
-                        }
-                    }
-                    for (int lane = 0; lane < 8; lane++) dx[(int)at.GetElement(lane) + lane] += gv.GetElement(lane);
+                    Vector256<float> v0 = Vector256.Load(x + at + 0);
+                    Vector256<float> v1 = Vector256.Load(x + at + 8);
+                    Vector256<float> v2 = Vector256.Load(x + at + 224);
+                    Vector256<float> v3 = Vector256.Load(x + at + 232);
+                    Vector256<float> best = Vector256.Create(float.NegativeInfinity);
+                    best = Vector256.ConditionalSelect(Vector256.GreaterThan(v0, best), v0, best);
+                    best = Vector256.ConditionalSelect(Vector256.GreaterThan(v1, best), v1, best);
+                    best = Vector256.ConditionalSelect(Vector256.GreaterThan(v2, best), v2, best);
+                    best = Vector256.ConditionalSelect(Vector256.GreaterThan(v3, best), v3, best);
+                    Vector256<float> open = Vector256<float>.AllBitsSet;
+                    Vector256<float> hit0 = Vector256.Equals(v0, best) & open; open = Vector256.AndNot(open, hit0);
+                    Vector256<float> hit1 = Vector256.Equals(v1, best) & open; open = Vector256.AndNot(open, hit1);
+                    Vector256<float> hit2 = Vector256.Equals(v2, best) & open; open = Vector256.AndNot(open, hit2);
+                    Vector256<float> hit3 = Vector256.Equals(v3, best) & open; open = Vector256.AndNot(open, hit3);
+                    hit0 |= open;
+                    Vector256.Store(gv & hit0, dx + at + 0);
+                    Vector256.Store(gv & hit1, dx + at + 8);
+                    Vector256.Store(gv & hit2, dx + at + 224);
+                    Vector256.Store(gv & hit3, dx + at + 232);
                 }
             }
         }
@@ -5127,16 +4444,16 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             float* b = null;
             float* y = f->G9 + (nint)n * 6272 + (nint)tile * 6272 + oy * 224;
             int ic0 = 0;
-            for (int ox = 0; ox < 24; ox += 12) Back23Tile1x12(x + ox, w, b, y + ox * 8, ic0);
-            Back23Tile1x4(x + 24, w, b, y + 192, ic0);
+            Back23Tile1x10(x, w, b, y, ic0);
+            for (int ox = 10; ox < 28; ox += 9) Back23Tile1x9(x + ox, w, b, y + ox * 8, ic0);
         }
     }
 
-    // 1×12 tile: acc[block][pixel] += W[block][tap] · broadcast(X[pixel][tap]); weights in registers, one broadcast per input value.
+    // 1×10 tile: acc[block][pixel] += W[block][tap] · broadcast(X[pixel][tap]); weights in registers, one broadcast per input value.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back23Tile1x12(float* x, float* w, float* b, float* y, int ic0)
+    private static void Back23Tile1x10(float* x, float* w, float* b, float* y, int ic0)
     {
-        Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0, a0_4 = a0_0, a0_5 = a0_0, a0_6 = a0_0, a0_7 = a0_0, a0_8 = a0_0, a0_9 = a0_0, a0_10 = a0_0, a0_11 = a0_0;
+        Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0, a0_4 = a0_0, a0_5 = a0_0, a0_6 = a0_0, a0_7 = a0_0, a0_8 = a0_0, a0_9 = a0_0;
         Vector256<float> w0, v;
         for (int r = 0; r < 6; r += 1)
         {
@@ -5163,10 +4480,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
             v = Vector256.Create(x0[9]);
             a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-            v = Vector256.Create(x0[10]);
-            a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-            v = Vector256.Create(x0[11]);
-            a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
             w0 = Avx.LoadVector256(w0p + 8);
             v = Vector256.Create(x0[1]);
             a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -5188,10 +4501,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
             v = Vector256.Create(x0[10]);
             a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-            v = Vector256.Create(x0[11]);
-            a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-            v = Vector256.Create(x0[12]);
-            a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
             w0 = Avx.LoadVector256(w0p + 16);
             v = Vector256.Create(x0[2]);
             a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -5213,10 +4522,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
             v = Vector256.Create(x0[11]);
             a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-            v = Vector256.Create(x0[12]);
-            a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-            v = Vector256.Create(x0[13]);
-            a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
             w0 = Avx.LoadVector256(w0p + 24);
             v = Vector256.Create(x0[3]);
             a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -5238,10 +4543,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
             v = Vector256.Create(x0[12]);
             a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-            v = Vector256.Create(x0[13]);
-            a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-            v = Vector256.Create(x0[14]);
-            a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
             w0 = Avx.LoadVector256(w0p + 32);
             v = Vector256.Create(x0[4]);
             a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -5263,10 +4564,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
             v = Vector256.Create(x0[13]);
             a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-            v = Vector256.Create(x0[14]);
-            a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-            v = Vector256.Create(x0[15]);
-            a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
             w0 = Avx.LoadVector256(w0p + 40);
             v = Vector256.Create(x0[32]);
             a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -5288,10 +4585,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
             v = Vector256.Create(x0[41]);
             a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-            v = Vector256.Create(x0[42]);
-            a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-            v = Vector256.Create(x0[43]);
-            a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
             w0 = Avx.LoadVector256(w0p + 48);
             v = Vector256.Create(x0[33]);
             a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -5313,10 +4606,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
             v = Vector256.Create(x0[42]);
             a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-            v = Vector256.Create(x0[43]);
-            a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-            v = Vector256.Create(x0[44]);
-            a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
             w0 = Avx.LoadVector256(w0p + 56);
             v = Vector256.Create(x0[34]);
             a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -5338,10 +4627,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
             v = Vector256.Create(x0[43]);
             a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-            v = Vector256.Create(x0[44]);
-            a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-            v = Vector256.Create(x0[45]);
-            a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
             w0 = Avx.LoadVector256(w0p + 64);
             v = Vector256.Create(x0[35]);
             a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -5363,10 +4648,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
             v = Vector256.Create(x0[44]);
             a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-            v = Vector256.Create(x0[45]);
-            a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-            v = Vector256.Create(x0[46]);
-            a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
             w0 = Avx.LoadVector256(w0p + 72);
             v = Vector256.Create(x0[36]);
             a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -5388,10 +4669,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
             v = Vector256.Create(x0[45]);
             a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-            v = Vector256.Create(x0[46]);
-            a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-            v = Vector256.Create(x0[47]);
-            a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
             w0 = Avx.LoadVector256(w0p + 80);
             v = Vector256.Create(x0[64]);
             a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -5413,10 +4690,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
             v = Vector256.Create(x0[73]);
             a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-            v = Vector256.Create(x0[74]);
-            a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-            v = Vector256.Create(x0[75]);
-            a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
             w0 = Avx.LoadVector256(w0p + 88);
             v = Vector256.Create(x0[65]);
             a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -5438,10 +4711,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
             v = Vector256.Create(x0[74]);
             a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-            v = Vector256.Create(x0[75]);
-            a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-            v = Vector256.Create(x0[76]);
-            a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
             w0 = Avx.LoadVector256(w0p + 96);
             v = Vector256.Create(x0[66]);
             a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -5463,10 +4732,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
             v = Vector256.Create(x0[75]);
             a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-            v = Vector256.Create(x0[76]);
-            a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-            v = Vector256.Create(x0[77]);
-            a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
             w0 = Avx.LoadVector256(w0p + 104);
             v = Vector256.Create(x0[67]);
             a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -5488,10 +4753,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
             v = Vector256.Create(x0[76]);
             a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-            v = Vector256.Create(x0[77]);
-            a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-            v = Vector256.Create(x0[78]);
-            a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
             w0 = Avx.LoadVector256(w0p + 112);
             v = Vector256.Create(x0[68]);
             a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -5513,10 +4774,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
             v = Vector256.Create(x0[77]);
             a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-            v = Vector256.Create(x0[78]);
-            a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-            v = Vector256.Create(x0[79]);
-            a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
             w0 = Avx.LoadVector256(w0p + 120);
             v = Vector256.Create(x0[96]);
             a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -5538,10 +4795,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
             v = Vector256.Create(x0[105]);
             a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-            v = Vector256.Create(x0[106]);
-            a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-            v = Vector256.Create(x0[107]);
-            a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
             w0 = Avx.LoadVector256(w0p + 128);
             v = Vector256.Create(x0[97]);
             a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -5563,10 +4816,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
             v = Vector256.Create(x0[106]);
             a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-            v = Vector256.Create(x0[107]);
-            a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-            v = Vector256.Create(x0[108]);
-            a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
             w0 = Avx.LoadVector256(w0p + 136);
             v = Vector256.Create(x0[98]);
             a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -5588,10 +4837,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
             v = Vector256.Create(x0[107]);
             a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-            v = Vector256.Create(x0[108]);
-            a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-            v = Vector256.Create(x0[109]);
-            a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
             w0 = Avx.LoadVector256(w0p + 144);
             v = Vector256.Create(x0[99]);
             a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -5613,10 +4858,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
             v = Vector256.Create(x0[108]);
             a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-            v = Vector256.Create(x0[109]);
-            a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-            v = Vector256.Create(x0[110]);
-            a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
             w0 = Avx.LoadVector256(w0p + 152);
             v = Vector256.Create(x0[100]);
             a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -5638,10 +4879,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
             v = Vector256.Create(x0[109]);
             a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-            v = Vector256.Create(x0[110]);
-            a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-            v = Vector256.Create(x0[111]);
-            a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
             w0 = Avx.LoadVector256(w0p + 160);
             v = Vector256.Create(x0[128]);
             a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -5663,10 +4900,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
             v = Vector256.Create(x0[137]);
             a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-            v = Vector256.Create(x0[138]);
-            a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-            v = Vector256.Create(x0[139]);
-            a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
             w0 = Avx.LoadVector256(w0p + 168);
             v = Vector256.Create(x0[129]);
             a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -5688,10 +4921,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
             v = Vector256.Create(x0[138]);
             a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-            v = Vector256.Create(x0[139]);
-            a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-            v = Vector256.Create(x0[140]);
-            a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
             w0 = Avx.LoadVector256(w0p + 176);
             v = Vector256.Create(x0[130]);
             a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -5713,10 +4942,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
             v = Vector256.Create(x0[139]);
             a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-            v = Vector256.Create(x0[140]);
-            a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-            v = Vector256.Create(x0[141]);
-            a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
             w0 = Avx.LoadVector256(w0p + 184);
             v = Vector256.Create(x0[131]);
             a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -5738,10 +4963,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
             v = Vector256.Create(x0[140]);
             a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-            v = Vector256.Create(x0[141]);
-            a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-            v = Vector256.Create(x0[142]);
-            a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
             w0 = Avx.LoadVector256(w0p + 192);
             v = Vector256.Create(x0[132]);
             a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -5763,10 +4984,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
             v = Vector256.Create(x0[141]);
             a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-            v = Vector256.Create(x0[142]);
-            a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-            v = Vector256.Create(x0[143]);
-            a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
         }
         Avx.Store(y + 0, a0_0);
         Avx.Store(y + 8, a0_1);
@@ -5778,15 +4995,13 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         Avx.Store(y + 56, a0_7);
         Avx.Store(y + 64, a0_8);
         Avx.Store(y + 72, a0_9);
-        Avx.Store(y + 80, a0_10);
-        Avx.Store(y + 88, a0_11);
     }
 
-    // 1×4 tile: acc[block][pixel] += W[block][tap] · broadcast(X[pixel][tap]); weights in registers, one broadcast per input value.
+    // 1×9 tile: acc[block][pixel] += W[block][tap] · broadcast(X[pixel][tap]); weights in registers, one broadcast per input value.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back23Tile1x4(float* x, float* w, float* b, float* y, int ic0)
+    private static void Back23Tile1x9(float* x, float* w, float* b, float* y, int ic0)
     {
-        Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0;
+        Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0, a0_4 = a0_0, a0_5 = a0_0, a0_6 = a0_0, a0_7 = a0_0, a0_8 = a0_0;
         Vector256<float> w0, v;
         for (int r = 0; r < 6; r += 1)
         {
@@ -5801,6 +5016,16 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
             v = Vector256.Create(x0[3]);
             a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[4]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[5]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[6]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[7]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            v = Vector256.Create(x0[8]);
+            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
             w0 = Avx.LoadVector256(w0p + 8);
             v = Vector256.Create(x0[1]);
             a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -5810,6 +5035,16 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
             v = Vector256.Create(x0[4]);
             a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[5]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[6]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[7]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[8]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            v = Vector256.Create(x0[9]);
+            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
             w0 = Avx.LoadVector256(w0p + 16);
             v = Vector256.Create(x0[2]);
             a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -5819,6 +5054,16 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
             v = Vector256.Create(x0[5]);
             a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[6]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[7]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[8]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[9]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            v = Vector256.Create(x0[10]);
+            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
             w0 = Avx.LoadVector256(w0p + 24);
             v = Vector256.Create(x0[3]);
             a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -5828,6 +5073,16 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
             v = Vector256.Create(x0[6]);
             a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[7]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[8]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[9]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[10]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            v = Vector256.Create(x0[11]);
+            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
             w0 = Avx.LoadVector256(w0p + 32);
             v = Vector256.Create(x0[4]);
             a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -5837,6 +5092,16 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
             v = Vector256.Create(x0[7]);
             a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[8]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[9]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[10]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[11]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            v = Vector256.Create(x0[12]);
+            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
             w0 = Avx.LoadVector256(w0p + 40);
             v = Vector256.Create(x0[32]);
             a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -5846,6 +5111,16 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
             v = Vector256.Create(x0[35]);
             a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[36]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[37]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[38]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[39]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            v = Vector256.Create(x0[40]);
+            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
             w0 = Avx.LoadVector256(w0p + 48);
             v = Vector256.Create(x0[33]);
             a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -5855,6 +5130,16 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
             v = Vector256.Create(x0[36]);
             a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[37]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[38]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[39]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[40]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            v = Vector256.Create(x0[41]);
+            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
             w0 = Avx.LoadVector256(w0p + 56);
             v = Vector256.Create(x0[34]);
             a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -5864,6 +5149,16 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
             v = Vector256.Create(x0[37]);
             a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[38]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[39]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[40]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[41]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            v = Vector256.Create(x0[42]);
+            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
             w0 = Avx.LoadVector256(w0p + 64);
             v = Vector256.Create(x0[35]);
             a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -5873,6 +5168,16 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
             v = Vector256.Create(x0[38]);
             a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[39]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[40]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[41]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[42]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            v = Vector256.Create(x0[43]);
+            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
             w0 = Avx.LoadVector256(w0p + 72);
             v = Vector256.Create(x0[36]);
             a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -5882,6 +5187,16 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
             v = Vector256.Create(x0[39]);
             a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[40]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[41]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[42]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[43]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            v = Vector256.Create(x0[44]);
+            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
             w0 = Avx.LoadVector256(w0p + 80);
             v = Vector256.Create(x0[64]);
             a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -5891,6 +5206,16 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
             v = Vector256.Create(x0[67]);
             a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[68]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[69]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[70]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[71]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            v = Vector256.Create(x0[72]);
+            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
             w0 = Avx.LoadVector256(w0p + 88);
             v = Vector256.Create(x0[65]);
             a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -5900,6 +5225,16 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
             v = Vector256.Create(x0[68]);
             a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[69]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[70]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[71]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[72]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            v = Vector256.Create(x0[73]);
+            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
             w0 = Avx.LoadVector256(w0p + 96);
             v = Vector256.Create(x0[66]);
             a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -5909,6 +5244,16 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
             v = Vector256.Create(x0[69]);
             a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[70]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[71]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[72]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[73]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            v = Vector256.Create(x0[74]);
+            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
             w0 = Avx.LoadVector256(w0p + 104);
             v = Vector256.Create(x0[67]);
             a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -5918,6 +5263,16 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
             v = Vector256.Create(x0[70]);
             a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[71]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[72]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[73]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[74]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            v = Vector256.Create(x0[75]);
+            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
             w0 = Avx.LoadVector256(w0p + 112);
             v = Vector256.Create(x0[68]);
             a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -5927,6 +5282,16 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
             v = Vector256.Create(x0[71]);
             a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[72]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[73]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[74]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[75]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            v = Vector256.Create(x0[76]);
+            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
             w0 = Avx.LoadVector256(w0p + 120);
             v = Vector256.Create(x0[96]);
             a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -5936,6 +5301,16 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
             v = Vector256.Create(x0[99]);
             a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[100]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[101]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[102]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[103]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            v = Vector256.Create(x0[104]);
+            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
             w0 = Avx.LoadVector256(w0p + 128);
             v = Vector256.Create(x0[97]);
             a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -5945,6 +5320,16 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
             v = Vector256.Create(x0[100]);
             a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[101]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[102]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[103]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[104]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            v = Vector256.Create(x0[105]);
+            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
             w0 = Avx.LoadVector256(w0p + 136);
             v = Vector256.Create(x0[98]);
             a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -5954,6 +5339,16 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
             v = Vector256.Create(x0[101]);
             a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[102]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[103]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[104]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[105]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            v = Vector256.Create(x0[106]);
+            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
             w0 = Avx.LoadVector256(w0p + 144);
             v = Vector256.Create(x0[99]);
             a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -5963,6 +5358,16 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
             v = Vector256.Create(x0[102]);
             a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[103]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[104]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[105]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[106]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            v = Vector256.Create(x0[107]);
+            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
             w0 = Avx.LoadVector256(w0p + 152);
             v = Vector256.Create(x0[100]);
             a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -5972,6 +5377,16 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
             v = Vector256.Create(x0[103]);
             a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[104]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[105]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[106]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[107]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            v = Vector256.Create(x0[108]);
+            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
             w0 = Avx.LoadVector256(w0p + 160);
             v = Vector256.Create(x0[128]);
             a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -5981,6 +5396,16 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
             v = Vector256.Create(x0[131]);
             a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[132]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[133]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[134]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[135]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            v = Vector256.Create(x0[136]);
+            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
             w0 = Avx.LoadVector256(w0p + 168);
             v = Vector256.Create(x0[129]);
             a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -5990,6 +5415,16 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
             v = Vector256.Create(x0[132]);
             a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[133]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[134]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[135]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[136]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            v = Vector256.Create(x0[137]);
+            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
             w0 = Avx.LoadVector256(w0p + 176);
             v = Vector256.Create(x0[130]);
             a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -5999,6 +5434,16 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
             v = Vector256.Create(x0[133]);
             a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[134]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[135]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[136]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[137]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            v = Vector256.Create(x0[138]);
+            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
             w0 = Avx.LoadVector256(w0p + 184);
             v = Vector256.Create(x0[131]);
             a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -6008,6 +5453,16 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
             v = Vector256.Create(x0[134]);
             a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[135]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[136]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[137]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[138]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            v = Vector256.Create(x0[139]);
+            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
             w0 = Avx.LoadVector256(w0p + 192);
             v = Vector256.Create(x0[132]);
             a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -6017,11 +5472,26 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
             v = Vector256.Create(x0[135]);
             a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[136]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[137]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[138]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[139]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            v = Vector256.Create(x0[140]);
+            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
         }
         Avx.Store(y + 0, a0_0);
         Avx.Store(y + 8, a0_1);
         Avx.Store(y + 16, a0_2);
         Avx.Store(y + 24, a0_3);
+        Avx.Store(y + 32, a0_4);
+        Avx.Store(y + 40, a0_5);
+        Avx.Store(y + 48, a0_6);
+        Avx.Store(y + 56, a0_7);
+        Avx.Store(y + 64, a0_8);
     }
 
     // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]

@@ -221,8 +221,8 @@ public unsafe partial class Pointwise : global::ConvGen.INetwork
             float* b = null;
             float* y = f->T1 + (nint)n * 1568 + (nint)tile * 784 + oy * 392;
             int ic0 = 0;
-            for (int ox = 0; ox < 48; ox += 6) Step0Tile2x6(x + ox, w, b, y + ox * 8, ic0);
-            Step0Tile2x1(x + 48, w, b, y + 384, ic0);
+            for (int ox = 0; ox < 24; ox += 6) Step0Tile2x6(x + ox, w, b, y + ox * 8, ic0);
+            for (int ox = 24; ox < 49; ox += 5) Step0Tile2x5(x + ox, w, b, y + ox * 8, ic0);
         }
     }
 
@@ -426,12 +426,12 @@ public unsafe partial class Pointwise : global::ConvGen.INetwork
         Avx.Store(y + 432, a1_5);
     }
 
-    // 2×1 tile: acc[block][pixel] += W[block][tap] · broadcast(X[pixel][tap]); weights in registers, one broadcast per input value.
+    // 2×5 tile: acc[block][pixel] += W[block][tap] · broadcast(X[pixel][tap]); weights in registers, one broadcast per input value.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Step0Tile2x1(float* x, float* w, float* b, float* y, int ic0)
+    private static void Step0Tile2x5(float* x, float* w, float* b, float* y, int ic0)
     {
-        Vector256<float> a0_0 = Vector256<float>.Zero;
-        Vector256<float> a1_0 = Vector256<float>.Zero;
+        Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0, a0_4 = a0_0;
+        Vector256<float> a1_0 = Vector256<float>.Zero, a1_1 = a1_0, a1_2 = a1_0, a1_3 = a1_0, a1_4 = a1_0;
         Vector256<float> w0, w1, v;
         for (int r = 0; r < 64; r += 8)
         {
@@ -442,6 +442,18 @@ public unsafe partial class Pointwise : global::ConvGen.INetwork
             v = Vector256.Create(x0[0]);
             a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
             a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+            v = Vector256.Create(x0[1]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+            v = Vector256.Create(x0[2]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+            v = Vector256.Create(x0[3]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+            v = Vector256.Create(x0[4]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
             float* x1 = x + (r + 1) * 49;
             float* w1p = w + (r + 1) * 8;
             w0 = Avx.LoadVector256(w1p + 0);
@@ -449,6 +461,18 @@ public unsafe partial class Pointwise : global::ConvGen.INetwork
             v = Vector256.Create(x1[0]);
             a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
             a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+            v = Vector256.Create(x1[1]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+            v = Vector256.Create(x1[2]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+            v = Vector256.Create(x1[3]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+            v = Vector256.Create(x1[4]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
             float* x2 = x + (r + 2) * 49;
             float* w2p = w + (r + 2) * 8;
             w0 = Avx.LoadVector256(w2p + 0);
@@ -456,6 +480,18 @@ public unsafe partial class Pointwise : global::ConvGen.INetwork
             v = Vector256.Create(x2[0]);
             a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
             a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+            v = Vector256.Create(x2[1]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+            v = Vector256.Create(x2[2]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+            v = Vector256.Create(x2[3]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+            v = Vector256.Create(x2[4]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
             float* x3 = x + (r + 3) * 49;
             float* w3p = w + (r + 3) * 8;
             w0 = Avx.LoadVector256(w3p + 0);
@@ -463,6 +499,18 @@ public unsafe partial class Pointwise : global::ConvGen.INetwork
             v = Vector256.Create(x3[0]);
             a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
             a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+            v = Vector256.Create(x3[1]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+            v = Vector256.Create(x3[2]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+            v = Vector256.Create(x3[3]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+            v = Vector256.Create(x3[4]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
             float* x4 = x + (r + 4) * 49;
             float* w4p = w + (r + 4) * 8;
             w0 = Avx.LoadVector256(w4p + 0);
@@ -470,6 +518,18 @@ public unsafe partial class Pointwise : global::ConvGen.INetwork
             v = Vector256.Create(x4[0]);
             a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
             a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+            v = Vector256.Create(x4[1]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+            v = Vector256.Create(x4[2]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+            v = Vector256.Create(x4[3]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+            v = Vector256.Create(x4[4]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
             float* x5 = x + (r + 5) * 49;
             float* w5p = w + (r + 5) * 8;
             w0 = Avx.LoadVector256(w5p + 0);
@@ -477,6 +537,18 @@ public unsafe partial class Pointwise : global::ConvGen.INetwork
             v = Vector256.Create(x5[0]);
             a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
             a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+            v = Vector256.Create(x5[1]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+            v = Vector256.Create(x5[2]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+            v = Vector256.Create(x5[3]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+            v = Vector256.Create(x5[4]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
             float* x6 = x + (r + 6) * 49;
             float* w6p = w + (r + 6) * 8;
             w0 = Avx.LoadVector256(w6p + 0);
@@ -484,6 +556,18 @@ public unsafe partial class Pointwise : global::ConvGen.INetwork
             v = Vector256.Create(x6[0]);
             a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
             a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+            v = Vector256.Create(x6[1]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+            v = Vector256.Create(x6[2]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+            v = Vector256.Create(x6[3]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+            v = Vector256.Create(x6[4]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
             float* x7 = x + (r + 7) * 49;
             float* w7p = w + (r + 7) * 8;
             w0 = Avx.LoadVector256(w7p + 0);
@@ -491,9 +575,29 @@ public unsafe partial class Pointwise : global::ConvGen.INetwork
             v = Vector256.Create(x7[0]);
             a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
             a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+            v = Vector256.Create(x7[1]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+            v = Vector256.Create(x7[2]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+            v = Vector256.Create(x7[3]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+            v = Vector256.Create(x7[4]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
         }
         Avx.Store(y + 0, a0_0);
+        Avx.Store(y + 8, a0_1);
+        Avx.Store(y + 16, a0_2);
+        Avx.Store(y + 24, a0_3);
+        Avx.Store(y + 32, a0_4);
         Avx.Store(y + 392, a1_0);
+        Avx.Store(y + 400, a1_1);
+        Avx.Store(y + 408, a1_2);
+        Avx.Store(y + 416, a1_3);
+        Avx.Store(y + 424, a1_4);
     }
 
     // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
@@ -651,8 +755,8 @@ public unsafe partial class Pointwise : global::ConvGen.INetwork
             float* b = null;
             float* y = f->G2 + (nint)n * 3136 + (nint)tile * 784 + oy * 392;
             int ic0 = 0;
-            for (int ox = 0; ox < 48; ox += 6) Back3Tile2x6(x + ox, w, b, y + ox * 8, ic0);
-            Back3Tile2x1(x + 48, w, b, y + 384, ic0);
+            for (int ox = 0; ox < 24; ox += 6) Back3Tile2x6(x + ox, w, b, y + ox * 8, ic0);
+            for (int ox = 24; ox < 49; ox += 5) Back3Tile2x5(x + ox, w, b, y + ox * 8, ic0);
         }
     }
 
@@ -856,12 +960,12 @@ public unsafe partial class Pointwise : global::ConvGen.INetwork
         Avx.Store(y + 432, a1_5);
     }
 
-    // 2×1 tile: acc[block][pixel] += W[block][tap] · broadcast(X[pixel][tap]); weights in registers, one broadcast per input value.
+    // 2×5 tile: acc[block][pixel] += W[block][tap] · broadcast(X[pixel][tap]); weights in registers, one broadcast per input value.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back3Tile2x1(float* x, float* w, float* b, float* y, int ic0)
+    private static void Back3Tile2x5(float* x, float* w, float* b, float* y, int ic0)
     {
-        Vector256<float> a0_0 = Vector256<float>.Zero;
-        Vector256<float> a1_0 = Vector256<float>.Zero;
+        Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0, a0_4 = a0_0;
+        Vector256<float> a1_0 = Vector256<float>.Zero, a1_1 = a1_0, a1_2 = a1_0, a1_3 = a1_0, a1_4 = a1_0;
         Vector256<float> w0, w1, v;
         for (int r = 0; r < 32; r += 8)
         {
@@ -872,6 +976,18 @@ public unsafe partial class Pointwise : global::ConvGen.INetwork
             v = Vector256.Create(x0[0]);
             a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
             a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+            v = Vector256.Create(x0[1]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+            v = Vector256.Create(x0[2]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+            v = Vector256.Create(x0[3]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+            v = Vector256.Create(x0[4]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
             float* x1 = x + (r + 1) * 49;
             float* w1p = w + (r + 1) * 8;
             w0 = Avx.LoadVector256(w1p + 0);
@@ -879,6 +995,18 @@ public unsafe partial class Pointwise : global::ConvGen.INetwork
             v = Vector256.Create(x1[0]);
             a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
             a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+            v = Vector256.Create(x1[1]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+            v = Vector256.Create(x1[2]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+            v = Vector256.Create(x1[3]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+            v = Vector256.Create(x1[4]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
             float* x2 = x + (r + 2) * 49;
             float* w2p = w + (r + 2) * 8;
             w0 = Avx.LoadVector256(w2p + 0);
@@ -886,6 +1014,18 @@ public unsafe partial class Pointwise : global::ConvGen.INetwork
             v = Vector256.Create(x2[0]);
             a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
             a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+            v = Vector256.Create(x2[1]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+            v = Vector256.Create(x2[2]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+            v = Vector256.Create(x2[3]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+            v = Vector256.Create(x2[4]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
             float* x3 = x + (r + 3) * 49;
             float* w3p = w + (r + 3) * 8;
             w0 = Avx.LoadVector256(w3p + 0);
@@ -893,6 +1033,18 @@ public unsafe partial class Pointwise : global::ConvGen.INetwork
             v = Vector256.Create(x3[0]);
             a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
             a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+            v = Vector256.Create(x3[1]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+            v = Vector256.Create(x3[2]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+            v = Vector256.Create(x3[3]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+            v = Vector256.Create(x3[4]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
             float* x4 = x + (r + 4) * 49;
             float* w4p = w + (r + 4) * 8;
             w0 = Avx.LoadVector256(w4p + 0);
@@ -900,6 +1052,18 @@ public unsafe partial class Pointwise : global::ConvGen.INetwork
             v = Vector256.Create(x4[0]);
             a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
             a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+            v = Vector256.Create(x4[1]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+            v = Vector256.Create(x4[2]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+            v = Vector256.Create(x4[3]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+            v = Vector256.Create(x4[4]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
             float* x5 = x + (r + 5) * 49;
             float* w5p = w + (r + 5) * 8;
             w0 = Avx.LoadVector256(w5p + 0);
@@ -907,6 +1071,18 @@ public unsafe partial class Pointwise : global::ConvGen.INetwork
             v = Vector256.Create(x5[0]);
             a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
             a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+            v = Vector256.Create(x5[1]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+            v = Vector256.Create(x5[2]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+            v = Vector256.Create(x5[3]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+            v = Vector256.Create(x5[4]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
             float* x6 = x + (r + 6) * 49;
             float* w6p = w + (r + 6) * 8;
             w0 = Avx.LoadVector256(w6p + 0);
@@ -914,6 +1090,18 @@ public unsafe partial class Pointwise : global::ConvGen.INetwork
             v = Vector256.Create(x6[0]);
             a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
             a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+            v = Vector256.Create(x6[1]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+            v = Vector256.Create(x6[2]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+            v = Vector256.Create(x6[3]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+            v = Vector256.Create(x6[4]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
             float* x7 = x + (r + 7) * 49;
             float* w7p = w + (r + 7) * 8;
             w0 = Avx.LoadVector256(w7p + 0);
@@ -921,9 +1109,29 @@ public unsafe partial class Pointwise : global::ConvGen.INetwork
             v = Vector256.Create(x7[0]);
             a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
             a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+            v = Vector256.Create(x7[1]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+            v = Vector256.Create(x7[2]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+            v = Vector256.Create(x7[3]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+            v = Vector256.Create(x7[4]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
         }
         Avx.Store(y + 0, a0_0);
+        Avx.Store(y + 8, a0_1);
+        Avx.Store(y + 16, a0_2);
+        Avx.Store(y + 24, a0_3);
+        Avx.Store(y + 32, a0_4);
         Avx.Store(y + 392, a1_0);
+        Avx.Store(y + 400, a1_1);
+        Avx.Store(y + 408, a1_2);
+        Avx.Store(y + 416, a1_3);
+        Avx.Store(y + 424, a1_4);
     }
 
     // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]

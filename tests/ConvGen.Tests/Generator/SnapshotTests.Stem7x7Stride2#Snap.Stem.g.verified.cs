@@ -253,8 +253,8 @@ public unsafe partial class Stem : global::ConvGen.INetwork
             float* b = f->L0B + tile * 16;
             float* y = f->T2 + (nint)n * 4096 + (nint)tile * 4096 + oy * 128;
             int ic0 = 0;
-            for (int ox = 0; ox < 12; ox += 6) Step1Tile2x6(x + ox * 2, w, b, y + ox * 8, ic0);
-            Step1Tile2x4(x + 24, w, b, y + 96, ic0);
+            Step1Tile2x6(x, w, b, y, ic0);
+            for (int ox = 6; ox < 16; ox += 5) Step1Tile2x5(x + ox * 2, w, b, y + ox * 8, ic0);
         }
     }
 
@@ -720,12 +720,12 @@ public unsafe partial class Stem : global::ConvGen.INetwork
         Avx.Store(y + 2088, Vector256.Max(a1_5, Vector256<float>.Zero));
     }
 
-    // 2×4 tile: acc[block][pixel] += W[block][tap] · broadcast(X[pixel][tap]); weights in registers, one broadcast per input value.
+    // 2×5 tile: acc[block][pixel] += W[block][tap] · broadcast(X[pixel][tap]); weights in registers, one broadcast per input value.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Step1Tile2x4(float* x, float* w, float* b, float* y, int ic0)
+    private static void Step1Tile2x5(float* x, float* w, float* b, float* y, int ic0)
     {
-        Vector256<float> a0_0 = Avx.LoadVector256(b + 0), a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0;
-        Vector256<float> a1_0 = Avx.LoadVector256(b + 8), a1_1 = a1_0, a1_2 = a1_0, a1_3 = a1_0;
+        Vector256<float> a0_0 = Avx.LoadVector256(b + 0), a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0, a0_4 = a0_0;
+        Vector256<float> a1_0 = Avx.LoadVector256(b + 8), a1_1 = a1_0, a1_2 = a1_0, a1_3 = a1_0, a1_4 = a1_0;
         Vector256<float> w0, w1, v;
         float* x0 = x + 0 * 1444;
         float* w0p = w + 0 * 392;
@@ -747,6 +747,9 @@ public unsafe partial class Stem : global::ConvGen.INetwork
             v = Vector256.Create(xr[6]);
             a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
             a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+            v = Vector256.Create(xr[8]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
             w0 = Avx.LoadVector256(wr + 8);
             w1 = Avx.LoadVector256(wr + 1184);
             v = Vector256.Create(xr[1]);
@@ -761,6 +764,9 @@ public unsafe partial class Stem : global::ConvGen.INetwork
             v = Vector256.Create(xr[7]);
             a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
             a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+            v = Vector256.Create(xr[9]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
             w0 = Avx.LoadVector256(wr + 16);
             w1 = Avx.LoadVector256(wr + 1192);
             v = Vector256.Create(xr[2]);
@@ -775,6 +781,9 @@ public unsafe partial class Stem : global::ConvGen.INetwork
             v = Vector256.Create(xr[8]);
             a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
             a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+            v = Vector256.Create(xr[10]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
             w0 = Avx.LoadVector256(wr + 24);
             w1 = Avx.LoadVector256(wr + 1200);
             v = Vector256.Create(xr[3]);
@@ -789,6 +798,9 @@ public unsafe partial class Stem : global::ConvGen.INetwork
             v = Vector256.Create(xr[9]);
             a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
             a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+            v = Vector256.Create(xr[11]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
             w0 = Avx.LoadVector256(wr + 32);
             w1 = Avx.LoadVector256(wr + 1208);
             v = Vector256.Create(xr[4]);
@@ -803,6 +815,9 @@ public unsafe partial class Stem : global::ConvGen.INetwork
             v = Vector256.Create(xr[10]);
             a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
             a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+            v = Vector256.Create(xr[12]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
             w0 = Avx.LoadVector256(wr + 40);
             w1 = Avx.LoadVector256(wr + 1216);
             v = Vector256.Create(xr[5]);
@@ -817,6 +832,9 @@ public unsafe partial class Stem : global::ConvGen.INetwork
             v = Vector256.Create(xr[11]);
             a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
             a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+            v = Vector256.Create(xr[13]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
             w0 = Avx.LoadVector256(wr + 48);
             w1 = Avx.LoadVector256(wr + 1224);
             v = Vector256.Create(xr[6]);
@@ -831,6 +849,9 @@ public unsafe partial class Stem : global::ConvGen.INetwork
             v = Vector256.Create(xr[12]);
             a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
             a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+            v = Vector256.Create(xr[14]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
         }
         float* x1 = x + 1 * 1444;
         float* w1p = w + 1 * 392;
@@ -852,6 +873,9 @@ public unsafe partial class Stem : global::ConvGen.INetwork
             v = Vector256.Create(xr[6]);
             a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
             a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+            v = Vector256.Create(xr[8]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
             w0 = Avx.LoadVector256(wr + 8);
             w1 = Avx.LoadVector256(wr + 1184);
             v = Vector256.Create(xr[1]);
@@ -866,6 +890,9 @@ public unsafe partial class Stem : global::ConvGen.INetwork
             v = Vector256.Create(xr[7]);
             a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
             a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+            v = Vector256.Create(xr[9]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
             w0 = Avx.LoadVector256(wr + 16);
             w1 = Avx.LoadVector256(wr + 1192);
             v = Vector256.Create(xr[2]);
@@ -880,6 +907,9 @@ public unsafe partial class Stem : global::ConvGen.INetwork
             v = Vector256.Create(xr[8]);
             a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
             a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+            v = Vector256.Create(xr[10]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
             w0 = Avx.LoadVector256(wr + 24);
             w1 = Avx.LoadVector256(wr + 1200);
             v = Vector256.Create(xr[3]);
@@ -894,6 +924,9 @@ public unsafe partial class Stem : global::ConvGen.INetwork
             v = Vector256.Create(xr[9]);
             a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
             a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+            v = Vector256.Create(xr[11]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
             w0 = Avx.LoadVector256(wr + 32);
             w1 = Avx.LoadVector256(wr + 1208);
             v = Vector256.Create(xr[4]);
@@ -908,6 +941,9 @@ public unsafe partial class Stem : global::ConvGen.INetwork
             v = Vector256.Create(xr[10]);
             a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
             a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+            v = Vector256.Create(xr[12]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
             w0 = Avx.LoadVector256(wr + 40);
             w1 = Avx.LoadVector256(wr + 1216);
             v = Vector256.Create(xr[5]);
@@ -922,6 +958,9 @@ public unsafe partial class Stem : global::ConvGen.INetwork
             v = Vector256.Create(xr[11]);
             a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
             a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+            v = Vector256.Create(xr[13]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
             w0 = Avx.LoadVector256(wr + 48);
             w1 = Avx.LoadVector256(wr + 1224);
             v = Vector256.Create(xr[6]);
@@ -936,6 +975,9 @@ public unsafe partial class Stem : global::ConvGen.INetwork
             v = Vector256.Create(xr[12]);
             a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
             a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+            v = Vector256.Create(xr[14]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
         }
         float* x2 = x + 2 * 1444;
         float* w2p = w + 2 * 392;
@@ -957,6 +999,9 @@ public unsafe partial class Stem : global::ConvGen.INetwork
             v = Vector256.Create(xr[6]);
             a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
             a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+            v = Vector256.Create(xr[8]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
             w0 = Avx.LoadVector256(wr + 8);
             w1 = Avx.LoadVector256(wr + 1184);
             v = Vector256.Create(xr[1]);
@@ -971,6 +1016,9 @@ public unsafe partial class Stem : global::ConvGen.INetwork
             v = Vector256.Create(xr[7]);
             a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
             a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+            v = Vector256.Create(xr[9]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
             w0 = Avx.LoadVector256(wr + 16);
             w1 = Avx.LoadVector256(wr + 1192);
             v = Vector256.Create(xr[2]);
@@ -985,6 +1033,9 @@ public unsafe partial class Stem : global::ConvGen.INetwork
             v = Vector256.Create(xr[8]);
             a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
             a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+            v = Vector256.Create(xr[10]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
             w0 = Avx.LoadVector256(wr + 24);
             w1 = Avx.LoadVector256(wr + 1200);
             v = Vector256.Create(xr[3]);
@@ -999,6 +1050,9 @@ public unsafe partial class Stem : global::ConvGen.INetwork
             v = Vector256.Create(xr[9]);
             a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
             a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+            v = Vector256.Create(xr[11]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
             w0 = Avx.LoadVector256(wr + 32);
             w1 = Avx.LoadVector256(wr + 1208);
             v = Vector256.Create(xr[4]);
@@ -1013,6 +1067,9 @@ public unsafe partial class Stem : global::ConvGen.INetwork
             v = Vector256.Create(xr[10]);
             a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
             a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+            v = Vector256.Create(xr[12]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
             w0 = Avx.LoadVector256(wr + 40);
             w1 = Avx.LoadVector256(wr + 1216);
             v = Vector256.Create(xr[5]);
@@ -1027,6 +1084,9 @@ public unsafe partial class Stem : global::ConvGen.INetwork
             v = Vector256.Create(xr[11]);
             a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
             a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+            v = Vector256.Create(xr[13]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
             w0 = Avx.LoadVector256(wr + 48);
             w1 = Avx.LoadVector256(wr + 1224);
             v = Vector256.Create(xr[6]);
@@ -1041,15 +1101,20 @@ public unsafe partial class Stem : global::ConvGen.INetwork
             v = Vector256.Create(xr[12]);
             a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
             a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+            v = Vector256.Create(xr[14]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
         }
         Avx.Store(y + 0, Vector256.Max(a0_0, Vector256<float>.Zero));
         Avx.Store(y + 8, Vector256.Max(a0_1, Vector256<float>.Zero));
         Avx.Store(y + 16, Vector256.Max(a0_2, Vector256<float>.Zero));
         Avx.Store(y + 24, Vector256.Max(a0_3, Vector256<float>.Zero));
+        Avx.Store(y + 32, Vector256.Max(a0_4, Vector256<float>.Zero));
         Avx.Store(y + 2048, Vector256.Max(a1_0, Vector256<float>.Zero));
         Avx.Store(y + 2056, Vector256.Max(a1_1, Vector256<float>.Zero));
         Avx.Store(y + 2064, Vector256.Max(a1_2, Vector256<float>.Zero));
         Avx.Store(y + 2072, Vector256.Max(a1_3, Vector256<float>.Zero));
+        Avx.Store(y + 2080, Vector256.Max(a1_4, Vector256<float>.Zero));
     }
 
     // Y[n,o,y,x] = B[o] + W[o,I,ΔY,ΔX] · X[n,I,2·y+ΔY-3,2·x+ΔX-3]
@@ -1249,16 +1314,16 @@ public unsafe partial class Stem : global::ConvGen.INetwork
             float* b = null;
             float* y = f->G2 + (nint)n * 8192 + (nint)tile * 8192 + oy * 256;
             int ic0 = 0;
-            for (int ox = 0; ox < 24; ox += 12) Back5Tile1x12(x + ox, w, b, y + ox * 8, ic0);
-            Back5Tile1x8(x + 24, w, b, y + 192, ic0);
+            for (int ox = 0; ox < 22; ox += 11) Back5Tile1x11(x + ox, w, b, y + ox * 8, ic0);
+            Back5Tile1x10(x + 22, w, b, y + 176, ic0);
         }
     }
 
-    // 1×12 tile: acc[block][pixel] += W[block][tap] · broadcast(X[pixel][tap]); weights in registers, one broadcast per input value.
+    // 1×11 tile: acc[block][pixel] += W[block][tap] · broadcast(X[pixel][tap]); weights in registers, one broadcast per input value.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back5Tile1x12(float* x, float* w, float* b, float* y, int ic0)
+    private static void Back5Tile1x11(float* x, float* w, float* b, float* y, int ic0)
     {
-        Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0, a0_4 = a0_0, a0_5 = a0_0, a0_6 = a0_0, a0_7 = a0_0, a0_8 = a0_0, a0_9 = a0_0, a0_10 = a0_0, a0_11 = a0_0;
+        Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0, a0_4 = a0_0, a0_5 = a0_0, a0_6 = a0_0, a0_7 = a0_0, a0_8 = a0_0, a0_9 = a0_0, a0_10 = a0_0;
         Vector256<float> w0, v;
         for (int r = 0; r < 16; r += 4)
         {
@@ -1291,8 +1356,6 @@ public unsafe partial class Stem : global::ConvGen.INetwork
                 a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
                 v = Vector256.Create(xr[10]);
                 a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-                v = Vector256.Create(xr[11]);
-                a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
                 w0 = Avx.LoadVector256(wr + 8);
                 v = Vector256.Create(xr[1]);
                 a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -1316,8 +1379,6 @@ public unsafe partial class Stem : global::ConvGen.INetwork
                 a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
                 v = Vector256.Create(xr[11]);
                 a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-                v = Vector256.Create(xr[12]);
-                a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
                 w0 = Avx.LoadVector256(wr + 16);
                 v = Vector256.Create(xr[2]);
                 a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -1341,8 +1402,6 @@ public unsafe partial class Stem : global::ConvGen.INetwork
                 a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
                 v = Vector256.Create(xr[12]);
                 a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-                v = Vector256.Create(xr[13]);
-                a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
                 w0 = Avx.LoadVector256(wr + 24);
                 v = Vector256.Create(xr[3]);
                 a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -1366,8 +1425,6 @@ public unsafe partial class Stem : global::ConvGen.INetwork
                 a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
                 v = Vector256.Create(xr[13]);
                 a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-                v = Vector256.Create(xr[14]);
-                a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
                 w0 = Avx.LoadVector256(wr + 32);
                 v = Vector256.Create(xr[4]);
                 a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -1391,8 +1448,6 @@ public unsafe partial class Stem : global::ConvGen.INetwork
                 a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
                 v = Vector256.Create(xr[14]);
                 a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-                v = Vector256.Create(xr[15]);
-                a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
                 w0 = Avx.LoadVector256(wr + 40);
                 v = Vector256.Create(xr[5]);
                 a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -1416,8 +1471,6 @@ public unsafe partial class Stem : global::ConvGen.INetwork
                 a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
                 v = Vector256.Create(xr[15]);
                 a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-                v = Vector256.Create(xr[16]);
-                a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
                 w0 = Avx.LoadVector256(wr + 48);
                 v = Vector256.Create(xr[6]);
                 a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -1441,8 +1494,6 @@ public unsafe partial class Stem : global::ConvGen.INetwork
                 a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
                 v = Vector256.Create(xr[16]);
                 a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-                v = Vector256.Create(xr[17]);
-                a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
             }
             float* x1 = x + (r + 1) * 1444;
             float* w1p = w + (r + 1) * 392;
@@ -1473,8 +1524,6 @@ public unsafe partial class Stem : global::ConvGen.INetwork
                 a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
                 v = Vector256.Create(xr[10]);
                 a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-                v = Vector256.Create(xr[11]);
-                a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
                 w0 = Avx.LoadVector256(wr + 8);
                 v = Vector256.Create(xr[1]);
                 a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -1498,8 +1547,6 @@ public unsafe partial class Stem : global::ConvGen.INetwork
                 a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
                 v = Vector256.Create(xr[11]);
                 a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-                v = Vector256.Create(xr[12]);
-                a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
                 w0 = Avx.LoadVector256(wr + 16);
                 v = Vector256.Create(xr[2]);
                 a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -1523,8 +1570,6 @@ public unsafe partial class Stem : global::ConvGen.INetwork
                 a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
                 v = Vector256.Create(xr[12]);
                 a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-                v = Vector256.Create(xr[13]);
-                a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
                 w0 = Avx.LoadVector256(wr + 24);
                 v = Vector256.Create(xr[3]);
                 a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -1548,8 +1593,6 @@ public unsafe partial class Stem : global::ConvGen.INetwork
                 a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
                 v = Vector256.Create(xr[13]);
                 a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-                v = Vector256.Create(xr[14]);
-                a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
                 w0 = Avx.LoadVector256(wr + 32);
                 v = Vector256.Create(xr[4]);
                 a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -1573,8 +1616,6 @@ public unsafe partial class Stem : global::ConvGen.INetwork
                 a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
                 v = Vector256.Create(xr[14]);
                 a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-                v = Vector256.Create(xr[15]);
-                a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
                 w0 = Avx.LoadVector256(wr + 40);
                 v = Vector256.Create(xr[5]);
                 a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -1598,8 +1639,6 @@ public unsafe partial class Stem : global::ConvGen.INetwork
                 a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
                 v = Vector256.Create(xr[15]);
                 a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-                v = Vector256.Create(xr[16]);
-                a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
                 w0 = Avx.LoadVector256(wr + 48);
                 v = Vector256.Create(xr[6]);
                 a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -1623,8 +1662,6 @@ public unsafe partial class Stem : global::ConvGen.INetwork
                 a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
                 v = Vector256.Create(xr[16]);
                 a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-                v = Vector256.Create(xr[17]);
-                a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
             }
             float* x2 = x + (r + 2) * 1444;
             float* w2p = w + (r + 2) * 392;
@@ -1655,8 +1692,6 @@ public unsafe partial class Stem : global::ConvGen.INetwork
                 a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
                 v = Vector256.Create(xr[10]);
                 a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-                v = Vector256.Create(xr[11]);
-                a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
                 w0 = Avx.LoadVector256(wr + 8);
                 v = Vector256.Create(xr[1]);
                 a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -1680,8 +1715,6 @@ public unsafe partial class Stem : global::ConvGen.INetwork
                 a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
                 v = Vector256.Create(xr[11]);
                 a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-                v = Vector256.Create(xr[12]);
-                a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
                 w0 = Avx.LoadVector256(wr + 16);
                 v = Vector256.Create(xr[2]);
                 a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -1705,8 +1738,6 @@ public unsafe partial class Stem : global::ConvGen.INetwork
                 a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
                 v = Vector256.Create(xr[12]);
                 a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-                v = Vector256.Create(xr[13]);
-                a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
                 w0 = Avx.LoadVector256(wr + 24);
                 v = Vector256.Create(xr[3]);
                 a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -1730,8 +1761,6 @@ public unsafe partial class Stem : global::ConvGen.INetwork
                 a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
                 v = Vector256.Create(xr[13]);
                 a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-                v = Vector256.Create(xr[14]);
-                a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
                 w0 = Avx.LoadVector256(wr + 32);
                 v = Vector256.Create(xr[4]);
                 a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -1755,8 +1784,6 @@ public unsafe partial class Stem : global::ConvGen.INetwork
                 a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
                 v = Vector256.Create(xr[14]);
                 a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-                v = Vector256.Create(xr[15]);
-                a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
                 w0 = Avx.LoadVector256(wr + 40);
                 v = Vector256.Create(xr[5]);
                 a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -1780,8 +1807,6 @@ public unsafe partial class Stem : global::ConvGen.INetwork
                 a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
                 v = Vector256.Create(xr[15]);
                 a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-                v = Vector256.Create(xr[16]);
-                a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
                 w0 = Avx.LoadVector256(wr + 48);
                 v = Vector256.Create(xr[6]);
                 a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -1805,8 +1830,6 @@ public unsafe partial class Stem : global::ConvGen.INetwork
                 a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
                 v = Vector256.Create(xr[16]);
                 a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-                v = Vector256.Create(xr[17]);
-                a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
             }
             float* x3 = x + (r + 3) * 1444;
             float* w3p = w + (r + 3) * 392;
@@ -1837,8 +1860,6 @@ public unsafe partial class Stem : global::ConvGen.INetwork
                 a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
                 v = Vector256.Create(xr[10]);
                 a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-                v = Vector256.Create(xr[11]);
-                a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
                 w0 = Avx.LoadVector256(wr + 8);
                 v = Vector256.Create(xr[1]);
                 a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -1862,8 +1883,6 @@ public unsafe partial class Stem : global::ConvGen.INetwork
                 a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
                 v = Vector256.Create(xr[11]);
                 a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-                v = Vector256.Create(xr[12]);
-                a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
                 w0 = Avx.LoadVector256(wr + 16);
                 v = Vector256.Create(xr[2]);
                 a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -1887,8 +1906,6 @@ public unsafe partial class Stem : global::ConvGen.INetwork
                 a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
                 v = Vector256.Create(xr[12]);
                 a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-                v = Vector256.Create(xr[13]);
-                a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
                 w0 = Avx.LoadVector256(wr + 24);
                 v = Vector256.Create(xr[3]);
                 a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -1912,8 +1929,6 @@ public unsafe partial class Stem : global::ConvGen.INetwork
                 a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
                 v = Vector256.Create(xr[13]);
                 a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-                v = Vector256.Create(xr[14]);
-                a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
                 w0 = Avx.LoadVector256(wr + 32);
                 v = Vector256.Create(xr[4]);
                 a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -1937,8 +1952,6 @@ public unsafe partial class Stem : global::ConvGen.INetwork
                 a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
                 v = Vector256.Create(xr[14]);
                 a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-                v = Vector256.Create(xr[15]);
-                a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
                 w0 = Avx.LoadVector256(wr + 40);
                 v = Vector256.Create(xr[5]);
                 a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -1962,8 +1975,6 @@ public unsafe partial class Stem : global::ConvGen.INetwork
                 a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
                 v = Vector256.Create(xr[15]);
                 a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-                v = Vector256.Create(xr[16]);
-                a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
                 w0 = Avx.LoadVector256(wr + 48);
                 v = Vector256.Create(xr[6]);
                 a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -1987,8 +1998,6 @@ public unsafe partial class Stem : global::ConvGen.INetwork
                 a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
                 v = Vector256.Create(xr[16]);
                 a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-                v = Vector256.Create(xr[17]);
-                a0_11 = Fma.MultiplyAdd(w0, v, a0_11);
             }
         }
         Avx.Store(y + 0, a0_0);
@@ -2002,14 +2011,13 @@ public unsafe partial class Stem : global::ConvGen.INetwork
         Avx.Store(y + 64, a0_8);
         Avx.Store(y + 72, a0_9);
         Avx.Store(y + 80, a0_10);
-        Avx.Store(y + 88, a0_11);
     }
 
-    // 1×8 tile: acc[block][pixel] += W[block][tap] · broadcast(X[pixel][tap]); weights in registers, one broadcast per input value.
+    // 1×10 tile: acc[block][pixel] += W[block][tap] · broadcast(X[pixel][tap]); weights in registers, one broadcast per input value.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back5Tile1x8(float* x, float* w, float* b, float* y, int ic0)
+    private static void Back5Tile1x10(float* x, float* w, float* b, float* y, int ic0)
     {
-        Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0, a0_4 = a0_0, a0_5 = a0_0, a0_6 = a0_0, a0_7 = a0_0;
+        Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0, a0_4 = a0_0, a0_5 = a0_0, a0_6 = a0_0, a0_7 = a0_0, a0_8 = a0_0, a0_9 = a0_0;
         Vector256<float> w0, v;
         for (int r = 0; r < 16; r += 4)
         {
@@ -2036,6 +2044,10 @@ public unsafe partial class Stem : global::ConvGen.INetwork
                 a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
                 v = Vector256.Create(xr[7]);
                 a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                v = Vector256.Create(xr[8]);
+                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+                v = Vector256.Create(xr[9]);
+                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
                 w0 = Avx.LoadVector256(wr + 8);
                 v = Vector256.Create(xr[1]);
                 a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -2053,6 +2065,10 @@ public unsafe partial class Stem : global::ConvGen.INetwork
                 a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
                 v = Vector256.Create(xr[8]);
                 a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                v = Vector256.Create(xr[9]);
+                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+                v = Vector256.Create(xr[10]);
+                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
                 w0 = Avx.LoadVector256(wr + 16);
                 v = Vector256.Create(xr[2]);
                 a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -2070,6 +2086,10 @@ public unsafe partial class Stem : global::ConvGen.INetwork
                 a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
                 v = Vector256.Create(xr[9]);
                 a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                v = Vector256.Create(xr[10]);
+                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+                v = Vector256.Create(xr[11]);
+                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
                 w0 = Avx.LoadVector256(wr + 24);
                 v = Vector256.Create(xr[3]);
                 a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -2087,6 +2107,10 @@ public unsafe partial class Stem : global::ConvGen.INetwork
                 a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
                 v = Vector256.Create(xr[10]);
                 a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                v = Vector256.Create(xr[11]);
+                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+                v = Vector256.Create(xr[12]);
+                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
                 w0 = Avx.LoadVector256(wr + 32);
                 v = Vector256.Create(xr[4]);
                 a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -2104,6 +2128,10 @@ public unsafe partial class Stem : global::ConvGen.INetwork
                 a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
                 v = Vector256.Create(xr[11]);
                 a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                v = Vector256.Create(xr[12]);
+                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+                v = Vector256.Create(xr[13]);
+                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
                 w0 = Avx.LoadVector256(wr + 40);
                 v = Vector256.Create(xr[5]);
                 a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -2121,6 +2149,10 @@ public unsafe partial class Stem : global::ConvGen.INetwork
                 a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
                 v = Vector256.Create(xr[12]);
                 a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                v = Vector256.Create(xr[13]);
+                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+                v = Vector256.Create(xr[14]);
+                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
                 w0 = Avx.LoadVector256(wr + 48);
                 v = Vector256.Create(xr[6]);
                 a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -2138,6 +2170,10 @@ public unsafe partial class Stem : global::ConvGen.INetwork
                 a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
                 v = Vector256.Create(xr[13]);
                 a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                v = Vector256.Create(xr[14]);
+                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+                v = Vector256.Create(xr[15]);
+                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
             }
             float* x1 = x + (r + 1) * 1444;
             float* w1p = w + (r + 1) * 392;
@@ -2162,6 +2198,10 @@ public unsafe partial class Stem : global::ConvGen.INetwork
                 a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
                 v = Vector256.Create(xr[7]);
                 a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                v = Vector256.Create(xr[8]);
+                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+                v = Vector256.Create(xr[9]);
+                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
                 w0 = Avx.LoadVector256(wr + 8);
                 v = Vector256.Create(xr[1]);
                 a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -2179,6 +2219,10 @@ public unsafe partial class Stem : global::ConvGen.INetwork
                 a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
                 v = Vector256.Create(xr[8]);
                 a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                v = Vector256.Create(xr[9]);
+                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+                v = Vector256.Create(xr[10]);
+                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
                 w0 = Avx.LoadVector256(wr + 16);
                 v = Vector256.Create(xr[2]);
                 a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -2196,6 +2240,10 @@ public unsafe partial class Stem : global::ConvGen.INetwork
                 a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
                 v = Vector256.Create(xr[9]);
                 a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                v = Vector256.Create(xr[10]);
+                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+                v = Vector256.Create(xr[11]);
+                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
                 w0 = Avx.LoadVector256(wr + 24);
                 v = Vector256.Create(xr[3]);
                 a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -2213,6 +2261,10 @@ public unsafe partial class Stem : global::ConvGen.INetwork
                 a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
                 v = Vector256.Create(xr[10]);
                 a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                v = Vector256.Create(xr[11]);
+                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+                v = Vector256.Create(xr[12]);
+                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
                 w0 = Avx.LoadVector256(wr + 32);
                 v = Vector256.Create(xr[4]);
                 a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -2230,6 +2282,10 @@ public unsafe partial class Stem : global::ConvGen.INetwork
                 a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
                 v = Vector256.Create(xr[11]);
                 a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                v = Vector256.Create(xr[12]);
+                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+                v = Vector256.Create(xr[13]);
+                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
                 w0 = Avx.LoadVector256(wr + 40);
                 v = Vector256.Create(xr[5]);
                 a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -2247,6 +2303,10 @@ public unsafe partial class Stem : global::ConvGen.INetwork
                 a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
                 v = Vector256.Create(xr[12]);
                 a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                v = Vector256.Create(xr[13]);
+                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+                v = Vector256.Create(xr[14]);
+                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
                 w0 = Avx.LoadVector256(wr + 48);
                 v = Vector256.Create(xr[6]);
                 a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -2264,6 +2324,10 @@ public unsafe partial class Stem : global::ConvGen.INetwork
                 a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
                 v = Vector256.Create(xr[13]);
                 a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                v = Vector256.Create(xr[14]);
+                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+                v = Vector256.Create(xr[15]);
+                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
             }
             float* x2 = x + (r + 2) * 1444;
             float* w2p = w + (r + 2) * 392;
@@ -2288,6 +2352,10 @@ public unsafe partial class Stem : global::ConvGen.INetwork
                 a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
                 v = Vector256.Create(xr[7]);
                 a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                v = Vector256.Create(xr[8]);
+                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+                v = Vector256.Create(xr[9]);
+                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
                 w0 = Avx.LoadVector256(wr + 8);
                 v = Vector256.Create(xr[1]);
                 a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -2305,6 +2373,10 @@ public unsafe partial class Stem : global::ConvGen.INetwork
                 a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
                 v = Vector256.Create(xr[8]);
                 a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                v = Vector256.Create(xr[9]);
+                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+                v = Vector256.Create(xr[10]);
+                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
                 w0 = Avx.LoadVector256(wr + 16);
                 v = Vector256.Create(xr[2]);
                 a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -2322,6 +2394,10 @@ public unsafe partial class Stem : global::ConvGen.INetwork
                 a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
                 v = Vector256.Create(xr[9]);
                 a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                v = Vector256.Create(xr[10]);
+                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+                v = Vector256.Create(xr[11]);
+                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
                 w0 = Avx.LoadVector256(wr + 24);
                 v = Vector256.Create(xr[3]);
                 a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -2339,6 +2415,10 @@ public unsafe partial class Stem : global::ConvGen.INetwork
                 a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
                 v = Vector256.Create(xr[10]);
                 a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                v = Vector256.Create(xr[11]);
+                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+                v = Vector256.Create(xr[12]);
+                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
                 w0 = Avx.LoadVector256(wr + 32);
                 v = Vector256.Create(xr[4]);
                 a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -2356,6 +2436,10 @@ public unsafe partial class Stem : global::ConvGen.INetwork
                 a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
                 v = Vector256.Create(xr[11]);
                 a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                v = Vector256.Create(xr[12]);
+                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+                v = Vector256.Create(xr[13]);
+                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
                 w0 = Avx.LoadVector256(wr + 40);
                 v = Vector256.Create(xr[5]);
                 a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -2373,6 +2457,10 @@ public unsafe partial class Stem : global::ConvGen.INetwork
                 a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
                 v = Vector256.Create(xr[12]);
                 a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                v = Vector256.Create(xr[13]);
+                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+                v = Vector256.Create(xr[14]);
+                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
                 w0 = Avx.LoadVector256(wr + 48);
                 v = Vector256.Create(xr[6]);
                 a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -2390,6 +2478,10 @@ public unsafe partial class Stem : global::ConvGen.INetwork
                 a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
                 v = Vector256.Create(xr[13]);
                 a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                v = Vector256.Create(xr[14]);
+                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+                v = Vector256.Create(xr[15]);
+                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
             }
             float* x3 = x + (r + 3) * 1444;
             float* w3p = w + (r + 3) * 392;
@@ -2414,6 +2506,10 @@ public unsafe partial class Stem : global::ConvGen.INetwork
                 a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
                 v = Vector256.Create(xr[7]);
                 a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                v = Vector256.Create(xr[8]);
+                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+                v = Vector256.Create(xr[9]);
+                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
                 w0 = Avx.LoadVector256(wr + 8);
                 v = Vector256.Create(xr[1]);
                 a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -2431,6 +2527,10 @@ public unsafe partial class Stem : global::ConvGen.INetwork
                 a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
                 v = Vector256.Create(xr[8]);
                 a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                v = Vector256.Create(xr[9]);
+                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+                v = Vector256.Create(xr[10]);
+                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
                 w0 = Avx.LoadVector256(wr + 16);
                 v = Vector256.Create(xr[2]);
                 a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -2448,6 +2548,10 @@ public unsafe partial class Stem : global::ConvGen.INetwork
                 a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
                 v = Vector256.Create(xr[9]);
                 a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                v = Vector256.Create(xr[10]);
+                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+                v = Vector256.Create(xr[11]);
+                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
                 w0 = Avx.LoadVector256(wr + 24);
                 v = Vector256.Create(xr[3]);
                 a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -2465,6 +2569,10 @@ public unsafe partial class Stem : global::ConvGen.INetwork
                 a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
                 v = Vector256.Create(xr[10]);
                 a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                v = Vector256.Create(xr[11]);
+                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+                v = Vector256.Create(xr[12]);
+                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
                 w0 = Avx.LoadVector256(wr + 32);
                 v = Vector256.Create(xr[4]);
                 a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -2482,6 +2590,10 @@ public unsafe partial class Stem : global::ConvGen.INetwork
                 a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
                 v = Vector256.Create(xr[11]);
                 a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                v = Vector256.Create(xr[12]);
+                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+                v = Vector256.Create(xr[13]);
+                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
                 w0 = Avx.LoadVector256(wr + 40);
                 v = Vector256.Create(xr[5]);
                 a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -2499,6 +2611,10 @@ public unsafe partial class Stem : global::ConvGen.INetwork
                 a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
                 v = Vector256.Create(xr[12]);
                 a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                v = Vector256.Create(xr[13]);
+                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+                v = Vector256.Create(xr[14]);
+                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
                 w0 = Avx.LoadVector256(wr + 48);
                 v = Vector256.Create(xr[6]);
                 a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -2516,6 +2632,10 @@ public unsafe partial class Stem : global::ConvGen.INetwork
                 a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
                 v = Vector256.Create(xr[13]);
                 a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                v = Vector256.Create(xr[14]);
+                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+                v = Vector256.Create(xr[15]);
+                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
             }
         }
         Avx.Store(y + 0, a0_0);
@@ -2526,6 +2646,8 @@ public unsafe partial class Stem : global::ConvGen.INetwork
         Avx.Store(y + 40, a0_5);
         Avx.Store(y + 48, a0_6);
         Avx.Store(y + 56, a0_7);
+        Avx.Store(y + 64, a0_8);
+        Avx.Store(y + 72, a0_9);
     }
 
     // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
