@@ -137,6 +137,8 @@ internal sealed partial class KernelEmitter
         public int Accumulators => Outputs * Inputs * Rows * KernelWidth;
         public bool Unrolled => Accumulators <= MaxAccumulators;
         public int Items => OutputBlocks / Outputs * (Span / Inputs) * (KernelHeight / Rows);
+        /// <summary>Two accumulator sets (even and odd pixels) when one set would leave FMA latency uncovered.</summary>
+        public int Sets => Unrolled && Accumulators * 2 <= MaxAccumulators ? 2 : 1;
 
         public static WeightGradTile For(ConvWeightGradStep s)
         {
@@ -195,6 +197,7 @@ internal sealed partial class KernelEmitter
             (x.Blocked ? i : i * x.PlaneStride) + y * l.Dilation * x.RowStride + k * l.Dilation * x.ColumnStride;
 
         if (t.Unrolled) w.Line($"Vector256<float> {string.Join(", ", acc.ConvertAll(a => $"{a.Name} = Vector256<float>.Zero"))};");
+        if (t.Sets == 2) w.Line($"Vector256<float> {string.Join(", ", acc.ConvertAll(a => $"b{a.Name} = Vector256<float>.Zero"))};");
         else w.Line($"Span<Vector256<float>> acc = stackalloc Vector256<float>[{kw}];");
         w.Open("for (int n = 0; n < f->Batch; n++)");
         w.Line($"float* gz = {Sample(g)} + ob0 * {g.PlaneStride};");
@@ -202,12 +205,12 @@ internal sealed partial class KernelEmitter
         w.Open($"for (int oy = 0; oy < {g.H}; oy++)");
         w.Line($"float* gr = gz + oy * {g.RowStride};");
         w.Line($"float* xr = xs + oy * {l.Stride * x.RowStride};");
-        w.Open($"for (int ox = 0; ox < {g.W}; ox++)");
-        w.Line($"float* xp = xr + ox * {l.Stride * x.ColumnStride};");
-        if (t.Unrolled)
+        // One pixel's contribution to the accumulator set named by prefix ("a", or "b" for the odd pixels of a split).
+        void Pixel(string ox, string prefix)
         {
+            w.Line($"float* xp = xr + {Times(ox, l.Stride * x.ColumnStride)};");
             for (int ob = 0; ob < t.Outputs; ob++)
-                w.Line($"Vector256<float> g{ob} = Vector256.Load(gr + {(ob == 0 ? "" : $"{ob * g.PlaneStride} + ")}ox * 8);");
+                w.Line($"Vector256<float> g{ob} = Vector256.Load(gr + {(ob == 0 ? "" : $"{ob * g.PlaneStride} + ")}{ox} * 8);");
             // One broadcast feeds every output block of the tile.
             for (int i = 0; i < t.Inputs; i++)
                 for (int y = 0; y < t.Rows; y++)
@@ -216,15 +219,41 @@ internal sealed partial class KernelEmitter
                         w.Line($"Vector256<float> x{i}_{y}_{k} = Vector256.Create(xp[{InputOffset(i, y, k)}]);");
                         foreach (var a in acc)
                             if (a.I == i && a.Y == y && a.K == k)
-                                w.Line($"{a.Name} = Vector256.FusedMultiplyAdd(g{a.Ob}, x{i}_{y}_{k}, {a.Name});");
+                                w.Line($"{prefix}{a.Name} = Vector256.FusedMultiplyAdd(g{a.Ob}, x{i}_{y}_{k}, {prefix}{a.Name});");
                     }
+        }
+        if (!t.Unrolled)
+        {
+            w.Open($"for (int ox = 0; ox < {g.W}; ox++)");
+            w.Line($"float* xp = xr + ox * {l.Stride * x.ColumnStride};");
+            w.Line("Vector256<float> gv = Vector256.Load(gr + ox * 8);");
+            w.Line($"for (int k = 0; k < {kw}; k++) acc[k] = Vector256.FusedMultiplyAdd(gv, Vector256.Create(xp[k * {l.Dilation * x.ColumnStride}]), acc[k]);");
+            w.Close();
+        }
+        else if (t.Sets == 1)
+        {
+            w.Open($"for (int ox = 0; ox < {g.W}; ox++)");
+            Pixel("ox", "");
+            w.Close();
         }
         else
         {
-            w.Line("Vector256<float> gv = Vector256.Load(gr + ox * 8);");
-            w.Line($"for (int k = 0; k < {kw}; k++) acc[k] = Vector256.FusedMultiplyAdd(gv, Vector256.Create(xp[k * {l.Dilation * x.ColumnStride}]), acc[k]);");
+            // Too few accumulators to cover the FMA latency: even and odd pixels go to two sets, added at the end.
+            w.Open($"for (int ox = 0; ox < {g.W / 2 * 2}; ox += 2)");
+            w.Line("{");
+            Pixel("ox", "");
+            w.Close();
+            w.Line("{");
+            Pixel("(ox + 1)", "b");
+            w.Close();
+            w.Close();
+            if (g.W % 2 == 1)
+            {
+                w.Line("{");
+                Pixel(N(g.W - 1), "");
+                w.Close();
+            }
         }
-        w.Close();
         w.Close();
         w.Close();
         // Packed layout [O/8][span][kh][kw][8]: every accumulator has a constant offset from the tile's first row.
@@ -235,7 +264,8 @@ internal sealed partial class KernelEmitter
             foreach (var a in acc)
             {
                 int off = (((a.Ob * span + a.I) * kh + a.Y) * kw + a.K) * 8;
-                string value = s.MaskPointer is null ? a.Name : $"{a.Name} * Vector256.Load(mask + {off})";
+                string sum = t.Sets == 2 ? $"({a.Name} + b{a.Name})" : a.Name;
+                string value = s.MaskPointer is null ? sum : $"{sum} * Vector256.Load(mask + {off})";
                 w.Line($"Vector256.Store(Vector256.Load(dw + {off}) + {value}, dw + {off});");
             }
         }

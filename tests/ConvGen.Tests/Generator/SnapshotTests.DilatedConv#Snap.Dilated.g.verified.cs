@@ -863,6 +863,7 @@ public unsafe partial class Dilated : global::ConvGen.INetwork
             int ky0 = item % 3, r0 = item / 3 % 2 * 4, ob0 = item / 6;
             int ic0 = r0;
             Vector256<float> a0 = Vector256<float>.Zero, a1 = Vector256<float>.Zero, a2 = Vector256<float>.Zero, a3 = Vector256<float>.Zero, a4 = Vector256<float>.Zero, a5 = Vector256<float>.Zero, a6 = Vector256<float>.Zero, a7 = Vector256<float>.Zero, a8 = Vector256<float>.Zero, a9 = Vector256<float>.Zero, a10 = Vector256<float>.Zero, a11 = Vector256<float>.Zero;
+            Span<Vector256<float>> acc = stackalloc Vector256<float>[3];
             for (int n = 0; n < f->Batch; n++)
             {
                 float* gz = f->G1 + (nint)n * 968 + ob0 * 968;
@@ -873,7 +874,7 @@ public unsafe partial class Dilated : global::ConvGen.INetwork
                     float* xr = xs + oy * 15;
                     for (int ox = 0; ox < 11; ox++)
                     {
-                        float* xp = xr + ox * 1;
+                        float* xp = xr + ox;
                         Vector256<float> g0 = Vector256.Load(gr + ox * 8);
                         Vector256<float> x0_0_0 = Vector256.Create(xp[0]);
                         a0 = Vector256.FusedMultiplyAdd(g0, x0_0_0, a0);

@@ -3765,6 +3765,7 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             int ky0 = item % 5, r0 = item / 5 % 6, ob0 = item / 30 * 2;
             int ic0 = r0;
             Vector256<float> a0 = Vector256<float>.Zero, a1 = Vector256<float>.Zero, a2 = Vector256<float>.Zero, a3 = Vector256<float>.Zero, a4 = Vector256<float>.Zero, a5 = Vector256<float>.Zero, a6 = Vector256<float>.Zero, a7 = Vector256<float>.Zero, a8 = Vector256<float>.Zero, a9 = Vector256<float>.Zero;
+            Span<Vector256<float>> acc = stackalloc Vector256<float>[5];
             for (int n = 0; n < f->Batch; n++)
             {
                 float* gz = f->G4 + (nint)n * 1600 + ob0 * 800;
@@ -4373,6 +4374,7 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             int ky0 = item % 5, r0 = 0, ob0 = item / 5;
             int ic0 = r0;
             Vector256<float> a0 = Vector256<float>.Zero, a1 = Vector256<float>.Zero, a2 = Vector256<float>.Zero, a3 = Vector256<float>.Zero, a4 = Vector256<float>.Zero;
+            Vector256<float> ba0 = Vector256<float>.Zero, ba1 = Vector256<float>.Zero, ba2 = Vector256<float>.Zero, ba3 = Vector256<float>.Zero, ba4 = Vector256<float>.Zero;
             for (int n = 0; n < f->Batch; n++)
             {
                 float* gz = f->G7 + (nint)n * 6272 + ob0 * 6272;
@@ -4381,29 +4383,45 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
                 {
                     float* gr = gz + oy * 224;
                     float* xr = xs + oy * 32;
-                    for (int ox = 0; ox < 28; ox++)
+                    for (int ox = 0; ox < 28; ox += 2)
                     {
-                        float* xp = xr + ox * 1;
-                        Vector256<float> g0 = Vector256.Load(gr + ox * 8);
-                        Vector256<float> x0_0_0 = Vector256.Create(xp[0]);
-                        a0 = Vector256.FusedMultiplyAdd(g0, x0_0_0, a0);
-                        Vector256<float> x0_0_1 = Vector256.Create(xp[1]);
-                        a1 = Vector256.FusedMultiplyAdd(g0, x0_0_1, a1);
-                        Vector256<float> x0_0_2 = Vector256.Create(xp[2]);
-                        a2 = Vector256.FusedMultiplyAdd(g0, x0_0_2, a2);
-                        Vector256<float> x0_0_3 = Vector256.Create(xp[3]);
-                        a3 = Vector256.FusedMultiplyAdd(g0, x0_0_3, a3);
-                        Vector256<float> x0_0_4 = Vector256.Create(xp[4]);
-                        a4 = Vector256.FusedMultiplyAdd(g0, x0_0_4, a4);
+                        {
+                            float* xp = xr + ox;
+                            Vector256<float> g0 = Vector256.Load(gr + ox * 8);
+                            Vector256<float> x0_0_0 = Vector256.Create(xp[0]);
+                            a0 = Vector256.FusedMultiplyAdd(g0, x0_0_0, a0);
+                            Vector256<float> x0_0_1 = Vector256.Create(xp[1]);
+                            a1 = Vector256.FusedMultiplyAdd(g0, x0_0_1, a1);
+                            Vector256<float> x0_0_2 = Vector256.Create(xp[2]);
+                            a2 = Vector256.FusedMultiplyAdd(g0, x0_0_2, a2);
+                            Vector256<float> x0_0_3 = Vector256.Create(xp[3]);
+                            a3 = Vector256.FusedMultiplyAdd(g0, x0_0_3, a3);
+                            Vector256<float> x0_0_4 = Vector256.Create(xp[4]);
+                            a4 = Vector256.FusedMultiplyAdd(g0, x0_0_4, a4);
+                        }
+                        {
+                            float* xp = xr + (ox + 1);
+                            Vector256<float> g0 = Vector256.Load(gr + (ox + 1) * 8);
+                            Vector256<float> x0_0_0 = Vector256.Create(xp[0]);
+                            ba0 = Vector256.FusedMultiplyAdd(g0, x0_0_0, ba0);
+                            Vector256<float> x0_0_1 = Vector256.Create(xp[1]);
+                            ba1 = Vector256.FusedMultiplyAdd(g0, x0_0_1, ba1);
+                            Vector256<float> x0_0_2 = Vector256.Create(xp[2]);
+                            ba2 = Vector256.FusedMultiplyAdd(g0, x0_0_2, ba2);
+                            Vector256<float> x0_0_3 = Vector256.Create(xp[3]);
+                            ba3 = Vector256.FusedMultiplyAdd(g0, x0_0_3, ba3);
+                            Vector256<float> x0_0_4 = Vector256.Create(xp[4]);
+                            ba4 = Vector256.FusedMultiplyAdd(g0, x0_0_4, ba4);
+                        }
                     }
                 }
             }
             float* dw = f->L0dW + ((ob0 * 1 + r0) * 5 + ky0) * 40;
-            Vector256.Store(Vector256.Load(dw + 0) + a0, dw + 0);
-            Vector256.Store(Vector256.Load(dw + 8) + a1, dw + 8);
-            Vector256.Store(Vector256.Load(dw + 16) + a2, dw + 16);
-            Vector256.Store(Vector256.Load(dw + 24) + a3, dw + 24);
-            Vector256.Store(Vector256.Load(dw + 32) + a4, dw + 32);
+            Vector256.Store(Vector256.Load(dw + 0) + (a0 + ba0), dw + 0);
+            Vector256.Store(Vector256.Load(dw + 8) + (a1 + ba1), dw + 8);
+            Vector256.Store(Vector256.Load(dw + 16) + (a2 + ba2), dw + 16);
+            Vector256.Store(Vector256.Load(dw + 24) + (a3 + ba3), dw + 24);
+            Vector256.Store(Vector256.Load(dw + 32) + (a4 + ba4), dw + 32);
         }
     }
 
