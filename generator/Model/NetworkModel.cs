@@ -73,4 +73,4 @@ internal sealed record NetworkModel(
 }
 
 /// <summary>Validation of one network: a model when it is sound, and the diagnostics either way.</summary>
-internal sealed record ValidationResult(NetworkModel? Model, EquatableArray<DiagnosticInfo> Diagnostics);
+internal sealed record ValidationResult(NetworkModel? Model, TypeDiagnostics Diagnostics);
