@@ -7,7 +7,8 @@ using ConvGen.Generator.Model;
 namespace ConvGen.Generator;
 
 // Stage 2: NetworkSpec → shapes. Walks the layers with PyTorch's formulas, resolves defaults ("same" padding,
-// pooling stride) and reports every mistake at the argument that causes it. A network with any error gets no model.
+// pooling stride) and reports every mistake at the argument that causes it. A network with any error gets no model,
+// only a stub (same public members, bodies that throw) when its class can take one.
 public sealed partial class NetworkGenerator
 {
     internal static class Validator
@@ -66,7 +67,21 @@ public sealed partial class NetworkGenerator
             return Result(network);
 
             ValidationResult Result(NetworkModel? model)
-                => new(model, new TypeDiagnostics(spec.MetadataName, diagnostics.ToEquatableArray()));
+                => new(model, model is null ? Stub(spec, diagnostics) : null, new TypeDiagnostics(spec.MetadataName, diagnostics.ToEquatableArray()));
+        }
+
+        /// <summary>
+        /// The stand-in for a network with errors, unless the class itself cannot be extended (CG0001, CG0002): a
+        /// generated part would then add errors of its own (missing 'partial', a class part for a struct, ...).
+        /// </summary>
+        private static StubModel? Stub(NetworkSpec spec, List<DiagnosticInfo> diagnostics)
+        {
+            if (spec.ParseDiagnostics.Any(d => d.Id == Diagnostics.NotPartial.Id || d.Id == Diagnostics.UnsupportedType.Id)) return null;
+            var errors = diagnostics
+                .Where(d => Diagnostics.IsError(d.Id))
+                .Select(d => d.Id + ": " + string.Format(CultureInfo.InvariantCulture,
+                    Diagnostics.ById(d.Id)!.MessageFormat.ToString(CultureInfo.InvariantCulture), d.MessageArgs.Items.Cast<object>().ToArray()));
+            return new StubModel(spec.Namespace, spec.ClassName, spec.Accessibility, errors.ToEquatableArray());
         }
 
         public static string Describe(LayerSpec layer) => $"layer {layer.Index} ({layer.Kind})";

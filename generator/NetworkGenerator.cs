@@ -7,8 +7,8 @@ namespace ConvGen.Generator;
 /// <summary>
 /// Turns every <c>[Input]</c>-annotated partial class into a network with kernels specialised to its shapes.
 /// Pipeline: <see cref="Parser"/> (attributes → spec) → <see cref="Validator"/> (spec → shapes + diagnostics)
-/// → <see cref="Emitter"/> (shapes → C#). Diagnostics leave on a separate branch, placed in the source by the
-/// <see cref="Reporter"/>.
+/// → <see cref="Emitter"/> (shapes → C#), or <see cref="StubEmitter"/> for a network with errors. Diagnostics leave on a
+/// separate branch, placed in the source by the <see cref="Reporter"/>.
 /// </summary>
 [Generator(LanguageNames.CSharp)]
 public sealed partial class NetworkGenerator : IIncrementalGenerator
@@ -20,6 +20,7 @@ public sealed partial class NetworkGenerator : IIncrementalGenerator
         public const string Validate = "ConvGen.Validate";
         public const string Model = "ConvGen.Model";
         public const string Diagnostics = "ConvGen.Diagnostics";
+        public const string Stub = "ConvGen.Stub";
     }
 
     public void Initialize(IncrementalGeneratorInitializationContext context)
@@ -66,5 +67,13 @@ public sealed partial class NetworkGenerator : IIncrementalGenerator
         context.RegisterSourceOutput(models, static (spc, model) =>
             spc.AddSource(model.FullName + ".g.cs", Emitter.Emit(model)));
 
+        // A network with errors gets no kernels but, when its class can take them, the same public members with bodies
+        // that throw: code that uses the network then compiles, and the CG diagnostics are its only errors.
+        var stubs = results
+            .Where(static r => r.Stub is not null)
+            .Select(static (r, _) => r.Stub!)
+            .WithTrackingName(Steps.Stub);
+        context.RegisterSourceOutput(stubs, static (spc, stub) =>
+            spc.AddSource(stub.FullName + ".g.cs", StubEmitter.Emit(stub)));
     }
 }
