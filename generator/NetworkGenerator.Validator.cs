@@ -77,11 +77,23 @@ public sealed partial class NetworkGenerator
         private static StubModel? Stub(NetworkSpec spec, List<DiagnosticInfo> diagnostics)
         {
             if (spec.ParseDiagnostics.Any(d => d.Id == Diagnostics.NotPartial.Id || d.Id == Diagnostics.UnsupportedType.Id)) return null;
-            var errors = diagnostics
-                .Where(d => Diagnostics.IsError(d.Id))
-                .Select(d => d.Id + ": " + string.Format(CultureInfo.InvariantCulture,
-                    Diagnostics.ById(d.Id)!.MessageFormat.ToString(CultureInfo.InvariantCulture), d.MessageArgs.Items.Cast<object>().ToArray()));
+            var errors = diagnostics.Where(d => Diagnostics.IsError(d.Id)).Select(d => d.Id + ": " + Message(d));
             return new StubModel(spec.Namespace, spec.ClassName, spec.Accessibility, errors.ToEquatableArray());
+        }
+
+        /// <summary>The diagnostic's message as the compiler prints it (invariant culture).</summary>
+        private static string Message(DiagnosticInfo d)
+        {
+            string format = Diagnostics.ById(d.Id)!.MessageFormat.ToString(CultureInfo.InvariantCulture);
+            try
+            {
+                return string.Format(CultureInfo.InvariantCulture, format, d.MessageArgs.Items.Cast<object>().ToArray());
+            }
+            catch (FormatException)
+            {
+                // A descriptor and its arguments out of step must not crash the generator (CS8785): the raw parts will do.
+                return format + " (" + string.Join(", ", d.MessageArgs) + ")";
+            }
         }
 
         public static string Describe(LayerSpec layer) => $"layer {layer.Index} ({layer.Kind})";

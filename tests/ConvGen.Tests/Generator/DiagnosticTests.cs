@@ -129,8 +129,8 @@ public class DiagnosticTests
         var diagnostic = Assert.Single(run.Diagnostics);
         Assert.Equal("CG0004", diagnostic.Id);
         Assert.Equal("@in: 8", BrokenLeNet.Substring(diagnostic.Location.SourceSpan.Start, diagnostic.Location.SourceSpan.Length));
-        AssertStub(run, diagnostic.GetMessage(System.Globalization.CultureInfo.InvariantCulture));
         AssertNoCompilerErrors(run);
+        AssertStub(run, diagnostic.GetMessage(System.Globalization.CultureInfo.InvariantCulture));
     }
 
     [Fact]
