@@ -56,7 +56,7 @@ public sealed partial class NetworkGenerator
             }
 
             // An attribute the compiler could not bind (wrong argument types or count) has already produced a compiler
-            // error; the generator then stays silent and emits nothing rather than adding a cascade of its own.
+            // error; the generator then adds no diagnostic of its own, and only a stub without kernels (Validator).
             bool bindingErrors = attributes.Any(a => a.AttributeConstructor is null);
             if (bindingErrors)
                 diagnostics.Add(new DiagnosticInfo(Diagnostics.AttributeBindingFailed, null, EquatableArray<string>.Empty));
