@@ -71,7 +71,7 @@ internal static class Diagnostics
 
     /// <summary>
     /// Not reported: marks a network whose attributes the compiler could not bind. The compiler has already reported the
-    /// error, so the generator emits nothing and adds nothing.
+    /// error, so the generator adds no diagnostic and emits only a stub (no kernels) for the class.
     /// </summary>
     public const string AttributeBindingFailed = "binding-failed";
 

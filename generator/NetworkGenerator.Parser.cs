@@ -35,49 +35,71 @@ public sealed partial class NetworkGenerator
         {
             if (context.TargetSymbol is not INamedTypeSymbol type || context.TargetNode is not TypeDeclarationSyntax node)
                 return null;
-            var inputAttribute = context.Attributes[0];
-            var attributes = type.GetAttributes()
-                .Where(a => a.ApplicationSyntaxReference is not null && IsConvGenAttribute(a))
-                .OrderBy(a => a.ApplicationSyntaxReference!.SyntaxTree.FilePath, System.StringComparer.Ordinal)
-                .ThenBy(a => a.ApplicationSyntaxReference!.Span.Start)
-                .ToList();
-            var firstInput = attributes.FirstOrDefault(a => a.AttributeClass!.Name == "InputAttribute");
+            var attributes = ConvGenAttributes(type);
+            int inputIndex = attributes.FindIndex(a => a.AttributeClass!.Name == "InputAttribute");
+            var firstInput = inputIndex < 0 ? null : attributes[inputIndex];
             if (firstInput?.ApplicationSyntaxReference?.SyntaxTree != node.SyntaxTree
                 || !node.Span.Contains(firstInput.ApplicationSyntaxReference.Span))
                 return null;
 
             var diagnostics = new List<DiagnosticInfo>();
-            var classLocation = LocationInfo.From(node.Identifier.GetLocation());
-            CheckTypeShape(type, node, classLocation, diagnostics);
+            CheckTypeShape(type, node, diagnostics);
 
-            var input = ReadArguments(inputAttribute, cancellationToken);
+            var input = ReadArguments(firstInput);
             var layers = new List<LayerSpec>();
             int index = 0;
-            foreach (var attribute in attributes)
+            for (int i = 0; i < attributes.Count; i++)
             {
                 cancellationToken.ThrowIfCancellationRequested();
-                if (!s_layerAttributes.TryGetValue(attribute.AttributeClass!.Name, out var kind)) continue;
-                layers.Add(ReadLayer(kind, index++, attribute, cancellationToken));
+                if (!s_layerAttributes.TryGetValue(attributes[i].AttributeClass!.Name, out var kind)) continue;
+                layers.Add(ReadLayer(kind, index++, i, attributes[i]));
             }
 
             // An attribute the compiler could not bind (wrong argument types or count) has already produced a compiler
-            // error; the generator then stays silent and emits nothing rather than adding a cascade of its own.
+            // error; the generator then adds no diagnostic of its own, and only a stub without kernels (Validator).
             bool bindingErrors = attributes.Any(a => a.AttributeConstructor is null);
             if (bindingErrors)
                 diagnostics.Add(new DiagnosticInfo(Diagnostics.AttributeBindingFailed, null, EquatableArray<string>.Empty));
 
+            // No source positions are kept: a comment or method body edited above the network must leave this spec
+            // equal, so that no later step re-runs. Diagnostics carry SourceSites, placed by the Reporter.
             return new NetworkSpec(
                 Namespace: type.ContainingNamespace.IsGlobalNamespace ? null : type.ContainingNamespace.ToDisplayString(),
                 ClassName: type.Name,
+                MetadataName: MetadataNameOf(type),
                 Accessibility: SyntaxFacts.GetText(type.DeclaredAccessibility),
-                ClassLocation: classLocation,
                 InputChannels: input.Get("channels"),
                 InputHeight: input.Get("height"),
                 InputWidth: input.Get("width"),
-                InputLocation: LocationInfo.From(inputAttribute.ApplicationSyntaxReference?.GetSyntax(cancellationToken).GetLocation()),
-                InputArguments: input.Locations,
+                InputAttribute: inputIndex,
                 Layers: layers.ToEquatableArray(),
                 ParseDiagnostics: diagnostics.ToEquatableArray());
+        }
+
+        /// <summary>
+        /// The type's ConvGen attributes in the order every stage numbers them: by file path, then source position.
+        /// <see cref="SourceSite.Attribute"/> indexes this list, here and in the Reporter.
+        /// </summary>
+        public static List<AttributeData> ConvGenAttributes(INamedTypeSymbol type)
+            => type.GetAttributes()
+                .Where(a => a.ApplicationSyntaxReference is not null && IsConvGenAttribute(a))
+                .OrderBy(a => a.ApplicationSyntaxReference!.SyntaxTree.FilePath, System.StringComparer.Ordinal)
+                .ThenBy(a => a.ApplicationSyntaxReference!.Span.Start)
+                .ToList();
+
+        /// <summary>The CLR metadata name (<c>N.Outer+Inner`1</c>) under which the Reporter looks the type up again.</summary>
+        public static string MetadataNameOf(INamedTypeSymbol type)
+        {
+            string name = type.MetadataName;
+            var outermost = type;
+            for (var t = type.ContainingType; t is not null; t = t.ContainingType)
+            {
+                name = t.MetadataName + "+" + name;
+                outermost = t;
+            }
+            for (var ns = outermost.ContainingNamespace; ns is { IsGlobalNamespace: false }; ns = ns.ContainingNamespace)
+                name = ns.MetadataName + "." + name;
+            return name;
         }
 
         /// <summary>Metadata names of the layer attributes, for the pipeline that finds layers without [Input].</summary>
@@ -87,29 +109,28 @@ public sealed partial class NetworkGenerator
         /// CG0011 for a type with layer attributes but no [Input]: reported once, at the type's first layer attribute
         /// (this transform runs once per attribute type found on it).
         /// </summary>
-        public static DiagnosticInfo? ParseOrphan(GeneratorAttributeSyntaxContext context, CancellationToken cancellationToken)
+        public static TypeDiagnostics? ParseOrphan(GeneratorAttributeSyntaxContext context, CancellationToken cancellationToken)
         {
             if (context.TargetSymbol is not INamedTypeSymbol type || context.TargetNode is not TypeDeclarationSyntax node) return null;
-            var attributes = type.GetAttributes().Where(a => a.ApplicationSyntaxReference is not null && IsConvGenAttribute(a)).ToList();
+            var attributes = ConvGenAttributes(type);
             if (attributes.Any(a => a.AttributeClass!.Name == "InputAttribute")) return null;
-            var first = attributes
-                .OrderBy(a => a.ApplicationSyntaxReference!.SyntaxTree.FilePath, System.StringComparer.Ordinal)
-                .ThenBy(a => a.ApplicationSyntaxReference!.Span.Start)
-                .First();
+            var first = attributes.First();
             if (!SymbolEqualityComparer.Default.Equals(first.AttributeClass, context.Attributes[0].AttributeClass)
                 || first.ApplicationSyntaxReference!.SyntaxTree != node.SyntaxTree
                 || !node.Span.Contains(first.ApplicationSyntaxReference.Span))
                 return null;
-            return new DiagnosticInfo(Diagnostics.MissingInput.Id, LocationInfo.From(first.ApplicationSyntaxReference.GetSyntax(cancellationToken).GetLocation()),
-                new[] { type.Name }.ToEquatableArray());
+            return new TypeDiagnostics(MetadataNameOf(type), new[]
+            {
+                new DiagnosticInfo(Diagnostics.MissingInput.Id, new SourceSite(0), new[] { type.Name }.ToEquatableArray()),
+            }.ToEquatableArray());
         }
 
         private static bool IsConvGenAttribute(AttributeData attribute)
             => attribute.AttributeClass is { ContainingNamespace: { Name: "ConvGen", ContainingNamespace.IsGlobalNamespace: true } };
 
-        private static void CheckTypeShape(INamedTypeSymbol type, TypeDeclarationSyntax node, LocationInfo? location, List<DiagnosticInfo> diagnostics)
+        private static void CheckTypeShape(INamedTypeSymbol type, TypeDeclarationSyntax node, List<DiagnosticInfo> diagnostics)
         {
-            void Unsupported(string why) => diagnostics.Add(new DiagnosticInfo(Diagnostics.UnsupportedType.Id, location,
+            void Unsupported(string why) => diagnostics.Add(new DiagnosticInfo(Diagnostics.UnsupportedType.Id, SourceSite.Class,
                 new[] { type.Name, why }.ToEquatableArray()));
 
             if (node is RecordDeclarationSyntax) Unsupported("records are not supported; declare a 'partial class'");
@@ -118,38 +139,36 @@ public sealed partial class NetworkGenerator
             if (type.ContainingType is not null) Unsupported("nested types are not supported yet; declare the network at namespace level");
             if (type.TypeParameters.Length > 0) Unsupported("generic types are not supported: every shape must be a constant");
             if (!node.Modifiers.Any(SyntaxKind.PartialKeyword))
-                diagnostics.Add(new DiagnosticInfo(Diagnostics.NotPartial.Id, location, new[] { type.Name }.ToEquatableArray()));
+                diagnostics.Add(new DiagnosticInfo(Diagnostics.NotPartial.Id, SourceSite.Class, new[] { type.Name }.ToEquatableArray()));
         }
 
-        private static LayerSpec ReadLayer(LayerKind kind, int index, AttributeData attribute, CancellationToken cancellationToken)
+        private static LayerSpec ReadLayer(LayerKind kind, int index, int attributeIndex, AttributeData attribute)
         {
-            var a = ReadArguments(attribute, cancellationToken);
-            var location = LocationInfo.From(attribute.ApplicationSyntaxReference!.GetSyntax(cancellationToken).GetLocation());
+            var a = ReadArguments(attribute);
             return kind switch
             {
-                LayerKind.Conv => new LayerSpec(kind, index, location, a.Locations,
+                LayerKind.Conv => new LayerSpec(kind, index, attributeIndex,
                     KernelHeight: a.Get("kh"), KernelWidth: a.Get("kw"), In: a.Get("in"), Out: a.Get("out"),
                     Stride: a.Get("stride", 1), Pad: a.Get("pad"), Dilation: a.Get("dilation", 1), Groups: a.Get("groups", 1),
                     Bias: a.GetBool("bias", true), Same: a.GetBool("Same", false)),
-                LayerKind.MaxPool or LayerKind.AvgPool => new LayerSpec(kind, index, location, a.Locations,
+                LayerKind.MaxPool or LayerKind.AvgPool => new LayerSpec(kind, index, attributeIndex,
                     KernelHeight: a.Get("size"), KernelWidth: a.Get("size"), Stride: a.Get("stride"), Pad: a.Get("pad")),
-                LayerKind.Linear => new LayerSpec(kind, index, location, a.Locations,
+                LayerKind.Linear => new LayerSpec(kind, index, attributeIndex,
                     In: a.Get("in"), Out: a.Get("out"), Bias: a.GetBool("bias", true)),
-                _ => new LayerSpec(kind, index, location, a.Locations),
+                _ => new LayerSpec(kind, index, attributeIndex),
             };
         }
 
-        /// <summary>Argument values by parameter or property name, and where each was written.</summary>
+        /// <summary>Argument values by parameter or property name.</summary>
         private sealed class Arguments
         {
             public readonly Dictionary<string, object?> Values = new();
-            public EquatableArray<ArgumentLocation> Locations = EquatableArray<ArgumentLocation>.Empty;
 
             public int Get(string name, int fallback = 0) => Values.TryGetValue(name, out var v) && v is int i ? i : fallback;
             public bool GetBool(string name, bool fallback) => Values.TryGetValue(name, out var v) && v is bool b ? b : fallback;
         }
 
-        private static Arguments ReadArguments(AttributeData attribute, CancellationToken cancellationToken)
+        private static Arguments ReadArguments(AttributeData attribute)
         {
             var result = new Arguments();
             var parameters = attribute.AttributeConstructor?.Parameters ?? ImmutableArray<IParameterSymbol>.Empty;
@@ -157,22 +176,26 @@ public sealed partial class NetworkGenerator
                 result.Values[parameters[i].Name] = attribute.ConstructorArguments[i].Value;
             foreach (var named in attribute.NamedArguments)
                 result.Values[named.Key] = named.Value.Value;
-
-            if (attribute.ApplicationSyntaxReference?.GetSyntax(cancellationToken) is AttributeSyntax { ArgumentList: { } list })
-            {
-                var locations = new List<ArgumentLocation>();
-                for (int i = 0; i < list.Arguments.Count; i++)
-                {
-                    var argument = list.Arguments[i];
-                    string? name = argument.NameColon?.Name.Identifier.ValueText
-                        ?? argument.NameEquals?.Name.Identifier.ValueText
-                        ?? (i < parameters.Length ? parameters[i].Name : null);
-                    var location = LocationInfo.From(argument.GetLocation());
-                    if (name is not null && location is not null) locations.Add(new ArgumentLocation(name, location));
-                }
-                result.Locations = locations.ToEquatableArray();
-            }
             return result;
+        }
+
+        /// <summary>
+        /// The syntax of the argument written for parameter or property <paramref name="name"/> (by <c>name:</c>,
+        /// <c>Name =</c> or position), or null when it was left at its default.
+        /// </summary>
+        public static AttributeArgumentSyntax? FindArgument(AttributeData attribute, AttributeSyntax syntax, string name)
+        {
+            if (syntax.ArgumentList is not { } list) return null;
+            var parameters = attribute.AttributeConstructor?.Parameters ?? ImmutableArray<IParameterSymbol>.Empty;
+            for (int i = 0; i < list.Arguments.Count; i++)
+            {
+                var argument = list.Arguments[i];
+                string? written = argument.NameColon?.Name.Identifier.ValueText
+                    ?? argument.NameEquals?.Name.Identifier.ValueText
+                    ?? (i < parameters.Length ? parameters[i].Name : null);
+                if (written == name) return argument;
+            }
+            return null;
         }
     }
 }

@@ -7,7 +7,8 @@ using ConvGen.Generator.Model;
 namespace ConvGen.Generator;
 
 // Stage 2: NetworkSpec → shapes. Walks the layers with PyTorch's formulas, resolves defaults ("same" padding,
-// pooling stride) and reports every mistake at the argument that causes it. A network with any error gets no model.
+// pooling stride) and reports every mistake at the argument that causes it. A network with any error gets no model,
+// only a stub (same public members, bodies that throw) when its class can take one.
 public sealed partial class NetworkGenerator
 {
     internal static class Validator
@@ -19,9 +20,9 @@ public sealed partial class NetworkGenerator
         {
             var diagnostics = new List<DiagnosticInfo>(spec.ParseDiagnostics);
             if (diagnostics.RemoveAll(d => d.Id == Diagnostics.AttributeBindingFailed) > 0)
-                return new ValidationResult(null, diagnostics.ToEquatableArray()); // the compiler has reported it already
+                return Result(null); // the compiler has reported it already
             if (!allowUnsafe && spec.ParseDiagnostics.Count == 0)
-                diagnostics.Add(Diag(Diagnostics.UnsafeRequired, spec.ClassLocation, spec.ClassName));
+                diagnostics.Add(Diag(Diagnostics.UnsafeRequired, SourceSite.Class, spec.ClassName));
 
             var current = new TensorShape(spec.InputChannels, spec.InputHeight, spec.InputWidth, Flat: false);
             string producer = "[Input]";
@@ -31,12 +32,12 @@ public sealed partial class NetworkGenerator
             {
                 if (value < 1)
                 {
-                    diagnostics.Add(Diag(Diagnostics.InvalidArgument, Locate(spec.InputArguments, name) ?? spec.InputLocation,
+                    diagnostics.Add(Diag(Diagnostics.InvalidArgument, spec.InputSite with { Argument = name },
                         "[Input]", $"{name} must be at least 1, but is {value}"));
                     sound = false;
                 }
             }
-            if (sound) sound &= CheckSize(current, "[Input]", "the input", spec.InputLocation, diagnostics);
+            if (sound) sound &= CheckSize(current, "[Input]", "the input", spec.InputSite, diagnostics);
 
             var layers = new List<LayerModel>();
             foreach (var layer in spec.Layers)
@@ -45,8 +46,8 @@ public sealed partial class NetworkGenerator
                 var model = Infer(layer, current, producer, flattenedFrom, diagnostics);
                 if (model is null) { sound = false; break; }
                 string self = Describe(layer);
-                if (!CheckSize(model.Output, self, "the output", layer.Location, diagnostics)
-                    || !CheckCount(model.ParameterCount, model.ParameterCount, self, "the parameters", layer.Location, diagnostics))
+                if (!CheckSize(model.Output, self, "the output", layer.Site, diagnostics)
+                    || !CheckCount(model.ParameterCount, model.ParameterCount, self, "the parameters", layer.Site, diagnostics))
                 {
                     sound = false;
                     break;
@@ -63,7 +64,36 @@ public sealed partial class NetworkGenerator
             var network = !sound || hasErrors ? null
                 : new NetworkModel(spec.Namespace, spec.ClassName, spec.Accessibility,
                     new TensorShape(spec.InputChannels, spec.InputHeight, spec.InputWidth, false), layers.ToEquatableArray());
-            return new ValidationResult(network, diagnostics.ToEquatableArray());
+            return Result(network);
+
+            ValidationResult Result(NetworkModel? model)
+                => new(model, model is null ? Stub(spec, diagnostics) : null, new TypeDiagnostics(spec.MetadataName, diagnostics.ToEquatableArray()));
+        }
+
+        /// <summary>
+        /// The stand-in for a network with errors, unless the class itself cannot be extended (CG0001, CG0002): a
+        /// generated part would then add errors of its own (missing 'partial', a class part for a struct, ...).
+        /// </summary>
+        private static StubModel? Stub(NetworkSpec spec, List<DiagnosticInfo> diagnostics)
+        {
+            if (spec.ParseDiagnostics.Any(d => d.Id == Diagnostics.NotPartial.Id || d.Id == Diagnostics.UnsupportedType.Id)) return null;
+            var errors = diagnostics.Where(d => Diagnostics.IsError(d.Id)).Select(d => d.Id + ": " + Message(d));
+            return new StubModel(spec.Namespace, spec.ClassName, spec.Accessibility, errors.ToEquatableArray());
+        }
+
+        /// <summary>The diagnostic's message as the compiler prints it (invariant culture).</summary>
+        private static string Message(DiagnosticInfo d)
+        {
+            string format = Diagnostics.ById(d.Id)!.MessageFormat.ToString(CultureInfo.InvariantCulture);
+            try
+            {
+                return string.Format(CultureInfo.InvariantCulture, format, d.MessageArgs.Items.Cast<object>().ToArray());
+            }
+            catch (FormatException)
+            {
+                // A descriptor and its arguments out of step must not crash the generator (CS8785): the raw parts will do.
+                return format + " (" + string.Join(", ", d.MessageArgs) + ")";
+            }
         }
 
         public static string Describe(LayerSpec layer) => $"layer {layer.Index} ({layer.Kind})";
@@ -72,7 +102,7 @@ public sealed partial class NetworkGenerator
         {
             string self = Describe(layer);
             int before = diagnostics.Count;
-            void Invalid(string argument, string message) => diagnostics.Add(Diag(Diagnostics.InvalidArgument, layer.LocationOf(argument), self, message));
+            void Invalid(string argument, string message) => diagnostics.Add(Diag(Diagnostics.InvalidArgument, layer.SiteOf(argument), self, message));
             void AtLeast(string argument, int value, int minimum)
             {
                 if (value < minimum) Invalid(argument, $"{argument} must be at least {minimum}, but is {value}");
@@ -80,7 +110,7 @@ public sealed partial class NetworkGenerator
             bool NeedsSpatial()
             {
                 if (!input.Flat) return true;
-                diagnostics.Add(Diag(Diagnostics.WrongInputKind, layer.Location, self, "a C×H×W", producer,
+                diagnostics.Add(Diag(Diagnostics.WrongInputKind, layer.Site, self, "a C×H×W", producer,
                     $"{input.C} flat features", "; spatial layers must come before [Flatten]"));
                 return false;
             }
@@ -105,13 +135,13 @@ public sealed partial class NetworkGenerator
                     if (diagnostics.Count > before) return null;
                     if (!input.Flat)
                     {
-                        diagnostics.Add(Diag(Diagnostics.WrongInputKind, layer.Location, self, "flat features", producer,
+                        diagnostics.Add(Diag(Diagnostics.WrongInputKind, layer.Site, self, "flat features", producer,
                             input.ToString(), $"; insert [Flatten] before it (giving {input.C}×{input.H}×{input.W} = {input.Elements} features)"));
                         return null;
                     }
                     if (layer.In != input.C)
                     {
-                        diagnostics.Add(Diag(Diagnostics.LinearInputMismatch, layer.LocationOf("in"), self, layer.In.ToString(CultureInfo.InvariantCulture),
+                        diagnostics.Add(Diag(Diagnostics.LinearInputMismatch, layer.SiteOf("in"), self, layer.In.ToString(CultureInfo.InvariantCulture),
                             producer, flattenedFrom is null ? input.C.ToString(CultureInfo.InvariantCulture) : $"{flattenedFrom} = {input.C}")
                             with { FixValue = input.C.ToString(CultureInfo.InvariantCulture) });
                         return null;
@@ -154,13 +184,13 @@ public sealed partial class NetworkGenerator
                         string depthwise = layer.Groups == layer.In
                             ? $" (a depthwise layer, groups = in, needs out = multiplier × in: {layer.Out} is not a multiple of {layer.In})"
                             : "";
-                        diagnostics.Add(Diag(Diagnostics.GroupsMismatch, layer.LocationOf("groups"), self,
+                        diagnostics.Add(Diag(Diagnostics.GroupsMismatch, layer.SiteOf("groups"), self,
                             layer.Groups.ToString(CultureInfo.InvariantCulture), layer.In.ToString(CultureInfo.InvariantCulture), layer.Out.ToString(CultureInfo.InvariantCulture), depthwise));
                         return null;
                     }
                     if (layer.In != input.C)
                     {
-                        diagnostics.Add(Diag(Diagnostics.ChannelMismatch, layer.LocationOf("in"), self,
+                        diagnostics.Add(Diag(Diagnostics.ChannelMismatch, layer.SiteOf("in"), self,
                             layer.In.ToString(CultureInfo.InvariantCulture), producer, input.ToString())
                             with { FixValue = input.C.ToString(CultureInfo.InvariantCulture) });
                         return null;
@@ -180,7 +210,7 @@ public sealed partial class NetworkGenerator
                     if (!layer.Same) CheckTiling(layer, self, input, layer.KernelHeight, layer.KernelWidth, layer.Stride, (top + bottom, bottom), (left + right, right), layer.Dilation, diagnostics);
                     // The zero-padded copy the kernel reads must fit as well.
                     if (!CheckSize(new TensorShape(input.C, (int)Math.Min((long)input.H + top + bottom, int.MaxValue), (int)Math.Min((long)input.W + left + right, int.MaxValue), false),
-                            self, "its zero-padded input", layer.Location, diagnostics))
+                            self, "its zero-padded input", layer.Site, diagnostics))
                         return null;
                     return new LayerModel(layer.Kind, layer.Index, input, new TensorShape(layer.Out, oh, ow, false),
                         KernelHeight: layer.KernelHeight, KernelWidth: layer.KernelWidth, Stride: layer.Stride, Dilation: layer.Dilation,
@@ -215,7 +245,7 @@ public sealed partial class NetworkGenerator
             string kernel = dilation == 1 ? k.ToString(CultureInfo.InvariantCulture) : $"({dilation}·({k}−1)+1)";
             double value = Math.Floor(((double)size + pads - ((long)dilation * (k - 1) + 1)) / stride) + 1;
             string formula = $"({size} − {kernel} + {pads}) / {stride} + 1 = {value.ToString(CultureInfo.InvariantCulture)}";
-            diagnostics.Add(Diag(Diagnostics.SizeCollapses, layer.LocationOf(layer.Kind == LayerKind.Conv ? (height ? "kh" : "kw") : "size"), self,
+            diagnostics.Add(Diag(Diagnostics.SizeCollapses, layer.SiteOf(layer.Kind == LayerKind.Conv ? (height ? "kh" : "kw") : "size"), self,
                 height ? "height" : "width", value.ToString(CultureInfo.InvariantCulture), formula, size.ToString(CultureInfo.InvariantCulture)));
             return false;
         }
@@ -234,7 +264,7 @@ public sealed partial class NetworkGenerator
                 long dropped = left - after;
                 if (dropped <= 0) continue;
                 string kernel = dilation == 1 ? k.ToString(CultureInfo.InvariantCulture) : $"({dilation}·({k}−1)+1)";
-                diagnostics.Add(Diag(Diagnostics.WindowDoesNotTile, layer.LocationOf("stride") ?? layer.Location, self,
+                diagnostics.Add(Diag(Diagnostics.WindowDoesNotTile, layer.SiteOf("stride"), self,
                     dropped.ToString(CultureInfo.InvariantCulture), what, size.ToString(CultureInfo.InvariantCulture),
                     pads.ToString(CultureInfo.InvariantCulture), kernel, stride.ToString(CultureInfo.InvariantCulture),
                     left.ToString(CultureInfo.InvariantCulture), after.ToString(CultureInfo.InvariantCulture)));
@@ -245,10 +275,10 @@ public sealed partial class NetworkGenerator
         /// <summary>Floats a tensor takes inside the network: channels are stored in blocks of 8.</summary>
         private static long Stored(TensorShape shape) => shape.Flat ? shape.Elements : Saturating.Multiply((shape.C + 7L) / 8 * 8, shape.H, shape.W);
 
-        private static bool CheckSize(TensorShape shape, string self, string what, LocationInfo? location, List<DiagnosticInfo> diagnostics)
+        private static bool CheckSize(TensorShape shape, string self, string what, SourceSite location, List<DiagnosticInfo> diagnostics)
             => CheckCount(shape.Elements, Stored(shape), self, what, location, diagnostics);
 
-        private static bool CheckCount(long values, long stored, string self, string what, LocationInfo? location, List<DiagnosticInfo> diagnostics)
+        private static bool CheckCount(long values, long stored, string self, string what, SourceSite location, List<DiagnosticInfo> diagnostics)
         {
             if (stored <= MaxElements) return true;
             string Count(long n) => n == long.MaxValue ? "more than 9.2·10^18" : n.ToString("N0", CultureInfo.InvariantCulture);
@@ -258,13 +288,7 @@ public sealed partial class NetworkGenerator
             return false;
         }
 
-        private static LocationInfo? Locate(EquatableArray<ArgumentLocation> arguments, string name)
-        {
-            foreach (var a in arguments) if (a.Name == name) return a.Location;
-            return null;
-        }
-
-        private static DiagnosticInfo Diag(Microsoft.CodeAnalysis.DiagnosticDescriptor descriptor, LocationInfo? location, params string[] args)
+        private static DiagnosticInfo Diag(Microsoft.CodeAnalysis.DiagnosticDescriptor descriptor, SourceSite location, params string[] args)
             => new(descriptor.Id, location, args.ToEquatableArray());
     }
 }

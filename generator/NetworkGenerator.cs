@@ -1,4 +1,3 @@
-using System.Linq;
 using ConvGen.Generator.Model;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CSharp;
@@ -8,7 +7,8 @@ namespace ConvGen.Generator;
 /// <summary>
 /// Turns every <c>[Input]</c>-annotated partial class into a network with kernels specialised to its shapes.
 /// Pipeline: <see cref="Parser"/> (attributes → spec) → <see cref="Validator"/> (spec → shapes + diagnostics)
-/// → <see cref="Emitter"/> (shapes → C#). Diagnostics and source leave on separate branches.
+/// → <see cref="Emitter"/> (shapes → C#), or <see cref="StubEmitter"/> for a network with errors. Diagnostics leave on a
+/// separate branch, placed in the source by the <see cref="Reporter"/>.
 /// </summary>
 [Generator(LanguageNames.CSharp)]
 public sealed partial class NetworkGenerator : IIncrementalGenerator
@@ -20,6 +20,7 @@ public sealed partial class NetworkGenerator : IIncrementalGenerator
         public const string Validate = "ConvGen.Validate";
         public const string Model = "ConvGen.Model";
         public const string Diagnostics = "ConvGen.Diagnostics";
+        public const string Stub = "ConvGen.Stub";
     }
 
     public void Initialize(IncrementalGeneratorInitializationContext context)
@@ -39,21 +40,12 @@ public sealed partial class NetworkGenerator : IIncrementalGenerator
             .Select(static (pair, _) => Validator.Validate(pair.Left, pair.Right))
             .WithTrackingName(Steps.Validate);
 
-        // Locations are rebuilt against the compilation's own syntax trees (not as external file spans), so that
-        // #pragma warning disable and per-file .editorconfig severities apply to ConvGen's diagnostics like any other.
+        // Diagnostics carry SourceSites, not spans: the Reporter places them against the current compilation's own syntax
+        // trees, so that edits above a network leave every cached step equal, and #pragma warning disable and per-file
+        // .editorconfig severities apply to ConvGen's diagnostics like any other.
         var diagnostics = results.Select(static (r, _) => r.Diagnostics).WithTrackingName(Steps.Diagnostics);
-        context.RegisterSourceOutput(diagnostics.Combine(context.CompilationProvider), static (spc, pair) =>
-        {
-            var (list, compilation) = pair;
-            foreach (var d in list)
-            {
-                var descriptor = Diagnostics.ById(d.Id);
-                if (descriptor is null) continue;
-                var properties = d.FixValue is null ? null
-                    : System.Collections.Immutable.ImmutableDictionary<string, string?>.Empty.Add(Diagnostics.FixValueKey, d.FixValue);
-                spc.ReportDiagnostic(Diagnostic.Create(descriptor, Locate(compilation, d.Location), properties, d.MessageArgs.Items.Cast<object>().ToArray()));
-            }
-        });
+        context.RegisterSourceOutput(diagnostics.Combine(context.CompilationProvider),
+            static (spc, pair) => Reporter.Report(spc, pair.Right, pair.Left));
 
         // Layer attributes on a type without [Input]: one pipeline per attribute type (each is a cheap
         // ForAttributeWithMetadataName lookup), reported once per type.
@@ -64,8 +56,8 @@ public sealed partial class NetworkGenerator : IIncrementalGenerator
                     predicate: static (node, _) => node is Microsoft.CodeAnalysis.CSharp.Syntax.TypeDeclarationSyntax,
                     transform: static (ctx, ct) => Parser.ParseOrphan(ctx, ct))
                 .Where(static d => d is not null);
-            context.RegisterSourceOutput(orphans.Combine(context.CompilationProvider), static (spc, pair)
-                => spc.ReportDiagnostic(Diagnostic.Create(Diagnostics.MissingInput, Locate(pair.Right, pair.Left!.Location), pair.Left.MessageArgs.Items.Cast<object>().ToArray())));
+            context.RegisterSourceOutput(orphans.Combine(context.CompilationProvider),
+                static (spc, pair) => Reporter.Report(spc, pair.Right, pair.Left!));
         }
 
         var models = results
@@ -74,13 +66,14 @@ public sealed partial class NetworkGenerator : IIncrementalGenerator
             .WithTrackingName(Steps.Model);
         context.RegisterSourceOutput(models, static (spc, model) =>
             spc.AddSource(model.FullName + ".g.cs", Emitter.Emit(model)));
-    }
 
-    private static Location Locate(Compilation compilation, LocationInfo? info)
-    {
-        if (info is null) return Location.None;
-        foreach (var tree in compilation.SyntaxTrees)
-            if (tree.FilePath == info.FilePath && info.Span.End <= tree.Length) return Location.Create(tree, info.Span);
-        return info.ToLocation();
+        // A network with errors gets no kernels but, when its class can take them, the same public members with bodies
+        // that throw: code that uses the network then compiles, and the CG diagnostics are its only errors.
+        var stubs = results
+            .Where(static r => r.Stub is not null)
+            .Select(static (r, _) => r.Stub!)
+            .WithTrackingName(Steps.Stub);
+        context.RegisterSourceOutput(stubs, static (spc, stub) =>
+            spc.AddSource(stub.FullName + ".g.cs", StubEmitter.Emit(stub)));
     }
 }

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Packs the ConvGen NuGet package and installs it the way a user would: a fresh `dotnet new console` project that
 # references only the package (from artifacts/packages, a local folder feed, plus the machine's usual sources), builds
-# an annotated network and runs it. Then a copy with a channel mismatch must fail to build with CG0004, which shows
-# that the generator inside the package runs in the consumer's compiler.
+# an annotated network and runs it. Then a copy with a channel mismatch must fail to build with CG0004 and no other
+# error, which shows that the generator inside the package runs in the consumer's compiler.
 # Exit status: 0 when every check passed; non-zero, with a `package-test: FAIL:` line saying what, otherwise.
 # Set KEEP_PACKAGE_TEST=1 to keep the temporary consumer projects for inspection.
 set -euo pipefail
@@ -188,6 +188,12 @@ fi
 grep -E 'error CG0004' "$broken_log" | sort -u | sed 's/^/    /'
 grep -qE 'Program\.cs\([0-9]+,[0-9]+\): error CG0004' "$broken_log" ||
     { cat "$broken_log" >&2; fail "the broken consumer failed, but not with CG0004 on Program.cs"; }
-phase "broken consumer failed with CG0004, as expected"
+# Program.cs uses TinyNet's members (constructor, Summary, InputLength, Forward): the network's stub keeps them defined,
+# so CG0004 must be the only error, not the first of a cascade of CS0117/CS1061/CS1729.
+if grep -E ': error ' "$broken_log" | grep -vqE ': error CG0004'; then
+    grep -E ': error ' "$broken_log" | sort -u | sed 's/^/    /' >&2
+    fail "the broken consumer reported errors other than CG0004"
+fi
+phase "broken consumer failed with CG0004 and nothing else, as expected"
 
 say "OK: ConvGen $version packs, installs, generates, runs and reports diagnostics ($((SECONDS - started)) s)"

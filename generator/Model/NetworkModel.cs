@@ -72,5 +72,19 @@ internal sealed record NetworkModel(
     public string FullName => Namespace is null ? ClassName : Namespace + "." + ClassName;
 }
 
-/// <summary>Validation of one network: a model when it is sound, and the diagnostics either way.</summary>
-internal sealed record ValidationResult(NetworkModel? Model, EquatableArray<DiagnosticInfo> Diagnostics);
+/// <summary>
+/// A network with errors whose class ConvGen can still extend (partial, non-nested, non-generic class): the emitter gives
+/// it the public members of a generated network with bodies that throw, so that code using the network compiles and the
+/// CG errors are the only ones. <see cref="Errors"/> are the error diagnostics as "CG0004: message"; empty when the
+/// compiler could not bind an attribute (its own error says why).
+/// </summary>
+internal sealed record StubModel(string? Namespace, string ClassName, string Accessibility, EquatableArray<string> Errors)
+{
+    public string FullName => Namespace is null ? ClassName : Namespace + "." + ClassName;
+}
+
+/// <summary>
+/// Validation of one network: a model when it is sound, otherwise a stub when the class can take one, and the
+/// diagnostics either way.
+/// </summary>
+internal sealed record ValidationResult(NetworkModel? Model, StubModel? Stub, TypeDiagnostics Diagnostics);

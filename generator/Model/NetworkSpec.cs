@@ -1,6 +1,3 @@
-using Microsoft.CodeAnalysis;
-using Microsoft.CodeAnalysis.Text;
-
 namespace ConvGen.Generator.Model;
 
 // The parser's output: what the user wrote, as plain values. Only ints, strings, enums and equatable arrays,
@@ -9,24 +6,25 @@ namespace ConvGen.Generator.Model;
 /// <summary>Every layer attribute ConvGen knows.</summary>
 internal enum LayerKind { Conv, Relu, Sigmoid, Tanh, MaxPool, AvgPool, GlobalAvgPool, Flatten, Linear }
 
-/// <summary>A source position kept as values; turned back into a <see cref="Location"/> only when reporting.</summary>
-internal sealed record LocationInfo(string FilePath, TextSpan Span, LinePositionSpan LineSpan)
+/// <summary>
+/// Where a diagnostic points, as keys that do not move when code above the network is edited: the position of an
+/// attribute among the type's ConvGen attributes (ordered by file path, then source position, as the parser reads them)
+/// and, optionally, the name of one of its arguments. <see cref="Attribute"/> = -1 is the class name. Source spans
+/// would change with every comment or method body edited above the network and make the cached spec unequal; the
+/// diagnostics output turns a site into a <c>Location</c> against the current compilation instead
+/// (<c>NetworkGenerator.Reporter</c>).
+/// </summary>
+internal sealed record SourceSite(int Attribute, string? Argument = null)
 {
-    public Location ToLocation() => Location.Create(FilePath, Span, LineSpan);
-
-    public static LocationInfo? From(Location? location)
-        => location?.SourceTree is null ? null : new LocationInfo(location.SourceTree.FilePath, location.SourceSpan, location.GetLineSpan().Span);
+    /// <summary>The identifier of the declaration that carries the type's first <c>[Input]</c>.</summary>
+    public static SourceSite Class { get; } = new(-1);
 }
-
-/// <summary>Where one attribute argument was written, by parameter (or property) name.</summary>
-internal sealed record ArgumentLocation(string Name, LocationInfo Location);
 
 /// <summary>One layer attribute with its argument values (unused ones stay 0).</summary>
 internal sealed record LayerSpec(
     LayerKind Kind,
     int Index,
-    LocationInfo? Location,
-    EquatableArray<ArgumentLocation> Arguments,
+    int Attribute,
     int KernelHeight = 0,
     int KernelWidth = 0,
     int In = 0,
@@ -38,34 +36,40 @@ internal sealed record LayerSpec(
     bool Bias = true,
     bool Same = false)
 {
-    /// <summary>The location of argument <paramref name="name"/> if written, else the whole attribute.</summary>
-    public LocationInfo? LocationOf(string name)
-    {
-        foreach (var a in Arguments)
-            if (a.Name == name) return a.Location;
-        return Location;
-    }
+    /// <summary>The whole attribute.</summary>
+    public SourceSite Site => new(Attribute);
+
+    /// <summary>Argument <paramref name="name"/> if written, else (when reported) the whole attribute.</summary>
+    public SourceSite SiteOf(string name) => new(Attribute, name);
 }
 
 /// <summary>
 /// A diagnostic as values: descriptor ID, message arguments and position, plus the value a code fix should write
 /// (<see cref="Diagnostics.FixValueKey"/>), e.g. the channel count the previous layer produces.
 /// </summary>
-internal sealed record DiagnosticInfo(string Id, LocationInfo? Location, EquatableArray<string> MessageArgs, string? FixValue = null);
+internal sealed record DiagnosticInfo(string Id, SourceSite? Site, EquatableArray<string> MessageArgs, string? FixValue = null);
+
+/// <summary>
+/// The diagnostics of one type, with the metadata name (<c>Namespace.Outer+Inner`1</c>) under which the reporting step
+/// finds the type again in the compilation to place them.
+/// </summary>
+internal sealed record TypeDiagnostics(string MetadataName, EquatableArray<DiagnosticInfo> Items);
 
 /// <summary>One annotated class: its name, where it lives, its input and its layers in order.</summary>
 internal sealed record NetworkSpec(
     string? Namespace,
     string ClassName,
+    string MetadataName,
     string Accessibility,
-    LocationInfo? ClassLocation,
     int InputChannels,
     int InputHeight,
     int InputWidth,
-    LocationInfo? InputLocation,
-    EquatableArray<ArgumentLocation> InputArguments,
+    int InputAttribute,
     EquatableArray<LayerSpec> Layers,
     EquatableArray<DiagnosticInfo> ParseDiagnostics)
 {
     public string FullName => Namespace is null ? ClassName : Namespace + "." + ClassName;
+
+    /// <summary>The whole <c>[Input]</c> attribute.</summary>
+    public SourceSite InputSite => new(InputAttribute);
 }

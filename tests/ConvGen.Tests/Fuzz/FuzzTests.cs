@@ -30,6 +30,9 @@ namespace ConvGen.Tests.Fuzz;
 /// </summary>
 public sealed class FuzzTests(ITestOutputHelper output)
 {
+    /// <summary>Text only a stub for a network with errors contains.</summary>
+    private const string StubMarker = "has compile-time errors, so ConvGen generated no kernels for it";
+
     /// <summary>Fixed so CI runs the same corpus; set <c>CONVGEN_FUZZ_SEED</c> to explore other draws locally.</summary>
     private static readonly int Seed = int.TryParse(Environment.GetEnvironmentVariable("CONVGEN_FUZZ_SEED"), out int s) ? s : 20_251_201;
     private const int NetworkCount = 5_000;
@@ -136,6 +139,7 @@ public sealed class FuzzTests(ITestOutputHelper output)
             var all = r.Run.Diagnostics.Concat(r.UserDiagnostics).ToList();
             var attributed = new HashSet<Diagnostic>();
             var hints = r.Run.Sources.Select(s => s.HintName).ToHashSet(StringComparer.Ordinal);
+            var stubs = r.Run.Sources.Where(s => s.Text.Contains(StubMarker, StringComparison.Ordinal)).Select(s => s.HintName).ToHashSet(StringComparer.Ordinal);
             var expectedHints = new HashSet<string>(StringComparer.Ordinal);
             string Snippet(int start, int end) => r.Source[start..end].Replace("\n", "⏎", StringComparison.Ordinal);
             string List(IEnumerable<Diagnostic> ds) => string.Join("; ", ds.Select(d => $"{d.Id}: {d.GetMessage(CultureInfo.InvariantCulture)}"));
@@ -163,6 +167,7 @@ public sealed class FuzzTests(ITestOutputHelper output)
                     var others = header.Where(d => d.Severity != DiagnosticSeverity.Error && d.Id != "CG0012").ToList();
                     if (errors.Count > 0 || others.Count > 0) Fail("valid network with diagnostics", $"valid network got {List(errors.Concat(others))}\n  {what}");
                     if (!generated) Fail("valid network without source", $"valid network generated nothing\n  {what}");
+                    else if (stubs.Contains(hint)) Fail("valid network with a stub", $"valid network generated a stub\n  {what}");
 
                     // CG0012 exactly where real rows or columns go unread, and not where only padding does.
                     var warned = header.Where(d => d.Id == "CG0012")
@@ -180,7 +185,10 @@ public sealed class FuzzTests(ITestOutputHelper output)
                     bool compilerSaysSo = header.Any(d => d.Id.StartsWith("CS", StringComparison.Ordinal) && d.Severity == DiagnosticSeverity.Error);
                     if (!header.Any(d => d.Severity == DiagnosticSeverity.Error))
                         Fail("invalid network without error", $"invalid network got no error{(header.Count > 0 ? " (only " + List(header) + ")" : "")}{(generated ? ", and its source was generated" : "")}\n  {what}");
-                    else if (generated && !compilerSaysSo) Fail("invalid network with source", $"invalid network generated {hint}\n  {what}");
+                    // No kernels for an invalid network: a stub (members that throw) when its class can take one, so that
+                    // code using it compiles; real code only where the compiler's own error stops the build anyway.
+                    else if (generated && !compilerSaysSo && !stubs.Contains(hint)) Fail("invalid network with kernels", $"invalid network generated kernels in {hint}\n  {what}");
+                    if (!generated && n.DeclIsNetwork && n.HasInput) Fail("invalid network without stub", $"invalid network of a partial class generated no stub\n  {what}");
                     if (generated && compilerSaysSo)
                     {
                         sourcesForCompileErrors++;

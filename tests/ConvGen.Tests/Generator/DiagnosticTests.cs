@@ -8,7 +8,9 @@ namespace ConvGen.Tests.Generator;
 
 /// <summary>
 /// One broken network per diagnostic: the exact ID, a message with the computed shapes, and a location on the argument
-/// at fault (checked as the source text it covers). A broken network generates no source.
+/// at fault (checked as the source text it covers). A broken network gets no kernels: only a stub with the public members
+/// of a network whose bodies throw, when its class can take one (not for CG0001, CG0002, CG0011), so that code using the
+/// network still compiles and the CG diagnostics are the only errors.
 /// </summary>
 public class DiagnosticTests
 {
@@ -53,7 +55,138 @@ public class DiagnosticTests
         Assert.Contains(message, diagnostic.GetMessage(System.Globalization.CultureInfo.InvariantCulture));
         Assert.Equal(located, source.Substring(diagnostic.Location.SourceSpan.Start, diagnostic.Location.SourceSpan.Length));
         Assert.EndsWith($"docs/diagnostics/{id}.md", diagnostic.Descriptor.HelpLinkUri);
-        Assert.Empty(run.Sources);
+        if (id is "CG0001" or "CG0002" or "CG0011")
+        {
+            Assert.Empty(run.Sources);
+            return;
+        }
+        AssertStub(run, diagnostic.GetMessage(System.Globalization.CultureInfo.InvariantCulture));
+        AssertNoCompilerErrors(run);
+    }
+
+    /// <summary>The one generated source is a stub without kernels whose exception message lists the error.</summary>
+    private static void AssertStub(GeneratorRun run, string message)
+    {
+        string text = Assert.Single(run.Sources).Text;
+        Assert.Contains("has compile-time errors, so ConvGen generated no kernels for it", text);
+        Assert.Contains(message.Replace("\"", "\\\"", System.StringComparison.Ordinal), text);
+        Assert.DoesNotContain("unsafe", text);
+        Assert.DoesNotContain("Step0", text);
+    }
+
+    private static void AssertNoCompilerErrors(GeneratorRun run, params string[] except)
+    {
+        var errors = run.OutputCompilation.GetDiagnostics()
+            .Where(d => d.Severity == DiagnosticSeverity.Error && !except.Contains(d.Id)).ToList();
+        Assert.True(errors.Count == 0, GeneratorHarness.FormatDiagnostics(errors));
+    }
+
+    /// <summary>A LeNet with a channel mistake (CG0004 at <c>@in: 8</c>).</summary>
+    private const string BrokenLeNet = """
+        using ConvGen;
+        namespace D;
+        [Input(1, 28, 28)]
+        [Conv(5, 5, pad: 2, @in: 1, @out: 6), Relu, MaxPool(2), Conv(5, 5, @in: 8, @out: 16), Relu, MaxPool(2)]
+        [Flatten, Linear(400, 120), Relu, Linear(120, 10)]
+        public partial class LeNet;
+        """;
+
+    /// <summary>User code that touches every public member of a generated network.</summary>
+    private const string UsesLeNet = """
+        using System;
+        using ConvGen;
+        namespace D;
+        public static class App
+        {
+            public static double Run(string path)
+            {
+                var net = new LeNet(seed: 1);
+                var other = new LeNet();
+                var input = new float[2 * LeNet.InputLength];
+                var output = new float[2 * LeNet.OutputLength];
+                net.RecordForBackward = !other.RecordForBackward;
+                net.Forward(input, output, 2);
+                net.Backward(output, Span<float>.Empty, 2);
+                ((INetwork)net).ZeroGrad();
+                double sum = 0;
+                foreach (Parameter p in net.Parameters) sum += p.Length;
+                net.Save(path);
+                net.Load(path);
+                INetwork any = net;
+                Console.WriteLine(LeNet.Summary() + LeNet.LayerTable.Count + LeNet.OutputShape[0] + any.Layers.Count + any.OutputShape.Count);
+                const long perSample = LeNet.WorkspaceFloatsPerSample + LeNet.RecordedFloatsPerSample + LeNet.GradientFloatsPerSample;
+                return sum + perSample + any.InputLength + any.OutputLength;
+            }
+        }
+        """;
+
+    [Fact]
+    public void CodeThatUsesABrokenNetworkGetsOnlyTheCgError()
+    {
+        // Without a stub, every use of a member below is a CS0117/CS1061/CS1729 error of its own (a dozen here) under the
+        // one CG0004 that explains them all.
+        var run = GeneratorHarness.Run(BrokenLeNet, UsesLeNet);
+        var diagnostic = Assert.Single(run.Diagnostics);
+        Assert.Equal("CG0004", diagnostic.Id);
+        Assert.Equal("@in: 8", BrokenLeNet.Substring(diagnostic.Location.SourceSpan.Start, diagnostic.Location.SourceSpan.Length));
+        AssertNoCompilerErrors(run);
+        AssertStub(run, diagnostic.GetMessage(System.Globalization.CultureInfo.InvariantCulture));
+    }
+
+    [Fact]
+    public void TheCodeThatUsesTheNetworkCompilesAgainstTheValidNetwork()
+    {
+        // The counterpart of the test above: the same user code against the corrected network, so that it cannot pass
+        // only because the stub lets through code a real network would reject.
+        GeneratorHarness.CompileAndLoad(BrokenLeNet.Replace("@in: 8", "@in: 6", System.StringComparison.Ordinal), UsesLeNet);
+    }
+
+    [Fact]
+    public void TheStubHasThePublicMembersOfAGeneratedNetwork()
+    {
+        var valid = GeneratorHarness.CompileAndLoad(BrokenLeNet.Replace("@in: 8", "@in: 6", System.StringComparison.Ordinal)).GetType("D.LeNet")!;
+        var stub = LoadIgnoringGeneratorErrors(GeneratorHarness.Run(BrokenLeNet)).GetType("D.LeNet")!;
+        Assert.Equal(Surface(valid), Surface(stub));
+        Assert.Equal(valid.GetInterfaces().Select(i => i.FullName).Order(), stub.GetInterfaces().Select(i => i.FullName).Order());
+
+        static List<string> Surface(System.Type type) => type
+            .GetMembers(System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.Static | System.Reflection.BindingFlags.DeclaredOnly)
+            .Select(m => m switch
+            {
+                System.Reflection.FieldInfo f => $"field {f} const={f.IsLiteral}",
+                System.Reflection.PropertyInfo p => $"property {p} get={p.CanRead} set={p.CanWrite} static={p.GetMethod?.IsStatic}",
+                System.Reflection.MethodBase b => $"{b.MemberType} {b} static={b.IsStatic} defaults={string.Join(",", b.GetParameters().Select(x => x.HasDefaultValue ? x.DefaultValue : "-"))}",
+                _ => $"{m.MemberType} {m}",
+            })
+            .Order(System.StringComparer.Ordinal)
+            .ToList();
+    }
+
+    [Fact]
+    public void TheStubThrowsNamingTheNetworkAndItsErrors()
+    {
+        var run = GeneratorHarness.Run(BrokenLeNet);
+        Assert.Equal(new[] { "CG0004" }, run.Diagnostics.Select(d => d.Id));
+        var type = LoadIgnoringGeneratorErrors(run).GetType("D.LeNet")!;
+        var e = Assert.Throws<System.Reflection.TargetInvocationException>(() => System.Activator.CreateInstance(type, 0));
+        var error = Assert.IsType<System.InvalidOperationException>(e.InnerException);
+        Assert.Equal("LeNet has compile-time errors, so ConvGen generated no kernels for it; fix them and rebuild.\n"
+            + "CG0004: layer 3 (Conv) expects 8 input channels, but layer 2 (MaxPool) produces 6×14×14", error.Message);
+        e = Assert.Throws<System.Reflection.TargetInvocationException>(() => type.GetMethod("Summary")!.Invoke(null, null));
+        Assert.Equal(error.Message, Assert.IsType<System.InvalidOperationException>(e.InnerException).Message);
+        Assert.Equal(0, type.GetField("InputLength")!.GetValue(null));
+    }
+
+    /// <summary>
+    /// Emits the output compilation, whose own diagnostics do not include the generator's: what a build would produce
+    /// if the CG errors were turned off (<c>dotnet_diagnostic.CG0004.severity = none</c>).
+    /// </summary>
+    private static System.Reflection.Assembly LoadIgnoringGeneratorErrors(GeneratorRun run)
+    {
+        using var pe = new System.IO.MemoryStream();
+        var emit = run.OutputCompilation.Emit(pe);
+        Assert.True(emit.Success, GeneratorHarness.FormatDiagnostics(emit.Diagnostics));
+        return System.Reflection.Assembly.Load(pe.ToArray());
     }
 
     [Fact]
@@ -95,7 +228,8 @@ public class DiagnosticTests
         Assert.Equal("CG0010", diagnostic.Id);
         Assert.Equal("N", diagnostic.Location.SourceTree!.ToString().Substring(diagnostic.Location.SourceSpan.Start, diagnostic.Location.SourceSpan.Length));
         Assert.Contains("AllowUnsafeBlocks", diagnostic.GetMessage(System.Globalization.CultureInfo.InvariantCulture));
-        Assert.Empty(run.Sources);
+        AssertStub(run, diagnostic.GetMessage(System.Globalization.CultureInfo.InvariantCulture)); // a stub needs no unsafe code
+        AssertNoCompilerErrors(run);
     }
 
     [Fact]
@@ -112,11 +246,14 @@ public class DiagnosticTests
     [Fact]
     public void AttributeTheCompilerCannotBindAddsNoGeneratorDiagnostic()
     {
-        // Conv(3) lacks required arguments: the compiler reports CS7036; the generator adds nothing and emits nothing.
-        var run = GeneratorHarness.Run("using ConvGen;\n[Input(1, 8, 8)] [Conv(3)] public partial class N;\n");
+        // Conv(3) lacks required arguments: the compiler reports CS7036; the generator adds no diagnostic, and a stub
+        // (whose message points at the compiler's error), so that code using the network adds no errors of its own.
+        var run = GeneratorHarness.Run("using ConvGen;\n[Input(1, 8, 8)] [Conv(3)] public partial class N;\n",
+            "public static class App { public static void Run() { var n = new N(); n.Forward(new float[N.InputLength], new float[N.OutputLength], 1); } }");
         Assert.Empty(run.Diagnostics);
-        Assert.Empty(run.Sources);
+        Assert.Contains("The compiler could not read its ConvGen attributes", Assert.Single(run.Sources).Text);
         Assert.Contains(run.OutputCompilation.GetDiagnostics(), d => d.Id == "CS7036");
+        AssertNoCompilerErrors(run, "CS7036");
     }
 
     [Fact]

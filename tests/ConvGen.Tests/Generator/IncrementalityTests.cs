@@ -13,13 +13,34 @@ namespace ConvGen.Tests.Generator;
 /// <summary>The generator must stay incremental: unrelated edits reuse cached outputs, and cached models hold only values.</summary>
 public class IncrementalityTests
 {
+    // A valid network and a broken one, with a comment, another class and another part of the network's own class in
+    // the same file: edits there move every source position below them.
     private const string Network = """
         using ConvGen;
         namespace Inc;
+
+        // A comment above the networks.
+        public static class Util
+        {
+            public static int Twice(int x) { return 2 * x; }
+        }
+
         [Input(3, 16, 16)]
         [Conv(3, 3, pad: 1, @in: 3, @out: 8), Relu, MaxPool(2), Flatten, Linear(512, 10)]
         public partial class Small;
+
+        public partial class Small
+        {
+            public int Extra() { return 1; }
+        }
+
+        [Input(3, 8, 8)]
+        [Conv(3, 3, @in: 1, @out: 4)]
+        public partial class Broken;
         """;
+
+    private static readonly string[] s_allSteps =
+        [NetworkGenerator.Steps.Parse, NetworkGenerator.Steps.Validate, NetworkGenerator.Steps.Model, NetworkGenerator.Steps.Diagnostics];
 
     private const string Other = """
         namespace Inc;
@@ -51,8 +72,18 @@ public class IncrementalityTests
             Assert.All(reasons, reason => Assert.True(reason is IncrementalStepRunReason.Cached or IncrementalStepRunReason.Unchanged,
                 $"step {step} produced {reason}"));
         }
-        Assert.All(result.TrackedOutputSteps.SelectMany(s => s.Value).SelectMany(r => r.Outputs),
-            o => Assert.True(o.Reason is IncrementalStepRunReason.Cached or IncrementalStepRunReason.Unchanged, $"an output step produced {o.Reason}"));
+        // Source outputs must be served from the cache. An output that only reports diagnostics is combined with the
+        // compilation (to place them in its syntax trees), so it runs on every compilation by design, and Roslyn calls a
+        // non-empty diagnostic list from a fresh run Modified; its input, the Diagnostics step, is checked above.
+        var outputs = result.TrackedOutputSteps.SelectMany(s => s.Value).SelectMany(r => r.Outputs).ToList();
+        Assert.NotEmpty(outputs);
+        foreach (var (value, reason) in outputs)
+        {
+            var sources = (System.Collections.IEnumerable)((System.Runtime.CompilerServices.ITuple)value)[0]!;
+            if (sources.Cast<object>().Any())
+                Assert.True(reason is IncrementalStepRunReason.Cached or IncrementalStepRunReason.Unchanged, $"a source output produced {reason}");
+        }
+        Assert.Contains(outputs, o => ((System.Collections.IEnumerable)((System.Runtime.CompilerServices.ITuple)o.Value)[0]!).Cast<object>().Any());
     }
 
     [Fact]
@@ -60,7 +91,7 @@ public class IncrementalityTests
     {
         var (driver, compilation) = FirstRun();
         var result = SecondRun(driver, Replace(compilation, 1, Other.Replace("42", "43")));
-        AssertAllCached(result, NetworkGenerator.Steps.Parse, NetworkGenerator.Steps.Validate, NetworkGenerator.Steps.Model, NetworkGenerator.Steps.Diagnostics);
+        AssertAllCached(result, s_allSteps);
     }
 
     [Fact]
@@ -71,16 +102,58 @@ public class IncrementalityTests
         AssertAllCached(SecondRun(driver, edited), NetworkGenerator.Steps.Parse, NetworkGenerator.Steps.Model);
     }
 
-    [Fact]
-    public void MovingTheNetworkDownKeepsTheGeneratedSourceCached()
+    /// <summary>Edits in the networks' own file that move them (or not) without changing them.</summary>
+    public static TheoryData<string, string, string> SameFileEdits() => new()
     {
-        // A comment above the class shifts every source position: the parsed spec (which keeps locations for
-        // diagnostics) changes, but the model the emitter reads has no locations and stays equal.
+        { "comment added above everything", "using ConvGen;", "// a new comment\nusing ConvGen;" },
+        { "comment above the networks edited", "// A comment above the networks.", "// A longer comment above the networks, edited twice." },
+        { "method body of another class above the networks", "return 2 * x;", "int twice = x + x;\n        return twice;" },
+        { "method body in another part of the network's class", "return 1;", "return 1 + 0;" },
+        { "blank lines above the network", "[Input(3, 16, 16)]", "\n\n\n[Input(3, 16, 16)]" },
+        { "member added to another part of the network's class", "public int Extra()", "public int Other() => 2;\n    public int Extra()" },
+    };
+
+    [Theory]
+    [MemberData(nameof(SameFileEdits))]
+    public void EditingCommentsAndMethodBodiesInTheNetworksFileLeavesEveryStepCached(string edit, string find, string replace)
+    {
+        // No cached value holds a source position (diagnostics carry SourceSites, placed at report time), so moving a
+        // network down, or editing code around it, leaves every one of our steps and outputs equal. (Roslyn's own
+        // ForAttributeWithMetadataName step re-runs its transform for the edited file; its output compares equal.)
+        Assert.Contains(find, Network, StringComparison.Ordinal);
         var (driver, compilation) = FirstRun();
-        var result = SecondRun(driver, Replace(compilation, 0, "// a comment\n" + Network));
-        var model = result.TrackedSteps[NetworkGenerator.Steps.Model].SelectMany(r => r.Outputs).ToList();
-        Assert.NotEmpty(model);
-        Assert.All(model, o => Assert.True(o.Reason is IncrementalStepRunReason.Cached or IncrementalStepRunReason.Unchanged, $"model step produced {o.Reason}"));
+        var edited = Replace(compilation, 0, Network.Replace(find, replace, StringComparison.Ordinal));
+        var result = SecondRun(driver, edited);
+        Assert.True(result.Exception is null, $"{edit}: {result.Exception}");
+        AssertAllCached(result, s_allSteps);
+    }
+
+    [Theory]
+    [MemberData(nameof(SameFileEdits))]
+    public void DiagnosticsOfACachedNetworkFollowTheEditedSource(string edit, string find, string replace)
+    {
+        // The other side of caching the diagnostics without positions: after the edit they must point at the moved
+        // argument, in the edited compilation's own tree (where #pragma applies), not where it was before.
+        var (driver, compilation) = FirstRun();
+        string text = Network.Replace(find, replace, StringComparison.Ordinal);
+        var edited = Replace(compilation, 0, text);
+        var diagnostic = Assert.Single(driver.RunGenerators(edited).GetRunResult().Diagnostics);
+        Assert.Equal("CG0004", diagnostic.Id);
+        Assert.Same(edited.SyntaxTrees.First(), diagnostic.Location.SourceTree);
+        int at = text.IndexOf("@in: 1", StringComparison.Ordinal);
+        Assert.True(at == diagnostic.Location.SourceSpan.Start && diagnostic.Location.SourceSpan.Length == 6,
+            $"{edit}: CG0004 at {diagnostic.Location.SourceSpan}, but '@in: 1' is at {at}");
+    }
+
+    [Fact]
+    public void EditingAnotherFilesPartOfTheNetworksClassLeavesEveryStepCached()
+    {
+        // The network's class continued in a second file: editing a method body there re-runs nothing of ours either.
+        const string part = "namespace Inc;\npublic partial class Small\n{\n    public int Third() { return 3; }\n}\n";
+        var compilation = GeneratorHarness.CreateCompilation(new[] { Network, Other, part });
+        var driver = GeneratorHarness.CreateDriver(trackSteps: true).RunGenerators(compilation);
+        var result = SecondRun(driver, Replace(compilation, 2, part.Replace("return 3;", "// three\n        return 2 + 1;", StringComparison.Ordinal)));
+        AssertAllCached(result, s_allSteps);
     }
 
     [Fact]
