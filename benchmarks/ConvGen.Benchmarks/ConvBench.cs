@@ -45,8 +45,9 @@ public sealed class ConvRow(ConvShape shape, int threads)
     public double PeakJustBefore { get; set; }
 
     /// <summary>
-    /// The reference for "% peak": the higher of <see cref="PeakJustBefore"/> and the peak at the start of the run. A
-    /// neighbour can only lower a peak measurement, and a depressed reference would flatter every "% peak".
+    /// The reference for "% peak": the highest of <see cref="PeakJustBefore"/> and the peaks at the start and the end of
+    /// the run (set once the run is over). A neighbour can only lower a peak measurement, and a depressed reference
+    /// would flatter every "% peak".
     /// </summary>
     public double Peak { get; set; }
 

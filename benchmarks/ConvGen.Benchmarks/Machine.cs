@@ -85,7 +85,8 @@ public static class Machine
         var fields = Lscpu();
         string Get(string key) => fields.TryGetValue(key, out string? v) ? v : "?";
         return fields.Count == 0 ? $"{Environment.ProcessorCount} logical CPUs"
-            : $"{Environment.ProcessorCount} logical CPUs = {Get("Socket(s)")} socket(s) × {Get("Core(s) per socket")} core(s) × {Get("Thread(s) per core")} thread(s) per core";
+            : $"CPU family {Get("CPU family")} model {Get("Model")} stepping {Get("Stepping")}, {Environment.ProcessorCount} logical CPUs = "
+              + $"{Get("Socket(s)")} socket(s) × {Get("Core(s) per socket")} core(s) × {Get("Thread(s) per core")} thread(s) per core";
     }
 
     /// <summary>Where Debian's libblas.so.3 points (PyTorch's im2col+GEMM fallback runs on it).</summary>

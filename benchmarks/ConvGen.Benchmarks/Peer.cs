@@ -157,7 +157,7 @@ public sealed class Peers : IDisposable
             {
                 var r = t.Ready;
                 t.Description = $"torch {r["torch"]} (python {r["python"]}, {(r["mkldnn"]?.GetValue<bool>() == true ? "oneDNN" : "no oneDNN")}, "
-                    + $"CPU capability {r["capability"]}; {malloc})";
+                    + $"ATen CPU capability {r["capability"]}, oneDNN library {r["dnnl"]} at its default ISA; {malloc})";
             }
             peers.TorchNote = peers.Torch?.Description ?? $"not available: {failure}";
         }

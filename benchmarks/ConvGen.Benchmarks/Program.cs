@@ -94,6 +94,9 @@ public static class Program
             run.PeakAfter[t] = FmaPeak.Measure(t, peakRuns, peakSeconds);
             if (FmaPeak.Is512Supported) run.Peak512[t] = Math.Max(run.Peak512[t], FmaPeak.Measure(t, peakRuns, peakSeconds, wide: true));
         }
+        // "% peak" reference: the highest peak seen at this thread count (just before the shape, at the start, at the end).
+        foreach (var row in run.ConvRows)
+            row.Peak = Math.Max(row.PeakJustBefore, Math.Max(run.PeakBefore.GetValueOrDefault(row.Threads), run.PeakAfter.GetValueOrDefault(row.Threads)));
         run.LoadAfter = Machine.LoadAverage();
         run.Seconds = clock.Elapsed.TotalSeconds;
 

@@ -13,7 +13,7 @@ namespace ConvGen.Benchmarks;
 public sealed record TimingPlan(double WarmupSeconds, double Seconds, int MinCalls, int Rounds)
 {
     /// <summary>The normal run: about 0.6 s of timed calls per figure, in 3 rounds.</summary>
-    public static TimingPlan Full { get; } = new(0.25, 0.6, 12, 3);
+    public static TimingPlan Full { get; } = new(0.25, 0.6, 9, 3);
 
     /// <summary><c>--quick</c>: a smoke run.</summary>
     public static TimingPlan Quick { get; } = new(0.03, 0.05, 3, 1);

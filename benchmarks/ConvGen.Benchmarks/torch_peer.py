@@ -239,7 +239,13 @@ def main():
     except Exception as e:  # noqa: BLE001 - any import failure goes to the harness
         print(json.dumps({"error": f"cannot import torch: {e}"}), flush=True)
         return 1
-    print(json.dumps({"ready": True, "torch": torch.__version__, "python": sys.version.split()[0],
+    dnnl = "not loaded"
+    try:
+        with open("/proc/self/maps") as maps:
+            dnnl = next((l.split()[-1] for l in maps if "libdnnl" in l), "not loaded")
+    except OSError:
+        pass
+    print(json.dumps({"ready": True, "torch": torch.__version__, "python": sys.version.split()[0], "dnnl": dnnl,
                       "mkldnn": bool(torch.backends.mkldnn.is_available()),
                       "capability": next((l.split(":", 1)[1].strip() for l in torch.__config__.show().splitlines()
                                           if "CPU capability usage" in l), "unknown")}), flush=True)
