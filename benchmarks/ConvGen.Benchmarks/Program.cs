@@ -83,7 +83,7 @@ public static class Program
                 run.LoadBeforeLeNet = Machine.LoadAverage();
                 Console.WriteLine();
                 double start = clock.Elapsed.TotalSeconds;
-                run.LeNet = LeNetBench.Run(options, peers.Torch, clock);
+                run.LeNet = LeNetBench.Run(options, peers.Torch, Stopwatch.StartNew()); // --budget counts from here
                 run.LeNetSeconds = clock.Elapsed.TotalSeconds - start;
             }
             run.Workspaces = WorkspacePlan.ForRun(run.Shapes, !options.SkipLeNet);
