@@ -2,8 +2,9 @@ using ConvGen;
 
 namespace ConvGen.Benchmarks;
 
-// One annotated network per benchmarked shape, each a single [Conv] so the timing is that convolution alone
-// (bias included, as nn.Conv2d's default). Shapes.cs gives each its batch size and the arithmetic to count its work.
+// One annotated network per benchmarked geometry, each a single [Conv] so a Forward or Backward call is that
+// convolution alone (bias included, as nn.Conv2d's default) plus the NCHW ↔ NCHW8c conversions at the network's
+// edges. Shapes.cs gives each shape its batch size (batch is a run-time argument: a32 runs Conv3x3_64_56 at batch 32).
 
 /// <summary>(a) ResNet-18/34 conv2_x: 64→64, 3x3, pad 1, 56×56.</summary>
 [Input(64, 56, 56)]
@@ -45,3 +46,13 @@ public partial class LeNetConv2;
 [Input(32, 112, 112)]
 [Conv(3, 3, @in: 32, @out: 32, pad: 1, groups: 32)]
 public partial class Depthwise3x3_32_112;
+
+/// <summary>
+/// LeNet-5 as trained today (ReLU, max pooling; conv1 padded so 28×28 inputs give 16×5×5 = 400 features), the same
+/// layers as the torch.nn.Sequential in torch_peer.py, so parameter names and shapes match its state dict.
+/// </summary>
+[Input(1, 28, 28)]
+[Conv(5, 5, @in: 1, @out: 6, pad: 2), Relu, MaxPool(2)]
+[Conv(5, 5, @in: 6, @out: 16), Relu, MaxPool(2)]
+[Flatten, Linear(400, 120), Relu, Linear(120, 84), Relu, Linear(84, 10)]
+public partial class BenchLeNet;

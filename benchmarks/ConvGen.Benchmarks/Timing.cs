@@ -5,81 +5,109 @@ using System.Diagnostics;
 namespace ConvGen.Benchmarks;
 
 /// <summary>
-/// How each figure is measured: <see cref="Rounds"/> rounds, alternating ConvGen and PyTorch, each round a warm-up
-/// then timed calls until <see cref="MeasureSeconds"/>/<see cref="Rounds"/> seconds and enough calls have run.
-/// Alternating spreads a burst of load from a neighbour over both sides instead of one.
+/// How long each per-call figure is measured. A figure is measured in <see cref="Rounds"/> rounds that alternate with
+/// the peers (so a burst of load from a neighbour is shared by all sides); each round warms up, then times single
+/// calls until <see cref="Seconds"/>/<see cref="Rounds"/> seconds and <see cref="MinCalls"/>/<see cref="Rounds"/>
+/// calls have run.
 /// </summary>
-public sealed record TimingOptions(double WarmupSeconds, double MeasureSeconds, int MinSamples, int Rounds)
+public sealed record TimingPlan(double WarmupSeconds, double Seconds, int MinCalls, int Rounds)
 {
-    /// <summary>The default run: about 1 s of timed calls per figure, in 5 rounds.</summary>
-    public static TimingOptions Full { get; } = new(0.3, 1.0, 15, 5);
+    /// <summary>The normal run: about 0.6 s of timed calls per figure, in 3 rounds.</summary>
+    public static TimingPlan Full { get; } = new(0.25, 0.6, 9, 3);
 
-    /// <summary><c>--quick</c>: a smoke run with noisy figures.</summary>
-    public static TimingOptions Quick { get; } = new(0.05, 0.1, 5, 1);
+    /// <summary><c>--quick</c>: a smoke run.</summary>
+    public static TimingPlan Quick { get; } = new(0.03, 0.05, 3, 1);
 
-    /// <summary>Warm-up before round <paramref name="round"/>: full before the first, short afterwards.</summary>
-    public double WarmupFor(int round) => round == 0 ? WarmupSeconds : Math.Min(WarmupSeconds, 0.02);
+    /// <summary>Warm-up of round <paramref name="round"/>: the full one first, a short one later (the code is hot by then).</summary>
+    public double WarmupOf(int round) => round == 0 ? WarmupSeconds : Math.Min(WarmupSeconds, 0.03);
 
     /// <summary>Timed seconds per round.</summary>
-    public double SecondsPerRound => MeasureSeconds / Rounds;
+    public double SecondsPerRound => Seconds / Rounds;
 
-    /// <summary>Minimum calls per round.</summary>
-    public int MinSamplesPerRound => (MinSamples + Rounds - 1) / Rounds;
+    /// <summary>Minimum timed calls per round.</summary>
+    public int MinCallsPerRound => Math.Max(1, (MinCalls + Rounds - 1) / Rounds);
 }
 
-/// <summary>Per-call times of one figure, in milliseconds.</summary>
-public sealed record Sample(double MedianMs, double P25Ms, double P75Ms, double MinMs, int Count)
+/// <summary>Summary of per-call times in milliseconds.</summary>
+public sealed record Stats(double Median, double P25, double P75, double Min, int Count)
 {
-    /// <summary>Summarises raw per-call times.</summary>
-    public static Sample From(List<double> ms)
+    /// <summary>Summarises <paramref name="ms"/> (sorted in place); null when empty.</summary>
+    public static Stats? Of(List<double> ms)
     {
+        if (ms.Count == 0) return null;
         ms.Sort();
-        return new Sample(Quantile(ms, 0.5), Quantile(ms, 0.25), Quantile(ms, 0.75), ms[0], ms.Count);
+        return new Stats(Quantile(ms, 0.5), Quantile(ms, 0.25), Quantile(ms, 0.75), ms[0], ms.Count);
     }
 
-    /// <summary>Linear-interpolated quantile of sorted data (the median of an even count is the mean of the middle two).</summary>
+    /// <summary>Quantile of sorted data with linear interpolation.</summary>
     public static double Quantile(List<double> sorted, double q)
     {
-        double pos = q * (sorted.Count - 1);
-        int lo = (int)Math.Floor(pos);
-        int hi = Math.Min(lo + 1, sorted.Count - 1);
-        return sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo);
+        double at = q * (sorted.Count - 1);
+        int lo = (int)at, hi = Math.Min(lo + 1, sorted.Count - 1);
+        return sorted[lo] + (sorted[hi] - sorted[lo]) * (at - lo);
     }
 }
 
-/// <summary>Stopwatch harness: warm-up, then each call timed on its own.</summary>
-public static class CallTimer
+/// <summary>Times single calls with the Stopwatch after a warm-up.</summary>
+public static class CallClock
 {
-    private const int MaxSamples = 200_000;
+    private const int MaxCalls = 100_000;
 
     /// <summary>
-    /// Runs <paramref name="body"/> for <paramref name="warmupSeconds"/> (at least 3 calls), then times single calls
-    /// until <paramref name="seconds"/> of calls and <paramref name="minSamples"/> calls; appends the times (ms).
+    /// Calls <paramref name="body"/> for <paramref name="warmupSeconds"/> (at least twice), collects garbage, then times
+    /// single calls until <paramref name="seconds"/> of timed calls and <paramref name="minCalls"/> calls; appends each
+    /// call's time in ms to <paramref name="times"/>.
     /// </summary>
-    public static void Measure(Action body, double warmupSeconds, double seconds, int minSamples, List<double> times)
+    public static void Run(Action body, double warmupSeconds, double seconds, int minCalls, List<double> times)
     {
-        long freq = Stopwatch.Frequency;
-        long warmEnd = Stopwatch.GetTimestamp() + (long)(warmupSeconds * freq);
-        int warm = 0;
-        while (warm < 3 || Stopwatch.GetTimestamp() < warmEnd)
-        {
-            body();
-            warm++;
-        }
-
+        long until = Stopwatch.GetTimestamp() + (long)(warmupSeconds * Stopwatch.Frequency);
+        for (int n = 0; n < 2 || Stopwatch.GetTimestamp() < until; n++) body();
         GC.Collect();
         GC.WaitForPendingFinalizers();
-        GC.Collect();
 
-        long measureTicks = (long)(seconds * freq);
-        long spent = 0;
-        for (int n = 0; (spent < measureTicks || n < minSamples) && n < MaxSamples; n++)
+        long budget = (long)(seconds * Stopwatch.Frequency), spent = 0;
+        double msPerTick = 1000.0 / Stopwatch.Frequency;
+        for (int n = 0; (spent < budget || n < minCalls) && n < MaxCalls; n++)
         {
             long t0 = Stopwatch.GetTimestamp();
             body();
             long dt = Stopwatch.GetTimestamp() - t0;
             spent += dt;
-            times.Add(dt * 1000.0 / freq);
+            times.Add(dt * msPerTick);
+        }
+    }
+
+    /// <summary>
+    /// Like <see cref="Run"/> for two calls timed back to back in pairs (<paramref name="a"/> then <paramref name="b"/>),
+    /// so that the difference of a pair measures what <paramref name="a"/> does beyond <paramref name="b"/> under the
+    /// same machine state. Appends the times of each to <paramref name="timesA"/> and <paramref name="timesB"/> and the
+    /// per-pair difference to <paramref name="differences"/>.
+    /// </summary>
+    public static void RunPairs(Action a, Action b, double warmupSeconds, double seconds, int minPairs,
+        List<double> timesA, List<double> timesB, List<double> differences)
+    {
+        long until = Stopwatch.GetTimestamp() + (long)(warmupSeconds * Stopwatch.Frequency);
+        for (int n = 0; n < 2 || Stopwatch.GetTimestamp() < until; n++)
+        {
+            a();
+            b();
+        }
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+
+        long budget = (long)(seconds * Stopwatch.Frequency), spent = 0;
+        double msPerTick = 1000.0 / Stopwatch.Frequency;
+        for (int n = 0; (spent < budget || n < minPairs) && n < MaxCalls; n++)
+        {
+            long t0 = Stopwatch.GetTimestamp();
+            a();
+            long t1 = Stopwatch.GetTimestamp();
+            b();
+            long t2 = Stopwatch.GetTimestamp();
+            spent += t2 - t0;
+            timesA.Add((t1 - t0) * msPerTick);
+            timesB.Add((t2 - t1) * msPerTick);
+            differences.Add(((t1 - t0) - (t2 - t1)) * msPerTick);
         }
     }
 }

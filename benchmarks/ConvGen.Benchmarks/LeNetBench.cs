@@ -8,7 +8,7 @@ using System.Threading;
 using ConvGen.Data;
 using ConvGen.Training;
 
-namespace ConvGen.TrainingBenchmarks;
+namespace ConvGen.Benchmarks;
 
 /// <summary>One timed training epoch (or its extrapolation from the first batches) of one side.</summary>
 /// <param name="Seconds">Wall time of the batches run.</param>
@@ -51,7 +51,7 @@ public static class LeNetBench
     public const double Momentum = 0.9;
     private const int WarmupBatches = 20;
 
-    public static LeNetResults Run(Options options, TorchPeer? peer, Stopwatch clock)
+    public static LeNetResults Run(Options options, Peer? peer, Stopwatch clock)
     {
         var results = new LeNetResults();
         InMemoryDataset train, test;
@@ -78,7 +78,7 @@ public static class LeNetBench
 
         // Both sides start from the same weights: ConvGen's initialisation, saved and loaded by the peer.
         var net = new BenchLeNet(seed: 1);
-        string weights = Path.Combine(Path.GetTempPath(), $"convgen-training-bench-{Environment.ProcessId}.safetensors");
+        string weights = Path.Combine(Path.GetTempPath(), $"convgen-bench-{Environment.ProcessId}.safetensors");
         string? torchError = peer is null ? "not run" : null;
         try
         {
@@ -121,7 +121,7 @@ public static class LeNetBench
         }
         catch (Exception e)
         {
-            mineError = ConvBackwardBench.Describe(e);
+            mineError = ConvBench.Describe(e);
         }
         if (peer is not null && torchError is null)
         {
@@ -161,7 +161,7 @@ public static class LeNetBench
                     }
                     catch (Exception e)
                     {
-                        mineError = ConvBackwardBench.Describe(e);
+                        mineError = ConvBench.Describe(e);
                     }
                 }
                 if (peer is not null && torchError is null)
@@ -198,7 +198,7 @@ public static class LeNetBench
         }
         catch (Exception e)
         {
-            results.Notes.Add($"ConvGen test evaluation failed: {ConvBackwardBench.Describe(e)}");
+            results.Notes.Add($"ConvGen test evaluation failed: {ConvBench.Describe(e)}");
         }
         if (peer is not null && torchError is null)
         {
@@ -268,7 +268,7 @@ public static class LeNetBench
         return clock.Elapsed.TotalSeconds + needed <= options.BudgetSeconds;
     }
 
-    private static void Inference(BenchLeNet net, InMemoryDataset test, Options options, TorchPeer? peer, string? torchError, LeNetResults results)
+    private static void Inference(BenchLeNet net, InMemoryDataset test, Options options, Peer? peer, string? torchError, LeNetResults results)
     {
         var timing = options.Timing;
         net.RecordForBackward = false;
@@ -293,7 +293,7 @@ public static class LeNetBench
                         }
                         catch (Exception e)
                         {
-                            error = ConvBackwardBench.Describe(e);
+                            error = ConvBench.Describe(e);
                         }
                     }
                     if (peer is not null && peerError is null)
@@ -315,14 +315,14 @@ public static class LeNetBench
                 var row = new InferenceRow(t, batch, error is null ? Stats.Of(mine) : null, error,
                     peerError is null ? Stats.Of(theirs) : null, peer is null ? null : peerError);
                 results.Inference.Add(row);
-                Console.WriteLine($"LeNet inference batch {batch,3} {t}T: ConvGen {ConvBackwardBench.Ms(row.ConvGen, error)} | PyTorch {ConvBackwardBench.Ms(row.Torch, row.TorchError)}");
+                Console.WriteLine($"LeNet inference batch {batch,3} {t}T: ConvGen {LeNetBench.Ms(row.ConvGen, error)} | PyTorch {LeNetBench.Ms(row.Torch, row.TorchError)}");
             }
         }
         net.RecordForBackward = true;
     }
 
     /// <summary>Largest |ConvGen − PyTorch| logit on the first <paramref name="count"/> test images, relative to the largest |logit|.</summary>
-    private static double CompareLogits(BenchLeNet net, InMemoryDataset test, TorchPeer peer, int count)
+    private static double CompareLogits(BenchLeNet net, InMemoryDataset test, Peer peer, int count)
     {
         var reply = peer.Ask(new JsonObject { ["op"] = "lenet_logits", ["count"] = count });
         var theirs = reply["logits"]!.AsArray().Select(v => v!.GetValue<double>()).ToArray();
@@ -346,6 +346,9 @@ public static class LeNetBench
         count = Math.Min(count, data.Count);
         return new InMemoryDataset(data.Images.AsSpan(0, count * data.SampleLength).ToArray(), data.Labels.AsSpan(0, count).ToArray(), data.SampleLength);
     }
+
+    internal static string Ms(Stats? s, string? error) =>
+        error is not null ? $"error ({error})" : s is null ? "—" : $"{s.Median:F3} ms";
 
     private static string Last(List<EpochTiming> list, string? error) =>
         error is not null ? $"error ({error})"

@@ -6,7 +6,7 @@ using System.Linq;
 using System.Reflection;
 using System.Runtime.InteropServices;
 
-namespace ConvGen.TrainingBenchmarks;
+namespace ConvGen.Benchmarks;
 
 /// <summary>What the report says about the machine and the process.</summary>
 public static class Machine
@@ -69,13 +69,63 @@ public static class Machine
                 yield return $"{assembly.GetName().Name} was built without optimisation (Debug); build with -c Release";
     }
 
-    /// <summary>benchmarks/ of the repository this runs from (for the default report path), or the current folder.</summary>
-    public static string BenchmarksDirectory()
+    /// <summary>The repository root (the folder holding ConvGen.sln) this runs from, or the current folder.</summary>
+    public static string RepositoryRoot()
     {
         foreach (string start in new[] { Directory.GetCurrentDirectory(), AppContext.BaseDirectory })
             for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
-                if (Directory.Exists(Path.Combine(dir.FullName, "benchmarks", "ConvGen.TrainingBenchmarks")))
-                    return Path.Combine(dir.FullName, "benchmarks");
+                if (File.Exists(Path.Combine(dir.FullName, "ConvGen.sln")))
+                    return dir.FullName;
         return Directory.GetCurrentDirectory();
+    }
+
+    /// <summary>Sockets, cores and threads per core from lscpu, e.g. "1 socket × 1 core × 2 threads".</summary>
+    public static string Topology()
+    {
+        var fields = Lscpu();
+        string Get(string key) => fields.TryGetValue(key, out string? v) ? v : "?";
+        return fields.Count == 0 ? $"{Environment.ProcessorCount} logical CPUs"
+            : $"CPU family {Get("CPU family")} model {Get("Model")} stepping {Get("Stepping")}, {Environment.ProcessorCount} logical CPUs = "
+              + $"{Get("Socket(s)")} socket(s) × {Get("Core(s) per socket")} core(s) × {Get("Thread(s) per core")} thread(s) per core";
+    }
+
+    /// <summary>Where Debian's libblas.so.3 points (PyTorch's im2col+GEMM fallback runs on it).</summary>
+    public static string BlasLibrary()
+    {
+        const string link = "/usr/lib/x86_64-linux-gnu/libblas.so.3";
+        try
+        {
+            var target = new FileInfo(link).ResolveLinkTarget(returnFinalTarget: true);
+            string path = target?.FullName ?? link;
+            string kind = path.Contains("openblas", StringComparison.OrdinalIgnoreCase) ? "OpenBLAS"
+                : path.Contains("blis", StringComparison.OrdinalIgnoreCase) ? "BLIS"
+                : path.Contains("/blas/libblas.so", StringComparison.Ordinal) ? "the netlib reference BLAS"
+                : "unknown";
+            return File.Exists(path) ? $"`{link}` → `{path}` ({kind})" : $"no `{link}`";
+        }
+        catch (IOException)
+        {
+            return "libblas.so.3 not inspected";
+        }
+    }
+
+    private static Dictionary<string, string> Lscpu()
+    {
+        var result = new Dictionary<string, string>();
+        try
+        {
+            var psi = new ProcessStartInfo("lscpu") { RedirectStandardOutput = true, UseShellExecute = false };
+            psi.Environment["LC_ALL"] = "C";
+            using var p = Process.Start(psi);
+            if (p is null) return result;
+            foreach (string line in p.StandardOutput.ReadToEnd().Split('\n'))
+            {
+                int colon = line.IndexOf(':');
+                if (colon > 0) result.TryAdd(line[..colon].Trim(), line[(colon + 1)..].Trim());
+            }
+            p.WaitForExit();
+        }
+        catch (System.ComponentModel.Win32Exception) { }
+        return result;
     }
 }
