@@ -179,33 +179,11 @@ public sealed class BrokenVariantsTests
             d => Assert.Contains(d.Id + ": " + d.GetMessage(System.Globalization.CultureInfo.InvariantCulture), stub.Text));
 
         var withUser = GeneratorHarness.Run(compilation.AddSyntaxTrees(Microsoft.CodeAnalysis.CSharp.CSharpSyntaxTree.ParseText(
-            UsesNetwork.Replace("NET", className, StringComparison.Ordinal), GeneratorHarness.ParseOptions, "User.cs")), GeneratorHarness.CreateDriver());
+            UserCode.TouchingEveryMember(className, "Corpus"), GeneratorHarness.ParseOptions, "User.cs")), GeneratorHarness.CreateDriver());
         Assert.Equal(run.Diagnostics.Select(d => d.ToString()), withUser.Diagnostics.Select(d => d.ToString()));
         var errors = withUser.OutputCompilation.GetDiagnostics().Where(d => d.Severity == DiagnosticSeverity.Error).ToList();
         Assert.True(errors.Count == 0, $"{name}: code using the network has errors besides the CG ones:\n{GeneratorHarness.FormatDiagnostics(errors)}");
     }
-
-    /// <summary>What a user writes against a network (NET): construct, run, train a step, save.</summary>
-    private const string UsesNetwork = """
-        using System;
-        using ConvGen;
-        namespace Corpus;
-        public static class App
-        {
-            public static float Step(string path)
-            {
-                var net = new NET(seed: 42);
-                var input = new float[4 * NET.InputLength];
-                var output = new float[4 * NET.OutputLength];
-                net.Forward(input, output, 4);
-                net.Backward(output, Span<float>.Empty, 4);
-                float total = 0;
-                foreach (Parameter p in net.Parameters) total += p.Gradient[0];
-                net.Save(path);
-                return total + NET.OutputShape[0];
-            }
-        }
-        """;
 
     [Fact]
     public void TheCodeThatUsesTheNetworksCompilesAgainstAValidOne()
@@ -213,7 +191,7 @@ public sealed class BrokenVariantsTests
         // The counterpart of the check above, so that it cannot pass only because a stub lets through what a real
         // network would reject. (LeNet-5 only: the code is the same for every network, and VGG's kernels take long to
         // compile.)
-        GeneratorHarness.CompileAndLoad(Usings + LeNet, UsesNetwork.Replace("NET", "LeNet5", StringComparison.Ordinal));
+        GeneratorHarness.CompileAndLoad(Usings + LeNet, UserCode.TouchingEveryMember("LeNet5", "Corpus"));
     }
 
     [Fact]

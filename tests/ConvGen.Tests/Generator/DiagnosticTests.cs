@@ -91,34 +91,7 @@ public class DiagnosticTests
         public partial class LeNet;
         """;
 
-    /// <summary>User code that touches every public member of a generated network.</summary>
-    private const string UsesLeNet = """
-        using System;
-        using ConvGen;
-        namespace D;
-        public static class App
-        {
-            public static double Run(string path)
-            {
-                var net = new LeNet(seed: 1);
-                var other = new LeNet();
-                var input = new float[2 * LeNet.InputLength];
-                var output = new float[2 * LeNet.OutputLength];
-                net.RecordForBackward = !other.RecordForBackward;
-                net.Forward(input, output, 2);
-                net.Backward(output, Span<float>.Empty, 2);
-                ((INetwork)net).ZeroGrad();
-                double sum = 0;
-                foreach (Parameter p in net.Parameters) sum += p.Length;
-                net.Save(path);
-                net.Load(path);
-                INetwork any = net;
-                Console.WriteLine(LeNet.Summary() + LeNet.LayerTable.Count + LeNet.OutputShape[0] + any.Layers.Count + any.OutputShape.Count);
-                const long perSample = LeNet.WorkspaceFloatsPerSample + LeNet.RecordedFloatsPerSample + LeNet.GradientFloatsPerSample;
-                return sum + perSample + any.InputLength + any.OutputLength;
-            }
-        }
-        """;
+    private static readonly string UsesLeNet = UserCode.TouchingEveryMember("LeNet", "D");
 
     [Fact]
     public void CodeThatUsesABrokenNetworkGetsOnlyTheCgError()
