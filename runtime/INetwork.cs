@@ -25,6 +25,12 @@ public interface INetwork
     IReadOnlyList<Parameter> Parameters { get; }
 
     /// <summary>
+    /// Whether <see cref="Forward"/> keeps the tensors <see cref="Backward"/> needs (default <see langword="true"/>).
+    /// Inference sets it to <see langword="false"/>: Forward then runs in a per-thread workspace sized by liveness.
+    /// </summary>
+    bool RecordForBackward { get; set; }
+
+    /// <summary>
     /// Runs the network on <paramref name="batch"/> samples: <paramref name="input"/> holds <c>batch × InputLength</c>
     /// floats (NCHW), <paramref name="output"/> receives <c>batch × OutputLength</c>. Thread-safe; allocation-free once warm.
     /// </summary>

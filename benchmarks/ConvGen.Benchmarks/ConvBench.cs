@@ -148,9 +148,9 @@ public static class ConvBench
                     try
                     {
                         Parallelism.MaxThreads = t;
-                        Record(net, false);
+                        net.RecordForBackward = false;
                         CallClock.Run(() => net.Forward(x, y, s.Batch), warm, seconds, calls, mine[Pass.Forward]);
-                        Record(net, true);
+                        net.RecordForBackward = true;
                         net.Forward(x, y, s.Batch); // recorded: Backward reads this tape
                         net.ZeroGrad();
                         // Backward-data has no call of its own: time Backward with and without ∂x in pairs and take
@@ -205,7 +205,7 @@ public static class ConvBench
     private static void Prepare(ConvShape s, INetwork net, float[] x, float[] g, float[] y, float[] dx, ConvReference? reference, ConvRow row)
     {
         const int calls = 20;
-        Record(net, false);
+        net.RecordForBackward = false;
         Array.Fill(y, float.NaN); // every element must be written
         net.Forward(x, y, s.Batch);
         double eOutput = reference is null ? 0 : ConvReference.RelativeError(y, reference.Output);
@@ -213,7 +213,7 @@ public static class ConvBench
         for (int i = 0; i < calls; i++) net.Forward(x, y, s.Batch);
         row.ForwardBytes = (GC.GetTotalAllocatedBytes(precise: true) - before) / calls;
 
-        Record(net, true);
+        net.RecordForBackward = true;
         net.Forward(x, y, s.Batch);
         if (reference is not null)
         {
@@ -271,14 +271,6 @@ public static class ConvBench
             return e.Message.Replace('|', '/').Replace('\n', ' ');
         }
     }
-
-    /// <summary>
-    /// Sets the generated <c>RecordForBackward</c> property (not part of <see cref="INetwork"/>), outside the timed
-    /// region: false = Forward runs in the per-thread inference workspace, true = it keeps the tensors Backward reads.
-    /// </summary>
-    private static void Record(INetwork net, bool on) =>
-        (net.GetType().GetProperty("RecordForBackward") ?? throw new InvalidOperationException($"{net.GetType().Name} has no RecordForBackward"))
-            .SetValue(net, on);
 
     public static string Direction(Pass pass) => pass switch
     {

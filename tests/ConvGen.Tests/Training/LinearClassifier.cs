@@ -17,6 +17,9 @@ internal sealed class LinearClassifier : INetwork
     private float[] _lastInput = Array.Empty<float>();
     private int _lastBatch = -1;
 
+    /// <summary>Ignored: this network always keeps its last input, which is all its Backward needs.</summary>
+    public bool RecordForBackward { get; set; } = true;
+
     public LinearClassifier(int inputs, int classes, int seed = 0)
     {
         InputLength = inputs;
