@@ -143,10 +143,17 @@ internal sealed class BackwardPlan
     /// The gradient steps of a Conv or Linear epilogue, last first: through the fused activation (in place on ∂Y), then
     /// the bias. Returns ∂Z and the layer's weight.
     /// </summary>
-    private (Tensor Gradient, ParameterPlan Weight) AddEpilogueGradients(ExecutionPlan forward, LayerModel l, LayerKind? activation, Tensor output, Dictionary<string, Tensor> grad)
+    private (Tensor Gradient, ParameterPlan Weight) AddEpilogueGradients(ExecutionPlan forward, LayerModel l, LayerKind? activation, Tensor output, Dictionary<string, Tensor> grad, bool blocked = false)
     {
         var gz = grad[output.Field];
         if (activation is { } act) Steps.Add(new ActivationGradStep(act, l.Index + 1, output, gz, false));
+        if (blocked && !gz.Blocked)
+        {
+            // The bias, weight and data gradients of a planar depthwise layer run on NCHW8c.
+            var gz8 = New(true, gz.C, gz.H, gz.W, Tensor.BlockedStride(gz.C, gz.H, gz.W));
+            Steps.Add(new CopyGradStep(new CopyStep(gz, gz8, 0, 0, "∂Z into NCHW8c for the depthwise gradients"), false));
+            gz = gz8;
+        }
         if (l.Bias) Steps.Add(new BiasGradStep(l.Index, gz, Parameter(forward, l.Index, "bias").GradientPointer));
         return (gz, Parameter(forward, l.Index, "weight"));
     }
@@ -157,7 +164,15 @@ internal sealed class BackwardPlan
     private void AddConv(ExecutionPlan forward, ConvStep c, Dictionary<string, Tensor> grad, bool inputOnly)
     {
         var l = c.Layer;
-        var (gz, weight) = AddEpilogueGradients(forward, l, c.Activation, c.To, grad);
+        var (gz, weight) = AddEpilogueGradients(forward, l, c.Activation, c.To, grad, blocked: c.Planar);
+        var input = c.From;
+        if (c.Planar)
+        {
+            // The forward kernel read NCHW in place; the weight-gradient kernel wants the zero-padded NCHW8c view.
+            input = New(true, input.C, input.H + l.PadTop + l.PadBottom, input.W + l.PadLeft + l.PadRight,
+                Tensor.BlockedStride(input.C, input.H + l.PadTop + l.PadBottom, input.W + l.PadLeft + l.PadRight));
+            Steps.Add(new CopyGradStep(new CopyStep(c.From, input, l.PadTop, l.PadLeft, "zero-padded NCHW8c copy of X for the weight gradient"), false));
+        }
         string? mask = null;
         if (l.Groups > 1 && !l.IsDepthwise)
         {
@@ -165,7 +180,7 @@ internal sealed class BackwardPlan
             mask = $"L{l.Index}M";
             Masks.Add((weight, mask));
         }
-        Steps.Add(new ConvWeightGradStep(l, c.From, gz, weight.GradientPointer, mask));
+        Steps.Add(new ConvWeightGradStep(l, input, gz, weight.GradientPointer, mask));
 
         var source = c.Source;
         int kh = l.KernelHeight, kw = l.KernelWidth, d = l.Dilation;

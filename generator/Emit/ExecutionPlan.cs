@@ -76,7 +76,17 @@ internal sealed record CopyStep(Tensor From, Tensor To, int PadTop, int PadLeft,
 /// the tensor before any padded copy (<see cref="Step.From"/> is what the kernel reads).
 /// </summary>
 internal sealed record ConvStep(LayerModel Layer, Tensor From, Tensor To, LayerKind? Activation, string WeightPointer, string? BiasPointer, Tensor Source)
-    : Step(From, To);
+    : Step(From, To)
+{
+    /// <summary>
+    /// Whether a layer runs the planar depthwise kernel on <paramref name="input"/>: depthwise, stride 1, reading NCHW,
+    /// with output rows of at least one vector. It vectorises along x, so it needs no layout copy on either side.
+    /// </summary>
+    public static bool ReadsPlanar(LayerModel l, Tensor input) => l.IsDepthwise && !input.Blocked && l.Stride == 1 && l.Output.W >= 8;
+
+    /// <summary>This step runs the planar depthwise kernel (NCHW in, NCHW out).</summary>
+    public bool Planar => Layer.IsDepthwise && !From.Blocked;
+}
 
 internal sealed record LinearStep(LayerModel Layer, Tensor From, Tensor To, LayerKind? Activation, string WeightPointer, string? BiasPointer) : Step(From, To);
 
@@ -184,7 +194,12 @@ internal sealed class ExecutionPlan
     {
         var view = current;
         int kh = layer.KernelHeight, kw = layer.KernelWidth;
-        if (layer.IsDepthwise)
+        if (ConvStep.ReadsPlanar(layer, current))
+        {
+            // A depthwise layer on NCHW (the network's input) runs along the rows of each channel plane: no copy into
+            // NCHW8c before it and none back after it, borders handled in the kernel. Its output stays NCHW.
+        }
+        else if (layer.IsDepthwise)
         {
             // The depthwise kernel loads 8 channels of one pixel as a vector, so it reads NCHW8c.
             if (layer.HasPadding || !current.Blocked)
@@ -211,7 +226,9 @@ internal sealed class ExecutionPlan
         Parameters.Add(weight);
         if (bias is not null) Parameters.Add(bias);
 
-        var to = NewBlocked(Next(current), layer.Output.C, layer.Output.H, layer.Output.W);
+        var to = ConvStep.ReadsPlanar(layer, current)
+            ? NewTensor(Next(current), false, layer.Output.C, layer.Output.H, layer.Output.W, layer.Output.C * layer.Output.H * layer.Output.W)
+            : NewBlocked(Next(current), layer.Output.C, layer.Output.H, layer.Output.W);
         Add(new ConvStep(layer, view, to, activation, weight.Pointer, bias?.Pointer, current));
         return to;
     }

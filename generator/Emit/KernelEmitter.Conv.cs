@@ -334,6 +334,199 @@ internal sealed partial class KernelEmitter
         w.Line();
     }
 
+    /// <summary>
+    /// Output rows per work item of the planar depthwise kernel: two when they share input rows (undilated, at least two
+    /// kernel rows), so each loaded input vector feeds both.
+    /// </summary>
+    public static int PlanarRows(ConvStep s) => s.To.H >= 2 && s.Layer.Dilation == 1 && s.Layer.KernelHeight >= 2 ? 2 : 1;
+
+    /// <summary>
+    /// Depthwise, stride 1, on NCHW: each work item is two output rows of one channel, 8 output pixels per vector.
+    /// The weights are broadcast (one per tap) and the input is read with unaligned loads at the tap's offset, so all
+    /// 8 lanes are useful for any channel count and no layout copy is needed on either side. Taps that would read
+    /// outside the row use masked loads (masked lanes read nothing and count as zero); rows outside the plane are skipped.
+    /// </summary>
+    private void EmitDepthwisePlanar(string name, ConvStep s)
+    {
+        var l = s.Layer;
+        var x = s.From;
+        var y = s.To;
+        int kh = l.KernelHeight, kw = l.KernelWidth, d = l.Dilation, rows = PlanarRows(s), items = (y.H + rows - 1) / rows;
+        string formula = $"Y[n,c,y,x] = {(l.Bias ? "B[c] + " : "")}W[c,ΔY,ΔX] · X[n,c,y+{d}·ΔY-{l.PadTop},x+{d}·ΔX-{l.PadLeft}]";
+        w.Line($"// {formula}");
+        w.Line($"// depthwise {Describe(s)}: NCHW in and out, 8 pixels of a row per vector, one broadcast weight per tap");
+        w.Line(Hot);
+        w.Line($"private static void {name}(void* state, int begin, int end) {{ if (s_useAvx2) {name}Avx(state, begin, end); else {name}Scalar(state, begin, end); }}");
+        w.Line();
+
+        // Vectors of the output row (a width that 8 does not divide ends with a vector that overlaps the one before and
+        // rewrites the same values), split evenly into tiles of at most 12 accumulators over the rows of the item.
+        var bodies = new Dictionary<string, string>();
+        var tiles = new List<(string Method, List<int> Starts, int Rows)>();
+        List<(string Method, int Offset)> Calls(int tileRows)
+        {
+            int vectors = (y.W + 7) / 8, most = 12 / tileRows, count = (vectors + most - 1) / most;
+            var starts = new List<int>();
+            for (int v = 0; v < vectors; v++) starts.Add(Math.Min(v * 8, y.W - 8));
+            var calls = new List<(string Method, int Offset)>();
+            int first = 0;
+            for (int t = 0; t < count; t++)
+            {
+                int size = vectors / count + (t < vectors % count ? 1 : 0);
+                var mine = starts.GetRange(first, size);
+                first += size;
+                // A tile's code depends only on its rows, the offsets of its vectors from the first, and the masked taps.
+                var key = new System.Text.StringBuilder().Append(tileRows).Append('|');
+                foreach (int x0 in mine)
+                {
+                    key.Append(x0 - mine[0]).Append(':');
+                    for (int kx = 0; kx < kw; kx++) key.Append(LaneMask(x0 + kx * d - l.PadLeft, x.W)).Append(',');
+                    key.Append(';');
+                }
+                if (!bodies.TryGetValue(key.ToString(), out string? method))
+                {
+                    method = $"{name}Tile{bodies.Count}";
+                    bodies.Add(key.ToString(), method);
+                    tiles.Add((method, mine, tileRows));
+                }
+                calls.Add((method, mine[0]));
+            }
+            return calls;
+        }
+        void Row(int tileRows)
+        {
+            foreach (var (method, offset) in Calls(tileRows))
+                w.Line($"{method}({Plus("x", offset - l.PadLeft)}, w, b, {Plus("y", offset)}, oy);");
+        }
+
+        Open($"{name}Avx", formula, $"Each work item is {(rows == 1 ? "one output row" : "two output rows")} of one channel.");
+        w.Open("for (int item = begin; item < end; item++)");
+        w.Line($"int oy = item % {items} * {rows}, c = item / {items} % {y.C}, n = item / {items * y.C};");
+        w.Line($"float* x = {Sample(x)} + (nint)c * {x.PlaneStride};");
+        w.Line($"float* w = f->{s.WeightPointer} + (c >> 3) * {kh * kw * 8} + (c & 7);");
+        w.Line(s.BiasPointer is null ? "float b = 0f;" : $"float b = f->{s.BiasPointer}[c];");
+        w.Line($"float* y = {Sample(y)} + (nint)c * {y.PlaneStride} + oy * {y.RowStride};");
+        if (y.H % rows != 0)
+        {
+            w.Open($"if (oy == {y.H - 1})");
+            Row(1);
+            w.Close();
+            w.Open("else");
+            Row(rows);
+            w.Close();
+        }
+        else
+        {
+            Row(rows);
+        }
+        w.Close();
+        w.Close();
+        w.Line();
+
+        foreach (var (method, starts, tileRows) in tiles) EmitPlanarTile(method, s, starts, tileRows);
+
+        Open($"{name}Scalar", formula, "Scalar twin of the AVX2 kernel for CPUs without AVX2/FMA: same work items.");
+        w.Open("for (int item = begin; item < end; item++)");
+        w.Line($"int oy0 = item % {items} * {rows}, c = item / {items} % {y.C}, n = item / {items * y.C};");
+        w.Line($"float* x = {Sample(x)} + (nint)c * {x.PlaneStride};");
+        w.Line($"float* w = f->{s.WeightPointer} + (c >> 3) * {kh * kw * 8} + (c & 7);");
+        w.Open($"for (int oy = oy0; oy < Math.Min(oy0 + {rows}, {y.H}); oy++)");
+        w.Line($"float* y = {Sample(y)} + (nint)c * {y.PlaneStride} + oy * {y.RowStride};");
+        w.Open($"for (int ox = 0; ox < {y.W}; ox++)");
+        w.Line(s.BiasPointer is null ? "float acc = 0f;" : $"float acc = f->{s.BiasPointer}[c];");
+        w.Open($"for (int ky = 0; ky < {kh}; ky++)");
+        w.Line($"int iy = oy + ky * {d} - {l.PadTop};");
+        w.Line($"if ((uint)iy >= {x.H}u) continue;");
+        w.Open($"for (int kx = 0; kx < {kw}; kx++)");
+        w.Line($"int ix = ox + kx * {d} - {l.PadLeft};");
+        w.Line($"if ((uint)ix < {x.W}u) acc += w[(ky * {kw} + kx) * 8] * x[iy * {x.RowStride} + ix];");
+        w.Close();
+        w.Close();
+        w.Line($"y[ox] = {Apply(s.Activation, "acc", false)};");
+        w.Close();
+        w.Close();
+        w.Close();
+        w.Close();
+        w.Line();
+    }
+
+    /// <summary><c>p + offset</c>, <c>p - offset</c> or <c>p</c>.</summary>
+    private static string Plus(string p, int offset) => offset == 0 ? p : offset > 0 ? $"{p} + {offset}" : $"{p} - {-offset}";
+
+    /// <summary>
+    /// Which of the 8 lanes of a load starting at input column <paramref name="start"/> fall inside a row of
+    /// <paramref name="width"/>: "all", "none", or the lane pattern as 0/1 digits.
+    /// </summary>
+    private static string LaneMask(int start, int width)
+    {
+        var lanes = new char[8];
+        int inside = 0;
+        for (int j = 0; j < 8; j++)
+        {
+            bool ok = start + j >= 0 && start + j < width;
+            lanes[j] = ok ? '1' : '0';
+            if (ok) inside++;
+        }
+        return inside == 8 ? "all" : inside == 0 ? "none" : new string(lanes);
+    }
+
+    private void EmitPlanarTile(string method, ConvStep s, List<int> starts, int rows)
+    {
+        var l = s.Layer;
+        var x = s.From;
+        int kh = l.KernelHeight, kw = l.KernelWidth, d = l.Dilation, count = starts.Count;
+        w.Line($"// {rows}×{count} tile of 8-pixel vectors: acc[row][p] += W[tap] · X[input row][pixels of p + tap offset], each loaded input vector feeding every output row that reads it; x points at input column (first pixel − {l.PadLeft}).");
+        w.Line(Hot);
+        w.Open($"private static void {method}(float* x, float* w, float b, float* y, int oy)");
+        for (int r = 0; r < rows; r++)
+            w.Line($"Vector256<float> {string.Join(", ", Range(count, p => $"a{r}_{p} = {(r == 0 && p == 0 ? "Vector256.Create(b)" : "a0_0")}"))};");
+        w.Line($"Vector256<float> {string.Join(", ", Range(rows, r => $"k{r}"))}{(rows > 1 ? ", v" : "")};");
+        // Input row oy + j feeds output row r through kernel row ky where r + d·ky = j.
+        for (int j = 0; j < rows + d * (kh - 1); j++)
+        {
+            var users = new List<(int Row, int Ky)>();
+            for (int r = 0; r < rows; r++)
+                if ((j - r) % d == 0 && (j - r) / d is int ky && ky >= 0 && ky < kh && j >= r) users.Add((r, ky));
+            if (users.Count == 0) continue;
+            int dy = j - l.PadTop;
+            string iy = Plus("oy", dy);
+            // Rows above or below the plane are padding: their taps are dropped, not read.
+            w.Open($"if ((uint){(dy == 0 ? iy : $"({iy})")} < {x.H}u)");
+            w.Line($"float* r = x + {(dy == 0 ? iy : $"({iy})")} * {x.RowStride};");
+            for (int kx = 0; kx < kw; kx++)
+            {
+                var loads = new List<(int P, string Load)>();
+                for (int p = 0; p < count; p++)
+                {
+                    int column = starts[p] + kx * d - l.PadLeft, offset = starts[p] - starts[0] + kx * d;
+                    string mask = LaneMask(column, x.W);
+                    if (mask == "none") continue;
+                    loads.Add((p, mask == "all"
+                        ? $"Avx.LoadVector256({Plus("r", offset)})"
+                        : $"Avx.MaskLoad({Plus("r", offset)}, Vector256.Create({string.Join(", ", Range(8, i => mask[i] == '1' ? "-1" : "0"))}).AsSingle())"));
+                }
+                if (loads.Count == 0) continue;
+                foreach (var (r, ky) in users) w.Line($"k{r} = Vector256.Create(w[{(ky * kw + kx) * 8}]);");
+                foreach (var (p, load) in loads)
+                {
+                    if (users.Count == 1)
+                    {
+                        w.Line($"a{users[0].Row}_{p} = Fma.MultiplyAdd({load}, k{users[0].Row}, a{users[0].Row}_{p});");
+                        continue;
+                    }
+                    w.Line($"v = {load};");
+                    foreach (var (r, _) in users) w.Line($"a{r}_{p} = Fma.MultiplyAdd(v, k{r}, a{r}_{p});");
+                }
+            }
+            w.Close();
+        }
+        for (int r = 0; r < rows; r++)
+            for (int p = 0; p < count; p++)
+                w.Line($"Avx.Store({Plus("y", r * s.To.RowStride + starts[p] - starts[0])}, {Apply(s.Activation, $"a{r}_{p}", true)});");
+        w.Close();
+        w.Line();
+    }
+
     private static IEnumerable<string> Range(int count, Func<int, string> item)
     {
         for (int i = 0; i < count; i++) yield return item(i);

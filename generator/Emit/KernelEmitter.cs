@@ -18,12 +18,14 @@ internal sealed partial class KernelEmitter(CodeWriter w, ExecutionPlan plan)
     public void EmitAll()
     {
         EmitActivationHelpers();
+        if (UsesTranspose()) EmitTransposeHelpers();
         for (int i = 0; i < plan.Steps.Count; i++)
         {
             string name = $"Step{i}";
             switch (plan.Steps[i])
             {
                 case CopyStep s: EmitCopy(name, s); break;
+                case ConvStep s when s.Planar: EmitDepthwisePlanar(name, s); break;
                 case ConvStep s when s.Layer.IsDepthwise: EmitDepthwise(name, s); break;
                 case ConvStep s: EmitConv(name, s); break;
                 case LinearStep s: EmitLinear(name, s); break;
@@ -34,16 +36,27 @@ internal sealed partial class KernelEmitter(CodeWriter w, ExecutionPlan plan)
         }
     }
 
+    /// <summary>Whether any forward or backward copy moves between NCHW and NCHW8c with whole 8-pixel tiles.</summary>
+    private bool UsesTranspose()
+    {
+        foreach (var step in plan.Steps)
+            if (step is CopyStep c && c.From.Blocked != c.To.Blocked && c.From.W >= 8) return true;
+        foreach (var step in plan.Backward.Steps)
+            if (step is CopyGradStep { Copy: var c } && c.From.Blocked != c.To.Blocked && c.From.W >= 8) return true;
+        return false;
+    }
+
     /// <summary>How many work items a step splits into (a C# expression of <c>batch</c>).</summary>
     public static string WorkItems(Step step) => step switch
     {
+        ConvStep s when s.Planar => $"batch * {s.To.C * ((s.To.H + PlanarRows(s) - 1) / PlanarRows(s))}",
         ConvStep s when s.Layer.IsDepthwise => $"batch * {Tensor.Blocks(s.To.C) * s.To.H}",
         ConvStep s => $"batch * {ConvTiling.For(s).TileCount * ConvTiling.Rows(s).Y.H}",
         LinearStep s => $"(batch + {LinearRows - 1}) / {LinearRows} * {LinearTileCount(s)}",
         ActivationStep s => $"(int)(((long)batch * {s.From.Stride} + {ActivationChunk - 1}) / {ActivationChunk})",
         PoolStep s when s.Layer.Kind == LayerKind.GlobalAvgPool => $"batch * {Tensor.Blocks(s.To.C)}",
         PoolStep s => $"batch * {Tensor.Blocks(s.To.C) * s.To.H}",
-        CopyStep s => $"batch * {(s.To.Blocked ? Tensor.Blocks(s.To.C) : s.To.C)}",
+        CopyStep s => $"batch * {(s.To.Blocked || s.From.Blocked ? Tensor.Blocks(s.To.C) : s.To.C)}",
         _ => throw new InvalidOperationException(step.GetType().Name),
     };
 
@@ -143,39 +156,157 @@ internal sealed partial class KernelEmitter(CodeWriter w, ExecutionPlan plan)
         string target = to.Blocked ? "NCHW8c" : "NCHW";
         Open(name, $"Y[n,c,h+{s.PadTop},w+{s.PadLeft}] = X[n,c,h,w]   ({from.C}×{from.H}×{from.W} {(from.Blocked ? "NCHW8c" : "NCHW")} → {to.C}×{to.H}×{to.W} {target}: {s.Purpose})",
             padded ? "The border is zeroed, so the next kernel reads every tap in bounds." : "A pure change of layout.");
-        int unit = to.Blocked ? Tensor.Blocks(to.C) : to.C;
+        // Between layouts, one item is a block of 8 channels, moved as 8×8 tiles (8 channels × 8 pixels) transposed
+        // in registers: whole-vector loads and stores instead of one strided float at a time.
+        bool transpose = to.Blocked != from.Blocked;
+        bool byBlock = to.Blocked || from.Blocked;
+        bool vector = transpose && from.W >= 8;
+        int unit = byBlock ? Tensor.Blocks(to.C) : to.C;
+        int dstStart = (s.PadTop * to.W + s.PadLeft) * to.ColumnStride;
         w.Open("for (int item = begin; item < end; item++)");
         w.Line($"int n = item / {unit}, unit = item % {unit};");
         w.Line($"float* x = {Sample(from)};");
-        w.Line($"float* y = {Sample(to)} + (nint)unit * {to.PlaneStride};");
-        if (to.Blocked)
+        w.Line($"float* y = {Sample(to)} + (nint)unit * {(byBlock && !to.Blocked ? $"{8 * to.PlaneStride}" : N(to.PlaneStride))};");
+        if (to.Blocked && from.Blocked)
         {
+            w.Line($"float* src = x + (nint)unit * {from.PlaneStride};");
+            w.Line($"float* dst = y + {dstStart};");
+            if (from.C % 8 == 0)
+            {
+                // Same full blocks on both sides: each row of a block is W·8 contiguous floats.
+                if (padded) w.Line($"new Span<float>(y, {to.PlaneStride}).Clear();");
+                w.Line($"for (int h = 0; h < {from.H}; h++)");
+                w.Line($"    new ReadOnlySpan<float>(src + h * {from.RowStride}, {from.RowStride}).CopyTo(new Span<float>(dst + h * {to.RowStride}, {from.RowStride}));");
+            }
+            else
+            {
+                // Channel by channel: the lanes past the last channel may hold a value (sigmoid(0), say) and must read as zero.
+                w.Line($"new Span<float>(y, {to.PlaneStride}).Clear();");
+                w.Line($"for (int c = 0; c < Math.Min({from.C} - unit * 8, 8); c++)");
+                w.Line($"    for (int h = 0; h < {from.H}; h++)");
+                w.Line($"        for (int w = 0; w < {from.W}; w++) dst[h * {to.RowStride} + w * 8 + c] = src[h * {from.RowStride} + w * 8 + c];");
+            }
+        }
+        else if (to.Blocked)
+        {
+            w.Line($"int channels = Math.Min({from.C} - unit * 8, 8);");
+            w.Line($"float* src = x + (nint)unit * {8 * from.PlaneStride};");
+            w.Line($"float* dst = y + {dstStart};");
+            if (vector)
+            {
+                w.Open("if (s_useAvx2)");
+                if (padded) EmitClearBorder(s);
+                EmitTransposedRows(from, $"ToBlocked8(src + h * {from.RowStride} + {{0}}, {from.PlaneStride}, channels, dst + h * {to.RowStride} + {{0}} * 8);");
+                w.Close();
+                w.Open("else");
+            }
             // Whole block plane cleared first: the border and the lanes past the last channel must read as zero.
             w.Line($"new Span<float>(y, {to.PlaneStride}).Clear();");
-            w.Open($"for (int c = unit * 8; c < Math.Min(unit * 8 + 8, {from.C}); c++)");
-            w.Line($"float* src = x + {from.ChannelOffset("c")};");
-            w.Line($"float* dst = y + (c & 7) + {(s.PadTop * to.W + s.PadLeft) * 8};");
-            w.Line($"for (int h = 0; h < {from.H}; h++)");
-            w.Line($"    for (int w = 0; w < {from.W}; w++) dst[h * {to.RowStride} + w * 8] = src[h * {from.RowStride} + w * {from.ColumnStride}];");
-            w.Close();
+            w.Line("for (int c = 0; c < channels; c++)");
+            w.Line($"    for (int h = 0; h < {from.H}; h++)");
+            w.Line($"        for (int w = 0; w < {from.W}; w++) dst[h * {to.RowStride} + w * 8 + c] = src[c * {from.PlaneStride} + h * {from.RowStride} + w];");
+            if (vector) w.Close();
+        }
+        else if (from.Blocked)
+        {
+            w.Line($"int channels = Math.Min({from.C} - unit * 8, 8);");
+            w.Line($"float* src = x + (nint)unit * {from.PlaneStride};");
+            w.Line($"float* dst = y + {dstStart};");
+            if (padded) w.Line($"new Span<float>(y, channels * {to.PlaneStride}).Clear();");
+            if (vector)
+            {
+                w.Open("if (s_useAvx2)");
+                EmitTransposedRows(from, $"FromBlocked8(src + h * {from.RowStride} + {{0}} * 8, dst + h * {to.RowStride} + {{0}}, {to.PlaneStride}, channels);");
+                w.Close();
+                w.Open("else");
+            }
+            w.Line("for (int c = 0; c < channels; c++)");
+            w.Line($"    for (int h = 0; h < {from.H}; h++)");
+            w.Line($"        for (int w = 0; w < {from.W}; w++) dst[c * {to.PlaneStride} + h * {to.RowStride} + w] = src[h * {from.RowStride} + w * 8 + c];");
+            if (vector) w.Close();
         }
         else
         {
             if (padded) w.Line($"new Span<float>(y, {to.PlaneStride}).Clear();");
             w.Line($"float* src = x + {from.ChannelOffset("unit")};");
-            w.Line($"float* dst = y + {s.PadTop * to.W + s.PadLeft};");
-            if (from.Blocked)
-            {
-                w.Line($"for (int h = 0; h < {from.H}; h++)");
-                w.Line($"    for (int w = 0; w < {from.W}; w++) dst[h * {to.RowStride} + w] = src[h * {from.RowStride} + w * 8];");
-            }
-            else
-            {
-                w.Line($"for (int h = 0; h < {from.H}; h++)");
-                w.Line($"    new ReadOnlySpan<float>(src + h * {from.RowStride}, {from.W}).CopyTo(new Span<float>(dst + h * {to.RowStride}, {from.W}));");
-            }
+            w.Line($"float* dst = y + {dstStart};");
+            w.Line($"for (int h = 0; h < {from.H}; h++)");
+            w.Line($"    new ReadOnlySpan<float>(src + h * {from.RowStride}, {from.W}).CopyTo(new Span<float>(dst + h * {to.RowStride}, {from.W}));");
         }
         w.Close();
+        w.Close();
+        w.Line();
+    }
+
+    /// <summary>
+    /// One call of <paramref name="call"/> per 8 pixels of each row ({0} = first column); a width that 8 does not divide
+    /// ends with a tile that overlaps the one before (it rewrites the same values), so there is no scalar tail.
+    /// </summary>
+    private void EmitTransposedRows(Tensor from, string call)
+    {
+        int full = from.W / 8 * 8;
+        w.Open($"for (int h = 0; h < {from.H}; h++)");
+        if (full == 8) w.Line(string.Format(call, "0"));
+        else w.Line($"for (int x0 = 0; x0 < {full}; x0 += 8) {string.Format(call, "x0")}");
+        if (full < from.W) w.Line(string.Format(call, N(from.W - 8)));
+        w.Close();
+    }
+
+    /// <summary>Zeroes only the padding of a blocked plane (top and bottom rows, left and right columns).</summary>
+    private void EmitClearBorder(CopyStep s)
+    {
+        var to = s.To;
+        int bottom = s.PadTop + s.From.H, left = s.PadLeft * 8, right = (to.W - s.PadLeft - s.From.W) * 8;
+        if (s.PadTop > 0) w.Line($"new Span<float>(y, {s.PadTop * to.RowStride}).Clear();");
+        if (bottom < to.H) w.Line($"new Span<float>(y + {bottom * to.RowStride}, {(to.H - bottom) * to.RowStride}).Clear();");
+        if (left > 0 || right > 0)
+        {
+            w.Open($"for (int h = {s.PadTop}; h < {bottom}; h++)");
+            if (left > 0) w.Line($"new Span<float>(y + h * {to.RowStride}, {left}).Clear();");
+            if (right > 0) w.Line($"new Span<float>(y + h * {to.RowStride} + {left + s.From.W * 8}, {right}).Clear();");
+            w.Close();
+        }
+    }
+
+    /// <summary>The 8×8 transposes behind the layout copies, emitted once when a copy between layouts uses them.</summary>
+    private void EmitTransposeHelpers()
+    {
+        w.Line("// r[i] = row i of an 8×8 tile; returns the columns in r (r[j][i] = old r[i][j]): 8 unpacks, 8 shuffles, 8 lane swaps.");
+        w.Line("[MethodImpl(MethodImplOptions.AggressiveInlining)]");
+        w.Open("private static void Transpose8(ref Vector256<float> r0, ref Vector256<float> r1, ref Vector256<float> r2, ref Vector256<float> r3, ref Vector256<float> r4, ref Vector256<float> r5, ref Vector256<float> r6, ref Vector256<float> r7)");
+        w.Line("Vector256<float> t0 = Avx.UnpackLow(r0, r1), t1 = Avx.UnpackHigh(r0, r1), t2 = Avx.UnpackLow(r2, r3), t3 = Avx.UnpackHigh(r2, r3);");
+        w.Line("Vector256<float> t4 = Avx.UnpackLow(r4, r5), t5 = Avx.UnpackHigh(r4, r5), t6 = Avx.UnpackLow(r6, r7), t7 = Avx.UnpackHigh(r6, r7);");
+        w.Line("Vector256<float> s0 = Avx.Shuffle(t0, t2, 0x44), s1 = Avx.Shuffle(t0, t2, 0xEE), s2 = Avx.Shuffle(t1, t3, 0x44), s3 = Avx.Shuffle(t1, t3, 0xEE);");
+        w.Line("Vector256<float> s4 = Avx.Shuffle(t4, t6, 0x44), s5 = Avx.Shuffle(t4, t6, 0xEE), s6 = Avx.Shuffle(t5, t7, 0x44), s7 = Avx.Shuffle(t5, t7, 0xEE);");
+        w.Line("r0 = Avx.Permute2x128(s0, s4, 0x20); r1 = Avx.Permute2x128(s1, s5, 0x20); r2 = Avx.Permute2x128(s2, s6, 0x20); r3 = Avx.Permute2x128(s3, s7, 0x20);");
+        w.Line("r4 = Avx.Permute2x128(s0, s4, 0x31); r5 = Avx.Permute2x128(s1, s5, 0x31); r6 = Avx.Permute2x128(s2, s6, 0x31); r7 = Avx.Permute2x128(s3, s7, 0x31);");
+        w.Close();
+        w.Line();
+        w.Line("// 8 pixels × 8 channels: NCHW rows (channel c at src + c·stride, channels ≥ count read as zero) → 8 NCHW8c pixel vectors at dst.");
+        w.Line("[MethodImpl(MethodImplOptions.AggressiveInlining)]");
+        w.Open("private static void ToBlocked8(float* src, nint stride, int count, float* dst)");
+        w.Line("Vector256<float> z = Vector256<float>.Zero;");
+        w.Line("Vector256<float> r0 = Avx.LoadVector256(src), r1 = count > 1 ? Avx.LoadVector256(src + stride) : z, r2 = count > 2 ? Avx.LoadVector256(src + 2 * stride) : z, r3 = count > 3 ? Avx.LoadVector256(src + 3 * stride) : z;");
+        w.Line("Vector256<float> r4 = count > 4 ? Avx.LoadVector256(src + 4 * stride) : z, r5 = count > 5 ? Avx.LoadVector256(src + 5 * stride) : z, r6 = count > 6 ? Avx.LoadVector256(src + 6 * stride) : z, r7 = count > 7 ? Avx.LoadVector256(src + 7 * stride) : z;");
+        w.Line("Transpose8(ref r0, ref r1, ref r2, ref r3, ref r4, ref r5, ref r6, ref r7);");
+        w.Line("Avx.Store(dst, r0); Avx.Store(dst + 8, r1); Avx.Store(dst + 16, r2); Avx.Store(dst + 24, r3);");
+        w.Line("Avx.Store(dst + 32, r4); Avx.Store(dst + 40, r5); Avx.Store(dst + 48, r6); Avx.Store(dst + 56, r7);");
+        w.Close();
+        w.Line();
+        w.Line("// 8 NCHW8c pixel vectors at src → NCHW rows of 8 pixels (channel c at dst + c·stride), the first count channels only.");
+        w.Line("[MethodImpl(MethodImplOptions.AggressiveInlining)]");
+        w.Open("private static void FromBlocked8(float* src, float* dst, nint stride, int count)");
+        w.Line("Vector256<float> r0 = Avx.LoadVector256(src), r1 = Avx.LoadVector256(src + 8), r2 = Avx.LoadVector256(src + 16), r3 = Avx.LoadVector256(src + 24);");
+        w.Line("Vector256<float> r4 = Avx.LoadVector256(src + 32), r5 = Avx.LoadVector256(src + 40), r6 = Avx.LoadVector256(src + 48), r7 = Avx.LoadVector256(src + 56);");
+        w.Line("Transpose8(ref r0, ref r1, ref r2, ref r3, ref r4, ref r5, ref r6, ref r7);");
+        w.Line("Avx.Store(dst, r0);");
+        w.Line("if (count > 1) Avx.Store(dst + stride, r1);");
+        w.Line("if (count > 2) Avx.Store(dst + 2 * stride, r2);");
+        w.Line("if (count > 3) Avx.Store(dst + 3 * stride, r3);");
+        w.Line("if (count > 4) Avx.Store(dst + 4 * stride, r4);");
+        w.Line("if (count > 5) Avx.Store(dst + 5 * stride, r5);");
+        w.Line("if (count > 6) Avx.Store(dst + 6 * stride, r6);");
+        w.Line("if (count > 7) Avx.Store(dst + 7 * stride, r7);");
         w.Close();
         w.Line();
     }

@@ -20,7 +20,7 @@ public unsafe partial class Depthwise : global::ConvGen.INetwork
     /// <summary>Floats per output sample: 16×9×9.</summary>
     public const int OutputLength = 1296;
     /// <summary>Workspace floats per sample: two ping-pong activation buffers and one padding scratch, sized to the largest tensor each holds.</summary>
-    public const int WorkspaceFloatsPerSample = 3232;
+    public const int WorkspaceFloatsPerSample = 1296;
     private const int BufferAFloats = 1296, BufferBFloats = 0;
 
     /// <summary>Per-sample output shape.</summary>
@@ -64,8 +64,8 @@ public unsafe partial class Depthwise : global::ConvGen.INetwork
     private struct Frame
     {
         public int Batch;
-        public float* T0, Output, T1, T2;
-        public float* OutputGradient, InputGradient, G0, G1, G2, G3;
+        public float* T0, Output, T1;
+        public float* OutputGradient, InputGradient, G0, G1, G2, G3, G4, G5;
         public float* L0W, L0dW;
         public float* L0B, L0dB;
         public float* L0WT;
@@ -75,9 +75,9 @@ public unsafe partial class Depthwise : global::ConvGen.INetwork
     private static readonly bool s_useAvx2 = Avx2.IsSupported && Fma.IsSupported;
 
     /// <summary>Floats per sample of a recorded forward: every tensor keeps its own region for Backward.</summary>
-    public const long RecordedFloatsPerSample = 4528;
+    public const long RecordedFloatsPerSample = 2592;
     /// <summary>Floats per sample Backward needs for gradients.</summary>
-    public const long GradientFloatsPerSample = 5824;
+    public const long GradientFloatsPerSample = 9056;
     private readonly object _recordLock = new();
     private float[]? _recorded, _gradients;
     private int _recordedBatch;
@@ -128,8 +128,7 @@ public unsafe partial class Depthwise : global::ConvGen.INetwork
             frame.T0 = x;
             frame.Output = y;
             float* a = ws, b = ws + (nint)batch * BufferAFloats, scratch = b + (nint)batch * BufferBFloats;
-            frame.T1 = scratch;
-            frame.T2 = a;
+            frame.T1 = a;
             RunForward(&frame);
         }
     }
@@ -140,7 +139,6 @@ public unsafe partial class Depthwise : global::ConvGen.INetwork
         frame.Batch = batch;
         frame.T0 = tape;
         frame.T1 = tape + (nint)batch * 1296;
-        frame.T2 = tape + (nint)batch * 3232;
         frame.L0W = _layer0Weight.Pointer;
         frame.L0dW = _layer0Weight.GradientPointer;
         frame.L0B = _layer0Bias.Pointer;
@@ -152,9 +150,8 @@ public unsafe partial class Depthwise : global::ConvGen.INetwork
         int batch = frame->Batch;
         frame->L0W = _layer0Weight.Pointer;
         frame->L0B = _layer0Bias.Pointer;
-        global::ConvGen.Parallelism.For(batch * 2, &Step0, frame); // zero-padded NCHW8c copy
-        global::ConvGen.Parallelism.For(batch * 18, &Step1, frame); // layer 0: depthwise Conv 3x3, 16→16 + Relu
-        global::ConvGen.Parallelism.For(batch * 16, &Step2, frame); // output
+        global::ConvGen.Parallelism.For(batch * 80, &Step0, frame); // layer 0: depthwise Conv 3x3, 16→16 + Relu
+        global::ConvGen.Parallelism.For(batch * 16, &Step1, frame); // output
     }
 
     private readonly global::ConvGen.TransposedWeights _L0WT;
@@ -187,17 +184,21 @@ public unsafe partial class Depthwise : global::ConvGen.INetwork
                 frame.InputGradient = ig;
                 frame.G0 = gs + (nint)batch * 0;
                 frame.G1 = gs + (nint)batch * 1296;
-                frame.G2 = gs + (nint)batch * 3232;
+                frame.G2 = gs + (nint)batch * 2592;
                 frame.G3 = gs + (nint)batch * 4528;
+                frame.G4 = gs + (nint)batch * 6464;
+                frame.G5 = gs + (nint)batch * 7760;
                 frame.L0WT = _L0WT.Pointer;
                 global::ConvGen.Parallelism.For(batch, &Back0, &frame); // ∂loss/∂output into the internal layout
                 global::ConvGen.Parallelism.For((int)(((long)batch * 1296 + 4095) / 4096), &Back1, &frame); // ∂ through layer 1 (Relu)
-                global::ConvGen.Parallelism.For(2, &Back2, &frame); // ∂ layer 0 bias
-                global::ConvGen.Parallelism.For(6, &Back3, &frame); // ∂ layer 0 weight
-                if (wantInput) global::ConvGen.Parallelism.For(batch * 2, &Back4, &frame); // ∂ layer 0 input: output gradient onto the backward-data grid
-                if (wantInput) global::ConvGen.Parallelism.For(batch * 18, &Back5, &frame); // ∂ layer 0 input: forward kernel over transposed weights
-                if (wantInput) global::ConvGen.Parallelism.For(batch * 16, &Back6, &frame); // gradient into its tensor's layout
-                if (wantInput) global::ConvGen.Parallelism.For(batch * 16, &Back7, &frame); // ∂loss/∂input to the caller
+                global::ConvGen.Parallelism.For(batch * 2, &Back2, &frame); // ∂Z into NCHW8c for the depthwise gradients
+                global::ConvGen.Parallelism.For(2, &Back3, &frame); // ∂ layer 0 bias
+                global::ConvGen.Parallelism.For(batch * 2, &Back4, &frame); // zero-padded NCHW8c copy of X for the weight gradient
+                global::ConvGen.Parallelism.For(6, &Back5, &frame); // ∂ layer 0 weight
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 2, &Back6, &frame); // ∂ layer 0 input: output gradient onto the backward-data grid
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 18, &Back7, &frame); // ∂ layer 0 input: forward kernel over transposed weights
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 2, &Back8, &frame); // gradient into its tensor's layout
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 16, &Back9, &frame); // ∂loss/∂input to the caller
             }
         }
     }
@@ -215,218 +216,272 @@ public unsafe partial class Depthwise : global::ConvGen.INetwork
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static float Sigmoid(float v) => 1f / (1f + MathF.Exp(-v));
 
-    // Y[n,c,h+1,w+1] = X[n,c,h,w]   (16×9×9 NCHW → 16×11×11 NCHW8c: zero-padded NCHW8c copy)
-    // The border is zeroed, so the next kernel reads every tap in bounds.
+    // r[i] = row i of an 8×8 tile; returns the columns in r (r[j][i] = old r[i][j]): 8 unpacks, 8 shuffles, 8 lane swaps.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Transpose8(ref Vector256<float> r0, ref Vector256<float> r1, ref Vector256<float> r2, ref Vector256<float> r3, ref Vector256<float> r4, ref Vector256<float> r5, ref Vector256<float> r6, ref Vector256<float> r7)
+    {
+        Vector256<float> t0 = Avx.UnpackLow(r0, r1), t1 = Avx.UnpackHigh(r0, r1), t2 = Avx.UnpackLow(r2, r3), t3 = Avx.UnpackHigh(r2, r3);
+        Vector256<float> t4 = Avx.UnpackLow(r4, r5), t5 = Avx.UnpackHigh(r4, r5), t6 = Avx.UnpackLow(r6, r7), t7 = Avx.UnpackHigh(r6, r7);
+        Vector256<float> s0 = Avx.Shuffle(t0, t2, 0x44), s1 = Avx.Shuffle(t0, t2, 0xEE), s2 = Avx.Shuffle(t1, t3, 0x44), s3 = Avx.Shuffle(t1, t3, 0xEE);
+        Vector256<float> s4 = Avx.Shuffle(t4, t6, 0x44), s5 = Avx.Shuffle(t4, t6, 0xEE), s6 = Avx.Shuffle(t5, t7, 0x44), s7 = Avx.Shuffle(t5, t7, 0xEE);
+        r0 = Avx.Permute2x128(s0, s4, 0x20); r1 = Avx.Permute2x128(s1, s5, 0x20); r2 = Avx.Permute2x128(s2, s6, 0x20); r3 = Avx.Permute2x128(s3, s7, 0x20);
+        r4 = Avx.Permute2x128(s0, s4, 0x31); r5 = Avx.Permute2x128(s1, s5, 0x31); r6 = Avx.Permute2x128(s2, s6, 0x31); r7 = Avx.Permute2x128(s3, s7, 0x31);
+    }
+
+    // 8 pixels × 8 channels: NCHW rows (channel c at src + c·stride, channels ≥ count read as zero) → 8 NCHW8c pixel vectors at dst.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void ToBlocked8(float* src, nint stride, int count, float* dst)
+    {
+        Vector256<float> z = Vector256<float>.Zero;
+        Vector256<float> r0 = Avx.LoadVector256(src), r1 = count > 1 ? Avx.LoadVector256(src + stride) : z, r2 = count > 2 ? Avx.LoadVector256(src + 2 * stride) : z, r3 = count > 3 ? Avx.LoadVector256(src + 3 * stride) : z;
+        Vector256<float> r4 = count > 4 ? Avx.LoadVector256(src + 4 * stride) : z, r5 = count > 5 ? Avx.LoadVector256(src + 5 * stride) : z, r6 = count > 6 ? Avx.LoadVector256(src + 6 * stride) : z, r7 = count > 7 ? Avx.LoadVector256(src + 7 * stride) : z;
+        Transpose8(ref r0, ref r1, ref r2, ref r3, ref r4, ref r5, ref r6, ref r7);
+        Avx.Store(dst, r0); Avx.Store(dst + 8, r1); Avx.Store(dst + 16, r2); Avx.Store(dst + 24, r3);
+        Avx.Store(dst + 32, r4); Avx.Store(dst + 40, r5); Avx.Store(dst + 48, r6); Avx.Store(dst + 56, r7);
+    }
+
+    // 8 NCHW8c pixel vectors at src → NCHW rows of 8 pixels (channel c at dst + c·stride), the first count channels only.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void FromBlocked8(float* src, float* dst, nint stride, int count)
+    {
+        Vector256<float> r0 = Avx.LoadVector256(src), r1 = Avx.LoadVector256(src + 8), r2 = Avx.LoadVector256(src + 16), r3 = Avx.LoadVector256(src + 24);
+        Vector256<float> r4 = Avx.LoadVector256(src + 32), r5 = Avx.LoadVector256(src + 40), r6 = Avx.LoadVector256(src + 48), r7 = Avx.LoadVector256(src + 56);
+        Transpose8(ref r0, ref r1, ref r2, ref r3, ref r4, ref r5, ref r6, ref r7);
+        Avx.Store(dst, r0);
+        if (count > 1) Avx.Store(dst + stride, r1);
+        if (count > 2) Avx.Store(dst + 2 * stride, r2);
+        if (count > 3) Avx.Store(dst + 3 * stride, r3);
+        if (count > 4) Avx.Store(dst + 4 * stride, r4);
+        if (count > 5) Avx.Store(dst + 5 * stride, r5);
+        if (count > 6) Avx.Store(dst + 6 * stride, r6);
+        if (count > 7) Avx.Store(dst + 7 * stride, r7);
+    }
+
+    // Y[n,c,y,x] = B[c] + W[c,ΔY,ΔX] · X[n,c,y+1·ΔY-1,x+1·ΔX-1]
+    // depthwise layer 0: 16×9×9 → 16×9×9, 3x3 + Relu (layer 1) fused: NCHW in and out, 8 pixels of a row per vector, one broadcast weight per tap
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Step0(void* state, int begin, int end)
+    private static void Step0(void* state, int begin, int end) { if (s_useAvx2) Step0Avx(state, begin, end); else Step0Scalar(state, begin, end); }
+
+    // Y[n,c,y,x] = B[c] + W[c,ΔY,ΔX] · X[n,c,y+1·ΔY-1,x+1·ΔX-1]
+    // Each work item is two output rows of one channel.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Step0Avx(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
-            int n = item / 2, unit = item % 2;
-            float* x = f->T0 + (nint)n * 1296;
-            float* y = f->T1 + (nint)n * 1936 + (nint)unit * 968;
-            new Span<float>(y, 968).Clear();
-            for (int c = unit * 8; c < Math.Min(unit * 8 + 8, 16); c++)
+            int oy = item % 5 * 2, c = item / 5 % 16, n = item / 80;
+            float* x = f->T0 + (nint)n * 1296 + (nint)c * 81;
+            float* w = f->L0W + (c >> 3) * 72 + (c & 7);
+            float b = f->L0B[c];
+            float* y = f->T1 + (nint)n * 1296 + (nint)c * 81 + oy * 9;
+            if (oy == 8)
             {
-                float* src = x + c * 81;
-                float* dst = y + (c & 7) + 96;
-                for (int h = 0; h < 9; h++)
-                    for (int w = 0; w < 9; w++) dst[h * 88 + w * 8] = src[h * 9 + w * 1];
+                Step0Tile0(x - 1, w, b, y, oy);
+            }
+            else
+            {
+                Step0Tile1(x - 1, w, b, y, oy);
             }
         }
     }
 
-    // Y[n,c,y,x] = B[c] + W[c,ΔY,ΔX] · X[n,c,1·y+1·ΔY-1,1·x+1·ΔX-1]
-    // depthwise layer 0: 16×9×9 → 16×9×9, 3x3 + Relu (layer 1) fused: 8 channels per vector, no broadcasts; input and weights both NCHW8c
+    // 1×2 tile of 8-pixel vectors: acc[row][p] += W[tap] · X[input row][pixels of p + tap offset], each loaded input vector feeding every output row that reads it; x points at input column (first pixel − 1).
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Step1(void* state, int begin, int end) { if (s_useAvx2) Step1Avx(state, begin, end); else Step1Scalar(state, begin, end); }
-
-    // Y[n,c,y,x] = B[c] + W[c,ΔY,ΔX] · X[n,c,1·y+1·ΔY-1,1·x+1·ΔX-1]
-    // Each work item is one output row of one channel block, in tiles of 8 pixels.
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Step1Avx(void* state, int begin, int end)
+    private static void Step0Tile0(float* x, float* w, float b, float* y, int oy)
     {
-        var f = (Frame*)state;
-        for (int item = begin; item < end; item++)
+        Vector256<float> a0_0 = Vector256.Create(b), a0_1 = a0_0;
+        Vector256<float> k0;
+        if ((uint)(oy - 1) < 9u)
         {
-            int oy = item % 9, cb = item / 9 % 2, n = item / 18;
-            float* x = f->T1 + (nint)n * 1936 + (nint)cb * 968 + oy * 88;
-            float* w = f->L0W + cb * 72;
-            float* b = f->L0B + cb * 8;
-            float* y = f->T2 + (nint)n * 1296 + (nint)cb * 648 + oy * 72;
-            for (int ox = 0; ox < 8; ox += 8) Step1Tile8(x + ox * 8, w, b, y + ox * 8);
-            Step1Tile1(x + 64, w, b, y + 64);
+            float* r = x + (oy - 1) * 9;
+            k0 = Vector256.Create(w[0]);
+            a0_0 = Fma.MultiplyAdd(Avx.MaskLoad(r, Vector256.Create(0, -1, -1, -1, -1, -1, -1, -1).AsSingle()), k0, a0_0);
+            a0_1 = Fma.MultiplyAdd(Avx.LoadVector256(r + 1), k0, a0_1);
+            k0 = Vector256.Create(w[8]);
+            a0_0 = Fma.MultiplyAdd(Avx.LoadVector256(r + 1), k0, a0_0);
+            a0_1 = Fma.MultiplyAdd(Avx.LoadVector256(r + 2), k0, a0_1);
+            k0 = Vector256.Create(w[16]);
+            a0_0 = Fma.MultiplyAdd(Avx.LoadVector256(r + 2), k0, a0_0);
+            a0_1 = Fma.MultiplyAdd(Avx.MaskLoad(r + 3, Vector256.Create(-1, -1, -1, -1, -1, -1, -1, 0).AsSingle()), k0, a0_1);
         }
+        if ((uint)oy < 9u)
+        {
+            float* r = x + oy * 9;
+            k0 = Vector256.Create(w[24]);
+            a0_0 = Fma.MultiplyAdd(Avx.MaskLoad(r, Vector256.Create(0, -1, -1, -1, -1, -1, -1, -1).AsSingle()), k0, a0_0);
+            a0_1 = Fma.MultiplyAdd(Avx.LoadVector256(r + 1), k0, a0_1);
+            k0 = Vector256.Create(w[32]);
+            a0_0 = Fma.MultiplyAdd(Avx.LoadVector256(r + 1), k0, a0_0);
+            a0_1 = Fma.MultiplyAdd(Avx.LoadVector256(r + 2), k0, a0_1);
+            k0 = Vector256.Create(w[40]);
+            a0_0 = Fma.MultiplyAdd(Avx.LoadVector256(r + 2), k0, a0_0);
+            a0_1 = Fma.MultiplyAdd(Avx.MaskLoad(r + 3, Vector256.Create(-1, -1, -1, -1, -1, -1, -1, 0).AsSingle()), k0, a0_1);
+        }
+        if ((uint)(oy + 1) < 9u)
+        {
+            float* r = x + (oy + 1) * 9;
+            k0 = Vector256.Create(w[48]);
+            a0_0 = Fma.MultiplyAdd(Avx.MaskLoad(r, Vector256.Create(0, -1, -1, -1, -1, -1, -1, -1).AsSingle()), k0, a0_0);
+            a0_1 = Fma.MultiplyAdd(Avx.LoadVector256(r + 1), k0, a0_1);
+            k0 = Vector256.Create(w[56]);
+            a0_0 = Fma.MultiplyAdd(Avx.LoadVector256(r + 1), k0, a0_0);
+            a0_1 = Fma.MultiplyAdd(Avx.LoadVector256(r + 2), k0, a0_1);
+            k0 = Vector256.Create(w[64]);
+            a0_0 = Fma.MultiplyAdd(Avx.LoadVector256(r + 2), k0, a0_0);
+            a0_1 = Fma.MultiplyAdd(Avx.MaskLoad(r + 3, Vector256.Create(-1, -1, -1, -1, -1, -1, -1, 0).AsSingle()), k0, a0_1);
+        }
+        Avx.Store(y, Vector256.Max(a0_0, Vector256<float>.Zero));
+        Avx.Store(y + 1, Vector256.Max(a0_1, Vector256<float>.Zero));
     }
 
-    // 8 pixels: acc[pixel] += W[tap] ⊙ X[pixel][tap], lane-wise over 8 channels.
+    // 2×2 tile of 8-pixel vectors: acc[row][p] += W[tap] · X[input row][pixels of p + tap offset], each loaded input vector feeding every output row that reads it; x points at input column (first pixel − 1).
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Step1Tile8(float* x, float* w, float* b, float* y)
+    private static void Step0Tile1(float* x, float* w, float b, float* y, int oy)
     {
-        Vector256<float> a0 = Avx.LoadVector256(b), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
-        Vector256<float> k;
-        k = Avx.LoadVector256(w + 0);
-        a0 = Fma.MultiplyAdd(Avx.LoadVector256(x + 0), k, a0);
-        a1 = Fma.MultiplyAdd(Avx.LoadVector256(x + 8), k, a1);
-        a2 = Fma.MultiplyAdd(Avx.LoadVector256(x + 16), k, a2);
-        a3 = Fma.MultiplyAdd(Avx.LoadVector256(x + 24), k, a3);
-        a4 = Fma.MultiplyAdd(Avx.LoadVector256(x + 32), k, a4);
-        a5 = Fma.MultiplyAdd(Avx.LoadVector256(x + 40), k, a5);
-        a6 = Fma.MultiplyAdd(Avx.LoadVector256(x + 48), k, a6);
-        a7 = Fma.MultiplyAdd(Avx.LoadVector256(x + 56), k, a7);
-        k = Avx.LoadVector256(w + 8);
-        a0 = Fma.MultiplyAdd(Avx.LoadVector256(x + 8), k, a0);
-        a1 = Fma.MultiplyAdd(Avx.LoadVector256(x + 16), k, a1);
-        a2 = Fma.MultiplyAdd(Avx.LoadVector256(x + 24), k, a2);
-        a3 = Fma.MultiplyAdd(Avx.LoadVector256(x + 32), k, a3);
-        a4 = Fma.MultiplyAdd(Avx.LoadVector256(x + 40), k, a4);
-        a5 = Fma.MultiplyAdd(Avx.LoadVector256(x + 48), k, a5);
-        a6 = Fma.MultiplyAdd(Avx.LoadVector256(x + 56), k, a6);
-        a7 = Fma.MultiplyAdd(Avx.LoadVector256(x + 64), k, a7);
-        k = Avx.LoadVector256(w + 16);
-        a0 = Fma.MultiplyAdd(Avx.LoadVector256(x + 16), k, a0);
-        a1 = Fma.MultiplyAdd(Avx.LoadVector256(x + 24), k, a1);
-        a2 = Fma.MultiplyAdd(Avx.LoadVector256(x + 32), k, a2);
-        a3 = Fma.MultiplyAdd(Avx.LoadVector256(x + 40), k, a3);
-        a4 = Fma.MultiplyAdd(Avx.LoadVector256(x + 48), k, a4);
-        a5 = Fma.MultiplyAdd(Avx.LoadVector256(x + 56), k, a5);
-        a6 = Fma.MultiplyAdd(Avx.LoadVector256(x + 64), k, a6);
-        a7 = Fma.MultiplyAdd(Avx.LoadVector256(x + 72), k, a7);
-        k = Avx.LoadVector256(w + 24);
-        a0 = Fma.MultiplyAdd(Avx.LoadVector256(x + 88), k, a0);
-        a1 = Fma.MultiplyAdd(Avx.LoadVector256(x + 96), k, a1);
-        a2 = Fma.MultiplyAdd(Avx.LoadVector256(x + 104), k, a2);
-        a3 = Fma.MultiplyAdd(Avx.LoadVector256(x + 112), k, a3);
-        a4 = Fma.MultiplyAdd(Avx.LoadVector256(x + 120), k, a4);
-        a5 = Fma.MultiplyAdd(Avx.LoadVector256(x + 128), k, a5);
-        a6 = Fma.MultiplyAdd(Avx.LoadVector256(x + 136), k, a6);
-        a7 = Fma.MultiplyAdd(Avx.LoadVector256(x + 144), k, a7);
-        k = Avx.LoadVector256(w + 32);
-        a0 = Fma.MultiplyAdd(Avx.LoadVector256(x + 96), k, a0);
-        a1 = Fma.MultiplyAdd(Avx.LoadVector256(x + 104), k, a1);
-        a2 = Fma.MultiplyAdd(Avx.LoadVector256(x + 112), k, a2);
-        a3 = Fma.MultiplyAdd(Avx.LoadVector256(x + 120), k, a3);
-        a4 = Fma.MultiplyAdd(Avx.LoadVector256(x + 128), k, a4);
-        a5 = Fma.MultiplyAdd(Avx.LoadVector256(x + 136), k, a5);
-        a6 = Fma.MultiplyAdd(Avx.LoadVector256(x + 144), k, a6);
-        a7 = Fma.MultiplyAdd(Avx.LoadVector256(x + 152), k, a7);
-        k = Avx.LoadVector256(w + 40);
-        a0 = Fma.MultiplyAdd(Avx.LoadVector256(x + 104), k, a0);
-        a1 = Fma.MultiplyAdd(Avx.LoadVector256(x + 112), k, a1);
-        a2 = Fma.MultiplyAdd(Avx.LoadVector256(x + 120), k, a2);
-        a3 = Fma.MultiplyAdd(Avx.LoadVector256(x + 128), k, a3);
-        a4 = Fma.MultiplyAdd(Avx.LoadVector256(x + 136), k, a4);
-        a5 = Fma.MultiplyAdd(Avx.LoadVector256(x + 144), k, a5);
-        a6 = Fma.MultiplyAdd(Avx.LoadVector256(x + 152), k, a6);
-        a7 = Fma.MultiplyAdd(Avx.LoadVector256(x + 160), k, a7);
-        k = Avx.LoadVector256(w + 48);
-        a0 = Fma.MultiplyAdd(Avx.LoadVector256(x + 176), k, a0);
-        a1 = Fma.MultiplyAdd(Avx.LoadVector256(x + 184), k, a1);
-        a2 = Fma.MultiplyAdd(Avx.LoadVector256(x + 192), k, a2);
-        a3 = Fma.MultiplyAdd(Avx.LoadVector256(x + 200), k, a3);
-        a4 = Fma.MultiplyAdd(Avx.LoadVector256(x + 208), k, a4);
-        a5 = Fma.MultiplyAdd(Avx.LoadVector256(x + 216), k, a5);
-        a6 = Fma.MultiplyAdd(Avx.LoadVector256(x + 224), k, a6);
-        a7 = Fma.MultiplyAdd(Avx.LoadVector256(x + 232), k, a7);
-        k = Avx.LoadVector256(w + 56);
-        a0 = Fma.MultiplyAdd(Avx.LoadVector256(x + 184), k, a0);
-        a1 = Fma.MultiplyAdd(Avx.LoadVector256(x + 192), k, a1);
-        a2 = Fma.MultiplyAdd(Avx.LoadVector256(x + 200), k, a2);
-        a3 = Fma.MultiplyAdd(Avx.LoadVector256(x + 208), k, a3);
-        a4 = Fma.MultiplyAdd(Avx.LoadVector256(x + 216), k, a4);
-        a5 = Fma.MultiplyAdd(Avx.LoadVector256(x + 224), k, a5);
-        a6 = Fma.MultiplyAdd(Avx.LoadVector256(x + 232), k, a6);
-        a7 = Fma.MultiplyAdd(Avx.LoadVector256(x + 240), k, a7);
-        k = Avx.LoadVector256(w + 64);
-        a0 = Fma.MultiplyAdd(Avx.LoadVector256(x + 192), k, a0);
-        a1 = Fma.MultiplyAdd(Avx.LoadVector256(x + 200), k, a1);
-        a2 = Fma.MultiplyAdd(Avx.LoadVector256(x + 208), k, a2);
-        a3 = Fma.MultiplyAdd(Avx.LoadVector256(x + 216), k, a3);
-        a4 = Fma.MultiplyAdd(Avx.LoadVector256(x + 224), k, a4);
-        a5 = Fma.MultiplyAdd(Avx.LoadVector256(x + 232), k, a5);
-        a6 = Fma.MultiplyAdd(Avx.LoadVector256(x + 240), k, a6);
-        a7 = Fma.MultiplyAdd(Avx.LoadVector256(x + 248), k, a7);
-        Avx.Store(y + 0, Vector256.Max(a0, Vector256<float>.Zero));
-        Avx.Store(y + 8, Vector256.Max(a1, Vector256<float>.Zero));
-        Avx.Store(y + 16, Vector256.Max(a2, Vector256<float>.Zero));
-        Avx.Store(y + 24, Vector256.Max(a3, Vector256<float>.Zero));
-        Avx.Store(y + 32, Vector256.Max(a4, Vector256<float>.Zero));
-        Avx.Store(y + 40, Vector256.Max(a5, Vector256<float>.Zero));
-        Avx.Store(y + 48, Vector256.Max(a6, Vector256<float>.Zero));
-        Avx.Store(y + 56, Vector256.Max(a7, Vector256<float>.Zero));
+        Vector256<float> a0_0 = Vector256.Create(b), a0_1 = a0_0;
+        Vector256<float> a1_0 = a0_0, a1_1 = a0_0;
+        Vector256<float> k0, k1, v;
+        if ((uint)(oy - 1) < 9u)
+        {
+            float* r = x + (oy - 1) * 9;
+            k0 = Vector256.Create(w[0]);
+            a0_0 = Fma.MultiplyAdd(Avx.MaskLoad(r, Vector256.Create(0, -1, -1, -1, -1, -1, -1, -1).AsSingle()), k0, a0_0);
+            a0_1 = Fma.MultiplyAdd(Avx.LoadVector256(r + 1), k0, a0_1);
+            k0 = Vector256.Create(w[8]);
+            a0_0 = Fma.MultiplyAdd(Avx.LoadVector256(r + 1), k0, a0_0);
+            a0_1 = Fma.MultiplyAdd(Avx.LoadVector256(r + 2), k0, a0_1);
+            k0 = Vector256.Create(w[16]);
+            a0_0 = Fma.MultiplyAdd(Avx.LoadVector256(r + 2), k0, a0_0);
+            a0_1 = Fma.MultiplyAdd(Avx.MaskLoad(r + 3, Vector256.Create(-1, -1, -1, -1, -1, -1, -1, 0).AsSingle()), k0, a0_1);
+        }
+        if ((uint)oy < 9u)
+        {
+            float* r = x + oy * 9;
+            k0 = Vector256.Create(w[24]);
+            k1 = Vector256.Create(w[0]);
+            v = Avx.MaskLoad(r, Vector256.Create(0, -1, -1, -1, -1, -1, -1, -1).AsSingle());
+            a0_0 = Fma.MultiplyAdd(v, k0, a0_0);
+            a1_0 = Fma.MultiplyAdd(v, k1, a1_0);
+            v = Avx.LoadVector256(r + 1);
+            a0_1 = Fma.MultiplyAdd(v, k0, a0_1);
+            a1_1 = Fma.MultiplyAdd(v, k1, a1_1);
+            k0 = Vector256.Create(w[32]);
+            k1 = Vector256.Create(w[8]);
+            v = Avx.LoadVector256(r + 1);
+            a0_0 = Fma.MultiplyAdd(v, k0, a0_0);
+            a1_0 = Fma.MultiplyAdd(v, k1, a1_0);
+            v = Avx.LoadVector256(r + 2);
+            a0_1 = Fma.MultiplyAdd(v, k0, a0_1);
+            a1_1 = Fma.MultiplyAdd(v, k1, a1_1);
+            k0 = Vector256.Create(w[40]);
+            k1 = Vector256.Create(w[16]);
+            v = Avx.LoadVector256(r + 2);
+            a0_0 = Fma.MultiplyAdd(v, k0, a0_0);
+            a1_0 = Fma.MultiplyAdd(v, k1, a1_0);
+            v = Avx.MaskLoad(r + 3, Vector256.Create(-1, -1, -1, -1, -1, -1, -1, 0).AsSingle());
+            a0_1 = Fma.MultiplyAdd(v, k0, a0_1);
+            a1_1 = Fma.MultiplyAdd(v, k1, a1_1);
+        }
+        if ((uint)(oy + 1) < 9u)
+        {
+            float* r = x + (oy + 1) * 9;
+            k0 = Vector256.Create(w[48]);
+            k1 = Vector256.Create(w[24]);
+            v = Avx.MaskLoad(r, Vector256.Create(0, -1, -1, -1, -1, -1, -1, -1).AsSingle());
+            a0_0 = Fma.MultiplyAdd(v, k0, a0_0);
+            a1_0 = Fma.MultiplyAdd(v, k1, a1_0);
+            v = Avx.LoadVector256(r + 1);
+            a0_1 = Fma.MultiplyAdd(v, k0, a0_1);
+            a1_1 = Fma.MultiplyAdd(v, k1, a1_1);
+            k0 = Vector256.Create(w[56]);
+            k1 = Vector256.Create(w[32]);
+            v = Avx.LoadVector256(r + 1);
+            a0_0 = Fma.MultiplyAdd(v, k0, a0_0);
+            a1_0 = Fma.MultiplyAdd(v, k1, a1_0);
+            v = Avx.LoadVector256(r + 2);
+            a0_1 = Fma.MultiplyAdd(v, k0, a0_1);
+            a1_1 = Fma.MultiplyAdd(v, k1, a1_1);
+            k0 = Vector256.Create(w[64]);
+            k1 = Vector256.Create(w[40]);
+            v = Avx.LoadVector256(r + 2);
+            a0_0 = Fma.MultiplyAdd(v, k0, a0_0);
+            a1_0 = Fma.MultiplyAdd(v, k1, a1_0);
+            v = Avx.MaskLoad(r + 3, Vector256.Create(-1, -1, -1, -1, -1, -1, -1, 0).AsSingle());
+            a0_1 = Fma.MultiplyAdd(v, k0, a0_1);
+            a1_1 = Fma.MultiplyAdd(v, k1, a1_1);
+        }
+        if ((uint)(oy + 2) < 9u)
+        {
+            float* r = x + (oy + 2) * 9;
+            k1 = Vector256.Create(w[48]);
+            a1_0 = Fma.MultiplyAdd(Avx.MaskLoad(r, Vector256.Create(0, -1, -1, -1, -1, -1, -1, -1).AsSingle()), k1, a1_0);
+            a1_1 = Fma.MultiplyAdd(Avx.LoadVector256(r + 1), k1, a1_1);
+            k1 = Vector256.Create(w[56]);
+            a1_0 = Fma.MultiplyAdd(Avx.LoadVector256(r + 1), k1, a1_0);
+            a1_1 = Fma.MultiplyAdd(Avx.LoadVector256(r + 2), k1, a1_1);
+            k1 = Vector256.Create(w[64]);
+            a1_0 = Fma.MultiplyAdd(Avx.LoadVector256(r + 2), k1, a1_0);
+            a1_1 = Fma.MultiplyAdd(Avx.MaskLoad(r + 3, Vector256.Create(-1, -1, -1, -1, -1, -1, -1, 0).AsSingle()), k1, a1_1);
+        }
+        Avx.Store(y, Vector256.Max(a0_0, Vector256<float>.Zero));
+        Avx.Store(y + 1, Vector256.Max(a0_1, Vector256<float>.Zero));
+        Avx.Store(y + 9, Vector256.Max(a1_0, Vector256<float>.Zero));
+        Avx.Store(y + 10, Vector256.Max(a1_1, Vector256<float>.Zero));
     }
 
-    // 1 pixels: acc[pixel] += W[tap] ⊙ X[pixel][tap], lane-wise over 8 channels.
+    // Y[n,c,y,x] = B[c] + W[c,ΔY,ΔX] · X[n,c,y+1·ΔY-1,x+1·ΔX-1]
+    // Scalar twin of the AVX2 kernel for CPUs without AVX2/FMA: same work items.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Step1Tile1(float* x, float* w, float* b, float* y)
-    {
-        Vector256<float> a0 = Avx.LoadVector256(b);
-        Vector256<float> k;
-        k = Avx.LoadVector256(w + 0);
-        a0 = Fma.MultiplyAdd(Avx.LoadVector256(x + 0), k, a0);
-        k = Avx.LoadVector256(w + 8);
-        a0 = Fma.MultiplyAdd(Avx.LoadVector256(x + 8), k, a0);
-        k = Avx.LoadVector256(w + 16);
-        a0 = Fma.MultiplyAdd(Avx.LoadVector256(x + 16), k, a0);
-        k = Avx.LoadVector256(w + 24);
-        a0 = Fma.MultiplyAdd(Avx.LoadVector256(x + 88), k, a0);
-        k = Avx.LoadVector256(w + 32);
-        a0 = Fma.MultiplyAdd(Avx.LoadVector256(x + 96), k, a0);
-        k = Avx.LoadVector256(w + 40);
-        a0 = Fma.MultiplyAdd(Avx.LoadVector256(x + 104), k, a0);
-        k = Avx.LoadVector256(w + 48);
-        a0 = Fma.MultiplyAdd(Avx.LoadVector256(x + 176), k, a0);
-        k = Avx.LoadVector256(w + 56);
-        a0 = Fma.MultiplyAdd(Avx.LoadVector256(x + 184), k, a0);
-        k = Avx.LoadVector256(w + 64);
-        a0 = Fma.MultiplyAdd(Avx.LoadVector256(x + 192), k, a0);
-        Avx.Store(y + 0, Vector256.Max(a0, Vector256<float>.Zero));
-    }
-
-    // Y[n,c,y,x] = B[c] + W[c,ΔY,ΔX] · X[n,c,1·y+1·ΔY-1,1·x+1·ΔX-1]
-    // Scalar twin of the AVX2 kernel for CPUs without AVX2/FMA.
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Step1Scalar(void* state, int begin, int end)
+    private static void Step0Scalar(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
-            int oy = item % 9, cb = item / 9 % 2, n = item / 18;
-            float* x = f->T1 + (nint)n * 1936 + (nint)cb * 968 + oy * 88;
-            float* w = f->L0W + cb * 72;
-            float* y = f->T2 + (nint)n * 1296 + (nint)cb * 648 + oy * 72;
-            for (int ox = 0; ox < 9; ox++)
-            for (int lane = 0; lane < 8; lane++)
+            int oy0 = item % 5 * 2, c = item / 5 % 16, n = item / 80;
+            float* x = f->T0 + (nint)n * 1296 + (nint)c * 81;
+            float* w = f->L0W + (c >> 3) * 72 + (c & 7);
+            for (int oy = oy0; oy < Math.Min(oy0 + 2, 9); oy++)
             {
-                float acc = f->L0B[cb * 8 + lane];
-                for (int ky = 0; ky < 3; ky++)
-                    for (int kx = 0; kx < 3; kx++)
-                        acc += w[(ky * 3 + kx) * 8 + lane] * x[ky * 88 + (ox * 1 + kx * 1) * 8 + lane];
-                y[ox * 8 + lane] = MathF.Max(acc, 0f);
+                float* y = f->T1 + (nint)n * 1296 + (nint)c * 81 + oy * 9;
+                for (int ox = 0; ox < 9; ox++)
+                {
+                    float acc = f->L0B[c];
+                    for (int ky = 0; ky < 3; ky++)
+                    {
+                        int iy = oy + ky * 1 - 1;
+                        if ((uint)iy >= 9u) continue;
+                        for (int kx = 0; kx < 3; kx++)
+                        {
+                            int ix = ox + kx * 1 - 1;
+                            if ((uint)ix < 9u) acc += w[(ky * 3 + kx) * 8] * x[iy * 9 + ix];
+                        }
+                    }
+                    y[ox] = MathF.Max(acc, 0f);
+                }
             }
         }
     }
 
-    // Y[n,c,h+0,w+0] = X[n,c,h,w]   (16×9×9 NCHW8c → 16×9×9 NCHW: output)
+    // Y[n,c,h+0,w+0] = X[n,c,h,w]   (16×9×9 NCHW → 16×9×9 NCHW: output)
     // A pure change of layout.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Step2(void* state, int begin, int end)
+    private static void Step1(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
             int n = item / 16, unit = item % 16;
-            float* x = f->T2 + (nint)n * 1296;
+            float* x = f->T1 + (nint)n * 1296;
             float* y = f->Output + (nint)n * 1296 + (nint)unit * 81;
-            float* src = x + (unit >> 3) * 648 + (unit & 7);
+            float* src = x + unit * 81;
             float* dst = y + 0;
             for (int h = 0; h < 9; h++)
-                for (int w = 0; w < 9; w++) dst[h * 9 + w] = src[h * 72 + w * 8];
+                new ReadOnlySpan<float>(src + h * 9, 9).CopyTo(new Span<float>(dst + h * 9, 9));
         }
     }
 
-    // ∂Y[n,c,h,w] (internal NCHW8c) = ∂loss/∂output[n,c,h,w] (NCHW)
+    // ∂Y[n,c,h,w] (internal layout) = ∂loss/∂output[n,c,h,w] (NCHW)
     // The whole sample is cleared first so padding lanes carry zero gradient into the weight gradients.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Back0(void* state, int begin, int end)
@@ -439,7 +494,7 @@ public unsafe partial class Depthwise : global::ConvGen.INetwork
             float* src = f->OutputGradient + (nint)n * 1296;
             for (int c = 0; c < 16; c++)
                 for (int p = 0; p < 81; p++)
-                    g[((c >> 3) * 81 + p) * 8 + (c & 7)] = src[c * 81 + p];
+                    g[c * 81 + p] = src[c * 81 + p];
         }
     }
 
@@ -450,7 +505,7 @@ public unsafe partial class Depthwise : global::ConvGen.INetwork
     {
         var f = (Frame*)state;
         long total = (long)f->Batch * 1296;
-        float* y = f->T2;
+        float* y = f->T1;
         float* g = f->G0;
         for (int chunk = begin; chunk < end; chunk++)
         {
@@ -464,10 +519,42 @@ public unsafe partial class Depthwise : global::ConvGen.INetwork
         }
     }
 
+    // Y[n,c,h+0,w+0] = X[n,c,h,w]   (16×9×9 NCHW → 16×9×9 NCHW8c: ∂Z into NCHW8c for the depthwise gradients)
+    // A pure change of layout.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back2(void* state, int begin, int end)
+    {
+        var f = (Frame*)state;
+        for (int item = begin; item < end; item++)
+        {
+            int n = item / 2, unit = item % 2;
+            float* x = f->G0 + (nint)n * 1296;
+            float* y = f->G1 + (nint)n * 1296 + (nint)unit * 648;
+            int channels = Math.Min(16 - unit * 8, 8);
+            float* src = x + (nint)unit * 648;
+            float* dst = y + 0;
+            if (s_useAvx2)
+            {
+                for (int h = 0; h < 9; h++)
+                {
+                    ToBlocked8(src + h * 9 + 0, 81, channels, dst + h * 72 + 0 * 8);
+                    ToBlocked8(src + h * 9 + 1, 81, channels, dst + h * 72 + 1 * 8);
+                }
+            }
+            else
+            {
+                new Span<float>(y, 648).Clear();
+                for (int c = 0; c < channels; c++)
+                    for (int h = 0; h < 9; h++)
+                        for (int w = 0; w < 9; w++) dst[h * 72 + w * 8 + c] = src[c * 81 + h * 9 + w];
+            }
+        }
+    }
+
     // ∂B[o] += Σ_{n,y,x} ∂Z[n,o,y,x]   (layer 0)
     // One block of 8 outputs per work item; two partial sums.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back2(void* state, int begin, int end)
+    private static void Back3(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int cb = begin; cb < end; cb++)
@@ -475,7 +562,7 @@ public unsafe partial class Depthwise : global::ConvGen.INetwork
             Vector256<float> s0 = Vector256<float>.Zero, s1 = s0;
             for (int n = 0; n < f->Batch; n++)
             {
-                float* g = f->G0 + (nint)n * 1296 + cb * 648;
+                float* g = f->G1 + (nint)n * 1296 + cb * 648;
                 int p = 0;
                 for (; p + 2 <= 81; p += 2) { s0 += Vector256.Load(g + p * 8); s1 += Vector256.Load(g + p * 8 + 8); }
                 for (; p < 81; p++) s0 += Vector256.Load(g + p * 8);
@@ -485,10 +572,49 @@ public unsafe partial class Depthwise : global::ConvGen.INetwork
         }
     }
 
+    // Y[n,c,h+1,w+1] = X[n,c,h,w]   (16×9×9 NCHW → 16×11×11 NCHW8c: zero-padded NCHW8c copy of X for the weight gradient)
+    // The border is zeroed, so the next kernel reads every tap in bounds.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back4(void* state, int begin, int end)
+    {
+        var f = (Frame*)state;
+        for (int item = begin; item < end; item++)
+        {
+            int n = item / 2, unit = item % 2;
+            float* x = f->T0 + (nint)n * 1296;
+            float* y = f->G2 + (nint)n * 1936 + (nint)unit * 968;
+            int channels = Math.Min(16 - unit * 8, 8);
+            float* src = x + (nint)unit * 648;
+            float* dst = y + 96;
+            if (s_useAvx2)
+            {
+                new Span<float>(y, 88).Clear();
+                new Span<float>(y + 880, 88).Clear();
+                for (int h = 1; h < 10; h++)
+                {
+                    new Span<float>(y + h * 88, 8).Clear();
+                    new Span<float>(y + h * 88 + 80, 8).Clear();
+                }
+                for (int h = 0; h < 9; h++)
+                {
+                    ToBlocked8(src + h * 9 + 0, 81, channels, dst + h * 88 + 0 * 8);
+                    ToBlocked8(src + h * 9 + 1, 81, channels, dst + h * 88 + 1 * 8);
+                }
+            }
+            else
+            {
+                new Span<float>(y, 968).Clear();
+                for (int c = 0; c < channels; c++)
+                    for (int h = 0; h < 9; h++)
+                        for (int w = 0; w < 9; w++) dst[h * 88 + w * 8 + c] = src[c * 81 + h * 9 + w];
+            }
+        }
+    }
+
     // ∂W[c,ΔY,ΔX] += Σ_{n,y,x} ∂Z[n,c,y,x] · X[n,c,1·y+1·ΔY,1·x+1·ΔX]   (layer 0, depthwise, NCHW8c)
     // Each work item owns one kernel row of one channel block; lane-wise products, no broadcasts.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back3(void* state, int begin, int end)
+    private static void Back5(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
@@ -497,8 +623,8 @@ public unsafe partial class Depthwise : global::ConvGen.INetwork
             Vector256<float> a0 = Vector256<float>.Zero, a1 = Vector256<float>.Zero, a2 = Vector256<float>.Zero;
             for (int n = 0; n < f->Batch; n++)
             {
-                float* gz = f->G0 + (nint)n * 1296 + cb * 648;
-                float* xs = f->T1 + (nint)n * 1936 + cb * 968 + ky * 88;
+                float* gz = f->G1 + (nint)n * 1296 + cb * 648;
+                float* xs = f->G2 + (nint)n * 1936 + cb * 968 + ky * 88;
                 for (int oy = 0; oy < 9; oy++)
                 {
                     for (int ox = 0; ox < 9; ox++)
@@ -521,15 +647,15 @@ public unsafe partial class Depthwise : global::ConvGen.INetwork
     // G[n,c,1·y+1,1·x+1] = ∂Z[n,c,y,x], zero elsewhere   (layer 0: backward-data input grid)
     // Rows and columns that fall outside the grid touched only padding in the forward pass and are dropped.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back4(void* state, int begin, int end)
+    private static void Back6(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
             int n = item / 2, unit = item % 2;
-            float* y = f->G1 + (nint)n * 1936 + (nint)unit * 968;
+            float* y = f->G3 + (nint)n * 1936 + (nint)unit * 968;
             new Span<float>(y, 968).Clear();
-            float* x = f->G0 + (nint)n * 1296 + (nint)unit * 648;
+            float* x = f->G1 + (nint)n * 1296 + (nint)unit * 648;
             for (int iy = 0; iy < 9; iy++)
                 for (int ix = 0; ix < 9; ix++)
                     Vector256.Store(Vector256.Load(x + iy * 72 + ix * 8), y + ((iy * 1 + 1) * 11 + ix * 1 + 1) * 8);
@@ -539,29 +665,29 @@ public unsafe partial class Depthwise : global::ConvGen.INetwork
     // Y[n,c,y,x] = W[c,ΔY,ΔX] · X[n,c,1·y+1·ΔY-0,1·x+1·ΔX-0]
     // depthwise layer 0: 16×11×11 → 16×9×9, 3x3: 8 channels per vector, no broadcasts; input and weights both NCHW8c
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back5(void* state, int begin, int end) { if (s_useAvx2) Back5Avx(state, begin, end); else Back5Scalar(state, begin, end); }
+    private static void Back7(void* state, int begin, int end) { if (s_useAvx2) Back7Avx(state, begin, end); else Back7Scalar(state, begin, end); }
 
     // Y[n,c,y,x] = W[c,ΔY,ΔX] · X[n,c,1·y+1·ΔY-0,1·x+1·ΔX-0]
     // Each work item is one output row of one channel block, in tiles of 8 pixels.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back5Avx(void* state, int begin, int end)
+    private static void Back7Avx(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
             int oy = item % 9, cb = item / 9 % 2, n = item / 18;
-            float* x = f->G1 + (nint)n * 1936 + (nint)cb * 968 + oy * 88;
+            float* x = f->G3 + (nint)n * 1936 + (nint)cb * 968 + oy * 88;
             float* w = f->L0WT + cb * 72;
             float* b = null;
-            float* y = f->G2 + (nint)n * 1296 + (nint)cb * 648 + oy * 72;
-            for (int ox = 0; ox < 8; ox += 8) Back5Tile8(x + ox * 8, w, b, y + ox * 8);
-            Back5Tile1(x + 64, w, b, y + 64);
+            float* y = f->G4 + (nint)n * 1296 + (nint)cb * 648 + oy * 72;
+            for (int ox = 0; ox < 8; ox += 8) Back7Tile8(x + ox * 8, w, b, y + ox * 8);
+            Back7Tile1(x + 64, w, b, y + 64);
         }
     }
 
     // 8 pixels: acc[pixel] += W[tap] ⊙ X[pixel][tap], lane-wise over 8 channels.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back5Tile8(float* x, float* w, float* b, float* y)
+    private static void Back7Tile8(float* x, float* w, float* b, float* y)
     {
         Vector256<float> a0 = Vector256<float>.Zero, a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
         Vector256<float> k;
@@ -658,7 +784,7 @@ public unsafe partial class Depthwise : global::ConvGen.INetwork
 
     // 1 pixels: acc[pixel] += W[tap] ⊙ X[pixel][tap], lane-wise over 8 channels.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back5Tile1(float* x, float* w, float* b, float* y)
+    private static void Back7Tile1(float* x, float* w, float* b, float* y)
     {
         Vector256<float> a0 = Vector256<float>.Zero;
         Vector256<float> k;
@@ -686,15 +812,15 @@ public unsafe partial class Depthwise : global::ConvGen.INetwork
     // Y[n,c,y,x] = W[c,ΔY,ΔX] · X[n,c,1·y+1·ΔY-0,1·x+1·ΔX-0]
     // Scalar twin of the AVX2 kernel for CPUs without AVX2/FMA.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back5Scalar(void* state, int begin, int end)
+    private static void Back7Scalar(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
             int oy = item % 9, cb = item / 9 % 2, n = item / 18;
-            float* x = f->G1 + (nint)n * 1936 + (nint)cb * 968 + oy * 88;
+            float* x = f->G3 + (nint)n * 1936 + (nint)cb * 968 + oy * 88;
             float* w = f->L0WT + cb * 72;
-            float* y = f->G2 + (nint)n * 1296 + (nint)cb * 648 + oy * 72;
+            float* y = f->G4 + (nint)n * 1296 + (nint)cb * 648 + oy * 72;
             for (int ox = 0; ox < 9; ox++)
             for (int lane = 0; lane < 8; lane++)
             {
@@ -710,31 +836,44 @@ public unsafe partial class Depthwise : global::ConvGen.INetwork
     // Y[n,c,h+0,w+0] = X[n,c,h,w]   (16×9×9 NCHW8c → 16×9×9 NCHW: gradient into its tensor's layout)
     // A pure change of layout.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back6(void* state, int begin, int end)
+    private static void Back8(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
-            int n = item / 16, unit = item % 16;
-            float* x = f->G2 + (nint)n * 1296;
-            float* y = f->G3 + (nint)n * 1296 + (nint)unit * 81;
-            float* src = x + (unit >> 3) * 648 + (unit & 7);
+            int n = item / 2, unit = item % 2;
+            float* x = f->G4 + (nint)n * 1296;
+            float* y = f->G5 + (nint)n * 1296 + (nint)unit * 648;
+            int channels = Math.Min(16 - unit * 8, 8);
+            float* src = x + (nint)unit * 648;
             float* dst = y + 0;
-            for (int h = 0; h < 9; h++)
-                for (int w = 0; w < 9; w++) dst[h * 9 + w] = src[h * 72 + w * 8];
+            if (s_useAvx2)
+            {
+                for (int h = 0; h < 9; h++)
+                {
+                    FromBlocked8(src + h * 72 + 0 * 8, dst + h * 9 + 0, 81, channels);
+                    FromBlocked8(src + h * 72 + 1 * 8, dst + h * 9 + 1, 81, channels);
+                }
+            }
+            else
+            {
+                for (int c = 0; c < channels; c++)
+                    for (int h = 0; h < 9; h++)
+                        for (int w = 0; w < 9; w++) dst[c * 81 + h * 9 + w] = src[h * 72 + w * 8 + c];
+            }
         }
     }
 
     // Y[n,c,h+0,w+0] = X[n,c,h,w]   (16×9×9 NCHW → 16×9×9 NCHW: ∂loss/∂input to the caller)
     // A pure change of layout.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back7(void* state, int begin, int end)
+    private static void Back9(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
             int n = item / 16, unit = item % 16;
-            float* x = f->G3 + (nint)n * 1296;
+            float* x = f->G5 + (nint)n * 1296;
             float* y = f->InputGradient + (nint)n * 1296 + (nint)unit * 81;
             float* src = x + unit * 81;
             float* dst = y + 0;

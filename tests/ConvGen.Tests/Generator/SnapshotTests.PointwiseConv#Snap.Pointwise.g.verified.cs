@@ -143,7 +143,7 @@ public unsafe partial class Pointwise : global::ConvGen.INetwork
         int batch = frame->Batch;
         frame->L0W = _layer0Weight.Pointer;
         global::ConvGen.Parallelism.For(batch * 2, &Step0, frame); // layer 0: Conv 1x1, 64→32
-        global::ConvGen.Parallelism.For(batch * 32, &Step1, frame); // output
+        global::ConvGen.Parallelism.For(batch * 4, &Step1, frame); // output
     }
 
     private readonly global::ConvGen.TransposedWeights _L0WT;
@@ -183,7 +183,7 @@ public unsafe partial class Pointwise : global::ConvGen.INetwork
                 global::ConvGen.Parallelism.For(32, &Back1, &frame); // ∂ layer 0 weight
                 if (wantInput) global::ConvGen.Parallelism.For(batch * 32, &Back2, &frame); // ∂ layer 0 input: output gradient onto the backward-data grid
                 if (wantInput) global::ConvGen.Parallelism.For(batch * 4, &Back3, &frame); // ∂ layer 0 input: forward kernel over transposed weights
-                if (wantInput) global::ConvGen.Parallelism.For(batch * 64, &Back4, &frame); // gradient into its tensor's layout
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 8, &Back4, &frame); // gradient into its tensor's layout
                 if (wantInput) global::ConvGen.Parallelism.For(batch * 64, &Back5, &frame); // ∂loss/∂input to the caller
             }
         }
@@ -640,13 +640,15 @@ public unsafe partial class Pointwise : global::ConvGen.INetwork
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
-            int n = item / 32, unit = item % 32;
+            int n = item / 4, unit = item % 4;
             float* x = f->T1 + (nint)n * 1568;
-            float* y = f->Output + (nint)n * 1568 + (nint)unit * 49;
-            float* src = x + (unit >> 3) * 392 + (unit & 7);
+            float* y = f->Output + (nint)n * 1568 + (nint)unit * 392;
+            int channels = Math.Min(32 - unit * 8, 8);
+            float* src = x + (nint)unit * 392;
             float* dst = y + 0;
-            for (int h = 0; h < 7; h++)
-                for (int w = 0; w < 7; w++) dst[h * 7 + w] = src[h * 56 + w * 8];
+            for (int c = 0; c < channels; c++)
+                for (int h = 0; h < 7; h++)
+                    for (int w = 0; w < 7; w++) dst[c * 49 + h * 7 + w] = src[h * 56 + w * 8 + c];
         }
     }
 
@@ -1175,13 +1177,15 @@ public unsafe partial class Pointwise : global::ConvGen.INetwork
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
-            int n = item / 64, unit = item % 64;
+            int n = item / 8, unit = item % 8;
             float* x = f->G2 + (nint)n * 3136;
-            float* y = f->G3 + (nint)n * 3136 + (nint)unit * 49;
-            float* src = x + (unit >> 3) * 392 + (unit & 7);
+            float* y = f->G3 + (nint)n * 3136 + (nint)unit * 392;
+            int channels = Math.Min(64 - unit * 8, 8);
+            float* src = x + (nint)unit * 392;
             float* dst = y + 0;
-            for (int h = 0; h < 7; h++)
-                for (int w = 0; w < 7; w++) dst[h * 7 + w] = src[h * 56 + w * 8];
+            for (int c = 0; c < channels; c++)
+                for (int h = 0; h < 7; h++)
+                    for (int w = 0; w < 7; w++) dst[c * 49 + h * 7 + w] = src[h * 56 + w * 8 + c];
         }
     }
 

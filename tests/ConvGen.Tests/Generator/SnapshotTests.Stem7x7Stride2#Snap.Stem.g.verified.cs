@@ -154,7 +154,7 @@ public unsafe partial class Stem : global::ConvGen.INetwork
         frame->L0B = _layer0Bias.Pointer;
         global::ConvGen.Parallelism.For(batch * 3, &Step0, frame); // zero-padded copy
         global::ConvGen.Parallelism.For(batch * 16, &Step1, frame); // layer 0: Conv 7x7, 3→16 + Relu
-        global::ConvGen.Parallelism.For(batch * 16, &Step2, frame); // output
+        global::ConvGen.Parallelism.For(batch * 2, &Step2, frame); // output
     }
 
     private readonly global::ConvGen.TransposedWeights _L0WT;
@@ -196,7 +196,7 @@ public unsafe partial class Stem : global::ConvGen.INetwork
                 global::ConvGen.Parallelism.For(42, &Back3, &frame); // ∂ layer 0 weight
                 if (wantInput) global::ConvGen.Parallelism.For(batch * 16, &Back4, &frame); // ∂ layer 0 input: output gradient onto the backward-data grid
                 if (wantInput) global::ConvGen.Parallelism.For(batch * 32, &Back5, &frame); // ∂ layer 0 input: forward kernel over transposed weights
-                if (wantInput) global::ConvGen.Parallelism.For(batch * 3, &Back6, &frame); // gradient into its tensor's layout
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 1, &Back6, &frame); // gradient into its tensor's layout
                 if (wantInput) global::ConvGen.Parallelism.For(batch * 3, &Back7, &frame); // ∂loss/∂input to the caller
             }
         }
@@ -214,6 +214,47 @@ public unsafe partial class Stem : global::ConvGen.INetwork
     private static Vector256<float> Tanh(Vector256<float> v) => Vector256<float>.One - Vector256.Create(2f) / (Vector256.Exp(v + v) + Vector256<float>.One);
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static float Sigmoid(float v) => 1f / (1f + MathF.Exp(-v));
+
+    // r[i] = row i of an 8×8 tile; returns the columns in r (r[j][i] = old r[i][j]): 8 unpacks, 8 shuffles, 8 lane swaps.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Transpose8(ref Vector256<float> r0, ref Vector256<float> r1, ref Vector256<float> r2, ref Vector256<float> r3, ref Vector256<float> r4, ref Vector256<float> r5, ref Vector256<float> r6, ref Vector256<float> r7)
+    {
+        Vector256<float> t0 = Avx.UnpackLow(r0, r1), t1 = Avx.UnpackHigh(r0, r1), t2 = Avx.UnpackLow(r2, r3), t3 = Avx.UnpackHigh(r2, r3);
+        Vector256<float> t4 = Avx.UnpackLow(r4, r5), t5 = Avx.UnpackHigh(r4, r5), t6 = Avx.UnpackLow(r6, r7), t7 = Avx.UnpackHigh(r6, r7);
+        Vector256<float> s0 = Avx.Shuffle(t0, t2, 0x44), s1 = Avx.Shuffle(t0, t2, 0xEE), s2 = Avx.Shuffle(t1, t3, 0x44), s3 = Avx.Shuffle(t1, t3, 0xEE);
+        Vector256<float> s4 = Avx.Shuffle(t4, t6, 0x44), s5 = Avx.Shuffle(t4, t6, 0xEE), s6 = Avx.Shuffle(t5, t7, 0x44), s7 = Avx.Shuffle(t5, t7, 0xEE);
+        r0 = Avx.Permute2x128(s0, s4, 0x20); r1 = Avx.Permute2x128(s1, s5, 0x20); r2 = Avx.Permute2x128(s2, s6, 0x20); r3 = Avx.Permute2x128(s3, s7, 0x20);
+        r4 = Avx.Permute2x128(s0, s4, 0x31); r5 = Avx.Permute2x128(s1, s5, 0x31); r6 = Avx.Permute2x128(s2, s6, 0x31); r7 = Avx.Permute2x128(s3, s7, 0x31);
+    }
+
+    // 8 pixels × 8 channels: NCHW rows (channel c at src + c·stride, channels ≥ count read as zero) → 8 NCHW8c pixel vectors at dst.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void ToBlocked8(float* src, nint stride, int count, float* dst)
+    {
+        Vector256<float> z = Vector256<float>.Zero;
+        Vector256<float> r0 = Avx.LoadVector256(src), r1 = count > 1 ? Avx.LoadVector256(src + stride) : z, r2 = count > 2 ? Avx.LoadVector256(src + 2 * stride) : z, r3 = count > 3 ? Avx.LoadVector256(src + 3 * stride) : z;
+        Vector256<float> r4 = count > 4 ? Avx.LoadVector256(src + 4 * stride) : z, r5 = count > 5 ? Avx.LoadVector256(src + 5 * stride) : z, r6 = count > 6 ? Avx.LoadVector256(src + 6 * stride) : z, r7 = count > 7 ? Avx.LoadVector256(src + 7 * stride) : z;
+        Transpose8(ref r0, ref r1, ref r2, ref r3, ref r4, ref r5, ref r6, ref r7);
+        Avx.Store(dst, r0); Avx.Store(dst + 8, r1); Avx.Store(dst + 16, r2); Avx.Store(dst + 24, r3);
+        Avx.Store(dst + 32, r4); Avx.Store(dst + 40, r5); Avx.Store(dst + 48, r6); Avx.Store(dst + 56, r7);
+    }
+
+    // 8 NCHW8c pixel vectors at src → NCHW rows of 8 pixels (channel c at dst + c·stride), the first count channels only.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void FromBlocked8(float* src, float* dst, nint stride, int count)
+    {
+        Vector256<float> r0 = Avx.LoadVector256(src), r1 = Avx.LoadVector256(src + 8), r2 = Avx.LoadVector256(src + 16), r3 = Avx.LoadVector256(src + 24);
+        Vector256<float> r4 = Avx.LoadVector256(src + 32), r5 = Avx.LoadVector256(src + 40), r6 = Avx.LoadVector256(src + 48), r7 = Avx.LoadVector256(src + 56);
+        Transpose8(ref r0, ref r1, ref r2, ref r3, ref r4, ref r5, ref r6, ref r7);
+        Avx.Store(dst, r0);
+        if (count > 1) Avx.Store(dst + stride, r1);
+        if (count > 2) Avx.Store(dst + 2 * stride, r2);
+        if (count > 3) Avx.Store(dst + 3 * stride, r3);
+        if (count > 4) Avx.Store(dst + 4 * stride, r4);
+        if (count > 5) Avx.Store(dst + 5 * stride, r5);
+        if (count > 6) Avx.Store(dst + 6 * stride, r6);
+        if (count > 7) Avx.Store(dst + 7 * stride, r7);
+    }
 
     // Y[n,c,h+3,w+3] = X[n,c,h,w]   (3×32×32 NCHW → 3×38×38 NCHW: zero-padded copy)
     // The border is zeroed, so the next kernel reads every tap in bounds.
@@ -1157,13 +1198,25 @@ public unsafe partial class Stem : global::ConvGen.INetwork
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
-            int n = item / 16, unit = item % 16;
+            int n = item / 2, unit = item % 2;
             float* x = f->T2 + (nint)n * 4096;
-            float* y = f->Output + (nint)n * 4096 + (nint)unit * 256;
-            float* src = x + (unit >> 3) * 2048 + (unit & 7);
+            float* y = f->Output + (nint)n * 4096 + (nint)unit * 2048;
+            int channels = Math.Min(16 - unit * 8, 8);
+            float* src = x + (nint)unit * 2048;
             float* dst = y + 0;
-            for (int h = 0; h < 16; h++)
-                for (int w = 0; w < 16; w++) dst[h * 16 + w] = src[h * 128 + w * 8];
+            if (s_useAvx2)
+            {
+                for (int h = 0; h < 16; h++)
+                {
+                    for (int x0 = 0; x0 < 16; x0 += 8) FromBlocked8(src + h * 128 + x0 * 8, dst + h * 16 + x0, 256, channels);
+                }
+            }
+            else
+            {
+                for (int c = 0; c < channels; c++)
+                    for (int h = 0; h < 16; h++)
+                        for (int w = 0; w < 16; w++) dst[c * 256 + h * 16 + w] = src[h * 128 + w * 8 + c];
+            }
         }
     }
 
@@ -2691,13 +2744,25 @@ public unsafe partial class Stem : global::ConvGen.INetwork
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
-            int n = item / 3, unit = item % 3;
+            int n = item / 1, unit = item % 1;
             float* x = f->G2 + (nint)n * 8192;
-            float* y = f->G3 + (nint)n * 3072 + (nint)unit * 1024;
-            float* src = x + (unit >> 3) * 8192 + (unit & 7);
+            float* y = f->G3 + (nint)n * 3072 + (nint)unit * 8192;
+            int channels = Math.Min(3 - unit * 8, 8);
+            float* src = x + (nint)unit * 8192;
             float* dst = y + 0;
-            for (int h = 0; h < 32; h++)
-                for (int w = 0; w < 32; w++) dst[h * 32 + w] = src[h * 256 + w * 8];
+            if (s_useAvx2)
+            {
+                for (int h = 0; h < 32; h++)
+                {
+                    for (int x0 = 0; x0 < 32; x0 += 8) FromBlocked8(src + h * 256 + x0 * 8, dst + h * 32 + x0, 1024, channels);
+                }
+            }
+            else
+            {
+                for (int c = 0; c < channels; c++)
+                    for (int h = 0; h < 32; h++)
+                        for (int w = 0; w < 32; w++) dst[c * 1024 + h * 32 + w] = src[h * 256 + w * 8 + c];
+            }
         }
     }
 
