@@ -88,6 +88,7 @@ struct Shape {
 // One shape's primitives and memories, in oneDNN's chosen layouts, filled once.
 struct Setup {
     Shape shape;
+    int threads = 0;  // oneDNN primitives partition their work for the thread count at creation
     engine eng{engine::kind::cpu, 0};
     stream strm{eng};
     convolution_forward fwd;
@@ -181,10 +182,14 @@ std::string measure(const std::string& line) {
             (memory::dim)num(line, "w"), (memory::dim)num(line, "out"), (memory::dim)num(line, "kernel"),
             (memory::dim)num(line, "stride"), (memory::dim)num(line, "pad"), (memory::dim)num(line, "groups")};
     std::string op = str(line, "direction");
-    omp_set_num_threads((int)num(line, "threads"));
-    if (!g_setup || !(g_setup->shape == s)) {
+    int threads = (int)num(line, "threads");
+    omp_set_num_threads(threads);
+    // Primitives are created for the current thread count and keep splitting their work that way: a cached setup
+    // from a 1-thread request would run a 2-thread request on one thread's partition.
+    if (!g_setup || !(g_setup->shape == s) || g_setup->threads != threads) {
         g_setup.reset();
         g_setup = std::make_unique<Setup>(s);
+        g_setup->threads = threads;
     }
     Setup& setup = *g_setup;
     using clock = std::chrono::steady_clock;
