@@ -27,7 +27,9 @@ public static unsafe class Parallelism
     private static void* s_state;
     private static int s_count, s_parts, s_pending;
     private static Worker[] s_workers = Array.Empty<Worker>();
-    private static readonly ManualResetEventSlim s_done = new(false);
+    // Released once by the last worker to finish. A semaphore rather than a ManualResetEventSlim: the latter creates its
+    // lock object the first time a Wait really blocks, a 24-byte allocation that can land in any call, long after warm-up.
+    private static readonly SemaphoreSlim s_done = new(0);
 
     /// <summary>Runs <paramref name="body"/> over items <c>[0, count)</c>, split into up to <see cref="MaxThreads"/> contiguous ranges.</summary>
     [EditorBrowsable(EditorBrowsableState.Never)]
@@ -46,11 +48,18 @@ public static unsafe class Parallelism
             s_state = state;
             s_count = count;
             s_parts = parts;
-            s_done.Reset();
             Volatile.Write(ref s_pending, parts - 1);
             for (int p = 1; p < parts; p++) s_workers[p - 1].Start(p);
-            body(state, 0, count / parts);
-            s_done.Wait();
+            try
+            {
+                body(state, 0, count / parts);
+            }
+            finally
+            {
+                // Even if this thread's part threw: the workers still write into the caller's buffers, and the one
+                // release they owe must be taken here, not by the next call.
+                s_done.Wait();
+            }
         }
         finally
         {
@@ -76,7 +85,7 @@ public static unsafe class Parallelism
         }
         finally
         {
-            if (Interlocked.Decrement(ref s_pending) == 0) s_done.Set();
+            if (Interlocked.Decrement(ref s_pending) == 0) s_done.Release();
         }
     }
 
