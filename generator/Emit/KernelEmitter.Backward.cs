@@ -39,7 +39,7 @@ internal sealed partial class KernelEmitter
         GradientInStep => "batch",
         ActivationGradStep s => $"(int)(((long)batch * {s.Gradient.Stride} + {ActivationChunk - 1}) / {ActivationChunk})",
         BiasGradStep s => N(Tensor.Blocks(s.Gradient.C)),
-        ConvWeightGradStep s when s.Layer.IsDepthwise => N(Tensor.Blocks(s.Layer.Output.C) * s.Layer.KernelHeight),
+        ConvWeightGradStep s when s.Layer.IsDepthwise => N(Tensor.Blocks(s.Layer.Output.C) * s.Layer.KernelHeight / (s.Layer.KernelWidth <= WeightGradTile.MaxAccumulators ? DepthwiseGradRows(s.Layer) : 1)),
         ConvWeightGradStep s => N(WeightGradTile.For(s).Items),
         LinearWeightGradStep s => N(Tensor.Blocks(s.Layer.Output.C) * ((s.Inputs + WeightGradInputs - 1) / WeightGradInputs)),
         SpreadStep s => $"batch * {(s.To.Blocked ? Tensor.Blocks(s.To.C) : s.To.C)}",
@@ -279,36 +279,95 @@ internal sealed partial class KernelEmitter
         w.Line();
     }
 
+    /// <summary>
+    /// Kernel rows per work item of a depthwise weight gradient: as many as divide the kernel height with at most 12
+    /// accumulators (all three rows of a 3x3 kernel: 9 independent FMA chains instead of 3).
+    /// </summary>
+    private static int DepthwiseGradRows(LayerModel l)
+    {
+        int rows = 1;
+        for (int r = 1; r <= l.KernelHeight; r++)
+            if (l.KernelHeight % r == 0 && r * l.KernelWidth <= WeightGradTile.MaxAccumulators) rows = r;
+        return rows;
+    }
+
     private void EmitDepthwiseWeightGrad(string name, ConvWeightGradStep s)
     {
         var l = s.Layer;
         var x = s.Input;
         var g = s.Gradient;
         int kh = l.KernelHeight, kw = l.KernelWidth;
-        bool unrolled = kw <= 12;
+        bool unrolled = kw <= WeightGradTile.MaxAccumulators;
+        int rows = unrolled ? DepthwiseGradRows(l) : 1, rowTiles = kh / rows;
+        // A tile of 6 or fewer accumulators adds a second set for the odd pixels, as the dense kernel does.
+        bool split = unrolled && rows * kw * 2 <= WeightGradTile.MaxAccumulators;
         Open(name, $"∂W[c,ΔY,ΔX] += Σ_{{n,y,x}} ∂Z[n,c,y,x] · X[n,c,{l.Stride}·y+{l.Dilation}·ΔY,{l.Stride}·x+{l.Dilation}·ΔX]   (layer {l.Index}, depthwise, NCHW8c)",
-            "Each work item owns one kernel row of one channel block; lane-wise products, no broadcasts.");
+            unrolled
+                ? $"Each work item owns {rows} kernel row(s) of one channel block: {rows * kw}{(split ? " × 2" : "")} accumulators, lane-wise products, no broadcasts."
+                : "Each work item owns one kernel row of one channel block; lane-wise products, no broadcasts.");
         w.Open("for (int item = begin; item < end; item++)");
-        w.Line($"int ky = item % {kh}, cb = item / {kh};");
-        if (unrolled) w.Line($"Vector256<float> {string.Join(", ", Range(kw, k => $"a{k} = Vector256<float>.Zero"))};");
+        w.Line(rowTiles == 1 ? "int ky0 = 0, cb = item;" : $"int ky0 = item % {rowTiles} * {rows}, cb = item / {rowTiles};");
+        var names = new System.Collections.Generic.List<string>();
+        for (int y = 0; y < rows; y++)
+            for (int k = 0; k < kw; k++)
+                names.Add($"a{y}_{k}");
+        if (unrolled) w.Line($"Vector256<float> {string.Join(", ", names.ConvertAll(a => $"{a} = Vector256<float>.Zero"))};");
         else w.Line($"Span<Vector256<float>> acc = stackalloc Vector256<float>[{kw}];");
+        if (split) w.Line($"Vector256<float> {string.Join(", ", names.ConvertAll(a => $"b{a} = Vector256<float>.Zero"))};");
         w.Open("for (int n = 0; n < f->Batch; n++)");
         w.Line($"float* gz = {Sample(g)} + cb * {g.PlaneStride};");
-        w.Line($"float* xs = {Sample(x)} + cb * {x.PlaneStride} + ky * {l.Dilation * x.RowStride};");
+        w.Line($"float* xs = {Sample(x)} + cb * {x.PlaneStride} + ky0 * {l.Dilation * x.RowStride};");
         w.Open($"for (int oy = 0; oy < {g.H}; oy++)");
-        w.Open($"for (int ox = 0; ox < {g.W}; ox++)");
-        w.Line($"Vector256<float> gv = Vector256.Load(gz + oy * {g.RowStride} + ox * 8);");
-        w.Line($"float* xp = xs + oy * {l.Stride * x.RowStride} + ox * {l.Stride * 8};");
-        if (unrolled)
-            for (int k = 0; k < kw; k++) w.Line($"a{k} = Vector256.FusedMultiplyAdd(gv, Vector256.Load(xp + {k * l.Dilation * 8}), a{k});");
-        else
+        void Pixel(string ox, string prefix)
+        {
+            w.Line($"Vector256<float> gv = Vector256.Load(gz + oy * {g.RowStride} + {ox} * 8);");
+            w.Line($"float* xp = xs + oy * {l.Stride * x.RowStride} + {ox} * {l.Stride * 8};");
+            for (int y = 0; y < rows; y++)
+                for (int k = 0; k < kw; k++)
+                    w.Line($"{prefix}a{y}_{k} = Vector256.FusedMultiplyAdd(gv, Vector256.Load(xp + {y * l.Dilation * x.RowStride + k * l.Dilation * 8}), {prefix}a{y}_{k});");
+        }
+        if (!unrolled)
+        {
+            w.Open($"for (int ox = 0; ox < {g.W}; ox++)");
+            w.Line($"Vector256<float> gv = Vector256.Load(gz + oy * {g.RowStride} + ox * 8);");
+            w.Line($"float* xp = xs + oy * {l.Stride * x.RowStride} + ox * {l.Stride * 8};");
             w.Line($"for (int k = 0; k < {kw}; k++) acc[k] = Vector256.FusedMultiplyAdd(gv, Vector256.Load(xp + k * {l.Dilation * 8}), acc[k]);");
+            w.Close();
+        }
+        else if (!split)
+        {
+            w.Open($"for (int ox = 0; ox < {g.W}; ox++)");
+            Pixel("ox", "");
+            w.Close();
+        }
+        else
+        {
+            w.Open($"for (int ox = 0; ox < {g.W / 2 * 2}; ox += 2)");
+            w.Line("{");
+            Pixel("ox", "");
+            w.Close();
+            w.Line("{");
+            Pixel("(ox + 1)", "b");
+            w.Close();
+            w.Close();
+            if (g.W % 2 == 1)
+            {
+                w.Line("{");
+                Pixel(N(g.W - 1), "");
+                w.Close();
+            }
+        }
         w.Close();
         w.Close();
-        w.Close();
-        w.Line($"float* dw = f->{s.Pointer} + (cb * {kh} + ky) * {kw * 8};");
+        w.Line($"float* dw = f->{s.Pointer} + (cb * {kh} + ky0) * {kw * 8};");
         if (unrolled)
-            for (int k = 0; k < kw; k++) w.Line($"Vector256.Store(Vector256.Load(dw + {k * 8}) + a{k}, dw + {k * 8});");
+            for (int y = 0; y < rows; y++)
+                for (int k = 0; k < kw; k++)
+                {
+                    int off = (y * kw + k) * 8;
+                    string sum = split ? $"(a{y}_{k} + ba{y}_{k})" : $"a{y}_{k}";
+                    w.Line($"Vector256.Store(Vector256.Load(dw + {off}) + {sum}, dw + {off});");
+                }
         else
             w.Line($"for (int k = 0; k < {kw}; k++) Vector256.Store(Vector256.Load(dw + k * 8) + acc[k], dw + k * 8);");
         w.Close();

@@ -194,7 +194,7 @@ public unsafe partial class Depthwise : global::ConvGen.INetwork
                 global::ConvGen.Parallelism.For(batch * 2, &Back2, &frame); // ∂Z into NCHW8c for the depthwise gradients
                 global::ConvGen.Parallelism.For(2, &Back3, &frame); // ∂ layer 0 bias
                 global::ConvGen.Parallelism.For(batch * 2, &Back4, &frame); // zero-padded NCHW8c copy of X for the weight gradient
-                global::ConvGen.Parallelism.For(6, &Back5, &frame); // ∂ layer 0 weight
+                global::ConvGen.Parallelism.For(2, &Back5, &frame); // ∂ layer 0 weight
                 if (wantInput) global::ConvGen.Parallelism.For(batch * 2, &Back6, &frame); // ∂ layer 0 input: output gradient onto the backward-data grid
                 if (wantInput) global::ConvGen.Parallelism.For(batch * 18, &Back7, &frame); // ∂ layer 0 input: forward kernel over transposed weights
                 if (wantInput) global::ConvGen.Parallelism.For(batch * 2, &Back8, &frame); // gradient into its tensor's layout
@@ -612,35 +612,47 @@ public unsafe partial class Depthwise : global::ConvGen.INetwork
     }
 
     // ∂W[c,ΔY,ΔX] += Σ_{n,y,x} ∂Z[n,c,y,x] · X[n,c,1·y+1·ΔY,1·x+1·ΔX]   (layer 0, depthwise, NCHW8c)
-    // Each work item owns one kernel row of one channel block; lane-wise products, no broadcasts.
+    // Each work item owns 3 kernel row(s) of one channel block: 9 accumulators, lane-wise products, no broadcasts.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Back5(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
-            int ky = item % 3, cb = item / 3;
-            Vector256<float> a0 = Vector256<float>.Zero, a1 = Vector256<float>.Zero, a2 = Vector256<float>.Zero;
+            int ky0 = 0, cb = item;
+            Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = Vector256<float>.Zero, a0_2 = Vector256<float>.Zero, a1_0 = Vector256<float>.Zero, a1_1 = Vector256<float>.Zero, a1_2 = Vector256<float>.Zero, a2_0 = Vector256<float>.Zero, a2_1 = Vector256<float>.Zero, a2_2 = Vector256<float>.Zero;
             for (int n = 0; n < f->Batch; n++)
             {
                 float* gz = f->G1 + (nint)n * 1296 + cb * 648;
-                float* xs = f->G2 + (nint)n * 1936 + cb * 968 + ky * 88;
+                float* xs = f->G2 + (nint)n * 1936 + cb * 968 + ky0 * 88;
                 for (int oy = 0; oy < 9; oy++)
                 {
                     for (int ox = 0; ox < 9; ox++)
                     {
                         Vector256<float> gv = Vector256.Load(gz + oy * 72 + ox * 8);
                         float* xp = xs + oy * 88 + ox * 8;
-                        a0 = Vector256.FusedMultiplyAdd(gv, Vector256.Load(xp + 0), a0);
-                        a1 = Vector256.FusedMultiplyAdd(gv, Vector256.Load(xp + 8), a1);
-                        a2 = Vector256.FusedMultiplyAdd(gv, Vector256.Load(xp + 16), a2);
+                        a0_0 = Vector256.FusedMultiplyAdd(gv, Vector256.Load(xp + 0), a0_0);
+                        a0_1 = Vector256.FusedMultiplyAdd(gv, Vector256.Load(xp + 8), a0_1);
+                        a0_2 = Vector256.FusedMultiplyAdd(gv, Vector256.Load(xp + 16), a0_2);
+                        a1_0 = Vector256.FusedMultiplyAdd(gv, Vector256.Load(xp + 88), a1_0);
+                        a1_1 = Vector256.FusedMultiplyAdd(gv, Vector256.Load(xp + 96), a1_1);
+                        a1_2 = Vector256.FusedMultiplyAdd(gv, Vector256.Load(xp + 104), a1_2);
+                        a2_0 = Vector256.FusedMultiplyAdd(gv, Vector256.Load(xp + 176), a2_0);
+                        a2_1 = Vector256.FusedMultiplyAdd(gv, Vector256.Load(xp + 184), a2_1);
+                        a2_2 = Vector256.FusedMultiplyAdd(gv, Vector256.Load(xp + 192), a2_2);
                     }
                 }
             }
-            float* dw = f->L0dW + (cb * 3 + ky) * 24;
-            Vector256.Store(Vector256.Load(dw + 0) + a0, dw + 0);
-            Vector256.Store(Vector256.Load(dw + 8) + a1, dw + 8);
-            Vector256.Store(Vector256.Load(dw + 16) + a2, dw + 16);
+            float* dw = f->L0dW + (cb * 3 + ky0) * 24;
+            Vector256.Store(Vector256.Load(dw + 0) + a0_0, dw + 0);
+            Vector256.Store(Vector256.Load(dw + 8) + a0_1, dw + 8);
+            Vector256.Store(Vector256.Load(dw + 16) + a0_2, dw + 16);
+            Vector256.Store(Vector256.Load(dw + 24) + a1_0, dw + 24);
+            Vector256.Store(Vector256.Load(dw + 32) + a1_1, dw + 32);
+            Vector256.Store(Vector256.Load(dw + 40) + a1_2, dw + 40);
+            Vector256.Store(Vector256.Load(dw + 48) + a2_0, dw + 48);
+            Vector256.Store(Vector256.Load(dw + 56) + a2_1, dw + 56);
+            Vector256.Store(Vector256.Load(dw + 64) + a2_2, dw + 64);
         }
     }
 
