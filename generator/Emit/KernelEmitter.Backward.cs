@@ -197,8 +197,8 @@ internal sealed partial class KernelEmitter
             (x.Blocked ? i : i * x.PlaneStride) + y * l.Dilation * x.RowStride + k * l.Dilation * x.ColumnStride;
 
         if (t.Unrolled) w.Line($"Vector256<float> {string.Join(", ", acc.ConvertAll(a => $"{a.Name} = Vector256<float>.Zero"))};");
-        if (t.Sets == 2) w.Line($"Vector256<float> {string.Join(", ", acc.ConvertAll(a => $"b{a.Name} = Vector256<float>.Zero"))};");
         else w.Line($"Span<Vector256<float>> acc = stackalloc Vector256<float>[{kw}];");
+        if (t.Sets == 2) w.Line($"Vector256<float> {string.Join(", ", acc.ConvertAll(a => $"b{a.Name} = Vector256<float>.Zero"))};");
         w.Open("for (int n = 0; n < f->Batch; n++)");
         w.Line($"float* gz = {Sample(g)} + ob0 * {g.PlaneStride};");
         w.Line($"float* xs = {Sample(x)} + {x.ChannelOffset("ic0")} + ky0 * {l.Dilation * x.RowStride};");

@@ -906,7 +906,6 @@ public unsafe partial class Dilated : global::ConvGen.INetwork
             int ky0 = item % 3, r0 = item / 3 % 2 * 4, ob0 = item / 6;
             int ic0 = r0;
             Vector256<float> a0 = Vector256<float>.Zero, a1 = Vector256<float>.Zero, a2 = Vector256<float>.Zero, a3 = Vector256<float>.Zero, a4 = Vector256<float>.Zero, a5 = Vector256<float>.Zero, a6 = Vector256<float>.Zero, a7 = Vector256<float>.Zero, a8 = Vector256<float>.Zero, a9 = Vector256<float>.Zero, a10 = Vector256<float>.Zero, a11 = Vector256<float>.Zero;
-            Span<Vector256<float>> acc = stackalloc Vector256<float>[3];
             for (int n = 0; n < f->Batch; n++)
             {
                 float* gz = f->G1 + (nint)n * 968 + ob0 * 968;

@@ -3806,7 +3806,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             int ky0 = item % 5, r0 = item / 5 % 6, ob0 = item / 30 * 2;
             int ic0 = r0;
             Vector256<float> a0 = Vector256<float>.Zero, a1 = Vector256<float>.Zero, a2 = Vector256<float>.Zero, a3 = Vector256<float>.Zero, a4 = Vector256<float>.Zero, a5 = Vector256<float>.Zero, a6 = Vector256<float>.Zero, a7 = Vector256<float>.Zero, a8 = Vector256<float>.Zero, a9 = Vector256<float>.Zero;
-            Span<Vector256<float>> acc = stackalloc Vector256<float>[5];
             for (int n = 0; n < f->Batch; n++)
             {
                 float* gz = f->G4 + (nint)n * 1600 + ob0 * 800;

@@ -680,7 +680,6 @@ public unsafe partial class Pointwise : global::ConvGen.INetwork
             int ky0 = 0, r0 = item % 16 * 4, ob0 = item / 16 * 2;
             int ic0 = r0;
             Vector256<float> a0 = Vector256<float>.Zero, a1 = Vector256<float>.Zero, a2 = Vector256<float>.Zero, a3 = Vector256<float>.Zero, a4 = Vector256<float>.Zero, a5 = Vector256<float>.Zero, a6 = Vector256<float>.Zero, a7 = Vector256<float>.Zero;
-            Span<Vector256<float>> acc = stackalloc Vector256<float>[1];
             for (int n = 0; n < f->Batch; n++)
             {
                 float* gz = f->G0 + (nint)n * 1568 + ob0 * 392;

@@ -1290,7 +1290,6 @@ public unsafe partial class Stem : global::ConvGen.INetwork
             int ky0 = item % 7, r0 = item / 7 % 3, ob0 = item / 21;
             int ic0 = r0;
             Vector256<float> a0 = Vector256<float>.Zero, a1 = Vector256<float>.Zero, a2 = Vector256<float>.Zero, a3 = Vector256<float>.Zero, a4 = Vector256<float>.Zero, a5 = Vector256<float>.Zero, a6 = Vector256<float>.Zero;
-            Span<Vector256<float>> acc = stackalloc Vector256<float>[7];
             for (int n = 0; n < f->Batch; n++)
             {
                 float* gz = f->G0 + (nint)n * 4096 + ob0 * 2048;
