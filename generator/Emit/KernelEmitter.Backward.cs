@@ -39,7 +39,7 @@ internal sealed partial class KernelEmitter
         GradientInStep => "batch",
         ActivationGradStep s => $"(int)(((long)batch * {s.Gradient.Stride} + {ActivationChunk - 1}) / {ActivationChunk})",
         BiasGradStep s => N(Tensor.Blocks(s.Gradient.C)),
-        ConvWeightGradStep s when s.Layer.IsDepthwise => N(Tensor.Blocks(s.Layer.Output.C) * s.Layer.KernelHeight / (s.Layer.KernelWidth <= WeightGradTile.MaxAccumulators ? DepthwiseGradRows(s.Layer) : 1)),
+        ConvWeightGradStep s when s.Layer.IsDepthwise => N(Tensor.Blocks(s.Layer.Output.C) * s.Layer.KernelHeight / DepthwiseGradRows(s.Layer)),
         ConvWeightGradStep s => N(WeightGradTile.For(s).Items),
         LinearWeightGradStep s => N(Tensor.Blocks(s.Layer.Output.C) * ((s.Inputs + WeightGradInputs - 1) / WeightGradInputs)),
         SpreadStep s => $"batch * {(s.To.Blocked ? Tensor.Blocks(s.To.C) : s.To.C)}",
@@ -230,30 +230,8 @@ internal sealed partial class KernelEmitter
             w.Line($"for (int k = 0; k < {kw}; k++) acc[k] = Vector256.FusedMultiplyAdd(gv, Vector256.Create(xp[k * {l.Dilation * x.ColumnStride}]), acc[k]);");
             w.Close();
         }
-        else if (t.Sets == 1)
-        {
-            w.Open($"for (int ox = 0; ox < {g.W}; ox++)");
-            Pixel("ox", "");
-            w.Close();
-        }
         else
-        {
-            // Too few accumulators to cover the FMA latency: even and odd pixels go to two sets, added at the end.
-            w.Open($"for (int ox = 0; ox < {g.W / 2 * 2}; ox += 2)");
-            w.Line("{");
-            Pixel("ox", "");
-            w.Close();
-            w.Line("{");
-            Pixel("(ox + 1)", "b");
-            w.Close();
-            w.Close();
-            if (g.W % 2 == 1)
-            {
-                w.Line("{");
-                Pixel(N(g.W - 1), "");
-                w.Close();
-            }
-        }
+            EmitPixelLoop(g.W, t.Sets == 2, Pixel);
         w.Close();
         w.Close();
         // Packed layout [O/8][span][kh][kw][8]: every accumulator has a constant offset from the tile's first row.
@@ -280,12 +258,44 @@ internal sealed partial class KernelEmitter
     }
 
     /// <summary>
+    /// The loop over one row of output pixels in a weight-gradient kernel; <paramref name="pixel"/> writes one pixel's
+    /// FMAs given its column expression and the prefix of the accumulator set. With <paramref name="split"/> (too few
+    /// accumulators to cover the FMA latency) even pixels go to the set "a…" and odd ones to "ba…", added at the end;
+    /// a last odd pixel goes to "a…". Each pixel gets its own block, so their temporaries can share names.
+    /// </summary>
+    private void EmitPixelLoop(int width, bool split, Action<string, string> pixel)
+    {
+        if (!split)
+        {
+            w.Open($"for (int ox = 0; ox < {width}; ox++)");
+            pixel("ox", "");
+            w.Close();
+            return;
+        }
+        w.Open($"for (int ox = 0; ox < {width / 2 * 2}; ox += 2)");
+        w.Line("{");
+        pixel("ox", "");
+        w.Close();
+        w.Line("{");
+        pixel("(ox + 1)", "b");
+        w.Close();
+        w.Close();
+        if (width % 2 == 1)
+        {
+            w.Line("{");
+            pixel(N(width - 1), "");
+            w.Close();
+        }
+    }
+
+    /// <summary>
     /// Kernel rows per work item of a depthwise weight gradient: as many as divide the kernel height with at most 12
     /// accumulators (all three rows of a 3x3 kernel: 9 independent FMA chains instead of 3).
     /// </summary>
     private static int DepthwiseGradRows(LayerModel l)
     {
         int rows = 1;
+        if (l.KernelWidth > WeightGradTile.MaxAccumulators) return rows; // the row itself is a loop
         for (int r = 1; r <= l.KernelHeight; r++)
             if (l.KernelHeight % r == 0 && r * l.KernelWidth <= WeightGradTile.MaxAccumulators) rows = r;
         return rows;
@@ -298,7 +308,7 @@ internal sealed partial class KernelEmitter
         var g = s.Gradient;
         int kh = l.KernelHeight, kw = l.KernelWidth;
         bool unrolled = kw <= WeightGradTile.MaxAccumulators;
-        int rows = unrolled ? DepthwiseGradRows(l) : 1, rowTiles = kh / rows;
+        int rows = DepthwiseGradRows(l), rowTiles = kh / rows;
         // A tile of 6 or fewer accumulators adds a second set for the odd pixels, as the dense kernel does.
         bool split = unrolled && rows * kw * 2 <= WeightGradTile.MaxAccumulators;
         Open(name, $"∂W[c,ΔY,ΔX] += Σ_{{n,y,x}} ∂Z[n,c,y,x] · X[n,c,{l.Stride}·y+{l.Dilation}·ΔY,{l.Stride}·x+{l.Dilation}·ΔX]   (layer {l.Index}, depthwise, NCHW8c)",
@@ -334,29 +344,8 @@ internal sealed partial class KernelEmitter
             w.Line($"for (int k = 0; k < {kw}; k++) acc[k] = Vector256.FusedMultiplyAdd(gv, Vector256.Load(xp + k * {l.Dilation * 8}), acc[k]);");
             w.Close();
         }
-        else if (!split)
-        {
-            w.Open($"for (int ox = 0; ox < {g.W}; ox++)");
-            Pixel("ox", "");
-            w.Close();
-        }
         else
-        {
-            w.Open($"for (int ox = 0; ox < {g.W / 2 * 2}; ox += 2)");
-            w.Line("{");
-            Pixel("ox", "");
-            w.Close();
-            w.Line("{");
-            Pixel("(ox + 1)", "b");
-            w.Close();
-            w.Close();
-            if (g.W % 2 == 1)
-            {
-                w.Line("{");
-                Pixel(N(g.W - 1), "");
-                w.Close();
-            }
-        }
+            EmitPixelLoop(g.W, split, Pixel);
         w.Close();
         w.Close();
         w.Line($"float* dw = f->{s.Pointer} + (cb * {kh} + ky0) * {kw * 8};");
