@@ -60,10 +60,7 @@ public static class CallClock
     /// </summary>
     public static void Run(Action body, double warmupSeconds, double seconds, int minCalls, List<double> times)
     {
-        long until = Stopwatch.GetTimestamp() + (long)(warmupSeconds * Stopwatch.Frequency);
-        for (int n = 0; n < 2 || Stopwatch.GetTimestamp() < until; n++) body();
-        GC.Collect();
-        GC.WaitForPendingFinalizers();
+        WarmUp(body, warmupSeconds);
 
         long budget = (long)(seconds * Stopwatch.Frequency), spent = 0;
         double msPerTick = 1000.0 / Stopwatch.Frequency;
@@ -86,14 +83,7 @@ public static class CallClock
     public static void RunPairs(Action a, Action b, double warmupSeconds, double seconds, int minPairs,
         List<double> timesA, List<double> timesB, List<double> differences)
     {
-        long until = Stopwatch.GetTimestamp() + (long)(warmupSeconds * Stopwatch.Frequency);
-        for (int n = 0; n < 2 || Stopwatch.GetTimestamp() < until; n++)
-        {
-            a();
-            b();
-        }
-        GC.Collect();
-        GC.WaitForPendingFinalizers();
+        WarmUp(() => { a(); b(); }, warmupSeconds);
 
         long budget = (long)(seconds * Stopwatch.Frequency), spent = 0;
         double msPerTick = 1000.0 / Stopwatch.Frequency;
@@ -109,5 +99,14 @@ public static class CallClock
             timesB.Add((t2 - t1) * msPerTick);
             differences.Add(((t1 - t0) - (t2 - t1)) * msPerTick);
         }
+    }
+
+    /// <summary>Calls <paramref name="body"/> for <paramref name="seconds"/> (at least twice), then collects garbage.</summary>
+    private static void WarmUp(Action body, double seconds)
+    {
+        long until = Stopwatch.GetTimestamp() + (long)(seconds * Stopwatch.Frequency);
+        for (int n = 0; n < 2 || Stopwatch.GetTimestamp() < until; n++) body();
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
     }
 }
