@@ -169,8 +169,8 @@ internal sealed class BackwardPlan
         if (c.Planar)
         {
             // The forward kernel read NCHW in place; the weight-gradient kernel wants the zero-padded NCHW8c view.
-            input = New(true, input.C, input.H + l.PadTop + l.PadBottom, input.W + l.PadLeft + l.PadRight,
-                Tensor.BlockedStride(input.C, input.H + l.PadTop + l.PadBottom, input.W + l.PadLeft + l.PadRight));
+            int paddedH = input.H + l.PadTop + l.PadBottom, paddedW = input.W + l.PadLeft + l.PadRight;
+            input = New(true, input.C, paddedH, paddedW, Tensor.BlockedStride(input.C, paddedH, paddedW));
             Steps.Add(new CopyGradStep(new CopyStep(c.From, input, l.PadTop, l.PadLeft, "zero-padded NCHW8c copy of X for the weight gradient"), false));
         }
         string? mask = null;
