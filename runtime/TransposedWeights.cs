@@ -1,5 +1,7 @@
 using System;
 using System.ComponentModel;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace ConvGen;
 
@@ -14,9 +16,14 @@ public sealed unsafe class TransposedWeights
 {
     private readonly Parameter _source;
     private readonly float[] _packed;
-    // Refresh is a gather: _packed[_to[k]] = source.Values[_from[k]]. The maps are built once, so a Backward pays about
-    // one load and one store per weight instead of two layout index computations.
+    // Dense weights (one group) are a transpose of 8×8 blocks: the source keeps 8 output channels in a vector per
+    // (input channel, tap), the target 8 input channels per (output channel, flipped tap). Refresh moves whole blocks
+    // through registers. Any other layout (grouped, depthwise) is a gather, _packed[_to[k]] = values[_from[k]], over
+    // maps built once, so a Backward pays about one load and one store per weight.
+    private readonly BlockShape? _blocks;
     private readonly int[] _from, _to;
+
+    private sealed record BlockShape(int Out, int In, int Window);
 
     private TransposedWeights(Parameter source, ParameterLayout target, int[] from, int[] to)
     {
@@ -26,17 +33,67 @@ public sealed unsafe class TransposedWeights
         _packed = GC.AllocateArray<float>(target.PackedLength, pinned: true);
     }
 
+    private TransposedWeights(Parameter source, ParameterLayout target, BlockShape blocks) : this(source, target, [], [])
+        => _blocks = blocks;
+
     /// <summary>The rearranged, packed weights (pinned).</summary>
     public float* Pointer => (float*)System.Runtime.CompilerServices.Unsafe.AsPointer(ref System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(_packed));
 
     /// <summary>Rebuilds the packed copy from the parameter's current values.</summary>
     public void Refresh()
     {
+        if (_blocks is { } b)
+        {
+            TransposeBlocks(_source.Pointer, Pointer, b.Out, b.In, b.Window);
+            return;
+        }
         var values = _source.Values;
         var packed = _packed;
         var from = _from;
         var to = _to;
         for (int k = 0; k < from.Length; k++) packed[to[k]] = values[from[k]];
+    }
+
+    /// <summary>
+    /// <c>target[((ib·O + o)·window + window−1−tap)·8 + i%8] = source[((o/8·I + i)·window + tap)·8 + o%8]</c>: packed
+    /// <c>O → I</c> weights into packed <c>I → O</c> weights, taps reversed. Lanes of partial blocks stay zero.
+    /// </summary>
+    private static void TransposeBlocks(float* source, float* target, int outChannels, int inChannels, int window)
+    {
+        int rowStride = window * 8; // between consecutive channels of one block, in both layouts
+        for (int ob = 0; ob < ParameterLayout.Blocks(outChannels); ob++)
+        {
+            int outLanes = Math.Min(8, outChannels - ob * 8);
+            for (int ib = 0; ib < ParameterLayout.Blocks(inChannels); ib++)
+            {
+                int inLanes = Math.Min(8, inChannels - ib * 8);
+                for (int tap = 0; tap < window; tap++)
+                {
+                    float* s = source + ((nint)(ob * inChannels + ib * 8) * window + tap) * 8;
+                    float* t = target + ((nint)(ib * outChannels + ob * 8) * window + window - 1 - tap) * 8;
+                    if (outLanes == 8 && inLanes == 8 && Avx.IsSupported)
+                    {
+                        Vector256<float> r0 = Avx.LoadVector256(s), r1 = Avx.LoadVector256(s + rowStride);
+                        Vector256<float> r2 = Avx.LoadVector256(s + 2 * rowStride), r3 = Avx.LoadVector256(s + 3 * rowStride);
+                        Vector256<float> r4 = Avx.LoadVector256(s + 4 * rowStride), r5 = Avx.LoadVector256(s + 5 * rowStride);
+                        Vector256<float> r6 = Avx.LoadVector256(s + 6 * rowStride), r7 = Avx.LoadVector256(s + 7 * rowStride);
+                        Registers.Transpose8x8(ref r0, ref r1, ref r2, ref r3, ref r4, ref r5, ref r6, ref r7);
+                        Avx.Store(t, r0);
+                        Avx.Store(t + rowStride, r1);
+                        Avx.Store(t + 2 * rowStride, r2);
+                        Avx.Store(t + 3 * rowStride, r3);
+                        Avx.Store(t + 4 * rowStride, r4);
+                        Avx.Store(t + 5 * rowStride, r5);
+                        Avx.Store(t + 6 * rowStride, r6);
+                        Avx.Store(t + 7 * rowStride, r7);
+                        continue;
+                    }
+                    for (int o = 0; o < outLanes; o++)
+                        for (int i = 0; i < inLanes; i++)
+                            t[o * rowStride + i] = s[i * rowStride + o];
+                }
+            }
+        }
     }
 
     /// <summary>
@@ -48,6 +105,7 @@ public sealed unsafe class TransposedWeights
         int outChannels = weight.Shape[0], inPerGroup = inChannels / groups, outPerGroup = outChannels / groups, window = kh * kw;
         bool depthwise = groups > 1 && groups == inChannels && groups == outChannels;
         var target = depthwise ? ParameterLayout.Depthwise(inChannels, kh, kw) : ParameterLayout.ConvBlocked(inChannels, outChannels, groups, kh, kw);
+        if (groups == 1) return new TransposedWeights(weight, target, new BlockShape(outChannels, inChannels, window));
         var from = new int[weight.Length];
         var to = new int[weight.Length];
         int k = 0;
@@ -75,17 +133,8 @@ public sealed unsafe class TransposedWeights
     {
         int outFeatures = weight.Shape[0];
         var target = ParameterLayout.Linear(inputs, outFeatures, 1, 1, blockedInput: false);
-        // Rows of Wᵀ follow the kernel's input order, so read the packed values (already in that order), not PyTorch's:
-        // packed[(o/8)·inputs + i][o%8] = W[o][i].
-        var from = new int[inputs * outFeatures];
-        var to = new int[inputs * outFeatures];
-        int k = 0;
-        for (int i = 0; i < inputs; i++)
-            for (int o = 0; o < outFeatures; o++, k++)
-            {
-                from[k] = ((o >> 3) * inputs + i) * 8 + (o & 7);
-                to[k] = target.PackedIndex(i * outFeatures + o);
-            }
-        return new TransposedWeights(weight, target, from, to);
+        // Rows of Wᵀ follow the kernel's input order, so the packed values are read (already in that order), not
+        // PyTorch's: packed[(o/8)·inputs + i][o%8] = W[o][i], the dense convolution's layout with a one-tap window.
+        return new TransposedWeights(weight, target, new BlockShape(outFeatures, inputs, 1));
     }
 }

@@ -268,27 +268,16 @@ internal sealed partial class KernelEmitter(CodeWriter w, ExecutionPlan plan)
         }
     }
 
-    /// <summary>The 8×8 transposes behind the layout copies, emitted once when a copy between layouts uses them.</summary>
+    /// <summary>The 8×8 transposes behind the layout copies (on the runtime's register transpose), emitted once when a copy between layouts uses them.</summary>
     private void EmitTransposeHelpers()
     {
-        w.Line("// r[i] = row i of an 8×8 tile; returns the columns in r (r[j][i] = old r[i][j]): 8 unpacks, 8 shuffles, 8 lane swaps.");
-        w.Line("[MethodImpl(MethodImplOptions.AggressiveInlining)]");
-        w.Open("private static void Transpose8(ref Vector256<float> r0, ref Vector256<float> r1, ref Vector256<float> r2, ref Vector256<float> r3, ref Vector256<float> r4, ref Vector256<float> r5, ref Vector256<float> r6, ref Vector256<float> r7)");
-        w.Line("Vector256<float> t0 = Avx.UnpackLow(r0, r1), t1 = Avx.UnpackHigh(r0, r1), t2 = Avx.UnpackLow(r2, r3), t3 = Avx.UnpackHigh(r2, r3);");
-        w.Line("Vector256<float> t4 = Avx.UnpackLow(r4, r5), t5 = Avx.UnpackHigh(r4, r5), t6 = Avx.UnpackLow(r6, r7), t7 = Avx.UnpackHigh(r6, r7);");
-        w.Line("Vector256<float> s0 = Avx.Shuffle(t0, t2, 0x44), s1 = Avx.Shuffle(t0, t2, 0xEE), s2 = Avx.Shuffle(t1, t3, 0x44), s3 = Avx.Shuffle(t1, t3, 0xEE);");
-        w.Line("Vector256<float> s4 = Avx.Shuffle(t4, t6, 0x44), s5 = Avx.Shuffle(t4, t6, 0xEE), s6 = Avx.Shuffle(t5, t7, 0x44), s7 = Avx.Shuffle(t5, t7, 0xEE);");
-        w.Line("r0 = Avx.Permute2x128(s0, s4, 0x20); r1 = Avx.Permute2x128(s1, s5, 0x20); r2 = Avx.Permute2x128(s2, s6, 0x20); r3 = Avx.Permute2x128(s3, s7, 0x20);");
-        w.Line("r4 = Avx.Permute2x128(s0, s4, 0x31); r5 = Avx.Permute2x128(s1, s5, 0x31); r6 = Avx.Permute2x128(s2, s6, 0x31); r7 = Avx.Permute2x128(s3, s7, 0x31);");
-        w.Close();
-        w.Line();
         w.Line("// 8 pixels × 8 channels: NCHW rows (channel c at src + c·stride, channels ≥ count read as zero) → 8 NCHW8c pixel vectors at dst.");
         w.Line("[MethodImpl(MethodImplOptions.AggressiveInlining)]");
         w.Open("private static void ToBlocked8(float* src, nint stride, int count, float* dst)");
         w.Line("Vector256<float> z = Vector256<float>.Zero;");
         w.Line("Vector256<float> r0 = Avx.LoadVector256(src), r1 = count > 1 ? Avx.LoadVector256(src + stride) : z, r2 = count > 2 ? Avx.LoadVector256(src + 2 * stride) : z, r3 = count > 3 ? Avx.LoadVector256(src + 3 * stride) : z;");
         w.Line("Vector256<float> r4 = count > 4 ? Avx.LoadVector256(src + 4 * stride) : z, r5 = count > 5 ? Avx.LoadVector256(src + 5 * stride) : z, r6 = count > 6 ? Avx.LoadVector256(src + 6 * stride) : z, r7 = count > 7 ? Avx.LoadVector256(src + 7 * stride) : z;");
-        w.Line("Transpose8(ref r0, ref r1, ref r2, ref r3, ref r4, ref r5, ref r6, ref r7);");
+        w.Line("global::ConvGen.Registers.Transpose8x8(ref r0, ref r1, ref r2, ref r3, ref r4, ref r5, ref r6, ref r7);");
         w.Line("Avx.Store(dst, r0); Avx.Store(dst + 8, r1); Avx.Store(dst + 16, r2); Avx.Store(dst + 24, r3);");
         w.Line("Avx.Store(dst + 32, r4); Avx.Store(dst + 40, r5); Avx.Store(dst + 48, r6); Avx.Store(dst + 56, r7);");
         w.Close();
@@ -298,7 +287,7 @@ internal sealed partial class KernelEmitter(CodeWriter w, ExecutionPlan plan)
         w.Open("private static void FromBlocked8(float* src, float* dst, nint stride, int count)");
         w.Line("Vector256<float> r0 = Avx.LoadVector256(src), r1 = Avx.LoadVector256(src + 8), r2 = Avx.LoadVector256(src + 16), r3 = Avx.LoadVector256(src + 24);");
         w.Line("Vector256<float> r4 = Avx.LoadVector256(src + 32), r5 = Avx.LoadVector256(src + 40), r6 = Avx.LoadVector256(src + 48), r7 = Avx.LoadVector256(src + 56);");
-        w.Line("Transpose8(ref r0, ref r1, ref r2, ref r3, ref r4, ref r5, ref r6, ref r7);");
+        w.Line("global::ConvGen.Registers.Transpose8x8(ref r0, ref r1, ref r2, ref r3, ref r4, ref r5, ref r6, ref r7);");
         w.Line("Avx.Store(dst, r0);");
         w.Line("if (count > 1) Avx.Store(dst + stride, r1);");
         w.Line("if (count > 2) Avx.Store(dst + 2 * stride, r2);");
