@@ -186,7 +186,14 @@ internal sealed class BackwardPlan
         int kh = l.KernelHeight, kw = l.KernelWidth, d = l.Dilation;
         int h = source.H + d * (kh - 1), w = source.W + d * (kw - 1);
         var grid = l.IsDepthwise ? New(true, l.Output.C, h, w, Tensor.BlockedStride(l.Output.C, h, w)) : New(false, l.Output.C, h, w, l.Output.C * h * w);
-        Steps.Add(new SpreadStep(l.Index, gz, grid, l.Stride, d * (kh - 1) - l.PadTop, d * (kw - 1) - l.PadLeft, inputOnly));
+        int top = d * (kh - 1) - l.PadTop, left = d * (kw - 1) - l.PadLeft;
+        if (l.Stride == 1 && !grid.Blocked && top >= 0 && left >= 0 && top + gz.H <= h && left + gz.W <= w)
+        {
+            // Nothing to spread or drop: ∂Z lands whole inside the grid, so the layout copy's 8×8 register transposes
+            // place it (a 1x1 layer without padding has no border at all).
+            Steps.Add(new CopyGradStep(new CopyStep(gz, grid, top, left, $"layer {l.Index}: ∂Z onto the backward-data grid"), inputOnly));
+        }
+        else Steps.Add(new SpreadStep(l.Index, gz, grid, l.Stride, top, left, inputOnly));
 
         var gx = New(true, source.C, source.H, source.W, Tensor.BlockedStride(source.C, source.H, source.W));
         var transposed = new LayerModel(LayerKind.Conv, l.Index,

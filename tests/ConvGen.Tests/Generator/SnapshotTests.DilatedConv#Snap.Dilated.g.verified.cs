@@ -201,7 +201,7 @@ public unsafe partial class Dilated : global::ConvGen.INetwork
                 global::ConvGen.Parallelism.For((int)(((long)batch * 968 + 4095) / 4096), &Back2, &frame); // ∂ through layer 1 (Tanh)
                 global::ConvGen.Parallelism.For(1, &Back3, &frame); // ∂ layer 0 bias
                 global::ConvGen.Parallelism.For(6, &Back4, &frame); // ∂ layer 0 weight
-                if (wantInput) global::ConvGen.Parallelism.For(batch * 8, &Back5, &frame); // ∂ layer 0 input: output gradient onto the backward-data grid
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 1, &Back5, &frame); // layer 0: ∂Z onto the backward-data grid
                 if (wantInput) global::ConvGen.Parallelism.For(batch * 11, &Back6, &frame); // ∂ layer 0 input: forward kernel over transposed weights
                 if (wantInput) global::ConvGen.Parallelism.For(batch * 1, &Back7, &frame); // gradient into its tensor's layout
                 if (wantInput) global::ConvGen.Parallelism.For(batch * 8, &Back8, &frame); // ∂loss/∂input to the caller
@@ -949,21 +949,35 @@ public unsafe partial class Dilated : global::ConvGen.INetwork
         }
     }
 
-    // G[n,c,1·y+2,1·x+2] = ∂Z[n,c,y,x], zero elsewhere   (layer 0: backward-data input grid)
-    // Rows and columns that fall outside the grid touched only padding in the forward pass and are dropped.
+    // Y[n,c,h+2,w+2] = X[n,c,h,w]   (8×11×11 NCHW8c → 8×15×15 NCHW: layer 0: ∂Z onto the backward-data grid)
+    // The border is zeroed, so the next kernel reads every tap in bounds.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Back5(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
-            int n = item / 8, unit = item % 8;
-            float* y = f->G2 + (nint)n * 1800 + (nint)unit * 225;
-            new Span<float>(y, 225).Clear();
-            float* x = f->G1 + (nint)n * 968 + (unit >> 3) * 968 + (unit & 7);
-            for (int iy = 0; iy < 11; iy++)
-                for (int ix = 0; ix < 11; ix++)
-                    y[(iy * 1 + 2) * 15 + ix * 1 + 2] = x[iy * 88 + ix * 8];
+            int n = item / 1, unit = item % 1;
+            float* x = f->G1 + (nint)n * 968;
+            float* y = f->G2 + (nint)n * 1800 + (nint)unit * 1800;
+            int channels = Math.Min(8 - unit * 8, 8);
+            float* src = x + (nint)unit * 968;
+            float* dst = y + 32;
+            new Span<float>(y, channels * 225).Clear();
+            if (s_useAvx2)
+            {
+                for (int h = 0; h < 11; h++)
+                {
+                    FromBlocked8(src + h * 88 + 0 * 8, dst + h * 15 + 0, 225, channels);
+                    FromBlocked8(src + h * 88 + 3 * 8, dst + h * 15 + 3, 225, channels);
+                }
+            }
+            else
+            {
+                for (int c = 0; c < channels; c++)
+                    for (int h = 0; h < 11; h++)
+                        for (int w = 0; w < 11; w++) dst[c * 225 + h * 15 + w] = src[h * 88 + w * 8 + c];
+            }
         }
     }
 

@@ -317,13 +317,13 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
                 global::ConvGen.Parallelism.For((int)(((long)batch * 1600 + 4095) / 4096), &Back13, &frame); // ∂ through layer 4 (Relu)
                 global::ConvGen.Parallelism.For(2, &Back14, &frame); // ∂ layer 3 bias
                 global::ConvGen.Parallelism.For(30, &Back15, &frame); // ∂ layer 3 weight
-                global::ConvGen.Parallelism.For(batch * 16, &Back16, &frame); // ∂ layer 3 input: output gradient onto the backward-data grid
+                global::ConvGen.Parallelism.For(batch * 2, &Back16, &frame); // layer 3: ∂Z onto the backward-data grid
                 global::ConvGen.Parallelism.For(batch * 14, &Back17, &frame); // ∂ layer 3 input: forward kernel over transposed weights
                 global::ConvGen.Parallelism.For(batch * 1, &Back18, &frame); // ∂ through layer 2 (MaxPool)
                 global::ConvGen.Parallelism.For((int)(((long)batch * 6272 + 4095) / 4096), &Back19, &frame); // ∂ through layer 1 (Relu)
                 global::ConvGen.Parallelism.For(1, &Back20, &frame); // ∂ layer 0 bias
                 global::ConvGen.Parallelism.For(5, &Back21, &frame); // ∂ layer 0 weight
-                if (wantInput) global::ConvGen.Parallelism.For(batch * 6, &Back22, &frame); // ∂ layer 0 input: output gradient onto the backward-data grid
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 1, &Back22, &frame); // layer 0: ∂Z onto the backward-data grid
                 if (wantInput) global::ConvGen.Parallelism.For(batch * 28, &Back23, &frame); // ∂ layer 0 input: forward kernel over transposed weights
                 if (wantInput) global::ConvGen.Parallelism.For(batch * 1, &Back24, &frame); // gradient into its tensor's layout
                 if (wantInput) global::ConvGen.Parallelism.For(batch * 1, &Back25, &frame); // ∂loss/∂input to the caller
@@ -3839,21 +3839,35 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         }
     }
 
-    // G[n,c,1·y+4,1·x+4] = ∂Z[n,c,y,x], zero elsewhere   (layer 3: backward-data input grid)
-    // Rows and columns that fall outside the grid touched only padding in the forward pass and are dropped.
+    // Y[n,c,h+4,w+4] = X[n,c,h,w]   (16×10×10 NCHW8c → 16×18×18 NCHW: layer 3: ∂Z onto the backward-data grid)
+    // The border is zeroed, so the next kernel reads every tap in bounds.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Back16(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
-            int n = item / 16, unit = item % 16;
-            float* y = f->G5 + (nint)n * 5184 + (nint)unit * 324;
-            new Span<float>(y, 324).Clear();
-            float* x = f->G4 + (nint)n * 1600 + (unit >> 3) * 800 + (unit & 7);
-            for (int iy = 0; iy < 10; iy++)
-                for (int ix = 0; ix < 10; ix++)
-                    y[(iy * 1 + 4) * 18 + ix * 1 + 4] = x[iy * 80 + ix * 8];
+            int n = item / 2, unit = item % 2;
+            float* x = f->G4 + (nint)n * 1600;
+            float* y = f->G5 + (nint)n * 5184 + (nint)unit * 2592;
+            int channels = Math.Min(16 - unit * 8, 8);
+            float* src = x + (nint)unit * 800;
+            float* dst = y + 76;
+            new Span<float>(y, channels * 324).Clear();
+            if (s_useAvx2)
+            {
+                for (int h = 0; h < 10; h++)
+                {
+                    FromBlocked8(src + h * 80 + 0 * 8, dst + h * 18 + 0, 324, channels);
+                    FromBlocked8(src + h * 80 + 2 * 8, dst + h * 18 + 2, 324, channels);
+                }
+            }
+            else
+            {
+                for (int c = 0; c < channels; c++)
+                    for (int h = 0; h < 10; h++)
+                        for (int w = 0; w < 10; w++) dst[c * 324 + h * 18 + w] = src[h * 80 + w * 8 + c];
+            }
         }
     }
 
@@ -4453,21 +4467,35 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         }
     }
 
-    // G[n,c,1·y+2,1·x+2] = ∂Z[n,c,y,x], zero elsewhere   (layer 0: backward-data input grid)
-    // Rows and columns that fall outside the grid touched only padding in the forward pass and are dropped.
+    // Y[n,c,h+2,w+2] = X[n,c,h,w]   (6×28×28 NCHW8c → 6×32×32 NCHW: layer 0: ∂Z onto the backward-data grid)
+    // The border is zeroed, so the next kernel reads every tap in bounds.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Back22(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
-            int n = item / 6, unit = item % 6;
-            float* y = f->G8 + (nint)n * 6144 + (nint)unit * 1024;
-            new Span<float>(y, 1024).Clear();
-            float* x = f->G7 + (nint)n * 6272 + (unit >> 3) * 6272 + (unit & 7);
-            for (int iy = 0; iy < 28; iy++)
-                for (int ix = 0; ix < 28; ix++)
-                    y[(iy * 1 + 2) * 32 + ix * 1 + 2] = x[iy * 224 + ix * 8];
+            int n = item / 1, unit = item % 1;
+            float* x = f->G7 + (nint)n * 6272;
+            float* y = f->G8 + (nint)n * 6144 + (nint)unit * 8192;
+            int channels = Math.Min(6 - unit * 8, 8);
+            float* src = x + (nint)unit * 6272;
+            float* dst = y + 66;
+            new Span<float>(y, channels * 1024).Clear();
+            if (s_useAvx2)
+            {
+                for (int h = 0; h < 28; h++)
+                {
+                    for (int x0 = 0; x0 < 24; x0 += 8) FromBlocked8(src + h * 224 + x0 * 8, dst + h * 32 + x0, 1024, channels);
+                    FromBlocked8(src + h * 224 + 20 * 8, dst + h * 32 + 20, 1024, channels);
+                }
+            }
+            else
+            {
+                for (int c = 0; c < channels; c++)
+                    for (int h = 0; h < 28; h++)
+                        for (int w = 0; w < 28; w++) dst[c * 1024 + h * 32 + w] = src[h * 224 + w * 8 + c];
+            }
         }
     }
 

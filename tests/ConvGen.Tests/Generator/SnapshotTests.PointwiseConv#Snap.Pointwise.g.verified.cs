@@ -181,7 +181,7 @@ public unsafe partial class Pointwise : global::ConvGen.INetwork
                 frame.L0WT = _L0WT.Pointer;
                 global::ConvGen.Parallelism.For(batch, &Back0, &frame); // ∂loss/∂output into the internal layout
                 global::ConvGen.Parallelism.For(32, &Back1, &frame); // ∂ layer 0 weight
-                if (wantInput) global::ConvGen.Parallelism.For(batch * 32, &Back2, &frame); // ∂ layer 0 input: output gradient onto the backward-data grid
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 4, &Back2, &frame); // layer 0: ∂Z onto the backward-data grid
                 if (wantInput) global::ConvGen.Parallelism.For(batch * 4, &Back3, &frame); // ∂ layer 0 input: forward kernel over transposed weights
                 if (wantInput) global::ConvGen.Parallelism.For(batch * 8, &Back4, &frame); // gradient into its tensor's layout
                 if (wantInput) global::ConvGen.Parallelism.For(batch * 64, &Back5, &frame); // ∂loss/∂input to the caller
@@ -720,21 +720,23 @@ public unsafe partial class Pointwise : global::ConvGen.INetwork
         }
     }
 
-    // G[n,c,1·y+0,1·x+0] = ∂Z[n,c,y,x], zero elsewhere   (layer 0: backward-data input grid)
-    // Rows and columns that fall outside the grid touched only padding in the forward pass and are dropped.
+    // Y[n,c,h+0,w+0] = X[n,c,h,w]   (32×7×7 NCHW8c → 32×7×7 NCHW: layer 0: ∂Z onto the backward-data grid)
+    // A pure change of layout.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Back2(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
-            int n = item / 32, unit = item % 32;
-            float* y = f->G1 + (nint)n * 1568 + (nint)unit * 49;
-            new Span<float>(y, 49).Clear();
-            float* x = f->G0 + (nint)n * 1568 + (unit >> 3) * 392 + (unit & 7);
-            for (int iy = 0; iy < 7; iy++)
-                for (int ix = 0; ix < 7; ix++)
-                    y[(iy * 1 + 0) * 7 + ix * 1 + 0] = x[iy * 56 + ix * 8];
+            int n = item / 4, unit = item % 4;
+            float* x = f->G0 + (nint)n * 1568;
+            float* y = f->G1 + (nint)n * 1568 + (nint)unit * 392;
+            int channels = Math.Min(32 - unit * 8, 8);
+            float* src = x + (nint)unit * 392;
+            float* dst = y + 0;
+            for (int c = 0; c < channels; c++)
+                for (int h = 0; h < 7; h++)
+                    for (int w = 0; w < 7; w++) dst[c * 49 + h * 7 + w] = src[h * 56 + w * 8 + c];
         }
     }
 
