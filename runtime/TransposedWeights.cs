@@ -23,7 +23,8 @@ public sealed unsafe class TransposedWeights
     private readonly BlockShape? _blocks;
     private readonly int[] _from, _to;
 
-    private sealed record BlockShape(int Out, int In, int Window);
+    // Taps[t] = the source tap (of SourceWindow) that becomes target tap t.
+    private sealed record BlockShape(int Out, int In, int SourceWindow, int[] Taps);
 
     private TransposedWeights(Parameter source, ParameterLayout target, int[] from, int[] to)
     {
@@ -44,7 +45,7 @@ public sealed unsafe class TransposedWeights
     {
         if (_blocks is { } b)
         {
-            TransposeBlocks(_source.Pointer, Pointer, b.Out, b.In, b.Window);
+            TransposeBlocks(_source.Pointer, Pointer, b.Out, b.In, b.SourceWindow, b.Taps);
             return;
         }
         var values = _source.Values;
@@ -55,28 +56,30 @@ public sealed unsafe class TransposedWeights
     }
 
     /// <summary>
-    /// <c>target[((ib·O + o)·window + window−1−tap)·8 + i%8] = source[((o/8·I + i)·window + tap)·8 + o%8]</c>: packed
-    /// <c>O → I</c> weights into packed <c>I → O</c> weights, taps reversed. Lanes of partial blocks stay zero.
+    /// <c>target[((ib·O + o)·T + t)·8 + i%8] = source[((o/8·I + i)·S + taps[t])·8 + o%8]</c> for the <c>T</c> target
+    /// taps: packed <c>O → I</c> weights into packed <c>I → O</c> weights, taps picked (and reversed) by the map. Lanes
+    /// of partial blocks stay zero.
     /// </summary>
-    private static void TransposeBlocks(float* source, float* target, int outChannels, int inChannels, int window)
+    private static void TransposeBlocks(float* source, float* target, int outChannels, int inChannels, int sourceWindow, int[] taps)
     {
-        int rowStride = window * 8; // between consecutive channels of one block, in both layouts
+        // Between consecutive channels of one block: a whole window of 8-float vectors.
+        int sourceRow = sourceWindow * 8, targetWindow = taps.Length, rowStride = targetWindow * 8;
         for (int ob = 0; ob < ParameterLayout.Blocks(outChannels); ob++)
         {
             int outLanes = Math.Min(8, outChannels - ob * 8);
             for (int ib = 0; ib < ParameterLayout.Blocks(inChannels); ib++)
             {
                 int inLanes = Math.Min(8, inChannels - ib * 8);
-                for (int tap = 0; tap < window; tap++)
+                for (int tap = 0; tap < targetWindow; tap++)
                 {
-                    float* s = source + ((nint)(ob * inChannels + ib * 8) * window + tap) * 8;
-                    float* t = target + ((nint)(ib * outChannels + ob * 8) * window + window - 1 - tap) * 8;
+                    float* s = source + ((nint)(ob * inChannels + ib * 8) * sourceWindow + taps[tap]) * 8;
+                    float* t = target + ((nint)(ib * outChannels + ob * 8) * targetWindow + tap) * 8;
                     if (outLanes == 8 && inLanes == 8 && Avx.IsSupported)
                     {
-                        Vector256<float> r0 = Avx.LoadVector256(s), r1 = Avx.LoadVector256(s + rowStride);
-                        Vector256<float> r2 = Avx.LoadVector256(s + 2 * rowStride), r3 = Avx.LoadVector256(s + 3 * rowStride);
-                        Vector256<float> r4 = Avx.LoadVector256(s + 4 * rowStride), r5 = Avx.LoadVector256(s + 5 * rowStride);
-                        Vector256<float> r6 = Avx.LoadVector256(s + 6 * rowStride), r7 = Avx.LoadVector256(s + 7 * rowStride);
+                        Vector256<float> r0 = Avx.LoadVector256(s), r1 = Avx.LoadVector256(s + sourceRow);
+                        Vector256<float> r2 = Avx.LoadVector256(s + 2 * sourceRow), r3 = Avx.LoadVector256(s + 3 * sourceRow);
+                        Vector256<float> r4 = Avx.LoadVector256(s + 4 * sourceRow), r5 = Avx.LoadVector256(s + 5 * sourceRow);
+                        Vector256<float> r6 = Avx.LoadVector256(s + 6 * sourceRow), r7 = Avx.LoadVector256(s + 7 * sourceRow);
                         Registers.Transpose8x8(ref r0, ref r1, ref r2, ref r3, ref r4, ref r5, ref r6, ref r7);
                         Avx.Store(t, r0);
                         Avx.Store(t + rowStride, r1);
@@ -90,7 +93,7 @@ public sealed unsafe class TransposedWeights
                     }
                     for (int o = 0; o < outLanes; o++)
                         for (int i = 0; i < inLanes; i++)
-                            t[o * rowStride + i] = s[i * rowStride + o];
+                            t[o * rowStride + i] = s[i * sourceRow + o];
                 }
             }
         }
@@ -101,13 +104,26 @@ public sealed unsafe class TransposedWeights
     /// packed as the forward kernel of an <c>O → I</c> convolution expects (depthwise stays depthwise).
     /// </summary>
     public static TransposedWeights ForConv(Parameter weight, int inChannels, int groups, int kh, int kw)
+        => ForConvPhase(weight, inChannels, groups, kh, kw, stride: 1, rowPhase: 0, colPhase: 0);
+
+    /// <summary>
+    /// The taps of <see cref="ForConv"/>'s <c>W'</c> that one output phase of a strided layer's backward-data uses:
+    /// rows <c>rowPhase + stride·j</c> and columns <c>colPhase + stride·i</c> of the flipped window, as a
+    /// <c>⌈(kh − rowPhase)/stride⌉ × ⌈(kw − colPhase)/stride⌉</c> kernel.
+    /// </summary>
+    public static TransposedWeights ForConvPhase(Parameter weight, int inChannels, int groups, int kh, int kw, int stride, int rowPhase, int colPhase)
     {
         int outChannels = weight.Shape[0], inPerGroup = inChannels / groups, outPerGroup = outChannels / groups, window = kh * kw;
+        int rows = (kh - rowPhase + stride - 1) / stride, cols = (kw - colPhase + stride - 1) / stride;
+        var taps = new int[rows * cols];
+        for (int j = 0; j < rows; j++)
+            for (int i = 0; i < cols; i++)
+                taps[j * cols + i] = window - 1 - ((rowPhase + stride * j) * kw + colPhase + stride * i);
         bool depthwise = groups > 1 && groups == inChannels && groups == outChannels;
-        var target = depthwise ? ParameterLayout.Depthwise(inChannels, kh, kw) : ParameterLayout.ConvBlocked(inChannels, outChannels, groups, kh, kw);
-        if (groups == 1) return new TransposedWeights(weight, target, new BlockShape(outChannels, inChannels, window));
-        var from = new int[weight.Length];
-        var to = new int[weight.Length];
+        var target = depthwise ? ParameterLayout.Depthwise(inChannels, rows, cols) : ParameterLayout.ConvBlocked(inChannels, outChannels, groups, rows, cols);
+        if (groups == 1) return new TransposedWeights(weight, target, new BlockShape(outChannels, inChannels, window, taps));
+        var from = new int[outChannels * inPerGroup * taps.Length];
+        var to = new int[from.Length];
         int k = 0;
         for (int i = 0; i < inChannels; i++)
         {
@@ -115,10 +131,10 @@ public sealed unsafe class TransposedWeights
             for (int oLocal = 0; oLocal < outPerGroup; oLocal++)
             {
                 int o = g * outPerGroup + oLocal;
-                for (int tap = 0; tap < window; tap++, k++)
+                for (int tap = 0; tap < taps.Length; tap++, k++)
                 {
-                    from[k] = weight.Layout.PackedIndex((o * inPerGroup + iLocal) * window + (window - 1 - tap));
-                    to[k] = target.PackedIndex((i * outPerGroup + oLocal) * window + tap);
+                    from[k] = weight.Layout.PackedIndex((o * inPerGroup + iLocal) * window + taps[tap]);
+                    to[k] = target.PackedIndex((i * outPerGroup + oLocal) * taps.Length + tap);
                 }
             }
         }
@@ -135,6 +151,6 @@ public sealed unsafe class TransposedWeights
         var target = ParameterLayout.Linear(inputs, outFeatures, 1, 1, blockedInput: false);
         // Rows of Wᵀ follow the kernel's input order, so the packed values are read (already in that order), not
         // PyTorch's: packed[(o/8)·inputs + i][o%8] = W[o][i], the dense convolution's layout with a one-tap window.
-        return new TransposedWeights(weight, target, new BlockShape(outFeatures, inputs, 1));
+        return new TransposedWeights(weight, target, new BlockShape(outFeatures, inputs, 1, [0]));
     }
 }

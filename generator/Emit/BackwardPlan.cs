@@ -27,8 +27,11 @@ internal sealed record ConvWeightGradStep(LayerModel Layer, Tensor Input, Tensor
 /// <summary><c>∂W[o,i] += Σₙ ∂Y[n,o] · X[n,i]</c>.</summary>
 internal sealed record LinearWeightGradStep(LayerModel Layer, Tensor Input, int Inputs, Tensor Gradient, string Pointer, string? MaskPointer) : BackwardStep(false);
 
-/// <summary>Places ∂Z[y,x] at <c>(s·y + top, s·x + left)</c> of a zeroed grid (values falling outside are dropped).</summary>
-internal sealed record SpreadStep(int Layer, Tensor From, Tensor To, int Stride, int Top, int Left, bool InputOnly) : BackwardStep(InputOnly);
+/// <summary>
+/// Places ∂Z[y,x] at <c>(s·y + top, s·x + left)</c> of a zeroed grid (values falling outside are dropped); or, as an
+/// <paramref name="Interleave"/>, one output phase of a strided layer's ∂X into its pixels, leaving the others as they are.
+/// </summary>
+internal sealed record SpreadStep(int Layer, Tensor From, Tensor To, int Stride, int Top, int Left, bool InputOnly, bool Interleave = false) : BackwardStep(InputOnly);
 
 /// <summary>A forward kernel run on gradients: backward-data of a convolution or Linear layer.</summary>
 internal sealed record DataGradStep(Step Kernel, RepackedWeights Weights, bool InputOnly) : BackwardStep(InputOnly);
@@ -183,28 +186,89 @@ internal sealed class BackwardPlan
         Steps.Add(new ConvWeightGradStep(l, input, gz, weight.GradientPointer, mask));
 
         var source = c.Source;
-        int kh = l.KernelHeight, kw = l.KernelWidth, d = l.Dilation;
-        int h = source.H + d * (kh - 1), w = source.W + d * (kw - 1);
-        var grid = l.IsDepthwise ? New(true, l.Output.C, h, w, Tensor.BlockedStride(l.Output.C, h, w)) : New(false, l.Output.C, h, w, l.Output.C * h * w);
-        int top = d * (kh - 1) - l.PadTop, left = d * (kw - 1) - l.PadLeft;
-        if (l.Stride == 1 && !grid.Blocked && top >= 0 && left >= 0 && top + gz.H <= h && left + gz.W <= w)
+        var gx = New(true, source.C, source.H, source.W, Tensor.BlockedStride(source.C, source.H, source.W));
+        if (!AddStridedDataGrad(l, gz, gx, weight, inputOnly))
+        {
+            int kh = l.KernelHeight, kw = l.KernelWidth, d = l.Dilation;
+            int h = source.H + d * (kh - 1), w = source.W + d * (kw - 1);
+            var grid = l.IsDepthwise ? New(true, l.Output.C, h, w, Tensor.BlockedStride(l.Output.C, h, w)) : New(false, l.Output.C, h, w, l.Output.C * h * w);
+            PlaceOnGrid(l, gz, grid, l.Stride, d * (kh - 1) - l.PadTop, d * (kw - 1) - l.PadLeft, inputOnly);
+            var transposed = new LayerModel(LayerKind.Conv, l.Index,
+                new TensorShape(l.Output.C, h, w, false), new TensorShape(source.C, source.H, source.W, false),
+                KernelHeight: kh, KernelWidth: kw, Stride: 1, Dilation: d, Groups: l.Groups, Bias: false);
+            AddTransposedConv(transposed, grid, gx, weight, $"L{l.Index}WT",
+                $"global::ConvGen.TransposedWeights.ForConv({weight.Field}, inChannels: {source.C}, groups: {l.Groups}, kh: {kh}, kw: {kw})", inputOnly);
+        }
+        grad[source.Field] = InLayoutOf(source, gx, inputOnly);
+    }
+
+    /// <summary>
+    /// Backward-data of a strided, undilated, dense or grouped convolution as s² stride-1 convolutions, one per output
+    /// phase <c>(py, px)</c>: ∂X[s·y+py, s·x+px] reads only the taps whose rows are ≡ top − py and columns ≡ left − px
+    /// (mod s) of the flipped window, over ∂Z itself. Spreading ∂Z onto a grid with s − 1 zeros between values would
+    /// have the kernel multiply zeros in (s² − 1)/s² of its FMAs. Phases whose grids start at the same place share one.
+    /// Returns false (nothing added) where a phase would have no taps or no pixels.
+    /// </summary>
+    private bool AddStridedDataGrad(LayerModel l, Tensor gz, Tensor gx, ParameterPlan weight, bool inputOnly)
+    {
+        int s = l.Stride, kh = l.KernelHeight, kw = l.KernelWidth;
+        if (s == 1 || l.Dilation != 1 || l.IsDepthwise || kh < s || kw < s || gx.H < s || gx.W < s) return false;
+        int top = kh - 1 - l.PadTop, left = kw - 1 - l.PadLeft;
+        static int Mod(int a, int m) => (a % m + m) % m;
+        var phases = new List<(int Py, int Px, int Ty, int Tx, int Rows, int Cols, int H, int W, int GridTop, int GridLeft)>();
+        for (int py = 0; py < s; py++)
+            for (int px = 0; px < s; px++)
+            {
+                // First tap of the phase in the flipped window, the phase's taps (every s-th from there), its pixels,
+                // and where ∂Z starts on its grid: ∂X[s·y+py] reads ∂Z[y + (py + ty − top)/s + j] for its j-th tap row.
+                int ty = Mod(top - py, s), tx = Mod(left - px, s);
+                int rows = (kh - ty + s - 1) / s, cols = (kw - tx + s - 1) / s;
+                int h = (gx.H - py + s - 1) / s, w = (gx.W - px + s - 1) / s;
+                phases.Add((py, px, ty, tx, rows, cols, h, w, -(py + ty - top) / s, -(px + tx - left) / s));
+            }
+        // A grid may be larger than a phase reads, except for a one-tap phase: the 1x1 kernel runs over whole planes.
+        (int, int, int, int) GridKey((int Py, int Px, int Ty, int Tx, int Rows, int Cols, int H, int W, int GridTop, int GridLeft) p)
+            => p.Rows * p.Cols == 1 ? (p.GridTop, p.GridLeft, p.H, p.W) : (p.GridTop, p.GridLeft, 0, 0);
+        var grids = new Dictionary<(int, int, int, int), Tensor>();
+        foreach (var g in phases.GroupBy(GridKey))
+        {
+            int h = g.Max(p => p.H + p.Rows - 1), w = g.Max(p => p.W + p.Cols - 1);
+            var grid = New(false, gz.C, h, w, gz.C * h * w);
+            PlaceOnGrid(l, gz, grid, 1, g.Key.Item1, g.Key.Item2, inputOnly);
+            grids[g.Key] = grid;
+        }
+        foreach (var p in phases)
+        {
+            var grid = grids[GridKey(p)];
+            var phase = New(true, gx.C, p.H, p.W, Tensor.BlockedStride(gx.C, p.H, p.W));
+            var transposed = new LayerModel(LayerKind.Conv, l.Index,
+                new TensorShape(gz.C, grid.H, grid.W, false), new TensorShape(gx.C, p.H, p.W, false),
+                KernelHeight: p.Rows, KernelWidth: p.Cols, Stride: 1, Dilation: 1, Groups: l.Groups, Bias: false);
+            AddTransposedConv(transposed, grid, phase, weight, $"L{l.Index}WT{p.Py}{p.Px}",
+                $"global::ConvGen.TransposedWeights.ForConvPhase({weight.Field}, inChannels: {gx.C}, groups: {l.Groups}, kh: {kh}, kw: {kw}, stride: {s}, rowPhase: {p.Ty}, colPhase: {p.Tx})", inputOnly);
+            Steps.Add(new SpreadStep(l.Index, phase, gx, s, p.Py, p.Px, inputOnly, Interleave: true));
+        }
+        return true;
+    }
+
+    /// <summary>∂Z onto a backward-data grid at <c>(stride·y + top, stride·x + left)</c>.</summary>
+    private void PlaceOnGrid(LayerModel l, Tensor gz, Tensor grid, int stride, int top, int left, bool inputOnly)
+    {
+        if (stride == 1 && !grid.Blocked && top >= 0 && left >= 0 && top + gz.H <= grid.H && left + gz.W <= grid.W)
         {
             // Nothing to spread or drop: ∂Z lands whole inside the grid, so the layout copy's 8×8 register transposes
             // place it (a 1x1 layer without padding has no border at all).
             Steps.Add(new CopyGradStep(new CopyStep(gz, grid, top, left, $"layer {l.Index}: ∂Z onto the backward-data grid"), inputOnly));
         }
-        else Steps.Add(new SpreadStep(l.Index, gz, grid, l.Stride, top, left, inputOnly));
+        else Steps.Add(new SpreadStep(l.Index, gz, grid, stride, top, left, inputOnly));
+    }
 
-        var gx = New(true, source.C, source.H, source.W, Tensor.BlockedStride(source.C, source.H, source.W));
-        var transposed = new LayerModel(LayerKind.Conv, l.Index,
-            new TensorShape(l.Output.C, h, w, false), new TensorShape(source.C, source.H, source.W, false),
-            KernelHeight: kh, KernelWidth: kw, Stride: 1, Dilation: d, Groups: l.Groups, Bias: false);
-        string pointer = $"L{l.Index}WT";
-        var repacked = new RepackedWeights(weight, pointer, "",
-            $"global::ConvGen.TransposedWeights.ForConv({weight.Field}, inChannels: {source.C}, groups: {l.Groups}, kh: {kh}, kw: {kw})");
+    /// <summary>A forward convolution kernel run over transposed weights: <paramref name="grid"/> → <paramref name="output"/>.</summary>
+    private void AddTransposedConv(LayerModel transposed, Tensor grid, Tensor output, ParameterPlan weight, string pointer, string factory, bool inputOnly)
+    {
+        var repacked = new RepackedWeights(weight, pointer, "", factory);
         Repacked.Add(repacked);
-        Steps.Add(new DataGradStep(new ConvStep(transposed, grid, gx, null, pointer, null, grid), repacked, inputOnly));
-        grad[source.Field] = InLayoutOf(source, gx, inputOnly);
+        Steps.Add(new DataGradStep(new ConvStep(transposed, grid, output, null, pointer, null, grid), repacked, inputOnly));
     }
 
     private void AddLinear(ExecutionPlan forward, LinearStep s, Dictionary<string, Tensor> grad, bool inputOnly)

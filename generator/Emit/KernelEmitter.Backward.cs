@@ -404,13 +404,17 @@ internal sealed partial class KernelEmitter
         int xBegin = Math.Max(0, (-s.Left + s.Stride - 1) / s.Stride), xEnd = Math.Min(from.W, (to.W - 1 - s.Left) / s.Stride + 1);
         if (s.Top > to.H - 1) yEnd = 0;
         if (s.Left > to.W - 1) xEnd = 0;
-        Open(name, $"G[n,c,{s.Stride}·y{Signed(s.Top)},{s.Stride}·x{Signed(s.Left)}] = ∂Z[n,c,y,x], zero elsewhere   (layer {s.Layer}: backward-data input grid)",
-            "Rows and columns that fall outside the grid touched only padding in the forward pass and are dropped.");
+        if (s.Interleave)
+            Open(name, $"∂X[n,c,{s.Stride}·y{Signed(s.Top)},{s.Stride}·x{Signed(s.Left)}] = P[n,c,y,x]   (layer {s.Layer}: one output phase of the strided backward-data)",
+                "The phases together write every pixel of ∂X once, so none clears it.");
+        else
+            Open(name, $"G[n,c,{s.Stride}·y{Signed(s.Top)},{s.Stride}·x{Signed(s.Left)}] = ∂Z[n,c,y,x], zero elsewhere   (layer {s.Layer}: backward-data input grid)",
+                "Rows and columns that fall outside the grid touched only padding in the forward pass and are dropped.");
         int unit = to.Blocked ? Tensor.Blocks(to.C) : to.C;
         w.Open("for (int item = begin; item < end; item++)");
         w.Line($"int n = item / {unit}, unit = item % {unit};");
         w.Line($"float* y = {Sample(to)} + (nint)unit * {to.PlaneStride};");
-        w.Line($"new Span<float>(y, {to.PlaneStride}).Clear();");
+        if (!s.Interleave) w.Line($"new Span<float>(y, {to.PlaneStride}).Clear();");
         if (yEnd > yBegin && xEnd > xBegin)
         {
             w.Line(to.Blocked ? $"float* x = {Sample(from)} + (nint)unit * {from.PlaneStride};" : $"float* x = {Sample(from)} + {from.ChannelOffset("unit")};");

@@ -186,7 +186,7 @@ public unsafe partial class Depthwise : global::ConvGen.INetwork
                 frame.G1 = gs + (nint)batch * 1296;
                 frame.G2 = gs + (nint)batch * 2592;
                 frame.G3 = gs + (nint)batch * 4528;
-                frame.G4 = gs + (nint)batch * 6464;
+                frame.G4 = gs + (nint)batch * 5824;
                 frame.G5 = gs + (nint)batch * 7760;
                 frame.L0WT = _L0WT.Pointer;
                 global::ConvGen.Parallelism.For(batch, &Back0, &frame); // ∂loss/∂output into the internal layout
@@ -653,7 +653,7 @@ public unsafe partial class Depthwise : global::ConvGen.INetwork
         for (int item = begin; item < end; item++)
         {
             int n = item / 2, unit = item % 2;
-            float* y = f->G3 + (nint)n * 1936 + (nint)unit * 968;
+            float* y = f->G4 + (nint)n * 1936 + (nint)unit * 968;
             new Span<float>(y, 968).Clear();
             float* x = f->G1 + (nint)n * 1296 + (nint)unit * 648;
             for (int iy = 0; iy < 9; iy++)
@@ -676,10 +676,10 @@ public unsafe partial class Depthwise : global::ConvGen.INetwork
         for (int item = begin; item < end; item++)
         {
             int oy = item % 9, cb = item / 9 % 2, n = item / 18;
-            float* x = f->G3 + (nint)n * 1936 + (nint)cb * 968 + oy * 88;
+            float* x = f->G4 + (nint)n * 1936 + (nint)cb * 968 + oy * 88;
             float* w = f->L0WT + cb * 72;
             float* b = null;
-            float* y = f->G4 + (nint)n * 1296 + (nint)cb * 648 + oy * 72;
+            float* y = f->G3 + (nint)n * 1296 + (nint)cb * 648 + oy * 72;
             for (int ox = 0; ox < 8; ox += 8) Back7Tile8(x + ox * 8, w, b, y + ox * 8);
             Back7Tile1(x + 64, w, b, y + 64);
         }
@@ -818,9 +818,9 @@ public unsafe partial class Depthwise : global::ConvGen.INetwork
         for (int item = begin; item < end; item++)
         {
             int oy = item % 9, cb = item / 9 % 2, n = item / 18;
-            float* x = f->G3 + (nint)n * 1936 + (nint)cb * 968 + oy * 88;
+            float* x = f->G4 + (nint)n * 1936 + (nint)cb * 968 + oy * 88;
             float* w = f->L0WT + cb * 72;
-            float* y = f->G4 + (nint)n * 1296 + (nint)cb * 648 + oy * 72;
+            float* y = f->G3 + (nint)n * 1296 + (nint)cb * 648 + oy * 72;
             for (int ox = 0; ox < 9; ox++)
             for (int lane = 0; lane < 8; lane++)
             {
@@ -842,7 +842,7 @@ public unsafe partial class Depthwise : global::ConvGen.INetwork
         for (int item = begin; item < end; item++)
         {
             int n = item / 2, unit = item % 2;
-            float* x = f->G4 + (nint)n * 1296;
+            float* x = f->G3 + (nint)n * 1296;
             float* y = f->G5 + (nint)n * 1296 + (nint)unit * 648;
             int channels = Math.Min(16 - unit * 8, 8);
             float* src = x + (nint)unit * 648;

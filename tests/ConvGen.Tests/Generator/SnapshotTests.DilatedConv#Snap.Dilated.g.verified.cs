@@ -193,7 +193,7 @@ public unsafe partial class Dilated : global::ConvGen.INetwork
                 frame.G0 = gs + (nint)batch * 0;
                 frame.G1 = gs + (nint)batch * 8;
                 frame.G2 = gs + (nint)batch * 976;
-                frame.G3 = gs + (nint)batch * 2776;
+                frame.G3 = gs + (nint)batch * 1944;
                 frame.G4 = gs + (nint)batch * 3744;
                 frame.L0WT = _L0WT.Pointer;
                 global::ConvGen.Parallelism.For(batch, &Back0, &frame); // ∂loss/∂output into the internal layout
@@ -959,7 +959,7 @@ public unsafe partial class Dilated : global::ConvGen.INetwork
         {
             int n = item / 1, unit = item % 1;
             float* x = f->G1 + (nint)n * 968;
-            float* y = f->G2 + (nint)n * 1800 + (nint)unit * 1800;
+            float* y = f->G3 + (nint)n * 1800 + (nint)unit * 1800;
             int channels = Math.Min(8 - unit * 8, 8);
             float* src = x + (nint)unit * 968;
             float* dst = y + 32;
@@ -995,10 +995,10 @@ public unsafe partial class Dilated : global::ConvGen.INetwork
         for (int item = begin; item < end; item++)
         {
             int oy = item % 11, tile = item / 11 % 1, n = item / 11;
-            float* x = f->G2 + (nint)n * 1800 + oy * 15;
+            float* x = f->G3 + (nint)n * 1800 + oy * 15;
             float* w = f->L0WT + tile * 576;
             float* b = null;
-            float* y = f->G3 + (nint)n * 968 + (nint)tile * 968 + oy * 88;
+            float* y = f->G2 + (nint)n * 968 + (nint)tile * 968 + oy * 88;
             int ic0 = 0;
             Back6Tile1x11(x, w, b, y, ic0);
         }
@@ -1453,12 +1453,12 @@ public unsafe partial class Dilated : global::ConvGen.INetwork
         for (int item = begin; item < end; item++)
         {
             int oy = item % 11, tile = item / 11 % 1, n = item / 11;
-            float* x = f->G2 + (nint)n * 1800 + oy * 15;
+            float* x = f->G3 + (nint)n * 1800 + oy * 15;
             for (int ob = tile * 1; ob < Math.Min(tile * 1 + 1, 1); ob++)
             {
                 int ic0 = 0;
                 float* w = f->L0WT + ob * 576;
-                float* y = f->G3 + (nint)n * 968 + (nint)ob * 968 + oy * 88;
+                float* y = f->G2 + (nint)n * 968 + (nint)ob * 968 + oy * 88;
                 for (int ox = 0; ox < 11; ox++)
                 for (int lane = 0; lane < 8; lane++)
                 {
@@ -1485,7 +1485,7 @@ public unsafe partial class Dilated : global::ConvGen.INetwork
         for (int item = begin; item < end; item++)
         {
             int n = item / 1, unit = item % 1;
-            float* x = f->G3 + (nint)n * 968;
+            float* x = f->G2 + (nint)n * 968;
             float* y = f->G4 + (nint)n * 968 + (nint)unit * 968;
             int channels = Math.Min(8 - unit * 8, 8);
             float* src = x + (nint)unit * 968;

@@ -291,10 +291,10 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
                 frame.G3 = gs + (nint)batch * 224;
                 frame.G4 = gs + (nint)batch * 624;
                 frame.G5 = gs + (nint)batch * 2224;
-                frame.G6 = gs + (nint)batch * 7408;
+                frame.G6 = gs + (nint)batch * 3792;
                 frame.G7 = gs + (nint)batch * 8976;
                 frame.G8 = gs + (nint)batch * 15248;
-                frame.G9 = gs + (nint)batch * 21392;
+                frame.G9 = gs + (nint)batch * 21520;
                 frame.G10 = gs + (nint)batch * 27664;
                 frame.L11WT = _L11WT.Pointer;
                 frame.L9WT = _L9WT.Pointer;
@@ -3849,7 +3849,7 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         {
             int n = item / 2, unit = item % 2;
             float* x = f->G4 + (nint)n * 1600;
-            float* y = f->G5 + (nint)n * 5184 + (nint)unit * 2592;
+            float* y = f->G6 + (nint)n * 5184 + (nint)unit * 2592;
             int channels = Math.Min(16 - unit * 8, 8);
             float* src = x + (nint)unit * 800;
             float* dst = y + 76;
@@ -3885,10 +3885,10 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         for (int item = begin; item < end; item++)
         {
             int oy = item % 14, tile = item / 14 % 1, n = item / 14;
-            float* x = f->G5 + (nint)n * 5184 + oy * 18;
+            float* x = f->G6 + (nint)n * 5184 + oy * 18;
             float* w = f->L3WT + tile * 3200;
             float* b = null;
-            float* y = f->G6 + (nint)n * 1568 + (nint)tile * 1568 + oy * 112;
+            float* y = f->G5 + (nint)n * 1568 + (nint)tile * 1568 + oy * 112;
             int ic0 = 0;
             for (int ox = 0; ox < 14; ox += 7) Back17Tile1x7(x + ox, w, b, y + ox * 8, ic0);
         }
@@ -4298,12 +4298,12 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         for (int item = begin; item < end; item++)
         {
             int oy = item % 14, tile = item / 14 % 1, n = item / 14;
-            float* x = f->G5 + (nint)n * 5184 + oy * 18;
+            float* x = f->G6 + (nint)n * 5184 + oy * 18;
             for (int ob = tile * 1; ob < Math.Min(tile * 1 + 1, 1); ob++)
             {
                 int ic0 = 0;
                 float* w = f->L3WT + ob * 3200;
-                float* y = f->G6 + (nint)n * 1568 + (nint)ob * 1568 + oy * 112;
+                float* y = f->G5 + (nint)n * 1568 + (nint)ob * 1568 + oy * 112;
                 for (int ox = 0; ox < 14; ox++)
                 for (int lane = 0; lane < 8; lane++)
                 {
@@ -4331,7 +4331,7 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         {
             int cb = item % 1, n = item / 1;
             float* x = f->T2 + (nint)n * 6272 + (nint)cb * 6272;
-            float* g = f->G6 + (nint)n * 1568 + (nint)cb * 1568;
+            float* g = f->G5 + (nint)n * 1568 + (nint)cb * 1568;
             float* dx = f->G7 + (nint)n * 6272 + (nint)cb * 6272;
             for (int oy = 0; oy < 14; oy++)
             {
@@ -4477,7 +4477,7 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         {
             int n = item / 1, unit = item % 1;
             float* x = f->G7 + (nint)n * 6272;
-            float* y = f->G8 + (nint)n * 6144 + (nint)unit * 8192;
+            float* y = f->G9 + (nint)n * 6144 + (nint)unit * 8192;
             int channels = Math.Min(6 - unit * 8, 8);
             float* src = x + (nint)unit * 6272;
             float* dst = y + 66;
@@ -4513,10 +4513,10 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         for (int item = begin; item < end; item++)
         {
             int oy = item % 28, tile = item / 28 % 1, n = item / 28;
-            float* x = f->G8 + (nint)n * 6144 + oy * 32;
+            float* x = f->G9 + (nint)n * 6144 + oy * 32;
             float* w = f->L0WT + tile * 1200;
             float* b = null;
-            float* y = f->G9 + (nint)n * 6272 + (nint)tile * 6272 + oy * 224;
+            float* y = f->G8 + (nint)n * 6272 + (nint)tile * 6272 + oy * 224;
             int ic0 = 0;
             Back23Tile1x10(x, w, b, y, ic0);
             for (int ox = 10; ox < 28; ox += 9) Back23Tile1x9(x + ox, w, b, y + ox * 8, ic0);
@@ -5577,12 +5577,12 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         for (int item = begin; item < end; item++)
         {
             int oy = item % 28, tile = item / 28 % 1, n = item / 28;
-            float* x = f->G8 + (nint)n * 6144 + oy * 32;
+            float* x = f->G9 + (nint)n * 6144 + oy * 32;
             for (int ob = tile * 1; ob < Math.Min(tile * 1 + 1, 1); ob++)
             {
                 int ic0 = 0;
                 float* w = f->L0WT + ob * 1200;
-                float* y = f->G9 + (nint)n * 6272 + (nint)ob * 6272 + oy * 224;
+                float* y = f->G8 + (nint)n * 6272 + (nint)ob * 6272 + oy * 224;
                 for (int ox = 0; ox < 28; ox++)
                 for (int lane = 0; lane < 8; lane++)
                 {
@@ -5609,7 +5609,7 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         for (int item = begin; item < end; item++)
         {
             int n = item / 1, unit = item % 1;
-            float* x = f->G9 + (nint)n * 6272;
+            float* x = f->G8 + (nint)n * 6272;
             float* y = f->G10 + (nint)n * 784 + (nint)unit * 6272;
             int channels = Math.Min(1 - unit * 8, 8);
             float* src = x + (nint)unit * 6272;

@@ -176,7 +176,7 @@ public unsafe partial class Pointwise : global::ConvGen.INetwork
                 frame.InputGradient = ig;
                 frame.G0 = gs + (nint)batch * 0;
                 frame.G1 = gs + (nint)batch * 1568;
-                frame.G2 = gs + (nint)batch * 3136;
+                frame.G2 = gs + (nint)batch * 4704;
                 frame.G3 = gs + (nint)batch * 6272;
                 frame.L0WT = _L0WT.Pointer;
                 global::ConvGen.Parallelism.For(batch, &Back0, &frame); // ∂loss/∂output into the internal layout
@@ -730,7 +730,7 @@ public unsafe partial class Pointwise : global::ConvGen.INetwork
         {
             int n = item / 4, unit = item % 4;
             float* x = f->G0 + (nint)n * 1568;
-            float* y = f->G1 + (nint)n * 1568 + (nint)unit * 392;
+            float* y = f->G2 + (nint)n * 1568 + (nint)unit * 392;
             int channels = Math.Min(32 - unit * 8, 8);
             float* src = x + (nint)unit * 392;
             float* dst = y + 0;
@@ -754,10 +754,10 @@ public unsafe partial class Pointwise : global::ConvGen.INetwork
         for (int item = begin; item < end; item++)
         {
             int oy = 0, tile = item % 4, n = item / 4;
-            float* x = f->G1 + (nint)n * 1568 + oy * 49;
+            float* x = f->G2 + (nint)n * 1568 + oy * 49;
             float* w = f->L0WT + tile * 512;
             float* b = null;
-            float* y = f->G2 + (nint)n * 3136 + (nint)tile * 784 + oy * 392;
+            float* y = f->G1 + (nint)n * 3136 + (nint)tile * 784 + oy * 392;
             int ic0 = 0;
             for (int ox = 0; ox < 24; ox += 6) Back3Tile2x6(x + ox, w, b, y + ox * 8, ic0);
             for (int ox = 24; ox < 49; ox += 5) Back3Tile2x5(x + ox, w, b, y + ox * 8, ic0);
@@ -1147,12 +1147,12 @@ public unsafe partial class Pointwise : global::ConvGen.INetwork
         for (int item = begin; item < end; item++)
         {
             int oy = 0, tile = item % 4, n = item / 4;
-            float* x = f->G1 + (nint)n * 1568 + oy * 49;
+            float* x = f->G2 + (nint)n * 1568 + oy * 49;
             for (int ob = tile * 2; ob < Math.Min(tile * 2 + 2, 8); ob++)
             {
                 int ic0 = 0;
                 float* w = f->L0WT + ob * 256;
-                float* y = f->G2 + (nint)n * 3136 + (nint)ob * 392 + oy * 392;
+                float* y = f->G1 + (nint)n * 3136 + (nint)ob * 392 + oy * 392;
                 for (int ox = 0; ox < 49; ox++)
                 for (int lane = 0; lane < 8; lane++)
                 {
@@ -1179,7 +1179,7 @@ public unsafe partial class Pointwise : global::ConvGen.INetwork
         for (int item = begin; item < end; item++)
         {
             int n = item / 8, unit = item % 8;
-            float* x = f->G2 + (nint)n * 3136;
+            float* x = f->G1 + (nint)n * 3136;
             float* y = f->G3 + (nint)n * 3136 + (nint)unit * 392;
             int channels = Math.Min(64 - unit * 8, 8);
             float* src = x + (nint)unit * 392;

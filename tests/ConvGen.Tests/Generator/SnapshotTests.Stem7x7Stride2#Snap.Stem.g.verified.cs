@@ -54,7 +54,10 @@ public unsafe partial class Stem : global::ConvGen.INetwork
         _layer0Weight = new global::ConvGen.Parameter("0.weight", new int[] { 16, 3, 7, 7 }, global::ConvGen.ParameterLayout.ConvBlocked(16, 3, 1, 7, 7));
         _layer0Bias = new global::ConvGen.Parameter("0.bias", new int[] { 16 }, global::ConvGen.ParameterLayout.Vector(16));
         _parameters = new global::ConvGen.Parameter[] { _layer0Weight, _layer0Bias };
-        _L0WT = global::ConvGen.TransposedWeights.ForConv(_layer0Weight, inChannels: 3, groups: 1, kh: 7, kw: 7);
+        _L0WT00 = global::ConvGen.TransposedWeights.ForConvPhase(_layer0Weight, inChannels: 3, groups: 1, kh: 7, kw: 7, stride: 2, rowPhase: 1, colPhase: 1);
+        _L0WT01 = global::ConvGen.TransposedWeights.ForConvPhase(_layer0Weight, inChannels: 3, groups: 1, kh: 7, kw: 7, stride: 2, rowPhase: 1, colPhase: 0);
+        _L0WT10 = global::ConvGen.TransposedWeights.ForConvPhase(_layer0Weight, inChannels: 3, groups: 1, kh: 7, kw: 7, stride: 2, rowPhase: 0, colPhase: 1);
+        _L0WT11 = global::ConvGen.TransposedWeights.ForConvPhase(_layer0Weight, inChannels: 3, groups: 1, kh: 7, kw: 7, stride: 2, rowPhase: 0, colPhase: 0);
         var random = new Random(seed);
         global::ConvGen.ParameterInit.Uniform(_layer0Weight, fanIn: 147, random);
         global::ConvGen.ParameterInit.Uniform(_layer0Bias, fanIn: 147, random);
@@ -65,10 +68,13 @@ public unsafe partial class Stem : global::ConvGen.INetwork
     {
         public int Batch;
         public float* T0, Output, T1, T2;
-        public float* OutputGradient, InputGradient, G0, G1, G2, G3;
+        public float* OutputGradient, InputGradient, G0, G1, G2, G3, G4, G5, G6, G7;
         public float* L0W, L0dW;
         public float* L0B, L0dB;
-        public float* L0WT;
+        public float* L0WT00;
+        public float* L0WT01;
+        public float* L0WT10;
+        public float* L0WT11;
     }
 
     [ThreadStatic] private static float[]? t_workspace;
@@ -77,7 +83,7 @@ public unsafe partial class Stem : global::ConvGen.INetwork
     /// <summary>Floats per sample of a recorded forward: every tensor keeps its own region for Backward.</summary>
     public const long RecordedFloatsPerSample = 11500;
     /// <summary>Floats per sample Backward needs for gradients.</summary>
-    public const long GradientFloatsPerSample = 38464;
+    public const long GradientFloatsPerSample = 29328;
     private readonly object _recordLock = new();
     private float[]? _recorded, _gradients;
     private int _recordedBatch;
@@ -157,7 +163,10 @@ public unsafe partial class Stem : global::ConvGen.INetwork
         global::ConvGen.Parallelism.For(batch * 2, &Step2, frame); // output
     }
 
-    private readonly global::ConvGen.TransposedWeights _L0WT;
+    private readonly global::ConvGen.TransposedWeights _L0WT00;
+    private readonly global::ConvGen.TransposedWeights _L0WT01;
+    private readonly global::ConvGen.TransposedWeights _L0WT10;
+    private readonly global::ConvGen.TransposedWeights _L0WT11;
 
     /// <summary>
     /// Adds ∂loss/∂parameter to every parameter's Gradient and writes ∂loss/∂input (NCHW) to <paramref name="inputGradient"/>,
@@ -177,7 +186,10 @@ public unsafe partial class Stem : global::ConvGen.INetwork
                 throw new InvalidOperationException(_recordedBatch == 0
                     ? $"Backward(batch: {batch}) needs a recorded Forward of the same batch on this instance first, and there is none (is RecordForBackward false?)."
                     : $"Backward(batch: {batch}) must follow a Forward of the same batch, but the last recorded Forward on this instance ran batch {_recordedBatch}.");
-            if (wantInput) _L0WT.Refresh();
+            if (wantInput) _L0WT00.Refresh();
+            if (wantInput) _L0WT01.Refresh();
+            if (wantInput) _L0WT10.Refresh();
+            if (wantInput) _L0WT11.Refresh();
             float[] gradients = global::ConvGen.Workspace.Ensure(ref _gradients, checked((long)batch * GradientFloatsPerSample));
             fixed (float* og = outputGradient, ig = inputGradient, tape = _recorded, gs = gradients)
             {
@@ -187,17 +199,31 @@ public unsafe partial class Stem : global::ConvGen.INetwork
                 frame.InputGradient = ig;
                 frame.G0 = gs + (nint)batch * 0;
                 frame.G1 = gs + (nint)batch * 4096;
-                frame.G2 = gs + (nint)batch * 27200;
-                frame.G3 = gs + (nint)batch * 35392;
-                frame.L0WT = _L0WT.Pointer;
+                frame.G2 = gs + (nint)batch * 12288;
+                frame.G3 = gs + (nint)batch * 18064;
+                frame.G4 = gs + (nint)batch * 20112;
+                frame.G5 = gs + (nint)batch * 22160;
+                frame.G6 = gs + (nint)batch * 24208;
+                frame.G7 = gs + (nint)batch * 26256;
+                frame.L0WT00 = _L0WT00.Pointer;
+                frame.L0WT01 = _L0WT01.Pointer;
+                frame.L0WT10 = _L0WT10.Pointer;
+                frame.L0WT11 = _L0WT11.Pointer;
                 global::ConvGen.Parallelism.For(batch, &Back0, &frame); // ∂loss/∂output into the internal layout
                 global::ConvGen.Parallelism.For((int)(((long)batch * 4096 + 4095) / 4096), &Back1, &frame); // ∂ through layer 1 (Relu)
                 global::ConvGen.Parallelism.For(2, &Back2, &frame); // ∂ layer 0 bias
                 global::ConvGen.Parallelism.For(42, &Back3, &frame); // ∂ layer 0 weight
-                if (wantInput) global::ConvGen.Parallelism.For(batch * 16, &Back4, &frame); // ∂ layer 0 input: output gradient onto the backward-data grid
-                if (wantInput) global::ConvGen.Parallelism.For(batch * 32, &Back5, &frame); // ∂ layer 0 input: forward kernel over transposed weights
-                if (wantInput) global::ConvGen.Parallelism.For(batch * 1, &Back6, &frame); // gradient into its tensor's layout
-                if (wantInput) global::ConvGen.Parallelism.For(batch * 3, &Back7, &frame); // ∂loss/∂input to the caller
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 2, &Back4, &frame); // layer 0: ∂Z onto the backward-data grid
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 16, &Back5, &frame); // ∂ layer 0 input: forward kernel over transposed weights
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 1, &Back6, &frame); // ∂ layer 0 input: phase (0, 0) into its pixels
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 16, &Back7, &frame); // ∂ layer 0 input: forward kernel over transposed weights
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 1, &Back8, &frame); // ∂ layer 0 input: phase (0, 1) into its pixels
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 16, &Back9, &frame); // ∂ layer 0 input: forward kernel over transposed weights
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 1, &Back10, &frame); // ∂ layer 0 input: phase (1, 0) into its pixels
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 16, &Back11, &frame); // ∂ layer 0 input: forward kernel over transposed weights
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 1, &Back12, &frame); // ∂ layer 0 input: phase (1, 1) into its pixels
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 1, &Back13, &frame); // gradient into its tensor's layout
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 3, &Back14, &frame); // ∂loss/∂input to the caller
             }
         }
     }
@@ -1318,26 +1344,39 @@ public unsafe partial class Stem : global::ConvGen.INetwork
         }
     }
 
-    // G[n,c,2·y+3,2·x+3] = ∂Z[n,c,y,x], zero elsewhere   (layer 0: backward-data input grid)
-    // Rows and columns that fall outside the grid touched only padding in the forward pass and are dropped.
+    // Y[n,c,h+1,w+1] = X[n,c,h,w]   (16×16×16 NCHW8c → 16×19×19 NCHW: layer 0: ∂Z onto the backward-data grid)
+    // The border is zeroed, so the next kernel reads every tap in bounds.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Back4(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
-            int n = item / 16, unit = item % 16;
-            float* y = f->G1 + (nint)n * 23104 + (nint)unit * 1444;
-            new Span<float>(y, 1444).Clear();
-            float* x = f->G0 + (nint)n * 4096 + (unit >> 3) * 2048 + (unit & 7);
-            for (int iy = 0; iy < 16; iy++)
-                for (int ix = 0; ix < 16; ix++)
-                    y[(iy * 2 + 3) * 38 + ix * 2 + 3] = x[iy * 128 + ix * 8];
+            int n = item / 2, unit = item % 2;
+            float* x = f->G0 + (nint)n * 4096;
+            float* y = f->G2 + (nint)n * 5776 + (nint)unit * 2888;
+            int channels = Math.Min(16 - unit * 8, 8);
+            float* src = x + (nint)unit * 2048;
+            float* dst = y + 20;
+            new Span<float>(y, channels * 361).Clear();
+            if (s_useAvx2)
+            {
+                for (int h = 0; h < 16; h++)
+                {
+                    for (int x0 = 0; x0 < 16; x0 += 8) FromBlocked8(src + h * 128 + x0 * 8, dst + h * 19 + x0, 361, channels);
+                }
+            }
+            else
+            {
+                for (int c = 0; c < channels; c++)
+                    for (int h = 0; h < 16; h++)
+                        for (int w = 0; w < 16; w++) dst[c * 361 + h * 19 + w] = src[h * 128 + w * 8 + c];
+            }
         }
     }
 
     // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
-    // layer 0: 16×38×38 → 3×32×32, 7x7; tile 1×8 channels × 12 pixels
+    // layer 0: 16×19×19 → 3×16×16, 3x3; tile 1×8 channels × 12 pixels
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Back5(void* state, int begin, int end) { if (s_useAvx2) Back5Avx(state, begin, end); else Back5Scalar(state, begin, end); }
 
@@ -1349,697 +1388,334 @@ public unsafe partial class Stem : global::ConvGen.INetwork
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
-            int oy = item % 32, tile = item / 32 % 1, n = item / 32;
-            float* x = f->G1 + (nint)n * 23104 + oy * 38;
-            float* w = f->L0WT + tile * 6272;
+            int oy = item % 16, tile = item / 16 % 1, n = item / 16;
+            float* x = f->G2 + (nint)n * 5776 + oy * 19;
+            float* w = f->L0WT00 + tile * 1152;
             float* b = null;
-            float* y = f->G2 + (nint)n * 8192 + (nint)tile * 8192 + oy * 256;
+            float* y = f->G3 + (nint)n * 2048 + (nint)tile * 2048 + oy * 128;
             int ic0 = 0;
-            for (int ox = 0; ox < 22; ox += 11) Back5Tile1x11(x + ox, w, b, y + ox * 8, ic0);
-            Back5Tile1x10(x + 22, w, b, y + 176, ic0);
+            for (int ox = 0; ox < 16; ox += 8) Back5Tile1x8(x + ox, w, b, y + ox * 8, ic0);
         }
     }
 
-    // 1×11 tile: acc[block][pixel] += W[block][tap] · broadcast(X[pixel][tap]); weights in registers, one broadcast per input value.
+    // 1×8 tile: acc[block][pixel] += W[block][tap] · broadcast(X[pixel][tap]); weights in registers, one broadcast per input value.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back5Tile1x11(float* x, float* w, float* b, float* y, int ic0)
+    private static void Back5Tile1x8(float* x, float* w, float* b, float* y, int ic0)
     {
-        Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0, a0_4 = a0_0, a0_5 = a0_0, a0_6 = a0_0, a0_7 = a0_0, a0_8 = a0_0, a0_9 = a0_0, a0_10 = a0_0;
+        Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0, a0_4 = a0_0, a0_5 = a0_0, a0_6 = a0_0, a0_7 = a0_0;
         Vector256<float> w0, v;
-        for (int r = 0; r < 16; r += 4)
+        for (int r = 0; r < 16; r += 2)
         {
-            float* x0 = x + r * 1444;
-            float* w0p = w + r * 392;
-            for (int ky = 0; ky < 7; ky++)
-            {
-                float* xr = x0 + ky * 38;
-                float* wr = w0p + ky * 56;
-                w0 = Avx.LoadVector256(wr + 0);
-                v = Vector256.Create(xr[0]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(xr[1]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(xr[2]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(xr[3]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(xr[4]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(xr[5]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(xr[6]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(xr[7]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(xr[8]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                v = Vector256.Create(xr[9]);
-                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-                v = Vector256.Create(xr[10]);
-                a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-                w0 = Avx.LoadVector256(wr + 8);
-                v = Vector256.Create(xr[1]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(xr[2]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(xr[3]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(xr[4]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(xr[5]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(xr[6]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(xr[7]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(xr[8]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(xr[9]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                v = Vector256.Create(xr[10]);
-                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-                v = Vector256.Create(xr[11]);
-                a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-                w0 = Avx.LoadVector256(wr + 16);
-                v = Vector256.Create(xr[2]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(xr[3]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(xr[4]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(xr[5]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(xr[6]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(xr[7]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(xr[8]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(xr[9]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(xr[10]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                v = Vector256.Create(xr[11]);
-                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-                v = Vector256.Create(xr[12]);
-                a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-                w0 = Avx.LoadVector256(wr + 24);
-                v = Vector256.Create(xr[3]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(xr[4]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(xr[5]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(xr[6]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(xr[7]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(xr[8]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(xr[9]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(xr[10]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(xr[11]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                v = Vector256.Create(xr[12]);
-                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-                v = Vector256.Create(xr[13]);
-                a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-                w0 = Avx.LoadVector256(wr + 32);
-                v = Vector256.Create(xr[4]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(xr[5]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(xr[6]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(xr[7]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(xr[8]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(xr[9]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(xr[10]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(xr[11]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(xr[12]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                v = Vector256.Create(xr[13]);
-                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-                v = Vector256.Create(xr[14]);
-                a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-                w0 = Avx.LoadVector256(wr + 40);
-                v = Vector256.Create(xr[5]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(xr[6]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(xr[7]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(xr[8]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(xr[9]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(xr[10]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(xr[11]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(xr[12]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(xr[13]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                v = Vector256.Create(xr[14]);
-                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-                v = Vector256.Create(xr[15]);
-                a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-                w0 = Avx.LoadVector256(wr + 48);
-                v = Vector256.Create(xr[6]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(xr[7]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(xr[8]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(xr[9]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(xr[10]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(xr[11]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(xr[12]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(xr[13]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(xr[14]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                v = Vector256.Create(xr[15]);
-                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-                v = Vector256.Create(xr[16]);
-                a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-            }
-            float* x1 = x + (r + 1) * 1444;
-            float* w1p = w + (r + 1) * 392;
-            for (int ky = 0; ky < 7; ky++)
-            {
-                float* xr = x1 + ky * 38;
-                float* wr = w1p + ky * 56;
-                w0 = Avx.LoadVector256(wr + 0);
-                v = Vector256.Create(xr[0]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(xr[1]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(xr[2]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(xr[3]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(xr[4]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(xr[5]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(xr[6]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(xr[7]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(xr[8]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                v = Vector256.Create(xr[9]);
-                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-                v = Vector256.Create(xr[10]);
-                a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-                w0 = Avx.LoadVector256(wr + 8);
-                v = Vector256.Create(xr[1]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(xr[2]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(xr[3]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(xr[4]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(xr[5]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(xr[6]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(xr[7]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(xr[8]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(xr[9]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                v = Vector256.Create(xr[10]);
-                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-                v = Vector256.Create(xr[11]);
-                a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-                w0 = Avx.LoadVector256(wr + 16);
-                v = Vector256.Create(xr[2]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(xr[3]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(xr[4]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(xr[5]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(xr[6]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(xr[7]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(xr[8]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(xr[9]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(xr[10]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                v = Vector256.Create(xr[11]);
-                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-                v = Vector256.Create(xr[12]);
-                a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-                w0 = Avx.LoadVector256(wr + 24);
-                v = Vector256.Create(xr[3]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(xr[4]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(xr[5]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(xr[6]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(xr[7]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(xr[8]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(xr[9]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(xr[10]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(xr[11]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                v = Vector256.Create(xr[12]);
-                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-                v = Vector256.Create(xr[13]);
-                a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-                w0 = Avx.LoadVector256(wr + 32);
-                v = Vector256.Create(xr[4]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(xr[5]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(xr[6]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(xr[7]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(xr[8]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(xr[9]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(xr[10]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(xr[11]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(xr[12]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                v = Vector256.Create(xr[13]);
-                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-                v = Vector256.Create(xr[14]);
-                a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-                w0 = Avx.LoadVector256(wr + 40);
-                v = Vector256.Create(xr[5]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(xr[6]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(xr[7]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(xr[8]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(xr[9]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(xr[10]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(xr[11]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(xr[12]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(xr[13]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                v = Vector256.Create(xr[14]);
-                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-                v = Vector256.Create(xr[15]);
-                a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-                w0 = Avx.LoadVector256(wr + 48);
-                v = Vector256.Create(xr[6]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(xr[7]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(xr[8]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(xr[9]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(xr[10]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(xr[11]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(xr[12]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(xr[13]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(xr[14]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                v = Vector256.Create(xr[15]);
-                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-                v = Vector256.Create(xr[16]);
-                a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-            }
-            float* x2 = x + (r + 2) * 1444;
-            float* w2p = w + (r + 2) * 392;
-            for (int ky = 0; ky < 7; ky++)
-            {
-                float* xr = x2 + ky * 38;
-                float* wr = w2p + ky * 56;
-                w0 = Avx.LoadVector256(wr + 0);
-                v = Vector256.Create(xr[0]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(xr[1]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(xr[2]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(xr[3]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(xr[4]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(xr[5]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(xr[6]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(xr[7]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(xr[8]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                v = Vector256.Create(xr[9]);
-                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-                v = Vector256.Create(xr[10]);
-                a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-                w0 = Avx.LoadVector256(wr + 8);
-                v = Vector256.Create(xr[1]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(xr[2]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(xr[3]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(xr[4]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(xr[5]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(xr[6]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(xr[7]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(xr[8]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(xr[9]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                v = Vector256.Create(xr[10]);
-                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-                v = Vector256.Create(xr[11]);
-                a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-                w0 = Avx.LoadVector256(wr + 16);
-                v = Vector256.Create(xr[2]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(xr[3]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(xr[4]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(xr[5]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(xr[6]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(xr[7]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(xr[8]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(xr[9]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(xr[10]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                v = Vector256.Create(xr[11]);
-                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-                v = Vector256.Create(xr[12]);
-                a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-                w0 = Avx.LoadVector256(wr + 24);
-                v = Vector256.Create(xr[3]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(xr[4]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(xr[5]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(xr[6]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(xr[7]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(xr[8]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(xr[9]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(xr[10]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(xr[11]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                v = Vector256.Create(xr[12]);
-                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-                v = Vector256.Create(xr[13]);
-                a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-                w0 = Avx.LoadVector256(wr + 32);
-                v = Vector256.Create(xr[4]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(xr[5]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(xr[6]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(xr[7]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(xr[8]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(xr[9]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(xr[10]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(xr[11]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(xr[12]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                v = Vector256.Create(xr[13]);
-                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-                v = Vector256.Create(xr[14]);
-                a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-                w0 = Avx.LoadVector256(wr + 40);
-                v = Vector256.Create(xr[5]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(xr[6]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(xr[7]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(xr[8]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(xr[9]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(xr[10]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(xr[11]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(xr[12]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(xr[13]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                v = Vector256.Create(xr[14]);
-                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-                v = Vector256.Create(xr[15]);
-                a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-                w0 = Avx.LoadVector256(wr + 48);
-                v = Vector256.Create(xr[6]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(xr[7]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(xr[8]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(xr[9]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(xr[10]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(xr[11]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(xr[12]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(xr[13]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(xr[14]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                v = Vector256.Create(xr[15]);
-                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-                v = Vector256.Create(xr[16]);
-                a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-            }
-            float* x3 = x + (r + 3) * 1444;
-            float* w3p = w + (r + 3) * 392;
-            for (int ky = 0; ky < 7; ky++)
-            {
-                float* xr = x3 + ky * 38;
-                float* wr = w3p + ky * 56;
-                w0 = Avx.LoadVector256(wr + 0);
-                v = Vector256.Create(xr[0]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(xr[1]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(xr[2]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(xr[3]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(xr[4]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(xr[5]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(xr[6]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(xr[7]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(xr[8]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                v = Vector256.Create(xr[9]);
-                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-                v = Vector256.Create(xr[10]);
-                a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-                w0 = Avx.LoadVector256(wr + 8);
-                v = Vector256.Create(xr[1]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(xr[2]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(xr[3]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(xr[4]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(xr[5]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(xr[6]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(xr[7]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(xr[8]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(xr[9]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                v = Vector256.Create(xr[10]);
-                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-                v = Vector256.Create(xr[11]);
-                a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-                w0 = Avx.LoadVector256(wr + 16);
-                v = Vector256.Create(xr[2]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(xr[3]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(xr[4]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(xr[5]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(xr[6]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(xr[7]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(xr[8]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(xr[9]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(xr[10]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                v = Vector256.Create(xr[11]);
-                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-                v = Vector256.Create(xr[12]);
-                a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-                w0 = Avx.LoadVector256(wr + 24);
-                v = Vector256.Create(xr[3]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(xr[4]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(xr[5]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(xr[6]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(xr[7]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(xr[8]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(xr[9]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(xr[10]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(xr[11]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                v = Vector256.Create(xr[12]);
-                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-                v = Vector256.Create(xr[13]);
-                a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-                w0 = Avx.LoadVector256(wr + 32);
-                v = Vector256.Create(xr[4]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(xr[5]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(xr[6]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(xr[7]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(xr[8]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(xr[9]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(xr[10]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(xr[11]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(xr[12]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                v = Vector256.Create(xr[13]);
-                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-                v = Vector256.Create(xr[14]);
-                a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-                w0 = Avx.LoadVector256(wr + 40);
-                v = Vector256.Create(xr[5]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(xr[6]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(xr[7]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(xr[8]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(xr[9]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(xr[10]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(xr[11]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(xr[12]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(xr[13]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                v = Vector256.Create(xr[14]);
-                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-                v = Vector256.Create(xr[15]);
-                a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-                w0 = Avx.LoadVector256(wr + 48);
-                v = Vector256.Create(xr[6]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(xr[7]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(xr[8]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(xr[9]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(xr[10]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(xr[11]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(xr[12]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(xr[13]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(xr[14]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                v = Vector256.Create(xr[15]);
-                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-                v = Vector256.Create(xr[16]);
-                a0_10 = Fma.MultiplyAdd(w0, v, a0_10);
-            }
+            float* x0 = x + r * 361;
+            float* w0p = w + r * 72;
+            w0 = Avx.LoadVector256(w0p + 0);
+            v = Vector256.Create(x0[0]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[1]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[2]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[3]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[4]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[5]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[6]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[7]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            w0 = Avx.LoadVector256(w0p + 8);
+            v = Vector256.Create(x0[1]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[2]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[3]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[4]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[5]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[6]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[7]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[8]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            w0 = Avx.LoadVector256(w0p + 16);
+            v = Vector256.Create(x0[2]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[3]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[4]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[5]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[6]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[7]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[8]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[9]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            w0 = Avx.LoadVector256(w0p + 24);
+            v = Vector256.Create(x0[19]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[20]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[21]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[22]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[23]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[24]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[25]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[26]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            w0 = Avx.LoadVector256(w0p + 32);
+            v = Vector256.Create(x0[20]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[21]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[22]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[23]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[24]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[25]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[26]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[27]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            w0 = Avx.LoadVector256(w0p + 40);
+            v = Vector256.Create(x0[21]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[22]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[23]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[24]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[25]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[26]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[27]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[28]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            w0 = Avx.LoadVector256(w0p + 48);
+            v = Vector256.Create(x0[38]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[39]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[40]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[41]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[42]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[43]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[44]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[45]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            w0 = Avx.LoadVector256(w0p + 56);
+            v = Vector256.Create(x0[39]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[40]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[41]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[42]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[43]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[44]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[45]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[46]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            w0 = Avx.LoadVector256(w0p + 64);
+            v = Vector256.Create(x0[40]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[41]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[42]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[43]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[44]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[45]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[46]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[47]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            float* x1 = x + (r + 1) * 361;
+            float* w1p = w + (r + 1) * 72;
+            w0 = Avx.LoadVector256(w1p + 0);
+            v = Vector256.Create(x1[0]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x1[1]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x1[2]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x1[3]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x1[4]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x1[5]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x1[6]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x1[7]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            w0 = Avx.LoadVector256(w1p + 8);
+            v = Vector256.Create(x1[1]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x1[2]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x1[3]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x1[4]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x1[5]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x1[6]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x1[7]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x1[8]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            w0 = Avx.LoadVector256(w1p + 16);
+            v = Vector256.Create(x1[2]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x1[3]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x1[4]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x1[5]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x1[6]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x1[7]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x1[8]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x1[9]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            w0 = Avx.LoadVector256(w1p + 24);
+            v = Vector256.Create(x1[19]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x1[20]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x1[21]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x1[22]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x1[23]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x1[24]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x1[25]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x1[26]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            w0 = Avx.LoadVector256(w1p + 32);
+            v = Vector256.Create(x1[20]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x1[21]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x1[22]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x1[23]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x1[24]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x1[25]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x1[26]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x1[27]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            w0 = Avx.LoadVector256(w1p + 40);
+            v = Vector256.Create(x1[21]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x1[22]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x1[23]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x1[24]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x1[25]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x1[26]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x1[27]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x1[28]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            w0 = Avx.LoadVector256(w1p + 48);
+            v = Vector256.Create(x1[38]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x1[39]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x1[40]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x1[41]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x1[42]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x1[43]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x1[44]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x1[45]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            w0 = Avx.LoadVector256(w1p + 56);
+            v = Vector256.Create(x1[39]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x1[40]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x1[41]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x1[42]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x1[43]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x1[44]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x1[45]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x1[46]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            w0 = Avx.LoadVector256(w1p + 64);
+            v = Vector256.Create(x1[40]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x1[41]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x1[42]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x1[43]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x1[44]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x1[45]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x1[46]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x1[47]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
         }
         Avx.Store(y + 0, a0_0);
         Avx.Store(y + 8, a0_1);
@@ -2049,646 +1725,6 @@ public unsafe partial class Stem : global::ConvGen.INetwork
         Avx.Store(y + 40, a0_5);
         Avx.Store(y + 48, a0_6);
         Avx.Store(y + 56, a0_7);
-        Avx.Store(y + 64, a0_8);
-        Avx.Store(y + 72, a0_9);
-        Avx.Store(y + 80, a0_10);
-    }
-
-    // 1×10 tile: acc[block][pixel] += W[block][tap] · broadcast(X[pixel][tap]); weights in registers, one broadcast per input value.
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back5Tile1x10(float* x, float* w, float* b, float* y, int ic0)
-    {
-        Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0, a0_4 = a0_0, a0_5 = a0_0, a0_6 = a0_0, a0_7 = a0_0, a0_8 = a0_0, a0_9 = a0_0;
-        Vector256<float> w0, v;
-        for (int r = 0; r < 16; r += 4)
-        {
-            float* x0 = x + r * 1444;
-            float* w0p = w + r * 392;
-            for (int ky = 0; ky < 7; ky++)
-            {
-                float* xr = x0 + ky * 38;
-                float* wr = w0p + ky * 56;
-                w0 = Avx.LoadVector256(wr + 0);
-                v = Vector256.Create(xr[0]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(xr[1]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(xr[2]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(xr[3]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(xr[4]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(xr[5]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(xr[6]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(xr[7]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(xr[8]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                v = Vector256.Create(xr[9]);
-                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-                w0 = Avx.LoadVector256(wr + 8);
-                v = Vector256.Create(xr[1]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(xr[2]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(xr[3]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(xr[4]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(xr[5]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(xr[6]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(xr[7]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(xr[8]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(xr[9]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                v = Vector256.Create(xr[10]);
-                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-                w0 = Avx.LoadVector256(wr + 16);
-                v = Vector256.Create(xr[2]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(xr[3]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(xr[4]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(xr[5]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(xr[6]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(xr[7]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(xr[8]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(xr[9]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(xr[10]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                v = Vector256.Create(xr[11]);
-                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-                w0 = Avx.LoadVector256(wr + 24);
-                v = Vector256.Create(xr[3]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(xr[4]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(xr[5]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(xr[6]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(xr[7]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(xr[8]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(xr[9]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(xr[10]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(xr[11]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                v = Vector256.Create(xr[12]);
-                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-                w0 = Avx.LoadVector256(wr + 32);
-                v = Vector256.Create(xr[4]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(xr[5]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(xr[6]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(xr[7]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(xr[8]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(xr[9]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(xr[10]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(xr[11]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(xr[12]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                v = Vector256.Create(xr[13]);
-                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-                w0 = Avx.LoadVector256(wr + 40);
-                v = Vector256.Create(xr[5]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(xr[6]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(xr[7]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(xr[8]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(xr[9]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(xr[10]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(xr[11]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(xr[12]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(xr[13]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                v = Vector256.Create(xr[14]);
-                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-                w0 = Avx.LoadVector256(wr + 48);
-                v = Vector256.Create(xr[6]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(xr[7]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(xr[8]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(xr[9]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(xr[10]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(xr[11]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(xr[12]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(xr[13]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(xr[14]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                v = Vector256.Create(xr[15]);
-                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-            }
-            float* x1 = x + (r + 1) * 1444;
-            float* w1p = w + (r + 1) * 392;
-            for (int ky = 0; ky < 7; ky++)
-            {
-                float* xr = x1 + ky * 38;
-                float* wr = w1p + ky * 56;
-                w0 = Avx.LoadVector256(wr + 0);
-                v = Vector256.Create(xr[0]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(xr[1]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(xr[2]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(xr[3]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(xr[4]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(xr[5]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(xr[6]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(xr[7]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(xr[8]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                v = Vector256.Create(xr[9]);
-                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-                w0 = Avx.LoadVector256(wr + 8);
-                v = Vector256.Create(xr[1]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(xr[2]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(xr[3]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(xr[4]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(xr[5]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(xr[6]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(xr[7]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(xr[8]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(xr[9]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                v = Vector256.Create(xr[10]);
-                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-                w0 = Avx.LoadVector256(wr + 16);
-                v = Vector256.Create(xr[2]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(xr[3]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(xr[4]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(xr[5]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(xr[6]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(xr[7]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(xr[8]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(xr[9]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(xr[10]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                v = Vector256.Create(xr[11]);
-                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-                w0 = Avx.LoadVector256(wr + 24);
-                v = Vector256.Create(xr[3]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(xr[4]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(xr[5]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(xr[6]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(xr[7]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(xr[8]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(xr[9]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(xr[10]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(xr[11]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                v = Vector256.Create(xr[12]);
-                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-                w0 = Avx.LoadVector256(wr + 32);
-                v = Vector256.Create(xr[4]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(xr[5]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(xr[6]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(xr[7]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(xr[8]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(xr[9]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(xr[10]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(xr[11]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(xr[12]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                v = Vector256.Create(xr[13]);
-                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-                w0 = Avx.LoadVector256(wr + 40);
-                v = Vector256.Create(xr[5]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(xr[6]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(xr[7]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(xr[8]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(xr[9]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(xr[10]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(xr[11]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(xr[12]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(xr[13]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                v = Vector256.Create(xr[14]);
-                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-                w0 = Avx.LoadVector256(wr + 48);
-                v = Vector256.Create(xr[6]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(xr[7]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(xr[8]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(xr[9]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(xr[10]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(xr[11]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(xr[12]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(xr[13]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(xr[14]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                v = Vector256.Create(xr[15]);
-                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-            }
-            float* x2 = x + (r + 2) * 1444;
-            float* w2p = w + (r + 2) * 392;
-            for (int ky = 0; ky < 7; ky++)
-            {
-                float* xr = x2 + ky * 38;
-                float* wr = w2p + ky * 56;
-                w0 = Avx.LoadVector256(wr + 0);
-                v = Vector256.Create(xr[0]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(xr[1]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(xr[2]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(xr[3]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(xr[4]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(xr[5]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(xr[6]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(xr[7]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(xr[8]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                v = Vector256.Create(xr[9]);
-                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-                w0 = Avx.LoadVector256(wr + 8);
-                v = Vector256.Create(xr[1]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(xr[2]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(xr[3]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(xr[4]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(xr[5]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(xr[6]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(xr[7]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(xr[8]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(xr[9]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                v = Vector256.Create(xr[10]);
-                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-                w0 = Avx.LoadVector256(wr + 16);
-                v = Vector256.Create(xr[2]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(xr[3]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(xr[4]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(xr[5]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(xr[6]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(xr[7]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(xr[8]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(xr[9]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(xr[10]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                v = Vector256.Create(xr[11]);
-                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-                w0 = Avx.LoadVector256(wr + 24);
-                v = Vector256.Create(xr[3]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(xr[4]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(xr[5]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(xr[6]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(xr[7]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(xr[8]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(xr[9]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(xr[10]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(xr[11]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                v = Vector256.Create(xr[12]);
-                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-                w0 = Avx.LoadVector256(wr + 32);
-                v = Vector256.Create(xr[4]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(xr[5]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(xr[6]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(xr[7]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(xr[8]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(xr[9]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(xr[10]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(xr[11]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(xr[12]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                v = Vector256.Create(xr[13]);
-                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-                w0 = Avx.LoadVector256(wr + 40);
-                v = Vector256.Create(xr[5]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(xr[6]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(xr[7]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(xr[8]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(xr[9]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(xr[10]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(xr[11]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(xr[12]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(xr[13]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                v = Vector256.Create(xr[14]);
-                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-                w0 = Avx.LoadVector256(wr + 48);
-                v = Vector256.Create(xr[6]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(xr[7]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(xr[8]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(xr[9]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(xr[10]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(xr[11]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(xr[12]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(xr[13]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(xr[14]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                v = Vector256.Create(xr[15]);
-                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-            }
-            float* x3 = x + (r + 3) * 1444;
-            float* w3p = w + (r + 3) * 392;
-            for (int ky = 0; ky < 7; ky++)
-            {
-                float* xr = x3 + ky * 38;
-                float* wr = w3p + ky * 56;
-                w0 = Avx.LoadVector256(wr + 0);
-                v = Vector256.Create(xr[0]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(xr[1]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(xr[2]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(xr[3]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(xr[4]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(xr[5]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(xr[6]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(xr[7]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(xr[8]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                v = Vector256.Create(xr[9]);
-                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-                w0 = Avx.LoadVector256(wr + 8);
-                v = Vector256.Create(xr[1]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(xr[2]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(xr[3]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(xr[4]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(xr[5]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(xr[6]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(xr[7]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(xr[8]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(xr[9]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                v = Vector256.Create(xr[10]);
-                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-                w0 = Avx.LoadVector256(wr + 16);
-                v = Vector256.Create(xr[2]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(xr[3]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(xr[4]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(xr[5]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(xr[6]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(xr[7]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(xr[8]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(xr[9]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(xr[10]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                v = Vector256.Create(xr[11]);
-                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-                w0 = Avx.LoadVector256(wr + 24);
-                v = Vector256.Create(xr[3]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(xr[4]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(xr[5]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(xr[6]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(xr[7]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(xr[8]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(xr[9]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(xr[10]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(xr[11]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                v = Vector256.Create(xr[12]);
-                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-                w0 = Avx.LoadVector256(wr + 32);
-                v = Vector256.Create(xr[4]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(xr[5]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(xr[6]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(xr[7]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(xr[8]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(xr[9]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(xr[10]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(xr[11]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(xr[12]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                v = Vector256.Create(xr[13]);
-                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-                w0 = Avx.LoadVector256(wr + 40);
-                v = Vector256.Create(xr[5]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(xr[6]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(xr[7]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(xr[8]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(xr[9]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(xr[10]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(xr[11]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(xr[12]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(xr[13]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                v = Vector256.Create(xr[14]);
-                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-                w0 = Avx.LoadVector256(wr + 48);
-                v = Vector256.Create(xr[6]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(xr[7]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(xr[8]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(xr[9]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(xr[10]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(xr[11]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(xr[12]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(xr[13]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(xr[14]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                v = Vector256.Create(xr[15]);
-                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-            }
-        }
-        Avx.Store(y + 0, a0_0);
-        Avx.Store(y + 8, a0_1);
-        Avx.Store(y + 16, a0_2);
-        Avx.Store(y + 24, a0_3);
-        Avx.Store(y + 32, a0_4);
-        Avx.Store(y + 40, a0_5);
-        Avx.Store(y + 48, a0_6);
-        Avx.Store(y + 56, a0_7);
-        Avx.Store(y + 64, a0_8);
-        Avx.Store(y + 72, a0_9);
     }
 
     // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
@@ -2699,23 +1735,23 @@ public unsafe partial class Stem : global::ConvGen.INetwork
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
-            int oy = item % 32, tile = item / 32 % 1, n = item / 32;
-            float* x = f->G1 + (nint)n * 23104 + oy * 38;
+            int oy = item % 16, tile = item / 16 % 1, n = item / 16;
+            float* x = f->G2 + (nint)n * 5776 + oy * 19;
             for (int ob = tile * 1; ob < Math.Min(tile * 1 + 1, 1); ob++)
             {
                 int ic0 = 0;
-                float* w = f->L0WT + ob * 6272;
-                float* y = f->G2 + (nint)n * 8192 + (nint)ob * 8192 + oy * 256;
-                for (int ox = 0; ox < 32; ox++)
+                float* w = f->L0WT00 + ob * 1152;
+                float* y = f->G3 + (nint)n * 2048 + (nint)ob * 2048 + oy * 128;
+                for (int ox = 0; ox < 16; ox++)
                 for (int lane = 0; lane < 8; lane++)
                 {
                     float acc = 0f;
                     for (int r = 0; r < 16; r++)
                     {
-                        float* xc = x + (ic0 + r) * 1444 + ox * 1;
-                        for (int ky = 0; ky < 7; ky++)
-                            for (int kx = 0; kx < 7; kx++)
-                                acc += w[((r * 7 + ky) * 7 + kx) * 8 + lane] * xc[ky * 38 + kx * 1];
+                        float* xc = x + (ic0 + r) * 361 + ox * 1;
+                        for (int ky = 0; ky < 3; ky++)
+                            for (int kx = 0; kx < 3; kx++)
+                                acc += w[((r * 3 + ky) * 3 + kx) * 8 + lane] * xc[ky * 19 + kx * 1];
                     }
                     y[ox * 8 + lane] = acc;
                 }
@@ -2723,8 +1759,8 @@ public unsafe partial class Stem : global::ConvGen.INetwork
         }
     }
 
-    // Y[n,c,h+0,w+0] = X[n,c,h,w]   (3×32×32 NCHW8c → 3×32×32 NCHW: gradient into its tensor's layout)
-    // A pure change of layout.
+    // ∂X[n,c,2·y+0,2·x+0] = P[n,c,y,x]   (layer 0: one output phase of the strided backward-data)
+    // The phases together write every pixel of ∂X once, so none clears it.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Back6(void* state, int begin, int end)
     {
@@ -2732,8 +1768,1670 @@ public unsafe partial class Stem : global::ConvGen.INetwork
         for (int item = begin; item < end; item++)
         {
             int n = item / 1, unit = item % 1;
-            float* x = f->G2 + (nint)n * 8192;
-            float* y = f->G3 + (nint)n * 3072 + (nint)unit * 8192;
+            float* y = f->G1 + (nint)n * 8192 + (nint)unit * 8192;
+            float* x = f->G3 + (nint)n * 2048 + (nint)unit * 2048;
+            for (int iy = 0; iy < 16; iy++)
+                for (int ix = 0; ix < 16; ix++)
+                    Vector256.Store(Vector256.Load(x + iy * 128 + ix * 8), y + ((iy * 2 + 0) * 32 + ix * 2 + 0) * 8);
+        }
+    }
+
+    // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
+    // layer 0: 16×19×19 → 3×16×16, 3x4; tile 1×8 channels × 12 pixels
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back7(void* state, int begin, int end) { if (s_useAvx2) Back7Avx(state, begin, end); else Back7Scalar(state, begin, end); }
+
+    // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
+    // Row by row: each work item is one output row of one tile of 1 channel block(s).
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back7Avx(void* state, int begin, int end)
+    {
+        var f = (Frame*)state;
+        for (int item = begin; item < end; item++)
+        {
+            int oy = item % 16, tile = item / 16 % 1, n = item / 16;
+            float* x = f->G2 + (nint)n * 5776 + oy * 19;
+            float* w = f->L0WT01 + tile * 1536;
+            float* b = null;
+            float* y = f->G4 + (nint)n * 2048 + (nint)tile * 2048 + oy * 128;
+            int ic0 = 0;
+            for (int ox = 0; ox < 16; ox += 8) Back7Tile1x8(x + ox, w, b, y + ox * 8, ic0);
+        }
+    }
+
+    // 1×8 tile: acc[block][pixel] += W[block][tap] · broadcast(X[pixel][tap]); weights in registers, one broadcast per input value.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back7Tile1x8(float* x, float* w, float* b, float* y, int ic0)
+    {
+        Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0, a0_4 = a0_0, a0_5 = a0_0, a0_6 = a0_0, a0_7 = a0_0;
+        Vector256<float> w0, v;
+        for (int r = 0; r < 16; r += 2)
+        {
+            float* x0 = x + r * 361;
+            float* w0p = w + r * 96;
+            w0 = Avx.LoadVector256(w0p + 0);
+            v = Vector256.Create(x0[0]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[1]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[2]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[3]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[4]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[5]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[6]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[7]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            w0 = Avx.LoadVector256(w0p + 8);
+            v = Vector256.Create(x0[1]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[2]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[3]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[4]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[5]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[6]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[7]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[8]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            w0 = Avx.LoadVector256(w0p + 16);
+            v = Vector256.Create(x0[2]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[3]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[4]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[5]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[6]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[7]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[8]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[9]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            w0 = Avx.LoadVector256(w0p + 24);
+            v = Vector256.Create(x0[3]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[4]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[5]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[6]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[7]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[8]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[9]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[10]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            w0 = Avx.LoadVector256(w0p + 32);
+            v = Vector256.Create(x0[19]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[20]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[21]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[22]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[23]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[24]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[25]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[26]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            w0 = Avx.LoadVector256(w0p + 40);
+            v = Vector256.Create(x0[20]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[21]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[22]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[23]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[24]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[25]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[26]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[27]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            w0 = Avx.LoadVector256(w0p + 48);
+            v = Vector256.Create(x0[21]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[22]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[23]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[24]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[25]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[26]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[27]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[28]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            w0 = Avx.LoadVector256(w0p + 56);
+            v = Vector256.Create(x0[22]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[23]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[24]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[25]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[26]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[27]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[28]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[29]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            w0 = Avx.LoadVector256(w0p + 64);
+            v = Vector256.Create(x0[38]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[39]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[40]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[41]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[42]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[43]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[44]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[45]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            w0 = Avx.LoadVector256(w0p + 72);
+            v = Vector256.Create(x0[39]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[40]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[41]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[42]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[43]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[44]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[45]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[46]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            w0 = Avx.LoadVector256(w0p + 80);
+            v = Vector256.Create(x0[40]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[41]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[42]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[43]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[44]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[45]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[46]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[47]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            w0 = Avx.LoadVector256(w0p + 88);
+            v = Vector256.Create(x0[41]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[42]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[43]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[44]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[45]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[46]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[47]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[48]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            float* x1 = x + (r + 1) * 361;
+            float* w1p = w + (r + 1) * 96;
+            w0 = Avx.LoadVector256(w1p + 0);
+            v = Vector256.Create(x1[0]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x1[1]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x1[2]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x1[3]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x1[4]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x1[5]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x1[6]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x1[7]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            w0 = Avx.LoadVector256(w1p + 8);
+            v = Vector256.Create(x1[1]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x1[2]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x1[3]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x1[4]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x1[5]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x1[6]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x1[7]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x1[8]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            w0 = Avx.LoadVector256(w1p + 16);
+            v = Vector256.Create(x1[2]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x1[3]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x1[4]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x1[5]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x1[6]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x1[7]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x1[8]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x1[9]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            w0 = Avx.LoadVector256(w1p + 24);
+            v = Vector256.Create(x1[3]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x1[4]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x1[5]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x1[6]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x1[7]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x1[8]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x1[9]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x1[10]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            w0 = Avx.LoadVector256(w1p + 32);
+            v = Vector256.Create(x1[19]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x1[20]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x1[21]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x1[22]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x1[23]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x1[24]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x1[25]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x1[26]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            w0 = Avx.LoadVector256(w1p + 40);
+            v = Vector256.Create(x1[20]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x1[21]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x1[22]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x1[23]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x1[24]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x1[25]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x1[26]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x1[27]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            w0 = Avx.LoadVector256(w1p + 48);
+            v = Vector256.Create(x1[21]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x1[22]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x1[23]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x1[24]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x1[25]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x1[26]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x1[27]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x1[28]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            w0 = Avx.LoadVector256(w1p + 56);
+            v = Vector256.Create(x1[22]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x1[23]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x1[24]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x1[25]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x1[26]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x1[27]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x1[28]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x1[29]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            w0 = Avx.LoadVector256(w1p + 64);
+            v = Vector256.Create(x1[38]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x1[39]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x1[40]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x1[41]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x1[42]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x1[43]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x1[44]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x1[45]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            w0 = Avx.LoadVector256(w1p + 72);
+            v = Vector256.Create(x1[39]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x1[40]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x1[41]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x1[42]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x1[43]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x1[44]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x1[45]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x1[46]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            w0 = Avx.LoadVector256(w1p + 80);
+            v = Vector256.Create(x1[40]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x1[41]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x1[42]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x1[43]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x1[44]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x1[45]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x1[46]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x1[47]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            w0 = Avx.LoadVector256(w1p + 88);
+            v = Vector256.Create(x1[41]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x1[42]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x1[43]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x1[44]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x1[45]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x1[46]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x1[47]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x1[48]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+        }
+        Avx.Store(y + 0, a0_0);
+        Avx.Store(y + 8, a0_1);
+        Avx.Store(y + 16, a0_2);
+        Avx.Store(y + 24, a0_3);
+        Avx.Store(y + 32, a0_4);
+        Avx.Store(y + 40, a0_5);
+        Avx.Store(y + 48, a0_6);
+        Avx.Store(y + 56, a0_7);
+    }
+
+    // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
+    // Scalar twin of the AVX2 kernel for CPUs without AVX2/FMA: same work items, same packed weights.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back7Scalar(void* state, int begin, int end)
+    {
+        var f = (Frame*)state;
+        for (int item = begin; item < end; item++)
+        {
+            int oy = item % 16, tile = item / 16 % 1, n = item / 16;
+            float* x = f->G2 + (nint)n * 5776 + oy * 19;
+            for (int ob = tile * 1; ob < Math.Min(tile * 1 + 1, 1); ob++)
+            {
+                int ic0 = 0;
+                float* w = f->L0WT01 + ob * 1536;
+                float* y = f->G4 + (nint)n * 2048 + (nint)ob * 2048 + oy * 128;
+                for (int ox = 0; ox < 16; ox++)
+                for (int lane = 0; lane < 8; lane++)
+                {
+                    float acc = 0f;
+                    for (int r = 0; r < 16; r++)
+                    {
+                        float* xc = x + (ic0 + r) * 361 + ox * 1;
+                        for (int ky = 0; ky < 3; ky++)
+                            for (int kx = 0; kx < 4; kx++)
+                                acc += w[((r * 3 + ky) * 4 + kx) * 8 + lane] * xc[ky * 19 + kx * 1];
+                    }
+                    y[ox * 8 + lane] = acc;
+                }
+            }
+        }
+    }
+
+    // ∂X[n,c,2·y+0,2·x+1] = P[n,c,y,x]   (layer 0: one output phase of the strided backward-data)
+    // The phases together write every pixel of ∂X once, so none clears it.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back8(void* state, int begin, int end)
+    {
+        var f = (Frame*)state;
+        for (int item = begin; item < end; item++)
+        {
+            int n = item / 1, unit = item % 1;
+            float* y = f->G1 + (nint)n * 8192 + (nint)unit * 8192;
+            float* x = f->G4 + (nint)n * 2048 + (nint)unit * 2048;
+            for (int iy = 0; iy < 16; iy++)
+                for (int ix = 0; ix < 16; ix++)
+                    Vector256.Store(Vector256.Load(x + iy * 128 + ix * 8), y + ((iy * 2 + 0) * 32 + ix * 2 + 1) * 8);
+        }
+    }
+
+    // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
+    // layer 0: 16×19×19 → 3×16×16, 4x3; tile 1×8 channels × 12 pixels
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back9(void* state, int begin, int end) { if (s_useAvx2) Back9Avx(state, begin, end); else Back9Scalar(state, begin, end); }
+
+    // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
+    // Row by row: each work item is one output row of one tile of 1 channel block(s).
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back9Avx(void* state, int begin, int end)
+    {
+        var f = (Frame*)state;
+        for (int item = begin; item < end; item++)
+        {
+            int oy = item % 16, tile = item / 16 % 1, n = item / 16;
+            float* x = f->G2 + (nint)n * 5776 + oy * 19;
+            float* w = f->L0WT10 + tile * 1536;
+            float* b = null;
+            float* y = f->G5 + (nint)n * 2048 + (nint)tile * 2048 + oy * 128;
+            int ic0 = 0;
+            for (int ox = 0; ox < 16; ox += 8) Back9Tile1x8(x + ox, w, b, y + ox * 8, ic0);
+        }
+    }
+
+    // 1×8 tile: acc[block][pixel] += W[block][tap] · broadcast(X[pixel][tap]); weights in registers, one broadcast per input value.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back9Tile1x8(float* x, float* w, float* b, float* y, int ic0)
+    {
+        Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0, a0_4 = a0_0, a0_5 = a0_0, a0_6 = a0_0, a0_7 = a0_0;
+        Vector256<float> w0, v;
+        for (int r = 0; r < 16; r += 2)
+        {
+            float* x0 = x + r * 361;
+            float* w0p = w + r * 96;
+            w0 = Avx.LoadVector256(w0p + 0);
+            v = Vector256.Create(x0[0]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[1]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[2]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[3]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[4]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[5]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[6]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[7]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            w0 = Avx.LoadVector256(w0p + 8);
+            v = Vector256.Create(x0[1]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[2]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[3]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[4]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[5]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[6]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[7]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[8]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            w0 = Avx.LoadVector256(w0p + 16);
+            v = Vector256.Create(x0[2]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[3]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[4]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[5]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[6]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[7]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[8]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[9]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            w0 = Avx.LoadVector256(w0p + 24);
+            v = Vector256.Create(x0[19]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[20]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[21]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[22]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[23]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[24]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[25]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[26]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            w0 = Avx.LoadVector256(w0p + 32);
+            v = Vector256.Create(x0[20]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[21]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[22]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[23]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[24]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[25]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[26]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[27]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            w0 = Avx.LoadVector256(w0p + 40);
+            v = Vector256.Create(x0[21]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[22]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[23]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[24]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[25]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[26]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[27]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[28]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            w0 = Avx.LoadVector256(w0p + 48);
+            v = Vector256.Create(x0[38]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[39]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[40]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[41]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[42]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[43]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[44]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[45]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            w0 = Avx.LoadVector256(w0p + 56);
+            v = Vector256.Create(x0[39]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[40]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[41]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[42]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[43]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[44]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[45]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[46]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            w0 = Avx.LoadVector256(w0p + 64);
+            v = Vector256.Create(x0[40]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[41]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[42]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[43]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[44]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[45]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[46]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[47]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            w0 = Avx.LoadVector256(w0p + 72);
+            v = Vector256.Create(x0[57]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[58]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[59]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[60]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[61]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[62]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[63]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[64]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            w0 = Avx.LoadVector256(w0p + 80);
+            v = Vector256.Create(x0[58]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[59]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[60]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[61]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[62]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[63]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[64]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[65]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            w0 = Avx.LoadVector256(w0p + 88);
+            v = Vector256.Create(x0[59]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[60]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[61]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[62]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[63]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[64]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[65]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[66]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            float* x1 = x + (r + 1) * 361;
+            float* w1p = w + (r + 1) * 96;
+            w0 = Avx.LoadVector256(w1p + 0);
+            v = Vector256.Create(x1[0]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x1[1]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x1[2]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x1[3]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x1[4]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x1[5]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x1[6]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x1[7]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            w0 = Avx.LoadVector256(w1p + 8);
+            v = Vector256.Create(x1[1]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x1[2]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x1[3]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x1[4]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x1[5]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x1[6]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x1[7]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x1[8]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            w0 = Avx.LoadVector256(w1p + 16);
+            v = Vector256.Create(x1[2]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x1[3]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x1[4]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x1[5]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x1[6]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x1[7]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x1[8]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x1[9]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            w0 = Avx.LoadVector256(w1p + 24);
+            v = Vector256.Create(x1[19]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x1[20]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x1[21]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x1[22]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x1[23]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x1[24]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x1[25]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x1[26]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            w0 = Avx.LoadVector256(w1p + 32);
+            v = Vector256.Create(x1[20]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x1[21]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x1[22]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x1[23]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x1[24]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x1[25]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x1[26]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x1[27]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            w0 = Avx.LoadVector256(w1p + 40);
+            v = Vector256.Create(x1[21]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x1[22]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x1[23]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x1[24]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x1[25]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x1[26]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x1[27]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x1[28]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            w0 = Avx.LoadVector256(w1p + 48);
+            v = Vector256.Create(x1[38]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x1[39]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x1[40]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x1[41]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x1[42]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x1[43]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x1[44]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x1[45]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            w0 = Avx.LoadVector256(w1p + 56);
+            v = Vector256.Create(x1[39]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x1[40]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x1[41]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x1[42]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x1[43]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x1[44]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x1[45]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x1[46]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            w0 = Avx.LoadVector256(w1p + 64);
+            v = Vector256.Create(x1[40]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x1[41]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x1[42]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x1[43]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x1[44]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x1[45]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x1[46]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x1[47]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            w0 = Avx.LoadVector256(w1p + 72);
+            v = Vector256.Create(x1[57]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x1[58]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x1[59]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x1[60]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x1[61]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x1[62]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x1[63]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x1[64]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            w0 = Avx.LoadVector256(w1p + 80);
+            v = Vector256.Create(x1[58]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x1[59]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x1[60]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x1[61]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x1[62]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x1[63]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x1[64]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x1[65]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            w0 = Avx.LoadVector256(w1p + 88);
+            v = Vector256.Create(x1[59]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x1[60]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x1[61]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x1[62]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x1[63]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x1[64]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x1[65]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x1[66]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+        }
+        Avx.Store(y + 0, a0_0);
+        Avx.Store(y + 8, a0_1);
+        Avx.Store(y + 16, a0_2);
+        Avx.Store(y + 24, a0_3);
+        Avx.Store(y + 32, a0_4);
+        Avx.Store(y + 40, a0_5);
+        Avx.Store(y + 48, a0_6);
+        Avx.Store(y + 56, a0_7);
+    }
+
+    // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
+    // Scalar twin of the AVX2 kernel for CPUs without AVX2/FMA: same work items, same packed weights.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back9Scalar(void* state, int begin, int end)
+    {
+        var f = (Frame*)state;
+        for (int item = begin; item < end; item++)
+        {
+            int oy = item % 16, tile = item / 16 % 1, n = item / 16;
+            float* x = f->G2 + (nint)n * 5776 + oy * 19;
+            for (int ob = tile * 1; ob < Math.Min(tile * 1 + 1, 1); ob++)
+            {
+                int ic0 = 0;
+                float* w = f->L0WT10 + ob * 1536;
+                float* y = f->G5 + (nint)n * 2048 + (nint)ob * 2048 + oy * 128;
+                for (int ox = 0; ox < 16; ox++)
+                for (int lane = 0; lane < 8; lane++)
+                {
+                    float acc = 0f;
+                    for (int r = 0; r < 16; r++)
+                    {
+                        float* xc = x + (ic0 + r) * 361 + ox * 1;
+                        for (int ky = 0; ky < 4; ky++)
+                            for (int kx = 0; kx < 3; kx++)
+                                acc += w[((r * 4 + ky) * 3 + kx) * 8 + lane] * xc[ky * 19 + kx * 1];
+                    }
+                    y[ox * 8 + lane] = acc;
+                }
+            }
+        }
+    }
+
+    // ∂X[n,c,2·y+1,2·x+0] = P[n,c,y,x]   (layer 0: one output phase of the strided backward-data)
+    // The phases together write every pixel of ∂X once, so none clears it.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back10(void* state, int begin, int end)
+    {
+        var f = (Frame*)state;
+        for (int item = begin; item < end; item++)
+        {
+            int n = item / 1, unit = item % 1;
+            float* y = f->G1 + (nint)n * 8192 + (nint)unit * 8192;
+            float* x = f->G5 + (nint)n * 2048 + (nint)unit * 2048;
+            for (int iy = 0; iy < 16; iy++)
+                for (int ix = 0; ix < 16; ix++)
+                    Vector256.Store(Vector256.Load(x + iy * 128 + ix * 8), y + ((iy * 2 + 1) * 32 + ix * 2 + 0) * 8);
+        }
+    }
+
+    // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
+    // layer 0: 16×19×19 → 3×16×16, 4x4; tile 1×8 channels × 12 pixels
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back11(void* state, int begin, int end) { if (s_useAvx2) Back11Avx(state, begin, end); else Back11Scalar(state, begin, end); }
+
+    // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
+    // Row by row: each work item is one output row of one tile of 1 channel block(s).
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back11Avx(void* state, int begin, int end)
+    {
+        var f = (Frame*)state;
+        for (int item = begin; item < end; item++)
+        {
+            int oy = item % 16, tile = item / 16 % 1, n = item / 16;
+            float* x = f->G2 + (nint)n * 5776 + oy * 19;
+            float* w = f->L0WT11 + tile * 2048;
+            float* b = null;
+            float* y = f->G6 + (nint)n * 2048 + (nint)tile * 2048 + oy * 128;
+            int ic0 = 0;
+            for (int ox = 0; ox < 16; ox += 8) Back11Tile1x8(x + ox, w, b, y + ox * 8, ic0);
+        }
+    }
+
+    // 1×8 tile: acc[block][pixel] += W[block][tap] · broadcast(X[pixel][tap]); weights in registers, one broadcast per input value.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back11Tile1x8(float* x, float* w, float* b, float* y, int ic0)
+    {
+        Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0, a0_4 = a0_0, a0_5 = a0_0, a0_6 = a0_0, a0_7 = a0_0;
+        Vector256<float> w0, v;
+        for (int r = 0; r < 16; r += 2)
+        {
+            float* x0 = x + r * 361;
+            float* w0p = w + r * 128;
+            w0 = Avx.LoadVector256(w0p + 0);
+            v = Vector256.Create(x0[0]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[1]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[2]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[3]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[4]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[5]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[6]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[7]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            w0 = Avx.LoadVector256(w0p + 8);
+            v = Vector256.Create(x0[1]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[2]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[3]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[4]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[5]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[6]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[7]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[8]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            w0 = Avx.LoadVector256(w0p + 16);
+            v = Vector256.Create(x0[2]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[3]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[4]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[5]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[6]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[7]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[8]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[9]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            w0 = Avx.LoadVector256(w0p + 24);
+            v = Vector256.Create(x0[3]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[4]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[5]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[6]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[7]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[8]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[9]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[10]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            w0 = Avx.LoadVector256(w0p + 32);
+            v = Vector256.Create(x0[19]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[20]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[21]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[22]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[23]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[24]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[25]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[26]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            w0 = Avx.LoadVector256(w0p + 40);
+            v = Vector256.Create(x0[20]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[21]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[22]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[23]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[24]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[25]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[26]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[27]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            w0 = Avx.LoadVector256(w0p + 48);
+            v = Vector256.Create(x0[21]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[22]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[23]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[24]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[25]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[26]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[27]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[28]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            w0 = Avx.LoadVector256(w0p + 56);
+            v = Vector256.Create(x0[22]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[23]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[24]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[25]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[26]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[27]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[28]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[29]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            w0 = Avx.LoadVector256(w0p + 64);
+            v = Vector256.Create(x0[38]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[39]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[40]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[41]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[42]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[43]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[44]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[45]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            w0 = Avx.LoadVector256(w0p + 72);
+            v = Vector256.Create(x0[39]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[40]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[41]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[42]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[43]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[44]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[45]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[46]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            w0 = Avx.LoadVector256(w0p + 80);
+            v = Vector256.Create(x0[40]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[41]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[42]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[43]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[44]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[45]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[46]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[47]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            w0 = Avx.LoadVector256(w0p + 88);
+            v = Vector256.Create(x0[41]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[42]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[43]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[44]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[45]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[46]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[47]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[48]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            w0 = Avx.LoadVector256(w0p + 96);
+            v = Vector256.Create(x0[57]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[58]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[59]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[60]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[61]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[62]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[63]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[64]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            w0 = Avx.LoadVector256(w0p + 104);
+            v = Vector256.Create(x0[58]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[59]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[60]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[61]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[62]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[63]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[64]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[65]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            w0 = Avx.LoadVector256(w0p + 112);
+            v = Vector256.Create(x0[59]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[60]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[61]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[62]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[63]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[64]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[65]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[66]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            w0 = Avx.LoadVector256(w0p + 120);
+            v = Vector256.Create(x0[60]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[61]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[62]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[63]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[64]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[65]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[66]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[67]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            float* x1 = x + (r + 1) * 361;
+            float* w1p = w + (r + 1) * 128;
+            w0 = Avx.LoadVector256(w1p + 0);
+            v = Vector256.Create(x1[0]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x1[1]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x1[2]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x1[3]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x1[4]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x1[5]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x1[6]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x1[7]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            w0 = Avx.LoadVector256(w1p + 8);
+            v = Vector256.Create(x1[1]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x1[2]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x1[3]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x1[4]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x1[5]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x1[6]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x1[7]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x1[8]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            w0 = Avx.LoadVector256(w1p + 16);
+            v = Vector256.Create(x1[2]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x1[3]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x1[4]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x1[5]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x1[6]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x1[7]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x1[8]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x1[9]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            w0 = Avx.LoadVector256(w1p + 24);
+            v = Vector256.Create(x1[3]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x1[4]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x1[5]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x1[6]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x1[7]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x1[8]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x1[9]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x1[10]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            w0 = Avx.LoadVector256(w1p + 32);
+            v = Vector256.Create(x1[19]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x1[20]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x1[21]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x1[22]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x1[23]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x1[24]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x1[25]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x1[26]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            w0 = Avx.LoadVector256(w1p + 40);
+            v = Vector256.Create(x1[20]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x1[21]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x1[22]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x1[23]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x1[24]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x1[25]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x1[26]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x1[27]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            w0 = Avx.LoadVector256(w1p + 48);
+            v = Vector256.Create(x1[21]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x1[22]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x1[23]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x1[24]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x1[25]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x1[26]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x1[27]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x1[28]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            w0 = Avx.LoadVector256(w1p + 56);
+            v = Vector256.Create(x1[22]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x1[23]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x1[24]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x1[25]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x1[26]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x1[27]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x1[28]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x1[29]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            w0 = Avx.LoadVector256(w1p + 64);
+            v = Vector256.Create(x1[38]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x1[39]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x1[40]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x1[41]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x1[42]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x1[43]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x1[44]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x1[45]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            w0 = Avx.LoadVector256(w1p + 72);
+            v = Vector256.Create(x1[39]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x1[40]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x1[41]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x1[42]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x1[43]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x1[44]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x1[45]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x1[46]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            w0 = Avx.LoadVector256(w1p + 80);
+            v = Vector256.Create(x1[40]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x1[41]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x1[42]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x1[43]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x1[44]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x1[45]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x1[46]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x1[47]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            w0 = Avx.LoadVector256(w1p + 88);
+            v = Vector256.Create(x1[41]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x1[42]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x1[43]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x1[44]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x1[45]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x1[46]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x1[47]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x1[48]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            w0 = Avx.LoadVector256(w1p + 96);
+            v = Vector256.Create(x1[57]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x1[58]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x1[59]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x1[60]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x1[61]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x1[62]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x1[63]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x1[64]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            w0 = Avx.LoadVector256(w1p + 104);
+            v = Vector256.Create(x1[58]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x1[59]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x1[60]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x1[61]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x1[62]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x1[63]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x1[64]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x1[65]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            w0 = Avx.LoadVector256(w1p + 112);
+            v = Vector256.Create(x1[59]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x1[60]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x1[61]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x1[62]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x1[63]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x1[64]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x1[65]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x1[66]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            w0 = Avx.LoadVector256(w1p + 120);
+            v = Vector256.Create(x1[60]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x1[61]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x1[62]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x1[63]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x1[64]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x1[65]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x1[66]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x1[67]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+        }
+        Avx.Store(y + 0, a0_0);
+        Avx.Store(y + 8, a0_1);
+        Avx.Store(y + 16, a0_2);
+        Avx.Store(y + 24, a0_3);
+        Avx.Store(y + 32, a0_4);
+        Avx.Store(y + 40, a0_5);
+        Avx.Store(y + 48, a0_6);
+        Avx.Store(y + 56, a0_7);
+    }
+
+    // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
+    // Scalar twin of the AVX2 kernel for CPUs without AVX2/FMA: same work items, same packed weights.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back11Scalar(void* state, int begin, int end)
+    {
+        var f = (Frame*)state;
+        for (int item = begin; item < end; item++)
+        {
+            int oy = item % 16, tile = item / 16 % 1, n = item / 16;
+            float* x = f->G2 + (nint)n * 5776 + oy * 19;
+            for (int ob = tile * 1; ob < Math.Min(tile * 1 + 1, 1); ob++)
+            {
+                int ic0 = 0;
+                float* w = f->L0WT11 + ob * 2048;
+                float* y = f->G6 + (nint)n * 2048 + (nint)ob * 2048 + oy * 128;
+                for (int ox = 0; ox < 16; ox++)
+                for (int lane = 0; lane < 8; lane++)
+                {
+                    float acc = 0f;
+                    for (int r = 0; r < 16; r++)
+                    {
+                        float* xc = x + (ic0 + r) * 361 + ox * 1;
+                        for (int ky = 0; ky < 4; ky++)
+                            for (int kx = 0; kx < 4; kx++)
+                                acc += w[((r * 4 + ky) * 4 + kx) * 8 + lane] * xc[ky * 19 + kx * 1];
+                    }
+                    y[ox * 8 + lane] = acc;
+                }
+            }
+        }
+    }
+
+    // ∂X[n,c,2·y+1,2·x+1] = P[n,c,y,x]   (layer 0: one output phase of the strided backward-data)
+    // The phases together write every pixel of ∂X once, so none clears it.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back12(void* state, int begin, int end)
+    {
+        var f = (Frame*)state;
+        for (int item = begin; item < end; item++)
+        {
+            int n = item / 1, unit = item % 1;
+            float* y = f->G1 + (nint)n * 8192 + (nint)unit * 8192;
+            float* x = f->G6 + (nint)n * 2048 + (nint)unit * 2048;
+            for (int iy = 0; iy < 16; iy++)
+                for (int ix = 0; ix < 16; ix++)
+                    Vector256.Store(Vector256.Load(x + iy * 128 + ix * 8), y + ((iy * 2 + 1) * 32 + ix * 2 + 1) * 8);
+        }
+    }
+
+    // Y[n,c,h+0,w+0] = X[n,c,h,w]   (3×32×32 NCHW8c → 3×32×32 NCHW: gradient into its tensor's layout)
+    // A pure change of layout.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back13(void* state, int begin, int end)
+    {
+        var f = (Frame*)state;
+        for (int item = begin; item < end; item++)
+        {
+            int n = item / 1, unit = item % 1;
+            float* x = f->G1 + (nint)n * 8192;
+            float* y = f->G7 + (nint)n * 3072 + (nint)unit * 8192;
             int channels = Math.Min(3 - unit * 8, 8);
             float* src = x + (nint)unit * 8192;
             float* dst = y + 0;
@@ -2756,13 +3454,13 @@ public unsafe partial class Stem : global::ConvGen.INetwork
     // Y[n,c,h+0,w+0] = X[n,c,h,w]   (3×32×32 NCHW → 3×32×32 NCHW: ∂loss/∂input to the caller)
     // A pure change of layout.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back7(void* state, int begin, int end)
+    private static void Back14(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
             int n = item / 3, unit = item % 3;
-            float* x = f->G3 + (nint)n * 3072;
+            float* x = f->G7 + (nint)n * 3072;
             float* y = f->InputGradient + (nint)n * 3072 + (nint)unit * 1024;
             float* src = x + unit * 1024;
             float* dst = y + 0;
