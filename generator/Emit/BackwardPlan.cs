@@ -12,7 +12,7 @@ namespace ConvGen.Generator.Emit;
 
 internal abstract record BackwardStep(bool InputOnly);
 
-/// <summary>The caller's ∂loss/∂output (NCHW) into the internal layout, padding lanes zeroed.</summary>
+/// <summary>The caller's ∂loss/∂output (NCHW) into a flat internal tensor, the floats past its features zeroed.</summary>
 internal sealed record GradientInStep(Tensor From, Tensor To) : BackwardStep(false);
 
 /// <summary><c>∂X = ∂Y ⊙ f'(Y)</c> in place, from the activation's output.</summary>
@@ -86,7 +86,10 @@ internal sealed class BackwardPlan
         plan.InputGradient = forward.Input with { Field = "InputGradient" };
         var grad = new Dictionary<string, Tensor>();
         var last = plan.Like(output.From);
-        plan.Steps.Add(new GradientInStep(plan.OutputGradient, last));
+        // Into NCHW8c by the layout copy's 8×8 register transposes (the channels past the last read as zero there too).
+        plan.Steps.Add(last.Blocked
+            ? new CopyGradStep(new CopyStep(plan.OutputGradient, last, 0, 0, "∂loss/∂output into the internal layout"), false)
+            : new GradientInStep(plan.OutputGradient, last));
         grad[output.From.Field] = last;
 
         for (int i = steps.Count - 2; i >= 0; i--)

@@ -196,7 +196,7 @@ public unsafe partial class Dilated : global::ConvGen.INetwork
                 frame.G3 = gs + (nint)batch * 1944;
                 frame.G4 = gs + (nint)batch * 3744;
                 frame.L0WT = _L0WT.Pointer;
-                global::ConvGen.Parallelism.For(batch, &Back0, &frame); // ∂loss/∂output into the internal layout
+                global::ConvGen.Parallelism.For(batch * 1, &Back0, &frame); // ∂loss/∂output into the internal layout
                 global::ConvGen.Parallelism.For(batch * 1, &Back1, &frame); // ∂ through layer 2 (GlobalAvgPool)
                 global::ConvGen.Parallelism.For((int)(((long)batch * 968 + 4095) / 4096), &Back2, &frame); // ∂ through layer 1 (Tanh)
                 global::ConvGen.Parallelism.For(1, &Back3, &frame); // ∂ layer 0 bias
@@ -809,20 +809,24 @@ public unsafe partial class Dilated : global::ConvGen.INetwork
         }
     }
 
-    // ∂Y[n,c,h,w] (internal NCHW8c) = ∂loss/∂output[n,c,h,w] (NCHW)
-    // The whole sample is cleared first so padding lanes carry zero gradient into the weight gradients.
+    // Y[n,c,h+0,w+0] = X[n,c,h,w]   (8×1×1 NCHW → 8×1×1 NCHW8c: ∂loss/∂output into the internal layout)
+    // A pure change of layout.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Back0(void* state, int begin, int end)
     {
         var f = (Frame*)state;
-        for (int n = begin; n < end; n++)
+        for (int item = begin; item < end; item++)
         {
-            float* g = f->G0 + (nint)n * 8;
-            new Span<float>(g, 8).Clear();
-            float* src = f->OutputGradient + (nint)n * 8;
-            for (int c = 0; c < 8; c++)
-                for (int p = 0; p < 1; p++)
-                    g[((c >> 3) * 1 + p) * 8 + (c & 7)] = src[c * 1 + p];
+            int n = item / 1, unit = item % 1;
+            float* x = f->OutputGradient + (nint)n * 8;
+            float* y = f->G0 + (nint)n * 8 + (nint)unit * 8;
+            int channels = Math.Min(8 - unit * 8, 8);
+            float* src = x + (nint)unit * 8;
+            float* dst = y + 0;
+            new Span<float>(y, 8).Clear();
+            for (int c = 0; c < channels; c++)
+                for (int h = 0; h < 1; h++)
+                    for (int w = 0; w < 1; w++) dst[h * 8 + w * 8 + c] = src[c * 1 + h * 1 + w];
         }
     }
 

@@ -179,7 +179,7 @@ public unsafe partial class Pointwise : global::ConvGen.INetwork
                 frame.G2 = gs + (nint)batch * 4704;
                 frame.G3 = gs + (nint)batch * 6272;
                 frame.L0WT = _L0WT.Pointer;
-                global::ConvGen.Parallelism.For(batch, &Back0, &frame); // ∂loss/∂output into the internal layout
+                global::ConvGen.Parallelism.For(batch * 4, &Back0, &frame); // ∂loss/∂output into the internal layout
                 global::ConvGen.Parallelism.For(32, &Back1, &frame); // ∂ layer 0 weight
                 if (wantInput) global::ConvGen.Parallelism.For(batch * 4, &Back2, &frame); // layer 0: ∂Z onto the backward-data grid
                 if (wantInput) global::ConvGen.Parallelism.For(batch * 4, &Back3, &frame); // ∂ layer 0 input: forward kernel over transposed weights
@@ -652,20 +652,24 @@ public unsafe partial class Pointwise : global::ConvGen.INetwork
         }
     }
 
-    // ∂Y[n,c,h,w] (internal NCHW8c) = ∂loss/∂output[n,c,h,w] (NCHW)
-    // The whole sample is cleared first so padding lanes carry zero gradient into the weight gradients.
+    // Y[n,c,h+0,w+0] = X[n,c,h,w]   (32×7×7 NCHW → 32×7×7 NCHW8c: ∂loss/∂output into the internal layout)
+    // A pure change of layout.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Back0(void* state, int begin, int end)
     {
         var f = (Frame*)state;
-        for (int n = begin; n < end; n++)
+        for (int item = begin; item < end; item++)
         {
-            float* g = f->G0 + (nint)n * 1568;
-            new Span<float>(g, 1568).Clear();
-            float* src = f->OutputGradient + (nint)n * 1568;
-            for (int c = 0; c < 32; c++)
-                for (int p = 0; p < 49; p++)
-                    g[((c >> 3) * 49 + p) * 8 + (c & 7)] = src[c * 49 + p];
+            int n = item / 4, unit = item % 4;
+            float* x = f->OutputGradient + (nint)n * 1568;
+            float* y = f->G0 + (nint)n * 1568 + (nint)unit * 392;
+            int channels = Math.Min(32 - unit * 8, 8);
+            float* src = x + (nint)unit * 392;
+            float* dst = y + 0;
+            new Span<float>(y, 392).Clear();
+            for (int c = 0; c < channels; c++)
+                for (int h = 0; h < 7; h++)
+                    for (int w = 0; w < 7; w++) dst[h * 56 + w * 8 + c] = src[c * 49 + h * 7 + w];
         }
     }
 

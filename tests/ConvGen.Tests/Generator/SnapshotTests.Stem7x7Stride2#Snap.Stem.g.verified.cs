@@ -209,7 +209,7 @@ public unsafe partial class Stem : global::ConvGen.INetwork
                 frame.L0WT01 = _L0WT01.Pointer;
                 frame.L0WT10 = _L0WT10.Pointer;
                 frame.L0WT11 = _L0WT11.Pointer;
-                global::ConvGen.Parallelism.For(batch, &Back0, &frame); // ∂loss/∂output into the internal layout
+                global::ConvGen.Parallelism.For(batch * 2, &Back0, &frame); // ∂loss/∂output into the internal layout
                 global::ConvGen.Parallelism.For((int)(((long)batch * 4096 + 4095) / 4096), &Back1, &frame); // ∂ through layer 1 (Relu)
                 global::ConvGen.Parallelism.For(2, &Back2, &frame); // ∂ layer 0 bias
                 global::ConvGen.Parallelism.For(42, &Back3, &frame); // ∂ layer 0 weight
@@ -1234,20 +1234,34 @@ public unsafe partial class Stem : global::ConvGen.INetwork
         }
     }
 
-    // ∂Y[n,c,h,w] (internal NCHW8c) = ∂loss/∂output[n,c,h,w] (NCHW)
-    // The whole sample is cleared first so padding lanes carry zero gradient into the weight gradients.
+    // Y[n,c,h+0,w+0] = X[n,c,h,w]   (16×16×16 NCHW → 16×16×16 NCHW8c: ∂loss/∂output into the internal layout)
+    // A pure change of layout.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Back0(void* state, int begin, int end)
     {
         var f = (Frame*)state;
-        for (int n = begin; n < end; n++)
+        for (int item = begin; item < end; item++)
         {
-            float* g = f->G0 + (nint)n * 4096;
-            new Span<float>(g, 4096).Clear();
-            float* src = f->OutputGradient + (nint)n * 4096;
-            for (int c = 0; c < 16; c++)
-                for (int p = 0; p < 256; p++)
-                    g[((c >> 3) * 256 + p) * 8 + (c & 7)] = src[c * 256 + p];
+            int n = item / 2, unit = item % 2;
+            float* x = f->OutputGradient + (nint)n * 4096;
+            float* y = f->G0 + (nint)n * 4096 + (nint)unit * 2048;
+            int channels = Math.Min(16 - unit * 8, 8);
+            float* src = x + (nint)unit * 2048;
+            float* dst = y + 0;
+            if (s_useAvx2)
+            {
+                for (int h = 0; h < 16; h++)
+                {
+                    for (int x0 = 0; x0 < 16; x0 += 8) ToBlocked8(src + h * 16 + x0, 256, channels, dst + h * 128 + x0 * 8);
+                }
+            }
+            else
+            {
+                new Span<float>(y, 2048).Clear();
+                for (int c = 0; c < channels; c++)
+                    for (int h = 0; h < 16; h++)
+                        for (int w = 0; w < 16; w++) dst[h * 128 + w * 8 + c] = src[c * 256 + h * 16 + w];
+            }
         }
     }
 
