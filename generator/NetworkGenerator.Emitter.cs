@@ -206,7 +206,12 @@ public sealed partial class NetworkGenerator
             w.Line("frame.Output = y;");
             w.Line("float* a = ws, b = ws + (nint)batch * BufferAFloats, scratch = b + (nint)batch * BufferBFloats;");
             foreach (var t in plan.Tensors)
-                w.Line($"frame.{t.Field} = {t.Buffer switch { BufferKind.A => "a", BufferKind.B => "b", _ => "scratch" }};");
+            {
+                string buffer = t.Buffer switch { BufferKind.A => "a", BufferKind.B => "b", _ => "scratch" };
+                w.Line(t == plan.DirectOutput
+                    ? $"frame.{t.Field} = output.Overlaps(input) ? {buffer} : y; // the last layer writes the caller's output, unless it could overwrite input it still reads"
+                    : $"frame.{t.Field} = {buffer};");
+            }
             w.Line("RunForward(&frame);");
             w.Close();
             w.Close();
@@ -234,7 +239,10 @@ public sealed partial class NetworkGenerator
             w.Line("int batch = frame->Batch;");
             foreach (var p in plan.Parameters) w.Line($"frame->{p.Pointer} = {p.Field}.Pointer;");
             for (int i = 0; i < plan.Steps.Count; i++)
-                w.Line($"global::ConvGen.Parallelism.For({KernelEmitter.WorkItems(plan.Steps[i])}, &Step{i}, frame); // {KernelEmitter.Describe(plan.Steps[i])}");
+            {
+                string call = $"global::ConvGen.Parallelism.For({KernelEmitter.WorkItems(plan.Steps[i])}, &Step{i}, frame); // {KernelEmitter.Describe(plan.Steps[i])}";
+                w.Line(i == plan.Steps.Count - 1 && plan.DirectOutput is { } last ? $"if (frame->{last.Field} != frame->Output) {call}" : call);
+            }
             w.Close();
             w.Line();
 

@@ -86,8 +86,9 @@ internal sealed class BackwardPlan
         plan.InputGradient = forward.Input with { Field = "InputGradient" };
         var grad = new Dictionary<string, Tensor>();
         var last = plan.Like(output.From);
-        // Into NCHW8c by the layout copy's 8×8 register transposes (the channels past the last read as zero there too).
-        plan.Steps.Add(last.Blocked
+        // By the layout copy (8×8 register transposes into NCHW8c, whose lanes past the last channel it zeroes too);
+        // a flat tensor (a Linear output, which may have floats past its features to zero) takes one step per sample.
+        plan.Steps.Add(last.Blocked || (last.H * last.W > 1 && last.Stride == last.C * last.H * last.W)
             ? new CopyGradStep(new CopyStep(plan.OutputGradient, last, 0, 0, "∂loss/∂output into the internal layout"), false)
             : new GradientInStep(plan.OutputGradient, last));
         grad[output.From.Field] = last;

@@ -105,6 +105,8 @@ internal sealed class ExecutionPlan
     /// <summary>Floats per sample when every forward tensor keeps its own region (a recorded forward).</summary>
     public long TapeFloatsPerSample { get; private set; }
     public BackwardPlan Backward { get; private set; } = null!;
+    /// <summary>The last tensor, when an unrecorded forward may place it in the caller's output (see Build).</summary>
+    public Tensor? DirectOutput { get; private set; }
     private int _nextTensor = 1;
     public Dictionary<BufferKind, int> BufferFloats { get; } = new() { [BufferKind.A] = 0, [BufferKind.B] = 0, [BufferKind.Scratch] = 0 };
     public int WorkspaceFloatsPerSample => BufferFloats[BufferKind.A] + BufferFloats[BufferKind.B] + BufferFloats[BufferKind.Scratch];
@@ -155,6 +157,9 @@ internal sealed class ExecutionPlan
         }
         plan.Output = new Tensor("Output", BufferKind.Output, false, current.C, current.H, current.W, (int)model.Output.Elements);
         plan.Add(new CopyStep(current, plan.Output, 0, 0, "output"));
+        // A last tensor already in the caller's layout (NCHW, no padding: a planar depthwise layer's output) can be
+        // written where the caller wants it, and the final copy skipped, when Forward keeps no tape.
+        if (!current.Blocked && !current.External && current.H * current.W > 1 && current.Stride == plan.Output.Stride) plan.DirectOutput = current;
         // The recorded forward keeps a copy of the input too: backward-weights of the first layer reads it.
         // Summed in 64 bits: each tensor is within ConvGen's limit, but a deep network's sum may not fit an int.
         plan.TapeFloatsPerSample = plan.Input.Stride + plan.Tensors.Sum(t => (long)t.Stride);

@@ -154,4 +154,26 @@ public sealed class ForwardRuntimeTests
                             $"sample {n}, output {k}: alone {one[k]}, in the batch {all[n * LeNet.OutputLength + k]}");
         }
     }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void OutputMayBeTheInputBuffer(bool record)
+    {
+        // The unrecorded Forward of DepthwiseNet writes its last layer into the caller's output; that must not happen
+        // while the same layer still reads the input from the same memory.
+        var net = new DepthwiseNet(seed: 3) { RecordForBackward = record };
+        const int batch = 3;
+        var x = Input(batch, DepthwiseNet.InputLength, 9);
+        var separate = new float[x.Length];
+        net.Forward(x, separate, batch);
+        var expected = new DepthwiseNet(seed: 3);
+        var recorded = new float[x.Length];
+        expected.Forward(x, recorded, batch);
+        Assert.Equal(recorded, separate); // the unrecorded direct write and the recorded copy agree exactly
+
+        var shared = (float[])x.Clone();
+        net.Forward(shared, shared, batch);
+        Assert.Equal(separate, shared);
+    }
 }

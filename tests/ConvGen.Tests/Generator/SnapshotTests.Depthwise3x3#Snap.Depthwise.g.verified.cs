@@ -128,7 +128,7 @@ public unsafe partial class Depthwise : global::ConvGen.INetwork
             frame.T0 = x;
             frame.Output = y;
             float* a = ws, b = ws + (nint)batch * BufferAFloats, scratch = b + (nint)batch * BufferBFloats;
-            frame.T1 = a;
+            frame.T1 = output.Overlaps(input) ? a : y; // the last layer writes the caller's output, unless it could overwrite input it still reads
             RunForward(&frame);
         }
     }
@@ -151,7 +151,7 @@ public unsafe partial class Depthwise : global::ConvGen.INetwork
         frame->L0W = _layer0Weight.Pointer;
         frame->L0B = _layer0Bias.Pointer;
         global::ConvGen.Parallelism.For(batch * 80, &Step0, frame); // layer 0: depthwise Conv 3x3, 16→16 + Relu
-        global::ConvGen.Parallelism.For(batch * 16, &Step1, frame); // output
+        if (frame->T1 != frame->Output) global::ConvGen.Parallelism.For(batch * 16, &Step1, frame); // output
     }
 
     private readonly global::ConvGen.TransposedWeights _L0WT;
@@ -189,7 +189,7 @@ public unsafe partial class Depthwise : global::ConvGen.INetwork
                 frame.G4 = gs + (nint)batch * 5824;
                 frame.G5 = gs + (nint)batch * 7760;
                 frame.L0WT = _L0WT.Pointer;
-                global::ConvGen.Parallelism.For(batch, &Back0, &frame); // ∂loss/∂output into the internal layout
+                global::ConvGen.Parallelism.For(batch * 16, &Back0, &frame); // ∂loss/∂output into the internal layout
                 global::ConvGen.Parallelism.For((int)(((long)batch * 1296 + 4095) / 4096), &Back1, &frame); // ∂ through layer 1 (Relu)
                 global::ConvGen.Parallelism.For(batch * 2, &Back2, &frame); // ∂Z into NCHW8c for the depthwise gradients
                 global::ConvGen.Parallelism.For(2, &Back3, &frame); // ∂ layer 0 bias
@@ -469,20 +469,21 @@ public unsafe partial class Depthwise : global::ConvGen.INetwork
         }
     }
 
-    // ∂Y[n,c,h,w] (internal layout) = ∂loss/∂output[n,c,h,w] (NCHW)
-    // The whole sample is cleared first so padding lanes carry zero gradient into the weight gradients.
+    // Y[n,c,h+0,w+0] = X[n,c,h,w]   (16×9×9 NCHW → 16×9×9 NCHW: ∂loss/∂output into the internal layout)
+    // A pure change of layout.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Back0(void* state, int begin, int end)
     {
         var f = (Frame*)state;
-        for (int n = begin; n < end; n++)
+        for (int item = begin; item < end; item++)
         {
-            float* g = f->G0 + (nint)n * 1296;
-            new Span<float>(g, 1296).Clear();
-            float* src = f->OutputGradient + (nint)n * 1296;
-            for (int c = 0; c < 16; c++)
-                for (int p = 0; p < 81; p++)
-                    g[c * 81 + p] = src[c * 81 + p];
+            int n = item / 16, unit = item % 16;
+            float* x = f->OutputGradient + (nint)n * 1296;
+            float* y = f->G0 + (nint)n * 1296 + (nint)unit * 81;
+            float* src = x + unit * 81;
+            float* dst = y + 0;
+            for (int h = 0; h < 9; h++)
+                new ReadOnlySpan<float>(src + h * 9, 9).CopyTo(new Span<float>(dst + h * 9, 9));
         }
     }
 

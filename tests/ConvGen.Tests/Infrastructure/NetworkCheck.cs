@@ -67,8 +67,8 @@ public static class NetworkCheck
 
     /// <summary>
     /// Checks parameter names/shapes and lengths, sets random parameters through <see cref="Parameter.CopyFrom"/>, runs
-    /// <paramref name="batch"/> random samples (uniform in ±<paramref name="inputScale"/>) through <c>Forward</c> and compares
-    /// with the reference.
+    /// <paramref name="batch"/> random samples (uniform in ±<paramref name="inputScale"/>) through <c>Forward</c>, recorded
+    /// and unrecorded, and compares with the reference.
     /// Returns null when everything matches, else a report naming the network (all its layers) and the first bad values.
     /// </summary>
     public static string? Check(INetwork network, NetworkSpec spec, int batch, int seed, float inputScale = 1f)
@@ -96,12 +96,25 @@ public static class NetworkCheck
 
         var input = RandomInput(random, batch * spec.InputLength);
         for (int i = 0; i < input.Length; i++) input[i] *= inputScale;
-        var got = new float[batch * output.Length];
-        got.AsSpan().Fill(float.NaN);
-        network.Forward(input, got, batch);
         var want = reference.Forward(input, batch);
-        string? mismatch = Compare(got, want, output, batch);
-        return mismatch is null ? null : $"{spec.Describe()}batch {batch}, data seed {seed}, inputs in ±{inputScale}\n{mismatch}";
+        var got = new float[batch * output.Length];
+        // Both ways Forward runs: recording every tensor for Backward, and in the reused inference workspace (where
+        // buffers are shared between layers and the last layer may write the caller's output directly).
+        bool recorded = network.RecordForBackward;
+        try
+        {
+            foreach (bool record in new[] { true, false })
+            {
+                network.RecordForBackward = record;
+                got.AsSpan().Fill(float.NaN);
+                network.Forward(input, got, batch);
+                string? mismatch = Compare(got, want, output, batch);
+                if (mismatch is not null)
+                    return $"{spec.Describe()}batch {batch}, data seed {seed}, inputs in ±{inputScale}, {(record ? "recorded" : "unrecorded")} Forward\n{mismatch}";
+            }
+        }
+        finally { network.RecordForBackward = recorded; }
+        return null;
     }
 
     /// <summary>Random parameters for <paramref name="spec"/> written into <paramref name="network"/> (and read back as a check).</summary>

@@ -39,3 +39,13 @@ public partial class LeNet
 public partial class MixedNet
 {
 }
+
+/// <summary>
+/// One depthwise layer on the caller's NCHW input: the planar kernel, whose output an unrecorded Forward writes straight
+/// into the caller's output. Input and output have the same length, so a caller can pass one buffer as both.
+/// </summary>
+[Input(8, 12, 12)]
+[Conv(3, 3, 8, 8, pad: 1, groups: 8)]
+public partial class DepthwiseNet
+{
+}
