@@ -1,3 +1,4 @@
+using System;
 using System.Collections.Generic;
 using System.Linq;
 using ConvGen.Generator.Model;
@@ -196,12 +197,14 @@ internal sealed class BackwardPlan
             int kh = l.KernelHeight, kw = l.KernelWidth, d = l.Dilation;
             int h = source.H + d * (kh - 1), w = source.W + d * (kw - 1);
             var grid = l.IsDepthwise ? New(true, l.Output.C, h, w, Tensor.BlockedStride(l.Output.C, h, w)) : New(false, l.Output.C, h, w, l.Output.C * h * w);
-            PlaceOnGrid(l, gz, grid, l.Stride, d * (kh - 1) - l.PadTop, d * (kw - 1) - l.PadLeft, inputOnly);
+            int top = d * (kh - 1) - l.PadTop;
+            PlaceOnGrid(l, gz, grid, l.Stride, top, d * (kw - 1) - l.PadLeft, inputOnly);
             var transposed = new LayerModel(LayerKind.Conv, l.Index,
                 new TensorShape(l.Output.C, h, w, false), new TensorShape(source.C, source.H, source.W, false),
                 KernelHeight: kh, KernelWidth: kw, Stride: 1, Dilation: d, Groups: l.Groups, Bias: false);
             AddTransposedConv(transposed, grid, gx, weight, $"L{l.Index}WT",
-                $"global::ConvGen.TransposedWeights.ForConv({weight.Field}, inChannels: {source.C}, groups: {l.Groups}, kh: {kh}, kw: {kw})", inputOnly);
+                $"global::ConvGen.TransposedWeights.ForConv({weight.Field}, inChannels: {source.C}, groups: {l.Groups}, kh: {kh}, kw: {kw})", inputOnly,
+                l.Stride == 1 ? ZeroRows(grid, gz, top) : default);
         }
         grad[source.Field] = InLayoutOf(source, gx, inputOnly);
     }
@@ -249,7 +252,8 @@ internal sealed class BackwardPlan
                 new TensorShape(gz.C, grid.H, grid.W, false), new TensorShape(gx.C, p.H, p.W, false),
                 KernelHeight: p.Rows, KernelWidth: p.Cols, Stride: 1, Dilation: 1, Groups: l.Groups, Bias: false);
             AddTransposedConv(transposed, grid, phase, weight, $"L{l.Index}WT{p.Py}{p.Px}",
-                $"global::ConvGen.TransposedWeights.ForConvPhase({weight.Field}, inChannels: {gx.C}, groups: {l.Groups}, kh: {kh}, kw: {kw}, stride: {s}, rowPhase: {p.Ty}, colPhase: {p.Tx})", inputOnly);
+                $"global::ConvGen.TransposedWeights.ForConvPhase({weight.Field}, inChannels: {gx.C}, groups: {l.Groups}, kh: {kh}, kw: {kw}, stride: {s}, rowPhase: {p.Ty}, colPhase: {p.Tx})", inputOnly,
+                ZeroRows(grid, gz, p.GridTop));
             Steps.Add(new SpreadStep(l.Index, phase, gx, s, p.Py, p.Px, inputOnly, Interleave: true));
         }
         return true;
@@ -267,12 +271,16 @@ internal sealed class BackwardPlan
         else Steps.Add(new SpreadStep(l.Index, gz, grid, stride, top, left, inputOnly));
     }
 
+    /// <summary>The rows above and below ∂Z on a grid where it starts at row <paramref name="top"/> (stride 1): all zero.</summary>
+    private static (int Top, int Bottom) ZeroRows(Tensor grid, Tensor gz, int top) => (Math.Max(0, top), Math.Max(0, grid.H - top - gz.H));
+
     /// <summary>A forward convolution kernel run over transposed weights: <paramref name="grid"/> → <paramref name="output"/>.</summary>
-    private void AddTransposedConv(LayerModel transposed, Tensor grid, Tensor output, ParameterPlan weight, string pointer, string factory, bool inputOnly)
+    private void AddTransposedConv(LayerModel transposed, Tensor grid, Tensor output, ParameterPlan weight, string pointer, string factory, bool inputOnly,
+        (int Top, int Bottom) zeroRows = default)
     {
         var repacked = new RepackedWeights(weight, pointer, "", factory);
         Repacked.Add(repacked);
-        Steps.Add(new DataGradStep(new ConvStep(transposed, grid, output, null, pointer, null, grid), repacked, inputOnly));
+        Steps.Add(new DataGradStep(new ConvStep(transposed, grid, output, null, pointer, null, grid, zeroRows.Top, zeroRows.Bottom), repacked, inputOnly));
     }
 
     private void AddLinear(ExecutionPlan forward, LinearStep s, Dictionary<string, Tensor> grad, bool inputOnly)

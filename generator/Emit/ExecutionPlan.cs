@@ -75,9 +75,15 @@ internal sealed record CopyStep(Tensor From, Tensor To, int PadTop, int PadLeft,
 /// A convolution, with the following activation fused into its epilogue when there is one. <see cref="Source"/> is
 /// the tensor before any padded copy (<see cref="Step.From"/> is what the kernel reads).
 /// </summary>
-internal sealed record ConvStep(LayerModel Layer, Tensor From, Tensor To, LayerKind? Activation, string WeightPointer, string? BiasPointer, Tensor Source)
+/// <param name="ZeroTop">Rows at the top of <paramref name="From"/> known to hold zeros (a backward-data grid's border),
+/// whose taps the kernel skips; likewise <paramref name="ZeroBottom"/>.</param>
+internal sealed record ConvStep(LayerModel Layer, Tensor From, Tensor To, LayerKind? Activation, string WeightPointer, string? BiasPointer, Tensor Source,
+    int ZeroTop = 0, int ZeroBottom = 0)
     : Step(From, To)
 {
+    /// <summary>Whether the kernel skips the taps that fall on the zero rows (only stride 1, undilated, taller than one row).</summary>
+    public bool SkipsZeroRows => ZeroTop + ZeroBottom > 0 && Layer.Stride == 1 && Layer.Dilation == 1 && Layer.KernelHeight > 1 && !Layer.IsDepthwise;
+
     /// <summary>
     /// Whether a layer runs the planar depthwise kernel on <paramref name="input"/>: depthwise, stride 1, reading NCHW,
     /// with output rows of at least one vector. It vectorises along x, so it needs no layout copy on either side.

@@ -130,6 +130,13 @@ internal sealed partial class KernelEmitter
         w.Line(s.BiasPointer is null ? "float* b = null;" : $"float* b = f->{s.BiasPointer} + tile * {t.Blocks * 8};");
         w.Line($"float* y = {Sample(y)} + (nint)tile * {t.Blocks * y.PlaneStride} + oy * {y.RowStride};");
         w.Line($"int ic0 = {FirstInput(l, t)};");
+        string rows = "";
+        if (s.SkipsZeroRows)
+        {
+            // Only the kernel rows that land on ∂Z: near the top and bottom of the grid the others read its zero border.
+            w.Line($"int ky0 = Math.Max(0, {s.ZeroTop} - oy), ky1 = Math.Min({l.KernelHeight}, {x.H - s.ZeroBottom} - oy);");
+            rows = ", ky0, ky1";
+        }
         var variants = new List<(int Blocks, int Pixels)>();
         void Row(int blocks)
         {
@@ -141,8 +148,8 @@ internal sealed partial class KernelEmitter
             foreach (var (pixels, tiles) in new[] { (wide, wideCount), (narrow, count - wideCount) })
             {
                 if (tiles == 0) continue;
-                if (tiles == 1) w.Line(start == 0 ? $"{name}Tile{blocks}x{pixels}(x, w, b, y, ic0);" : $"{name}Tile{blocks}x{pixels}(x + {start * step}, w, b, y + {start * 8}, ic0);");
-                else w.Line($"for (int ox = {start}; ox < {start + tiles * pixels}; ox += {pixels}) {name}Tile{blocks}x{pixels}(x + ox{(step == 1 ? "" : $" * {step}")}, w, b, y + ox * 8, ic0);");
+                if (tiles == 1) w.Line(start == 0 ? $"{name}Tile{blocks}x{pixels}(x, w, b, y, ic0{rows});" : $"{name}Tile{blocks}x{pixels}(x + {start * step}, w, b, y + {start * 8}, ic0{rows});");
+                else w.Line($"for (int ox = {start}; ox < {start + tiles * pixels}; ox += {pixels}) {name}Tile{blocks}x{pixels}(x + ox{(step == 1 ? "" : $" * {step}")}, w, b, y + ox * 8, ic0{rows});");
                 variants.Add((blocks, pixels));
                 start += tiles * pixels;
             }
@@ -175,7 +182,8 @@ internal sealed partial class KernelEmitter
         int kh = l.KernelHeight, kw = l.KernelWidth, taps = kh * kw;
         w.Line($"// {blocks}×{pixels} tile: acc[block][pixel] += W[block][tap] · broadcast(X[pixel][tap]); weights in registers, one broadcast per input value.");
         w.Line(Hot);
-        w.Open($"private static void {name}(float* x, float* w, float* b, float* y, int ic0)");
+        bool skip = s.SkipsZeroRows;
+        w.Open($"private static void {name}(float* x, float* w, float* b, float* y, int ic0{(skip ? ", int ky0, int ky1" : "")})");
         for (int k = 0; k < blocks; k++)
         {
             string init = s.BiasPointer is null ? "Vector256<float>.Zero" : $"Avx.LoadVector256(b + {k * 8})";
@@ -192,7 +200,7 @@ internal sealed partial class KernelEmitter
             w.Line($"float* w{u}p = w + {r} * {taps * 8};");
             if (!t.UnrollRows)
             {
-                w.Open($"for (int ky = 0; ky < {kh}; ky++)");
+                w.Open(skip ? "for (int ky = ky0; ky < ky1; ky++)" : $"for (int ky = 0; ky < {kh}; ky++)");
                 w.Line($"float* xr = x{u} + ky * {l.Dilation * x.RowStride};");
                 w.Line($"float* wr = w{u}p + ky * {kw * 8};");
                 for (int kx = 0; kx < kw; kx++) EmitTap(blocks, pixels, "xr", "wr", kx * l.Dilation * x.ColumnStride, kx * 8, l.Stride * x.ColumnStride, weightBlock);
@@ -201,8 +209,12 @@ internal sealed partial class KernelEmitter
             else
             {
                 for (int ky = 0; ky < kh; ky++)
+                {
+                    if (skip) w.Open($"if (ky0 <= {ky} && {ky} < ky1)");
                     for (int kx = 0; kx < kw; kx++)
                         EmitTap(blocks, pixels, $"x{u}", $"w{u}p", ky * l.Dilation * x.RowStride + kx * l.Dilation * x.ColumnStride, (ky * kw + kx) * 8, l.Stride * x.ColumnStride, weightBlock);
+                    if (skip) w.Close();
+                }
             }
         }
         if (loop) w.Close();
