@@ -20,11 +20,21 @@ public sealed unsafe class TransposedWeights
     // (input channel, tap), the target 8 input channels per (output channel, flipped tap). Refresh moves whole blocks
     // through registers. Any other layout (grouped, depthwise) is a gather, _packed[_to[k]] = values[_from[k]], over
     // maps built once, so a Backward pays about one load and one store per weight.
-    private readonly BlockShape? _blocks;
+    private readonly BlockJob? _dense;
+    private readonly int[]? _tapsKeptAlive; // the pinned array _dense.Taps points into
     private readonly int[] _from, _to;
 
-    // Taps[t] = the source tap (of SourceWindow) that becomes target tap t.
-    private sealed record BlockShape(int Out, int In, int SourceWindow, int[] Taps);
+    // One dense Refresh: every pointer is to a pinned array, so it is built once; the threads that split the output
+    // blocks share it. Taps[t] = the source tap (of SourceWindow) that becomes target tap t.
+    private struct BlockJob
+    {
+        public float* Source, Target;
+        public int Out, In, SourceWindow, TargetWindow;
+        public int* Taps;
+    }
+
+    // Below this many packed floats (256 KiB) a transpose is over before a hand-off to another thread would pay.
+    private const int ParallelFloats = 1 << 16;
 
     private TransposedWeights(Parameter source, ParameterLayout target, int[] from, int[] to)
     {
@@ -34,8 +44,18 @@ public sealed unsafe class TransposedWeights
         _packed = GC.AllocateArray<float>(target.PackedLength, pinned: true);
     }
 
-    private TransposedWeights(Parameter source, ParameterLayout target, BlockShape blocks) : this(source, target, [], [])
-        => _blocks = blocks;
+    private TransposedWeights(Parameter source, ParameterLayout target, int outChannels, int inChannels, int sourceWindow, int[] taps)
+        : this(source, target, [], [])
+    {
+        var pinnedTaps = GC.AllocateArray<int>(taps.Length, pinned: true);
+        taps.CopyTo(pinnedTaps, 0);
+        _dense = new BlockJob
+        {
+            Source = source.Pointer, Target = Pointer, Out = outChannels, In = inChannels, SourceWindow = sourceWindow, TargetWindow = taps.Length,
+            Taps = (int*)System.Runtime.CompilerServices.Unsafe.AsPointer(ref System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(pinnedTaps)),
+        };
+        _tapsKeptAlive = pinnedTaps;
+    }
 
     /// <summary>The rearranged, packed weights (pinned).</summary>
     public float* Pointer => (float*)System.Runtime.CompilerServices.Unsafe.AsPointer(ref System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(_packed));
@@ -43,9 +63,11 @@ public sealed unsafe class TransposedWeights
     /// <summary>Rebuilds the packed copy from the parameter's current values.</summary>
     public void Refresh()
     {
-        if (_blocks is { } b)
+        if (_dense is { } job)
         {
-            TransposeBlocks(_source.Pointer, Pointer, b.Out, b.In, b.SourceWindow, b.Taps);
+            int blocks = ParameterLayout.Blocks(job.Out);
+            if (_packed.Length >= ParallelFloats) Parallelism.For(blocks, &TransposeBlocks, &job);
+            else TransposeBlocks(&job, 0, blocks);
             return;
         }
         var values = _source.Values;
@@ -58,13 +80,17 @@ public sealed unsafe class TransposedWeights
     /// <summary>
     /// <c>target[((ib·O + o)·T + t)·8 + i%8] = source[((o/8·I + i)·S + taps[t])·8 + o%8]</c> for the <c>T</c> target
     /// taps: packed <c>O → I</c> weights into packed <c>I → O</c> weights, taps picked (and reversed) by the map. Lanes
-    /// of partial blocks stay zero.
+    /// of partial blocks stay zero. One call does output blocks [begin, end) of the <see cref="BlockJob"/> at state.
     /// </summary>
-    private static void TransposeBlocks(float* source, float* target, int outChannels, int inChannels, int sourceWindow, int[] taps)
+    private static void TransposeBlocks(void* state, int begin, int end)
     {
+        var job = (BlockJob*)state;
+        float* source = job->Source, target = job->Target;
+        int outChannels = job->Out, inChannels = job->In, sourceWindow = job->SourceWindow, targetWindow = job->TargetWindow;
+        int* taps = job->Taps;
         // Between consecutive channels of one block: a whole window of 8-float vectors.
-        int sourceRow = sourceWindow * 8, targetWindow = taps.Length, rowStride = targetWindow * 8;
-        for (int ob = 0; ob < ParameterLayout.Blocks(outChannels); ob++)
+        int sourceRow = sourceWindow * 8, rowStride = targetWindow * 8;
+        for (int ob = begin; ob < end; ob++)
         {
             int outLanes = Math.Min(8, outChannels - ob * 8);
             for (int ib = 0; ib < ParameterLayout.Blocks(inChannels); ib++)
@@ -121,7 +147,7 @@ public sealed unsafe class TransposedWeights
                 taps[j * cols + i] = window - 1 - ((rowPhase + stride * j) * kw + colPhase + stride * i);
         bool depthwise = groups > 1 && groups == inChannels && groups == outChannels;
         var target = depthwise ? ParameterLayout.Depthwise(inChannels, rows, cols) : ParameterLayout.ConvBlocked(inChannels, outChannels, groups, rows, cols);
-        if (groups == 1) return new TransposedWeights(weight, target, new BlockShape(outChannels, inChannels, window, taps));
+        if (groups == 1) return new TransposedWeights(weight, target, outChannels, inChannels, window, taps);
         var from = new int[outChannels * inPerGroup * taps.Length];
         var to = new int[from.Length];
         int k = 0;
@@ -151,6 +177,6 @@ public sealed unsafe class TransposedWeights
         var target = ParameterLayout.Linear(inputs, outFeatures, 1, 1, blockedInput: false);
         // Rows of Wᵀ follow the kernel's input order, so the packed values are read (already in that order), not
         // PyTorch's: packed[(o/8)·inputs + i][o%8] = W[o][i], the dense convolution's layout with a one-tap window.
-        return new TransposedWeights(weight, target, new BlockShape(outFeatures, inputs, 1, [0]));
+        return new TransposedWeights(weight, target, outFeatures, inputs, 1, [0]);
     }
 }
