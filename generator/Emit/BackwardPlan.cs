@@ -197,14 +197,14 @@ internal sealed class BackwardPlan
             int kh = l.KernelHeight, kw = l.KernelWidth, d = l.Dilation;
             int h = source.H + d * (kh - 1), w = source.W + d * (kw - 1);
             var grid = l.IsDepthwise ? New(true, l.Output.C, h, w, Tensor.BlockedStride(l.Output.C, h, w)) : New(false, l.Output.C, h, w, l.Output.C * h * w);
-            int top = d * (kh - 1) - l.PadTop;
-            PlaceOnGrid(l, gz, grid, l.Stride, top, d * (kw - 1) - l.PadLeft, inputOnly);
+            int top = d * (kh - 1) - l.PadTop, left = d * (kw - 1) - l.PadLeft;
+            PlaceOnGrid(l, gz, grid, l.Stride, top, left, inputOnly);
             var transposed = new LayerModel(LayerKind.Conv, l.Index,
                 new TensorShape(l.Output.C, h, w, false), new TensorShape(source.C, source.H, source.W, false),
                 KernelHeight: kh, KernelWidth: kw, Stride: 1, Dilation: d, Groups: l.Groups, Bias: false);
             AddTransposedConv(transposed, grid, gx, weight, $"L{l.Index}WT",
                 $"global::ConvGen.TransposedWeights.ForConv({weight.Field}, inChannels: {source.C}, groups: {l.Groups}, kh: {kh}, kw: {kw})", inputOnly,
-                l.Stride == 1 ? ZeroRows(grid, gz, top) : default);
+                l.Stride == 1 ? Zeros(grid, gz, top, left) : default);
         }
         grad[source.Field] = InLayoutOf(source, gx, inputOnly);
     }
@@ -253,7 +253,7 @@ internal sealed class BackwardPlan
                 KernelHeight: p.Rows, KernelWidth: p.Cols, Stride: 1, Dilation: 1, Groups: l.Groups, Bias: false);
             AddTransposedConv(transposed, grid, phase, weight, $"L{l.Index}WT{p.Py}{p.Px}",
                 $"global::ConvGen.TransposedWeights.ForConvPhase({weight.Field}, inChannels: {gx.C}, groups: {l.Groups}, kh: {kh}, kw: {kw}, stride: {s}, rowPhase: {p.Ty}, colPhase: {p.Tx})", inputOnly,
-                ZeroRows(grid, gz, p.GridTop));
+                Zeros(grid, gz, p.GridTop, p.GridLeft));
             Steps.Add(new SpreadStep(l.Index, phase, gx, s, p.Py, p.Px, inputOnly, Interleave: true));
         }
         return true;
@@ -271,16 +271,17 @@ internal sealed class BackwardPlan
         else Steps.Add(new SpreadStep(l.Index, gz, grid, stride, top, left, inputOnly));
     }
 
-    /// <summary>The rows above and below ∂Z on a grid where it starts at row <paramref name="top"/> (stride 1): all zero.</summary>
-    private static (int Top, int Bottom) ZeroRows(Tensor grid, Tensor gz, int top) => (Math.Max(0, top), Math.Max(0, grid.H - top - gz.H));
+    /// <summary>The rows and columns around ∂Z on a grid where it starts at (<paramref name="top"/>, <paramref name="left"/>) (stride 1): all zero.</summary>
+    private static ZeroBorder Zeros(Tensor grid, Tensor gz, int top, int left)
+        => new(Math.Max(0, top), Math.Max(0, grid.H - top - gz.H), Math.Max(0, left), Math.Max(0, grid.W - left - gz.W));
 
     /// <summary>A forward convolution kernel run over transposed weights: <paramref name="grid"/> → <paramref name="output"/>.</summary>
     private void AddTransposedConv(LayerModel transposed, Tensor grid, Tensor output, ParameterPlan weight, string pointer, string factory, bool inputOnly,
-        (int Top, int Bottom) zeroRows = default)
+        ZeroBorder zeros = default)
     {
         var repacked = new RepackedWeights(weight, pointer, "", factory);
         Repacked.Add(repacked);
-        Steps.Add(new DataGradStep(new ConvStep(transposed, grid, output, null, pointer, null, grid, zeroRows.Top, zeroRows.Bottom), repacked, inputOnly));
+        Steps.Add(new DataGradStep(new ConvStep(transposed, grid, output, null, pointer, null, grid, zeros), repacked, inputOnly));
     }
 
     private void AddLinear(ExecutionPlan forward, LinearStep s, Dictionary<string, Tensor> grad, bool inputOnly)

@@ -75,14 +75,21 @@ internal sealed record CopyStep(Tensor From, Tensor To, int PadTop, int PadLeft,
 /// A convolution, with the following activation fused into its epilogue when there is one. <see cref="Source"/> is
 /// the tensor before any padded copy (<see cref="Step.From"/> is what the kernel reads).
 /// </summary>
-/// <param name="ZeroTop">Rows at the top of <paramref name="From"/> known to hold zeros (a backward-data grid's border),
-/// whose taps the kernel skips; likewise <paramref name="ZeroBottom"/>.</param>
+/// <summary>Rows and columns at the edges of a convolution's input known to hold zeros (a backward-data grid's border).</summary>
+internal readonly record struct ZeroBorder(int Top, int Bottom, int Left, int Right);
+
+/// <param name="Zeros">The zero border of <paramref name="From"/>, whose taps the kernel skips (see <see cref="SkipsZeroRows"/>).</param>
 internal sealed record ConvStep(LayerModel Layer, Tensor From, Tensor To, LayerKind? Activation, string WeightPointer, string? BiasPointer, Tensor Source,
-    int ZeroTop = 0, int ZeroBottom = 0)
+    ZeroBorder Zeros = default)
     : Step(From, To)
 {
-    /// <summary>Whether the kernel skips the taps that fall on the zero rows (only stride 1, undilated, taller than one row).</summary>
-    public bool SkipsZeroRows => ZeroTop + ZeroBottom > 0 && Layer.Stride == 1 && Layer.Dilation == 1 && Layer.KernelHeight > 1 && !Layer.IsDepthwise;
+    private bool Skips => Layer.Stride == 1 && Layer.Dilation == 1 && !Layer.IsDepthwise;
+
+    /// <summary>Whether each output row runs only the kernel rows that land inside the zero border (stride 1, undilated).</summary>
+    public bool SkipsZeroRows => Skips && Zeros.Top + Zeros.Bottom > 0 && Layer.KernelHeight > 1;
+
+    /// <summary>Whether the tiles at the row's ends leave out the taps that land on zero columns (stride 1, undilated).</summary>
+    public bool SkipsZeroColumns => Skips && Zeros.Left + Zeros.Right > 0 && Layer.KernelWidth > 1;
 
     /// <summary>
     /// Whether a layer runs the planar depthwise kernel on <paramref name="input"/>: depthwise, stride 1, reading NCHW,

@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using System.Linq;
 using ConvGen.Generator.Model;
 using static ConvGen.Generator.Emit.CodeWriter;
 
@@ -134,10 +135,13 @@ internal sealed partial class KernelEmitter
         if (s.SkipsZeroRows)
         {
             // Only the kernel rows that land on ∂Z: near the top and bottom of the grid the others read its zero border.
-            w.Line($"int ky0 = Math.Max(0, {s.ZeroTop} - oy), ky1 = Math.Min({l.KernelHeight}, {x.H - s.ZeroBottom} - oy);");
+            w.Line($"int ky0 = Math.Max(0, {s.Zeros.Top} - oy), ky1 = Math.Min({l.KernelHeight}, {x.H - s.Zeros.Bottom} - oy);");
             rows = ", ky0, ky1";
         }
-        var variants = new List<(int Blocks, int Pixels)>();
+        var variants = new List<(int Blocks, int Pixels, int? At)>();
+        // A tile whose taps reach into the zero columns of the input gets a variant of its own, with those taps left out.
+        bool AtBorder(int start, int pixels)
+            => s.SkipsZeroColumns && (start < s.Zeros.Left || start + pixels + l.KernelWidth - 2 >= x.W - s.Zeros.Right);
         void Row(int blocks)
         {
             // The row is cut into tiles of as equal a width as the tile allows (14 = 7 + 7, not 12 + 2): a narrow last
@@ -145,13 +149,27 @@ internal sealed partial class KernelEmitter
             int count = (y.W + t.Pixels - 1) / t.Pixels, narrow = y.W / count, wide = narrow + 1;
             int wideCount = y.W - narrow * count, start = 0;
             int step = l.Stride * x.ColumnStride;
-            foreach (var (pixels, tiles) in new[] { (wide, wideCount), (narrow, count - wideCount) })
+            var tiles = new List<(int Start, int Pixels)>();
+            foreach (var (pixels, n) in new[] { (wide, wideCount), (narrow, count - wideCount) })
+                for (int i = 0; i < n; i++, start += pixels) tiles.Add((start, pixels));
+            string Arguments(int first) => first == 0 ? $"x, w, b, y, ic0{rows}" : $"x + {first * step}, w, b, y + {first * 8}, ic0{rows}";
+            for (int k = 0; k < tiles.Count;)
             {
-                if (tiles == 0) continue;
-                if (tiles == 1) w.Line(start == 0 ? $"{name}Tile{blocks}x{pixels}(x, w, b, y, ic0{rows});" : $"{name}Tile{blocks}x{pixels}(x + {start * step}, w, b, y + {start * 8}, ic0{rows});");
-                else w.Line($"for (int ox = {start}; ox < {start + tiles * pixels}; ox += {pixels}) {name}Tile{blocks}x{pixels}(x + ox{(step == 1 ? "" : $" * {step}")}, w, b, y + ox * 8, ic0{rows});");
-                variants.Add((blocks, pixels));
-                start += tiles * pixels;
+                var (first, pixels) = tiles[k];
+                if (AtBorder(first, pixels))
+                {
+                    w.Line($"{name}Tile{blocks}x{pixels}At{first}({Arguments(first)});");
+                    variants.Add((blocks, pixels, first));
+                    k++;
+                    continue;
+                }
+                // A run of interior tiles of one width: one call, or a loop.
+                int end = k;
+                while (end < tiles.Count && tiles[end].Pixels == pixels && !AtBorder(tiles[end].Start, pixels)) end++;
+                if (end - k == 1) w.Line($"{name}Tile{blocks}x{pixels}({Arguments(first)});");
+                else w.Line($"for (int ox = {first}; ox < {first + (end - k) * pixels}; ox += {pixels}) {name}Tile{blocks}x{pixels}(x + ox{(step == 1 ? "" : $" * {step}")}, w, b, y + ox * 8, ic0{rows});");
+                variants.Add((blocks, pixels, null));
+                k = end;
             }
         }
         if (t.LastBlocks != t.Blocks)
@@ -171,16 +189,23 @@ internal sealed partial class KernelEmitter
         w.Close();
         w.Line();
 
-        foreach (var (blocks, pixels) in variants) EmitConvTile($"{name}Tile{blocks}x{pixels}", s, t, blocks, pixels, weightBlock);
+        foreach (var (blocks, pixels, at) in variants.Distinct())
+            EmitConvTile($"{name}Tile{blocks}x{pixels}{(at is { } a ? $"At{a}" : "")}", s, t, blocks, pixels, weightBlock, at);
         EmitConvScalar($"{name}Scalar", s, t, weightBlock);
     }
 
-    private void EmitConvTile(string name, ConvStep s, ConvTiling t, int blocks, int pixels, int weightBlock)
+    /// <param name="at">For a tile at the row's ends (<see cref="ConvStep.SkipsZeroColumns"/>): its first output column,
+    /// so that the taps reading the zero columns are left out.</param>
+    private void EmitConvTile(string name, ConvStep s, ConvTiling t, int blocks, int pixels, int weightBlock, int? at)
     {
         var l = s.Layer;
         var (x, y) = ConvTiling.Rows(s);
         int kh = l.KernelHeight, kw = l.KernelWidth, taps = kh * kw;
+        Func<int, bool>? Reads(int kx) => at is { } first
+            ? p => first + p + kx >= s.Zeros.Left && first + p + kx < x.W - s.Zeros.Right
+            : null;
         w.Line($"// {blocks}×{pixels} tile: acc[block][pixel] += W[block][tap] · broadcast(X[pixel][tap]); weights in registers, one broadcast per input value.");
+        if (at is { } column) w.Line($"// At output column {column}: the taps on the input's zero columns are left out.");
         w.Line(Hot);
         bool skip = s.SkipsZeroRows;
         w.Open($"private static void {name}(float* x, float* w, float* b, float* y, int ic0{(skip ? ", int ky0, int ky1" : "")})");
@@ -203,7 +228,7 @@ internal sealed partial class KernelEmitter
                 w.Open(skip ? "for (int ky = ky0; ky < ky1; ky++)" : $"for (int ky = 0; ky < {kh}; ky++)");
                 w.Line($"float* xr = x{u} + ky * {l.Dilation * x.RowStride};");
                 w.Line($"float* wr = w{u}p + ky * {kw * 8};");
-                for (int kx = 0; kx < kw; kx++) EmitTap(blocks, pixels, "xr", "wr", kx * l.Dilation * x.ColumnStride, kx * 8, l.Stride * x.ColumnStride, weightBlock);
+                for (int kx = 0; kx < kw; kx++) EmitTap(blocks, pixels, "xr", "wr", kx * l.Dilation * x.ColumnStride, kx * 8, l.Stride * x.ColumnStride, weightBlock, Reads(kx));
                 w.Close();
             }
             else
@@ -212,7 +237,7 @@ internal sealed partial class KernelEmitter
                 {
                     if (skip) w.Open($"if (ky0 <= {ky} && {ky} < ky1)");
                     for (int kx = 0; kx < kw; kx++)
-                        EmitTap(blocks, pixels, $"x{u}", $"w{u}p", ky * l.Dilation * x.RowStride + kx * l.Dilation * x.ColumnStride, (ky * kw + kx) * 8, l.Stride * x.ColumnStride, weightBlock);
+                        EmitTap(blocks, pixels, $"x{u}", $"w{u}p", ky * l.Dilation * x.RowStride + kx * l.Dilation * x.ColumnStride, (ky * kw + kx) * 8, l.Stride * x.ColumnStride, weightBlock, Reads(kx));
                     if (skip) w.Close();
                 }
             }
@@ -225,10 +250,13 @@ internal sealed partial class KernelEmitter
         w.Line();
     }
 
-    private void EmitTap(int blocks, int pixels, string xs, string ws, int xOffset, int wOffset, int pixelStride, int blockStride)
+    /// <param name="reads">Which pixels this tap reads (all when null); a tap that reads none emits nothing.</param>
+    private void EmitTap(int blocks, int pixels, string xs, string ws, int xOffset, int wOffset, int pixelStride, int blockStride, Func<int, bool>? reads = null)
     {
+        var used = Enumerable.Range(0, pixels).Where(p => reads?.Invoke(p) ?? true).ToList();
+        if (used.Count == 0) return;
         for (int k = 0; k < blocks; k++) w.Line($"w{k} = Avx.LoadVector256({ws} + {wOffset + k * blockStride});");
-        for (int p = 0; p < pixels; p++)
+        foreach (int p in used)
         {
             w.Line($"v = Vector256.Create({xs}[{xOffset + p * pixelStride}]);");
             for (int k = 0; k < blocks; k++) w.Line($"a{k}_{p} = Fma.MultiplyAdd(w{k}, v, a{k}_{p});");

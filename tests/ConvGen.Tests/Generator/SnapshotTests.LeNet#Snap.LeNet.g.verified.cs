@@ -3891,13 +3891,326 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             float* y = f->G5 + (nint)n * 1568 + (nint)tile * 1568 + oy * 112;
             int ic0 = 0;
             int ky0 = Math.Max(0, 4 - oy), ky1 = Math.Min(5, 14 - oy);
-            for (int ox = 0; ox < 14; ox += 7) Back17Tile1x7(x + ox, w, b, y + ox * 8, ic0, ky0, ky1);
+            Back17Tile1x7At0(x, w, b, y, ic0, ky0, ky1);
+            Back17Tile1x7At7(x + 7, w, b, y + 56, ic0, ky0, ky1);
         }
     }
 
     // 1×7 tile: acc[block][pixel] += W[block][tap] · broadcast(X[pixel][tap]); weights in registers, one broadcast per input value.
+    // At output column 0: the taps on the input's zero columns are left out.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back17Tile1x7(float* x, float* w, float* b, float* y, int ic0, int ky0, int ky1)
+    private static void Back17Tile1x7At0(float* x, float* w, float* b, float* y, int ic0, int ky0, int ky1)
+    {
+        Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0, a0_4 = a0_0, a0_5 = a0_0, a0_6 = a0_0;
+        Vector256<float> w0, v;
+        for (int r = 0; r < 16; r += 1)
+        {
+            float* x0 = x + r * 324;
+            float* w0p = w + r * 200;
+            if (ky0 <= 0 && 0 < ky1)
+            {
+                w0 = Avx.LoadVector256(w0p + 0);
+                v = Vector256.Create(x0[4]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x0[5]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x0[6]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                w0 = Avx.LoadVector256(w0p + 8);
+                v = Vector256.Create(x0[4]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x0[5]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x0[6]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x0[7]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                w0 = Avx.LoadVector256(w0p + 16);
+                v = Vector256.Create(x0[4]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x0[5]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x0[6]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x0[7]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x0[8]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                w0 = Avx.LoadVector256(w0p + 24);
+                v = Vector256.Create(x0[4]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x0[5]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x0[6]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x0[7]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x0[8]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x0[9]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                w0 = Avx.LoadVector256(w0p + 32);
+                v = Vector256.Create(x0[4]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(x0[5]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x0[6]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x0[7]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x0[8]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x0[9]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x0[10]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            }
+            if (ky0 <= 1 && 1 < ky1)
+            {
+                w0 = Avx.LoadVector256(w0p + 40);
+                v = Vector256.Create(x0[22]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x0[23]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x0[24]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                w0 = Avx.LoadVector256(w0p + 48);
+                v = Vector256.Create(x0[22]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x0[23]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x0[24]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x0[25]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                w0 = Avx.LoadVector256(w0p + 56);
+                v = Vector256.Create(x0[22]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x0[23]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x0[24]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x0[25]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x0[26]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                w0 = Avx.LoadVector256(w0p + 64);
+                v = Vector256.Create(x0[22]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x0[23]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x0[24]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x0[25]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x0[26]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x0[27]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                w0 = Avx.LoadVector256(w0p + 72);
+                v = Vector256.Create(x0[22]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(x0[23]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x0[24]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x0[25]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x0[26]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x0[27]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x0[28]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            }
+            if (ky0 <= 2 && 2 < ky1)
+            {
+                w0 = Avx.LoadVector256(w0p + 80);
+                v = Vector256.Create(x0[40]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x0[41]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x0[42]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                w0 = Avx.LoadVector256(w0p + 88);
+                v = Vector256.Create(x0[40]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x0[41]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x0[42]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x0[43]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                w0 = Avx.LoadVector256(w0p + 96);
+                v = Vector256.Create(x0[40]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x0[41]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x0[42]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x0[43]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x0[44]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                w0 = Avx.LoadVector256(w0p + 104);
+                v = Vector256.Create(x0[40]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x0[41]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x0[42]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x0[43]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x0[44]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x0[45]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                w0 = Avx.LoadVector256(w0p + 112);
+                v = Vector256.Create(x0[40]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(x0[41]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x0[42]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x0[43]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x0[44]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x0[45]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x0[46]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            }
+            if (ky0 <= 3 && 3 < ky1)
+            {
+                w0 = Avx.LoadVector256(w0p + 120);
+                v = Vector256.Create(x0[58]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x0[59]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x0[60]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                w0 = Avx.LoadVector256(w0p + 128);
+                v = Vector256.Create(x0[58]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x0[59]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x0[60]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x0[61]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                w0 = Avx.LoadVector256(w0p + 136);
+                v = Vector256.Create(x0[58]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x0[59]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x0[60]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x0[61]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x0[62]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                w0 = Avx.LoadVector256(w0p + 144);
+                v = Vector256.Create(x0[58]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x0[59]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x0[60]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x0[61]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x0[62]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x0[63]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                w0 = Avx.LoadVector256(w0p + 152);
+                v = Vector256.Create(x0[58]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(x0[59]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x0[60]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x0[61]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x0[62]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x0[63]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x0[64]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            }
+            if (ky0 <= 4 && 4 < ky1)
+            {
+                w0 = Avx.LoadVector256(w0p + 160);
+                v = Vector256.Create(x0[76]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x0[77]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x0[78]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                w0 = Avx.LoadVector256(w0p + 168);
+                v = Vector256.Create(x0[76]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x0[77]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x0[78]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x0[79]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                w0 = Avx.LoadVector256(w0p + 176);
+                v = Vector256.Create(x0[76]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x0[77]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x0[78]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x0[79]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x0[80]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                w0 = Avx.LoadVector256(w0p + 184);
+                v = Vector256.Create(x0[76]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x0[77]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x0[78]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x0[79]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x0[80]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x0[81]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                w0 = Avx.LoadVector256(w0p + 192);
+                v = Vector256.Create(x0[76]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(x0[77]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x0[78]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x0[79]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x0[80]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x0[81]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x0[82]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            }
+        }
+        Avx.Store(y + 0, a0_0);
+        Avx.Store(y + 8, a0_1);
+        Avx.Store(y + 16, a0_2);
+        Avx.Store(y + 24, a0_3);
+        Avx.Store(y + 32, a0_4);
+        Avx.Store(y + 40, a0_5);
+        Avx.Store(y + 48, a0_6);
+    }
+
+    // 1×7 tile: acc[block][pixel] += W[block][tap] · broadcast(X[pixel][tap]); weights in registers, one broadcast per input value.
+    // At output column 7: the taps on the input's zero columns are left out.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back17Tile1x7At7(float* x, float* w, float* b, float* y, int ic0, int ky0, int ky1)
     {
         Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0, a0_4 = a0_0, a0_5 = a0_0, a0_6 = a0_0;
         Vector256<float> w0, v;
@@ -3935,8 +4248,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
                 a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
                 v = Vector256.Create(x0[6]);
                 a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[7]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
                 w0 = Avx.LoadVector256(w0p + 16);
                 v = Vector256.Create(x0[2]);
                 a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -3948,10 +4259,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
                 a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
                 v = Vector256.Create(x0[6]);
                 a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[7]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[8]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
                 w0 = Avx.LoadVector256(w0p + 24);
                 v = Vector256.Create(x0[3]);
                 a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -3961,12 +4268,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
                 a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
                 v = Vector256.Create(x0[6]);
                 a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[7]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[8]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[9]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
                 w0 = Avx.LoadVector256(w0p + 32);
                 v = Vector256.Create(x0[4]);
                 a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -3974,14 +4275,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
                 a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
                 v = Vector256.Create(x0[6]);
                 a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[7]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[8]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[9]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[10]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
             }
             if (ky0 <= 1 && 1 < ky1)
             {
@@ -4013,8 +4306,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
                 a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
                 v = Vector256.Create(x0[24]);
                 a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[25]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
                 w0 = Avx.LoadVector256(w0p + 56);
                 v = Vector256.Create(x0[20]);
                 a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -4026,10 +4317,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
                 a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
                 v = Vector256.Create(x0[24]);
                 a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[25]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[26]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
                 w0 = Avx.LoadVector256(w0p + 64);
                 v = Vector256.Create(x0[21]);
                 a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -4039,12 +4326,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
                 a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
                 v = Vector256.Create(x0[24]);
                 a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[25]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[26]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[27]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
                 w0 = Avx.LoadVector256(w0p + 72);
                 v = Vector256.Create(x0[22]);
                 a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -4052,14 +4333,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
                 a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
                 v = Vector256.Create(x0[24]);
                 a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[25]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[26]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[27]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[28]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
             }
             if (ky0 <= 2 && 2 < ky1)
             {
@@ -4091,8 +4364,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
                 a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
                 v = Vector256.Create(x0[42]);
                 a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[43]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
                 w0 = Avx.LoadVector256(w0p + 96);
                 v = Vector256.Create(x0[38]);
                 a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -4104,10 +4375,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
                 a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
                 v = Vector256.Create(x0[42]);
                 a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[43]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[44]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
                 w0 = Avx.LoadVector256(w0p + 104);
                 v = Vector256.Create(x0[39]);
                 a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -4117,12 +4384,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
                 a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
                 v = Vector256.Create(x0[42]);
                 a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[43]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[44]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[45]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
                 w0 = Avx.LoadVector256(w0p + 112);
                 v = Vector256.Create(x0[40]);
                 a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -4130,14 +4391,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
                 a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
                 v = Vector256.Create(x0[42]);
                 a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[43]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[44]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[45]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[46]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
             }
             if (ky0 <= 3 && 3 < ky1)
             {
@@ -4169,8 +4422,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
                 a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
                 v = Vector256.Create(x0[60]);
                 a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[61]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
                 w0 = Avx.LoadVector256(w0p + 136);
                 v = Vector256.Create(x0[56]);
                 a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -4182,10 +4433,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
                 a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
                 v = Vector256.Create(x0[60]);
                 a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[61]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[62]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
                 w0 = Avx.LoadVector256(w0p + 144);
                 v = Vector256.Create(x0[57]);
                 a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -4195,12 +4442,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
                 a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
                 v = Vector256.Create(x0[60]);
                 a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[61]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[62]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[63]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
                 w0 = Avx.LoadVector256(w0p + 152);
                 v = Vector256.Create(x0[58]);
                 a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -4208,14 +4449,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
                 a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
                 v = Vector256.Create(x0[60]);
                 a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[61]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[62]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[63]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[64]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
             }
             if (ky0 <= 4 && 4 < ky1)
             {
@@ -4247,8 +4480,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
                 a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
                 v = Vector256.Create(x0[78]);
                 a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[79]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
                 w0 = Avx.LoadVector256(w0p + 176);
                 v = Vector256.Create(x0[74]);
                 a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -4260,10 +4491,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
                 a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
                 v = Vector256.Create(x0[78]);
                 a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[79]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[80]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
                 w0 = Avx.LoadVector256(w0p + 184);
                 v = Vector256.Create(x0[75]);
                 a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -4273,12 +4500,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
                 a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
                 v = Vector256.Create(x0[78]);
                 a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[79]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[80]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[81]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
                 w0 = Avx.LoadVector256(w0p + 192);
                 v = Vector256.Create(x0[76]);
                 a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
@@ -4286,14 +4507,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
                 a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
                 v = Vector256.Create(x0[78]);
                 a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[79]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[80]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[81]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[82]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
             }
         }
         Avx.Store(y + 0, a0_0);
@@ -4535,14 +4748,16 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             float* y = f->G8 + (nint)n * 6272 + (nint)tile * 6272 + oy * 224;
             int ic0 = 0;
             int ky0 = Math.Max(0, 2 - oy), ky1 = Math.Min(5, 30 - oy);
-            Back23Tile1x10(x, w, b, y, ic0, ky0, ky1);
-            for (int ox = 10; ox < 28; ox += 9) Back23Tile1x9(x + ox, w, b, y + ox * 8, ic0, ky0, ky1);
+            Back23Tile1x10At0(x, w, b, y, ic0, ky0, ky1);
+            Back23Tile1x9(x + 10, w, b, y + 80, ic0, ky0, ky1);
+            Back23Tile1x9At19(x + 19, w, b, y + 152, ic0, ky0, ky1);
         }
     }
 
     // 1×10 tile: acc[block][pixel] += W[block][tap] · broadcast(X[pixel][tap]); weights in registers, one broadcast per input value.
+    // At output column 0: the taps on the input's zero columns are left out.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back23Tile1x10(float* x, float* w, float* b, float* y, int ic0, int ky0, int ky1)
+    private static void Back23Tile1x10At0(float* x, float* w, float* b, float* y, int ic0, int ky0, int ky1)
     {
         Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0, a0_4 = a0_0, a0_5 = a0_0, a0_6 = a0_0, a0_7 = a0_0, a0_8 = a0_0, a0_9 = a0_0;
         Vector256<float> w0, v;
@@ -4553,10 +4768,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             if (ky0 <= 0 && 0 < ky1)
             {
                 w0 = Avx.LoadVector256(w0p + 0);
-                v = Vector256.Create(x0[0]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[1]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
                 v = Vector256.Create(x0[2]);
                 a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
                 v = Vector256.Create(x0[3]);
@@ -4574,8 +4785,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
                 v = Vector256.Create(x0[9]);
                 a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
                 w0 = Avx.LoadVector256(w0p + 8);
-                v = Vector256.Create(x0[1]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
                 v = Vector256.Create(x0[2]);
                 a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
                 v = Vector256.Create(x0[3]);
@@ -4661,10 +4870,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             if (ky0 <= 1 && 1 < ky1)
             {
                 w0 = Avx.LoadVector256(w0p + 40);
-                v = Vector256.Create(x0[32]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[33]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
                 v = Vector256.Create(x0[34]);
                 a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
                 v = Vector256.Create(x0[35]);
@@ -4682,8 +4887,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
                 v = Vector256.Create(x0[41]);
                 a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
                 w0 = Avx.LoadVector256(w0p + 48);
-                v = Vector256.Create(x0[33]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
                 v = Vector256.Create(x0[34]);
                 a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
                 v = Vector256.Create(x0[35]);
@@ -4769,10 +4972,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             if (ky0 <= 2 && 2 < ky1)
             {
                 w0 = Avx.LoadVector256(w0p + 80);
-                v = Vector256.Create(x0[64]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[65]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
                 v = Vector256.Create(x0[66]);
                 a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
                 v = Vector256.Create(x0[67]);
@@ -4790,8 +4989,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
                 v = Vector256.Create(x0[73]);
                 a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
                 w0 = Avx.LoadVector256(w0p + 88);
-                v = Vector256.Create(x0[65]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
                 v = Vector256.Create(x0[66]);
                 a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
                 v = Vector256.Create(x0[67]);
@@ -4877,10 +5074,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             if (ky0 <= 3 && 3 < ky1)
             {
                 w0 = Avx.LoadVector256(w0p + 120);
-                v = Vector256.Create(x0[96]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[97]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
                 v = Vector256.Create(x0[98]);
                 a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
                 v = Vector256.Create(x0[99]);
@@ -4898,8 +5091,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
                 v = Vector256.Create(x0[105]);
                 a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
                 w0 = Avx.LoadVector256(w0p + 128);
-                v = Vector256.Create(x0[97]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
                 v = Vector256.Create(x0[98]);
                 a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
                 v = Vector256.Create(x0[99]);
@@ -4985,10 +5176,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             if (ky0 <= 4 && 4 < ky1)
             {
                 w0 = Avx.LoadVector256(w0p + 160);
-                v = Vector256.Create(x0[128]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[129]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
                 v = Vector256.Create(x0[130]);
                 a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
                 v = Vector256.Create(x0[131]);
@@ -5006,8 +5193,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
                 v = Vector256.Create(x0[137]);
                 a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
                 w0 = Avx.LoadVector256(w0p + 168);
-                v = Vector256.Create(x0[129]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
                 v = Vector256.Create(x0[130]);
                 a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
                 v = Vector256.Create(x0[131]);
@@ -5602,6 +5787,489 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
                 a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
                 v = Vector256.Create(x0[140]);
                 a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+            }
+        }
+        Avx.Store(y + 0, a0_0);
+        Avx.Store(y + 8, a0_1);
+        Avx.Store(y + 16, a0_2);
+        Avx.Store(y + 24, a0_3);
+        Avx.Store(y + 32, a0_4);
+        Avx.Store(y + 40, a0_5);
+        Avx.Store(y + 48, a0_6);
+        Avx.Store(y + 56, a0_7);
+        Avx.Store(y + 64, a0_8);
+    }
+
+    // 1×9 tile: acc[block][pixel] += W[block][tap] · broadcast(X[pixel][tap]); weights in registers, one broadcast per input value.
+    // At output column 19: the taps on the input's zero columns are left out.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back23Tile1x9At19(float* x, float* w, float* b, float* y, int ic0, int ky0, int ky1)
+    {
+        Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0, a0_4 = a0_0, a0_5 = a0_0, a0_6 = a0_0, a0_7 = a0_0, a0_8 = a0_0;
+        Vector256<float> w0, v;
+        for (int r = 0; r < 6; r += 1)
+        {
+            float* x0 = x + r * 1024;
+            float* w0p = w + r * 200;
+            if (ky0 <= 0 && 0 < ky1)
+            {
+                w0 = Avx.LoadVector256(w0p + 0);
+                v = Vector256.Create(x0[0]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(x0[1]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x0[2]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x0[3]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x0[4]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x0[5]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x0[6]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(x0[7]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                v = Vector256.Create(x0[8]);
+                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+                w0 = Avx.LoadVector256(w0p + 8);
+                v = Vector256.Create(x0[1]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(x0[2]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x0[3]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x0[4]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x0[5]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x0[6]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x0[7]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(x0[8]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                v = Vector256.Create(x0[9]);
+                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+                w0 = Avx.LoadVector256(w0p + 16);
+                v = Vector256.Create(x0[2]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(x0[3]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x0[4]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x0[5]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x0[6]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x0[7]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x0[8]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(x0[9]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                v = Vector256.Create(x0[10]);
+                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+                w0 = Avx.LoadVector256(w0p + 24);
+                v = Vector256.Create(x0[3]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(x0[4]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x0[5]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x0[6]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x0[7]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x0[8]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x0[9]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(x0[10]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                w0 = Avx.LoadVector256(w0p + 32);
+                v = Vector256.Create(x0[4]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(x0[5]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x0[6]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x0[7]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x0[8]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x0[9]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x0[10]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            }
+            if (ky0 <= 1 && 1 < ky1)
+            {
+                w0 = Avx.LoadVector256(w0p + 40);
+                v = Vector256.Create(x0[32]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(x0[33]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x0[34]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x0[35]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x0[36]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x0[37]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x0[38]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(x0[39]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                v = Vector256.Create(x0[40]);
+                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+                w0 = Avx.LoadVector256(w0p + 48);
+                v = Vector256.Create(x0[33]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(x0[34]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x0[35]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x0[36]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x0[37]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x0[38]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x0[39]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(x0[40]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                v = Vector256.Create(x0[41]);
+                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+                w0 = Avx.LoadVector256(w0p + 56);
+                v = Vector256.Create(x0[34]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(x0[35]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x0[36]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x0[37]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x0[38]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x0[39]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x0[40]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(x0[41]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                v = Vector256.Create(x0[42]);
+                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+                w0 = Avx.LoadVector256(w0p + 64);
+                v = Vector256.Create(x0[35]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(x0[36]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x0[37]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x0[38]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x0[39]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x0[40]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x0[41]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(x0[42]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                w0 = Avx.LoadVector256(w0p + 72);
+                v = Vector256.Create(x0[36]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(x0[37]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x0[38]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x0[39]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x0[40]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x0[41]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x0[42]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            }
+            if (ky0 <= 2 && 2 < ky1)
+            {
+                w0 = Avx.LoadVector256(w0p + 80);
+                v = Vector256.Create(x0[64]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(x0[65]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x0[66]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x0[67]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x0[68]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x0[69]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x0[70]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(x0[71]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                v = Vector256.Create(x0[72]);
+                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+                w0 = Avx.LoadVector256(w0p + 88);
+                v = Vector256.Create(x0[65]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(x0[66]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x0[67]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x0[68]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x0[69]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x0[70]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x0[71]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(x0[72]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                v = Vector256.Create(x0[73]);
+                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+                w0 = Avx.LoadVector256(w0p + 96);
+                v = Vector256.Create(x0[66]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(x0[67]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x0[68]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x0[69]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x0[70]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x0[71]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x0[72]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(x0[73]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                v = Vector256.Create(x0[74]);
+                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+                w0 = Avx.LoadVector256(w0p + 104);
+                v = Vector256.Create(x0[67]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(x0[68]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x0[69]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x0[70]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x0[71]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x0[72]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x0[73]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(x0[74]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                w0 = Avx.LoadVector256(w0p + 112);
+                v = Vector256.Create(x0[68]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(x0[69]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x0[70]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x0[71]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x0[72]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x0[73]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x0[74]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            }
+            if (ky0 <= 3 && 3 < ky1)
+            {
+                w0 = Avx.LoadVector256(w0p + 120);
+                v = Vector256.Create(x0[96]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(x0[97]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x0[98]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x0[99]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x0[100]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x0[101]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x0[102]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(x0[103]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                v = Vector256.Create(x0[104]);
+                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+                w0 = Avx.LoadVector256(w0p + 128);
+                v = Vector256.Create(x0[97]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(x0[98]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x0[99]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x0[100]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x0[101]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x0[102]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x0[103]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(x0[104]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                v = Vector256.Create(x0[105]);
+                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+                w0 = Avx.LoadVector256(w0p + 136);
+                v = Vector256.Create(x0[98]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(x0[99]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x0[100]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x0[101]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x0[102]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x0[103]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x0[104]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(x0[105]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                v = Vector256.Create(x0[106]);
+                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+                w0 = Avx.LoadVector256(w0p + 144);
+                v = Vector256.Create(x0[99]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(x0[100]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x0[101]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x0[102]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x0[103]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x0[104]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x0[105]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(x0[106]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                w0 = Avx.LoadVector256(w0p + 152);
+                v = Vector256.Create(x0[100]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(x0[101]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x0[102]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x0[103]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x0[104]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x0[105]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x0[106]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            }
+            if (ky0 <= 4 && 4 < ky1)
+            {
+                w0 = Avx.LoadVector256(w0p + 160);
+                v = Vector256.Create(x0[128]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(x0[129]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x0[130]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x0[131]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x0[132]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x0[133]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x0[134]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(x0[135]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                v = Vector256.Create(x0[136]);
+                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+                w0 = Avx.LoadVector256(w0p + 168);
+                v = Vector256.Create(x0[129]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(x0[130]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x0[131]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x0[132]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x0[133]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x0[134]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x0[135]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(x0[136]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                v = Vector256.Create(x0[137]);
+                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+                w0 = Avx.LoadVector256(w0p + 176);
+                v = Vector256.Create(x0[130]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(x0[131]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x0[132]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x0[133]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x0[134]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x0[135]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x0[136]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(x0[137]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                v = Vector256.Create(x0[138]);
+                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+                w0 = Avx.LoadVector256(w0p + 184);
+                v = Vector256.Create(x0[131]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(x0[132]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x0[133]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x0[134]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x0[135]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x0[136]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x0[137]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(x0[138]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                w0 = Avx.LoadVector256(w0p + 192);
+                v = Vector256.Create(x0[132]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(x0[133]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x0[134]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x0[135]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x0[136]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x0[137]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x0[138]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
             }
         }
         Avx.Store(y + 0, a0_0);

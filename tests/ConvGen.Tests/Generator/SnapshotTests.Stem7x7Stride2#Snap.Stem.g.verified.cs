@@ -1409,13 +1409,351 @@ public unsafe partial class Stem : global::ConvGen.INetwork
             float* y = f->G3 + (nint)n * 2048 + (nint)tile * 2048 + oy * 128;
             int ic0 = 0;
             int ky0 = Math.Max(0, 1 - oy), ky1 = Math.Min(3, 17 - oy);
-            for (int ox = 0; ox < 16; ox += 8) Back5Tile1x8(x + ox, w, b, y + ox * 8, ic0, ky0, ky1);
+            Back5Tile1x8At0(x, w, b, y, ic0, ky0, ky1);
+            Back5Tile1x8At8(x + 8, w, b, y + 64, ic0, ky0, ky1);
         }
     }
 
     // 1×8 tile: acc[block][pixel] += W[block][tap] · broadcast(X[pixel][tap]); weights in registers, one broadcast per input value.
+    // At output column 0: the taps on the input's zero columns are left out.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back5Tile1x8(float* x, float* w, float* b, float* y, int ic0, int ky0, int ky1)
+    private static void Back5Tile1x8At0(float* x, float* w, float* b, float* y, int ic0, int ky0, int ky1)
+    {
+        Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0, a0_4 = a0_0, a0_5 = a0_0, a0_6 = a0_0, a0_7 = a0_0;
+        Vector256<float> w0, v;
+        for (int r = 0; r < 16; r += 2)
+        {
+            float* x0 = x + r * 361;
+            float* w0p = w + r * 72;
+            if (ky0 <= 0 && 0 < ky1)
+            {
+                w0 = Avx.LoadVector256(w0p + 0);
+                v = Vector256.Create(x0[1]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x0[2]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x0[3]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x0[4]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x0[5]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x0[6]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(x0[7]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                w0 = Avx.LoadVector256(w0p + 8);
+                v = Vector256.Create(x0[1]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(x0[2]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x0[3]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x0[4]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x0[5]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x0[6]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x0[7]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(x0[8]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                w0 = Avx.LoadVector256(w0p + 16);
+                v = Vector256.Create(x0[2]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(x0[3]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x0[4]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x0[5]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x0[6]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x0[7]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x0[8]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(x0[9]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            }
+            if (ky0 <= 1 && 1 < ky1)
+            {
+                w0 = Avx.LoadVector256(w0p + 24);
+                v = Vector256.Create(x0[20]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x0[21]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x0[22]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x0[23]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x0[24]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x0[25]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(x0[26]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                w0 = Avx.LoadVector256(w0p + 32);
+                v = Vector256.Create(x0[20]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(x0[21]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x0[22]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x0[23]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x0[24]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x0[25]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x0[26]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(x0[27]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                w0 = Avx.LoadVector256(w0p + 40);
+                v = Vector256.Create(x0[21]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(x0[22]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x0[23]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x0[24]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x0[25]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x0[26]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x0[27]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(x0[28]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            }
+            if (ky0 <= 2 && 2 < ky1)
+            {
+                w0 = Avx.LoadVector256(w0p + 48);
+                v = Vector256.Create(x0[39]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x0[40]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x0[41]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x0[42]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x0[43]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x0[44]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(x0[45]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                w0 = Avx.LoadVector256(w0p + 56);
+                v = Vector256.Create(x0[39]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(x0[40]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x0[41]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x0[42]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x0[43]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x0[44]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x0[45]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(x0[46]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                w0 = Avx.LoadVector256(w0p + 64);
+                v = Vector256.Create(x0[40]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(x0[41]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x0[42]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x0[43]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x0[44]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x0[45]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x0[46]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(x0[47]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            }
+            float* x1 = x + (r + 1) * 361;
+            float* w1p = w + (r + 1) * 72;
+            if (ky0 <= 0 && 0 < ky1)
+            {
+                w0 = Avx.LoadVector256(w1p + 0);
+                v = Vector256.Create(x1[1]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x1[2]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x1[3]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x1[4]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x1[5]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x1[6]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(x1[7]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                w0 = Avx.LoadVector256(w1p + 8);
+                v = Vector256.Create(x1[1]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(x1[2]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x1[3]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x1[4]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x1[5]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x1[6]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x1[7]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(x1[8]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                w0 = Avx.LoadVector256(w1p + 16);
+                v = Vector256.Create(x1[2]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(x1[3]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x1[4]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x1[5]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x1[6]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x1[7]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x1[8]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(x1[9]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            }
+            if (ky0 <= 1 && 1 < ky1)
+            {
+                w0 = Avx.LoadVector256(w1p + 24);
+                v = Vector256.Create(x1[20]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x1[21]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x1[22]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x1[23]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x1[24]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x1[25]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(x1[26]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                w0 = Avx.LoadVector256(w1p + 32);
+                v = Vector256.Create(x1[20]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(x1[21]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x1[22]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x1[23]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x1[24]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x1[25]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x1[26]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(x1[27]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                w0 = Avx.LoadVector256(w1p + 40);
+                v = Vector256.Create(x1[21]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(x1[22]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x1[23]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x1[24]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x1[25]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x1[26]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x1[27]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(x1[28]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            }
+            if (ky0 <= 2 && 2 < ky1)
+            {
+                w0 = Avx.LoadVector256(w1p + 48);
+                v = Vector256.Create(x1[39]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x1[40]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x1[41]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x1[42]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x1[43]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x1[44]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(x1[45]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                w0 = Avx.LoadVector256(w1p + 56);
+                v = Vector256.Create(x1[39]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(x1[40]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x1[41]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x1[42]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x1[43]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x1[44]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x1[45]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(x1[46]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                w0 = Avx.LoadVector256(w1p + 64);
+                v = Vector256.Create(x1[40]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(x1[41]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x1[42]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x1[43]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x1[44]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x1[45]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x1[46]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(x1[47]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            }
+        }
+        Avx.Store(y + 0, a0_0);
+        Avx.Store(y + 8, a0_1);
+        Avx.Store(y + 16, a0_2);
+        Avx.Store(y + 24, a0_3);
+        Avx.Store(y + 32, a0_4);
+        Avx.Store(y + 40, a0_5);
+        Avx.Store(y + 48, a0_6);
+        Avx.Store(y + 56, a0_7);
+    }
+
+    // 1×8 tile: acc[block][pixel] += W[block][tap] · broadcast(X[pixel][tap]); weights in registers, one broadcast per input value.
+    // At output column 8: the taps on the input's zero columns are left out.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back5Tile1x8At8(float* x, float* w, float* b, float* y, int ic0, int ky0, int ky1)
     {
         Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0, a0_4 = a0_0, a0_5 = a0_0, a0_6 = a0_0, a0_7 = a0_0;
         Vector256<float> w0, v;
@@ -1474,8 +1812,6 @@ public unsafe partial class Stem : global::ConvGen.INetwork
                 a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
                 v = Vector256.Create(x0[8]);
                 a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[9]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
             }
             if (ky0 <= 1 && 1 < ky1)
             {
@@ -1528,8 +1864,6 @@ public unsafe partial class Stem : global::ConvGen.INetwork
                 a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
                 v = Vector256.Create(x0[27]);
                 a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[28]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
             }
             if (ky0 <= 2 && 2 < ky1)
             {
@@ -1582,8 +1916,6 @@ public unsafe partial class Stem : global::ConvGen.INetwork
                 a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
                 v = Vector256.Create(x0[46]);
                 a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[47]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
             }
             float* x1 = x + (r + 1) * 361;
             float* w1p = w + (r + 1) * 72;
@@ -1638,8 +1970,6 @@ public unsafe partial class Stem : global::ConvGen.INetwork
                 a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
                 v = Vector256.Create(x1[8]);
                 a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x1[9]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
             }
             if (ky0 <= 1 && 1 < ky1)
             {
@@ -1692,8 +2022,6 @@ public unsafe partial class Stem : global::ConvGen.INetwork
                 a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
                 v = Vector256.Create(x1[27]);
                 a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x1[28]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
             }
             if (ky0 <= 2 && 2 < ky1)
             {
@@ -1746,8 +2074,6 @@ public unsafe partial class Stem : global::ConvGen.INetwork
                 a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
                 v = Vector256.Create(x1[46]);
                 a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x1[47]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
             }
         }
         Avx.Store(y + 0, a0_0);
@@ -1829,13 +2155,15 @@ public unsafe partial class Stem : global::ConvGen.INetwork
             float* y = f->G4 + (nint)n * 2048 + (nint)tile * 2048 + oy * 128;
             int ic0 = 0;
             int ky0 = Math.Max(0, 1 - oy), ky1 = Math.Min(3, 17 - oy);
-            for (int ox = 0; ox < 16; ox += 8) Back7Tile1x8(x + ox, w, b, y + ox * 8, ic0, ky0, ky1);
+            Back7Tile1x8At0(x, w, b, y, ic0, ky0, ky1);
+            Back7Tile1x8At8(x + 8, w, b, y + 64, ic0, ky0, ky1);
         }
     }
 
     // 1×8 tile: acc[block][pixel] += W[block][tap] · broadcast(X[pixel][tap]); weights in registers, one broadcast per input value.
+    // At output column 0: the taps on the input's zero columns are left out.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back7Tile1x8(float* x, float* w, float* b, float* y, int ic0, int ky0, int ky1)
+    private static void Back7Tile1x8At0(float* x, float* w, float* b, float* y, int ic0, int ky0, int ky1)
     {
         Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0, a0_4 = a0_0, a0_5 = a0_0, a0_6 = a0_0, a0_7 = a0_0;
         Vector256<float> w0, v;
@@ -1846,8 +2174,6 @@ public unsafe partial class Stem : global::ConvGen.INetwork
             if (ky0 <= 0 && 0 < ky1)
             {
                 w0 = Avx.LoadVector256(w0p + 0);
-                v = Vector256.Create(x0[0]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
                 v = Vector256.Create(x0[1]);
                 a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
                 v = Vector256.Create(x0[2]);
@@ -1917,8 +2243,6 @@ public unsafe partial class Stem : global::ConvGen.INetwork
             if (ky0 <= 1 && 1 < ky1)
             {
                 w0 = Avx.LoadVector256(w0p + 32);
-                v = Vector256.Create(x0[19]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
                 v = Vector256.Create(x0[20]);
                 a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
                 v = Vector256.Create(x0[21]);
@@ -1988,8 +2312,6 @@ public unsafe partial class Stem : global::ConvGen.INetwork
             if (ky0 <= 2 && 2 < ky1)
             {
                 w0 = Avx.LoadVector256(w0p + 64);
-                v = Vector256.Create(x0[38]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
                 v = Vector256.Create(x0[39]);
                 a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
                 v = Vector256.Create(x0[40]);
@@ -2061,8 +2383,6 @@ public unsafe partial class Stem : global::ConvGen.INetwork
             if (ky0 <= 0 && 0 < ky1)
             {
                 w0 = Avx.LoadVector256(w1p + 0);
-                v = Vector256.Create(x1[0]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
                 v = Vector256.Create(x1[1]);
                 a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
                 v = Vector256.Create(x1[2]);
@@ -2132,8 +2452,6 @@ public unsafe partial class Stem : global::ConvGen.INetwork
             if (ky0 <= 1 && 1 < ky1)
             {
                 w0 = Avx.LoadVector256(w1p + 32);
-                v = Vector256.Create(x1[19]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
                 v = Vector256.Create(x1[20]);
                 a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
                 v = Vector256.Create(x1[21]);
@@ -2203,8 +2521,6 @@ public unsafe partial class Stem : global::ConvGen.INetwork
             if (ky0 <= 2 && 2 < ky1)
             {
                 w0 = Avx.LoadVector256(w1p + 64);
-                v = Vector256.Create(x1[38]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
                 v = Vector256.Create(x1[39]);
                 a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
                 v = Vector256.Create(x1[40]);
@@ -2270,6 +2586,420 @@ public unsafe partial class Stem : global::ConvGen.INetwork
                 a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
                 v = Vector256.Create(x1[48]);
                 a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            }
+        }
+        Avx.Store(y + 0, a0_0);
+        Avx.Store(y + 8, a0_1);
+        Avx.Store(y + 16, a0_2);
+        Avx.Store(y + 24, a0_3);
+        Avx.Store(y + 32, a0_4);
+        Avx.Store(y + 40, a0_5);
+        Avx.Store(y + 48, a0_6);
+        Avx.Store(y + 56, a0_7);
+    }
+
+    // 1×8 tile: acc[block][pixel] += W[block][tap] · broadcast(X[pixel][tap]); weights in registers, one broadcast per input value.
+    // At output column 8: the taps on the input's zero columns are left out.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back7Tile1x8At8(float* x, float* w, float* b, float* y, int ic0, int ky0, int ky1)
+    {
+        Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0, a0_4 = a0_0, a0_5 = a0_0, a0_6 = a0_0, a0_7 = a0_0;
+        Vector256<float> w0, v;
+        for (int r = 0; r < 16; r += 2)
+        {
+            float* x0 = x + r * 361;
+            float* w0p = w + r * 96;
+            if (ky0 <= 0 && 0 < ky1)
+            {
+                w0 = Avx.LoadVector256(w0p + 0);
+                v = Vector256.Create(x0[0]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(x0[1]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x0[2]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x0[3]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x0[4]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x0[5]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x0[6]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(x0[7]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                w0 = Avx.LoadVector256(w0p + 8);
+                v = Vector256.Create(x0[1]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(x0[2]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x0[3]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x0[4]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x0[5]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x0[6]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x0[7]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(x0[8]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                w0 = Avx.LoadVector256(w0p + 16);
+                v = Vector256.Create(x0[2]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(x0[3]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x0[4]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x0[5]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x0[6]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x0[7]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x0[8]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                w0 = Avx.LoadVector256(w0p + 24);
+                v = Vector256.Create(x0[3]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(x0[4]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x0[5]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x0[6]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x0[7]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x0[8]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            }
+            if (ky0 <= 1 && 1 < ky1)
+            {
+                w0 = Avx.LoadVector256(w0p + 32);
+                v = Vector256.Create(x0[19]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(x0[20]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x0[21]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x0[22]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x0[23]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x0[24]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x0[25]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(x0[26]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                w0 = Avx.LoadVector256(w0p + 40);
+                v = Vector256.Create(x0[20]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(x0[21]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x0[22]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x0[23]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x0[24]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x0[25]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x0[26]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(x0[27]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                w0 = Avx.LoadVector256(w0p + 48);
+                v = Vector256.Create(x0[21]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(x0[22]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x0[23]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x0[24]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x0[25]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x0[26]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x0[27]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                w0 = Avx.LoadVector256(w0p + 56);
+                v = Vector256.Create(x0[22]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(x0[23]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x0[24]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x0[25]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x0[26]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x0[27]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            }
+            if (ky0 <= 2 && 2 < ky1)
+            {
+                w0 = Avx.LoadVector256(w0p + 64);
+                v = Vector256.Create(x0[38]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(x0[39]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x0[40]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x0[41]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x0[42]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x0[43]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x0[44]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(x0[45]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                w0 = Avx.LoadVector256(w0p + 72);
+                v = Vector256.Create(x0[39]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(x0[40]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x0[41]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x0[42]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x0[43]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x0[44]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x0[45]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(x0[46]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                w0 = Avx.LoadVector256(w0p + 80);
+                v = Vector256.Create(x0[40]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(x0[41]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x0[42]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x0[43]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x0[44]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x0[45]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x0[46]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                w0 = Avx.LoadVector256(w0p + 88);
+                v = Vector256.Create(x0[41]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(x0[42]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x0[43]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x0[44]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x0[45]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x0[46]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            }
+            float* x1 = x + (r + 1) * 361;
+            float* w1p = w + (r + 1) * 96;
+            if (ky0 <= 0 && 0 < ky1)
+            {
+                w0 = Avx.LoadVector256(w1p + 0);
+                v = Vector256.Create(x1[0]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(x1[1]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x1[2]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x1[3]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x1[4]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x1[5]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x1[6]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(x1[7]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                w0 = Avx.LoadVector256(w1p + 8);
+                v = Vector256.Create(x1[1]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(x1[2]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x1[3]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x1[4]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x1[5]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x1[6]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x1[7]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(x1[8]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                w0 = Avx.LoadVector256(w1p + 16);
+                v = Vector256.Create(x1[2]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(x1[3]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x1[4]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x1[5]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x1[6]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x1[7]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x1[8]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                w0 = Avx.LoadVector256(w1p + 24);
+                v = Vector256.Create(x1[3]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(x1[4]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x1[5]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x1[6]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x1[7]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x1[8]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            }
+            if (ky0 <= 1 && 1 < ky1)
+            {
+                w0 = Avx.LoadVector256(w1p + 32);
+                v = Vector256.Create(x1[19]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(x1[20]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x1[21]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x1[22]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x1[23]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x1[24]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x1[25]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(x1[26]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                w0 = Avx.LoadVector256(w1p + 40);
+                v = Vector256.Create(x1[20]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(x1[21]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x1[22]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x1[23]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x1[24]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x1[25]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x1[26]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(x1[27]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                w0 = Avx.LoadVector256(w1p + 48);
+                v = Vector256.Create(x1[21]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(x1[22]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x1[23]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x1[24]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x1[25]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x1[26]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x1[27]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                w0 = Avx.LoadVector256(w1p + 56);
+                v = Vector256.Create(x1[22]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(x1[23]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x1[24]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x1[25]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x1[26]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x1[27]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            }
+            if (ky0 <= 2 && 2 < ky1)
+            {
+                w0 = Avx.LoadVector256(w1p + 64);
+                v = Vector256.Create(x1[38]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(x1[39]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x1[40]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x1[41]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x1[42]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x1[43]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x1[44]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(x1[45]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                w0 = Avx.LoadVector256(w1p + 72);
+                v = Vector256.Create(x1[39]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(x1[40]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x1[41]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x1[42]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x1[43]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x1[44]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x1[45]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(x1[46]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                w0 = Avx.LoadVector256(w1p + 80);
+                v = Vector256.Create(x1[40]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(x1[41]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x1[42]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x1[43]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x1[44]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x1[45]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x1[46]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                w0 = Avx.LoadVector256(w1p + 88);
+                v = Vector256.Create(x1[41]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(x1[42]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x1[43]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x1[44]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x1[45]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x1[46]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
             }
         }
         Avx.Store(y + 0, a0_0);
@@ -2351,13 +3081,455 @@ public unsafe partial class Stem : global::ConvGen.INetwork
             float* y = f->G5 + (nint)n * 2048 + (nint)tile * 2048 + oy * 128;
             int ic0 = 0;
             int ky0 = Math.Max(0, 1 - oy), ky1 = Math.Min(4, 17 - oy);
-            for (int ox = 0; ox < 16; ox += 8) Back9Tile1x8(x + ox, w, b, y + ox * 8, ic0, ky0, ky1);
+            Back9Tile1x8At0(x, w, b, y, ic0, ky0, ky1);
+            Back9Tile1x8At8(x + 8, w, b, y + 64, ic0, ky0, ky1);
         }
     }
 
     // 1×8 tile: acc[block][pixel] += W[block][tap] · broadcast(X[pixel][tap]); weights in registers, one broadcast per input value.
+    // At output column 0: the taps on the input's zero columns are left out.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back9Tile1x8(float* x, float* w, float* b, float* y, int ic0, int ky0, int ky1)
+    private static void Back9Tile1x8At0(float* x, float* w, float* b, float* y, int ic0, int ky0, int ky1)
+    {
+        Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0, a0_4 = a0_0, a0_5 = a0_0, a0_6 = a0_0, a0_7 = a0_0;
+        Vector256<float> w0, v;
+        for (int r = 0; r < 16; r += 2)
+        {
+            float* x0 = x + r * 361;
+            float* w0p = w + r * 96;
+            if (ky0 <= 0 && 0 < ky1)
+            {
+                w0 = Avx.LoadVector256(w0p + 0);
+                v = Vector256.Create(x0[1]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x0[2]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x0[3]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x0[4]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x0[5]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x0[6]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(x0[7]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                w0 = Avx.LoadVector256(w0p + 8);
+                v = Vector256.Create(x0[1]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(x0[2]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x0[3]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x0[4]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x0[5]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x0[6]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x0[7]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(x0[8]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                w0 = Avx.LoadVector256(w0p + 16);
+                v = Vector256.Create(x0[2]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(x0[3]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x0[4]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x0[5]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x0[6]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x0[7]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x0[8]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(x0[9]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            }
+            if (ky0 <= 1 && 1 < ky1)
+            {
+                w0 = Avx.LoadVector256(w0p + 24);
+                v = Vector256.Create(x0[20]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x0[21]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x0[22]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x0[23]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x0[24]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x0[25]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(x0[26]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                w0 = Avx.LoadVector256(w0p + 32);
+                v = Vector256.Create(x0[20]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(x0[21]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x0[22]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x0[23]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x0[24]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x0[25]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x0[26]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(x0[27]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                w0 = Avx.LoadVector256(w0p + 40);
+                v = Vector256.Create(x0[21]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(x0[22]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x0[23]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x0[24]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x0[25]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x0[26]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x0[27]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(x0[28]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            }
+            if (ky0 <= 2 && 2 < ky1)
+            {
+                w0 = Avx.LoadVector256(w0p + 48);
+                v = Vector256.Create(x0[39]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x0[40]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x0[41]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x0[42]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x0[43]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x0[44]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(x0[45]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                w0 = Avx.LoadVector256(w0p + 56);
+                v = Vector256.Create(x0[39]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(x0[40]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x0[41]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x0[42]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x0[43]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x0[44]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x0[45]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(x0[46]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                w0 = Avx.LoadVector256(w0p + 64);
+                v = Vector256.Create(x0[40]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(x0[41]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x0[42]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x0[43]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x0[44]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x0[45]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x0[46]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(x0[47]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            }
+            if (ky0 <= 3 && 3 < ky1)
+            {
+                w0 = Avx.LoadVector256(w0p + 72);
+                v = Vector256.Create(x0[58]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x0[59]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x0[60]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x0[61]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x0[62]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x0[63]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(x0[64]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                w0 = Avx.LoadVector256(w0p + 80);
+                v = Vector256.Create(x0[58]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(x0[59]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x0[60]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x0[61]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x0[62]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x0[63]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x0[64]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(x0[65]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                w0 = Avx.LoadVector256(w0p + 88);
+                v = Vector256.Create(x0[59]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(x0[60]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x0[61]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x0[62]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x0[63]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x0[64]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x0[65]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(x0[66]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            }
+            float* x1 = x + (r + 1) * 361;
+            float* w1p = w + (r + 1) * 96;
+            if (ky0 <= 0 && 0 < ky1)
+            {
+                w0 = Avx.LoadVector256(w1p + 0);
+                v = Vector256.Create(x1[1]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x1[2]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x1[3]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x1[4]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x1[5]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x1[6]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(x1[7]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                w0 = Avx.LoadVector256(w1p + 8);
+                v = Vector256.Create(x1[1]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(x1[2]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x1[3]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x1[4]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x1[5]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x1[6]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x1[7]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(x1[8]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                w0 = Avx.LoadVector256(w1p + 16);
+                v = Vector256.Create(x1[2]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(x1[3]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x1[4]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x1[5]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x1[6]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x1[7]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x1[8]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(x1[9]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            }
+            if (ky0 <= 1 && 1 < ky1)
+            {
+                w0 = Avx.LoadVector256(w1p + 24);
+                v = Vector256.Create(x1[20]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x1[21]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x1[22]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x1[23]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x1[24]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x1[25]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(x1[26]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                w0 = Avx.LoadVector256(w1p + 32);
+                v = Vector256.Create(x1[20]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(x1[21]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x1[22]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x1[23]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x1[24]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x1[25]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x1[26]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(x1[27]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                w0 = Avx.LoadVector256(w1p + 40);
+                v = Vector256.Create(x1[21]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(x1[22]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x1[23]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x1[24]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x1[25]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x1[26]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x1[27]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(x1[28]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            }
+            if (ky0 <= 2 && 2 < ky1)
+            {
+                w0 = Avx.LoadVector256(w1p + 48);
+                v = Vector256.Create(x1[39]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x1[40]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x1[41]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x1[42]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x1[43]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x1[44]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(x1[45]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                w0 = Avx.LoadVector256(w1p + 56);
+                v = Vector256.Create(x1[39]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(x1[40]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x1[41]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x1[42]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x1[43]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x1[44]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x1[45]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(x1[46]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                w0 = Avx.LoadVector256(w1p + 64);
+                v = Vector256.Create(x1[40]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(x1[41]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x1[42]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x1[43]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x1[44]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x1[45]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x1[46]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(x1[47]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            }
+            if (ky0 <= 3 && 3 < ky1)
+            {
+                w0 = Avx.LoadVector256(w1p + 72);
+                v = Vector256.Create(x1[58]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x1[59]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x1[60]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x1[61]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x1[62]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x1[63]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(x1[64]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                w0 = Avx.LoadVector256(w1p + 80);
+                v = Vector256.Create(x1[58]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(x1[59]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x1[60]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x1[61]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x1[62]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x1[63]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x1[64]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(x1[65]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                w0 = Avx.LoadVector256(w1p + 88);
+                v = Vector256.Create(x1[59]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(x1[60]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x1[61]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x1[62]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x1[63]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x1[64]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x1[65]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(x1[66]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            }
+        }
+        Avx.Store(y + 0, a0_0);
+        Avx.Store(y + 8, a0_1);
+        Avx.Store(y + 16, a0_2);
+        Avx.Store(y + 24, a0_3);
+        Avx.Store(y + 32, a0_4);
+        Avx.Store(y + 40, a0_5);
+        Avx.Store(y + 48, a0_6);
+        Avx.Store(y + 56, a0_7);
+    }
+
+    // 1×8 tile: acc[block][pixel] += W[block][tap] · broadcast(X[pixel][tap]); weights in registers, one broadcast per input value.
+    // At output column 8: the taps on the input's zero columns are left out.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back9Tile1x8At8(float* x, float* w, float* b, float* y, int ic0, int ky0, int ky1)
     {
         Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0, a0_4 = a0_0, a0_5 = a0_0, a0_6 = a0_0, a0_7 = a0_0;
         Vector256<float> w0, v;
@@ -2416,8 +3588,6 @@ public unsafe partial class Stem : global::ConvGen.INetwork
                 a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
                 v = Vector256.Create(x0[8]);
                 a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[9]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
             }
             if (ky0 <= 1 && 1 < ky1)
             {
@@ -2470,8 +3640,6 @@ public unsafe partial class Stem : global::ConvGen.INetwork
                 a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
                 v = Vector256.Create(x0[27]);
                 a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[28]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
             }
             if (ky0 <= 2 && 2 < ky1)
             {
@@ -2524,8 +3692,6 @@ public unsafe partial class Stem : global::ConvGen.INetwork
                 a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
                 v = Vector256.Create(x0[46]);
                 a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[47]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
             }
             if (ky0 <= 3 && 3 < ky1)
             {
@@ -2578,8 +3744,6 @@ public unsafe partial class Stem : global::ConvGen.INetwork
                 a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
                 v = Vector256.Create(x0[65]);
                 a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[66]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
             }
             float* x1 = x + (r + 1) * 361;
             float* w1p = w + (r + 1) * 96;
@@ -2634,8 +3798,6 @@ public unsafe partial class Stem : global::ConvGen.INetwork
                 a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
                 v = Vector256.Create(x1[8]);
                 a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x1[9]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
             }
             if (ky0 <= 1 && 1 < ky1)
             {
@@ -2688,8 +3850,6 @@ public unsafe partial class Stem : global::ConvGen.INetwork
                 a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
                 v = Vector256.Create(x1[27]);
                 a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x1[28]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
             }
             if (ky0 <= 2 && 2 < ky1)
             {
@@ -2742,8 +3902,6 @@ public unsafe partial class Stem : global::ConvGen.INetwork
                 a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
                 v = Vector256.Create(x1[46]);
                 a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x1[47]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
             }
             if (ky0 <= 3 && 3 < ky1)
             {
@@ -2796,8 +3954,6 @@ public unsafe partial class Stem : global::ConvGen.INetwork
                 a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
                 v = Vector256.Create(x1[65]);
                 a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x1[66]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
             }
         }
         Avx.Store(y + 0, a0_0);
@@ -2879,13 +4035,15 @@ public unsafe partial class Stem : global::ConvGen.INetwork
             float* y = f->G6 + (nint)n * 2048 + (nint)tile * 2048 + oy * 128;
             int ic0 = 0;
             int ky0 = Math.Max(0, 1 - oy), ky1 = Math.Min(4, 17 - oy);
-            for (int ox = 0; ox < 16; ox += 8) Back11Tile1x8(x + ox, w, b, y + ox * 8, ic0, ky0, ky1);
+            Back11Tile1x8At0(x, w, b, y, ic0, ky0, ky1);
+            Back11Tile1x8At8(x + 8, w, b, y + 64, ic0, ky0, ky1);
         }
     }
 
     // 1×8 tile: acc[block][pixel] += W[block][tap] · broadcast(X[pixel][tap]); weights in registers, one broadcast per input value.
+    // At output column 0: the taps on the input's zero columns are left out.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back11Tile1x8(float* x, float* w, float* b, float* y, int ic0, int ky0, int ky1)
+    private static void Back11Tile1x8At0(float* x, float* w, float* b, float* y, int ic0, int ky0, int ky1)
     {
         Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0, a0_4 = a0_0, a0_5 = a0_0, a0_6 = a0_0, a0_7 = a0_0;
         Vector256<float> w0, v;
@@ -2896,8 +4054,6 @@ public unsafe partial class Stem : global::ConvGen.INetwork
             if (ky0 <= 0 && 0 < ky1)
             {
                 w0 = Avx.LoadVector256(w0p + 0);
-                v = Vector256.Create(x0[0]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
                 v = Vector256.Create(x0[1]);
                 a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
                 v = Vector256.Create(x0[2]);
@@ -2967,8 +4123,6 @@ public unsafe partial class Stem : global::ConvGen.INetwork
             if (ky0 <= 1 && 1 < ky1)
             {
                 w0 = Avx.LoadVector256(w0p + 32);
-                v = Vector256.Create(x0[19]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
                 v = Vector256.Create(x0[20]);
                 a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
                 v = Vector256.Create(x0[21]);
@@ -3038,8 +4192,6 @@ public unsafe partial class Stem : global::ConvGen.INetwork
             if (ky0 <= 2 && 2 < ky1)
             {
                 w0 = Avx.LoadVector256(w0p + 64);
-                v = Vector256.Create(x0[38]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
                 v = Vector256.Create(x0[39]);
                 a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
                 v = Vector256.Create(x0[40]);
@@ -3109,8 +4261,6 @@ public unsafe partial class Stem : global::ConvGen.INetwork
             if (ky0 <= 3 && 3 < ky1)
             {
                 w0 = Avx.LoadVector256(w0p + 96);
-                v = Vector256.Create(x0[57]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
                 v = Vector256.Create(x0[58]);
                 a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
                 v = Vector256.Create(x0[59]);
@@ -3182,8 +4332,6 @@ public unsafe partial class Stem : global::ConvGen.INetwork
             if (ky0 <= 0 && 0 < ky1)
             {
                 w0 = Avx.LoadVector256(w1p + 0);
-                v = Vector256.Create(x1[0]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
                 v = Vector256.Create(x1[1]);
                 a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
                 v = Vector256.Create(x1[2]);
@@ -3253,8 +4401,6 @@ public unsafe partial class Stem : global::ConvGen.INetwork
             if (ky0 <= 1 && 1 < ky1)
             {
                 w0 = Avx.LoadVector256(w1p + 32);
-                v = Vector256.Create(x1[19]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
                 v = Vector256.Create(x1[20]);
                 a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
                 v = Vector256.Create(x1[21]);
@@ -3324,8 +4470,6 @@ public unsafe partial class Stem : global::ConvGen.INetwork
             if (ky0 <= 2 && 2 < ky1)
             {
                 w0 = Avx.LoadVector256(w1p + 64);
-                v = Vector256.Create(x1[38]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
                 v = Vector256.Create(x1[39]);
                 a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
                 v = Vector256.Create(x1[40]);
@@ -3395,8 +4539,6 @@ public unsafe partial class Stem : global::ConvGen.INetwork
             if (ky0 <= 3 && 3 < ky1)
             {
                 w0 = Avx.LoadVector256(w1p + 96);
-                v = Vector256.Create(x1[57]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
                 v = Vector256.Create(x1[58]);
                 a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
                 v = Vector256.Create(x1[59]);
@@ -3462,6 +4604,550 @@ public unsafe partial class Stem : global::ConvGen.INetwork
                 a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
                 v = Vector256.Create(x1[67]);
                 a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            }
+        }
+        Avx.Store(y + 0, a0_0);
+        Avx.Store(y + 8, a0_1);
+        Avx.Store(y + 16, a0_2);
+        Avx.Store(y + 24, a0_3);
+        Avx.Store(y + 32, a0_4);
+        Avx.Store(y + 40, a0_5);
+        Avx.Store(y + 48, a0_6);
+        Avx.Store(y + 56, a0_7);
+    }
+
+    // 1×8 tile: acc[block][pixel] += W[block][tap] · broadcast(X[pixel][tap]); weights in registers, one broadcast per input value.
+    // At output column 8: the taps on the input's zero columns are left out.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back11Tile1x8At8(float* x, float* w, float* b, float* y, int ic0, int ky0, int ky1)
+    {
+        Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0, a0_4 = a0_0, a0_5 = a0_0, a0_6 = a0_0, a0_7 = a0_0;
+        Vector256<float> w0, v;
+        for (int r = 0; r < 16; r += 2)
+        {
+            float* x0 = x + r * 361;
+            float* w0p = w + r * 128;
+            if (ky0 <= 0 && 0 < ky1)
+            {
+                w0 = Avx.LoadVector256(w0p + 0);
+                v = Vector256.Create(x0[0]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(x0[1]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x0[2]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x0[3]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x0[4]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x0[5]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x0[6]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(x0[7]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                w0 = Avx.LoadVector256(w0p + 8);
+                v = Vector256.Create(x0[1]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(x0[2]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x0[3]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x0[4]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x0[5]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x0[6]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x0[7]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(x0[8]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                w0 = Avx.LoadVector256(w0p + 16);
+                v = Vector256.Create(x0[2]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(x0[3]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x0[4]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x0[5]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x0[6]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x0[7]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x0[8]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                w0 = Avx.LoadVector256(w0p + 24);
+                v = Vector256.Create(x0[3]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(x0[4]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x0[5]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x0[6]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x0[7]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x0[8]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            }
+            if (ky0 <= 1 && 1 < ky1)
+            {
+                w0 = Avx.LoadVector256(w0p + 32);
+                v = Vector256.Create(x0[19]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(x0[20]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x0[21]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x0[22]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x0[23]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x0[24]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x0[25]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(x0[26]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                w0 = Avx.LoadVector256(w0p + 40);
+                v = Vector256.Create(x0[20]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(x0[21]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x0[22]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x0[23]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x0[24]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x0[25]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x0[26]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(x0[27]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                w0 = Avx.LoadVector256(w0p + 48);
+                v = Vector256.Create(x0[21]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(x0[22]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x0[23]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x0[24]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x0[25]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x0[26]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x0[27]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                w0 = Avx.LoadVector256(w0p + 56);
+                v = Vector256.Create(x0[22]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(x0[23]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x0[24]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x0[25]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x0[26]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x0[27]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            }
+            if (ky0 <= 2 && 2 < ky1)
+            {
+                w0 = Avx.LoadVector256(w0p + 64);
+                v = Vector256.Create(x0[38]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(x0[39]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x0[40]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x0[41]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x0[42]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x0[43]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x0[44]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(x0[45]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                w0 = Avx.LoadVector256(w0p + 72);
+                v = Vector256.Create(x0[39]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(x0[40]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x0[41]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x0[42]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x0[43]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x0[44]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x0[45]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(x0[46]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                w0 = Avx.LoadVector256(w0p + 80);
+                v = Vector256.Create(x0[40]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(x0[41]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x0[42]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x0[43]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x0[44]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x0[45]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x0[46]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                w0 = Avx.LoadVector256(w0p + 88);
+                v = Vector256.Create(x0[41]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(x0[42]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x0[43]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x0[44]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x0[45]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x0[46]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            }
+            if (ky0 <= 3 && 3 < ky1)
+            {
+                w0 = Avx.LoadVector256(w0p + 96);
+                v = Vector256.Create(x0[57]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(x0[58]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x0[59]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x0[60]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x0[61]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x0[62]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x0[63]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(x0[64]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                w0 = Avx.LoadVector256(w0p + 104);
+                v = Vector256.Create(x0[58]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(x0[59]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x0[60]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x0[61]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x0[62]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x0[63]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x0[64]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(x0[65]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                w0 = Avx.LoadVector256(w0p + 112);
+                v = Vector256.Create(x0[59]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(x0[60]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x0[61]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x0[62]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x0[63]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x0[64]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x0[65]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                w0 = Avx.LoadVector256(w0p + 120);
+                v = Vector256.Create(x0[60]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(x0[61]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x0[62]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x0[63]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x0[64]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x0[65]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            }
+            float* x1 = x + (r + 1) * 361;
+            float* w1p = w + (r + 1) * 128;
+            if (ky0 <= 0 && 0 < ky1)
+            {
+                w0 = Avx.LoadVector256(w1p + 0);
+                v = Vector256.Create(x1[0]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(x1[1]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x1[2]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x1[3]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x1[4]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x1[5]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x1[6]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(x1[7]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                w0 = Avx.LoadVector256(w1p + 8);
+                v = Vector256.Create(x1[1]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(x1[2]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x1[3]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x1[4]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x1[5]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x1[6]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x1[7]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(x1[8]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                w0 = Avx.LoadVector256(w1p + 16);
+                v = Vector256.Create(x1[2]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(x1[3]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x1[4]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x1[5]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x1[6]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x1[7]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x1[8]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                w0 = Avx.LoadVector256(w1p + 24);
+                v = Vector256.Create(x1[3]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(x1[4]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x1[5]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x1[6]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x1[7]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x1[8]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            }
+            if (ky0 <= 1 && 1 < ky1)
+            {
+                w0 = Avx.LoadVector256(w1p + 32);
+                v = Vector256.Create(x1[19]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(x1[20]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x1[21]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x1[22]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x1[23]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x1[24]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x1[25]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(x1[26]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                w0 = Avx.LoadVector256(w1p + 40);
+                v = Vector256.Create(x1[20]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(x1[21]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x1[22]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x1[23]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x1[24]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x1[25]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x1[26]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(x1[27]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                w0 = Avx.LoadVector256(w1p + 48);
+                v = Vector256.Create(x1[21]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(x1[22]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x1[23]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x1[24]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x1[25]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x1[26]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x1[27]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                w0 = Avx.LoadVector256(w1p + 56);
+                v = Vector256.Create(x1[22]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(x1[23]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x1[24]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x1[25]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x1[26]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x1[27]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            }
+            if (ky0 <= 2 && 2 < ky1)
+            {
+                w0 = Avx.LoadVector256(w1p + 64);
+                v = Vector256.Create(x1[38]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(x1[39]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x1[40]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x1[41]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x1[42]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x1[43]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x1[44]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(x1[45]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                w0 = Avx.LoadVector256(w1p + 72);
+                v = Vector256.Create(x1[39]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(x1[40]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x1[41]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x1[42]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x1[43]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x1[44]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x1[45]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(x1[46]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                w0 = Avx.LoadVector256(w1p + 80);
+                v = Vector256.Create(x1[40]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(x1[41]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x1[42]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x1[43]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x1[44]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x1[45]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x1[46]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                w0 = Avx.LoadVector256(w1p + 88);
+                v = Vector256.Create(x1[41]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(x1[42]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x1[43]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x1[44]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x1[45]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x1[46]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            }
+            if (ky0 <= 3 && 3 < ky1)
+            {
+                w0 = Avx.LoadVector256(w1p + 96);
+                v = Vector256.Create(x1[57]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(x1[58]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x1[59]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x1[60]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x1[61]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x1[62]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x1[63]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(x1[64]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                w0 = Avx.LoadVector256(w1p + 104);
+                v = Vector256.Create(x1[58]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(x1[59]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x1[60]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x1[61]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x1[62]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x1[63]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x1[64]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                v = Vector256.Create(x1[65]);
+                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                w0 = Avx.LoadVector256(w1p + 112);
+                v = Vector256.Create(x1[59]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(x1[60]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x1[61]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x1[62]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x1[63]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x1[64]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+                v = Vector256.Create(x1[65]);
+                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                w0 = Avx.LoadVector256(w1p + 120);
+                v = Vector256.Create(x1[60]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                v = Vector256.Create(x1[61]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                v = Vector256.Create(x1[62]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                v = Vector256.Create(x1[63]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                v = Vector256.Create(x1[64]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                v = Vector256.Create(x1[65]);
+                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
             }
         }
         Avx.Store(y + 0, a0_0);
