@@ -222,6 +222,28 @@ internal sealed partial class KernelEmitter
                                 w.Line($"{prefix}{a.Name} = Vector256.FusedMultiplyAdd(g{a.Ob}, x{i}_{y}_{k}, {prefix}{a.Name});");
                     }
         }
+        // An even and an odd pixel together (a split tile): the input values both read are broadcast once, so with
+        // stride 1 a row of kw taps needs kw + 1 broadcasts for the pair instead of 2·kw.
+        void Pair(string ox)
+        {
+            int step = l.Stride * x.ColumnStride;
+            w.Line($"float* xp = xr + {Times(ox, step)};");
+            for (int p = 0; p < 2; p++)
+                for (int ob = 0; ob < t.Outputs; ob++)
+                    w.Line($"Vector256<float> g{p}_{ob} = Vector256.Load(gr + {(ob == 0 ? "" : $"{ob * g.PlaneStride} + ")}{(p == 0 ? ox : $"({ox} + 1)")} * 8);");
+            var broadcast = new System.Collections.Generic.HashSet<int>();
+            for (int i = 0; i < t.Inputs; i++)
+                for (int y = 0; y < t.Rows; y++)
+                    for (int k = 0; k < kw; k++)
+                        for (int p = 0; p < 2; p++)
+                        {
+                            int offset = p * step + InputOffset(i, y, k);
+                            if (broadcast.Add(offset)) w.Line($"Vector256<float> x{offset} = Vector256.Create(xp[{offset}]);");
+                            foreach (var a in acc)
+                                if (a.I == i && a.Y == y && a.K == k)
+                                    w.Line($"{(p == 0 ? "" : "b")}{a.Name} = Vector256.FusedMultiplyAdd(g{p}_{a.Ob}, x{offset}, {(p == 0 ? "" : "b")}{a.Name});");
+                        }
+        }
         if (!t.Unrolled)
         {
             w.Open($"for (int ox = 0; ox < {g.W}; ox++)");
@@ -231,7 +253,7 @@ internal sealed partial class KernelEmitter
             w.Close();
         }
         else
-            EmitPixelLoop(g.W, t.Sets == 2, Pixel);
+            EmitPixelLoop(g.W, t.Sets == 2, Pixel, Pair);
         w.Close();
         w.Close();
         // Packed layout [O/8][span][kh][kw][8]: every accumulator has a constant offset from the tile's first row.
@@ -261,9 +283,10 @@ internal sealed partial class KernelEmitter
     /// The loop over one row of output pixels in a weight-gradient kernel; <paramref name="pixel"/> writes one pixel's
     /// FMAs given its column expression and the prefix of the accumulator set. With <paramref name="split"/> (too few
     /// accumulators to cover the FMA latency) even pixels go to the set "a…" and odd ones to "ba…", added at the end;
-    /// a last odd pixel goes to "a…". Each pixel gets its own block, so their temporaries can share names.
+    /// a last odd pixel goes to "a…". Each pixel gets its own block, so their temporaries can share names; or, given
+    /// <paramref name="pair"/>, the even and odd pixel at a column are written together by it.
     /// </summary>
-    private void EmitPixelLoop(int width, bool split, Action<string, string> pixel)
+    private void EmitPixelLoop(int width, bool split, Action<string, string> pixel, Action<string>? pair = null)
     {
         if (!split)
         {
@@ -273,12 +296,16 @@ internal sealed partial class KernelEmitter
             return;
         }
         w.Open($"for (int ox = 0; ox < {width / 2 * 2}; ox += 2)");
-        w.Line("{");
-        pixel("ox", "");
-        w.Close();
-        w.Line("{");
-        pixel("(ox + 1)", "b");
-        w.Close();
+        if (pair is not null) pair("ox");
+        else
+        {
+            w.Line("{");
+            pixel("ox", "");
+            w.Close();
+            w.Line("{");
+            pixel("(ox + 1)", "b");
+            w.Close();
+        }
         w.Close();
         if (width % 2 == 1)
         {

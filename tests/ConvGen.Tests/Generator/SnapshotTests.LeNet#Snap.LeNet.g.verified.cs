@@ -4656,34 +4656,25 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
                     float* xr = xs + oy * 32;
                     for (int ox = 0; ox < 28; ox += 2)
                     {
-                        {
-                            float* xp = xr + ox;
-                            Vector256<float> g0 = Vector256.Load(gr + ox * 8);
-                            Vector256<float> x0_0_0 = Vector256.Create(xp[0]);
-                            a0 = Vector256.FusedMultiplyAdd(g0, x0_0_0, a0);
-                            Vector256<float> x0_0_1 = Vector256.Create(xp[1]);
-                            a1 = Vector256.FusedMultiplyAdd(g0, x0_0_1, a1);
-                            Vector256<float> x0_0_2 = Vector256.Create(xp[2]);
-                            a2 = Vector256.FusedMultiplyAdd(g0, x0_0_2, a2);
-                            Vector256<float> x0_0_3 = Vector256.Create(xp[3]);
-                            a3 = Vector256.FusedMultiplyAdd(g0, x0_0_3, a3);
-                            Vector256<float> x0_0_4 = Vector256.Create(xp[4]);
-                            a4 = Vector256.FusedMultiplyAdd(g0, x0_0_4, a4);
-                        }
-                        {
-                            float* xp = xr + (ox + 1);
-                            Vector256<float> g0 = Vector256.Load(gr + (ox + 1) * 8);
-                            Vector256<float> x0_0_0 = Vector256.Create(xp[0]);
-                            ba0 = Vector256.FusedMultiplyAdd(g0, x0_0_0, ba0);
-                            Vector256<float> x0_0_1 = Vector256.Create(xp[1]);
-                            ba1 = Vector256.FusedMultiplyAdd(g0, x0_0_1, ba1);
-                            Vector256<float> x0_0_2 = Vector256.Create(xp[2]);
-                            ba2 = Vector256.FusedMultiplyAdd(g0, x0_0_2, ba2);
-                            Vector256<float> x0_0_3 = Vector256.Create(xp[3]);
-                            ba3 = Vector256.FusedMultiplyAdd(g0, x0_0_3, ba3);
-                            Vector256<float> x0_0_4 = Vector256.Create(xp[4]);
-                            ba4 = Vector256.FusedMultiplyAdd(g0, x0_0_4, ba4);
-                        }
+                        float* xp = xr + ox;
+                        Vector256<float> g0_0 = Vector256.Load(gr + ox * 8);
+                        Vector256<float> g1_0 = Vector256.Load(gr + (ox + 1) * 8);
+                        Vector256<float> x0 = Vector256.Create(xp[0]);
+                        a0 = Vector256.FusedMultiplyAdd(g0_0, x0, a0);
+                        Vector256<float> x1 = Vector256.Create(xp[1]);
+                        ba0 = Vector256.FusedMultiplyAdd(g1_0, x1, ba0);
+                        a1 = Vector256.FusedMultiplyAdd(g0_0, x1, a1);
+                        Vector256<float> x2 = Vector256.Create(xp[2]);
+                        ba1 = Vector256.FusedMultiplyAdd(g1_0, x2, ba1);
+                        a2 = Vector256.FusedMultiplyAdd(g0_0, x2, a2);
+                        Vector256<float> x3 = Vector256.Create(xp[3]);
+                        ba2 = Vector256.FusedMultiplyAdd(g1_0, x3, ba2);
+                        a3 = Vector256.FusedMultiplyAdd(g0_0, x3, a3);
+                        Vector256<float> x4 = Vector256.Create(xp[4]);
+                        ba3 = Vector256.FusedMultiplyAdd(g1_0, x4, ba3);
+                        a4 = Vector256.FusedMultiplyAdd(g0_0, x4, a4);
+                        Vector256<float> x5 = Vector256.Create(xp[5]);
+                        ba4 = Vector256.FusedMultiplyAdd(g1_0, x5, ba4);
                     }
                 }
             }
