@@ -222,7 +222,7 @@ internal sealed class BackwardPlan
         if (s == 1 || l.Dilation != 1 || l.IsDepthwise || kh < s || kw < s || gx.H < s || gx.W < s) return false;
         int top = kh - 1 - l.PadTop, left = kw - 1 - l.PadLeft;
         static int Mod(int a, int m) => (a % m + m) % m;
-        var phases = new List<(int Py, int Px, int Ty, int Tx, int Rows, int Cols, int H, int W, int GridTop, int GridLeft)>();
+        var phases = new List<Phase>();
         for (int py = 0; py < s; py++)
             for (int px = 0; px < s; px++)
             {
@@ -231,11 +231,10 @@ internal sealed class BackwardPlan
                 int ty = Mod(top - py, s), tx = Mod(left - px, s);
                 int rows = (kh - ty + s - 1) / s, cols = (kw - tx + s - 1) / s;
                 int h = (gx.H - py + s - 1) / s, w = (gx.W - px + s - 1) / s;
-                phases.Add((py, px, ty, tx, rows, cols, h, w, -(py + ty - top) / s, -(px + tx - left) / s));
+                phases.Add(new Phase(py, px, ty, tx, rows, cols, h, w, -(py + ty - top) / s, -(px + tx - left) / s));
             }
         // A grid may be larger than a phase reads, except for a one-tap phase: the 1x1 kernel runs over whole planes.
-        (int, int, int, int) GridKey((int Py, int Px, int Ty, int Tx, int Rows, int Cols, int H, int W, int GridTop, int GridLeft) p)
-            => p.Rows * p.Cols == 1 ? (p.GridTop, p.GridLeft, p.H, p.W) : (p.GridTop, p.GridLeft, 0, 0);
+        static (int, int, int, int) GridKey(Phase p) => p.Rows * p.Cols == 1 ? (p.GridTop, p.GridLeft, p.H, p.W) : (p.GridTop, p.GridLeft, 0, 0);
         var grids = new Dictionary<(int, int, int, int), Tensor>();
         foreach (var g in phases.GroupBy(GridKey))
         {
@@ -258,6 +257,12 @@ internal sealed class BackwardPlan
         }
         return true;
     }
+
+    /// <summary>
+    /// One output phase of a strided backward-data: pixels <c>(s·y + Py, s·x + Px)</c> of ∂X, the <c>Rows × Cols</c> taps
+    /// of the flipped window from <c>(Ty, Tx)</c> in steps of s, an <c>H × W</c> result, ∂Z at (GridTop, GridLeft) of its grid.
+    /// </summary>
+    private readonly record struct Phase(int Py, int Px, int Ty, int Tx, int Rows, int Cols, int H, int W, int GridTop, int GridLeft);
 
     /// <summary>∂Z onto a backward-data grid at <c>(stride·y + top, stride·x + left)</c>.</summary>
     private void PlaceOnGrid(LayerModel l, Tensor gz, Tensor grid, int stride, int top, int left, bool inputOnly)

@@ -70,14 +70,13 @@ internal abstract record Step(Tensor From, Tensor To);
 /// <summary>Copies a tensor into another layout, optionally into the interior of a zero-padded frame.</summary>
 internal sealed record CopyStep(Tensor From, Tensor To, int PadTop, int PadLeft, string Purpose) : Step(From, To);
 
-/// <summary>A convolution, with the following activation fused into its epilogue when there is one.</summary>
+/// <summary>Rows and columns at the edges of a convolution's input known to hold zeros (a backward-data grid's border).</summary>
+internal readonly record struct ZeroBorder(int Top, int Bottom, int Left, int Right);
+
 /// <summary>
 /// A convolution, with the following activation fused into its epilogue when there is one. <see cref="Source"/> is
 /// the tensor before any padded copy (<see cref="Step.From"/> is what the kernel reads).
 /// </summary>
-/// <summary>Rows and columns at the edges of a convolution's input known to hold zeros (a backward-data grid's border).</summary>
-internal readonly record struct ZeroBorder(int Top, int Bottom, int Left, int Right);
-
 /// <param name="Zeros">The zero border of <paramref name="From"/>, whose taps the kernel skips (see <see cref="SkipsZeroRows"/>).</param>
 internal sealed record ConvStep(LayerModel Layer, Tensor From, Tensor To, LayerKind? Activation, string WeightPointer, string? BiasPointer, Tensor Source,
     ZeroBorder Zeros = default)
