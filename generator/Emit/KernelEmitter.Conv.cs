@@ -11,8 +11,11 @@ namespace ConvGen.Generator.Emit;
 /// pixels of one row = at most 12 accumulators, plus one register per block for the weights and one broadcast, within
 /// AVX2's 16. Weights stay in registers across the pixels; each input value is broadcast once per tap.
 /// </summary>
-internal sealed record ConvTiling(int Blocks, int Pixels, int TileCount, int LastBlocks, int Span, int Unroll, bool UnrollRows)
+/// <param name="TilesFastest">The work order: the tiles of one output row follow each other (see <see cref="For"/>).</param>
+internal sealed record ConvTiling(int Blocks, int Pixels, int TileCount, int LastBlocks, int Span, int Unroll, bool UnrollRows, bool TilesFastest)
 {
+    private const long InputCacheBytes = 1 << 20, WeightCacheBytes = 256 << 10;
+
     public static ConvTiling For(ConvStep s)
     {
         var l = s.Layer;
@@ -30,7 +33,13 @@ internal sealed record ConvTiling(int Blocks, int Pixels, int TileCount, int Las
         int unroll = 1;
         foreach (int u in new[] { 8, 4, 3, 2 })
             if (span % u == 0 && u * unrolledTaps <= 32) { unroll = u; break; }
-        return new ConvTiling(blocks, pixels, tiles, last, span, unroll, unrollRows);
+        // Work items go row by row within a tile, so a tile's weights stay in cache while its rows pass. When the input
+        // is what does not fit (a sample over 1 MiB) and all the weights do (at most 256 KiB), the tiles of a row go
+        // one after another instead, so each input row is read once rather than once per tile: the 1x1 backward-data
+        // of a 256-channel gradient plane read it four times over, and at 2 threads ran no faster than at 1.
+        long inputBytes = (long)s.From.Stride * 4, weightBytes = (long)tiles * blocks * span * taps * 8 * 4;
+        bool tilesFastest = tiles > 1 && inputBytes > InputCacheBytes && weightBytes <= WeightCacheBytes;
+        return new ConvTiling(blocks, pixels, tiles, last, span, unroll, unrollRows, tilesFastest);
     }
 
     /// <summary>
@@ -106,6 +115,12 @@ internal sealed partial class KernelEmitter
         return $"Math.Min(tile * 8 / {outPerGroup} * {inPerGroup}, {l.Input.C - t.Span})";
     }
 
+    /// <summary>Output row, tile and sample of a work item, in the tiling's work order.</summary>
+    private static string ItemIndices(ConvTiling t, Tensor y)
+        => y.H == 1 ? $"int oy = 0, tile = item % {t.TileCount}, n = item / {t.TileCount};"
+            : t.TilesFastest ? $"int tile = item % {t.TileCount}, oy = item / {t.TileCount} % {y.H}, n = item / {y.H * t.TileCount};"
+            : $"int oy = item % {y.H}, tile = item / {y.H} % {t.TileCount}, n = item / {y.H * t.TileCount};";
+
     private void EmitConv(string name, ConvStep s)
     {
         var l = s.Layer;
@@ -123,9 +138,7 @@ internal sealed partial class KernelEmitter
 
         Open($"{name}Avx", ConvFormula(l), $"Row by row: each work item is one output row of one tile of {t.Blocks} channel block(s).");
         w.Open("for (int item = begin; item < end; item++)");
-        w.Line(y.H == 1
-            ? $"int oy = 0, tile = item % {t.TileCount}, n = item / {t.TileCount};"
-            : $"int oy = item % {y.H}, tile = item / {y.H} % {t.TileCount}, n = item / {y.H * t.TileCount};");
+        w.Line(ItemIndices(t, y));
         w.Line($"float* x = {Sample(x)} + oy * {l.Stride * x.RowStride};");
         w.Line($"float* w = f->{s.WeightPointer} + tile * {t.Blocks * weightBlock};");
         w.Line(s.BiasPointer is null ? "float* b = null;" : $"float* b = f->{s.BiasPointer} + tile * {t.Blocks * 8};");
@@ -270,9 +283,7 @@ internal sealed partial class KernelEmitter
         int kh = l.KernelHeight, kw = l.KernelWidth, outBlocks = Tensor.Blocks(l.Output.C);
         Open(name, ConvFormula(l), "Scalar twin of the AVX2 kernel for CPUs without AVX2/FMA: same work items, same packed weights.");
         w.Open("for (int item = begin; item < end; item++)");
-        w.Line(y.H == 1
-            ? $"int oy = 0, tile = item % {t.TileCount}, n = item / {t.TileCount};"
-            : $"int oy = item % {y.H}, tile = item / {y.H} % {t.TileCount}, n = item / {y.H * t.TileCount};");
+        w.Line(ItemIndices(t, y));
         w.Line($"float* x = {Sample(x)} + oy * {l.Stride * x.RowStride};");
         w.Open($"for (int ob = tile * {t.Blocks}; ob < Math.Min(tile * {t.Blocks} + {t.Blocks}, {outBlocks}); ob++)");
         w.Line($"int ic0 = {FirstInput(l, t).Replace("tile", "ob")};");
