@@ -1,6 +1,5 @@
 using System;
 using System.ComponentModel;
-using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 
 namespace ConvGen;
@@ -102,19 +101,7 @@ public sealed unsafe class TransposedWeights
                     float* t = target + ((nint)(ib * outChannels + ob * 8) * targetWindow + tap) * 8;
                     if (outLanes == 8 && inLanes == 8 && Avx.IsSupported)
                     {
-                        Vector256<float> r0 = Avx.LoadVector256(s), r1 = Avx.LoadVector256(s + sourceRow);
-                        Vector256<float> r2 = Avx.LoadVector256(s + 2 * sourceRow), r3 = Avx.LoadVector256(s + 3 * sourceRow);
-                        Vector256<float> r4 = Avx.LoadVector256(s + 4 * sourceRow), r5 = Avx.LoadVector256(s + 5 * sourceRow);
-                        Vector256<float> r6 = Avx.LoadVector256(s + 6 * sourceRow), r7 = Avx.LoadVector256(s + 7 * sourceRow);
-                        Registers.Transpose8x8(ref r0, ref r1, ref r2, ref r3, ref r4, ref r5, ref r6, ref r7);
-                        Avx.Store(t, r0);
-                        Avx.Store(t + rowStride, r1);
-                        Avx.Store(t + 2 * rowStride, r2);
-                        Avx.Store(t + 3 * rowStride, r3);
-                        Avx.Store(t + 4 * rowStride, r4);
-                        Avx.Store(t + 5 * rowStride, r5);
-                        Avx.Store(t + 6 * rowStride, r6);
-                        Avx.Store(t + 7 * rowStride, r7);
+                        Registers.Transpose8x8(s, sourceRow, t, rowStride);
                         continue;
                     }
                     for (int o = 0; o < outLanes; o++)

@@ -205,43 +205,28 @@ internal sealed partial class KernelEmitter
         w.Open($"for (int oy = 0; oy < {g.H}; oy++)");
         w.Line($"float* gr = gz + oy * {g.RowStride};");
         w.Line($"float* xr = xs + oy * {l.Stride * x.RowStride};");
-        // One pixel's contribution to the accumulator set named by prefix ("a", or "b" for the odd pixels of a split).
-        void Pixel(string ox, string prefix)
-        {
-            w.Line($"float* xp = xr + {Times(ox, l.Stride * x.ColumnStride)};");
-            for (int ob = 0; ob < t.Outputs; ob++)
-                w.Line($"Vector256<float> g{ob} = Vector256.Load(gr + {(ob == 0 ? "" : $"{ob * g.PlaneStride} + ")}{ox} * 8);");
-            // One broadcast feeds every output block of the tile.
-            for (int i = 0; i < t.Inputs; i++)
-                for (int y = 0; y < t.Rows; y++)
-                    for (int k = 0; k < kw; k++)
-                    {
-                        w.Line($"Vector256<float> x{i}_{y}_{k} = Vector256.Create(xp[{InputOffset(i, y, k)}]);");
-                        foreach (var a in acc)
-                            if (a.I == i && a.Y == y && a.K == k)
-                                w.Line($"{prefix}{a.Name} = Vector256.FusedMultiplyAdd(g{a.Ob}, x{i}_{y}_{k}, {prefix}{a.Name});");
-                    }
-        }
-        // An even and an odd pixel together (a split tile): the input values both read are broadcast once, so with
-        // stride 1 a row of kw taps needs kw + 1 broadcasts for the pair instead of 2·kw.
-        void Pair(string ox)
+        // The contributions of pixels ox, ox + 1, … (one per prefix: the accumulator set "a…", or "ba…" for the odd
+        // pixels of a split tile). An input value that several of them read is broadcast once: with stride 1 a pair
+        // needs kw + 1 broadcasts per kernel row instead of 2·kw.
+        void Pixels(string ox, params string[] prefixes)
         {
             int step = l.Stride * x.ColumnStride;
             w.Line($"float* xp = xr + {Times(ox, step)};");
-            for (int p = 0; p < 2; p++)
+            for (int p = 0; p < prefixes.Length; p++)
                 for (int ob = 0; ob < t.Outputs; ob++)
-                    w.Line($"Vector256<float> g{p}_{ob} = Vector256.Load(gr + {(ob == 0 ? "" : $"{ob * g.PlaneStride} + ")}{(p == 0 ? ox : $"({ox} + 1)")} * 8);");
+                    w.Line($"Vector256<float> g{p}_{ob} = Vector256.Load(gr + {(ob == 0 ? "" : $"{ob * g.PlaneStride} + ")}{(p == 0 ? ox : $"({ox} + {p})")} * 8);");
             var broadcast = new System.Collections.Generic.HashSet<int>();
             for (int i = 0; i < t.Inputs; i++)
                 for (int y = 0; y < t.Rows; y++)
                     for (int k = 0; k < kw; k++)
-                        for (int p = 0; p < 2; p++)
+                        for (int p = 0; p < prefixes.Length; p++)
                         {
+                            // One broadcast feeds every output block of the tile.
                             int offset = p * step + InputOffset(i, y, k);
                             if (broadcast.Add(offset)) w.Line($"Vector256<float> x{offset} = Vector256.Create(xp[{offset}]);");
                             foreach (var a in acc)
                                 if (a.I == i && a.Y == y && a.K == k)
-                                    w.Line($"{(p == 0 ? "" : "b")}{a.Name} = Vector256.FusedMultiplyAdd(g{p}_{a.Ob}, x{offset}, {(p == 0 ? "" : "b")}{a.Name});");
+                                    w.Line($"{prefixes[p]}{a.Name} = Vector256.FusedMultiplyAdd(g{p}_{a.Ob}, x{offset}, {prefixes[p]}{a.Name});");
                         }
         }
         if (!t.Unrolled)
@@ -253,7 +238,7 @@ internal sealed partial class KernelEmitter
             w.Close();
         }
         else
-            EmitPixelLoop(g.W, t.Sets == 2, Pixel, Pair);
+            EmitPixelLoop(g.W, t.Sets == 2, (ox, prefix) => Pixels(ox, prefix), ox => Pixels(ox, "", "b"));
         w.Close();
         w.Close();
         // Packed layout [O/8][span][kh][kw][8]: every accumulator has a constant offset from the tile's first row.

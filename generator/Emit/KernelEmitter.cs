@@ -18,7 +18,6 @@ internal sealed partial class KernelEmitter(CodeWriter w, ExecutionPlan plan)
     public void EmitAll()
     {
         EmitActivationHelpers();
-        if (UsesTranspose()) EmitTransposeHelpers();
         for (int i = 0; i < plan.Steps.Count; i++)
         {
             string name = $"Step{i}";
@@ -34,16 +33,6 @@ internal sealed partial class KernelEmitter(CodeWriter w, ExecutionPlan plan)
                 case PoolStep s: EmitPool(name, s); break;
             }
         }
-    }
-
-    /// <summary>Whether any forward or backward copy moves between NCHW and NCHW8c with whole 8-pixel tiles.</summary>
-    private bool UsesTranspose()
-    {
-        foreach (var step in plan.Steps)
-            if (step is CopyStep c && c.From.Blocked != c.To.Blocked && c.From.W >= 8) return true;
-        foreach (var step in plan.Backward.Steps)
-            if (step is CopyGradStep { Copy: var c } && c.From.Blocked != c.To.Blocked && c.From.W >= 8) return true;
-        return false;
     }
 
     /// <summary>How many work items a step splits into (a C# expression of <c>batch</c>).</summary>
@@ -197,7 +186,7 @@ internal sealed partial class KernelEmitter(CodeWriter w, ExecutionPlan plan)
             {
                 w.Open("if (s_useAvx2)");
                 if (padded) EmitClearBorder(s);
-                EmitTransposedRows(from, $"ToBlocked8(src + h * {from.RowStride} + {{0}}, {from.PlaneStride}, channels, dst + h * {to.RowStride} + {{0}} * 8);");
+                EmitTransposedRows(from, $"global::ConvGen.Registers.ToBlocked8(src + h * {from.RowStride} + {{0}}, {from.PlaneStride}, channels, dst + h * {to.RowStride} + {{0}} * 8);");
                 w.Close();
                 w.Open("else");
             }
@@ -217,7 +206,7 @@ internal sealed partial class KernelEmitter(CodeWriter w, ExecutionPlan plan)
             if (vector)
             {
                 w.Open("if (s_useAvx2)");
-                EmitTransposedRows(from, $"FromBlocked8(src + h * {from.RowStride} + {{0}} * 8, dst + h * {to.RowStride} + {{0}}, {to.PlaneStride}, channels);");
+                EmitTransposedRows(from, $"global::ConvGen.Registers.FromBlocked8(src + h * {from.RowStride} + {{0}} * 8, dst + h * {to.RowStride} + {{0}}, {to.PlaneStride}, channels);");
                 w.Close();
                 w.Open("else");
             }
@@ -267,38 +256,6 @@ internal sealed partial class KernelEmitter(CodeWriter w, ExecutionPlan plan)
             if (right > 0) w.Line($"new Span<float>(y + h * {to.RowStride} + {left + s.From.W * 8}, {right}).Clear();");
             w.Close();
         }
-    }
-
-    /// <summary>The 8×8 transposes behind the layout copies (on the runtime's register transpose), emitted once when a copy between layouts uses them.</summary>
-    private void EmitTransposeHelpers()
-    {
-        w.Line("// 8 pixels × 8 channels: NCHW rows (channel c at src + c·stride, channels ≥ count read as zero) → 8 NCHW8c pixel vectors at dst.");
-        w.Line("[MethodImpl(MethodImplOptions.AggressiveInlining)]");
-        w.Open("private static void ToBlocked8(float* src, nint stride, int count, float* dst)");
-        w.Line("Vector256<float> z = Vector256<float>.Zero;");
-        w.Line("Vector256<float> r0 = Avx.LoadVector256(src), r1 = count > 1 ? Avx.LoadVector256(src + stride) : z, r2 = count > 2 ? Avx.LoadVector256(src + 2 * stride) : z, r3 = count > 3 ? Avx.LoadVector256(src + 3 * stride) : z;");
-        w.Line("Vector256<float> r4 = count > 4 ? Avx.LoadVector256(src + 4 * stride) : z, r5 = count > 5 ? Avx.LoadVector256(src + 5 * stride) : z, r6 = count > 6 ? Avx.LoadVector256(src + 6 * stride) : z, r7 = count > 7 ? Avx.LoadVector256(src + 7 * stride) : z;");
-        w.Line("global::ConvGen.Registers.Transpose8x8(ref r0, ref r1, ref r2, ref r3, ref r4, ref r5, ref r6, ref r7);");
-        w.Line("Avx.Store(dst, r0); Avx.Store(dst + 8, r1); Avx.Store(dst + 16, r2); Avx.Store(dst + 24, r3);");
-        w.Line("Avx.Store(dst + 32, r4); Avx.Store(dst + 40, r5); Avx.Store(dst + 48, r6); Avx.Store(dst + 56, r7);");
-        w.Close();
-        w.Line();
-        w.Line("// 8 NCHW8c pixel vectors at src → NCHW rows of 8 pixels (channel c at dst + c·stride), the first count channels only.");
-        w.Line("[MethodImpl(MethodImplOptions.AggressiveInlining)]");
-        w.Open("private static void FromBlocked8(float* src, float* dst, nint stride, int count)");
-        w.Line("Vector256<float> r0 = Avx.LoadVector256(src), r1 = Avx.LoadVector256(src + 8), r2 = Avx.LoadVector256(src + 16), r3 = Avx.LoadVector256(src + 24);");
-        w.Line("Vector256<float> r4 = Avx.LoadVector256(src + 32), r5 = Avx.LoadVector256(src + 40), r6 = Avx.LoadVector256(src + 48), r7 = Avx.LoadVector256(src + 56);");
-        w.Line("global::ConvGen.Registers.Transpose8x8(ref r0, ref r1, ref r2, ref r3, ref r4, ref r5, ref r6, ref r7);");
-        w.Line("Avx.Store(dst, r0);");
-        w.Line("if (count > 1) Avx.Store(dst + stride, r1);");
-        w.Line("if (count > 2) Avx.Store(dst + 2 * stride, r2);");
-        w.Line("if (count > 3) Avx.Store(dst + 3 * stride, r3);");
-        w.Line("if (count > 4) Avx.Store(dst + 4 * stride, r4);");
-        w.Line("if (count > 5) Avx.Store(dst + 5 * stride, r5);");
-        w.Line("if (count > 6) Avx.Store(dst + 6 * stride, r6);");
-        w.Line("if (count > 7) Avx.Store(dst + 7 * stride, r7);");
-        w.Close();
-        w.Line();
     }
 
     // ---------------------------------------------------------------- pooling

@@ -216,35 +216,6 @@ public unsafe partial class Depthwise : global::ConvGen.INetwork
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static float Sigmoid(float v) => 1f / (1f + MathF.Exp(-v));
 
-    // 8 pixels × 8 channels: NCHW rows (channel c at src + c·stride, channels ≥ count read as zero) → 8 NCHW8c pixel vectors at dst.
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void ToBlocked8(float* src, nint stride, int count, float* dst)
-    {
-        Vector256<float> z = Vector256<float>.Zero;
-        Vector256<float> r0 = Avx.LoadVector256(src), r1 = count > 1 ? Avx.LoadVector256(src + stride) : z, r2 = count > 2 ? Avx.LoadVector256(src + 2 * stride) : z, r3 = count > 3 ? Avx.LoadVector256(src + 3 * stride) : z;
-        Vector256<float> r4 = count > 4 ? Avx.LoadVector256(src + 4 * stride) : z, r5 = count > 5 ? Avx.LoadVector256(src + 5 * stride) : z, r6 = count > 6 ? Avx.LoadVector256(src + 6 * stride) : z, r7 = count > 7 ? Avx.LoadVector256(src + 7 * stride) : z;
-        global::ConvGen.Registers.Transpose8x8(ref r0, ref r1, ref r2, ref r3, ref r4, ref r5, ref r6, ref r7);
-        Avx.Store(dst, r0); Avx.Store(dst + 8, r1); Avx.Store(dst + 16, r2); Avx.Store(dst + 24, r3);
-        Avx.Store(dst + 32, r4); Avx.Store(dst + 40, r5); Avx.Store(dst + 48, r6); Avx.Store(dst + 56, r7);
-    }
-
-    // 8 NCHW8c pixel vectors at src → NCHW rows of 8 pixels (channel c at dst + c·stride), the first count channels only.
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void FromBlocked8(float* src, float* dst, nint stride, int count)
-    {
-        Vector256<float> r0 = Avx.LoadVector256(src), r1 = Avx.LoadVector256(src + 8), r2 = Avx.LoadVector256(src + 16), r3 = Avx.LoadVector256(src + 24);
-        Vector256<float> r4 = Avx.LoadVector256(src + 32), r5 = Avx.LoadVector256(src + 40), r6 = Avx.LoadVector256(src + 48), r7 = Avx.LoadVector256(src + 56);
-        global::ConvGen.Registers.Transpose8x8(ref r0, ref r1, ref r2, ref r3, ref r4, ref r5, ref r6, ref r7);
-        Avx.Store(dst, r0);
-        if (count > 1) Avx.Store(dst + stride, r1);
-        if (count > 2) Avx.Store(dst + 2 * stride, r2);
-        if (count > 3) Avx.Store(dst + 3 * stride, r3);
-        if (count > 4) Avx.Store(dst + 4 * stride, r4);
-        if (count > 5) Avx.Store(dst + 5 * stride, r5);
-        if (count > 6) Avx.Store(dst + 6 * stride, r6);
-        if (count > 7) Avx.Store(dst + 7 * stride, r7);
-    }
-
     // Y[n,c,y,x] = B[c] + W[c,ΔY,ΔX] · X[n,c,y+1·ΔY-1,x+1·ΔX-1]
     // depthwise layer 0: 16×9×9 → 16×9×9, 3x3 + Relu (layer 1) fused: NCHW in and out, 8 pixels of a row per vector, one broadcast weight per tap
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -526,8 +497,8 @@ public unsafe partial class Depthwise : global::ConvGen.INetwork
             {
                 for (int h = 0; h < 9; h++)
                 {
-                    ToBlocked8(src + h * 9 + 0, 81, channels, dst + h * 72 + 0 * 8);
-                    ToBlocked8(src + h * 9 + 1, 81, channels, dst + h * 72 + 1 * 8);
+                    global::ConvGen.Registers.ToBlocked8(src + h * 9 + 0, 81, channels, dst + h * 72 + 0 * 8);
+                    global::ConvGen.Registers.ToBlocked8(src + h * 9 + 1, 81, channels, dst + h * 72 + 1 * 8);
                 }
             }
             else
@@ -586,8 +557,8 @@ public unsafe partial class Depthwise : global::ConvGen.INetwork
                 }
                 for (int h = 0; h < 9; h++)
                 {
-                    ToBlocked8(src + h * 9 + 0, 81, channels, dst + h * 88 + 0 * 8);
-                    ToBlocked8(src + h * 9 + 1, 81, channels, dst + h * 88 + 1 * 8);
+                    global::ConvGen.Registers.ToBlocked8(src + h * 9 + 0, 81, channels, dst + h * 88 + 0 * 8);
+                    global::ConvGen.Registers.ToBlocked8(src + h * 9 + 1, 81, channels, dst + h * 88 + 1 * 8);
                 }
             }
             else
@@ -852,8 +823,8 @@ public unsafe partial class Depthwise : global::ConvGen.INetwork
             {
                 for (int h = 0; h < 9; h++)
                 {
-                    FromBlocked8(src + h * 72 + 0 * 8, dst + h * 9 + 0, 81, channels);
-                    FromBlocked8(src + h * 72 + 1 * 8, dst + h * 9 + 1, 81, channels);
+                    global::ConvGen.Registers.FromBlocked8(src + h * 72 + 0 * 8, dst + h * 9 + 0, 81, channels);
+                    global::ConvGen.Registers.FromBlocked8(src + h * 72 + 1 * 8, dst + h * 9 + 1, 81, channels);
                 }
             }
             else

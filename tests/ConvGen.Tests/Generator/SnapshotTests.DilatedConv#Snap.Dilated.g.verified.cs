@@ -222,35 +222,6 @@ public unsafe partial class Dilated : global::ConvGen.INetwork
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static float Sigmoid(float v) => 1f / (1f + MathF.Exp(-v));
 
-    // 8 pixels × 8 channels: NCHW rows (channel c at src + c·stride, channels ≥ count read as zero) → 8 NCHW8c pixel vectors at dst.
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void ToBlocked8(float* src, nint stride, int count, float* dst)
-    {
-        Vector256<float> z = Vector256<float>.Zero;
-        Vector256<float> r0 = Avx.LoadVector256(src), r1 = count > 1 ? Avx.LoadVector256(src + stride) : z, r2 = count > 2 ? Avx.LoadVector256(src + 2 * stride) : z, r3 = count > 3 ? Avx.LoadVector256(src + 3 * stride) : z;
-        Vector256<float> r4 = count > 4 ? Avx.LoadVector256(src + 4 * stride) : z, r5 = count > 5 ? Avx.LoadVector256(src + 5 * stride) : z, r6 = count > 6 ? Avx.LoadVector256(src + 6 * stride) : z, r7 = count > 7 ? Avx.LoadVector256(src + 7 * stride) : z;
-        global::ConvGen.Registers.Transpose8x8(ref r0, ref r1, ref r2, ref r3, ref r4, ref r5, ref r6, ref r7);
-        Avx.Store(dst, r0); Avx.Store(dst + 8, r1); Avx.Store(dst + 16, r2); Avx.Store(dst + 24, r3);
-        Avx.Store(dst + 32, r4); Avx.Store(dst + 40, r5); Avx.Store(dst + 48, r6); Avx.Store(dst + 56, r7);
-    }
-
-    // 8 NCHW8c pixel vectors at src → NCHW rows of 8 pixels (channel c at dst + c·stride), the first count channels only.
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void FromBlocked8(float* src, float* dst, nint stride, int count)
-    {
-        Vector256<float> r0 = Avx.LoadVector256(src), r1 = Avx.LoadVector256(src + 8), r2 = Avx.LoadVector256(src + 16), r3 = Avx.LoadVector256(src + 24);
-        Vector256<float> r4 = Avx.LoadVector256(src + 32), r5 = Avx.LoadVector256(src + 40), r6 = Avx.LoadVector256(src + 48), r7 = Avx.LoadVector256(src + 56);
-        global::ConvGen.Registers.Transpose8x8(ref r0, ref r1, ref r2, ref r3, ref r4, ref r5, ref r6, ref r7);
-        Avx.Store(dst, r0);
-        if (count > 1) Avx.Store(dst + stride, r1);
-        if (count > 2) Avx.Store(dst + 2 * stride, r2);
-        if (count > 3) Avx.Store(dst + 3 * stride, r3);
-        if (count > 4) Avx.Store(dst + 4 * stride, r4);
-        if (count > 5) Avx.Store(dst + 5 * stride, r5);
-        if (count > 6) Avx.Store(dst + 6 * stride, r6);
-        if (count > 7) Avx.Store(dst + 7 * stride, r7);
-    }
-
     // Y[n,c,h+2,w+2] = X[n,c,h,w]   (8×11×11 NCHW → 8×15×15 NCHW: zero-padded copy)
     // The border is zeroed, so the next kernel reads every tap in bounds.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -909,31 +880,31 @@ public unsafe partial class Dilated : global::ConvGen.INetwork
                     for (int ox = 0; ox < 11; ox++)
                     {
                         float* xp = xr + ox;
-                        Vector256<float> g0 = Vector256.Load(gr + ox * 8);
-                        Vector256<float> x0_0_0 = Vector256.Create(xp[0]);
-                        a0 = Vector256.FusedMultiplyAdd(g0, x0_0_0, a0);
-                        Vector256<float> x0_0_1 = Vector256.Create(xp[2]);
-                        a1 = Vector256.FusedMultiplyAdd(g0, x0_0_1, a1);
-                        Vector256<float> x0_0_2 = Vector256.Create(xp[4]);
-                        a2 = Vector256.FusedMultiplyAdd(g0, x0_0_2, a2);
-                        Vector256<float> x1_0_0 = Vector256.Create(xp[225]);
-                        a3 = Vector256.FusedMultiplyAdd(g0, x1_0_0, a3);
-                        Vector256<float> x1_0_1 = Vector256.Create(xp[227]);
-                        a4 = Vector256.FusedMultiplyAdd(g0, x1_0_1, a4);
-                        Vector256<float> x1_0_2 = Vector256.Create(xp[229]);
-                        a5 = Vector256.FusedMultiplyAdd(g0, x1_0_2, a5);
-                        Vector256<float> x2_0_0 = Vector256.Create(xp[450]);
-                        a6 = Vector256.FusedMultiplyAdd(g0, x2_0_0, a6);
-                        Vector256<float> x2_0_1 = Vector256.Create(xp[452]);
-                        a7 = Vector256.FusedMultiplyAdd(g0, x2_0_1, a7);
-                        Vector256<float> x2_0_2 = Vector256.Create(xp[454]);
-                        a8 = Vector256.FusedMultiplyAdd(g0, x2_0_2, a8);
-                        Vector256<float> x3_0_0 = Vector256.Create(xp[675]);
-                        a9 = Vector256.FusedMultiplyAdd(g0, x3_0_0, a9);
-                        Vector256<float> x3_0_1 = Vector256.Create(xp[677]);
-                        a10 = Vector256.FusedMultiplyAdd(g0, x3_0_1, a10);
-                        Vector256<float> x3_0_2 = Vector256.Create(xp[679]);
-                        a11 = Vector256.FusedMultiplyAdd(g0, x3_0_2, a11);
+                        Vector256<float> g0_0 = Vector256.Load(gr + ox * 8);
+                        Vector256<float> x0 = Vector256.Create(xp[0]);
+                        a0 = Vector256.FusedMultiplyAdd(g0_0, x0, a0);
+                        Vector256<float> x2 = Vector256.Create(xp[2]);
+                        a1 = Vector256.FusedMultiplyAdd(g0_0, x2, a1);
+                        Vector256<float> x4 = Vector256.Create(xp[4]);
+                        a2 = Vector256.FusedMultiplyAdd(g0_0, x4, a2);
+                        Vector256<float> x225 = Vector256.Create(xp[225]);
+                        a3 = Vector256.FusedMultiplyAdd(g0_0, x225, a3);
+                        Vector256<float> x227 = Vector256.Create(xp[227]);
+                        a4 = Vector256.FusedMultiplyAdd(g0_0, x227, a4);
+                        Vector256<float> x229 = Vector256.Create(xp[229]);
+                        a5 = Vector256.FusedMultiplyAdd(g0_0, x229, a5);
+                        Vector256<float> x450 = Vector256.Create(xp[450]);
+                        a6 = Vector256.FusedMultiplyAdd(g0_0, x450, a6);
+                        Vector256<float> x452 = Vector256.Create(xp[452]);
+                        a7 = Vector256.FusedMultiplyAdd(g0_0, x452, a7);
+                        Vector256<float> x454 = Vector256.Create(xp[454]);
+                        a8 = Vector256.FusedMultiplyAdd(g0_0, x454, a8);
+                        Vector256<float> x675 = Vector256.Create(xp[675]);
+                        a9 = Vector256.FusedMultiplyAdd(g0_0, x675, a9);
+                        Vector256<float> x677 = Vector256.Create(xp[677]);
+                        a10 = Vector256.FusedMultiplyAdd(g0_0, x677, a10);
+                        Vector256<float> x679 = Vector256.Create(xp[679]);
+                        a11 = Vector256.FusedMultiplyAdd(g0_0, x679, a11);
                     }
                 }
             }
@@ -972,8 +943,8 @@ public unsafe partial class Dilated : global::ConvGen.INetwork
             {
                 for (int h = 0; h < 11; h++)
                 {
-                    FromBlocked8(src + h * 88 + 0 * 8, dst + h * 15 + 0, 225, channels);
-                    FromBlocked8(src + h * 88 + 3 * 8, dst + h * 15 + 3, 225, channels);
+                    global::ConvGen.Registers.FromBlocked8(src + h * 88 + 0 * 8, dst + h * 15 + 0, 225, channels);
+                    global::ConvGen.Registers.FromBlocked8(src + h * 88 + 3 * 8, dst + h * 15 + 3, 225, channels);
                 }
             }
             else
@@ -1498,8 +1469,8 @@ public unsafe partial class Dilated : global::ConvGen.INetwork
             {
                 for (int h = 0; h < 11; h++)
                 {
-                    FromBlocked8(src + h * 88 + 0 * 8, dst + h * 11 + 0, 121, channels);
-                    FromBlocked8(src + h * 88 + 3 * 8, dst + h * 11 + 3, 121, channels);
+                    global::ConvGen.Registers.FromBlocked8(src + h * 88 + 0 * 8, dst + h * 11 + 0, 121, channels);
+                    global::ConvGen.Registers.FromBlocked8(src + h * 88 + 3 * 8, dst + h * 11 + 3, 121, channels);
                 }
             }
             else

@@ -344,35 +344,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static float Sigmoid(float v) => 1f / (1f + MathF.Exp(-v));
 
-    // 8 pixels × 8 channels: NCHW rows (channel c at src + c·stride, channels ≥ count read as zero) → 8 NCHW8c pixel vectors at dst.
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void ToBlocked8(float* src, nint stride, int count, float* dst)
-    {
-        Vector256<float> z = Vector256<float>.Zero;
-        Vector256<float> r0 = Avx.LoadVector256(src), r1 = count > 1 ? Avx.LoadVector256(src + stride) : z, r2 = count > 2 ? Avx.LoadVector256(src + 2 * stride) : z, r3 = count > 3 ? Avx.LoadVector256(src + 3 * stride) : z;
-        Vector256<float> r4 = count > 4 ? Avx.LoadVector256(src + 4 * stride) : z, r5 = count > 5 ? Avx.LoadVector256(src + 5 * stride) : z, r6 = count > 6 ? Avx.LoadVector256(src + 6 * stride) : z, r7 = count > 7 ? Avx.LoadVector256(src + 7 * stride) : z;
-        global::ConvGen.Registers.Transpose8x8(ref r0, ref r1, ref r2, ref r3, ref r4, ref r5, ref r6, ref r7);
-        Avx.Store(dst, r0); Avx.Store(dst + 8, r1); Avx.Store(dst + 16, r2); Avx.Store(dst + 24, r3);
-        Avx.Store(dst + 32, r4); Avx.Store(dst + 40, r5); Avx.Store(dst + 48, r6); Avx.Store(dst + 56, r7);
-    }
-
-    // 8 NCHW8c pixel vectors at src → NCHW rows of 8 pixels (channel c at dst + c·stride), the first count channels only.
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void FromBlocked8(float* src, float* dst, nint stride, int count)
-    {
-        Vector256<float> r0 = Avx.LoadVector256(src), r1 = Avx.LoadVector256(src + 8), r2 = Avx.LoadVector256(src + 16), r3 = Avx.LoadVector256(src + 24);
-        Vector256<float> r4 = Avx.LoadVector256(src + 32), r5 = Avx.LoadVector256(src + 40), r6 = Avx.LoadVector256(src + 48), r7 = Avx.LoadVector256(src + 56);
-        global::ConvGen.Registers.Transpose8x8(ref r0, ref r1, ref r2, ref r3, ref r4, ref r5, ref r6, ref r7);
-        Avx.Store(dst, r0);
-        if (count > 1) Avx.Store(dst + stride, r1);
-        if (count > 2) Avx.Store(dst + 2 * stride, r2);
-        if (count > 3) Avx.Store(dst + 3 * stride, r3);
-        if (count > 4) Avx.Store(dst + 4 * stride, r4);
-        if (count > 5) Avx.Store(dst + 5 * stride, r5);
-        if (count > 6) Avx.Store(dst + 6 * stride, r6);
-        if (count > 7) Avx.Store(dst + 7 * stride, r7);
-    }
-
     // Y[n,c,h+2,w+2] = X[n,c,h,w]   (1×28×28 NCHW → 1×32×32 NCHW: zero-padded copy)
     // The border is zeroed, so the next kernel reads every tap in bounds.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -3805,23 +3776,23 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
                     for (int ox = 0; ox < 10; ox++)
                     {
                         float* xp = xr + ox * 8;
-                        Vector256<float> g0 = Vector256.Load(gr + ox * 8);
-                        Vector256<float> g1 = Vector256.Load(gr + 800 + ox * 8);
-                        Vector256<float> x0_0_0 = Vector256.Create(xp[0]);
-                        a0 = Vector256.FusedMultiplyAdd(g0, x0_0_0, a0);
-                        a5 = Vector256.FusedMultiplyAdd(g1, x0_0_0, a5);
-                        Vector256<float> x0_0_1 = Vector256.Create(xp[8]);
-                        a1 = Vector256.FusedMultiplyAdd(g0, x0_0_1, a1);
-                        a6 = Vector256.FusedMultiplyAdd(g1, x0_0_1, a6);
-                        Vector256<float> x0_0_2 = Vector256.Create(xp[16]);
-                        a2 = Vector256.FusedMultiplyAdd(g0, x0_0_2, a2);
-                        a7 = Vector256.FusedMultiplyAdd(g1, x0_0_2, a7);
-                        Vector256<float> x0_0_3 = Vector256.Create(xp[24]);
-                        a3 = Vector256.FusedMultiplyAdd(g0, x0_0_3, a3);
-                        a8 = Vector256.FusedMultiplyAdd(g1, x0_0_3, a8);
-                        Vector256<float> x0_0_4 = Vector256.Create(xp[32]);
-                        a4 = Vector256.FusedMultiplyAdd(g0, x0_0_4, a4);
-                        a9 = Vector256.FusedMultiplyAdd(g1, x0_0_4, a9);
+                        Vector256<float> g0_0 = Vector256.Load(gr + ox * 8);
+                        Vector256<float> g0_1 = Vector256.Load(gr + 800 + ox * 8);
+                        Vector256<float> x0 = Vector256.Create(xp[0]);
+                        a0 = Vector256.FusedMultiplyAdd(g0_0, x0, a0);
+                        a5 = Vector256.FusedMultiplyAdd(g0_1, x0, a5);
+                        Vector256<float> x8 = Vector256.Create(xp[8]);
+                        a1 = Vector256.FusedMultiplyAdd(g0_0, x8, a1);
+                        a6 = Vector256.FusedMultiplyAdd(g0_1, x8, a6);
+                        Vector256<float> x16 = Vector256.Create(xp[16]);
+                        a2 = Vector256.FusedMultiplyAdd(g0_0, x16, a2);
+                        a7 = Vector256.FusedMultiplyAdd(g0_1, x16, a7);
+                        Vector256<float> x24 = Vector256.Create(xp[24]);
+                        a3 = Vector256.FusedMultiplyAdd(g0_0, x24, a3);
+                        a8 = Vector256.FusedMultiplyAdd(g0_1, x24, a8);
+                        Vector256<float> x32 = Vector256.Create(xp[32]);
+                        a4 = Vector256.FusedMultiplyAdd(g0_0, x32, a4);
+                        a9 = Vector256.FusedMultiplyAdd(g0_1, x32, a9);
                     }
                 }
             }
@@ -3858,8 +3829,8 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             {
                 for (int h = 0; h < 10; h++)
                 {
-                    FromBlocked8(src + h * 80 + 0 * 8, dst + h * 18 + 0, 324, channels);
-                    FromBlocked8(src + h * 80 + 2 * 8, dst + h * 18 + 2, 324, channels);
+                    global::ConvGen.Registers.FromBlocked8(src + h * 80 + 0 * 8, dst + h * 18 + 0, 324, channels);
+                    global::ConvGen.Registers.FromBlocked8(src + h * 80 + 2 * 8, dst + h * 18 + 2, 324, channels);
                 }
             }
             else
@@ -4706,8 +4677,8 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             {
                 for (int h = 0; h < 28; h++)
                 {
-                    for (int x0 = 0; x0 < 24; x0 += 8) FromBlocked8(src + h * 224 + x0 * 8, dst + h * 32 + x0, 1024, channels);
-                    FromBlocked8(src + h * 224 + 20 * 8, dst + h * 32 + 20, 1024, channels);
+                    for (int x0 = 0; x0 < 24; x0 += 8) global::ConvGen.Registers.FromBlocked8(src + h * 224 + x0 * 8, dst + h * 32 + x0, 1024, channels);
+                    global::ConvGen.Registers.FromBlocked8(src + h * 224 + 20 * 8, dst + h * 32 + 20, 1024, channels);
                 }
             }
             else
@@ -6324,8 +6295,8 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             {
                 for (int h = 0; h < 28; h++)
                 {
-                    for (int x0 = 0; x0 < 24; x0 += 8) FromBlocked8(src + h * 224 + x0 * 8, dst + h * 28 + x0, 784, channels);
-                    FromBlocked8(src + h * 224 + 20 * 8, dst + h * 28 + 20, 784, channels);
+                    for (int x0 = 0; x0 < 24; x0 += 8) global::ConvGen.Registers.FromBlocked8(src + h * 224 + x0 * 8, dst + h * 28 + x0, 784, channels);
+                    global::ConvGen.Registers.FromBlocked8(src + h * 224 + 20 * 8, dst + h * 28 + 20, 784, channels);
                 }
             }
             else

@@ -695,20 +695,20 @@ public unsafe partial class Pointwise : global::ConvGen.INetwork
                     for (int ox = 0; ox < 7; ox++)
                     {
                         float* xp = xr + ox;
-                        Vector256<float> g0 = Vector256.Load(gr + ox * 8);
-                        Vector256<float> g1 = Vector256.Load(gr + 392 + ox * 8);
-                        Vector256<float> x0_0_0 = Vector256.Create(xp[0]);
-                        a0 = Vector256.FusedMultiplyAdd(g0, x0_0_0, a0);
-                        a4 = Vector256.FusedMultiplyAdd(g1, x0_0_0, a4);
-                        Vector256<float> x1_0_0 = Vector256.Create(xp[49]);
-                        a1 = Vector256.FusedMultiplyAdd(g0, x1_0_0, a1);
-                        a5 = Vector256.FusedMultiplyAdd(g1, x1_0_0, a5);
-                        Vector256<float> x2_0_0 = Vector256.Create(xp[98]);
-                        a2 = Vector256.FusedMultiplyAdd(g0, x2_0_0, a2);
-                        a6 = Vector256.FusedMultiplyAdd(g1, x2_0_0, a6);
-                        Vector256<float> x3_0_0 = Vector256.Create(xp[147]);
-                        a3 = Vector256.FusedMultiplyAdd(g0, x3_0_0, a3);
-                        a7 = Vector256.FusedMultiplyAdd(g1, x3_0_0, a7);
+                        Vector256<float> g0_0 = Vector256.Load(gr + ox * 8);
+                        Vector256<float> g0_1 = Vector256.Load(gr + 392 + ox * 8);
+                        Vector256<float> x0 = Vector256.Create(xp[0]);
+                        a0 = Vector256.FusedMultiplyAdd(g0_0, x0, a0);
+                        a4 = Vector256.FusedMultiplyAdd(g0_1, x0, a4);
+                        Vector256<float> x49 = Vector256.Create(xp[49]);
+                        a1 = Vector256.FusedMultiplyAdd(g0_0, x49, a1);
+                        a5 = Vector256.FusedMultiplyAdd(g0_1, x49, a5);
+                        Vector256<float> x98 = Vector256.Create(xp[98]);
+                        a2 = Vector256.FusedMultiplyAdd(g0_0, x98, a2);
+                        a6 = Vector256.FusedMultiplyAdd(g0_1, x98, a6);
+                        Vector256<float> x147 = Vector256.Create(xp[147]);
+                        a3 = Vector256.FusedMultiplyAdd(g0_0, x147, a3);
+                        a7 = Vector256.FusedMultiplyAdd(g0_1, x147, a7);
                     }
                 }
             }

@@ -241,35 +241,6 @@ public unsafe partial class Stem : global::ConvGen.INetwork
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static float Sigmoid(float v) => 1f / (1f + MathF.Exp(-v));
 
-    // 8 pixels × 8 channels: NCHW rows (channel c at src + c·stride, channels ≥ count read as zero) → 8 NCHW8c pixel vectors at dst.
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void ToBlocked8(float* src, nint stride, int count, float* dst)
-    {
-        Vector256<float> z = Vector256<float>.Zero;
-        Vector256<float> r0 = Avx.LoadVector256(src), r1 = count > 1 ? Avx.LoadVector256(src + stride) : z, r2 = count > 2 ? Avx.LoadVector256(src + 2 * stride) : z, r3 = count > 3 ? Avx.LoadVector256(src + 3 * stride) : z;
-        Vector256<float> r4 = count > 4 ? Avx.LoadVector256(src + 4 * stride) : z, r5 = count > 5 ? Avx.LoadVector256(src + 5 * stride) : z, r6 = count > 6 ? Avx.LoadVector256(src + 6 * stride) : z, r7 = count > 7 ? Avx.LoadVector256(src + 7 * stride) : z;
-        global::ConvGen.Registers.Transpose8x8(ref r0, ref r1, ref r2, ref r3, ref r4, ref r5, ref r6, ref r7);
-        Avx.Store(dst, r0); Avx.Store(dst + 8, r1); Avx.Store(dst + 16, r2); Avx.Store(dst + 24, r3);
-        Avx.Store(dst + 32, r4); Avx.Store(dst + 40, r5); Avx.Store(dst + 48, r6); Avx.Store(dst + 56, r7);
-    }
-
-    // 8 NCHW8c pixel vectors at src → NCHW rows of 8 pixels (channel c at dst + c·stride), the first count channels only.
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void FromBlocked8(float* src, float* dst, nint stride, int count)
-    {
-        Vector256<float> r0 = Avx.LoadVector256(src), r1 = Avx.LoadVector256(src + 8), r2 = Avx.LoadVector256(src + 16), r3 = Avx.LoadVector256(src + 24);
-        Vector256<float> r4 = Avx.LoadVector256(src + 32), r5 = Avx.LoadVector256(src + 40), r6 = Avx.LoadVector256(src + 48), r7 = Avx.LoadVector256(src + 56);
-        global::ConvGen.Registers.Transpose8x8(ref r0, ref r1, ref r2, ref r3, ref r4, ref r5, ref r6, ref r7);
-        Avx.Store(dst, r0);
-        if (count > 1) Avx.Store(dst + stride, r1);
-        if (count > 2) Avx.Store(dst + 2 * stride, r2);
-        if (count > 3) Avx.Store(dst + 3 * stride, r3);
-        if (count > 4) Avx.Store(dst + 4 * stride, r4);
-        if (count > 5) Avx.Store(dst + 5 * stride, r5);
-        if (count > 6) Avx.Store(dst + 6 * stride, r6);
-        if (count > 7) Avx.Store(dst + 7 * stride, r7);
-    }
-
     // Y[n,c,h+3,w+3] = X[n,c,h,w]   (3×32×32 NCHW → 3×38×38 NCHW: zero-padded copy)
     // The border is zeroed, so the next kernel reads every tap in bounds.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -1222,7 +1193,7 @@ public unsafe partial class Stem : global::ConvGen.INetwork
             {
                 for (int h = 0; h < 16; h++)
                 {
-                    for (int x0 = 0; x0 < 16; x0 += 8) FromBlocked8(src + h * 128 + x0 * 8, dst + h * 16 + x0, 256, channels);
+                    for (int x0 = 0; x0 < 16; x0 += 8) global::ConvGen.Registers.FromBlocked8(src + h * 128 + x0 * 8, dst + h * 16 + x0, 256, channels);
                 }
             }
             else
@@ -1252,7 +1223,7 @@ public unsafe partial class Stem : global::ConvGen.INetwork
             {
                 for (int h = 0; h < 16; h++)
                 {
-                    for (int x0 = 0; x0 < 16; x0 += 8) ToBlocked8(src + h * 16 + x0, 256, channels, dst + h * 128 + x0 * 8);
+                    for (int x0 = 0; x0 < 16; x0 += 8) global::ConvGen.Registers.ToBlocked8(src + h * 16 + x0, 256, channels, dst + h * 128 + x0 * 8);
                 }
             }
             else
@@ -1329,21 +1300,21 @@ public unsafe partial class Stem : global::ConvGen.INetwork
                     for (int ox = 0; ox < 16; ox++)
                     {
                         float* xp = xr + ox * 2;
-                        Vector256<float> g0 = Vector256.Load(gr + ox * 8);
-                        Vector256<float> x0_0_0 = Vector256.Create(xp[0]);
-                        a0 = Vector256.FusedMultiplyAdd(g0, x0_0_0, a0);
-                        Vector256<float> x0_0_1 = Vector256.Create(xp[1]);
-                        a1 = Vector256.FusedMultiplyAdd(g0, x0_0_1, a1);
-                        Vector256<float> x0_0_2 = Vector256.Create(xp[2]);
-                        a2 = Vector256.FusedMultiplyAdd(g0, x0_0_2, a2);
-                        Vector256<float> x0_0_3 = Vector256.Create(xp[3]);
-                        a3 = Vector256.FusedMultiplyAdd(g0, x0_0_3, a3);
-                        Vector256<float> x0_0_4 = Vector256.Create(xp[4]);
-                        a4 = Vector256.FusedMultiplyAdd(g0, x0_0_4, a4);
-                        Vector256<float> x0_0_5 = Vector256.Create(xp[5]);
-                        a5 = Vector256.FusedMultiplyAdd(g0, x0_0_5, a5);
-                        Vector256<float> x0_0_6 = Vector256.Create(xp[6]);
-                        a6 = Vector256.FusedMultiplyAdd(g0, x0_0_6, a6);
+                        Vector256<float> g0_0 = Vector256.Load(gr + ox * 8);
+                        Vector256<float> x0 = Vector256.Create(xp[0]);
+                        a0 = Vector256.FusedMultiplyAdd(g0_0, x0, a0);
+                        Vector256<float> x1 = Vector256.Create(xp[1]);
+                        a1 = Vector256.FusedMultiplyAdd(g0_0, x1, a1);
+                        Vector256<float> x2 = Vector256.Create(xp[2]);
+                        a2 = Vector256.FusedMultiplyAdd(g0_0, x2, a2);
+                        Vector256<float> x3 = Vector256.Create(xp[3]);
+                        a3 = Vector256.FusedMultiplyAdd(g0_0, x3, a3);
+                        Vector256<float> x4 = Vector256.Create(xp[4]);
+                        a4 = Vector256.FusedMultiplyAdd(g0_0, x4, a4);
+                        Vector256<float> x5 = Vector256.Create(xp[5]);
+                        a5 = Vector256.FusedMultiplyAdd(g0_0, x5, a5);
+                        Vector256<float> x6 = Vector256.Create(xp[6]);
+                        a6 = Vector256.FusedMultiplyAdd(g0_0, x6, a6);
                     }
                 }
             }
@@ -1377,7 +1348,7 @@ public unsafe partial class Stem : global::ConvGen.INetwork
             {
                 for (int h = 0; h < 16; h++)
                 {
-                    for (int x0 = 0; x0 < 16; x0 += 8) FromBlocked8(src + h * 128 + x0 * 8, dst + h * 19 + x0, 361, channels);
+                    for (int x0 = 0; x0 < 16; x0 += 8) global::ConvGen.Registers.FromBlocked8(src + h * 128 + x0 * 8, dst + h * 19 + x0, 361, channels);
                 }
             }
             else
@@ -5227,7 +5198,7 @@ public unsafe partial class Stem : global::ConvGen.INetwork
             {
                 for (int h = 0; h < 32; h++)
                 {
-                    for (int x0 = 0; x0 < 32; x0 += 8) FromBlocked8(src + h * 256 + x0 * 8, dst + h * 32 + x0, 1024, channels);
+                    for (int x0 = 0; x0 < 32; x0 += 8) global::ConvGen.Registers.FromBlocked8(src + h * 256 + x0 * 8, dst + h * 32 + x0, 1024, channels);
                 }
             }
             else
