@@ -285,7 +285,10 @@ public sealed partial class NetworkGenerator
             long offset = 0;
             foreach (var t in back.Tensors)
             {
-                w.Line($"frame.{t.Field} = gs + (nint)batch * {N(offset)}{(offset > int.MaxValue ? "L" : "")};");
+                string region = $"gs + (nint)batch * {N(offset)}{(offset > int.MaxValue ? "L" : "")}";
+                w.Line(t == back.DirectOutputGradient
+                    ? $"frame.{t.Field} = outputGradient.Overlaps(inputGradient) ? {region} : og; // read in place, unless ∂loss/∂input could overwrite it while it is read"
+                    : $"frame.{t.Field} = {region};");
                 offset += t.Stride;
             }
             foreach (var r in back.Repacked) w.Line($"frame.{r.Pointer} = _{r.Pointer}.Pointer;");
@@ -294,7 +297,8 @@ public sealed partial class NetworkGenerator
             for (int i = 0; i < back.Steps.Count; i++)
             {
                 string call = $"global::ConvGen.Parallelism.For({KernelEmitter.WorkItems(back.Steps[i])}, &Back{i}, &frame); // {KernelEmitter.Describe(back.Steps[i])}";
-                w.Line(back.Steps[i].InputOnly ? $"if (wantInput) {call}" : call);
+                w.Line(back.Steps[i].InputOnly ? $"if (wantInput) {call}"
+                    : i == 0 && back.DirectOutputGradient is { } last ? $"if (frame.{last.Field} != og) {call}" : call);
             }
             w.Close();
             w.Close();

@@ -8,8 +8,9 @@ namespace ConvGen.Generator.Emit;
 // The backward pass, planned from the forward plan in reverse. Every forward tensor has a gradient tensor of the same
 // layout; activations work in place on it. Backward-data of a convolution or Linear layer is expressed as a forward
 // layer of the same kind (output and input channels swapped, weights transposed and flipped), so it runs on the same
-// register-tiled kernels: a convolution's output gradient is first spread onto a zero grid (stride − 1 zeros between
-// values, d·(k−1) − pad of border) and then convolved with stride 1.
+// register-tiled kernels: a convolution's output gradient is first placed on a zero grid (d·(k−1) − pad of border) and
+// then convolved with stride 1; a strided layer runs one such convolution per output phase. A planar depthwise layer's
+// gradients stay on NCHW, like its forward kernel. ∂loss/∂input is written by the step that produces it, not copied.
 
 internal abstract record BackwardStep(bool InputOnly);
 
@@ -22,8 +23,15 @@ internal sealed record ActivationGradStep(LayerKind Kind, int Layer, Tensor Outp
 /// <summary><c>∂B[o] += Σ ∂Z[n,o,…]</c>.</summary>
 internal sealed record BiasGradStep(int Layer, Tensor Gradient, string Pointer) : BackwardStep(false);
 
-/// <summary><c>∂W[o,i,ky,kx] += Σ ∂Z[n,o,y,x] · X[n,i,s·y+d·ky,s·x+d·kx]</c> over the padded input view.</summary>
-internal sealed record ConvWeightGradStep(LayerModel Layer, Tensor Input, Tensor Gradient, string Pointer, string? MaskPointer) : BackwardStep(false);
+/// <summary>
+/// <c>∂W[o,i,ky,kx] += Σ ∂Z[n,o,y,x] · X[n,i,s·y+d·ky,s·x+d·kx]</c> over the padded input view; or, for a planar
+/// depthwise layer (NCHW <paramref name="Input"/>, borders handled in the kernel), with the bias gradient summed in the
+/// same pass over ∂Z when <paramref name="BiasPointer"/> is set.
+/// </summary>
+internal sealed record ConvWeightGradStep(LayerModel Layer, Tensor Input, Tensor Gradient, string Pointer, string? MaskPointer, string? BiasPointer = null) : BackwardStep(false)
+{
+    public bool Planar => Layer.IsDepthwise && !Input.Blocked;
+}
 
 /// <summary><c>∂W[o,i] += Σₙ ∂Y[n,o] · X[n,i]</c>.</summary>
 internal sealed record LinearWeightGradStep(LayerModel Layer, Tensor Input, int Inputs, Tensor Gradient, string Pointer, string? MaskPointer) : BackwardStep(false);
@@ -52,6 +60,10 @@ internal sealed class BackwardPlan
     public List<(ParameterPlan Weight, string Pointer)> Masks { get; } = new();
     public Tensor OutputGradient { get; private set; } = null!;
     public Tensor InputGradient { get; private set; } = null!;
+    /// <summary>
+    /// The gradient of the last tensor, when Backward may read the caller's ∂loss/∂output in its place (see Build).
+    /// </summary>
+    public Tensor? DirectOutputGradient { get; private set; }
     public long FloatsPerSample => Tensors.Sum(t => (long)t.Stride);
 
     private int _next;
@@ -64,6 +76,14 @@ internal sealed class BackwardPlan
     }
 
     private Tensor Like(Tensor t) => New(t.Blocked, t.C, t.H, t.W, t.Stride);
+
+    private string _inputField = "";
+
+    /// <summary>
+    /// A new gradient for forward tensor <paramref name="t"/>, in its layout: for the network's input, the caller's
+    /// ∂loss/∂input itself, so the step that produces it writes it there instead of into a tensor copied out after.
+    /// </summary>
+    private Tensor NewGradientOf(Tensor t) => t.Field == _inputField ? InputGradient : Like(t);
 
     public static BackwardPlan Build(ExecutionPlan forward)
     {
@@ -85,6 +105,7 @@ internal sealed class BackwardPlan
 
         plan.OutputGradient = output.To with { Field = "OutputGradient" };
         plan.InputGradient = forward.Input with { Field = "InputGradient" };
+        plan._inputField = forward.Input.Field;
         var grad = new Dictionary<string, Tensor>();
         var last = plan.Like(output.From);
         // By the layout copy (8×8 register transposes into NCHW8c, whose lanes past the last channel it zeroes too);
@@ -93,6 +114,11 @@ internal sealed class BackwardPlan
             ? new CopyGradStep(new CopyStep(plan.OutputGradient, last, 0, 0, "∂loss/∂output into the internal layout"), false)
             : new GradientInStep(plan.OutputGradient, last));
         grad[output.From.Field] = last;
+        // A last tensor in the caller's layout (NCHW, no padding: a planar depthwise layer's output) whose gradient the
+        // steps only read (no activation works in place on it) may be read from the caller's ∂loss/∂output directly.
+        if (plan.Steps[0] is CopyGradStep && !last.Blocked && last.Stride == plan.OutputGradient.Stride
+            && steps.Count >= 2 && steps[steps.Count - 2] is ConvStep { Activation: null })
+            plan.DirectOutputGradient = last;
 
         for (int i = steps.Count - 2; i >= 0; i--)
         {
@@ -103,7 +129,7 @@ internal sealed class BackwardPlan
                 case CopyStep copy:
                 {
                     if (!grad.TryGetValue(copy.To.Field, out var gy)) break;
-                    var gx = plan.Like(copy.From);
+                    var gx = plan.NewGradientOf(copy.From);
                     plan.Steps.Add(new CopyGradStep(new CopyStep(gy, gx, 0, 0, "gradient back to NCHW"), InputOnly(copy.From)));
                     grad[copy.From.Field] = gx;
                     break;
@@ -130,7 +156,7 @@ internal sealed class BackwardPlan
                     break;
             }
         }
-        if (grad.TryGetValue(forward.Input.Field, out var inputGradient))
+        if (grad.TryGetValue(forward.Input.Field, out var inputGradient) && inputGradient != plan.InputGradient)
             plan.Steps.Add(new CopyGradStep(new CopyStep(inputGradient, plan.InputGradient, 0, 0, "∂loss/∂input to the caller"), true));
         return plan;
     }
@@ -142,28 +168,24 @@ internal sealed class BackwardPlan
     private Tensor InLayoutOf(Tensor forward, Tensor gradient, bool inputOnly)
     {
         if (gradient.Blocked == forward.Blocked && gradient.Stride == forward.Stride) return gradient;
-        var converted = Like(forward);
+        var converted = NewGradientOf(forward);
         Steps.Add(new CopyGradStep(new CopyStep(gradient, converted, 0, 0, "gradient into its tensor's layout"), inputOnly));
         return converted;
     }
 
     /// <summary>
     /// The gradient steps of a Conv or Linear epilogue, last first: through the fused activation (in place on ∂Y), then
-    /// the bias. Returns ∂Z and the layer's weight.
+    /// the bias, unless the weight-gradient kernel sums it (<paramref name="biasInWeightGrad"/>). Returns ∂Z and the
+    /// layer's weight and bias.
     /// </summary>
-    private (Tensor Gradient, ParameterPlan Weight) AddEpilogueGradients(ExecutionPlan forward, LayerModel l, LayerKind? activation, Tensor output, Dictionary<string, Tensor> grad, bool blocked = false)
+    private (Tensor Gradient, ParameterPlan Weight, ParameterPlan? Bias) AddEpilogueGradients(ExecutionPlan forward, LayerModel l, LayerKind? activation, Tensor output,
+        Dictionary<string, Tensor> grad, bool biasInWeightGrad = false)
     {
         var gz = grad[output.Field];
         if (activation is { } act) Steps.Add(new ActivationGradStep(act, l.Index + 1, output, gz, false));
-        if (blocked && !gz.Blocked)
-        {
-            // The bias, weight and data gradients of a planar depthwise layer run on NCHW8c.
-            var gz8 = New(true, gz.C, gz.H, gz.W, Tensor.BlockedStride(gz.C, gz.H, gz.W));
-            Steps.Add(new CopyGradStep(new CopyStep(gz, gz8, 0, 0, "∂Z into NCHW8c for the depthwise gradients"), false));
-            gz = gz8;
-        }
-        if (l.Bias) Steps.Add(new BiasGradStep(l.Index, gz, Parameter(forward, l.Index, "bias").GradientPointer));
-        return (gz, Parameter(forward, l.Index, "weight"));
+        var bias = l.Bias ? Parameter(forward, l.Index, "bias") : null;
+        if (bias is not null && !biasInWeightGrad) Steps.Add(new BiasGradStep(l.Index, gz, bias.GradientPointer));
+        return (gz, Parameter(forward, l.Index, "weight"), bias);
     }
 
     private ParameterPlan Parameter(ExecutionPlan forward, int layer, string role)
@@ -172,25 +194,31 @@ internal sealed class BackwardPlan
     private void AddConv(ExecutionPlan forward, ConvStep c, Dictionary<string, Tensor> grad, bool inputOnly)
     {
         var l = c.Layer;
-        var (gz, weight) = AddEpilogueGradients(forward, l, c.Activation, c.To, grad, blocked: c.Planar);
-        var input = c.From;
+        var (gz, weight, bias) = AddEpilogueGradients(forward, l, c.Activation, c.To, grad, biasInWeightGrad: c.Planar);
+        var source = c.Source;
         if (c.Planar)
         {
-            // The forward kernel read NCHW in place; the weight-gradient kernel wants the zero-padded NCHW8c view.
-            int paddedH = input.H + l.PadTop + l.PadBottom, paddedW = input.W + l.PadLeft + l.PadRight;
-            input = New(true, input.C, paddedH, paddedW, Tensor.BlockedStride(input.C, paddedH, paddedW));
-            Steps.Add(new CopyGradStep(new CopyStep(c.From, input, l.PadTop, l.PadLeft, "zero-padded NCHW8c copy of X for the weight gradient"), false));
+            // Like its forward kernel, a planar depthwise layer's gradients run along the rows of each NCHW plane: no
+            // layout copies of X or ∂Z, and the bias gradient summed from the ∂Z vectors the weight gradient loads.
+            Steps.Add(new ConvWeightGradStep(l, c.From, gz, weight.GradientPointer, null, bias?.GradientPointer));
+            if (AddPlanarDataGrad(l, gz, source, weight, grad, inputOnly)) return;
+            // ∂X rows narrower than a vector: the blocked depthwise kernel below, on an NCHW8c copy of ∂Z.
+            var gz8 = New(true, gz.C, gz.H, gz.W, Tensor.BlockedStride(gz.C, gz.H, gz.W));
+            Steps.Add(new CopyGradStep(new CopyStep(gz, gz8, 0, 0, "∂Z into NCHW8c for the blocked depthwise backward-data"), inputOnly));
+            gz = gz8;
         }
-        string? mask = null;
-        if (l.Groups > 1 && !l.IsDepthwise)
+        else
         {
-            // Blocks that straddle groups hold structural zeros; their gradient must stay zero too.
-            mask = $"L{l.Index}M";
-            Masks.Add((weight, mask));
+            string? mask = null;
+            if (l.Groups > 1 && !l.IsDepthwise)
+            {
+                // Blocks that straddle groups hold structural zeros; their gradient must stay zero too.
+                mask = $"L{l.Index}M";
+                Masks.Add((weight, mask));
+            }
+            Steps.Add(new ConvWeightGradStep(l, c.From, gz, weight.GradientPointer, mask));
         }
-        Steps.Add(new ConvWeightGradStep(l, input, gz, weight.GradientPointer, mask));
 
-        var source = c.Source;
         var gx = New(true, source.C, source.H, source.W, Tensor.BlockedStride(source.C, source.H, source.W));
         if (!AddStridedDataGrad(l, gz, gx, weight, inputOnly))
         {
@@ -202,11 +230,35 @@ internal sealed class BackwardPlan
             var transposed = new LayerModel(LayerKind.Conv, l.Index,
                 new TensorShape(l.Output.C, h, w, false), new TensorShape(source.C, source.H, source.W, false),
                 KernelHeight: kh, KernelWidth: kw, Stride: 1, Dilation: d, Groups: l.Groups, Bias: false);
-            AddTransposedConv(transposed, grid, gx, weight, $"L{l.Index}WT",
-                $"global::ConvGen.TransposedWeights.ForConv({weight.Field}, inChannels: {source.C}, groups: {l.Groups}, kh: {kh}, kw: {kw})", inputOnly,
+            AddTransposedConv(transposed, grid, gx, weight, TransposedPointer(l), TransposedFactory(weight, l, source.C), inputOnly,
                 l.Stride == 1 ? Zeros(grid, gz, top, left) : default);
         }
         grad[source.Field] = InLayoutOf(source, gx, inputOnly);
+    }
+
+    private static string TransposedPointer(LayerModel l) => $"L{l.Index}WT";
+
+    /// <summary>The flipped, transposed weights of a stride-1 backward-data kernel.</summary>
+    private static string TransposedFactory(ParameterPlan weight, LayerModel l, int inChannels)
+        => $"global::ConvGen.TransposedWeights.ForConv({weight.Field}, inChannels: {inChannels}, groups: {l.Groups}, kh: {l.KernelHeight}, kw: {l.KernelWidth})";
+
+    /// <summary>
+    /// Backward-data of a planar depthwise layer (stride 1) as the planar kernel itself, over ∂Z with the flipped window
+    /// and the complementary padding <c>d·(k − 1) − p</c> on each side: NCHW ∂Z in, NCHW ∂X out, no grid. Returns false
+    /// (nothing added) where ∂X rows are narrower than a vector.
+    /// </summary>
+    private bool AddPlanarDataGrad(LayerModel l, Tensor gz, Tensor source, ParameterPlan weight, Dictionary<string, Tensor> grad, bool inputOnly)
+    {
+        int kh = l.KernelHeight, kw = l.KernelWidth, d = l.Dilation;
+        var transposed = new LayerModel(LayerKind.Conv, l.Index,
+            new TensorShape(gz.C, gz.H, gz.W, false), new TensorShape(source.C, source.H, source.W, false),
+            KernelHeight: kh, KernelWidth: kw, Stride: 1, Dilation: d, Groups: l.Groups, Bias: false,
+            PadTop: d * (kh - 1) - l.PadTop, PadBottom: d * (kh - 1) - l.PadBottom, PadLeft: d * (kw - 1) - l.PadLeft, PadRight: d * (kw - 1) - l.PadRight);
+        if (!ConvStep.ReadsPlanar(transposed, gz)) return false;
+        var gx = NewGradientOf(source);
+        AddTransposedConv(transposed, gz, gx, weight, TransposedPointer(l), TransposedFactory(weight, l, source.C), inputOnly);
+        grad[source.Field] = gx;
+        return true;
     }
 
     /// <summary>
@@ -292,7 +344,7 @@ internal sealed class BackwardPlan
     private void AddLinear(ExecutionPlan forward, LinearStep s, Dictionary<string, Tensor> grad, bool inputOnly)
     {
         var l = s.Layer;
-        var (gy, weight) = AddEpilogueGradients(forward, l, s.Activation, s.To, grad);
+        var (gy, weight, _) = AddEpilogueGradients(forward, l, s.Activation, s.To, grad);
         int inputs = s.From.LinearInputs;
         // After a blocked Flatten the inputs include the unused lanes of the last channel block. They hold whatever the
         // layer before computed for a channel that does not exist (sigmoid(0) = 0.5, say): their weights must stay zero,

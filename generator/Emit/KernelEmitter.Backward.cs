@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 using ConvGen.Generator.Model;
 using static ConvGen.Generator.Emit.CodeWriter;
 
@@ -19,10 +20,12 @@ internal sealed partial class KernelEmitter
                 case GradientInStep s: EmitGradientIn(name, s); break;
                 case ActivationGradStep s: EmitActivationGrad(name, s); break;
                 case BiasGradStep s: EmitBiasGrad(name, s); break;
+                case ConvWeightGradStep s when s.Planar: EmitPlanarDepthwiseWeightGrad(name, s); break;
                 case ConvWeightGradStep s when s.Layer.IsDepthwise: EmitDepthwiseWeightGrad(name, s); break;
                 case ConvWeightGradStep s: EmitConvWeightGrad(name, s); break;
                 case LinearWeightGradStep s: EmitLinearWeightGrad(name, s); break;
                 case SpreadStep s: EmitSpread(name, s); break;
+                case DataGradStep { Kernel: ConvStep c } when c.Planar: EmitDepthwisePlanar(name, c); break;
                 case DataGradStep { Kernel: ConvStep c } when c.Layer.IsDepthwise: EmitDepthwise(name, c); break;
                 case DataGradStep { Kernel: ConvStep c }: EmitConv(name, c); break;
                 case DataGradStep { Kernel: LinearStep l }: EmitLinear(name, l); break;
@@ -39,6 +42,7 @@ internal sealed partial class KernelEmitter
         GradientInStep => "batch",
         ActivationGradStep s => $"(int)(((long)batch * {s.Gradient.Stride} + {ActivationChunk - 1}) / {ActivationChunk})",
         BiasGradStep s => N(Tensor.Blocks(s.Gradient.C)),
+        ConvWeightGradStep s when s.Planar => N(s.Layer.Output.C * PlanarGradTile.For(s.Layer).Items),
         ConvWeightGradStep s when s.Layer.IsDepthwise => N(Tensor.Blocks(s.Layer.Output.C) * s.Layer.KernelHeight / DepthwiseGradRows(s.Layer)),
         ConvWeightGradStep s => N(WeightGradTile.For(s).Items),
         LinearWeightGradStep s => N(Tensor.Blocks(s.Layer.Output.C) * ((s.Inputs + WeightGradInputs - 1) / WeightGradInputs)),
@@ -374,6 +378,200 @@ internal sealed partial class KernelEmitter
         w.Close();
         w.Close();
         w.Line();
+    }
+
+    /// <summary>
+    /// The taps one work item of a planar depthwise weight gradient owns in registers: <c>Rows</c> whole kernel rows
+    /// (kernels up to 12 wide), or one row cut into <c>Chunks</c> column ranges of at most 12 taps (wider kernels).
+    /// </summary>
+    private readonly record struct PlanarGradTile(int Rows, int Chunks, int ChunkWidth, int KernelHeight, int KernelWidth)
+    {
+        public int Items => KernelHeight / Rows * Chunks;
+
+        public static PlanarGradTile For(LayerModel l)
+        {
+            int kw = l.KernelWidth, chunks = (kw + WeightGradTile.MaxAccumulators - 1) / WeightGradTile.MaxAccumulators;
+            return new PlanarGradTile(DepthwiseGradRows(l), chunks, (kw + chunks - 1) / chunks, l.KernelHeight, kw);
+        }
+
+        /// <summary>First column and width of column range <paramref name="chunk"/>.</summary>
+        public (int First, int Width) Columns(int chunk) => (chunk * ChunkWidth, Math.Min(ChunkWidth, KernelWidth - chunk * ChunkWidth));
+    }
+
+    /// <summary>
+    /// Weight (and bias) gradient of a planar depthwise layer, on NCHW like its forward kernel. Each work item owns some
+    /// taps of one channel, one vector accumulator each, and walks the channel's planes two ∂Z rows at a time: every
+    /// input vector it loads feeds the taps of both rows that read it. Rows outside the plane point at a row of zeros and
+    /// columns outside it are masked off, so the loops have no branches; the bias sum adds the ∂Z vectors already loaded.
+    /// </summary>
+    private void EmitPlanarDepthwiseWeightGrad(string name, ConvWeightGradStep s)
+    {
+        var l = s.Layer;
+        var x = s.Input;
+        var g = s.Gradient;
+        int kh = l.KernelHeight, kw = l.KernelWidth, d = l.Dilation;
+        var tile = PlanarGradTile.For(l);
+        int outRows = g.H >= 2 ? 2 : 1, perChannel = tile.Items, zeros = Math.Max(x.W, g.W);
+        string formula = $"∂W[c,ΔY,ΔX] += Σ_{{n,y,x}} ∂Z[n,c,y,x] · X[n,c,y+{d}·ΔY-{l.PadTop},x+{d}·ΔX-{l.PadLeft}]"
+            + (s.BiasPointer is null ? "" : ", ∂B[c] += Σ_{n,y,x} ∂Z[n,c,y,x]") + $"   (layer {l.Index}, depthwise, NCHW)";
+        w.Line($"// {formula}");
+        w.Line($"// Each work item owns {(tile.Chunks > 1 ? $"up to {tile.ChunkWidth} taps of one kernel row" : $"{tile.Rows} kernel row(s)")} of one channel, {outRows} ∂Z row(s) at a time; outside the plane it reads zeros.");
+        w.Line($"private static readonly float[] {name}Zeros = GC.AllocateArray<float>({zeros}, pinned: true); // never written: rows outside the plane");
+        w.Line(Hot);
+        w.Line($"private static void {name}(void* state, int begin, int end) {{ if (s_useAvx2) {name}Avx(state, begin, end); else {name}Scalar(state, begin, end); }}");
+        w.Line();
+
+        // The ∂Z vectors along a row: the last one overlaps the one before when 8 does not divide the width, and loads
+        // only its new lanes so no pixel counts twice.
+        int vectors = (g.W + 7) / 8;
+        var starts = new List<int>();
+        for (int v = 0; v < vectors; v++) starts.Add(Math.Min(v * 8, g.W - 8));
+        string GradientMask(int v) => v * 8 == starts[v] ? "all" : new string('0', v * 8 - starts[v]) + new string('1', 8 - (v * 8 - starts[v]));
+
+        Open($"{name}Avx", formula, "AVX2: one vector accumulator per tap, 8 pixels of a row per vector.");
+        w.Line($"float* zero = (float*)Unsafe.AsPointer(ref global::System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference({name}Zeros));");
+        w.Open("for (int item = begin; item < end; item++)");
+        if (perChannel == 1) w.Line("int c = item;");
+        else
+        {
+            w.Line($"int c = item / {perChannel}, tile = item % {perChannel};");
+            w.Line($"int ky0 = tile / {tile.Chunks} * {tile.Rows};");
+        }
+        if (tile.Chunks == 1) Body(0);
+        else
+            for (int chunk = 0; chunk < tile.Chunks; chunk++)
+            {
+                w.Open(chunk == 0 ? $"if (tile % {tile.Chunks} == 0)" : chunk < tile.Chunks - 1 ? $"else if (tile % {tile.Chunks} == {chunk})" : "else");
+                Body(chunk);
+                w.Close();
+            }
+        w.Close();
+        w.Close();
+        w.Line();
+
+        void Body(int chunk)
+        {
+            var (kx0, cols) = tile.Columns(chunk);
+            var accumulators = new List<string>();
+            for (int r = 0; r < tile.Rows; r++)
+                for (int k = 0; k < cols; k++)
+                    accumulators.Add($"a{r}_{k}");
+            if (s.BiasPointer is not null) accumulators.Add("sb");
+            w.Line($"Vector256<float> {string.Join(", ", accumulators.ConvertAll(a => a == accumulators[0] ? $"{a} = Vector256<float>.Zero" : $"{a} = {accumulators[0]}"))};");
+            w.Open("for (int n = 0; n < f->Batch; n++)");
+            w.Line($"float* xs = {Sample(x)} + (nint)c * {x.PlaneStride};");
+            w.Line($"float* gs = {Sample(g)} + (nint)c * {g.PlaneStride};");
+            w.Open($"for (int oy = 0; oy < {g.H}; oy += {outRows})");
+            w.Line($"float* g0 = gs + oy * {g.RowStride};");
+            if (outRows == 2) w.Line(g.H % 2 == 0 ? $"float* g1 = g0 + {g.RowStride};" : $"float* g1 = oy + 1 < {g.H} ? g0 + {g.RowStride} : zero;");
+            // Input row oy + j (before padding) feeds ∂Z row r through kernel row ky0 + ky where j = r + d·ky.
+            var inputRows = new SortedDictionary<int, List<(int Row, int Ky)>>();
+            for (int r = 0; r < outRows; r++)
+                for (int ky = 0; ky < tile.Rows; ky++)
+                {
+                    int j = r + d * ky;
+                    if (!inputRows.TryGetValue(j, out var users)) inputRows[j] = users = new List<(int, int)>();
+                    users.Add((r, ky));
+                }
+            foreach (int j in inputRows.Keys)
+            {
+                string iy = Plus(perChannel == 1 ? "oy" : d == 1 ? "oy + ky0" : $"oy + ky0 * {d}", j - l.PadTop);
+                w.Line($"int iy{j} = {iy};");
+                w.Line($"float* r{j} = (uint)iy{j} < {x.H}u ? xs + iy{j} * {x.RowStride} : zero;");
+            }
+            w.Line($"Vector256<float> {string.Join(", ", Range(outRows, r => $"g{r}v"))}, v;");
+
+            // A vector is interior when none of its loads needs a mask; those run in a loop, the rest are unrolled.
+            bool Interior(int v)
+            {
+                if (GradientMask(v) != "all") return false;
+                for (int k = 0; k < cols; k++)
+                    if (LaneMask(starts[v] + (kx0 + k) * d - l.PadLeft, x.W) != "all") return false;
+                return true;
+            }
+            int lo = 0;
+            while (lo < vectors && !Interior(lo)) lo++;
+            int hi = lo;
+            while (hi < vectors && Interior(hi)) hi++;
+            for (int v = 0; v < lo; v++) Vector(N(starts[v]), v);
+            if (hi > lo)
+            {
+                w.Open($"for (int sx = {starts[lo]}; sx < {starts[hi - 1] + 8}; sx += 8)");
+                Vector("sx", null);
+                w.Close();
+            }
+            for (int v = hi; v < vectors; v++) Vector(N(starts[v]), v);
+
+            void Vector(string sx, int? v)
+            {
+                w.Line($"// pixels {(v is null ? "sx" : sx)}..+7");
+                string gradientMask = v is int gv ? GradientMask(gv) : "all";
+                for (int r = 0; r < outRows; r++) w.Line($"g{r}v = {Load($"g{r}", sx, 0, gradientMask)};");
+                if (s.BiasPointer is not null) w.Line($"sb += {string.Join(" + ", Range(outRows, r => $"g{r}v"))};");
+                foreach (var kv in inputRows)
+                    for (int k = 0; k < cols; k++)
+                    {
+                        int offset = (kx0 + k) * d - l.PadLeft;
+                        string mask = v is int iv ? LaneMask(starts[iv] + offset, x.W) : "all";
+                        if (mask == "none") continue;
+                        w.Line($"v = {Load($"r{kv.Key}", sx, offset, mask)};");
+                        foreach (var (r, ky) in kv.Value) w.Line($"a{ky}_{k} = Fma.MultiplyAdd(v, g{r}v, a{ky}_{k});");
+                    }
+            }
+            w.Close();
+            w.Close();
+            w.Line($"float* dw = f->{s.Pointer} + (c >> 3) * {kh * kw * 8} + (c & 7);");
+            for (int r = 0; r < tile.Rows; r++)
+                for (int k = 0; k < cols; k++)
+                    w.Line(perChannel == 1 ? $"dw[{(r * kw + kx0 + k) * 8}] += Vector256.Sum(a{r}_{k});" : $"dw[(ky0 + {r}) * {kw * 8} + {(kx0 + k) * 8}] += Vector256.Sum(a{r}_{k});");
+            if (s.BiasPointer is not null)
+                w.Line(perChannel == 1 ? $"f->{s.BiasPointer}[c] += Vector256.Sum(sb);" : $"if (tile == 0) f->{s.BiasPointer}[c] += Vector256.Sum(sb);");
+        }
+
+        Open($"{name}Scalar", formula, "Scalar twin of the AVX2 kernel for CPUs without AVX2/FMA: same work items.");
+        w.Open("for (int item = begin; item < end; item++)");
+        w.Line(perChannel == 1 ? "int c = item, tile = 0;" : $"int c = item / {perChannel}, tile = item % {perChannel};");
+        w.Line($"int ky0 = tile / {tile.Chunks} * {tile.Rows}, kx0 = tile % {tile.Chunks} * {tile.ChunkWidth};");
+        w.Line($"float* dw = f->{s.Pointer} + (c >> 3) * {kh * kw * 8} + (c & 7);");
+        w.Open($"for (int ky = ky0; ky < ky0 + {tile.Rows}; ky++)");
+        w.Open($"for (int kx = kx0; kx < Math.Min(kx0 + {tile.ChunkWidth}, {kw}); kx++)");
+        w.Line("float sum = 0f;");
+        w.Open("for (int n = 0; n < f->Batch; n++)");
+        w.Line($"float* xs = {Sample(x)} + (nint)c * {x.PlaneStride};");
+        w.Line($"float* gs = {Sample(g)} + (nint)c * {g.PlaneStride};");
+        w.Open($"for (int oy = 0; oy < {g.H}; oy++)");
+        w.Line($"int iy = oy + ky * {d} - {l.PadTop};");
+        w.Line($"if ((uint)iy >= {x.H}u) continue;");
+        w.Open($"for (int ox = 0; ox < {g.W}; ox++)");
+        w.Line($"int ix = ox + kx * {d} - {l.PadLeft};");
+        w.Line($"if ((uint)ix < {x.W}u) sum += gs[oy * {g.RowStride} + ox] * xs[iy * {x.RowStride} + ix];");
+        w.Close();
+        w.Close();
+        w.Close();
+        w.Line("dw[(ky * " + kw + " + kx) * 8] += sum;");
+        w.Close();
+        w.Close();
+        if (s.BiasPointer is not null)
+        {
+            w.Open("if (tile == 0)");
+            w.Line("float sum = 0f;");
+            w.Line("for (int n = 0; n < f->Batch; n++)");
+            w.Line($"    for (int p = 0; p < {g.H * g.W}; p++) sum += ({Sample(g)} + (nint)c * {g.PlaneStride})[p];");
+            w.Line($"f->{s.BiasPointer}[c] += sum;");
+            w.Close();
+        }
+        w.Close();
+        w.Close();
+        w.Line();
+    }
+
+    /// <summary>An 8-float load at <c>p + x + offset</c>, masked to the lanes of <paramref name="mask"/> (see <see cref="LaneMask"/>).</summary>
+    private static string Load(string p, string x, int offset, string mask)
+    {
+        string at = Plus(x == "0" ? p : $"{p} + {x}", offset);
+        return mask == "all"
+            ? $"Avx.LoadVector256({at})"
+            : $"Avx.MaskLoad({at}, Vector256.Create({string.Join(", ", Range(8, i => mask[i] == '1' ? "-1" : "0"))}).AsSingle())";
     }
 
     private void EmitLinearWeightGrad(string name, LinearWeightGradStep s)

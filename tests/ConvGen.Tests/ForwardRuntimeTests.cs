@@ -176,4 +176,32 @@ public sealed class ForwardRuntimeTests
         net.Forward(shared, shared, batch);
         Assert.Equal(separate, shared);
     }
+
+    [Fact]
+    public void InputGradientMayBeTheOutputGradientBuffer()
+    {
+        // DepthwiseNet's Backward reads the caller's ∂loss/∂output in place and writes ∂loss/∂input straight into the
+        // caller's span; when both are one buffer it must copy ∂loss/∂output first, as it would otherwise overwrite it
+        // while still reading it.
+        const int batch = 3;
+        var x = Input(batch, DepthwiseNet.InputLength, 9);
+        var g = Input(batch, DepthwiseNet.OutputLength, 4);
+        var y = new float[x.Length];
+        (float[] InputGradient, float[] Weight, float[] Bias) Run(bool shared)
+        {
+            var net = new DepthwiseNet(seed: 3);
+            net.Forward(x, y, batch);
+            var buffer = (float[])g.Clone();
+            var dx = shared ? buffer : new float[x.Length];
+            net.Backward(buffer, dx, batch);
+            if (!shared) Assert.Equal(g, buffer); // read, never written
+            return (dx, net.Parameters[0].Gradient.ToArray(), net.Parameters[1].Gradient.ToArray());
+        }
+        var separate = Run(shared: false);
+        var inPlace = Run(shared: true);
+        Assert.Contains(separate.InputGradient, v => v != 0);
+        Assert.Equal(separate.InputGradient, inPlace.InputGradient);
+        Assert.Equal(separate.Weight, inPlace.Weight);
+        Assert.Equal(separate.Bias, inPlace.Bias);
+    }
 }

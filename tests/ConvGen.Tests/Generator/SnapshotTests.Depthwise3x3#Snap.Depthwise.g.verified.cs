@@ -65,7 +65,7 @@ public unsafe partial class Depthwise : global::ConvGen.INetwork
     {
         public int Batch;
         public float* T0, Output, T1;
-        public float* OutputGradient, InputGradient, G0, G1, G2, G3, G4, G5;
+        public float* OutputGradient, InputGradient, G0;
         public float* L0W, L0dW;
         public float* L0B, L0dB;
         public float* L0WT;
@@ -77,7 +77,7 @@ public unsafe partial class Depthwise : global::ConvGen.INetwork
     /// <summary>Floats per sample of a recorded forward: every tensor keeps its own region for Backward.</summary>
     public const long RecordedFloatsPerSample = 2592;
     /// <summary>Floats per sample Backward needs for gradients.</summary>
-    public const long GradientFloatsPerSample = 9056;
+    public const long GradientFloatsPerSample = 1296;
     private readonly object _recordLock = new();
     private float[]? _recorded, _gradients;
     private int _recordedBatch;
@@ -183,22 +183,11 @@ public unsafe partial class Depthwise : global::ConvGen.INetwork
                 frame.OutputGradient = og;
                 frame.InputGradient = ig;
                 frame.G0 = gs + (nint)batch * 0;
-                frame.G1 = gs + (nint)batch * 1296;
-                frame.G2 = gs + (nint)batch * 2592;
-                frame.G3 = gs + (nint)batch * 4528;
-                frame.G4 = gs + (nint)batch * 5824;
-                frame.G5 = gs + (nint)batch * 7760;
                 frame.L0WT = _L0WT.Pointer;
                 global::ConvGen.Parallelism.For(batch * 16, &Back0, &frame); // ∂loss/∂output into the internal layout
                 global::ConvGen.Parallelism.For((int)(((long)batch * 1296 + 4095) / 4096), &Back1, &frame); // ∂ through layer 1 (Relu)
-                global::ConvGen.Parallelism.For(batch * 2, &Back2, &frame); // ∂Z into NCHW8c for the depthwise gradients
-                global::ConvGen.Parallelism.For(2, &Back3, &frame); // ∂ layer 0 bias
-                global::ConvGen.Parallelism.For(batch * 2, &Back4, &frame); // zero-padded NCHW8c copy of X for the weight gradient
-                global::ConvGen.Parallelism.For(2, &Back5, &frame); // ∂ layer 0 weight
-                if (wantInput) global::ConvGen.Parallelism.For(batch * 2, &Back6, &frame); // ∂ layer 0 input: output gradient onto the backward-data grid
-                if (wantInput) global::ConvGen.Parallelism.For(batch * 18, &Back7, &frame); // ∂ layer 0 input: forward kernel over transposed weights
-                if (wantInput) global::ConvGen.Parallelism.For(batch * 2, &Back8, &frame); // gradient into its tensor's layout
-                if (wantInput) global::ConvGen.Parallelism.For(batch * 16, &Back9, &frame); // ∂loss/∂input to the caller
+                global::ConvGen.Parallelism.For(16, &Back2, &frame); // ∂ layer 0 weight
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 80, &Back3, &frame); // ∂ layer 0 input: forward kernel over transposed weights
             }
         }
     }
@@ -479,378 +468,371 @@ public unsafe partial class Depthwise : global::ConvGen.INetwork
         }
     }
 
-    // Y[n,c,h+0,w+0] = X[n,c,h,w]   (16×9×9 NCHW → 16×9×9 NCHW8c: ∂Z into NCHW8c for the depthwise gradients)
-    // A pure change of layout.
+    // ∂W[c,ΔY,ΔX] += Σ_{n,y,x} ∂Z[n,c,y,x] · X[n,c,y+1·ΔY-1,x+1·ΔX-1], ∂B[c] += Σ_{n,y,x} ∂Z[n,c,y,x]   (layer 0, depthwise, NCHW)
+    // Each work item owns 3 kernel row(s) of one channel, 2 ∂Z row(s) at a time; outside the plane it reads zeros.
+    private static readonly float[] Back2Zeros = GC.AllocateArray<float>(9, pinned: true); // never written: rows outside the plane
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back2(void* state, int begin, int end)
+    private static void Back2(void* state, int begin, int end) { if (s_useAvx2) Back2Avx(state, begin, end); else Back2Scalar(state, begin, end); }
+
+    // ∂W[c,ΔY,ΔX] += Σ_{n,y,x} ∂Z[n,c,y,x] · X[n,c,y+1·ΔY-1,x+1·ΔX-1], ∂B[c] += Σ_{n,y,x} ∂Z[n,c,y,x]   (layer 0, depthwise, NCHW)
+    // AVX2: one vector accumulator per tap, 8 pixels of a row per vector.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back2Avx(void* state, int begin, int end)
     {
         var f = (Frame*)state;
+        float* zero = (float*)Unsafe.AsPointer(ref global::System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(Back2Zeros));
         for (int item = begin; item < end; item++)
         {
-            int n = item / 2, unit = item % 2;
-            float* x = f->G0 + (nint)n * 1296;
-            float* y = f->G1 + (nint)n * 1296 + (nint)unit * 648;
-            int channels = Math.Min(16 - unit * 8, 8);
-            float* src = x + (nint)unit * 648;
-            float* dst = y + 0;
-            if (s_useAvx2)
-            {
-                for (int h = 0; h < 9; h++)
-                {
-                    global::ConvGen.Registers.ToBlocked8(src + h * 9 + 0, 81, channels, dst + h * 72 + 0 * 8);
-                    global::ConvGen.Registers.ToBlocked8(src + h * 9 + 1, 81, channels, dst + h * 72 + 1 * 8);
-                }
-            }
-            else
-            {
-                new Span<float>(y, 648).Clear();
-                for (int c = 0; c < channels; c++)
-                    for (int h = 0; h < 9; h++)
-                        for (int w = 0; w < 9; w++) dst[h * 72 + w * 8 + c] = src[c * 81 + h * 9 + w];
-            }
-        }
-    }
-
-    // ∂B[o] += Σ_{n,y,x} ∂Z[n,o,y,x]   (layer 0)
-    // One block of 8 outputs per work item; two partial sums.
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back3(void* state, int begin, int end)
-    {
-        var f = (Frame*)state;
-        for (int cb = begin; cb < end; cb++)
-        {
-            Vector256<float> s0 = Vector256<float>.Zero, s1 = s0;
+            int c = item;
+            Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0, a1_0 = a0_0, a1_1 = a0_0, a1_2 = a0_0, a2_0 = a0_0, a2_1 = a0_0, a2_2 = a0_0, sb = a0_0;
             for (int n = 0; n < f->Batch; n++)
             {
-                float* g = f->G1 + (nint)n * 1296 + cb * 648;
-                int p = 0;
-                for (; p + 2 <= 81; p += 2) { s0 += Vector256.Load(g + p * 8); s1 += Vector256.Load(g + p * 8 + 8); }
-                for (; p < 81; p++) s0 += Vector256.Load(g + p * 8);
+                float* xs = f->T0 + (nint)n * 1296 + (nint)c * 81;
+                float* gs = f->G0 + (nint)n * 1296 + (nint)c * 81;
+                for (int oy = 0; oy < 9; oy += 2)
+                {
+                    float* g0 = gs + oy * 9;
+                    float* g1 = oy + 1 < 9 ? g0 + 9 : zero;
+                    int iy0 = oy - 1;
+                    float* r0 = (uint)iy0 < 9u ? xs + iy0 * 9 : zero;
+                    int iy1 = oy;
+                    float* r1 = (uint)iy1 < 9u ? xs + iy1 * 9 : zero;
+                    int iy2 = oy + 1;
+                    float* r2 = (uint)iy2 < 9u ? xs + iy2 * 9 : zero;
+                    int iy3 = oy + 2;
+                    float* r3 = (uint)iy3 < 9u ? xs + iy3 * 9 : zero;
+                    Vector256<float> g0v, g1v, v;
+                    // pixels 0..+7
+                    g0v = Avx.LoadVector256(g0);
+                    g1v = Avx.LoadVector256(g1);
+                    sb += g0v + g1v;
+                    v = Avx.MaskLoad(r0 - 1, Vector256.Create(0, -1, -1, -1, -1, -1, -1, -1).AsSingle());
+                    a0_0 = Fma.MultiplyAdd(v, g0v, a0_0);
+                    v = Avx.LoadVector256(r0);
+                    a0_1 = Fma.MultiplyAdd(v, g0v, a0_1);
+                    v = Avx.LoadVector256(r0 + 1);
+                    a0_2 = Fma.MultiplyAdd(v, g0v, a0_2);
+                    v = Avx.MaskLoad(r1 - 1, Vector256.Create(0, -1, -1, -1, -1, -1, -1, -1).AsSingle());
+                    a1_0 = Fma.MultiplyAdd(v, g0v, a1_0);
+                    a0_0 = Fma.MultiplyAdd(v, g1v, a0_0);
+                    v = Avx.LoadVector256(r1);
+                    a1_1 = Fma.MultiplyAdd(v, g0v, a1_1);
+                    a0_1 = Fma.MultiplyAdd(v, g1v, a0_1);
+                    v = Avx.LoadVector256(r1 + 1);
+                    a1_2 = Fma.MultiplyAdd(v, g0v, a1_2);
+                    a0_2 = Fma.MultiplyAdd(v, g1v, a0_2);
+                    v = Avx.MaskLoad(r2 - 1, Vector256.Create(0, -1, -1, -1, -1, -1, -1, -1).AsSingle());
+                    a2_0 = Fma.MultiplyAdd(v, g0v, a2_0);
+                    a1_0 = Fma.MultiplyAdd(v, g1v, a1_0);
+                    v = Avx.LoadVector256(r2);
+                    a2_1 = Fma.MultiplyAdd(v, g0v, a2_1);
+                    a1_1 = Fma.MultiplyAdd(v, g1v, a1_1);
+                    v = Avx.LoadVector256(r2 + 1);
+                    a2_2 = Fma.MultiplyAdd(v, g0v, a2_2);
+                    a1_2 = Fma.MultiplyAdd(v, g1v, a1_2);
+                    v = Avx.MaskLoad(r3 - 1, Vector256.Create(0, -1, -1, -1, -1, -1, -1, -1).AsSingle());
+                    a2_0 = Fma.MultiplyAdd(v, g1v, a2_0);
+                    v = Avx.LoadVector256(r3);
+                    a2_1 = Fma.MultiplyAdd(v, g1v, a2_1);
+                    v = Avx.LoadVector256(r3 + 1);
+                    a2_2 = Fma.MultiplyAdd(v, g1v, a2_2);
+                    // pixels 1..+7
+                    g0v = Avx.MaskLoad(g0 + 1, Vector256.Create(0, 0, 0, 0, 0, 0, 0, -1).AsSingle());
+                    g1v = Avx.MaskLoad(g1 + 1, Vector256.Create(0, 0, 0, 0, 0, 0, 0, -1).AsSingle());
+                    sb += g0v + g1v;
+                    v = Avx.LoadVector256(r0 + 1 - 1);
+                    a0_0 = Fma.MultiplyAdd(v, g0v, a0_0);
+                    v = Avx.LoadVector256(r0 + 1);
+                    a0_1 = Fma.MultiplyAdd(v, g0v, a0_1);
+                    v = Avx.MaskLoad(r0 + 1 + 1, Vector256.Create(-1, -1, -1, -1, -1, -1, -1, 0).AsSingle());
+                    a0_2 = Fma.MultiplyAdd(v, g0v, a0_2);
+                    v = Avx.LoadVector256(r1 + 1 - 1);
+                    a1_0 = Fma.MultiplyAdd(v, g0v, a1_0);
+                    a0_0 = Fma.MultiplyAdd(v, g1v, a0_0);
+                    v = Avx.LoadVector256(r1 + 1);
+                    a1_1 = Fma.MultiplyAdd(v, g0v, a1_1);
+                    a0_1 = Fma.MultiplyAdd(v, g1v, a0_1);
+                    v = Avx.MaskLoad(r1 + 1 + 1, Vector256.Create(-1, -1, -1, -1, -1, -1, -1, 0).AsSingle());
+                    a1_2 = Fma.MultiplyAdd(v, g0v, a1_2);
+                    a0_2 = Fma.MultiplyAdd(v, g1v, a0_2);
+                    v = Avx.LoadVector256(r2 + 1 - 1);
+                    a2_0 = Fma.MultiplyAdd(v, g0v, a2_0);
+                    a1_0 = Fma.MultiplyAdd(v, g1v, a1_0);
+                    v = Avx.LoadVector256(r2 + 1);
+                    a2_1 = Fma.MultiplyAdd(v, g0v, a2_1);
+                    a1_1 = Fma.MultiplyAdd(v, g1v, a1_1);
+                    v = Avx.MaskLoad(r2 + 1 + 1, Vector256.Create(-1, -1, -1, -1, -1, -1, -1, 0).AsSingle());
+                    a2_2 = Fma.MultiplyAdd(v, g0v, a2_2);
+                    a1_2 = Fma.MultiplyAdd(v, g1v, a1_2);
+                    v = Avx.LoadVector256(r3 + 1 - 1);
+                    a2_0 = Fma.MultiplyAdd(v, g1v, a2_0);
+                    v = Avx.LoadVector256(r3 + 1);
+                    a2_1 = Fma.MultiplyAdd(v, g1v, a2_1);
+                    v = Avx.MaskLoad(r3 + 1 + 1, Vector256.Create(-1, -1, -1, -1, -1, -1, -1, 0).AsSingle());
+                    a2_2 = Fma.MultiplyAdd(v, g1v, a2_2);
+                }
             }
-            float* db = f->L0dB + cb * 8;
-            Vector256.Store(Vector256.Load(db) + (s0 + s1), db);
+            float* dw = f->L0dW + (c >> 3) * 72 + (c & 7);
+            dw[0] += Vector256.Sum(a0_0);
+            dw[8] += Vector256.Sum(a0_1);
+            dw[16] += Vector256.Sum(a0_2);
+            dw[24] += Vector256.Sum(a1_0);
+            dw[32] += Vector256.Sum(a1_1);
+            dw[40] += Vector256.Sum(a1_2);
+            dw[48] += Vector256.Sum(a2_0);
+            dw[56] += Vector256.Sum(a2_1);
+            dw[64] += Vector256.Sum(a2_2);
+            f->L0dB[c] += Vector256.Sum(sb);
         }
     }
 
-    // Y[n,c,h+1,w+1] = X[n,c,h,w]   (16×9×9 NCHW → 16×11×11 NCHW8c: zero-padded NCHW8c copy of X for the weight gradient)
-    // The border is zeroed, so the next kernel reads every tap in bounds.
+    // ∂W[c,ΔY,ΔX] += Σ_{n,y,x} ∂Z[n,c,y,x] · X[n,c,y+1·ΔY-1,x+1·ΔX-1], ∂B[c] += Σ_{n,y,x} ∂Z[n,c,y,x]   (layer 0, depthwise, NCHW)
+    // Scalar twin of the AVX2 kernel for CPUs without AVX2/FMA: same work items.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back4(void* state, int begin, int end)
+    private static void Back2Scalar(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
-            int n = item / 2, unit = item % 2;
-            float* x = f->T0 + (nint)n * 1296;
-            float* y = f->G2 + (nint)n * 1936 + (nint)unit * 968;
-            int channels = Math.Min(16 - unit * 8, 8);
-            float* src = x + (nint)unit * 648;
-            float* dst = y + 96;
-            if (s_useAvx2)
+            int c = item, tile = 0;
+            int ky0 = tile / 1 * 3, kx0 = tile % 1 * 3;
+            float* dw = f->L0dW + (c >> 3) * 72 + (c & 7);
+            for (int ky = ky0; ky < ky0 + 3; ky++)
             {
-                new Span<float>(y, 88).Clear();
-                new Span<float>(y + 880, 88).Clear();
-                for (int h = 1; h < 10; h++)
+                for (int kx = kx0; kx < Math.Min(kx0 + 3, 3); kx++)
                 {
-                    new Span<float>(y + h * 88, 8).Clear();
-                    new Span<float>(y + h * 88 + 80, 8).Clear();
-                }
-                for (int h = 0; h < 9; h++)
-                {
-                    global::ConvGen.Registers.ToBlocked8(src + h * 9 + 0, 81, channels, dst + h * 88 + 0 * 8);
-                    global::ConvGen.Registers.ToBlocked8(src + h * 9 + 1, 81, channels, dst + h * 88 + 1 * 8);
-                }
-            }
-            else
-            {
-                new Span<float>(y, 968).Clear();
-                for (int c = 0; c < channels; c++)
-                    for (int h = 0; h < 9; h++)
-                        for (int w = 0; w < 9; w++) dst[h * 88 + w * 8 + c] = src[c * 81 + h * 9 + w];
-            }
-        }
-    }
-
-    // ∂W[c,ΔY,ΔX] += Σ_{n,y,x} ∂Z[n,c,y,x] · X[n,c,1·y+1·ΔY,1·x+1·ΔX]   (layer 0, depthwise, NCHW8c)
-    // Each work item owns 3 kernel row(s) of one channel block: 9 accumulators, lane-wise products, no broadcasts.
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back5(void* state, int begin, int end)
-    {
-        var f = (Frame*)state;
-        for (int item = begin; item < end; item++)
-        {
-            int ky0 = 0, cb = item;
-            Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = Vector256<float>.Zero, a0_2 = Vector256<float>.Zero, a1_0 = Vector256<float>.Zero, a1_1 = Vector256<float>.Zero, a1_2 = Vector256<float>.Zero, a2_0 = Vector256<float>.Zero, a2_1 = Vector256<float>.Zero, a2_2 = Vector256<float>.Zero;
-            for (int n = 0; n < f->Batch; n++)
-            {
-                float* gz = f->G1 + (nint)n * 1296 + cb * 648;
-                float* xs = f->G2 + (nint)n * 1936 + cb * 968 + ky0 * 88;
-                for (int oy = 0; oy < 9; oy++)
-                {
-                    for (int ox = 0; ox < 9; ox++)
+                    float sum = 0f;
+                    for (int n = 0; n < f->Batch; n++)
                     {
-                        Vector256<float> gv = Vector256.Load(gz + oy * 72 + ox * 8);
-                        float* xp = xs + oy * 88 + ox * 8;
-                        a0_0 = Vector256.FusedMultiplyAdd(gv, Vector256.Load(xp + 0), a0_0);
-                        a0_1 = Vector256.FusedMultiplyAdd(gv, Vector256.Load(xp + 8), a0_1);
-                        a0_2 = Vector256.FusedMultiplyAdd(gv, Vector256.Load(xp + 16), a0_2);
-                        a1_0 = Vector256.FusedMultiplyAdd(gv, Vector256.Load(xp + 88), a1_0);
-                        a1_1 = Vector256.FusedMultiplyAdd(gv, Vector256.Load(xp + 96), a1_1);
-                        a1_2 = Vector256.FusedMultiplyAdd(gv, Vector256.Load(xp + 104), a1_2);
-                        a2_0 = Vector256.FusedMultiplyAdd(gv, Vector256.Load(xp + 176), a2_0);
-                        a2_1 = Vector256.FusedMultiplyAdd(gv, Vector256.Load(xp + 184), a2_1);
-                        a2_2 = Vector256.FusedMultiplyAdd(gv, Vector256.Load(xp + 192), a2_2);
+                        float* xs = f->T0 + (nint)n * 1296 + (nint)c * 81;
+                        float* gs = f->G0 + (nint)n * 1296 + (nint)c * 81;
+                        for (int oy = 0; oy < 9; oy++)
+                        {
+                            int iy = oy + ky * 1 - 1;
+                            if ((uint)iy >= 9u) continue;
+                            for (int ox = 0; ox < 9; ox++)
+                            {
+                                int ix = ox + kx * 1 - 1;
+                                if ((uint)ix < 9u) sum += gs[oy * 9 + ox] * xs[iy * 9 + ix];
+                            }
+                        }
                     }
+                    dw[(ky * 3 + kx) * 8] += sum;
                 }
             }
-            float* dw = f->L0dW + (cb * 3 + ky0) * 24;
-            Vector256.Store(Vector256.Load(dw + 0) + a0_0, dw + 0);
-            Vector256.Store(Vector256.Load(dw + 8) + a0_1, dw + 8);
-            Vector256.Store(Vector256.Load(dw + 16) + a0_2, dw + 16);
-            Vector256.Store(Vector256.Load(dw + 24) + a1_0, dw + 24);
-            Vector256.Store(Vector256.Load(dw + 32) + a1_1, dw + 32);
-            Vector256.Store(Vector256.Load(dw + 40) + a1_2, dw + 40);
-            Vector256.Store(Vector256.Load(dw + 48) + a2_0, dw + 48);
-            Vector256.Store(Vector256.Load(dw + 56) + a2_1, dw + 56);
-            Vector256.Store(Vector256.Load(dw + 64) + a2_2, dw + 64);
-        }
-    }
-
-    // G[n,c,1·y+1,1·x+1] = ∂Z[n,c,y,x], zero elsewhere   (layer 0: backward-data input grid)
-    // Rows and columns that fall outside the grid touched only padding in the forward pass and are dropped.
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back6(void* state, int begin, int end)
-    {
-        var f = (Frame*)state;
-        for (int item = begin; item < end; item++)
-        {
-            int n = item / 2, unit = item % 2;
-            float* y = f->G4 + (nint)n * 1936 + (nint)unit * 968;
-            new Span<float>(y, 968).Clear();
-            float* x = f->G1 + (nint)n * 1296 + (nint)unit * 648;
-            for (int iy = 0; iy < 9; iy++)
-                for (int ix = 0; ix < 9; ix++)
-                    Vector256.Store(Vector256.Load(x + iy * 72 + ix * 8), y + ((iy * 1 + 1) * 11 + ix * 1 + 1) * 8);
-        }
-    }
-
-    // Y[n,c,y,x] = W[c,ΔY,ΔX] · X[n,c,1·y+1·ΔY-0,1·x+1·ΔX-0]
-    // depthwise layer 0: 16×11×11 → 16×9×9, 3x3: 8 channels per vector, no broadcasts; input and weights both NCHW8c
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back7(void* state, int begin, int end) { if (s_useAvx2) Back7Avx(state, begin, end); else Back7Scalar(state, begin, end); }
-
-    // Y[n,c,y,x] = W[c,ΔY,ΔX] · X[n,c,1·y+1·ΔY-0,1·x+1·ΔX-0]
-    // Each work item is one output row of one channel block, in tiles of 8 pixels.
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back7Avx(void* state, int begin, int end)
-    {
-        var f = (Frame*)state;
-        for (int item = begin; item < end; item++)
-        {
-            int oy = item % 9, cb = item / 9 % 2, n = item / 18;
-            float* x = f->G4 + (nint)n * 1936 + (nint)cb * 968 + oy * 88;
-            float* w = f->L0WT + cb * 72;
-            float* b = null;
-            float* y = f->G3 + (nint)n * 1296 + (nint)cb * 648 + oy * 72;
-            for (int ox = 0; ox < 8; ox += 8) Back7Tile8(x + ox * 8, w, b, y + ox * 8);
-            Back7Tile1(x + 64, w, b, y + 64);
-        }
-    }
-
-    // 8 pixels: acc[pixel] += W[tap] ⊙ X[pixel][tap], lane-wise over 8 channels.
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back7Tile8(float* x, float* w, float* b, float* y)
-    {
-        Vector256<float> a0 = Vector256<float>.Zero, a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
-        Vector256<float> k;
-        k = Avx.LoadVector256(w + 0);
-        a0 = Fma.MultiplyAdd(Avx.LoadVector256(x + 0), k, a0);
-        a1 = Fma.MultiplyAdd(Avx.LoadVector256(x + 8), k, a1);
-        a2 = Fma.MultiplyAdd(Avx.LoadVector256(x + 16), k, a2);
-        a3 = Fma.MultiplyAdd(Avx.LoadVector256(x + 24), k, a3);
-        a4 = Fma.MultiplyAdd(Avx.LoadVector256(x + 32), k, a4);
-        a5 = Fma.MultiplyAdd(Avx.LoadVector256(x + 40), k, a5);
-        a6 = Fma.MultiplyAdd(Avx.LoadVector256(x + 48), k, a6);
-        a7 = Fma.MultiplyAdd(Avx.LoadVector256(x + 56), k, a7);
-        k = Avx.LoadVector256(w + 8);
-        a0 = Fma.MultiplyAdd(Avx.LoadVector256(x + 8), k, a0);
-        a1 = Fma.MultiplyAdd(Avx.LoadVector256(x + 16), k, a1);
-        a2 = Fma.MultiplyAdd(Avx.LoadVector256(x + 24), k, a2);
-        a3 = Fma.MultiplyAdd(Avx.LoadVector256(x + 32), k, a3);
-        a4 = Fma.MultiplyAdd(Avx.LoadVector256(x + 40), k, a4);
-        a5 = Fma.MultiplyAdd(Avx.LoadVector256(x + 48), k, a5);
-        a6 = Fma.MultiplyAdd(Avx.LoadVector256(x + 56), k, a6);
-        a7 = Fma.MultiplyAdd(Avx.LoadVector256(x + 64), k, a7);
-        k = Avx.LoadVector256(w + 16);
-        a0 = Fma.MultiplyAdd(Avx.LoadVector256(x + 16), k, a0);
-        a1 = Fma.MultiplyAdd(Avx.LoadVector256(x + 24), k, a1);
-        a2 = Fma.MultiplyAdd(Avx.LoadVector256(x + 32), k, a2);
-        a3 = Fma.MultiplyAdd(Avx.LoadVector256(x + 40), k, a3);
-        a4 = Fma.MultiplyAdd(Avx.LoadVector256(x + 48), k, a4);
-        a5 = Fma.MultiplyAdd(Avx.LoadVector256(x + 56), k, a5);
-        a6 = Fma.MultiplyAdd(Avx.LoadVector256(x + 64), k, a6);
-        a7 = Fma.MultiplyAdd(Avx.LoadVector256(x + 72), k, a7);
-        k = Avx.LoadVector256(w + 24);
-        a0 = Fma.MultiplyAdd(Avx.LoadVector256(x + 88), k, a0);
-        a1 = Fma.MultiplyAdd(Avx.LoadVector256(x + 96), k, a1);
-        a2 = Fma.MultiplyAdd(Avx.LoadVector256(x + 104), k, a2);
-        a3 = Fma.MultiplyAdd(Avx.LoadVector256(x + 112), k, a3);
-        a4 = Fma.MultiplyAdd(Avx.LoadVector256(x + 120), k, a4);
-        a5 = Fma.MultiplyAdd(Avx.LoadVector256(x + 128), k, a5);
-        a6 = Fma.MultiplyAdd(Avx.LoadVector256(x + 136), k, a6);
-        a7 = Fma.MultiplyAdd(Avx.LoadVector256(x + 144), k, a7);
-        k = Avx.LoadVector256(w + 32);
-        a0 = Fma.MultiplyAdd(Avx.LoadVector256(x + 96), k, a0);
-        a1 = Fma.MultiplyAdd(Avx.LoadVector256(x + 104), k, a1);
-        a2 = Fma.MultiplyAdd(Avx.LoadVector256(x + 112), k, a2);
-        a3 = Fma.MultiplyAdd(Avx.LoadVector256(x + 120), k, a3);
-        a4 = Fma.MultiplyAdd(Avx.LoadVector256(x + 128), k, a4);
-        a5 = Fma.MultiplyAdd(Avx.LoadVector256(x + 136), k, a5);
-        a6 = Fma.MultiplyAdd(Avx.LoadVector256(x + 144), k, a6);
-        a7 = Fma.MultiplyAdd(Avx.LoadVector256(x + 152), k, a7);
-        k = Avx.LoadVector256(w + 40);
-        a0 = Fma.MultiplyAdd(Avx.LoadVector256(x + 104), k, a0);
-        a1 = Fma.MultiplyAdd(Avx.LoadVector256(x + 112), k, a1);
-        a2 = Fma.MultiplyAdd(Avx.LoadVector256(x + 120), k, a2);
-        a3 = Fma.MultiplyAdd(Avx.LoadVector256(x + 128), k, a3);
-        a4 = Fma.MultiplyAdd(Avx.LoadVector256(x + 136), k, a4);
-        a5 = Fma.MultiplyAdd(Avx.LoadVector256(x + 144), k, a5);
-        a6 = Fma.MultiplyAdd(Avx.LoadVector256(x + 152), k, a6);
-        a7 = Fma.MultiplyAdd(Avx.LoadVector256(x + 160), k, a7);
-        k = Avx.LoadVector256(w + 48);
-        a0 = Fma.MultiplyAdd(Avx.LoadVector256(x + 176), k, a0);
-        a1 = Fma.MultiplyAdd(Avx.LoadVector256(x + 184), k, a1);
-        a2 = Fma.MultiplyAdd(Avx.LoadVector256(x + 192), k, a2);
-        a3 = Fma.MultiplyAdd(Avx.LoadVector256(x + 200), k, a3);
-        a4 = Fma.MultiplyAdd(Avx.LoadVector256(x + 208), k, a4);
-        a5 = Fma.MultiplyAdd(Avx.LoadVector256(x + 216), k, a5);
-        a6 = Fma.MultiplyAdd(Avx.LoadVector256(x + 224), k, a6);
-        a7 = Fma.MultiplyAdd(Avx.LoadVector256(x + 232), k, a7);
-        k = Avx.LoadVector256(w + 56);
-        a0 = Fma.MultiplyAdd(Avx.LoadVector256(x + 184), k, a0);
-        a1 = Fma.MultiplyAdd(Avx.LoadVector256(x + 192), k, a1);
-        a2 = Fma.MultiplyAdd(Avx.LoadVector256(x + 200), k, a2);
-        a3 = Fma.MultiplyAdd(Avx.LoadVector256(x + 208), k, a3);
-        a4 = Fma.MultiplyAdd(Avx.LoadVector256(x + 216), k, a4);
-        a5 = Fma.MultiplyAdd(Avx.LoadVector256(x + 224), k, a5);
-        a6 = Fma.MultiplyAdd(Avx.LoadVector256(x + 232), k, a6);
-        a7 = Fma.MultiplyAdd(Avx.LoadVector256(x + 240), k, a7);
-        k = Avx.LoadVector256(w + 64);
-        a0 = Fma.MultiplyAdd(Avx.LoadVector256(x + 192), k, a0);
-        a1 = Fma.MultiplyAdd(Avx.LoadVector256(x + 200), k, a1);
-        a2 = Fma.MultiplyAdd(Avx.LoadVector256(x + 208), k, a2);
-        a3 = Fma.MultiplyAdd(Avx.LoadVector256(x + 216), k, a3);
-        a4 = Fma.MultiplyAdd(Avx.LoadVector256(x + 224), k, a4);
-        a5 = Fma.MultiplyAdd(Avx.LoadVector256(x + 232), k, a5);
-        a6 = Fma.MultiplyAdd(Avx.LoadVector256(x + 240), k, a6);
-        a7 = Fma.MultiplyAdd(Avx.LoadVector256(x + 248), k, a7);
-        Avx.Store(y + 0, a0);
-        Avx.Store(y + 8, a1);
-        Avx.Store(y + 16, a2);
-        Avx.Store(y + 24, a3);
-        Avx.Store(y + 32, a4);
-        Avx.Store(y + 40, a5);
-        Avx.Store(y + 48, a6);
-        Avx.Store(y + 56, a7);
-    }
-
-    // 1 pixels: acc[pixel] += W[tap] ⊙ X[pixel][tap], lane-wise over 8 channels.
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back7Tile1(float* x, float* w, float* b, float* y)
-    {
-        Vector256<float> a0 = Vector256<float>.Zero;
-        Vector256<float> k;
-        k = Avx.LoadVector256(w + 0);
-        a0 = Fma.MultiplyAdd(Avx.LoadVector256(x + 0), k, a0);
-        k = Avx.LoadVector256(w + 8);
-        a0 = Fma.MultiplyAdd(Avx.LoadVector256(x + 8), k, a0);
-        k = Avx.LoadVector256(w + 16);
-        a0 = Fma.MultiplyAdd(Avx.LoadVector256(x + 16), k, a0);
-        k = Avx.LoadVector256(w + 24);
-        a0 = Fma.MultiplyAdd(Avx.LoadVector256(x + 88), k, a0);
-        k = Avx.LoadVector256(w + 32);
-        a0 = Fma.MultiplyAdd(Avx.LoadVector256(x + 96), k, a0);
-        k = Avx.LoadVector256(w + 40);
-        a0 = Fma.MultiplyAdd(Avx.LoadVector256(x + 104), k, a0);
-        k = Avx.LoadVector256(w + 48);
-        a0 = Fma.MultiplyAdd(Avx.LoadVector256(x + 176), k, a0);
-        k = Avx.LoadVector256(w + 56);
-        a0 = Fma.MultiplyAdd(Avx.LoadVector256(x + 184), k, a0);
-        k = Avx.LoadVector256(w + 64);
-        a0 = Fma.MultiplyAdd(Avx.LoadVector256(x + 192), k, a0);
-        Avx.Store(y + 0, a0);
-    }
-
-    // Y[n,c,y,x] = W[c,ΔY,ΔX] · X[n,c,1·y+1·ΔY-0,1·x+1·ΔX-0]
-    // Scalar twin of the AVX2 kernel for CPUs without AVX2/FMA.
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back7Scalar(void* state, int begin, int end)
-    {
-        var f = (Frame*)state;
-        for (int item = begin; item < end; item++)
-        {
-            int oy = item % 9, cb = item / 9 % 2, n = item / 18;
-            float* x = f->G4 + (nint)n * 1936 + (nint)cb * 968 + oy * 88;
-            float* w = f->L0WT + cb * 72;
-            float* y = f->G3 + (nint)n * 1296 + (nint)cb * 648 + oy * 72;
-            for (int ox = 0; ox < 9; ox++)
-            for (int lane = 0; lane < 8; lane++)
+            if (tile == 0)
             {
-                float acc = 0f;
-                for (int ky = 0; ky < 3; ky++)
-                    for (int kx = 0; kx < 3; kx++)
-                        acc += w[(ky * 3 + kx) * 8 + lane] * x[ky * 88 + (ox * 1 + kx * 1) * 8 + lane];
-                y[ox * 8 + lane] = acc;
+                float sum = 0f;
+                for (int n = 0; n < f->Batch; n++)
+                    for (int p = 0; p < 81; p++) sum += (f->G0 + (nint)n * 1296 + (nint)c * 81)[p];
+                f->L0dB[c] += sum;
             }
         }
     }
 
-    // Y[n,c,h+0,w+0] = X[n,c,h,w]   (16×9×9 NCHW8c → 16×9×9 NCHW: gradient into its tensor's layout)
-    // A pure change of layout.
+    // Y[n,c,y,x] = W[c,ΔY,ΔX] · X[n,c,y+1·ΔY-1,x+1·ΔX-1]
+    // depthwise layer 0: 16×9×9 → 16×9×9, 3x3: NCHW in and out, 8 pixels of a row per vector, one broadcast weight per tap
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back8(void* state, int begin, int end)
+    private static void Back3(void* state, int begin, int end) { if (s_useAvx2) Back3Avx(state, begin, end); else Back3Scalar(state, begin, end); }
+
+    // Y[n,c,y,x] = W[c,ΔY,ΔX] · X[n,c,y+1·ΔY-1,x+1·ΔX-1]
+    // Each work item is two output rows of one channel.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back3Avx(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
-            int n = item / 2, unit = item % 2;
-            float* x = f->G3 + (nint)n * 1296;
-            float* y = f->G5 + (nint)n * 1296 + (nint)unit * 648;
-            int channels = Math.Min(16 - unit * 8, 8);
-            float* src = x + (nint)unit * 648;
-            float* dst = y + 0;
-            if (s_useAvx2)
+            int oy = item % 5 * 2, c = item / 5 % 16, n = item / 80;
+            float* x = f->G0 + (nint)n * 1296 + (nint)c * 81;
+            float* w = f->L0WT + (c >> 3) * 72 + (c & 7);
+            float b = 0f;
+            float* y = f->InputGradient + (nint)n * 1296 + (nint)c * 81 + oy * 9;
+            if (oy == 8)
             {
-                for (int h = 0; h < 9; h++)
-                {
-                    global::ConvGen.Registers.FromBlocked8(src + h * 72 + 0 * 8, dst + h * 9 + 0, 81, channels);
-                    global::ConvGen.Registers.FromBlocked8(src + h * 72 + 1 * 8, dst + h * 9 + 1, 81, channels);
-                }
+                Back3Tile0(x - 1, w, b, y, oy);
             }
             else
             {
-                for (int c = 0; c < channels; c++)
-                    for (int h = 0; h < 9; h++)
-                        for (int w = 0; w < 9; w++) dst[c * 81 + h * 9 + w] = src[h * 72 + w * 8 + c];
+                Back3Tile1(x - 1, w, b, y, oy);
             }
         }
     }
 
-    // Y[n,c,h+0,w+0] = X[n,c,h,w]   (16×9×9 NCHW → 16×9×9 NCHW: ∂loss/∂input to the caller)
-    // A pure change of layout.
+    // 1×2 tile of 8-pixel vectors: acc[row][p] += W[tap] · X[input row][pixels of p + tap offset], each loaded input vector feeding every output row that reads it; x points at input column (first pixel − 1).
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back9(void* state, int begin, int end)
+    private static void Back3Tile0(float* x, float* w, float b, float* y, int oy)
+    {
+        Vector256<float> a0_0 = Vector256.Create(b), a0_1 = a0_0;
+        Vector256<float> k0;
+        if ((uint)(oy - 1) < 9u)
+        {
+            float* r = x + (oy - 1) * 9;
+            k0 = Vector256.Create(w[0]);
+            a0_0 = Fma.MultiplyAdd(Avx.MaskLoad(r, Vector256.Create(0, -1, -1, -1, -1, -1, -1, -1).AsSingle()), k0, a0_0);
+            a0_1 = Fma.MultiplyAdd(Avx.LoadVector256(r + 1), k0, a0_1);
+            k0 = Vector256.Create(w[8]);
+            a0_0 = Fma.MultiplyAdd(Avx.LoadVector256(r + 1), k0, a0_0);
+            a0_1 = Fma.MultiplyAdd(Avx.LoadVector256(r + 2), k0, a0_1);
+            k0 = Vector256.Create(w[16]);
+            a0_0 = Fma.MultiplyAdd(Avx.LoadVector256(r + 2), k0, a0_0);
+            a0_1 = Fma.MultiplyAdd(Avx.MaskLoad(r + 3, Vector256.Create(-1, -1, -1, -1, -1, -1, -1, 0).AsSingle()), k0, a0_1);
+        }
+        if ((uint)oy < 9u)
+        {
+            float* r = x + oy * 9;
+            k0 = Vector256.Create(w[24]);
+            a0_0 = Fma.MultiplyAdd(Avx.MaskLoad(r, Vector256.Create(0, -1, -1, -1, -1, -1, -1, -1).AsSingle()), k0, a0_0);
+            a0_1 = Fma.MultiplyAdd(Avx.LoadVector256(r + 1), k0, a0_1);
+            k0 = Vector256.Create(w[32]);
+            a0_0 = Fma.MultiplyAdd(Avx.LoadVector256(r + 1), k0, a0_0);
+            a0_1 = Fma.MultiplyAdd(Avx.LoadVector256(r + 2), k0, a0_1);
+            k0 = Vector256.Create(w[40]);
+            a0_0 = Fma.MultiplyAdd(Avx.LoadVector256(r + 2), k0, a0_0);
+            a0_1 = Fma.MultiplyAdd(Avx.MaskLoad(r + 3, Vector256.Create(-1, -1, -1, -1, -1, -1, -1, 0).AsSingle()), k0, a0_1);
+        }
+        if ((uint)(oy + 1) < 9u)
+        {
+            float* r = x + (oy + 1) * 9;
+            k0 = Vector256.Create(w[48]);
+            a0_0 = Fma.MultiplyAdd(Avx.MaskLoad(r, Vector256.Create(0, -1, -1, -1, -1, -1, -1, -1).AsSingle()), k0, a0_0);
+            a0_1 = Fma.MultiplyAdd(Avx.LoadVector256(r + 1), k0, a0_1);
+            k0 = Vector256.Create(w[56]);
+            a0_0 = Fma.MultiplyAdd(Avx.LoadVector256(r + 1), k0, a0_0);
+            a0_1 = Fma.MultiplyAdd(Avx.LoadVector256(r + 2), k0, a0_1);
+            k0 = Vector256.Create(w[64]);
+            a0_0 = Fma.MultiplyAdd(Avx.LoadVector256(r + 2), k0, a0_0);
+            a0_1 = Fma.MultiplyAdd(Avx.MaskLoad(r + 3, Vector256.Create(-1, -1, -1, -1, -1, -1, -1, 0).AsSingle()), k0, a0_1);
+        }
+        Avx.Store(y, a0_0);
+        Avx.Store(y + 1, a0_1);
+    }
+
+    // 2×2 tile of 8-pixel vectors: acc[row][p] += W[tap] · X[input row][pixels of p + tap offset], each loaded input vector feeding every output row that reads it; x points at input column (first pixel − 1).
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back3Tile1(float* x, float* w, float b, float* y, int oy)
+    {
+        Vector256<float> a0_0 = Vector256.Create(b), a0_1 = a0_0;
+        Vector256<float> a1_0 = a0_0, a1_1 = a0_0;
+        Vector256<float> k0, k1, v;
+        if ((uint)(oy - 1) < 9u)
+        {
+            float* r = x + (oy - 1) * 9;
+            k0 = Vector256.Create(w[0]);
+            a0_0 = Fma.MultiplyAdd(Avx.MaskLoad(r, Vector256.Create(0, -1, -1, -1, -1, -1, -1, -1).AsSingle()), k0, a0_0);
+            a0_1 = Fma.MultiplyAdd(Avx.LoadVector256(r + 1), k0, a0_1);
+            k0 = Vector256.Create(w[8]);
+            a0_0 = Fma.MultiplyAdd(Avx.LoadVector256(r + 1), k0, a0_0);
+            a0_1 = Fma.MultiplyAdd(Avx.LoadVector256(r + 2), k0, a0_1);
+            k0 = Vector256.Create(w[16]);
+            a0_0 = Fma.MultiplyAdd(Avx.LoadVector256(r + 2), k0, a0_0);
+            a0_1 = Fma.MultiplyAdd(Avx.MaskLoad(r + 3, Vector256.Create(-1, -1, -1, -1, -1, -1, -1, 0).AsSingle()), k0, a0_1);
+        }
+        if ((uint)oy < 9u)
+        {
+            float* r = x + oy * 9;
+            k0 = Vector256.Create(w[24]);
+            k1 = Vector256.Create(w[0]);
+            v = Avx.MaskLoad(r, Vector256.Create(0, -1, -1, -1, -1, -1, -1, -1).AsSingle());
+            a0_0 = Fma.MultiplyAdd(v, k0, a0_0);
+            a1_0 = Fma.MultiplyAdd(v, k1, a1_0);
+            v = Avx.LoadVector256(r + 1);
+            a0_1 = Fma.MultiplyAdd(v, k0, a0_1);
+            a1_1 = Fma.MultiplyAdd(v, k1, a1_1);
+            k0 = Vector256.Create(w[32]);
+            k1 = Vector256.Create(w[8]);
+            v = Avx.LoadVector256(r + 1);
+            a0_0 = Fma.MultiplyAdd(v, k0, a0_0);
+            a1_0 = Fma.MultiplyAdd(v, k1, a1_0);
+            v = Avx.LoadVector256(r + 2);
+            a0_1 = Fma.MultiplyAdd(v, k0, a0_1);
+            a1_1 = Fma.MultiplyAdd(v, k1, a1_1);
+            k0 = Vector256.Create(w[40]);
+            k1 = Vector256.Create(w[16]);
+            v = Avx.LoadVector256(r + 2);
+            a0_0 = Fma.MultiplyAdd(v, k0, a0_0);
+            a1_0 = Fma.MultiplyAdd(v, k1, a1_0);
+            v = Avx.MaskLoad(r + 3, Vector256.Create(-1, -1, -1, -1, -1, -1, -1, 0).AsSingle());
+            a0_1 = Fma.MultiplyAdd(v, k0, a0_1);
+            a1_1 = Fma.MultiplyAdd(v, k1, a1_1);
+        }
+        if ((uint)(oy + 1) < 9u)
+        {
+            float* r = x + (oy + 1) * 9;
+            k0 = Vector256.Create(w[48]);
+            k1 = Vector256.Create(w[24]);
+            v = Avx.MaskLoad(r, Vector256.Create(0, -1, -1, -1, -1, -1, -1, -1).AsSingle());
+            a0_0 = Fma.MultiplyAdd(v, k0, a0_0);
+            a1_0 = Fma.MultiplyAdd(v, k1, a1_0);
+            v = Avx.LoadVector256(r + 1);
+            a0_1 = Fma.MultiplyAdd(v, k0, a0_1);
+            a1_1 = Fma.MultiplyAdd(v, k1, a1_1);
+            k0 = Vector256.Create(w[56]);
+            k1 = Vector256.Create(w[32]);
+            v = Avx.LoadVector256(r + 1);
+            a0_0 = Fma.MultiplyAdd(v, k0, a0_0);
+            a1_0 = Fma.MultiplyAdd(v, k1, a1_0);
+            v = Avx.LoadVector256(r + 2);
+            a0_1 = Fma.MultiplyAdd(v, k0, a0_1);
+            a1_1 = Fma.MultiplyAdd(v, k1, a1_1);
+            k0 = Vector256.Create(w[64]);
+            k1 = Vector256.Create(w[40]);
+            v = Avx.LoadVector256(r + 2);
+            a0_0 = Fma.MultiplyAdd(v, k0, a0_0);
+            a1_0 = Fma.MultiplyAdd(v, k1, a1_0);
+            v = Avx.MaskLoad(r + 3, Vector256.Create(-1, -1, -1, -1, -1, -1, -1, 0).AsSingle());
+            a0_1 = Fma.MultiplyAdd(v, k0, a0_1);
+            a1_1 = Fma.MultiplyAdd(v, k1, a1_1);
+        }
+        if ((uint)(oy + 2) < 9u)
+        {
+            float* r = x + (oy + 2) * 9;
+            k1 = Vector256.Create(w[48]);
+            a1_0 = Fma.MultiplyAdd(Avx.MaskLoad(r, Vector256.Create(0, -1, -1, -1, -1, -1, -1, -1).AsSingle()), k1, a1_0);
+            a1_1 = Fma.MultiplyAdd(Avx.LoadVector256(r + 1), k1, a1_1);
+            k1 = Vector256.Create(w[56]);
+            a1_0 = Fma.MultiplyAdd(Avx.LoadVector256(r + 1), k1, a1_0);
+            a1_1 = Fma.MultiplyAdd(Avx.LoadVector256(r + 2), k1, a1_1);
+            k1 = Vector256.Create(w[64]);
+            a1_0 = Fma.MultiplyAdd(Avx.LoadVector256(r + 2), k1, a1_0);
+            a1_1 = Fma.MultiplyAdd(Avx.MaskLoad(r + 3, Vector256.Create(-1, -1, -1, -1, -1, -1, -1, 0).AsSingle()), k1, a1_1);
+        }
+        Avx.Store(y, a0_0);
+        Avx.Store(y + 1, a0_1);
+        Avx.Store(y + 9, a1_0);
+        Avx.Store(y + 10, a1_1);
+    }
+
+    // Y[n,c,y,x] = W[c,ΔY,ΔX] · X[n,c,y+1·ΔY-1,x+1·ΔX-1]
+    // Scalar twin of the AVX2 kernel for CPUs without AVX2/FMA: same work items.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back3Scalar(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
-            int n = item / 16, unit = item % 16;
-            float* x = f->G5 + (nint)n * 1296;
-            float* y = f->InputGradient + (nint)n * 1296 + (nint)unit * 81;
-            float* src = x + unit * 81;
-            float* dst = y + 0;
-            for (int h = 0; h < 9; h++)
-                new ReadOnlySpan<float>(src + h * 9, 9).CopyTo(new Span<float>(dst + h * 9, 9));
+            int oy0 = item % 5 * 2, c = item / 5 % 16, n = item / 80;
+            float* x = f->G0 + (nint)n * 1296 + (nint)c * 81;
+            float* w = f->L0WT + (c >> 3) * 72 + (c & 7);
+            for (int oy = oy0; oy < Math.Min(oy0 + 2, 9); oy++)
+            {
+                float* y = f->InputGradient + (nint)n * 1296 + (nint)c * 81 + oy * 9;
+                for (int ox = 0; ox < 9; ox++)
+                {
+                    float acc = 0f;
+                    for (int ky = 0; ky < 3; ky++)
+                    {
+                        int iy = oy + ky * 1 - 1;
+                        if ((uint)iy >= 9u) continue;
+                        for (int kx = 0; kx < 3; kx++)
+                        {
+                            int ix = ox + kx * 1 - 1;
+                            if ((uint)ix < 9u) acc += w[(ky * 3 + kx) * 8] * x[iy * 9 + ix];
+                        }
+                    }
+                    y[ox] = acc;
+                }
+            }
         }
     }
 

@@ -67,7 +67,7 @@ public unsafe partial class Dilated : global::ConvGen.INetwork
     {
         public int Batch;
         public float* T0, Output, T1, T2, T3;
-        public float* OutputGradient, InputGradient, G0, G1, G2, G3, G4;
+        public float* OutputGradient, InputGradient, G0, G1, G2, G3;
         public float* L0W, L0dW;
         public float* L0B, L0dB;
         public float* L0WT;
@@ -79,7 +79,7 @@ public unsafe partial class Dilated : global::ConvGen.INetwork
     /// <summary>Floats per sample of a recorded forward: every tensor keeps its own region for Backward.</summary>
     public const long RecordedFloatsPerSample = 3744;
     /// <summary>Floats per sample Backward needs for gradients.</summary>
-    public const long GradientFloatsPerSample = 4712;
+    public const long GradientFloatsPerSample = 3744;
     private readonly object _recordLock = new();
     private float[]? _recorded, _gradients;
     private int _recordedBatch;
@@ -194,7 +194,6 @@ public unsafe partial class Dilated : global::ConvGen.INetwork
                 frame.G1 = gs + (nint)batch * 8;
                 frame.G2 = gs + (nint)batch * 976;
                 frame.G3 = gs + (nint)batch * 1944;
-                frame.G4 = gs + (nint)batch * 3744;
                 frame.L0WT = _L0WT.Pointer;
                 global::ConvGen.Parallelism.For(batch * 1, &Back0, &frame); // ∂loss/∂output into the internal layout
                 global::ConvGen.Parallelism.For(batch * 1, &Back1, &frame); // ∂ through layer 2 (GlobalAvgPool)
@@ -204,7 +203,6 @@ public unsafe partial class Dilated : global::ConvGen.INetwork
                 if (wantInput) global::ConvGen.Parallelism.For(batch * 1, &Back5, &frame); // layer 0: ∂Z onto the backward-data grid
                 if (wantInput) global::ConvGen.Parallelism.For(batch * 11, &Back6, &frame); // ∂ layer 0 input: forward kernel over transposed weights
                 if (wantInput) global::ConvGen.Parallelism.For(batch * 1, &Back7, &frame); // gradient into its tensor's layout
-                if (wantInput) global::ConvGen.Parallelism.For(batch * 8, &Back8, &frame); // ∂loss/∂input to the caller
             }
         }
     }
@@ -1461,7 +1459,7 @@ public unsafe partial class Dilated : global::ConvGen.INetwork
         {
             int n = item / 1, unit = item % 1;
             float* x = f->G2 + (nint)n * 968;
-            float* y = f->G4 + (nint)n * 968 + (nint)unit * 968;
+            float* y = f->InputGradient + (nint)n * 968 + (nint)unit * 968;
             int channels = Math.Min(8 - unit * 8, 8);
             float* src = x + (nint)unit * 968;
             float* dst = y + 0;
@@ -1479,24 +1477,6 @@ public unsafe partial class Dilated : global::ConvGen.INetwork
                     for (int h = 0; h < 11; h++)
                         for (int w = 0; w < 11; w++) dst[c * 121 + h * 11 + w] = src[h * 88 + w * 8 + c];
             }
-        }
-    }
-
-    // Y[n,c,h+0,w+0] = X[n,c,h,w]   (8×11×11 NCHW → 8×11×11 NCHW: ∂loss/∂input to the caller)
-    // A pure change of layout.
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back8(void* state, int begin, int end)
-    {
-        var f = (Frame*)state;
-        for (int item = begin; item < end; item++)
-        {
-            int n = item / 8, unit = item % 8;
-            float* x = f->G4 + (nint)n * 968;
-            float* y = f->InputGradient + (nint)n * 968 + (nint)unit * 121;
-            float* src = x + unit * 121;
-            float* dst = y + 0;
-            for (int h = 0; h < 11; h++)
-                new ReadOnlySpan<float>(src + h * 11, 11).CopyTo(new Span<float>(dst + h * 11, 11));
         }
     }
 

@@ -103,7 +103,7 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
     {
         public int Batch;
         public float* T0, Output, T1, T2, T3, T4, T5, T6, T7, T8;
-        public float* OutputGradient, InputGradient, G0, G1, G2, G3, G4, G5, G6, G7, G8, G9, G10;
+        public float* OutputGradient, InputGradient, G0, G1, G2, G3, G4, G5, G6, G7, G8, G9;
         public float* L0W, L0dW;
         public float* L0B, L0dB;
         public float* L3W, L3dW;
@@ -127,7 +127,7 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
     /// <summary>Floats per sample of a recorded forward: every tensor keeps its own region for Backward.</summary>
     public const long RecordedFloatsPerSample = 11872;
     /// <summary>Floats per sample Backward needs for gradients.</summary>
-    public const long GradientFloatsPerSample = 28448;
+    public const long GradientFloatsPerSample = 27664;
     private readonly object _recordLock = new();
     private float[]? _recorded, _gradients;
     private int _recordedBatch;
@@ -295,7 +295,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
                 frame.G7 = gs + (nint)batch * 8976;
                 frame.G8 = gs + (nint)batch * 15248;
                 frame.G9 = gs + (nint)batch * 21520;
-                frame.G10 = gs + (nint)batch * 27664;
                 frame.L11WT = _L11WT.Pointer;
                 frame.L9WT = _L9WT.Pointer;
                 frame.L7WT = _L7WT.Pointer;
@@ -326,7 +325,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
                 if (wantInput) global::ConvGen.Parallelism.For(batch * 1, &Back22, &frame); // layer 0: ∂Z onto the backward-data grid
                 if (wantInput) global::ConvGen.Parallelism.For(batch * 28, &Back23, &frame); // ∂ layer 0 input: forward kernel over transposed weights
                 if (wantInput) global::ConvGen.Parallelism.For(batch * 1, &Back24, &frame); // gradient into its tensor's layout
-                if (wantInput) global::ConvGen.Parallelism.For(batch * 1, &Back25, &frame); // ∂loss/∂input to the caller
             }
         }
     }
@@ -6287,7 +6285,7 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         {
             int n = item / 1, unit = item % 1;
             float* x = f->G8 + (nint)n * 6272;
-            float* y = f->G10 + (nint)n * 784 + (nint)unit * 6272;
+            float* y = f->InputGradient + (nint)n * 784 + (nint)unit * 6272;
             int channels = Math.Min(1 - unit * 8, 8);
             float* src = x + (nint)unit * 6272;
             float* dst = y + 0;
@@ -6305,24 +6303,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
                     for (int h = 0; h < 28; h++)
                         for (int w = 0; w < 28; w++) dst[c * 784 + h * 28 + w] = src[h * 224 + w * 8 + c];
             }
-        }
-    }
-
-    // Y[n,c,h+0,w+0] = X[n,c,h,w]   (1×28×28 NCHW → 1×28×28 NCHW: ∂loss/∂input to the caller)
-    // A pure change of layout.
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back25(void* state, int begin, int end)
-    {
-        var f = (Frame*)state;
-        for (int item = begin; item < end; item++)
-        {
-            int n = item / 1, unit = item % 1;
-            float* x = f->G10 + (nint)n * 784;
-            float* y = f->InputGradient + (nint)n * 784 + (nint)unit * 784;
-            float* src = x + unit * 784;
-            float* dst = y + 0;
-            for (int h = 0; h < 28; h++)
-                new ReadOnlySpan<float>(src + h * 28, 28).CopyTo(new Span<float>(dst + h * 28, 28));
         }
     }
 

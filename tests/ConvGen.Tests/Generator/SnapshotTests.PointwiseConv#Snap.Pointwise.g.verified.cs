@@ -61,7 +61,7 @@ public unsafe partial class Pointwise : global::ConvGen.INetwork
     {
         public int Batch;
         public float* T0, Output, T1;
-        public float* OutputGradient, InputGradient, G0, G1, G2, G3;
+        public float* OutputGradient, InputGradient, G0, G1, G2;
         public float* L0W, L0dW;
         public float* L0WT;
     }
@@ -72,7 +72,7 @@ public unsafe partial class Pointwise : global::ConvGen.INetwork
     /// <summary>Floats per sample of a recorded forward: every tensor keeps its own region for Backward.</summary>
     public const long RecordedFloatsPerSample = 4704;
     /// <summary>Floats per sample Backward needs for gradients.</summary>
-    public const long GradientFloatsPerSample = 9408;
+    public const long GradientFloatsPerSample = 6272;
     private readonly object _recordLock = new();
     private float[]? _recorded, _gradients;
     private int _recordedBatch;
@@ -177,14 +177,12 @@ public unsafe partial class Pointwise : global::ConvGen.INetwork
                 frame.G0 = gs + (nint)batch * 0;
                 frame.G1 = gs + (nint)batch * 1568;
                 frame.G2 = gs + (nint)batch * 4704;
-                frame.G3 = gs + (nint)batch * 6272;
                 frame.L0WT = _L0WT.Pointer;
                 global::ConvGen.Parallelism.For(batch * 4, &Back0, &frame); // ∂loss/∂output into the internal layout
                 global::ConvGen.Parallelism.For(32, &Back1, &frame); // ∂ layer 0 weight
                 if (wantInput) global::ConvGen.Parallelism.For(batch * 4, &Back2, &frame); // layer 0: ∂Z onto the backward-data grid
                 if (wantInput) global::ConvGen.Parallelism.For(batch * 4, &Back3, &frame); // ∂ layer 0 input: forward kernel over transposed weights
                 if (wantInput) global::ConvGen.Parallelism.For(batch * 8, &Back4, &frame); // gradient into its tensor's layout
-                if (wantInput) global::ConvGen.Parallelism.For(batch * 64, &Back5, &frame); // ∂loss/∂input to the caller
             }
         }
     }
@@ -1184,31 +1182,13 @@ public unsafe partial class Pointwise : global::ConvGen.INetwork
         {
             int n = item / 8, unit = item % 8;
             float* x = f->G1 + (nint)n * 3136;
-            float* y = f->G3 + (nint)n * 3136 + (nint)unit * 392;
+            float* y = f->InputGradient + (nint)n * 3136 + (nint)unit * 392;
             int channels = Math.Min(64 - unit * 8, 8);
             float* src = x + (nint)unit * 392;
             float* dst = y + 0;
             for (int c = 0; c < channels; c++)
                 for (int h = 0; h < 7; h++)
                     for (int w = 0; w < 7; w++) dst[c * 49 + h * 7 + w] = src[h * 56 + w * 8 + c];
-        }
-    }
-
-    // Y[n,c,h+0,w+0] = X[n,c,h,w]   (64×7×7 NCHW → 64×7×7 NCHW: ∂loss/∂input to the caller)
-    // A pure change of layout.
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back5(void* state, int begin, int end)
-    {
-        var f = (Frame*)state;
-        for (int item = begin; item < end; item++)
-        {
-            int n = item / 64, unit = item % 64;
-            float* x = f->G3 + (nint)n * 3136;
-            float* y = f->InputGradient + (nint)n * 3136 + (nint)unit * 49;
-            float* src = x + unit * 49;
-            float* dst = y + 0;
-            for (int h = 0; h < 7; h++)
-                new ReadOnlySpan<float>(src + h * 7, 7).CopyTo(new Span<float>(dst + h * 7, 7));
         }
     }
 

@@ -68,7 +68,7 @@ public unsafe partial class Stem : global::ConvGen.INetwork
     {
         public int Batch;
         public float* T0, Output, T1, T2;
-        public float* OutputGradient, InputGradient, G0, G1, G2, G3, G4, G5, G6, G7;
+        public float* OutputGradient, InputGradient, G0, G1, G2, G3, G4, G5, G6;
         public float* L0W, L0dW;
         public float* L0B, L0dB;
         public float* L0WT00;
@@ -83,7 +83,7 @@ public unsafe partial class Stem : global::ConvGen.INetwork
     /// <summary>Floats per sample of a recorded forward: every tensor keeps its own region for Backward.</summary>
     public const long RecordedFloatsPerSample = 11500;
     /// <summary>Floats per sample Backward needs for gradients.</summary>
-    public const long GradientFloatsPerSample = 29328;
+    public const long GradientFloatsPerSample = 26256;
     private readonly object _recordLock = new();
     private float[]? _recorded, _gradients;
     private int _recordedBatch;
@@ -204,7 +204,6 @@ public unsafe partial class Stem : global::ConvGen.INetwork
                 frame.G4 = gs + (nint)batch * 20112;
                 frame.G5 = gs + (nint)batch * 22160;
                 frame.G6 = gs + (nint)batch * 24208;
-                frame.G7 = gs + (nint)batch * 26256;
                 frame.L0WT00 = _L0WT00.Pointer;
                 frame.L0WT01 = _L0WT01.Pointer;
                 frame.L0WT10 = _L0WT10.Pointer;
@@ -223,7 +222,6 @@ public unsafe partial class Stem : global::ConvGen.INetwork
                 if (wantInput) global::ConvGen.Parallelism.For(batch * 16, &Back11, &frame); // ∂ layer 0 input: forward kernel over transposed weights
                 if (wantInput) global::ConvGen.Parallelism.For(batch * 1, &Back12, &frame); // ∂ layer 0 input: phase (1, 1) into its pixels
                 if (wantInput) global::ConvGen.Parallelism.For(batch * 1, &Back13, &frame); // gradient into its tensor's layout
-                if (wantInput) global::ConvGen.Parallelism.For(batch * 3, &Back14, &frame); // ∂loss/∂input to the caller
             }
         }
     }
@@ -5190,7 +5188,7 @@ public unsafe partial class Stem : global::ConvGen.INetwork
         {
             int n = item / 1, unit = item % 1;
             float* x = f->G1 + (nint)n * 8192;
-            float* y = f->G7 + (nint)n * 3072 + (nint)unit * 8192;
+            float* y = f->InputGradient + (nint)n * 3072 + (nint)unit * 8192;
             int channels = Math.Min(3 - unit * 8, 8);
             float* src = x + (nint)unit * 8192;
             float* dst = y + 0;
@@ -5207,24 +5205,6 @@ public unsafe partial class Stem : global::ConvGen.INetwork
                     for (int h = 0; h < 32; h++)
                         for (int w = 0; w < 32; w++) dst[c * 1024 + h * 32 + w] = src[h * 256 + w * 8 + c];
             }
-        }
-    }
-
-    // Y[n,c,h+0,w+0] = X[n,c,h,w]   (3×32×32 NCHW → 3×32×32 NCHW: ∂loss/∂input to the caller)
-    // A pure change of layout.
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back14(void* state, int begin, int end)
-    {
-        var f = (Frame*)state;
-        for (int item = begin; item < end; item++)
-        {
-            int n = item / 3, unit = item % 3;
-            float* x = f->G7 + (nint)n * 3072;
-            float* y = f->InputGradient + (nint)n * 3072 + (nint)unit * 1024;
-            float* src = x + unit * 1024;
-            float* dst = y + 0;
-            for (int h = 0; h < 32; h++)
-                new ReadOnlySpan<float>(src + h * 32, 32).CopyTo(new Span<float>(dst + h * 32, 32));
         }
     }
 
