@@ -219,7 +219,11 @@ internal sealed class BackwardPlan
             Steps.Add(new ConvWeightGradStep(l, c.From, gz, weight.GradientPointer, mask));
         }
 
-        var gx = New(true, source.C, source.H, source.W, Tensor.BlockedStride(source.C, source.H, source.W));
+        // A layer with few input channels (the network's first, LeNet's second) gets ∂X from the planar kernel, 8 pixels
+        // per vector: in NCHW8c its 1–6 channels would leave most lanes of every vector empty.
+        var gx = PlanarDataGrad(l, source)
+            ? (source.Blocked ? New(false, source.C, source.H, source.W, source.C * source.H * source.W) : NewGradientOf(source))
+            : New(true, source.C, source.H, source.W, Tensor.BlockedStride(source.C, source.H, source.W));
         if (!AddStridedDataGrad(l, gz, gx, weight, inputOnly))
         {
             int kh = l.KernelHeight, kw = l.KernelWidth, d = l.Dilation;
@@ -235,6 +239,13 @@ internal sealed class BackwardPlan
         }
         grad[source.Field] = InLayoutOf(source, gx, inputOnly);
     }
+
+    /// <summary>
+    /// Whether a dense layer's backward-data runs the planar kernel (<see cref="ConvStep.PlanarOutput"/>): at most
+    /// <see cref="ConvStep.MaxPlanarOutputs"/> input channels, and rows of at least one vector in every output phase.
+    /// </summary>
+    private static bool PlanarDataGrad(LayerModel l, Tensor source)
+        => l.Groups == 1 && source.C <= ConvStep.MaxPlanarOutputs && source.W >= 8 * l.Stride;
 
     private static string TransposedPointer(LayerModel l) => $"L{l.Index}WT";
 
@@ -298,7 +309,7 @@ internal sealed class BackwardPlan
         foreach (var p in phases)
         {
             var grid = grids[GridKey(p)];
-            var phase = New(true, gx.C, p.H, p.W, Tensor.BlockedStride(gx.C, p.H, p.W));
+            var phase = gx.Blocked ? New(true, gx.C, p.H, p.W, Tensor.BlockedStride(gx.C, p.H, p.W)) : New(false, gx.C, p.H, p.W, gx.C * p.H * p.W);
             var transposed = new LayerModel(LayerKind.Conv, l.Index,
                 new TensorShape(gz.C, grid.H, grid.W, false), new TensorShape(gx.C, p.H, p.W, false),
                 KernelHeight: p.Rows, KernelWidth: p.Cols, Stride: 1, Dilation: 1, Groups: l.Groups, Bias: false);

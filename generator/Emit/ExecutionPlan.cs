@@ -98,6 +98,14 @@ internal sealed record ConvStep(LayerModel Layer, Tensor From, Tensor To, LayerK
 
     /// <summary>This step runs the planar depthwise kernel (NCHW in, NCHW out).</summary>
     public bool Planar => Layer.IsDepthwise && !From.Blocked;
+
+    /// <summary>
+    /// A dense convolution that writes NCHW: the backward-data kernel of a layer with at most
+    /// <see cref="MaxPlanarOutputs"/> input channels, vectorised along the output rows instead of over channels.
+    /// </summary>
+    public bool PlanarOutput => !Layer.IsDepthwise && !To.Blocked;
+
+    public const int MaxPlanarOutputs = 6;
 }
 
 internal sealed record LinearStep(LayerModel Layer, Tensor From, Tensor To, LayerKind? Activation, string WeightPointer, string? BiasPointer) : Step(From, To);

@@ -26,6 +26,7 @@ internal sealed partial class KernelEmitter
                 case LinearWeightGradStep s: EmitLinearWeightGrad(name, s); break;
                 case SpreadStep s: EmitSpread(name, s); break;
                 case DataGradStep { Kernel: ConvStep c } when c.Planar: EmitDepthwisePlanar(name, c); break;
+                case DataGradStep { Kernel: ConvStep c } when c.PlanarOutput: EmitPlanarOutputConv(name, c); break;
                 case DataGradStep { Kernel: ConvStep c } when c.Layer.IsDepthwise: EmitDepthwise(name, c); break;
                 case DataGradStep { Kernel: ConvStep c }: EmitConv(name, c); break;
                 case DataGradStep { Kernel: LinearStep l }: EmitLinear(name, l); break;

@@ -501,6 +501,134 @@ internal sealed partial class KernelEmitter
         w.Line();
     }
 
+    /// <summary>
+    /// The register tile of the planar-output kernel: all O output channels × V vectors of 8 pixels, with as many
+    /// accumulators as fit beside the values each tap reuses (min(O, V) of them, plus one temporary).
+    /// </summary>
+    private static int PlanarOutputVectors(int outputs, int rowVectors)
+    {
+        int vectors = 1;
+        for (int v = 1; v <= rowVectors; v++)
+            if (outputs * v <= 12 && outputs * v + Math.Min(outputs, v) + 1 <= 15) vectors = v;
+        return vectors;
+    }
+
+    /// <summary>
+    /// A dense stride-1 convolution writing NCHW, vectorised along the output row: the backward-data kernel of a layer
+    /// with few input channels, whose 1–6 channels would fill few lanes of an NCHW8c vector. A tile holds all O output
+    /// channels × V row vectors; per tap it loads V input vectors and broadcasts O weights for O·V FMAs. The input is
+    /// the zero-bordered grid, so no load needs a mask; a row that 8 does not divide ends with a vector that overlaps
+    /// the one before and rewrites the same values.
+    /// </summary>
+    private void EmitPlanarOutputConv(string name, ConvStep s)
+    {
+        var l = s.Layer;
+        var x = s.From;
+        var y = s.To;
+        int kh = l.KernelHeight, kw = l.KernelWidth, d = l.Dilation, outputs = y.C, inputs = x.C;
+        int rowVectors = (y.W + 7) / 8, most = PlanarOutputVectors(outputs, rowVectors);
+        int count = (rowVectors + most - 1) / most;
+        w.Line($"// {ConvFormula(l)}");
+        w.Line($"// {Describe(s)}: NCHW in and out, {outputs} output channel(s) × up to {most} vectors of 8 pixels per tile, one broadcast weight per output channel and tap");
+        w.Line(Hot);
+        w.Line($"private static void {name}(void* state, int begin, int end) {{ if (s_useAvx2) {name}Avx(state, begin, end); else {name}Scalar(state, begin, end); }}");
+        w.Line();
+
+        var starts = new List<int>();
+        for (int v = 0; v < rowVectors; v++) starts.Add(Math.Min(v * 8, y.W - 8));
+        string rows = s.SkipsZeroRows
+            ? $"int ky0 = Math.Max(0, {s.Zeros.Top} - oy), ky1 = Math.Min({kh}, {x.H - s.Zeros.Bottom} - oy);"
+            : $"int ky0 = 0, ky1 = {kh};";
+        Open($"{name}Avx", ConvFormula(l), "Each work item is one output row, all output channels.");
+        w.Open("for (int item = begin; item < end; item++)");
+        w.Line($"int oy = item % {y.H}, n = item / {y.H};");
+        w.Line($"float* x = {Sample(x)} + oy * {x.RowStride};");
+        w.Line($"float* y = {Sample(y)} + oy * {y.RowStride};");
+        w.Line(rows);
+        var tiles = new Dictionary<string, List<int>>();
+        int first = 0;
+        for (int t = 0; t < count; t++)
+        {
+            int size = rowVectors / count + (t < rowVectors % count ? 1 : 0);
+            var mine = starts.GetRange(first, size);
+            first += size;
+            string key = string.Join(",", mine.ConvertAll(v => v - mine[0]));
+            if (!tiles.ContainsKey(key)) tiles.Add(key, mine);
+            w.Line($"{name}Tile{tiles.Keys.ToList().IndexOf(key)}({Plus("x", mine[0])}, f->{s.WeightPointer}, {Plus("y", mine[0])}, ky0, ky1);");
+        }
+        w.Close();
+        w.Close();
+        w.Line();
+
+        int index = 0;
+        foreach (var mine in tiles.Values)
+        {
+            int vectors = mine.Count;
+            bool weightsFirst = outputs <= vectors;
+            w.Line($"// {outputs}×{vectors} tile: acc[o][v] += W[o,i,tap] · X[i][pixels of v + tap offset]; per tap {vectors} input loads and {outputs} broadcasts for {outputs * vectors} FMAs.");
+            w.Line(Hot);
+            w.Open($"private static void {name}Tile{index++}(float* x, float* w, float* y, int ky0, int ky1)");
+            for (int o = 0; o < outputs; o++)
+                w.Line($"Vector256<float> {string.Join(", ", Range(vectors, v => $"a{o}_{v} = {(o == 0 && v == 0 ? "Vector256<float>.Zero" : "a0_0")}"))};");
+            w.Line($"Vector256<float> {string.Join(", ", Range(Math.Min(outputs, vectors), i => $"t{i}"))}, u;");
+            w.Open($"for (int i = 0; i < {inputs}; i++)");
+            w.Open("for (int ky = ky0; ky < ky1; ky++)");
+            w.Line($"float* r = x + i * {x.PlaneStride} + ky * {d * x.RowStride};");
+            w.Line($"float* k = w + (i * {kh} + ky) * {kw * 8};");
+            for (int kx = 0; kx < kw; kx++)
+            {
+                if (weightsFirst)
+                {
+                    // Broadcasts held, each input vector loaded once and used by every output channel.
+                    for (int o = 0; o < outputs; o++) w.Line($"t{o} = Vector256.Create(k[{kx * 8 + o}]);");
+                    for (int v = 0; v < vectors; v++)
+                    {
+                        w.Line($"u = Avx.LoadVector256({Plus("r", mine[v] - mine[0] + kx * d)});");
+                        for (int o = 0; o < outputs; o++) w.Line($"a{o}_{v} = Fma.MultiplyAdd(u, t{o}, a{o}_{v});");
+                    }
+                }
+                else
+                {
+                    // Input vectors held, each weight broadcast once and used for every vector.
+                    for (int v = 0; v < vectors; v++) w.Line($"t{v} = Avx.LoadVector256({Plus("r", mine[v] - mine[0] + kx * d)});");
+                    for (int o = 0; o < outputs; o++)
+                    {
+                        w.Line($"u = Vector256.Create(k[{kx * 8 + o}]);");
+                        for (int v = 0; v < vectors; v++) w.Line($"a{o}_{v} = Fma.MultiplyAdd(t{v}, u, a{o}_{v});");
+                    }
+                }
+            }
+            w.Close();
+            w.Close();
+            for (int o = 0; o < outputs; o++)
+                for (int v = 0; v < vectors; v++)
+                    w.Line($"Avx.Store({Plus("y", o * y.PlaneStride + mine[v] - mine[0])}, a{o}_{v});");
+            w.Close();
+            w.Line();
+        }
+
+        Open($"{name}Scalar", ConvFormula(l), "Scalar twin of the AVX2 kernel for CPUs without AVX2/FMA: same work items.");
+        w.Open("for (int item = begin; item < end; item++)");
+        w.Line($"int oy = item % {y.H}, n = item / {y.H};");
+        w.Line($"float* x = {Sample(x)} + oy * {x.RowStride};");
+        w.Line($"float* y = {Sample(y)} + oy * {y.RowStride};");
+        w.Line($"float* w = f->{s.WeightPointer};");
+        w.Line(rows);
+        w.Open($"for (int o = 0; o < {outputs}; o++)");
+        w.Open($"for (int ox = 0; ox < {y.W}; ox++)");
+        w.Line("float acc = 0f;");
+        w.Line($"for (int i = 0; i < {inputs}; i++)");
+        w.Line("    for (int ky = ky0; ky < ky1; ky++)");
+        w.Line($"        for (int kx = 0; kx < {kw}; kx++)");
+        w.Line($"            acc += w[((i * {kh} + ky) * {kw} + kx) * 8 + o] * x[i * {x.PlaneStride} + ky * {d * x.RowStride} + ox + kx * {d}];");
+        w.Line($"y[o * {y.PlaneStride} + ox] = acc;");
+        w.Close();
+        w.Close();
+        w.Close();
+        w.Close();
+        w.Line();
+    }
+
     /// <summary><c>p + offset</c>, <c>p - offset</c> or <c>p</c>.</summary>
     private static string Plus(string p, int offset) => offset == 0 ? p : offset > 0 ? $"{p} + {offset}" : $"{p} - {-offset}";
 

@@ -39,6 +39,7 @@ internal sealed partial class KernelEmitter(CodeWriter w, ExecutionPlan plan)
     public static string WorkItems(Step step) => step switch
     {
         ConvStep s when s.Planar => $"batch * {s.To.C * ((s.To.H + PlanarRows(s) - 1) / PlanarRows(s))}",
+        ConvStep s when s.PlanarOutput => $"batch * {s.To.H}",
         ConvStep s when s.Layer.IsDepthwise => $"batch * {Tensor.Blocks(s.To.C) * s.To.H}",
         ConvStep s => $"batch * {ConvTiling.For(s).TileCount * ConvTiling.Rows(s).Y.H}",
         LinearStep s => $"(batch + {LinearRows - 1}) / {LinearRows} * {LinearTileCount(s)}",

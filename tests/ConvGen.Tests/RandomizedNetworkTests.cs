@@ -17,7 +17,7 @@ public sealed class RandomizedNetworkTests
     /// <summary>Fixed, so CI runs the same cases every time; set <c>CONVGEN_SEED</c> to explore other draws locally.</summary>
     private static readonly int Seed = int.TryParse(Environment.GetEnvironmentVariable("CONVGEN_SEED"), out int s) ? s : 7_340_033;
     private const int Count = 40;
-    private const int FixedCount = 24;
+    private const int FixedCount = 27;
     private const long Budget = 2_500_000;
 
     /// <summary>One case: the network and the batch to run.</summary>
@@ -110,6 +110,11 @@ public sealed class RandomizedNetworkTests
         Add(2, 2, 4, 21, new ConvSpec(2, 13, 2, 2, Pad: 1, Groups: 2));
         Add(1, 3, 9, 10, new ConvSpec(4, 4, 3, 3, Groups: 3, Same: true), relu);
         Add(3, 2, 5, 6, new ConvSpec(1, 1, 2, 2, Pad: 1, Groups: 2));
+        // Backward-data written as NCHW rows for layers with up to 6 input channels: stride-2 phases (a stem), stride
+        // with dilation (the spread grid), dilation, and 1, 3 and 6 channels (both register-tile orders).
+        Add(1, 3, 20, 21, new ConvSpec(7, 7, 3, 8, Stride: 2, Pad: 3), relu);
+        Add(2, 2, 9, 20, new ConvSpec(3, 3, 2, 5, Stride: 2, Pad: 2, Dilation: 2), tanh);
+        Add(2, 6, 7, 12, new ConvSpec(3, 3, 6, 4, Pad: 1, Dilation: 2), relu, new ConvSpec(3, 3, 4, 1, Pad: 1), new ConvSpec(1, 1, 1, 3));
         // Saturating activations: inputs in ±40 (exp overflow, tanh/sigmoid at ±1/0, relu of large values).
         AddScaled(40f, 3, 4, 5, 7, new ActivationSpec(RefActivationKind.Sigmoid));
         AddScaled(40f, 3, 4, 5, 7, new ActivationSpec(RefActivationKind.Tanh));

@@ -127,7 +127,7 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
     /// <summary>Floats per sample of a recorded forward: every tensor keeps its own region for Backward.</summary>
     public const long RecordedFloatsPerSample = 11872;
     /// <summary>Floats per sample Backward needs for gradients.</summary>
-    public const long GradientFloatsPerSample = 27664;
+    public const long GradientFloatsPerSample = 22568;
     private readonly object _recordLock = new();
     private float[]? _recorded, _gradients;
     private int _recordedBatch;
@@ -291,10 +291,10 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
                 frame.G3 = gs + (nint)batch * 224;
                 frame.G4 = gs + (nint)batch * 624;
                 frame.G5 = gs + (nint)batch * 2224;
-                frame.G6 = gs + (nint)batch * 3792;
-                frame.G7 = gs + (nint)batch * 8976;
-                frame.G8 = gs + (nint)batch * 15248;
-                frame.G9 = gs + (nint)batch * 21520;
+                frame.G6 = gs + (nint)batch * 3400;
+                frame.G7 = gs + (nint)batch * 8584;
+                frame.G8 = gs + (nint)batch * 10152;
+                frame.G9 = gs + (nint)batch * 16424;
                 frame.L11WT = _L11WT.Pointer;
                 frame.L9WT = _L9WT.Pointer;
                 frame.L7WT = _L7WT.Pointer;
@@ -318,13 +318,13 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
                 global::ConvGen.Parallelism.For(30, &Back15, &frame); // ∂ layer 3 weight
                 global::ConvGen.Parallelism.For(batch * 2, &Back16, &frame); // layer 3: ∂Z onto the backward-data grid
                 global::ConvGen.Parallelism.For(batch * 14, &Back17, &frame); // ∂ layer 3 input: forward kernel over transposed weights
-                global::ConvGen.Parallelism.For(batch * 1, &Back18, &frame); // ∂ through layer 2 (MaxPool)
-                global::ConvGen.Parallelism.For((int)(((long)batch * 6272 + 4095) / 4096), &Back19, &frame); // ∂ through layer 1 (Relu)
-                global::ConvGen.Parallelism.For(1, &Back20, &frame); // ∂ layer 0 bias
-                global::ConvGen.Parallelism.For(5, &Back21, &frame); // ∂ layer 0 weight
-                if (wantInput) global::ConvGen.Parallelism.For(batch * 1, &Back22, &frame); // layer 0: ∂Z onto the backward-data grid
-                if (wantInput) global::ConvGen.Parallelism.For(batch * 28, &Back23, &frame); // ∂ layer 0 input: forward kernel over transposed weights
-                if (wantInput) global::ConvGen.Parallelism.For(batch * 1, &Back24, &frame); // gradient into its tensor's layout
+                global::ConvGen.Parallelism.For(batch * 1, &Back18, &frame); // gradient into its tensor's layout
+                global::ConvGen.Parallelism.For(batch * 1, &Back19, &frame); // ∂ through layer 2 (MaxPool)
+                global::ConvGen.Parallelism.For((int)(((long)batch * 6272 + 4095) / 4096), &Back20, &frame); // ∂ through layer 1 (Relu)
+                global::ConvGen.Parallelism.For(1, &Back21, &frame); // ∂ layer 0 bias
+                global::ConvGen.Parallelism.For(5, &Back22, &frame); // ∂ layer 0 weight
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 1, &Back23, &frame); // layer 0: ∂Z onto the backward-data grid
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 28, &Back24, &frame); // ∂ layer 0 input: forward kernel over transposed weights
             }
         }
     }
@@ -3841,680 +3841,215 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
     }
 
     // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
-    // layer 3: 16×18×18 → 6×14×14, 5x5; tile 1×8 channels × 12 pixels
+    // layer 3: 16×18×18 → 6×14×14, 5x5: NCHW in and out, 6 output channel(s) × up to 2 vectors of 8 pixels per tile, one broadcast weight per output channel and tap
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Back17(void* state, int begin, int end) { if (s_useAvx2) Back17Avx(state, begin, end); else Back17Scalar(state, begin, end); }
 
     // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
-    // Row by row: each work item is one output row of one tile of 1 channel block(s).
+    // Each work item is one output row, all output channels.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Back17Avx(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
-            int oy = item % 14, tile = item / 14 % 1, n = item / 14;
+            int oy = item % 14, n = item / 14;
             float* x = f->G6 + (nint)n * 5184 + oy * 18;
-            float* w = f->L3WT + tile * 3200;
-            float* b = null;
-            float* y = f->G5 + (nint)n * 1568 + (nint)tile * 1568 + oy * 112;
-            int ic0 = 0;
+            float* y = f->G5 + (nint)n * 1176 + oy * 14;
             int ky0 = Math.Max(0, 4 - oy), ky1 = Math.Min(5, 14 - oy);
-            Back17Tile1x7At0(x, w, b, y, ic0, ky0, ky1);
-            Back17Tile1x7At7(x + 7, w, b, y + 56, ic0, ky0, ky1);
+            Back17Tile0(x, f->L3WT, y, ky0, ky1);
         }
     }
 
-    // 1×7 tile: acc[block][pixel] += W[block][tap] · broadcast(X[pixel][tap]); weights in registers, one broadcast per input value.
-    // At output column 0: the taps on the input's zero columns are left out.
+    // 6×2 tile: acc[o][v] += W[o,i,tap] · X[i][pixels of v + tap offset]; per tap 2 input loads and 6 broadcasts for 12 FMAs.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back17Tile1x7At0(float* x, float* w, float* b, float* y, int ic0, int ky0, int ky1)
+    private static void Back17Tile0(float* x, float* w, float* y, int ky0, int ky1)
     {
-        Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0, a0_4 = a0_0, a0_5 = a0_0, a0_6 = a0_0;
-        Vector256<float> w0, v;
-        for (int r = 0; r < 16; r += 1)
+        Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0;
+        Vector256<float> a1_0 = a0_0, a1_1 = a0_0;
+        Vector256<float> a2_0 = a0_0, a2_1 = a0_0;
+        Vector256<float> a3_0 = a0_0, a3_1 = a0_0;
+        Vector256<float> a4_0 = a0_0, a4_1 = a0_0;
+        Vector256<float> a5_0 = a0_0, a5_1 = a0_0;
+        Vector256<float> t0, t1, u;
+        for (int i = 0; i < 16; i++)
         {
-            float* x0 = x + r * 324;
-            float* w0p = w + r * 200;
-            if (ky0 <= 0 && 0 < ky1)
+            for (int ky = ky0; ky < ky1; ky++)
             {
-                w0 = Avx.LoadVector256(w0p + 0);
-                v = Vector256.Create(x0[4]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[5]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[6]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                w0 = Avx.LoadVector256(w0p + 8);
-                v = Vector256.Create(x0[4]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[5]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[6]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[7]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                w0 = Avx.LoadVector256(w0p + 16);
-                v = Vector256.Create(x0[4]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[5]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[6]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[7]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[8]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                w0 = Avx.LoadVector256(w0p + 24);
-                v = Vector256.Create(x0[4]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[5]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[6]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[7]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[8]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[9]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                w0 = Avx.LoadVector256(w0p + 32);
-                v = Vector256.Create(x0[4]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[5]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[6]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[7]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[8]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[9]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[10]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-            }
-            if (ky0 <= 1 && 1 < ky1)
-            {
-                w0 = Avx.LoadVector256(w0p + 40);
-                v = Vector256.Create(x0[22]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[23]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[24]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                w0 = Avx.LoadVector256(w0p + 48);
-                v = Vector256.Create(x0[22]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[23]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[24]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[25]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                w0 = Avx.LoadVector256(w0p + 56);
-                v = Vector256.Create(x0[22]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[23]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[24]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[25]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[26]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                w0 = Avx.LoadVector256(w0p + 64);
-                v = Vector256.Create(x0[22]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[23]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[24]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[25]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[26]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[27]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                w0 = Avx.LoadVector256(w0p + 72);
-                v = Vector256.Create(x0[22]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[23]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[24]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[25]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[26]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[27]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[28]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-            }
-            if (ky0 <= 2 && 2 < ky1)
-            {
-                w0 = Avx.LoadVector256(w0p + 80);
-                v = Vector256.Create(x0[40]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[41]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[42]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                w0 = Avx.LoadVector256(w0p + 88);
-                v = Vector256.Create(x0[40]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[41]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[42]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[43]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                w0 = Avx.LoadVector256(w0p + 96);
-                v = Vector256.Create(x0[40]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[41]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[42]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[43]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[44]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                w0 = Avx.LoadVector256(w0p + 104);
-                v = Vector256.Create(x0[40]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[41]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[42]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[43]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[44]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[45]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                w0 = Avx.LoadVector256(w0p + 112);
-                v = Vector256.Create(x0[40]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[41]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[42]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[43]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[44]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[45]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[46]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-            }
-            if (ky0 <= 3 && 3 < ky1)
-            {
-                w0 = Avx.LoadVector256(w0p + 120);
-                v = Vector256.Create(x0[58]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[59]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[60]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                w0 = Avx.LoadVector256(w0p + 128);
-                v = Vector256.Create(x0[58]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[59]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[60]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[61]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                w0 = Avx.LoadVector256(w0p + 136);
-                v = Vector256.Create(x0[58]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[59]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[60]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[61]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[62]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                w0 = Avx.LoadVector256(w0p + 144);
-                v = Vector256.Create(x0[58]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[59]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[60]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[61]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[62]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[63]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                w0 = Avx.LoadVector256(w0p + 152);
-                v = Vector256.Create(x0[58]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[59]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[60]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[61]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[62]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[63]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[64]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-            }
-            if (ky0 <= 4 && 4 < ky1)
-            {
-                w0 = Avx.LoadVector256(w0p + 160);
-                v = Vector256.Create(x0[76]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[77]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[78]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                w0 = Avx.LoadVector256(w0p + 168);
-                v = Vector256.Create(x0[76]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[77]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[78]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[79]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                w0 = Avx.LoadVector256(w0p + 176);
-                v = Vector256.Create(x0[76]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[77]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[78]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[79]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[80]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                w0 = Avx.LoadVector256(w0p + 184);
-                v = Vector256.Create(x0[76]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[77]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[78]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[79]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[80]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[81]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                w0 = Avx.LoadVector256(w0p + 192);
-                v = Vector256.Create(x0[76]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[77]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[78]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[79]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[80]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[81]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[82]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+                float* r = x + i * 324 + ky * 18;
+                float* k = w + (i * 5 + ky) * 40;
+                t0 = Avx.LoadVector256(r);
+                t1 = Avx.LoadVector256(r + 6);
+                u = Vector256.Create(k[0]);
+                a0_0 = Fma.MultiplyAdd(t0, u, a0_0);
+                a0_1 = Fma.MultiplyAdd(t1, u, a0_1);
+                u = Vector256.Create(k[1]);
+                a1_0 = Fma.MultiplyAdd(t0, u, a1_0);
+                a1_1 = Fma.MultiplyAdd(t1, u, a1_1);
+                u = Vector256.Create(k[2]);
+                a2_0 = Fma.MultiplyAdd(t0, u, a2_0);
+                a2_1 = Fma.MultiplyAdd(t1, u, a2_1);
+                u = Vector256.Create(k[3]);
+                a3_0 = Fma.MultiplyAdd(t0, u, a3_0);
+                a3_1 = Fma.MultiplyAdd(t1, u, a3_1);
+                u = Vector256.Create(k[4]);
+                a4_0 = Fma.MultiplyAdd(t0, u, a4_0);
+                a4_1 = Fma.MultiplyAdd(t1, u, a4_1);
+                u = Vector256.Create(k[5]);
+                a5_0 = Fma.MultiplyAdd(t0, u, a5_0);
+                a5_1 = Fma.MultiplyAdd(t1, u, a5_1);
+                t0 = Avx.LoadVector256(r + 1);
+                t1 = Avx.LoadVector256(r + 7);
+                u = Vector256.Create(k[8]);
+                a0_0 = Fma.MultiplyAdd(t0, u, a0_0);
+                a0_1 = Fma.MultiplyAdd(t1, u, a0_1);
+                u = Vector256.Create(k[9]);
+                a1_0 = Fma.MultiplyAdd(t0, u, a1_0);
+                a1_1 = Fma.MultiplyAdd(t1, u, a1_1);
+                u = Vector256.Create(k[10]);
+                a2_0 = Fma.MultiplyAdd(t0, u, a2_0);
+                a2_1 = Fma.MultiplyAdd(t1, u, a2_1);
+                u = Vector256.Create(k[11]);
+                a3_0 = Fma.MultiplyAdd(t0, u, a3_0);
+                a3_1 = Fma.MultiplyAdd(t1, u, a3_1);
+                u = Vector256.Create(k[12]);
+                a4_0 = Fma.MultiplyAdd(t0, u, a4_0);
+                a4_1 = Fma.MultiplyAdd(t1, u, a4_1);
+                u = Vector256.Create(k[13]);
+                a5_0 = Fma.MultiplyAdd(t0, u, a5_0);
+                a5_1 = Fma.MultiplyAdd(t1, u, a5_1);
+                t0 = Avx.LoadVector256(r + 2);
+                t1 = Avx.LoadVector256(r + 8);
+                u = Vector256.Create(k[16]);
+                a0_0 = Fma.MultiplyAdd(t0, u, a0_0);
+                a0_1 = Fma.MultiplyAdd(t1, u, a0_1);
+                u = Vector256.Create(k[17]);
+                a1_0 = Fma.MultiplyAdd(t0, u, a1_0);
+                a1_1 = Fma.MultiplyAdd(t1, u, a1_1);
+                u = Vector256.Create(k[18]);
+                a2_0 = Fma.MultiplyAdd(t0, u, a2_0);
+                a2_1 = Fma.MultiplyAdd(t1, u, a2_1);
+                u = Vector256.Create(k[19]);
+                a3_0 = Fma.MultiplyAdd(t0, u, a3_0);
+                a3_1 = Fma.MultiplyAdd(t1, u, a3_1);
+                u = Vector256.Create(k[20]);
+                a4_0 = Fma.MultiplyAdd(t0, u, a4_0);
+                a4_1 = Fma.MultiplyAdd(t1, u, a4_1);
+                u = Vector256.Create(k[21]);
+                a5_0 = Fma.MultiplyAdd(t0, u, a5_0);
+                a5_1 = Fma.MultiplyAdd(t1, u, a5_1);
+                t0 = Avx.LoadVector256(r + 3);
+                t1 = Avx.LoadVector256(r + 9);
+                u = Vector256.Create(k[24]);
+                a0_0 = Fma.MultiplyAdd(t0, u, a0_0);
+                a0_1 = Fma.MultiplyAdd(t1, u, a0_1);
+                u = Vector256.Create(k[25]);
+                a1_0 = Fma.MultiplyAdd(t0, u, a1_0);
+                a1_1 = Fma.MultiplyAdd(t1, u, a1_1);
+                u = Vector256.Create(k[26]);
+                a2_0 = Fma.MultiplyAdd(t0, u, a2_0);
+                a2_1 = Fma.MultiplyAdd(t1, u, a2_1);
+                u = Vector256.Create(k[27]);
+                a3_0 = Fma.MultiplyAdd(t0, u, a3_0);
+                a3_1 = Fma.MultiplyAdd(t1, u, a3_1);
+                u = Vector256.Create(k[28]);
+                a4_0 = Fma.MultiplyAdd(t0, u, a4_0);
+                a4_1 = Fma.MultiplyAdd(t1, u, a4_1);
+                u = Vector256.Create(k[29]);
+                a5_0 = Fma.MultiplyAdd(t0, u, a5_0);
+                a5_1 = Fma.MultiplyAdd(t1, u, a5_1);
+                t0 = Avx.LoadVector256(r + 4);
+                t1 = Avx.LoadVector256(r + 10);
+                u = Vector256.Create(k[32]);
+                a0_0 = Fma.MultiplyAdd(t0, u, a0_0);
+                a0_1 = Fma.MultiplyAdd(t1, u, a0_1);
+                u = Vector256.Create(k[33]);
+                a1_0 = Fma.MultiplyAdd(t0, u, a1_0);
+                a1_1 = Fma.MultiplyAdd(t1, u, a1_1);
+                u = Vector256.Create(k[34]);
+                a2_0 = Fma.MultiplyAdd(t0, u, a2_0);
+                a2_1 = Fma.MultiplyAdd(t1, u, a2_1);
+                u = Vector256.Create(k[35]);
+                a3_0 = Fma.MultiplyAdd(t0, u, a3_0);
+                a3_1 = Fma.MultiplyAdd(t1, u, a3_1);
+                u = Vector256.Create(k[36]);
+                a4_0 = Fma.MultiplyAdd(t0, u, a4_0);
+                a4_1 = Fma.MultiplyAdd(t1, u, a4_1);
+                u = Vector256.Create(k[37]);
+                a5_0 = Fma.MultiplyAdd(t0, u, a5_0);
+                a5_1 = Fma.MultiplyAdd(t1, u, a5_1);
             }
         }
-        Avx.Store(y + 0, a0_0);
-        Avx.Store(y + 8, a0_1);
-        Avx.Store(y + 16, a0_2);
-        Avx.Store(y + 24, a0_3);
-        Avx.Store(y + 32, a0_4);
-        Avx.Store(y + 40, a0_5);
-        Avx.Store(y + 48, a0_6);
-    }
-
-    // 1×7 tile: acc[block][pixel] += W[block][tap] · broadcast(X[pixel][tap]); weights in registers, one broadcast per input value.
-    // At output column 7: the taps on the input's zero columns are left out.
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back17Tile1x7At7(float* x, float* w, float* b, float* y, int ic0, int ky0, int ky1)
-    {
-        Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0, a0_4 = a0_0, a0_5 = a0_0, a0_6 = a0_0;
-        Vector256<float> w0, v;
-        for (int r = 0; r < 16; r += 1)
-        {
-            float* x0 = x + r * 324;
-            float* w0p = w + r * 200;
-            if (ky0 <= 0 && 0 < ky1)
-            {
-                w0 = Avx.LoadVector256(w0p + 0);
-                v = Vector256.Create(x0[0]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[1]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[2]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[3]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[4]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[5]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[6]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                w0 = Avx.LoadVector256(w0p + 8);
-                v = Vector256.Create(x0[1]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[2]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[3]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[4]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[5]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[6]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                w0 = Avx.LoadVector256(w0p + 16);
-                v = Vector256.Create(x0[2]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[3]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[4]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[5]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[6]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                w0 = Avx.LoadVector256(w0p + 24);
-                v = Vector256.Create(x0[3]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[4]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[5]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[6]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                w0 = Avx.LoadVector256(w0p + 32);
-                v = Vector256.Create(x0[4]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[5]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[6]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-            }
-            if (ky0 <= 1 && 1 < ky1)
-            {
-                w0 = Avx.LoadVector256(w0p + 40);
-                v = Vector256.Create(x0[18]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[19]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[20]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[21]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[22]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[23]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[24]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                w0 = Avx.LoadVector256(w0p + 48);
-                v = Vector256.Create(x0[19]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[20]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[21]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[22]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[23]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[24]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                w0 = Avx.LoadVector256(w0p + 56);
-                v = Vector256.Create(x0[20]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[21]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[22]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[23]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[24]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                w0 = Avx.LoadVector256(w0p + 64);
-                v = Vector256.Create(x0[21]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[22]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[23]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[24]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                w0 = Avx.LoadVector256(w0p + 72);
-                v = Vector256.Create(x0[22]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[23]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[24]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-            }
-            if (ky0 <= 2 && 2 < ky1)
-            {
-                w0 = Avx.LoadVector256(w0p + 80);
-                v = Vector256.Create(x0[36]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[37]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[38]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[39]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[40]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[41]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[42]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                w0 = Avx.LoadVector256(w0p + 88);
-                v = Vector256.Create(x0[37]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[38]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[39]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[40]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[41]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[42]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                w0 = Avx.LoadVector256(w0p + 96);
-                v = Vector256.Create(x0[38]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[39]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[40]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[41]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[42]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                w0 = Avx.LoadVector256(w0p + 104);
-                v = Vector256.Create(x0[39]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[40]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[41]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[42]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                w0 = Avx.LoadVector256(w0p + 112);
-                v = Vector256.Create(x0[40]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[41]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[42]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-            }
-            if (ky0 <= 3 && 3 < ky1)
-            {
-                w0 = Avx.LoadVector256(w0p + 120);
-                v = Vector256.Create(x0[54]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[55]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[56]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[57]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[58]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[59]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[60]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                w0 = Avx.LoadVector256(w0p + 128);
-                v = Vector256.Create(x0[55]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[56]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[57]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[58]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[59]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[60]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                w0 = Avx.LoadVector256(w0p + 136);
-                v = Vector256.Create(x0[56]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[57]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[58]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[59]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[60]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                w0 = Avx.LoadVector256(w0p + 144);
-                v = Vector256.Create(x0[57]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[58]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[59]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[60]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                w0 = Avx.LoadVector256(w0p + 152);
-                v = Vector256.Create(x0[58]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[59]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[60]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-            }
-            if (ky0 <= 4 && 4 < ky1)
-            {
-                w0 = Avx.LoadVector256(w0p + 160);
-                v = Vector256.Create(x0[72]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[73]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[74]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[75]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[76]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[77]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[78]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                w0 = Avx.LoadVector256(w0p + 168);
-                v = Vector256.Create(x0[73]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[74]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[75]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[76]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[77]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[78]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                w0 = Avx.LoadVector256(w0p + 176);
-                v = Vector256.Create(x0[74]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[75]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[76]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[77]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[78]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                w0 = Avx.LoadVector256(w0p + 184);
-                v = Vector256.Create(x0[75]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[76]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[77]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[78]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                w0 = Avx.LoadVector256(w0p + 192);
-                v = Vector256.Create(x0[76]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[77]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[78]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-            }
-        }
-        Avx.Store(y + 0, a0_0);
-        Avx.Store(y + 8, a0_1);
-        Avx.Store(y + 16, a0_2);
-        Avx.Store(y + 24, a0_3);
-        Avx.Store(y + 32, a0_4);
-        Avx.Store(y + 40, a0_5);
-        Avx.Store(y + 48, a0_6);
+        Avx.Store(y, a0_0);
+        Avx.Store(y + 6, a0_1);
+        Avx.Store(y + 196, a1_0);
+        Avx.Store(y + 202, a1_1);
+        Avx.Store(y + 392, a2_0);
+        Avx.Store(y + 398, a2_1);
+        Avx.Store(y + 588, a3_0);
+        Avx.Store(y + 594, a3_1);
+        Avx.Store(y + 784, a4_0);
+        Avx.Store(y + 790, a4_1);
+        Avx.Store(y + 980, a5_0);
+        Avx.Store(y + 986, a5_1);
     }
 
     // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
-    // Scalar twin of the AVX2 kernel for CPUs without AVX2/FMA: same work items, same packed weights.
+    // Scalar twin of the AVX2 kernel for CPUs without AVX2/FMA: same work items.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Back17Scalar(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
-            int oy = item % 14, tile = item / 14 % 1, n = item / 14;
+            int oy = item % 14, n = item / 14;
             float* x = f->G6 + (nint)n * 5184 + oy * 18;
-            for (int ob = tile * 1; ob < Math.Min(tile * 1 + 1, 1); ob++)
+            float* y = f->G5 + (nint)n * 1176 + oy * 14;
+            float* w = f->L3WT;
+            int ky0 = Math.Max(0, 4 - oy), ky1 = Math.Min(5, 14 - oy);
+            for (int o = 0; o < 6; o++)
             {
-                int ic0 = 0;
-                float* w = f->L3WT + ob * 3200;
-                float* y = f->G5 + (nint)n * 1568 + (nint)ob * 1568 + oy * 112;
                 for (int ox = 0; ox < 14; ox++)
-                for (int lane = 0; lane < 8; lane++)
                 {
                     float acc = 0f;
-                    for (int r = 0; r < 16; r++)
-                    {
-                        float* xc = x + (ic0 + r) * 324 + ox * 1;
-                        for (int ky = 0; ky < 5; ky++)
+                    for (int i = 0; i < 16; i++)
+                        for (int ky = ky0; ky < ky1; ky++)
                             for (int kx = 0; kx < 5; kx++)
-                                acc += w[((r * 5 + ky) * 5 + kx) * 8 + lane] * xc[ky * 18 + kx * 1];
-                    }
-                    y[ox * 8 + lane] = acc;
+                                acc += w[((i * 5 + ky) * 5 + kx) * 8 + o] * x[i * 324 + ky * 18 + ox + kx * 1];
+                    y[o * 196 + ox] = acc;
                 }
+            }
+        }
+    }
+
+    // Y[n,c,h+0,w+0] = X[n,c,h,w]   (6×14×14 NCHW → 6×14×14 NCHW8c: gradient into its tensor's layout)
+    // A pure change of layout.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back18(void* state, int begin, int end)
+    {
+        var f = (Frame*)state;
+        for (int item = begin; item < end; item++)
+        {
+            int n = item / 1, unit = item % 1;
+            float* x = f->G5 + (nint)n * 1176;
+            float* y = f->G7 + (nint)n * 1568 + (nint)unit * 1568;
+            int channels = Math.Min(6 - unit * 8, 8);
+            float* src = x + (nint)unit * 1568;
+            float* dst = y + 0;
+            if (s_useAvx2)
+            {
+                for (int h = 0; h < 14; h++)
+                {
+                    global::ConvGen.Registers.ToBlocked8(src + h * 14 + 0, 196, channels, dst + h * 112 + 0 * 8);
+                    global::ConvGen.Registers.ToBlocked8(src + h * 14 + 6, 196, channels, dst + h * 112 + 6 * 8);
+                }
+            }
+            else
+            {
+                new Span<float>(y, 1568).Clear();
+                for (int c = 0; c < channels; c++)
+                    for (int h = 0; h < 14; h++)
+                        for (int w = 0; w < 14; w++) dst[h * 112 + w * 8 + c] = src[c * 196 + h * 14 + w];
             }
         }
     }
@@ -4522,15 +4057,15 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
     // ∂X[n,c,2·y+ΔY,2·x+ΔX] = ∂Y[n,c,y,x] at the first maximum of the 2x2 window in scan order (PyTorch's tie rule), 0 elsewhere   (layer 2)
     // The windows tile the input: one store per input pixel.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back18(void* state, int begin, int end)
+    private static void Back19(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
             int cb = item % 1, n = item / 1;
             float* x = f->T2 + (nint)n * 6272 + (nint)cb * 6272;
-            float* g = f->G5 + (nint)n * 1568 + (nint)cb * 1568;
-            float* dx = f->G7 + (nint)n * 6272 + (nint)cb * 6272;
+            float* g = f->G7 + (nint)n * 1568 + (nint)cb * 1568;
+            float* dx = f->G8 + (nint)n * 6272 + (nint)cb * 6272;
             for (int oy = 0; oy < 14; oy++)
             {
                 for (int ox = 0; ox < 14; ox++)
@@ -4564,12 +4099,12 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
     // ∂X = ∂Y · [Y > 0]   (layer 1, in place on ∂Y)
     // The derivative is taken from the activation's saved output.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back19(void* state, int begin, int end)
+    private static void Back20(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         long total = (long)f->Batch * 6272;
         float* y = f->T2;
-        float* g = f->G7;
+        float* g = f->G8;
         for (int chunk = begin; chunk < end; chunk++)
         {
             long i = (long)chunk * 4096, stop = Math.Min(i + 4096, total);
@@ -4585,7 +4120,7 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
     // ∂B[o] += Σ_{n,y,x} ∂Z[n,o,y,x]   (layer 0)
     // One block of 8 outputs per work item; two partial sums.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back20(void* state, int begin, int end)
+    private static void Back21(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int cb = begin; cb < end; cb++)
@@ -4593,7 +4128,7 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             Vector256<float> s0 = Vector256<float>.Zero, s1 = s0;
             for (int n = 0; n < f->Batch; n++)
             {
-                float* g = f->G7 + (nint)n * 6272 + cb * 6272;
+                float* g = f->G8 + (nint)n * 6272 + cb * 6272;
                 int p = 0;
                 for (; p + 2 <= 784; p += 2) { s0 += Vector256.Load(g + p * 8); s1 += Vector256.Load(g + p * 8 + 8); }
                 for (; p < 784; p++) s0 += Vector256.Load(g + p * 8);
@@ -4606,7 +4141,7 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
     // ∂W[o,i,ΔY,ΔX] += Σ_{n,y,x} ∂Z[n,o,y,x] · X[n,i,1·y+1·ΔY,1·x+1·ΔX]   (layer 0, X zero-padded)
     // Each work item owns 8 outputs × 1 input channel(s) × 1 kernel row(s) × 5: 5 accumulators in registers, reduced over every pixel of the batch.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back21(void* state, int begin, int end)
+    private static void Back22(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
@@ -4617,7 +4152,7 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             Vector256<float> ba0 = Vector256<float>.Zero, ba1 = Vector256<float>.Zero, ba2 = Vector256<float>.Zero, ba3 = Vector256<float>.Zero, ba4 = Vector256<float>.Zero;
             for (int n = 0; n < f->Batch; n++)
             {
-                float* gz = f->G7 + (nint)n * 6272 + ob0 * 6272;
+                float* gz = f->G8 + (nint)n * 6272 + ob0 * 6272;
                 float* xs = f->T1 + (nint)n * 1024 + ic0 * 1024 + ky0 * 32;
                 for (int oy = 0; oy < 28; oy++)
                 {
@@ -4659,13 +4194,13 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
     // Y[n,c,h+2,w+2] = X[n,c,h,w]   (6×28×28 NCHW8c → 6×32×32 NCHW: layer 0: ∂Z onto the backward-data grid)
     // The border is zeroed, so the next kernel reads every tap in bounds.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back22(void* state, int begin, int end)
+    private static void Back23(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
             int n = item / 1, unit = item % 1;
-            float* x = f->G7 + (nint)n * 6272;
+            float* x = f->G8 + (nint)n * 6272;
             float* y = f->G9 + (nint)n * 6144 + (nint)unit * 8192;
             int channels = Math.Min(6 - unit * 8, 8);
             float* src = x + (nint)unit * 6272;
@@ -4689,1619 +4224,115 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
     }
 
     // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
-    // layer 0: 6×32×32 → 1×28×28, 5x5; tile 1×8 channels × 12 pixels
+    // layer 0: 6×32×32 → 1×28×28, 5x5: NCHW in and out, 1 output channel(s) × up to 4 vectors of 8 pixels per tile, one broadcast weight per output channel and tap
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back23(void* state, int begin, int end) { if (s_useAvx2) Back23Avx(state, begin, end); else Back23Scalar(state, begin, end); }
+    private static void Back24(void* state, int begin, int end) { if (s_useAvx2) Back24Avx(state, begin, end); else Back24Scalar(state, begin, end); }
 
     // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
-    // Row by row: each work item is one output row of one tile of 1 channel block(s).
+    // Each work item is one output row, all output channels.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back23Avx(void* state, int begin, int end)
+    private static void Back24Avx(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
-            int oy = item % 28, tile = item / 28 % 1, n = item / 28;
+            int oy = item % 28, n = item / 28;
             float* x = f->G9 + (nint)n * 6144 + oy * 32;
-            float* w = f->L0WT + tile * 1200;
-            float* b = null;
-            float* y = f->G8 + (nint)n * 6272 + (nint)tile * 6272 + oy * 224;
-            int ic0 = 0;
+            float* y = f->InputGradient + (nint)n * 784 + oy * 28;
             int ky0 = Math.Max(0, 2 - oy), ky1 = Math.Min(5, 30 - oy);
-            Back23Tile1x10At0(x, w, b, y, ic0, ky0, ky1);
-            Back23Tile1x9(x + 10, w, b, y + 80, ic0, ky0, ky1);
-            Back23Tile1x9At19(x + 19, w, b, y + 152, ic0, ky0, ky1);
+            Back24Tile0(x, f->L0WT, y, ky0, ky1);
         }
     }
 
-    // 1×10 tile: acc[block][pixel] += W[block][tap] · broadcast(X[pixel][tap]); weights in registers, one broadcast per input value.
-    // At output column 0: the taps on the input's zero columns are left out.
+    // 1×4 tile: acc[o][v] += W[o,i,tap] · X[i][pixels of v + tap offset]; per tap 4 input loads and 1 broadcasts for 4 FMAs.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back23Tile1x10At0(float* x, float* w, float* b, float* y, int ic0, int ky0, int ky1)
+    private static void Back24Tile0(float* x, float* w, float* y, int ky0, int ky1)
     {
-        Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0, a0_4 = a0_0, a0_5 = a0_0, a0_6 = a0_0, a0_7 = a0_0, a0_8 = a0_0, a0_9 = a0_0;
-        Vector256<float> w0, v;
-        for (int r = 0; r < 6; r += 1)
+        Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0;
+        Vector256<float> t0, u;
+        for (int i = 0; i < 6; i++)
         {
-            float* x0 = x + r * 1024;
-            float* w0p = w + r * 200;
-            if (ky0 <= 0 && 0 < ky1)
+            for (int ky = ky0; ky < ky1; ky++)
             {
-                w0 = Avx.LoadVector256(w0p + 0);
-                v = Vector256.Create(x0[2]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[3]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[4]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[5]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[6]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[7]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(x0[8]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                v = Vector256.Create(x0[9]);
-                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-                w0 = Avx.LoadVector256(w0p + 8);
-                v = Vector256.Create(x0[2]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[3]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[4]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[5]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[6]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[7]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[8]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(x0[9]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                v = Vector256.Create(x0[10]);
-                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-                w0 = Avx.LoadVector256(w0p + 16);
-                v = Vector256.Create(x0[2]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[3]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[4]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[5]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[6]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[7]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[8]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[9]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(x0[10]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                v = Vector256.Create(x0[11]);
-                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-                w0 = Avx.LoadVector256(w0p + 24);
-                v = Vector256.Create(x0[3]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[4]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[5]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[6]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[7]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[8]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[9]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[10]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(x0[11]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                v = Vector256.Create(x0[12]);
-                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-                w0 = Avx.LoadVector256(w0p + 32);
-                v = Vector256.Create(x0[4]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[5]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[6]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[7]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[8]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[9]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[10]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[11]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(x0[12]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                v = Vector256.Create(x0[13]);
-                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-            }
-            if (ky0 <= 1 && 1 < ky1)
-            {
-                w0 = Avx.LoadVector256(w0p + 40);
-                v = Vector256.Create(x0[34]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[35]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[36]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[37]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[38]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[39]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(x0[40]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                v = Vector256.Create(x0[41]);
-                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-                w0 = Avx.LoadVector256(w0p + 48);
-                v = Vector256.Create(x0[34]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[35]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[36]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[37]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[38]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[39]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[40]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(x0[41]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                v = Vector256.Create(x0[42]);
-                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-                w0 = Avx.LoadVector256(w0p + 56);
-                v = Vector256.Create(x0[34]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[35]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[36]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[37]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[38]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[39]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[40]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[41]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(x0[42]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                v = Vector256.Create(x0[43]);
-                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-                w0 = Avx.LoadVector256(w0p + 64);
-                v = Vector256.Create(x0[35]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[36]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[37]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[38]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[39]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[40]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[41]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[42]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(x0[43]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                v = Vector256.Create(x0[44]);
-                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-                w0 = Avx.LoadVector256(w0p + 72);
-                v = Vector256.Create(x0[36]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[37]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[38]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[39]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[40]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[41]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[42]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[43]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(x0[44]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                v = Vector256.Create(x0[45]);
-                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-            }
-            if (ky0 <= 2 && 2 < ky1)
-            {
-                w0 = Avx.LoadVector256(w0p + 80);
-                v = Vector256.Create(x0[66]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[67]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[68]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[69]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[70]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[71]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(x0[72]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                v = Vector256.Create(x0[73]);
-                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-                w0 = Avx.LoadVector256(w0p + 88);
-                v = Vector256.Create(x0[66]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[67]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[68]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[69]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[70]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[71]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[72]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(x0[73]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                v = Vector256.Create(x0[74]);
-                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-                w0 = Avx.LoadVector256(w0p + 96);
-                v = Vector256.Create(x0[66]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[67]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[68]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[69]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[70]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[71]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[72]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[73]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(x0[74]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                v = Vector256.Create(x0[75]);
-                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-                w0 = Avx.LoadVector256(w0p + 104);
-                v = Vector256.Create(x0[67]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[68]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[69]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[70]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[71]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[72]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[73]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[74]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(x0[75]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                v = Vector256.Create(x0[76]);
-                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-                w0 = Avx.LoadVector256(w0p + 112);
-                v = Vector256.Create(x0[68]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[69]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[70]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[71]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[72]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[73]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[74]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[75]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(x0[76]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                v = Vector256.Create(x0[77]);
-                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-            }
-            if (ky0 <= 3 && 3 < ky1)
-            {
-                w0 = Avx.LoadVector256(w0p + 120);
-                v = Vector256.Create(x0[98]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[99]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[100]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[101]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[102]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[103]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(x0[104]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                v = Vector256.Create(x0[105]);
-                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-                w0 = Avx.LoadVector256(w0p + 128);
-                v = Vector256.Create(x0[98]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[99]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[100]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[101]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[102]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[103]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[104]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(x0[105]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                v = Vector256.Create(x0[106]);
-                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-                w0 = Avx.LoadVector256(w0p + 136);
-                v = Vector256.Create(x0[98]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[99]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[100]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[101]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[102]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[103]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[104]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[105]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(x0[106]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                v = Vector256.Create(x0[107]);
-                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-                w0 = Avx.LoadVector256(w0p + 144);
-                v = Vector256.Create(x0[99]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[100]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[101]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[102]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[103]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[104]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[105]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[106]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(x0[107]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                v = Vector256.Create(x0[108]);
-                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-                w0 = Avx.LoadVector256(w0p + 152);
-                v = Vector256.Create(x0[100]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[101]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[102]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[103]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[104]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[105]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[106]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[107]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(x0[108]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                v = Vector256.Create(x0[109]);
-                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-            }
-            if (ky0 <= 4 && 4 < ky1)
-            {
-                w0 = Avx.LoadVector256(w0p + 160);
-                v = Vector256.Create(x0[130]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[131]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[132]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[133]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[134]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[135]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(x0[136]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                v = Vector256.Create(x0[137]);
-                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-                w0 = Avx.LoadVector256(w0p + 168);
-                v = Vector256.Create(x0[130]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[131]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[132]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[133]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[134]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[135]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[136]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(x0[137]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                v = Vector256.Create(x0[138]);
-                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-                w0 = Avx.LoadVector256(w0p + 176);
-                v = Vector256.Create(x0[130]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[131]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[132]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[133]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[134]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[135]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[136]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[137]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(x0[138]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                v = Vector256.Create(x0[139]);
-                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-                w0 = Avx.LoadVector256(w0p + 184);
-                v = Vector256.Create(x0[131]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[132]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[133]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[134]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[135]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[136]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[137]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[138]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(x0[139]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                v = Vector256.Create(x0[140]);
-                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-                w0 = Avx.LoadVector256(w0p + 192);
-                v = Vector256.Create(x0[132]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[133]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[134]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[135]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[136]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[137]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[138]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[139]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(x0[140]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                v = Vector256.Create(x0[141]);
-                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
+                float* r = x + i * 1024 + ky * 32;
+                float* k = w + (i * 5 + ky) * 40;
+                t0 = Vector256.Create(k[0]);
+                u = Avx.LoadVector256(r);
+                a0_0 = Fma.MultiplyAdd(u, t0, a0_0);
+                u = Avx.LoadVector256(r + 8);
+                a0_1 = Fma.MultiplyAdd(u, t0, a0_1);
+                u = Avx.LoadVector256(r + 16);
+                a0_2 = Fma.MultiplyAdd(u, t0, a0_2);
+                u = Avx.LoadVector256(r + 20);
+                a0_3 = Fma.MultiplyAdd(u, t0, a0_3);
+                t0 = Vector256.Create(k[8]);
+                u = Avx.LoadVector256(r + 1);
+                a0_0 = Fma.MultiplyAdd(u, t0, a0_0);
+                u = Avx.LoadVector256(r + 9);
+                a0_1 = Fma.MultiplyAdd(u, t0, a0_1);
+                u = Avx.LoadVector256(r + 17);
+                a0_2 = Fma.MultiplyAdd(u, t0, a0_2);
+                u = Avx.LoadVector256(r + 21);
+                a0_3 = Fma.MultiplyAdd(u, t0, a0_3);
+                t0 = Vector256.Create(k[16]);
+                u = Avx.LoadVector256(r + 2);
+                a0_0 = Fma.MultiplyAdd(u, t0, a0_0);
+                u = Avx.LoadVector256(r + 10);
+                a0_1 = Fma.MultiplyAdd(u, t0, a0_1);
+                u = Avx.LoadVector256(r + 18);
+                a0_2 = Fma.MultiplyAdd(u, t0, a0_2);
+                u = Avx.LoadVector256(r + 22);
+                a0_3 = Fma.MultiplyAdd(u, t0, a0_3);
+                t0 = Vector256.Create(k[24]);
+                u = Avx.LoadVector256(r + 3);
+                a0_0 = Fma.MultiplyAdd(u, t0, a0_0);
+                u = Avx.LoadVector256(r + 11);
+                a0_1 = Fma.MultiplyAdd(u, t0, a0_1);
+                u = Avx.LoadVector256(r + 19);
+                a0_2 = Fma.MultiplyAdd(u, t0, a0_2);
+                u = Avx.LoadVector256(r + 23);
+                a0_3 = Fma.MultiplyAdd(u, t0, a0_3);
+                t0 = Vector256.Create(k[32]);
+                u = Avx.LoadVector256(r + 4);
+                a0_0 = Fma.MultiplyAdd(u, t0, a0_0);
+                u = Avx.LoadVector256(r + 12);
+                a0_1 = Fma.MultiplyAdd(u, t0, a0_1);
+                u = Avx.LoadVector256(r + 20);
+                a0_2 = Fma.MultiplyAdd(u, t0, a0_2);
+                u = Avx.LoadVector256(r + 24);
+                a0_3 = Fma.MultiplyAdd(u, t0, a0_3);
             }
         }
-        Avx.Store(y + 0, a0_0);
+        Avx.Store(y, a0_0);
         Avx.Store(y + 8, a0_1);
         Avx.Store(y + 16, a0_2);
-        Avx.Store(y + 24, a0_3);
-        Avx.Store(y + 32, a0_4);
-        Avx.Store(y + 40, a0_5);
-        Avx.Store(y + 48, a0_6);
-        Avx.Store(y + 56, a0_7);
-        Avx.Store(y + 64, a0_8);
-        Avx.Store(y + 72, a0_9);
-    }
-
-    // 1×9 tile: acc[block][pixel] += W[block][tap] · broadcast(X[pixel][tap]); weights in registers, one broadcast per input value.
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back23Tile1x9(float* x, float* w, float* b, float* y, int ic0, int ky0, int ky1)
-    {
-        Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0, a0_4 = a0_0, a0_5 = a0_0, a0_6 = a0_0, a0_7 = a0_0, a0_8 = a0_0;
-        Vector256<float> w0, v;
-        for (int r = 0; r < 6; r += 1)
-        {
-            float* x0 = x + r * 1024;
-            float* w0p = w + r * 200;
-            if (ky0 <= 0 && 0 < ky1)
-            {
-                w0 = Avx.LoadVector256(w0p + 0);
-                v = Vector256.Create(x0[0]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[1]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[2]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[3]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[4]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[5]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[6]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[7]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(x0[8]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                w0 = Avx.LoadVector256(w0p + 8);
-                v = Vector256.Create(x0[1]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[2]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[3]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[4]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[5]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[6]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[7]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[8]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(x0[9]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                w0 = Avx.LoadVector256(w0p + 16);
-                v = Vector256.Create(x0[2]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[3]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[4]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[5]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[6]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[7]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[8]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[9]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(x0[10]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                w0 = Avx.LoadVector256(w0p + 24);
-                v = Vector256.Create(x0[3]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[4]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[5]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[6]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[7]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[8]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[9]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[10]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(x0[11]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                w0 = Avx.LoadVector256(w0p + 32);
-                v = Vector256.Create(x0[4]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[5]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[6]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[7]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[8]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[9]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[10]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[11]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(x0[12]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-            }
-            if (ky0 <= 1 && 1 < ky1)
-            {
-                w0 = Avx.LoadVector256(w0p + 40);
-                v = Vector256.Create(x0[32]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[33]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[34]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[35]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[36]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[37]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[38]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[39]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(x0[40]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                w0 = Avx.LoadVector256(w0p + 48);
-                v = Vector256.Create(x0[33]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[34]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[35]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[36]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[37]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[38]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[39]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[40]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(x0[41]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                w0 = Avx.LoadVector256(w0p + 56);
-                v = Vector256.Create(x0[34]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[35]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[36]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[37]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[38]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[39]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[40]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[41]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(x0[42]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                w0 = Avx.LoadVector256(w0p + 64);
-                v = Vector256.Create(x0[35]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[36]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[37]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[38]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[39]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[40]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[41]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[42]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(x0[43]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                w0 = Avx.LoadVector256(w0p + 72);
-                v = Vector256.Create(x0[36]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[37]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[38]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[39]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[40]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[41]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[42]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[43]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(x0[44]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-            }
-            if (ky0 <= 2 && 2 < ky1)
-            {
-                w0 = Avx.LoadVector256(w0p + 80);
-                v = Vector256.Create(x0[64]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[65]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[66]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[67]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[68]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[69]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[70]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[71]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(x0[72]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                w0 = Avx.LoadVector256(w0p + 88);
-                v = Vector256.Create(x0[65]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[66]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[67]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[68]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[69]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[70]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[71]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[72]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(x0[73]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                w0 = Avx.LoadVector256(w0p + 96);
-                v = Vector256.Create(x0[66]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[67]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[68]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[69]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[70]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[71]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[72]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[73]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(x0[74]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                w0 = Avx.LoadVector256(w0p + 104);
-                v = Vector256.Create(x0[67]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[68]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[69]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[70]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[71]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[72]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[73]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[74]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(x0[75]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                w0 = Avx.LoadVector256(w0p + 112);
-                v = Vector256.Create(x0[68]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[69]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[70]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[71]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[72]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[73]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[74]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[75]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(x0[76]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-            }
-            if (ky0 <= 3 && 3 < ky1)
-            {
-                w0 = Avx.LoadVector256(w0p + 120);
-                v = Vector256.Create(x0[96]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[97]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[98]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[99]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[100]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[101]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[102]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[103]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(x0[104]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                w0 = Avx.LoadVector256(w0p + 128);
-                v = Vector256.Create(x0[97]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[98]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[99]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[100]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[101]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[102]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[103]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[104]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(x0[105]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                w0 = Avx.LoadVector256(w0p + 136);
-                v = Vector256.Create(x0[98]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[99]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[100]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[101]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[102]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[103]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[104]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[105]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(x0[106]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                w0 = Avx.LoadVector256(w0p + 144);
-                v = Vector256.Create(x0[99]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[100]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[101]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[102]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[103]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[104]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[105]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[106]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(x0[107]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                w0 = Avx.LoadVector256(w0p + 152);
-                v = Vector256.Create(x0[100]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[101]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[102]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[103]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[104]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[105]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[106]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[107]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(x0[108]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-            }
-            if (ky0 <= 4 && 4 < ky1)
-            {
-                w0 = Avx.LoadVector256(w0p + 160);
-                v = Vector256.Create(x0[128]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[129]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[130]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[131]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[132]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[133]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[134]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[135]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(x0[136]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                w0 = Avx.LoadVector256(w0p + 168);
-                v = Vector256.Create(x0[129]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[130]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[131]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[132]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[133]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[134]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[135]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[136]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(x0[137]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                w0 = Avx.LoadVector256(w0p + 176);
-                v = Vector256.Create(x0[130]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[131]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[132]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[133]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[134]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[135]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[136]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[137]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(x0[138]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                w0 = Avx.LoadVector256(w0p + 184);
-                v = Vector256.Create(x0[131]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[132]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[133]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[134]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[135]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[136]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[137]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[138]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(x0[139]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                w0 = Avx.LoadVector256(w0p + 192);
-                v = Vector256.Create(x0[132]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[133]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[134]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[135]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[136]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[137]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[138]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[139]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(x0[140]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-            }
-        }
-        Avx.Store(y + 0, a0_0);
-        Avx.Store(y + 8, a0_1);
-        Avx.Store(y + 16, a0_2);
-        Avx.Store(y + 24, a0_3);
-        Avx.Store(y + 32, a0_4);
-        Avx.Store(y + 40, a0_5);
-        Avx.Store(y + 48, a0_6);
-        Avx.Store(y + 56, a0_7);
-        Avx.Store(y + 64, a0_8);
-    }
-
-    // 1×9 tile: acc[block][pixel] += W[block][tap] · broadcast(X[pixel][tap]); weights in registers, one broadcast per input value.
-    // At output column 19: the taps on the input's zero columns are left out.
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back23Tile1x9At19(float* x, float* w, float* b, float* y, int ic0, int ky0, int ky1)
-    {
-        Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0, a0_4 = a0_0, a0_5 = a0_0, a0_6 = a0_0, a0_7 = a0_0, a0_8 = a0_0;
-        Vector256<float> w0, v;
-        for (int r = 0; r < 6; r += 1)
-        {
-            float* x0 = x + r * 1024;
-            float* w0p = w + r * 200;
-            if (ky0 <= 0 && 0 < ky1)
-            {
-                w0 = Avx.LoadVector256(w0p + 0);
-                v = Vector256.Create(x0[0]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[1]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[2]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[3]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[4]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[5]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[6]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[7]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(x0[8]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                w0 = Avx.LoadVector256(w0p + 8);
-                v = Vector256.Create(x0[1]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[2]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[3]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[4]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[5]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[6]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[7]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[8]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(x0[9]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                w0 = Avx.LoadVector256(w0p + 16);
-                v = Vector256.Create(x0[2]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[3]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[4]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[5]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[6]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[7]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[8]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[9]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(x0[10]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                w0 = Avx.LoadVector256(w0p + 24);
-                v = Vector256.Create(x0[3]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[4]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[5]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[6]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[7]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[8]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[9]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[10]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w0p + 32);
-                v = Vector256.Create(x0[4]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[5]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[6]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[7]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[8]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[9]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[10]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-            }
-            if (ky0 <= 1 && 1 < ky1)
-            {
-                w0 = Avx.LoadVector256(w0p + 40);
-                v = Vector256.Create(x0[32]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[33]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[34]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[35]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[36]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[37]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[38]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[39]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(x0[40]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                w0 = Avx.LoadVector256(w0p + 48);
-                v = Vector256.Create(x0[33]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[34]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[35]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[36]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[37]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[38]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[39]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[40]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(x0[41]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                w0 = Avx.LoadVector256(w0p + 56);
-                v = Vector256.Create(x0[34]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[35]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[36]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[37]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[38]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[39]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[40]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[41]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(x0[42]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                w0 = Avx.LoadVector256(w0p + 64);
-                v = Vector256.Create(x0[35]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[36]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[37]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[38]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[39]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[40]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[41]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[42]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w0p + 72);
-                v = Vector256.Create(x0[36]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[37]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[38]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[39]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[40]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[41]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[42]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-            }
-            if (ky0 <= 2 && 2 < ky1)
-            {
-                w0 = Avx.LoadVector256(w0p + 80);
-                v = Vector256.Create(x0[64]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[65]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[66]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[67]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[68]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[69]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[70]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[71]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(x0[72]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                w0 = Avx.LoadVector256(w0p + 88);
-                v = Vector256.Create(x0[65]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[66]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[67]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[68]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[69]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[70]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[71]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[72]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(x0[73]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                w0 = Avx.LoadVector256(w0p + 96);
-                v = Vector256.Create(x0[66]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[67]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[68]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[69]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[70]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[71]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[72]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[73]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(x0[74]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                w0 = Avx.LoadVector256(w0p + 104);
-                v = Vector256.Create(x0[67]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[68]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[69]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[70]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[71]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[72]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[73]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[74]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w0p + 112);
-                v = Vector256.Create(x0[68]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[69]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[70]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[71]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[72]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[73]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[74]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-            }
-            if (ky0 <= 3 && 3 < ky1)
-            {
-                w0 = Avx.LoadVector256(w0p + 120);
-                v = Vector256.Create(x0[96]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[97]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[98]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[99]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[100]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[101]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[102]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[103]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(x0[104]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                w0 = Avx.LoadVector256(w0p + 128);
-                v = Vector256.Create(x0[97]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[98]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[99]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[100]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[101]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[102]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[103]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[104]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(x0[105]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                w0 = Avx.LoadVector256(w0p + 136);
-                v = Vector256.Create(x0[98]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[99]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[100]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[101]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[102]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[103]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[104]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[105]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(x0[106]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                w0 = Avx.LoadVector256(w0p + 144);
-                v = Vector256.Create(x0[99]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[100]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[101]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[102]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[103]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[104]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[105]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[106]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w0p + 152);
-                v = Vector256.Create(x0[100]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[101]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[102]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[103]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[104]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[105]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[106]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-            }
-            if (ky0 <= 4 && 4 < ky1)
-            {
-                w0 = Avx.LoadVector256(w0p + 160);
-                v = Vector256.Create(x0[128]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[129]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[130]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[131]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[132]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[133]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[134]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[135]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(x0[136]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                w0 = Avx.LoadVector256(w0p + 168);
-                v = Vector256.Create(x0[129]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[130]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[131]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[132]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[133]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[134]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[135]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[136]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(x0[137]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                w0 = Avx.LoadVector256(w0p + 176);
-                v = Vector256.Create(x0[130]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[131]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[132]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[133]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[134]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[135]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[136]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[137]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(x0[138]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                w0 = Avx.LoadVector256(w0p + 184);
-                v = Vector256.Create(x0[131]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[132]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[133]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[134]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[135]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[136]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[137]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[138]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w0p + 192);
-                v = Vector256.Create(x0[132]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[133]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[134]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[135]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[136]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[137]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[138]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-            }
-        }
-        Avx.Store(y + 0, a0_0);
-        Avx.Store(y + 8, a0_1);
-        Avx.Store(y + 16, a0_2);
-        Avx.Store(y + 24, a0_3);
-        Avx.Store(y + 32, a0_4);
-        Avx.Store(y + 40, a0_5);
-        Avx.Store(y + 48, a0_6);
-        Avx.Store(y + 56, a0_7);
-        Avx.Store(y + 64, a0_8);
+        Avx.Store(y + 20, a0_3);
     }
 
     // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
-    // Scalar twin of the AVX2 kernel for CPUs without AVX2/FMA: same work items, same packed weights.
+    // Scalar twin of the AVX2 kernel for CPUs without AVX2/FMA: same work items.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back23Scalar(void* state, int begin, int end)
+    private static void Back24Scalar(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
-            int oy = item % 28, tile = item / 28 % 1, n = item / 28;
+            int oy = item % 28, n = item / 28;
             float* x = f->G9 + (nint)n * 6144 + oy * 32;
-            for (int ob = tile * 1; ob < Math.Min(tile * 1 + 1, 1); ob++)
+            float* y = f->InputGradient + (nint)n * 784 + oy * 28;
+            float* w = f->L0WT;
+            int ky0 = Math.Max(0, 2 - oy), ky1 = Math.Min(5, 30 - oy);
+            for (int o = 0; o < 1; o++)
             {
-                int ic0 = 0;
-                float* w = f->L0WT + ob * 1200;
-                float* y = f->G8 + (nint)n * 6272 + (nint)ob * 6272 + oy * 224;
                 for (int ox = 0; ox < 28; ox++)
-                for (int lane = 0; lane < 8; lane++)
                 {
                     float acc = 0f;
-                    for (int r = 0; r < 6; r++)
-                    {
-                        float* xc = x + (ic0 + r) * 1024 + ox * 1;
-                        for (int ky = 0; ky < 5; ky++)
+                    for (int i = 0; i < 6; i++)
+                        for (int ky = ky0; ky < ky1; ky++)
                             for (int kx = 0; kx < 5; kx++)
-                                acc += w[((r * 5 + ky) * 5 + kx) * 8 + lane] * xc[ky * 32 + kx * 1];
-                    }
-                    y[ox * 8 + lane] = acc;
+                                acc += w[((i * 5 + ky) * 5 + kx) * 8 + o] * x[i * 1024 + ky * 32 + ox + kx * 1];
+                    y[o * 784 + ox] = acc;
                 }
-            }
-        }
-    }
-
-    // Y[n,c,h+0,w+0] = X[n,c,h,w]   (1×28×28 NCHW8c → 1×28×28 NCHW: gradient into its tensor's layout)
-    // A pure change of layout.
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back24(void* state, int begin, int end)
-    {
-        var f = (Frame*)state;
-        for (int item = begin; item < end; item++)
-        {
-            int n = item / 1, unit = item % 1;
-            float* x = f->G8 + (nint)n * 6272;
-            float* y = f->InputGradient + (nint)n * 784 + (nint)unit * 6272;
-            int channels = Math.Min(1 - unit * 8, 8);
-            float* src = x + (nint)unit * 6272;
-            float* dst = y + 0;
-            if (s_useAvx2)
-            {
-                for (int h = 0; h < 28; h++)
-                {
-                    for (int x0 = 0; x0 < 24; x0 += 8) global::ConvGen.Registers.FromBlocked8(src + h * 224 + x0 * 8, dst + h * 28 + x0, 784, channels);
-                    global::ConvGen.Registers.FromBlocked8(src + h * 224 + 20 * 8, dst + h * 28 + 20, 784, channels);
-                }
-            }
-            else
-            {
-                for (int c = 0; c < channels; c++)
-                    for (int h = 0; h < 28; h++)
-                        for (int w = 0; w < 28; w++) dst[c * 784 + h * 28 + w] = src[h * 224 + w * 8 + c];
             }
         }
     }

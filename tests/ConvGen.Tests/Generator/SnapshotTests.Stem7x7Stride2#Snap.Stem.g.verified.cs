@@ -68,7 +68,7 @@ public unsafe partial class Stem : global::ConvGen.INetwork
     {
         public int Batch;
         public float* T0, Output, T1, T2;
-        public float* OutputGradient, InputGradient, G0, G1, G2, G3, G4, G5, G6;
+        public float* OutputGradient, InputGradient, G0, G1, G2, G3, G4, G5;
         public float* L0W, L0dW;
         public float* L0B, L0dB;
         public float* L0WT00;
@@ -83,7 +83,7 @@ public unsafe partial class Stem : global::ConvGen.INetwork
     /// <summary>Floats per sample of a recorded forward: every tensor keeps its own region for Backward.</summary>
     public const long RecordedFloatsPerSample = 11500;
     /// <summary>Floats per sample Backward needs for gradients.</summary>
-    public const long GradientFloatsPerSample = 26256;
+    public const long GradientFloatsPerSample = 12944;
     private readonly object _recordLock = new();
     private float[]? _recorded, _gradients;
     private int _recordedBatch;
@@ -199,11 +199,10 @@ public unsafe partial class Stem : global::ConvGen.INetwork
                 frame.InputGradient = ig;
                 frame.G0 = gs + (nint)batch * 0;
                 frame.G1 = gs + (nint)batch * 4096;
-                frame.G2 = gs + (nint)batch * 12288;
-                frame.G3 = gs + (nint)batch * 18064;
-                frame.G4 = gs + (nint)batch * 20112;
-                frame.G5 = gs + (nint)batch * 22160;
-                frame.G6 = gs + (nint)batch * 24208;
+                frame.G2 = gs + (nint)batch * 9872;
+                frame.G3 = gs + (nint)batch * 10640;
+                frame.G4 = gs + (nint)batch * 11408;
+                frame.G5 = gs + (nint)batch * 12176;
                 frame.L0WT00 = _L0WT00.Pointer;
                 frame.L0WT01 = _L0WT01.Pointer;
                 frame.L0WT10 = _L0WT10.Pointer;
@@ -214,14 +213,13 @@ public unsafe partial class Stem : global::ConvGen.INetwork
                 global::ConvGen.Parallelism.For(42, &Back3, &frame); // ∂ layer 0 weight
                 if (wantInput) global::ConvGen.Parallelism.For(batch * 2, &Back4, &frame); // layer 0: ∂Z onto the backward-data grid
                 if (wantInput) global::ConvGen.Parallelism.For(batch * 16, &Back5, &frame); // ∂ layer 0 input: forward kernel over transposed weights
-                if (wantInput) global::ConvGen.Parallelism.For(batch * 1, &Back6, &frame); // ∂ layer 0 input: phase (0, 0) into its pixels
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 3, &Back6, &frame); // ∂ layer 0 input: phase (0, 0) into its pixels
                 if (wantInput) global::ConvGen.Parallelism.For(batch * 16, &Back7, &frame); // ∂ layer 0 input: forward kernel over transposed weights
-                if (wantInput) global::ConvGen.Parallelism.For(batch * 1, &Back8, &frame); // ∂ layer 0 input: phase (0, 1) into its pixels
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 3, &Back8, &frame); // ∂ layer 0 input: phase (0, 1) into its pixels
                 if (wantInput) global::ConvGen.Parallelism.For(batch * 16, &Back9, &frame); // ∂ layer 0 input: forward kernel over transposed weights
-                if (wantInput) global::ConvGen.Parallelism.For(batch * 1, &Back10, &frame); // ∂ layer 0 input: phase (1, 0) into its pixels
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 3, &Back10, &frame); // ∂ layer 0 input: phase (1, 0) into its pixels
                 if (wantInput) global::ConvGen.Parallelism.For(batch * 16, &Back11, &frame); // ∂ layer 0 input: forward kernel over transposed weights
-                if (wantInput) global::ConvGen.Parallelism.For(batch * 1, &Back12, &frame); // ∂ layer 0 input: phase (1, 1) into its pixels
-                if (wantInput) global::ConvGen.Parallelism.For(batch * 1, &Back13, &frame); // gradient into its tensor's layout
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 3, &Back12, &frame); // ∂ layer 0 input: phase (1, 1) into its pixels
             }
         }
     }
@@ -1337,7 +1335,7 @@ public unsafe partial class Stem : global::ConvGen.INetwork
         {
             int n = item / 2, unit = item % 2;
             float* x = f->G0 + (nint)n * 4096;
-            float* y = f->G2 + (nint)n * 5776 + (nint)unit * 2888;
+            float* y = f->G1 + (nint)n * 5776 + (nint)unit * 2888;
             int channels = Math.Min(16 - unit * 8, 8);
             float* src = x + (nint)unit * 2048;
             float* dst = y + 20;
@@ -1359,729 +1357,106 @@ public unsafe partial class Stem : global::ConvGen.INetwork
     }
 
     // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
-    // layer 0: 16×19×19 → 3×16×16, 3x3; tile 1×8 channels × 12 pixels
+    // layer 0: 16×19×19 → 3×16×16, 3x3: NCHW in and out, 3 output channel(s) × up to 2 vectors of 8 pixels per tile, one broadcast weight per output channel and tap
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Back5(void* state, int begin, int end) { if (s_useAvx2) Back5Avx(state, begin, end); else Back5Scalar(state, begin, end); }
 
     // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
-    // Row by row: each work item is one output row of one tile of 1 channel block(s).
+    // Each work item is one output row, all output channels.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Back5Avx(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
-            int oy = item % 16, tile = item / 16 % 1, n = item / 16;
-            float* x = f->G2 + (nint)n * 5776 + oy * 19;
-            float* w = f->L0WT00 + tile * 1152;
-            float* b = null;
-            float* y = f->G3 + (nint)n * 2048 + (nint)tile * 2048 + oy * 128;
-            int ic0 = 0;
+            int oy = item % 16, n = item / 16;
+            float* x = f->G1 + (nint)n * 5776 + oy * 19;
+            float* y = f->G2 + (nint)n * 768 + oy * 16;
             int ky0 = Math.Max(0, 1 - oy), ky1 = Math.Min(3, 17 - oy);
-            Back5Tile1x8At0(x, w, b, y, ic0, ky0, ky1);
-            Back5Tile1x8At8(x + 8, w, b, y + 64, ic0, ky0, ky1);
+            Back5Tile0(x, f->L0WT00, y, ky0, ky1);
         }
     }
 
-    // 1×8 tile: acc[block][pixel] += W[block][tap] · broadcast(X[pixel][tap]); weights in registers, one broadcast per input value.
-    // At output column 0: the taps on the input's zero columns are left out.
+    // 3×2 tile: acc[o][v] += W[o,i,tap] · X[i][pixels of v + tap offset]; per tap 2 input loads and 3 broadcasts for 6 FMAs.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back5Tile1x8At0(float* x, float* w, float* b, float* y, int ic0, int ky0, int ky1)
+    private static void Back5Tile0(float* x, float* w, float* y, int ky0, int ky1)
     {
-        Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0, a0_4 = a0_0, a0_5 = a0_0, a0_6 = a0_0, a0_7 = a0_0;
-        Vector256<float> w0, v;
-        for (int r = 0; r < 16; r += 2)
+        Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0;
+        Vector256<float> a1_0 = a0_0, a1_1 = a0_0;
+        Vector256<float> a2_0 = a0_0, a2_1 = a0_0;
+        Vector256<float> t0, t1, u;
+        for (int i = 0; i < 16; i++)
         {
-            float* x0 = x + r * 361;
-            float* w0p = w + r * 72;
-            if (ky0 <= 0 && 0 < ky1)
+            for (int ky = ky0; ky < ky1; ky++)
             {
-                w0 = Avx.LoadVector256(w0p + 0);
-                v = Vector256.Create(x0[1]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[2]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[3]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[4]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[5]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[6]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[7]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w0p + 8);
-                v = Vector256.Create(x0[1]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[2]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[3]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[4]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[5]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[6]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[7]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[8]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w0p + 16);
-                v = Vector256.Create(x0[2]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[3]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[4]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[5]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[6]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[7]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[8]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[9]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-            }
-            if (ky0 <= 1 && 1 < ky1)
-            {
-                w0 = Avx.LoadVector256(w0p + 24);
-                v = Vector256.Create(x0[20]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[21]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[22]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[23]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[24]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[25]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[26]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w0p + 32);
-                v = Vector256.Create(x0[20]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[21]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[22]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[23]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[24]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[25]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[26]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[27]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w0p + 40);
-                v = Vector256.Create(x0[21]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[22]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[23]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[24]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[25]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[26]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[27]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[28]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-            }
-            if (ky0 <= 2 && 2 < ky1)
-            {
-                w0 = Avx.LoadVector256(w0p + 48);
-                v = Vector256.Create(x0[39]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[40]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[41]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[42]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[43]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[44]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[45]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w0p + 56);
-                v = Vector256.Create(x0[39]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[40]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[41]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[42]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[43]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[44]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[45]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[46]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w0p + 64);
-                v = Vector256.Create(x0[40]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[41]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[42]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[43]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[44]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[45]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[46]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[47]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-            }
-            float* x1 = x + (r + 1) * 361;
-            float* w1p = w + (r + 1) * 72;
-            if (ky0 <= 0 && 0 < ky1)
-            {
-                w0 = Avx.LoadVector256(w1p + 0);
-                v = Vector256.Create(x1[1]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x1[2]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x1[3]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x1[4]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x1[5]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x1[6]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x1[7]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w1p + 8);
-                v = Vector256.Create(x1[1]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x1[2]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x1[3]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x1[4]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x1[5]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x1[6]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x1[7]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x1[8]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w1p + 16);
-                v = Vector256.Create(x1[2]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x1[3]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x1[4]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x1[5]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x1[6]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x1[7]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x1[8]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x1[9]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-            }
-            if (ky0 <= 1 && 1 < ky1)
-            {
-                w0 = Avx.LoadVector256(w1p + 24);
-                v = Vector256.Create(x1[20]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x1[21]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x1[22]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x1[23]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x1[24]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x1[25]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x1[26]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w1p + 32);
-                v = Vector256.Create(x1[20]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x1[21]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x1[22]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x1[23]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x1[24]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x1[25]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x1[26]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x1[27]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w1p + 40);
-                v = Vector256.Create(x1[21]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x1[22]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x1[23]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x1[24]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x1[25]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x1[26]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x1[27]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x1[28]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-            }
-            if (ky0 <= 2 && 2 < ky1)
-            {
-                w0 = Avx.LoadVector256(w1p + 48);
-                v = Vector256.Create(x1[39]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x1[40]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x1[41]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x1[42]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x1[43]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x1[44]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x1[45]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w1p + 56);
-                v = Vector256.Create(x1[39]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x1[40]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x1[41]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x1[42]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x1[43]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x1[44]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x1[45]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x1[46]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w1p + 64);
-                v = Vector256.Create(x1[40]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x1[41]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x1[42]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x1[43]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x1[44]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x1[45]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x1[46]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x1[47]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                float* r = x + i * 361 + ky * 19;
+                float* k = w + (i * 3 + ky) * 24;
+                t0 = Avx.LoadVector256(r);
+                t1 = Avx.LoadVector256(r + 8);
+                u = Vector256.Create(k[0]);
+                a0_0 = Fma.MultiplyAdd(t0, u, a0_0);
+                a0_1 = Fma.MultiplyAdd(t1, u, a0_1);
+                u = Vector256.Create(k[1]);
+                a1_0 = Fma.MultiplyAdd(t0, u, a1_0);
+                a1_1 = Fma.MultiplyAdd(t1, u, a1_1);
+                u = Vector256.Create(k[2]);
+                a2_0 = Fma.MultiplyAdd(t0, u, a2_0);
+                a2_1 = Fma.MultiplyAdd(t1, u, a2_1);
+                t0 = Avx.LoadVector256(r + 1);
+                t1 = Avx.LoadVector256(r + 9);
+                u = Vector256.Create(k[8]);
+                a0_0 = Fma.MultiplyAdd(t0, u, a0_0);
+                a0_1 = Fma.MultiplyAdd(t1, u, a0_1);
+                u = Vector256.Create(k[9]);
+                a1_0 = Fma.MultiplyAdd(t0, u, a1_0);
+                a1_1 = Fma.MultiplyAdd(t1, u, a1_1);
+                u = Vector256.Create(k[10]);
+                a2_0 = Fma.MultiplyAdd(t0, u, a2_0);
+                a2_1 = Fma.MultiplyAdd(t1, u, a2_1);
+                t0 = Avx.LoadVector256(r + 2);
+                t1 = Avx.LoadVector256(r + 10);
+                u = Vector256.Create(k[16]);
+                a0_0 = Fma.MultiplyAdd(t0, u, a0_0);
+                a0_1 = Fma.MultiplyAdd(t1, u, a0_1);
+                u = Vector256.Create(k[17]);
+                a1_0 = Fma.MultiplyAdd(t0, u, a1_0);
+                a1_1 = Fma.MultiplyAdd(t1, u, a1_1);
+                u = Vector256.Create(k[18]);
+                a2_0 = Fma.MultiplyAdd(t0, u, a2_0);
+                a2_1 = Fma.MultiplyAdd(t1, u, a2_1);
             }
         }
-        Avx.Store(y + 0, a0_0);
+        Avx.Store(y, a0_0);
         Avx.Store(y + 8, a0_1);
-        Avx.Store(y + 16, a0_2);
-        Avx.Store(y + 24, a0_3);
-        Avx.Store(y + 32, a0_4);
-        Avx.Store(y + 40, a0_5);
-        Avx.Store(y + 48, a0_6);
-        Avx.Store(y + 56, a0_7);
-    }
-
-    // 1×8 tile: acc[block][pixel] += W[block][tap] · broadcast(X[pixel][tap]); weights in registers, one broadcast per input value.
-    // At output column 8: the taps on the input's zero columns are left out.
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back5Tile1x8At8(float* x, float* w, float* b, float* y, int ic0, int ky0, int ky1)
-    {
-        Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0, a0_4 = a0_0, a0_5 = a0_0, a0_6 = a0_0, a0_7 = a0_0;
-        Vector256<float> w0, v;
-        for (int r = 0; r < 16; r += 2)
-        {
-            float* x0 = x + r * 361;
-            float* w0p = w + r * 72;
-            if (ky0 <= 0 && 0 < ky1)
-            {
-                w0 = Avx.LoadVector256(w0p + 0);
-                v = Vector256.Create(x0[0]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[1]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[2]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[3]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[4]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[5]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[6]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[7]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w0p + 8);
-                v = Vector256.Create(x0[1]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[2]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[3]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[4]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[5]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[6]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[7]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[8]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w0p + 16);
-                v = Vector256.Create(x0[2]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[3]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[4]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[5]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[6]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[7]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[8]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-            }
-            if (ky0 <= 1 && 1 < ky1)
-            {
-                w0 = Avx.LoadVector256(w0p + 24);
-                v = Vector256.Create(x0[19]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[20]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[21]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[22]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[23]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[24]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[25]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[26]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w0p + 32);
-                v = Vector256.Create(x0[20]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[21]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[22]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[23]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[24]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[25]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[26]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[27]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w0p + 40);
-                v = Vector256.Create(x0[21]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[22]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[23]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[24]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[25]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[26]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[27]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-            }
-            if (ky0 <= 2 && 2 < ky1)
-            {
-                w0 = Avx.LoadVector256(w0p + 48);
-                v = Vector256.Create(x0[38]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[39]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[40]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[41]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[42]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[43]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[44]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[45]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w0p + 56);
-                v = Vector256.Create(x0[39]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[40]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[41]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[42]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[43]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[44]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[45]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[46]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w0p + 64);
-                v = Vector256.Create(x0[40]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[41]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[42]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[43]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[44]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[45]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[46]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-            }
-            float* x1 = x + (r + 1) * 361;
-            float* w1p = w + (r + 1) * 72;
-            if (ky0 <= 0 && 0 < ky1)
-            {
-                w0 = Avx.LoadVector256(w1p + 0);
-                v = Vector256.Create(x1[0]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x1[1]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x1[2]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x1[3]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x1[4]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x1[5]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x1[6]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x1[7]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w1p + 8);
-                v = Vector256.Create(x1[1]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x1[2]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x1[3]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x1[4]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x1[5]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x1[6]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x1[7]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x1[8]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w1p + 16);
-                v = Vector256.Create(x1[2]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x1[3]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x1[4]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x1[5]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x1[6]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x1[7]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x1[8]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-            }
-            if (ky0 <= 1 && 1 < ky1)
-            {
-                w0 = Avx.LoadVector256(w1p + 24);
-                v = Vector256.Create(x1[19]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x1[20]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x1[21]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x1[22]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x1[23]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x1[24]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x1[25]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x1[26]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w1p + 32);
-                v = Vector256.Create(x1[20]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x1[21]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x1[22]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x1[23]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x1[24]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x1[25]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x1[26]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x1[27]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w1p + 40);
-                v = Vector256.Create(x1[21]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x1[22]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x1[23]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x1[24]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x1[25]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x1[26]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x1[27]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-            }
-            if (ky0 <= 2 && 2 < ky1)
-            {
-                w0 = Avx.LoadVector256(w1p + 48);
-                v = Vector256.Create(x1[38]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x1[39]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x1[40]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x1[41]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x1[42]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x1[43]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x1[44]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x1[45]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w1p + 56);
-                v = Vector256.Create(x1[39]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x1[40]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x1[41]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x1[42]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x1[43]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x1[44]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x1[45]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x1[46]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w1p + 64);
-                v = Vector256.Create(x1[40]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x1[41]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x1[42]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x1[43]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x1[44]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x1[45]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x1[46]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-            }
-        }
-        Avx.Store(y + 0, a0_0);
-        Avx.Store(y + 8, a0_1);
-        Avx.Store(y + 16, a0_2);
-        Avx.Store(y + 24, a0_3);
-        Avx.Store(y + 32, a0_4);
-        Avx.Store(y + 40, a0_5);
-        Avx.Store(y + 48, a0_6);
-        Avx.Store(y + 56, a0_7);
+        Avx.Store(y + 256, a1_0);
+        Avx.Store(y + 264, a1_1);
+        Avx.Store(y + 512, a2_0);
+        Avx.Store(y + 520, a2_1);
     }
 
     // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
-    // Scalar twin of the AVX2 kernel for CPUs without AVX2/FMA: same work items, same packed weights.
+    // Scalar twin of the AVX2 kernel for CPUs without AVX2/FMA: same work items.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Back5Scalar(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
-            int oy = item % 16, tile = item / 16 % 1, n = item / 16;
-            float* x = f->G2 + (nint)n * 5776 + oy * 19;
-            for (int ob = tile * 1; ob < Math.Min(tile * 1 + 1, 1); ob++)
+            int oy = item % 16, n = item / 16;
+            float* x = f->G1 + (nint)n * 5776 + oy * 19;
+            float* y = f->G2 + (nint)n * 768 + oy * 16;
+            float* w = f->L0WT00;
+            int ky0 = Math.Max(0, 1 - oy), ky1 = Math.Min(3, 17 - oy);
+            for (int o = 0; o < 3; o++)
             {
-                int ic0 = 0;
-                float* w = f->L0WT00 + ob * 1152;
-                float* y = f->G3 + (nint)n * 2048 + (nint)ob * 2048 + oy * 128;
                 for (int ox = 0; ox < 16; ox++)
-                for (int lane = 0; lane < 8; lane++)
                 {
                     float acc = 0f;
-                    for (int r = 0; r < 16; r++)
-                    {
-                        float* xc = x + (ic0 + r) * 361 + ox * 1;
-                        for (int ky = 0; ky < 3; ky++)
+                    for (int i = 0; i < 16; i++)
+                        for (int ky = ky0; ky < ky1; ky++)
                             for (int kx = 0; kx < 3; kx++)
-                                acc += w[((r * 3 + ky) * 3 + kx) * 8 + lane] * xc[ky * 19 + kx * 1];
-                    }
-                    y[ox * 8 + lane] = acc;
+                                acc += w[((i * 3 + ky) * 3 + kx) * 8 + o] * x[i * 361 + ky * 19 + ox + kx * 1];
+                    y[o * 256 + ox] = acc;
                 }
             }
         }
@@ -2095,919 +1470,127 @@ public unsafe partial class Stem : global::ConvGen.INetwork
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
-            int n = item / 1, unit = item % 1;
-            float* y = f->G1 + (nint)n * 8192 + (nint)unit * 8192;
-            float* x = f->G3 + (nint)n * 2048 + (nint)unit * 2048;
+            int n = item / 3, unit = item % 3;
+            float* y = f->InputGradient + (nint)n * 3072 + (nint)unit * 1024;
+            float* x = f->G2 + (nint)n * 768 + unit * 256;
             for (int iy = 0; iy < 16; iy++)
                 for (int ix = 0; ix < 16; ix++)
-                    Vector256.Store(Vector256.Load(x + iy * 128 + ix * 8), y + ((iy * 2 + 0) * 32 + ix * 2 + 0) * 8);
+                    y[(iy * 2 + 0) * 32 + ix * 2 + 0] = x[iy * 16 + ix * 1];
         }
     }
 
     // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
-    // layer 0: 16×19×19 → 3×16×16, 3x4; tile 1×8 channels × 12 pixels
+    // layer 0: 16×19×19 → 3×16×16, 3x4: NCHW in and out, 3 output channel(s) × up to 2 vectors of 8 pixels per tile, one broadcast weight per output channel and tap
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Back7(void* state, int begin, int end) { if (s_useAvx2) Back7Avx(state, begin, end); else Back7Scalar(state, begin, end); }
 
     // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
-    // Row by row: each work item is one output row of one tile of 1 channel block(s).
+    // Each work item is one output row, all output channels.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Back7Avx(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
-            int oy = item % 16, tile = item / 16 % 1, n = item / 16;
-            float* x = f->G2 + (nint)n * 5776 + oy * 19;
-            float* w = f->L0WT01 + tile * 1536;
-            float* b = null;
-            float* y = f->G4 + (nint)n * 2048 + (nint)tile * 2048 + oy * 128;
-            int ic0 = 0;
+            int oy = item % 16, n = item / 16;
+            float* x = f->G1 + (nint)n * 5776 + oy * 19;
+            float* y = f->G3 + (nint)n * 768 + oy * 16;
             int ky0 = Math.Max(0, 1 - oy), ky1 = Math.Min(3, 17 - oy);
-            Back7Tile1x8At0(x, w, b, y, ic0, ky0, ky1);
-            Back7Tile1x8At8(x + 8, w, b, y + 64, ic0, ky0, ky1);
+            Back7Tile0(x, f->L0WT01, y, ky0, ky1);
         }
     }
 
-    // 1×8 tile: acc[block][pixel] += W[block][tap] · broadcast(X[pixel][tap]); weights in registers, one broadcast per input value.
-    // At output column 0: the taps on the input's zero columns are left out.
+    // 3×2 tile: acc[o][v] += W[o,i,tap] · X[i][pixels of v + tap offset]; per tap 2 input loads and 3 broadcasts for 6 FMAs.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back7Tile1x8At0(float* x, float* w, float* b, float* y, int ic0, int ky0, int ky1)
+    private static void Back7Tile0(float* x, float* w, float* y, int ky0, int ky1)
     {
-        Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0, a0_4 = a0_0, a0_5 = a0_0, a0_6 = a0_0, a0_7 = a0_0;
-        Vector256<float> w0, v;
-        for (int r = 0; r < 16; r += 2)
+        Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0;
+        Vector256<float> a1_0 = a0_0, a1_1 = a0_0;
+        Vector256<float> a2_0 = a0_0, a2_1 = a0_0;
+        Vector256<float> t0, t1, u;
+        for (int i = 0; i < 16; i++)
         {
-            float* x0 = x + r * 361;
-            float* w0p = w + r * 96;
-            if (ky0 <= 0 && 0 < ky1)
+            for (int ky = ky0; ky < ky1; ky++)
             {
-                w0 = Avx.LoadVector256(w0p + 0);
-                v = Vector256.Create(x0[1]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[2]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[3]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[4]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[5]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[6]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[7]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w0p + 8);
-                v = Vector256.Create(x0[1]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[2]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[3]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[4]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[5]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[6]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[7]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[8]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w0p + 16);
-                v = Vector256.Create(x0[2]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[3]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[4]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[5]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[6]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[7]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[8]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[9]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w0p + 24);
-                v = Vector256.Create(x0[3]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[4]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[5]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[6]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[7]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[8]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[9]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[10]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-            }
-            if (ky0 <= 1 && 1 < ky1)
-            {
-                w0 = Avx.LoadVector256(w0p + 32);
-                v = Vector256.Create(x0[20]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[21]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[22]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[23]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[24]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[25]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[26]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w0p + 40);
-                v = Vector256.Create(x0[20]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[21]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[22]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[23]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[24]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[25]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[26]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[27]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w0p + 48);
-                v = Vector256.Create(x0[21]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[22]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[23]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[24]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[25]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[26]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[27]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[28]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w0p + 56);
-                v = Vector256.Create(x0[22]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[23]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[24]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[25]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[26]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[27]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[28]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[29]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-            }
-            if (ky0 <= 2 && 2 < ky1)
-            {
-                w0 = Avx.LoadVector256(w0p + 64);
-                v = Vector256.Create(x0[39]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[40]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[41]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[42]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[43]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[44]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[45]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w0p + 72);
-                v = Vector256.Create(x0[39]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[40]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[41]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[42]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[43]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[44]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[45]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[46]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w0p + 80);
-                v = Vector256.Create(x0[40]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[41]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[42]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[43]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[44]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[45]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[46]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[47]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w0p + 88);
-                v = Vector256.Create(x0[41]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[42]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[43]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[44]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[45]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[46]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[47]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[48]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-            }
-            float* x1 = x + (r + 1) * 361;
-            float* w1p = w + (r + 1) * 96;
-            if (ky0 <= 0 && 0 < ky1)
-            {
-                w0 = Avx.LoadVector256(w1p + 0);
-                v = Vector256.Create(x1[1]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x1[2]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x1[3]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x1[4]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x1[5]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x1[6]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x1[7]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w1p + 8);
-                v = Vector256.Create(x1[1]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x1[2]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x1[3]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x1[4]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x1[5]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x1[6]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x1[7]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x1[8]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w1p + 16);
-                v = Vector256.Create(x1[2]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x1[3]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x1[4]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x1[5]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x1[6]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x1[7]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x1[8]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x1[9]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w1p + 24);
-                v = Vector256.Create(x1[3]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x1[4]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x1[5]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x1[6]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x1[7]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x1[8]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x1[9]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x1[10]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-            }
-            if (ky0 <= 1 && 1 < ky1)
-            {
-                w0 = Avx.LoadVector256(w1p + 32);
-                v = Vector256.Create(x1[20]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x1[21]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x1[22]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x1[23]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x1[24]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x1[25]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x1[26]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w1p + 40);
-                v = Vector256.Create(x1[20]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x1[21]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x1[22]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x1[23]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x1[24]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x1[25]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x1[26]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x1[27]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w1p + 48);
-                v = Vector256.Create(x1[21]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x1[22]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x1[23]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x1[24]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x1[25]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x1[26]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x1[27]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x1[28]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w1p + 56);
-                v = Vector256.Create(x1[22]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x1[23]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x1[24]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x1[25]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x1[26]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x1[27]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x1[28]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x1[29]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-            }
-            if (ky0 <= 2 && 2 < ky1)
-            {
-                w0 = Avx.LoadVector256(w1p + 64);
-                v = Vector256.Create(x1[39]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x1[40]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x1[41]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x1[42]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x1[43]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x1[44]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x1[45]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w1p + 72);
-                v = Vector256.Create(x1[39]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x1[40]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x1[41]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x1[42]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x1[43]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x1[44]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x1[45]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x1[46]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w1p + 80);
-                v = Vector256.Create(x1[40]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x1[41]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x1[42]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x1[43]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x1[44]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x1[45]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x1[46]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x1[47]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w1p + 88);
-                v = Vector256.Create(x1[41]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x1[42]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x1[43]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x1[44]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x1[45]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x1[46]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x1[47]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x1[48]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                float* r = x + i * 361 + ky * 19;
+                float* k = w + (i * 3 + ky) * 32;
+                t0 = Avx.LoadVector256(r);
+                t1 = Avx.LoadVector256(r + 8);
+                u = Vector256.Create(k[0]);
+                a0_0 = Fma.MultiplyAdd(t0, u, a0_0);
+                a0_1 = Fma.MultiplyAdd(t1, u, a0_1);
+                u = Vector256.Create(k[1]);
+                a1_0 = Fma.MultiplyAdd(t0, u, a1_0);
+                a1_1 = Fma.MultiplyAdd(t1, u, a1_1);
+                u = Vector256.Create(k[2]);
+                a2_0 = Fma.MultiplyAdd(t0, u, a2_0);
+                a2_1 = Fma.MultiplyAdd(t1, u, a2_1);
+                t0 = Avx.LoadVector256(r + 1);
+                t1 = Avx.LoadVector256(r + 9);
+                u = Vector256.Create(k[8]);
+                a0_0 = Fma.MultiplyAdd(t0, u, a0_0);
+                a0_1 = Fma.MultiplyAdd(t1, u, a0_1);
+                u = Vector256.Create(k[9]);
+                a1_0 = Fma.MultiplyAdd(t0, u, a1_0);
+                a1_1 = Fma.MultiplyAdd(t1, u, a1_1);
+                u = Vector256.Create(k[10]);
+                a2_0 = Fma.MultiplyAdd(t0, u, a2_0);
+                a2_1 = Fma.MultiplyAdd(t1, u, a2_1);
+                t0 = Avx.LoadVector256(r + 2);
+                t1 = Avx.LoadVector256(r + 10);
+                u = Vector256.Create(k[16]);
+                a0_0 = Fma.MultiplyAdd(t0, u, a0_0);
+                a0_1 = Fma.MultiplyAdd(t1, u, a0_1);
+                u = Vector256.Create(k[17]);
+                a1_0 = Fma.MultiplyAdd(t0, u, a1_0);
+                a1_1 = Fma.MultiplyAdd(t1, u, a1_1);
+                u = Vector256.Create(k[18]);
+                a2_0 = Fma.MultiplyAdd(t0, u, a2_0);
+                a2_1 = Fma.MultiplyAdd(t1, u, a2_1);
+                t0 = Avx.LoadVector256(r + 3);
+                t1 = Avx.LoadVector256(r + 11);
+                u = Vector256.Create(k[24]);
+                a0_0 = Fma.MultiplyAdd(t0, u, a0_0);
+                a0_1 = Fma.MultiplyAdd(t1, u, a0_1);
+                u = Vector256.Create(k[25]);
+                a1_0 = Fma.MultiplyAdd(t0, u, a1_0);
+                a1_1 = Fma.MultiplyAdd(t1, u, a1_1);
+                u = Vector256.Create(k[26]);
+                a2_0 = Fma.MultiplyAdd(t0, u, a2_0);
+                a2_1 = Fma.MultiplyAdd(t1, u, a2_1);
             }
         }
-        Avx.Store(y + 0, a0_0);
+        Avx.Store(y, a0_0);
         Avx.Store(y + 8, a0_1);
-        Avx.Store(y + 16, a0_2);
-        Avx.Store(y + 24, a0_3);
-        Avx.Store(y + 32, a0_4);
-        Avx.Store(y + 40, a0_5);
-        Avx.Store(y + 48, a0_6);
-        Avx.Store(y + 56, a0_7);
-    }
-
-    // 1×8 tile: acc[block][pixel] += W[block][tap] · broadcast(X[pixel][tap]); weights in registers, one broadcast per input value.
-    // At output column 8: the taps on the input's zero columns are left out.
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back7Tile1x8At8(float* x, float* w, float* b, float* y, int ic0, int ky0, int ky1)
-    {
-        Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0, a0_4 = a0_0, a0_5 = a0_0, a0_6 = a0_0, a0_7 = a0_0;
-        Vector256<float> w0, v;
-        for (int r = 0; r < 16; r += 2)
-        {
-            float* x0 = x + r * 361;
-            float* w0p = w + r * 96;
-            if (ky0 <= 0 && 0 < ky1)
-            {
-                w0 = Avx.LoadVector256(w0p + 0);
-                v = Vector256.Create(x0[0]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[1]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[2]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[3]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[4]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[5]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[6]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[7]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w0p + 8);
-                v = Vector256.Create(x0[1]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[2]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[3]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[4]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[5]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[6]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[7]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[8]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w0p + 16);
-                v = Vector256.Create(x0[2]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[3]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[4]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[5]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[6]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[7]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[8]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                w0 = Avx.LoadVector256(w0p + 24);
-                v = Vector256.Create(x0[3]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[4]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[5]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[6]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[7]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[8]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-            }
-            if (ky0 <= 1 && 1 < ky1)
-            {
-                w0 = Avx.LoadVector256(w0p + 32);
-                v = Vector256.Create(x0[19]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[20]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[21]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[22]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[23]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[24]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[25]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[26]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w0p + 40);
-                v = Vector256.Create(x0[20]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[21]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[22]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[23]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[24]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[25]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[26]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[27]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w0p + 48);
-                v = Vector256.Create(x0[21]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[22]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[23]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[24]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[25]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[26]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[27]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                w0 = Avx.LoadVector256(w0p + 56);
-                v = Vector256.Create(x0[22]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[23]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[24]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[25]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[26]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[27]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-            }
-            if (ky0 <= 2 && 2 < ky1)
-            {
-                w0 = Avx.LoadVector256(w0p + 64);
-                v = Vector256.Create(x0[38]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[39]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[40]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[41]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[42]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[43]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[44]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[45]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w0p + 72);
-                v = Vector256.Create(x0[39]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[40]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[41]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[42]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[43]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[44]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[45]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[46]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w0p + 80);
-                v = Vector256.Create(x0[40]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[41]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[42]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[43]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[44]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[45]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[46]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                w0 = Avx.LoadVector256(w0p + 88);
-                v = Vector256.Create(x0[41]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[42]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[43]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[44]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[45]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[46]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-            }
-            float* x1 = x + (r + 1) * 361;
-            float* w1p = w + (r + 1) * 96;
-            if (ky0 <= 0 && 0 < ky1)
-            {
-                w0 = Avx.LoadVector256(w1p + 0);
-                v = Vector256.Create(x1[0]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x1[1]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x1[2]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x1[3]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x1[4]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x1[5]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x1[6]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x1[7]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w1p + 8);
-                v = Vector256.Create(x1[1]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x1[2]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x1[3]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x1[4]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x1[5]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x1[6]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x1[7]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x1[8]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w1p + 16);
-                v = Vector256.Create(x1[2]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x1[3]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x1[4]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x1[5]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x1[6]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x1[7]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x1[8]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                w0 = Avx.LoadVector256(w1p + 24);
-                v = Vector256.Create(x1[3]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x1[4]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x1[5]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x1[6]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x1[7]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x1[8]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-            }
-            if (ky0 <= 1 && 1 < ky1)
-            {
-                w0 = Avx.LoadVector256(w1p + 32);
-                v = Vector256.Create(x1[19]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x1[20]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x1[21]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x1[22]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x1[23]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x1[24]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x1[25]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x1[26]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w1p + 40);
-                v = Vector256.Create(x1[20]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x1[21]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x1[22]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x1[23]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x1[24]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x1[25]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x1[26]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x1[27]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w1p + 48);
-                v = Vector256.Create(x1[21]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x1[22]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x1[23]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x1[24]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x1[25]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x1[26]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x1[27]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                w0 = Avx.LoadVector256(w1p + 56);
-                v = Vector256.Create(x1[22]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x1[23]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x1[24]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x1[25]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x1[26]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x1[27]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-            }
-            if (ky0 <= 2 && 2 < ky1)
-            {
-                w0 = Avx.LoadVector256(w1p + 64);
-                v = Vector256.Create(x1[38]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x1[39]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x1[40]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x1[41]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x1[42]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x1[43]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x1[44]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x1[45]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w1p + 72);
-                v = Vector256.Create(x1[39]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x1[40]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x1[41]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x1[42]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x1[43]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x1[44]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x1[45]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x1[46]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w1p + 80);
-                v = Vector256.Create(x1[40]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x1[41]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x1[42]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x1[43]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x1[44]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x1[45]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x1[46]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                w0 = Avx.LoadVector256(w1p + 88);
-                v = Vector256.Create(x1[41]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x1[42]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x1[43]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x1[44]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x1[45]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x1[46]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-            }
-        }
-        Avx.Store(y + 0, a0_0);
-        Avx.Store(y + 8, a0_1);
-        Avx.Store(y + 16, a0_2);
-        Avx.Store(y + 24, a0_3);
-        Avx.Store(y + 32, a0_4);
-        Avx.Store(y + 40, a0_5);
-        Avx.Store(y + 48, a0_6);
-        Avx.Store(y + 56, a0_7);
+        Avx.Store(y + 256, a1_0);
+        Avx.Store(y + 264, a1_1);
+        Avx.Store(y + 512, a2_0);
+        Avx.Store(y + 520, a2_1);
     }
 
     // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
-    // Scalar twin of the AVX2 kernel for CPUs without AVX2/FMA: same work items, same packed weights.
+    // Scalar twin of the AVX2 kernel for CPUs without AVX2/FMA: same work items.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Back7Scalar(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
-            int oy = item % 16, tile = item / 16 % 1, n = item / 16;
-            float* x = f->G2 + (nint)n * 5776 + oy * 19;
-            for (int ob = tile * 1; ob < Math.Min(tile * 1 + 1, 1); ob++)
+            int oy = item % 16, n = item / 16;
+            float* x = f->G1 + (nint)n * 5776 + oy * 19;
+            float* y = f->G3 + (nint)n * 768 + oy * 16;
+            float* w = f->L0WT01;
+            int ky0 = Math.Max(0, 1 - oy), ky1 = Math.Min(3, 17 - oy);
+            for (int o = 0; o < 3; o++)
             {
-                int ic0 = 0;
-                float* w = f->L0WT01 + ob * 1536;
-                float* y = f->G4 + (nint)n * 2048 + (nint)ob * 2048 + oy * 128;
                 for (int ox = 0; ox < 16; ox++)
-                for (int lane = 0; lane < 8; lane++)
                 {
                     float acc = 0f;
-                    for (int r = 0; r < 16; r++)
-                    {
-                        float* xc = x + (ic0 + r) * 361 + ox * 1;
-                        for (int ky = 0; ky < 3; ky++)
+                    for (int i = 0; i < 16; i++)
+                        for (int ky = ky0; ky < ky1; ky++)
                             for (int kx = 0; kx < 4; kx++)
-                                acc += w[((r * 3 + ky) * 4 + kx) * 8 + lane] * xc[ky * 19 + kx * 1];
-                    }
-                    y[ox * 8 + lane] = acc;
+                                acc += w[((i * 3 + ky) * 4 + kx) * 8 + o] * x[i * 361 + ky * 19 + ox + kx * 1];
+                    y[o * 256 + ox] = acc;
                 }
             }
         }
@@ -3021,947 +1604,116 @@ public unsafe partial class Stem : global::ConvGen.INetwork
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
-            int n = item / 1, unit = item % 1;
-            float* y = f->G1 + (nint)n * 8192 + (nint)unit * 8192;
-            float* x = f->G4 + (nint)n * 2048 + (nint)unit * 2048;
+            int n = item / 3, unit = item % 3;
+            float* y = f->InputGradient + (nint)n * 3072 + (nint)unit * 1024;
+            float* x = f->G3 + (nint)n * 768 + unit * 256;
             for (int iy = 0; iy < 16; iy++)
                 for (int ix = 0; ix < 16; ix++)
-                    Vector256.Store(Vector256.Load(x + iy * 128 + ix * 8), y + ((iy * 2 + 0) * 32 + ix * 2 + 1) * 8);
+                    y[(iy * 2 + 0) * 32 + ix * 2 + 1] = x[iy * 16 + ix * 1];
         }
     }
 
     // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
-    // layer 0: 16×19×19 → 3×16×16, 4x3; tile 1×8 channels × 12 pixels
+    // layer 0: 16×19×19 → 3×16×16, 4x3: NCHW in and out, 3 output channel(s) × up to 2 vectors of 8 pixels per tile, one broadcast weight per output channel and tap
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Back9(void* state, int begin, int end) { if (s_useAvx2) Back9Avx(state, begin, end); else Back9Scalar(state, begin, end); }
 
     // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
-    // Row by row: each work item is one output row of one tile of 1 channel block(s).
+    // Each work item is one output row, all output channels.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Back9Avx(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
-            int oy = item % 16, tile = item / 16 % 1, n = item / 16;
-            float* x = f->G2 + (nint)n * 5776 + oy * 19;
-            float* w = f->L0WT10 + tile * 1536;
-            float* b = null;
-            float* y = f->G5 + (nint)n * 2048 + (nint)tile * 2048 + oy * 128;
-            int ic0 = 0;
+            int oy = item % 16, n = item / 16;
+            float* x = f->G1 + (nint)n * 5776 + oy * 19;
+            float* y = f->G4 + (nint)n * 768 + oy * 16;
             int ky0 = Math.Max(0, 1 - oy), ky1 = Math.Min(4, 17 - oy);
-            Back9Tile1x8At0(x, w, b, y, ic0, ky0, ky1);
-            Back9Tile1x8At8(x + 8, w, b, y + 64, ic0, ky0, ky1);
+            Back9Tile0(x, f->L0WT10, y, ky0, ky1);
         }
     }
 
-    // 1×8 tile: acc[block][pixel] += W[block][tap] · broadcast(X[pixel][tap]); weights in registers, one broadcast per input value.
-    // At output column 0: the taps on the input's zero columns are left out.
+    // 3×2 tile: acc[o][v] += W[o,i,tap] · X[i][pixels of v + tap offset]; per tap 2 input loads and 3 broadcasts for 6 FMAs.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back9Tile1x8At0(float* x, float* w, float* b, float* y, int ic0, int ky0, int ky1)
+    private static void Back9Tile0(float* x, float* w, float* y, int ky0, int ky1)
     {
-        Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0, a0_4 = a0_0, a0_5 = a0_0, a0_6 = a0_0, a0_7 = a0_0;
-        Vector256<float> w0, v;
-        for (int r = 0; r < 16; r += 2)
+        Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0;
+        Vector256<float> a1_0 = a0_0, a1_1 = a0_0;
+        Vector256<float> a2_0 = a0_0, a2_1 = a0_0;
+        Vector256<float> t0, t1, u;
+        for (int i = 0; i < 16; i++)
         {
-            float* x0 = x + r * 361;
-            float* w0p = w + r * 96;
-            if (ky0 <= 0 && 0 < ky1)
+            for (int ky = ky0; ky < ky1; ky++)
             {
-                w0 = Avx.LoadVector256(w0p + 0);
-                v = Vector256.Create(x0[1]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[2]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[3]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[4]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[5]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[6]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[7]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w0p + 8);
-                v = Vector256.Create(x0[1]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[2]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[3]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[4]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[5]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[6]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[7]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[8]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w0p + 16);
-                v = Vector256.Create(x0[2]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[3]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[4]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[5]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[6]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[7]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[8]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[9]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-            }
-            if (ky0 <= 1 && 1 < ky1)
-            {
-                w0 = Avx.LoadVector256(w0p + 24);
-                v = Vector256.Create(x0[20]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[21]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[22]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[23]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[24]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[25]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[26]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w0p + 32);
-                v = Vector256.Create(x0[20]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[21]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[22]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[23]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[24]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[25]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[26]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[27]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w0p + 40);
-                v = Vector256.Create(x0[21]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[22]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[23]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[24]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[25]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[26]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[27]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[28]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-            }
-            if (ky0 <= 2 && 2 < ky1)
-            {
-                w0 = Avx.LoadVector256(w0p + 48);
-                v = Vector256.Create(x0[39]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[40]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[41]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[42]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[43]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[44]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[45]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w0p + 56);
-                v = Vector256.Create(x0[39]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[40]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[41]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[42]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[43]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[44]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[45]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[46]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w0p + 64);
-                v = Vector256.Create(x0[40]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[41]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[42]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[43]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[44]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[45]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[46]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[47]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-            }
-            if (ky0 <= 3 && 3 < ky1)
-            {
-                w0 = Avx.LoadVector256(w0p + 72);
-                v = Vector256.Create(x0[58]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[59]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[60]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[61]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[62]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[63]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[64]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w0p + 80);
-                v = Vector256.Create(x0[58]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[59]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[60]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[61]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[62]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[63]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[64]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[65]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w0p + 88);
-                v = Vector256.Create(x0[59]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[60]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[61]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[62]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[63]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[64]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[65]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[66]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-            }
-            float* x1 = x + (r + 1) * 361;
-            float* w1p = w + (r + 1) * 96;
-            if (ky0 <= 0 && 0 < ky1)
-            {
-                w0 = Avx.LoadVector256(w1p + 0);
-                v = Vector256.Create(x1[1]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x1[2]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x1[3]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x1[4]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x1[5]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x1[6]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x1[7]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w1p + 8);
-                v = Vector256.Create(x1[1]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x1[2]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x1[3]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x1[4]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x1[5]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x1[6]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x1[7]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x1[8]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w1p + 16);
-                v = Vector256.Create(x1[2]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x1[3]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x1[4]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x1[5]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x1[6]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x1[7]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x1[8]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x1[9]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-            }
-            if (ky0 <= 1 && 1 < ky1)
-            {
-                w0 = Avx.LoadVector256(w1p + 24);
-                v = Vector256.Create(x1[20]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x1[21]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x1[22]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x1[23]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x1[24]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x1[25]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x1[26]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w1p + 32);
-                v = Vector256.Create(x1[20]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x1[21]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x1[22]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x1[23]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x1[24]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x1[25]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x1[26]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x1[27]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w1p + 40);
-                v = Vector256.Create(x1[21]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x1[22]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x1[23]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x1[24]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x1[25]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x1[26]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x1[27]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x1[28]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-            }
-            if (ky0 <= 2 && 2 < ky1)
-            {
-                w0 = Avx.LoadVector256(w1p + 48);
-                v = Vector256.Create(x1[39]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x1[40]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x1[41]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x1[42]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x1[43]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x1[44]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x1[45]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w1p + 56);
-                v = Vector256.Create(x1[39]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x1[40]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x1[41]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x1[42]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x1[43]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x1[44]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x1[45]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x1[46]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w1p + 64);
-                v = Vector256.Create(x1[40]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x1[41]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x1[42]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x1[43]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x1[44]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x1[45]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x1[46]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x1[47]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-            }
-            if (ky0 <= 3 && 3 < ky1)
-            {
-                w0 = Avx.LoadVector256(w1p + 72);
-                v = Vector256.Create(x1[58]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x1[59]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x1[60]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x1[61]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x1[62]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x1[63]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x1[64]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w1p + 80);
-                v = Vector256.Create(x1[58]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x1[59]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x1[60]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x1[61]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x1[62]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x1[63]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x1[64]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x1[65]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w1p + 88);
-                v = Vector256.Create(x1[59]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x1[60]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x1[61]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x1[62]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x1[63]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x1[64]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x1[65]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x1[66]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                float* r = x + i * 361 + ky * 19;
+                float* k = w + (i * 4 + ky) * 24;
+                t0 = Avx.LoadVector256(r);
+                t1 = Avx.LoadVector256(r + 8);
+                u = Vector256.Create(k[0]);
+                a0_0 = Fma.MultiplyAdd(t0, u, a0_0);
+                a0_1 = Fma.MultiplyAdd(t1, u, a0_1);
+                u = Vector256.Create(k[1]);
+                a1_0 = Fma.MultiplyAdd(t0, u, a1_0);
+                a1_1 = Fma.MultiplyAdd(t1, u, a1_1);
+                u = Vector256.Create(k[2]);
+                a2_0 = Fma.MultiplyAdd(t0, u, a2_0);
+                a2_1 = Fma.MultiplyAdd(t1, u, a2_1);
+                t0 = Avx.LoadVector256(r + 1);
+                t1 = Avx.LoadVector256(r + 9);
+                u = Vector256.Create(k[8]);
+                a0_0 = Fma.MultiplyAdd(t0, u, a0_0);
+                a0_1 = Fma.MultiplyAdd(t1, u, a0_1);
+                u = Vector256.Create(k[9]);
+                a1_0 = Fma.MultiplyAdd(t0, u, a1_0);
+                a1_1 = Fma.MultiplyAdd(t1, u, a1_1);
+                u = Vector256.Create(k[10]);
+                a2_0 = Fma.MultiplyAdd(t0, u, a2_0);
+                a2_1 = Fma.MultiplyAdd(t1, u, a2_1);
+                t0 = Avx.LoadVector256(r + 2);
+                t1 = Avx.LoadVector256(r + 10);
+                u = Vector256.Create(k[16]);
+                a0_0 = Fma.MultiplyAdd(t0, u, a0_0);
+                a0_1 = Fma.MultiplyAdd(t1, u, a0_1);
+                u = Vector256.Create(k[17]);
+                a1_0 = Fma.MultiplyAdd(t0, u, a1_0);
+                a1_1 = Fma.MultiplyAdd(t1, u, a1_1);
+                u = Vector256.Create(k[18]);
+                a2_0 = Fma.MultiplyAdd(t0, u, a2_0);
+                a2_1 = Fma.MultiplyAdd(t1, u, a2_1);
             }
         }
-        Avx.Store(y + 0, a0_0);
+        Avx.Store(y, a0_0);
         Avx.Store(y + 8, a0_1);
-        Avx.Store(y + 16, a0_2);
-        Avx.Store(y + 24, a0_3);
-        Avx.Store(y + 32, a0_4);
-        Avx.Store(y + 40, a0_5);
-        Avx.Store(y + 48, a0_6);
-        Avx.Store(y + 56, a0_7);
-    }
-
-    // 1×8 tile: acc[block][pixel] += W[block][tap] · broadcast(X[pixel][tap]); weights in registers, one broadcast per input value.
-    // At output column 8: the taps on the input's zero columns are left out.
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back9Tile1x8At8(float* x, float* w, float* b, float* y, int ic0, int ky0, int ky1)
-    {
-        Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0, a0_4 = a0_0, a0_5 = a0_0, a0_6 = a0_0, a0_7 = a0_0;
-        Vector256<float> w0, v;
-        for (int r = 0; r < 16; r += 2)
-        {
-            float* x0 = x + r * 361;
-            float* w0p = w + r * 96;
-            if (ky0 <= 0 && 0 < ky1)
-            {
-                w0 = Avx.LoadVector256(w0p + 0);
-                v = Vector256.Create(x0[0]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[1]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[2]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[3]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[4]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[5]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[6]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[7]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w0p + 8);
-                v = Vector256.Create(x0[1]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[2]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[3]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[4]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[5]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[6]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[7]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[8]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w0p + 16);
-                v = Vector256.Create(x0[2]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[3]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[4]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[5]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[6]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[7]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[8]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-            }
-            if (ky0 <= 1 && 1 < ky1)
-            {
-                w0 = Avx.LoadVector256(w0p + 24);
-                v = Vector256.Create(x0[19]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[20]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[21]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[22]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[23]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[24]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[25]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[26]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w0p + 32);
-                v = Vector256.Create(x0[20]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[21]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[22]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[23]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[24]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[25]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[26]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[27]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w0p + 40);
-                v = Vector256.Create(x0[21]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[22]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[23]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[24]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[25]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[26]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[27]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-            }
-            if (ky0 <= 2 && 2 < ky1)
-            {
-                w0 = Avx.LoadVector256(w0p + 48);
-                v = Vector256.Create(x0[38]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[39]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[40]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[41]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[42]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[43]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[44]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[45]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w0p + 56);
-                v = Vector256.Create(x0[39]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[40]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[41]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[42]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[43]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[44]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[45]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[46]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w0p + 64);
-                v = Vector256.Create(x0[40]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[41]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[42]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[43]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[44]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[45]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[46]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-            }
-            if (ky0 <= 3 && 3 < ky1)
-            {
-                w0 = Avx.LoadVector256(w0p + 72);
-                v = Vector256.Create(x0[57]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[58]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[59]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[60]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[61]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[62]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[63]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[64]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w0p + 80);
-                v = Vector256.Create(x0[58]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[59]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[60]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[61]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[62]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[63]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[64]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[65]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w0p + 88);
-                v = Vector256.Create(x0[59]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[60]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[61]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[62]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[63]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[64]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[65]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-            }
-            float* x1 = x + (r + 1) * 361;
-            float* w1p = w + (r + 1) * 96;
-            if (ky0 <= 0 && 0 < ky1)
-            {
-                w0 = Avx.LoadVector256(w1p + 0);
-                v = Vector256.Create(x1[0]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x1[1]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x1[2]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x1[3]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x1[4]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x1[5]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x1[6]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x1[7]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w1p + 8);
-                v = Vector256.Create(x1[1]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x1[2]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x1[3]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x1[4]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x1[5]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x1[6]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x1[7]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x1[8]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w1p + 16);
-                v = Vector256.Create(x1[2]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x1[3]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x1[4]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x1[5]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x1[6]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x1[7]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x1[8]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-            }
-            if (ky0 <= 1 && 1 < ky1)
-            {
-                w0 = Avx.LoadVector256(w1p + 24);
-                v = Vector256.Create(x1[19]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x1[20]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x1[21]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x1[22]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x1[23]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x1[24]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x1[25]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x1[26]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w1p + 32);
-                v = Vector256.Create(x1[20]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x1[21]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x1[22]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x1[23]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x1[24]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x1[25]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x1[26]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x1[27]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w1p + 40);
-                v = Vector256.Create(x1[21]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x1[22]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x1[23]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x1[24]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x1[25]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x1[26]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x1[27]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-            }
-            if (ky0 <= 2 && 2 < ky1)
-            {
-                w0 = Avx.LoadVector256(w1p + 48);
-                v = Vector256.Create(x1[38]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x1[39]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x1[40]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x1[41]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x1[42]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x1[43]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x1[44]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x1[45]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w1p + 56);
-                v = Vector256.Create(x1[39]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x1[40]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x1[41]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x1[42]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x1[43]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x1[44]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x1[45]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x1[46]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w1p + 64);
-                v = Vector256.Create(x1[40]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x1[41]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x1[42]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x1[43]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x1[44]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x1[45]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x1[46]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-            }
-            if (ky0 <= 3 && 3 < ky1)
-            {
-                w0 = Avx.LoadVector256(w1p + 72);
-                v = Vector256.Create(x1[57]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x1[58]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x1[59]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x1[60]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x1[61]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x1[62]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x1[63]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x1[64]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w1p + 80);
-                v = Vector256.Create(x1[58]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x1[59]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x1[60]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x1[61]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x1[62]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x1[63]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x1[64]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x1[65]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w1p + 88);
-                v = Vector256.Create(x1[59]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x1[60]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x1[61]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x1[62]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x1[63]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x1[64]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x1[65]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-            }
-        }
-        Avx.Store(y + 0, a0_0);
-        Avx.Store(y + 8, a0_1);
-        Avx.Store(y + 16, a0_2);
-        Avx.Store(y + 24, a0_3);
-        Avx.Store(y + 32, a0_4);
-        Avx.Store(y + 40, a0_5);
-        Avx.Store(y + 48, a0_6);
-        Avx.Store(y + 56, a0_7);
+        Avx.Store(y + 256, a1_0);
+        Avx.Store(y + 264, a1_1);
+        Avx.Store(y + 512, a2_0);
+        Avx.Store(y + 520, a2_1);
     }
 
     // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
-    // Scalar twin of the AVX2 kernel for CPUs without AVX2/FMA: same work items, same packed weights.
+    // Scalar twin of the AVX2 kernel for CPUs without AVX2/FMA: same work items.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Back9Scalar(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
-            int oy = item % 16, tile = item / 16 % 1, n = item / 16;
-            float* x = f->G2 + (nint)n * 5776 + oy * 19;
-            for (int ob = tile * 1; ob < Math.Min(tile * 1 + 1, 1); ob++)
+            int oy = item % 16, n = item / 16;
+            float* x = f->G1 + (nint)n * 5776 + oy * 19;
+            float* y = f->G4 + (nint)n * 768 + oy * 16;
+            float* w = f->L0WT10;
+            int ky0 = Math.Max(0, 1 - oy), ky1 = Math.Min(4, 17 - oy);
+            for (int o = 0; o < 3; o++)
             {
-                int ic0 = 0;
-                float* w = f->L0WT10 + ob * 1536;
-                float* y = f->G5 + (nint)n * 2048 + (nint)ob * 2048 + oy * 128;
                 for (int ox = 0; ox < 16; ox++)
-                for (int lane = 0; lane < 8; lane++)
                 {
                     float acc = 0f;
-                    for (int r = 0; r < 16; r++)
-                    {
-                        float* xc = x + (ic0 + r) * 361 + ox * 1;
-                        for (int ky = 0; ky < 4; ky++)
+                    for (int i = 0; i < 16; i++)
+                        for (int ky = ky0; ky < ky1; ky++)
                             for (int kx = 0; kx < 3; kx++)
-                                acc += w[((r * 4 + ky) * 3 + kx) * 8 + lane] * xc[ky * 19 + kx * 1];
-                    }
-                    y[ox * 8 + lane] = acc;
+                                acc += w[((i * 4 + ky) * 3 + kx) * 8 + o] * x[i * 361 + ky * 19 + ox + kx * 1];
+                    y[o * 256 + ox] = acc;
                 }
             }
         }
@@ -3975,1187 +1727,127 @@ public unsafe partial class Stem : global::ConvGen.INetwork
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
-            int n = item / 1, unit = item % 1;
-            float* y = f->G1 + (nint)n * 8192 + (nint)unit * 8192;
-            float* x = f->G5 + (nint)n * 2048 + (nint)unit * 2048;
+            int n = item / 3, unit = item % 3;
+            float* y = f->InputGradient + (nint)n * 3072 + (nint)unit * 1024;
+            float* x = f->G4 + (nint)n * 768 + unit * 256;
             for (int iy = 0; iy < 16; iy++)
                 for (int ix = 0; ix < 16; ix++)
-                    Vector256.Store(Vector256.Load(x + iy * 128 + ix * 8), y + ((iy * 2 + 1) * 32 + ix * 2 + 0) * 8);
+                    y[(iy * 2 + 1) * 32 + ix * 2 + 0] = x[iy * 16 + ix * 1];
         }
     }
 
     // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
-    // layer 0: 16×19×19 → 3×16×16, 4x4; tile 1×8 channels × 12 pixels
+    // layer 0: 16×19×19 → 3×16×16, 4x4: NCHW in and out, 3 output channel(s) × up to 2 vectors of 8 pixels per tile, one broadcast weight per output channel and tap
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Back11(void* state, int begin, int end) { if (s_useAvx2) Back11Avx(state, begin, end); else Back11Scalar(state, begin, end); }
 
     // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
-    // Row by row: each work item is one output row of one tile of 1 channel block(s).
+    // Each work item is one output row, all output channels.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Back11Avx(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
-            int oy = item % 16, tile = item / 16 % 1, n = item / 16;
-            float* x = f->G2 + (nint)n * 5776 + oy * 19;
-            float* w = f->L0WT11 + tile * 2048;
-            float* b = null;
-            float* y = f->G6 + (nint)n * 2048 + (nint)tile * 2048 + oy * 128;
-            int ic0 = 0;
+            int oy = item % 16, n = item / 16;
+            float* x = f->G1 + (nint)n * 5776 + oy * 19;
+            float* y = f->G5 + (nint)n * 768 + oy * 16;
             int ky0 = Math.Max(0, 1 - oy), ky1 = Math.Min(4, 17 - oy);
-            Back11Tile1x8At0(x, w, b, y, ic0, ky0, ky1);
-            Back11Tile1x8At8(x + 8, w, b, y + 64, ic0, ky0, ky1);
+            Back11Tile0(x, f->L0WT11, y, ky0, ky1);
         }
     }
 
-    // 1×8 tile: acc[block][pixel] += W[block][tap] · broadcast(X[pixel][tap]); weights in registers, one broadcast per input value.
-    // At output column 0: the taps on the input's zero columns are left out.
+    // 3×2 tile: acc[o][v] += W[o,i,tap] · X[i][pixels of v + tap offset]; per tap 2 input loads and 3 broadcasts for 6 FMAs.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back11Tile1x8At0(float* x, float* w, float* b, float* y, int ic0, int ky0, int ky1)
+    private static void Back11Tile0(float* x, float* w, float* y, int ky0, int ky1)
     {
-        Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0, a0_4 = a0_0, a0_5 = a0_0, a0_6 = a0_0, a0_7 = a0_0;
-        Vector256<float> w0, v;
-        for (int r = 0; r < 16; r += 2)
+        Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0;
+        Vector256<float> a1_0 = a0_0, a1_1 = a0_0;
+        Vector256<float> a2_0 = a0_0, a2_1 = a0_0;
+        Vector256<float> t0, t1, u;
+        for (int i = 0; i < 16; i++)
         {
-            float* x0 = x + r * 361;
-            float* w0p = w + r * 128;
-            if (ky0 <= 0 && 0 < ky1)
+            for (int ky = ky0; ky < ky1; ky++)
             {
-                w0 = Avx.LoadVector256(w0p + 0);
-                v = Vector256.Create(x0[1]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[2]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[3]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[4]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[5]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[6]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[7]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w0p + 8);
-                v = Vector256.Create(x0[1]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[2]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[3]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[4]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[5]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[6]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[7]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[8]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w0p + 16);
-                v = Vector256.Create(x0[2]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[3]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[4]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[5]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[6]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[7]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[8]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[9]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w0p + 24);
-                v = Vector256.Create(x0[3]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[4]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[5]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[6]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[7]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[8]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[9]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[10]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-            }
-            if (ky0 <= 1 && 1 < ky1)
-            {
-                w0 = Avx.LoadVector256(w0p + 32);
-                v = Vector256.Create(x0[20]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[21]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[22]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[23]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[24]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[25]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[26]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w0p + 40);
-                v = Vector256.Create(x0[20]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[21]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[22]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[23]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[24]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[25]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[26]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[27]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w0p + 48);
-                v = Vector256.Create(x0[21]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[22]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[23]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[24]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[25]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[26]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[27]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[28]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w0p + 56);
-                v = Vector256.Create(x0[22]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[23]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[24]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[25]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[26]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[27]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[28]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[29]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-            }
-            if (ky0 <= 2 && 2 < ky1)
-            {
-                w0 = Avx.LoadVector256(w0p + 64);
-                v = Vector256.Create(x0[39]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[40]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[41]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[42]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[43]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[44]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[45]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w0p + 72);
-                v = Vector256.Create(x0[39]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[40]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[41]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[42]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[43]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[44]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[45]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[46]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w0p + 80);
-                v = Vector256.Create(x0[40]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[41]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[42]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[43]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[44]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[45]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[46]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[47]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w0p + 88);
-                v = Vector256.Create(x0[41]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[42]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[43]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[44]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[45]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[46]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[47]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[48]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-            }
-            if (ky0 <= 3 && 3 < ky1)
-            {
-                w0 = Avx.LoadVector256(w0p + 96);
-                v = Vector256.Create(x0[58]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[59]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[60]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[61]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[62]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[63]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[64]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w0p + 104);
-                v = Vector256.Create(x0[58]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[59]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[60]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[61]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[62]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[63]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[64]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[65]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w0p + 112);
-                v = Vector256.Create(x0[59]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[60]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[61]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[62]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[63]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[64]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[65]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[66]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w0p + 120);
-                v = Vector256.Create(x0[60]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[61]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[62]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[63]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[64]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[65]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[66]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[67]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-            }
-            float* x1 = x + (r + 1) * 361;
-            float* w1p = w + (r + 1) * 128;
-            if (ky0 <= 0 && 0 < ky1)
-            {
-                w0 = Avx.LoadVector256(w1p + 0);
-                v = Vector256.Create(x1[1]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x1[2]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x1[3]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x1[4]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x1[5]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x1[6]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x1[7]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w1p + 8);
-                v = Vector256.Create(x1[1]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x1[2]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x1[3]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x1[4]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x1[5]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x1[6]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x1[7]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x1[8]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w1p + 16);
-                v = Vector256.Create(x1[2]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x1[3]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x1[4]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x1[5]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x1[6]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x1[7]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x1[8]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x1[9]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w1p + 24);
-                v = Vector256.Create(x1[3]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x1[4]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x1[5]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x1[6]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x1[7]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x1[8]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x1[9]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x1[10]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-            }
-            if (ky0 <= 1 && 1 < ky1)
-            {
-                w0 = Avx.LoadVector256(w1p + 32);
-                v = Vector256.Create(x1[20]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x1[21]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x1[22]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x1[23]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x1[24]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x1[25]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x1[26]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w1p + 40);
-                v = Vector256.Create(x1[20]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x1[21]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x1[22]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x1[23]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x1[24]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x1[25]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x1[26]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x1[27]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w1p + 48);
-                v = Vector256.Create(x1[21]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x1[22]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x1[23]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x1[24]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x1[25]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x1[26]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x1[27]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x1[28]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w1p + 56);
-                v = Vector256.Create(x1[22]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x1[23]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x1[24]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x1[25]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x1[26]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x1[27]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x1[28]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x1[29]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-            }
-            if (ky0 <= 2 && 2 < ky1)
-            {
-                w0 = Avx.LoadVector256(w1p + 64);
-                v = Vector256.Create(x1[39]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x1[40]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x1[41]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x1[42]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x1[43]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x1[44]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x1[45]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w1p + 72);
-                v = Vector256.Create(x1[39]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x1[40]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x1[41]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x1[42]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x1[43]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x1[44]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x1[45]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x1[46]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w1p + 80);
-                v = Vector256.Create(x1[40]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x1[41]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x1[42]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x1[43]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x1[44]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x1[45]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x1[46]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x1[47]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w1p + 88);
-                v = Vector256.Create(x1[41]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x1[42]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x1[43]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x1[44]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x1[45]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x1[46]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x1[47]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x1[48]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-            }
-            if (ky0 <= 3 && 3 < ky1)
-            {
-                w0 = Avx.LoadVector256(w1p + 96);
-                v = Vector256.Create(x1[58]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x1[59]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x1[60]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x1[61]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x1[62]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x1[63]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x1[64]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w1p + 104);
-                v = Vector256.Create(x1[58]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x1[59]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x1[60]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x1[61]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x1[62]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x1[63]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x1[64]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x1[65]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w1p + 112);
-                v = Vector256.Create(x1[59]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x1[60]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x1[61]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x1[62]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x1[63]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x1[64]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x1[65]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x1[66]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w1p + 120);
-                v = Vector256.Create(x1[60]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x1[61]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x1[62]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x1[63]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x1[64]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x1[65]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x1[66]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x1[67]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+                float* r = x + i * 361 + ky * 19;
+                float* k = w + (i * 4 + ky) * 32;
+                t0 = Avx.LoadVector256(r);
+                t1 = Avx.LoadVector256(r + 8);
+                u = Vector256.Create(k[0]);
+                a0_0 = Fma.MultiplyAdd(t0, u, a0_0);
+                a0_1 = Fma.MultiplyAdd(t1, u, a0_1);
+                u = Vector256.Create(k[1]);
+                a1_0 = Fma.MultiplyAdd(t0, u, a1_0);
+                a1_1 = Fma.MultiplyAdd(t1, u, a1_1);
+                u = Vector256.Create(k[2]);
+                a2_0 = Fma.MultiplyAdd(t0, u, a2_0);
+                a2_1 = Fma.MultiplyAdd(t1, u, a2_1);
+                t0 = Avx.LoadVector256(r + 1);
+                t1 = Avx.LoadVector256(r + 9);
+                u = Vector256.Create(k[8]);
+                a0_0 = Fma.MultiplyAdd(t0, u, a0_0);
+                a0_1 = Fma.MultiplyAdd(t1, u, a0_1);
+                u = Vector256.Create(k[9]);
+                a1_0 = Fma.MultiplyAdd(t0, u, a1_0);
+                a1_1 = Fma.MultiplyAdd(t1, u, a1_1);
+                u = Vector256.Create(k[10]);
+                a2_0 = Fma.MultiplyAdd(t0, u, a2_0);
+                a2_1 = Fma.MultiplyAdd(t1, u, a2_1);
+                t0 = Avx.LoadVector256(r + 2);
+                t1 = Avx.LoadVector256(r + 10);
+                u = Vector256.Create(k[16]);
+                a0_0 = Fma.MultiplyAdd(t0, u, a0_0);
+                a0_1 = Fma.MultiplyAdd(t1, u, a0_1);
+                u = Vector256.Create(k[17]);
+                a1_0 = Fma.MultiplyAdd(t0, u, a1_0);
+                a1_1 = Fma.MultiplyAdd(t1, u, a1_1);
+                u = Vector256.Create(k[18]);
+                a2_0 = Fma.MultiplyAdd(t0, u, a2_0);
+                a2_1 = Fma.MultiplyAdd(t1, u, a2_1);
+                t0 = Avx.LoadVector256(r + 3);
+                t1 = Avx.LoadVector256(r + 11);
+                u = Vector256.Create(k[24]);
+                a0_0 = Fma.MultiplyAdd(t0, u, a0_0);
+                a0_1 = Fma.MultiplyAdd(t1, u, a0_1);
+                u = Vector256.Create(k[25]);
+                a1_0 = Fma.MultiplyAdd(t0, u, a1_0);
+                a1_1 = Fma.MultiplyAdd(t1, u, a1_1);
+                u = Vector256.Create(k[26]);
+                a2_0 = Fma.MultiplyAdd(t0, u, a2_0);
+                a2_1 = Fma.MultiplyAdd(t1, u, a2_1);
             }
         }
-        Avx.Store(y + 0, a0_0);
+        Avx.Store(y, a0_0);
         Avx.Store(y + 8, a0_1);
-        Avx.Store(y + 16, a0_2);
-        Avx.Store(y + 24, a0_3);
-        Avx.Store(y + 32, a0_4);
-        Avx.Store(y + 40, a0_5);
-        Avx.Store(y + 48, a0_6);
-        Avx.Store(y + 56, a0_7);
-    }
-
-    // 1×8 tile: acc[block][pixel] += W[block][tap] · broadcast(X[pixel][tap]); weights in registers, one broadcast per input value.
-    // At output column 8: the taps on the input's zero columns are left out.
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back11Tile1x8At8(float* x, float* w, float* b, float* y, int ic0, int ky0, int ky1)
-    {
-        Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0, a0_4 = a0_0, a0_5 = a0_0, a0_6 = a0_0, a0_7 = a0_0;
-        Vector256<float> w0, v;
-        for (int r = 0; r < 16; r += 2)
-        {
-            float* x0 = x + r * 361;
-            float* w0p = w + r * 128;
-            if (ky0 <= 0 && 0 < ky1)
-            {
-                w0 = Avx.LoadVector256(w0p + 0);
-                v = Vector256.Create(x0[0]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[1]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[2]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[3]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[4]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[5]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[6]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[7]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w0p + 8);
-                v = Vector256.Create(x0[1]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[2]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[3]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[4]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[5]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[6]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[7]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[8]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w0p + 16);
-                v = Vector256.Create(x0[2]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[3]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[4]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[5]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[6]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[7]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[8]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                w0 = Avx.LoadVector256(w0p + 24);
-                v = Vector256.Create(x0[3]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[4]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[5]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[6]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[7]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[8]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-            }
-            if (ky0 <= 1 && 1 < ky1)
-            {
-                w0 = Avx.LoadVector256(w0p + 32);
-                v = Vector256.Create(x0[19]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[20]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[21]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[22]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[23]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[24]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[25]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[26]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w0p + 40);
-                v = Vector256.Create(x0[20]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[21]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[22]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[23]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[24]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[25]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[26]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[27]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w0p + 48);
-                v = Vector256.Create(x0[21]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[22]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[23]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[24]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[25]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[26]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[27]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                w0 = Avx.LoadVector256(w0p + 56);
-                v = Vector256.Create(x0[22]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[23]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[24]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[25]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[26]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[27]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-            }
-            if (ky0 <= 2 && 2 < ky1)
-            {
-                w0 = Avx.LoadVector256(w0p + 64);
-                v = Vector256.Create(x0[38]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[39]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[40]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[41]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[42]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[43]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[44]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[45]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w0p + 72);
-                v = Vector256.Create(x0[39]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[40]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[41]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[42]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[43]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[44]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[45]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[46]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w0p + 80);
-                v = Vector256.Create(x0[40]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[41]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[42]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[43]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[44]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[45]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[46]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                w0 = Avx.LoadVector256(w0p + 88);
-                v = Vector256.Create(x0[41]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[42]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[43]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[44]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[45]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[46]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-            }
-            if (ky0 <= 3 && 3 < ky1)
-            {
-                w0 = Avx.LoadVector256(w0p + 96);
-                v = Vector256.Create(x0[57]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[58]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[59]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[60]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[61]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[62]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[63]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[64]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w0p + 104);
-                v = Vector256.Create(x0[58]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[59]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[60]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[61]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[62]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[63]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[64]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[65]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w0p + 112);
-                v = Vector256.Create(x0[59]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[60]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[61]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[62]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[63]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[64]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[65]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                w0 = Avx.LoadVector256(w0p + 120);
-                v = Vector256.Create(x0[60]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[61]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[62]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[63]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[64]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[65]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-            }
-            float* x1 = x + (r + 1) * 361;
-            float* w1p = w + (r + 1) * 128;
-            if (ky0 <= 0 && 0 < ky1)
-            {
-                w0 = Avx.LoadVector256(w1p + 0);
-                v = Vector256.Create(x1[0]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x1[1]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x1[2]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x1[3]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x1[4]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x1[5]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x1[6]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x1[7]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w1p + 8);
-                v = Vector256.Create(x1[1]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x1[2]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x1[3]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x1[4]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x1[5]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x1[6]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x1[7]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x1[8]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w1p + 16);
-                v = Vector256.Create(x1[2]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x1[3]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x1[4]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x1[5]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x1[6]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x1[7]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x1[8]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                w0 = Avx.LoadVector256(w1p + 24);
-                v = Vector256.Create(x1[3]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x1[4]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x1[5]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x1[6]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x1[7]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x1[8]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-            }
-            if (ky0 <= 1 && 1 < ky1)
-            {
-                w0 = Avx.LoadVector256(w1p + 32);
-                v = Vector256.Create(x1[19]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x1[20]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x1[21]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x1[22]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x1[23]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x1[24]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x1[25]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x1[26]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w1p + 40);
-                v = Vector256.Create(x1[20]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x1[21]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x1[22]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x1[23]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x1[24]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x1[25]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x1[26]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x1[27]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w1p + 48);
-                v = Vector256.Create(x1[21]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x1[22]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x1[23]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x1[24]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x1[25]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x1[26]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x1[27]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                w0 = Avx.LoadVector256(w1p + 56);
-                v = Vector256.Create(x1[22]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x1[23]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x1[24]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x1[25]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x1[26]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x1[27]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-            }
-            if (ky0 <= 2 && 2 < ky1)
-            {
-                w0 = Avx.LoadVector256(w1p + 64);
-                v = Vector256.Create(x1[38]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x1[39]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x1[40]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x1[41]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x1[42]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x1[43]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x1[44]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x1[45]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w1p + 72);
-                v = Vector256.Create(x1[39]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x1[40]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x1[41]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x1[42]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x1[43]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x1[44]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x1[45]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x1[46]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w1p + 80);
-                v = Vector256.Create(x1[40]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x1[41]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x1[42]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x1[43]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x1[44]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x1[45]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x1[46]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                w0 = Avx.LoadVector256(w1p + 88);
-                v = Vector256.Create(x1[41]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x1[42]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x1[43]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x1[44]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x1[45]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x1[46]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-            }
-            if (ky0 <= 3 && 3 < ky1)
-            {
-                w0 = Avx.LoadVector256(w1p + 96);
-                v = Vector256.Create(x1[57]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x1[58]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x1[59]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x1[60]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x1[61]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x1[62]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x1[63]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x1[64]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w1p + 104);
-                v = Vector256.Create(x1[58]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x1[59]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x1[60]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x1[61]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x1[62]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x1[63]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x1[64]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x1[65]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                w0 = Avx.LoadVector256(w1p + 112);
-                v = Vector256.Create(x1[59]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x1[60]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x1[61]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x1[62]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x1[63]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x1[64]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x1[65]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                w0 = Avx.LoadVector256(w1p + 120);
-                v = Vector256.Create(x1[60]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x1[61]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x1[62]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x1[63]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x1[64]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x1[65]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-            }
-        }
-        Avx.Store(y + 0, a0_0);
-        Avx.Store(y + 8, a0_1);
-        Avx.Store(y + 16, a0_2);
-        Avx.Store(y + 24, a0_3);
-        Avx.Store(y + 32, a0_4);
-        Avx.Store(y + 40, a0_5);
-        Avx.Store(y + 48, a0_6);
-        Avx.Store(y + 56, a0_7);
+        Avx.Store(y + 256, a1_0);
+        Avx.Store(y + 264, a1_1);
+        Avx.Store(y + 512, a2_0);
+        Avx.Store(y + 520, a2_1);
     }
 
     // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
-    // Scalar twin of the AVX2 kernel for CPUs without AVX2/FMA: same work items, same packed weights.
+    // Scalar twin of the AVX2 kernel for CPUs without AVX2/FMA: same work items.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Back11Scalar(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
-            int oy = item % 16, tile = item / 16 % 1, n = item / 16;
-            float* x = f->G2 + (nint)n * 5776 + oy * 19;
-            for (int ob = tile * 1; ob < Math.Min(tile * 1 + 1, 1); ob++)
+            int oy = item % 16, n = item / 16;
+            float* x = f->G1 + (nint)n * 5776 + oy * 19;
+            float* y = f->G5 + (nint)n * 768 + oy * 16;
+            float* w = f->L0WT11;
+            int ky0 = Math.Max(0, 1 - oy), ky1 = Math.Min(4, 17 - oy);
+            for (int o = 0; o < 3; o++)
             {
-                int ic0 = 0;
-                float* w = f->L0WT11 + ob * 2048;
-                float* y = f->G6 + (nint)n * 2048 + (nint)ob * 2048 + oy * 128;
                 for (int ox = 0; ox < 16; ox++)
-                for (int lane = 0; lane < 8; lane++)
                 {
                     float acc = 0f;
-                    for (int r = 0; r < 16; r++)
-                    {
-                        float* xc = x + (ic0 + r) * 361 + ox * 1;
-                        for (int ky = 0; ky < 4; ky++)
+                    for (int i = 0; i < 16; i++)
+                        for (int ky = ky0; ky < ky1; ky++)
                             for (int kx = 0; kx < 4; kx++)
-                                acc += w[((r * 4 + ky) * 4 + kx) * 8 + lane] * xc[ky * 19 + kx * 1];
-                    }
-                    y[ox * 8 + lane] = acc;
+                                acc += w[((i * 4 + ky) * 4 + kx) * 8 + o] * x[i * 361 + ky * 19 + ox + kx * 1];
+                    y[o * 256 + ox] = acc;
                 }
             }
         }
@@ -5169,42 +1861,12 @@ public unsafe partial class Stem : global::ConvGen.INetwork
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
-            int n = item / 1, unit = item % 1;
-            float* y = f->G1 + (nint)n * 8192 + (nint)unit * 8192;
-            float* x = f->G6 + (nint)n * 2048 + (nint)unit * 2048;
+            int n = item / 3, unit = item % 3;
+            float* y = f->InputGradient + (nint)n * 3072 + (nint)unit * 1024;
+            float* x = f->G5 + (nint)n * 768 + unit * 256;
             for (int iy = 0; iy < 16; iy++)
                 for (int ix = 0; ix < 16; ix++)
-                    Vector256.Store(Vector256.Load(x + iy * 128 + ix * 8), y + ((iy * 2 + 1) * 32 + ix * 2 + 1) * 8);
-        }
-    }
-
-    // Y[n,c,h+0,w+0] = X[n,c,h,w]   (3×32×32 NCHW8c → 3×32×32 NCHW: gradient into its tensor's layout)
-    // A pure change of layout.
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back13(void* state, int begin, int end)
-    {
-        var f = (Frame*)state;
-        for (int item = begin; item < end; item++)
-        {
-            int n = item / 1, unit = item % 1;
-            float* x = f->G1 + (nint)n * 8192;
-            float* y = f->InputGradient + (nint)n * 3072 + (nint)unit * 8192;
-            int channels = Math.Min(3 - unit * 8, 8);
-            float* src = x + (nint)unit * 8192;
-            float* dst = y + 0;
-            if (s_useAvx2)
-            {
-                for (int h = 0; h < 32; h++)
-                {
-                    for (int x0 = 0; x0 < 32; x0 += 8) global::ConvGen.Registers.FromBlocked8(src + h * 256 + x0 * 8, dst + h * 32 + x0, 1024, channels);
-                }
-            }
-            else
-            {
-                for (int c = 0; c < channels; c++)
-                    for (int h = 0; h < 32; h++)
-                        for (int w = 0; w < 32; w++) dst[c * 1024 + h * 32 + w] = src[h * 256 + w * 8 + c];
-            }
+                    y[(iy * 2 + 1) * 32 + ix * 2 + 1] = x[iy * 16 + ix * 1];
         }
     }
 
