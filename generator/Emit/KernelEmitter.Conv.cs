@@ -565,44 +565,66 @@ internal sealed partial class KernelEmitter
         {
             int vectors = mine.Count;
             bool weightsFirst = outputs <= vectors;
-            w.Line($"// {outputs}×{vectors} tile: acc[o][v] += W[o,i,tap] · X[i][pixels of v + tap offset]; per tap {vectors} input loads and {outputs} broadcasts for {outputs * vectors} FMAs.");
+            // Fewer than 8 accumulators leave FMA latency uncovered: a second set takes the odd input channels.
+            var sets = outputs * vectors * 2 <= 12 && inputs >= 2 ? new[] { "a", "c" } : new[] { "a" };
+            w.Line($"// {outputs}×{vectors} tile{(sets.Length > 1 ? ", twice (even and odd input channels)" : "")}: acc[o][v] += W[o,i,tap] · X[i][pixels of v + tap offset]; per tap {vectors} input loads and {outputs} broadcasts for {outputs * vectors} FMAs.");
             w.Line(Hot);
             w.Open($"private static void {name}Tile{index++}(float* x, float* w, float* y, int ky0, int ky1)");
-            for (int o = 0; o < outputs; o++)
-                w.Line($"Vector256<float> {string.Join(", ", Range(vectors, v => $"a{o}_{v} = {(o == 0 && v == 0 ? "Vector256<float>.Zero" : "a0_0")}"))};");
+            foreach (string set in sets)
+                for (int o = 0; o < outputs; o++)
+                    w.Line($"Vector256<float> {string.Join(", ", Range(vectors, v => $"{set}{o}_{v} = {(set == "a" && o == 0 && v == 0 ? "Vector256<float>.Zero" : "a0_0")}"))};");
             w.Line($"Vector256<float> {string.Join(", ", Range(Math.Min(outputs, vectors), i => $"t{i}"))}, u;");
-            w.Open($"for (int i = 0; i < {inputs}; i++)");
-            w.Open("for (int ky = ky0; ky < ky1; ky++)");
-            w.Line($"float* r = x + i * {x.PlaneStride} + ky * {d * x.RowStride};");
-            w.Line($"float* k = w + (i * {kh} + ky) * {kw * 8};");
-            for (int kx = 0; kx < kw; kx++)
+            void Taps(string r, string k, string set)
             {
-                if (weightsFirst)
+                for (int kx = 0; kx < kw; kx++)
                 {
-                    // Broadcasts held, each input vector loaded once and used by every output channel.
-                    for (int o = 0; o < outputs; o++) w.Line($"t{o} = Vector256.Create(k[{kx * 8 + o}]);");
-                    for (int v = 0; v < vectors; v++)
+                    if (weightsFirst)
                     {
-                        w.Line($"u = Avx.LoadVector256({Plus("r", mine[v] - mine[0] + kx * d)});");
-                        for (int o = 0; o < outputs; o++) w.Line($"a{o}_{v} = Fma.MultiplyAdd(u, t{o}, a{o}_{v});");
+                        // Broadcasts held, each input vector loaded once and used by every output channel.
+                        for (int o = 0; o < outputs; o++) w.Line($"t{o} = Vector256.Create({k}[{kx * 8 + o}]);");
+                        for (int v = 0; v < vectors; v++)
+                        {
+                            w.Line($"u = Avx.LoadVector256({Plus(r, mine[v] - mine[0] + kx * d)});");
+                            for (int o = 0; o < outputs; o++) w.Line($"{set}{o}_{v} = Fma.MultiplyAdd(u, t{o}, {set}{o}_{v});");
+                        }
                     }
-                }
-                else
-                {
-                    // Input vectors held, each weight broadcast once and used for every vector.
-                    for (int v = 0; v < vectors; v++) w.Line($"t{v} = Avx.LoadVector256({Plus("r", mine[v] - mine[0] + kx * d)});");
-                    for (int o = 0; o < outputs; o++)
+                    else
                     {
-                        w.Line($"u = Vector256.Create(k[{kx * 8 + o}]);");
-                        for (int v = 0; v < vectors; v++) w.Line($"a{o}_{v} = Fma.MultiplyAdd(t{v}, u, a{o}_{v});");
+                        // Input vectors held, each weight broadcast once and used for every vector.
+                        for (int v = 0; v < vectors; v++) w.Line($"t{v} = Avx.LoadVector256({Plus(r, mine[v] - mine[0] + kx * d)});");
+                        for (int o = 0; o < outputs; o++)
+                        {
+                            w.Line($"u = Vector256.Create({k}[{kx * 8 + o}]);");
+                            for (int v = 0; v < vectors; v++) w.Line($"{set}{o}_{v} = Fma.MultiplyAdd(t{v}, u, {set}{o}_{v});");
+                        }
                     }
                 }
             }
-            w.Close();
-            w.Close();
+            int pairs = sets.Length == 1 ? 0 : inputs / 2 * 2;
+            if (pairs > 0)
+            {
+                w.Open($"for (int i = 0; i < {pairs}; i += 2)");
+                w.Open("for (int ky = ky0; ky < ky1; ky++)");
+                w.Line($"float* r = x + i * {x.PlaneStride} + ky * {d * x.RowStride}, r1 = r + {x.PlaneStride};");
+                w.Line($"float* k = w + (i * {kh} + ky) * {kw * 8}, k1 = k + {kh * kw * 8};");
+                Taps("r", "k", "a");
+                Taps("r1", "k1", "c");
+                w.Close();
+                w.Close();
+            }
+            if (pairs < inputs)
+            {
+                w.Open($"for (int i = {pairs}; i < {inputs}; i++)");
+                w.Open("for (int ky = ky0; ky < ky1; ky++)");
+                w.Line($"float* r = x + i * {x.PlaneStride} + ky * {d * x.RowStride};");
+                w.Line($"float* k = w + (i * {kh} + ky) * {kw * 8};");
+                Taps("r", "k", "a");
+                w.Close();
+                w.Close();
+            }
             for (int o = 0; o < outputs; o++)
                 for (int v = 0; v < vectors; v++)
-                    w.Line($"Avx.Store({Plus("y", o * y.PlaneStride + mine[v] - mine[0])}, a{o}_{v});");
+                    w.Line($"Avx.Store({Plus("y", o * y.PlaneStride + mine[v] - mine[0])}, {(sets.Length > 1 ? $"a{o}_{v} + c{o}_{v}" : $"a{o}_{v}")});");
             w.Close();
             w.Line();
         }

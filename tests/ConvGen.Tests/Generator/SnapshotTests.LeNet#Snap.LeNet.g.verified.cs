@@ -4244,18 +4244,19 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         }
     }
 
-    // 1×4 tile: acc[o][v] += W[o,i,tap] · X[i][pixels of v + tap offset]; per tap 4 input loads and 1 broadcasts for 4 FMAs.
+    // 1×4 tile, twice (even and odd input channels): acc[o][v] += W[o,i,tap] · X[i][pixels of v + tap offset]; per tap 4 input loads and 1 broadcasts for 4 FMAs.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Back24Tile0(float* x, float* w, float* y, int ky0, int ky1)
     {
         Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0;
+        Vector256<float> c0_0 = a0_0, c0_1 = a0_0, c0_2 = a0_0, c0_3 = a0_0;
         Vector256<float> t0, u;
-        for (int i = 0; i < 6; i++)
+        for (int i = 0; i < 6; i += 2)
         {
             for (int ky = ky0; ky < ky1; ky++)
             {
-                float* r = x + i * 1024 + ky * 32;
-                float* k = w + (i * 5 + ky) * 40;
+                float* r = x + i * 1024 + ky * 32, r1 = r + 1024;
+                float* k = w + (i * 5 + ky) * 40, k1 = k + 200;
                 t0 = Vector256.Create(k[0]);
                 u = Avx.LoadVector256(r);
                 a0_0 = Fma.MultiplyAdd(u, t0, a0_0);
@@ -4301,12 +4302,57 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
                 a0_2 = Fma.MultiplyAdd(u, t0, a0_2);
                 u = Avx.LoadVector256(r + 24);
                 a0_3 = Fma.MultiplyAdd(u, t0, a0_3);
+                t0 = Vector256.Create(k1[0]);
+                u = Avx.LoadVector256(r1);
+                c0_0 = Fma.MultiplyAdd(u, t0, c0_0);
+                u = Avx.LoadVector256(r1 + 8);
+                c0_1 = Fma.MultiplyAdd(u, t0, c0_1);
+                u = Avx.LoadVector256(r1 + 16);
+                c0_2 = Fma.MultiplyAdd(u, t0, c0_2);
+                u = Avx.LoadVector256(r1 + 20);
+                c0_3 = Fma.MultiplyAdd(u, t0, c0_3);
+                t0 = Vector256.Create(k1[8]);
+                u = Avx.LoadVector256(r1 + 1);
+                c0_0 = Fma.MultiplyAdd(u, t0, c0_0);
+                u = Avx.LoadVector256(r1 + 9);
+                c0_1 = Fma.MultiplyAdd(u, t0, c0_1);
+                u = Avx.LoadVector256(r1 + 17);
+                c0_2 = Fma.MultiplyAdd(u, t0, c0_2);
+                u = Avx.LoadVector256(r1 + 21);
+                c0_3 = Fma.MultiplyAdd(u, t0, c0_3);
+                t0 = Vector256.Create(k1[16]);
+                u = Avx.LoadVector256(r1 + 2);
+                c0_0 = Fma.MultiplyAdd(u, t0, c0_0);
+                u = Avx.LoadVector256(r1 + 10);
+                c0_1 = Fma.MultiplyAdd(u, t0, c0_1);
+                u = Avx.LoadVector256(r1 + 18);
+                c0_2 = Fma.MultiplyAdd(u, t0, c0_2);
+                u = Avx.LoadVector256(r1 + 22);
+                c0_3 = Fma.MultiplyAdd(u, t0, c0_3);
+                t0 = Vector256.Create(k1[24]);
+                u = Avx.LoadVector256(r1 + 3);
+                c0_0 = Fma.MultiplyAdd(u, t0, c0_0);
+                u = Avx.LoadVector256(r1 + 11);
+                c0_1 = Fma.MultiplyAdd(u, t0, c0_1);
+                u = Avx.LoadVector256(r1 + 19);
+                c0_2 = Fma.MultiplyAdd(u, t0, c0_2);
+                u = Avx.LoadVector256(r1 + 23);
+                c0_3 = Fma.MultiplyAdd(u, t0, c0_3);
+                t0 = Vector256.Create(k1[32]);
+                u = Avx.LoadVector256(r1 + 4);
+                c0_0 = Fma.MultiplyAdd(u, t0, c0_0);
+                u = Avx.LoadVector256(r1 + 12);
+                c0_1 = Fma.MultiplyAdd(u, t0, c0_1);
+                u = Avx.LoadVector256(r1 + 20);
+                c0_2 = Fma.MultiplyAdd(u, t0, c0_2);
+                u = Avx.LoadVector256(r1 + 24);
+                c0_3 = Fma.MultiplyAdd(u, t0, c0_3);
             }
         }
-        Avx.Store(y, a0_0);
-        Avx.Store(y + 8, a0_1);
-        Avx.Store(y + 16, a0_2);
-        Avx.Store(y + 20, a0_3);
+        Avx.Store(y, a0_0 + c0_0);
+        Avx.Store(y + 8, a0_1 + c0_1);
+        Avx.Store(y + 16, a0_2 + c0_2);
+        Avx.Store(y + 20, a0_3 + c0_3);
     }
 
     // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]

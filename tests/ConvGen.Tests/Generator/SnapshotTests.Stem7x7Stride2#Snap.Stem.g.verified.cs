@@ -1377,20 +1377,23 @@ public unsafe partial class Stem : global::ConvGen.INetwork
         }
     }
 
-    // 3×2 tile: acc[o][v] += W[o,i,tap] · X[i][pixels of v + tap offset]; per tap 2 input loads and 3 broadcasts for 6 FMAs.
+    // 3×2 tile, twice (even and odd input channels): acc[o][v] += W[o,i,tap] · X[i][pixels of v + tap offset]; per tap 2 input loads and 3 broadcasts for 6 FMAs.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Back5Tile0(float* x, float* w, float* y, int ky0, int ky1)
     {
         Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0;
         Vector256<float> a1_0 = a0_0, a1_1 = a0_0;
         Vector256<float> a2_0 = a0_0, a2_1 = a0_0;
+        Vector256<float> c0_0 = a0_0, c0_1 = a0_0;
+        Vector256<float> c1_0 = a0_0, c1_1 = a0_0;
+        Vector256<float> c2_0 = a0_0, c2_1 = a0_0;
         Vector256<float> t0, t1, u;
-        for (int i = 0; i < 16; i++)
+        for (int i = 0; i < 16; i += 2)
         {
             for (int ky = ky0; ky < ky1; ky++)
             {
-                float* r = x + i * 361 + ky * 19;
-                float* k = w + (i * 3 + ky) * 24;
+                float* r = x + i * 361 + ky * 19, r1 = r + 361;
+                float* k = w + (i * 3 + ky) * 24, k1 = k + 72;
                 t0 = Avx.LoadVector256(r);
                 t1 = Avx.LoadVector256(r + 8);
                 u = Vector256.Create(k[0]);
@@ -1424,14 +1427,47 @@ public unsafe partial class Stem : global::ConvGen.INetwork
                 u = Vector256.Create(k[18]);
                 a2_0 = Fma.MultiplyAdd(t0, u, a2_0);
                 a2_1 = Fma.MultiplyAdd(t1, u, a2_1);
+                t0 = Avx.LoadVector256(r1);
+                t1 = Avx.LoadVector256(r1 + 8);
+                u = Vector256.Create(k1[0]);
+                c0_0 = Fma.MultiplyAdd(t0, u, c0_0);
+                c0_1 = Fma.MultiplyAdd(t1, u, c0_1);
+                u = Vector256.Create(k1[1]);
+                c1_0 = Fma.MultiplyAdd(t0, u, c1_0);
+                c1_1 = Fma.MultiplyAdd(t1, u, c1_1);
+                u = Vector256.Create(k1[2]);
+                c2_0 = Fma.MultiplyAdd(t0, u, c2_0);
+                c2_1 = Fma.MultiplyAdd(t1, u, c2_1);
+                t0 = Avx.LoadVector256(r1 + 1);
+                t1 = Avx.LoadVector256(r1 + 9);
+                u = Vector256.Create(k1[8]);
+                c0_0 = Fma.MultiplyAdd(t0, u, c0_0);
+                c0_1 = Fma.MultiplyAdd(t1, u, c0_1);
+                u = Vector256.Create(k1[9]);
+                c1_0 = Fma.MultiplyAdd(t0, u, c1_0);
+                c1_1 = Fma.MultiplyAdd(t1, u, c1_1);
+                u = Vector256.Create(k1[10]);
+                c2_0 = Fma.MultiplyAdd(t0, u, c2_0);
+                c2_1 = Fma.MultiplyAdd(t1, u, c2_1);
+                t0 = Avx.LoadVector256(r1 + 2);
+                t1 = Avx.LoadVector256(r1 + 10);
+                u = Vector256.Create(k1[16]);
+                c0_0 = Fma.MultiplyAdd(t0, u, c0_0);
+                c0_1 = Fma.MultiplyAdd(t1, u, c0_1);
+                u = Vector256.Create(k1[17]);
+                c1_0 = Fma.MultiplyAdd(t0, u, c1_0);
+                c1_1 = Fma.MultiplyAdd(t1, u, c1_1);
+                u = Vector256.Create(k1[18]);
+                c2_0 = Fma.MultiplyAdd(t0, u, c2_0);
+                c2_1 = Fma.MultiplyAdd(t1, u, c2_1);
             }
         }
-        Avx.Store(y, a0_0);
-        Avx.Store(y + 8, a0_1);
-        Avx.Store(y + 256, a1_0);
-        Avx.Store(y + 264, a1_1);
-        Avx.Store(y + 512, a2_0);
-        Avx.Store(y + 520, a2_1);
+        Avx.Store(y, a0_0 + c0_0);
+        Avx.Store(y + 8, a0_1 + c0_1);
+        Avx.Store(y + 256, a1_0 + c1_0);
+        Avx.Store(y + 264, a1_1 + c1_1);
+        Avx.Store(y + 512, a2_0 + c2_0);
+        Avx.Store(y + 520, a2_1 + c2_1);
     }
 
     // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
@@ -1500,20 +1536,23 @@ public unsafe partial class Stem : global::ConvGen.INetwork
         }
     }
 
-    // 3×2 tile: acc[o][v] += W[o,i,tap] · X[i][pixels of v + tap offset]; per tap 2 input loads and 3 broadcasts for 6 FMAs.
+    // 3×2 tile, twice (even and odd input channels): acc[o][v] += W[o,i,tap] · X[i][pixels of v + tap offset]; per tap 2 input loads and 3 broadcasts for 6 FMAs.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Back7Tile0(float* x, float* w, float* y, int ky0, int ky1)
     {
         Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0;
         Vector256<float> a1_0 = a0_0, a1_1 = a0_0;
         Vector256<float> a2_0 = a0_0, a2_1 = a0_0;
+        Vector256<float> c0_0 = a0_0, c0_1 = a0_0;
+        Vector256<float> c1_0 = a0_0, c1_1 = a0_0;
+        Vector256<float> c2_0 = a0_0, c2_1 = a0_0;
         Vector256<float> t0, t1, u;
-        for (int i = 0; i < 16; i++)
+        for (int i = 0; i < 16; i += 2)
         {
             for (int ky = ky0; ky < ky1; ky++)
             {
-                float* r = x + i * 361 + ky * 19;
-                float* k = w + (i * 3 + ky) * 32;
+                float* r = x + i * 361 + ky * 19, r1 = r + 361;
+                float* k = w + (i * 3 + ky) * 32, k1 = k + 96;
                 t0 = Avx.LoadVector256(r);
                 t1 = Avx.LoadVector256(r + 8);
                 u = Vector256.Create(k[0]);
@@ -1558,14 +1597,58 @@ public unsafe partial class Stem : global::ConvGen.INetwork
                 u = Vector256.Create(k[26]);
                 a2_0 = Fma.MultiplyAdd(t0, u, a2_0);
                 a2_1 = Fma.MultiplyAdd(t1, u, a2_1);
+                t0 = Avx.LoadVector256(r1);
+                t1 = Avx.LoadVector256(r1 + 8);
+                u = Vector256.Create(k1[0]);
+                c0_0 = Fma.MultiplyAdd(t0, u, c0_0);
+                c0_1 = Fma.MultiplyAdd(t1, u, c0_1);
+                u = Vector256.Create(k1[1]);
+                c1_0 = Fma.MultiplyAdd(t0, u, c1_0);
+                c1_1 = Fma.MultiplyAdd(t1, u, c1_1);
+                u = Vector256.Create(k1[2]);
+                c2_0 = Fma.MultiplyAdd(t0, u, c2_0);
+                c2_1 = Fma.MultiplyAdd(t1, u, c2_1);
+                t0 = Avx.LoadVector256(r1 + 1);
+                t1 = Avx.LoadVector256(r1 + 9);
+                u = Vector256.Create(k1[8]);
+                c0_0 = Fma.MultiplyAdd(t0, u, c0_0);
+                c0_1 = Fma.MultiplyAdd(t1, u, c0_1);
+                u = Vector256.Create(k1[9]);
+                c1_0 = Fma.MultiplyAdd(t0, u, c1_0);
+                c1_1 = Fma.MultiplyAdd(t1, u, c1_1);
+                u = Vector256.Create(k1[10]);
+                c2_0 = Fma.MultiplyAdd(t0, u, c2_0);
+                c2_1 = Fma.MultiplyAdd(t1, u, c2_1);
+                t0 = Avx.LoadVector256(r1 + 2);
+                t1 = Avx.LoadVector256(r1 + 10);
+                u = Vector256.Create(k1[16]);
+                c0_0 = Fma.MultiplyAdd(t0, u, c0_0);
+                c0_1 = Fma.MultiplyAdd(t1, u, c0_1);
+                u = Vector256.Create(k1[17]);
+                c1_0 = Fma.MultiplyAdd(t0, u, c1_0);
+                c1_1 = Fma.MultiplyAdd(t1, u, c1_1);
+                u = Vector256.Create(k1[18]);
+                c2_0 = Fma.MultiplyAdd(t0, u, c2_0);
+                c2_1 = Fma.MultiplyAdd(t1, u, c2_1);
+                t0 = Avx.LoadVector256(r1 + 3);
+                t1 = Avx.LoadVector256(r1 + 11);
+                u = Vector256.Create(k1[24]);
+                c0_0 = Fma.MultiplyAdd(t0, u, c0_0);
+                c0_1 = Fma.MultiplyAdd(t1, u, c0_1);
+                u = Vector256.Create(k1[25]);
+                c1_0 = Fma.MultiplyAdd(t0, u, c1_0);
+                c1_1 = Fma.MultiplyAdd(t1, u, c1_1);
+                u = Vector256.Create(k1[26]);
+                c2_0 = Fma.MultiplyAdd(t0, u, c2_0);
+                c2_1 = Fma.MultiplyAdd(t1, u, c2_1);
             }
         }
-        Avx.Store(y, a0_0);
-        Avx.Store(y + 8, a0_1);
-        Avx.Store(y + 256, a1_0);
-        Avx.Store(y + 264, a1_1);
-        Avx.Store(y + 512, a2_0);
-        Avx.Store(y + 520, a2_1);
+        Avx.Store(y, a0_0 + c0_0);
+        Avx.Store(y + 8, a0_1 + c0_1);
+        Avx.Store(y + 256, a1_0 + c1_0);
+        Avx.Store(y + 264, a1_1 + c1_1);
+        Avx.Store(y + 512, a2_0 + c2_0);
+        Avx.Store(y + 520, a2_1 + c2_1);
     }
 
     // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
@@ -1634,20 +1717,23 @@ public unsafe partial class Stem : global::ConvGen.INetwork
         }
     }
 
-    // 3×2 tile: acc[o][v] += W[o,i,tap] · X[i][pixels of v + tap offset]; per tap 2 input loads and 3 broadcasts for 6 FMAs.
+    // 3×2 tile, twice (even and odd input channels): acc[o][v] += W[o,i,tap] · X[i][pixels of v + tap offset]; per tap 2 input loads and 3 broadcasts for 6 FMAs.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Back9Tile0(float* x, float* w, float* y, int ky0, int ky1)
     {
         Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0;
         Vector256<float> a1_0 = a0_0, a1_1 = a0_0;
         Vector256<float> a2_0 = a0_0, a2_1 = a0_0;
+        Vector256<float> c0_0 = a0_0, c0_1 = a0_0;
+        Vector256<float> c1_0 = a0_0, c1_1 = a0_0;
+        Vector256<float> c2_0 = a0_0, c2_1 = a0_0;
         Vector256<float> t0, t1, u;
-        for (int i = 0; i < 16; i++)
+        for (int i = 0; i < 16; i += 2)
         {
             for (int ky = ky0; ky < ky1; ky++)
             {
-                float* r = x + i * 361 + ky * 19;
-                float* k = w + (i * 4 + ky) * 24;
+                float* r = x + i * 361 + ky * 19, r1 = r + 361;
+                float* k = w + (i * 4 + ky) * 24, k1 = k + 96;
                 t0 = Avx.LoadVector256(r);
                 t1 = Avx.LoadVector256(r + 8);
                 u = Vector256.Create(k[0]);
@@ -1681,14 +1767,47 @@ public unsafe partial class Stem : global::ConvGen.INetwork
                 u = Vector256.Create(k[18]);
                 a2_0 = Fma.MultiplyAdd(t0, u, a2_0);
                 a2_1 = Fma.MultiplyAdd(t1, u, a2_1);
+                t0 = Avx.LoadVector256(r1);
+                t1 = Avx.LoadVector256(r1 + 8);
+                u = Vector256.Create(k1[0]);
+                c0_0 = Fma.MultiplyAdd(t0, u, c0_0);
+                c0_1 = Fma.MultiplyAdd(t1, u, c0_1);
+                u = Vector256.Create(k1[1]);
+                c1_0 = Fma.MultiplyAdd(t0, u, c1_0);
+                c1_1 = Fma.MultiplyAdd(t1, u, c1_1);
+                u = Vector256.Create(k1[2]);
+                c2_0 = Fma.MultiplyAdd(t0, u, c2_0);
+                c2_1 = Fma.MultiplyAdd(t1, u, c2_1);
+                t0 = Avx.LoadVector256(r1 + 1);
+                t1 = Avx.LoadVector256(r1 + 9);
+                u = Vector256.Create(k1[8]);
+                c0_0 = Fma.MultiplyAdd(t0, u, c0_0);
+                c0_1 = Fma.MultiplyAdd(t1, u, c0_1);
+                u = Vector256.Create(k1[9]);
+                c1_0 = Fma.MultiplyAdd(t0, u, c1_0);
+                c1_1 = Fma.MultiplyAdd(t1, u, c1_1);
+                u = Vector256.Create(k1[10]);
+                c2_0 = Fma.MultiplyAdd(t0, u, c2_0);
+                c2_1 = Fma.MultiplyAdd(t1, u, c2_1);
+                t0 = Avx.LoadVector256(r1 + 2);
+                t1 = Avx.LoadVector256(r1 + 10);
+                u = Vector256.Create(k1[16]);
+                c0_0 = Fma.MultiplyAdd(t0, u, c0_0);
+                c0_1 = Fma.MultiplyAdd(t1, u, c0_1);
+                u = Vector256.Create(k1[17]);
+                c1_0 = Fma.MultiplyAdd(t0, u, c1_0);
+                c1_1 = Fma.MultiplyAdd(t1, u, c1_1);
+                u = Vector256.Create(k1[18]);
+                c2_0 = Fma.MultiplyAdd(t0, u, c2_0);
+                c2_1 = Fma.MultiplyAdd(t1, u, c2_1);
             }
         }
-        Avx.Store(y, a0_0);
-        Avx.Store(y + 8, a0_1);
-        Avx.Store(y + 256, a1_0);
-        Avx.Store(y + 264, a1_1);
-        Avx.Store(y + 512, a2_0);
-        Avx.Store(y + 520, a2_1);
+        Avx.Store(y, a0_0 + c0_0);
+        Avx.Store(y + 8, a0_1 + c0_1);
+        Avx.Store(y + 256, a1_0 + c1_0);
+        Avx.Store(y + 264, a1_1 + c1_1);
+        Avx.Store(y + 512, a2_0 + c2_0);
+        Avx.Store(y + 520, a2_1 + c2_1);
     }
 
     // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
@@ -1757,20 +1876,23 @@ public unsafe partial class Stem : global::ConvGen.INetwork
         }
     }
 
-    // 3×2 tile: acc[o][v] += W[o,i,tap] · X[i][pixels of v + tap offset]; per tap 2 input loads and 3 broadcasts for 6 FMAs.
+    // 3×2 tile, twice (even and odd input channels): acc[o][v] += W[o,i,tap] · X[i][pixels of v + tap offset]; per tap 2 input loads and 3 broadcasts for 6 FMAs.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Back11Tile0(float* x, float* w, float* y, int ky0, int ky1)
     {
         Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0;
         Vector256<float> a1_0 = a0_0, a1_1 = a0_0;
         Vector256<float> a2_0 = a0_0, a2_1 = a0_0;
+        Vector256<float> c0_0 = a0_0, c0_1 = a0_0;
+        Vector256<float> c1_0 = a0_0, c1_1 = a0_0;
+        Vector256<float> c2_0 = a0_0, c2_1 = a0_0;
         Vector256<float> t0, t1, u;
-        for (int i = 0; i < 16; i++)
+        for (int i = 0; i < 16; i += 2)
         {
             for (int ky = ky0; ky < ky1; ky++)
             {
-                float* r = x + i * 361 + ky * 19;
-                float* k = w + (i * 4 + ky) * 32;
+                float* r = x + i * 361 + ky * 19, r1 = r + 361;
+                float* k = w + (i * 4 + ky) * 32, k1 = k + 128;
                 t0 = Avx.LoadVector256(r);
                 t1 = Avx.LoadVector256(r + 8);
                 u = Vector256.Create(k[0]);
@@ -1815,14 +1937,58 @@ public unsafe partial class Stem : global::ConvGen.INetwork
                 u = Vector256.Create(k[26]);
                 a2_0 = Fma.MultiplyAdd(t0, u, a2_0);
                 a2_1 = Fma.MultiplyAdd(t1, u, a2_1);
+                t0 = Avx.LoadVector256(r1);
+                t1 = Avx.LoadVector256(r1 + 8);
+                u = Vector256.Create(k1[0]);
+                c0_0 = Fma.MultiplyAdd(t0, u, c0_0);
+                c0_1 = Fma.MultiplyAdd(t1, u, c0_1);
+                u = Vector256.Create(k1[1]);
+                c1_0 = Fma.MultiplyAdd(t0, u, c1_0);
+                c1_1 = Fma.MultiplyAdd(t1, u, c1_1);
+                u = Vector256.Create(k1[2]);
+                c2_0 = Fma.MultiplyAdd(t0, u, c2_0);
+                c2_1 = Fma.MultiplyAdd(t1, u, c2_1);
+                t0 = Avx.LoadVector256(r1 + 1);
+                t1 = Avx.LoadVector256(r1 + 9);
+                u = Vector256.Create(k1[8]);
+                c0_0 = Fma.MultiplyAdd(t0, u, c0_0);
+                c0_1 = Fma.MultiplyAdd(t1, u, c0_1);
+                u = Vector256.Create(k1[9]);
+                c1_0 = Fma.MultiplyAdd(t0, u, c1_0);
+                c1_1 = Fma.MultiplyAdd(t1, u, c1_1);
+                u = Vector256.Create(k1[10]);
+                c2_0 = Fma.MultiplyAdd(t0, u, c2_0);
+                c2_1 = Fma.MultiplyAdd(t1, u, c2_1);
+                t0 = Avx.LoadVector256(r1 + 2);
+                t1 = Avx.LoadVector256(r1 + 10);
+                u = Vector256.Create(k1[16]);
+                c0_0 = Fma.MultiplyAdd(t0, u, c0_0);
+                c0_1 = Fma.MultiplyAdd(t1, u, c0_1);
+                u = Vector256.Create(k1[17]);
+                c1_0 = Fma.MultiplyAdd(t0, u, c1_0);
+                c1_1 = Fma.MultiplyAdd(t1, u, c1_1);
+                u = Vector256.Create(k1[18]);
+                c2_0 = Fma.MultiplyAdd(t0, u, c2_0);
+                c2_1 = Fma.MultiplyAdd(t1, u, c2_1);
+                t0 = Avx.LoadVector256(r1 + 3);
+                t1 = Avx.LoadVector256(r1 + 11);
+                u = Vector256.Create(k1[24]);
+                c0_0 = Fma.MultiplyAdd(t0, u, c0_0);
+                c0_1 = Fma.MultiplyAdd(t1, u, c0_1);
+                u = Vector256.Create(k1[25]);
+                c1_0 = Fma.MultiplyAdd(t0, u, c1_0);
+                c1_1 = Fma.MultiplyAdd(t1, u, c1_1);
+                u = Vector256.Create(k1[26]);
+                c2_0 = Fma.MultiplyAdd(t0, u, c2_0);
+                c2_1 = Fma.MultiplyAdd(t1, u, c2_1);
             }
         }
-        Avx.Store(y, a0_0);
-        Avx.Store(y + 8, a0_1);
-        Avx.Store(y + 256, a1_0);
-        Avx.Store(y + 264, a1_1);
-        Avx.Store(y + 512, a2_0);
-        Avx.Store(y + 520, a2_1);
+        Avx.Store(y, a0_0 + c0_0);
+        Avx.Store(y + 8, a0_1 + c0_1);
+        Avx.Store(y + 256, a1_0 + c1_0);
+        Avx.Store(y + 264, a1_1 + c1_1);
+        Avx.Store(y + 512, a2_0 + c2_0);
+        Avx.Store(y + 520, a2_1 + c2_1);
     }
 
     // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
