@@ -133,41 +133,60 @@ internal sealed partial class KernelEmitter
     /// <c>Outputs × Inputs × Rows × KW</c> gradient vectors (8 output channels each) in registers and reduces them over
     /// every pixel of the batch. One pixel then costs <c>Outputs</c> gradient loads and <c>Inputs × Rows × KW</c>
     /// broadcasts for <c>Accumulators</c> FMAs: with only KW accumulators (3 for a 3x3 kernel, 1 for 1x1) the FMA
-    /// latency, not the FMA units, would set the pace.
+    /// latency, not the FMA units, would set the pace. A kernel row whose whole width leaves fewer than 8
+    /// accumulators (7x7 with one block: 7) is cut into <c>ColumnTiles</c> ranges of at most <c>Columns</c> taps, so
+    /// more output blocks fit beside them (3 blocks × 4 taps).
     /// </summary>
-    internal readonly record struct WeightGradTile(int Outputs, int Inputs, int Rows, int Span, int OutputBlocks, int KernelHeight, int KernelWidth)
+    internal readonly record struct WeightGradTile(int Outputs, int Inputs, int Rows, int Span, int OutputBlocks, int KernelHeight, int KernelWidth, int Columns)
     {
         public const int MaxAccumulators = 12;
 
-        public int Accumulators => Outputs * Inputs * Rows * KernelWidth;
+        public int Accumulators => Outputs * Inputs * Rows * Columns;
         public bool Unrolled => Accumulators <= MaxAccumulators;
-        public int Items => OutputBlocks / Outputs * (Span / Inputs) * (KernelHeight / Rows);
-        /// <summary>Two accumulator sets (even and odd pixels) when one set would leave FMA latency uncovered.</summary>
-        public int Sets => Unrolled && Accumulators * 2 <= MaxAccumulators ? 2 : 1;
+        public int ColumnTiles => (KernelWidth + Columns - 1) / Columns;
+        public int Items => OutputBlocks / Outputs * (Span / Inputs) * (KernelHeight / Rows) * ColumnTiles;
+
+        /// <summary>First tap and width of column range <paramref name="tile"/> (the last may be narrower).</summary>
+        public (int First, int Width) ColumnRange(int tile) => (tile * Columns, Math.Min(Columns, KernelWidth - tile * Columns));
 
         public static WeightGradTile For(ConvWeightGradStep s)
         {
             var l = s.Layer;
             int blocks = Tensor.Blocks(l.Output.C), span = ConvTiling.BlockSpan(l.Output.C, l.Input.C, l.Groups);
             int kh = l.KernelHeight, kw = l.KernelWidth;
-            var best = new WeightGradTile(1, 1, 1, span, blocks, kh, kw);
+            var best = new WeightGradTile(1, 1, 1, span, blocks, kh, kw, kw);
             // Grouped layers keep one block and one input channel per tile: each output block reads its own input range.
             if (kw > MaxAccumulators || l.Groups != 1) return best;
-            for (int o = 1; o <= 4; o++)
-                for (int i = 1; i <= 8; i++)
-                    for (int r = 1; r <= kh; r++)
-                    {
-                        // Input channels of one tile sit in one block of 8 (blocked input) so their offsets are constants.
-                        if (blocks % o != 0 || span % i != 0 || kh % r != 0 || (s.Input.Blocked && 8 % i != 0)) continue;
-                        var t = new WeightGradTile(o, i, r, span, blocks, kh, kw);
-                        if (t.Accumulators > MaxAccumulators) continue;
-                        if (t.Accumulators > best.Accumulators || (t.Accumulators == best.Accumulators && t.Loads < best.Loads)) best = t;
-                    }
+            // Whole kernel rows first; column ranges only where whole rows leave too few accumulators.
+            foreach (int columns in kw >= 2 ? new[] { kw, (kw + 1) / 2 } : new[] { kw })
+            {
+                if (columns < kw && best.Accumulators >= 8) break;
+                for (int o = 1; o <= 4; o++)
+                    for (int i = 1; i <= 8; i++)
+                        for (int r = 1; r <= kh; r++)
+                        {
+                            // Input channels of one tile sit in one block of 8 (blocked input) so their offsets are constants.
+                            if (blocks % o != 0 || span % i != 0 || kh % r != 0 || (s.Input.Blocked && 8 % i != 0)) continue;
+                            var t = new WeightGradTile(o, i, r, span, blocks, kh, kw, columns);
+                            if (t.Accumulators > MaxAccumulators) continue;
+                            if (columns < kw ? t.Rate > best.Rate : t.Accumulators > best.Accumulators || (t.Accumulators == best.Accumulators && t.Loads < best.Loads))
+                                best = t;
+                        }
+            }
             return best;
         }
 
         /// <summary>Loads per pixel: gradient vectors plus input broadcasts.</summary>
-        private int Loads => Outputs + Inputs * Rows * KernelWidth;
+        private int Loads => Outputs + Inputs * Rows * Columns;
+
+        /// <summary>
+        /// Estimated fraction of the FMA peak: per pixel, the FMAs, the loads (2 of each per cycle) or the 4-cycle
+        /// latency of each accumulator's chain, whichever takes longest.
+        /// </summary>
+        private double Rate => (double)Accumulators / Math.Max(Math.Max(Accumulators, Loads), 8);
+
+        /// <summary>Accumulator sets for a range of <paramref name="columns"/> taps: two (even and odd pixels) when one would leave FMA latency uncovered.</summary>
+        public int SetsFor(int columns) => Outputs * Inputs * Rows * columns * 2 <= MaxAccumulators ? 2 : 1;
     }
 
     private void EmitConvWeightGrad(string name, ConvWeightGradStep s)
@@ -177,96 +196,114 @@ internal sealed partial class KernelEmitter
         var g = s.Gradient;
         var t = WeightGradTile.For(s);
         int kh = l.KernelHeight, kw = l.KernelWidth, span = t.Span;
-        int inputTiles = span / t.Inputs, rowTiles = kh / t.Rows;
+        int inputTiles = span / t.Inputs, rowTiles = kh / t.Rows, columnTiles = t.ColumnTiles;
         Open(name, $"∂W[o,i,ΔY,ΔX] += Σ_{{n,y,x}} ∂Z[n,o,y,x] · X[n,i,{l.Stride}·y+{l.Dilation}·ΔY,{l.Stride}·x+{l.Dilation}·ΔX]   (layer {l.Index}, X zero-padded)",
             t.Unrolled
-                ? $"Each work item owns {t.Outputs * 8} outputs × {t.Inputs} input channel(s) × {t.Rows} kernel row(s) × {kw}: {t.Accumulators} accumulators in registers, reduced over every pixel of the batch."
+                ? $"Each work item owns {t.Outputs * 8} outputs × {t.Inputs} input channel(s) × {t.Rows} kernel row(s) × {(columnTiles == 1 ? kw : $"up to {t.Columns} of the {kw} columns")}: {t.Accumulators} accumulators in registers, reduced over every pixel of the batch."
                 : "Each work item owns one kernel row of one input channel for 8 outputs (a loop over the row), reduced over every pixel of the batch.");
         w.Open("for (int item = begin; item < end; item++)");
-        // Kernel rows vary fastest, then input channels: consecutive items re-read the same gradient planes.
+        // Column ranges vary fastest, then kernel rows, then input channels: consecutive items re-read the same
+        // gradient planes.
         static string Times(string v, int k) => k == 1 ? v : $"{v} * {k}";
         static string Div(string v, int k) => k == 1 ? v : $"{v} / {k}";
-        w.Line($"int ky0 = {(rowTiles == 1 ? "0" : Times($"item % {rowTiles}", t.Rows))}, " +
-               $"r0 = {(inputTiles == 1 ? "0" : Times($"{Div("item", rowTiles)} % {inputTiles}", t.Inputs))}, " +
-               $"ob0 = {Times(Div("item", rowTiles * inputTiles), t.Outputs)};");
+        string unit = columnTiles == 1 ? "item" : "tile";
+        if (columnTiles > 1) w.Line($"int column = item % {columnTiles}, tile = item / {columnTiles};");
+        w.Line($"int ky0 = {(rowTiles == 1 ? "0" : Times($"{unit} % {rowTiles}", t.Rows))}, " +
+               $"r0 = {(inputTiles == 1 ? "0" : Times($"{Div(unit, rowTiles)} % {inputTiles}", t.Inputs))}, " +
+               $"ob0 = {Times(Div(unit, rowTiles * inputTiles), t.Outputs)};");
         w.Line($"int ic0 = {(l.Groups == 1 ? "r0" : $"Math.Min(ob0 * 8 / {l.Output.C / l.Groups} * {l.Input.C / l.Groups}, {l.Input.C - span}) + r0")};");
 
-        // Accumulator names and the input offset each one broadcasts from (relative to the pixel's first tap).
-        var acc = new System.Collections.Generic.List<(string Name, int Ob, int I, int Y, int K)>();
-        for (int ob = 0; ob < t.Outputs; ob++)
-            for (int i = 0; i < t.Inputs; i++)
-                for (int y = 0; y < t.Rows; y++)
-                    for (int k = 0; k < kw; k++)
-                        acc.Add(($"a{acc.Count}", ob, i, y, k));
-        int InputOffset(int i, int y, int k) =>
-            (x.Blocked ? i : i * x.PlaneStride) + y * l.Dilation * x.RowStride + k * l.Dilation * x.ColumnStride;
-
-        if (t.Unrolled) w.Line($"Vector256<float> {string.Join(", ", acc.ConvertAll(a => $"{a.Name} = Vector256<float>.Zero"))};");
-        else w.Line($"Span<Vector256<float>> acc = stackalloc Vector256<float>[{kw}];");
-        if (t.Sets == 2) w.Line($"Vector256<float> {string.Join(", ", acc.ConvertAll(a => $"b{a.Name} = Vector256<float>.Zero"))};");
-        w.Open("for (int n = 0; n < f->Batch; n++)");
-        w.Line($"float* gz = {Sample(g)} + ob0 * {g.PlaneStride};");
-        w.Line($"float* xs = {Sample(x)} + {x.ChannelOffset("ic0")} + ky0 * {l.Dilation * x.RowStride};");
-        w.Open($"for (int oy = 0; oy < {g.H}; oy++)");
-        w.Line($"float* gr = gz + oy * {g.RowStride};");
-        w.Line($"float* xr = xs + oy * {l.Stride * x.RowStride};");
-        // The contributions of pixels ox, ox + 1, … (one per prefix: the accumulator set "a…", or "ba…" for the odd
-        // pixels of a split tile). An input value that several of them read is broadcast once: with stride 1 a pair
-        // needs kw + 1 broadcasts per kernel row instead of 2·kw.
-        void Pixels(string ox, params string[] prefixes)
-        {
-            int step = l.Stride * x.ColumnStride;
-            w.Line($"float* xp = xr + {Times(ox, step)};");
-            for (int p = 0; p < prefixes.Length; p++)
-                for (int ob = 0; ob < t.Outputs; ob++)
-                    w.Line($"Vector256<float> g{p}_{ob} = Vector256.Load(gr + {(ob == 0 ? "" : $"{ob * g.PlaneStride} + ")}{(p == 0 ? ox : $"({ox} + {p})")} * 8);");
-            var broadcast = new System.Collections.Generic.HashSet<int>();
-            for (int i = 0; i < t.Inputs; i++)
-                for (int y = 0; y < t.Rows; y++)
-                    for (int k = 0; k < kw; k++)
-                        for (int p = 0; p < prefixes.Length; p++)
-                        {
-                            // One broadcast feeds every output block of the tile.
-                            int offset = p * step + InputOffset(i, y, k);
-                            if (broadcast.Add(offset)) w.Line($"Vector256<float> x{offset} = Vector256.Create(xp[{offset}]);");
-                            foreach (var a in acc)
-                                if (a.I == i && a.Y == y && a.K == k)
-                                    w.Line($"{prefixes[p]}{a.Name} = Vector256.FusedMultiplyAdd(g{p}_{a.Ob}, x{offset}, {prefixes[p]}{a.Name});");
-                        }
-        }
-        if (!t.Unrolled)
-        {
-            w.Open($"for (int ox = 0; ox < {g.W}; ox++)");
-            w.Line($"float* xp = xr + ox * {l.Stride * x.ColumnStride};");
-            w.Line("Vector256<float> gv = Vector256.Load(gr + ox * 8);");
-            w.Line($"for (int k = 0; k < {kw}; k++) acc[k] = Vector256.FusedMultiplyAdd(gv, Vector256.Create(xp[k * {l.Dilation * x.ColumnStride}]), acc[k]);");
-            w.Close();
-        }
+        if (columnTiles == 1) Body(0, kw);
         else
-            EmitPixelLoop(g.W, t.Sets == 2, (ox, prefix) => Pixels(ox, prefix), ox => Pixels(ox, "", "b"));
-        w.Close();
-        w.Close();
-        // Packed layout [O/8][span][kh][kw][8]: every accumulator has a constant offset from the tile's first row.
-        w.Line($"float* dw = f->{s.Pointer} + ((ob0 * {span} + r0) * {kh} + ky0) * {kw * 8};");
-        if (s.MaskPointer is not null) w.Line($"float* mask = f->{s.MaskPointer} + ((ob0 * {span} + r0) * {kh} + ky0) * {kw * 8};");
-        if (t.Unrolled)
-        {
-            foreach (var a in acc)
+            for (int c = 0; c < columnTiles; c++)
             {
-                int off = (((a.Ob * span + a.I) * kh + a.Y) * kw + a.K) * 8;
-                string sum = t.Sets == 2 ? $"({a.Name} + b{a.Name})" : a.Name;
-                string value = s.MaskPointer is null ? sum : $"{sum} * Vector256.Load(mask + {off})";
-                w.Line($"Vector256.Store(Vector256.Load(dw + {off}) + {value}, dw + {off});");
+                var (first, width) = t.ColumnRange(c);
+                w.Open(c == 0 ? "if (column == 0)" : c < columnTiles - 1 ? $"else if (column == {c})" : "else");
+                Body(first, width);
+                w.Close();
             }
-        }
-        else
-        {
-            string value = s.MaskPointer is null ? "acc[k]" : "acc[k] * Vector256.Load(mask + k * 8)";
-            w.Line($"for (int k = 0; k < {kw}; k++) Vector256.Store(Vector256.Load(dw + k * 8) + {value}, dw + k * 8);");
-        }
         w.Close();
         w.Close();
         w.Line();
+
+        // One column range [kx0, kx0 + cols) of the tile: its accumulators, the pixel loop and the stores.
+        void Body(int kx0, int cols)
+        {
+            int sets = t.SetsFor(cols);
+            // Accumulator names and the input offset each one broadcasts from (relative to the pixel's first tap).
+            var acc = new System.Collections.Generic.List<(string Name, int Ob, int I, int Y, int K)>();
+            for (int ob = 0; ob < t.Outputs; ob++)
+                for (int i = 0; i < t.Inputs; i++)
+                    for (int y = 0; y < t.Rows; y++)
+                        for (int k = kx0; k < kx0 + cols; k++)
+                            acc.Add(($"a{acc.Count}", ob, i, y, k));
+            int InputOffset(int i, int y, int k) =>
+                (x.Blocked ? i : i * x.PlaneStride) + y * l.Dilation * x.RowStride + k * l.Dilation * x.ColumnStride;
+
+            if (t.Unrolled) w.Line($"Vector256<float> {string.Join(", ", acc.ConvertAll(a => $"{a.Name} = Vector256<float>.Zero"))};");
+            else w.Line($"Span<Vector256<float>> acc = stackalloc Vector256<float>[{kw}];");
+            if (sets == 2) w.Line($"Vector256<float> {string.Join(", ", acc.ConvertAll(a => $"b{a.Name} = Vector256<float>.Zero"))};");
+            w.Open("for (int n = 0; n < f->Batch; n++)");
+            w.Line($"float* gz = {Sample(g)} + ob0 * {g.PlaneStride};");
+            w.Line($"float* xs = {Sample(x)} + {x.ChannelOffset("ic0")} + ky0 * {l.Dilation * x.RowStride};");
+            w.Open($"for (int oy = 0; oy < {g.H}; oy++)");
+            w.Line($"float* gr = gz + oy * {g.RowStride};");
+            w.Line($"float* xr = xs + oy * {l.Stride * x.RowStride};");
+            // The contributions of pixels ox, ox + 1, … (one per prefix: the accumulator set "a…", or "ba…" for the odd
+            // pixels of a split tile). An input value that several of them read is broadcast once: with stride 1 a pair
+            // needs kw + 1 broadcasts per kernel row instead of 2·kw.
+            void Pixels(string ox, params string[] prefixes)
+            {
+                int step = l.Stride * x.ColumnStride;
+                w.Line($"float* xp = xr + {Times(ox, step)};");
+                for (int p = 0; p < prefixes.Length; p++)
+                    for (int ob = 0; ob < t.Outputs; ob++)
+                        w.Line($"Vector256<float> g{p}_{ob} = Vector256.Load(gr + {(ob == 0 ? "" : $"{ob * g.PlaneStride} + ")}{(p == 0 ? ox : $"({ox} + {p})")} * 8);");
+                var broadcast = new System.Collections.Generic.HashSet<int>();
+                for (int i = 0; i < t.Inputs; i++)
+                    for (int y = 0; y < t.Rows; y++)
+                        for (int k = kx0; k < kx0 + cols; k++)
+                            for (int p = 0; p < prefixes.Length; p++)
+                            {
+                                // One broadcast feeds every output block of the tile.
+                                int offset = p * step + InputOffset(i, y, k);
+                                if (broadcast.Add(offset)) w.Line($"Vector256<float> x{offset} = Vector256.Create(xp[{offset}]);");
+                                foreach (var a in acc)
+                                    if (a.I == i && a.Y == y && a.K == k)
+                                        w.Line($"{prefixes[p]}{a.Name} = Vector256.FusedMultiplyAdd(g{p}_{a.Ob}, x{offset}, {prefixes[p]}{a.Name});");
+                            }
+            }
+            if (!t.Unrolled)
+            {
+                w.Open($"for (int ox = 0; ox < {g.W}; ox++)");
+                w.Line($"float* xp = xr + ox * {l.Stride * x.ColumnStride};");
+                w.Line("Vector256<float> gv = Vector256.Load(gr + ox * 8);");
+                w.Line($"for (int k = 0; k < {kw}; k++) acc[k] = Vector256.FusedMultiplyAdd(gv, Vector256.Create(xp[k * {l.Dilation * x.ColumnStride}]), acc[k]);");
+                w.Close();
+            }
+            else
+                EmitPixelLoop(g.W, sets == 2, (ox, prefix) => Pixels(ox, prefix), ox => Pixels(ox, "", "b"));
+            w.Close();
+            w.Close();
+            // Packed layout [O/8][span][kh][kw][8]: every accumulator has a constant offset from the tile's first row.
+            w.Line($"float* dw = f->{s.Pointer} + ((ob0 * {span} + r0) * {kh} + ky0) * {kw * 8}{(kx0 == 0 ? "" : $" + {kx0 * 8}")};");
+            if (s.MaskPointer is not null) w.Line($"float* mask = f->{s.MaskPointer} + ((ob0 * {span} + r0) * {kh} + ky0) * {kw * 8}{(kx0 == 0 ? "" : $" + {kx0 * 8}")};");
+            if (t.Unrolled)
+            {
+                foreach (var a in acc)
+                {
+                    int off = (((a.Ob * span + a.I) * kh + a.Y) * kw + a.K - kx0) * 8;
+                    string sum = sets == 2 ? $"({a.Name} + b{a.Name})" : a.Name;
+                    string value = s.MaskPointer is null ? sum : $"{sum} * Vector256.Load(mask + {off})";
+                    w.Line($"Vector256.Store(Vector256.Load(dw + {off}) + {value}, dw + {off});");
+                }
+            }
+            else
+            {
+                string value = s.MaskPointer is null ? "acc[k]" : "acc[k] * Vector256.Load(mask + k * 8)";
+                w.Line($"for (int k = 0; k < {kw}; k++) Vector256.Store(Vector256.Load(dw + k * 8) + {value}, dw + k * 8);");
+            }
+        }
     }
 
     /// <summary>

@@ -1275,53 +1275,104 @@ public unsafe partial class Stem : global::ConvGen.INetwork
     }
 
     // ∂W[o,i,ΔY,ΔX] += Σ_{n,y,x} ∂Z[n,o,y,x] · X[n,i,2·y+1·ΔY,2·x+1·ΔX]   (layer 0, X zero-padded)
-    // Each work item owns 8 outputs × 1 input channel(s) × 1 kernel row(s) × 7: 7 accumulators in registers, reduced over every pixel of the batch.
+    // Each work item owns 16 outputs × 1 input channel(s) × 1 kernel row(s) × up to 4 of the 7 columns: 8 accumulators in registers, reduced over every pixel of the batch.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Back3(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
-            int ky0 = item % 7, r0 = item / 7 % 3, ob0 = item / 21;
+            int column = item % 2, tile = item / 2;
+            int ky0 = tile % 7, r0 = tile / 7 % 3, ob0 = tile / 21 * 2;
             int ic0 = r0;
-            Vector256<float> a0 = Vector256<float>.Zero, a1 = Vector256<float>.Zero, a2 = Vector256<float>.Zero, a3 = Vector256<float>.Zero, a4 = Vector256<float>.Zero, a5 = Vector256<float>.Zero, a6 = Vector256<float>.Zero;
-            for (int n = 0; n < f->Batch; n++)
+            if (column == 0)
             {
-                float* gz = f->G0 + (nint)n * 4096 + ob0 * 2048;
-                float* xs = f->T1 + (nint)n * 4332 + ic0 * 1444 + ky0 * 38;
-                for (int oy = 0; oy < 16; oy++)
+                Vector256<float> a0 = Vector256<float>.Zero, a1 = Vector256<float>.Zero, a2 = Vector256<float>.Zero, a3 = Vector256<float>.Zero, a4 = Vector256<float>.Zero, a5 = Vector256<float>.Zero, a6 = Vector256<float>.Zero, a7 = Vector256<float>.Zero;
+                for (int n = 0; n < f->Batch; n++)
                 {
-                    float* gr = gz + oy * 128;
-                    float* xr = xs + oy * 76;
-                    for (int ox = 0; ox < 16; ox++)
+                    float* gz = f->G0 + (nint)n * 4096 + ob0 * 2048;
+                    float* xs = f->T1 + (nint)n * 4332 + ic0 * 1444 + ky0 * 38;
+                    for (int oy = 0; oy < 16; oy++)
                     {
-                        float* xp = xr + ox * 2;
-                        Vector256<float> g0_0 = Vector256.Load(gr + ox * 8);
-                        Vector256<float> x0 = Vector256.Create(xp[0]);
-                        a0 = Vector256.FusedMultiplyAdd(g0_0, x0, a0);
-                        Vector256<float> x1 = Vector256.Create(xp[1]);
-                        a1 = Vector256.FusedMultiplyAdd(g0_0, x1, a1);
-                        Vector256<float> x2 = Vector256.Create(xp[2]);
-                        a2 = Vector256.FusedMultiplyAdd(g0_0, x2, a2);
-                        Vector256<float> x3 = Vector256.Create(xp[3]);
-                        a3 = Vector256.FusedMultiplyAdd(g0_0, x3, a3);
-                        Vector256<float> x4 = Vector256.Create(xp[4]);
-                        a4 = Vector256.FusedMultiplyAdd(g0_0, x4, a4);
-                        Vector256<float> x5 = Vector256.Create(xp[5]);
-                        a5 = Vector256.FusedMultiplyAdd(g0_0, x5, a5);
-                        Vector256<float> x6 = Vector256.Create(xp[6]);
-                        a6 = Vector256.FusedMultiplyAdd(g0_0, x6, a6);
+                        float* gr = gz + oy * 128;
+                        float* xr = xs + oy * 76;
+                        for (int ox = 0; ox < 16; ox++)
+                        {
+                            float* xp = xr + ox * 2;
+                            Vector256<float> g0_0 = Vector256.Load(gr + ox * 8);
+                            Vector256<float> g0_1 = Vector256.Load(gr + 2048 + ox * 8);
+                            Vector256<float> x0 = Vector256.Create(xp[0]);
+                            a0 = Vector256.FusedMultiplyAdd(g0_0, x0, a0);
+                            a4 = Vector256.FusedMultiplyAdd(g0_1, x0, a4);
+                            Vector256<float> x1 = Vector256.Create(xp[1]);
+                            a1 = Vector256.FusedMultiplyAdd(g0_0, x1, a1);
+                            a5 = Vector256.FusedMultiplyAdd(g0_1, x1, a5);
+                            Vector256<float> x2 = Vector256.Create(xp[2]);
+                            a2 = Vector256.FusedMultiplyAdd(g0_0, x2, a2);
+                            a6 = Vector256.FusedMultiplyAdd(g0_1, x2, a6);
+                            Vector256<float> x3 = Vector256.Create(xp[3]);
+                            a3 = Vector256.FusedMultiplyAdd(g0_0, x3, a3);
+                            a7 = Vector256.FusedMultiplyAdd(g0_1, x3, a7);
+                        }
                     }
                 }
+                float* dw = f->L0dW + ((ob0 * 3 + r0) * 7 + ky0) * 56;
+                Vector256.Store(Vector256.Load(dw + 0) + a0, dw + 0);
+                Vector256.Store(Vector256.Load(dw + 8) + a1, dw + 8);
+                Vector256.Store(Vector256.Load(dw + 16) + a2, dw + 16);
+                Vector256.Store(Vector256.Load(dw + 24) + a3, dw + 24);
+                Vector256.Store(Vector256.Load(dw + 1176) + a4, dw + 1176);
+                Vector256.Store(Vector256.Load(dw + 1184) + a5, dw + 1184);
+                Vector256.Store(Vector256.Load(dw + 1192) + a6, dw + 1192);
+                Vector256.Store(Vector256.Load(dw + 1200) + a7, dw + 1200);
             }
-            float* dw = f->L0dW + ((ob0 * 3 + r0) * 7 + ky0) * 56;
-            Vector256.Store(Vector256.Load(dw + 0) + a0, dw + 0);
-            Vector256.Store(Vector256.Load(dw + 8) + a1, dw + 8);
-            Vector256.Store(Vector256.Load(dw + 16) + a2, dw + 16);
-            Vector256.Store(Vector256.Load(dw + 24) + a3, dw + 24);
-            Vector256.Store(Vector256.Load(dw + 32) + a4, dw + 32);
-            Vector256.Store(Vector256.Load(dw + 40) + a5, dw + 40);
-            Vector256.Store(Vector256.Load(dw + 48) + a6, dw + 48);
+            else
+            {
+                Vector256<float> a0 = Vector256<float>.Zero, a1 = Vector256<float>.Zero, a2 = Vector256<float>.Zero, a3 = Vector256<float>.Zero, a4 = Vector256<float>.Zero, a5 = Vector256<float>.Zero;
+                Vector256<float> ba0 = Vector256<float>.Zero, ba1 = Vector256<float>.Zero, ba2 = Vector256<float>.Zero, ba3 = Vector256<float>.Zero, ba4 = Vector256<float>.Zero, ba5 = Vector256<float>.Zero;
+                for (int n = 0; n < f->Batch; n++)
+                {
+                    float* gz = f->G0 + (nint)n * 4096 + ob0 * 2048;
+                    float* xs = f->T1 + (nint)n * 4332 + ic0 * 1444 + ky0 * 38;
+                    for (int oy = 0; oy < 16; oy++)
+                    {
+                        float* gr = gz + oy * 128;
+                        float* xr = xs + oy * 76;
+                        for (int ox = 0; ox < 16; ox += 2)
+                        {
+                            float* xp = xr + ox * 2;
+                            Vector256<float> g0_0 = Vector256.Load(gr + ox * 8);
+                            Vector256<float> g0_1 = Vector256.Load(gr + 2048 + ox * 8);
+                            Vector256<float> g1_0 = Vector256.Load(gr + (ox + 1) * 8);
+                            Vector256<float> g1_1 = Vector256.Load(gr + 2048 + (ox + 1) * 8);
+                            Vector256<float> x4 = Vector256.Create(xp[4]);
+                            a0 = Vector256.FusedMultiplyAdd(g0_0, x4, a0);
+                            a3 = Vector256.FusedMultiplyAdd(g0_1, x4, a3);
+                            Vector256<float> x6 = Vector256.Create(xp[6]);
+                            ba0 = Vector256.FusedMultiplyAdd(g1_0, x6, ba0);
+                            ba3 = Vector256.FusedMultiplyAdd(g1_1, x6, ba3);
+                            Vector256<float> x5 = Vector256.Create(xp[5]);
+                            a1 = Vector256.FusedMultiplyAdd(g0_0, x5, a1);
+                            a4 = Vector256.FusedMultiplyAdd(g0_1, x5, a4);
+                            Vector256<float> x7 = Vector256.Create(xp[7]);
+                            ba1 = Vector256.FusedMultiplyAdd(g1_0, x7, ba1);
+                            ba4 = Vector256.FusedMultiplyAdd(g1_1, x7, ba4);
+                            a2 = Vector256.FusedMultiplyAdd(g0_0, x6, a2);
+                            a5 = Vector256.FusedMultiplyAdd(g0_1, x6, a5);
+                            Vector256<float> x8 = Vector256.Create(xp[8]);
+                            ba2 = Vector256.FusedMultiplyAdd(g1_0, x8, ba2);
+                            ba5 = Vector256.FusedMultiplyAdd(g1_1, x8, ba5);
+                        }
+                    }
+                }
+                float* dw = f->L0dW + ((ob0 * 3 + r0) * 7 + ky0) * 56 + 32;
+                Vector256.Store(Vector256.Load(dw + 0) + (a0 + ba0), dw + 0);
+                Vector256.Store(Vector256.Load(dw + 8) + (a1 + ba1), dw + 8);
+                Vector256.Store(Vector256.Load(dw + 16) + (a2 + ba2), dw + 16);
+                Vector256.Store(Vector256.Load(dw + 1176) + (a3 + ba3), dw + 1176);
+                Vector256.Store(Vector256.Load(dw + 1184) + (a4 + ba4), dw + 1184);
+                Vector256.Store(Vector256.Load(dw + 1192) + (a5 + ba5), dw + 1192);
+            }
         }
     }
 
