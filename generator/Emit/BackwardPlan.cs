@@ -228,9 +228,18 @@ internal sealed class BackwardPlan
         {
             int kh = l.KernelHeight, kw = l.KernelWidth, d = l.Dilation;
             int h = source.H + d * (kh - 1), w = source.W + d * (kw - 1);
-            var grid = l.IsDepthwise ? New(true, l.Output.C, h, w, Tensor.BlockedStride(l.Output.C, h, w)) : New(false, l.Output.C, h, w, l.Output.C * h * w);
             int top = d * (kh - 1) - l.PadTop, left = d * (kw - 1) - l.PadLeft;
-            PlaceOnGrid(l, gz, grid, l.Stride, top, left, inputOnly);
+            Tensor grid;
+            if (l.Stride == 1 && top == 0 && left == 0 && h == gz.H && w == gz.W && gx.Blocked)
+            {
+                // The grid would be ∂Z itself (a 1x1 layer without padding): the kernel reads ∂Z in its NCHW8c.
+                grid = gz;
+            }
+            else
+            {
+                grid = l.IsDepthwise ? New(true, l.Output.C, h, w, Tensor.BlockedStride(l.Output.C, h, w)) : New(false, l.Output.C, h, w, l.Output.C * h * w);
+                PlaceOnGrid(l, gz, grid, l.Stride, top, left, inputOnly);
+            }
             var transposed = new LayerModel(LayerKind.Conv, l.Index,
                 new TensorShape(l.Output.C, h, w, false), new TensorShape(source.C, source.H, source.W, false),
                 KernelHeight: kh, KernelWidth: kw, Stride: 1, Dilation: d, Groups: l.Groups, Bias: false);

@@ -61,7 +61,7 @@ public unsafe partial class Pointwise : global::ConvGen.INetwork
     {
         public int Batch;
         public float* T0, Output, T1;
-        public float* OutputGradient, InputGradient, G0, G1, G2;
+        public float* OutputGradient, InputGradient, G0, G1;
         public float* L0W, L0dW;
         public float* L0WT;
     }
@@ -72,7 +72,7 @@ public unsafe partial class Pointwise : global::ConvGen.INetwork
     /// <summary>Floats per sample of a recorded forward: every tensor keeps its own region for Backward.</summary>
     public const long RecordedFloatsPerSample = 4704;
     /// <summary>Floats per sample Backward needs for gradients.</summary>
-    public const long GradientFloatsPerSample = 6272;
+    public const long GradientFloatsPerSample = 4704;
     private readonly object _recordLock = new();
     private float[]? _recorded, _gradients;
     private int _recordedBatch;
@@ -176,13 +176,11 @@ public unsafe partial class Pointwise : global::ConvGen.INetwork
                 frame.InputGradient = ig;
                 frame.G0 = gs + (nint)batch * 0;
                 frame.G1 = gs + (nint)batch * 1568;
-                frame.G2 = gs + (nint)batch * 4704;
                 frame.L0WT = _L0WT.Pointer;
                 global::ConvGen.Parallelism.For(batch * 4, &Back0, &frame); // ∂loss/∂output into the internal layout
                 global::ConvGen.Parallelism.For(32, &Back1, &frame); // ∂ layer 0 weight
-                if (wantInput) global::ConvGen.Parallelism.For(batch * 4, &Back2, &frame); // layer 0: ∂Z onto the backward-data grid
-                if (wantInput) global::ConvGen.Parallelism.For(batch * 4, &Back3, &frame); // ∂ layer 0 input: forward kernel over transposed weights
-                if (wantInput) global::ConvGen.Parallelism.For(batch * 8, &Back4, &frame); // gradient into its tensor's layout
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 4, &Back2, &frame); // ∂ layer 0 input: forward kernel over transposed weights
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 8, &Back3, &frame); // gradient into its tensor's layout
             }
         }
     }
@@ -722,233 +720,213 @@ public unsafe partial class Pointwise : global::ConvGen.INetwork
         }
     }
 
-    // Y[n,c,h+0,w+0] = X[n,c,h,w]   (32×7×7 NCHW8c → 32×7×7 NCHW: layer 0: ∂Z onto the backward-data grid)
-    // A pure change of layout.
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back2(void* state, int begin, int end)
-    {
-        var f = (Frame*)state;
-        for (int item = begin; item < end; item++)
-        {
-            int n = item / 4, unit = item % 4;
-            float* x = f->G0 + (nint)n * 1568;
-            float* y = f->G2 + (nint)n * 1568 + (nint)unit * 392;
-            int channels = Math.Min(32 - unit * 8, 8);
-            float* src = x + (nint)unit * 392;
-            float* dst = y + 0;
-            for (int c = 0; c < channels; c++)
-                for (int h = 0; h < 7; h++)
-                    for (int w = 0; w < 7; w++) dst[c * 49 + h * 7 + w] = src[h * 56 + w * 8 + c];
-        }
-    }
-
     // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
     // layer 0: 32×7×7 → 64×7×7, 1x1; tile 2×8 channels × 6 pixels
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back3(void* state, int begin, int end) { if (s_useAvx2) Back3Avx(state, begin, end); else Back3Scalar(state, begin, end); }
+    private static void Back2(void* state, int begin, int end) { if (s_useAvx2) Back2Avx(state, begin, end); else Back2Scalar(state, begin, end); }
 
     // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
     // Row by row: each work item is one output row of one tile of 2 channel block(s).
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back3Avx(void* state, int begin, int end)
+    private static void Back2Avx(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
             int oy = 0, tile = item % 4, n = item / 4;
-            float* x = f->G2 + (nint)n * 1568 + oy * 49;
+            float* x = f->G0 + (nint)n * 1568 + oy * 392;
             float* w = f->L0WT + tile * 512;
             float* b = null;
             float* y = f->G1 + (nint)n * 3136 + (nint)tile * 784 + oy * 392;
             int ic0 = 0;
-            for (int ox = 0; ox < 24; ox += 6) Back3Tile2x6(x + ox, w, b, y + ox * 8, ic0);
-            for (int ox = 24; ox < 49; ox += 5) Back3Tile2x5(x + ox, w, b, y + ox * 8, ic0);
+            for (int ox = 0; ox < 24; ox += 6) Back2Tile2x6(x + ox * 8, w, b, y + ox * 8, ic0);
+            for (int ox = 24; ox < 49; ox += 5) Back2Tile2x5(x + ox * 8, w, b, y + ox * 8, ic0);
         }
     }
 
     // 2×6 tile: acc[block][pixel] += W[block][tap] · broadcast(X[pixel][tap]); weights in registers, one broadcast per input value.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back3Tile2x6(float* x, float* w, float* b, float* y, int ic0)
+    private static void Back2Tile2x6(float* x, float* w, float* b, float* y, int ic0)
     {
         Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0, a0_4 = a0_0, a0_5 = a0_0;
         Vector256<float> a1_0 = Vector256<float>.Zero, a1_1 = a1_0, a1_2 = a1_0, a1_3 = a1_0, a1_4 = a1_0, a1_5 = a1_0;
         Vector256<float> w0, w1, v;
         for (int r = 0; r < 32; r += 8)
         {
-            float* x0 = x + r * 49;
+            float* x0 = x + (r >> 3) * 392 + (r & 7);
             float* w0p = w + r * 8;
             w0 = Avx.LoadVector256(w0p + 0);
             w1 = Avx.LoadVector256(w0p + 256);
             v = Vector256.Create(x0[0]);
             a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
             a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-            v = Vector256.Create(x0[1]);
+            v = Vector256.Create(x0[8]);
             a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
             a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-            v = Vector256.Create(x0[2]);
+            v = Vector256.Create(x0[16]);
             a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
             a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-            v = Vector256.Create(x0[3]);
+            v = Vector256.Create(x0[24]);
             a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
             a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-            v = Vector256.Create(x0[4]);
+            v = Vector256.Create(x0[32]);
             a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
             a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-            v = Vector256.Create(x0[5]);
+            v = Vector256.Create(x0[40]);
             a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
             a1_5 = Fma.MultiplyAdd(w1, v, a1_5);
-            float* x1 = x + (r + 1) * 49;
+            float* x1 = x + ((r + 1) >> 3) * 392 + ((r + 1) & 7);
             float* w1p = w + (r + 1) * 8;
             w0 = Avx.LoadVector256(w1p + 0);
             w1 = Avx.LoadVector256(w1p + 256);
             v = Vector256.Create(x1[0]);
             a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
             a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-            v = Vector256.Create(x1[1]);
+            v = Vector256.Create(x1[8]);
             a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
             a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-            v = Vector256.Create(x1[2]);
+            v = Vector256.Create(x1[16]);
             a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
             a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-            v = Vector256.Create(x1[3]);
+            v = Vector256.Create(x1[24]);
             a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
             a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-            v = Vector256.Create(x1[4]);
+            v = Vector256.Create(x1[32]);
             a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
             a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-            v = Vector256.Create(x1[5]);
+            v = Vector256.Create(x1[40]);
             a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
             a1_5 = Fma.MultiplyAdd(w1, v, a1_5);
-            float* x2 = x + (r + 2) * 49;
+            float* x2 = x + ((r + 2) >> 3) * 392 + ((r + 2) & 7);
             float* w2p = w + (r + 2) * 8;
             w0 = Avx.LoadVector256(w2p + 0);
             w1 = Avx.LoadVector256(w2p + 256);
             v = Vector256.Create(x2[0]);
             a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
             a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-            v = Vector256.Create(x2[1]);
+            v = Vector256.Create(x2[8]);
             a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
             a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-            v = Vector256.Create(x2[2]);
+            v = Vector256.Create(x2[16]);
             a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
             a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-            v = Vector256.Create(x2[3]);
+            v = Vector256.Create(x2[24]);
             a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
             a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-            v = Vector256.Create(x2[4]);
+            v = Vector256.Create(x2[32]);
             a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
             a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-            v = Vector256.Create(x2[5]);
+            v = Vector256.Create(x2[40]);
             a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
             a1_5 = Fma.MultiplyAdd(w1, v, a1_5);
-            float* x3 = x + (r + 3) * 49;
+            float* x3 = x + ((r + 3) >> 3) * 392 + ((r + 3) & 7);
             float* w3p = w + (r + 3) * 8;
             w0 = Avx.LoadVector256(w3p + 0);
             w1 = Avx.LoadVector256(w3p + 256);
             v = Vector256.Create(x3[0]);
             a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
             a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-            v = Vector256.Create(x3[1]);
+            v = Vector256.Create(x3[8]);
             a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
             a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-            v = Vector256.Create(x3[2]);
+            v = Vector256.Create(x3[16]);
             a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
             a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-            v = Vector256.Create(x3[3]);
+            v = Vector256.Create(x3[24]);
             a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
             a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-            v = Vector256.Create(x3[4]);
+            v = Vector256.Create(x3[32]);
             a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
             a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-            v = Vector256.Create(x3[5]);
+            v = Vector256.Create(x3[40]);
             a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
             a1_5 = Fma.MultiplyAdd(w1, v, a1_5);
-            float* x4 = x + (r + 4) * 49;
+            float* x4 = x + ((r + 4) >> 3) * 392 + ((r + 4) & 7);
             float* w4p = w + (r + 4) * 8;
             w0 = Avx.LoadVector256(w4p + 0);
             w1 = Avx.LoadVector256(w4p + 256);
             v = Vector256.Create(x4[0]);
             a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
             a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-            v = Vector256.Create(x4[1]);
+            v = Vector256.Create(x4[8]);
             a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
             a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-            v = Vector256.Create(x4[2]);
+            v = Vector256.Create(x4[16]);
             a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
             a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-            v = Vector256.Create(x4[3]);
+            v = Vector256.Create(x4[24]);
             a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
             a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-            v = Vector256.Create(x4[4]);
+            v = Vector256.Create(x4[32]);
             a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
             a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-            v = Vector256.Create(x4[5]);
+            v = Vector256.Create(x4[40]);
             a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
             a1_5 = Fma.MultiplyAdd(w1, v, a1_5);
-            float* x5 = x + (r + 5) * 49;
+            float* x5 = x + ((r + 5) >> 3) * 392 + ((r + 5) & 7);
             float* w5p = w + (r + 5) * 8;
             w0 = Avx.LoadVector256(w5p + 0);
             w1 = Avx.LoadVector256(w5p + 256);
             v = Vector256.Create(x5[0]);
             a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
             a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-            v = Vector256.Create(x5[1]);
+            v = Vector256.Create(x5[8]);
             a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
             a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-            v = Vector256.Create(x5[2]);
+            v = Vector256.Create(x5[16]);
             a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
             a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-            v = Vector256.Create(x5[3]);
+            v = Vector256.Create(x5[24]);
             a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
             a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-            v = Vector256.Create(x5[4]);
+            v = Vector256.Create(x5[32]);
             a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
             a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-            v = Vector256.Create(x5[5]);
+            v = Vector256.Create(x5[40]);
             a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
             a1_5 = Fma.MultiplyAdd(w1, v, a1_5);
-            float* x6 = x + (r + 6) * 49;
+            float* x6 = x + ((r + 6) >> 3) * 392 + ((r + 6) & 7);
             float* w6p = w + (r + 6) * 8;
             w0 = Avx.LoadVector256(w6p + 0);
             w1 = Avx.LoadVector256(w6p + 256);
             v = Vector256.Create(x6[0]);
             a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
             a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-            v = Vector256.Create(x6[1]);
+            v = Vector256.Create(x6[8]);
             a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
             a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-            v = Vector256.Create(x6[2]);
+            v = Vector256.Create(x6[16]);
             a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
             a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-            v = Vector256.Create(x6[3]);
+            v = Vector256.Create(x6[24]);
             a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
             a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-            v = Vector256.Create(x6[4]);
+            v = Vector256.Create(x6[32]);
             a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
             a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-            v = Vector256.Create(x6[5]);
+            v = Vector256.Create(x6[40]);
             a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
             a1_5 = Fma.MultiplyAdd(w1, v, a1_5);
-            float* x7 = x + (r + 7) * 49;
+            float* x7 = x + ((r + 7) >> 3) * 392 + ((r + 7) & 7);
             float* w7p = w + (r + 7) * 8;
             w0 = Avx.LoadVector256(w7p + 0);
             w1 = Avx.LoadVector256(w7p + 256);
             v = Vector256.Create(x7[0]);
             a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
             a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-            v = Vector256.Create(x7[1]);
+            v = Vector256.Create(x7[8]);
             a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
             a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-            v = Vector256.Create(x7[2]);
+            v = Vector256.Create(x7[16]);
             a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
             a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-            v = Vector256.Create(x7[3]);
+            v = Vector256.Create(x7[24]);
             a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
             a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-            v = Vector256.Create(x7[4]);
+            v = Vector256.Create(x7[32]);
             a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
             a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-            v = Vector256.Create(x7[5]);
+            v = Vector256.Create(x7[40]);
             a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
             a1_5 = Fma.MultiplyAdd(w1, v, a1_5);
         }
@@ -968,163 +946,163 @@ public unsafe partial class Pointwise : global::ConvGen.INetwork
 
     // 2×5 tile: acc[block][pixel] += W[block][tap] · broadcast(X[pixel][tap]); weights in registers, one broadcast per input value.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back3Tile2x5(float* x, float* w, float* b, float* y, int ic0)
+    private static void Back2Tile2x5(float* x, float* w, float* b, float* y, int ic0)
     {
         Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0, a0_4 = a0_0;
         Vector256<float> a1_0 = Vector256<float>.Zero, a1_1 = a1_0, a1_2 = a1_0, a1_3 = a1_0, a1_4 = a1_0;
         Vector256<float> w0, w1, v;
         for (int r = 0; r < 32; r += 8)
         {
-            float* x0 = x + r * 49;
+            float* x0 = x + (r >> 3) * 392 + (r & 7);
             float* w0p = w + r * 8;
             w0 = Avx.LoadVector256(w0p + 0);
             w1 = Avx.LoadVector256(w0p + 256);
             v = Vector256.Create(x0[0]);
             a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
             a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-            v = Vector256.Create(x0[1]);
+            v = Vector256.Create(x0[8]);
             a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
             a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-            v = Vector256.Create(x0[2]);
+            v = Vector256.Create(x0[16]);
             a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
             a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-            v = Vector256.Create(x0[3]);
+            v = Vector256.Create(x0[24]);
             a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
             a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-            v = Vector256.Create(x0[4]);
+            v = Vector256.Create(x0[32]);
             a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
             a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-            float* x1 = x + (r + 1) * 49;
+            float* x1 = x + ((r + 1) >> 3) * 392 + ((r + 1) & 7);
             float* w1p = w + (r + 1) * 8;
             w0 = Avx.LoadVector256(w1p + 0);
             w1 = Avx.LoadVector256(w1p + 256);
             v = Vector256.Create(x1[0]);
             a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
             a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-            v = Vector256.Create(x1[1]);
+            v = Vector256.Create(x1[8]);
             a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
             a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-            v = Vector256.Create(x1[2]);
+            v = Vector256.Create(x1[16]);
             a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
             a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-            v = Vector256.Create(x1[3]);
+            v = Vector256.Create(x1[24]);
             a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
             a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-            v = Vector256.Create(x1[4]);
+            v = Vector256.Create(x1[32]);
             a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
             a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-            float* x2 = x + (r + 2) * 49;
+            float* x2 = x + ((r + 2) >> 3) * 392 + ((r + 2) & 7);
             float* w2p = w + (r + 2) * 8;
             w0 = Avx.LoadVector256(w2p + 0);
             w1 = Avx.LoadVector256(w2p + 256);
             v = Vector256.Create(x2[0]);
             a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
             a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-            v = Vector256.Create(x2[1]);
+            v = Vector256.Create(x2[8]);
             a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
             a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-            v = Vector256.Create(x2[2]);
+            v = Vector256.Create(x2[16]);
             a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
             a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-            v = Vector256.Create(x2[3]);
+            v = Vector256.Create(x2[24]);
             a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
             a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-            v = Vector256.Create(x2[4]);
+            v = Vector256.Create(x2[32]);
             a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
             a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-            float* x3 = x + (r + 3) * 49;
+            float* x3 = x + ((r + 3) >> 3) * 392 + ((r + 3) & 7);
             float* w3p = w + (r + 3) * 8;
             w0 = Avx.LoadVector256(w3p + 0);
             w1 = Avx.LoadVector256(w3p + 256);
             v = Vector256.Create(x3[0]);
             a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
             a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-            v = Vector256.Create(x3[1]);
+            v = Vector256.Create(x3[8]);
             a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
             a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-            v = Vector256.Create(x3[2]);
+            v = Vector256.Create(x3[16]);
             a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
             a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-            v = Vector256.Create(x3[3]);
+            v = Vector256.Create(x3[24]);
             a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
             a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-            v = Vector256.Create(x3[4]);
+            v = Vector256.Create(x3[32]);
             a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
             a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-            float* x4 = x + (r + 4) * 49;
+            float* x4 = x + ((r + 4) >> 3) * 392 + ((r + 4) & 7);
             float* w4p = w + (r + 4) * 8;
             w0 = Avx.LoadVector256(w4p + 0);
             w1 = Avx.LoadVector256(w4p + 256);
             v = Vector256.Create(x4[0]);
             a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
             a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-            v = Vector256.Create(x4[1]);
+            v = Vector256.Create(x4[8]);
             a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
             a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-            v = Vector256.Create(x4[2]);
+            v = Vector256.Create(x4[16]);
             a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
             a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-            v = Vector256.Create(x4[3]);
+            v = Vector256.Create(x4[24]);
             a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
             a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-            v = Vector256.Create(x4[4]);
+            v = Vector256.Create(x4[32]);
             a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
             a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-            float* x5 = x + (r + 5) * 49;
+            float* x5 = x + ((r + 5) >> 3) * 392 + ((r + 5) & 7);
             float* w5p = w + (r + 5) * 8;
             w0 = Avx.LoadVector256(w5p + 0);
             w1 = Avx.LoadVector256(w5p + 256);
             v = Vector256.Create(x5[0]);
             a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
             a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-            v = Vector256.Create(x5[1]);
+            v = Vector256.Create(x5[8]);
             a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
             a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-            v = Vector256.Create(x5[2]);
+            v = Vector256.Create(x5[16]);
             a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
             a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-            v = Vector256.Create(x5[3]);
+            v = Vector256.Create(x5[24]);
             a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
             a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-            v = Vector256.Create(x5[4]);
+            v = Vector256.Create(x5[32]);
             a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
             a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-            float* x6 = x + (r + 6) * 49;
+            float* x6 = x + ((r + 6) >> 3) * 392 + ((r + 6) & 7);
             float* w6p = w + (r + 6) * 8;
             w0 = Avx.LoadVector256(w6p + 0);
             w1 = Avx.LoadVector256(w6p + 256);
             v = Vector256.Create(x6[0]);
             a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
             a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-            v = Vector256.Create(x6[1]);
+            v = Vector256.Create(x6[8]);
             a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
             a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-            v = Vector256.Create(x6[2]);
+            v = Vector256.Create(x6[16]);
             a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
             a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-            v = Vector256.Create(x6[3]);
+            v = Vector256.Create(x6[24]);
             a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
             a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-            v = Vector256.Create(x6[4]);
+            v = Vector256.Create(x6[32]);
             a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
             a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-            float* x7 = x + (r + 7) * 49;
+            float* x7 = x + ((r + 7) >> 3) * 392 + ((r + 7) & 7);
             float* w7p = w + (r + 7) * 8;
             w0 = Avx.LoadVector256(w7p + 0);
             w1 = Avx.LoadVector256(w7p + 256);
             v = Vector256.Create(x7[0]);
             a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
             a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-            v = Vector256.Create(x7[1]);
+            v = Vector256.Create(x7[8]);
             a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
             a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-            v = Vector256.Create(x7[2]);
+            v = Vector256.Create(x7[16]);
             a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
             a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-            v = Vector256.Create(x7[3]);
+            v = Vector256.Create(x7[24]);
             a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
             a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-            v = Vector256.Create(x7[4]);
+            v = Vector256.Create(x7[32]);
             a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
             a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
         }
@@ -1143,13 +1121,13 @@ public unsafe partial class Pointwise : global::ConvGen.INetwork
     // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
     // Scalar twin of the AVX2 kernel for CPUs without AVX2/FMA: same work items, same packed weights.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back3Scalar(void* state, int begin, int end)
+    private static void Back2Scalar(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
             int oy = 0, tile = item % 4, n = item / 4;
-            float* x = f->G2 + (nint)n * 1568 + oy * 49;
+            float* x = f->G0 + (nint)n * 1568 + oy * 392;
             for (int ob = tile * 2; ob < Math.Min(tile * 2 + 2, 8); ob++)
             {
                 int ic0 = 0;
@@ -1161,10 +1139,10 @@ public unsafe partial class Pointwise : global::ConvGen.INetwork
                     float acc = 0f;
                     for (int r = 0; r < 32; r++)
                     {
-                        float* xc = x + (ic0 + r) * 49 + ox * 1;
+                        float* xc = x + ((ic0 + r) >> 3) * 392 + ((ic0 + r) & 7) + ox * 8;
                         for (int ky = 0; ky < 1; ky++)
                             for (int kx = 0; kx < 1; kx++)
-                                acc += w[((r * 1 + ky) * 1 + kx) * 8 + lane] * xc[ky * 49 + kx * 1];
+                                acc += w[((r * 1 + ky) * 1 + kx) * 8 + lane] * xc[ky * 392 + kx * 8];
                     }
                     y[ox * 8 + lane] = acc;
                 }
@@ -1175,7 +1153,7 @@ public unsafe partial class Pointwise : global::ConvGen.INetwork
     // Y[n,c,h+0,w+0] = X[n,c,h,w]   (64×7×7 NCHW8c → 64×7×7 NCHW: gradient into its tensor's layout)
     // A pure change of layout.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back4(void* state, int begin, int end)
+    private static void Back3(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
