@@ -135,7 +135,7 @@ internal sealed partial class KernelEmitter
     /// broadcasts for <c>Accumulators</c> FMAs: with only KW accumulators (3 for a 3x3 kernel, 1 for 1x1) the FMA
     /// latency, not the FMA units, would set the pace. A kernel row whose whole width leaves fewer than 8
     /// accumulators (7x7 with one block: 7) is cut into <c>ColumnTiles</c> ranges of at most <c>Columns</c> taps, so
-    /// more output blocks fit beside them (3 blocks × 4 taps).
+    /// more output blocks fit beside them (the ResNet stem: 2 blocks × 4 taps, then 2 × 3).
     /// </summary>
     internal readonly record struct WeightGradTile(int Outputs, int Inputs, int Rows, int Span, int OutputBlocks, int KernelHeight, int KernelWidth, int Columns)
     {
@@ -147,7 +147,7 @@ internal sealed partial class KernelEmitter
         public int Items => OutputBlocks / Outputs * (Span / Inputs) * (KernelHeight / Rows) * ColumnTiles;
 
         /// <summary>First tap and width of column range <paramref name="tile"/> (the last may be narrower).</summary>
-        public (int First, int Width) ColumnRange(int tile) => (tile * Columns, Math.Min(Columns, KernelWidth - tile * Columns));
+        public (int First, int Width) ColumnRange(int tile) => ColumnChunk(tile, Columns, KernelWidth);
 
         public static WeightGradTile For(ConvWeightGradStep s)
         {
@@ -213,15 +213,11 @@ internal sealed partial class KernelEmitter
                $"ob0 = {Times(Div(unit, rowTiles * inputTiles), t.Outputs)};");
         w.Line($"int ic0 = {(l.Groups == 1 ? "r0" : $"Math.Min(ob0 * 8 / {l.Output.C / l.Groups} * {l.Input.C / l.Groups}, {l.Input.C - span}) + r0")};");
 
-        if (columnTiles == 1) Body(0, kw);
-        else
-            for (int c = 0; c < columnTiles; c++)
-            {
-                var (first, width) = t.ColumnRange(c);
-                w.Open(c == 0 ? "if (column == 0)" : c < columnTiles - 1 ? $"else if (column == {c})" : "else");
-                Body(first, width);
-                w.Close();
-            }
+        EachColumnChunk("column", columnTiles, c =>
+        {
+            var (first, width) = t.ColumnRange(c);
+            Body(first, width);
+        });
         w.Close();
         w.Close();
         w.Line();
@@ -342,6 +338,28 @@ internal sealed partial class KernelEmitter
         }
     }
 
+    /// <summary>Column range <paramref name="index"/> of a kernel row <paramref name="total"/> taps wide cut into ranges of <paramref name="size"/>: its first tap and width.</summary>
+    private static (int First, int Width) ColumnChunk(int index, int size, int total) => (index * size, Math.Min(size, total - index * size));
+
+    /// <summary>
+    /// The code of each of <paramref name="count"/> column ranges, chosen at run time by <paramref name="selector"/>
+    /// (an if/else chain; just the code when there is one range).
+    /// </summary>
+    private void EachColumnChunk(string selector, int count, Action<int> body)
+    {
+        if (count == 1)
+        {
+            body(0);
+            return;
+        }
+        for (int chunk = 0; chunk < count; chunk++)
+        {
+            w.Open(chunk == 0 ? $"if ({selector} == 0)" : chunk < count - 1 ? $"else if ({selector} == {chunk})" : "else");
+            body(chunk);
+            w.Close();
+        }
+    }
+
     /// <summary>
     /// Kernel rows per work item of a depthwise weight gradient: as many as divide the kernel height with at most 12
     /// accumulators (all three rows of a 3x3 kernel: 9 independent FMA chains instead of 3).
@@ -433,7 +451,7 @@ internal sealed partial class KernelEmitter
         }
 
         /// <summary>First column and width of column range <paramref name="chunk"/>.</summary>
-        public (int First, int Width) Columns(int chunk) => (chunk * ChunkWidth, Math.Min(ChunkWidth, KernelWidth - chunk * ChunkWidth));
+        public (int First, int Width) Columns(int chunk) => ColumnChunk(chunk, ChunkWidth, KernelWidth);
     }
 
     /// <summary>
@@ -475,14 +493,7 @@ internal sealed partial class KernelEmitter
             w.Line($"int c = item / {perChannel}, tile = item % {perChannel};");
             w.Line($"int ky0 = tile / {tile.Chunks} * {tile.Rows};");
         }
-        if (tile.Chunks == 1) Body(0);
-        else
-            for (int chunk = 0; chunk < tile.Chunks; chunk++)
-            {
-                w.Open(chunk == 0 ? $"if (tile % {tile.Chunks} == 0)" : chunk < tile.Chunks - 1 ? $"else if (tile % {tile.Chunks} == {chunk})" : "else");
-                Body(chunk);
-                w.Close();
-            }
+        EachColumnChunk($"tile % {tile.Chunks}", tile.Chunks, Body);
         w.Close();
         w.Close();
         w.Line();
@@ -601,15 +612,6 @@ internal sealed partial class KernelEmitter
         w.Close();
         w.Close();
         w.Line();
-    }
-
-    /// <summary>An 8-float load at <c>p + x + offset</c>, masked to the lanes of <paramref name="mask"/> (see <see cref="LaneMask"/>).</summary>
-    private static string Load(string p, string x, int offset, string mask)
-    {
-        string at = Plus(x == "0" ? p : $"{p} + {x}", offset);
-        return mask == "all"
-            ? $"Avx.LoadVector256({at})"
-            : $"Avx.MaskLoad({at}, Vector256.Create({string.Join(", ", Range(8, i => mask[i] == '1' ? "-1" : "0"))}).AsSingle())";
     }
 
     private void EmitLinearWeightGrad(string name, LinearWeightGradStep s)

@@ -671,6 +671,15 @@ internal sealed partial class KernelEmitter
         return inside == 8 ? "all" : inside == 0 ? "none" : new string(lanes);
     }
 
+    /// <summary>An 8-float load at <c>p + x + offset</c>, masked to the lanes of <paramref name="mask"/> (see <see cref="LaneMask"/>).</summary>
+    private static string Load(string p, string x, int offset, string mask)
+    {
+        string at = Plus(x == "0" ? p : $"{p} + {x}", offset);
+        return mask == "all"
+            ? $"Avx.LoadVector256({at})"
+            : $"Avx.MaskLoad({at}, Vector256.Create({string.Join(", ", Range(8, i => mask[i] == '1' ? "-1" : "0"))}).AsSingle())";
+    }
+
     private void EmitPlanarTile(string method, ConvStep s, List<int> starts, int rows)
     {
         var l = s.Layer;
@@ -702,9 +711,7 @@ internal sealed partial class KernelEmitter
                     int column = starts[p] + kx * d - l.PadLeft, offset = starts[p] - starts[0] + kx * d;
                     string mask = LaneMask(column, x.W);
                     if (mask == "none") continue;
-                    loads.Add((p, mask == "all"
-                        ? $"Avx.LoadVector256({Plus("r", offset)})"
-                        : $"Avx.MaskLoad({Plus("r", offset)}, Vector256.Create({string.Join(", ", Range(8, i => mask[i] == '1' ? "-1" : "0"))}).AsSingle())"));
+                    loads.Add((p, Load("r", "0", offset, mask)));
                 }
                 if (loads.Count == 0) continue;
                 foreach (var (r, ky) in users) w.Line($"k{r} = Vector256.Create(w[{(ky * kw + kx) * 8}]);");
