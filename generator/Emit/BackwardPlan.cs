@@ -10,7 +10,8 @@ namespace ConvGen.Generator.Emit;
 // layer of the same kind (output and input channels swapped, weights transposed and flipped), so it runs on the same
 // register-tiled kernels: a convolution's output gradient is first placed on a zero grid (d·(k−1) − pad of border) and
 // then convolved with stride 1; a strided layer runs one such convolution per output phase. A planar depthwise layer's
-// gradients stay on NCHW, like its forward kernel. ∂loss/∂input is written by the step that produces it, not copied.
+// gradients stay on NCHW, like its forward kernel. ∂loss/∂input is written by the step that produces it where that
+// step writes a new tensor in the input's layout (not, say, an activation working in place on the input's gradient).
 
 internal abstract record BackwardStep(bool InputOnly);
 
@@ -232,7 +233,8 @@ internal sealed class BackwardPlan
             Tensor grid;
             if (l.Stride == 1 && top == 0 && left == 0 && h == gz.H && w == gz.W && gx.Blocked)
             {
-                // The grid would be ∂Z itself (a 1x1 layer without padding): the kernel reads ∂Z in its NCHW8c.
+                // The grid would be ∂Z itself, with no border (a 1x1 layer without padding, or padding d·(k − 1) on every
+                // side): the kernel reads ∂Z in its NCHW8c.
                 grid = gz;
             }
             else

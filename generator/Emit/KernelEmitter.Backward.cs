@@ -130,7 +130,7 @@ internal sealed partial class KernelEmitter
 
     /// <summary>
     /// The register tile of a convolution's weight-gradient kernel: each work item keeps
-    /// <c>Outputs × Inputs × Rows × KW</c> gradient vectors (8 output channels each) in registers and reduces them over
+    /// <c>Outputs × Inputs × Rows × Columns</c> gradient vectors (8 output channels each) in registers and reduces them over
     /// every pixel of the batch. One pixel then costs <c>Outputs</c> gradient loads and <c>Inputs × Rows × KW</c>
     /// broadcasts for <c>Accumulators</c> FMAs: with only KW accumulators (3 for a 3x3 kernel, 1 for 1x1) the FMA
     /// latency, not the FMA units, would set the pace. A kernel row whose whole width leaves fewer than 8

@@ -403,7 +403,8 @@ internal sealed partial class KernelEmitter
         var x = s.From;
         var y = s.To;
         int kh = l.KernelHeight, kw = l.KernelWidth, d = l.Dilation, rows = PlanarRows(s), items = (y.H + rows - 1) / rows;
-        string formula = $"Y[n,c,y,x] = {(l.Bias ? "B[c] + " : "")}W[c,ΔY,ΔX] · X[n,c,y+{d}·ΔY-{l.PadTop},x+{d}·ΔX-{l.PadLeft}]";
+        // The backward-data of a layer padded beyond its reach runs this kernel with negative padding (a crop).
+        string formula = $"Y[n,c,y,x] = {(l.Bias ? "B[c] + " : "")}W[c,ΔY,ΔX] · X[n,c,y+{d}·ΔY{Signed(-l.PadTop)},x+{d}·ΔX{Signed(-l.PadLeft)}]";
         w.Line($"// {formula}");
         w.Line($"// depthwise {Describe(s)}: NCHW in and out, 8 pixels of a row per vector, one broadcast weight per tap");
         w.Line(Hot);
@@ -486,10 +487,10 @@ internal sealed partial class KernelEmitter
         w.Open($"for (int ox = 0; ox < {y.W}; ox++)");
         w.Line(s.BiasPointer is null ? "float acc = 0f;" : $"float acc = f->{s.BiasPointer}[c];");
         w.Open($"for (int ky = 0; ky < {kh}; ky++)");
-        w.Line($"int iy = oy + ky * {d} - {l.PadTop};");
+        w.Line($"int iy = {Plus($"oy + ky * {d}", -l.PadTop)};");
         w.Line($"if ((uint)iy >= {x.H}u) continue;");
         w.Open($"for (int kx = 0; kx < {kw}; kx++)");
-        w.Line($"int ix = ox + kx * {d} - {l.PadLeft};");
+        w.Line($"int ix = {Plus($"ox + kx * {d}", -l.PadLeft)};");
         w.Line($"if ((uint)ix < {x.W}u) acc += w[(ky * {kw} + kx) * 8] * x[iy * {x.RowStride} + ix];");
         w.Close();
         w.Close();
@@ -685,7 +686,7 @@ internal sealed partial class KernelEmitter
         var l = s.Layer;
         var x = s.From;
         int kh = l.KernelHeight, kw = l.KernelWidth, d = l.Dilation, count = starts.Count;
-        w.Line($"// {rows}×{count} tile of 8-pixel vectors: acc[row][p] += W[tap] · X[input row][pixels of p + tap offset], each loaded input vector feeding every output row that reads it; x points at input column (first pixel − {l.PadLeft}).");
+        w.Line($"// {rows}×{count} tile of 8-pixel vectors: acc[row][p] += W[tap] · X[input row][pixels of p + tap offset], each loaded input vector feeding every output row that reads it; x points at input column ({Plus("first pixel", -l.PadLeft)}).");
         w.Line(Hot);
         w.Open($"private static void {method}(float* x, float* w, float b, float* y, int oy)");
         for (int r = 0; r < rows; r++)

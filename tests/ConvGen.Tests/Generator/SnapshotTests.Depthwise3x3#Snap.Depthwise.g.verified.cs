@@ -234,7 +234,7 @@ public unsafe partial class Depthwise : global::ConvGen.INetwork
         }
     }
 
-    // 1×2 tile of 8-pixel vectors: acc[row][p] += W[tap] · X[input row][pixels of p + tap offset], each loaded input vector feeding every output row that reads it; x points at input column (first pixel − 1).
+    // 1×2 tile of 8-pixel vectors: acc[row][p] += W[tap] · X[input row][pixels of p + tap offset], each loaded input vector feeding every output row that reads it; x points at input column (first pixel - 1).
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Step0Tile0(float* x, float* w, float b, float* y, int oy)
     {
@@ -283,7 +283,7 @@ public unsafe partial class Depthwise : global::ConvGen.INetwork
         Avx.Store(y + 1, Vector256.Max(a0_1, Vector256<float>.Zero));
     }
 
-    // 2×2 tile of 8-pixel vectors: acc[row][p] += W[tap] · X[input row][pixels of p + tap offset], each loaded input vector feeding every output row that reads it; x points at input column (first pixel − 1).
+    // 2×2 tile of 8-pixel vectors: acc[row][p] += W[tap] · X[input row][pixels of p + tap offset], each loaded input vector feeding every output row that reads it; x points at input column (first pixel - 1).
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Step0Tile1(float* x, float* w, float b, float* y, int oy)
     {
@@ -659,7 +659,7 @@ public unsafe partial class Depthwise : global::ConvGen.INetwork
         }
     }
 
-    // 1×2 tile of 8-pixel vectors: acc[row][p] += W[tap] · X[input row][pixels of p + tap offset], each loaded input vector feeding every output row that reads it; x points at input column (first pixel − 1).
+    // 1×2 tile of 8-pixel vectors: acc[row][p] += W[tap] · X[input row][pixels of p + tap offset], each loaded input vector feeding every output row that reads it; x points at input column (first pixel - 1).
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Back3Tile0(float* x, float* w, float b, float* y, int oy)
     {
@@ -708,7 +708,7 @@ public unsafe partial class Depthwise : global::ConvGen.INetwork
         Avx.Store(y + 1, a0_1);
     }
 
-    // 2×2 tile of 8-pixel vectors: acc[row][p] += W[tap] · X[input row][pixels of p + tap offset], each loaded input vector feeding every output row that reads it; x points at input column (first pixel − 1).
+    // 2×2 tile of 8-pixel vectors: acc[row][p] += W[tap] · X[input row][pixels of p + tap offset], each loaded input vector feeding every output row that reads it; x points at input column (first pixel - 1).
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Back3Tile1(float* x, float* w, float b, float* y, int oy)
     {
