@@ -230,18 +230,7 @@ internal sealed class BackwardPlan
             int kh = l.KernelHeight, kw = l.KernelWidth, d = l.Dilation;
             int h = source.H + d * (kh - 1), w = source.W + d * (kw - 1);
             int top = d * (kh - 1) - l.PadTop, left = d * (kw - 1) - l.PadLeft;
-            Tensor grid;
-            if (l.Stride == 1 && top == 0 && left == 0 && h == gz.H && w == gz.W && gx.Blocked)
-            {
-                // The grid would be ∂Z itself, with no border (a 1x1 layer without padding, or padding d·(k − 1) on every
-                // side): the kernel reads ∂Z in its NCHW8c.
-                grid = gz;
-            }
-            else
-            {
-                grid = l.IsDepthwise ? New(true, l.Output.C, h, w, Tensor.BlockedStride(l.Output.C, h, w)) : New(false, l.Output.C, h, w, l.Output.C * h * w);
-                PlaceOnGrid(l, gz, grid, l.Stride, top, left, inputOnly);
-            }
+            var grid = Grid(l, gz, h, w, l.Stride, top, left, gx.Blocked, inputOnly);
             var transposed = new LayerModel(LayerKind.Conv, l.Index,
                 new TensorShape(l.Output.C, h, w, false), new TensorShape(source.C, source.H, source.W, false),
                 KernelHeight: kh, KernelWidth: kw, Stride: 1, Dilation: d, Groups: l.Groups, Bias: false);
@@ -313,9 +302,7 @@ internal sealed class BackwardPlan
         foreach (var g in phases.GroupBy(GridKey))
         {
             int h = g.Max(p => p.H + p.Rows - 1), w = g.Max(p => p.W + p.Cols - 1);
-            var grid = New(false, gz.C, h, w, gz.C * h * w);
-            PlaceOnGrid(l, gz, grid, 1, g.Key.Item1, g.Key.Item2, inputOnly);
-            grids[g.Key] = grid;
+            grids[g.Key] = Grid(l, gz, h, w, 1, g.Key.Item1, g.Key.Item2, gx.Blocked, inputOnly);
         }
         foreach (var p in phases)
         {
@@ -338,16 +325,24 @@ internal sealed class BackwardPlan
     /// </summary>
     private readonly record struct Phase(int Py, int Px, int Ty, int Tx, int Rows, int Cols, int H, int W, int GridTop, int GridLeft);
 
-    /// <summary>∂Z onto a backward-data grid at <c>(stride·y + top, stride·x + left)</c>.</summary>
-    private void PlaceOnGrid(LayerModel l, Tensor gz, Tensor grid, int stride, int top, int left, bool inputOnly)
+    /// <summary>
+    /// ∂Z on an <paramref name="h"/> × <paramref name="w"/> backward-data grid at <c>(stride·y + top, stride·x + left)</c>.
+    /// Where that grid would be ∂Z unchanged (stride 1, no border: a 1x1 layer without padding, the one-tap phase of a
+    /// 3x3 stride-2 layer) and the kernel that reads it takes NCHW8c (<paramref name="blockedKernel"/>: one writing
+    /// NCHW8c), it is ∂Z itself; else a new grid, NCHW8c for a depthwise layer and NCHW otherwise.
+    /// </summary>
+    private Tensor Grid(LayerModel l, Tensor gz, int h, int w, int stride, int top, int left, bool blockedKernel, bool inputOnly)
     {
+        if (stride == 1 && top == 0 && left == 0 && h == gz.H && w == gz.W && gz.Blocked && blockedKernel) return gz;
+        var grid = l.IsDepthwise ? New(true, gz.C, h, w, Tensor.BlockedStride(gz.C, h, w)) : New(false, gz.C, h, w, gz.C * h * w);
         if (stride == 1 && !grid.Blocked && top >= 0 && left >= 0 && top + gz.H <= grid.H && left + gz.W <= grid.W)
         {
             // Nothing to spread or drop: ∂Z lands whole inside the grid, so the layout copy's 8×8 register transposes
-            // place it (a 1x1 layer without padding has no border at all).
+            // place it.
             Steps.Add(new CopyGradStep(new CopyStep(gz, grid, top, left, $"layer {l.Index}: ∂Z onto the backward-data grid"), inputOnly));
         }
         else Steps.Add(new SpreadStep(l.Index, gz, grid, stride, top, left, inputOnly));
+        return grid;
     }
 
     /// <summary>The rows and columns around ∂Z on a grid where it starts at (<paramref name="top"/>, <paramref name="left"/>) (stride 1): all zero.</summary>
