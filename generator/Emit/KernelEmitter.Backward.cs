@@ -479,9 +479,8 @@ internal sealed partial class KernelEmitter
 
         // The ∂Z vectors along a row: the last one overlaps the one before when 8 does not divide the width, and loads
         // only its new lanes so no pixel counts twice.
-        int vectors = (g.W + 7) / 8;
-        var starts = new List<int>();
-        for (int v = 0; v < vectors; v++) starts.Add(Math.Min(v * 8, g.W - 8));
+        var starts = RowVectors(g.W);
+        int vectors = starts.Count;
         string GradientMask(int v) => v * 8 == starts[v] ? "all" : new string('0', v * 8 - starts[v]) + new string('1', 8 - (v * 8 - starts[v]));
 
         Open($"{name}Avx", formula, "AVX2: one vector accumulator per tap, 8 pixels of a row per vector.");

@@ -417,16 +417,9 @@ internal sealed partial class KernelEmitter
         var tiles = new List<(string Method, List<int> Starts, int Rows)>();
         List<(string Method, int Offset)> Calls(int tileRows)
         {
-            int vectors = (y.W + 7) / 8, most = 12 / tileRows, count = (vectors + most - 1) / most;
-            var starts = new List<int>();
-            for (int v = 0; v < vectors; v++) starts.Add(Math.Min(v * 8, y.W - 8));
             var calls = new List<(string Method, int Offset)>();
-            int first = 0;
-            for (int t = 0; t < count; t++)
+            foreach (var mine in EvenRuns(RowVectors(y.W), 12 / tileRows))
             {
-                int size = vectors / count + (t < vectors % count ? 1 : 0);
-                var mine = starts.GetRange(first, size);
-                first += size;
                 // A tile's code depends only on its rows, the offsets of its vectors from the first, and the masked taps.
                 var key = new System.Text.StringBuilder().Append(tileRows).Append('|');
                 foreach (int x0 in mine)
@@ -527,16 +520,13 @@ internal sealed partial class KernelEmitter
         var x = s.From;
         var y = s.To;
         int kh = l.KernelHeight, kw = l.KernelWidth, d = l.Dilation, outputs = y.C, inputs = x.C;
-        int rowVectors = (y.W + 7) / 8, most = PlanarOutputVectors(outputs, rowVectors);
-        int count = (rowVectors + most - 1) / most;
+        int most = PlanarOutputVectors(outputs, (y.W + 7) / 8);
         w.Line($"// {ConvFormula(l)}");
         w.Line($"// {Describe(s)}: NCHW in and out, {outputs} output channel(s) × up to {most} vectors of 8 pixels per tile, one broadcast weight per output channel and tap");
         w.Line(Hot);
         w.Line($"private static void {name}(void* state, int begin, int end) {{ if (s_useAvx2) {name}Avx(state, begin, end); else {name}Scalar(state, begin, end); }}");
         w.Line();
 
-        var starts = new List<int>();
-        for (int v = 0; v < rowVectors; v++) starts.Add(Math.Min(v * 8, y.W - 8));
         string rows = s.SkipsZeroRows
             ? $"int ky0 = Math.Max(0, {s.Zeros.Top} - oy), ky1 = Math.Min({kh}, {x.H - s.Zeros.Bottom} - oy);"
             : $"int ky0 = 0, ky1 = {kh};";
@@ -547,12 +537,8 @@ internal sealed partial class KernelEmitter
         w.Line($"float* y = {Sample(y)} + oy * {y.RowStride};");
         w.Line(rows);
         var tiles = new Dictionary<string, List<int>>();
-        int first = 0;
-        for (int t = 0; t < count; t++)
+        foreach (var mine in EvenRuns(RowVectors(y.W), most))
         {
-            int size = rowVectors / count + (t < rowVectors % count ? 1 : 0);
-            var mine = starts.GetRange(first, size);
-            first += size;
             string key = string.Join(",", mine.ConvertAll(v => v - mine[0]));
             if (!tiles.ContainsKey(key)) tiles.Add(key, mine);
             w.Line($"{name}Tile{tiles.Keys.ToList().IndexOf(key)}({Plus("x", mine[0])}, f->{s.WeightPointer}, {Plus("y", mine[0])}, ky0, ky1);");
@@ -650,6 +636,31 @@ internal sealed partial class KernelEmitter
         w.Close();
         w.Close();
         w.Line();
+    }
+
+    /// <summary>
+    /// First columns of the 8-pixel vectors along a row <paramref name="width"/> wide (at least 8): a width that 8 does
+    /// not divide ends with a vector that overlaps the one before.
+    /// </summary>
+    private static List<int> RowVectors(int width)
+    {
+        var starts = new List<int>();
+        for (int v = 0; v < (width + 7) / 8; v++) starts.Add(Math.Min(v * 8, width - 8));
+        return starts;
+    }
+
+    /// <summary><paramref name="items"/> cut into the fewest runs of at most <paramref name="most"/>, as equal as possible (14 = 5 + 5 + 4).</summary>
+    private static List<List<int>> EvenRuns(List<int> items, int most)
+    {
+        int count = (items.Count + most - 1) / most, first = 0;
+        var runs = new List<List<int>>();
+        for (int t = 0; t < count; t++)
+        {
+            int size = items.Count / count + (t < items.Count % count ? 1 : 0);
+            runs.Add(items.GetRange(first, size));
+            first += size;
+        }
+        return runs;
     }
 
     /// <summary><c>p + offset</c>, <c>p - offset</c> or <c>p</c>.</summary>
