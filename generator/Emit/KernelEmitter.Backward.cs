@@ -227,7 +227,7 @@ internal sealed partial class KernelEmitter
         {
             int sets = t.SetsFor(cols);
             // Accumulator names and the input offset each one broadcasts from (relative to the pixel's first tap).
-            var acc = new System.Collections.Generic.List<(string Name, int Ob, int I, int Y, int K)>();
+            var acc = new List<(string Name, int Ob, int I, int Y, int K)>();
             for (int ob = 0; ob < t.Outputs; ob++)
                 for (int i = 0; i < t.Inputs; i++)
                     for (int y = 0; y < t.Rows; y++)
@@ -255,7 +255,7 @@ internal sealed partial class KernelEmitter
                 for (int p = 0; p < prefixes.Length; p++)
                     for (int ob = 0; ob < t.Outputs; ob++)
                         w.Line($"Vector256<float> g{p}_{ob} = Vector256.Load(gr + {(ob == 0 ? "" : $"{ob * g.PlaneStride} + ")}{(p == 0 ? ox : $"({ox} + {p})")} * 8);");
-                var broadcast = new System.Collections.Generic.HashSet<int>();
+                var broadcast = new HashSet<int>();
                 for (int i = 0; i < t.Inputs; i++)
                     for (int y = 0; y < t.Rows; y++)
                         for (int k = kx0; k < kx0 + cols; k++)
@@ -389,7 +389,7 @@ internal sealed partial class KernelEmitter
                 : "Each work item owns one kernel row of one channel block; lane-wise products, no broadcasts.");
         w.Open("for (int item = begin; item < end; item++)");
         w.Line(rowTiles == 1 ? "int ky0 = 0, cb = item;" : $"int ky0 = item % {rowTiles} * {rows}, cb = item / {rowTiles};");
-        var names = new System.Collections.Generic.List<string>();
+        var names = new List<string>();
         for (int y = 0; y < rows; y++)
             for (int k = 0; k < kw; k++)
                 names.Add($"a{y}_{k}");
@@ -705,7 +705,7 @@ internal sealed partial class KernelEmitter
         w.Open($"for (int ox = 0; ox < {y.W}; ox++)");
         w.Line($"nint at = (oy * {k * x.W} + ox * {k}) * 8;");
         w.Line($"Vector256<float> gv = Vector256.Load(g + (oy * {y.W} + ox) * 8){(max ? "" : " * scale")};");
-        var taps = new System.Collections.Generic.List<int>();
+        var taps = new List<int>();
         for (int dy = 0; dy < k; dy++)
             for (int dxo = 0; dxo < k; dxo++)
                 taps.Add((dy * x.W + dxo) * 8);
