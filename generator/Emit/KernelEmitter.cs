@@ -15,6 +15,9 @@ internal sealed partial class KernelEmitter(CodeWriter w, ExecutionPlan plan)
 {
     private const string Hot = "[MethodImpl(MethodImplOptions.AggressiveOptimization)]";
 
+    /// <summary>Vector registers a kernel may keep live: AVX2's 16 (AVX-512's extra 16 are not assumed).</summary>
+    private const int VectorRegisters = 16;
+
     public void EmitAll()
     {
         EmitActivationHelpers();

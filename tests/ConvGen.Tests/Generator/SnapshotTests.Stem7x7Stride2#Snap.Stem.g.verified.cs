@@ -1341,27 +1341,32 @@ public unsafe partial class Stem : global::ConvGen.INetwork
                         for (int ox = 0; ox < 16; ox += 2)
                         {
                             float* xp = xr + ox * 2;
-                            Vector256<float> g0_0 = Vector256.Load(gr + ox * 8);
-                            Vector256<float> g0_1 = Vector256.Load(gr + 2048 + ox * 8);
-                            Vector256<float> g1_0 = Vector256.Load(gr + (ox + 1) * 8);
-                            Vector256<float> g1_1 = Vector256.Load(gr + 2048 + (ox + 1) * 8);
-                            Vector256<float> x4 = Vector256.Create(xp[4]);
-                            a0 = Vector256.FusedMultiplyAdd(g0_0, x4, a0);
-                            a3 = Vector256.FusedMultiplyAdd(g0_1, x4, a3);
-                            Vector256<float> x6 = Vector256.Create(xp[6]);
-                            ba0 = Vector256.FusedMultiplyAdd(g1_0, x6, ba0);
-                            ba3 = Vector256.FusedMultiplyAdd(g1_1, x6, ba3);
-                            Vector256<float> x5 = Vector256.Create(xp[5]);
-                            a1 = Vector256.FusedMultiplyAdd(g0_0, x5, a1);
-                            a4 = Vector256.FusedMultiplyAdd(g0_1, x5, a4);
-                            Vector256<float> x7 = Vector256.Create(xp[7]);
-                            ba1 = Vector256.FusedMultiplyAdd(g1_0, x7, ba1);
-                            ba4 = Vector256.FusedMultiplyAdd(g1_1, x7, ba4);
-                            a2 = Vector256.FusedMultiplyAdd(g0_0, x6, a2);
-                            a5 = Vector256.FusedMultiplyAdd(g0_1, x6, a5);
-                            Vector256<float> x8 = Vector256.Create(xp[8]);
-                            ba2 = Vector256.FusedMultiplyAdd(g1_0, x8, ba2);
-                            ba5 = Vector256.FusedMultiplyAdd(g1_1, x8, ba5);
+                            {
+                                Vector256<float> g0_0 = Vector256.Load(gr + ox * 8);
+                                Vector256<float> g0_1 = Vector256.Load(gr + 2048 + ox * 8);
+                                Vector256<float> x4 = Vector256.Create(xp[4]);
+                                a0 = Vector256.FusedMultiplyAdd(g0_0, x4, a0);
+                                a3 = Vector256.FusedMultiplyAdd(g0_1, x4, a3);
+                                Vector256<float> x5 = Vector256.Create(xp[5]);
+                                a1 = Vector256.FusedMultiplyAdd(g0_0, x5, a1);
+                                a4 = Vector256.FusedMultiplyAdd(g0_1, x5, a4);
+                                Vector256<float> x6 = Vector256.Create(xp[6]);
+                                a2 = Vector256.FusedMultiplyAdd(g0_0, x6, a2);
+                                a5 = Vector256.FusedMultiplyAdd(g0_1, x6, a5);
+                            }
+                            {
+                                Vector256<float> g1_0 = Vector256.Load(gr + (ox + 1) * 8);
+                                Vector256<float> g1_1 = Vector256.Load(gr + 2048 + (ox + 1) * 8);
+                                Vector256<float> x6 = Vector256.Create(xp[6]);
+                                ba0 = Vector256.FusedMultiplyAdd(g1_0, x6, ba0);
+                                ba3 = Vector256.FusedMultiplyAdd(g1_1, x6, ba3);
+                                Vector256<float> x7 = Vector256.Create(xp[7]);
+                                ba1 = Vector256.FusedMultiplyAdd(g1_0, x7, ba1);
+                                ba4 = Vector256.FusedMultiplyAdd(g1_1, x7, ba4);
+                                Vector256<float> x8 = Vector256.Create(xp[8]);
+                                ba2 = Vector256.FusedMultiplyAdd(g1_0, x8, ba2);
+                                ba5 = Vector256.FusedMultiplyAdd(g1_1, x8, ba5);
+                            }
                         }
                     }
                 }
