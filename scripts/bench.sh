@@ -17,6 +17,7 @@
 # (benchmarks/onednn/onednn_peer.cpp → artifacts/onednn/onednn_peer) when the source is newer than the binary.
 # PYTHON=/path/to/python3 picks the PyTorch peer's interpreter (default /usr/bin/python3, Debian's torch).
 # BENCH_NICE=-10 runs harness and peers at that nice value (needs root); the report records it.
+# DOTNET_EnableAVX512=0 runs ConvGen as on a CPU without AVX-512 (16 vector registers instead of 32); recorded too.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -78,4 +79,4 @@ if [[ -n "${BENCH_NICE:-}" ]]; then nice_cmd=(nice -n "$BENCH_NICE"); fi
 
 exec "${nice_cmd[@]}" dotnet benchmarks/ConvGen.Benchmarks/bin/Release/net10.0/ConvGen.Benchmarks.dll \
   --python "$python" --onednn "$root/$onednn_bin" --commit "$commit" \
-  --command "${BENCH_NICE:+BENCH_NICE=$BENCH_NICE }bash scripts/bench.sh${*:+ $*}" "$@"
+  --command "${BENCH_NICE:+BENCH_NICE=$BENCH_NICE }${DOTNET_EnableAVX512:+DOTNET_EnableAVX512=$DOTNET_EnableAVX512 }bash scripts/bench.sh${*:+ $*}" "$@"

@@ -2,6 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.Linq;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics.X86;
 using System.Text;
 
 namespace ConvGen.Benchmarks;
@@ -21,7 +22,11 @@ public static class Report
         sb.AppendLine($"- Date: {run.Started:yyyy-MM-dd HH:mm} UTC{(o.Commit is null ? "" : $", commit {o.Commit}")}{(o.Quick ? " — **quick run: short timings, noisy figures**" : "")}");
         sb.AppendLine($"- Command: `{run.Command}`");
         sb.AppendLine($"- Machine: {Machine.CpuName()}, {Machine.Topology()} ({Machine.Isa()}), {RuntimeInformation.OSDescription}");
-        sb.AppendLine($"- ConvGen: {RuntimeInformation.FrameworkDescription}, workstation GC, tiered JIT; threads via `ConvGen.Parallelism.MaxThreads`");
+        // With AVX-512 on, the JIT gives Vector256 code 32 registers; an AVX2-only CPU (and the primary peer) has 16.
+        string registers = Environment.GetEnvironmentVariable("DOTNET_EnableAVX512") == "0"
+            ? "AVX-512 off in the JIT (`DOTNET_EnableAVX512=0`): 16 vector registers, as on a CPU without AVX-512"
+            : Avx512F.IsSupported ? "the JIT uses AVX-512's 32 vector registers for Vector256 code (`DOTNET_EnableAVX512=0` limits it to AVX2's 16)" : "16 vector registers";
+        sb.AppendLine($"- ConvGen: {RuntimeInformation.FrameworkDescription}, workstation GC, tiered JIT, {registers}; threads via `ConvGen.Parallelism.MaxThreads`");
         sb.AppendLine($"- oneDNN peer (primary): {run.OneDnnDescription}; benchmarks/onednn/onednn_peer.cpp built with `g++ -O2 -fopenmp … -ldnnl`, threads via `omp_set_num_threads`");
         sb.AppendLine($"- oneDNN peer (informational, forward only): {run.OneDnnWideDescription}");
         sb.AppendLine($"- PyTorch peer: {run.TorchDescription}; threads via `torch.set_num_threads`; its im2col+GEMM fallback (`Slow2d`) runs on {Machine.BlasLibrary()}");
