@@ -47,7 +47,13 @@ internal sealed record SpreadStep(int Layer, Tensor From, Tensor To, int Stride,
 internal sealed record DataGradStep(Step Kernel, RepackedWeights Weights, bool InputOnly) : BackwardStep(InputOnly);
 
 /// <summary>Routes ∂Y back through a pooling window: to the first maximum, or evenly over the window.</summary>
-internal sealed record PoolGradStep(LayerModel Layer, Tensor Input, Tensor Output, Tensor GradY, Tensor GradX, bool InputOnly) : BackwardStep(InputOnly);
+/// <param name="Relu">The derivative of the ReLU whose output the pool read (<paramref name="Input"/>) is applied too, in
+/// place of a separate pass over ∂X (see <see cref="Tiles"/>).</param>
+internal sealed record PoolGradStep(LayerModel Layer, Tensor Input, Tensor Output, Tensor GradY, Tensor GradX, bool InputOnly, bool Relu = false) : BackwardStep(InputOnly)
+{
+    /// <summary>The windows tile the input (stride = window, no padding): each input pixel gets exactly one store.</summary>
+    public bool Tiles => Layer.Kind != LayerKind.GlobalAvgPool && Layer.Stride == Layer.KernelHeight && !Layer.HasPadding;
+}
 
 /// <summary>A layout copy of a gradient (towards the caller's ∂loss/∂input).</summary>
 internal sealed record CopyGradStep(CopyStep Copy, bool InputOnly) : BackwardStep(InputOnly);
@@ -183,7 +189,13 @@ internal sealed class BackwardPlan
         Dictionary<string, Tensor> grad, bool biasInWeightGrad = false)
     {
         var gz = grad[output.Field];
-        if (activation is { } act) Steps.Add(new ActivationGradStep(act, l.Index + 1, output, gz, false));
+        // Conv + ReLU + max pool (LeNet, VGG): the pool's backward, which stores every pixel of ∂Y once and reads the
+        // ReLU's output anyway, also applies ReLU's derivative; a separate pass would read and write ∂Y again.
+        int lastStep = Steps.Count - 1;
+        if (activation == LayerKind.Relu && lastStep >= 0 && Steps[lastStep] is PoolGradStep { Tiles: true, Relu: false } pool
+            && pool.Layer.Kind == LayerKind.MaxPool && pool.GradX == gz && pool.Input == output)
+            Steps[lastStep] = pool with { Relu = true };
+        else if (activation is { } act) Steps.Add(new ActivationGradStep(act, l.Index + 1, output, gz, false));
         var bias = l.Bias ? Parameter(forward, l.Index, "bias") : null;
         if (bias is not null && !biasInWeightGrad) Steps.Add(new BiasGradStep(l.Index, gz, bias.GradientPointer));
         return (gz, Parameter(forward, l.Index, "weight"), bias);

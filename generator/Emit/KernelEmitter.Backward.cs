@@ -733,8 +733,9 @@ internal sealed partial class KernelEmitter
         var y = s.Output;
         int k = l.KernelHeight, blocks = Tensor.Blocks(s.GradX.C);
         bool leftovers = y.H * k < x.H || y.W * k < x.W;
+        string relu = s.Relu ? " · [X > 0]" : "";
         Open(name, max
-                ? $"∂X[n,c,{k}·y+ΔY,{k}·x+ΔX] = ∂Y[n,c,y,x] at the first maximum of the {k}x{k} window in scan order (PyTorch's tie rule), 0 elsewhere   (layer {l.Index})"
+                ? $"∂X[n,c,{k}·y+ΔY,{k}·x+ΔX] = ∂Y[n,c,y,x]{relu} at the first maximum of the {k}x{k} window in scan order (PyTorch's tie rule), 0 elsewhere   (layer {l.Index}{(s.Relu ? $", with the ReLU of layer {l.Index - 1} that X is the output of" : "")})"
                 : $"∂X[n,c,{k}·y+ΔY,{k}·x+ΔX] = ∂Y[n,c,y,x] / {k * k}   (layer {l.Index})",
             "The windows tile the input: one store per input pixel" + (leftovers ? "; the rows and columns no window covers are cleared first." : "."));
         w.Open("for (int item = begin; item < end; item++)");
@@ -763,6 +764,9 @@ internal sealed partial class KernelEmitter
                 w.Line($"Vector256<float> hit{t} = Vector256.Equals(v{t}, best) & open; open = Vector256.AndNot(open, hit{t});");
             // A window of NaNs has no maximum; its gradient goes to the first tap, as in the general kernel.
             w.Line("hit0 |= open;");
+            // Only the winning tap receives ∂Y, and it holds the maximum, so ReLU's [X > 0] there is [best > 0] (false
+            // for a window of NaNs too, as the separate pass would give).
+            if (s.Relu) w.Line("gv &= Vector256.GreaterThan(best, Vector256<float>.Zero);");
             for (int t = 0; t < taps.Count; t++) w.Line($"Vector256.Store(gv & hit{t}, dx + at + {taps[t]});");
         }
         else
@@ -802,7 +806,7 @@ internal sealed partial class KernelEmitter
         }
         bool max = l.Kind == LayerKind.MaxPool;
         int k = l.KernelHeight, st = l.Stride, p = l.PadTop;
-        if (st == k && !l.HasPadding)
+        if (s.Tiles)
         {
             EmitTilingPoolGrad(name, s, max);
             return;

@@ -313,18 +313,16 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
                 global::ConvGen.Parallelism.For(105, &Back10, &frame); // ∂ layer 7 weight
                 global::ConvGen.Parallelism.For((batch + 3) / 4 * 17, &Back11, &frame); // ∂ layer 7 input: forward kernel over transposed weights
                 global::ConvGen.Parallelism.For(batch * 2, &Back12, &frame); // ∂ through layer 5 (MaxPool)
-                global::ConvGen.Parallelism.For((int)(((long)batch * 1600 + 4095) / 4096), &Back13, &frame); // ∂ through layer 4 (Relu)
-                global::ConvGen.Parallelism.For(2, &Back14, &frame); // ∂ layer 3 bias
-                global::ConvGen.Parallelism.For(30, &Back15, &frame); // ∂ layer 3 weight
-                global::ConvGen.Parallelism.For(batch * 2, &Back16, &frame); // layer 3: ∂Z onto the backward-data grid
-                global::ConvGen.Parallelism.For(batch * 14, &Back17, &frame); // ∂ layer 3 input: forward kernel over transposed weights
-                global::ConvGen.Parallelism.For(batch * 1, &Back18, &frame); // gradient into its tensor's layout
-                global::ConvGen.Parallelism.For(batch * 1, &Back19, &frame); // ∂ through layer 2 (MaxPool)
-                global::ConvGen.Parallelism.For((int)(((long)batch * 6272 + 4095) / 4096), &Back20, &frame); // ∂ through layer 1 (Relu)
-                global::ConvGen.Parallelism.For(1, &Back21, &frame); // ∂ layer 0 bias
-                global::ConvGen.Parallelism.For(5, &Back22, &frame); // ∂ layer 0 weight
-                if (wantInput) global::ConvGen.Parallelism.For(batch * 1, &Back23, &frame); // layer 0: ∂Z onto the backward-data grid
-                if (wantInput) global::ConvGen.Parallelism.For(batch * 28, &Back24, &frame); // ∂ layer 0 input: forward kernel over transposed weights
+                global::ConvGen.Parallelism.For(2, &Back13, &frame); // ∂ layer 3 bias
+                global::ConvGen.Parallelism.For(30, &Back14, &frame); // ∂ layer 3 weight
+                global::ConvGen.Parallelism.For(batch * 2, &Back15, &frame); // layer 3: ∂Z onto the backward-data grid
+                global::ConvGen.Parallelism.For(batch * 14, &Back16, &frame); // ∂ layer 3 input: forward kernel over transposed weights
+                global::ConvGen.Parallelism.For(batch * 1, &Back17, &frame); // gradient into its tensor's layout
+                global::ConvGen.Parallelism.For(batch * 1, &Back18, &frame); // ∂ through layer 2 (MaxPool)
+                global::ConvGen.Parallelism.For(1, &Back19, &frame); // ∂ layer 0 bias
+                global::ConvGen.Parallelism.For(5, &Back20, &frame); // ∂ layer 0 weight
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 1, &Back21, &frame); // layer 0: ∂Z onto the backward-data grid
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 28, &Back22, &frame); // ∂ layer 0 input: forward kernel over transposed weights
             }
         }
     }
@@ -3668,7 +3666,7 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         }
     }
 
-    // ∂X[n,c,2·y+ΔY,2·x+ΔX] = ∂Y[n,c,y,x] at the first maximum of the 2x2 window in scan order (PyTorch's tie rule), 0 elsewhere   (layer 5)
+    // ∂X[n,c,2·y+ΔY,2·x+ΔX] = ∂Y[n,c,y,x] · [X > 0] at the first maximum of the 2x2 window in scan order (PyTorch's tie rule), 0 elsewhere   (layer 5, with the ReLU of layer 4 that X is the output of)
     // The windows tile the input: one store per input pixel.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Back12(void* state, int begin, int end)
@@ -3701,6 +3699,7 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
                     Vector256<float> hit2 = Vector256.Equals(v2, best) & open; open = Vector256.AndNot(open, hit2);
                     Vector256<float> hit3 = Vector256.Equals(v3, best) & open; open = Vector256.AndNot(open, hit3);
                     hit0 |= open;
+                    gv &= Vector256.GreaterThan(best, Vector256<float>.Zero);
                     Vector256.Store(gv & hit0, dx + at + 0);
                     Vector256.Store(gv & hit1, dx + at + 8);
                     Vector256.Store(gv & hit2, dx + at + 80);
@@ -3710,31 +3709,10 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         }
     }
 
-    // ∂X = ∂Y · [Y > 0]   (layer 4, in place on ∂Y)
-    // The derivative is taken from the activation's saved output.
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back13(void* state, int begin, int end)
-    {
-        var f = (Frame*)state;
-        long total = (long)f->Batch * 1600;
-        float* y = f->T4;
-        float* g = f->G4;
-        for (int chunk = begin; chunk < end; chunk++)
-        {
-            long i = (long)chunk * 4096, stop = Math.Min(i + 4096, total);
-            for (; i + 8 <= stop; i += 8)
-            {
-                Vector256<float> yv = Vector256.Load(y + i), gv = Vector256.Load(g + i);
-                Vector256.Store(Vector256.ConditionalSelect(Vector256.GreaterThan(yv, Vector256<float>.Zero), gv, Vector256<float>.Zero), g + i);
-            }
-            for (; i < stop; i++) g[i] = y[i] > 0f ? g[i] : 0f;
-        }
-    }
-
     // ∂B[o] += Σ_{n,y,x} ∂Z[n,o,y,x]   (layer 3)
     // One block of 8 outputs per work item; two partial sums.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back14(void* state, int begin, int end)
+    private static void Back13(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int cb = begin; cb < end; cb++)
@@ -3755,7 +3733,7 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
     // ∂W[o,i,ΔY,ΔX] += Σ_{n,y,x} ∂Z[n,o,y,x] · X[n,i,1·y+1·ΔY,1·x+1·ΔX]   (layer 3, X zero-padded)
     // Each work item owns 16 outputs × 1 input channel(s) × 1 kernel row(s) × 5: 10 accumulators in registers, reduced over every pixel of the batch.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back15(void* state, int begin, int end)
+    private static void Back14(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
@@ -3811,7 +3789,7 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
     // Y[n,c,h+4,w+4] = X[n,c,h,w]   (16×10×10 NCHW8c → 16×18×18 NCHW: layer 3: ∂Z onto the backward-data grid)
     // The border is zeroed, so the next kernel reads every tap in bounds.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back16(void* state, int begin, int end)
+    private static void Back15(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
@@ -3843,12 +3821,12 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
     // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
     // layer 3: 16×18×18 → 6×14×14, 5x5: NCHW in and out, 6 output channel(s) × up to 2 vectors of 8 pixels per tile, one broadcast weight per output channel and tap
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back17(void* state, int begin, int end) { if (s_useAvx2) Back17Avx(state, begin, end); else Back17Scalar(state, begin, end); }
+    private static void Back16(void* state, int begin, int end) { if (s_useAvx2) Back16Avx(state, begin, end); else Back16Scalar(state, begin, end); }
 
     // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
     // Each work item is one output row, all output channels.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back17Avx(void* state, int begin, int end)
+    private static void Back16Avx(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
@@ -3857,13 +3835,13 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             float* x = f->G6 + (nint)n * 5184 + oy * 18;
             float* y = f->G5 + (nint)n * 1176 + oy * 14;
             int ky0 = Math.Max(0, 4 - oy), ky1 = Math.Min(5, 14 - oy);
-            Back17Tile0(x, f->L3WT, y, ky0, ky1);
+            Back16Tile0(x, f->L3WT, y, ky0, ky1);
         }
     }
 
     // 6×2 tile: acc[o][v] += W[o,i,tap] · X[i][pixels of v + tap offset]; per tap 2 input loads and 6 broadcasts for 12 FMAs.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back17Tile0(float* x, float* w, float* y, int ky0, int ky1)
+    private static void Back16Tile0(float* x, float* w, float* y, int ky0, int ky1)
     {
         Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0;
         Vector256<float> a1_0 = a0_0, a1_1 = a0_0;
@@ -3997,7 +3975,7 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
     // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
     // Scalar twin of the AVX2 kernel for CPUs without AVX2/FMA: same work items.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back17Scalar(void* state, int begin, int end)
+    private static void Back16Scalar(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
@@ -4025,7 +4003,7 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
     // Y[n,c,h+0,w+0] = X[n,c,h,w]   (6×14×14 NCHW → 6×14×14 NCHW8c: gradient into its tensor's layout)
     // A pure change of layout.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back18(void* state, int begin, int end)
+    private static void Back17(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
@@ -4054,10 +4032,10 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         }
     }
 
-    // ∂X[n,c,2·y+ΔY,2·x+ΔX] = ∂Y[n,c,y,x] at the first maximum of the 2x2 window in scan order (PyTorch's tie rule), 0 elsewhere   (layer 2)
+    // ∂X[n,c,2·y+ΔY,2·x+ΔX] = ∂Y[n,c,y,x] · [X > 0] at the first maximum of the 2x2 window in scan order (PyTorch's tie rule), 0 elsewhere   (layer 2, with the ReLU of layer 1 that X is the output of)
     // The windows tile the input: one store per input pixel.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back19(void* state, int begin, int end)
+    private static void Back18(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
@@ -4087,6 +4065,7 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
                     Vector256<float> hit2 = Vector256.Equals(v2, best) & open; open = Vector256.AndNot(open, hit2);
                     Vector256<float> hit3 = Vector256.Equals(v3, best) & open; open = Vector256.AndNot(open, hit3);
                     hit0 |= open;
+                    gv &= Vector256.GreaterThan(best, Vector256<float>.Zero);
                     Vector256.Store(gv & hit0, dx + at + 0);
                     Vector256.Store(gv & hit1, dx + at + 8);
                     Vector256.Store(gv & hit2, dx + at + 224);
@@ -4096,31 +4075,10 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         }
     }
 
-    // ∂X = ∂Y · [Y > 0]   (layer 1, in place on ∂Y)
-    // The derivative is taken from the activation's saved output.
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back20(void* state, int begin, int end)
-    {
-        var f = (Frame*)state;
-        long total = (long)f->Batch * 6272;
-        float* y = f->T2;
-        float* g = f->G8;
-        for (int chunk = begin; chunk < end; chunk++)
-        {
-            long i = (long)chunk * 4096, stop = Math.Min(i + 4096, total);
-            for (; i + 8 <= stop; i += 8)
-            {
-                Vector256<float> yv = Vector256.Load(y + i), gv = Vector256.Load(g + i);
-                Vector256.Store(Vector256.ConditionalSelect(Vector256.GreaterThan(yv, Vector256<float>.Zero), gv, Vector256<float>.Zero), g + i);
-            }
-            for (; i < stop; i++) g[i] = y[i] > 0f ? g[i] : 0f;
-        }
-    }
-
     // ∂B[o] += Σ_{n,y,x} ∂Z[n,o,y,x]   (layer 0)
     // One block of 8 outputs per work item; two partial sums.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back21(void* state, int begin, int end)
+    private static void Back19(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int cb = begin; cb < end; cb++)
@@ -4141,7 +4099,7 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
     // ∂W[o,i,ΔY,ΔX] += Σ_{n,y,x} ∂Z[n,o,y,x] · X[n,i,1·y+1·ΔY,1·x+1·ΔX]   (layer 0, X zero-padded)
     // Each work item owns 8 outputs × 1 input channel(s) × 1 kernel row(s) × 5: 5 accumulators in registers, reduced over every pixel of the batch.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back22(void* state, int begin, int end)
+    private static void Back20(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
@@ -4194,7 +4152,7 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
     // Y[n,c,h+2,w+2] = X[n,c,h,w]   (6×28×28 NCHW8c → 6×32×32 NCHW: layer 0: ∂Z onto the backward-data grid)
     // The border is zeroed, so the next kernel reads every tap in bounds.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back23(void* state, int begin, int end)
+    private static void Back21(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
@@ -4226,12 +4184,12 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
     // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
     // layer 0: 6×32×32 → 1×28×28, 5x5: NCHW in and out, 1 output channel(s) × up to 4 vectors of 8 pixels per tile, one broadcast weight per output channel and tap
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back24(void* state, int begin, int end) { if (s_useAvx2) Back24Avx(state, begin, end); else Back24Scalar(state, begin, end); }
+    private static void Back22(void* state, int begin, int end) { if (s_useAvx2) Back22Avx(state, begin, end); else Back22Scalar(state, begin, end); }
 
     // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
     // Each work item is one output row, all output channels.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back24Avx(void* state, int begin, int end)
+    private static void Back22Avx(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
@@ -4240,13 +4198,13 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             float* x = f->G9 + (nint)n * 6144 + oy * 32;
             float* y = f->InputGradient + (nint)n * 784 + oy * 28;
             int ky0 = Math.Max(0, 2 - oy), ky1 = Math.Min(5, 30 - oy);
-            Back24Tile0(x, f->L0WT, y, ky0, ky1);
+            Back22Tile0(x, f->L0WT, y, ky0, ky1);
         }
     }
 
     // 1×4 tile, twice (even and odd input channels): acc[o][v] += W[o,i,tap] · X[i][pixels of v + tap offset]; per tap 4 input loads and 1 broadcasts for 4 FMAs.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back24Tile0(float* x, float* w, float* y, int ky0, int ky1)
+    private static void Back22Tile0(float* x, float* w, float* y, int ky0, int ky1)
     {
         Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0;
         Vector256<float> c0_0 = a0_0, c0_1 = a0_0, c0_2 = a0_0, c0_3 = a0_0;
@@ -4358,7 +4316,7 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
     // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
     // Scalar twin of the AVX2 kernel for CPUs without AVX2/FMA: same work items.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back24Scalar(void* state, int begin, int end)
+    private static void Back22Scalar(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
