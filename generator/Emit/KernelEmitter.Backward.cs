@@ -259,7 +259,10 @@ internal sealed partial class KernelEmitter
                     for (int y = 0; y < t.Rows; y++)
                         for (int k = kx0; k < kx0 + cols; k++)
                             for (int p = 0; p < prefixes.Length; p++)
-                                if (!offsets.Contains(p * step + InputOffset(i, y, k))) offsets.Add(p * step + InputOffset(i, y, k));
+                            {
+                                int offset = p * step + InputOffset(i, y, k);
+                                if (!offsets.Contains(offset)) offsets.Add(offset);
+                            }
                 // Three orders of the same FMAs, the first whose live registers fit AVX2's 16 (a tile that does not
                 // fit is spilled by the JIT inside the pixel loop: the 64→64 3x3 weight gradient, 4 blocks × 3 taps,
                 // ran 2.1× slower with AVX-512's extra registers turned off):
