@@ -271,9 +271,11 @@ internal sealed partial class KernelEmitter
                 //     12 + 3 + 1 instead of 12 + 4 + 1);
                 //  3. the pixels one after the other, each as in 1 (a shared input value is broadcast again).
                 int accumulators = acc.Count * prefixes.Length;
-                if (accumulators + t.Outputs * prefixes.Length + 1 <= VectorRegisters || prefixes.Length == 1 && accumulators + offsets.Count + 1 > VectorRegisters)
-                    GradientsHeld(Enumerable.Range(0, prefixes.Length).ToList());
-                else if (accumulators + offsets.Count + 1 <= VectorRegisters)
+                bool gradientsFit = accumulators + t.Outputs * prefixes.Length + 1 <= VectorRegisters;
+                bool broadcastsFit = accumulators + offsets.Count + 1 <= VectorRegisters;
+                if (gradientsFit || !broadcastsFit && prefixes.Length == 1)
+                    GradientsHeld(Enumerable.Range(0, prefixes.Length).ToList()); // order 1 (a lone pixel that fits neither: spilled)
+                else if (broadcastsFit)
                 {
                     foreach (int offset in offsets) w.Line($"Vector256<float> x{offset} = Vector256.Create(xp[{offset}]);");
                     for (int ob = 0; ob < t.Outputs; ob++)

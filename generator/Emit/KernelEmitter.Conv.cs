@@ -517,13 +517,14 @@ internal sealed partial class KernelEmitter
 
     /// <summary>
     /// The register tile of the planar-output kernel: all O output channels × V vectors of 8 pixels, with as many
-    /// accumulators as fit beside the values each tap reuses (min(O, V) of them, plus one temporary).
+    /// accumulators as fit beside the values each tap reuses (min(O, V) of them, plus one temporary), with one of
+    /// AVX2's registers to spare.
     /// </summary>
     private static int PlanarOutputVectors(int outputs, int rowVectors)
     {
         int vectors = 1;
         for (int v = 1; v <= rowVectors; v++)
-            if (outputs * v <= 12 && outputs * v + Math.Min(outputs, v) + 1 <= 15) vectors = v;
+            if (outputs * v <= 12 && outputs * v + Math.Min(outputs, v) + 1 < VectorRegisters) vectors = v;
         return vectors;
     }
 
