@@ -92,9 +92,21 @@ public sealed unsafe class TransposedWeights
         for (int ob = begin; ob < end; ob++)
         {
             int outLanes = Math.Min(8, outChannels - ob * 8);
-            for (int ib = 0; ib < ParameterLayout.Blocks(inChannels); ib++)
+            int inBlocks = ParameterLayout.Blocks(inChannels);
+            for (int ib = 0; ib < inBlocks; ib++)
             {
                 int inLanes = Math.Min(8, inChannels - ib * 8);
+                // A wide layer's weights (256→256 3x3: 2.3 MB each way) have left L2 by the time Backward refreshes
+                // them, and a transpose reads its block as 8 rows a window apart, tap by tap, which the hardware
+                // prefetcher does not run ahead of. Asking for the next block's source and target lines halved the
+                // 256→256 refresh (0.30 → 0.14 ms at 1 thread); the target's lines alone did not help.
+                if (ib + 1 < inBlocks && Sse.IsSupported)
+                {
+                    float* nextSource = source + (nint)(ob * inChannels + ib * 8 + 8) * sourceRow;
+                    float* nextTarget = target + (nint)((ib + 1) * outChannels + ob * 8) * rowStride;
+                    for (int line = 0; line < 8 * sourceRow; line += 16) Sse.Prefetch0(nextSource + line);
+                    for (int line = 0; line < 8 * rowStride; line += 16) Sse.Prefetch0(nextTarget + line);
+                }
                 for (int tap = 0; tap < targetWindow; tap++)
                 {
                     float* s = source + ((nint)(ob * inChannels + ib * 8) * sourceWindow + taps[tap]) * 8;
