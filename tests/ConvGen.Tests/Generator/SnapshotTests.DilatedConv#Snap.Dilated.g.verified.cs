@@ -936,9 +936,15 @@ public unsafe partial class Dilated : global::ConvGen.INetwork
             int channels = Math.Min(8 - unit * 8, 8);
             float* src = x + (nint)unit * 968;
             float* dst = y + 32;
-            new Span<float>(y, channels * 225).Clear();
             if (s_useAvx2)
             {
+                for (int c = 0; c < channels; c++)
+                {
+                    float* plane = y + c * 225;
+                    new Span<float>(plane, 32).Clear();
+                    for (int h = 2; h < 12; h++) Avx.Store(plane + h * 15 + 13, Vector256<float>.Zero);
+                    new Span<float>(plane + 193, 32).Clear();
+                }
                 for (int h = 0; h < 11; h++)
                 {
                     global::ConvGen.Registers.FromBlocked8(src + h * 88 + 0 * 8, dst + h * 15 + 0, 225, channels);
@@ -947,6 +953,7 @@ public unsafe partial class Dilated : global::ConvGen.INetwork
             }
             else
             {
+                new Span<float>(y, channels * 225).Clear();
                 for (int c = 0; c < channels; c++)
                     for (int h = 0; h < 11; h++)
                         for (int w = 0; w < 11; w++) dst[c * 225 + h * 15 + w] = src[h * 88 + w * 8 + c];

@@ -3800,9 +3800,15 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             int channels = Math.Min(16 - unit * 8, 8);
             float* src = x + (nint)unit * 800;
             float* dst = y + 76;
-            new Span<float>(y, channels * 324).Clear();
             if (s_useAvx2)
             {
+                for (int c = 0; c < channels; c++)
+                {
+                    float* plane = y + c * 324;
+                    new Span<float>(plane, 76).Clear();
+                    for (int h = 4; h < 13; h++) Avx.Store(plane + h * 18 + 14, Vector256<float>.Zero);
+                    new Span<float>(plane + 248, 76).Clear();
+                }
                 for (int h = 0; h < 10; h++)
                 {
                     global::ConvGen.Registers.FromBlocked8(src + h * 80 + 0 * 8, dst + h * 18 + 0, 324, channels);
@@ -3811,6 +3817,7 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             }
             else
             {
+                new Span<float>(y, channels * 324).Clear();
                 for (int c = 0; c < channels; c++)
                     for (int h = 0; h < 10; h++)
                         for (int w = 0; w < 10; w++) dst[c * 324 + h * 18 + w] = src[h * 80 + w * 8 + c];
@@ -4163,9 +4170,15 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             int channels = Math.Min(6 - unit * 8, 8);
             float* src = x + (nint)unit * 6272;
             float* dst = y + 66;
-            new Span<float>(y, channels * 1024).Clear();
             if (s_useAvx2)
             {
+                for (int c = 0; c < channels; c++)
+                {
+                    float* plane = y + c * 1024;
+                    new Span<float>(plane, 66).Clear();
+                    for (int h = 2; h < 29; h++) Avx.Store(plane + h * 32 + 30, Vector256<float>.Zero);
+                    new Span<float>(plane + 958, 66).Clear();
+                }
                 for (int h = 0; h < 28; h++)
                 {
                     for (int x0 = 0; x0 < 24; x0 += 8) global::ConvGen.Registers.FromBlocked8(src + h * 224 + x0 * 8, dst + h * 32 + x0, 1024, channels);
@@ -4174,6 +4187,7 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             }
             else
             {
+                new Span<float>(y, channels * 1024).Clear();
                 for (int c = 0; c < channels; c++)
                     for (int h = 0; h < 28; h++)
                         for (int w = 0; w < 28; w++) dst[c * 1024 + h * 32 + w] = src[h * 224 + w * 8 + c];

@@ -1395,9 +1395,15 @@ public unsafe partial class Stem : global::ConvGen.INetwork
             int channels = Math.Min(16 - unit * 8, 8);
             float* src = x + (nint)unit * 2048;
             float* dst = y + 20;
-            new Span<float>(y, channels * 361).Clear();
             if (s_useAvx2)
             {
+                for (int c = 0; c < channels; c++)
+                {
+                    float* plane = y + c * 361;
+                    new Span<float>(plane, 20).Clear();
+                    for (int h = 1; h < 16; h++) Avx.Store(plane + h * 19 + 17, Vector256<float>.Zero);
+                    new Span<float>(plane + 321, 40).Clear();
+                }
                 for (int h = 0; h < 16; h++)
                 {
                     for (int x0 = 0; x0 < 16; x0 += 8) global::ConvGen.Registers.FromBlocked8(src + h * 128 + x0 * 8, dst + h * 19 + x0, 361, channels);
@@ -1405,6 +1411,7 @@ public unsafe partial class Stem : global::ConvGen.INetwork
             }
             else
             {
+                new Span<float>(y, channels * 361).Clear();
                 for (int c = 0; c < channels; c++)
                     for (int h = 0; h < 16; h++)
                         for (int w = 0; w < 16; w++) dst[c * 361 + h * 19 + w] = src[h * 128 + w * 8 + c];
