@@ -240,7 +240,7 @@ public sealed partial class NetworkGenerator
             foreach (var p in plan.Parameters) w.Line($"frame->{p.Pointer} = {p.Field}.Pointer;");
             for (int i = 0; i < plan.Steps.Count; i++)
             {
-                string call = $"global::ConvGen.Parallelism.For({KernelEmitter.WorkItems(plan.Steps[i])}, &Step{i}, frame); // {KernelEmitter.Describe(plan.Steps[i])}";
+                string call = $"global::ConvGen.Parallelism.For({KernelEmitter.WorkItems(plan.Steps[i])}, &Step{i}, {KernelEmitter.ForArguments(plan.Steps[i], "frame")}); // {KernelEmitter.Describe(plan.Steps[i])}";
                 w.Line(i == plan.Steps.Count - 1 && plan.DirectOutput is { } last ? $"if (frame->{last.Field} != frame->Output) {call}" : call);
             }
             w.Close();

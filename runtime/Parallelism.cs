@@ -31,11 +31,14 @@ public static unsafe class Parallelism
     // lock object the first time a Wait really blocks, a 24-byte allocation that can land in any call, long after warm-up.
     private static readonly SemaphoreSlim s_done = new(0);
 
-    /// <summary>Runs <paramref name="body"/> over items <c>[0, count)</c>, split into up to <see cref="MaxThreads"/> contiguous ranges.</summary>
+    /// <summary>
+    /// Runs <paramref name="body"/> over items <c>[0, count)</c>, split into up to <see cref="MaxThreads"/> contiguous
+    /// ranges of at least <paramref name="grain"/> items each (fewer items run on the calling thread alone).
+    /// </summary>
     [EditorBrowsable(EditorBrowsableState.Never)]
-    public static void For(int count, delegate*<void*, int, int, void> body, void* state)
+    public static void For(int count, delegate*<void*, int, int, void> body, void* state, int grain = 1)
     {
-        int parts = Math.Min(MaxThreads, count);
+        int parts = Math.Min(MaxThreads, count / Math.Max(grain, 1));
         if (parts <= 1 || !Monitor.TryEnter(s_gate))
         {
             body(state, 0, count);

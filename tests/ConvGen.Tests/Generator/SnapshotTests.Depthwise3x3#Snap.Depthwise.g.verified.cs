@@ -150,8 +150,8 @@ public unsafe partial class Depthwise : global::ConvGen.INetwork
         int batch = frame->Batch;
         frame->L0W = _layer0Weight.Pointer;
         frame->L0B = _layer0Bias.Pointer;
-        global::ConvGen.Parallelism.For(batch * 80, &Step0, frame); // layer 0: depthwise Conv 3x3, 16→16 + Relu
-        if (frame->T1 != frame->Output) global::ConvGen.Parallelism.For(batch * 16, &Step1, frame); // output
+        global::ConvGen.Parallelism.For(batch * 80, &Step0, frame, grain: 1098); // layer 0: depthwise Conv 3x3, 16→16 + Relu
+        if (frame->T1 != frame->Output) global::ConvGen.Parallelism.For(batch * 16, &Step1, frame, grain: 198); // output
     }
 
     private readonly global::ConvGen.TransposedWeights _L0WT;

@@ -156,10 +156,10 @@ public unsafe partial class Dilated : global::ConvGen.INetwork
         int batch = frame->Batch;
         frame->L0W = _layer0Weight.Pointer;
         frame->L0B = _layer0Bias.Pointer;
-        global::ConvGen.Parallelism.For(batch * 8, &Step0, frame); // zero-padded copy
-        global::ConvGen.Parallelism.For(batch * 11, &Step1, frame); // layer 0: Conv 3x3, 8→8 + Tanh
-        global::ConvGen.Parallelism.For(batch * 1, &Step2, frame); // layer 2: GlobalAvgPool
-        global::ConvGen.Parallelism.For(batch * 1, &Step3, frame); // output
+        global::ConvGen.Parallelism.For(batch * 8, &Step0, frame, grain: 72); // zero-padded copy
+        global::ConvGen.Parallelism.For(batch * 11, &Step1, frame, grain: 26); // layer 0: Conv 3x3, 8→8 + Tanh
+        global::ConvGen.Parallelism.For(batch * 1, &Step2, frame, grain: 17); // layer 2: GlobalAvgPool
+        global::ConvGen.Parallelism.For(batch * 1, &Step3, frame, grain: 2000); // output
     }
 
     private readonly global::ConvGen.TransposedWeights _L0WT;

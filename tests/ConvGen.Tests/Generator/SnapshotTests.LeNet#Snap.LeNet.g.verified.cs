@@ -238,15 +238,15 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         frame->L9B = _layer9Bias.Pointer;
         frame->L11W = _layer11Weight.Pointer;
         frame->L11B = _layer11Bias.Pointer;
-        global::ConvGen.Parallelism.For(batch * 1, &Step0, frame); // zero-padded copy
-        global::ConvGen.Parallelism.For(batch * 28, &Step1, frame); // layer 0: Conv 5x5, 1→6 + Relu
-        global::ConvGen.Parallelism.For(batch * 14, &Step2, frame); // layer 2: MaxPool
-        global::ConvGen.Parallelism.For(batch * 10, &Step3, frame); // layer 3: Conv 5x5, 6→16 + Relu
-        global::ConvGen.Parallelism.For(batch * 10, &Step4, frame); // layer 5: MaxPool
-        global::ConvGen.Parallelism.For((batch + 3) / 4 * 5, &Step5, frame); // layer 7: Linear 400→120 + Relu
-        global::ConvGen.Parallelism.For((batch + 3) / 4 * 4, &Step6, frame); // layer 9: Linear 120→84 + Relu
-        global::ConvGen.Parallelism.For((batch + 3) / 4 * 1, &Step7, frame); // layer 11: Linear 84→10
-        global::ConvGen.Parallelism.For(batch * 10, &Step8, frame); // output
+        global::ConvGen.Parallelism.For(batch * 1, &Step0, frame, grain: 16); // zero-padded copy
+        global::ConvGen.Parallelism.For(batch * 28, &Step1, frame, grain: 39); // layer 0: Conv 5x5, 1→6 + Relu
+        global::ConvGen.Parallelism.For(batch * 14, &Step2, frame, grain: 48); // layer 2: MaxPool
+        global::ConvGen.Parallelism.For(batch * 10, &Step3, frame, grain: 7); // layer 3: Conv 5x5, 6→16 + Relu
+        global::ConvGen.Parallelism.For(batch * 10, &Step4, frame, grain: 100); // layer 5: MaxPool
+        global::ConvGen.Parallelism.For((batch + 3) / 4 * 5, &Step5, frame, grain: 5); // layer 7: Linear 400→120 + Relu
+        global::ConvGen.Parallelism.For((batch + 3) / 4 * 4, &Step6, frame, grain: 16); // layer 9: Linear 120→84 + Relu
+        global::ConvGen.Parallelism.For((batch + 3) / 4 * 1, &Step7, frame, grain: 48); // layer 11: Linear 84→10
+        global::ConvGen.Parallelism.For(batch * 10, &Step8, frame, grain: 16000); // output
     }
 
     private readonly global::ConvGen.TransposedWeights _L11WT;

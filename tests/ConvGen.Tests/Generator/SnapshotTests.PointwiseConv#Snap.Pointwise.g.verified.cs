@@ -142,8 +142,8 @@ public unsafe partial class Pointwise : global::ConvGen.INetwork
     {
         int batch = frame->Batch;
         frame->L0W = _layer0Weight.Pointer;
-        global::ConvGen.Parallelism.For(batch * 1, &Step0, frame); // layer 0: Conv 1x1, 64→32
-        global::ConvGen.Parallelism.For(batch * 4, &Step1, frame); // output
+        global::ConvGen.Parallelism.For(batch * 1, &Step0, frame, grain: 2); // layer 0: Conv 1x1, 64→32
+        global::ConvGen.Parallelism.For(batch * 4, &Step1, frame, grain: 41); // output
     }
 
     private readonly global::ConvGen.TransposedWeights _L0WT;

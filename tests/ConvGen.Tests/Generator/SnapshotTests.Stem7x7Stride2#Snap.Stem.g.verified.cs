@@ -158,9 +158,9 @@ public unsafe partial class Stem : global::ConvGen.INetwork
         int batch = frame->Batch;
         frame->L0W = _layer0Weight.Pointer;
         frame->L0B = _layer0Bias.Pointer;
-        global::ConvGen.Parallelism.For(batch * 3, &Step0, frame); // zero-padded copy
-        global::ConvGen.Parallelism.For(batch * 16, &Step1, frame); // layer 0: Conv 7x7, 3→16 + Relu
-        global::ConvGen.Parallelism.For(batch * 2, &Step2, frame); // output
+        global::ConvGen.Parallelism.For(batch * 3, &Step0, frame, grain: 12); // zero-padded copy
+        global::ConvGen.Parallelism.For(batch * 16, &Step1, frame, grain: 5); // layer 0: Conv 7x7, 3→16 + Relu
+        global::ConvGen.Parallelism.For(batch * 2, &Step2, frame, grain: 8); // output
     }
 
     private readonly global::ConvGen.TransposedWeights _L0WT00;
