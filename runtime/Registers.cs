@@ -78,4 +78,17 @@ public static unsafe class Registers
         if (count > 6) Avx.Store(dst + 6 * stride, r6);
         if (count > 7) Avx.Store(dst + 7 * stride, r7);
     }
+
+    /// <summary>
+    /// 8 values at <paramref name="even"/> and 8 at <paramref name="odd"/> → 16 at <paramref name="dst"/>, alternating
+    /// (even[0], odd[0], even[1], …): unpack within 128-bit lanes, then swap halves.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Interleave8(float* even, float* odd, float* dst)
+    {
+        Vector256<float> a = Avx.LoadVector256(even), b = Avx.LoadVector256(odd);
+        Vector256<float> lo = Avx.UnpackLow(a, b), hi = Avx.UnpackHigh(a, b); // a0 b0 a1 b1 | a4 b4 a5 b5, a2 b2 a3 b3 | a6 …
+        Avx.Store(dst, Avx.Permute2x128(lo, hi, 0x20));
+        Avx.Store(dst + 8, Avx.Permute2x128(lo, hi, 0x31));
+    }
 }

@@ -40,8 +40,10 @@ internal sealed record LinearWeightGradStep(LayerModel Layer, Tensor Input, int 
 /// <summary>
 /// Places ∂Z[y,x] at <c>(s·y + top, s·x + left)</c> of a zeroed grid (values falling outside are dropped); or, as an
 /// <paramref name="Interleave"/>, one output phase of a strided layer's ∂X into its pixels, leaving the others as they are.
+/// With <paramref name="Odd"/> (stride 2, NCHW, even width), two phases of one row parity at once: From holds the even
+/// columns and Odd the odd ones, so every row of that parity is written whole.
 /// </summary>
-internal sealed record SpreadStep(int Layer, Tensor From, Tensor To, int Stride, int Top, int Left, bool InputOnly, bool Interleave = false) : BackwardStep(InputOnly);
+internal sealed record SpreadStep(int Layer, Tensor From, Tensor To, int Stride, int Top, int Left, bool InputOnly, bool Interleave = false, Tensor? Odd = null) : BackwardStep(InputOnly);
 
 /// <summary>A forward kernel run on gradients: backward-data of a convolution or Linear layer.</summary>
 internal sealed record DataGradStep(Step Kernel, RepackedWeights Weights, bool InputOnly) : BackwardStep(InputOnly);
@@ -316,6 +318,10 @@ internal sealed class BackwardPlan
             int h = g.Max(p => p.H + p.Rows - 1), w = g.Max(p => p.W + p.Cols - 1);
             grids[g.Key] = Grid(l, gz, h, w, 1, g.Key.Item1, g.Key.Item2, gx.Blocked, inputOnly);
         }
+        // NCHW phases of a stride-2 layer whose width is even have equal widths in each row parity: the second phase of
+        // a parity writes its rows whole with the first (two vector stores per 16 pixels), not every other pixel.
+        bool pairs = s == 2 && !gx.Blocked && gx.W % 2 == 0 && gx.W / 2 >= 8;
+        Tensor? even = null;
         foreach (var p in phases)
         {
             var grid = grids[GridKey(p)];
@@ -326,7 +332,9 @@ internal sealed class BackwardPlan
             AddTransposedConv(transposed, grid, phase, weight, $"L{l.Index}WT{p.Py}{p.Px}",
                 $"global::ConvGen.TransposedWeights.ForConvPhase({weight.Field}, inChannels: {gx.C}, groups: {l.Groups}, kh: {kh}, kw: {kw}, stride: {s}, rowPhase: {p.Ty}, colPhase: {p.Tx})", inputOnly,
                 Zeros(grid, gz, p.GridTop, p.GridLeft));
-            Steps.Add(new SpreadStep(l.Index, phase, gx, s, p.Py, p.Px, inputOnly, Interleave: true));
+            if (!pairs) Steps.Add(new SpreadStep(l.Index, phase, gx, s, p.Py, p.Px, inputOnly, Interleave: true));
+            else if (p.Px == 0) even = phase;
+            else Steps.Add(new SpreadStep(l.Index, even!, gx, s, p.Py, 0, inputOnly, Interleave: true, Odd: phase));
         }
         return true;
     }

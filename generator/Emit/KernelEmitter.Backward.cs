@@ -694,6 +694,11 @@ internal sealed partial class KernelEmitter
 
     private void EmitSpread(string name, SpreadStep s)
     {
+        if (s.Odd is { } odd)
+        {
+            EmitPhasePair(name, s, odd);
+            return;
+        }
         var from = s.From;
         var to = s.To;
         // Only the rows and columns that land inside the grid are copied: computed here, not tested per element.
@@ -721,6 +726,42 @@ internal sealed partial class KernelEmitter
                 ? $"        Vector256.Store(Vector256.Load(x + iy * {from.RowStride} + ix * 8), y + ((iy * {s.Stride} + {s.Top}) * {to.W} + ix * {s.Stride} + {s.Left}) * 8);"
                 : $"        y[(iy * {s.Stride} + {s.Top}) * {to.W} + ix * {s.Stride} + {s.Left}] = x[iy * {from.RowStride} + ix * {from.ColumnStride}];");
         }
+        w.Close();
+        w.Close();
+        w.Line();
+    }
+
+    /// <summary>
+    /// Rows <c>2·y + top</c> of an NCHW ∂X from the two phases of that row parity: 8 even and 8 odd pixels interleave in
+    /// registers into 16 neighbours (<c>Registers.Interleave8</c>). A phase row that 8 does not divide ends with a
+    /// vector that overlaps the one before and rewrites the same pixels.
+    /// </summary>
+    private void EmitPhasePair(string name, SpreadStep s, Tensor odd)
+    {
+        var even = s.From;
+        var to = s.To;
+        int w2 = even.W;
+        Open(name, $"∂X[n,c,2·y{Signed(s.Top)},2·x] = P[n,c,y,x], ∂X[n,c,2·y{Signed(s.Top)},2·x+1] = Q[n,c,y,x]   (layer {s.Layer}: two output phases of the strided backward-data)",
+            "The phases together write every pixel of ∂X once, so none clears it.");
+        w.Open("for (int item = begin; item < end; item++)");
+        w.Line($"int n = item / {to.C}, unit = item % {to.C};");
+        w.Line($"float* y = {Sample(to)} + (nint)unit * {to.PlaneStride};");
+        w.Line($"float* p = {Sample(even)} + {even.ChannelOffset("unit")};");
+        w.Line($"float* q = {Sample(odd)} + {odd.ChannelOffset("unit")};");
+        w.Open("if (s_useAvx2)");
+        w.Open($"for (int iy = 0; iy < {even.H}; iy++)");
+        w.Line($"float* row = y + (iy * 2 + {s.Top}) * {to.W};");
+        string pair = $"global::ConvGen.Registers.Interleave8(p + iy * {w2} + {{0}}, q + iy * {w2} + {{0}}, row + 2 * {{0}});";
+        int full = w2 / 8 * 8;
+        w.Line($"for (int ix = 0; ix < {full}; ix += 8) {string.Format(pair, "ix")}");
+        if (full < w2) w.Line(string.Format(pair, N(w2 - 8)));
+        w.Close();
+        w.Close();
+        w.Open("else");
+        w.Line($"for (int iy = 0; iy < {even.H}; iy++)");
+        w.Line($"    for (int ix = 0; ix < {w2}; ix++)");
+        w.Line($"    {{ y[(iy * 2 + {s.Top}) * {to.W} + ix * 2] = p[iy * {w2} + ix]; y[(iy * 2 + {s.Top}) * {to.W} + ix * 2 + 1] = q[iy * {w2} + ix]; }}");
+        w.Close();
         w.Close();
         w.Close();
         w.Line();

@@ -105,6 +105,7 @@ internal sealed partial class KernelEmitter(CodeWriter w, ExecutionPlan plan)
         BiasGradStep s => $"∂ layer {s.Layer} bias",
         ConvWeightGradStep s => $"∂ layer {s.Layer.Index} weight",
         LinearWeightGradStep s => $"∂ layer {s.Layer.Index} weight",
+        SpreadStep { Odd: not null } s => $"∂ layer {s.Layer} input: phases ({s.Top}, 0) and ({s.Top}, 1) into their rows",
         SpreadStep { Interleave: true } s => $"∂ layer {s.Layer} input: phase ({s.Top}, {s.Left}) into its pixels",
         SpreadStep s => $"∂ layer {s.Layer} input: output gradient onto the backward-data grid",
         DataGradStep s => $"∂ layer {((s.Kernel as ConvStep)?.Layer ?? ((LinearStep)s.Kernel).Layer).Index} input: forward kernel over transposed weights",

@@ -110,6 +110,7 @@ public sealed class RandomizedConvTests
         Add(new ConvSpec(5, 5, 3, 8, Stride: 2, Same: true), 3, 40, 53, 2);              // wide, strided, asymmetric same
         Add(new ConvSpec(3, 3, 24, 24, Stride: 2, Pad: 1, Groups: 24), 24, 31, 45, 1);   // wide depthwise, strided
         Add(new ConvSpec(1, 7, 4, 12, Pad: 3), 4, 5, 50, 2, RefActivationKind.Tanh);     // 1×7 along a wide row
+        Add(new ConvSpec(3, 3, 3, 8, Stride: 2, Pad: 1), 3, 13, 36, 2);                  // ∂x phases paired into rows: 18 = 8 + 8 + an overlapping 8
 
         var random = new Random(Seed);
         while (cases.Count < RandomCount)

@@ -10,7 +10,9 @@ namespace ConvGen.Tests.Backward;
 /// <summary>
 /// Checks a generated Backward against central finite differences of the float64 reference network.
 /// The loss is <c>L = Σ R ⊙ output</c> for a fixed random <c>R</c>, so ∂L/∂output = R is what Backward receives.
-/// Each parameter and the input are probed at a few random elements.
+/// Each parameter and the input are probed at a few random elements. Where the network is affine in its input (no
+/// activation, no max pool), the whole input gradient is checked too: L(x + u) − L(x) = Σ u ⊙ ∂L/∂x exactly for a
+/// random direction u, so one pair of reference runs tests every element at once.
 /// </summary>
 public static class GradientCheck
 {
@@ -71,6 +73,23 @@ public static class GradientCheck
                 try { return Loss(spec, baseParameters, baseInput, batch, r); }
                 finally { baseInput[j] = original; }
             });
+
+        if (spec.Layers.All(l => l is not ActivationSpec and not PoolSpec { Max: true }))
+        {
+            var direction = NetworkCheck.RandomInput(random, x.Length);
+            var moved = new double[x.Length];
+            double predicted = 0, scale = 0;
+            for (int j = 0; j < x.Length; j++)
+            {
+                moved[j] = baseInput[j] + direction[j];
+                predicted += (double)direction[j] * dx[j];
+                scale += Math.Abs((double)direction[j] * dx[j]);
+            }
+            double actual = Loss(spec, baseParameters, moved, batch, r) - Loss(spec, baseParameters, baseInput, batch, r);
+            if (Math.Abs(actual - predicted) > 1e-4 * (scale + 1e-3))
+                problems.AppendLine(CultureInfo.InvariantCulture,
+                    $"  input gradient along a random direction u: Σ u ⊙ backward {predicted:G7}, reference L(x + u) − L(x) {actual:G7} (Σ |u ⊙ backward| {scale:G7})");
+        }
 
         return problems.Length == 0 ? null : $"{spec.Describe()} batch {batch}:\n{problems}";
     }

@@ -213,13 +213,11 @@ public unsafe partial class Stem : global::ConvGen.INetwork
                 global::ConvGen.Parallelism.For(42, &Back3, &frame); // ∂ layer 0 weight
                 if (wantInput) global::ConvGen.Parallelism.For(batch * 2, &Back4, &frame); // layer 0: ∂Z onto the backward-data grid
                 if (wantInput) global::ConvGen.Parallelism.For(batch * 16, &Back5, &frame); // ∂ layer 0 input: forward kernel over transposed weights
-                if (wantInput) global::ConvGen.Parallelism.For(batch * 3, &Back6, &frame); // ∂ layer 0 input: phase (0, 0) into its pixels
-                if (wantInput) global::ConvGen.Parallelism.For(batch * 16, &Back7, &frame); // ∂ layer 0 input: forward kernel over transposed weights
-                if (wantInput) global::ConvGen.Parallelism.For(batch * 3, &Back8, &frame); // ∂ layer 0 input: phase (0, 1) into its pixels
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 16, &Back6, &frame); // ∂ layer 0 input: forward kernel over transposed weights
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 3, &Back7, &frame); // ∂ layer 0 input: phases (0, 0) and (0, 1) into their rows
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 16, &Back8, &frame); // ∂ layer 0 input: forward kernel over transposed weights
                 if (wantInput) global::ConvGen.Parallelism.For(batch * 16, &Back9, &frame); // ∂ layer 0 input: forward kernel over transposed weights
-                if (wantInput) global::ConvGen.Parallelism.For(batch * 3, &Back10, &frame); // ∂ layer 0 input: phase (1, 0) into its pixels
-                if (wantInput) global::ConvGen.Parallelism.For(batch * 16, &Back11, &frame); // ∂ layer 0 input: forward kernel over transposed weights
-                if (wantInput) global::ConvGen.Parallelism.For(batch * 3, &Back12, &frame); // ∂ layer 0 input: phase (1, 1) into its pixels
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 3, &Back10, &frame); // ∂ layer 0 input: phases (1, 0) and (1, 1) into their rows
             }
         }
     }
@@ -1561,32 +1559,15 @@ public unsafe partial class Stem : global::ConvGen.INetwork
         }
     }
 
-    // ∂X[n,c,2·y+0,2·x+0] = P[n,c,y,x]   (layer 0: one output phase of the strided backward-data)
-    // The phases together write every pixel of ∂X once, so none clears it.
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back6(void* state, int begin, int end)
-    {
-        var f = (Frame*)state;
-        for (int item = begin; item < end; item++)
-        {
-            int n = item / 3, unit = item % 3;
-            float* y = f->InputGradient + (nint)n * 3072 + (nint)unit * 1024;
-            float* x = f->G2 + (nint)n * 768 + unit * 256;
-            for (int iy = 0; iy < 16; iy++)
-                for (int ix = 0; ix < 16; ix++)
-                    y[(iy * 2 + 0) * 32 + ix * 2 + 0] = x[iy * 16 + ix * 1];
-        }
-    }
-
     // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
     // layer 0: 16×19×19 → 3×16×16, 3x4: NCHW in and out, 3 output channel(s) × up to 2 vectors of 8 pixels per tile, one broadcast weight per output channel and tap
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back7(void* state, int begin, int end) { if (s_useAvx2) Back7Avx(state, begin, end); else Back7Scalar(state, begin, end); }
+    private static void Back6(void* state, int begin, int end) { if (s_useAvx2) Back6Avx(state, begin, end); else Back6Scalar(state, begin, end); }
 
     // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
     // Each work item is one output row, all output channels.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back7Avx(void* state, int begin, int end)
+    private static void Back6Avx(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
@@ -1595,13 +1576,13 @@ public unsafe partial class Stem : global::ConvGen.INetwork
             float* x = f->G1 + (nint)n * 5776 + oy * 19;
             float* y = f->G3 + (nint)n * 768 + oy * 16;
             int ky0 = Math.Max(0, 1 - oy), ky1 = Math.Min(3, 17 - oy);
-            Back7Tile0(x, f->L0WT01, y, ky0, ky1);
+            Back6Tile0(x, f->L0WT01, y, ky0, ky1);
         }
     }
 
     // 3×2 tile, twice (even and odd input channels): acc[o][v] += W[o,i,tap] · X[i][pixels of v + tap offset]; per tap 2 input loads and 3 broadcasts for 6 FMAs.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back7Tile0(float* x, float* w, float* y, int ky0, int ky1)
+    private static void Back6Tile0(float* x, float* w, float* y, int ky0, int ky1)
     {
         Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0;
         Vector256<float> a1_0 = a0_0, a1_1 = a0_0;
@@ -1717,7 +1698,7 @@ public unsafe partial class Stem : global::ConvGen.INetwork
     // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
     // Scalar twin of the AVX2 kernel for CPUs without AVX2/FMA: same work items.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back7Scalar(void* state, int begin, int end)
+    private static void Back6Scalar(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
@@ -1742,32 +1723,44 @@ public unsafe partial class Stem : global::ConvGen.INetwork
         }
     }
 
-    // ∂X[n,c,2·y+0,2·x+1] = P[n,c,y,x]   (layer 0: one output phase of the strided backward-data)
+    // ∂X[n,c,2·y+0,2·x] = P[n,c,y,x], ∂X[n,c,2·y+0,2·x+1] = Q[n,c,y,x]   (layer 0: two output phases of the strided backward-data)
     // The phases together write every pixel of ∂X once, so none clears it.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back8(void* state, int begin, int end)
+    private static void Back7(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
             int n = item / 3, unit = item % 3;
             float* y = f->InputGradient + (nint)n * 3072 + (nint)unit * 1024;
-            float* x = f->G3 + (nint)n * 768 + unit * 256;
-            for (int iy = 0; iy < 16; iy++)
-                for (int ix = 0; ix < 16; ix++)
-                    y[(iy * 2 + 0) * 32 + ix * 2 + 1] = x[iy * 16 + ix * 1];
+            float* p = f->G2 + (nint)n * 768 + unit * 256;
+            float* q = f->G3 + (nint)n * 768 + unit * 256;
+            if (s_useAvx2)
+            {
+                for (int iy = 0; iy < 16; iy++)
+                {
+                    float* row = y + (iy * 2 + 0) * 32;
+                    for (int ix = 0; ix < 16; ix += 8) global::ConvGen.Registers.Interleave8(p + iy * 16 + ix, q + iy * 16 + ix, row + 2 * ix);
+                }
+            }
+            else
+            {
+                for (int iy = 0; iy < 16; iy++)
+                    for (int ix = 0; ix < 16; ix++)
+                    { y[(iy * 2 + 0) * 32 + ix * 2] = p[iy * 16 + ix]; y[(iy * 2 + 0) * 32 + ix * 2 + 1] = q[iy * 16 + ix]; }
+            }
         }
     }
 
     // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
     // layer 0: 16×19×19 → 3×16×16, 4x3: NCHW in and out, 3 output channel(s) × up to 2 vectors of 8 pixels per tile, one broadcast weight per output channel and tap
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back9(void* state, int begin, int end) { if (s_useAvx2) Back9Avx(state, begin, end); else Back9Scalar(state, begin, end); }
+    private static void Back8(void* state, int begin, int end) { if (s_useAvx2) Back8Avx(state, begin, end); else Back8Scalar(state, begin, end); }
 
     // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
     // Each work item is one output row, all output channels.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back9Avx(void* state, int begin, int end)
+    private static void Back8Avx(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
@@ -1776,13 +1769,13 @@ public unsafe partial class Stem : global::ConvGen.INetwork
             float* x = f->G1 + (nint)n * 5776 + oy * 19;
             float* y = f->G4 + (nint)n * 768 + oy * 16;
             int ky0 = Math.Max(0, 1 - oy), ky1 = Math.Min(4, 17 - oy);
-            Back9Tile0(x, f->L0WT10, y, ky0, ky1);
+            Back8Tile0(x, f->L0WT10, y, ky0, ky1);
         }
     }
 
     // 3×2 tile, twice (even and odd input channels): acc[o][v] += W[o,i,tap] · X[i][pixels of v + tap offset]; per tap 2 input loads and 3 broadcasts for 6 FMAs.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back9Tile0(float* x, float* w, float* y, int ky0, int ky1)
+    private static void Back8Tile0(float* x, float* w, float* y, int ky0, int ky1)
     {
         Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0;
         Vector256<float> a1_0 = a0_0, a1_1 = a0_0;
@@ -1876,7 +1869,7 @@ public unsafe partial class Stem : global::ConvGen.INetwork
     // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
     // Scalar twin of the AVX2 kernel for CPUs without AVX2/FMA: same work items.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back9Scalar(void* state, int begin, int end)
+    private static void Back8Scalar(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
@@ -1901,32 +1894,15 @@ public unsafe partial class Stem : global::ConvGen.INetwork
         }
     }
 
-    // ∂X[n,c,2·y+1,2·x+0] = P[n,c,y,x]   (layer 0: one output phase of the strided backward-data)
-    // The phases together write every pixel of ∂X once, so none clears it.
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back10(void* state, int begin, int end)
-    {
-        var f = (Frame*)state;
-        for (int item = begin; item < end; item++)
-        {
-            int n = item / 3, unit = item % 3;
-            float* y = f->InputGradient + (nint)n * 3072 + (nint)unit * 1024;
-            float* x = f->G4 + (nint)n * 768 + unit * 256;
-            for (int iy = 0; iy < 16; iy++)
-                for (int ix = 0; ix < 16; ix++)
-                    y[(iy * 2 + 1) * 32 + ix * 2 + 0] = x[iy * 16 + ix * 1];
-        }
-    }
-
     // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
     // layer 0: 16×19×19 → 3×16×16, 4x4: NCHW in and out, 3 output channel(s) × up to 2 vectors of 8 pixels per tile, one broadcast weight per output channel and tap
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back11(void* state, int begin, int end) { if (s_useAvx2) Back11Avx(state, begin, end); else Back11Scalar(state, begin, end); }
+    private static void Back9(void* state, int begin, int end) { if (s_useAvx2) Back9Avx(state, begin, end); else Back9Scalar(state, begin, end); }
 
     // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
     // Each work item is one output row, all output channels.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back11Avx(void* state, int begin, int end)
+    private static void Back9Avx(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
@@ -1935,13 +1911,13 @@ public unsafe partial class Stem : global::ConvGen.INetwork
             float* x = f->G1 + (nint)n * 5776 + oy * 19;
             float* y = f->G5 + (nint)n * 768 + oy * 16;
             int ky0 = Math.Max(0, 1 - oy), ky1 = Math.Min(4, 17 - oy);
-            Back11Tile0(x, f->L0WT11, y, ky0, ky1);
+            Back9Tile0(x, f->L0WT11, y, ky0, ky1);
         }
     }
 
     // 3×2 tile, twice (even and odd input channels): acc[o][v] += W[o,i,tap] · X[i][pixels of v + tap offset]; per tap 2 input loads and 3 broadcasts for 6 FMAs.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back11Tile0(float* x, float* w, float* y, int ky0, int ky1)
+    private static void Back9Tile0(float* x, float* w, float* y, int ky0, int ky1)
     {
         Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0;
         Vector256<float> a1_0 = a0_0, a1_1 = a0_0;
@@ -2057,7 +2033,7 @@ public unsafe partial class Stem : global::ConvGen.INetwork
     // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
     // Scalar twin of the AVX2 kernel for CPUs without AVX2/FMA: same work items.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back11Scalar(void* state, int begin, int end)
+    private static void Back9Scalar(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
@@ -2082,20 +2058,32 @@ public unsafe partial class Stem : global::ConvGen.INetwork
         }
     }
 
-    // ∂X[n,c,2·y+1,2·x+1] = P[n,c,y,x]   (layer 0: one output phase of the strided backward-data)
+    // ∂X[n,c,2·y+1,2·x] = P[n,c,y,x], ∂X[n,c,2·y+1,2·x+1] = Q[n,c,y,x]   (layer 0: two output phases of the strided backward-data)
     // The phases together write every pixel of ∂X once, so none clears it.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back12(void* state, int begin, int end)
+    private static void Back10(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
             int n = item / 3, unit = item % 3;
             float* y = f->InputGradient + (nint)n * 3072 + (nint)unit * 1024;
-            float* x = f->G5 + (nint)n * 768 + unit * 256;
-            for (int iy = 0; iy < 16; iy++)
-                for (int ix = 0; ix < 16; ix++)
-                    y[(iy * 2 + 1) * 32 + ix * 2 + 1] = x[iy * 16 + ix * 1];
+            float* p = f->G4 + (nint)n * 768 + unit * 256;
+            float* q = f->G5 + (nint)n * 768 + unit * 256;
+            if (s_useAvx2)
+            {
+                for (int iy = 0; iy < 16; iy++)
+                {
+                    float* row = y + (iy * 2 + 1) * 32;
+                    for (int ix = 0; ix < 16; ix += 8) global::ConvGen.Registers.Interleave8(p + iy * 16 + ix, q + iy * 16 + ix, row + 2 * ix);
+                }
+            }
+            else
+            {
+                for (int iy = 0; iy < 16; iy++)
+                    for (int ix = 0; ix < 16; ix++)
+                    { y[(iy * 2 + 1) * 32 + ix * 2] = p[iy * 16 + ix]; y[(iy * 2 + 1) * 32 + ix * 2 + 1] = q[iy * 16 + ix]; }
+            }
         }
     }
 
