@@ -147,6 +147,8 @@ public sealed partial class NetworkGenerator
             w.Line("/// <summary>Pointers one call's kernels share: tensors, gradients, packed parameters and their gradients.</summary>");
             w.Open("private struct Frame");
             w.Line("public int Batch;");
+            if (back.Steps.Any(step => KernelEmitter.SamplesPerPass(step) is not null))
+                w.Line("public int N0, N1; // the samples of one pass of a dense weight-gradient step");
             w.Line($"public float* T0, Output{string.Concat(plan.Tensors.Select(t => ", " + t.Field))};");
             w.Line($"public float* OutputGradient, InputGradient{string.Concat(back.Tensors.Select(t => ", " + t.Field))};");
             foreach (var p in plan.Parameters) w.Line($"public float* {p.Pointer}, {p.GradientPointer};");
@@ -297,6 +299,16 @@ public sealed partial class NetworkGenerator
             for (int i = 0; i < back.Steps.Count; i++)
             {
                 string call = $"global::ConvGen.Parallelism.For({KernelEmitter.WorkItems(back.Steps[i])}, &Back{i}, &frame); // {KernelEmitter.Describe(back.Steps[i])}";
+                if (KernelEmitter.SamplesPerPass(back.Steps[i]) is int samples)
+                {
+                    // A step over a range of samples (never input-only, never the first): the batch in passes.
+                    w.Line($"for (frame.N0 = 0; frame.N0 < batch; frame.N0 += {samples}) // {KernelEmitter.Describe(back.Steps[i])}, {samples} sample(s) per pass");
+                    w.Line("{");
+                    w.Line($"frame.N1 = Math.Min(batch, frame.N0 + {samples});");
+                    w.Line($"global::ConvGen.Parallelism.For({KernelEmitter.WorkItems(back.Steps[i])}, &Back{i}, &frame);");
+                    w.Close();
+                    continue;
+                }
                 w.Line(back.Steps[i].InputOnly ? $"if (wantInput) {call}"
                     : i == 0 && back.DirectOutputGradient is { } last ? $"if (frame.{last.Field} != og) {call}" : call);
             }

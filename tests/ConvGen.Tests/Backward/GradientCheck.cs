@@ -11,8 +11,9 @@ namespace ConvGen.Tests.Backward;
 /// Checks a generated Backward against central finite differences of the float64 reference network.
 /// The loss is <c>L = Σ R ⊙ output</c> for a fixed random <c>R</c>, so ∂L/∂output = R is what Backward receives.
 /// Each parameter and the input are probed at a few random elements. Where the network is affine in its input (no
-/// activation, no max pool), the whole input gradient is checked too: L(x + u) − L(x) = Σ u ⊙ ∂L/∂x exactly for a
-/// random direction u, so one pair of reference runs tests every element at once.
+/// activation, no max pool), it is also affine in each parameter tensor with the others fixed, so every gradient is
+/// checked whole as well: L(x + u) − L(x) = Σ u ⊙ ∂L/∂x exactly for a random direction u, and likewise for each
+/// parameter; one more reference run per tensor tests every element at once.
 /// </summary>
 public static class GradientCheck
 {
@@ -76,19 +77,31 @@ public static class GradientCheck
 
         if (spec.Layers.All(l => l is not ActivationSpec and not PoolSpec { Max: true }))
         {
-            var direction = NetworkCheck.RandomInput(random, x.Length);
-            var moved = new double[x.Length];
-            double predicted = 0, scale = 0;
-            for (int j = 0; j < x.Length; j++)
+            double baseLoss = Loss(spec, baseParameters, baseInput, batch, r);
+            // Moves `values` along a random direction, compares the loss change with Σ direction ⊙ gradient, moves back.
+            void Along(string what, double[] values, float[] gradient, Func<double> loss)
             {
-                moved[j] = baseInput[j] + direction[j];
-                predicted += (double)direction[j] * dx[j];
-                scale += Math.Abs((double)direction[j] * dx[j]);
+                var direction = NetworkCheck.RandomInput(random, values.Length);
+                double predicted = 0, scale = 0;
+                for (int j = 0; j < values.Length; j++)
+                {
+                    values[j] += direction[j];
+                    predicted += (double)direction[j] * gradient[j];
+                    scale += Math.Abs((double)direction[j] * gradient[j]);
+                }
+                double actual = loss() - baseLoss;
+                for (int j = 0; j < values.Length; j++) values[j] -= direction[j];
+                if (Math.Abs(actual - predicted) > 1e-4 * (scale + 1e-3))
+                    problems.AppendLine(CultureInfo.InvariantCulture,
+                        $"  {what} along a random direction u: Σ u ⊙ backward {predicted:G7}, reference L(· + u) − L(·) {actual:G7} (Σ |u ⊙ backward| {scale:G7})");
             }
-            double actual = Loss(spec, baseParameters, moved, batch, r) - Loss(spec, baseParameters, baseInput, batch, r);
-            if (Math.Abs(actual - predicted) > 1e-4 * (scale + 1e-3))
-                problems.AppendLine(CultureInfo.InvariantCulture,
-                    $"  input gradient along a random direction u: Σ u ⊙ backward {predicted:G7}, reference L(x + u) − L(x) {actual:G7} (Σ |u ⊙ backward| {scale:G7})");
+            Along("input gradient", baseInput, dx, () => Loss(spec, baseParameters, baseInput, batch, r));
+            foreach (var p in network.Parameters)
+            {
+                var grad = new float[p.Length];
+                p.CopyGradientTo(grad);
+                Along($"{p.Name} gradient", baseParameters[p.Name], grad, () => Loss(spec, baseParameters, baseInput, batch, r));
+            }
         }
 
         return problems.Length == 0 ? null : $"{spec.Describe()} batch {batch}:\n{problems}";

@@ -48,6 +48,22 @@ public sealed class GradientCheckTests
         if (failure is not null) Assert.Fail(failure);
     }
 
+    /// <summary>
+    /// A dense weight gradient whose work items read more than a pass holds (∂Z of 32 channels at 48×48: 295 KB per
+    /// sample) sums the batch one sample per pass: checked whole against the reference at batch 3.
+    /// </summary>
+    [Fact]
+    [Trait("Category", "Correctness")]
+    public void WeightGradientSummedInPassesMatchesTheReference()
+    {
+        var spec = new NetworkSpec("Passes", 8, 48, 48, [new ConvSpec(3, 3, 8, 32, Pad: 1)]);
+        var run = GeneratorHarness.Run(NetworkSpec.ToSource([spec], "ConvGen.Dynamic.Passes"));
+        Assert.Contains("frame.N0 += 1)", run.Sources.Single(s => s.HintName.Contains("Passes", StringComparison.Ordinal)).Text);
+        var network = GeneratorHarness.CreateNetwork(GeneratorHarness.CompileAndLoad(run), "ConvGen.Dynamic.Passes.Passes");
+        string? failure = GradientCheck.Check(network, spec, batch: 3, seed: 3000, probes: 2);
+        if (failure is not null) Assert.Fail(failure);
+    }
+
     [Fact]
     public void AtLeast200ConvConfigurationsAreChecked() => Assert.True(ConvCases().Count() >= 200, $"only {ConvCases().Count()} conv cases fit the budget");
 

@@ -66,6 +66,7 @@ public unsafe partial class Dilated : global::ConvGen.INetwork
     private struct Frame
     {
         public int Batch;
+        public int N0, N1; // the samples of one pass of a dense weight-gradient step
         public float* T0, Output, T1, T2, T3;
         public float* OutputGradient, InputGradient, G0, G1, G2, G3;
         public float* L0W, L0dW;
@@ -199,7 +200,11 @@ public unsafe partial class Dilated : global::ConvGen.INetwork
                 global::ConvGen.Parallelism.For(batch * 1, &Back1, &frame); // ∂ through layer 2 (GlobalAvgPool)
                 global::ConvGen.Parallelism.For((int)(((long)batch * 968 + 4095) / 4096), &Back2, &frame); // ∂ through layer 1 (Tanh)
                 global::ConvGen.Parallelism.For(1, &Back3, &frame); // ∂ layer 0 bias
-                global::ConvGen.Parallelism.For(6, &Back4, &frame); // ∂ layer 0 weight
+                for (frame.N0 = 0; frame.N0 < batch; frame.N0 += 70) // ∂ layer 0 weight, 70 sample(s) per pass
+                {
+                    frame.N1 = Math.Min(batch, frame.N0 + 70);
+                    global::ConvGen.Parallelism.For(6, &Back4, &frame);
+                }
                 if (wantInput) global::ConvGen.Parallelism.For(batch * 1, &Back5, &frame); // layer 0: ∂Z onto the backward-data grid
                 if (wantInput) global::ConvGen.Parallelism.For(batch * 11, &Back6, &frame); // ∂ layer 0 input: forward kernel over transposed weights
                 if (wantInput) global::ConvGen.Parallelism.For(batch * 1, &Back7, &frame); // gradient into its tensor's layout
@@ -867,7 +872,7 @@ public unsafe partial class Dilated : global::ConvGen.INetwork
             int ky0 = item % 3, r0 = item / 3 % 2 * 4, ob0 = item / 6;
             int ic0 = r0;
             Vector256<float> a0 = Vector256<float>.Zero, a1 = Vector256<float>.Zero, a2 = Vector256<float>.Zero, a3 = Vector256<float>.Zero, a4 = Vector256<float>.Zero, a5 = Vector256<float>.Zero, a6 = Vector256<float>.Zero, a7 = Vector256<float>.Zero, a8 = Vector256<float>.Zero, a9 = Vector256<float>.Zero, a10 = Vector256<float>.Zero, a11 = Vector256<float>.Zero;
-            for (int n = 0; n < f->Batch; n++)
+            for (int n = f->N0; n < f->N1; n++)
             {
                 float* gz = f->G1 + (nint)n * 968 + ob0 * 968;
                 float* xs = f->T1 + (nint)n * 1800 + ic0 * 225 + ky0 * 30;

@@ -102,6 +102,7 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
     private struct Frame
     {
         public int Batch;
+        public int N0, N1; // the samples of one pass of a dense weight-gradient step
         public float* T0, Output, T1, T2, T3, T4, T5, T6, T7, T8;
         public float* OutputGradient, InputGradient, G0, G1, G2, G3, G4, G5, G6, G7, G8, G9;
         public float* L0W, L0dW;
@@ -314,13 +315,21 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
                 global::ConvGen.Parallelism.For((batch + 3) / 4 * 17, &Back11, &frame); // ∂ layer 7 input: forward kernel over transposed weights
                 global::ConvGen.Parallelism.For(batch * 2, &Back12, &frame); // ∂ through layer 5 (MaxPool)
                 global::ConvGen.Parallelism.For(2, &Back13, &frame); // ∂ layer 3 bias
-                global::ConvGen.Parallelism.For(30, &Back14, &frame); // ∂ layer 3 weight
+                for (frame.N0 = 0; frame.N0 < batch; frame.N0 += 41) // ∂ layer 3 weight, 41 sample(s) per pass
+                {
+                    frame.N1 = Math.Min(batch, frame.N0 + 41);
+                    global::ConvGen.Parallelism.For(30, &Back14, &frame);
+                }
                 global::ConvGen.Parallelism.For(batch * 2, &Back15, &frame); // layer 3: ∂Z onto the backward-data grid
                 global::ConvGen.Parallelism.For(batch * 14, &Back16, &frame); // ∂ layer 3 input: forward kernel over transposed weights
                 global::ConvGen.Parallelism.For(batch * 1, &Back17, &frame); // gradient into its tensor's layout
                 global::ConvGen.Parallelism.For(batch * 1, &Back18, &frame); // ∂ through layer 2 (MaxPool)
                 global::ConvGen.Parallelism.For(1, &Back19, &frame); // ∂ layer 0 bias
-                global::ConvGen.Parallelism.For(5, &Back20, &frame); // ∂ layer 0 weight
+                for (frame.N0 = 0; frame.N0 < batch; frame.N0 += 17) // ∂ layer 0 weight, 17 sample(s) per pass
+                {
+                    frame.N1 = Math.Min(batch, frame.N0 + 17);
+                    global::ConvGen.Parallelism.For(5, &Back20, &frame);
+                }
                 if (wantInput) global::ConvGen.Parallelism.For(batch * 1, &Back21, &frame); // layer 0: ∂Z onto the backward-data grid
                 if (wantInput) global::ConvGen.Parallelism.For(batch * 28, &Back22, &frame); // ∂ layer 0 input: forward kernel over transposed weights
             }
@@ -3741,7 +3750,7 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             int ky0 = item % 5, r0 = item / 5 % 6, ob0 = item / 30 * 2;
             int ic0 = r0;
             Vector256<float> a0 = Vector256<float>.Zero, a1 = Vector256<float>.Zero, a2 = Vector256<float>.Zero, a3 = Vector256<float>.Zero, a4 = Vector256<float>.Zero, a5 = Vector256<float>.Zero, a6 = Vector256<float>.Zero, a7 = Vector256<float>.Zero, a8 = Vector256<float>.Zero, a9 = Vector256<float>.Zero;
-            for (int n = 0; n < f->Batch; n++)
+            for (int n = f->N0; n < f->N1; n++)
             {
                 float* gz = f->G4 + (nint)n * 1600 + ob0 * 800;
                 float* xs = f->T3 + (nint)n * 1568 + (ic0 >> 3) * 1568 + (ic0 & 7) + ky0 * 112;
@@ -4115,7 +4124,7 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             int ic0 = r0;
             Vector256<float> a0 = Vector256<float>.Zero, a1 = Vector256<float>.Zero, a2 = Vector256<float>.Zero, a3 = Vector256<float>.Zero, a4 = Vector256<float>.Zero;
             Vector256<float> ba0 = Vector256<float>.Zero, ba1 = Vector256<float>.Zero, ba2 = Vector256<float>.Zero, ba3 = Vector256<float>.Zero, ba4 = Vector256<float>.Zero;
-            for (int n = 0; n < f->Batch; n++)
+            for (int n = f->N0; n < f->N1; n++)
             {
                 float* gz = f->G8 + (nint)n * 6272 + ob0 * 6272;
                 float* xs = f->T1 + (nint)n * 1024 + ic0 * 1024 + ky0 * 32;

@@ -60,6 +60,7 @@ public unsafe partial class Pointwise : global::ConvGen.INetwork
     private struct Frame
     {
         public int Batch;
+        public int N0, N1; // the samples of one pass of a dense weight-gradient step
         public float* T0, Output, T1;
         public float* OutputGradient, InputGradient, G0, G1;
         public float* L0W, L0dW;
@@ -178,7 +179,11 @@ public unsafe partial class Pointwise : global::ConvGen.INetwork
                 frame.G1 = gs + (nint)batch * 1568;
                 frame.L0WT = _L0WT.Pointer;
                 global::ConvGen.Parallelism.For(batch * 4, &Back0, &frame); // ∂loss/∂output into the internal layout
-                global::ConvGen.Parallelism.For(32, &Back1, &frame); // ∂ layer 0 weight
+                for (frame.N0 = 0; frame.N0 < batch; frame.N0 += 133) // ∂ layer 0 weight, 133 sample(s) per pass
+                {
+                    frame.N1 = Math.Min(batch, frame.N0 + 133);
+                    global::ConvGen.Parallelism.For(32, &Back1, &frame);
+                }
                 if (wantInput) global::ConvGen.Parallelism.For(batch * 2, &Back2, &frame); // ∂ layer 0 input: forward kernel over transposed weights
                 if (wantInput) global::ConvGen.Parallelism.For(batch * 8, &Back3, &frame); // gradient into its tensor's layout
             }
@@ -650,7 +655,7 @@ public unsafe partial class Pointwise : global::ConvGen.INetwork
             int ky0 = 0, r0 = item % 16 * 4, ob0 = item / 16 * 2;
             int ic0 = r0;
             Vector256<float> a0 = Vector256<float>.Zero, a1 = Vector256<float>.Zero, a2 = Vector256<float>.Zero, a3 = Vector256<float>.Zero, a4 = Vector256<float>.Zero, a5 = Vector256<float>.Zero, a6 = Vector256<float>.Zero, a7 = Vector256<float>.Zero;
-            for (int n = 0; n < f->Batch; n++)
+            for (int n = f->N0; n < f->N1; n++)
             {
                 float* gz = f->G0 + (nint)n * 1568 + ob0 * 392;
                 float* xs = f->T0 + (nint)n * 3136 + ic0 * 49 + ky0 * 7;

@@ -67,6 +67,7 @@ public unsafe partial class Stem : global::ConvGen.INetwork
     private struct Frame
     {
         public int Batch;
+        public int N0, N1; // the samples of one pass of a dense weight-gradient step
         public float* T0, Output, T1, T2;
         public float* OutputGradient, InputGradient, G0, G1, G2, G3, G4, G5;
         public float* L0W, L0dW;
@@ -210,7 +211,11 @@ public unsafe partial class Stem : global::ConvGen.INetwork
                 global::ConvGen.Parallelism.For(batch * 2, &Back0, &frame); // ∂loss/∂output into the internal layout
                 global::ConvGen.Parallelism.For((int)(((long)batch * 4096 + 4095) / 4096), &Back1, &frame); // ∂ through layer 1 (Relu)
                 global::ConvGen.Parallelism.For(2, &Back2, &frame); // ∂ layer 0 bias
-                global::ConvGen.Parallelism.For(42, &Back3, &frame); // ∂ layer 0 weight
+                for (frame.N0 = 0; frame.N0 < batch; frame.N0 += 23) // ∂ layer 0 weight, 23 sample(s) per pass
+                {
+                    frame.N1 = Math.Min(batch, frame.N0 + 23);
+                    global::ConvGen.Parallelism.For(42, &Back3, &frame);
+                }
                 if (wantInput) global::ConvGen.Parallelism.For(batch * 2, &Back4, &frame); // layer 0: ∂Z onto the backward-data grid
                 if (wantInput) global::ConvGen.Parallelism.For(batch * 16, &Back5, &frame); // ∂ layer 0 input: forward kernel over transposed weights
                 if (wantInput) global::ConvGen.Parallelism.For(batch * 16, &Back6, &frame); // ∂ layer 0 input: forward kernel over transposed weights
@@ -1286,7 +1291,7 @@ public unsafe partial class Stem : global::ConvGen.INetwork
             if (column == 0)
             {
                 Vector256<float> a0 = Vector256<float>.Zero, a1 = Vector256<float>.Zero, a2 = Vector256<float>.Zero, a3 = Vector256<float>.Zero, a4 = Vector256<float>.Zero, a5 = Vector256<float>.Zero, a6 = Vector256<float>.Zero, a7 = Vector256<float>.Zero;
-                for (int n = 0; n < f->Batch; n++)
+                for (int n = f->N0; n < f->N1; n++)
                 {
                     float* gz = f->G0 + (nint)n * 4096 + ob0 * 2048;
                     float* xs = f->T1 + (nint)n * 4332 + ic0 * 1444 + ky0 * 38;
@@ -1328,7 +1333,7 @@ public unsafe partial class Stem : global::ConvGen.INetwork
             {
                 Vector256<float> a0 = Vector256<float>.Zero, a1 = Vector256<float>.Zero, a2 = Vector256<float>.Zero, a3 = Vector256<float>.Zero, a4 = Vector256<float>.Zero, a5 = Vector256<float>.Zero;
                 Vector256<float> ba0 = Vector256<float>.Zero, ba1 = Vector256<float>.Zero, ba2 = Vector256<float>.Zero, ba3 = Vector256<float>.Zero, ba4 = Vector256<float>.Zero, ba5 = Vector256<float>.Zero;
-                for (int n = 0; n < f->Batch; n++)
+                for (int n = f->N0; n < f->N1; n++)
                 {
                     float* gz = f->G0 + (nint)n * 4096 + ob0 * 2048;
                     float* xs = f->T1 + (nint)n * 4332 + ic0 * 1444 + ky0 * 38;
