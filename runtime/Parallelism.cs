@@ -33,7 +33,7 @@ public static unsafe class Parallelism
 
     /// <summary>
     /// Runs <paramref name="body"/> over items <c>[0, count)</c>, split into up to <see cref="MaxThreads"/> contiguous
-    /// ranges of at least <paramref name="grain"/> items each (fewer items run on the calling thread alone).
+    /// ranges of at least <paramref name="grain"/> items each (fewer than two grains run on the calling thread alone).
     /// </summary>
     [EditorBrowsable(EditorBrowsableState.Never)]
     public static void For(int count, delegate*<void*, int, int, void> body, void* state, int grain = 1)

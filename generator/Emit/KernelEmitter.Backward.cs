@@ -130,15 +130,6 @@ internal sealed partial class KernelEmitter
     }
 
     /// <summary>
-    /// The register tile of a convolution's weight-gradient kernel: each work item keeps
-    /// <c>Outputs × Inputs × Rows × Columns</c> gradient vectors (8 output channels each) in registers and reduces them over
-    /// every pixel of the batch. One pixel then costs <c>Outputs</c> gradient loads and <c>Inputs × Rows × KW</c>
-    /// broadcasts for <c>Accumulators</c> FMAs: with only KW accumulators (3 for a 3x3 kernel, 1 for 1x1) the FMA
-    /// latency, not the FMA units, would set the pace. A kernel row whose whole width leaves fewer than 8
-    /// accumulators (7x7 with one block: 7) is cut into <c>ColumnTiles</c> ranges of at most <c>Columns</c> taps, so
-    /// more output blocks fit beside them (the ResNet stem: 2 blocks × 4 taps, then 2 × 3).
-    /// </summary>
-    /// <summary>
     /// For a dense convolution's weight gradient, the samples its kernel sums per pass (the network's Backward runs the
     /// batch in passes, each over [N0, N1)); null for every other step, which takes the whole batch at once.
     /// </summary>
@@ -160,6 +151,15 @@ internal sealed partial class KernelEmitter
 
     private const long PassBytes = 512 * 1024;
 
+    /// <summary>
+    /// The register tile of a convolution's weight-gradient kernel: each work item keeps <c>Outputs × Inputs × Rows ×
+    /// Columns</c> gradient vectors (8 output channels each) in registers and reduces them over every pixel of a pass's
+    /// samples (<see cref="SamplesPerPass"/>). One pixel then costs <c>Outputs</c> gradient loads and <c>Inputs × Rows ×
+    /// KW</c> broadcasts for <c>Accumulators</c> FMAs: with only KW accumulators (3 for a 3x3 kernel, 1 for 1x1) the FMA
+    /// latency, not the FMA units, would set the pace. A kernel row whose whole width leaves fewer than 8
+    /// accumulators (7x7 with one block: 7) is cut into <c>ColumnTiles</c> ranges of at most <c>Columns</c> taps, so
+    /// more output blocks fit beside them (the ResNet stem: 2 blocks × 4 taps, then 2 × 3).
+    /// </summary>
     internal readonly record struct WeightGradTile(int Outputs, int Inputs, int Rows, int Span, int OutputBlocks, int KernelHeight, int KernelWidth, int Columns)
     {
         public const int MaxAccumulators = 12;
@@ -222,8 +222,8 @@ internal sealed partial class KernelEmitter
         int inputTiles = span / t.Inputs, rowTiles = kh / t.Rows, columnTiles = t.ColumnTiles;
         Open(name, $"∂W[o,i,ΔY,ΔX] += Σ_{{n,y,x}} ∂Z[n,o,y,x] · X[n,i,{l.Stride}·y+{l.Dilation}·ΔY,{l.Stride}·x+{l.Dilation}·ΔX]   (layer {l.Index}, X zero-padded)",
             t.Unrolled
-                ? $"Each work item owns {t.Outputs * 8} outputs × {t.Inputs} input channel(s) × {t.Rows} kernel row(s) × {(columnTiles == 1 ? kw : $"up to {t.Columns} of the {kw} columns")}: {t.Accumulators} accumulators in registers, reduced over every pixel of the batch."
-                : "Each work item owns one kernel row of one input channel for 8 outputs (a loop over the row), reduced over every pixel of the batch.");
+                ? $"Each work item owns {t.Outputs * 8} outputs × {t.Inputs} input channel(s) × {t.Rows} kernel row(s) × {(columnTiles == 1 ? kw : $"up to {t.Columns} of the {kw} columns")}: {t.Accumulators} accumulators in registers, reduced over every pixel of the pass's samples [N0, N1)."
+                : "Each work item owns one kernel row of one input channel for 8 outputs (a loop over the row), reduced over every pixel of the pass's samples [N0, N1).");
         w.Open("for (int item = begin; item < end; item++)");
         // Column ranges vary fastest, then kernel rows, then input channels: consecutive items re-read the same
         // gradient planes.
@@ -771,13 +771,7 @@ internal sealed partial class KernelEmitter
         w.Line($"float* p = {Sample(even)} + {even.ChannelOffset("unit")};");
         w.Line($"float* q = {Sample(odd)} + {odd.ChannelOffset("unit")};");
         w.Open("if (s_useAvx2)");
-        w.Open($"for (int iy = 0; iy < {even.H}; iy++)");
-        w.Line($"float* row = y + (iy * 2 + {s.Top}) * {to.W};");
-        string pair = $"global::ConvGen.Registers.Interleave8(p + iy * {w2} + {{0}}, q + iy * {w2} + {{0}}, row + 2 * {{0}});";
-        int full = w2 / 8 * 8;
-        w.Line($"for (int ix = 0; ix < {full}; ix += 8) {string.Format(pair, "ix")}");
-        if (full < w2) w.Line(string.Format(pair, N(w2 - 8)));
-        w.Close();
+        EachRowBy8(even, $"global::ConvGen.Registers.Interleave8(p + h * {w2} + {{0}}, q + h * {w2} + {{0}}, y + (h * 2 + {s.Top}) * {to.W} + 2 * {{0}});");
         w.Close();
         w.Open("else");
         w.Line($"for (int iy = 0; iy < {even.H}; iy++)");

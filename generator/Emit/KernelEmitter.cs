@@ -51,19 +51,24 @@ internal sealed partial class KernelEmitter(CodeWriter w, ExecutionPlan plan)
         return grain > 1 ? $"{state}, grain: {grain}" : state;
     }
 
-    private static (string Count, double PerSample) Split(Step step) => step switch
+    /// <summary>The work-item count of a step (a C# expression of <c>batch</c>) and its items per sample.</summary>
+    private static (string Count, double PerSample) Split(Step step)
     {
-        ConvStep s when s.Planar => ($"batch * {s.To.C * ((s.To.H + PlanarRows(s) - 1) / PlanarRows(s))}", s.To.C * ((s.To.H + PlanarRows(s) - 1) / PlanarRows(s))),
-        ConvStep s when s.PlanarOutput => ($"batch * {s.To.H}", s.To.H),
-        ConvStep s when s.Layer.IsDepthwise => ($"batch * {Tensor.Blocks(s.To.C) * s.To.H}", Tensor.Blocks(s.To.C) * s.To.H),
-        ConvStep s => ($"batch * {ConvTiling.For(s).TileCount * ConvTiling.Rows(s).Y.H}", ConvTiling.For(s).TileCount * ConvTiling.Rows(s).Y.H),
-        LinearStep s => ($"(batch + {LinearRows - 1}) / {LinearRows} * {LinearTileCount(s)}", (double)LinearTileCount(s) / LinearRows),
-        ActivationStep s => ($"(int)(((long)batch * {s.From.Stride} + {ActivationChunk - 1}) / {ActivationChunk})", (double)s.From.Stride / ActivationChunk),
-        PoolStep s when s.Layer.Kind == LayerKind.GlobalAvgPool => ($"batch * {Tensor.Blocks(s.To.C)}", Tensor.Blocks(s.To.C)),
-        PoolStep s => ($"batch * {Tensor.Blocks(s.To.C) * s.To.H}", Tensor.Blocks(s.To.C) * s.To.H),
-        CopyStep s => ($"batch * {(s.To.Blocked || s.From.Blocked ? Tensor.Blocks(s.To.C) : s.To.C)}", s.To.Blocked || s.From.Blocked ? Tensor.Blocks(s.To.C) : s.To.C),
-        _ => throw new InvalidOperationException(step.GetType().Name),
-    };
+        static (string, double) BatchTimes(int items) => ($"batch * {items}", items);
+        return step switch
+        {
+            ConvStep s when s.Planar => BatchTimes(s.To.C * ((s.To.H + PlanarRows(s) - 1) / PlanarRows(s))),
+            ConvStep s when s.PlanarOutput => BatchTimes(s.To.H),
+            ConvStep s when s.Layer.IsDepthwise => BatchTimes(Tensor.Blocks(s.To.C) * s.To.H),
+            ConvStep s => BatchTimes(ConvTiling.For(s).TileCount * ConvTiling.Rows(s).Y.H),
+            LinearStep s => ($"(batch + {LinearRows - 1}) / {LinearRows} * {LinearTileCount(s)}", (double)LinearTileCount(s) / LinearRows),
+            ActivationStep s => ($"(int)(((long)batch * {s.From.Stride} + {ActivationChunk - 1}) / {ActivationChunk})", (double)s.From.Stride / ActivationChunk),
+            PoolStep s when s.Layer.Kind == LayerKind.GlobalAvgPool => BatchTimes(Tensor.Blocks(s.To.C)),
+            PoolStep s => BatchTimes(Tensor.Blocks(s.To.C) * s.To.H),
+            CopyStep s => BatchTimes(s.To.Blocked || s.From.Blocked ? Tensor.Blocks(s.To.C) : s.To.C),
+            _ => throw new InvalidOperationException(step.GetType().Name),
+        };
+    }
 
     // A thread gets a part of a step only if the part holds at least this much work. A hand-off costs more than the
     // signal (about 1.6 µs for an empty For on 2 threads): the worker's part reads what the caller's core just wrote.
@@ -224,7 +229,7 @@ internal sealed partial class KernelEmitter(CodeWriter w, ExecutionPlan plan)
             {
                 w.Open("if (s_useAvx2)");
                 if (padded) EmitClearBorder(s);
-                EmitTransposedRows(from, $"global::ConvGen.Registers.ToBlocked8(src + h * {from.RowStride} + {{0}}, {from.PlaneStride}, channels, dst + h * {to.RowStride} + {{0}} * 8);");
+                EachRowBy8(from, $"global::ConvGen.Registers.ToBlocked8(src + h * {from.RowStride} + {{0}}, {from.PlaneStride}, channels, dst + h * {to.RowStride} + {{0}} * 8);");
                 w.Close();
                 w.Open("else");
             }
@@ -244,7 +249,7 @@ internal sealed partial class KernelEmitter(CodeWriter w, ExecutionPlan plan)
             {
                 w.Open("if (s_useAvx2)");
                 if (padded) EmitClearPlanarBorder(s);
-                EmitTransposedRows(from, $"global::ConvGen.Registers.FromBlocked8(src + h * {from.RowStride} + {{0}} * 8, dst + h * {to.RowStride} + {{0}}, {to.PlaneStride}, channels);");
+                EachRowBy8(from, $"global::ConvGen.Registers.FromBlocked8(src + h * {from.RowStride} + {{0}} * 8, dst + h * {to.RowStride} + {{0}}, {to.PlaneStride}, channels);");
                 w.Close();
                 w.Open("else");
                 if (padded) w.Line($"new Span<float>(y, channels * {to.PlaneStride}).Clear();");
@@ -272,7 +277,7 @@ internal sealed partial class KernelEmitter(CodeWriter w, ExecutionPlan plan)
     /// One call of <paramref name="call"/> per 8 pixels of each row ({0} = first column); a width that 8 does not divide
     /// ends with a tile that overlaps the one before (it rewrites the same values), so there is no scalar tail.
     /// </summary>
-    private void EmitTransposedRows(Tensor from, string call)
+    private void EachRowBy8(Tensor from, string call)
     {
         int full = from.W / 8 * 8;
         w.Open($"for (int h = 0; h < {from.H}; h++)");

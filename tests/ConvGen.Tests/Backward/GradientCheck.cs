@@ -78,9 +78,10 @@ public static class GradientCheck
         if (spec.Layers.All(l => l is not ActivationSpec and not PoolSpec { Max: true }))
         {
             double baseLoss = Loss(spec, baseParameters, baseInput, batch, r);
-            // Moves `values` along a random direction, compares the loss change with Σ direction ⊙ gradient, moves back.
-            void Along(string what, double[] values, float[] gradient, Func<double> loss)
+            // Moves `values` along a random direction, compares the loss change with Σ direction ⊙ gradient, restores them.
+            void Along(string what, double[] values, float[] gradient)
             {
+                var saved = (double[])values.Clone();
                 var direction = NetworkCheck.RandomInput(random, values.Length);
                 double predicted = 0, scale = 0;
                 for (int j = 0; j < values.Length; j++)
@@ -89,18 +90,18 @@ public static class GradientCheck
                     predicted += (double)direction[j] * gradient[j];
                     scale += Math.Abs((double)direction[j] * gradient[j]);
                 }
-                double actual = loss() - baseLoss;
-                for (int j = 0; j < values.Length; j++) values[j] -= direction[j];
+                double actual = Loss(spec, baseParameters, baseInput, batch, r) - baseLoss;
+                saved.CopyTo(values, 0);
                 if (Math.Abs(actual - predicted) > 1e-4 * (scale + 1e-3))
                     problems.AppendLine(CultureInfo.InvariantCulture,
                         $"  {what} along a random direction u: Σ u ⊙ backward {predicted:G7}, reference L(· + u) − L(·) {actual:G7} (Σ |u ⊙ backward| {scale:G7})");
             }
-            Along("input gradient", baseInput, dx, () => Loss(spec, baseParameters, baseInput, batch, r));
+            Along("input gradient", baseInput, dx);
             foreach (var p in network.Parameters)
             {
                 var grad = new float[p.Length];
                 p.CopyGradientTo(grad);
-                Along($"{p.Name} gradient", baseParameters[p.Name], grad, () => Loss(spec, baseParameters, baseInput, batch, r));
+                Along($"{p.Name} gradient", baseParameters[p.Name], grad);
             }
         }
 

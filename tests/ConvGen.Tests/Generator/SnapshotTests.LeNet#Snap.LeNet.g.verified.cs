@@ -3740,7 +3740,7 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
     }
 
     // ∂W[o,i,ΔY,ΔX] += Σ_{n,y,x} ∂Z[n,o,y,x] · X[n,i,1·y+1·ΔY,1·x+1·ΔX]   (layer 3, X zero-padded)
-    // Each work item owns 16 outputs × 1 input channel(s) × 1 kernel row(s) × 5: 10 accumulators in registers, reduced over every pixel of the batch.
+    // Each work item owns 16 outputs × 1 input channel(s) × 1 kernel row(s) × 5: 10 accumulators in registers, reduced over every pixel of the pass's samples [N0, N1).
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Back14(void* state, int begin, int end)
     {
@@ -4113,7 +4113,7 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
     }
 
     // ∂W[o,i,ΔY,ΔX] += Σ_{n,y,x} ∂Z[n,o,y,x] · X[n,i,1·y+1·ΔY,1·x+1·ΔX]   (layer 0, X zero-padded)
-    // Each work item owns 8 outputs × 1 input channel(s) × 1 kernel row(s) × 5: 5 accumulators in registers, reduced over every pixel of the batch.
+    // Each work item owns 8 outputs × 1 input channel(s) × 1 kernel row(s) × 5: 5 accumulators in registers, reduced over every pixel of the pass's samples [N0, N1).
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Back20(void* state, int begin, int end)
     {

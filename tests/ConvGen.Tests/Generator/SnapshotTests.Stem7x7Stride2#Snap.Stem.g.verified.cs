@@ -1278,7 +1278,7 @@ public unsafe partial class Stem : global::ConvGen.INetwork
     }
 
     // ∂W[o,i,ΔY,ΔX] += Σ_{n,y,x} ∂Z[n,o,y,x] · X[n,i,2·y+1·ΔY,2·x+1·ΔX]   (layer 0, X zero-padded)
-    // Each work item owns 16 outputs × 1 input channel(s) × 1 kernel row(s) × up to 4 of the 7 columns: 8 accumulators in registers, reduced over every pixel of the batch.
+    // Each work item owns 16 outputs × 1 input channel(s) × 1 kernel row(s) × up to 4 of the 7 columns: 8 accumulators in registers, reduced over every pixel of the pass's samples [N0, N1).
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Back3(void* state, int begin, int end)
     {
@@ -1742,10 +1742,9 @@ public unsafe partial class Stem : global::ConvGen.INetwork
             float* q = f->G3 + (nint)n * 768 + unit * 256;
             if (s_useAvx2)
             {
-                for (int iy = 0; iy < 16; iy++)
+                for (int h = 0; h < 16; h++)
                 {
-                    float* row = y + (iy * 2 + 0) * 32;
-                    for (int ix = 0; ix < 16; ix += 8) global::ConvGen.Registers.Interleave8(p + iy * 16 + ix, q + iy * 16 + ix, row + 2 * ix);
+                    for (int x0 = 0; x0 < 16; x0 += 8) global::ConvGen.Registers.Interleave8(p + h * 16 + x0, q + h * 16 + x0, y + (h * 2 + 0) * 32 + 2 * x0);
                 }
             }
             else
@@ -2077,10 +2076,9 @@ public unsafe partial class Stem : global::ConvGen.INetwork
             float* q = f->G5 + (nint)n * 768 + unit * 256;
             if (s_useAvx2)
             {
-                for (int iy = 0; iy < 16; iy++)
+                for (int h = 0; h < 16; h++)
                 {
-                    float* row = y + (iy * 2 + 1) * 32;
-                    for (int ix = 0; ix < 16; ix += 8) global::ConvGen.Registers.Interleave8(p + iy * 16 + ix, q + iy * 16 + ix, row + 2 * ix);
+                    for (int x0 = 0; x0 < 16; x0 += 8) global::ConvGen.Registers.Interleave8(p + h * 16 + x0, q + h * 16 + x0, y + (h * 2 + 1) * 32 + 2 * x0);
                 }
             }
             else
