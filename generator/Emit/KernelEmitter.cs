@@ -248,7 +248,7 @@ internal sealed partial class KernelEmitter(CodeWriter w, ExecutionPlan plan)
             if (vector)
             {
                 w.Open("if (s_useAvx2)");
-                if (padded) EmitClearPlanarBorder(s);
+                if (padded) EmitClearBorder(s);
                 EachRowBy8(from, $"global::ConvGen.Registers.FromBlocked8(src + h * {from.RowStride} + {{0}} * 8, dst + h * {to.RowStride} + {{0}}, {to.PlaneStride}, channels);");
                 w.Close();
                 w.Open("else");
@@ -287,44 +287,35 @@ internal sealed partial class KernelEmitter(CodeWriter w, ExecutionPlan plan)
         w.Close();
     }
 
-    /// <summary>Zeroes only the padding of a blocked plane (top and bottom rows, left and right columns).</summary>
+    /// <summary>
+    /// Zeroes only the padding of the item's target planes, before the rows are written: the top rows with the first
+    /// row's left columns, the gap from each row's right columns to the next row's left ones (contiguous in NCHW and in
+    /// an NCHW8c block alike), and the last row's right columns with the bottom rows. A gap of at most 8 floats gets one
+    /// vector store of zeros, which may also cover the first values of the next row; the rows written after overwrite
+    /// them. An NCHW8c item is one block plane, an NCHW item its <c>channels</c> planes. (The stem's backward-data grid,
+    /// 64 × 115 × 115 in NCHW: clearing whole planes first wrote its 3.4 MB twice.)
+    /// </summary>
     private void EmitClearBorder(CopyStep s)
     {
         var to = s.To;
-        int bottom = s.PadTop + s.From.H, left = s.PadLeft * 8, right = (to.W - s.PadLeft - s.From.W) * 8;
-        if (s.PadTop > 0) w.Line($"new Span<float>(y, {s.PadTop * to.RowStride}).Clear();");
-        if (bottom < to.H) w.Line($"new Span<float>(y + {bottom * to.RowStride}, {(to.H - bottom) * to.RowStride}).Clear();");
-        if (left > 0 || right > 0)
+        int column = to.ColumnStride, last = s.PadTop + s.From.H - 1;
+        int first = s.PadTop * to.RowStride + s.PadLeft * column, rowEnd = (s.PadLeft + s.From.W) * column;
+        int gap = (to.W - s.From.W) * column, tail = to.PlaneStride - (last * to.RowStride + rowEnd);
+        string plane = to.Blocked ? "y" : "plane";
+        if (!to.Blocked)
         {
-            w.Open($"for (int h = {s.PadTop}; h < {bottom}; h++)");
-            if (left > 0) w.Line($"new Span<float>(y + h * {to.RowStride}, {left}).Clear();");
-            if (right > 0) w.Line($"new Span<float>(y + h * {to.RowStride} + {left + s.From.W * 8}, {right}).Clear();");
-            w.Close();
+            w.Open("for (int c = 0; c < channels; c++)");
+            w.Line($"float* plane = y + c * {to.PlaneStride};");
         }
-    }
-
-    /// <summary>
-    /// Zeroes only the padding of each NCHW plane, before the rows are written: the top rows with the first row's left
-    /// columns, the gap from each row's right columns to the next row's left ones, and the last row's right columns
-    /// with the bottom rows. A gap of at most 8 floats gets one vector store of zeros, which also covers the first
-    /// values of the next row; the transposes that follow overwrite them. (The stem's backward-data grid, 64 × 115 ×
-    /// 115: clearing whole planes first wrote its 3.4 MB twice.)
-    /// </summary>
-    private void EmitClearPlanarBorder(CopyStep s)
-    {
-        var to = s.To;
-        int first = s.PadTop * to.W + s.PadLeft, last = s.PadTop + s.From.H - 1;
-        int rowEnd = s.PadLeft + s.From.W, gap = to.W - s.From.W, tail = to.PlaneStride - (last * to.W + rowEnd);
-        w.Open("for (int c = 0; c < channels; c++)");
-        w.Line($"float* plane = y + c * {to.PlaneStride};");
-        if (first > 0) w.Line($"new Span<float>(plane, {first}).Clear();");
+        if (first > 0) w.Line($"new Span<float>({plane}, {first}).Clear();");
         if (gap > 0 && s.From.H > 1)
         {
-            string clear = gap <= 8 ? $"Avx.Store(plane + h * {to.W} + {rowEnd}, Vector256<float>.Zero);" : $"new Span<float>(plane + h * {to.W} + {rowEnd}, {gap}).Clear();";
+            string at = $"{plane} + h * {to.RowStride} + {rowEnd}";
+            string clear = gap <= 8 ? $"Avx.Store({at}, Vector256<float>.Zero);" : $"new Span<float>({at}, {gap}).Clear();";
             w.Line($"for (int h = {s.PadTop}; h < {last}; h++) {clear}");
         }
-        if (tail > 0) w.Line($"new Span<float>(plane + {last * to.W + rowEnd}, {tail}).Clear();");
-        w.Close();
+        if (tail > 0) w.Line($"new Span<float>({plane} + {last * to.RowStride + rowEnd}, {tail}).Clear();");
+        if (!to.Blocked) w.Close();
     }
 
     // ---------------------------------------------------------------- pooling
