@@ -1,4 +1,5 @@
 using System.Collections.Generic;
+using System.Linq;
 using static ConvGen.Generator.Emit.CodeWriter;
 
 namespace ConvGen.Generator.Emit;
@@ -9,6 +10,15 @@ internal sealed partial class KernelEmitter
     // 3 weight vectors and 4 broadcasts. The batch is only known at run time, so each row count 1-4 gets a tile.
     private const int LinearRows = 4;
     private const int LinearBlocks = 3;
+
+    // A tile of fewer than 8 accumulators (a batch of 1 to 3, or a layer's last 1-2 output blocks) would wait on the
+    // FMA latency (4 cycles, 2 per cycle: 8 chains to fill the units) rather than the units: such a tile keeps up to 4
+    // partial sums per accumulator, over the inputs i mod parts, at most 12 vectors in all.
+    private static int LinearPartialSums(int blocks, int rows) =>
+        blocks * rows >= 8 ? 1 : System.Math.Min(4, LinearBlocks * LinearRows / (blocks * rows));
+
+    private static string PairwiseSum(List<string> terms) => terms.Count == 1 ? terms[0]
+        : $"({PairwiseSum(terms.GetRange(0, terms.Count / 2))} + {PairwiseSum(terms.GetRange(terms.Count / 2, terms.Count - terms.Count / 2))})";
 
     private static int LinearTileCount(LinearStep s) => (Tensor.Blocks(s.To.C) + LinearBlocks - 1) / LinearBlocks;
 
@@ -66,7 +76,10 @@ internal sealed partial class KernelEmitter
 
         foreach (var (blocks, rows) in variants)
         {
-            w.Line($"// {blocks}×{rows} tile: acc[block][sample] += W[block][i] · broadcast(X[sample][i]) over {inputs} inputs.");
+            int parts = LinearPartialSums(blocks, rows), body = inputs - inputs % parts;
+            string Acc(int k, int q, int p) => p == 0 ? $"a{k}_{q}" : $"a{k}_{q}p{p}";
+            w.Line($"// {blocks}×{rows} tile: acc[block][sample] += W[block][i] · broadcast(X[sample][i]) over {inputs} inputs" +
+                   (parts == 1 ? "." : $", as {parts} partial sums over i mod {parts} (added at the end) so {blocks * rows * parts} FMA chains are in flight."));
             w.Line(Hot);
             w.Open($"private static void {name}Tile{blocks}x{rows}(float* x, float* w, float* b, float* y)");
             for (int k = 0; k < blocks; k++)
@@ -74,14 +87,31 @@ internal sealed partial class KernelEmitter
                 string init = s.BiasPointer is null ? "Vector256<float>.Zero" : $"Avx.LoadVector256(b + {k * 8})";
                 w.Line($"Vector256<float> {string.Join(", ", Range(rows, q => $"a{k}_{q} = {(q == 0 ? init : $"a{k}_0")}"))};");
             }
-            w.Open($"for (int i = 0; i < {inputs}; i++)");
-            for (int k = 0; k < blocks; k++) w.Line($"Vector256<float> w{k} = Avx.LoadVector256(w + {k * inputs * 8} + i * 8);");
-            for (int q = 0; q < rows; q++)
+            for (int p = 1; p < parts; p++)
+                w.Line($"Vector256<float> {string.Join(", ", Range(blocks * rows, j => $"{Acc(j / rows, j % rows, p)} = Vector256<float>.Zero"))};");
+            // One step of the reduction: input i + p into partial sum p.
+            void Step(int p)
             {
-                w.Line($"Vector256<float> v{q} = Vector256.Create(x[{q * s.From.Stride} + i]);");
-                for (int k = 0; k < blocks; k++) w.Line($"a{k}_{q} = Fma.MultiplyAdd(w{k}, v{q}, a{k}_{q});");
+                for (int k = 0; k < blocks; k++) w.Line($"Vector256<float> w{k}_{p} = Avx.LoadVector256(w + {(k * inputs + p) * 8} + i * 8);");
+                for (int q = 0; q < rows; q++)
+                {
+                    w.Line($"Vector256<float> v{q}_{p} = Vector256.Create(x[{q * s.From.Stride + p} + i]);");
+                    for (int k = 0; k < blocks; k++) w.Line($"{Acc(k, q, p)} = Fma.MultiplyAdd(w{k}_{p}, v{q}_{p}, {Acc(k, q, p)});");
+                }
             }
+            w.Open($"for (int i = 0; i < {body}; i += {parts})");
+            for (int p = 0; p < parts; p++) Step(p);
             w.Close();
+            if (body < inputs)
+            {
+                w.Open($"for (int i = {body}; i < {inputs}; i++)");
+                Step(0);
+                w.Close();
+            }
+            if (parts > 1)
+                for (int k = 0; k < blocks; k++)
+                    for (int q = 0; q < rows; q++)
+                        w.Line($"{Acc(k, q, 0)} = {PairwiseSum(Range(parts, p => Acc(k, q, p)).ToList())};");
             for (int k = 0; k < blocks; k++)
                 for (int q = 0; q < rows; q++)
                     w.Line($"Avx.Store(y + {q * s.To.Stride + k * 8}, {Apply(s.Activation, $"a{k}_{q}", true)});");

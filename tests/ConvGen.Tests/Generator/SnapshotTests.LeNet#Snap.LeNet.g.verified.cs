@@ -2050,27 +2050,27 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         Vector256<float> a0_0 = Avx.LoadVector256(b + 0), a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0;
         Vector256<float> a1_0 = Avx.LoadVector256(b + 8), a1_1 = a1_0, a1_2 = a1_0, a1_3 = a1_0;
         Vector256<float> a2_0 = Avx.LoadVector256(b + 16), a2_1 = a2_0, a2_2 = a2_0, a2_3 = a2_0;
-        for (int i = 0; i < 400; i++)
+        for (int i = 0; i < 400; i += 1)
         {
-            Vector256<float> w0 = Avx.LoadVector256(w + 0 + i * 8);
-            Vector256<float> w1 = Avx.LoadVector256(w + 3200 + i * 8);
-            Vector256<float> w2 = Avx.LoadVector256(w + 6400 + i * 8);
-            Vector256<float> v0 = Vector256.Create(x[0 + i]);
-            a0_0 = Fma.MultiplyAdd(w0, v0, a0_0);
-            a1_0 = Fma.MultiplyAdd(w1, v0, a1_0);
-            a2_0 = Fma.MultiplyAdd(w2, v0, a2_0);
-            Vector256<float> v1 = Vector256.Create(x[400 + i]);
-            a0_1 = Fma.MultiplyAdd(w0, v1, a0_1);
-            a1_1 = Fma.MultiplyAdd(w1, v1, a1_1);
-            a2_1 = Fma.MultiplyAdd(w2, v1, a2_1);
-            Vector256<float> v2 = Vector256.Create(x[800 + i]);
-            a0_2 = Fma.MultiplyAdd(w0, v2, a0_2);
-            a1_2 = Fma.MultiplyAdd(w1, v2, a1_2);
-            a2_2 = Fma.MultiplyAdd(w2, v2, a2_2);
-            Vector256<float> v3 = Vector256.Create(x[1200 + i]);
-            a0_3 = Fma.MultiplyAdd(w0, v3, a0_3);
-            a1_3 = Fma.MultiplyAdd(w1, v3, a1_3);
-            a2_3 = Fma.MultiplyAdd(w2, v3, a2_3);
+            Vector256<float> w0_0 = Avx.LoadVector256(w + 0 + i * 8);
+            Vector256<float> w1_0 = Avx.LoadVector256(w + 3200 + i * 8);
+            Vector256<float> w2_0 = Avx.LoadVector256(w + 6400 + i * 8);
+            Vector256<float> v0_0 = Vector256.Create(x[0 + i]);
+            a0_0 = Fma.MultiplyAdd(w0_0, v0_0, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1_0, v0_0, a1_0);
+            a2_0 = Fma.MultiplyAdd(w2_0, v0_0, a2_0);
+            Vector256<float> v1_0 = Vector256.Create(x[400 + i]);
+            a0_1 = Fma.MultiplyAdd(w0_0, v1_0, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1_0, v1_0, a1_1);
+            a2_1 = Fma.MultiplyAdd(w2_0, v1_0, a2_1);
+            Vector256<float> v2_0 = Vector256.Create(x[800 + i]);
+            a0_2 = Fma.MultiplyAdd(w0_0, v2_0, a0_2);
+            a1_2 = Fma.MultiplyAdd(w1_0, v2_0, a1_2);
+            a2_2 = Fma.MultiplyAdd(w2_0, v2_0, a2_2);
+            Vector256<float> v3_0 = Vector256.Create(x[1200 + i]);
+            a0_3 = Fma.MultiplyAdd(w0_0, v3_0, a0_3);
+            a1_3 = Fma.MultiplyAdd(w1_0, v3_0, a1_3);
+            a2_3 = Fma.MultiplyAdd(w2_0, v3_0, a2_3);
         }
         Avx.Store(y + 0, Vector256.Max(a0_0, Vector256<float>.Zero));
         Avx.Store(y + 120, Vector256.Max(a0_1, Vector256<float>.Zero));
@@ -2093,23 +2093,23 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         Vector256<float> a0_0 = Avx.LoadVector256(b + 0), a0_1 = a0_0, a0_2 = a0_0;
         Vector256<float> a1_0 = Avx.LoadVector256(b + 8), a1_1 = a1_0, a1_2 = a1_0;
         Vector256<float> a2_0 = Avx.LoadVector256(b + 16), a2_1 = a2_0, a2_2 = a2_0;
-        for (int i = 0; i < 400; i++)
+        for (int i = 0; i < 400; i += 1)
         {
-            Vector256<float> w0 = Avx.LoadVector256(w + 0 + i * 8);
-            Vector256<float> w1 = Avx.LoadVector256(w + 3200 + i * 8);
-            Vector256<float> w2 = Avx.LoadVector256(w + 6400 + i * 8);
-            Vector256<float> v0 = Vector256.Create(x[0 + i]);
-            a0_0 = Fma.MultiplyAdd(w0, v0, a0_0);
-            a1_0 = Fma.MultiplyAdd(w1, v0, a1_0);
-            a2_0 = Fma.MultiplyAdd(w2, v0, a2_0);
-            Vector256<float> v1 = Vector256.Create(x[400 + i]);
-            a0_1 = Fma.MultiplyAdd(w0, v1, a0_1);
-            a1_1 = Fma.MultiplyAdd(w1, v1, a1_1);
-            a2_1 = Fma.MultiplyAdd(w2, v1, a2_1);
-            Vector256<float> v2 = Vector256.Create(x[800 + i]);
-            a0_2 = Fma.MultiplyAdd(w0, v2, a0_2);
-            a1_2 = Fma.MultiplyAdd(w1, v2, a1_2);
-            a2_2 = Fma.MultiplyAdd(w2, v2, a2_2);
+            Vector256<float> w0_0 = Avx.LoadVector256(w + 0 + i * 8);
+            Vector256<float> w1_0 = Avx.LoadVector256(w + 3200 + i * 8);
+            Vector256<float> w2_0 = Avx.LoadVector256(w + 6400 + i * 8);
+            Vector256<float> v0_0 = Vector256.Create(x[0 + i]);
+            a0_0 = Fma.MultiplyAdd(w0_0, v0_0, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1_0, v0_0, a1_0);
+            a2_0 = Fma.MultiplyAdd(w2_0, v0_0, a2_0);
+            Vector256<float> v1_0 = Vector256.Create(x[400 + i]);
+            a0_1 = Fma.MultiplyAdd(w0_0, v1_0, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1_0, v1_0, a1_1);
+            a2_1 = Fma.MultiplyAdd(w2_0, v1_0, a2_1);
+            Vector256<float> v2_0 = Vector256.Create(x[800 + i]);
+            a0_2 = Fma.MultiplyAdd(w0_0, v2_0, a0_2);
+            a1_2 = Fma.MultiplyAdd(w1_0, v2_0, a1_2);
+            a2_2 = Fma.MultiplyAdd(w2_0, v2_0, a2_2);
         }
         Avx.Store(y + 0, Vector256.Max(a0_0, Vector256<float>.Zero));
         Avx.Store(y + 120, Vector256.Max(a0_1, Vector256<float>.Zero));
@@ -2122,27 +2122,45 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         Avx.Store(y + 256, Vector256.Max(a2_2, Vector256<float>.Zero));
     }
 
-    // 3×2 tile: acc[block][sample] += W[block][i] · broadcast(X[sample][i]) over 400 inputs.
+    // 3×2 tile: acc[block][sample] += W[block][i] · broadcast(X[sample][i]) over 400 inputs, as 2 partial sums over i mod 2 (added at the end) so 12 FMA chains are in flight.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Step5Tile3x2(float* x, float* w, float* b, float* y)
     {
         Vector256<float> a0_0 = Avx.LoadVector256(b + 0), a0_1 = a0_0;
         Vector256<float> a1_0 = Avx.LoadVector256(b + 8), a1_1 = a1_0;
         Vector256<float> a2_0 = Avx.LoadVector256(b + 16), a2_1 = a2_0;
-        for (int i = 0; i < 400; i++)
+        Vector256<float> a0_0p1 = Vector256<float>.Zero, a0_1p1 = Vector256<float>.Zero, a1_0p1 = Vector256<float>.Zero, a1_1p1 = Vector256<float>.Zero, a2_0p1 = Vector256<float>.Zero, a2_1p1 = Vector256<float>.Zero;
+        for (int i = 0; i < 400; i += 2)
         {
-            Vector256<float> w0 = Avx.LoadVector256(w + 0 + i * 8);
-            Vector256<float> w1 = Avx.LoadVector256(w + 3200 + i * 8);
-            Vector256<float> w2 = Avx.LoadVector256(w + 6400 + i * 8);
-            Vector256<float> v0 = Vector256.Create(x[0 + i]);
-            a0_0 = Fma.MultiplyAdd(w0, v0, a0_0);
-            a1_0 = Fma.MultiplyAdd(w1, v0, a1_0);
-            a2_0 = Fma.MultiplyAdd(w2, v0, a2_0);
-            Vector256<float> v1 = Vector256.Create(x[400 + i]);
-            a0_1 = Fma.MultiplyAdd(w0, v1, a0_1);
-            a1_1 = Fma.MultiplyAdd(w1, v1, a1_1);
-            a2_1 = Fma.MultiplyAdd(w2, v1, a2_1);
+            Vector256<float> w0_0 = Avx.LoadVector256(w + 0 + i * 8);
+            Vector256<float> w1_0 = Avx.LoadVector256(w + 3200 + i * 8);
+            Vector256<float> w2_0 = Avx.LoadVector256(w + 6400 + i * 8);
+            Vector256<float> v0_0 = Vector256.Create(x[0 + i]);
+            a0_0 = Fma.MultiplyAdd(w0_0, v0_0, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1_0, v0_0, a1_0);
+            a2_0 = Fma.MultiplyAdd(w2_0, v0_0, a2_0);
+            Vector256<float> v1_0 = Vector256.Create(x[400 + i]);
+            a0_1 = Fma.MultiplyAdd(w0_0, v1_0, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1_0, v1_0, a1_1);
+            a2_1 = Fma.MultiplyAdd(w2_0, v1_0, a2_1);
+            Vector256<float> w0_1 = Avx.LoadVector256(w + 8 + i * 8);
+            Vector256<float> w1_1 = Avx.LoadVector256(w + 3208 + i * 8);
+            Vector256<float> w2_1 = Avx.LoadVector256(w + 6408 + i * 8);
+            Vector256<float> v0_1 = Vector256.Create(x[1 + i]);
+            a0_0p1 = Fma.MultiplyAdd(w0_1, v0_1, a0_0p1);
+            a1_0p1 = Fma.MultiplyAdd(w1_1, v0_1, a1_0p1);
+            a2_0p1 = Fma.MultiplyAdd(w2_1, v0_1, a2_0p1);
+            Vector256<float> v1_1 = Vector256.Create(x[401 + i]);
+            a0_1p1 = Fma.MultiplyAdd(w0_1, v1_1, a0_1p1);
+            a1_1p1 = Fma.MultiplyAdd(w1_1, v1_1, a1_1p1);
+            a2_1p1 = Fma.MultiplyAdd(w2_1, v1_1, a2_1p1);
         }
+        a0_0 = (a0_0 + a0_0p1);
+        a0_1 = (a0_1 + a0_1p1);
+        a1_0 = (a1_0 + a1_0p1);
+        a1_1 = (a1_1 + a1_1p1);
+        a2_0 = (a2_0 + a2_0p1);
+        a2_1 = (a2_1 + a2_1p1);
         Avx.Store(y + 0, Vector256.Max(a0_0, Vector256<float>.Zero));
         Avx.Store(y + 120, Vector256.Max(a0_1, Vector256<float>.Zero));
         Avx.Store(y + 8, Vector256.Max(a1_0, Vector256<float>.Zero));
@@ -2151,23 +2169,50 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         Avx.Store(y + 136, Vector256.Max(a2_1, Vector256<float>.Zero));
     }
 
-    // 3×1 tile: acc[block][sample] += W[block][i] · broadcast(X[sample][i]) over 400 inputs.
+    // 3×1 tile: acc[block][sample] += W[block][i] · broadcast(X[sample][i]) over 400 inputs, as 4 partial sums over i mod 4 (added at the end) so 12 FMA chains are in flight.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Step5Tile3x1(float* x, float* w, float* b, float* y)
     {
         Vector256<float> a0_0 = Avx.LoadVector256(b + 0);
         Vector256<float> a1_0 = Avx.LoadVector256(b + 8);
         Vector256<float> a2_0 = Avx.LoadVector256(b + 16);
-        for (int i = 0; i < 400; i++)
+        Vector256<float> a0_0p1 = Vector256<float>.Zero, a1_0p1 = Vector256<float>.Zero, a2_0p1 = Vector256<float>.Zero;
+        Vector256<float> a0_0p2 = Vector256<float>.Zero, a1_0p2 = Vector256<float>.Zero, a2_0p2 = Vector256<float>.Zero;
+        Vector256<float> a0_0p3 = Vector256<float>.Zero, a1_0p3 = Vector256<float>.Zero, a2_0p3 = Vector256<float>.Zero;
+        for (int i = 0; i < 400; i += 4)
         {
-            Vector256<float> w0 = Avx.LoadVector256(w + 0 + i * 8);
-            Vector256<float> w1 = Avx.LoadVector256(w + 3200 + i * 8);
-            Vector256<float> w2 = Avx.LoadVector256(w + 6400 + i * 8);
-            Vector256<float> v0 = Vector256.Create(x[0 + i]);
-            a0_0 = Fma.MultiplyAdd(w0, v0, a0_0);
-            a1_0 = Fma.MultiplyAdd(w1, v0, a1_0);
-            a2_0 = Fma.MultiplyAdd(w2, v0, a2_0);
+            Vector256<float> w0_0 = Avx.LoadVector256(w + 0 + i * 8);
+            Vector256<float> w1_0 = Avx.LoadVector256(w + 3200 + i * 8);
+            Vector256<float> w2_0 = Avx.LoadVector256(w + 6400 + i * 8);
+            Vector256<float> v0_0 = Vector256.Create(x[0 + i]);
+            a0_0 = Fma.MultiplyAdd(w0_0, v0_0, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1_0, v0_0, a1_0);
+            a2_0 = Fma.MultiplyAdd(w2_0, v0_0, a2_0);
+            Vector256<float> w0_1 = Avx.LoadVector256(w + 8 + i * 8);
+            Vector256<float> w1_1 = Avx.LoadVector256(w + 3208 + i * 8);
+            Vector256<float> w2_1 = Avx.LoadVector256(w + 6408 + i * 8);
+            Vector256<float> v0_1 = Vector256.Create(x[1 + i]);
+            a0_0p1 = Fma.MultiplyAdd(w0_1, v0_1, a0_0p1);
+            a1_0p1 = Fma.MultiplyAdd(w1_1, v0_1, a1_0p1);
+            a2_0p1 = Fma.MultiplyAdd(w2_1, v0_1, a2_0p1);
+            Vector256<float> w0_2 = Avx.LoadVector256(w + 16 + i * 8);
+            Vector256<float> w1_2 = Avx.LoadVector256(w + 3216 + i * 8);
+            Vector256<float> w2_2 = Avx.LoadVector256(w + 6416 + i * 8);
+            Vector256<float> v0_2 = Vector256.Create(x[2 + i]);
+            a0_0p2 = Fma.MultiplyAdd(w0_2, v0_2, a0_0p2);
+            a1_0p2 = Fma.MultiplyAdd(w1_2, v0_2, a1_0p2);
+            a2_0p2 = Fma.MultiplyAdd(w2_2, v0_2, a2_0p2);
+            Vector256<float> w0_3 = Avx.LoadVector256(w + 24 + i * 8);
+            Vector256<float> w1_3 = Avx.LoadVector256(w + 3224 + i * 8);
+            Vector256<float> w2_3 = Avx.LoadVector256(w + 6424 + i * 8);
+            Vector256<float> v0_3 = Vector256.Create(x[3 + i]);
+            a0_0p3 = Fma.MultiplyAdd(w0_3, v0_3, a0_0p3);
+            a1_0p3 = Fma.MultiplyAdd(w1_3, v0_3, a1_0p3);
+            a2_0p3 = Fma.MultiplyAdd(w2_3, v0_3, a2_0p3);
         }
+        a0_0 = ((a0_0 + a0_0p1) + (a0_0p2 + a0_0p3));
+        a1_0 = ((a1_0 + a1_0p1) + (a1_0p2 + a1_0p3));
+        a2_0 = ((a2_0 + a2_0p1) + (a2_0p2 + a2_0p3));
         Avx.Store(y + 0, Vector256.Max(a0_0, Vector256<float>.Zero));
         Avx.Store(y + 8, Vector256.Max(a1_0, Vector256<float>.Zero));
         Avx.Store(y + 16, Vector256.Max(a2_0, Vector256<float>.Zero));
@@ -2244,22 +2289,22 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
     {
         Vector256<float> a0_0 = Avx.LoadVector256(b + 0), a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0;
         Vector256<float> a1_0 = Avx.LoadVector256(b + 8), a1_1 = a1_0, a1_2 = a1_0, a1_3 = a1_0;
-        for (int i = 0; i < 120; i++)
+        for (int i = 0; i < 120; i += 1)
         {
-            Vector256<float> w0 = Avx.LoadVector256(w + 0 + i * 8);
-            Vector256<float> w1 = Avx.LoadVector256(w + 960 + i * 8);
-            Vector256<float> v0 = Vector256.Create(x[0 + i]);
-            a0_0 = Fma.MultiplyAdd(w0, v0, a0_0);
-            a1_0 = Fma.MultiplyAdd(w1, v0, a1_0);
-            Vector256<float> v1 = Vector256.Create(x[120 + i]);
-            a0_1 = Fma.MultiplyAdd(w0, v1, a0_1);
-            a1_1 = Fma.MultiplyAdd(w1, v1, a1_1);
-            Vector256<float> v2 = Vector256.Create(x[240 + i]);
-            a0_2 = Fma.MultiplyAdd(w0, v2, a0_2);
-            a1_2 = Fma.MultiplyAdd(w1, v2, a1_2);
-            Vector256<float> v3 = Vector256.Create(x[360 + i]);
-            a0_3 = Fma.MultiplyAdd(w0, v3, a0_3);
-            a1_3 = Fma.MultiplyAdd(w1, v3, a1_3);
+            Vector256<float> w0_0 = Avx.LoadVector256(w + 0 + i * 8);
+            Vector256<float> w1_0 = Avx.LoadVector256(w + 960 + i * 8);
+            Vector256<float> v0_0 = Vector256.Create(x[0 + i]);
+            a0_0 = Fma.MultiplyAdd(w0_0, v0_0, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1_0, v0_0, a1_0);
+            Vector256<float> v1_0 = Vector256.Create(x[120 + i]);
+            a0_1 = Fma.MultiplyAdd(w0_0, v1_0, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1_0, v1_0, a1_1);
+            Vector256<float> v2_0 = Vector256.Create(x[240 + i]);
+            a0_2 = Fma.MultiplyAdd(w0_0, v2_0, a0_2);
+            a1_2 = Fma.MultiplyAdd(w1_0, v2_0, a1_2);
+            Vector256<float> v3_0 = Vector256.Create(x[360 + i]);
+            a0_3 = Fma.MultiplyAdd(w0_0, v3_0, a0_3);
+            a1_3 = Fma.MultiplyAdd(w1_0, v3_0, a1_3);
         }
         Avx.Store(y + 0, Vector256.Max(a0_0, Vector256<float>.Zero));
         Avx.Store(y + 88, Vector256.Max(a0_1, Vector256<float>.Zero));
@@ -2271,26 +2316,44 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         Avx.Store(y + 272, Vector256.Max(a1_3, Vector256<float>.Zero));
     }
 
-    // 2×3 tile: acc[block][sample] += W[block][i] · broadcast(X[sample][i]) over 120 inputs.
+    // 2×3 tile: acc[block][sample] += W[block][i] · broadcast(X[sample][i]) over 120 inputs, as 2 partial sums over i mod 2 (added at the end) so 12 FMA chains are in flight.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Step6Tile2x3(float* x, float* w, float* b, float* y)
     {
         Vector256<float> a0_0 = Avx.LoadVector256(b + 0), a0_1 = a0_0, a0_2 = a0_0;
         Vector256<float> a1_0 = Avx.LoadVector256(b + 8), a1_1 = a1_0, a1_2 = a1_0;
-        for (int i = 0; i < 120; i++)
+        Vector256<float> a0_0p1 = Vector256<float>.Zero, a0_1p1 = Vector256<float>.Zero, a0_2p1 = Vector256<float>.Zero, a1_0p1 = Vector256<float>.Zero, a1_1p1 = Vector256<float>.Zero, a1_2p1 = Vector256<float>.Zero;
+        for (int i = 0; i < 120; i += 2)
         {
-            Vector256<float> w0 = Avx.LoadVector256(w + 0 + i * 8);
-            Vector256<float> w1 = Avx.LoadVector256(w + 960 + i * 8);
-            Vector256<float> v0 = Vector256.Create(x[0 + i]);
-            a0_0 = Fma.MultiplyAdd(w0, v0, a0_0);
-            a1_0 = Fma.MultiplyAdd(w1, v0, a1_0);
-            Vector256<float> v1 = Vector256.Create(x[120 + i]);
-            a0_1 = Fma.MultiplyAdd(w0, v1, a0_1);
-            a1_1 = Fma.MultiplyAdd(w1, v1, a1_1);
-            Vector256<float> v2 = Vector256.Create(x[240 + i]);
-            a0_2 = Fma.MultiplyAdd(w0, v2, a0_2);
-            a1_2 = Fma.MultiplyAdd(w1, v2, a1_2);
+            Vector256<float> w0_0 = Avx.LoadVector256(w + 0 + i * 8);
+            Vector256<float> w1_0 = Avx.LoadVector256(w + 960 + i * 8);
+            Vector256<float> v0_0 = Vector256.Create(x[0 + i]);
+            a0_0 = Fma.MultiplyAdd(w0_0, v0_0, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1_0, v0_0, a1_0);
+            Vector256<float> v1_0 = Vector256.Create(x[120 + i]);
+            a0_1 = Fma.MultiplyAdd(w0_0, v1_0, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1_0, v1_0, a1_1);
+            Vector256<float> v2_0 = Vector256.Create(x[240 + i]);
+            a0_2 = Fma.MultiplyAdd(w0_0, v2_0, a0_2);
+            a1_2 = Fma.MultiplyAdd(w1_0, v2_0, a1_2);
+            Vector256<float> w0_1 = Avx.LoadVector256(w + 8 + i * 8);
+            Vector256<float> w1_1 = Avx.LoadVector256(w + 968 + i * 8);
+            Vector256<float> v0_1 = Vector256.Create(x[1 + i]);
+            a0_0p1 = Fma.MultiplyAdd(w0_1, v0_1, a0_0p1);
+            a1_0p1 = Fma.MultiplyAdd(w1_1, v0_1, a1_0p1);
+            Vector256<float> v1_1 = Vector256.Create(x[121 + i]);
+            a0_1p1 = Fma.MultiplyAdd(w0_1, v1_1, a0_1p1);
+            a1_1p1 = Fma.MultiplyAdd(w1_1, v1_1, a1_1p1);
+            Vector256<float> v2_1 = Vector256.Create(x[241 + i]);
+            a0_2p1 = Fma.MultiplyAdd(w0_1, v2_1, a0_2p1);
+            a1_2p1 = Fma.MultiplyAdd(w1_1, v2_1, a1_2p1);
         }
+        a0_0 = (a0_0 + a0_0p1);
+        a0_1 = (a0_1 + a0_1p1);
+        a0_2 = (a0_2 + a0_2p1);
+        a1_0 = (a1_0 + a1_0p1);
+        a1_1 = (a1_1 + a1_1p1);
+        a1_2 = (a1_2 + a1_2p1);
         Avx.Store(y + 0, Vector256.Max(a0_0, Vector256<float>.Zero));
         Avx.Store(y + 88, Vector256.Max(a0_1, Vector256<float>.Zero));
         Avx.Store(y + 176, Vector256.Max(a0_2, Vector256<float>.Zero));
@@ -2299,43 +2362,85 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         Avx.Store(y + 184, Vector256.Max(a1_2, Vector256<float>.Zero));
     }
 
-    // 2×2 tile: acc[block][sample] += W[block][i] · broadcast(X[sample][i]) over 120 inputs.
+    // 2×2 tile: acc[block][sample] += W[block][i] · broadcast(X[sample][i]) over 120 inputs, as 3 partial sums over i mod 3 (added at the end) so 12 FMA chains are in flight.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Step6Tile2x2(float* x, float* w, float* b, float* y)
     {
         Vector256<float> a0_0 = Avx.LoadVector256(b + 0), a0_1 = a0_0;
         Vector256<float> a1_0 = Avx.LoadVector256(b + 8), a1_1 = a1_0;
-        for (int i = 0; i < 120; i++)
+        Vector256<float> a0_0p1 = Vector256<float>.Zero, a0_1p1 = Vector256<float>.Zero, a1_0p1 = Vector256<float>.Zero, a1_1p1 = Vector256<float>.Zero;
+        Vector256<float> a0_0p2 = Vector256<float>.Zero, a0_1p2 = Vector256<float>.Zero, a1_0p2 = Vector256<float>.Zero, a1_1p2 = Vector256<float>.Zero;
+        for (int i = 0; i < 120; i += 3)
         {
-            Vector256<float> w0 = Avx.LoadVector256(w + 0 + i * 8);
-            Vector256<float> w1 = Avx.LoadVector256(w + 960 + i * 8);
-            Vector256<float> v0 = Vector256.Create(x[0 + i]);
-            a0_0 = Fma.MultiplyAdd(w0, v0, a0_0);
-            a1_0 = Fma.MultiplyAdd(w1, v0, a1_0);
-            Vector256<float> v1 = Vector256.Create(x[120 + i]);
-            a0_1 = Fma.MultiplyAdd(w0, v1, a0_1);
-            a1_1 = Fma.MultiplyAdd(w1, v1, a1_1);
+            Vector256<float> w0_0 = Avx.LoadVector256(w + 0 + i * 8);
+            Vector256<float> w1_0 = Avx.LoadVector256(w + 960 + i * 8);
+            Vector256<float> v0_0 = Vector256.Create(x[0 + i]);
+            a0_0 = Fma.MultiplyAdd(w0_0, v0_0, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1_0, v0_0, a1_0);
+            Vector256<float> v1_0 = Vector256.Create(x[120 + i]);
+            a0_1 = Fma.MultiplyAdd(w0_0, v1_0, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1_0, v1_0, a1_1);
+            Vector256<float> w0_1 = Avx.LoadVector256(w + 8 + i * 8);
+            Vector256<float> w1_1 = Avx.LoadVector256(w + 968 + i * 8);
+            Vector256<float> v0_1 = Vector256.Create(x[1 + i]);
+            a0_0p1 = Fma.MultiplyAdd(w0_1, v0_1, a0_0p1);
+            a1_0p1 = Fma.MultiplyAdd(w1_1, v0_1, a1_0p1);
+            Vector256<float> v1_1 = Vector256.Create(x[121 + i]);
+            a0_1p1 = Fma.MultiplyAdd(w0_1, v1_1, a0_1p1);
+            a1_1p1 = Fma.MultiplyAdd(w1_1, v1_1, a1_1p1);
+            Vector256<float> w0_2 = Avx.LoadVector256(w + 16 + i * 8);
+            Vector256<float> w1_2 = Avx.LoadVector256(w + 976 + i * 8);
+            Vector256<float> v0_2 = Vector256.Create(x[2 + i]);
+            a0_0p2 = Fma.MultiplyAdd(w0_2, v0_2, a0_0p2);
+            a1_0p2 = Fma.MultiplyAdd(w1_2, v0_2, a1_0p2);
+            Vector256<float> v1_2 = Vector256.Create(x[122 + i]);
+            a0_1p2 = Fma.MultiplyAdd(w0_2, v1_2, a0_1p2);
+            a1_1p2 = Fma.MultiplyAdd(w1_2, v1_2, a1_1p2);
         }
+        a0_0 = (a0_0 + (a0_0p1 + a0_0p2));
+        a0_1 = (a0_1 + (a0_1p1 + a0_1p2));
+        a1_0 = (a1_0 + (a1_0p1 + a1_0p2));
+        a1_1 = (a1_1 + (a1_1p1 + a1_1p2));
         Avx.Store(y + 0, Vector256.Max(a0_0, Vector256<float>.Zero));
         Avx.Store(y + 88, Vector256.Max(a0_1, Vector256<float>.Zero));
         Avx.Store(y + 8, Vector256.Max(a1_0, Vector256<float>.Zero));
         Avx.Store(y + 96, Vector256.Max(a1_1, Vector256<float>.Zero));
     }
 
-    // 2×1 tile: acc[block][sample] += W[block][i] · broadcast(X[sample][i]) over 120 inputs.
+    // 2×1 tile: acc[block][sample] += W[block][i] · broadcast(X[sample][i]) over 120 inputs, as 4 partial sums over i mod 4 (added at the end) so 8 FMA chains are in flight.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Step6Tile2x1(float* x, float* w, float* b, float* y)
     {
         Vector256<float> a0_0 = Avx.LoadVector256(b + 0);
         Vector256<float> a1_0 = Avx.LoadVector256(b + 8);
-        for (int i = 0; i < 120; i++)
+        Vector256<float> a0_0p1 = Vector256<float>.Zero, a1_0p1 = Vector256<float>.Zero;
+        Vector256<float> a0_0p2 = Vector256<float>.Zero, a1_0p2 = Vector256<float>.Zero;
+        Vector256<float> a0_0p3 = Vector256<float>.Zero, a1_0p3 = Vector256<float>.Zero;
+        for (int i = 0; i < 120; i += 4)
         {
-            Vector256<float> w0 = Avx.LoadVector256(w + 0 + i * 8);
-            Vector256<float> w1 = Avx.LoadVector256(w + 960 + i * 8);
-            Vector256<float> v0 = Vector256.Create(x[0 + i]);
-            a0_0 = Fma.MultiplyAdd(w0, v0, a0_0);
-            a1_0 = Fma.MultiplyAdd(w1, v0, a1_0);
+            Vector256<float> w0_0 = Avx.LoadVector256(w + 0 + i * 8);
+            Vector256<float> w1_0 = Avx.LoadVector256(w + 960 + i * 8);
+            Vector256<float> v0_0 = Vector256.Create(x[0 + i]);
+            a0_0 = Fma.MultiplyAdd(w0_0, v0_0, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1_0, v0_0, a1_0);
+            Vector256<float> w0_1 = Avx.LoadVector256(w + 8 + i * 8);
+            Vector256<float> w1_1 = Avx.LoadVector256(w + 968 + i * 8);
+            Vector256<float> v0_1 = Vector256.Create(x[1 + i]);
+            a0_0p1 = Fma.MultiplyAdd(w0_1, v0_1, a0_0p1);
+            a1_0p1 = Fma.MultiplyAdd(w1_1, v0_1, a1_0p1);
+            Vector256<float> w0_2 = Avx.LoadVector256(w + 16 + i * 8);
+            Vector256<float> w1_2 = Avx.LoadVector256(w + 976 + i * 8);
+            Vector256<float> v0_2 = Vector256.Create(x[2 + i]);
+            a0_0p2 = Fma.MultiplyAdd(w0_2, v0_2, a0_0p2);
+            a1_0p2 = Fma.MultiplyAdd(w1_2, v0_2, a1_0p2);
+            Vector256<float> w0_3 = Avx.LoadVector256(w + 24 + i * 8);
+            Vector256<float> w1_3 = Avx.LoadVector256(w + 984 + i * 8);
+            Vector256<float> v0_3 = Vector256.Create(x[3 + i]);
+            a0_0p3 = Fma.MultiplyAdd(w0_3, v0_3, a0_0p3);
+            a1_0p3 = Fma.MultiplyAdd(w1_3, v0_3, a1_0p3);
         }
+        a0_0 = ((a0_0 + a0_0p1) + (a0_0p2 + a0_0p3));
+        a1_0 = ((a1_0 + a1_0p1) + (a1_0p2 + a1_0p3));
         Avx.Store(y + 0, Vector256.Max(a0_0, Vector256<float>.Zero));
         Avx.Store(y + 8, Vector256.Max(a1_0, Vector256<float>.Zero));
     }
@@ -2347,27 +2452,27 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         Vector256<float> a0_0 = Avx.LoadVector256(b + 0), a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0;
         Vector256<float> a1_0 = Avx.LoadVector256(b + 8), a1_1 = a1_0, a1_2 = a1_0, a1_3 = a1_0;
         Vector256<float> a2_0 = Avx.LoadVector256(b + 16), a2_1 = a2_0, a2_2 = a2_0, a2_3 = a2_0;
-        for (int i = 0; i < 120; i++)
+        for (int i = 0; i < 120; i += 1)
         {
-            Vector256<float> w0 = Avx.LoadVector256(w + 0 + i * 8);
-            Vector256<float> w1 = Avx.LoadVector256(w + 960 + i * 8);
-            Vector256<float> w2 = Avx.LoadVector256(w + 1920 + i * 8);
-            Vector256<float> v0 = Vector256.Create(x[0 + i]);
-            a0_0 = Fma.MultiplyAdd(w0, v0, a0_0);
-            a1_0 = Fma.MultiplyAdd(w1, v0, a1_0);
-            a2_0 = Fma.MultiplyAdd(w2, v0, a2_0);
-            Vector256<float> v1 = Vector256.Create(x[120 + i]);
-            a0_1 = Fma.MultiplyAdd(w0, v1, a0_1);
-            a1_1 = Fma.MultiplyAdd(w1, v1, a1_1);
-            a2_1 = Fma.MultiplyAdd(w2, v1, a2_1);
-            Vector256<float> v2 = Vector256.Create(x[240 + i]);
-            a0_2 = Fma.MultiplyAdd(w0, v2, a0_2);
-            a1_2 = Fma.MultiplyAdd(w1, v2, a1_2);
-            a2_2 = Fma.MultiplyAdd(w2, v2, a2_2);
-            Vector256<float> v3 = Vector256.Create(x[360 + i]);
-            a0_3 = Fma.MultiplyAdd(w0, v3, a0_3);
-            a1_3 = Fma.MultiplyAdd(w1, v3, a1_3);
-            a2_3 = Fma.MultiplyAdd(w2, v3, a2_3);
+            Vector256<float> w0_0 = Avx.LoadVector256(w + 0 + i * 8);
+            Vector256<float> w1_0 = Avx.LoadVector256(w + 960 + i * 8);
+            Vector256<float> w2_0 = Avx.LoadVector256(w + 1920 + i * 8);
+            Vector256<float> v0_0 = Vector256.Create(x[0 + i]);
+            a0_0 = Fma.MultiplyAdd(w0_0, v0_0, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1_0, v0_0, a1_0);
+            a2_0 = Fma.MultiplyAdd(w2_0, v0_0, a2_0);
+            Vector256<float> v1_0 = Vector256.Create(x[120 + i]);
+            a0_1 = Fma.MultiplyAdd(w0_0, v1_0, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1_0, v1_0, a1_1);
+            a2_1 = Fma.MultiplyAdd(w2_0, v1_0, a2_1);
+            Vector256<float> v2_0 = Vector256.Create(x[240 + i]);
+            a0_2 = Fma.MultiplyAdd(w0_0, v2_0, a0_2);
+            a1_2 = Fma.MultiplyAdd(w1_0, v2_0, a1_2);
+            a2_2 = Fma.MultiplyAdd(w2_0, v2_0, a2_2);
+            Vector256<float> v3_0 = Vector256.Create(x[360 + i]);
+            a0_3 = Fma.MultiplyAdd(w0_0, v3_0, a0_3);
+            a1_3 = Fma.MultiplyAdd(w1_0, v3_0, a1_3);
+            a2_3 = Fma.MultiplyAdd(w2_0, v3_0, a2_3);
         }
         Avx.Store(y + 0, Vector256.Max(a0_0, Vector256<float>.Zero));
         Avx.Store(y + 88, Vector256.Max(a0_1, Vector256<float>.Zero));
@@ -2390,23 +2495,23 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         Vector256<float> a0_0 = Avx.LoadVector256(b + 0), a0_1 = a0_0, a0_2 = a0_0;
         Vector256<float> a1_0 = Avx.LoadVector256(b + 8), a1_1 = a1_0, a1_2 = a1_0;
         Vector256<float> a2_0 = Avx.LoadVector256(b + 16), a2_1 = a2_0, a2_2 = a2_0;
-        for (int i = 0; i < 120; i++)
+        for (int i = 0; i < 120; i += 1)
         {
-            Vector256<float> w0 = Avx.LoadVector256(w + 0 + i * 8);
-            Vector256<float> w1 = Avx.LoadVector256(w + 960 + i * 8);
-            Vector256<float> w2 = Avx.LoadVector256(w + 1920 + i * 8);
-            Vector256<float> v0 = Vector256.Create(x[0 + i]);
-            a0_0 = Fma.MultiplyAdd(w0, v0, a0_0);
-            a1_0 = Fma.MultiplyAdd(w1, v0, a1_0);
-            a2_0 = Fma.MultiplyAdd(w2, v0, a2_0);
-            Vector256<float> v1 = Vector256.Create(x[120 + i]);
-            a0_1 = Fma.MultiplyAdd(w0, v1, a0_1);
-            a1_1 = Fma.MultiplyAdd(w1, v1, a1_1);
-            a2_1 = Fma.MultiplyAdd(w2, v1, a2_1);
-            Vector256<float> v2 = Vector256.Create(x[240 + i]);
-            a0_2 = Fma.MultiplyAdd(w0, v2, a0_2);
-            a1_2 = Fma.MultiplyAdd(w1, v2, a1_2);
-            a2_2 = Fma.MultiplyAdd(w2, v2, a2_2);
+            Vector256<float> w0_0 = Avx.LoadVector256(w + 0 + i * 8);
+            Vector256<float> w1_0 = Avx.LoadVector256(w + 960 + i * 8);
+            Vector256<float> w2_0 = Avx.LoadVector256(w + 1920 + i * 8);
+            Vector256<float> v0_0 = Vector256.Create(x[0 + i]);
+            a0_0 = Fma.MultiplyAdd(w0_0, v0_0, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1_0, v0_0, a1_0);
+            a2_0 = Fma.MultiplyAdd(w2_0, v0_0, a2_0);
+            Vector256<float> v1_0 = Vector256.Create(x[120 + i]);
+            a0_1 = Fma.MultiplyAdd(w0_0, v1_0, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1_0, v1_0, a1_1);
+            a2_1 = Fma.MultiplyAdd(w2_0, v1_0, a2_1);
+            Vector256<float> v2_0 = Vector256.Create(x[240 + i]);
+            a0_2 = Fma.MultiplyAdd(w0_0, v2_0, a0_2);
+            a1_2 = Fma.MultiplyAdd(w1_0, v2_0, a1_2);
+            a2_2 = Fma.MultiplyAdd(w2_0, v2_0, a2_2);
         }
         Avx.Store(y + 0, Vector256.Max(a0_0, Vector256<float>.Zero));
         Avx.Store(y + 88, Vector256.Max(a0_1, Vector256<float>.Zero));
@@ -2419,27 +2524,45 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         Avx.Store(y + 192, Vector256.Max(a2_2, Vector256<float>.Zero));
     }
 
-    // 3×2 tile: acc[block][sample] += W[block][i] · broadcast(X[sample][i]) over 120 inputs.
+    // 3×2 tile: acc[block][sample] += W[block][i] · broadcast(X[sample][i]) over 120 inputs, as 2 partial sums over i mod 2 (added at the end) so 12 FMA chains are in flight.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Step6Tile3x2(float* x, float* w, float* b, float* y)
     {
         Vector256<float> a0_0 = Avx.LoadVector256(b + 0), a0_1 = a0_0;
         Vector256<float> a1_0 = Avx.LoadVector256(b + 8), a1_1 = a1_0;
         Vector256<float> a2_0 = Avx.LoadVector256(b + 16), a2_1 = a2_0;
-        for (int i = 0; i < 120; i++)
+        Vector256<float> a0_0p1 = Vector256<float>.Zero, a0_1p1 = Vector256<float>.Zero, a1_0p1 = Vector256<float>.Zero, a1_1p1 = Vector256<float>.Zero, a2_0p1 = Vector256<float>.Zero, a2_1p1 = Vector256<float>.Zero;
+        for (int i = 0; i < 120; i += 2)
         {
-            Vector256<float> w0 = Avx.LoadVector256(w + 0 + i * 8);
-            Vector256<float> w1 = Avx.LoadVector256(w + 960 + i * 8);
-            Vector256<float> w2 = Avx.LoadVector256(w + 1920 + i * 8);
-            Vector256<float> v0 = Vector256.Create(x[0 + i]);
-            a0_0 = Fma.MultiplyAdd(w0, v0, a0_0);
-            a1_0 = Fma.MultiplyAdd(w1, v0, a1_0);
-            a2_0 = Fma.MultiplyAdd(w2, v0, a2_0);
-            Vector256<float> v1 = Vector256.Create(x[120 + i]);
-            a0_1 = Fma.MultiplyAdd(w0, v1, a0_1);
-            a1_1 = Fma.MultiplyAdd(w1, v1, a1_1);
-            a2_1 = Fma.MultiplyAdd(w2, v1, a2_1);
+            Vector256<float> w0_0 = Avx.LoadVector256(w + 0 + i * 8);
+            Vector256<float> w1_0 = Avx.LoadVector256(w + 960 + i * 8);
+            Vector256<float> w2_0 = Avx.LoadVector256(w + 1920 + i * 8);
+            Vector256<float> v0_0 = Vector256.Create(x[0 + i]);
+            a0_0 = Fma.MultiplyAdd(w0_0, v0_0, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1_0, v0_0, a1_0);
+            a2_0 = Fma.MultiplyAdd(w2_0, v0_0, a2_0);
+            Vector256<float> v1_0 = Vector256.Create(x[120 + i]);
+            a0_1 = Fma.MultiplyAdd(w0_0, v1_0, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1_0, v1_0, a1_1);
+            a2_1 = Fma.MultiplyAdd(w2_0, v1_0, a2_1);
+            Vector256<float> w0_1 = Avx.LoadVector256(w + 8 + i * 8);
+            Vector256<float> w1_1 = Avx.LoadVector256(w + 968 + i * 8);
+            Vector256<float> w2_1 = Avx.LoadVector256(w + 1928 + i * 8);
+            Vector256<float> v0_1 = Vector256.Create(x[1 + i]);
+            a0_0p1 = Fma.MultiplyAdd(w0_1, v0_1, a0_0p1);
+            a1_0p1 = Fma.MultiplyAdd(w1_1, v0_1, a1_0p1);
+            a2_0p1 = Fma.MultiplyAdd(w2_1, v0_1, a2_0p1);
+            Vector256<float> v1_1 = Vector256.Create(x[121 + i]);
+            a0_1p1 = Fma.MultiplyAdd(w0_1, v1_1, a0_1p1);
+            a1_1p1 = Fma.MultiplyAdd(w1_1, v1_1, a1_1p1);
+            a2_1p1 = Fma.MultiplyAdd(w2_1, v1_1, a2_1p1);
         }
+        a0_0 = (a0_0 + a0_0p1);
+        a0_1 = (a0_1 + a0_1p1);
+        a1_0 = (a1_0 + a1_0p1);
+        a1_1 = (a1_1 + a1_1p1);
+        a2_0 = (a2_0 + a2_0p1);
+        a2_1 = (a2_1 + a2_1p1);
         Avx.Store(y + 0, Vector256.Max(a0_0, Vector256<float>.Zero));
         Avx.Store(y + 88, Vector256.Max(a0_1, Vector256<float>.Zero));
         Avx.Store(y + 8, Vector256.Max(a1_0, Vector256<float>.Zero));
@@ -2448,23 +2571,50 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         Avx.Store(y + 104, Vector256.Max(a2_1, Vector256<float>.Zero));
     }
 
-    // 3×1 tile: acc[block][sample] += W[block][i] · broadcast(X[sample][i]) over 120 inputs.
+    // 3×1 tile: acc[block][sample] += W[block][i] · broadcast(X[sample][i]) over 120 inputs, as 4 partial sums over i mod 4 (added at the end) so 12 FMA chains are in flight.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Step6Tile3x1(float* x, float* w, float* b, float* y)
     {
         Vector256<float> a0_0 = Avx.LoadVector256(b + 0);
         Vector256<float> a1_0 = Avx.LoadVector256(b + 8);
         Vector256<float> a2_0 = Avx.LoadVector256(b + 16);
-        for (int i = 0; i < 120; i++)
+        Vector256<float> a0_0p1 = Vector256<float>.Zero, a1_0p1 = Vector256<float>.Zero, a2_0p1 = Vector256<float>.Zero;
+        Vector256<float> a0_0p2 = Vector256<float>.Zero, a1_0p2 = Vector256<float>.Zero, a2_0p2 = Vector256<float>.Zero;
+        Vector256<float> a0_0p3 = Vector256<float>.Zero, a1_0p3 = Vector256<float>.Zero, a2_0p3 = Vector256<float>.Zero;
+        for (int i = 0; i < 120; i += 4)
         {
-            Vector256<float> w0 = Avx.LoadVector256(w + 0 + i * 8);
-            Vector256<float> w1 = Avx.LoadVector256(w + 960 + i * 8);
-            Vector256<float> w2 = Avx.LoadVector256(w + 1920 + i * 8);
-            Vector256<float> v0 = Vector256.Create(x[0 + i]);
-            a0_0 = Fma.MultiplyAdd(w0, v0, a0_0);
-            a1_0 = Fma.MultiplyAdd(w1, v0, a1_0);
-            a2_0 = Fma.MultiplyAdd(w2, v0, a2_0);
+            Vector256<float> w0_0 = Avx.LoadVector256(w + 0 + i * 8);
+            Vector256<float> w1_0 = Avx.LoadVector256(w + 960 + i * 8);
+            Vector256<float> w2_0 = Avx.LoadVector256(w + 1920 + i * 8);
+            Vector256<float> v0_0 = Vector256.Create(x[0 + i]);
+            a0_0 = Fma.MultiplyAdd(w0_0, v0_0, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1_0, v0_0, a1_0);
+            a2_0 = Fma.MultiplyAdd(w2_0, v0_0, a2_0);
+            Vector256<float> w0_1 = Avx.LoadVector256(w + 8 + i * 8);
+            Vector256<float> w1_1 = Avx.LoadVector256(w + 968 + i * 8);
+            Vector256<float> w2_1 = Avx.LoadVector256(w + 1928 + i * 8);
+            Vector256<float> v0_1 = Vector256.Create(x[1 + i]);
+            a0_0p1 = Fma.MultiplyAdd(w0_1, v0_1, a0_0p1);
+            a1_0p1 = Fma.MultiplyAdd(w1_1, v0_1, a1_0p1);
+            a2_0p1 = Fma.MultiplyAdd(w2_1, v0_1, a2_0p1);
+            Vector256<float> w0_2 = Avx.LoadVector256(w + 16 + i * 8);
+            Vector256<float> w1_2 = Avx.LoadVector256(w + 976 + i * 8);
+            Vector256<float> w2_2 = Avx.LoadVector256(w + 1936 + i * 8);
+            Vector256<float> v0_2 = Vector256.Create(x[2 + i]);
+            a0_0p2 = Fma.MultiplyAdd(w0_2, v0_2, a0_0p2);
+            a1_0p2 = Fma.MultiplyAdd(w1_2, v0_2, a1_0p2);
+            a2_0p2 = Fma.MultiplyAdd(w2_2, v0_2, a2_0p2);
+            Vector256<float> w0_3 = Avx.LoadVector256(w + 24 + i * 8);
+            Vector256<float> w1_3 = Avx.LoadVector256(w + 984 + i * 8);
+            Vector256<float> w2_3 = Avx.LoadVector256(w + 1944 + i * 8);
+            Vector256<float> v0_3 = Vector256.Create(x[3 + i]);
+            a0_0p3 = Fma.MultiplyAdd(w0_3, v0_3, a0_0p3);
+            a1_0p3 = Fma.MultiplyAdd(w1_3, v0_3, a1_0p3);
+            a2_0p3 = Fma.MultiplyAdd(w2_3, v0_3, a2_0p3);
         }
+        a0_0 = ((a0_0 + a0_0p1) + (a0_0p2 + a0_0p3));
+        a1_0 = ((a1_0 + a1_0p1) + (a1_0p2 + a1_0p3));
+        a2_0 = ((a2_0 + a2_0p1) + (a2_0p2 + a2_0p3));
         Avx.Store(y + 0, Vector256.Max(a0_0, Vector256<float>.Zero));
         Avx.Store(y + 8, Vector256.Max(a1_0, Vector256<float>.Zero));
         Avx.Store(y + 16, Vector256.Max(a2_0, Vector256<float>.Zero));
@@ -2528,22 +2678,22 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
     {
         Vector256<float> a0_0 = Avx.LoadVector256(b + 0), a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0;
         Vector256<float> a1_0 = Avx.LoadVector256(b + 8), a1_1 = a1_0, a1_2 = a1_0, a1_3 = a1_0;
-        for (int i = 0; i < 84; i++)
+        for (int i = 0; i < 84; i += 1)
         {
-            Vector256<float> w0 = Avx.LoadVector256(w + 0 + i * 8);
-            Vector256<float> w1 = Avx.LoadVector256(w + 672 + i * 8);
-            Vector256<float> v0 = Vector256.Create(x[0 + i]);
-            a0_0 = Fma.MultiplyAdd(w0, v0, a0_0);
-            a1_0 = Fma.MultiplyAdd(w1, v0, a1_0);
-            Vector256<float> v1 = Vector256.Create(x[88 + i]);
-            a0_1 = Fma.MultiplyAdd(w0, v1, a0_1);
-            a1_1 = Fma.MultiplyAdd(w1, v1, a1_1);
-            Vector256<float> v2 = Vector256.Create(x[176 + i]);
-            a0_2 = Fma.MultiplyAdd(w0, v2, a0_2);
-            a1_2 = Fma.MultiplyAdd(w1, v2, a1_2);
-            Vector256<float> v3 = Vector256.Create(x[264 + i]);
-            a0_3 = Fma.MultiplyAdd(w0, v3, a0_3);
-            a1_3 = Fma.MultiplyAdd(w1, v3, a1_3);
+            Vector256<float> w0_0 = Avx.LoadVector256(w + 0 + i * 8);
+            Vector256<float> w1_0 = Avx.LoadVector256(w + 672 + i * 8);
+            Vector256<float> v0_0 = Vector256.Create(x[0 + i]);
+            a0_0 = Fma.MultiplyAdd(w0_0, v0_0, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1_0, v0_0, a1_0);
+            Vector256<float> v1_0 = Vector256.Create(x[88 + i]);
+            a0_1 = Fma.MultiplyAdd(w0_0, v1_0, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1_0, v1_0, a1_1);
+            Vector256<float> v2_0 = Vector256.Create(x[176 + i]);
+            a0_2 = Fma.MultiplyAdd(w0_0, v2_0, a0_2);
+            a1_2 = Fma.MultiplyAdd(w1_0, v2_0, a1_2);
+            Vector256<float> v3_0 = Vector256.Create(x[264 + i]);
+            a0_3 = Fma.MultiplyAdd(w0_0, v3_0, a0_3);
+            a1_3 = Fma.MultiplyAdd(w1_0, v3_0, a1_3);
         }
         Avx.Store(y + 0, a0_0);
         Avx.Store(y + 16, a0_1);
@@ -2555,26 +2705,44 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         Avx.Store(y + 56, a1_3);
     }
 
-    // 2×3 tile: acc[block][sample] += W[block][i] · broadcast(X[sample][i]) over 84 inputs.
+    // 2×3 tile: acc[block][sample] += W[block][i] · broadcast(X[sample][i]) over 84 inputs, as 2 partial sums over i mod 2 (added at the end) so 12 FMA chains are in flight.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Step7Tile2x3(float* x, float* w, float* b, float* y)
     {
         Vector256<float> a0_0 = Avx.LoadVector256(b + 0), a0_1 = a0_0, a0_2 = a0_0;
         Vector256<float> a1_0 = Avx.LoadVector256(b + 8), a1_1 = a1_0, a1_2 = a1_0;
-        for (int i = 0; i < 84; i++)
+        Vector256<float> a0_0p1 = Vector256<float>.Zero, a0_1p1 = Vector256<float>.Zero, a0_2p1 = Vector256<float>.Zero, a1_0p1 = Vector256<float>.Zero, a1_1p1 = Vector256<float>.Zero, a1_2p1 = Vector256<float>.Zero;
+        for (int i = 0; i < 84; i += 2)
         {
-            Vector256<float> w0 = Avx.LoadVector256(w + 0 + i * 8);
-            Vector256<float> w1 = Avx.LoadVector256(w + 672 + i * 8);
-            Vector256<float> v0 = Vector256.Create(x[0 + i]);
-            a0_0 = Fma.MultiplyAdd(w0, v0, a0_0);
-            a1_0 = Fma.MultiplyAdd(w1, v0, a1_0);
-            Vector256<float> v1 = Vector256.Create(x[88 + i]);
-            a0_1 = Fma.MultiplyAdd(w0, v1, a0_1);
-            a1_1 = Fma.MultiplyAdd(w1, v1, a1_1);
-            Vector256<float> v2 = Vector256.Create(x[176 + i]);
-            a0_2 = Fma.MultiplyAdd(w0, v2, a0_2);
-            a1_2 = Fma.MultiplyAdd(w1, v2, a1_2);
+            Vector256<float> w0_0 = Avx.LoadVector256(w + 0 + i * 8);
+            Vector256<float> w1_0 = Avx.LoadVector256(w + 672 + i * 8);
+            Vector256<float> v0_0 = Vector256.Create(x[0 + i]);
+            a0_0 = Fma.MultiplyAdd(w0_0, v0_0, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1_0, v0_0, a1_0);
+            Vector256<float> v1_0 = Vector256.Create(x[88 + i]);
+            a0_1 = Fma.MultiplyAdd(w0_0, v1_0, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1_0, v1_0, a1_1);
+            Vector256<float> v2_0 = Vector256.Create(x[176 + i]);
+            a0_2 = Fma.MultiplyAdd(w0_0, v2_0, a0_2);
+            a1_2 = Fma.MultiplyAdd(w1_0, v2_0, a1_2);
+            Vector256<float> w0_1 = Avx.LoadVector256(w + 8 + i * 8);
+            Vector256<float> w1_1 = Avx.LoadVector256(w + 680 + i * 8);
+            Vector256<float> v0_1 = Vector256.Create(x[1 + i]);
+            a0_0p1 = Fma.MultiplyAdd(w0_1, v0_1, a0_0p1);
+            a1_0p1 = Fma.MultiplyAdd(w1_1, v0_1, a1_0p1);
+            Vector256<float> v1_1 = Vector256.Create(x[89 + i]);
+            a0_1p1 = Fma.MultiplyAdd(w0_1, v1_1, a0_1p1);
+            a1_1p1 = Fma.MultiplyAdd(w1_1, v1_1, a1_1p1);
+            Vector256<float> v2_1 = Vector256.Create(x[177 + i]);
+            a0_2p1 = Fma.MultiplyAdd(w0_1, v2_1, a0_2p1);
+            a1_2p1 = Fma.MultiplyAdd(w1_1, v2_1, a1_2p1);
         }
+        a0_0 = (a0_0 + a0_0p1);
+        a0_1 = (a0_1 + a0_1p1);
+        a0_2 = (a0_2 + a0_2p1);
+        a1_0 = (a1_0 + a1_0p1);
+        a1_1 = (a1_1 + a1_1p1);
+        a1_2 = (a1_2 + a1_2p1);
         Avx.Store(y + 0, a0_0);
         Avx.Store(y + 16, a0_1);
         Avx.Store(y + 32, a0_2);
@@ -2583,43 +2751,85 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         Avx.Store(y + 40, a1_2);
     }
 
-    // 2×2 tile: acc[block][sample] += W[block][i] · broadcast(X[sample][i]) over 84 inputs.
+    // 2×2 tile: acc[block][sample] += W[block][i] · broadcast(X[sample][i]) over 84 inputs, as 3 partial sums over i mod 3 (added at the end) so 12 FMA chains are in flight.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Step7Tile2x2(float* x, float* w, float* b, float* y)
     {
         Vector256<float> a0_0 = Avx.LoadVector256(b + 0), a0_1 = a0_0;
         Vector256<float> a1_0 = Avx.LoadVector256(b + 8), a1_1 = a1_0;
-        for (int i = 0; i < 84; i++)
+        Vector256<float> a0_0p1 = Vector256<float>.Zero, a0_1p1 = Vector256<float>.Zero, a1_0p1 = Vector256<float>.Zero, a1_1p1 = Vector256<float>.Zero;
+        Vector256<float> a0_0p2 = Vector256<float>.Zero, a0_1p2 = Vector256<float>.Zero, a1_0p2 = Vector256<float>.Zero, a1_1p2 = Vector256<float>.Zero;
+        for (int i = 0; i < 84; i += 3)
         {
-            Vector256<float> w0 = Avx.LoadVector256(w + 0 + i * 8);
-            Vector256<float> w1 = Avx.LoadVector256(w + 672 + i * 8);
-            Vector256<float> v0 = Vector256.Create(x[0 + i]);
-            a0_0 = Fma.MultiplyAdd(w0, v0, a0_0);
-            a1_0 = Fma.MultiplyAdd(w1, v0, a1_0);
-            Vector256<float> v1 = Vector256.Create(x[88 + i]);
-            a0_1 = Fma.MultiplyAdd(w0, v1, a0_1);
-            a1_1 = Fma.MultiplyAdd(w1, v1, a1_1);
+            Vector256<float> w0_0 = Avx.LoadVector256(w + 0 + i * 8);
+            Vector256<float> w1_0 = Avx.LoadVector256(w + 672 + i * 8);
+            Vector256<float> v0_0 = Vector256.Create(x[0 + i]);
+            a0_0 = Fma.MultiplyAdd(w0_0, v0_0, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1_0, v0_0, a1_0);
+            Vector256<float> v1_0 = Vector256.Create(x[88 + i]);
+            a0_1 = Fma.MultiplyAdd(w0_0, v1_0, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1_0, v1_0, a1_1);
+            Vector256<float> w0_1 = Avx.LoadVector256(w + 8 + i * 8);
+            Vector256<float> w1_1 = Avx.LoadVector256(w + 680 + i * 8);
+            Vector256<float> v0_1 = Vector256.Create(x[1 + i]);
+            a0_0p1 = Fma.MultiplyAdd(w0_1, v0_1, a0_0p1);
+            a1_0p1 = Fma.MultiplyAdd(w1_1, v0_1, a1_0p1);
+            Vector256<float> v1_1 = Vector256.Create(x[89 + i]);
+            a0_1p1 = Fma.MultiplyAdd(w0_1, v1_1, a0_1p1);
+            a1_1p1 = Fma.MultiplyAdd(w1_1, v1_1, a1_1p1);
+            Vector256<float> w0_2 = Avx.LoadVector256(w + 16 + i * 8);
+            Vector256<float> w1_2 = Avx.LoadVector256(w + 688 + i * 8);
+            Vector256<float> v0_2 = Vector256.Create(x[2 + i]);
+            a0_0p2 = Fma.MultiplyAdd(w0_2, v0_2, a0_0p2);
+            a1_0p2 = Fma.MultiplyAdd(w1_2, v0_2, a1_0p2);
+            Vector256<float> v1_2 = Vector256.Create(x[90 + i]);
+            a0_1p2 = Fma.MultiplyAdd(w0_2, v1_2, a0_1p2);
+            a1_1p2 = Fma.MultiplyAdd(w1_2, v1_2, a1_1p2);
         }
+        a0_0 = (a0_0 + (a0_0p1 + a0_0p2));
+        a0_1 = (a0_1 + (a0_1p1 + a0_1p2));
+        a1_0 = (a1_0 + (a1_0p1 + a1_0p2));
+        a1_1 = (a1_1 + (a1_1p1 + a1_1p2));
         Avx.Store(y + 0, a0_0);
         Avx.Store(y + 16, a0_1);
         Avx.Store(y + 8, a1_0);
         Avx.Store(y + 24, a1_1);
     }
 
-    // 2×1 tile: acc[block][sample] += W[block][i] · broadcast(X[sample][i]) over 84 inputs.
+    // 2×1 tile: acc[block][sample] += W[block][i] · broadcast(X[sample][i]) over 84 inputs, as 4 partial sums over i mod 4 (added at the end) so 8 FMA chains are in flight.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Step7Tile2x1(float* x, float* w, float* b, float* y)
     {
         Vector256<float> a0_0 = Avx.LoadVector256(b + 0);
         Vector256<float> a1_0 = Avx.LoadVector256(b + 8);
-        for (int i = 0; i < 84; i++)
+        Vector256<float> a0_0p1 = Vector256<float>.Zero, a1_0p1 = Vector256<float>.Zero;
+        Vector256<float> a0_0p2 = Vector256<float>.Zero, a1_0p2 = Vector256<float>.Zero;
+        Vector256<float> a0_0p3 = Vector256<float>.Zero, a1_0p3 = Vector256<float>.Zero;
+        for (int i = 0; i < 84; i += 4)
         {
-            Vector256<float> w0 = Avx.LoadVector256(w + 0 + i * 8);
-            Vector256<float> w1 = Avx.LoadVector256(w + 672 + i * 8);
-            Vector256<float> v0 = Vector256.Create(x[0 + i]);
-            a0_0 = Fma.MultiplyAdd(w0, v0, a0_0);
-            a1_0 = Fma.MultiplyAdd(w1, v0, a1_0);
+            Vector256<float> w0_0 = Avx.LoadVector256(w + 0 + i * 8);
+            Vector256<float> w1_0 = Avx.LoadVector256(w + 672 + i * 8);
+            Vector256<float> v0_0 = Vector256.Create(x[0 + i]);
+            a0_0 = Fma.MultiplyAdd(w0_0, v0_0, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1_0, v0_0, a1_0);
+            Vector256<float> w0_1 = Avx.LoadVector256(w + 8 + i * 8);
+            Vector256<float> w1_1 = Avx.LoadVector256(w + 680 + i * 8);
+            Vector256<float> v0_1 = Vector256.Create(x[1 + i]);
+            a0_0p1 = Fma.MultiplyAdd(w0_1, v0_1, a0_0p1);
+            a1_0p1 = Fma.MultiplyAdd(w1_1, v0_1, a1_0p1);
+            Vector256<float> w0_2 = Avx.LoadVector256(w + 16 + i * 8);
+            Vector256<float> w1_2 = Avx.LoadVector256(w + 688 + i * 8);
+            Vector256<float> v0_2 = Vector256.Create(x[2 + i]);
+            a0_0p2 = Fma.MultiplyAdd(w0_2, v0_2, a0_0p2);
+            a1_0p2 = Fma.MultiplyAdd(w1_2, v0_2, a1_0p2);
+            Vector256<float> w0_3 = Avx.LoadVector256(w + 24 + i * 8);
+            Vector256<float> w1_3 = Avx.LoadVector256(w + 696 + i * 8);
+            Vector256<float> v0_3 = Vector256.Create(x[3 + i]);
+            a0_0p3 = Fma.MultiplyAdd(w0_3, v0_3, a0_0p3);
+            a1_0p3 = Fma.MultiplyAdd(w1_3, v0_3, a1_0p3);
         }
+        a0_0 = ((a0_0 + a0_0p1) + (a0_0p2 + a0_0p3));
+        a1_0 = ((a1_0 + a1_0p1) + (a1_0p2 + a1_0p3));
         Avx.Store(y + 0, a0_0);
         Avx.Store(y + 8, a1_0);
     }
@@ -2788,22 +2998,22 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
     {
         Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0;
         Vector256<float> a1_0 = Vector256<float>.Zero, a1_1 = a1_0, a1_2 = a1_0, a1_3 = a1_0;
-        for (int i = 0; i < 10; i++)
+        for (int i = 0; i < 10; i += 1)
         {
-            Vector256<float> w0 = Avx.LoadVector256(w + 0 + i * 8);
-            Vector256<float> w1 = Avx.LoadVector256(w + 80 + i * 8);
-            Vector256<float> v0 = Vector256.Create(x[0 + i]);
-            a0_0 = Fma.MultiplyAdd(w0, v0, a0_0);
-            a1_0 = Fma.MultiplyAdd(w1, v0, a1_0);
-            Vector256<float> v1 = Vector256.Create(x[16 + i]);
-            a0_1 = Fma.MultiplyAdd(w0, v1, a0_1);
-            a1_1 = Fma.MultiplyAdd(w1, v1, a1_1);
-            Vector256<float> v2 = Vector256.Create(x[32 + i]);
-            a0_2 = Fma.MultiplyAdd(w0, v2, a0_2);
-            a1_2 = Fma.MultiplyAdd(w1, v2, a1_2);
-            Vector256<float> v3 = Vector256.Create(x[48 + i]);
-            a0_3 = Fma.MultiplyAdd(w0, v3, a0_3);
-            a1_3 = Fma.MultiplyAdd(w1, v3, a1_3);
+            Vector256<float> w0_0 = Avx.LoadVector256(w + 0 + i * 8);
+            Vector256<float> w1_0 = Avx.LoadVector256(w + 80 + i * 8);
+            Vector256<float> v0_0 = Vector256.Create(x[0 + i]);
+            a0_0 = Fma.MultiplyAdd(w0_0, v0_0, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1_0, v0_0, a1_0);
+            Vector256<float> v1_0 = Vector256.Create(x[16 + i]);
+            a0_1 = Fma.MultiplyAdd(w0_0, v1_0, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1_0, v1_0, a1_1);
+            Vector256<float> v2_0 = Vector256.Create(x[32 + i]);
+            a0_2 = Fma.MultiplyAdd(w0_0, v2_0, a0_2);
+            a1_2 = Fma.MultiplyAdd(w1_0, v2_0, a1_2);
+            Vector256<float> v3_0 = Vector256.Create(x[48 + i]);
+            a0_3 = Fma.MultiplyAdd(w0_0, v3_0, a0_3);
+            a1_3 = Fma.MultiplyAdd(w1_0, v3_0, a1_3);
         }
         Avx.Store(y + 0, a0_0);
         Avx.Store(y + 88, a0_1);
@@ -2815,26 +3025,44 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         Avx.Store(y + 272, a1_3);
     }
 
-    // 2×3 tile: acc[block][sample] += W[block][i] · broadcast(X[sample][i]) over 10 inputs.
+    // 2×3 tile: acc[block][sample] += W[block][i] · broadcast(X[sample][i]) over 10 inputs, as 2 partial sums over i mod 2 (added at the end) so 12 FMA chains are in flight.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Back3Tile2x3(float* x, float* w, float* b, float* y)
     {
         Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0;
         Vector256<float> a1_0 = Vector256<float>.Zero, a1_1 = a1_0, a1_2 = a1_0;
-        for (int i = 0; i < 10; i++)
+        Vector256<float> a0_0p1 = Vector256<float>.Zero, a0_1p1 = Vector256<float>.Zero, a0_2p1 = Vector256<float>.Zero, a1_0p1 = Vector256<float>.Zero, a1_1p1 = Vector256<float>.Zero, a1_2p1 = Vector256<float>.Zero;
+        for (int i = 0; i < 10; i += 2)
         {
-            Vector256<float> w0 = Avx.LoadVector256(w + 0 + i * 8);
-            Vector256<float> w1 = Avx.LoadVector256(w + 80 + i * 8);
-            Vector256<float> v0 = Vector256.Create(x[0 + i]);
-            a0_0 = Fma.MultiplyAdd(w0, v0, a0_0);
-            a1_0 = Fma.MultiplyAdd(w1, v0, a1_0);
-            Vector256<float> v1 = Vector256.Create(x[16 + i]);
-            a0_1 = Fma.MultiplyAdd(w0, v1, a0_1);
-            a1_1 = Fma.MultiplyAdd(w1, v1, a1_1);
-            Vector256<float> v2 = Vector256.Create(x[32 + i]);
-            a0_2 = Fma.MultiplyAdd(w0, v2, a0_2);
-            a1_2 = Fma.MultiplyAdd(w1, v2, a1_2);
+            Vector256<float> w0_0 = Avx.LoadVector256(w + 0 + i * 8);
+            Vector256<float> w1_0 = Avx.LoadVector256(w + 80 + i * 8);
+            Vector256<float> v0_0 = Vector256.Create(x[0 + i]);
+            a0_0 = Fma.MultiplyAdd(w0_0, v0_0, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1_0, v0_0, a1_0);
+            Vector256<float> v1_0 = Vector256.Create(x[16 + i]);
+            a0_1 = Fma.MultiplyAdd(w0_0, v1_0, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1_0, v1_0, a1_1);
+            Vector256<float> v2_0 = Vector256.Create(x[32 + i]);
+            a0_2 = Fma.MultiplyAdd(w0_0, v2_0, a0_2);
+            a1_2 = Fma.MultiplyAdd(w1_0, v2_0, a1_2);
+            Vector256<float> w0_1 = Avx.LoadVector256(w + 8 + i * 8);
+            Vector256<float> w1_1 = Avx.LoadVector256(w + 88 + i * 8);
+            Vector256<float> v0_1 = Vector256.Create(x[1 + i]);
+            a0_0p1 = Fma.MultiplyAdd(w0_1, v0_1, a0_0p1);
+            a1_0p1 = Fma.MultiplyAdd(w1_1, v0_1, a1_0p1);
+            Vector256<float> v1_1 = Vector256.Create(x[17 + i]);
+            a0_1p1 = Fma.MultiplyAdd(w0_1, v1_1, a0_1p1);
+            a1_1p1 = Fma.MultiplyAdd(w1_1, v1_1, a1_1p1);
+            Vector256<float> v2_1 = Vector256.Create(x[33 + i]);
+            a0_2p1 = Fma.MultiplyAdd(w0_1, v2_1, a0_2p1);
+            a1_2p1 = Fma.MultiplyAdd(w1_1, v2_1, a1_2p1);
         }
+        a0_0 = (a0_0 + a0_0p1);
+        a0_1 = (a0_1 + a0_1p1);
+        a0_2 = (a0_2 + a0_2p1);
+        a1_0 = (a1_0 + a1_0p1);
+        a1_1 = (a1_1 + a1_1p1);
+        a1_2 = (a1_2 + a1_2p1);
         Avx.Store(y + 0, a0_0);
         Avx.Store(y + 88, a0_1);
         Avx.Store(y + 176, a0_2);
@@ -2843,43 +3071,104 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         Avx.Store(y + 184, a1_2);
     }
 
-    // 2×2 tile: acc[block][sample] += W[block][i] · broadcast(X[sample][i]) over 10 inputs.
+    // 2×2 tile: acc[block][sample] += W[block][i] · broadcast(X[sample][i]) over 10 inputs, as 3 partial sums over i mod 3 (added at the end) so 12 FMA chains are in flight.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Back3Tile2x2(float* x, float* w, float* b, float* y)
     {
         Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0;
         Vector256<float> a1_0 = Vector256<float>.Zero, a1_1 = a1_0;
-        for (int i = 0; i < 10; i++)
+        Vector256<float> a0_0p1 = Vector256<float>.Zero, a0_1p1 = Vector256<float>.Zero, a1_0p1 = Vector256<float>.Zero, a1_1p1 = Vector256<float>.Zero;
+        Vector256<float> a0_0p2 = Vector256<float>.Zero, a0_1p2 = Vector256<float>.Zero, a1_0p2 = Vector256<float>.Zero, a1_1p2 = Vector256<float>.Zero;
+        for (int i = 0; i < 9; i += 3)
         {
-            Vector256<float> w0 = Avx.LoadVector256(w + 0 + i * 8);
-            Vector256<float> w1 = Avx.LoadVector256(w + 80 + i * 8);
-            Vector256<float> v0 = Vector256.Create(x[0 + i]);
-            a0_0 = Fma.MultiplyAdd(w0, v0, a0_0);
-            a1_0 = Fma.MultiplyAdd(w1, v0, a1_0);
-            Vector256<float> v1 = Vector256.Create(x[16 + i]);
-            a0_1 = Fma.MultiplyAdd(w0, v1, a0_1);
-            a1_1 = Fma.MultiplyAdd(w1, v1, a1_1);
+            Vector256<float> w0_0 = Avx.LoadVector256(w + 0 + i * 8);
+            Vector256<float> w1_0 = Avx.LoadVector256(w + 80 + i * 8);
+            Vector256<float> v0_0 = Vector256.Create(x[0 + i]);
+            a0_0 = Fma.MultiplyAdd(w0_0, v0_0, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1_0, v0_0, a1_0);
+            Vector256<float> v1_0 = Vector256.Create(x[16 + i]);
+            a0_1 = Fma.MultiplyAdd(w0_0, v1_0, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1_0, v1_0, a1_1);
+            Vector256<float> w0_1 = Avx.LoadVector256(w + 8 + i * 8);
+            Vector256<float> w1_1 = Avx.LoadVector256(w + 88 + i * 8);
+            Vector256<float> v0_1 = Vector256.Create(x[1 + i]);
+            a0_0p1 = Fma.MultiplyAdd(w0_1, v0_1, a0_0p1);
+            a1_0p1 = Fma.MultiplyAdd(w1_1, v0_1, a1_0p1);
+            Vector256<float> v1_1 = Vector256.Create(x[17 + i]);
+            a0_1p1 = Fma.MultiplyAdd(w0_1, v1_1, a0_1p1);
+            a1_1p1 = Fma.MultiplyAdd(w1_1, v1_1, a1_1p1);
+            Vector256<float> w0_2 = Avx.LoadVector256(w + 16 + i * 8);
+            Vector256<float> w1_2 = Avx.LoadVector256(w + 96 + i * 8);
+            Vector256<float> v0_2 = Vector256.Create(x[2 + i]);
+            a0_0p2 = Fma.MultiplyAdd(w0_2, v0_2, a0_0p2);
+            a1_0p2 = Fma.MultiplyAdd(w1_2, v0_2, a1_0p2);
+            Vector256<float> v1_2 = Vector256.Create(x[18 + i]);
+            a0_1p2 = Fma.MultiplyAdd(w0_2, v1_2, a0_1p2);
+            a1_1p2 = Fma.MultiplyAdd(w1_2, v1_2, a1_1p2);
         }
+        for (int i = 9; i < 10; i++)
+        {
+            Vector256<float> w0_0 = Avx.LoadVector256(w + 0 + i * 8);
+            Vector256<float> w1_0 = Avx.LoadVector256(w + 80 + i * 8);
+            Vector256<float> v0_0 = Vector256.Create(x[0 + i]);
+            a0_0 = Fma.MultiplyAdd(w0_0, v0_0, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1_0, v0_0, a1_0);
+            Vector256<float> v1_0 = Vector256.Create(x[16 + i]);
+            a0_1 = Fma.MultiplyAdd(w0_0, v1_0, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1_0, v1_0, a1_1);
+        }
+        a0_0 = (a0_0 + (a0_0p1 + a0_0p2));
+        a0_1 = (a0_1 + (a0_1p1 + a0_1p2));
+        a1_0 = (a1_0 + (a1_0p1 + a1_0p2));
+        a1_1 = (a1_1 + (a1_1p1 + a1_1p2));
         Avx.Store(y + 0, a0_0);
         Avx.Store(y + 88, a0_1);
         Avx.Store(y + 8, a1_0);
         Avx.Store(y + 96, a1_1);
     }
 
-    // 2×1 tile: acc[block][sample] += W[block][i] · broadcast(X[sample][i]) over 10 inputs.
+    // 2×1 tile: acc[block][sample] += W[block][i] · broadcast(X[sample][i]) over 10 inputs, as 4 partial sums over i mod 4 (added at the end) so 8 FMA chains are in flight.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Back3Tile2x1(float* x, float* w, float* b, float* y)
     {
         Vector256<float> a0_0 = Vector256<float>.Zero;
         Vector256<float> a1_0 = Vector256<float>.Zero;
-        for (int i = 0; i < 10; i++)
+        Vector256<float> a0_0p1 = Vector256<float>.Zero, a1_0p1 = Vector256<float>.Zero;
+        Vector256<float> a0_0p2 = Vector256<float>.Zero, a1_0p2 = Vector256<float>.Zero;
+        Vector256<float> a0_0p3 = Vector256<float>.Zero, a1_0p3 = Vector256<float>.Zero;
+        for (int i = 0; i < 8; i += 4)
         {
-            Vector256<float> w0 = Avx.LoadVector256(w + 0 + i * 8);
-            Vector256<float> w1 = Avx.LoadVector256(w + 80 + i * 8);
-            Vector256<float> v0 = Vector256.Create(x[0 + i]);
-            a0_0 = Fma.MultiplyAdd(w0, v0, a0_0);
-            a1_0 = Fma.MultiplyAdd(w1, v0, a1_0);
+            Vector256<float> w0_0 = Avx.LoadVector256(w + 0 + i * 8);
+            Vector256<float> w1_0 = Avx.LoadVector256(w + 80 + i * 8);
+            Vector256<float> v0_0 = Vector256.Create(x[0 + i]);
+            a0_0 = Fma.MultiplyAdd(w0_0, v0_0, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1_0, v0_0, a1_0);
+            Vector256<float> w0_1 = Avx.LoadVector256(w + 8 + i * 8);
+            Vector256<float> w1_1 = Avx.LoadVector256(w + 88 + i * 8);
+            Vector256<float> v0_1 = Vector256.Create(x[1 + i]);
+            a0_0p1 = Fma.MultiplyAdd(w0_1, v0_1, a0_0p1);
+            a1_0p1 = Fma.MultiplyAdd(w1_1, v0_1, a1_0p1);
+            Vector256<float> w0_2 = Avx.LoadVector256(w + 16 + i * 8);
+            Vector256<float> w1_2 = Avx.LoadVector256(w + 96 + i * 8);
+            Vector256<float> v0_2 = Vector256.Create(x[2 + i]);
+            a0_0p2 = Fma.MultiplyAdd(w0_2, v0_2, a0_0p2);
+            a1_0p2 = Fma.MultiplyAdd(w1_2, v0_2, a1_0p2);
+            Vector256<float> w0_3 = Avx.LoadVector256(w + 24 + i * 8);
+            Vector256<float> w1_3 = Avx.LoadVector256(w + 104 + i * 8);
+            Vector256<float> v0_3 = Vector256.Create(x[3 + i]);
+            a0_0p3 = Fma.MultiplyAdd(w0_3, v0_3, a0_0p3);
+            a1_0p3 = Fma.MultiplyAdd(w1_3, v0_3, a1_0p3);
         }
+        for (int i = 8; i < 10; i++)
+        {
+            Vector256<float> w0_0 = Avx.LoadVector256(w + 0 + i * 8);
+            Vector256<float> w1_0 = Avx.LoadVector256(w + 80 + i * 8);
+            Vector256<float> v0_0 = Vector256.Create(x[0 + i]);
+            a0_0 = Fma.MultiplyAdd(w0_0, v0_0, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1_0, v0_0, a1_0);
+        }
+        a0_0 = ((a0_0 + a0_0p1) + (a0_0p2 + a0_0p3));
+        a1_0 = ((a1_0 + a1_0p1) + (a1_0p2 + a1_0p3));
         Avx.Store(y + 0, a0_0);
         Avx.Store(y + 8, a1_0);
     }
@@ -2891,27 +3180,27 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0;
         Vector256<float> a1_0 = Vector256<float>.Zero, a1_1 = a1_0, a1_2 = a1_0, a1_3 = a1_0;
         Vector256<float> a2_0 = Vector256<float>.Zero, a2_1 = a2_0, a2_2 = a2_0, a2_3 = a2_0;
-        for (int i = 0; i < 10; i++)
+        for (int i = 0; i < 10; i += 1)
         {
-            Vector256<float> w0 = Avx.LoadVector256(w + 0 + i * 8);
-            Vector256<float> w1 = Avx.LoadVector256(w + 80 + i * 8);
-            Vector256<float> w2 = Avx.LoadVector256(w + 160 + i * 8);
-            Vector256<float> v0 = Vector256.Create(x[0 + i]);
-            a0_0 = Fma.MultiplyAdd(w0, v0, a0_0);
-            a1_0 = Fma.MultiplyAdd(w1, v0, a1_0);
-            a2_0 = Fma.MultiplyAdd(w2, v0, a2_0);
-            Vector256<float> v1 = Vector256.Create(x[16 + i]);
-            a0_1 = Fma.MultiplyAdd(w0, v1, a0_1);
-            a1_1 = Fma.MultiplyAdd(w1, v1, a1_1);
-            a2_1 = Fma.MultiplyAdd(w2, v1, a2_1);
-            Vector256<float> v2 = Vector256.Create(x[32 + i]);
-            a0_2 = Fma.MultiplyAdd(w0, v2, a0_2);
-            a1_2 = Fma.MultiplyAdd(w1, v2, a1_2);
-            a2_2 = Fma.MultiplyAdd(w2, v2, a2_2);
-            Vector256<float> v3 = Vector256.Create(x[48 + i]);
-            a0_3 = Fma.MultiplyAdd(w0, v3, a0_3);
-            a1_3 = Fma.MultiplyAdd(w1, v3, a1_3);
-            a2_3 = Fma.MultiplyAdd(w2, v3, a2_3);
+            Vector256<float> w0_0 = Avx.LoadVector256(w + 0 + i * 8);
+            Vector256<float> w1_0 = Avx.LoadVector256(w + 80 + i * 8);
+            Vector256<float> w2_0 = Avx.LoadVector256(w + 160 + i * 8);
+            Vector256<float> v0_0 = Vector256.Create(x[0 + i]);
+            a0_0 = Fma.MultiplyAdd(w0_0, v0_0, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1_0, v0_0, a1_0);
+            a2_0 = Fma.MultiplyAdd(w2_0, v0_0, a2_0);
+            Vector256<float> v1_0 = Vector256.Create(x[16 + i]);
+            a0_1 = Fma.MultiplyAdd(w0_0, v1_0, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1_0, v1_0, a1_1);
+            a2_1 = Fma.MultiplyAdd(w2_0, v1_0, a2_1);
+            Vector256<float> v2_0 = Vector256.Create(x[32 + i]);
+            a0_2 = Fma.MultiplyAdd(w0_0, v2_0, a0_2);
+            a1_2 = Fma.MultiplyAdd(w1_0, v2_0, a1_2);
+            a2_2 = Fma.MultiplyAdd(w2_0, v2_0, a2_2);
+            Vector256<float> v3_0 = Vector256.Create(x[48 + i]);
+            a0_3 = Fma.MultiplyAdd(w0_0, v3_0, a0_3);
+            a1_3 = Fma.MultiplyAdd(w1_0, v3_0, a1_3);
+            a2_3 = Fma.MultiplyAdd(w2_0, v3_0, a2_3);
         }
         Avx.Store(y + 0, a0_0);
         Avx.Store(y + 88, a0_1);
@@ -2934,23 +3223,23 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0;
         Vector256<float> a1_0 = Vector256<float>.Zero, a1_1 = a1_0, a1_2 = a1_0;
         Vector256<float> a2_0 = Vector256<float>.Zero, a2_1 = a2_0, a2_2 = a2_0;
-        for (int i = 0; i < 10; i++)
+        for (int i = 0; i < 10; i += 1)
         {
-            Vector256<float> w0 = Avx.LoadVector256(w + 0 + i * 8);
-            Vector256<float> w1 = Avx.LoadVector256(w + 80 + i * 8);
-            Vector256<float> w2 = Avx.LoadVector256(w + 160 + i * 8);
-            Vector256<float> v0 = Vector256.Create(x[0 + i]);
-            a0_0 = Fma.MultiplyAdd(w0, v0, a0_0);
-            a1_0 = Fma.MultiplyAdd(w1, v0, a1_0);
-            a2_0 = Fma.MultiplyAdd(w2, v0, a2_0);
-            Vector256<float> v1 = Vector256.Create(x[16 + i]);
-            a0_1 = Fma.MultiplyAdd(w0, v1, a0_1);
-            a1_1 = Fma.MultiplyAdd(w1, v1, a1_1);
-            a2_1 = Fma.MultiplyAdd(w2, v1, a2_1);
-            Vector256<float> v2 = Vector256.Create(x[32 + i]);
-            a0_2 = Fma.MultiplyAdd(w0, v2, a0_2);
-            a1_2 = Fma.MultiplyAdd(w1, v2, a1_2);
-            a2_2 = Fma.MultiplyAdd(w2, v2, a2_2);
+            Vector256<float> w0_0 = Avx.LoadVector256(w + 0 + i * 8);
+            Vector256<float> w1_0 = Avx.LoadVector256(w + 80 + i * 8);
+            Vector256<float> w2_0 = Avx.LoadVector256(w + 160 + i * 8);
+            Vector256<float> v0_0 = Vector256.Create(x[0 + i]);
+            a0_0 = Fma.MultiplyAdd(w0_0, v0_0, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1_0, v0_0, a1_0);
+            a2_0 = Fma.MultiplyAdd(w2_0, v0_0, a2_0);
+            Vector256<float> v1_0 = Vector256.Create(x[16 + i]);
+            a0_1 = Fma.MultiplyAdd(w0_0, v1_0, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1_0, v1_0, a1_1);
+            a2_1 = Fma.MultiplyAdd(w2_0, v1_0, a2_1);
+            Vector256<float> v2_0 = Vector256.Create(x[32 + i]);
+            a0_2 = Fma.MultiplyAdd(w0_0, v2_0, a0_2);
+            a1_2 = Fma.MultiplyAdd(w1_0, v2_0, a1_2);
+            a2_2 = Fma.MultiplyAdd(w2_0, v2_0, a2_2);
         }
         Avx.Store(y + 0, a0_0);
         Avx.Store(y + 88, a0_1);
@@ -2963,27 +3252,45 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         Avx.Store(y + 192, a2_2);
     }
 
-    // 3×2 tile: acc[block][sample] += W[block][i] · broadcast(X[sample][i]) over 10 inputs.
+    // 3×2 tile: acc[block][sample] += W[block][i] · broadcast(X[sample][i]) over 10 inputs, as 2 partial sums over i mod 2 (added at the end) so 12 FMA chains are in flight.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Back3Tile3x2(float* x, float* w, float* b, float* y)
     {
         Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0;
         Vector256<float> a1_0 = Vector256<float>.Zero, a1_1 = a1_0;
         Vector256<float> a2_0 = Vector256<float>.Zero, a2_1 = a2_0;
-        for (int i = 0; i < 10; i++)
+        Vector256<float> a0_0p1 = Vector256<float>.Zero, a0_1p1 = Vector256<float>.Zero, a1_0p1 = Vector256<float>.Zero, a1_1p1 = Vector256<float>.Zero, a2_0p1 = Vector256<float>.Zero, a2_1p1 = Vector256<float>.Zero;
+        for (int i = 0; i < 10; i += 2)
         {
-            Vector256<float> w0 = Avx.LoadVector256(w + 0 + i * 8);
-            Vector256<float> w1 = Avx.LoadVector256(w + 80 + i * 8);
-            Vector256<float> w2 = Avx.LoadVector256(w + 160 + i * 8);
-            Vector256<float> v0 = Vector256.Create(x[0 + i]);
-            a0_0 = Fma.MultiplyAdd(w0, v0, a0_0);
-            a1_0 = Fma.MultiplyAdd(w1, v0, a1_0);
-            a2_0 = Fma.MultiplyAdd(w2, v0, a2_0);
-            Vector256<float> v1 = Vector256.Create(x[16 + i]);
-            a0_1 = Fma.MultiplyAdd(w0, v1, a0_1);
-            a1_1 = Fma.MultiplyAdd(w1, v1, a1_1);
-            a2_1 = Fma.MultiplyAdd(w2, v1, a2_1);
+            Vector256<float> w0_0 = Avx.LoadVector256(w + 0 + i * 8);
+            Vector256<float> w1_0 = Avx.LoadVector256(w + 80 + i * 8);
+            Vector256<float> w2_0 = Avx.LoadVector256(w + 160 + i * 8);
+            Vector256<float> v0_0 = Vector256.Create(x[0 + i]);
+            a0_0 = Fma.MultiplyAdd(w0_0, v0_0, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1_0, v0_0, a1_0);
+            a2_0 = Fma.MultiplyAdd(w2_0, v0_0, a2_0);
+            Vector256<float> v1_0 = Vector256.Create(x[16 + i]);
+            a0_1 = Fma.MultiplyAdd(w0_0, v1_0, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1_0, v1_0, a1_1);
+            a2_1 = Fma.MultiplyAdd(w2_0, v1_0, a2_1);
+            Vector256<float> w0_1 = Avx.LoadVector256(w + 8 + i * 8);
+            Vector256<float> w1_1 = Avx.LoadVector256(w + 88 + i * 8);
+            Vector256<float> w2_1 = Avx.LoadVector256(w + 168 + i * 8);
+            Vector256<float> v0_1 = Vector256.Create(x[1 + i]);
+            a0_0p1 = Fma.MultiplyAdd(w0_1, v0_1, a0_0p1);
+            a1_0p1 = Fma.MultiplyAdd(w1_1, v0_1, a1_0p1);
+            a2_0p1 = Fma.MultiplyAdd(w2_1, v0_1, a2_0p1);
+            Vector256<float> v1_1 = Vector256.Create(x[17 + i]);
+            a0_1p1 = Fma.MultiplyAdd(w0_1, v1_1, a0_1p1);
+            a1_1p1 = Fma.MultiplyAdd(w1_1, v1_1, a1_1p1);
+            a2_1p1 = Fma.MultiplyAdd(w2_1, v1_1, a2_1p1);
         }
+        a0_0 = (a0_0 + a0_0p1);
+        a0_1 = (a0_1 + a0_1p1);
+        a1_0 = (a1_0 + a1_0p1);
+        a1_1 = (a1_1 + a1_1p1);
+        a2_0 = (a2_0 + a2_0p1);
+        a2_1 = (a2_1 + a2_1p1);
         Avx.Store(y + 0, a0_0);
         Avx.Store(y + 88, a0_1);
         Avx.Store(y + 8, a1_0);
@@ -2992,23 +3299,60 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         Avx.Store(y + 104, a2_1);
     }
 
-    // 3×1 tile: acc[block][sample] += W[block][i] · broadcast(X[sample][i]) over 10 inputs.
+    // 3×1 tile: acc[block][sample] += W[block][i] · broadcast(X[sample][i]) over 10 inputs, as 4 partial sums over i mod 4 (added at the end) so 12 FMA chains are in flight.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Back3Tile3x1(float* x, float* w, float* b, float* y)
     {
         Vector256<float> a0_0 = Vector256<float>.Zero;
         Vector256<float> a1_0 = Vector256<float>.Zero;
         Vector256<float> a2_0 = Vector256<float>.Zero;
-        for (int i = 0; i < 10; i++)
+        Vector256<float> a0_0p1 = Vector256<float>.Zero, a1_0p1 = Vector256<float>.Zero, a2_0p1 = Vector256<float>.Zero;
+        Vector256<float> a0_0p2 = Vector256<float>.Zero, a1_0p2 = Vector256<float>.Zero, a2_0p2 = Vector256<float>.Zero;
+        Vector256<float> a0_0p3 = Vector256<float>.Zero, a1_0p3 = Vector256<float>.Zero, a2_0p3 = Vector256<float>.Zero;
+        for (int i = 0; i < 8; i += 4)
         {
-            Vector256<float> w0 = Avx.LoadVector256(w + 0 + i * 8);
-            Vector256<float> w1 = Avx.LoadVector256(w + 80 + i * 8);
-            Vector256<float> w2 = Avx.LoadVector256(w + 160 + i * 8);
-            Vector256<float> v0 = Vector256.Create(x[0 + i]);
-            a0_0 = Fma.MultiplyAdd(w0, v0, a0_0);
-            a1_0 = Fma.MultiplyAdd(w1, v0, a1_0);
-            a2_0 = Fma.MultiplyAdd(w2, v0, a2_0);
+            Vector256<float> w0_0 = Avx.LoadVector256(w + 0 + i * 8);
+            Vector256<float> w1_0 = Avx.LoadVector256(w + 80 + i * 8);
+            Vector256<float> w2_0 = Avx.LoadVector256(w + 160 + i * 8);
+            Vector256<float> v0_0 = Vector256.Create(x[0 + i]);
+            a0_0 = Fma.MultiplyAdd(w0_0, v0_0, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1_0, v0_0, a1_0);
+            a2_0 = Fma.MultiplyAdd(w2_0, v0_0, a2_0);
+            Vector256<float> w0_1 = Avx.LoadVector256(w + 8 + i * 8);
+            Vector256<float> w1_1 = Avx.LoadVector256(w + 88 + i * 8);
+            Vector256<float> w2_1 = Avx.LoadVector256(w + 168 + i * 8);
+            Vector256<float> v0_1 = Vector256.Create(x[1 + i]);
+            a0_0p1 = Fma.MultiplyAdd(w0_1, v0_1, a0_0p1);
+            a1_0p1 = Fma.MultiplyAdd(w1_1, v0_1, a1_0p1);
+            a2_0p1 = Fma.MultiplyAdd(w2_1, v0_1, a2_0p1);
+            Vector256<float> w0_2 = Avx.LoadVector256(w + 16 + i * 8);
+            Vector256<float> w1_2 = Avx.LoadVector256(w + 96 + i * 8);
+            Vector256<float> w2_2 = Avx.LoadVector256(w + 176 + i * 8);
+            Vector256<float> v0_2 = Vector256.Create(x[2 + i]);
+            a0_0p2 = Fma.MultiplyAdd(w0_2, v0_2, a0_0p2);
+            a1_0p2 = Fma.MultiplyAdd(w1_2, v0_2, a1_0p2);
+            a2_0p2 = Fma.MultiplyAdd(w2_2, v0_2, a2_0p2);
+            Vector256<float> w0_3 = Avx.LoadVector256(w + 24 + i * 8);
+            Vector256<float> w1_3 = Avx.LoadVector256(w + 104 + i * 8);
+            Vector256<float> w2_3 = Avx.LoadVector256(w + 184 + i * 8);
+            Vector256<float> v0_3 = Vector256.Create(x[3 + i]);
+            a0_0p3 = Fma.MultiplyAdd(w0_3, v0_3, a0_0p3);
+            a1_0p3 = Fma.MultiplyAdd(w1_3, v0_3, a1_0p3);
+            a2_0p3 = Fma.MultiplyAdd(w2_3, v0_3, a2_0p3);
         }
+        for (int i = 8; i < 10; i++)
+        {
+            Vector256<float> w0_0 = Avx.LoadVector256(w + 0 + i * 8);
+            Vector256<float> w1_0 = Avx.LoadVector256(w + 80 + i * 8);
+            Vector256<float> w2_0 = Avx.LoadVector256(w + 160 + i * 8);
+            Vector256<float> v0_0 = Vector256.Create(x[0 + i]);
+            a0_0 = Fma.MultiplyAdd(w0_0, v0_0, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1_0, v0_0, a1_0);
+            a2_0 = Fma.MultiplyAdd(w2_0, v0_0, a2_0);
+        }
+        a0_0 = ((a0_0 + a0_0p1) + (a0_0p2 + a0_0p3));
+        a1_0 = ((a1_0 + a1_0p1) + (a1_0p2 + a1_0p3));
+        a2_0 = ((a2_0 + a2_0p1) + (a2_0p2 + a2_0p3));
         Avx.Store(y + 0, a0_0);
         Avx.Store(y + 8, a1_0);
         Avx.Store(y + 16, a2_0);
@@ -3152,27 +3496,27 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0;
         Vector256<float> a1_0 = Vector256<float>.Zero, a1_1 = a1_0, a1_2 = a1_0, a1_3 = a1_0;
         Vector256<float> a2_0 = Vector256<float>.Zero, a2_1 = a2_0, a2_2 = a2_0, a2_3 = a2_0;
-        for (int i = 0; i < 84; i++)
+        for (int i = 0; i < 84; i += 1)
         {
-            Vector256<float> w0 = Avx.LoadVector256(w + 0 + i * 8);
-            Vector256<float> w1 = Avx.LoadVector256(w + 672 + i * 8);
-            Vector256<float> w2 = Avx.LoadVector256(w + 1344 + i * 8);
-            Vector256<float> v0 = Vector256.Create(x[0 + i]);
-            a0_0 = Fma.MultiplyAdd(w0, v0, a0_0);
-            a1_0 = Fma.MultiplyAdd(w1, v0, a1_0);
-            a2_0 = Fma.MultiplyAdd(w2, v0, a2_0);
-            Vector256<float> v1 = Vector256.Create(x[88 + i]);
-            a0_1 = Fma.MultiplyAdd(w0, v1, a0_1);
-            a1_1 = Fma.MultiplyAdd(w1, v1, a1_1);
-            a2_1 = Fma.MultiplyAdd(w2, v1, a2_1);
-            Vector256<float> v2 = Vector256.Create(x[176 + i]);
-            a0_2 = Fma.MultiplyAdd(w0, v2, a0_2);
-            a1_2 = Fma.MultiplyAdd(w1, v2, a1_2);
-            a2_2 = Fma.MultiplyAdd(w2, v2, a2_2);
-            Vector256<float> v3 = Vector256.Create(x[264 + i]);
-            a0_3 = Fma.MultiplyAdd(w0, v3, a0_3);
-            a1_3 = Fma.MultiplyAdd(w1, v3, a1_3);
-            a2_3 = Fma.MultiplyAdd(w2, v3, a2_3);
+            Vector256<float> w0_0 = Avx.LoadVector256(w + 0 + i * 8);
+            Vector256<float> w1_0 = Avx.LoadVector256(w + 672 + i * 8);
+            Vector256<float> w2_0 = Avx.LoadVector256(w + 1344 + i * 8);
+            Vector256<float> v0_0 = Vector256.Create(x[0 + i]);
+            a0_0 = Fma.MultiplyAdd(w0_0, v0_0, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1_0, v0_0, a1_0);
+            a2_0 = Fma.MultiplyAdd(w2_0, v0_0, a2_0);
+            Vector256<float> v1_0 = Vector256.Create(x[88 + i]);
+            a0_1 = Fma.MultiplyAdd(w0_0, v1_0, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1_0, v1_0, a1_1);
+            a2_1 = Fma.MultiplyAdd(w2_0, v1_0, a2_1);
+            Vector256<float> v2_0 = Vector256.Create(x[176 + i]);
+            a0_2 = Fma.MultiplyAdd(w0_0, v2_0, a0_2);
+            a1_2 = Fma.MultiplyAdd(w1_0, v2_0, a1_2);
+            a2_2 = Fma.MultiplyAdd(w2_0, v2_0, a2_2);
+            Vector256<float> v3_0 = Vector256.Create(x[264 + i]);
+            a0_3 = Fma.MultiplyAdd(w0_0, v3_0, a0_3);
+            a1_3 = Fma.MultiplyAdd(w1_0, v3_0, a1_3);
+            a2_3 = Fma.MultiplyAdd(w2_0, v3_0, a2_3);
         }
         Avx.Store(y + 0, a0_0);
         Avx.Store(y + 120, a0_1);
@@ -3195,23 +3539,23 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0;
         Vector256<float> a1_0 = Vector256<float>.Zero, a1_1 = a1_0, a1_2 = a1_0;
         Vector256<float> a2_0 = Vector256<float>.Zero, a2_1 = a2_0, a2_2 = a2_0;
-        for (int i = 0; i < 84; i++)
+        for (int i = 0; i < 84; i += 1)
         {
-            Vector256<float> w0 = Avx.LoadVector256(w + 0 + i * 8);
-            Vector256<float> w1 = Avx.LoadVector256(w + 672 + i * 8);
-            Vector256<float> w2 = Avx.LoadVector256(w + 1344 + i * 8);
-            Vector256<float> v0 = Vector256.Create(x[0 + i]);
-            a0_0 = Fma.MultiplyAdd(w0, v0, a0_0);
-            a1_0 = Fma.MultiplyAdd(w1, v0, a1_0);
-            a2_0 = Fma.MultiplyAdd(w2, v0, a2_0);
-            Vector256<float> v1 = Vector256.Create(x[88 + i]);
-            a0_1 = Fma.MultiplyAdd(w0, v1, a0_1);
-            a1_1 = Fma.MultiplyAdd(w1, v1, a1_1);
-            a2_1 = Fma.MultiplyAdd(w2, v1, a2_1);
-            Vector256<float> v2 = Vector256.Create(x[176 + i]);
-            a0_2 = Fma.MultiplyAdd(w0, v2, a0_2);
-            a1_2 = Fma.MultiplyAdd(w1, v2, a1_2);
-            a2_2 = Fma.MultiplyAdd(w2, v2, a2_2);
+            Vector256<float> w0_0 = Avx.LoadVector256(w + 0 + i * 8);
+            Vector256<float> w1_0 = Avx.LoadVector256(w + 672 + i * 8);
+            Vector256<float> w2_0 = Avx.LoadVector256(w + 1344 + i * 8);
+            Vector256<float> v0_0 = Vector256.Create(x[0 + i]);
+            a0_0 = Fma.MultiplyAdd(w0_0, v0_0, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1_0, v0_0, a1_0);
+            a2_0 = Fma.MultiplyAdd(w2_0, v0_0, a2_0);
+            Vector256<float> v1_0 = Vector256.Create(x[88 + i]);
+            a0_1 = Fma.MultiplyAdd(w0_0, v1_0, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1_0, v1_0, a1_1);
+            a2_1 = Fma.MultiplyAdd(w2_0, v1_0, a2_1);
+            Vector256<float> v2_0 = Vector256.Create(x[176 + i]);
+            a0_2 = Fma.MultiplyAdd(w0_0, v2_0, a0_2);
+            a1_2 = Fma.MultiplyAdd(w1_0, v2_0, a1_2);
+            a2_2 = Fma.MultiplyAdd(w2_0, v2_0, a2_2);
         }
         Avx.Store(y + 0, a0_0);
         Avx.Store(y + 120, a0_1);
@@ -3224,27 +3568,45 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         Avx.Store(y + 256, a2_2);
     }
 
-    // 3×2 tile: acc[block][sample] += W[block][i] · broadcast(X[sample][i]) over 84 inputs.
+    // 3×2 tile: acc[block][sample] += W[block][i] · broadcast(X[sample][i]) over 84 inputs, as 2 partial sums over i mod 2 (added at the end) so 12 FMA chains are in flight.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Back7Tile3x2(float* x, float* w, float* b, float* y)
     {
         Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0;
         Vector256<float> a1_0 = Vector256<float>.Zero, a1_1 = a1_0;
         Vector256<float> a2_0 = Vector256<float>.Zero, a2_1 = a2_0;
-        for (int i = 0; i < 84; i++)
+        Vector256<float> a0_0p1 = Vector256<float>.Zero, a0_1p1 = Vector256<float>.Zero, a1_0p1 = Vector256<float>.Zero, a1_1p1 = Vector256<float>.Zero, a2_0p1 = Vector256<float>.Zero, a2_1p1 = Vector256<float>.Zero;
+        for (int i = 0; i < 84; i += 2)
         {
-            Vector256<float> w0 = Avx.LoadVector256(w + 0 + i * 8);
-            Vector256<float> w1 = Avx.LoadVector256(w + 672 + i * 8);
-            Vector256<float> w2 = Avx.LoadVector256(w + 1344 + i * 8);
-            Vector256<float> v0 = Vector256.Create(x[0 + i]);
-            a0_0 = Fma.MultiplyAdd(w0, v0, a0_0);
-            a1_0 = Fma.MultiplyAdd(w1, v0, a1_0);
-            a2_0 = Fma.MultiplyAdd(w2, v0, a2_0);
-            Vector256<float> v1 = Vector256.Create(x[88 + i]);
-            a0_1 = Fma.MultiplyAdd(w0, v1, a0_1);
-            a1_1 = Fma.MultiplyAdd(w1, v1, a1_1);
-            a2_1 = Fma.MultiplyAdd(w2, v1, a2_1);
+            Vector256<float> w0_0 = Avx.LoadVector256(w + 0 + i * 8);
+            Vector256<float> w1_0 = Avx.LoadVector256(w + 672 + i * 8);
+            Vector256<float> w2_0 = Avx.LoadVector256(w + 1344 + i * 8);
+            Vector256<float> v0_0 = Vector256.Create(x[0 + i]);
+            a0_0 = Fma.MultiplyAdd(w0_0, v0_0, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1_0, v0_0, a1_0);
+            a2_0 = Fma.MultiplyAdd(w2_0, v0_0, a2_0);
+            Vector256<float> v1_0 = Vector256.Create(x[88 + i]);
+            a0_1 = Fma.MultiplyAdd(w0_0, v1_0, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1_0, v1_0, a1_1);
+            a2_1 = Fma.MultiplyAdd(w2_0, v1_0, a2_1);
+            Vector256<float> w0_1 = Avx.LoadVector256(w + 8 + i * 8);
+            Vector256<float> w1_1 = Avx.LoadVector256(w + 680 + i * 8);
+            Vector256<float> w2_1 = Avx.LoadVector256(w + 1352 + i * 8);
+            Vector256<float> v0_1 = Vector256.Create(x[1 + i]);
+            a0_0p1 = Fma.MultiplyAdd(w0_1, v0_1, a0_0p1);
+            a1_0p1 = Fma.MultiplyAdd(w1_1, v0_1, a1_0p1);
+            a2_0p1 = Fma.MultiplyAdd(w2_1, v0_1, a2_0p1);
+            Vector256<float> v1_1 = Vector256.Create(x[89 + i]);
+            a0_1p1 = Fma.MultiplyAdd(w0_1, v1_1, a0_1p1);
+            a1_1p1 = Fma.MultiplyAdd(w1_1, v1_1, a1_1p1);
+            a2_1p1 = Fma.MultiplyAdd(w2_1, v1_1, a2_1p1);
         }
+        a0_0 = (a0_0 + a0_0p1);
+        a0_1 = (a0_1 + a0_1p1);
+        a1_0 = (a1_0 + a1_0p1);
+        a1_1 = (a1_1 + a1_1p1);
+        a2_0 = (a2_0 + a2_0p1);
+        a2_1 = (a2_1 + a2_1p1);
         Avx.Store(y + 0, a0_0);
         Avx.Store(y + 120, a0_1);
         Avx.Store(y + 8, a1_0);
@@ -3253,23 +3615,50 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         Avx.Store(y + 136, a2_1);
     }
 
-    // 3×1 tile: acc[block][sample] += W[block][i] · broadcast(X[sample][i]) over 84 inputs.
+    // 3×1 tile: acc[block][sample] += W[block][i] · broadcast(X[sample][i]) over 84 inputs, as 4 partial sums over i mod 4 (added at the end) so 12 FMA chains are in flight.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Back7Tile3x1(float* x, float* w, float* b, float* y)
     {
         Vector256<float> a0_0 = Vector256<float>.Zero;
         Vector256<float> a1_0 = Vector256<float>.Zero;
         Vector256<float> a2_0 = Vector256<float>.Zero;
-        for (int i = 0; i < 84; i++)
+        Vector256<float> a0_0p1 = Vector256<float>.Zero, a1_0p1 = Vector256<float>.Zero, a2_0p1 = Vector256<float>.Zero;
+        Vector256<float> a0_0p2 = Vector256<float>.Zero, a1_0p2 = Vector256<float>.Zero, a2_0p2 = Vector256<float>.Zero;
+        Vector256<float> a0_0p3 = Vector256<float>.Zero, a1_0p3 = Vector256<float>.Zero, a2_0p3 = Vector256<float>.Zero;
+        for (int i = 0; i < 84; i += 4)
         {
-            Vector256<float> w0 = Avx.LoadVector256(w + 0 + i * 8);
-            Vector256<float> w1 = Avx.LoadVector256(w + 672 + i * 8);
-            Vector256<float> w2 = Avx.LoadVector256(w + 1344 + i * 8);
-            Vector256<float> v0 = Vector256.Create(x[0 + i]);
-            a0_0 = Fma.MultiplyAdd(w0, v0, a0_0);
-            a1_0 = Fma.MultiplyAdd(w1, v0, a1_0);
-            a2_0 = Fma.MultiplyAdd(w2, v0, a2_0);
+            Vector256<float> w0_0 = Avx.LoadVector256(w + 0 + i * 8);
+            Vector256<float> w1_0 = Avx.LoadVector256(w + 672 + i * 8);
+            Vector256<float> w2_0 = Avx.LoadVector256(w + 1344 + i * 8);
+            Vector256<float> v0_0 = Vector256.Create(x[0 + i]);
+            a0_0 = Fma.MultiplyAdd(w0_0, v0_0, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1_0, v0_0, a1_0);
+            a2_0 = Fma.MultiplyAdd(w2_0, v0_0, a2_0);
+            Vector256<float> w0_1 = Avx.LoadVector256(w + 8 + i * 8);
+            Vector256<float> w1_1 = Avx.LoadVector256(w + 680 + i * 8);
+            Vector256<float> w2_1 = Avx.LoadVector256(w + 1352 + i * 8);
+            Vector256<float> v0_1 = Vector256.Create(x[1 + i]);
+            a0_0p1 = Fma.MultiplyAdd(w0_1, v0_1, a0_0p1);
+            a1_0p1 = Fma.MultiplyAdd(w1_1, v0_1, a1_0p1);
+            a2_0p1 = Fma.MultiplyAdd(w2_1, v0_1, a2_0p1);
+            Vector256<float> w0_2 = Avx.LoadVector256(w + 16 + i * 8);
+            Vector256<float> w1_2 = Avx.LoadVector256(w + 688 + i * 8);
+            Vector256<float> w2_2 = Avx.LoadVector256(w + 1360 + i * 8);
+            Vector256<float> v0_2 = Vector256.Create(x[2 + i]);
+            a0_0p2 = Fma.MultiplyAdd(w0_2, v0_2, a0_0p2);
+            a1_0p2 = Fma.MultiplyAdd(w1_2, v0_2, a1_0p2);
+            a2_0p2 = Fma.MultiplyAdd(w2_2, v0_2, a2_0p2);
+            Vector256<float> w0_3 = Avx.LoadVector256(w + 24 + i * 8);
+            Vector256<float> w1_3 = Avx.LoadVector256(w + 696 + i * 8);
+            Vector256<float> w2_3 = Avx.LoadVector256(w + 1368 + i * 8);
+            Vector256<float> v0_3 = Vector256.Create(x[3 + i]);
+            a0_0p3 = Fma.MultiplyAdd(w0_3, v0_3, a0_0p3);
+            a1_0p3 = Fma.MultiplyAdd(w1_3, v0_3, a1_0p3);
+            a2_0p3 = Fma.MultiplyAdd(w2_3, v0_3, a2_0p3);
         }
+        a0_0 = ((a0_0 + a0_0p1) + (a0_0p2 + a0_0p3));
+        a1_0 = ((a1_0 + a1_0p1) + (a1_0p2 + a1_0p3));
+        a2_0 = ((a2_0 + a2_0p1) + (a2_0p2 + a2_0p3));
         Avx.Store(y + 0, a0_0);
         Avx.Store(y + 8, a1_0);
         Avx.Store(y + 16, a2_0);
@@ -3425,22 +3814,22 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
     {
         Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0;
         Vector256<float> a1_0 = Vector256<float>.Zero, a1_1 = a1_0, a1_2 = a1_0, a1_3 = a1_0;
-        for (int i = 0; i < 120; i++)
+        for (int i = 0; i < 120; i += 1)
         {
-            Vector256<float> w0 = Avx.LoadVector256(w + 0 + i * 8);
-            Vector256<float> w1 = Avx.LoadVector256(w + 960 + i * 8);
-            Vector256<float> v0 = Vector256.Create(x[0 + i]);
-            a0_0 = Fma.MultiplyAdd(w0, v0, a0_0);
-            a1_0 = Fma.MultiplyAdd(w1, v0, a1_0);
-            Vector256<float> v1 = Vector256.Create(x[120 + i]);
-            a0_1 = Fma.MultiplyAdd(w0, v1, a0_1);
-            a1_1 = Fma.MultiplyAdd(w1, v1, a1_1);
-            Vector256<float> v2 = Vector256.Create(x[240 + i]);
-            a0_2 = Fma.MultiplyAdd(w0, v2, a0_2);
-            a1_2 = Fma.MultiplyAdd(w1, v2, a1_2);
-            Vector256<float> v3 = Vector256.Create(x[360 + i]);
-            a0_3 = Fma.MultiplyAdd(w0, v3, a0_3);
-            a1_3 = Fma.MultiplyAdd(w1, v3, a1_3);
+            Vector256<float> w0_0 = Avx.LoadVector256(w + 0 + i * 8);
+            Vector256<float> w1_0 = Avx.LoadVector256(w + 960 + i * 8);
+            Vector256<float> v0_0 = Vector256.Create(x[0 + i]);
+            a0_0 = Fma.MultiplyAdd(w0_0, v0_0, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1_0, v0_0, a1_0);
+            Vector256<float> v1_0 = Vector256.Create(x[120 + i]);
+            a0_1 = Fma.MultiplyAdd(w0_0, v1_0, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1_0, v1_0, a1_1);
+            Vector256<float> v2_0 = Vector256.Create(x[240 + i]);
+            a0_2 = Fma.MultiplyAdd(w0_0, v2_0, a0_2);
+            a1_2 = Fma.MultiplyAdd(w1_0, v2_0, a1_2);
+            Vector256<float> v3_0 = Vector256.Create(x[360 + i]);
+            a0_3 = Fma.MultiplyAdd(w0_0, v3_0, a0_3);
+            a1_3 = Fma.MultiplyAdd(w1_0, v3_0, a1_3);
         }
         Avx.Store(y + 0, a0_0);
         Avx.Store(y + 400, a0_1);
@@ -3452,26 +3841,44 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         Avx.Store(y + 1208, a1_3);
     }
 
-    // 2×3 tile: acc[block][sample] += W[block][i] · broadcast(X[sample][i]) over 120 inputs.
+    // 2×3 tile: acc[block][sample] += W[block][i] · broadcast(X[sample][i]) over 120 inputs, as 2 partial sums over i mod 2 (added at the end) so 12 FMA chains are in flight.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Back11Tile2x3(float* x, float* w, float* b, float* y)
     {
         Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0;
         Vector256<float> a1_0 = Vector256<float>.Zero, a1_1 = a1_0, a1_2 = a1_0;
-        for (int i = 0; i < 120; i++)
+        Vector256<float> a0_0p1 = Vector256<float>.Zero, a0_1p1 = Vector256<float>.Zero, a0_2p1 = Vector256<float>.Zero, a1_0p1 = Vector256<float>.Zero, a1_1p1 = Vector256<float>.Zero, a1_2p1 = Vector256<float>.Zero;
+        for (int i = 0; i < 120; i += 2)
         {
-            Vector256<float> w0 = Avx.LoadVector256(w + 0 + i * 8);
-            Vector256<float> w1 = Avx.LoadVector256(w + 960 + i * 8);
-            Vector256<float> v0 = Vector256.Create(x[0 + i]);
-            a0_0 = Fma.MultiplyAdd(w0, v0, a0_0);
-            a1_0 = Fma.MultiplyAdd(w1, v0, a1_0);
-            Vector256<float> v1 = Vector256.Create(x[120 + i]);
-            a0_1 = Fma.MultiplyAdd(w0, v1, a0_1);
-            a1_1 = Fma.MultiplyAdd(w1, v1, a1_1);
-            Vector256<float> v2 = Vector256.Create(x[240 + i]);
-            a0_2 = Fma.MultiplyAdd(w0, v2, a0_2);
-            a1_2 = Fma.MultiplyAdd(w1, v2, a1_2);
+            Vector256<float> w0_0 = Avx.LoadVector256(w + 0 + i * 8);
+            Vector256<float> w1_0 = Avx.LoadVector256(w + 960 + i * 8);
+            Vector256<float> v0_0 = Vector256.Create(x[0 + i]);
+            a0_0 = Fma.MultiplyAdd(w0_0, v0_0, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1_0, v0_0, a1_0);
+            Vector256<float> v1_0 = Vector256.Create(x[120 + i]);
+            a0_1 = Fma.MultiplyAdd(w0_0, v1_0, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1_0, v1_0, a1_1);
+            Vector256<float> v2_0 = Vector256.Create(x[240 + i]);
+            a0_2 = Fma.MultiplyAdd(w0_0, v2_0, a0_2);
+            a1_2 = Fma.MultiplyAdd(w1_0, v2_0, a1_2);
+            Vector256<float> w0_1 = Avx.LoadVector256(w + 8 + i * 8);
+            Vector256<float> w1_1 = Avx.LoadVector256(w + 968 + i * 8);
+            Vector256<float> v0_1 = Vector256.Create(x[1 + i]);
+            a0_0p1 = Fma.MultiplyAdd(w0_1, v0_1, a0_0p1);
+            a1_0p1 = Fma.MultiplyAdd(w1_1, v0_1, a1_0p1);
+            Vector256<float> v1_1 = Vector256.Create(x[121 + i]);
+            a0_1p1 = Fma.MultiplyAdd(w0_1, v1_1, a0_1p1);
+            a1_1p1 = Fma.MultiplyAdd(w1_1, v1_1, a1_1p1);
+            Vector256<float> v2_1 = Vector256.Create(x[241 + i]);
+            a0_2p1 = Fma.MultiplyAdd(w0_1, v2_1, a0_2p1);
+            a1_2p1 = Fma.MultiplyAdd(w1_1, v2_1, a1_2p1);
         }
+        a0_0 = (a0_0 + a0_0p1);
+        a0_1 = (a0_1 + a0_1p1);
+        a0_2 = (a0_2 + a0_2p1);
+        a1_0 = (a1_0 + a1_0p1);
+        a1_1 = (a1_1 + a1_1p1);
+        a1_2 = (a1_2 + a1_2p1);
         Avx.Store(y + 0, a0_0);
         Avx.Store(y + 400, a0_1);
         Avx.Store(y + 800, a0_2);
@@ -3480,43 +3887,85 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         Avx.Store(y + 808, a1_2);
     }
 
-    // 2×2 tile: acc[block][sample] += W[block][i] · broadcast(X[sample][i]) over 120 inputs.
+    // 2×2 tile: acc[block][sample] += W[block][i] · broadcast(X[sample][i]) over 120 inputs, as 3 partial sums over i mod 3 (added at the end) so 12 FMA chains are in flight.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Back11Tile2x2(float* x, float* w, float* b, float* y)
     {
         Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0;
         Vector256<float> a1_0 = Vector256<float>.Zero, a1_1 = a1_0;
-        for (int i = 0; i < 120; i++)
+        Vector256<float> a0_0p1 = Vector256<float>.Zero, a0_1p1 = Vector256<float>.Zero, a1_0p1 = Vector256<float>.Zero, a1_1p1 = Vector256<float>.Zero;
+        Vector256<float> a0_0p2 = Vector256<float>.Zero, a0_1p2 = Vector256<float>.Zero, a1_0p2 = Vector256<float>.Zero, a1_1p2 = Vector256<float>.Zero;
+        for (int i = 0; i < 120; i += 3)
         {
-            Vector256<float> w0 = Avx.LoadVector256(w + 0 + i * 8);
-            Vector256<float> w1 = Avx.LoadVector256(w + 960 + i * 8);
-            Vector256<float> v0 = Vector256.Create(x[0 + i]);
-            a0_0 = Fma.MultiplyAdd(w0, v0, a0_0);
-            a1_0 = Fma.MultiplyAdd(w1, v0, a1_0);
-            Vector256<float> v1 = Vector256.Create(x[120 + i]);
-            a0_1 = Fma.MultiplyAdd(w0, v1, a0_1);
-            a1_1 = Fma.MultiplyAdd(w1, v1, a1_1);
+            Vector256<float> w0_0 = Avx.LoadVector256(w + 0 + i * 8);
+            Vector256<float> w1_0 = Avx.LoadVector256(w + 960 + i * 8);
+            Vector256<float> v0_0 = Vector256.Create(x[0 + i]);
+            a0_0 = Fma.MultiplyAdd(w0_0, v0_0, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1_0, v0_0, a1_0);
+            Vector256<float> v1_0 = Vector256.Create(x[120 + i]);
+            a0_1 = Fma.MultiplyAdd(w0_0, v1_0, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1_0, v1_0, a1_1);
+            Vector256<float> w0_1 = Avx.LoadVector256(w + 8 + i * 8);
+            Vector256<float> w1_1 = Avx.LoadVector256(w + 968 + i * 8);
+            Vector256<float> v0_1 = Vector256.Create(x[1 + i]);
+            a0_0p1 = Fma.MultiplyAdd(w0_1, v0_1, a0_0p1);
+            a1_0p1 = Fma.MultiplyAdd(w1_1, v0_1, a1_0p1);
+            Vector256<float> v1_1 = Vector256.Create(x[121 + i]);
+            a0_1p1 = Fma.MultiplyAdd(w0_1, v1_1, a0_1p1);
+            a1_1p1 = Fma.MultiplyAdd(w1_1, v1_1, a1_1p1);
+            Vector256<float> w0_2 = Avx.LoadVector256(w + 16 + i * 8);
+            Vector256<float> w1_2 = Avx.LoadVector256(w + 976 + i * 8);
+            Vector256<float> v0_2 = Vector256.Create(x[2 + i]);
+            a0_0p2 = Fma.MultiplyAdd(w0_2, v0_2, a0_0p2);
+            a1_0p2 = Fma.MultiplyAdd(w1_2, v0_2, a1_0p2);
+            Vector256<float> v1_2 = Vector256.Create(x[122 + i]);
+            a0_1p2 = Fma.MultiplyAdd(w0_2, v1_2, a0_1p2);
+            a1_1p2 = Fma.MultiplyAdd(w1_2, v1_2, a1_1p2);
         }
+        a0_0 = (a0_0 + (a0_0p1 + a0_0p2));
+        a0_1 = (a0_1 + (a0_1p1 + a0_1p2));
+        a1_0 = (a1_0 + (a1_0p1 + a1_0p2));
+        a1_1 = (a1_1 + (a1_1p1 + a1_1p2));
         Avx.Store(y + 0, a0_0);
         Avx.Store(y + 400, a0_1);
         Avx.Store(y + 8, a1_0);
         Avx.Store(y + 408, a1_1);
     }
 
-    // 2×1 tile: acc[block][sample] += W[block][i] · broadcast(X[sample][i]) over 120 inputs.
+    // 2×1 tile: acc[block][sample] += W[block][i] · broadcast(X[sample][i]) over 120 inputs, as 4 partial sums over i mod 4 (added at the end) so 8 FMA chains are in flight.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Back11Tile2x1(float* x, float* w, float* b, float* y)
     {
         Vector256<float> a0_0 = Vector256<float>.Zero;
         Vector256<float> a1_0 = Vector256<float>.Zero;
-        for (int i = 0; i < 120; i++)
+        Vector256<float> a0_0p1 = Vector256<float>.Zero, a1_0p1 = Vector256<float>.Zero;
+        Vector256<float> a0_0p2 = Vector256<float>.Zero, a1_0p2 = Vector256<float>.Zero;
+        Vector256<float> a0_0p3 = Vector256<float>.Zero, a1_0p3 = Vector256<float>.Zero;
+        for (int i = 0; i < 120; i += 4)
         {
-            Vector256<float> w0 = Avx.LoadVector256(w + 0 + i * 8);
-            Vector256<float> w1 = Avx.LoadVector256(w + 960 + i * 8);
-            Vector256<float> v0 = Vector256.Create(x[0 + i]);
-            a0_0 = Fma.MultiplyAdd(w0, v0, a0_0);
-            a1_0 = Fma.MultiplyAdd(w1, v0, a1_0);
+            Vector256<float> w0_0 = Avx.LoadVector256(w + 0 + i * 8);
+            Vector256<float> w1_0 = Avx.LoadVector256(w + 960 + i * 8);
+            Vector256<float> v0_0 = Vector256.Create(x[0 + i]);
+            a0_0 = Fma.MultiplyAdd(w0_0, v0_0, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1_0, v0_0, a1_0);
+            Vector256<float> w0_1 = Avx.LoadVector256(w + 8 + i * 8);
+            Vector256<float> w1_1 = Avx.LoadVector256(w + 968 + i * 8);
+            Vector256<float> v0_1 = Vector256.Create(x[1 + i]);
+            a0_0p1 = Fma.MultiplyAdd(w0_1, v0_1, a0_0p1);
+            a1_0p1 = Fma.MultiplyAdd(w1_1, v0_1, a1_0p1);
+            Vector256<float> w0_2 = Avx.LoadVector256(w + 16 + i * 8);
+            Vector256<float> w1_2 = Avx.LoadVector256(w + 976 + i * 8);
+            Vector256<float> v0_2 = Vector256.Create(x[2 + i]);
+            a0_0p2 = Fma.MultiplyAdd(w0_2, v0_2, a0_0p2);
+            a1_0p2 = Fma.MultiplyAdd(w1_2, v0_2, a1_0p2);
+            Vector256<float> w0_3 = Avx.LoadVector256(w + 24 + i * 8);
+            Vector256<float> w1_3 = Avx.LoadVector256(w + 984 + i * 8);
+            Vector256<float> v0_3 = Vector256.Create(x[3 + i]);
+            a0_0p3 = Fma.MultiplyAdd(w0_3, v0_3, a0_0p3);
+            a1_0p3 = Fma.MultiplyAdd(w1_3, v0_3, a1_0p3);
         }
+        a0_0 = ((a0_0 + a0_0p1) + (a0_0p2 + a0_0p3));
+        a1_0 = ((a1_0 + a1_0p1) + (a1_0p2 + a1_0p3));
         Avx.Store(y + 0, a0_0);
         Avx.Store(y + 8, a1_0);
     }
@@ -3528,27 +3977,27 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0;
         Vector256<float> a1_0 = Vector256<float>.Zero, a1_1 = a1_0, a1_2 = a1_0, a1_3 = a1_0;
         Vector256<float> a2_0 = Vector256<float>.Zero, a2_1 = a2_0, a2_2 = a2_0, a2_3 = a2_0;
-        for (int i = 0; i < 120; i++)
+        for (int i = 0; i < 120; i += 1)
         {
-            Vector256<float> w0 = Avx.LoadVector256(w + 0 + i * 8);
-            Vector256<float> w1 = Avx.LoadVector256(w + 960 + i * 8);
-            Vector256<float> w2 = Avx.LoadVector256(w + 1920 + i * 8);
-            Vector256<float> v0 = Vector256.Create(x[0 + i]);
-            a0_0 = Fma.MultiplyAdd(w0, v0, a0_0);
-            a1_0 = Fma.MultiplyAdd(w1, v0, a1_0);
-            a2_0 = Fma.MultiplyAdd(w2, v0, a2_0);
-            Vector256<float> v1 = Vector256.Create(x[120 + i]);
-            a0_1 = Fma.MultiplyAdd(w0, v1, a0_1);
-            a1_1 = Fma.MultiplyAdd(w1, v1, a1_1);
-            a2_1 = Fma.MultiplyAdd(w2, v1, a2_1);
-            Vector256<float> v2 = Vector256.Create(x[240 + i]);
-            a0_2 = Fma.MultiplyAdd(w0, v2, a0_2);
-            a1_2 = Fma.MultiplyAdd(w1, v2, a1_2);
-            a2_2 = Fma.MultiplyAdd(w2, v2, a2_2);
-            Vector256<float> v3 = Vector256.Create(x[360 + i]);
-            a0_3 = Fma.MultiplyAdd(w0, v3, a0_3);
-            a1_3 = Fma.MultiplyAdd(w1, v3, a1_3);
-            a2_3 = Fma.MultiplyAdd(w2, v3, a2_3);
+            Vector256<float> w0_0 = Avx.LoadVector256(w + 0 + i * 8);
+            Vector256<float> w1_0 = Avx.LoadVector256(w + 960 + i * 8);
+            Vector256<float> w2_0 = Avx.LoadVector256(w + 1920 + i * 8);
+            Vector256<float> v0_0 = Vector256.Create(x[0 + i]);
+            a0_0 = Fma.MultiplyAdd(w0_0, v0_0, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1_0, v0_0, a1_0);
+            a2_0 = Fma.MultiplyAdd(w2_0, v0_0, a2_0);
+            Vector256<float> v1_0 = Vector256.Create(x[120 + i]);
+            a0_1 = Fma.MultiplyAdd(w0_0, v1_0, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1_0, v1_0, a1_1);
+            a2_1 = Fma.MultiplyAdd(w2_0, v1_0, a2_1);
+            Vector256<float> v2_0 = Vector256.Create(x[240 + i]);
+            a0_2 = Fma.MultiplyAdd(w0_0, v2_0, a0_2);
+            a1_2 = Fma.MultiplyAdd(w1_0, v2_0, a1_2);
+            a2_2 = Fma.MultiplyAdd(w2_0, v2_0, a2_2);
+            Vector256<float> v3_0 = Vector256.Create(x[360 + i]);
+            a0_3 = Fma.MultiplyAdd(w0_0, v3_0, a0_3);
+            a1_3 = Fma.MultiplyAdd(w1_0, v3_0, a1_3);
+            a2_3 = Fma.MultiplyAdd(w2_0, v3_0, a2_3);
         }
         Avx.Store(y + 0, a0_0);
         Avx.Store(y + 400, a0_1);
@@ -3571,23 +4020,23 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0;
         Vector256<float> a1_0 = Vector256<float>.Zero, a1_1 = a1_0, a1_2 = a1_0;
         Vector256<float> a2_0 = Vector256<float>.Zero, a2_1 = a2_0, a2_2 = a2_0;
-        for (int i = 0; i < 120; i++)
+        for (int i = 0; i < 120; i += 1)
         {
-            Vector256<float> w0 = Avx.LoadVector256(w + 0 + i * 8);
-            Vector256<float> w1 = Avx.LoadVector256(w + 960 + i * 8);
-            Vector256<float> w2 = Avx.LoadVector256(w + 1920 + i * 8);
-            Vector256<float> v0 = Vector256.Create(x[0 + i]);
-            a0_0 = Fma.MultiplyAdd(w0, v0, a0_0);
-            a1_0 = Fma.MultiplyAdd(w1, v0, a1_0);
-            a2_0 = Fma.MultiplyAdd(w2, v0, a2_0);
-            Vector256<float> v1 = Vector256.Create(x[120 + i]);
-            a0_1 = Fma.MultiplyAdd(w0, v1, a0_1);
-            a1_1 = Fma.MultiplyAdd(w1, v1, a1_1);
-            a2_1 = Fma.MultiplyAdd(w2, v1, a2_1);
-            Vector256<float> v2 = Vector256.Create(x[240 + i]);
-            a0_2 = Fma.MultiplyAdd(w0, v2, a0_2);
-            a1_2 = Fma.MultiplyAdd(w1, v2, a1_2);
-            a2_2 = Fma.MultiplyAdd(w2, v2, a2_2);
+            Vector256<float> w0_0 = Avx.LoadVector256(w + 0 + i * 8);
+            Vector256<float> w1_0 = Avx.LoadVector256(w + 960 + i * 8);
+            Vector256<float> w2_0 = Avx.LoadVector256(w + 1920 + i * 8);
+            Vector256<float> v0_0 = Vector256.Create(x[0 + i]);
+            a0_0 = Fma.MultiplyAdd(w0_0, v0_0, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1_0, v0_0, a1_0);
+            a2_0 = Fma.MultiplyAdd(w2_0, v0_0, a2_0);
+            Vector256<float> v1_0 = Vector256.Create(x[120 + i]);
+            a0_1 = Fma.MultiplyAdd(w0_0, v1_0, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1_0, v1_0, a1_1);
+            a2_1 = Fma.MultiplyAdd(w2_0, v1_0, a2_1);
+            Vector256<float> v2_0 = Vector256.Create(x[240 + i]);
+            a0_2 = Fma.MultiplyAdd(w0_0, v2_0, a0_2);
+            a1_2 = Fma.MultiplyAdd(w1_0, v2_0, a1_2);
+            a2_2 = Fma.MultiplyAdd(w2_0, v2_0, a2_2);
         }
         Avx.Store(y + 0, a0_0);
         Avx.Store(y + 400, a0_1);
@@ -3600,27 +4049,45 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         Avx.Store(y + 816, a2_2);
     }
 
-    // 3×2 tile: acc[block][sample] += W[block][i] · broadcast(X[sample][i]) over 120 inputs.
+    // 3×2 tile: acc[block][sample] += W[block][i] · broadcast(X[sample][i]) over 120 inputs, as 2 partial sums over i mod 2 (added at the end) so 12 FMA chains are in flight.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Back11Tile3x2(float* x, float* w, float* b, float* y)
     {
         Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0;
         Vector256<float> a1_0 = Vector256<float>.Zero, a1_1 = a1_0;
         Vector256<float> a2_0 = Vector256<float>.Zero, a2_1 = a2_0;
-        for (int i = 0; i < 120; i++)
+        Vector256<float> a0_0p1 = Vector256<float>.Zero, a0_1p1 = Vector256<float>.Zero, a1_0p1 = Vector256<float>.Zero, a1_1p1 = Vector256<float>.Zero, a2_0p1 = Vector256<float>.Zero, a2_1p1 = Vector256<float>.Zero;
+        for (int i = 0; i < 120; i += 2)
         {
-            Vector256<float> w0 = Avx.LoadVector256(w + 0 + i * 8);
-            Vector256<float> w1 = Avx.LoadVector256(w + 960 + i * 8);
-            Vector256<float> w2 = Avx.LoadVector256(w + 1920 + i * 8);
-            Vector256<float> v0 = Vector256.Create(x[0 + i]);
-            a0_0 = Fma.MultiplyAdd(w0, v0, a0_0);
-            a1_0 = Fma.MultiplyAdd(w1, v0, a1_0);
-            a2_0 = Fma.MultiplyAdd(w2, v0, a2_0);
-            Vector256<float> v1 = Vector256.Create(x[120 + i]);
-            a0_1 = Fma.MultiplyAdd(w0, v1, a0_1);
-            a1_1 = Fma.MultiplyAdd(w1, v1, a1_1);
-            a2_1 = Fma.MultiplyAdd(w2, v1, a2_1);
+            Vector256<float> w0_0 = Avx.LoadVector256(w + 0 + i * 8);
+            Vector256<float> w1_0 = Avx.LoadVector256(w + 960 + i * 8);
+            Vector256<float> w2_0 = Avx.LoadVector256(w + 1920 + i * 8);
+            Vector256<float> v0_0 = Vector256.Create(x[0 + i]);
+            a0_0 = Fma.MultiplyAdd(w0_0, v0_0, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1_0, v0_0, a1_0);
+            a2_0 = Fma.MultiplyAdd(w2_0, v0_0, a2_0);
+            Vector256<float> v1_0 = Vector256.Create(x[120 + i]);
+            a0_1 = Fma.MultiplyAdd(w0_0, v1_0, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1_0, v1_0, a1_1);
+            a2_1 = Fma.MultiplyAdd(w2_0, v1_0, a2_1);
+            Vector256<float> w0_1 = Avx.LoadVector256(w + 8 + i * 8);
+            Vector256<float> w1_1 = Avx.LoadVector256(w + 968 + i * 8);
+            Vector256<float> w2_1 = Avx.LoadVector256(w + 1928 + i * 8);
+            Vector256<float> v0_1 = Vector256.Create(x[1 + i]);
+            a0_0p1 = Fma.MultiplyAdd(w0_1, v0_1, a0_0p1);
+            a1_0p1 = Fma.MultiplyAdd(w1_1, v0_1, a1_0p1);
+            a2_0p1 = Fma.MultiplyAdd(w2_1, v0_1, a2_0p1);
+            Vector256<float> v1_1 = Vector256.Create(x[121 + i]);
+            a0_1p1 = Fma.MultiplyAdd(w0_1, v1_1, a0_1p1);
+            a1_1p1 = Fma.MultiplyAdd(w1_1, v1_1, a1_1p1);
+            a2_1p1 = Fma.MultiplyAdd(w2_1, v1_1, a2_1p1);
         }
+        a0_0 = (a0_0 + a0_0p1);
+        a0_1 = (a0_1 + a0_1p1);
+        a1_0 = (a1_0 + a1_0p1);
+        a1_1 = (a1_1 + a1_1p1);
+        a2_0 = (a2_0 + a2_0p1);
+        a2_1 = (a2_1 + a2_1p1);
         Avx.Store(y + 0, a0_0);
         Avx.Store(y + 400, a0_1);
         Avx.Store(y + 8, a1_0);
@@ -3629,23 +4096,50 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         Avx.Store(y + 416, a2_1);
     }
 
-    // 3×1 tile: acc[block][sample] += W[block][i] · broadcast(X[sample][i]) over 120 inputs.
+    // 3×1 tile: acc[block][sample] += W[block][i] · broadcast(X[sample][i]) over 120 inputs, as 4 partial sums over i mod 4 (added at the end) so 12 FMA chains are in flight.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Back11Tile3x1(float* x, float* w, float* b, float* y)
     {
         Vector256<float> a0_0 = Vector256<float>.Zero;
         Vector256<float> a1_0 = Vector256<float>.Zero;
         Vector256<float> a2_0 = Vector256<float>.Zero;
-        for (int i = 0; i < 120; i++)
+        Vector256<float> a0_0p1 = Vector256<float>.Zero, a1_0p1 = Vector256<float>.Zero, a2_0p1 = Vector256<float>.Zero;
+        Vector256<float> a0_0p2 = Vector256<float>.Zero, a1_0p2 = Vector256<float>.Zero, a2_0p2 = Vector256<float>.Zero;
+        Vector256<float> a0_0p3 = Vector256<float>.Zero, a1_0p3 = Vector256<float>.Zero, a2_0p3 = Vector256<float>.Zero;
+        for (int i = 0; i < 120; i += 4)
         {
-            Vector256<float> w0 = Avx.LoadVector256(w + 0 + i * 8);
-            Vector256<float> w1 = Avx.LoadVector256(w + 960 + i * 8);
-            Vector256<float> w2 = Avx.LoadVector256(w + 1920 + i * 8);
-            Vector256<float> v0 = Vector256.Create(x[0 + i]);
-            a0_0 = Fma.MultiplyAdd(w0, v0, a0_0);
-            a1_0 = Fma.MultiplyAdd(w1, v0, a1_0);
-            a2_0 = Fma.MultiplyAdd(w2, v0, a2_0);
+            Vector256<float> w0_0 = Avx.LoadVector256(w + 0 + i * 8);
+            Vector256<float> w1_0 = Avx.LoadVector256(w + 960 + i * 8);
+            Vector256<float> w2_0 = Avx.LoadVector256(w + 1920 + i * 8);
+            Vector256<float> v0_0 = Vector256.Create(x[0 + i]);
+            a0_0 = Fma.MultiplyAdd(w0_0, v0_0, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1_0, v0_0, a1_0);
+            a2_0 = Fma.MultiplyAdd(w2_0, v0_0, a2_0);
+            Vector256<float> w0_1 = Avx.LoadVector256(w + 8 + i * 8);
+            Vector256<float> w1_1 = Avx.LoadVector256(w + 968 + i * 8);
+            Vector256<float> w2_1 = Avx.LoadVector256(w + 1928 + i * 8);
+            Vector256<float> v0_1 = Vector256.Create(x[1 + i]);
+            a0_0p1 = Fma.MultiplyAdd(w0_1, v0_1, a0_0p1);
+            a1_0p1 = Fma.MultiplyAdd(w1_1, v0_1, a1_0p1);
+            a2_0p1 = Fma.MultiplyAdd(w2_1, v0_1, a2_0p1);
+            Vector256<float> w0_2 = Avx.LoadVector256(w + 16 + i * 8);
+            Vector256<float> w1_2 = Avx.LoadVector256(w + 976 + i * 8);
+            Vector256<float> w2_2 = Avx.LoadVector256(w + 1936 + i * 8);
+            Vector256<float> v0_2 = Vector256.Create(x[2 + i]);
+            a0_0p2 = Fma.MultiplyAdd(w0_2, v0_2, a0_0p2);
+            a1_0p2 = Fma.MultiplyAdd(w1_2, v0_2, a1_0p2);
+            a2_0p2 = Fma.MultiplyAdd(w2_2, v0_2, a2_0p2);
+            Vector256<float> w0_3 = Avx.LoadVector256(w + 24 + i * 8);
+            Vector256<float> w1_3 = Avx.LoadVector256(w + 984 + i * 8);
+            Vector256<float> w2_3 = Avx.LoadVector256(w + 1944 + i * 8);
+            Vector256<float> v0_3 = Vector256.Create(x[3 + i]);
+            a0_0p3 = Fma.MultiplyAdd(w0_3, v0_3, a0_0p3);
+            a1_0p3 = Fma.MultiplyAdd(w1_3, v0_3, a1_0p3);
+            a2_0p3 = Fma.MultiplyAdd(w2_3, v0_3, a2_0p3);
         }
+        a0_0 = ((a0_0 + a0_0p1) + (a0_0p2 + a0_0p3));
+        a1_0 = ((a1_0 + a1_0p1) + (a1_0p2 + a1_0p3));
+        a2_0 = ((a2_0 + a2_0p1) + (a2_0p2 + a2_0p3));
         Avx.Store(y + 0, a0_0);
         Avx.Store(y + 8, a1_0);
         Avx.Store(y + 16, a2_0);
