@@ -688,31 +688,37 @@ internal sealed partial class KernelEmitter
         var l = s.Layer;
         int chunks = (s.Inputs + WeightGradInputs - 1) / WeightGradInputs;
         Open(name, $"∂W[o,i] += Σ_n ∂Y[n,o] · X[n,i]   (layer {l.Index}: {s.Inputs} inputs as the kernel reads them)",
-            $"Each work item owns 8 outputs × {WeightGradInputs} inputs; four inputs at a time keep four independent sums.");
+            $"Each work item owns 8 outputs × {WeightGradInputs} inputs, {LinearWeightGradSums} at a time (then 4, then 1) in independent sums.");
         w.Open("for (int item = begin; item < end; item++)");
         w.Line($"int chunk = item % {chunks}, ob = item / {chunks};");
         w.Line($"int i = chunk * {WeightGradInputs}, stop = Math.Min(i + {WeightGradInputs}, {s.Inputs});");
         w.Line($"float* dw = f->{s.Pointer} + ob * {s.Inputs * 8};");
         if (s.MaskPointer is not null) w.Line($"float* mask = f->{s.MaskPointer} + ob * {s.Inputs * 8};");
-        string Masked(string a, string offset) => s.MaskPointer is null ? a : $"{a} * Vector256.Load(mask + {offset})";
-        w.Open("for (; i + 4 <= stop; i += 4)");
-        w.Line("Vector256<float> a0 = Vector256<float>.Zero, a1 = a0, a2 = a0, a3 = a0;");
-        w.Open("for (int n = 0; n < f->Batch; n++)");
-        w.Line($"Vector256<float> gv = Vector256.Load({Sample(s.Gradient)} + ob * 8);");
-        w.Line($"float* x = {Sample(s.Input)} + i;");
-        for (int k = 0; k < 4; k++) w.Line($"a{k} = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[{k}]), a{k});");
-        w.Close();
-        for (int k = 0; k < 4; k++) w.Line($"Vector256.Store(Vector256.Load(dw + (i + {k}) * 8) + {Masked($"a{k}", $"(i + {k}) * 8")}, dw + (i + {k}) * 8);");
-        w.Close();
-        w.Open("for (; i < stop; i++)");
-        w.Line("Vector256<float> a0 = Vector256<float>.Zero;");
-        w.Line($"for (int n = 0; n < f->Batch; n++) a0 = Vector256.FusedMultiplyAdd(Vector256.Load({Sample(s.Gradient)} + ob * 8), Vector256.Create(({Sample(s.Input)})[i]), a0);");
-        w.Line($"Vector256.Store(Vector256.Load(dw + i * 8) + {Masked("a0", "i * 8")}, dw + i * 8);");
-        w.Close();
+        // One ∂Y load per sample feeds `width` FMAs: 12 keep the FMA units busy (4 would leave them waiting on the
+        // latency of 4 chains); narrower loops take the chunk's remainder.
+        foreach (int width in new[] { LinearWeightGradSums, 4, 1 })
+        {
+            w.Open($"for (; i + {width} <= stop; i += {width})");
+            w.Line($"Vector256<float> {string.Join(", ", Range(width, k => k == 0 ? "a0 = Vector256<float>.Zero" : $"a{k} = a0"))};");
+            w.Open("for (int n = 0; n < f->Batch; n++)");
+            w.Line($"Vector256<float> gv = Vector256.Load({Sample(s.Gradient)} + ob * 8);");
+            w.Line($"float* x = {Sample(s.Input)} + i;");
+            for (int k = 0; k < width; k++) w.Line($"a{k} = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[{k}]), a{k});");
+            w.Close();
+            for (int k = 0; k < width; k++)
+            {
+                string offset = $"(i + {k}) * 8";
+                string sum = s.MaskPointer is null ? $"a{k}" : $"a{k} * Vector256.Load(mask + {offset})";
+                w.Line($"Vector256.Store(Vector256.Load(dw + {offset}) + {sum}, dw + {offset});");
+            }
+            w.Close();
+        }
         w.Close();
         w.Close();
         w.Line();
     }
+
+    private const int LinearWeightGradSums = 12;
 
     private void EmitSpread(string name, SpreadStep s)
     {

@@ -2915,7 +2915,7 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
     }
 
     // ∂W[o,i] += Σ_n ∂Y[n,o] · X[n,i]   (layer 11: 84 inputs as the kernel reads them)
-    // Each work item owns 8 outputs × 64 inputs; four inputs at a time keep four independent sums.
+    // Each work item owns 8 outputs × 64 inputs, 12 at a time (then 4, then 1) in independent sums.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Back2(void* state, int begin, int end)
     {
@@ -2925,6 +2925,39 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             int chunk = item % 2, ob = item / 2;
             int i = chunk * 64, stop = Math.Min(i + 64, 84);
             float* dw = f->L11dW + ob * 672;
+            for (; i + 12 <= stop; i += 12)
+            {
+                Vector256<float> a0 = Vector256<float>.Zero, a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0, a8 = a0, a9 = a0, a10 = a0, a11 = a0;
+                for (int n = 0; n < f->Batch; n++)
+                {
+                    Vector256<float> gv = Vector256.Load(f->G0 + (nint)n * 16 + ob * 8);
+                    float* x = f->T7 + (nint)n * 88 + i;
+                    a0 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[0]), a0);
+                    a1 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[1]), a1);
+                    a2 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[2]), a2);
+                    a3 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[3]), a3);
+                    a4 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[4]), a4);
+                    a5 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[5]), a5);
+                    a6 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[6]), a6);
+                    a7 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[7]), a7);
+                    a8 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[8]), a8);
+                    a9 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[9]), a9);
+                    a10 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[10]), a10);
+                    a11 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[11]), a11);
+                }
+                Vector256.Store(Vector256.Load(dw + (i + 0) * 8) + a0, dw + (i + 0) * 8);
+                Vector256.Store(Vector256.Load(dw + (i + 1) * 8) + a1, dw + (i + 1) * 8);
+                Vector256.Store(Vector256.Load(dw + (i + 2) * 8) + a2, dw + (i + 2) * 8);
+                Vector256.Store(Vector256.Load(dw + (i + 3) * 8) + a3, dw + (i + 3) * 8);
+                Vector256.Store(Vector256.Load(dw + (i + 4) * 8) + a4, dw + (i + 4) * 8);
+                Vector256.Store(Vector256.Load(dw + (i + 5) * 8) + a5, dw + (i + 5) * 8);
+                Vector256.Store(Vector256.Load(dw + (i + 6) * 8) + a6, dw + (i + 6) * 8);
+                Vector256.Store(Vector256.Load(dw + (i + 7) * 8) + a7, dw + (i + 7) * 8);
+                Vector256.Store(Vector256.Load(dw + (i + 8) * 8) + a8, dw + (i + 8) * 8);
+                Vector256.Store(Vector256.Load(dw + (i + 9) * 8) + a9, dw + (i + 9) * 8);
+                Vector256.Store(Vector256.Load(dw + (i + 10) * 8) + a10, dw + (i + 10) * 8);
+                Vector256.Store(Vector256.Load(dw + (i + 11) * 8) + a11, dw + (i + 11) * 8);
+            }
             for (; i + 4 <= stop; i += 4)
             {
                 Vector256<float> a0 = Vector256<float>.Zero, a1 = a0, a2 = a0, a3 = a0;
@@ -2942,11 +2975,16 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
                 Vector256.Store(Vector256.Load(dw + (i + 2) * 8) + a2, dw + (i + 2) * 8);
                 Vector256.Store(Vector256.Load(dw + (i + 3) * 8) + a3, dw + (i + 3) * 8);
             }
-            for (; i < stop; i++)
+            for (; i + 1 <= stop; i += 1)
             {
                 Vector256<float> a0 = Vector256<float>.Zero;
-                for (int n = 0; n < f->Batch; n++) a0 = Vector256.FusedMultiplyAdd(Vector256.Load(f->G0 + (nint)n * 16 + ob * 8), Vector256.Create((f->T7 + (nint)n * 88)[i]), a0);
-                Vector256.Store(Vector256.Load(dw + i * 8) + a0, dw + i * 8);
+                for (int n = 0; n < f->Batch; n++)
+                {
+                    Vector256<float> gv = Vector256.Load(f->G0 + (nint)n * 16 + ob * 8);
+                    float* x = f->T7 + (nint)n * 88 + i;
+                    a0 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[0]), a0);
+                }
+                Vector256.Store(Vector256.Load(dw + (i + 0) * 8) + a0, dw + (i + 0) * 8);
             }
         }
     }
@@ -3425,7 +3463,7 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
     }
 
     // ∂W[o,i] += Σ_n ∂Y[n,o] · X[n,i]   (layer 9: 120 inputs as the kernel reads them)
-    // Each work item owns 8 outputs × 64 inputs; four inputs at a time keep four independent sums.
+    // Each work item owns 8 outputs × 64 inputs, 12 at a time (then 4, then 1) in independent sums.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Back6(void* state, int begin, int end)
     {
@@ -3435,6 +3473,39 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             int chunk = item % 2, ob = item / 2;
             int i = chunk * 64, stop = Math.Min(i + 64, 120);
             float* dw = f->L9dW + ob * 960;
+            for (; i + 12 <= stop; i += 12)
+            {
+                Vector256<float> a0 = Vector256<float>.Zero, a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0, a8 = a0, a9 = a0, a10 = a0, a11 = a0;
+                for (int n = 0; n < f->Batch; n++)
+                {
+                    Vector256<float> gv = Vector256.Load(f->G1 + (nint)n * 88 + ob * 8);
+                    float* x = f->T6 + (nint)n * 120 + i;
+                    a0 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[0]), a0);
+                    a1 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[1]), a1);
+                    a2 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[2]), a2);
+                    a3 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[3]), a3);
+                    a4 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[4]), a4);
+                    a5 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[5]), a5);
+                    a6 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[6]), a6);
+                    a7 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[7]), a7);
+                    a8 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[8]), a8);
+                    a9 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[9]), a9);
+                    a10 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[10]), a10);
+                    a11 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[11]), a11);
+                }
+                Vector256.Store(Vector256.Load(dw + (i + 0) * 8) + a0, dw + (i + 0) * 8);
+                Vector256.Store(Vector256.Load(dw + (i + 1) * 8) + a1, dw + (i + 1) * 8);
+                Vector256.Store(Vector256.Load(dw + (i + 2) * 8) + a2, dw + (i + 2) * 8);
+                Vector256.Store(Vector256.Load(dw + (i + 3) * 8) + a3, dw + (i + 3) * 8);
+                Vector256.Store(Vector256.Load(dw + (i + 4) * 8) + a4, dw + (i + 4) * 8);
+                Vector256.Store(Vector256.Load(dw + (i + 5) * 8) + a5, dw + (i + 5) * 8);
+                Vector256.Store(Vector256.Load(dw + (i + 6) * 8) + a6, dw + (i + 6) * 8);
+                Vector256.Store(Vector256.Load(dw + (i + 7) * 8) + a7, dw + (i + 7) * 8);
+                Vector256.Store(Vector256.Load(dw + (i + 8) * 8) + a8, dw + (i + 8) * 8);
+                Vector256.Store(Vector256.Load(dw + (i + 9) * 8) + a9, dw + (i + 9) * 8);
+                Vector256.Store(Vector256.Load(dw + (i + 10) * 8) + a10, dw + (i + 10) * 8);
+                Vector256.Store(Vector256.Load(dw + (i + 11) * 8) + a11, dw + (i + 11) * 8);
+            }
             for (; i + 4 <= stop; i += 4)
             {
                 Vector256<float> a0 = Vector256<float>.Zero, a1 = a0, a2 = a0, a3 = a0;
@@ -3452,11 +3523,16 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
                 Vector256.Store(Vector256.Load(dw + (i + 2) * 8) + a2, dw + (i + 2) * 8);
                 Vector256.Store(Vector256.Load(dw + (i + 3) * 8) + a3, dw + (i + 3) * 8);
             }
-            for (; i < stop; i++)
+            for (; i + 1 <= stop; i += 1)
             {
                 Vector256<float> a0 = Vector256<float>.Zero;
-                for (int n = 0; n < f->Batch; n++) a0 = Vector256.FusedMultiplyAdd(Vector256.Load(f->G1 + (nint)n * 88 + ob * 8), Vector256.Create((f->T6 + (nint)n * 120)[i]), a0);
-                Vector256.Store(Vector256.Load(dw + i * 8) + a0, dw + i * 8);
+                for (int n = 0; n < f->Batch; n++)
+                {
+                    Vector256<float> gv = Vector256.Load(f->G1 + (nint)n * 88 + ob * 8);
+                    float* x = f->T6 + (nint)n * 120 + i;
+                    a0 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[0]), a0);
+                }
+                Vector256.Store(Vector256.Load(dw + (i + 0) * 8) + a0, dw + (i + 0) * 8);
             }
         }
     }
@@ -3731,7 +3807,7 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
     }
 
     // ∂W[o,i] += Σ_n ∂Y[n,o] · X[n,i]   (layer 7: 400 inputs as the kernel reads them)
-    // Each work item owns 8 outputs × 64 inputs; four inputs at a time keep four independent sums.
+    // Each work item owns 8 outputs × 64 inputs, 12 at a time (then 4, then 1) in independent sums.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Back10(void* state, int begin, int end)
     {
@@ -3741,6 +3817,39 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             int chunk = item % 7, ob = item / 7;
             int i = chunk * 64, stop = Math.Min(i + 64, 400);
             float* dw = f->L7dW + ob * 3200;
+            for (; i + 12 <= stop; i += 12)
+            {
+                Vector256<float> a0 = Vector256<float>.Zero, a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0, a8 = a0, a9 = a0, a10 = a0, a11 = a0;
+                for (int n = 0; n < f->Batch; n++)
+                {
+                    Vector256<float> gv = Vector256.Load(f->G2 + (nint)n * 120 + ob * 8);
+                    float* x = f->T5 + (nint)n * 400 + i;
+                    a0 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[0]), a0);
+                    a1 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[1]), a1);
+                    a2 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[2]), a2);
+                    a3 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[3]), a3);
+                    a4 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[4]), a4);
+                    a5 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[5]), a5);
+                    a6 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[6]), a6);
+                    a7 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[7]), a7);
+                    a8 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[8]), a8);
+                    a9 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[9]), a9);
+                    a10 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[10]), a10);
+                    a11 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[11]), a11);
+                }
+                Vector256.Store(Vector256.Load(dw + (i + 0) * 8) + a0, dw + (i + 0) * 8);
+                Vector256.Store(Vector256.Load(dw + (i + 1) * 8) + a1, dw + (i + 1) * 8);
+                Vector256.Store(Vector256.Load(dw + (i + 2) * 8) + a2, dw + (i + 2) * 8);
+                Vector256.Store(Vector256.Load(dw + (i + 3) * 8) + a3, dw + (i + 3) * 8);
+                Vector256.Store(Vector256.Load(dw + (i + 4) * 8) + a4, dw + (i + 4) * 8);
+                Vector256.Store(Vector256.Load(dw + (i + 5) * 8) + a5, dw + (i + 5) * 8);
+                Vector256.Store(Vector256.Load(dw + (i + 6) * 8) + a6, dw + (i + 6) * 8);
+                Vector256.Store(Vector256.Load(dw + (i + 7) * 8) + a7, dw + (i + 7) * 8);
+                Vector256.Store(Vector256.Load(dw + (i + 8) * 8) + a8, dw + (i + 8) * 8);
+                Vector256.Store(Vector256.Load(dw + (i + 9) * 8) + a9, dw + (i + 9) * 8);
+                Vector256.Store(Vector256.Load(dw + (i + 10) * 8) + a10, dw + (i + 10) * 8);
+                Vector256.Store(Vector256.Load(dw + (i + 11) * 8) + a11, dw + (i + 11) * 8);
+            }
             for (; i + 4 <= stop; i += 4)
             {
                 Vector256<float> a0 = Vector256<float>.Zero, a1 = a0, a2 = a0, a3 = a0;
@@ -3758,11 +3867,16 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
                 Vector256.Store(Vector256.Load(dw + (i + 2) * 8) + a2, dw + (i + 2) * 8);
                 Vector256.Store(Vector256.Load(dw + (i + 3) * 8) + a3, dw + (i + 3) * 8);
             }
-            for (; i < stop; i++)
+            for (; i + 1 <= stop; i += 1)
             {
                 Vector256<float> a0 = Vector256<float>.Zero;
-                for (int n = 0; n < f->Batch; n++) a0 = Vector256.FusedMultiplyAdd(Vector256.Load(f->G2 + (nint)n * 120 + ob * 8), Vector256.Create((f->T5 + (nint)n * 400)[i]), a0);
-                Vector256.Store(Vector256.Load(dw + i * 8) + a0, dw + i * 8);
+                for (int n = 0; n < f->Batch; n++)
+                {
+                    Vector256<float> gv = Vector256.Load(f->G2 + (nint)n * 120 + ob * 8);
+                    float* x = f->T5 + (nint)n * 400 + i;
+                    a0 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[0]), a0);
+                }
+                Vector256.Store(Vector256.Load(dw + (i + 0) * 8) + a0, dw + (i + 0) * 8);
             }
         }
     }
