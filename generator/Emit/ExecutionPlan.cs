@@ -254,7 +254,11 @@ internal sealed class ExecutionPlan
         var to = ConvStep.ReadsPlanar(layer, current)
             ? NewTensor(Next(current), false, layer.Output.C, layer.Output.H, layer.Output.W, layer.Output.C * layer.Output.H * layer.Output.W)
             : NewBlocked(Next(current), layer.Output.C, layer.Output.H, layer.Output.W);
-        Add(new ConvStep(layer, view, to, activation, weight.Pointer, bias?.Pointer, current));
+        // The padded copy's border is zero: the kernel leaves out the taps that land on it.
+        var zeros = view != current && !view.Blocked
+            ? new ZeroBorder(layer.PadTop, layer.PadBottom, layer.PadLeft, layer.PadRight)
+            : default;
+        Add(new ConvStep(layer, view, to, activation, weight.Pointer, bias?.Pointer, current, zeros));
         return to;
     }
 
