@@ -106,6 +106,15 @@ internal sealed record ConvStep(LayerModel Layer, Tensor From, Tensor To, LayerK
     public bool PlanarOutput => !Layer.IsDepthwise && !To.Blocked;
 
     public const int MaxPlanarOutputs = 6;
+
+    /// <summary>
+    /// A dense stride-1 forward convolution from NCHW to one NCHW8c block of fewer than 8 channels whose output rows
+    /// fill more lanes than its channels do (LeNet's conv1: 28 = 8 + 8 + 8 + 4 pixels fill 28 of 32 lanes, 6 channels
+    /// 6 of 8): it runs the planar-output kernel along the rows and transposes each 8-pixel vector into NCHW8c.
+    /// </summary>
+    public bool RowsToBlocked => !Layer.IsDepthwise && Layer.Groups == 1 && Layer.Stride == 1 && Layer.Dilation == 1
+        && Layer.KernelHeight * Layer.KernelWidth > 1 && !From.Blocked && To.Blocked && To.C < 8 && To.W >= 8
+        && To.W > To.C * ((To.W + 7) / 8);
 }
 
 internal sealed record LinearStep(LayerModel Layer, Tensor From, Tensor To, LayerKind? Activation, string WeightPointer, string? BiasPointer) : Step(From, To);

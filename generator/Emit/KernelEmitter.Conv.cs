@@ -127,6 +127,11 @@ internal sealed partial class KernelEmitter
 
     private void EmitConv(string name, ConvStep s)
     {
+        if (s.RowsToBlocked)
+        {
+            EmitPlanarOutputConv(name, s);
+            return;
+        }
         var l = s.Layer;
         var t = ConvTiling.For(s);
         var (x, y) = ConvTiling.Rows(s);
@@ -530,11 +535,13 @@ internal sealed partial class KernelEmitter
     }
 
     /// <summary>
-    /// A dense stride-1 convolution writing NCHW, vectorised along the output row: the backward-data kernel of a layer
-    /// with few input channels, whose 1–6 channels would fill few lanes of an NCHW8c vector. A tile holds all O output
-    /// channels × V row vectors; per tap it loads V input vectors and broadcasts O weights for O·V FMAs. The input is
-    /// the zero-bordered grid, so no load needs a mask; a row that 8 does not divide ends with a vector that overlaps
-    /// the one before and rewrites the same values.
+    /// A dense stride-1 convolution vectorised along the output row, for layers whose 1–6 output channels would fill
+    /// few lanes of an NCHW8c vector: the backward-data kernel of a layer with few input channels (NCHW out), and a
+    /// forward layer with few output channels (<see cref="ConvStep.RowsToBlocked"/>: bias and activation in the
+    /// epilogue, each 8-pixel vector transposed into 8 NCHW8c pixels). A tile holds all O output channels × V row
+    /// vectors; per tap it loads V input vectors and broadcasts O weights for O·V FMAs. The input has a zero border, so
+    /// no load needs a mask; a row that 8 does not divide ends with a vector that overlaps the one before and rewrites
+    /// the same values.
     /// </summary>
     private void EmitPlanarOutputConv(string name, ConvStep s)
     {
@@ -543,8 +550,10 @@ internal sealed partial class KernelEmitter
         var y = s.To;
         int kh = l.KernelHeight, kw = l.KernelWidth, d = l.Dilation, outputs = y.C, inputs = x.C;
         int most = PlanarOutputVectors(outputs, (y.W + 7) / 8);
+        bool blocked = y.Blocked, bias = blocked && s.BiasPointer is not null;
+        int pixel = blocked ? 8 : 1; // floats from one output pixel to the next
         w.Line($"// {ConvFormula(l)}");
-        w.Line($"// {Describe(s)}: NCHW in and out, {outputs} output channel(s) × up to {most} vectors of 8 pixels per tile, one broadcast weight per output channel and tap");
+        w.Line($"// {Describe(s)}: NCHW in, {(blocked ? "NCHW8c" : "NCHW")} out, {outputs} output channel(s) × up to {most} vectors of 8 pixels per tile, one broadcast weight per output channel and tap");
         w.Line(Hot);
         w.Line($"private static void {name}(void* state, int begin, int end) {{ if (s_useAvx2) {name}Avx(state, begin, end); else {name}Scalar(state, begin, end); }}");
         w.Line();
@@ -563,7 +572,8 @@ internal sealed partial class KernelEmitter
         {
             string key = string.Join(",", mine.ConvertAll(v => v - mine[0]));
             if (!tiles.ContainsKey(key)) tiles.Add(key, mine);
-            w.Line($"{name}Tile{tiles.Keys.ToList().IndexOf(key)}({Plus("x", mine[0])}, f->{s.WeightPointer}, {Plus("y", mine[0])}, ky0, ky1);");
+            string b = bias ? $", f->{s.BiasPointer}" : "";
+            w.Line($"{name}Tile{tiles.Keys.ToList().IndexOf(key)}({Plus("x", mine[0])}, f->{s.WeightPointer}{b}, {Plus("y", mine[0] * pixel)}, ky0, ky1);");
         }
         w.Close();
         w.Close();
@@ -578,10 +588,12 @@ internal sealed partial class KernelEmitter
             var sets = outputs * vectors * 2 <= 12 && inputs >= 2 ? new[] { "a", "c" } : new[] { "a" };
             w.Line($"// {outputs}×{vectors} tile{(sets.Length > 1 ? ", twice (even and odd input channels)" : "")}: acc[o][v] += W[o,i,tap] · X[i][pixels of v + tap offset]; per tap {vectors} input loads and {outputs} broadcasts for {outputs * vectors} FMAs.");
             w.Line(Hot);
-            w.Open($"private static void {name}Tile{index++}(float* x, float* w, float* y, int ky0, int ky1)");
+            w.Open($"private static void {name}Tile{index++}(float* x, float* w, {(bias ? "float* b, " : "")}float* y, int ky0, int ky1)");
             foreach (string set in sets)
                 for (int o = 0; o < outputs; o++)
-                    w.Line($"Vector256<float> {string.Join(", ", Range(vectors, v => $"{set}{o}_{v} = {(set == "a" && o == 0 && v == 0 ? "Vector256<float>.Zero" : "a0_0")}"))};");
+                    w.Line(bias && set == "a"
+                        ? $"Vector256<float> {string.Join(", ", Range(vectors, v => $"a{o}_{v} = {(v == 0 ? $"Vector256.Create(b[{o}])" : $"a{o}_0")}"))};"
+                        : $"Vector256<float> {string.Join(", ", Range(vectors, v => $"{set}{o}_{v} = {(set == "a" && o == 0 && v == 0 ? "Vector256<float>.Zero" : bias ? "Vector256<float>.Zero" : "a0_0")}"))};");
             w.Line($"Vector256<float> {string.Join(", ", Range(Math.Min(outputs, vectors), i => $"t{i}"))}, u;");
             void Taps(string r, string k, string set)
             {
@@ -631,11 +643,34 @@ internal sealed partial class KernelEmitter
                 w.Close();
                 w.Close();
             }
-            for (int o = 0; o < outputs; o++)
+            string Sum(int o, int v) => sets.Length > 1 ? $"a{o}_{v} + c{o}_{v}" : $"a{o}_{v}";
+            if (blocked)
+            {
+                // Channels × 8 pixels → 8 pixels × channels (p0..p7); the lanes past the last channel get what the blocked
+                // kernel leaves there (the activation of a zero bias and no input).
+                w.Line($"Vector256<float> pad = {Apply(s.Activation, "Vector256<float>.Zero", true)}, {string.Join(", ", Range(8, o => $"p{o}"))};");
                 for (int v = 0; v < vectors; v++)
-                    w.Line($"Avx.Store({Plus("y", o * y.PlaneStride + mine[v] - mine[0])}, {(sets.Length > 1 ? $"a{o}_{v} + c{o}_{v}" : $"a{o}_{v}")});");
+                {
+                    for (int o = 0; o < 8; o++) w.Line($"p{o} = {(o < outputs ? Apply(s.Activation, Sum(o, v), true) : "pad")};");
+                    w.Line($"global::ConvGen.Registers.Transpose8x8({string.Join(", ", Range(8, o => $"ref p{o}"))});");
+                    for (int p = 0; p < 8; p++) w.Line($"Avx.Store({Plus("y", (mine[v] - mine[0] + p) * 8)}, p{p});");
+                }
+            }
+            else
+            {
+                for (int o = 0; o < outputs; o++)
+                    for (int v = 0; v < vectors; v++)
+                        w.Line($"Avx.Store({Plus("y", o * y.PlaneStride + mine[v] - mine[0])}, {Sum(o, v)});");
+            }
             w.Close();
             w.Line();
+        }
+
+        if (blocked)
+        {
+            var tiling = ConvTiling.For(s);
+            EmitConvScalar($"{name}Scalar", s, tiling, tiling.Span * kh * kw * 8);
+            return;
         }
 
         Open($"{name}Scalar", ConvFormula(l), "Scalar twin of the AVX2 kernel for CPUs without AVX2/FMA: same work items.");

@@ -1423,7 +1423,7 @@ public unsafe partial class Stem : global::ConvGen.INetwork
     }
 
     // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
-    // layer 0: 16×19×19 → 3×16×16, 3x3: NCHW in and out, 3 output channel(s) × up to 2 vectors of 8 pixels per tile, one broadcast weight per output channel and tap
+    // layer 0: 16×19×19 → 3×16×16, 3x3: NCHW in, NCHW out, 3 output channel(s) × up to 2 vectors of 8 pixels per tile, one broadcast weight per output channel and tap
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Back5(void* state, int begin, int end) { if (s_useAvx2) Back5Avx(state, begin, end); else Back5Scalar(state, begin, end); }
 
@@ -1565,7 +1565,7 @@ public unsafe partial class Stem : global::ConvGen.INetwork
     }
 
     // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
-    // layer 0: 16×19×19 → 3×16×16, 3x4: NCHW in and out, 3 output channel(s) × up to 2 vectors of 8 pixels per tile, one broadcast weight per output channel and tap
+    // layer 0: 16×19×19 → 3×16×16, 3x4: NCHW in, NCHW out, 3 output channel(s) × up to 2 vectors of 8 pixels per tile, one broadcast weight per output channel and tap
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Back6(void* state, int begin, int end) { if (s_useAvx2) Back6Avx(state, begin, end); else Back6Scalar(state, begin, end); }
 
@@ -1757,7 +1757,7 @@ public unsafe partial class Stem : global::ConvGen.INetwork
     }
 
     // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
-    // layer 0: 16×19×19 → 3×16×16, 4x3: NCHW in and out, 3 output channel(s) × up to 2 vectors of 8 pixels per tile, one broadcast weight per output channel and tap
+    // layer 0: 16×19×19 → 3×16×16, 4x3: NCHW in, NCHW out, 3 output channel(s) × up to 2 vectors of 8 pixels per tile, one broadcast weight per output channel and tap
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Back8(void* state, int begin, int end) { if (s_useAvx2) Back8Avx(state, begin, end); else Back8Scalar(state, begin, end); }
 
@@ -1899,7 +1899,7 @@ public unsafe partial class Stem : global::ConvGen.INetwork
     }
 
     // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
-    // layer 0: 16×19×19 → 3×16×16, 4x4: NCHW in and out, 3 output channel(s) × up to 2 vectors of 8 pixels per tile, one broadcast weight per output channel and tap
+    // layer 0: 16×19×19 → 3×16×16, 4x4: NCHW in, NCHW out, 3 output channel(s) × up to 2 vectors of 8 pixels per tile, one broadcast weight per output channel and tap
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Back9(void* state, int begin, int end) { if (s_useAvx2) Back9Avx(state, begin, end); else Back9Scalar(state, begin, end); }
 
