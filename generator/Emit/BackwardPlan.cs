@@ -29,7 +29,9 @@ internal sealed record BiasGradStep(int Layer, Tensor Gradient, string Pointer) 
 /// depthwise layer (NCHW <paramref name="Input"/>, borders handled in the kernel), with the bias gradient summed in the
 /// same pass over ∂Z when <paramref name="BiasPointer"/> is set.
 /// </summary>
-internal sealed record ConvWeightGradStep(LayerModel Layer, Tensor Input, Tensor Gradient, string Pointer, string? MaskPointer, string? BiasPointer = null) : BackwardStep(false)
+/// <param name="Zeros">The zero border of <paramref name="Input"/> (a padded copy's), whose rows the dense kernel skips.</param>
+internal sealed record ConvWeightGradStep(LayerModel Layer, Tensor Input, Tensor Gradient, string Pointer, string? MaskPointer, string? BiasPointer = null,
+    ZeroBorder Zeros = default) : BackwardStep(false)
 {
     public bool Planar => Layer.IsDepthwise && !Input.Blocked;
 }
@@ -231,7 +233,7 @@ internal sealed class BackwardPlan
                 mask = $"L{l.Index}M";
                 Masks.Add((weight, mask));
             }
-            Steps.Add(new ConvWeightGradStep(l, c.From, gz, weight.GradientPointer, mask));
+            Steps.Add(new ConvWeightGradStep(l, c.From, gz, weight.GradientPointer, mask, Zeros: c.Zeros));
         }
 
         // A layer with few input channels (the network's first, LeNet's second) gets ∂X from the planar kernel, 8 pixels

@@ -871,12 +871,13 @@ public unsafe partial class Dilated : global::ConvGen.INetwork
         {
             int ky0 = item % 3, r0 = item / 3 % 2 * 4, ob0 = item / 6;
             int ic0 = r0;
+            int oy0 = Math.Max(0, 2 - ky0 * 2), oy1 = Math.Min(11, 12 - ky0 * 2 + 1);
             Vector256<float> a0 = Vector256<float>.Zero, a1 = Vector256<float>.Zero, a2 = Vector256<float>.Zero, a3 = Vector256<float>.Zero, a4 = Vector256<float>.Zero, a5 = Vector256<float>.Zero, a6 = Vector256<float>.Zero, a7 = Vector256<float>.Zero, a8 = Vector256<float>.Zero, a9 = Vector256<float>.Zero, a10 = Vector256<float>.Zero, a11 = Vector256<float>.Zero;
             for (int n = f->N0; n < f->N1; n++)
             {
                 float* gz = f->G1 + (nint)n * 968 + ob0 * 968;
                 float* xs = f->T1 + (nint)n * 1800 + ic0 * 225 + ky0 * 30;
-                for (int oy = 0; oy < 11; oy++)
+                for (int oy = oy0; oy < oy1; oy++)
                 {
                     float* gr = gz + oy * 88;
                     float* xr = xs + oy * 15;

@@ -4001,13 +4001,14 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         {
             int ky0 = item % 5, r0 = 0, ob0 = item / 5;
             int ic0 = r0;
+            int oy0 = Math.Max(0, 2 - ky0), oy1 = Math.Min(28, 29 - ky0 + 1);
             Vector256<float> a0 = Vector256<float>.Zero, a1 = Vector256<float>.Zero, a2 = Vector256<float>.Zero, a3 = Vector256<float>.Zero, a4 = Vector256<float>.Zero;
             Vector256<float> ba0 = Vector256<float>.Zero, ba1 = Vector256<float>.Zero, ba2 = Vector256<float>.Zero, ba3 = Vector256<float>.Zero, ba4 = Vector256<float>.Zero;
             for (int n = f->N0; n < f->N1; n++)
             {
                 float* gz = f->G8 + (nint)n * 6272 + ob0 * 6272;
                 float* xs = f->T1 + (nint)n * 1024 + ic0 * 1024 + ky0 * 32;
-                for (int oy = 0; oy < 28; oy++)
+                for (int oy = oy0; oy < oy1; oy++)
                 {
                     float* gr = gz + oy * 224;
                     float* xr = xs + oy * 32;

@@ -1288,6 +1288,7 @@ public unsafe partial class Stem : global::ConvGen.INetwork
             int column = item % 2, tile = item / 2;
             int ky0 = tile % 7, r0 = tile / 7 % 3, ob0 = tile / 21 * 2;
             int ic0 = r0;
+            int oy0 = Math.Max(0, (4 - ky0) / 2), oy1 = Math.Min(16, (34 - ky0) / 2 + 1);
             if (column == 0)
             {
                 Vector256<float> a0 = Vector256<float>.Zero, a1 = Vector256<float>.Zero, a2 = Vector256<float>.Zero, a3 = Vector256<float>.Zero, a4 = Vector256<float>.Zero, a5 = Vector256<float>.Zero, a6 = Vector256<float>.Zero, a7 = Vector256<float>.Zero;
@@ -1295,7 +1296,7 @@ public unsafe partial class Stem : global::ConvGen.INetwork
                 {
                     float* gz = f->G0 + (nint)n * 4096 + ob0 * 2048;
                     float* xs = f->T1 + (nint)n * 4332 + ic0 * 1444 + ky0 * 38;
-                    for (int oy = 0; oy < 16; oy++)
+                    for (int oy = oy0; oy < oy1; oy++)
                     {
                         float* gr = gz + oy * 128;
                         float* xr = xs + oy * 76;
@@ -1337,7 +1338,7 @@ public unsafe partial class Stem : global::ConvGen.INetwork
                 {
                     float* gz = f->G0 + (nint)n * 4096 + ob0 * 2048;
                     float* xs = f->T1 + (nint)n * 4332 + ic0 * 1444 + ky0 * 38;
-                    for (int oy = 0; oy < 16; oy++)
+                    for (int oy = oy0; oy < oy1; oy++)
                     {
                         float* gr = gz + oy * 128;
                         float* xr = xs + oy * 76;
