@@ -589,11 +589,14 @@ internal sealed partial class KernelEmitter
             w.Line($"// {outputs}×{vectors} tile{(sets.Length > 1 ? ", twice (even and odd input channels)" : "")}: acc[o][v] += W[o,i,tap] · X[i][pixels of v + tap offset]; per tap {vectors} input loads and {outputs} broadcasts for {outputs * vectors} FMAs.");
             w.Line(Hot);
             w.Open($"private static void {name}Tile{index++}(float* x, float* w, {(bias ? "float* b, " : "")}float* y, int ky0, int ky1)");
+            // The first set starts at the bias (one broadcast per output channel, copied to its other vectors), the
+            // second at zero; without a bias every accumulator copies a zeroed a0_0.
+            string Init(string set, int o, int v) =>
+                bias && set == "a" ? (v == 0 ? $"Vector256.Create(b[{o}])" : $"a{o}_0")
+                : set == "a" && o == 0 && v == 0 || bias ? "Vector256<float>.Zero" : "a0_0";
             foreach (string set in sets)
                 for (int o = 0; o < outputs; o++)
-                    w.Line(bias && set == "a"
-                        ? $"Vector256<float> {string.Join(", ", Range(vectors, v => $"a{o}_{v} = {(v == 0 ? $"Vector256.Create(b[{o}])" : $"a{o}_0")}"))};"
-                        : $"Vector256<float> {string.Join(", ", Range(vectors, v => $"{set}{o}_{v} = {(set == "a" && o == 0 && v == 0 ? "Vector256<float>.Zero" : bias ? "Vector256<float>.Zero" : "a0_0")}"))};");
+                    w.Line($"Vector256<float> {string.Join(", ", Range(vectors, v => $"{set}{o}_{v} = {Init(set, o, v)}"))};");
             w.Line($"Vector256<float> {string.Join(", ", Range(Math.Min(outputs, vectors), i => $"t{i}"))}, u;");
             void Taps(string r, string k, string set)
             {
