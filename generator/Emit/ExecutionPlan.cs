@@ -108,9 +108,10 @@ internal sealed record ConvStep(LayerModel Layer, Tensor From, Tensor To, LayerK
     public const int MaxPlanarOutputs = 6;
 
     /// <summary>
-    /// A dense stride-1 forward convolution from NCHW to one NCHW8c block of fewer than 8 channels whose output rows
-    /// fill more lanes than its channels do (LeNet's conv1: 28 = 8 + 8 + 8 + 4 pixels fill 28 of 32 lanes, 6 channels
-    /// 6 of 8): it runs the planar-output kernel along the rows and transposes each 8-pixel vector into NCHW8c.
+    /// A dense stride-1 convolution from NCHW to one NCHW8c block of fewer than 8 channels whose output rows fill more
+    /// lanes than its channels do (LeNet's conv1: 28 = 8 + 8 + 8 + 4 pixels fill 28 of 32 lanes, 6 channels 6 of 8): it
+    /// runs the planar-output kernel along the rows and transposes each 8-pixel vector into NCHW8c. Mostly a forward
+    /// layer; a backward-data kernel qualifies only with 7 channels in rows of 8 (up to 6 take NCHW ∂X instead).
     /// </summary>
     public bool RowsToBlocked => !Layer.IsDepthwise && Layer.Groups == 1 && Layer.Stride == 1 && Layer.Dilation == 1
         && Layer.KernelHeight * Layer.KernelWidth > 1 && !From.Blocked && To.Blocked && To.C < 8 && To.W >= 8

@@ -17,7 +17,7 @@ public sealed class RandomizedNetworkTests
     /// <summary>Fixed, so CI runs the same cases every time; set <c>CONVGEN_SEED</c> to explore other draws locally.</summary>
     private static readonly int Seed = int.TryParse(Environment.GetEnvironmentVariable("CONVGEN_SEED"), out int s) ? s : 7_340_033;
     private const int Count = 40;
-    private const int FixedCount = 27;
+    private const int FixedCount = 30;
     private const long Budget = 2_500_000;
 
     /// <summary>One case: the network and the batch to run.</summary>
@@ -115,6 +115,13 @@ public sealed class RandomizedNetworkTests
         Add(1, 3, 20, 21, new ConvSpec(7, 7, 3, 8, Stride: 2, Pad: 3), relu);
         Add(2, 2, 9, 20, new ConvSpec(3, 3, 2, 5, Stride: 2, Pad: 2, Dilation: 2), tanh);
         Add(2, 6, 7, 12, new ConvSpec(3, 3, 6, 4, Pad: 1, Dilation: 2), relu, new ConvSpec(3, 3, 4, 1, Pad: 1), new ConvSpec(1, 1, 1, 3));
+        // Convolutions with fewer than 8 output channels run along their rows into NCHW8c (ConvStep.RowsToBlocked):
+        // 7 channels in rows of 8, unbiased, into a sigmoid; rows of 19 (vectors at 0, 8 and 11) after a padded copy
+        // whose zero rows are skipped, twice; and the backward-data kernel of a layer with 7 input channels in rows of
+        // 8 (its ∂X blocked: not the network's input).
+        Add(2, 2, 10, 10, new ConvSpec(3, 3, 2, 7, Bias: false), new ActivationSpec(RefActivationKind.Sigmoid));
+        Add(1, 1, 12, 21, new ConvSpec(3, 5, 1, 3, Pad: 1), tanh, new ConvSpec(3, 3, 3, 5, Pad: 1));
+        Add(2, 3, 8, 8, new ConvSpec(1, 1, 3, 7), relu, new ConvSpec(3, 3, 7, 8, Pad: 1), relu);
         // Saturating activations: inputs in ±40 (exp overflow, tanh/sigmoid at ±1/0, relu of large values).
         AddScaled(40f, 3, 4, 5, 7, new ActivationSpec(RefActivationKind.Sigmoid));
         AddScaled(40f, 3, 4, 5, 7, new ActivationSpec(RefActivationKind.Tanh));
