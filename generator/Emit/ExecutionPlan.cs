@@ -228,6 +228,7 @@ internal sealed class ExecutionPlan
     private Tensor AddConv(LayerModel layer, Tensor current, LayerKind? activation)
     {
         var view = current;
+        var zeros = default(ZeroBorder);
         int kh = layer.KernelHeight, kw = layer.KernelWidth;
         if (ConvStep.ReadsPlanar(layer, current))
         {
@@ -245,10 +246,12 @@ internal sealed class ExecutionPlan
         }
         else if (layer.HasPadding)
         {
-            // Padding once up front leaves the kernel with no borders: every tap of every pixel is in bounds.
+            // Padding once up front leaves the kernel with no borders: every tap of every pixel is in bounds. The copy's
+            // border is zero, so the kernel also leaves out the taps that land on it.
             int h = current.H + layer.PadTop + layer.PadBottom, w = current.W + layer.PadLeft + layer.PadRight;
             view = NewTensor(BufferKind.Scratch, false, current.C, h, w, current.C * h * w);
             Add(new CopyStep(current, view, layer.PadTop, layer.PadLeft, "zero-padded copy"));
+            zeros = new ZeroBorder(layer.PadTop, layer.PadBottom, layer.PadLeft, layer.PadRight);
         }
 
         int inPerGroup = layer.Input.C / layer.Groups;
@@ -264,10 +267,6 @@ internal sealed class ExecutionPlan
         var to = ConvStep.ReadsPlanar(layer, current)
             ? NewTensor(Next(current), false, layer.Output.C, layer.Output.H, layer.Output.W, layer.Output.C * layer.Output.H * layer.Output.W)
             : NewBlocked(Next(current), layer.Output.C, layer.Output.H, layer.Output.W);
-        // The padded copy's border is zero: the kernel leaves out the taps that land on it.
-        var zeros = view != current && !view.Blocked
-            ? new ZeroBorder(layer.PadTop, layer.PadBottom, layer.PadLeft, layer.PadRight)
-            : default;
         Add(new ConvStep(layer, view, to, activation, weight.Pointer, bias?.Pointer, current, zeros));
         return to;
     }

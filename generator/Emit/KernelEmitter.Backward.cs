@@ -238,7 +238,7 @@ internal sealed partial class KernelEmitter
 
         // Output rows whose input rows, for every kernel row of the tile, lie in the padded copy's zero border add
         // nothing: each item runs only [oy0, oy1).
-        string rows = $"0; oy < {g.H}";
+        string oyBegin = "0", oyEnd = N(g.H);
         if (s.Zeros.Top + s.Zeros.Bottom > 0)
         {
             int st = l.Stride, d = l.Dilation;
@@ -248,7 +248,7 @@ internal sealed partial class KernelEmitter
             string Over(string v) => st == 1 ? v : $"({v}) / {st}";
             w.Line($"int oy0 = Math.Max(0, {Over($"{s.Zeros.Top + st - 1} - {last}")}), " +
                    $"oy1 = Math.Min({g.H}, {Over($"{x.H - s.Zeros.Bottom - 1} - {first}")} + 1);");
-            rows = "oy0; oy < oy1";
+            (oyBegin, oyEnd) = ("oy0", "oy1");
         }
 
         EachColumnChunk("column", columnTiles, c =>
@@ -280,7 +280,7 @@ internal sealed partial class KernelEmitter
             w.Open("for (int n = f->N0; n < f->N1; n++)");
             w.Line($"float* gz = {Sample(g)} + ob0 * {g.PlaneStride};");
             w.Line($"float* xs = {Sample(x)} + {x.ChannelOffset("ic0")} + ky0 * {l.Dilation * x.RowStride};");
-            w.Open($"for (int oy = {rows}; oy++)");
+            w.Open($"for (int oy = {oyBegin}; oy < {oyEnd}; oy++)");
             w.Line($"float* gr = gz + oy * {g.RowStride};");
             w.Line($"float* xr = xs + oy * {l.Stride * x.RowStride};");
             // The contributions of pixels ox, ox + 1, … (one per prefix: the accumulator set "a…", or "ba…" for the odd

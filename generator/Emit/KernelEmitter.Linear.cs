@@ -90,7 +90,7 @@ internal sealed partial class KernelEmitter
             for (int p = 1; p < parts; p++)
                 w.Line($"Vector256<float> {string.Join(", ", Range(blocks * rows, j => $"{Acc(j / rows, j % rows, p)} = Vector256<float>.Zero"))};");
             // One step of the reduction: input i + p into partial sum p.
-            void Step(int p)
+            void Reduce(int p)
             {
                 for (int k = 0; k < blocks; k++) w.Line($"Vector256<float> w{k}_{p} = Avx.LoadVector256(w + {(k * inputs + p) * 8} + i * 8);");
                 for (int q = 0; q < rows; q++)
@@ -100,12 +100,12 @@ internal sealed partial class KernelEmitter
                 }
             }
             w.Open($"for (int i = 0; i < {body}; i += {parts})");
-            for (int p = 0; p < parts; p++) Step(p);
+            for (int p = 0; p < parts; p++) Reduce(p);
             w.Close();
             if (body < inputs)
             {
                 w.Open($"for (int i = {body}; i < {inputs}; i++)");
-                Step(0);
+                Reduce(0);
                 w.Close();
             }
             if (parts > 1)

@@ -58,7 +58,7 @@ internal sealed partial class KernelEmitter(CodeWriter w, ExecutionPlan plan)
         return step switch
         {
             ConvStep s when s.Planar => BatchTimes(s.To.C * ((s.To.H + PlanarRows(s) - 1) / PlanarRows(s))),
-            ConvStep s when s.PlanarOutput => BatchTimes(s.To.H),
+            ConvStep s when s.PlanarOutput || s.RowsToBlocked => BatchTimes(s.To.H),
             ConvStep s when s.Layer.IsDepthwise => BatchTimes(Tensor.Blocks(s.To.C) * s.To.H),
             ConvStep s => BatchTimes(ConvTiling.For(s).TileCount * ConvTiling.Rows(s).Y.H),
             LinearStep s => ($"(batch + {LinearRows - 1}) / {LinearRows} * {LinearTileCount(s)}", (double)LinearTileCount(s) / LinearRows),
