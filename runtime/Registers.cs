@@ -25,6 +25,20 @@ public static unsafe class Registers
         r4 = Avx.Permute2x128(s0, s4, 0x31); r5 = Avx.Permute2x128(s1, s5, 0x31); r6 = Avx.Permute2x128(s2, s6, 0x31); r7 = Avx.Permute2x128(s3, s7, 0x31);
     }
 
+    /// <summary>
+    /// The sum of each vector's 8 lanes, as one vector: <c>[Σa0, Σa1, …, Σa7]</c>. Six horizontal adds, two lane swaps
+    /// and an add, for kernels that keep a sum spread over the lanes until the end.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> LaneSums(Vector256<float> a0, Vector256<float> a1, Vector256<float> a2, Vector256<float> a3,
+        Vector256<float> a4, Vector256<float> a5, Vector256<float> a6, Vector256<float> a7)
+    {
+        // Each 128-bit half: [a0 a1 a2 a3] sums of its four lanes in q0, [a4 … a7] in q1; the halves then add up.
+        Vector256<float> q0 = Avx.HorizontalAdd(Avx.HorizontalAdd(a0, a1), Avx.HorizontalAdd(a2, a3));
+        Vector256<float> q1 = Avx.HorizontalAdd(Avx.HorizontalAdd(a4, a5), Avx.HorizontalAdd(a6, a7));
+        return Avx.Add(Avx.Permute2x128(q0, q1, 0x20), Avx.Permute2x128(q0, q1, 0x31));
+    }
+
     /// <summary>The 8×8 block of rows <c>src + i·srcStride</c> stored transposed as rows <c>dst + j·dstStride</c>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Transpose8x8(float* src, nint srcStride, float* dst, nint dstStride)

@@ -9,7 +9,9 @@ namespace ConvGen.Generator.Emit;
 // layout; activations work in place on it. Backward-data of a convolution or Linear layer is expressed as a forward
 // layer of the same kind (output and input channels swapped, weights transposed and flipped), so it runs on the same
 // register-tiled kernels: a convolution's output gradient is first placed on a zero grid (d·(k−1) − pad of border) and
-// then convolved with stride 1; a strided layer runs one such convolution per output phase. A planar depthwise layer's
+// then convolved with stride 1; a strided layer runs one such convolution per output phase. A layer with few input
+// channels and whole blocks of outputs instead sums over its outputs in the vector lanes, on ∂Z and the forward's
+// weights as they are (LaneSumDataGradStep). A planar depthwise layer's
 // gradients stay on NCHW, like its forward kernel. ∂loss/∂input is written by the step that produces it where that
 // step writes a new tensor in the input's layout (not, say, an activation working in place on the input's gradient).
 
@@ -49,6 +51,35 @@ internal sealed record SpreadStep(int Layer, Tensor From, Tensor To, int Stride,
 
 /// <summary>A forward kernel run on gradients: backward-data of a convolution or Linear layer.</summary>
 internal sealed record DataGradStep(Step Kernel, RepackedWeights Weights, bool InputOnly) : BackwardStep(InputOnly);
+
+/// <summary>
+/// ∂X of a dense stride-1 layer with few input channels, summed over the output channels in the lanes:
+/// <c>∂X[n,i,y,x] = Σ_o Σ_tap W[o,i,tap] · ∂Z[n,o,y+p−ΔY,x+p−ΔX]</c> with o running along the 8 lanes of the NCHW8c ∂Z
+/// vectors and the forward's packed weights (8 output channels per vector, as they are), the lanes added up once per
+/// pixel at the end. Every multiply-add is a real one: taps that fall off ∂Z's edges are left out per pixel and per row
+/// instead of reading a zero grid, and no lane is empty. The transposed kernel instead puts the few input channels in
+/// the lanes (LeNet's conv2: 6 of 8) or runs along ∂X's rows over a zero-bordered NCHW copy of ∂Z (14-pixel rows in
+/// 16 lanes, 5 of 7 column taps real): 62% of its multiply-adds count at best.
+/// </summary>
+/// <param name="Gradient">∂Z, NCHW8c with whole blocks (no lane of a vector without its channel).</param>
+/// <param name="Output">∂X, NCHW8c, one block; the lanes past its channels are written zero.</param>
+internal sealed record LaneSumDataGradStep(LayerModel Layer, Tensor Gradient, Tensor Output, string WeightPointer, bool InputOnly) : BackwardStep(InputOnly)
+{
+    /// <summary>Input channels at most: a tile holds them all, for 12 / C pixels (at least 2, so 10–12 FMA chains).</summary>
+    public const int MaxInputs = 6;
+
+    /// <summary>
+    /// Whether the kernel fits: dense, stride 1, undilated; ∂Z blocked with whole blocks; ∂X blocked with at most
+    /// <see cref="MaxInputs"/> channels; and at least 128 multiply-adds per ∂X value (o × taps), so the horizontal sum
+    /// (about 9 instructions per pixel) stays small beside them.
+    /// </summary>
+    public static bool Fits(LayerModel l, Tensor gz, Tensor source)
+        => l.Groups == 1 && l.Stride == 1 && l.Dilation == 1 && gz.Blocked && gz.C % 8 == 0 && source.Blocked
+            && source.C <= MaxInputs && gz.C * l.KernelHeight * l.KernelWidth >= 128;
+
+    /// <summary>∂X pixels per tile: C × pixels accumulators, 12 at most.</summary>
+    public int Pixels => 12 / Output.C;
+}
 
 /// <summary>Routes ∂Y back through a pooling window: to the first maximum, or evenly over the window.</summary>
 /// <param name="Relu">The derivative of the ReLU whose output the pool read (<paramref name="Input"/>) is applied too, in
@@ -236,8 +267,16 @@ internal sealed class BackwardPlan
             Steps.Add(new ConvWeightGradStep(l, c.From, gz, weight.GradientPointer, mask, Zeros: c.Zeros));
         }
 
-        // A layer with few input channels (the network's first, LeNet's second) gets ∂X from the planar kernel, 8 pixels
-        // per vector: in NCHW8c its 1–6 channels would leave most lanes of every vector empty.
+        if (LaneSumDataGradStep.Fits(l, gz, source))
+        {
+            var sums = NewGradientOf(source);
+            Steps.Add(new LaneSumDataGradStep(l, gz, sums, weight.Pointer, inputOnly));
+            grad[source.Field] = sums;
+            return;
+        }
+
+        // Otherwise a layer with few input channels (the network's first, whose ∂X is NCHW) gets ∂X from the planar
+        // kernel, 8 pixels per vector: in NCHW8c its 1–6 channels would leave most lanes of every vector empty.
         var gx = PlanarDataGrad(l, source)
             ? (source.Blocked ? New(false, source.C, source.H, source.W, source.C * source.H * source.W) : NewGradientOf(source))
             : New(true, source.C, source.H, source.W, Tensor.BlockedStride(source.C, source.H, source.W));

@@ -26,6 +26,7 @@ internal sealed partial class KernelEmitter
                 case ConvWeightGradStep s: EmitConvWeightGrad(name, s); break;
                 case LinearWeightGradStep s: EmitLinearWeightGrad(name, s); break;
                 case SpreadStep s: EmitSpread(name, s); break;
+                case LaneSumDataGradStep s: EmitLaneSumDataGrad(name, s); break;
                 case DataGradStep { Kernel: ConvStep c } when c.Planar: EmitDepthwisePlanar(name, c); break;
                 case DataGradStep { Kernel: ConvStep c } when c.PlanarOutput: EmitPlanarOutputConv(name, c); break;
                 case DataGradStep { Kernel: ConvStep c } when c.Layer.IsDepthwise: EmitDepthwise(name, c); break;
@@ -50,6 +51,7 @@ internal sealed partial class KernelEmitter
         LinearWeightGradStep s => N(Tensor.Blocks(s.Layer.Output.C) * ((s.Inputs + WeightGradInputs - 1) / WeightGradInputs)),
         SpreadStep s => $"batch * {(s.To.Blocked ? Tensor.Blocks(s.To.C) : s.To.C)}",
         DataGradStep s => WorkItems(s.Kernel),
+        LaneSumDataGradStep s => $"batch * {s.Output.H}",
         PoolGradStep s => $"batch * {Tensor.Blocks(s.GradX.C)}",
         CopyGradStep s => WorkItems(s.Copy),
         _ => throw new InvalidOperationException(step.GetType().Name),
@@ -734,6 +736,131 @@ internal sealed partial class KernelEmitter
     }
 
     private const int LinearWeightGradSums = 12;
+
+    /// <summary>
+    /// <see cref="LaneSumDataGradStep"/>: each work item is one row of ∂X. A tile holds C input channels × P pixels
+    /// (C·P ≤ 12) in accumulators whose lanes are 8 output channels; per tap it loads P ∂Z vectors and C weight vectors
+    /// for C·P FMAs, holding whichever are fewer. Kernel rows that land off ∂Z are skipped per row (ky0, ky1), columns
+    /// per pixel: tiles are laid out at generation time, each with its own taps, and runs of tiles that read every
+    /// column share one method in a loop.
+    /// </summary>
+    private void EmitLaneSumDataGrad(string name, LaneSumDataGradStep s)
+    {
+        var l = s.Layer;
+        Tensor z = s.Gradient, x = s.Output;
+        int kh = l.KernelHeight, kw = l.KernelWidth, top = l.PadTop, left = l.PadLeft, inputs = x.C, most = s.Pixels;
+        int window = kh * kw * 8; // floats from one input channel's weights to the next (the forward's packing)
+        static string Back(string v, int pad, string tap) => pad == 0 ? $"{v}-{tap}" : $"{v}+{pad}-{tap}";
+        string formula = $"∂X[n,i,y,x] = W[O,i,ΔY,ΔX] · ∂Z[n,O,{Back("y", top, "ΔY")},{Back("x", left, "ΔX")}]";
+        w.Line($"// {formula}");
+        w.Line($"// layer {l.Index}: ∂Z {z.C}×{z.H}×{z.W} NCHW8c → ∂X {inputs}×{x.H}×{x.W} NCHW8c; o runs in the lanes (the forward's packed weights as they are) and is summed across them once per pixel; tiles of {inputs} input channel(s) × up to {most} pixels; taps off ∂Z's edges are left out");
+        w.Line(Hot);
+        w.Line($"private static void {name}(void* state, int begin, int end) {{ if (s_useAvx2) {name}Avx(state, begin, end); else {name}Scalar(state, begin, end); }}");
+        w.Line();
+
+        // The ∂Z row that ∂X row oy reads with kernel row ky is oy + top − ky; rows 0..kh−1 of the window that land on it.
+        string rows = $"int ky0 = Math.Max(0, oy - {z.H - 1 - top}), ky1 = Math.Min({kh}, oy + {top + 1});";
+        bool Reads(int ox, int kx) => ox + left - kx >= 0 && ox + left - kx < z.W;
+
+        // Tiles left to right; consecutive ones of the same size and taps become one loop over a shared method.
+        var runs = new List<(int First, int Last, int Pixels, string Taps)>();
+        for (int x0 = 0; x0 < x.W; x0 += most)
+        {
+            int pixels = Math.Min(most, x.W - x0);
+            string taps = string.Join("|", Range(pixels, p => string.Concat(Range(kw, kx => Reads(x0 + p, kx) ? "1" : "0"))));
+            if (runs.Count > 0 && runs[runs.Count - 1] is var r && r.Pixels == pixels && r.Taps == taps) runs[runs.Count - 1] = r with { Last = x0 };
+            else runs.Add((x0, x0, pixels, taps));
+        }
+        var methods = runs.Select(r => (r.Pixels, r.Taps)).Distinct().ToList();
+
+        Open($"{name}Avx", formula, "Each work item is one row of ∂X.");
+        w.Open("for (int item = begin; item < end; item++)");
+        w.Line($"int oy = item % {x.H}, n = item / {x.H};");
+        w.Line($"float* z = {Sample(z)} + {(top == 0 ? "oy" : $"(oy + {top})")} * {z.RowStride}; // the row kernel row 0 reads (rows past ∂Z are never loaded)");
+        w.Line($"float* x = {Sample(x)} + oy * {x.RowStride};");
+        w.Line(rows);
+        foreach (var r in runs)
+        {
+            string tile = $"{name}Tile{methods.IndexOf((r.Pixels, r.Taps))}";
+            if (r.First == r.Last) w.Line($"{tile}({Plus("z", (r.First + left) * 8)}, f->{s.WeightPointer}, {Plus("x", r.First * 8)}, ky0, ky1);");
+            else w.Line($"for (int x0 = {r.First}; x0 <= {r.Last}; x0 += {most}) {tile}(z + {(left == 0 ? "x0" : $"(x0 + {left})")} * 8, f->{s.WeightPointer}, x + x0 * 8, ky0, ky1);");
+        }
+        w.Close();
+        w.Close();
+        w.Line();
+
+        for (int m = 0; m < methods.Count; m++)
+        {
+            var (pixels, taps) = methods[m];
+            bool Valid(int p, int kx) => taps.Split('|')[p][kx] == '1';
+            bool weightsHeld = inputs <= pixels;
+            w.Line($"// {inputs}×{pixels} tile: acc[i][p] += W[8 o, i, tap] · ∂Z[8 o, pixel p − tap]; per tap {pixels} ∂Z loads and {inputs} weight loads for {inputs * pixels} FMAs.");
+            w.Line(Hot);
+            w.Open($"private static void {name}Tile{m}(float* z, float* w, float* x, int ky0, int ky1)");
+            for (int i = 0; i < inputs; i++)
+                w.Line($"Vector256<float> {string.Join(", ", Range(pixels, p => $"a{i}_{p} = {(i == 0 && p == 0 ? "Vector256<float>.Zero" : "a0_0")}"))};");
+            w.Line($"Vector256<float> {string.Join(", ", Range(Math.Min(inputs, pixels), h => $"t{h}"))}, u;");
+            w.Open($"for (int ob = 0; ob < {z.C / 8}; ob++)");
+            w.Open("for (int ky = ky0; ky < ky1; ky++)");
+            // z points at the tile's first pixel in ∂Z's row for kernel row 0; tap kx of pixel p reads column p − kx.
+            w.Line($"float* r = z + ob * {z.PlaneStride} - ky * {z.RowStride};");
+            w.Line($"float* k = w + ob * {inputs * window} + ky * {kw * 8};");
+            for (int kx = 0; kx < kw; kx++)
+            {
+                var live = Enumerable.Range(0, pixels).Where(p => Valid(p, kx)).ToList();
+                if (live.Count == 0) continue;
+                if (weightsHeld)
+                {
+                    for (int i = 0; i < inputs; i++) w.Line($"t{i} = Avx.LoadVector256({Plus("k", i * window + kx * 8)});");
+                    foreach (int p in live)
+                    {
+                        w.Line($"u = Avx.LoadVector256({Plus("r", (p - kx) * 8)});");
+                        for (int i = 0; i < inputs; i++) w.Line($"a{i}_{p} = Fma.MultiplyAdd(t{i}, u, a{i}_{p});");
+                    }
+                }
+                else
+                {
+                    for (int h = 0; h < live.Count; h++) w.Line($"t{h} = Avx.LoadVector256({Plus("r", (live[h] - kx) * 8)});");
+                    for (int i = 0; i < inputs; i++)
+                    {
+                        w.Line($"u = Avx.LoadVector256({Plus("k", i * window + kx * 8)});");
+                        for (int h = 0; h < live.Count; h++) w.Line($"a{i}_{live[h]} = Fma.MultiplyAdd(u, t{h}, a{i}_{live[h]});");
+                    }
+                }
+            }
+            w.Close();
+            w.Close();
+            // Lane i of pixel p's vector: the sum of a{i}_p's lanes; the lanes past the channels sum zeros.
+            string zero = "Vector256<float>.Zero";
+            for (int p = 0; p < pixels; p++)
+                w.Line($"Avx.Store({Plus("x", p * 8)}, global::ConvGen.Registers.LaneSums({string.Join(", ", Range(8, i => i < inputs ? $"a{i}_{p}" : zero))}));");
+            w.Close();
+            w.Line();
+        }
+
+        Open($"{name}Scalar", formula, "Scalar twin of the AVX2 kernel for CPUs without AVX2/FMA: same work items, same weights.");
+        w.Open("for (int item = begin; item < end; item++)");
+        w.Line($"int oy = item % {x.H}, n = item / {x.H};");
+        w.Line($"float* z = {Sample(z)};");
+        w.Line($"float* x = {Sample(x)} + oy * {x.RowStride};");
+        w.Line($"float* w = f->{s.WeightPointer};");
+        w.Line(rows);
+        w.Open($"for (int ox = 0; ox < {x.W}; ox++)");
+        w.Line($"int kx0 = Math.Max(0, ox - {z.W - 1 - left}), kx1 = Math.Min({kw}, ox + {left + 1});");
+        w.Open("for (int i = 0; i < 8; i++)");
+        w.Line("float acc = 0f;");
+        w.Line($"if (i < {inputs})");
+        w.Line($"    for (int o = 0; o < {z.C}; o++)");
+        w.Line("        for (int ky = ky0; ky < ky1; ky++)");
+        w.Line("            for (int kx = kx0; kx < kx1; kx++)");
+        w.Line($"                acc += w[((o >> 3) * {inputs} + i) * {window} + (ky * {kw} + kx) * 8 + (o & 7)] * z[(o >> 3) * {z.PlaneStride} + (oy + {top} - ky) * {z.RowStride} + (ox + {left} - kx) * 8 + (o & 7)];");
+        w.Line("x[ox * 8 + i] = acc;");
+        w.Close();
+        w.Close();
+        w.Close();
+        w.Close();
+        w.Line();
+    }
 
     private void EmitSpread(string name, SpreadStep s)
     {

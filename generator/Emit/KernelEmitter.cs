@@ -114,6 +114,7 @@ internal sealed partial class KernelEmitter(CodeWriter w, ExecutionPlan plan)
         SpreadStep { Interleave: true } s => $"∂ layer {s.Layer} input: phase ({s.Top}, {s.Left}) into its pixels",
         SpreadStep s => $"∂ layer {s.Layer} input: output gradient onto the backward-data grid",
         DataGradStep s => $"∂ layer {((s.Kernel as ConvStep)?.Layer ?? ((LinearStep)s.Kernel).Layer).Index} input: forward kernel over transposed weights",
+        LaneSumDataGradStep s => $"∂ layer {s.Layer.Index} input: summed over output channels in the lanes",
         PoolGradStep s => $"∂ through layer {s.Layer.Index} ({s.Layer.Kind})",
         CopyGradStep s => s.Copy.Purpose,
         _ => step.GetType().Name,

@@ -17,13 +17,17 @@ public sealed class RandomizedNetworkTests
     /// <summary>Fixed, so CI runs the same cases every time; set <c>CONVGEN_SEED</c> to explore other draws locally.</summary>
     private static readonly int Seed = int.TryParse(Environment.GetEnvironmentVariable("CONVGEN_SEED"), out int s) ? s : 7_340_033;
     private const int Count = 40;
-    private const int FixedCount = 30;
+    private const int FixedCount = 33;
     private const long Budget = 2_500_000;
 
     /// <summary>One case: the network and the batch to run.</summary>
     public sealed record Case(NetworkSpec Spec, int Batch, float InputScale = 1f);
 
     public static IReadOnlyList<Case> Cases { get; } = BuildCases();
+
+    /// <summary>The fixed cases whose backward-data runs the lane-sum kernel (<c>LaneSumDataGradStep</c>), LeNet's included.</summary>
+    public static IReadOnlyList<string> LaneSumCases => s_laneSumCases!;
+    private static List<string>? s_laneSumCases; // set by BuildCases, which the initializer of Cases runs first
 
     internal static readonly Lazy<CompiledNetworks> Compiled = new(
         () => new CompiledNetworks([.. Cases.Select(c => c.Spec)], "ConvGen.Dynamic.RandomNet", chunks: 2));
@@ -69,6 +73,8 @@ public sealed class RandomizedNetworkTests
     {
         var random = new Random(Seed);
         var cases = new List<Case>();
+        var laneSum = new List<string>();
+        void RunsLaneSum() => laneSum.Add(cases[cases.Count - 1].Spec.Name);
 
         // Fixed corners first. Max pooling with padding only differs from zero padding where a window's values are all
         // negative, which never happens after Relu or Sigmoid: pool raw inputs, raw convs and Tanh outputs.
@@ -96,6 +102,7 @@ public sealed class RandomizedNetworkTests
         Add(1, 1, 28, 28, new ConvSpec(5, 5, 1, 6, Pad: 2), relu, new PoolSpec(true, 2), new ConvSpec(5, 5, 6, 16), relu,
             new PoolSpec(true, 2), new FlattenSpec(), new LinearSpec(400, 120), relu, new LinearSpec(120, 84), relu,
             new LinearSpec(84, 10));                                                                     // LeNet
+        RunsLaneSum();
         Add(2, 9, 7, 6, new ConvSpec(3, 3, 9, 15, Pad: 1, Groups: 3), new ConvSpec(3, 3, 15, 25, Groups: 5)); // groups 3 and 5
         Add(1, 5, 6, 6, new ConvSpec(3, 3, 5, 15, Pad: 1, Groups: 5));                                  // depthwise multiplier 3
         Add(2, 96, 5, 5, new ConvSpec(3, 3, 96, 96, Pad: 1), tanh, new ConvSpec(3, 3, 96, 20, Stride: 2, Pad: 1)); // 83k weights:
@@ -122,6 +129,16 @@ public sealed class RandomizedNetworkTests
         Add(2, 2, 10, 10, new ConvSpec(3, 3, 2, 7, Bias: false), new ActivationSpec(RefActivationKind.Sigmoid));
         Add(1, 1, 12, 21, new ConvSpec(3, 5, 1, 3, Pad: 1), tanh, new ConvSpec(3, 3, 3, 5, Pad: 1));
         Add(2, 3, 8, 8, new ConvSpec(1, 1, 3, 7), relu, new ConvSpec(3, 3, 7, 8, Pad: 1), relu);
+        // Backward-data of a layer with few input channels and whole blocks of output channels, summed over the outputs
+        // in the lanes (LaneSumDataGradStep): 4 inputs in 3-pixel tiles (∂Z vectors held) with padding 2 and a last
+        // tile of 2; 1 input in 12-pixel tiles (weights held) with unequal column padding; 3 inputs and 3 output blocks
+        // over 3 rows, where both ends of the kernel rows are cut.
+        Add(2, 3, 9, 11, new ConvSpec(3, 3, 3, 4, Pad: 1), tanh, new ConvSpec(5, 5, 4, 8, Pad: 2), relu);
+        RunsLaneSum();
+        Add(2, 2, 6, 15, new ConvSpec(3, 3, 2, 1, Pad: 1), relu, new ConvSpec(3, 4, 1, 16, Same: true), tanh);
+        RunsLaneSum();
+        Add(1, 3, 3, 10, new ConvSpec(1, 1, 3, 3), new ConvSpec(3, 3, 3, 24, Pad: 1), relu);
+        RunsLaneSum();
         // Saturating activations: inputs in ±40 (exp overflow, tanh/sigmoid at ±1/0, relu of large values).
         AddScaled(40f, 3, 4, 5, 7, new ActivationSpec(RefActivationKind.Sigmoid));
         AddScaled(40f, 3, 4, 5, 7, new ActivationSpec(RefActivationKind.Tanh));
@@ -130,8 +147,10 @@ public sealed class RandomizedNetworkTests
         // Tiny inputs: tanh and sigmoid near 0, where 1 − 2/(e^2x + 1) style formulas lose digits.
         AddScaled(1e-3f, 2, 4, 5, 7, new ActivationSpec(RefActivationKind.Tanh), new ActivationSpec(RefActivationKind.Sigmoid));
 
+        s_laneSumCases = laneSum;
         while (cases.Count < FixedCount + Count)
-        {            var spec = RandomNetwork(random, $"Net{cases.Count:D2}");
+        {
+            var spec = RandomNetwork(random, $"Net{cases.Count:D2}");
             int batch = random.Next(1, 5);
             if (spec is null || !spec.IsValid() || Cost(spec) * batch > Budget) continue;
             cases.Add(new Case(spec, batch));

@@ -64,6 +64,21 @@ public sealed class GradientCheckTests
         if (failure is not null) Assert.Fail(failure);
     }
 
+    /// <summary>
+    /// The fixed network cases written for the lane-sum backward-data kernel (and LeNet) do run it: without it, the
+    /// finite differences above would check another kernel.
+    /// </summary>
+    [Fact]
+    [Trait("Category", "Correctness")]
+    public void LaneSumCasesRunTheLaneSumKernel()
+    {
+        var specs = RandomizedNetworkTests.Cases.Select(c => c.Spec).Where(s => RandomizedNetworkTests.LaneSumCases.Contains(s.Name)).ToList();
+        Assert.Equal(4, specs.Count);
+        var run = GeneratorHarness.Run(NetworkSpec.ToSource(specs, "ConvGen.Dynamic.LaneSum"));
+        foreach (var spec in specs)
+            Assert.Contains("Registers.LaneSums", run.Sources.Single(s => s.HintName.Contains(spec.Name, StringComparison.Ordinal)).Text);
+    }
+
     [Fact]
     public void AtLeast200ConvConfigurationsAreChecked() => Assert.True(ConvCases().Count() >= 200, $"only {ConvCases().Count()} conv cases fit the budget");
 

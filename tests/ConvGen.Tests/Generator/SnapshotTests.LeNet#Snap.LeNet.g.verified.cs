@@ -83,7 +83,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         _L11WT = global::ConvGen.TransposedWeights.ForLinear(_layer11Weight, inputs: 84);
         _L9WT = global::ConvGen.TransposedWeights.ForLinear(_layer9Weight, inputs: 120);
         _L7WT = global::ConvGen.TransposedWeights.ForLinear(_layer7Weight, inputs: 400);
-        _L3WT = global::ConvGen.TransposedWeights.ForConv(_layer3Weight, inChannels: 6, groups: 1, kh: 5, kw: 5);
         _L0WT = global::ConvGen.TransposedWeights.ForConv(_layer0Weight, inChannels: 1, groups: 1, kh: 5, kw: 5);
         var random = new Random(seed);
         global::ConvGen.ParameterInit.Uniform(_layer0Weight, fanIn: 25, random);
@@ -104,7 +103,7 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         public int Batch;
         public int N0, N1; // the samples of one pass of a dense weight-gradient step
         public float* T0, Output, T1, T2, T3, T4, T5, T6, T7, T8;
-        public float* OutputGradient, InputGradient, G0, G1, G2, G3, G4, G5, G6, G7, G8, G9;
+        public float* OutputGradient, InputGradient, G0, G1, G2, G3, G4, G5, G6, G7;
         public float* L0W, L0dW;
         public float* L0B, L0dB;
         public float* L3W, L3dW;
@@ -118,7 +117,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         public float* L11WT;
         public float* L9WT;
         public float* L7WT;
-        public float* L3WT;
         public float* L0WT;
     }
 
@@ -128,7 +126,7 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
     /// <summary>Floats per sample of a recorded forward: every tensor keeps its own region for Backward.</summary>
     public const long RecordedFloatsPerSample = 11872;
     /// <summary>Floats per sample Backward needs for gradients.</summary>
-    public const long GradientFloatsPerSample = 22568;
+    public const long GradientFloatsPerSample = 16208;
     private readonly object _recordLock = new();
     private float[]? _recorded, _gradients;
     private int _recordedBatch;
@@ -253,7 +251,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
     private readonly global::ConvGen.TransposedWeights _L11WT;
     private readonly global::ConvGen.TransposedWeights _L9WT;
     private readonly global::ConvGen.TransposedWeights _L7WT;
-    private readonly global::ConvGen.TransposedWeights _L3WT;
     private readonly global::ConvGen.TransposedWeights _L0WT;
 
     /// <summary>
@@ -277,7 +274,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             _L11WT.Refresh();
             _L9WT.Refresh();
             _L7WT.Refresh();
-            _L3WT.Refresh();
             if (wantInput) _L0WT.Refresh();
             float[] gradients = global::ConvGen.Workspace.Ensure(ref _gradients, checked((long)batch * GradientFloatsPerSample));
             fixed (float* og = outputGradient, ig = inputGradient, tape = _recorded, gs = gradients)
@@ -292,14 +288,11 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
                 frame.G3 = gs + (nint)batch * 224;
                 frame.G4 = gs + (nint)batch * 624;
                 frame.G5 = gs + (nint)batch * 2224;
-                frame.G6 = gs + (nint)batch * 3400;
-                frame.G7 = gs + (nint)batch * 8584;
-                frame.G8 = gs + (nint)batch * 10152;
-                frame.G9 = gs + (nint)batch * 16424;
+                frame.G6 = gs + (nint)batch * 3792;
+                frame.G7 = gs + (nint)batch * 10064;
                 frame.L11WT = _L11WT.Pointer;
                 frame.L9WT = _L9WT.Pointer;
                 frame.L7WT = _L7WT.Pointer;
-                frame.L3WT = _L3WT.Pointer;
                 frame.L0WT = _L0WT.Pointer;
                 global::ConvGen.Parallelism.For(batch, &Back0, &frame); // ∂loss/∂output into the internal layout
                 global::ConvGen.Parallelism.For(2, &Back1, &frame); // ∂ layer 11 bias
@@ -320,18 +313,16 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
                     frame.N1 = Math.Min(batch, frame.N0 + 41);
                     global::ConvGen.Parallelism.For(30, &Back14, &frame);
                 }
-                global::ConvGen.Parallelism.For(batch * 2, &Back15, &frame); // layer 3: ∂Z onto the backward-data grid
-                global::ConvGen.Parallelism.For(batch * 14, &Back16, &frame); // ∂ layer 3 input: forward kernel over transposed weights
-                global::ConvGen.Parallelism.For(batch * 1, &Back17, &frame); // gradient into its tensor's layout
-                global::ConvGen.Parallelism.For(batch * 1, &Back18, &frame); // ∂ through layer 2 (MaxPool)
-                global::ConvGen.Parallelism.For(1, &Back19, &frame); // ∂ layer 0 bias
+                global::ConvGen.Parallelism.For(batch * 14, &Back15, &frame); // ∂ layer 3 input: summed over output channels in the lanes
+                global::ConvGen.Parallelism.For(batch * 1, &Back16, &frame); // ∂ through layer 2 (MaxPool)
+                global::ConvGen.Parallelism.For(1, &Back17, &frame); // ∂ layer 0 bias
                 for (frame.N0 = 0; frame.N0 < batch; frame.N0 += 17) // ∂ layer 0 weight, 17 sample(s) per pass
                 {
                     frame.N1 = Math.Min(batch, frame.N0 + 17);
-                    global::ConvGen.Parallelism.For(5, &Back20, &frame);
+                    global::ConvGen.Parallelism.For(5, &Back18, &frame);
                 }
-                if (wantInput) global::ConvGen.Parallelism.For(batch * 1, &Back21, &frame); // layer 0: ∂Z onto the backward-data grid
-                if (wantInput) global::ConvGen.Parallelism.For(batch * 28, &Back22, &frame); // ∂ layer 0 input: forward kernel over transposed weights
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 1, &Back19, &frame); // layer 0: ∂Z onto the backward-data grid
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 28, &Back20, &frame); // ∂ layer 0 input: forward kernel over transposed weights
             }
         }
     }
@@ -3674,69 +3665,34 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         }
     }
 
-    // Y[n,c,h+4,w+4] = X[n,c,h,w]   (16×10×10 NCHW8c → 16×18×18 NCHW: layer 3: ∂Z onto the backward-data grid)
-    // The border is zeroed, so the next kernel reads every tap in bounds.
+    // ∂X[n,i,y,x] = W[O,i,ΔY,ΔX] · ∂Z[n,O,y-ΔY,x-ΔX]
+    // layer 3: ∂Z 16×10×10 NCHW8c → ∂X 6×14×14 NCHW8c; o runs in the lanes (the forward's packed weights as they are) and is summed across them once per pixel; tiles of 6 input channel(s) × up to 2 pixels; taps off ∂Z's edges are left out
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back15(void* state, int begin, int end)
-    {
-        var f = (Frame*)state;
-        for (int item = begin; item < end; item++)
-        {
-            int n = item / 2, unit = item % 2;
-            float* x = f->G4 + (nint)n * 1600;
-            float* y = f->G6 + (nint)n * 5184 + (nint)unit * 2592;
-            int channels = Math.Min(16 - unit * 8, 8);
-            float* src = x + (nint)unit * 800;
-            float* dst = y + 76;
-            if (s_useAvx2)
-            {
-                for (int c = 0; c < channels; c++)
-                {
-                    float* plane = y + c * 324;
-                    new Span<float>(plane, 76).Clear();
-                    for (int h = 4; h < 13; h++) Avx.Store(plane + h * 18 + 14, Vector256<float>.Zero);
-                    new Span<float>(plane + 248, 76).Clear();
-                }
-                for (int h = 0; h < 10; h++)
-                {
-                    global::ConvGen.Registers.FromBlocked8(src + h * 80 + 0 * 8, dst + h * 18 + 0, 324, channels);
-                    global::ConvGen.Registers.FromBlocked8(src + h * 80 + 2 * 8, dst + h * 18 + 2, 324, channels);
-                }
-            }
-            else
-            {
-                new Span<float>(y, channels * 324).Clear();
-                for (int c = 0; c < channels; c++)
-                    for (int h = 0; h < 10; h++)
-                        for (int w = 0; w < 10; w++) dst[c * 324 + h * 18 + w] = src[h * 80 + w * 8 + c];
-            }
-        }
-    }
+    private static void Back15(void* state, int begin, int end) { if (s_useAvx2) Back15Avx(state, begin, end); else Back15Scalar(state, begin, end); }
 
-    // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
-    // layer 3: 16×18×18 → 6×14×14, 5x5: NCHW in, NCHW out, 6 output channel(s) × up to 2 vectors of 8 pixels per tile, one broadcast weight per output channel and tap
+    // ∂X[n,i,y,x] = W[O,i,ΔY,ΔX] · ∂Z[n,O,y-ΔY,x-ΔX]
+    // Each work item is one row of ∂X.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back16(void* state, int begin, int end) { if (s_useAvx2) Back16Avx(state, begin, end); else Back16Scalar(state, begin, end); }
-
-    // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
-    // Each work item is one output row, all output channels.
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back16Avx(void* state, int begin, int end)
+    private static void Back15Avx(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
             int oy = item % 14, n = item / 14;
-            float* x = f->G6 + (nint)n * 5184 + oy * 18;
-            float* y = f->G5 + (nint)n * 1176 + oy * 14;
-            int ky0 = Math.Max(0, 4 - oy), ky1 = Math.Min(5, 14 - oy);
-            Back16Tile0(x, f->L3WT, y, ky0, ky1);
+            float* z = f->G4 + (nint)n * 1600 + oy * 80; // the row kernel row 0 reads (rows past ∂Z are never loaded)
+            float* x = f->G5 + (nint)n * 1568 + oy * 112;
+            int ky0 = Math.Max(0, oy - 9), ky1 = Math.Min(5, oy + 1);
+            Back15Tile0(z, f->L3W, x, ky0, ky1);
+            Back15Tile1(z + 16, f->L3W, x + 16, ky0, ky1);
+            for (int x0 = 4; x0 <= 8; x0 += 2) Back15Tile2(z + x0 * 8, f->L3W, x + x0 * 8, ky0, ky1);
+            Back15Tile3(z + 80, f->L3W, x + 80, ky0, ky1);
+            Back15Tile4(z + 96, f->L3W, x + 96, ky0, ky1);
         }
     }
 
-    // 6×2 tile: acc[o][v] += W[o,i,tap] · X[i][pixels of v + tap offset]; per tap 2 input loads and 6 broadcasts for 12 FMAs.
+    // 6×2 tile: acc[i][p] += W[8 o, i, tap] · ∂Z[8 o, pixel p − tap]; per tap 2 ∂Z loads and 6 weight loads for 12 FMAs.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back16Tile0(float* x, float* w, float* y, int ky0, int ky1)
+    private static void Back15Tile0(float* z, float* w, float* x, int ky0, int ky1)
     {
         Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0;
         Vector256<float> a1_0 = a0_0, a1_1 = a0_0;
@@ -3745,184 +3701,448 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         Vector256<float> a4_0 = a0_0, a4_1 = a0_0;
         Vector256<float> a5_0 = a0_0, a5_1 = a0_0;
         Vector256<float> t0, t1, u;
-        for (int i = 0; i < 16; i++)
+        for (int ob = 0; ob < 2; ob++)
         {
             for (int ky = ky0; ky < ky1; ky++)
             {
-                float* r = x + i * 324 + ky * 18;
-                float* k = w + (i * 5 + ky) * 40;
+                float* r = z + ob * 800 - ky * 80;
+                float* k = w + ob * 1200 + ky * 40;
                 t0 = Avx.LoadVector256(r);
-                t1 = Avx.LoadVector256(r + 6);
-                u = Vector256.Create(k[0]);
-                a0_0 = Fma.MultiplyAdd(t0, u, a0_0);
-                a0_1 = Fma.MultiplyAdd(t1, u, a0_1);
-                u = Vector256.Create(k[1]);
-                a1_0 = Fma.MultiplyAdd(t0, u, a1_0);
-                a1_1 = Fma.MultiplyAdd(t1, u, a1_1);
-                u = Vector256.Create(k[2]);
-                a2_0 = Fma.MultiplyAdd(t0, u, a2_0);
-                a2_1 = Fma.MultiplyAdd(t1, u, a2_1);
-                u = Vector256.Create(k[3]);
-                a3_0 = Fma.MultiplyAdd(t0, u, a3_0);
-                a3_1 = Fma.MultiplyAdd(t1, u, a3_1);
-                u = Vector256.Create(k[4]);
-                a4_0 = Fma.MultiplyAdd(t0, u, a4_0);
-                a4_1 = Fma.MultiplyAdd(t1, u, a4_1);
-                u = Vector256.Create(k[5]);
-                a5_0 = Fma.MultiplyAdd(t0, u, a5_0);
-                a5_1 = Fma.MultiplyAdd(t1, u, a5_1);
-                t0 = Avx.LoadVector256(r + 1);
-                t1 = Avx.LoadVector256(r + 7);
-                u = Vector256.Create(k[8]);
-                a0_0 = Fma.MultiplyAdd(t0, u, a0_0);
-                a0_1 = Fma.MultiplyAdd(t1, u, a0_1);
-                u = Vector256.Create(k[9]);
-                a1_0 = Fma.MultiplyAdd(t0, u, a1_0);
-                a1_1 = Fma.MultiplyAdd(t1, u, a1_1);
-                u = Vector256.Create(k[10]);
-                a2_0 = Fma.MultiplyAdd(t0, u, a2_0);
-                a2_1 = Fma.MultiplyAdd(t1, u, a2_1);
-                u = Vector256.Create(k[11]);
-                a3_0 = Fma.MultiplyAdd(t0, u, a3_0);
-                a3_1 = Fma.MultiplyAdd(t1, u, a3_1);
-                u = Vector256.Create(k[12]);
-                a4_0 = Fma.MultiplyAdd(t0, u, a4_0);
-                a4_1 = Fma.MultiplyAdd(t1, u, a4_1);
-                u = Vector256.Create(k[13]);
-                a5_0 = Fma.MultiplyAdd(t0, u, a5_0);
-                a5_1 = Fma.MultiplyAdd(t1, u, a5_1);
-                t0 = Avx.LoadVector256(r + 2);
                 t1 = Avx.LoadVector256(r + 8);
-                u = Vector256.Create(k[16]);
-                a0_0 = Fma.MultiplyAdd(t0, u, a0_0);
-                a0_1 = Fma.MultiplyAdd(t1, u, a0_1);
-                u = Vector256.Create(k[17]);
-                a1_0 = Fma.MultiplyAdd(t0, u, a1_0);
-                a1_1 = Fma.MultiplyAdd(t1, u, a1_1);
-                u = Vector256.Create(k[18]);
-                a2_0 = Fma.MultiplyAdd(t0, u, a2_0);
-                a2_1 = Fma.MultiplyAdd(t1, u, a2_1);
-                u = Vector256.Create(k[19]);
-                a3_0 = Fma.MultiplyAdd(t0, u, a3_0);
-                a3_1 = Fma.MultiplyAdd(t1, u, a3_1);
-                u = Vector256.Create(k[20]);
-                a4_0 = Fma.MultiplyAdd(t0, u, a4_0);
-                a4_1 = Fma.MultiplyAdd(t1, u, a4_1);
-                u = Vector256.Create(k[21]);
-                a5_0 = Fma.MultiplyAdd(t0, u, a5_0);
-                a5_1 = Fma.MultiplyAdd(t1, u, a5_1);
-                t0 = Avx.LoadVector256(r + 3);
-                t1 = Avx.LoadVector256(r + 9);
-                u = Vector256.Create(k[24]);
-                a0_0 = Fma.MultiplyAdd(t0, u, a0_0);
-                a0_1 = Fma.MultiplyAdd(t1, u, a0_1);
-                u = Vector256.Create(k[25]);
-                a1_0 = Fma.MultiplyAdd(t0, u, a1_0);
-                a1_1 = Fma.MultiplyAdd(t1, u, a1_1);
-                u = Vector256.Create(k[26]);
-                a2_0 = Fma.MultiplyAdd(t0, u, a2_0);
-                a2_1 = Fma.MultiplyAdd(t1, u, a2_1);
-                u = Vector256.Create(k[27]);
-                a3_0 = Fma.MultiplyAdd(t0, u, a3_0);
-                a3_1 = Fma.MultiplyAdd(t1, u, a3_1);
-                u = Vector256.Create(k[28]);
-                a4_0 = Fma.MultiplyAdd(t0, u, a4_0);
-                a4_1 = Fma.MultiplyAdd(t1, u, a4_1);
-                u = Vector256.Create(k[29]);
-                a5_0 = Fma.MultiplyAdd(t0, u, a5_0);
-                a5_1 = Fma.MultiplyAdd(t1, u, a5_1);
-                t0 = Avx.LoadVector256(r + 4);
-                t1 = Avx.LoadVector256(r + 10);
-                u = Vector256.Create(k[32]);
-                a0_0 = Fma.MultiplyAdd(t0, u, a0_0);
-                a0_1 = Fma.MultiplyAdd(t1, u, a0_1);
-                u = Vector256.Create(k[33]);
-                a1_0 = Fma.MultiplyAdd(t0, u, a1_0);
-                a1_1 = Fma.MultiplyAdd(t1, u, a1_1);
-                u = Vector256.Create(k[34]);
-                a2_0 = Fma.MultiplyAdd(t0, u, a2_0);
-                a2_1 = Fma.MultiplyAdd(t1, u, a2_1);
-                u = Vector256.Create(k[35]);
-                a3_0 = Fma.MultiplyAdd(t0, u, a3_0);
-                a3_1 = Fma.MultiplyAdd(t1, u, a3_1);
-                u = Vector256.Create(k[36]);
-                a4_0 = Fma.MultiplyAdd(t0, u, a4_0);
-                a4_1 = Fma.MultiplyAdd(t1, u, a4_1);
-                u = Vector256.Create(k[37]);
-                a5_0 = Fma.MultiplyAdd(t0, u, a5_0);
-                a5_1 = Fma.MultiplyAdd(t1, u, a5_1);
+                u = Avx.LoadVector256(k);
+                a0_0 = Fma.MultiplyAdd(u, t0, a0_0);
+                a0_1 = Fma.MultiplyAdd(u, t1, a0_1);
+                u = Avx.LoadVector256(k + 200);
+                a1_0 = Fma.MultiplyAdd(u, t0, a1_0);
+                a1_1 = Fma.MultiplyAdd(u, t1, a1_1);
+                u = Avx.LoadVector256(k + 400);
+                a2_0 = Fma.MultiplyAdd(u, t0, a2_0);
+                a2_1 = Fma.MultiplyAdd(u, t1, a2_1);
+                u = Avx.LoadVector256(k + 600);
+                a3_0 = Fma.MultiplyAdd(u, t0, a3_0);
+                a3_1 = Fma.MultiplyAdd(u, t1, a3_1);
+                u = Avx.LoadVector256(k + 800);
+                a4_0 = Fma.MultiplyAdd(u, t0, a4_0);
+                a4_1 = Fma.MultiplyAdd(u, t1, a4_1);
+                u = Avx.LoadVector256(k + 1000);
+                a5_0 = Fma.MultiplyAdd(u, t0, a5_0);
+                a5_1 = Fma.MultiplyAdd(u, t1, a5_1);
+                t0 = Avx.LoadVector256(r);
+                u = Avx.LoadVector256(k + 8);
+                a0_1 = Fma.MultiplyAdd(u, t0, a0_1);
+                u = Avx.LoadVector256(k + 208);
+                a1_1 = Fma.MultiplyAdd(u, t0, a1_1);
+                u = Avx.LoadVector256(k + 408);
+                a2_1 = Fma.MultiplyAdd(u, t0, a2_1);
+                u = Avx.LoadVector256(k + 608);
+                a3_1 = Fma.MultiplyAdd(u, t0, a3_1);
+                u = Avx.LoadVector256(k + 808);
+                a4_1 = Fma.MultiplyAdd(u, t0, a4_1);
+                u = Avx.LoadVector256(k + 1008);
+                a5_1 = Fma.MultiplyAdd(u, t0, a5_1);
             }
         }
-        Avx.Store(y, a0_0);
-        Avx.Store(y + 6, a0_1);
-        Avx.Store(y + 196, a1_0);
-        Avx.Store(y + 202, a1_1);
-        Avx.Store(y + 392, a2_0);
-        Avx.Store(y + 398, a2_1);
-        Avx.Store(y + 588, a3_0);
-        Avx.Store(y + 594, a3_1);
-        Avx.Store(y + 784, a4_0);
-        Avx.Store(y + 790, a4_1);
-        Avx.Store(y + 980, a5_0);
-        Avx.Store(y + 986, a5_1);
+        Avx.Store(x, global::ConvGen.Registers.LaneSums(a0_0, a1_0, a2_0, a3_0, a4_0, a5_0, Vector256<float>.Zero, Vector256<float>.Zero));
+        Avx.Store(x + 8, global::ConvGen.Registers.LaneSums(a0_1, a1_1, a2_1, a3_1, a4_1, a5_1, Vector256<float>.Zero, Vector256<float>.Zero));
     }
 
-    // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
-    // Scalar twin of the AVX2 kernel for CPUs without AVX2/FMA: same work items.
+    // 6×2 tile: acc[i][p] += W[8 o, i, tap] · ∂Z[8 o, pixel p − tap]; per tap 2 ∂Z loads and 6 weight loads for 12 FMAs.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back16Scalar(void* state, int begin, int end)
+    private static void Back15Tile1(float* z, float* w, float* x, int ky0, int ky1)
+    {
+        Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0;
+        Vector256<float> a1_0 = a0_0, a1_1 = a0_0;
+        Vector256<float> a2_0 = a0_0, a2_1 = a0_0;
+        Vector256<float> a3_0 = a0_0, a3_1 = a0_0;
+        Vector256<float> a4_0 = a0_0, a4_1 = a0_0;
+        Vector256<float> a5_0 = a0_0, a5_1 = a0_0;
+        Vector256<float> t0, t1, u;
+        for (int ob = 0; ob < 2; ob++)
+        {
+            for (int ky = ky0; ky < ky1; ky++)
+            {
+                float* r = z + ob * 800 - ky * 80;
+                float* k = w + ob * 1200 + ky * 40;
+                t0 = Avx.LoadVector256(r);
+                t1 = Avx.LoadVector256(r + 8);
+                u = Avx.LoadVector256(k);
+                a0_0 = Fma.MultiplyAdd(u, t0, a0_0);
+                a0_1 = Fma.MultiplyAdd(u, t1, a0_1);
+                u = Avx.LoadVector256(k + 200);
+                a1_0 = Fma.MultiplyAdd(u, t0, a1_0);
+                a1_1 = Fma.MultiplyAdd(u, t1, a1_1);
+                u = Avx.LoadVector256(k + 400);
+                a2_0 = Fma.MultiplyAdd(u, t0, a2_0);
+                a2_1 = Fma.MultiplyAdd(u, t1, a2_1);
+                u = Avx.LoadVector256(k + 600);
+                a3_0 = Fma.MultiplyAdd(u, t0, a3_0);
+                a3_1 = Fma.MultiplyAdd(u, t1, a3_1);
+                u = Avx.LoadVector256(k + 800);
+                a4_0 = Fma.MultiplyAdd(u, t0, a4_0);
+                a4_1 = Fma.MultiplyAdd(u, t1, a4_1);
+                u = Avx.LoadVector256(k + 1000);
+                a5_0 = Fma.MultiplyAdd(u, t0, a5_0);
+                a5_1 = Fma.MultiplyAdd(u, t1, a5_1);
+                t0 = Avx.LoadVector256(r - 8);
+                t1 = Avx.LoadVector256(r);
+                u = Avx.LoadVector256(k + 8);
+                a0_0 = Fma.MultiplyAdd(u, t0, a0_0);
+                a0_1 = Fma.MultiplyAdd(u, t1, a0_1);
+                u = Avx.LoadVector256(k + 208);
+                a1_0 = Fma.MultiplyAdd(u, t0, a1_0);
+                a1_1 = Fma.MultiplyAdd(u, t1, a1_1);
+                u = Avx.LoadVector256(k + 408);
+                a2_0 = Fma.MultiplyAdd(u, t0, a2_0);
+                a2_1 = Fma.MultiplyAdd(u, t1, a2_1);
+                u = Avx.LoadVector256(k + 608);
+                a3_0 = Fma.MultiplyAdd(u, t0, a3_0);
+                a3_1 = Fma.MultiplyAdd(u, t1, a3_1);
+                u = Avx.LoadVector256(k + 808);
+                a4_0 = Fma.MultiplyAdd(u, t0, a4_0);
+                a4_1 = Fma.MultiplyAdd(u, t1, a4_1);
+                u = Avx.LoadVector256(k + 1008);
+                a5_0 = Fma.MultiplyAdd(u, t0, a5_0);
+                a5_1 = Fma.MultiplyAdd(u, t1, a5_1);
+                t0 = Avx.LoadVector256(r - 16);
+                t1 = Avx.LoadVector256(r - 8);
+                u = Avx.LoadVector256(k + 16);
+                a0_0 = Fma.MultiplyAdd(u, t0, a0_0);
+                a0_1 = Fma.MultiplyAdd(u, t1, a0_1);
+                u = Avx.LoadVector256(k + 216);
+                a1_0 = Fma.MultiplyAdd(u, t0, a1_0);
+                a1_1 = Fma.MultiplyAdd(u, t1, a1_1);
+                u = Avx.LoadVector256(k + 416);
+                a2_0 = Fma.MultiplyAdd(u, t0, a2_0);
+                a2_1 = Fma.MultiplyAdd(u, t1, a2_1);
+                u = Avx.LoadVector256(k + 616);
+                a3_0 = Fma.MultiplyAdd(u, t0, a3_0);
+                a3_1 = Fma.MultiplyAdd(u, t1, a3_1);
+                u = Avx.LoadVector256(k + 816);
+                a4_0 = Fma.MultiplyAdd(u, t0, a4_0);
+                a4_1 = Fma.MultiplyAdd(u, t1, a4_1);
+                u = Avx.LoadVector256(k + 1016);
+                a5_0 = Fma.MultiplyAdd(u, t0, a5_0);
+                a5_1 = Fma.MultiplyAdd(u, t1, a5_1);
+                t0 = Avx.LoadVector256(r - 16);
+                u = Avx.LoadVector256(k + 24);
+                a0_1 = Fma.MultiplyAdd(u, t0, a0_1);
+                u = Avx.LoadVector256(k + 224);
+                a1_1 = Fma.MultiplyAdd(u, t0, a1_1);
+                u = Avx.LoadVector256(k + 424);
+                a2_1 = Fma.MultiplyAdd(u, t0, a2_1);
+                u = Avx.LoadVector256(k + 624);
+                a3_1 = Fma.MultiplyAdd(u, t0, a3_1);
+                u = Avx.LoadVector256(k + 824);
+                a4_1 = Fma.MultiplyAdd(u, t0, a4_1);
+                u = Avx.LoadVector256(k + 1024);
+                a5_1 = Fma.MultiplyAdd(u, t0, a5_1);
+            }
+        }
+        Avx.Store(x, global::ConvGen.Registers.LaneSums(a0_0, a1_0, a2_0, a3_0, a4_0, a5_0, Vector256<float>.Zero, Vector256<float>.Zero));
+        Avx.Store(x + 8, global::ConvGen.Registers.LaneSums(a0_1, a1_1, a2_1, a3_1, a4_1, a5_1, Vector256<float>.Zero, Vector256<float>.Zero));
+    }
+
+    // 6×2 tile: acc[i][p] += W[8 o, i, tap] · ∂Z[8 o, pixel p − tap]; per tap 2 ∂Z loads and 6 weight loads for 12 FMAs.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back15Tile2(float* z, float* w, float* x, int ky0, int ky1)
+    {
+        Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0;
+        Vector256<float> a1_0 = a0_0, a1_1 = a0_0;
+        Vector256<float> a2_0 = a0_0, a2_1 = a0_0;
+        Vector256<float> a3_0 = a0_0, a3_1 = a0_0;
+        Vector256<float> a4_0 = a0_0, a4_1 = a0_0;
+        Vector256<float> a5_0 = a0_0, a5_1 = a0_0;
+        Vector256<float> t0, t1, u;
+        for (int ob = 0; ob < 2; ob++)
+        {
+            for (int ky = ky0; ky < ky1; ky++)
+            {
+                float* r = z + ob * 800 - ky * 80;
+                float* k = w + ob * 1200 + ky * 40;
+                t0 = Avx.LoadVector256(r);
+                t1 = Avx.LoadVector256(r + 8);
+                u = Avx.LoadVector256(k);
+                a0_0 = Fma.MultiplyAdd(u, t0, a0_0);
+                a0_1 = Fma.MultiplyAdd(u, t1, a0_1);
+                u = Avx.LoadVector256(k + 200);
+                a1_0 = Fma.MultiplyAdd(u, t0, a1_0);
+                a1_1 = Fma.MultiplyAdd(u, t1, a1_1);
+                u = Avx.LoadVector256(k + 400);
+                a2_0 = Fma.MultiplyAdd(u, t0, a2_0);
+                a2_1 = Fma.MultiplyAdd(u, t1, a2_1);
+                u = Avx.LoadVector256(k + 600);
+                a3_0 = Fma.MultiplyAdd(u, t0, a3_0);
+                a3_1 = Fma.MultiplyAdd(u, t1, a3_1);
+                u = Avx.LoadVector256(k + 800);
+                a4_0 = Fma.MultiplyAdd(u, t0, a4_0);
+                a4_1 = Fma.MultiplyAdd(u, t1, a4_1);
+                u = Avx.LoadVector256(k + 1000);
+                a5_0 = Fma.MultiplyAdd(u, t0, a5_0);
+                a5_1 = Fma.MultiplyAdd(u, t1, a5_1);
+                t0 = Avx.LoadVector256(r - 8);
+                t1 = Avx.LoadVector256(r);
+                u = Avx.LoadVector256(k + 8);
+                a0_0 = Fma.MultiplyAdd(u, t0, a0_0);
+                a0_1 = Fma.MultiplyAdd(u, t1, a0_1);
+                u = Avx.LoadVector256(k + 208);
+                a1_0 = Fma.MultiplyAdd(u, t0, a1_0);
+                a1_1 = Fma.MultiplyAdd(u, t1, a1_1);
+                u = Avx.LoadVector256(k + 408);
+                a2_0 = Fma.MultiplyAdd(u, t0, a2_0);
+                a2_1 = Fma.MultiplyAdd(u, t1, a2_1);
+                u = Avx.LoadVector256(k + 608);
+                a3_0 = Fma.MultiplyAdd(u, t0, a3_0);
+                a3_1 = Fma.MultiplyAdd(u, t1, a3_1);
+                u = Avx.LoadVector256(k + 808);
+                a4_0 = Fma.MultiplyAdd(u, t0, a4_0);
+                a4_1 = Fma.MultiplyAdd(u, t1, a4_1);
+                u = Avx.LoadVector256(k + 1008);
+                a5_0 = Fma.MultiplyAdd(u, t0, a5_0);
+                a5_1 = Fma.MultiplyAdd(u, t1, a5_1);
+                t0 = Avx.LoadVector256(r - 16);
+                t1 = Avx.LoadVector256(r - 8);
+                u = Avx.LoadVector256(k + 16);
+                a0_0 = Fma.MultiplyAdd(u, t0, a0_0);
+                a0_1 = Fma.MultiplyAdd(u, t1, a0_1);
+                u = Avx.LoadVector256(k + 216);
+                a1_0 = Fma.MultiplyAdd(u, t0, a1_0);
+                a1_1 = Fma.MultiplyAdd(u, t1, a1_1);
+                u = Avx.LoadVector256(k + 416);
+                a2_0 = Fma.MultiplyAdd(u, t0, a2_0);
+                a2_1 = Fma.MultiplyAdd(u, t1, a2_1);
+                u = Avx.LoadVector256(k + 616);
+                a3_0 = Fma.MultiplyAdd(u, t0, a3_0);
+                a3_1 = Fma.MultiplyAdd(u, t1, a3_1);
+                u = Avx.LoadVector256(k + 816);
+                a4_0 = Fma.MultiplyAdd(u, t0, a4_0);
+                a4_1 = Fma.MultiplyAdd(u, t1, a4_1);
+                u = Avx.LoadVector256(k + 1016);
+                a5_0 = Fma.MultiplyAdd(u, t0, a5_0);
+                a5_1 = Fma.MultiplyAdd(u, t1, a5_1);
+                t0 = Avx.LoadVector256(r - 24);
+                t1 = Avx.LoadVector256(r - 16);
+                u = Avx.LoadVector256(k + 24);
+                a0_0 = Fma.MultiplyAdd(u, t0, a0_0);
+                a0_1 = Fma.MultiplyAdd(u, t1, a0_1);
+                u = Avx.LoadVector256(k + 224);
+                a1_0 = Fma.MultiplyAdd(u, t0, a1_0);
+                a1_1 = Fma.MultiplyAdd(u, t1, a1_1);
+                u = Avx.LoadVector256(k + 424);
+                a2_0 = Fma.MultiplyAdd(u, t0, a2_0);
+                a2_1 = Fma.MultiplyAdd(u, t1, a2_1);
+                u = Avx.LoadVector256(k + 624);
+                a3_0 = Fma.MultiplyAdd(u, t0, a3_0);
+                a3_1 = Fma.MultiplyAdd(u, t1, a3_1);
+                u = Avx.LoadVector256(k + 824);
+                a4_0 = Fma.MultiplyAdd(u, t0, a4_0);
+                a4_1 = Fma.MultiplyAdd(u, t1, a4_1);
+                u = Avx.LoadVector256(k + 1024);
+                a5_0 = Fma.MultiplyAdd(u, t0, a5_0);
+                a5_1 = Fma.MultiplyAdd(u, t1, a5_1);
+                t0 = Avx.LoadVector256(r - 32);
+                t1 = Avx.LoadVector256(r - 24);
+                u = Avx.LoadVector256(k + 32);
+                a0_0 = Fma.MultiplyAdd(u, t0, a0_0);
+                a0_1 = Fma.MultiplyAdd(u, t1, a0_1);
+                u = Avx.LoadVector256(k + 232);
+                a1_0 = Fma.MultiplyAdd(u, t0, a1_0);
+                a1_1 = Fma.MultiplyAdd(u, t1, a1_1);
+                u = Avx.LoadVector256(k + 432);
+                a2_0 = Fma.MultiplyAdd(u, t0, a2_0);
+                a2_1 = Fma.MultiplyAdd(u, t1, a2_1);
+                u = Avx.LoadVector256(k + 632);
+                a3_0 = Fma.MultiplyAdd(u, t0, a3_0);
+                a3_1 = Fma.MultiplyAdd(u, t1, a3_1);
+                u = Avx.LoadVector256(k + 832);
+                a4_0 = Fma.MultiplyAdd(u, t0, a4_0);
+                a4_1 = Fma.MultiplyAdd(u, t1, a4_1);
+                u = Avx.LoadVector256(k + 1032);
+                a5_0 = Fma.MultiplyAdd(u, t0, a5_0);
+                a5_1 = Fma.MultiplyAdd(u, t1, a5_1);
+            }
+        }
+        Avx.Store(x, global::ConvGen.Registers.LaneSums(a0_0, a1_0, a2_0, a3_0, a4_0, a5_0, Vector256<float>.Zero, Vector256<float>.Zero));
+        Avx.Store(x + 8, global::ConvGen.Registers.LaneSums(a0_1, a1_1, a2_1, a3_1, a4_1, a5_1, Vector256<float>.Zero, Vector256<float>.Zero));
+    }
+
+    // 6×2 tile: acc[i][p] += W[8 o, i, tap] · ∂Z[8 o, pixel p − tap]; per tap 2 ∂Z loads and 6 weight loads for 12 FMAs.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back15Tile3(float* z, float* w, float* x, int ky0, int ky1)
+    {
+        Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0;
+        Vector256<float> a1_0 = a0_0, a1_1 = a0_0;
+        Vector256<float> a2_0 = a0_0, a2_1 = a0_0;
+        Vector256<float> a3_0 = a0_0, a3_1 = a0_0;
+        Vector256<float> a4_0 = a0_0, a4_1 = a0_0;
+        Vector256<float> a5_0 = a0_0, a5_1 = a0_0;
+        Vector256<float> t0, t1, u;
+        for (int ob = 0; ob < 2; ob++)
+        {
+            for (int ky = ky0; ky < ky1; ky++)
+            {
+                float* r = z + ob * 800 - ky * 80;
+                float* k = w + ob * 1200 + ky * 40;
+                t0 = Avx.LoadVector256(r - 8);
+                u = Avx.LoadVector256(k + 8);
+                a0_0 = Fma.MultiplyAdd(u, t0, a0_0);
+                u = Avx.LoadVector256(k + 208);
+                a1_0 = Fma.MultiplyAdd(u, t0, a1_0);
+                u = Avx.LoadVector256(k + 408);
+                a2_0 = Fma.MultiplyAdd(u, t0, a2_0);
+                u = Avx.LoadVector256(k + 608);
+                a3_0 = Fma.MultiplyAdd(u, t0, a3_0);
+                u = Avx.LoadVector256(k + 808);
+                a4_0 = Fma.MultiplyAdd(u, t0, a4_0);
+                u = Avx.LoadVector256(k + 1008);
+                a5_0 = Fma.MultiplyAdd(u, t0, a5_0);
+                t0 = Avx.LoadVector256(r - 16);
+                t1 = Avx.LoadVector256(r - 8);
+                u = Avx.LoadVector256(k + 16);
+                a0_0 = Fma.MultiplyAdd(u, t0, a0_0);
+                a0_1 = Fma.MultiplyAdd(u, t1, a0_1);
+                u = Avx.LoadVector256(k + 216);
+                a1_0 = Fma.MultiplyAdd(u, t0, a1_0);
+                a1_1 = Fma.MultiplyAdd(u, t1, a1_1);
+                u = Avx.LoadVector256(k + 416);
+                a2_0 = Fma.MultiplyAdd(u, t0, a2_0);
+                a2_1 = Fma.MultiplyAdd(u, t1, a2_1);
+                u = Avx.LoadVector256(k + 616);
+                a3_0 = Fma.MultiplyAdd(u, t0, a3_0);
+                a3_1 = Fma.MultiplyAdd(u, t1, a3_1);
+                u = Avx.LoadVector256(k + 816);
+                a4_0 = Fma.MultiplyAdd(u, t0, a4_0);
+                a4_1 = Fma.MultiplyAdd(u, t1, a4_1);
+                u = Avx.LoadVector256(k + 1016);
+                a5_0 = Fma.MultiplyAdd(u, t0, a5_0);
+                a5_1 = Fma.MultiplyAdd(u, t1, a5_1);
+                t0 = Avx.LoadVector256(r - 24);
+                t1 = Avx.LoadVector256(r - 16);
+                u = Avx.LoadVector256(k + 24);
+                a0_0 = Fma.MultiplyAdd(u, t0, a0_0);
+                a0_1 = Fma.MultiplyAdd(u, t1, a0_1);
+                u = Avx.LoadVector256(k + 224);
+                a1_0 = Fma.MultiplyAdd(u, t0, a1_0);
+                a1_1 = Fma.MultiplyAdd(u, t1, a1_1);
+                u = Avx.LoadVector256(k + 424);
+                a2_0 = Fma.MultiplyAdd(u, t0, a2_0);
+                a2_1 = Fma.MultiplyAdd(u, t1, a2_1);
+                u = Avx.LoadVector256(k + 624);
+                a3_0 = Fma.MultiplyAdd(u, t0, a3_0);
+                a3_1 = Fma.MultiplyAdd(u, t1, a3_1);
+                u = Avx.LoadVector256(k + 824);
+                a4_0 = Fma.MultiplyAdd(u, t0, a4_0);
+                a4_1 = Fma.MultiplyAdd(u, t1, a4_1);
+                u = Avx.LoadVector256(k + 1024);
+                a5_0 = Fma.MultiplyAdd(u, t0, a5_0);
+                a5_1 = Fma.MultiplyAdd(u, t1, a5_1);
+                t0 = Avx.LoadVector256(r - 32);
+                t1 = Avx.LoadVector256(r - 24);
+                u = Avx.LoadVector256(k + 32);
+                a0_0 = Fma.MultiplyAdd(u, t0, a0_0);
+                a0_1 = Fma.MultiplyAdd(u, t1, a0_1);
+                u = Avx.LoadVector256(k + 232);
+                a1_0 = Fma.MultiplyAdd(u, t0, a1_0);
+                a1_1 = Fma.MultiplyAdd(u, t1, a1_1);
+                u = Avx.LoadVector256(k + 432);
+                a2_0 = Fma.MultiplyAdd(u, t0, a2_0);
+                a2_1 = Fma.MultiplyAdd(u, t1, a2_1);
+                u = Avx.LoadVector256(k + 632);
+                a3_0 = Fma.MultiplyAdd(u, t0, a3_0);
+                a3_1 = Fma.MultiplyAdd(u, t1, a3_1);
+                u = Avx.LoadVector256(k + 832);
+                a4_0 = Fma.MultiplyAdd(u, t0, a4_0);
+                a4_1 = Fma.MultiplyAdd(u, t1, a4_1);
+                u = Avx.LoadVector256(k + 1032);
+                a5_0 = Fma.MultiplyAdd(u, t0, a5_0);
+                a5_1 = Fma.MultiplyAdd(u, t1, a5_1);
+            }
+        }
+        Avx.Store(x, global::ConvGen.Registers.LaneSums(a0_0, a1_0, a2_0, a3_0, a4_0, a5_0, Vector256<float>.Zero, Vector256<float>.Zero));
+        Avx.Store(x + 8, global::ConvGen.Registers.LaneSums(a0_1, a1_1, a2_1, a3_1, a4_1, a5_1, Vector256<float>.Zero, Vector256<float>.Zero));
+    }
+
+    // 6×2 tile: acc[i][p] += W[8 o, i, tap] · ∂Z[8 o, pixel p − tap]; per tap 2 ∂Z loads and 6 weight loads for 12 FMAs.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back15Tile4(float* z, float* w, float* x, int ky0, int ky1)
+    {
+        Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0;
+        Vector256<float> a1_0 = a0_0, a1_1 = a0_0;
+        Vector256<float> a2_0 = a0_0, a2_1 = a0_0;
+        Vector256<float> a3_0 = a0_0, a3_1 = a0_0;
+        Vector256<float> a4_0 = a0_0, a4_1 = a0_0;
+        Vector256<float> a5_0 = a0_0, a5_1 = a0_0;
+        Vector256<float> t0, t1, u;
+        for (int ob = 0; ob < 2; ob++)
+        {
+            for (int ky = ky0; ky < ky1; ky++)
+            {
+                float* r = z + ob * 800 - ky * 80;
+                float* k = w + ob * 1200 + ky * 40;
+                t0 = Avx.LoadVector256(r - 24);
+                u = Avx.LoadVector256(k + 24);
+                a0_0 = Fma.MultiplyAdd(u, t0, a0_0);
+                u = Avx.LoadVector256(k + 224);
+                a1_0 = Fma.MultiplyAdd(u, t0, a1_0);
+                u = Avx.LoadVector256(k + 424);
+                a2_0 = Fma.MultiplyAdd(u, t0, a2_0);
+                u = Avx.LoadVector256(k + 624);
+                a3_0 = Fma.MultiplyAdd(u, t0, a3_0);
+                u = Avx.LoadVector256(k + 824);
+                a4_0 = Fma.MultiplyAdd(u, t0, a4_0);
+                u = Avx.LoadVector256(k + 1024);
+                a5_0 = Fma.MultiplyAdd(u, t0, a5_0);
+                t0 = Avx.LoadVector256(r - 32);
+                t1 = Avx.LoadVector256(r - 24);
+                u = Avx.LoadVector256(k + 32);
+                a0_0 = Fma.MultiplyAdd(u, t0, a0_0);
+                a0_1 = Fma.MultiplyAdd(u, t1, a0_1);
+                u = Avx.LoadVector256(k + 232);
+                a1_0 = Fma.MultiplyAdd(u, t0, a1_0);
+                a1_1 = Fma.MultiplyAdd(u, t1, a1_1);
+                u = Avx.LoadVector256(k + 432);
+                a2_0 = Fma.MultiplyAdd(u, t0, a2_0);
+                a2_1 = Fma.MultiplyAdd(u, t1, a2_1);
+                u = Avx.LoadVector256(k + 632);
+                a3_0 = Fma.MultiplyAdd(u, t0, a3_0);
+                a3_1 = Fma.MultiplyAdd(u, t1, a3_1);
+                u = Avx.LoadVector256(k + 832);
+                a4_0 = Fma.MultiplyAdd(u, t0, a4_0);
+                a4_1 = Fma.MultiplyAdd(u, t1, a4_1);
+                u = Avx.LoadVector256(k + 1032);
+                a5_0 = Fma.MultiplyAdd(u, t0, a5_0);
+                a5_1 = Fma.MultiplyAdd(u, t1, a5_1);
+            }
+        }
+        Avx.Store(x, global::ConvGen.Registers.LaneSums(a0_0, a1_0, a2_0, a3_0, a4_0, a5_0, Vector256<float>.Zero, Vector256<float>.Zero));
+        Avx.Store(x + 8, global::ConvGen.Registers.LaneSums(a0_1, a1_1, a2_1, a3_1, a4_1, a5_1, Vector256<float>.Zero, Vector256<float>.Zero));
+    }
+
+    // ∂X[n,i,y,x] = W[O,i,ΔY,ΔX] · ∂Z[n,O,y-ΔY,x-ΔX]
+    // Scalar twin of the AVX2 kernel for CPUs without AVX2/FMA: same work items, same weights.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back15Scalar(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
             int oy = item % 14, n = item / 14;
-            float* x = f->G6 + (nint)n * 5184 + oy * 18;
-            float* y = f->G5 + (nint)n * 1176 + oy * 14;
-            float* w = f->L3WT;
-            int ky0 = Math.Max(0, 4 - oy), ky1 = Math.Min(5, 14 - oy);
-            for (int o = 0; o < 6; o++)
+            float* z = f->G4 + (nint)n * 1600;
+            float* x = f->G5 + (nint)n * 1568 + oy * 112;
+            float* w = f->L3W;
+            int ky0 = Math.Max(0, oy - 9), ky1 = Math.Min(5, oy + 1);
+            for (int ox = 0; ox < 14; ox++)
             {
-                for (int ox = 0; ox < 14; ox++)
+                int kx0 = Math.Max(0, ox - 9), kx1 = Math.Min(5, ox + 1);
+                for (int i = 0; i < 8; i++)
                 {
                     float acc = 0f;
-                    for (int i = 0; i < 16; i++)
-                        for (int ky = ky0; ky < ky1; ky++)
-                            for (int kx = 0; kx < 5; kx++)
-                                acc += w[((i * 5 + ky) * 5 + kx) * 8 + o] * x[i * 324 + ky * 18 + ox + kx * 1];
-                    y[o * 196 + ox] = acc;
+                    if (i < 6)
+                        for (int o = 0; o < 16; o++)
+                            for (int ky = ky0; ky < ky1; ky++)
+                                for (int kx = kx0; kx < kx1; kx++)
+                                    acc += w[((o >> 3) * 6 + i) * 200 + (ky * 5 + kx) * 8 + (o & 7)] * z[(o >> 3) * 800 + (oy + 0 - ky) * 80 + (ox + 0 - kx) * 8 + (o & 7)];
+                    x[ox * 8 + i] = acc;
                 }
-            }
-        }
-    }
-
-    // Y[n,c,h+0,w+0] = X[n,c,h,w]   (6×14×14 NCHW → 6×14×14 NCHW8c: gradient into its tensor's layout)
-    // A pure change of layout.
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back17(void* state, int begin, int end)
-    {
-        var f = (Frame*)state;
-        for (int item = begin; item < end; item++)
-        {
-            int n = item / 1, unit = item % 1;
-            float* x = f->G5 + (nint)n * 1176;
-            float* y = f->G7 + (nint)n * 1568 + (nint)unit * 1568;
-            int channels = Math.Min(6 - unit * 8, 8);
-            float* src = x + (nint)unit * 1568;
-            float* dst = y + 0;
-            if (s_useAvx2)
-            {
-                for (int h = 0; h < 14; h++)
-                {
-                    global::ConvGen.Registers.ToBlocked8(src + h * 14 + 0, 196, channels, dst + h * 112 + 0 * 8);
-                    global::ConvGen.Registers.ToBlocked8(src + h * 14 + 6, 196, channels, dst + h * 112 + 6 * 8);
-                }
-            }
-            else
-            {
-                new Span<float>(y, 1568).Clear();
-                for (int c = 0; c < channels; c++)
-                    for (int h = 0; h < 14; h++)
-                        for (int w = 0; w < 14; w++) dst[h * 112 + w * 8 + c] = src[c * 196 + h * 14 + w];
             }
         }
     }
@@ -3930,15 +4150,15 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
     // ∂X[n,c,2·y+ΔY,2·x+ΔX] = ∂Y[n,c,y,x] · [X > 0] at the first maximum of the 2x2 window in scan order (PyTorch's tie rule), 0 elsewhere   (layer 2, with the ReLU of layer 1 that X is the output of)
     // The windows tile the input: one store per input pixel.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back18(void* state, int begin, int end)
+    private static void Back16(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
             int cb = item % 1, n = item / 1;
             float* x = f->T2 + (nint)n * 6272 + (nint)cb * 6272;
-            float* g = f->G7 + (nint)n * 1568 + (nint)cb * 1568;
-            float* dx = f->G8 + (nint)n * 6272 + (nint)cb * 6272;
+            float* g = f->G5 + (nint)n * 1568 + (nint)cb * 1568;
+            float* dx = f->G6 + (nint)n * 6272 + (nint)cb * 6272;
             for (int oy = 0; oy < 14; oy++)
             {
                 for (int ox = 0; ox < 14; ox++)
@@ -3973,7 +4193,7 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
     // ∂B[o] += Σ_{n,y,x} ∂Z[n,o,y,x]   (layer 0)
     // One block of 8 outputs per work item; two partial sums.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back19(void* state, int begin, int end)
+    private static void Back17(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int cb = begin; cb < end; cb++)
@@ -3981,7 +4201,7 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             Vector256<float> s0 = Vector256<float>.Zero, s1 = s0;
             for (int n = 0; n < f->Batch; n++)
             {
-                float* g = f->G8 + (nint)n * 6272 + cb * 6272;
+                float* g = f->G6 + (nint)n * 6272 + cb * 6272;
                 int p = 0;
                 for (; p + 2 <= 784; p += 2) { s0 += Vector256.Load(g + p * 8); s1 += Vector256.Load(g + p * 8 + 8); }
                 for (; p < 784; p++) s0 += Vector256.Load(g + p * 8);
@@ -3994,7 +4214,7 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
     // ∂W[o,i,ΔY,ΔX] += Σ_{n,y,x} ∂Z[n,o,y,x] · X[n,i,1·y+1·ΔY,1·x+1·ΔX]   (layer 0, X zero-padded)
     // Each work item owns 8 outputs × 1 input channel(s) × 1 kernel row(s) × 5: 5 accumulators in registers, reduced over every pixel of the pass's samples [N0, N1).
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back20(void* state, int begin, int end)
+    private static void Back18(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
@@ -4006,7 +4226,7 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             Vector256<float> ba0 = Vector256<float>.Zero, ba1 = Vector256<float>.Zero, ba2 = Vector256<float>.Zero, ba3 = Vector256<float>.Zero, ba4 = Vector256<float>.Zero;
             for (int n = f->N0; n < f->N1; n++)
             {
-                float* gz = f->G8 + (nint)n * 6272 + ob0 * 6272;
+                float* gz = f->G6 + (nint)n * 6272 + ob0 * 6272;
                 float* xs = f->T1 + (nint)n * 1024 + ic0 * 1024 + ky0 * 32;
                 for (int oy = oy0; oy < oy1; oy++)
                 {
@@ -4048,14 +4268,14 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
     // Y[n,c,h+2,w+2] = X[n,c,h,w]   (6×28×28 NCHW8c → 6×32×32 NCHW: layer 0: ∂Z onto the backward-data grid)
     // The border is zeroed, so the next kernel reads every tap in bounds.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back21(void* state, int begin, int end)
+    private static void Back19(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
             int n = item / 1, unit = item % 1;
-            float* x = f->G8 + (nint)n * 6272;
-            float* y = f->G9 + (nint)n * 6144 + (nint)unit * 8192;
+            float* x = f->G6 + (nint)n * 6272;
+            float* y = f->G7 + (nint)n * 6144 + (nint)unit * 8192;
             int channels = Math.Min(6 - unit * 8, 8);
             float* src = x + (nint)unit * 6272;
             float* dst = y + 66;
@@ -4087,27 +4307,27 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
     // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
     // layer 0: 6×32×32 → 1×28×28, 5x5: NCHW in, NCHW out, 1 output channel(s) × up to 4 vectors of 8 pixels per tile, one broadcast weight per output channel and tap
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back22(void* state, int begin, int end) { if (s_useAvx2) Back22Avx(state, begin, end); else Back22Scalar(state, begin, end); }
+    private static void Back20(void* state, int begin, int end) { if (s_useAvx2) Back20Avx(state, begin, end); else Back20Scalar(state, begin, end); }
 
     // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
     // Each work item is one output row, all output channels.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back22Avx(void* state, int begin, int end)
+    private static void Back20Avx(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
             int oy = item % 28, n = item / 28;
-            float* x = f->G9 + (nint)n * 6144 + oy * 32;
+            float* x = f->G7 + (nint)n * 6144 + oy * 32;
             float* y = f->InputGradient + (nint)n * 784 + oy * 28;
             int ky0 = Math.Max(0, 2 - oy), ky1 = Math.Min(5, 30 - oy);
-            Back22Tile0(x, f->L0WT, y, ky0, ky1);
+            Back20Tile0(x, f->L0WT, y, ky0, ky1);
         }
     }
 
     // 1×4 tile, twice (even and odd input channels): acc[o][v] += W[o,i,tap] · X[i][pixels of v + tap offset]; per tap 4 input loads and 1 broadcasts for 4 FMAs.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back22Tile0(float* x, float* w, float* y, int ky0, int ky1)
+    private static void Back20Tile0(float* x, float* w, float* y, int ky0, int ky1)
     {
         Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0;
         Vector256<float> c0_0 = a0_0, c0_1 = a0_0, c0_2 = a0_0, c0_3 = a0_0;
@@ -4219,13 +4439,13 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
     // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
     // Scalar twin of the AVX2 kernel for CPUs without AVX2/FMA: same work items.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back22Scalar(void* state, int begin, int end)
+    private static void Back20Scalar(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
             int oy = item % 28, n = item / 28;
-            float* x = f->G9 + (nint)n * 6144 + oy * 32;
+            float* x = f->G7 + (nint)n * 6144 + oy * 32;
             float* y = f->InputGradient + (nint)n * 784 + oy * 28;
             float* w = f->L0WT;
             int ky0 = Math.Max(0, 2 - oy), ky1 = Math.Min(5, 30 - oy);
