@@ -220,8 +220,10 @@ internal sealed class BackwardPlan
     /// the bias, unless the weight-gradient kernel sums it (<paramref name="biasInWeightGrad"/>). Returns ∂Z and the
     /// layer's weight and bias.
     /// </summary>
+    /// <param name="blocked">The kernels after the epilogue read ∂Z in NCHW8c: an NCHW ∂Z (a planar product's) is copied
+    /// there once the activation's derivative is applied.</param>
     private (Tensor Gradient, ParameterPlan Weight, ParameterPlan? Bias) AddEpilogueGradients(ExecutionPlan forward, LayerModel l, LayerKind? activation, Tensor output,
-        Dictionary<string, Tensor> grad, bool biasInWeightGrad = false)
+        Dictionary<string, Tensor> grad, bool biasInWeightGrad = false, bool blocked = false)
     {
         var gz = grad[output.Field];
         // Conv + ReLU + max pool (LeNet, VGG): the pool's backward, which stores every pixel of ∂Y once and reads the
@@ -231,6 +233,12 @@ internal sealed class BackwardPlan
             && pool.Layer.Kind == LayerKind.MaxPool && pool.GradX == gz && pool.Input == output)
             Steps[lastStep] = pool with { Relu = true };
         else if (activation is { } act) Steps.Add(new ActivationGradStep(act, l.Index + 1, output, gz, false));
+        if (blocked && !gz.Blocked)
+        {
+            var gz8 = New(true, gz.C, gz.H, gz.W, Tensor.BlockedStride(gz.C, gz.H, gz.W));
+            Steps.Add(new CopyGradStep(new CopyStep(gz, gz8, 0, 0, "∂Z into NCHW8c for the blocked gradient kernels"), false));
+            gz = gz8;
+        }
         var bias = l.Bias ? Parameter(forward, l.Index, "bias") : null;
         if (bias is not null && !biasInWeightGrad) Steps.Add(new BiasGradStep(l.Index, gz, bias.GradientPointer));
         return (gz, Parameter(forward, l.Index, "weight"), bias);
@@ -242,7 +250,7 @@ internal sealed class BackwardPlan
     private void AddConv(ExecutionPlan forward, ConvStep c, Dictionary<string, Tensor> grad, bool inputOnly)
     {
         var l = c.Layer;
-        var (gz, weight, bias) = AddEpilogueGradients(forward, l, c.Activation, c.To, grad, biasInWeightGrad: c.Planar);
+        var (gz, weight, bias) = AddEpilogueGradients(forward, l, c.Activation, c.To, grad, biasInWeightGrad: c.Planar, blocked: c.PlanarGemm);
         var source = c.Source;
         if (c.Planar)
         {

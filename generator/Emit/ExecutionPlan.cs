@@ -103,7 +103,17 @@ internal sealed record ConvStep(LayerModel Layer, Tensor From, Tensor To, LayerK
     /// A dense convolution that writes NCHW: the backward-data kernel of a layer with at most
     /// <see cref="MaxPlanarOutputs"/> input channels, vectorised along the output rows instead of over channels.
     /// </summary>
-    public bool PlanarOutput => !Layer.IsDepthwise && !To.Blocked;
+    public bool PlanarOutput => !Layer.IsDepthwise && !To.Blocked && !PlanarGemm;
+
+    /// <summary>
+    /// A 1x1 convolution from NCHW to NCHW: per sample a matrix product over the plane, <c>Y[o,p] = B[o] + W[o,I]·X[I,p]</c>
+    /// with 8 pixels per vector, so neither side needs a layout copy (see <see cref="GemmFits"/>).
+    /// </summary>
+    public bool PlanarGemm => GemmFits(Layer) && !From.Blocked && !To.Blocked;
+
+    /// <summary>A 1x1 layer that the planar product computes: stride 1, no padding, one group, a plane of at least one vector.</summary>
+    public static bool GemmFits(LayerModel l) => l.KernelHeight == 1 && l.KernelWidth == 1 && l.Stride == 1 && !l.HasPadding && l.Groups == 1
+        && l.Output.H * l.Output.W >= 8;
 
     public const int MaxPlanarOutputs = 6;
 
@@ -154,7 +164,7 @@ internal sealed class ExecutionPlan
             switch (layer.Kind)
             {
                 case LayerKind.Conv:
-                    current = plan.AddConv(layer, current, fused);
+                    current = plan.AddConv(layer, current, fused, last: layers.Skip(i + 1).All(l => IsActivation(l.Kind)));
                     if (fused is not null) i++;
                     break;
                 case LayerKind.Linear:
@@ -225,7 +235,8 @@ internal sealed class ExecutionPlan
         return to;
     }
 
-    private Tensor AddConv(LayerModel layer, Tensor current, LayerKind? activation)
+    /// <param name="last">No layer but activations follows: the output goes to the caller, in NCHW.</param>
+    private Tensor AddConv(LayerModel layer, Tensor current, LayerKind? activation, bool last)
     {
         var view = current;
         var zeros = default(ZeroBorder);
@@ -264,7 +275,10 @@ internal sealed class ExecutionPlan
         Parameters.Add(weight);
         if (bias is not null) Parameters.Add(bias);
 
-        var to = ConvStep.ReadsPlanar(layer, current)
+        // A last 1x1 layer on NCHW (the network's input, a planar depthwise layer's output) writes the caller's NCHW
+        // itself: the blocked kernel would need a layout copy after it (3.2 MB for 256 channels at 56×56).
+        bool planar = ConvStep.ReadsPlanar(layer, current) || last && !current.Blocked && ConvStep.GemmFits(layer);
+        var to = planar
             ? NewTensor(Next(current), false, layer.Output.C, layer.Output.H, layer.Output.W, layer.Output.C * layer.Output.H * layer.Output.W)
             : NewBlocked(Next(current), layer.Output.C, layer.Output.H, layer.Output.W);
         Add(new ConvStep(layer, view, to, activation, weight.Pointer, bias?.Pointer, current, zeros));

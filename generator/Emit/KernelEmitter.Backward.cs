@@ -28,6 +28,7 @@ internal sealed partial class KernelEmitter
                 case SpreadStep s: EmitSpread(name, s); break;
                 case LaneSumDataGradStep s: EmitLaneSumDataGrad(name, s); break;
                 case DataGradStep { Kernel: ConvStep c } when c.Planar: EmitDepthwisePlanar(name, c); break;
+                case DataGradStep { Kernel: ConvStep c } when c.PlanarGemm: EmitPlanarGemm(name, c); break;
                 case DataGradStep { Kernel: ConvStep c } when c.PlanarOutput: EmitPlanarOutputConv(name, c); break;
                 case DataGradStep { Kernel: ConvStep c } when c.Layer.IsDepthwise: EmitDepthwise(name, c); break;
                 case DataGradStep { Kernel: ConvStep c }: EmitConv(name, c); break;

@@ -698,6 +698,155 @@ internal sealed partial class KernelEmitter
         w.Line();
     }
 
+    private const int GemmRows = 4, GemmVectors = 3;
+
+    /// <summary>
+    /// The planar product's panels: runs of up to <see cref="GemmVectors"/> 8-pixel vectors along the flattened plane,
+    /// all but the last at <c>24·k</c>; the last may be shorter or end on a vector overlapping the one before.
+    /// </summary>
+    private static (int Full, List<int>? Tail) GemmPanels(int pixels)
+    {
+        var vectors = RowVectors(pixels);
+        int full = vectors.Count / GemmVectors;
+        if (full * GemmVectors < vectors.Count || vectors[vectors.Count - 1] != (vectors.Count - 1) * 8)
+        {
+            // A last vector that overlaps the one before makes its run a shape of its own.
+            if (vectors[vectors.Count - 1] != (vectors.Count - 1) * 8 && full * GemmVectors == vectors.Count) full--;
+            return (full, vectors.GetRange(full * GemmVectors, vectors.Count - full * GemmVectors));
+        }
+        return (full, null);
+    }
+
+    /// <summary>Work items of a planar product per sample: one panel of the plane, all output channels.</summary>
+    public static int GemmItems(ConvStep s)
+    {
+        var (full, tail) = GemmPanels(s.To.H * s.To.W);
+        return full + (tail is null ? 0 : 1);
+    }
+
+    /// <summary>
+    /// <see cref="ConvStep.PlanarGemm"/>: a 1x1 layer from NCHW to NCHW as <c>Y[o,p] = B[o] + W[o,I]·X[I,p]</c> over
+    /// each sample's flattened plane. A work item is one panel of 3 vectors (24 pixels), which the tiles of every
+    /// output channel read again from L1; a tile holds 4 output channels × 3 vectors and per input channel loads 3 input
+    /// vectors and broadcasts 4 weights for 12 FMAs. The weights are read in the blocked packing every dense layer uses
+    /// (4 consecutive output channels lie in one block of 8), and each row of the result is stored straight into NCHW.
+    /// </summary>
+    private void EmitPlanarGemm(string name, ConvStep s)
+    {
+        var l = s.Layer;
+        Tensor x = s.From, y = s.To;
+        int plane = y.H * y.W, inputs = x.C, outputs = y.C, rest = outputs % GemmRows;
+        bool bias = s.BiasPointer is not null;
+        var (full, tail) = GemmPanels(plane);
+        int items = full + (tail is null ? 0 : 1);
+        w.Line($"// Y[n,o,p] = {(bias ? "B[o] + " : "")}W[o,I] · X[n,I,p]   (p = y·{y.W} + x)");
+        w.Line($"// {Describe(s)}: NCHW in and out, a matrix product per sample; tile {GemmRows} output channels × {GemmVectors} vectors of 8 pixels");
+        w.Line(Hot);
+        w.Line($"private static void {name}(void* state, int begin, int end) {{ if (s_useAvx2) {name}Avx(state, begin, end); else {name}Scalar(state, begin, end); }}");
+        w.Line();
+
+        var shapes = new List<(int Rows, List<int> Offsets)>();
+        int Shape(int rows, List<int> vectors)
+        {
+            var offsets = vectors.ConvertAll(v => v - vectors[0]);
+            int at = shapes.FindIndex(t => t.Rows == rows && t.Offsets.SequenceEqual(offsets));
+            if (at >= 0) return at;
+            shapes.Add((rows, offsets));
+            return shapes.Count - 1;
+        }
+        void Calls(string p0, List<int> vectors)
+        {
+            string b = bias ? ", f->" + s.BiasPointer : "";
+            if (outputs >= GemmRows)
+                // Group og's 4 output channels: lanes 4·(og & 1) … of block og >> 1.
+                w.Line($"for (int og = 0; og < {outputs / GemmRows}; og++) {name}Tile{Shape(GemmRows, vectors)}(x + {p0}, w + (og >> 1) * {inputs * 8} + (og & 1) * 4{(bias ? $"{b} + og * 4" : "")}, y + og * {GemmRows * plane} + {p0});");
+            if (rest > 0)
+            {
+                int o0 = outputs - rest;
+                w.Line($"{name}Tile{Shape(rest, vectors)}(x + {p0}, {Plus("w", o0 / 8 * inputs * 8 + o0 % 8)}{(bias ? $"{b} + {o0}" : "")}, {Plus("y", o0 * plane)} + {p0});");
+            }
+        }
+
+        Open($"{name}Avx", $"Y[n,o,p] = {(bias ? "B[o] + " : "")}W[o,I] · X[n,I,p]", "Each work item is one panel of the plane, all output channels.");
+        w.Open("for (int item = begin; item < end; item++)");
+        w.Line($"int panel = item % {items}, n = item / {items};");
+        w.Line($"float* x = {Sample(x)};");
+        w.Line($"float* y = {Sample(y)};");
+        w.Line($"float* w = f->{s.WeightPointer};");
+        var fullVectors = Enumerable.Range(0, GemmVectors).Select(v => v * 8).ToList();
+        if (tail is null) Calls($"panel * {GemmVectors * 8}", fullVectors);
+        else
+        {
+            if (full > 0)
+            {
+                w.Open($"if (panel < {full})");
+                Calls($"panel * {GemmVectors * 8}", fullVectors);
+                w.Close();
+                w.Open("else");
+            }
+            Calls(N(tail[0]), tail);
+            if (full > 0) w.Close();
+        }
+        w.Close();
+        w.Close();
+        w.Line();
+
+        for (int t = 0; t < shapes.Count; t++)
+        {
+            var (rows, offsets) = shapes[t];
+            int vectors = offsets.Count;
+            w.Line($"// {rows}×{vectors} tile: acc[o][v] += W[o,i] · X[i][pixels of v]; per input channel {vectors} vector loads and {rows} broadcasts for {rows * vectors} FMAs.");
+            w.Line(Hot);
+            w.Open($"private static void {name}Tile{t}(float* x, float* w, {(bias ? "float* b, " : "")}float* y)");
+            for (int o = 0; o < rows; o++)
+                w.Line($"Vector256<float> {string.Join(", ", Range(vectors, v => $"a{o}_{v} = {(v > 0 ? $"a{o}_0" : bias ? $"Vector256.Create(b[{o}])" : o > 0 ? "a0_0" : "Vector256<float>.Zero")}"))};");
+            w.Line($"Vector256<float> {string.Join(", ", Range(vectors, v => $"t{v}"))}, u;");
+            // One input channel: its row of the panel at r + row, its weights at k + weights (8 output channels apart).
+            void Body(string r, int row, string k, int weights)
+            {
+                for (int v = 0; v < vectors; v++) w.Line($"t{v} = Avx.LoadVector256({Plus(r, row + offsets[v])});");
+                for (int o = 0; o < rows; o++)
+                {
+                    w.Line($"u = Vector256.Create({k}[{weights + o}]);");
+                    for (int v = 0; v < vectors; v++) w.Line($"a{o}_{v} = Fma.MultiplyAdd(t{v}, u, a{o}_{v});");
+                }
+            }
+            // Two input channels per iteration: the loop's own instructions come once per 24 FMAs.
+            if (inputs >= 2)
+            {
+                w.Open($"for (int i = 0; i < {inputs / 2 * 2}; i += 2)");
+                w.Line($"float* r = x + i * {plane}, k = w + i * 8;");
+                Body("r", 0, "k", 0);
+                Body("r", plane, "k", 8);
+                w.Close();
+            }
+            if (inputs % 2 == 1) Body("x", (inputs - 1) * plane, "w", (inputs - 1) * 8);
+            for (int o = 0; o < rows; o++)
+                for (int v = 0; v < vectors; v++)
+                    w.Line($"Avx.Store({Plus("y", o * plane + offsets[v])}, {Apply(s.Activation, $"a{o}_{v}", true)});");
+            w.Close();
+            w.Line();
+        }
+
+        Open($"{name}Scalar", $"Y[n,o,p] = {(bias ? "B[o] + " : "")}W[o,I] · X[n,I,p]", "Scalar twin of the AVX2 kernel for CPUs without AVX2/FMA: same work items, same weights.");
+        w.Open("for (int item = begin; item < end; item++)");
+        w.Line($"int panel = item % {items}, n = item / {items};");
+        w.Line($"float* x = {Sample(x)};");
+        w.Line($"float* y = {Sample(y)};");
+        w.Line($"float* w = f->{s.WeightPointer};");
+        w.Line($"int p0 = {(tail is null ? $"panel * {GemmVectors * 8}" : full == 0 ? N(tail[0]) : $"panel < {full} ? panel * {GemmVectors * 8} : {tail[0]}")}, p1 = Math.Min(p0 + {GemmVectors * 8}, {plane});");
+        w.Open($"for (int o = 0; o < {outputs}; o++)");
+        w.Open("for (int p = p0; p < p1; p++)");
+        w.Line($"float acc = {(bias ? $"f->{s.BiasPointer}[o]" : "0f")};");
+        w.Line($"for (int i = 0; i < {inputs}; i++) acc += w[((o >> 3) * {inputs} + i) * 8 + (o & 7)] * x[i * {plane} + p];");
+        w.Line($"y[o * {plane} + p] = {Apply(s.Activation, "acc", false)};");
+        w.Close();
+        w.Close();
+        w.Close();
+        w.Close();
+        w.Line();
+    }
+
     /// <summary>
     /// First columns of the 8-pixel vectors along a row <paramref name="width"/> wide (at least 8): a width that 8 does
     /// not divide ends with a vector that overlaps the one before.

@@ -27,6 +27,7 @@ internal sealed partial class KernelEmitter(CodeWriter w, ExecutionPlan plan)
             switch (plan.Steps[i])
             {
                 case CopyStep s: EmitCopy(name, s); break;
+                case ConvStep s when s.PlanarGemm: EmitPlanarGemm(name, s); break;
                 case ConvStep s when s.Planar: EmitDepthwisePlanar(name, s); break;
                 case ConvStep s when s.Layer.IsDepthwise: EmitDepthwise(name, s); break;
                 case ConvStep s: EmitConv(name, s); break;
@@ -58,6 +59,7 @@ internal sealed partial class KernelEmitter(CodeWriter w, ExecutionPlan plan)
         return step switch
         {
             ConvStep s when s.Planar => BatchTimes(s.To.C * ((s.To.H + PlanarRows(s) - 1) / PlanarRows(s))),
+            ConvStep s when s.PlanarGemm => BatchTimes(GemmItems(s)),
             ConvStep s when s.PlanarOutput || s.RowsToBlocked => BatchTimes(s.To.H),
             ConvStep s when s.Layer.IsDepthwise => BatchTimes(Tensor.Blocks(s.To.C) * s.To.H),
             ConvStep s => BatchTimes(ConvTiling.For(s).TileCount * ConvTiling.Rows(s).Y.H),

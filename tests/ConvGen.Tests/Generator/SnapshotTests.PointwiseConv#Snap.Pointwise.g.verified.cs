@@ -62,7 +62,7 @@ public unsafe partial class Pointwise : global::ConvGen.INetwork
         public int Batch;
         public int N0, N1; // the samples of one pass of a dense weight-gradient step
         public float* T0, Output, T1;
-        public float* OutputGradient, InputGradient, G0, G1;
+        public float* OutputGradient, InputGradient, G0, G1, G2;
         public float* L0W, L0dW;
         public float* L0WT;
     }
@@ -73,7 +73,7 @@ public unsafe partial class Pointwise : global::ConvGen.INetwork
     /// <summary>Floats per sample of a recorded forward: every tensor keeps its own region for Backward.</summary>
     public const long RecordedFloatsPerSample = 4704;
     /// <summary>Floats per sample Backward needs for gradients.</summary>
-    public const long GradientFloatsPerSample = 4704;
+    public const long GradientFloatsPerSample = 6272;
     private readonly object _recordLock = new();
     private float[]? _recorded, _gradients;
     private int _recordedBatch;
@@ -124,7 +124,7 @@ public unsafe partial class Pointwise : global::ConvGen.INetwork
             frame.T0 = x;
             frame.Output = y;
             float* a = ws, b = ws + (nint)batch * BufferAFloats, scratch = b + (nint)batch * BufferBFloats;
-            frame.T1 = a;
+            frame.T1 = output.Overlaps(input) ? a : y; // the last layer writes the caller's output, unless it could overwrite input it still reads
             RunForward(&frame);
         }
     }
@@ -143,8 +143,8 @@ public unsafe partial class Pointwise : global::ConvGen.INetwork
     {
         int batch = frame->Batch;
         frame->L0W = _layer0Weight.Pointer;
-        global::ConvGen.Parallelism.For(batch * 1, &Step0, frame, grain: 2); // layer 0: Conv 1x1, 64→32
-        global::ConvGen.Parallelism.For(batch * 4, &Step1, frame, grain: 41); // output
+        global::ConvGen.Parallelism.For(batch * 3, &Step0, frame, grain: 5); // layer 0: Conv 1x1, 64→32
+        if (frame->T1 != frame->Output) global::ConvGen.Parallelism.For(batch * 32, &Step1, frame, grain: 327); // output
     }
 
     private readonly global::ConvGen.TransposedWeights _L0WT;
@@ -175,17 +175,19 @@ public unsafe partial class Pointwise : global::ConvGen.INetwork
                 SetTape(ref frame, tape, batch);
                 frame.OutputGradient = og;
                 frame.InputGradient = ig;
-                frame.G0 = gs + (nint)batch * 0;
+                frame.G0 = outputGradient.Overlaps(inputGradient) ? gs + (nint)batch * 0 : og; // read in place, unless ∂loss/∂input could overwrite it while it is read
                 frame.G1 = gs + (nint)batch * 1568;
+                frame.G2 = gs + (nint)batch * 3136;
                 frame.L0WT = _L0WT.Pointer;
-                global::ConvGen.Parallelism.For(batch * 4, &Back0, &frame); // ∂loss/∂output into the internal layout
+                if (frame.G0 != og) global::ConvGen.Parallelism.For(batch * 32, &Back0, &frame); // ∂loss/∂output into the internal layout
+                global::ConvGen.Parallelism.For(batch * 4, &Back1, &frame); // ∂Z into NCHW8c for the blocked gradient kernels
                 for (frame.N0 = 0; frame.N0 < batch; frame.N0 += 133) // ∂ layer 0 weight, 133 sample(s) per pass
                 {
                     frame.N1 = Math.Min(batch, frame.N0 + 133);
-                    global::ConvGen.Parallelism.For(32, &Back1, &frame);
+                    global::ConvGen.Parallelism.For(32, &Back2, &frame);
                 }
-                if (wantInput) global::ConvGen.Parallelism.For(batch * 2, &Back2, &frame); // ∂ layer 0 input: forward kernel over transposed weights
-                if (wantInput) global::ConvGen.Parallelism.For(batch * 8, &Back3, &frame); // gradient into its tensor's layout
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 2, &Back3, &frame); // ∂ layer 0 input: forward kernel over transposed weights
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 8, &Back4, &frame); // gradient into its tensor's layout
             }
         }
     }
@@ -203,407 +205,162 @@ public unsafe partial class Pointwise : global::ConvGen.INetwork
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static float Sigmoid(float v) => 1f / (1f + MathF.Exp(-v));
 
-    // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
-    // layer 0: 64×7×7 → 32×7×7, 1x1; tile 4×8 channels × 3 pixels
+    // Y[n,o,p] = W[o,I] · X[n,I,p]   (p = y·7 + x)
+    // layer 0: 64×7×7 → 32×7×7, 1x1: NCHW in and out, a matrix product per sample; tile 4 output channels × 3 vectors of 8 pixels
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Step0(void* state, int begin, int end) { if (s_useAvx2) Step0Avx(state, begin, end); else Step0Scalar(state, begin, end); }
 
-    // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
-    // Row by row: each work item is one output row of one tile of 4 channel block(s).
+    // Y[n,o,p] = W[o,I] · X[n,I,p]
+    // Each work item is one panel of the plane, all output channels.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Step0Avx(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
-            int oy = 0, tile = item % 1, n = item / 1;
-            float* x = f->T0 + (nint)n * 3136 + oy * 49;
-            float* w = f->L0W + tile * 2048;
-            float* b = null;
-            float* y = f->T1 + (nint)n * 1568 + (nint)tile * 1568 + oy * 392;
-            int ic0 = 0;
-            for (int ox = 0; ox < 45; ox += 3) Step0Tile4x3(x + ox, w, b, y + ox * 8, ic0);
-            for (int ox = 45; ox < 49; ox += 2) Step0Tile4x2(x + ox, w, b, y + ox * 8, ic0);
+            int panel = item % 3, n = item / 3;
+            float* x = f->T0 + (nint)n * 3136;
+            float* y = f->T1 + (nint)n * 1568;
+            float* w = f->L0W;
+            if (panel < 2)
+            {
+                for (int og = 0; og < 8; og++) Step0Tile0(x + panel * 24, w + (og >> 1) * 512 + (og & 1) * 4, y + og * 196 + panel * 24);
+            }
+            else
+            {
+                for (int og = 0; og < 8; og++) Step0Tile1(x + 41, w + (og >> 1) * 512 + (og & 1) * 4, y + og * 196 + 41);
+            }
         }
     }
 
-    // 4×3 tile: acc[block][pixel] += W[block][tap] · broadcast(X[pixel][tap]); broadcasts in registers, one weight load per block.
+    // 4×3 tile: acc[o][v] += W[o,i] · X[i][pixels of v]; per input channel 3 vector loads and 4 broadcasts for 12 FMAs.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Step0Tile4x3(float* x, float* w, float* b, float* y, int ic0)
+    private static void Step0Tile0(float* x, float* w, float* y)
     {
         Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0;
-        Vector256<float> a1_0 = Vector256<float>.Zero, a1_1 = a1_0, a1_2 = a1_0;
-        Vector256<float> a2_0 = Vector256<float>.Zero, a2_1 = a2_0, a2_2 = a2_0;
-        Vector256<float> a3_0 = Vector256<float>.Zero, a3_1 = a3_0, a3_2 = a3_0;
-        Vector256<float> w0, v0, v1, v2;
-        for (int r = 0; r < 64; r += 8)
+        Vector256<float> a1_0 = a0_0, a1_1 = a1_0, a1_2 = a1_0;
+        Vector256<float> a2_0 = a0_0, a2_1 = a2_0, a2_2 = a2_0;
+        Vector256<float> a3_0 = a0_0, a3_1 = a3_0, a3_2 = a3_0;
+        Vector256<float> t0, t1, t2, u;
+        for (int i = 0; i < 64; i += 2)
         {
-            float* x0 = x + r * 49;
-            float* w0p = w + r * 8;
-            v0 = Avx.BroadcastScalarToVector256(x0 + 0);
-            v1 = Avx.BroadcastScalarToVector256(x0 + 1);
-            v2 = Avx.BroadcastScalarToVector256(x0 + 2);
-            w0 = Avx.LoadVector256(w0p + 0);
-            a0_0 = Fma.MultiplyAdd(w0, v0, a0_0);
-            a0_1 = Fma.MultiplyAdd(w0, v1, a0_1);
-            a0_2 = Fma.MultiplyAdd(w0, v2, a0_2);
-            w0 = Avx.LoadVector256(w0p + 512);
-            a1_0 = Fma.MultiplyAdd(w0, v0, a1_0);
-            a1_1 = Fma.MultiplyAdd(w0, v1, a1_1);
-            a1_2 = Fma.MultiplyAdd(w0, v2, a1_2);
-            w0 = Avx.LoadVector256(w0p + 1024);
-            a2_0 = Fma.MultiplyAdd(w0, v0, a2_0);
-            a2_1 = Fma.MultiplyAdd(w0, v1, a2_1);
-            a2_2 = Fma.MultiplyAdd(w0, v2, a2_2);
-            w0 = Avx.LoadVector256(w0p + 1536);
-            a3_0 = Fma.MultiplyAdd(w0, v0, a3_0);
-            a3_1 = Fma.MultiplyAdd(w0, v1, a3_1);
-            a3_2 = Fma.MultiplyAdd(w0, v2, a3_2);
-            float* x1 = x + (r + 1) * 49;
-            float* w1p = w + (r + 1) * 8;
-            v0 = Avx.BroadcastScalarToVector256(x1 + 0);
-            v1 = Avx.BroadcastScalarToVector256(x1 + 1);
-            v2 = Avx.BroadcastScalarToVector256(x1 + 2);
-            w0 = Avx.LoadVector256(w1p + 0);
-            a0_0 = Fma.MultiplyAdd(w0, v0, a0_0);
-            a0_1 = Fma.MultiplyAdd(w0, v1, a0_1);
-            a0_2 = Fma.MultiplyAdd(w0, v2, a0_2);
-            w0 = Avx.LoadVector256(w1p + 512);
-            a1_0 = Fma.MultiplyAdd(w0, v0, a1_0);
-            a1_1 = Fma.MultiplyAdd(w0, v1, a1_1);
-            a1_2 = Fma.MultiplyAdd(w0, v2, a1_2);
-            w0 = Avx.LoadVector256(w1p + 1024);
-            a2_0 = Fma.MultiplyAdd(w0, v0, a2_0);
-            a2_1 = Fma.MultiplyAdd(w0, v1, a2_1);
-            a2_2 = Fma.MultiplyAdd(w0, v2, a2_2);
-            w0 = Avx.LoadVector256(w1p + 1536);
-            a3_0 = Fma.MultiplyAdd(w0, v0, a3_0);
-            a3_1 = Fma.MultiplyAdd(w0, v1, a3_1);
-            a3_2 = Fma.MultiplyAdd(w0, v2, a3_2);
-            float* x2 = x + (r + 2) * 49;
-            float* w2p = w + (r + 2) * 8;
-            v0 = Avx.BroadcastScalarToVector256(x2 + 0);
-            v1 = Avx.BroadcastScalarToVector256(x2 + 1);
-            v2 = Avx.BroadcastScalarToVector256(x2 + 2);
-            w0 = Avx.LoadVector256(w2p + 0);
-            a0_0 = Fma.MultiplyAdd(w0, v0, a0_0);
-            a0_1 = Fma.MultiplyAdd(w0, v1, a0_1);
-            a0_2 = Fma.MultiplyAdd(w0, v2, a0_2);
-            w0 = Avx.LoadVector256(w2p + 512);
-            a1_0 = Fma.MultiplyAdd(w0, v0, a1_0);
-            a1_1 = Fma.MultiplyAdd(w0, v1, a1_1);
-            a1_2 = Fma.MultiplyAdd(w0, v2, a1_2);
-            w0 = Avx.LoadVector256(w2p + 1024);
-            a2_0 = Fma.MultiplyAdd(w0, v0, a2_0);
-            a2_1 = Fma.MultiplyAdd(w0, v1, a2_1);
-            a2_2 = Fma.MultiplyAdd(w0, v2, a2_2);
-            w0 = Avx.LoadVector256(w2p + 1536);
-            a3_0 = Fma.MultiplyAdd(w0, v0, a3_0);
-            a3_1 = Fma.MultiplyAdd(w0, v1, a3_1);
-            a3_2 = Fma.MultiplyAdd(w0, v2, a3_2);
-            float* x3 = x + (r + 3) * 49;
-            float* w3p = w + (r + 3) * 8;
-            v0 = Avx.BroadcastScalarToVector256(x3 + 0);
-            v1 = Avx.BroadcastScalarToVector256(x3 + 1);
-            v2 = Avx.BroadcastScalarToVector256(x3 + 2);
-            w0 = Avx.LoadVector256(w3p + 0);
-            a0_0 = Fma.MultiplyAdd(w0, v0, a0_0);
-            a0_1 = Fma.MultiplyAdd(w0, v1, a0_1);
-            a0_2 = Fma.MultiplyAdd(w0, v2, a0_2);
-            w0 = Avx.LoadVector256(w3p + 512);
-            a1_0 = Fma.MultiplyAdd(w0, v0, a1_0);
-            a1_1 = Fma.MultiplyAdd(w0, v1, a1_1);
-            a1_2 = Fma.MultiplyAdd(w0, v2, a1_2);
-            w0 = Avx.LoadVector256(w3p + 1024);
-            a2_0 = Fma.MultiplyAdd(w0, v0, a2_0);
-            a2_1 = Fma.MultiplyAdd(w0, v1, a2_1);
-            a2_2 = Fma.MultiplyAdd(w0, v2, a2_2);
-            w0 = Avx.LoadVector256(w3p + 1536);
-            a3_0 = Fma.MultiplyAdd(w0, v0, a3_0);
-            a3_1 = Fma.MultiplyAdd(w0, v1, a3_1);
-            a3_2 = Fma.MultiplyAdd(w0, v2, a3_2);
-            float* x4 = x + (r + 4) * 49;
-            float* w4p = w + (r + 4) * 8;
-            v0 = Avx.BroadcastScalarToVector256(x4 + 0);
-            v1 = Avx.BroadcastScalarToVector256(x4 + 1);
-            v2 = Avx.BroadcastScalarToVector256(x4 + 2);
-            w0 = Avx.LoadVector256(w4p + 0);
-            a0_0 = Fma.MultiplyAdd(w0, v0, a0_0);
-            a0_1 = Fma.MultiplyAdd(w0, v1, a0_1);
-            a0_2 = Fma.MultiplyAdd(w0, v2, a0_2);
-            w0 = Avx.LoadVector256(w4p + 512);
-            a1_0 = Fma.MultiplyAdd(w0, v0, a1_0);
-            a1_1 = Fma.MultiplyAdd(w0, v1, a1_1);
-            a1_2 = Fma.MultiplyAdd(w0, v2, a1_2);
-            w0 = Avx.LoadVector256(w4p + 1024);
-            a2_0 = Fma.MultiplyAdd(w0, v0, a2_0);
-            a2_1 = Fma.MultiplyAdd(w0, v1, a2_1);
-            a2_2 = Fma.MultiplyAdd(w0, v2, a2_2);
-            w0 = Avx.LoadVector256(w4p + 1536);
-            a3_0 = Fma.MultiplyAdd(w0, v0, a3_0);
-            a3_1 = Fma.MultiplyAdd(w0, v1, a3_1);
-            a3_2 = Fma.MultiplyAdd(w0, v2, a3_2);
-            float* x5 = x + (r + 5) * 49;
-            float* w5p = w + (r + 5) * 8;
-            v0 = Avx.BroadcastScalarToVector256(x5 + 0);
-            v1 = Avx.BroadcastScalarToVector256(x5 + 1);
-            v2 = Avx.BroadcastScalarToVector256(x5 + 2);
-            w0 = Avx.LoadVector256(w5p + 0);
-            a0_0 = Fma.MultiplyAdd(w0, v0, a0_0);
-            a0_1 = Fma.MultiplyAdd(w0, v1, a0_1);
-            a0_2 = Fma.MultiplyAdd(w0, v2, a0_2);
-            w0 = Avx.LoadVector256(w5p + 512);
-            a1_0 = Fma.MultiplyAdd(w0, v0, a1_0);
-            a1_1 = Fma.MultiplyAdd(w0, v1, a1_1);
-            a1_2 = Fma.MultiplyAdd(w0, v2, a1_2);
-            w0 = Avx.LoadVector256(w5p + 1024);
-            a2_0 = Fma.MultiplyAdd(w0, v0, a2_0);
-            a2_1 = Fma.MultiplyAdd(w0, v1, a2_1);
-            a2_2 = Fma.MultiplyAdd(w0, v2, a2_2);
-            w0 = Avx.LoadVector256(w5p + 1536);
-            a3_0 = Fma.MultiplyAdd(w0, v0, a3_0);
-            a3_1 = Fma.MultiplyAdd(w0, v1, a3_1);
-            a3_2 = Fma.MultiplyAdd(w0, v2, a3_2);
-            float* x6 = x + (r + 6) * 49;
-            float* w6p = w + (r + 6) * 8;
-            v0 = Avx.BroadcastScalarToVector256(x6 + 0);
-            v1 = Avx.BroadcastScalarToVector256(x6 + 1);
-            v2 = Avx.BroadcastScalarToVector256(x6 + 2);
-            w0 = Avx.LoadVector256(w6p + 0);
-            a0_0 = Fma.MultiplyAdd(w0, v0, a0_0);
-            a0_1 = Fma.MultiplyAdd(w0, v1, a0_1);
-            a0_2 = Fma.MultiplyAdd(w0, v2, a0_2);
-            w0 = Avx.LoadVector256(w6p + 512);
-            a1_0 = Fma.MultiplyAdd(w0, v0, a1_0);
-            a1_1 = Fma.MultiplyAdd(w0, v1, a1_1);
-            a1_2 = Fma.MultiplyAdd(w0, v2, a1_2);
-            w0 = Avx.LoadVector256(w6p + 1024);
-            a2_0 = Fma.MultiplyAdd(w0, v0, a2_0);
-            a2_1 = Fma.MultiplyAdd(w0, v1, a2_1);
-            a2_2 = Fma.MultiplyAdd(w0, v2, a2_2);
-            w0 = Avx.LoadVector256(w6p + 1536);
-            a3_0 = Fma.MultiplyAdd(w0, v0, a3_0);
-            a3_1 = Fma.MultiplyAdd(w0, v1, a3_1);
-            a3_2 = Fma.MultiplyAdd(w0, v2, a3_2);
-            float* x7 = x + (r + 7) * 49;
-            float* w7p = w + (r + 7) * 8;
-            v0 = Avx.BroadcastScalarToVector256(x7 + 0);
-            v1 = Avx.BroadcastScalarToVector256(x7 + 1);
-            v2 = Avx.BroadcastScalarToVector256(x7 + 2);
-            w0 = Avx.LoadVector256(w7p + 0);
-            a0_0 = Fma.MultiplyAdd(w0, v0, a0_0);
-            a0_1 = Fma.MultiplyAdd(w0, v1, a0_1);
-            a0_2 = Fma.MultiplyAdd(w0, v2, a0_2);
-            w0 = Avx.LoadVector256(w7p + 512);
-            a1_0 = Fma.MultiplyAdd(w0, v0, a1_0);
-            a1_1 = Fma.MultiplyAdd(w0, v1, a1_1);
-            a1_2 = Fma.MultiplyAdd(w0, v2, a1_2);
-            w0 = Avx.LoadVector256(w7p + 1024);
-            a2_0 = Fma.MultiplyAdd(w0, v0, a2_0);
-            a2_1 = Fma.MultiplyAdd(w0, v1, a2_1);
-            a2_2 = Fma.MultiplyAdd(w0, v2, a2_2);
-            w0 = Avx.LoadVector256(w7p + 1536);
-            a3_0 = Fma.MultiplyAdd(w0, v0, a3_0);
-            a3_1 = Fma.MultiplyAdd(w0, v1, a3_1);
-            a3_2 = Fma.MultiplyAdd(w0, v2, a3_2);
+            float* r = x + i * 49, k = w + i * 8;
+            t0 = Avx.LoadVector256(r);
+            t1 = Avx.LoadVector256(r + 8);
+            t2 = Avx.LoadVector256(r + 16);
+            u = Vector256.Create(k[0]);
+            a0_0 = Fma.MultiplyAdd(t0, u, a0_0);
+            a0_1 = Fma.MultiplyAdd(t1, u, a0_1);
+            a0_2 = Fma.MultiplyAdd(t2, u, a0_2);
+            u = Vector256.Create(k[1]);
+            a1_0 = Fma.MultiplyAdd(t0, u, a1_0);
+            a1_1 = Fma.MultiplyAdd(t1, u, a1_1);
+            a1_2 = Fma.MultiplyAdd(t2, u, a1_2);
+            u = Vector256.Create(k[2]);
+            a2_0 = Fma.MultiplyAdd(t0, u, a2_0);
+            a2_1 = Fma.MultiplyAdd(t1, u, a2_1);
+            a2_2 = Fma.MultiplyAdd(t2, u, a2_2);
+            u = Vector256.Create(k[3]);
+            a3_0 = Fma.MultiplyAdd(t0, u, a3_0);
+            a3_1 = Fma.MultiplyAdd(t1, u, a3_1);
+            a3_2 = Fma.MultiplyAdd(t2, u, a3_2);
+            t0 = Avx.LoadVector256(r + 49);
+            t1 = Avx.LoadVector256(r + 57);
+            t2 = Avx.LoadVector256(r + 65);
+            u = Vector256.Create(k[8]);
+            a0_0 = Fma.MultiplyAdd(t0, u, a0_0);
+            a0_1 = Fma.MultiplyAdd(t1, u, a0_1);
+            a0_2 = Fma.MultiplyAdd(t2, u, a0_2);
+            u = Vector256.Create(k[9]);
+            a1_0 = Fma.MultiplyAdd(t0, u, a1_0);
+            a1_1 = Fma.MultiplyAdd(t1, u, a1_1);
+            a1_2 = Fma.MultiplyAdd(t2, u, a1_2);
+            u = Vector256.Create(k[10]);
+            a2_0 = Fma.MultiplyAdd(t0, u, a2_0);
+            a2_1 = Fma.MultiplyAdd(t1, u, a2_1);
+            a2_2 = Fma.MultiplyAdd(t2, u, a2_2);
+            u = Vector256.Create(k[11]);
+            a3_0 = Fma.MultiplyAdd(t0, u, a3_0);
+            a3_1 = Fma.MultiplyAdd(t1, u, a3_1);
+            a3_2 = Fma.MultiplyAdd(t2, u, a3_2);
         }
-        Avx.Store(y + 0, a0_0);
+        Avx.Store(y, a0_0);
         Avx.Store(y + 8, a0_1);
         Avx.Store(y + 16, a0_2);
-        Avx.Store(y + 392, a1_0);
-        Avx.Store(y + 400, a1_1);
-        Avx.Store(y + 408, a1_2);
-        Avx.Store(y + 784, a2_0);
-        Avx.Store(y + 792, a2_1);
-        Avx.Store(y + 800, a2_2);
-        Avx.Store(y + 1176, a3_0);
-        Avx.Store(y + 1184, a3_1);
-        Avx.Store(y + 1192, a3_2);
+        Avx.Store(y + 49, a1_0);
+        Avx.Store(y + 57, a1_1);
+        Avx.Store(y + 65, a1_2);
+        Avx.Store(y + 98, a2_0);
+        Avx.Store(y + 106, a2_1);
+        Avx.Store(y + 114, a2_2);
+        Avx.Store(y + 147, a3_0);
+        Avx.Store(y + 155, a3_1);
+        Avx.Store(y + 163, a3_2);
     }
 
-    // 4×2 tile: acc[block][pixel] += W[block][tap] · broadcast(X[pixel][tap]); broadcasts in registers, one weight load per block.
+    // 4×1 tile: acc[o][v] += W[o,i] · X[i][pixels of v]; per input channel 1 vector loads and 4 broadcasts for 4 FMAs.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Step0Tile4x2(float* x, float* w, float* b, float* y, int ic0)
+    private static void Step0Tile1(float* x, float* w, float* y)
     {
-        Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0;
-        Vector256<float> a1_0 = Vector256<float>.Zero, a1_1 = a1_0;
-        Vector256<float> a2_0 = Vector256<float>.Zero, a2_1 = a2_0;
-        Vector256<float> a3_0 = Vector256<float>.Zero, a3_1 = a3_0;
-        Vector256<float> w0, v0, v1;
-        for (int r = 0; r < 64; r += 8)
+        Vector256<float> a0_0 = Vector256<float>.Zero;
+        Vector256<float> a1_0 = a0_0;
+        Vector256<float> a2_0 = a0_0;
+        Vector256<float> a3_0 = a0_0;
+        Vector256<float> t0, u;
+        for (int i = 0; i < 64; i += 2)
         {
-            float* x0 = x + r * 49;
-            float* w0p = w + r * 8;
-            v0 = Avx.BroadcastScalarToVector256(x0 + 0);
-            v1 = Avx.BroadcastScalarToVector256(x0 + 1);
-            w0 = Avx.LoadVector256(w0p + 0);
-            a0_0 = Fma.MultiplyAdd(w0, v0, a0_0);
-            a0_1 = Fma.MultiplyAdd(w0, v1, a0_1);
-            w0 = Avx.LoadVector256(w0p + 512);
-            a1_0 = Fma.MultiplyAdd(w0, v0, a1_0);
-            a1_1 = Fma.MultiplyAdd(w0, v1, a1_1);
-            w0 = Avx.LoadVector256(w0p + 1024);
-            a2_0 = Fma.MultiplyAdd(w0, v0, a2_0);
-            a2_1 = Fma.MultiplyAdd(w0, v1, a2_1);
-            w0 = Avx.LoadVector256(w0p + 1536);
-            a3_0 = Fma.MultiplyAdd(w0, v0, a3_0);
-            a3_1 = Fma.MultiplyAdd(w0, v1, a3_1);
-            float* x1 = x + (r + 1) * 49;
-            float* w1p = w + (r + 1) * 8;
-            v0 = Avx.BroadcastScalarToVector256(x1 + 0);
-            v1 = Avx.BroadcastScalarToVector256(x1 + 1);
-            w0 = Avx.LoadVector256(w1p + 0);
-            a0_0 = Fma.MultiplyAdd(w0, v0, a0_0);
-            a0_1 = Fma.MultiplyAdd(w0, v1, a0_1);
-            w0 = Avx.LoadVector256(w1p + 512);
-            a1_0 = Fma.MultiplyAdd(w0, v0, a1_0);
-            a1_1 = Fma.MultiplyAdd(w0, v1, a1_1);
-            w0 = Avx.LoadVector256(w1p + 1024);
-            a2_0 = Fma.MultiplyAdd(w0, v0, a2_0);
-            a2_1 = Fma.MultiplyAdd(w0, v1, a2_1);
-            w0 = Avx.LoadVector256(w1p + 1536);
-            a3_0 = Fma.MultiplyAdd(w0, v0, a3_0);
-            a3_1 = Fma.MultiplyAdd(w0, v1, a3_1);
-            float* x2 = x + (r + 2) * 49;
-            float* w2p = w + (r + 2) * 8;
-            v0 = Avx.BroadcastScalarToVector256(x2 + 0);
-            v1 = Avx.BroadcastScalarToVector256(x2 + 1);
-            w0 = Avx.LoadVector256(w2p + 0);
-            a0_0 = Fma.MultiplyAdd(w0, v0, a0_0);
-            a0_1 = Fma.MultiplyAdd(w0, v1, a0_1);
-            w0 = Avx.LoadVector256(w2p + 512);
-            a1_0 = Fma.MultiplyAdd(w0, v0, a1_0);
-            a1_1 = Fma.MultiplyAdd(w0, v1, a1_1);
-            w0 = Avx.LoadVector256(w2p + 1024);
-            a2_0 = Fma.MultiplyAdd(w0, v0, a2_0);
-            a2_1 = Fma.MultiplyAdd(w0, v1, a2_1);
-            w0 = Avx.LoadVector256(w2p + 1536);
-            a3_0 = Fma.MultiplyAdd(w0, v0, a3_0);
-            a3_1 = Fma.MultiplyAdd(w0, v1, a3_1);
-            float* x3 = x + (r + 3) * 49;
-            float* w3p = w + (r + 3) * 8;
-            v0 = Avx.BroadcastScalarToVector256(x3 + 0);
-            v1 = Avx.BroadcastScalarToVector256(x3 + 1);
-            w0 = Avx.LoadVector256(w3p + 0);
-            a0_0 = Fma.MultiplyAdd(w0, v0, a0_0);
-            a0_1 = Fma.MultiplyAdd(w0, v1, a0_1);
-            w0 = Avx.LoadVector256(w3p + 512);
-            a1_0 = Fma.MultiplyAdd(w0, v0, a1_0);
-            a1_1 = Fma.MultiplyAdd(w0, v1, a1_1);
-            w0 = Avx.LoadVector256(w3p + 1024);
-            a2_0 = Fma.MultiplyAdd(w0, v0, a2_0);
-            a2_1 = Fma.MultiplyAdd(w0, v1, a2_1);
-            w0 = Avx.LoadVector256(w3p + 1536);
-            a3_0 = Fma.MultiplyAdd(w0, v0, a3_0);
-            a3_1 = Fma.MultiplyAdd(w0, v1, a3_1);
-            float* x4 = x + (r + 4) * 49;
-            float* w4p = w + (r + 4) * 8;
-            v0 = Avx.BroadcastScalarToVector256(x4 + 0);
-            v1 = Avx.BroadcastScalarToVector256(x4 + 1);
-            w0 = Avx.LoadVector256(w4p + 0);
-            a0_0 = Fma.MultiplyAdd(w0, v0, a0_0);
-            a0_1 = Fma.MultiplyAdd(w0, v1, a0_1);
-            w0 = Avx.LoadVector256(w4p + 512);
-            a1_0 = Fma.MultiplyAdd(w0, v0, a1_0);
-            a1_1 = Fma.MultiplyAdd(w0, v1, a1_1);
-            w0 = Avx.LoadVector256(w4p + 1024);
-            a2_0 = Fma.MultiplyAdd(w0, v0, a2_0);
-            a2_1 = Fma.MultiplyAdd(w0, v1, a2_1);
-            w0 = Avx.LoadVector256(w4p + 1536);
-            a3_0 = Fma.MultiplyAdd(w0, v0, a3_0);
-            a3_1 = Fma.MultiplyAdd(w0, v1, a3_1);
-            float* x5 = x + (r + 5) * 49;
-            float* w5p = w + (r + 5) * 8;
-            v0 = Avx.BroadcastScalarToVector256(x5 + 0);
-            v1 = Avx.BroadcastScalarToVector256(x5 + 1);
-            w0 = Avx.LoadVector256(w5p + 0);
-            a0_0 = Fma.MultiplyAdd(w0, v0, a0_0);
-            a0_1 = Fma.MultiplyAdd(w0, v1, a0_1);
-            w0 = Avx.LoadVector256(w5p + 512);
-            a1_0 = Fma.MultiplyAdd(w0, v0, a1_0);
-            a1_1 = Fma.MultiplyAdd(w0, v1, a1_1);
-            w0 = Avx.LoadVector256(w5p + 1024);
-            a2_0 = Fma.MultiplyAdd(w0, v0, a2_0);
-            a2_1 = Fma.MultiplyAdd(w0, v1, a2_1);
-            w0 = Avx.LoadVector256(w5p + 1536);
-            a3_0 = Fma.MultiplyAdd(w0, v0, a3_0);
-            a3_1 = Fma.MultiplyAdd(w0, v1, a3_1);
-            float* x6 = x + (r + 6) * 49;
-            float* w6p = w + (r + 6) * 8;
-            v0 = Avx.BroadcastScalarToVector256(x6 + 0);
-            v1 = Avx.BroadcastScalarToVector256(x6 + 1);
-            w0 = Avx.LoadVector256(w6p + 0);
-            a0_0 = Fma.MultiplyAdd(w0, v0, a0_0);
-            a0_1 = Fma.MultiplyAdd(w0, v1, a0_1);
-            w0 = Avx.LoadVector256(w6p + 512);
-            a1_0 = Fma.MultiplyAdd(w0, v0, a1_0);
-            a1_1 = Fma.MultiplyAdd(w0, v1, a1_1);
-            w0 = Avx.LoadVector256(w6p + 1024);
-            a2_0 = Fma.MultiplyAdd(w0, v0, a2_0);
-            a2_1 = Fma.MultiplyAdd(w0, v1, a2_1);
-            w0 = Avx.LoadVector256(w6p + 1536);
-            a3_0 = Fma.MultiplyAdd(w0, v0, a3_0);
-            a3_1 = Fma.MultiplyAdd(w0, v1, a3_1);
-            float* x7 = x + (r + 7) * 49;
-            float* w7p = w + (r + 7) * 8;
-            v0 = Avx.BroadcastScalarToVector256(x7 + 0);
-            v1 = Avx.BroadcastScalarToVector256(x7 + 1);
-            w0 = Avx.LoadVector256(w7p + 0);
-            a0_0 = Fma.MultiplyAdd(w0, v0, a0_0);
-            a0_1 = Fma.MultiplyAdd(w0, v1, a0_1);
-            w0 = Avx.LoadVector256(w7p + 512);
-            a1_0 = Fma.MultiplyAdd(w0, v0, a1_0);
-            a1_1 = Fma.MultiplyAdd(w0, v1, a1_1);
-            w0 = Avx.LoadVector256(w7p + 1024);
-            a2_0 = Fma.MultiplyAdd(w0, v0, a2_0);
-            a2_1 = Fma.MultiplyAdd(w0, v1, a2_1);
-            w0 = Avx.LoadVector256(w7p + 1536);
-            a3_0 = Fma.MultiplyAdd(w0, v0, a3_0);
-            a3_1 = Fma.MultiplyAdd(w0, v1, a3_1);
+            float* r = x + i * 49, k = w + i * 8;
+            t0 = Avx.LoadVector256(r);
+            u = Vector256.Create(k[0]);
+            a0_0 = Fma.MultiplyAdd(t0, u, a0_0);
+            u = Vector256.Create(k[1]);
+            a1_0 = Fma.MultiplyAdd(t0, u, a1_0);
+            u = Vector256.Create(k[2]);
+            a2_0 = Fma.MultiplyAdd(t0, u, a2_0);
+            u = Vector256.Create(k[3]);
+            a3_0 = Fma.MultiplyAdd(t0, u, a3_0);
+            t0 = Avx.LoadVector256(r + 49);
+            u = Vector256.Create(k[8]);
+            a0_0 = Fma.MultiplyAdd(t0, u, a0_0);
+            u = Vector256.Create(k[9]);
+            a1_0 = Fma.MultiplyAdd(t0, u, a1_0);
+            u = Vector256.Create(k[10]);
+            a2_0 = Fma.MultiplyAdd(t0, u, a2_0);
+            u = Vector256.Create(k[11]);
+            a3_0 = Fma.MultiplyAdd(t0, u, a3_0);
         }
-        Avx.Store(y + 0, a0_0);
-        Avx.Store(y + 8, a0_1);
-        Avx.Store(y + 392, a1_0);
-        Avx.Store(y + 400, a1_1);
-        Avx.Store(y + 784, a2_0);
-        Avx.Store(y + 792, a2_1);
-        Avx.Store(y + 1176, a3_0);
-        Avx.Store(y + 1184, a3_1);
+        Avx.Store(y, a0_0);
+        Avx.Store(y + 49, a1_0);
+        Avx.Store(y + 98, a2_0);
+        Avx.Store(y + 147, a3_0);
     }
 
-    // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
-    // Scalar twin of the AVX2 kernel for CPUs without AVX2/FMA: same work items, same packed weights.
+    // Y[n,o,p] = W[o,I] · X[n,I,p]
+    // Scalar twin of the AVX2 kernel for CPUs without AVX2/FMA: same work items, same weights.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Step0Scalar(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
-            int oy = 0, tile = item % 1, n = item / 1;
-            float* x = f->T0 + (nint)n * 3136 + oy * 49;
-            for (int ob = tile * 4; ob < Math.Min(tile * 4 + 4, 4); ob++)
+            int panel = item % 3, n = item / 3;
+            float* x = f->T0 + (nint)n * 3136;
+            float* y = f->T1 + (nint)n * 1568;
+            float* w = f->L0W;
+            int p0 = panel < 2 ? panel * 24 : 41, p1 = Math.Min(p0 + 24, 49);
+            for (int o = 0; o < 32; o++)
             {
-                int ic0 = 0;
-                float* w = f->L0W + ob * 512;
-                float* y = f->T1 + (nint)n * 1568 + (nint)ob * 392 + oy * 392;
-                for (int ox = 0; ox < 49; ox++)
-                for (int lane = 0; lane < 8; lane++)
+                for (int p = p0; p < p1; p++)
                 {
                     float acc = 0f;
-                    for (int r = 0; r < 64; r++)
-                    {
-                        float* xc = x + (ic0 + r) * 49 + ox * 1;
-                        for (int ky = 0; ky < 1; ky++)
-                            for (int kx = 0; kx < 1; kx++)
-                                acc += w[((r * 1 + ky) * 1 + kx) * 8 + lane] * xc[ky * 49 + kx * 1];
-                    }
-                    y[ox * 8 + lane] = acc;
+                    for (int i = 0; i < 64; i++) acc += w[((o >> 3) * 64 + i) * 8 + (o & 7)] * x[i * 49 + p];
+                    y[o * 49 + p] = acc;
                 }
             }
         }
     }
 
-    // Y[n,c,h+0,w+0] = X[n,c,h,w]   (32×7×7 NCHW8c → 32×7×7 NCHW: output)
+    // Y[n,c,h+0,w+0] = X[n,c,h,w]   (32×7×7 NCHW → 32×7×7 NCHW: output)
     // A pure change of layout.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Step1(void* state, int begin, int end)
@@ -611,19 +368,17 @@ public unsafe partial class Pointwise : global::ConvGen.INetwork
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
-            int n = item / 4, unit = item % 4;
+            int n = item / 32, unit = item % 32;
             float* x = f->T1 + (nint)n * 1568;
-            float* y = f->Output + (nint)n * 1568 + (nint)unit * 392;
-            int channels = Math.Min(32 - unit * 8, 8);
-            float* src = x + (nint)unit * 392;
+            float* y = f->Output + (nint)n * 1568 + (nint)unit * 49;
+            float* src = x + unit * 49;
             float* dst = y + 0;
-            for (int c = 0; c < channels; c++)
-                for (int h = 0; h < 7; h++)
-                    for (int w = 0; w < 7; w++) dst[c * 49 + h * 7 + w] = src[h * 56 + w * 8 + c];
+            for (int h = 0; h < 7; h++)
+                new ReadOnlySpan<float>(src + h * 7, 7).CopyTo(new Span<float>(dst + h * 7, 7));
         }
     }
 
-    // Y[n,c,h+0,w+0] = X[n,c,h,w]   (32×7×7 NCHW → 32×7×7 NCHW8c: ∂loss/∂output into the internal layout)
+    // Y[n,c,h+0,w+0] = X[n,c,h,w]   (32×7×7 NCHW → 32×7×7 NCHW: ∂loss/∂output into the internal layout)
     // A pure change of layout.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Back0(void* state, int begin, int end)
@@ -631,9 +386,27 @@ public unsafe partial class Pointwise : global::ConvGen.INetwork
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
-            int n = item / 4, unit = item % 4;
+            int n = item / 32, unit = item % 32;
             float* x = f->OutputGradient + (nint)n * 1568;
-            float* y = f->G0 + (nint)n * 1568 + (nint)unit * 392;
+            float* y = f->G0 + (nint)n * 1568 + (nint)unit * 49;
+            float* src = x + unit * 49;
+            float* dst = y + 0;
+            for (int h = 0; h < 7; h++)
+                new ReadOnlySpan<float>(src + h * 7, 7).CopyTo(new Span<float>(dst + h * 7, 7));
+        }
+    }
+
+    // Y[n,c,h+0,w+0] = X[n,c,h,w]   (32×7×7 NCHW → 32×7×7 NCHW8c: ∂Z into NCHW8c for the blocked gradient kernels)
+    // A pure change of layout.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back1(void* state, int begin, int end)
+    {
+        var f = (Frame*)state;
+        for (int item = begin; item < end; item++)
+        {
+            int n = item / 4, unit = item % 4;
+            float* x = f->G0 + (nint)n * 1568;
+            float* y = f->G1 + (nint)n * 1568 + (nint)unit * 392;
             int channels = Math.Min(32 - unit * 8, 8);
             float* src = x + (nint)unit * 392;
             float* dst = y + 0;
@@ -647,7 +420,7 @@ public unsafe partial class Pointwise : global::ConvGen.INetwork
     // ∂W[o,i,ΔY,ΔX] += Σ_{n,y,x} ∂Z[n,o,y,x] · X[n,i,1·y+1·ΔY,1·x+1·ΔX]   (layer 0, X zero-padded)
     // Each work item owns 16 outputs × 4 input channel(s) × 1 kernel row(s) × 1: 8 accumulators in registers, reduced over every pixel of the pass's samples [N0, N1).
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back1(void* state, int begin, int end)
+    private static void Back2(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
@@ -657,7 +430,7 @@ public unsafe partial class Pointwise : global::ConvGen.INetwork
             Vector256<float> a0 = Vector256<float>.Zero, a1 = Vector256<float>.Zero, a2 = Vector256<float>.Zero, a3 = Vector256<float>.Zero, a4 = Vector256<float>.Zero, a5 = Vector256<float>.Zero, a6 = Vector256<float>.Zero, a7 = Vector256<float>.Zero;
             for (int n = f->N0; n < f->N1; n++)
             {
-                float* gz = f->G0 + (nint)n * 1568 + ob0 * 392;
+                float* gz = f->G1 + (nint)n * 1568 + ob0 * 392;
                 float* xs = f->T0 + (nint)n * 3136 + ic0 * 49 + ky0 * 7;
                 for (int oy = 0; oy < 7; oy++)
                 {
@@ -698,30 +471,30 @@ public unsafe partial class Pointwise : global::ConvGen.INetwork
     // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
     // layer 0: 32×7×7 → 64×7×7, 1x1; tile 4×8 channels × 3 pixels
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back2(void* state, int begin, int end) { if (s_useAvx2) Back2Avx(state, begin, end); else Back2Scalar(state, begin, end); }
+    private static void Back3(void* state, int begin, int end) { if (s_useAvx2) Back3Avx(state, begin, end); else Back3Scalar(state, begin, end); }
 
     // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
     // Row by row: each work item is one output row of one tile of 4 channel block(s).
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back2Avx(void* state, int begin, int end)
+    private static void Back3Avx(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
             int oy = 0, tile = item % 2, n = item / 2;
-            float* x = f->G0 + (nint)n * 1568 + oy * 392;
+            float* x = f->G1 + (nint)n * 1568 + oy * 392;
             float* w = f->L0WT + tile * 1024;
             float* b = null;
-            float* y = f->G1 + (nint)n * 3136 + (nint)tile * 1568 + oy * 392;
+            float* y = f->G2 + (nint)n * 3136 + (nint)tile * 1568 + oy * 392;
             int ic0 = 0;
-            for (int ox = 0; ox < 45; ox += 3) Back2Tile4x3(x + ox * 8, w, b, y + ox * 8, ic0);
-            for (int ox = 45; ox < 49; ox += 2) Back2Tile4x2(x + ox * 8, w, b, y + ox * 8, ic0);
+            for (int ox = 0; ox < 45; ox += 3) Back3Tile4x3(x + ox * 8, w, b, y + ox * 8, ic0);
+            for (int ox = 45; ox < 49; ox += 2) Back3Tile4x2(x + ox * 8, w, b, y + ox * 8, ic0);
         }
     }
 
     // 4×3 tile: acc[block][pixel] += W[block][tap] · broadcast(X[pixel][tap]); broadcasts in registers, one weight load per block.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back2Tile4x3(float* x, float* w, float* b, float* y, int ic0)
+    private static void Back3Tile4x3(float* x, float* w, float* b, float* y, int ic0)
     {
         Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0;
         Vector256<float> a1_0 = Vector256<float>.Zero, a1_1 = a1_0, a1_2 = a1_0;
@@ -915,7 +688,7 @@ public unsafe partial class Pointwise : global::ConvGen.INetwork
 
     // 4×2 tile: acc[block][pixel] += W[block][tap] · broadcast(X[pixel][tap]); broadcasts in registers, one weight load per block.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back2Tile4x2(float* x, float* w, float* b, float* y, int ic0)
+    private static void Back3Tile4x2(float* x, float* w, float* b, float* y, int ic0)
     {
         Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0;
         Vector256<float> a1_0 = Vector256<float>.Zero, a1_1 = a1_0;
@@ -1066,18 +839,18 @@ public unsafe partial class Pointwise : global::ConvGen.INetwork
     // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
     // Scalar twin of the AVX2 kernel for CPUs without AVX2/FMA: same work items, same packed weights.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back2Scalar(void* state, int begin, int end)
+    private static void Back3Scalar(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
             int oy = 0, tile = item % 2, n = item / 2;
-            float* x = f->G0 + (nint)n * 1568 + oy * 392;
+            float* x = f->G1 + (nint)n * 1568 + oy * 392;
             for (int ob = tile * 4; ob < Math.Min(tile * 4 + 4, 8); ob++)
             {
                 int ic0 = 0;
                 float* w = f->L0WT + ob * 256;
-                float* y = f->G1 + (nint)n * 3136 + (nint)ob * 392 + oy * 392;
+                float* y = f->G2 + (nint)n * 3136 + (nint)ob * 392 + oy * 392;
                 for (int ox = 0; ox < 49; ox++)
                 for (int lane = 0; lane < 8; lane++)
                 {
@@ -1098,13 +871,13 @@ public unsafe partial class Pointwise : global::ConvGen.INetwork
     // Y[n,c,h+0,w+0] = X[n,c,h,w]   (64×7×7 NCHW8c → 64×7×7 NCHW: gradient into its tensor's layout)
     // A pure change of layout.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back3(void* state, int begin, int end)
+    private static void Back4(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
             int n = item / 8, unit = item % 8;
-            float* x = f->G1 + (nint)n * 3136;
+            float* x = f->G2 + (nint)n * 3136;
             float* y = f->InputGradient + (nint)n * 3136 + (nint)unit * 392;
             int channels = Math.Min(64 - unit * 8, 8);
             float* src = x + (nint)unit * 392;
