@@ -62,19 +62,20 @@ internal sealed record DataGradStep(Step Kernel, RepackedWeights Weights, bool I
 /// 16 lanes, 5 of 7 column taps real): 62% of its multiply-adds count at best.
 /// </summary>
 /// <param name="Gradient">∂Z, NCHW8c with whole blocks (no lane of a vector without its channel).</param>
-/// <param name="Output">∂X, NCHW8c, one block; the lanes past its channels are written zero.</param>
+/// <param name="Output">∂X: NCHW8c, one block, the lanes past its channels written zero; or NCHW (the network's input,
+/// whose gradient the caller receives), each lane of a pixel's sum stored into its channel's plane.</param>
 internal sealed record LaneSumDataGradStep(LayerModel Layer, Tensor Gradient, Tensor Output, string WeightPointer, bool InputOnly) : BackwardStep(InputOnly)
 {
     /// <summary>Input channels at most: a tile holds them all, for 12 / C pixels (at least 2, so 10–12 FMA chains).</summary>
     public const int MaxInputs = 6;
 
     /// <summary>
-    /// Whether the kernel fits: dense, stride 1, undilated; ∂Z blocked with whole blocks; ∂X blocked with at most
+    /// Whether the kernel fits: dense, stride 1, undilated; ∂Z blocked with whole blocks; ∂X with at most
     /// <see cref="MaxInputs"/> channels; and at least 128 multiply-adds per ∂X value (o × taps), so the horizontal sum
-    /// (about 9 instructions per pixel) stays small beside them.
+    /// (about 9 instructions per pixel, and C scalar stores into NCHW) stays small beside them.
     /// </summary>
     public static bool Fits(LayerModel l, Tensor gz, Tensor source)
-        => l.Groups == 1 && l.Stride == 1 && l.Dilation == 1 && gz.Blocked && gz.C % 8 == 0 && source.Blocked
+        => l.Groups == 1 && l.Stride == 1 && l.Dilation == 1 && gz.Blocked && gz.C % 8 == 0
             && source.C <= MaxInputs && gz.C * l.KernelHeight * l.KernelWidth >= 128;
 
     /// <summary>∂X pixels per tile: C × pixels accumulators, 12 at most.</summary>
@@ -283,8 +284,8 @@ internal sealed class BackwardPlan
             return;
         }
 
-        // Otherwise a layer with few input channels (the network's first, whose ∂X is NCHW) gets ∂X from the planar
-        // kernel, 8 pixels per vector: in NCHW8c its 1–6 channels would leave most lanes of every vector empty.
+        // Otherwise a layer with few input channels (the network's first, LeNet's: ∂Z of 6 channels is a partial block)
+        // gets ∂X from the planar kernel, 8 pixels per vector: in NCHW8c its 1–6 channels would leave most lanes empty.
         var gx = PlanarDataGrad(l, source)
             ? (source.Blocked ? New(false, source.C, source.H, source.W, source.C * source.H * source.W) : NewGradientOf(source))
             : New(true, source.C, source.H, source.W, Tensor.BlockedStride(source.C, source.H, source.W));

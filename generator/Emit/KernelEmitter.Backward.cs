@@ -754,7 +754,7 @@ internal sealed partial class KernelEmitter
         static string Back(string v, int pad, string tap) => pad == 0 ? $"{v}-{tap}" : $"{v}+{pad}-{tap}";
         string formula = $"∂X[n,i,y,x] = W[O,i,ΔY,ΔX] · ∂Z[n,O,{Back("y", top, "ΔY")},{Back("x", left, "ΔX")}]";
         w.Line($"// {formula}");
-        w.Line($"// layer {l.Index}: ∂Z {z.C}×{z.H}×{z.W} NCHW8c → ∂X {inputs}×{x.H}×{x.W} NCHW8c; o runs in the lanes (the forward's packed weights as they are) and is summed across them once per pixel; tiles of {inputs} input channel(s) × up to {most} pixels; taps off ∂Z's edges are left out");
+        w.Line($"// layer {l.Index}: ∂Z {z.C}×{z.H}×{z.W} NCHW8c → ∂X {inputs}×{x.H}×{x.W} {(x.Blocked ? "NCHW8c" : "NCHW")}; o runs in the lanes (the forward's packed weights as they are) and is summed across them once per pixel; tiles of {inputs} input channel(s) × up to {most} pixels; taps off ∂Z's edges are left out");
         w.Line(Hot);
         w.Line($"private static void {name}(void* state, int begin, int end) {{ if (s_useAvx2) {name}Avx(state, begin, end); else {name}Scalar(state, begin, end); }}");
         w.Line();
@@ -783,8 +783,8 @@ internal sealed partial class KernelEmitter
         foreach (var r in runs)
         {
             string tile = $"{name}Tile{methods.IndexOf((r.Pixels, r.Taps))}";
-            if (r.First == r.Last) w.Line($"{tile}({Plus("z", (r.First + left) * 8)}, f->{s.WeightPointer}, {Plus("x", r.First * 8)}, ky0, ky1);");
-            else w.Line($"for (int x0 = {r.First}; x0 <= {r.Last}; x0 += {most}) {tile}(z + {(left == 0 ? "x0" : $"(x0 + {left})")} * 8, f->{s.WeightPointer}, x + x0 * 8, ky0, ky1);");
+            if (r.First == r.Last) w.Line($"{tile}({Plus("z", (r.First + left) * 8)}, f->{s.WeightPointer}, {Plus("x", r.First * x.ColumnStride)}, ky0, ky1);");
+            else w.Line($"for (int x0 = {r.First}; x0 <= {r.Last}; x0 += {most}) {tile}(z + {(left == 0 ? "x0" : $"(x0 + {left})")} * 8, f->{s.WeightPointer}, x + x0{(x.Blocked ? " * 8" : "")}, ky0, ky1);");
         }
         w.Close();
         w.Close();
@@ -831,10 +831,20 @@ internal sealed partial class KernelEmitter
             }
             w.Close();
             w.Close();
-            // Lane i of pixel p's vector: the sum of a{i}_p's lanes; the lanes past the channels sum zeros.
+            // Lane i of pixel p's vector: the sum of a{i}_p's lanes; the lanes past the channels sum zeros. NCHW takes
+            // each lane into its channel's plane.
             string zero = "Vector256<float>.Zero";
+            if (!x.Blocked) w.Line("Vector256<float> s;");
             for (int p = 0; p < pixels; p++)
-                w.Line($"Avx.Store({Plus("x", p * 8)}, global::ConvGen.Registers.LaneSums({string.Join(", ", Range(8, i => i < inputs ? $"a{i}_{p}" : zero))}));");
+            {
+                string sums = $"global::ConvGen.Registers.LaneSums({string.Join(", ", Range(8, i => i < inputs ? $"a{i}_{p}" : zero))})";
+                if (x.Blocked) w.Line($"Avx.Store({Plus("x", p * 8)}, {sums});");
+                else
+                {
+                    w.Line($"s = {sums};");
+                    for (int i = 0; i < inputs; i++) w.Line($"x[{i * x.PlaneStride + p}] = s.GetElement({i});");
+                }
+            }
             w.Close();
             w.Line();
         }
@@ -848,14 +858,15 @@ internal sealed partial class KernelEmitter
         w.Line(rows);
         w.Open($"for (int ox = 0; ox < {x.W}; ox++)");
         w.Line($"int kx0 = Math.Max(0, ox - {z.W - 1 - left}), kx1 = Math.Min({kw}, ox + {left + 1});");
-        w.Open("for (int i = 0; i < 8; i++)");
+        w.Open($"for (int i = 0; i < {(x.Blocked ? 8 : inputs)}; i++)");
         w.Line("float acc = 0f;");
-        w.Line($"if (i < {inputs})");
-        w.Line($"    for (int o = 0; o < {z.C}; o++)");
-        w.Line("        for (int ky = ky0; ky < ky1; ky++)");
-        w.Line("            for (int kx = kx0; kx < kx1; kx++)");
-        w.Line($"                acc += w[((o >> 3) * {inputs} + i) * {window} + (ky * {kw} + kx) * 8 + (o & 7)] * z[(o >> 3) * {z.PlaneStride} + (oy + {top} - ky) * {z.RowStride} + (ox + {left} - kx) * 8 + (o & 7)];");
-        w.Line("x[ox * 8 + i] = acc;");
+        string indent = x.Blocked ? "    " : "";
+        if (x.Blocked) w.Line($"if (i < {inputs})");
+        w.Line($"{indent}for (int o = 0; o < {z.C}; o++)");
+        w.Line($"{indent}    for (int ky = ky0; ky < ky1; ky++)");
+        w.Line($"{indent}        for (int kx = kx0; kx < kx1; kx++)");
+        w.Line($"{indent}            acc += w[((o >> 3) * {inputs} + i) * {window} + (ky * {kw} + kx) * 8 + (o & 7)] * z[(o >> 3) * {z.PlaneStride} + ({(top == 0 ? "oy" : $"oy + {top}")} - ky) * {z.RowStride} + ({(left == 0 ? "ox" : $"ox + {left}")} - kx) * 8 + (o & 7)];");
+        w.Line(x.Blocked ? "x[ox * 8 + i] = acc; // the lanes past the channels get 0" : $"x[i * {x.PlaneStride} + ox] = acc;");
         w.Close();
         w.Close();
         w.Close();

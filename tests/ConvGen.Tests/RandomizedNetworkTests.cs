@@ -17,7 +17,7 @@ public sealed class RandomizedNetworkTests
     /// <summary>Fixed, so CI runs the same cases every time; set <c>CONVGEN_SEED</c> to explore other draws locally.</summary>
     private static readonly int Seed = int.TryParse(Environment.GetEnvironmentVariable("CONVGEN_SEED"), out int s) ? s : 7_340_033;
     private const int Count = 40;
-    private const int FixedCount = 33;
+    private const int FixedCount = 34;
     private const long Budget = 2_500_000;
 
     /// <summary>One case: the network and the batch to run.</summary>
@@ -132,12 +132,15 @@ public sealed class RandomizedNetworkTests
         // Backward-data of a layer with few input channels and whole blocks of output channels, summed over the outputs
         // in the lanes (LaneSumDataGradStep): 4 inputs in 3-pixel tiles (∂Z vectors held) with padding 2 and a last
         // tile of 2; 1 input in 12-pixel tiles (weights held) with unequal column padding; 3 inputs and 3 output blocks
-        // over 3 rows, where both ends of the kernel rows are cut.
+        // over 3 rows, where both ends of the kernel rows are cut; 5 inputs of the network's own input (NCHW ∂X). The
+        // last two have no activation, so the gradient check also compares whole gradients along a random direction.
         Add(2, 3, 9, 11, new ConvSpec(3, 3, 3, 4, Pad: 1), tanh, new ConvSpec(5, 5, 4, 8, Pad: 2), relu);
         RunsLaneSum();
         Add(2, 2, 6, 15, new ConvSpec(3, 3, 2, 1, Pad: 1), relu, new ConvSpec(3, 4, 1, 16, Same: true), tanh);
         RunsLaneSum();
-        Add(1, 3, 3, 10, new ConvSpec(1, 1, 3, 3), new ConvSpec(3, 3, 3, 24, Pad: 1), relu);
+        Add(1, 3, 3, 10, new ConvSpec(1, 1, 3, 3), new ConvSpec(3, 3, 3, 24, Pad: 1));
+        RunsLaneSum();
+        Add(2, 5, 7, 13, new ConvSpec(3, 5, 5, 16, Pad: 1));
         RunsLaneSum();
         // Saturating activations: inputs in ±40 (exp overflow, tanh/sigmoid at ±1/0, relu of large values).
         AddScaled(40f, 3, 4, 5, 7, new ActivationSpec(RefActivationKind.Sigmoid));

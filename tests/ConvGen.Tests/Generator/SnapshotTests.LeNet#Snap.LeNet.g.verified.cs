@@ -4140,8 +4140,8 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
                         for (int o = 0; o < 16; o++)
                             for (int ky = ky0; ky < ky1; ky++)
                                 for (int kx = kx0; kx < kx1; kx++)
-                                    acc += w[((o >> 3) * 6 + i) * 200 + (ky * 5 + kx) * 8 + (o & 7)] * z[(o >> 3) * 800 + (oy + 0 - ky) * 80 + (ox + 0 - kx) * 8 + (o & 7)];
-                    x[ox * 8 + i] = acc;
+                                    acc += w[((o >> 3) * 6 + i) * 200 + (ky * 5 + kx) * 8 + (o & 7)] * z[(o >> 3) * 800 + (oy - ky) * 80 + (ox - kx) * 8 + (o & 7)];
+                    x[ox * 8 + i] = acc; // the lanes past the channels get 0
                 }
             }
         }
