@@ -767,12 +767,19 @@ internal sealed partial class KernelEmitter
             }
         }
 
-        Open($"{name}Avx", $"Y[n,o,p] = {(bias ? "B[o] + " : "")}W[o,I] · X[n,I,p]", "Each work item is one panel of the plane, all output channels.");
-        w.Open("for (int item = begin; item < end; item++)");
-        w.Line($"int panel = item % {items}, n = item / {items};");
-        w.Line($"float* x = {Sample(x)};");
-        w.Line($"float* y = {Sample(y)};");
-        w.Line($"float* w = f->{s.WeightPointer};");
+        // Both twins: a work item is a panel of one sample, its planes and the weights.
+        string formula = $"Y[n,o,p] = {(bias ? "B[o] + " : "")}W[o,I] · X[n,I,p]";
+        void OpenItems(string method, string why)
+        {
+            Open(method, formula, why);
+            w.Open("for (int item = begin; item < end; item++)");
+            w.Line($"int panel = item % {items}, n = item / {items};");
+            w.Line($"float* x = {Sample(x)};");
+            w.Line($"float* y = {Sample(y)};");
+            w.Line($"float* w = f->{s.WeightPointer};");
+        }
+
+        OpenItems($"{name}Avx", "Each work item is one panel of the plane, all output channels.");
         var fullVectors = Enumerable.Range(0, GemmVectors).Select(v => v * 8).ToList();
         if (tail is null) Calls($"panel * {GemmVectors * 8}", fullVectors);
         else
@@ -828,12 +835,7 @@ internal sealed partial class KernelEmitter
             w.Line();
         }
 
-        Open($"{name}Scalar", $"Y[n,o,p] = {(bias ? "B[o] + " : "")}W[o,I] · X[n,I,p]", "Scalar twin of the AVX2 kernel for CPUs without AVX2/FMA: same work items, same weights.");
-        w.Open("for (int item = begin; item < end; item++)");
-        w.Line($"int panel = item % {items}, n = item / {items};");
-        w.Line($"float* x = {Sample(x)};");
-        w.Line($"float* y = {Sample(y)};");
-        w.Line($"float* w = f->{s.WeightPointer};");
+        OpenItems($"{name}Scalar", "Scalar twin of the AVX2 kernel for CPUs without AVX2/FMA: same work items, same weights.");
         w.Line($"int p0 = {(tail is null ? $"panel * {GemmVectors * 8}" : full == 0 ? N(tail[0]) : $"panel < {full} ? panel * {GemmVectors * 8} : {tail[0]}")}, p1 = Math.Min(p0 + {GemmVectors * 8}, {plane});");
         w.Open($"for (int o = 0; o < {outputs}; o++)");
         w.Open("for (int p = p0; p < p1; p++)");
