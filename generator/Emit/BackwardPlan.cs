@@ -11,9 +11,9 @@ namespace ConvGen.Generator.Emit;
 // register-tiled kernels: a convolution's output gradient is first placed on a zero grid (d·(k−1) − pad of border) and
 // then convolved with stride 1; a strided layer runs one such convolution per output phase. A layer with few input
 // channels and whole blocks of outputs instead sums over its outputs in the vector lanes, on ∂Z and the forward's
-// weights as they are (LaneSumDataGradStep). A planar depthwise layer's
-// gradients stay on NCHW, like its forward kernel. ∂loss/∂input is written by the step that produces it where that
-// step writes a new tensor in the input's layout (not, say, an activation working in place on the input's gradient).
+// weights as they are (LaneSumDataGradStep). A planar depthwise layer's gradients stay on NCHW, like its forward
+// kernel. ∂loss/∂input is written by the step that produces it where that step writes a new tensor in the input's
+// layout (not, say, an activation working in place on the input's gradient).
 
 internal abstract record BackwardStep(bool InputOnly);
 
@@ -284,8 +284,8 @@ internal sealed class BackwardPlan
             return;
         }
 
-        // Otherwise a layer with few input channels (the network's first, LeNet's: ∂Z of 6 channels is a partial block)
-        // gets ∂X from the planar kernel, 8 pixels per vector: in NCHW8c its 1–6 channels would leave most lanes empty.
+        // Otherwise a layer with few input channels (LeNet's first: its ∂Z, 6 channels, is a partial block) gets ∂X
+        // from the planar kernel, 8 pixels per vector: in NCHW8c its 1–6 channels would leave most lanes empty.
         var gx = PlanarDataGrad(l, source)
             ? (source.Blocked ? New(false, source.C, source.H, source.W, source.C * source.H * source.W) : NewGradientOf(source))
             : New(true, source.C, source.H, source.W, Tensor.BlockedStride(source.C, source.H, source.W));
