@@ -36,6 +36,9 @@ internal sealed record ConvWeightGradStep(LayerModel Layer, Tensor Input, Tensor
     ZeroBorder Zeros = default) : BackwardStep(false)
 {
     public bool Planar => Layer.IsDepthwise && !Input.Blocked;
+
+    /// <summary>A planar product's weight gradient (NCHW X and ∂Z, see <see cref="ConvStep.PlanarGemm"/>): pixels in the lanes.</summary>
+    public bool PlanarProduct => !Input.Blocked && !Gradient.Blocked && ConvStep.GemmFits(Layer);
 }
 
 /// <summary><c>∂W[o,i] += Σₙ ∂Y[n,o] · X[n,i]</c>.</summary>
@@ -221,10 +224,8 @@ internal sealed class BackwardPlan
     /// the bias, unless the weight-gradient kernel sums it (<paramref name="biasInWeightGrad"/>). Returns ∂Z and the
     /// layer's weight and bias.
     /// </summary>
-    /// <param name="blocked">The kernels after the epilogue read ∂Z in NCHW8c: an NCHW ∂Z (a planar product's) is copied
-    /// there once the activation's derivative is applied.</param>
     private (Tensor Gradient, ParameterPlan Weight, ParameterPlan? Bias) AddEpilogueGradients(ExecutionPlan forward, LayerModel l, LayerKind? activation, Tensor output,
-        Dictionary<string, Tensor> grad, bool biasInWeightGrad = false, bool blocked = false)
+        Dictionary<string, Tensor> grad, bool biasInWeightGrad = false)
     {
         var gz = grad[output.Field];
         // Conv + ReLU + max pool (LeNet, VGG): the pool's backward, which stores every pixel of ∂Y once and reads the
@@ -234,12 +235,6 @@ internal sealed class BackwardPlan
             && pool.Layer.Kind == LayerKind.MaxPool && pool.GradX == gz && pool.Input == output)
             Steps[lastStep] = pool with { Relu = true };
         else if (activation is { } act) Steps.Add(new ActivationGradStep(act, l.Index + 1, output, gz, false));
-        if (blocked && !gz.Blocked)
-        {
-            var gz8 = New(true, gz.C, gz.H, gz.W, Tensor.BlockedStride(gz.C, gz.H, gz.W));
-            Steps.Add(new CopyGradStep(new CopyStep(gz, gz8, 0, 0, "∂Z into NCHW8c for the blocked gradient kernels"), false));
-            gz = gz8;
-        }
         var bias = l.Bias ? Parameter(forward, l.Index, "bias") : null;
         if (bias is not null && !biasInWeightGrad) Steps.Add(new BiasGradStep(l.Index, gz, bias.GradientPointer));
         return (gz, Parameter(forward, l.Index, "weight"), bias);
@@ -251,7 +246,7 @@ internal sealed class BackwardPlan
     private void AddConv(ExecutionPlan forward, ConvStep c, Dictionary<string, Tensor> grad, bool inputOnly)
     {
         var l = c.Layer;
-        var (gz, weight, bias) = AddEpilogueGradients(forward, l, c.Activation, c.To, grad, biasInWeightGrad: c.Planar, blocked: c.PlanarGemm);
+        var (gz, weight, bias) = AddEpilogueGradients(forward, l, c.Activation, c.To, grad, biasInWeightGrad: c.Planar);
         var source = c.Source;
         if (c.Planar)
         {
@@ -274,6 +269,17 @@ internal sealed class BackwardPlan
                 Masks.Add((weight, mask));
             }
             Steps.Add(new ConvWeightGradStep(l, c.From, gz, weight.GradientPointer, mask, Zeros: c.Zeros));
+        }
+
+        if (c.PlanarGemm)
+        {
+            // ∂X = Wᵀ·∂Z is a planar product itself, over the transposed weights: NCHW ∂Z in, NCHW ∂X out, no grid.
+            var planar = NewGradientOf(source);
+            var transposed = new LayerModel(LayerKind.Conv, l.Index, new TensorShape(gz.C, gz.H, gz.W, false), new TensorShape(source.C, source.H, source.W, false),
+                KernelHeight: 1, KernelWidth: 1, Stride: 1, Dilation: 1, Groups: 1, Bias: false);
+            AddTransposedConv(transposed, gz, planar, weight, TransposedPointer(l), TransposedFactory(weight, l, source.C), inputOnly);
+            grad[source.Field] = planar;
+            return;
         }
 
         if (LaneSumDataGradStep.Fits(l, gz, source))

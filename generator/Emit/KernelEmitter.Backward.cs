@@ -22,6 +22,7 @@ internal sealed partial class KernelEmitter
                 case ActivationGradStep s: EmitActivationGrad(name, s); break;
                 case BiasGradStep s: EmitBiasGrad(name, s); break;
                 case ConvWeightGradStep s when s.Planar: EmitPlanarDepthwiseWeightGrad(name, s); break;
+                case ConvWeightGradStep s when s.PlanarProduct: EmitPlanarProductWeightGrad(name, s); break;
                 case ConvWeightGradStep s when s.Layer.IsDepthwise: EmitDepthwiseWeightGrad(name, s); break;
                 case ConvWeightGradStep s: EmitConvWeightGrad(name, s); break;
                 case LinearWeightGradStep s: EmitLinearWeightGrad(name, s); break;
@@ -47,6 +48,7 @@ internal sealed partial class KernelEmitter
         ActivationGradStep s => $"(int)(((long)batch * {s.Gradient.Stride} + {ActivationChunk - 1}) / {ActivationChunk})",
         BiasGradStep s => N(Tensor.Blocks(s.Gradient.C)),
         ConvWeightGradStep s when s.Planar => N(s.Layer.Output.C * PlanarGradTile.For(s.Layer).Items),
+        ConvWeightGradStep s when s.PlanarProduct => N(Ceiling(s.Gradient.C, GemmRows) * Ceiling(s.Input.C, ProductInputs)),
         ConvWeightGradStep s when s.Layer.IsDepthwise => N(Tensor.Blocks(s.Layer.Output.C) * s.Layer.KernelHeight / DepthwiseGradRows(s.Layer)),
         ConvWeightGradStep s => N(WeightGradTile.For(s).Items),
         LinearWeightGradStep s => N(Tensor.Blocks(s.Layer.Output.C) * ((s.Inputs + WeightGradInputs - 1) / WeightGradInputs)),
@@ -114,6 +116,11 @@ internal sealed partial class KernelEmitter
     private void EmitBiasGrad(string name, BiasGradStep s)
     {
         var g = s.Gradient;
+        if (!g.Blocked && g.H * g.W > 1)
+        {
+            EmitPlanarBiasGrad(name, s);
+            return;
+        }
         int pixels = g.Blocked ? g.H * g.W : 1, plane = g.Blocked ? g.PlaneStride : 8;
         Open(name, $"∂B[o] += Σ_{{n{(g.Blocked ? ",y,x" : "")}}} ∂Z[n,o{(g.Blocked ? ",y,x" : "")}]   (layer {s.Layer})",
             "One block of 8 outputs per work item; two partial sums.");
@@ -146,7 +153,7 @@ internal sealed partial class KernelEmitter
     /// </remarks>
     public static int? SamplesPerPass(BackwardStep step)
     {
-        if (step is not ConvWeightGradStep s || s.Planar || s.Layer.IsDepthwise) return null;
+        if (step is not ConvWeightGradStep s || s.Planar || s.PlanarProduct || s.Layer.IsDepthwise) return null;
         var t = WeightGradTile.For(s);
         long bytes = 4L * (t.Outputs * (long)s.Gradient.PlaneStride + (s.Input.Blocked ? 1 : t.Inputs) * (long)s.Input.PlaneStride);
         return (int)Math.Max(1, Math.Min(int.MaxValue, PassBytes / bytes));
@@ -213,6 +220,120 @@ internal sealed partial class KernelEmitter
 
         /// <summary>Accumulator sets for a range of <paramref name="columns"/> taps: two (even and odd pixels) when one would leave FMA latency uncovered.</summary>
         public int SetsFor(int columns) => Outputs * Inputs * Rows * columns * 2 <= MaxAccumulators ? 2 : 1;
+    }
+
+    private const int ProductInputs = 3;
+
+    private static int Ceiling(int a, int b) => (a + b - 1) / b;
+
+    /// <summary>
+    /// <see cref="ConvWeightGradStep.PlanarProduct"/>: <c>∂W[o,i] += Σ_{n,p} ∂Z[n,o,p]·X[n,i,p]</c> over NCHW planes. A work
+    /// item owns 4 output × 3 input channels: 12 accumulators, each 8 pixels wide, fed per 8 pixels by 4 ∂Z and 3 X
+    /// loads, and summed across their lanes once at the end (<c>Registers.LaneSums</c>) into the 4 consecutive lanes of
+    /// the packed gradient that its output channels occupy. Items run output-group by output-group, so the ∂Z rows of
+    /// one group stay in cache while its input groups pass. A plane that 8 does not divide ends with a vector that
+    /// overlaps the one before, its repeated pixels masked to zero in the ∂Z vectors.
+    /// </summary>
+    private void EmitPlanarProductWeightGrad(string name, ConvWeightGradStep s)
+    {
+        Tensor x = s.Input, g = s.Gradient;
+        int plane = g.H * g.W, outputs = g.C, inputs = x.C, full = plane / 8 * 8;
+        int inputGroups = Ceiling(inputs, ProductInputs), restO = outputs % GemmRows, restI = inputs % ProductInputs;
+        string formula = $"∂W[o,i] += Σ_{{n,p}} ∂Z[n,o,p] · X[n,i,p]   (layer {s.Layer.Index}, NCHW planes)";
+        w.Line($"// {formula}");
+        w.Line(Hot);
+        w.Line($"private static void {name}(void* state, int begin, int end) {{ if (s_useAvx2) {name}Avx(state, begin, end); else {name}Scalar(state, begin, end); }}");
+        w.Line();
+        void OpenItems(string method, string why)
+        {
+            Open(method, formula, why);
+            w.Open("for (int item = begin; item < end; item++)");
+            w.Line($"int o0 = item / {inputGroups} * {GemmRows}, i0 = item % {inputGroups} * {ProductInputs};");
+        }
+
+        OpenItems($"{name}Avx", $"Each work item owns {GemmRows} output × {ProductInputs} input channels (fewer at the ends): 8-pixel partial sums in 12 registers, added across their lanes at the end.");
+        // Packed [O/8][I][8]: output channel o0 … of input channel i0 sits at lane o0 & 7 of row (o0 >> 3)·I + i0.
+        string call(int o, int i) => $"{name}Tile{o}x{i}(f, o0, i0, f->{s.Pointer} + ((o0 >> 3) * {inputs} + i0) * 8 + (o0 & 7));";
+        string inner(int o) => restI == 0 ? call(o, ProductInputs) : $"if (i0 + {ProductInputs} <= {inputs}) {call(o, ProductInputs)} else {call(o, restI)}";
+        if (restO == 0) w.Line(inner(GemmRows));
+        else
+        {
+            w.Line($"if (o0 + {GemmRows} <= {outputs}) {inner(GemmRows)}");
+            w.Line($"else {inner(restO)}");
+        }
+        w.Close();
+        w.Close();
+        w.Line();
+
+        var shapes = new List<(int, int)> { (GemmRows, ProductInputs) };
+        if (restI > 0) shapes.Add((GemmRows, restI));
+        if (restO > 0) shapes.Add((restO, ProductInputs));
+        if (restO > 0 && restI > 0) shapes.Add((restO, restI));
+        foreach (var (rows, ins) in shapes.Where(t => t.Item1 <= outputs && t.Item2 <= inputs))
+        {
+            w.Line($"// {rows}×{ins} tile: acc[o][i] += ∂Z[o][8 pixels] · X[i][8 pixels]; per 8 pixels {rows} + {ins} loads for {rows * ins} FMAs.");
+            w.Line(Hot);
+            w.Open($"private static void {name}Tile{rows}x{ins}(Frame* f, int o0, int i0, float* dw)");
+            for (int o = 0; o < rows; o++)
+                w.Line($"Vector256<float> {string.Join(", ", Range(ins, i => $"a{o}_{i} = {(o == 0 && i == 0 ? "Vector256<float>.Zero" : "a0_0")}"))};");
+            w.Open("for (int n = 0; n < f->Batch; n++)");
+            w.Line($"float* gz = {Sample(g)} + o0 * {plane};");
+            w.Line($"float* xs = {Sample(x)} + i0 * {plane};");
+            void Pixels(string p, string? mask)
+            {
+                for (int i = 0; i < ins; i++) w.Line($"Vector256<float> x{i} = Avx.LoadVector256({Plus("xs", i * plane)} + {p});");
+                for (int o = 0; o < rows; o++)
+                {
+                    string load = $"Avx.LoadVector256({Plus("gz", o * plane)} + {p})";
+                    w.Line($"Vector256<float> g{o} = {(mask is null ? load : $"Avx.And({load}, {mask})")};");
+                    for (int i = 0; i < ins; i++) w.Line($"a{o}_{i} = Fma.MultiplyAdd(g{o}, x{i}, a{o}_{i});");
+                }
+            }
+            w.Open($"for (int p = 0; p < {full}; p += 8)");
+            Pixels("p", null);
+            w.Close();
+            if (full < plane)
+            {
+                // The last 8 pixels overlap the ones before: lanes already counted are zeroed in the ∂Z vectors.
+                w.Line("{");
+                int seen = 8 - (plane - full);
+                w.Line($"Vector256<float> tail = Vector256.Create({string.Join(", ", Range(8, j => j < seen ? "0" : "-1"))}).AsSingle();");
+                Pixels(N(plane - 8), "tail");
+                w.Close();
+            }
+            w.Close();
+            string zero = "Vector256<float>.Zero";
+            for (int i = 0; i < ins; i++)
+            {
+                string sums = $"global::ConvGen.Registers.LaneSums({string.Join(", ", Range(8, o => o < rows ? $"a{o}_{i}" : zero))})";
+                // Lanes 0 … rows − 1 of the sums are this input channel's gradients for output channels o0 … (one block).
+                string d = Plus("dw", i * 8);
+                if (rows == GemmRows) w.Line($"Vector128.Store(Vector128.Load({d}) + {sums}.GetLower(), {d});");
+                else
+                {
+                    w.Line($"{(i == 0 ? "Vector256<float> " : "")}s = {sums};");
+                    for (int o = 0; o < rows; o++) w.Line($"dw[{i * 8 + o}] += s.GetElement({o});");
+                }
+            }
+            w.Close();
+            w.Line();
+        }
+
+        OpenItems($"{name}Scalar", "Scalar twin of the AVX2 kernel for CPUs without AVX2/FMA: same work items.");
+        w.Open($"for (int o = o0; o < Math.Min(o0 + {GemmRows}, {outputs}); o++)");
+        w.Open($"for (int i = i0; i < Math.Min(i0 + {ProductInputs}, {inputs}); i++)");
+        w.Line("float acc = 0f;");
+        w.Open("for (int n = 0; n < f->Batch; n++)");
+        w.Line($"float* gz = {Sample(g)} + o * {plane};");
+        w.Line($"float* xs = {Sample(x)} + i * {plane};");
+        w.Line($"for (int p = 0; p < {plane}; p++) acc += gz[p] * xs[p];");
+        w.Close();
+        w.Line($"f->{s.Pointer}[((o >> 3) * {inputs} + i) * 8 + (o & 7)] += acc;");
+        w.Close();
+        w.Close();
+        w.Close();
+        w.Close();
+        w.Line();
     }
 
     private void EmitConvWeightGrad(string name, ConvWeightGradStep s)
@@ -869,6 +990,35 @@ internal sealed partial class KernelEmitter
         w.Line(x.Blocked ? "x[ox * 8 + i] = acc; // the lanes past the channels get 0" : $"x[i * {x.PlaneStride} + ox] = acc;");
         w.Close();
         w.Close();
+        w.Close();
+        w.Close();
+        w.Line();
+    }
+
+    /// <summary>
+    /// ∂B of an NCHW ∂Z (a planar product's): each work item sums the planes of 8 channels, 8 pixels per vector, and adds
+    /// the 8 vectors across their lanes once at the end.
+    /// </summary>
+    private void EmitPlanarBiasGrad(string name, BiasGradStep s)
+    {
+        var g = s.Gradient;
+        int plane = g.H * g.W, full = plane / 8 * 8;
+        Open(name, $"∂B[o] += Σ_{{n,p}} ∂Z[n,o,p]   (layer {s.Layer}, NCHW planes)", "One block of 8 outputs per work item: 8-pixel partial sums, added across their lanes at the end.");
+        w.Open("for (int cb = begin; cb < end; cb++)");
+        w.Line($"int count = Math.Min(8, {g.C} - cb * 8);");
+        w.Line("Span<float> sums = stackalloc float[8];");
+        w.Open("for (int c = 0; c < count; c++)");
+        w.Line("Vector256<float> s0 = Vector256<float>.Zero;");
+        w.Line("float rest = 0f;");
+        w.Open("for (int n = 0; n < f->Batch; n++)");
+        w.Line($"float* g = {Sample(g)} + (cb * 8 + c) * {plane};");
+        w.Line($"for (int p = 0; p < {full}; p += 8) s0 += Vector256.Load(g + p);");
+        if (full < plane) w.Line($"for (int p = {full}; p < {plane}; p++) rest += g[p];");
+        w.Close();
+        w.Line("sums[c] = Vector256.Sum(s0) + rest;");
+        w.Close();
+        w.Line($"float* db = f->{s.Pointer} + cb * 8;");
+        w.Line("for (int c = 0; c < count; c++) db[c] += sums[c];");
         w.Close();
         w.Close();
         w.Line();

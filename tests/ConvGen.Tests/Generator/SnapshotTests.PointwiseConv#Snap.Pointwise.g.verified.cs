@@ -60,9 +60,8 @@ public unsafe partial class Pointwise : global::ConvGen.INetwork
     private struct Frame
     {
         public int Batch;
-        public int N0, N1; // the samples of one pass of a dense weight-gradient step
         public float* T0, Output, T1;
-        public float* OutputGradient, InputGradient, G0, G1, G2;
+        public float* OutputGradient, InputGradient, G0;
         public float* L0W, L0dW;
         public float* L0WT;
     }
@@ -73,7 +72,7 @@ public unsafe partial class Pointwise : global::ConvGen.INetwork
     /// <summary>Floats per sample of a recorded forward: every tensor keeps its own region for Backward.</summary>
     public const long RecordedFloatsPerSample = 4704;
     /// <summary>Floats per sample Backward needs for gradients.</summary>
-    public const long GradientFloatsPerSample = 6272;
+    public const long GradientFloatsPerSample = 1568;
     private readonly object _recordLock = new();
     private float[]? _recorded, _gradients;
     private int _recordedBatch;
@@ -176,18 +175,10 @@ public unsafe partial class Pointwise : global::ConvGen.INetwork
                 frame.OutputGradient = og;
                 frame.InputGradient = ig;
                 frame.G0 = outputGradient.Overlaps(inputGradient) ? gs + (nint)batch * 0 : og; // read in place, unless ∂loss/∂input could overwrite it while it is read
-                frame.G1 = gs + (nint)batch * 1568;
-                frame.G2 = gs + (nint)batch * 3136;
                 frame.L0WT = _L0WT.Pointer;
                 if (frame.G0 != og) global::ConvGen.Parallelism.For(batch * 32, &Back0, &frame); // ∂loss/∂output into the internal layout
-                global::ConvGen.Parallelism.For(batch * 4, &Back1, &frame); // ∂Z into NCHW8c for the blocked gradient kernels
-                for (frame.N0 = 0; frame.N0 < batch; frame.N0 += 133) // ∂ layer 0 weight, 133 sample(s) per pass
-                {
-                    frame.N1 = Math.Min(batch, frame.N0 + 133);
-                    global::ConvGen.Parallelism.For(32, &Back2, &frame);
-                }
-                if (wantInput) global::ConvGen.Parallelism.For(batch * 2, &Back3, &frame); // ∂ layer 0 input: forward kernel over transposed weights
-                if (wantInput) global::ConvGen.Parallelism.For(batch * 8, &Back4, &frame); // gradient into its tensor's layout
+                global::ConvGen.Parallelism.For(176, &Back1, &frame); // ∂ layer 0 weight
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 3, &Back2, &frame); // ∂ layer 0 input: forward kernel over transposed weights
             }
         }
     }
@@ -396,495 +387,303 @@ public unsafe partial class Pointwise : global::ConvGen.INetwork
         }
     }
 
-    // Y[n,c,h+0,w+0] = X[n,c,h,w]   (32×7×7 NCHW → 32×7×7 NCHW8c: ∂Z into NCHW8c for the blocked gradient kernels)
-    // A pure change of layout.
+    // ∂W[o,i] += Σ_{n,p} ∂Z[n,o,p] · X[n,i,p]   (layer 0, NCHW planes)
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back1(void* state, int begin, int end)
+    private static void Back1(void* state, int begin, int end) { if (s_useAvx2) Back1Avx(state, begin, end); else Back1Scalar(state, begin, end); }
+
+    // ∂W[o,i] += Σ_{n,p} ∂Z[n,o,p] · X[n,i,p]   (layer 0, NCHW planes)
+    // Each work item owns 4 output × 3 input channels (fewer at the ends): 8-pixel partial sums in 12 registers, added across their lanes at the end.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back1Avx(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
-            int n = item / 4, unit = item % 4;
-            float* x = f->G0 + (nint)n * 1568;
-            float* y = f->G1 + (nint)n * 1568 + (nint)unit * 392;
-            int channels = Math.Min(32 - unit * 8, 8);
-            float* src = x + (nint)unit * 392;
-            float* dst = y + 0;
-            new Span<float>(y, 392).Clear();
-            for (int c = 0; c < channels; c++)
-                for (int h = 0; h < 7; h++)
-                    for (int w = 0; w < 7; w++) dst[h * 56 + w * 8 + c] = src[c * 49 + h * 7 + w];
+            int o0 = item / 22 * 4, i0 = item % 22 * 3;
+            if (i0 + 3 <= 64) Back1Tile4x3(f, o0, i0, f->L0dW + ((o0 >> 3) * 64 + i0) * 8 + (o0 & 7)); else Back1Tile4x1(f, o0, i0, f->L0dW + ((o0 >> 3) * 64 + i0) * 8 + (o0 & 7));
         }
     }
 
-    // ∂W[o,i,ΔY,ΔX] += Σ_{n,y,x} ∂Z[n,o,y,x] · X[n,i,1·y+1·ΔY,1·x+1·ΔX]   (layer 0, X zero-padded)
-    // Each work item owns 16 outputs × 4 input channel(s) × 1 kernel row(s) × 1: 8 accumulators in registers, reduced over every pixel of the pass's samples [N0, N1).
+    // 4×3 tile: acc[o][i] += ∂Z[o][8 pixels] · X[i][8 pixels]; per 8 pixels 4 + 3 loads for 12 FMAs.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back2(void* state, int begin, int end)
-    {
-        var f = (Frame*)state;
-        for (int item = begin; item < end; item++)
-        {
-            int ky0 = 0, r0 = item % 16 * 4, ob0 = item / 16 * 2;
-            int ic0 = r0;
-            Vector256<float> a0 = Vector256<float>.Zero, a1 = Vector256<float>.Zero, a2 = Vector256<float>.Zero, a3 = Vector256<float>.Zero, a4 = Vector256<float>.Zero, a5 = Vector256<float>.Zero, a6 = Vector256<float>.Zero, a7 = Vector256<float>.Zero;
-            for (int n = f->N0; n < f->N1; n++)
-            {
-                float* gz = f->G1 + (nint)n * 1568 + ob0 * 392;
-                float* xs = f->T0 + (nint)n * 3136 + ic0 * 49 + ky0 * 7;
-                for (int oy = 0; oy < 7; oy++)
-                {
-                    float* gr = gz + oy * 56;
-                    float* xr = xs + oy * 7;
-                    for (int ox = 0; ox < 7; ox++)
-                    {
-                        float* xp = xr + ox;
-                        Vector256<float> g0_0 = Vector256.Load(gr + ox * 8);
-                        Vector256<float> g0_1 = Vector256.Load(gr + 392 + ox * 8);
-                        Vector256<float> x0 = Vector256.Create(xp[0]);
-                        a0 = Vector256.FusedMultiplyAdd(g0_0, x0, a0);
-                        a4 = Vector256.FusedMultiplyAdd(g0_1, x0, a4);
-                        Vector256<float> x49 = Vector256.Create(xp[49]);
-                        a1 = Vector256.FusedMultiplyAdd(g0_0, x49, a1);
-                        a5 = Vector256.FusedMultiplyAdd(g0_1, x49, a5);
-                        Vector256<float> x98 = Vector256.Create(xp[98]);
-                        a2 = Vector256.FusedMultiplyAdd(g0_0, x98, a2);
-                        a6 = Vector256.FusedMultiplyAdd(g0_1, x98, a6);
-                        Vector256<float> x147 = Vector256.Create(xp[147]);
-                        a3 = Vector256.FusedMultiplyAdd(g0_0, x147, a3);
-                        a7 = Vector256.FusedMultiplyAdd(g0_1, x147, a7);
-                    }
-                }
-            }
-            float* dw = f->L0dW + ((ob0 * 64 + r0) * 1 + ky0) * 8;
-            Vector256.Store(Vector256.Load(dw + 0) + a0, dw + 0);
-            Vector256.Store(Vector256.Load(dw + 8) + a1, dw + 8);
-            Vector256.Store(Vector256.Load(dw + 16) + a2, dw + 16);
-            Vector256.Store(Vector256.Load(dw + 24) + a3, dw + 24);
-            Vector256.Store(Vector256.Load(dw + 512) + a4, dw + 512);
-            Vector256.Store(Vector256.Load(dw + 520) + a5, dw + 520);
-            Vector256.Store(Vector256.Load(dw + 528) + a6, dw + 528);
-            Vector256.Store(Vector256.Load(dw + 536) + a7, dw + 536);
-        }
-    }
-
-    // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
-    // layer 0: 32×7×7 → 64×7×7, 1x1; tile 4×8 channels × 3 pixels
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back3(void* state, int begin, int end) { if (s_useAvx2) Back3Avx(state, begin, end); else Back3Scalar(state, begin, end); }
-
-    // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
-    // Row by row: each work item is one output row of one tile of 4 channel block(s).
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back3Avx(void* state, int begin, int end)
-    {
-        var f = (Frame*)state;
-        for (int item = begin; item < end; item++)
-        {
-            int oy = 0, tile = item % 2, n = item / 2;
-            float* x = f->G1 + (nint)n * 1568 + oy * 392;
-            float* w = f->L0WT + tile * 1024;
-            float* b = null;
-            float* y = f->G2 + (nint)n * 3136 + (nint)tile * 1568 + oy * 392;
-            int ic0 = 0;
-            for (int ox = 0; ox < 45; ox += 3) Back3Tile4x3(x + ox * 8, w, b, y + ox * 8, ic0);
-            for (int ox = 45; ox < 49; ox += 2) Back3Tile4x2(x + ox * 8, w, b, y + ox * 8, ic0);
-        }
-    }
-
-    // 4×3 tile: acc[block][pixel] += W[block][tap] · broadcast(X[pixel][tap]); broadcasts in registers, one weight load per block.
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back3Tile4x3(float* x, float* w, float* b, float* y, int ic0)
+    private static void Back1Tile4x3(Frame* f, int o0, int i0, float* dw)
     {
         Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0;
-        Vector256<float> a1_0 = Vector256<float>.Zero, a1_1 = a1_0, a1_2 = a1_0;
-        Vector256<float> a2_0 = Vector256<float>.Zero, a2_1 = a2_0, a2_2 = a2_0;
-        Vector256<float> a3_0 = Vector256<float>.Zero, a3_1 = a3_0, a3_2 = a3_0;
-        Vector256<float> w0, v0, v1, v2;
-        for (int r = 0; r < 32; r += 8)
+        Vector256<float> a1_0 = a0_0, a1_1 = a0_0, a1_2 = a0_0;
+        Vector256<float> a2_0 = a0_0, a2_1 = a0_0, a2_2 = a0_0;
+        Vector256<float> a3_0 = a0_0, a3_1 = a0_0, a3_2 = a0_0;
+        for (int n = 0; n < f->Batch; n++)
         {
-            float* x0 = x + (r >> 3) * 392 + (r & 7);
-            float* w0p = w + r * 8;
-            v0 = Avx.BroadcastScalarToVector256(x0 + 0);
-            v1 = Avx.BroadcastScalarToVector256(x0 + 8);
-            v2 = Avx.BroadcastScalarToVector256(x0 + 16);
-            w0 = Avx.LoadVector256(w0p + 0);
-            a0_0 = Fma.MultiplyAdd(w0, v0, a0_0);
-            a0_1 = Fma.MultiplyAdd(w0, v1, a0_1);
-            a0_2 = Fma.MultiplyAdd(w0, v2, a0_2);
-            w0 = Avx.LoadVector256(w0p + 256);
-            a1_0 = Fma.MultiplyAdd(w0, v0, a1_0);
-            a1_1 = Fma.MultiplyAdd(w0, v1, a1_1);
-            a1_2 = Fma.MultiplyAdd(w0, v2, a1_2);
-            w0 = Avx.LoadVector256(w0p + 512);
-            a2_0 = Fma.MultiplyAdd(w0, v0, a2_0);
-            a2_1 = Fma.MultiplyAdd(w0, v1, a2_1);
-            a2_2 = Fma.MultiplyAdd(w0, v2, a2_2);
-            w0 = Avx.LoadVector256(w0p + 768);
-            a3_0 = Fma.MultiplyAdd(w0, v0, a3_0);
-            a3_1 = Fma.MultiplyAdd(w0, v1, a3_1);
-            a3_2 = Fma.MultiplyAdd(w0, v2, a3_2);
-            float* x1 = x + ((r + 1) >> 3) * 392 + ((r + 1) & 7);
-            float* w1p = w + (r + 1) * 8;
-            v0 = Avx.BroadcastScalarToVector256(x1 + 0);
-            v1 = Avx.BroadcastScalarToVector256(x1 + 8);
-            v2 = Avx.BroadcastScalarToVector256(x1 + 16);
-            w0 = Avx.LoadVector256(w1p + 0);
-            a0_0 = Fma.MultiplyAdd(w0, v0, a0_0);
-            a0_1 = Fma.MultiplyAdd(w0, v1, a0_1);
-            a0_2 = Fma.MultiplyAdd(w0, v2, a0_2);
-            w0 = Avx.LoadVector256(w1p + 256);
-            a1_0 = Fma.MultiplyAdd(w0, v0, a1_0);
-            a1_1 = Fma.MultiplyAdd(w0, v1, a1_1);
-            a1_2 = Fma.MultiplyAdd(w0, v2, a1_2);
-            w0 = Avx.LoadVector256(w1p + 512);
-            a2_0 = Fma.MultiplyAdd(w0, v0, a2_0);
-            a2_1 = Fma.MultiplyAdd(w0, v1, a2_1);
-            a2_2 = Fma.MultiplyAdd(w0, v2, a2_2);
-            w0 = Avx.LoadVector256(w1p + 768);
-            a3_0 = Fma.MultiplyAdd(w0, v0, a3_0);
-            a3_1 = Fma.MultiplyAdd(w0, v1, a3_1);
-            a3_2 = Fma.MultiplyAdd(w0, v2, a3_2);
-            float* x2 = x + ((r + 2) >> 3) * 392 + ((r + 2) & 7);
-            float* w2p = w + (r + 2) * 8;
-            v0 = Avx.BroadcastScalarToVector256(x2 + 0);
-            v1 = Avx.BroadcastScalarToVector256(x2 + 8);
-            v2 = Avx.BroadcastScalarToVector256(x2 + 16);
-            w0 = Avx.LoadVector256(w2p + 0);
-            a0_0 = Fma.MultiplyAdd(w0, v0, a0_0);
-            a0_1 = Fma.MultiplyAdd(w0, v1, a0_1);
-            a0_2 = Fma.MultiplyAdd(w0, v2, a0_2);
-            w0 = Avx.LoadVector256(w2p + 256);
-            a1_0 = Fma.MultiplyAdd(w0, v0, a1_0);
-            a1_1 = Fma.MultiplyAdd(w0, v1, a1_1);
-            a1_2 = Fma.MultiplyAdd(w0, v2, a1_2);
-            w0 = Avx.LoadVector256(w2p + 512);
-            a2_0 = Fma.MultiplyAdd(w0, v0, a2_0);
-            a2_1 = Fma.MultiplyAdd(w0, v1, a2_1);
-            a2_2 = Fma.MultiplyAdd(w0, v2, a2_2);
-            w0 = Avx.LoadVector256(w2p + 768);
-            a3_0 = Fma.MultiplyAdd(w0, v0, a3_0);
-            a3_1 = Fma.MultiplyAdd(w0, v1, a3_1);
-            a3_2 = Fma.MultiplyAdd(w0, v2, a3_2);
-            float* x3 = x + ((r + 3) >> 3) * 392 + ((r + 3) & 7);
-            float* w3p = w + (r + 3) * 8;
-            v0 = Avx.BroadcastScalarToVector256(x3 + 0);
-            v1 = Avx.BroadcastScalarToVector256(x3 + 8);
-            v2 = Avx.BroadcastScalarToVector256(x3 + 16);
-            w0 = Avx.LoadVector256(w3p + 0);
-            a0_0 = Fma.MultiplyAdd(w0, v0, a0_0);
-            a0_1 = Fma.MultiplyAdd(w0, v1, a0_1);
-            a0_2 = Fma.MultiplyAdd(w0, v2, a0_2);
-            w0 = Avx.LoadVector256(w3p + 256);
-            a1_0 = Fma.MultiplyAdd(w0, v0, a1_0);
-            a1_1 = Fma.MultiplyAdd(w0, v1, a1_1);
-            a1_2 = Fma.MultiplyAdd(w0, v2, a1_2);
-            w0 = Avx.LoadVector256(w3p + 512);
-            a2_0 = Fma.MultiplyAdd(w0, v0, a2_0);
-            a2_1 = Fma.MultiplyAdd(w0, v1, a2_1);
-            a2_2 = Fma.MultiplyAdd(w0, v2, a2_2);
-            w0 = Avx.LoadVector256(w3p + 768);
-            a3_0 = Fma.MultiplyAdd(w0, v0, a3_0);
-            a3_1 = Fma.MultiplyAdd(w0, v1, a3_1);
-            a3_2 = Fma.MultiplyAdd(w0, v2, a3_2);
-            float* x4 = x + ((r + 4) >> 3) * 392 + ((r + 4) & 7);
-            float* w4p = w + (r + 4) * 8;
-            v0 = Avx.BroadcastScalarToVector256(x4 + 0);
-            v1 = Avx.BroadcastScalarToVector256(x4 + 8);
-            v2 = Avx.BroadcastScalarToVector256(x4 + 16);
-            w0 = Avx.LoadVector256(w4p + 0);
-            a0_0 = Fma.MultiplyAdd(w0, v0, a0_0);
-            a0_1 = Fma.MultiplyAdd(w0, v1, a0_1);
-            a0_2 = Fma.MultiplyAdd(w0, v2, a0_2);
-            w0 = Avx.LoadVector256(w4p + 256);
-            a1_0 = Fma.MultiplyAdd(w0, v0, a1_0);
-            a1_1 = Fma.MultiplyAdd(w0, v1, a1_1);
-            a1_2 = Fma.MultiplyAdd(w0, v2, a1_2);
-            w0 = Avx.LoadVector256(w4p + 512);
-            a2_0 = Fma.MultiplyAdd(w0, v0, a2_0);
-            a2_1 = Fma.MultiplyAdd(w0, v1, a2_1);
-            a2_2 = Fma.MultiplyAdd(w0, v2, a2_2);
-            w0 = Avx.LoadVector256(w4p + 768);
-            a3_0 = Fma.MultiplyAdd(w0, v0, a3_0);
-            a3_1 = Fma.MultiplyAdd(w0, v1, a3_1);
-            a3_2 = Fma.MultiplyAdd(w0, v2, a3_2);
-            float* x5 = x + ((r + 5) >> 3) * 392 + ((r + 5) & 7);
-            float* w5p = w + (r + 5) * 8;
-            v0 = Avx.BroadcastScalarToVector256(x5 + 0);
-            v1 = Avx.BroadcastScalarToVector256(x5 + 8);
-            v2 = Avx.BroadcastScalarToVector256(x5 + 16);
-            w0 = Avx.LoadVector256(w5p + 0);
-            a0_0 = Fma.MultiplyAdd(w0, v0, a0_0);
-            a0_1 = Fma.MultiplyAdd(w0, v1, a0_1);
-            a0_2 = Fma.MultiplyAdd(w0, v2, a0_2);
-            w0 = Avx.LoadVector256(w5p + 256);
-            a1_0 = Fma.MultiplyAdd(w0, v0, a1_0);
-            a1_1 = Fma.MultiplyAdd(w0, v1, a1_1);
-            a1_2 = Fma.MultiplyAdd(w0, v2, a1_2);
-            w0 = Avx.LoadVector256(w5p + 512);
-            a2_0 = Fma.MultiplyAdd(w0, v0, a2_0);
-            a2_1 = Fma.MultiplyAdd(w0, v1, a2_1);
-            a2_2 = Fma.MultiplyAdd(w0, v2, a2_2);
-            w0 = Avx.LoadVector256(w5p + 768);
-            a3_0 = Fma.MultiplyAdd(w0, v0, a3_0);
-            a3_1 = Fma.MultiplyAdd(w0, v1, a3_1);
-            a3_2 = Fma.MultiplyAdd(w0, v2, a3_2);
-            float* x6 = x + ((r + 6) >> 3) * 392 + ((r + 6) & 7);
-            float* w6p = w + (r + 6) * 8;
-            v0 = Avx.BroadcastScalarToVector256(x6 + 0);
-            v1 = Avx.BroadcastScalarToVector256(x6 + 8);
-            v2 = Avx.BroadcastScalarToVector256(x6 + 16);
-            w0 = Avx.LoadVector256(w6p + 0);
-            a0_0 = Fma.MultiplyAdd(w0, v0, a0_0);
-            a0_1 = Fma.MultiplyAdd(w0, v1, a0_1);
-            a0_2 = Fma.MultiplyAdd(w0, v2, a0_2);
-            w0 = Avx.LoadVector256(w6p + 256);
-            a1_0 = Fma.MultiplyAdd(w0, v0, a1_0);
-            a1_1 = Fma.MultiplyAdd(w0, v1, a1_1);
-            a1_2 = Fma.MultiplyAdd(w0, v2, a1_2);
-            w0 = Avx.LoadVector256(w6p + 512);
-            a2_0 = Fma.MultiplyAdd(w0, v0, a2_0);
-            a2_1 = Fma.MultiplyAdd(w0, v1, a2_1);
-            a2_2 = Fma.MultiplyAdd(w0, v2, a2_2);
-            w0 = Avx.LoadVector256(w6p + 768);
-            a3_0 = Fma.MultiplyAdd(w0, v0, a3_0);
-            a3_1 = Fma.MultiplyAdd(w0, v1, a3_1);
-            a3_2 = Fma.MultiplyAdd(w0, v2, a3_2);
-            float* x7 = x + ((r + 7) >> 3) * 392 + ((r + 7) & 7);
-            float* w7p = w + (r + 7) * 8;
-            v0 = Avx.BroadcastScalarToVector256(x7 + 0);
-            v1 = Avx.BroadcastScalarToVector256(x7 + 8);
-            v2 = Avx.BroadcastScalarToVector256(x7 + 16);
-            w0 = Avx.LoadVector256(w7p + 0);
-            a0_0 = Fma.MultiplyAdd(w0, v0, a0_0);
-            a0_1 = Fma.MultiplyAdd(w0, v1, a0_1);
-            a0_2 = Fma.MultiplyAdd(w0, v2, a0_2);
-            w0 = Avx.LoadVector256(w7p + 256);
-            a1_0 = Fma.MultiplyAdd(w0, v0, a1_0);
-            a1_1 = Fma.MultiplyAdd(w0, v1, a1_1);
-            a1_2 = Fma.MultiplyAdd(w0, v2, a1_2);
-            w0 = Avx.LoadVector256(w7p + 512);
-            a2_0 = Fma.MultiplyAdd(w0, v0, a2_0);
-            a2_1 = Fma.MultiplyAdd(w0, v1, a2_1);
-            a2_2 = Fma.MultiplyAdd(w0, v2, a2_2);
-            w0 = Avx.LoadVector256(w7p + 768);
-            a3_0 = Fma.MultiplyAdd(w0, v0, a3_0);
-            a3_1 = Fma.MultiplyAdd(w0, v1, a3_1);
-            a3_2 = Fma.MultiplyAdd(w0, v2, a3_2);
+            float* gz = f->G0 + (nint)n * 1568 + o0 * 49;
+            float* xs = f->T0 + (nint)n * 3136 + i0 * 49;
+            for (int p = 0; p < 48; p += 8)
+            {
+                Vector256<float> x0 = Avx.LoadVector256(xs + p);
+                Vector256<float> x1 = Avx.LoadVector256(xs + 49 + p);
+                Vector256<float> x2 = Avx.LoadVector256(xs + 98 + p);
+                Vector256<float> g0 = Avx.LoadVector256(gz + p);
+                a0_0 = Fma.MultiplyAdd(g0, x0, a0_0);
+                a0_1 = Fma.MultiplyAdd(g0, x1, a0_1);
+                a0_2 = Fma.MultiplyAdd(g0, x2, a0_2);
+                Vector256<float> g1 = Avx.LoadVector256(gz + 49 + p);
+                a1_0 = Fma.MultiplyAdd(g1, x0, a1_0);
+                a1_1 = Fma.MultiplyAdd(g1, x1, a1_1);
+                a1_2 = Fma.MultiplyAdd(g1, x2, a1_2);
+                Vector256<float> g2 = Avx.LoadVector256(gz + 98 + p);
+                a2_0 = Fma.MultiplyAdd(g2, x0, a2_0);
+                a2_1 = Fma.MultiplyAdd(g2, x1, a2_1);
+                a2_2 = Fma.MultiplyAdd(g2, x2, a2_2);
+                Vector256<float> g3 = Avx.LoadVector256(gz + 147 + p);
+                a3_0 = Fma.MultiplyAdd(g3, x0, a3_0);
+                a3_1 = Fma.MultiplyAdd(g3, x1, a3_1);
+                a3_2 = Fma.MultiplyAdd(g3, x2, a3_2);
+            }
+            {
+                Vector256<float> tail = Vector256.Create(0, 0, 0, 0, 0, 0, 0, -1).AsSingle();
+                Vector256<float> x0 = Avx.LoadVector256(xs + 41);
+                Vector256<float> x1 = Avx.LoadVector256(xs + 49 + 41);
+                Vector256<float> x2 = Avx.LoadVector256(xs + 98 + 41);
+                Vector256<float> g0 = Avx.And(Avx.LoadVector256(gz + 41), tail);
+                a0_0 = Fma.MultiplyAdd(g0, x0, a0_0);
+                a0_1 = Fma.MultiplyAdd(g0, x1, a0_1);
+                a0_2 = Fma.MultiplyAdd(g0, x2, a0_2);
+                Vector256<float> g1 = Avx.And(Avx.LoadVector256(gz + 49 + 41), tail);
+                a1_0 = Fma.MultiplyAdd(g1, x0, a1_0);
+                a1_1 = Fma.MultiplyAdd(g1, x1, a1_1);
+                a1_2 = Fma.MultiplyAdd(g1, x2, a1_2);
+                Vector256<float> g2 = Avx.And(Avx.LoadVector256(gz + 98 + 41), tail);
+                a2_0 = Fma.MultiplyAdd(g2, x0, a2_0);
+                a2_1 = Fma.MultiplyAdd(g2, x1, a2_1);
+                a2_2 = Fma.MultiplyAdd(g2, x2, a2_2);
+                Vector256<float> g3 = Avx.And(Avx.LoadVector256(gz + 147 + 41), tail);
+                a3_0 = Fma.MultiplyAdd(g3, x0, a3_0);
+                a3_1 = Fma.MultiplyAdd(g3, x1, a3_1);
+                a3_2 = Fma.MultiplyAdd(g3, x2, a3_2);
+            }
         }
-        Avx.Store(y + 0, a0_0);
-        Avx.Store(y + 8, a0_1);
-        Avx.Store(y + 16, a0_2);
-        Avx.Store(y + 392, a1_0);
-        Avx.Store(y + 400, a1_1);
-        Avx.Store(y + 408, a1_2);
-        Avx.Store(y + 784, a2_0);
-        Avx.Store(y + 792, a2_1);
-        Avx.Store(y + 800, a2_2);
-        Avx.Store(y + 1176, a3_0);
-        Avx.Store(y + 1184, a3_1);
-        Avx.Store(y + 1192, a3_2);
+        Vector128.Store(Vector128.Load(dw) + global::ConvGen.Registers.LaneSums(a0_0, a1_0, a2_0, a3_0, Vector256<float>.Zero, Vector256<float>.Zero, Vector256<float>.Zero, Vector256<float>.Zero).GetLower(), dw);
+        Vector128.Store(Vector128.Load(dw + 8) + global::ConvGen.Registers.LaneSums(a0_1, a1_1, a2_1, a3_1, Vector256<float>.Zero, Vector256<float>.Zero, Vector256<float>.Zero, Vector256<float>.Zero).GetLower(), dw + 8);
+        Vector128.Store(Vector128.Load(dw + 16) + global::ConvGen.Registers.LaneSums(a0_2, a1_2, a2_2, a3_2, Vector256<float>.Zero, Vector256<float>.Zero, Vector256<float>.Zero, Vector256<float>.Zero).GetLower(), dw + 16);
     }
 
-    // 4×2 tile: acc[block][pixel] += W[block][tap] · broadcast(X[pixel][tap]); broadcasts in registers, one weight load per block.
+    // 4×1 tile: acc[o][i] += ∂Z[o][8 pixels] · X[i][8 pixels]; per 8 pixels 4 + 1 loads for 4 FMAs.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back3Tile4x2(float* x, float* w, float* b, float* y, int ic0)
+    private static void Back1Tile4x1(Frame* f, int o0, int i0, float* dw)
     {
-        Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0;
-        Vector256<float> a1_0 = Vector256<float>.Zero, a1_1 = a1_0;
-        Vector256<float> a2_0 = Vector256<float>.Zero, a2_1 = a2_0;
-        Vector256<float> a3_0 = Vector256<float>.Zero, a3_1 = a3_0;
-        Vector256<float> w0, v0, v1;
-        for (int r = 0; r < 32; r += 8)
+        Vector256<float> a0_0 = Vector256<float>.Zero;
+        Vector256<float> a1_0 = a0_0;
+        Vector256<float> a2_0 = a0_0;
+        Vector256<float> a3_0 = a0_0;
+        for (int n = 0; n < f->Batch; n++)
         {
-            float* x0 = x + (r >> 3) * 392 + (r & 7);
-            float* w0p = w + r * 8;
-            v0 = Avx.BroadcastScalarToVector256(x0 + 0);
-            v1 = Avx.BroadcastScalarToVector256(x0 + 8);
-            w0 = Avx.LoadVector256(w0p + 0);
-            a0_0 = Fma.MultiplyAdd(w0, v0, a0_0);
-            a0_1 = Fma.MultiplyAdd(w0, v1, a0_1);
-            w0 = Avx.LoadVector256(w0p + 256);
-            a1_0 = Fma.MultiplyAdd(w0, v0, a1_0);
-            a1_1 = Fma.MultiplyAdd(w0, v1, a1_1);
-            w0 = Avx.LoadVector256(w0p + 512);
-            a2_0 = Fma.MultiplyAdd(w0, v0, a2_0);
-            a2_1 = Fma.MultiplyAdd(w0, v1, a2_1);
-            w0 = Avx.LoadVector256(w0p + 768);
-            a3_0 = Fma.MultiplyAdd(w0, v0, a3_0);
-            a3_1 = Fma.MultiplyAdd(w0, v1, a3_1);
-            float* x1 = x + ((r + 1) >> 3) * 392 + ((r + 1) & 7);
-            float* w1p = w + (r + 1) * 8;
-            v0 = Avx.BroadcastScalarToVector256(x1 + 0);
-            v1 = Avx.BroadcastScalarToVector256(x1 + 8);
-            w0 = Avx.LoadVector256(w1p + 0);
-            a0_0 = Fma.MultiplyAdd(w0, v0, a0_0);
-            a0_1 = Fma.MultiplyAdd(w0, v1, a0_1);
-            w0 = Avx.LoadVector256(w1p + 256);
-            a1_0 = Fma.MultiplyAdd(w0, v0, a1_0);
-            a1_1 = Fma.MultiplyAdd(w0, v1, a1_1);
-            w0 = Avx.LoadVector256(w1p + 512);
-            a2_0 = Fma.MultiplyAdd(w0, v0, a2_0);
-            a2_1 = Fma.MultiplyAdd(w0, v1, a2_1);
-            w0 = Avx.LoadVector256(w1p + 768);
-            a3_0 = Fma.MultiplyAdd(w0, v0, a3_0);
-            a3_1 = Fma.MultiplyAdd(w0, v1, a3_1);
-            float* x2 = x + ((r + 2) >> 3) * 392 + ((r + 2) & 7);
-            float* w2p = w + (r + 2) * 8;
-            v0 = Avx.BroadcastScalarToVector256(x2 + 0);
-            v1 = Avx.BroadcastScalarToVector256(x2 + 8);
-            w0 = Avx.LoadVector256(w2p + 0);
-            a0_0 = Fma.MultiplyAdd(w0, v0, a0_0);
-            a0_1 = Fma.MultiplyAdd(w0, v1, a0_1);
-            w0 = Avx.LoadVector256(w2p + 256);
-            a1_0 = Fma.MultiplyAdd(w0, v0, a1_0);
-            a1_1 = Fma.MultiplyAdd(w0, v1, a1_1);
-            w0 = Avx.LoadVector256(w2p + 512);
-            a2_0 = Fma.MultiplyAdd(w0, v0, a2_0);
-            a2_1 = Fma.MultiplyAdd(w0, v1, a2_1);
-            w0 = Avx.LoadVector256(w2p + 768);
-            a3_0 = Fma.MultiplyAdd(w0, v0, a3_0);
-            a3_1 = Fma.MultiplyAdd(w0, v1, a3_1);
-            float* x3 = x + ((r + 3) >> 3) * 392 + ((r + 3) & 7);
-            float* w3p = w + (r + 3) * 8;
-            v0 = Avx.BroadcastScalarToVector256(x3 + 0);
-            v1 = Avx.BroadcastScalarToVector256(x3 + 8);
-            w0 = Avx.LoadVector256(w3p + 0);
-            a0_0 = Fma.MultiplyAdd(w0, v0, a0_0);
-            a0_1 = Fma.MultiplyAdd(w0, v1, a0_1);
-            w0 = Avx.LoadVector256(w3p + 256);
-            a1_0 = Fma.MultiplyAdd(w0, v0, a1_0);
-            a1_1 = Fma.MultiplyAdd(w0, v1, a1_1);
-            w0 = Avx.LoadVector256(w3p + 512);
-            a2_0 = Fma.MultiplyAdd(w0, v0, a2_0);
-            a2_1 = Fma.MultiplyAdd(w0, v1, a2_1);
-            w0 = Avx.LoadVector256(w3p + 768);
-            a3_0 = Fma.MultiplyAdd(w0, v0, a3_0);
-            a3_1 = Fma.MultiplyAdd(w0, v1, a3_1);
-            float* x4 = x + ((r + 4) >> 3) * 392 + ((r + 4) & 7);
-            float* w4p = w + (r + 4) * 8;
-            v0 = Avx.BroadcastScalarToVector256(x4 + 0);
-            v1 = Avx.BroadcastScalarToVector256(x4 + 8);
-            w0 = Avx.LoadVector256(w4p + 0);
-            a0_0 = Fma.MultiplyAdd(w0, v0, a0_0);
-            a0_1 = Fma.MultiplyAdd(w0, v1, a0_1);
-            w0 = Avx.LoadVector256(w4p + 256);
-            a1_0 = Fma.MultiplyAdd(w0, v0, a1_0);
-            a1_1 = Fma.MultiplyAdd(w0, v1, a1_1);
-            w0 = Avx.LoadVector256(w4p + 512);
-            a2_0 = Fma.MultiplyAdd(w0, v0, a2_0);
-            a2_1 = Fma.MultiplyAdd(w0, v1, a2_1);
-            w0 = Avx.LoadVector256(w4p + 768);
-            a3_0 = Fma.MultiplyAdd(w0, v0, a3_0);
-            a3_1 = Fma.MultiplyAdd(w0, v1, a3_1);
-            float* x5 = x + ((r + 5) >> 3) * 392 + ((r + 5) & 7);
-            float* w5p = w + (r + 5) * 8;
-            v0 = Avx.BroadcastScalarToVector256(x5 + 0);
-            v1 = Avx.BroadcastScalarToVector256(x5 + 8);
-            w0 = Avx.LoadVector256(w5p + 0);
-            a0_0 = Fma.MultiplyAdd(w0, v0, a0_0);
-            a0_1 = Fma.MultiplyAdd(w0, v1, a0_1);
-            w0 = Avx.LoadVector256(w5p + 256);
-            a1_0 = Fma.MultiplyAdd(w0, v0, a1_0);
-            a1_1 = Fma.MultiplyAdd(w0, v1, a1_1);
-            w0 = Avx.LoadVector256(w5p + 512);
-            a2_0 = Fma.MultiplyAdd(w0, v0, a2_0);
-            a2_1 = Fma.MultiplyAdd(w0, v1, a2_1);
-            w0 = Avx.LoadVector256(w5p + 768);
-            a3_0 = Fma.MultiplyAdd(w0, v0, a3_0);
-            a3_1 = Fma.MultiplyAdd(w0, v1, a3_1);
-            float* x6 = x + ((r + 6) >> 3) * 392 + ((r + 6) & 7);
-            float* w6p = w + (r + 6) * 8;
-            v0 = Avx.BroadcastScalarToVector256(x6 + 0);
-            v1 = Avx.BroadcastScalarToVector256(x6 + 8);
-            w0 = Avx.LoadVector256(w6p + 0);
-            a0_0 = Fma.MultiplyAdd(w0, v0, a0_0);
-            a0_1 = Fma.MultiplyAdd(w0, v1, a0_1);
-            w0 = Avx.LoadVector256(w6p + 256);
-            a1_0 = Fma.MultiplyAdd(w0, v0, a1_0);
-            a1_1 = Fma.MultiplyAdd(w0, v1, a1_1);
-            w0 = Avx.LoadVector256(w6p + 512);
-            a2_0 = Fma.MultiplyAdd(w0, v0, a2_0);
-            a2_1 = Fma.MultiplyAdd(w0, v1, a2_1);
-            w0 = Avx.LoadVector256(w6p + 768);
-            a3_0 = Fma.MultiplyAdd(w0, v0, a3_0);
-            a3_1 = Fma.MultiplyAdd(w0, v1, a3_1);
-            float* x7 = x + ((r + 7) >> 3) * 392 + ((r + 7) & 7);
-            float* w7p = w + (r + 7) * 8;
-            v0 = Avx.BroadcastScalarToVector256(x7 + 0);
-            v1 = Avx.BroadcastScalarToVector256(x7 + 8);
-            w0 = Avx.LoadVector256(w7p + 0);
-            a0_0 = Fma.MultiplyAdd(w0, v0, a0_0);
-            a0_1 = Fma.MultiplyAdd(w0, v1, a0_1);
-            w0 = Avx.LoadVector256(w7p + 256);
-            a1_0 = Fma.MultiplyAdd(w0, v0, a1_0);
-            a1_1 = Fma.MultiplyAdd(w0, v1, a1_1);
-            w0 = Avx.LoadVector256(w7p + 512);
-            a2_0 = Fma.MultiplyAdd(w0, v0, a2_0);
-            a2_1 = Fma.MultiplyAdd(w0, v1, a2_1);
-            w0 = Avx.LoadVector256(w7p + 768);
-            a3_0 = Fma.MultiplyAdd(w0, v0, a3_0);
-            a3_1 = Fma.MultiplyAdd(w0, v1, a3_1);
+            float* gz = f->G0 + (nint)n * 1568 + o0 * 49;
+            float* xs = f->T0 + (nint)n * 3136 + i0 * 49;
+            for (int p = 0; p < 48; p += 8)
+            {
+                Vector256<float> x0 = Avx.LoadVector256(xs + p);
+                Vector256<float> g0 = Avx.LoadVector256(gz + p);
+                a0_0 = Fma.MultiplyAdd(g0, x0, a0_0);
+                Vector256<float> g1 = Avx.LoadVector256(gz + 49 + p);
+                a1_0 = Fma.MultiplyAdd(g1, x0, a1_0);
+                Vector256<float> g2 = Avx.LoadVector256(gz + 98 + p);
+                a2_0 = Fma.MultiplyAdd(g2, x0, a2_0);
+                Vector256<float> g3 = Avx.LoadVector256(gz + 147 + p);
+                a3_0 = Fma.MultiplyAdd(g3, x0, a3_0);
+            }
+            {
+                Vector256<float> tail = Vector256.Create(0, 0, 0, 0, 0, 0, 0, -1).AsSingle();
+                Vector256<float> x0 = Avx.LoadVector256(xs + 41);
+                Vector256<float> g0 = Avx.And(Avx.LoadVector256(gz + 41), tail);
+                a0_0 = Fma.MultiplyAdd(g0, x0, a0_0);
+                Vector256<float> g1 = Avx.And(Avx.LoadVector256(gz + 49 + 41), tail);
+                a1_0 = Fma.MultiplyAdd(g1, x0, a1_0);
+                Vector256<float> g2 = Avx.And(Avx.LoadVector256(gz + 98 + 41), tail);
+                a2_0 = Fma.MultiplyAdd(g2, x0, a2_0);
+                Vector256<float> g3 = Avx.And(Avx.LoadVector256(gz + 147 + 41), tail);
+                a3_0 = Fma.MultiplyAdd(g3, x0, a3_0);
+            }
         }
-        Avx.Store(y + 0, a0_0);
-        Avx.Store(y + 8, a0_1);
-        Avx.Store(y + 392, a1_0);
-        Avx.Store(y + 400, a1_1);
-        Avx.Store(y + 784, a2_0);
-        Avx.Store(y + 792, a2_1);
-        Avx.Store(y + 1176, a3_0);
-        Avx.Store(y + 1184, a3_1);
+        Vector128.Store(Vector128.Load(dw) + global::ConvGen.Registers.LaneSums(a0_0, a1_0, a2_0, a3_0, Vector256<float>.Zero, Vector256<float>.Zero, Vector256<float>.Zero, Vector256<float>.Zero).GetLower(), dw);
     }
 
-    // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
-    // Scalar twin of the AVX2 kernel for CPUs without AVX2/FMA: same work items, same packed weights.
+    // ∂W[o,i] += Σ_{n,p} ∂Z[n,o,p] · X[n,i,p]   (layer 0, NCHW planes)
+    // Scalar twin of the AVX2 kernel for CPUs without AVX2/FMA: same work items.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back3Scalar(void* state, int begin, int end)
+    private static void Back1Scalar(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
-            int oy = 0, tile = item % 2, n = item / 2;
-            float* x = f->G1 + (nint)n * 1568 + oy * 392;
-            for (int ob = tile * 4; ob < Math.Min(tile * 4 + 4, 8); ob++)
+            int o0 = item / 22 * 4, i0 = item % 22 * 3;
+            for (int o = o0; o < Math.Min(o0 + 4, 32); o++)
             {
-                int ic0 = 0;
-                float* w = f->L0WT + ob * 256;
-                float* y = f->G2 + (nint)n * 3136 + (nint)ob * 392 + oy * 392;
-                for (int ox = 0; ox < 49; ox++)
-                for (int lane = 0; lane < 8; lane++)
+                for (int i = i0; i < Math.Min(i0 + 3, 64); i++)
                 {
                     float acc = 0f;
-                    for (int r = 0; r < 32; r++)
+                    for (int n = 0; n < f->Batch; n++)
                     {
-                        float* xc = x + ((ic0 + r) >> 3) * 392 + ((ic0 + r) & 7) + ox * 8;
-                        for (int ky = 0; ky < 1; ky++)
-                            for (int kx = 0; kx < 1; kx++)
-                                acc += w[((r * 1 + ky) * 1 + kx) * 8 + lane] * xc[ky * 392 + kx * 8];
+                        float* gz = f->G0 + (nint)n * 1568 + o * 49;
+                        float* xs = f->T0 + (nint)n * 3136 + i * 49;
+                        for (int p = 0; p < 49; p++) acc += gz[p] * xs[p];
                     }
-                    y[ox * 8 + lane] = acc;
+                    f->L0dW[((o >> 3) * 64 + i) * 8 + (o & 7)] += acc;
                 }
             }
         }
     }
 
-    // Y[n,c,h+0,w+0] = X[n,c,h,w]   (64×7×7 NCHW8c → 64×7×7 NCHW: gradient into its tensor's layout)
-    // A pure change of layout.
+    // Y[n,o,p] = W[o,I] · X[n,I,p]   (p = y·7 + x)
+    // layer 0: 32×7×7 → 64×7×7, 1x1: NCHW in and out, a matrix product per sample; tile 4 output channels × 3 vectors of 8 pixels
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back4(void* state, int begin, int end)
+    private static void Back2(void* state, int begin, int end) { if (s_useAvx2) Back2Avx(state, begin, end); else Back2Scalar(state, begin, end); }
+
+    // Y[n,o,p] = W[o,I] · X[n,I,p]
+    // Each work item is one panel of the plane, all output channels.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back2Avx(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
-            int n = item / 8, unit = item % 8;
-            float* x = f->G2 + (nint)n * 3136;
-            float* y = f->InputGradient + (nint)n * 3136 + (nint)unit * 392;
-            int channels = Math.Min(64 - unit * 8, 8);
-            float* src = x + (nint)unit * 392;
-            float* dst = y + 0;
-            for (int c = 0; c < channels; c++)
-                for (int h = 0; h < 7; h++)
-                    for (int w = 0; w < 7; w++) dst[c * 49 + h * 7 + w] = src[h * 56 + w * 8 + c];
+            int panel = item % 3, n = item / 3;
+            float* x = f->G0 + (nint)n * 1568;
+            float* y = f->InputGradient + (nint)n * 3136;
+            float* w = f->L0WT;
+            if (panel < 2)
+            {
+                for (int og = 0; og < 16; og++) Back2Tile0(x + panel * 24, w + (og >> 1) * 256 + (og & 1) * 4, y + og * 196 + panel * 24);
+            }
+            else
+            {
+                for (int og = 0; og < 16; og++) Back2Tile1(x + 41, w + (og >> 1) * 256 + (og & 1) * 4, y + og * 196 + 41);
+            }
+        }
+    }
+
+    // 4×3 tile: acc[o][v] += W[o,i] · X[i][pixels of v]; per input channel 3 vector loads and 4 broadcasts for 12 FMAs.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back2Tile0(float* x, float* w, float* y)
+    {
+        Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0;
+        Vector256<float> a1_0 = a0_0, a1_1 = a1_0, a1_2 = a1_0;
+        Vector256<float> a2_0 = a0_0, a2_1 = a2_0, a2_2 = a2_0;
+        Vector256<float> a3_0 = a0_0, a3_1 = a3_0, a3_2 = a3_0;
+        Vector256<float> t0, t1, t2, u;
+        for (int i = 0; i < 32; i += 2)
+        {
+            float* r = x + i * 49, k = w + i * 8;
+            t0 = Avx.LoadVector256(r);
+            t1 = Avx.LoadVector256(r + 8);
+            t2 = Avx.LoadVector256(r + 16);
+            u = Vector256.Create(k[0]);
+            a0_0 = Fma.MultiplyAdd(t0, u, a0_0);
+            a0_1 = Fma.MultiplyAdd(t1, u, a0_1);
+            a0_2 = Fma.MultiplyAdd(t2, u, a0_2);
+            u = Vector256.Create(k[1]);
+            a1_0 = Fma.MultiplyAdd(t0, u, a1_0);
+            a1_1 = Fma.MultiplyAdd(t1, u, a1_1);
+            a1_2 = Fma.MultiplyAdd(t2, u, a1_2);
+            u = Vector256.Create(k[2]);
+            a2_0 = Fma.MultiplyAdd(t0, u, a2_0);
+            a2_1 = Fma.MultiplyAdd(t1, u, a2_1);
+            a2_2 = Fma.MultiplyAdd(t2, u, a2_2);
+            u = Vector256.Create(k[3]);
+            a3_0 = Fma.MultiplyAdd(t0, u, a3_0);
+            a3_1 = Fma.MultiplyAdd(t1, u, a3_1);
+            a3_2 = Fma.MultiplyAdd(t2, u, a3_2);
+            t0 = Avx.LoadVector256(r + 49);
+            t1 = Avx.LoadVector256(r + 57);
+            t2 = Avx.LoadVector256(r + 65);
+            u = Vector256.Create(k[8]);
+            a0_0 = Fma.MultiplyAdd(t0, u, a0_0);
+            a0_1 = Fma.MultiplyAdd(t1, u, a0_1);
+            a0_2 = Fma.MultiplyAdd(t2, u, a0_2);
+            u = Vector256.Create(k[9]);
+            a1_0 = Fma.MultiplyAdd(t0, u, a1_0);
+            a1_1 = Fma.MultiplyAdd(t1, u, a1_1);
+            a1_2 = Fma.MultiplyAdd(t2, u, a1_2);
+            u = Vector256.Create(k[10]);
+            a2_0 = Fma.MultiplyAdd(t0, u, a2_0);
+            a2_1 = Fma.MultiplyAdd(t1, u, a2_1);
+            a2_2 = Fma.MultiplyAdd(t2, u, a2_2);
+            u = Vector256.Create(k[11]);
+            a3_0 = Fma.MultiplyAdd(t0, u, a3_0);
+            a3_1 = Fma.MultiplyAdd(t1, u, a3_1);
+            a3_2 = Fma.MultiplyAdd(t2, u, a3_2);
+        }
+        Avx.Store(y, a0_0);
+        Avx.Store(y + 8, a0_1);
+        Avx.Store(y + 16, a0_2);
+        Avx.Store(y + 49, a1_0);
+        Avx.Store(y + 57, a1_1);
+        Avx.Store(y + 65, a1_2);
+        Avx.Store(y + 98, a2_0);
+        Avx.Store(y + 106, a2_1);
+        Avx.Store(y + 114, a2_2);
+        Avx.Store(y + 147, a3_0);
+        Avx.Store(y + 155, a3_1);
+        Avx.Store(y + 163, a3_2);
+    }
+
+    // 4×1 tile: acc[o][v] += W[o,i] · X[i][pixels of v]; per input channel 1 vector loads and 4 broadcasts for 4 FMAs.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back2Tile1(float* x, float* w, float* y)
+    {
+        Vector256<float> a0_0 = Vector256<float>.Zero;
+        Vector256<float> a1_0 = a0_0;
+        Vector256<float> a2_0 = a0_0;
+        Vector256<float> a3_0 = a0_0;
+        Vector256<float> t0, u;
+        for (int i = 0; i < 32; i += 2)
+        {
+            float* r = x + i * 49, k = w + i * 8;
+            t0 = Avx.LoadVector256(r);
+            u = Vector256.Create(k[0]);
+            a0_0 = Fma.MultiplyAdd(t0, u, a0_0);
+            u = Vector256.Create(k[1]);
+            a1_0 = Fma.MultiplyAdd(t0, u, a1_0);
+            u = Vector256.Create(k[2]);
+            a2_0 = Fma.MultiplyAdd(t0, u, a2_0);
+            u = Vector256.Create(k[3]);
+            a3_0 = Fma.MultiplyAdd(t0, u, a3_0);
+            t0 = Avx.LoadVector256(r + 49);
+            u = Vector256.Create(k[8]);
+            a0_0 = Fma.MultiplyAdd(t0, u, a0_0);
+            u = Vector256.Create(k[9]);
+            a1_0 = Fma.MultiplyAdd(t0, u, a1_0);
+            u = Vector256.Create(k[10]);
+            a2_0 = Fma.MultiplyAdd(t0, u, a2_0);
+            u = Vector256.Create(k[11]);
+            a3_0 = Fma.MultiplyAdd(t0, u, a3_0);
+        }
+        Avx.Store(y, a0_0);
+        Avx.Store(y + 49, a1_0);
+        Avx.Store(y + 98, a2_0);
+        Avx.Store(y + 147, a3_0);
+    }
+
+    // Y[n,o,p] = W[o,I] · X[n,I,p]
+    // Scalar twin of the AVX2 kernel for CPUs without AVX2/FMA: same work items, same weights.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back2Scalar(void* state, int begin, int end)
+    {
+        var f = (Frame*)state;
+        for (int item = begin; item < end; item++)
+        {
+            int panel = item % 3, n = item / 3;
+            float* x = f->G0 + (nint)n * 1568;
+            float* y = f->InputGradient + (nint)n * 3136;
+            float* w = f->L0WT;
+            int p0 = panel < 2 ? panel * 24 : 41, p1 = Math.Min(p0 + 24, 49);
+            for (int o = 0; o < 64; o++)
+            {
+                for (int p = p0; p < p1; p++)
+                {
+                    float acc = 0f;
+                    for (int i = 0; i < 32; i++) acc += w[((o >> 3) * 32 + i) * 8 + (o & 7)] * x[i * 49 + p];
+                    y[o * 49 + p] = acc;
+                }
+            }
         }
     }
 
