@@ -996,8 +996,9 @@ internal sealed partial class KernelEmitter
     }
 
     /// <summary>
-    /// ∂B of an NCHW ∂Z (a planar product's): each work item sums the planes of 8 channels, 8 pixels per vector, and adds
-    /// the 8 vectors across their lanes once at the end.
+    /// ∂B of an NCHW ∂Z (a planar product's): each work item sums the planes of a block of 8 channels, one channel at a
+    /// time, 8 pixels per vector (the pixels past the last whole vector one by one), each vector added across its lanes
+    /// once at the end.
     /// </summary>
     private void EmitPlanarBiasGrad(string name, BiasGradStep s)
     {
