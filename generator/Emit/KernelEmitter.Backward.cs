@@ -254,8 +254,12 @@ internal sealed partial class KernelEmitter
         OpenItems($"{name}Avx", $"Each work item owns {GemmRows} output × {ProductInputs} input channels (fewer at the ends): 8-pixel partial sums in 12 registers, added across their lanes at the end.");
         // Packed [O/8][I][8]: output channel o0 … of input channel i0 sits at lane o0 & 7 of row (o0 >> 3)·I + i0.
         string call(int o, int i) => $"{name}Tile{o}x{i}(f, o0, i0, f->{s.Pointer} + ((o0 >> 3) * {inputs} + i0) * 8 + (o0 & 7));";
-        string inner(int o) => restI == 0 ? call(o, ProductInputs) : $"if (i0 + {ProductInputs} <= {inputs}) {call(o, ProductInputs)} else {call(o, restI)}";
+        // A layer with fewer than 4 outputs or 3 inputs has only the smaller tiles.
+        string inner(int o) => restI == 0 ? call(o, ProductInputs)
+            : inputs < ProductInputs ? call(o, restI)
+            : $"if (i0 + {ProductInputs} <= {inputs}) {call(o, ProductInputs)} else {call(o, restI)}";
         if (restO == 0) w.Line(inner(GemmRows));
+        else if (outputs < GemmRows) w.Line(inner(restO));
         else
         {
             w.Line($"if (o0 + {GemmRows} <= {outputs}) {inner(GemmRows)}");
