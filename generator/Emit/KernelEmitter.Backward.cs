@@ -918,7 +918,8 @@ internal sealed partial class KernelEmitter
         for (int m = 0; m < methods.Count; m++)
         {
             var (pixels, taps) = methods[m];
-            bool Valid(int p, int kx) => taps.Split('|')[p][kx] == '1';
+            var reads = taps.Split('|');
+            bool Valid(int p, int kx) => reads[p][kx] == '1';
             bool weightsHeld = inputs <= pixels;
             w.Line($"// {inputs}×{pixels} tile: acc[i][p] += W[8 o, i, tap] · ∂Z[8 o, pixel p − tap]; per tap {pixels} ∂Z loads and {inputs} weight loads for {inputs * pixels} FMAs.");
             w.Line(Hot);
@@ -1011,7 +1012,6 @@ internal sealed partial class KernelEmitter
         Open(name, $"∂B[o] += Σ_{{n,p}} ∂Z[n,o,p]   (layer {s.Layer}, NCHW planes)", "One block of 8 outputs per work item: 8-pixel partial sums, added across their lanes at the end.");
         w.Open("for (int cb = begin; cb < end; cb++)");
         w.Line($"int count = Math.Min(8, {g.C} - cb * 8);");
-        w.Line("Span<float> sums = stackalloc float[8];");
         w.Open("for (int c = 0; c < count; c++)");
         w.Line("Vector256<float> s0 = Vector256<float>.Zero;");
         w.Line("float rest = 0f;");
@@ -1020,10 +1020,8 @@ internal sealed partial class KernelEmitter
         w.Line($"for (int p = 0; p < {full}; p += 8) s0 += Vector256.Load(g + p);");
         if (full < plane) w.Line($"for (int p = {full}; p < {plane}; p++) rest += g[p];");
         w.Close();
-        w.Line("sums[c] = Vector256.Sum(s0) + rest;");
+        w.Line($"f->{s.Pointer}[cb * 8 + c] += Vector256.Sum(s0) + rest;");
         w.Close();
-        w.Line($"float* db = f->{s.Pointer} + cb * 8;");
-        w.Line("for (int c = 0; c < count; c++) db[c] += sums[c];");
         w.Close();
         w.Close();
         w.Line();

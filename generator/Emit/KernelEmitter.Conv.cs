@@ -707,14 +707,10 @@ internal sealed partial class KernelEmitter
     private static (int Full, List<int>? Tail) GemmPanels(int pixels)
     {
         var vectors = RowVectors(pixels);
-        int full = vectors.Count / GemmVectors;
-        if (full * GemmVectors < vectors.Count || vectors[vectors.Count - 1] != (vectors.Count - 1) * 8)
-        {
-            // A last vector that overlaps the one before makes its run a shape of its own.
-            if (vectors[vectors.Count - 1] != (vectors.Count - 1) * 8 && full * GemmVectors == vectors.Count) full--;
-            return (full, vectors.GetRange(full * GemmVectors, vectors.Count - full * GemmVectors));
-        }
-        return (full, null);
+        // A last vector that overlaps the one before is never part of a full panel: its run is a shape of its own.
+        bool overlaps = vectors[vectors.Count - 1] != (vectors.Count - 1) * 8;
+        int full = (vectors.Count - (overlaps ? 1 : 0)) / GemmVectors, rest = vectors.Count - full * GemmVectors;
+        return (full, rest == 0 ? null : vectors.GetRange(full * GemmVectors, rest));
     }
 
     /// <summary>Work items of a planar product per sample: one panel of the plane, all output channels.</summary>
@@ -738,7 +734,7 @@ internal sealed partial class KernelEmitter
         int plane = y.H * y.W, inputs = x.C, outputs = y.C, rest = outputs % GemmRows;
         bool bias = s.BiasPointer is not null;
         var (full, tail) = GemmPanels(plane);
-        int items = full + (tail is null ? 0 : 1);
+        int items = GemmItems(s);
         w.Line($"// Y[n,o,p] = {(bias ? "B[o] + " : "")}W[o,I] · X[n,I,p]   (p = y·{y.W} + x)");
         w.Line($"// {Describe(s)}: NCHW in and out, a matrix product per sample; tile {GemmRows} output channels × {GemmVectors} vectors of 8 pixels");
         w.Line(Hot);
