@@ -44,9 +44,29 @@ public sealed class GradientCheckTests
         var c = RandomizedNetworkTests.Cases[index];
         Assert.Equal(c.Spec.Name, name);
         var network = RandomizedNetworkTests.Compiled.Value.Create(c.Spec.Name);
-        string? failure = GradientCheck.Check(network, c.Spec, Math.Min(c.Batch, 2), seed: 2000 + index, probes: 3);
+        string? failure = GradientCheck.Check(network, c.Spec, NetworkBatch(c), NetworkSeed(index), probes: 3);
         if (failure is not null) Assert.Fail(failure);
     }
+
+    /// <summary>
+    /// The element-by-element comparison with the reference backward leaves out the tensors before a layer whose ReLU
+    /// input or max-pool window lies near its kink: that must stay the exception, or the check above would have become
+    /// finite differences at three elements per tensor again without anyone noticing. (9 of the 75 cases have such a
+    /// layer; in them the later layers' tensors are still compared.)
+    /// </summary>
+    [Fact]
+    [Trait("Category", "Correctness")]
+    public void MostNetworkCasesCompareEveryGradientElement()
+    {
+        var cases = RandomizedNetworkTests.Cases;
+        var partial = cases.Where((c, i) => !GradientCheck.ComparesEveryElement(c.Spec, NetworkBatch(c), NetworkSeed(i)))
+                           .Select(c => c.Spec.Name).ToList();
+        Assert.True(partial.Count <= cases.Count / 5, $"{partial.Count} of {cases.Count} cases compared partly: {string.Join(", ", partial)}");
+    }
+
+    private static int NetworkBatch(RandomizedNetworkTests.Case c) => Math.Min(c.Batch, 2);
+
+    private static int NetworkSeed(int index) => 2000 + index;
 
     /// <summary>
     /// A dense weight gradient whose work items read more than a pass holds (∂Z of 32 channels at 48×48: 295 KB per

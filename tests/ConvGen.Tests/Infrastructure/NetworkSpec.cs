@@ -162,13 +162,17 @@ public sealed record NetworkSpec(string Name, int C, int H, int W, IReadOnlyList
 
     /// <summary>The float64 reference network with <paramref name="parameters"/> (state-dict name → PyTorch-layout values).</summary>
     public ReferenceNetwork Reference(IReadOnlyDictionary<string, float[]> parameters)
+        => Reference(parameters.ToDictionary(kv => kv.Key, kv => Array.ConvertAll(kv.Value, v => (double)v)));
+
+    /// <summary>The float64 reference network reading <paramref name="parameters"/> as they are (not copied).</summary>
+    public ReferenceNetwork Reference(IReadOnlyDictionary<string, double[]> parameters)
     {
         var layers = new List<RefLayer>();
         var shape = Input;
         for (int i = 0; i < Layers.Count; i++)
         {
             int index = i;
-            var layer = Layers[i].ToReference(shape, suffix => Array.ConvertAll(parameters[$"{index}.{suffix}"], v => (double)v));
+            var layer = Layers[i].ToReference(shape, suffix => parameters[$"{index}.{suffix}"]);
             shape = layer.OutputShape(shape);
             layers.Add(layer);
         }

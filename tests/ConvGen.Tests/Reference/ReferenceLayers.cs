@@ -1,10 +1,13 @@
 using System;
+using System.Collections.Generic;
 
 namespace ConvGen.Tests.Reference;
 
 // An independent float64 implementation of every layer kind, written as plain loops straight from the PyTorch
 // formulas (torch.nn.Conv2d, MaxPool2d, AvgPool2d with count_include_pad=True and ceil_mode=False, AdaptiveAvgPool2d(1),
 // Flatten, Linear). Activations are NCHW per sample; weights are in PyTorch layout (OIHW, [out, in]).
+// Backward is the chain rule written out per layer as the same loops (what torch.autograd computes, with its
+// conventions: ReLU'(0) = 0, a max pool's gradient goes to the first maximum of its window).
 // Nothing here is shared with the generator or the runtime: it is the yardstick they are measured against.
 
 /// <summary>Per-sample shape: C×H×W, or <c>Features</c> values when <see cref="IsFlat"/>.</summary>
@@ -28,6 +31,29 @@ public abstract class RefLayer
 
     /// <summary>Runs the layer on <paramref name="batch"/> samples of shape <paramref name="input"/>.</summary>
     public abstract double[] Forward(double[] x, int batch, RefShape input);
+
+    /// <summary>
+    /// ∂L/∂x for the layer's input <paramref name="x"/> given ∂L/∂y <paramref name="dy"/>; the gradients of the layer's
+    /// tensors are added into <see cref="Gradients"/>.
+    /// </summary>
+    public abstract double[] Backward(double[] x, double[] dy, int batch, RefShape input);
+
+    /// <summary>∂L/∂tensor by state-dict suffix ("weight", "bias"), summed over every <see cref="Backward"/> call.</summary>
+    public IReadOnlyDictionary<string, double[]> Gradients { get; protected init; } = new Dictionary<string, double[]>();
+
+    /// <summary>Zeroed gradients shaped like a layer's weight and (when it has one) bias.</summary>
+    protected static IReadOnlyDictionary<string, double[]> GradientsLike(double[] weight, double[]? bias)
+        => bias is null
+            ? new Dictionary<string, double[]> { ["weight"] = new double[weight.Length] }
+            : new Dictionary<string, double[]> { ["weight"] = new double[weight.Length], ["bias"] = new double[bias.Length] };
+
+    /// <summary>
+    /// How many of the layer's kinks lie within <paramref name="window"/> of <paramref name="x"/> without sitting on it:
+    /// a ReLU input in (0, window], a max-pool window whose two largest values differ by less than it. A float32 run of
+    /// the same network may land on the other side of such a kink, where the gradient takes another value. Exact ties
+    /// and exact zeros are not counted: float32 meets them too, and both sides resolve them by the same convention.
+    /// </summary>
+    public virtual int NearKinks(double[] x, int batch, RefShape input, double window) => 0;
 }
 
 /// <summary>
@@ -48,6 +74,7 @@ public sealed class RefConv2d : RefLayer
         InChannels = inChannels; OutChannels = outChannels; KernelHeight = kh; KernelWidth = kw; Stride = stride;
         PadTop = padTop; PadBottom = padBottom; PadLeft = padLeft; PadRight = padRight; Dilation = dilation; Groups = groups;
         Weight = weight; Bias = bias;
+        Gradients = GradientsLike(weight, bias);
     }
 
     public int InChannels { get; }
@@ -126,6 +153,44 @@ public sealed class RefConv2d : RefLayer
             }
         return y;
     }
+
+    public override double[] Backward(double[] x, double[] dy, int batch, RefShape input)
+    {
+        var o = OutputShape(input);
+        int inPerGroup = InChannels / Groups, outPerGroup = OutChannels / Groups;
+        var dx = new double[x.Length];
+        double[] dw = Gradients["weight"], db = Bias is null ? [] : Gradients["bias"];
+        for (int n = 0; n < batch; n++)
+            for (int oc = 0; oc < OutChannels; oc++)
+            {
+                int g = oc / outPerGroup;
+                for (int i = 0; i < o.H; i++)
+                    for (int j = 0; j < o.W; j++)
+                    {
+                        double grad = dy[((n * OutChannels + oc) * o.H + i) * o.W + j];
+                        if (Bias is not null) db[oc] += grad;
+                        for (int c = 0; c < inPerGroup; c++)
+                        {
+                            int ic = g * inPerGroup + c;
+                            for (int u = 0; u < KernelHeight; u++)
+                            {
+                                int r = i * Stride - PadTop + u * Dilation;
+                                if (r < 0 || r >= input.H) continue;
+                                for (int v = 0; v < KernelWidth; v++)
+                                {
+                                    int s = j * Stride - PadLeft + v * Dilation;
+                                    if (s < 0 || s >= input.W) continue;
+                                    int wi = ((oc * inPerGroup + c) * KernelHeight + u) * KernelWidth + v;
+                                    int xi = ((n * InChannels + ic) * input.H + r) * input.W + s;
+                                    dw[wi] += grad * x[xi];
+                                    dx[xi] += grad * Weight[wi];
+                                }
+                            }
+                        }
+                    }
+            }
+        return dx;
+    }
 }
 
 /// <summary>Element-wise activations.</summary>
@@ -145,11 +210,39 @@ public sealed class RefActivation(RefActivationKind kind) : RefLayer
             y[i] = Kind switch
             {
                 RefActivationKind.Relu => x[i] > 0 ? x[i] : 0.0,
-                RefActivationKind.Sigmoid => 1.0 / (1.0 + Math.Exp(-x[i])),
+                RefActivationKind.Sigmoid => Sigmoid(x[i]),
                 RefActivationKind.Tanh => Math.Tanh(x[i]),
                 _ => throw new InvalidOperationException(),
             };
         return y;
+    }
+
+    private static double Sigmoid(double x) => 1.0 / (1.0 + Math.Exp(-x));
+
+    public override double[] Backward(double[] x, double[] dy, int batch, RefShape input)
+    {
+        var dx = new double[x.Length];
+        for (int i = 0; i < x.Length; i++)
+        {
+            double slope = Kind switch
+            {
+                RefActivationKind.Relu => x[i] > 0 ? 1.0 : 0.0,
+                RefActivationKind.Sigmoid => Sigmoid(x[i]) * (1.0 - Sigmoid(x[i])),
+                RefActivationKind.Tanh => 1.0 - Math.Tanh(x[i]) * Math.Tanh(x[i]),
+                _ => throw new InvalidOperationException(),
+            };
+            dx[i] = slope * dy[i];
+        }
+        return dx;
+    }
+
+    public override int NearKinks(double[] x, int batch, RefShape input, double window)
+    {
+        if (Kind != RefActivationKind.Relu) return 0;
+        int count = 0;
+        foreach (double v in x)
+            if (v != 0 && Math.Abs(v) <= window) count++;
+        return count;
     }
 }
 
@@ -202,6 +295,65 @@ public sealed class RefPool2d : RefLayer
                     }
         return y;
     }
+
+    public override double[] Backward(double[] x, double[] dy, int batch, RefShape input)
+    {
+        var o = OutputShape(input);
+        var dx = new double[x.Length];
+        for (int n = 0; n < batch; n++)
+            for (int c = 0; c < input.C; c++)
+                for (int i = 0; i < o.H; i++)
+                    for (int j = 0; j < o.W; j++)
+                    {
+                        double grad = dy[((n * input.C + c) * o.H + i) * o.W + j];
+                        if (IsMax)
+                        {
+                            dx[Largest(x, n, c, i, j, input).First] += grad;
+                            continue;
+                        }
+                        foreach (int at in InWindow(n, c, i, j, input)) dx[at] += grad / (Size * Size);
+                    }
+        return dx;
+    }
+
+    public override int NearKinks(double[] x, int batch, RefShape input, double window)
+    {
+        if (!IsMax) return 0;
+        var o = OutputShape(input);
+        int count = 0;
+        for (int n = 0; n < batch; n++)
+            for (int c = 0; c < input.C; c++)
+                for (int i = 0; i < o.H; i++)
+                    for (int j = 0; j < o.W; j++)
+                    {
+                        var (first, second) = Largest(x, n, c, i, j, input);
+                        if (second >= 0 && x[first] != x[second] && x[first] - x[second] <= window) count++;
+                    }
+        return count;
+    }
+
+    /// <summary>Indices of the in-bounds values of one window, in row-major window order.</summary>
+    private IEnumerable<int> InWindow(int n, int c, int i, int j, RefShape input)
+    {
+        for (int u = 0; u < Size; u++)
+            for (int v = 0; v < Size; v++)
+            {
+                int r = i * Stride - Pad + u, s = j * Stride - Pad + v;
+                if (r >= 0 && r < input.H && s >= 0 && s < input.W) yield return ((n * input.C + c) * input.H + r) * input.W + s;
+            }
+    }
+
+    /// <summary>The first maximum of a window (where its gradient goes) and the largest value elsewhere (−1 if none).</summary>
+    private (int First, int Second) Largest(double[] x, int n, int c, int i, int j, RefShape input)
+    {
+        int first = -1, second = -1;
+        foreach (int at in InWindow(n, c, i, j, input))
+        {
+            if (first < 0 || x[at] > x[first]) (first, second) = (at, first);
+            else if (second < 0 || x[at] > x[second]) second = at;
+        }
+        return (first, second);
+    }
 }
 
 /// <summary><c>nn.AdaptiveAvgPool2d(1)</c>: C×H×W → C×1×1, the mean of each plane.</summary>
@@ -223,6 +375,14 @@ public sealed class RefGlobalAvgPool : RefLayer
             }
         return y;
     }
+
+    public override double[] Backward(double[] x, double[] dy, int batch, RefShape input)
+    {
+        int plane = input.H * input.W;
+        var dx = new double[x.Length];
+        for (int i = 0; i < dx.Length; i++) dx[i] = dy[i / plane] / plane;
+        return dx;
+    }
 }
 
 /// <summary><c>nn.Flatten</c>: C×H×W → C·H·W features in NCHW order (a no-op on the data).</summary>
@@ -231,6 +391,8 @@ public sealed class RefFlatten : RefLayer
     public override RefShape OutputShape(RefShape input) => RefShape.Flat(input.Length);
 
     public override double[] Forward(double[] x, int batch, RefShape input) => (double[])x.Clone();
+
+    public override double[] Backward(double[] x, double[] dy, int batch, RefShape input) => (double[])dy.Clone();
 }
 
 /// <summary><c>nn.Linear</c>: <c>y[n,o] = b[o] + Σ_i W[o,i] · x[n,i]</c>; only after a flat input.</summary>
@@ -241,6 +403,7 @@ public sealed class RefLinear : RefLayer
         if (weight.Length != inFeatures * outFeatures) throw new ArgumentException("weight length does not match [out, in]");
         if (bias is not null && bias.Length != outFeatures) throw new ArgumentException("bias length does not match out");
         InFeatures = inFeatures; OutFeatures = outFeatures; Weight = weight; Bias = bias;
+        Gradients = GradientsLike(weight, bias);
     }
 
     public int InFeatures { get; }
@@ -267,5 +430,23 @@ public sealed class RefLinear : RefLayer
                 y[n * OutFeatures + o] = sum;
             }
         return y;
+    }
+
+    public override double[] Backward(double[] x, double[] dy, int batch, RefShape input)
+    {
+        var dx = new double[x.Length];
+        double[] dw = Gradients["weight"], db = Bias is null ? [] : Gradients["bias"];
+        for (int n = 0; n < batch; n++)
+            for (int o = 0; o < OutFeatures; o++)
+            {
+                double grad = dy[n * OutFeatures + o];
+                if (Bias is not null) db[o] += grad;
+                for (int i = 0; i < InFeatures; i++)
+                {
+                    dw[o * InFeatures + i] += grad * x[n * InFeatures + i];
+                    dx[n * InFeatures + i] += grad * Weight[o * InFeatures + i];
+                }
+            }
+        return dx;
     }
 }

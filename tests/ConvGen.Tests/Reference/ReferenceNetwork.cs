@@ -52,4 +52,31 @@ public sealed class ReferenceNetwork
         }
         return x;
     }
+
+    /// <summary>
+    /// Runs <paramref name="batch"/> samples forward, then <paramref name="dOutput"/> = ∂L/∂output back through every
+    /// layer: returns ∂L/∂input, and each layer's <see cref="RefLayer.Gradients"/> gains its tensors' gradients.
+    /// <paramref name="lastNearKink"/> is the last layer with a ReLU input or max-pool window within
+    /// <paramref name="kinkWindow"/> of its kink (<see cref="RefLayer.NearKinks"/>), or −1: a float32 run may take the
+    /// kink's other side, which changes the gradients of that layer's input and of every tensor before it, while those
+    /// of later layers stay as they are (the activation there moves by less than the window).
+    /// </summary>
+    public double[] Backward(double[] input, double[] dOutput, int batch, double kinkWindow, out int lastNearKink)
+    {
+        var inputs = new double[_layers.Length][];
+        var x = input;
+        var shape = InputShape;
+        lastNearKink = -1;
+        for (int i = 0; i < _layers.Length; i++)
+        {
+            inputs[i] = x;
+            if (_layers[i].NearKinks(x, batch, shape, kinkWindow) > 0) lastNearKink = i;
+            x = _layers[i].Forward(x, batch, shape);
+            shape = LayerShapes[i];
+        }
+        var dx = dOutput;
+        for (int i = _layers.Length - 1; i >= 0; i--)
+            dx = _layers[i].Backward(inputs[i], dx, batch, i == 0 ? InputShape : LayerShapes[i - 1]);
+        return dx;
+    }
 }

@@ -9,8 +9,9 @@ using Xunit;
 namespace ConvGen.Tests.Reference;
 
 /// <summary>
-/// Pins the float64 reference to PyTorch: small networks run by torch 1.13 in float64 (golden/make_golden.py wrote
-/// golden/torch_golden.json) must come out of <see cref="NetworkSpec.Reference"/> to 1e-9.
+/// Pins the float64 reference to PyTorch: small networks run forward and backward by torch 1.13 in float64
+/// (golden/make_golden.py wrote golden/torch_golden.json) must come out of <see cref="NetworkSpec.Reference"/> to 1e-9,
+/// outputs and gradients alike.
 /// </summary>
 [Trait("Category", "Correctness")]
 public sealed class ReferenceVsTorchTests
@@ -36,31 +37,36 @@ public sealed class ReferenceVsTorchTests
         Assert.Equal(spec.ParameterShapes().Select(p => p.Name).OrderBy(n => n, StringComparer.Ordinal),
                      parameters.Keys.OrderBy(n => n, StringComparer.Ordinal));
 
-        // The reference reads float32 parameters; give it the torch values through a float64 path instead.
-        var layers = new List<RefLayer>();
-        var shape = spec.Input;
-        for (int i = 0; i < spec.Layers.Count; i++)
-        {
-            int index = i;
-            var layer = spec.Layers[i].ToReference(shape, suffix => parameters[$"{index}.{suffix}"]);
-            shape = layer.OutputShape(shape);
-            layers.Add(layer);
-        }
-        var network = new ReferenceNetwork(spec.Input, layers);
+        var network = spec.Reference(parameters);
 
         int[] outShape = [.. c.GetProperty("output_shape").EnumerateArray().Select(e => e.GetInt32())];
         var o = network.OutputShape;
         Assert.Equal(outShape.Skip(1).ToArray(), o.IsFlat ? [o.C] : [o.C, o.H, o.W]);
 
         // Inputs go through float in ReferenceNetwork.Forward, so run the layers directly in float64.
-        double[] x = [.. c.GetProperty("input").EnumerateArray().Select(e => e.GetDouble())];
+        double[] x = Doubles(c.GetProperty("input"));
         var s = spec.Input;
         foreach (var layer in network.Layers) { x = layer.Forward(x, inShape[0], s); s = layer.OutputShape(s); }
 
-        double[] want = [.. c.GetProperty("output").EnumerateArray().Select(e => e.GetDouble())];
-        Assert.Equal(want.Length, x.Length);
-        for (int i = 0; i < want.Length; i++)
-            Assert.True(Math.Abs(x[i] - want[i]) <= 1e-9 * (1 + Math.Abs(want[i])), $"{name}[{i}]: reference {x[i]}, torch {want[i]}");
+        AssertClose($"{name} output", Doubles(c.GetProperty("output")), x);
+
+        // Backward from torch's ∂L/∂output: ∂L/∂input and every parameter's gradient as torch.autograd computed them.
+        var dx = network.Backward(Doubles(c.GetProperty("input")), Doubles(c.GetProperty("grad_output")), inShape[0], kinkWindow: 0, out _);
+        AssertClose($"{name} input gradient", Doubles(c.GetProperty("grad_input")), dx);
+        var gradients = network.Layers.SelectMany((layer, i) => layer.Gradients.Select(g => ($"{i}.{g.Key}", g.Value)))
+                               .ToDictionary(g => g.Item1, g => g.Value);
+        var torchGradients = c.GetProperty("grads").EnumerateObject().ToList();
+        Assert.Equal(torchGradients.Select(g => g.Name).OrderBy(n => n, StringComparer.Ordinal), gradients.Keys.OrderBy(n => n, StringComparer.Ordinal));
+        foreach (var g in torchGradients) AssertClose($"{name} {g.Name} gradient", Doubles(g.Value), gradients[g.Name]);
+    }
+
+    private static double[] Doubles(JsonElement array) => [.. array.EnumerateArray().Select(e => e.GetDouble())];
+
+    private static void AssertClose(string what, double[] torch, double[] reference)
+    {
+        Assert.Equal(torch.Length, reference.Length);
+        for (int i = 0; i < torch.Length; i++)
+            Assert.True(Math.Abs(reference[i] - torch[i]) <= 1e-9 * (1 + Math.Abs(torch[i])), $"{what}[{i}]: reference {reference[i]}, torch {torch[i]}");
     }
 
     private static LayerSpec ParseLayer(JsonElement l)

@@ -1,6 +1,7 @@
 #!/usr/bin/python3
-"""Writes torch_golden.json: small networks run by PyTorch (float64), used by ReferenceVsTorchTests to pin the
-C# float64 reference to PyTorch's semantics without needing Python at test time.
+"""Writes torch_golden.json: small networks run forward and backward by PyTorch (float64), used by
+ReferenceVsTorchTests to pin the C# float64 reference (outputs and gradients) to PyTorch's semantics without needing
+Python at test time.
 
 Run with Debian's python (torch 1.13):  /usr/bin/python3 tests/ConvGen.Tests/Reference/golden/make_golden.py
 Layer dictionaries mirror the ConvGen attributes; "same" convs are F.pad + conv2d inside one module, as in the contract.
@@ -108,21 +109,26 @@ CASES = [
 ]
 
 out = []
+upstream = torch.Generator().manual_seed(4321)
 for name, (n, c, h, w), layers in CASES:
     model = build(layers, c, h, w)
     # non-trivial weights
     with torch.no_grad():
         for p in model.parameters():
             p.uniform_(-0.6, 0.6)
-    x = torch.empty(n, c, h, w).uniform_(-3, 3)
-    with torch.no_grad():
-        y = model(x)
-    params = {}
-    for key, value in model.state_dict().items():
+    x = torch.empty(n, c, h, w).uniform_(-3, 3).requires_grad_()
+    y = model(x)
+    # upstream gradient dL/dy from its own generator, so adding it left the cases' inputs and parameters as they were
+    r = torch.empty(y.shape).uniform_(-1, 1, generator=upstream)
+    y.backward(r)
+    params, grads = {}, {}
+    for key, value in model.named_parameters():
         key = key.replace(".conv.", ".")  # SameConv wraps the conv; state-dict keys stay "{index}.weight"
-        params[key] = [round(v, 17) for v in value.flatten().tolist()]
-    out.append(dict(name=name, input_shape=[n, c, h, w], layers=layers, input=x.flatten().tolist(),
-                    params=params, output_shape=list(y.shape), output=y.flatten().tolist()))
+        params[key] = [round(v, 17) for v in value.detach().flatten().tolist()]
+        grads[key] = value.grad.flatten().tolist()
+    out.append(dict(name=name, input_shape=[n, c, h, w], layers=layers, input=x.detach().flatten().tolist(),
+                    params=params, output_shape=list(y.shape), output=y.detach().flatten().tolist(),
+                    grad_output=r.flatten().tolist(), grad_input=x.grad.flatten().tolist(), grads=grads))
 
 path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "torch_golden.json")
 with open(path, "w") as f:
