@@ -11,7 +11,7 @@ namespace ConvGen.Generator.Emit;
 // register-tiled kernels: a convolution's output gradient is first placed on a zero grid (d·(k−1) − pad of border) and
 // then convolved with stride 1; a strided layer runs one such convolution per output phase. A layer with few input
 // channels and whole blocks of outputs instead sums over its outputs in the vector lanes, on ∂Z and the forward's
-// weights as they are (LaneSumDataGradStep). A planar depthwise layer's gradients stay on NCHW, like its forward
+// weights as they are, strided or not (LaneSumDataGradStep). A planar depthwise layer's gradients stay on NCHW, like its forward
 // kernel. ∂loss/∂input is written by the step that produces it where that step writes a new tensor in the input's
 // layout (not, say, an activation working in place on the input's gradient).
 
@@ -56,8 +56,9 @@ internal sealed record SpreadStep(int Layer, Tensor From, Tensor To, int Stride,
 internal sealed record DataGradStep(Step Kernel, RepackedWeights Weights, bool InputOnly) : BackwardStep(InputOnly);
 
 /// <summary>
-/// ∂X of a dense stride-1 layer with few input channels, summed over the output channels in the lanes:
-/// <c>∂X[n,i,y,x] = Σ_o Σ_tap W[o,i,tap] · ∂Z[n,o,y+p−ΔY,x+p−ΔX]</c> with o running along the 8 lanes of the NCHW8c ∂Z
+/// ∂X of a dense undilated layer with few input channels, summed over the output channels in the lanes:
+/// <c>∂X[n,i,y,x] = Σ_o Σ_tap W[o,i,tap] · ∂Z[n,o,(y+p−ΔY)/s,(x+p−ΔX)/s]</c> (over the taps where s divides evenly:
+/// a tile takes every s-th pixel of a row, so a tap reaches all its pixels or none) with o running along the 8 lanes of the NCHW8c ∂Z
 /// vectors and the forward's packed weights (8 output channels per vector, as they are), the lanes added up once per
 /// pixel at the end. Every multiply-add is a real one: taps that fall off ∂Z's edges are left out per pixel and per row
 /// instead of reading a zero grid, and no lane is empty. The transposed kernel instead puts the few input channels in
@@ -73,15 +74,15 @@ internal sealed record LaneSumDataGradStep(LayerModel Layer, Tensor Gradient, Te
     public const int MaxInputs = 6;
 
     /// <summary>
-    /// Whether the kernel fits: dense, stride 1, undilated; ∂Z blocked with whole blocks; ∂X with at most
-    /// <see cref="MaxInputs"/> channels; and at least 128 multiply-adds per ∂X value (o × taps), so the horizontal sum
-    /// (about 9 instructions per pixel, and C scalar stores into NCHW) stays small beside them.
+    /// Whether the kernel fits: dense, undilated; ∂Z blocked with whole blocks; ∂X with at most
+    /// <see cref="MaxInputs"/> channels; and at least 128 multiply-adds per ∂X value (o × taps / stride²), so the
+    /// horizontal sum (about 9 instructions per pixel, and C scalar stores into NCHW) stays small beside them.
     /// </summary>
     public static bool Fits(LayerModel l, Tensor gz, Tensor source)
-        => l.Groups == 1 && l.Stride == 1 && l.Dilation == 1 && gz.Blocked && gz.C % 8 == 0
-            && source.C <= MaxInputs && gz.C * l.KernelHeight * l.KernelWidth >= 128;
+        => l.Groups == 1 && l.Dilation == 1 && gz.Blocked && gz.C % 8 == 0 && source.C <= MaxInputs
+            && gz.C * l.KernelHeight * l.KernelWidth >= 128 * l.Stride * l.Stride;
 
-    /// <summary>∂X pixels per tile: C × pixels accumulators, 12 at most.</summary>
+    /// <summary>∂X pixels per tile: C × pixels accumulators, 12 at most; with a stride s, every s-th pixel of a row.</summary>
     public int Pixels => 12 / Output.C;
 }
 

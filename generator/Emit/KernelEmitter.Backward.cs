@@ -874,42 +874,59 @@ internal sealed partial class KernelEmitter
     {
         var l = s.Layer;
         Tensor z = s.Gradient, x = s.Output;
-        int kh = l.KernelHeight, kw = l.KernelWidth, top = l.PadTop, left = l.PadLeft, inputs = x.C, most = s.Pixels;
+        int kh = l.KernelHeight, kw = l.KernelWidth, top = l.PadTop, left = l.PadLeft, st = l.Stride, inputs = x.C, most = s.Pixels;
         int window = kh * kw * 8; // floats from one input channel's weights to the next (the forward's packing)
-        static string Back(string v, int pad, string tap) => pad == 0 ? $"{v}-{tap}" : $"{v}+{pad}-{tap}";
+        string Back(string v, int pad, string tap)
+        {
+            string at = pad == 0 ? $"{v}-{tap}" : $"{v}+{pad}-{tap}";
+            return st == 1 ? at : $"({at})/{st}";
+        }
         string formula = $"∂X[n,i,y,x] = W[O,i,ΔY,ΔX] · ∂Z[n,O,{Back("y", top, "ΔY")},{Back("x", left, "ΔX")}]";
-        w.Line($"// {formula}");
-        w.Line($"// layer {l.Index}: ∂Z {z.C}×{z.H}×{z.W} NCHW8c → ∂X {inputs}×{x.H}×{x.W} {(x.Blocked ? "NCHW8c" : "NCHW")}; o runs in the lanes (the forward's packed weights as they are) and is summed across them once per pixel; tiles of {inputs} input channel(s) × up to {most} pixels; taps off ∂Z's edges are left out");
+        w.Line($"// {formula}{(st == 1 ? "" : $", over the taps whose division by {st} is exact")}");
+        w.Line($"// layer {l.Index}: ∂Z {z.C}×{z.H}×{z.W} NCHW8c → ∂X {inputs}×{x.H}×{x.W} {(x.Blocked ? "NCHW8c" : "NCHW")}; o runs in the lanes (the forward's packed weights as they are) and is summed across them once per pixel; tiles of {inputs} input channel(s) × up to {most} pixels; taps off ∂Z's edges{(st == 1 ? "" : " or between its samples")} are left out");
         w.Line(Hot);
         w.Line($"private static void {name}(void* state, int begin, int end) {{ if (s_useAvx2) {name}Avx(state, begin, end); else {name}Scalar(state, begin, end); }}");
         w.Line();
 
-        // The ∂Z row that ∂X row oy reads with kernel row ky is oy + top − ky; rows 0..kh−1 of the window that land on it.
-        string rows = $"int ky0 = Math.Max(0, oy - {z.H - 1 - top}), ky1 = Math.Min({kh}, oy + {top + 1});";
-        bool Reads(int ox, int kx) => ox + left - kx >= 0 && ox + left - kx < z.W;
+        // ∂X row oy reads ∂Z row (oy + top − ky) / s with kernel row ky, where that divides evenly and lands on ∂Z: rows
+        // ky0, ky0 + s, … below ky1 (with a stride, ky0 is moved up to the first that divides evenly).
+        string rows = $"int ky0 = Math.Max(0, {Minus("oy", st * (z.H - 1) - top)}), ky1 = Math.Min({kh}, oy + {top + 1});"
+            + (st == 1 ? "" : $" ky0 += (oy + {top} - ky0) % {st};");
+        bool Reads(int ox, int kx) => ox + left - kx >= 0 && (ox + left - kx) % st == 0 && (ox + left - kx) / st < z.W;
+        string Step(string v) => st == 1 ? $"{v}++" : $"{v} += {st}";
+        static string Minus(string v, int k) => k >= 0 ? $"{v} - {k}" : $"{v} + {-k}";
+        string Column(string x0) => st == 1 ? x0 : $"{x0} / {st}";
 
-        // Tiles left to right; consecutive ones of the same size and taps become one loop over a shared method.
-        var runs = new List<(int First, int Last, int Pixels, string Taps)>();
-        for (int x0 = 0; x0 < x.W; x0 += most)
-        {
-            int pixels = Math.Min(most, x.W - x0);
-            string taps = string.Join("|", Range(pixels, p => string.Concat(Range(kw, kx => Reads(x0 + p, kx) ? "1" : "0"))));
-            if (runs.Count > 0 && runs[runs.Count - 1] is var r && r.Pixels == pixels && r.Taps == taps) runs[runs.Count - 1] = r with { Last = x0 };
-            else runs.Add((x0, x0, pixels, taps));
-        }
-        var methods = runs.Select(r => (r.Pixels, r.Taps)).Distinct().ToList();
+        // A tile's pixels are x0 + φ + p·s for p < P: one column phase φ, so every tap reaches all of them or none
+        // (and consecutive ∂Z columns); spans of P·s columns left to right, one tile per phase. Consecutive spans of the
+        // same phase, size and taps become one loop over a shared method.
+        int span = most * st;
+        var runs = new List<(int Phase, int First, int Last, int Pixels, string Taps)>();
+        for (int phase = 0; phase < st; phase++)
+            for (int x0 = 0; x0 + phase < x.W; x0 += span)
+            {
+                int pixels = Math.Min(most, (x.W - x0 - phase + st - 1) / st);
+                string taps = string.Join("|", Range(pixels, p => string.Concat(Range(kw, kx => Reads(x0 + phase + p * st, kx) ? "1" : "0"))));
+                if (runs.Count > 0 && runs[runs.Count - 1] is var r && r.Phase == phase && r.Pixels == pixels && r.Taps == taps) runs[runs.Count - 1] = r with { Last = x0 };
+                else runs.Add((phase, x0, x0, pixels, taps));
+            }
+        var methods = runs.Select(r => (r.Phase, r.Pixels, r.Taps)).Distinct().ToList();
 
         Open($"{name}Avx", formula, "Each work item is one row of ∂X.");
         w.Open("for (int item = begin; item < end; item++)");
         w.Line($"int oy = item % {x.H}, n = item / {x.H};");
-        w.Line($"float* z = {Sample(z)} + {(top == 0 ? "oy" : $"(oy + {top})")} * {z.RowStride}; // the row kernel row 0 reads (rows past ∂Z are never loaded)");
-        w.Line($"float* x = {Sample(x)} + oy * {x.RowStride};");
         w.Line(rows);
+        // Without a stride z points at the row kernel row 0 reads, with one at the row kernel row ky0 reads (row 0 may
+        // read none); rows past ∂Z are never loaded.
+        string zRow = st == 1 ? (top == 0 ? "oy" : $"(oy + {top})") : $"({(top == 0 ? "oy" : $"oy + {top}")} - ky0) / {st}";
+        w.Line($"float* z = {Sample(z)} + {zRow} * {z.RowStride};");
+        w.Line($"float* x = {Sample(x)} + oy * {x.RowStride};");
         foreach (var r in runs)
         {
-            string tile = $"{name}Tile{methods.IndexOf((r.Pixels, r.Taps))}";
-            if (r.First == r.Last) w.Line($"{tile}({Plus("z", (r.First + left) * 8)}, f->{s.WeightPointer}, {Plus("x", r.First * x.ColumnStride)}, ky0, ky1);");
-            else w.Line($"for (int x0 = {r.First}; x0 <= {r.Last}; x0 += {most}) {tile}(z + {(left == 0 ? "x0" : $"(x0 + {left})")} * 8, f->{s.WeightPointer}, x + x0{(x.Blocked ? " * 8" : "")}, ky0, ky1);");
+            string tile = $"{name}Tile{methods.IndexOf((r.Phase, r.Pixels, r.Taps))}";
+            string pixel = r.Phase == 0 ? "x0" : $"(x0 + {r.Phase})";
+            if (r.First == r.Last) w.Line($"{tile}({Plus("z", r.First / st * 8)}, f->{s.WeightPointer}, {Plus("x", (r.First + r.Phase) * x.ColumnStride)}, ky0, ky1);");
+            else w.Line($"for (int x0 = {r.First}; x0 <= {r.Last}; x0 += {span}) {tile}(z + {Column("x0")} * 8, f->{s.WeightPointer}, x + {pixel}{(x.Blocked ? " * 8" : "")}, ky0, ky1);");
         }
         w.Close();
         w.Close();
@@ -917,46 +934,53 @@ internal sealed partial class KernelEmitter
 
         for (int m = 0; m < methods.Count; m++)
         {
-            var (pixels, taps) = methods[m];
+            var (phase, pixels, taps) = methods[m];
             var reads = taps.Split('|');
             bool Valid(int p, int kx) => reads[p][kx] == '1';
             bool weightsHeld = inputs <= pixels;
-            w.Line($"// {inputs}×{pixels} tile: acc[i][p] += W[8 o, i, tap] · ∂Z[8 o, pixel p − tap]; per tap {pixels} ∂Z loads and {inputs} weight loads for {inputs * pixels} FMAs.");
+            // With a stride a tap reaches only some of the tile's pixels; a tile may even reach none (it stores zeros).
+            int mostLive = Enumerable.Range(0, kw).Max(kx => Enumerable.Range(0, pixels).Count(p => Valid(p, kx)));
+            string read = st == 1 ? "pixel p − tap" : $"(pixel {(phase == 0 ? "" : $"{phase} + ")}{st}·p + {left} − tap) / {st}";
+            w.Line($"// {inputs}×{pixels} tile: acc[i][p] += W[8 o, i, tap] · ∂Z[8 o, {read}]; per tap up to {mostLive} ∂Z loads and {inputs} weight loads for up to {inputs * mostLive} FMAs.");
             w.Line(Hot);
             w.Open($"private static void {name}Tile{m}(float* z, float* w, float* x, int ky0, int ky1)");
             for (int i = 0; i < inputs; i++)
                 w.Line($"Vector256<float> {string.Join(", ", Range(pixels, p => $"a{i}_{p} = {(i == 0 && p == 0 ? "Vector256<float>.Zero" : "a0_0")}"))};");
-            w.Line($"Vector256<float> {string.Join(", ", Range(Math.Min(inputs, pixels), h => $"t{h}"))}, u;");
-            w.Open($"for (int ob = 0; ob < {z.C / 8}; ob++)");
-            w.Open("for (int ky = ky0; ky < ky1; ky++)");
-            // z points at the tile's first pixel in ∂Z's row for kernel row 0; tap kx of pixel p reads column p − kx.
-            w.Line($"float* r = z + ob * {z.PlaneStride} - ky * {z.RowStride};");
-            w.Line($"float* k = w + ob * {inputs * window} + ky * {kw * 8};");
-            for (int kx = 0; kx < kw; kx++)
+            if (mostLive > 0)
             {
-                var live = Enumerable.Range(0, pixels).Where(p => Valid(p, kx)).ToList();
-                if (live.Count == 0) continue;
-                if (weightsHeld)
+                w.Line($"Vector256<float> {string.Join(", ", Range(weightsHeld ? inputs : mostLive, h => $"t{h}"))}, u;");
+                w.Open($"for (int ob = 0; ob < {z.C / 8}; ob++)");
+                w.Open($"for (int ky = ky0; ky < ky1; {Step("ky")})");
+                // z points at the tile's first column in ∂Z's row for kernel row 0 (with a stride: ky0); tap kx of pixel p
+                // reads column (p + left − kx) / s from there, kernel row ky the row ky (with a stride: (ky − ky0) / s) above.
+                w.Line($"float* r = z + ob * {z.PlaneStride} - {(st == 1 ? "ky" : $"(ky - ky0) / {st}")} * {z.RowStride};");
+                w.Line($"float* k = w + ob * {inputs * window} + ky * {kw * 8};");
+                for (int kx = 0; kx < kw; kx++)
                 {
-                    for (int i = 0; i < inputs; i++) w.Line($"t{i} = Avx.LoadVector256({Plus("k", i * window + kx * 8)});");
-                    foreach (int p in live)
+                    var live = Enumerable.Range(0, pixels).Where(p => Valid(p, kx)).ToList();
+                    if (live.Count == 0) continue;
+                    if (weightsHeld)
                     {
-                        w.Line($"u = Avx.LoadVector256({Plus("r", (p - kx) * 8)});");
-                        for (int i = 0; i < inputs; i++) w.Line($"a{i}_{p} = Fma.MultiplyAdd(t{i}, u, a{i}_{p});");
+                        for (int i = 0; i < inputs; i++) w.Line($"t{i} = Avx.LoadVector256({Plus("k", i * window + kx * 8)});");
+                        foreach (int p in live)
+                        {
+                            w.Line($"u = Avx.LoadVector256({Plus("r", ((phase + left - kx) / st + p) * 8)});");
+                            for (int i = 0; i < inputs; i++) w.Line($"a{i}_{p} = Fma.MultiplyAdd(t{i}, u, a{i}_{p});");
+                        }
+                    }
+                    else
+                    {
+                        for (int h = 0; h < live.Count; h++) w.Line($"t{h} = Avx.LoadVector256({Plus("r", ((phase + left - kx) / st + live[h]) * 8)});");
+                        for (int i = 0; i < inputs; i++)
+                        {
+                            w.Line($"u = Avx.LoadVector256({Plus("k", i * window + kx * 8)});");
+                            for (int h = 0; h < live.Count; h++) w.Line($"a{i}_{live[h]} = Fma.MultiplyAdd(u, t{h}, a{i}_{live[h]});");
+                        }
                     }
                 }
-                else
-                {
-                    for (int h = 0; h < live.Count; h++) w.Line($"t{h} = Avx.LoadVector256({Plus("r", (live[h] - kx) * 8)});");
-                    for (int i = 0; i < inputs; i++)
-                    {
-                        w.Line($"u = Avx.LoadVector256({Plus("k", i * window + kx * 8)});");
-                        for (int h = 0; h < live.Count; h++) w.Line($"a{i}_{live[h]} = Fma.MultiplyAdd(u, t{h}, a{i}_{live[h]});");
-                    }
-                }
+                w.Close();
+                w.Close();
             }
-            w.Close();
-            w.Close();
             // Lane i of pixel p's vector: the sum of a{i}_p's lanes; the lanes past the channels sum zeros. NCHW takes
             // each lane into its channel's plane.
             string zero = "Vector256<float>.Zero";
@@ -964,11 +988,11 @@ internal sealed partial class KernelEmitter
             for (int p = 0; p < pixels; p++)
             {
                 string sums = $"global::ConvGen.Registers.LaneSums({string.Join(", ", Range(8, i => i < inputs ? $"a{i}_{p}" : zero))})";
-                if (x.Blocked) w.Line($"Avx.Store({Plus("x", p * 8)}, {sums});");
+                if (x.Blocked) w.Line($"Avx.Store({Plus("x", p * st * 8)}, {sums});");
                 else
                 {
                     w.Line($"s = {sums};");
-                    for (int i = 0; i < inputs; i++) w.Line($"x[{i * x.PlaneStride + p}] = s.GetElement({i});");
+                    for (int i = 0; i < inputs; i++) w.Line($"x[{i * x.PlaneStride + p * st}] = s.GetElement({i});");
                 }
             }
             w.Close();
@@ -983,15 +1007,16 @@ internal sealed partial class KernelEmitter
         w.Line($"float* w = f->{s.WeightPointer};");
         w.Line(rows);
         w.Open($"for (int ox = 0; ox < {x.W}; ox++)");
-        w.Line($"int kx0 = Math.Max(0, ox - {z.W - 1 - left}), kx1 = Math.Min({kw}, ox + {left + 1});");
+        w.Line($"int kx0 = Math.Max(0, {Minus("ox", st * (z.W - 1) - left)}), kx1 = Math.Min({kw}, ox + {left + 1});"
+            + (st == 1 ? "" : $" kx0 += (ox + {left} - kx0) % {st};"));
         w.Open($"for (int i = 0; i < {(x.Blocked ? 8 : inputs)}; i++)");
         w.Line("float acc = 0f;");
         string indent = x.Blocked ? "    " : "";
         if (x.Blocked) w.Line($"if (i < {inputs})");
         w.Line($"{indent}for (int o = 0; o < {z.C}; o++)");
-        w.Line($"{indent}    for (int ky = ky0; ky < ky1; ky++)");
-        w.Line($"{indent}        for (int kx = kx0; kx < kx1; kx++)");
-        w.Line($"{indent}            acc += w[((o >> 3) * {inputs} + i) * {window} + (ky * {kw} + kx) * 8 + (o & 7)] * z[(o >> 3) * {z.PlaneStride} + ({(top == 0 ? "oy" : $"oy + {top}")} - ky) * {z.RowStride} + ({(left == 0 ? "ox" : $"ox + {left}")} - kx) * 8 + (o & 7)];");
+        w.Line($"{indent}    for (int ky = ky0; ky < ky1; {Step("ky")})");
+        w.Line($"{indent}        for (int kx = kx0; kx < kx1; {Step("kx")})");
+        w.Line($"{indent}            acc += w[((o >> 3) * {inputs} + i) * {window} + (ky * {kw} + kx) * 8 + (o & 7)] * z[(o >> 3) * {z.PlaneStride} + {Column($"({(top == 0 ? "oy" : $"oy + {top}")} - ky)")} * {z.RowStride} + {Column($"({(left == 0 ? "ox" : $"ox + {left}")} - kx)")} * 8 + (o & 7)];");
         w.Line(x.Blocked ? "x[ox * 8 + i] = acc; // the lanes past the channels get 0" : $"x[i * {x.PlaneStride} + ox] = acc;");
         w.Close();
         w.Close();

@@ -17,7 +17,7 @@ public sealed class RandomizedNetworkTests
     /// <summary>Fixed, so CI runs the same cases every time; set <c>CONVGEN_SEED</c> to explore other draws locally.</summary>
     private static readonly int Seed = int.TryParse(Environment.GetEnvironmentVariable("CONVGEN_SEED"), out int s) ? s : 7_340_033;
     private const int Count = 40;
-    private const int FixedCount = 35;
+    private const int FixedCount = 40;
     private const long Budget = 2_500_000;
 
     /// <summary>One case: the network and the batch to run.</summary>
@@ -141,6 +141,20 @@ public sealed class RandomizedNetworkTests
         Add(1, 3, 3, 10, new ConvSpec(1, 1, 3, 3), new ConvSpec(3, 3, 3, 24, Pad: 1));
         RunsLaneSum();
         Add(2, 5, 7, 13, new ConvSpec(3, 5, 5, 16, Pad: 1));
+        RunsLaneSum();
+        // The same with a stride, where a ∂X pixel reads only the taps whose offset divides by it: a 7x7 stride-2 stem
+        // on the network's input (tiles of 4 pixels, the last of 3); 2 blocked input channels in tiles of 6 over an
+        // odd width; AlexNet's 11x11 stride 4; stride 3 with "same" (unequal) padding, 1 input in tiles of 12; and a
+        // 2x2 kernel at stride 3, where whole rows and columns of ∂X read no tap and must come out zero.
+        Add(2, 3, 21, 19, new ConvSpec(7, 7, 3, 16, Stride: 2, Pad: 3));
+        RunsLaneSum();
+        Add(2, 3, 11, 13, new ConvSpec(1, 1, 3, 2), relu, new ConvSpec(5, 5, 2, 24, Stride: 2, Pad: 2), relu);
+        RunsLaneSum();
+        Add(1, 3, 27, 25, new ConvSpec(11, 11, 3, 24, Stride: 4, Pad: 2), relu);
+        RunsLaneSum();
+        Add(2, 1, 10, 14, new ConvSpec(4, 5, 1, 64, Stride: 3, Same: true), tanh);
+        RunsLaneSum();
+        Add(1, 1, 8, 8, new ConvSpec(2, 2, 1, 296, Stride: 3));
         RunsLaneSum();
         // A last 1x1 layer on NCHW runs as a planar product, forward and backward: 2 inputs and 3 outputs take only the
         // smaller tiles of its weight gradient, and 35 pixels end on an overlapping vector. No activation, so the

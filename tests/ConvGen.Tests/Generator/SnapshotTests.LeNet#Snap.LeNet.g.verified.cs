@@ -3679,9 +3679,9 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         for (int item = begin; item < end; item++)
         {
             int oy = item % 14, n = item / 14;
-            float* z = f->G4 + (nint)n * 1600 + oy * 80; // the row kernel row 0 reads (rows past ∂Z are never loaded)
-            float* x = f->G5 + (nint)n * 1568 + oy * 112;
             int ky0 = Math.Max(0, oy - 9), ky1 = Math.Min(5, oy + 1);
+            float* z = f->G4 + (nint)n * 1600 + oy * 80;
+            float* x = f->G5 + (nint)n * 1568 + oy * 112;
             Back15Tile0(z, f->L3W, x, ky0, ky1);
             Back15Tile1(z + 16, f->L3W, x + 16, ky0, ky1);
             for (int x0 = 4; x0 <= 8; x0 += 2) Back15Tile2(z + x0 * 8, f->L3W, x + x0 * 8, ky0, ky1);
@@ -3690,7 +3690,7 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         }
     }
 
-    // 6×2 tile: acc[i][p] += W[8 o, i, tap] · ∂Z[8 o, pixel p − tap]; per tap 2 ∂Z loads and 6 weight loads for 12 FMAs.
+    // 6×2 tile: acc[i][p] += W[8 o, i, tap] · ∂Z[8 o, pixel p − tap]; per tap up to 2 ∂Z loads and 6 weight loads for up to 12 FMAs.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Back15Tile0(float* z, float* w, float* x, int ky0, int ky1)
     {
@@ -3746,7 +3746,7 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         Avx.Store(x + 8, global::ConvGen.Registers.LaneSums(a0_1, a1_1, a2_1, a3_1, a4_1, a5_1, Vector256<float>.Zero, Vector256<float>.Zero));
     }
 
-    // 6×2 tile: acc[i][p] += W[8 o, i, tap] · ∂Z[8 o, pixel p − tap]; per tap 2 ∂Z loads and 6 weight loads for 12 FMAs.
+    // 6×2 tile: acc[i][p] += W[8 o, i, tap] · ∂Z[8 o, pixel p − tap]; per tap up to 2 ∂Z loads and 6 weight loads for up to 12 FMAs.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Back15Tile1(float* z, float* w, float* x, int ky0, int ky1)
     {
@@ -3842,7 +3842,7 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         Avx.Store(x + 8, global::ConvGen.Registers.LaneSums(a0_1, a1_1, a2_1, a3_1, a4_1, a5_1, Vector256<float>.Zero, Vector256<float>.Zero));
     }
 
-    // 6×2 tile: acc[i][p] += W[8 o, i, tap] · ∂Z[8 o, pixel p − tap]; per tap 2 ∂Z loads and 6 weight loads for 12 FMAs.
+    // 6×2 tile: acc[i][p] += W[8 o, i, tap] · ∂Z[8 o, pixel p − tap]; per tap up to 2 ∂Z loads and 6 weight loads for up to 12 FMAs.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Back15Tile2(float* z, float* w, float* x, int ky0, int ky1)
     {
@@ -3965,7 +3965,7 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         Avx.Store(x + 8, global::ConvGen.Registers.LaneSums(a0_1, a1_1, a2_1, a3_1, a4_1, a5_1, Vector256<float>.Zero, Vector256<float>.Zero));
     }
 
-    // 6×2 tile: acc[i][p] += W[8 o, i, tap] · ∂Z[8 o, pixel p − tap]; per tap 2 ∂Z loads and 6 weight loads for 12 FMAs.
+    // 6×2 tile: acc[i][p] += W[8 o, i, tap] · ∂Z[8 o, pixel p − tap]; per tap up to 2 ∂Z loads and 6 weight loads for up to 12 FMAs.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Back15Tile3(float* z, float* w, float* x, int ky0, int ky1)
     {
@@ -4061,7 +4061,7 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         Avx.Store(x + 8, global::ConvGen.Registers.LaneSums(a0_1, a1_1, a2_1, a3_1, a4_1, a5_1, Vector256<float>.Zero, Vector256<float>.Zero));
     }
 
-    // 6×2 tile: acc[i][p] += W[8 o, i, tap] · ∂Z[8 o, pixel p − tap]; per tap 2 ∂Z loads and 6 weight loads for 12 FMAs.
+    // 6×2 tile: acc[i][p] += W[8 o, i, tap] · ∂Z[8 o, pixel p − tap]; per tap up to 2 ∂Z loads and 6 weight loads for up to 12 FMAs.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Back15Tile4(float* z, float* w, float* x, int ky0, int ky1)
     {

@@ -54,10 +54,6 @@ public unsafe partial class Stem : global::ConvGen.INetwork
         _layer0Weight = new global::ConvGen.Parameter("0.weight", new int[] { 16, 3, 7, 7 }, global::ConvGen.ParameterLayout.ConvBlocked(16, 3, 1, 7, 7));
         _layer0Bias = new global::ConvGen.Parameter("0.bias", new int[] { 16 }, global::ConvGen.ParameterLayout.Vector(16));
         _parameters = new global::ConvGen.Parameter[] { _layer0Weight, _layer0Bias };
-        _L0WT00 = global::ConvGen.TransposedWeights.ForConvPhase(_layer0Weight, inChannels: 3, groups: 1, kh: 7, kw: 7, stride: 2, rowPhase: 1, colPhase: 1);
-        _L0WT01 = global::ConvGen.TransposedWeights.ForConvPhase(_layer0Weight, inChannels: 3, groups: 1, kh: 7, kw: 7, stride: 2, rowPhase: 1, colPhase: 0);
-        _L0WT10 = global::ConvGen.TransposedWeights.ForConvPhase(_layer0Weight, inChannels: 3, groups: 1, kh: 7, kw: 7, stride: 2, rowPhase: 0, colPhase: 1);
-        _L0WT11 = global::ConvGen.TransposedWeights.ForConvPhase(_layer0Weight, inChannels: 3, groups: 1, kh: 7, kw: 7, stride: 2, rowPhase: 0, colPhase: 0);
         var random = new Random(seed);
         global::ConvGen.ParameterInit.Uniform(_layer0Weight, fanIn: 147, random);
         global::ConvGen.ParameterInit.Uniform(_layer0Bias, fanIn: 147, random);
@@ -69,13 +65,9 @@ public unsafe partial class Stem : global::ConvGen.INetwork
         public int Batch;
         public int N0, N1; // the samples of one pass of a dense weight-gradient step
         public float* T0, Output, T1, T2;
-        public float* OutputGradient, InputGradient, G0, G1, G2, G3, G4, G5;
+        public float* OutputGradient, InputGradient, G0;
         public float* L0W, L0dW;
         public float* L0B, L0dB;
-        public float* L0WT00;
-        public float* L0WT01;
-        public float* L0WT10;
-        public float* L0WT11;
     }
 
     [ThreadStatic] private static float[]? t_workspace;
@@ -84,7 +76,7 @@ public unsafe partial class Stem : global::ConvGen.INetwork
     /// <summary>Floats per sample of a recorded forward: every tensor keeps its own region for Backward.</summary>
     public const long RecordedFloatsPerSample = 11500;
     /// <summary>Floats per sample Backward needs for gradients.</summary>
-    public const long GradientFloatsPerSample = 12944;
+    public const long GradientFloatsPerSample = 4096;
     private readonly object _recordLock = new();
     private float[]? _recorded, _gradients;
     private int _recordedBatch;
@@ -164,10 +156,6 @@ public unsafe partial class Stem : global::ConvGen.INetwork
         global::ConvGen.Parallelism.For(batch * 2, &Step2, frame, grain: 8); // output
     }
 
-    private readonly global::ConvGen.TransposedWeights _L0WT00;
-    private readonly global::ConvGen.TransposedWeights _L0WT01;
-    private readonly global::ConvGen.TransposedWeights _L0WT10;
-    private readonly global::ConvGen.TransposedWeights _L0WT11;
 
     /// <summary>
     /// Adds ∂loss/∂parameter to every parameter's Gradient and writes ∂loss/∂input (NCHW) to <paramref name="inputGradient"/>,
@@ -187,10 +175,6 @@ public unsafe partial class Stem : global::ConvGen.INetwork
                 throw new InvalidOperationException(_recordedBatch == 0
                     ? $"Backward(batch: {batch}) needs a recorded Forward of the same batch on this instance first, and there is none (is RecordForBackward false?)."
                     : $"Backward(batch: {batch}) must follow a Forward of the same batch, but the last recorded Forward on this instance ran batch {_recordedBatch}.");
-            if (wantInput) _L0WT00.Refresh();
-            if (wantInput) _L0WT01.Refresh();
-            if (wantInput) _L0WT10.Refresh();
-            if (wantInput) _L0WT11.Refresh();
             float[] gradients = global::ConvGen.Workspace.Ensure(ref _gradients, checked((long)batch * GradientFloatsPerSample));
             fixed (float* og = outputGradient, ig = inputGradient, tape = _recorded, gs = gradients)
             {
@@ -199,15 +183,6 @@ public unsafe partial class Stem : global::ConvGen.INetwork
                 frame.OutputGradient = og;
                 frame.InputGradient = ig;
                 frame.G0 = gs + (nint)batch * 0;
-                frame.G1 = gs + (nint)batch * 4096;
-                frame.G2 = gs + (nint)batch * 9872;
-                frame.G3 = gs + (nint)batch * 10640;
-                frame.G4 = gs + (nint)batch * 11408;
-                frame.G5 = gs + (nint)batch * 12176;
-                frame.L0WT00 = _L0WT00.Pointer;
-                frame.L0WT01 = _L0WT01.Pointer;
-                frame.L0WT10 = _L0WT10.Pointer;
-                frame.L0WT11 = _L0WT11.Pointer;
                 global::ConvGen.Parallelism.For(batch * 2, &Back0, &frame); // ∂loss/∂output into the internal layout
                 global::ConvGen.Parallelism.For((int)(((long)batch * 4096 + 4095) / 4096), &Back1, &frame); // ∂ through layer 1 (Relu)
                 global::ConvGen.Parallelism.For(2, &Back2, &frame); // ∂ layer 0 bias
@@ -216,13 +191,7 @@ public unsafe partial class Stem : global::ConvGen.INetwork
                     frame.N1 = Math.Min(batch, frame.N0 + 23);
                     global::ConvGen.Parallelism.For(42, &Back3, &frame);
                 }
-                if (wantInput) global::ConvGen.Parallelism.For(batch * 2, &Back4, &frame); // layer 0: ∂Z onto the backward-data grid
-                if (wantInput) global::ConvGen.Parallelism.For(batch * 16, &Back5, &frame); // ∂ layer 0 input: forward kernel over transposed weights
-                if (wantInput) global::ConvGen.Parallelism.For(batch * 16, &Back6, &frame); // ∂ layer 0 input: forward kernel over transposed weights
-                if (wantInput) global::ConvGen.Parallelism.For(batch * 3, &Back7, &frame); // ∂ layer 0 input: phases (0, 0) and (0, 1) into their rows
-                if (wantInput) global::ConvGen.Parallelism.For(batch * 16, &Back8, &frame); // ∂ layer 0 input: forward kernel over transposed weights
-                if (wantInput) global::ConvGen.Parallelism.For(batch * 16, &Back9, &frame); // ∂ layer 0 input: forward kernel over transposed weights
-                if (wantInput) global::ConvGen.Parallelism.For(batch * 3, &Back10, &frame); // ∂ layer 0 input: phases (1, 0) and (1, 1) into their rows
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 32, &Back4, &frame); // ∂ layer 0 input: summed over output channels in the lanes
             }
         }
     }
@@ -1385,708 +1354,642 @@ public unsafe partial class Stem : global::ConvGen.INetwork
         }
     }
 
-    // Y[n,c,h+1,w+1] = X[n,c,h,w]   (16×16×16 NCHW8c → 16×19×19 NCHW: layer 0: ∂Z onto the backward-data grid)
-    // The border is zeroed, so the next kernel reads every tap in bounds.
+    // ∂X[n,i,y,x] = W[O,i,ΔY,ΔX] · ∂Z[n,O,(y+3-ΔY)/2,(x+3-ΔX)/2], over the taps whose division by 2 is exact
+    // layer 0: ∂Z 16×16×16 NCHW8c → ∂X 3×32×32 NCHW; o runs in the lanes (the forward's packed weights as they are) and is summed across them once per pixel; tiles of 3 input channel(s) × up to 4 pixels; taps off ∂Z's edges or between its samples are left out
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back4(void* state, int begin, int end)
+    private static void Back4(void* state, int begin, int end) { if (s_useAvx2) Back4Avx(state, begin, end); else Back4Scalar(state, begin, end); }
+
+    // ∂X[n,i,y,x] = W[O,i,ΔY,ΔX] · ∂Z[n,O,(y+3-ΔY)/2,(x+3-ΔX)/2]
+    // Each work item is one row of ∂X.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back4Avx(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
-            int n = item / 2, unit = item % 2;
-            float* x = f->G0 + (nint)n * 4096;
-            float* y = f->G1 + (nint)n * 5776 + (nint)unit * 2888;
-            int channels = Math.Min(16 - unit * 8, 8);
-            float* src = x + (nint)unit * 2048;
-            float* dst = y + 20;
-            if (s_useAvx2)
-            {
-                for (int c = 0; c < channels; c++)
-                {
-                    float* plane = y + c * 361;
-                    new Span<float>(plane, 20).Clear();
-                    for (int h = 1; h < 16; h++) Avx.Store(plane + h * 19 + 17, Vector256<float>.Zero);
-                    new Span<float>(plane + 321, 40).Clear();
-                }
-                for (int h = 0; h < 16; h++)
-                {
-                    for (int x0 = 0; x0 < 16; x0 += 8) global::ConvGen.Registers.FromBlocked8(src + h * 128 + x0 * 8, dst + h * 19 + x0, 361, channels);
-                }
-            }
-            else
-            {
-                new Span<float>(y, channels * 361).Clear();
-                for (int c = 0; c < channels; c++)
-                    for (int h = 0; h < 16; h++)
-                        for (int w = 0; w < 16; w++) dst[c * 361 + h * 19 + w] = src[h * 128 + w * 8 + c];
-            }
+            int oy = item % 32, n = item / 32;
+            int ky0 = Math.Max(0, oy - 27), ky1 = Math.Min(7, oy + 4); ky0 += (oy + 3 - ky0) % 2;
+            float* z = f->G0 + (nint)n * 4096 + (oy + 3 - ky0) / 2 * 128;
+            float* x = f->InputGradient + (nint)n * 3072 + oy * 32;
+            Back4Tile0(z, f->L0W, x, ky0, ky1);
+            for (int x0 = 8; x0 <= 16; x0 += 8) Back4Tile1(z + x0 / 2 * 8, f->L0W, x + x0, ky0, ky1);
+            Back4Tile2(z + 96, f->L0W, x + 24, ky0, ky1);
+            Back4Tile3(z, f->L0W, x + 1, ky0, ky1);
+            for (int x0 = 8; x0 <= 16; x0 += 8) Back4Tile4(z + x0 / 2 * 8, f->L0W, x + (x0 + 1), ky0, ky1);
+            Back4Tile5(z + 96, f->L0W, x + 25, ky0, ky1);
         }
     }
 
-    // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
-    // layer 0: 16×19×19 → 3×16×16, 3x3: NCHW in, NCHW out, 3 output channel(s) × up to 2 vectors of 8 pixels per tile, one broadcast weight per output channel and tap
+    // 3×4 tile: acc[i][p] += W[8 o, i, tap] · ∂Z[8 o, (pixel 2·p + 3 − tap) / 2]; per tap up to 4 ∂Z loads and 3 weight loads for up to 12 FMAs.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back5(void* state, int begin, int end) { if (s_useAvx2) Back5Avx(state, begin, end); else Back5Scalar(state, begin, end); }
+    private static void Back4Tile0(float* z, float* w, float* x, int ky0, int ky1)
+    {
+        Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0;
+        Vector256<float> a1_0 = a0_0, a1_1 = a0_0, a1_2 = a0_0, a1_3 = a0_0;
+        Vector256<float> a2_0 = a0_0, a2_1 = a0_0, a2_2 = a0_0, a2_3 = a0_0;
+        Vector256<float> t0, t1, t2, u;
+        for (int ob = 0; ob < 2; ob++)
+        {
+            for (int ky = ky0; ky < ky1; ky += 2)
+            {
+                float* r = z + ob * 2048 - (ky - ky0) / 2 * 128;
+                float* k = w + ob * 1176 + ky * 56;
+                t0 = Avx.LoadVector256(k + 8);
+                t1 = Avx.LoadVector256(k + 400);
+                t2 = Avx.LoadVector256(k + 792);
+                u = Avx.LoadVector256(r + 8);
+                a0_0 = Fma.MultiplyAdd(t0, u, a0_0);
+                a1_0 = Fma.MultiplyAdd(t1, u, a1_0);
+                a2_0 = Fma.MultiplyAdd(t2, u, a2_0);
+                u = Avx.LoadVector256(r + 16);
+                a0_1 = Fma.MultiplyAdd(t0, u, a0_1);
+                a1_1 = Fma.MultiplyAdd(t1, u, a1_1);
+                a2_1 = Fma.MultiplyAdd(t2, u, a2_1);
+                u = Avx.LoadVector256(r + 24);
+                a0_2 = Fma.MultiplyAdd(t0, u, a0_2);
+                a1_2 = Fma.MultiplyAdd(t1, u, a1_2);
+                a2_2 = Fma.MultiplyAdd(t2, u, a2_2);
+                u = Avx.LoadVector256(r + 32);
+                a0_3 = Fma.MultiplyAdd(t0, u, a0_3);
+                a1_3 = Fma.MultiplyAdd(t1, u, a1_3);
+                a2_3 = Fma.MultiplyAdd(t2, u, a2_3);
+                t0 = Avx.LoadVector256(k + 24);
+                t1 = Avx.LoadVector256(k + 416);
+                t2 = Avx.LoadVector256(k + 808);
+                u = Avx.LoadVector256(r);
+                a0_0 = Fma.MultiplyAdd(t0, u, a0_0);
+                a1_0 = Fma.MultiplyAdd(t1, u, a1_0);
+                a2_0 = Fma.MultiplyAdd(t2, u, a2_0);
+                u = Avx.LoadVector256(r + 8);
+                a0_1 = Fma.MultiplyAdd(t0, u, a0_1);
+                a1_1 = Fma.MultiplyAdd(t1, u, a1_1);
+                a2_1 = Fma.MultiplyAdd(t2, u, a2_1);
+                u = Avx.LoadVector256(r + 16);
+                a0_2 = Fma.MultiplyAdd(t0, u, a0_2);
+                a1_2 = Fma.MultiplyAdd(t1, u, a1_2);
+                a2_2 = Fma.MultiplyAdd(t2, u, a2_2);
+                u = Avx.LoadVector256(r + 24);
+                a0_3 = Fma.MultiplyAdd(t0, u, a0_3);
+                a1_3 = Fma.MultiplyAdd(t1, u, a1_3);
+                a2_3 = Fma.MultiplyAdd(t2, u, a2_3);
+                t0 = Avx.LoadVector256(k + 40);
+                t1 = Avx.LoadVector256(k + 432);
+                t2 = Avx.LoadVector256(k + 824);
+                u = Avx.LoadVector256(r);
+                a0_1 = Fma.MultiplyAdd(t0, u, a0_1);
+                a1_1 = Fma.MultiplyAdd(t1, u, a1_1);
+                a2_1 = Fma.MultiplyAdd(t2, u, a2_1);
+                u = Avx.LoadVector256(r + 8);
+                a0_2 = Fma.MultiplyAdd(t0, u, a0_2);
+                a1_2 = Fma.MultiplyAdd(t1, u, a1_2);
+                a2_2 = Fma.MultiplyAdd(t2, u, a2_2);
+                u = Avx.LoadVector256(r + 16);
+                a0_3 = Fma.MultiplyAdd(t0, u, a0_3);
+                a1_3 = Fma.MultiplyAdd(t1, u, a1_3);
+                a2_3 = Fma.MultiplyAdd(t2, u, a2_3);
+            }
+        }
+        Vector256<float> s;
+        s = global::ConvGen.Registers.LaneSums(a0_0, a1_0, a2_0, Vector256<float>.Zero, Vector256<float>.Zero, Vector256<float>.Zero, Vector256<float>.Zero, Vector256<float>.Zero);
+        x[0] = s.GetElement(0);
+        x[1024] = s.GetElement(1);
+        x[2048] = s.GetElement(2);
+        s = global::ConvGen.Registers.LaneSums(a0_1, a1_1, a2_1, Vector256<float>.Zero, Vector256<float>.Zero, Vector256<float>.Zero, Vector256<float>.Zero, Vector256<float>.Zero);
+        x[2] = s.GetElement(0);
+        x[1026] = s.GetElement(1);
+        x[2050] = s.GetElement(2);
+        s = global::ConvGen.Registers.LaneSums(a0_2, a1_2, a2_2, Vector256<float>.Zero, Vector256<float>.Zero, Vector256<float>.Zero, Vector256<float>.Zero, Vector256<float>.Zero);
+        x[4] = s.GetElement(0);
+        x[1028] = s.GetElement(1);
+        x[2052] = s.GetElement(2);
+        s = global::ConvGen.Registers.LaneSums(a0_3, a1_3, a2_3, Vector256<float>.Zero, Vector256<float>.Zero, Vector256<float>.Zero, Vector256<float>.Zero, Vector256<float>.Zero);
+        x[6] = s.GetElement(0);
+        x[1030] = s.GetElement(1);
+        x[2054] = s.GetElement(2);
+    }
 
-    // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
-    // Each work item is one output row, all output channels.
+    // 3×4 tile: acc[i][p] += W[8 o, i, tap] · ∂Z[8 o, (pixel 2·p + 3 − tap) / 2]; per tap up to 4 ∂Z loads and 3 weight loads for up to 12 FMAs.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back5Avx(void* state, int begin, int end)
+    private static void Back4Tile1(float* z, float* w, float* x, int ky0, int ky1)
+    {
+        Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0;
+        Vector256<float> a1_0 = a0_0, a1_1 = a0_0, a1_2 = a0_0, a1_3 = a0_0;
+        Vector256<float> a2_0 = a0_0, a2_1 = a0_0, a2_2 = a0_0, a2_3 = a0_0;
+        Vector256<float> t0, t1, t2, u;
+        for (int ob = 0; ob < 2; ob++)
+        {
+            for (int ky = ky0; ky < ky1; ky += 2)
+            {
+                float* r = z + ob * 2048 - (ky - ky0) / 2 * 128;
+                float* k = w + ob * 1176 + ky * 56;
+                t0 = Avx.LoadVector256(k + 8);
+                t1 = Avx.LoadVector256(k + 400);
+                t2 = Avx.LoadVector256(k + 792);
+                u = Avx.LoadVector256(r + 8);
+                a0_0 = Fma.MultiplyAdd(t0, u, a0_0);
+                a1_0 = Fma.MultiplyAdd(t1, u, a1_0);
+                a2_0 = Fma.MultiplyAdd(t2, u, a2_0);
+                u = Avx.LoadVector256(r + 16);
+                a0_1 = Fma.MultiplyAdd(t0, u, a0_1);
+                a1_1 = Fma.MultiplyAdd(t1, u, a1_1);
+                a2_1 = Fma.MultiplyAdd(t2, u, a2_1);
+                u = Avx.LoadVector256(r + 24);
+                a0_2 = Fma.MultiplyAdd(t0, u, a0_2);
+                a1_2 = Fma.MultiplyAdd(t1, u, a1_2);
+                a2_2 = Fma.MultiplyAdd(t2, u, a2_2);
+                u = Avx.LoadVector256(r + 32);
+                a0_3 = Fma.MultiplyAdd(t0, u, a0_3);
+                a1_3 = Fma.MultiplyAdd(t1, u, a1_3);
+                a2_3 = Fma.MultiplyAdd(t2, u, a2_3);
+                t0 = Avx.LoadVector256(k + 24);
+                t1 = Avx.LoadVector256(k + 416);
+                t2 = Avx.LoadVector256(k + 808);
+                u = Avx.LoadVector256(r);
+                a0_0 = Fma.MultiplyAdd(t0, u, a0_0);
+                a1_0 = Fma.MultiplyAdd(t1, u, a1_0);
+                a2_0 = Fma.MultiplyAdd(t2, u, a2_0);
+                u = Avx.LoadVector256(r + 8);
+                a0_1 = Fma.MultiplyAdd(t0, u, a0_1);
+                a1_1 = Fma.MultiplyAdd(t1, u, a1_1);
+                a2_1 = Fma.MultiplyAdd(t2, u, a2_1);
+                u = Avx.LoadVector256(r + 16);
+                a0_2 = Fma.MultiplyAdd(t0, u, a0_2);
+                a1_2 = Fma.MultiplyAdd(t1, u, a1_2);
+                a2_2 = Fma.MultiplyAdd(t2, u, a2_2);
+                u = Avx.LoadVector256(r + 24);
+                a0_3 = Fma.MultiplyAdd(t0, u, a0_3);
+                a1_3 = Fma.MultiplyAdd(t1, u, a1_3);
+                a2_3 = Fma.MultiplyAdd(t2, u, a2_3);
+                t0 = Avx.LoadVector256(k + 40);
+                t1 = Avx.LoadVector256(k + 432);
+                t2 = Avx.LoadVector256(k + 824);
+                u = Avx.LoadVector256(r - 8);
+                a0_0 = Fma.MultiplyAdd(t0, u, a0_0);
+                a1_0 = Fma.MultiplyAdd(t1, u, a1_0);
+                a2_0 = Fma.MultiplyAdd(t2, u, a2_0);
+                u = Avx.LoadVector256(r);
+                a0_1 = Fma.MultiplyAdd(t0, u, a0_1);
+                a1_1 = Fma.MultiplyAdd(t1, u, a1_1);
+                a2_1 = Fma.MultiplyAdd(t2, u, a2_1);
+                u = Avx.LoadVector256(r + 8);
+                a0_2 = Fma.MultiplyAdd(t0, u, a0_2);
+                a1_2 = Fma.MultiplyAdd(t1, u, a1_2);
+                a2_2 = Fma.MultiplyAdd(t2, u, a2_2);
+                u = Avx.LoadVector256(r + 16);
+                a0_3 = Fma.MultiplyAdd(t0, u, a0_3);
+                a1_3 = Fma.MultiplyAdd(t1, u, a1_3);
+                a2_3 = Fma.MultiplyAdd(t2, u, a2_3);
+            }
+        }
+        Vector256<float> s;
+        s = global::ConvGen.Registers.LaneSums(a0_0, a1_0, a2_0, Vector256<float>.Zero, Vector256<float>.Zero, Vector256<float>.Zero, Vector256<float>.Zero, Vector256<float>.Zero);
+        x[0] = s.GetElement(0);
+        x[1024] = s.GetElement(1);
+        x[2048] = s.GetElement(2);
+        s = global::ConvGen.Registers.LaneSums(a0_1, a1_1, a2_1, Vector256<float>.Zero, Vector256<float>.Zero, Vector256<float>.Zero, Vector256<float>.Zero, Vector256<float>.Zero);
+        x[2] = s.GetElement(0);
+        x[1026] = s.GetElement(1);
+        x[2050] = s.GetElement(2);
+        s = global::ConvGen.Registers.LaneSums(a0_2, a1_2, a2_2, Vector256<float>.Zero, Vector256<float>.Zero, Vector256<float>.Zero, Vector256<float>.Zero, Vector256<float>.Zero);
+        x[4] = s.GetElement(0);
+        x[1028] = s.GetElement(1);
+        x[2052] = s.GetElement(2);
+        s = global::ConvGen.Registers.LaneSums(a0_3, a1_3, a2_3, Vector256<float>.Zero, Vector256<float>.Zero, Vector256<float>.Zero, Vector256<float>.Zero, Vector256<float>.Zero);
+        x[6] = s.GetElement(0);
+        x[1030] = s.GetElement(1);
+        x[2054] = s.GetElement(2);
+    }
+
+    // 3×4 tile: acc[i][p] += W[8 o, i, tap] · ∂Z[8 o, (pixel 2·p + 3 − tap) / 2]; per tap up to 4 ∂Z loads and 3 weight loads for up to 12 FMAs.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back4Tile2(float* z, float* w, float* x, int ky0, int ky1)
+    {
+        Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0;
+        Vector256<float> a1_0 = a0_0, a1_1 = a0_0, a1_2 = a0_0, a1_3 = a0_0;
+        Vector256<float> a2_0 = a0_0, a2_1 = a0_0, a2_2 = a0_0, a2_3 = a0_0;
+        Vector256<float> t0, t1, t2, u;
+        for (int ob = 0; ob < 2; ob++)
+        {
+            for (int ky = ky0; ky < ky1; ky += 2)
+            {
+                float* r = z + ob * 2048 - (ky - ky0) / 2 * 128;
+                float* k = w + ob * 1176 + ky * 56;
+                t0 = Avx.LoadVector256(k + 8);
+                t1 = Avx.LoadVector256(k + 400);
+                t2 = Avx.LoadVector256(k + 792);
+                u = Avx.LoadVector256(r + 8);
+                a0_0 = Fma.MultiplyAdd(t0, u, a0_0);
+                a1_0 = Fma.MultiplyAdd(t1, u, a1_0);
+                a2_0 = Fma.MultiplyAdd(t2, u, a2_0);
+                u = Avx.LoadVector256(r + 16);
+                a0_1 = Fma.MultiplyAdd(t0, u, a0_1);
+                a1_1 = Fma.MultiplyAdd(t1, u, a1_1);
+                a2_1 = Fma.MultiplyAdd(t2, u, a2_1);
+                u = Avx.LoadVector256(r + 24);
+                a0_2 = Fma.MultiplyAdd(t0, u, a0_2);
+                a1_2 = Fma.MultiplyAdd(t1, u, a1_2);
+                a2_2 = Fma.MultiplyAdd(t2, u, a2_2);
+                t0 = Avx.LoadVector256(k + 24);
+                t1 = Avx.LoadVector256(k + 416);
+                t2 = Avx.LoadVector256(k + 808);
+                u = Avx.LoadVector256(r);
+                a0_0 = Fma.MultiplyAdd(t0, u, a0_0);
+                a1_0 = Fma.MultiplyAdd(t1, u, a1_0);
+                a2_0 = Fma.MultiplyAdd(t2, u, a2_0);
+                u = Avx.LoadVector256(r + 8);
+                a0_1 = Fma.MultiplyAdd(t0, u, a0_1);
+                a1_1 = Fma.MultiplyAdd(t1, u, a1_1);
+                a2_1 = Fma.MultiplyAdd(t2, u, a2_1);
+                u = Avx.LoadVector256(r + 16);
+                a0_2 = Fma.MultiplyAdd(t0, u, a0_2);
+                a1_2 = Fma.MultiplyAdd(t1, u, a1_2);
+                a2_2 = Fma.MultiplyAdd(t2, u, a2_2);
+                u = Avx.LoadVector256(r + 24);
+                a0_3 = Fma.MultiplyAdd(t0, u, a0_3);
+                a1_3 = Fma.MultiplyAdd(t1, u, a1_3);
+                a2_3 = Fma.MultiplyAdd(t2, u, a2_3);
+                t0 = Avx.LoadVector256(k + 40);
+                t1 = Avx.LoadVector256(k + 432);
+                t2 = Avx.LoadVector256(k + 824);
+                u = Avx.LoadVector256(r - 8);
+                a0_0 = Fma.MultiplyAdd(t0, u, a0_0);
+                a1_0 = Fma.MultiplyAdd(t1, u, a1_0);
+                a2_0 = Fma.MultiplyAdd(t2, u, a2_0);
+                u = Avx.LoadVector256(r);
+                a0_1 = Fma.MultiplyAdd(t0, u, a0_1);
+                a1_1 = Fma.MultiplyAdd(t1, u, a1_1);
+                a2_1 = Fma.MultiplyAdd(t2, u, a2_1);
+                u = Avx.LoadVector256(r + 8);
+                a0_2 = Fma.MultiplyAdd(t0, u, a0_2);
+                a1_2 = Fma.MultiplyAdd(t1, u, a1_2);
+                a2_2 = Fma.MultiplyAdd(t2, u, a2_2);
+                u = Avx.LoadVector256(r + 16);
+                a0_3 = Fma.MultiplyAdd(t0, u, a0_3);
+                a1_3 = Fma.MultiplyAdd(t1, u, a1_3);
+                a2_3 = Fma.MultiplyAdd(t2, u, a2_3);
+            }
+        }
+        Vector256<float> s;
+        s = global::ConvGen.Registers.LaneSums(a0_0, a1_0, a2_0, Vector256<float>.Zero, Vector256<float>.Zero, Vector256<float>.Zero, Vector256<float>.Zero, Vector256<float>.Zero);
+        x[0] = s.GetElement(0);
+        x[1024] = s.GetElement(1);
+        x[2048] = s.GetElement(2);
+        s = global::ConvGen.Registers.LaneSums(a0_1, a1_1, a2_1, Vector256<float>.Zero, Vector256<float>.Zero, Vector256<float>.Zero, Vector256<float>.Zero, Vector256<float>.Zero);
+        x[2] = s.GetElement(0);
+        x[1026] = s.GetElement(1);
+        x[2050] = s.GetElement(2);
+        s = global::ConvGen.Registers.LaneSums(a0_2, a1_2, a2_2, Vector256<float>.Zero, Vector256<float>.Zero, Vector256<float>.Zero, Vector256<float>.Zero, Vector256<float>.Zero);
+        x[4] = s.GetElement(0);
+        x[1028] = s.GetElement(1);
+        x[2052] = s.GetElement(2);
+        s = global::ConvGen.Registers.LaneSums(a0_3, a1_3, a2_3, Vector256<float>.Zero, Vector256<float>.Zero, Vector256<float>.Zero, Vector256<float>.Zero, Vector256<float>.Zero);
+        x[6] = s.GetElement(0);
+        x[1030] = s.GetElement(1);
+        x[2054] = s.GetElement(2);
+    }
+
+    // 3×4 tile: acc[i][p] += W[8 o, i, tap] · ∂Z[8 o, (pixel 1 + 2·p + 3 − tap) / 2]; per tap up to 4 ∂Z loads and 3 weight loads for up to 12 FMAs.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back4Tile3(float* z, float* w, float* x, int ky0, int ky1)
+    {
+        Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0;
+        Vector256<float> a1_0 = a0_0, a1_1 = a0_0, a1_2 = a0_0, a1_3 = a0_0;
+        Vector256<float> a2_0 = a0_0, a2_1 = a0_0, a2_2 = a0_0, a2_3 = a0_0;
+        Vector256<float> t0, t1, t2, u;
+        for (int ob = 0; ob < 2; ob++)
+        {
+            for (int ky = ky0; ky < ky1; ky += 2)
+            {
+                float* r = z + ob * 2048 - (ky - ky0) / 2 * 128;
+                float* k = w + ob * 1176 + ky * 56;
+                t0 = Avx.LoadVector256(k);
+                t1 = Avx.LoadVector256(k + 392);
+                t2 = Avx.LoadVector256(k + 784);
+                u = Avx.LoadVector256(r + 16);
+                a0_0 = Fma.MultiplyAdd(t0, u, a0_0);
+                a1_0 = Fma.MultiplyAdd(t1, u, a1_0);
+                a2_0 = Fma.MultiplyAdd(t2, u, a2_0);
+                u = Avx.LoadVector256(r + 24);
+                a0_1 = Fma.MultiplyAdd(t0, u, a0_1);
+                a1_1 = Fma.MultiplyAdd(t1, u, a1_1);
+                a2_1 = Fma.MultiplyAdd(t2, u, a2_1);
+                u = Avx.LoadVector256(r + 32);
+                a0_2 = Fma.MultiplyAdd(t0, u, a0_2);
+                a1_2 = Fma.MultiplyAdd(t1, u, a1_2);
+                a2_2 = Fma.MultiplyAdd(t2, u, a2_2);
+                u = Avx.LoadVector256(r + 40);
+                a0_3 = Fma.MultiplyAdd(t0, u, a0_3);
+                a1_3 = Fma.MultiplyAdd(t1, u, a1_3);
+                a2_3 = Fma.MultiplyAdd(t2, u, a2_3);
+                t0 = Avx.LoadVector256(k + 16);
+                t1 = Avx.LoadVector256(k + 408);
+                t2 = Avx.LoadVector256(k + 800);
+                u = Avx.LoadVector256(r + 8);
+                a0_0 = Fma.MultiplyAdd(t0, u, a0_0);
+                a1_0 = Fma.MultiplyAdd(t1, u, a1_0);
+                a2_0 = Fma.MultiplyAdd(t2, u, a2_0);
+                u = Avx.LoadVector256(r + 16);
+                a0_1 = Fma.MultiplyAdd(t0, u, a0_1);
+                a1_1 = Fma.MultiplyAdd(t1, u, a1_1);
+                a2_1 = Fma.MultiplyAdd(t2, u, a2_1);
+                u = Avx.LoadVector256(r + 24);
+                a0_2 = Fma.MultiplyAdd(t0, u, a0_2);
+                a1_2 = Fma.MultiplyAdd(t1, u, a1_2);
+                a2_2 = Fma.MultiplyAdd(t2, u, a2_2);
+                u = Avx.LoadVector256(r + 32);
+                a0_3 = Fma.MultiplyAdd(t0, u, a0_3);
+                a1_3 = Fma.MultiplyAdd(t1, u, a1_3);
+                a2_3 = Fma.MultiplyAdd(t2, u, a2_3);
+                t0 = Avx.LoadVector256(k + 32);
+                t1 = Avx.LoadVector256(k + 424);
+                t2 = Avx.LoadVector256(k + 816);
+                u = Avx.LoadVector256(r);
+                a0_0 = Fma.MultiplyAdd(t0, u, a0_0);
+                a1_0 = Fma.MultiplyAdd(t1, u, a1_0);
+                a2_0 = Fma.MultiplyAdd(t2, u, a2_0);
+                u = Avx.LoadVector256(r + 8);
+                a0_1 = Fma.MultiplyAdd(t0, u, a0_1);
+                a1_1 = Fma.MultiplyAdd(t1, u, a1_1);
+                a2_1 = Fma.MultiplyAdd(t2, u, a2_1);
+                u = Avx.LoadVector256(r + 16);
+                a0_2 = Fma.MultiplyAdd(t0, u, a0_2);
+                a1_2 = Fma.MultiplyAdd(t1, u, a1_2);
+                a2_2 = Fma.MultiplyAdd(t2, u, a2_2);
+                u = Avx.LoadVector256(r + 24);
+                a0_3 = Fma.MultiplyAdd(t0, u, a0_3);
+                a1_3 = Fma.MultiplyAdd(t1, u, a1_3);
+                a2_3 = Fma.MultiplyAdd(t2, u, a2_3);
+                t0 = Avx.LoadVector256(k + 48);
+                t1 = Avx.LoadVector256(k + 440);
+                t2 = Avx.LoadVector256(k + 832);
+                u = Avx.LoadVector256(r);
+                a0_1 = Fma.MultiplyAdd(t0, u, a0_1);
+                a1_1 = Fma.MultiplyAdd(t1, u, a1_1);
+                a2_1 = Fma.MultiplyAdd(t2, u, a2_1);
+                u = Avx.LoadVector256(r + 8);
+                a0_2 = Fma.MultiplyAdd(t0, u, a0_2);
+                a1_2 = Fma.MultiplyAdd(t1, u, a1_2);
+                a2_2 = Fma.MultiplyAdd(t2, u, a2_2);
+                u = Avx.LoadVector256(r + 16);
+                a0_3 = Fma.MultiplyAdd(t0, u, a0_3);
+                a1_3 = Fma.MultiplyAdd(t1, u, a1_3);
+                a2_3 = Fma.MultiplyAdd(t2, u, a2_3);
+            }
+        }
+        Vector256<float> s;
+        s = global::ConvGen.Registers.LaneSums(a0_0, a1_0, a2_0, Vector256<float>.Zero, Vector256<float>.Zero, Vector256<float>.Zero, Vector256<float>.Zero, Vector256<float>.Zero);
+        x[0] = s.GetElement(0);
+        x[1024] = s.GetElement(1);
+        x[2048] = s.GetElement(2);
+        s = global::ConvGen.Registers.LaneSums(a0_1, a1_1, a2_1, Vector256<float>.Zero, Vector256<float>.Zero, Vector256<float>.Zero, Vector256<float>.Zero, Vector256<float>.Zero);
+        x[2] = s.GetElement(0);
+        x[1026] = s.GetElement(1);
+        x[2050] = s.GetElement(2);
+        s = global::ConvGen.Registers.LaneSums(a0_2, a1_2, a2_2, Vector256<float>.Zero, Vector256<float>.Zero, Vector256<float>.Zero, Vector256<float>.Zero, Vector256<float>.Zero);
+        x[4] = s.GetElement(0);
+        x[1028] = s.GetElement(1);
+        x[2052] = s.GetElement(2);
+        s = global::ConvGen.Registers.LaneSums(a0_3, a1_3, a2_3, Vector256<float>.Zero, Vector256<float>.Zero, Vector256<float>.Zero, Vector256<float>.Zero, Vector256<float>.Zero);
+        x[6] = s.GetElement(0);
+        x[1030] = s.GetElement(1);
+        x[2054] = s.GetElement(2);
+    }
+
+    // 3×4 tile: acc[i][p] += W[8 o, i, tap] · ∂Z[8 o, (pixel 1 + 2·p + 3 − tap) / 2]; per tap up to 4 ∂Z loads and 3 weight loads for up to 12 FMAs.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back4Tile4(float* z, float* w, float* x, int ky0, int ky1)
+    {
+        Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0;
+        Vector256<float> a1_0 = a0_0, a1_1 = a0_0, a1_2 = a0_0, a1_3 = a0_0;
+        Vector256<float> a2_0 = a0_0, a2_1 = a0_0, a2_2 = a0_0, a2_3 = a0_0;
+        Vector256<float> t0, t1, t2, u;
+        for (int ob = 0; ob < 2; ob++)
+        {
+            for (int ky = ky0; ky < ky1; ky += 2)
+            {
+                float* r = z + ob * 2048 - (ky - ky0) / 2 * 128;
+                float* k = w + ob * 1176 + ky * 56;
+                t0 = Avx.LoadVector256(k);
+                t1 = Avx.LoadVector256(k + 392);
+                t2 = Avx.LoadVector256(k + 784);
+                u = Avx.LoadVector256(r + 16);
+                a0_0 = Fma.MultiplyAdd(t0, u, a0_0);
+                a1_0 = Fma.MultiplyAdd(t1, u, a1_0);
+                a2_0 = Fma.MultiplyAdd(t2, u, a2_0);
+                u = Avx.LoadVector256(r + 24);
+                a0_1 = Fma.MultiplyAdd(t0, u, a0_1);
+                a1_1 = Fma.MultiplyAdd(t1, u, a1_1);
+                a2_1 = Fma.MultiplyAdd(t2, u, a2_1);
+                u = Avx.LoadVector256(r + 32);
+                a0_2 = Fma.MultiplyAdd(t0, u, a0_2);
+                a1_2 = Fma.MultiplyAdd(t1, u, a1_2);
+                a2_2 = Fma.MultiplyAdd(t2, u, a2_2);
+                u = Avx.LoadVector256(r + 40);
+                a0_3 = Fma.MultiplyAdd(t0, u, a0_3);
+                a1_3 = Fma.MultiplyAdd(t1, u, a1_3);
+                a2_3 = Fma.MultiplyAdd(t2, u, a2_3);
+                t0 = Avx.LoadVector256(k + 16);
+                t1 = Avx.LoadVector256(k + 408);
+                t2 = Avx.LoadVector256(k + 800);
+                u = Avx.LoadVector256(r + 8);
+                a0_0 = Fma.MultiplyAdd(t0, u, a0_0);
+                a1_0 = Fma.MultiplyAdd(t1, u, a1_0);
+                a2_0 = Fma.MultiplyAdd(t2, u, a2_0);
+                u = Avx.LoadVector256(r + 16);
+                a0_1 = Fma.MultiplyAdd(t0, u, a0_1);
+                a1_1 = Fma.MultiplyAdd(t1, u, a1_1);
+                a2_1 = Fma.MultiplyAdd(t2, u, a2_1);
+                u = Avx.LoadVector256(r + 24);
+                a0_2 = Fma.MultiplyAdd(t0, u, a0_2);
+                a1_2 = Fma.MultiplyAdd(t1, u, a1_2);
+                a2_2 = Fma.MultiplyAdd(t2, u, a2_2);
+                u = Avx.LoadVector256(r + 32);
+                a0_3 = Fma.MultiplyAdd(t0, u, a0_3);
+                a1_3 = Fma.MultiplyAdd(t1, u, a1_3);
+                a2_3 = Fma.MultiplyAdd(t2, u, a2_3);
+                t0 = Avx.LoadVector256(k + 32);
+                t1 = Avx.LoadVector256(k + 424);
+                t2 = Avx.LoadVector256(k + 816);
+                u = Avx.LoadVector256(r);
+                a0_0 = Fma.MultiplyAdd(t0, u, a0_0);
+                a1_0 = Fma.MultiplyAdd(t1, u, a1_0);
+                a2_0 = Fma.MultiplyAdd(t2, u, a2_0);
+                u = Avx.LoadVector256(r + 8);
+                a0_1 = Fma.MultiplyAdd(t0, u, a0_1);
+                a1_1 = Fma.MultiplyAdd(t1, u, a1_1);
+                a2_1 = Fma.MultiplyAdd(t2, u, a2_1);
+                u = Avx.LoadVector256(r + 16);
+                a0_2 = Fma.MultiplyAdd(t0, u, a0_2);
+                a1_2 = Fma.MultiplyAdd(t1, u, a1_2);
+                a2_2 = Fma.MultiplyAdd(t2, u, a2_2);
+                u = Avx.LoadVector256(r + 24);
+                a0_3 = Fma.MultiplyAdd(t0, u, a0_3);
+                a1_3 = Fma.MultiplyAdd(t1, u, a1_3);
+                a2_3 = Fma.MultiplyAdd(t2, u, a2_3);
+                t0 = Avx.LoadVector256(k + 48);
+                t1 = Avx.LoadVector256(k + 440);
+                t2 = Avx.LoadVector256(k + 832);
+                u = Avx.LoadVector256(r - 8);
+                a0_0 = Fma.MultiplyAdd(t0, u, a0_0);
+                a1_0 = Fma.MultiplyAdd(t1, u, a1_0);
+                a2_0 = Fma.MultiplyAdd(t2, u, a2_0);
+                u = Avx.LoadVector256(r);
+                a0_1 = Fma.MultiplyAdd(t0, u, a0_1);
+                a1_1 = Fma.MultiplyAdd(t1, u, a1_1);
+                a2_1 = Fma.MultiplyAdd(t2, u, a2_1);
+                u = Avx.LoadVector256(r + 8);
+                a0_2 = Fma.MultiplyAdd(t0, u, a0_2);
+                a1_2 = Fma.MultiplyAdd(t1, u, a1_2);
+                a2_2 = Fma.MultiplyAdd(t2, u, a2_2);
+                u = Avx.LoadVector256(r + 16);
+                a0_3 = Fma.MultiplyAdd(t0, u, a0_3);
+                a1_3 = Fma.MultiplyAdd(t1, u, a1_3);
+                a2_3 = Fma.MultiplyAdd(t2, u, a2_3);
+            }
+        }
+        Vector256<float> s;
+        s = global::ConvGen.Registers.LaneSums(a0_0, a1_0, a2_0, Vector256<float>.Zero, Vector256<float>.Zero, Vector256<float>.Zero, Vector256<float>.Zero, Vector256<float>.Zero);
+        x[0] = s.GetElement(0);
+        x[1024] = s.GetElement(1);
+        x[2048] = s.GetElement(2);
+        s = global::ConvGen.Registers.LaneSums(a0_1, a1_1, a2_1, Vector256<float>.Zero, Vector256<float>.Zero, Vector256<float>.Zero, Vector256<float>.Zero, Vector256<float>.Zero);
+        x[2] = s.GetElement(0);
+        x[1026] = s.GetElement(1);
+        x[2050] = s.GetElement(2);
+        s = global::ConvGen.Registers.LaneSums(a0_2, a1_2, a2_2, Vector256<float>.Zero, Vector256<float>.Zero, Vector256<float>.Zero, Vector256<float>.Zero, Vector256<float>.Zero);
+        x[4] = s.GetElement(0);
+        x[1028] = s.GetElement(1);
+        x[2052] = s.GetElement(2);
+        s = global::ConvGen.Registers.LaneSums(a0_3, a1_3, a2_3, Vector256<float>.Zero, Vector256<float>.Zero, Vector256<float>.Zero, Vector256<float>.Zero, Vector256<float>.Zero);
+        x[6] = s.GetElement(0);
+        x[1030] = s.GetElement(1);
+        x[2054] = s.GetElement(2);
+    }
+
+    // 3×4 tile: acc[i][p] += W[8 o, i, tap] · ∂Z[8 o, (pixel 1 + 2·p + 3 − tap) / 2]; per tap up to 4 ∂Z loads and 3 weight loads for up to 12 FMAs.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back4Tile5(float* z, float* w, float* x, int ky0, int ky1)
+    {
+        Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0;
+        Vector256<float> a1_0 = a0_0, a1_1 = a0_0, a1_2 = a0_0, a1_3 = a0_0;
+        Vector256<float> a2_0 = a0_0, a2_1 = a0_0, a2_2 = a0_0, a2_3 = a0_0;
+        Vector256<float> t0, t1, t2, u;
+        for (int ob = 0; ob < 2; ob++)
+        {
+            for (int ky = ky0; ky < ky1; ky += 2)
+            {
+                float* r = z + ob * 2048 - (ky - ky0) / 2 * 128;
+                float* k = w + ob * 1176 + ky * 56;
+                t0 = Avx.LoadVector256(k);
+                t1 = Avx.LoadVector256(k + 392);
+                t2 = Avx.LoadVector256(k + 784);
+                u = Avx.LoadVector256(r + 16);
+                a0_0 = Fma.MultiplyAdd(t0, u, a0_0);
+                a1_0 = Fma.MultiplyAdd(t1, u, a1_0);
+                a2_0 = Fma.MultiplyAdd(t2, u, a2_0);
+                u = Avx.LoadVector256(r + 24);
+                a0_1 = Fma.MultiplyAdd(t0, u, a0_1);
+                a1_1 = Fma.MultiplyAdd(t1, u, a1_1);
+                a2_1 = Fma.MultiplyAdd(t2, u, a2_1);
+                t0 = Avx.LoadVector256(k + 16);
+                t1 = Avx.LoadVector256(k + 408);
+                t2 = Avx.LoadVector256(k + 800);
+                u = Avx.LoadVector256(r + 8);
+                a0_0 = Fma.MultiplyAdd(t0, u, a0_0);
+                a1_0 = Fma.MultiplyAdd(t1, u, a1_0);
+                a2_0 = Fma.MultiplyAdd(t2, u, a2_0);
+                u = Avx.LoadVector256(r + 16);
+                a0_1 = Fma.MultiplyAdd(t0, u, a0_1);
+                a1_1 = Fma.MultiplyAdd(t1, u, a1_1);
+                a2_1 = Fma.MultiplyAdd(t2, u, a2_1);
+                u = Avx.LoadVector256(r + 24);
+                a0_2 = Fma.MultiplyAdd(t0, u, a0_2);
+                a1_2 = Fma.MultiplyAdd(t1, u, a1_2);
+                a2_2 = Fma.MultiplyAdd(t2, u, a2_2);
+                t0 = Avx.LoadVector256(k + 32);
+                t1 = Avx.LoadVector256(k + 424);
+                t2 = Avx.LoadVector256(k + 816);
+                u = Avx.LoadVector256(r);
+                a0_0 = Fma.MultiplyAdd(t0, u, a0_0);
+                a1_0 = Fma.MultiplyAdd(t1, u, a1_0);
+                a2_0 = Fma.MultiplyAdd(t2, u, a2_0);
+                u = Avx.LoadVector256(r + 8);
+                a0_1 = Fma.MultiplyAdd(t0, u, a0_1);
+                a1_1 = Fma.MultiplyAdd(t1, u, a1_1);
+                a2_1 = Fma.MultiplyAdd(t2, u, a2_1);
+                u = Avx.LoadVector256(r + 16);
+                a0_2 = Fma.MultiplyAdd(t0, u, a0_2);
+                a1_2 = Fma.MultiplyAdd(t1, u, a1_2);
+                a2_2 = Fma.MultiplyAdd(t2, u, a2_2);
+                u = Avx.LoadVector256(r + 24);
+                a0_3 = Fma.MultiplyAdd(t0, u, a0_3);
+                a1_3 = Fma.MultiplyAdd(t1, u, a1_3);
+                a2_3 = Fma.MultiplyAdd(t2, u, a2_3);
+                t0 = Avx.LoadVector256(k + 48);
+                t1 = Avx.LoadVector256(k + 440);
+                t2 = Avx.LoadVector256(k + 832);
+                u = Avx.LoadVector256(r - 8);
+                a0_0 = Fma.MultiplyAdd(t0, u, a0_0);
+                a1_0 = Fma.MultiplyAdd(t1, u, a1_0);
+                a2_0 = Fma.MultiplyAdd(t2, u, a2_0);
+                u = Avx.LoadVector256(r);
+                a0_1 = Fma.MultiplyAdd(t0, u, a0_1);
+                a1_1 = Fma.MultiplyAdd(t1, u, a1_1);
+                a2_1 = Fma.MultiplyAdd(t2, u, a2_1);
+                u = Avx.LoadVector256(r + 8);
+                a0_2 = Fma.MultiplyAdd(t0, u, a0_2);
+                a1_2 = Fma.MultiplyAdd(t1, u, a1_2);
+                a2_2 = Fma.MultiplyAdd(t2, u, a2_2);
+                u = Avx.LoadVector256(r + 16);
+                a0_3 = Fma.MultiplyAdd(t0, u, a0_3);
+                a1_3 = Fma.MultiplyAdd(t1, u, a1_3);
+                a2_3 = Fma.MultiplyAdd(t2, u, a2_3);
+            }
+        }
+        Vector256<float> s;
+        s = global::ConvGen.Registers.LaneSums(a0_0, a1_0, a2_0, Vector256<float>.Zero, Vector256<float>.Zero, Vector256<float>.Zero, Vector256<float>.Zero, Vector256<float>.Zero);
+        x[0] = s.GetElement(0);
+        x[1024] = s.GetElement(1);
+        x[2048] = s.GetElement(2);
+        s = global::ConvGen.Registers.LaneSums(a0_1, a1_1, a2_1, Vector256<float>.Zero, Vector256<float>.Zero, Vector256<float>.Zero, Vector256<float>.Zero, Vector256<float>.Zero);
+        x[2] = s.GetElement(0);
+        x[1026] = s.GetElement(1);
+        x[2050] = s.GetElement(2);
+        s = global::ConvGen.Registers.LaneSums(a0_2, a1_2, a2_2, Vector256<float>.Zero, Vector256<float>.Zero, Vector256<float>.Zero, Vector256<float>.Zero, Vector256<float>.Zero);
+        x[4] = s.GetElement(0);
+        x[1028] = s.GetElement(1);
+        x[2052] = s.GetElement(2);
+        s = global::ConvGen.Registers.LaneSums(a0_3, a1_3, a2_3, Vector256<float>.Zero, Vector256<float>.Zero, Vector256<float>.Zero, Vector256<float>.Zero, Vector256<float>.Zero);
+        x[6] = s.GetElement(0);
+        x[1030] = s.GetElement(1);
+        x[2054] = s.GetElement(2);
+    }
+
+    // ∂X[n,i,y,x] = W[O,i,ΔY,ΔX] · ∂Z[n,O,(y+3-ΔY)/2,(x+3-ΔX)/2]
+    // Scalar twin of the AVX2 kernel for CPUs without AVX2/FMA: same work items, same weights.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back4Scalar(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
-            int oy = item % 16, n = item / 16;
-            float* x = f->G1 + (nint)n * 5776 + oy * 19;
-            float* y = f->G2 + (nint)n * 768 + oy * 16;
-            int ky0 = Math.Max(0, 1 - oy), ky1 = Math.Min(3, 17 - oy);
-            Back5Tile0(x, f->L0WT00, y, ky0, ky1);
-        }
-    }
-
-    // 3×2 tile, twice (even and odd input channels): acc[o][v] += W[o,i,tap] · X[i][pixels of v + tap offset]; per tap 2 input loads and 3 broadcasts for 6 FMAs.
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back5Tile0(float* x, float* w, float* y, int ky0, int ky1)
-    {
-        Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0;
-        Vector256<float> a1_0 = a0_0, a1_1 = a0_0;
-        Vector256<float> a2_0 = a0_0, a2_1 = a0_0;
-        Vector256<float> c0_0 = a0_0, c0_1 = a0_0;
-        Vector256<float> c1_0 = a0_0, c1_1 = a0_0;
-        Vector256<float> c2_0 = a0_0, c2_1 = a0_0;
-        Vector256<float> t0, t1, u;
-        for (int i = 0; i < 16; i += 2)
-        {
-            for (int ky = ky0; ky < ky1; ky++)
+            int oy = item % 32, n = item / 32;
+            float* z = f->G0 + (nint)n * 4096;
+            float* x = f->InputGradient + (nint)n * 3072 + oy * 32;
+            float* w = f->L0W;
+            int ky0 = Math.Max(0, oy - 27), ky1 = Math.Min(7, oy + 4); ky0 += (oy + 3 - ky0) % 2;
+            for (int ox = 0; ox < 32; ox++)
             {
-                float* r = x + i * 361 + ky * 19, r1 = r + 361;
-                float* k = w + (i * 3 + ky) * 24, k1 = k + 72;
-                t0 = Avx.LoadVector256(r);
-                t1 = Avx.LoadVector256(r + 8);
-                u = Vector256.Create(k[0]);
-                a0_0 = Fma.MultiplyAdd(t0, u, a0_0);
-                a0_1 = Fma.MultiplyAdd(t1, u, a0_1);
-                u = Vector256.Create(k[1]);
-                a1_0 = Fma.MultiplyAdd(t0, u, a1_0);
-                a1_1 = Fma.MultiplyAdd(t1, u, a1_1);
-                u = Vector256.Create(k[2]);
-                a2_0 = Fma.MultiplyAdd(t0, u, a2_0);
-                a2_1 = Fma.MultiplyAdd(t1, u, a2_1);
-                t0 = Avx.LoadVector256(r + 1);
-                t1 = Avx.LoadVector256(r + 9);
-                u = Vector256.Create(k[8]);
-                a0_0 = Fma.MultiplyAdd(t0, u, a0_0);
-                a0_1 = Fma.MultiplyAdd(t1, u, a0_1);
-                u = Vector256.Create(k[9]);
-                a1_0 = Fma.MultiplyAdd(t0, u, a1_0);
-                a1_1 = Fma.MultiplyAdd(t1, u, a1_1);
-                u = Vector256.Create(k[10]);
-                a2_0 = Fma.MultiplyAdd(t0, u, a2_0);
-                a2_1 = Fma.MultiplyAdd(t1, u, a2_1);
-                t0 = Avx.LoadVector256(r + 2);
-                t1 = Avx.LoadVector256(r + 10);
-                u = Vector256.Create(k[16]);
-                a0_0 = Fma.MultiplyAdd(t0, u, a0_0);
-                a0_1 = Fma.MultiplyAdd(t1, u, a0_1);
-                u = Vector256.Create(k[17]);
-                a1_0 = Fma.MultiplyAdd(t0, u, a1_0);
-                a1_1 = Fma.MultiplyAdd(t1, u, a1_1);
-                u = Vector256.Create(k[18]);
-                a2_0 = Fma.MultiplyAdd(t0, u, a2_0);
-                a2_1 = Fma.MultiplyAdd(t1, u, a2_1);
-                t0 = Avx.LoadVector256(r1);
-                t1 = Avx.LoadVector256(r1 + 8);
-                u = Vector256.Create(k1[0]);
-                c0_0 = Fma.MultiplyAdd(t0, u, c0_0);
-                c0_1 = Fma.MultiplyAdd(t1, u, c0_1);
-                u = Vector256.Create(k1[1]);
-                c1_0 = Fma.MultiplyAdd(t0, u, c1_0);
-                c1_1 = Fma.MultiplyAdd(t1, u, c1_1);
-                u = Vector256.Create(k1[2]);
-                c2_0 = Fma.MultiplyAdd(t0, u, c2_0);
-                c2_1 = Fma.MultiplyAdd(t1, u, c2_1);
-                t0 = Avx.LoadVector256(r1 + 1);
-                t1 = Avx.LoadVector256(r1 + 9);
-                u = Vector256.Create(k1[8]);
-                c0_0 = Fma.MultiplyAdd(t0, u, c0_0);
-                c0_1 = Fma.MultiplyAdd(t1, u, c0_1);
-                u = Vector256.Create(k1[9]);
-                c1_0 = Fma.MultiplyAdd(t0, u, c1_0);
-                c1_1 = Fma.MultiplyAdd(t1, u, c1_1);
-                u = Vector256.Create(k1[10]);
-                c2_0 = Fma.MultiplyAdd(t0, u, c2_0);
-                c2_1 = Fma.MultiplyAdd(t1, u, c2_1);
-                t0 = Avx.LoadVector256(r1 + 2);
-                t1 = Avx.LoadVector256(r1 + 10);
-                u = Vector256.Create(k1[16]);
-                c0_0 = Fma.MultiplyAdd(t0, u, c0_0);
-                c0_1 = Fma.MultiplyAdd(t1, u, c0_1);
-                u = Vector256.Create(k1[17]);
-                c1_0 = Fma.MultiplyAdd(t0, u, c1_0);
-                c1_1 = Fma.MultiplyAdd(t1, u, c1_1);
-                u = Vector256.Create(k1[18]);
-                c2_0 = Fma.MultiplyAdd(t0, u, c2_0);
-                c2_1 = Fma.MultiplyAdd(t1, u, c2_1);
-            }
-        }
-        Avx.Store(y, a0_0 + c0_0);
-        Avx.Store(y + 8, a0_1 + c0_1);
-        Avx.Store(y + 256, a1_0 + c1_0);
-        Avx.Store(y + 264, a1_1 + c1_1);
-        Avx.Store(y + 512, a2_0 + c2_0);
-        Avx.Store(y + 520, a2_1 + c2_1);
-    }
-
-    // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
-    // Scalar twin of the AVX2 kernel for CPUs without AVX2/FMA: same work items.
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back5Scalar(void* state, int begin, int end)
-    {
-        var f = (Frame*)state;
-        for (int item = begin; item < end; item++)
-        {
-            int oy = item % 16, n = item / 16;
-            float* x = f->G1 + (nint)n * 5776 + oy * 19;
-            float* y = f->G2 + (nint)n * 768 + oy * 16;
-            float* w = f->L0WT00;
-            int ky0 = Math.Max(0, 1 - oy), ky1 = Math.Min(3, 17 - oy);
-            for (int o = 0; o < 3; o++)
-            {
-                for (int ox = 0; ox < 16; ox++)
-                {
-                    float acc = 0f;
-                    for (int i = 0; i < 16; i++)
-                        for (int ky = ky0; ky < ky1; ky++)
-                            for (int kx = 0; kx < 3; kx++)
-                                acc += w[((i * 3 + ky) * 3 + kx) * 8 + o] * x[i * 361 + ky * 19 + ox + kx * 1];
-                    y[o * 256 + ox] = acc;
-                }
-            }
-        }
-    }
-
-    // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
-    // layer 0: 16×19×19 → 3×16×16, 3x4: NCHW in, NCHW out, 3 output channel(s) × up to 2 vectors of 8 pixels per tile, one broadcast weight per output channel and tap
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back6(void* state, int begin, int end) { if (s_useAvx2) Back6Avx(state, begin, end); else Back6Scalar(state, begin, end); }
-
-    // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
-    // Each work item is one output row, all output channels.
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back6Avx(void* state, int begin, int end)
-    {
-        var f = (Frame*)state;
-        for (int item = begin; item < end; item++)
-        {
-            int oy = item % 16, n = item / 16;
-            float* x = f->G1 + (nint)n * 5776 + oy * 19;
-            float* y = f->G3 + (nint)n * 768 + oy * 16;
-            int ky0 = Math.Max(0, 1 - oy), ky1 = Math.Min(3, 17 - oy);
-            Back6Tile0(x, f->L0WT01, y, ky0, ky1);
-        }
-    }
-
-    // 3×2 tile, twice (even and odd input channels): acc[o][v] += W[o,i,tap] · X[i][pixels of v + tap offset]; per tap 2 input loads and 3 broadcasts for 6 FMAs.
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back6Tile0(float* x, float* w, float* y, int ky0, int ky1)
-    {
-        Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0;
-        Vector256<float> a1_0 = a0_0, a1_1 = a0_0;
-        Vector256<float> a2_0 = a0_0, a2_1 = a0_0;
-        Vector256<float> c0_0 = a0_0, c0_1 = a0_0;
-        Vector256<float> c1_0 = a0_0, c1_1 = a0_0;
-        Vector256<float> c2_0 = a0_0, c2_1 = a0_0;
-        Vector256<float> t0, t1, u;
-        for (int i = 0; i < 16; i += 2)
-        {
-            for (int ky = ky0; ky < ky1; ky++)
-            {
-                float* r = x + i * 361 + ky * 19, r1 = r + 361;
-                float* k = w + (i * 3 + ky) * 32, k1 = k + 96;
-                t0 = Avx.LoadVector256(r);
-                t1 = Avx.LoadVector256(r + 8);
-                u = Vector256.Create(k[0]);
-                a0_0 = Fma.MultiplyAdd(t0, u, a0_0);
-                a0_1 = Fma.MultiplyAdd(t1, u, a0_1);
-                u = Vector256.Create(k[1]);
-                a1_0 = Fma.MultiplyAdd(t0, u, a1_0);
-                a1_1 = Fma.MultiplyAdd(t1, u, a1_1);
-                u = Vector256.Create(k[2]);
-                a2_0 = Fma.MultiplyAdd(t0, u, a2_0);
-                a2_1 = Fma.MultiplyAdd(t1, u, a2_1);
-                t0 = Avx.LoadVector256(r + 1);
-                t1 = Avx.LoadVector256(r + 9);
-                u = Vector256.Create(k[8]);
-                a0_0 = Fma.MultiplyAdd(t0, u, a0_0);
-                a0_1 = Fma.MultiplyAdd(t1, u, a0_1);
-                u = Vector256.Create(k[9]);
-                a1_0 = Fma.MultiplyAdd(t0, u, a1_0);
-                a1_1 = Fma.MultiplyAdd(t1, u, a1_1);
-                u = Vector256.Create(k[10]);
-                a2_0 = Fma.MultiplyAdd(t0, u, a2_0);
-                a2_1 = Fma.MultiplyAdd(t1, u, a2_1);
-                t0 = Avx.LoadVector256(r + 2);
-                t1 = Avx.LoadVector256(r + 10);
-                u = Vector256.Create(k[16]);
-                a0_0 = Fma.MultiplyAdd(t0, u, a0_0);
-                a0_1 = Fma.MultiplyAdd(t1, u, a0_1);
-                u = Vector256.Create(k[17]);
-                a1_0 = Fma.MultiplyAdd(t0, u, a1_0);
-                a1_1 = Fma.MultiplyAdd(t1, u, a1_1);
-                u = Vector256.Create(k[18]);
-                a2_0 = Fma.MultiplyAdd(t0, u, a2_0);
-                a2_1 = Fma.MultiplyAdd(t1, u, a2_1);
-                t0 = Avx.LoadVector256(r + 3);
-                t1 = Avx.LoadVector256(r + 11);
-                u = Vector256.Create(k[24]);
-                a0_0 = Fma.MultiplyAdd(t0, u, a0_0);
-                a0_1 = Fma.MultiplyAdd(t1, u, a0_1);
-                u = Vector256.Create(k[25]);
-                a1_0 = Fma.MultiplyAdd(t0, u, a1_0);
-                a1_1 = Fma.MultiplyAdd(t1, u, a1_1);
-                u = Vector256.Create(k[26]);
-                a2_0 = Fma.MultiplyAdd(t0, u, a2_0);
-                a2_1 = Fma.MultiplyAdd(t1, u, a2_1);
-                t0 = Avx.LoadVector256(r1);
-                t1 = Avx.LoadVector256(r1 + 8);
-                u = Vector256.Create(k1[0]);
-                c0_0 = Fma.MultiplyAdd(t0, u, c0_0);
-                c0_1 = Fma.MultiplyAdd(t1, u, c0_1);
-                u = Vector256.Create(k1[1]);
-                c1_0 = Fma.MultiplyAdd(t0, u, c1_0);
-                c1_1 = Fma.MultiplyAdd(t1, u, c1_1);
-                u = Vector256.Create(k1[2]);
-                c2_0 = Fma.MultiplyAdd(t0, u, c2_0);
-                c2_1 = Fma.MultiplyAdd(t1, u, c2_1);
-                t0 = Avx.LoadVector256(r1 + 1);
-                t1 = Avx.LoadVector256(r1 + 9);
-                u = Vector256.Create(k1[8]);
-                c0_0 = Fma.MultiplyAdd(t0, u, c0_0);
-                c0_1 = Fma.MultiplyAdd(t1, u, c0_1);
-                u = Vector256.Create(k1[9]);
-                c1_0 = Fma.MultiplyAdd(t0, u, c1_0);
-                c1_1 = Fma.MultiplyAdd(t1, u, c1_1);
-                u = Vector256.Create(k1[10]);
-                c2_0 = Fma.MultiplyAdd(t0, u, c2_0);
-                c2_1 = Fma.MultiplyAdd(t1, u, c2_1);
-                t0 = Avx.LoadVector256(r1 + 2);
-                t1 = Avx.LoadVector256(r1 + 10);
-                u = Vector256.Create(k1[16]);
-                c0_0 = Fma.MultiplyAdd(t0, u, c0_0);
-                c0_1 = Fma.MultiplyAdd(t1, u, c0_1);
-                u = Vector256.Create(k1[17]);
-                c1_0 = Fma.MultiplyAdd(t0, u, c1_0);
-                c1_1 = Fma.MultiplyAdd(t1, u, c1_1);
-                u = Vector256.Create(k1[18]);
-                c2_0 = Fma.MultiplyAdd(t0, u, c2_0);
-                c2_1 = Fma.MultiplyAdd(t1, u, c2_1);
-                t0 = Avx.LoadVector256(r1 + 3);
-                t1 = Avx.LoadVector256(r1 + 11);
-                u = Vector256.Create(k1[24]);
-                c0_0 = Fma.MultiplyAdd(t0, u, c0_0);
-                c0_1 = Fma.MultiplyAdd(t1, u, c0_1);
-                u = Vector256.Create(k1[25]);
-                c1_0 = Fma.MultiplyAdd(t0, u, c1_0);
-                c1_1 = Fma.MultiplyAdd(t1, u, c1_1);
-                u = Vector256.Create(k1[26]);
-                c2_0 = Fma.MultiplyAdd(t0, u, c2_0);
-                c2_1 = Fma.MultiplyAdd(t1, u, c2_1);
-            }
-        }
-        Avx.Store(y, a0_0 + c0_0);
-        Avx.Store(y + 8, a0_1 + c0_1);
-        Avx.Store(y + 256, a1_0 + c1_0);
-        Avx.Store(y + 264, a1_1 + c1_1);
-        Avx.Store(y + 512, a2_0 + c2_0);
-        Avx.Store(y + 520, a2_1 + c2_1);
-    }
-
-    // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
-    // Scalar twin of the AVX2 kernel for CPUs without AVX2/FMA: same work items.
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back6Scalar(void* state, int begin, int end)
-    {
-        var f = (Frame*)state;
-        for (int item = begin; item < end; item++)
-        {
-            int oy = item % 16, n = item / 16;
-            float* x = f->G1 + (nint)n * 5776 + oy * 19;
-            float* y = f->G3 + (nint)n * 768 + oy * 16;
-            float* w = f->L0WT01;
-            int ky0 = Math.Max(0, 1 - oy), ky1 = Math.Min(3, 17 - oy);
-            for (int o = 0; o < 3; o++)
-            {
-                for (int ox = 0; ox < 16; ox++)
-                {
-                    float acc = 0f;
-                    for (int i = 0; i < 16; i++)
-                        for (int ky = ky0; ky < ky1; ky++)
-                            for (int kx = 0; kx < 4; kx++)
-                                acc += w[((i * 3 + ky) * 4 + kx) * 8 + o] * x[i * 361 + ky * 19 + ox + kx * 1];
-                    y[o * 256 + ox] = acc;
-                }
-            }
-        }
-    }
-
-    // ∂X[n,c,2·y+0,2·x] = P[n,c,y,x], ∂X[n,c,2·y+0,2·x+1] = Q[n,c,y,x]   (layer 0: two output phases of the strided backward-data)
-    // The phases together write every pixel of ∂X once, so none clears it.
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back7(void* state, int begin, int end)
-    {
-        var f = (Frame*)state;
-        for (int item = begin; item < end; item++)
-        {
-            int n = item / 3, unit = item % 3;
-            float* y = f->InputGradient + (nint)n * 3072 + (nint)unit * 1024;
-            float* p = f->G2 + (nint)n * 768 + unit * 256;
-            float* q = f->G3 + (nint)n * 768 + unit * 256;
-            if (s_useAvx2)
-            {
-                for (int h = 0; h < 16; h++)
-                {
-                    for (int x0 = 0; x0 < 16; x0 += 8) global::ConvGen.Registers.Interleave8(p + h * 16 + x0, q + h * 16 + x0, y + (h * 2 + 0) * 32 + 2 * x0);
-                }
-            }
-            else
-            {
-                for (int iy = 0; iy < 16; iy++)
-                    for (int ix = 0; ix < 16; ix++)
-                    { y[(iy * 2 + 0) * 32 + ix * 2] = p[iy * 16 + ix]; y[(iy * 2 + 0) * 32 + ix * 2 + 1] = q[iy * 16 + ix]; }
-            }
-        }
-    }
-
-    // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
-    // layer 0: 16×19×19 → 3×16×16, 4x3: NCHW in, NCHW out, 3 output channel(s) × up to 2 vectors of 8 pixels per tile, one broadcast weight per output channel and tap
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back8(void* state, int begin, int end) { if (s_useAvx2) Back8Avx(state, begin, end); else Back8Scalar(state, begin, end); }
-
-    // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
-    // Each work item is one output row, all output channels.
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back8Avx(void* state, int begin, int end)
-    {
-        var f = (Frame*)state;
-        for (int item = begin; item < end; item++)
-        {
-            int oy = item % 16, n = item / 16;
-            float* x = f->G1 + (nint)n * 5776 + oy * 19;
-            float* y = f->G4 + (nint)n * 768 + oy * 16;
-            int ky0 = Math.Max(0, 1 - oy), ky1 = Math.Min(4, 17 - oy);
-            Back8Tile0(x, f->L0WT10, y, ky0, ky1);
-        }
-    }
-
-    // 3×2 tile, twice (even and odd input channels): acc[o][v] += W[o,i,tap] · X[i][pixels of v + tap offset]; per tap 2 input loads and 3 broadcasts for 6 FMAs.
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back8Tile0(float* x, float* w, float* y, int ky0, int ky1)
-    {
-        Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0;
-        Vector256<float> a1_0 = a0_0, a1_1 = a0_0;
-        Vector256<float> a2_0 = a0_0, a2_1 = a0_0;
-        Vector256<float> c0_0 = a0_0, c0_1 = a0_0;
-        Vector256<float> c1_0 = a0_0, c1_1 = a0_0;
-        Vector256<float> c2_0 = a0_0, c2_1 = a0_0;
-        Vector256<float> t0, t1, u;
-        for (int i = 0; i < 16; i += 2)
-        {
-            for (int ky = ky0; ky < ky1; ky++)
-            {
-                float* r = x + i * 361 + ky * 19, r1 = r + 361;
-                float* k = w + (i * 4 + ky) * 24, k1 = k + 96;
-                t0 = Avx.LoadVector256(r);
-                t1 = Avx.LoadVector256(r + 8);
-                u = Vector256.Create(k[0]);
-                a0_0 = Fma.MultiplyAdd(t0, u, a0_0);
-                a0_1 = Fma.MultiplyAdd(t1, u, a0_1);
-                u = Vector256.Create(k[1]);
-                a1_0 = Fma.MultiplyAdd(t0, u, a1_0);
-                a1_1 = Fma.MultiplyAdd(t1, u, a1_1);
-                u = Vector256.Create(k[2]);
-                a2_0 = Fma.MultiplyAdd(t0, u, a2_0);
-                a2_1 = Fma.MultiplyAdd(t1, u, a2_1);
-                t0 = Avx.LoadVector256(r + 1);
-                t1 = Avx.LoadVector256(r + 9);
-                u = Vector256.Create(k[8]);
-                a0_0 = Fma.MultiplyAdd(t0, u, a0_0);
-                a0_1 = Fma.MultiplyAdd(t1, u, a0_1);
-                u = Vector256.Create(k[9]);
-                a1_0 = Fma.MultiplyAdd(t0, u, a1_0);
-                a1_1 = Fma.MultiplyAdd(t1, u, a1_1);
-                u = Vector256.Create(k[10]);
-                a2_0 = Fma.MultiplyAdd(t0, u, a2_0);
-                a2_1 = Fma.MultiplyAdd(t1, u, a2_1);
-                t0 = Avx.LoadVector256(r + 2);
-                t1 = Avx.LoadVector256(r + 10);
-                u = Vector256.Create(k[16]);
-                a0_0 = Fma.MultiplyAdd(t0, u, a0_0);
-                a0_1 = Fma.MultiplyAdd(t1, u, a0_1);
-                u = Vector256.Create(k[17]);
-                a1_0 = Fma.MultiplyAdd(t0, u, a1_0);
-                a1_1 = Fma.MultiplyAdd(t1, u, a1_1);
-                u = Vector256.Create(k[18]);
-                a2_0 = Fma.MultiplyAdd(t0, u, a2_0);
-                a2_1 = Fma.MultiplyAdd(t1, u, a2_1);
-                t0 = Avx.LoadVector256(r1);
-                t1 = Avx.LoadVector256(r1 + 8);
-                u = Vector256.Create(k1[0]);
-                c0_0 = Fma.MultiplyAdd(t0, u, c0_0);
-                c0_1 = Fma.MultiplyAdd(t1, u, c0_1);
-                u = Vector256.Create(k1[1]);
-                c1_0 = Fma.MultiplyAdd(t0, u, c1_0);
-                c1_1 = Fma.MultiplyAdd(t1, u, c1_1);
-                u = Vector256.Create(k1[2]);
-                c2_0 = Fma.MultiplyAdd(t0, u, c2_0);
-                c2_1 = Fma.MultiplyAdd(t1, u, c2_1);
-                t0 = Avx.LoadVector256(r1 + 1);
-                t1 = Avx.LoadVector256(r1 + 9);
-                u = Vector256.Create(k1[8]);
-                c0_0 = Fma.MultiplyAdd(t0, u, c0_0);
-                c0_1 = Fma.MultiplyAdd(t1, u, c0_1);
-                u = Vector256.Create(k1[9]);
-                c1_0 = Fma.MultiplyAdd(t0, u, c1_0);
-                c1_1 = Fma.MultiplyAdd(t1, u, c1_1);
-                u = Vector256.Create(k1[10]);
-                c2_0 = Fma.MultiplyAdd(t0, u, c2_0);
-                c2_1 = Fma.MultiplyAdd(t1, u, c2_1);
-                t0 = Avx.LoadVector256(r1 + 2);
-                t1 = Avx.LoadVector256(r1 + 10);
-                u = Vector256.Create(k1[16]);
-                c0_0 = Fma.MultiplyAdd(t0, u, c0_0);
-                c0_1 = Fma.MultiplyAdd(t1, u, c0_1);
-                u = Vector256.Create(k1[17]);
-                c1_0 = Fma.MultiplyAdd(t0, u, c1_0);
-                c1_1 = Fma.MultiplyAdd(t1, u, c1_1);
-                u = Vector256.Create(k1[18]);
-                c2_0 = Fma.MultiplyAdd(t0, u, c2_0);
-                c2_1 = Fma.MultiplyAdd(t1, u, c2_1);
-            }
-        }
-        Avx.Store(y, a0_0 + c0_0);
-        Avx.Store(y + 8, a0_1 + c0_1);
-        Avx.Store(y + 256, a1_0 + c1_0);
-        Avx.Store(y + 264, a1_1 + c1_1);
-        Avx.Store(y + 512, a2_0 + c2_0);
-        Avx.Store(y + 520, a2_1 + c2_1);
-    }
-
-    // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
-    // Scalar twin of the AVX2 kernel for CPUs without AVX2/FMA: same work items.
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back8Scalar(void* state, int begin, int end)
-    {
-        var f = (Frame*)state;
-        for (int item = begin; item < end; item++)
-        {
-            int oy = item % 16, n = item / 16;
-            float* x = f->G1 + (nint)n * 5776 + oy * 19;
-            float* y = f->G4 + (nint)n * 768 + oy * 16;
-            float* w = f->L0WT10;
-            int ky0 = Math.Max(0, 1 - oy), ky1 = Math.Min(4, 17 - oy);
-            for (int o = 0; o < 3; o++)
-            {
-                for (int ox = 0; ox < 16; ox++)
-                {
-                    float acc = 0f;
-                    for (int i = 0; i < 16; i++)
-                        for (int ky = ky0; ky < ky1; ky++)
-                            for (int kx = 0; kx < 3; kx++)
-                                acc += w[((i * 4 + ky) * 3 + kx) * 8 + o] * x[i * 361 + ky * 19 + ox + kx * 1];
-                    y[o * 256 + ox] = acc;
-                }
-            }
-        }
-    }
-
-    // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
-    // layer 0: 16×19×19 → 3×16×16, 4x4: NCHW in, NCHW out, 3 output channel(s) × up to 2 vectors of 8 pixels per tile, one broadcast weight per output channel and tap
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back9(void* state, int begin, int end) { if (s_useAvx2) Back9Avx(state, begin, end); else Back9Scalar(state, begin, end); }
-
-    // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
-    // Each work item is one output row, all output channels.
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back9Avx(void* state, int begin, int end)
-    {
-        var f = (Frame*)state;
-        for (int item = begin; item < end; item++)
-        {
-            int oy = item % 16, n = item / 16;
-            float* x = f->G1 + (nint)n * 5776 + oy * 19;
-            float* y = f->G5 + (nint)n * 768 + oy * 16;
-            int ky0 = Math.Max(0, 1 - oy), ky1 = Math.Min(4, 17 - oy);
-            Back9Tile0(x, f->L0WT11, y, ky0, ky1);
-        }
-    }
-
-    // 3×2 tile, twice (even and odd input channels): acc[o][v] += W[o,i,tap] · X[i][pixels of v + tap offset]; per tap 2 input loads and 3 broadcasts for 6 FMAs.
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back9Tile0(float* x, float* w, float* y, int ky0, int ky1)
-    {
-        Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0;
-        Vector256<float> a1_0 = a0_0, a1_1 = a0_0;
-        Vector256<float> a2_0 = a0_0, a2_1 = a0_0;
-        Vector256<float> c0_0 = a0_0, c0_1 = a0_0;
-        Vector256<float> c1_0 = a0_0, c1_1 = a0_0;
-        Vector256<float> c2_0 = a0_0, c2_1 = a0_0;
-        Vector256<float> t0, t1, u;
-        for (int i = 0; i < 16; i += 2)
-        {
-            for (int ky = ky0; ky < ky1; ky++)
-            {
-                float* r = x + i * 361 + ky * 19, r1 = r + 361;
-                float* k = w + (i * 4 + ky) * 32, k1 = k + 128;
-                t0 = Avx.LoadVector256(r);
-                t1 = Avx.LoadVector256(r + 8);
-                u = Vector256.Create(k[0]);
-                a0_0 = Fma.MultiplyAdd(t0, u, a0_0);
-                a0_1 = Fma.MultiplyAdd(t1, u, a0_1);
-                u = Vector256.Create(k[1]);
-                a1_0 = Fma.MultiplyAdd(t0, u, a1_0);
-                a1_1 = Fma.MultiplyAdd(t1, u, a1_1);
-                u = Vector256.Create(k[2]);
-                a2_0 = Fma.MultiplyAdd(t0, u, a2_0);
-                a2_1 = Fma.MultiplyAdd(t1, u, a2_1);
-                t0 = Avx.LoadVector256(r + 1);
-                t1 = Avx.LoadVector256(r + 9);
-                u = Vector256.Create(k[8]);
-                a0_0 = Fma.MultiplyAdd(t0, u, a0_0);
-                a0_1 = Fma.MultiplyAdd(t1, u, a0_1);
-                u = Vector256.Create(k[9]);
-                a1_0 = Fma.MultiplyAdd(t0, u, a1_0);
-                a1_1 = Fma.MultiplyAdd(t1, u, a1_1);
-                u = Vector256.Create(k[10]);
-                a2_0 = Fma.MultiplyAdd(t0, u, a2_0);
-                a2_1 = Fma.MultiplyAdd(t1, u, a2_1);
-                t0 = Avx.LoadVector256(r + 2);
-                t1 = Avx.LoadVector256(r + 10);
-                u = Vector256.Create(k[16]);
-                a0_0 = Fma.MultiplyAdd(t0, u, a0_0);
-                a0_1 = Fma.MultiplyAdd(t1, u, a0_1);
-                u = Vector256.Create(k[17]);
-                a1_0 = Fma.MultiplyAdd(t0, u, a1_0);
-                a1_1 = Fma.MultiplyAdd(t1, u, a1_1);
-                u = Vector256.Create(k[18]);
-                a2_0 = Fma.MultiplyAdd(t0, u, a2_0);
-                a2_1 = Fma.MultiplyAdd(t1, u, a2_1);
-                t0 = Avx.LoadVector256(r + 3);
-                t1 = Avx.LoadVector256(r + 11);
-                u = Vector256.Create(k[24]);
-                a0_0 = Fma.MultiplyAdd(t0, u, a0_0);
-                a0_1 = Fma.MultiplyAdd(t1, u, a0_1);
-                u = Vector256.Create(k[25]);
-                a1_0 = Fma.MultiplyAdd(t0, u, a1_0);
-                a1_1 = Fma.MultiplyAdd(t1, u, a1_1);
-                u = Vector256.Create(k[26]);
-                a2_0 = Fma.MultiplyAdd(t0, u, a2_0);
-                a2_1 = Fma.MultiplyAdd(t1, u, a2_1);
-                t0 = Avx.LoadVector256(r1);
-                t1 = Avx.LoadVector256(r1 + 8);
-                u = Vector256.Create(k1[0]);
-                c0_0 = Fma.MultiplyAdd(t0, u, c0_0);
-                c0_1 = Fma.MultiplyAdd(t1, u, c0_1);
-                u = Vector256.Create(k1[1]);
-                c1_0 = Fma.MultiplyAdd(t0, u, c1_0);
-                c1_1 = Fma.MultiplyAdd(t1, u, c1_1);
-                u = Vector256.Create(k1[2]);
-                c2_0 = Fma.MultiplyAdd(t0, u, c2_0);
-                c2_1 = Fma.MultiplyAdd(t1, u, c2_1);
-                t0 = Avx.LoadVector256(r1 + 1);
-                t1 = Avx.LoadVector256(r1 + 9);
-                u = Vector256.Create(k1[8]);
-                c0_0 = Fma.MultiplyAdd(t0, u, c0_0);
-                c0_1 = Fma.MultiplyAdd(t1, u, c0_1);
-                u = Vector256.Create(k1[9]);
-                c1_0 = Fma.MultiplyAdd(t0, u, c1_0);
-                c1_1 = Fma.MultiplyAdd(t1, u, c1_1);
-                u = Vector256.Create(k1[10]);
-                c2_0 = Fma.MultiplyAdd(t0, u, c2_0);
-                c2_1 = Fma.MultiplyAdd(t1, u, c2_1);
-                t0 = Avx.LoadVector256(r1 + 2);
-                t1 = Avx.LoadVector256(r1 + 10);
-                u = Vector256.Create(k1[16]);
-                c0_0 = Fma.MultiplyAdd(t0, u, c0_0);
-                c0_1 = Fma.MultiplyAdd(t1, u, c0_1);
-                u = Vector256.Create(k1[17]);
-                c1_0 = Fma.MultiplyAdd(t0, u, c1_0);
-                c1_1 = Fma.MultiplyAdd(t1, u, c1_1);
-                u = Vector256.Create(k1[18]);
-                c2_0 = Fma.MultiplyAdd(t0, u, c2_0);
-                c2_1 = Fma.MultiplyAdd(t1, u, c2_1);
-                t0 = Avx.LoadVector256(r1 + 3);
-                t1 = Avx.LoadVector256(r1 + 11);
-                u = Vector256.Create(k1[24]);
-                c0_0 = Fma.MultiplyAdd(t0, u, c0_0);
-                c0_1 = Fma.MultiplyAdd(t1, u, c0_1);
-                u = Vector256.Create(k1[25]);
-                c1_0 = Fma.MultiplyAdd(t0, u, c1_0);
-                c1_1 = Fma.MultiplyAdd(t1, u, c1_1);
-                u = Vector256.Create(k1[26]);
-                c2_0 = Fma.MultiplyAdd(t0, u, c2_0);
-                c2_1 = Fma.MultiplyAdd(t1, u, c2_1);
-            }
-        }
-        Avx.Store(y, a0_0 + c0_0);
-        Avx.Store(y + 8, a0_1 + c0_1);
-        Avx.Store(y + 256, a1_0 + c1_0);
-        Avx.Store(y + 264, a1_1 + c1_1);
-        Avx.Store(y + 512, a2_0 + c2_0);
-        Avx.Store(y + 520, a2_1 + c2_1);
-    }
-
-    // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
-    // Scalar twin of the AVX2 kernel for CPUs without AVX2/FMA: same work items.
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back9Scalar(void* state, int begin, int end)
-    {
-        var f = (Frame*)state;
-        for (int item = begin; item < end; item++)
-        {
-            int oy = item % 16, n = item / 16;
-            float* x = f->G1 + (nint)n * 5776 + oy * 19;
-            float* y = f->G5 + (nint)n * 768 + oy * 16;
-            float* w = f->L0WT11;
-            int ky0 = Math.Max(0, 1 - oy), ky1 = Math.Min(4, 17 - oy);
-            for (int o = 0; o < 3; o++)
-            {
-                for (int ox = 0; ox < 16; ox++)
+                int kx0 = Math.Max(0, ox - 27), kx1 = Math.Min(7, ox + 4); kx0 += (ox + 3 - kx0) % 2;
+                for (int i = 0; i < 3; i++)
                 {
                     float acc = 0f;
-                    for (int i = 0; i < 16; i++)
-                        for (int ky = ky0; ky < ky1; ky++)
-                            for (int kx = 0; kx < 4; kx++)
-                                acc += w[((i * 4 + ky) * 4 + kx) * 8 + o] * x[i * 361 + ky * 19 + ox + kx * 1];
-                    y[o * 256 + ox] = acc;
+                    for (int o = 0; o < 16; o++)
+                        for (int ky = ky0; ky < ky1; ky += 2)
+                            for (int kx = kx0; kx < kx1; kx += 2)
+                                acc += w[((o >> 3) * 3 + i) * 392 + (ky * 7 + kx) * 8 + (o & 7)] * z[(o >> 3) * 2048 + (oy + 3 - ky) / 2 * 128 + (ox + 3 - kx) / 2 * 8 + (o & 7)];
+                    x[i * 1024 + ox] = acc;
                 }
-            }
-        }
-    }
-
-    // ∂X[n,c,2·y+1,2·x] = P[n,c,y,x], ∂X[n,c,2·y+1,2·x+1] = Q[n,c,y,x]   (layer 0: two output phases of the strided backward-data)
-    // The phases together write every pixel of ∂X once, so none clears it.
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back10(void* state, int begin, int end)
-    {
-        var f = (Frame*)state;
-        for (int item = begin; item < end; item++)
-        {
-            int n = item / 3, unit = item % 3;
-            float* y = f->InputGradient + (nint)n * 3072 + (nint)unit * 1024;
-            float* p = f->G4 + (nint)n * 768 + unit * 256;
-            float* q = f->G5 + (nint)n * 768 + unit * 256;
-            if (s_useAvx2)
-            {
-                for (int h = 0; h < 16; h++)
-                {
-                    for (int x0 = 0; x0 < 16; x0 += 8) global::ConvGen.Registers.Interleave8(p + h * 16 + x0, q + h * 16 + x0, y + (h * 2 + 1) * 32 + 2 * x0);
-                }
-            }
-            else
-            {
-                for (int iy = 0; iy < 16; iy++)
-                    for (int ix = 0; ix < 16; ix++)
-                    { y[(iy * 2 + 1) * 32 + ix * 2] = p[iy * 16 + ix]; y[(iy * 2 + 1) * 32 + ix * 2 + 1] = q[iy * 16 + ix]; }
             }
         }
     }
