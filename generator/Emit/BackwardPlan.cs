@@ -11,9 +11,9 @@ namespace ConvGen.Generator.Emit;
 // register-tiled kernels: a convolution's output gradient is first placed on a zero grid (d·(k−1) − pad of border) and
 // then convolved with stride 1; a strided layer runs one such convolution per output phase. A layer with few input
 // channels and whole blocks of outputs instead sums over its outputs in the vector lanes, on ∂Z and the forward's
-// weights as they are, strided or not (LaneSumDataGradStep). A planar depthwise layer's gradients stay on NCHW, like its forward
-// kernel. ∂loss/∂input is written by the step that produces it where that step writes a new tensor in the input's
-// layout (not, say, an activation working in place on the input's gradient).
+// weights as they are, strided or not (LaneSumDataGradStep). A planar depthwise layer's gradients stay on NCHW, like
+// its forward kernel. ∂loss/∂input is written by the step that produces it where that step writes a new tensor in the
+// input's layout (not, say, an activation working in place on the input's gradient).
 
 internal abstract record BackwardStep(bool InputOnly);
 
@@ -58,12 +58,12 @@ internal sealed record DataGradStep(Step Kernel, RepackedWeights Weights, bool I
 /// <summary>
 /// ∂X of a dense undilated layer with few input channels, summed over the output channels in the lanes:
 /// <c>∂X[n,i,y,x] = Σ_o Σ_tap W[o,i,tap] · ∂Z[n,o,(y+p−ΔY)/s,(x+p−ΔX)/s]</c> (over the taps where s divides evenly:
-/// a tile takes every s-th pixel of a row, so a tap reaches all its pixels or none) with o running along the 8 lanes of the NCHW8c ∂Z
-/// vectors and the forward's packed weights (8 output channels per vector, as they are), the lanes added up once per
-/// pixel at the end. Every multiply-add is a real one: taps that fall off ∂Z's edges are left out per pixel and per row
-/// instead of reading a zero grid, and no lane is empty. The transposed kernel instead puts the few input channels in
-/// the lanes (LeNet's conv2: 6 of 8) or runs along ∂X's rows over a zero-bordered NCHW copy of ∂Z (14-pixel rows in
-/// 16 lanes, 5 of 7 column taps real): 62% of its multiply-adds count at best.
+/// a tile takes every s-th pixel of a row, so a tap reaches all its pixels or none) with o running along the 8 lanes
+/// of the NCHW8c ∂Z vectors and the forward's packed weights (8 output channels per vector, as they are), the lanes
+/// added up once per pixel at the end. Every multiply-add is a real one: taps that fall off ∂Z's edges are left out per
+/// pixel and per row instead of reading a zero grid, and no lane is empty. The transposed kernel instead puts the few
+/// input channels in the lanes (LeNet's conv2: 6 of 8) or runs along ∂X's rows over a zero-bordered NCHW copy of ∂Z
+/// (14-pixel rows in 16 lanes, 5 of 7 column taps real): 62% of its multiply-adds count at best.
 /// </summary>
 /// <param name="Gradient">∂Z, NCHW8c with whole blocks (no lane of a vector without its channel).</param>
 /// <param name="Output">∂X: NCHW8c, one block, the lanes past its channels written zero; or NCHW (the network's input,

@@ -951,8 +951,9 @@ internal sealed partial class KernelEmitter
                 w.Line($"Vector256<float> {string.Join(", ", Range(weightsHeld ? inputs : mostLive, h => $"t{h}"))}, u;");
                 w.Open($"for (int ob = 0; ob < {z.C / 8}; ob++)");
                 w.Open($"for (int ky = ky0; ky < ky1; {Step("ky")})");
-                // z points at the tile's first column in ∂Z's row for kernel row 0 (with a stride: ky0); tap kx of pixel p
-                // reads column (p + left − kx) / s from there, kernel row ky the row ky (with a stride: (ky − ky0) / s) above.
+                // z points at the tile's first column in ∂Z's row for kernel row 0 (with a stride: ky0); tap kx of the
+                // tile's pixel p reads column (φ + left − kx) / s + p from there, kernel row ky the row ky (with a
+                // stride: (ky − ky0) / s) above.
                 w.Line($"float* r = z + ob * {z.PlaneStride} - {(st == 1 ? "ky" : $"(ky - ky0) / {st}")} * {z.RowStride};");
                 w.Line($"float* k = w + ob * {inputs * window} + ky * {kw * 8};");
                 for (int kx = 0; kx < kw; kx++)

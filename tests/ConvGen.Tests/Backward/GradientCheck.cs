@@ -23,7 +23,7 @@ public static class GradientCheck
     private const double Step = 1e-5;
     /// <summary>
     /// Accepted error against the reference backward, relative to the element plus its tensor's rms. The largest seen
-    /// over every case, with and without AVX2, was 1.4e-5 (float32 sums of up to a few thousand terms).
+    /// when this check was written (75 network and 300 conv cases, with and without AVX2) was 1.4e-5.
     /// </summary>
     private const double ElementTolerance = 2e-4;
     /// <summary>How close to a kink a float32 run may round to its other side (activations here are O(1)).</summary>

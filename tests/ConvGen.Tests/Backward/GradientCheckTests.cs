@@ -51,7 +51,7 @@ public sealed class GradientCheckTests
     /// <summary>
     /// The element-by-element comparison with the reference backward leaves out the tensors before a layer whose ReLU
     /// input or max-pool window lies near its kink: that must stay the exception, or the check above would have become
-    /// finite differences at three elements per tensor again without anyone noticing. (9 of the 75 cases have such a
+    /// finite differences at three elements per tensor again without anyone noticing. (9 of the 80 cases have such a
     /// layer; in them the later layers' tensors are still compared.)
     /// </summary>
     [Fact]
