@@ -224,6 +224,13 @@ internal sealed partial class KernelEmitter
 
     private const int ProductInputs = 3;
 
+    /// <summary>
+    /// <c>Registers.LaneSums</c> of <paramref name="count"/> accumulators (zeros for the rest of the 8): lane j of the
+    /// result is the sum of the j-th accumulator's lanes.
+    /// </summary>
+    private static string LaneSums(int count, Func<int, string> accumulator)
+        => $"global::ConvGen.Registers.LaneSums({string.Join(", ", Range(8, j => j < count ? accumulator(j) : "Vector256<float>.Zero"))})";
+
     private static int Ceiling(int a, int b) => (a + b - 1) / b;
 
     /// <summary>
@@ -306,10 +313,9 @@ internal sealed partial class KernelEmitter
                 w.Close();
             }
             w.Close();
-            string zero = "Vector256<float>.Zero";
             for (int i = 0; i < ins; i++)
             {
-                string sums = $"global::ConvGen.Registers.LaneSums({string.Join(", ", Range(8, o => o < rows ? $"a{o}_{i}" : zero))})";
+                string sums = LaneSums(rows, o => $"a{o}_{i}");
                 // Lanes 0 … rows − 1 of the sums are this input channel's gradients for output channels o0 … (one block).
                 string d = Plus("dw", i * 8);
                 if (rows == GemmRows) w.Line($"Vector128.Store(Vector128.Load({d}) + {sums}.GetLower(), {d});");
@@ -984,11 +990,10 @@ internal sealed partial class KernelEmitter
             }
             // Lane i of pixel p's vector: the sum of a{i}_p's lanes; the lanes past the channels sum zeros. NCHW takes
             // each lane into its channel's plane.
-            string zero = "Vector256<float>.Zero";
             if (!x.Blocked) w.Line("Vector256<float> s;");
             for (int p = 0; p < pixels; p++)
             {
-                string sums = $"global::ConvGen.Registers.LaneSums({string.Join(", ", Range(8, i => i < inputs ? $"a{i}_{p}" : zero))})";
+                string sums = LaneSums(inputs, i => $"a{i}_{p}");
                 if (x.Blocked) w.Line($"Avx.Store({Plus("x", p * st * 8)}, {sums});");
                 else
                 {
