@@ -40,6 +40,12 @@ public static class GradientCheck
         network.Forward(x, y, batch);
         var dx = new float[x.Length];
         network.Backward(r, dx, batch);
+        var gradients = network.Parameters.ToDictionary(p => p.Name, p =>
+        {
+            var gradient = new float[p.Length];
+            p.CopyGradientTo(gradient);
+            return gradient;
+        });
 
         var problems = new StringBuilder();
         // ReLU and max pooling have kinks: when one lies within ±Step of the probed value, the central difference
@@ -59,10 +65,8 @@ public static class GradientCheck
         var baseInput = Array.ConvertAll(x, v => (double)v);
         foreach (var p in network.Parameters)
         {
-            var grad = new float[p.Length];
-            p.CopyGradientTo(grad);
             foreach (int j in Probe(random, p.Length, probes))
-                Compare($"{p.Name}[{j}]", grad[j], h =>
+                Compare($"{p.Name}[{j}]", gradients[p.Name][j], h =>
                 {
                     var values = baseParameters[p.Name];
                     double original = values[j];
@@ -80,7 +84,7 @@ public static class GradientCheck
                 finally { baseInput[j] = original; }
             });
 
-        CompareWithReferenceBackward(spec, baseParameters, baseInput, batch, r, network, dx, problems);
+        CompareWithReferenceBackward(spec, baseParameters, baseInput, batch, r, gradients, dx, problems);
 
         if (spec.Layers.All(l => l is not ActivationSpec and not PoolSpec { Max: true }))
         {
@@ -104,12 +108,7 @@ public static class GradientCheck
                         $"  {what} along a random direction u: Σ u ⊙ backward {predicted:G7}, reference L(· + u) − L(·) {actual:G7} (Σ |u ⊙ backward| {scale:G7})");
             }
             Along("input gradient", baseInput, dx);
-            foreach (var p in network.Parameters)
-            {
-                var grad = new float[p.Length];
-                p.CopyGradientTo(grad);
-                Along($"{p.Name} gradient", baseParameters[p.Name], grad);
-            }
+            foreach (var (name, gradient) in gradients) Along($"{name} gradient", baseParameters[name], gradient);
         }
 
         return problems.Length == 0 ? null : $"{spec.Describe()} batch {batch}:\n{problems}";
@@ -124,7 +123,8 @@ public static class GradientCheck
     /// later layers' tensors are compared then (the finite differences above accept either side).
     /// </summary>
     private static void CompareWithReferenceBackward(NetworkSpec spec, Dictionary<string, double[]> parameters, double[] input,
-                                                     int batch, float[] r, INetwork network, float[] dx, StringBuilder problems)
+                                                     int batch, float[] r, Dictionary<string, float[]> gradients, float[] dx,
+                                                     StringBuilder problems)
     {
         var reference = spec.Reference(parameters);
         var expectedDx = reference.Backward(input, Array.ConvertAll(r, v => (double)v), batch, KinkWindow, out int lastNearKink);
@@ -137,15 +137,8 @@ public static class GradientCheck
                         $"  {what}[{j}]: backward {actual[j]:G7}, reference backward {expected[j]:G7} (rms {rms:G3})");
         }
         if (lastNearKink < 0) Whole("input gradient", expectedDx, dx);
-        var expected = reference.Layers.SelectMany((layer, i) => layer.Gradients.Select(g => (Layer: i, Name: $"{i}.{g.Key}", g.Value)))
-                                .Where(g => g.Layer > lastNearKink)
-                                .ToDictionary(g => g.Name, g => g.Value);
-        foreach (var p in network.Parameters.Where(p => expected.ContainsKey(p.Name)))
-        {
-            var grad = new float[p.Length];
-            p.CopyGradientTo(grad);
-            Whole($"{p.Name} gradient", expected[p.Name], grad);
-        }
+        foreach (var (layer, name, expected) in reference.ParameterGradients())
+            if (layer > lastNearKink) Whole($"{name} gradient", expected, gradients[name]);
     }
 
     /// <summary>

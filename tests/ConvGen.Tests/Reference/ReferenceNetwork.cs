@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using System.Linq;
 
 namespace ConvGen.Tests.Reference;
 
@@ -79,4 +80,8 @@ public sealed class ReferenceNetwork
             dx = _layers[i].Backward(inputs[i], dx, batch, i == 0 ? InputShape : LayerShapes[i - 1]);
         return dx;
     }
+
+    /// <summary>Every layer tensor's gradient summed by <see cref="Backward"/>, named as in the state dict ("{layer}.weight").</summary>
+    public IEnumerable<(int Layer, string Name, double[] Gradient)> ParameterGradients()
+        => _layers.SelectMany((layer, i) => layer.Gradients.Select(g => (i, $"{i}.{g.Key}", g.Value)));
 }

@@ -53,8 +53,7 @@ public sealed class ReferenceVsTorchTests
         // Backward from torch's ∂L/∂output: ∂L/∂input and every parameter's gradient as torch.autograd computed them.
         var dx = network.Backward(Doubles(c.GetProperty("input")), Doubles(c.GetProperty("grad_output")), inShape[0], kinkWindow: 0, out _);
         AssertClose($"{name} input gradient", Doubles(c.GetProperty("grad_input")), dx);
-        var gradients = network.Layers.SelectMany((layer, i) => layer.Gradients.Select(g => ($"{i}.{g.Key}", g.Value)))
-                               .ToDictionary(g => g.Item1, g => g.Value);
+        var gradients = network.ParameterGradients().ToDictionary(g => g.Name, g => g.Gradient);
         var torchGradients = c.GetProperty("grads").EnumerateObject().ToList();
         Assert.Equal(torchGradients.Select(g => g.Name).OrderBy(n => n, StringComparer.Ordinal), gradients.Keys.OrderBy(n => n, StringComparer.Ordinal));
         foreach (var g in torchGradients) AssertClose($"{name} {g.Name} gradient", Doubles(g.Value), gradients[g.Name]);
