@@ -301,10 +301,15 @@ internal sealed class BackwardPlan
             int kh = l.KernelHeight, kw = l.KernelWidth, d = l.Dilation;
             int h = source.H + d * (kh - 1), w = source.W + d * (kw - 1);
             int top = d * (kh - 1) - l.PadTop, left = d * (kw - 1) - l.PadLeft;
-            var grid = Grid(l, gz, h, w, l.Stride, top, left, gx.Blocked, inputOnly);
             var transposed = new LayerModel(LayerKind.Conv, l.Index,
                 new TensorShape(l.Output.C, h, w, false), new TensorShape(source.C, source.H, source.W, false),
                 KernelHeight: kh, KernelWidth: kw, Stride: 1, Dilation: d, Groups: l.Groups, Bias: false);
+            // Where the kernel reads no tap on the grid's zero border, it reads ∂Z in place through a view of the grid:
+            // no copy of ∂Z onto it (a pass over ∂Z that, at 2 threads, writes what the other core has just read).
+            var view = l.Stride == 1 && top >= 0 && left >= 0 && top + gz.H <= h && left + gz.W <= w ? Tensor.ZeroPadded(gz, h, w, top, left) : null;
+            var grid = view is not null && new ConvStep(transposed, view, gx, null, "", null, view, view.View).ReadsOnlyInterior
+                ? view
+                : Grid(l, gz, h, w, l.Stride, top, left, gx.Blocked, inputOnly);
             AddTransposedConv(transposed, grid, gx, weight, TransposedPointer(l), TransposedFactory(weight, l, source.C), inputOnly,
                 l.Stride == 1 ? Zeros(grid, gz, top, left) : default);
         }

@@ -17,16 +17,32 @@ internal enum BufferKind { Input, Output, A, B, Scratch }
 /// frame pointer <see cref="Field"/>; <see cref="Buffer"/> is where inference places it (ping-pong buffers), while a
 /// recorded (training) forward gives every tensor a region of its own.
 /// </summary>
-internal sealed record Tensor(string Field, BufferKind Buffer, bool Blocked, int C, int H, int W, int Stride)
+/// <remarks>
+/// A <see cref="Tensor.ZeroPadded"/> view is another tensor's memory read as the interior of a larger grid whose border
+/// is zero, without that grid in memory: <see cref="H"/> and <see cref="W"/> are the grid's, the strides the memory's.
+/// Only a kernel that never reads the border may take one (<see cref="ConvStep.ReadsOnlyInterior"/>).
+/// </remarks>
+internal sealed record Tensor(string Field, BufferKind Buffer, bool Blocked, int C, int H, int W, int Stride, ZeroBorder View = default)
 {
     public static int Blocks(int channels) => (channels + 7) / 8;
 
     public static int BlockedStride(int c, int h, int w) => Blocks(c) * 8 * h * w;
 
-    public int RowStride => Blocked ? W * 8 : W;
+    /// <summary><paramref name="t"/> as the interior of an <paramref name="h"/> × <paramref name="w"/> grid, at (<paramref name="top"/>, <paramref name="left"/>).</summary>
+    public static Tensor ZeroPadded(Tensor t, int h, int w, int top, int left)
+        => t with { H = h, W = w, View = new ZeroBorder(top, h - top - t.H, left, w - left - t.W) };
+
+    /// <summary>Whether this is a <see cref="ZeroPadded"/> view.</summary>
+    public bool IsView => View != default;
+    /// <summary>Rows and columns of the memory (the grid's less a view's border).</summary>
+    public int StoredH => H - View.Top - View.Bottom;
+    public int StoredW => W - View.Left - View.Right;
+    public int RowStride => Blocked ? StoredW * 8 : StoredW;
     public int ColumnStride => Blocked ? 8 : 1;
     /// <summary>Floats from one channel (planar) or one block of 8 (blocked) to the next.</summary>
-    public int PlaneStride => Blocked ? H * W * 8 : H * W;
+    public int PlaneStride => Blocked ? StoredH * StoredW * 8 : StoredH * StoredW;
+    /// <summary>Floats from the grid's first pixel, which a view does not store, to the memory's first.</summary>
+    public int ViewOffset => View.Top * RowStride + View.Left * ColumnStride;
     /// <summary>Whether the caller owns the memory (input, output and their gradients).</summary>
     public bool External => Buffer is BufferKind.Input or BufferKind.Output;
 
@@ -89,6 +105,14 @@ internal sealed record ConvStep(LayerModel Layer, Tensor From, Tensor To, LayerK
 
     /// <summary>Whether the tiles at the row's ends leave out the taps that land on zero columns (stride 1, undilated).</summary>
     public bool SkipsZeroColumns => Skips && Zeros.Left + Zeros.Right > 0 && Layer.KernelWidth > 1;
+
+    /// <summary>
+    /// Whether the AVX2 kernel reads no tap on the zero border of its input, so that the input may be a
+    /// <see cref="Tensor.ZeroPadded"/> view instead of a padded copy: the register-tiled kernel (NCHW8c out, dense)
+    /// skipping both the zero rows and the zero columns, or having none.
+    /// </summary>
+    public bool ReadsOnlyInterior => Skips && To.Blocked && !RowsToBlocked
+        && (SkipsZeroRows || Zeros.Top + Zeros.Bottom == 0) && (SkipsZeroColumns || Zeros.Left + Zeros.Right == 0);
 
     /// <summary>
     /// Whether a layer runs the planar depthwise kernel on <paramref name="input"/>: depthwise, stride 1, reading NCHW,

@@ -148,7 +148,7 @@ internal sealed partial class KernelEmitter
         Open($"{name}Avx", ConvFormula(l), $"Row by row: each work item is one output row of one tile of {t.Blocks} channel block(s).");
         w.Open("for (int item = begin; item < end; item++)");
         w.Line(ItemIndices(t, y));
-        w.Line($"float* x = {Sample(x)} + oy * {l.Stride * x.RowStride};");
+        w.Line($"float* x = {Sample(x)} + oy * {l.Stride * x.RowStride}{(x.IsView ? $" - {x.ViewOffset}; // a view: the grid's zero border is not in memory, and no tap reads it" : ";")}");
         w.Line($"float* w = f->{s.WeightPointer} + tile * {t.Blocks * weightBlock};");
         w.Line(s.BiasPointer is null ? "float* b = null;" : $"float* b = f->{s.BiasPointer} + tile * {t.Blocks * 8};");
         w.Line($"float* y = {Sample(y)} + (nint)tile * {t.Blocks * y.PlaneStride} + oy * {y.RowStride};");
@@ -309,7 +309,7 @@ internal sealed partial class KernelEmitter
         Open(name, ConvFormula(l), "Scalar twin of the AVX2 kernel for CPUs without AVX2/FMA: same work items, same packed weights.");
         w.Open("for (int item = begin; item < end; item++)");
         w.Line(ItemIndices(t, y));
-        w.Line($"float* x = {Sample(x)} + oy * {l.Stride * x.RowStride};");
+        w.Line($"float* x = {Sample(x)} + oy * {l.Stride * x.RowStride}{(x.IsView ? $" - {x.ViewOffset}" : "")};");
         w.Open($"for (int ob = tile * {t.Blocks}; ob < Math.Min(tile * {t.Blocks} + {t.Blocks}, {outBlocks}); ob++)");
         w.Line($"int ic0 = {FirstInput(l, t).Replace("tile", "ob")};");
         w.Line($"float* w = f->{s.WeightPointer} + ob * {weightBlock};");
@@ -321,7 +321,9 @@ internal sealed partial class KernelEmitter
         w.Line($"float* xc = x + {x.ChannelOffset("ic0 + r")} + ox * {l.Stride * x.ColumnStride};");
         w.Line($"for (int ky = 0; ky < {kh}; ky++)");
         w.Line($"    for (int kx = 0; kx < {kw}; kx++)");
-        w.Line($"        acc += w[((r * {kh} + ky) * {kw} + kx) * 8 + lane] * xc[ky * {l.Dilation * x.RowStride} + kx * {l.Dilation * x.ColumnStride}];");
+        // A view's border is not in memory: its taps are left out (they read zeros).
+        if (x.IsView) w.Line($"        if ((uint)(oy + ky - {x.View.Top}) < {x.StoredH} && (uint)(ox + kx - {x.View.Left}) < {x.StoredW})");
+        w.Line($"        {(x.IsView ? "    " : "")}acc += w[((r * {kh} + ky) * {kw} + kx) * 8 + lane] * xc[ky * {l.Dilation * x.RowStride} + kx * {l.Dilation * x.ColumnStride}];");
         w.Close();
         w.Line($"y[ox * 8 + lane] = {Apply(s.Activation, "acc", false)};");
         w.Close();

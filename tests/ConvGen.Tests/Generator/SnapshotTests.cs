@@ -34,6 +34,15 @@ public class SnapshotTests
         public partial class Stem;
         """));
 
+    /// <summary>The everyday 3x3 same-padding layer, twice: each backward-data kernel reads ∂Z through a zero-padded view.</summary>
+    [Fact]
+    public void Conv3x3Same() => SnapshotHelper.Verify(GeneratorHarness.Run(Usings + """
+        [Input(16, 10, 10)]
+        [Conv(3, 3, pad: 1, @in: 16, @out: 16), Relu]
+        [Conv(3, 3, pad: 1, @in: 16, @out: 8)]
+        public partial class Same;
+        """));
+
     [Fact]
     public void Depthwise3x3() => SnapshotHelper.Verify(GeneratorHarness.Run(Usings + """
         [Input(16, 9, 9)]
