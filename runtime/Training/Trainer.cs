@@ -117,6 +117,7 @@ public sealed class Trainer
                 }
                 var logits = _logits.AsSpan(0, n * classes);
                 var gradient = _logitsGradient.AsSpan(0, n * classes);
+                if (batch + 1 < batches) PrefetchSamples(train.Images, order, first + n, Math.Min(batchSize, count - first - n), sampleLength);
 
                 Network.ZeroGrad();
                 Network.Forward(_input.AsSpan(0, n * sampleLength), logits, n);
@@ -163,6 +164,21 @@ public sealed class Trainer
             Options.EpochCompleted?.Invoke(result);
         }
         return results.AsReadOnly();
+    }
+
+    /// <summary>
+    /// Asks for the next batch's samples while this batch trains: they are scattered over the whole set (188 MB for
+    /// Fashion-MNIST), so gathering them waits on main memory row after row.
+    /// </summary>
+    private static unsafe void PrefetchSamples(float[] images, int[] order, int first, int n, int sampleLength)
+    {
+        if (!System.Runtime.Intrinsics.X86.Sse.IsSupported) return;
+        fixed (float* p = images)
+            for (int i = 0; i < n; i++)
+            {
+                float* sample = p + (nint)order[first + i] * sampleLength;
+                for (int line = 0; line < sampleLength; line += 16) System.Runtime.Intrinsics.X86.Sse.Prefetch2(sample + line);
+            }
     }
 
     /// <summary>Mean cross-entropy, accuracy and per-class accuracy of <paramref name="network"/> on a labelled set (Forward only; gradients untouched).</summary>
