@@ -276,8 +276,7 @@ internal sealed class BackwardPlan
         {
             // ∂X = Wᵀ·∂Z is a planar product itself, over the transposed weights: NCHW ∂Z in, NCHW ∂X out, no grid.
             var planar = NewGradientOf(source);
-            var transposed = new LayerModel(LayerKind.Conv, l.Index, new TensorShape(gz.C, gz.H, gz.W, false), new TensorShape(source.C, source.H, source.W, false),
-                KernelHeight: 1, KernelWidth: 1, Stride: 1, Dilation: 1, Groups: 1, Bias: false);
+            var transposed = TransposedConv(l, gz.C, gz.H, gz.W, source, 1, 1);
             AddTransposedConv(transposed, gz, planar, weight, TransposedPointer(l), TransposedFactory(weight, l, source.C), inputOnly);
             grad[source.Field] = planar;
             return;
@@ -301,9 +300,7 @@ internal sealed class BackwardPlan
             int kh = l.KernelHeight, kw = l.KernelWidth, d = l.Dilation;
             int h = source.H + d * (kh - 1), w = source.W + d * (kw - 1);
             int top = d * (kh - 1) - l.PadTop, left = d * (kw - 1) - l.PadLeft;
-            var transposed = new LayerModel(LayerKind.Conv, l.Index,
-                new TensorShape(l.Output.C, h, w, false), new TensorShape(source.C, source.H, source.W, false),
-                KernelHeight: kh, KernelWidth: kw, Stride: 1, Dilation: d, Groups: l.Groups, Bias: false);
+            var transposed = TransposedConv(l, l.Output.C, h, w, source, kh, kw, d);
             // Where the kernel reads no tap on the grid's zero border, it reads ∂Z in place through a view of the grid:
             // no copy of ∂Z onto it (a pass over ∂Z that, at 2 threads, writes what the other core has just read).
             var view = l.Stride == 1 && top >= 0 && left >= 0 && top + gz.H <= h && left + gz.W <= w ? Tensor.ZeroPadded(gz, h, w, top, left) : null;
@@ -325,6 +322,15 @@ internal sealed class BackwardPlan
 
     private static string TransposedPointer(LayerModel l) => $"L{l.Index}WT";
 
+    /// <summary>
+    /// The stride-1 convolution, without bias, that a backward-data kernel runs for layer <paramref name="l"/>: from
+    /// <paramref name="channels"/> gradient channels on an <paramref name="h"/> × <paramref name="w"/> plane (∂Z, or its
+    /// grid) to <paramref name="output"/>'s shape, with the layer's groups.
+    /// </summary>
+    private static LayerModel TransposedConv(LayerModel l, int channels, int h, int w, Tensor output, int kh, int kw, int dilation = 1)
+        => new(LayerKind.Conv, l.Index, new TensorShape(channels, h, w, false), new TensorShape(output.C, output.H, output.W, false),
+            KernelHeight: kh, KernelWidth: kw, Stride: 1, Dilation: dilation, Groups: l.Groups, Bias: false);
+
     /// <summary>The flipped, transposed weights of a stride-1 backward-data kernel.</summary>
     private static string TransposedFactory(ParameterPlan weight, LayerModel l, int inChannels)
         => $"global::ConvGen.TransposedWeights.ForConv({weight.Field}, inChannels: {inChannels}, groups: {l.Groups}, kh: {l.KernelHeight}, kw: {l.KernelWidth})";
@@ -337,10 +343,10 @@ internal sealed class BackwardPlan
     private bool AddPlanarDataGrad(LayerModel l, Tensor gz, Tensor source, ParameterPlan weight, Dictionary<string, Tensor> grad, bool inputOnly)
     {
         int kh = l.KernelHeight, kw = l.KernelWidth, d = l.Dilation;
-        var transposed = new LayerModel(LayerKind.Conv, l.Index,
-            new TensorShape(gz.C, gz.H, gz.W, false), new TensorShape(source.C, source.H, source.W, false),
-            KernelHeight: kh, KernelWidth: kw, Stride: 1, Dilation: d, Groups: l.Groups, Bias: false,
-            PadTop: d * (kh - 1) - l.PadTop, PadBottom: d * (kh - 1) - l.PadBottom, PadLeft: d * (kw - 1) - l.PadLeft, PadRight: d * (kw - 1) - l.PadRight);
+        var transposed = TransposedConv(l, gz.C, gz.H, gz.W, source, kh, kw, d) with
+        {
+            PadTop = d * (kh - 1) - l.PadTop, PadBottom = d * (kh - 1) - l.PadBottom, PadLeft = d * (kw - 1) - l.PadLeft, PadRight = d * (kw - 1) - l.PadRight,
+        };
         if (!ConvStep.ReadsPlanar(transposed, gz)) return false;
         var gx = NewGradientOf(source);
         AddTransposedConv(transposed, gz, gx, weight, TransposedPointer(l), TransposedFactory(weight, l, source.C), inputOnly);
@@ -388,9 +394,7 @@ internal sealed class BackwardPlan
         {
             var grid = grids[GridKey(p)];
             var phase = gx.Blocked ? New(true, gx.C, p.H, p.W, Tensor.BlockedStride(gx.C, p.H, p.W)) : New(false, gx.C, p.H, p.W, gx.C * p.H * p.W);
-            var transposed = new LayerModel(LayerKind.Conv, l.Index,
-                new TensorShape(gz.C, grid.H, grid.W, false), new TensorShape(gx.C, p.H, p.W, false),
-                KernelHeight: p.Rows, KernelWidth: p.Cols, Stride: 1, Dilation: 1, Groups: l.Groups, Bias: false);
+            var transposed = TransposedConv(l, gz.C, grid.H, grid.W, phase, p.Rows, p.Cols);
             AddTransposedConv(transposed, grid, phase, weight, $"L{l.Index}WT{p.Py}{p.Px}",
                 $"global::ConvGen.TransposedWeights.ForConvPhase({weight.Field}, inChannels: {gx.C}, groups: {l.Groups}, kh: {kh}, kw: {kw}, stride: {s}, rowPhase: {p.Ty}, colPhase: {p.Tx})", inputOnly,
                 Zeros(grid, gz, p.GridTop, p.GridLeft));
