@@ -51,7 +51,7 @@ internal sealed partial class KernelEmitter
         ConvWeightGradStep s when s.PlanarProduct => N(Ceiling(s.Gradient.C, GemmRows) * Ceiling(s.Input.C, ProductInputs)),
         ConvWeightGradStep s when s.Layer.IsDepthwise => N(Tensor.Blocks(s.Layer.Output.C) * s.Layer.KernelHeight / DepthwiseGradRows(s.Layer)),
         ConvWeightGradStep s => N(WeightGradTile.For(s).Items),
-        LinearWeightGradStep s => N(Tensor.Blocks(s.Layer.Output.C) * ((s.Inputs + WeightGradInputs - 1) / WeightGradInputs)),
+        LinearWeightGradStep s => N(Tensor.Blocks(s.Layer.Output.C) * Ceiling(s.Inputs, WeightGradInputs)),
         SpreadStep s => $"batch * {(s.To.Blocked ? Tensor.Blocks(s.To.C) : s.To.C)}",
         DataGradStep s => WorkItems(s.Kernel),
         LaneSumDataGradStep s => $"batch * {s.Output.H}",
@@ -835,7 +835,7 @@ internal sealed partial class KernelEmitter
     private void EmitLinearWeightGrad(string name, LinearWeightGradStep s)
     {
         var l = s.Layer;
-        int chunks = (s.Inputs + WeightGradInputs - 1) / WeightGradInputs;
+        int chunks = Ceiling(s.Inputs, WeightGradInputs);
         Open(name, $"∂W[o,i] += Σ_n ∂Y[n,o] · X[n,i]   (layer {l.Index}: {s.Inputs} inputs as the kernel reads them)",
             $"Each work item owns 8 outputs × {WeightGradInputs} inputs, {LinearWeightGradSums} at a time (then 4, then 1) in independent sums.");
         w.Open("for (int item = begin; item < end; item++)");
