@@ -61,6 +61,10 @@ public sealed partial class NetworkGenerator
             w.Line($"/// <summary>Workspace floats per sample: two ping-pong activation buffers and one padding scratch, sized to the largest tensor each holds.</summary>");
             w.Line($"public const int WorkspaceFloatsPerSample = {N(plan.WorkspaceFloatsPerSample)};");
             w.Line($"private const int BufferAFloats = {N(plan.BufferFloats[BufferKind.A])}, BufferBFloats = {N(plan.BufferFloats[BufferKind.B])};");
+            w.Line($"/// <summary>Samples per pass of an unrecorded Forward of a larger batch than SinglePassBatch: at most {N(ExecutionPlan.PassBytes >> 20)} MiB of workspace (or one sample).</summary>");
+            w.Line($"public const int SamplesPerPass = {N(plan.SamplesPerPass)};");
+            w.Line($"/// <summary>The largest batch an unrecorded Forward runs in one pass: at most {N(ExecutionPlan.SinglePassBytes >> 20)} MiB of workspace (or one sample).</summary>");
+            w.Line($"public const int SinglePassBatch = {N(plan.SinglePassBatch)};");
             w.Line();
             w.Line("/// <summary>Per-sample output shape.</summary>");
             string outputShape = output.Flat ? N(output.C) : $"{N(output.C)}, {N(output.H)}, {N(output.W)}";
@@ -200,21 +204,25 @@ public sealed partial class NetworkGenerator
             w.Line("return;");
             w.Close();
             w.Line("if (!RecordForBackward) _recordedBatch = 0; // this call's tensors are not kept: a Backward now would use older ones");
-            w.Line("float[] workspace = global::ConvGen.Workspace.Ensure(ref t_workspace, (long)batch * WorkspaceFloatsPerSample);");
+            w.Line("// A batch above SinglePassBatch runs in passes of SamplesPerPass samples through one workspace, which stays in the");
+            w.Line("// caches from one layer to the next; not when the output overlaps the input (a pass would overwrite samples a later one reads).");
+            w.Line("bool overlaps = output.Overlaps(input);");
+            w.Line("int pass = overlaps || batch <= SinglePassBatch ? batch : SamplesPerPass;");
+            w.Line("float[] workspace = global::ConvGen.Workspace.Ensure(ref t_workspace, (long)pass * WorkspaceFloatsPerSample);");
             w.Open("fixed (float* x = input, y = output, ws = workspace)");
             w.Line("Frame frame = default;");
-            w.Line("frame.Batch = batch;");
-            w.Line("frame.T0 = x;");
-            w.Line("frame.Output = y;");
-            w.Line("float* a = ws, b = ws + (nint)batch * BufferAFloats, scratch = b + (nint)batch * BufferBFloats;");
+            w.Line("float* a = ws, b = ws + (nint)pass * BufferAFloats, scratch = b + (nint)pass * BufferBFloats;");
+            string Buffer(Tensor t) => t.Buffer switch { BufferKind.A => "a", BufferKind.B => "b", _ => "scratch" };
             foreach (var t in plan.Tensors)
-            {
-                string buffer = t.Buffer switch { BufferKind.A => "a", BufferKind.B => "b", _ => "scratch" };
-                w.Line(t == plan.DirectOutput
-                    ? $"frame.{t.Field} = output.Overlaps(input) ? {buffer} : y; // the last layer writes the caller's output, unless it could overwrite input it still reads"
-                    : $"frame.{t.Field} = {buffer};");
-            }
+                if (t != plan.DirectOutput) w.Line($"frame.{t.Field} = {Buffer(t)};");
+            w.Open("for (int n0 = 0; n0 < batch; n0 += pass)");
+            w.Line("frame.Batch = Math.Min(pass, batch - n0);");
+            w.Line("frame.T0 = x + (nint)n0 * InputLength;");
+            w.Line("frame.Output = y + (nint)n0 * OutputLength;");
+            if (plan.DirectOutput is { } direct)
+                w.Line($"frame.{direct.Field} = overlaps ? {Buffer(direct)} : frame.Output; // the last layer writes the caller's output, unless it could overwrite input it still reads");
             w.Line("RunForward(&frame);");
+            w.Close();
             w.Close();
             w.Close();
             w.Line();

@@ -38,6 +38,10 @@ public sealed partial class NetworkGenerator
             w.Line("/// <summary>0: the network has compile-time errors.</summary>");
             w.Line("public const int WorkspaceFloatsPerSample = 0;");
             w.Line("/// <summary>0: the network has compile-time errors.</summary>");
+            w.Line("public const int SamplesPerPass = 0;");
+            w.Line("/// <summary>0: the network has compile-time errors.</summary>");
+            w.Line("public const int SinglePassBatch = 0;");
+            w.Line("/// <summary>0: the network has compile-time errors.</summary>");
             w.Line("public const long RecordedFloatsPerSample = 0;");
             w.Line("/// <summary>0: the network has compile-time errors.</summary>");
             w.Line("public const long GradientFloatsPerSample = 0;");

@@ -175,6 +175,30 @@ internal sealed class ExecutionPlan
     public Dictionary<BufferKind, int> BufferFloats { get; } = new() { [BufferKind.A] = 0, [BufferKind.B] = 0, [BufferKind.Scratch] = 0 };
     public int WorkspaceFloatsPerSample => BufferFloats[BufferKind.A] + BufferFloats[BufferKind.B] + BufferFloats[BufferKind.Scratch];
 
+    /// <summary>The most workspace bytes one pass of an unrecorded Forward uses (see <see cref="SamplesPerPass"/>).</summary>
+    public const int PassBytes = 4 << 20;
+
+    /// <summary>The most workspace bytes a batch may need and still run as one pass (see <see cref="SinglePassBatch"/>).</summary>
+    public const int SinglePassBytes = 16 << 20;
+
+    /// <summary>
+    /// Samples per pass of an unrecorded Forward whose batch is larger than <see cref="SinglePassBatch"/>: it runs as
+    /// passes through one workspace of at most <see cref="PassBytes"/> (or one sample), whose tensors then stay in the
+    /// caches from one layer to the next instead of each layer streaming the whole batch through main memory. 64→64 3x3
+    /// at 56×56, batch 32 (1.7 MB of workspace per sample), medians of 2 alternating runs: one pass 71.1 / 71.3 ms, passes
+    /// of 1 MiB 69.7 / 69.3, 4 MiB 69.3 / 68.5, 16 MiB 71.3 / 71.1.
+    /// </summary>
+    public int SamplesPerPass => Samples(PassBytes);
+
+    /// <summary>
+    /// The largest batch that runs as one pass: below <see cref="SinglePassBytes"/> the batch's tensors mostly stay in
+    /// the caches anyway, and every pass repeats each step's hand-off to the worker threads (LeNet at batch 256, 40 KB
+    /// per sample, 2 threads: 1.24 ms in one pass, 1.26 in passes of 4 MiB, 1.42 in passes of 1 MiB).
+    /// </summary>
+    public int SinglePassBatch => Samples(SinglePassBytes);
+
+    private int Samples(long bytes) => (int)Math.Max(1, Math.Min(int.MaxValue, bytes / Math.Max(1L, 4L * WorkspaceFloatsPerSample)));
+
     public static ExecutionPlan Build(NetworkModel model)
     {
         var plan = new ExecutionPlan();

@@ -156,6 +156,30 @@ public sealed class ForwardRuntimeTests
     }
 
     [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    public void ABatchInPassesEqualsTheRecordedForward(int maxThreads)
+    {
+        // 6 samples of WideNet run in 6 passes through one sample's workspace; the recorded Forward runs them in one,
+        // every tensor in its own region. The same kernels compute every sample either way: the results agree exactly.
+        Assert.True(WideNet.SamplesPerPass == 1 && WideNet.SinglePassBatch == 4,
+            $"WideNet should run 6 samples in passes of 1 (SamplesPerPass {WideNet.SamplesPerPass}, SinglePassBatch {WideNet.SinglePassBatch})");
+        int saved = Parallelism.MaxThreads;
+        try
+        {
+            Parallelism.MaxThreads = maxThreads;
+            const int batch = 6;
+            var x = Input(batch, WideNet.InputLength, 11);
+            var recorded = new float[batch * WideNet.OutputLength];
+            new WideNet(seed: 4).Forward(x, recorded, batch);
+            var passes = new float[recorded.Length];
+            new WideNet(seed: 4) { RecordForBackward = false }.Forward(x, passes, batch);
+            Assert.Equal(recorded, passes);
+        }
+        finally { Parallelism.MaxThreads = saved; }
+    }
+
+    [Theory]
     [InlineData(true)]
     [InlineData(false)]
     public void OutputMayBeTheInputBuffer(bool record)

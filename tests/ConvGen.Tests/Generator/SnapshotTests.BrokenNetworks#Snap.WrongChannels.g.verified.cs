@@ -26,6 +26,10 @@ public partial class WrongChannels : global::ConvGen.INetwork
     /// <summary>0: the network has compile-time errors.</summary>
     public const int WorkspaceFloatsPerSample = 0;
     /// <summary>0: the network has compile-time errors.</summary>
+    public const int SamplesPerPass = 0;
+    /// <summary>0: the network has compile-time errors.</summary>
+    public const int SinglePassBatch = 0;
+    /// <summary>0: the network has compile-time errors.</summary>
     public const long RecordedFloatsPerSample = 0;
     /// <summary>0: the network has compile-time errors.</summary>
     public const long GradientFloatsPerSample = 0;

@@ -22,6 +22,10 @@ public unsafe partial class Depthwise : global::ConvGen.INetwork
     /// <summary>Workspace floats per sample: two ping-pong activation buffers and one padding scratch, sized to the largest tensor each holds.</summary>
     public const int WorkspaceFloatsPerSample = 1296;
     private const int BufferAFloats = 1296, BufferBFloats = 0;
+    /// <summary>Samples per pass of an unrecorded Forward of a larger batch than SinglePassBatch: at most 4 MiB of workspace (or one sample).</summary>
+    public const int SamplesPerPass = 809;
+    /// <summary>The largest batch an unrecorded Forward runs in one pass: at most 16 MiB of workspace (or one sample).</summary>
+    public const int SinglePassBatch = 3236;
 
     /// <summary>Per-sample output shape.</summary>
     public static IReadOnlyList<int> OutputShape { get; } = Array.AsReadOnly(new int[] { 16, 9, 9 });
@@ -120,16 +124,23 @@ public unsafe partial class Depthwise : global::ConvGen.INetwork
             return;
         }
         if (!RecordForBackward) _recordedBatch = 0; // this call's tensors are not kept: a Backward now would use older ones
-        float[] workspace = global::ConvGen.Workspace.Ensure(ref t_workspace, (long)batch * WorkspaceFloatsPerSample);
+        // A batch above SinglePassBatch runs in passes of SamplesPerPass samples through one workspace, which stays in the
+        // caches from one layer to the next; not when the output overlaps the input (a pass would overwrite samples a later one reads).
+        bool overlaps = output.Overlaps(input);
+        int pass = overlaps || batch <= SinglePassBatch ? batch : SamplesPerPass;
+        float[] workspace = global::ConvGen.Workspace.Ensure(ref t_workspace, (long)pass * WorkspaceFloatsPerSample);
         fixed (float* x = input, y = output, ws = workspace)
         {
             Frame frame = default;
-            frame.Batch = batch;
-            frame.T0 = x;
-            frame.Output = y;
-            float* a = ws, b = ws + (nint)batch * BufferAFloats, scratch = b + (nint)batch * BufferBFloats;
-            frame.T1 = output.Overlaps(input) ? a : y; // the last layer writes the caller's output, unless it could overwrite input it still reads
-            RunForward(&frame);
+            float* a = ws, b = ws + (nint)pass * BufferAFloats, scratch = b + (nint)pass * BufferBFloats;
+            for (int n0 = 0; n0 < batch; n0 += pass)
+            {
+                frame.Batch = Math.Min(pass, batch - n0);
+                frame.T0 = x + (nint)n0 * InputLength;
+                frame.Output = y + (nint)n0 * OutputLength;
+                frame.T1 = overlaps ? a : frame.Output; // the last layer writes the caller's output, unless it could overwrite input it still reads
+                RunForward(&frame);
+            }
         }
     }
 

@@ -49,3 +49,14 @@ public partial class MixedNet
 public partial class DepthwiseNet
 {
 }
+
+/// <summary>
+/// A network with 3.7 MB of unrecorded workspace per sample (a padded copy, a conv output, a pool output), so that an
+/// unrecorded Forward of more than <c>SinglePassBatch</c> (4) samples runs in passes of <c>SamplesPerPass</c> (1).
+/// </summary>
+[Input(4, 256, 256)]
+[Conv(3, 3, 4, 8, pad: 1), Relu, MaxPool(2)]
+[Conv(3, 3, 8, 8, pad: 1)]
+public partial class WideNet
+{
+}
