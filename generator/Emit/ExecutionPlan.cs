@@ -185,7 +185,7 @@ internal sealed class ExecutionPlan
     /// Samples per pass of an unrecorded Forward whose batch is larger than <see cref="SinglePassBatch"/>: it runs as
     /// passes through one workspace of at most <see cref="PassBytes"/> (or one sample), whose tensors then stay in the
     /// caches from one layer to the next instead of each layer streaming the whole batch through main memory. 64→64 3x3
-    /// at 56×56, batch 32 (1.7 MB of workspace per sample), medians of 2 alternating runs: one pass 71.1 / 71.3 ms, passes
+    /// at 56×56, batch 32 (1.7 MB of workspace per sample), two alternating runs (each one run's median): one pass 71.1 / 71.3 ms, passes
     /// of 1 MiB 69.7 / 69.3, 4 MiB 69.3 / 68.5, 16 MiB 71.3 / 71.1.
     /// </summary>
     public int SamplesPerPass => Samples(PassBytes);
