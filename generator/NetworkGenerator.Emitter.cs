@@ -215,7 +215,7 @@ public sealed partial class NetworkGenerator
             string Buffer(Tensor t) => t.Buffer switch { BufferKind.A => "a", BufferKind.B => "b", _ => "scratch" };
             foreach (var t in plan.Tensors)
                 if (t != plan.DirectOutput) w.Line($"frame.{t.Field} = {Buffer(t)};");
-            w.Open("for (int n0 = 0; n0 < batch; n0 += pass)");
+            w.Open("for (int n0 = 0; n0 < batch; n0 += frame.Batch)");
             w.Line("frame.Batch = Math.Min(pass, batch - n0);");
             w.Line("frame.T0 = x + (nint)n0 * InputLength;");
             w.Line("frame.Output = y + (nint)n0 * OutputLength;");

@@ -8,8 +8,9 @@ namespace ConvGen.Generator.Emit;
 // The backward pass, planned from the forward plan in reverse. Every forward tensor has a gradient tensor of the same
 // layout; activations work in place on it. Backward-data of a convolution or Linear layer is expressed as a forward
 // layer of the same kind (output and input channels swapped, weights transposed and flipped), so it runs on the same
-// register-tiled kernels: a convolution's output gradient is first placed on a zero grid (d·(k−1) − pad of border) and
-// then convolved with stride 1; a strided layer runs one such convolution per output phase. A layer with few input
+// register-tiled kernels: a convolution's output gradient is placed on a zero grid (d·(k−1) − pad of border) and
+// then convolved with stride 1, or read in place through a zero-padded view of that grid where the kernel skips every
+// border tap; a strided layer runs one such convolution per output phase. A layer with few input
 // channels and whole blocks of outputs instead sums over its outputs in the vector lanes, on ∂Z and the forward's
 // weights as they are, strided or not (LaneSumDataGradStep). A planar depthwise layer's gradients stay on NCHW, like
 // its forward kernel. ∂loss/∂input is written by the step that produces it where that step writes a new tensor in the

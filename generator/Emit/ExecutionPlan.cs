@@ -61,7 +61,6 @@ internal sealed record Tensor(string Field, BufferKind Buffer, bool Blocked, int
     /// </summary>
     public int LinearInputs => Blocked ? Stride : C * H * W;
 
-    public int Offset(int c, int h, int w) => Blocked ? ((c / 8 * H + h) * W + w) * 8 + c % 8 : (c * H + h) * W + w;
 }
 
 /// <summary>A learnable tensor of one layer.</summary>
@@ -188,7 +187,13 @@ internal sealed class ExecutionPlan
     /// at 56×56, batch 32 (1.7 MB of workspace per sample), two alternating runs (each one run's median): one pass 71.1 / 71.3 ms, passes
     /// of 1 MiB 69.7 / 69.3, 4 MiB 69.3 / 68.5, 16 MiB 71.3 / 71.1.
     /// </summary>
-    public int SamplesPerPass => Samples(PassBytes);
+    /// <remarks>
+    /// With a Linear layer, a multiple of its kernel's 4-sample tiles (at least 4): a tile of fewer samples sums in
+    /// another order, so passes that cut the batch elsewhere than the single pass does would round differently.
+    /// </remarks>
+    public int SamplesPerPass => Steps.Any(s => s is LinearStep)
+        ? Math.Max(KernelEmitter.LinearRows, Samples(PassBytes) / KernelEmitter.LinearRows * KernelEmitter.LinearRows)
+        : Samples(PassBytes);
 
     /// <summary>
     /// The largest batch that runs as one pass: below <see cref="SinglePassBytes"/> the batch's tensors mostly stay in

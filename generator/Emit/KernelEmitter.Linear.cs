@@ -8,7 +8,7 @@ internal sealed partial class KernelEmitter
 {
     // Linear is a GEMM: a tile of 3 output blocks (24 features) × 4 samples = 12 accumulators; per input feature,
     // 3 weight vectors and 4 broadcasts. The batch is only known at run time, so each row count 1-4 gets a tile.
-    private const int LinearRows = 4;
+    internal const int LinearRows = 4;
     private const int LinearBlocks = 3;
 
     // A tile of fewer than 8 accumulators (a batch of 1 to 3, or a layer's last 1-2 output blocks) would wait on the

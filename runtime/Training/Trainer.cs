@@ -168,18 +168,22 @@ public sealed class Trainer
 
     /// <summary>
     /// Asks for the next batch's samples while this batch trains: they are scattered over the whole set (188 MB for
-    /// Fashion-MNIST), so gathering them waits on main memory row after row.
+    /// Fashion-MNIST), so gathering them waits on main memory row after row. Only for a batch of at most
+    /// <see cref="PrefetchBytes"/>: a larger one would push the training step's own data out of the caches.
     /// </summary>
     private static unsafe void PrefetchSamples(float[] images, int[] order, int first, int n, int sampleLength)
     {
-        if (!System.Runtime.Intrinsics.X86.Sse.IsSupported) return;
+        if (!System.Runtime.Intrinsics.X86.Sse.IsSupported || (long)n * sampleLength * sizeof(float) > PrefetchBytes) return;
         fixed (float* p = images)
             for (int i = 0; i < n; i++)
             {
                 float* sample = p + (nint)order[first + i] * sampleLength;
                 for (int line = 0; line < sampleLength; line += 16) System.Runtime.Intrinsics.X86.Sse.Prefetch2(sample + line);
+                System.Runtime.Intrinsics.X86.Sse.Prefetch2(sample + sampleLength - 1); // a sample need not start on a cache line
             }
     }
+
+    private const long PrefetchBytes = 1 << 20;
 
     /// <summary>Mean cross-entropy, accuracy and per-class accuracy of <paramref name="network"/> on a labelled set (Forward only; gradients untouched).</summary>
     /// <param name="network">The classifier.</param>

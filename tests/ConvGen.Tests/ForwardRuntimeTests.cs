@@ -164,16 +164,35 @@ public sealed class ForwardRuntimeTests
         // every tensor in its own region. The same kernels compute every sample either way: the results agree exactly.
         Assert.True(WideNet.SamplesPerPass == 1 && WideNet.SinglePassBatch == 4,
             $"WideNet should run 6 samples in passes of 1 (SamplesPerPass {WideNet.SamplesPerPass}, SinglePassBatch {WideNet.SinglePassBatch})");
+        AssertPassesMatchRecorded(seed => new WideNet(seed), batch: 6, maxThreads);
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    public void PassesKeepTheLinearKernelsSampleTiles(int maxThreads)
+    {
+        // 0.8 MB per sample would make passes of 5; the Linear kernel sums a tile of fewer than 4 samples in another
+        // order, so passes of 5 rounded samples 4, 9, … differently. Passes of 4 (and a last one of 3) agree exactly.
+        Assert.True(WideLinearNet.SamplesPerPass == 4 && WideLinearNet.SinglePassBatch == 20,
+            $"WideLinearNet should run 23 samples in passes of 4 (SamplesPerPass {WideLinearNet.SamplesPerPass}, SinglePassBatch {WideLinearNet.SinglePassBatch})");
+        AssertPassesMatchRecorded(seed => new WideLinearNet(seed), batch: 23, maxThreads);
+    }
+
+    private static void AssertPassesMatchRecorded(Func<int, INetwork> create, int batch, int maxThreads)
+    {
         int saved = Parallelism.MaxThreads;
         try
         {
             Parallelism.MaxThreads = maxThreads;
-            const int batch = 6;
-            var x = Input(batch, WideNet.InputLength, 11);
-            var recorded = new float[batch * WideNet.OutputLength];
-            new WideNet(seed: 4).Forward(x, recorded, batch);
+            var recordedNet = create(4);
+            var x = Input(batch, recordedNet.InputLength, 11);
+            var recorded = new float[batch * recordedNet.OutputLength];
+            recordedNet.Forward(x, recorded, batch);
             var passes = new float[recorded.Length];
-            new WideNet(seed: 4) { RecordForBackward = false }.Forward(x, passes, batch);
+            var unrecorded = create(4);
+            unrecorded.RecordForBackward = false;
+            unrecorded.Forward(x, passes, batch);
             Assert.Equal(recorded, passes);
         }
         finally { Parallelism.MaxThreads = saved; }

@@ -149,7 +149,7 @@ public unsafe partial class Same : global::ConvGen.INetwork
             frame.T2 = a;
             frame.T3 = scratch;
             frame.T4 = b;
-            for (int n0 = 0; n0 < batch; n0 += pass)
+            for (int n0 = 0; n0 < batch; n0 += frame.Batch)
             {
                 frame.Batch = Math.Min(pass, batch - n0);
                 frame.T0 = x + (nint)n0 * InputLength;

@@ -139,7 +139,7 @@ public unsafe partial class Dilated : global::ConvGen.INetwork
             frame.T1 = scratch;
             frame.T2 = a;
             frame.T3 = b;
-            for (int n0 = 0; n0 < batch; n0 += pass)
+            for (int n0 = 0; n0 < batch; n0 += frame.Batch)
             {
                 frame.Batch = Math.Min(pass, batch - n0);
                 frame.T0 = x + (nint)n0 * InputLength;

@@ -23,7 +23,7 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
     public const int WorkspaceFloatsPerSample = 8864;
     private const int BufferAFloats = 6272, BufferBFloats = 1568;
     /// <summary>Samples per pass of an unrecorded Forward of a larger batch than SinglePassBatch: at most 4 MiB of workspace (or one sample).</summary>
-    public const int SamplesPerPass = 118;
+    public const int SamplesPerPass = 116;
     /// <summary>The largest batch an unrecorded Forward runs in one pass: at most 16 MiB of workspace (or one sample).</summary>
     public const int SinglePassBatch = 473;
 
@@ -190,7 +190,7 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             frame.T6 = a;
             frame.T7 = b;
             frame.T8 = a;
-            for (int n0 = 0; n0 < batch; n0 += pass)
+            for (int n0 = 0; n0 < batch; n0 += frame.Batch)
             {
                 frame.Batch = Math.Min(pass, batch - n0);
                 frame.T0 = x + (nint)n0 * InputLength;

@@ -134,7 +134,7 @@ public unsafe partial class Stem : global::ConvGen.INetwork
             float* a = ws, b = ws + (nint)pass * BufferAFloats, scratch = b + (nint)pass * BufferBFloats;
             frame.T1 = scratch;
             frame.T2 = a;
-            for (int n0 = 0; n0 < batch; n0 += pass)
+            for (int n0 = 0; n0 < batch; n0 += frame.Batch)
             {
                 frame.Batch = Math.Min(pass, batch - n0);
                 frame.T0 = x + (nint)n0 * InputLength;

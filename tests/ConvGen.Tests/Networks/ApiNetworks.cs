@@ -60,3 +60,14 @@ public partial class DepthwiseNet
 public partial class WideNet
 {
 }
+
+/// <summary>
+/// 0.8 MB of unrecorded workspace per sample and a Linear layer: an unrecorded Forward of more than 20 samples runs in
+/// passes of 4, whole tiles of the Linear kernel's 4 samples, so it rounds as the recorded one does.
+/// </summary>
+[Input(4, 128, 128)]
+[Conv(3, 3, 4, 8, pad: 1), Relu, MaxPool(4)]
+[Flatten, Linear(8192, 10), Sigmoid]
+public partial class WideLinearNet
+{
+}
