@@ -96,7 +96,7 @@ internal sealed record PoolGradStep(LayerModel Layer, Tensor Input, Tensor Outpu
     public bool Tiles => Layer.Kind != LayerKind.GlobalAvgPool && Layer.Stride == Layer.KernelHeight && !Layer.HasPadding;
 }
 
-/// <summary>A layout copy of a gradient (towards the caller's ∂loss/∂input).</summary>
+/// <summary>A layout copy of a gradient (towards the caller's ∂loss/∂input), or of a recorded input that a weight gradient reads zero-padded.</summary>
 internal sealed record CopyGradStep(CopyStep Copy, bool InputOnly) : BackwardStep(InputOnly);
 
 internal sealed class BackwardPlan
@@ -149,7 +149,7 @@ internal sealed class BackwardPlan
             if (seenParameters) forParameters.Add(step.To.Field);
         }
         bool InputOnly(Tensor t) => !forParameters.Contains(t.Field);
-        var views = new HashSet<string>(steps.OfType<ConvStep>().Where(c => c.From != c.Source).Select(c => c.From.Field));
+        var views = new HashSet<string>(steps.OfType<ConvStep>().Where(c => c.From.Field != c.Source.Field).Select(c => c.From.Field));
 
         plan.OutputGradient = output.To with { Field = "OutputGradient" };
         plan.InputGradient = forward.Input with { Field = "InputGradient" };
@@ -270,7 +270,15 @@ internal sealed class BackwardPlan
                 mask = $"L{l.Index}M";
                 Masks.Add((weight, mask));
             }
-            Steps.Add(new ConvWeightGradStep(l, c.From, gz, weight.GradientPointer, mask, Zeros: c.Zeros));
+            // A forward that read its input through a zero-padded view leaves the padded copy to this kernel, which
+            // reads the padding: made here, from the recorded input, into the gradient workspace.
+            var input = c.From;
+            if (input.IsView)
+            {
+                input = New(false, source.C, input.H, input.W, source.C * input.H * input.W);
+                Steps.Add(new CopyGradStep(new CopyStep(source, input, l.PadTop, l.PadLeft, $"layer {l.Index}: zero-padded copy of its input for the weight gradient"), false));
+            }
+            Steps.Add(new ConvWeightGradStep(l, input, gz, weight.GradientPointer, mask, Zeros: c.Zeros));
         }
 
         if (c.PlanarGemm)

@@ -310,12 +310,22 @@ internal sealed class ExecutionPlan
         }
         else if (layer.HasPadding)
         {
-            // Padding once up front leaves the kernel with no borders: every tap of every pixel is in bounds. The copy's
-            // border is zero, so the kernel also leaves out the taps that land on it.
             int h = current.H + layer.PadTop + layer.PadBottom, w = current.W + layer.PadLeft + layer.PadRight;
-            view = NewTensor(BufferKind.Scratch, false, current.C, h, w, current.C * h * w);
-            Add(new CopyStep(current, view, layer.PadTop, layer.PadLeft, "zero-padded copy"));
             zeros = new ZeroBorder(layer.PadTop, layer.PadBottom, layer.PadLeft, layer.PadRight);
+            // Where the kernel leaves out every tap on the padding, it reads the input where it lies, through a view of
+            // the padded grid: no copy (its layer's weight gradient, which reads the padding, copies in Backward).
+            // Otherwise padding once up front leaves the kernel with no borders: every tap of every pixel is in bounds.
+            var padded = Tensor.ZeroPadded(current, h, w, layer.PadTop, layer.PadLeft);
+            var output = new Tensor("", Next(current), true, layer.Output.C, layer.Output.H, layer.Output.W, 0);
+            if (new ConvStep(layer, padded, output, activation, "", null, current, zeros).ReadsOnlyInterior)
+            {
+                view = padded;
+            }
+            else
+            {
+                view = NewTensor(BufferKind.Scratch, false, current.C, h, w, current.C * h * w);
+                Add(new CopyStep(current, view, layer.PadTop, layer.PadLeft, "zero-padded copy"));
+            }
         }
 
         int inPerGroup = layer.Input.C / layer.Groups;
