@@ -97,12 +97,12 @@ internal sealed record ConvStep(LayerModel Layer, Tensor From, Tensor To, LayerK
     ZeroBorder Zeros = default)
     : Step(From, To)
 {
-    private bool Skips => Layer.Stride == 1 && Layer.Dilation == 1 && !Layer.IsDepthwise;
+    private bool Skips => Layer.Dilation == 1 && !Layer.IsDepthwise;
 
-    /// <summary>Whether each output row runs only the kernel rows that land inside the zero border (stride 1, undilated).</summary>
+    /// <summary>Whether each output row runs only the kernel rows that land outside the zero border (undilated).</summary>
     public bool SkipsZeroRows => Skips && Zeros.Top + Zeros.Bottom > 0 && Layer.KernelHeight > 1;
 
-    /// <summary>Whether the tiles at the row's ends leave out the taps that land on zero columns (stride 1, undilated).</summary>
+    /// <summary>Whether the tiles at the row's ends leave out the taps that land on zero columns (undilated).</summary>
     public bool SkipsZeroColumns => Skips && Zeros.Left + Zeros.Right > 0 && Layer.KernelWidth > 1;
 
     /// <summary>

@@ -361,7 +361,6 @@ internal sealed partial class KernelEmitter
         w.Open("for (int item = begin; item < end; item++)");
         // Column ranges vary fastest, then kernel rows, then input channels: consecutive items re-read the same
         // gradient planes.
-        static string Times(string v, int k) => k == 1 ? v : $"{v} * {k}";
         static string Div(string v, int k) => k == 1 ? v : $"{v} / {k}";
         string unit = columnTiles == 1 ? "item" : "tile";
         if (columnTiles > 1) w.Line($"int column = item % {columnTiles}, tile = item / {columnTiles};");

@@ -111,6 +111,18 @@ internal sealed partial class KernelEmitter
         return $"layer {l.Index}: {l.Input.C}×{l.Input.H}×{l.Input.W} → {l.Output.C}×{l.Output.H}×{l.Output.W}, {l.KernelHeight}x{l.KernelWidth}{act}";
     }
 
+    /// <summary>
+    /// The kernel rows [ky0, ky1) of output row <c>oy</c> that land on rows of <paramref name="x"/> outside its zero
+    /// border (<see cref="ConvStep.SkipsZeroRows"/>): input row <c>s·oy + ky</c> lies in [top, H − bottom).
+    /// </summary>
+    private static string KernelRows(ConvStep s, Tensor x)
+    {
+        string row = Times("oy", s.Layer.Stride);
+        return $"int ky0 = Math.Max(0, {s.Zeros.Top} - {row}), ky1 = Math.Min({s.Layer.KernelHeight}, {x.H - s.Zeros.Bottom} - {row});";
+    }
+
+    private static string Times(string v, int k) => k == 1 ? v : $"{v} * {k}";
+
     /// <summary>First input channel of the tile's block (a C# expression of <c>tile</c>); see ParameterLayout.ConvBlockFirstInput.</summary>
     private static string FirstInput(LayerModel l, ConvTiling t)
     {
@@ -157,13 +169,13 @@ internal sealed partial class KernelEmitter
         if (s.SkipsZeroRows)
         {
             // Only the kernel rows that land on ∂Z: near the top and bottom of the grid the others read its zero border.
-            w.Line($"int ky0 = Math.Max(0, {s.Zeros.Top} - oy), ky1 = Math.Min({l.KernelHeight}, {x.H - s.Zeros.Bottom} - oy);");
+            w.Line(KernelRows(s, x));
             rows = ", ky0, ky1";
         }
         var variants = new List<(int Blocks, int Pixels, int? At)>();
         // A tile whose taps reach into the zero columns of the input gets a variant of its own, with those taps left out.
         bool AtBorder(int start, int pixels)
-            => s.SkipsZeroColumns && (start < s.Zeros.Left || start + pixels + l.KernelWidth - 2 >= x.W - s.Zeros.Right);
+            => s.SkipsZeroColumns && (l.Stride * start < s.Zeros.Left || l.Stride * (start + pixels - 1) + l.KernelWidth - 1 >= x.W - s.Zeros.Right);
         void Row(int blocks)
         {
             // The row is cut into tiles of as equal a width as the tile allows (14 = 7 + 7, not 12 + 2): a narrow last
@@ -224,7 +236,7 @@ internal sealed partial class KernelEmitter
         var (x, y) = ConvTiling.Rows(s);
         int kh = l.KernelHeight, kw = l.KernelWidth, taps = kh * kw;
         Func<int, bool>? Reads(int kx) => at is { } first
-            ? p => first + p + kx >= s.Zeros.Left && first + p + kx < x.W - s.Zeros.Right
+            ? p => l.Stride * (first + p) + kx >= s.Zeros.Left && l.Stride * (first + p) + kx < x.W - s.Zeros.Right
             : null;
         w.Line($"// {blocks}×{pixels} tile: acc[block][pixel] += W[block][tap] · broadcast(X[pixel][tap]); "
             + (blocks > pixels ? "broadcasts in registers, one weight load per block." : "weights in registers, one broadcast per input value."));
@@ -237,9 +249,12 @@ internal sealed partial class KernelEmitter
             string init = s.BiasPointer is null ? "Vector256<float>.Zero" : $"Avx.LoadVector256(b + {k * 8})";
             w.Line($"Vector256<float> {string.Join(", ", Range(pixels, p => $"a{k}_{p} = {(p == 0 ? init : $"a{k}_0")}"))};");
         }
-        w.Line(blocks > pixels
-            ? $"Vector256<float> w0, {string.Join(", ", Range(pixels, p => $"v{p}"))};"
-            : $"Vector256<float> {string.Join(", ", Range(blocks, k => $"w{k}"))}, v;");
+        // A strided layer's tile at the row's end may hold pixels whose every tap lands on the padding: no broadcast.
+        var read = Enumerable.Range(0, pixels).Where(p => Enumerable.Range(0, kw).Any(kx => Reads(kx)?.Invoke(p) ?? true)).ToList();
+        if (read.Count > 0)
+            w.Line(blocks > pixels
+                ? $"Vector256<float> w0, {string.Join(", ", read.Select(p => $"v{p}"))};"
+                : $"Vector256<float> {string.Join(", ", Range(blocks, k => $"w{k}"))}, v;");
         bool loop = t.Unroll < t.Span;
         if (loop) w.Open($"for (int r = 0; r < {t.Span}; r += {t.Unroll})");
         for (int u = 0; u < t.Unroll; u++)
@@ -322,7 +337,7 @@ internal sealed partial class KernelEmitter
         w.Line($"for (int ky = 0; ky < {kh}; ky++)");
         w.Line($"    for (int kx = 0; kx < {kw}; kx++)");
         // A view's border is not in memory: its taps are left out (they read zeros).
-        if (x.IsView) w.Line($"        if ((uint)(oy + ky - {x.View.Top}) < {x.StoredH} && (uint)(ox + kx - {x.View.Left}) < {x.StoredW})");
+        if (x.IsView) w.Line($"        if ((uint)({Times("oy", l.Stride)} + ky - {x.View.Top}) < {x.StoredH} && (uint)({Times("ox", l.Stride)} + kx - {x.View.Left}) < {x.StoredW})");
         w.Line($"        {(x.IsView ? "    " : "")}acc += w[((r * {kh} + ky) * {kw} + kx) * 8 + lane] * xc[ky * {l.Dilation * x.RowStride} + kx * {l.Dilation * x.ColumnStride}];");
         w.Close();
         w.Line($"y[ox * 8 + lane] = {Apply(s.Activation, "acc", false)};");
@@ -560,9 +575,7 @@ internal sealed partial class KernelEmitter
         w.Line($"private static void {name}(void* state, int begin, int end) {{ if (s_useAvx2) {name}Avx(state, begin, end); else {name}Scalar(state, begin, end); }}");
         w.Line();
 
-        string rows = s.SkipsZeroRows
-            ? $"int ky0 = Math.Max(0, {s.Zeros.Top} - oy), ky1 = Math.Min({kh}, {x.H - s.Zeros.Bottom} - oy);"
-            : $"int ky0 = 0, ky1 = {kh};";
+        string rows = s.SkipsZeroRows ? KernelRows(s, x) : $"int ky0 = 0, ky1 = {kh};";
         Open($"{name}Avx", ConvFormula(l), "Each work item is one output row, all output channels.");
         w.Open("for (int item = begin; item < end; item++)");
         w.Line($"int oy = item % {y.H}, n = item / {y.H};");

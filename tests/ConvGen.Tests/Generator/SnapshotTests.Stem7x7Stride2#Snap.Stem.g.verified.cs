@@ -20,12 +20,12 @@ public unsafe partial class Stem : global::ConvGen.INetwork
     /// <summary>Floats per output sample: 16×16×16.</summary>
     public const int OutputLength = 4096;
     /// <summary>Workspace floats per sample: two ping-pong activation buffers and one padding scratch, sized to the largest tensor each holds.</summary>
-    public const int WorkspaceFloatsPerSample = 8428;
+    public const int WorkspaceFloatsPerSample = 4096;
     private const int BufferAFloats = 4096, BufferBFloats = 0;
     /// <summary>Samples per pass of an unrecorded Forward of a larger batch than SinglePassBatch: at most 4 MiB of workspace (or one sample).</summary>
-    public const int SamplesPerPass = 124;
+    public const int SamplesPerPass = 256;
     /// <summary>The largest batch an unrecorded Forward runs in one pass: at most 16 MiB of workspace (or one sample).</summary>
-    public const int SinglePassBatch = 497;
+    public const int SinglePassBatch = 1024;
 
     /// <summary>Per-sample output shape.</summary>
     public static IReadOnlyList<int> OutputShape { get; } = Array.AsReadOnly(new int[] { 16, 16, 16 });
@@ -68,8 +68,8 @@ public unsafe partial class Stem : global::ConvGen.INetwork
     {
         public int Batch;
         public int N0, N1; // the samples of one pass of a dense weight-gradient step
-        public float* T0, Output, T1, T2;
-        public float* OutputGradient, InputGradient, G0;
+        public float* T0, Output, T1;
+        public float* OutputGradient, InputGradient, G0, G1;
         public float* L0W, L0dW;
         public float* L0B, L0dB;
     }
@@ -78,9 +78,9 @@ public unsafe partial class Stem : global::ConvGen.INetwork
     private static readonly bool s_useAvx2 = Avx2.IsSupported && Fma.IsSupported;
 
     /// <summary>Floats per sample of a recorded forward: every tensor keeps its own region for Backward.</summary>
-    public const long RecordedFloatsPerSample = 11500;
+    public const long RecordedFloatsPerSample = 7168;
     /// <summary>Floats per sample Backward needs for gradients.</summary>
-    public const long GradientFloatsPerSample = 4096;
+    public const long GradientFloatsPerSample = 8428;
     private readonly object _recordLock = new();
     private float[]? _recorded, _gradients;
     private int _recordedBatch;
@@ -132,8 +132,7 @@ public unsafe partial class Stem : global::ConvGen.INetwork
         {
             Frame frame = default;
             float* a = ws, b = ws + (nint)pass * BufferAFloats, scratch = b + (nint)pass * BufferBFloats;
-            frame.T1 = scratch;
-            frame.T2 = a;
+            frame.T1 = a;
             for (int n0 = 0; n0 < batch; n0 += frame.Batch)
             {
                 frame.Batch = Math.Min(pass, batch - n0);
@@ -150,7 +149,6 @@ public unsafe partial class Stem : global::ConvGen.INetwork
         frame.Batch = batch;
         frame.T0 = tape;
         frame.T1 = tape + (nint)batch * 3072;
-        frame.T2 = tape + (nint)batch * 7404;
         frame.L0W = _layer0Weight.Pointer;
         frame.L0dW = _layer0Weight.GradientPointer;
         frame.L0B = _layer0Bias.Pointer;
@@ -162,9 +160,8 @@ public unsafe partial class Stem : global::ConvGen.INetwork
         int batch = frame->Batch;
         frame->L0W = _layer0Weight.Pointer;
         frame->L0B = _layer0Bias.Pointer;
-        global::ConvGen.Parallelism.For(batch * 3, &Step0, frame, grain: 12); // zero-padded copy
-        global::ConvGen.Parallelism.For(batch * 16, &Step1, frame, grain: 5); // layer 0: Conv 7x7, 3→16 + Relu
-        global::ConvGen.Parallelism.For(batch * 2, &Step2, frame, grain: 8); // output
+        global::ConvGen.Parallelism.For(batch * 16, &Step0, frame, grain: 5); // layer 0: Conv 7x7, 3→16 + Relu
+        global::ConvGen.Parallelism.For(batch * 2, &Step1, frame, grain: 8); // output
     }
 
 
@@ -194,15 +191,17 @@ public unsafe partial class Stem : global::ConvGen.INetwork
                 frame.OutputGradient = og;
                 frame.InputGradient = ig;
                 frame.G0 = gs + (nint)batch * 0;
+                frame.G1 = gs + (nint)batch * 4096;
                 global::ConvGen.Parallelism.For(batch * 2, &Back0, &frame); // ∂loss/∂output into the internal layout
                 global::ConvGen.Parallelism.For((int)(((long)batch * 4096 + 4095) / 4096), &Back1, &frame); // ∂ through layer 1 (Relu)
                 global::ConvGen.Parallelism.For(2, &Back2, &frame); // ∂ layer 0 bias
+                global::ConvGen.Parallelism.For(batch * 3, &Back3, &frame); // layer 0: zero-padded copy of its input for the weight gradient
                 for (frame.N0 = 0; frame.N0 < batch; frame.N0 += 23) // ∂ layer 0 weight, 23 sample(s) per pass
                 {
                     frame.N1 = Math.Min(batch, frame.N0 + 23);
-                    global::ConvGen.Parallelism.For(42, &Back3, &frame);
+                    global::ConvGen.Parallelism.For(42, &Back4, &frame);
                 }
-                if (wantInput) global::ConvGen.Parallelism.For(batch * 32, &Back4, &frame); // ∂ layer 0 input: summed over output channels in the lanes
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 32, &Back5, &frame); // ∂ layer 0 input: summed over output channels in the lanes
             }
         }
     }
@@ -220,70 +219,48 @@ public unsafe partial class Stem : global::ConvGen.INetwork
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static float Sigmoid(float v) => 1f / (1f + MathF.Exp(-v));
 
-    // Y[n,c,h+3,w+3] = X[n,c,h,w]   (3×32×32 NCHW → 3×38×38 NCHW: zero-padded copy)
-    // The border is zeroed, so the next kernel reads every tap in bounds.
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Step0(void* state, int begin, int end)
-    {
-        var f = (Frame*)state;
-        for (int item = begin; item < end; item++)
-        {
-            int n = item / 3, unit = item % 3;
-            float* x = f->T0 + (nint)n * 3072;
-            float* y = f->T1 + (nint)n * 4332 + (nint)unit * 1444;
-            new Span<float>(y, 1444).Clear();
-            float* src = x + unit * 1024;
-            float* dst = y + 117;
-            for (int h = 0; h < 32; h++)
-                new ReadOnlySpan<float>(src + h * 32, 32).CopyTo(new Span<float>(dst + h * 38, 32));
-        }
-    }
-
     // Y[n,o,y,x] = B[o] + W[o,I,ΔY,ΔX] · X[n,I,2·y+ΔY-3,2·x+ΔX-3]
     // layer 0: 3×32×32 → 16×16×16, 7x7 + Relu (layer 1) fused; tile 2×8 channels × 6 pixels
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Step1(void* state, int begin, int end) { if (s_useAvx2) Step1Avx(state, begin, end); else Step1Scalar(state, begin, end); }
+    private static void Step0(void* state, int begin, int end) { if (s_useAvx2) Step0Avx(state, begin, end); else Step0Scalar(state, begin, end); }
 
     // Y[n,o,y,x] = B[o] + W[o,I,ΔY,ΔX] · X[n,I,2·y+ΔY-3,2·x+ΔX-3]
     // Row by row: each work item is one output row of one tile of 2 channel block(s).
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Step1Avx(void* state, int begin, int end)
+    private static void Step0Avx(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
             int oy = item % 16, tile = item / 16 % 1, n = item / 16;
-            float* x = f->T1 + (nint)n * 4332 + oy * 76;
+            float* x = f->T0 + (nint)n * 3072 + oy * 64 - 99; // a view: the grid's zero border is not in memory, and no tap reads it
             float* w = f->L0W + tile * 2352;
             float* b = f->L0B + tile * 16;
-            float* y = f->T2 + (nint)n * 4096 + (nint)tile * 4096 + oy * 128;
+            float* y = f->T1 + (nint)n * 4096 + (nint)tile * 4096 + oy * 128;
             int ic0 = 0;
-            Step1Tile2x6(x, w, b, y, ic0);
-            for (int ox = 6; ox < 16; ox += 5) Step1Tile2x5(x + ox * 2, w, b, y + ox * 8, ic0);
+            int ky0 = Math.Max(0, 3 - oy * 2), ky1 = Math.Min(7, 35 - oy * 2);
+            Step0Tile2x6At0(x, w, b, y, ic0, ky0, ky1);
+            Step0Tile2x5(x + 12, w, b, y + 48, ic0, ky0, ky1);
+            Step0Tile2x5At11(x + 22, w, b, y + 88, ic0, ky0, ky1);
         }
     }
 
     // 2×6 tile: acc[block][pixel] += W[block][tap] · broadcast(X[pixel][tap]); weights in registers, one broadcast per input value.
+    // At output column 0: the taps on the input's zero columns are left out.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Step1Tile2x6(float* x, float* w, float* b, float* y, int ic0)
+    private static void Step0Tile2x6At0(float* x, float* w, float* b, float* y, int ic0, int ky0, int ky1)
     {
         Vector256<float> a0_0 = Avx.LoadVector256(b + 0), a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0, a0_4 = a0_0, a0_5 = a0_0;
         Vector256<float> a1_0 = Avx.LoadVector256(b + 8), a1_1 = a1_0, a1_2 = a1_0, a1_3 = a1_0, a1_4 = a1_0, a1_5 = a1_0;
         Vector256<float> w0, w1, v;
-        float* x0 = x + 0 * 1444;
+        float* x0 = x + 0 * 1024;
         float* w0p = w + 0 * 392;
-        for (int ky = 0; ky < 7; ky++)
+        for (int ky = ky0; ky < ky1; ky++)
         {
-            float* xr = x0 + ky * 38;
+            float* xr = x0 + ky * 32;
             float* wr = w0p + ky * 56;
             w0 = Avx.LoadVector256(wr + 0);
             w1 = Avx.LoadVector256(wr + 1176);
-            v = Vector256.Create(xr[0]);
-            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-            v = Vector256.Create(xr[2]);
-            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
             v = Vector256.Create(xr[4]);
             a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
             a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
@@ -298,9 +275,6 @@ public unsafe partial class Stem : global::ConvGen.INetwork
             a1_5 = Fma.MultiplyAdd(w1, v, a1_5);
             w0 = Avx.LoadVector256(wr + 8);
             w1 = Avx.LoadVector256(wr + 1184);
-            v = Vector256.Create(xr[1]);
-            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
             v = Vector256.Create(xr[3]);
             a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
             a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
@@ -318,9 +292,6 @@ public unsafe partial class Stem : global::ConvGen.INetwork
             a1_5 = Fma.MultiplyAdd(w1, v, a1_5);
             w0 = Avx.LoadVector256(wr + 16);
             w1 = Avx.LoadVector256(wr + 1192);
-            v = Vector256.Create(xr[2]);
-            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
             v = Vector256.Create(xr[4]);
             a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
             a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
@@ -417,20 +388,14 @@ public unsafe partial class Stem : global::ConvGen.INetwork
             a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
             a1_5 = Fma.MultiplyAdd(w1, v, a1_5);
         }
-        float* x1 = x + 1 * 1444;
+        float* x1 = x + 1 * 1024;
         float* w1p = w + 1 * 392;
-        for (int ky = 0; ky < 7; ky++)
+        for (int ky = ky0; ky < ky1; ky++)
         {
-            float* xr = x1 + ky * 38;
+            float* xr = x1 + ky * 32;
             float* wr = w1p + ky * 56;
             w0 = Avx.LoadVector256(wr + 0);
             w1 = Avx.LoadVector256(wr + 1176);
-            v = Vector256.Create(xr[0]);
-            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-            v = Vector256.Create(xr[2]);
-            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
             v = Vector256.Create(xr[4]);
             a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
             a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
@@ -445,9 +410,6 @@ public unsafe partial class Stem : global::ConvGen.INetwork
             a1_5 = Fma.MultiplyAdd(w1, v, a1_5);
             w0 = Avx.LoadVector256(wr + 8);
             w1 = Avx.LoadVector256(wr + 1184);
-            v = Vector256.Create(xr[1]);
-            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
             v = Vector256.Create(xr[3]);
             a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
             a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
@@ -465,9 +427,6 @@ public unsafe partial class Stem : global::ConvGen.INetwork
             a1_5 = Fma.MultiplyAdd(w1, v, a1_5);
             w0 = Avx.LoadVector256(wr + 16);
             w1 = Avx.LoadVector256(wr + 1192);
-            v = Vector256.Create(xr[2]);
-            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
             v = Vector256.Create(xr[4]);
             a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
             a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
@@ -564,20 +523,14 @@ public unsafe partial class Stem : global::ConvGen.INetwork
             a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
             a1_5 = Fma.MultiplyAdd(w1, v, a1_5);
         }
-        float* x2 = x + 2 * 1444;
+        float* x2 = x + 2 * 1024;
         float* w2p = w + 2 * 392;
-        for (int ky = 0; ky < 7; ky++)
+        for (int ky = ky0; ky < ky1; ky++)
         {
-            float* xr = x2 + ky * 38;
+            float* xr = x2 + ky * 32;
             float* wr = w2p + ky * 56;
             w0 = Avx.LoadVector256(wr + 0);
             w1 = Avx.LoadVector256(wr + 1176);
-            v = Vector256.Create(xr[0]);
-            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-            v = Vector256.Create(xr[2]);
-            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
             v = Vector256.Create(xr[4]);
             a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
             a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
@@ -592,9 +545,6 @@ public unsafe partial class Stem : global::ConvGen.INetwork
             a1_5 = Fma.MultiplyAdd(w1, v, a1_5);
             w0 = Avx.LoadVector256(wr + 8);
             w1 = Avx.LoadVector256(wr + 1184);
-            v = Vector256.Create(xr[1]);
-            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
             v = Vector256.Create(xr[3]);
             a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
             a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
@@ -612,9 +562,6 @@ public unsafe partial class Stem : global::ConvGen.INetwork
             a1_5 = Fma.MultiplyAdd(w1, v, a1_5);
             w0 = Avx.LoadVector256(wr + 16);
             w1 = Avx.LoadVector256(wr + 1192);
-            v = Vector256.Create(xr[2]);
-            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
             v = Vector256.Create(xr[4]);
             a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
             a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
@@ -727,16 +674,16 @@ public unsafe partial class Stem : global::ConvGen.INetwork
 
     // 2×5 tile: acc[block][pixel] += W[block][tap] · broadcast(X[pixel][tap]); weights in registers, one broadcast per input value.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Step1Tile2x5(float* x, float* w, float* b, float* y, int ic0)
+    private static void Step0Tile2x5(float* x, float* w, float* b, float* y, int ic0, int ky0, int ky1)
     {
         Vector256<float> a0_0 = Avx.LoadVector256(b + 0), a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0, a0_4 = a0_0;
         Vector256<float> a1_0 = Avx.LoadVector256(b + 8), a1_1 = a1_0, a1_2 = a1_0, a1_3 = a1_0, a1_4 = a1_0;
         Vector256<float> w0, w1, v;
-        float* x0 = x + 0 * 1444;
+        float* x0 = x + 0 * 1024;
         float* w0p = w + 0 * 392;
-        for (int ky = 0; ky < 7; ky++)
+        for (int ky = ky0; ky < ky1; ky++)
         {
-            float* xr = x0 + ky * 38;
+            float* xr = x0 + ky * 32;
             float* wr = w0p + ky * 56;
             w0 = Avx.LoadVector256(wr + 0);
             w1 = Avx.LoadVector256(wr + 1176);
@@ -858,11 +805,11 @@ public unsafe partial class Stem : global::ConvGen.INetwork
             a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
             a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
         }
-        float* x1 = x + 1 * 1444;
+        float* x1 = x + 1 * 1024;
         float* w1p = w + 1 * 392;
-        for (int ky = 0; ky < 7; ky++)
+        for (int ky = ky0; ky < ky1; ky++)
         {
-            float* xr = x1 + ky * 38;
+            float* xr = x1 + ky * 32;
             float* wr = w1p + ky * 56;
             w0 = Avx.LoadVector256(wr + 0);
             w1 = Avx.LoadVector256(wr + 1176);
@@ -984,11 +931,11 @@ public unsafe partial class Stem : global::ConvGen.INetwork
             a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
             a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
         }
-        float* x2 = x + 2 * 1444;
+        float* x2 = x + 2 * 1024;
         float* w2p = w + 2 * 392;
-        for (int ky = 0; ky < 7; ky++)
+        for (int ky = ky0; ky < ky1; ky++)
         {
-            float* xr = x2 + ky * 38;
+            float* xr = x2 + ky * 32;
             float* wr = w2p + ky * 56;
             w0 = Avx.LoadVector256(wr + 0);
             w1 = Avx.LoadVector256(wr + 1176);
@@ -1122,31 +1069,412 @@ public unsafe partial class Stem : global::ConvGen.INetwork
         Avx.Store(y + 2080, Vector256.Max(a1_4, Vector256<float>.Zero));
     }
 
+    // 2×5 tile: acc[block][pixel] += W[block][tap] · broadcast(X[pixel][tap]); weights in registers, one broadcast per input value.
+    // At output column 11: the taps on the input's zero columns are left out.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Step0Tile2x5At11(float* x, float* w, float* b, float* y, int ic0, int ky0, int ky1)
+    {
+        Vector256<float> a0_0 = Avx.LoadVector256(b + 0), a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0, a0_4 = a0_0;
+        Vector256<float> a1_0 = Avx.LoadVector256(b + 8), a1_1 = a1_0, a1_2 = a1_0, a1_3 = a1_0, a1_4 = a1_0;
+        Vector256<float> w0, w1, v;
+        float* x0 = x + 0 * 1024;
+        float* w0p = w + 0 * 392;
+        for (int ky = ky0; ky < ky1; ky++)
+        {
+            float* xr = x0 + ky * 32;
+            float* wr = w0p + ky * 56;
+            w0 = Avx.LoadVector256(wr + 0);
+            w1 = Avx.LoadVector256(wr + 1176);
+            v = Vector256.Create(xr[0]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+            v = Vector256.Create(xr[2]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+            v = Vector256.Create(xr[4]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+            v = Vector256.Create(xr[6]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+            v = Vector256.Create(xr[8]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+            w0 = Avx.LoadVector256(wr + 8);
+            w1 = Avx.LoadVector256(wr + 1184);
+            v = Vector256.Create(xr[1]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+            v = Vector256.Create(xr[3]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+            v = Vector256.Create(xr[5]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+            v = Vector256.Create(xr[7]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+            v = Vector256.Create(xr[9]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+            w0 = Avx.LoadVector256(wr + 16);
+            w1 = Avx.LoadVector256(wr + 1192);
+            v = Vector256.Create(xr[2]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+            v = Vector256.Create(xr[4]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+            v = Vector256.Create(xr[6]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+            v = Vector256.Create(xr[8]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+            v = Vector256.Create(xr[10]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+            w0 = Avx.LoadVector256(wr + 24);
+            w1 = Avx.LoadVector256(wr + 1200);
+            v = Vector256.Create(xr[3]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+            v = Vector256.Create(xr[5]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+            v = Vector256.Create(xr[7]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+            v = Vector256.Create(xr[9]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+            v = Vector256.Create(xr[11]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+            w0 = Avx.LoadVector256(wr + 32);
+            w1 = Avx.LoadVector256(wr + 1208);
+            v = Vector256.Create(xr[4]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+            v = Vector256.Create(xr[6]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+            v = Vector256.Create(xr[8]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+            v = Vector256.Create(xr[10]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+            v = Vector256.Create(xr[12]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+            w0 = Avx.LoadVector256(wr + 40);
+            w1 = Avx.LoadVector256(wr + 1216);
+            v = Vector256.Create(xr[5]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+            v = Vector256.Create(xr[7]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+            v = Vector256.Create(xr[9]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+            v = Vector256.Create(xr[11]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+            w0 = Avx.LoadVector256(wr + 48);
+            w1 = Avx.LoadVector256(wr + 1224);
+            v = Vector256.Create(xr[6]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+            v = Vector256.Create(xr[8]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+            v = Vector256.Create(xr[10]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+            v = Vector256.Create(xr[12]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+        }
+        float* x1 = x + 1 * 1024;
+        float* w1p = w + 1 * 392;
+        for (int ky = ky0; ky < ky1; ky++)
+        {
+            float* xr = x1 + ky * 32;
+            float* wr = w1p + ky * 56;
+            w0 = Avx.LoadVector256(wr + 0);
+            w1 = Avx.LoadVector256(wr + 1176);
+            v = Vector256.Create(xr[0]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+            v = Vector256.Create(xr[2]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+            v = Vector256.Create(xr[4]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+            v = Vector256.Create(xr[6]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+            v = Vector256.Create(xr[8]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+            w0 = Avx.LoadVector256(wr + 8);
+            w1 = Avx.LoadVector256(wr + 1184);
+            v = Vector256.Create(xr[1]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+            v = Vector256.Create(xr[3]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+            v = Vector256.Create(xr[5]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+            v = Vector256.Create(xr[7]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+            v = Vector256.Create(xr[9]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+            w0 = Avx.LoadVector256(wr + 16);
+            w1 = Avx.LoadVector256(wr + 1192);
+            v = Vector256.Create(xr[2]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+            v = Vector256.Create(xr[4]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+            v = Vector256.Create(xr[6]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+            v = Vector256.Create(xr[8]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+            v = Vector256.Create(xr[10]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+            w0 = Avx.LoadVector256(wr + 24);
+            w1 = Avx.LoadVector256(wr + 1200);
+            v = Vector256.Create(xr[3]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+            v = Vector256.Create(xr[5]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+            v = Vector256.Create(xr[7]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+            v = Vector256.Create(xr[9]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+            v = Vector256.Create(xr[11]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+            w0 = Avx.LoadVector256(wr + 32);
+            w1 = Avx.LoadVector256(wr + 1208);
+            v = Vector256.Create(xr[4]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+            v = Vector256.Create(xr[6]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+            v = Vector256.Create(xr[8]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+            v = Vector256.Create(xr[10]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+            v = Vector256.Create(xr[12]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+            w0 = Avx.LoadVector256(wr + 40);
+            w1 = Avx.LoadVector256(wr + 1216);
+            v = Vector256.Create(xr[5]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+            v = Vector256.Create(xr[7]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+            v = Vector256.Create(xr[9]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+            v = Vector256.Create(xr[11]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+            w0 = Avx.LoadVector256(wr + 48);
+            w1 = Avx.LoadVector256(wr + 1224);
+            v = Vector256.Create(xr[6]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+            v = Vector256.Create(xr[8]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+            v = Vector256.Create(xr[10]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+            v = Vector256.Create(xr[12]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+        }
+        float* x2 = x + 2 * 1024;
+        float* w2p = w + 2 * 392;
+        for (int ky = ky0; ky < ky1; ky++)
+        {
+            float* xr = x2 + ky * 32;
+            float* wr = w2p + ky * 56;
+            w0 = Avx.LoadVector256(wr + 0);
+            w1 = Avx.LoadVector256(wr + 1176);
+            v = Vector256.Create(xr[0]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+            v = Vector256.Create(xr[2]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+            v = Vector256.Create(xr[4]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+            v = Vector256.Create(xr[6]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+            v = Vector256.Create(xr[8]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+            w0 = Avx.LoadVector256(wr + 8);
+            w1 = Avx.LoadVector256(wr + 1184);
+            v = Vector256.Create(xr[1]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+            v = Vector256.Create(xr[3]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+            v = Vector256.Create(xr[5]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+            v = Vector256.Create(xr[7]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+            v = Vector256.Create(xr[9]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+            w0 = Avx.LoadVector256(wr + 16);
+            w1 = Avx.LoadVector256(wr + 1192);
+            v = Vector256.Create(xr[2]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+            v = Vector256.Create(xr[4]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+            v = Vector256.Create(xr[6]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+            v = Vector256.Create(xr[8]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+            v = Vector256.Create(xr[10]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+            w0 = Avx.LoadVector256(wr + 24);
+            w1 = Avx.LoadVector256(wr + 1200);
+            v = Vector256.Create(xr[3]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+            v = Vector256.Create(xr[5]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+            v = Vector256.Create(xr[7]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+            v = Vector256.Create(xr[9]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+            v = Vector256.Create(xr[11]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+            w0 = Avx.LoadVector256(wr + 32);
+            w1 = Avx.LoadVector256(wr + 1208);
+            v = Vector256.Create(xr[4]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+            v = Vector256.Create(xr[6]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+            v = Vector256.Create(xr[8]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+            v = Vector256.Create(xr[10]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+            v = Vector256.Create(xr[12]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+            w0 = Avx.LoadVector256(wr + 40);
+            w1 = Avx.LoadVector256(wr + 1216);
+            v = Vector256.Create(xr[5]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+            v = Vector256.Create(xr[7]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+            v = Vector256.Create(xr[9]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+            v = Vector256.Create(xr[11]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+            w0 = Avx.LoadVector256(wr + 48);
+            w1 = Avx.LoadVector256(wr + 1224);
+            v = Vector256.Create(xr[6]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+            v = Vector256.Create(xr[8]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+            v = Vector256.Create(xr[10]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+            v = Vector256.Create(xr[12]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+        }
+        Avx.Store(y + 0, Vector256.Max(a0_0, Vector256<float>.Zero));
+        Avx.Store(y + 8, Vector256.Max(a0_1, Vector256<float>.Zero));
+        Avx.Store(y + 16, Vector256.Max(a0_2, Vector256<float>.Zero));
+        Avx.Store(y + 24, Vector256.Max(a0_3, Vector256<float>.Zero));
+        Avx.Store(y + 32, Vector256.Max(a0_4, Vector256<float>.Zero));
+        Avx.Store(y + 2048, Vector256.Max(a1_0, Vector256<float>.Zero));
+        Avx.Store(y + 2056, Vector256.Max(a1_1, Vector256<float>.Zero));
+        Avx.Store(y + 2064, Vector256.Max(a1_2, Vector256<float>.Zero));
+        Avx.Store(y + 2072, Vector256.Max(a1_3, Vector256<float>.Zero));
+        Avx.Store(y + 2080, Vector256.Max(a1_4, Vector256<float>.Zero));
+    }
+
     // Y[n,o,y,x] = B[o] + W[o,I,ΔY,ΔX] · X[n,I,2·y+ΔY-3,2·x+ΔX-3]
     // Scalar twin of the AVX2 kernel for CPUs without AVX2/FMA: same work items, same packed weights.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Step1Scalar(void* state, int begin, int end)
+    private static void Step0Scalar(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
             int oy = item % 16, tile = item / 16 % 1, n = item / 16;
-            float* x = f->T1 + (nint)n * 4332 + oy * 76;
+            float* x = f->T0 + (nint)n * 3072 + oy * 64 - 99;
             for (int ob = tile * 2; ob < Math.Min(tile * 2 + 2, 2); ob++)
             {
                 int ic0 = 0;
                 float* w = f->L0W + ob * 1176;
-                float* y = f->T2 + (nint)n * 4096 + (nint)ob * 2048 + oy * 128;
+                float* y = f->T1 + (nint)n * 4096 + (nint)ob * 2048 + oy * 128;
                 for (int ox = 0; ox < 16; ox++)
                 for (int lane = 0; lane < 8; lane++)
                 {
                     float acc = f->L0B[ob * 8 + lane];
                     for (int r = 0; r < 3; r++)
                     {
-                        float* xc = x + (ic0 + r) * 1444 + ox * 2;
+                        float* xc = x + (ic0 + r) * 1024 + ox * 2;
                         for (int ky = 0; ky < 7; ky++)
                             for (int kx = 0; kx < 7; kx++)
-                                acc += w[((r * 7 + ky) * 7 + kx) * 8 + lane] * xc[ky * 38 + kx * 1];
+                                if ((uint)(oy * 2 + ky - 3) < 32 && (uint)(ox * 2 + kx - 3) < 32)
+                                    acc += w[((r * 7 + ky) * 7 + kx) * 8 + lane] * xc[ky * 32 + kx * 1];
                     }
                     y[ox * 8 + lane] = MathF.Max(acc, 0f);
                 }
@@ -1157,13 +1485,13 @@ public unsafe partial class Stem : global::ConvGen.INetwork
     // Y[n,c,h+0,w+0] = X[n,c,h,w]   (16×16×16 NCHW8c → 16×16×16 NCHW: output)
     // A pure change of layout.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Step2(void* state, int begin, int end)
+    private static void Step1(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
             int n = item / 2, unit = item % 2;
-            float* x = f->T2 + (nint)n * 4096;
+            float* x = f->T1 + (nint)n * 4096;
             float* y = f->Output + (nint)n * 4096 + (nint)unit * 2048;
             int channels = Math.Min(16 - unit * 8, 8);
             float* src = x + (nint)unit * 2048;
@@ -1222,7 +1550,7 @@ public unsafe partial class Stem : global::ConvGen.INetwork
     {
         var f = (Frame*)state;
         long total = (long)f->Batch * 4096;
-        float* y = f->T2;
+        float* y = f->T1;
         float* g = f->G0;
         for (int chunk = begin; chunk < end; chunk++)
         {
@@ -1257,10 +1585,29 @@ public unsafe partial class Stem : global::ConvGen.INetwork
         }
     }
 
+    // Y[n,c,h+3,w+3] = X[n,c,h,w]   (3×32×32 NCHW → 3×38×38 NCHW: layer 0: zero-padded copy of its input for the weight gradient)
+    // The border is zeroed, so the next kernel reads every tap in bounds.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back3(void* state, int begin, int end)
+    {
+        var f = (Frame*)state;
+        for (int item = begin; item < end; item++)
+        {
+            int n = item / 3, unit = item % 3;
+            float* x = f->T0 + (nint)n * 3072;
+            float* y = f->G1 + (nint)n * 4332 + (nint)unit * 1444;
+            new Span<float>(y, 1444).Clear();
+            float* src = x + unit * 1024;
+            float* dst = y + 117;
+            for (int h = 0; h < 32; h++)
+                new ReadOnlySpan<float>(src + h * 32, 32).CopyTo(new Span<float>(dst + h * 38, 32));
+        }
+    }
+
     // ∂W[o,i,ΔY,ΔX] += Σ_{n,y,x} ∂Z[n,o,y,x] · X[n,i,2·y+1·ΔY,2·x+1·ΔX]   (layer 0, X zero-padded)
     // Each work item owns 16 outputs × 1 input channel(s) × 1 kernel row(s) × up to 4 of the 7 columns: 8 accumulators in registers, reduced over every pixel of the pass's samples [N0, N1).
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back3(void* state, int begin, int end)
+    private static void Back4(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
@@ -1275,7 +1622,7 @@ public unsafe partial class Stem : global::ConvGen.INetwork
                 for (int n = f->N0; n < f->N1; n++)
                 {
                     float* gz = f->G0 + (nint)n * 4096 + ob0 * 2048;
-                    float* xs = f->T1 + (nint)n * 4332 + ic0 * 1444 + ky0 * 38;
+                    float* xs = f->G1 + (nint)n * 4332 + ic0 * 1444 + ky0 * 38;
                     for (int oy = oy0; oy < oy1; oy++)
                     {
                         float* gr = gz + oy * 128;
@@ -1317,7 +1664,7 @@ public unsafe partial class Stem : global::ConvGen.INetwork
                 for (int n = f->N0; n < f->N1; n++)
                 {
                     float* gz = f->G0 + (nint)n * 4096 + ob0 * 2048;
-                    float* xs = f->T1 + (nint)n * 4332 + ic0 * 1444 + ky0 * 38;
+                    float* xs = f->G1 + (nint)n * 4332 + ic0 * 1444 + ky0 * 38;
                     for (int oy = oy0; oy < oy1; oy++)
                     {
                         float* gr = gz + oy * 128;
@@ -1368,12 +1715,12 @@ public unsafe partial class Stem : global::ConvGen.INetwork
     // ∂X[n,i,y,x] = W[O,i,ΔY,ΔX] · ∂Z[n,O,(y+3-ΔY)/2,(x+3-ΔX)/2], over the taps whose division by 2 is exact
     // layer 0: ∂Z 16×16×16 NCHW8c → ∂X 3×32×32 NCHW; o runs in the lanes (the forward's packed weights as they are) and is summed across them once per pixel; tiles of 3 input channel(s) × up to 4 pixels; taps off ∂Z's edges or between its samples are left out
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back4(void* state, int begin, int end) { if (s_useAvx2) Back4Avx(state, begin, end); else Back4Scalar(state, begin, end); }
+    private static void Back5(void* state, int begin, int end) { if (s_useAvx2) Back5Avx(state, begin, end); else Back5Scalar(state, begin, end); }
 
     // ∂X[n,i,y,x] = W[O,i,ΔY,ΔX] · ∂Z[n,O,(y+3-ΔY)/2,(x+3-ΔX)/2]
     // Each work item is one row of ∂X.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back4Avx(void* state, int begin, int end)
+    private static void Back5Avx(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
@@ -1382,18 +1729,18 @@ public unsafe partial class Stem : global::ConvGen.INetwork
             int ky0 = Math.Max(0, oy - 27), ky1 = Math.Min(7, oy + 4); ky0 += (oy + 3 - ky0) % 2;
             float* z = f->G0 + (nint)n * 4096 + (oy + 3 - ky0) / 2 * 128;
             float* x = f->InputGradient + (nint)n * 3072 + oy * 32;
-            Back4Tile0(z, f->L0W, x, ky0, ky1);
-            for (int x0 = 8; x0 <= 16; x0 += 8) Back4Tile1(z + x0 / 2 * 8, f->L0W, x + x0, ky0, ky1);
-            Back4Tile2(z + 96, f->L0W, x + 24, ky0, ky1);
-            Back4Tile3(z, f->L0W, x + 1, ky0, ky1);
-            for (int x0 = 8; x0 <= 16; x0 += 8) Back4Tile4(z + x0 / 2 * 8, f->L0W, x + (x0 + 1), ky0, ky1);
-            Back4Tile5(z + 96, f->L0W, x + 25, ky0, ky1);
+            Back5Tile0(z, f->L0W, x, ky0, ky1);
+            for (int x0 = 8; x0 <= 16; x0 += 8) Back5Tile1(z + x0 / 2 * 8, f->L0W, x + x0, ky0, ky1);
+            Back5Tile2(z + 96, f->L0W, x + 24, ky0, ky1);
+            Back5Tile3(z, f->L0W, x + 1, ky0, ky1);
+            for (int x0 = 8; x0 <= 16; x0 += 8) Back5Tile4(z + x0 / 2 * 8, f->L0W, x + (x0 + 1), ky0, ky1);
+            Back5Tile5(z + 96, f->L0W, x + 25, ky0, ky1);
         }
     }
 
     // 3×4 tile: acc[i][p] += W[8 o, i, tap] · ∂Z[8 o, (pixel 2·p + 3 − tap) / 2]; per tap up to 4 ∂Z loads and 3 weight loads for up to 12 FMAs.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back4Tile0(float* z, float* w, float* x, int ky0, int ky1)
+    private static void Back5Tile0(float* z, float* w, float* x, int ky0, int ky1)
     {
         Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0;
         Vector256<float> a1_0 = a0_0, a1_1 = a0_0, a1_2 = a0_0, a1_3 = a0_0;
@@ -1481,7 +1828,7 @@ public unsafe partial class Stem : global::ConvGen.INetwork
 
     // 3×4 tile: acc[i][p] += W[8 o, i, tap] · ∂Z[8 o, (pixel 2·p + 3 − tap) / 2]; per tap up to 4 ∂Z loads and 3 weight loads for up to 12 FMAs.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back4Tile1(float* z, float* w, float* x, int ky0, int ky1)
+    private static void Back5Tile1(float* z, float* w, float* x, int ky0, int ky1)
     {
         Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0;
         Vector256<float> a1_0 = a0_0, a1_1 = a0_0, a1_2 = a0_0, a1_3 = a0_0;
@@ -1573,7 +1920,7 @@ public unsafe partial class Stem : global::ConvGen.INetwork
 
     // 3×4 tile: acc[i][p] += W[8 o, i, tap] · ∂Z[8 o, (pixel 2·p + 3 − tap) / 2]; per tap up to 4 ∂Z loads and 3 weight loads for up to 12 FMAs.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back4Tile2(float* z, float* w, float* x, int ky0, int ky1)
+    private static void Back5Tile2(float* z, float* w, float* x, int ky0, int ky1)
     {
         Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0;
         Vector256<float> a1_0 = a0_0, a1_1 = a0_0, a1_2 = a0_0, a1_3 = a0_0;
@@ -1661,7 +2008,7 @@ public unsafe partial class Stem : global::ConvGen.INetwork
 
     // 3×4 tile: acc[i][p] += W[8 o, i, tap] · ∂Z[8 o, (pixel 1 + 2·p + 3 − tap) / 2]; per tap up to 4 ∂Z loads and 3 weight loads for up to 12 FMAs.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back4Tile3(float* z, float* w, float* x, int ky0, int ky1)
+    private static void Back5Tile3(float* z, float* w, float* x, int ky0, int ky1)
     {
         Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0;
         Vector256<float> a1_0 = a0_0, a1_1 = a0_0, a1_2 = a0_0, a1_3 = a0_0;
@@ -1768,7 +2115,7 @@ public unsafe partial class Stem : global::ConvGen.INetwork
 
     // 3×4 tile: acc[i][p] += W[8 o, i, tap] · ∂Z[8 o, (pixel 1 + 2·p + 3 − tap) / 2]; per tap up to 4 ∂Z loads and 3 weight loads for up to 12 FMAs.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back4Tile4(float* z, float* w, float* x, int ky0, int ky1)
+    private static void Back5Tile4(float* z, float* w, float* x, int ky0, int ky1)
     {
         Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0;
         Vector256<float> a1_0 = a0_0, a1_1 = a0_0, a1_2 = a0_0, a1_3 = a0_0;
@@ -1879,7 +2226,7 @@ public unsafe partial class Stem : global::ConvGen.INetwork
 
     // 3×4 tile: acc[i][p] += W[8 o, i, tap] · ∂Z[8 o, (pixel 1 + 2·p + 3 − tap) / 2]; per tap up to 4 ∂Z loads and 3 weight loads for up to 12 FMAs.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back4Tile5(float* z, float* w, float* x, int ky0, int ky1)
+    private static void Back5Tile5(float* z, float* w, float* x, int ky0, int ky1)
     {
         Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0;
         Vector256<float> a1_0 = a0_0, a1_1 = a0_0, a1_2 = a0_0, a1_3 = a0_0;
@@ -1979,7 +2326,7 @@ public unsafe partial class Stem : global::ConvGen.INetwork
     // ∂X[n,i,y,x] = W[O,i,ΔY,ΔX] · ∂Z[n,O,(y+3-ΔY)/2,(x+3-ΔX)/2]
     // Scalar twin of the AVX2 kernel for CPUs without AVX2/FMA: same work items, same weights.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back4Scalar(void* state, int begin, int end)
+    private static void Back5Scalar(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
