@@ -263,6 +263,14 @@ internal sealed class BackwardPlan
         }
         else
         {
+            // A last layer that wrote the caller's NCHW (ConvStep.PlanarOutput): its weight gradient loads 8 output
+            // channels of a pixel as one vector, so it reads an NCHW8c copy of ∂Z (backward-data takes ∂Z as it is).
+            var weightGz = gz;
+            if (!gz.Blocked && !c.PlanarGemm)
+            {
+                weightGz = New(true, gz.C, gz.H, gz.W, Tensor.BlockedStride(gz.C, gz.H, gz.W));
+                Steps.Add(new CopyGradStep(new CopyStep(gz, weightGz, 0, 0, $"layer {l.Index}: ∂Z into NCHW8c for the weight gradient"), false));
+            }
             string? mask = null;
             if (l.Groups > 1 && !l.IsDepthwise)
             {
@@ -278,7 +286,7 @@ internal sealed class BackwardPlan
                 input = New(false, source.C, input.H, input.W, source.C * input.H * input.W);
                 Steps.Add(new CopyGradStep(new CopyStep(source, input, l.PadTop, l.PadLeft, $"layer {l.Index}: zero-padded copy of its input for the weight gradient"), false));
             }
-            Steps.Add(new ConvWeightGradStep(l, input, gz, weight.GradientPointer, mask, Zeros: c.Zeros));
+            Steps.Add(new ConvWeightGradStep(l, input, weightGz, weight.GradientPointer, mask, Zeros: c.Zeros));
         }
 
         if (c.PlanarGemm)

@@ -123,8 +123,9 @@ internal sealed record ConvStep(LayerModel Layer, Tensor From, Tensor To, LayerK
     public bool Planar => Layer.IsDepthwise && !From.Blocked;
 
     /// <summary>
-    /// A dense convolution that writes NCHW: the backward-data kernel of a layer with at most
-    /// <see cref="MaxPlanarOutputs"/> input channels, vectorised along the output rows instead of over channels.
+    /// A dense convolution that writes NCHW, vectorised along the output rows instead of over channels: the
+    /// backward-data kernel of a layer with at most <see cref="MaxPlanarOutputs"/> input channels, or a network's last
+    /// layer with that few outputs on NCHW input (see <see cref="RowsFit"/>).
     /// </summary>
     public bool PlanarOutput => !Layer.IsDepthwise && !To.Blocked && !PlanarGemm;
 
@@ -146,9 +147,14 @@ internal sealed record ConvStep(LayerModel Layer, Tensor From, Tensor To, LayerK
     /// runs the planar-output kernel along the rows and transposes each 8-pixel vector into NCHW8c. Mostly a forward
     /// layer; a backward-data kernel qualifies only with 7 channels in rows of 8 (up to 6 take NCHW ∂X instead).
     /// </summary>
-    public bool RowsToBlocked => !Layer.IsDepthwise && Layer.Groups == 1 && Layer.Stride == 1 && Layer.Dilation == 1
-        && Layer.KernelHeight * Layer.KernelWidth > 1 && !From.Blocked && To.Blocked && To.C < 8 && To.W >= 8
-        && To.W > To.C * ((To.W + 7) / 8);
+    public bool RowsToBlocked => RowsFit(Layer) && !From.Blocked && To.Blocked && To.C < 8 && To.W > To.C * ((To.W + 7) / 8);
+
+    /// <summary>
+    /// Whether the planar-output kernel can run <paramref name="l"/> along its output rows: dense, stride 1, undilated,
+    /// more than one tap, rows of at least one vector.
+    /// </summary>
+    public static bool RowsFit(LayerModel l) => !l.IsDepthwise && l.Groups == 1 && l.Stride == 1 && l.Dilation == 1
+        && l.KernelHeight * l.KernelWidth > 1 && l.Output.W >= 8;
 }
 
 internal sealed record LinearStep(LayerModel Layer, Tensor From, Tensor To, LayerKind? Activation, string WeightPointer, string? BiasPointer) : Step(From, To);
@@ -339,8 +345,11 @@ internal sealed class ExecutionPlan
         if (bias is not null) Parameters.Add(bias);
 
         // A last 1x1 layer on NCHW (the network's input, a planar depthwise layer's output) writes the caller's NCHW
-        // itself: the blocked kernel would need a layout copy after it (3.2 MB for 256 channels at 56×56).
-        bool planar = ConvStep.ReadsPlanar(layer, current) || last && !current.Blocked && ConvStep.GemmFits(layer);
+        // itself: the blocked kernel would need a layout copy after it (3.2 MB for 256 channels at 56×56). So does a
+        // last layer with few output channels that the planar-output kernel runs: NCHW8c would cost it a transpose
+        // per 8-pixel vector and the copy back another.
+        bool planar = ConvStep.ReadsPlanar(layer, current)
+            || last && !current.Blocked && (ConvStep.GemmFits(layer) || ConvStep.RowsFit(layer) && layer.Output.C <= ConvStep.MaxPlanarOutputs);
         var to = planar
             ? NewTensor(Next(current), false, layer.Output.C, layer.Output.H, layer.Output.W, layer.Output.C * layer.Output.H * layer.Output.W)
             : NewBlocked(Next(current), layer.Output.C, layer.Output.H, layer.Output.W);

@@ -139,7 +139,7 @@ internal sealed partial class KernelEmitter
 
     private void EmitConv(string name, ConvStep s)
     {
-        if (s.RowsToBlocked)
+        if (s.RowsToBlocked || s.PlanarOutput)
         {
             EmitPlanarOutputConv(name, s);
             return;
@@ -553,9 +553,10 @@ internal sealed partial class KernelEmitter
 
     /// <summary>
     /// A dense stride-1 convolution vectorised along the output row, for layers whose 1–6 output channels would fill
-    /// few lanes of an NCHW8c vector: the backward-data kernel of a layer with few input channels (NCHW out), and a
-    /// forward layer with few output channels (<see cref="ConvStep.RowsToBlocked"/>: bias and activation in the
-    /// epilogue, each 8-pixel vector transposed into 8 NCHW8c pixels). A tile holds all O output channels × V row
+    /// few lanes of an NCHW8c vector: the backward-data kernel of a layer with few input channels (NCHW out), a network's
+    /// last layer with few output channels (NCHW out, the caller's), and a forward layer with few output channels
+    /// followed by more layers (<see cref="ConvStep.RowsToBlocked"/>: each 8-pixel vector transposed into 8 NCHW8c
+    /// pixels). Forward layers add the bias and activation in the epilogue. A tile holds all O output channels × V row
     /// vectors; per tap it loads V input vectors and broadcasts O weights for O·V FMAs. The input has a zero border, so
     /// no load needs a mask; a row that 8 does not divide ends with a vector that overlaps the one before and rewrites
     /// the same values.
@@ -567,7 +568,7 @@ internal sealed partial class KernelEmitter
         var y = s.To;
         int kh = l.KernelHeight, kw = l.KernelWidth, d = l.Dilation, outputs = y.C, inputs = x.C;
         int most = PlanarOutputVectors(outputs, (y.W + 7) / 8);
-        bool blocked = y.Blocked, bias = blocked && s.BiasPointer is not null;
+        bool blocked = y.Blocked, bias = s.BiasPointer is not null;
         int pixel = blocked ? 8 : 1; // floats from one output pixel to the next
         w.Line($"// {ConvFormula(l)}");
         w.Line($"// {Describe(s)}: NCHW in, {(blocked ? "NCHW8c" : "NCHW")} out, {outputs} output channel(s) × up to {most} vectors of 8 pixels per tile, one broadcast weight per output channel and tap");
@@ -678,7 +679,7 @@ internal sealed partial class KernelEmitter
             {
                 for (int o = 0; o < outputs; o++)
                     for (int v = 0; v < vectors; v++)
-                        w.Line($"Avx.Store({Plus("y", o * y.PlaneStride + mine[v] - mine[0])}, {Sum(o, v)});");
+                        w.Line($"Avx.Store({Plus("y", o * y.PlaneStride + mine[v] - mine[0])}, {Apply(s.Activation, Sum(o, v), true)});");
             }
             w.Close();
             w.Line();
@@ -700,12 +701,12 @@ internal sealed partial class KernelEmitter
         w.Line(rows);
         w.Open($"for (int o = 0; o < {outputs}; o++)");
         w.Open($"for (int ox = 0; ox < {y.W}; ox++)");
-        w.Line("float acc = 0f;");
+        w.Line(bias ? $"float acc = f->{s.BiasPointer}[o];" : "float acc = 0f;");
         w.Line($"for (int i = 0; i < {inputs}; i++)");
         w.Line("    for (int ky = ky0; ky < ky1; ky++)");
         w.Line($"        for (int kx = 0; kx < {kw}; kx++)");
         w.Line($"            acc += w[((i * {kh} + ky) * {kw} + kx) * 8 + o] * x[i * {x.PlaneStride} + ky * {d * x.RowStride} + ox + kx * {d}];");
-        w.Line($"y[o * {y.PlaneStride} + ox] = acc;");
+        w.Line($"y[o * {y.PlaneStride} + ox] = {Apply(s.Activation, "acc", false)};");
         w.Close();
         w.Close();
         w.Close();

@@ -2,6 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.Linq;
 using ConvGen.Tests.Infrastructure;
+using ConvGen.Tests.Reference;
 using Xunit;
 
 namespace ConvGen.Tests.Backward;
@@ -84,6 +85,31 @@ public sealed class GradientCheckTests
         Assert.Contains("frame.N0 += 1)", run.Sources.Single(s => s.HintName.Contains("Passes", StringComparison.Ordinal)).Text);
         var network = GeneratorHarness.CreateNetwork(GeneratorHarness.CompileAndLoad(run), "ConvGen.Dynamic.Passes.Passes");
         string? failure = GradientCheck.Check(network, spec, batch: 3, seed: 3000, probes: 2);
+        if (failure is not null) Assert.Fail(failure);
+    }
+
+    /// <summary>
+    /// A network whose last layer has few output channels on NCHW input writes the caller's NCHW from the planar-output
+    /// kernel (bias and activation in its epilogue); Backward gives the weight gradient an NCHW8c copy of ∂Z, and
+    /// backward-data reads ∂Z as it is: through a zero-padded view into NCHW8c ∂X (9 input channels), or from a
+    /// zero-bordered NCHW grid into NCHW ∂X (2). Forward against the reference, gradients by finite differences.
+    /// </summary>
+    [Theory]
+    [Trait("Category", "Correctness")]
+    [InlineData(9, 4, RefActivationKind.Sigmoid, true)]
+    [InlineData(2, 3, RefActivationKind.Relu, false)]
+    [InlineData(1, 6, RefActivationKind.Tanh, true)]
+    public void PlanarOutputHeadsMatchTheReference(int inputs, int outputs, RefActivationKind activation, bool bias)
+    {
+        var spec = new NetworkSpec("Head", inputs, 11, 13, [new ConvSpec(3, 3, inputs, outputs, Pad: 1, Bias: bias), new ActivationSpec(activation)]);
+        var run = GeneratorHarness.Run(NetworkSpec.ToSource([spec], "ConvGen.Dynamic.Head"));
+        string code = run.Sources.Single(s => s.HintName.Contains("Head", StringComparison.Ordinal)).Text;
+        Assert.Contains("NCHW in, NCHW out", code);
+        Assert.Contains("∂Z into NCHW8c for the weight gradient", code);
+        var network = GeneratorHarness.CreateNetwork(GeneratorHarness.CompileAndLoad(run), "ConvGen.Dynamic.Head.Head");
+        string? failure = NetworkCheck.Check(network, spec, batch: 3, seed: 4000 + inputs)
+            ?? GradientCheck.Check(network, spec, batch: 2, seed: 4100 + inputs, probes: 3)
+            ?? GradientCheck.Check(network, spec, batch: 3, seed: 4200 + inputs, probes: 0);
         if (failure is not null) Assert.Fail(failure);
     }
 

@@ -34,7 +34,18 @@ public class SnapshotTests
         public partial class Stem;
         """));
 
-    /// <summary>The everyday 3x3 same-padding layer, twice: each backward-data kernel reads ∂Z through a zero-padded view.</summary>
+    /// <summary>
+    /// A last layer with few output channels on NCHW input (an image-to-image head): the planar-output kernel writes the
+    /// caller's NCHW with its bias and sigmoid, no NCHW8c tensor and no output copy; Backward first puts ∂Z into NCHW8c.
+    /// </summary>
+    [Fact]
+    public void PlanarOutputHead() => SnapshotHelper.Verify(GeneratorHarness.Run(Usings + """
+        [Input(2, 12, 12)]
+        [Conv(3, 3, pad: 1, @in: 2, @out: 3), Sigmoid]
+        public partial class Head;
+        """));
+
+    /// <summary>The everyday 3x3 same-padding layer, twice: the forward kernels and each backward-data kernel read their input through zero-padded views.</summary>
     [Fact]
     public void Conv3x3Same() => SnapshotHelper.Verify(GeneratorHarness.Run(Usings + """
         [Input(16, 10, 10)]
