@@ -79,7 +79,7 @@ public static class Report
         sb.AppendLine();
         sb.AppendLine("What each side's timed call is:");
         sb.AppendLine();
-        sb.AppendLine("- **ConvGen forward**: `Forward(input, output, batch)` with `RecordForBackward = false`, NCHW in and out (the call includes whatever layout copies the network runs at its edges: the conversion of the result from the blocked NCHW8c layout back to NCHW on a–d, g and a32–c32, and on f a zero-padded copy of the input, which its row kernel reads; a–d read their input in place through a zero-padded view, and e's planar matrix product, f's row kernel and h's planar depthwise kernel write NCHW themselves).");
+        sb.AppendLine("- **ConvGen forward**: `Forward(input, output, batch)` with `RecordForBackward = false`, NCHW in and out (the call includes whatever layout copies the network runs at its edges: the conversion of the result from the blocked NCHW8c layout back to NCHW on a–d, g and a32–c32; a–d and f read their input in place through a zero-padded view, and e's planar matrix product, f's row kernel and h's planar depthwise kernel write NCHW themselves).");
         sb.AppendLine("- **ConvGen backward**: after one recorded `Forward`, `Backward(outputGradient, inputGradient, batch)`. The generated API has **no call for backward-data alone**: "
             + "with an input-gradient span it computes data + weights + bias gradients, with an empty span weights + bias only. So *backward-weights* = the call with an empty span, "
             + "and *backward-data* = the median of per-pair differences, the two calls timed back to back in pairs (the column \"Backward with ∂x\" shows the whole call). "

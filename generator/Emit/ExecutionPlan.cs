@@ -108,10 +108,14 @@ internal sealed record ConvStep(LayerModel Layer, Tensor From, Tensor To, LayerK
     /// <summary>
     /// Whether the AVX2 kernel reads no tap on the zero border of its input, so that the input may be a
     /// <see cref="Tensor.ZeroPadded"/> view instead of a padded copy: the register-tiled kernel (NCHW8c out, dense)
-    /// skipping both the zero rows and the zero columns, or having none.
+    /// skipping both the zero rows and the zero columns, or having none; or the planar-output kernel on NCHW input,
+    /// which skips the zero rows and masks the zero columns out of its loads (<see cref="MasksZeroColumns"/>).
     /// </summary>
-    public bool ReadsOnlyInterior => Skips && To.Blocked && !RowsToBlocked
-        && (SkipsZeroRows || Zeros.Top + Zeros.Bottom == 0) && (SkipsZeroColumns || Zeros.Left + Zeros.Right == 0);
+    public bool ReadsOnlyInterior => Skips && (SkipsZeroRows || Zeros.Top + Zeros.Bottom == 0)
+        && (To.Blocked && !RowsToBlocked ? SkipsZeroColumns || Zeros.Left + Zeros.Right == 0 : MasksZeroColumns);
+
+    /// <summary>The planar-output kernel reading NCHW: its loads along a row leave out the lanes on zero columns.</summary>
+    public bool MasksZeroColumns => (RowsToBlocked || PlanarOutput) && !From.Blocked;
 
     /// <summary>
     /// Whether a layer runs the planar depthwise kernel on <paramref name="input"/>: depthwise, stride 1, reading NCHW,
@@ -300,6 +304,12 @@ internal sealed class ExecutionPlan
         var view = current;
         var zeros = default(ZeroBorder);
         int kh = layer.KernelHeight, kw = layer.KernelWidth;
+        // A last 1x1 layer on NCHW (the network's input, a planar depthwise layer's output) writes the caller's NCHW
+        // itself: the blocked kernel would need a layout copy after it (3.2 MB for 256 channels at 56×56). So does a
+        // last layer with few output channels that the planar-output kernel runs: NCHW8c would cost it a transpose
+        // per 8-pixel vector and the copy back another.
+        bool planar = ConvStep.ReadsPlanar(layer, current)
+            || last && !current.Blocked && (ConvStep.GemmFits(layer) || ConvStep.RowsFit(layer) && layer.Output.C <= ConvStep.MaxPlanarOutputs);
         if (ConvStep.ReadsPlanar(layer, current))
         {
             // A depthwise layer on NCHW (the network's input) runs along the rows of each channel plane: no copy into
@@ -322,7 +332,7 @@ internal sealed class ExecutionPlan
             // the padded grid: no copy (its layer's weight gradient, which reads the padding, copies in Backward).
             // Otherwise padding once up front leaves the kernel with no borders: every tap of every pixel is in bounds.
             var padded = Tensor.ZeroPadded(current, h, w, layer.PadTop, layer.PadLeft);
-            var output = new Tensor("", Next(current), true, layer.Output.C, layer.Output.H, layer.Output.W, 0);
+            var output = new Tensor("", Next(current), !planar, layer.Output.C, layer.Output.H, layer.Output.W, 0);
             if (new ConvStep(layer, padded, output, activation, "", null, current, zeros).ReadsOnlyInterior)
             {
                 view = padded;
@@ -344,12 +354,6 @@ internal sealed class ExecutionPlan
         Parameters.Add(weight);
         if (bias is not null) Parameters.Add(bias);
 
-        // A last 1x1 layer on NCHW (the network's input, a planar depthwise layer's output) writes the caller's NCHW
-        // itself: the blocked kernel would need a layout copy after it (3.2 MB for 256 channels at 56×56). So does a
-        // last layer with few output channels that the planar-output kernel runs: NCHW8c would cost it a transpose
-        // per 8-pixel vector and the copy back another.
-        bool planar = ConvStep.ReadsPlanar(layer, current)
-            || last && !current.Blocked && (ConvStep.GemmFits(layer) || ConvStep.RowsFit(layer) && layer.Output.C <= ConvStep.MaxPlanarOutputs);
         var to = planar
             ? NewTensor(Next(current), false, layer.Output.C, layer.Output.H, layer.Output.W, layer.Output.C * layer.Output.H * layer.Output.W)
             : NewBlocked(Next(current), layer.Output.C, layer.Output.H, layer.Output.W);

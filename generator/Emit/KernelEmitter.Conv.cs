@@ -557,9 +557,11 @@ internal sealed partial class KernelEmitter
     /// last layer with few output channels (NCHW out, the caller's), and a forward layer with few output channels
     /// followed by more layers (<see cref="ConvStep.RowsToBlocked"/>: each 8-pixel vector transposed into 8 NCHW8c
     /// pixels). Forward layers add the bias and activation in the epilogue. A tile holds all O output channels × V row
-    /// vectors; per tap it loads V input vectors and broadcasts O weights for O·V FMAs. The input has a zero border, so
-    /// no load needs a mask; a row that 8 does not divide ends with a vector that overlaps the one before and rewrites
-    /// the same values.
+    /// vectors; per tap it loads V input vectors and broadcasts O weights for O·V FMAs. A padded copy's zero border lets
+    /// every load read whole vectors; through a zero-padded view of NCHW input (<see cref="ConvStep.MasksZeroColumns"/>)
+    /// the loads that reach the zero columns are masked to the lanes in memory instead, and the kernel rows on the zero
+    /// rows skipped. A row that 8 does not divide ends with a vector that overlaps the one before and rewrites the same
+    /// values.
     /// </summary>
     private void EmitPlanarOutputConv(string name, ConvStep s)
     {
@@ -577,16 +579,22 @@ internal sealed partial class KernelEmitter
         w.Line();
 
         string rows = s.SkipsZeroRows ? KernelRows(s, x) : $"int ky0 = 0, ky1 = {kh};";
+        // Through a zero-padded view, a load's lanes on the grid's zero columns are not in memory: masked out (a load
+        // with none left is left out, with its FMAs).
+        string MaskAt(int column) => x.IsView ? LaneMask(column - x.View.Left, x.StoredW) : "all";
+        string viewOffset = x.IsView ? $" - {x.ViewOffset}" : "";
         Open($"{name}Avx", ConvFormula(l), "Each work item is one output row, all output channels.");
         w.Open("for (int item = begin; item < end; item++)");
         w.Line($"int oy = item % {y.H}, n = item / {y.H};");
-        w.Line($"float* x = {Sample(x)} + oy * {x.RowStride};");
+        w.Line($"float* x = {Sample(x)} + oy * {x.RowStride}{viewOffset};");
         w.Line($"float* y = {Sample(y)} + oy * {y.RowStride};");
         w.Line(rows);
         var tiles = new Dictionary<string, List<int>>();
         foreach (var mine in EvenRuns(RowVectors(y.W), most))
         {
-            string key = string.Join(",", mine.ConvertAll(v => v - mine[0]));
+            // Tiles with the same vector offsets share a method, unless their loads are masked differently.
+            var masks = mine.SelectMany(v => Enumerable.Range(0, kw).Select(kx => MaskAt(v + kx * d))).ToList();
+            string key = string.Join(",", mine.ConvertAll(v => v - mine[0])) + (masks.All(m => m == "all") ? "" : $"@{mine[0]}");
             if (!tiles.ContainsKey(key)) tiles.Add(key, mine);
             string b = bias ? $", f->{s.BiasPointer}" : "";
             w.Line($"{name}Tile{tiles.Keys.ToList().IndexOf(key)}({Plus("x", mine[0])}, f->{s.WeightPointer}{b}, {Plus("y", mine[0] * pixel)}, ky0, ky1);");
@@ -618,24 +626,27 @@ internal sealed partial class KernelEmitter
             {
                 for (int kx = 0; kx < kw; kx++)
                 {
+                    var live = Enumerable.Range(0, vectors).Where(v => MaskAt(mine[v] + kx * d) != "none").ToList();
+                    if (live.Count == 0) continue;
+                    string LoadAt(int v) => Load(r, "0", mine[v] - mine[0] + kx * d, MaskAt(mine[v] + kx * d));
                     if (weightsFirst)
                     {
                         // Broadcasts held, each input vector loaded once and used by every output channel.
                         for (int o = 0; o < outputs; o++) w.Line($"t{o} = Vector256.Create({k}[{kx * 8 + o}]);");
-                        for (int v = 0; v < vectors; v++)
+                        foreach (int v in live)
                         {
-                            w.Line($"u = Avx.LoadVector256({Plus(r, mine[v] - mine[0] + kx * d)});");
+                            w.Line($"u = {LoadAt(v)};");
                             for (int o = 0; o < outputs; o++) w.Line($"{set}{o}_{v} = Fma.MultiplyAdd(u, t{o}, {set}{o}_{v});");
                         }
                     }
                     else
                     {
                         // Input vectors held, each weight broadcast once and used for every vector.
-                        for (int v = 0; v < vectors; v++) w.Line($"t{v} = Avx.LoadVector256({Plus(r, mine[v] - mine[0] + kx * d)});");
+                        foreach (int v in live) w.Line($"t{v} = {LoadAt(v)};");
                         for (int o = 0; o < outputs; o++)
                         {
                             w.Line($"u = Vector256.Create({k}[{kx * 8 + o}]);");
-                            for (int v = 0; v < vectors; v++) w.Line($"{set}{o}_{v} = Fma.MultiplyAdd(t{v}, u, {set}{o}_{v});");
+                            foreach (int v in live) w.Line($"{set}{o}_{v} = Fma.MultiplyAdd(t{v}, u, {set}{o}_{v});");
                         }
                     }
                 }
@@ -695,7 +706,7 @@ internal sealed partial class KernelEmitter
         Open($"{name}Scalar", ConvFormula(l), "Scalar twin of the AVX2 kernel for CPUs without AVX2/FMA: same work items.");
         w.Open("for (int item = begin; item < end; item++)");
         w.Line($"int oy = item % {y.H}, n = item / {y.H};");
-        w.Line($"float* x = {Sample(x)} + oy * {x.RowStride};");
+        w.Line($"float* x = {Sample(x)} + oy * {x.RowStride}{viewOffset};");
         w.Line($"float* y = {Sample(y)} + oy * {y.RowStride};");
         w.Line($"float* w = f->{s.WeightPointer};");
         w.Line(rows);
@@ -705,7 +716,9 @@ internal sealed partial class KernelEmitter
         w.Line($"for (int i = 0; i < {inputs}; i++)");
         w.Line("    for (int ky = ky0; ky < ky1; ky++)");
         w.Line($"        for (int kx = 0; kx < {kw}; kx++)");
-        w.Line($"            acc += w[((i * {kh} + ky) * {kw} + kx) * 8 + o] * x[i * {x.PlaneStride} + ky * {d * x.RowStride} + ox + kx * {d}];");
+        // A view's zero columns are not in memory: their taps are left out (its zero rows, by ky0 and ky1).
+        if (x.IsView) w.Line($"            if ((uint)(ox + kx * {d} - {x.View.Left}) < {x.StoredW})");
+        w.Line($"            {(x.IsView ? "    " : "")}acc += w[((i * {kh} + ky) * {kw} + kx) * 8 + o] * x[i * {x.PlaneStride} + ky * {d * x.RowStride} + ox + kx * {d}];");
         w.Line($"y[o * {y.PlaneStride} + ox] = {Apply(s.Activation, "acc", false)};");
         w.Close();
         w.Close();

@@ -20,12 +20,12 @@ public unsafe partial class Head : global::ConvGen.INetwork
     /// <summary>Floats per output sample: 3×12×12.</summary>
     public const int OutputLength = 432;
     /// <summary>Workspace floats per sample: two ping-pong activation buffers and one padding scratch, sized to the largest tensor each holds.</summary>
-    public const int WorkspaceFloatsPerSample = 824;
+    public const int WorkspaceFloatsPerSample = 432;
     private const int BufferAFloats = 432, BufferBFloats = 0;
     /// <summary>Samples per pass of an unrecorded Forward of a larger batch than SinglePassBatch: at most 4 MiB of workspace (or one sample).</summary>
-    public const int SamplesPerPass = 1272;
+    public const int SamplesPerPass = 2427;
     /// <summary>The largest batch an unrecorded Forward runs in one pass: at most 16 MiB of workspace (or one sample).</summary>
-    public const int SinglePassBatch = 5090;
+    public const int SinglePassBatch = 9709;
 
     /// <summary>Per-sample output shape.</summary>
     public static IReadOnlyList<int> OutputShape { get; } = Array.AsReadOnly(new int[] { 3, 12, 12 });
@@ -69,7 +69,7 @@ public unsafe partial class Head : global::ConvGen.INetwork
     {
         public int Batch;
         public int N0, N1; // the samples of one pass of a dense weight-gradient step
-        public float* T0, Output, T1, T2;
+        public float* T0, Output, T1;
         public float* OutputGradient, InputGradient, G0, G1, G2;
         public float* L0W, L0dW;
         public float* L0B, L0dB;
@@ -80,9 +80,9 @@ public unsafe partial class Head : global::ConvGen.INetwork
     private static readonly bool s_useAvx2 = Avx2.IsSupported && Fma.IsSupported;
 
     /// <summary>Floats per sample of a recorded forward: every tensor keeps its own region for Backward.</summary>
-    public const long RecordedFloatsPerSample = 1112;
+    public const long RecordedFloatsPerSample = 720;
     /// <summary>Floats per sample Backward needs for gradients.</summary>
-    public const long GradientFloatsPerSample = 2172;
+    public const long GradientFloatsPerSample = 1976;
     private readonly object _recordLock = new();
     private float[]? _recorded, _gradients;
     private int _recordedBatch;
@@ -134,13 +134,12 @@ public unsafe partial class Head : global::ConvGen.INetwork
         {
             Frame frame = default;
             float* a = ws, b = ws + (nint)pass * BufferAFloats, scratch = b + (nint)pass * BufferBFloats;
-            frame.T1 = scratch;
             for (int n0 = 0; n0 < batch; n0 += frame.Batch)
             {
                 frame.Batch = Math.Min(pass, batch - n0);
                 frame.T0 = x + (nint)n0 * InputLength;
                 frame.Output = y + (nint)n0 * OutputLength;
-                frame.T2 = overlaps ? a : frame.Output; // the last layer writes the caller's output, unless it could overwrite input it still reads
+                frame.T1 = overlaps ? a : frame.Output; // the last layer writes the caller's output, unless it could overwrite input it still reads
                 RunForward(&frame);
             }
         }
@@ -152,7 +151,6 @@ public unsafe partial class Head : global::ConvGen.INetwork
         frame.Batch = batch;
         frame.T0 = tape;
         frame.T1 = tape + (nint)batch * 288;
-        frame.T2 = tape + (nint)batch * 680;
         frame.L0W = _layer0Weight.Pointer;
         frame.L0dW = _layer0Weight.GradientPointer;
         frame.L0B = _layer0Bias.Pointer;
@@ -164,9 +162,8 @@ public unsafe partial class Head : global::ConvGen.INetwork
         int batch = frame->Batch;
         frame->L0W = _layer0Weight.Pointer;
         frame->L0B = _layer0Bias.Pointer;
-        global::ConvGen.Parallelism.For(batch * 2, &Step0, frame, grain: 82); // zero-padded copy
-        global::ConvGen.Parallelism.For(batch * 12, &Step1, frame, grain: 247); // layer 0: Conv 3x3, 2→3 + Sigmoid
-        if (frame->T2 != frame->Output) global::ConvGen.Parallelism.For(batch * 3, &Step2, frame, grain: 112); // output
+        global::ConvGen.Parallelism.For(batch * 12, &Step0, frame, grain: 247); // layer 0: Conv 3x3, 2→3 + Sigmoid
+        if (frame->T1 != frame->Output) global::ConvGen.Parallelism.For(batch * 3, &Step1, frame, grain: 112); // output
     }
 
     private readonly global::ConvGen.TransposedWeights _L0WT;
@@ -205,12 +202,12 @@ public unsafe partial class Head : global::ConvGen.INetwork
                 global::ConvGen.Parallelism.For((int)(((long)batch * 432 + 4095) / 4096), &Back1, &frame); // ∂ through layer 1 (Sigmoid)
                 global::ConvGen.Parallelism.For(1, &Back2, &frame); // ∂ layer 0 bias
                 global::ConvGen.Parallelism.For(batch * 1, &Back3, &frame); // layer 0: ∂Z into NCHW8c for the weight gradient
+                global::ConvGen.Parallelism.For(batch * 2, &Back4, &frame); // layer 0: zero-padded copy of its input for the weight gradient
                 for (frame.N0 = 0; frame.N0 < batch; frame.N0 += 97) // ∂ layer 0 weight, 97 sample(s) per pass
                 {
                     frame.N1 = Math.Min(batch, frame.N0 + 97);
-                    global::ConvGen.Parallelism.For(2, &Back4, &frame);
+                    global::ConvGen.Parallelism.For(2, &Back5, &frame);
                 }
-                if (wantInput) global::ConvGen.Parallelism.For(batch * 3, &Back5, &frame); // layer 0: ∂Z onto the backward-data grid
                 if (wantInput) global::ConvGen.Parallelism.For(batch * 12, &Back6, &frame); // ∂ layer 0 input: forward kernel over transposed weights
             }
         }
@@ -229,49 +226,30 @@ public unsafe partial class Head : global::ConvGen.INetwork
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static float Sigmoid(float v) => 1f / (1f + MathF.Exp(-v));
 
-    // Y[n,c,h+1,w+1] = X[n,c,h,w]   (2×12×12 NCHW → 2×14×14 NCHW: zero-padded copy)
-    // The border is zeroed, so the next kernel reads every tap in bounds.
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Step0(void* state, int begin, int end)
-    {
-        var f = (Frame*)state;
-        for (int item = begin; item < end; item++)
-        {
-            int n = item / 2, unit = item % 2;
-            float* x = f->T0 + (nint)n * 288;
-            float* y = f->T1 + (nint)n * 392 + (nint)unit * 196;
-            new Span<float>(y, 196).Clear();
-            float* src = x + unit * 144;
-            float* dst = y + 15;
-            for (int h = 0; h < 12; h++)
-                new ReadOnlySpan<float>(src + h * 12, 12).CopyTo(new Span<float>(dst + h * 14, 12));
-        }
-    }
-
     // Y[n,o,y,x] = B[o] + W[o,I,ΔY,ΔX] · X[n,I,y+ΔY-1,x+ΔX-1]
     // layer 0: 2×12×12 → 3×12×12, 3x3 + Sigmoid (layer 1) fused: NCHW in, NCHW out, 3 output channel(s) × up to 2 vectors of 8 pixels per tile, one broadcast weight per output channel and tap
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Step1(void* state, int begin, int end) { if (s_useAvx2) Step1Avx(state, begin, end); else Step1Scalar(state, begin, end); }
+    private static void Step0(void* state, int begin, int end) { if (s_useAvx2) Step0Avx(state, begin, end); else Step0Scalar(state, begin, end); }
 
     // Y[n,o,y,x] = B[o] + W[o,I,ΔY,ΔX] · X[n,I,y+ΔY-1,x+ΔX-1]
     // Each work item is one output row, all output channels.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Step1Avx(void* state, int begin, int end)
+    private static void Step0Avx(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
             int oy = item % 12, n = item / 12;
-            float* x = f->T1 + (nint)n * 392 + oy * 14;
-            float* y = f->T2 + (nint)n * 432 + oy * 12;
+            float* x = f->T0 + (nint)n * 288 + oy * 12 - 13;
+            float* y = f->T1 + (nint)n * 432 + oy * 12;
             int ky0 = Math.Max(0, 1 - oy), ky1 = Math.Min(3, 13 - oy);
-            Step1Tile0(x, f->L0W, f->L0B, y, ky0, ky1);
+            Step0Tile0(x, f->L0W, f->L0B, y, ky0, ky1);
         }
     }
 
     // 3×2 tile, twice (even and odd input channels): acc[o][v] += W[o,i,tap] · X[i][pixels of v + tap offset]; per tap 2 input loads and 3 broadcasts for 6 FMAs.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Step1Tile0(float* x, float* w, float* b, float* y, int ky0, int ky1)
+    private static void Step0Tile0(float* x, float* w, float* b, float* y, int ky0, int ky1)
     {
         Vector256<float> a0_0 = Vector256.Create(b[0]), a0_1 = a0_0;
         Vector256<float> a1_0 = Vector256.Create(b[1]), a1_1 = a1_0;
@@ -284,9 +262,9 @@ public unsafe partial class Head : global::ConvGen.INetwork
         {
             for (int ky = ky0; ky < ky1; ky++)
             {
-                float* r = x + i * 196 + ky * 14, r1 = r + 196;
+                float* r = x + i * 144 + ky * 12, r1 = r + 144;
                 float* k = w + (i * 3 + ky) * 24, k1 = k + 72;
-                t0 = Avx.LoadVector256(r);
+                t0 = Avx.MaskLoad(r, Vector256.Create(0, -1, -1, -1, -1, -1, -1, -1).AsSingle());
                 t1 = Avx.LoadVector256(r + 4);
                 u = Vector256.Create(k[0]);
                 a0_0 = Fma.MultiplyAdd(t0, u, a0_0);
@@ -309,7 +287,7 @@ public unsafe partial class Head : global::ConvGen.INetwork
                 a2_0 = Fma.MultiplyAdd(t0, u, a2_0);
                 a2_1 = Fma.MultiplyAdd(t1, u, a2_1);
                 t0 = Avx.LoadVector256(r + 2);
-                t1 = Avx.LoadVector256(r + 6);
+                t1 = Avx.MaskLoad(r + 6, Vector256.Create(-1, -1, -1, -1, -1, -1, -1, 0).AsSingle());
                 u = Vector256.Create(k[16]);
                 a0_0 = Fma.MultiplyAdd(t0, u, a0_0);
                 a0_1 = Fma.MultiplyAdd(t1, u, a0_1);
@@ -319,7 +297,7 @@ public unsafe partial class Head : global::ConvGen.INetwork
                 u = Vector256.Create(k[18]);
                 a2_0 = Fma.MultiplyAdd(t0, u, a2_0);
                 a2_1 = Fma.MultiplyAdd(t1, u, a2_1);
-                t0 = Avx.LoadVector256(r1);
+                t0 = Avx.MaskLoad(r1, Vector256.Create(0, -1, -1, -1, -1, -1, -1, -1).AsSingle());
                 t1 = Avx.LoadVector256(r1 + 4);
                 u = Vector256.Create(k1[0]);
                 c0_0 = Fma.MultiplyAdd(t0, u, c0_0);
@@ -342,7 +320,7 @@ public unsafe partial class Head : global::ConvGen.INetwork
                 c2_0 = Fma.MultiplyAdd(t0, u, c2_0);
                 c2_1 = Fma.MultiplyAdd(t1, u, c2_1);
                 t0 = Avx.LoadVector256(r1 + 2);
-                t1 = Avx.LoadVector256(r1 + 6);
+                t1 = Avx.MaskLoad(r1 + 6, Vector256.Create(-1, -1, -1, -1, -1, -1, -1, 0).AsSingle());
                 u = Vector256.Create(k1[16]);
                 c0_0 = Fma.MultiplyAdd(t0, u, c0_0);
                 c0_1 = Fma.MultiplyAdd(t1, u, c0_1);
@@ -365,14 +343,14 @@ public unsafe partial class Head : global::ConvGen.INetwork
     // Y[n,o,y,x] = B[o] + W[o,I,ΔY,ΔX] · X[n,I,y+ΔY-1,x+ΔX-1]
     // Scalar twin of the AVX2 kernel for CPUs without AVX2/FMA: same work items.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Step1Scalar(void* state, int begin, int end)
+    private static void Step0Scalar(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
             int oy = item % 12, n = item / 12;
-            float* x = f->T1 + (nint)n * 392 + oy * 14;
-            float* y = f->T2 + (nint)n * 432 + oy * 12;
+            float* x = f->T0 + (nint)n * 288 + oy * 12 - 13;
+            float* y = f->T1 + (nint)n * 432 + oy * 12;
             float* w = f->L0W;
             int ky0 = Math.Max(0, 1 - oy), ky1 = Math.Min(3, 13 - oy);
             for (int o = 0; o < 3; o++)
@@ -383,7 +361,8 @@ public unsafe partial class Head : global::ConvGen.INetwork
                     for (int i = 0; i < 2; i++)
                         for (int ky = ky0; ky < ky1; ky++)
                             for (int kx = 0; kx < 3; kx++)
-                                acc += w[((i * 3 + ky) * 3 + kx) * 8 + o] * x[i * 196 + ky * 14 + ox + kx * 1];
+                                if ((uint)(ox + kx * 1 - 1) < 12)
+                                    acc += w[((i * 3 + ky) * 3 + kx) * 8 + o] * x[i * 144 + ky * 12 + ox + kx * 1];
                     y[o * 144 + ox] = Sigmoid(acc);
                 }
             }
@@ -393,13 +372,13 @@ public unsafe partial class Head : global::ConvGen.INetwork
     // Y[n,c,h+0,w+0] = X[n,c,h,w]   (3×12×12 NCHW → 3×12×12 NCHW: output)
     // A pure change of layout.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Step2(void* state, int begin, int end)
+    private static void Step1(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
             int n = item / 3, unit = item % 3;
-            float* x = f->T2 + (nint)n * 432;
+            float* x = f->T1 + (nint)n * 432;
             float* y = f->Output + (nint)n * 432 + (nint)unit * 144;
             float* src = x + unit * 144;
             float* dst = y + 0;
@@ -433,7 +412,7 @@ public unsafe partial class Head : global::ConvGen.INetwork
     {
         var f = (Frame*)state;
         long total = (long)f->Batch * 432;
-        float* y = f->T2;
+        float* y = f->T1;
         float* g = f->G0;
         for (int chunk = begin; chunk < end; chunk++)
         {
@@ -502,10 +481,29 @@ public unsafe partial class Head : global::ConvGen.INetwork
         }
     }
 
+    // Y[n,c,h+1,w+1] = X[n,c,h,w]   (2×12×12 NCHW → 2×14×14 NCHW: layer 0: zero-padded copy of its input for the weight gradient)
+    // The border is zeroed, so the next kernel reads every tap in bounds.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back4(void* state, int begin, int end)
+    {
+        var f = (Frame*)state;
+        for (int item = begin; item < end; item++)
+        {
+            int n = item / 2, unit = item % 2;
+            float* x = f->T0 + (nint)n * 288;
+            float* y = f->G2 + (nint)n * 392 + (nint)unit * 196;
+            new Span<float>(y, 196).Clear();
+            float* src = x + unit * 144;
+            float* dst = y + 15;
+            for (int h = 0; h < 12; h++)
+                new ReadOnlySpan<float>(src + h * 12, 12).CopyTo(new Span<float>(dst + h * 14, 12));
+        }
+    }
+
     // ∂W[o,i,ΔY,ΔX] += Σ_{n,y,x} ∂Z[n,o,y,x] · X[n,i,1·y+1·ΔY,1·x+1·ΔX]   (layer 0, X zero-padded)
     // Each work item owns 8 outputs × 1 input channel(s) × 3 kernel row(s) × 3: 9 accumulators in registers, reduced over every pixel of the pass's samples [N0, N1).
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back4(void* state, int begin, int end)
+    private static void Back5(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
@@ -517,7 +515,7 @@ public unsafe partial class Head : global::ConvGen.INetwork
             for (int n = f->N0; n < f->N1; n++)
             {
                 float* gz = f->G1 + (nint)n * 1152 + ob0 * 1152;
-                float* xs = f->T1 + (nint)n * 392 + ic0 * 196 + ky0 * 14;
+                float* xs = f->G2 + (nint)n * 392 + ic0 * 196 + ky0 * 14;
                 for (int oy = oy0; oy < oy1; oy++)
                 {
                     float* gr = gz + oy * 96;
@@ -560,25 +558,6 @@ public unsafe partial class Head : global::ConvGen.INetwork
         }
     }
 
-    // Y[n,c,h+1,w+1] = X[n,c,h,w]   (3×12×12 NCHW → 3×14×14 NCHW: layer 0: ∂Z onto the backward-data grid)
-    // The border is zeroed, so the next kernel reads every tap in bounds.
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back5(void* state, int begin, int end)
-    {
-        var f = (Frame*)state;
-        for (int item = begin; item < end; item++)
-        {
-            int n = item / 3, unit = item % 3;
-            float* x = f->G0 + (nint)n * 432;
-            float* y = f->G2 + (nint)n * 588 + (nint)unit * 196;
-            new Span<float>(y, 196).Clear();
-            float* src = x + unit * 144;
-            float* dst = y + 15;
-            for (int h = 0; h < 12; h++)
-                new ReadOnlySpan<float>(src + h * 12, 12).CopyTo(new Span<float>(dst + h * 14, 12));
-        }
-    }
-
     // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
     // layer 0: 3×14×14 → 2×12×12, 3x3: NCHW in, NCHW out, 2 output channel(s) × up to 2 vectors of 8 pixels per tile, one broadcast weight per output channel and tap
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -593,7 +572,7 @@ public unsafe partial class Head : global::ConvGen.INetwork
         for (int item = begin; item < end; item++)
         {
             int oy = item % 12, n = item / 12;
-            float* x = f->G2 + (nint)n * 588 + oy * 14;
+            float* x = f->G0 + (nint)n * 432 + oy * 12 - 13;
             float* y = f->InputGradient + (nint)n * 288 + oy * 12;
             int ky0 = Math.Max(0, 1 - oy), ky1 = Math.Min(3, 13 - oy);
             Back6Tile0(x, f->L0WT, y, ky0, ky1);
@@ -613,11 +592,11 @@ public unsafe partial class Head : global::ConvGen.INetwork
         {
             for (int ky = ky0; ky < ky1; ky++)
             {
-                float* r = x + i * 196 + ky * 14, r1 = r + 196;
+                float* r = x + i * 144 + ky * 12, r1 = r + 144;
                 float* k = w + (i * 3 + ky) * 24, k1 = k + 72;
                 t0 = Vector256.Create(k[0]);
                 t1 = Vector256.Create(k[1]);
-                u = Avx.LoadVector256(r);
+                u = Avx.MaskLoad(r, Vector256.Create(0, -1, -1, -1, -1, -1, -1, -1).AsSingle());
                 a0_0 = Fma.MultiplyAdd(u, t0, a0_0);
                 a1_0 = Fma.MultiplyAdd(u, t1, a1_0);
                 u = Avx.LoadVector256(r + 4);
@@ -636,12 +615,12 @@ public unsafe partial class Head : global::ConvGen.INetwork
                 u = Avx.LoadVector256(r + 2);
                 a0_0 = Fma.MultiplyAdd(u, t0, a0_0);
                 a1_0 = Fma.MultiplyAdd(u, t1, a1_0);
-                u = Avx.LoadVector256(r + 6);
+                u = Avx.MaskLoad(r + 6, Vector256.Create(-1, -1, -1, -1, -1, -1, -1, 0).AsSingle());
                 a0_1 = Fma.MultiplyAdd(u, t0, a0_1);
                 a1_1 = Fma.MultiplyAdd(u, t1, a1_1);
                 t0 = Vector256.Create(k1[0]);
                 t1 = Vector256.Create(k1[1]);
-                u = Avx.LoadVector256(r1);
+                u = Avx.MaskLoad(r1, Vector256.Create(0, -1, -1, -1, -1, -1, -1, -1).AsSingle());
                 c0_0 = Fma.MultiplyAdd(u, t0, c0_0);
                 c1_0 = Fma.MultiplyAdd(u, t1, c1_0);
                 u = Avx.LoadVector256(r1 + 4);
@@ -660,7 +639,7 @@ public unsafe partial class Head : global::ConvGen.INetwork
                 u = Avx.LoadVector256(r1 + 2);
                 c0_0 = Fma.MultiplyAdd(u, t0, c0_0);
                 c1_0 = Fma.MultiplyAdd(u, t1, c1_0);
-                u = Avx.LoadVector256(r1 + 6);
+                u = Avx.MaskLoad(r1 + 6, Vector256.Create(-1, -1, -1, -1, -1, -1, -1, 0).AsSingle());
                 c0_1 = Fma.MultiplyAdd(u, t0, c0_1);
                 c1_1 = Fma.MultiplyAdd(u, t1, c1_1);
             }
@@ -669,11 +648,11 @@ public unsafe partial class Head : global::ConvGen.INetwork
         {
             for (int ky = ky0; ky < ky1; ky++)
             {
-                float* r = x + i * 196 + ky * 14;
+                float* r = x + i * 144 + ky * 12;
                 float* k = w + (i * 3 + ky) * 24;
                 t0 = Vector256.Create(k[0]);
                 t1 = Vector256.Create(k[1]);
-                u = Avx.LoadVector256(r);
+                u = Avx.MaskLoad(r, Vector256.Create(0, -1, -1, -1, -1, -1, -1, -1).AsSingle());
                 a0_0 = Fma.MultiplyAdd(u, t0, a0_0);
                 a1_0 = Fma.MultiplyAdd(u, t1, a1_0);
                 u = Avx.LoadVector256(r + 4);
@@ -692,7 +671,7 @@ public unsafe partial class Head : global::ConvGen.INetwork
                 u = Avx.LoadVector256(r + 2);
                 a0_0 = Fma.MultiplyAdd(u, t0, a0_0);
                 a1_0 = Fma.MultiplyAdd(u, t1, a1_0);
-                u = Avx.LoadVector256(r + 6);
+                u = Avx.MaskLoad(r + 6, Vector256.Create(-1, -1, -1, -1, -1, -1, -1, 0).AsSingle());
                 a0_1 = Fma.MultiplyAdd(u, t0, a0_1);
                 a1_1 = Fma.MultiplyAdd(u, t1, a1_1);
             }
@@ -712,7 +691,7 @@ public unsafe partial class Head : global::ConvGen.INetwork
         for (int item = begin; item < end; item++)
         {
             int oy = item % 12, n = item / 12;
-            float* x = f->G2 + (nint)n * 588 + oy * 14;
+            float* x = f->G0 + (nint)n * 432 + oy * 12 - 13;
             float* y = f->InputGradient + (nint)n * 288 + oy * 12;
             float* w = f->L0WT;
             int ky0 = Math.Max(0, 1 - oy), ky1 = Math.Min(3, 13 - oy);
@@ -724,7 +703,8 @@ public unsafe partial class Head : global::ConvGen.INetwork
                     for (int i = 0; i < 3; i++)
                         for (int ky = ky0; ky < ky1; ky++)
                             for (int kx = 0; kx < 3; kx++)
-                                acc += w[((i * 3 + ky) * 3 + kx) * 8 + o] * x[i * 196 + ky * 14 + ox + kx * 1];
+                                if ((uint)(ox + kx * 1 - 1) < 12)
+                                    acc += w[((i * 3 + ky) * 3 + kx) * 8 + o] * x[i * 144 + ky * 12 + ox + kx * 1];
                     y[o * 144 + ox] = acc;
                 }
             }
