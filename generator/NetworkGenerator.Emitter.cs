@@ -151,6 +151,7 @@ public sealed partial class NetworkGenerator
             w.Line("/// <summary>Pointers one call's kernels share: tensors, gradients, packed parameters and their gradients.</summary>");
             w.Open("private struct Frame");
             w.Line("public int Batch;");
+            if (plan.RecordedOnly.Count > 0) w.Line("public bool Recording; // a recorded Forward: also make the copies only Backward reads");
             if (back.Steps.Any(step => KernelEmitter.SamplesPerPass(step) is not null))
                 w.Line("public int N0, N1; // the samples of one pass of a dense weight-gradient step");
             w.Line($"public float* T0, Output{string.Concat(plan.Tensors.Select(t => ", " + t.Field))};");
@@ -214,7 +215,7 @@ public sealed partial class NetworkGenerator
             w.Line("float* a = ws, b = ws + (nint)pass * BufferAFloats, scratch = b + (nint)pass * BufferBFloats;");
             string Buffer(Tensor t) => t.Buffer switch { BufferKind.A => "a", BufferKind.B => "b", _ => "scratch" };
             foreach (var t in plan.Tensors)
-                if (t != plan.DirectOutput) w.Line($"frame.{t.Field} = {Buffer(t)};");
+                if (t != plan.DirectOutput && !plan.RecordedOnly.Contains(t.Field)) w.Line($"frame.{t.Field} = {Buffer(t)};");
             w.Open("for (int n0 = 0; n0 < batch; n0 += frame.Batch)");
             w.Line("frame.Batch = Math.Min(pass, batch - n0);");
             w.Line("frame.T0 = x + (nint)n0 * InputLength;");
@@ -230,6 +231,7 @@ public sealed partial class NetworkGenerator
             w.Line("/// <summary>Every forward tensor in its own region of <paramref name=\"tape\"/>, as Backward finds them.</summary>");
             w.Open("private void SetTape(ref Frame frame, float* tape, int batch)");
             w.Line("frame.Batch = batch;");
+            if (plan.RecordedOnly.Count > 0) w.Line("frame.Recording = true;");
             w.Line("frame.T0 = tape;");
             long offset = plan.Input.Stride;
             foreach (var t in plan.Tensors)
@@ -251,7 +253,8 @@ public sealed partial class NetworkGenerator
             for (int i = 0; i < plan.Steps.Count; i++)
             {
                 string call = $"global::ConvGen.Parallelism.For({KernelEmitter.WorkItems(plan.Steps[i])}, &Step{i}, {KernelEmitter.ForArguments(plan.Steps[i], "frame")}); // {KernelEmitter.Describe(plan.Steps[i])}";
-                w.Line(i == plan.Steps.Count - 1 && plan.DirectOutput is { } last ? $"if (frame->{last.Field} != frame->Output) {call}" : call);
+                w.Line(i == plan.Steps.Count - 1 && plan.DirectOutput is { } last ? $"if (frame->{last.Field} != frame->Output) {call}"
+                    : plan.Steps[i] is CopyStep { RecordedOnly: true } ? $"if (frame->Recording) {call}" : call);
             }
             w.Close();
             w.Line();

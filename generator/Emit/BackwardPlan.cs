@@ -96,7 +96,7 @@ internal sealed record PoolGradStep(LayerModel Layer, Tensor Input, Tensor Outpu
     public bool Tiles => Layer.Kind != LayerKind.GlobalAvgPool && Layer.Stride == Layer.KernelHeight && !Layer.HasPadding;
 }
 
-/// <summary>A layout copy of a gradient (towards the caller's ∂loss/∂input), or of a recorded input that a weight gradient reads zero-padded.</summary>
+/// <summary>A layout copy of a gradient (towards the caller's ∂loss/∂input).</summary>
 internal sealed record CopyGradStep(CopyStep Copy, bool InputOnly) : BackwardStep(InputOnly);
 
 internal sealed class BackwardPlan
@@ -172,6 +172,8 @@ internal sealed class BackwardPlan
         {
             switch (steps[i])
             {
+                case CopyStep { RecordedOnly: true }:
+                    break; // the weight gradient's padded copy of an input that the forward kernel read as a view
                 case CopyStep copy when views.Contains(copy.To.Field):
                     break; // the convolution's backward-data writes ∂ of the unpadded source directly
                 case CopyStep copy:
@@ -278,15 +280,8 @@ internal sealed class BackwardPlan
                 mask = $"L{l.Index}M";
                 Masks.Add((weight, mask));
             }
-            // A forward that read its input through a zero-padded view leaves the padded copy to this kernel, which
-            // reads the padding: made here, from the recorded input, into the gradient workspace.
-            var input = c.From;
-            if (input.IsView)
-            {
-                input = New(false, source.C, input.H, input.W, source.C * input.H * input.W);
-                Steps.Add(new CopyGradStep(new CopyStep(source, input, l.PadTop, l.PadLeft, $"layer {l.Index}: zero-padded copy of its input for the weight gradient"), false));
-            }
-            Steps.Add(new ConvWeightGradStep(l, input, weightGz, weight.GradientPointer, mask, Zeros: c.Zeros));
+            // Over the padded copy, recorded where the forward kernel read a view (this kernel reads the padding).
+            Steps.Add(new ConvWeightGradStep(l, c.PaddedCopy ?? c.From, weightGz, weight.GradientPointer, mask, Zeros: c.Zeros));
         }
 
         if (c.PlanarGemm)

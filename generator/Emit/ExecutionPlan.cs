@@ -83,7 +83,9 @@ internal sealed record RepackedWeights(ParameterPlan Source, string Pointer, str
 internal abstract record Step(Tensor From, Tensor To);
 
 /// <summary>Copies a tensor into another layout, optionally into the interior of a zero-padded frame.</summary>
-internal sealed record CopyStep(Tensor From, Tensor To, int PadTop, int PadLeft, string Purpose) : Step(From, To);
+/// <param name="RecordedOnly">Run by a recorded Forward only: the zero-padded copy of a convolution's input that its weight
+/// gradient reads, where the forward kernel itself reads a view (<see cref="ConvStep.PaddedCopy"/>).</param>
+internal sealed record CopyStep(Tensor From, Tensor To, int PadTop, int PadLeft, string Purpose, bool RecordedOnly = false) : Step(From, To);
 
 /// <summary>Rows and columns at the edges of a convolution's input known to hold zeros (a backward-data grid's border).</summary>
 internal readonly record struct ZeroBorder(int Top, int Bottom, int Left, int Right);
@@ -93,8 +95,10 @@ internal readonly record struct ZeroBorder(int Top, int Bottom, int Left, int Ri
 /// the tensor before any padded copy (<see cref="Step.From"/> is what the kernel reads).
 /// </summary>
 /// <param name="Zeros">The zero border of <paramref name="From"/>, whose taps the kernel skips (see <see cref="SkipsZeroRows"/>).</param>
+/// <param name="PaddedCopy">Where <paramref name="From"/> is a zero-padded view: the padded copy a recorded Forward makes
+/// for the weight gradient, which reads the padding.</param>
 internal sealed record ConvStep(LayerModel Layer, Tensor From, Tensor To, LayerKind? Activation, string WeightPointer, string? BiasPointer, Tensor Source,
-    ZeroBorder Zeros = default)
+    ZeroBorder Zeros = default, Tensor? PaddedCopy = null)
     : Step(From, To)
 {
     private bool Skips => Layer.Dilation == 1 && !Layer.IsDepthwise;
@@ -180,6 +184,8 @@ internal sealed class ExecutionPlan
     public BackwardPlan Backward { get; private set; } = null!;
     /// <summary>The last tensor, when an unrecorded forward may place it in the caller's output (see Build).</summary>
     public Tensor? DirectOutput { get; private set; }
+    /// <summary>Tensors only a recorded Forward writes (see <see cref="CopyStep.RecordedOnly"/>): not in the workspace.</summary>
+    public HashSet<string> RecordedOnly { get; } = new();
     private int _nextTensor = 1;
     public Dictionary<BufferKind, int> BufferFloats { get; } = new() { [BufferKind.A] = 0, [BufferKind.B] = 0, [BufferKind.Scratch] = 0 };
     public int WorkspaceFloatsPerSample => BufferFloats[BufferKind.A] + BufferFloats[BufferKind.B] + BufferFloats[BufferKind.Scratch];
@@ -286,6 +292,11 @@ internal sealed class ExecutionPlan
     private void Add(Step step)
     {
         Steps.Add(step);
+        if (step is CopyStep { RecordedOnly: true })
+        {
+            RecordedOnly.Add(step.To.Field);
+            return;
+        }
         foreach (var t in new[] { step.From, step.To })
             if (BufferFloats.TryGetValue(t.Buffer, out int size)) BufferFloats[t.Buffer] = Math.Max(size, t.Stride);
     }
@@ -302,6 +313,7 @@ internal sealed class ExecutionPlan
     private Tensor AddConv(LayerModel layer, Tensor current, LayerKind? activation, bool last)
     {
         var view = current;
+        Tensor? paddedCopy = null;
         var zeros = default(ZeroBorder);
         int kh = layer.KernelHeight, kw = layer.KernelWidth;
         // A last 1x1 layer on NCHW (the network's input, a planar depthwise layer's output) writes the caller's NCHW
@@ -329,19 +341,17 @@ internal sealed class ExecutionPlan
             int h = current.H + layer.PadTop + layer.PadBottom, w = current.W + layer.PadLeft + layer.PadRight;
             zeros = new ZeroBorder(layer.PadTop, layer.PadBottom, layer.PadLeft, layer.PadRight);
             // Where the kernel leaves out every tap on the padding, it reads the input where it lies, through a view of
-            // the padded grid: no copy (its layer's weight gradient, which reads the padding, copies in Backward).
+            // the padded grid. Its weight gradient does read the padding: a recorded Forward still makes the padded
+            // copy, while the input is in the caches (in Backward it would be read from memory again).
             // Otherwise padding once up front leaves the kernel with no borders: every tap of every pixel is in bounds.
             var padded = Tensor.ZeroPadded(current, h, w, layer.PadTop, layer.PadLeft);
             var output = new Tensor("", Next(current), !planar, layer.Output.C, layer.Output.H, layer.Output.W, 0);
-            if (new ConvStep(layer, padded, output, activation, "", null, current, zeros).ReadsOnlyInterior)
-            {
-                view = padded;
-            }
-            else
-            {
-                view = NewTensor(BufferKind.Scratch, false, current.C, h, w, current.C * h * w);
-                Add(new CopyStep(current, view, layer.PadTop, layer.PadLeft, "zero-padded copy"));
-            }
+            bool inPlace = new ConvStep(layer, padded, output, activation, "", null, current, zeros).ReadsOnlyInterior;
+            var copy = NewTensor(BufferKind.Scratch, false, current.C, h, w, current.C * h * w);
+            Add(new CopyStep(current, copy, layer.PadTop, layer.PadLeft, inPlace ? $"layer {layer.Index}: zero-padded copy of its input for the weight gradient" : "zero-padded copy",
+                RecordedOnly: inPlace));
+            view = inPlace ? padded : copy;
+            paddedCopy = inPlace ? copy : null;
         }
 
         int inPerGroup = layer.Input.C / layer.Groups;
@@ -357,7 +367,7 @@ internal sealed class ExecutionPlan
         var to = planar
             ? NewTensor(Next(current), false, layer.Output.C, layer.Output.H, layer.Output.W, layer.Output.C * layer.Output.H * layer.Output.W)
             : NewBlocked(Next(current), layer.Output.C, layer.Output.H, layer.Output.W);
-        Add(new ConvStep(layer, view, to, activation, weight.Pointer, bias?.Pointer, current, zeros));
+        Add(new ConvStep(layer, view, to, activation, weight.Pointer, bias?.Pointer, current, zeros, paddedCopy));
         return to;
     }
 

@@ -76,9 +76,10 @@ public unsafe partial class Same : global::ConvGen.INetwork
     private struct Frame
     {
         public int Batch;
+        public bool Recording; // a recorded Forward: also make the copies only Backward reads
         public int N0, N1; // the samples of one pass of a dense weight-gradient step
-        public float* T0, Output, T1, T2;
-        public float* OutputGradient, InputGradient, G0, G1, G2, G3, G4;
+        public float* T0, Output, T1, T2, T3, T4;
+        public float* OutputGradient, InputGradient, G0, G1, G2;
         public float* L0W, L0dW;
         public float* L0B, L0dB;
         public float* L2W, L2dW;
@@ -91,9 +92,9 @@ public unsafe partial class Same : global::ConvGen.INetwork
     private static readonly bool s_useAvx2 = Avx2.IsSupported && Fma.IsSupported;
 
     /// <summary>Floats per sample of a recorded forward: every tensor keeps its own region for Backward.</summary>
-    public const long RecordedFloatsPerSample = 4000;
+    public const long RecordedFloatsPerSample = 8608;
     /// <summary>Floats per sample Backward needs for gradients.</summary>
-    public const long GradientFloatsPerSample = 8608;
+    public const long GradientFloatsPerSample = 4000;
     private readonly object _recordLock = new();
     private float[]? _recorded, _gradients;
     private int _recordedBatch;
@@ -145,8 +146,8 @@ public unsafe partial class Same : global::ConvGen.INetwork
         {
             Frame frame = default;
             float* a = ws, b = ws + (nint)pass * BufferAFloats, scratch = b + (nint)pass * BufferBFloats;
-            frame.T1 = a;
-            frame.T2 = b;
+            frame.T2 = a;
+            frame.T4 = b;
             for (int n0 = 0; n0 < batch; n0 += frame.Batch)
             {
                 frame.Batch = Math.Min(pass, batch - n0);
@@ -161,9 +162,12 @@ public unsafe partial class Same : global::ConvGen.INetwork
     private void SetTape(ref Frame frame, float* tape, int batch)
     {
         frame.Batch = batch;
+        frame.Recording = true;
         frame.T0 = tape;
         frame.T1 = tape + (nint)batch * 1600;
-        frame.T2 = tape + (nint)batch * 3200;
+        frame.T2 = tape + (nint)batch * 3904;
+        frame.T3 = tape + (nint)batch * 5504;
+        frame.T4 = tape + (nint)batch * 7808;
         frame.L0W = _layer0Weight.Pointer;
         frame.L0dW = _layer0Weight.GradientPointer;
         frame.L0B = _layer0Bias.Pointer;
@@ -181,9 +185,11 @@ public unsafe partial class Same : global::ConvGen.INetwork
         frame->L0B = _layer0Bias.Pointer;
         frame->L2W = _layer2Weight.Pointer;
         frame->L2B = _layer2Bias.Pointer;
-        global::ConvGen.Parallelism.For(batch * 10, &Step0, frame, grain: 7); // layer 0: Conv 3x3, 16→16 + Relu
-        global::ConvGen.Parallelism.For(batch * 10, &Step1, frame, grain: 14); // layer 2: Conv 3x3, 16→8
-        global::ConvGen.Parallelism.For(batch * 1, &Step2, frame, grain: 20); // output
+        if (frame->Recording) global::ConvGen.Parallelism.For(batch * 16, &Step0, frame, grain: 112); // layer 0: zero-padded copy of its input for the weight gradient
+        global::ConvGen.Parallelism.For(batch * 10, &Step1, frame, grain: 7); // layer 0: Conv 3x3, 16→16 + Relu
+        if (frame->Recording) global::ConvGen.Parallelism.For(batch * 2, &Step2, frame, grain: 14); // layer 2: zero-padded copy of its input for the weight gradient
+        global::ConvGen.Parallelism.For(batch * 10, &Step3, frame, grain: 14); // layer 2: Conv 3x3, 16→8
+        global::ConvGen.Parallelism.For(batch * 1, &Step4, frame, grain: 20); // output
     }
 
     private readonly global::ConvGen.TransposedWeights _L2WT;
@@ -218,30 +224,26 @@ public unsafe partial class Same : global::ConvGen.INetwork
                 frame.InputGradient = ig;
                 frame.G0 = gs + (nint)batch * 0;
                 frame.G1 = gs + (nint)batch * 800;
-                frame.G2 = gs + (nint)batch * 3104;
-                frame.G3 = gs + (nint)batch * 4704;
-                frame.G4 = gs + (nint)batch * 7008;
+                frame.G2 = gs + (nint)batch * 2400;
                 frame.L2WT = _L2WT.Pointer;
                 frame.L0WT = _L0WT.Pointer;
                 global::ConvGen.Parallelism.For(batch * 1, &Back0, &frame); // ∂loss/∂output into the internal layout
                 global::ConvGen.Parallelism.For(1, &Back1, &frame); // ∂ layer 2 bias
-                global::ConvGen.Parallelism.For(batch * 2, &Back2, &frame); // layer 2: zero-padded copy of its input for the weight gradient
                 for (frame.N0 = 0; frame.N0 < batch; frame.N0 += 95) // ∂ layer 2 weight, 95 sample(s) per pass
                 {
                     frame.N1 = Math.Min(batch, frame.N0 + 95);
-                    global::ConvGen.Parallelism.For(12, &Back3, &frame);
+                    global::ConvGen.Parallelism.For(12, &Back2, &frame);
                 }
-                global::ConvGen.Parallelism.For(batch * 10, &Back4, &frame); // ∂ layer 2 input: forward kernel over transposed weights
-                global::ConvGen.Parallelism.For((int)(((long)batch * 1600 + 4095) / 4096), &Back5, &frame); // ∂ through layer 1 (Relu)
-                global::ConvGen.Parallelism.For(2, &Back6, &frame); // ∂ layer 0 bias
-                global::ConvGen.Parallelism.For(batch * 16, &Back7, &frame); // layer 0: zero-padded copy of its input for the weight gradient
+                global::ConvGen.Parallelism.For(batch * 10, &Back3, &frame); // ∂ layer 2 input: forward kernel over transposed weights
+                global::ConvGen.Parallelism.For((int)(((long)batch * 1600 + 4095) / 4096), &Back4, &frame); // ∂ through layer 1 (Relu)
+                global::ConvGen.Parallelism.For(2, &Back5, &frame); // ∂ layer 0 bias
                 for (frame.N0 = 0; frame.N0 < batch; frame.N0 += 69) // ∂ layer 0 weight, 69 sample(s) per pass
                 {
                     frame.N1 = Math.Min(batch, frame.N0 + 69);
-                    global::ConvGen.Parallelism.For(24, &Back8, &frame);
+                    global::ConvGen.Parallelism.For(24, &Back6, &frame);
                 }
-                if (wantInput) global::ConvGen.Parallelism.For(batch * 10, &Back9, &frame); // ∂ layer 0 input: forward kernel over transposed weights
-                if (wantInput) global::ConvGen.Parallelism.For(batch * 2, &Back10, &frame); // gradient into its tensor's layout
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 10, &Back7, &frame); // ∂ layer 0 input: forward kernel over transposed weights
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 2, &Back8, &frame); // gradient into its tensor's layout
             }
         }
     }
@@ -259,15 +261,34 @@ public unsafe partial class Same : global::ConvGen.INetwork
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static float Sigmoid(float v) => 1f / (1f + MathF.Exp(-v));
 
+    // Y[n,c,h+1,w+1] = X[n,c,h,w]   (16×10×10 NCHW → 16×12×12 NCHW: layer 0: zero-padded copy of its input for the weight gradient)
+    // The border is zeroed, so the next kernel reads every tap in bounds.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Step0(void* state, int begin, int end)
+    {
+        var f = (Frame*)state;
+        for (int item = begin; item < end; item++)
+        {
+            int n = item / 16, unit = item % 16;
+            float* x = f->T0 + (nint)n * 1600;
+            float* y = f->T1 + (nint)n * 2304 + (nint)unit * 144;
+            new Span<float>(y, 144).Clear();
+            float* src = x + unit * 100;
+            float* dst = y + 13;
+            for (int h = 0; h < 10; h++)
+                new ReadOnlySpan<float>(src + h * 10, 10).CopyTo(new Span<float>(dst + h * 12, 10));
+        }
+    }
+
     // Y[n,o,y,x] = B[o] + W[o,I,ΔY,ΔX] · X[n,I,y+ΔY-1,x+ΔX-1]
     // layer 0: 16×10×10 → 16×10×10, 3x3 + Relu (layer 1) fused; tile 2×8 channels × 6 pixels
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Step0(void* state, int begin, int end) { if (s_useAvx2) Step0Avx(state, begin, end); else Step0Scalar(state, begin, end); }
+    private static void Step1(void* state, int begin, int end) { if (s_useAvx2) Step1Avx(state, begin, end); else Step1Scalar(state, begin, end); }
 
     // Y[n,o,y,x] = B[o] + W[o,I,ΔY,ΔX] · X[n,I,y+ΔY-1,x+ΔX-1]
     // Row by row: each work item is one output row of one tile of 2 channel block(s).
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Step0Avx(void* state, int begin, int end)
+    private static void Step1Avx(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
@@ -276,18 +297,18 @@ public unsafe partial class Same : global::ConvGen.INetwork
             float* x = f->T0 + (nint)n * 1600 + oy * 10 - 11; // a view: the grid's zero border is not in memory, and no tap reads it
             float* w = f->L0W + tile * 2304;
             float* b = f->L0B + tile * 16;
-            float* y = f->T1 + (nint)n * 1600 + (nint)tile * 1600 + oy * 80;
+            float* y = f->T2 + (nint)n * 1600 + (nint)tile * 1600 + oy * 80;
             int ic0 = 0;
             int ky0 = Math.Max(0, 1 - oy), ky1 = Math.Min(3, 11 - oy);
-            Step0Tile2x5At0(x, w, b, y, ic0, ky0, ky1);
-            Step0Tile2x5At5(x + 5, w, b, y + 40, ic0, ky0, ky1);
+            Step1Tile2x5At0(x, w, b, y, ic0, ky0, ky1);
+            Step1Tile2x5At5(x + 5, w, b, y + 40, ic0, ky0, ky1);
         }
     }
 
     // 2×5 tile: acc[block][pixel] += W[block][tap] · broadcast(X[pixel][tap]); weights in registers, one broadcast per input value.
     // At output column 0: the taps on the input's zero columns are left out.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Step0Tile2x5At0(float* x, float* w, float* b, float* y, int ic0, int ky0, int ky1)
+    private static void Step1Tile2x5At0(float* x, float* w, float* b, float* y, int ic0, int ky0, int ky1)
     {
         Vector256<float> a0_0 = Avx.LoadVector256(b + 0), a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0, a0_4 = a0_0;
         Vector256<float> a1_0 = Avx.LoadVector256(b + 8), a1_1 = a1_0, a1_2 = a1_0, a1_3 = a1_0, a1_4 = a1_0;
@@ -620,7 +641,7 @@ public unsafe partial class Same : global::ConvGen.INetwork
     // 2×5 tile: acc[block][pixel] += W[block][tap] · broadcast(X[pixel][tap]); weights in registers, one broadcast per input value.
     // At output column 5: the taps on the input's zero columns are left out.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Step0Tile2x5At5(float* x, float* w, float* b, float* y, int ic0, int ky0, int ky1)
+    private static void Step1Tile2x5At5(float* x, float* w, float* b, float* y, int ic0, int ky0, int ky1)
     {
         Vector256<float> a0_0 = Avx.LoadVector256(b + 0), a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0, a0_4 = a0_0;
         Vector256<float> a1_0 = Avx.LoadVector256(b + 8), a1_1 = a1_0, a1_2 = a1_0, a1_3 = a1_0, a1_4 = a1_0;
@@ -953,7 +974,7 @@ public unsafe partial class Same : global::ConvGen.INetwork
     // Y[n,o,y,x] = B[o] + W[o,I,ΔY,ΔX] · X[n,I,y+ΔY-1,x+ΔX-1]
     // Scalar twin of the AVX2 kernel for CPUs without AVX2/FMA: same work items, same packed weights.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Step0Scalar(void* state, int begin, int end)
+    private static void Step1Scalar(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
@@ -964,7 +985,7 @@ public unsafe partial class Same : global::ConvGen.INetwork
             {
                 int ic0 = 0;
                 float* w = f->L0W + ob * 1152;
-                float* y = f->T1 + (nint)n * 1600 + (nint)ob * 800 + oy * 80;
+                float* y = f->T2 + (nint)n * 1600 + (nint)ob * 800 + oy * 80;
                 for (int ox = 0; ox < 10; ox++)
                 for (int lane = 0; lane < 8; lane++)
                 {
@@ -983,34 +1004,73 @@ public unsafe partial class Same : global::ConvGen.INetwork
         }
     }
 
+    // Y[n,c,h+1,w+1] = X[n,c,h,w]   (16×10×10 NCHW8c → 16×12×12 NCHW: layer 2: zero-padded copy of its input for the weight gradient)
+    // The border is zeroed, so the next kernel reads every tap in bounds.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Step2(void* state, int begin, int end)
+    {
+        var f = (Frame*)state;
+        for (int item = begin; item < end; item++)
+        {
+            int n = item / 2, unit = item % 2;
+            float* x = f->T2 + (nint)n * 1600;
+            float* y = f->T3 + (nint)n * 2304 + (nint)unit * 1152;
+            int channels = Math.Min(16 - unit * 8, 8);
+            float* src = x + (nint)unit * 800;
+            float* dst = y + 13;
+            if (s_useAvx2)
+            {
+                for (int c = 0; c < channels; c++)
+                {
+                    float* plane = y + c * 144;
+                    new Span<float>(plane, 13).Clear();
+                    for (int h = 1; h < 10; h++) Avx.Store(plane + h * 12 + 11, Vector256<float>.Zero);
+                    new Span<float>(plane + 131, 13).Clear();
+                }
+                for (int h = 0; h < 10; h++)
+                {
+                    global::ConvGen.Registers.FromBlocked8(src + h * 80 + 0 * 8, dst + h * 12 + 0, 144, channels);
+                    global::ConvGen.Registers.FromBlocked8(src + h * 80 + 2 * 8, dst + h * 12 + 2, 144, channels);
+                }
+            }
+            else
+            {
+                new Span<float>(y, channels * 144).Clear();
+                for (int c = 0; c < channels; c++)
+                    for (int h = 0; h < 10; h++)
+                        for (int w = 0; w < 10; w++) dst[c * 144 + h * 12 + w] = src[h * 80 + w * 8 + c];
+            }
+        }
+    }
+
     // Y[n,o,y,x] = B[o] + W[o,I,ΔY,ΔX] · X[n,I,y+ΔY-1,x+ΔX-1]
     // layer 2: 16×10×10 → 8×10×10, 3x3; tile 1×8 channels × 10 pixels
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Step1(void* state, int begin, int end) { if (s_useAvx2) Step1Avx(state, begin, end); else Step1Scalar(state, begin, end); }
+    private static void Step3(void* state, int begin, int end) { if (s_useAvx2) Step3Avx(state, begin, end); else Step3Scalar(state, begin, end); }
 
     // Y[n,o,y,x] = B[o] + W[o,I,ΔY,ΔX] · X[n,I,y+ΔY-1,x+ΔX-1]
     // Row by row: each work item is one output row of one tile of 1 channel block(s).
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Step1Avx(void* state, int begin, int end)
+    private static void Step3Avx(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
             int oy = item % 10, tile = item / 10 % 1, n = item / 10;
-            float* x = f->T1 + (nint)n * 1600 + oy * 80 - 88; // a view: the grid's zero border is not in memory, and no tap reads it
+            float* x = f->T2 + (nint)n * 1600 + oy * 80 - 88; // a view: the grid's zero border is not in memory, and no tap reads it
             float* w = f->L2W + tile * 1152;
             float* b = f->L2B + tile * 8;
-            float* y = f->T2 + (nint)n * 800 + (nint)tile * 800 + oy * 80;
+            float* y = f->T4 + (nint)n * 800 + (nint)tile * 800 + oy * 80;
             int ic0 = 0;
             int ky0 = Math.Max(0, 1 - oy), ky1 = Math.Min(3, 11 - oy);
-            Step1Tile1x10At0(x, w, b, y, ic0, ky0, ky1);
+            Step3Tile1x10At0(x, w, b, y, ic0, ky0, ky1);
         }
     }
 
     // 1×10 tile: acc[block][pixel] += W[block][tap] · broadcast(X[pixel][tap]); weights in registers, one broadcast per input value.
     // At output column 0: the taps on the input's zero columns are left out.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Step1Tile1x10At0(float* x, float* w, float* b, float* y, int ic0, int ky0, int ky1)
+    private static void Step3Tile1x10At0(float* x, float* w, float* b, float* y, int ic0, int ky0, int ky1)
     {
         Vector256<float> a0_0 = Avx.LoadVector256(b + 0), a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0, a0_4 = a0_0, a0_5 = a0_0, a0_6 = a0_0, a0_7 = a0_0, a0_8 = a0_0, a0_9 = a0_0;
         Vector256<float> w0, v;
@@ -1408,18 +1468,18 @@ public unsafe partial class Same : global::ConvGen.INetwork
     // Y[n,o,y,x] = B[o] + W[o,I,ΔY,ΔX] · X[n,I,y+ΔY-1,x+ΔX-1]
     // Scalar twin of the AVX2 kernel for CPUs without AVX2/FMA: same work items, same packed weights.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Step1Scalar(void* state, int begin, int end)
+    private static void Step3Scalar(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
             int oy = item % 10, tile = item / 10 % 1, n = item / 10;
-            float* x = f->T1 + (nint)n * 1600 + oy * 80 - 88;
+            float* x = f->T2 + (nint)n * 1600 + oy * 80 - 88;
             for (int ob = tile * 1; ob < Math.Min(tile * 1 + 1, 1); ob++)
             {
                 int ic0 = 0;
                 float* w = f->L2W + ob * 1152;
-                float* y = f->T2 + (nint)n * 800 + (nint)ob * 800 + oy * 80;
+                float* y = f->T4 + (nint)n * 800 + (nint)ob * 800 + oy * 80;
                 for (int ox = 0; ox < 10; ox++)
                 for (int lane = 0; lane < 8; lane++)
                 {
@@ -1441,13 +1501,13 @@ public unsafe partial class Same : global::ConvGen.INetwork
     // Y[n,c,h+0,w+0] = X[n,c,h,w]   (8×10×10 NCHW8c → 8×10×10 NCHW: output)
     // A pure change of layout.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Step2(void* state, int begin, int end)
+    private static void Step4(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
             int n = item / 1, unit = item % 1;
-            float* x = f->T2 + (nint)n * 800;
+            float* x = f->T4 + (nint)n * 800;
             float* y = f->Output + (nint)n * 800 + (nint)unit * 800;
             int channels = Math.Min(8 - unit * 8, 8);
             float* src = x + (nint)unit * 800;
@@ -1522,49 +1582,10 @@ public unsafe partial class Same : global::ConvGen.INetwork
         }
     }
 
-    // Y[n,c,h+1,w+1] = X[n,c,h,w]   (16×10×10 NCHW8c → 16×12×12 NCHW: layer 2: zero-padded copy of its input for the weight gradient)
-    // The border is zeroed, so the next kernel reads every tap in bounds.
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back2(void* state, int begin, int end)
-    {
-        var f = (Frame*)state;
-        for (int item = begin; item < end; item++)
-        {
-            int n = item / 2, unit = item % 2;
-            float* x = f->T1 + (nint)n * 1600;
-            float* y = f->G1 + (nint)n * 2304 + (nint)unit * 1152;
-            int channels = Math.Min(16 - unit * 8, 8);
-            float* src = x + (nint)unit * 800;
-            float* dst = y + 13;
-            if (s_useAvx2)
-            {
-                for (int c = 0; c < channels; c++)
-                {
-                    float* plane = y + c * 144;
-                    new Span<float>(plane, 13).Clear();
-                    for (int h = 1; h < 10; h++) Avx.Store(plane + h * 12 + 11, Vector256<float>.Zero);
-                    new Span<float>(plane + 131, 13).Clear();
-                }
-                for (int h = 0; h < 10; h++)
-                {
-                    global::ConvGen.Registers.FromBlocked8(src + h * 80 + 0 * 8, dst + h * 12 + 0, 144, channels);
-                    global::ConvGen.Registers.FromBlocked8(src + h * 80 + 2 * 8, dst + h * 12 + 2, 144, channels);
-                }
-            }
-            else
-            {
-                new Span<float>(y, channels * 144).Clear();
-                for (int c = 0; c < channels; c++)
-                    for (int h = 0; h < 10; h++)
-                        for (int w = 0; w < 10; w++) dst[c * 144 + h * 12 + w] = src[h * 80 + w * 8 + c];
-            }
-        }
-    }
-
     // ∂W[o,i,ΔY,ΔX] += Σ_{n,y,x} ∂Z[n,o,y,x] · X[n,i,1·y+1·ΔY,1·x+1·ΔX]   (layer 2, X zero-padded)
     // Each work item owns 8 outputs × 4 input channel(s) × 1 kernel row(s) × 3: 12 accumulators in registers, reduced over every pixel of the pass's samples [N0, N1).
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back3(void* state, int begin, int end)
+    private static void Back2(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
@@ -1576,7 +1597,7 @@ public unsafe partial class Same : global::ConvGen.INetwork
             for (int n = f->N0; n < f->N1; n++)
             {
                 float* gz = f->G0 + (nint)n * 800 + ob0 * 800;
-                float* xs = f->G1 + (nint)n * 2304 + ic0 * 144 + ky0 * 12;
+                float* xs = f->T3 + (nint)n * 2304 + ic0 * 144 + ky0 * 12;
                 for (int oy = oy0; oy < oy1; oy++)
                 {
                     float* gr = gz + oy * 80;
@@ -1631,12 +1652,12 @@ public unsafe partial class Same : global::ConvGen.INetwork
     // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
     // layer 2: 8×12×12 → 16×10×10, 3x3; tile 2×8 channels × 6 pixels
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back4(void* state, int begin, int end) { if (s_useAvx2) Back4Avx(state, begin, end); else Back4Scalar(state, begin, end); }
+    private static void Back3(void* state, int begin, int end) { if (s_useAvx2) Back3Avx(state, begin, end); else Back3Scalar(state, begin, end); }
 
     // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
     // Row by row: each work item is one output row of one tile of 2 channel block(s).
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back4Avx(void* state, int begin, int end)
+    private static void Back3Avx(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
@@ -1645,18 +1666,18 @@ public unsafe partial class Same : global::ConvGen.INetwork
             float* x = f->G0 + (nint)n * 800 + oy * 80 - 88; // a view: the grid's zero border is not in memory, and no tap reads it
             float* w = f->L2WT + tile * 1152;
             float* b = null;
-            float* y = f->G2 + (nint)n * 1600 + (nint)tile * 1600 + oy * 80;
+            float* y = f->G1 + (nint)n * 1600 + (nint)tile * 1600 + oy * 80;
             int ic0 = 0;
             int ky0 = Math.Max(0, 1 - oy), ky1 = Math.Min(3, 11 - oy);
-            Back4Tile2x5At0(x, w, b, y, ic0, ky0, ky1);
-            Back4Tile2x5At5(x + 40, w, b, y + 40, ic0, ky0, ky1);
+            Back3Tile2x5At0(x, w, b, y, ic0, ky0, ky1);
+            Back3Tile2x5At5(x + 40, w, b, y + 40, ic0, ky0, ky1);
         }
     }
 
     // 2×5 tile: acc[block][pixel] += W[block][tap] · broadcast(X[pixel][tap]); weights in registers, one broadcast per input value.
     // At output column 0: the taps on the input's zero columns are left out.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back4Tile2x5At0(float* x, float* w, float* b, float* y, int ic0, int ky0, int ky1)
+    private static void Back3Tile2x5At0(float* x, float* w, float* b, float* y, int ic0, int ky0, int ky1)
     {
         Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0, a0_4 = a0_0;
         Vector256<float> a1_0 = Vector256<float>.Zero, a1_1 = a1_0, a1_2 = a1_0, a1_3 = a1_0, a1_4 = a1_0;
@@ -1989,7 +2010,7 @@ public unsafe partial class Same : global::ConvGen.INetwork
     // 2×5 tile: acc[block][pixel] += W[block][tap] · broadcast(X[pixel][tap]); weights in registers, one broadcast per input value.
     // At output column 5: the taps on the input's zero columns are left out.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back4Tile2x5At5(float* x, float* w, float* b, float* y, int ic0, int ky0, int ky1)
+    private static void Back3Tile2x5At5(float* x, float* w, float* b, float* y, int ic0, int ky0, int ky1)
     {
         Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0, a0_4 = a0_0;
         Vector256<float> a1_0 = Vector256<float>.Zero, a1_1 = a1_0, a1_2 = a1_0, a1_3 = a1_0, a1_4 = a1_0;
@@ -2322,7 +2343,7 @@ public unsafe partial class Same : global::ConvGen.INetwork
     // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
     // Scalar twin of the AVX2 kernel for CPUs without AVX2/FMA: same work items, same packed weights.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back4Scalar(void* state, int begin, int end)
+    private static void Back3Scalar(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
@@ -2333,7 +2354,7 @@ public unsafe partial class Same : global::ConvGen.INetwork
             {
                 int ic0 = 0;
                 float* w = f->L2WT + ob * 576;
-                float* y = f->G2 + (nint)n * 1600 + (nint)ob * 800 + oy * 80;
+                float* y = f->G1 + (nint)n * 1600 + (nint)ob * 800 + oy * 80;
                 for (int ox = 0; ox < 10; ox++)
                 for (int lane = 0; lane < 8; lane++)
                 {
@@ -2355,12 +2376,12 @@ public unsafe partial class Same : global::ConvGen.INetwork
     // ∂X = ∂Y · [Y > 0]   (layer 1, in place on ∂Y)
     // The derivative is taken from the activation's saved output.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back5(void* state, int begin, int end)
+    private static void Back4(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         long total = (long)f->Batch * 1600;
-        float* y = f->T1;
-        float* g = f->G2;
+        float* y = f->T2;
+        float* g = f->G1;
         for (int chunk = begin; chunk < end; chunk++)
         {
             long i = (long)chunk * 4096, stop = Math.Min(i + 4096, total);
@@ -2376,7 +2397,7 @@ public unsafe partial class Same : global::ConvGen.INetwork
     // ∂B[o] += Σ_{n,y,x} ∂Z[n,o,y,x]   (layer 0)
     // One block of 8 outputs per work item; two partial sums.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back6(void* state, int begin, int end)
+    private static void Back5(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int cb = begin; cb < end; cb++)
@@ -2384,7 +2405,7 @@ public unsafe partial class Same : global::ConvGen.INetwork
             Vector256<float> s0 = Vector256<float>.Zero, s1 = s0;
             for (int n = 0; n < f->Batch; n++)
             {
-                float* g = f->G2 + (nint)n * 1600 + cb * 800;
+                float* g = f->G1 + (nint)n * 1600 + cb * 800;
                 int p = 0;
                 for (; p + 2 <= 100; p += 2) { s0 += Vector256.Load(g + p * 8); s1 += Vector256.Load(g + p * 8 + 8); }
                 for (; p < 100; p++) s0 += Vector256.Load(g + p * 8);
@@ -2394,29 +2415,10 @@ public unsafe partial class Same : global::ConvGen.INetwork
         }
     }
 
-    // Y[n,c,h+1,w+1] = X[n,c,h,w]   (16×10×10 NCHW → 16×12×12 NCHW: layer 0: zero-padded copy of its input for the weight gradient)
-    // The border is zeroed, so the next kernel reads every tap in bounds.
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back7(void* state, int begin, int end)
-    {
-        var f = (Frame*)state;
-        for (int item = begin; item < end; item++)
-        {
-            int n = item / 16, unit = item % 16;
-            float* x = f->T0 + (nint)n * 1600;
-            float* y = f->G3 + (nint)n * 2304 + (nint)unit * 144;
-            new Span<float>(y, 144).Clear();
-            float* src = x + unit * 100;
-            float* dst = y + 13;
-            for (int h = 0; h < 10; h++)
-                new ReadOnlySpan<float>(src + h * 10, 10).CopyTo(new Span<float>(dst + h * 12, 10));
-        }
-    }
-
     // ∂W[o,i,ΔY,ΔX] += Σ_{n,y,x} ∂Z[n,o,y,x] · X[n,i,1·y+1·ΔY,1·x+1·ΔX]   (layer 0, X zero-padded)
     // Each work item owns 16 outputs × 2 input channel(s) × 1 kernel row(s) × 3: 12 accumulators in registers, reduced over every pixel of the pass's samples [N0, N1).
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back8(void* state, int begin, int end)
+    private static void Back6(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
@@ -2427,8 +2429,8 @@ public unsafe partial class Same : global::ConvGen.INetwork
             Vector256<float> a0 = Vector256<float>.Zero, a1 = Vector256<float>.Zero, a2 = Vector256<float>.Zero, a3 = Vector256<float>.Zero, a4 = Vector256<float>.Zero, a5 = Vector256<float>.Zero, a6 = Vector256<float>.Zero, a7 = Vector256<float>.Zero, a8 = Vector256<float>.Zero, a9 = Vector256<float>.Zero, a10 = Vector256<float>.Zero, a11 = Vector256<float>.Zero;
             for (int n = f->N0; n < f->N1; n++)
             {
-                float* gz = f->G2 + (nint)n * 1600 + ob0 * 800;
-                float* xs = f->G3 + (nint)n * 2304 + ic0 * 144 + ky0 * 12;
+                float* gz = f->G1 + (nint)n * 1600 + ob0 * 800;
+                float* xs = f->T1 + (nint)n * 2304 + ic0 * 144 + ky0 * 12;
                 for (int oy = oy0; oy < oy1; oy++)
                 {
                     float* gr = gz + oy * 80;
@@ -2478,32 +2480,32 @@ public unsafe partial class Same : global::ConvGen.INetwork
     // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
     // layer 0: 16×12×12 → 16×10×10, 3x3; tile 2×8 channels × 6 pixels
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back9(void* state, int begin, int end) { if (s_useAvx2) Back9Avx(state, begin, end); else Back9Scalar(state, begin, end); }
+    private static void Back7(void* state, int begin, int end) { if (s_useAvx2) Back7Avx(state, begin, end); else Back7Scalar(state, begin, end); }
 
     // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
     // Row by row: each work item is one output row of one tile of 2 channel block(s).
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back9Avx(void* state, int begin, int end)
+    private static void Back7Avx(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
             int oy = item % 10, tile = item / 10 % 1, n = item / 10;
-            float* x = f->G2 + (nint)n * 1600 + oy * 80 - 88; // a view: the grid's zero border is not in memory, and no tap reads it
+            float* x = f->G1 + (nint)n * 1600 + oy * 80 - 88; // a view: the grid's zero border is not in memory, and no tap reads it
             float* w = f->L0WT + tile * 2304;
             float* b = null;
-            float* y = f->G4 + (nint)n * 1600 + (nint)tile * 1600 + oy * 80;
+            float* y = f->G2 + (nint)n * 1600 + (nint)tile * 1600 + oy * 80;
             int ic0 = 0;
             int ky0 = Math.Max(0, 1 - oy), ky1 = Math.Min(3, 11 - oy);
-            Back9Tile2x5At0(x, w, b, y, ic0, ky0, ky1);
-            Back9Tile2x5At5(x + 40, w, b, y + 40, ic0, ky0, ky1);
+            Back7Tile2x5At0(x, w, b, y, ic0, ky0, ky1);
+            Back7Tile2x5At5(x + 40, w, b, y + 40, ic0, ky0, ky1);
         }
     }
 
     // 2×5 tile: acc[block][pixel] += W[block][tap] · broadcast(X[pixel][tap]); weights in registers, one broadcast per input value.
     // At output column 0: the taps on the input's zero columns are left out.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back9Tile2x5At0(float* x, float* w, float* b, float* y, int ic0, int ky0, int ky1)
+    private static void Back7Tile2x5At0(float* x, float* w, float* b, float* y, int ic0, int ky0, int ky1)
     {
         Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0, a0_4 = a0_0;
         Vector256<float> a1_0 = Vector256<float>.Zero, a1_1 = a1_0, a1_2 = a1_0, a1_3 = a1_0, a1_4 = a1_0;
@@ -2836,7 +2838,7 @@ public unsafe partial class Same : global::ConvGen.INetwork
     // 2×5 tile: acc[block][pixel] += W[block][tap] · broadcast(X[pixel][tap]); weights in registers, one broadcast per input value.
     // At output column 5: the taps on the input's zero columns are left out.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back9Tile2x5At5(float* x, float* w, float* b, float* y, int ic0, int ky0, int ky1)
+    private static void Back7Tile2x5At5(float* x, float* w, float* b, float* y, int ic0, int ky0, int ky1)
     {
         Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0, a0_4 = a0_0;
         Vector256<float> a1_0 = Vector256<float>.Zero, a1_1 = a1_0, a1_2 = a1_0, a1_3 = a1_0, a1_4 = a1_0;
@@ -3169,18 +3171,18 @@ public unsafe partial class Same : global::ConvGen.INetwork
     // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
     // Scalar twin of the AVX2 kernel for CPUs without AVX2/FMA: same work items, same packed weights.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back9Scalar(void* state, int begin, int end)
+    private static void Back7Scalar(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
             int oy = item % 10, tile = item / 10 % 1, n = item / 10;
-            float* x = f->G2 + (nint)n * 1600 + oy * 80 - 88;
+            float* x = f->G1 + (nint)n * 1600 + oy * 80 - 88;
             for (int ob = tile * 2; ob < Math.Min(tile * 2 + 2, 2); ob++)
             {
                 int ic0 = 0;
                 float* w = f->L0WT + ob * 1152;
-                float* y = f->G4 + (nint)n * 1600 + (nint)ob * 800 + oy * 80;
+                float* y = f->G2 + (nint)n * 1600 + (nint)ob * 800 + oy * 80;
                 for (int ox = 0; ox < 10; ox++)
                 for (int lane = 0; lane < 8; lane++)
                 {
@@ -3202,13 +3204,13 @@ public unsafe partial class Same : global::ConvGen.INetwork
     // Y[n,c,h+0,w+0] = X[n,c,h,w]   (16×10×10 NCHW8c → 16×10×10 NCHW: gradient into its tensor's layout)
     // A pure change of layout.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back10(void* state, int begin, int end)
+    private static void Back8(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
             int n = item / 2, unit = item % 2;
-            float* x = f->G4 + (nint)n * 1600;
+            float* x = f->G2 + (nint)n * 1600;
             float* y = f->InputGradient + (nint)n * 1600 + (nint)unit * 800;
             int channels = Math.Min(16 - unit * 8, 8);
             float* src = x + (nint)unit * 800;

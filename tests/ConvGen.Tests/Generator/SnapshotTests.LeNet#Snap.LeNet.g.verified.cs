@@ -105,9 +105,10 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
     private struct Frame
     {
         public int Batch;
+        public bool Recording; // a recorded Forward: also make the copies only Backward reads
         public int N0, N1; // the samples of one pass of a dense weight-gradient step
-        public float* T0, Output, T1, T2, T3, T4, T5, T6, T7;
-        public float* OutputGradient, InputGradient, G0, G1, G2, G3, G4, G5, G6, G7, G8;
+        public float* T0, Output, T1, T2, T3, T4, T5, T6, T7, T8;
+        public float* OutputGradient, InputGradient, G0, G1, G2, G3, G4, G5, G6, G7;
         public float* L0W, L0dW;
         public float* L0B, L0dB;
         public float* L3W, L3dW;
@@ -128,9 +129,9 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
     private static readonly bool s_useAvx2 = Avx2.IsSupported && Fma.IsSupported;
 
     /// <summary>Floats per sample of a recorded forward: every tensor keeps its own region for Backward.</summary>
-    public const long RecordedFloatsPerSample = 10848;
+    public const long RecordedFloatsPerSample = 11872;
     /// <summary>Floats per sample Backward needs for gradients.</summary>
-    public const long GradientFloatsPerSample = 17232;
+    public const long GradientFloatsPerSample = 16208;
     private readonly object _recordLock = new();
     private float[]? _recorded, _gradients;
     private int _recordedBatch;
@@ -182,13 +183,13 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         {
             Frame frame = default;
             float* a = ws, b = ws + (nint)pass * BufferAFloats, scratch = b + (nint)pass * BufferBFloats;
-            frame.T1 = a;
-            frame.T2 = b;
-            frame.T3 = a;
-            frame.T4 = b;
-            frame.T5 = a;
-            frame.T6 = b;
-            frame.T7 = a;
+            frame.T2 = a;
+            frame.T3 = b;
+            frame.T4 = a;
+            frame.T5 = b;
+            frame.T6 = a;
+            frame.T7 = b;
+            frame.T8 = a;
             for (int n0 = 0; n0 < batch; n0 += frame.Batch)
             {
                 frame.Batch = Math.Min(pass, batch - n0);
@@ -203,14 +204,16 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
     private void SetTape(ref Frame frame, float* tape, int batch)
     {
         frame.Batch = batch;
+        frame.Recording = true;
         frame.T0 = tape;
         frame.T1 = tape + (nint)batch * 784;
-        frame.T2 = tape + (nint)batch * 7056;
-        frame.T3 = tape + (nint)batch * 8624;
-        frame.T4 = tape + (nint)batch * 10224;
-        frame.T5 = tape + (nint)batch * 10624;
-        frame.T6 = tape + (nint)batch * 10744;
-        frame.T7 = tape + (nint)batch * 10832;
+        frame.T2 = tape + (nint)batch * 1808;
+        frame.T3 = tape + (nint)batch * 8080;
+        frame.T4 = tape + (nint)batch * 9648;
+        frame.T5 = tape + (nint)batch * 11248;
+        frame.T6 = tape + (nint)batch * 11648;
+        frame.T7 = tape + (nint)batch * 11768;
+        frame.T8 = tape + (nint)batch * 11856;
         frame.L0W = _layer0Weight.Pointer;
         frame.L0dW = _layer0Weight.GradientPointer;
         frame.L0B = _layer0Bias.Pointer;
@@ -246,14 +249,15 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         frame->L9B = _layer9Bias.Pointer;
         frame->L11W = _layer11Weight.Pointer;
         frame->L11B = _layer11Bias.Pointer;
-        global::ConvGen.Parallelism.For(batch * 28, &Step0, frame, grain: 39); // layer 0: Conv 5x5, 1→6 + Relu
-        global::ConvGen.Parallelism.For(batch * 14, &Step1, frame, grain: 48); // layer 2: MaxPool
-        global::ConvGen.Parallelism.For(batch * 10, &Step2, frame, grain: 7); // layer 3: Conv 5x5, 6→16 + Relu
-        global::ConvGen.Parallelism.For(batch * 10, &Step3, frame, grain: 100); // layer 5: MaxPool
-        global::ConvGen.Parallelism.For((batch + 3) / 4 * 5, &Step4, frame, grain: 5); // layer 7: Linear 400→120 + Relu
-        global::ConvGen.Parallelism.For((batch + 3) / 4 * 4, &Step5, frame, grain: 16); // layer 9: Linear 120→84 + Relu
-        global::ConvGen.Parallelism.For((batch + 3) / 4 * 1, &Step6, frame, grain: 48); // layer 11: Linear 84→10
-        global::ConvGen.Parallelism.For(batch * 10, &Step7, frame, grain: 16000); // output
+        if (frame->Recording) global::ConvGen.Parallelism.For(batch * 1, &Step0, frame, grain: 16); // layer 0: zero-padded copy of its input for the weight gradient
+        global::ConvGen.Parallelism.For(batch * 28, &Step1, frame, grain: 39); // layer 0: Conv 5x5, 1→6 + Relu
+        global::ConvGen.Parallelism.For(batch * 14, &Step2, frame, grain: 48); // layer 2: MaxPool
+        global::ConvGen.Parallelism.For(batch * 10, &Step3, frame, grain: 7); // layer 3: Conv 5x5, 6→16 + Relu
+        global::ConvGen.Parallelism.For(batch * 10, &Step4, frame, grain: 100); // layer 5: MaxPool
+        global::ConvGen.Parallelism.For((batch + 3) / 4 * 5, &Step5, frame, grain: 5); // layer 7: Linear 400→120 + Relu
+        global::ConvGen.Parallelism.For((batch + 3) / 4 * 4, &Step6, frame, grain: 16); // layer 9: Linear 120→84 + Relu
+        global::ConvGen.Parallelism.For((batch + 3) / 4 * 1, &Step7, frame, grain: 48); // layer 11: Linear 84→10
+        global::ConvGen.Parallelism.For(batch * 10, &Step8, frame, grain: 16000); // output
     }
 
     private readonly global::ConvGen.TransposedWeights _L11WT;
@@ -298,7 +302,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
                 frame.G5 = gs + (nint)batch * 2224;
                 frame.G6 = gs + (nint)batch * 3792;
                 frame.G7 = gs + (nint)batch * 10064;
-                frame.G8 = gs + (nint)batch * 11088;
                 frame.L11WT = _L11WT.Pointer;
                 frame.L9WT = _L9WT.Pointer;
                 frame.L7WT = _L7WT.Pointer;
@@ -325,14 +328,13 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
                 global::ConvGen.Parallelism.For(batch * 14, &Back15, &frame); // ∂ layer 3 input: summed over output channels in the lanes
                 global::ConvGen.Parallelism.For(batch * 1, &Back16, &frame); // ∂ through layer 2 (MaxPool)
                 global::ConvGen.Parallelism.For(1, &Back17, &frame); // ∂ layer 0 bias
-                global::ConvGen.Parallelism.For(batch * 1, &Back18, &frame); // layer 0: zero-padded copy of its input for the weight gradient
                 for (frame.N0 = 0; frame.N0 < batch; frame.N0 += 17) // ∂ layer 0 weight, 17 sample(s) per pass
                 {
                     frame.N1 = Math.Min(batch, frame.N0 + 17);
-                    global::ConvGen.Parallelism.For(5, &Back19, &frame);
+                    global::ConvGen.Parallelism.For(5, &Back18, &frame);
                 }
-                if (wantInput) global::ConvGen.Parallelism.For(batch * 1, &Back20, &frame); // layer 0: ∂Z onto the backward-data grid
-                if (wantInput) global::ConvGen.Parallelism.For(batch * 28, &Back21, &frame); // ∂ layer 0 input: forward kernel over transposed weights
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 1, &Back19, &frame); // layer 0: ∂Z onto the backward-data grid
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 28, &Back20, &frame); // ∂ layer 0 input: forward kernel over transposed weights
             }
         }
     }
@@ -350,31 +352,50 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static float Sigmoid(float v) => 1f / (1f + MathF.Exp(-v));
 
+    // Y[n,c,h+2,w+2] = X[n,c,h,w]   (1×28×28 NCHW → 1×32×32 NCHW: layer 0: zero-padded copy of its input for the weight gradient)
+    // The border is zeroed, so the next kernel reads every tap in bounds.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Step0(void* state, int begin, int end)
+    {
+        var f = (Frame*)state;
+        for (int item = begin; item < end; item++)
+        {
+            int n = item / 1, unit = item % 1;
+            float* x = f->T0 + (nint)n * 784;
+            float* y = f->T1 + (nint)n * 1024 + (nint)unit * 1024;
+            new Span<float>(y, 1024).Clear();
+            float* src = x + unit * 784;
+            float* dst = y + 66;
+            for (int h = 0; h < 28; h++)
+                new ReadOnlySpan<float>(src + h * 28, 28).CopyTo(new Span<float>(dst + h * 32, 28));
+        }
+    }
+
     // Y[n,o,y,x] = B[o] + W[o,I,ΔY,ΔX] · X[n,I,y+ΔY-2,x+ΔX-2]
     // layer 0: 1×28×28 → 6×28×28, 5x5 + Relu (layer 1) fused: NCHW in, NCHW8c out, 6 output channel(s) × up to 2 vectors of 8 pixels per tile, one broadcast weight per output channel and tap
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Step0(void* state, int begin, int end) { if (s_useAvx2) Step0Avx(state, begin, end); else Step0Scalar(state, begin, end); }
+    private static void Step1(void* state, int begin, int end) { if (s_useAvx2) Step1Avx(state, begin, end); else Step1Scalar(state, begin, end); }
 
     // Y[n,o,y,x] = B[o] + W[o,I,ΔY,ΔX] · X[n,I,y+ΔY-2,x+ΔX-2]
     // Each work item is one output row, all output channels.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Step0Avx(void* state, int begin, int end)
+    private static void Step1Avx(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
             int oy = item % 28, n = item / 28;
             float* x = f->T0 + (nint)n * 784 + oy * 28 - 58;
-            float* y = f->T1 + (nint)n * 6272 + oy * 224;
+            float* y = f->T2 + (nint)n * 6272 + oy * 224;
             int ky0 = Math.Max(0, 2 - oy), ky1 = Math.Min(5, 30 - oy);
-            Step0Tile0(x, f->L0W, f->L0B, y, ky0, ky1);
-            Step0Tile1(x + 16, f->L0W, f->L0B, y + 128, ky0, ky1);
+            Step1Tile0(x, f->L0W, f->L0B, y, ky0, ky1);
+            Step1Tile1(x + 16, f->L0W, f->L0B, y + 128, ky0, ky1);
         }
     }
 
     // 6×2 tile: acc[o][v] += W[o,i,tap] · X[i][pixels of v + tap offset]; per tap 2 input loads and 6 broadcasts for 12 FMAs.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Step0Tile0(float* x, float* w, float* b, float* y, int ky0, int ky1)
+    private static void Step1Tile0(float* x, float* w, float* b, float* y, int ky0, int ky1)
     {
         Vector256<float> a0_0 = Vector256.Create(b[0]), a0_1 = a0_0;
         Vector256<float> a1_0 = Vector256.Create(b[1]), a1_1 = a1_0;
@@ -530,7 +551,7 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
 
     // 6×2 tile: acc[o][v] += W[o,i,tap] · X[i][pixels of v + tap offset]; per tap 2 input loads and 6 broadcasts for 12 FMAs.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Step0Tile1(float* x, float* w, float* b, float* y, int ky0, int ky1)
+    private static void Step1Tile1(float* x, float* w, float* b, float* y, int ky0, int ky1)
     {
         Vector256<float> a0_0 = Vector256.Create(b[0]), a0_1 = a0_0;
         Vector256<float> a1_0 = Vector256.Create(b[1]), a1_1 = a1_0;
@@ -687,7 +708,7 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
     // Y[n,o,y,x] = B[o] + W[o,I,ΔY,ΔX] · X[n,I,y+ΔY-2,x+ΔX-2]
     // Scalar twin of the AVX2 kernel for CPUs without AVX2/FMA: same work items, same packed weights.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Step0Scalar(void* state, int begin, int end)
+    private static void Step1Scalar(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
@@ -698,7 +719,7 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             {
                 int ic0 = 0;
                 float* w = f->L0W + ob * 200;
-                float* y = f->T1 + (nint)n * 6272 + (nint)ob * 6272 + oy * 224;
+                float* y = f->T2 + (nint)n * 6272 + (nint)ob * 6272 + oy * 224;
                 for (int ox = 0; ox < 28; ox++)
                 for (int lane = 0; lane < 8; lane++)
                 {
@@ -720,14 +741,14 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
     // Y[n,c,y,x] = max_{ΔY,ΔX<2} X[n,c,2·y+ΔY-0,2·x+ΔX-0]   (layer 2, NCHW8c, 8 channels per vector)
     // Floor mode without padding keeps every window inside the input: the window is unrolled.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Step1(void* state, int begin, int end)
+    private static void Step2(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
             int oy = item % 14, cb = item / 14 % 1, n = item / 14;
-            float* x = f->T1 + (nint)n * 6272 + (nint)cb * 6272;
-            float* y = f->T2 + (nint)n * 1568 + (nint)cb * 1568 + oy * 112;
+            float* x = f->T2 + (nint)n * 6272 + (nint)cb * 6272;
+            float* y = f->T3 + (nint)n * 1568 + (nint)cb * 1568 + oy * 112;
             float* row = x + oy * 448;
             for (int ox = 0; ox < 14; ox++)
             {
@@ -744,29 +765,29 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
     // Y[n,o,y,x] = B[o] + W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
     // layer 3: 6×14×14 → 16×10×10, 5x5 + Relu (layer 4) fused; tile 2×8 channels × 6 pixels
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Step2(void* state, int begin, int end) { if (s_useAvx2) Step2Avx(state, begin, end); else Step2Scalar(state, begin, end); }
+    private static void Step3(void* state, int begin, int end) { if (s_useAvx2) Step3Avx(state, begin, end); else Step3Scalar(state, begin, end); }
 
     // Y[n,o,y,x] = B[o] + W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
     // Row by row: each work item is one output row of one tile of 2 channel block(s).
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Step2Avx(void* state, int begin, int end)
+    private static void Step3Avx(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
             int oy = item % 10, tile = item / 10 % 1, n = item / 10;
-            float* x = f->T2 + (nint)n * 1568 + oy * 112;
+            float* x = f->T3 + (nint)n * 1568 + oy * 112;
             float* w = f->L3W + tile * 2400;
             float* b = f->L3B + tile * 16;
-            float* y = f->T3 + (nint)n * 1600 + (nint)tile * 1600 + oy * 80;
+            float* y = f->T4 + (nint)n * 1600 + (nint)tile * 1600 + oy * 80;
             int ic0 = 0;
-            for (int ox = 0; ox < 10; ox += 5) Step2Tile2x5(x + ox * 8, w, b, y + ox * 8, ic0);
+            for (int ox = 0; ox < 10; ox += 5) Step3Tile2x5(x + ox * 8, w, b, y + ox * 8, ic0);
         }
     }
 
     // 2×5 tile: acc[block][pixel] += W[block][tap] · broadcast(X[pixel][tap]); weights in registers, one broadcast per input value.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Step2Tile2x5(float* x, float* w, float* b, float* y, int ic0)
+    private static void Step3Tile2x5(float* x, float* w, float* b, float* y, int ic0)
     {
         Vector256<float> a0_0 = Avx.LoadVector256(b + 0), a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0, a0_4 = a0_0;
         Vector256<float> a1_0 = Avx.LoadVector256(b + 8), a1_1 = a1_0, a1_2 = a1_0, a1_3 = a1_0, a1_4 = a1_0;
@@ -1216,18 +1237,18 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
     // Y[n,o,y,x] = B[o] + W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
     // Scalar twin of the AVX2 kernel for CPUs without AVX2/FMA: same work items, same packed weights.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Step2Scalar(void* state, int begin, int end)
+    private static void Step3Scalar(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
             int oy = item % 10, tile = item / 10 % 1, n = item / 10;
-            float* x = f->T2 + (nint)n * 1568 + oy * 112;
+            float* x = f->T3 + (nint)n * 1568 + oy * 112;
             for (int ob = tile * 2; ob < Math.Min(tile * 2 + 2, 2); ob++)
             {
                 int ic0 = 0;
                 float* w = f->L3W + ob * 1200;
-                float* y = f->T3 + (nint)n * 1600 + (nint)ob * 800 + oy * 80;
+                float* y = f->T4 + (nint)n * 1600 + (nint)ob * 800 + oy * 80;
                 for (int ox = 0; ox < 10; ox++)
                 for (int lane = 0; lane < 8; lane++)
                 {
@@ -1248,14 +1269,14 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
     // Y[n,c,y,x] = max_{ΔY,ΔX<2} X[n,c,2·y+ΔY-0,2·x+ΔX-0]   (layer 5, NCHW8c, 8 channels per vector)
     // Floor mode without padding keeps every window inside the input: the window is unrolled.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Step3(void* state, int begin, int end)
+    private static void Step4(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
             int oy = item % 5, cb = item / 5 % 2, n = item / 10;
-            float* x = f->T3 + (nint)n * 1600 + (nint)cb * 800;
-            float* y = f->T4 + (nint)n * 400 + (nint)cb * 200 + oy * 40;
+            float* x = f->T4 + (nint)n * 1600 + (nint)cb * 800;
+            float* y = f->T5 + (nint)n * 400 + (nint)cb * 200 + oy * 40;
             float* row = x + oy * 160;
             for (int ox = 0; ox < 5; ox++)
             {
@@ -1272,34 +1293,34 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
     // Y[n,o] = B[o] + W[o,I] · X[n,I]   (layer 7: 400 → 120, Relu fused)
     // X read in place from NCHW8c (16×5×5); the weights were packed to match; tile 3×8 outputs × 4 samples
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Step4(void* state, int begin, int end) { if (s_useAvx2) Step4Avx(state, begin, end); else Step4Scalar(state, begin, end); }
+    private static void Step5(void* state, int begin, int end) { if (s_useAvx2) Step5Avx(state, begin, end); else Step5Scalar(state, begin, end); }
 
     // Y[n,o] = B[o] + W[o,I] · X[n,I]   (layer 7: 400 → 120, Relu fused)
     // Each work item is one tile of output blocks for up to 4 samples.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Step4Avx(void* state, int begin, int end)
+    private static void Step5Avx(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
             int tile = item % 5, n0 = item / 5 * 4, rows = Math.Min(4, f->Batch - n0);
-            float* x = f->T4 + (nint)n0 * 400;
+            float* x = f->T5 + (nint)n0 * 400;
             float* w = f->L7W + tile * 9600;
             float* b = f->L7B + tile * 24;
-            float* y = f->T5 + (nint)n0 * 120 + tile * 24;
+            float* y = f->T6 + (nint)n0 * 120 + tile * 24;
             switch (rows)
             {
-                case 4: Step4Tile3x4(x, w, b, y); break;
-                case 3: Step4Tile3x3(x, w, b, y); break;
-                case 2: Step4Tile3x2(x, w, b, y); break;
-                default: Step4Tile3x1(x, w, b, y); break;
+                case 4: Step5Tile3x4(x, w, b, y); break;
+                case 3: Step5Tile3x3(x, w, b, y); break;
+                case 2: Step5Tile3x2(x, w, b, y); break;
+                default: Step5Tile3x1(x, w, b, y); break;
             }
         }
     }
 
     // 3×4 tile: acc[block][sample] += W[block][i] · broadcast(X[sample][i]) over 400 inputs.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Step4Tile3x4(float* x, float* w, float* b, float* y)
+    private static void Step5Tile3x4(float* x, float* w, float* b, float* y)
     {
         Vector256<float> a0_0 = Avx.LoadVector256(b + 0), a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0;
         Vector256<float> a1_0 = Avx.LoadVector256(b + 8), a1_1 = a1_0, a1_2 = a1_0, a1_3 = a1_0;
@@ -1342,7 +1363,7 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
 
     // 3×3 tile: acc[block][sample] += W[block][i] · broadcast(X[sample][i]) over 400 inputs.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Step4Tile3x3(float* x, float* w, float* b, float* y)
+    private static void Step5Tile3x3(float* x, float* w, float* b, float* y)
     {
         Vector256<float> a0_0 = Avx.LoadVector256(b + 0), a0_1 = a0_0, a0_2 = a0_0;
         Vector256<float> a1_0 = Avx.LoadVector256(b + 8), a1_1 = a1_0, a1_2 = a1_0;
@@ -1378,7 +1399,7 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
 
     // 3×2 tile: acc[block][sample] += W[block][i] · broadcast(X[sample][i]) over 400 inputs, as 2 partial sums over i mod 2 (added at the end) so 12 FMA chains are in flight.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Step4Tile3x2(float* x, float* w, float* b, float* y)
+    private static void Step5Tile3x2(float* x, float* w, float* b, float* y)
     {
         Vector256<float> a0_0 = Avx.LoadVector256(b + 0), a0_1 = a0_0;
         Vector256<float> a1_0 = Avx.LoadVector256(b + 8), a1_1 = a1_0;
@@ -1425,7 +1446,7 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
 
     // 3×1 tile: acc[block][sample] += W[block][i] · broadcast(X[sample][i]) over 400 inputs, as 4 partial sums over i mod 4 (added at the end) so 12 FMA chains are in flight.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Step4Tile3x1(float* x, float* w, float* b, float* y)
+    private static void Step5Tile3x1(float* x, float* w, float* b, float* y)
     {
         Vector256<float> a0_0 = Avx.LoadVector256(b + 0);
         Vector256<float> a1_0 = Avx.LoadVector256(b + 8);
@@ -1475,7 +1496,7 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
     // Y[n,o] = B[o] + W[o,I] · X[n,I]   (layer 7: 400 → 120, Relu fused)
     // Scalar twin of the AVX2 kernel for CPUs without AVX2/FMA.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Step4Scalar(void* state, int begin, int end)
+    private static void Step5Scalar(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
@@ -1484,13 +1505,13 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             for (int q = 0; q < rows; q++)
             for (int ob = tile * 3; ob < Math.Min(tile * 3 + 3, 15); ob++)
             {
-                float* x = f->T4 + (nint)(n0 + q) * 400;
+                float* x = f->T5 + (nint)(n0 + q) * 400;
                 float* w = f->L7W + ob * 3200;
                 for (int lane = 0; lane < 8; lane++)
                 {
                     float acc = f->L7B[ob * 8 + lane];
                     for (int i = 0; i < 400; i++) acc += w[i * 8 + lane] * x[i];
-                    (f->T5 + (nint)(n0 + q) * 120)[ob * 8 + lane] = MathF.Max(acc, 0f);
+                    (f->T6 + (nint)(n0 + q) * 120)[ob * 8 + lane] = MathF.Max(acc, 0f);
                 }
             }
         }
@@ -1499,39 +1520,39 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
     // Y[n,o] = B[o] + W[o,I] · X[n,I]   (layer 9: 120 → 84, Relu fused)
     // X as features; tile 3×8 outputs × 4 samples
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Step5(void* state, int begin, int end) { if (s_useAvx2) Step5Avx(state, begin, end); else Step5Scalar(state, begin, end); }
+    private static void Step6(void* state, int begin, int end) { if (s_useAvx2) Step6Avx(state, begin, end); else Step6Scalar(state, begin, end); }
 
     // Y[n,o] = B[o] + W[o,I] · X[n,I]   (layer 9: 120 → 84, Relu fused)
     // Each work item is one tile of output blocks for up to 4 samples.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Step5Avx(void* state, int begin, int end)
+    private static void Step6Avx(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
             int tile = item % 4, n0 = item / 4 * 4, rows = Math.Min(4, f->Batch - n0);
-            float* x = f->T5 + (nint)n0 * 120;
+            float* x = f->T6 + (nint)n0 * 120;
             float* w = f->L9W + tile * 2880;
             float* b = f->L9B + tile * 24;
-            float* y = f->T6 + (nint)n0 * 88 + tile * 24;
+            float* y = f->T7 + (nint)n0 * 88 + tile * 24;
             if (tile == 3)
             {
                 switch (rows)
                 {
-                    case 4: Step5Tile2x4(x, w, b, y); break;
-                    case 3: Step5Tile2x3(x, w, b, y); break;
-                    case 2: Step5Tile2x2(x, w, b, y); break;
-                    default: Step5Tile2x1(x, w, b, y); break;
+                    case 4: Step6Tile2x4(x, w, b, y); break;
+                    case 3: Step6Tile2x3(x, w, b, y); break;
+                    case 2: Step6Tile2x2(x, w, b, y); break;
+                    default: Step6Tile2x1(x, w, b, y); break;
                 }
             }
             else
             {
                 switch (rows)
                 {
-                    case 4: Step5Tile3x4(x, w, b, y); break;
-                    case 3: Step5Tile3x3(x, w, b, y); break;
-                    case 2: Step5Tile3x2(x, w, b, y); break;
-                    default: Step5Tile3x1(x, w, b, y); break;
+                    case 4: Step6Tile3x4(x, w, b, y); break;
+                    case 3: Step6Tile3x3(x, w, b, y); break;
+                    case 2: Step6Tile3x2(x, w, b, y); break;
+                    default: Step6Tile3x1(x, w, b, y); break;
                 }
             }
         }
@@ -1539,7 +1560,7 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
 
     // 2×4 tile: acc[block][sample] += W[block][i] · broadcast(X[sample][i]) over 120 inputs.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Step5Tile2x4(float* x, float* w, float* b, float* y)
+    private static void Step6Tile2x4(float* x, float* w, float* b, float* y)
     {
         Vector256<float> a0_0 = Avx.LoadVector256(b + 0), a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0;
         Vector256<float> a1_0 = Avx.LoadVector256(b + 8), a1_1 = a1_0, a1_2 = a1_0, a1_3 = a1_0;
@@ -1572,7 +1593,7 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
 
     // 2×3 tile: acc[block][sample] += W[block][i] · broadcast(X[sample][i]) over 120 inputs, as 2 partial sums over i mod 2 (added at the end) so 12 FMA chains are in flight.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Step5Tile2x3(float* x, float* w, float* b, float* y)
+    private static void Step6Tile2x3(float* x, float* w, float* b, float* y)
     {
         Vector256<float> a0_0 = Avx.LoadVector256(b + 0), a0_1 = a0_0, a0_2 = a0_0;
         Vector256<float> a1_0 = Avx.LoadVector256(b + 8), a1_1 = a1_0, a1_2 = a1_0;
@@ -1618,7 +1639,7 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
 
     // 2×2 tile: acc[block][sample] += W[block][i] · broadcast(X[sample][i]) over 120 inputs, as 3 partial sums over i mod 3 (added at the end) so 12 FMA chains are in flight.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Step5Tile2x2(float* x, float* w, float* b, float* y)
+    private static void Step6Tile2x2(float* x, float* w, float* b, float* y)
     {
         Vector256<float> a0_0 = Avx.LoadVector256(b + 0), a0_1 = a0_0;
         Vector256<float> a1_0 = Avx.LoadVector256(b + 8), a1_1 = a1_0;
@@ -1663,7 +1684,7 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
 
     // 2×1 tile: acc[block][sample] += W[block][i] · broadcast(X[sample][i]) over 120 inputs, as 4 partial sums over i mod 4 (added at the end) so 8 FMA chains are in flight.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Step5Tile2x1(float* x, float* w, float* b, float* y)
+    private static void Step6Tile2x1(float* x, float* w, float* b, float* y)
     {
         Vector256<float> a0_0 = Avx.LoadVector256(b + 0);
         Vector256<float> a1_0 = Avx.LoadVector256(b + 8);
@@ -1701,7 +1722,7 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
 
     // 3×4 tile: acc[block][sample] += W[block][i] · broadcast(X[sample][i]) over 120 inputs.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Step5Tile3x4(float* x, float* w, float* b, float* y)
+    private static void Step6Tile3x4(float* x, float* w, float* b, float* y)
     {
         Vector256<float> a0_0 = Avx.LoadVector256(b + 0), a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0;
         Vector256<float> a1_0 = Avx.LoadVector256(b + 8), a1_1 = a1_0, a1_2 = a1_0, a1_3 = a1_0;
@@ -1744,7 +1765,7 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
 
     // 3×3 tile: acc[block][sample] += W[block][i] · broadcast(X[sample][i]) over 120 inputs.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Step5Tile3x3(float* x, float* w, float* b, float* y)
+    private static void Step6Tile3x3(float* x, float* w, float* b, float* y)
     {
         Vector256<float> a0_0 = Avx.LoadVector256(b + 0), a0_1 = a0_0, a0_2 = a0_0;
         Vector256<float> a1_0 = Avx.LoadVector256(b + 8), a1_1 = a1_0, a1_2 = a1_0;
@@ -1780,7 +1801,7 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
 
     // 3×2 tile: acc[block][sample] += W[block][i] · broadcast(X[sample][i]) over 120 inputs, as 2 partial sums over i mod 2 (added at the end) so 12 FMA chains are in flight.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Step5Tile3x2(float* x, float* w, float* b, float* y)
+    private static void Step6Tile3x2(float* x, float* w, float* b, float* y)
     {
         Vector256<float> a0_0 = Avx.LoadVector256(b + 0), a0_1 = a0_0;
         Vector256<float> a1_0 = Avx.LoadVector256(b + 8), a1_1 = a1_0;
@@ -1827,7 +1848,7 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
 
     // 3×1 tile: acc[block][sample] += W[block][i] · broadcast(X[sample][i]) over 120 inputs, as 4 partial sums over i mod 4 (added at the end) so 12 FMA chains are in flight.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Step5Tile3x1(float* x, float* w, float* b, float* y)
+    private static void Step6Tile3x1(float* x, float* w, float* b, float* y)
     {
         Vector256<float> a0_0 = Avx.LoadVector256(b + 0);
         Vector256<float> a1_0 = Avx.LoadVector256(b + 8);
@@ -1877,7 +1898,7 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
     // Y[n,o] = B[o] + W[o,I] · X[n,I]   (layer 9: 120 → 84, Relu fused)
     // Scalar twin of the AVX2 kernel for CPUs without AVX2/FMA.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Step5Scalar(void* state, int begin, int end)
+    private static void Step6Scalar(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
@@ -1886,13 +1907,13 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             for (int q = 0; q < rows; q++)
             for (int ob = tile * 3; ob < Math.Min(tile * 3 + 3, 11); ob++)
             {
-                float* x = f->T5 + (nint)(n0 + q) * 120;
+                float* x = f->T6 + (nint)(n0 + q) * 120;
                 float* w = f->L9W + ob * 960;
                 for (int lane = 0; lane < 8; lane++)
                 {
                     float acc = f->L9B[ob * 8 + lane];
                     for (int i = 0; i < 120; i++) acc += w[i * 8 + lane] * x[i];
-                    (f->T6 + (nint)(n0 + q) * 88)[ob * 8 + lane] = MathF.Max(acc, 0f);
+                    (f->T7 + (nint)(n0 + q) * 88)[ob * 8 + lane] = MathF.Max(acc, 0f);
                 }
             }
         }
@@ -1901,34 +1922,34 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
     // Y[n,o] = B[o] + W[o,I] · X[n,I]   (layer 11: 84 → 10)
     // X as features; tile 3×8 outputs × 4 samples
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Step6(void* state, int begin, int end) { if (s_useAvx2) Step6Avx(state, begin, end); else Step6Scalar(state, begin, end); }
+    private static void Step7(void* state, int begin, int end) { if (s_useAvx2) Step7Avx(state, begin, end); else Step7Scalar(state, begin, end); }
 
     // Y[n,o] = B[o] + W[o,I] · X[n,I]   (layer 11: 84 → 10)
     // Each work item is one tile of output blocks for up to 4 samples.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Step6Avx(void* state, int begin, int end)
+    private static void Step7Avx(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
             int tile = item % 1, n0 = item / 1 * 4, rows = Math.Min(4, f->Batch - n0);
-            float* x = f->T6 + (nint)n0 * 88;
+            float* x = f->T7 + (nint)n0 * 88;
             float* w = f->L11W + tile * 2016;
             float* b = f->L11B + tile * 24;
-            float* y = f->T7 + (nint)n0 * 16 + tile * 24;
+            float* y = f->T8 + (nint)n0 * 16 + tile * 24;
             switch (rows)
             {
-                case 4: Step6Tile2x4(x, w, b, y); break;
-                case 3: Step6Tile2x3(x, w, b, y); break;
-                case 2: Step6Tile2x2(x, w, b, y); break;
-                default: Step6Tile2x1(x, w, b, y); break;
+                case 4: Step7Tile2x4(x, w, b, y); break;
+                case 3: Step7Tile2x3(x, w, b, y); break;
+                case 2: Step7Tile2x2(x, w, b, y); break;
+                default: Step7Tile2x1(x, w, b, y); break;
             }
         }
     }
 
     // 2×4 tile: acc[block][sample] += W[block][i] · broadcast(X[sample][i]) over 84 inputs.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Step6Tile2x4(float* x, float* w, float* b, float* y)
+    private static void Step7Tile2x4(float* x, float* w, float* b, float* y)
     {
         Vector256<float> a0_0 = Avx.LoadVector256(b + 0), a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0;
         Vector256<float> a1_0 = Avx.LoadVector256(b + 8), a1_1 = a1_0, a1_2 = a1_0, a1_3 = a1_0;
@@ -1961,7 +1982,7 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
 
     // 2×3 tile: acc[block][sample] += W[block][i] · broadcast(X[sample][i]) over 84 inputs, as 2 partial sums over i mod 2 (added at the end) so 12 FMA chains are in flight.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Step6Tile2x3(float* x, float* w, float* b, float* y)
+    private static void Step7Tile2x3(float* x, float* w, float* b, float* y)
     {
         Vector256<float> a0_0 = Avx.LoadVector256(b + 0), a0_1 = a0_0, a0_2 = a0_0;
         Vector256<float> a1_0 = Avx.LoadVector256(b + 8), a1_1 = a1_0, a1_2 = a1_0;
@@ -2007,7 +2028,7 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
 
     // 2×2 tile: acc[block][sample] += W[block][i] · broadcast(X[sample][i]) over 84 inputs, as 3 partial sums over i mod 3 (added at the end) so 12 FMA chains are in flight.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Step6Tile2x2(float* x, float* w, float* b, float* y)
+    private static void Step7Tile2x2(float* x, float* w, float* b, float* y)
     {
         Vector256<float> a0_0 = Avx.LoadVector256(b + 0), a0_1 = a0_0;
         Vector256<float> a1_0 = Avx.LoadVector256(b + 8), a1_1 = a1_0;
@@ -2052,7 +2073,7 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
 
     // 2×1 tile: acc[block][sample] += W[block][i] · broadcast(X[sample][i]) over 84 inputs, as 4 partial sums over i mod 4 (added at the end) so 8 FMA chains are in flight.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Step6Tile2x1(float* x, float* w, float* b, float* y)
+    private static void Step7Tile2x1(float* x, float* w, float* b, float* y)
     {
         Vector256<float> a0_0 = Avx.LoadVector256(b + 0);
         Vector256<float> a1_0 = Avx.LoadVector256(b + 8);
@@ -2091,7 +2112,7 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
     // Y[n,o] = B[o] + W[o,I] · X[n,I]   (layer 11: 84 → 10)
     // Scalar twin of the AVX2 kernel for CPUs without AVX2/FMA.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Step6Scalar(void* state, int begin, int end)
+    private static void Step7Scalar(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
@@ -2100,13 +2121,13 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             for (int q = 0; q < rows; q++)
             for (int ob = tile * 3; ob < Math.Min(tile * 3 + 3, 2); ob++)
             {
-                float* x = f->T6 + (nint)(n0 + q) * 88;
+                float* x = f->T7 + (nint)(n0 + q) * 88;
                 float* w = f->L11W + ob * 672;
                 for (int lane = 0; lane < 8; lane++)
                 {
                     float acc = f->L11B[ob * 8 + lane];
                     for (int i = 0; i < 84; i++) acc += w[i * 8 + lane] * x[i];
-                    (f->T7 + (nint)(n0 + q) * 16)[ob * 8 + lane] = acc;
+                    (f->T8 + (nint)(n0 + q) * 16)[ob * 8 + lane] = acc;
                 }
             }
         }
@@ -2115,13 +2136,13 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
     // Y[n,c,h+0,w+0] = X[n,c,h,w]   (10×1×1 NCHW → 10×1×1 NCHW: output)
     // A pure change of layout.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Step7(void* state, int begin, int end)
+    private static void Step8(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
             int n = item / 10, unit = item % 10;
-            float* x = f->T7 + (nint)n * 16;
+            float* x = f->T8 + (nint)n * 16;
             float* y = f->Output + (nint)n * 10 + (nint)unit * 1;
             float* src = x + unit * 1;
             float* dst = y + 0;
@@ -2185,7 +2206,7 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
                 for (int n = 0; n < f->Batch; n++)
                 {
                     Vector256<float> gv = Vector256.Load(f->G0 + (nint)n * 16 + ob * 8);
-                    float* x = f->T6 + (nint)n * 88 + i;
+                    float* x = f->T7 + (nint)n * 88 + i;
                     a0 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[0]), a0);
                     a1 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[1]), a1);
                     a2 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[2]), a2);
@@ -2218,7 +2239,7 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
                 for (int n = 0; n < f->Batch; n++)
                 {
                     Vector256<float> gv = Vector256.Load(f->G0 + (nint)n * 16 + ob * 8);
-                    float* x = f->T6 + (nint)n * 88 + i;
+                    float* x = f->T7 + (nint)n * 88 + i;
                     a0 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[0]), a0);
                     a1 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[1]), a1);
                     a2 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[2]), a2);
@@ -2235,7 +2256,7 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
                 for (int n = 0; n < f->Batch; n++)
                 {
                     Vector256<float> gv = Vector256.Load(f->G0 + (nint)n * 16 + ob * 8);
-                    float* x = f->T6 + (nint)n * 88 + i;
+                    float* x = f->T7 + (nint)n * 88 + i;
                     a0 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[0]), a0);
                 }
                 Vector256.Store(Vector256.Load(dw + (i + 0) * 8) + a0, dw + (i + 0) * 8);
@@ -2681,7 +2702,7 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
     {
         var f = (Frame*)state;
         long total = (long)f->Batch * 88;
-        float* y = f->T6;
+        float* y = f->T7;
         float* g = f->G1;
         for (int chunk = begin; chunk < end; chunk++)
         {
@@ -2733,7 +2754,7 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
                 for (int n = 0; n < f->Batch; n++)
                 {
                     Vector256<float> gv = Vector256.Load(f->G1 + (nint)n * 88 + ob * 8);
-                    float* x = f->T5 + (nint)n * 120 + i;
+                    float* x = f->T6 + (nint)n * 120 + i;
                     a0 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[0]), a0);
                     a1 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[1]), a1);
                     a2 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[2]), a2);
@@ -2766,7 +2787,7 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
                 for (int n = 0; n < f->Batch; n++)
                 {
                     Vector256<float> gv = Vector256.Load(f->G1 + (nint)n * 88 + ob * 8);
-                    float* x = f->T5 + (nint)n * 120 + i;
+                    float* x = f->T6 + (nint)n * 120 + i;
                     a0 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[0]), a0);
                     a1 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[1]), a1);
                     a2 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[2]), a2);
@@ -2783,7 +2804,7 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
                 for (int n = 0; n < f->Batch; n++)
                 {
                     Vector256<float> gv = Vector256.Load(f->G1 + (nint)n * 88 + ob * 8);
-                    float* x = f->T5 + (nint)n * 120 + i;
+                    float* x = f->T6 + (nint)n * 120 + i;
                     a0 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[0]), a0);
                 }
                 Vector256.Store(Vector256.Load(dw + (i + 0) * 8) + a0, dw + (i + 0) * 8);
@@ -3025,7 +3046,7 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
     {
         var f = (Frame*)state;
         long total = (long)f->Batch * 120;
-        float* y = f->T5;
+        float* y = f->T6;
         float* g = f->G2;
         for (int chunk = begin; chunk < end; chunk++)
         {
@@ -3077,7 +3098,7 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
                 for (int n = 0; n < f->Batch; n++)
                 {
                     Vector256<float> gv = Vector256.Load(f->G2 + (nint)n * 120 + ob * 8);
-                    float* x = f->T4 + (nint)n * 400 + i;
+                    float* x = f->T5 + (nint)n * 400 + i;
                     a0 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[0]), a0);
                     a1 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[1]), a1);
                     a2 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[2]), a2);
@@ -3110,7 +3131,7 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
                 for (int n = 0; n < f->Batch; n++)
                 {
                     Vector256<float> gv = Vector256.Load(f->G2 + (nint)n * 120 + ob * 8);
-                    float* x = f->T4 + (nint)n * 400 + i;
+                    float* x = f->T5 + (nint)n * 400 + i;
                     a0 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[0]), a0);
                     a1 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[1]), a1);
                     a2 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[2]), a2);
@@ -3127,7 +3148,7 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
                 for (int n = 0; n < f->Batch; n++)
                 {
                     Vector256<float> gv = Vector256.Load(f->G2 + (nint)n * 120 + ob * 8);
-                    float* x = f->T4 + (nint)n * 400 + i;
+                    float* x = f->T5 + (nint)n * 400 + i;
                     a0 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[0]), a0);
                 }
                 Vector256.Store(Vector256.Load(dw + (i + 0) * 8) + a0, dw + (i + 0) * 8);
@@ -3546,7 +3567,7 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         for (int item = begin; item < end; item++)
         {
             int cb = item % 2, n = item / 2;
-            float* x = f->T3 + (nint)n * 1600 + (nint)cb * 800;
+            float* x = f->T4 + (nint)n * 1600 + (nint)cb * 800;
             float* g = f->G3 + (nint)n * 400 + (nint)cb * 200;
             float* dx = f->G4 + (nint)n * 1600 + (nint)cb * 800;
             for (int oy = 0; oy < 5; oy++)
@@ -3615,7 +3636,7 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             for (int n = f->N0; n < f->N1; n++)
             {
                 float* gz = f->G4 + (nint)n * 1600 + ob0 * 800;
-                float* xs = f->T2 + (nint)n * 1568 + (ic0 >> 3) * 1568 + (ic0 & 7) + ky0 * 112;
+                float* xs = f->T3 + (nint)n * 1568 + (ic0 >> 3) * 1568 + (ic0 & 7) + ky0 * 112;
                 for (int oy = 0; oy < 10; oy++)
                 {
                     float* gr = gz + oy * 80;
@@ -4148,7 +4169,7 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         for (int item = begin; item < end; item++)
         {
             int cb = item % 1, n = item / 1;
-            float* x = f->T1 + (nint)n * 6272 + (nint)cb * 6272;
+            float* x = f->T2 + (nint)n * 6272 + (nint)cb * 6272;
             float* g = f->G5 + (nint)n * 1568 + (nint)cb * 1568;
             float* dx = f->G6 + (nint)n * 6272 + (nint)cb * 6272;
             for (int oy = 0; oy < 14; oy++)
@@ -4203,29 +4224,10 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         }
     }
 
-    // Y[n,c,h+2,w+2] = X[n,c,h,w]   (1×28×28 NCHW → 1×32×32 NCHW: layer 0: zero-padded copy of its input for the weight gradient)
-    // The border is zeroed, so the next kernel reads every tap in bounds.
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back18(void* state, int begin, int end)
-    {
-        var f = (Frame*)state;
-        for (int item = begin; item < end; item++)
-        {
-            int n = item / 1, unit = item % 1;
-            float* x = f->T0 + (nint)n * 784;
-            float* y = f->G7 + (nint)n * 1024 + (nint)unit * 1024;
-            new Span<float>(y, 1024).Clear();
-            float* src = x + unit * 784;
-            float* dst = y + 66;
-            for (int h = 0; h < 28; h++)
-                new ReadOnlySpan<float>(src + h * 28, 28).CopyTo(new Span<float>(dst + h * 32, 28));
-        }
-    }
-
     // ∂W[o,i,ΔY,ΔX] += Σ_{n,y,x} ∂Z[n,o,y,x] · X[n,i,1·y+1·ΔY,1·x+1·ΔX]   (layer 0, X zero-padded)
     // Each work item owns 8 outputs × 1 input channel(s) × 1 kernel row(s) × 5: 5 accumulators in registers, reduced over every pixel of the pass's samples [N0, N1).
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back19(void* state, int begin, int end)
+    private static void Back18(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
@@ -4238,7 +4240,7 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             for (int n = f->N0; n < f->N1; n++)
             {
                 float* gz = f->G6 + (nint)n * 6272 + ob0 * 6272;
-                float* xs = f->G7 + (nint)n * 1024 + ic0 * 1024 + ky0 * 32;
+                float* xs = f->T1 + (nint)n * 1024 + ic0 * 1024 + ky0 * 32;
                 for (int oy = oy0; oy < oy1; oy++)
                 {
                     float* gr = gz + oy * 224;
@@ -4279,14 +4281,14 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
     // Y[n,c,h+2,w+2] = X[n,c,h,w]   (6×28×28 NCHW8c → 6×32×32 NCHW: layer 0: ∂Z onto the backward-data grid)
     // The border is zeroed, so the next kernel reads every tap in bounds.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back20(void* state, int begin, int end)
+    private static void Back19(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
             int n = item / 1, unit = item % 1;
             float* x = f->G6 + (nint)n * 6272;
-            float* y = f->G8 + (nint)n * 6144 + (nint)unit * 8192;
+            float* y = f->G7 + (nint)n * 6144 + (nint)unit * 8192;
             int channels = Math.Min(6 - unit * 8, 8);
             float* src = x + (nint)unit * 6272;
             float* dst = y + 66;
@@ -4318,27 +4320,27 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
     // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
     // layer 0: 6×32×32 → 1×28×28, 5x5: NCHW in, NCHW out, 1 output channel(s) × up to 4 vectors of 8 pixels per tile, one broadcast weight per output channel and tap
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back21(void* state, int begin, int end) { if (s_useAvx2) Back21Avx(state, begin, end); else Back21Scalar(state, begin, end); }
+    private static void Back20(void* state, int begin, int end) { if (s_useAvx2) Back20Avx(state, begin, end); else Back20Scalar(state, begin, end); }
 
     // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
     // Each work item is one output row, all output channels.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back21Avx(void* state, int begin, int end)
+    private static void Back20Avx(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
             int oy = item % 28, n = item / 28;
-            float* x = f->G8 + (nint)n * 6144 + oy * 32;
+            float* x = f->G7 + (nint)n * 6144 + oy * 32;
             float* y = f->InputGradient + (nint)n * 784 + oy * 28;
             int ky0 = Math.Max(0, 2 - oy), ky1 = Math.Min(5, 30 - oy);
-            Back21Tile0(x, f->L0WT, y, ky0, ky1);
+            Back20Tile0(x, f->L0WT, y, ky0, ky1);
         }
     }
 
     // 1×4 tile, twice (even and odd input channels): acc[o][v] += W[o,i,tap] · X[i][pixels of v + tap offset]; per tap 4 input loads and 1 broadcasts for 4 FMAs.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back21Tile0(float* x, float* w, float* y, int ky0, int ky1)
+    private static void Back20Tile0(float* x, float* w, float* y, int ky0, int ky1)
     {
         Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0;
         Vector256<float> c0_0 = a0_0, c0_1 = a0_0, c0_2 = a0_0, c0_3 = a0_0;
@@ -4450,13 +4452,13 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
     // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
     // Scalar twin of the AVX2 kernel for CPUs without AVX2/FMA: same work items.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back21Scalar(void* state, int begin, int end)
+    private static void Back20Scalar(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
             int oy = item % 28, n = item / 28;
-            float* x = f->G8 + (nint)n * 6144 + oy * 32;
+            float* x = f->G7 + (nint)n * 6144 + oy * 32;
             float* y = f->InputGradient + (nint)n * 784 + oy * 28;
             float* w = f->L0WT;
             int ky0 = Math.Max(0, 2 - oy), ky1 = Math.Min(5, 30 - oy);

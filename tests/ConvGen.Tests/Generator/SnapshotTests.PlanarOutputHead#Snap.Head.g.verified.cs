@@ -68,9 +68,10 @@ public unsafe partial class Head : global::ConvGen.INetwork
     private struct Frame
     {
         public int Batch;
+        public bool Recording; // a recorded Forward: also make the copies only Backward reads
         public int N0, N1; // the samples of one pass of a dense weight-gradient step
-        public float* T0, Output, T1;
-        public float* OutputGradient, InputGradient, G0, G1, G2;
+        public float* T0, Output, T1, T2;
+        public float* OutputGradient, InputGradient, G0, G1;
         public float* L0W, L0dW;
         public float* L0B, L0dB;
         public float* L0WT;
@@ -80,9 +81,9 @@ public unsafe partial class Head : global::ConvGen.INetwork
     private static readonly bool s_useAvx2 = Avx2.IsSupported && Fma.IsSupported;
 
     /// <summary>Floats per sample of a recorded forward: every tensor keeps its own region for Backward.</summary>
-    public const long RecordedFloatsPerSample = 720;
+    public const long RecordedFloatsPerSample = 1112;
     /// <summary>Floats per sample Backward needs for gradients.</summary>
-    public const long GradientFloatsPerSample = 1976;
+    public const long GradientFloatsPerSample = 1584;
     private readonly object _recordLock = new();
     private float[]? _recorded, _gradients;
     private int _recordedBatch;
@@ -139,7 +140,7 @@ public unsafe partial class Head : global::ConvGen.INetwork
                 frame.Batch = Math.Min(pass, batch - n0);
                 frame.T0 = x + (nint)n0 * InputLength;
                 frame.Output = y + (nint)n0 * OutputLength;
-                frame.T1 = overlaps ? a : frame.Output; // the last layer writes the caller's output, unless it could overwrite input it still reads
+                frame.T2 = overlaps ? a : frame.Output; // the last layer writes the caller's output, unless it could overwrite input it still reads
                 RunForward(&frame);
             }
         }
@@ -149,8 +150,10 @@ public unsafe partial class Head : global::ConvGen.INetwork
     private void SetTape(ref Frame frame, float* tape, int batch)
     {
         frame.Batch = batch;
+        frame.Recording = true;
         frame.T0 = tape;
         frame.T1 = tape + (nint)batch * 288;
+        frame.T2 = tape + (nint)batch * 680;
         frame.L0W = _layer0Weight.Pointer;
         frame.L0dW = _layer0Weight.GradientPointer;
         frame.L0B = _layer0Bias.Pointer;
@@ -162,8 +165,9 @@ public unsafe partial class Head : global::ConvGen.INetwork
         int batch = frame->Batch;
         frame->L0W = _layer0Weight.Pointer;
         frame->L0B = _layer0Bias.Pointer;
-        global::ConvGen.Parallelism.For(batch * 12, &Step0, frame, grain: 247); // layer 0: Conv 3x3, 2→3 + Sigmoid
-        if (frame->T1 != frame->Output) global::ConvGen.Parallelism.For(batch * 3, &Step1, frame, grain: 112); // output
+        if (frame->Recording) global::ConvGen.Parallelism.For(batch * 2, &Step0, frame, grain: 82); // layer 0: zero-padded copy of its input for the weight gradient
+        global::ConvGen.Parallelism.For(batch * 12, &Step1, frame, grain: 247); // layer 0: Conv 3x3, 2→3 + Sigmoid
+        if (frame->T2 != frame->Output) global::ConvGen.Parallelism.For(batch * 3, &Step2, frame, grain: 112); // output
     }
 
     private readonly global::ConvGen.TransposedWeights _L0WT;
@@ -196,19 +200,17 @@ public unsafe partial class Head : global::ConvGen.INetwork
                 frame.InputGradient = ig;
                 frame.G0 = gs + (nint)batch * 0;
                 frame.G1 = gs + (nint)batch * 432;
-                frame.G2 = gs + (nint)batch * 1584;
                 frame.L0WT = _L0WT.Pointer;
                 global::ConvGen.Parallelism.For(batch * 3, &Back0, &frame); // ∂loss/∂output into the internal layout
                 global::ConvGen.Parallelism.For((int)(((long)batch * 432 + 4095) / 4096), &Back1, &frame); // ∂ through layer 1 (Sigmoid)
                 global::ConvGen.Parallelism.For(1, &Back2, &frame); // ∂ layer 0 bias
                 global::ConvGen.Parallelism.For(batch * 1, &Back3, &frame); // layer 0: ∂Z into NCHW8c for the weight gradient
-                global::ConvGen.Parallelism.For(batch * 2, &Back4, &frame); // layer 0: zero-padded copy of its input for the weight gradient
                 for (frame.N0 = 0; frame.N0 < batch; frame.N0 += 97) // ∂ layer 0 weight, 97 sample(s) per pass
                 {
                     frame.N1 = Math.Min(batch, frame.N0 + 97);
-                    global::ConvGen.Parallelism.For(2, &Back5, &frame);
+                    global::ConvGen.Parallelism.For(2, &Back4, &frame);
                 }
-                if (wantInput) global::ConvGen.Parallelism.For(batch * 12, &Back6, &frame); // ∂ layer 0 input: forward kernel over transposed weights
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 12, &Back5, &frame); // ∂ layer 0 input: forward kernel over transposed weights
             }
         }
     }
@@ -226,30 +228,49 @@ public unsafe partial class Head : global::ConvGen.INetwork
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static float Sigmoid(float v) => 1f / (1f + MathF.Exp(-v));
 
+    // Y[n,c,h+1,w+1] = X[n,c,h,w]   (2×12×12 NCHW → 2×14×14 NCHW: layer 0: zero-padded copy of its input for the weight gradient)
+    // The border is zeroed, so the next kernel reads every tap in bounds.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Step0(void* state, int begin, int end)
+    {
+        var f = (Frame*)state;
+        for (int item = begin; item < end; item++)
+        {
+            int n = item / 2, unit = item % 2;
+            float* x = f->T0 + (nint)n * 288;
+            float* y = f->T1 + (nint)n * 392 + (nint)unit * 196;
+            new Span<float>(y, 196).Clear();
+            float* src = x + unit * 144;
+            float* dst = y + 15;
+            for (int h = 0; h < 12; h++)
+                new ReadOnlySpan<float>(src + h * 12, 12).CopyTo(new Span<float>(dst + h * 14, 12));
+        }
+    }
+
     // Y[n,o,y,x] = B[o] + W[o,I,ΔY,ΔX] · X[n,I,y+ΔY-1,x+ΔX-1]
     // layer 0: 2×12×12 → 3×12×12, 3x3 + Sigmoid (layer 1) fused: NCHW in, NCHW out, 3 output channel(s) × up to 2 vectors of 8 pixels per tile, one broadcast weight per output channel and tap
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Step0(void* state, int begin, int end) { if (s_useAvx2) Step0Avx(state, begin, end); else Step0Scalar(state, begin, end); }
+    private static void Step1(void* state, int begin, int end) { if (s_useAvx2) Step1Avx(state, begin, end); else Step1Scalar(state, begin, end); }
 
     // Y[n,o,y,x] = B[o] + W[o,I,ΔY,ΔX] · X[n,I,y+ΔY-1,x+ΔX-1]
     // Each work item is one output row, all output channels.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Step0Avx(void* state, int begin, int end)
+    private static void Step1Avx(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
             int oy = item % 12, n = item / 12;
             float* x = f->T0 + (nint)n * 288 + oy * 12 - 13;
-            float* y = f->T1 + (nint)n * 432 + oy * 12;
+            float* y = f->T2 + (nint)n * 432 + oy * 12;
             int ky0 = Math.Max(0, 1 - oy), ky1 = Math.Min(3, 13 - oy);
-            Step0Tile0(x, f->L0W, f->L0B, y, ky0, ky1);
+            Step1Tile0(x, f->L0W, f->L0B, y, ky0, ky1);
         }
     }
 
     // 3×2 tile, twice (even and odd input channels): acc[o][v] += W[o,i,tap] · X[i][pixels of v + tap offset]; per tap 2 input loads and 3 broadcasts for 6 FMAs.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Step0Tile0(float* x, float* w, float* b, float* y, int ky0, int ky1)
+    private static void Step1Tile0(float* x, float* w, float* b, float* y, int ky0, int ky1)
     {
         Vector256<float> a0_0 = Vector256.Create(b[0]), a0_1 = a0_0;
         Vector256<float> a1_0 = Vector256.Create(b[1]), a1_1 = a1_0;
@@ -343,14 +364,14 @@ public unsafe partial class Head : global::ConvGen.INetwork
     // Y[n,o,y,x] = B[o] + W[o,I,ΔY,ΔX] · X[n,I,y+ΔY-1,x+ΔX-1]
     // Scalar twin of the AVX2 kernel for CPUs without AVX2/FMA: same work items.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Step0Scalar(void* state, int begin, int end)
+    private static void Step1Scalar(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
             int oy = item % 12, n = item / 12;
             float* x = f->T0 + (nint)n * 288 + oy * 12 - 13;
-            float* y = f->T1 + (nint)n * 432 + oy * 12;
+            float* y = f->T2 + (nint)n * 432 + oy * 12;
             float* w = f->L0W;
             int ky0 = Math.Max(0, 1 - oy), ky1 = Math.Min(3, 13 - oy);
             for (int o = 0; o < 3; o++)
@@ -372,13 +393,13 @@ public unsafe partial class Head : global::ConvGen.INetwork
     // Y[n,c,h+0,w+0] = X[n,c,h,w]   (3×12×12 NCHW → 3×12×12 NCHW: output)
     // A pure change of layout.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Step1(void* state, int begin, int end)
+    private static void Step2(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
             int n = item / 3, unit = item % 3;
-            float* x = f->T1 + (nint)n * 432;
+            float* x = f->T2 + (nint)n * 432;
             float* y = f->Output + (nint)n * 432 + (nint)unit * 144;
             float* src = x + unit * 144;
             float* dst = y + 0;
@@ -412,7 +433,7 @@ public unsafe partial class Head : global::ConvGen.INetwork
     {
         var f = (Frame*)state;
         long total = (long)f->Batch * 432;
-        float* y = f->T1;
+        float* y = f->T2;
         float* g = f->G0;
         for (int chunk = begin; chunk < end; chunk++)
         {
@@ -481,29 +502,10 @@ public unsafe partial class Head : global::ConvGen.INetwork
         }
     }
 
-    // Y[n,c,h+1,w+1] = X[n,c,h,w]   (2×12×12 NCHW → 2×14×14 NCHW: layer 0: zero-padded copy of its input for the weight gradient)
-    // The border is zeroed, so the next kernel reads every tap in bounds.
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back4(void* state, int begin, int end)
-    {
-        var f = (Frame*)state;
-        for (int item = begin; item < end; item++)
-        {
-            int n = item / 2, unit = item % 2;
-            float* x = f->T0 + (nint)n * 288;
-            float* y = f->G2 + (nint)n * 392 + (nint)unit * 196;
-            new Span<float>(y, 196).Clear();
-            float* src = x + unit * 144;
-            float* dst = y + 15;
-            for (int h = 0; h < 12; h++)
-                new ReadOnlySpan<float>(src + h * 12, 12).CopyTo(new Span<float>(dst + h * 14, 12));
-        }
-    }
-
     // ∂W[o,i,ΔY,ΔX] += Σ_{n,y,x} ∂Z[n,o,y,x] · X[n,i,1·y+1·ΔY,1·x+1·ΔX]   (layer 0, X zero-padded)
     // Each work item owns 8 outputs × 1 input channel(s) × 3 kernel row(s) × 3: 9 accumulators in registers, reduced over every pixel of the pass's samples [N0, N1).
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back5(void* state, int begin, int end)
+    private static void Back4(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
@@ -515,7 +517,7 @@ public unsafe partial class Head : global::ConvGen.INetwork
             for (int n = f->N0; n < f->N1; n++)
             {
                 float* gz = f->G1 + (nint)n * 1152 + ob0 * 1152;
-                float* xs = f->G2 + (nint)n * 392 + ic0 * 196 + ky0 * 14;
+                float* xs = f->T1 + (nint)n * 392 + ic0 * 196 + ky0 * 14;
                 for (int oy = oy0; oy < oy1; oy++)
                 {
                     float* gr = gz + oy * 96;
@@ -561,12 +563,12 @@ public unsafe partial class Head : global::ConvGen.INetwork
     // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
     // layer 0: 3×14×14 → 2×12×12, 3x3: NCHW in, NCHW out, 2 output channel(s) × up to 2 vectors of 8 pixels per tile, one broadcast weight per output channel and tap
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back6(void* state, int begin, int end) { if (s_useAvx2) Back6Avx(state, begin, end); else Back6Scalar(state, begin, end); }
+    private static void Back5(void* state, int begin, int end) { if (s_useAvx2) Back5Avx(state, begin, end); else Back5Scalar(state, begin, end); }
 
     // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
     // Each work item is one output row, all output channels.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back6Avx(void* state, int begin, int end)
+    private static void Back5Avx(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
@@ -575,13 +577,13 @@ public unsafe partial class Head : global::ConvGen.INetwork
             float* x = f->G0 + (nint)n * 432 + oy * 12 - 13;
             float* y = f->InputGradient + (nint)n * 288 + oy * 12;
             int ky0 = Math.Max(0, 1 - oy), ky1 = Math.Min(3, 13 - oy);
-            Back6Tile0(x, f->L0WT, y, ky0, ky1);
+            Back5Tile0(x, f->L0WT, y, ky0, ky1);
         }
     }
 
     // 2×2 tile, twice (even and odd input channels): acc[o][v] += W[o,i,tap] · X[i][pixels of v + tap offset]; per tap 2 input loads and 2 broadcasts for 4 FMAs.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back6Tile0(float* x, float* w, float* y, int ky0, int ky1)
+    private static void Back5Tile0(float* x, float* w, float* y, int ky0, int ky1)
     {
         Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0;
         Vector256<float> a1_0 = a0_0, a1_1 = a0_0;
@@ -685,7 +687,7 @@ public unsafe partial class Head : global::ConvGen.INetwork
     // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
     // Scalar twin of the AVX2 kernel for CPUs without AVX2/FMA: same work items.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back6Scalar(void* state, int begin, int end)
+    private static void Back5Scalar(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)

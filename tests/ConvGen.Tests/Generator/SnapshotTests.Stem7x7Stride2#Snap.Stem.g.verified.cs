@@ -67,9 +67,10 @@ public unsafe partial class Stem : global::ConvGen.INetwork
     private struct Frame
     {
         public int Batch;
+        public bool Recording; // a recorded Forward: also make the copies only Backward reads
         public int N0, N1; // the samples of one pass of a dense weight-gradient step
-        public float* T0, Output, T1;
-        public float* OutputGradient, InputGradient, G0, G1;
+        public float* T0, Output, T1, T2;
+        public float* OutputGradient, InputGradient, G0;
         public float* L0W, L0dW;
         public float* L0B, L0dB;
     }
@@ -78,9 +79,9 @@ public unsafe partial class Stem : global::ConvGen.INetwork
     private static readonly bool s_useAvx2 = Avx2.IsSupported && Fma.IsSupported;
 
     /// <summary>Floats per sample of a recorded forward: every tensor keeps its own region for Backward.</summary>
-    public const long RecordedFloatsPerSample = 7168;
+    public const long RecordedFloatsPerSample = 11500;
     /// <summary>Floats per sample Backward needs for gradients.</summary>
-    public const long GradientFloatsPerSample = 8428;
+    public const long GradientFloatsPerSample = 4096;
     private readonly object _recordLock = new();
     private float[]? _recorded, _gradients;
     private int _recordedBatch;
@@ -132,7 +133,7 @@ public unsafe partial class Stem : global::ConvGen.INetwork
         {
             Frame frame = default;
             float* a = ws, b = ws + (nint)pass * BufferAFloats, scratch = b + (nint)pass * BufferBFloats;
-            frame.T1 = a;
+            frame.T2 = a;
             for (int n0 = 0; n0 < batch; n0 += frame.Batch)
             {
                 frame.Batch = Math.Min(pass, batch - n0);
@@ -147,8 +148,10 @@ public unsafe partial class Stem : global::ConvGen.INetwork
     private void SetTape(ref Frame frame, float* tape, int batch)
     {
         frame.Batch = batch;
+        frame.Recording = true;
         frame.T0 = tape;
         frame.T1 = tape + (nint)batch * 3072;
+        frame.T2 = tape + (nint)batch * 7404;
         frame.L0W = _layer0Weight.Pointer;
         frame.L0dW = _layer0Weight.GradientPointer;
         frame.L0B = _layer0Bias.Pointer;
@@ -160,8 +163,9 @@ public unsafe partial class Stem : global::ConvGen.INetwork
         int batch = frame->Batch;
         frame->L0W = _layer0Weight.Pointer;
         frame->L0B = _layer0Bias.Pointer;
-        global::ConvGen.Parallelism.For(batch * 16, &Step0, frame, grain: 5); // layer 0: Conv 7x7, 3→16 + Relu
-        global::ConvGen.Parallelism.For(batch * 2, &Step1, frame, grain: 8); // output
+        if (frame->Recording) global::ConvGen.Parallelism.For(batch * 3, &Step0, frame, grain: 12); // layer 0: zero-padded copy of its input for the weight gradient
+        global::ConvGen.Parallelism.For(batch * 16, &Step1, frame, grain: 5); // layer 0: Conv 7x7, 3→16 + Relu
+        global::ConvGen.Parallelism.For(batch * 2, &Step2, frame, grain: 8); // output
     }
 
 
@@ -191,17 +195,15 @@ public unsafe partial class Stem : global::ConvGen.INetwork
                 frame.OutputGradient = og;
                 frame.InputGradient = ig;
                 frame.G0 = gs + (nint)batch * 0;
-                frame.G1 = gs + (nint)batch * 4096;
                 global::ConvGen.Parallelism.For(batch * 2, &Back0, &frame); // ∂loss/∂output into the internal layout
                 global::ConvGen.Parallelism.For((int)(((long)batch * 4096 + 4095) / 4096), &Back1, &frame); // ∂ through layer 1 (Relu)
                 global::ConvGen.Parallelism.For(2, &Back2, &frame); // ∂ layer 0 bias
-                global::ConvGen.Parallelism.For(batch * 3, &Back3, &frame); // layer 0: zero-padded copy of its input for the weight gradient
                 for (frame.N0 = 0; frame.N0 < batch; frame.N0 += 23) // ∂ layer 0 weight, 23 sample(s) per pass
                 {
                     frame.N1 = Math.Min(batch, frame.N0 + 23);
-                    global::ConvGen.Parallelism.For(42, &Back4, &frame);
+                    global::ConvGen.Parallelism.For(42, &Back3, &frame);
                 }
-                if (wantInput) global::ConvGen.Parallelism.For(batch * 32, &Back5, &frame); // ∂ layer 0 input: summed over output channels in the lanes
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 32, &Back4, &frame); // ∂ layer 0 input: summed over output channels in the lanes
             }
         }
     }
@@ -219,15 +221,34 @@ public unsafe partial class Stem : global::ConvGen.INetwork
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static float Sigmoid(float v) => 1f / (1f + MathF.Exp(-v));
 
+    // Y[n,c,h+3,w+3] = X[n,c,h,w]   (3×32×32 NCHW → 3×38×38 NCHW: layer 0: zero-padded copy of its input for the weight gradient)
+    // The border is zeroed, so the next kernel reads every tap in bounds.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Step0(void* state, int begin, int end)
+    {
+        var f = (Frame*)state;
+        for (int item = begin; item < end; item++)
+        {
+            int n = item / 3, unit = item % 3;
+            float* x = f->T0 + (nint)n * 3072;
+            float* y = f->T1 + (nint)n * 4332 + (nint)unit * 1444;
+            new Span<float>(y, 1444).Clear();
+            float* src = x + unit * 1024;
+            float* dst = y + 117;
+            for (int h = 0; h < 32; h++)
+                new ReadOnlySpan<float>(src + h * 32, 32).CopyTo(new Span<float>(dst + h * 38, 32));
+        }
+    }
+
     // Y[n,o,y,x] = B[o] + W[o,I,ΔY,ΔX] · X[n,I,2·y+ΔY-3,2·x+ΔX-3]
     // layer 0: 3×32×32 → 16×16×16, 7x7 + Relu (layer 1) fused; tile 2×8 channels × 6 pixels
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Step0(void* state, int begin, int end) { if (s_useAvx2) Step0Avx(state, begin, end); else Step0Scalar(state, begin, end); }
+    private static void Step1(void* state, int begin, int end) { if (s_useAvx2) Step1Avx(state, begin, end); else Step1Scalar(state, begin, end); }
 
     // Y[n,o,y,x] = B[o] + W[o,I,ΔY,ΔX] · X[n,I,2·y+ΔY-3,2·x+ΔX-3]
     // Row by row: each work item is one output row of one tile of 2 channel block(s).
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Step0Avx(void* state, int begin, int end)
+    private static void Step1Avx(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
@@ -236,19 +257,19 @@ public unsafe partial class Stem : global::ConvGen.INetwork
             float* x = f->T0 + (nint)n * 3072 + oy * 64 - 99; // a view: the grid's zero border is not in memory, and no tap reads it
             float* w = f->L0W + tile * 2352;
             float* b = f->L0B + tile * 16;
-            float* y = f->T1 + (nint)n * 4096 + (nint)tile * 4096 + oy * 128;
+            float* y = f->T2 + (nint)n * 4096 + (nint)tile * 4096 + oy * 128;
             int ic0 = 0;
             int ky0 = Math.Max(0, 3 - oy * 2), ky1 = Math.Min(7, 35 - oy * 2);
-            Step0Tile2x6At0(x, w, b, y, ic0, ky0, ky1);
-            Step0Tile2x5(x + 12, w, b, y + 48, ic0, ky0, ky1);
-            Step0Tile2x5At11(x + 22, w, b, y + 88, ic0, ky0, ky1);
+            Step1Tile2x6At0(x, w, b, y, ic0, ky0, ky1);
+            Step1Tile2x5(x + 12, w, b, y + 48, ic0, ky0, ky1);
+            Step1Tile2x5At11(x + 22, w, b, y + 88, ic0, ky0, ky1);
         }
     }
 
     // 2×6 tile: acc[block][pixel] += W[block][tap] · broadcast(X[pixel][tap]); weights in registers, one broadcast per input value.
     // At output column 0: the taps on the input's zero columns are left out.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Step0Tile2x6At0(float* x, float* w, float* b, float* y, int ic0, int ky0, int ky1)
+    private static void Step1Tile2x6At0(float* x, float* w, float* b, float* y, int ic0, int ky0, int ky1)
     {
         Vector256<float> a0_0 = Avx.LoadVector256(b + 0), a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0, a0_4 = a0_0, a0_5 = a0_0;
         Vector256<float> a1_0 = Avx.LoadVector256(b + 8), a1_1 = a1_0, a1_2 = a1_0, a1_3 = a1_0, a1_4 = a1_0, a1_5 = a1_0;
@@ -674,7 +695,7 @@ public unsafe partial class Stem : global::ConvGen.INetwork
 
     // 2×5 tile: acc[block][pixel] += W[block][tap] · broadcast(X[pixel][tap]); weights in registers, one broadcast per input value.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Step0Tile2x5(float* x, float* w, float* b, float* y, int ic0, int ky0, int ky1)
+    private static void Step1Tile2x5(float* x, float* w, float* b, float* y, int ic0, int ky0, int ky1)
     {
         Vector256<float> a0_0 = Avx.LoadVector256(b + 0), a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0, a0_4 = a0_0;
         Vector256<float> a1_0 = Avx.LoadVector256(b + 8), a1_1 = a1_0, a1_2 = a1_0, a1_3 = a1_0, a1_4 = a1_0;
@@ -1072,7 +1093,7 @@ public unsafe partial class Stem : global::ConvGen.INetwork
     // 2×5 tile: acc[block][pixel] += W[block][tap] · broadcast(X[pixel][tap]); weights in registers, one broadcast per input value.
     // At output column 11: the taps on the input's zero columns are left out.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Step0Tile2x5At11(float* x, float* w, float* b, float* y, int ic0, int ky0, int ky1)
+    private static void Step1Tile2x5At11(float* x, float* w, float* b, float* y, int ic0, int ky0, int ky1)
     {
         Vector256<float> a0_0 = Avx.LoadVector256(b + 0), a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0, a0_4 = a0_0;
         Vector256<float> a1_0 = Avx.LoadVector256(b + 8), a1_1 = a1_0, a1_2 = a1_0, a1_3 = a1_0, a1_4 = a1_0;
@@ -1452,7 +1473,7 @@ public unsafe partial class Stem : global::ConvGen.INetwork
     // Y[n,o,y,x] = B[o] + W[o,I,ΔY,ΔX] · X[n,I,2·y+ΔY-3,2·x+ΔX-3]
     // Scalar twin of the AVX2 kernel for CPUs without AVX2/FMA: same work items, same packed weights.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Step0Scalar(void* state, int begin, int end)
+    private static void Step1Scalar(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
@@ -1463,7 +1484,7 @@ public unsafe partial class Stem : global::ConvGen.INetwork
             {
                 int ic0 = 0;
                 float* w = f->L0W + ob * 1176;
-                float* y = f->T1 + (nint)n * 4096 + (nint)ob * 2048 + oy * 128;
+                float* y = f->T2 + (nint)n * 4096 + (nint)ob * 2048 + oy * 128;
                 for (int ox = 0; ox < 16; ox++)
                 for (int lane = 0; lane < 8; lane++)
                 {
@@ -1485,13 +1506,13 @@ public unsafe partial class Stem : global::ConvGen.INetwork
     // Y[n,c,h+0,w+0] = X[n,c,h,w]   (16×16×16 NCHW8c → 16×16×16 NCHW: output)
     // A pure change of layout.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Step1(void* state, int begin, int end)
+    private static void Step2(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
             int n = item / 2, unit = item % 2;
-            float* x = f->T1 + (nint)n * 4096;
+            float* x = f->T2 + (nint)n * 4096;
             float* y = f->Output + (nint)n * 4096 + (nint)unit * 2048;
             int channels = Math.Min(16 - unit * 8, 8);
             float* src = x + (nint)unit * 2048;
@@ -1550,7 +1571,7 @@ public unsafe partial class Stem : global::ConvGen.INetwork
     {
         var f = (Frame*)state;
         long total = (long)f->Batch * 4096;
-        float* y = f->T1;
+        float* y = f->T2;
         float* g = f->G0;
         for (int chunk = begin; chunk < end; chunk++)
         {
@@ -1585,29 +1606,10 @@ public unsafe partial class Stem : global::ConvGen.INetwork
         }
     }
 
-    // Y[n,c,h+3,w+3] = X[n,c,h,w]   (3×32×32 NCHW → 3×38×38 NCHW: layer 0: zero-padded copy of its input for the weight gradient)
-    // The border is zeroed, so the next kernel reads every tap in bounds.
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back3(void* state, int begin, int end)
-    {
-        var f = (Frame*)state;
-        for (int item = begin; item < end; item++)
-        {
-            int n = item / 3, unit = item % 3;
-            float* x = f->T0 + (nint)n * 3072;
-            float* y = f->G1 + (nint)n * 4332 + (nint)unit * 1444;
-            new Span<float>(y, 1444).Clear();
-            float* src = x + unit * 1024;
-            float* dst = y + 117;
-            for (int h = 0; h < 32; h++)
-                new ReadOnlySpan<float>(src + h * 32, 32).CopyTo(new Span<float>(dst + h * 38, 32));
-        }
-    }
-
     // ∂W[o,i,ΔY,ΔX] += Σ_{n,y,x} ∂Z[n,o,y,x] · X[n,i,2·y+1·ΔY,2·x+1·ΔX]   (layer 0, X zero-padded)
     // Each work item owns 16 outputs × 1 input channel(s) × 1 kernel row(s) × up to 4 of the 7 columns: 8 accumulators in registers, reduced over every pixel of the pass's samples [N0, N1).
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back4(void* state, int begin, int end)
+    private static void Back3(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
@@ -1622,7 +1624,7 @@ public unsafe partial class Stem : global::ConvGen.INetwork
                 for (int n = f->N0; n < f->N1; n++)
                 {
                     float* gz = f->G0 + (nint)n * 4096 + ob0 * 2048;
-                    float* xs = f->G1 + (nint)n * 4332 + ic0 * 1444 + ky0 * 38;
+                    float* xs = f->T1 + (nint)n * 4332 + ic0 * 1444 + ky0 * 38;
                     for (int oy = oy0; oy < oy1; oy++)
                     {
                         float* gr = gz + oy * 128;
@@ -1664,7 +1666,7 @@ public unsafe partial class Stem : global::ConvGen.INetwork
                 for (int n = f->N0; n < f->N1; n++)
                 {
                     float* gz = f->G0 + (nint)n * 4096 + ob0 * 2048;
-                    float* xs = f->G1 + (nint)n * 4332 + ic0 * 1444 + ky0 * 38;
+                    float* xs = f->T1 + (nint)n * 4332 + ic0 * 1444 + ky0 * 38;
                     for (int oy = oy0; oy < oy1; oy++)
                     {
                         float* gr = gz + oy * 128;
@@ -1715,12 +1717,12 @@ public unsafe partial class Stem : global::ConvGen.INetwork
     // ∂X[n,i,y,x] = W[O,i,ΔY,ΔX] · ∂Z[n,O,(y+3-ΔY)/2,(x+3-ΔX)/2], over the taps whose division by 2 is exact
     // layer 0: ∂Z 16×16×16 NCHW8c → ∂X 3×32×32 NCHW; o runs in the lanes (the forward's packed weights as they are) and is summed across them once per pixel; tiles of 3 input channel(s) × up to 4 pixels; taps off ∂Z's edges or between its samples are left out
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back5(void* state, int begin, int end) { if (s_useAvx2) Back5Avx(state, begin, end); else Back5Scalar(state, begin, end); }
+    private static void Back4(void* state, int begin, int end) { if (s_useAvx2) Back4Avx(state, begin, end); else Back4Scalar(state, begin, end); }
 
     // ∂X[n,i,y,x] = W[O,i,ΔY,ΔX] · ∂Z[n,O,(y+3-ΔY)/2,(x+3-ΔX)/2]
     // Each work item is one row of ∂X.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back5Avx(void* state, int begin, int end)
+    private static void Back4Avx(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
@@ -1729,18 +1731,18 @@ public unsafe partial class Stem : global::ConvGen.INetwork
             int ky0 = Math.Max(0, oy - 27), ky1 = Math.Min(7, oy + 4); ky0 += (oy + 3 - ky0) % 2;
             float* z = f->G0 + (nint)n * 4096 + (oy + 3 - ky0) / 2 * 128;
             float* x = f->InputGradient + (nint)n * 3072 + oy * 32;
-            Back5Tile0(z, f->L0W, x, ky0, ky1);
-            for (int x0 = 8; x0 <= 16; x0 += 8) Back5Tile1(z + x0 / 2 * 8, f->L0W, x + x0, ky0, ky1);
-            Back5Tile2(z + 96, f->L0W, x + 24, ky0, ky1);
-            Back5Tile3(z, f->L0W, x + 1, ky0, ky1);
-            for (int x0 = 8; x0 <= 16; x0 += 8) Back5Tile4(z + x0 / 2 * 8, f->L0W, x + (x0 + 1), ky0, ky1);
-            Back5Tile5(z + 96, f->L0W, x + 25, ky0, ky1);
+            Back4Tile0(z, f->L0W, x, ky0, ky1);
+            for (int x0 = 8; x0 <= 16; x0 += 8) Back4Tile1(z + x0 / 2 * 8, f->L0W, x + x0, ky0, ky1);
+            Back4Tile2(z + 96, f->L0W, x + 24, ky0, ky1);
+            Back4Tile3(z, f->L0W, x + 1, ky0, ky1);
+            for (int x0 = 8; x0 <= 16; x0 += 8) Back4Tile4(z + x0 / 2 * 8, f->L0W, x + (x0 + 1), ky0, ky1);
+            Back4Tile5(z + 96, f->L0W, x + 25, ky0, ky1);
         }
     }
 
     // 3×4 tile: acc[i][p] += W[8 o, i, tap] · ∂Z[8 o, (pixel 2·p + 3 − tap) / 2]; per tap up to 4 ∂Z loads and 3 weight loads for up to 12 FMAs.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back5Tile0(float* z, float* w, float* x, int ky0, int ky1)
+    private static void Back4Tile0(float* z, float* w, float* x, int ky0, int ky1)
     {
         Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0;
         Vector256<float> a1_0 = a0_0, a1_1 = a0_0, a1_2 = a0_0, a1_3 = a0_0;
@@ -1828,7 +1830,7 @@ public unsafe partial class Stem : global::ConvGen.INetwork
 
     // 3×4 tile: acc[i][p] += W[8 o, i, tap] · ∂Z[8 o, (pixel 2·p + 3 − tap) / 2]; per tap up to 4 ∂Z loads and 3 weight loads for up to 12 FMAs.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back5Tile1(float* z, float* w, float* x, int ky0, int ky1)
+    private static void Back4Tile1(float* z, float* w, float* x, int ky0, int ky1)
     {
         Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0;
         Vector256<float> a1_0 = a0_0, a1_1 = a0_0, a1_2 = a0_0, a1_3 = a0_0;
@@ -1920,7 +1922,7 @@ public unsafe partial class Stem : global::ConvGen.INetwork
 
     // 3×4 tile: acc[i][p] += W[8 o, i, tap] · ∂Z[8 o, (pixel 2·p + 3 − tap) / 2]; per tap up to 4 ∂Z loads and 3 weight loads for up to 12 FMAs.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back5Tile2(float* z, float* w, float* x, int ky0, int ky1)
+    private static void Back4Tile2(float* z, float* w, float* x, int ky0, int ky1)
     {
         Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0;
         Vector256<float> a1_0 = a0_0, a1_1 = a0_0, a1_2 = a0_0, a1_3 = a0_0;
@@ -2008,7 +2010,7 @@ public unsafe partial class Stem : global::ConvGen.INetwork
 
     // 3×4 tile: acc[i][p] += W[8 o, i, tap] · ∂Z[8 o, (pixel 1 + 2·p + 3 − tap) / 2]; per tap up to 4 ∂Z loads and 3 weight loads for up to 12 FMAs.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back5Tile3(float* z, float* w, float* x, int ky0, int ky1)
+    private static void Back4Tile3(float* z, float* w, float* x, int ky0, int ky1)
     {
         Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0;
         Vector256<float> a1_0 = a0_0, a1_1 = a0_0, a1_2 = a0_0, a1_3 = a0_0;
@@ -2115,7 +2117,7 @@ public unsafe partial class Stem : global::ConvGen.INetwork
 
     // 3×4 tile: acc[i][p] += W[8 o, i, tap] · ∂Z[8 o, (pixel 1 + 2·p + 3 − tap) / 2]; per tap up to 4 ∂Z loads and 3 weight loads for up to 12 FMAs.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back5Tile4(float* z, float* w, float* x, int ky0, int ky1)
+    private static void Back4Tile4(float* z, float* w, float* x, int ky0, int ky1)
     {
         Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0;
         Vector256<float> a1_0 = a0_0, a1_1 = a0_0, a1_2 = a0_0, a1_3 = a0_0;
@@ -2226,7 +2228,7 @@ public unsafe partial class Stem : global::ConvGen.INetwork
 
     // 3×4 tile: acc[i][p] += W[8 o, i, tap] · ∂Z[8 o, (pixel 1 + 2·p + 3 − tap) / 2]; per tap up to 4 ∂Z loads and 3 weight loads for up to 12 FMAs.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back5Tile5(float* z, float* w, float* x, int ky0, int ky1)
+    private static void Back4Tile5(float* z, float* w, float* x, int ky0, int ky1)
     {
         Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0;
         Vector256<float> a1_0 = a0_0, a1_1 = a0_0, a1_2 = a0_0, a1_3 = a0_0;
@@ -2326,7 +2328,7 @@ public unsafe partial class Stem : global::ConvGen.INetwork
     // ∂X[n,i,y,x] = W[O,i,ΔY,ΔX] · ∂Z[n,O,(y+3-ΔY)/2,(x+3-ΔX)/2]
     // Scalar twin of the AVX2 kernel for CPUs without AVX2/FMA: same work items, same weights.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back5Scalar(void* state, int begin, int end)
+    private static void Back4Scalar(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
