@@ -154,6 +154,8 @@ public sealed partial class NetworkGenerator
             if (plan.RecordedOnly.Count > 0) w.Line("public bool Recording; // a recorded Forward: also make the copies only Backward reads");
             if (back.Steps.Any(step => KernelEmitter.SamplesPerPass(step) is not null))
                 w.Line("public int N0, N1; // the samples of one pass of a dense weight-gradient step");
+            if (back.Steps.Any(step => KernelEmitter.RowsPerPass(step) is not null))
+                w.Line("public int Y0, Y1; // and its rows of ∂Z, where one sample is more than a pass");
             w.Line($"public float* T0, Output{string.Concat(plan.Tensors.Select(t => ", " + t.Field))};");
             w.Line($"public float* OutputGradient, InputGradient{string.Concat(back.Tensors.Select(t => ", " + t.Field))};");
             foreach (var p in plan.Parameters) w.Line($"public float* {p.Pointer}, {p.GradientPointer};");
@@ -316,7 +318,16 @@ public sealed partial class NetworkGenerator
                     w.Line($"for (frame.N0 = 0; frame.N0 < batch; frame.N0 += {samples}) // {KernelEmitter.Describe(back.Steps[i])}, {samples} sample(s) per pass");
                     w.Line("{");
                     w.Line($"frame.N1 = Math.Min(batch, frame.N0 + {samples});");
-                    w.Line($"global::ConvGen.Parallelism.For({KernelEmitter.WorkItems(back.Steps[i])}, &Back{i}, &frame);");
+                    if (KernelEmitter.RowsPerPass(back.Steps[i]) is int rows)
+                    {
+                        int height = ((ConvWeightGradStep)back.Steps[i]).Gradient.H;
+                        w.Line($"for (frame.Y0 = 0; frame.Y0 < {height}; frame.Y0 += {rows}) // {rows} rows of ∂Z per pass");
+                        w.Line("{");
+                        w.Line($"frame.Y1 = Math.Min({height}, frame.Y0 + {rows});");
+                        w.Line($"global::ConvGen.Parallelism.For({KernelEmitter.WorkItems(back.Steps[i])}, &Back{i}, &frame);");
+                        w.Close();
+                    }
+                    else w.Line($"global::ConvGen.Parallelism.For({KernelEmitter.WorkItems(back.Steps[i])}, &Back{i}, &frame);");
                     w.Close();
                     continue;
                 }

@@ -159,6 +159,24 @@ internal sealed partial class KernelEmitter
         return (int)Math.Max(1, Math.Min(int.MaxValue, PassBytes / bytes));
     }
 
+    /// <summary>
+    /// The rows of ∂Z a pass of one sample covers, where even one sample's planes exceed a pass (null: every row at
+    /// once). Each pass over [Y0, Y1) then keeps an item's rows of ∂Z and X within 512 KiB, so that the items after it,
+    /// which read the same rows, find them in L2. The 7x7 stem (2 blocks × 112×112 of ∂Z and a 230×230 input plane,
+    /// 1 MB per item): passes of 56 rows.
+    /// </summary>
+    public static int? RowsPerPass(BackwardStep step)
+    {
+        if (SamplesPerPass(step) != 1) return null;
+        var s = (ConvWeightGradStep)step;
+        var t = WeightGradTile.For(s);
+        long bytes = 4L * (t.Outputs * (long)s.Gradient.PlaneStride + (s.Input.Blocked ? 1 : t.Inputs) * (long)s.Input.PlaneStride);
+        if (bytes <= PassBytes) return null;
+        long perRow = bytes / s.Gradient.H;
+        int rows = (int)Math.Max(1, PassBytes / perRow);
+        return rows < s.Gradient.H ? rows : null;
+    }
+
     private const long PassBytes = 512 * 1024;
 
     /// <summary>
@@ -413,7 +431,8 @@ internal sealed partial class KernelEmitter
             w.Open("for (int n = f->N0; n < f->N1; n++)");
             w.Line($"float* gz = {Sample(g)} + ob0 * {g.PlaneStride};");
             w.Line($"float* xs = {Sample(x)} + {x.ChannelOffset("ic0")} + ky0 * {l.Dilation * x.RowStride};");
-            w.Open($"for (int oy = {oyBegin}; oy < {oyEnd}; oy++)");
+            w.Open(RowsPerPass(s) is null ? $"for (int oy = {oyBegin}; oy < {oyEnd}; oy++)"
+                : $"for (int oy = Math.Max({oyBegin}, f->Y0), oyEnd = Math.Min({oyEnd}, f->Y1); oy < oyEnd; oy++)");
             w.Line($"float* gr = gz + oy * {g.RowStride};");
             w.Line($"float* xr = xs + oy * {l.Stride * x.RowStride};");
             // The contributions of pixels ox, ox + 1, … (one per prefix: the accumulator set "a…", or "ba…" for the odd

@@ -89,6 +89,22 @@ public sealed class GradientCheckTests
     }
 
     /// <summary>
+    /// Where one sample's ∂Z and X planes exceed a pass (∂Z of 32 channels at 96×96: 1.2 MB), the weight gradient runs
+    /// in passes over rows of ∂Z too: checked whole against the reference backward at batch 2.
+    /// </summary>
+    [Fact]
+    [Trait("Category", "Correctness")]
+    public void WeightGradientSummedInRowPassesMatchesTheReference()
+    {
+        var spec = new NetworkSpec("RowPasses", 8, 96, 96, [new ConvSpec(3, 3, 8, 32, Pad: 1)]);
+        var run = GeneratorHarness.Run(NetworkSpec.ToSource([spec], "ConvGen.Dynamic.RowPasses"));
+        Assert.Contains("rows of ∂Z per pass", run.Sources.Single(s => s.HintName.Contains("RowPasses", StringComparison.Ordinal)).Text);
+        var network = GeneratorHarness.CreateNetwork(GeneratorHarness.CompileAndLoad(run), "ConvGen.Dynamic.RowPasses.RowPasses");
+        string? failure = GradientCheck.Check(network, spec, batch: 2, seed: 3100, probes: 0);
+        if (failure is not null) Assert.Fail(failure);
+    }
+
+    /// <summary>
     /// A network whose last layer has few output channels on NCHW input writes the caller's NCHW from the planar-output
     /// kernel (bias and activation in its epilogue); Backward gives the weight gradient an NCHW8c copy of ∂Z, and
     /// backward-data reads ∂Z as it is: through a zero-padded view into NCHW8c ∂X (9 input channels), or from a
