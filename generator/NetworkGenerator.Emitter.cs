@@ -216,8 +216,9 @@ public sealed partial class NetworkGenerator
             w.Line("Frame frame = default;");
             w.Line("float* a = ws, b = ws + (nint)pass * BufferAFloats, scratch = b + (nint)pass * BufferBFloats;");
             string Buffer(Tensor t) => t.Buffer switch { BufferKind.A => "a", BufferKind.B => "b", _ => "scratch" };
+            var recordedOnly = plan.RecordedOnly;
             foreach (var t in plan.Tensors)
-                if (t != plan.DirectOutput && !plan.RecordedOnly.Contains(t.Field)) w.Line($"frame.{t.Field} = {Buffer(t)};");
+                if (t != plan.DirectOutput && !recordedOnly.Contains(t.Field)) w.Line($"frame.{t.Field} = {Buffer(t)};");
             w.Open("for (int n0 = 0; n0 < batch; n0 += frame.Batch)");
             w.Line("frame.Batch = Math.Min(pass, batch - n0);");
             w.Line("frame.T0 = x + (nint)n0 * InputLength;");
@@ -311,7 +312,8 @@ public sealed partial class NetworkGenerator
                 w.Line($"frame.{mask} = (float*)Unsafe.AsPointer(ref global::System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(_{mask})); // pinned at allocation");
             for (int i = 0; i < back.Steps.Count; i++)
             {
-                string call = $"global::ConvGen.Parallelism.For({KernelEmitter.WorkItems(back.Steps[i])}, &Back{i}, &frame); // {KernelEmitter.Describe(back.Steps[i])}";
+                string run = $"global::ConvGen.Parallelism.For({KernelEmitter.WorkItems(back.Steps[i])}, &Back{i}, &frame);";
+                string call = $"{run} // {KernelEmitter.Describe(back.Steps[i])}";
                 if (KernelEmitter.SamplesPerPass(back.Steps[i]) is int samples)
                 {
                     // A step over a range of samples (never input-only, never the first): the batch in passes.
@@ -324,10 +326,10 @@ public sealed partial class NetworkGenerator
                         w.Line($"for (frame.Y0 = 0; frame.Y0 < {height}; frame.Y0 += {rows}) // {rows} rows of ∂Z per pass");
                         w.Line("{");
                         w.Line($"frame.Y1 = Math.Min({height}, frame.Y0 + {rows});");
-                        w.Line($"global::ConvGen.Parallelism.For({KernelEmitter.WorkItems(back.Steps[i])}, &Back{i}, &frame);");
+                        w.Line(run);
                         w.Close();
                     }
-                    else w.Line($"global::ConvGen.Parallelism.For({KernelEmitter.WorkItems(back.Steps[i])}, &Back{i}, &frame);");
+                    else w.Line(run);
                     w.Close();
                     continue;
                 }

@@ -185,7 +185,7 @@ internal sealed class ExecutionPlan
     /// <summary>The last tensor, when an unrecorded forward may place it in the caller's output (see Build).</summary>
     public Tensor? DirectOutput { get; private set; }
     /// <summary>Tensors only a recorded Forward writes (see <see cref="CopyStep.RecordedOnly"/>): not in the workspace.</summary>
-    public HashSet<string> RecordedOnly { get; } = new();
+    public HashSet<string> RecordedOnly => new(Steps.OfType<CopyStep>().Where(c => c.RecordedOnly).Select(c => c.To.Field));
     private int _nextTensor = 1;
     public Dictionary<BufferKind, int> BufferFloats { get; } = new() { [BufferKind.A] = 0, [BufferKind.B] = 0, [BufferKind.Scratch] = 0 };
     public int WorkspaceFloatsPerSample => BufferFloats[BufferKind.A] + BufferFloats[BufferKind.B] + BufferFloats[BufferKind.Scratch];
@@ -292,11 +292,7 @@ internal sealed class ExecutionPlan
     private void Add(Step step)
     {
         Steps.Add(step);
-        if (step is CopyStep { RecordedOnly: true })
-        {
-            RecordedOnly.Add(step.To.Field);
-            return;
-        }
+        if (step is CopyStep { RecordedOnly: true }) return; // its tensor lives in the record only
         foreach (var t in new[] { step.From, step.To })
             if (BufferFloats.TryGetValue(t.Buffer, out int size)) BufferFloats[t.Buffer] = Math.Max(size, t.Stride);
     }

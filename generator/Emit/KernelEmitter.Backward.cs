@@ -154,9 +154,14 @@ internal sealed partial class KernelEmitter
     public static int? SamplesPerPass(BackwardStep step)
     {
         if (step is not ConvWeightGradStep s || s.Planar || s.PlanarProduct || s.Layer.IsDepthwise) return null;
+        return (int)Math.Max(1, Math.Min(int.MaxValue, PassBytes / ItemBytesPerSample(s)));
+    }
+
+    /// <summary>Bytes of ∂Z and X planes one work item of a dense weight gradient reads per sample.</summary>
+    private static long ItemBytesPerSample(ConvWeightGradStep s)
+    {
         var t = WeightGradTile.For(s);
-        long bytes = 4L * (t.Outputs * (long)s.Gradient.PlaneStride + (s.Input.Blocked ? 1 : t.Inputs) * (long)s.Input.PlaneStride);
-        return (int)Math.Max(1, Math.Min(int.MaxValue, PassBytes / bytes));
+        return 4L * (t.Outputs * (long)s.Gradient.PlaneStride + (s.Input.Blocked ? 1 : t.Inputs) * (long)s.Input.PlaneStride);
     }
 
     /// <summary>
@@ -169,8 +174,7 @@ internal sealed partial class KernelEmitter
     {
         if (SamplesPerPass(step) != 1) return null;
         var s = (ConvWeightGradStep)step;
-        var t = WeightGradTile.For(s);
-        long bytes = 4L * (t.Outputs * (long)s.Gradient.PlaneStride + (s.Input.Blocked ? 1 : t.Inputs) * (long)s.Input.PlaneStride);
+        long bytes = ItemBytesPerSample(s);
         if (bytes <= PassBytes) return null;
         long perRow = bytes / s.Gradient.H;
         int rows = (int)Math.Max(1, PassBytes / perRow);
