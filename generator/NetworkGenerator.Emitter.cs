@@ -154,8 +154,9 @@ public sealed partial class NetworkGenerator
             if (plan.RecordedOnly.Count > 0) w.Line("public bool Recording; // a recorded Forward: also make the copies only Backward reads");
             if (back.Steps.Any(step => KernelEmitter.SamplesPerPass(step) is not null))
                 w.Line("public int N0, N1; // the samples of one pass of a dense weight-gradient step");
-            if (back.Steps.Any(step => KernelEmitter.RowsPerPass(step) is not null))
-                w.Line("public int Y0, Y1; // and its rows of ∂Z, where one sample is more than a pass");
+            if (back.Steps.Any(KernelEmitter.UsesRowRange))
+                w.Line("public int Y0, Y1; // and its rows of ∂Z, where one sample is more than a pass or a chunk starts or ends inside one");
+            if (back.PartialSumFloats > 0) w.Line("public float* Partials; // the chunked weight gradients' partial sums");
             w.Line($"public float* T0, Output{string.Concat(plan.Tensors.Select(t => ", " + t.Field))};");
             w.Line($"public float* OutputGradient, InputGradient{string.Concat(back.Tensors.Select(t => ", " + t.Field))};");
             foreach (var p in plan.Parameters) w.Line($"public float* {p.Pointer}, {p.GradientPointer};");
@@ -270,6 +271,8 @@ public sealed partial class NetworkGenerator
             var back = plan.Backward;
             foreach (var r in back.Repacked) w.Line($"private readonly global::ConvGen.TransposedWeights _{r.Pointer};");
             foreach (var (weight, mask) in back.Masks) w.Line($"private readonly float[] _{mask};");
+            if (back.PartialSumFloats > 0)
+                w.Line($"private readonly float[] _partialSums = GC.AllocateArray<float>({N(back.PartialSumFloats)}, pinned: true); // {ConvWeightGradStep.WeightGradChunks} chunks' partial sums per chunked weight gradient");
             w.Line();
             w.Line("/// <summary>");
             w.Line("/// Adds ∂loss/∂parameter to every parameter's Gradient and writes ∂loss/∂input (NCHW) to <paramref name=\"inputGradient\"/>,");
@@ -310,10 +313,18 @@ public sealed partial class NetworkGenerator
             foreach (var r in back.Repacked) w.Line($"frame.{r.Pointer} = _{r.Pointer}.Pointer;");
             foreach (var (_, mask) in back.Masks)
                 w.Line($"frame.{mask} = (float*)Unsafe.AsPointer(ref global::System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(_{mask})); // pinned at allocation");
+            if (back.PartialSumFloats > 0)
+                w.Line("frame.Partials = (float*)Unsafe.AsPointer(ref global::System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(_partialSums)); // pinned at allocation");
             for (int i = 0; i < back.Steps.Count; i++)
             {
                 string run = $"global::ConvGen.Parallelism.For({KernelEmitter.WorkItems(back.Steps[i])}, &Back{i}, &frame);";
                 string call = $"{run} // {KernelEmitter.Describe(back.Steps[i])}";
+                if (back.Steps[i] is ConvWeightGradStep { Chunked: true })
+                {
+                    w.Line(call);
+                    w.Line($"Back{i}Add(&frame);");
+                    continue;
+                }
                 if (KernelEmitter.SamplesPerPass(back.Steps[i]) is int samples)
                 {
                     // A step over a range of samples (never input-only, never the first): the batch in passes.

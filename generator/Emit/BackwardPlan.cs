@@ -28,14 +28,60 @@ internal sealed record ActivationGradStep(LayerKind Kind, int Layer, Tensor Outp
 internal sealed record BiasGradStep(int Layer, Tensor Gradient, string Pointer) : BackwardStep(false);
 
 /// <summary>
-/// <c>∂W[o,i,ky,kx] += Σ ∂Z[n,o,y,x] · X[n,i,s·y+d·ky,s·x+d·kx]</c> over the padded input view; or, for a planar
-/// depthwise layer (NCHW <paramref name="Input"/>, borders handled in the kernel), with the bias gradient summed in the
-/// same pass over ∂Z when <paramref name="BiasPointer"/> is set.
+/// <c>∂W[o,i,ky,kx] += Σ ∂Z[n,o,y,x] · X[n,i,s·y+d·ky,s·x+d·kx]</c> over the padded input view, with the bias gradient
+/// summed in the same pass over ∂Z when <paramref name="BiasPointer"/> is set (a planar depthwise layer: NCHW
+/// <paramref name="Input"/>, borders handled in the kernel; or a dense layer summed in chunks, <see cref="Chunked"/>).
 /// </summary>
 /// <param name="Zeros">The zero border of <paramref name="Input"/> (a padded copy's), whose rows the dense kernel skips.</param>
 internal sealed record ConvWeightGradStep(LayerModel Layer, Tensor Input, Tensor Gradient, string Pointer, string? MaskPointer, string? BiasPointer = null,
     ZeroBorder Zeros = default) : BackwardStep(false)
 {
+    /// <summary>
+    /// Floats at which a dense layer's packed weights stop being summed in chunks: 64 KiB, so that the
+    /// <see cref="WeightGradChunks"/> partial sums stay small beside the work of one chunk (LeNet's 5x5 layers, 200 and
+    /// 2,400; the ResNet stem, 9,408), while a 64→64 3x3 layer (36,864) keeps one sum per block of weights.
+    /// </summary>
+    public const int MaxChunkedFloats = 16384;
+
+    /// <summary>
+    /// Chunks of the batch's ∂Z rows a chunked weight gradient is summed in, each into partial sums of its own, added in
+    /// chunk order at the end: the split, and so the sum, is the same on any number of threads.
+    /// </summary>
+    public const int WeightGradChunks = 8;
+
+    /// <summary>
+    /// Whether the dense kernel sums in <see cref="WeightGradChunks"/> chunks of ∂Z rows (any sample, any rows of it),
+    /// each chunk running every work item: threads then split the batch instead of the few blocks of a small weight
+    /// (LeNet's conv1: 5 items, so 3 on one thread of 2), and each reads only the ∂Z and X rows of its own chunks, which
+    /// the layers around it wrote on the same core. With items as the split, every thread read every sample, so at
+    /// 2 threads half of each step's data came from the other core's cache (see <see cref="SumsInChunks"/>).
+    /// </summary>
+    public bool Chunked { get; init; }
+
+    /// <summary>
+    /// Whether a dense layer's weight gradient (over <paramref name="input"/> and an NCHW8c ∂Z shaped like
+    /// <paramref name="gradient"/>) is summed in chunks: a weight of at most <see cref="MaxChunkedFloats"/> packed floats
+    /// whose work items read no more than a pass per sample. LeNet's conv1 and conv2 at batch 64 (1 and 2 threads): 0.24
+    /// and 0.30 ms both ways at 1 thread; 0.30 → 0.125 and 0.21 → 0.16 ms at 2. Not the ResNet stem, whose item reads a
+    /// 1 MB sample in row passes: its blocks are split as the layout copy of ∂Z before it split them, and in chunks
+    /// of rows its 2-thread weight gradient went from 1.18–1.35 to 1.40–1.69 ms.
+    /// </summary>
+    public static bool SumsInChunks(LayerModel l, Tensor input, Tensor gradient)
+        => PackedWeightFloats(l) <= MaxChunkedFloats && KernelEmitter.RowsPerPass(new ConvWeightGradStep(l, input, gradient, "", null)) is null;
+
+    /// <summary>Where this step's partial sums start in the network's partial-sum array (chunked steps).</summary>
+    public int PartialOffset { get; init; }
+
+    /// <summary>The packed weight floats: <c>[O/8][span][kh][kw][8]</c>, as ParameterLayout.ConvBlocked packs them.</summary>
+    public static int PackedWeightFloats(LayerModel l)
+        => Tensor.Blocks(l.Output.C) * 8 * ConvTiling.BlockSpan(l.Output.C, l.Input.C, l.Groups) * l.KernelHeight * l.KernelWidth;
+
+    /// <summary>The packed bias floats (whole vectors), 0 without a bias.</summary>
+    public int PackedBiasFloats => BiasPointer is null ? 0 : Tensor.Blocks(Layer.Output.C) * 8;
+
+    /// <summary>Floats of one chunk's partial sums: the packed weight, then the packed bias.</summary>
+    public int ChunkFloats => PackedWeightFloats(Layer) + PackedBiasFloats;
+
     public bool Planar => Layer.IsDepthwise && !Input.Blocked;
 
     /// <summary>A planar product's weight gradient (NCHW X and ∂Z, see <see cref="ConvStep.PlanarGemm"/>): pixels in the lanes.</summary>
@@ -113,6 +159,8 @@ internal sealed class BackwardPlan
     /// </summary>
     public Tensor? DirectOutputGradient { get; private set; }
     public long FloatsPerSample => Tensors.Sum(t => (long)t.Stride);
+    /// <summary>Floats of the partial sums of the chunked weight gradients (<see cref="ConvWeightGradStep.Chunked"/>), held by the network.</summary>
+    public int PartialSumFloats { get; private set; }
 
     private int _next;
 
@@ -250,7 +298,10 @@ internal sealed class BackwardPlan
     private void AddConv(ExecutionPlan forward, ConvStep c, Dictionary<string, Tensor> grad, bool inputOnly)
     {
         var l = c.Layer;
-        var (gz, weight, bias) = AddEpilogueGradients(forward, l, c.Activation, c.To, grad, biasInWeightGrad: c.Planar);
+        // A small dense weight is summed in chunks of ∂Z rows, with its bias from the same rows (see ConvWeightGradStep.Chunked).
+        bool chunked = !c.Planar && !c.PlanarGemm && !l.IsDepthwise
+            && ConvWeightGradStep.SumsInChunks(l, c.PaddedCopy ?? c.From, grad[c.To.Field] with { Blocked = true });
+        var (gz, weight, bias) = AddEpilogueGradients(forward, l, c.Activation, c.To, grad, biasInWeightGrad: c.Planar || chunked);
         var source = c.Source;
         if (c.Planar)
         {
@@ -281,7 +332,13 @@ internal sealed class BackwardPlan
                 Masks.Add((weight, mask));
             }
             // Over the padded copy, recorded where the forward kernel read a view (this kernel reads the padding).
-            Steps.Add(new ConvWeightGradStep(l, c.PaddedCopy ?? c.From, weightGz, weight.GradientPointer, mask, Zeros: c.Zeros));
+            var weightGrad = new ConvWeightGradStep(l, c.PaddedCopy ?? c.From, weightGz, weight.GradientPointer, mask, chunked ? bias?.GradientPointer : null, c.Zeros)
+            {
+                Chunked = chunked,
+                PartialOffset = PartialSumFloats,
+            };
+            if (chunked) PartialSumFloats += ConvWeightGradStep.WeightGradChunks * weightGrad.ChunkFloats;
+            Steps.Add(weightGrad);
         }
 
         if (c.PlanarGemm)

@@ -24,6 +24,10 @@ internal sealed partial class KernelEmitter
                 case ConvWeightGradStep s when s.Planar: EmitPlanarDepthwiseWeightGrad(name, s); break;
                 case ConvWeightGradStep s when s.PlanarProduct: EmitPlanarProductWeightGrad(name, s); break;
                 case ConvWeightGradStep s when s.Layer.IsDepthwise: EmitDepthwiseWeightGrad(name, s); break;
+                case ConvWeightGradStep { Chunked: true } s:
+                    EmitConvWeightGrad($"{name}Tile", s);
+                    EmitWeightGradChunks(name, s);
+                    break;
                 case ConvWeightGradStep s: EmitConvWeightGrad(name, s); break;
                 case LinearWeightGradStep s: EmitLinearWeightGrad(name, s); break;
                 case SpreadStep s: EmitSpread(name, s); break;
@@ -50,6 +54,7 @@ internal sealed partial class KernelEmitter
         ConvWeightGradStep s when s.Planar => N(s.Layer.Output.C * PlanarGradTile.For(s.Layer).Items),
         ConvWeightGradStep s when s.PlanarProduct => N(Ceiling(s.Gradient.C, GemmRows) * Ceiling(s.Input.C, ProductInputs)),
         ConvWeightGradStep s when s.Layer.IsDepthwise => N(Tensor.Blocks(s.Layer.Output.C) * s.Layer.KernelHeight / DepthwiseGradRows(s.Layer)),
+        ConvWeightGradStep { Chunked: true } => N(ConvWeightGradStep.WeightGradChunks),
         ConvWeightGradStep s => N(WeightGradTile.For(s).Items),
         LinearWeightGradStep s => N(Tensor.Blocks(s.Layer.Output.C) * Ceiling(s.Inputs, WeightGradInputs)),
         SpreadStep s => $"batch * {(s.To.Blocked ? Tensor.Blocks(s.To.C) : s.To.C)}",
@@ -182,6 +187,77 @@ internal sealed partial class KernelEmitter
     }
 
     private const long PassBytes = 512 * 1024;
+
+    /// <summary>Whether a dense weight-gradient kernel sums only rows [Y0, Y1) of each sample: row passes, or chunks that start or end inside a sample.</summary>
+    private static bool RowsOfPass(ConvWeightGradStep s) => s.Chunked || RowsPerPass(s) is not null;
+
+    /// <summary>Whether the network's frame carries a pass's rows [Y0, Y1).</summary>
+    public static bool UsesRowRange(BackwardStep step) => step is ConvWeightGradStep s && SamplesPerPass(s) is not null && RowsOfPass(s);
+
+    /// <summary>
+    /// A chunked weight gradient (<see cref="ConvWeightGradStep.Chunked"/>): work item k sums chunk k of the batch's
+    /// N·H rows of ∂Z into partial sums of its own, pass by pass through the tile kernel, and the bias from the same ∂Z
+    /// rows while they are in cache; <c>…Add</c> then adds the chunks to the gradients in chunk order.
+    /// </summary>
+    private void EmitWeightGradChunks(string name, ConvWeightGradStep s)
+    {
+        var l = s.Layer;
+        var g = s.Gradient;
+        int chunks = ConvWeightGradStep.WeightGradChunks, height = g.H, weights = ConvWeightGradStep.PackedWeightFloats(l), biases = s.PackedBiasFloats;
+        int samples = SamplesPerPass(s)!.Value;
+        string terms = s.BiasPointer is null ? $"the terms of {name}Tile" : $"({name}Tile's terms, ∂Z[n,o,y,x])";
+        Open(name, $"P[k] = Σ_{{(n,y) ∈ chunk k}} Σ_x {terms}   (layer {l.Index}: ∂W{(s.BiasPointer is null ? "" : " and ∂B")} in {chunks} chunks of the batch's rows of ∂Z)",
+            $"One chunk per work item, each into its own partial sums P[k] (zeroed here), which {name}Add adds in chunk order: the same sums on any number of threads.");
+        w.Line("Frame pass = *f; // the tile kernel's frame, pointed at the chunk's sums and rows");
+        w.Line($"long rows = (long)f->Batch * {height};");
+        w.Open("for (int chunk = begin; chunk < end; chunk++)");
+        w.Line($"float* sums = f->Partials + {(s.PartialOffset == 0 ? "" : $"{N(s.PartialOffset)} + ")}chunk * {N(s.ChunkFloats)};");
+        w.Line($"new Span<float>(sums, {N(s.ChunkFloats)}).Clear();");
+        w.Line($"pass.{s.Pointer} = sums;");
+        w.Line($"long row = rows * chunk / {chunks}, stop = rows * (chunk + 1) / {chunks};");
+        w.Open("while (row < stop)");
+        // A pass: whole samples (as many as SamplesPerPass allows), or the rows of one sample the chunk holds.
+        w.Line($"int n = (int)(row / {height}), y = (int)(row - (long)n * {height});");
+        w.Line($"int whole = y == 0 ? (int)Math.Min((stop - row) / {height}, {samples}) : 0;");
+        w.Line("pass.N0 = n;");
+        w.Line("pass.N1 = n + Math.Max(whole, 1);");
+        w.Line("pass.Y0 = y;");
+        w.Line($"pass.Y1 = whole > 0 ? {height} : (int)Math.Min({height}, y + (stop - row));");
+        w.Line($"{name}Tile(&pass, 0, {N(WeightGradTile.For(s).Items)});");
+        if (s.BiasPointer is not null)
+        {
+            w.Open($"for (int cb = 0; cb < {Tensor.Blocks(g.C)}; cb++)");
+            w.Line("Vector256<float> s0 = Vector256<float>.Zero, s1 = s0;");
+            w.Open("for (int m = pass.N0; m < pass.N1; m++)");
+            w.Open("for (int oy = pass.Y0; oy < pass.Y1; oy++)");
+            w.Line($"float* gr = {Sample(g, "m")} + cb * {g.PlaneStride} + oy * {g.RowStride};");
+            w.Line("int p = 0;");
+            w.Line($"for (; p + 2 <= {g.W}; p += 2) {{ s0 += Vector256.Load(gr + p * 8); s1 += Vector256.Load(gr + p * 8 + 8); }}");
+            if (g.W % 2 != 0) w.Line("s0 += Vector256.Load(gr + p * 8);");
+            w.Close();
+            w.Close();
+            w.Line($"float* db = sums + {N(weights)} + cb * 8;");
+            w.Line("Vector256.Store(Vector256.Load(db) + (s0 + s1), db);");
+            w.Close();
+        }
+        w.Line($"row = (long)(pass.N1 - 1) * {height} + pass.Y1;");
+        w.Close();
+        w.Close();
+        w.Close();
+        w.Line();
+
+        w.Line($"// ∂W{(s.BiasPointer is null ? "" : ", ∂B")} += P[0] + P[1] + … + P[{chunks - 1}]   (layer {l.Index}, in chunk order)");
+        w.Line(Hot);
+        w.Open($"private static void {name}Add(Frame* f)");
+        w.Open($"for (int chunk = 0; chunk < {chunks}; chunk++)");
+        w.Line($"float* sums = f->Partials + {(s.PartialOffset == 0 ? "" : $"{N(s.PartialOffset)} + ")}chunk * {N(s.ChunkFloats)};");
+        w.Line($"for (int k = 0; k < {N(weights)}; k += 8) Vector256.Store(Vector256.Load(f->{s.Pointer} + k) + Vector256.Load(sums + k), f->{s.Pointer} + k);");
+        if (s.BiasPointer is not null)
+            w.Line($"for (int k = 0; k < {N(biases)}; k += 8) Vector256.Store(Vector256.Load(f->{s.BiasPointer} + k) + Vector256.Load(sums + {N(weights)} + k), f->{s.BiasPointer} + k);");
+        w.Close();
+        w.Close();
+        w.Line();
+    }
 
     /// <summary>
     /// The register tile of a convolution's weight-gradient kernel: each work item keeps <c>Outputs × Inputs × Rows ×
@@ -377,9 +453,10 @@ internal sealed partial class KernelEmitter
         int kh = l.KernelHeight, kw = l.KernelWidth, span = t.Span;
         int inputTiles = span / t.Inputs, rowTiles = kh / t.Rows, columnTiles = t.ColumnTiles;
         Open(name, $"∂W[o,i,ΔY,ΔX] += Σ_{{n,y,x}} ∂Z[n,o,y,x] · X[n,i,{l.Stride}·y+{l.Dilation}·ΔY,{l.Stride}·x+{l.Dilation}·ΔX]   (layer {l.Index}, X zero-padded)",
-            t.Unrolled
-                ? $"Each work item owns {t.Outputs * 8} outputs × {t.Inputs} input channel(s) × {t.Rows} kernel row(s) × {(columnTiles == 1 ? kw : $"up to {t.Columns} of the {kw} columns")}: {t.Accumulators} accumulators in registers, reduced over every pixel of the pass's samples [N0, N1)."
-                : "Each work item owns one kernel row of one input channel for 8 outputs (a loop over the row), reduced over every pixel of the pass's samples [N0, N1).");
+            (t.Unrolled
+                ? $"Each work item owns {t.Outputs * 8} outputs × {t.Inputs} input channel(s) × {t.Rows} kernel row(s) × {(columnTiles == 1 ? kw : $"up to {t.Columns} of the {kw} columns")}: {t.Accumulators} accumulators in registers, reduced over every pixel"
+                : "Each work item owns one kernel row of one input channel for 8 outputs (a loop over the row), reduced over every pixel")
+            + (RowsOfPass(s) ? " of rows [Y0, Y1) of the pass's samples [N0, N1)." : " of the pass's samples [N0, N1)."));
         w.Open("for (int item = begin; item < end; item++)");
         // Column ranges vary fastest, then kernel rows, then input channels: consecutive items re-read the same
         // gradient planes.
@@ -435,7 +512,7 @@ internal sealed partial class KernelEmitter
             w.Open("for (int n = f->N0; n < f->N1; n++)");
             w.Line($"float* gz = {Sample(g)} + ob0 * {g.PlaneStride};");
             w.Line($"float* xs = {Sample(x)} + {x.ChannelOffset("ic0")} + ky0 * {l.Dilation * x.RowStride};");
-            w.Open(RowsPerPass(s) is null ? $"for (int oy = {oyBegin}; oy < {oyEnd}; oy++)"
+            w.Open(!RowsOfPass(s) ? $"for (int oy = {oyBegin}; oy < {oyEnd}; oy++)"
                 : $"for (int oy = Math.Max({oyBegin}, f->Y0), oyEnd = Math.Min({oyEnd}, f->Y1); oy < oyEnd; oy++)");
             w.Line($"float* gr = gz + oy * {g.RowStride};");
             w.Line($"float* xr = xs + oy * {l.Stride * x.RowStride};");

@@ -110,6 +110,7 @@ internal sealed partial class KernelEmitter(CodeWriter w, ExecutionPlan plan)
         GradientInStep => "∂loss/∂output into the internal layout",
         ActivationGradStep s => $"∂ through layer {s.Layer} ({s.Kind})",
         BiasGradStep s => $"∂ layer {s.Layer} bias",
+        ConvWeightGradStep { Chunked: true } s => $"∂ layer {s.Layer.Index} weight{(s.BiasPointer is null ? "" : " and bias")}, in {ConvWeightGradStep.WeightGradChunks} chunks of ∂Z rows",
         ConvWeightGradStep s => $"∂ layer {s.Layer.Index} weight",
         LinearWeightGradStep s => $"∂ layer {s.Layer.Index} weight",
         SpreadStep { Odd: not null } s => $"∂ layer {s.Layer} input: phases ({s.Top}, 0) and ({s.Top}, 1) into their rows",

@@ -136,6 +136,38 @@ public sealed class ForwardRuntimeTests
         finally { Parallelism.MaxThreads = saved; }
     }
 
+    /// <summary>
+    /// Backward gives the same bits on any number of threads: every weight gradient is summed in an order fixed by the
+    /// network and the batch (LeNet's convolutions in 8 chunks of ∂Z rows, at batch 5 cut inside samples; its Linear
+    /// layers by blocks of weights), never by how the work was spread.
+    /// </summary>
+    [Theory]
+    [InlineData(2)]
+    [InlineData(3)]
+    public void GradientsDoNotDependOnThreadCount(int maxThreads)
+    {
+        int saved = Parallelism.MaxThreads;
+        try
+        {
+            const int batch = 5;
+            var x = Input(batch, LeNet.InputLength, 78);
+            var r = Input(batch, LeNet.OutputLength, 79);
+            float[][] Gradients(int threads)
+            {
+                Parallelism.MaxThreads = threads;
+                var net = new LeNet(seed: 6);
+                net.Forward(x, new float[batch * LeNet.OutputLength], batch);
+                var dx = new float[x.Length];
+                net.Backward(r, dx, batch);
+                return [dx, .. net.Parameters.Select(p => p.Gradient.ToArray())];
+            }
+            var single = Gradients(1);
+            var multi = Gradients(maxThreads);
+            for (int i = 0; i < single.Length; i++) Assert.Equal(single[i], multi[i]);
+        }
+        finally { Parallelism.MaxThreads = saved; }
+    }
+
     [Fact]
     public void BatchOfOneEqualsSliceOfBigBatch()
     {

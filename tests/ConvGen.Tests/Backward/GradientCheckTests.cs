@@ -73,14 +73,15 @@ public sealed class GradientCheckTests
     private static int NetworkSeed(int index) => 2000 + index;
 
     /// <summary>
-    /// A dense weight gradient whose work items read more than a pass holds (∂Z of 32 channels at 48×48: 295 KB per
-    /// sample) sums the batch one sample per pass: checked whole against the reference at batch 3.
+    /// A dense weight gradient whose work items read more than a pass holds (∂Z of 64 channels at 48×48: 590 KB per
+    /// sample) sums the batch one sample per pass: checked whole against the reference at batch 3. (Its weight, 18,432
+    /// packed floats, is over the chunked limit: the work items split the layer's blocks.)
     /// </summary>
     [Fact]
     [Trait("Category", "Correctness")]
     public void WeightGradientSummedInPassesMatchesTheReference()
     {
-        var spec = new NetworkSpec("Passes", 8, 48, 48, [new ConvSpec(3, 3, 8, 32, Pad: 1)]);
+        var spec = new NetworkSpec("Passes", 32, 48, 48, [new ConvSpec(3, 3, 32, 64, Pad: 1)]);
         var run = GeneratorHarness.Run(NetworkSpec.ToSource([spec], "ConvGen.Dynamic.Passes"));
         Assert.Contains("frame.N0 += 1)", run.Sources.Single(s => s.HintName.Contains("Passes", StringComparison.Ordinal)).Text);
         var network = GeneratorHarness.CreateNetwork(GeneratorHarness.CompileAndLoad(run), "ConvGen.Dynamic.Passes.Passes");
@@ -89,18 +90,38 @@ public sealed class GradientCheckTests
     }
 
     /// <summary>
-    /// Where one sample's ∂Z and X planes exceed a pass (∂Z of 32 channels at 96×96: 1.2 MB), the weight gradient runs
+    /// Where one sample's ∂Z and X planes exceed a pass (∂Z of 64 channels at 96×96: 2.4 MB), the weight gradient runs
     /// in passes over rows of ∂Z too: checked whole against the reference backward at batch 2.
     /// </summary>
     [Fact]
     [Trait("Category", "Correctness")]
     public void WeightGradientSummedInRowPassesMatchesTheReference()
     {
-        var spec = new NetworkSpec("RowPasses", 8, 96, 96, [new ConvSpec(3, 3, 8, 32, Pad: 1)]);
+        var spec = new NetworkSpec("RowPasses", 32, 96, 96, [new ConvSpec(3, 3, 32, 64, Pad: 1)]);
         var run = GeneratorHarness.Run(NetworkSpec.ToSource([spec], "ConvGen.Dynamic.RowPasses"));
         Assert.Contains("rows of ∂Z per pass", run.Sources.Single(s => s.HintName.Contains("RowPasses", StringComparison.Ordinal)).Text);
         var network = GeneratorHarness.CreateNetwork(GeneratorHarness.CompileAndLoad(run), "ConvGen.Dynamic.RowPasses.RowPasses");
         string? failure = GradientCheck.Check(network, spec, batch: 2, seed: 3100, probes: 0);
+        if (failure is not null) Assert.Fail(failure);
+    }
+
+    /// <summary>
+    /// A small dense weight (at most 16,384 packed floats, one sample within a pass) is summed in 8 chunks of the
+    /// batch's ∂Z rows, each into its own partial sums with the bias from the same rows, added in chunk order. Chunks
+    /// that begin and end inside a sample (3 samples × 10 rows; one sample's 24 rows): checked whole against the
+    /// reference backward and by finite differences.
+    /// </summary>
+    [Theory]
+    [Trait("Category", "Correctness")]
+    [InlineData(6, 16, 12, 3, "Rows")]
+    [InlineData(1, 6, 26, 1, "OneSample")]
+    public void ChunkedWeightGradientMatchesTheReference(int inputs, int outputs, int size, int batch, string name)
+    {
+        var spec = new NetworkSpec(name, inputs, size, size, [new ConvSpec(3, 3, inputs, outputs), new ActivationSpec(RefActivationKind.Relu)]);
+        var run = GeneratorHarness.Run(NetworkSpec.ToSource([spec], $"ConvGen.Dynamic.Chunked{name}"));
+        Assert.Contains("∂ layer 0 weight and bias, in 8 chunks of ∂Z rows", run.Sources.Single(s => s.HintName.Contains(name, StringComparison.Ordinal)).Text);
+        var network = GeneratorHarness.CreateNetwork(GeneratorHarness.CompileAndLoad(run), $"ConvGen.Dynamic.Chunked{name}.{name}");
+        string? failure = GradientCheck.Check(network, spec, batch, seed: 3200 + inputs, probes: 3);
         if (failure is not null) Assert.Fail(failure);
     }
 

@@ -78,6 +78,8 @@ public unsafe partial class Same : global::ConvGen.INetwork
         public int Batch;
         public bool Recording; // a recorded Forward: also make the copies only Backward reads
         public int N0, N1; // the samples of one pass of a dense weight-gradient step
+        public int Y0, Y1; // and its rows of ∂Z, where one sample is more than a pass or a chunk starts or ends inside one
+        public float* Partials; // the chunked weight gradients' partial sums
         public float* T0, Output, T1, T2, T3, T4;
         public float* OutputGradient, InputGradient, G0, G1, G2;
         public float* L0W, L0dW;
@@ -194,6 +196,7 @@ public unsafe partial class Same : global::ConvGen.INetwork
 
     private readonly global::ConvGen.TransposedWeights _L2WT;
     private readonly global::ConvGen.TransposedWeights _L0WT;
+    private readonly float[] _partialSums = GC.AllocateArray<float>(27840, pinned: true); // 8 chunks' partial sums per chunked weight gradient
 
     /// <summary>
     /// Adds ∂loss/∂parameter to every parameter's Gradient and writes ∂loss/∂input (NCHW) to <paramref name="inputGradient"/>,
@@ -227,23 +230,16 @@ public unsafe partial class Same : global::ConvGen.INetwork
                 frame.G2 = gs + (nint)batch * 2400;
                 frame.L2WT = _L2WT.Pointer;
                 frame.L0WT = _L0WT.Pointer;
+                frame.Partials = (float*)Unsafe.AsPointer(ref global::System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(_partialSums)); // pinned at allocation
                 global::ConvGen.Parallelism.For(batch * 1, &Back0, &frame); // ∂loss/∂output into the internal layout
-                global::ConvGen.Parallelism.For(1, &Back1, &frame); // ∂ layer 2 bias
-                for (frame.N0 = 0; frame.N0 < batch; frame.N0 += 95) // ∂ layer 2 weight, 95 sample(s) per pass
-                {
-                    frame.N1 = Math.Min(batch, frame.N0 + 95);
-                    global::ConvGen.Parallelism.For(12, &Back2, &frame);
-                }
-                global::ConvGen.Parallelism.For(batch * 10, &Back3, &frame); // ∂ layer 2 input: forward kernel over transposed weights
-                global::ConvGen.Parallelism.For((int)(((long)batch * 1600 + 4095) / 4096), &Back4, &frame); // ∂ through layer 1 (Relu)
-                global::ConvGen.Parallelism.For(2, &Back5, &frame); // ∂ layer 0 bias
-                for (frame.N0 = 0; frame.N0 < batch; frame.N0 += 69) // ∂ layer 0 weight, 69 sample(s) per pass
-                {
-                    frame.N1 = Math.Min(batch, frame.N0 + 69);
-                    global::ConvGen.Parallelism.For(24, &Back6, &frame);
-                }
-                if (wantInput) global::ConvGen.Parallelism.For(batch * 10, &Back7, &frame); // ∂ layer 0 input: forward kernel over transposed weights
-                if (wantInput) global::ConvGen.Parallelism.For(batch * 2, &Back8, &frame); // gradient into its tensor's layout
+                global::ConvGen.Parallelism.For(8, &Back1, &frame); // ∂ layer 2 weight and bias, in 8 chunks of ∂Z rows
+                Back1Add(&frame);
+                global::ConvGen.Parallelism.For(batch * 10, &Back2, &frame); // ∂ layer 2 input: forward kernel over transposed weights
+                global::ConvGen.Parallelism.For((int)(((long)batch * 1600 + 4095) / 4096), &Back3, &frame); // ∂ through layer 1 (Relu)
+                global::ConvGen.Parallelism.For(8, &Back4, &frame); // ∂ layer 0 weight and bias, in 8 chunks of ∂Z rows
+                Back4Add(&frame);
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 10, &Back5, &frame); // ∂ layer 0 input: forward kernel over transposed weights
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 2, &Back6, &frame); // gradient into its tensor's layout
             }
         }
     }
@@ -1561,31 +1557,10 @@ public unsafe partial class Same : global::ConvGen.INetwork
         }
     }
 
-    // ∂B[o] += Σ_{n,y,x} ∂Z[n,o,y,x]   (layer 2)
-    // One block of 8 outputs per work item; two partial sums.
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back1(void* state, int begin, int end)
-    {
-        var f = (Frame*)state;
-        for (int cb = begin; cb < end; cb++)
-        {
-            Vector256<float> s0 = Vector256<float>.Zero, s1 = s0;
-            for (int n = 0; n < f->Batch; n++)
-            {
-                float* g = f->G0 + (nint)n * 800 + cb * 800;
-                int p = 0;
-                for (; p + 2 <= 100; p += 2) { s0 += Vector256.Load(g + p * 8); s1 += Vector256.Load(g + p * 8 + 8); }
-                for (; p < 100; p++) s0 += Vector256.Load(g + p * 8);
-            }
-            float* db = f->L2dB + cb * 8;
-            Vector256.Store(Vector256.Load(db) + (s0 + s1), db);
-        }
-    }
-
     // ∂W[o,i,ΔY,ΔX] += Σ_{n,y,x} ∂Z[n,o,y,x] · X[n,i,1·y+1·ΔY,1·x+1·ΔX]   (layer 2, X zero-padded)
-    // Each work item owns 8 outputs × 4 input channel(s) × 1 kernel row(s) × 3: 12 accumulators in registers, reduced over every pixel of the pass's samples [N0, N1).
+    // Each work item owns 8 outputs × 4 input channel(s) × 1 kernel row(s) × 3: 12 accumulators in registers, reduced over every pixel of rows [Y0, Y1) of the pass's samples [N0, N1).
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back2(void* state, int begin, int end)
+    private static void Back1Tile(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
@@ -1598,7 +1573,7 @@ public unsafe partial class Same : global::ConvGen.INetwork
             {
                 float* gz = f->G0 + (nint)n * 800 + ob0 * 800;
                 float* xs = f->T3 + (nint)n * 2304 + ic0 * 144 + ky0 * 12;
-                for (int oy = oy0; oy < oy1; oy++)
+                for (int oy = Math.Max(oy0, f->Y0), oyEnd = Math.Min(oy1, f->Y1); oy < oyEnd; oy++)
                 {
                     float* gr = gz + oy * 80;
                     float* xr = xs + oy * 12;
@@ -1649,15 +1624,70 @@ public unsafe partial class Same : global::ConvGen.INetwork
         }
     }
 
+    // P[k] = Σ_{(n,y) ∈ chunk k} Σ_x (Back1Tile's terms, ∂Z[n,o,y,x])   (layer 2: ∂W and ∂B in 8 chunks of the batch's rows of ∂Z)
+    // One chunk per work item, each into its own partial sums P[k] (zeroed here), which Back1Add adds in chunk order: the same sums on any number of threads.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back1(void* state, int begin, int end)
+    {
+        var f = (Frame*)state;
+        Frame pass = *f; // the tile kernel's frame, pointed at the chunk's sums and rows
+        long rows = (long)f->Batch * 10;
+        for (int chunk = begin; chunk < end; chunk++)
+        {
+            float* sums = f->Partials + chunk * 1160;
+            new Span<float>(sums, 1160).Clear();
+            pass.L2dW = sums;
+            long row = rows * chunk / 8, stop = rows * (chunk + 1) / 8;
+            while (row < stop)
+            {
+                int n = (int)(row / 10), y = (int)(row - (long)n * 10);
+                int whole = y == 0 ? (int)Math.Min((stop - row) / 10, 95) : 0;
+                pass.N0 = n;
+                pass.N1 = n + Math.Max(whole, 1);
+                pass.Y0 = y;
+                pass.Y1 = whole > 0 ? 10 : (int)Math.Min(10, y + (stop - row));
+                Back1Tile(&pass, 0, 12);
+                for (int cb = 0; cb < 1; cb++)
+                {
+                    Vector256<float> s0 = Vector256<float>.Zero, s1 = s0;
+                    for (int m = pass.N0; m < pass.N1; m++)
+                    {
+                        for (int oy = pass.Y0; oy < pass.Y1; oy++)
+                        {
+                            float* gr = f->G0 + (nint)m * 800 + cb * 800 + oy * 80;
+                            int p = 0;
+                            for (; p + 2 <= 10; p += 2) { s0 += Vector256.Load(gr + p * 8); s1 += Vector256.Load(gr + p * 8 + 8); }
+                        }
+                    }
+                    float* db = sums + 1152 + cb * 8;
+                    Vector256.Store(Vector256.Load(db) + (s0 + s1), db);
+                }
+                row = (long)(pass.N1 - 1) * 10 + pass.Y1;
+            }
+        }
+    }
+
+    // ∂W, ∂B += P[0] + P[1] + … + P[7]   (layer 2, in chunk order)
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back1Add(Frame* f)
+    {
+        for (int chunk = 0; chunk < 8; chunk++)
+        {
+            float* sums = f->Partials + chunk * 1160;
+            for (int k = 0; k < 1152; k += 8) Vector256.Store(Vector256.Load(f->L2dW + k) + Vector256.Load(sums + k), f->L2dW + k);
+            for (int k = 0; k < 8; k += 8) Vector256.Store(Vector256.Load(f->L2dB + k) + Vector256.Load(sums + 1152 + k), f->L2dB + k);
+        }
+    }
+
     // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
     // layer 2: 8×12×12 → 16×10×10, 3x3; tile 2×8 channels × 6 pixels
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back3(void* state, int begin, int end) { if (s_useAvx2) Back3Avx(state, begin, end); else Back3Scalar(state, begin, end); }
+    private static void Back2(void* state, int begin, int end) { if (s_useAvx2) Back2Avx(state, begin, end); else Back2Scalar(state, begin, end); }
 
     // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
     // Row by row: each work item is one output row of one tile of 2 channel block(s).
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back3Avx(void* state, int begin, int end)
+    private static void Back2Avx(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
@@ -1669,15 +1699,15 @@ public unsafe partial class Same : global::ConvGen.INetwork
             float* y = f->G1 + (nint)n * 1600 + (nint)tile * 1600 + oy * 80;
             int ic0 = 0;
             int ky0 = Math.Max(0, 1 - oy), ky1 = Math.Min(3, 11 - oy);
-            Back3Tile2x5At0(x, w, b, y, ic0, ky0, ky1);
-            Back3Tile2x5At5(x + 40, w, b, y + 40, ic0, ky0, ky1);
+            Back2Tile2x5At0(x, w, b, y, ic0, ky0, ky1);
+            Back2Tile2x5At5(x + 40, w, b, y + 40, ic0, ky0, ky1);
         }
     }
 
     // 2×5 tile: acc[block][pixel] += W[block][tap] · broadcast(X[pixel][tap]); weights in registers, one broadcast per input value.
     // At output column 0: the taps on the input's zero columns are left out.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back3Tile2x5At0(float* x, float* w, float* b, float* y, int ic0, int ky0, int ky1)
+    private static void Back2Tile2x5At0(float* x, float* w, float* b, float* y, int ic0, int ky0, int ky1)
     {
         Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0, a0_4 = a0_0;
         Vector256<float> a1_0 = Vector256<float>.Zero, a1_1 = a1_0, a1_2 = a1_0, a1_3 = a1_0, a1_4 = a1_0;
@@ -2010,7 +2040,7 @@ public unsafe partial class Same : global::ConvGen.INetwork
     // 2×5 tile: acc[block][pixel] += W[block][tap] · broadcast(X[pixel][tap]); weights in registers, one broadcast per input value.
     // At output column 5: the taps on the input's zero columns are left out.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back3Tile2x5At5(float* x, float* w, float* b, float* y, int ic0, int ky0, int ky1)
+    private static void Back2Tile2x5At5(float* x, float* w, float* b, float* y, int ic0, int ky0, int ky1)
     {
         Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0, a0_4 = a0_0;
         Vector256<float> a1_0 = Vector256<float>.Zero, a1_1 = a1_0, a1_2 = a1_0, a1_3 = a1_0, a1_4 = a1_0;
@@ -2343,7 +2373,7 @@ public unsafe partial class Same : global::ConvGen.INetwork
     // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
     // Scalar twin of the AVX2 kernel for CPUs without AVX2/FMA: same work items, same packed weights.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back3Scalar(void* state, int begin, int end)
+    private static void Back2Scalar(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
@@ -2376,7 +2406,7 @@ public unsafe partial class Same : global::ConvGen.INetwork
     // ∂X = ∂Y · [Y > 0]   (layer 1, in place on ∂Y)
     // The derivative is taken from the activation's saved output.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back4(void* state, int begin, int end)
+    private static void Back3(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         long total = (long)f->Batch * 1600;
@@ -2394,31 +2424,10 @@ public unsafe partial class Same : global::ConvGen.INetwork
         }
     }
 
-    // ∂B[o] += Σ_{n,y,x} ∂Z[n,o,y,x]   (layer 0)
-    // One block of 8 outputs per work item; two partial sums.
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back5(void* state, int begin, int end)
-    {
-        var f = (Frame*)state;
-        for (int cb = begin; cb < end; cb++)
-        {
-            Vector256<float> s0 = Vector256<float>.Zero, s1 = s0;
-            for (int n = 0; n < f->Batch; n++)
-            {
-                float* g = f->G1 + (nint)n * 1600 + cb * 800;
-                int p = 0;
-                for (; p + 2 <= 100; p += 2) { s0 += Vector256.Load(g + p * 8); s1 += Vector256.Load(g + p * 8 + 8); }
-                for (; p < 100; p++) s0 += Vector256.Load(g + p * 8);
-            }
-            float* db = f->L0dB + cb * 8;
-            Vector256.Store(Vector256.Load(db) + (s0 + s1), db);
-        }
-    }
-
     // ∂W[o,i,ΔY,ΔX] += Σ_{n,y,x} ∂Z[n,o,y,x] · X[n,i,1·y+1·ΔY,1·x+1·ΔX]   (layer 0, X zero-padded)
-    // Each work item owns 16 outputs × 2 input channel(s) × 1 kernel row(s) × 3: 12 accumulators in registers, reduced over every pixel of the pass's samples [N0, N1).
+    // Each work item owns 16 outputs × 2 input channel(s) × 1 kernel row(s) × 3: 12 accumulators in registers, reduced over every pixel of rows [Y0, Y1) of the pass's samples [N0, N1).
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back6(void* state, int begin, int end)
+    private static void Back4Tile(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
@@ -2431,7 +2440,7 @@ public unsafe partial class Same : global::ConvGen.INetwork
             {
                 float* gz = f->G1 + (nint)n * 1600 + ob0 * 800;
                 float* xs = f->T1 + (nint)n * 2304 + ic0 * 144 + ky0 * 12;
-                for (int oy = oy0; oy < oy1; oy++)
+                for (int oy = Math.Max(oy0, f->Y0), oyEnd = Math.Min(oy1, f->Y1); oy < oyEnd; oy++)
                 {
                     float* gr = gz + oy * 80;
                     float* xr = xs + oy * 12;
@@ -2477,15 +2486,70 @@ public unsafe partial class Same : global::ConvGen.INetwork
         }
     }
 
+    // P[k] = Σ_{(n,y) ∈ chunk k} Σ_x (Back4Tile's terms, ∂Z[n,o,y,x])   (layer 0: ∂W and ∂B in 8 chunks of the batch's rows of ∂Z)
+    // One chunk per work item, each into its own partial sums P[k] (zeroed here), which Back4Add adds in chunk order: the same sums on any number of threads.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back4(void* state, int begin, int end)
+    {
+        var f = (Frame*)state;
+        Frame pass = *f; // the tile kernel's frame, pointed at the chunk's sums and rows
+        long rows = (long)f->Batch * 10;
+        for (int chunk = begin; chunk < end; chunk++)
+        {
+            float* sums = f->Partials + 9280 + chunk * 2320;
+            new Span<float>(sums, 2320).Clear();
+            pass.L0dW = sums;
+            long row = rows * chunk / 8, stop = rows * (chunk + 1) / 8;
+            while (row < stop)
+            {
+                int n = (int)(row / 10), y = (int)(row - (long)n * 10);
+                int whole = y == 0 ? (int)Math.Min((stop - row) / 10, 69) : 0;
+                pass.N0 = n;
+                pass.N1 = n + Math.Max(whole, 1);
+                pass.Y0 = y;
+                pass.Y1 = whole > 0 ? 10 : (int)Math.Min(10, y + (stop - row));
+                Back4Tile(&pass, 0, 24);
+                for (int cb = 0; cb < 2; cb++)
+                {
+                    Vector256<float> s0 = Vector256<float>.Zero, s1 = s0;
+                    for (int m = pass.N0; m < pass.N1; m++)
+                    {
+                        for (int oy = pass.Y0; oy < pass.Y1; oy++)
+                        {
+                            float* gr = f->G1 + (nint)m * 1600 + cb * 800 + oy * 80;
+                            int p = 0;
+                            for (; p + 2 <= 10; p += 2) { s0 += Vector256.Load(gr + p * 8); s1 += Vector256.Load(gr + p * 8 + 8); }
+                        }
+                    }
+                    float* db = sums + 2304 + cb * 8;
+                    Vector256.Store(Vector256.Load(db) + (s0 + s1), db);
+                }
+                row = (long)(pass.N1 - 1) * 10 + pass.Y1;
+            }
+        }
+    }
+
+    // ∂W, ∂B += P[0] + P[1] + … + P[7]   (layer 0, in chunk order)
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back4Add(Frame* f)
+    {
+        for (int chunk = 0; chunk < 8; chunk++)
+        {
+            float* sums = f->Partials + 9280 + chunk * 2320;
+            for (int k = 0; k < 2304; k += 8) Vector256.Store(Vector256.Load(f->L0dW + k) + Vector256.Load(sums + k), f->L0dW + k);
+            for (int k = 0; k < 16; k += 8) Vector256.Store(Vector256.Load(f->L0dB + k) + Vector256.Load(sums + 2304 + k), f->L0dB + k);
+        }
+    }
+
     // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
     // layer 0: 16×12×12 → 16×10×10, 3x3; tile 2×8 channels × 6 pixels
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back7(void* state, int begin, int end) { if (s_useAvx2) Back7Avx(state, begin, end); else Back7Scalar(state, begin, end); }
+    private static void Back5(void* state, int begin, int end) { if (s_useAvx2) Back5Avx(state, begin, end); else Back5Scalar(state, begin, end); }
 
     // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
     // Row by row: each work item is one output row of one tile of 2 channel block(s).
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back7Avx(void* state, int begin, int end)
+    private static void Back5Avx(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
@@ -2497,15 +2561,15 @@ public unsafe partial class Same : global::ConvGen.INetwork
             float* y = f->G2 + (nint)n * 1600 + (nint)tile * 1600 + oy * 80;
             int ic0 = 0;
             int ky0 = Math.Max(0, 1 - oy), ky1 = Math.Min(3, 11 - oy);
-            Back7Tile2x5At0(x, w, b, y, ic0, ky0, ky1);
-            Back7Tile2x5At5(x + 40, w, b, y + 40, ic0, ky0, ky1);
+            Back5Tile2x5At0(x, w, b, y, ic0, ky0, ky1);
+            Back5Tile2x5At5(x + 40, w, b, y + 40, ic0, ky0, ky1);
         }
     }
 
     // 2×5 tile: acc[block][pixel] += W[block][tap] · broadcast(X[pixel][tap]); weights in registers, one broadcast per input value.
     // At output column 0: the taps on the input's zero columns are left out.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back7Tile2x5At0(float* x, float* w, float* b, float* y, int ic0, int ky0, int ky1)
+    private static void Back5Tile2x5At0(float* x, float* w, float* b, float* y, int ic0, int ky0, int ky1)
     {
         Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0, a0_4 = a0_0;
         Vector256<float> a1_0 = Vector256<float>.Zero, a1_1 = a1_0, a1_2 = a1_0, a1_3 = a1_0, a1_4 = a1_0;
@@ -2838,7 +2902,7 @@ public unsafe partial class Same : global::ConvGen.INetwork
     // 2×5 tile: acc[block][pixel] += W[block][tap] · broadcast(X[pixel][tap]); weights in registers, one broadcast per input value.
     // At output column 5: the taps on the input's zero columns are left out.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back7Tile2x5At5(float* x, float* w, float* b, float* y, int ic0, int ky0, int ky1)
+    private static void Back5Tile2x5At5(float* x, float* w, float* b, float* y, int ic0, int ky0, int ky1)
     {
         Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0, a0_4 = a0_0;
         Vector256<float> a1_0 = Vector256<float>.Zero, a1_1 = a1_0, a1_2 = a1_0, a1_3 = a1_0, a1_4 = a1_0;
@@ -3171,7 +3235,7 @@ public unsafe partial class Same : global::ConvGen.INetwork
     // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
     // Scalar twin of the AVX2 kernel for CPUs without AVX2/FMA: same work items, same packed weights.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back7Scalar(void* state, int begin, int end)
+    private static void Back5Scalar(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
@@ -3204,7 +3268,7 @@ public unsafe partial class Same : global::ConvGen.INetwork
     // Y[n,c,h+0,w+0] = X[n,c,h,w]   (16×10×10 NCHW8c → 16×10×10 NCHW: gradient into its tensor's layout)
     // A pure change of layout.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back8(void* state, int begin, int end)
+    private static void Back6(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)

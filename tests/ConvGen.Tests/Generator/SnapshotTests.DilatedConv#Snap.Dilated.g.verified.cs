@@ -71,6 +71,8 @@ public unsafe partial class Dilated : global::ConvGen.INetwork
     {
         public int Batch;
         public int N0, N1; // the samples of one pass of a dense weight-gradient step
+        public int Y0, Y1; // and its rows of ∂Z, where one sample is more than a pass or a chunk starts or ends inside one
+        public float* Partials; // the chunked weight gradients' partial sums
         public float* T0, Output, T1, T2, T3;
         public float* OutputGradient, InputGradient, G0, G1, G2, G3;
         public float* L0W, L0dW;
@@ -175,6 +177,7 @@ public unsafe partial class Dilated : global::ConvGen.INetwork
     }
 
     private readonly global::ConvGen.TransposedWeights _L0WT;
+    private readonly float[] _partialSums = GC.AllocateArray<float>(4672, pinned: true); // 8 chunks' partial sums per chunked weight gradient
 
     /// <summary>
     /// Adds ∂loss/∂parameter to every parameter's Gradient and writes ∂loss/∂input (NCHW) to <paramref name="inputGradient"/>,
@@ -207,18 +210,15 @@ public unsafe partial class Dilated : global::ConvGen.INetwork
                 frame.G2 = gs + (nint)batch * 976;
                 frame.G3 = gs + (nint)batch * 1944;
                 frame.L0WT = _L0WT.Pointer;
+                frame.Partials = (float*)Unsafe.AsPointer(ref global::System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(_partialSums)); // pinned at allocation
                 global::ConvGen.Parallelism.For(batch * 1, &Back0, &frame); // ∂loss/∂output into the internal layout
                 global::ConvGen.Parallelism.For(batch * 1, &Back1, &frame); // ∂ through layer 2 (GlobalAvgPool)
                 global::ConvGen.Parallelism.For((int)(((long)batch * 968 + 4095) / 4096), &Back2, &frame); // ∂ through layer 1 (Tanh)
-                global::ConvGen.Parallelism.For(1, &Back3, &frame); // ∂ layer 0 bias
-                for (frame.N0 = 0; frame.N0 < batch; frame.N0 += 70) // ∂ layer 0 weight, 70 sample(s) per pass
-                {
-                    frame.N1 = Math.Min(batch, frame.N0 + 70);
-                    global::ConvGen.Parallelism.For(6, &Back4, &frame);
-                }
-                if (wantInput) global::ConvGen.Parallelism.For(batch * 1, &Back5, &frame); // layer 0: ∂Z onto the backward-data grid
-                if (wantInput) global::ConvGen.Parallelism.For(batch * 11, &Back6, &frame); // ∂ layer 0 input: forward kernel over transposed weights
-                if (wantInput) global::ConvGen.Parallelism.For(batch * 1, &Back7, &frame); // gradient into its tensor's layout
+                global::ConvGen.Parallelism.For(8, &Back3, &frame); // ∂ layer 0 weight and bias, in 8 chunks of ∂Z rows
+                Back3Add(&frame);
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 1, &Back4, &frame); // layer 0: ∂Z onto the backward-data grid
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 11, &Back5, &frame); // ∂ layer 0 input: forward kernel over transposed weights
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 1, &Back6, &frame); // gradient into its tensor's layout
             }
         }
     }
@@ -851,31 +851,10 @@ public unsafe partial class Dilated : global::ConvGen.INetwork
         }
     }
 
-    // ∂B[o] += Σ_{n,y,x} ∂Z[n,o,y,x]   (layer 0)
-    // One block of 8 outputs per work item; two partial sums.
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back3(void* state, int begin, int end)
-    {
-        var f = (Frame*)state;
-        for (int cb = begin; cb < end; cb++)
-        {
-            Vector256<float> s0 = Vector256<float>.Zero, s1 = s0;
-            for (int n = 0; n < f->Batch; n++)
-            {
-                float* g = f->G1 + (nint)n * 968 + cb * 968;
-                int p = 0;
-                for (; p + 2 <= 121; p += 2) { s0 += Vector256.Load(g + p * 8); s1 += Vector256.Load(g + p * 8 + 8); }
-                for (; p < 121; p++) s0 += Vector256.Load(g + p * 8);
-            }
-            float* db = f->L0dB + cb * 8;
-            Vector256.Store(Vector256.Load(db) + (s0 + s1), db);
-        }
-    }
-
     // ∂W[o,i,ΔY,ΔX] += Σ_{n,y,x} ∂Z[n,o,y,x] · X[n,i,1·y+2·ΔY,1·x+2·ΔX]   (layer 0, X zero-padded)
-    // Each work item owns 8 outputs × 4 input channel(s) × 1 kernel row(s) × 3: 12 accumulators in registers, reduced over every pixel of the pass's samples [N0, N1).
+    // Each work item owns 8 outputs × 4 input channel(s) × 1 kernel row(s) × 3: 12 accumulators in registers, reduced over every pixel of rows [Y0, Y1) of the pass's samples [N0, N1).
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back4(void* state, int begin, int end)
+    private static void Back3Tile(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
@@ -888,7 +867,7 @@ public unsafe partial class Dilated : global::ConvGen.INetwork
             {
                 float* gz = f->G1 + (nint)n * 968 + ob0 * 968;
                 float* xs = f->T1 + (nint)n * 1800 + ic0 * 225 + ky0 * 30;
-                for (int oy = oy0; oy < oy1; oy++)
+                for (int oy = Math.Max(oy0, f->Y0), oyEnd = Math.Min(oy1, f->Y1); oy < oyEnd; oy++)
                 {
                     float* gr = gz + oy * 88;
                     float* xr = xs + oy * 15;
@@ -939,10 +918,66 @@ public unsafe partial class Dilated : global::ConvGen.INetwork
         }
     }
 
+    // P[k] = Σ_{(n,y) ∈ chunk k} Σ_x (Back3Tile's terms, ∂Z[n,o,y,x])   (layer 0: ∂W and ∂B in 8 chunks of the batch's rows of ∂Z)
+    // One chunk per work item, each into its own partial sums P[k] (zeroed here), which Back3Add adds in chunk order: the same sums on any number of threads.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back3(void* state, int begin, int end)
+    {
+        var f = (Frame*)state;
+        Frame pass = *f; // the tile kernel's frame, pointed at the chunk's sums and rows
+        long rows = (long)f->Batch * 11;
+        for (int chunk = begin; chunk < end; chunk++)
+        {
+            float* sums = f->Partials + chunk * 584;
+            new Span<float>(sums, 584).Clear();
+            pass.L0dW = sums;
+            long row = rows * chunk / 8, stop = rows * (chunk + 1) / 8;
+            while (row < stop)
+            {
+                int n = (int)(row / 11), y = (int)(row - (long)n * 11);
+                int whole = y == 0 ? (int)Math.Min((stop - row) / 11, 70) : 0;
+                pass.N0 = n;
+                pass.N1 = n + Math.Max(whole, 1);
+                pass.Y0 = y;
+                pass.Y1 = whole > 0 ? 11 : (int)Math.Min(11, y + (stop - row));
+                Back3Tile(&pass, 0, 6);
+                for (int cb = 0; cb < 1; cb++)
+                {
+                    Vector256<float> s0 = Vector256<float>.Zero, s1 = s0;
+                    for (int m = pass.N0; m < pass.N1; m++)
+                    {
+                        for (int oy = pass.Y0; oy < pass.Y1; oy++)
+                        {
+                            float* gr = f->G1 + (nint)m * 968 + cb * 968 + oy * 88;
+                            int p = 0;
+                            for (; p + 2 <= 11; p += 2) { s0 += Vector256.Load(gr + p * 8); s1 += Vector256.Load(gr + p * 8 + 8); }
+                            s0 += Vector256.Load(gr + p * 8);
+                        }
+                    }
+                    float* db = sums + 576 + cb * 8;
+                    Vector256.Store(Vector256.Load(db) + (s0 + s1), db);
+                }
+                row = (long)(pass.N1 - 1) * 11 + pass.Y1;
+            }
+        }
+    }
+
+    // ∂W, ∂B += P[0] + P[1] + … + P[7]   (layer 0, in chunk order)
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back3Add(Frame* f)
+    {
+        for (int chunk = 0; chunk < 8; chunk++)
+        {
+            float* sums = f->Partials + chunk * 584;
+            for (int k = 0; k < 576; k += 8) Vector256.Store(Vector256.Load(f->L0dW + k) + Vector256.Load(sums + k), f->L0dW + k);
+            for (int k = 0; k < 8; k += 8) Vector256.Store(Vector256.Load(f->L0dB + k) + Vector256.Load(sums + 576 + k), f->L0dB + k);
+        }
+    }
+
     // Y[n,c,h+2,w+2] = X[n,c,h,w]   (8×11×11 NCHW8c → 8×15×15 NCHW: layer 0: ∂Z onto the backward-data grid)
     // The border is zeroed, so the next kernel reads every tap in bounds.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back5(void* state, int begin, int end)
+    private static void Back4(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
@@ -981,12 +1016,12 @@ public unsafe partial class Dilated : global::ConvGen.INetwork
     // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+2·ΔY,x+2·ΔX]
     // layer 0: 8×15×15 → 8×11×11, 3x3; tile 1×8 channels × 11 pixels
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back6(void* state, int begin, int end) { if (s_useAvx2) Back6Avx(state, begin, end); else Back6Scalar(state, begin, end); }
+    private static void Back5(void* state, int begin, int end) { if (s_useAvx2) Back5Avx(state, begin, end); else Back5Scalar(state, begin, end); }
 
     // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+2·ΔY,x+2·ΔX]
     // Row by row: each work item is one output row of one tile of 1 channel block(s).
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back6Avx(void* state, int begin, int end)
+    private static void Back5Avx(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
@@ -997,13 +1032,13 @@ public unsafe partial class Dilated : global::ConvGen.INetwork
             float* b = null;
             float* y = f->G2 + (nint)n * 968 + (nint)tile * 968 + oy * 88;
             int ic0 = 0;
-            Back6Tile1x11(x, w, b, y, ic0);
+            Back5Tile1x11(x, w, b, y, ic0);
         }
     }
 
     // 1×11 tile: acc[block][pixel] += W[block][tap] · broadcast(X[pixel][tap]); weights in registers, one broadcast per input value.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back6Tile1x11(float* x, float* w, float* b, float* y, int ic0)
+    private static void Back5Tile1x11(float* x, float* w, float* b, float* y, int ic0)
     {
         Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0, a0_4 = a0_0, a0_5 = a0_0, a0_6 = a0_0, a0_7 = a0_0, a0_8 = a0_0, a0_9 = a0_0, a0_10 = a0_0;
         Vector256<float> w0, v;
@@ -1444,7 +1479,7 @@ public unsafe partial class Dilated : global::ConvGen.INetwork
     // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+2·ΔY,x+2·ΔX]
     // Scalar twin of the AVX2 kernel for CPUs without AVX2/FMA: same work items, same packed weights.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back6Scalar(void* state, int begin, int end)
+    private static void Back5Scalar(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
@@ -1476,7 +1511,7 @@ public unsafe partial class Dilated : global::ConvGen.INetwork
     // Y[n,c,h+0,w+0] = X[n,c,h,w]   (8×11×11 NCHW8c → 8×11×11 NCHW: gradient into its tensor's layout)
     // A pure change of layout.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back7(void* state, int begin, int end)
+    private static void Back6(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)

@@ -107,6 +107,8 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         public int Batch;
         public bool Recording; // a recorded Forward: also make the copies only Backward reads
         public int N0, N1; // the samples of one pass of a dense weight-gradient step
+        public int Y0, Y1; // and its rows of ∂Z, where one sample is more than a pass or a chunk starts or ends inside one
+        public float* Partials; // the chunked weight gradients' partial sums
         public float* T0, Output, T1, T2, T3, T4, T5, T6, T7, T8;
         public float* OutputGradient, InputGradient, G0, G1, G2, G3, G4, G5, G6, G7;
         public float* L0W, L0dW;
@@ -264,6 +266,7 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
     private readonly global::ConvGen.TransposedWeights _L9WT;
     private readonly global::ConvGen.TransposedWeights _L7WT;
     private readonly global::ConvGen.TransposedWeights _L0WT;
+    private readonly float[] _partialSums = GC.AllocateArray<float>(20992, pinned: true); // 8 chunks' partial sums per chunked weight gradient
 
     /// <summary>
     /// Adds ∂loss/∂parameter to every parameter's Gradient and writes ∂loss/∂input (NCHW) to <paramref name="inputGradient"/>,
@@ -306,6 +309,7 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
                 frame.L9WT = _L9WT.Pointer;
                 frame.L7WT = _L7WT.Pointer;
                 frame.L0WT = _L0WT.Pointer;
+                frame.Partials = (float*)Unsafe.AsPointer(ref global::System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(_partialSums)); // pinned at allocation
                 global::ConvGen.Parallelism.For(batch, &Back0, &frame); // ∂loss/∂output into the internal layout
                 global::ConvGen.Parallelism.For(2, &Back1, &frame); // ∂ layer 11 bias
                 global::ConvGen.Parallelism.For(4, &Back2, &frame); // ∂ layer 11 weight
@@ -319,22 +323,14 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
                 global::ConvGen.Parallelism.For(105, &Back10, &frame); // ∂ layer 7 weight
                 global::ConvGen.Parallelism.For((batch + 3) / 4 * 17, &Back11, &frame); // ∂ layer 7 input: forward kernel over transposed weights
                 global::ConvGen.Parallelism.For(batch * 2, &Back12, &frame); // ∂ through layer 5 (MaxPool)
-                global::ConvGen.Parallelism.For(2, &Back13, &frame); // ∂ layer 3 bias
-                for (frame.N0 = 0; frame.N0 < batch; frame.N0 += 41) // ∂ layer 3 weight, 41 sample(s) per pass
-                {
-                    frame.N1 = Math.Min(batch, frame.N0 + 41);
-                    global::ConvGen.Parallelism.For(30, &Back14, &frame);
-                }
-                global::ConvGen.Parallelism.For(batch * 14, &Back15, &frame); // ∂ layer 3 input: summed over output channels in the lanes
-                global::ConvGen.Parallelism.For(batch * 1, &Back16, &frame); // ∂ through layer 2 (MaxPool)
-                global::ConvGen.Parallelism.For(1, &Back17, &frame); // ∂ layer 0 bias
-                for (frame.N0 = 0; frame.N0 < batch; frame.N0 += 17) // ∂ layer 0 weight, 17 sample(s) per pass
-                {
-                    frame.N1 = Math.Min(batch, frame.N0 + 17);
-                    global::ConvGen.Parallelism.For(5, &Back18, &frame);
-                }
-                if (wantInput) global::ConvGen.Parallelism.For(batch * 1, &Back19, &frame); // layer 0: ∂Z onto the backward-data grid
-                if (wantInput) global::ConvGen.Parallelism.For(batch * 28, &Back20, &frame); // ∂ layer 0 input: forward kernel over transposed weights
+                global::ConvGen.Parallelism.For(8, &Back13, &frame); // ∂ layer 3 weight and bias, in 8 chunks of ∂Z rows
+                Back13Add(&frame);
+                global::ConvGen.Parallelism.For(batch * 14, &Back14, &frame); // ∂ layer 3 input: summed over output channels in the lanes
+                global::ConvGen.Parallelism.For(batch * 1, &Back15, &frame); // ∂ through layer 2 (MaxPool)
+                global::ConvGen.Parallelism.For(8, &Back16, &frame); // ∂ layer 0 weight and bias, in 8 chunks of ∂Z rows
+                Back16Add(&frame);
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 1, &Back17, &frame); // layer 0: ∂Z onto the backward-data grid
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 28, &Back18, &frame); // ∂ layer 0 input: forward kernel over transposed weights
             }
         }
     }
@@ -3601,31 +3597,10 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         }
     }
 
-    // ∂B[o] += Σ_{n,y,x} ∂Z[n,o,y,x]   (layer 3)
-    // One block of 8 outputs per work item; two partial sums.
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back13(void* state, int begin, int end)
-    {
-        var f = (Frame*)state;
-        for (int cb = begin; cb < end; cb++)
-        {
-            Vector256<float> s0 = Vector256<float>.Zero, s1 = s0;
-            for (int n = 0; n < f->Batch; n++)
-            {
-                float* g = f->G4 + (nint)n * 1600 + cb * 800;
-                int p = 0;
-                for (; p + 2 <= 100; p += 2) { s0 += Vector256.Load(g + p * 8); s1 += Vector256.Load(g + p * 8 + 8); }
-                for (; p < 100; p++) s0 += Vector256.Load(g + p * 8);
-            }
-            float* db = f->L3dB + cb * 8;
-            Vector256.Store(Vector256.Load(db) + (s0 + s1), db);
-        }
-    }
-
     // ∂W[o,i,ΔY,ΔX] += Σ_{n,y,x} ∂Z[n,o,y,x] · X[n,i,1·y+1·ΔY,1·x+1·ΔX]   (layer 3, X zero-padded)
-    // Each work item owns 16 outputs × 1 input channel(s) × 1 kernel row(s) × 5: 10 accumulators in registers, reduced over every pixel of the pass's samples [N0, N1).
+    // Each work item owns 16 outputs × 1 input channel(s) × 1 kernel row(s) × 5: 10 accumulators in registers, reduced over every pixel of rows [Y0, Y1) of the pass's samples [N0, N1).
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back14(void* state, int begin, int end)
+    private static void Back13Tile(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
@@ -3637,7 +3612,7 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             {
                 float* gz = f->G4 + (nint)n * 1600 + ob0 * 800;
                 float* xs = f->T3 + (nint)n * 1568 + (ic0 >> 3) * 1568 + (ic0 & 7) + ky0 * 112;
-                for (int oy = 0; oy < 10; oy++)
+                for (int oy = Math.Max(0, f->Y0), oyEnd = Math.Min(10, f->Y1); oy < oyEnd; oy++)
                 {
                     float* gr = gz + oy * 80;
                     float* xr = xs + oy * 112;
@@ -3678,15 +3653,70 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         }
     }
 
+    // P[k] = Σ_{(n,y) ∈ chunk k} Σ_x (Back13Tile's terms, ∂Z[n,o,y,x])   (layer 3: ∂W and ∂B in 8 chunks of the batch's rows of ∂Z)
+    // One chunk per work item, each into its own partial sums P[k] (zeroed here), which Back13Add adds in chunk order: the same sums on any number of threads.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back13(void* state, int begin, int end)
+    {
+        var f = (Frame*)state;
+        Frame pass = *f; // the tile kernel's frame, pointed at the chunk's sums and rows
+        long rows = (long)f->Batch * 10;
+        for (int chunk = begin; chunk < end; chunk++)
+        {
+            float* sums = f->Partials + chunk * 2416;
+            new Span<float>(sums, 2416).Clear();
+            pass.L3dW = sums;
+            long row = rows * chunk / 8, stop = rows * (chunk + 1) / 8;
+            while (row < stop)
+            {
+                int n = (int)(row / 10), y = (int)(row - (long)n * 10);
+                int whole = y == 0 ? (int)Math.Min((stop - row) / 10, 41) : 0;
+                pass.N0 = n;
+                pass.N1 = n + Math.Max(whole, 1);
+                pass.Y0 = y;
+                pass.Y1 = whole > 0 ? 10 : (int)Math.Min(10, y + (stop - row));
+                Back13Tile(&pass, 0, 30);
+                for (int cb = 0; cb < 2; cb++)
+                {
+                    Vector256<float> s0 = Vector256<float>.Zero, s1 = s0;
+                    for (int m = pass.N0; m < pass.N1; m++)
+                    {
+                        for (int oy = pass.Y0; oy < pass.Y1; oy++)
+                        {
+                            float* gr = f->G4 + (nint)m * 1600 + cb * 800 + oy * 80;
+                            int p = 0;
+                            for (; p + 2 <= 10; p += 2) { s0 += Vector256.Load(gr + p * 8); s1 += Vector256.Load(gr + p * 8 + 8); }
+                        }
+                    }
+                    float* db = sums + 2400 + cb * 8;
+                    Vector256.Store(Vector256.Load(db) + (s0 + s1), db);
+                }
+                row = (long)(pass.N1 - 1) * 10 + pass.Y1;
+            }
+        }
+    }
+
+    // ∂W, ∂B += P[0] + P[1] + … + P[7]   (layer 3, in chunk order)
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back13Add(Frame* f)
+    {
+        for (int chunk = 0; chunk < 8; chunk++)
+        {
+            float* sums = f->Partials + chunk * 2416;
+            for (int k = 0; k < 2400; k += 8) Vector256.Store(Vector256.Load(f->L3dW + k) + Vector256.Load(sums + k), f->L3dW + k);
+            for (int k = 0; k < 16; k += 8) Vector256.Store(Vector256.Load(f->L3dB + k) + Vector256.Load(sums + 2400 + k), f->L3dB + k);
+        }
+    }
+
     // ∂X[n,i,y,x] = W[O,i,ΔY,ΔX] · ∂Z[n,O,y-ΔY,x-ΔX]
     // layer 3: ∂Z 16×10×10 NCHW8c → ∂X 6×14×14 NCHW8c; o runs in the lanes (the forward's packed weights as they are) and is summed across them once per pixel; tiles of 6 input channel(s) × up to 2 pixels; taps off ∂Z's edges are left out
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back15(void* state, int begin, int end) { if (s_useAvx2) Back15Avx(state, begin, end); else Back15Scalar(state, begin, end); }
+    private static void Back14(void* state, int begin, int end) { if (s_useAvx2) Back14Avx(state, begin, end); else Back14Scalar(state, begin, end); }
 
     // ∂X[n,i,y,x] = W[O,i,ΔY,ΔX] · ∂Z[n,O,y-ΔY,x-ΔX]
     // Each work item is one row of ∂X.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back15Avx(void* state, int begin, int end)
+    private static void Back14Avx(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
@@ -3695,17 +3725,17 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             int ky0 = Math.Max(0, oy - 9), ky1 = Math.Min(5, oy + 1);
             float* z = f->G4 + (nint)n * 1600 + oy * 80;
             float* x = f->G5 + (nint)n * 1568 + oy * 112;
-            Back15Tile0(z, f->L3W, x, ky0, ky1);
-            Back15Tile1(z + 16, f->L3W, x + 16, ky0, ky1);
-            for (int x0 = 4; x0 <= 8; x0 += 2) Back15Tile2(z + x0 * 8, f->L3W, x + x0 * 8, ky0, ky1);
-            Back15Tile3(z + 80, f->L3W, x + 80, ky0, ky1);
-            Back15Tile4(z + 96, f->L3W, x + 96, ky0, ky1);
+            Back14Tile0(z, f->L3W, x, ky0, ky1);
+            Back14Tile1(z + 16, f->L3W, x + 16, ky0, ky1);
+            for (int x0 = 4; x0 <= 8; x0 += 2) Back14Tile2(z + x0 * 8, f->L3W, x + x0 * 8, ky0, ky1);
+            Back14Tile3(z + 80, f->L3W, x + 80, ky0, ky1);
+            Back14Tile4(z + 96, f->L3W, x + 96, ky0, ky1);
         }
     }
 
     // 6×2 tile: acc[i][p] += W[8 o, i, tap] · ∂Z[8 o, pixel p − tap]; per tap up to 2 ∂Z loads and 6 weight loads for up to 12 FMAs.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back15Tile0(float* z, float* w, float* x, int ky0, int ky1)
+    private static void Back14Tile0(float* z, float* w, float* x, int ky0, int ky1)
     {
         Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0;
         Vector256<float> a1_0 = a0_0, a1_1 = a0_0;
@@ -3761,7 +3791,7 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
 
     // 6×2 tile: acc[i][p] += W[8 o, i, tap] · ∂Z[8 o, pixel p − tap]; per tap up to 2 ∂Z loads and 6 weight loads for up to 12 FMAs.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back15Tile1(float* z, float* w, float* x, int ky0, int ky1)
+    private static void Back14Tile1(float* z, float* w, float* x, int ky0, int ky1)
     {
         Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0;
         Vector256<float> a1_0 = a0_0, a1_1 = a0_0;
@@ -3857,7 +3887,7 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
 
     // 6×2 tile: acc[i][p] += W[8 o, i, tap] · ∂Z[8 o, pixel p − tap]; per tap up to 2 ∂Z loads and 6 weight loads for up to 12 FMAs.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back15Tile2(float* z, float* w, float* x, int ky0, int ky1)
+    private static void Back14Tile2(float* z, float* w, float* x, int ky0, int ky1)
     {
         Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0;
         Vector256<float> a1_0 = a0_0, a1_1 = a0_0;
@@ -3980,7 +4010,7 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
 
     // 6×2 tile: acc[i][p] += W[8 o, i, tap] · ∂Z[8 o, pixel p − tap]; per tap up to 2 ∂Z loads and 6 weight loads for up to 12 FMAs.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back15Tile3(float* z, float* w, float* x, int ky0, int ky1)
+    private static void Back14Tile3(float* z, float* w, float* x, int ky0, int ky1)
     {
         Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0;
         Vector256<float> a1_0 = a0_0, a1_1 = a0_0;
@@ -4076,7 +4106,7 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
 
     // 6×2 tile: acc[i][p] += W[8 o, i, tap] · ∂Z[8 o, pixel p − tap]; per tap up to 2 ∂Z loads and 6 weight loads for up to 12 FMAs.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back15Tile4(float* z, float* w, float* x, int ky0, int ky1)
+    private static void Back14Tile4(float* z, float* w, float* x, int ky0, int ky1)
     {
         Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0;
         Vector256<float> a1_0 = a0_0, a1_1 = a0_0;
@@ -4133,7 +4163,7 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
     // ∂X[n,i,y,x] = W[O,i,ΔY,ΔX] · ∂Z[n,O,y-ΔY,x-ΔX]
     // Scalar twin of the AVX2 kernel for CPUs without AVX2/FMA: same work items, same weights.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back15Scalar(void* state, int begin, int end)
+    private static void Back14Scalar(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
@@ -4163,7 +4193,7 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
     // ∂X[n,c,2·y+ΔY,2·x+ΔX] = ∂Y[n,c,y,x] · [X > 0] at the first maximum of the 2x2 window in scan order (PyTorch's tie rule), 0 elsewhere   (layer 2, with the ReLU of layer 1 that X is the output of)
     // The windows tile the input: one store per input pixel.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back16(void* state, int begin, int end)
+    private static void Back15(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
@@ -4203,31 +4233,10 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         }
     }
 
-    // ∂B[o] += Σ_{n,y,x} ∂Z[n,o,y,x]   (layer 0)
-    // One block of 8 outputs per work item; two partial sums.
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back17(void* state, int begin, int end)
-    {
-        var f = (Frame*)state;
-        for (int cb = begin; cb < end; cb++)
-        {
-            Vector256<float> s0 = Vector256<float>.Zero, s1 = s0;
-            for (int n = 0; n < f->Batch; n++)
-            {
-                float* g = f->G6 + (nint)n * 6272 + cb * 6272;
-                int p = 0;
-                for (; p + 2 <= 784; p += 2) { s0 += Vector256.Load(g + p * 8); s1 += Vector256.Load(g + p * 8 + 8); }
-                for (; p < 784; p++) s0 += Vector256.Load(g + p * 8);
-            }
-            float* db = f->L0dB + cb * 8;
-            Vector256.Store(Vector256.Load(db) + (s0 + s1), db);
-        }
-    }
-
     // ∂W[o,i,ΔY,ΔX] += Σ_{n,y,x} ∂Z[n,o,y,x] · X[n,i,1·y+1·ΔY,1·x+1·ΔX]   (layer 0, X zero-padded)
-    // Each work item owns 8 outputs × 1 input channel(s) × 1 kernel row(s) × 5: 5 accumulators in registers, reduced over every pixel of the pass's samples [N0, N1).
+    // Each work item owns 8 outputs × 1 input channel(s) × 1 kernel row(s) × 5: 5 accumulators in registers, reduced over every pixel of rows [Y0, Y1) of the pass's samples [N0, N1).
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back18(void* state, int begin, int end)
+    private static void Back16Tile(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
@@ -4241,7 +4250,7 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             {
                 float* gz = f->G6 + (nint)n * 6272 + ob0 * 6272;
                 float* xs = f->T1 + (nint)n * 1024 + ic0 * 1024 + ky0 * 32;
-                for (int oy = oy0; oy < oy1; oy++)
+                for (int oy = Math.Max(oy0, f->Y0), oyEnd = Math.Min(oy1, f->Y1); oy < oyEnd; oy++)
                 {
                     float* gr = gz + oy * 224;
                     float* xr = xs + oy * 32;
@@ -4278,10 +4287,65 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         }
     }
 
+    // P[k] = Σ_{(n,y) ∈ chunk k} Σ_x (Back16Tile's terms, ∂Z[n,o,y,x])   (layer 0: ∂W and ∂B in 8 chunks of the batch's rows of ∂Z)
+    // One chunk per work item, each into its own partial sums P[k] (zeroed here), which Back16Add adds in chunk order: the same sums on any number of threads.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back16(void* state, int begin, int end)
+    {
+        var f = (Frame*)state;
+        Frame pass = *f; // the tile kernel's frame, pointed at the chunk's sums and rows
+        long rows = (long)f->Batch * 28;
+        for (int chunk = begin; chunk < end; chunk++)
+        {
+            float* sums = f->Partials + 19328 + chunk * 208;
+            new Span<float>(sums, 208).Clear();
+            pass.L0dW = sums;
+            long row = rows * chunk / 8, stop = rows * (chunk + 1) / 8;
+            while (row < stop)
+            {
+                int n = (int)(row / 28), y = (int)(row - (long)n * 28);
+                int whole = y == 0 ? (int)Math.Min((stop - row) / 28, 17) : 0;
+                pass.N0 = n;
+                pass.N1 = n + Math.Max(whole, 1);
+                pass.Y0 = y;
+                pass.Y1 = whole > 0 ? 28 : (int)Math.Min(28, y + (stop - row));
+                Back16Tile(&pass, 0, 5);
+                for (int cb = 0; cb < 1; cb++)
+                {
+                    Vector256<float> s0 = Vector256<float>.Zero, s1 = s0;
+                    for (int m = pass.N0; m < pass.N1; m++)
+                    {
+                        for (int oy = pass.Y0; oy < pass.Y1; oy++)
+                        {
+                            float* gr = f->G6 + (nint)m * 6272 + cb * 6272 + oy * 224;
+                            int p = 0;
+                            for (; p + 2 <= 28; p += 2) { s0 += Vector256.Load(gr + p * 8); s1 += Vector256.Load(gr + p * 8 + 8); }
+                        }
+                    }
+                    float* db = sums + 200 + cb * 8;
+                    Vector256.Store(Vector256.Load(db) + (s0 + s1), db);
+                }
+                row = (long)(pass.N1 - 1) * 28 + pass.Y1;
+            }
+        }
+    }
+
+    // ∂W, ∂B += P[0] + P[1] + … + P[7]   (layer 0, in chunk order)
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back16Add(Frame* f)
+    {
+        for (int chunk = 0; chunk < 8; chunk++)
+        {
+            float* sums = f->Partials + 19328 + chunk * 208;
+            for (int k = 0; k < 200; k += 8) Vector256.Store(Vector256.Load(f->L0dW + k) + Vector256.Load(sums + k), f->L0dW + k);
+            for (int k = 0; k < 8; k += 8) Vector256.Store(Vector256.Load(f->L0dB + k) + Vector256.Load(sums + 200 + k), f->L0dB + k);
+        }
+    }
+
     // Y[n,c,h+2,w+2] = X[n,c,h,w]   (6×28×28 NCHW8c → 6×32×32 NCHW: layer 0: ∂Z onto the backward-data grid)
     // The border is zeroed, so the next kernel reads every tap in bounds.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back19(void* state, int begin, int end)
+    private static void Back17(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
@@ -4320,12 +4384,12 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
     // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
     // layer 0: 6×32×32 → 1×28×28, 5x5: NCHW in, NCHW out, 1 output channel(s) × up to 4 vectors of 8 pixels per tile, one broadcast weight per output channel and tap
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back20(void* state, int begin, int end) { if (s_useAvx2) Back20Avx(state, begin, end); else Back20Scalar(state, begin, end); }
+    private static void Back18(void* state, int begin, int end) { if (s_useAvx2) Back18Avx(state, begin, end); else Back18Scalar(state, begin, end); }
 
     // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
     // Each work item is one output row, all output channels.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back20Avx(void* state, int begin, int end)
+    private static void Back18Avx(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
@@ -4334,13 +4398,13 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             float* x = f->G7 + (nint)n * 6144 + oy * 32;
             float* y = f->InputGradient + (nint)n * 784 + oy * 28;
             int ky0 = Math.Max(0, 2 - oy), ky1 = Math.Min(5, 30 - oy);
-            Back20Tile0(x, f->L0WT, y, ky0, ky1);
+            Back18Tile0(x, f->L0WT, y, ky0, ky1);
         }
     }
 
     // 1×4 tile, twice (even and odd input channels): acc[o][v] += W[o,i,tap] · X[i][pixels of v + tap offset]; per tap 4 input loads and 1 broadcasts for 4 FMAs.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back20Tile0(float* x, float* w, float* y, int ky0, int ky1)
+    private static void Back18Tile0(float* x, float* w, float* y, int ky0, int ky1)
     {
         Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0;
         Vector256<float> c0_0 = a0_0, c0_1 = a0_0, c0_2 = a0_0, c0_3 = a0_0;
@@ -4452,7 +4516,7 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
     // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
     // Scalar twin of the AVX2 kernel for CPUs without AVX2/FMA: same work items.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back20Scalar(void* state, int begin, int end)
+    private static void Back18Scalar(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)

@@ -70,6 +70,8 @@ public unsafe partial class Head : global::ConvGen.INetwork
         public int Batch;
         public bool Recording; // a recorded Forward: also make the copies only Backward reads
         public int N0, N1; // the samples of one pass of a dense weight-gradient step
+        public int Y0, Y1; // and its rows of ∂Z, where one sample is more than a pass or a chunk starts or ends inside one
+        public float* Partials; // the chunked weight gradients' partial sums
         public float* T0, Output, T1, T2;
         public float* OutputGradient, InputGradient, G0, G1;
         public float* L0W, L0dW;
@@ -171,6 +173,7 @@ public unsafe partial class Head : global::ConvGen.INetwork
     }
 
     private readonly global::ConvGen.TransposedWeights _L0WT;
+    private readonly float[] _partialSums = GC.AllocateArray<float>(1216, pinned: true); // 8 chunks' partial sums per chunked weight gradient
 
     /// <summary>
     /// Adds ∂loss/∂parameter to every parameter's Gradient and writes ∂loss/∂input (NCHW) to <paramref name="inputGradient"/>,
@@ -201,16 +204,13 @@ public unsafe partial class Head : global::ConvGen.INetwork
                 frame.G0 = gs + (nint)batch * 0;
                 frame.G1 = gs + (nint)batch * 432;
                 frame.L0WT = _L0WT.Pointer;
+                frame.Partials = (float*)Unsafe.AsPointer(ref global::System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(_partialSums)); // pinned at allocation
                 global::ConvGen.Parallelism.For(batch * 3, &Back0, &frame); // ∂loss/∂output into the internal layout
                 global::ConvGen.Parallelism.For((int)(((long)batch * 432 + 4095) / 4096), &Back1, &frame); // ∂ through layer 1 (Sigmoid)
-                global::ConvGen.Parallelism.For(1, &Back2, &frame); // ∂ layer 0 bias
-                global::ConvGen.Parallelism.For(batch * 1, &Back3, &frame); // layer 0: ∂Z into NCHW8c for the weight gradient
-                for (frame.N0 = 0; frame.N0 < batch; frame.N0 += 97) // ∂ layer 0 weight, 97 sample(s) per pass
-                {
-                    frame.N1 = Math.Min(batch, frame.N0 + 97);
-                    global::ConvGen.Parallelism.For(2, &Back4, &frame);
-                }
-                if (wantInput) global::ConvGen.Parallelism.For(batch * 12, &Back5, &frame); // ∂ layer 0 input: forward kernel over transposed weights
+                global::ConvGen.Parallelism.For(batch * 1, &Back2, &frame); // layer 0: ∂Z into NCHW8c for the weight gradient
+                global::ConvGen.Parallelism.For(8, &Back3, &frame); // ∂ layer 0 weight and bias, in 8 chunks of ∂Z rows
+                Back3Add(&frame);
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 12, &Back4, &frame); // ∂ layer 0 input: forward kernel over transposed weights
             }
         }
     }
@@ -447,33 +447,10 @@ public unsafe partial class Head : global::ConvGen.INetwork
         }
     }
 
-    // ∂B[o] += Σ_{n,p} ∂Z[n,o,p]   (layer 0, NCHW planes)
-    // One block of 8 outputs per work item: 8-pixel partial sums, added across their lanes at the end.
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back2(void* state, int begin, int end)
-    {
-        var f = (Frame*)state;
-        for (int cb = begin; cb < end; cb++)
-        {
-            int count = Math.Min(8, 3 - cb * 8);
-            for (int c = 0; c < count; c++)
-            {
-                Vector256<float> s0 = Vector256<float>.Zero;
-                float rest = 0f;
-                for (int n = 0; n < f->Batch; n++)
-                {
-                    float* g = f->G0 + (nint)n * 432 + (cb * 8 + c) * 144;
-                    for (int p = 0; p < 144; p += 8) s0 += Vector256.Load(g + p);
-                }
-                f->L0dB[cb * 8 + c] += Vector256.Sum(s0) + rest;
-            }
-        }
-    }
-
     // Y[n,c,h+0,w+0] = X[n,c,h,w]   (3×12×12 NCHW → 3×12×12 NCHW8c: layer 0: ∂Z into NCHW8c for the weight gradient)
     // A pure change of layout.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back3(void* state, int begin, int end)
+    private static void Back2(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
@@ -503,9 +480,9 @@ public unsafe partial class Head : global::ConvGen.INetwork
     }
 
     // ∂W[o,i,ΔY,ΔX] += Σ_{n,y,x} ∂Z[n,o,y,x] · X[n,i,1·y+1·ΔY,1·x+1·ΔX]   (layer 0, X zero-padded)
-    // Each work item owns 8 outputs × 1 input channel(s) × 3 kernel row(s) × 3: 9 accumulators in registers, reduced over every pixel of the pass's samples [N0, N1).
+    // Each work item owns 8 outputs × 1 input channel(s) × 3 kernel row(s) × 3: 9 accumulators in registers, reduced over every pixel of rows [Y0, Y1) of the pass's samples [N0, N1).
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back4(void* state, int begin, int end)
+    private static void Back3Tile(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
@@ -518,7 +495,7 @@ public unsafe partial class Head : global::ConvGen.INetwork
             {
                 float* gz = f->G1 + (nint)n * 1152 + ob0 * 1152;
                 float* xs = f->T1 + (nint)n * 392 + ic0 * 196 + ky0 * 14;
-                for (int oy = oy0; oy < oy1; oy++)
+                for (int oy = Math.Max(oy0, f->Y0), oyEnd = Math.Min(oy1, f->Y1); oy < oyEnd; oy++)
                 {
                     float* gr = gz + oy * 96;
                     float* xr = xs + oy * 14;
@@ -560,15 +537,70 @@ public unsafe partial class Head : global::ConvGen.INetwork
         }
     }
 
+    // P[k] = Σ_{(n,y) ∈ chunk k} Σ_x (Back3Tile's terms, ∂Z[n,o,y,x])   (layer 0: ∂W and ∂B in 8 chunks of the batch's rows of ∂Z)
+    // One chunk per work item, each into its own partial sums P[k] (zeroed here), which Back3Add adds in chunk order: the same sums on any number of threads.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back3(void* state, int begin, int end)
+    {
+        var f = (Frame*)state;
+        Frame pass = *f; // the tile kernel's frame, pointed at the chunk's sums and rows
+        long rows = (long)f->Batch * 12;
+        for (int chunk = begin; chunk < end; chunk++)
+        {
+            float* sums = f->Partials + chunk * 152;
+            new Span<float>(sums, 152).Clear();
+            pass.L0dW = sums;
+            long row = rows * chunk / 8, stop = rows * (chunk + 1) / 8;
+            while (row < stop)
+            {
+                int n = (int)(row / 12), y = (int)(row - (long)n * 12);
+                int whole = y == 0 ? (int)Math.Min((stop - row) / 12, 97) : 0;
+                pass.N0 = n;
+                pass.N1 = n + Math.Max(whole, 1);
+                pass.Y0 = y;
+                pass.Y1 = whole > 0 ? 12 : (int)Math.Min(12, y + (stop - row));
+                Back3Tile(&pass, 0, 2);
+                for (int cb = 0; cb < 1; cb++)
+                {
+                    Vector256<float> s0 = Vector256<float>.Zero, s1 = s0;
+                    for (int m = pass.N0; m < pass.N1; m++)
+                    {
+                        for (int oy = pass.Y0; oy < pass.Y1; oy++)
+                        {
+                            float* gr = f->G1 + (nint)m * 1152 + cb * 1152 + oy * 96;
+                            int p = 0;
+                            for (; p + 2 <= 12; p += 2) { s0 += Vector256.Load(gr + p * 8); s1 += Vector256.Load(gr + p * 8 + 8); }
+                        }
+                    }
+                    float* db = sums + 144 + cb * 8;
+                    Vector256.Store(Vector256.Load(db) + (s0 + s1), db);
+                }
+                row = (long)(pass.N1 - 1) * 12 + pass.Y1;
+            }
+        }
+    }
+
+    // ∂W, ∂B += P[0] + P[1] + … + P[7]   (layer 0, in chunk order)
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back3Add(Frame* f)
+    {
+        for (int chunk = 0; chunk < 8; chunk++)
+        {
+            float* sums = f->Partials + chunk * 152;
+            for (int k = 0; k < 144; k += 8) Vector256.Store(Vector256.Load(f->L0dW + k) + Vector256.Load(sums + k), f->L0dW + k);
+            for (int k = 0; k < 8; k += 8) Vector256.Store(Vector256.Load(f->L0dB + k) + Vector256.Load(sums + 144 + k), f->L0dB + k);
+        }
+    }
+
     // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
     // layer 0: 3×14×14 → 2×12×12, 3x3: NCHW in, NCHW out, 2 output channel(s) × up to 2 vectors of 8 pixels per tile, one broadcast weight per output channel and tap
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back5(void* state, int begin, int end) { if (s_useAvx2) Back5Avx(state, begin, end); else Back5Scalar(state, begin, end); }
+    private static void Back4(void* state, int begin, int end) { if (s_useAvx2) Back4Avx(state, begin, end); else Back4Scalar(state, begin, end); }
 
     // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
     // Each work item is one output row, all output channels.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back5Avx(void* state, int begin, int end)
+    private static void Back4Avx(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
@@ -577,13 +609,13 @@ public unsafe partial class Head : global::ConvGen.INetwork
             float* x = f->G0 + (nint)n * 432 + oy * 12 - 13;
             float* y = f->InputGradient + (nint)n * 288 + oy * 12;
             int ky0 = Math.Max(0, 1 - oy), ky1 = Math.Min(3, 13 - oy);
-            Back5Tile0(x, f->L0WT, y, ky0, ky1);
+            Back4Tile0(x, f->L0WT, y, ky0, ky1);
         }
     }
 
     // 2×2 tile, twice (even and odd input channels): acc[o][v] += W[o,i,tap] · X[i][pixels of v + tap offset]; per tap 2 input loads and 2 broadcasts for 4 FMAs.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back5Tile0(float* x, float* w, float* y, int ky0, int ky1)
+    private static void Back4Tile0(float* x, float* w, float* y, int ky0, int ky1)
     {
         Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0;
         Vector256<float> a1_0 = a0_0, a1_1 = a0_0;
@@ -687,7 +719,7 @@ public unsafe partial class Head : global::ConvGen.INetwork
     // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
     // Scalar twin of the AVX2 kernel for CPUs without AVX2/FMA: same work items.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back5Scalar(void* state, int begin, int end)
+    private static void Back4Scalar(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)

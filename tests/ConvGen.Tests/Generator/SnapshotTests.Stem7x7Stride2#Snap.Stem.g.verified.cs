@@ -69,6 +69,8 @@ public unsafe partial class Stem : global::ConvGen.INetwork
         public int Batch;
         public bool Recording; // a recorded Forward: also make the copies only Backward reads
         public int N0, N1; // the samples of one pass of a dense weight-gradient step
+        public int Y0, Y1; // and its rows of ∂Z, where one sample is more than a pass or a chunk starts or ends inside one
+        public float* Partials; // the chunked weight gradients' partial sums
         public float* T0, Output, T1, T2;
         public float* OutputGradient, InputGradient, G0;
         public float* L0W, L0dW;
@@ -168,6 +170,7 @@ public unsafe partial class Stem : global::ConvGen.INetwork
         global::ConvGen.Parallelism.For(batch * 2, &Step2, frame, grain: 8); // output
     }
 
+    private readonly float[] _partialSums = GC.AllocateArray<float>(18944, pinned: true); // 8 chunks' partial sums per chunked weight gradient
 
     /// <summary>
     /// Adds ∂loss/∂parameter to every parameter's Gradient and writes ∂loss/∂input (NCHW) to <paramref name="inputGradient"/>,
@@ -195,15 +198,12 @@ public unsafe partial class Stem : global::ConvGen.INetwork
                 frame.OutputGradient = og;
                 frame.InputGradient = ig;
                 frame.G0 = gs + (nint)batch * 0;
+                frame.Partials = (float*)Unsafe.AsPointer(ref global::System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(_partialSums)); // pinned at allocation
                 global::ConvGen.Parallelism.For(batch * 2, &Back0, &frame); // ∂loss/∂output into the internal layout
                 global::ConvGen.Parallelism.For((int)(((long)batch * 4096 + 4095) / 4096), &Back1, &frame); // ∂ through layer 1 (Relu)
-                global::ConvGen.Parallelism.For(2, &Back2, &frame); // ∂ layer 0 bias
-                for (frame.N0 = 0; frame.N0 < batch; frame.N0 += 23) // ∂ layer 0 weight, 23 sample(s) per pass
-                {
-                    frame.N1 = Math.Min(batch, frame.N0 + 23);
-                    global::ConvGen.Parallelism.For(42, &Back3, &frame);
-                }
-                if (wantInput) global::ConvGen.Parallelism.For(batch * 32, &Back4, &frame); // ∂ layer 0 input: summed over output channels in the lanes
+                global::ConvGen.Parallelism.For(8, &Back2, &frame); // ∂ layer 0 weight and bias, in 8 chunks of ∂Z rows
+                Back2Add(&frame);
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 32, &Back3, &frame); // ∂ layer 0 input: summed over output channels in the lanes
             }
         }
     }
@@ -1585,31 +1585,10 @@ public unsafe partial class Stem : global::ConvGen.INetwork
         }
     }
 
-    // ∂B[o] += Σ_{n,y,x} ∂Z[n,o,y,x]   (layer 0)
-    // One block of 8 outputs per work item; two partial sums.
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back2(void* state, int begin, int end)
-    {
-        var f = (Frame*)state;
-        for (int cb = begin; cb < end; cb++)
-        {
-            Vector256<float> s0 = Vector256<float>.Zero, s1 = s0;
-            for (int n = 0; n < f->Batch; n++)
-            {
-                float* g = f->G0 + (nint)n * 4096 + cb * 2048;
-                int p = 0;
-                for (; p + 2 <= 256; p += 2) { s0 += Vector256.Load(g + p * 8); s1 += Vector256.Load(g + p * 8 + 8); }
-                for (; p < 256; p++) s0 += Vector256.Load(g + p * 8);
-            }
-            float* db = f->L0dB + cb * 8;
-            Vector256.Store(Vector256.Load(db) + (s0 + s1), db);
-        }
-    }
-
     // ∂W[o,i,ΔY,ΔX] += Σ_{n,y,x} ∂Z[n,o,y,x] · X[n,i,2·y+1·ΔY,2·x+1·ΔX]   (layer 0, X zero-padded)
-    // Each work item owns 16 outputs × 1 input channel(s) × 1 kernel row(s) × up to 4 of the 7 columns: 8 accumulators in registers, reduced over every pixel of the pass's samples [N0, N1).
+    // Each work item owns 16 outputs × 1 input channel(s) × 1 kernel row(s) × up to 4 of the 7 columns: 8 accumulators in registers, reduced over every pixel of rows [Y0, Y1) of the pass's samples [N0, N1).
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back3(void* state, int begin, int end)
+    private static void Back2Tile(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
@@ -1625,7 +1604,7 @@ public unsafe partial class Stem : global::ConvGen.INetwork
                 {
                     float* gz = f->G0 + (nint)n * 4096 + ob0 * 2048;
                     float* xs = f->T1 + (nint)n * 4332 + ic0 * 1444 + ky0 * 38;
-                    for (int oy = oy0; oy < oy1; oy++)
+                    for (int oy = Math.Max(oy0, f->Y0), oyEnd = Math.Min(oy1, f->Y1); oy < oyEnd; oy++)
                     {
                         float* gr = gz + oy * 128;
                         float* xr = xs + oy * 76;
@@ -1667,7 +1646,7 @@ public unsafe partial class Stem : global::ConvGen.INetwork
                 {
                     float* gz = f->G0 + (nint)n * 4096 + ob0 * 2048;
                     float* xs = f->T1 + (nint)n * 4332 + ic0 * 1444 + ky0 * 38;
-                    for (int oy = oy0; oy < oy1; oy++)
+                    for (int oy = Math.Max(oy0, f->Y0), oyEnd = Math.Min(oy1, f->Y1); oy < oyEnd; oy++)
                     {
                         float* gr = gz + oy * 128;
                         float* xr = xs + oy * 76;
@@ -1714,15 +1693,70 @@ public unsafe partial class Stem : global::ConvGen.INetwork
         }
     }
 
+    // P[k] = Σ_{(n,y) ∈ chunk k} Σ_x (Back2Tile's terms, ∂Z[n,o,y,x])   (layer 0: ∂W and ∂B in 8 chunks of the batch's rows of ∂Z)
+    // One chunk per work item, each into its own partial sums P[k] (zeroed here), which Back2Add adds in chunk order: the same sums on any number of threads.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back2(void* state, int begin, int end)
+    {
+        var f = (Frame*)state;
+        Frame pass = *f; // the tile kernel's frame, pointed at the chunk's sums and rows
+        long rows = (long)f->Batch * 16;
+        for (int chunk = begin; chunk < end; chunk++)
+        {
+            float* sums = f->Partials + chunk * 2368;
+            new Span<float>(sums, 2368).Clear();
+            pass.L0dW = sums;
+            long row = rows * chunk / 8, stop = rows * (chunk + 1) / 8;
+            while (row < stop)
+            {
+                int n = (int)(row / 16), y = (int)(row - (long)n * 16);
+                int whole = y == 0 ? (int)Math.Min((stop - row) / 16, 23) : 0;
+                pass.N0 = n;
+                pass.N1 = n + Math.Max(whole, 1);
+                pass.Y0 = y;
+                pass.Y1 = whole > 0 ? 16 : (int)Math.Min(16, y + (stop - row));
+                Back2Tile(&pass, 0, 42);
+                for (int cb = 0; cb < 2; cb++)
+                {
+                    Vector256<float> s0 = Vector256<float>.Zero, s1 = s0;
+                    for (int m = pass.N0; m < pass.N1; m++)
+                    {
+                        for (int oy = pass.Y0; oy < pass.Y1; oy++)
+                        {
+                            float* gr = f->G0 + (nint)m * 4096 + cb * 2048 + oy * 128;
+                            int p = 0;
+                            for (; p + 2 <= 16; p += 2) { s0 += Vector256.Load(gr + p * 8); s1 += Vector256.Load(gr + p * 8 + 8); }
+                        }
+                    }
+                    float* db = sums + 2352 + cb * 8;
+                    Vector256.Store(Vector256.Load(db) + (s0 + s1), db);
+                }
+                row = (long)(pass.N1 - 1) * 16 + pass.Y1;
+            }
+        }
+    }
+
+    // ∂W, ∂B += P[0] + P[1] + … + P[7]   (layer 0, in chunk order)
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back2Add(Frame* f)
+    {
+        for (int chunk = 0; chunk < 8; chunk++)
+        {
+            float* sums = f->Partials + chunk * 2368;
+            for (int k = 0; k < 2352; k += 8) Vector256.Store(Vector256.Load(f->L0dW + k) + Vector256.Load(sums + k), f->L0dW + k);
+            for (int k = 0; k < 16; k += 8) Vector256.Store(Vector256.Load(f->L0dB + k) + Vector256.Load(sums + 2352 + k), f->L0dB + k);
+        }
+    }
+
     // ∂X[n,i,y,x] = W[O,i,ΔY,ΔX] · ∂Z[n,O,(y+3-ΔY)/2,(x+3-ΔX)/2], over the taps whose division by 2 is exact
     // layer 0: ∂Z 16×16×16 NCHW8c → ∂X 3×32×32 NCHW; o runs in the lanes (the forward's packed weights as they are) and is summed across them once per pixel; tiles of 3 input channel(s) × up to 4 pixels; taps off ∂Z's edges or between its samples are left out
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back4(void* state, int begin, int end) { if (s_useAvx2) Back4Avx(state, begin, end); else Back4Scalar(state, begin, end); }
+    private static void Back3(void* state, int begin, int end) { if (s_useAvx2) Back3Avx(state, begin, end); else Back3Scalar(state, begin, end); }
 
     // ∂X[n,i,y,x] = W[O,i,ΔY,ΔX] · ∂Z[n,O,(y+3-ΔY)/2,(x+3-ΔX)/2]
     // Each work item is one row of ∂X.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back4Avx(void* state, int begin, int end)
+    private static void Back3Avx(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
@@ -1731,18 +1765,18 @@ public unsafe partial class Stem : global::ConvGen.INetwork
             int ky0 = Math.Max(0, oy - 27), ky1 = Math.Min(7, oy + 4); ky0 += (oy + 3 - ky0) % 2;
             float* z = f->G0 + (nint)n * 4096 + (oy + 3 - ky0) / 2 * 128;
             float* x = f->InputGradient + (nint)n * 3072 + oy * 32;
-            Back4Tile0(z, f->L0W, x, ky0, ky1);
-            for (int x0 = 8; x0 <= 16; x0 += 8) Back4Tile1(z + x0 / 2 * 8, f->L0W, x + x0, ky0, ky1);
-            Back4Tile2(z + 96, f->L0W, x + 24, ky0, ky1);
-            Back4Tile3(z, f->L0W, x + 1, ky0, ky1);
-            for (int x0 = 8; x0 <= 16; x0 += 8) Back4Tile4(z + x0 / 2 * 8, f->L0W, x + (x0 + 1), ky0, ky1);
-            Back4Tile5(z + 96, f->L0W, x + 25, ky0, ky1);
+            Back3Tile0(z, f->L0W, x, ky0, ky1);
+            for (int x0 = 8; x0 <= 16; x0 += 8) Back3Tile1(z + x0 / 2 * 8, f->L0W, x + x0, ky0, ky1);
+            Back3Tile2(z + 96, f->L0W, x + 24, ky0, ky1);
+            Back3Tile3(z, f->L0W, x + 1, ky0, ky1);
+            for (int x0 = 8; x0 <= 16; x0 += 8) Back3Tile4(z + x0 / 2 * 8, f->L0W, x + (x0 + 1), ky0, ky1);
+            Back3Tile5(z + 96, f->L0W, x + 25, ky0, ky1);
         }
     }
 
     // 3×4 tile: acc[i][p] += W[8 o, i, tap] · ∂Z[8 o, (pixel 2·p + 3 − tap) / 2]; per tap up to 4 ∂Z loads and 3 weight loads for up to 12 FMAs.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back4Tile0(float* z, float* w, float* x, int ky0, int ky1)
+    private static void Back3Tile0(float* z, float* w, float* x, int ky0, int ky1)
     {
         Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0;
         Vector256<float> a1_0 = a0_0, a1_1 = a0_0, a1_2 = a0_0, a1_3 = a0_0;
@@ -1830,7 +1864,7 @@ public unsafe partial class Stem : global::ConvGen.INetwork
 
     // 3×4 tile: acc[i][p] += W[8 o, i, tap] · ∂Z[8 o, (pixel 2·p + 3 − tap) / 2]; per tap up to 4 ∂Z loads and 3 weight loads for up to 12 FMAs.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back4Tile1(float* z, float* w, float* x, int ky0, int ky1)
+    private static void Back3Tile1(float* z, float* w, float* x, int ky0, int ky1)
     {
         Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0;
         Vector256<float> a1_0 = a0_0, a1_1 = a0_0, a1_2 = a0_0, a1_3 = a0_0;
@@ -1922,7 +1956,7 @@ public unsafe partial class Stem : global::ConvGen.INetwork
 
     // 3×4 tile: acc[i][p] += W[8 o, i, tap] · ∂Z[8 o, (pixel 2·p + 3 − tap) / 2]; per tap up to 4 ∂Z loads and 3 weight loads for up to 12 FMAs.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back4Tile2(float* z, float* w, float* x, int ky0, int ky1)
+    private static void Back3Tile2(float* z, float* w, float* x, int ky0, int ky1)
     {
         Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0;
         Vector256<float> a1_0 = a0_0, a1_1 = a0_0, a1_2 = a0_0, a1_3 = a0_0;
@@ -2010,7 +2044,7 @@ public unsafe partial class Stem : global::ConvGen.INetwork
 
     // 3×4 tile: acc[i][p] += W[8 o, i, tap] · ∂Z[8 o, (pixel 1 + 2·p + 3 − tap) / 2]; per tap up to 4 ∂Z loads and 3 weight loads for up to 12 FMAs.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back4Tile3(float* z, float* w, float* x, int ky0, int ky1)
+    private static void Back3Tile3(float* z, float* w, float* x, int ky0, int ky1)
     {
         Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0;
         Vector256<float> a1_0 = a0_0, a1_1 = a0_0, a1_2 = a0_0, a1_3 = a0_0;
@@ -2117,7 +2151,7 @@ public unsafe partial class Stem : global::ConvGen.INetwork
 
     // 3×4 tile: acc[i][p] += W[8 o, i, tap] · ∂Z[8 o, (pixel 1 + 2·p + 3 − tap) / 2]; per tap up to 4 ∂Z loads and 3 weight loads for up to 12 FMAs.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back4Tile4(float* z, float* w, float* x, int ky0, int ky1)
+    private static void Back3Tile4(float* z, float* w, float* x, int ky0, int ky1)
     {
         Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0;
         Vector256<float> a1_0 = a0_0, a1_1 = a0_0, a1_2 = a0_0, a1_3 = a0_0;
@@ -2228,7 +2262,7 @@ public unsafe partial class Stem : global::ConvGen.INetwork
 
     // 3×4 tile: acc[i][p] += W[8 o, i, tap] · ∂Z[8 o, (pixel 1 + 2·p + 3 − tap) / 2]; per tap up to 4 ∂Z loads and 3 weight loads for up to 12 FMAs.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back4Tile5(float* z, float* w, float* x, int ky0, int ky1)
+    private static void Back3Tile5(float* z, float* w, float* x, int ky0, int ky1)
     {
         Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0;
         Vector256<float> a1_0 = a0_0, a1_1 = a0_0, a1_2 = a0_0, a1_3 = a0_0;
@@ -2328,7 +2362,7 @@ public unsafe partial class Stem : global::ConvGen.INetwork
     // ∂X[n,i,y,x] = W[O,i,ΔY,ΔX] · ∂Z[n,O,(y+3-ΔY)/2,(x+3-ΔX)/2]
     // Scalar twin of the AVX2 kernel for CPUs without AVX2/FMA: same work items, same weights.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back4Scalar(void* state, int begin, int end)
+    private static void Back3Scalar(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
