@@ -317,7 +317,7 @@ public sealed partial class NetworkGenerator
                 w.Line("frame.Partials = (float*)Unsafe.AsPointer(ref global::System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(_partialSums)); // pinned at allocation");
             for (int i = 0; i < back.Steps.Count; i++)
             {
-                string run = $"global::ConvGen.Parallelism.For({KernelEmitter.WorkItems(back.Steps[i])}, &Back{i}, &frame);";
+                string run = $"global::ConvGen.Parallelism.For({KernelEmitter.WorkItems(back.Steps[i])}, &Back{i}, &frame{KernelEmitter.BackwardGrain(back.Steps[i])});";
                 string call = $"{run} // {KernelEmitter.Describe(back.Steps[i])}";
                 if (back.Steps[i] is ConvWeightGradStep { Chunked: true })
                 {

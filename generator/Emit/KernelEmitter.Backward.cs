@@ -46,24 +46,69 @@ internal sealed partial class KernelEmitter
 
     private const int WeightGradInputs = 64;
 
+    /// <summary>How many work items a backward step splits into (a C# expression of <c>batch</c>).</summary>
     public static string WorkItems(BackwardStep step) => step switch
     {
+        DataGradStep s => WorkItems(s.Kernel),
+        CopyGradStep s => WorkItems(s.Copy),
         GradientInStep => "batch",
         ActivationGradStep s => $"(int)(((long)batch * {s.Gradient.Stride} + {ActivationChunk - 1}) / {ActivationChunk})",
-        BiasGradStep s => N(Tensor.Blocks(s.Gradient.C)),
-        ConvWeightGradStep s when s.Planar => N(s.Layer.Output.C * PlanarGradTile.For(s.Layer).Items),
-        ConvWeightGradStep s when s.PlanarProduct => N(Ceiling(s.Gradient.C, GemmRows) * Ceiling(s.Input.C, ProductInputs)),
-        ConvWeightGradStep s when s.Layer.IsDepthwise => N(Tensor.Blocks(s.Layer.Output.C) * s.Layer.KernelHeight / DepthwiseGradRows(s.Layer)),
-        ConvWeightGradStep { Chunked: true } => N(ConvWeightGradStep.WeightGradChunks),
-        ConvWeightGradStep s => N(WeightGradTile.For(s).Items),
-        LinearWeightGradStep s => N(Tensor.Blocks(s.Layer.Output.C) * Ceiling(s.Inputs, WeightGradInputs)),
-        SpreadStep s => $"batch * {(s.To.Blocked ? Tensor.Blocks(s.To.C) : s.To.C)}",
-        DataGradStep s => WorkItems(s.Kernel),
-        LaneSumDataGradStep s => $"batch * {s.Output.H}",
-        PoolGradStep s => $"batch * {Tensor.Blocks(s.GradX.C)}",
-        CopyGradStep s => WorkItems(s.Copy),
-        _ => throw new InvalidOperationException(step.GetType().Name),
+        _ => BackwardSplit(step) switch
+        {
+            (int items, _, _) => N(items),
+            var (_, perSample, _) => $"batch * {N((int)perSample)}",
+        },
     };
+
+    /// <summary>
+    /// The grain argument of a backward step's <c>Parallelism.For</c> call (empty where one item is worth a thread),
+    /// by the same rule as the forward steps' (<see cref="MinPartNanoseconds"/> of estimated work per part). Steps
+    /// with a fixed number of items (a bias, a Linear layer's weight gradient) do more work per item the larger the
+    /// batch, so their grain is a C# expression of <c>batch</c>: LeNet's Linear biases and its 84→10 weight gradient,
+    /// 0.1–2 µs at batch 64, took 2–5 µs each when split over 2 threads.
+    /// </summary>
+    public static string BackwardGrain(BackwardStep step)
+    {
+        switch (step)
+        {
+            case DataGradStep s: return GrainArgument(Grain(s.Kernel, Split(s.Kernel).PerSample));
+            case CopyGradStep s: return GrainArgument(Grain(s.Copy, Split(s.Copy).PerSample));
+        }
+        var (items, perSample, nanoseconds) = BackwardSplit(step);
+        if (items is not int fixedItems) return GrainArgument((int)Math.Min(int.MaxValue, Math.Max(1, Math.Ceiling(MinPartNanoseconds * perSample / nanoseconds))));
+        // A part of g items at batch b holds g · b · nanoseconds / items of work: g = ⌈threshold / b⌉.
+        double threshold = Math.Ceiling(MinPartNanoseconds * fixedItems / nanoseconds);
+        return threshold <= 1 ? "" : $", grain: (int)(({N((long)Math.Min(threshold, int.MaxValue))}L + batch - 1) / batch)";
+    }
+
+    private static string GrainArgument(int grain) => grain > 1 ? $", grain: {grain}" : "";
+
+    /// <summary>
+    /// A backward step's work items (the count when it does not depend on the batch, else null and the items per
+    /// sample) and its estimated work per sample in nanoseconds: multiply-adds at 40 per ns, anything else at 4 floats
+    /// per ns (as <see cref="Grain"/> estimates the forward steps).
+    /// </summary>
+    private static (int? Items, double PerSample, double Nanoseconds) BackwardSplit(BackwardStep step)
+    {
+        static double Floats(Tensor t) => (double)t.C * t.H * t.W / 4;
+        static double Products(LayerModel l, Tensor gz) => (double)gz.C * gz.H * gz.W * (l.Input.C / l.Groups) * l.KernelHeight * l.KernelWidth / 40;
+        return step switch
+        {
+            GradientInStep s => (null, 1, Floats(s.To)),
+            ActivationGradStep s => (null, (double)s.Gradient.Stride / ActivationChunk, (double)s.Gradient.Stride / 4),
+            BiasGradStep s => (Tensor.Blocks(s.Gradient.C), 0, Floats(s.Gradient)),
+            ConvWeightGradStep s when s.Planar => (s.Layer.Output.C * PlanarGradTile.For(s.Layer).Items, 0, Products(s.Layer, s.Gradient)),
+            ConvWeightGradStep s when s.PlanarProduct => (Ceiling(s.Gradient.C, GemmRows) * Ceiling(s.Input.C, ProductInputs), 0, Products(s.Layer, s.Gradient)),
+            ConvWeightGradStep s when s.Layer.IsDepthwise => (Tensor.Blocks(s.Layer.Output.C) * s.Layer.KernelHeight / DepthwiseGradRows(s.Layer), 0, Products(s.Layer, s.Gradient)),
+            ConvWeightGradStep { Chunked: true } s => (ConvWeightGradStep.WeightGradChunks, 0, Products(s.Layer, s.Gradient)),
+            ConvWeightGradStep s => (WeightGradTile.For(s).Items, 0, Products(s.Layer, s.Gradient)),
+            LinearWeightGradStep s => (Tensor.Blocks(s.Layer.Output.C) * Ceiling(s.Inputs, WeightGradInputs), 0, (double)s.Layer.Output.C * s.Inputs / 40),
+            SpreadStep s => (null, s.To.Blocked ? Tensor.Blocks(s.To.C) : s.To.C, Floats(s.To)),
+            LaneSumDataGradStep s => (null, s.Output.H, (double)s.Output.C * s.Output.H * s.Output.W * s.Gradient.C * s.Layer.KernelHeight * s.Layer.KernelWidth / (40.0 * s.Layer.Stride * s.Layer.Stride)),
+            PoolGradStep s => (null, Tensor.Blocks(s.GradX.C), Floats(s.GradX)),
+            _ => throw new InvalidOperationException(step.GetType().Name),
+        };
+    }
 
     private void EmitGradientIn(string name, GradientInStep s)
     {

@@ -231,15 +231,15 @@ public unsafe partial class Same : global::ConvGen.INetwork
                 frame.L2WT = _L2WT.Pointer;
                 frame.L0WT = _L0WT.Pointer;
                 frame.Partials = (float*)Unsafe.AsPointer(ref global::System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(_partialSums)); // pinned at allocation
-                global::ConvGen.Parallelism.For(batch * 1, &Back0, &frame); // ∂loss/∂output into the internal layout
-                global::ConvGen.Parallelism.For(8, &Back1, &frame); // ∂ layer 2 weight and bias, in 8 chunks of ∂Z rows
+                global::ConvGen.Parallelism.For(batch * 1, &Back0, &frame, grain: 20); // ∂loss/∂output into the internal layout
+                global::ConvGen.Parallelism.For(8, &Back1, &frame, grain: (int)((12L + batch - 1) / batch)); // ∂ layer 2 weight and bias, in 8 chunks of ∂Z rows
                 Back1Add(&frame);
-                global::ConvGen.Parallelism.For(batch * 10, &Back2, &frame); // ∂ layer 2 input: forward kernel over transposed weights
-                global::ConvGen.Parallelism.For((int)(((long)batch * 1600 + 4095) / 4096), &Back3, &frame); // ∂ through layer 1 (Relu)
-                global::ConvGen.Parallelism.For(8, &Back4, &frame); // ∂ layer 0 weight and bias, in 8 chunks of ∂Z rows
+                global::ConvGen.Parallelism.For(batch * 10, &Back2, &frame, grain: 14); // ∂ layer 2 input: forward kernel over transposed weights
+                global::ConvGen.Parallelism.For((int)(((long)batch * 1600 + 4095) / 4096), &Back3, &frame, grain: 4); // ∂ through layer 1 (Relu)
+                global::ConvGen.Parallelism.For(8, &Back4, &frame, grain: (int)((6L + batch - 1) / batch)); // ∂ layer 0 weight and bias, in 8 chunks of ∂Z rows
                 Back4Add(&frame);
-                if (wantInput) global::ConvGen.Parallelism.For(batch * 10, &Back5, &frame); // ∂ layer 0 input: forward kernel over transposed weights
-                if (wantInput) global::ConvGen.Parallelism.For(batch * 2, &Back6, &frame); // gradient into its tensor's layout
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 10, &Back5, &frame, grain: 7); // ∂ layer 0 input: forward kernel over transposed weights
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 2, &Back6, &frame, grain: 20); // gradient into its tensor's layout
             }
         }
     }

@@ -195,10 +195,10 @@ public unsafe partial class Depthwise : global::ConvGen.INetwork
                 frame.InputGradient = ig;
                 frame.G0 = gs + (nint)batch * 0;
                 frame.L0WT = _L0WT.Pointer;
-                global::ConvGen.Parallelism.For(batch * 16, &Back0, &frame); // ∂loss/∂output into the internal layout
-                global::ConvGen.Parallelism.For((int)(((long)batch * 1296 + 4095) / 4096), &Back1, &frame); // ∂ through layer 1 (Relu)
-                global::ConvGen.Parallelism.For(16, &Back2, &frame); // ∂ layer 0 weight
-                if (wantInput) global::ConvGen.Parallelism.For(batch * 80, &Back3, &frame); // ∂ layer 0 input: forward kernel over transposed weights
+                global::ConvGen.Parallelism.For(batch * 16, &Back0, &frame, grain: 198); // ∂loss/∂output into the internal layout
+                global::ConvGen.Parallelism.For((int)(((long)batch * 1296 + 4095) / 4096), &Back1, &frame, grain: 4); // ∂ through layer 1 (Relu)
+                global::ConvGen.Parallelism.For(16, &Back2, &frame, grain: (int)((220L + batch - 1) / batch)); // ∂ layer 0 weight
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 80, &Back3, &frame, grain: 1098); // ∂ layer 0 input: forward kernel over transposed weights
             }
         }
     }

@@ -310,27 +310,27 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
                 frame.L7WT = _L7WT.Pointer;
                 frame.L0WT = _L0WT.Pointer;
                 frame.Partials = (float*)Unsafe.AsPointer(ref global::System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(_partialSums)); // pinned at allocation
-                global::ConvGen.Parallelism.For(batch, &Back0, &frame); // ∂loss/∂output into the internal layout
-                global::ConvGen.Parallelism.For(2, &Back1, &frame); // ∂ layer 11 bias
-                global::ConvGen.Parallelism.For(4, &Back2, &frame); // ∂ layer 11 weight
-                global::ConvGen.Parallelism.For((batch + 3) / 4 * 4, &Back3, &frame); // ∂ layer 11 input: forward kernel over transposed weights
-                global::ConvGen.Parallelism.For((int)(((long)batch * 88 + 4095) / 4096), &Back4, &frame); // ∂ through layer 10 (Relu)
-                global::ConvGen.Parallelism.For(11, &Back5, &frame); // ∂ layer 9 bias
-                global::ConvGen.Parallelism.For(22, &Back6, &frame); // ∂ layer 9 weight
-                global::ConvGen.Parallelism.For((batch + 3) / 4 * 5, &Back7, &frame); // ∂ layer 9 input: forward kernel over transposed weights
-                global::ConvGen.Parallelism.For((int)(((long)batch * 120 + 4095) / 4096), &Back8, &frame); // ∂ through layer 8 (Relu)
-                global::ConvGen.Parallelism.For(15, &Back9, &frame); // ∂ layer 7 bias
-                global::ConvGen.Parallelism.For(105, &Back10, &frame); // ∂ layer 7 weight
-                global::ConvGen.Parallelism.For((batch + 3) / 4 * 17, &Back11, &frame); // ∂ layer 7 input: forward kernel over transposed weights
-                global::ConvGen.Parallelism.For(batch * 2, &Back12, &frame); // ∂ through layer 5 (MaxPool)
-                global::ConvGen.Parallelism.For(8, &Back13, &frame); // ∂ layer 3 weight and bias, in 8 chunks of ∂Z rows
+                global::ConvGen.Parallelism.For(batch, &Back0, &frame, grain: 1600); // ∂loss/∂output into the internal layout
+                global::ConvGen.Parallelism.For(2, &Back1, &frame, grain: (int)((3200L + batch - 1) / batch)); // ∂ layer 11 bias
+                global::ConvGen.Parallelism.For(4, &Back2, &frame, grain: (int)((762L + batch - 1) / batch)); // ∂ layer 11 weight
+                global::ConvGen.Parallelism.For((batch + 3) / 4 * 4, &Back3, &frame, grain: 191); // ∂ layer 11 input: forward kernel over transposed weights
+                global::ConvGen.Parallelism.For((int)(((long)batch * 88 + 4095) / 4096), &Back4, &frame, grain: 4); // ∂ through layer 10 (Relu)
+                global::ConvGen.Parallelism.For(11, &Back5, &frame, grain: (int)((2096L + batch - 1) / batch)); // ∂ layer 9 bias
+                global::ConvGen.Parallelism.For(22, &Back6, &frame, grain: (int)((350L + batch - 1) / batch)); // ∂ layer 9 weight
+                global::ConvGen.Parallelism.For((batch + 3) / 4 * 5, &Back7, &frame, grain: 20); // ∂ layer 9 input: forward kernel over transposed weights
+                global::ConvGen.Parallelism.For((int)(((long)batch * 120 + 4095) / 4096), &Back8, &frame, grain: 4); // ∂ through layer 8 (Relu)
+                global::ConvGen.Parallelism.For(15, &Back9, &frame, grain: (int)((2000L + batch - 1) / batch)); // ∂ layer 7 bias
+                global::ConvGen.Parallelism.For(105, &Back10, &frame, grain: (int)((350L + batch - 1) / batch)); // ∂ layer 7 weight
+                global::ConvGen.Parallelism.For((batch + 3) / 4 * 17, &Back11, &frame, grain: 15); // ∂ layer 7 input: forward kernel over transposed weights
+                global::ConvGen.Parallelism.For(batch * 2, &Back12, &frame, grain: 20); // ∂ through layer 5 (MaxPool)
+                global::ConvGen.Parallelism.For(8, &Back13, &frame, grain: (int)((6L + batch - 1) / batch)); // ∂ layer 3 weight and bias, in 8 chunks of ∂Z rows
                 Back13Add(&frame);
-                global::ConvGen.Parallelism.For(batch * 14, &Back14, &frame); // ∂ layer 3 input: summed over output channels in the lanes
-                global::ConvGen.Parallelism.For(batch * 1, &Back15, &frame); // ∂ through layer 2 (MaxPool)
-                global::ConvGen.Parallelism.For(8, &Back16, &frame); // ∂ layer 0 weight and bias, in 8 chunks of ∂Z rows
+                global::ConvGen.Parallelism.For(batch * 14, &Back14, &frame, grain: 5); // ∂ layer 3 input: summed over output channels in the lanes
+                global::ConvGen.Parallelism.For(batch * 1, &Back15, &frame, grain: 4); // ∂ through layer 2 (MaxPool)
+                global::ConvGen.Parallelism.For(8, &Back16, &frame, grain: (int)((11L + batch - 1) / batch)); // ∂ layer 0 weight and bias, in 8 chunks of ∂Z rows
                 Back16Add(&frame);
-                if (wantInput) global::ConvGen.Parallelism.For(batch * 1, &Back17, &frame); // layer 0: ∂Z onto the backward-data grid
-                if (wantInput) global::ConvGen.Parallelism.For(batch * 28, &Back18, &frame); // ∂ layer 0 input: forward kernel over transposed weights
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 1, &Back17, &frame, grain: 3); // layer 0: ∂Z onto the backward-data grid
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 28, &Back18, &frame, grain: 39); // ∂ layer 0 input: forward kernel over transposed weights
             }
         }
     }

@@ -205,12 +205,12 @@ public unsafe partial class Head : global::ConvGen.INetwork
                 frame.G1 = gs + (nint)batch * 432;
                 frame.L0WT = _L0WT.Pointer;
                 frame.Partials = (float*)Unsafe.AsPointer(ref global::System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(_partialSums)); // pinned at allocation
-                global::ConvGen.Parallelism.For(batch * 3, &Back0, &frame); // ∂loss/∂output into the internal layout
-                global::ConvGen.Parallelism.For((int)(((long)batch * 432 + 4095) / 4096), &Back1, &frame); // ∂ through layer 1 (Sigmoid)
-                global::ConvGen.Parallelism.For(batch * 1, &Back2, &frame); // layer 0: ∂Z into NCHW8c for the weight gradient
-                global::ConvGen.Parallelism.For(8, &Back3, &frame); // ∂ layer 0 weight and bias, in 8 chunks of ∂Z rows
+                global::ConvGen.Parallelism.For(batch * 3, &Back0, &frame, grain: 112); // ∂loss/∂output into the internal layout
+                global::ConvGen.Parallelism.For((int)(((long)batch * 432 + 4095) / 4096), &Back1, &frame, grain: 4); // ∂ through layer 1 (Sigmoid)
+                global::ConvGen.Parallelism.For(batch * 1, &Back2, &frame, grain: 38); // layer 0: ∂Z into NCHW8c for the weight gradient
+                global::ConvGen.Parallelism.For(8, &Back3, &frame, grain: (int)((165L + batch - 1) / batch)); // ∂ layer 0 weight and bias, in 8 chunks of ∂Z rows
                 Back3Add(&frame);
-                if (wantInput) global::ConvGen.Parallelism.For(batch * 12, &Back4, &frame); // ∂ layer 0 input: forward kernel over transposed weights
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 12, &Back4, &frame, grain: 247); // ∂ layer 0 input: forward kernel over transposed weights
             }
         }
     }

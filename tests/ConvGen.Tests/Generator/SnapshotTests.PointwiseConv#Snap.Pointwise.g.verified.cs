@@ -187,9 +187,9 @@ public unsafe partial class Pointwise : global::ConvGen.INetwork
                 frame.InputGradient = ig;
                 frame.G0 = outputGradient.Overlaps(inputGradient) ? gs + (nint)batch * 0 : og; // read in place, unless ∂loss/∂input could overwrite it while it is read
                 frame.L0WT = _L0WT.Pointer;
-                if (frame.G0 != og) global::ConvGen.Parallelism.For(batch * 32, &Back0, &frame); // ∂loss/∂output into the internal layout
-                global::ConvGen.Parallelism.For(176, &Back1, &frame); // ∂ layer 0 weight
-                if (wantInput) global::ConvGen.Parallelism.For(batch * 3, &Back2, &frame); // ∂ layer 0 input: forward kernel over transposed weights
+                if (frame.G0 != og) global::ConvGen.Parallelism.For(batch * 32, &Back0, &frame, grain: 327); // ∂loss/∂output into the internal layout
+                global::ConvGen.Parallelism.For(176, &Back1, &frame, grain: (int)((281L + batch - 1) / batch)); // ∂ layer 0 weight
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 3, &Back2, &frame, grain: 5); // ∂ layer 0 input: forward kernel over transposed weights
             }
         }
     }

@@ -199,11 +199,11 @@ public unsafe partial class Stem : global::ConvGen.INetwork
                 frame.InputGradient = ig;
                 frame.G0 = gs + (nint)batch * 0;
                 frame.Partials = (float*)Unsafe.AsPointer(ref global::System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(_partialSums)); // pinned at allocation
-                global::ConvGen.Parallelism.For(batch * 2, &Back0, &frame); // ∂loss/∂output into the internal layout
-                global::ConvGen.Parallelism.For((int)(((long)batch * 4096 + 4095) / 4096), &Back1, &frame); // ∂ through layer 1 (Relu)
-                global::ConvGen.Parallelism.For(8, &Back2, &frame); // ∂ layer 0 weight and bias, in 8 chunks of ∂Z rows
+                global::ConvGen.Parallelism.For(batch * 2, &Back0, &frame, grain: 8); // ∂loss/∂output into the internal layout
+                global::ConvGen.Parallelism.For((int)(((long)batch * 4096 + 4095) / 4096), &Back1, &frame, grain: 4); // ∂ through layer 1 (Relu)
+                global::ConvGen.Parallelism.For(8, &Back2, &frame, grain: (int)((3L + batch - 1) / batch)); // ∂ layer 0 weight and bias, in 8 chunks of ∂Z rows
                 Back2Add(&frame);
-                if (wantInput) global::ConvGen.Parallelism.For(batch * 32, &Back3, &frame); // ∂ layer 0 input: summed over output channels in the lanes
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 32, &Back3, &frame, grain: 9); // ∂ layer 0 input: summed over output channels in the lanes
             }
         }
     }
