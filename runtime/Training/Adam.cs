@@ -48,8 +48,8 @@ public sealed class Adam : Optimizer
     public double WeightDecay => _state.WeightDecay;
 
     /// <inheritdoc/>
-    protected override void Update(int index, Span<float> values, ReadOnlySpan<float> gradient, long step)
-        => _state.Update(index, values, gradient, step, LearningRate, decoupled: false);
+    protected override void Update(int index, int offset, Span<float> values, ReadOnlySpan<float> gradient, long step)
+        => _state.Update(index, offset, values, gradient, step, LearningRate, decoupled: false);
 }
 
 /// <summary>
@@ -89,8 +89,8 @@ public sealed class AdamW : Optimizer
     public double WeightDecay => _state.WeightDecay;
 
     /// <inheritdoc/>
-    protected override void Update(int index, Span<float> values, ReadOnlySpan<float> gradient, long step)
-        => _state.Update(index, values, gradient, step, LearningRate, decoupled: true);
+    protected override void Update(int index, int offset, Span<float> values, ReadOnlySpan<float> gradient, long step)
+        => _state.Update(index, offset, values, gradient, step, LearningRate, decoupled: true);
 }
 
 /// <summary>The moments and the update shared by <see cref="Adam"/> and <see cref="AdamW"/>.</summary>
@@ -131,7 +131,7 @@ internal sealed class AdamState
     //   exp_avg.mul_(b1).add_(grad, alpha=1-b1)       exp_avg_sq.mul_(b2).addcmul_(grad, grad, value=1-b2)
     //   denom = (exp_avg_sq.sqrt() / sqrt(bc2)).add_(eps)          param.addcdiv_(exp_avg, denom, value=-lr/bc1)
     // Zero value, gradient and moments stay zero: m = v = 0, so the update is −s·0/ε = 0.
-    public void Update(int index, Span<float> values, ReadOnlySpan<float> gradient, long step, float learningRate, bool decoupled)
+    public void Update(int index, int offset, Span<float> values, ReadOnlySpan<float> gradient, long step, float learningRate, bool decoupled)
     {
         double lr = learningRate;
         double bc1 = 1 - Math.Pow(Beta1, step), bc2 = 1 - Math.Pow(Beta2, step);
@@ -139,8 +139,8 @@ internal sealed class AdamState
         float b1 = (float)Beta1, c1 = (float)(1 - Beta1), b2 = (float)Beta2, c2 = (float)(1 - Beta2);
         float shrink = (float)(1 - lr * WeightDecay), l2 = (float)WeightDecay;
         bool addL2 = !decoupled && WeightDecay != 0;
-        Span<float> m = _m[index], v = _v[index];
         int n = values.Length, i = 0;
+        Span<float> m = _m[index].AsSpan(offset, n), v = _v[index].AsSpan(offset, n);
         if (Vector256.IsHardwareAccelerated)
         {
             var negStepV = Vector256.Create(negStepSize);

@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using System.Runtime.InteropServices;
 
 namespace ConvGen.Training;
 
@@ -16,10 +17,14 @@ namespace ConvGen.Training;
 /// machine (emulated where the hardware lacks them), so results never depend on the CPU. <see cref="Step"/> allocates
 /// nothing. Not thread-safe: step from one thread at a time.
 /// </remarks>
-public abstract class Optimizer
+public abstract unsafe class Optimizer
 {
     private readonly Parameter[] _parameters;
     private float _learningRate;
+    // The packed floats of all parameters in ranges of at most RangeFloats (whole vectors), the work items of a Step.
+    private readonly (int Parameter, int Offset, int Length)[] _ranges;
+    // How the static range kernel finds this optimizer (weak: the handle does not keep it alive; freed by the finalizer).
+    private GCHandle _self;
 
     /// <summary>Takes the parameters to update (each at most once) and the initial learning rate.</summary>
     /// <param name="parameters">Usually <see cref="INetwork.Parameters"/>; copied, so later changes to the list do not matter.</param>
@@ -39,7 +44,23 @@ public abstract class Optimizer
         }
         Parameters = Array.AsReadOnly(_parameters);
         LearningRate = learningRate;
+        var ranges = new List<(int, int, int)>();
+        for (int i = 0; i < _parameters.Length; i++)
+            for (int offset = 0, length = _parameters[i].Values.Length; offset < length; offset += RangeFloats)
+                ranges.Add((i, offset, Math.Min(RangeFloats, length - offset)));
+        _ranges = ranges.ToArray();
+        _self = GCHandle.Alloc(this, GCHandleType.Weak);
     }
+
+    /// <summary>Frees the handle the parallel step finds the optimizer by (not allocated when a constructor threw first).</summary>
+    ~Optimizer()
+    {
+        if (_self.IsAllocated) _self.Free();
+    }
+
+    // Floats per work item of a Step (a multiple of 8), and the items a thread's part must hold: an element costs about
+    // 0.25 ns (SGD with momentum: 5 streams of floats), so a part of 4 ranges is about 4 µs, as the networks' steps.
+    private const int RangeFloats = 4096, RangesPerPart = 4;
 
     /// <summary>The parameters this optimizer updates, in order.</summary>
     public IReadOnlyList<Parameter> Parameters { get; }
@@ -56,11 +77,29 @@ public abstract class Optimizer
     /// <summary>Steps taken so far (PyTorch's per-parameter <c>state["step"]</c>; 0 before the first step).</summary>
     public long StepCount { get; private set; }
 
-    /// <summary>Updates every parameter from its accumulated gradient. Does not clear the gradients (see <see cref="ZeroGrad"/>).</summary>
+    /// <summary>
+    /// Updates every parameter from its accumulated gradient. Does not clear the gradients (see <see cref="ZeroGrad"/>).
+    /// Runs on up to <see cref="Parallelism.MaxThreads"/> threads, each over contiguous ranges of the packed floats: the
+    /// rules are elementwise, so the result does not depend on the split. (At 2 threads LeNet's gradients were written
+    /// by both cores and its values read by both; updating them all on the calling thread took 55–75 µs a step against
+    /// 15 µs at 1 thread, most of it waiting on the other core's cache.)
+    /// </summary>
     public void Step()
     {
         StepCount++;
-        for (int i = 0; i < _parameters.Length; i++) Update(i, _parameters[i].Values, _parameters[i].Gradient, StepCount);
+        Parallelism.For(_ranges.Length, &UpdateRanges, (void*)GCHandle.ToIntPtr(_self), RangesPerPart);
+    }
+
+    private static void UpdateRanges(void* state, int begin, int end)
+    {
+        var optimizer = (Optimizer)GCHandle.FromIntPtr((nint)state).Target!;
+        var parameters = optimizer._parameters;
+        for (int r = begin; r < end; r++)
+        {
+            var (index, offset, length) = optimizer._ranges[r];
+            var p = parameters[index];
+            optimizer.Update(index, offset, p.Values.AsSpan(offset, length), p.Gradient.AsSpan(offset, length), optimizer.StepCount);
+        }
     }
 
     /// <summary>Sets the accumulated gradient of every parameter of this optimizer to zero.</summary>
@@ -69,12 +108,17 @@ public abstract class Optimizer
         foreach (var p in _parameters) p.ZeroGradient();
     }
 
-    /// <summary>Applies one update to parameter <paramref name="index"/>.</summary>
+    /// <summary>
+    /// Applies one update to a range of parameter <paramref name="index"/>'s packed floats. <see cref="Step"/> calls
+    /// it for consecutive ranges, several at once on different threads; each element's update may depend only on that
+    /// element (its value, gradient and state).
+    /// </summary>
     /// <param name="index">Position in <see cref="Parameters"/>, for per-parameter state.</param>
-    /// <param name="values">The packed values, updated in place.</param>
-    /// <param name="gradient">The packed gradient, as long as <paramref name="values"/>.</param>
+    /// <param name="offset">Where the range starts in the parameter's packed arrays (and in state kept per element).</param>
+    /// <param name="values">The range of packed values, updated in place.</param>
+    /// <param name="gradient">The same range of the packed gradient.</param>
     /// <param name="step">The step number, 1 for the first step.</param>
-    protected abstract void Update(int index, Span<float> values, ReadOnlySpan<float> gradient, long step);
+    protected abstract void Update(int index, int offset, Span<float> values, ReadOnlySpan<float> gradient, long step);
 
     /// <summary>Per-parameter state buffers (zeroed, packed length), for subclasses.</summary>
     /// <returns>One float array per parameter, as long as its <see cref="Parameter.Values"/>.</returns>

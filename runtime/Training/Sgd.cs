@@ -59,7 +59,7 @@ public sealed class Sgd : Optimizer
     public bool Nesterov { get; }
 
     /// <inheritdoc/>
-    protected override void Update(int index, Span<float> values, ReadOnlySpan<float> gradient, long step)
+    protected override void Update(int index, int offset, Span<float> values, ReadOnlySpan<float> gradient, long step)
     {
         float weightDecay = (float)WeightDecay, momentum = (float)Momentum, keep = (float)(1 - Dampening), negLr = -LearningRate;
         bool decay = WeightDecay != 0, first = step == 1, nesterov = Nesterov;
@@ -89,7 +89,7 @@ public sealed class Sgd : Optimizer
             return;
         }
 
-        Span<float> buffer = _momentumBuffers[index];
+        Span<float> buffer = _momentumBuffers[index].AsSpan(offset, n);
         if (Vector256.IsHardwareAccelerated)
         {
             var wdV = Vector256.Create(weightDecay);
