@@ -2196,13 +2196,15 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             int chunk = item % 2, ob = item / 2;
             int i = chunk * 64, stop = Math.Min(i + 64, 84);
             float* dw = f->L11dW + ob * 672;
+            float* gy = f->G0 + ob * 8, xs = f->T7;
+            int batch = f->Batch;
             for (; i + 12 <= stop; i += 12)
             {
                 Vector256<float> a0 = Vector256<float>.Zero, a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0, a8 = a0, a9 = a0, a10 = a0, a11 = a0;
-                for (int n = 0; n < f->Batch; n++)
+                float* g = gy, x = xs + i;
+                for (int n = 0; n < batch; n++, g += 16, x += 88)
                 {
-                    Vector256<float> gv = Vector256.Load(f->G0 + (nint)n * 16 + ob * 8);
-                    float* x = f->T7 + (nint)n * 88 + i;
+                    Vector256<float> gv = Vector256.Load(g);
                     a0 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[0]), a0);
                     a1 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[1]), a1);
                     a2 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[2]), a2);
@@ -2232,10 +2234,10 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             for (; i + 4 <= stop; i += 4)
             {
                 Vector256<float> a0 = Vector256<float>.Zero, a1 = a0, a2 = a0, a3 = a0;
-                for (int n = 0; n < f->Batch; n++)
+                float* g = gy, x = xs + i;
+                for (int n = 0; n < batch; n++, g += 16, x += 88)
                 {
-                    Vector256<float> gv = Vector256.Load(f->G0 + (nint)n * 16 + ob * 8);
-                    float* x = f->T7 + (nint)n * 88 + i;
+                    Vector256<float> gv = Vector256.Load(g);
                     a0 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[0]), a0);
                     a1 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[1]), a1);
                     a2 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[2]), a2);
@@ -2249,10 +2251,10 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             for (; i + 1 <= stop; i += 1)
             {
                 Vector256<float> a0 = Vector256<float>.Zero;
-                for (int n = 0; n < f->Batch; n++)
+                float* g = gy, x = xs + i;
+                for (int n = 0; n < batch; n++, g += 16, x += 88)
                 {
-                    Vector256<float> gv = Vector256.Load(f->G0 + (nint)n * 16 + ob * 8);
-                    float* x = f->T7 + (nint)n * 88 + i;
+                    Vector256<float> gv = Vector256.Load(g);
                     a0 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[0]), a0);
                 }
                 Vector256.Store(Vector256.Load(dw + (i + 0) * 8) + a0, dw + (i + 0) * 8);
@@ -2744,13 +2746,15 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             int chunk = item % 2, ob = item / 2;
             int i = chunk * 64, stop = Math.Min(i + 64, 120);
             float* dw = f->L9dW + ob * 960;
+            float* gy = f->G1 + ob * 8, xs = f->T6;
+            int batch = f->Batch;
             for (; i + 12 <= stop; i += 12)
             {
                 Vector256<float> a0 = Vector256<float>.Zero, a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0, a8 = a0, a9 = a0, a10 = a0, a11 = a0;
-                for (int n = 0; n < f->Batch; n++)
+                float* g = gy, x = xs + i;
+                for (int n = 0; n < batch; n++, g += 88, x += 120)
                 {
-                    Vector256<float> gv = Vector256.Load(f->G1 + (nint)n * 88 + ob * 8);
-                    float* x = f->T6 + (nint)n * 120 + i;
+                    Vector256<float> gv = Vector256.Load(g);
                     a0 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[0]), a0);
                     a1 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[1]), a1);
                     a2 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[2]), a2);
@@ -2780,10 +2784,10 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             for (; i + 4 <= stop; i += 4)
             {
                 Vector256<float> a0 = Vector256<float>.Zero, a1 = a0, a2 = a0, a3 = a0;
-                for (int n = 0; n < f->Batch; n++)
+                float* g = gy, x = xs + i;
+                for (int n = 0; n < batch; n++, g += 88, x += 120)
                 {
-                    Vector256<float> gv = Vector256.Load(f->G1 + (nint)n * 88 + ob * 8);
-                    float* x = f->T6 + (nint)n * 120 + i;
+                    Vector256<float> gv = Vector256.Load(g);
                     a0 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[0]), a0);
                     a1 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[1]), a1);
                     a2 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[2]), a2);
@@ -2797,10 +2801,10 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             for (; i + 1 <= stop; i += 1)
             {
                 Vector256<float> a0 = Vector256<float>.Zero;
-                for (int n = 0; n < f->Batch; n++)
+                float* g = gy, x = xs + i;
+                for (int n = 0; n < batch; n++, g += 88, x += 120)
                 {
-                    Vector256<float> gv = Vector256.Load(f->G1 + (nint)n * 88 + ob * 8);
-                    float* x = f->T6 + (nint)n * 120 + i;
+                    Vector256<float> gv = Vector256.Load(g);
                     a0 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[0]), a0);
                 }
                 Vector256.Store(Vector256.Load(dw + (i + 0) * 8) + a0, dw + (i + 0) * 8);
@@ -3088,13 +3092,15 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             int chunk = item % 7, ob = item / 7;
             int i = chunk * 64, stop = Math.Min(i + 64, 400);
             float* dw = f->L7dW + ob * 3200;
+            float* gy = f->G2 + ob * 8, xs = f->T5;
+            int batch = f->Batch;
             for (; i + 12 <= stop; i += 12)
             {
                 Vector256<float> a0 = Vector256<float>.Zero, a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0, a8 = a0, a9 = a0, a10 = a0, a11 = a0;
-                for (int n = 0; n < f->Batch; n++)
+                float* g = gy, x = xs + i;
+                for (int n = 0; n < batch; n++, g += 120, x += 400)
                 {
-                    Vector256<float> gv = Vector256.Load(f->G2 + (nint)n * 120 + ob * 8);
-                    float* x = f->T5 + (nint)n * 400 + i;
+                    Vector256<float> gv = Vector256.Load(g);
                     a0 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[0]), a0);
                     a1 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[1]), a1);
                     a2 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[2]), a2);
@@ -3124,10 +3130,10 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             for (; i + 4 <= stop; i += 4)
             {
                 Vector256<float> a0 = Vector256<float>.Zero, a1 = a0, a2 = a0, a3 = a0;
-                for (int n = 0; n < f->Batch; n++)
+                float* g = gy, x = xs + i;
+                for (int n = 0; n < batch; n++, g += 120, x += 400)
                 {
-                    Vector256<float> gv = Vector256.Load(f->G2 + (nint)n * 120 + ob * 8);
-                    float* x = f->T5 + (nint)n * 400 + i;
+                    Vector256<float> gv = Vector256.Load(g);
                     a0 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[0]), a0);
                     a1 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[1]), a1);
                     a2 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[2]), a2);
@@ -3141,10 +3147,10 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             for (; i + 1 <= stop; i += 1)
             {
                 Vector256<float> a0 = Vector256<float>.Zero;
-                for (int n = 0; n < f->Batch; n++)
+                float* g = gy, x = xs + i;
+                for (int n = 0; n < batch; n++, g += 120, x += 400)
                 {
-                    Vector256<float> gv = Vector256.Load(f->G2 + (nint)n * 120 + ob * 8);
-                    float* x = f->T5 + (nint)n * 400 + i;
+                    Vector256<float> gv = Vector256.Load(g);
                     a0 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[0]), a0);
                 }
                 Vector256.Store(Vector256.Load(dw + (i + 0) * 8) + a0, dw + (i + 0) * 8);
