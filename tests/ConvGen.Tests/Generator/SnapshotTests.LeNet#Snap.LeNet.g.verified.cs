@@ -312,15 +312,15 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
                 frame.Partials = (float*)Unsafe.AsPointer(ref global::System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(_partialSums)); // pinned at allocation
                 global::ConvGen.Parallelism.For(batch, &Back0, &frame, grain: 1600); // ∂loss/∂output into the internal layout
                 global::ConvGen.Parallelism.For(2, &Back1, &frame, grain: (int)((3200L + batch - 1) / batch)); // ∂ layer 11 bias
-                global::ConvGen.Parallelism.For(4, &Back2, &frame, grain: (int)((762L + batch - 1) / batch)); // ∂ layer 11 weight
+                global::ConvGen.Parallelism.For(2, &Back2, &frame, grain: (int)((381L + batch - 1) / batch)); // ∂ layer 11 weight
                 global::ConvGen.Parallelism.For((batch + 3) / 4 * 4, &Back3, &frame, grain: 191); // ∂ layer 11 input: forward kernel over transposed weights
                 global::ConvGen.Parallelism.For((int)(((long)batch * 88 + 4095) / 4096), &Back4, &frame, grain: 4); // ∂ through layer 10 (Relu)
                 global::ConvGen.Parallelism.For(11, &Back5, &frame, grain: (int)((2096L + batch - 1) / batch)); // ∂ layer 9 bias
-                global::ConvGen.Parallelism.For(22, &Back6, &frame, grain: (int)((350L + batch - 1) / batch)); // ∂ layer 9 weight
+                global::ConvGen.Parallelism.For(8, &Back6, &frame, grain: (int)((127L + batch - 1) / batch)); // ∂ layer 9 weight
                 global::ConvGen.Parallelism.For((batch + 3) / 4 * 5, &Back7, &frame, grain: 20); // ∂ layer 9 input: forward kernel over transposed weights
                 global::ConvGen.Parallelism.For((int)(((long)batch * 120 + 4095) / 4096), &Back8, &frame, grain: 4); // ∂ through layer 8 (Relu)
                 global::ConvGen.Parallelism.For(15, &Back9, &frame, grain: (int)((2000L + batch - 1) / batch)); // ∂ layer 7 bias
-                global::ConvGen.Parallelism.For(105, &Back10, &frame, grain: (int)((350L + batch - 1) / batch)); // ∂ layer 7 weight
+                global::ConvGen.Parallelism.For(35, &Back10, &frame, grain: (int)((117L + batch - 1) / batch)); // ∂ layer 7 weight
                 global::ConvGen.Parallelism.For((batch + 3) / 4 * 17, &Back11, &frame, grain: 15); // ∂ layer 7 input: forward kernel over transposed weights
                 global::ConvGen.Parallelism.For(batch * 2, &Back12, &frame, grain: 20); // ∂ through layer 5 (MaxPool)
                 global::ConvGen.Parallelism.For(8, &Back13, &frame, grain: (int)((6L + batch - 1) / batch)); // ∂ layer 3 weight and bias, in 8 chunks of ∂Z rows
@@ -2186,78 +2186,63 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
     }
 
     // ∂W[o,i] += Σ_n ∂Y[n,o] · X[n,i]   (layer 11: 84 inputs as the kernel reads them)
-    // Each work item owns 8 outputs × 64 inputs, 12 at a time (then 4, then 1) in independent sums.
+    // Each work item owns 16 outputs × 64 inputs, 4 inputs at a time (then 1) in 8 independent sums.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Back2(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
-            int chunk = item % 2, ob = item / 2;
-            int i = chunk * 64, stop = Math.Min(i + 64, 84);
+            int chunk = item % 2, ob = item / 2 * 2;
+            int first = chunk * 64, stop = Math.Min(first + 64, 84);
             float* dw = f->L11dW + ob * 672;
             float* gy = f->G0 + ob * 8, xs = f->T7;
             int batch = f->Batch;
-            for (; i + 12 <= stop; i += 12)
-            {
-                Vector256<float> a0 = Vector256<float>.Zero, a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0, a8 = a0, a9 = a0, a10 = a0, a11 = a0;
-                float* g = gy, x = xs + i;
-                for (int n = 0; n < batch; n++, g += 16, x += 88)
-                {
-                    Vector256<float> gv = Vector256.Load(g);
-                    a0 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[0]), a0);
-                    a1 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[1]), a1);
-                    a2 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[2]), a2);
-                    a3 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[3]), a3);
-                    a4 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[4]), a4);
-                    a5 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[5]), a5);
-                    a6 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[6]), a6);
-                    a7 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[7]), a7);
-                    a8 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[8]), a8);
-                    a9 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[9]), a9);
-                    a10 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[10]), a10);
-                    a11 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[11]), a11);
-                }
-                Vector256.Store(Vector256.Load(dw + (i + 0) * 8) + a0, dw + (i + 0) * 8);
-                Vector256.Store(Vector256.Load(dw + (i + 1) * 8) + a1, dw + (i + 1) * 8);
-                Vector256.Store(Vector256.Load(dw + (i + 2) * 8) + a2, dw + (i + 2) * 8);
-                Vector256.Store(Vector256.Load(dw + (i + 3) * 8) + a3, dw + (i + 3) * 8);
-                Vector256.Store(Vector256.Load(dw + (i + 4) * 8) + a4, dw + (i + 4) * 8);
-                Vector256.Store(Vector256.Load(dw + (i + 5) * 8) + a5, dw + (i + 5) * 8);
-                Vector256.Store(Vector256.Load(dw + (i + 6) * 8) + a6, dw + (i + 6) * 8);
-                Vector256.Store(Vector256.Load(dw + (i + 7) * 8) + a7, dw + (i + 7) * 8);
-                Vector256.Store(Vector256.Load(dw + (i + 8) * 8) + a8, dw + (i + 8) * 8);
-                Vector256.Store(Vector256.Load(dw + (i + 9) * 8) + a9, dw + (i + 9) * 8);
-                Vector256.Store(Vector256.Load(dw + (i + 10) * 8) + a10, dw + (i + 10) * 8);
-                Vector256.Store(Vector256.Load(dw + (i + 11) * 8) + a11, dw + (i + 11) * 8);
-            }
+            int i = first;
             for (; i + 4 <= stop; i += 4)
             {
-                Vector256<float> a0 = Vector256<float>.Zero, a1 = a0, a2 = a0, a3 = a0;
+                Vector256<float> a00 = Vector256<float>.Zero, a01 = a00, a02 = a00, a03 = a00, a10 = a00, a11 = a00, a12 = a00, a13 = a00;
                 float* g = gy, x = xs + i;
                 for (int n = 0; n < batch; n++, g += 16, x += 88)
                 {
-                    Vector256<float> gv = Vector256.Load(g);
-                    a0 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[0]), a0);
-                    a1 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[1]), a1);
-                    a2 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[2]), a2);
-                    a3 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[3]), a3);
+                    Vector256<float> g0 = Vector256.Load(g);
+                    Vector256<float> g1 = Vector256.Load(g + 8);
+                    Vector256<float> xv = Vector256.Create(x[0]);
+                    a00 = Vector256.FusedMultiplyAdd(g0, xv, a00);
+                    a10 = Vector256.FusedMultiplyAdd(g1, xv, a10);
+                    xv = Vector256.Create(x[1]);
+                    a01 = Vector256.FusedMultiplyAdd(g0, xv, a01);
+                    a11 = Vector256.FusedMultiplyAdd(g1, xv, a11);
+                    xv = Vector256.Create(x[2]);
+                    a02 = Vector256.FusedMultiplyAdd(g0, xv, a02);
+                    a12 = Vector256.FusedMultiplyAdd(g1, xv, a12);
+                    xv = Vector256.Create(x[3]);
+                    a03 = Vector256.FusedMultiplyAdd(g0, xv, a03);
+                    a13 = Vector256.FusedMultiplyAdd(g1, xv, a13);
                 }
-                Vector256.Store(Vector256.Load(dw + (i + 0) * 8) + a0, dw + (i + 0) * 8);
-                Vector256.Store(Vector256.Load(dw + (i + 1) * 8) + a1, dw + (i + 1) * 8);
-                Vector256.Store(Vector256.Load(dw + (i + 2) * 8) + a2, dw + (i + 2) * 8);
-                Vector256.Store(Vector256.Load(dw + (i + 3) * 8) + a3, dw + (i + 3) * 8);
+                Vector256.Store(Vector256.Load(dw + (i + 0) * 8) + a00, dw + (i + 0) * 8);
+                Vector256.Store(Vector256.Load(dw + (i + 1) * 8) + a01, dw + (i + 1) * 8);
+                Vector256.Store(Vector256.Load(dw + (i + 2) * 8) + a02, dw + (i + 2) * 8);
+                Vector256.Store(Vector256.Load(dw + (i + 3) * 8) + a03, dw + (i + 3) * 8);
+                Vector256.Store(Vector256.Load(dw + 672 + (i + 0) * 8) + a10, dw + 672 + (i + 0) * 8);
+                Vector256.Store(Vector256.Load(dw + 672 + (i + 1) * 8) + a11, dw + 672 + (i + 1) * 8);
+                Vector256.Store(Vector256.Load(dw + 672 + (i + 2) * 8) + a12, dw + 672 + (i + 2) * 8);
+                Vector256.Store(Vector256.Load(dw + 672 + (i + 3) * 8) + a13, dw + 672 + (i + 3) * 8);
             }
             for (; i + 1 <= stop; i += 1)
             {
-                Vector256<float> a0 = Vector256<float>.Zero;
+                Vector256<float> a00 = Vector256<float>.Zero, a10 = a00;
                 float* g = gy, x = xs + i;
                 for (int n = 0; n < batch; n++, g += 16, x += 88)
                 {
-                    Vector256<float> gv = Vector256.Load(g);
-                    a0 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[0]), a0);
+                    Vector256<float> g0 = Vector256.Load(g);
+                    Vector256<float> g1 = Vector256.Load(g + 8);
+                    Vector256<float> xv = Vector256.Create(x[0]);
+                    a00 = Vector256.FusedMultiplyAdd(g0, xv, a00);
+                    a10 = Vector256.FusedMultiplyAdd(g1, xv, a10);
                 }
-                Vector256.Store(Vector256.Load(dw + (i + 0) * 8) + a0, dw + (i + 0) * 8);
+                Vector256.Store(Vector256.Load(dw + (i + 0) * 8) + a00, dw + (i + 0) * 8);
+                Vector256.Store(Vector256.Load(dw + 672 + (i + 0) * 8) + a10, dw + 672 + (i + 0) * 8);
             }
         }
     }
@@ -2736,78 +2721,127 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
     }
 
     // ∂W[o,i] += Σ_n ∂Y[n,o] · X[n,i]   (layer 9: 120 inputs as the kernel reads them)
-    // Each work item owns 8 outputs × 64 inputs, 12 at a time (then 4, then 1) in independent sums.
+    // Each work item owns 24 outputs × 64 inputs, 4 inputs at a time (then 1) in 12 independent sums.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Back6(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
-            int chunk = item % 2, ob = item / 2;
-            int i = chunk * 64, stop = Math.Min(i + 64, 120);
+            int chunk = item % 2, ob = item / 2 * 3;
+            int first = chunk * 64, stop = Math.Min(first + 64, 120);
             float* dw = f->L9dW + ob * 960;
             float* gy = f->G1 + ob * 8, xs = f->T6;
             int batch = f->Batch;
-            for (; i + 12 <= stop; i += 12)
+            if (ob + 3 <= 11)
             {
-                Vector256<float> a0 = Vector256<float>.Zero, a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0, a8 = a0, a9 = a0, a10 = a0, a11 = a0;
-                float* g = gy, x = xs + i;
-                for (int n = 0; n < batch; n++, g += 88, x += 120)
+                int i = first;
+                for (; i + 4 <= stop; i += 4)
                 {
-                    Vector256<float> gv = Vector256.Load(g);
-                    a0 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[0]), a0);
-                    a1 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[1]), a1);
-                    a2 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[2]), a2);
-                    a3 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[3]), a3);
-                    a4 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[4]), a4);
-                    a5 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[5]), a5);
-                    a6 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[6]), a6);
-                    a7 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[7]), a7);
-                    a8 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[8]), a8);
-                    a9 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[9]), a9);
-                    a10 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[10]), a10);
-                    a11 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[11]), a11);
+                    Vector256<float> a00 = Vector256<float>.Zero, a01 = a00, a02 = a00, a03 = a00, a10 = a00, a11 = a00, a12 = a00, a13 = a00, a20 = a00, a21 = a00, a22 = a00, a23 = a00;
+                    float* g = gy, x = xs + i;
+                    for (int n = 0; n < batch; n++, g += 88, x += 120)
+                    {
+                        Vector256<float> g0 = Vector256.Load(g);
+                        Vector256<float> g1 = Vector256.Load(g + 8);
+                        Vector256<float> g2 = Vector256.Load(g + 16);
+                        Vector256<float> xv = Vector256.Create(x[0]);
+                        a00 = Vector256.FusedMultiplyAdd(g0, xv, a00);
+                        a10 = Vector256.FusedMultiplyAdd(g1, xv, a10);
+                        a20 = Vector256.FusedMultiplyAdd(g2, xv, a20);
+                        xv = Vector256.Create(x[1]);
+                        a01 = Vector256.FusedMultiplyAdd(g0, xv, a01);
+                        a11 = Vector256.FusedMultiplyAdd(g1, xv, a11);
+                        a21 = Vector256.FusedMultiplyAdd(g2, xv, a21);
+                        xv = Vector256.Create(x[2]);
+                        a02 = Vector256.FusedMultiplyAdd(g0, xv, a02);
+                        a12 = Vector256.FusedMultiplyAdd(g1, xv, a12);
+                        a22 = Vector256.FusedMultiplyAdd(g2, xv, a22);
+                        xv = Vector256.Create(x[3]);
+                        a03 = Vector256.FusedMultiplyAdd(g0, xv, a03);
+                        a13 = Vector256.FusedMultiplyAdd(g1, xv, a13);
+                        a23 = Vector256.FusedMultiplyAdd(g2, xv, a23);
+                    }
+                    Vector256.Store(Vector256.Load(dw + (i + 0) * 8) + a00, dw + (i + 0) * 8);
+                    Vector256.Store(Vector256.Load(dw + (i + 1) * 8) + a01, dw + (i + 1) * 8);
+                    Vector256.Store(Vector256.Load(dw + (i + 2) * 8) + a02, dw + (i + 2) * 8);
+                    Vector256.Store(Vector256.Load(dw + (i + 3) * 8) + a03, dw + (i + 3) * 8);
+                    Vector256.Store(Vector256.Load(dw + 960 + (i + 0) * 8) + a10, dw + 960 + (i + 0) * 8);
+                    Vector256.Store(Vector256.Load(dw + 960 + (i + 1) * 8) + a11, dw + 960 + (i + 1) * 8);
+                    Vector256.Store(Vector256.Load(dw + 960 + (i + 2) * 8) + a12, dw + 960 + (i + 2) * 8);
+                    Vector256.Store(Vector256.Load(dw + 960 + (i + 3) * 8) + a13, dw + 960 + (i + 3) * 8);
+                    Vector256.Store(Vector256.Load(dw + 1920 + (i + 0) * 8) + a20, dw + 1920 + (i + 0) * 8);
+                    Vector256.Store(Vector256.Load(dw + 1920 + (i + 1) * 8) + a21, dw + 1920 + (i + 1) * 8);
+                    Vector256.Store(Vector256.Load(dw + 1920 + (i + 2) * 8) + a22, dw + 1920 + (i + 2) * 8);
+                    Vector256.Store(Vector256.Load(dw + 1920 + (i + 3) * 8) + a23, dw + 1920 + (i + 3) * 8);
                 }
-                Vector256.Store(Vector256.Load(dw + (i + 0) * 8) + a0, dw + (i + 0) * 8);
-                Vector256.Store(Vector256.Load(dw + (i + 1) * 8) + a1, dw + (i + 1) * 8);
-                Vector256.Store(Vector256.Load(dw + (i + 2) * 8) + a2, dw + (i + 2) * 8);
-                Vector256.Store(Vector256.Load(dw + (i + 3) * 8) + a3, dw + (i + 3) * 8);
-                Vector256.Store(Vector256.Load(dw + (i + 4) * 8) + a4, dw + (i + 4) * 8);
-                Vector256.Store(Vector256.Load(dw + (i + 5) * 8) + a5, dw + (i + 5) * 8);
-                Vector256.Store(Vector256.Load(dw + (i + 6) * 8) + a6, dw + (i + 6) * 8);
-                Vector256.Store(Vector256.Load(dw + (i + 7) * 8) + a7, dw + (i + 7) * 8);
-                Vector256.Store(Vector256.Load(dw + (i + 8) * 8) + a8, dw + (i + 8) * 8);
-                Vector256.Store(Vector256.Load(dw + (i + 9) * 8) + a9, dw + (i + 9) * 8);
-                Vector256.Store(Vector256.Load(dw + (i + 10) * 8) + a10, dw + (i + 10) * 8);
-                Vector256.Store(Vector256.Load(dw + (i + 11) * 8) + a11, dw + (i + 11) * 8);
+                for (; i + 1 <= stop; i += 1)
+                {
+                    Vector256<float> a00 = Vector256<float>.Zero, a10 = a00, a20 = a00;
+                    float* g = gy, x = xs + i;
+                    for (int n = 0; n < batch; n++, g += 88, x += 120)
+                    {
+                        Vector256<float> g0 = Vector256.Load(g);
+                        Vector256<float> g1 = Vector256.Load(g + 8);
+                        Vector256<float> g2 = Vector256.Load(g + 16);
+                        Vector256<float> xv = Vector256.Create(x[0]);
+                        a00 = Vector256.FusedMultiplyAdd(g0, xv, a00);
+                        a10 = Vector256.FusedMultiplyAdd(g1, xv, a10);
+                        a20 = Vector256.FusedMultiplyAdd(g2, xv, a20);
+                    }
+                    Vector256.Store(Vector256.Load(dw + (i + 0) * 8) + a00, dw + (i + 0) * 8);
+                    Vector256.Store(Vector256.Load(dw + 960 + (i + 0) * 8) + a10, dw + 960 + (i + 0) * 8);
+                    Vector256.Store(Vector256.Load(dw + 1920 + (i + 0) * 8) + a20, dw + 1920 + (i + 0) * 8);
+                }
             }
-            for (; i + 4 <= stop; i += 4)
+            else
             {
-                Vector256<float> a0 = Vector256<float>.Zero, a1 = a0, a2 = a0, a3 = a0;
-                float* g = gy, x = xs + i;
-                for (int n = 0; n < batch; n++, g += 88, x += 120)
+                int i = first;
+                for (; i + 4 <= stop; i += 4)
                 {
-                    Vector256<float> gv = Vector256.Load(g);
-                    a0 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[0]), a0);
-                    a1 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[1]), a1);
-                    a2 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[2]), a2);
-                    a3 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[3]), a3);
+                    Vector256<float> a00 = Vector256<float>.Zero, a01 = a00, a02 = a00, a03 = a00, a10 = a00, a11 = a00, a12 = a00, a13 = a00;
+                    float* g = gy, x = xs + i;
+                    for (int n = 0; n < batch; n++, g += 88, x += 120)
+                    {
+                        Vector256<float> g0 = Vector256.Load(g);
+                        Vector256<float> g1 = Vector256.Load(g + 8);
+                        Vector256<float> xv = Vector256.Create(x[0]);
+                        a00 = Vector256.FusedMultiplyAdd(g0, xv, a00);
+                        a10 = Vector256.FusedMultiplyAdd(g1, xv, a10);
+                        xv = Vector256.Create(x[1]);
+                        a01 = Vector256.FusedMultiplyAdd(g0, xv, a01);
+                        a11 = Vector256.FusedMultiplyAdd(g1, xv, a11);
+                        xv = Vector256.Create(x[2]);
+                        a02 = Vector256.FusedMultiplyAdd(g0, xv, a02);
+                        a12 = Vector256.FusedMultiplyAdd(g1, xv, a12);
+                        xv = Vector256.Create(x[3]);
+                        a03 = Vector256.FusedMultiplyAdd(g0, xv, a03);
+                        a13 = Vector256.FusedMultiplyAdd(g1, xv, a13);
+                    }
+                    Vector256.Store(Vector256.Load(dw + (i + 0) * 8) + a00, dw + (i + 0) * 8);
+                    Vector256.Store(Vector256.Load(dw + (i + 1) * 8) + a01, dw + (i + 1) * 8);
+                    Vector256.Store(Vector256.Load(dw + (i + 2) * 8) + a02, dw + (i + 2) * 8);
+                    Vector256.Store(Vector256.Load(dw + (i + 3) * 8) + a03, dw + (i + 3) * 8);
+                    Vector256.Store(Vector256.Load(dw + 960 + (i + 0) * 8) + a10, dw + 960 + (i + 0) * 8);
+                    Vector256.Store(Vector256.Load(dw + 960 + (i + 1) * 8) + a11, dw + 960 + (i + 1) * 8);
+                    Vector256.Store(Vector256.Load(dw + 960 + (i + 2) * 8) + a12, dw + 960 + (i + 2) * 8);
+                    Vector256.Store(Vector256.Load(dw + 960 + (i + 3) * 8) + a13, dw + 960 + (i + 3) * 8);
                 }
-                Vector256.Store(Vector256.Load(dw + (i + 0) * 8) + a0, dw + (i + 0) * 8);
-                Vector256.Store(Vector256.Load(dw + (i + 1) * 8) + a1, dw + (i + 1) * 8);
-                Vector256.Store(Vector256.Load(dw + (i + 2) * 8) + a2, dw + (i + 2) * 8);
-                Vector256.Store(Vector256.Load(dw + (i + 3) * 8) + a3, dw + (i + 3) * 8);
-            }
-            for (; i + 1 <= stop; i += 1)
-            {
-                Vector256<float> a0 = Vector256<float>.Zero;
-                float* g = gy, x = xs + i;
-                for (int n = 0; n < batch; n++, g += 88, x += 120)
+                for (; i + 1 <= stop; i += 1)
                 {
-                    Vector256<float> gv = Vector256.Load(g);
-                    a0 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[0]), a0);
+                    Vector256<float> a00 = Vector256<float>.Zero, a10 = a00;
+                    float* g = gy, x = xs + i;
+                    for (int n = 0; n < batch; n++, g += 88, x += 120)
+                    {
+                        Vector256<float> g0 = Vector256.Load(g);
+                        Vector256<float> g1 = Vector256.Load(g + 8);
+                        Vector256<float> xv = Vector256.Create(x[0]);
+                        a00 = Vector256.FusedMultiplyAdd(g0, xv, a00);
+                        a10 = Vector256.FusedMultiplyAdd(g1, xv, a10);
+                    }
+                    Vector256.Store(Vector256.Load(dw + (i + 0) * 8) + a00, dw + (i + 0) * 8);
+                    Vector256.Store(Vector256.Load(dw + 960 + (i + 0) * 8) + a10, dw + 960 + (i + 0) * 8);
                 }
-                Vector256.Store(Vector256.Load(dw + (i + 0) * 8) + a0, dw + (i + 0) * 8);
             }
         }
     }
@@ -3082,78 +3116,75 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
     }
 
     // ∂W[o,i] += Σ_n ∂Y[n,o] · X[n,i]   (layer 7: 400 inputs as the kernel reads them)
-    // Each work item owns 8 outputs × 64 inputs, 12 at a time (then 4, then 1) in independent sums.
+    // Each work item owns 24 outputs × 64 inputs, 4 inputs at a time (then 1) in 12 independent sums.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Back10(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
-            int chunk = item % 7, ob = item / 7;
-            int i = chunk * 64, stop = Math.Min(i + 64, 400);
+            int chunk = item % 7, ob = item / 7 * 3;
+            int first = chunk * 64, stop = Math.Min(first + 64, 400);
             float* dw = f->L7dW + ob * 3200;
             float* gy = f->G2 + ob * 8, xs = f->T5;
             int batch = f->Batch;
-            for (; i + 12 <= stop; i += 12)
-            {
-                Vector256<float> a0 = Vector256<float>.Zero, a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0, a8 = a0, a9 = a0, a10 = a0, a11 = a0;
-                float* g = gy, x = xs + i;
-                for (int n = 0; n < batch; n++, g += 120, x += 400)
-                {
-                    Vector256<float> gv = Vector256.Load(g);
-                    a0 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[0]), a0);
-                    a1 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[1]), a1);
-                    a2 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[2]), a2);
-                    a3 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[3]), a3);
-                    a4 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[4]), a4);
-                    a5 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[5]), a5);
-                    a6 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[6]), a6);
-                    a7 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[7]), a7);
-                    a8 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[8]), a8);
-                    a9 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[9]), a9);
-                    a10 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[10]), a10);
-                    a11 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[11]), a11);
-                }
-                Vector256.Store(Vector256.Load(dw + (i + 0) * 8) + a0, dw + (i + 0) * 8);
-                Vector256.Store(Vector256.Load(dw + (i + 1) * 8) + a1, dw + (i + 1) * 8);
-                Vector256.Store(Vector256.Load(dw + (i + 2) * 8) + a2, dw + (i + 2) * 8);
-                Vector256.Store(Vector256.Load(dw + (i + 3) * 8) + a3, dw + (i + 3) * 8);
-                Vector256.Store(Vector256.Load(dw + (i + 4) * 8) + a4, dw + (i + 4) * 8);
-                Vector256.Store(Vector256.Load(dw + (i + 5) * 8) + a5, dw + (i + 5) * 8);
-                Vector256.Store(Vector256.Load(dw + (i + 6) * 8) + a6, dw + (i + 6) * 8);
-                Vector256.Store(Vector256.Load(dw + (i + 7) * 8) + a7, dw + (i + 7) * 8);
-                Vector256.Store(Vector256.Load(dw + (i + 8) * 8) + a8, dw + (i + 8) * 8);
-                Vector256.Store(Vector256.Load(dw + (i + 9) * 8) + a9, dw + (i + 9) * 8);
-                Vector256.Store(Vector256.Load(dw + (i + 10) * 8) + a10, dw + (i + 10) * 8);
-                Vector256.Store(Vector256.Load(dw + (i + 11) * 8) + a11, dw + (i + 11) * 8);
-            }
+            int i = first;
             for (; i + 4 <= stop; i += 4)
             {
-                Vector256<float> a0 = Vector256<float>.Zero, a1 = a0, a2 = a0, a3 = a0;
+                Vector256<float> a00 = Vector256<float>.Zero, a01 = a00, a02 = a00, a03 = a00, a10 = a00, a11 = a00, a12 = a00, a13 = a00, a20 = a00, a21 = a00, a22 = a00, a23 = a00;
                 float* g = gy, x = xs + i;
                 for (int n = 0; n < batch; n++, g += 120, x += 400)
                 {
-                    Vector256<float> gv = Vector256.Load(g);
-                    a0 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[0]), a0);
-                    a1 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[1]), a1);
-                    a2 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[2]), a2);
-                    a3 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[3]), a3);
+                    Vector256<float> g0 = Vector256.Load(g);
+                    Vector256<float> g1 = Vector256.Load(g + 8);
+                    Vector256<float> g2 = Vector256.Load(g + 16);
+                    Vector256<float> xv = Vector256.Create(x[0]);
+                    a00 = Vector256.FusedMultiplyAdd(g0, xv, a00);
+                    a10 = Vector256.FusedMultiplyAdd(g1, xv, a10);
+                    a20 = Vector256.FusedMultiplyAdd(g2, xv, a20);
+                    xv = Vector256.Create(x[1]);
+                    a01 = Vector256.FusedMultiplyAdd(g0, xv, a01);
+                    a11 = Vector256.FusedMultiplyAdd(g1, xv, a11);
+                    a21 = Vector256.FusedMultiplyAdd(g2, xv, a21);
+                    xv = Vector256.Create(x[2]);
+                    a02 = Vector256.FusedMultiplyAdd(g0, xv, a02);
+                    a12 = Vector256.FusedMultiplyAdd(g1, xv, a12);
+                    a22 = Vector256.FusedMultiplyAdd(g2, xv, a22);
+                    xv = Vector256.Create(x[3]);
+                    a03 = Vector256.FusedMultiplyAdd(g0, xv, a03);
+                    a13 = Vector256.FusedMultiplyAdd(g1, xv, a13);
+                    a23 = Vector256.FusedMultiplyAdd(g2, xv, a23);
                 }
-                Vector256.Store(Vector256.Load(dw + (i + 0) * 8) + a0, dw + (i + 0) * 8);
-                Vector256.Store(Vector256.Load(dw + (i + 1) * 8) + a1, dw + (i + 1) * 8);
-                Vector256.Store(Vector256.Load(dw + (i + 2) * 8) + a2, dw + (i + 2) * 8);
-                Vector256.Store(Vector256.Load(dw + (i + 3) * 8) + a3, dw + (i + 3) * 8);
+                Vector256.Store(Vector256.Load(dw + (i + 0) * 8) + a00, dw + (i + 0) * 8);
+                Vector256.Store(Vector256.Load(dw + (i + 1) * 8) + a01, dw + (i + 1) * 8);
+                Vector256.Store(Vector256.Load(dw + (i + 2) * 8) + a02, dw + (i + 2) * 8);
+                Vector256.Store(Vector256.Load(dw + (i + 3) * 8) + a03, dw + (i + 3) * 8);
+                Vector256.Store(Vector256.Load(dw + 3200 + (i + 0) * 8) + a10, dw + 3200 + (i + 0) * 8);
+                Vector256.Store(Vector256.Load(dw + 3200 + (i + 1) * 8) + a11, dw + 3200 + (i + 1) * 8);
+                Vector256.Store(Vector256.Load(dw + 3200 + (i + 2) * 8) + a12, dw + 3200 + (i + 2) * 8);
+                Vector256.Store(Vector256.Load(dw + 3200 + (i + 3) * 8) + a13, dw + 3200 + (i + 3) * 8);
+                Vector256.Store(Vector256.Load(dw + 6400 + (i + 0) * 8) + a20, dw + 6400 + (i + 0) * 8);
+                Vector256.Store(Vector256.Load(dw + 6400 + (i + 1) * 8) + a21, dw + 6400 + (i + 1) * 8);
+                Vector256.Store(Vector256.Load(dw + 6400 + (i + 2) * 8) + a22, dw + 6400 + (i + 2) * 8);
+                Vector256.Store(Vector256.Load(dw + 6400 + (i + 3) * 8) + a23, dw + 6400 + (i + 3) * 8);
             }
             for (; i + 1 <= stop; i += 1)
             {
-                Vector256<float> a0 = Vector256<float>.Zero;
+                Vector256<float> a00 = Vector256<float>.Zero, a10 = a00, a20 = a00;
                 float* g = gy, x = xs + i;
                 for (int n = 0; n < batch; n++, g += 120, x += 400)
                 {
-                    Vector256<float> gv = Vector256.Load(g);
-                    a0 = Vector256.FusedMultiplyAdd(gv, Vector256.Create(x[0]), a0);
+                    Vector256<float> g0 = Vector256.Load(g);
+                    Vector256<float> g1 = Vector256.Load(g + 8);
+                    Vector256<float> g2 = Vector256.Load(g + 16);
+                    Vector256<float> xv = Vector256.Create(x[0]);
+                    a00 = Vector256.FusedMultiplyAdd(g0, xv, a00);
+                    a10 = Vector256.FusedMultiplyAdd(g1, xv, a10);
+                    a20 = Vector256.FusedMultiplyAdd(g2, xv, a20);
                 }
-                Vector256.Store(Vector256.Load(dw + (i + 0) * 8) + a0, dw + (i + 0) * 8);
+                Vector256.Store(Vector256.Load(dw + (i + 0) * 8) + a00, dw + (i + 0) * 8);
+                Vector256.Store(Vector256.Load(dw + 3200 + (i + 0) * 8) + a10, dw + 3200 + (i + 0) * 8);
+                Vector256.Store(Vector256.Load(dw + 6400 + (i + 0) * 8) + a20, dw + 6400 + (i + 0) * 8);
             }
         }
     }
