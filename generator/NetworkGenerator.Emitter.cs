@@ -193,10 +193,18 @@ public sealed partial class NetworkGenerator
             w.Open("try");
             w.Line("_recordedBatch = 0;");
             w.Line("float[] recorded = global::ConvGen.Workspace.Ensure(ref _recorded, checked((long)batch * RecordedFloatsPerSample));");
-            w.Open("fixed (float* y = output, tape = recorded)");
+            bool keepInput = back.Reads(plan.Input.Field);
+            w.Open(keepInput ? "fixed (float* y = output, tape = recorded)" : "fixed (float* x = input, y = output, tape = recorded)");
             w.Line("Frame frame = default;");
             w.Line("SetTape(ref frame, tape, batch);");
-            w.Line("input.CopyTo(new Span<float>(frame.T0, input.Length));");
+            if (keepInput) w.Line("input.CopyTo(new Span<float>(frame.T0, input.Length));");
+            else
+            {
+                // Backward never reads the input (the first layer's weight gradient reads its padded copy): the forward
+                // kernels read the caller's input where it lies, unless the output could overwrite it while they do.
+                w.Line("if (output.Overlaps(input)) input.CopyTo(new Span<float>(frame.T0, input.Length));");
+                w.Line("else frame.T0 = x;");
+            }
             w.Line("frame.Output = y;");
             w.Line("RunForward(&frame);");
             w.Close();

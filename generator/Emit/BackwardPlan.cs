@@ -159,6 +159,19 @@ internal sealed class BackwardPlan
     /// </summary>
     public Tensor? DirectOutputGradient { get; private set; }
     public long FloatsPerSample => Tensors.Sum(t => (long)t.Stride);
+    /// <summary>
+    /// Whether a step reads forward tensor <paramref name="field"/> from the tape (a weight gradient its input, an
+    /// activation or pooling its output or input); the others read gradients and weights only.
+    /// </summary>
+    public bool Reads(string field) => Steps.Any(step => step switch
+    {
+        ConvWeightGradStep s => s.Input.Field == field,
+        LinearWeightGradStep s => s.Input.Field == field,
+        ActivationGradStep s => s.Output.Field == field,
+        PoolGradStep s => s.Input.Field == field || s.Output.Field == field,
+        _ => false,
+    });
+
     /// <summary>Floats of the partial sums of the chunked weight gradients (<see cref="ConvWeightGradStep.Chunked"/>), held by the network.</summary>
     public int PartialSumFloats { get; private set; }
 

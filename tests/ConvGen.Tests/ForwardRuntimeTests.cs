@@ -168,6 +168,35 @@ public sealed class ForwardRuntimeTests
         finally { Parallelism.MaxThreads = saved; }
     }
 
+    /// <summary>
+    /// Backward uses the input as the recorded Forward saw it, though the caller overwrites it in between: LeNet's
+    /// recorded Forward reads the caller's input in place (Backward reads only its padded copy), DepthwiseNet's keeps
+    /// a copy (its weight gradient reads the input itself).
+    /// </summary>
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void BackwardUsesTheInputAsRecorded(bool lenet)
+    {
+        INetwork Create() => lenet ? new LeNet(seed: 3) : new DepthwiseNet(seed: 3);
+        const int batch = 3;
+        var reference = Create();
+        var x = Input(batch, reference.InputLength, 80);
+        var r = Input(batch, reference.OutputLength, 81);
+        float[][] Gradients(INetwork net, bool overwrite)
+        {
+            var input = x.ToArray();
+            net.Forward(input, new float[batch * net.OutputLength], batch);
+            if (overwrite) Array.Fill(input, float.NaN);
+            var dx = new float[input.Length];
+            net.Backward(r, dx, batch);
+            return [dx, .. net.Parameters.Select(p => p.Gradient.ToArray())];
+        }
+        var expected = Gradients(reference, overwrite: false);
+        var actual = Gradients(Create(), overwrite: true);
+        for (int i = 0; i < expected.Length; i++) Assert.Equal(expected[i], actual[i]);
+    }
+
     [Fact]
     public void BatchOfOneEqualsSliceOfBigBatch()
     {

@@ -109,11 +109,12 @@ public unsafe partial class Stem : global::ConvGen.INetwork
             {
                 _recordedBatch = 0;
                 float[] recorded = global::ConvGen.Workspace.Ensure(ref _recorded, checked((long)batch * RecordedFloatsPerSample));
-                fixed (float* y = output, tape = recorded)
+                fixed (float* x = input, y = output, tape = recorded)
                 {
                     Frame frame = default;
                     SetTape(ref frame, tape, batch);
-                    input.CopyTo(new Span<float>(frame.T0, input.Length));
+                    if (output.Overlaps(input)) input.CopyTo(new Span<float>(frame.T0, input.Length));
+                    else frame.T0 = x;
                     frame.Output = y;
                     RunForward(&frame);
                 }
