@@ -38,8 +38,8 @@ internal sealed record ConvWeightGradStep(LayerModel Layer, Tensor Input, Tensor
 {
     /// <summary>
     /// Floats at which a dense layer's packed weights stop being summed in chunks: 64 KiB, so that the
-    /// <see cref="WeightGradChunks"/> partial sums stay small beside the work of one chunk (LeNet's 5x5 layers, 200 and
-    /// 2,400; the ResNet stem, 9,408), while a 64→64 3x3 layer (36,864) keeps one sum per block of weights.
+    /// <see cref="WeightGradChunks"/> partial sums stay small beside the work of one chunk (LeNet's 5x5 layers: 200 and
+    /// 2,400 floats), while a 64→64 3x3 layer (36,864) keeps one sum per block of weights.
     /// </summary>
     public const int MaxChunkedFloats = 16384;
 

@@ -987,8 +987,8 @@ internal sealed partial class KernelEmitter
         w.Line($"int first = chunk * {WeightGradInputs}, stop = Math.Min(first + {WeightGradInputs}, {s.Inputs});");
         w.Line($"float* dw = f->{s.Pointer} + ob * {s.Inputs * 8};");
         if (s.MaskPointer is not null) w.Line($"float* mask = f->{s.MaskPointer} + ob * {s.Inputs * 8};");
-        // Read once here: in the sample loop the JIT would load them from the frame again on every sample (3 loads
-        // beside the FMAs' 13 took the 400→120 gradient of LeNet from 63 to 75 µs).
+        // Read once here: in the sample loop the JIT loads them from the frame again on every sample (with the earlier
+        // tile of one block × 12 inputs, 3 loads beside its 13: LeNet's 400→120 gradient took 75 µs, 63 without them).
         w.Line($"float* gy = {Buffer(s.Gradient)} + ob * 8, xs = {Buffer(s.Input)};");
         w.Line("int batch = f->Batch;");
         if (rest == 0) Tile(group);

@@ -152,17 +152,10 @@ public sealed class ForwardRuntimeTests
             const int batch = 5;
             var x = Input(batch, LeNet.InputLength, 78);
             var r = Input(batch, LeNet.OutputLength, 79);
-            float[][] Gradients(int threads)
-            {
-                Parallelism.MaxThreads = threads;
-                var net = new LeNet(seed: 6);
-                net.Forward(x, new float[batch * LeNet.OutputLength], batch);
-                var dx = new float[x.Length];
-                net.Backward(r, dx, batch);
-                return [dx, .. net.Parameters.Select(p => p.Gradient.ToArray())];
-            }
-            var single = Gradients(1);
-            var multi = Gradients(maxThreads);
+            Parallelism.MaxThreads = 1;
+            var single = Gradients(new LeNet(seed: 6), x, r, batch);
+            Parallelism.MaxThreads = maxThreads;
+            var multi = Gradients(new LeNet(seed: 6), x, r, batch);
             for (int i = 0; i < single.Length; i++) Assert.Equal(single[i], multi[i]);
         }
         finally { Parallelism.MaxThreads = saved; }
@@ -183,18 +176,20 @@ public sealed class ForwardRuntimeTests
         var reference = Create();
         var x = Input(batch, reference.InputLength, 80);
         var r = Input(batch, reference.OutputLength, 81);
-        float[][] Gradients(INetwork net, bool overwrite)
-        {
-            var input = x.ToArray();
-            net.Forward(input, new float[batch * net.OutputLength], batch);
-            if (overwrite) Array.Fill(input, float.NaN);
-            var dx = new float[input.Length];
-            net.Backward(r, dx, batch);
-            return [dx, .. net.Parameters.Select(p => p.Gradient.ToArray())];
-        }
-        var expected = Gradients(reference, overwrite: false);
-        var actual = Gradients(Create(), overwrite: true);
+        var expected = Gradients(reference, x, r, batch);
+        var actual = Gradients(Create(), x, r, batch, afterForward: input => Array.Fill(input, float.NaN));
         for (int i = 0; i < expected.Length; i++) Assert.Equal(expected[i], actual[i]);
+    }
+
+    /// <summary>∂x and every parameter's gradient after a recorded Forward of a copy of <paramref name="x"/> and a Backward of <paramref name="r"/>.</summary>
+    private static float[][] Gradients(INetwork net, float[] x, float[] r, int batch, Action<float[]>? afterForward = null)
+    {
+        var input = x.ToArray();
+        net.Forward(input, new float[batch * net.OutputLength], batch);
+        afterForward?.Invoke(input);
+        var dx = new float[input.Length];
+        net.Backward(r, dx, batch);
+        return [dx, .. net.Parameters.Select(p => p.Gradient.ToArray())];
     }
 
     [Fact]
