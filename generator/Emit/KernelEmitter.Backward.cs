@@ -102,7 +102,7 @@ internal sealed partial class KernelEmitter
             ConvWeightGradStep s when s.Layer.IsDepthwise => (Tensor.Blocks(s.Layer.Output.C) * s.Layer.KernelHeight / DepthwiseGradRows(s.Layer), 0, Products(s.Layer, s.Gradient)),
             ConvWeightGradStep { Chunked: true } s => (ConvWeightGradStep.WeightGradChunks, 0, Products(s.Layer, s.Gradient)),
             ConvWeightGradStep s => (WeightGradTile.For(s).Items, 0, Products(s.Layer, s.Gradient)),
-            LinearWeightGradStep s => (Ceiling(Tensor.Blocks(s.Layer.Output.C), Math.Min(Tensor.Blocks(s.Layer.Output.C), LinearGradBlocks)) * Ceiling(s.Inputs, WeightGradInputs), 0, (double)s.Layer.Output.C * s.Inputs / 40),
+            LinearWeightGradStep s => (Ceiling(Tensor.Blocks(s.Layer.Output.C), LinearGradGroup(s)) * Ceiling(s.Inputs, WeightGradInputs), 0, (double)s.Layer.Output.C * s.Inputs / 40),
             SpreadStep s => (null, s.To.Blocked ? Tensor.Blocks(s.To.C) : s.To.C, Floats(s.To)),
             LaneSumDataGradStep s => (null, s.Output.H, (double)s.Output.C * s.Output.H * s.Output.W * s.Gradient.C * s.Layer.KernelHeight * s.Layer.KernelWidth / (40.0 * s.Layer.Stride * s.Layer.Stride)),
             PoolGradStep s => (null, Tensor.Blocks(s.GradX.C), Floats(s.GradX)),
@@ -178,15 +178,24 @@ internal sealed partial class KernelEmitter
         w.Line("Vector256<float> s0 = Vector256<float>.Zero, s1 = s0;");
         w.Open("for (int n = 0; n < f->Batch; n++)");
         w.Line($"float* g = {Sample(g)} + cb * {plane};");
-        w.Line("int p = 0;");
-        w.Line($"for (; p + 2 <= {pixels}; p += 2) {{ s0 += Vector256.Load(g + p * 8); s1 += Vector256.Load(g + p * 8 + 8); }}");
-        w.Line($"for (; p < {pixels}; p++) s0 += Vector256.Load(g + p * 8);");
+        SumVectors("g", pixels);
         w.Close();
         w.Line($"float* db = f->{s.Pointer} + cb * 8;");
         w.Line("Vector256.Store(Vector256.Load(db) + (s0 + s1), db);");
         w.Close();
         w.Close();
         w.Line();
+    }
+
+    /// <summary>
+    /// Adds the <paramref name="count"/> vectors at <paramref name="pointer"/> (8 floats apart) into <c>s0</c> and
+    /// <c>s1</c>, alternately: two chains of additions instead of one, half as long.
+    /// </summary>
+    private void SumVectors(string pointer, int count)
+    {
+        w.Line("int p = 0;");
+        w.Line($"for (; p + 2 <= {count}; p += 2) {{ s0 += Vector256.Load({pointer} + p * 8); s1 += Vector256.Load({pointer} + p * 8 + 8); }}");
+        if (count % 2 != 0) w.Line($"s0 += Vector256.Load({pointer} + p * 8);");
     }
 
     /// <summary>
@@ -250,13 +259,14 @@ internal sealed partial class KernelEmitter
         var g = s.Gradient;
         int chunks = ConvWeightGradStep.WeightGradChunks, height = g.H, weights = ConvWeightGradStep.PackedWeightFloats(l), biases = s.PackedBiasFloats;
         int samples = SamplesPerPass(s)!.Value;
+        string chunkSums = $"f->Partials + {(s.PartialOffset == 0 ? "" : $"{N(s.PartialOffset)} + ")}chunk * {N(s.ChunkFloats)}";
         string terms = s.BiasPointer is null ? $"the terms of {name}Tile" : $"({name}Tile's terms, ∂Z[n,o,y,x])";
         Open(name, $"P[k] = Σ_{{(n,y) ∈ chunk k}} Σ_x {terms}   (layer {l.Index}: ∂W{(s.BiasPointer is null ? "" : " and ∂B")} in {chunks} chunks of the batch's rows of ∂Z)",
             $"One chunk per work item, each into its own partial sums P[k] (zeroed here), which {name}Add adds in chunk order: the same sums on any number of threads.");
         w.Line("Frame pass = *f; // the tile kernel's frame, pointed at the chunk's sums and rows");
         w.Line($"long rows = (long)f->Batch * {height};");
         w.Open("for (int chunk = begin; chunk < end; chunk++)");
-        w.Line($"float* sums = f->Partials + {(s.PartialOffset == 0 ? "" : $"{N(s.PartialOffset)} + ")}chunk * {N(s.ChunkFloats)};");
+        w.Line($"float* sums = {chunkSums};");
         w.Line($"new Span<float>(sums, {N(s.ChunkFloats)}).Clear();");
         w.Line($"pass.{s.Pointer} = sums;");
         w.Line($"long row = rows * chunk / {chunks}, stop = rows * (chunk + 1) / {chunks};");
@@ -276,9 +286,7 @@ internal sealed partial class KernelEmitter
             w.Open("for (int m = pass.N0; m < pass.N1; m++)");
             w.Open("for (int oy = pass.Y0; oy < pass.Y1; oy++)");
             w.Line($"float* gr = {Sample(g, "m")} + cb * {g.PlaneStride} + oy * {g.RowStride};");
-            w.Line("int p = 0;");
-            w.Line($"for (; p + 2 <= {g.W}; p += 2) {{ s0 += Vector256.Load(gr + p * 8); s1 += Vector256.Load(gr + p * 8 + 8); }}");
-            if (g.W % 2 != 0) w.Line("s0 += Vector256.Load(gr + p * 8);");
+            SumVectors("gr", g.W);
             w.Close();
             w.Close();
             w.Line($"float* db = sums + {N(weights)} + cb * 8;");
@@ -295,7 +303,7 @@ internal sealed partial class KernelEmitter
         w.Line(Hot);
         w.Open($"private static void {name}Add(Frame* f)");
         w.Open($"for (int chunk = 0; chunk < {chunks}; chunk++)");
-        w.Line($"float* sums = f->Partials + {(s.PartialOffset == 0 ? "" : $"{N(s.PartialOffset)} + ")}chunk * {N(s.ChunkFloats)};");
+        w.Line($"float* sums = {chunkSums};");
         w.Line($"for (int k = 0; k < {N(weights)}; k += 8) Vector256.Store(Vector256.Load(f->{s.Pointer} + k) + Vector256.Load(sums + k), f->{s.Pointer} + k);");
         if (s.BiasPointer is not null)
             w.Line($"for (int k = 0; k < {N(biases)}; k += 8) Vector256.Store(Vector256.Load(f->{s.BiasPointer} + k) + Vector256.Load(sums + {N(weights)} + k), f->{s.BiasPointer} + k);");
@@ -979,7 +987,7 @@ internal sealed partial class KernelEmitter
     private void EmitLinearWeightGrad(string name, LinearWeightGradStep s)
     {
         var l = s.Layer;
-        int chunks = Ceiling(s.Inputs, WeightGradInputs), blocks = Tensor.Blocks(l.Output.C), group = Math.Min(blocks, LinearGradBlocks), rest = blocks % group;
+        int chunks = Ceiling(s.Inputs, WeightGradInputs), blocks = Tensor.Blocks(l.Output.C), group = LinearGradGroup(s), rest = blocks % group;
         Open(name, $"∂W[o,i] += Σ_n ∂Y[n,o] · X[n,i]   (layer {l.Index}: {s.Inputs} inputs as the kernel reads them)",
             $"Each work item owns {group * 8} outputs × {WeightGradInputs} inputs, {LinearGradInputs} inputs at a time (then 1) in {group * LinearGradInputs} independent sums.");
         w.Open("for (int item = begin; item < end; item++)");
@@ -1039,6 +1047,9 @@ internal sealed partial class KernelEmitter
     }
 
     private const int LinearGradBlocks = 3, LinearGradInputs = 4;
+
+    /// <summary>Output blocks per work item of a Linear weight gradient (the last item of a layer may hold fewer).</summary>
+    private static int LinearGradGroup(LinearWeightGradStep s) => Math.Min(Tensor.Blocks(s.Layer.Output.C), LinearGradBlocks);
 
     /// <summary>
     /// <see cref="LaneSumDataGradStep"/>: each work item is one row of ∂X. A tile holds C input channels × P pixels

@@ -2179,7 +2179,7 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
                 float* g = f->G0 + (nint)n * 16 + cb * 8;
                 int p = 0;
                 for (; p + 2 <= 1; p += 2) { s0 += Vector256.Load(g + p * 8); s1 += Vector256.Load(g + p * 8 + 8); }
-                for (; p < 1; p++) s0 += Vector256.Load(g + p * 8);
+                s0 += Vector256.Load(g + p * 8);
             }
             float* db = f->L11dB + cb * 8;
             Vector256.Store(Vector256.Load(db) + (s0 + s1), db);
@@ -2714,7 +2714,7 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
                 float* g = f->G1 + (nint)n * 88 + cb * 8;
                 int p = 0;
                 for (; p + 2 <= 1; p += 2) { s0 += Vector256.Load(g + p * 8); s1 += Vector256.Load(g + p * 8 + 8); }
-                for (; p < 1; p++) s0 += Vector256.Load(g + p * 8);
+                s0 += Vector256.Load(g + p * 8);
             }
             float* db = f->L9dB + cb * 8;
             Vector256.Store(Vector256.Load(db) + (s0 + s1), db);
@@ -3109,7 +3109,7 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
                 float* g = f->G2 + (nint)n * 120 + cb * 8;
                 int p = 0;
                 for (; p + 2 <= 1; p += 2) { s0 += Vector256.Load(g + p * 8); s1 += Vector256.Load(g + p * 8 + 8); }
-                for (; p < 1; p++) s0 += Vector256.Load(g + p * 8);
+                s0 += Vector256.Load(g + p * 8);
             }
             float* db = f->L7dB + cb * 8;
             Vector256.Store(Vector256.Load(db) + (s0 + s1), db);
