@@ -255,18 +255,24 @@ public sealed class ForwardRuntimeTests
     }
 
     [Theory]
-    [InlineData(true)]
-    [InlineData(false)]
-    public void OutputMayBeTheInputBuffer(bool record)
+    [InlineData(nameof(DepthwiseNet), true)]
+    [InlineData(nameof(DepthwiseNet), false)]
+    [InlineData(nameof(SameShapeConvNet), true)]
+    [InlineData(nameof(SameShapeConvNet), false)]
+    public void OutputMayBeTheInputBuffer(string name, bool record)
     {
-        // The unrecorded Forward of DepthwiseNet writes its last layer into the caller's output; that must not happen
-        // while the same layer still reads the input from the same memory.
-        var net = new DepthwiseNet(seed: 3) { RecordForBackward = record };
+        // The unrecorded Forward of DepthwiseNet writes its last layer into the caller's output, and SameShapeConvNet's
+        // kernel reads the caller's input in place; no output may be written while a layer still reads the input
+        // from the same memory.
+        INetwork Create() => name == nameof(DepthwiseNet) ? new DepthwiseNet(seed: 3) : new SameShapeConvNet(seed: 3);
+        var net = Create();
+        net.RecordForBackward = record;
         const int batch = 3;
-        var x = Input(batch, DepthwiseNet.InputLength, 9);
+        Assert.Equal(net.InputLength, net.OutputLength);
+        var x = Input(batch, net.InputLength, 9);
         var separate = new float[x.Length];
         net.Forward(x, separate, batch);
-        var expected = new DepthwiseNet(seed: 3);
+        var expected = Create();
         var recorded = new float[x.Length];
         expected.Forward(x, recorded, batch);
         Assert.Equal(recorded, separate); // the unrecorded direct write and the recorded copy agree exactly

@@ -51,6 +51,16 @@ public partial class DepthwiseNet
 }
 
 /// <summary>
+/// One dense layer whose kernel reads the caller's NCHW input where it lies, through a zero-padded view. Input and
+/// output have the same length, like <see cref="DepthwiseNet"/>'s, so a caller can pass one buffer as both.
+/// </summary>
+[Input(8, 12, 12)]
+[Conv(3, 3, 8, 8, pad: 1), Relu]
+public partial class SameShapeConvNet
+{
+}
+
+/// <summary>
 /// A network with 5.2 MB of unrecorded workspace per sample (a conv output, a pool output; both convolutions read their
 /// input through zero-padded views), so that an unrecorded Forward of more than <c>SinglePassBatch</c> (3) samples runs
 /// in passes of <c>SamplesPerPass</c> (1).
