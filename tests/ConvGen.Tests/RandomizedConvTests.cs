@@ -104,6 +104,8 @@ public sealed class RandomizedConvTests
         Add(new ConvSpec(7, 7, 4, 4, Pad: 3), 4, 1, 1, 4);                                // 1×1 input, all taps padding but one
         Add(new ConvSpec(5, 3, 16, 33, Stride: 2), 16, 5, 3, 1, RefActivationKind.Tanh);  // output exactly 1×1
         Add(new ConvSpec(1, 1, 64, 65, Bias: false), 64, 3, 5, 2);                        // pointwise, 65 outputs
+        Add(new ConvSpec(1, 1, 131, 12), 131, 4, 6, 2, RefActivationKind.Sigmoid);       // planar product in passes of 44 + 44 + 43 inputs
+        Add(new ConvSpec(1, 1, 12, 131, Bias: false), 12, 3, 6, 1);                      // ∂x of 131 outputs, in passes
         Add(new ConvSpec(3, 3, 16, 16, Pad: 1, Groups: 4), 16, 8, 8, 2, RefActivationKind.Relu);
         Add(new ConvSpec(2, 2, 6, 6, Stride: 2, Groups: 2), 6, 9, 9, 3);                  // odd input, stride drops a row
         Add(new ConvSpec(3, 3, 8, 16, Pad: 1), 8, 13, 61, 1, RefActivationKind.Relu);     // wide rows: 5 tiles of 12 + 1
