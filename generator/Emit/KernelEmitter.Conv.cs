@@ -729,9 +729,9 @@ internal sealed partial class KernelEmitter
 
     private const int GemmRows = 4, GemmVectors = 3;
 
-    // Input channels per pass over a panel's tiles. The panel's rows lie a whole plane apart (12.5 KB at 56×56), so
-    // 256 of them (9 KB apart modulo 4 KB: few L1 sets) did not stay in L1 while 16 tiles read them in turn: 256→64 at
-    // 56×56 ran at 85% of peak where 64→256 ran at 97%. Passes of 64 channels keep the partial sums in the output.
+    // Input channels per pass over a panel's tiles. The panel's rows lie a whole plane apart (12,544 B at 56×56, 256 B
+    // modulo 4 KB, so rows 16 apart share L1 sets), and 256 of them did not stay in L1 while 16 tiles read them in
+    // turn: 256→64 at 56×56 ran at 85% of peak where 64→256 ran at 97%. The partial sums stay in the output between passes.
     private const int GemmChunk = 64;
 
     /// <summary>
