@@ -23,7 +23,7 @@ public sealed unsafe class TransposedWeights
     private readonly int[]? _tapsKeptAlive; // the pinned array _dense.Taps points into
     private readonly int[] _from, _to;
 
-    // One dense Refresh: every pointer is to a pinned array, so it is built once; the threads that split the output
+    // One dense Refresh: every pointer is to a pinned array, so it is built once; the threads that split the target
     // blocks share it. Taps[t] = the source tap (of SourceWindow) that becomes target tap t.
     private struct BlockJob
     {
@@ -80,10 +80,11 @@ public sealed unsafe class TransposedWeights
     /// <c>target[((ib·O + o)·T + t)·8 + i%8] = source[((o/8·I + i)·S + taps[t])·8 + o%8]</c> for the <c>T</c> target
     /// taps: packed <c>O → I</c> weights into packed <c>I → O</c> weights, taps picked (and reversed) by the map. Lanes
     /// of partial blocks stay zero. One call does target (input-channel) blocks [begin, end) of the <see cref="BlockJob"/>
-    /// at state: the blocks the same thread's part of the backward-data kernel reads (its tiles of ∂X channels), so each
-    /// core rewrites only lines it read itself. Split by source blocks instead, each core rewrote lines the other had
-    /// read in the last Backward: 256→256 3x3 took 117 µs at 2 threads against 79 at 1; split this way, 71 µs (medians
-    /// of 4-6 alternating runs). Walking the target blocks outermost did 51 µs at 2 threads but 121 at 1.
+    /// at state. At batch 1 those are the blocks the same thread's part of the backward-data kernel reads (its tiles of
+    /// ∂X channels; at larger batches its items go sample by sample and every thread reads every block), so each core
+    /// rewrites only lines it read itself. Split by source blocks instead, each core rewrote lines the other had read
+    /// in the last Backward: 256→256 3x3 at batch 1 took 117 µs at 2 threads against 79 at 1; split this way, 71 µs
+    /// (medians of 3-6 alternating runs). Walking the target blocks outermost did 51 µs at 2 threads but 121 at 1.
     /// </summary>
     private static void TransposeBlocks(void* state, int begin, int end)
     {

@@ -747,11 +747,33 @@ internal sealed partial class KernelEmitter
         return (full, rest == 0 ? null : vectors.GetRange(full * GemmVectors, rest));
     }
 
+    /// <summary>
+    /// The planar product's passes over its input channels (see <see cref="GemmChunk"/>): as few as passes of at most
+    /// 64 allow, each of an even count (two channels per loop iteration) but the last.
+    /// </summary>
+    private static (int Passes, int Chunk) GemmPasses(int inputs)
+    {
+        int passes = (inputs + GemmChunk - 1) / GemmChunk;
+        return (passes, 2 * ((inputs + 2 * passes - 1) / (2 * passes)));
+    }
+
+    /// <summary>
+    /// The planar product's panels, and whether its tail runs in the last full panel's work item: in passes the partial
+    /// sums live in the output, and a lone last vector overlapping that panel's pixels, run by another thread at the
+    /// same time, would read them midway (a race that a 128→256 layer at 7×7 lost at 3 threads).
+    /// </summary>
+    private static (int Full, List<int>? Tail, bool TailWithLastPanel) GemmWork(ConvStep s)
+    {
+        var (full, tail) = GemmPanels(s.To.H * s.To.W);
+        bool overlapping = tail is { Count: 1 } && tail[0] % 8 != 0;
+        return (full, tail, overlapping && full > 0 && GemmPasses(s.From.C).Passes > 1);
+    }
+
     /// <summary>Work items of a planar product per sample: one panel of the plane, all output channels.</summary>
     public static int GemmItems(ConvStep s)
     {
-        var (full, tail) = GemmPanels(s.To.H * s.To.W);
-        return full + (tail is null ? 0 : 1);
+        var (full, tail, withLast) = GemmWork(s);
+        return full + (tail is null || withLast ? 0 : 1);
     }
 
     /// <summary>
@@ -760,6 +782,7 @@ internal sealed partial class KernelEmitter
     /// output channel read again from L1; a tile holds 4 output channels × 3 vectors and per input channel loads 3 input
     /// vectors and broadcasts 4 weights for 12 FMAs. The weights are read in the blocked packing every dense layer uses
     /// (4 consecutive output channels lie in one block of 8), and each row of the result is stored straight into NCHW.
+    /// More than 64 input channels go in passes over the panel's tiles (see <see cref="GemmChunk"/>).
     /// </summary>
     private void EmitPlanarGemm(string name, ConvStep s)
     {
@@ -767,12 +790,10 @@ internal sealed partial class KernelEmitter
         Tensor x = s.From, y = s.To;
         int plane = y.H * y.W, inputs = x.C, outputs = y.C, rest = outputs % GemmRows;
         bool bias = s.BiasPointer is not null;
-        var (full, tail) = GemmPanels(plane);
+        var (full, tail, tailWithLast) = GemmWork(s);
         int items = GemmItems(s);
-        // Passes over the input channels (see GemmChunk), as equal as 2 channels per loop iteration allow.
-        int passes = (inputs + GemmChunk - 1) / GemmChunk, chunk = (inputs / passes + 1) / 2 * 2;
-        if (chunk * passes < inputs) chunk += 2;
-        bool chunked = passes > 1;
+        var (passes, chunk) = GemmPasses(inputs);
+        bool chunked = passes > 1, activation = s.Activation is not null;
         w.Line($"// Y[n,o,p] = {(bias ? "B[o] + " : "")}W[o,I] · X[n,I,p]   (p = y·{y.W} + x)");
         w.Line($"// {Describe(s)}: NCHW in and out, a matrix product per sample; tile {GemmRows} output channels × {GemmVectors} vectors of 8 pixels");
         w.Line(Hot);
@@ -794,7 +815,7 @@ internal sealed partial class KernelEmitter
             // A pass's channels [i0, i0 + count): its rows of the panel and its weights; the first pass starts from
             // the bias, the last applies the activation.
             string xi = chunked ? "x + i0 * " + plane : "x", wi = chunked ? "w + i0 * 8" : "w";
-            string pass = chunked ? $", Math.Min({chunk}, {inputs} - i0), i0 == 0, i0 + {chunk} >= {inputs}" : "";
+            string pass = chunked ? $", Math.Min({chunk}, {inputs} - i0), i0 == 0{(activation ? $", i0 + {chunk} >= {inputs}" : "")}" : "";
             if (chunked) w.Open($"for (int i0 = 0; i0 < {inputs}; i0 += {chunk})");
             if (outputs >= GemmRows)
                 // Group og's 4 output channels: lanes 4·(og & 1) … of block og >> 1.
@@ -822,6 +843,14 @@ internal sealed partial class KernelEmitter
         OpenItems($"{name}Avx", "Each work item is one panel of the plane, all output channels.");
         var fullVectors = Enumerable.Range(0, GemmVectors).Select(v => v * 8).ToList();
         if (tail is null) Calls($"panel * {GemmVectors * 8}", fullVectors);
+        else if (tailWithLast)
+        {
+            Calls($"panel * {GemmVectors * 8}", fullVectors);
+            w.Open($"if (panel == {full - 1})");
+            w.Line("// The last vector overlaps this panel: after its passes, in the same work item (see GemmWork).");
+            Calls(N(tail[0]), tail);
+            w.Close();
+        }
         else
         {
             if (full > 0)
@@ -843,9 +872,10 @@ internal sealed partial class KernelEmitter
             var (rows, offsets) = shapes[t];
             int vectors = offsets.Count;
             w.Line($"// {rows}×{vectors} tile: acc[o][v] += W[o,i] · X[i][pixels of v]; per input channel {vectors} vector loads and {rows} broadcasts for {rows * vectors} FMAs."
-                + (chunked ? " One pass of input channels: the partial sums of the passes before are read from y." : ""));
+                + (chunked ? " One pass of count input channels: the partial sums of the passes before are read from y." : ""));
             w.Line(Hot);
-            w.Open($"private static void {name}Tile{t}(float* x, float* w, {(bias ? "float* b, " : "")}float* y{(chunked ? ", int inputs, bool first, bool last" : "")})");
+            w.Open($"private static void {name}Tile{t}(float* x, float* w, {(bias ? "float* b, " : "")}float* y{(chunked ? $", int count, bool first{(activation ? ", bool last" : "")}" : "")})");
+            string Y(int o, int v) => Plus("y", o * plane + offsets[v]);
             if (chunked)
             {
                 w.Line($"Vector256<float> {string.Join(", ", Range(rows * vectors, j => $"a{j / vectors}_{j % vectors}"))};");
@@ -861,7 +891,7 @@ internal sealed partial class KernelEmitter
                 w.Close();
                 w.Open("else");
                 for (int o = 0; o < rows; o++)
-                    w.Line(string.Join(" ", Range(vectors, v => $"a{o}_{v} = Avx.LoadVector256({Plus("y", o * plane + offsets[v])});")));
+                    w.Line(string.Join(" ", Range(vectors, v => $"a{o}_{v} = Avx.LoadVector256({Y(o, v)});")));
                 w.Close();
             }
             w.Line($"Vector256<float> {string.Join(", ", Range(vectors, v => $"t{v}"))}, u;");
@@ -878,7 +908,7 @@ internal sealed partial class KernelEmitter
             // Two input channels per iteration: the loop's own instructions come once per 24 FMAs.
             if (chunked || inputs >= 2)
             {
-                w.Open($"for (int i = 0; i < {(chunked ? "(inputs & ~1)" : N(inputs / 2 * 2))}; i += 2)");
+                w.Open($"for (int i = 0; i < {(chunked ? "(count & ~1)" : N(inputs / 2 * 2))}; i += 2)");
                 w.Line($"float* r = x + i * {plane}, k = w + i * 8;");
                 Body("r", 0, "k", 0);
                 Body("r", plane, "k", 8);
@@ -887,30 +917,31 @@ internal sealed partial class KernelEmitter
             if (chunked)
             {
                 // Only the last pass can be odd (the others hold an even count).
-                w.Open("if ((inputs & 1) != 0)");
-                w.Line($"float* r = x + (inputs - 1) * {plane}, k = w + (inputs - 1) * 8;");
+                w.Open("if ((count & 1) != 0)");
+                w.Line($"float* r = x + (count - 1) * {plane}, k = w + (count - 1) * 8;");
                 Body("r", 0, "k", 0);
                 w.Close();
             }
             else if (inputs % 2 == 1) Body("x", (inputs - 1) * plane, "w", (inputs - 1) * 8);
-            if (chunked && s.Activation is not null)
+            if (chunked && activation)
             {
                 // Partial sums go back as they are; the activation applies once, to the whole sum.
                 w.Open("if (!last)");
                 for (int o = 0; o < rows; o++)
-                    w.Line(string.Join(" ", Range(vectors, v => $"Avx.Store({Plus("y", o * plane + offsets[v])}, a{o}_{v});")));
+                    w.Line(string.Join(" ", Range(vectors, v => $"Avx.Store({Y(o, v)}, a{o}_{v});")));
                 w.Line("return;");
                 w.Close();
             }
             for (int o = 0; o < rows; o++)
                 for (int v = 0; v < vectors; v++)
-                    w.Line($"Avx.Store({Plus("y", o * plane + offsets[v])}, {Apply(s.Activation, $"a{o}_{v}", true)});");
+                    w.Line($"Avx.Store({Y(o, v)}, {Apply(s.Activation, $"a{o}_{v}", true)});");
             w.Close();
             w.Line();
         }
 
         OpenItems($"{name}Scalar", "Scalar twin of the AVX2 kernel for CPUs without AVX2/FMA: same work items, same weights.");
-        w.Line($"int p0 = {(tail is null ? $"panel * {GemmVectors * 8}" : full == 0 ? N(tail[0]) : $"panel < {full} ? panel * {GemmVectors * 8} : {tail[0]}")}, p1 = Math.Min(p0 + {GemmVectors * 8}, {plane});");
+        string p1 = tailWithLast ? $"panel == {full - 1} ? {plane} : p0 + {GemmVectors * 8}" : $"Math.Min(p0 + {GemmVectors * 8}, {plane})";
+        w.Line($"int p0 = {(tail is null || tailWithLast ? $"panel * {GemmVectors * 8}" : full == 0 ? N(tail[0]) : $"panel < {full} ? panel * {GemmVectors * 8} : {tail[0]}")}, p1 = {p1};");
         w.Open($"for (int o = 0; o < {outputs}; o++)");
         w.Open("for (int p = p0; p < p1; p++)");
         w.Line($"float acc = {(bias ? $"f->{s.BiasPointer}[o]" : "0f")};");

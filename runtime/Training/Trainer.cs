@@ -163,9 +163,10 @@ public sealed class Trainer
 
     /// <summary>
     /// Copies samples <c>order[first .. first + n)</c> and their labels into the batch buffers, and asks for the next
-    /// <paramref name="next"/> samples' lines. Split over threads in contiguous ranges of samples, as the network's first
-    /// steps split the batch, so each core's part of the first layer reads samples its own core copied (at 2 threads a
-    /// step that reads what the other core just wrote runs 2-4× slower).
+    /// <paramref name="next"/> samples' lines. Split over threads in contiguous ranges of samples (of at least
+    /// <see cref="GatherGrain"/>), so where the network's first steps split the batch by samples too, each core's part
+    /// reads samples its own core copied (on this VM a step that reads what the other core just wrote has run up to
+    /// 2-4× slower at 2 threads, by how the cores were placed at the time).
     /// </summary>
     private unsafe void Gather(InMemoryDataset set, int[] order, int first, int n, int next)
     {

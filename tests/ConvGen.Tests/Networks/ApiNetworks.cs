@@ -61,6 +61,17 @@ public partial class SameShapeConvNet
 }
 
 /// <summary>
+/// A 1x1 layer on NCHW with 128 inputs at 7×7: the planar product in two passes of 64 input channels over panels of
+/// 24 pixels, whose plane of 49 ends on a vector overlapping the one before (pixels 41-48): that vector runs in the
+/// last panel's work item. 256 outputs make a batch of 1 enough work to split over threads.
+/// </summary>
+[Input(128, 7, 7)]
+[Conv(1, 1, 128, 256), Relu]
+public partial class WidePointwiseNet
+{
+}
+
+/// <summary>
 /// A network with 5.2 MB of unrecorded workspace per sample (a conv output, a pool output; both convolutions read their
 /// input through zero-padded views), so that an unrecorded Forward of more than <c>SinglePassBatch</c> (3) samples runs
 /// in passes of <c>SamplesPerPass</c> (1).
