@@ -319,10 +319,10 @@ public sealed partial class NetworkGenerator
                 offset += t.Stride;
             }
             foreach (var r in back.Repacked) w.Line($"frame.{r.Pointer} = _{r.Pointer}.Pointer;");
-            foreach (var (_, mask) in back.Masks)
-                w.Line($"frame.{mask} = (float*)Unsafe.AsPointer(ref global::System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(_{mask})); // pinned at allocation");
-            if (back.PartialSumFloats > 0)
-                w.Line("frame.Partials = (float*)Unsafe.AsPointer(ref global::System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(_partialSums)); // pinned at allocation");
+            void PointAt(string field, string array)
+                => w.Line($"frame.{field} = (float*)Unsafe.AsPointer(ref global::System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference({array})); // pinned at allocation");
+            foreach (var (_, mask) in back.Masks) PointAt(mask, "_" + mask);
+            if (back.PartialSumFloats > 0) PointAt("Partials", "_partialSums");
             for (int i = 0; i < back.Steps.Count; i++)
             {
                 string run = $"global::ConvGen.Parallelism.For({KernelEmitter.WorkItems(back.Steps[i])}, &Back{i}, &frame{KernelEmitter.BackwardGrain(back.Steps[i])});";

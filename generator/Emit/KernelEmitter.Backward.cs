@@ -71,8 +71,8 @@ internal sealed partial class KernelEmitter
     {
         switch (step)
         {
-            case DataGradStep s: return GrainArgument(Grain(s.Kernel, Split(s.Kernel).PerSample));
-            case CopyGradStep s: return GrainArgument(Grain(s.Copy, Split(s.Copy).PerSample));
+            case DataGradStep s: return GrainArgument(StepGrain(s.Kernel));
+            case CopyGradStep s: return GrainArgument(StepGrain(s.Copy));
         }
         var (items, perSample, nanoseconds) = BackwardSplit(step);
         if (items is not int fixedItems) return GrainArgument((int)Math.Min(int.MaxValue, Math.Max(1, Math.Ceiling(MinPartNanoseconds * perSample / nanoseconds))));
@@ -80,8 +80,6 @@ internal sealed partial class KernelEmitter
         double threshold = Math.Ceiling(MinPartNanoseconds * fixedItems / nanoseconds);
         return threshold <= 1 ? "" : $", grain: (int)(({N((long)Math.Min(threshold, int.MaxValue))}L + batch - 1) / batch)";
     }
-
-    private static string GrainArgument(int grain) => grain > 1 ? $", grain: {grain}" : "";
 
     /// <summary>
     /// A backward step's work items (the count when it does not depend on the batch, else null and the items per

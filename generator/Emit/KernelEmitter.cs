@@ -46,11 +46,13 @@ internal sealed partial class KernelEmitter(CodeWriter w, ExecutionPlan plan)
     /// The arguments after the kernel in the step's <c>Parallelism.For</c> call: its state, and its grain where a part
     /// needs more than one item to be worth a thread.
     /// </summary>
-    public static string ForArguments(Step step, string state)
-    {
-        int grain = Grain(step, Split(step).PerSample);
-        return grain > 1 ? $"{state}, grain: {grain}" : state;
-    }
+    public static string ForArguments(Step step, string state) => state + GrainArgument(StepGrain(step));
+
+    /// <summary>The fewest work items a thread's part of a forward step (or a backward step built on one) should hold.</summary>
+    private static int StepGrain(Step step) => Grain(step, Split(step).PerSample);
+
+    /// <summary>The grain argument of a <c>Parallelism.For</c> call: empty where one item is worth a thread.</summary>
+    private static string GrainArgument(int grain) => grain > 1 ? $", grain: {grain}" : "";
 
     /// <summary>The work-item count of a step (a C# expression of <c>batch</c>) and its items per sample.</summary>
     private static (string Count, double PerSample) Split(Step step)
