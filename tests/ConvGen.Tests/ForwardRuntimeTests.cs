@@ -25,24 +25,19 @@ public sealed class ForwardRuntimeTests
     [InlineData(4, 3)]
     public void WarmForwardAllocatesNothing(int maxThreads, int batch)
     {
-        int saved = Parallelism.MaxThreads;
-        try
+        using var scope = new MaxThreadsScope(maxThreads > 0 ? maxThreads : null);
+        foreach (INetwork net in new INetwork[] { new MixedNet(seed: 5), new LeNet(seed: 5) })
         {
-            if (maxThreads > 0) Parallelism.MaxThreads = maxThreads;
-            foreach (INetwork net in new INetwork[] { new MixedNet(seed: 5), new LeNet(seed: 5) })
-            {
-                var input = Input(batch, net.InputLength, 11);
-                var output = new float[batch * net.OutputLength];
-                for (int i = 0; i < 30; i++) net.Forward(input, output, batch); // warm: workspace sized, JIT done
+            var input = Input(batch, net.InputLength, 11);
+            var output = new float[batch * net.OutputLength];
+            for (int i = 0; i < 30; i++) net.Forward(input, output, batch); // warm: workspace sized, JIT done
 
-                long before = GC.GetAllocatedBytesForCurrentThread();
-                for (int i = 0; i < 20; i++) net.Forward(input, output, batch);
-                long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
-                Assert.True(allocated == 0,
-                    $"{net.GetType().Name}: {allocated} bytes allocated on the calling thread by 20 warm Forward calls (MaxThreads {Parallelism.MaxThreads}, batch {batch}).");
-            }
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            for (int i = 0; i < 20; i++) net.Forward(input, output, batch);
+            long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+            Assert.True(allocated == 0,
+                $"{net.GetType().Name}: {allocated} bytes allocated on the calling thread by 20 warm Forward calls (MaxThreads {Parallelism.MaxThreads}, batch {batch}).");
         }
-        finally { Parallelism.MaxThreads = saved; }
     }
 
     [Fact]
@@ -73,44 +68,39 @@ public sealed class ForwardRuntimeTests
     [InlineData(0)]
     public void ConcurrentCallsMatchSequentialResults(int maxThreads)
     {
-        int saved = Parallelism.MaxThreads;
-        try
+        using var scope = new MaxThreadsScope(maxThreads > 0 ? maxThreads : null);
+        var net = new MixedNet(seed: 9);
+        const int threads = 4, iterations = 15;
+        // Different batch sizes per thread, so each thread's workspace differs too.
+        var inputs = Enumerable.Range(0, threads).Select(t => Input(t + 1, MixedNet.InputLength, 100 + t)).ToArray();
+        var expected = inputs.Select((x, t) =>
         {
-            if (maxThreads > 0) Parallelism.MaxThreads = maxThreads;
-            var net = new MixedNet(seed: 9);
-            const int threads = 4, iterations = 15;
-            // Different batch sizes per thread, so each thread's workspace differs too.
-            var inputs = Enumerable.Range(0, threads).Select(t => Input(t + 1, MixedNet.InputLength, 100 + t)).ToArray();
-            var expected = inputs.Select((x, t) =>
-            {
-                var y = new float[(t + 1) * MixedNet.OutputLength];
-                net.Forward(x, y, t + 1);
-                return y;
-            }).ToArray();
+            var y = new float[(t + 1) * MixedNet.OutputLength];
+            net.Forward(x, y, t + 1);
+            return y;
+        }).ToArray();
 
-            var failures = new string?[threads];
-            using var start = new Barrier(threads);
-            var workers = Enumerable.Range(0, threads).Select(t => new Thread(() =>
+        var failures = new string?[threads];
+        using var start = new Barrier(threads);
+        var workers = Enumerable.Range(0, threads).Select(t => new Thread(() =>
+        {
+            try
             {
-                try
+                var y = new float[expected[t].Length];
+                start.SignalAndWait();
+                for (int i = 0; i < iterations && failures[t] is null; i++)
                 {
-                    var y = new float[expected[t].Length];
-                    start.SignalAndWait();
-                    for (int i = 0; i < iterations && failures[t] is null; i++)
-                    {
-                        y.AsSpan().Clear();
-                        net.Forward(inputs[t], y, t + 1);
-                        int bad = Enumerable.Range(0, y.Length).FirstOrDefault(k => BitConverter.SingleToInt32Bits(y[k]) != BitConverter.SingleToInt32Bits(expected[t][k]), -1);
-                        if (bad >= 0) failures[t] = $"thread {t}, iteration {i}: output[{bad}] = {y[bad]:R}, sequential gave {expected[t][bad]:R}";
-                    }
+                    y.AsSpan().Clear();
+                    net.Forward(inputs[t], y, t + 1);
+                    int bad = Enumerable.Range(0, y.Length).FirstOrDefault(k => BitConverter.SingleToInt32Bits(y[k]) != BitConverter.SingleToInt32Bits(expected[t][k]), -1);
+                    if (bad >= 0) failures[t] = $"thread {t}, iteration {i}: output[{bad}] = {y[bad]:R}, sequential gave {expected[t][bad]:R}";
                 }
-                catch (Exception e) { failures[t] = $"thread {t}: {e}"; }
-            })).ToList();
-            workers.ForEach(w => w.Start());
-            workers.ForEach(w => w.Join());
-            Assert.All(failures, f => Assert.Null(f));
-        }
-        finally { Parallelism.MaxThreads = saved; }
+            }
+            catch (Exception e) { failures[t] = $"thread {t}: {e}"; }
+        })).ToList();
+        workers.ForEach(w => w.Start());
+        workers.ForEach(w => w.Join());
+        Assert.All(failures, f => Assert.Null(f));
     }
 
     [Theory]
@@ -119,21 +109,17 @@ public sealed class ForwardRuntimeTests
     [InlineData(3)]
     public void ResultsDoNotDependOnThreadCount(int maxThreads)
     {
-        int saved = Parallelism.MaxThreads;
-        try
-        {
-            var net = new MixedNet(seed: 4);
-            const int batch = 3;
-            var x = Input(batch, MixedNet.InputLength, 77);
-            Parallelism.MaxThreads = 1;
-            var single = new float[batch * MixedNet.OutputLength];
-            net.Forward(x, single, batch);
-            Parallelism.MaxThreads = maxThreads;
-            var multi = new float[single.Length];
-            net.Forward(x, multi, batch);
-            Assert.Equal(single, multi);
-        }
-        finally { Parallelism.MaxThreads = saved; }
+        using var scope = new MaxThreadsScope(null);
+        var net = new MixedNet(seed: 4);
+        const int batch = 3;
+        var x = Input(batch, MixedNet.InputLength, 77);
+        Parallelism.MaxThreads = 1;
+        var single = new float[batch * MixedNet.OutputLength];
+        net.Forward(x, single, batch);
+        Parallelism.MaxThreads = maxThreads;
+        var multi = new float[single.Length];
+        net.Forward(x, multi, batch);
+        Assert.Equal(single, multi);
     }
 
     /// <summary>
@@ -146,19 +132,15 @@ public sealed class ForwardRuntimeTests
     [InlineData(3)]
     public void GradientsDoNotDependOnThreadCount(int maxThreads)
     {
-        int saved = Parallelism.MaxThreads;
-        try
-        {
-            const int batch = 5;
-            var x = Input(batch, LeNet.InputLength, 78);
-            var r = Input(batch, LeNet.OutputLength, 79);
-            Parallelism.MaxThreads = 1;
-            var single = Gradients(new LeNet(seed: 6), x, r, batch);
-            Parallelism.MaxThreads = maxThreads;
-            var multi = Gradients(new LeNet(seed: 6), x, r, batch);
-            for (int i = 0; i < single.Length; i++) Assert.Equal(single[i], multi[i]);
-        }
-        finally { Parallelism.MaxThreads = saved; }
+        using var scope = new MaxThreadsScope(null);
+        const int batch = 5;
+        var x = Input(batch, LeNet.InputLength, 78);
+        var r = Input(batch, LeNet.OutputLength, 79);
+        Parallelism.MaxThreads = 1;
+        var single = Gradients(new LeNet(seed: 6), x, r, batch);
+        Parallelism.MaxThreads = maxThreads;
+        var multi = Gradients(new LeNet(seed: 6), x, r, batch);
+        for (int i = 0; i < single.Length; i++) Assert.Equal(single[i], multi[i]);
     }
 
     /// <summary>
@@ -237,21 +219,16 @@ public sealed class ForwardRuntimeTests
 
     private static void AssertPassesMatchRecorded(Func<int, INetwork> create, int batch, int maxThreads)
     {
-        int saved = Parallelism.MaxThreads;
-        try
-        {
-            Parallelism.MaxThreads = maxThreads;
-            var recordedNet = create(4);
-            var x = Input(batch, recordedNet.InputLength, 11);
-            var recorded = new float[batch * recordedNet.OutputLength];
-            recordedNet.Forward(x, recorded, batch);
-            var passes = new float[recorded.Length];
-            var unrecorded = create(4);
-            unrecorded.RecordForBackward = false;
-            unrecorded.Forward(x, passes, batch);
-            Assert.Equal(recorded, passes);
-        }
-        finally { Parallelism.MaxThreads = saved; }
+        using var scope = new MaxThreadsScope(maxThreads);
+        var recordedNet = create(4);
+        var x = Input(batch, recordedNet.InputLength, 11);
+        var recorded = new float[batch * recordedNet.OutputLength];
+        recordedNet.Forward(x, recorded, batch);
+        var passes = new float[recorded.Length];
+        var unrecorded = create(4);
+        unrecorded.RecordForBackward = false;
+        unrecorded.Forward(x, passes, batch);
+        Assert.Equal(recorded, passes);
     }
 
     [Theory]
@@ -292,21 +269,16 @@ public sealed class ForwardRuntimeTests
         var x = Input(1, WidePointwiseNet.InputLength, 12);
         float[] Run(int threads, int times)
         {
-            int saved = Parallelism.MaxThreads;
-            try
+            using var scope = new MaxThreadsScope(threads);
+            var y = new float[WidePointwiseNet.OutputLength];
+            var first = new float[y.Length];
+            net.Forward(x, first, 1);
+            for (int i = 0; i < times; i++)
             {
-                Parallelism.MaxThreads = threads;
-                var y = new float[WidePointwiseNet.OutputLength];
-                var first = new float[y.Length];
-                net.Forward(x, first, 1);
-                for (int i = 0; i < times; i++)
-                {
-                    net.Forward(x, y, 1);
-                    Assert.Equal(first, y);
-                }
-                return first;
+                net.Forward(x, y, 1);
+                Assert.Equal(first, y);
             }
-            finally { Parallelism.MaxThreads = saved; }
+            return first;
         }
         var serial = Run(1, 1);
         Assert.Equal(serial, Run(2, 2000));

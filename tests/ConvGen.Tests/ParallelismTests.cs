@@ -1,6 +1,7 @@
 using System;
 using System.Linq;
 using System.Threading;
+using ConvGen.Tests.Infrastructure;
 using Xunit;
 
 namespace ConvGen.Tests;
@@ -21,15 +22,9 @@ public sealed unsafe class ParallelismTests
 
     private static (int Begin, int End, int Thread)[] Split(int maxThreads, int count, int grain)
     {
-        int saved = Parallelism.MaxThreads;
         int* log = stackalloc int[1 + 3 * 16];
         log[0] = 0;
-        try
-        {
-            Parallelism.MaxThreads = maxThreads;
-            Parallelism.For(count, &Record, log, grain);
-        }
-        finally { Parallelism.MaxThreads = saved; }
+        using (new MaxThreadsScope(maxThreads)) Parallelism.For(count, &Record, log, grain);
         return Enumerable.Range(1, log[0]).Select(r => (log[3 * r - 2], log[3 * r - 1], log[3 * r])).OrderBy(p => p.Item1).ToArray();
     }
 

@@ -1,6 +1,7 @@
 using System;
 using System.Linq;
 using ConvGen.Training;
+using ConvGen.Tests.Infrastructure;
 using Xunit;
 
 namespace ConvGen.Tests.Training;
@@ -206,41 +207,36 @@ public sealed class OptimizerRangeTests
         var random = new Random(5);
         float[] Draw() => Enumerable.Range(0, length).Select(_ => (float)(random.NextDouble() * 2 - 1)).ToArray();
         float[] values = Draw(), gradient1 = Draw(), gradient2 = Draw();
-        int saved = Parallelism.MaxThreads;
-        try
+        using var scope = new MaxThreadsScope(maxThreads);
+        var kinds = new Func<Parameter[], Optimizer>[]
         {
-            Parallelism.MaxThreads = maxThreads;
-            var kinds = new Func<Parameter[], Optimizer>[]
+            ps => new Sgd(ps, 0.1f, momentum: 0.9, weightDecay: 0.1, nesterov: true),
+            ps => new Sgd(ps, 0.1f, momentum: 0.9, dampening: 0.5),
+            ps => new Adam(ps, 0.1f, weightDecay: 0.1),
+            ps => new AdamW(ps, 0.1f, weightDecay: 0.1),
+        };
+        foreach (var kind in kinds)
+        {
+            var large = new Parameter("large", [length], ParameterLayout.Vector(length));
+            large.CopyFrom(values);
+            var pieces = Enumerable.Range(0, (length + piece - 1) / piece).Select(k =>
             {
-                ps => new Sgd(ps, 0.1f, momentum: 0.9, weightDecay: 0.1, nesterov: true),
-                ps => new Sgd(ps, 0.1f, momentum: 0.9, dampening: 0.5),
-                ps => new Adam(ps, 0.1f, weightDecay: 0.1),
-                ps => new AdamW(ps, 0.1f, weightDecay: 0.1),
-            };
-            foreach (var kind in kinds)
+                int n = Math.Min(piece, length - k * piece);
+                var p = new Parameter($"piece{k}", [n], ParameterLayout.Vector(n));
+                p.CopyFrom(values.AsSpan(k * piece, n));
+                return p;
+            }).ToArray();
+            var one = kind([large]);
+            var many = kind(pieces);
+            foreach (var gradient in new[] { gradient1, gradient2 })
             {
-                var large = new Parameter("large", [length], ParameterLayout.Vector(length));
-                large.CopyFrom(values);
-                var pieces = Enumerable.Range(0, (length + piece - 1) / piece).Select(k =>
-                {
-                    int n = Math.Min(piece, length - k * piece);
-                    var p = new Parameter($"piece{k}", [n], ParameterLayout.Vector(n));
-                    p.CopyFrom(values.AsSpan(k * piece, n));
-                    return p;
-                }).ToArray();
-                var one = kind([large]);
-                var many = kind(pieces);
-                foreach (var gradient in new[] { gradient1, gradient2 })
-                {
-                    gradient.CopyTo(large.Gradient, 0);
-                    for (int k = 0; k < pieces.Length; k++) gradient.AsSpan(k * piece, pieces[k].Length).CopyTo(pieces[k].Gradient);
-                    one.Step();
-                    many.Step();
-                }
-                var expected = pieces.SelectMany(p => p.Values.Take(p.Length)).ToArray();
-                Assert.Equal(expected, large.Values.Take(length).ToArray());
+                gradient.CopyTo(large.Gradient, 0);
+                for (int k = 0; k < pieces.Length; k++) gradient.AsSpan(k * piece, pieces[k].Length).CopyTo(pieces[k].Gradient);
+                one.Step();
+                many.Step();
             }
+            var expected = pieces.SelectMany(p => p.Values.Take(p.Length)).ToArray();
+            Assert.Equal(expected, large.Values.Take(length).ToArray());
         }
-        finally { Parallelism.MaxThreads = saved; }
     }
 }

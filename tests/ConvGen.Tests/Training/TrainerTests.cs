@@ -5,6 +5,7 @@ using System.Linq;
 using System.Threading;
 using ConvGen.Tests.Networks;
 using ConvGen.Training;
+using ConvGen.Tests.Infrastructure;
 using Xunit;
 
 namespace ConvGen.Tests.Training;
@@ -455,22 +456,14 @@ public sealed class GeneratedTrainingDeterminismTests
             return GeneratedTraining.Packed(net);
         }
 
-        int saved = Parallelism.MaxThreads;
-        try
-        {
-            Parallelism.MaxThreads = threads;
-            var a = Run(seed: 1);
-            var b = Run(seed: 1);
-            var c = Run(seed: 2);
-            var untrained = GeneratedTraining.Packed(new LeNet(seed: 5));
-            Assert.Equal(GeneratedTraining.Bits(a), GeneratedTraining.Bits(b));
-            Assert.NotEqual(GeneratedTraining.Bits(a), GeneratedTraining.Bits(c)); // another shuffle, other weights
-            Assert.NotEqual(GeneratedTraining.Bits(a), GeneratedTraining.Bits(untrained)); // and training did something
-        }
-        finally
-        {
-            Parallelism.MaxThreads = saved;
-        }
+        using var scope = new MaxThreadsScope(threads);
+        var a = Run(seed: 1);
+        var b = Run(seed: 1);
+        var c = Run(seed: 2);
+        var untrained = GeneratedTraining.Packed(new LeNet(seed: 5));
+        Assert.Equal(GeneratedTraining.Bits(a), GeneratedTraining.Bits(b));
+        Assert.NotEqual(GeneratedTraining.Bits(a), GeneratedTraining.Bits(c)); // another shuffle, other weights
+        Assert.NotEqual(GeneratedTraining.Bits(a), GeneratedTraining.Bits(untrained)); // and training did something
     }
 }
 
@@ -487,43 +480,35 @@ public sealed class TrainerLoopTests
         // 600 images in batches of 64 (the last of 24): the gather splits each batch into 2 or 3 ranges of samples.
         var train = FashionMnistSubsets.Train(600);
         const int batchSize = 64, seed = 3;
-        int saved = Parallelism.MaxThreads;
-        try
-        {
-            Parallelism.MaxThreads = threads;
-            var fitted = new LeNet(seed: 5);
-            new Trainer(fitted, new TrainingOptions { Optimizer = new Sgd(fitted.Parameters, 0.05f, momentum: 0.9), Epochs = 1, BatchSize = batchSize, Seed = seed })
-                .Fit(train);
+        using var scope = new MaxThreadsScope(threads);
+        var fitted = new LeNet(seed: 5);
+        new Trainer(fitted, new TrainingOptions { Optimizer = new Sgd(fitted.Parameters, 0.05f, momentum: 0.9), Epochs = 1, BatchSize = batchSize, Seed = seed })
+            .Fit(train);
 
-            // The loop of Trainer's summary, with the samples copied one by one on this thread.
-            var looped = new LeNet(seed: 5);
-            var optimizer = new Sgd(looped.Parameters, 0.05f, momentum: 0.9);
-            var order = new int[train.Count];
-            Trainer.EpochOrder(order, seed, epoch: 0);
-            for (int first = 0; first < train.Count; first += batchSize)
-            {
-                int n = Math.Min(batchSize, train.Count - first);
-                var x = new float[n * LeNet.InputLength];
-                var labels = new byte[n];
-                for (int i = 0; i < n; i++)
-                {
-                    train.Sample(order[first + i]).CopyTo(x.AsSpan(i * LeNet.InputLength));
-                    labels[i] = train.Labels[order[first + i]];
-                }
-                var logits = new float[n * LeNet.OutputLength];
-                var gradient = new float[logits.Length];
-                ((INetwork)looped).ZeroGrad();
-                looped.Forward(x, logits, n);
-                SoftmaxCrossEntropy.Compute(logits, labels, LeNet.OutputLength, gradient);
-                looped.Backward(gradient, Span<float>.Empty, n);
-                optimizer.Step();
-            }
-            Assert.Equal(GeneratedTraining.Bits(GeneratedTraining.Packed(looped)), GeneratedTraining.Bits(GeneratedTraining.Packed(fitted)));
-        }
-        finally
+        // The loop of Trainer's summary, with the samples copied one by one on this thread.
+        var looped = new LeNet(seed: 5);
+        var optimizer = new Sgd(looped.Parameters, 0.05f, momentum: 0.9);
+        var order = new int[train.Count];
+        Trainer.EpochOrder(order, seed, epoch: 0);
+        for (int first = 0; first < train.Count; first += batchSize)
         {
-            Parallelism.MaxThreads = saved;
+            int n = Math.Min(batchSize, train.Count - first);
+            var x = new float[n * LeNet.InputLength];
+            var labels = new byte[n];
+            for (int i = 0; i < n; i++)
+            {
+                train.Sample(order[first + i]).CopyTo(x.AsSpan(i * LeNet.InputLength));
+                labels[i] = train.Labels[order[first + i]];
+            }
+            var logits = new float[n * LeNet.OutputLength];
+            var gradient = new float[logits.Length];
+            ((INetwork)looped).ZeroGrad();
+            looped.Forward(x, logits, n);
+            SoftmaxCrossEntropy.Compute(logits, labels, LeNet.OutputLength, gradient);
+            looped.Backward(gradient, Span<float>.Empty, n);
+            optimizer.Step();
         }
+        Assert.Equal(GeneratedTraining.Bits(GeneratedTraining.Packed(looped)), GeneratedTraining.Bits(GeneratedTraining.Packed(fitted)));
     }
 }
 
