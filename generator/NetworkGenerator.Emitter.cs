@@ -325,7 +325,7 @@ public sealed partial class NetworkGenerator
             if (back.PartialSumFloats > 0) PointAt("Partials", "_partialSums");
             for (int i = 0; i < back.Steps.Count; i++)
             {
-                string run = $"global::ConvGen.Parallelism.For({KernelEmitter.WorkItems(back.Steps[i])}, &Back{i}, &frame{KernelEmitter.BackwardGrain(back.Steps[i])});";
+                string run = $"global::ConvGen.Parallelism.For({KernelEmitter.WorkItems(back.Steps[i])}, &Back{i}, &frame{KernelEmitter.BackwardWork(back.Steps[i])});";
                 string call = $"{run} // {KernelEmitter.Describe(back.Steps[i])}";
                 if (back.Steps[i] is ConvWeightGradStep { Chunked: true })
                 {

@@ -1,5 +1,6 @@
 using System;
 using System.ComponentModel;
+using System.Diagnostics;
 using System.Threading;
 
 namespace ConvGen;
@@ -21,15 +22,77 @@ public static unsafe class Parallelism
             : throw new ArgumentOutOfRangeException(nameof(value), $"MaxThreads must be at least 1, was {value}.");
     }
 
-    // The job being run: written by the caller holding s_gate, read by the workers after their signal.
+    // The job being run: written by the caller holding s_gate, read by the workers once their sequence number moves.
     private static readonly object s_gate = new();
     private static delegate*<void*, int, int, void> s_body;
     private static void* s_state;
     private static int s_count, s_parts, s_pending;
     private static Worker[] s_workers = Array.Empty<Worker>();
-    // Released once by the last worker to finish. A semaphore rather than a ManualResetEventSlim: the latter creates its
-    // lock object the first time a Wait really blocks, a 24-byte allocation that can land in any call, long after warm-up.
+    // Released by the last worker to finish, for a caller that stopped spinning. A semaphore rather than a
+    // ManualResetEventSlim: the latter creates its lock object the first time a Wait really blocks, a 24-byte allocation
+    // that can land in any call, long after warm-up.
     private static readonly SemaphoreSlim s_done = new(0);
+    // Set in s_pending by a caller about to block: the worker whose decrement leaves exactly this flag owes the release.
+    // Count and flag in one word, so that decision is made in the same atomic step that finishes the job.
+    private const int CallerBlocked = 1 << 30;
+
+    // How long an idle worker, and a caller waiting for the workers, spin before they block. The steps of a Forward or
+    // Backward follow each other within microseconds, and a spinning thread sees a store from the other core within a
+    // cache-line transfer, while waking a blocked thread took about 50 µs here. The spin must outlast two such wakes:
+    // at 50 µs, a caller that blocked (its worker woke late) woke late in turn, by which time the worker had spun out
+    // and blocked again, and the pair kept blocking every call.
+    private const int SpinMicroseconds = 200;
+    private static readonly long s_spinTicks = Stopwatch.Frequency * SpinMicroseconds / 1_000_000;
+
+    // Whether a split pays depends on how long a hand-off to the other core takes, and on this machine's 2 vCPUs that
+    // swings between periods of minutes (where the hypervisor places them): a ping-pong round trip took 100 ns in one
+    // and 390–440 ns in another. So For measures it: s_startTimestamp is when the caller handed out the current job,
+    // s_handOffTicks a running average (each sample weighs 1/8) of how long the first worker took to see one while it
+    // spun, in Stopwatch ticks; samples beyond s_maxSampleTicks are a descheduled thread, not the hand-off.
+    private static long s_startTimestamp;
+    private static double s_handOffTicks;
+    private static readonly long s_maxSampleTicks = Stopwatch.Frequency / 50_000; // 20 µs
+    private static readonly double s_nanosecondsPerTick = 1e9 / Stopwatch.Frequency;
+
+    /// <summary>
+    /// The least work, in nanoseconds, that the <c>For</c> overload taking <c>itemNanoseconds</c> (the one generated
+    /// code calls) gives a thread. A part must also hold <see cref="WorkPerHandOff"/> times the measured hand-off
+    /// (<see cref="HandOffNanoseconds"/>), which decides while hand-offs take more than 1/12 of this.
+    /// </summary>
+    /// <remarks>
+    /// LeNet's batch-1 forward at 2 threads, medians: in a period of 100 ns round trips, 7.0 µs with parts of at least
+    /// 1 µs of work, 8.0 with 2 µs, 9.5 with 4 µs (nothing split); in a period of 390 ns round trips (hand-offs measured
+    /// at 325–345 ns), 14.0 µs with 1 µs parts, 10.5 with 2 µs and 9.5 unsplit. 12 hand-offs of 330 ns ask for 4 µs.
+    /// </remarks>
+    public const double MinPartNanoseconds = 1000;
+    internal const int WorkPerHandOff = 12;
+
+    // A split refused only because of the measured hand-off is still run now and then, so that the measurement follows
+    // the machine: after every ProbePeriod-th refusal, the next ProbeLength calls split. The first of them usually finds
+    // the worker blocked and pays a wake (about 50 µs, not measured); the next ones find it spinning. At LeNet's 8
+    // steps per batch-1 forward, that is one wake per 1,024 forwards (about 10 ms). The counters are not synchronized:
+    // concurrent callers may miscount, which only moves a probe.
+    internal const int ProbePeriod = 8192, ProbeLength = 4;
+    private static int s_refused, s_probes;
+
+    /// <summary>
+    /// The measured time from a <c>For</c> handing out work to a waiting (spinning) worker starting on it, in
+    /// nanoseconds: a running average over recent calls, 0 before the first. It sets how much work a part must hold
+    /// (see <see cref="MinPartNanoseconds"/>). Setting it replaces the average, which later calls go on updating, and
+    /// restarts the count of refused splits between probes (for tests that need a known starting point).
+    /// </summary>
+    public static double HandOffNanoseconds
+    {
+        get => s_handOffTicks * s_nanosecondsPerTick;
+        set
+        {
+            if (!(value >= 0 && value < double.PositiveInfinity))
+                throw new ArgumentOutOfRangeException(nameof(value), $"HandOffNanoseconds must be a finite number of nanoseconds ≥ 0, was {value}.");
+            s_handOffTicks = value / s_nanosecondsPerTick;
+            s_refused = 0;
+            s_probes = 0;
+        }
+    }
 
     /// <summary>
     /// Runs <paramref name="body"/> over items <c>[0, count)</c>, split into up to <see cref="MaxThreads"/> contiguous
@@ -37,8 +100,41 @@ public static unsafe class Parallelism
     /// </summary>
     [EditorBrowsable(EditorBrowsableState.Never)]
     public static void For(int count, delegate*<void*, int, int, void> body, void* state, int grain = 1)
+        => Run(count, body, state, Math.Min(MaxThreads, count / Math.Max(grain, 1)));
+
+    /// <summary>
+    /// Runs <paramref name="body"/> over items <c>[0, count)</c> of about <paramref name="itemNanoseconds"/> of work
+    /// each (the generator's estimate), split into up to <see cref="MaxThreads"/> contiguous ranges that each hold at
+    /// least <see cref="MinPartNanoseconds"/> of work and <see cref="WorkPerHandOff"/> measured hand-offs.
+    /// </summary>
+    [EditorBrowsable(EditorBrowsableState.Never)]
+    public static void For(int count, delegate*<void*, int, int, void> body, void* state, double itemNanoseconds)
     {
-        int parts = Math.Min(MaxThreads, count / Math.Max(grain, 1));
+        int parts = Math.Min(MaxThreads, count / ItemsHolding(MinPartNanoseconds, itemNanoseconds));
+        double handOffs = s_handOffTicks * s_nanosecondsPerTick * WorkPerHandOff;
+        if (parts > 1 && handOffs > MinPartNanoseconds)
+        {
+            int affordable = count / ItemsHolding(handOffs, itemNanoseconds);
+            if (affordable >= 2) parts = Math.Min(parts, affordable);
+            else if (s_probes > 0) { s_probes--; parts = 2; }
+            else
+            {
+                if (++s_refused % ProbePeriod == 0) s_probes = ProbeLength;
+                parts = 1;
+            }
+        }
+        Run(count, body, state, parts);
+    }
+
+    /// <summary>The fewest items of <paramref name="itemNanoseconds"/> each that hold <paramref name="nanoseconds"/> of work.</summary>
+    private static int ItemsHolding(double nanoseconds, double itemNanoseconds)
+    {
+        double items = Math.Ceiling(nanoseconds / itemNanoseconds);
+        return items >= 1 ? (int)Math.Min(items, int.MaxValue) : 1;
+    }
+
+    private static void Run(int count, delegate*<void*, int, int, void> body, void* state, int parts)
+    {
         if (parts <= 1 || !Monitor.TryEnter(s_gate))
         {
             body(state, 0, count);
@@ -52,6 +148,7 @@ public static unsafe class Parallelism
             s_count = count;
             s_parts = parts;
             Volatile.Write(ref s_pending, parts - 1);
+            s_startTimestamp = Stopwatch.GetTimestamp();
             for (int p = 1; p < parts; p++) s_workers[p - 1].Start(p);
             try
             {
@@ -59,14 +156,27 @@ public static unsafe class Parallelism
             }
             finally
             {
-                // Even if this thread's part threw: the workers still write into the caller's buffers, and the one
-                // release they owe must be taken here, not by the next call.
-                s_done.Wait();
+                // Even if this thread's part threw: the workers still write into the caller's buffers.
+                WaitForWorkers();
             }
         }
         finally
         {
             Monitor.Exit(s_gate);
+        }
+    }
+
+    private static void WaitForWorkers()
+    {
+        long deadline = Stopwatch.GetTimestamp() + s_spinTicks;
+        while (Volatile.Read(ref s_pending) != 0)
+        {
+            if (Stopwatch.GetTimestamp() > deadline)
+            {
+                if (Interlocked.Or(ref s_pending, CallerBlocked) != 0) s_done.Wait();
+                return;
+            }
+            Thread.SpinWait(8);
         }
     }
 
@@ -88,17 +198,22 @@ public static unsafe class Parallelism
         }
         finally
         {
-            if (Interlocked.Decrement(ref s_pending) == 0) s_done.Release();
+            if (Interlocked.Decrement(ref s_pending) == CallerBlocked) s_done.Release();
         }
     }
 
+    // One worker thread. A job arrives as a new sequence number: the worker spins on it for a while after each part,
+    // then blocks on its semaphore. The flag _blocked tells the caller a Release is owed; taking it with an exchange on
+    // both sides means exactly one of them acts on it, so a wake-up is never lost nor left over for the next job.
     private sealed class Worker
     {
         private readonly SemaphoreSlim _signal = new(0);
-        private int _part;
+        private readonly bool _measures;
+        private int _sequence, _part, _blocked;
 
         public Worker(int index)
         {
+            _measures = index == 0;
             var thread = new Thread(Loop) { IsBackground = true, Name = $"ConvGen worker {index + 1}" };
             thread.Start();
         }
@@ -106,16 +221,44 @@ public static unsafe class Parallelism
         public void Start(int part)
         {
             _part = part;
-            _signal.Release();
+            Interlocked.Increment(ref _sequence);
+            if (Interlocked.Exchange(ref _blocked, 0) == 1) _signal.Release();
         }
 
         private void Loop()
         {
+            int seen = 0;
             while (true)
             {
-                _signal.Wait();
+                bool spun = AwaitJob(seen);
+                seen = Volatile.Read(ref _sequence);
+                if (spun && _measures && seen > 1) Measure(Stopwatch.GetTimestamp() - Volatile.Read(ref s_startTimestamp));
                 RunPart(_part);
             }
         }
+
+        /// <summary>Returns once the sequence number has moved past <paramref name="seen"/>: true if it did while this thread spun.</summary>
+        private bool AwaitJob(int seen)
+        {
+            long deadline = Stopwatch.GetTimestamp() + s_spinTicks;
+            while (Volatile.Read(ref _sequence) == seen)
+            {
+                if (Stopwatch.GetTimestamp() > deadline)
+                {
+                    Interlocked.Exchange(ref _blocked, 1);
+                    if (Volatile.Read(ref _sequence) == seen) _signal.Wait();
+                    else if (Interlocked.Exchange(ref _blocked, 0) == 0) _signal.Wait(); // Start took the flag: take its release
+                    return false;
+                }
+                Thread.SpinWait(1);
+            }
+            return true;
+        }
+    }
+
+    private static void Measure(long ticks)
+    {
+        if (ticks > s_maxSampleTicks) return;
+        s_handOffTicks = s_handOffTicks == 0 ? ticks : s_handOffTicks + (ticks - s_handOffTicks) / 8;
     }
 }

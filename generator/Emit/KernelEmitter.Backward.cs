@@ -61,30 +61,26 @@ internal sealed partial class KernelEmitter
     };
 
     /// <summary>
-    /// The grain argument of a backward step's <c>Parallelism.For</c> call (empty where one item is worth a thread),
-    /// by the same rule as the forward steps' (<see cref="MinPartNanoseconds"/> of estimated work per part). Steps
-    /// with a fixed number of items (a bias, a Linear layer's weight gradient) do more work per item the larger the
-    /// batch, so their grain is a C# expression of <c>batch</c>: LeNet's Linear biases and its 84→10 weight gradient,
-    /// 0.1–2 µs at batch 64, took 2–5 µs each when split over 2 threads.
+    /// The work argument of a backward step's <c>Parallelism.For</c> call, estimated like the forward steps' (see
+    /// <see cref="SampleNanoseconds"/>). Steps with a fixed number of items (a bias, a Linear layer's weight gradient)
+    /// do more work per item the larger the batch, so theirs is a C# expression of <c>batch</c>: LeNet's Linear biases
+    /// and its 84→10 weight gradient, 0.1–2 µs at batch 64, took 2–5 µs each when split over 2 threads.
     /// </summary>
-    public static string BackwardGrain(BackwardStep step)
+    public static string BackwardWork(BackwardStep step)
     {
         switch (step)
         {
-            case DataGradStep s: return GrainArgument(StepGrain(s.Kernel));
-            case CopyGradStep s: return GrainArgument(StepGrain(s.Copy));
+            case DataGradStep s: return WorkArgument(StepItemNanoseconds(s.Kernel));
+            case CopyGradStep s: return WorkArgument(StepItemNanoseconds(s.Copy));
         }
         var (items, perSample, nanoseconds) = BackwardSplit(step);
-        if (items is not int fixedItems) return GrainArgument((int)Math.Min(int.MaxValue, Math.Max(1, Math.Ceiling(MinPartNanoseconds * perSample / nanoseconds))));
-        // A part of g items at batch b holds g · b · nanoseconds / items of work: g = ⌈threshold / b⌉.
-        double threshold = Math.Ceiling(MinPartNanoseconds * fixedItems / nanoseconds);
-        return threshold <= 1 ? "" : $", grain: (int)(({N((long)Math.Min(threshold, int.MaxValue))}L + batch - 1) / batch)";
+        return items is int fixedItems ? WorkArgument(nanoseconds / fixedItems, "batch") : WorkArgument(nanoseconds / perSample);
     }
 
     /// <summary>
     /// A backward step's work items (the count when it does not depend on the batch, else null and the items per
     /// sample) and its estimated work per sample in nanoseconds: multiply-adds at 40 per ns, anything else at 4 floats
-    /// per ns (as <see cref="Grain"/> estimates the forward steps).
+    /// per ns (as <see cref="SampleNanoseconds"/> estimates the forward steps).
     /// </summary>
     private static (int? Items, double PerSample, double Nanoseconds) BackwardSplit(BackwardStep step)
     {

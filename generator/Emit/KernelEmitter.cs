@@ -43,16 +43,23 @@ internal sealed partial class KernelEmitter(CodeWriter w, ExecutionPlan plan)
     public static string WorkItems(Step step) => Split(step).Count;
 
     /// <summary>
-    /// The arguments after the kernel in the step's <c>Parallelism.For</c> call: its state, and its grain where a part
-    /// needs more than one item to be worth a thread.
+    /// The arguments after the kernel in the step's <c>Parallelism.For</c> call: its state, and the estimated work of
+    /// one item, from which the runtime decides how many threads the step is worth.
     /// </summary>
-    public static string ForArguments(Step step, string state) => state + GrainArgument(StepGrain(step));
+    public static string ForArguments(Step step, string state) => state + WorkArgument(StepItemNanoseconds(step));
 
-    /// <summary>The fewest work items a thread's part of a forward step (or a backward step built on one) should hold.</summary>
-    private static int StepGrain(Step step) => Grain(step, Split(step).PerSample);
+    /// <summary>The estimated work of one item of a forward step (or of a backward step built on one), in nanoseconds.</summary>
+    private static double StepItemNanoseconds(Step step) => SampleNanoseconds(step) / Split(step).PerSample;
 
-    /// <summary>The grain argument of a <c>Parallelism.For</c> call: empty where one item is worth a thread.</summary>
-    private static string GrainArgument(int grain) => grain > 1 ? $", grain: {grain}" : "";
+    /// <summary>
+    /// The <c>itemNanoseconds</c> argument of a <c>Parallelism.For</c> call, optionally times a C# expression (the
+    /// batch, for steps whose items each sum over it): whole nanoseconds from 100 up, three decimals below.
+    /// </summary>
+    private static string WorkArgument(double nanoseconds, string? times = null)
+    {
+        string value = nanoseconds >= 100 ? N((long)Math.Round(nanoseconds)) : Math.Max(nanoseconds, 0.001).ToString("0.###", System.Globalization.CultureInfo.InvariantCulture);
+        return $", itemNanoseconds: {value}{(times is null ? "" : $" * {times}")}";
+    }
 
     /// <summary>The work-item count of a step (a C# expression of <c>batch</c>) and its items per sample.</summary>
     private static (string Count, double PerSample) Split(Step step)
@@ -74,26 +81,17 @@ internal sealed partial class KernelEmitter(CodeWriter w, ExecutionPlan plan)
         };
     }
 
-    // A thread gets a part of a step only if the part holds at least this much work. A hand-off costs more than the
-    // signal (about 1.6 µs for an empty For on 2 threads): the worker's part reads what the caller's core just wrote.
-    // LeNet's forward steps at batch 1 take 0.3–5 µs each, and splitting them made its 2-thread batch-1 forward twice
-    // as slow as 1 thread. LeNet's forward at 2 threads, medians of 4 alternating runs in µs, with no minimum / 4 µs /
-    // 5 µs: batch 1 26.5 / 13 / 13, batch 2 32.5 / 26 / 25, batch 8 70.5 / 67.5 / 75, batch 16 121 / 119.5 / 119.5
-    // (2 µs, in another run: batch 1 19 against 27). Work is estimated at generation time: multiply-adds at 40 per ns
-    // (80 GFLOP/s), anything else at 4 floats per ns.
-    private const double MinPartNanoseconds = 4000;
-
-    /// <summary>The fewest work items a thread's part of <paramref name="step"/> should hold.</summary>
-    private static int Grain(Step step, double itemsPerSample)
+    /// <summary>
+    /// A step's work per sample, in nanoseconds, as the runtime's thread split takes it (Parallelism.For's
+    /// itemNanoseconds): multiply-adds at 40 per ns (80 GFLOP/s), anything else at 4 floats per ns. An estimate from
+    /// the shapes only; the runtime compares it with the hand-off it measures.
+    /// </summary>
+    private static double SampleNanoseconds(Step step) => step switch
     {
-        double nanoseconds = step switch
-        {
-            ConvStep s => (double)s.To.C * s.To.H * s.To.W * (s.From.C / s.Layer.Groups) * s.Layer.KernelHeight * s.Layer.KernelWidth / 40,
-            LinearStep s => (double)s.Layer.Output.C * s.Layer.Input.C / 40,
-            _ => Math.Max((double)step.From.C * step.From.H * step.From.W, (double)step.To.C * step.To.H * step.To.W) / 4,
-        };
-        return (int)Math.Min(int.MaxValue, Math.Max(1, Math.Ceiling(MinPartNanoseconds * itemsPerSample / nanoseconds)));
-    }
+        ConvStep s => (double)s.To.C * s.To.H * s.To.W * (s.From.C / s.Layer.Groups) * s.Layer.KernelHeight * s.Layer.KernelWidth / 40,
+        LinearStep s => (double)s.Layer.Output.C * s.Layer.Input.C / 40,
+        _ => Math.Max((double)step.From.C * step.From.H * step.From.W, (double)step.To.C * step.To.H * step.To.W) / 4,
+    };
 
     /// <summary>A few words for the call site of a step's kernel.</summary>
     public static string Describe(Step step) => step switch

@@ -25,8 +25,27 @@ public sealed unsafe class ParallelismTests
         int* log = stackalloc int[1 + 3 * 16];
         log[0] = 0;
         using (new MaxThreadsScope(maxThreads)) Parallelism.For(count, &Record, log, grain);
-        return Enumerable.Range(1, log[0]).Select(r => (log[3 * r - 2], log[3 * r - 1], log[3 * r])).OrderBy(p => p.Item1).ToArray();
+        return Parts(log);
     }
+
+    // The overload generated code calls: items of an estimated cost, after setting the measured hand-off.
+    private static (int Begin, int End, int Thread)[] SplitWork(int count, double itemNanoseconds, double handOff)
+    {
+        int* log = stackalloc int[1 + 3 * 16];
+        log[0] = 0;
+        using (new MaxThreadsScope(2))
+        {
+            Parallelism.HandOffNanoseconds = handOff;
+            Parallelism.For(count, &Record, log, itemNanoseconds);
+        }
+        return Parts(log);
+    }
+
+    private static (int Begin, int End, int Thread)[] Parts(int* log)
+        => Enumerable.Range(1, log[0]).Select(r => (log[3 * r - 2], log[3 * r - 1], log[3 * r])).OrderBy(p => p.Item1).ToArray();
+
+    // The hand-off at which a part must hold this much work.
+    private static double HandOffAsking(double partNanoseconds) => partNanoseconds / Parallelism.WorkPerHandOff;
 
     [Theory]
     [InlineData(4, 10, 1, new[] { 0, 2, 5, 7, 10 })] // no grain: one part per thread
@@ -54,5 +73,91 @@ public sealed unsafe class ParallelismTests
         var single = Assert.Single(parts);
         Assert.Equal((0, count), (single.Begin, single.End));
         Assert.Equal(Environment.CurrentManagedThreadId, single.Thread);
+    }
+
+    [Theory]
+    [InlineData(250, 8)] // 4 items hold MinPartNanoseconds: 8 items make two parts, 7 one
+    [InlineData(1000, 2)]
+    [InlineData(3000, 2)] // one item is more than a part needs
+    public void APartHoldsAtLeastMinPartNanosecondsOfEstimatedWork(double itemNanoseconds, int fewestToSplit)
+    {
+        Assert.Equal(2, SplitWork(fewestToSplit, itemNanoseconds, handOff: 0).Length);
+        Assert.Single(SplitWork(fewestToSplit - 1, itemNanoseconds, handOff: 0));
+    }
+
+    [Theory]
+    [InlineData(250, 32)] // 4 µs parts: 16 items each
+    [InlineData(2000, 4)]
+    public void ASlowHandOffNeedsProportionallyBiggerParts(double itemNanoseconds, int fewestToSplit)
+    {
+        double slow = HandOffAsking(4000);
+        Assert.Equal(2, SplitWork(fewestToSplit, itemNanoseconds, slow).Length);
+        Assert.Single(SplitWork(fewestToSplit - 1, itemNanoseconds, slow));
+        Assert.Equal(2, SplitWork(fewestToSplit - 1, itemNanoseconds, handOff: 0).Length); // a quick hand-off would split it
+    }
+
+    [Fact]
+    public void RefusedSplitsAreProbedSoTheMeasurementFollowsTheMachine()
+    {
+        using var threads = new MaxThreadsScope(2);
+        Parallelism.HandOffNanoseconds = HandOffAsking(1e6); // 1 ms parts
+        int* log = stackalloc int[1 + 3 * 16];
+        var splitCalls = new System.Collections.Generic.List<int>();
+        for (int call = 1; call <= Parallelism.ProbePeriod + Parallelism.ProbeLength + 1; call++)
+        {
+            log[0] = 0;
+            Parallelism.For(10, &Record, log, itemNanoseconds: 1000); // worth 2 parts at a quick hand-off
+            if (log[0] > 1) splitCalls.Add(call);
+        }
+        // Refusals 1 … ProbePeriod run alone; the next ProbeLength calls split; then refusals count again.
+        Assert.Equal(Enumerable.Range(Parallelism.ProbePeriod + 1, Parallelism.ProbeLength), splitCalls);
+    }
+
+    [Fact]
+    public void HandOffsAreMeasuredWhileTheWorkerSpins()
+    {
+        using var threads = new MaxThreadsScope(2);
+        Parallelism.HandOffNanoseconds = 0;
+        int* log = stackalloc int[1 + 3 * 16];
+        for (int call = 0; call < 200; call++)
+        {
+            log[0] = 0;
+            Parallelism.For(1 << 20, &Record, log, 1); // split whatever the hand-off
+            Assert.Equal(2, log[0]);
+        }
+        // Samples above 20 µs are not taken (a descheduled thread); a cross-core hand-off is well below.
+        Assert.InRange(Parallelism.HandOffNanoseconds, 1, 20_000);
+    }
+
+    [Theory]
+    [InlineData(double.NaN)]
+    [InlineData(-1.0)]
+    [InlineData(double.PositiveInfinity)]
+    public void AHandOffMustBeAFiniteTimeOfAtLeastZero(double value)
+    {
+        var error = Assert.Throws<ArgumentOutOfRangeException>(() => Parallelism.HandOffNanoseconds = value);
+        Assert.Contains("HandOffNanoseconds", error.Message);
+    }
+
+    // Parts longer than the spin (the caller blocks on the join) and pauses longer than it (the worker blocks): every
+    // part still runs once per call and the caller returns only after all of them.
+    private static void SlowOnWorker(void* state, int begin, int end)
+    {
+        if (begin > 0) Thread.Sleep(1);
+        Interlocked.Add(ref *(int*)state, end - begin);
+    }
+
+    [Fact]
+    public void ThreadsThatBlockedAfterSpinningStillMeet()
+    {
+        using var threads = new MaxThreadsScope(2);
+        int done = 0;
+        for (int call = 1; call <= 20; call++)
+        {
+            Parallelism.HandOffNanoseconds = 0;
+            Parallelism.For(2, &SlowOnWorker, &done, 1);
+            Assert.Equal(2 * call, Volatile.Read(ref done));
+            if (call % 2 == 0) Thread.Sleep(1);
+        }
     }
 }

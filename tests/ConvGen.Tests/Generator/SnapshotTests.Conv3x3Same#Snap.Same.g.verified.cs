@@ -188,11 +188,11 @@ public unsafe partial class Same : global::ConvGen.INetwork
         frame->L0B = _layer0Bias.Pointer;
         frame->L2W = _layer2Weight.Pointer;
         frame->L2B = _layer2Bias.Pointer;
-        if (frame->Recording) global::ConvGen.Parallelism.For(batch * 16, &Step0, frame, grain: 112); // layer 0: zero-padded copy of its input for the weight gradient
-        global::ConvGen.Parallelism.For(batch * 10, &Step1, frame, grain: 7); // layer 0: Conv 3x3, 16→16 + Relu
-        if (frame->Recording) global::ConvGen.Parallelism.For(batch * 2, &Step2, frame, grain: 14); // layer 2: zero-padded copy of its input for the weight gradient
-        global::ConvGen.Parallelism.For(batch * 10, &Step3, frame, grain: 14); // layer 2: Conv 3x3, 16→8
-        global::ConvGen.Parallelism.For(batch * 1, &Step4, frame, grain: 20); // output
+        if (frame->Recording) global::ConvGen.Parallelism.For(batch * 16, &Step0, frame, itemNanoseconds: 36); // layer 0: zero-padded copy of its input for the weight gradient
+        global::ConvGen.Parallelism.For(batch * 10, &Step1, frame, itemNanoseconds: 576); // layer 0: Conv 3x3, 16→16 + Relu
+        if (frame->Recording) global::ConvGen.Parallelism.For(batch * 2, &Step2, frame, itemNanoseconds: 288); // layer 2: zero-padded copy of its input for the weight gradient
+        global::ConvGen.Parallelism.For(batch * 10, &Step3, frame, itemNanoseconds: 288); // layer 2: Conv 3x3, 16→8
+        global::ConvGen.Parallelism.For(batch * 1, &Step4, frame, itemNanoseconds: 200); // output
     }
 
     private readonly global::ConvGen.TransposedWeights _L2WT;
@@ -232,15 +232,15 @@ public unsafe partial class Same : global::ConvGen.INetwork
                 frame.L2WT = _L2WT.Pointer;
                 frame.L0WT = _L0WT.Pointer;
                 frame.Partials = (float*)Unsafe.AsPointer(ref global::System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(_partialSums)); // pinned at allocation
-                global::ConvGen.Parallelism.For(batch * 1, &Back0, &frame, grain: 20); // ∂loss/∂output into the internal layout
-                global::ConvGen.Parallelism.For(8, &Back1, &frame, grain: (int)((12L + batch - 1) / batch)); // ∂ layer 2 weight and bias, in 8 chunks of ∂Z rows
+                global::ConvGen.Parallelism.For(batch * 1, &Back0, &frame, itemNanoseconds: 200); // ∂loss/∂output into the internal layout
+                global::ConvGen.Parallelism.For(8, &Back1, &frame, itemNanoseconds: 360 * batch); // ∂ layer 2 weight and bias, in 8 chunks of ∂Z rows
                 Back1Add(&frame);
-                global::ConvGen.Parallelism.For(batch * 10, &Back2, &frame, grain: 14); // ∂ layer 2 input: forward kernel over transposed weights
-                global::ConvGen.Parallelism.For((int)(((long)batch * 1600 + 4095) / 4096), &Back3, &frame, grain: 4); // ∂ through layer 1 (Relu)
-                global::ConvGen.Parallelism.For(8, &Back4, &frame, grain: (int)((6L + batch - 1) / batch)); // ∂ layer 0 weight and bias, in 8 chunks of ∂Z rows
+                global::ConvGen.Parallelism.For(batch * 10, &Back2, &frame, itemNanoseconds: 288); // ∂ layer 2 input: forward kernel over transposed weights
+                global::ConvGen.Parallelism.For((int)(((long)batch * 1600 + 4095) / 4096), &Back3, &frame, itemNanoseconds: 1024); // ∂ through layer 1 (Relu)
+                global::ConvGen.Parallelism.For(8, &Back4, &frame, itemNanoseconds: 720 * batch); // ∂ layer 0 weight and bias, in 8 chunks of ∂Z rows
                 Back4Add(&frame);
-                if (wantInput) global::ConvGen.Parallelism.For(batch * 10, &Back5, &frame, grain: 7); // ∂ layer 0 input: forward kernel over transposed weights
-                if (wantInput) global::ConvGen.Parallelism.For(batch * 2, &Back6, &frame, grain: 20); // gradient into its tensor's layout
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 10, &Back5, &frame, itemNanoseconds: 576); // ∂ layer 0 input: forward kernel over transposed weights
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 2, &Back6, &frame, itemNanoseconds: 200); // gradient into its tensor's layout
             }
         }
     }

@@ -161,8 +161,8 @@ public unsafe partial class Depthwise : global::ConvGen.INetwork
         int batch = frame->Batch;
         frame->L0W = _layer0Weight.Pointer;
         frame->L0B = _layer0Bias.Pointer;
-        global::ConvGen.Parallelism.For(batch * 80, &Step0, frame, grain: 1098); // layer 0: depthwise Conv 3x3, 16→16 + Relu
-        if (frame->T1 != frame->Output) global::ConvGen.Parallelism.For(batch * 16, &Step1, frame, grain: 198); // output
+        global::ConvGen.Parallelism.For(batch * 80, &Step0, frame, itemNanoseconds: 3.645); // layer 0: depthwise Conv 3x3, 16→16 + Relu
+        if (frame->T1 != frame->Output) global::ConvGen.Parallelism.For(batch * 16, &Step1, frame, itemNanoseconds: 20.25); // output
     }
 
     private readonly global::ConvGen.TransposedWeights _L0WT;
@@ -195,10 +195,10 @@ public unsafe partial class Depthwise : global::ConvGen.INetwork
                 frame.InputGradient = ig;
                 frame.G0 = gs + (nint)batch * 0;
                 frame.L0WT = _L0WT.Pointer;
-                global::ConvGen.Parallelism.For(batch * 16, &Back0, &frame, grain: 198); // ∂loss/∂output into the internal layout
-                global::ConvGen.Parallelism.For((int)(((long)batch * 1296 + 4095) / 4096), &Back1, &frame, grain: 4); // ∂ through layer 1 (Relu)
-                global::ConvGen.Parallelism.For(16, &Back2, &frame, grain: (int)((220L + batch - 1) / batch)); // ∂ layer 0 weight
-                if (wantInput) global::ConvGen.Parallelism.For(batch * 80, &Back3, &frame, grain: 1098); // ∂ layer 0 input: forward kernel over transposed weights
+                global::ConvGen.Parallelism.For(batch * 16, &Back0, &frame, itemNanoseconds: 20.25); // ∂loss/∂output into the internal layout
+                global::ConvGen.Parallelism.For((int)(((long)batch * 1296 + 4095) / 4096), &Back1, &frame, itemNanoseconds: 1024); // ∂ through layer 1 (Relu)
+                global::ConvGen.Parallelism.For(16, &Back2, &frame, itemNanoseconds: 18.225 * batch); // ∂ layer 0 weight
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 80, &Back3, &frame, itemNanoseconds: 3.645); // ∂ layer 0 input: forward kernel over transposed weights
             }
         }
     }

@@ -171,10 +171,10 @@ public unsafe partial class Dilated : global::ConvGen.INetwork
         int batch = frame->Batch;
         frame->L0W = _layer0Weight.Pointer;
         frame->L0B = _layer0Bias.Pointer;
-        global::ConvGen.Parallelism.For(batch * 8, &Step0, frame, grain: 72); // zero-padded copy
-        global::ConvGen.Parallelism.For(batch * 11, &Step1, frame, grain: 26); // layer 0: Conv 3x3, 8→8 + Tanh
-        global::ConvGen.Parallelism.For(batch * 1, &Step2, frame, grain: 17); // layer 2: GlobalAvgPool
-        global::ConvGen.Parallelism.For(batch * 1, &Step3, frame, grain: 2000); // output
+        global::ConvGen.Parallelism.For(batch * 8, &Step0, frame, itemNanoseconds: 56.25); // zero-padded copy
+        global::ConvGen.Parallelism.For(batch * 11, &Step1, frame, itemNanoseconds: 158); // layer 0: Conv 3x3, 8→8 + Tanh
+        global::ConvGen.Parallelism.For(batch * 1, &Step2, frame, itemNanoseconds: 242); // layer 2: GlobalAvgPool
+        global::ConvGen.Parallelism.For(batch * 1, &Step3, frame, itemNanoseconds: 2); // output
     }
 
     private readonly global::ConvGen.TransposedWeights _L0WT;
@@ -212,14 +212,14 @@ public unsafe partial class Dilated : global::ConvGen.INetwork
                 frame.G3 = gs + (nint)batch * 1944;
                 frame.L0WT = _L0WT.Pointer;
                 frame.Partials = (float*)Unsafe.AsPointer(ref global::System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(_partialSums)); // pinned at allocation
-                global::ConvGen.Parallelism.For(batch * 1, &Back0, &frame, grain: 2000); // ∂loss/∂output into the internal layout
-                global::ConvGen.Parallelism.For(batch * 1, &Back1, &frame, grain: 17); // ∂ through layer 2 (GlobalAvgPool)
-                global::ConvGen.Parallelism.For((int)(((long)batch * 968 + 4095) / 4096), &Back2, &frame, grain: 4); // ∂ through layer 1 (Tanh)
-                global::ConvGen.Parallelism.For(8, &Back3, &frame, grain: (int)((19L + batch - 1) / batch)); // ∂ layer 0 weight and bias, in 8 chunks of ∂Z rows
+                global::ConvGen.Parallelism.For(batch * 1, &Back0, &frame, itemNanoseconds: 2); // ∂loss/∂output into the internal layout
+                global::ConvGen.Parallelism.For(batch * 1, &Back1, &frame, itemNanoseconds: 242); // ∂ through layer 2 (GlobalAvgPool)
+                global::ConvGen.Parallelism.For((int)(((long)batch * 968 + 4095) / 4096), &Back2, &frame, itemNanoseconds: 1024); // ∂ through layer 1 (Tanh)
+                global::ConvGen.Parallelism.For(8, &Back3, &frame, itemNanoseconds: 218 * batch); // ∂ layer 0 weight and bias, in 8 chunks of ∂Z rows
                 Back3Add(&frame);
-                if (wantInput) global::ConvGen.Parallelism.For(batch * 1, &Back4, &frame, grain: 9); // layer 0: ∂Z onto the backward-data grid
-                if (wantInput) global::ConvGen.Parallelism.For(batch * 11, &Back5, &frame, grain: 26); // ∂ layer 0 input: forward kernel over transposed weights
-                if (wantInput) global::ConvGen.Parallelism.For(batch * 1, &Back6, &frame, grain: 17); // gradient into its tensor's layout
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 1, &Back4, &frame, itemNanoseconds: 450); // layer 0: ∂Z onto the backward-data grid
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 11, &Back5, &frame, itemNanoseconds: 158); // ∂ layer 0 input: forward kernel over transposed weights
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 1, &Back6, &frame, itemNanoseconds: 242); // gradient into its tensor's layout
             }
         }
     }

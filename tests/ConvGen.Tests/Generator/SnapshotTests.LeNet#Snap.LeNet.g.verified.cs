@@ -252,15 +252,15 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         frame->L9B = _layer9Bias.Pointer;
         frame->L11W = _layer11Weight.Pointer;
         frame->L11B = _layer11Bias.Pointer;
-        if (frame->Recording) global::ConvGen.Parallelism.For(batch * 1, &Step0, frame, grain: 16); // layer 0: zero-padded copy of its input for the weight gradient
-        global::ConvGen.Parallelism.For(batch * 28, &Step1, frame, grain: 39); // layer 0: Conv 5x5, 1→6 + Relu
-        global::ConvGen.Parallelism.For(batch * 14, &Step2, frame, grain: 48); // layer 2: MaxPool
-        global::ConvGen.Parallelism.For(batch * 10, &Step3, frame, grain: 7); // layer 3: Conv 5x5, 6→16 + Relu
-        global::ConvGen.Parallelism.For(batch * 10, &Step4, frame, grain: 100); // layer 5: MaxPool
-        global::ConvGen.Parallelism.For((batch + 3) / 4 * 5, &Step5, frame, grain: 5); // layer 7: Linear 400→120 + Relu
-        global::ConvGen.Parallelism.For((batch + 3) / 4 * 4, &Step6, frame, grain: 16); // layer 9: Linear 120→84 + Relu
-        global::ConvGen.Parallelism.For((batch + 3) / 4 * 1, &Step7, frame, grain: 48); // layer 11: Linear 84→10
-        global::ConvGen.Parallelism.For(batch * 10, &Step8, frame, grain: 16000); // output
+        if (frame->Recording) global::ConvGen.Parallelism.For(batch * 1, &Step0, frame, itemNanoseconds: 256); // layer 0: zero-padded copy of its input for the weight gradient
+        global::ConvGen.Parallelism.For(batch * 28, &Step1, frame, itemNanoseconds: 105); // layer 0: Conv 5x5, 1→6 + Relu
+        global::ConvGen.Parallelism.For(batch * 14, &Step2, frame, itemNanoseconds: 84); // layer 2: MaxPool
+        global::ConvGen.Parallelism.For(batch * 10, &Step3, frame, itemNanoseconds: 600); // layer 3: Conv 5x5, 6→16 + Relu
+        global::ConvGen.Parallelism.For(batch * 10, &Step4, frame, itemNanoseconds: 40); // layer 5: MaxPool
+        global::ConvGen.Parallelism.For((batch + 3) / 4 * 5, &Step5, frame, itemNanoseconds: 960); // layer 7: Linear 400→120 + Relu
+        global::ConvGen.Parallelism.For((batch + 3) / 4 * 4, &Step6, frame, itemNanoseconds: 252); // layer 9: Linear 120→84 + Relu
+        global::ConvGen.Parallelism.For((batch + 3) / 4 * 1, &Step7, frame, itemNanoseconds: 84); // layer 11: Linear 84→10
+        global::ConvGen.Parallelism.For(batch * 10, &Step8, frame, itemNanoseconds: 0.25); // output
     }
 
     private readonly global::ConvGen.TransposedWeights _L11WT;
@@ -311,27 +311,27 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
                 frame.L7WT = _L7WT.Pointer;
                 frame.L0WT = _L0WT.Pointer;
                 frame.Partials = (float*)Unsafe.AsPointer(ref global::System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(_partialSums)); // pinned at allocation
-                global::ConvGen.Parallelism.For(batch, &Back0, &frame, grain: 1600); // ∂loss/∂output into the internal layout
-                global::ConvGen.Parallelism.For(2, &Back1, &frame, grain: (int)((3200L + batch - 1) / batch)); // ∂ layer 11 bias
-                global::ConvGen.Parallelism.For(2, &Back2, &frame, grain: (int)((381L + batch - 1) / batch)); // ∂ layer 11 weight
-                global::ConvGen.Parallelism.For((batch + 3) / 4 * 4, &Back3, &frame, grain: 191); // ∂ layer 11 input: forward kernel over transposed weights
-                global::ConvGen.Parallelism.For((int)(((long)batch * 88 + 4095) / 4096), &Back4, &frame, grain: 4); // ∂ through layer 10 (Relu)
-                global::ConvGen.Parallelism.For(11, &Back5, &frame, grain: (int)((2096L + batch - 1) / batch)); // ∂ layer 9 bias
-                global::ConvGen.Parallelism.For(8, &Back6, &frame, grain: (int)((127L + batch - 1) / batch)); // ∂ layer 9 weight
-                global::ConvGen.Parallelism.For((batch + 3) / 4 * 5, &Back7, &frame, grain: 20); // ∂ layer 9 input: forward kernel over transposed weights
-                global::ConvGen.Parallelism.For((int)(((long)batch * 120 + 4095) / 4096), &Back8, &frame, grain: 4); // ∂ through layer 8 (Relu)
-                global::ConvGen.Parallelism.For(15, &Back9, &frame, grain: (int)((2000L + batch - 1) / batch)); // ∂ layer 7 bias
-                global::ConvGen.Parallelism.For(35, &Back10, &frame, grain: (int)((117L + batch - 1) / batch)); // ∂ layer 7 weight
-                global::ConvGen.Parallelism.For((batch + 3) / 4 * 17, &Back11, &frame, grain: 15); // ∂ layer 7 input: forward kernel over transposed weights
-                global::ConvGen.Parallelism.For(batch * 2, &Back12, &frame, grain: 20); // ∂ through layer 5 (MaxPool)
-                global::ConvGen.Parallelism.For(8, &Back13, &frame, grain: (int)((6L + batch - 1) / batch)); // ∂ layer 3 weight and bias, in 8 chunks of ∂Z rows
+                global::ConvGen.Parallelism.For(batch, &Back0, &frame, itemNanoseconds: 2.5); // ∂loss/∂output into the internal layout
+                global::ConvGen.Parallelism.For(2, &Back1, &frame, itemNanoseconds: 1.25 * batch); // ∂ layer 11 bias
+                global::ConvGen.Parallelism.For(2, &Back2, &frame, itemNanoseconds: 10.5 * batch); // ∂ layer 11 weight
+                global::ConvGen.Parallelism.For((batch + 3) / 4 * 4, &Back3, &frame, itemNanoseconds: 21); // ∂ layer 11 input: forward kernel over transposed weights
+                global::ConvGen.Parallelism.For((int)(((long)batch * 88 + 4095) / 4096), &Back4, &frame, itemNanoseconds: 1024); // ∂ through layer 10 (Relu)
+                global::ConvGen.Parallelism.For(11, &Back5, &frame, itemNanoseconds: 1.909 * batch); // ∂ layer 9 bias
+                global::ConvGen.Parallelism.For(8, &Back6, &frame, itemNanoseconds: 31.5 * batch); // ∂ layer 9 weight
+                global::ConvGen.Parallelism.For((batch + 3) / 4 * 5, &Back7, &frame, itemNanoseconds: 202); // ∂ layer 9 input: forward kernel over transposed weights
+                global::ConvGen.Parallelism.For((int)(((long)batch * 120 + 4095) / 4096), &Back8, &frame, itemNanoseconds: 1024); // ∂ through layer 8 (Relu)
+                global::ConvGen.Parallelism.For(15, &Back9, &frame, itemNanoseconds: 2 * batch); // ∂ layer 7 bias
+                global::ConvGen.Parallelism.For(35, &Back10, &frame, itemNanoseconds: 34.286 * batch); // ∂ layer 7 weight
+                global::ConvGen.Parallelism.For((batch + 3) / 4 * 17, &Back11, &frame, itemNanoseconds: 282); // ∂ layer 7 input: forward kernel over transposed weights
+                global::ConvGen.Parallelism.For(batch * 2, &Back12, &frame, itemNanoseconds: 200); // ∂ through layer 5 (MaxPool)
+                global::ConvGen.Parallelism.For(8, &Back13, &frame, itemNanoseconds: 750 * batch); // ∂ layer 3 weight and bias, in 8 chunks of ∂Z rows
                 Back13Add(&frame);
-                global::ConvGen.Parallelism.For(batch * 14, &Back14, &frame, grain: 5); // ∂ layer 3 input: summed over output channels in the lanes
-                global::ConvGen.Parallelism.For(batch * 1, &Back15, &frame, grain: 4); // ∂ through layer 2 (MaxPool)
-                global::ConvGen.Parallelism.For(8, &Back16, &frame, grain: (int)((11L + batch - 1) / batch)); // ∂ layer 0 weight and bias, in 8 chunks of ∂Z rows
+                global::ConvGen.Parallelism.For(batch * 14, &Back14, &frame, itemNanoseconds: 840); // ∂ layer 3 input: summed over output channels in the lanes
+                global::ConvGen.Parallelism.For(batch * 1, &Back15, &frame, itemNanoseconds: 1176); // ∂ through layer 2 (MaxPool)
+                global::ConvGen.Parallelism.For(8, &Back16, &frame, itemNanoseconds: 368 * batch); // ∂ layer 0 weight and bias, in 8 chunks of ∂Z rows
                 Back16Add(&frame);
-                if (wantInput) global::ConvGen.Parallelism.For(batch * 1, &Back17, &frame, grain: 3); // layer 0: ∂Z onto the backward-data grid
-                if (wantInput) global::ConvGen.Parallelism.For(batch * 28, &Back18, &frame, grain: 39); // ∂ layer 0 input: forward kernel over transposed weights
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 1, &Back17, &frame, itemNanoseconds: 1536); // layer 0: ∂Z onto the backward-data grid
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 28, &Back18, &frame, itemNanoseconds: 105); // ∂ layer 0 input: forward kernel over transposed weights
             }
         }
     }

@@ -168,9 +168,9 @@ public unsafe partial class Head : global::ConvGen.INetwork
         int batch = frame->Batch;
         frame->L0W = _layer0Weight.Pointer;
         frame->L0B = _layer0Bias.Pointer;
-        if (frame->Recording) global::ConvGen.Parallelism.For(batch * 2, &Step0, frame, grain: 82); // layer 0: zero-padded copy of its input for the weight gradient
-        global::ConvGen.Parallelism.For(batch * 12, &Step1, frame, grain: 247); // layer 0: Conv 3x3, 2→3 + Sigmoid
-        if (frame->T2 != frame->Output) global::ConvGen.Parallelism.For(batch * 3, &Step2, frame, grain: 112); // output
+        if (frame->Recording) global::ConvGen.Parallelism.For(batch * 2, &Step0, frame, itemNanoseconds: 49); // layer 0: zero-padded copy of its input for the weight gradient
+        global::ConvGen.Parallelism.For(batch * 12, &Step1, frame, itemNanoseconds: 16.2); // layer 0: Conv 3x3, 2→3 + Sigmoid
+        if (frame->T2 != frame->Output) global::ConvGen.Parallelism.For(batch * 3, &Step2, frame, itemNanoseconds: 36); // output
     }
 
     private readonly global::ConvGen.TransposedWeights _L0WT;
@@ -206,12 +206,12 @@ public unsafe partial class Head : global::ConvGen.INetwork
                 frame.G1 = gs + (nint)batch * 432;
                 frame.L0WT = _L0WT.Pointer;
                 frame.Partials = (float*)Unsafe.AsPointer(ref global::System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(_partialSums)); // pinned at allocation
-                global::ConvGen.Parallelism.For(batch * 3, &Back0, &frame, grain: 112); // ∂loss/∂output into the internal layout
-                global::ConvGen.Parallelism.For((int)(((long)batch * 432 + 4095) / 4096), &Back1, &frame, grain: 4); // ∂ through layer 1 (Sigmoid)
-                global::ConvGen.Parallelism.For(batch * 1, &Back2, &frame, grain: 38); // layer 0: ∂Z into NCHW8c for the weight gradient
-                global::ConvGen.Parallelism.For(8, &Back3, &frame, grain: (int)((165L + batch - 1) / batch)); // ∂ layer 0 weight and bias, in 8 chunks of ∂Z rows
+                global::ConvGen.Parallelism.For(batch * 3, &Back0, &frame, itemNanoseconds: 36); // ∂loss/∂output into the internal layout
+                global::ConvGen.Parallelism.For((int)(((long)batch * 432 + 4095) / 4096), &Back1, &frame, itemNanoseconds: 1024); // ∂ through layer 1 (Sigmoid)
+                global::ConvGen.Parallelism.For(batch * 1, &Back2, &frame, itemNanoseconds: 108); // layer 0: ∂Z into NCHW8c for the weight gradient
+                global::ConvGen.Parallelism.For(8, &Back3, &frame, itemNanoseconds: 24.3 * batch); // ∂ layer 0 weight and bias, in 8 chunks of ∂Z rows
                 Back3Add(&frame);
-                if (wantInput) global::ConvGen.Parallelism.For(batch * 12, &Back4, &frame, grain: 247); // ∂ layer 0 input: forward kernel over transposed weights
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 12, &Back4, &frame, itemNanoseconds: 16.2); // ∂ layer 0 input: forward kernel over transposed weights
             }
         }
     }

@@ -153,8 +153,8 @@ public unsafe partial class Pointwise : global::ConvGen.INetwork
     {
         int batch = frame->Batch;
         frame->L0W = _layer0Weight.Pointer;
-        global::ConvGen.Parallelism.For(batch * 3, &Step0, frame, grain: 5); // layer 0: Conv 1x1, 64→32
-        if (frame->T1 != frame->Output) global::ConvGen.Parallelism.For(batch * 32, &Step1, frame, grain: 327); // output
+        global::ConvGen.Parallelism.For(batch * 3, &Step0, frame, itemNanoseconds: 836); // layer 0: Conv 1x1, 64→32
+        if (frame->T1 != frame->Output) global::ConvGen.Parallelism.For(batch * 32, &Step1, frame, itemNanoseconds: 12.25); // output
     }
 
     private readonly global::ConvGen.TransposedWeights _L0WT;
@@ -187,9 +187,9 @@ public unsafe partial class Pointwise : global::ConvGen.INetwork
                 frame.InputGradient = ig;
                 frame.G0 = outputGradient.Overlaps(inputGradient) ? gs + (nint)batch * 0 : og; // read in place, unless ∂loss/∂input could overwrite it while it is read
                 frame.L0WT = _L0WT.Pointer;
-                if (frame.G0 != og) global::ConvGen.Parallelism.For(batch * 32, &Back0, &frame, grain: 327); // ∂loss/∂output into the internal layout
-                global::ConvGen.Parallelism.For(176, &Back1, &frame, grain: (int)((281L + batch - 1) / batch)); // ∂ layer 0 weight
-                if (wantInput) global::ConvGen.Parallelism.For(batch * 3, &Back2, &frame, grain: 5); // ∂ layer 0 input: forward kernel over transposed weights
+                if (frame.G0 != og) global::ConvGen.Parallelism.For(batch * 32, &Back0, &frame, itemNanoseconds: 12.25); // ∂loss/∂output into the internal layout
+                global::ConvGen.Parallelism.For(176, &Back1, &frame, itemNanoseconds: 14.255 * batch); // ∂ layer 0 weight
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 3, &Back2, &frame, itemNanoseconds: 836); // ∂ layer 0 input: forward kernel over transposed weights
             }
         }
     }

@@ -166,9 +166,9 @@ public unsafe partial class Stem : global::ConvGen.INetwork
         int batch = frame->Batch;
         frame->L0W = _layer0Weight.Pointer;
         frame->L0B = _layer0Bias.Pointer;
-        if (frame->Recording) global::ConvGen.Parallelism.For(batch * 3, &Step0, frame, grain: 12); // layer 0: zero-padded copy of its input for the weight gradient
-        global::ConvGen.Parallelism.For(batch * 16, &Step1, frame, grain: 5); // layer 0: Conv 7x7, 3→16 + Relu
-        global::ConvGen.Parallelism.For(batch * 2, &Step2, frame, grain: 8); // output
+        if (frame->Recording) global::ConvGen.Parallelism.For(batch * 3, &Step0, frame, itemNanoseconds: 361); // layer 0: zero-padded copy of its input for the weight gradient
+        global::ConvGen.Parallelism.For(batch * 16, &Step1, frame, itemNanoseconds: 941); // layer 0: Conv 7x7, 3→16 + Relu
+        global::ConvGen.Parallelism.For(batch * 2, &Step2, frame, itemNanoseconds: 512); // output
     }
 
     private readonly float[] _partialSums = GC.AllocateArray<float>(18944, pinned: true); // 8 chunks' partial sums per chunked weight gradient
@@ -200,11 +200,11 @@ public unsafe partial class Stem : global::ConvGen.INetwork
                 frame.InputGradient = ig;
                 frame.G0 = gs + (nint)batch * 0;
                 frame.Partials = (float*)Unsafe.AsPointer(ref global::System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(_partialSums)); // pinned at allocation
-                global::ConvGen.Parallelism.For(batch * 2, &Back0, &frame, grain: 8); // ∂loss/∂output into the internal layout
-                global::ConvGen.Parallelism.For((int)(((long)batch * 4096 + 4095) / 4096), &Back1, &frame, grain: 4); // ∂ through layer 1 (Relu)
-                global::ConvGen.Parallelism.For(8, &Back2, &frame, grain: (int)((3L + batch - 1) / batch)); // ∂ layer 0 weight and bias, in 8 chunks of ∂Z rows
+                global::ConvGen.Parallelism.For(batch * 2, &Back0, &frame, itemNanoseconds: 512); // ∂loss/∂output into the internal layout
+                global::ConvGen.Parallelism.For((int)(((long)batch * 4096 + 4095) / 4096), &Back1, &frame, itemNanoseconds: 1024); // ∂ through layer 1 (Relu)
+                global::ConvGen.Parallelism.For(8, &Back2, &frame, itemNanoseconds: 1882 * batch); // ∂ layer 0 weight and bias, in 8 chunks of ∂Z rows
                 Back2Add(&frame);
-                if (wantInput) global::ConvGen.Parallelism.For(batch * 32, &Back3, &frame, grain: 9); // ∂ layer 0 input: summed over output channels in the lanes
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 32, &Back3, &frame, itemNanoseconds: 470); // ∂ layer 0 input: summed over output channels in the lanes
             }
         }
     }
