@@ -34,6 +34,56 @@ public static class Machine
             (System.Runtime.Intrinsics.X86.Avx512F.IsSupported, "AVX-512F"),
         }.Where(f => f.On).Select(f => f.Name).DefaultIfEmpty("no AVX2/FMA"));
 
+    /// <summary>
+    /// The median time, in nanoseconds, for two threads to pass a value back and forth through a shared field (each
+    /// spins until it sees the other's store): 5 rounds of 20,000 round trips. It tracks the cost of moving a cache
+    /// line between the cores, which on this VM changes between periods of minutes and decides how the 2-thread
+    /// figures come out (see docs/architecture.md, "Work items and the worker pool").
+    /// </summary>
+    public static double CrossCoreRoundTripNanoseconds()
+    {
+        if (Environment.ProcessorCount < 2) return double.NaN;
+        var box = new PingPong();
+        var other = new System.Threading.Thread(() =>
+        {
+            int last = 0;
+            while (true)
+            {
+                int v;
+                while ((v = System.Threading.Volatile.Read(ref box.Ping)) == last) System.Threading.Thread.SpinWait(1);
+                if (v < 0) return;
+                last = v;
+                System.Threading.Volatile.Write(ref box.Pong, v);
+            }
+        }) { IsBackground = true };
+        other.Start();
+        const int trips = 20_000;
+        var rounds = new double[5];
+        int k = 0;
+        for (int r = 0; r < rounds.Length; r++)
+        {
+            long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
+            for (int i = 0; i < trips; i++)
+            {
+                System.Threading.Volatile.Write(ref box.Ping, ++k);
+                while (System.Threading.Volatile.Read(ref box.Pong) != k) System.Threading.Thread.SpinWait(1);
+            }
+            rounds[r] = System.Diagnostics.Stopwatch.GetElapsedTime(t0).TotalNanoseconds / trips;
+        }
+        System.Threading.Volatile.Write(ref box.Ping, -1);
+        other.Join();
+        Array.Sort(rounds);
+        return rounds[rounds.Length / 2];
+    }
+
+    // Ping and Pong two cache lines apart, so each thread writes its own line.
+    [System.Runtime.InteropServices.StructLayout(System.Runtime.InteropServices.LayoutKind.Explicit)]
+    private sealed class PingPong
+    {
+        [System.Runtime.InteropServices.FieldOffset(0)] public int Ping;
+        [System.Runtime.InteropServices.FieldOffset(128)] public int Pong;
+    }
+
     /// <summary>The 1/5/15-minute load averages.</summary>
     public static string LoadAverage()
     {

@@ -47,7 +47,8 @@ public static class Program
             LoadBefore = Machine.LoadAverage(),
             Command = options.Command ?? "dotnet ConvGen.Benchmarks.dll " + string.Join(" ", args),
         };
-        Console.WriteLine($"{Machine.CpuName()}, {Machine.Topology()}, {Machine.Isa()}; .NET {Environment.Version}; load average {run.LoadBefore}; nice {Machine.Nice()}");
+        run.RoundTripBefore = Machine.CrossCoreRoundTripNanoseconds();
+        Console.WriteLine($"{Machine.CpuName()}, {Machine.Topology()}, {Machine.Isa()}; .NET {Environment.Version}; load average {run.LoadBefore}; nice {Machine.Nice()}; cross-core round trip {run.RoundTripBefore:F0} ns");
         foreach (string problem in Machine.BuildProblems()) Console.WriteLine($"WARNING: {problem}");
 
         int peakRuns = options.Quick ? 40 : 150;
@@ -77,14 +78,17 @@ public static class Program
                 Console.WriteLine();
                 run.ConvRows = ConvBench.Run(shapes, options, peers, run.PeakBefore);
                 run.ConvSeconds = clock.Elapsed.TotalSeconds;
+                run.HandOffAfterConv = ConvGen.Parallelism.HandOffNanoseconds;
             }
             if (!options.SkipLeNet)
             {
                 run.LoadBeforeLeNet = Machine.LoadAverage();
+                run.RoundTripBeforeLeNet = Machine.CrossCoreRoundTripNanoseconds();
                 Console.WriteLine();
                 double start = clock.Elapsed.TotalSeconds;
                 run.LeNet = LeNetBench.Run(options, peers.Torch, Stopwatch.StartNew()); // --budget counts from here
                 run.LeNetSeconds = clock.Elapsed.TotalSeconds - start;
+                run.HandOffAfterLeNet = ConvGen.Parallelism.HandOffNanoseconds;
             }
             run.Workspaces = WorkspacePlan.ForRun(run.Shapes, !options.SkipLeNet);
         }
@@ -98,6 +102,7 @@ public static class Program
         foreach (var row in run.ConvRows)
             row.Peak = Math.Max(row.PeakJustBefore, Math.Max(run.PeakBefore.GetValueOrDefault(row.Threads), run.PeakAfter.GetValueOrDefault(row.Threads)));
         run.LoadAfter = Machine.LoadAverage();
+        run.RoundTripAfter = Machine.CrossCoreRoundTripNanoseconds();
         run.Seconds = clock.Elapsed.TotalSeconds;
 
         string report = Report.Write(run);
@@ -126,6 +131,11 @@ public sealed class RunInfo
     public required string Command { get; init; }
     public string? LoadBeforeLeNet { get; set; }
     public string LoadAfter { get; set; } = "n/a";
+    public double RoundTripBefore { get; set; } = double.NaN;
+    public double RoundTripBeforeLeNet { get; set; } = double.NaN;
+    public double RoundTripAfter { get; set; } = double.NaN;
+    public double? HandOffAfterConv { get; set; }
+    public double? HandOffAfterLeNet { get; set; }
     public double Seconds { get; set; }
     public double ConvSeconds { get; set; }
     public double LeNetSeconds { get; set; }

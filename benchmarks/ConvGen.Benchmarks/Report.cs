@@ -34,6 +34,12 @@ public static class Report
         sb.AppendLine($"- Whole run {run.Seconds:F0} s (part 1 {run.ConvSeconds:F0} s, part 2 {run.LeNetSeconds:F0} s) at nice {Machine.Nice()}. "
             + $"**Load average** (1/5/15 min) before: {run.LoadBefore}{(run.LoadBeforeLeNet is null ? "" : $"; before part 2: {run.LoadBeforeLeNet}")}; after: {run.LoadAfter}. "
             + $"The machine has {Environment.ProcessorCount} logical CPUs and is shared with other work: a load average above {Environment.ProcessorCount} means other processes were competing for the cores, which hits the 2-thread figures hardest.");
+        string handOffs = string.Join("; ", new (string When, double? Value)[] { ("after part 1", run.HandOffAfterConv), ("after part 2", run.HandOffAfterLeNet) }
+            .Where(h => h.Value is not null).Select(h => $"{h.When} {h.Value:F0} ns"));
+        sb.AppendLine($"- **Cross-core round trip** (two threads pass a value back and forth through memory, median of 5 × 20,000): before {run.RoundTripBefore:F0} ns; "
+            + $"{(double.IsNaN(run.RoundTripBeforeLeNet) ? "" : $"before part 2 {run.RoundTripBeforeLeNet:F0} ns; ")}after {run.RoundTripAfter:F0} ns. "
+            + $"ConvGen's pool measured its hand-off (`Parallelism.HandOffNanoseconds`){(handOffs.Length == 0 ? ": n/a" : $" {handOffs}")}. "
+            + "On this VM the round trip moves between about 100 and 400 ns from one period of minutes to the next, for the same binaries: the 2-thread figures, and which small steps ConvGen splits, follow it.");
         var t = o.Timing;
         sb.AppendLine($"- Per-call figures: Stopwatch (peers: `perf_counter` / `steady_clock`) around each call; {t.WarmupSeconds:0.##} s warm-up, then ≥ {t.Seconds:0.##} s and ≥ {t.MinCalls} timed calls "
             + $"in {t.Rounds} round(s); within a round ConvGen, oneDNN and PyTorch take turns (the peers are child processes that wait on a pipe while another side runs); "
