@@ -1,6 +1,7 @@
 using System;
 using System.ComponentModel;
 using System.Diagnostics;
+using System.Runtime.ExceptionServices;
 using System.Threading;
 
 namespace ConvGen;
@@ -8,7 +9,8 @@ namespace ConvGen;
 /// <summary>
 /// How many threads a generated <c>Forward</c> may use, and the small worker pool it runs on. Work is split into
 /// contiguous ranges of independent items (rows, channel blocks, samples), one range per thread, so a result never
-/// depends on scheduling. A call that finds the pool busy (another thread's Forward) runs on its own thread.
+/// depends on scheduling. A call that finds the pool busy (another thread's Forward, or a For inside a part of this
+/// thread's own) runs on its own thread.
 /// </summary>
 public static unsafe class Parallelism
 {
@@ -27,6 +29,7 @@ public static unsafe class Parallelism
     private static delegate*<void*, int, int, void> s_body;
     private static void* s_state;
     private static int s_count, s_parts, s_pending;
+    private static ExceptionDispatchInfo? s_failure;
     private static Worker[] s_workers = Array.Empty<Worker>();
     // Released by the last worker to finish, for a caller that stopped spinning. A semaphore rather than a
     // ManualResetEventSlim: the latter creates its lock object the first time a Wait really blocks, a 24-byte allocation
@@ -47,8 +50,9 @@ public static unsafe class Parallelism
     // Whether a split pays depends on how long a hand-off to the other core takes, and on this machine's 2 vCPUs that
     // swings between periods of minutes (where the hypervisor places them): a ping-pong round trip took 100 ns in one
     // and 390–440 ns in another. So For measures it: s_startTimestamp is when the caller handed out the current job,
-    // s_handOffTicks a running average (each sample weighs 1/8) of how long the first worker took to see one while it
-    // spun, in Stopwatch ticks; samples beyond s_maxSampleTicks are a descheduled thread, not the hand-off.
+    // s_handOffTicks a running average (each sample weighs 1/8) of how long the first worker took to see one when it
+    // had not blocked (it spun, or the job was there when it came back), in Stopwatch ticks; samples beyond
+    // s_maxSampleTicks are a descheduled thread, not the hand-off.
     private static long s_startTimestamp;
     private static double s_handOffTicks;
     private static readonly long s_maxSampleTicks = Stopwatch.Frequency / 50_000; // 20 µs
@@ -68,7 +72,7 @@ public static unsafe class Parallelism
     internal const int WorkPerHandOff = 12;
 
     // A split refused only because of the measured hand-off is still run now and then, so that the measurement follows
-    // the machine: after every ProbePeriod-th refusal, the next ProbeLength calls split. The first of them usually finds
+    // the machine: after every ProbePeriod-th refusal, the next ProbeLength calls that would be refused split. The first of them usually finds
     // the worker blocked and pays a wake (about 50 µs, not measured); the next ones find it spinning. At LeNet's 8
     // steps per batch-1 forward, that is one wake per 1,024 forwards (about 10 ms). The counters are not synchronized:
     // concurrent callers may miscount, which only moves a probe.
@@ -126,16 +130,21 @@ public static unsafe class Parallelism
         Run(count, body, state, parts);
     }
 
-    /// <summary>The fewest items of <paramref name="itemNanoseconds"/> each that hold <paramref name="nanoseconds"/> of work.</summary>
+    /// <summary>
+    /// The fewest items of <paramref name="itemNanoseconds"/> each that hold <paramref name="nanoseconds"/> of work
+    /// (all of them, so no split, for an estimate that is not a positive number).
+    /// </summary>
     private static int ItemsHolding(double nanoseconds, double itemNanoseconds)
     {
+        if (!(itemNanoseconds > 0)) return int.MaxValue;
         double items = Math.Ceiling(nanoseconds / itemNanoseconds);
         return items >= 1 ? (int)Math.Min(items, int.MaxValue) : 1;
     }
 
     private static void Run(int count, delegate*<void*, int, int, void> body, void* state, int parts)
     {
-        if (parts <= 1 || !Monitor.TryEnter(s_gate))
+        // Monitor is re-entrant: a For inside a part run by this thread must not take the pool its own call holds.
+        if (parts <= 1 || Monitor.IsEntered(s_gate) || !Monitor.TryEnter(s_gate))
         {
             body(state, 0, count);
             return;
@@ -147,6 +156,7 @@ public static unsafe class Parallelism
             s_state = state;
             s_count = count;
             s_parts = parts;
+            s_failure = null;
             Volatile.Write(ref s_pending, parts - 1);
             s_startTimestamp = Stopwatch.GetTimestamp();
             for (int p = 1; p < parts; p++) s_workers[p - 1].Start(p);
@@ -159,6 +169,7 @@ public static unsafe class Parallelism
                 // Even if this thread's part threw: the workers still write into the caller's buffers.
                 WaitForWorkers();
             }
+            s_failure?.Throw();
         }
         finally
         {
@@ -196,6 +207,11 @@ public static unsafe class Parallelism
         {
             s_body(s_state, (int)begin, (int)end);
         }
+        catch (Exception e)
+        {
+            // Thrown on a worker it would end the process; the caller rethrows it instead (the first, if several).
+            Interlocked.CompareExchange(ref s_failure, ExceptionDispatchInfo.Capture(e), null);
+        }
         finally
         {
             if (Interlocked.Decrement(ref s_pending) == CallerBlocked) s_done.Release();
@@ -204,7 +220,8 @@ public static unsafe class Parallelism
 
     // One worker thread. A job arrives as a new sequence number: the worker spins on it for a while after each part,
     // then blocks on its semaphore. The flag _blocked tells the caller a Release is owed; taking it with an exchange on
-    // both sides means exactly one of them acts on it, so a wake-up is never lost nor left over for the next job.
+    // both sides means exactly one of them acts on it, so a wake-up is never lost nor left over for the next job. (Job 1
+    // is not measured: it includes the thread's start.)
     private sealed class Worker
     {
         private readonly SemaphoreSlim _signal = new(0);
@@ -232,7 +249,7 @@ public static unsafe class Parallelism
             {
                 bool spun = AwaitJob(seen);
                 seen = Volatile.Read(ref _sequence);
-                if (spun && _measures && seen > 1) Measure(Stopwatch.GetTimestamp() - Volatile.Read(ref s_startTimestamp));
+                if (spun && _measures && seen != 1) Measure(Stopwatch.GetTimestamp() - Volatile.Read(ref s_startTimestamp));
                 RunPart(_part);
             }
         }

@@ -86,6 +86,13 @@ public sealed unsafe class ParallelismTests
     }
 
     [Theory]
+    [InlineData(0.0)]
+    [InlineData(-5.0)]
+    [InlineData(double.NaN)]
+    public void AnEstimateThatIsNotPositiveDoesNotSplit(double itemNanoseconds)
+        => Assert.Single(SplitWork(1000, itemNanoseconds, handOff: 0));
+
+    [Theory]
     [InlineData(250, 32)] // 4 µs parts: 16 items each
     [InlineData(2000, 4)]
     public void ASlowHandOffNeedsProportionallyBiggerParts(double itemNanoseconds, int fewestToSplit)
@@ -159,5 +166,41 @@ public sealed unsafe class ParallelismTests
             Assert.Equal(2 * call, Volatile.Read(ref done));
             if (call % 2 == 0) Thread.Sleep(1);
         }
+    }
+
+    // Each part of the outer call runs an inner For over 100 items and counts them.
+    private static void Nested(void* state, int begin, int end)
+    {
+        for (int i = begin; i < end; i++) Parallelism.For(100, &Count, state, 1);
+    }
+
+    private static void Count(void* state, int begin, int end) => Interlocked.Add(ref *(int*)state, end - begin);
+
+    [Fact]
+    public void AForInsideAPartRunsOnThatPartsThread()
+    {
+        using var threads = new MaxThreadsScope(2);
+        int counted = 0;
+        for (int call = 1; call <= 50; call++)
+        {
+            Parallelism.For(2, &Nested, &counted, 1);
+            Assert.Equal(200 * call, Volatile.Read(ref counted)); // every inner item, before the outer call returned
+        }
+    }
+
+    private static void ThrowOnWorker(void* state, int begin, int end)
+    {
+        if (begin > 0) throw new InvalidOperationException($"part [{begin}, {end})");
+    }
+
+    [Fact]
+    public void AnExceptionInAWorkersPartReachesTheCaller()
+    {
+        using var threads = new MaxThreadsScope(2);
+        var error = Assert.Throws<InvalidOperationException>(() => Parallelism.For(2, &ThrowOnWorker, null, 1));
+        Assert.Equal("part [1, 2)", error.Message);
+        int counted = 0;
+        Parallelism.For(1000, &Count, &counted, 1); // the pool still works
+        Assert.Equal(1000, counted);
     }
 }
