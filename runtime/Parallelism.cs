@@ -60,23 +60,28 @@ public static unsafe class Parallelism
 
     /// <summary>
     /// The least work, in nanoseconds, that the <c>For</c> overload taking <c>itemNanoseconds</c> (the one generated
-    /// code calls) gives a thread. A part must also hold <see cref="WorkPerHandOff"/> times the measured hand-off
-    /// (<see cref="HandOffNanoseconds"/>), which decides while hand-offs take more than 1/12 of this.
+    /// code calls) gives a thread while hand-offs are quick. Once the measured hand-off (<see cref="HandOffNanoseconds"/>)
+    /// exceeds <see cref="SlowHandOffNanoseconds"/>, a part must instead hold <see cref="WorkPerHandOff"/> hand-offs.
     /// </summary>
     /// <remarks>
-    /// LeNet's batch-1 forward at 2 threads, medians: in a period of 100 ns round trips, 7.0 µs with parts of at least
-    /// 1 µs of work, 8.0 with 2 µs, 9.5 with 4 µs (nothing split); in a period of 390 ns round trips (hand-offs measured
-    /// at 325–345 ns), 14.0 µs with 1 µs parts, 10.5 with 2 µs and 9.5 unsplit. 12 hand-offs of 330 ns ask for 4 µs.
+    /// LeNet's batch-1 forward at 2 threads, medians: in a period of 100 ns round trips (hand-offs measured at
+    /// 96–166 ns while every step split), 6.9–7.1 µs with parts of at least 1 µs of work, 8.0 with 2 µs, 9.5 with 4 µs
+    /// (nothing split); in a period of 390 ns round trips (hand-offs measured at 325–395 ns), 14.0 µs with 1 µs parts,
+    /// 10.5 with 2 µs and 9.5 unsplit. Splitting only the larger steps in a quick period (parts of 1.8 µs) took 10.2 µs:
+    /// a step split after one that was not reads its input from the other core's cache, so the threshold has two
+    /// settings rather than a slope. 12 hand-offs of 330 ns ask for 4 µs.
     /// </remarks>
     public const double MinPartNanoseconds = 1000;
+    internal const double SlowHandOffNanoseconds = 240;
     internal const int WorkPerHandOff = 12;
 
     // A split refused only because of the measured hand-off is still run now and then, so that the measurement follows
-    // the machine: after every ProbePeriod-th refusal, the next ProbeLength calls that would be refused split. The first of them usually finds
-    // the worker blocked and pays a wake (about 50 µs, not measured); the next ones find it spinning. At LeNet's 8
-    // steps per batch-1 forward, that is one wake per 1,024 forwards (about 10 ms). The counters are not synchronized:
-    // concurrent callers may miscount, which only moves a probe.
-    internal const int ProbePeriod = 8192, ProbeLength = 4;
+    // the machine: after every ProbePeriod-th refusal, the next ProbeLength calls that would be refused split. The
+    // first of them usually finds the worker blocked and pays a wake (tens of µs, not measured); the next ones find it
+    // spinning, and 15 samples move the average most of the way to the new level. At LeNet's 8 steps per batch-1
+    // forward, a probe comes every 1,024 forwards (about 10 ms). The counters are not synchronized: concurrent callers
+    // may miscount, which only moves a probe.
+    internal const int ProbePeriod = 8192, ProbeLength = 16;
     private static int s_refused, s_probes;
 
     /// <summary>
@@ -109,15 +114,17 @@ public static unsafe class Parallelism
     /// <summary>
     /// Runs <paramref name="body"/> over items <c>[0, count)</c> of about <paramref name="itemNanoseconds"/> of work
     /// each (the generator's estimate), split into up to <see cref="MaxThreads"/> contiguous ranges that each hold at
-    /// least <see cref="MinPartNanoseconds"/> of work and <see cref="WorkPerHandOff"/> measured hand-offs.
+    /// least <see cref="MinPartNanoseconds"/> of work, or <see cref="WorkPerHandOff"/> measured hand-offs when those are
+    /// slow (see <see cref="MinPartNanoseconds"/>).
     /// </summary>
     [EditorBrowsable(EditorBrowsableState.Never)]
     public static void For(int count, delegate*<void*, int, int, void> body, void* state, double itemNanoseconds)
     {
         int parts = Math.Min(MaxThreads, count / ItemsHolding(MinPartNanoseconds, itemNanoseconds));
-        double handOffs = s_handOffTicks * s_nanosecondsPerTick * WorkPerHandOff;
-        if (parts > 1 && handOffs > MinPartNanoseconds)
+        double handOff = s_handOffTicks * s_nanosecondsPerTick;
+        if (parts > 1 && handOff > SlowHandOffNanoseconds)
         {
+            double handOffs = WorkPerHandOff * handOff;
             int affordable = count / ItemsHolding(handOffs, itemNanoseconds);
             if (affordable >= 2) parts = Math.Min(parts, affordable);
             else if (s_probes > 0) { s_probes--; parts = 2; }
@@ -184,7 +191,10 @@ public static unsafe class Parallelism
         {
             if (Stopwatch.GetTimestamp() > deadline)
             {
-                if (Interlocked.Or(ref s_pending, CallerBlocked) != 0) s_done.Wait();
+                // The flag asks the worker whose decrement finishes the job for a release. A release can also be left
+                // over (the count reached zero between the flag and the look below), so a wake only means: look again.
+                Interlocked.Or(ref s_pending, CallerBlocked);
+                while ((Volatile.Read(ref s_pending) & ~CallerBlocked) != 0) s_done.Wait();
                 return;
             }
             Thread.SpinWait(8);
@@ -219,9 +229,9 @@ public static unsafe class Parallelism
     }
 
     // One worker thread. A job arrives as a new sequence number: the worker spins on it for a while after each part,
-    // then blocks on its semaphore. The flag _blocked tells the caller a Release is owed; taking it with an exchange on
-    // both sides means exactly one of them acts on it, so a wake-up is never lost nor left over for the next job. (Job 1
-    // is not measured: it includes the thread's start.)
+    // then blocks on its semaphore, having set _blocked, which tells Start to release it. A wake-up is never lost (see
+    // AwaitJob); a release left over from an earlier block costs one extra look, nothing more. (Job 1 is not measured:
+    // it includes the thread's start.)
     private sealed class Worker
     {
         private readonly SemaphoreSlim _signal = new(0);
@@ -254,28 +264,38 @@ public static unsafe class Parallelism
             }
         }
 
-        /// <summary>Returns once the sequence number has moved past <paramref name="seen"/>: true if it did while this thread spun.</summary>
+        /// <summary>
+        /// Returns once the sequence number has moved past <paramref name="seen"/>: true if it did before this thread
+        /// blocked. A wake from the semaphore only means "look again": the loop, not the release, decides that a job
+        /// has come, so a release that arrives late or twice never runs a part that was not handed out.
+        /// </summary>
         private bool AwaitJob(int seen)
         {
+            bool spun = true;
             long deadline = Stopwatch.GetTimestamp() + s_spinTicks;
             while (Volatile.Read(ref _sequence) == seen)
             {
                 if (Stopwatch.GetTimestamp() > deadline)
                 {
+                    spun = false;
+                    // Flag first, then look: Start increments the sequence before it takes the flag, so either this
+                    // look sees the new job or Start sees the flag and releases.
                     Interlocked.Exchange(ref _blocked, 1);
                     if (Volatile.Read(ref _sequence) == seen) _signal.Wait();
-                    else if (Interlocked.Exchange(ref _blocked, 0) == 0) _signal.Wait(); // Start took the flag: take its release
-                    return false;
+                    Interlocked.Exchange(ref _blocked, 0);
+                    continue;
                 }
                 Thread.SpinWait(1);
             }
-            return true;
+            return spun;
         }
     }
 
     private static void Measure(long ticks)
     {
         if (ticks > s_maxSampleTicks) return;
-        s_handOffTicks = s_handOffTicks == 0 ? ticks : s_handOffTicks + (ticks - s_handOffTicks) / 8;
+        double estimate = s_handOffTicks;
+        // One late sample (an interrupt, a preempted thread) raises the average by at most half.
+        s_handOffTicks = estimate == 0 ? ticks : estimate + (Math.Min(ticks, 5 * estimate) - estimate) / 8;
     }
 }

@@ -104,6 +104,14 @@ public sealed unsafe class ParallelismTests
     }
 
     [Fact]
+    public void UpToTheSlowThresholdAHandOffLeavesTheMinimumPart()
+    {
+        // 12 hand-offs of 240 ns would ask for 2.9 µs parts; at the threshold the 1 µs minimum still decides.
+        Assert.Equal(2, SplitWork(8, 250, Parallelism.SlowHandOffNanoseconds).Length);
+        Assert.Single(SplitWork(8, 250, Parallelism.SlowHandOffNanoseconds + 1));
+    }
+
+    [Fact]
     public void RefusedSplitsAreProbedSoTheMeasurementFollowsTheMachine()
     {
         using var threads = new MaxThreadsScope(2);
