@@ -41,9 +41,9 @@ public static unsafe class Parallelism
 
     // How long an idle worker, and a caller waiting for the workers, spin before they block. The steps of a Forward or
     // Backward follow each other within microseconds, and a spinning thread sees a store from the other core within a
-    // cache-line transfer, while waking a blocked thread took about 50 µs here. The spin must outlast two such wakes:
-    // at 50 µs, a caller that blocked (its worker woke late) woke late in turn, by which time the worker had spun out
-    // and blocked again, and the pair kept blocking every call.
+    // cache-line transfer, while waking a blocked thread is slow here: two threads taking turns through semaphores
+    // took 66–101 µs per round trip. The spin outlasts such a round trip, so a worker woken late is still spinning
+    // when its caller, woken late in turn, hands out the next step.
     private const int SpinMicroseconds = 200;
     private static readonly long s_spinTicks = Stopwatch.Frequency * SpinMicroseconds / 1_000_000;
 
