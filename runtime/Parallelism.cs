@@ -121,7 +121,7 @@ public static unsafe class Parallelism
     public static void For(int count, delegate*<void*, int, int, void> body, void* state, double itemNanoseconds)
     {
         int parts = Math.Min(MaxThreads, count / ItemsHolding(MinPartNanoseconds, itemNanoseconds));
-        double handOff = s_handOffTicks * s_nanosecondsPerTick;
+        double handOff = HandOffNanoseconds;
         if (parts > 1 && handOff > SlowHandOffNanoseconds)
         {
             double handOffs = WorkPerHandOff * handOff;

@@ -159,7 +159,7 @@ public sealed unsafe class ParallelismTests
     private static void SlowOnWorker(void* state, int begin, int end)
     {
         if (begin > 0) Thread.Sleep(1);
-        Interlocked.Add(ref *(int*)state, end - begin);
+        Count(state, begin, end);
     }
 
     [Fact]
@@ -169,8 +169,7 @@ public sealed unsafe class ParallelismTests
         int done = 0;
         for (int call = 1; call <= 20; call++)
         {
-            Parallelism.HandOffNanoseconds = 0;
-            Parallelism.For(2, &SlowOnWorker, &done, 1);
+            Parallelism.For(2, &SlowOnWorker, &done, 1); // the grain overload: split whatever the hand-off
             Assert.Equal(2 * call, Volatile.Read(ref done));
             if (call % 2 == 0) Thread.Sleep(1);
         }
