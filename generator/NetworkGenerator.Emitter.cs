@@ -134,6 +134,7 @@ public sealed partial class NetworkGenerator
                 w.Line($"{p.Field} = new global::ConvGen.Parameter(\"{p.Name}\", new int[] {{ {string.Join(", ", p.Shape)} }}, {p.LayoutExpression});");
             w.Line($"_parameters = new global::ConvGen.Parameter[] {{ {string.Join(", ", plan.Parameters.Select(p => p.Field))} }};");
             foreach (var r in plan.Backward.Repacked) w.Line($"_{r.Pointer} = {r.RepackCall};");
+            foreach (var u in plan.Winograd) w.Line($"_{u.Pointer} = global::ConvGen.WinogradWeights.ForConv3x3({u.Source.Field}, inChannels: {u.InChannels});");
             foreach (var (weight, mask) in plan.Backward.Masks) w.Line($"_{mask} = {weight.Field}.Layout.SlotMask();");
             if (plan.Parameters.Count > 0)
             {
@@ -161,6 +162,7 @@ public sealed partial class NetworkGenerator
             w.Line($"public float* OutputGradient, InputGradient{string.Concat(back.Tensors.Select(t => ", " + t.Field))};");
             foreach (var p in plan.Parameters) w.Line($"public float* {p.Pointer}, {p.GradientPointer};");
             foreach (var r in back.Repacked) w.Line($"public float* {r.Pointer};");
+            foreach (var u in plan.Winograd) w.Line($"public float* {u.Pointer}; // Winograd-transformed weights");
             foreach (var (_, mask) in back.Masks) w.Line($"public float* {mask};");
             w.Close();
             w.Line();
@@ -188,6 +190,7 @@ public sealed partial class NetworkGenerator
             w.Line($"    throw new ArgumentException($\"input must hold batch × InputLength = {{batch}} × {{InputLength}} = {{(long)batch * InputLength}} floats ({model.Input.C}×{model.Input.H}×{model.Input.W} per sample), but holds {{input.Length}}.\", nameof(input));");
             w.Line("if (output.Length != (long)batch * OutputLength)");
             w.Line($"    throw new ArgumentException($\"output must hold batch × OutputLength = {{batch}} × {{OutputLength}} = {{(long)batch * OutputLength}} floats ({model.Output} per sample), but holds {{output.Length}}.\", nameof(output));");
+            foreach (var u in plan.Winograd) w.Line($"if (s_useAvx2) _{u.Pointer}.Refresh(); // layer {u.Source.Layer}'s weights as they are now, transformed for its Winograd kernel (the scalar twin reads them untransformed)");
             w.Line("// One caller at a time records into the instance; concurrent callers run in their own thread's workspace.");
             w.Open("if (RecordForBackward && Monitor.TryEnter(_recordLock))");
             w.Open("try");
@@ -262,6 +265,7 @@ public sealed partial class NetworkGenerator
             w.Open("private void RunForward(Frame* frame)");
             w.Line("int batch = frame->Batch;");
             foreach (var p in plan.Parameters) w.Line($"frame->{p.Pointer} = {p.Field}.Pointer;");
+            foreach (var u in plan.Winograd) w.Line($"frame->{u.Pointer} = _{u.Pointer}.Pointer;");
             for (int i = 0; i < plan.Steps.Count; i++)
             {
                 string call = $"global::ConvGen.Parallelism.For({KernelEmitter.WorkItems(plan.Steps[i])}, &Step{i}, {KernelEmitter.ForArguments(plan.Steps[i], "frame")}); // {KernelEmitter.Describe(plan.Steps[i])}";
@@ -278,6 +282,7 @@ public sealed partial class NetworkGenerator
         {
             var back = plan.Backward;
             foreach (var r in back.Repacked) w.Line($"private readonly global::ConvGen.TransposedWeights _{r.Pointer};");
+            foreach (var u in plan.Winograd) w.Line($"private readonly global::ConvGen.WinogradWeights _{u.Pointer};");
             foreach (var (weight, mask) in back.Masks) w.Line($"private readonly float[] _{mask};");
             if (back.PartialSumFloats > 0)
                 w.Line($"private readonly float[] _partialSums = GC.AllocateArray<float>({N(back.PartialSumFloats)}, pinned: true); // {ConvWeightGradStep.WeightGradChunks} chunks' partial sums per chunked weight gradient");

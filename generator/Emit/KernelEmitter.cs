@@ -26,7 +26,9 @@ internal sealed partial class KernelEmitter(CodeWriter w, ExecutionPlan plan)
             string name = $"Step{i}";
             switch (plan.Steps[i])
             {
+                case CopyStep { TileRows: > 0 } s: EmitWinogradGrid(name, s); break;
                 case CopyStep s: EmitCopy(name, s); break;
+                case ConvStep s when s.Winograd is not null: EmitWinograd(name, s); break;
                 case ConvStep s when s.PlanarGemm: EmitPlanarGemm(name, s); break;
                 case ConvStep s when s.Planar: EmitDepthwisePlanar(name, s); break;
                 case ConvStep s when s.Layer.IsDepthwise: EmitDepthwise(name, s); break;
@@ -67,6 +69,7 @@ internal sealed partial class KernelEmitter(CodeWriter w, ExecutionPlan plan)
         static (string, double) BatchTimes(int items) => ($"batch * {items}", items);
         return step switch
         {
+            ConvStep s when s.Winograd is not null => BatchTimes(s.To.H / 2),
             ConvStep s when s.Planar => BatchTimes(s.To.C * ((s.To.H + PlanarRows(s) - 1) / PlanarRows(s))),
             ConvStep s when s.PlanarGemm => BatchTimes(GemmItems(s)),
             ConvStep s when s.PlanarOutput || s.RowsToBlocked => BatchTimes(s.To.H),
@@ -76,6 +79,7 @@ internal sealed partial class KernelEmitter(CodeWriter w, ExecutionPlan plan)
             ActivationStep s => ($"(int)(((long)batch * {s.From.Stride} + {ActivationChunk - 1}) / {ActivationChunk})", (double)s.From.Stride / ActivationChunk),
             PoolStep s when s.Layer.Kind == LayerKind.GlobalAvgPool => BatchTimes(Tensor.Blocks(s.To.C)),
             PoolStep s => BatchTimes(Tensor.Blocks(s.To.C) * s.To.H),
+            CopyStep { TileRows: > 0 } s => BatchTimes(s.TileRows),
             CopyStep s => BatchTimes(s.To.Blocked || s.From.Blocked ? Tensor.Blocks(s.To.C) : s.To.C),
             _ => throw new InvalidOperationException(step.GetType().Name),
         };
@@ -88,6 +92,8 @@ internal sealed partial class KernelEmitter(CodeWriter w, ExecutionPlan plan)
     /// </summary>
     private static double SampleNanoseconds(Step step) => step switch
     {
+        // Winograd: 16 multiply-adds per 2×2 tile and channel pair where the direct kernel does 36.
+        ConvStep { Winograd: not null } s => 16.0 * s.To.C * (s.To.H / 2) * (s.To.W / 2) * s.From.C / 40,
         ConvStep s => (double)s.To.C * s.To.H * s.To.W * (s.From.C / s.Layer.Groups) * s.Layer.KernelHeight * s.Layer.KernelWidth / 40,
         LinearStep s => (double)s.Layer.Output.C * s.Layer.Input.C / 40,
         _ => Math.Max((double)step.From.C * step.From.H * step.From.W, (double)step.To.C * step.To.H * step.To.W) / 4,

@@ -17,7 +17,7 @@ public sealed class RandomizedNetworkTests
     /// <summary>Fixed, so CI runs the same cases every time; set <c>CONVGEN_SEED</c> to explore other draws locally.</summary>
     private static readonly int Seed = int.TryParse(Environment.GetEnvironmentVariable("CONVGEN_SEED"), out int s) ? s : 7_340_033;
     private const int Count = 40;
-    private const int FixedCount = 40;
+    private const int FixedCount = 43;
     private const long Budget = 2_500_000;
 
     /// <summary>One case: the network and the batch to run.</summary>
@@ -62,6 +62,8 @@ public sealed class RandomizedNetworkTests
         Assert.Contains(Cases, c => c.Spec.Layers.OfType<LinearSpec>().Count() >= 2);
         Assert.Contains(Cases, c => !c.Spec.Output.IsFlat);
         Assert.Contains(Cases, c => c.Spec.Layers.OfType<ConvSpec>().Count() >= 3);
+        // Layers the Winograd kernel runs: 3x3, stride 1, dense, inputs in blocks of 8 (at least 32), outputs in groups of 32.
+        Assert.Contains(layers, l => l is ConvSpec { Kh: 3, Kw: 3, Stride: 1, Dilation: 1, Groups: 1, In: >= 32 } c && c.In % 8 == 0 && c.Out % 32 == 0);
         Assert.Equal(FixedCount, Cases.Count(c => c.Spec.Name.StartsWith("Fixed", StringComparison.Ordinal)));
         // Max pooling with padding where the -inf padding matters (input not known to be positive).
         Assert.Contains(Cases, c => Enumerable.Range(0, c.Spec.Layers.Count).Any(i =>
@@ -167,6 +169,13 @@ public sealed class RandomizedNetworkTests
                   new FlattenSpec(), new LinearSpec(300, 12), new ActivationSpec(RefActivationKind.Sigmoid));
         // Tiny inputs: tanh and sigmoid near 0, where 1 − 2/(e^2x + 1) style formulas lose digits.
         AddScaled(1e-3f, 2, 4, 5, 7, new ActivationSpec(RefActivationKind.Tanh), new ActivationSpec(RefActivationKind.Sigmoid));
+        // Winograd F(2×2, 3×3) forward kernels (ConvStep.WinogradFits): on the network's NCHW input with padding 1 (rows
+        // of 5 tiles: register tiles of 3 and 2), then on NCHW8c without padding (4 tiles: 2 + 2), unbiased; padding 2
+        // on an input 2 wide, then padding 1 on NCHW8c (the blocked padded grid); a single 2×2 tile (a 1-tile register
+        // tile) with "same" padding.
+        Add(2, 32, 6, 10, new ConvSpec(3, 3, 32, 32, Pad: 1), relu, new ConvSpec(3, 3, 32, 64, Bias: false), tanh);
+        Add(1, 40, 4, 2, new ConvSpec(3, 3, 40, 32, Pad: 2), relu, new ConvSpec(3, 3, 32, 32, Pad: 1));
+        Add(3, 32, 2, 2, new ConvSpec(3, 3, 32, 32, Same: true), new ActivationSpec(RefActivationKind.Sigmoid));
 
         s_laneSumCases = laneSum;
         while (cases.Count < FixedCount + Count)

@@ -45,6 +45,18 @@ public class SnapshotTests
         public partial class Head;
         """));
 
+    /// <summary>
+    /// A 3x3 layer the Winograd kernel runs (32 → 32, rows of 3 tiles), on the network's NCHW input: the zero-padded
+    /// NCHW8c grid written by pairs of rows, the input transform, the 16 products per register tile, the output
+    /// transform with the fused ReLU, the scalar twin, and the transformed weights refreshed by Forward.
+    /// </summary>
+    [Fact]
+    public void Winograd3x3() => SnapshotHelper.Verify(GeneratorHarness.Run(Usings + """
+        [Input(32, 4, 6)]
+        [Conv(3, 3, pad: 1, @in: 32, @out: 32), Relu]
+        public partial class Winograd;
+        """));
+
     /// <summary>The everyday 3x3 same-padding layer, twice: the forward kernels and each backward-data kernel read their input through zero-padded views.</summary>
     [Fact]
     public void Conv3x3Same() => SnapshotHelper.Verify(GeneratorHarness.Run(Usings + """

@@ -94,3 +94,14 @@ public partial class WideNet
 public partial class WideLinearNet
 {
 }
+
+/// <summary>
+/// Two layers the Winograd F(2×2, 3×3) kernel runs (3x3, stride 1, 32 inputs, 32 and 64 outputs, even output sizes):
+/// the first on the network's NCHW input through a zero-padded NCHW8c grid, the second on NCHW8c without padding.
+/// </summary>
+[Input(32, 6, 8)]
+[Conv(3, 3, 32, 32, pad: 1), Relu]
+[Conv(3, 3, 32, 64)]
+public partial class WinogradNet
+{
+}

@@ -1,0 +1,226 @@
+using System.Collections.Generic;
+using System.Linq;
+using static ConvGen.Generator.Emit.CodeWriter;
+
+namespace ConvGen.Generator.Emit;
+
+// The Winograd F(2×2, 3×3) forward kernel (ConvStep.WinogradFits). Per 2×2 output tile and channel pair it multiplies
+// 16 transformed values where the direct kernel multiplies 36 taps:
+//   V = Bᵀ·X·B   (the tile's 4×4 input patch; Bᵀ rows (1, 0, −1, 0), (0, 1, 1, 0), (0, −1, 1, 0), (0, 1, 0, −1))
+//   U = G·W·Gᵀ   (runtime WinogradWeights, refreshed by each Forward)
+//   Y = Aᵀ·(Σ_I U ⊙ V)·A + B   (Aᵀ rows (1, 1, 1, 0), (0, 1, −1, −1))
+// The sum over input channels is 16 matrix products, one per ξ (position in the 4×4), run with the same 4 blocks × 3
+// pixels register tile as the direct kernel, input channels in place of taps.
+internal sealed partial class KernelEmitter
+{
+    private const int WinogradBlocks = 4;
+
+    /// <summary>
+    /// A row of tiles cut into register tiles of 3 (the direct kernel's 4×3), with one or two of 2 where 3 does not
+    /// divide it (a 1-tile register tile would leave the FMA latency uncovered); a lone tile stays alone.
+    /// </summary>
+    private static List<(int First, int End, int Tiles)> WinogradRuns(int tiles)
+    {
+        if (tiles == 1) return [(0, 1, 1)];
+        int twos = tiles % 3 == 0 ? 0 : tiles % 3 == 2 ? 1 : 2, threes = (tiles - 2 * twos) / 3;
+        var runs = new List<(int, int, int)>();
+        if (threes > 0) runs.Add((0, 3 * threes, 3));
+        if (twos > 0) runs.Add((3 * threes, tiles, 2));
+        return runs;
+    }
+
+    private void EmitWinograd(string name, ConvStep s)
+    {
+        var l = s.Layer;
+        var grid = s.Winograd!;
+        var y = s.To;
+        int inputs = l.Input.C, outputs = l.Output.C, groups = outputs / 32;
+        int rows = y.H / 2, tiles = y.W / 2;
+        long xiU = (long)outputs * inputs, xiV = (long)tiles * inputs;
+        string u = $"f->{ConvStep.WinogradPointer(s.WeightPointer)}";
+        var runs = WinogradRuns(tiles);
+        string formula = ConvFormula(l);
+
+        w.Line($"// {formula}");
+        w.Line($"// {Describe(s)}; Winograd F(2×2, 3×3): per 2×2 output tile Y = Aᵀ·(Σ_I U ⊙ V)·A + B, U = G·W·Gᵀ, V = Bᵀ·X·B of its 4×4 input patch");
+        w.Line(Hot);
+        w.Line($"private static void {name}(void* state, int begin, int end) {{ if (s_useAvx2) {name}Avx(state, begin, end); else {name}Scalar(state, begin, end); }}");
+        w.Line();
+
+        w.Line($"// {formula}");
+        w.Line($"// Each work item is output rows 2·ty and 2·ty + 1 of one sample, all {outputs} channels: its row of transformed input");
+        w.Line("// tiles serves every output group from this thread's cache (a row transformed on one core and read on the other ran");
+        w.Line("// the 64→64 layer at 56×56 1.8× slower at 2 threads).");
+        w.Line("[SkipLocalsInit]");
+        w.Line(Hot);
+        w.Open($"private static void {name}Avx(void* state, int begin, int end)");
+        w.Line("var f = (Frame*)state;");
+        w.Line($"float* v = stackalloc float[{N(16 * xiV)}]; // V[ξ][tile][i] of one row of tiles");
+        w.Line($"float* m = stackalloc float[{16 * runs.Max(r => r.Tiles) * 32}]; // M[ξ][tile][o] of one register tile: Σ_i V·U");
+        w.Open("for (int item = begin; item < end; item++)");
+        w.Line($"int ty = item % {rows}, n = item / {rows};");
+        w.Line($"{name}Input({Sample(grid)} + ty * {2 * grid.RowStride}, v);");
+        w.Open($"for (int og = 0; og < {groups}; og++)");
+        w.Line($"float* u = {u} + og * {inputs * 32};");
+        w.Line(s.BiasPointer is null ? "float* b = null;" : $"float* b = f->{s.BiasPointer} + og * 32;");
+        w.Line($"float* y = {Sample(y)} + (nint)og * {WinogradBlocks * y.PlaneStride} + ty * {2 * y.RowStride};");
+        foreach (var (first, end, count) in runs)
+        {
+            if (end - first == count)
+                w.Line($"{name}Products{count}(u, v + {first * inputs}, m); {name}Output{count}(m, b, y + {first * 16});");
+            else
+                w.Line($"for (int tx = {first}; tx < {end}; tx += {count}) {{ {name}Products{count}(u, v + tx * {inputs}, m); {name}Output{count}(m, b, y + tx * 16); }}");
+        }
+        w.Close();
+        w.Close();
+        w.Close();
+        w.Line();
+
+        // Input transform.
+        w.Line($"// V[ξ][tile][i] = (Bᵀ·X·B)[ξ] for the 4×4 patch at rows 2·ty … 2·ty + 3, columns 2·tile … 2·tile + 3 of the zero-padded grid; 8 channels per vector.");
+        w.Line(Hot);
+        w.Open($"private static void {name}Input(float* x, float* v)");
+        w.Open($"for (int ib = 0; ib < {inputs / 8}; ib++)");
+        w.Open($"for (int tile = 0; tile < {tiles}; tile++)");
+        w.Line($"float* d = x + ib * {grid.PlaneStride} + tile * 16;");
+        w.Line("float* o = v + tile * " + inputs + " + ib * 8;");
+        w.Line("Vector256<float> d0, d1, d2, d3;");
+        // Bᵀ·X column by column into t{row}{column}, then each row of that times B.
+        for (int c = 0; c < 4; c++)
+        {
+            w.Line($"d0 = Avx.LoadVector256(d + {c * 8}); d1 = Avx.LoadVector256(d + {grid.RowStride + c * 8}); d2 = Avx.LoadVector256(d + {2 * grid.RowStride + c * 8}); d3 = Avx.LoadVector256(d + {3 * grid.RowStride + c * 8});");
+            w.Line($"Vector256<float> t0{c} = d0 - d2, t1{c} = d1 + d2, t2{c} = d2 - d1, t3{c} = d1 - d3;");
+        }
+        for (int r = 0; r < 4; r++)
+            w.Line($"Avx.Store(o + {(r * 4 + 0) * xiV}, t{r}0 - t{r}2); Avx.Store(o + {(r * 4 + 1) * xiV}, t{r}1 + t{r}2); Avx.Store(o + {(r * 4 + 2) * xiV}, t{r}2 - t{r}1); Avx.Store(o + {(r * 4 + 3) * xiV}, t{r}1 - t{r}3);");
+        w.Close();
+        w.Close();
+        w.Close();
+        w.Line();
+
+        foreach (int count in runs.Select(r => r.Tiles))
+        {
+            // The 16 products of one register tile.
+            w.Line($"// M[ξ][t][o] = Σ_i V[ξ][t][i] · U[ξ][i][o] for {count} tile(s) × 32 output channels, ξ = 0 … 15: acc[block][tile] += U[block] · broadcast(V[tile]), {inputs} deep.");
+            w.Line(Hot);
+            w.Open($"private static void {name}Products{count}(float* u, float* v, float* m)");
+            w.Open($"for (int xi = 0; xi < 16; xi++, u += {N(xiU)}, v += {N(xiV)}, m += {count * 32})");
+            for (int k = 0; k < WinogradBlocks; k++)
+                w.Line($"Vector256<float> {string.Join(", ", Range(count, t => $"a{k}_{t} = Vector256<float>.Zero"))};");
+            w.Line($"Vector256<float> w0, {string.Join(", ", Range(count, t => $"v{t}"))};");
+            w.Open($"for (int i = 0; i < {inputs}; i++)");
+            w.Line(string.Join(" ", Range(count, t => $"v{t} = Avx.BroadcastScalarToVector256(v + {(t == 0 ? "" : $"{t * inputs} + ")}i);")));
+            for (int k = 0; k < WinogradBlocks; k++)
+                w.Line($"w0 = Avx.LoadVector256(u + i * 32{(k == 0 ? "" : $" + {k * 8}")}); " + string.Join(" ", Range(count, t => $"a{k}_{t} = Fma.MultiplyAdd(w0, v{t}, a{k}_{t});")));
+            w.Close();
+            for (int t = 0; t < count; t++)
+                w.Line(string.Join(" ", Range(WinogradBlocks, k => $"Avx.Store(m + {t * 32 + k * 8}, a{k}_{t});")));
+            w.Close();
+            w.Close();
+            w.Line();
+
+            // The output transform, bias and activation.
+            int xiM = count * 32;
+            string Act(string v) => Apply(s.Activation, v, true);
+            w.Line($"// Y = Aᵀ·M·A + B[o], then the activation, for {count} tile(s) × 4 blocks: rows 2·ty and 2·ty + 1, columns 2·tile and 2·tile + 1.");
+            w.Line(Hot);
+            w.Open($"private static void {name}Output{count}(float* m, float* b, float* y)");
+            w.Open($"for (int t = 0; t < {count}; t++)");
+            w.Open($"for (int k = 0; k < {WinogradBlocks}; k++)");
+            w.Line("float* p = m + t * 32 + k * 8;");
+            w.Line("float* q = y + k * " + y.PlaneStride + " + t * 16;");
+            w.Line(s.BiasPointer is null ? "Vector256<float> bias = Vector256<float>.Zero;" : "Vector256<float> bias = Avx.LoadVector256(b + k * 8);");
+            string L(int xi) => $"Avx.LoadVector256(p + {xi * xiM})";
+            // Aᵀ·M: row 0 = M0 + M1 + M2, row 1 = M1 − M2 − M3 (rows of M, one column c at a time).
+            for (int c = 0; c < 4; c++)
+                w.Line($"Vector256<float> r0{c} = {L(c)} + {L(4 + c)} + {L(8 + c)}, r1{c} = {L(4 + c)} - {L(8 + c)} - {L(12 + c)};");
+            w.Line($"Avx.Store(q, {Act("bias + r00 + r01 + r02")}); Avx.Store(q + 8, {Act("bias + r01 - r02 - r03")});");
+            w.Line($"Avx.Store(q + {y.RowStride}, {Act("bias + r10 + r11 + r12")}); Avx.Store(q + {y.RowStride + 8}, {Act("bias + r11 - r12 - r13")});");
+            w.Close();
+            w.Close();
+            w.Close();
+            w.Line();
+        }
+
+        // Scalar twin: the direct sum over the same grid and work items.
+        w.Line($"// {formula}");
+        w.Line("// Scalar twin for CPUs without AVX2/FMA: the direct sum over the same zero-padded grid and work items.");
+        w.Line(Hot);
+        w.Open($"private static void {name}Scalar(void* state, int begin, int end)");
+        w.Line("var f = (Frame*)state;");
+        w.Open("for (int item = begin; item < end; item++)");
+        w.Line($"int ty = item % {rows}, n = item / {rows};");
+        w.Line($"float* x = {Sample(grid)};");
+        w.Line($"float* y = {Sample(y)};");
+        w.Line("for (int oy = 2 * ty; oy < 2 * ty + 2; oy++)");
+        w.Line($"    for (int o = 0; o < {outputs}; o++)");
+        w.Line($"        for (int ox = 0; ox < {y.W}; ox++)");
+        w.Line("        {");
+        w.Line($"            float acc = {(s.BiasPointer is null ? "0f" : $"f->{s.BiasPointer}[o]")};");
+        w.Line($"            float* wo = f->{s.WeightPointer} + (o >> 3) * {inputs * 72} + (o & 7);");
+        w.Line($"            for (int i = 0; i < {inputs}; i++)");
+        w.Line("                for (int ky = 0; ky < 3; ky++)");
+        w.Line("                    for (int kx = 0; kx < 3; kx++)");
+        w.Line($"                        acc += wo[(i * 9 + ky * 3 + kx) * 8] * x[(i >> 3) * {grid.PlaneStride} + (oy + ky) * {grid.RowStride} + (ox + kx) * 8 + (i & 7)];");
+        w.Line($"            y[(o >> 3) * {y.PlaneStride} + oy * {y.RowStride} + ox * 8 + (o & 7)] = {Apply(s.Activation, "acc", false)};");
+        w.Line("        }");
+        w.Close();
+        w.Close();
+        w.Line();
+    }
+
+    /// <summary>
+    /// The zero-padded NCHW8c grid a Winograd kernel reads, written by pairs of grid rows: work item ty writes rows
+    /// 2·ty + 1 and 2·ty + 2 (the first and last also the border rows), and the kernel's item ty reads rows 2·ty … 2·ty + 3,
+    /// so each thread reads what it wrote but for two rows per part. Split by channel blocks instead, the other core read
+    /// half the grid from this one's cache.
+    /// </summary>
+    private void EmitWinogradGrid(string name, CopyStep s)
+    {
+        var from = s.From;
+        var to = s.To;
+        int rows = s.TileRows, right = to.W - s.PadLeft - from.W;
+        Open(name, $"Y[n,c,h+{s.PadTop},w+{s.PadLeft}] = X[n,c,h,w]   ({from.C}×{from.H}×{from.W} {(from.Blocked ? "NCHW8c" : "NCHW")} → {to.C}×{to.H}×{to.W} NCHW8c: {s.Purpose})",
+            "By pairs of grid rows, as the Winograd kernel's work items read them; the border is zeroed.");
+        w.Open("for (int item = begin; item < end; item++)");
+        w.Line($"int ty = item % {rows}, n = item / {rows};");
+        w.Line($"float* x = {Sample(from)};");
+        w.Line($"float* y = {Sample(to)};");
+        w.Line($"int first = ty == 0 ? 0 : 2 * ty + 1, last = ty == {rows - 1} ? {to.H} : 2 * ty + 3;");
+        w.Open($"for (int ib = 0; ib < {to.C / 8}; ib++)");
+        w.Open("for (int r = first; r < last; r++)");
+        w.Line($"float* dst = y + ib * {to.PlaneStride} + r * {to.RowStride};");
+        w.Line($"int h = r - {s.PadTop};");
+        w.Open($"if ((uint)h >= {from.H})");
+        w.Line($"new Span<float>(dst, {to.RowStride}).Clear();");
+        w.Line("continue;");
+        w.Close();
+        if (s.PadLeft > 0) w.Line($"new Span<float>(dst, {s.PadLeft * 8}).Clear();");
+        if (right > 0) w.Line($"new Span<float>(dst + {(s.PadLeft + from.W) * 8}, {right * 8}).Clear();");
+        if (s.PadLeft > 0) w.Line($"dst += {s.PadLeft * 8};");
+        if (from.Blocked)
+        {
+            w.Line($"new ReadOnlySpan<float>(x + ib * {from.PlaneStride} + h * {from.RowStride}, {from.RowStride}).CopyTo(new Span<float>(dst, {from.RowStride}));");
+        }
+        else
+        {
+            w.Line($"float* src = x + ib * {8 * from.PlaneStride} + h * {from.RowStride};");
+            if (from.W >= 8)
+            {
+                w.Open("if (s_useAvx2)");
+                w.Line($"for (int c0 = 0; c0 < {from.W / 8 * 8}; c0 += 8) global::ConvGen.Registers.ToBlocked8(src + c0, {from.PlaneStride}, 8, dst + c0 * 8);");
+                if (from.W % 8 != 0) w.Line($"global::ConvGen.Registers.ToBlocked8(src + {from.W - 8}, {from.PlaneStride}, 8, dst + {(from.W - 8) * 8}); // the last 8 columns, overlapping");
+                w.Close();
+                w.Open("else");
+            }
+            w.Line("for (int c = 0; c < 8; c++)");
+            w.Line($"    for (int w = 0; w < {from.W}; w++) dst[w * 8 + c] = src[c * {from.PlaneStride} + w];");
+            if (from.W >= 8) w.Close();
+        }
+        w.Close();
+        w.Close();
+        w.Close();
+        w.Close();
+        w.Line();
+    }
+}

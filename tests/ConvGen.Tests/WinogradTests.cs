@@ -1,0 +1,131 @@
+using System;
+using System.Linq;
+using System.Threading;
+using ConvGen.Tests.Infrastructure;
+using ConvGen.Tests.Networks;
+using ConvGen.Tests.Reference;
+using ConvGen.Training;
+using Xunit;
+
+namespace ConvGen.Tests;
+
+/// <summary>
+/// The Winograd F(2×2, 3×3) forward kernel as users get it (<see cref="WinogradNet"/>, built by the analyzer): against
+/// the float64 reference, and its transformed weights kept up to date however the weights change. A fresh instance
+/// given the same weights transforms them from scratch, so "same bits as a fresh instance" means nothing stale was read.
+/// </summary>
+[Trait("Category", "Correctness")]
+public sealed class WinogradTests
+{
+    private static readonly NetworkSpec Spec = new("WinogradNet", 32, 6, 8,
+        [new ConvSpec(3, 3, 32, 32, Pad: 1), new ActivationSpec(RefActivationKind.Relu), new ConvSpec(3, 3, 32, 64)]);
+
+    private static float[] Input(int batch, int seed) => NetworkCheck.RandomInput(new Random(seed), batch * WinogradNet.InputLength);
+
+    private static float[] Run(WinogradNet net, float[] x, int batch)
+    {
+        var y = new float[batch * WinogradNet.OutputLength];
+        net.Forward(x, y, batch);
+        return y;
+    }
+
+    /// <summary>A new instance holding <paramref name="source"/>'s packed values, bit for bit.</summary>
+    private static WinogradNet CopyOf(WinogradNet source)
+    {
+        var copy = new WinogradNet(seed: 99);
+        for (int p = 0; p < source.Parameters.Count; p++) source.Parameters[p].Values.CopyTo(copy.Parameters[p].Values, 0);
+        return copy;
+    }
+
+    private static void AssertSameBits(float[] expected, float[] actual, string what)
+    {
+        int bad = Enumerable.Range(0, expected.Length).FirstOrDefault(k => BitConverter.SingleToInt32Bits(expected[k]) != BitConverter.SingleToInt32Bits(actual[k]), -1);
+        Assert.True(bad < 0, bad < 0 ? "" : $"{what}: output[{bad}] = {actual[bad]:R}, a fresh instance with the same weights gives {expected[bad]:R}");
+    }
+
+    [Theory]
+    [InlineData(1, 1)]
+    [InlineData(3, 0)] // 0: the default thread count
+    public void MatchesReference(int batch, int maxThreads)
+    {
+        using var scope = new MaxThreadsScope(maxThreads > 0 ? maxThreads : null);
+        string? failure = NetworkCheck.Check(new WinogradNet(), Spec, batch, seed: 31 + batch);
+        if (failure is not null) Assert.Fail(failure);
+    }
+
+    [Fact]
+    public void WeightsSetThroughCopyFromAreUsedByTheNextForward()
+    {
+        var net = new WinogradNet(seed: 1);
+        var x = Input(2, 5);
+        var before = Run(net, x, 2);
+        // New values for the second layer's weights only: the first layer's transformed weights must stay valid.
+        var weight = net.Parameters[2];
+        var values = NetworkCheck.RandomInput(new Random(6), weight.Length);
+        weight.CopyFrom(values);
+        var after = Run(net, x, 2);
+        Assert.NotEqual(before, after);
+        AssertSameBits(Run(CopyOf(net), x, 2), after, "after CopyFrom");
+    }
+
+    [Fact]
+    public void OneWeightWrittenDirectlyIntoValuesIsUsedByTheNextForward()
+    {
+        var net = new WinogradNet(seed: 2);
+        var x = Input(1, 7);
+        var before = Run(net, x, 1);
+        // One packed weight of the first layer, in its last group of 32 output channels.
+        var values = net.Parameters[0].Values;
+        int k = values.Length - 5;
+        float old = values[k];
+        values[k] = old + 0.25f;
+        var after = Run(net, x, 1);
+        Assert.NotEqual(before, after);
+        AssertSameBits(Run(CopyOf(net), x, 1), after, "after writing Values");
+        // And back: the old weights give the old output again.
+        values[k] = old;
+        AssertSameBits(before, Run(net, x, 1), "after restoring Values");
+    }
+
+    [Fact]
+    public void TrainingStepsChangeWhatForwardComputes()
+    {
+        var net = new WinogradNet(seed: 3);
+        var x = Input(2, 8);
+        var y = Run(net, x, 2);
+        var gradient = NetworkCheck.RandomInput(new Random(9), y.Length);
+        net.Backward(gradient, Span<float>.Empty, 2);
+        var sgd = new Sgd(net.Parameters, learningRate: 0.1f);
+        sgd.Step();
+        AssertSameBits(Run(CopyOf(net), x, 2), Run(net, x, 2), "after an SGD step");
+    }
+
+    /// <summary>
+    /// Threads calling Forward on one instance just after its weights changed: each refreshes the transformed weights
+    /// before its kernels read them, and none reads them half rewritten by another.
+    /// </summary>
+    [Fact]
+    public void ConcurrentForwardsAfterAWeightChangeAllSeeTheNewWeights()
+    {
+        using var scope = new MaxThreadsScope(null);
+        const int threads = 4;
+        var x = Input(1, 11);
+        for (int round = 0; round < 10; round++)
+        {
+            var net = new WinogradNet(seed: 20 + round) { RecordForBackward = false };
+            Run(net, x, 1);
+            net.Parameters[2].CopyFrom(NetworkCheck.RandomInput(new Random(round), net.Parameters[2].Length));
+            var expected = Run(CopyOf(net), x, 1);
+            var results = new float[threads][];
+            using var start = new Barrier(threads);
+            var workers = Enumerable.Range(0, threads).Select(t => new Thread(() =>
+            {
+                start.SignalAndWait();
+                results[t] = Run(net, x, 1);
+            })).ToList();
+            workers.ForEach(w => w.Start());
+            workers.ForEach(w => w.Join());
+            for (int t = 0; t < threads; t++) AssertSameBits(expected, results[t], $"round {round}, thread {t}");
+        }
+    }
+}
