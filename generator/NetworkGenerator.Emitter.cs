@@ -134,7 +134,7 @@ public sealed partial class NetworkGenerator
                 w.Line($"{p.Field} = new global::ConvGen.Parameter(\"{p.Name}\", new int[] {{ {string.Join(", ", p.Shape)} }}, {p.LayoutExpression});");
             w.Line($"_parameters = new global::ConvGen.Parameter[] {{ {string.Join(", ", plan.Parameters.Select(p => p.Field))} }};");
             foreach (var r in plan.Backward.Repacked) w.Line($"_{r.Pointer} = {r.RepackCall};");
-            foreach (var u in plan.Winograd) w.Line($"_{u.Pointer} = global::ConvGen.WinogradWeights.ForConv3x3({u.Source.Field}, inChannels: {u.InChannels});");
+            foreach (var u in plan.Winograd.Concat(plan.Backward.Winograd.Select(b => b.Plan))) w.Line($"_{u.Pointer} = {u.Factory};");
             foreach (var (weight, mask) in plan.Backward.Masks) w.Line($"_{mask} = {weight.Field}.Layout.SlotMask();");
             if (plan.Parameters.Count > 0)
             {
@@ -162,7 +162,7 @@ public sealed partial class NetworkGenerator
             w.Line($"public float* OutputGradient, InputGradient{string.Concat(back.Tensors.Select(t => ", " + t.Field))};");
             foreach (var p in plan.Parameters) w.Line($"public float* {p.Pointer}, {p.GradientPointer};");
             foreach (var r in back.Repacked) w.Line($"public float* {r.Pointer};");
-            foreach (var u in plan.Winograd) w.Line($"public float* {u.Pointer}; // Winograd-transformed weights");
+            foreach (var u in plan.Winograd.Concat(back.Winograd.Select(b => b.Plan))) w.Line($"public float* {u.Pointer}; // Winograd-transformed weights");
             foreach (var (_, mask) in back.Masks) w.Line($"public float* {mask};");
             w.Close();
             w.Line();
@@ -190,7 +190,7 @@ public sealed partial class NetworkGenerator
             w.Line($"    throw new ArgumentException($\"input must hold batch × InputLength = {{batch}} × {{InputLength}} = {{(long)batch * InputLength}} floats ({model.Input.C}×{model.Input.H}×{model.Input.W} per sample), but holds {{input.Length}}.\", nameof(input));");
             w.Line("if (output.Length != (long)batch * OutputLength)");
             w.Line($"    throw new ArgumentException($\"output must hold batch × OutputLength = {{batch}} × {{OutputLength}} = {{(long)batch * OutputLength}} floats ({model.Output} per sample), but holds {{output.Length}}.\", nameof(output));");
-            foreach (var u in plan.Winograd) w.Line($"if (s_useAvx2) _{u.Pointer}.Refresh(); // layer {u.Source.Layer}'s weights as they are now, transformed for its Winograd kernel (the scalar twin reads them untransformed)");
+            foreach (var u in plan.Winograd) w.Line($"if (s_useAvx2) _{u.Pointer}.Refresh(); // layer {u.Layer}'s weights as they are now, transformed for its Winograd kernel (the scalar twin reads them untransformed)");
             w.Line("// One caller at a time records into the instance; concurrent callers run in their own thread's workspace.");
             w.Open("if (RecordForBackward && Monitor.TryEnter(_recordLock))");
             w.Open("try");
@@ -282,7 +282,7 @@ public sealed partial class NetworkGenerator
         {
             var back = plan.Backward;
             foreach (var r in back.Repacked) w.Line($"private readonly global::ConvGen.TransposedWeights _{r.Pointer};");
-            foreach (var u in plan.Winograd) w.Line($"private readonly global::ConvGen.WinogradWeights _{u.Pointer};");
+            foreach (var u in plan.Winograd.Concat(back.Winograd.Select(b => b.Plan))) w.Line($"private readonly global::ConvGen.WinogradWeights _{u.Pointer};");
             foreach (var (weight, mask) in back.Masks) w.Line($"private readonly float[] _{mask};");
             if (back.PartialSumFloats > 0)
                 w.Line($"private readonly float[] _partialSums = GC.AllocateArray<float>({N(back.PartialSumFloats)}, pinned: true); // {ConvWeightGradStep.WeightGradChunks} chunks' partial sums per chunked weight gradient");
@@ -308,6 +308,8 @@ public sealed partial class NetworkGenerator
                 bool inputOnly = back.Steps.OfType<DataGradStep>().Single(d => d.Weights == r).InputOnly;
                 w.Line(inputOnly ? $"if (wantInput) _{r.Pointer}.Refresh();" : $"_{r.Pointer}.Refresh();");
             }
+            foreach (var (u, inputOnly) in back.Winograd)
+                w.Line($"if ({(inputOnly ? "wantInput && " : "")}s_useAvx2) _{u.Pointer}.Refresh(); // layer {u.Layer}'s transposed weights, transformed for its Winograd backward-data kernel");
             w.Line("float[] gradients = global::ConvGen.Workspace.Ensure(ref _gradients, checked((long)batch * GradientFloatsPerSample));");
             w.Open("fixed (float* og = outputGradient, ig = inputGradient, tape = _recorded, gs = gradients)");
             w.Line("Frame frame = default;");
@@ -324,6 +326,7 @@ public sealed partial class NetworkGenerator
                 offset += t.Stride;
             }
             foreach (var r in back.Repacked) w.Line($"frame.{r.Pointer} = _{r.Pointer}.Pointer;");
+            foreach (var (u, _) in back.Winograd) w.Line($"frame.{u.Pointer} = _{u.Pointer}.Pointer;");
             void PointAt(string field, string array)
                 => w.Line($"frame.{field} = (float*)Unsafe.AsPointer(ref global::System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference({array})); // pinned at allocation");
             foreach (var (_, mask) in back.Masks) PointAt(mask, "_" + mask);

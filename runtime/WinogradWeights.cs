@@ -5,7 +5,8 @@ using System.Runtime.Intrinsics;
 namespace ConvGen;
 
 /// <summary>
-/// A 3x3 convolution's weights transformed for the Winograd F(2×2, 3×3) kernel: <c>U = G·W·Gᵀ</c>, a 4×4 matrix per
+/// A 3x3 convolution's weights (or its backward-data kernel's transposed weights) transformed for the Winograd
+/// F(2×2, 3×3) kernel: <c>U = G·W·Gᵀ</c>, a 4×4 matrix per
 /// (output, input) channel pair, stored as <c>[ξ][output group][input][32]</c> (ξ = 4·row + column of U; groups of 32
 /// output channels, the kernel's register tile). <see cref="Refresh"/>, at the start of each Forward, rebuilds the groups
 /// whose weights changed since it last saw them; the buffers are allocated once.
@@ -22,7 +23,8 @@ public sealed unsafe class WinogradWeights
     /// <summary>Output channels per group: four NCHW8c blocks, the width of the kernel's register tile.</summary>
     public const int GroupChannels = 32;
 
-    private readonly Parameter _source;
+    private readonly object _owner; // the Parameter or TransposedWeights whose pinned array _source points into
+    private readonly float* _source;
     private readonly float[] _transformed;
     private readonly int[] _seen; // the weights as last transformed, bit for bit
     private readonly int _inChannels, _groups;
@@ -31,25 +33,38 @@ public sealed unsafe class WinogradWeights
     // Below this many floats (256 KiB) a refresh is over before a hand-off to another thread would pay.
     private const int ParallelFloats = 1 << 16;
 
-    private WinogradWeights(Parameter source, int outChannels, int inChannels)
+    private WinogradWeights(object owner, float* source, int outChannels, int inChannels)
     {
+        _owner = owner;
         _source = source;
         _inChannels = inChannels;
         _groups = outChannels / GroupChannels;
         _transformed = GC.AllocateArray<float>(16 * outChannels * inChannels, pinned: true);
-        _seen = GC.AllocateArray<int>(source.Values.Length, pinned: true);
+        _seen = GC.AllocateArray<int>(outChannels * inChannels * 9, pinned: true);
     }
 
     /// <summary>
-    /// For a dense 3x3 layer whose weights are packed by <c>ParameterLayout.ConvBlocked(O, I, 1, 3, 3)</c>:
-    /// <c>[O/8][I][3·3][8]</c>. The output channels must be a multiple of <see cref="GroupChannels"/>.
+    /// For a dense 3x3 layer's forward kernel: its weights, packed by <c>ParameterLayout.ConvBlocked(O, I, 1, 3, 3)</c>
+    /// as <c>[O/8][I][3·3][8]</c>. The output channels must be a multiple of <see cref="GroupChannels"/>.
     /// </summary>
     public static WinogradWeights ForConv3x3(Parameter weight, int inChannels)
     {
         int outChannels = weight.Shape[0];
         if (weight.Shape.Count != 4 || weight.Shape[1] != inChannels || weight.Shape[2] != 3 || weight.Shape[3] != 3 || outChannels % GroupChannels != 0)
             throw new ArgumentException($"Winograd weights need a dense 3x3 layer with a multiple of {GroupChannels} outputs and {inChannels} inputs, but {weight.Name} has shape [{string.Join(", ", weight.Shape)}].", nameof(weight));
-        return new WinogradWeights(weight, outChannels, inChannels);
+        return new WinogradWeights(weight, weight.Pointer, outChannels, inChannels);
+    }
+
+    /// <summary>
+    /// For a dense 3x3 layer's backward-data kernel: its weights transposed and flipped (<see cref="TransposedWeights.ForConv"/>),
+    /// packed the same way with the layer's inputs as <paramref name="outChannels"/>, which must be a multiple of
+    /// <see cref="GroupChannels"/>.
+    /// </summary>
+    public static WinogradWeights ForConv3x3(TransposedWeights weights, int outChannels, int inChannels)
+    {
+        if (outChannels % GroupChannels != 0 || inChannels <= 0 || weights.Length != outChannels * inChannels * 9)
+            throw new ArgumentException($"Winograd weights need a dense 3x3 kernel with a multiple of {GroupChannels} outputs: {outChannels} outputs × {inChannels} inputs × 9 taps, but the transposed weights hold {weights.Length} floats.", nameof(weights));
+        return new WinogradWeights(weights, weights.Pointer, outChannels, inChannels);
     }
 
     /// <summary>The transformed weights (pinned).</summary>
@@ -76,7 +91,7 @@ public sealed unsafe class WinogradWeights
     {
         var job = new Job
         {
-            Source = _source.Pointer, Target = Pointer, In = _inChannels, Groups = _groups, Primed = _primed,
+            Source = _source, Target = Pointer, In = _inChannels, Groups = _groups, Primed = _primed,
             Seen = (int*)System.Runtime.CompilerServices.Unsafe.AsPointer(ref System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(_seen)),
         };
         if (_transformed.Length >= ParallelFloats) Parallelism.For(_groups, &RefreshGroups, &job);

@@ -80,8 +80,12 @@ internal sealed record ParameterPlan(int Layer, string Role, int[] Shape, string
 /// </summary>
 internal sealed record RepackedWeights(ParameterPlan Source, string Pointer, string LayoutExpression, string RepackCall);
 
-/// <summary>A Winograd layer's transformed weights (<c>global::ConvGen.WinogradWeights</c>), read through <see cref="Pointer"/>.</summary>
-internal sealed record WinogradPlan(ParameterPlan Source, string Pointer, int InChannels);
+/// <summary>
+/// The transformed weights (<c>global::ConvGen.WinogradWeights</c>, made by <see cref="Factory"/>) that a Winograd kernel
+/// of layer <see cref="Layer"/> reads through <see cref="Pointer"/>: a forward kernel's, refreshed by Forward, or a
+/// backward-data kernel's (from the transposed weights), refreshed by Backward.
+/// </summary>
+internal sealed record WinogradPlan(string Pointer, string Factory, int Layer);
 
 internal abstract record Step(Tensor From, Tensor To);
 
@@ -404,7 +408,8 @@ internal sealed class ExecutionPlan
                 Add(new CopyStep(current, winograd, layer.PadTop, layer.PadLeft, $"layer {layer.Index}: zero-padded NCHW8c grid for the Winograd kernel",
                     TileRows: layer.Output.H / 2));
             }
-            Winograd.Add(new WinogradPlan(weight, ConvStep.WinogradPointer(weight.Pointer), layer.Input.C));
+            Winograd.Add(new WinogradPlan(ConvStep.WinogradPointer(weight.Pointer),
+                $"global::ConvGen.WinogradWeights.ForConv3x3({weight.Field}, inChannels: {layer.Input.C})", layer.Index));
         }
 
         var to = planar

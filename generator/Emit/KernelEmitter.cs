@@ -122,7 +122,7 @@ internal sealed partial class KernelEmitter(CodeWriter w, ExecutionPlan plan)
         SpreadStep { Odd: not null } s => $"∂ layer {s.Layer} input: phases ({s.Top}, 0) and ({s.Top}, 1) into their rows",
         SpreadStep { Interleave: true } s => $"∂ layer {s.Layer} input: phase ({s.Top}, {s.Left}) into its pixels",
         SpreadStep s => $"∂ layer {s.Layer} input: output gradient onto the backward-data grid",
-        DataGradStep s => $"∂ layer {((s.Kernel as ConvStep)?.Layer ?? ((LinearStep)s.Kernel).Layer).Index} input: forward kernel over transposed weights",
+        DataGradStep s => $"∂ layer {((s.Kernel as ConvStep)?.Layer ?? ((LinearStep)s.Kernel).Layer).Index} input: {(s.Kernel is ConvStep { Winograd: not null } ? "Winograd" : "forward")} kernel over transposed weights",
         LaneSumDataGradStep s => $"∂ layer {s.Layer.Index} input: summed over output channels in the lanes",
         PoolGradStep s => $"∂ through layer {s.Layer.Index} ({s.Layer.Kind})",
         CopyGradStep s => s.Copy.Purpose,

@@ -60,6 +60,7 @@ public unsafe partial class Winograd : global::ConvGen.INetwork
         _parameters = new global::ConvGen.Parameter[] { _layer0Weight, _layer0Bias };
         _L0WT = global::ConvGen.TransposedWeights.ForConv(_layer0Weight, inChannels: 32, groups: 1, kh: 3, kw: 3);
         _L0WU = global::ConvGen.WinogradWeights.ForConv3x3(_layer0Weight, inChannels: 32);
+        _L0WTU = global::ConvGen.WinogradWeights.ForConv3x3(_L0WT, outChannels: 32, inChannels: 32);
         var random = new Random(seed);
         global::ConvGen.ParameterInit.Uniform(_layer0Weight, fanIn: 288, random);
         global::ConvGen.ParameterInit.Uniform(_layer0Bias, fanIn: 288, random);
@@ -74,11 +75,12 @@ public unsafe partial class Winograd : global::ConvGen.INetwork
         public int Y0, Y1; // and its rows of ∂Z, where one sample is more than a pass or a chunk starts or ends inside one
         public float* Partials; // the chunked weight gradients' partial sums
         public float* T0, Output, T1, T2, T3;
-        public float* OutputGradient, InputGradient, G0, G1;
+        public float* OutputGradient, InputGradient, G0, G1, G2;
         public float* L0W, L0dW;
         public float* L0B, L0dB;
         public float* L0WT;
         public float* L0WU; // Winograd-transformed weights
+        public float* L0WTU; // Winograd-transformed weights
     }
 
     [ThreadStatic] private static float[]? t_workspace;
@@ -87,7 +89,7 @@ public unsafe partial class Winograd : global::ConvGen.INetwork
     /// <summary>Floats per sample of a recorded forward: every tensor keeps its own region for Backward.</summary>
     public const long RecordedFloatsPerSample = 4608;
     /// <summary>Floats per sample Backward needs for gradients.</summary>
-    public const long GradientFloatsPerSample = 1536;
+    public const long GradientFloatsPerSample = 3072;
     private readonly object _recordLock = new();
     private float[]? _recorded, _gradients;
     private int _recordedBatch;
@@ -182,6 +184,7 @@ public unsafe partial class Winograd : global::ConvGen.INetwork
 
     private readonly global::ConvGen.TransposedWeights _L0WT;
     private readonly global::ConvGen.WinogradWeights _L0WU;
+    private readonly global::ConvGen.WinogradWeights _L0WTU;
     private readonly float[] _partialSums = GC.AllocateArray<float>(73984, pinned: true); // 8 chunks' partial sums per chunked weight gradient
 
     /// <summary>
@@ -203,6 +206,7 @@ public unsafe partial class Winograd : global::ConvGen.INetwork
                     ? $"Backward(batch: {batch}) needs a recorded Forward of the same batch on this instance first, and there is none (is RecordForBackward false?)."
                     : $"Backward(batch: {batch}) must follow a Forward of the same batch, but the last recorded Forward on this instance ran batch {_recordedBatch}.");
             if (wantInput) _L0WT.Refresh();
+            if (wantInput && s_useAvx2) _L0WTU.Refresh(); // layer 0's transposed weights, transformed for its Winograd backward-data kernel
             float[] gradients = global::ConvGen.Workspace.Ensure(ref _gradients, checked((long)batch * GradientFloatsPerSample));
             fixed (float* og = outputGradient, ig = inputGradient, tape = _recorded, gs = gradients)
             {
@@ -212,14 +216,17 @@ public unsafe partial class Winograd : global::ConvGen.INetwork
                 frame.InputGradient = ig;
                 frame.G0 = gs + (nint)batch * 0;
                 frame.G1 = gs + (nint)batch * 768;
+                frame.G2 = gs + (nint)batch * 1536;
                 frame.L0WT = _L0WT.Pointer;
+                frame.L0WTU = _L0WTU.Pointer;
                 frame.Partials = (float*)Unsafe.AsPointer(ref global::System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(_partialSums)); // pinned at allocation
                 global::ConvGen.Parallelism.For(batch * 4, &Back0, &frame, itemNanoseconds: 48); // ∂loss/∂output into the internal layout
                 global::ConvGen.Parallelism.For((int)(((long)batch * 768 + 4095) / 4096), &Back1, &frame, itemNanoseconds: 1024); // ∂ through layer 1 (Relu)
                 global::ConvGen.Parallelism.For(8, &Back2, &frame, itemNanoseconds: 691 * batch); // ∂ layer 0 weight and bias, in 8 chunks of ∂Z rows
                 Back2Add(&frame);
-                if (wantInput) global::ConvGen.Parallelism.For(batch * 4, &Back3, &frame, itemNanoseconds: 1382); // ∂ layer 0 input: forward kernel over transposed weights
-                if (wantInput) global::ConvGen.Parallelism.For(batch * 4, &Back4, &frame, itemNanoseconds: 48); // gradient into its tensor's layout
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 2, &Back3, &frame, itemNanoseconds: 192); // layer 0: ∂Z onto the zero-padded NCHW8c grid of the Winograd backward-data kernel
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 2, &Back4, &frame, itemNanoseconds: 1229); // ∂ layer 0 input: Winograd kernel over transposed weights
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 4, &Back5, &frame, itemNanoseconds: 48); // gradient into its tensor's layout
             }
         }
     }
@@ -597,804 +604,185 @@ public unsafe partial class Winograd : global::ConvGen.INetwork
             }
         }
 
-        // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
-        // layer 0: 32×6×8 → 32×4×6, 3x3; tile 4×8 channels × 3 pixels
+        // Y[n,c,h+1,w+1] = X[n,c,h,w]   (32×4×6 NCHW8c → 32×6×8 NCHW8c: layer 0: ∂Z onto the zero-padded NCHW8c grid of the Winograd backward-data kernel)
+        // By pairs of grid rows, as the Winograd kernel's work items read them; the border is zeroed.
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private static void Back3(void* state, int begin, int end) { if (s_useAvx2) Back3Avx(state, begin, end); else Back3Scalar(state, begin, end); }
-
-        // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
-        // Row by row: each work item is one output row of one tile of 4 channel block(s).
-        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private static void Back3Avx(void* state, int begin, int end)
+        private static void Back3(void* state, int begin, int end)
         {
             var f = (Frame*)state;
             for (int item = begin; item < end; item++)
             {
-                int oy = item % 4, tile = item / 4 % 1, n = item / 4;
-                float* x = f->G0 + (nint)n * 768 + oy * 48 - 56; // a view: the grid's zero border is not in memory, and no tap reads it
-                float* w = f->L0WT + tile * 9216;
-                float* b = null;
-                float* y = f->G1 + (nint)n * 768 + (nint)tile * 768 + oy * 48;
-                int ic0 = 0;
-                int ky0 = Math.Max(0, 1 - oy), ky1 = Math.Min(3, 5 - oy);
-                Back3Tile4x3At0(x, w, b, y, ic0, ky0, ky1);
-                Back3Tile4x3At3(x + 24, w, b, y + 24, ic0, ky0, ky1);
-            }
-        }
-
-        // 4×3 tile: acc[block][pixel] += W[block][tap] · broadcast(X[pixel][tap]); broadcasts in registers, one weight load per block.
-        // At output column 0: the taps on the input's zero columns are left out.
-        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private static void Back3Tile4x3At0(float* x, float* w, float* b, float* y, int ic0, int ky0, int ky1)
-        {
-            Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0;
-            Vector256<float> a1_0 = Vector256<float>.Zero, a1_1 = a1_0, a1_2 = a1_0;
-            Vector256<float> a2_0 = Vector256<float>.Zero, a2_1 = a2_0, a2_2 = a2_0;
-            Vector256<float> a3_0 = Vector256<float>.Zero, a3_1 = a3_0, a3_2 = a3_0;
-            Vector256<float> w0, v0, v1, v2;
-            for (int r = 0; r < 32; r += 2)
-            {
-                float* x0 = x + (r >> 3) * 192 + (r & 7);
-                float* w0p = w + r * 72;
-                if (ky0 <= 0 && 0 < ky1)
+                int ty = item % 2, n = item / 2;
+                float* x = f->G0 + (nint)n * 768;
+                float* y = f->G2 + (nint)n * 1536;
+                int first = ty == 0 ? 0 : 2 * ty + 1, last = ty == 1 ? 6 : 2 * ty + 3;
+                for (int ib = 0; ib < 4; ib++)
                 {
-                    v1 = Avx.BroadcastScalarToVector256(x0 + 8);
-                    v2 = Avx.BroadcastScalarToVector256(x0 + 16);
-                    w0 = Avx.LoadVector256(w0p + 0);
-                    a0_1 = Fma.MultiplyAdd(w0, v1, a0_1);
-                    a0_2 = Fma.MultiplyAdd(w0, v2, a0_2);
-                    w0 = Avx.LoadVector256(w0p + 2304);
-                    a1_1 = Fma.MultiplyAdd(w0, v1, a1_1);
-                    a1_2 = Fma.MultiplyAdd(w0, v2, a1_2);
-                    w0 = Avx.LoadVector256(w0p + 4608);
-                    a2_1 = Fma.MultiplyAdd(w0, v1, a2_1);
-                    a2_2 = Fma.MultiplyAdd(w0, v2, a2_2);
-                    w0 = Avx.LoadVector256(w0p + 6912);
-                    a3_1 = Fma.MultiplyAdd(w0, v1, a3_1);
-                    a3_2 = Fma.MultiplyAdd(w0, v2, a3_2);
-                    v0 = Avx.BroadcastScalarToVector256(x0 + 8);
-                    v1 = Avx.BroadcastScalarToVector256(x0 + 16);
-                    v2 = Avx.BroadcastScalarToVector256(x0 + 24);
-                    w0 = Avx.LoadVector256(w0p + 8);
-                    a0_0 = Fma.MultiplyAdd(w0, v0, a0_0);
-                    a0_1 = Fma.MultiplyAdd(w0, v1, a0_1);
-                    a0_2 = Fma.MultiplyAdd(w0, v2, a0_2);
-                    w0 = Avx.LoadVector256(w0p + 2312);
-                    a1_0 = Fma.MultiplyAdd(w0, v0, a1_0);
-                    a1_1 = Fma.MultiplyAdd(w0, v1, a1_1);
-                    a1_2 = Fma.MultiplyAdd(w0, v2, a1_2);
-                    w0 = Avx.LoadVector256(w0p + 4616);
-                    a2_0 = Fma.MultiplyAdd(w0, v0, a2_0);
-                    a2_1 = Fma.MultiplyAdd(w0, v1, a2_1);
-                    a2_2 = Fma.MultiplyAdd(w0, v2, a2_2);
-                    w0 = Avx.LoadVector256(w0p + 6920);
-                    a3_0 = Fma.MultiplyAdd(w0, v0, a3_0);
-                    a3_1 = Fma.MultiplyAdd(w0, v1, a3_1);
-                    a3_2 = Fma.MultiplyAdd(w0, v2, a3_2);
-                    v0 = Avx.BroadcastScalarToVector256(x0 + 16);
-                    v1 = Avx.BroadcastScalarToVector256(x0 + 24);
-                    v2 = Avx.BroadcastScalarToVector256(x0 + 32);
-                    w0 = Avx.LoadVector256(w0p + 16);
-                    a0_0 = Fma.MultiplyAdd(w0, v0, a0_0);
-                    a0_1 = Fma.MultiplyAdd(w0, v1, a0_1);
-                    a0_2 = Fma.MultiplyAdd(w0, v2, a0_2);
-                    w0 = Avx.LoadVector256(w0p + 2320);
-                    a1_0 = Fma.MultiplyAdd(w0, v0, a1_0);
-                    a1_1 = Fma.MultiplyAdd(w0, v1, a1_1);
-                    a1_2 = Fma.MultiplyAdd(w0, v2, a1_2);
-                    w0 = Avx.LoadVector256(w0p + 4624);
-                    a2_0 = Fma.MultiplyAdd(w0, v0, a2_0);
-                    a2_1 = Fma.MultiplyAdd(w0, v1, a2_1);
-                    a2_2 = Fma.MultiplyAdd(w0, v2, a2_2);
-                    w0 = Avx.LoadVector256(w0p + 6928);
-                    a3_0 = Fma.MultiplyAdd(w0, v0, a3_0);
-                    a3_1 = Fma.MultiplyAdd(w0, v1, a3_1);
-                    a3_2 = Fma.MultiplyAdd(w0, v2, a3_2);
-                }
-                if (ky0 <= 1 && 1 < ky1)
-                {
-                    v1 = Avx.BroadcastScalarToVector256(x0 + 56);
-                    v2 = Avx.BroadcastScalarToVector256(x0 + 64);
-                    w0 = Avx.LoadVector256(w0p + 24);
-                    a0_1 = Fma.MultiplyAdd(w0, v1, a0_1);
-                    a0_2 = Fma.MultiplyAdd(w0, v2, a0_2);
-                    w0 = Avx.LoadVector256(w0p + 2328);
-                    a1_1 = Fma.MultiplyAdd(w0, v1, a1_1);
-                    a1_2 = Fma.MultiplyAdd(w0, v2, a1_2);
-                    w0 = Avx.LoadVector256(w0p + 4632);
-                    a2_1 = Fma.MultiplyAdd(w0, v1, a2_1);
-                    a2_2 = Fma.MultiplyAdd(w0, v2, a2_2);
-                    w0 = Avx.LoadVector256(w0p + 6936);
-                    a3_1 = Fma.MultiplyAdd(w0, v1, a3_1);
-                    a3_2 = Fma.MultiplyAdd(w0, v2, a3_2);
-                    v0 = Avx.BroadcastScalarToVector256(x0 + 56);
-                    v1 = Avx.BroadcastScalarToVector256(x0 + 64);
-                    v2 = Avx.BroadcastScalarToVector256(x0 + 72);
-                    w0 = Avx.LoadVector256(w0p + 32);
-                    a0_0 = Fma.MultiplyAdd(w0, v0, a0_0);
-                    a0_1 = Fma.MultiplyAdd(w0, v1, a0_1);
-                    a0_2 = Fma.MultiplyAdd(w0, v2, a0_2);
-                    w0 = Avx.LoadVector256(w0p + 2336);
-                    a1_0 = Fma.MultiplyAdd(w0, v0, a1_0);
-                    a1_1 = Fma.MultiplyAdd(w0, v1, a1_1);
-                    a1_2 = Fma.MultiplyAdd(w0, v2, a1_2);
-                    w0 = Avx.LoadVector256(w0p + 4640);
-                    a2_0 = Fma.MultiplyAdd(w0, v0, a2_0);
-                    a2_1 = Fma.MultiplyAdd(w0, v1, a2_1);
-                    a2_2 = Fma.MultiplyAdd(w0, v2, a2_2);
-                    w0 = Avx.LoadVector256(w0p + 6944);
-                    a3_0 = Fma.MultiplyAdd(w0, v0, a3_0);
-                    a3_1 = Fma.MultiplyAdd(w0, v1, a3_1);
-                    a3_2 = Fma.MultiplyAdd(w0, v2, a3_2);
-                    v0 = Avx.BroadcastScalarToVector256(x0 + 64);
-                    v1 = Avx.BroadcastScalarToVector256(x0 + 72);
-                    v2 = Avx.BroadcastScalarToVector256(x0 + 80);
-                    w0 = Avx.LoadVector256(w0p + 40);
-                    a0_0 = Fma.MultiplyAdd(w0, v0, a0_0);
-                    a0_1 = Fma.MultiplyAdd(w0, v1, a0_1);
-                    a0_2 = Fma.MultiplyAdd(w0, v2, a0_2);
-                    w0 = Avx.LoadVector256(w0p + 2344);
-                    a1_0 = Fma.MultiplyAdd(w0, v0, a1_0);
-                    a1_1 = Fma.MultiplyAdd(w0, v1, a1_1);
-                    a1_2 = Fma.MultiplyAdd(w0, v2, a1_2);
-                    w0 = Avx.LoadVector256(w0p + 4648);
-                    a2_0 = Fma.MultiplyAdd(w0, v0, a2_0);
-                    a2_1 = Fma.MultiplyAdd(w0, v1, a2_1);
-                    a2_2 = Fma.MultiplyAdd(w0, v2, a2_2);
-                    w0 = Avx.LoadVector256(w0p + 6952);
-                    a3_0 = Fma.MultiplyAdd(w0, v0, a3_0);
-                    a3_1 = Fma.MultiplyAdd(w0, v1, a3_1);
-                    a3_2 = Fma.MultiplyAdd(w0, v2, a3_2);
-                }
-                if (ky0 <= 2 && 2 < ky1)
-                {
-                    v1 = Avx.BroadcastScalarToVector256(x0 + 104);
-                    v2 = Avx.BroadcastScalarToVector256(x0 + 112);
-                    w0 = Avx.LoadVector256(w0p + 48);
-                    a0_1 = Fma.MultiplyAdd(w0, v1, a0_1);
-                    a0_2 = Fma.MultiplyAdd(w0, v2, a0_2);
-                    w0 = Avx.LoadVector256(w0p + 2352);
-                    a1_1 = Fma.MultiplyAdd(w0, v1, a1_1);
-                    a1_2 = Fma.MultiplyAdd(w0, v2, a1_2);
-                    w0 = Avx.LoadVector256(w0p + 4656);
-                    a2_1 = Fma.MultiplyAdd(w0, v1, a2_1);
-                    a2_2 = Fma.MultiplyAdd(w0, v2, a2_2);
-                    w0 = Avx.LoadVector256(w0p + 6960);
-                    a3_1 = Fma.MultiplyAdd(w0, v1, a3_1);
-                    a3_2 = Fma.MultiplyAdd(w0, v2, a3_2);
-                    v0 = Avx.BroadcastScalarToVector256(x0 + 104);
-                    v1 = Avx.BroadcastScalarToVector256(x0 + 112);
-                    v2 = Avx.BroadcastScalarToVector256(x0 + 120);
-                    w0 = Avx.LoadVector256(w0p + 56);
-                    a0_0 = Fma.MultiplyAdd(w0, v0, a0_0);
-                    a0_1 = Fma.MultiplyAdd(w0, v1, a0_1);
-                    a0_2 = Fma.MultiplyAdd(w0, v2, a0_2);
-                    w0 = Avx.LoadVector256(w0p + 2360);
-                    a1_0 = Fma.MultiplyAdd(w0, v0, a1_0);
-                    a1_1 = Fma.MultiplyAdd(w0, v1, a1_1);
-                    a1_2 = Fma.MultiplyAdd(w0, v2, a1_2);
-                    w0 = Avx.LoadVector256(w0p + 4664);
-                    a2_0 = Fma.MultiplyAdd(w0, v0, a2_0);
-                    a2_1 = Fma.MultiplyAdd(w0, v1, a2_1);
-                    a2_2 = Fma.MultiplyAdd(w0, v2, a2_2);
-                    w0 = Avx.LoadVector256(w0p + 6968);
-                    a3_0 = Fma.MultiplyAdd(w0, v0, a3_0);
-                    a3_1 = Fma.MultiplyAdd(w0, v1, a3_1);
-                    a3_2 = Fma.MultiplyAdd(w0, v2, a3_2);
-                    v0 = Avx.BroadcastScalarToVector256(x0 + 112);
-                    v1 = Avx.BroadcastScalarToVector256(x0 + 120);
-                    v2 = Avx.BroadcastScalarToVector256(x0 + 128);
-                    w0 = Avx.LoadVector256(w0p + 64);
-                    a0_0 = Fma.MultiplyAdd(w0, v0, a0_0);
-                    a0_1 = Fma.MultiplyAdd(w0, v1, a0_1);
-                    a0_2 = Fma.MultiplyAdd(w0, v2, a0_2);
-                    w0 = Avx.LoadVector256(w0p + 2368);
-                    a1_0 = Fma.MultiplyAdd(w0, v0, a1_0);
-                    a1_1 = Fma.MultiplyAdd(w0, v1, a1_1);
-                    a1_2 = Fma.MultiplyAdd(w0, v2, a1_2);
-                    w0 = Avx.LoadVector256(w0p + 4672);
-                    a2_0 = Fma.MultiplyAdd(w0, v0, a2_0);
-                    a2_1 = Fma.MultiplyAdd(w0, v1, a2_1);
-                    a2_2 = Fma.MultiplyAdd(w0, v2, a2_2);
-                    w0 = Avx.LoadVector256(w0p + 6976);
-                    a3_0 = Fma.MultiplyAdd(w0, v0, a3_0);
-                    a3_1 = Fma.MultiplyAdd(w0, v1, a3_1);
-                    a3_2 = Fma.MultiplyAdd(w0, v2, a3_2);
-                }
-                float* x1 = x + ((r + 1) >> 3) * 192 + ((r + 1) & 7);
-                float* w1p = w + (r + 1) * 72;
-                if (ky0 <= 0 && 0 < ky1)
-                {
-                    v1 = Avx.BroadcastScalarToVector256(x1 + 8);
-                    v2 = Avx.BroadcastScalarToVector256(x1 + 16);
-                    w0 = Avx.LoadVector256(w1p + 0);
-                    a0_1 = Fma.MultiplyAdd(w0, v1, a0_1);
-                    a0_2 = Fma.MultiplyAdd(w0, v2, a0_2);
-                    w0 = Avx.LoadVector256(w1p + 2304);
-                    a1_1 = Fma.MultiplyAdd(w0, v1, a1_1);
-                    a1_2 = Fma.MultiplyAdd(w0, v2, a1_2);
-                    w0 = Avx.LoadVector256(w1p + 4608);
-                    a2_1 = Fma.MultiplyAdd(w0, v1, a2_1);
-                    a2_2 = Fma.MultiplyAdd(w0, v2, a2_2);
-                    w0 = Avx.LoadVector256(w1p + 6912);
-                    a3_1 = Fma.MultiplyAdd(w0, v1, a3_1);
-                    a3_2 = Fma.MultiplyAdd(w0, v2, a3_2);
-                    v0 = Avx.BroadcastScalarToVector256(x1 + 8);
-                    v1 = Avx.BroadcastScalarToVector256(x1 + 16);
-                    v2 = Avx.BroadcastScalarToVector256(x1 + 24);
-                    w0 = Avx.LoadVector256(w1p + 8);
-                    a0_0 = Fma.MultiplyAdd(w0, v0, a0_0);
-                    a0_1 = Fma.MultiplyAdd(w0, v1, a0_1);
-                    a0_2 = Fma.MultiplyAdd(w0, v2, a0_2);
-                    w0 = Avx.LoadVector256(w1p + 2312);
-                    a1_0 = Fma.MultiplyAdd(w0, v0, a1_0);
-                    a1_1 = Fma.MultiplyAdd(w0, v1, a1_1);
-                    a1_2 = Fma.MultiplyAdd(w0, v2, a1_2);
-                    w0 = Avx.LoadVector256(w1p + 4616);
-                    a2_0 = Fma.MultiplyAdd(w0, v0, a2_0);
-                    a2_1 = Fma.MultiplyAdd(w0, v1, a2_1);
-                    a2_2 = Fma.MultiplyAdd(w0, v2, a2_2);
-                    w0 = Avx.LoadVector256(w1p + 6920);
-                    a3_0 = Fma.MultiplyAdd(w0, v0, a3_0);
-                    a3_1 = Fma.MultiplyAdd(w0, v1, a3_1);
-                    a3_2 = Fma.MultiplyAdd(w0, v2, a3_2);
-                    v0 = Avx.BroadcastScalarToVector256(x1 + 16);
-                    v1 = Avx.BroadcastScalarToVector256(x1 + 24);
-                    v2 = Avx.BroadcastScalarToVector256(x1 + 32);
-                    w0 = Avx.LoadVector256(w1p + 16);
-                    a0_0 = Fma.MultiplyAdd(w0, v0, a0_0);
-                    a0_1 = Fma.MultiplyAdd(w0, v1, a0_1);
-                    a0_2 = Fma.MultiplyAdd(w0, v2, a0_2);
-                    w0 = Avx.LoadVector256(w1p + 2320);
-                    a1_0 = Fma.MultiplyAdd(w0, v0, a1_0);
-                    a1_1 = Fma.MultiplyAdd(w0, v1, a1_1);
-                    a1_2 = Fma.MultiplyAdd(w0, v2, a1_2);
-                    w0 = Avx.LoadVector256(w1p + 4624);
-                    a2_0 = Fma.MultiplyAdd(w0, v0, a2_0);
-                    a2_1 = Fma.MultiplyAdd(w0, v1, a2_1);
-                    a2_2 = Fma.MultiplyAdd(w0, v2, a2_2);
-                    w0 = Avx.LoadVector256(w1p + 6928);
-                    a3_0 = Fma.MultiplyAdd(w0, v0, a3_0);
-                    a3_1 = Fma.MultiplyAdd(w0, v1, a3_1);
-                    a3_2 = Fma.MultiplyAdd(w0, v2, a3_2);
-                }
-                if (ky0 <= 1 && 1 < ky1)
-                {
-                    v1 = Avx.BroadcastScalarToVector256(x1 + 56);
-                    v2 = Avx.BroadcastScalarToVector256(x1 + 64);
-                    w0 = Avx.LoadVector256(w1p + 24);
-                    a0_1 = Fma.MultiplyAdd(w0, v1, a0_1);
-                    a0_2 = Fma.MultiplyAdd(w0, v2, a0_2);
-                    w0 = Avx.LoadVector256(w1p + 2328);
-                    a1_1 = Fma.MultiplyAdd(w0, v1, a1_1);
-                    a1_2 = Fma.MultiplyAdd(w0, v2, a1_2);
-                    w0 = Avx.LoadVector256(w1p + 4632);
-                    a2_1 = Fma.MultiplyAdd(w0, v1, a2_1);
-                    a2_2 = Fma.MultiplyAdd(w0, v2, a2_2);
-                    w0 = Avx.LoadVector256(w1p + 6936);
-                    a3_1 = Fma.MultiplyAdd(w0, v1, a3_1);
-                    a3_2 = Fma.MultiplyAdd(w0, v2, a3_2);
-                    v0 = Avx.BroadcastScalarToVector256(x1 + 56);
-                    v1 = Avx.BroadcastScalarToVector256(x1 + 64);
-                    v2 = Avx.BroadcastScalarToVector256(x1 + 72);
-                    w0 = Avx.LoadVector256(w1p + 32);
-                    a0_0 = Fma.MultiplyAdd(w0, v0, a0_0);
-                    a0_1 = Fma.MultiplyAdd(w0, v1, a0_1);
-                    a0_2 = Fma.MultiplyAdd(w0, v2, a0_2);
-                    w0 = Avx.LoadVector256(w1p + 2336);
-                    a1_0 = Fma.MultiplyAdd(w0, v0, a1_0);
-                    a1_1 = Fma.MultiplyAdd(w0, v1, a1_1);
-                    a1_2 = Fma.MultiplyAdd(w0, v2, a1_2);
-                    w0 = Avx.LoadVector256(w1p + 4640);
-                    a2_0 = Fma.MultiplyAdd(w0, v0, a2_0);
-                    a2_1 = Fma.MultiplyAdd(w0, v1, a2_1);
-                    a2_2 = Fma.MultiplyAdd(w0, v2, a2_2);
-                    w0 = Avx.LoadVector256(w1p + 6944);
-                    a3_0 = Fma.MultiplyAdd(w0, v0, a3_0);
-                    a3_1 = Fma.MultiplyAdd(w0, v1, a3_1);
-                    a3_2 = Fma.MultiplyAdd(w0, v2, a3_2);
-                    v0 = Avx.BroadcastScalarToVector256(x1 + 64);
-                    v1 = Avx.BroadcastScalarToVector256(x1 + 72);
-                    v2 = Avx.BroadcastScalarToVector256(x1 + 80);
-                    w0 = Avx.LoadVector256(w1p + 40);
-                    a0_0 = Fma.MultiplyAdd(w0, v0, a0_0);
-                    a0_1 = Fma.MultiplyAdd(w0, v1, a0_1);
-                    a0_2 = Fma.MultiplyAdd(w0, v2, a0_2);
-                    w0 = Avx.LoadVector256(w1p + 2344);
-                    a1_0 = Fma.MultiplyAdd(w0, v0, a1_0);
-                    a1_1 = Fma.MultiplyAdd(w0, v1, a1_1);
-                    a1_2 = Fma.MultiplyAdd(w0, v2, a1_2);
-                    w0 = Avx.LoadVector256(w1p + 4648);
-                    a2_0 = Fma.MultiplyAdd(w0, v0, a2_0);
-                    a2_1 = Fma.MultiplyAdd(w0, v1, a2_1);
-                    a2_2 = Fma.MultiplyAdd(w0, v2, a2_2);
-                    w0 = Avx.LoadVector256(w1p + 6952);
-                    a3_0 = Fma.MultiplyAdd(w0, v0, a3_0);
-                    a3_1 = Fma.MultiplyAdd(w0, v1, a3_1);
-                    a3_2 = Fma.MultiplyAdd(w0, v2, a3_2);
-                }
-                if (ky0 <= 2 && 2 < ky1)
-                {
-                    v1 = Avx.BroadcastScalarToVector256(x1 + 104);
-                    v2 = Avx.BroadcastScalarToVector256(x1 + 112);
-                    w0 = Avx.LoadVector256(w1p + 48);
-                    a0_1 = Fma.MultiplyAdd(w0, v1, a0_1);
-                    a0_2 = Fma.MultiplyAdd(w0, v2, a0_2);
-                    w0 = Avx.LoadVector256(w1p + 2352);
-                    a1_1 = Fma.MultiplyAdd(w0, v1, a1_1);
-                    a1_2 = Fma.MultiplyAdd(w0, v2, a1_2);
-                    w0 = Avx.LoadVector256(w1p + 4656);
-                    a2_1 = Fma.MultiplyAdd(w0, v1, a2_1);
-                    a2_2 = Fma.MultiplyAdd(w0, v2, a2_2);
-                    w0 = Avx.LoadVector256(w1p + 6960);
-                    a3_1 = Fma.MultiplyAdd(w0, v1, a3_1);
-                    a3_2 = Fma.MultiplyAdd(w0, v2, a3_2);
-                    v0 = Avx.BroadcastScalarToVector256(x1 + 104);
-                    v1 = Avx.BroadcastScalarToVector256(x1 + 112);
-                    v2 = Avx.BroadcastScalarToVector256(x1 + 120);
-                    w0 = Avx.LoadVector256(w1p + 56);
-                    a0_0 = Fma.MultiplyAdd(w0, v0, a0_0);
-                    a0_1 = Fma.MultiplyAdd(w0, v1, a0_1);
-                    a0_2 = Fma.MultiplyAdd(w0, v2, a0_2);
-                    w0 = Avx.LoadVector256(w1p + 2360);
-                    a1_0 = Fma.MultiplyAdd(w0, v0, a1_0);
-                    a1_1 = Fma.MultiplyAdd(w0, v1, a1_1);
-                    a1_2 = Fma.MultiplyAdd(w0, v2, a1_2);
-                    w0 = Avx.LoadVector256(w1p + 4664);
-                    a2_0 = Fma.MultiplyAdd(w0, v0, a2_0);
-                    a2_1 = Fma.MultiplyAdd(w0, v1, a2_1);
-                    a2_2 = Fma.MultiplyAdd(w0, v2, a2_2);
-                    w0 = Avx.LoadVector256(w1p + 6968);
-                    a3_0 = Fma.MultiplyAdd(w0, v0, a3_0);
-                    a3_1 = Fma.MultiplyAdd(w0, v1, a3_1);
-                    a3_2 = Fma.MultiplyAdd(w0, v2, a3_2);
-                    v0 = Avx.BroadcastScalarToVector256(x1 + 112);
-                    v1 = Avx.BroadcastScalarToVector256(x1 + 120);
-                    v2 = Avx.BroadcastScalarToVector256(x1 + 128);
-                    w0 = Avx.LoadVector256(w1p + 64);
-                    a0_0 = Fma.MultiplyAdd(w0, v0, a0_0);
-                    a0_1 = Fma.MultiplyAdd(w0, v1, a0_1);
-                    a0_2 = Fma.MultiplyAdd(w0, v2, a0_2);
-                    w0 = Avx.LoadVector256(w1p + 2368);
-                    a1_0 = Fma.MultiplyAdd(w0, v0, a1_0);
-                    a1_1 = Fma.MultiplyAdd(w0, v1, a1_1);
-                    a1_2 = Fma.MultiplyAdd(w0, v2, a1_2);
-                    w0 = Avx.LoadVector256(w1p + 4672);
-                    a2_0 = Fma.MultiplyAdd(w0, v0, a2_0);
-                    a2_1 = Fma.MultiplyAdd(w0, v1, a2_1);
-                    a2_2 = Fma.MultiplyAdd(w0, v2, a2_2);
-                    w0 = Avx.LoadVector256(w1p + 6976);
-                    a3_0 = Fma.MultiplyAdd(w0, v0, a3_0);
-                    a3_1 = Fma.MultiplyAdd(w0, v1, a3_1);
-                    a3_2 = Fma.MultiplyAdd(w0, v2, a3_2);
-                }
-            }
-            Avx.Store(y + 0, a0_0);
-            Avx.Store(y + 8, a0_1);
-            Avx.Store(y + 16, a0_2);
-            Avx.Store(y + 192, a1_0);
-            Avx.Store(y + 200, a1_1);
-            Avx.Store(y + 208, a1_2);
-            Avx.Store(y + 384, a2_0);
-            Avx.Store(y + 392, a2_1);
-            Avx.Store(y + 400, a2_2);
-            Avx.Store(y + 576, a3_0);
-            Avx.Store(y + 584, a3_1);
-            Avx.Store(y + 592, a3_2);
-        }
-
-        // 4×3 tile: acc[block][pixel] += W[block][tap] · broadcast(X[pixel][tap]); broadcasts in registers, one weight load per block.
-        // At output column 3: the taps on the input's zero columns are left out.
-        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private static void Back3Tile4x3At3(float* x, float* w, float* b, float* y, int ic0, int ky0, int ky1)
-        {
-            Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0;
-            Vector256<float> a1_0 = Vector256<float>.Zero, a1_1 = a1_0, a1_2 = a1_0;
-            Vector256<float> a2_0 = Vector256<float>.Zero, a2_1 = a2_0, a2_2 = a2_0;
-            Vector256<float> a3_0 = Vector256<float>.Zero, a3_1 = a3_0, a3_2 = a3_0;
-            Vector256<float> w0, v0, v1, v2;
-            for (int r = 0; r < 32; r += 2)
-            {
-                float* x0 = x + (r >> 3) * 192 + (r & 7);
-                float* w0p = w + r * 72;
-                if (ky0 <= 0 && 0 < ky1)
-                {
-                    v0 = Avx.BroadcastScalarToVector256(x0 + 0);
-                    v1 = Avx.BroadcastScalarToVector256(x0 + 8);
-                    v2 = Avx.BroadcastScalarToVector256(x0 + 16);
-                    w0 = Avx.LoadVector256(w0p + 0);
-                    a0_0 = Fma.MultiplyAdd(w0, v0, a0_0);
-                    a0_1 = Fma.MultiplyAdd(w0, v1, a0_1);
-                    a0_2 = Fma.MultiplyAdd(w0, v2, a0_2);
-                    w0 = Avx.LoadVector256(w0p + 2304);
-                    a1_0 = Fma.MultiplyAdd(w0, v0, a1_0);
-                    a1_1 = Fma.MultiplyAdd(w0, v1, a1_1);
-                    a1_2 = Fma.MultiplyAdd(w0, v2, a1_2);
-                    w0 = Avx.LoadVector256(w0p + 4608);
-                    a2_0 = Fma.MultiplyAdd(w0, v0, a2_0);
-                    a2_1 = Fma.MultiplyAdd(w0, v1, a2_1);
-                    a2_2 = Fma.MultiplyAdd(w0, v2, a2_2);
-                    w0 = Avx.LoadVector256(w0p + 6912);
-                    a3_0 = Fma.MultiplyAdd(w0, v0, a3_0);
-                    a3_1 = Fma.MultiplyAdd(w0, v1, a3_1);
-                    a3_2 = Fma.MultiplyAdd(w0, v2, a3_2);
-                    v0 = Avx.BroadcastScalarToVector256(x0 + 8);
-                    v1 = Avx.BroadcastScalarToVector256(x0 + 16);
-                    v2 = Avx.BroadcastScalarToVector256(x0 + 24);
-                    w0 = Avx.LoadVector256(w0p + 8);
-                    a0_0 = Fma.MultiplyAdd(w0, v0, a0_0);
-                    a0_1 = Fma.MultiplyAdd(w0, v1, a0_1);
-                    a0_2 = Fma.MultiplyAdd(w0, v2, a0_2);
-                    w0 = Avx.LoadVector256(w0p + 2312);
-                    a1_0 = Fma.MultiplyAdd(w0, v0, a1_0);
-                    a1_1 = Fma.MultiplyAdd(w0, v1, a1_1);
-                    a1_2 = Fma.MultiplyAdd(w0, v2, a1_2);
-                    w0 = Avx.LoadVector256(w0p + 4616);
-                    a2_0 = Fma.MultiplyAdd(w0, v0, a2_0);
-                    a2_1 = Fma.MultiplyAdd(w0, v1, a2_1);
-                    a2_2 = Fma.MultiplyAdd(w0, v2, a2_2);
-                    w0 = Avx.LoadVector256(w0p + 6920);
-                    a3_0 = Fma.MultiplyAdd(w0, v0, a3_0);
-                    a3_1 = Fma.MultiplyAdd(w0, v1, a3_1);
-                    a3_2 = Fma.MultiplyAdd(w0, v2, a3_2);
-                    v0 = Avx.BroadcastScalarToVector256(x0 + 16);
-                    v1 = Avx.BroadcastScalarToVector256(x0 + 24);
-                    w0 = Avx.LoadVector256(w0p + 16);
-                    a0_0 = Fma.MultiplyAdd(w0, v0, a0_0);
-                    a0_1 = Fma.MultiplyAdd(w0, v1, a0_1);
-                    w0 = Avx.LoadVector256(w0p + 2320);
-                    a1_0 = Fma.MultiplyAdd(w0, v0, a1_0);
-                    a1_1 = Fma.MultiplyAdd(w0, v1, a1_1);
-                    w0 = Avx.LoadVector256(w0p + 4624);
-                    a2_0 = Fma.MultiplyAdd(w0, v0, a2_0);
-                    a2_1 = Fma.MultiplyAdd(w0, v1, a2_1);
-                    w0 = Avx.LoadVector256(w0p + 6928);
-                    a3_0 = Fma.MultiplyAdd(w0, v0, a3_0);
-                    a3_1 = Fma.MultiplyAdd(w0, v1, a3_1);
-                }
-                if (ky0 <= 1 && 1 < ky1)
-                {
-                    v0 = Avx.BroadcastScalarToVector256(x0 + 48);
-                    v1 = Avx.BroadcastScalarToVector256(x0 + 56);
-                    v2 = Avx.BroadcastScalarToVector256(x0 + 64);
-                    w0 = Avx.LoadVector256(w0p + 24);
-                    a0_0 = Fma.MultiplyAdd(w0, v0, a0_0);
-                    a0_1 = Fma.MultiplyAdd(w0, v1, a0_1);
-                    a0_2 = Fma.MultiplyAdd(w0, v2, a0_2);
-                    w0 = Avx.LoadVector256(w0p + 2328);
-                    a1_0 = Fma.MultiplyAdd(w0, v0, a1_0);
-                    a1_1 = Fma.MultiplyAdd(w0, v1, a1_1);
-                    a1_2 = Fma.MultiplyAdd(w0, v2, a1_2);
-                    w0 = Avx.LoadVector256(w0p + 4632);
-                    a2_0 = Fma.MultiplyAdd(w0, v0, a2_0);
-                    a2_1 = Fma.MultiplyAdd(w0, v1, a2_1);
-                    a2_2 = Fma.MultiplyAdd(w0, v2, a2_2);
-                    w0 = Avx.LoadVector256(w0p + 6936);
-                    a3_0 = Fma.MultiplyAdd(w0, v0, a3_0);
-                    a3_1 = Fma.MultiplyAdd(w0, v1, a3_1);
-                    a3_2 = Fma.MultiplyAdd(w0, v2, a3_2);
-                    v0 = Avx.BroadcastScalarToVector256(x0 + 56);
-                    v1 = Avx.BroadcastScalarToVector256(x0 + 64);
-                    v2 = Avx.BroadcastScalarToVector256(x0 + 72);
-                    w0 = Avx.LoadVector256(w0p + 32);
-                    a0_0 = Fma.MultiplyAdd(w0, v0, a0_0);
-                    a0_1 = Fma.MultiplyAdd(w0, v1, a0_1);
-                    a0_2 = Fma.MultiplyAdd(w0, v2, a0_2);
-                    w0 = Avx.LoadVector256(w0p + 2336);
-                    a1_0 = Fma.MultiplyAdd(w0, v0, a1_0);
-                    a1_1 = Fma.MultiplyAdd(w0, v1, a1_1);
-                    a1_2 = Fma.MultiplyAdd(w0, v2, a1_2);
-                    w0 = Avx.LoadVector256(w0p + 4640);
-                    a2_0 = Fma.MultiplyAdd(w0, v0, a2_0);
-                    a2_1 = Fma.MultiplyAdd(w0, v1, a2_1);
-                    a2_2 = Fma.MultiplyAdd(w0, v2, a2_2);
-                    w0 = Avx.LoadVector256(w0p + 6944);
-                    a3_0 = Fma.MultiplyAdd(w0, v0, a3_0);
-                    a3_1 = Fma.MultiplyAdd(w0, v1, a3_1);
-                    a3_2 = Fma.MultiplyAdd(w0, v2, a3_2);
-                    v0 = Avx.BroadcastScalarToVector256(x0 + 64);
-                    v1 = Avx.BroadcastScalarToVector256(x0 + 72);
-                    w0 = Avx.LoadVector256(w0p + 40);
-                    a0_0 = Fma.MultiplyAdd(w0, v0, a0_0);
-                    a0_1 = Fma.MultiplyAdd(w0, v1, a0_1);
-                    w0 = Avx.LoadVector256(w0p + 2344);
-                    a1_0 = Fma.MultiplyAdd(w0, v0, a1_0);
-                    a1_1 = Fma.MultiplyAdd(w0, v1, a1_1);
-                    w0 = Avx.LoadVector256(w0p + 4648);
-                    a2_0 = Fma.MultiplyAdd(w0, v0, a2_0);
-                    a2_1 = Fma.MultiplyAdd(w0, v1, a2_1);
-                    w0 = Avx.LoadVector256(w0p + 6952);
-                    a3_0 = Fma.MultiplyAdd(w0, v0, a3_0);
-                    a3_1 = Fma.MultiplyAdd(w0, v1, a3_1);
-                }
-                if (ky0 <= 2 && 2 < ky1)
-                {
-                    v0 = Avx.BroadcastScalarToVector256(x0 + 96);
-                    v1 = Avx.BroadcastScalarToVector256(x0 + 104);
-                    v2 = Avx.BroadcastScalarToVector256(x0 + 112);
-                    w0 = Avx.LoadVector256(w0p + 48);
-                    a0_0 = Fma.MultiplyAdd(w0, v0, a0_0);
-                    a0_1 = Fma.MultiplyAdd(w0, v1, a0_1);
-                    a0_2 = Fma.MultiplyAdd(w0, v2, a0_2);
-                    w0 = Avx.LoadVector256(w0p + 2352);
-                    a1_0 = Fma.MultiplyAdd(w0, v0, a1_0);
-                    a1_1 = Fma.MultiplyAdd(w0, v1, a1_1);
-                    a1_2 = Fma.MultiplyAdd(w0, v2, a1_2);
-                    w0 = Avx.LoadVector256(w0p + 4656);
-                    a2_0 = Fma.MultiplyAdd(w0, v0, a2_0);
-                    a2_1 = Fma.MultiplyAdd(w0, v1, a2_1);
-                    a2_2 = Fma.MultiplyAdd(w0, v2, a2_2);
-                    w0 = Avx.LoadVector256(w0p + 6960);
-                    a3_0 = Fma.MultiplyAdd(w0, v0, a3_0);
-                    a3_1 = Fma.MultiplyAdd(w0, v1, a3_1);
-                    a3_2 = Fma.MultiplyAdd(w0, v2, a3_2);
-                    v0 = Avx.BroadcastScalarToVector256(x0 + 104);
-                    v1 = Avx.BroadcastScalarToVector256(x0 + 112);
-                    v2 = Avx.BroadcastScalarToVector256(x0 + 120);
-                    w0 = Avx.LoadVector256(w0p + 56);
-                    a0_0 = Fma.MultiplyAdd(w0, v0, a0_0);
-                    a0_1 = Fma.MultiplyAdd(w0, v1, a0_1);
-                    a0_2 = Fma.MultiplyAdd(w0, v2, a0_2);
-                    w0 = Avx.LoadVector256(w0p + 2360);
-                    a1_0 = Fma.MultiplyAdd(w0, v0, a1_0);
-                    a1_1 = Fma.MultiplyAdd(w0, v1, a1_1);
-                    a1_2 = Fma.MultiplyAdd(w0, v2, a1_2);
-                    w0 = Avx.LoadVector256(w0p + 4664);
-                    a2_0 = Fma.MultiplyAdd(w0, v0, a2_0);
-                    a2_1 = Fma.MultiplyAdd(w0, v1, a2_1);
-                    a2_2 = Fma.MultiplyAdd(w0, v2, a2_2);
-                    w0 = Avx.LoadVector256(w0p + 6968);
-                    a3_0 = Fma.MultiplyAdd(w0, v0, a3_0);
-                    a3_1 = Fma.MultiplyAdd(w0, v1, a3_1);
-                    a3_2 = Fma.MultiplyAdd(w0, v2, a3_2);
-                    v0 = Avx.BroadcastScalarToVector256(x0 + 112);
-                    v1 = Avx.BroadcastScalarToVector256(x0 + 120);
-                    w0 = Avx.LoadVector256(w0p + 64);
-                    a0_0 = Fma.MultiplyAdd(w0, v0, a0_0);
-                    a0_1 = Fma.MultiplyAdd(w0, v1, a0_1);
-                    w0 = Avx.LoadVector256(w0p + 2368);
-                    a1_0 = Fma.MultiplyAdd(w0, v0, a1_0);
-                    a1_1 = Fma.MultiplyAdd(w0, v1, a1_1);
-                    w0 = Avx.LoadVector256(w0p + 4672);
-                    a2_0 = Fma.MultiplyAdd(w0, v0, a2_0);
-                    a2_1 = Fma.MultiplyAdd(w0, v1, a2_1);
-                    w0 = Avx.LoadVector256(w0p + 6976);
-                    a3_0 = Fma.MultiplyAdd(w0, v0, a3_0);
-                    a3_1 = Fma.MultiplyAdd(w0, v1, a3_1);
-                }
-                float* x1 = x + ((r + 1) >> 3) * 192 + ((r + 1) & 7);
-                float* w1p = w + (r + 1) * 72;
-                if (ky0 <= 0 && 0 < ky1)
-                {
-                    v0 = Avx.BroadcastScalarToVector256(x1 + 0);
-                    v1 = Avx.BroadcastScalarToVector256(x1 + 8);
-                    v2 = Avx.BroadcastScalarToVector256(x1 + 16);
-                    w0 = Avx.LoadVector256(w1p + 0);
-                    a0_0 = Fma.MultiplyAdd(w0, v0, a0_0);
-                    a0_1 = Fma.MultiplyAdd(w0, v1, a0_1);
-                    a0_2 = Fma.MultiplyAdd(w0, v2, a0_2);
-                    w0 = Avx.LoadVector256(w1p + 2304);
-                    a1_0 = Fma.MultiplyAdd(w0, v0, a1_0);
-                    a1_1 = Fma.MultiplyAdd(w0, v1, a1_1);
-                    a1_2 = Fma.MultiplyAdd(w0, v2, a1_2);
-                    w0 = Avx.LoadVector256(w1p + 4608);
-                    a2_0 = Fma.MultiplyAdd(w0, v0, a2_0);
-                    a2_1 = Fma.MultiplyAdd(w0, v1, a2_1);
-                    a2_2 = Fma.MultiplyAdd(w0, v2, a2_2);
-                    w0 = Avx.LoadVector256(w1p + 6912);
-                    a3_0 = Fma.MultiplyAdd(w0, v0, a3_0);
-                    a3_1 = Fma.MultiplyAdd(w0, v1, a3_1);
-                    a3_2 = Fma.MultiplyAdd(w0, v2, a3_2);
-                    v0 = Avx.BroadcastScalarToVector256(x1 + 8);
-                    v1 = Avx.BroadcastScalarToVector256(x1 + 16);
-                    v2 = Avx.BroadcastScalarToVector256(x1 + 24);
-                    w0 = Avx.LoadVector256(w1p + 8);
-                    a0_0 = Fma.MultiplyAdd(w0, v0, a0_0);
-                    a0_1 = Fma.MultiplyAdd(w0, v1, a0_1);
-                    a0_2 = Fma.MultiplyAdd(w0, v2, a0_2);
-                    w0 = Avx.LoadVector256(w1p + 2312);
-                    a1_0 = Fma.MultiplyAdd(w0, v0, a1_0);
-                    a1_1 = Fma.MultiplyAdd(w0, v1, a1_1);
-                    a1_2 = Fma.MultiplyAdd(w0, v2, a1_2);
-                    w0 = Avx.LoadVector256(w1p + 4616);
-                    a2_0 = Fma.MultiplyAdd(w0, v0, a2_0);
-                    a2_1 = Fma.MultiplyAdd(w0, v1, a2_1);
-                    a2_2 = Fma.MultiplyAdd(w0, v2, a2_2);
-                    w0 = Avx.LoadVector256(w1p + 6920);
-                    a3_0 = Fma.MultiplyAdd(w0, v0, a3_0);
-                    a3_1 = Fma.MultiplyAdd(w0, v1, a3_1);
-                    a3_2 = Fma.MultiplyAdd(w0, v2, a3_2);
-                    v0 = Avx.BroadcastScalarToVector256(x1 + 16);
-                    v1 = Avx.BroadcastScalarToVector256(x1 + 24);
-                    w0 = Avx.LoadVector256(w1p + 16);
-                    a0_0 = Fma.MultiplyAdd(w0, v0, a0_0);
-                    a0_1 = Fma.MultiplyAdd(w0, v1, a0_1);
-                    w0 = Avx.LoadVector256(w1p + 2320);
-                    a1_0 = Fma.MultiplyAdd(w0, v0, a1_0);
-                    a1_1 = Fma.MultiplyAdd(w0, v1, a1_1);
-                    w0 = Avx.LoadVector256(w1p + 4624);
-                    a2_0 = Fma.MultiplyAdd(w0, v0, a2_0);
-                    a2_1 = Fma.MultiplyAdd(w0, v1, a2_1);
-                    w0 = Avx.LoadVector256(w1p + 6928);
-                    a3_0 = Fma.MultiplyAdd(w0, v0, a3_0);
-                    a3_1 = Fma.MultiplyAdd(w0, v1, a3_1);
-                }
-                if (ky0 <= 1 && 1 < ky1)
-                {
-                    v0 = Avx.BroadcastScalarToVector256(x1 + 48);
-                    v1 = Avx.BroadcastScalarToVector256(x1 + 56);
-                    v2 = Avx.BroadcastScalarToVector256(x1 + 64);
-                    w0 = Avx.LoadVector256(w1p + 24);
-                    a0_0 = Fma.MultiplyAdd(w0, v0, a0_0);
-                    a0_1 = Fma.MultiplyAdd(w0, v1, a0_1);
-                    a0_2 = Fma.MultiplyAdd(w0, v2, a0_2);
-                    w0 = Avx.LoadVector256(w1p + 2328);
-                    a1_0 = Fma.MultiplyAdd(w0, v0, a1_0);
-                    a1_1 = Fma.MultiplyAdd(w0, v1, a1_1);
-                    a1_2 = Fma.MultiplyAdd(w0, v2, a1_2);
-                    w0 = Avx.LoadVector256(w1p + 4632);
-                    a2_0 = Fma.MultiplyAdd(w0, v0, a2_0);
-                    a2_1 = Fma.MultiplyAdd(w0, v1, a2_1);
-                    a2_2 = Fma.MultiplyAdd(w0, v2, a2_2);
-                    w0 = Avx.LoadVector256(w1p + 6936);
-                    a3_0 = Fma.MultiplyAdd(w0, v0, a3_0);
-                    a3_1 = Fma.MultiplyAdd(w0, v1, a3_1);
-                    a3_2 = Fma.MultiplyAdd(w0, v2, a3_2);
-                    v0 = Avx.BroadcastScalarToVector256(x1 + 56);
-                    v1 = Avx.BroadcastScalarToVector256(x1 + 64);
-                    v2 = Avx.BroadcastScalarToVector256(x1 + 72);
-                    w0 = Avx.LoadVector256(w1p + 32);
-                    a0_0 = Fma.MultiplyAdd(w0, v0, a0_0);
-                    a0_1 = Fma.MultiplyAdd(w0, v1, a0_1);
-                    a0_2 = Fma.MultiplyAdd(w0, v2, a0_2);
-                    w0 = Avx.LoadVector256(w1p + 2336);
-                    a1_0 = Fma.MultiplyAdd(w0, v0, a1_0);
-                    a1_1 = Fma.MultiplyAdd(w0, v1, a1_1);
-                    a1_2 = Fma.MultiplyAdd(w0, v2, a1_2);
-                    w0 = Avx.LoadVector256(w1p + 4640);
-                    a2_0 = Fma.MultiplyAdd(w0, v0, a2_0);
-                    a2_1 = Fma.MultiplyAdd(w0, v1, a2_1);
-                    a2_2 = Fma.MultiplyAdd(w0, v2, a2_2);
-                    w0 = Avx.LoadVector256(w1p + 6944);
-                    a3_0 = Fma.MultiplyAdd(w0, v0, a3_0);
-                    a3_1 = Fma.MultiplyAdd(w0, v1, a3_1);
-                    a3_2 = Fma.MultiplyAdd(w0, v2, a3_2);
-                    v0 = Avx.BroadcastScalarToVector256(x1 + 64);
-                    v1 = Avx.BroadcastScalarToVector256(x1 + 72);
-                    w0 = Avx.LoadVector256(w1p + 40);
-                    a0_0 = Fma.MultiplyAdd(w0, v0, a0_0);
-                    a0_1 = Fma.MultiplyAdd(w0, v1, a0_1);
-                    w0 = Avx.LoadVector256(w1p + 2344);
-                    a1_0 = Fma.MultiplyAdd(w0, v0, a1_0);
-                    a1_1 = Fma.MultiplyAdd(w0, v1, a1_1);
-                    w0 = Avx.LoadVector256(w1p + 4648);
-                    a2_0 = Fma.MultiplyAdd(w0, v0, a2_0);
-                    a2_1 = Fma.MultiplyAdd(w0, v1, a2_1);
-                    w0 = Avx.LoadVector256(w1p + 6952);
-                    a3_0 = Fma.MultiplyAdd(w0, v0, a3_0);
-                    a3_1 = Fma.MultiplyAdd(w0, v1, a3_1);
-                }
-                if (ky0 <= 2 && 2 < ky1)
-                {
-                    v0 = Avx.BroadcastScalarToVector256(x1 + 96);
-                    v1 = Avx.BroadcastScalarToVector256(x1 + 104);
-                    v2 = Avx.BroadcastScalarToVector256(x1 + 112);
-                    w0 = Avx.LoadVector256(w1p + 48);
-                    a0_0 = Fma.MultiplyAdd(w0, v0, a0_0);
-                    a0_1 = Fma.MultiplyAdd(w0, v1, a0_1);
-                    a0_2 = Fma.MultiplyAdd(w0, v2, a0_2);
-                    w0 = Avx.LoadVector256(w1p + 2352);
-                    a1_0 = Fma.MultiplyAdd(w0, v0, a1_0);
-                    a1_1 = Fma.MultiplyAdd(w0, v1, a1_1);
-                    a1_2 = Fma.MultiplyAdd(w0, v2, a1_2);
-                    w0 = Avx.LoadVector256(w1p + 4656);
-                    a2_0 = Fma.MultiplyAdd(w0, v0, a2_0);
-                    a2_1 = Fma.MultiplyAdd(w0, v1, a2_1);
-                    a2_2 = Fma.MultiplyAdd(w0, v2, a2_2);
-                    w0 = Avx.LoadVector256(w1p + 6960);
-                    a3_0 = Fma.MultiplyAdd(w0, v0, a3_0);
-                    a3_1 = Fma.MultiplyAdd(w0, v1, a3_1);
-                    a3_2 = Fma.MultiplyAdd(w0, v2, a3_2);
-                    v0 = Avx.BroadcastScalarToVector256(x1 + 104);
-                    v1 = Avx.BroadcastScalarToVector256(x1 + 112);
-                    v2 = Avx.BroadcastScalarToVector256(x1 + 120);
-                    w0 = Avx.LoadVector256(w1p + 56);
-                    a0_0 = Fma.MultiplyAdd(w0, v0, a0_0);
-                    a0_1 = Fma.MultiplyAdd(w0, v1, a0_1);
-                    a0_2 = Fma.MultiplyAdd(w0, v2, a0_2);
-                    w0 = Avx.LoadVector256(w1p + 2360);
-                    a1_0 = Fma.MultiplyAdd(w0, v0, a1_0);
-                    a1_1 = Fma.MultiplyAdd(w0, v1, a1_1);
-                    a1_2 = Fma.MultiplyAdd(w0, v2, a1_2);
-                    w0 = Avx.LoadVector256(w1p + 4664);
-                    a2_0 = Fma.MultiplyAdd(w0, v0, a2_0);
-                    a2_1 = Fma.MultiplyAdd(w0, v1, a2_1);
-                    a2_2 = Fma.MultiplyAdd(w0, v2, a2_2);
-                    w0 = Avx.LoadVector256(w1p + 6968);
-                    a3_0 = Fma.MultiplyAdd(w0, v0, a3_0);
-                    a3_1 = Fma.MultiplyAdd(w0, v1, a3_1);
-                    a3_2 = Fma.MultiplyAdd(w0, v2, a3_2);
-                    v0 = Avx.BroadcastScalarToVector256(x1 + 112);
-                    v1 = Avx.BroadcastScalarToVector256(x1 + 120);
-                    w0 = Avx.LoadVector256(w1p + 64);
-                    a0_0 = Fma.MultiplyAdd(w0, v0, a0_0);
-                    a0_1 = Fma.MultiplyAdd(w0, v1, a0_1);
-                    w0 = Avx.LoadVector256(w1p + 2368);
-                    a1_0 = Fma.MultiplyAdd(w0, v0, a1_0);
-                    a1_1 = Fma.MultiplyAdd(w0, v1, a1_1);
-                    w0 = Avx.LoadVector256(w1p + 4672);
-                    a2_0 = Fma.MultiplyAdd(w0, v0, a2_0);
-                    a2_1 = Fma.MultiplyAdd(w0, v1, a2_1);
-                    w0 = Avx.LoadVector256(w1p + 6976);
-                    a3_0 = Fma.MultiplyAdd(w0, v0, a3_0);
-                    a3_1 = Fma.MultiplyAdd(w0, v1, a3_1);
-                }
-            }
-            Avx.Store(y + 0, a0_0);
-            Avx.Store(y + 8, a0_1);
-            Avx.Store(y + 16, a0_2);
-            Avx.Store(y + 192, a1_0);
-            Avx.Store(y + 200, a1_1);
-            Avx.Store(y + 208, a1_2);
-            Avx.Store(y + 384, a2_0);
-            Avx.Store(y + 392, a2_1);
-            Avx.Store(y + 400, a2_2);
-            Avx.Store(y + 576, a3_0);
-            Avx.Store(y + 584, a3_1);
-            Avx.Store(y + 592, a3_2);
-        }
-
-        // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
-        // Scalar twin of the AVX2 kernel for CPUs without AVX2/FMA: same work items, same packed weights.
-        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private static void Back3Scalar(void* state, int begin, int end)
-        {
-            var f = (Frame*)state;
-            for (int item = begin; item < end; item++)
-            {
-                int oy = item % 4, tile = item / 4 % 1, n = item / 4;
-                float* x = f->G0 + (nint)n * 768 + oy * 48 - 56;
-                for (int ob = tile * 4; ob < Math.Min(tile * 4 + 4, 4); ob++)
-                {
-                    int ic0 = 0;
-                    float* w = f->L0WT + ob * 2304;
-                    float* y = f->G1 + (nint)n * 768 + (nint)ob * 192 + oy * 48;
-                    for (int ox = 0; ox < 6; ox++)
-                    for (int lane = 0; lane < 8; lane++)
+                    for (int r = first; r < last; r++)
                     {
-                        float acc = 0f;
-                        for (int r = 0; r < 32; r++)
+                        float* dst = y + ib * 384 + r * 64;
+                        int h = r - 1;
+                        if ((uint)h >= 4)
                         {
-                            float* xc = x + ((ic0 + r) >> 3) * 192 + ((ic0 + r) & 7) + ox * 8;
-                            for (int ky = 0; ky < 3; ky++)
-                                for (int kx = 0; kx < 3; kx++)
-                                    if ((uint)(oy + ky - 1) < 4 && (uint)(ox + kx - 1) < 6)
-                                        acc += w[((r * 3 + ky) * 3 + kx) * 8 + lane] * xc[ky * 48 + kx * 8];
+                            new Span<float>(dst, 64).Clear();
+                            continue;
                         }
-                        y[ox * 8 + lane] = acc;
+                        new Span<float>(dst, 8).Clear();
+                        new Span<float>(dst + 56, 8).Clear();
+                        dst += 8;
+                        new ReadOnlySpan<float>(x + ib * 192 + h * 48, 48).CopyTo(new Span<float>(dst, 48));
                     }
                 }
             }
         }
 
-        // Y[n,c,h+0,w+0] = X[n,c,h,w]   (32×4×6 NCHW8c → 32×4×6 NCHW: gradient into its tensor's layout)
-        // A pure change of layout.
+        // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
+        // layer 0: 32×6×8 → 32×4×6, 3x3; Winograd F(2×2, 3×3): per 2×2 output tile Y = Aᵀ·(Σ_I U ⊙ V)·A + B, U = G·W·Gᵀ, V = Bᵀ·X·B of its 4×4 input patch
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private static void Back4(void* state, int begin, int end)
+        private static void Back4(void* state, int begin, int end) { if (s_useAvx2) Back4Avx(state, begin, end); else Back4Scalar(state, begin, end); }
+
+        // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
+        // Each work item is output rows 2·ty and 2·ty + 1 of one sample, all 32 channels: its row of transformed input
+        // tiles serves every output group from this thread's cache (a row transformed on one core and read on the other ran
+        // the 64→64 layer at 56×56 1.8× slower at 2 threads).
+        [SkipLocalsInit]
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private static void Back4Avx(void* state, int begin, int end)
+        {
+            var f = (Frame*)state;
+            float* v = stackalloc float[1536]; // V[ξ][tile][i] of one row of tiles
+            float* m = stackalloc float[1536]; // M[ξ][tile][o] of one register tile: Σ_i V·U
+            for (int item = begin; item < end; item++)
+            {
+                int ty = item % 2, n = item / 2;
+                Back4Input(f->G2 + (nint)n * 1536 + ty * 128, v);
+                for (int og = 0; og < 1; og++)
+                {
+                    float* u = f->L0WTU + og * 1024;
+                    float* b = null;
+                    float* y = f->G1 + (nint)n * 768 + (nint)og * 768 + ty * 96;
+                    Back4Products3(u, v + 0, m); Back4Output3(m, b, y + 0);
+                }
+            }
+        }
+
+        // V[ξ][tile][i] = (Bᵀ·X·B)[ξ] for the 4×4 patch at rows 2·ty … 2·ty + 3, columns 2·tile … 2·tile + 3 of the zero-padded grid; 8 channels per vector.
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private static void Back4Input(float* x, float* v)
+        {
+            for (int ib = 0; ib < 4; ib++)
+            {
+                for (int tile = 0; tile < 3; tile++)
+                {
+                    float* d = x + ib * 384 + tile * 16;
+                    float* o = v + tile * 32 + ib * 8;
+                    Vector256<float> d0, d1, d2, d3;
+                    d0 = Avx.LoadVector256(d + 0); d1 = Avx.LoadVector256(d + 64); d2 = Avx.LoadVector256(d + 128); d3 = Avx.LoadVector256(d + 192);
+                    Vector256<float> t00 = d0 - d2, t10 = d1 + d2, t20 = d2 - d1, t30 = d1 - d3;
+                    d0 = Avx.LoadVector256(d + 8); d1 = Avx.LoadVector256(d + 72); d2 = Avx.LoadVector256(d + 136); d3 = Avx.LoadVector256(d + 200);
+                    Vector256<float> t01 = d0 - d2, t11 = d1 + d2, t21 = d2 - d1, t31 = d1 - d3;
+                    d0 = Avx.LoadVector256(d + 16); d1 = Avx.LoadVector256(d + 80); d2 = Avx.LoadVector256(d + 144); d3 = Avx.LoadVector256(d + 208);
+                    Vector256<float> t02 = d0 - d2, t12 = d1 + d2, t22 = d2 - d1, t32 = d1 - d3;
+                    d0 = Avx.LoadVector256(d + 24); d1 = Avx.LoadVector256(d + 88); d2 = Avx.LoadVector256(d + 152); d3 = Avx.LoadVector256(d + 216);
+                    Vector256<float> t03 = d0 - d2, t13 = d1 + d2, t23 = d2 - d1, t33 = d1 - d3;
+                    Avx.Store(o + 0, t00 - t02); Avx.Store(o + 96, t01 + t02); Avx.Store(o + 192, t02 - t01); Avx.Store(o + 288, t01 - t03);
+                    Avx.Store(o + 384, t10 - t12); Avx.Store(o + 480, t11 + t12); Avx.Store(o + 576, t12 - t11); Avx.Store(o + 672, t11 - t13);
+                    Avx.Store(o + 768, t20 - t22); Avx.Store(o + 864, t21 + t22); Avx.Store(o + 960, t22 - t21); Avx.Store(o + 1056, t21 - t23);
+                    Avx.Store(o + 1152, t30 - t32); Avx.Store(o + 1248, t31 + t32); Avx.Store(o + 1344, t32 - t31); Avx.Store(o + 1440, t31 - t33);
+                }
+            }
+        }
+
+        // M[ξ][t][o] = Σ_i V[ξ][t][i] · U[ξ][i][o] for 3 tile(s) × 32 output channels, ξ = 0 … 15: acc[block][tile] += U[block] · broadcast(V[tile]), 32 deep.
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private static void Back4Products3(float* u, float* v, float* m)
+        {
+            for (int xi = 0; xi < 16; xi++, u += 1024, v += 96, m += 96)
+            {
+                Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = Vector256<float>.Zero, a0_2 = Vector256<float>.Zero;
+                Vector256<float> a1_0 = Vector256<float>.Zero, a1_1 = Vector256<float>.Zero, a1_2 = Vector256<float>.Zero;
+                Vector256<float> a2_0 = Vector256<float>.Zero, a2_1 = Vector256<float>.Zero, a2_2 = Vector256<float>.Zero;
+                Vector256<float> a3_0 = Vector256<float>.Zero, a3_1 = Vector256<float>.Zero, a3_2 = Vector256<float>.Zero;
+                Vector256<float> w0, v0, v1, v2;
+                for (int i = 0; i < 32; i++)
+                {
+                    v0 = Avx.BroadcastScalarToVector256(v + i); v1 = Avx.BroadcastScalarToVector256(v + 32 + i); v2 = Avx.BroadcastScalarToVector256(v + 64 + i);
+                    w0 = Avx.LoadVector256(u + i * 32); a0_0 = Fma.MultiplyAdd(w0, v0, a0_0); a0_1 = Fma.MultiplyAdd(w0, v1, a0_1); a0_2 = Fma.MultiplyAdd(w0, v2, a0_2);
+                    w0 = Avx.LoadVector256(u + i * 32 + 8); a1_0 = Fma.MultiplyAdd(w0, v0, a1_0); a1_1 = Fma.MultiplyAdd(w0, v1, a1_1); a1_2 = Fma.MultiplyAdd(w0, v2, a1_2);
+                    w0 = Avx.LoadVector256(u + i * 32 + 16); a2_0 = Fma.MultiplyAdd(w0, v0, a2_0); a2_1 = Fma.MultiplyAdd(w0, v1, a2_1); a2_2 = Fma.MultiplyAdd(w0, v2, a2_2);
+                    w0 = Avx.LoadVector256(u + i * 32 + 24); a3_0 = Fma.MultiplyAdd(w0, v0, a3_0); a3_1 = Fma.MultiplyAdd(w0, v1, a3_1); a3_2 = Fma.MultiplyAdd(w0, v2, a3_2);
+                }
+                Avx.Store(m + 0, a0_0); Avx.Store(m + 8, a1_0); Avx.Store(m + 16, a2_0); Avx.Store(m + 24, a3_0);
+                Avx.Store(m + 32, a0_1); Avx.Store(m + 40, a1_1); Avx.Store(m + 48, a2_1); Avx.Store(m + 56, a3_1);
+                Avx.Store(m + 64, a0_2); Avx.Store(m + 72, a1_2); Avx.Store(m + 80, a2_2); Avx.Store(m + 88, a3_2);
+            }
+        }
+
+        // Y = Aᵀ·M·A + B[o], then the activation, for 3 tile(s) × 4 blocks: rows 2·ty and 2·ty + 1, columns 2·tile and 2·tile + 1.
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private static void Back4Output3(float* m, float* b, float* y)
+        {
+            for (int t = 0; t < 3; t++)
+            {
+                for (int k = 0; k < 4; k++)
+                {
+                    float* p = m + t * 32 + k * 8;
+                    float* q = y + k * 192 + t * 16;
+                    Vector256<float> bias = Vector256<float>.Zero;
+                    Vector256<float> r00 = Avx.LoadVector256(p + 0) + Avx.LoadVector256(p + 384) + Avx.LoadVector256(p + 768), r10 = Avx.LoadVector256(p + 384) - Avx.LoadVector256(p + 768) - Avx.LoadVector256(p + 1152);
+                    Vector256<float> r01 = Avx.LoadVector256(p + 96) + Avx.LoadVector256(p + 480) + Avx.LoadVector256(p + 864), r11 = Avx.LoadVector256(p + 480) - Avx.LoadVector256(p + 864) - Avx.LoadVector256(p + 1248);
+                    Vector256<float> r02 = Avx.LoadVector256(p + 192) + Avx.LoadVector256(p + 576) + Avx.LoadVector256(p + 960), r12 = Avx.LoadVector256(p + 576) - Avx.LoadVector256(p + 960) - Avx.LoadVector256(p + 1344);
+                    Vector256<float> r03 = Avx.LoadVector256(p + 288) + Avx.LoadVector256(p + 672) + Avx.LoadVector256(p + 1056), r13 = Avx.LoadVector256(p + 672) - Avx.LoadVector256(p + 1056) - Avx.LoadVector256(p + 1440);
+                    Avx.Store(q, bias + r00 + r01 + r02); Avx.Store(q + 8, bias + r01 - r02 - r03);
+                    Avx.Store(q + 48, bias + r10 + r11 + r12); Avx.Store(q + 56, bias + r11 - r12 - r13);
+                }
+            }
+        }
+
+        // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
+        // Scalar twin for CPUs without AVX2/FMA: the direct sum over the same zero-padded grid and work items.
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private static void Back4Scalar(void* state, int begin, int end)
         {
             var f = (Frame*)state;
             for (int item = begin; item < end; item++)
             {
-                int n = item / 4, unit = item % 4;
-                float* x = f->G1 + (nint)n * 768;
-                float* y = f->InputGradient + (nint)n * 768 + (nint)unit * 192;
-                int channels = Math.Min(32 - unit * 8, 8);
-                float* src = x + (nint)unit * 192;
-                float* dst = y + 0;
-                for (int c = 0; c < channels; c++)
-                    for (int h = 0; h < 4; h++)
-                        for (int w = 0; w < 6; w++) dst[c * 24 + h * 6 + w] = src[h * 48 + w * 8 + c];
+                int ty = item % 2, n = item / 2;
+                float* x = f->G2 + (nint)n * 1536;
+                float* y = f->G1 + (nint)n * 768;
+                for (int oy = 2 * ty; oy < 2 * ty + 2; oy++)
+                    for (int o = 0; o < 32; o++)
+                        for (int ox = 0; ox < 6; ox++)
+                        {
+                                float acc = 0f;
+                                float* wo = f->L0WT + (o >> 3) * 2304 + (o & 7);
+                                for (int i = 0; i < 32; i++)
+                                    for (int ky = 0; ky < 3; ky++)
+                                        for (int kx = 0; kx < 3; kx++)
+                                            acc += wo[(i * 9 + ky * 3 + kx) * 8] * x[(i >> 3) * 384 + (oy + ky) * 64 + (ox + kx) * 8 + (i & 7)];
+                                y[(o >> 3) * 192 + oy * 48 + ox * 8 + (o & 7)] = acc;
+                            }
+                }
             }
-        }
 
-    }
+            // Y[n,c,h+0,w+0] = X[n,c,h,w]   (32×4×6 NCHW8c → 32×4×6 NCHW: gradient into its tensor's layout)
+            // A pure change of layout.
+            [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+            private static void Back5(void* state, int begin, int end)
+            {
+                var f = (Frame*)state;
+                for (int item = begin; item < end; item++)
+                {
+                    int n = item / 4, unit = item % 4;
+                    float* x = f->G1 + (nint)n * 768;
+                    float* y = f->InputGradient + (nint)n * 768 + (nint)unit * 192;
+                    int channels = Math.Min(32 - unit * 8, 8);
+                    float* src = x + (nint)unit * 192;
+                    float* dst = y + 0;
+                    for (int c = 0; c < channels; c++)
+                        for (int h = 0; h < 4; h++)
+                            for (int w = 0; w < 6; w++) dst[c * 24 + h * 6 + w] = src[h * 48 + w * 8 + c];
+                }
+            }
+
+        }
