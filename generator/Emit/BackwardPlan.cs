@@ -538,14 +538,6 @@ internal sealed class BackwardPlan
     }
 
     /// <summary>
-    /// The most bytes of transformed weights a Winograd backward-data kernel may read. Every work item (a row of tiles)
-    /// reads them all, and Backward first refreshes the transposed weights and compares them with the transformed ones'
-    /// copy. 256→256 at 14×14 (4 MiB) took 2.03 ms for ∂x at 1 thread and 1.34 at 2, against the direct kernel's 1.98
-    /// and 1.03; 128→128 at 28×28 (1 MiB) 1.29 and 0.76 against 2.01 and 1.02.
-    /// </summary>
-    public const long WinogradDataGradWeightBytes = 1 << 20;
-
-    /// <summary>
     /// Backward-data of a stride-1 3x3 layer whose flipped, transposed kernel the Winograd kernel runs
     /// (<see cref="ConvStep.WinogradFits"/>): ∂Z copied onto a zero-padded NCHW8c grid by pairs of rows (∂Z itself where
     /// it already is one), then the Winograd kernel over the transformed transposed weights. Returns false (nothing
@@ -554,7 +546,6 @@ internal sealed class BackwardPlan
     private bool AddWinogradDataGrad(LayerModel l, LayerModel transposed, Tensor gz, Tensor gx, ParameterPlan weight, int h, int w, int top, int left, bool inputOnly)
     {
         if (l.Stride != 1 || !ConvStep.WinogradFits(transposed) || !gz.Blocked || !gx.Blocked
-            || 16L * transposed.Input.C * transposed.Output.C * 4 > WinogradDataGradWeightBytes
             || top < 0 || left < 0 || top + gz.H > h || left + gz.W > w) return false;
         var grid = top == 0 && left == 0 && h == gz.H && w == gz.W ? gz : New(true, gz.C, h, w, Tensor.BlockedStride(gz.C, h, w));
         if (grid != gz)

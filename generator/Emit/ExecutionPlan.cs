@@ -129,6 +129,21 @@ internal sealed record ConvStep(LayerModel Layer, Tensor From, Tensor To, LayerK
     /// </summary>
     public const int WinogradMinInputs = 32;
 
+    /// <summary>
+    /// Whether the Winograd kernel's work items are groups of 32 output channels (each over all rows of a sample)
+    /// rather than rows of tiles (each over all groups): when its transformed weights are more than
+    /// <see cref="WinogradRowMajorWeightBytes"/>, which every row would read again.
+    /// </summary>
+    public bool WinogradGroupsOutermost => Winograd is not null && 16L * Layer.Input.C * Layer.Output.C * 4 > WinogradRowMajorWeightBytes;
+
+    /// <summary>
+    /// The most transformed weights (bytes) a Winograd kernel reads once per row of tiles: L2's size here. 256→256 at
+    /// 14×14 (4 MiB) ran forward in 1.38 / 0.78 ms at 1 / 2 threads by rows, 1.29 / 0.73 by groups, and its backward-data
+    /// by rows was slower than the direct kernel (2.03 / 1.34 against 1.98 / 1.03 ms), by groups 1.42 / 0.79. 128→128 at
+    /// 28×28 (1 MiB) by groups: forward at 2 threads 0.72 ms against 0.62–0.63 by rows (two alternating runs).
+    /// </summary>
+    public const long WinogradRowMajorWeightBytes = 1 << 20;
+
     /// <summary>The most stack one work item of the Winograd kernel takes for its row of transformed input tiles.</summary>
     public const int WinogradRowBytes = 256 << 10;
 

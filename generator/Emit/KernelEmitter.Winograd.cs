@@ -47,33 +47,77 @@ internal sealed partial class KernelEmitter
         w.Line($"private static void {name}(void* state, int begin, int end) {{ if (s_useAvx2) {name}Avx(state, begin, end); else {name}Scalar(state, begin, end); }}");
         w.Line();
 
-        w.Line($"// {formula}");
-        w.Line($"// Each work item is output rows 2·ty and 2·ty + 1 of one sample, all {outputs} channels: its row of transformed input");
-        w.Line("// tiles serves every output group from this thread's cache (a row transformed on one core and read on the other ran");
-        w.Line("// the 64→64 layer at 56×56 1.8× slower at 2 threads).");
-        w.Line("[SkipLocalsInit]");
-        w.Line(Hot);
-        w.Open($"private static void {name}Avx(void* state, int begin, int end)");
-        w.Line("var f = (Frame*)state;");
-        w.Line($"float* v = stackalloc float[{N(16 * xiV)}]; // V[ξ][tile][i] of one row of tiles");
-        w.Line($"float* m = stackalloc float[{16 * runs.Max(r => r.Tiles) * 32}]; // M[ξ][tile][o] of one register tile: Σ_i V·U");
-        w.Open("for (int item = begin; item < end; item++)");
-        w.Line($"int ty = item % {rows}, n = item / {rows};");
-        w.Line($"{name}Input({Sample(grid)} + ty * {2 * grid.RowStride}, v);");
-        w.Open($"for (int og = 0; og < {groups}; og++)");
-        w.Line($"float* u = {u} + og * {inputs * 32};");
-        w.Line(s.BiasPointer is null ? "float* b = null;" : $"float* b = f->{s.BiasPointer} + og * 32;");
-        w.Line($"float* y = {Sample(y)} + (nint)og * {WinogradBlocks * y.PlaneStride} + ty * {2 * y.RowStride};");
-        foreach (var (first, end, count) in runs)
+        void Runs()
         {
-            if (end - first == count)
-                w.Line($"{name}Products{count}(u, v + {first * inputs}, m); {name}Output{count}(m, b, y + {first * 16});");
-            else
-                w.Line($"for (int tx = {first}; tx < {end}; tx += {count}) {{ {name}Products{count}(u, v + tx * {inputs}, m); {name}Output{count}(m, b, y + tx * 16); }}");
+            foreach (var (first, end, count) in runs)
+            {
+                if (end - first == count)
+                    w.Line(first == 0 ? $"{name}Products{count}(u, v, m); {name}Output{count}(m, b, y);"
+                        : $"{name}Products{count}(u, v + {first * inputs}, m); {name}Output{count}(m, b, y + {first * 16});");
+                else
+                    w.Line($"for (int tx = {first}; tx < {end}; tx += {count}) {{ {name}Products{count}(u, v + tx * {inputs}, m); {name}Output{count}(m, b, y + tx * 16); }}");
+            }
         }
-        w.Close();
-        w.Close();
-        w.Close();
+        string group = $"float* u = {u} + og * {inputs * 32};";
+        string bias = s.BiasPointer is null ? "float* b = null;" : $"float* b = f->{s.BiasPointer} + og * 32;";
+        string output = $"float* y = {Sample(y)} + (nint)og * {WinogradBlocks * y.PlaneStride} + ty * {2 * y.RowStride};";
+        string products = $"float* m = stackalloc float[{16 * runs.Max(r => r.Tiles) * 32}]; // M[ξ][tile][o] of one register tile: Σ_i V·U";
+        w.Line($"// {formula}");
+        if (!s.WinogradGroupsOutermost)
+        {
+            w.Line($"// Each work item is output rows 2·ty and 2·ty + 1 of one sample, all {outputs} channels: its row of transformed input");
+            w.Line("// tiles serves every output group from this thread's cache (a row transformed on one core and read on the other ran");
+            w.Line("// the 64→64 layer at 56×56 slower at 2 threads than at 1).");
+            w.Line("[SkipLocalsInit]");
+            w.Line(Hot);
+            w.Open($"private static void {name}Avx(void* state, int begin, int end)");
+            w.Line("var f = (Frame*)state;");
+            w.Line($"float* v = stackalloc float[{N(16 * xiV)}]; // V[ξ][tile][i] of one row of tiles");
+            w.Line(products);
+            w.Open("for (int item = begin; item < end; item++)");
+            w.Line($"int ty = item % {rows}, n = item / {rows};");
+            w.Line($"{name}Input({Sample(grid)} + ty * {2 * grid.RowStride}, v);");
+            w.Open($"for (int og = 0; og < {groups}; og++)");
+            w.Line(group);
+            w.Line(bias);
+            w.Line(output);
+            Runs();
+            w.Close();
+            w.Close();
+            w.Close();
+        }
+        else
+        {
+            long sampleFloats = 16 * xiV * rows;
+            w.Line($"// Each work item is one group of 32 output channels of one sample, all rows: the group's {16 * inputs * 32 * 4 / 1024} KiB of transformed");
+            w.Line($"// weights stay in this core's cache while its rows pass, where all {16L * inputs * outputs * 4 / 1024} KiB would be read again for every row of");
+            w.Line("// tiles. The sample's transformed input, made once per sample in each thread's part, goes to a buffer of the thread's own.");
+            w.Line($"[ThreadStatic] private static float[]? t_{name}Tiles;");
+            w.Line("[SkipLocalsInit]");
+            w.Line(Hot);
+            w.Open($"private static void {name}Avx(void* state, int begin, int end)");
+            w.Line("var f = (Frame*)state;");
+            w.Line($"float[] tiles = global::ConvGen.Workspace.Ensure(ref t_{name}Tiles, {N(sampleFloats)}); // V[ty][ξ][tile][i] of one sample");
+            w.Line(products);
+            w.Open("fixed (float* vs = tiles)");
+            w.Line("int sample = -1;");
+            w.Open("for (int item = begin; item < end; item++)");
+            w.Line($"int og = item % {groups}, n = item / {groups};");
+            w.Open("if (n != sample)");
+            w.Line($"for (int ty = 0; ty < {rows}; ty++) {name}Input({Sample(grid)} + ty * {2 * grid.RowStride}, vs + ty * {N(16 * xiV)});");
+            w.Line("sample = n;");
+            w.Close();
+            w.Line(group);
+            w.Line(bias);
+            w.Open($"for (int ty = 0; ty < {rows}; ty++)");
+            w.Line($"float* v = vs + ty * {N(16 * xiV)};");
+            w.Line(output);
+            Runs();
+            w.Close();
+            w.Close();
+            w.Close();
+            w.Close();
+        }
         w.Line();
 
         // Input transform.
@@ -149,11 +193,22 @@ internal sealed partial class KernelEmitter
         w.Open($"private static void {name}Scalar(void* state, int begin, int end)");
         w.Line("var f = (Frame*)state;");
         w.Open("for (int item = begin; item < end; item++)");
-        w.Line($"int ty = item % {rows}, n = item / {rows};");
-        w.Line($"float* x = {Sample(grid)};");
-        w.Line($"float* y = {Sample(y)};");
-        w.Line("for (int oy = 2 * ty; oy < 2 * ty + 2; oy++)");
-        w.Line($"    for (int o = 0; o < {outputs}; o++)");
+        if (s.WinogradGroupsOutermost)
+        {
+            w.Line($"int og = item % {groups}, n = item / {groups};");
+            w.Line($"float* x = {Sample(grid)};");
+            w.Line($"float* y = {Sample(y)};");
+            w.Line($"for (int oy = 0; oy < {y.H}; oy++)");
+            w.Line("    for (int o = og * 32; o < og * 32 + 32; o++)");
+        }
+        else
+        {
+            w.Line($"int ty = item % {rows}, n = item / {rows};");
+            w.Line($"float* x = {Sample(grid)};");
+            w.Line($"float* y = {Sample(y)};");
+            w.Line("for (int oy = 2 * ty; oy < 2 * ty + 2; oy++)");
+            w.Line($"    for (int o = 0; o < {outputs}; o++)");
+        }
         w.Line($"        for (int ox = 0; ox < {y.W}; ox++)");
         w.Line("        {");
         w.Line($"            float acc = {(s.BiasPointer is null ? "0f" : $"f->{s.BiasPointer}[o]")};");

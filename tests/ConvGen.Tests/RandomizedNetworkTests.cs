@@ -17,7 +17,7 @@ public sealed class RandomizedNetworkTests
     /// <summary>Fixed, so CI runs the same cases every time; set <c>CONVGEN_SEED</c> to explore other draws locally.</summary>
     private static readonly int Seed = int.TryParse(Environment.GetEnvironmentVariable("CONVGEN_SEED"), out int s) ? s : 7_340_033;
     private const int Count = 40;
-    private const int FixedCount = 43;
+    private const int FixedCount = 44;
     private const long Budget = 2_500_000;
 
     /// <summary>One case: the network and the batch to run.</summary>
@@ -176,6 +176,9 @@ public sealed class RandomizedNetworkTests
         Add(2, 32, 6, 10, new ConvSpec(3, 3, 32, 32, Pad: 1), relu, new ConvSpec(3, 3, 32, 64, Bias: false), tanh);
         Add(1, 40, 4, 2, new ConvSpec(3, 3, 40, 32, Pad: 2), relu, new ConvSpec(3, 3, 32, 32, Pad: 1));
         Add(3, 32, 2, 2, new ConvSpec(3, 3, 32, 32, Same: true), new ActivationSpec(RefActivationKind.Sigmoid));
+        // Transformed weights over 1 MiB (128 × 160 × 16 floats): work items by groups of 32 output channels, forward
+        // and both backward-data kernels (ConvStep.WinogradGroupsOutermost).
+        Add(2, 128, 4, 6, new ConvSpec(3, 3, 128, 160, Pad: 1), relu, new ConvSpec(3, 3, 160, 128, Pad: 1));
 
         s_laneSumCases = laneSum;
         while (cases.Count < FixedCount + Count)

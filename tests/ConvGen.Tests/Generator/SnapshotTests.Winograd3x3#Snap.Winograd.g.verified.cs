@@ -305,7 +305,7 @@ public unsafe partial class Winograd : global::ConvGen.INetwork
     // Y[n,o,y,x] = B[o] + W[o,I,ΔY,ΔX] · X[n,I,y+ΔY-1,x+ΔX-1]
     // Each work item is output rows 2·ty and 2·ty + 1 of one sample, all 32 channels: its row of transformed input
     // tiles serves every output group from this thread's cache (a row transformed on one core and read on the other ran
-    // the 64→64 layer at 56×56 1.8× slower at 2 threads).
+    // the 64→64 layer at 56×56 slower at 2 threads than at 1).
     [SkipLocalsInit]
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Step2Avx(void* state, int begin, int end)
@@ -322,7 +322,7 @@ public unsafe partial class Winograd : global::ConvGen.INetwork
                 float* u = f->L0WU + og * 1024;
                 float* b = f->L0B + og * 32;
                 float* y = f->T3 + (nint)n * 768 + (nint)og * 768 + ty * 96;
-                Step2Products3(u, v + 0, m); Step2Output3(m, b, y + 0);
+                Step2Products3(u, v, m); Step2Output3(m, b, y);
             }
         }
     }
@@ -644,7 +644,7 @@ public unsafe partial class Winograd : global::ConvGen.INetwork
         // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
         // Each work item is output rows 2·ty and 2·ty + 1 of one sample, all 32 channels: its row of transformed input
         // tiles serves every output group from this thread's cache (a row transformed on one core and read on the other ran
-        // the 64→64 layer at 56×56 1.8× slower at 2 threads).
+        // the 64→64 layer at 56×56 slower at 2 threads than at 1).
         [SkipLocalsInit]
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private static void Back4Avx(void* state, int begin, int end)
@@ -661,7 +661,7 @@ public unsafe partial class Winograd : global::ConvGen.INetwork
                     float* u = f->L0WTU + og * 1024;
                     float* b = null;
                     float* y = f->G1 + (nint)n * 768 + (nint)og * 768 + ty * 96;
-                    Back4Products3(u, v + 0, m); Back4Output3(m, b, y + 0);
+                    Back4Products3(u, v, m); Back4Output3(m, b, y);
                 }
             }
         }

@@ -57,6 +57,17 @@ public class SnapshotTests
         public partial class Winograd;
         """));
 
+    /// <summary>
+    /// A Winograd layer whose transformed weights (128 × 160 × 16 floats) are over 1 MiB: work items by groups of 32
+    /// output channels, the sample's transformed input in a per-thread buffer; its backward-data kernel too.
+    /// </summary>
+    [Fact]
+    public void Winograd3x3ByGroups() => SnapshotHelper.Verify(GeneratorHarness.Run(Usings + """
+        [Input(128, 2, 2)]
+        [Conv(3, 3, pad: 1, @in: 128, @out: 160)]
+        public partial class WinogradByGroups;
+        """));
+
     /// <summary>The everyday 3x3 same-padding layer, twice: the forward kernels and each backward-data kernel read their input through zero-padded views.</summary>
     [Fact]
     public void Conv3x3Same() => SnapshotHelper.Verify(GeneratorHarness.Run(Usings + """
