@@ -76,7 +76,9 @@ public static class Report
         sb.AppendLine("## 1. Convolution layers: forward, backward-data, backward-weights");
         sb.AppendLine();
         sb.AppendLine("Each shape is a generated network holding one `[Conv]` with bias (benchmarks/ConvGen.Benchmarks/Networks.cs); a32–c32 are a–c at batch 32. "
-            + "Work: each of forward, backward-data and backward-weights counts 2·MACs, MACs = N·Cout·OH·OW·(Cin/groups)·K² (bias and bias gradient not counted).");
+            + "Work: each of forward, backward-data and backward-weights counts 2·MACs, MACs = N·Cout·OH·OW·(Cin/groups)·K² (bias and bias gradient not counted). "
+            + "ConvGen runs the forward and backward-data passes of a–c and a32–c32 as Winograd F(2×2, 3×3), with 2.25× fewer multiply-adds than these count: "
+            + "its GFLOP/s there are the direct convolution's work over the time taken, and can exceed the FMA peak.");
         sb.AppendLine();
         sb.AppendLine("| | Network | Geometry | N | Output | MFLOP per pass | Check period |");
         sb.AppendLine("|---|---|---|---:|---|---:|---:|");
@@ -85,11 +87,11 @@ public static class Report
         sb.AppendLine();
         sb.AppendLine("What each side's timed call is:");
         sb.AppendLine();
-        sb.AppendLine("- **ConvGen forward**: `Forward(input, output, batch)` with `RecordForBackward = false`, NCHW in and out (the call includes whatever layout copies the network runs at its edges: the conversion of the result from the blocked NCHW8c layout back to NCHW on a–d, g and a32–c32; a–d and f read their input in place through a zero-padded view, and e's planar matrix product, f's row kernel and h's planar depthwise kernel write NCHW themselves).");
+        sb.AppendLine("- **ConvGen forward**: `Forward(input, output, batch)` with `RecordForBackward = false`, NCHW in and out (the call includes whatever layout copies the network runs at its edges: the conversion of the result from the blocked NCHW8c layout back to NCHW on a–d, g and a32–c32; a–c and a32–c32 copy their input into the zero-padded NCHW8c grid the Winograd kernel reads, d and f read theirs in place through a zero-padded view, and e's planar matrix product, f's row kernel and h's planar depthwise kernel write NCHW themselves).");
         sb.AppendLine("- **ConvGen backward**: after one recorded `Forward`, `Backward(outputGradient, inputGradient, batch)`. The generated API has **no call for backward-data alone**: "
             + "with an input-gradient span it computes data + weights + bias gradients, with an empty span weights + bias only. So *backward-weights* = the call with an empty span, "
             + "and *backward-data* = the median of per-pair differences, the two calls timed back to back in pairs (the column \"Backward with ∂x\" shows the whole call). "
-            + "Both include the NCHW ↔ NCHW8c conversions at the edges; backward-data also includes re-transposing the weights for the data kernel (`TransposedWeights.Refresh`).");
+            + "Both include the NCHW ↔ NCHW8c conversions at the edges; backward-data also includes re-transposing the weights for the data kernel (`TransposedWeights.Refresh`) and, on a–c and a32–c32, comparing them with the copy its Winograd-transformed weights were made from (`WinogradWeights.Refresh`; the weights do not change between calls here, so nothing is transformed again), and the copy of ∂Z onto its zero-padded grid.");
         sb.AppendLine("- **oneDNN**: `convolution_forward` (`forward_inference`, bias), `convolution_backward_data`, `convolution_backward_weights` (with bias gradient), "
             + "all in oneDNN's preferred layouts (`format_tag::any`), reorders done once outside the timed region. Kernel = `impl_info_str()`.");
         sb.AppendLine("- **PyTorch**: `F.conv2d(x, w, b)` under `no_grad`; `aten.convolution_backward` with output mask (input) or (weight, bias), the calls autograd makes. "
