@@ -88,18 +88,19 @@ internal sealed partial class KernelEmitter
         }
         else
         {
-            long sampleFloats = 16 * xiV * rows;
-            w.Line($"// Each work item is one group of 32 output channels of one sample, all rows: the group's {16 * inputs * 32 * 4 / 1024} KiB of transformed");
-            w.Line($"// weights stay in this core's cache while its rows pass, where all {16L * inputs * outputs * 4 / 1024} KiB would be read again for every row of");
-            w.Line("// tiles. The sample's transformed input, made once per sample in each thread's part, goes to a buffer of the thread's own.");
+            long sampleFloats = 16 * xiV * rows, sampleTiles = (long)rows * tiles;
+            w.Line($"// Each work item is one group of 32 output channels of one sample, all rows, one ξ at a time: the {inputs * 32 * 4 / 1024} KiB of");
+            w.Line($"// transformed weights of one ξ and group stay in L1 while every tile passes, where by rows all {16L * inputs * outputs * 4 / 1024} KiB would be read");
+            w.Line("// again for every row. The sample's transformed input (made once per sample in each thread's part) and the products go");
+            w.Line("// to a buffer of the thread's own.");
             w.Line($"[ThreadStatic] private static float[]? t_{name}Tiles;");
             w.Line("[SkipLocalsInit]");
             w.Line(Hot);
             w.Open($"private static void {name}Avx(void* state, int begin, int end)");
             w.Line("var f = (Frame*)state;");
-            w.Line($"float[] tiles = global::ConvGen.Workspace.Ensure(ref t_{name}Tiles, {N(sampleFloats)}); // V[ty][ξ][tile][i] of one sample");
-            w.Line(products);
+            w.Line($"float[] tiles = global::ConvGen.Workspace.Ensure(ref t_{name}Tiles, {N(sampleFloats + 16 * sampleTiles * 32)}); // V[ty][ξ][tile][i], then M[ξ][ty·tile][o], of one sample");
             w.Open("fixed (float* vs = tiles)");
+            w.Line($"float* ms = vs + {N(sampleFloats)};");
             w.Line("int sample = -1;");
             w.Open("for (int item = begin; item < end; item++)");
             w.Line($"int og = item % {groups}, n = item / {groups};");
@@ -107,12 +108,25 @@ internal sealed partial class KernelEmitter
             w.Line($"for (int ty = 0; ty < {rows}; ty++) {name}Input({Sample(grid)} + ty * {2 * grid.RowStride}, vs + ty * {N(16 * xiV)});");
             w.Line("sample = n;");
             w.Close();
-            w.Line(group);
+            w.Open("for (int xi = 0; xi < 16; xi++)");
+            w.Line($"float* u = {u} + xi * {N(xiU)} + og * {inputs * 32};");
+            w.Open($"for (int ty = 0; ty < {rows}; ty++)");
+            w.Line($"float* v = vs + ty * {N(16 * xiV)} + xi * {N(xiV)};");
+            w.Line($"float* m = ms + (xi * {N(sampleTiles)} + ty * {tiles}) * 32;");
+            foreach (var (first, end, count) in runs)
+                w.Line(end - first == count
+                    ? (first == 0 ? $"{name}Products{count}(u, v, m);" : $"{name}Products{count}(u, v + {first * inputs}, m + {first * 32});")
+                    : $"for (int tx = {first}; tx < {end}; tx += {count}) {name}Products{count}(u, v + tx * {inputs}, m + tx * 32);");
+            w.Close();
+            w.Close();
             w.Line(bias);
             w.Open($"for (int ty = 0; ty < {rows}; ty++)");
-            w.Line($"float* v = vs + ty * {N(16 * xiV)};");
             w.Line(output);
-            Runs();
+            w.Line($"float* m = ms + ty * {tiles * 32};");
+            foreach (var (first, end, count) in runs)
+                w.Line(end - first == count
+                    ? (first == 0 ? $"{name}Output{count}(m, b, y);" : $"{name}Output{count}(m + {first * 32}, b, y + {first * 16});")
+                    : $"for (int tx = {first}; tx < {end}; tx += {count}) {name}Output{count}(m + tx * 32, b, y + tx * 16);");
             w.Close();
             w.Close();
             w.Close();
@@ -144,11 +158,14 @@ internal sealed partial class KernelEmitter
 
         foreach (int count in runs.Select(r => r.Tiles))
         {
-            // The 16 products of one register tile.
-            w.Line($"// M[ξ][t][o] = Σ_i V[ξ][t][i] · U[ξ][i][o] for {count} tile(s) × 32 output channels, ξ = 0 … 15: acc[block][tile] += U[block] · broadcast(V[tile]), {inputs} deep.");
+            // The products of one register tile: for all 16 ξ by rows, for the caller's ξ by groups.
+            bool byGroups = s.WinogradGroupsOutermost;
+            w.Line(byGroups
+                ? $"// M[t][o] = Σ_i V[t][i] · U[i][o] at one ξ for {count} tile(s) × 32 output channels: acc[block][tile] += U[block] · broadcast(V[tile]), {inputs} deep."
+                : $"// M[ξ][t][o] = Σ_i V[ξ][t][i] · U[ξ][i][o] for {count} tile(s) × 32 output channels, ξ = 0 … 15: acc[block][tile] += U[block] · broadcast(V[tile]), {inputs} deep.");
             w.Line(Hot);
             w.Open($"private static void {name}Products{count}(float* u, float* v, float* m)");
-            w.Open($"for (int xi = 0; xi < 16; xi++, u += {N(xiU)}, v += {N(xiV)}, m += {count * 32})");
+            if (!byGroups) w.Open($"for (int xi = 0; xi < 16; xi++, u += {N(xiU)}, v += {N(xiV)}, m += {count * 32})");
             for (int k = 0; k < WinogradBlocks; k++)
                 w.Line($"Vector256<float> {string.Join(", ", Range(count, t => $"a{k}_{t} = Vector256<float>.Zero"))};");
             w.Line($"Vector256<float> w0, {string.Join(", ", Range(count, t => $"v{t}"))};");
@@ -159,12 +176,12 @@ internal sealed partial class KernelEmitter
             w.Close();
             for (int t = 0; t < count; t++)
                 w.Line(string.Join(" ", Range(WinogradBlocks, k => $"Avx.Store(m + {t * 32 + k * 8}, a{k}_{t});")));
-            w.Close();
+            if (!byGroups) w.Close();
             w.Close();
             w.Line();
 
-            // The output transform, bias and activation.
-            int xiM = count * 32;
+            // The output transform, bias and activation; M's ξ apart by one register tile, or by groups the sample's tiles.
+            long xiM = byGroups ? (long)rows * tiles * 32 : count * 32;
             string Act(string v) => Apply(s.Activation, v, true);
             w.Line($"// Y = Aᵀ·M·A + B[o], then the activation, for {count} tile(s) × 4 blocks: rows 2·ty and 2·ty + 1, columns 2·tile and 2·tile + 1.");
             w.Line(Hot);

@@ -301,19 +301,20 @@ public unsafe partial class WinogradByGroups : global::ConvGen.INetwork
     private static void Step2(void* state, int begin, int end) { if (s_useAvx2) Step2Avx(state, begin, end); else Step2Scalar(state, begin, end); }
 
     // Y[n,o,y,x] = B[o] + W[o,I,ΔY,ΔX] · X[n,I,y+ΔY-1,x+ΔX-1]
-    // Each work item is one group of 32 output channels of one sample, all rows: the group's 256 KiB of transformed
-    // weights stay in this core's cache while its rows pass, where all 1280 KiB would be read again for every row of
-    // tiles. The sample's transformed input, made once per sample in each thread's part, goes to a buffer of the thread's own.
+    // Each work item is one group of 32 output channels of one sample, all rows, one ξ at a time: the 16 KiB of
+    // transformed weights of one ξ and group stay in L1 while every tile passes, where by rows all 1280 KiB would be read
+    // again for every row. The sample's transformed input (made once per sample in each thread's part) and the products go
+    // to a buffer of the thread's own.
     [ThreadStatic] private static float[]? t_Step2Tiles;
     [SkipLocalsInit]
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Step2Avx(void* state, int begin, int end)
     {
         var f = (Frame*)state;
-        float[] tiles = global::ConvGen.Workspace.Ensure(ref t_Step2Tiles, 2048); // V[ty][ξ][tile][i] of one sample
-        float* m = stackalloc float[512]; // M[ξ][tile][o] of one register tile: Σ_i V·U
+        float[] tiles = global::ConvGen.Workspace.Ensure(ref t_Step2Tiles, 2560); // V[ty][ξ][tile][i], then M[ξ][ty·tile][o], of one sample
         fixed (float* vs = tiles)
         {
+            float* ms = vs + 2048;
             int sample = -1;
             for (int item = begin; item < end; item++)
             {
@@ -323,13 +324,22 @@ public unsafe partial class WinogradByGroups : global::ConvGen.INetwork
                     for (int ty = 0; ty < 1; ty++) Step2Input(f->T2 + (nint)n * 2048 + ty * 64, vs + ty * 2048);
                     sample = n;
                 }
-                float* u = f->L0WU + og * 4096;
+                for (int xi = 0; xi < 16; xi++)
+                {
+                    float* u = f->L0WU + xi * 20480 + og * 4096;
+                    for (int ty = 0; ty < 1; ty++)
+                    {
+                        float* v = vs + ty * 2048 + xi * 128;
+                        float* m = ms + (xi * 1 + ty * 1) * 32;
+                        Step2Products1(u, v, m);
+                    }
+                }
                 float* b = f->L0B + og * 32;
                 for (int ty = 0; ty < 1; ty++)
                 {
-                    float* v = vs + ty * 2048;
                     float* y = f->T3 + (nint)n * 640 + (nint)og * 128 + ty * 32;
-                    Step2Products1(u, v, m); Step2Output1(m, b, y);
+                    float* m = ms + ty * 32;
+                    Step2Output1(m, b, y);
                 }
             }
         }
@@ -362,27 +372,24 @@ public unsafe partial class WinogradByGroups : global::ConvGen.INetwork
         }
     }
 
-    // M[ξ][t][o] = Σ_i V[ξ][t][i] · U[ξ][i][o] for 1 tile(s) × 32 output channels, ξ = 0 … 15: acc[block][tile] += U[block] · broadcast(V[tile]), 128 deep.
+    // M[t][o] = Σ_i V[t][i] · U[i][o] at one ξ for 1 tile(s) × 32 output channels: acc[block][tile] += U[block] · broadcast(V[tile]), 128 deep.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Step2Products1(float* u, float* v, float* m)
     {
-        for (int xi = 0; xi < 16; xi++, u += 20480, v += 128, m += 32)
+        Vector256<float> a0_0 = Vector256<float>.Zero;
+        Vector256<float> a1_0 = Vector256<float>.Zero;
+        Vector256<float> a2_0 = Vector256<float>.Zero;
+        Vector256<float> a3_0 = Vector256<float>.Zero;
+        Vector256<float> w0, v0;
+        for (int i = 0; i < 128; i++)
         {
-            Vector256<float> a0_0 = Vector256<float>.Zero;
-            Vector256<float> a1_0 = Vector256<float>.Zero;
-            Vector256<float> a2_0 = Vector256<float>.Zero;
-            Vector256<float> a3_0 = Vector256<float>.Zero;
-            Vector256<float> w0, v0;
-            for (int i = 0; i < 128; i++)
-            {
-                v0 = Avx.BroadcastScalarToVector256(v + i);
-                w0 = Avx.LoadVector256(u + i * 32); a0_0 = Fma.MultiplyAdd(w0, v0, a0_0);
-                w0 = Avx.LoadVector256(u + i * 32 + 8); a1_0 = Fma.MultiplyAdd(w0, v0, a1_0);
-                w0 = Avx.LoadVector256(u + i * 32 + 16); a2_0 = Fma.MultiplyAdd(w0, v0, a2_0);
-                w0 = Avx.LoadVector256(u + i * 32 + 24); a3_0 = Fma.MultiplyAdd(w0, v0, a3_0);
-            }
-            Avx.Store(m + 0, a0_0); Avx.Store(m + 8, a1_0); Avx.Store(m + 16, a2_0); Avx.Store(m + 24, a3_0);
+            v0 = Avx.BroadcastScalarToVector256(v + i);
+            w0 = Avx.LoadVector256(u + i * 32); a0_0 = Fma.MultiplyAdd(w0, v0, a0_0);
+            w0 = Avx.LoadVector256(u + i * 32 + 8); a1_0 = Fma.MultiplyAdd(w0, v0, a1_0);
+            w0 = Avx.LoadVector256(u + i * 32 + 16); a2_0 = Fma.MultiplyAdd(w0, v0, a2_0);
+            w0 = Avx.LoadVector256(u + i * 32 + 24); a3_0 = Fma.MultiplyAdd(w0, v0, a3_0);
         }
+        Avx.Store(m + 0, a0_0); Avx.Store(m + 8, a1_0); Avx.Store(m + 16, a2_0); Avx.Store(m + 24, a3_0);
     }
 
     // Y = Aᵀ·M·A + B[o], then the activation, for 1 tile(s) × 4 blocks: rows 2·ty and 2·ty + 1, columns 2·tile and 2·tile + 1.
@@ -592,19 +599,20 @@ public unsafe partial class WinogradByGroups : global::ConvGen.INetwork
         private static void Back4(void* state, int begin, int end) { if (s_useAvx2) Back4Avx(state, begin, end); else Back4Scalar(state, begin, end); }
 
         // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
-        // Each work item is one group of 32 output channels of one sample, all rows: the group's 320 KiB of transformed
-        // weights stay in this core's cache while its rows pass, where all 1280 KiB would be read again for every row of
-        // tiles. The sample's transformed input, made once per sample in each thread's part, goes to a buffer of the thread's own.
+        // Each work item is one group of 32 output channels of one sample, all rows, one ξ at a time: the 20 KiB of
+        // transformed weights of one ξ and group stay in L1 while every tile passes, where by rows all 1280 KiB would be read
+        // again for every row. The sample's transformed input (made once per sample in each thread's part) and the products go
+        // to a buffer of the thread's own.
         [ThreadStatic] private static float[]? t_Back4Tiles;
         [SkipLocalsInit]
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private static void Back4Avx(void* state, int begin, int end)
         {
             var f = (Frame*)state;
-            float[] tiles = global::ConvGen.Workspace.Ensure(ref t_Back4Tiles, 2560); // V[ty][ξ][tile][i] of one sample
-            float* m = stackalloc float[512]; // M[ξ][tile][o] of one register tile: Σ_i V·U
+            float[] tiles = global::ConvGen.Workspace.Ensure(ref t_Back4Tiles, 3072); // V[ty][ξ][tile][i], then M[ξ][ty·tile][o], of one sample
             fixed (float* vs = tiles)
             {
+                float* ms = vs + 2560;
                 int sample = -1;
                 for (int item = begin; item < end; item++)
                 {
@@ -614,13 +622,22 @@ public unsafe partial class WinogradByGroups : global::ConvGen.INetwork
                         for (int ty = 0; ty < 1; ty++) Back4Input(f->G2 + (nint)n * 2560 + ty * 64, vs + ty * 2560);
                         sample = n;
                     }
-                    float* u = f->L0WTU + og * 5120;
+                    for (int xi = 0; xi < 16; xi++)
+                    {
+                        float* u = f->L0WTU + xi * 20480 + og * 5120;
+                        for (int ty = 0; ty < 1; ty++)
+                        {
+                            float* v = vs + ty * 2560 + xi * 160;
+                            float* m = ms + (xi * 1 + ty * 1) * 32;
+                            Back4Products1(u, v, m);
+                        }
+                    }
                     float* b = null;
                     for (int ty = 0; ty < 1; ty++)
                     {
-                        float* v = vs + ty * 2560;
                         float* y = f->G1 + (nint)n * 512 + (nint)og * 128 + ty * 32;
-                        Back4Products1(u, v, m); Back4Output1(m, b, y);
+                        float* m = ms + ty * 32;
+                        Back4Output1(m, b, y);
                     }
                 }
             }
@@ -653,27 +670,24 @@ public unsafe partial class WinogradByGroups : global::ConvGen.INetwork
             }
         }
 
-        // M[ξ][t][o] = Σ_i V[ξ][t][i] · U[ξ][i][o] for 1 tile(s) × 32 output channels, ξ = 0 … 15: acc[block][tile] += U[block] · broadcast(V[tile]), 160 deep.
+        // M[t][o] = Σ_i V[t][i] · U[i][o] at one ξ for 1 tile(s) × 32 output channels: acc[block][tile] += U[block] · broadcast(V[tile]), 160 deep.
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private static void Back4Products1(float* u, float* v, float* m)
         {
-            for (int xi = 0; xi < 16; xi++, u += 20480, v += 160, m += 32)
+            Vector256<float> a0_0 = Vector256<float>.Zero;
+            Vector256<float> a1_0 = Vector256<float>.Zero;
+            Vector256<float> a2_0 = Vector256<float>.Zero;
+            Vector256<float> a3_0 = Vector256<float>.Zero;
+            Vector256<float> w0, v0;
+            for (int i = 0; i < 160; i++)
             {
-                Vector256<float> a0_0 = Vector256<float>.Zero;
-                Vector256<float> a1_0 = Vector256<float>.Zero;
-                Vector256<float> a2_0 = Vector256<float>.Zero;
-                Vector256<float> a3_0 = Vector256<float>.Zero;
-                Vector256<float> w0, v0;
-                for (int i = 0; i < 160; i++)
-                {
-                    v0 = Avx.BroadcastScalarToVector256(v + i);
-                    w0 = Avx.LoadVector256(u + i * 32); a0_0 = Fma.MultiplyAdd(w0, v0, a0_0);
-                    w0 = Avx.LoadVector256(u + i * 32 + 8); a1_0 = Fma.MultiplyAdd(w0, v0, a1_0);
-                    w0 = Avx.LoadVector256(u + i * 32 + 16); a2_0 = Fma.MultiplyAdd(w0, v0, a2_0);
-                    w0 = Avx.LoadVector256(u + i * 32 + 24); a3_0 = Fma.MultiplyAdd(w0, v0, a3_0);
-                }
-                Avx.Store(m + 0, a0_0); Avx.Store(m + 8, a1_0); Avx.Store(m + 16, a2_0); Avx.Store(m + 24, a3_0);
+                v0 = Avx.BroadcastScalarToVector256(v + i);
+                w0 = Avx.LoadVector256(u + i * 32); a0_0 = Fma.MultiplyAdd(w0, v0, a0_0);
+                w0 = Avx.LoadVector256(u + i * 32 + 8); a1_0 = Fma.MultiplyAdd(w0, v0, a1_0);
+                w0 = Avx.LoadVector256(u + i * 32 + 16); a2_0 = Fma.MultiplyAdd(w0, v0, a2_0);
+                w0 = Avx.LoadVector256(u + i * 32 + 24); a3_0 = Fma.MultiplyAdd(w0, v0, a3_0);
             }
+            Avx.Store(m + 0, a0_0); Avx.Store(m + 8, a1_0); Avx.Store(m + 16, a2_0); Avx.Store(m + 24, a3_0);
         }
 
         // Y = Aᵀ·M·A + B[o], then the activation, for 1 tile(s) × 4 blocks: rows 2·ty and 2·ty + 1, columns 2·tile and 2·tile + 1.
