@@ -1,3 +1,4 @@
+using System;
 using System.Collections.Generic;
 using System.Linq;
 using static ConvGen.Generator.Emit.CodeWriter;
@@ -47,15 +48,17 @@ internal sealed partial class KernelEmitter
         w.Line($"private static void {name}(void* state, int begin, int end) {{ if (s_useAvx2) {name}Avx(state, begin, end); else {name}Scalar(state, begin, end); }}");
         w.Line();
 
-        void Runs()
+        // One call (or two) per register tile of a row: a run of one tile with constant offsets, else a loop over tx.
+        // at(pointer, floats per tile) is the pointer at the tile.
+        void EachRun(Func<int, Func<string, int, string>, string> calls)
         {
             foreach (var (first, end, count) in runs)
             {
-                if (end - first == count)
-                    w.Line(first == 0 ? $"{name}Products{count}(u, v, m); {name}Output{count}(m, b, y);"
-                        : $"{name}Products{count}(u, v + {first * inputs}, m); {name}Output{count}(m, b, y + {first * 16});");
-                else
-                    w.Line($"for (int tx = {first}; tx < {end}; tx += {count}) {{ {name}Products{count}(u, v + tx * {inputs}, m); {name}Output{count}(m, b, y + tx * 16); }}");
+                bool loop = end - first > count;
+                string body = calls(count, (p, k) => loop ? $"{p} + tx * {k}" : first == 0 ? p : $"{p} + {first * k}");
+                w.Line(!loop ? body : body.IndexOf("; ", StringComparison.Ordinal) > 0
+                    ? $"for (int tx = {first}; tx < {end}; tx += {count}) {{ {body} }}"
+                    : $"for (int tx = {first}; tx < {end}; tx += {count}) {body}");
             }
         }
         string group = $"float* u = {u} + og * {inputs * 32};";
@@ -81,7 +84,7 @@ internal sealed partial class KernelEmitter
             w.Line(group);
             w.Line(bias);
             w.Line(output);
-            Runs();
+            EachRun((count, at) => $"{name}Products{count}(u, {at("v", inputs)}, m); {name}Output{count}(m, b, {at("y", 16)});");
             w.Close();
             w.Close();
             w.Close();
@@ -113,20 +116,14 @@ internal sealed partial class KernelEmitter
             w.Open($"for (int ty = 0; ty < {rows}; ty++)");
             w.Line($"float* v = vs + ty * {N(16 * xiV)} + xi * {N(xiV)};");
             w.Line($"float* m = ms + (xi * {N(sampleTiles)} + ty * {tiles}) * 32;");
-            foreach (var (first, end, count) in runs)
-                w.Line(end - first == count
-                    ? (first == 0 ? $"{name}Products{count}(u, v, m);" : $"{name}Products{count}(u, v + {first * inputs}, m + {first * 32});")
-                    : $"for (int tx = {first}; tx < {end}; tx += {count}) {name}Products{count}(u, v + tx * {inputs}, m + tx * 32);");
+            EachRun((count, at) => $"{name}Products{count}(u, {at("v", inputs)}, {at("m", 32)});");
             w.Close();
             w.Close();
             w.Line(bias);
             w.Open($"for (int ty = 0; ty < {rows}; ty++)");
             w.Line(output);
             w.Line($"float* m = ms + ty * {tiles * 32};");
-            foreach (var (first, end, count) in runs)
-                w.Line(end - first == count
-                    ? (first == 0 ? $"{name}Output{count}(m, b, y);" : $"{name}Output{count}(m + {first * 32}, b, y + {first * 16});")
-                    : $"for (int tx = {first}; tx < {end}; tx += {count}) {name}Output{count}(m + tx * 32, b, y + tx * 16);");
+            EachRun((count, at) => $"{name}Output{count}({at("m", 32)}, b, {at("y", 16)});");
             w.Close();
             w.Close();
             w.Close();
