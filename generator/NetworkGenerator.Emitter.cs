@@ -134,7 +134,7 @@ public sealed partial class NetworkGenerator
                 w.Line($"{p.Field} = new global::ConvGen.Parameter(\"{p.Name}\", new int[] {{ {string.Join(", ", p.Shape)} }}, {p.LayoutExpression});");
             w.Line($"_parameters = new global::ConvGen.Parameter[] {{ {string.Join(", ", plan.Parameters.Select(p => p.Field))} }};");
             foreach (var r in plan.Backward.Repacked) w.Line($"_{r.Pointer} = {r.RepackCall};");
-            foreach (var u in plan.Winograd.Concat(plan.Backward.Winograd.Select(b => b.Plan))) w.Line($"_{u.Pointer} = {u.Factory};");
+            foreach (var u in plan.AllWinograd) w.Line($"_{u.Pointer} = {u.Factory};");
             foreach (var (weight, mask) in plan.Backward.Masks) w.Line($"_{mask} = {weight.Field}.Layout.SlotMask();");
             if (plan.Parameters.Count > 0)
             {
@@ -162,7 +162,7 @@ public sealed partial class NetworkGenerator
             w.Line($"public float* OutputGradient, InputGradient{string.Concat(back.Tensors.Select(t => ", " + t.Field))};");
             foreach (var p in plan.Parameters) w.Line($"public float* {p.Pointer}, {p.GradientPointer};");
             foreach (var r in back.Repacked) w.Line($"public float* {r.Pointer};");
-            foreach (var u in plan.Winograd.Concat(back.Winograd.Select(b => b.Plan))) w.Line($"public float* {u.Pointer}; // Winograd-transformed weights");
+            foreach (var u in plan.AllWinograd) w.Line($"public float* {u.Pointer}; // Winograd-transformed weights");
             foreach (var (_, mask) in back.Masks) w.Line($"public float* {mask};");
             w.Close();
             w.Line();
@@ -282,7 +282,7 @@ public sealed partial class NetworkGenerator
         {
             var back = plan.Backward;
             foreach (var r in back.Repacked) w.Line($"private readonly global::ConvGen.TransposedWeights _{r.Pointer};");
-            foreach (var u in plan.Winograd.Concat(back.Winograd.Select(b => b.Plan))) w.Line($"private readonly global::ConvGen.WinogradWeights _{u.Pointer};");
+            foreach (var u in plan.AllWinograd) w.Line($"private readonly global::ConvGen.WinogradWeights _{u.Pointer};");
             foreach (var (weight, mask) in back.Masks) w.Line($"private readonly float[] _{mask};");
             if (back.PartialSumFloats > 0)
                 w.Line($"private readonly float[] _partialSums = GC.AllocateArray<float>({N(back.PartialSumFloats)}, pinned: true); // {ConvWeightGradStep.WeightGradChunks} chunks' partial sums per chunked weight gradient");

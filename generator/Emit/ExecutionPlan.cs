@@ -226,6 +226,8 @@ internal sealed class ExecutionPlan
     public List<ParameterPlan> Parameters { get; } = new();
     /// <summary>The weights each Winograd layer reads transformed, refreshed by every Forward.</summary>
     public List<WinogradPlan> Winograd { get; } = new();
+    /// <summary>Every Winograd kernel's transformed weights: the forward ones, then the backward-data ones.</summary>
+    public IEnumerable<WinogradPlan> AllWinograd => Winograd.Concat(Backward.Winograd.Select(b => b.Plan));
     /// <summary>Every tensor the forward pass writes, in order (not the caller's input and output).</summary>
     public List<Tensor> Tensors { get; } = new();
     public Tensor Input { get; private set; } = null!;
