@@ -116,11 +116,26 @@ def mixed():
     )
 
 
+def winograd():
+    # Three 3x3 layers that ConvGen runs as Winograd F(2x2, 3x3), forward and backward-data.
+    return (32, 8, 10), nn.Sequential(
+        nn.Conv2d(32, 32, 3, padding=1),             # 0: 32x8x10 (on the network's NCHW input)
+        nn.ReLU(),                                   # 1
+        nn.Conv2d(32, 64, 3),                        # 2: 64x6x8 (unpadded)
+        nn.ReLU(),                                   # 3
+        nn.Conv2d(64, 64, 3, padding=1),             # 4: 64x6x8
+        nn.AdaptiveAvgPool2d(1),                     # 5: 64x1x1
+        nn.Flatten(),                                # 6: 64
+        nn.Linear(64, 10),                           # 7
+    )
+
+
 # name -> (builder, seed, expected per-sample output shape)
 NETWORKS = {
     "lenet": (lenet, 1001, (10,)),
     "alexnet": (alexnet, 1002, (10,)),
     "mixed": (mixed, 1003, (5,)),
+    "winograd": (winograd, 1004, (10,)),
 }
 
 

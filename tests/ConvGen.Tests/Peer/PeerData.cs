@@ -17,13 +17,14 @@ internal static class PeerData
     /// <summary>Samples in every peer batch (<c>BATCH</c> in make_peer.py).</summary>
     public const int Batch = 3;
 
-    public static TheoryData<string> Names => new() { "lenet", "alexnet", "mixed" };
+    public static TheoryData<string> Names => new() { "lenet", "alexnet", "mixed", "winograd" };
 
     public static INetwork Create(string name, int seed = 0) => name switch
     {
         "lenet" => new PeerLeNet(seed),
         "alexnet" => new PeerAlexNet(seed),
         "mixed" => new PeerMixed(seed),
+        "winograd" => new PeerWinograd(seed),
         _ => throw new ArgumentOutOfRangeException(nameof(name), name, "unknown peer network"),
     };
 

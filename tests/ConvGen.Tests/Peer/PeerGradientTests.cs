@@ -44,6 +44,7 @@ public sealed class PeerGradientTests(ITestOutputHelper output)
         "lenet" => [1, 28, 28],
         "alexnet" => [3, 101, 101],
         "mixed" => [4, 23, 19],
+        "winograd" => [32, 8, 10],
         _ => throw new ArgumentOutOfRangeException(nameof(name), name, "unknown peer network"),
     };
 

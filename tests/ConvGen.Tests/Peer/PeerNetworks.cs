@@ -2,7 +2,7 @@ using ConvGen;
 
 namespace ConvGen.Tests.Peer;
 
-// The three networks tests/peer/make_peer.py builds in PyTorch, layer for layer and in the same order, so that the
+// The networks tests/peer/make_peer.py builds in PyTorch, layer for layer and in the same order, so that the
 // nn.Sequential state-dict keys ("0.weight", "3.bias", ...) match our parameter names. Keep the two files in step.
 
 /// <summary>LeNet-5 on 1×28×28: padded 5x5 convs, 2x2 max pools, three linear layers.</summary>
@@ -46,3 +46,12 @@ public partial class PeerAlexNet;
 [GlobalAvgPool, Flatten]                                         // 10-11: 8
 [Linear(8, 5)]                                                   // 12
 public partial class PeerMixed;
+
+/// <summary>Three 3x3 layers that run as Winograd F(2×2, 3×3), forward and backward-data: on the NCHW input with padding, unpadded, padded.</summary>
+[Input(32, 8, 10)]
+[Conv(3, 3, @in: 32, @out: 32, pad: 1), Relu]                    // 0-1: 32×8×10
+[Conv(3, 3, @in: 32, @out: 64), Relu]                            // 2-3: 64×6×8
+[Conv(3, 3, @in: 64, @out: 64, pad: 1)]                          // 4: 64×6×8
+[GlobalAvgPool, Flatten]                                         // 5-6: 64
+[Linear(64, 10)]                                                 // 7
+public partial class PeerWinograd;
