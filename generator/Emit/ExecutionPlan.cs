@@ -116,7 +116,7 @@ internal sealed record ConvStep(LayerModel Layer, Tensor From, Tensor To, LayerK
     /// Whether the forward pass of <paramref name="l"/> runs the Winograd F(2×2, 3×3) kernel: dense 3x3, stride 1,
     /// undilated, a whole number of 2×2 output tiles, inputs in whole NCHW8c blocks and at least
     /// <see cref="WinogradMinInputs"/> of them, outputs in groups of 32 (the register tile's 4 blocks), and one row of
-    /// transformed input tiles (16 · W/2 · C floats) within <see cref="WinogradRowBytes"/>, the stack scratch that holds it.
+    /// transformed input tiles (16 · W/2 · C floats) within <see cref="WinogradRowBytes"/>.
     /// </summary>
     public static bool WinogradFits(LayerModel l) => l.Kind == LayerKind.Conv && l.Groups == 1 && l.KernelHeight == 3 && l.KernelWidth == 3
         && l.Stride == 1 && l.Dilation == 1 && l.Output.H % 2 == 0 && l.Output.W % 2 == 0 && l.Output.H > 0 && l.Output.W > 0
@@ -144,7 +144,10 @@ internal sealed record ConvStep(LayerModel Layer, Tensor From, Tensor To, LayerK
     /// </summary>
     public const long WinogradRowMajorWeightBytes = 1 << 20;
 
-    /// <summary>The most stack one work item of the Winograd kernel takes for its row of transformed input tiles.</summary>
+    /// <summary>
+    /// The most bytes one row of transformed input tiles (16 · W/2 · C floats) may take: it bounds the kernel's per-thread
+    /// buffer, a row by rows and a sample (H/2 rows) by groups.
+    /// </summary>
     public const int WinogradRowBytes = 256 << 10;
 
     /// <summary>Frame pointer to the Winograd-transformed weights of the layer whose weights are at <paramref name="weightPointer"/>.</summary>

@@ -30,8 +30,22 @@ internal sealed partial class KernelEmitter
         return runs;
     }
 
+    /// <summary>
+    /// The per-thread buffer of the Winograd kernels' transformed input tiles (and, by groups, their products), declared
+    /// once per class: the kernels run one after another, so they share it, grown to the largest.
+    /// </summary>
+    private bool _winogradBufferDeclared;
+
     private void EmitWinograd(string name, ConvStep s)
     {
+        if (!_winogradBufferDeclared)
+        {
+            w.Line("// The Winograd kernels' transformed input tiles, per thread (on the heap: a row of them is up to 256 KiB, too much for");
+            w.Line("// the stack of a thread its caller may have made small).");
+            w.Line("[ThreadStatic] private static float[]? t_winogradTiles;");
+            w.Line();
+            _winogradBufferDeclared = true;
+        }
         var l = s.Layer;
         var grid = s.Winograd!;
         var y = s.To;
@@ -75,8 +89,9 @@ internal sealed partial class KernelEmitter
             w.Line(Hot);
             w.Open($"private static void {name}Avx(void* state, int begin, int end)");
             w.Line("var f = (Frame*)state;");
-            w.Line($"float* v = stackalloc float[{N(16 * xiV)}]; // V[ξ][tile][i] of one row of tiles");
+            w.Line($"float[] tiles = global::ConvGen.Workspace.Ensure(ref t_winogradTiles, {N(16 * xiV)}); // V[ξ][tile][i] of one row of tiles");
             w.Line(products);
+            w.Open("fixed (float* v = tiles)");
             w.Open("for (int item = begin; item < end; item++)");
             w.Line($"int ty = item % {rows}, n = item / {rows};");
             w.Line($"{name}Input({Sample(grid)} + ty * {2 * grid.RowStride}, v);");
@@ -88,20 +103,20 @@ internal sealed partial class KernelEmitter
             w.Close();
             w.Close();
             w.Close();
+            w.Close();
         }
         else
         {
             long sampleFloats = 16 * xiV * rows, sampleTiles = (long)rows * tiles;
             w.Line($"// Each work item is one group of 32 output channels of one sample, all rows, one ξ at a time: the {inputs * 32 * 4 / 1024} KiB of");
-            w.Line($"// transformed weights of one ξ and group stay in L1 while every tile passes, where by rows all {16L * inputs * outputs * 4 / 1024} KiB would be read");
+            w.Line($"// transformed weights of one ξ and group stay in L1 or L2 while every tile passes, where by rows all {16L * inputs * outputs * 4 / 1024} KiB would be read");
             w.Line("// again for every row. The sample's transformed input (made once per sample in each thread's part) and the products go");
-            w.Line("// to a buffer of the thread's own.");
-            w.Line($"[ThreadStatic] private static float[]? t_{name}Tiles;");
+            w.Line("// to the thread's buffer.");
             w.Line("[SkipLocalsInit]");
             w.Line(Hot);
             w.Open($"private static void {name}Avx(void* state, int begin, int end)");
             w.Line("var f = (Frame*)state;");
-            w.Line($"float[] tiles = global::ConvGen.Workspace.Ensure(ref t_{name}Tiles, {N(sampleFloats + 16 * sampleTiles * 32)}); // V[ty][ξ][tile][i], then M[ξ][ty·tile][o], of one sample");
+            w.Line($"float[] tiles = global::ConvGen.Workspace.Ensure(ref t_winogradTiles, {N(sampleFloats + 16 * sampleTiles * 32)}); // V[ty][ξ][tile][i], then M[ξ][ty·tile][o], of one sample");
             w.Open("fixed (float* vs = tiles)");
             w.Line($"float* ms = vs + {N(sampleFloats)};");
             w.Line("int sample = -1;");
@@ -212,27 +227,28 @@ internal sealed partial class KernelEmitter
             w.Line($"int og = item % {groups}, n = item / {groups};");
             w.Line($"float* x = {Sample(grid)};");
             w.Line($"float* y = {Sample(y)};");
-            w.Line($"for (int oy = 0; oy < {y.H}; oy++)");
-            w.Line("    for (int o = og * 32; o < og * 32 + 32; o++)");
+            w.Open($"for (int oy = 0; oy < {y.H}; oy++)");
+            w.Open("for (int o = og * 32; o < og * 32 + 32; o++)");
         }
         else
         {
             w.Line($"int ty = item % {rows}, n = item / {rows};");
             w.Line($"float* x = {Sample(grid)};");
             w.Line($"float* y = {Sample(y)};");
-            w.Line("for (int oy = 2 * ty; oy < 2 * ty + 2; oy++)");
-            w.Line($"    for (int o = 0; o < {outputs}; o++)");
+            w.Open("for (int oy = 2 * ty; oy < 2 * ty + 2; oy++)");
+            w.Open($"for (int o = 0; o < {outputs}; o++)");
         }
-        w.Line($"        for (int ox = 0; ox < {y.W}; ox++)");
-        w.Line("        {");
-        w.Line($"            float acc = {(s.BiasPointer is null ? "0f" : $"f->{s.BiasPointer}[o]")};");
-        w.Line($"            float* wo = f->{s.WeightPointer} + (o >> 3) * {inputs * 72} + (o & 7);");
-        w.Line($"            for (int i = 0; i < {inputs}; i++)");
-        w.Line("                for (int ky = 0; ky < 3; ky++)");
-        w.Line("                    for (int kx = 0; kx < 3; kx++)");
-        w.Line($"                        acc += wo[(i * 9 + ky * 3 + kx) * 8] * x[(i >> 3) * {grid.PlaneStride} + (oy + ky) * {grid.RowStride} + (ox + kx) * 8 + (i & 7)];");
-        w.Line($"            y[(o >> 3) * {y.PlaneStride} + oy * {y.RowStride} + ox * 8 + (o & 7)] = {Apply(s.Activation, "acc", false)};");
-        w.Line("        }");
+        w.Open($"for (int ox = 0; ox < {y.W}; ox++)");
+        w.Line($"float acc = {(s.BiasPointer is null ? "0f" : $"f->{s.BiasPointer}[o]")};");
+        w.Line($"float* wo = f->{s.WeightPointer} + (o >> 3) * {inputs * 72} + (o & 7);");
+        w.Line($"for (int i = 0; i < {inputs}; i++)");
+        w.Line("    for (int ky = 0; ky < 3; ky++)");
+        w.Line("        for (int kx = 0; kx < 3; kx++)");
+        w.Line($"            acc += wo[(i * 9 + ky * 3 + kx) * 8] * x[(i >> 3) * {grid.PlaneStride} + (oy + ky) * {grid.RowStride} + (ox + kx) * 8 + (i & 7)];");
+        w.Line($"y[(o >> 3) * {y.PlaneStride} + oy * {y.RowStride} + ox * 8 + (o & 7)] = {Apply(s.Activation, "acc", false)};");
+        w.Close();
+        w.Close();
+        w.Close();
         w.Close();
         w.Close();
         w.Line();

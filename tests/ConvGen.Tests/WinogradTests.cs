@@ -53,6 +53,35 @@ public sealed class WinogradTests
         if (failure is not null) Assert.Fail(failure);
     }
 
+    /// <summary>
+    /// The widest row the Winograd kernel takes (256 KiB of transformed tiles) on a thread with a 256 KiB stack, the
+    /// work on that thread (one thread): when the tiles were on the stack, this ended the process with a stack overflow.
+    /// </summary>
+    [Fact]
+    public void TheWidestRowRunsOnAThreadWithASmallStack()
+    {
+        using var scope = new MaxThreadsScope(1);
+        var spec = new NetworkSpec("WinogradWideRowNet", 32, 2, 256, [new ConvSpec(3, 3, 32, 32, Pad: 1)]);
+        string? failure = NetworkCheck.Check(new WinogradWideRowNet(), spec, batch: 1, seed: 41);
+        if (failure is not null) Assert.Fail(failure);
+
+        var net = new WinogradWideRowNet(seed: 5) { RecordForBackward = false };
+        var x = NetworkCheck.RandomInput(new Random(12), WinogradWideRowNet.InputLength);
+        var expected = new float[WinogradWideRowNet.OutputLength];
+        net.Forward(x, expected, 1);
+        var actual = new float[expected.Length];
+        Exception? error = null;
+        var thread = new Thread(() =>
+        {
+            try { net.Forward(x, actual, 1); }
+            catch (Exception e) { error = e; }
+        }, maxStackSize: 256 << 10);
+        thread.Start();
+        thread.Join();
+        Assert.Null(error);
+        AssertSameBits(expected, actual, "on a 256 KiB stack");
+    }
+
     [Fact]
     public void WeightsSetThroughCopyFromAreUsedByTheNextForward()
     {

@@ -297,6 +297,10 @@ public unsafe partial class Winograd : global::ConvGen.INetwork
         }
     }
 
+    // The Winograd kernels' transformed input tiles, per thread (on the heap: a row of them is up to 256 KiB, too much for
+    // the stack of a thread its caller may have made small).
+    [ThreadStatic] private static float[]? t_winogradTiles;
+
     // Y[n,o,y,x] = B[o] + W[o,I,ΔY,ΔX] · X[n,I,y+ΔY-1,x+ΔX-1]
     // layer 0: 32×4×6 → 32×4×6, 3x3 + Relu (layer 1) fused; Winograd F(2×2, 3×3): per 2×2 output tile Y = Aᵀ·(Σ_I U ⊙ V)·A + B, U = G·W·Gᵀ, V = Bᵀ·X·B of its 4×4 input patch
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -311,18 +315,21 @@ public unsafe partial class Winograd : global::ConvGen.INetwork
     private static void Step2Avx(void* state, int begin, int end)
     {
         var f = (Frame*)state;
-        float* v = stackalloc float[1536]; // V[ξ][tile][i] of one row of tiles
+        float[] tiles = global::ConvGen.Workspace.Ensure(ref t_winogradTiles, 1536); // V[ξ][tile][i] of one row of tiles
         float* m = stackalloc float[1536]; // M[ξ][tile][o] of one register tile: Σ_i V·U
-        for (int item = begin; item < end; item++)
+        fixed (float* v = tiles)
         {
-            int ty = item % 2, n = item / 2;
-            Step2Input(f->T2 + (nint)n * 1536 + ty * 128, v);
-            for (int og = 0; og < 1; og++)
+            for (int item = begin; item < end; item++)
             {
-                float* u = f->L0WU + og * 1024;
-                float* b = f->L0B + og * 32;
-                float* y = f->T3 + (nint)n * 768 + (nint)og * 768 + ty * 96;
-                Step2Products3(u, v, m); Step2Output3(m, b, y);
+                int ty = item % 2, n = item / 2;
+                Step2Input(f->T2 + (nint)n * 1536 + ty * 128, v);
+                for (int og = 0; og < 1; og++)
+                {
+                    float* u = f->L0WU + og * 1024;
+                    float* b = f->L0B + og * 32;
+                    float* y = f->T3 + (nint)n * 768 + (nint)og * 768 + ty * 96;
+                    Step2Products3(u, v, m); Step2Output3(m, b, y);
+                }
             }
         }
     }
@@ -412,246 +419,252 @@ public unsafe partial class Winograd : global::ConvGen.INetwork
             float* x = f->T2 + (nint)n * 1536;
             float* y = f->T3 + (nint)n * 768;
             for (int oy = 2 * ty; oy < 2 * ty + 2; oy++)
+            {
                 for (int o = 0; o < 32; o++)
+                {
                     for (int ox = 0; ox < 6; ox++)
                     {
-                            float acc = f->L0B[o];
-                            float* wo = f->L0W + (o >> 3) * 2304 + (o & 7);
-                            for (int i = 0; i < 32; i++)
-                                for (int ky = 0; ky < 3; ky++)
-                                    for (int kx = 0; kx < 3; kx++)
-                                        acc += wo[(i * 9 + ky * 3 + kx) * 8] * x[(i >> 3) * 384 + (oy + ky) * 64 + (ox + kx) * 8 + (i & 7)];
-                            y[(o >> 3) * 192 + oy * 48 + ox * 8 + (o & 7)] = MathF.Max(acc, 0f);
-                        }
-            }
-        }
-
-        // Y[n,c,h+0,w+0] = X[n,c,h,w]   (32×4×6 NCHW8c → 32×4×6 NCHW: output)
-        // A pure change of layout.
-        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private static void Step3(void* state, int begin, int end)
-        {
-            var f = (Frame*)state;
-            for (int item = begin; item < end; item++)
-            {
-                int n = item / 4, unit = item % 4;
-                float* x = f->T3 + (nint)n * 768;
-                float* y = f->Output + (nint)n * 768 + (nint)unit * 192;
-                int channels = Math.Min(32 - unit * 8, 8);
-                float* src = x + (nint)unit * 192;
-                float* dst = y + 0;
-                for (int c = 0; c < channels; c++)
-                    for (int h = 0; h < 4; h++)
-                        for (int w = 0; w < 6; w++) dst[c * 24 + h * 6 + w] = src[h * 48 + w * 8 + c];
-            }
-        }
-
-        // Y[n,c,h+0,w+0] = X[n,c,h,w]   (32×4×6 NCHW → 32×4×6 NCHW8c: ∂loss/∂output into the internal layout)
-        // A pure change of layout.
-        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private static void Back0(void* state, int begin, int end)
-        {
-            var f = (Frame*)state;
-            for (int item = begin; item < end; item++)
-            {
-                int n = item / 4, unit = item % 4;
-                float* x = f->OutputGradient + (nint)n * 768;
-                float* y = f->G0 + (nint)n * 768 + (nint)unit * 192;
-                int channels = Math.Min(32 - unit * 8, 8);
-                float* src = x + (nint)unit * 192;
-                float* dst = y + 0;
-                new Span<float>(y, 192).Clear();
-                for (int c = 0; c < channels; c++)
-                    for (int h = 0; h < 4; h++)
-                        for (int w = 0; w < 6; w++) dst[h * 48 + w * 8 + c] = src[c * 24 + h * 6 + w];
-            }
-        }
-
-        // ∂X = ∂Y · [Y > 0]   (layer 1, in place on ∂Y)
-        // The derivative is taken from the activation's saved output.
-        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private static void Back1(void* state, int begin, int end)
-        {
-            var f = (Frame*)state;
-            long total = (long)f->Batch * 768;
-            float* y = f->T3;
-            float* g = f->G0;
-            for (int chunk = begin; chunk < end; chunk++)
-            {
-                long i = (long)chunk * 4096, stop = Math.Min(i + 4096, total);
-                for (; i + 8 <= stop; i += 8)
-                {
-                    Vector256<float> yv = Vector256.Load(y + i), gv = Vector256.Load(g + i);
-                    Vector256.Store(Vector256.ConditionalSelect(Vector256.GreaterThan(yv, Vector256<float>.Zero), gv, Vector256<float>.Zero), g + i);
-                }
-                for (; i < stop; i++) g[i] = y[i] > 0f ? g[i] : 0f;
-            }
-        }
-
-        // ∂W[o,i,ΔY,ΔX] += Σ_{n,y,x} ∂Z[n,o,y,x] · X[n,i,1·y+1·ΔY,1·x+1·ΔX]   (layer 0, X zero-padded)
-        // Each work item owns 32 outputs × 1 input channel(s) × 1 kernel row(s) × 3: 12 accumulators in registers, reduced over every pixel of rows [Y0, Y1) of the pass's samples [N0, N1).
-        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private static void Back2Tile(void* state, int begin, int end)
-        {
-            var f = (Frame*)state;
-            for (int item = begin; item < end; item++)
-            {
-                int ky0 = item % 3, r0 = item / 3 % 32, ob0 = item / 96 * 4;
-                int ic0 = r0;
-                int oy0 = Math.Max(0, 1 - ky0), oy1 = Math.Min(4, 4 - ky0 + 1);
-                Vector256<float> a0 = Vector256<float>.Zero, a1 = Vector256<float>.Zero, a2 = Vector256<float>.Zero, a3 = Vector256<float>.Zero, a4 = Vector256<float>.Zero, a5 = Vector256<float>.Zero, a6 = Vector256<float>.Zero, a7 = Vector256<float>.Zero, a8 = Vector256<float>.Zero, a9 = Vector256<float>.Zero, a10 = Vector256<float>.Zero, a11 = Vector256<float>.Zero;
-                for (int n = f->N0; n < f->N1; n++)
-                {
-                    float* gz = f->G0 + (nint)n * 768 + ob0 * 192;
-                    float* xs = f->T1 + (nint)n * 1536 + ic0 * 48 + ky0 * 8;
-                    for (int oy = Math.Max(oy0, f->Y0), oyEnd = Math.Min(oy1, f->Y1); oy < oyEnd; oy++)
-                    {
-                        float* gr = gz + oy * 48;
-                        float* xr = xs + oy * 8;
-                        for (int ox = 0; ox < 6; ox++)
-                        {
-                            float* xp = xr + ox;
-                            Vector256<float> x0 = Vector256.Create(xp[0]);
-                            Vector256<float> x1 = Vector256.Create(xp[1]);
-                            Vector256<float> x2 = Vector256.Create(xp[2]);
-                            Vector256<float> gv = Vector256.Load(gr + ox * 8);
-                            a0 = Vector256.FusedMultiplyAdd(gv, x0, a0);
-                            a1 = Vector256.FusedMultiplyAdd(gv, x1, a1);
-                            a2 = Vector256.FusedMultiplyAdd(gv, x2, a2);
-                            gv = Vector256.Load(gr + 192 + ox * 8);
-                            a3 = Vector256.FusedMultiplyAdd(gv, x0, a3);
-                            a4 = Vector256.FusedMultiplyAdd(gv, x1, a4);
-                            a5 = Vector256.FusedMultiplyAdd(gv, x2, a5);
-                            gv = Vector256.Load(gr + 384 + ox * 8);
-                            a6 = Vector256.FusedMultiplyAdd(gv, x0, a6);
-                            a7 = Vector256.FusedMultiplyAdd(gv, x1, a7);
-                            a8 = Vector256.FusedMultiplyAdd(gv, x2, a8);
-                            gv = Vector256.Load(gr + 576 + ox * 8);
-                            a9 = Vector256.FusedMultiplyAdd(gv, x0, a9);
-                            a10 = Vector256.FusedMultiplyAdd(gv, x1, a10);
-                            a11 = Vector256.FusedMultiplyAdd(gv, x2, a11);
-                        }
-                    }
-                }
-                float* dw = f->L0dW + ((ob0 * 32 + r0) * 3 + ky0) * 24;
-                Vector256.Store(Vector256.Load(dw + 0) + a0, dw + 0);
-                Vector256.Store(Vector256.Load(dw + 8) + a1, dw + 8);
-                Vector256.Store(Vector256.Load(dw + 16) + a2, dw + 16);
-                Vector256.Store(Vector256.Load(dw + 2304) + a3, dw + 2304);
-                Vector256.Store(Vector256.Load(dw + 2312) + a4, dw + 2312);
-                Vector256.Store(Vector256.Load(dw + 2320) + a5, dw + 2320);
-                Vector256.Store(Vector256.Load(dw + 4608) + a6, dw + 4608);
-                Vector256.Store(Vector256.Load(dw + 4616) + a7, dw + 4616);
-                Vector256.Store(Vector256.Load(dw + 4624) + a8, dw + 4624);
-                Vector256.Store(Vector256.Load(dw + 6912) + a9, dw + 6912);
-                Vector256.Store(Vector256.Load(dw + 6920) + a10, dw + 6920);
-                Vector256.Store(Vector256.Load(dw + 6928) + a11, dw + 6928);
-            }
-        }
-
-        // P[k] = Σ_{(n,y) ∈ chunk k} Σ_x (Back2Tile's terms, ∂Z[n,o,y,x])   (layer 0: ∂W and ∂B in 8 chunks of the batch's rows of ∂Z)
-        // One chunk per work item, each into its own partial sums P[k] (zeroed here), which Back2Add adds in chunk order: the same sums on any number of threads.
-        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private static void Back2(void* state, int begin, int end)
-        {
-            var f = (Frame*)state;
-            Frame pass = *f; // the tile kernel's frame, pointed at the chunk's sums and rows
-            long rows = (long)f->Batch * 4;
-            for (int chunk = begin; chunk < end; chunk++)
-            {
-                float* sums = f->Partials + chunk * 9248;
-                new Span<float>(sums, 9248).Clear();
-                pass.L0dW = sums;
-                long row = rows * chunk / 8, stop = rows * (chunk + 1) / 8;
-                while (row < stop)
-                {
-                    int n = (int)(row / 4), y = (int)(row - (long)n * 4);
-                    int whole = y == 0 ? (int)Math.Min((stop - row) / 4, 160) : 0;
-                    pass.N0 = n;
-                    pass.N1 = n + Math.Max(whole, 1);
-                    pass.Y0 = y;
-                    pass.Y1 = whole > 0 ? 4 : (int)Math.Min(4, y + (stop - row));
-                    Back2Tile(&pass, 0, 96);
-                    for (int cb = 0; cb < 4; cb++)
-                    {
-                        Vector256<float> s0 = Vector256<float>.Zero, s1 = s0;
-                        for (int m = pass.N0; m < pass.N1; m++)
-                        {
-                            for (int oy = pass.Y0; oy < pass.Y1; oy++)
-                            {
-                                float* gr = f->G0 + (nint)m * 768 + cb * 192 + oy * 48;
-                                int p = 0;
-                                for (; p + 2 <= 6; p += 2) { s0 += Vector256.Load(gr + p * 8); s1 += Vector256.Load(gr + p * 8 + 8); }
-                            }
-                        }
-                        float* db = sums + 9216 + cb * 8;
-                        Vector256.Store(Vector256.Load(db) + (s0 + s1), db);
-                    }
-                    row = (long)(pass.N1 - 1) * 4 + pass.Y1;
-                }
-            }
-        }
-
-        // ∂W, ∂B += P[0] + P[1] + … + P[7]   (layer 0, in chunk order)
-        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private static void Back2Add(Frame* f)
-        {
-            for (int chunk = 0; chunk < 8; chunk++)
-            {
-                float* sums = f->Partials + chunk * 9248;
-                for (int k = 0; k < 9216; k += 8) Vector256.Store(Vector256.Load(f->L0dW + k) + Vector256.Load(sums + k), f->L0dW + k);
-                for (int k = 0; k < 32; k += 8) Vector256.Store(Vector256.Load(f->L0dB + k) + Vector256.Load(sums + 9216 + k), f->L0dB + k);
-            }
-        }
-
-        // Y[n,c,h+1,w+1] = X[n,c,h,w]   (32×4×6 NCHW8c → 32×6×8 NCHW8c: layer 0: ∂Z onto the zero-padded NCHW8c grid of the Winograd backward-data kernel)
-        // By pairs of grid rows, as the Winograd kernel's work items read them; the border is zeroed.
-        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private static void Back3(void* state, int begin, int end)
-        {
-            var f = (Frame*)state;
-            for (int item = begin; item < end; item++)
-            {
-                int ty = item % 2, n = item / 2;
-                float* x = f->G0 + (nint)n * 768;
-                float* y = f->G2 + (nint)n * 1536;
-                int first = ty == 0 ? 0 : 2 * ty + 1, last = ty == 1 ? 6 : 2 * ty + 3;
-                for (int ib = 0; ib < 4; ib++)
-                {
-                    for (int r = first; r < last; r++)
-                    {
-                        float* dst = y + ib * 384 + r * 64;
-                        int h = r - 1;
-                        if ((uint)h >= 4)
-                        {
-                            new Span<float>(dst, 64).Clear();
-                            continue;
-                        }
-                        new Span<float>(dst, 8).Clear();
-                        new Span<float>(dst + 56, 8).Clear();
-                        dst += 8;
-                        new ReadOnlySpan<float>(x + ib * 192 + h * 48, 48).CopyTo(new Span<float>(dst, 48));
+                        float acc = f->L0B[o];
+                        float* wo = f->L0W + (o >> 3) * 2304 + (o & 7);
+                        for (int i = 0; i < 32; i++)
+                            for (int ky = 0; ky < 3; ky++)
+                                for (int kx = 0; kx < 3; kx++)
+                                    acc += wo[(i * 9 + ky * 3 + kx) * 8] * x[(i >> 3) * 384 + (oy + ky) * 64 + (ox + kx) * 8 + (i & 7)];
+                        y[(o >> 3) * 192 + oy * 48 + ox * 8 + (o & 7)] = MathF.Max(acc, 0f);
                     }
                 }
             }
         }
+    }
 
-        // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
-        // layer 0: 32×6×8 → 32×4×6, 3x3; Winograd F(2×2, 3×3): per 2×2 output tile Y = Aᵀ·(Σ_I U ⊙ V)·A + B, U = G·W·Gᵀ, V = Bᵀ·X·B of its 4×4 input patch
-        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private static void Back4(void* state, int begin, int end) { if (s_useAvx2) Back4Avx(state, begin, end); else Back4Scalar(state, begin, end); }
-
-        // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
-        // Each work item is output rows 2·ty and 2·ty + 1 of one sample, all 32 channels: its row of transformed input
-        // tiles serves every output group from this thread's cache (a row transformed on one core and read on the other ran
-        // the 64→64 layer at 56×56 slower at 2 threads than at 1).
-        [SkipLocalsInit]
-        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private static void Back4Avx(void* state, int begin, int end)
+    // Y[n,c,h+0,w+0] = X[n,c,h,w]   (32×4×6 NCHW8c → 32×4×6 NCHW: output)
+    // A pure change of layout.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Step3(void* state, int begin, int end)
+    {
+        var f = (Frame*)state;
+        for (int item = begin; item < end; item++)
         {
-            var f = (Frame*)state;
-            float* v = stackalloc float[1536]; // V[ξ][tile][i] of one row of tiles
-            float* m = stackalloc float[1536]; // M[ξ][tile][o] of one register tile: Σ_i V·U
+            int n = item / 4, unit = item % 4;
+            float* x = f->T3 + (nint)n * 768;
+            float* y = f->Output + (nint)n * 768 + (nint)unit * 192;
+            int channels = Math.Min(32 - unit * 8, 8);
+            float* src = x + (nint)unit * 192;
+            float* dst = y + 0;
+            for (int c = 0; c < channels; c++)
+                for (int h = 0; h < 4; h++)
+                    for (int w = 0; w < 6; w++) dst[c * 24 + h * 6 + w] = src[h * 48 + w * 8 + c];
+        }
+    }
+
+    // Y[n,c,h+0,w+0] = X[n,c,h,w]   (32×4×6 NCHW → 32×4×6 NCHW8c: ∂loss/∂output into the internal layout)
+    // A pure change of layout.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back0(void* state, int begin, int end)
+    {
+        var f = (Frame*)state;
+        for (int item = begin; item < end; item++)
+        {
+            int n = item / 4, unit = item % 4;
+            float* x = f->OutputGradient + (nint)n * 768;
+            float* y = f->G0 + (nint)n * 768 + (nint)unit * 192;
+            int channels = Math.Min(32 - unit * 8, 8);
+            float* src = x + (nint)unit * 192;
+            float* dst = y + 0;
+            new Span<float>(y, 192).Clear();
+            for (int c = 0; c < channels; c++)
+                for (int h = 0; h < 4; h++)
+                    for (int w = 0; w < 6; w++) dst[h * 48 + w * 8 + c] = src[c * 24 + h * 6 + w];
+        }
+    }
+
+    // ∂X = ∂Y · [Y > 0]   (layer 1, in place on ∂Y)
+    // The derivative is taken from the activation's saved output.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back1(void* state, int begin, int end)
+    {
+        var f = (Frame*)state;
+        long total = (long)f->Batch * 768;
+        float* y = f->T3;
+        float* g = f->G0;
+        for (int chunk = begin; chunk < end; chunk++)
+        {
+            long i = (long)chunk * 4096, stop = Math.Min(i + 4096, total);
+            for (; i + 8 <= stop; i += 8)
+            {
+                Vector256<float> yv = Vector256.Load(y + i), gv = Vector256.Load(g + i);
+                Vector256.Store(Vector256.ConditionalSelect(Vector256.GreaterThan(yv, Vector256<float>.Zero), gv, Vector256<float>.Zero), g + i);
+            }
+            for (; i < stop; i++) g[i] = y[i] > 0f ? g[i] : 0f;
+        }
+    }
+
+    // ∂W[o,i,ΔY,ΔX] += Σ_{n,y,x} ∂Z[n,o,y,x] · X[n,i,1·y+1·ΔY,1·x+1·ΔX]   (layer 0, X zero-padded)
+    // Each work item owns 32 outputs × 1 input channel(s) × 1 kernel row(s) × 3: 12 accumulators in registers, reduced over every pixel of rows [Y0, Y1) of the pass's samples [N0, N1).
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back2Tile(void* state, int begin, int end)
+    {
+        var f = (Frame*)state;
+        for (int item = begin; item < end; item++)
+        {
+            int ky0 = item % 3, r0 = item / 3 % 32, ob0 = item / 96 * 4;
+            int ic0 = r0;
+            int oy0 = Math.Max(0, 1 - ky0), oy1 = Math.Min(4, 4 - ky0 + 1);
+            Vector256<float> a0 = Vector256<float>.Zero, a1 = Vector256<float>.Zero, a2 = Vector256<float>.Zero, a3 = Vector256<float>.Zero, a4 = Vector256<float>.Zero, a5 = Vector256<float>.Zero, a6 = Vector256<float>.Zero, a7 = Vector256<float>.Zero, a8 = Vector256<float>.Zero, a9 = Vector256<float>.Zero, a10 = Vector256<float>.Zero, a11 = Vector256<float>.Zero;
+            for (int n = f->N0; n < f->N1; n++)
+            {
+                float* gz = f->G0 + (nint)n * 768 + ob0 * 192;
+                float* xs = f->T1 + (nint)n * 1536 + ic0 * 48 + ky0 * 8;
+                for (int oy = Math.Max(oy0, f->Y0), oyEnd = Math.Min(oy1, f->Y1); oy < oyEnd; oy++)
+                {
+                    float* gr = gz + oy * 48;
+                    float* xr = xs + oy * 8;
+                    for (int ox = 0; ox < 6; ox++)
+                    {
+                        float* xp = xr + ox;
+                        Vector256<float> x0 = Vector256.Create(xp[0]);
+                        Vector256<float> x1 = Vector256.Create(xp[1]);
+                        Vector256<float> x2 = Vector256.Create(xp[2]);
+                        Vector256<float> gv = Vector256.Load(gr + ox * 8);
+                        a0 = Vector256.FusedMultiplyAdd(gv, x0, a0);
+                        a1 = Vector256.FusedMultiplyAdd(gv, x1, a1);
+                        a2 = Vector256.FusedMultiplyAdd(gv, x2, a2);
+                        gv = Vector256.Load(gr + 192 + ox * 8);
+                        a3 = Vector256.FusedMultiplyAdd(gv, x0, a3);
+                        a4 = Vector256.FusedMultiplyAdd(gv, x1, a4);
+                        a5 = Vector256.FusedMultiplyAdd(gv, x2, a5);
+                        gv = Vector256.Load(gr + 384 + ox * 8);
+                        a6 = Vector256.FusedMultiplyAdd(gv, x0, a6);
+                        a7 = Vector256.FusedMultiplyAdd(gv, x1, a7);
+                        a8 = Vector256.FusedMultiplyAdd(gv, x2, a8);
+                        gv = Vector256.Load(gr + 576 + ox * 8);
+                        a9 = Vector256.FusedMultiplyAdd(gv, x0, a9);
+                        a10 = Vector256.FusedMultiplyAdd(gv, x1, a10);
+                        a11 = Vector256.FusedMultiplyAdd(gv, x2, a11);
+                    }
+                }
+            }
+            float* dw = f->L0dW + ((ob0 * 32 + r0) * 3 + ky0) * 24;
+            Vector256.Store(Vector256.Load(dw + 0) + a0, dw + 0);
+            Vector256.Store(Vector256.Load(dw + 8) + a1, dw + 8);
+            Vector256.Store(Vector256.Load(dw + 16) + a2, dw + 16);
+            Vector256.Store(Vector256.Load(dw + 2304) + a3, dw + 2304);
+            Vector256.Store(Vector256.Load(dw + 2312) + a4, dw + 2312);
+            Vector256.Store(Vector256.Load(dw + 2320) + a5, dw + 2320);
+            Vector256.Store(Vector256.Load(dw + 4608) + a6, dw + 4608);
+            Vector256.Store(Vector256.Load(dw + 4616) + a7, dw + 4616);
+            Vector256.Store(Vector256.Load(dw + 4624) + a8, dw + 4624);
+            Vector256.Store(Vector256.Load(dw + 6912) + a9, dw + 6912);
+            Vector256.Store(Vector256.Load(dw + 6920) + a10, dw + 6920);
+            Vector256.Store(Vector256.Load(dw + 6928) + a11, dw + 6928);
+        }
+    }
+
+    // P[k] = Σ_{(n,y) ∈ chunk k} Σ_x (Back2Tile's terms, ∂Z[n,o,y,x])   (layer 0: ∂W and ∂B in 8 chunks of the batch's rows of ∂Z)
+    // One chunk per work item, each into its own partial sums P[k] (zeroed here), which Back2Add adds in chunk order: the same sums on any number of threads.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back2(void* state, int begin, int end)
+    {
+        var f = (Frame*)state;
+        Frame pass = *f; // the tile kernel's frame, pointed at the chunk's sums and rows
+        long rows = (long)f->Batch * 4;
+        for (int chunk = begin; chunk < end; chunk++)
+        {
+            float* sums = f->Partials + chunk * 9248;
+            new Span<float>(sums, 9248).Clear();
+            pass.L0dW = sums;
+            long row = rows * chunk / 8, stop = rows * (chunk + 1) / 8;
+            while (row < stop)
+            {
+                int n = (int)(row / 4), y = (int)(row - (long)n * 4);
+                int whole = y == 0 ? (int)Math.Min((stop - row) / 4, 160) : 0;
+                pass.N0 = n;
+                pass.N1 = n + Math.Max(whole, 1);
+                pass.Y0 = y;
+                pass.Y1 = whole > 0 ? 4 : (int)Math.Min(4, y + (stop - row));
+                Back2Tile(&pass, 0, 96);
+                for (int cb = 0; cb < 4; cb++)
+                {
+                    Vector256<float> s0 = Vector256<float>.Zero, s1 = s0;
+                    for (int m = pass.N0; m < pass.N1; m++)
+                    {
+                        for (int oy = pass.Y0; oy < pass.Y1; oy++)
+                        {
+                            float* gr = f->G0 + (nint)m * 768 + cb * 192 + oy * 48;
+                            int p = 0;
+                            for (; p + 2 <= 6; p += 2) { s0 += Vector256.Load(gr + p * 8); s1 += Vector256.Load(gr + p * 8 + 8); }
+                        }
+                    }
+                    float* db = sums + 9216 + cb * 8;
+                    Vector256.Store(Vector256.Load(db) + (s0 + s1), db);
+                }
+                row = (long)(pass.N1 - 1) * 4 + pass.Y1;
+            }
+        }
+    }
+
+    // ∂W, ∂B += P[0] + P[1] + … + P[7]   (layer 0, in chunk order)
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back2Add(Frame* f)
+    {
+        for (int chunk = 0; chunk < 8; chunk++)
+        {
+            float* sums = f->Partials + chunk * 9248;
+            for (int k = 0; k < 9216; k += 8) Vector256.Store(Vector256.Load(f->L0dW + k) + Vector256.Load(sums + k), f->L0dW + k);
+            for (int k = 0; k < 32; k += 8) Vector256.Store(Vector256.Load(f->L0dB + k) + Vector256.Load(sums + 9216 + k), f->L0dB + k);
+        }
+    }
+
+    // Y[n,c,h+1,w+1] = X[n,c,h,w]   (32×4×6 NCHW8c → 32×6×8 NCHW8c: layer 0: ∂Z onto the zero-padded NCHW8c grid of the Winograd backward-data kernel)
+    // By pairs of grid rows, as the Winograd kernel's work items read them; the border is zeroed.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back3(void* state, int begin, int end)
+    {
+        var f = (Frame*)state;
+        for (int item = begin; item < end; item++)
+        {
+            int ty = item % 2, n = item / 2;
+            float* x = f->G0 + (nint)n * 768;
+            float* y = f->G2 + (nint)n * 1536;
+            int first = ty == 0 ? 0 : 2 * ty + 1, last = ty == 1 ? 6 : 2 * ty + 3;
+            for (int ib = 0; ib < 4; ib++)
+            {
+                for (int r = first; r < last; r++)
+                {
+                    float* dst = y + ib * 384 + r * 64;
+                    int h = r - 1;
+                    if ((uint)h >= 4)
+                    {
+                        new Span<float>(dst, 64).Clear();
+                        continue;
+                    }
+                    new Span<float>(dst, 8).Clear();
+                    new Span<float>(dst + 56, 8).Clear();
+                    dst += 8;
+                    new ReadOnlySpan<float>(x + ib * 192 + h * 48, 48).CopyTo(new Span<float>(dst, 48));
+                }
+            }
+        }
+    }
+
+    // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
+    // layer 0: 32×6×8 → 32×4×6, 3x3; Winograd F(2×2, 3×3): per 2×2 output tile Y = Aᵀ·(Σ_I U ⊙ V)·A + B, U = G·W·Gᵀ, V = Bᵀ·X·B of its 4×4 input patch
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back4(void* state, int begin, int end) { if (s_useAvx2) Back4Avx(state, begin, end); else Back4Scalar(state, begin, end); }
+
+    // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
+    // Each work item is output rows 2·ty and 2·ty + 1 of one sample, all 32 channels: its row of transformed input
+    // tiles serves every output group from this thread's cache (a row transformed on one core and read on the other ran
+    // the 64→64 layer at 56×56 slower at 2 threads than at 1).
+    [SkipLocalsInit]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back4Avx(void* state, int begin, int end)
+    {
+        var f = (Frame*)state;
+        float[] tiles = global::ConvGen.Workspace.Ensure(ref t_winogradTiles, 1536); // V[ξ][tile][i] of one row of tiles
+        float* m = stackalloc float[1536]; // M[ξ][tile][o] of one register tile: Σ_i V·U
+        fixed (float* v = tiles)
+        {
             for (int item = begin; item < end; item++)
             {
                 int ty = item % 2, n = item / 2;
@@ -665,124 +678,129 @@ public unsafe partial class Winograd : global::ConvGen.INetwork
                 }
             }
         }
+    }
 
-        // V[ξ][tile][i] = (Bᵀ·X·B)[ξ] for the 4×4 patch at rows 2·ty … 2·ty + 3, columns 2·tile … 2·tile + 3 of the zero-padded grid; 8 channels per vector.
-        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private static void Back4Input(float* x, float* v)
+    // V[ξ][tile][i] = (Bᵀ·X·B)[ξ] for the 4×4 patch at rows 2·ty … 2·ty + 3, columns 2·tile … 2·tile + 3 of the zero-padded grid; 8 channels per vector.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back4Input(float* x, float* v)
+    {
+        for (int ib = 0; ib < 4; ib++)
         {
-            for (int ib = 0; ib < 4; ib++)
+            for (int tile = 0; tile < 3; tile++)
             {
-                for (int tile = 0; tile < 3; tile++)
+                float* d = x + ib * 384 + tile * 16;
+                float* o = v + tile * 32 + ib * 8;
+                Vector256<float> d0, d1, d2, d3;
+                d0 = Avx.LoadVector256(d + 0); d1 = Avx.LoadVector256(d + 64); d2 = Avx.LoadVector256(d + 128); d3 = Avx.LoadVector256(d + 192);
+                Vector256<float> t00 = d0 - d2, t10 = d1 + d2, t20 = d2 - d1, t30 = d1 - d3;
+                d0 = Avx.LoadVector256(d + 8); d1 = Avx.LoadVector256(d + 72); d2 = Avx.LoadVector256(d + 136); d3 = Avx.LoadVector256(d + 200);
+                Vector256<float> t01 = d0 - d2, t11 = d1 + d2, t21 = d2 - d1, t31 = d1 - d3;
+                d0 = Avx.LoadVector256(d + 16); d1 = Avx.LoadVector256(d + 80); d2 = Avx.LoadVector256(d + 144); d3 = Avx.LoadVector256(d + 208);
+                Vector256<float> t02 = d0 - d2, t12 = d1 + d2, t22 = d2 - d1, t32 = d1 - d3;
+                d0 = Avx.LoadVector256(d + 24); d1 = Avx.LoadVector256(d + 88); d2 = Avx.LoadVector256(d + 152); d3 = Avx.LoadVector256(d + 216);
+                Vector256<float> t03 = d0 - d2, t13 = d1 + d2, t23 = d2 - d1, t33 = d1 - d3;
+                Avx.Store(o + 0, t00 - t02); Avx.Store(o + 96, t01 + t02); Avx.Store(o + 192, t02 - t01); Avx.Store(o + 288, t01 - t03);
+                Avx.Store(o + 384, t10 - t12); Avx.Store(o + 480, t11 + t12); Avx.Store(o + 576, t12 - t11); Avx.Store(o + 672, t11 - t13);
+                Avx.Store(o + 768, t20 - t22); Avx.Store(o + 864, t21 + t22); Avx.Store(o + 960, t22 - t21); Avx.Store(o + 1056, t21 - t23);
+                Avx.Store(o + 1152, t30 - t32); Avx.Store(o + 1248, t31 + t32); Avx.Store(o + 1344, t32 - t31); Avx.Store(o + 1440, t31 - t33);
+            }
+        }
+    }
+
+    // M[ξ][t][o] = Σ_i V[ξ][t][i] · U[ξ][i][o] for 3 tile(s) × 32 output channels, ξ = 0 … 15: acc[block][tile] += U[block] · broadcast(V[tile]), 32 deep.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back4Products3(float* u, float* v, float* m)
+    {
+        for (int xi = 0; xi < 16; xi++, u += 1024, v += 96, m += 96)
+        {
+            Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = Vector256<float>.Zero, a0_2 = Vector256<float>.Zero;
+            Vector256<float> a1_0 = Vector256<float>.Zero, a1_1 = Vector256<float>.Zero, a1_2 = Vector256<float>.Zero;
+            Vector256<float> a2_0 = Vector256<float>.Zero, a2_1 = Vector256<float>.Zero, a2_2 = Vector256<float>.Zero;
+            Vector256<float> a3_0 = Vector256<float>.Zero, a3_1 = Vector256<float>.Zero, a3_2 = Vector256<float>.Zero;
+            Vector256<float> w0, v0, v1, v2;
+            for (int i = 0; i < 32; i++)
+            {
+                v0 = Avx.BroadcastScalarToVector256(v + i); v1 = Avx.BroadcastScalarToVector256(v + 32 + i); v2 = Avx.BroadcastScalarToVector256(v + 64 + i);
+                w0 = Avx.LoadVector256(u + i * 32); a0_0 = Fma.MultiplyAdd(w0, v0, a0_0); a0_1 = Fma.MultiplyAdd(w0, v1, a0_1); a0_2 = Fma.MultiplyAdd(w0, v2, a0_2);
+                w0 = Avx.LoadVector256(u + i * 32 + 8); a1_0 = Fma.MultiplyAdd(w0, v0, a1_0); a1_1 = Fma.MultiplyAdd(w0, v1, a1_1); a1_2 = Fma.MultiplyAdd(w0, v2, a1_2);
+                w0 = Avx.LoadVector256(u + i * 32 + 16); a2_0 = Fma.MultiplyAdd(w0, v0, a2_0); a2_1 = Fma.MultiplyAdd(w0, v1, a2_1); a2_2 = Fma.MultiplyAdd(w0, v2, a2_2);
+                w0 = Avx.LoadVector256(u + i * 32 + 24); a3_0 = Fma.MultiplyAdd(w0, v0, a3_0); a3_1 = Fma.MultiplyAdd(w0, v1, a3_1); a3_2 = Fma.MultiplyAdd(w0, v2, a3_2);
+            }
+            Avx.Store(m + 0, a0_0); Avx.Store(m + 8, a1_0); Avx.Store(m + 16, a2_0); Avx.Store(m + 24, a3_0);
+            Avx.Store(m + 32, a0_1); Avx.Store(m + 40, a1_1); Avx.Store(m + 48, a2_1); Avx.Store(m + 56, a3_1);
+            Avx.Store(m + 64, a0_2); Avx.Store(m + 72, a1_2); Avx.Store(m + 80, a2_2); Avx.Store(m + 88, a3_2);
+        }
+    }
+
+    // Y = Aᵀ·M·A + B[o], then the activation, for 3 tile(s) × 4 blocks: rows 2·ty and 2·ty + 1, columns 2·tile and 2·tile + 1.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back4Output3(float* m, float* b, float* y)
+    {
+        for (int t = 0; t < 3; t++)
+        {
+            for (int k = 0; k < 4; k++)
+            {
+                float* p = m + t * 32 + k * 8;
+                float* q = y + k * 192 + t * 16;
+                Vector256<float> bias = Vector256<float>.Zero;
+                Vector256<float> r00 = Avx.LoadVector256(p + 0) + Avx.LoadVector256(p + 384) + Avx.LoadVector256(p + 768), r10 = Avx.LoadVector256(p + 384) - Avx.LoadVector256(p + 768) - Avx.LoadVector256(p + 1152);
+                Vector256<float> r01 = Avx.LoadVector256(p + 96) + Avx.LoadVector256(p + 480) + Avx.LoadVector256(p + 864), r11 = Avx.LoadVector256(p + 480) - Avx.LoadVector256(p + 864) - Avx.LoadVector256(p + 1248);
+                Vector256<float> r02 = Avx.LoadVector256(p + 192) + Avx.LoadVector256(p + 576) + Avx.LoadVector256(p + 960), r12 = Avx.LoadVector256(p + 576) - Avx.LoadVector256(p + 960) - Avx.LoadVector256(p + 1344);
+                Vector256<float> r03 = Avx.LoadVector256(p + 288) + Avx.LoadVector256(p + 672) + Avx.LoadVector256(p + 1056), r13 = Avx.LoadVector256(p + 672) - Avx.LoadVector256(p + 1056) - Avx.LoadVector256(p + 1440);
+                Avx.Store(q, bias + r00 + r01 + r02); Avx.Store(q + 8, bias + r01 - r02 - r03);
+                Avx.Store(q + 48, bias + r10 + r11 + r12); Avx.Store(q + 56, bias + r11 - r12 - r13);
+            }
+        }
+    }
+
+    // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
+    // Scalar twin for CPUs without AVX2/FMA: the direct sum over the same zero-padded grid and work items.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back4Scalar(void* state, int begin, int end)
+    {
+        var f = (Frame*)state;
+        for (int item = begin; item < end; item++)
+        {
+            int ty = item % 2, n = item / 2;
+            float* x = f->G2 + (nint)n * 1536;
+            float* y = f->G1 + (nint)n * 768;
+            for (int oy = 2 * ty; oy < 2 * ty + 2; oy++)
+            {
+                for (int o = 0; o < 32; o++)
                 {
-                    float* d = x + ib * 384 + tile * 16;
-                    float* o = v + tile * 32 + ib * 8;
-                    Vector256<float> d0, d1, d2, d3;
-                    d0 = Avx.LoadVector256(d + 0); d1 = Avx.LoadVector256(d + 64); d2 = Avx.LoadVector256(d + 128); d3 = Avx.LoadVector256(d + 192);
-                    Vector256<float> t00 = d0 - d2, t10 = d1 + d2, t20 = d2 - d1, t30 = d1 - d3;
-                    d0 = Avx.LoadVector256(d + 8); d1 = Avx.LoadVector256(d + 72); d2 = Avx.LoadVector256(d + 136); d3 = Avx.LoadVector256(d + 200);
-                    Vector256<float> t01 = d0 - d2, t11 = d1 + d2, t21 = d2 - d1, t31 = d1 - d3;
-                    d0 = Avx.LoadVector256(d + 16); d1 = Avx.LoadVector256(d + 80); d2 = Avx.LoadVector256(d + 144); d3 = Avx.LoadVector256(d + 208);
-                    Vector256<float> t02 = d0 - d2, t12 = d1 + d2, t22 = d2 - d1, t32 = d1 - d3;
-                    d0 = Avx.LoadVector256(d + 24); d1 = Avx.LoadVector256(d + 88); d2 = Avx.LoadVector256(d + 152); d3 = Avx.LoadVector256(d + 216);
-                    Vector256<float> t03 = d0 - d2, t13 = d1 + d2, t23 = d2 - d1, t33 = d1 - d3;
-                    Avx.Store(o + 0, t00 - t02); Avx.Store(o + 96, t01 + t02); Avx.Store(o + 192, t02 - t01); Avx.Store(o + 288, t01 - t03);
-                    Avx.Store(o + 384, t10 - t12); Avx.Store(o + 480, t11 + t12); Avx.Store(o + 576, t12 - t11); Avx.Store(o + 672, t11 - t13);
-                    Avx.Store(o + 768, t20 - t22); Avx.Store(o + 864, t21 + t22); Avx.Store(o + 960, t22 - t21); Avx.Store(o + 1056, t21 - t23);
-                    Avx.Store(o + 1152, t30 - t32); Avx.Store(o + 1248, t31 + t32); Avx.Store(o + 1344, t32 - t31); Avx.Store(o + 1440, t31 - t33);
+                    for (int ox = 0; ox < 6; ox++)
+                    {
+                        float acc = 0f;
+                        float* wo = f->L0WT + (o >> 3) * 2304 + (o & 7);
+                        for (int i = 0; i < 32; i++)
+                            for (int ky = 0; ky < 3; ky++)
+                                for (int kx = 0; kx < 3; kx++)
+                                    acc += wo[(i * 9 + ky * 3 + kx) * 8] * x[(i >> 3) * 384 + (oy + ky) * 64 + (ox + kx) * 8 + (i & 7)];
+                        y[(o >> 3) * 192 + oy * 48 + ox * 8 + (o & 7)] = acc;
+                    }
                 }
             }
         }
+    }
 
-        // M[ξ][t][o] = Σ_i V[ξ][t][i] · U[ξ][i][o] for 3 tile(s) × 32 output channels, ξ = 0 … 15: acc[block][tile] += U[block] · broadcast(V[tile]), 32 deep.
-        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private static void Back4Products3(float* u, float* v, float* m)
+    // Y[n,c,h+0,w+0] = X[n,c,h,w]   (32×4×6 NCHW8c → 32×4×6 NCHW: gradient into its tensor's layout)
+    // A pure change of layout.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back5(void* state, int begin, int end)
+    {
+        var f = (Frame*)state;
+        for (int item = begin; item < end; item++)
         {
-            for (int xi = 0; xi < 16; xi++, u += 1024, v += 96, m += 96)
-            {
-                Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = Vector256<float>.Zero, a0_2 = Vector256<float>.Zero;
-                Vector256<float> a1_0 = Vector256<float>.Zero, a1_1 = Vector256<float>.Zero, a1_2 = Vector256<float>.Zero;
-                Vector256<float> a2_0 = Vector256<float>.Zero, a2_1 = Vector256<float>.Zero, a2_2 = Vector256<float>.Zero;
-                Vector256<float> a3_0 = Vector256<float>.Zero, a3_1 = Vector256<float>.Zero, a3_2 = Vector256<float>.Zero;
-                Vector256<float> w0, v0, v1, v2;
-                for (int i = 0; i < 32; i++)
-                {
-                    v0 = Avx.BroadcastScalarToVector256(v + i); v1 = Avx.BroadcastScalarToVector256(v + 32 + i); v2 = Avx.BroadcastScalarToVector256(v + 64 + i);
-                    w0 = Avx.LoadVector256(u + i * 32); a0_0 = Fma.MultiplyAdd(w0, v0, a0_0); a0_1 = Fma.MultiplyAdd(w0, v1, a0_1); a0_2 = Fma.MultiplyAdd(w0, v2, a0_2);
-                    w0 = Avx.LoadVector256(u + i * 32 + 8); a1_0 = Fma.MultiplyAdd(w0, v0, a1_0); a1_1 = Fma.MultiplyAdd(w0, v1, a1_1); a1_2 = Fma.MultiplyAdd(w0, v2, a1_2);
-                    w0 = Avx.LoadVector256(u + i * 32 + 16); a2_0 = Fma.MultiplyAdd(w0, v0, a2_0); a2_1 = Fma.MultiplyAdd(w0, v1, a2_1); a2_2 = Fma.MultiplyAdd(w0, v2, a2_2);
-                    w0 = Avx.LoadVector256(u + i * 32 + 24); a3_0 = Fma.MultiplyAdd(w0, v0, a3_0); a3_1 = Fma.MultiplyAdd(w0, v1, a3_1); a3_2 = Fma.MultiplyAdd(w0, v2, a3_2);
-                }
-                Avx.Store(m + 0, a0_0); Avx.Store(m + 8, a1_0); Avx.Store(m + 16, a2_0); Avx.Store(m + 24, a3_0);
-                Avx.Store(m + 32, a0_1); Avx.Store(m + 40, a1_1); Avx.Store(m + 48, a2_1); Avx.Store(m + 56, a3_1);
-                Avx.Store(m + 64, a0_2); Avx.Store(m + 72, a1_2); Avx.Store(m + 80, a2_2); Avx.Store(m + 88, a3_2);
-            }
+            int n = item / 4, unit = item % 4;
+            float* x = f->G1 + (nint)n * 768;
+            float* y = f->InputGradient + (nint)n * 768 + (nint)unit * 192;
+            int channels = Math.Min(32 - unit * 8, 8);
+            float* src = x + (nint)unit * 192;
+            float* dst = y + 0;
+            for (int c = 0; c < channels; c++)
+                for (int h = 0; h < 4; h++)
+                    for (int w = 0; w < 6; w++) dst[c * 24 + h * 6 + w] = src[h * 48 + w * 8 + c];
         }
+    }
 
-        // Y = Aᵀ·M·A + B[o], then the activation, for 3 tile(s) × 4 blocks: rows 2·ty and 2·ty + 1, columns 2·tile and 2·tile + 1.
-        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private static void Back4Output3(float* m, float* b, float* y)
-        {
-            for (int t = 0; t < 3; t++)
-            {
-                for (int k = 0; k < 4; k++)
-                {
-                    float* p = m + t * 32 + k * 8;
-                    float* q = y + k * 192 + t * 16;
-                    Vector256<float> bias = Vector256<float>.Zero;
-                    Vector256<float> r00 = Avx.LoadVector256(p + 0) + Avx.LoadVector256(p + 384) + Avx.LoadVector256(p + 768), r10 = Avx.LoadVector256(p + 384) - Avx.LoadVector256(p + 768) - Avx.LoadVector256(p + 1152);
-                    Vector256<float> r01 = Avx.LoadVector256(p + 96) + Avx.LoadVector256(p + 480) + Avx.LoadVector256(p + 864), r11 = Avx.LoadVector256(p + 480) - Avx.LoadVector256(p + 864) - Avx.LoadVector256(p + 1248);
-                    Vector256<float> r02 = Avx.LoadVector256(p + 192) + Avx.LoadVector256(p + 576) + Avx.LoadVector256(p + 960), r12 = Avx.LoadVector256(p + 576) - Avx.LoadVector256(p + 960) - Avx.LoadVector256(p + 1344);
-                    Vector256<float> r03 = Avx.LoadVector256(p + 288) + Avx.LoadVector256(p + 672) + Avx.LoadVector256(p + 1056), r13 = Avx.LoadVector256(p + 672) - Avx.LoadVector256(p + 1056) - Avx.LoadVector256(p + 1440);
-                    Avx.Store(q, bias + r00 + r01 + r02); Avx.Store(q + 8, bias + r01 - r02 - r03);
-                    Avx.Store(q + 48, bias + r10 + r11 + r12); Avx.Store(q + 56, bias + r11 - r12 - r13);
-                }
-            }
-        }
-
-        // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
-        // Scalar twin for CPUs without AVX2/FMA: the direct sum over the same zero-padded grid and work items.
-        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private static void Back4Scalar(void* state, int begin, int end)
-        {
-            var f = (Frame*)state;
-            for (int item = begin; item < end; item++)
-            {
-                int ty = item % 2, n = item / 2;
-                float* x = f->G2 + (nint)n * 1536;
-                float* y = f->G1 + (nint)n * 768;
-                for (int oy = 2 * ty; oy < 2 * ty + 2; oy++)
-                    for (int o = 0; o < 32; o++)
-                        for (int ox = 0; ox < 6; ox++)
-                        {
-                                float acc = 0f;
-                                float* wo = f->L0WT + (o >> 3) * 2304 + (o & 7);
-                                for (int i = 0; i < 32; i++)
-                                    for (int ky = 0; ky < 3; ky++)
-                                        for (int kx = 0; kx < 3; kx++)
-                                            acc += wo[(i * 9 + ky * 3 + kx) * 8] * x[(i >> 3) * 384 + (oy + ky) * 64 + (ox + kx) * 8 + (i & 7)];
-                                y[(o >> 3) * 192 + oy * 48 + ox * 8 + (o & 7)] = acc;
-                            }
-                }
-            }
-
-            // Y[n,c,h+0,w+0] = X[n,c,h,w]   (32×4×6 NCHW8c → 32×4×6 NCHW: gradient into its tensor's layout)
-            // A pure change of layout.
-            [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-            private static void Back5(void* state, int begin, int end)
-            {
-                var f = (Frame*)state;
-                for (int item = begin; item < end; item++)
-                {
-                    int n = item / 4, unit = item % 4;
-                    float* x = f->G1 + (nint)n * 768;
-                    float* y = f->InputGradient + (nint)n * 768 + (nint)unit * 192;
-                    int channels = Math.Min(32 - unit * 8, 8);
-                    float* src = x + (nint)unit * 192;
-                    float* dst = y + 0;
-                    for (int c = 0; c < channels; c++)
-                        for (int h = 0; h < 4; h++)
-                            for (int w = 0; w < 6; w++) dst[c * 24 + h * 6 + w] = src[h * 48 + w * 8 + c];
-                }
-            }
-
-        }
+}

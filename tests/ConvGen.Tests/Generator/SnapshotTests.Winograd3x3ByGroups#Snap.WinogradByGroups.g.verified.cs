@@ -295,6 +295,10 @@ public unsafe partial class WinogradByGroups : global::ConvGen.INetwork
         }
     }
 
+    // The Winograd kernels' transformed input tiles, per thread (on the heap: a row of them is up to 256 KiB, too much for
+    // the stack of a thread its caller may have made small).
+    [ThreadStatic] private static float[]? t_winogradTiles;
+
     // Y[n,o,y,x] = B[o] + W[o,I,ΔY,ΔX] · X[n,I,y+ΔY-1,x+ΔX-1]
     // layer 0: 128×2×2 → 160×2×2, 3x3; Winograd F(2×2, 3×3): per 2×2 output tile Y = Aᵀ·(Σ_I U ⊙ V)·A + B, U = G·W·Gᵀ, V = Bᵀ·X·B of its 4×4 input patch
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -302,16 +306,15 @@ public unsafe partial class WinogradByGroups : global::ConvGen.INetwork
 
     // Y[n,o,y,x] = B[o] + W[o,I,ΔY,ΔX] · X[n,I,y+ΔY-1,x+ΔX-1]
     // Each work item is one group of 32 output channels of one sample, all rows, one ξ at a time: the 16 KiB of
-    // transformed weights of one ξ and group stay in L1 while every tile passes, where by rows all 1280 KiB would be read
+    // transformed weights of one ξ and group stay in L1 or L2 while every tile passes, where by rows all 1280 KiB would be read
     // again for every row. The sample's transformed input (made once per sample in each thread's part) and the products go
-    // to a buffer of the thread's own.
-    [ThreadStatic] private static float[]? t_Step2Tiles;
+    // to the thread's buffer.
     [SkipLocalsInit]
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Step2Avx(void* state, int begin, int end)
     {
         var f = (Frame*)state;
-        float[] tiles = global::ConvGen.Workspace.Ensure(ref t_Step2Tiles, 2560); // V[ty][ξ][tile][i], then M[ξ][ty·tile][o], of one sample
+        float[] tiles = global::ConvGen.Workspace.Ensure(ref t_winogradTiles, 2560); // V[ty][ξ][tile][i], then M[ξ][ty·tile][o], of one sample
         fixed (float* vs = tiles)
         {
             float* ms = vs + 2048;
@@ -425,336 +428,343 @@ public unsafe partial class WinogradByGroups : global::ConvGen.INetwork
             float* x = f->T2 + (nint)n * 2048;
             float* y = f->T3 + (nint)n * 640;
             for (int oy = 0; oy < 2; oy++)
+            {
                 for (int o = og * 32; o < og * 32 + 32; o++)
+                {
                     for (int ox = 0; ox < 2; ox++)
                     {
-                            float acc = f->L0B[o];
-                            float* wo = f->L0W + (o >> 3) * 9216 + (o & 7);
-                            for (int i = 0; i < 128; i++)
-                                for (int ky = 0; ky < 3; ky++)
-                                    for (int kx = 0; kx < 3; kx++)
-                                        acc += wo[(i * 9 + ky * 3 + kx) * 8] * x[(i >> 3) * 128 + (oy + ky) * 32 + (ox + kx) * 8 + (i & 7)];
-                            y[(o >> 3) * 32 + oy * 16 + ox * 8 + (o & 7)] = acc;
-                        }
-            }
-        }
-
-        // Y[n,c,h+0,w+0] = X[n,c,h,w]   (160×2×2 NCHW8c → 160×2×2 NCHW: output)
-        // A pure change of layout.
-        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private static void Step3(void* state, int begin, int end)
-        {
-            var f = (Frame*)state;
-            for (int item = begin; item < end; item++)
-            {
-                int n = item / 20, unit = item % 20;
-                float* x = f->T3 + (nint)n * 640;
-                float* y = f->Output + (nint)n * 640 + (nint)unit * 32;
-                int channels = Math.Min(160 - unit * 8, 8);
-                float* src = x + (nint)unit * 32;
-                float* dst = y + 0;
-                for (int c = 0; c < channels; c++)
-                    for (int h = 0; h < 2; h++)
-                        for (int w = 0; w < 2; w++) dst[c * 4 + h * 2 + w] = src[h * 16 + w * 8 + c];
-            }
-        }
-
-        // Y[n,c,h+0,w+0] = X[n,c,h,w]   (160×2×2 NCHW → 160×2×2 NCHW8c: ∂loss/∂output into the internal layout)
-        // A pure change of layout.
-        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private static void Back0(void* state, int begin, int end)
-        {
-            var f = (Frame*)state;
-            for (int item = begin; item < end; item++)
-            {
-                int n = item / 20, unit = item % 20;
-                float* x = f->OutputGradient + (nint)n * 640;
-                float* y = f->G0 + (nint)n * 640 + (nint)unit * 32;
-                int channels = Math.Min(160 - unit * 8, 8);
-                float* src = x + (nint)unit * 32;
-                float* dst = y + 0;
-                new Span<float>(y, 32).Clear();
-                for (int c = 0; c < channels; c++)
-                    for (int h = 0; h < 2; h++)
-                        for (int w = 0; w < 2; w++) dst[h * 16 + w * 8 + c] = src[c * 4 + h * 2 + w];
-            }
-        }
-
-        // ∂B[o] += Σ_{n,y,x} ∂Z[n,o,y,x]   (layer 0)
-        // One block of 8 outputs per work item; two partial sums.
-        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private static void Back1(void* state, int begin, int end)
-        {
-            var f = (Frame*)state;
-            for (int cb = begin; cb < end; cb++)
-            {
-                Vector256<float> s0 = Vector256<float>.Zero, s1 = s0;
-                for (int n = 0; n < f->Batch; n++)
-                {
-                    float* g = f->G0 + (nint)n * 640 + cb * 32;
-                    int p = 0;
-                    for (; p + 2 <= 4; p += 2) { s0 += Vector256.Load(g + p * 8); s1 += Vector256.Load(g + p * 8 + 8); }
-                }
-                float* db = f->L0dB + cb * 8;
-                Vector256.Store(Vector256.Load(db) + (s0 + s1), db);
-            }
-        }
-
-        // ∂W[o,i,ΔY,ΔX] += Σ_{n,y,x} ∂Z[n,o,y,x] · X[n,i,1·y+1·ΔY,1·x+1·ΔX]   (layer 0, X zero-padded)
-        // Each work item owns 32 outputs × 1 input channel(s) × 1 kernel row(s) × 3: 12 accumulators in registers, reduced over every pixel of the pass's samples [N0, N1).
-        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private static void Back2(void* state, int begin, int end)
-        {
-            var f = (Frame*)state;
-            for (int item = begin; item < end; item++)
-            {
-                int ky0 = item % 3, r0 = item / 3 % 128, ob0 = item / 384 * 4;
-                int ic0 = r0;
-                int oy0 = Math.Max(0, 1 - ky0), oy1 = Math.Min(2, 2 - ky0 + 1);
-                Vector256<float> a0 = Vector256<float>.Zero, a1 = Vector256<float>.Zero, a2 = Vector256<float>.Zero, a3 = Vector256<float>.Zero, a4 = Vector256<float>.Zero, a5 = Vector256<float>.Zero, a6 = Vector256<float>.Zero, a7 = Vector256<float>.Zero, a8 = Vector256<float>.Zero, a9 = Vector256<float>.Zero, a10 = Vector256<float>.Zero, a11 = Vector256<float>.Zero;
-                for (int n = f->N0; n < f->N1; n++)
-                {
-                    float* gz = f->G0 + (nint)n * 640 + ob0 * 32;
-                    float* xs = f->T1 + (nint)n * 2048 + ic0 * 16 + ky0 * 4;
-                    for (int oy = oy0; oy < oy1; oy++)
-                    {
-                        float* gr = gz + oy * 16;
-                        float* xr = xs + oy * 4;
-                        for (int ox = 0; ox < 2; ox++)
-                        {
-                            float* xp = xr + ox;
-                            Vector256<float> x0 = Vector256.Create(xp[0]);
-                            Vector256<float> x1 = Vector256.Create(xp[1]);
-                            Vector256<float> x2 = Vector256.Create(xp[2]);
-                            Vector256<float> gv = Vector256.Load(gr + ox * 8);
-                            a0 = Vector256.FusedMultiplyAdd(gv, x0, a0);
-                            a1 = Vector256.FusedMultiplyAdd(gv, x1, a1);
-                            a2 = Vector256.FusedMultiplyAdd(gv, x2, a2);
-                            gv = Vector256.Load(gr + 32 + ox * 8);
-                            a3 = Vector256.FusedMultiplyAdd(gv, x0, a3);
-                            a4 = Vector256.FusedMultiplyAdd(gv, x1, a4);
-                            a5 = Vector256.FusedMultiplyAdd(gv, x2, a5);
-                            gv = Vector256.Load(gr + 64 + ox * 8);
-                            a6 = Vector256.FusedMultiplyAdd(gv, x0, a6);
-                            a7 = Vector256.FusedMultiplyAdd(gv, x1, a7);
-                            a8 = Vector256.FusedMultiplyAdd(gv, x2, a8);
-                            gv = Vector256.Load(gr + 96 + ox * 8);
-                            a9 = Vector256.FusedMultiplyAdd(gv, x0, a9);
-                            a10 = Vector256.FusedMultiplyAdd(gv, x1, a10);
-                            a11 = Vector256.FusedMultiplyAdd(gv, x2, a11);
-                        }
-                    }
-                }
-                float* dw = f->L0dW + ((ob0 * 128 + r0) * 3 + ky0) * 24;
-                Vector256.Store(Vector256.Load(dw + 0) + a0, dw + 0);
-                Vector256.Store(Vector256.Load(dw + 8) + a1, dw + 8);
-                Vector256.Store(Vector256.Load(dw + 16) + a2, dw + 16);
-                Vector256.Store(Vector256.Load(dw + 9216) + a3, dw + 9216);
-                Vector256.Store(Vector256.Load(dw + 9224) + a4, dw + 9224);
-                Vector256.Store(Vector256.Load(dw + 9232) + a5, dw + 9232);
-                Vector256.Store(Vector256.Load(dw + 18432) + a6, dw + 18432);
-                Vector256.Store(Vector256.Load(dw + 18440) + a7, dw + 18440);
-                Vector256.Store(Vector256.Load(dw + 18448) + a8, dw + 18448);
-                Vector256.Store(Vector256.Load(dw + 27648) + a9, dw + 27648);
-                Vector256.Store(Vector256.Load(dw + 27656) + a10, dw + 27656);
-                Vector256.Store(Vector256.Load(dw + 27664) + a11, dw + 27664);
-            }
-        }
-
-        // Y[n,c,h+1,w+1] = X[n,c,h,w]   (160×2×2 NCHW8c → 160×4×4 NCHW8c: layer 0: ∂Z onto the zero-padded NCHW8c grid of the Winograd backward-data kernel)
-        // By pairs of grid rows, as the Winograd kernel's work items read them; the border is zeroed.
-        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private static void Back3(void* state, int begin, int end)
-        {
-            var f = (Frame*)state;
-            for (int item = begin; item < end; item++)
-            {
-                int ty = item % 1, n = item / 1;
-                float* x = f->G0 + (nint)n * 640;
-                float* y = f->G2 + (nint)n * 2560;
-                int first = ty == 0 ? 0 : 2 * ty + 1, last = ty == 0 ? 4 : 2 * ty + 3;
-                for (int ib = 0; ib < 20; ib++)
-                {
-                    for (int r = first; r < last; r++)
-                    {
-                        float* dst = y + ib * 128 + r * 32;
-                        int h = r - 1;
-                        if ((uint)h >= 2)
-                        {
-                            new Span<float>(dst, 32).Clear();
-                            continue;
-                        }
-                        new Span<float>(dst, 8).Clear();
-                        new Span<float>(dst + 24, 8).Clear();
-                        dst += 8;
-                        new ReadOnlySpan<float>(x + ib * 32 + h * 16, 16).CopyTo(new Span<float>(dst, 16));
+                        float acc = f->L0B[o];
+                        float* wo = f->L0W + (o >> 3) * 9216 + (o & 7);
+                        for (int i = 0; i < 128; i++)
+                            for (int ky = 0; ky < 3; ky++)
+                                for (int kx = 0; kx < 3; kx++)
+                                    acc += wo[(i * 9 + ky * 3 + kx) * 8] * x[(i >> 3) * 128 + (oy + ky) * 32 + (ox + kx) * 8 + (i & 7)];
+                        y[(o >> 3) * 32 + oy * 16 + ox * 8 + (o & 7)] = acc;
                     }
                 }
             }
         }
+    }
 
-        // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
-        // layer 0: 160×4×4 → 128×2×2, 3x3; Winograd F(2×2, 3×3): per 2×2 output tile Y = Aᵀ·(Σ_I U ⊙ V)·A + B, U = G·W·Gᵀ, V = Bᵀ·X·B of its 4×4 input patch
-        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private static void Back4(void* state, int begin, int end) { if (s_useAvx2) Back4Avx(state, begin, end); else Back4Scalar(state, begin, end); }
-
-        // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
-        // Each work item is one group of 32 output channels of one sample, all rows, one ξ at a time: the 20 KiB of
-        // transformed weights of one ξ and group stay in L1 while every tile passes, where by rows all 1280 KiB would be read
-        // again for every row. The sample's transformed input (made once per sample in each thread's part) and the products go
-        // to a buffer of the thread's own.
-        [ThreadStatic] private static float[]? t_Back4Tiles;
-        [SkipLocalsInit]
-        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private static void Back4Avx(void* state, int begin, int end)
+    // Y[n,c,h+0,w+0] = X[n,c,h,w]   (160×2×2 NCHW8c → 160×2×2 NCHW: output)
+    // A pure change of layout.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Step3(void* state, int begin, int end)
+    {
+        var f = (Frame*)state;
+        for (int item = begin; item < end; item++)
         {
-            var f = (Frame*)state;
-            float[] tiles = global::ConvGen.Workspace.Ensure(ref t_Back4Tiles, 3072); // V[ty][ξ][tile][i], then M[ξ][ty·tile][o], of one sample
-            fixed (float* vs = tiles)
+            int n = item / 20, unit = item % 20;
+            float* x = f->T3 + (nint)n * 640;
+            float* y = f->Output + (nint)n * 640 + (nint)unit * 32;
+            int channels = Math.Min(160 - unit * 8, 8);
+            float* src = x + (nint)unit * 32;
+            float* dst = y + 0;
+            for (int c = 0; c < channels; c++)
+                for (int h = 0; h < 2; h++)
+                    for (int w = 0; w < 2; w++) dst[c * 4 + h * 2 + w] = src[h * 16 + w * 8 + c];
+        }
+    }
+
+    // Y[n,c,h+0,w+0] = X[n,c,h,w]   (160×2×2 NCHW → 160×2×2 NCHW8c: ∂loss/∂output into the internal layout)
+    // A pure change of layout.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back0(void* state, int begin, int end)
+    {
+        var f = (Frame*)state;
+        for (int item = begin; item < end; item++)
+        {
+            int n = item / 20, unit = item % 20;
+            float* x = f->OutputGradient + (nint)n * 640;
+            float* y = f->G0 + (nint)n * 640 + (nint)unit * 32;
+            int channels = Math.Min(160 - unit * 8, 8);
+            float* src = x + (nint)unit * 32;
+            float* dst = y + 0;
+            new Span<float>(y, 32).Clear();
+            for (int c = 0; c < channels; c++)
+                for (int h = 0; h < 2; h++)
+                    for (int w = 0; w < 2; w++) dst[h * 16 + w * 8 + c] = src[c * 4 + h * 2 + w];
+        }
+    }
+
+    // ∂B[o] += Σ_{n,y,x} ∂Z[n,o,y,x]   (layer 0)
+    // One block of 8 outputs per work item; two partial sums.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back1(void* state, int begin, int end)
+    {
+        var f = (Frame*)state;
+        for (int cb = begin; cb < end; cb++)
+        {
+            Vector256<float> s0 = Vector256<float>.Zero, s1 = s0;
+            for (int n = 0; n < f->Batch; n++)
             {
-                float* ms = vs + 2560;
-                int sample = -1;
-                for (int item = begin; item < end; item++)
+                float* g = f->G0 + (nint)n * 640 + cb * 32;
+                int p = 0;
+                for (; p + 2 <= 4; p += 2) { s0 += Vector256.Load(g + p * 8); s1 += Vector256.Load(g + p * 8 + 8); }
+            }
+            float* db = f->L0dB + cb * 8;
+            Vector256.Store(Vector256.Load(db) + (s0 + s1), db);
+        }
+    }
+
+    // ∂W[o,i,ΔY,ΔX] += Σ_{n,y,x} ∂Z[n,o,y,x] · X[n,i,1·y+1·ΔY,1·x+1·ΔX]   (layer 0, X zero-padded)
+    // Each work item owns 32 outputs × 1 input channel(s) × 1 kernel row(s) × 3: 12 accumulators in registers, reduced over every pixel of the pass's samples [N0, N1).
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back2(void* state, int begin, int end)
+    {
+        var f = (Frame*)state;
+        for (int item = begin; item < end; item++)
+        {
+            int ky0 = item % 3, r0 = item / 3 % 128, ob0 = item / 384 * 4;
+            int ic0 = r0;
+            int oy0 = Math.Max(0, 1 - ky0), oy1 = Math.Min(2, 2 - ky0 + 1);
+            Vector256<float> a0 = Vector256<float>.Zero, a1 = Vector256<float>.Zero, a2 = Vector256<float>.Zero, a3 = Vector256<float>.Zero, a4 = Vector256<float>.Zero, a5 = Vector256<float>.Zero, a6 = Vector256<float>.Zero, a7 = Vector256<float>.Zero, a8 = Vector256<float>.Zero, a9 = Vector256<float>.Zero, a10 = Vector256<float>.Zero, a11 = Vector256<float>.Zero;
+            for (int n = f->N0; n < f->N1; n++)
+            {
+                float* gz = f->G0 + (nint)n * 640 + ob0 * 32;
+                float* xs = f->T1 + (nint)n * 2048 + ic0 * 16 + ky0 * 4;
+                for (int oy = oy0; oy < oy1; oy++)
                 {
-                    int og = item % 4, n = item / 4;
-                    if (n != sample)
+                    float* gr = gz + oy * 16;
+                    float* xr = xs + oy * 4;
+                    for (int ox = 0; ox < 2; ox++)
                     {
-                        for (int ty = 0; ty < 1; ty++) Back4Input(f->G2 + (nint)n * 2560 + ty * 64, vs + ty * 2560);
-                        sample = n;
-                    }
-                    for (int xi = 0; xi < 16; xi++)
-                    {
-                        float* u = f->L0WTU + xi * 20480 + og * 5120;
-                        for (int ty = 0; ty < 1; ty++)
-                        {
-                            float* v = vs + ty * 2560 + xi * 160;
-                            float* m = ms + (xi * 1 + ty * 1) * 32;
-                            Back4Products1(u, v, m);
-                        }
-                    }
-                    float* b = null;
-                    for (int ty = 0; ty < 1; ty++)
-                    {
-                        float* y = f->G1 + (nint)n * 512 + (nint)og * 128 + ty * 32;
-                        float* m = ms + ty * 32;
-                        Back4Output1(m, b, y);
+                        float* xp = xr + ox;
+                        Vector256<float> x0 = Vector256.Create(xp[0]);
+                        Vector256<float> x1 = Vector256.Create(xp[1]);
+                        Vector256<float> x2 = Vector256.Create(xp[2]);
+                        Vector256<float> gv = Vector256.Load(gr + ox * 8);
+                        a0 = Vector256.FusedMultiplyAdd(gv, x0, a0);
+                        a1 = Vector256.FusedMultiplyAdd(gv, x1, a1);
+                        a2 = Vector256.FusedMultiplyAdd(gv, x2, a2);
+                        gv = Vector256.Load(gr + 32 + ox * 8);
+                        a3 = Vector256.FusedMultiplyAdd(gv, x0, a3);
+                        a4 = Vector256.FusedMultiplyAdd(gv, x1, a4);
+                        a5 = Vector256.FusedMultiplyAdd(gv, x2, a5);
+                        gv = Vector256.Load(gr + 64 + ox * 8);
+                        a6 = Vector256.FusedMultiplyAdd(gv, x0, a6);
+                        a7 = Vector256.FusedMultiplyAdd(gv, x1, a7);
+                        a8 = Vector256.FusedMultiplyAdd(gv, x2, a8);
+                        gv = Vector256.Load(gr + 96 + ox * 8);
+                        a9 = Vector256.FusedMultiplyAdd(gv, x0, a9);
+                        a10 = Vector256.FusedMultiplyAdd(gv, x1, a10);
+                        a11 = Vector256.FusedMultiplyAdd(gv, x2, a11);
                     }
                 }
             }
+            float* dw = f->L0dW + ((ob0 * 128 + r0) * 3 + ky0) * 24;
+            Vector256.Store(Vector256.Load(dw + 0) + a0, dw + 0);
+            Vector256.Store(Vector256.Load(dw + 8) + a1, dw + 8);
+            Vector256.Store(Vector256.Load(dw + 16) + a2, dw + 16);
+            Vector256.Store(Vector256.Load(dw + 9216) + a3, dw + 9216);
+            Vector256.Store(Vector256.Load(dw + 9224) + a4, dw + 9224);
+            Vector256.Store(Vector256.Load(dw + 9232) + a5, dw + 9232);
+            Vector256.Store(Vector256.Load(dw + 18432) + a6, dw + 18432);
+            Vector256.Store(Vector256.Load(dw + 18440) + a7, dw + 18440);
+            Vector256.Store(Vector256.Load(dw + 18448) + a8, dw + 18448);
+            Vector256.Store(Vector256.Load(dw + 27648) + a9, dw + 27648);
+            Vector256.Store(Vector256.Load(dw + 27656) + a10, dw + 27656);
+            Vector256.Store(Vector256.Load(dw + 27664) + a11, dw + 27664);
         }
+    }
 
-        // V[ξ][tile][i] = (Bᵀ·X·B)[ξ] for the 4×4 patch at rows 2·ty … 2·ty + 3, columns 2·tile … 2·tile + 3 of the zero-padded grid; 8 channels per vector.
-        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private static void Back4Input(float* x, float* v)
+    // Y[n,c,h+1,w+1] = X[n,c,h,w]   (160×2×2 NCHW8c → 160×4×4 NCHW8c: layer 0: ∂Z onto the zero-padded NCHW8c grid of the Winograd backward-data kernel)
+    // By pairs of grid rows, as the Winograd kernel's work items read them; the border is zeroed.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back3(void* state, int begin, int end)
+    {
+        var f = (Frame*)state;
+        for (int item = begin; item < end; item++)
         {
+            int ty = item % 1, n = item / 1;
+            float* x = f->G0 + (nint)n * 640;
+            float* y = f->G2 + (nint)n * 2560;
+            int first = ty == 0 ? 0 : 2 * ty + 1, last = ty == 0 ? 4 : 2 * ty + 3;
             for (int ib = 0; ib < 20; ib++)
             {
-                for (int tile = 0; tile < 1; tile++)
+                for (int r = first; r < last; r++)
                 {
-                    float* d = x + ib * 128 + tile * 16;
-                    float* o = v + tile * 160 + ib * 8;
-                    Vector256<float> d0, d1, d2, d3;
-                    d0 = Avx.LoadVector256(d + 0); d1 = Avx.LoadVector256(d + 32); d2 = Avx.LoadVector256(d + 64); d3 = Avx.LoadVector256(d + 96);
-                    Vector256<float> t00 = d0 - d2, t10 = d1 + d2, t20 = d2 - d1, t30 = d1 - d3;
-                    d0 = Avx.LoadVector256(d + 8); d1 = Avx.LoadVector256(d + 40); d2 = Avx.LoadVector256(d + 72); d3 = Avx.LoadVector256(d + 104);
-                    Vector256<float> t01 = d0 - d2, t11 = d1 + d2, t21 = d2 - d1, t31 = d1 - d3;
-                    d0 = Avx.LoadVector256(d + 16); d1 = Avx.LoadVector256(d + 48); d2 = Avx.LoadVector256(d + 80); d3 = Avx.LoadVector256(d + 112);
-                    Vector256<float> t02 = d0 - d2, t12 = d1 + d2, t22 = d2 - d1, t32 = d1 - d3;
-                    d0 = Avx.LoadVector256(d + 24); d1 = Avx.LoadVector256(d + 56); d2 = Avx.LoadVector256(d + 88); d3 = Avx.LoadVector256(d + 120);
-                    Vector256<float> t03 = d0 - d2, t13 = d1 + d2, t23 = d2 - d1, t33 = d1 - d3;
-                    Avx.Store(o + 0, t00 - t02); Avx.Store(o + 160, t01 + t02); Avx.Store(o + 320, t02 - t01); Avx.Store(o + 480, t01 - t03);
-                    Avx.Store(o + 640, t10 - t12); Avx.Store(o + 800, t11 + t12); Avx.Store(o + 960, t12 - t11); Avx.Store(o + 1120, t11 - t13);
-                    Avx.Store(o + 1280, t20 - t22); Avx.Store(o + 1440, t21 + t22); Avx.Store(o + 1600, t22 - t21); Avx.Store(o + 1760, t21 - t23);
-                    Avx.Store(o + 1920, t30 - t32); Avx.Store(o + 2080, t31 + t32); Avx.Store(o + 2240, t32 - t31); Avx.Store(o + 2400, t31 - t33);
+                    float* dst = y + ib * 128 + r * 32;
+                    int h = r - 1;
+                    if ((uint)h >= 2)
+                    {
+                        new Span<float>(dst, 32).Clear();
+                        continue;
+                    }
+                    new Span<float>(dst, 8).Clear();
+                    new Span<float>(dst + 24, 8).Clear();
+                    dst += 8;
+                    new ReadOnlySpan<float>(x + ib * 32 + h * 16, 16).CopyTo(new Span<float>(dst, 16));
                 }
             }
         }
+    }
 
-        // M[t][o] = Σ_i V[t][i] · U[i][o] at one ξ for 1 tile(s) × 32 output channels: acc[block][tile] += U[block] · broadcast(V[tile]), 160 deep.
-        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private static void Back4Products1(float* u, float* v, float* m)
-        {
-            Vector256<float> a0_0 = Vector256<float>.Zero;
-            Vector256<float> a1_0 = Vector256<float>.Zero;
-            Vector256<float> a2_0 = Vector256<float>.Zero;
-            Vector256<float> a3_0 = Vector256<float>.Zero;
-            Vector256<float> w0, v0;
-            for (int i = 0; i < 160; i++)
-            {
-                v0 = Avx.BroadcastScalarToVector256(v + i);
-                w0 = Avx.LoadVector256(u + i * 32); a0_0 = Fma.MultiplyAdd(w0, v0, a0_0);
-                w0 = Avx.LoadVector256(u + i * 32 + 8); a1_0 = Fma.MultiplyAdd(w0, v0, a1_0);
-                w0 = Avx.LoadVector256(u + i * 32 + 16); a2_0 = Fma.MultiplyAdd(w0, v0, a2_0);
-                w0 = Avx.LoadVector256(u + i * 32 + 24); a3_0 = Fma.MultiplyAdd(w0, v0, a3_0);
-            }
-            Avx.Store(m + 0, a0_0); Avx.Store(m + 8, a1_0); Avx.Store(m + 16, a2_0); Avx.Store(m + 24, a3_0);
-        }
+    // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
+    // layer 0: 160×4×4 → 128×2×2, 3x3; Winograd F(2×2, 3×3): per 2×2 output tile Y = Aᵀ·(Σ_I U ⊙ V)·A + B, U = G·W·Gᵀ, V = Bᵀ·X·B of its 4×4 input patch
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back4(void* state, int begin, int end) { if (s_useAvx2) Back4Avx(state, begin, end); else Back4Scalar(state, begin, end); }
 
-        // Y = Aᵀ·M·A + B[o], then the activation, for 1 tile(s) × 4 blocks: rows 2·ty and 2·ty + 1, columns 2·tile and 2·tile + 1.
-        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private static void Back4Output1(float* m, float* b, float* y)
+    // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
+    // Each work item is one group of 32 output channels of one sample, all rows, one ξ at a time: the 20 KiB of
+    // transformed weights of one ξ and group stay in L1 or L2 while every tile passes, where by rows all 1280 KiB would be read
+    // again for every row. The sample's transformed input (made once per sample in each thread's part) and the products go
+    // to the thread's buffer.
+    [SkipLocalsInit]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back4Avx(void* state, int begin, int end)
+    {
+        var f = (Frame*)state;
+        float[] tiles = global::ConvGen.Workspace.Ensure(ref t_winogradTiles, 3072); // V[ty][ξ][tile][i], then M[ξ][ty·tile][o], of one sample
+        fixed (float* vs = tiles)
         {
-            for (int t = 0; t < 1; t++)
-            {
-                for (int k = 0; k < 4; k++)
-                {
-                    float* p = m + t * 32 + k * 8;
-                    float* q = y + k * 32 + t * 16;
-                    Vector256<float> bias = Vector256<float>.Zero;
-                    Vector256<float> r00 = Avx.LoadVector256(p + 0) + Avx.LoadVector256(p + 128) + Avx.LoadVector256(p + 256), r10 = Avx.LoadVector256(p + 128) - Avx.LoadVector256(p + 256) - Avx.LoadVector256(p + 384);
-                    Vector256<float> r01 = Avx.LoadVector256(p + 32) + Avx.LoadVector256(p + 160) + Avx.LoadVector256(p + 288), r11 = Avx.LoadVector256(p + 160) - Avx.LoadVector256(p + 288) - Avx.LoadVector256(p + 416);
-                    Vector256<float> r02 = Avx.LoadVector256(p + 64) + Avx.LoadVector256(p + 192) + Avx.LoadVector256(p + 320), r12 = Avx.LoadVector256(p + 192) - Avx.LoadVector256(p + 320) - Avx.LoadVector256(p + 448);
-                    Vector256<float> r03 = Avx.LoadVector256(p + 96) + Avx.LoadVector256(p + 224) + Avx.LoadVector256(p + 352), r13 = Avx.LoadVector256(p + 224) - Avx.LoadVector256(p + 352) - Avx.LoadVector256(p + 480);
-                    Avx.Store(q, bias + r00 + r01 + r02); Avx.Store(q + 8, bias + r01 - r02 - r03);
-                    Avx.Store(q + 16, bias + r10 + r11 + r12); Avx.Store(q + 24, bias + r11 - r12 - r13);
-                }
-            }
-        }
-
-        // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
-        // Scalar twin for CPUs without AVX2/FMA: the direct sum over the same zero-padded grid and work items.
-        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private static void Back4Scalar(void* state, int begin, int end)
-        {
-            var f = (Frame*)state;
+            float* ms = vs + 2560;
+            int sample = -1;
             for (int item = begin; item < end; item++)
             {
                 int og = item % 4, n = item / 4;
-                float* x = f->G2 + (nint)n * 2560;
-                float* y = f->G1 + (nint)n * 512;
-                for (int oy = 0; oy < 2; oy++)
-                    for (int o = og * 32; o < og * 32 + 32; o++)
-                        for (int ox = 0; ox < 2; ox++)
-                        {
-                                float acc = 0f;
-                                float* wo = f->L0WT + (o >> 3) * 11520 + (o & 7);
-                                for (int i = 0; i < 160; i++)
-                                    for (int ky = 0; ky < 3; ky++)
-                                        for (int kx = 0; kx < 3; kx++)
-                                            acc += wo[(i * 9 + ky * 3 + kx) * 8] * x[(i >> 3) * 128 + (oy + ky) * 32 + (ox + kx) * 8 + (i & 7)];
-                                y[(o >> 3) * 32 + oy * 16 + ox * 8 + (o & 7)] = acc;
-                            }
-                }
-            }
-
-            // Y[n,c,h+0,w+0] = X[n,c,h,w]   (128×2×2 NCHW8c → 128×2×2 NCHW: gradient into its tensor's layout)
-            // A pure change of layout.
-            [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-            private static void Back5(void* state, int begin, int end)
-            {
-                var f = (Frame*)state;
-                for (int item = begin; item < end; item++)
+                if (n != sample)
                 {
-                    int n = item / 16, unit = item % 16;
-                    float* x = f->G1 + (nint)n * 512;
-                    float* y = f->InputGradient + (nint)n * 512 + (nint)unit * 32;
-                    int channels = Math.Min(128 - unit * 8, 8);
-                    float* src = x + (nint)unit * 32;
-                    float* dst = y + 0;
-                    for (int c = 0; c < channels; c++)
-                        for (int h = 0; h < 2; h++)
-                            for (int w = 0; w < 2; w++) dst[c * 4 + h * 2 + w] = src[h * 16 + w * 8 + c];
+                    for (int ty = 0; ty < 1; ty++) Back4Input(f->G2 + (nint)n * 2560 + ty * 64, vs + ty * 2560);
+                    sample = n;
+                }
+                for (int xi = 0; xi < 16; xi++)
+                {
+                    float* u = f->L0WTU + xi * 20480 + og * 5120;
+                    for (int ty = 0; ty < 1; ty++)
+                    {
+                        float* v = vs + ty * 2560 + xi * 160;
+                        float* m = ms + (xi * 1 + ty * 1) * 32;
+                        Back4Products1(u, v, m);
+                    }
+                }
+                float* b = null;
+                for (int ty = 0; ty < 1; ty++)
+                {
+                    float* y = f->G1 + (nint)n * 512 + (nint)og * 128 + ty * 32;
+                    float* m = ms + ty * 32;
+                    Back4Output1(m, b, y);
                 }
             }
-
         }
+    }
+
+    // V[ξ][tile][i] = (Bᵀ·X·B)[ξ] for the 4×4 patch at rows 2·ty … 2·ty + 3, columns 2·tile … 2·tile + 3 of the zero-padded grid; 8 channels per vector.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back4Input(float* x, float* v)
+    {
+        for (int ib = 0; ib < 20; ib++)
+        {
+            for (int tile = 0; tile < 1; tile++)
+            {
+                float* d = x + ib * 128 + tile * 16;
+                float* o = v + tile * 160 + ib * 8;
+                Vector256<float> d0, d1, d2, d3;
+                d0 = Avx.LoadVector256(d + 0); d1 = Avx.LoadVector256(d + 32); d2 = Avx.LoadVector256(d + 64); d3 = Avx.LoadVector256(d + 96);
+                Vector256<float> t00 = d0 - d2, t10 = d1 + d2, t20 = d2 - d1, t30 = d1 - d3;
+                d0 = Avx.LoadVector256(d + 8); d1 = Avx.LoadVector256(d + 40); d2 = Avx.LoadVector256(d + 72); d3 = Avx.LoadVector256(d + 104);
+                Vector256<float> t01 = d0 - d2, t11 = d1 + d2, t21 = d2 - d1, t31 = d1 - d3;
+                d0 = Avx.LoadVector256(d + 16); d1 = Avx.LoadVector256(d + 48); d2 = Avx.LoadVector256(d + 80); d3 = Avx.LoadVector256(d + 112);
+                Vector256<float> t02 = d0 - d2, t12 = d1 + d2, t22 = d2 - d1, t32 = d1 - d3;
+                d0 = Avx.LoadVector256(d + 24); d1 = Avx.LoadVector256(d + 56); d2 = Avx.LoadVector256(d + 88); d3 = Avx.LoadVector256(d + 120);
+                Vector256<float> t03 = d0 - d2, t13 = d1 + d2, t23 = d2 - d1, t33 = d1 - d3;
+                Avx.Store(o + 0, t00 - t02); Avx.Store(o + 160, t01 + t02); Avx.Store(o + 320, t02 - t01); Avx.Store(o + 480, t01 - t03);
+                Avx.Store(o + 640, t10 - t12); Avx.Store(o + 800, t11 + t12); Avx.Store(o + 960, t12 - t11); Avx.Store(o + 1120, t11 - t13);
+                Avx.Store(o + 1280, t20 - t22); Avx.Store(o + 1440, t21 + t22); Avx.Store(o + 1600, t22 - t21); Avx.Store(o + 1760, t21 - t23);
+                Avx.Store(o + 1920, t30 - t32); Avx.Store(o + 2080, t31 + t32); Avx.Store(o + 2240, t32 - t31); Avx.Store(o + 2400, t31 - t33);
+            }
+        }
+    }
+
+    // M[t][o] = Σ_i V[t][i] · U[i][o] at one ξ for 1 tile(s) × 32 output channels: acc[block][tile] += U[block] · broadcast(V[tile]), 160 deep.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back4Products1(float* u, float* v, float* m)
+    {
+        Vector256<float> a0_0 = Vector256<float>.Zero;
+        Vector256<float> a1_0 = Vector256<float>.Zero;
+        Vector256<float> a2_0 = Vector256<float>.Zero;
+        Vector256<float> a3_0 = Vector256<float>.Zero;
+        Vector256<float> w0, v0;
+        for (int i = 0; i < 160; i++)
+        {
+            v0 = Avx.BroadcastScalarToVector256(v + i);
+            w0 = Avx.LoadVector256(u + i * 32); a0_0 = Fma.MultiplyAdd(w0, v0, a0_0);
+            w0 = Avx.LoadVector256(u + i * 32 + 8); a1_0 = Fma.MultiplyAdd(w0, v0, a1_0);
+            w0 = Avx.LoadVector256(u + i * 32 + 16); a2_0 = Fma.MultiplyAdd(w0, v0, a2_0);
+            w0 = Avx.LoadVector256(u + i * 32 + 24); a3_0 = Fma.MultiplyAdd(w0, v0, a3_0);
+        }
+        Avx.Store(m + 0, a0_0); Avx.Store(m + 8, a1_0); Avx.Store(m + 16, a2_0); Avx.Store(m + 24, a3_0);
+    }
+
+    // Y = Aᵀ·M·A + B[o], then the activation, for 1 tile(s) × 4 blocks: rows 2·ty and 2·ty + 1, columns 2·tile and 2·tile + 1.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back4Output1(float* m, float* b, float* y)
+    {
+        for (int t = 0; t < 1; t++)
+        {
+            for (int k = 0; k < 4; k++)
+            {
+                float* p = m + t * 32 + k * 8;
+                float* q = y + k * 32 + t * 16;
+                Vector256<float> bias = Vector256<float>.Zero;
+                Vector256<float> r00 = Avx.LoadVector256(p + 0) + Avx.LoadVector256(p + 128) + Avx.LoadVector256(p + 256), r10 = Avx.LoadVector256(p + 128) - Avx.LoadVector256(p + 256) - Avx.LoadVector256(p + 384);
+                Vector256<float> r01 = Avx.LoadVector256(p + 32) + Avx.LoadVector256(p + 160) + Avx.LoadVector256(p + 288), r11 = Avx.LoadVector256(p + 160) - Avx.LoadVector256(p + 288) - Avx.LoadVector256(p + 416);
+                Vector256<float> r02 = Avx.LoadVector256(p + 64) + Avx.LoadVector256(p + 192) + Avx.LoadVector256(p + 320), r12 = Avx.LoadVector256(p + 192) - Avx.LoadVector256(p + 320) - Avx.LoadVector256(p + 448);
+                Vector256<float> r03 = Avx.LoadVector256(p + 96) + Avx.LoadVector256(p + 224) + Avx.LoadVector256(p + 352), r13 = Avx.LoadVector256(p + 224) - Avx.LoadVector256(p + 352) - Avx.LoadVector256(p + 480);
+                Avx.Store(q, bias + r00 + r01 + r02); Avx.Store(q + 8, bias + r01 - r02 - r03);
+                Avx.Store(q + 16, bias + r10 + r11 + r12); Avx.Store(q + 24, bias + r11 - r12 - r13);
+            }
+        }
+    }
+
+    // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
+    // Scalar twin for CPUs without AVX2/FMA: the direct sum over the same zero-padded grid and work items.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back4Scalar(void* state, int begin, int end)
+    {
+        var f = (Frame*)state;
+        for (int item = begin; item < end; item++)
+        {
+            int og = item % 4, n = item / 4;
+            float* x = f->G2 + (nint)n * 2560;
+            float* y = f->G1 + (nint)n * 512;
+            for (int oy = 0; oy < 2; oy++)
+            {
+                for (int o = og * 32; o < og * 32 + 32; o++)
+                {
+                    for (int ox = 0; ox < 2; ox++)
+                    {
+                        float acc = 0f;
+                        float* wo = f->L0WT + (o >> 3) * 11520 + (o & 7);
+                        for (int i = 0; i < 160; i++)
+                            for (int ky = 0; ky < 3; ky++)
+                                for (int kx = 0; kx < 3; kx++)
+                                    acc += wo[(i * 9 + ky * 3 + kx) * 8] * x[(i >> 3) * 128 + (oy + ky) * 32 + (ox + kx) * 8 + (i & 7)];
+                        y[(o >> 3) * 32 + oy * 16 + ox * 8 + (o & 7)] = acc;
+                    }
+                }
+            }
+        }
+    }
+
+    // Y[n,c,h+0,w+0] = X[n,c,h,w]   (128×2×2 NCHW8c → 128×2×2 NCHW: gradient into its tensor's layout)
+    // A pure change of layout.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back5(void* state, int begin, int end)
+    {
+        var f = (Frame*)state;
+        for (int item = begin; item < end; item++)
+        {
+            int n = item / 16, unit = item % 16;
+            float* x = f->G1 + (nint)n * 512;
+            float* y = f->InputGradient + (nint)n * 512 + (nint)unit * 32;
+            int channels = Math.Min(128 - unit * 8, 8);
+            float* src = x + (nint)unit * 32;
+            float* dst = y + 0;
+            for (int c = 0; c < channels; c++)
+                for (int h = 0; h < 2; h++)
+                    for (int w = 0; w < 2; w++) dst[c * 4 + h * 2 + w] = src[h * 16 + w * 8 + c];
+        }
+    }
+
+}
