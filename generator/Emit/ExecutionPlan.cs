@@ -145,10 +145,13 @@ internal sealed record ConvStep(LayerModel Layer, Tensor From, Tensor To, LayerK
     public const long WinogradRowMajorWeightBytes = 1 << 20;
 
     /// <summary>
-    /// The most bytes one row of transformed input tiles (16 · W/2 · C floats) may take: it bounds the kernel's per-thread
-    /// buffer, a row by rows and a sample (H/2 rows) by groups.
+    /// The most bytes one row of transformed input tiles (16 · W/2 · C floats) may take: by rows a work item keeps it on
+    /// the stack (by groups a sample's H/2 rows go to a per-thread heap buffer). 64→64 at 56×56 (112 KiB) ran 17% slower
+    /// at 2 threads with the row in a per-thread heap array instead (0.70–0.71 ms against 0.60–0.62, three alternating
+    /// runs; the same at 1 thread), for reasons not found; 128 KiB leaves a thread with a 256 KiB stack room to spare
+    /// (256 KiB on such a stack ended the process with a stack overflow).
     /// </summary>
-    public const int WinogradRowBytes = 256 << 10;
+    public const int WinogradRowBytes = 128 << 10;
 
     /// <summary>Frame pointer to the Winograd-transformed weights of the layer whose weights are at <paramref name="weightPointer"/>.</summary>
     public static string WinogradPointer(string weightPointer) => weightPointer + "U";

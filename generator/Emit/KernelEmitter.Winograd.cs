@@ -31,17 +31,16 @@ internal sealed partial class KernelEmitter
     }
 
     /// <summary>
-    /// The per-thread buffer of the Winograd kernels' transformed input tiles (and, by groups, their products), declared
-    /// once per class: the kernels run one after another, so they share it, grown to the largest.
+    /// The per-thread buffer of the by-groups Winograd kernels' transformed input tiles and products, declared once per
+    /// class: the kernels run one after another, so they share it, grown to the largest.
     /// </summary>
     private bool _winogradBufferDeclared;
 
     private void EmitWinograd(string name, ConvStep s)
     {
-        if (!_winogradBufferDeclared)
+        if (s.WinogradGroupsOutermost && !_winogradBufferDeclared)
         {
-            w.Line("// The Winograd kernels' transformed input tiles, per thread (on the heap: a row of them is up to 256 KiB, too much for");
-            w.Line("// the stack of a thread its caller may have made small).");
+            w.Line("// The by-groups Winograd kernels' transformed input tiles and products of one sample, per thread.");
             w.Line("[ThreadStatic] private static float[]? t_winogradTiles;");
             w.Line();
             _winogradBufferDeclared = true;
@@ -89,9 +88,8 @@ internal sealed partial class KernelEmitter
             w.Line(Hot);
             w.Open($"private static void {name}Avx(void* state, int begin, int end)");
             w.Line("var f = (Frame*)state;");
-            w.Line($"float[] tiles = global::ConvGen.Workspace.Ensure(ref t_winogradTiles, {N(16 * xiV)}); // V[ξ][tile][i] of one row of tiles");
+            w.Line($"float* v = stackalloc float[{N(16 * xiV)}]; // V[ξ][tile][i] of one row of tiles (at most ConvStep.WinogradRowBytes)");
             w.Line(products);
-            w.Open("fixed (float* v = tiles)");
             w.Open("for (int item = begin; item < end; item++)");
             w.Line($"int ty = item % {rows}, n = item / {rows};");
             w.Line($"{name}Input({Sample(grid)} + ty * {2 * grid.RowStride}, v);");
@@ -100,7 +98,6 @@ internal sealed partial class KernelEmitter
             w.Line(bias);
             w.Line(output);
             EachRun((count, at) => $"{name}Products{count}(u, {at("v", inputs)}, m); {name}Output{count}(m, b, {at("y", 16)});");
-            w.Close();
             w.Close();
             w.Close();
             w.Close();
@@ -116,8 +113,9 @@ internal sealed partial class KernelEmitter
             w.Line(Hot);
             w.Open($"private static void {name}Avx(void* state, int begin, int end)");
             w.Line("var f = (Frame*)state;");
-            w.Line($"float[] tiles = global::ConvGen.Workspace.Ensure(ref t_winogradTiles, {N(sampleFloats + 16 * sampleTiles * 32)}); // V[ty][ξ][tile][i], then M[ξ][ty·tile][o], of one sample");
-            w.Open("fixed (float* vs = tiles)");
+            w.Line($"float[] tiles = global::ConvGen.Workspace.Ensure(ref t_winogradTiles, {N(sampleFloats + 16 * sampleTiles * 32 + 16)}); // V[ty][ξ][tile][i], then M[ξ][ty·tile][o], of one sample, from a 64-byte boundary");
+            w.Open("fixed (float* pinned = tiles)");
+            w.Line("float* vs = (float*)(((nint)pinned + 63) & ~(nint)63);");
             w.Line($"float* ms = vs + {N(sampleFloats)};");
             w.Line("int sample = -1;");
             w.Open("for (int item = begin; item < end; item++)");

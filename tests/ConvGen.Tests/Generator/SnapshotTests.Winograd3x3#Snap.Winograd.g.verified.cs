@@ -297,10 +297,6 @@ public unsafe partial class Winograd : global::ConvGen.INetwork
         }
     }
 
-    // The Winograd kernels' transformed input tiles, per thread (on the heap: a row of them is up to 256 KiB, too much for
-    // the stack of a thread its caller may have made small).
-    [ThreadStatic] private static float[]? t_winogradTiles;
-
     // Y[n,o,y,x] = B[o] + W[o,I,ΔY,ΔX] · X[n,I,y+ΔY-1,x+ΔX-1]
     // layer 0: 32×4×6 → 32×4×6, 3x3 + Relu (layer 1) fused; Winograd F(2×2, 3×3): per 2×2 output tile Y = Aᵀ·(Σ_I U ⊙ V)·A + B, U = G·W·Gᵀ, V = Bᵀ·X·B of its 4×4 input patch
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -315,21 +311,18 @@ public unsafe partial class Winograd : global::ConvGen.INetwork
     private static void Step2Avx(void* state, int begin, int end)
     {
         var f = (Frame*)state;
-        float[] tiles = global::ConvGen.Workspace.Ensure(ref t_winogradTiles, 1536); // V[ξ][tile][i] of one row of tiles
+        float* v = stackalloc float[1536]; // V[ξ][tile][i] of one row of tiles (at most ConvStep.WinogradRowBytes)
         float* m = stackalloc float[1536]; // M[ξ][tile][o] of one register tile: Σ_i V·U
-        fixed (float* v = tiles)
+        for (int item = begin; item < end; item++)
         {
-            for (int item = begin; item < end; item++)
+            int ty = item % 2, n = item / 2;
+            Step2Input(f->T2 + (nint)n * 1536 + ty * 128, v);
+            for (int og = 0; og < 1; og++)
             {
-                int ty = item % 2, n = item / 2;
-                Step2Input(f->T2 + (nint)n * 1536 + ty * 128, v);
-                for (int og = 0; og < 1; og++)
-                {
-                    float* u = f->L0WU + og * 1024;
-                    float* b = f->L0B + og * 32;
-                    float* y = f->T3 + (nint)n * 768 + (nint)og * 768 + ty * 96;
-                    Step2Products3(u, v, m); Step2Output3(m, b, y);
-                }
+                float* u = f->L0WU + og * 1024;
+                float* b = f->L0B + og * 32;
+                float* y = f->T3 + (nint)n * 768 + (nint)og * 768 + ty * 96;
+                Step2Products3(u, v, m); Step2Output3(m, b, y);
             }
         }
     }
@@ -661,21 +654,18 @@ public unsafe partial class Winograd : global::ConvGen.INetwork
     private static void Back4Avx(void* state, int begin, int end)
     {
         var f = (Frame*)state;
-        float[] tiles = global::ConvGen.Workspace.Ensure(ref t_winogradTiles, 1536); // V[ξ][tile][i] of one row of tiles
+        float* v = stackalloc float[1536]; // V[ξ][tile][i] of one row of tiles (at most ConvStep.WinogradRowBytes)
         float* m = stackalloc float[1536]; // M[ξ][tile][o] of one register tile: Σ_i V·U
-        fixed (float* v = tiles)
+        for (int item = begin; item < end; item++)
         {
-            for (int item = begin; item < end; item++)
+            int ty = item % 2, n = item / 2;
+            Back4Input(f->G2 + (nint)n * 1536 + ty * 128, v);
+            for (int og = 0; og < 1; og++)
             {
-                int ty = item % 2, n = item / 2;
-                Back4Input(f->G2 + (nint)n * 1536 + ty * 128, v);
-                for (int og = 0; og < 1; og++)
-                {
-                    float* u = f->L0WTU + og * 1024;
-                    float* b = null;
-                    float* y = f->G1 + (nint)n * 768 + (nint)og * 768 + ty * 96;
-                    Back4Products3(u, v, m); Back4Output3(m, b, y);
-                }
+                float* u = f->L0WTU + og * 1024;
+                float* b = null;
+                float* y = f->G1 + (nint)n * 768 + (nint)og * 768 + ty * 96;
+                Back4Products3(u, v, m); Back4Output3(m, b, y);
             }
         }
     }

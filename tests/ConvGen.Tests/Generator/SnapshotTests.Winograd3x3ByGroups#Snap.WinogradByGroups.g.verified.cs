@@ -295,8 +295,7 @@ public unsafe partial class WinogradByGroups : global::ConvGen.INetwork
         }
     }
 
-    // The Winograd kernels' transformed input tiles, per thread (on the heap: a row of them is up to 256 KiB, too much for
-    // the stack of a thread its caller may have made small).
+    // The by-groups Winograd kernels' transformed input tiles and products of one sample, per thread.
     [ThreadStatic] private static float[]? t_winogradTiles;
 
     // Y[n,o,y,x] = B[o] + W[o,I,ΔY,ΔX] · X[n,I,y+ΔY-1,x+ΔX-1]
@@ -314,9 +313,10 @@ public unsafe partial class WinogradByGroups : global::ConvGen.INetwork
     private static void Step2Avx(void* state, int begin, int end)
     {
         var f = (Frame*)state;
-        float[] tiles = global::ConvGen.Workspace.Ensure(ref t_winogradTiles, 2560); // V[ty][ξ][tile][i], then M[ξ][ty·tile][o], of one sample
-        fixed (float* vs = tiles)
+        float[] tiles = global::ConvGen.Workspace.Ensure(ref t_winogradTiles, 2576); // V[ty][ξ][tile][i], then M[ξ][ty·tile][o], of one sample, from a 64-byte boundary
+        fixed (float* pinned = tiles)
         {
+            float* vs = (float*)(((nint)pinned + 63) & ~(nint)63);
             float* ms = vs + 2048;
             int sample = -1;
             for (int item = begin; item < end; item++)
@@ -615,9 +615,10 @@ public unsafe partial class WinogradByGroups : global::ConvGen.INetwork
     private static void Back4Avx(void* state, int begin, int end)
     {
         var f = (Frame*)state;
-        float[] tiles = global::ConvGen.Workspace.Ensure(ref t_winogradTiles, 3072); // V[ty][ξ][tile][i], then M[ξ][ty·tile][o], of one sample
-        fixed (float* vs = tiles)
+        float[] tiles = global::ConvGen.Workspace.Ensure(ref t_winogradTiles, 3088); // V[ty][ξ][tile][i], then M[ξ][ty·tile][o], of one sample, from a 64-byte boundary
+        fixed (float* pinned = tiles)
         {
+            float* vs = (float*)(((nint)pinned + 63) & ~(nint)63);
             float* ms = vs + 2560;
             int sample = -1;
             for (int item = begin; item < end; item++)

@@ -107,10 +107,10 @@ public partial class WinogradNet
 }
 
 /// <summary>
-/// A Winograd layer whose row of transformed input tiles is the most <c>ConvStep.WinogradFits</c> allows: 16 · 128 tiles ·
-/// 32 channels = 256 KiB.
+/// A Winograd layer whose row of transformed input tiles is the most <c>ConvStep.WinogradFits</c> allows: 16 · 64 tiles ·
+/// 32 channels = 128 KiB.
 /// </summary>
-[Input(32, 2, 256)]
+[Input(32, 2, 128)]
 [Conv(3, 3, 32, 32, pad: 1)]
 public partial class WinogradWideRowNet
 {
