@@ -79,15 +79,26 @@ internal sealed partial class KernelEmitter
         string output = $"float* y = {Sample(y)} + (nint)og * {WinogradBlocks * y.PlaneStride} + ty * {2 * y.RowStride};";
         string products = $"float* m = stackalloc float[{16 * runs.Max(r => r.Tiles) * 32}]; // M[ξ][tile][o] of one register tile: Σ_i V·U";
         w.Line($"// {formula}");
+        long sampleFloats = 16 * xiV * rows, sampleTiles = (long)rows * tiles;
         if (!s.WinogradGroupsOutermost)
         {
             w.Line($"// Each work item is output rows 2·ty and 2·ty + 1 of one sample, all {outputs} channels: its row of transformed input");
             w.Line("// tiles serves every output group from this thread's cache (a row transformed on one core and read on the other ran");
             w.Line("// the 64→64 layer at 56×56 slower at 2 threads than at 1).");
-            w.Line("[SkipLocalsInit]");
-            w.Line(Hot);
-            w.Open($"private static void {name}Avx(void* state, int begin, int end)");
-            w.Line("var f = (Frame*)state;");
+        }
+        else
+        {
+            w.Line($"// Each work item is one group of 32 output channels of one sample, all rows, one ξ at a time: the {inputs * 32 * 4 / 1024} KiB of");
+            w.Line($"// transformed weights of one ξ and group stay in L1 or L2 while every tile passes, where by rows all {16L * inputs * outputs * 4 / 1024} KiB would be read");
+            w.Line("// again for every row. The sample's transformed input (made once per sample in each thread's part) and the products go");
+            w.Line("// to the thread's buffer.");
+        }
+        w.Line("[SkipLocalsInit]");
+        w.Line(Hot);
+        w.Open($"private static void {name}Avx(void* state, int begin, int end)");
+        w.Line("var f = (Frame*)state;");
+        if (!s.WinogradGroupsOutermost)
+        {
             w.Line($"float* v = stackalloc float[{N(16 * xiV)}]; // V[ξ][tile][i] of one row of tiles (at most ConvStep.WinogradRowBytes)");
             w.Line(products);
             w.Open("for (int item = begin; item < end; item++)");
@@ -104,15 +115,6 @@ internal sealed partial class KernelEmitter
         }
         else
         {
-            long sampleFloats = 16 * xiV * rows, sampleTiles = (long)rows * tiles;
-            w.Line($"// Each work item is one group of 32 output channels of one sample, all rows, one ξ at a time: the {inputs * 32 * 4 / 1024} KiB of");
-            w.Line($"// transformed weights of one ξ and group stay in L1 or L2 while every tile passes, where by rows all {16L * inputs * outputs * 4 / 1024} KiB would be read");
-            w.Line("// again for every row. The sample's transformed input (made once per sample in each thread's part) and the products go");
-            w.Line("// to the thread's buffer.");
-            w.Line("[SkipLocalsInit]");
-            w.Line(Hot);
-            w.Open($"private static void {name}Avx(void* state, int begin, int end)");
-            w.Line("var f = (Frame*)state;");
             w.Line($"float[] tiles = global::ConvGen.Workspace.Ensure(ref t_winogradTiles, {N(sampleFloats + 16 * sampleTiles * 32 + 16)}); // V[ty][ξ][tile][i], then M[ξ][ty·tile][o], of one sample, from a 64-byte boundary");
             w.Open("fixed (float* pinned = tiles)");
             w.Line("float* vs = (float*)(((nint)pinned + 63) & ~(nint)63);");
