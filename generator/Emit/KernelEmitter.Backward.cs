@@ -32,7 +32,6 @@ internal sealed partial class KernelEmitter
                 case LinearWeightGradStep s: EmitLinearWeightGrad(name, s); break;
                 case SpreadStep s: EmitSpread(name, s); break;
                 case LaneSumDataGradStep s: EmitLaneSumDataGrad(name, s); break;
-                case DataGradStep { Kernel: ConvStep c } when c.Winograd is not null: EmitWinograd(name, c); break;
                 case DataGradStep { Kernel: ConvStep c } when c.Planar: EmitDepthwisePlanar(name, c); break;
                 case DataGradStep { Kernel: ConvStep c } when c.PlanarGemm: EmitPlanarGemm(name, c); break;
                 case DataGradStep { Kernel: ConvStep c } when c.PlanarOutput: EmitPlanarOutputConv(name, c); break;
@@ -40,7 +39,6 @@ internal sealed partial class KernelEmitter
                 case DataGradStep { Kernel: ConvStep c }: EmitConv(name, c); break;
                 case DataGradStep { Kernel: LinearStep l }: EmitLinear(name, l); break;
                 case PoolGradStep s: EmitPoolGrad(name, s); break;
-                case CopyGradStep { Copy.TileRows: > 0 } s: EmitWinogradGrid(name, s.Copy); break;
                 case CopyGradStep s: EmitCopy(name, s.Copy); break;
             }
         }

@@ -139,6 +139,11 @@ internal sealed partial class KernelEmitter
 
     private void EmitConv(string name, ConvStep s)
     {
+        if (s.Winograd is not null)
+        {
+            EmitWinograd(name, s);
+            return;
+        }
         if (s.RowsToBlocked || s.PlanarOutput)
         {
             EmitPlanarOutputConv(name, s);

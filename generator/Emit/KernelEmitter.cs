@@ -26,9 +26,7 @@ internal sealed partial class KernelEmitter(CodeWriter w, ExecutionPlan plan)
             string name = $"Step{i}";
             switch (plan.Steps[i])
             {
-                case CopyStep { TileRows: > 0 } s: EmitWinogradGrid(name, s); break;
                 case CopyStep s: EmitCopy(name, s); break;
-                case ConvStep s when s.Winograd is not null: EmitWinograd(name, s); break;
                 case ConvStep s when s.PlanarGemm: EmitPlanarGemm(name, s); break;
                 case ConvStep s when s.Planar: EmitDepthwisePlanar(name, s); break;
                 case ConvStep s when s.Layer.IsDepthwise: EmitDepthwise(name, s); break;
@@ -194,6 +192,11 @@ internal sealed partial class KernelEmitter(CodeWriter w, ExecutionPlan plan)
 
     private void EmitCopy(string name, CopyStep s)
     {
+        if (s.TileRows > 0)
+        {
+            EmitWinogradGrid(name, s);
+            return;
+        }
         var from = s.From;
         var to = s.To;
         bool padded = s.PadTop > 0 || s.PadLeft > 0 || to.H != from.H || to.W != from.W;
