@@ -15,6 +15,7 @@ namespace ConvGen.Tests;
 /// given the same weights transforms them from scratch, so "same bits as a fresh instance" means nothing stale was read.
 /// </summary>
 [Trait("Category", "Correctness")]
+[Collection(nameof(Sequential))] // sets Parallelism.MaxThreads, which is process-wide
 public sealed class WinogradTests
 {
     private static readonly NetworkSpec Spec = new("WinogradNet", 32, 6, 8,
