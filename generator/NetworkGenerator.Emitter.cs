@@ -306,10 +306,12 @@ public sealed partial class NetworkGenerator
             foreach (var r in back.Repacked)
             {
                 bool inputOnly = back.Steps.OfType<DataGradStep>().Single(d => d.Weights == r).InputOnly;
-                w.Line(inputOnly ? $"if (wantInput) _{r.Pointer}.Refresh();" : $"_{r.Pointer}.Refresh();");
+                var conditions = new[] { inputOnly ? "wantInput" : null, r.ScalarTwinOnly ? "!s_useAvx2" : null }.OfType<string>().ToArray();
+                w.Line((conditions.Length == 0 ? "" : $"if ({string.Join(" && ", conditions)}) ") + $"_{r.Pointer}.Refresh();"
+                    + (r.ScalarTwinOnly ? " // for the scalar twin of a Winograd kernel, which reads them untransformed" : ""));
             }
             foreach (var (u, inputOnly) in back.Winograd)
-                w.Line($"if ({(inputOnly ? "wantInput && " : "")}s_useAvx2) _{u.Pointer}.Refresh(); // layer {u.Layer}'s transposed weights, transformed for its Winograd backward-data kernel");
+                w.Line($"if ({(inputOnly ? "wantInput && " : "")}s_useAvx2) _{u.Pointer}.Refresh(); // layer {u.Layer}'s weights as they are now, transposed, flipped and transformed for its Winograd backward-data kernel");
             w.Line("float[] gradients = global::ConvGen.Workspace.Ensure(ref _gradients, checked((long)batch * GradientFloatsPerSample));");
             w.Open("fixed (float* og = outputGradient, ig = inputGradient, tape = _recorded, gs = gradients)");
             w.Line("Frame frame = default;");

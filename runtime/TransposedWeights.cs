@@ -56,9 +56,6 @@ public sealed unsafe class TransposedWeights
         _tapsKeptAlive = pinnedTaps;
     }
 
-    /// <summary>Floats in <see cref="Pointer"/>'s buffer.</summary>
-    public int Length => _packed.Length;
-
     /// <summary>The rearranged, packed weights (pinned).</summary>
     public float* Pointer => (float*)System.Runtime.CompilerServices.Unsafe.AsPointer(ref System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(_packed));
 

@@ -1,15 +1,17 @@
 using System;
 using System.ComponentModel;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace ConvGen;
 
 /// <summary>
-/// A 3x3 convolution's weights (or its backward-data kernel's transposed weights) transformed for the Winograd
-/// F(2×2, 3×3) kernel: <c>U = G·W·Gᵀ</c>, a 4×4 matrix per
-/// (output, input) channel pair, stored as <c>[ξ][output group][input][32]</c> (ξ = 4·row + column of U; groups of 32
-/// output channels, the kernel's register tile). <see cref="Refresh"/>, at the start of each Forward, rebuilds the groups
-/// whose weights changed since it last saw them; the buffers are allocated once.
+/// A 3x3 convolution's weights transformed for the Winograd F(2×2, 3×3) kernel, <c>U = G·W·Gᵀ</c>, either as its
+/// forward kernel reads them or (<see cref="ForConv3x3DataGrad"/>) transposed and flipped as its backward-data kernel
+/// reads them. A 4×4 matrix per (output, input) channel pair of the kernel, stored as
+/// <c>[ξ][output group][input][32]</c> (ξ = 4·row + column of U; groups of 32 output channels, the kernel's register
+/// tile). <see cref="Refresh"/>, at the start of each Forward (or Backward), redoes the parts whose weights changed
+/// since it last saw them; the buffers are allocated once.
 /// </summary>
 /// <remarks>
 /// Refresh compares the weights with its own copy of them, bit for bit, rather than trusting a version number: whoever
@@ -23,22 +25,28 @@ public sealed unsafe class WinogradWeights
     /// <summary>Output channels per group: four NCHW8c blocks, the width of the kernel's register tile.</summary>
     public const int GroupChannels = 32;
 
-    private readonly object _owner; // the Parameter or TransposedWeights whose pinned array _source points into
+    private readonly Parameter _owner; // keeps alive the pinned array _source points into
     private readonly float* _source;
     private readonly float[] _transformed;
     private readonly int[] _seen; // the weights as last transformed, bit for bit
     private readonly int _inChannels, _groups;
-    private bool _primed; // every group transformed at least once
+    // The source in runs that Refresh compares and transforms independently (one thread each): groups of 32 output
+    // channels of the kernel, or, for backward-data, blocks of 8 of the layer's outputs (its packed [O/8][I][9][8]).
+    private readonly int _runs;
+    private readonly bool _dataGrad;
+    private bool _primed; // every run transformed at least once
 
     // Below this many floats (256 KiB) a refresh is over before a hand-off to another thread would pay.
     private const int ParallelFloats = 1 << 16;
 
-    private WinogradWeights(object owner, float* source, int outChannels, int inChannels)
+    private WinogradWeights(Parameter owner, float* source, int outChannels, int inChannels, bool dataGrad = false)
     {
         _owner = owner;
         _source = source;
         _inChannels = inChannels;
         _groups = outChannels / GroupChannels;
+        _dataGrad = dataGrad;
+        _runs = dataGrad ? inChannels / 8 : _groups;
         _transformed = GC.AllocateArray<float>(16 * outChannels * inChannels, pinned: true);
         _seen = GC.AllocateArray<int>(outChannels * inChannels * 9, pinned: true);
     }
@@ -56,15 +64,18 @@ public sealed unsafe class WinogradWeights
     }
 
     /// <summary>
-    /// For a dense 3x3 layer's backward-data kernel: its weights transposed and flipped (<see cref="TransposedWeights.ForConv"/>),
-    /// packed the same way with the layer's inputs as <paramref name="outChannels"/>, which must be a multiple of
-    /// <see cref="GroupChannels"/>.
+    /// For a dense 3x3 layer's backward-data kernel, a convolution from the layer's outputs to its
+    /// <paramref name="inChannels"/> inputs over <c>W'[i][o][y][x] = W[o][i][2−y][2−x]</c>: transposed and flipped
+    /// straight from the layer's packed weights (what <see cref="TransposedWeights.ForConv"/> would give, without that
+    /// copy). The inputs must be a multiple of <see cref="GroupChannels"/>, the outputs of 8.
     /// </summary>
-    public static WinogradWeights ForConv3x3(TransposedWeights weights, int outChannels, int inChannels)
+    public static WinogradWeights ForConv3x3DataGrad(Parameter weight, int inChannels)
     {
-        if (outChannels % GroupChannels != 0 || inChannels <= 0 || weights.Length != outChannels * inChannels * 9)
-            throw new ArgumentException($"Winograd weights need a dense 3x3 kernel with a multiple of {GroupChannels} outputs: {outChannels} outputs × {inChannels} inputs × 9 taps, but the transposed weights hold {weights.Length} floats.", nameof(weights));
-        return new WinogradWeights(weights, weights.Pointer, outChannels, inChannels);
+        int outChannels = weight.Shape.Count == 4 ? weight.Shape[0] : 0;
+        if (weight.Shape.Count != 4 || weight.Shape[1] != inChannels || weight.Shape[2] != 3 || weight.Shape[3] != 3
+            || inChannels % GroupChannels != 0 || outChannels % 8 != 0 || outChannels == 0)
+            throw new ArgumentException($"Winograd backward-data weights need a dense 3x3 layer with a multiple of {GroupChannels} inputs and of 8 outputs, {inChannels} inputs here, but {weight.Name} has shape [{string.Join(", ", weight.Shape)}].", nameof(weight));
+        return new WinogradWeights(weight, weight.Pointer, inChannels, outChannels, dataGrad: true);
     }
 
     /// <summary>The transformed weights (pinned).</summary>
@@ -75,7 +86,7 @@ public sealed unsafe class WinogradWeights
         public float* Source, Target;
         public int* Seen;
         public int In, Groups;
-        public bool Primed;
+        public bool Primed, DataGrad;
     }
 
     /// <summary>
@@ -91,63 +102,97 @@ public sealed unsafe class WinogradWeights
     {
         var job = new Job
         {
-            Source = _source, Target = Pointer, In = _inChannels, Groups = _groups, Primed = _primed,
+            Source = _source, Target = Pointer, In = _inChannels, Groups = _groups, Primed = _primed, DataGrad = _dataGrad,
             Seen = (int*)System.Runtime.CompilerServices.Unsafe.AsPointer(ref System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(_seen)),
         };
-        if (_transformed.Length >= ParallelFloats) Parallelism.For(_groups, &RefreshGroups, &job);
-        else RefreshGroups(&job, 0, _groups);
+        if (_transformed.Length >= ParallelFloats) Parallelism.For(_runs, &RefreshRuns, &job);
+        else RefreshRuns(&job, 0, _runs);
         _primed = true;
     }
 
-    /// <summary>Output groups [begin, end): each whose packed weights (one contiguous run) differ from the copy is copied and transformed.</summary>
-    private static void RefreshGroups(void* state, int begin, int end)
+    /// <summary>Runs [begin, end) of the source: each that differs from the copy is copied and transformed.</summary>
+    private static void RefreshRuns(void* state, int begin, int end)
     {
         var job = (Job*)state;
-        int run = 4 * job->In * 72; // 4 blocks × I inputs × 9 taps × 8 lanes
-        for (int og = begin; og < end; og++)
+        // Forward: a group's 4 blocks × I inputs × 9 taps × 8 lanes. Backward-data: one block of 8 of the layer's
+        // outputs (the kernel's inputs, In) over all its inputs (the kernel's outputs, 32 per group).
+        int run = job->DataGrad ? job->Groups * GroupChannels * 72 : 4 * job->In * 72;
+        for (int r = begin; r < end; r++)
         {
-            var current = new ReadOnlySpan<int>((int*)job->Source + (long)og * run, run);
-            var seen = new Span<int>(job->Seen + (long)og * run, run);
+            var current = new ReadOnlySpan<int>((int*)job->Source + (long)r * run, run);
+            var seen = new Span<int>(job->Seen + (long)r * run, run);
             if (job->Primed && current.SequenceEqual(seen)) continue;
             current.CopyTo(seen);
             // From the copy, not the weights: what is transformed is then exactly what the next compare checks against.
-            Transform((float*)job->Seen, job->Target, job->In, job->Groups, og);
+            if (job->DataGrad) TransformTransposed((float*)job->Seen, job->Target, job->In, job->Groups, r);
+            else Transform((float*)job->Seen, job->Target, job->In, job->Groups, r);
         }
     }
 
     /// <summary>
-    /// Output group <paramref name="og"/> from packed weights at <paramref name="source"/>: for each of its 8-channel blocks and each input channel, the nine weight vectors
-    /// (8 output channels each) become the 16 of <c>U = G·W·Gᵀ</c>, where G's rows are (1, 0, 0), ½(1, 1, 1),
-    /// ½(1, −1, 1) and (0, 0, 1).
+    /// Output group <paramref name="og"/> from packed weights at <paramref name="source"/>: for each of its 8-channel
+    /// blocks and each input channel, the nine weight vectors (8 output channels each) become the 16 of U.
     /// </summary>
     private static void Transform(float* source, float* target, int inChannels, int groups, int og)
     {
         long xiStride = (long)groups * inChannels * GroupChannels;
-        var half = Vector256.Create(0.5f);
-        Span<Vector256<float>> gw = stackalloc Vector256<float>[12]; // G·W, 4 rows × 3 columns
         for (int k = 0; k < GroupChannels / 8; k++)
             for (int i = 0; i < inChannels; i++)
+                TransformWindow(source + ((long)(og * 4 + k) * inChannels + i) * 72, target + ((long)og * inChannels + i) * GroupChannels + k * 8, xiStride);
+    }
+
+    /// <summary>
+    /// Block <paramref name="ob"/> of the layer's outputs (the backward-data kernel's inputs, <paramref name="inChannels"/>
+    /// of them) from the layer's packed weights <c>[O/8][I][9][8]</c>, I = 32·<paramref name="groups"/>: for each block
+    /// of 8 layer inputs, each tap's 8×8 block is transposed (lanes become layer inputs, the kernel's outputs) into a
+    /// window per layer output with its taps reversed (W' = W flipped), which then becomes the 16 vectors of U.
+    /// </summary>
+    private static void TransformTransposed(float* source, float* target, int inChannels, int groups, int ob)
+    {
+        int layerInputs = groups * GroupChannels;
+        long xiStride = (long)layerInputs * inChannels;
+        float* windows = stackalloc float[8 * 72]; // [layer output lane][flipped tap][8 layer inputs]
+        for (int ib = 0; ib < layerInputs / 8; ib++)
+        {
+            for (int tap = 0; tap < 9; tap++)
             {
-                float* g = source + ((long)(og * 4 + k) * inChannels + i) * 72;
-                float* u = target + ((long)og * inChannels + i) * GroupChannels + k * 8;
-                // Rows of G·W, one per column c of W: (w0c, ½(w0c + w1c + w2c), ½(w0c − w1c + w2c), w2c).
-                for (int c = 0; c < 3; c++)
-                {
-                    Vector256<float> w0 = Vector256.Load(g + c * 8), w1 = Vector256.Load(g + (3 + c) * 8), w2 = Vector256.Load(g + (6 + c) * 8);
-                    gw[c] = w0;
-                    gw[3 + c] = half * (w0 + w1 + w2);
-                    gw[6 + c] = half * (w0 - w1 + w2);
-                    gw[9 + c] = w2;
-                }
-                // Each row of G·W times Gᵀ.
-                for (int r = 0; r < 4; r++)
-                {
-                    Vector256<float> a0 = gw[r * 3], a1 = gw[r * 3 + 1], a2 = gw[r * 3 + 2];
-                    Vector256.Store(a0, u + (r * 4 + 0) * xiStride);
-                    Vector256.Store(half * (a0 + a1 + a2), u + (r * 4 + 1) * xiStride);
-                    Vector256.Store(half * (a0 - a1 + a2), u + (r * 4 + 2) * xiStride);
-                    Vector256.Store(a2, u + (r * 4 + 3) * xiStride);
-                }
+                float* block = source + ((long)ob * layerInputs + ib * 8) * 72 + tap * 8; // rows: layer inputs, 72 apart; lanes: outputs
+                float* flipped = windows + (8 - tap) * 8;
+                if (Avx.IsSupported) Registers.Transpose8x8(block, 72, flipped, 72);
+                else
+                    for (int i = 0; i < 8; i++)
+                        for (int o = 0; o < 8; o++) flipped[o * 72 + i] = block[i * 72 + o];
             }
+            for (int o = 0; o < 8; o++)
+                TransformWindow(windows + o * 72, target + ((long)(ib / 4) * inChannels + ob * 8 + o) * GroupChannels + ib % 4 * 8, xiStride);
+        }
+    }
+
+    /// <summary>
+    /// The nine vectors of one 3x3 window at <paramref name="w"/> (tap = 3·row + column, 8 lanes each) → the 16 of
+    /// <c>U = G·W·Gᵀ</c> at <c>u + ξ·xiStride</c>, where G's rows are (1, 0, 0), ½(1, 1, 1), ½(1, −1, 1) and (0, 0, 1).
+    /// </summary>
+    private static void TransformWindow(float* w, float* u, long xiStride)
+    {
+        var half = Vector256.Create(0.5f);
+        Span<Vector256<float>> gw = stackalloc Vector256<float>[12]; // G·W, 4 rows × 3 columns
+        // Rows of G·W, one per column c of W: (w0c, ½(w0c + w1c + w2c), ½(w0c − w1c + w2c), w2c).
+        for (int c = 0; c < 3; c++)
+        {
+            Vector256<float> w0 = Vector256.Load(w + c * 8), w1 = Vector256.Load(w + (3 + c) * 8), w2 = Vector256.Load(w + (6 + c) * 8);
+            gw[c] = w0;
+            gw[3 + c] = half * (w0 + w1 + w2);
+            gw[6 + c] = half * (w0 - w1 + w2);
+            gw[9 + c] = w2;
+        }
+        // Each row of G·W times Gᵀ.
+        for (int r = 0; r < 4; r++)
+        {
+            Vector256<float> a0 = gw[r * 3], a1 = gw[r * 3 + 1], a2 = gw[r * 3 + 2];
+            Vector256.Store(a0, u + (r * 4 + 0) * xiStride);
+            Vector256.Store(half * (a0 + a1 + a2), u + (r * 4 + 1) * xiStride);
+            Vector256.Store(half * (a0 - a1 + a2), u + (r * 4 + 2) * xiStride);
+            Vector256.Store(a2, u + (r * 4 + 3) * xiStride);
+        }
     }
 }

@@ -529,12 +529,12 @@ internal sealed class BackwardPlan
     private void AddTransposedConv(LayerModel transposed, Tensor grid, Tensor output, ParameterPlan weight, string pointer, string factory, bool inputOnly,
         ZeroBorder zeros = default, bool winograd = false)
     {
-        var repacked = new RepackedWeights(weight, pointer, "", factory);
+        var repacked = new RepackedWeights(weight, pointer, "", factory, ScalarTwinOnly: winograd);
         Repacked.Add(repacked);
         Steps.Add(new DataGradStep(new ConvStep(transposed, grid, output, null, pointer, null, grid, zeros, Winograd: winograd ? grid : null), repacked, inputOnly));
         if (winograd)
             Winograd.Add((new WinogradPlan(ConvStep.WinogradPointer(pointer),
-                $"global::ConvGen.WinogradWeights.ForConv3x3(_{pointer}, outChannels: {transposed.Output.C}, inChannels: {transposed.Input.C})", transposed.Index), inputOnly));
+                $"global::ConvGen.WinogradWeights.ForConv3x3DataGrad({weight.Field}, inChannels: {transposed.Output.C})", transposed.Index), inputOnly));
     }
 
     /// <summary>

@@ -78,7 +78,9 @@ internal sealed record ParameterPlan(int Layer, string Role, int[] Shape, string
 /// Weights repacked for a backward-data kernel (transposed and flipped), held by the network and refreshed from the
 /// parameter at the start of each Backward; the kernel reads them through <see cref="ParameterPlan.Pointer"/>.
 /// </summary>
-internal sealed record RepackedWeights(ParameterPlan Source, string Pointer, string LayoutExpression, string RepackCall);
+/// <param name="ScalarTwinOnly">Read only by the kernel's scalar twin: a Winograd backward-data kernel's transformed
+/// weights are made from the parameter itself, so with AVX2 Backward skips this copy.</param>
+internal sealed record RepackedWeights(ParameterPlan Source, string Pointer, string LayoutExpression, string RepackCall, bool ScalarTwinOnly = false);
 
 /// <summary>
 /// The transformed weights (<c>global::ConvGen.WinogradWeights</c>, made by <see cref="Factory"/>) that a Winograd kernel

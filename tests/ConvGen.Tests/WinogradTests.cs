@@ -10,9 +10,10 @@ using Xunit;
 namespace ConvGen.Tests;
 
 /// <summary>
-/// The Winograd F(2×2, 3×3) forward kernel as users get it (<see cref="WinogradNet"/>, built by the analyzer): against
-/// the float64 reference, and its transformed weights kept up to date however the weights change. A fresh instance
-/// given the same weights transforms them from scratch, so "same bits as a fresh instance" means nothing stale was read.
+/// The Winograd F(2×2, 3×3) forward and backward-data kernels as users get them (<see cref="WinogradNet"/>, built by
+/// the analyzer): against the float64 reference, and their transformed weights kept up to date however the weights
+/// change. A fresh instance given the same weights transforms them from scratch, so "same bits as a fresh instance"
+/// means nothing stale was read.
 /// </summary>
 [Trait("Category", "Correctness")]
 [Collection(nameof(Sequential))] // sets Parallelism.MaxThreads, which is process-wide
@@ -36,6 +37,15 @@ public sealed class WinogradTests
         var copy = new WinogradNet(seed: 99);
         for (int p = 0; p < source.Parameters.Count; p++) source.Parameters[p].Values.CopyTo(copy.Parameters[p].Values, 0);
         return copy;
+    }
+
+    /// <summary>∂loss/∂input of a recorded Forward of <paramref name="x"/> and a Backward of <paramref name="outputGradient"/>.</summary>
+    private static float[] InputGradient(WinogradNet net, float[] x, float[] outputGradient, int batch)
+    {
+        Run(net, x, batch);
+        var inputGradient = new float[x.Length];
+        net.Backward(outputGradient, inputGradient, batch);
+        return inputGradient;
     }
 
     private static void AssertSameBits(float[] expected, float[] actual, string what)
@@ -128,6 +138,48 @@ public sealed class WinogradTests
         var sgd = new Sgd(net.Parameters, learningRate: 0.1f);
         sgd.Step();
         AssertSameBits(Run(CopyOf(net), x, 2), Run(net, x, 2), "after an SGD step");
+    }
+
+    /// <summary>
+    /// Backward-data transforms the weights itself (transposed and flipped), compared with its own copy: a weight
+    /// written between two Backwards reaches ∂x, and writing it back restores the old ∂x.
+    /// </summary>
+    [Fact]
+    public void OneWeightWrittenDirectlyIntoValuesIsUsedByTheNextBackward()
+    {
+        var net = new WinogradNet(seed: 4);
+        var x = Input(1, 13);
+        var outputGradient = NetworkCheck.RandomInput(new Random(14), WinogradNet.OutputLength);
+        var before = InputGradient(net, x, outputGradient, 1);
+        // One packed weight of each layer, in a block of 8 outputs after the first: both layers' backward-data kernels
+        // run Winograd, the second's 64 outputs are its kernel's inputs.
+        foreach (int p in new[] { 0, 2 })
+        {
+            var values = net.Parameters[p].Values;
+            int k = values.Length - 300;
+            float old = values[k];
+            values[k] = old - 0.5f;
+            var after = InputGradient(net, x, outputGradient, 1);
+            Assert.NotEqual(before, after);
+            AssertSameBits(InputGradient(CopyOf(net), x, outputGradient, 1), after, $"∂x after writing parameter {p}'s Values");
+            values[k] = old;
+            AssertSameBits(before, InputGradient(net, x, outputGradient, 1), $"∂x after restoring parameter {p}'s Values");
+        }
+    }
+
+    [Fact]
+    public void TrainingStepsChangeWhatBackwardComputes()
+    {
+        var net = new WinogradNet(seed: 6);
+        var x = Input(2, 15);
+        var outputGradient = NetworkCheck.RandomInput(new Random(16), 2 * WinogradNet.OutputLength);
+        var sgd = new Sgd(net.Parameters, learningRate: 0.1f);
+        for (int step = 0; step < 2; step++)
+        {
+            InputGradient(net, x, outputGradient, 2);
+            sgd.Step();
+            AssertSameBits(InputGradient(CopyOf(net), x, outputGradient, 2), InputGradient(net, x, outputGradient, 2), $"∂x after SGD step {step + 1}");
+        }
     }
 
     /// <summary>

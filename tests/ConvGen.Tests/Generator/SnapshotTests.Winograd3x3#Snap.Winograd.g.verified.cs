@@ -60,7 +60,7 @@ public unsafe partial class Winograd : global::ConvGen.INetwork
         _parameters = new global::ConvGen.Parameter[] { _layer0Weight, _layer0Bias };
         _L0WT = global::ConvGen.TransposedWeights.ForConv(_layer0Weight, inChannels: 32, groups: 1, kh: 3, kw: 3);
         _L0WU = global::ConvGen.WinogradWeights.ForConv3x3(_layer0Weight, inChannels: 32);
-        _L0WTU = global::ConvGen.WinogradWeights.ForConv3x3(_L0WT, outChannels: 32, inChannels: 32);
+        _L0WTU = global::ConvGen.WinogradWeights.ForConv3x3DataGrad(_layer0Weight, inChannels: 32);
         var random = new Random(seed);
         global::ConvGen.ParameterInit.Uniform(_layer0Weight, fanIn: 288, random);
         global::ConvGen.ParameterInit.Uniform(_layer0Bias, fanIn: 288, random);
@@ -205,8 +205,8 @@ public unsafe partial class Winograd : global::ConvGen.INetwork
                 throw new InvalidOperationException(_recordedBatch == 0
                     ? $"Backward(batch: {batch}) needs a recorded Forward of the same batch on this instance first, and there is none (is RecordForBackward false?)."
                     : $"Backward(batch: {batch}) must follow a Forward of the same batch, but the last recorded Forward on this instance ran batch {_recordedBatch}.");
-            if (wantInput) _L0WT.Refresh();
-            if (wantInput && s_useAvx2) _L0WTU.Refresh(); // layer 0's transposed weights, transformed for its Winograd backward-data kernel
+            if (wantInput && !s_useAvx2) _L0WT.Refresh(); // for the scalar twin of a Winograd kernel, which reads them untransformed
+            if (wantInput && s_useAvx2) _L0WTU.Refresh(); // layer 0's weights as they are now, transposed, flipped and transformed for its Winograd backward-data kernel
             float[] gradients = global::ConvGen.Workspace.Ensure(ref _gradients, checked((long)batch * GradientFloatsPerSample));
             fixed (float* og = outputGradient, ig = inputGradient, tape = _recorded, gs = gradients)
             {
