@@ -379,6 +379,7 @@ internal sealed class ExecutionPlan
         // per 8-pixel vector and the copy back another.
         bool planar = ConvStep.ReadsPlanar(layer, current)
             || last && !current.Blocked && (ConvStep.GemmFits(layer) || ConvStep.RowsFit(layer) && layer.Output.C <= ConvStep.MaxPlanarOutputs);
+        bool winogradLayer = !planar && ConvStep.WinogradFits(layer);
         if (ConvStep.ReadsPlanar(layer, current))
         {
             // A depthwise layer on NCHW (the network's input) runs along the rows of each channel plane: no copy into
@@ -392,6 +393,12 @@ internal sealed class ExecutionPlan
                 view = NewBlocked(BufferKind.Scratch, current.C, current.H + layer.PadTop + layer.PadBottom, current.W + layer.PadLeft + layer.PadRight);
                 Add(new CopyStep(current, view, layer.PadTop, layer.PadLeft, layer.HasPadding ? "zero-padded NCHW8c copy" : "NCHW → NCHW8c"));
             }
+        }
+        else if (layer.HasPadding && winogradLayer)
+        {
+            // The Winograd grid below is the zero-padded input (in NCHW8c): the weight gradient reads it as its padded
+            // copy, so a recorded Forward pads the input once, and its tape holds one padded input, not two.
+            zeros = new ZeroBorder(layer.PadTop, layer.PadBottom, layer.PadLeft, layer.PadRight);
         }
         else if (layer.HasPadding)
         {
@@ -422,9 +429,9 @@ internal sealed class ExecutionPlan
         if (bias is not null) Parameters.Add(bias);
 
         // The Winograd kernel reads whole 4×4 input patches, so it takes a zero-padded NCHW8c grid (an unpadded blocked
-        // input already is one); the view or copy above stays for the weight gradient.
+        // input already is one). Unpadded, the weight gradient reads the input where it is.
         Tensor? winograd = null;
-        if (!planar && ConvStep.WinogradFits(layer))
+        if (winogradLayer)
         {
             winograd = current;
             if (layer.HasPadding || !current.Blocked)
@@ -433,6 +440,7 @@ internal sealed class ExecutionPlan
                 Add(new CopyStep(current, winograd, layer.PadTop, layer.PadLeft, $"layer {layer.Index}: zero-padded NCHW8c grid for the Winograd kernel",
                     TileRows: layer.Output.H / 2));
             }
+            if (layer.HasPadding) view = winograd;
             Winograd.Add(new WinogradPlan(ConvStep.WinogradPointer(weight.Pointer),
                 $"global::ConvGen.WinogradWeights.ForConv3x3({weight.Field}, inChannels: {layer.Input.C})", layer.Index));
         }

@@ -70,11 +70,10 @@ public unsafe partial class Winograd : global::ConvGen.INetwork
     private struct Frame
     {
         public int Batch;
-        public bool Recording; // a recorded Forward: also make the copies only Backward reads
         public int N0, N1; // the samples of one pass of a dense weight-gradient step
         public int Y0, Y1; // and its rows of ∂Z, where one sample is more than a pass or a chunk starts or ends inside one
         public float* Partials; // the chunked weight gradients' partial sums
-        public float* T0, Output, T1, T2, T3;
+        public float* T0, Output, T1, T2;
         public float* OutputGradient, InputGradient, G0, G1, G2;
         public float* L0W, L0dW;
         public float* L0B, L0dB;
@@ -87,7 +86,7 @@ public unsafe partial class Winograd : global::ConvGen.INetwork
     private static readonly bool s_useAvx2 = Avx2.IsSupported && Fma.IsSupported;
 
     /// <summary>Floats per sample of a recorded forward: every tensor keeps its own region for Backward.</summary>
-    public const long RecordedFloatsPerSample = 4608;
+    public const long RecordedFloatsPerSample = 3072;
     /// <summary>Floats per sample Backward needs for gradients.</summary>
     public const long GradientFloatsPerSample = 3072;
     private readonly object _recordLock = new();
@@ -143,8 +142,8 @@ public unsafe partial class Winograd : global::ConvGen.INetwork
         {
             Frame frame = default;
             float* a = ws, b = ws + (nint)pass * BufferAFloats, scratch = b + (nint)pass * BufferBFloats;
-            frame.T2 = scratch;
-            frame.T3 = a;
+            frame.T1 = scratch;
+            frame.T2 = a;
             for (int n0 = 0; n0 < batch; n0 += frame.Batch)
             {
                 frame.Batch = Math.Min(pass, batch - n0);
@@ -159,11 +158,9 @@ public unsafe partial class Winograd : global::ConvGen.INetwork
     private void SetTape(ref Frame frame, float* tape, int batch)
     {
         frame.Batch = batch;
-        frame.Recording = true;
         frame.T0 = tape;
         frame.T1 = tape + (nint)batch * 768;
         frame.T2 = tape + (nint)batch * 2304;
-        frame.T3 = tape + (nint)batch * 3840;
         frame.L0W = _layer0Weight.Pointer;
         frame.L0dW = _layer0Weight.GradientPointer;
         frame.L0B = _layer0Bias.Pointer;
@@ -176,10 +173,9 @@ public unsafe partial class Winograd : global::ConvGen.INetwork
         frame->L0W = _layer0Weight.Pointer;
         frame->L0B = _layer0Bias.Pointer;
         frame->L0WU = _L0WU.Pointer;
-        if (frame->Recording) global::ConvGen.Parallelism.For(batch * 32, &Step0, frame, itemNanoseconds: 12); // layer 0: zero-padded copy of its input for the weight gradient
-        global::ConvGen.Parallelism.For(batch * 2, &Step1, frame, itemNanoseconds: 192); // layer 0: zero-padded NCHW8c grid for the Winograd kernel
-        global::ConvGen.Parallelism.For(batch * 2, &Step2, frame, itemNanoseconds: 1229); // layer 0: Conv 3x3, 32→32 + Relu
-        global::ConvGen.Parallelism.For(batch * 4, &Step3, frame, itemNanoseconds: 48); // output
+        global::ConvGen.Parallelism.For(batch * 2, &Step0, frame, itemNanoseconds: 192); // layer 0: zero-padded NCHW8c grid for the Winograd kernel
+        global::ConvGen.Parallelism.For(batch * 2, &Step1, frame, itemNanoseconds: 1229); // layer 0: Conv 3x3, 32→32 + Relu
+        global::ConvGen.Parallelism.For(batch * 4, &Step2, frame, itemNanoseconds: 48); // output
     }
 
     private readonly global::ConvGen.TransposedWeights _L0WT;
@@ -244,36 +240,17 @@ public unsafe partial class Winograd : global::ConvGen.INetwork
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static float Sigmoid(float v) => 1f / (1f + MathF.Exp(-v));
 
-    // Y[n,c,h+1,w+1] = X[n,c,h,w]   (32×4×6 NCHW → 32×6×8 NCHW: layer 0: zero-padded copy of its input for the weight gradient)
-    // The border is zeroed, so the next kernel reads every tap in bounds.
+    // Y[n,c,h+1,w+1] = X[n,c,h,w]   (32×4×6 NCHW → 32×6×8 NCHW8c: layer 0: zero-padded NCHW8c grid for the Winograd kernel)
+    // By pairs of grid rows, as the Winograd kernel's work items read them; the border is zeroed.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Step0(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
-            int n = item / 32, unit = item % 32;
-            float* x = f->T0 + (nint)n * 768;
-            float* y = f->T1 + (nint)n * 1536 + (nint)unit * 48;
-            new Span<float>(y, 48).Clear();
-            float* src = x + unit * 24;
-            float* dst = y + 9;
-            for (int h = 0; h < 4; h++)
-                new ReadOnlySpan<float>(src + h * 6, 6).CopyTo(new Span<float>(dst + h * 8, 6));
-        }
-    }
-
-    // Y[n,c,h+1,w+1] = X[n,c,h,w]   (32×4×6 NCHW → 32×6×8 NCHW8c: layer 0: zero-padded NCHW8c grid for the Winograd kernel)
-    // By pairs of grid rows, as the Winograd kernel's work items read them; the border is zeroed.
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Step1(void* state, int begin, int end)
-    {
-        var f = (Frame*)state;
-        for (int item = begin; item < end; item++)
-        {
             int ty = item % 2, n = item / 2;
             float* x = f->T0 + (nint)n * 768;
-            float* y = f->T2 + (nint)n * 1536;
+            float* y = f->T1 + (nint)n * 1536;
             int first = ty == 0 ? 0 : 2 * ty + 1, last = ty == 1 ? 6 : 2 * ty + 3;
             for (int ib = 0; ib < 4; ib++)
             {
@@ -300,7 +277,7 @@ public unsafe partial class Winograd : global::ConvGen.INetwork
     // Y[n,o,y,x] = B[o] + W[o,I,ΔY,ΔX] · X[n,I,y+ΔY-1,x+ΔX-1]
     // layer 0: 32×4×6 → 32×4×6, 3x3 + Relu (layer 1) fused; Winograd F(2×2, 3×3): per 2×2 output tile Y = Aᵀ·(Σ_I U ⊙ V)·A + B, U = G·W·Gᵀ, V = Bᵀ·X·B of its 4×4 input patch
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Step2(void* state, int begin, int end) { if (s_useAvx2) Step2Avx(state, begin, end); else Step2Scalar(state, begin, end); }
+    private static void Step1(void* state, int begin, int end) { if (s_useAvx2) Step1Avx(state, begin, end); else Step1Scalar(state, begin, end); }
 
     // Y[n,o,y,x] = B[o] + W[o,I,ΔY,ΔX] · X[n,I,y+ΔY-1,x+ΔX-1]
     // Each work item is output rows 2·ty and 2·ty + 1 of one sample, all 32 channels: its row of transformed input
@@ -308,7 +285,7 @@ public unsafe partial class Winograd : global::ConvGen.INetwork
     // the 64→64 layer at 56×56 slower at 2 threads than at 1).
     [SkipLocalsInit]
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Step2Avx(void* state, int begin, int end)
+    private static void Step1Avx(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         float* v = stackalloc float[1536]; // V[ξ][tile][i] of one row of tiles (at most ConvStep.WinogradRowBytes)
@@ -316,20 +293,20 @@ public unsafe partial class Winograd : global::ConvGen.INetwork
         for (int item = begin; item < end; item++)
         {
             int ty = item % 2, n = item / 2;
-            Step2Input(f->T2 + (nint)n * 1536 + ty * 128, v);
+            Step1Input(f->T1 + (nint)n * 1536 + ty * 128, v);
             for (int og = 0; og < 1; og++)
             {
                 float* u = f->L0WU + og * 1024;
                 float* b = f->L0B + og * 32;
-                float* y = f->T3 + (nint)n * 768 + (nint)og * 768 + ty * 96;
-                Step2Products3(u, v, m); Step2Output3(m, b, y);
+                float* y = f->T2 + (nint)n * 768 + (nint)og * 768 + ty * 96;
+                Step1Products3(u, v, m); Step1Output3(m, b, y);
             }
         }
     }
 
     // V[ξ][tile][i] = (Bᵀ·X·B)[ξ] for the 4×4 patch at rows 2·ty … 2·ty + 3, columns 2·tile … 2·tile + 3 of the zero-padded grid; 8 channels per vector.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Step2Input(float* x, float* v)
+    private static void Step1Input(float* x, float* v)
     {
         for (int ib = 0; ib < 4; ib++)
         {
@@ -356,7 +333,7 @@ public unsafe partial class Winograd : global::ConvGen.INetwork
 
     // M[ξ][t][o] = Σ_i V[ξ][t][i] · U[ξ][i][o] for 3 tile(s) × 32 output channels, ξ = 0 … 15: acc[block][tile] += U[block] · broadcast(V[tile]), 32 deep.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Step2Products3(float* u, float* v, float* m)
+    private static void Step1Products3(float* u, float* v, float* m)
     {
         for (int xi = 0; xi < 16; xi++, u += 1024, v += 96, m += 96)
         {
@@ -381,7 +358,7 @@ public unsafe partial class Winograd : global::ConvGen.INetwork
 
     // Y = Aᵀ·M·A + B[o], then the activation, for 3 tile(s) × 4 blocks: rows 2·ty and 2·ty + 1, columns 2·tile and 2·tile + 1.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Step2Output3(float* m, float* b, float* y)
+    private static void Step1Output3(float* m, float* b, float* y)
     {
         for (int t = 0; t < 3; t++)
         {
@@ -403,14 +380,14 @@ public unsafe partial class Winograd : global::ConvGen.INetwork
     // Y[n,o,y,x] = B[o] + W[o,I,ΔY,ΔX] · X[n,I,y+ΔY-1,x+ΔX-1]
     // Scalar twin for CPUs without AVX2/FMA: the direct sum over the same zero-padded grid and work items.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Step2Scalar(void* state, int begin, int end)
+    private static void Step1Scalar(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
             int ty = item % 2, n = item / 2;
-            float* x = f->T2 + (nint)n * 1536;
-            float* y = f->T3 + (nint)n * 768;
+            float* x = f->T1 + (nint)n * 1536;
+            float* y = f->T2 + (nint)n * 768;
             for (int oy = 2 * ty; oy < 2 * ty + 2; oy++)
             {
                 for (int o = 0; o < 32; o++)
@@ -433,13 +410,13 @@ public unsafe partial class Winograd : global::ConvGen.INetwork
     // Y[n,c,h+0,w+0] = X[n,c,h,w]   (32×4×6 NCHW8c → 32×4×6 NCHW: output)
     // A pure change of layout.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Step3(void* state, int begin, int end)
+    private static void Step2(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
             int n = item / 4, unit = item % 4;
-            float* x = f->T3 + (nint)n * 768;
+            float* x = f->T2 + (nint)n * 768;
             float* y = f->Output + (nint)n * 768 + (nint)unit * 192;
             int channels = Math.Min(32 - unit * 8, 8);
             float* src = x + (nint)unit * 192;
@@ -478,7 +455,7 @@ public unsafe partial class Winograd : global::ConvGen.INetwork
     {
         var f = (Frame*)state;
         long total = (long)f->Batch * 768;
-        float* y = f->T3;
+        float* y = f->T2;
         float* g = f->G0;
         for (int chunk = begin; chunk < end; chunk++)
         {
@@ -507,33 +484,33 @@ public unsafe partial class Winograd : global::ConvGen.INetwork
             for (int n = f->N0; n < f->N1; n++)
             {
                 float* gz = f->G0 + (nint)n * 768 + ob0 * 192;
-                float* xs = f->T1 + (nint)n * 1536 + ic0 * 48 + ky0 * 8;
+                float* xs = f->T1 + (nint)n * 1536 + (ic0 >> 3) * 384 + (ic0 & 7) + ky0 * 64;
                 for (int oy = Math.Max(oy0, f->Y0), oyEnd = Math.Min(oy1, f->Y1); oy < oyEnd; oy++)
                 {
                     float* gr = gz + oy * 48;
-                    float* xr = xs + oy * 8;
+                    float* xr = xs + oy * 64;
                     for (int ox = 0; ox < 6; ox++)
                     {
-                        float* xp = xr + ox;
+                        float* xp = xr + ox * 8;
                         Vector256<float> x0 = Vector256.Create(xp[0]);
-                        Vector256<float> x1 = Vector256.Create(xp[1]);
-                        Vector256<float> x2 = Vector256.Create(xp[2]);
+                        Vector256<float> x8 = Vector256.Create(xp[8]);
+                        Vector256<float> x16 = Vector256.Create(xp[16]);
                         Vector256<float> gv = Vector256.Load(gr + ox * 8);
                         a0 = Vector256.FusedMultiplyAdd(gv, x0, a0);
-                        a1 = Vector256.FusedMultiplyAdd(gv, x1, a1);
-                        a2 = Vector256.FusedMultiplyAdd(gv, x2, a2);
+                        a1 = Vector256.FusedMultiplyAdd(gv, x8, a1);
+                        a2 = Vector256.FusedMultiplyAdd(gv, x16, a2);
                         gv = Vector256.Load(gr + 192 + ox * 8);
                         a3 = Vector256.FusedMultiplyAdd(gv, x0, a3);
-                        a4 = Vector256.FusedMultiplyAdd(gv, x1, a4);
-                        a5 = Vector256.FusedMultiplyAdd(gv, x2, a5);
+                        a4 = Vector256.FusedMultiplyAdd(gv, x8, a4);
+                        a5 = Vector256.FusedMultiplyAdd(gv, x16, a5);
                         gv = Vector256.Load(gr + 384 + ox * 8);
                         a6 = Vector256.FusedMultiplyAdd(gv, x0, a6);
-                        a7 = Vector256.FusedMultiplyAdd(gv, x1, a7);
-                        a8 = Vector256.FusedMultiplyAdd(gv, x2, a8);
+                        a7 = Vector256.FusedMultiplyAdd(gv, x8, a7);
+                        a8 = Vector256.FusedMultiplyAdd(gv, x16, a8);
                         gv = Vector256.Load(gr + 576 + ox * 8);
                         a9 = Vector256.FusedMultiplyAdd(gv, x0, a9);
-                        a10 = Vector256.FusedMultiplyAdd(gv, x1, a10);
-                        a11 = Vector256.FusedMultiplyAdd(gv, x2, a11);
+                        a10 = Vector256.FusedMultiplyAdd(gv, x8, a10);
+                        a11 = Vector256.FusedMultiplyAdd(gv, x16, a11);
                     }
                 }
             }
@@ -570,7 +547,7 @@ public unsafe partial class Winograd : global::ConvGen.INetwork
             while (row < stop)
             {
                 int n = (int)(row / 4), y = (int)(row - (long)n * 4);
-                int whole = y == 0 ? (int)Math.Min((stop - row) / 4, 160) : 0;
+                int whole = y == 0 ? (int)Math.Min((stop - row) / 4, 113) : 0;
                 pass.N0 = n;
                 pass.N1 = n + Math.Max(whole, 1);
                 pass.Y0 = y;

@@ -69,9 +69,8 @@ public unsafe partial class WinogradByGroups : global::ConvGen.INetwork
     private struct Frame
     {
         public int Batch;
-        public bool Recording; // a recorded Forward: also make the copies only Backward reads
         public int N0, N1; // the samples of one pass of a dense weight-gradient step
-        public float* T0, Output, T1, T2, T3;
+        public float* T0, Output, T1, T2;
         public float* OutputGradient, InputGradient, G0, G1, G2;
         public float* L0W, L0dW;
         public float* L0B, L0dB;
@@ -84,7 +83,7 @@ public unsafe partial class WinogradByGroups : global::ConvGen.INetwork
     private static readonly bool s_useAvx2 = Avx2.IsSupported && Fma.IsSupported;
 
     /// <summary>Floats per sample of a recorded forward: every tensor keeps its own region for Backward.</summary>
-    public const long RecordedFloatsPerSample = 5248;
+    public const long RecordedFloatsPerSample = 3200;
     /// <summary>Floats per sample Backward needs for gradients.</summary>
     public const long GradientFloatsPerSample = 3712;
     private readonly object _recordLock = new();
@@ -140,8 +139,8 @@ public unsafe partial class WinogradByGroups : global::ConvGen.INetwork
         {
             Frame frame = default;
             float* a = ws, b = ws + (nint)pass * BufferAFloats, scratch = b + (nint)pass * BufferBFloats;
-            frame.T2 = scratch;
-            frame.T3 = a;
+            frame.T1 = scratch;
+            frame.T2 = a;
             for (int n0 = 0; n0 < batch; n0 += frame.Batch)
             {
                 frame.Batch = Math.Min(pass, batch - n0);
@@ -156,11 +155,9 @@ public unsafe partial class WinogradByGroups : global::ConvGen.INetwork
     private void SetTape(ref Frame frame, float* tape, int batch)
     {
         frame.Batch = batch;
-        frame.Recording = true;
         frame.T0 = tape;
         frame.T1 = tape + (nint)batch * 512;
         frame.T2 = tape + (nint)batch * 2560;
-        frame.T3 = tape + (nint)batch * 4608;
         frame.L0W = _layer0Weight.Pointer;
         frame.L0dW = _layer0Weight.GradientPointer;
         frame.L0B = _layer0Bias.Pointer;
@@ -173,10 +170,9 @@ public unsafe partial class WinogradByGroups : global::ConvGen.INetwork
         frame->L0W = _layer0Weight.Pointer;
         frame->L0B = _layer0Bias.Pointer;
         frame->L0WU = _L0WU.Pointer;
-        if (frame->Recording) global::ConvGen.Parallelism.For(batch * 128, &Step0, frame, itemNanoseconds: 4); // layer 0: zero-padded copy of its input for the weight gradient
-        global::ConvGen.Parallelism.For(batch * 1, &Step1, frame, itemNanoseconds: 512); // layer 0: zero-padded NCHW8c grid for the Winograd kernel
-        global::ConvGen.Parallelism.For(batch * 5, &Step2, frame, itemNanoseconds: 1638); // layer 0: Conv 3x3, 128→160
-        global::ConvGen.Parallelism.For(batch * 20, &Step3, frame, itemNanoseconds: 8); // output
+        global::ConvGen.Parallelism.For(batch * 1, &Step0, frame, itemNanoseconds: 512); // layer 0: zero-padded NCHW8c grid for the Winograd kernel
+        global::ConvGen.Parallelism.For(batch * 5, &Step1, frame, itemNanoseconds: 1638); // layer 0: Conv 3x3, 128→160
+        global::ConvGen.Parallelism.For(batch * 20, &Step2, frame, itemNanoseconds: 8); // output
     }
 
     private readonly global::ConvGen.TransposedWeights _L0WT;
@@ -217,9 +213,9 @@ public unsafe partial class WinogradByGroups : global::ConvGen.INetwork
                 frame.L0WTU = _L0WTU.Pointer;
                 global::ConvGen.Parallelism.For(batch * 20, &Back0, &frame, itemNanoseconds: 8); // ∂loss/∂output into the internal layout
                 global::ConvGen.Parallelism.For(20, &Back1, &frame, itemNanoseconds: 8 * batch); // ∂ layer 0 bias
-                for (frame.N0 = 0; frame.N0 < batch; frame.N0 += 910) // ∂ layer 0 weight, 910 sample(s) per pass
+                for (frame.N0 = 0; frame.N0 < batch; frame.N0 += 512) // ∂ layer 0 weight, 512 sample(s) per pass
                 {
-                    frame.N1 = Math.Min(batch, frame.N0 + 910);
+                    frame.N1 = Math.Min(batch, frame.N0 + 512);
                     global::ConvGen.Parallelism.For(1920, &Back2, &frame, itemNanoseconds: 9.6 * batch);
                 }
                 if (wantInput) global::ConvGen.Parallelism.For(batch * 1, &Back3, &frame, itemNanoseconds: 640); // layer 0: ∂Z onto the zero-padded NCHW8c grid of the Winograd backward-data kernel
@@ -242,36 +238,17 @@ public unsafe partial class WinogradByGroups : global::ConvGen.INetwork
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static float Sigmoid(float v) => 1f / (1f + MathF.Exp(-v));
 
-    // Y[n,c,h+1,w+1] = X[n,c,h,w]   (128×2×2 NCHW → 128×4×4 NCHW: layer 0: zero-padded copy of its input for the weight gradient)
-    // The border is zeroed, so the next kernel reads every tap in bounds.
+    // Y[n,c,h+1,w+1] = X[n,c,h,w]   (128×2×2 NCHW → 128×4×4 NCHW8c: layer 0: zero-padded NCHW8c grid for the Winograd kernel)
+    // By pairs of grid rows, as the Winograd kernel's work items read them; the border is zeroed.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Step0(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
-            int n = item / 128, unit = item % 128;
-            float* x = f->T0 + (nint)n * 512;
-            float* y = f->T1 + (nint)n * 2048 + (nint)unit * 16;
-            new Span<float>(y, 16).Clear();
-            float* src = x + unit * 4;
-            float* dst = y + 5;
-            for (int h = 0; h < 2; h++)
-                new ReadOnlySpan<float>(src + h * 2, 2).CopyTo(new Span<float>(dst + h * 4, 2));
-        }
-    }
-
-    // Y[n,c,h+1,w+1] = X[n,c,h,w]   (128×2×2 NCHW → 128×4×4 NCHW8c: layer 0: zero-padded NCHW8c grid for the Winograd kernel)
-    // By pairs of grid rows, as the Winograd kernel's work items read them; the border is zeroed.
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Step1(void* state, int begin, int end)
-    {
-        var f = (Frame*)state;
-        for (int item = begin; item < end; item++)
-        {
             int ty = item % 1, n = item / 1;
             float* x = f->T0 + (nint)n * 512;
-            float* y = f->T2 + (nint)n * 2048;
+            float* y = f->T1 + (nint)n * 2048;
             int first = ty == 0 ? 0 : 2 * ty + 1, last = ty == 0 ? 4 : 2 * ty + 3;
             for (int ib = 0; ib < 16; ib++)
             {
@@ -301,7 +278,7 @@ public unsafe partial class WinogradByGroups : global::ConvGen.INetwork
     // Y[n,o,y,x] = B[o] + W[o,I,ΔY,ΔX] · X[n,I,y+ΔY-1,x+ΔX-1]
     // layer 0: 128×2×2 → 160×2×2, 3x3; Winograd F(2×2, 3×3): per 2×2 output tile Y = Aᵀ·(Σ_I U ⊙ V)·A + B, U = G·W·Gᵀ, V = Bᵀ·X·B of its 4×4 input patch
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Step2(void* state, int begin, int end) { if (s_useAvx2) Step2Avx(state, begin, end); else Step2Scalar(state, begin, end); }
+    private static void Step1(void* state, int begin, int end) { if (s_useAvx2) Step1Avx(state, begin, end); else Step1Scalar(state, begin, end); }
 
     // Y[n,o,y,x] = B[o] + W[o,I,ΔY,ΔX] · X[n,I,y+ΔY-1,x+ΔX-1]
     // Each work item is one group of 32 output channels of one sample, all rows, one ξ at a time: the 16 KiB of
@@ -310,7 +287,7 @@ public unsafe partial class WinogradByGroups : global::ConvGen.INetwork
     // to the thread's buffer.
     [SkipLocalsInit]
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Step2Avx(void* state, int begin, int end)
+    private static void Step1Avx(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         float[] tiles = global::ConvGen.Workspace.Ensure(ref t_winogradTiles, 2576); // V[ty][ξ][tile][i], then M[ξ][ty·tile][o], of one sample, from a 64-byte boundary
@@ -324,7 +301,7 @@ public unsafe partial class WinogradByGroups : global::ConvGen.INetwork
                 int og = item % 5, n = item / 5;
                 if (n != sample)
                 {
-                    for (int ty = 0; ty < 1; ty++) Step2Input(f->T2 + (nint)n * 2048 + ty * 64, vs + ty * 2048);
+                    for (int ty = 0; ty < 1; ty++) Step1Input(f->T1 + (nint)n * 2048 + ty * 64, vs + ty * 2048);
                     sample = n;
                 }
                 for (int xi = 0; xi < 16; xi++)
@@ -334,15 +311,15 @@ public unsafe partial class WinogradByGroups : global::ConvGen.INetwork
                     {
                         float* v = vs + ty * 2048 + xi * 128;
                         float* m = ms + (xi * 1 + ty * 1) * 32;
-                        Step2Products1(u, v, m);
+                        Step1Products1(u, v, m);
                     }
                 }
                 float* b = f->L0B + og * 32;
                 for (int ty = 0; ty < 1; ty++)
                 {
-                    float* y = f->T3 + (nint)n * 640 + (nint)og * 128 + ty * 32;
+                    float* y = f->T2 + (nint)n * 640 + (nint)og * 128 + ty * 32;
                     float* m = ms + ty * 32;
-                    Step2Output1(m, b, y);
+                    Step1Output1(m, b, y);
                 }
             }
         }
@@ -350,7 +327,7 @@ public unsafe partial class WinogradByGroups : global::ConvGen.INetwork
 
     // V[ξ][tile][i] = (Bᵀ·X·B)[ξ] for the 4×4 patch at rows 2·ty … 2·ty + 3, columns 2·tile … 2·tile + 3 of the zero-padded grid; 8 channels per vector.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Step2Input(float* x, float* v)
+    private static void Step1Input(float* x, float* v)
     {
         for (int ib = 0; ib < 16; ib++)
         {
@@ -377,7 +354,7 @@ public unsafe partial class WinogradByGroups : global::ConvGen.INetwork
 
     // M[t][o] = Σ_i V[t][i] · U[i][o] at one ξ for 1 tile(s) × 32 output channels: acc[block][tile] += U[block] · broadcast(V[tile]), 128 deep.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Step2Products1(float* u, float* v, float* m)
+    private static void Step1Products1(float* u, float* v, float* m)
     {
         Vector256<float> a0_0 = Vector256<float>.Zero;
         Vector256<float> a1_0 = Vector256<float>.Zero;
@@ -397,7 +374,7 @@ public unsafe partial class WinogradByGroups : global::ConvGen.INetwork
 
     // Y = Aᵀ·M·A + B[o], then the activation, for 1 tile(s) × 4 blocks: rows 2·ty and 2·ty + 1, columns 2·tile and 2·tile + 1.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Step2Output1(float* m, float* b, float* y)
+    private static void Step1Output1(float* m, float* b, float* y)
     {
         for (int t = 0; t < 1; t++)
         {
@@ -419,14 +396,14 @@ public unsafe partial class WinogradByGroups : global::ConvGen.INetwork
     // Y[n,o,y,x] = B[o] + W[o,I,ΔY,ΔX] · X[n,I,y+ΔY-1,x+ΔX-1]
     // Scalar twin for CPUs without AVX2/FMA: the direct sum over the same zero-padded grid and work items.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Step2Scalar(void* state, int begin, int end)
+    private static void Step1Scalar(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
             int og = item % 5, n = item / 5;
-            float* x = f->T2 + (nint)n * 2048;
-            float* y = f->T3 + (nint)n * 640;
+            float* x = f->T1 + (nint)n * 2048;
+            float* y = f->T2 + (nint)n * 640;
             for (int oy = 0; oy < 2; oy++)
             {
                 for (int o = og * 32; o < og * 32 + 32; o++)
@@ -449,13 +426,13 @@ public unsafe partial class WinogradByGroups : global::ConvGen.INetwork
     // Y[n,c,h+0,w+0] = X[n,c,h,w]   (160×2×2 NCHW8c → 160×2×2 NCHW: output)
     // A pure change of layout.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Step3(void* state, int begin, int end)
+    private static void Step2(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
             int n = item / 20, unit = item % 20;
-            float* x = f->T3 + (nint)n * 640;
+            float* x = f->T2 + (nint)n * 640;
             float* y = f->Output + (nint)n * 640 + (nint)unit * 32;
             int channels = Math.Min(160 - unit * 8, 8);
             float* src = x + (nint)unit * 32;
@@ -522,33 +499,33 @@ public unsafe partial class WinogradByGroups : global::ConvGen.INetwork
             for (int n = f->N0; n < f->N1; n++)
             {
                 float* gz = f->G0 + (nint)n * 640 + ob0 * 32;
-                float* xs = f->T1 + (nint)n * 2048 + ic0 * 16 + ky0 * 4;
+                float* xs = f->T1 + (nint)n * 2048 + (ic0 >> 3) * 128 + (ic0 & 7) + ky0 * 32;
                 for (int oy = oy0; oy < oy1; oy++)
                 {
                     float* gr = gz + oy * 16;
-                    float* xr = xs + oy * 4;
+                    float* xr = xs + oy * 32;
                     for (int ox = 0; ox < 2; ox++)
                     {
-                        float* xp = xr + ox;
+                        float* xp = xr + ox * 8;
                         Vector256<float> x0 = Vector256.Create(xp[0]);
-                        Vector256<float> x1 = Vector256.Create(xp[1]);
-                        Vector256<float> x2 = Vector256.Create(xp[2]);
+                        Vector256<float> x8 = Vector256.Create(xp[8]);
+                        Vector256<float> x16 = Vector256.Create(xp[16]);
                         Vector256<float> gv = Vector256.Load(gr + ox * 8);
                         a0 = Vector256.FusedMultiplyAdd(gv, x0, a0);
-                        a1 = Vector256.FusedMultiplyAdd(gv, x1, a1);
-                        a2 = Vector256.FusedMultiplyAdd(gv, x2, a2);
+                        a1 = Vector256.FusedMultiplyAdd(gv, x8, a1);
+                        a2 = Vector256.FusedMultiplyAdd(gv, x16, a2);
                         gv = Vector256.Load(gr + 32 + ox * 8);
                         a3 = Vector256.FusedMultiplyAdd(gv, x0, a3);
-                        a4 = Vector256.FusedMultiplyAdd(gv, x1, a4);
-                        a5 = Vector256.FusedMultiplyAdd(gv, x2, a5);
+                        a4 = Vector256.FusedMultiplyAdd(gv, x8, a4);
+                        a5 = Vector256.FusedMultiplyAdd(gv, x16, a5);
                         gv = Vector256.Load(gr + 64 + ox * 8);
                         a6 = Vector256.FusedMultiplyAdd(gv, x0, a6);
-                        a7 = Vector256.FusedMultiplyAdd(gv, x1, a7);
-                        a8 = Vector256.FusedMultiplyAdd(gv, x2, a8);
+                        a7 = Vector256.FusedMultiplyAdd(gv, x8, a7);
+                        a8 = Vector256.FusedMultiplyAdd(gv, x16, a8);
                         gv = Vector256.Load(gr + 96 + ox * 8);
                         a9 = Vector256.FusedMultiplyAdd(gv, x0, a9);
-                        a10 = Vector256.FusedMultiplyAdd(gv, x1, a10);
-                        a11 = Vector256.FusedMultiplyAdd(gv, x2, a11);
+                        a10 = Vector256.FusedMultiplyAdd(gv, x8, a10);
+                        a11 = Vector256.FusedMultiplyAdd(gv, x16, a11);
                     }
                 }
             }
