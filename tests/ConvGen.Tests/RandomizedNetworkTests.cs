@@ -17,7 +17,7 @@ public sealed class RandomizedNetworkTests
     /// <summary>Fixed, so CI runs the same cases every time; set <c>CONVGEN_SEED</c> to explore other draws locally.</summary>
     private static readonly int Seed = int.TryParse(Environment.GetEnvironmentVariable("CONVGEN_SEED"), out int s) ? s : 7_340_033;
     private const int Count = 40;
-    private const int FixedCount = 44;
+    private const int FixedCount = 46;
     private const long Budget = 2_500_000;
 
     /// <summary>One case: the network and the batch to run.</summary>
@@ -111,10 +111,13 @@ public sealed class RandomizedNetworkTests
         // the dense backward-data repack splits over threads; then stride-2 phases, where a one-tap phase exists
         Add(1, 64, 72, 72, new ConvSpec(1, 1, 64, 64), relu);  // 1.3 MB input per sample, 16 KB of weights: forward and
         // backward-data kernels take their work items tile-fastest (ConvTiling.TilesFastest)
-        // Planar depthwise layers (first layer, stride 1): gradients on NCHW. Rows that 8 does not divide and an odd
-        // height; dilation with 5x5 taps split into per-row work items; a kernel wider than 12 split into column ranges;
-        // "same" padding of an even kernel (unequal sides); ∂X rows narrower than a vector (the blocked fallback).
+        // Planar depthwise layers (first layer, stride 1): gradients on NCHW. Rows that 8 does not divide and a height
+        // 3 does not divide (work items of 3 output rows: the last has 2, then 1); dilation with 5x5 taps split into
+        // per-row work items; a kernel wider than 12 split into column ranges; "same" padding of an even kernel (unequal
+        // sides); ∂X rows narrower than a vector (the blocked fallback).
         Add(2, 3, 11, 13, new ConvSpec(3, 3, 3, 3, Pad: 1, Groups: 3), tanh, new ConvSpec(1, 1, 3, 4));
+        Add(2, 16, 8, 20, new ConvSpec(3, 3, 16, 16, Pad: 1, Groups: 16), relu); // last layer: writes the caller's output
+        Add(1, 8, 7, 9, new ConvSpec(3, 3, 8, 8, Pad: 1, Groups: 8));
         Add(1, 2, 9, 20, new ConvSpec(5, 5, 2, 2, Pad: 3, Dilation: 2, Groups: 2, Bias: false));
         Add(2, 2, 4, 21, new ConvSpec(2, 13, 2, 2, Pad: 1, Groups: 2));
         Add(1, 3, 9, 10, new ConvSpec(4, 4, 3, 3, Groups: 3, Same: true), relu);

@@ -38,8 +38,10 @@ public static class GradientCheck
         var y = new float[batch * outLength];
         network.ZeroGrad();
         network.Forward(x, y, batch);
-        var dx = new float[x.Length];
-        network.Backward(r, dx, batch);
+        var guardedDx = NetworkCheck.Guarded(x.Length);
+        network.Backward(r, NetworkCheck.Inside(guardedDx), batch);
+        if (NetworkCheck.WroteOutside(guardedDx, "Backward's ∂x") is { } outside) return $"{spec.Describe()}batch {batch}, {outside}";
+        var dx = NetworkCheck.Inside(guardedDx).ToArray();
         var gradients = network.Parameters.ToDictionary(p => p.Name, p =>
         {
             var gradient = new float[p.Length];

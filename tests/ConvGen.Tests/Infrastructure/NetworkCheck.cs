@@ -71,6 +71,30 @@ public static class NetworkCheck
     /// and unrecorded, and compares with the reference.
     /// Returns null when everything matches, else a report naming the network (all its layers) and the first bad values.
     /// </summary>
+    // Floats on each side of an output span that a check fills with GuardValue and expects back unchanged: a kernel
+    // that writes the caller's output directly and stores a row too many would otherwise go unseen (or corrupt the heap).
+    private const int GuardFloats = 4096;
+    private const float GuardValue = -1234.5f;
+
+    /// <summary>An array of <paramref name="length"/> floats (<see cref="Inside"/>) between guard bands holding GuardValue.</summary>
+    public static float[] Guarded(int length)
+    {
+        var guarded = new float[length + 2 * GuardFloats];
+        guarded.AsSpan().Fill(GuardValue);
+        return guarded;
+    }
+
+    public static Span<float> Inside(float[] guarded) => guarded.AsSpan(GuardFloats, guarded.Length - 2 * GuardFloats);
+
+    /// <summary>A description of the first guard float <paramref name="what"/> changed, or null if none.</summary>
+    public static string? WroteOutside(float[] guarded, string what)
+    {
+        int length = guarded.Length - 2 * GuardFloats;
+        int at = Array.FindIndex(guarded, 0, GuardFloats, v => v != GuardValue);
+        if (at < 0) at = Array.FindIndex(guarded, GuardFloats + length, GuardFloats, v => v != GuardValue);
+        return at < 0 ? null : $"{what} wrote {guarded[at]} outside its output span, at offset {at - GuardFloats} from its start (length {length})";
+    }
+
     public static string? Check(INetwork network, NetworkSpec spec, int batch, int seed, float inputScale = 1f)
     {
         var problems = new StringBuilder();
@@ -97,7 +121,8 @@ public static class NetworkCheck
         var input = RandomInput(random, batch * spec.InputLength);
         for (int i = 0; i < input.Length; i++) input[i] *= inputScale;
         var want = reference.Forward(input, batch);
-        var got = new float[batch * output.Length];
+        int length = batch * output.Length;
+        var guarded = Guarded(length);
         // Both ways Forward runs: recording every tensor for Backward, and in the reused inference workspace (where
         // buffers are shared between layers and the last layer may write the caller's output directly).
         bool recorded = network.RecordForBackward;
@@ -106,8 +131,12 @@ public static class NetworkCheck
             foreach (bool record in new[] { true, false })
             {
                 network.RecordForBackward = record;
-                got.AsSpan().Fill(float.NaN);
-                network.Forward(input, got, batch);
+                guarded.AsSpan().Fill(GuardValue);
+                Inside(guarded).Fill(float.NaN);
+                network.Forward(input, Inside(guarded), batch);
+                string? outside = WroteOutside(guarded, $"{(record ? "recorded" : "unrecorded")} Forward");
+                if (outside is not null) return $"{spec.Describe()}batch {batch}, {outside}";
+                var got = Inside(guarded).ToArray();
                 string? mismatch = Compare(got, want, output, batch);
                 if (mismatch is not null)
                     return $"{spec.Describe()}batch {batch}, data seed {seed}, inputs in ±{inputScale}, {(record ? "recorded" : "unrecorded")} Forward\n{mismatch}";
