@@ -79,13 +79,13 @@ internal sealed record ParameterPlan(int Layer, string Role, int[] Shape, string
 /// parameter at the start of each Backward; the kernel reads them through <see cref="ParameterPlan.Pointer"/>.
 /// </summary>
 /// <param name="ScalarTwinOnly">Read only by the kernel's scalar twin: a Winograd backward-data kernel's transformed
-/// weights are made from the parameter itself, so with AVX2 Backward skips this copy.</param>
+/// weights are made from the parameter itself, so with AVX2 this copy is neither allocated nor refreshed.</param>
 internal sealed record RepackedWeights(ParameterPlan Source, string Pointer, string LayoutExpression, string RepackCall, bool ScalarTwinOnly = false);
 
 /// <summary>
 /// The transformed weights (<c>global::ConvGen.WinogradWeights</c>, made by <see cref="Factory"/>) that a Winograd kernel
 /// of layer <see cref="Layer"/> reads through <see cref="Pointer"/>: a forward kernel's, refreshed by Forward, or a
-/// backward-data kernel's (from the transposed weights), refreshed by Backward.
+/// backward-data kernel's (the layer's weights transposed and flipped as they are transformed), refreshed by Backward.
 /// </summary>
 internal sealed record WinogradPlan(string Pointer, string Factory, int Layer);
 

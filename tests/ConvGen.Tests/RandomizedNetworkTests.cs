@@ -17,7 +17,7 @@ public sealed class RandomizedNetworkTests
     /// <summary>Fixed, so CI runs the same cases every time; set <c>CONVGEN_SEED</c> to explore other draws locally.</summary>
     private static readonly int Seed = int.TryParse(Environment.GetEnvironmentVariable("CONVGEN_SEED"), out int s) ? s : 7_340_033;
     private const int Count = 40;
-    private const int FixedCount = 46;
+    private const int FixedCount = 48;
     private const long Budget = 2_500_000;
 
     /// <summary>One case: the network and the batch to run.</summary>
@@ -118,6 +118,7 @@ public sealed class RandomizedNetworkTests
         Add(2, 3, 11, 13, new ConvSpec(3, 3, 3, 3, Pad: 1, Groups: 3), tanh, new ConvSpec(1, 1, 3, 4));
         Add(2, 16, 8, 20, new ConvSpec(3, 3, 16, 16, Pad: 1, Groups: 16), relu); // last layer: writes the caller's output
         Add(1, 8, 7, 9, new ConvSpec(3, 3, 8, 8, Pad: 1, Groups: 8));
+        Add(2, 4, 4, 10, new ConvSpec(3, 3, 4, 4, Pad: 3, Groups: 4)); // backward-data crops (padding −1), ∂X 4 rows high
         Add(1, 2, 9, 20, new ConvSpec(5, 5, 2, 2, Pad: 3, Dilation: 2, Groups: 2, Bias: false));
         Add(2, 2, 4, 21, new ConvSpec(2, 13, 2, 2, Pad: 1, Groups: 2));
         Add(1, 3, 9, 10, new ConvSpec(4, 4, 3, 3, Groups: 3, Same: true), relu);
@@ -182,6 +183,8 @@ public sealed class RandomizedNetworkTests
         // Transformed weights over 1 MiB (128 × 160 × 16 floats): work items by groups of 32 output channels, forward
         // and both backward-data kernels (ConvStep.WinogradGroupsOutermost).
         Add(2, 128, 4, 6, new ConvSpec(3, 3, 128, 160, Pad: 1), relu, new ConvSpec(3, 3, 160, 128, Pad: 1));
+        // Backward-data over 5 blocks of 8 (40 outputs, 128 inputs): odd runs of the transposing refresh.
+        Add(2, 16, 6, 8, new ConvSpec(1, 1, 16, 128), relu, new ConvSpec(3, 3, 128, 40, Pad: 1));
 
         s_laneSumCases = laneSum;
         while (cases.Count < FixedCount + Count)

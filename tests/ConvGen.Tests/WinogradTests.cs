@@ -183,6 +183,62 @@ public sealed class WinogradTests
     }
 
     /// <summary>
+    /// The backward-data weights, transposed and flipped as they are transformed, against the forward transform of a
+    /// layer whose weights are the transposed copy the direct backward-data kernel reads (<see cref="TransposedWeights.ForConv"/>):
+    /// the same bits, made fresh, after one weight of a block in the middle changes, and after all of them change; with
+    /// odd numbers of blocks of 8 outputs, on 1 and 2 threads.
+    /// </summary>
+    [Theory]
+    [InlineData(40, 128, 2)]
+    [InlineData(160, 96, 2)]
+    [InlineData(8, 32, 1)]
+    [InlineData(256, 256, 2)]
+    public unsafe void DataGradWeightsAreTheTransformOfTheTransposedWeights(int outChannels, int inChannels, int maxThreads)
+    {
+        using var scope = new MaxThreadsScope(maxThreads);
+        var random = new Random(outChannels + inChannels);
+        var weight = new Parameter("weight", [outChannels, inChannels, 3, 3], ParameterLayout.ConvBlocked(outChannels, inChannels, 1, 3, 3));
+        weight.CopyFrom(NetworkCheck.RandomInput(random, weight.Length));
+        var dataGrad = WinogradWeights.ForConv3x3DataGrad(weight, inChannels);
+        int length = 16 * outChannels * inChannels;
+
+        float[] Expected()
+        {
+            var transposed = TransposedWeights.ForConv(weight, inChannels, groups: 1, kh: 3, kw: 3);
+            transposed.Refresh();
+            var asLayer = new Parameter("transposed", [inChannels, outChannels, 3, 3], ParameterLayout.ConvBlocked(inChannels, outChannels, 1, 3, 3));
+            new ReadOnlySpan<float>(transposed.Pointer, asLayer.Values.Length).CopyTo(asLayer.Values);
+            var forward = WinogradWeights.ForConv3x3(asLayer, outChannels);
+            forward.Refresh();
+            return new ReadOnlySpan<float>(forward.Pointer, length).ToArray();
+        }
+        void Check(string what)
+        {
+            dataGrad.Refresh();
+            AssertSameBits(Expected(), new ReadOnlySpan<float>(dataGrad.Pointer, length).ToArray(), what);
+        }
+
+        Check("fresh");
+        var values = weight.Values;
+        values[values.Length / 2 + 7] += 0.5f;
+        Check("after one weight changed");
+        for (int k = 0; k < values.Length; k++) values[k] *= 0.75f;
+        Check("after every weight changed");
+    }
+
+    [Fact]
+    public void DataGradWeightsRejectShapesTheKernelDoesNotTake()
+    {
+        static Parameter Weight(int outChannels, int inChannels, int k = 3)
+            => new("weight", [outChannels, inChannels, k, k], ParameterLayout.ConvBlocked(outChannels, inChannels, 1, k, k));
+        var error = Assert.Throws<ArgumentException>(() => WinogradWeights.ForConv3x3DataGrad(Weight(36, 32), 32));
+        Assert.Contains("[36, 32, 3, 3]", error.Message);
+        Assert.Throws<ArgumentException>(() => WinogradWeights.ForConv3x3DataGrad(Weight(32, 40), 40)); // inputs not in groups of 32
+        Assert.Throws<ArgumentException>(() => WinogradWeights.ForConv3x3DataGrad(Weight(32, 32), 64)); // not the layer's inputs
+        Assert.Throws<ArgumentException>(() => WinogradWeights.ForConv3x3DataGrad(Weight(32, 32, 5), 32)); // 5x5
+    }
+
+    /// <summary>
     /// Threads calling Forward on one instance just after its weights changed: each refreshes the transformed weights
     /// before its kernels read them, and none reads them half rewritten by another.
     /// </summary>

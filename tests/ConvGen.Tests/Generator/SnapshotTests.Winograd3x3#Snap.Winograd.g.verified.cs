@@ -58,7 +58,7 @@ public unsafe partial class Winograd : global::ConvGen.INetwork
         _layer0Weight = new global::ConvGen.Parameter("0.weight", new int[] { 32, 32, 3, 3 }, global::ConvGen.ParameterLayout.ConvBlocked(32, 32, 1, 3, 3));
         _layer0Bias = new global::ConvGen.Parameter("0.bias", new int[] { 32 }, global::ConvGen.ParameterLayout.Vector(32));
         _parameters = new global::ConvGen.Parameter[] { _layer0Weight, _layer0Bias };
-        _L0WT = global::ConvGen.TransposedWeights.ForConv(_layer0Weight, inChannels: 32, groups: 1, kh: 3, kw: 3);
+        _L0WT = s_useAvx2 ? null : global::ConvGen.TransposedWeights.ForConv(_layer0Weight, inChannels: 32, groups: 1, kh: 3, kw: 3);
         _L0WU = global::ConvGen.WinogradWeights.ForConv3x3(_layer0Weight, inChannels: 32);
         _L0WTU = global::ConvGen.WinogradWeights.ForConv3x3DataGrad(_layer0Weight, inChannels: 32);
         var random = new Random(seed);
@@ -178,7 +178,7 @@ public unsafe partial class Winograd : global::ConvGen.INetwork
         global::ConvGen.Parallelism.For(batch * 4, &Step2, frame, itemNanoseconds: 48); // output
     }
 
-    private readonly global::ConvGen.TransposedWeights _L0WT;
+    private readonly global::ConvGen.TransposedWeights? _L0WT;
     private readonly global::ConvGen.WinogradWeights _L0WU;
     private readonly global::ConvGen.WinogradWeights _L0WTU;
     private readonly float[] _partialSums = GC.AllocateArray<float>(73984, pinned: true); // 8 chunks' partial sums per chunked weight gradient
@@ -201,7 +201,7 @@ public unsafe partial class Winograd : global::ConvGen.INetwork
                 throw new InvalidOperationException(_recordedBatch == 0
                     ? $"Backward(batch: {batch}) needs a recorded Forward of the same batch on this instance first, and there is none (is RecordForBackward false?)."
                     : $"Backward(batch: {batch}) must follow a Forward of the same batch, but the last recorded Forward on this instance ran batch {_recordedBatch}.");
-            if (wantInput && !s_useAvx2) _L0WT.Refresh(); // for the scalar twin of a Winograd kernel, which reads them untransformed
+            if (wantInput && !s_useAvx2) _L0WT!.Refresh(); // for the scalar twin of a Winograd kernel, which reads them untransformed
             if (wantInput && s_useAvx2) _L0WTU.Refresh(); // layer 0's weights as they are now, transposed, flipped and transformed for its Winograd backward-data kernel
             float[] gradients = global::ConvGen.Workspace.Ensure(ref _gradients, checked((long)batch * GradientFloatsPerSample));
             fixed (float* og = outputGradient, ig = inputGradient, tape = _recorded, gs = gradients)
@@ -213,7 +213,7 @@ public unsafe partial class Winograd : global::ConvGen.INetwork
                 frame.G0 = gs + (nint)batch * 0;
                 frame.G1 = gs + (nint)batch * 768;
                 frame.G2 = gs + (nint)batch * 1536;
-                frame.L0WT = _L0WT.Pointer;
+                frame.L0WT = _L0WT is null ? null : _L0WT.Pointer;
                 frame.L0WTU = _L0WTU.Pointer;
                 frame.Partials = (float*)Unsafe.AsPointer(ref global::System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(_partialSums)); // pinned at allocation
                 global::ConvGen.Parallelism.For(batch * 4, &Back0, &frame, itemNanoseconds: 48); // ∂loss/∂output into the internal layout

@@ -57,7 +57,7 @@ public unsafe partial class WinogradByGroups : global::ConvGen.INetwork
         _layer0Weight = new global::ConvGen.Parameter("0.weight", new int[] { 160, 128, 3, 3 }, global::ConvGen.ParameterLayout.ConvBlocked(160, 128, 1, 3, 3));
         _layer0Bias = new global::ConvGen.Parameter("0.bias", new int[] { 160 }, global::ConvGen.ParameterLayout.Vector(160));
         _parameters = new global::ConvGen.Parameter[] { _layer0Weight, _layer0Bias };
-        _L0WT = global::ConvGen.TransposedWeights.ForConv(_layer0Weight, inChannels: 128, groups: 1, kh: 3, kw: 3);
+        _L0WT = s_useAvx2 ? null : global::ConvGen.TransposedWeights.ForConv(_layer0Weight, inChannels: 128, groups: 1, kh: 3, kw: 3);
         _L0WU = global::ConvGen.WinogradWeights.ForConv3x3(_layer0Weight, inChannels: 128);
         _L0WTU = global::ConvGen.WinogradWeights.ForConv3x3DataGrad(_layer0Weight, inChannels: 128);
         var random = new Random(seed);
@@ -175,7 +175,7 @@ public unsafe partial class WinogradByGroups : global::ConvGen.INetwork
         global::ConvGen.Parallelism.For(batch * 20, &Step2, frame, itemNanoseconds: 8); // output
     }
 
-    private readonly global::ConvGen.TransposedWeights _L0WT;
+    private readonly global::ConvGen.TransposedWeights? _L0WT;
     private readonly global::ConvGen.WinogradWeights _L0WU;
     private readonly global::ConvGen.WinogradWeights _L0WTU;
 
@@ -197,7 +197,7 @@ public unsafe partial class WinogradByGroups : global::ConvGen.INetwork
                 throw new InvalidOperationException(_recordedBatch == 0
                     ? $"Backward(batch: {batch}) needs a recorded Forward of the same batch on this instance first, and there is none (is RecordForBackward false?)."
                     : $"Backward(batch: {batch}) must follow a Forward of the same batch, but the last recorded Forward on this instance ran batch {_recordedBatch}.");
-            if (wantInput && !s_useAvx2) _L0WT.Refresh(); // for the scalar twin of a Winograd kernel, which reads them untransformed
+            if (wantInput && !s_useAvx2) _L0WT!.Refresh(); // for the scalar twin of a Winograd kernel, which reads them untransformed
             if (wantInput && s_useAvx2) _L0WTU.Refresh(); // layer 0's weights as they are now, transposed, flipped and transformed for its Winograd backward-data kernel
             float[] gradients = global::ConvGen.Workspace.Ensure(ref _gradients, checked((long)batch * GradientFloatsPerSample));
             fixed (float* og = outputGradient, ig = inputGradient, tape = _recorded, gs = gradients)
@@ -209,7 +209,7 @@ public unsafe partial class WinogradByGroups : global::ConvGen.INetwork
                 frame.G0 = gs + (nint)batch * 0;
                 frame.G1 = gs + (nint)batch * 640;
                 frame.G2 = gs + (nint)batch * 1152;
-                frame.L0WT = _L0WT.Pointer;
+                frame.L0WT = _L0WT is null ? null : _L0WT.Pointer;
                 frame.L0WTU = _L0WTU.Pointer;
                 global::ConvGen.Parallelism.For(batch * 20, &Back0, &frame, itemNanoseconds: 8); // ∂loss/∂output into the internal layout
                 global::ConvGen.Parallelism.For(20, &Back1, &frame, itemNanoseconds: 8 * batch); // ∂ layer 0 bias

@@ -65,12 +65,6 @@ public static class NetworkCheck
         return x;
     }
 
-    /// <summary>
-    /// Checks parameter names/shapes and lengths, sets random parameters through <see cref="Parameter.CopyFrom"/>, runs
-    /// <paramref name="batch"/> random samples (uniform in ±<paramref name="inputScale"/>) through <c>Forward</c>, recorded
-    /// and unrecorded, and compares with the reference.
-    /// Returns null when everything matches, else a report naming the network (all its layers) and the first bad values.
-    /// </summary>
     // Floats on each side of an output span that a check fills with GuardValue and expects back unchanged: a kernel
     // that writes the caller's output directly and stores a row too many would otherwise go unseen (or corrupt the heap).
     private const int GuardFloats = 4096;
@@ -95,6 +89,12 @@ public static class NetworkCheck
         return at < 0 ? null : $"{what} wrote {guarded[at]} outside its output span, at offset {at - GuardFloats} from its start (length {length})";
     }
 
+    /// <summary>
+    /// Checks parameter names/shapes and lengths, sets random parameters through <see cref="Parameter.CopyFrom"/>, runs
+    /// <paramref name="batch"/> random samples (uniform in ±<paramref name="inputScale"/>) through <c>Forward</c>, recorded
+    /// and unrecorded, and compares with the reference.
+    /// Returns null when everything matches, else a report naming the network (all its layers) and the first bad values.
+    /// </summary>
     public static string? Check(INetwork network, NetworkSpec spec, int batch, int seed, float inputScale = 1f)
     {
         var problems = new StringBuilder();
