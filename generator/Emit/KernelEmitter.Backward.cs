@@ -200,9 +200,9 @@ internal sealed partial class KernelEmitter
     /// Each work item reads the ∂Z planes of its output blocks and the X planes of its input channels for every sample,
     /// and the items that follow it read the same ∂Z planes. Over a whole batch of 32 those planes no longer fit in L2,
     /// and each item streamed them again from memory. A pass holds as many samples as keep one item's planes within
-    /// 512 KiB (1 for 64→64 3x3 at 56×56, 5 for 128→128 at 28×28, 20 for 256→256 at 14×14, 2 for 64→256 1x1 at
-    /// 56×56); at batch 32 those weight gradients went from 78 to 69 ms, 83 to 71, 75 to 72 and 54 to 40 (1 thread,
-    /// medians of 3 alternating runs on a busy machine).
+    /// 512 KiB (1 for 64→64 3x3 at 56×56, 6 for 128→128 at 28×28, 25 for 256→256 at 14×14, 2 for 64→256 1x1 at
+    /// 56×56, with today's tiles); at batch 32 those weight gradients went from 78 to 69 ms, 83 to 71, 75 to 72 and 54
+    /// to 40 (1 thread, medians of 3 alternating runs on a busy machine, with the tiles of the time).
     /// </remarks>
     public static int? SamplesPerPass(BackwardStep step)
     {
@@ -347,12 +347,24 @@ internal sealed partial class KernelEmitter
                             if (blocks % o != 0 || span % i != 0 || kh % r != 0 || (s.Input.Blocked && 8 % i != 0)) continue;
                             var t = new WeightGradTile(o, i, r, span, blocks, kh, kw, columns);
                             if (t.Accumulators > MaxAccumulators) continue;
-                            if (columns < kw ? t.Rate > best.Rate : t.Accumulators > best.Accumulators || (t.Accumulators == best.Accumulators && t.Loads < best.Loads))
+                            if (columns < kw ? t.Rate > best.Rate : Better(t, best, s.Input.Blocked))
                                 best = t;
                         }
             }
             return best;
         }
+
+        // More accumulators; then a higher estimated rate; then fewer cache lines per FMA; then fewer loads.
+        private static bool Better(WeightGradTile t, WeightGradTile best, bool blocked)
+        {
+            if (t.Accumulators != best.Accumulators) return t.Accumulators > best.Accumulators;
+            if (t.Rate != best.Rate) return t.Rate > best.Rate;
+            if (t.Lines(blocked) != best.Lines(blocked)) return t.Lines(blocked) < best.Lines(blocked);
+            return t.Loads < best.Loads;
+        }
+
+        /// <summary>Cache lines per pixel per FMA (×1000): ∂Z half a line per block, X half a line per 8-channel block row (blocked) or 1/16 per channel row (planar).</summary>
+        private int Lines(bool blocked) => (int)(1000 * (Outputs * 0.5 + Rows * (blocked ? 0.5 * ((Inputs + 7) / 8) : Inputs / 16.0)) / Accumulators);
 
         /// <summary>Loads per pixel: gradient vectors plus input broadcasts.</summary>
         private int Loads => Outputs + Inputs * Rows * Columns;

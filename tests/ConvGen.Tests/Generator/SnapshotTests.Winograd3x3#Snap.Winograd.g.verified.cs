@@ -470,14 +470,14 @@ public unsafe partial class Winograd : global::ConvGen.INetwork
     }
 
     // ∂W[o,i,ΔY,ΔX] += Σ_{n,y,x} ∂Z[n,o,y,x] · X[n,i,1·y+1·ΔY,1·x+1·ΔX]   (layer 0, X zero-padded)
-    // Each work item owns 32 outputs × 1 input channel(s) × 1 kernel row(s) × 3: 12 accumulators in registers, reduced over every pixel of rows [Y0, Y1) of the pass's samples [N0, N1).
+    // Each work item owns 16 outputs × 2 input channel(s) × 1 kernel row(s) × 3: 12 accumulators in registers, reduced over every pixel of rows [Y0, Y1) of the pass's samples [N0, N1).
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Back2Tile(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
-            int ky0 = item % 3, r0 = item / 3 % 32, ob0 = item / 96 * 4;
+            int ky0 = item % 3, r0 = item / 3 % 16 * 2, ob0 = item / 48 * 2;
             int ic0 = r0;
             int oy0 = Math.Max(0, 1 - ky0), oy1 = Math.Min(4, 4 - ky0 + 1);
             Vector256<float> a0 = Vector256<float>.Zero, a1 = Vector256<float>.Zero, a2 = Vector256<float>.Zero, a3 = Vector256<float>.Zero, a4 = Vector256<float>.Zero, a5 = Vector256<float>.Zero, a6 = Vector256<float>.Zero, a7 = Vector256<float>.Zero, a8 = Vector256<float>.Zero, a9 = Vector256<float>.Zero, a10 = Vector256<float>.Zero, a11 = Vector256<float>.Zero;
@@ -492,25 +492,26 @@ public unsafe partial class Winograd : global::ConvGen.INetwork
                     for (int ox = 0; ox < 6; ox++)
                     {
                         float* xp = xr + ox * 8;
+                        Vector256<float> g0_0 = Vector256.Load(gr + ox * 8);
+                        Vector256<float> g0_1 = Vector256.Load(gr + 192 + ox * 8);
                         Vector256<float> x0 = Vector256.Create(xp[0]);
+                        a0 = Vector256.FusedMultiplyAdd(g0_0, x0, a0);
+                        a6 = Vector256.FusedMultiplyAdd(g0_1, x0, a6);
                         Vector256<float> x8 = Vector256.Create(xp[8]);
+                        a1 = Vector256.FusedMultiplyAdd(g0_0, x8, a1);
+                        a7 = Vector256.FusedMultiplyAdd(g0_1, x8, a7);
                         Vector256<float> x16 = Vector256.Create(xp[16]);
-                        Vector256<float> gv = Vector256.Load(gr + ox * 8);
-                        a0 = Vector256.FusedMultiplyAdd(gv, x0, a0);
-                        a1 = Vector256.FusedMultiplyAdd(gv, x8, a1);
-                        a2 = Vector256.FusedMultiplyAdd(gv, x16, a2);
-                        gv = Vector256.Load(gr + 192 + ox * 8);
-                        a3 = Vector256.FusedMultiplyAdd(gv, x0, a3);
-                        a4 = Vector256.FusedMultiplyAdd(gv, x8, a4);
-                        a5 = Vector256.FusedMultiplyAdd(gv, x16, a5);
-                        gv = Vector256.Load(gr + 384 + ox * 8);
-                        a6 = Vector256.FusedMultiplyAdd(gv, x0, a6);
-                        a7 = Vector256.FusedMultiplyAdd(gv, x8, a7);
-                        a8 = Vector256.FusedMultiplyAdd(gv, x16, a8);
-                        gv = Vector256.Load(gr + 576 + ox * 8);
-                        a9 = Vector256.FusedMultiplyAdd(gv, x0, a9);
-                        a10 = Vector256.FusedMultiplyAdd(gv, x8, a10);
-                        a11 = Vector256.FusedMultiplyAdd(gv, x16, a11);
+                        a2 = Vector256.FusedMultiplyAdd(g0_0, x16, a2);
+                        a8 = Vector256.FusedMultiplyAdd(g0_1, x16, a8);
+                        Vector256<float> x1 = Vector256.Create(xp[1]);
+                        a3 = Vector256.FusedMultiplyAdd(g0_0, x1, a3);
+                        a9 = Vector256.FusedMultiplyAdd(g0_1, x1, a9);
+                        Vector256<float> x9 = Vector256.Create(xp[9]);
+                        a4 = Vector256.FusedMultiplyAdd(g0_0, x9, a4);
+                        a10 = Vector256.FusedMultiplyAdd(g0_1, x9, a10);
+                        Vector256<float> x17 = Vector256.Create(xp[17]);
+                        a5 = Vector256.FusedMultiplyAdd(g0_0, x17, a5);
+                        a11 = Vector256.FusedMultiplyAdd(g0_1, x17, a11);
                     }
                 }
             }
@@ -518,15 +519,15 @@ public unsafe partial class Winograd : global::ConvGen.INetwork
             Vector256.Store(Vector256.Load(dw + 0) + a0, dw + 0);
             Vector256.Store(Vector256.Load(dw + 8) + a1, dw + 8);
             Vector256.Store(Vector256.Load(dw + 16) + a2, dw + 16);
-            Vector256.Store(Vector256.Load(dw + 2304) + a3, dw + 2304);
-            Vector256.Store(Vector256.Load(dw + 2312) + a4, dw + 2312);
-            Vector256.Store(Vector256.Load(dw + 2320) + a5, dw + 2320);
-            Vector256.Store(Vector256.Load(dw + 4608) + a6, dw + 4608);
-            Vector256.Store(Vector256.Load(dw + 4616) + a7, dw + 4616);
-            Vector256.Store(Vector256.Load(dw + 4624) + a8, dw + 4624);
-            Vector256.Store(Vector256.Load(dw + 6912) + a9, dw + 6912);
-            Vector256.Store(Vector256.Load(dw + 6920) + a10, dw + 6920);
-            Vector256.Store(Vector256.Load(dw + 6928) + a11, dw + 6928);
+            Vector256.Store(Vector256.Load(dw + 72) + a3, dw + 72);
+            Vector256.Store(Vector256.Load(dw + 80) + a4, dw + 80);
+            Vector256.Store(Vector256.Load(dw + 88) + a5, dw + 88);
+            Vector256.Store(Vector256.Load(dw + 2304) + a6, dw + 2304);
+            Vector256.Store(Vector256.Load(dw + 2312) + a7, dw + 2312);
+            Vector256.Store(Vector256.Load(dw + 2320) + a8, dw + 2320);
+            Vector256.Store(Vector256.Load(dw + 2376) + a9, dw + 2376);
+            Vector256.Store(Vector256.Load(dw + 2384) + a10, dw + 2384);
+            Vector256.Store(Vector256.Load(dw + 2392) + a11, dw + 2392);
         }
     }
 
@@ -547,7 +548,7 @@ public unsafe partial class Winograd : global::ConvGen.INetwork
             while (row < stop)
             {
                 int n = (int)(row / 4), y = (int)(row - (long)n * 4);
-                int whole = y == 0 ? (int)Math.Min((stop - row) / 4, 113) : 0;
+                int whole = y == 0 ? (int)Math.Min((stop - row) / 4, 170) : 0;
                 pass.N0 = n;
                 pass.N1 = n + Math.Max(whole, 1);
                 pass.Y0 = y;

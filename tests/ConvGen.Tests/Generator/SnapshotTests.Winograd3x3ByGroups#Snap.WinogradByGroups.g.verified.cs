@@ -213,9 +213,9 @@ public unsafe partial class WinogradByGroups : global::ConvGen.INetwork
                 frame.L0WTU = _L0WTU.Pointer;
                 global::ConvGen.Parallelism.For(batch * 20, &Back0, &frame, itemNanoseconds: 8); // ∂loss/∂output into the internal layout
                 global::ConvGen.Parallelism.For(20, &Back1, &frame, itemNanoseconds: 8 * batch); // ∂ layer 0 bias
-                for (frame.N0 = 0; frame.N0 < batch; frame.N0 += 512) // ∂ layer 0 weight, 512 sample(s) per pass
+                for (frame.N0 = 0; frame.N0 < batch; frame.N0 += 682) // ∂ layer 0 weight, 682 sample(s) per pass
                 {
-                    frame.N1 = Math.Min(batch, frame.N0 + 512);
+                    frame.N1 = Math.Min(batch, frame.N0 + 682);
                     global::ConvGen.Parallelism.For(1920, &Back2, &frame, itemNanoseconds: 9.6 * batch);
                 }
                 if (wantInput) global::ConvGen.Parallelism.For(batch * 1, &Back3, &frame, itemNanoseconds: 640); // layer 0: ∂Z onto the zero-padded NCHW8c grid of the Winograd backward-data kernel
@@ -485,14 +485,14 @@ public unsafe partial class WinogradByGroups : global::ConvGen.INetwork
     }
 
     // ∂W[o,i,ΔY,ΔX] += Σ_{n,y,x} ∂Z[n,o,y,x] · X[n,i,1·y+1·ΔY,1·x+1·ΔX]   (layer 0, X zero-padded)
-    // Each work item owns 32 outputs × 1 input channel(s) × 1 kernel row(s) × 3: 12 accumulators in registers, reduced over every pixel of the pass's samples [N0, N1).
+    // Each work item owns 16 outputs × 2 input channel(s) × 1 kernel row(s) × 3: 12 accumulators in registers, reduced over every pixel of the pass's samples [N0, N1).
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Back2(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
-            int ky0 = item % 3, r0 = item / 3 % 128, ob0 = item / 384 * 4;
+            int ky0 = item % 3, r0 = item / 3 % 64 * 2, ob0 = item / 192 * 2;
             int ic0 = r0;
             int oy0 = Math.Max(0, 1 - ky0), oy1 = Math.Min(2, 2 - ky0 + 1);
             Vector256<float> a0 = Vector256<float>.Zero, a1 = Vector256<float>.Zero, a2 = Vector256<float>.Zero, a3 = Vector256<float>.Zero, a4 = Vector256<float>.Zero, a5 = Vector256<float>.Zero, a6 = Vector256<float>.Zero, a7 = Vector256<float>.Zero, a8 = Vector256<float>.Zero, a9 = Vector256<float>.Zero, a10 = Vector256<float>.Zero, a11 = Vector256<float>.Zero;
@@ -507,25 +507,26 @@ public unsafe partial class WinogradByGroups : global::ConvGen.INetwork
                     for (int ox = 0; ox < 2; ox++)
                     {
                         float* xp = xr + ox * 8;
+                        Vector256<float> g0_0 = Vector256.Load(gr + ox * 8);
+                        Vector256<float> g0_1 = Vector256.Load(gr + 32 + ox * 8);
                         Vector256<float> x0 = Vector256.Create(xp[0]);
+                        a0 = Vector256.FusedMultiplyAdd(g0_0, x0, a0);
+                        a6 = Vector256.FusedMultiplyAdd(g0_1, x0, a6);
                         Vector256<float> x8 = Vector256.Create(xp[8]);
+                        a1 = Vector256.FusedMultiplyAdd(g0_0, x8, a1);
+                        a7 = Vector256.FusedMultiplyAdd(g0_1, x8, a7);
                         Vector256<float> x16 = Vector256.Create(xp[16]);
-                        Vector256<float> gv = Vector256.Load(gr + ox * 8);
-                        a0 = Vector256.FusedMultiplyAdd(gv, x0, a0);
-                        a1 = Vector256.FusedMultiplyAdd(gv, x8, a1);
-                        a2 = Vector256.FusedMultiplyAdd(gv, x16, a2);
-                        gv = Vector256.Load(gr + 32 + ox * 8);
-                        a3 = Vector256.FusedMultiplyAdd(gv, x0, a3);
-                        a4 = Vector256.FusedMultiplyAdd(gv, x8, a4);
-                        a5 = Vector256.FusedMultiplyAdd(gv, x16, a5);
-                        gv = Vector256.Load(gr + 64 + ox * 8);
-                        a6 = Vector256.FusedMultiplyAdd(gv, x0, a6);
-                        a7 = Vector256.FusedMultiplyAdd(gv, x8, a7);
-                        a8 = Vector256.FusedMultiplyAdd(gv, x16, a8);
-                        gv = Vector256.Load(gr + 96 + ox * 8);
-                        a9 = Vector256.FusedMultiplyAdd(gv, x0, a9);
-                        a10 = Vector256.FusedMultiplyAdd(gv, x8, a10);
-                        a11 = Vector256.FusedMultiplyAdd(gv, x16, a11);
+                        a2 = Vector256.FusedMultiplyAdd(g0_0, x16, a2);
+                        a8 = Vector256.FusedMultiplyAdd(g0_1, x16, a8);
+                        Vector256<float> x1 = Vector256.Create(xp[1]);
+                        a3 = Vector256.FusedMultiplyAdd(g0_0, x1, a3);
+                        a9 = Vector256.FusedMultiplyAdd(g0_1, x1, a9);
+                        Vector256<float> x9 = Vector256.Create(xp[9]);
+                        a4 = Vector256.FusedMultiplyAdd(g0_0, x9, a4);
+                        a10 = Vector256.FusedMultiplyAdd(g0_1, x9, a10);
+                        Vector256<float> x17 = Vector256.Create(xp[17]);
+                        a5 = Vector256.FusedMultiplyAdd(g0_0, x17, a5);
+                        a11 = Vector256.FusedMultiplyAdd(g0_1, x17, a11);
                     }
                 }
             }
@@ -533,15 +534,15 @@ public unsafe partial class WinogradByGroups : global::ConvGen.INetwork
             Vector256.Store(Vector256.Load(dw + 0) + a0, dw + 0);
             Vector256.Store(Vector256.Load(dw + 8) + a1, dw + 8);
             Vector256.Store(Vector256.Load(dw + 16) + a2, dw + 16);
-            Vector256.Store(Vector256.Load(dw + 9216) + a3, dw + 9216);
-            Vector256.Store(Vector256.Load(dw + 9224) + a4, dw + 9224);
-            Vector256.Store(Vector256.Load(dw + 9232) + a5, dw + 9232);
-            Vector256.Store(Vector256.Load(dw + 18432) + a6, dw + 18432);
-            Vector256.Store(Vector256.Load(dw + 18440) + a7, dw + 18440);
-            Vector256.Store(Vector256.Load(dw + 18448) + a8, dw + 18448);
-            Vector256.Store(Vector256.Load(dw + 27648) + a9, dw + 27648);
-            Vector256.Store(Vector256.Load(dw + 27656) + a10, dw + 27656);
-            Vector256.Store(Vector256.Load(dw + 27664) + a11, dw + 27664);
+            Vector256.Store(Vector256.Load(dw + 72) + a3, dw + 72);
+            Vector256.Store(Vector256.Load(dw + 80) + a4, dw + 80);
+            Vector256.Store(Vector256.Load(dw + 88) + a5, dw + 88);
+            Vector256.Store(Vector256.Load(dw + 9216) + a6, dw + 9216);
+            Vector256.Store(Vector256.Load(dw + 9224) + a7, dw + 9224);
+            Vector256.Store(Vector256.Load(dw + 9232) + a8, dw + 9232);
+            Vector256.Store(Vector256.Load(dw + 9288) + a9, dw + 9288);
+            Vector256.Store(Vector256.Load(dw + 9296) + a10, dw + 9296);
+            Vector256.Store(Vector256.Load(dw + 9304) + a11, dw + 9304);
         }
     }
 
