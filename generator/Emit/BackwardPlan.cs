@@ -385,19 +385,19 @@ internal sealed class BackwardPlan
             int h = source.H + d * (kh - 1), w = source.W + d * (kw - 1);
             int top = d * (kh - 1) - l.PadTop, left = d * (kw - 1) - l.PadLeft;
             var transposed = TransposedConv(l, l.Output.C, h, w, source, kh, kw, d);
-            if (AddWinogradDataGrad(l, transposed, gz, gx, weight, h, w, top, left, inputOnly))
+            // Stride 1 with ∂Z whole inside the grid (no crop): the grid is ∂Z's zero-padded frame.
+            bool framed = l.Stride == 1 && top >= 0 && left >= 0 && top + gz.H <= h && left + gz.W <= w;
+            if (!AddWinogradDataGrad(l, transposed, gz, gx, weight, h, w, top, left, framed, inputOnly))
             {
-                grad[source.Field] = InLayoutOf(source, gx, inputOnly);
-                return;
+                // Where the kernel reads no tap on the grid's zero border, it reads ∂Z in place through a view of the
+                // grid: no copy of ∂Z onto it (a pass over ∂Z that, at 2 threads, writes what the other core has just read).
+                var view = framed ? Tensor.ZeroPadded(gz, h, w, top, left) : null;
+                var grid = view is not null && new ConvStep(transposed, view, gx, null, "", null, view, view.View).ReadsOnlyInterior
+                    ? view
+                    : Grid(l, gz, h, w, l.Stride, top, left, gx.Blocked, inputOnly);
+                AddTransposedConv(transposed, grid, gx, weight, TransposedPointer(l), TransposedFactory(weight, l, source.C), inputOnly,
+                    l.Stride == 1 ? Zeros(grid, gz, top, left) : default);
             }
-            // Where the kernel reads no tap on the grid's zero border, it reads ∂Z in place through a view of the grid:
-            // no copy of ∂Z onto it (a pass over ∂Z that, at 2 threads, writes what the other core has just read).
-            var view = l.Stride == 1 && top >= 0 && left >= 0 && top + gz.H <= h && left + gz.W <= w ? Tensor.ZeroPadded(gz, h, w, top, left) : null;
-            var grid = view is not null && new ConvStep(transposed, view, gx, null, "", null, view, view.View).ReadsOnlyInterior
-                ? view
-                : Grid(l, gz, h, w, l.Stride, top, left, gx.Blocked, inputOnly);
-            AddTransposedConv(transposed, grid, gx, weight, TransposedPointer(l), TransposedFactory(weight, l, source.C), inputOnly,
-                l.Stride == 1 ? Zeros(grid, gz, top, left) : default);
         }
         grad[source.Field] = InLayoutOf(source, gx, inputOnly);
     }
@@ -541,12 +541,12 @@ internal sealed class BackwardPlan
     /// Backward-data of a stride-1 3x3 layer whose flipped, transposed kernel the Winograd kernel runs
     /// (<see cref="ConvStep.WinogradFits"/>): ∂Z copied onto a zero-padded NCHW8c grid by pairs of rows (∂Z itself where
     /// it already is one), then the Winograd kernel over the transformed transposed weights. Returns false (nothing
-    /// added) where it does not fit.
+    /// added) where it does not fit: <paramref name="framed"/> (stride 1, ∂Z whole inside the grid) is required.
     /// </summary>
-    private bool AddWinogradDataGrad(LayerModel l, LayerModel transposed, Tensor gz, Tensor gx, ParameterPlan weight, int h, int w, int top, int left, bool inputOnly)
+    private bool AddWinogradDataGrad(LayerModel l, LayerModel transposed, Tensor gz, Tensor gx, ParameterPlan weight, int h, int w, int top, int left,
+        bool framed, bool inputOnly)
     {
-        if (l.Stride != 1 || !ConvStep.WinogradFits(transposed) || !gz.Blocked || !gx.Blocked
-            || top < 0 || left < 0 || top + gz.H > h || left + gz.W > w) return false;
+        if (!framed || !ConvStep.WinogradFits(transposed) || !gz.Blocked || !gx.Blocked) return false;
         var grid = top == 0 && left == 0 && h == gz.H && w == gz.W ? gz : New(true, gz.C, h, w, Tensor.BlockedStride(gz.C, h, w));
         if (grid != gz)
             Steps.Add(new CopyGradStep(new CopyStep(gz, grid, top, left, $"layer {l.Index}: ∂Z onto the zero-padded NCHW8c grid of the Winograd backward-data kernel",
