@@ -25,8 +25,7 @@ public sealed unsafe class WinogradWeights
     /// <summary>Output channels per group: four NCHW8c blocks, the width of the kernel's register tile.</summary>
     public const int GroupChannels = 32;
 
-    private readonly Parameter _owner; // keeps alive the pinned array _source points into
-    private readonly float* _source;
+    private readonly Parameter _weight; // the layer's packed weights: [O/8][I][9][8]
     private readonly float[] _transformed;
     private readonly int[] _seen; // the weights as last transformed, bit for bit
     private readonly int _inChannels, _groups;
@@ -39,10 +38,9 @@ public sealed unsafe class WinogradWeights
     // Below this many floats (256 KiB) a refresh is over before a hand-off to another thread would pay.
     private const int ParallelFloats = 1 << 16;
 
-    private WinogradWeights(Parameter owner, float* source, int outChannels, int inChannels, bool dataGrad = false)
+    private WinogradWeights(Parameter weight, int outChannels, int inChannels, bool dataGrad = false)
     {
-        _owner = owner;
-        _source = source;
+        _weight = weight;
         _inChannels = inChannels;
         _groups = outChannels / GroupChannels;
         _dataGrad = dataGrad;
@@ -57,10 +55,10 @@ public sealed unsafe class WinogradWeights
     /// </summary>
     public static WinogradWeights ForConv3x3(Parameter weight, int inChannels)
     {
-        int outChannels = weight.Shape.Count == 4 ? weight.Shape[0] : 0;
-        if (weight.Shape.Count != 4 || weight.Shape[1] != inChannels || weight.Shape[2] != 3 || weight.Shape[3] != 3 || outChannels % GroupChannels != 0)
-            throw new ArgumentException($"Winograd weights need a dense 3x3 layer with a multiple of {GroupChannels} outputs and {inChannels} inputs, but {weight.Name} has shape [{string.Join(", ", weight.Shape)}].", nameof(weight));
-        return new WinogradWeights(weight, weight.Pointer, outChannels, inChannels);
+        int outChannels = Dense3x3Outputs(weight, inChannels);
+        if (outChannels == 0 || outChannels % GroupChannels != 0)
+            throw new ArgumentException($"Winograd weights need a dense 3x3 layer with a multiple of {GroupChannels} outputs and {inChannels} inputs, but {weight.Name} has shape {ShapeOf(weight)}.", nameof(weight));
+        return new WinogradWeights(weight, outChannels, inChannels);
     }
 
     /// <summary>
@@ -71,12 +69,16 @@ public sealed unsafe class WinogradWeights
     /// </summary>
     public static WinogradWeights ForConv3x3DataGrad(Parameter weight, int inChannels)
     {
-        int outChannels = weight.Shape.Count == 4 ? weight.Shape[0] : 0;
-        if (weight.Shape.Count != 4 || weight.Shape[1] != inChannels || weight.Shape[2] != 3 || weight.Shape[3] != 3
-            || inChannels % GroupChannels != 0 || outChannels % 8 != 0 || outChannels == 0)
-            throw new ArgumentException($"Winograd backward-data weights need a dense 3x3 layer with a multiple of {GroupChannels} inputs and of 8 outputs, {inChannels} inputs here, but {weight.Name} has shape [{string.Join(", ", weight.Shape)}].", nameof(weight));
-        return new WinogradWeights(weight, weight.Pointer, inChannels, outChannels, dataGrad: true);
+        int outChannels = Dense3x3Outputs(weight, inChannels);
+        if (outChannels == 0 || outChannels % 8 != 0 || inChannels % GroupChannels != 0)
+            throw new ArgumentException($"Winograd backward-data weights need a dense 3x3 layer with a multiple of {GroupChannels} inputs and of 8 outputs, {inChannels} inputs here, but {weight.Name} has shape {ShapeOf(weight)}.", nameof(weight));
+        return new WinogradWeights(weight, inChannels, outChannels, dataGrad: true);
     }
+
+    /// <summary>The output channels of <paramref name="weight"/> if it is a dense 3x3 layer's with <paramref name="inChannels"/> inputs, else 0.</summary>
+    private static int Dense3x3Outputs(Parameter weight, int inChannels) => weight.Shape is [int o, int i, 3, 3] && i == inChannels ? o : 0;
+
+    private static string ShapeOf(Parameter weight) => $"[{string.Join(", ", weight.Shape)}]";
 
     /// <summary>The transformed weights (pinned).</summary>
     public float* Pointer => (float*)System.Runtime.CompilerServices.Unsafe.AsPointer(ref System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(_transformed));
@@ -102,7 +104,7 @@ public sealed unsafe class WinogradWeights
     {
         var job = new Job
         {
-            Source = _source, Target = Pointer, In = _inChannels, Groups = _groups, Primed = _primed, DataGrad = _dataGrad,
+            Source = _weight.Pointer, Target = Pointer, In = _inChannels, Groups = _groups, Primed = _primed, DataGrad = _dataGrad,
             Seen = (int*)System.Runtime.CompilerServices.Unsafe.AsPointer(ref System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(_seen)),
         };
         if (_transformed.Length >= ParallelFloats) Parallelism.For(_runs, &RefreshRuns, &job);
