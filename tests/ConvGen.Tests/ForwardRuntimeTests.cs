@@ -92,7 +92,7 @@ public sealed class ForwardRuntimeTests
                 {
                     y.AsSpan().Clear();
                     net.Forward(inputs[t], y, t + 1);
-                    int bad = Enumerable.Range(0, y.Length).FirstOrDefault(k => BitConverter.SingleToInt32Bits(y[k]) != BitConverter.SingleToInt32Bits(expected[t][k]), -1);
+                    int bad = NetworkCheck.FirstBitDifference(expected[t], y);
                     if (bad >= 0) failures[t] = $"thread {t}, iteration {i}: output[{bad}] = {y[bad]:R}, sequential gave {expected[t][bad]:R}";
                 }
             }

@@ -50,7 +50,7 @@ public sealed class WinogradTests
 
     private static void AssertSameBits(float[] expected, float[] actual, string what)
     {
-        int bad = Enumerable.Range(0, expected.Length).FirstOrDefault(k => BitConverter.SingleToInt32Bits(expected[k]) != BitConverter.SingleToInt32Bits(actual[k]), -1);
+        int bad = NetworkCheck.FirstBitDifference(expected, actual);
         Assert.True(bad < 0, bad < 0 ? "" : $"{what}: output[{bad}] = {actual[bad]:R}, a fresh instance with the same weights gives {expected[bad]:R}");
     }
 

@@ -65,6 +65,10 @@ public static class NetworkCheck
         return x;
     }
 
+    /// <summary>The first index where the two arrays differ bit for bit (NaN payloads and ±0 included), or −1.</summary>
+    public static int FirstBitDifference(float[] expected, float[] actual)
+        => Enumerable.Range(0, expected.Length).FirstOrDefault(k => BitConverter.SingleToInt32Bits(expected[k]) != BitConverter.SingleToInt32Bits(actual[k]), -1);
+
     // Floats on each side of an output span that a check fills with GuardValue and expects back unchanged: a kernel
     // that writes the caller's output directly and stores a row too many would otherwise go unseen (or corrupt the heap).
     private const int GuardFloats = 4096;
