@@ -331,13 +331,16 @@ internal sealed class BackwardPlan
         }
         else
         {
-            // A last layer that wrote the caller's NCHW (ConvStep.PlanarOutput): its weight gradient loads 8 output
-            // channels of a pixel as one vector, so it reads an NCHW8c copy of ∂Z (backward-data takes ∂Z as it is).
+            // A last layer that wrote the caller's NCHW (ConvStep.PlanarOutput, TransposesOutput): its weight gradient
+            // loads 8 output channels of a pixel as one vector, so it reads an NCHW8c copy of ∂Z. Backward-data takes
+            // ∂Z as it is after the planar-output kernel, and the copy after the register-tiled one, whose backward-data
+            // kernels are those of any blocked layer.
             var weightGz = gz;
             if (!gz.Blocked && !c.PlanarGemm)
             {
                 weightGz = New(true, gz.C, gz.H, gz.W, Tensor.BlockedStride(gz.C, gz.H, gz.W));
-                Steps.Add(new CopyGradStep(new CopyStep(gz, weightGz, 0, 0, $"layer {l.Index}: ∂Z into NCHW8c for the weight gradient"), false));
+                Steps.Add(new CopyGradStep(new CopyStep(gz, weightGz, 0, 0, $"layer {l.Index}: ∂Z into NCHW8c{(c.TransposesOutput ? "" : " for the weight gradient")}"), false));
+                if (c.TransposesOutput) gz = weightGz;
             }
             string? mask = null;
             if (l.Groups > 1 && !l.IsDepthwise)

@@ -21,7 +21,7 @@ internal sealed record ConvTiling(int Blocks, int Pixels, int TileCount, int Las
     {
         var l = s.Layer;
         int outBlocks = Tensor.Blocks(l.Output.C);
-        int blocks = BlocksPerTile(l);
+        int blocks = BlocksPerTile(l, s.TransposesOutput);
         int pixels = Math.Min(12 / blocks, Rows(s).Y.W);
         int tiles = (outBlocks + blocks - 1) / blocks;
         int last = outBlocks - (tiles - 1) * blocks;
@@ -49,11 +49,13 @@ internal sealed record ConvTiling(int Blocks, int Pixels, int TileCount, int Las
     /// 4×3 loads 7 vectors per 12 FMAs where 2×6 loads 8, reads the input once per 4 blocks rather than per 2, and
     /// cuts a 14-pixel row into 3+3+3+3+2 rather than 5+5+4: 256→256 3x3 at 14×14 ran 5% faster forward and 3% in
     /// backward-data, 64→256 1x1 5% faster forward; 64- and 128-channel 3x3 layers and the 7x7 stem were unchanged.
+    /// A tile that stores transposed (<see cref="ConvStep.TransposesOutput"/>) takes 2×6 where it can: one 8×8 transpose
+    /// per 6 pixels rather than per 3. With 4×3 the stem's tiles took about 2% more time than the blocked ones.
     /// </summary>
-    private static int BlocksPerTile(LayerModel l)
+    private static int BlocksPerTile(LayerModel l, bool transposes)
     {
         int outBlocks = Tensor.Blocks(l.Output.C);
-        return l.Groups > 1 ? 1 : outBlocks % 4 == 0 ? 4 : outBlocks % 3 == 0 ? 3 : outBlocks >= 2 ? 2 : 1;
+        return l.Groups > 1 ? 1 : transposes && outBlocks % 2 == 0 ? 2 : outBlocks % 4 == 0 ? 4 : outBlocks % 3 == 0 ? 3 : outBlocks >= 2 ? 2 : 1;
     }
 
     /// <summary>
@@ -67,7 +69,7 @@ internal sealed record ConvTiling(int Blocks, int Pixels, int TileCount, int Las
         if (l.KernelHeight != 1 || l.KernelWidth != 1 || l.Stride != 1 || l.HasPadding || l.IsDepthwise)
             return (s.From, s.To);
         int pixels = l.Output.H * l.Output.W;
-        int tile = 12 / BlocksPerTile(l), best = l.Output.W;
+        int tile = 12 / BlocksPerTile(l, s.TransposesOutput), best = l.Output.W;
         long bestCalls = (long)l.Output.H * ((l.Output.W + tile - 1) / tile);
         for (int row = 1; row <= Math.Min(pixels, 192); row++)
         {
@@ -154,10 +156,11 @@ internal sealed partial class KernelEmitter
         var (x, y) = ConvTiling.Rows(s);
         int taps = l.KernelHeight * l.KernelWidth;
         int weightBlock = t.Span * taps * 8;
+        int pixelStride = OutputPixelStride(s), blockStride = OutputBlockStride(s, y);
 
         // Dispatcher: the AVX2 kernel where the CPU has it, else the scalar twin.
         w.Line($"// {ConvFormula(l)}");
-        w.Line($"// {Describe(s)}; tile {t.Blocks}×8 channels × {t.Pixels} pixels");
+        w.Line($"// {Describe(s)}; tile {t.Blocks}×8 channels × {t.Pixels} pixels{(s.TransposesOutput ? ", stored transposed into NCHW" : "")}");
         w.Line(Hot);
         w.Line($"private static void {name}(void* state, int begin, int end) {{ if (s_useAvx2) {name}Avx(state, begin, end); else {name}Scalar(state, begin, end); }}");
         w.Line();
@@ -168,7 +171,7 @@ internal sealed partial class KernelEmitter
         w.Line($"float* x = {Sample(x)} + oy * {l.Stride * x.RowStride}{(x.IsView ? $" - {x.ViewOffset}; // a view: the grid's zero border is not in memory, and no tap reads it" : ";")}");
         w.Line($"float* w = f->{s.WeightPointer} + tile * {t.Blocks * weightBlock};");
         w.Line(s.BiasPointer is null ? "float* b = null;" : $"float* b = f->{s.BiasPointer} + tile * {t.Blocks * 8};");
-        w.Line($"float* y = {Sample(y)} + (nint)tile * {t.Blocks * y.PlaneStride} + oy * {y.RowStride};");
+        w.Line($"float* y = {Sample(y)} + (nint)tile * {t.Blocks * blockStride} + oy * {y.RowStride};");
         w.Line($"int ic0 = {FirstInput(l, t)};");
         string rows = "";
         if (s.SkipsZeroRows)
@@ -177,10 +180,13 @@ internal sealed partial class KernelEmitter
             w.Line(KernelRows(s, x));
             rows = ", ky0, ky1";
         }
-        var variants = new List<(int Blocks, int Pixels, int? At)>();
+        var variants = new List<(int Blocks, int Pixels, int? At, bool Masked)>();
         // A tile whose taps reach into the zero columns of the input gets a variant of its own, with those taps left out.
         bool AtBorder(int start, int pixels)
             => s.SkipsZeroColumns && (l.Stride * start < s.Zeros.Left || l.Stride * (start + pixels - 1) + l.KernelWidth - 1 >= x.W - s.Zeros.Right);
+        // So does a tile whose transposed stores would run past the end of the row (see EmitTransposedStores).
+        bool Masked(int start, int pixels) => s.TransposesOutput && start + (pixels - 1) / 8 * 8 + 8 > y.W;
+        string Variant(int blocks, int pixels, int? at, bool masked) => $"{name}Tile{blocks}x{pixels}{(at is { } a ? $"At{a}" : "")}{(masked ? "Masked" : "")}";
         void Row(int blocks)
         {
             // The row is cut into tiles of as equal a width as the tile allows (14 = 7 + 7, not 12 + 2): a narrow last
@@ -191,23 +197,26 @@ internal sealed partial class KernelEmitter
             var tiles = new List<(int Start, int Pixels)>();
             foreach (var (pixels, n) in new[] { (wide, wideCount), (narrow, count - wideCount) })
                 for (int i = 0; i < n; i++, start += pixels) tiles.Add((start, pixels));
-            string Arguments(int first) => first == 0 ? $"x, w, b, y, ic0{rows}" : $"x + {first * step}, w, b, y + {first * 8}, ic0{rows}";
+            string Arguments(int first) => first == 0 ? $"x, w, b, y, ic0{rows}" : $"x + {first * step}, w, b, y + {first * pixelStride}, ic0{rows}";
             for (int k = 0; k < tiles.Count;)
             {
                 var (first, pixels) = tiles[k];
-                if (AtBorder(first, pixels))
+                bool masked = Masked(first, pixels);
+                if (AtBorder(first, pixels) || masked)
                 {
-                    w.Line($"{name}Tile{blocks}x{pixels}At{first}({Arguments(first)});");
-                    variants.Add((blocks, pixels, first));
+                    int? at = AtBorder(first, pixels) ? first : null;
+                    w.Line($"{Variant(blocks, pixels, at, masked)}({Arguments(first)});");
+                    variants.Add((blocks, pixels, at, masked));
                     k++;
                     continue;
                 }
                 // A run of interior tiles of one width: one call, or a loop.
                 int end = k;
-                while (end < tiles.Count && tiles[end].Pixels == pixels && !AtBorder(tiles[end].Start, pixels)) end++;
-                if (end - k == 1) w.Line($"{name}Tile{blocks}x{pixels}({Arguments(first)});");
-                else w.Line($"for (int ox = {first}; ox < {first + (end - k) * pixels}; ox += {pixels}) {name}Tile{blocks}x{pixels}(x + ox{(step == 1 ? "" : $" * {step}")}, w, b, y + ox * 8, ic0{rows});");
-                variants.Add((blocks, pixels, null));
+                while (end < tiles.Count && tiles[end].Pixels == pixels && !AtBorder(tiles[end].Start, pixels) && !Masked(tiles[end].Start, pixels)) end++;
+                string tile = Variant(blocks, pixels, null, false);
+                if (end - k == 1) w.Line($"{tile}({Arguments(first)});");
+                else w.Line($"for (int ox = {first}; ox < {first + (end - k) * pixels}; ox += {pixels}) {tile}(x + ox{(step == 1 ? "" : $" * {step}")}, w, b, y + {Times("ox", pixelStride)}, ic0{rows});");
+                variants.Add((blocks, pixels, null, false));
                 k = end;
             }
         }
@@ -228,14 +237,15 @@ internal sealed partial class KernelEmitter
         w.Close();
         w.Line();
 
-        foreach (var (blocks, pixels, at) in variants.Distinct())
-            EmitConvTile($"{name}Tile{blocks}x{pixels}{(at is { } a ? $"At{a}" : "")}", s, t, blocks, pixels, weightBlock, at);
+        foreach (var (blocks, pixels, at, masked) in variants.Distinct())
+            EmitConvTile(Variant(blocks, pixels, at, masked), s, t, blocks, pixels, weightBlock, at, masked);
         EmitConvScalar($"{name}Scalar", s, t, weightBlock);
     }
 
     /// <param name="at">For a tile at the row's ends (<see cref="ConvStep.SkipsZeroColumns"/>): its first output column,
     /// so that the taps reading the zero columns are left out.</param>
-    private void EmitConvTile(string name, ConvStep s, ConvTiling t, int blocks, int pixels, int weightBlock, int? at)
+    /// <param name="masked">A tile near the end of the row whose transposed stores are masked to its own pixels.</param>
+    private void EmitConvTile(string name, ConvStep s, ConvTiling t, int blocks, int pixels, int weightBlock, int? at, bool masked)
     {
         var l = s.Layer;
         var (x, y) = ConvTiling.Rows(s);
@@ -246,6 +256,7 @@ internal sealed partial class KernelEmitter
         w.Line($"// {blocks}×{pixels} tile: acc[block][pixel] += W[block][tap] · broadcast(X[pixel][tap]); "
             + (blocks > pixels ? "broadcasts in registers, one weight load per block." : "weights in registers, one broadcast per input value."));
         if (at is { } column) w.Line($"// At output column {column}: the taps on the input's zero columns are left out.");
+        if (masked) w.Line("// Near the row's end: the transposed stores are masked to the tile's own pixels.");
         w.Line(Hot);
         bool skip = s.SkipsZeroRows;
         w.Open($"private static void {name}(float* x, float* w, float* b, float* y, int ic0{(skip ? ", int ky0, int ky1" : "")})");
@@ -288,11 +299,44 @@ internal sealed partial class KernelEmitter
             }
         }
         if (loop) w.Close();
-        for (int k = 0; k < blocks; k++)
-            for (int p = 0; p < pixels; p++)
-                w.Line($"Avx.Store(y + {k * y.PlaneStride + p * 8}, {Apply(s.Activation, $"a{k}_{p}", true)});");
+        if (s.TransposesOutput) EmitTransposedStores(s, y, blocks, pixels, masked);
+        else
+            for (int k = 0; k < blocks; k++)
+                for (int p = 0; p < pixels; p++)
+                    w.Line($"Avx.Store(y + {k * y.PlaneStride + p * 8}, {Apply(s.Activation, $"a{k}_{p}", true)});");
         w.Close();
         w.Line();
+    }
+
+    /// <summary>Floats from one output pixel of a row to the next as the register tile stores them (NCHW8c: 8; NCHW: 1).</summary>
+    private static int OutputPixelStride(ConvStep s) => s.TransposesOutput ? 1 : 8;
+
+    /// <summary>Floats from one block of 8 output channels to the next.</summary>
+    private static int OutputBlockStride(ConvStep s, Tensor y) => s.TransposesOutput ? 8 * y.PlaneStride : y.PlaneStride;
+
+    /// <summary>
+    /// The tile's stores into NCHW (<see cref="ConvStep.TransposesOutput"/>): per block, up to 8 pixel vectors are
+    /// transposed into 8 channel rows and each row is stored as one vector. A tile of fewer than 8 pixels fills its
+    /// remaining lanes with its last pixel: they land on the next tile's pixels, which that tile, called after this one
+    /// in the same work item, overwrites. Where that would run past the end of the row (into another work item's row),
+    /// the tile is <paramref name="masked"/> and stores its own pixels only.
+    /// </summary>
+    private void EmitTransposedStores(ConvStep s, Tensor y, int blocks, int pixels, bool masked)
+    {
+        w.Line($"Vector256<float> {string.Join(", ", Range(8, r => $"r{r}"))};");
+        for (int k = 0; k < blocks; k++)
+            for (int c0 = 0; c0 < pixels; c0 += 8)
+            {
+                int n = Math.Min(8, pixels - c0);
+                w.Line(string.Join(" ", Range(8, r => $"r{r} = {(r < n ? Apply(s.Activation, $"a{k}_{c0 + r}", true) : $"r{n - 1}")};")));
+                w.Line($"global::ConvGen.Registers.Transpose8x8({string.Join(", ", Range(8, r => $"ref r{r}"))});");
+                string mask = masked && n < 8 ? $"Vector256.Create({string.Join(", ", Range(8, j => j < n ? "-1" : "0"))}).AsSingle()" : "";
+                for (int c = 0; c < 8; c++)
+                {
+                    string at = Plus("y", k * OutputBlockStride(s, y) + c * y.PlaneStride + c0);
+                    w.Line(mask.Length == 0 ? $"Avx.Store({at}, r{c});" : $"Avx.MaskStore({at}, {mask}, r{c});");
+                }
+            }
     }
 
     /// <param name="reads">Which pixels this tap reads (all when null); a tap that reads none emits nothing.</param>
@@ -333,7 +377,7 @@ internal sealed partial class KernelEmitter
         w.Open($"for (int ob = tile * {t.Blocks}; ob < Math.Min(tile * {t.Blocks} + {t.Blocks}, {outBlocks}); ob++)");
         w.Line($"int ic0 = {FirstInput(l, t).Replace("tile", "ob")};");
         w.Line($"float* w = f->{s.WeightPointer} + ob * {weightBlock};");
-        w.Line($"float* y = {Sample(y)} + (nint)ob * {y.PlaneStride} + oy * {y.RowStride};");
+        w.Line($"float* y = {Sample(y)} + (nint)ob * {OutputBlockStride(s, y)} + oy * {y.RowStride};");
         w.Line($"for (int ox = 0; ox < {y.W}; ox++)");
         w.Open("for (int lane = 0; lane < 8; lane++)");
         w.Line(s.BiasPointer is null ? "float acc = 0f;" : $"float acc = f->{s.BiasPointer}[ob * 8 + lane];");
@@ -345,7 +389,7 @@ internal sealed partial class KernelEmitter
         if (x.IsView) w.Line($"        if ((uint)({Times("oy", l.Stride)} + ky - {x.View.Top}) < {x.StoredH} && (uint)({Times("ox", l.Stride)} + kx - {x.View.Left}) < {x.StoredW})");
         w.Line($"        {(x.IsView ? "    " : "")}acc += w[((r * {kh} + ky) * {kw} + kx) * 8 + lane] * xc[ky * {l.Dilation * x.RowStride} + kx * {l.Dilation * x.ColumnStride}];");
         w.Close();
-        w.Line($"y[ox * 8 + lane] = {Apply(s.Activation, "acc", false)};");
+        w.Line($"y[{(s.TransposesOutput ? $"lane * {y.PlaneStride} + ox" : "ox * 8 + lane")}] = {Apply(s.Activation, "acc", false)};");
         w.Close();
         w.Close();
         w.Close();

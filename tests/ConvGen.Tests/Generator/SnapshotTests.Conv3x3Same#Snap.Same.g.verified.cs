@@ -81,7 +81,7 @@ public unsafe partial class Same : global::ConvGen.INetwork
         public int Y0, Y1; // and its rows of ∂Z, where one sample is more than a pass or a chunk starts or ends inside one
         public float* Partials; // the chunked weight gradients' partial sums
         public float* T0, Output, T1, T2, T3, T4;
-        public float* OutputGradient, InputGradient, G0, G1, G2;
+        public float* OutputGradient, InputGradient, G0, G1, G2, G3;
         public float* L0W, L0dW;
         public float* L0B, L0dB;
         public float* L2W, L2dW;
@@ -96,7 +96,7 @@ public unsafe partial class Same : global::ConvGen.INetwork
     /// <summary>Floats per sample of a recorded forward: every tensor keeps its own region for Backward.</summary>
     public const long RecordedFloatsPerSample = 8608;
     /// <summary>Floats per sample Backward needs for gradients.</summary>
-    public const long GradientFloatsPerSample = 4000;
+    public const long GradientFloatsPerSample = 4800;
     private readonly object _recordLock = new();
     private float[]? _recorded, _gradients;
     private int _recordedBatch;
@@ -150,12 +150,12 @@ public unsafe partial class Same : global::ConvGen.INetwork
             Frame frame = default;
             float* a = ws, b = ws + (nint)pass * BufferAFloats, scratch = b + (nint)pass * BufferBFloats;
             frame.T2 = a;
-            frame.T4 = b;
             for (int n0 = 0; n0 < batch; n0 += frame.Batch)
             {
                 frame.Batch = Math.Min(pass, batch - n0);
                 frame.T0 = x + (nint)n0 * InputLength;
                 frame.Output = y + (nint)n0 * OutputLength;
+                frame.T4 = overlaps ? b : frame.Output; // the last layer writes the caller's output, unless it could overwrite input it still reads
                 RunForward(&frame);
             }
         }
@@ -192,7 +192,7 @@ public unsafe partial class Same : global::ConvGen.INetwork
         global::ConvGen.Parallelism.For(batch * 10, &Step1, frame, itemNanoseconds: 576); // layer 0: Conv 3x3, 16→16 + Relu
         if (frame->Recording) global::ConvGen.Parallelism.For(batch * 2, &Step2, frame, itemNanoseconds: 288); // layer 2: zero-padded copy of its input for the weight gradient
         global::ConvGen.Parallelism.For(batch * 10, &Step3, frame, itemNanoseconds: 288); // layer 2: Conv 3x3, 16→8
-        global::ConvGen.Parallelism.For(batch * 1, &Step4, frame, itemNanoseconds: 200); // output
+        if (frame->T4 != frame->Output) global::ConvGen.Parallelism.For(batch * 8, &Step4, frame, itemNanoseconds: 25); // output
     }
 
     private readonly global::ConvGen.TransposedWeights _L2WT;
@@ -226,21 +226,23 @@ public unsafe partial class Same : global::ConvGen.INetwork
                 SetTape(ref frame, tape, batch);
                 frame.OutputGradient = og;
                 frame.InputGradient = ig;
-                frame.G0 = gs + (nint)batch * 0;
+                frame.G0 = outputGradient.Overlaps(inputGradient) ? gs + (nint)batch * 0 : og; // read in place, unless ∂loss/∂input could overwrite it while it is read
                 frame.G1 = gs + (nint)batch * 800;
-                frame.G2 = gs + (nint)batch * 2400;
+                frame.G2 = gs + (nint)batch * 1600;
+                frame.G3 = gs + (nint)batch * 3200;
                 frame.L2WT = _L2WT.Pointer;
                 frame.L0WT = _L0WT.Pointer;
                 frame.Partials = (float*)Unsafe.AsPointer(ref global::System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(_partialSums)); // pinned at allocation
-                global::ConvGen.Parallelism.For(batch * 1, &Back0, &frame, itemNanoseconds: 200); // ∂loss/∂output into the internal layout
-                global::ConvGen.Parallelism.For(8, &Back1, &frame, itemNanoseconds: 360 * batch); // ∂ layer 2 weight and bias, in 8 chunks of ∂Z rows
-                Back1Add(&frame);
-                global::ConvGen.Parallelism.For(batch * 10, &Back2, &frame, itemNanoseconds: 288); // ∂ layer 2 input: forward kernel over transposed weights
-                global::ConvGen.Parallelism.For((int)(((long)batch * 1600 + 4095) / 4096), &Back3, &frame, itemNanoseconds: 1024); // ∂ through layer 1 (Relu)
-                global::ConvGen.Parallelism.For(8, &Back4, &frame, itemNanoseconds: 720 * batch); // ∂ layer 0 weight and bias, in 8 chunks of ∂Z rows
-                Back4Add(&frame);
-                if (wantInput) global::ConvGen.Parallelism.For(batch * 10, &Back5, &frame, itemNanoseconds: 576); // ∂ layer 0 input: forward kernel over transposed weights
-                if (wantInput) global::ConvGen.Parallelism.For(batch * 2, &Back6, &frame, itemNanoseconds: 200); // gradient into its tensor's layout
+                if (frame.G0 != og) global::ConvGen.Parallelism.For(batch * 8, &Back0, &frame, itemNanoseconds: 25); // ∂loss/∂output into the internal layout
+                global::ConvGen.Parallelism.For(batch * 1, &Back1, &frame, itemNanoseconds: 200); // layer 2: ∂Z into NCHW8c
+                global::ConvGen.Parallelism.For(8, &Back2, &frame, itemNanoseconds: 360 * batch); // ∂ layer 2 weight and bias, in 8 chunks of ∂Z rows
+                Back2Add(&frame);
+                global::ConvGen.Parallelism.For(batch * 10, &Back3, &frame, itemNanoseconds: 288); // ∂ layer 2 input: forward kernel over transposed weights
+                global::ConvGen.Parallelism.For((int)(((long)batch * 1600 + 4095) / 4096), &Back4, &frame, itemNanoseconds: 1024); // ∂ through layer 1 (Relu)
+                global::ConvGen.Parallelism.For(8, &Back5, &frame, itemNanoseconds: 720 * batch); // ∂ layer 0 weight and bias, in 8 chunks of ∂Z rows
+                Back5Add(&frame);
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 10, &Back6, &frame, itemNanoseconds: 576); // ∂ layer 0 input: forward kernel over transposed weights
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 2, &Back7, &frame, itemNanoseconds: 200); // gradient into its tensor's layout
             }
         }
     }
@@ -1041,7 +1043,7 @@ public unsafe partial class Same : global::ConvGen.INetwork
     }
 
     // Y[n,o,y,x] = B[o] + W[o,I,ΔY,ΔX] · X[n,I,y+ΔY-1,x+ΔX-1]
-    // layer 2: 16×10×10 → 8×10×10, 3x3; tile 1×8 channels × 10 pixels
+    // layer 2: 16×10×10 → 8×10×10, 3x3; tile 1×8 channels × 10 pixels, stored transposed into NCHW
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Step3(void* state, int begin, int end) { if (s_useAvx2) Step3Avx(state, begin, end); else Step3Scalar(state, begin, end); }
 
@@ -1057,17 +1059,18 @@ public unsafe partial class Same : global::ConvGen.INetwork
             float* x = f->T2 + (nint)n * 1600 + oy * 80 - 88; // a view: the grid's zero border is not in memory, and no tap reads it
             float* w = f->L2W + tile * 1152;
             float* b = f->L2B + tile * 8;
-            float* y = f->T4 + (nint)n * 800 + (nint)tile * 800 + oy * 80;
+            float* y = f->T4 + (nint)n * 800 + (nint)tile * 800 + oy * 10;
             int ic0 = 0;
             int ky0 = Math.Max(0, 1 - oy), ky1 = Math.Min(3, 11 - oy);
-            Step3Tile1x10At0(x, w, b, y, ic0, ky0, ky1);
+            Step3Tile1x10At0Masked(x, w, b, y, ic0, ky0, ky1);
         }
     }
 
     // 1×10 tile: acc[block][pixel] += W[block][tap] · broadcast(X[pixel][tap]); weights in registers, one broadcast per input value.
     // At output column 0: the taps on the input's zero columns are left out.
+    // Near the row's end: the transposed stores are masked to the tile's own pixels.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Step3Tile1x10At0(float* x, float* w, float* b, float* y, int ic0, int ky0, int ky1)
+    private static void Step3Tile1x10At0Masked(float* x, float* w, float* b, float* y, int ic0, int ky0, int ky1)
     {
         Vector256<float> a0_0 = Avx.LoadVector256(b + 0), a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0, a0_4 = a0_0, a0_5 = a0_0, a0_6 = a0_0, a0_7 = a0_0, a0_8 = a0_0, a0_9 = a0_0;
         Vector256<float> w0, v;
@@ -1450,16 +1453,27 @@ public unsafe partial class Same : global::ConvGen.INetwork
                 a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
             }
         }
-        Avx.Store(y + 0, a0_0);
-        Avx.Store(y + 8, a0_1);
-        Avx.Store(y + 16, a0_2);
-        Avx.Store(y + 24, a0_3);
-        Avx.Store(y + 32, a0_4);
-        Avx.Store(y + 40, a0_5);
-        Avx.Store(y + 48, a0_6);
-        Avx.Store(y + 56, a0_7);
-        Avx.Store(y + 64, a0_8);
-        Avx.Store(y + 72, a0_9);
+        Vector256<float> r0, r1, r2, r3, r4, r5, r6, r7;
+        r0 = a0_0; r1 = a0_1; r2 = a0_2; r3 = a0_3; r4 = a0_4; r5 = a0_5; r6 = a0_6; r7 = a0_7;
+        global::ConvGen.Registers.Transpose8x8(ref r0, ref r1, ref r2, ref r3, ref r4, ref r5, ref r6, ref r7);
+        Avx.Store(y, r0);
+        Avx.Store(y + 100, r1);
+        Avx.Store(y + 200, r2);
+        Avx.Store(y + 300, r3);
+        Avx.Store(y + 400, r4);
+        Avx.Store(y + 500, r5);
+        Avx.Store(y + 600, r6);
+        Avx.Store(y + 700, r7);
+        r0 = a0_8; r1 = a0_9; r2 = r1; r3 = r1; r4 = r1; r5 = r1; r6 = r1; r7 = r1;
+        global::ConvGen.Registers.Transpose8x8(ref r0, ref r1, ref r2, ref r3, ref r4, ref r5, ref r6, ref r7);
+        Avx.MaskStore(y + 8, Vector256.Create(-1, -1, 0, 0, 0, 0, 0, 0).AsSingle(), r0);
+        Avx.MaskStore(y + 108, Vector256.Create(-1, -1, 0, 0, 0, 0, 0, 0).AsSingle(), r1);
+        Avx.MaskStore(y + 208, Vector256.Create(-1, -1, 0, 0, 0, 0, 0, 0).AsSingle(), r2);
+        Avx.MaskStore(y + 308, Vector256.Create(-1, -1, 0, 0, 0, 0, 0, 0).AsSingle(), r3);
+        Avx.MaskStore(y + 408, Vector256.Create(-1, -1, 0, 0, 0, 0, 0, 0).AsSingle(), r4);
+        Avx.MaskStore(y + 508, Vector256.Create(-1, -1, 0, 0, 0, 0, 0, 0).AsSingle(), r5);
+        Avx.MaskStore(y + 608, Vector256.Create(-1, -1, 0, 0, 0, 0, 0, 0).AsSingle(), r6);
+        Avx.MaskStore(y + 708, Vector256.Create(-1, -1, 0, 0, 0, 0, 0, 0).AsSingle(), r7);
     }
 
     // Y[n,o,y,x] = B[o] + W[o,I,ΔY,ΔX] · X[n,I,y+ΔY-1,x+ΔX-1]
@@ -1476,7 +1490,7 @@ public unsafe partial class Same : global::ConvGen.INetwork
             {
                 int ic0 = 0;
                 float* w = f->L2W + ob * 1152;
-                float* y = f->T4 + (nint)n * 800 + (nint)ob * 800 + oy * 80;
+                float* y = f->T4 + (nint)n * 800 + (nint)ob * 800 + oy * 10;
                 for (int ox = 0; ox < 10; ox++)
                 for (int lane = 0; lane < 8; lane++)
                 {
@@ -1489,13 +1503,13 @@ public unsafe partial class Same : global::ConvGen.INetwork
                                 if ((uint)(oy + ky - 1) < 10 && (uint)(ox + kx - 1) < 10)
                                     acc += w[((r * 3 + ky) * 3 + kx) * 8 + lane] * xc[ky * 80 + kx * 8];
                     }
-                    y[ox * 8 + lane] = acc;
+                    y[lane * 100 + ox] = acc;
                 }
             }
         }
     }
 
-    // Y[n,c,h+0,w+0] = X[n,c,h,w]   (8×10×10 NCHW8c → 8×10×10 NCHW: output)
+    // Y[n,c,h+0,w+0] = X[n,c,h,w]   (8×10×10 NCHW → 8×10×10 NCHW: output)
     // A pure change of layout.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Step4(void* state, int begin, int end)
@@ -1503,30 +1517,17 @@ public unsafe partial class Same : global::ConvGen.INetwork
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
-            int n = item / 1, unit = item % 1;
+            int n = item / 8, unit = item % 8;
             float* x = f->T4 + (nint)n * 800;
-            float* y = f->Output + (nint)n * 800 + (nint)unit * 800;
-            int channels = Math.Min(8 - unit * 8, 8);
-            float* src = x + (nint)unit * 800;
+            float* y = f->Output + (nint)n * 800 + (nint)unit * 100;
+            float* src = x + unit * 100;
             float* dst = y + 0;
-            if (s_useAvx2)
-            {
-                for (int h = 0; h < 10; h++)
-                {
-                    global::ConvGen.Registers.FromBlocked8(src + h * 80 + 0 * 8, dst + h * 10 + 0, 100, channels);
-                    global::ConvGen.Registers.FromBlocked8(src + h * 80 + 2 * 8, dst + h * 10 + 2, 100, channels);
-                }
-            }
-            else
-            {
-                for (int c = 0; c < channels; c++)
-                    for (int h = 0; h < 10; h++)
-                        for (int w = 0; w < 10; w++) dst[c * 100 + h * 10 + w] = src[h * 80 + w * 8 + c];
-            }
+            for (int h = 0; h < 10; h++)
+                new ReadOnlySpan<float>(src + h * 10, 10).CopyTo(new Span<float>(dst + h * 10, 10));
         }
     }
 
-    // Y[n,c,h+0,w+0] = X[n,c,h,w]   (8×10×10 NCHW → 8×10×10 NCHW8c: ∂loss/∂output into the internal layout)
+    // Y[n,c,h+0,w+0] = X[n,c,h,w]   (8×10×10 NCHW → 8×10×10 NCHW: ∂loss/∂output into the internal layout)
     // A pure change of layout.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Back0(void* state, int begin, int end)
@@ -1534,9 +1535,27 @@ public unsafe partial class Same : global::ConvGen.INetwork
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
-            int n = item / 1, unit = item % 1;
+            int n = item / 8, unit = item % 8;
             float* x = f->OutputGradient + (nint)n * 800;
-            float* y = f->G0 + (nint)n * 800 + (nint)unit * 800;
+            float* y = f->G0 + (nint)n * 800 + (nint)unit * 100;
+            float* src = x + unit * 100;
+            float* dst = y + 0;
+            for (int h = 0; h < 10; h++)
+                new ReadOnlySpan<float>(src + h * 10, 10).CopyTo(new Span<float>(dst + h * 10, 10));
+        }
+    }
+
+    // Y[n,c,h+0,w+0] = X[n,c,h,w]   (8×10×10 NCHW → 8×10×10 NCHW8c: layer 2: ∂Z into NCHW8c)
+    // A pure change of layout.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back1(void* state, int begin, int end)
+    {
+        var f = (Frame*)state;
+        for (int item = begin; item < end; item++)
+        {
+            int n = item / 1, unit = item % 1;
+            float* x = f->G0 + (nint)n * 800;
+            float* y = f->G1 + (nint)n * 800 + (nint)unit * 800;
             int channels = Math.Min(8 - unit * 8, 8);
             float* src = x + (nint)unit * 800;
             float* dst = y + 0;
@@ -1561,7 +1580,7 @@ public unsafe partial class Same : global::ConvGen.INetwork
     // ∂W[o,i,ΔY,ΔX] += Σ_{n,y,x} ∂Z[n,o,y,x] · X[n,i,1·y+1·ΔY,1·x+1·ΔX]   (layer 2, X zero-padded)
     // Each work item owns 8 outputs × 4 input channel(s) × 1 kernel row(s) × 3: 12 accumulators in registers, reduced over every pixel of rows [Y0, Y1) of the pass's samples [N0, N1).
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back1Tile(void* state, int begin, int end)
+    private static void Back2Tile(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
@@ -1572,7 +1591,7 @@ public unsafe partial class Same : global::ConvGen.INetwork
             Vector256<float> a0 = Vector256<float>.Zero, a1 = Vector256<float>.Zero, a2 = Vector256<float>.Zero, a3 = Vector256<float>.Zero, a4 = Vector256<float>.Zero, a5 = Vector256<float>.Zero, a6 = Vector256<float>.Zero, a7 = Vector256<float>.Zero, a8 = Vector256<float>.Zero, a9 = Vector256<float>.Zero, a10 = Vector256<float>.Zero, a11 = Vector256<float>.Zero;
             for (int n = f->N0; n < f->N1; n++)
             {
-                float* gz = f->G0 + (nint)n * 800 + ob0 * 800;
+                float* gz = f->G1 + (nint)n * 800 + ob0 * 800;
                 float* xs = f->T3 + (nint)n * 2304 + ic0 * 144 + ky0 * 12;
                 for (int oy = Math.Max(oy0, f->Y0), oyEnd = Math.Min(oy1, f->Y1); oy < oyEnd; oy++)
                 {
@@ -1625,10 +1644,10 @@ public unsafe partial class Same : global::ConvGen.INetwork
         }
     }
 
-    // P[k] = Σ_{(n,y) ∈ chunk k} Σ_x (Back1Tile's terms, ∂Z[n,o,y,x])   (layer 2: ∂W and ∂B in 8 chunks of the batch's rows of ∂Z)
-    // One chunk per work item, each into its own partial sums P[k] (zeroed here), which Back1Add adds in chunk order: the same sums on any number of threads.
+    // P[k] = Σ_{(n,y) ∈ chunk k} Σ_x (Back2Tile's terms, ∂Z[n,o,y,x])   (layer 2: ∂W and ∂B in 8 chunks of the batch's rows of ∂Z)
+    // One chunk per work item, each into its own partial sums P[k] (zeroed here), which Back2Add adds in chunk order: the same sums on any number of threads.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back1(void* state, int begin, int end)
+    private static void Back2(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         Frame pass = *f; // the tile kernel's frame, pointed at the chunk's sums and rows
@@ -1647,7 +1666,7 @@ public unsafe partial class Same : global::ConvGen.INetwork
                 pass.N1 = n + Math.Max(whole, 1);
                 pass.Y0 = y;
                 pass.Y1 = whole > 0 ? 10 : (int)Math.Min(10, y + (stop - row));
-                Back1Tile(&pass, 0, 12);
+                Back2Tile(&pass, 0, 12);
                 for (int cb = 0; cb < 1; cb++)
                 {
                     Vector256<float> s0 = Vector256<float>.Zero, s1 = s0;
@@ -1655,7 +1674,7 @@ public unsafe partial class Same : global::ConvGen.INetwork
                     {
                         for (int oy = pass.Y0; oy < pass.Y1; oy++)
                         {
-                            float* gr = f->G0 + (nint)m * 800 + cb * 800 + oy * 80;
+                            float* gr = f->G1 + (nint)m * 800 + cb * 800 + oy * 80;
                             int p = 0;
                             for (; p + 2 <= 10; p += 2) { s0 += Vector256.Load(gr + p * 8); s1 += Vector256.Load(gr + p * 8 + 8); }
                         }
@@ -1670,7 +1689,7 @@ public unsafe partial class Same : global::ConvGen.INetwork
 
     // ∂W, ∂B += P[0] + P[1] + … + P[7]   (layer 2, in chunk order)
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back1Add(Frame* f)
+    private static void Back2Add(Frame* f)
     {
         for (int chunk = 0; chunk < 8; chunk++)
         {
@@ -1683,32 +1702,32 @@ public unsafe partial class Same : global::ConvGen.INetwork
     // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
     // layer 2: 8×12×12 → 16×10×10, 3x3; tile 2×8 channels × 6 pixels
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back2(void* state, int begin, int end) { if (s_useAvx2) Back2Avx(state, begin, end); else Back2Scalar(state, begin, end); }
+    private static void Back3(void* state, int begin, int end) { if (s_useAvx2) Back3Avx(state, begin, end); else Back3Scalar(state, begin, end); }
 
     // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
     // Row by row: each work item is one output row of one tile of 2 channel block(s).
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back2Avx(void* state, int begin, int end)
+    private static void Back3Avx(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
             int oy = item % 10, tile = item / 10 % 1, n = item / 10;
-            float* x = f->G0 + (nint)n * 800 + oy * 80 - 88; // a view: the grid's zero border is not in memory, and no tap reads it
+            float* x = f->G1 + (nint)n * 800 + oy * 80 - 88; // a view: the grid's zero border is not in memory, and no tap reads it
             float* w = f->L2WT + tile * 1152;
             float* b = null;
-            float* y = f->G1 + (nint)n * 1600 + (nint)tile * 1600 + oy * 80;
+            float* y = f->G2 + (nint)n * 1600 + (nint)tile * 1600 + oy * 80;
             int ic0 = 0;
             int ky0 = Math.Max(0, 1 - oy), ky1 = Math.Min(3, 11 - oy);
-            Back2Tile2x5At0(x, w, b, y, ic0, ky0, ky1);
-            Back2Tile2x5At5(x + 40, w, b, y + 40, ic0, ky0, ky1);
+            Back3Tile2x5At0(x, w, b, y, ic0, ky0, ky1);
+            Back3Tile2x5At5(x + 40, w, b, y + 40, ic0, ky0, ky1);
         }
     }
 
     // 2×5 tile: acc[block][pixel] += W[block][tap] · broadcast(X[pixel][tap]); weights in registers, one broadcast per input value.
     // At output column 0: the taps on the input's zero columns are left out.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back2Tile2x5At0(float* x, float* w, float* b, float* y, int ic0, int ky0, int ky1)
+    private static void Back3Tile2x5At0(float* x, float* w, float* b, float* y, int ic0, int ky0, int ky1)
     {
         Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0, a0_4 = a0_0;
         Vector256<float> a1_0 = Vector256<float>.Zero, a1_1 = a1_0, a1_2 = a1_0, a1_3 = a1_0, a1_4 = a1_0;
@@ -2041,7 +2060,7 @@ public unsafe partial class Same : global::ConvGen.INetwork
     // 2×5 tile: acc[block][pixel] += W[block][tap] · broadcast(X[pixel][tap]); weights in registers, one broadcast per input value.
     // At output column 5: the taps on the input's zero columns are left out.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back2Tile2x5At5(float* x, float* w, float* b, float* y, int ic0, int ky0, int ky1)
+    private static void Back3Tile2x5At5(float* x, float* w, float* b, float* y, int ic0, int ky0, int ky1)
     {
         Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0, a0_4 = a0_0;
         Vector256<float> a1_0 = Vector256<float>.Zero, a1_1 = a1_0, a1_2 = a1_0, a1_3 = a1_0, a1_4 = a1_0;
@@ -2374,18 +2393,18 @@ public unsafe partial class Same : global::ConvGen.INetwork
     // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
     // Scalar twin of the AVX2 kernel for CPUs without AVX2/FMA: same work items, same packed weights.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back2Scalar(void* state, int begin, int end)
+    private static void Back3Scalar(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
             int oy = item % 10, tile = item / 10 % 1, n = item / 10;
-            float* x = f->G0 + (nint)n * 800 + oy * 80 - 88;
+            float* x = f->G1 + (nint)n * 800 + oy * 80 - 88;
             for (int ob = tile * 2; ob < Math.Min(tile * 2 + 2, 2); ob++)
             {
                 int ic0 = 0;
                 float* w = f->L2WT + ob * 576;
-                float* y = f->G1 + (nint)n * 1600 + (nint)ob * 800 + oy * 80;
+                float* y = f->G2 + (nint)n * 1600 + (nint)ob * 800 + oy * 80;
                 for (int ox = 0; ox < 10; ox++)
                 for (int lane = 0; lane < 8; lane++)
                 {
@@ -2407,12 +2426,12 @@ public unsafe partial class Same : global::ConvGen.INetwork
     // ∂X = ∂Y · [Y > 0]   (layer 1, in place on ∂Y)
     // The derivative is taken from the activation's saved output.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back3(void* state, int begin, int end)
+    private static void Back4(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         long total = (long)f->Batch * 1600;
         float* y = f->T2;
-        float* g = f->G1;
+        float* g = f->G2;
         for (int chunk = begin; chunk < end; chunk++)
         {
             long i = (long)chunk * 4096, stop = Math.Min(i + 4096, total);
@@ -2428,7 +2447,7 @@ public unsafe partial class Same : global::ConvGen.INetwork
     // ∂W[o,i,ΔY,ΔX] += Σ_{n,y,x} ∂Z[n,o,y,x] · X[n,i,1·y+1·ΔY,1·x+1·ΔX]   (layer 0, X zero-padded)
     // Each work item owns 16 outputs × 2 input channel(s) × 1 kernel row(s) × 3: 12 accumulators in registers, reduced over every pixel of rows [Y0, Y1) of the pass's samples [N0, N1).
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back4Tile(void* state, int begin, int end)
+    private static void Back5Tile(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
@@ -2439,7 +2458,7 @@ public unsafe partial class Same : global::ConvGen.INetwork
             Vector256<float> a0 = Vector256<float>.Zero, a1 = Vector256<float>.Zero, a2 = Vector256<float>.Zero, a3 = Vector256<float>.Zero, a4 = Vector256<float>.Zero, a5 = Vector256<float>.Zero, a6 = Vector256<float>.Zero, a7 = Vector256<float>.Zero, a8 = Vector256<float>.Zero, a9 = Vector256<float>.Zero, a10 = Vector256<float>.Zero, a11 = Vector256<float>.Zero;
             for (int n = f->N0; n < f->N1; n++)
             {
-                float* gz = f->G1 + (nint)n * 1600 + ob0 * 800;
+                float* gz = f->G2 + (nint)n * 1600 + ob0 * 800;
                 float* xs = f->T1 + (nint)n * 2304 + ic0 * 144 + ky0 * 12;
                 for (int oy = Math.Max(oy0, f->Y0), oyEnd = Math.Min(oy1, f->Y1); oy < oyEnd; oy++)
                 {
@@ -2487,10 +2506,10 @@ public unsafe partial class Same : global::ConvGen.INetwork
         }
     }
 
-    // P[k] = Σ_{(n,y) ∈ chunk k} Σ_x (Back4Tile's terms, ∂Z[n,o,y,x])   (layer 0: ∂W and ∂B in 8 chunks of the batch's rows of ∂Z)
-    // One chunk per work item, each into its own partial sums P[k] (zeroed here), which Back4Add adds in chunk order: the same sums on any number of threads.
+    // P[k] = Σ_{(n,y) ∈ chunk k} Σ_x (Back5Tile's terms, ∂Z[n,o,y,x])   (layer 0: ∂W and ∂B in 8 chunks of the batch's rows of ∂Z)
+    // One chunk per work item, each into its own partial sums P[k] (zeroed here), which Back5Add adds in chunk order: the same sums on any number of threads.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back4(void* state, int begin, int end)
+    private static void Back5(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         Frame pass = *f; // the tile kernel's frame, pointed at the chunk's sums and rows
@@ -2509,7 +2528,7 @@ public unsafe partial class Same : global::ConvGen.INetwork
                 pass.N1 = n + Math.Max(whole, 1);
                 pass.Y0 = y;
                 pass.Y1 = whole > 0 ? 10 : (int)Math.Min(10, y + (stop - row));
-                Back4Tile(&pass, 0, 24);
+                Back5Tile(&pass, 0, 24);
                 for (int cb = 0; cb < 2; cb++)
                 {
                     Vector256<float> s0 = Vector256<float>.Zero, s1 = s0;
@@ -2517,7 +2536,7 @@ public unsafe partial class Same : global::ConvGen.INetwork
                     {
                         for (int oy = pass.Y0; oy < pass.Y1; oy++)
                         {
-                            float* gr = f->G1 + (nint)m * 1600 + cb * 800 + oy * 80;
+                            float* gr = f->G2 + (nint)m * 1600 + cb * 800 + oy * 80;
                             int p = 0;
                             for (; p + 2 <= 10; p += 2) { s0 += Vector256.Load(gr + p * 8); s1 += Vector256.Load(gr + p * 8 + 8); }
                         }
@@ -2532,7 +2551,7 @@ public unsafe partial class Same : global::ConvGen.INetwork
 
     // ∂W, ∂B += P[0] + P[1] + … + P[7]   (layer 0, in chunk order)
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back4Add(Frame* f)
+    private static void Back5Add(Frame* f)
     {
         for (int chunk = 0; chunk < 8; chunk++)
         {
@@ -2545,32 +2564,32 @@ public unsafe partial class Same : global::ConvGen.INetwork
     // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
     // layer 0: 16×12×12 → 16×10×10, 3x3; tile 2×8 channels × 6 pixels
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back5(void* state, int begin, int end) { if (s_useAvx2) Back5Avx(state, begin, end); else Back5Scalar(state, begin, end); }
+    private static void Back6(void* state, int begin, int end) { if (s_useAvx2) Back6Avx(state, begin, end); else Back6Scalar(state, begin, end); }
 
     // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
     // Row by row: each work item is one output row of one tile of 2 channel block(s).
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back5Avx(void* state, int begin, int end)
+    private static void Back6Avx(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
             int oy = item % 10, tile = item / 10 % 1, n = item / 10;
-            float* x = f->G1 + (nint)n * 1600 + oy * 80 - 88; // a view: the grid's zero border is not in memory, and no tap reads it
+            float* x = f->G2 + (nint)n * 1600 + oy * 80 - 88; // a view: the grid's zero border is not in memory, and no tap reads it
             float* w = f->L0WT + tile * 2304;
             float* b = null;
-            float* y = f->G2 + (nint)n * 1600 + (nint)tile * 1600 + oy * 80;
+            float* y = f->G3 + (nint)n * 1600 + (nint)tile * 1600 + oy * 80;
             int ic0 = 0;
             int ky0 = Math.Max(0, 1 - oy), ky1 = Math.Min(3, 11 - oy);
-            Back5Tile2x5At0(x, w, b, y, ic0, ky0, ky1);
-            Back5Tile2x5At5(x + 40, w, b, y + 40, ic0, ky0, ky1);
+            Back6Tile2x5At0(x, w, b, y, ic0, ky0, ky1);
+            Back6Tile2x5At5(x + 40, w, b, y + 40, ic0, ky0, ky1);
         }
     }
 
     // 2×5 tile: acc[block][pixel] += W[block][tap] · broadcast(X[pixel][tap]); weights in registers, one broadcast per input value.
     // At output column 0: the taps on the input's zero columns are left out.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back5Tile2x5At0(float* x, float* w, float* b, float* y, int ic0, int ky0, int ky1)
+    private static void Back6Tile2x5At0(float* x, float* w, float* b, float* y, int ic0, int ky0, int ky1)
     {
         Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0, a0_4 = a0_0;
         Vector256<float> a1_0 = Vector256<float>.Zero, a1_1 = a1_0, a1_2 = a1_0, a1_3 = a1_0, a1_4 = a1_0;
@@ -2903,7 +2922,7 @@ public unsafe partial class Same : global::ConvGen.INetwork
     // 2×5 tile: acc[block][pixel] += W[block][tap] · broadcast(X[pixel][tap]); weights in registers, one broadcast per input value.
     // At output column 5: the taps on the input's zero columns are left out.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back5Tile2x5At5(float* x, float* w, float* b, float* y, int ic0, int ky0, int ky1)
+    private static void Back6Tile2x5At5(float* x, float* w, float* b, float* y, int ic0, int ky0, int ky1)
     {
         Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0, a0_4 = a0_0;
         Vector256<float> a1_0 = Vector256<float>.Zero, a1_1 = a1_0, a1_2 = a1_0, a1_3 = a1_0, a1_4 = a1_0;
@@ -3236,18 +3255,18 @@ public unsafe partial class Same : global::ConvGen.INetwork
     // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
     // Scalar twin of the AVX2 kernel for CPUs without AVX2/FMA: same work items, same packed weights.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back5Scalar(void* state, int begin, int end)
+    private static void Back6Scalar(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
             int oy = item % 10, tile = item / 10 % 1, n = item / 10;
-            float* x = f->G1 + (nint)n * 1600 + oy * 80 - 88;
+            float* x = f->G2 + (nint)n * 1600 + oy * 80 - 88;
             for (int ob = tile * 2; ob < Math.Min(tile * 2 + 2, 2); ob++)
             {
                 int ic0 = 0;
                 float* w = f->L0WT + ob * 1152;
-                float* y = f->G2 + (nint)n * 1600 + (nint)ob * 800 + oy * 80;
+                float* y = f->G3 + (nint)n * 1600 + (nint)ob * 800 + oy * 80;
                 for (int ox = 0; ox < 10; ox++)
                 for (int lane = 0; lane < 8; lane++)
                 {
@@ -3269,13 +3288,13 @@ public unsafe partial class Same : global::ConvGen.INetwork
     // Y[n,c,h+0,w+0] = X[n,c,h,w]   (16×10×10 NCHW8c → 16×10×10 NCHW: gradient into its tensor's layout)
     // A pure change of layout.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back6(void* state, int begin, int end)
+    private static void Back7(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
             int n = item / 2, unit = item % 2;
-            float* x = f->G2 + (nint)n * 1600;
+            float* x = f->G3 + (nint)n * 1600;
             float* y = f->InputGradient + (nint)n * 1600 + (nint)unit * 800;
             int channels = Math.Min(16 - unit * 8, 8);
             float* src = x + (nint)unit * 800;
