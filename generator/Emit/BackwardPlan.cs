@@ -313,6 +313,15 @@ internal sealed class BackwardPlan
     private void AddConv(ExecutionPlan forward, ConvStep c, Dictionary<string, Tensor> grad, bool inputOnly)
     {
         var l = c.Layer;
+        if (c.TransposesOutput)
+        {
+            // The register-tiled kernel wrote the caller's NCHW; its gradients are those of any blocked layer, over one
+            // NCHW8c copy of ∂Z made first, so that the bias gradient reads that copy too (not the NCHW planes, in a
+            // pass of its own).
+            var gz8 = New(true, l.Output.C, l.Output.H, l.Output.W, Tensor.BlockedStride(l.Output.C, l.Output.H, l.Output.W));
+            Steps.Add(new CopyGradStep(new CopyStep(grad[c.To.Field], gz8, 0, 0, $"layer {l.Index}: ∂Z into NCHW8c"), false));
+            grad[c.To.Field] = gz8;
+        }
         // A small dense weight is summed in chunks of ∂Z rows, with its bias from the same rows (see ConvWeightGradStep.Chunked).
         bool chunked = !c.Planar && !c.PlanarGemm && !l.IsDepthwise
             && ConvWeightGradStep.SumsInChunks(l, c.PaddedCopy ?? c.From, grad[c.To.Field] with { Blocked = true });
@@ -331,16 +340,13 @@ internal sealed class BackwardPlan
         }
         else
         {
-            // A last layer that wrote the caller's NCHW (ConvStep.PlanarOutput, TransposesOutput): its weight gradient
-            // loads 8 output channels of a pixel as one vector, so it reads an NCHW8c copy of ∂Z. Backward-data takes
-            // ∂Z as it is after the planar-output kernel, and the copy after the register-tiled one, whose backward-data
-            // kernels are those of any blocked layer.
+            // A last layer that wrote the caller's NCHW (ConvStep.PlanarOutput): its weight gradient loads 8 output
+            // channels of a pixel as one vector, so it reads an NCHW8c copy of ∂Z (backward-data takes ∂Z as it is).
             var weightGz = gz;
             if (!gz.Blocked && !c.PlanarGemm)
             {
                 weightGz = New(true, gz.C, gz.H, gz.W, Tensor.BlockedStride(gz.C, gz.H, gz.W));
-                Steps.Add(new CopyGradStep(new CopyStep(gz, weightGz, 0, 0, $"layer {l.Index}: ∂Z into NCHW8c{(c.TransposesOutput ? "" : " for the weight gradient")}"), false));
-                if (c.TransposesOutput) gz = weightGz;
+                Steps.Add(new CopyGradStep(new CopyStep(gz, weightGz, 0, 0, $"layer {l.Index}: ∂Z into NCHW8c for the weight gradient"), false));
             }
             string? mask = null;
             if (l.Groups > 1 && !l.IsDepthwise)
