@@ -199,11 +199,10 @@ internal sealed record ConvStep(LayerModel Layer, Tensor From, Tensor To, LayerK
     /// <summary>
     /// Whether a network's last layer, <paramref name="l"/>, may run the register-tiled kernel straight into the caller's
     /// NCHW (<see cref="TransposesOutput"/>): dense or grouped (not depthwise), with no activation after it (backward
-    /// would read its output in NCHW8c), whole blocks of 8 outputs (a transposed block stores 8 channel rows) and rows of
-    /// at least one vector. It spares the NCHW8c tensor and the copy out of it: that copy was 3.5–4% of the 7x7 stem's
-    /// forward (3→64, s2, at 224×224).
+    /// would read its output in NCHW8c) and rows of at least one vector. It spares the NCHW8c tensor and the copy out of
+    /// it: that copy was 3.5–4% of the 7x7 stem's forward (3→64, s2, at 224×224).
     /// </summary>
-    public static bool TransposeFits(LayerModel l, LayerKind? activation) => activation is null && !l.IsDepthwise && l.Output.C % 8 == 0 && l.Output.W >= 8;
+    public static bool TransposeFits(LayerModel l, LayerKind? activation) => activation is null && !l.IsDepthwise && l.Output.W >= 8;
 
     /// <summary>
     /// A 1x1 convolution from NCHW to NCHW: per sample a matrix product over the plane, <c>Y[o,p] = B[o] + W[o,I]·X[I,p]</c>

@@ -180,14 +180,16 @@ internal sealed partial class KernelEmitter
             w.Line(KernelRows(s, x));
             rows = ", ky0, ky1";
         }
-        var variants = new List<(int Blocks, int Pixels, int? At, bool Masked)>();
+        var variants = new List<(int Blocks, int Pixels, int? At, bool Masked, int LastChannels)>();
         // A tile whose taps reach into the zero columns of the input gets a variant of its own, with those taps left out.
         bool AtBorder(int start, int pixels)
             => s.SkipsZeroColumns && (l.Stride * start < s.Zeros.Left || l.Stride * (start + pixels - 1) + l.KernelWidth - 1 >= x.W - s.Zeros.Right);
         // So does a tile whose transposed stores would run past the end of the row (see EmitTransposedStores).
         bool Masked(int start, int pixels) => s.TransposesOutput && start + (pixels - 1) / 8 * 8 + 8 > y.W;
-        string Variant(int blocks, int pixels, int? at, bool masked) => $"{name}Tile{blocks}x{pixels}{(at is { } a ? $"At{a}" : "")}{(masked ? "Masked" : "")}";
-        void Row(int blocks)
+        // And, storing transposed, a tile whose last block holds fewer than 8 channels (its other rows are not stored).
+        string Variant(int blocks, int pixels, int? at, bool masked, int lastChannels)
+            => $"{name}Tile{blocks}x{pixels}{(at is { } a ? $"At{a}" : "")}{(masked ? "Masked" : "")}{(lastChannels < 8 ? $"Last{lastChannels}" : "")}";
+        void Row(int blocks, int lastChannels)
         {
             // The row is cut into tiles of as equal a width as the tile allows (14 = 7 + 7, not 12 + 2): a narrow last
             // tile has too few accumulators to hide the FMA latency and would run at a fraction of the rate.
@@ -205,47 +207,49 @@ internal sealed partial class KernelEmitter
                 if (AtBorder(first, pixels) || masked)
                 {
                     int? at = AtBorder(first, pixels) ? first : null;
-                    w.Line($"{Variant(blocks, pixels, at, masked)}({Arguments(first)});");
-                    variants.Add((blocks, pixels, at, masked));
+                    w.Line($"{Variant(blocks, pixels, at, masked, lastChannels)}({Arguments(first)});");
+                    variants.Add((blocks, pixels, at, masked, lastChannels));
                     k++;
                     continue;
                 }
                 // A run of interior tiles of one width: one call, or a loop.
                 int end = k;
                 while (end < tiles.Count && tiles[end].Pixels == pixels && !AtBorder(tiles[end].Start, pixels) && !Masked(tiles[end].Start, pixels)) end++;
-                string tile = Variant(blocks, pixels, null, false);
+                string tile = Variant(blocks, pixels, null, false, lastChannels);
                 if (end - k == 1) w.Line($"{tile}({Arguments(first)});");
                 else w.Line($"for (int ox = {first}; ox < {first + (end - k) * pixels}; ox += {pixels}) {tile}(x + ox{(step == 1 ? "" : $" * {step}")}, w, b, y + {Times("ox", pixelStride)}, ic0{rows});");
-                variants.Add((blocks, pixels, null, false));
+                variants.Add((blocks, pixels, null, false, lastChannels));
                 k = end;
             }
         }
-        if (t.LastBlocks != t.Blocks)
+        int lastBlockChannels = OutputChannelsInLastBlock(s);
+        if (t.LastBlocks != t.Blocks || lastBlockChannels < 8)
         {
             w.Open($"if (tile == {t.TileCount - 1})");
-            Row(t.LastBlocks);
+            Row(t.LastBlocks, lastBlockChannels);
             w.Close();
             w.Open("else");
-            Row(t.Blocks);
+            Row(t.Blocks, 8);
             w.Close();
         }
         else
         {
-            Row(t.Blocks);
+            Row(t.Blocks, 8);
         }
         w.Close();
         w.Close();
         w.Line();
 
-        foreach (var (blocks, pixels, at, masked) in variants.Distinct())
-            EmitConvTile(Variant(blocks, pixels, at, masked), s, t, blocks, pixels, weightBlock, at, masked);
+        foreach (var (blocks, pixels, at, masked, lastChannels) in variants.Distinct())
+            EmitConvTile(Variant(blocks, pixels, at, masked, lastChannels), s, t, blocks, pixels, weightBlock, at, masked, lastChannels);
         EmitConvScalar($"{name}Scalar", s, t, weightBlock);
     }
 
     /// <param name="at">For a tile at the row's ends (<see cref="ConvStep.SkipsZeroColumns"/>): its first output column,
     /// so that the taps reading the zero columns are left out.</param>
     /// <param name="masked">A tile near the end of the row whose transposed stores are masked to its own pixels.</param>
-    private void EmitConvTile(string name, ConvStep s, ConvTiling t, int blocks, int pixels, int weightBlock, int? at, bool masked)
+    /// <param name="lastChannels">Channels in the tile's last block, whose rows the transposed stores write.</param>
+    private void EmitConvTile(string name, ConvStep s, ConvTiling t, int blocks, int pixels, int weightBlock, int? at, bool masked, int lastChannels)
     {
         var l = s.Layer;
         var (x, y) = ConvTiling.Rows(s);
@@ -257,6 +261,7 @@ internal sealed partial class KernelEmitter
             + (blocks > pixels ? "broadcasts in registers, one weight load per block." : "weights in registers, one broadcast per input value."));
         if (at is { } column) w.Line($"// At output column {column}: the taps on the input's zero columns are left out.");
         if (masked) w.Line("// Near the row's end: the transposed stores are masked to the tile's own pixels.");
+        if (lastChannels < 8) w.Line($"// The last block holds {lastChannels} channel(s): only their rows are stored.");
         w.Line(Hot);
         bool skip = s.SkipsZeroRows;
         w.Open($"private static void {name}(float* x, float* w, float* b, float* y, int ic0{(skip ? ", int ky0, int ky1" : "")})");
@@ -299,7 +304,7 @@ internal sealed partial class KernelEmitter
             }
         }
         if (loop) w.Close();
-        if (s.TransposesOutput) EmitTransposedStores(s, y, blocks, pixels, masked);
+        if (s.TransposesOutput) EmitTransposedStores(s, y, blocks, pixels, masked, lastChannels);
         else
             for (int k = 0; k < blocks; k++)
                 for (int p = 0; p < pixels; p++)
@@ -311,6 +316,9 @@ internal sealed partial class KernelEmitter
     /// <summary>Floats from one output pixel of a row to the next as the register tile stores them (NCHW8c: 8; NCHW: 1).</summary>
     private static int OutputPixelStride(ConvStep s) => s.TransposesOutput ? 1 : 8;
 
+    /// <summary>Channels in the last block of 8 that a kernel storing transposed writes (8 when they are whole).</summary>
+    private static int OutputChannelsInLastBlock(ConvStep s) => s.TransposesOutput ? s.Layer.Output.C - (Tensor.Blocks(s.Layer.Output.C) - 1) * 8 : 8;
+
     /// <summary>Floats from one block of 8 output channels to the next.</summary>
     private static int OutputBlockStride(ConvStep s, Tensor y) => s.TransposesOutput ? 8 * y.PlaneStride : y.PlaneStride;
 
@@ -319,9 +327,10 @@ internal sealed partial class KernelEmitter
     /// transposed into 8 channel rows and each row is stored as one vector. A tile of fewer than 8 pixels fills its
     /// remaining lanes with its last pixel: they land on the next tile's pixels, which that tile, called after this one
     /// in the same work item, overwrites. Where that would run past the end of the row (into another work item's row),
-    /// the tile is <paramref name="masked"/> and stores its own pixels only.
+    /// the tile is <paramref name="masked"/> and stores its own pixels only. Of its last block it stores the first
+    /// <paramref name="lastChannels"/> channel rows.
     /// </summary>
-    private void EmitTransposedStores(ConvStep s, Tensor y, int blocks, int pixels, bool masked)
+    private void EmitTransposedStores(ConvStep s, Tensor y, int blocks, int pixels, bool masked, int lastChannels)
     {
         w.Line($"Vector256<float> {string.Join(", ", Range(8, r => $"r{r}"))};");
         for (int k = 0; k < blocks; k++)
@@ -331,7 +340,7 @@ internal sealed partial class KernelEmitter
                 w.Line(string.Join(" ", Range(8, r => $"r{r} = {(r < n ? Apply(s.Activation, $"a{k}_{c0 + r}", true) : $"r{n - 1}")};")));
                 w.Line($"global::ConvGen.Registers.Transpose8x8({string.Join(", ", Range(8, r => $"ref r{r}"))});");
                 string mask = masked && n < 8 ? $"Vector256.Create({string.Join(", ", Range(8, j => j < n ? "-1" : "0"))}).AsSingle()" : "";
-                for (int c = 0; c < 8; c++)
+                for (int c = 0; c < (k == blocks - 1 ? lastChannels : 8); c++)
                 {
                     string at = Plus("y", k * OutputBlockStride(s, y) + c * y.PlaneStride + c0);
                     w.Line(mask.Length == 0 ? $"Avx.Store({at}, r{c});" : $"Avx.MaskStore({at}, {mask}, r{c});");
@@ -379,7 +388,7 @@ internal sealed partial class KernelEmitter
         w.Line($"float* w = f->{s.WeightPointer} + ob * {weightBlock};");
         w.Line($"float* y = {Sample(y)} + (nint)ob * {OutputBlockStride(s, y)} + oy * {y.RowStride};");
         w.Line($"for (int ox = 0; ox < {y.W}; ox++)");
-        w.Open("for (int lane = 0; lane < 8; lane++)");
+        w.Open(OutputChannelsInLastBlock(s) < 8 ? $"for (int lane = 0; lane < Math.Min(8, {l.Output.C} - ob * 8); lane++)" : "for (int lane = 0; lane < 8; lane++)");
         w.Line(s.BiasPointer is null ? "float acc = 0f;" : $"float acc = f->{s.BiasPointer}[ob * 8 + lane];");
         w.Open($"for (int r = 0; r < {t.Span}; r++)");
         w.Line($"float* xc = x + {x.ChannelOffset("ic0 + r")} + ox * {l.Stride * x.ColumnStride};");

@@ -152,12 +152,12 @@ public sealed class GradientCheckTests
     }
 
     /// <summary>
-    /// A last layer with whole blocks of 8 outputs and no activation writes the caller's NCHW from the register-tiled
-    /// kernel, each tile's blocks transposed as they are stored: tiles narrower than 8 pixels whose spare lanes the next
-    /// tiles overwrite (3-pixel tiles over two of them), masked tiles at the row's end, tiles wider than 8 pixels (one
-    /// group per tile), the zero-column variants of a padded stride-2 stem, a 1x1 layer on NCHW8c whose rows are re-cut,
-    /// and a dilated layer on its padded copy. Forward (recorded and not) against the reference, gradients by finite
-    /// differences and in full.
+    /// A last layer with no activation after it writes the caller's NCHW from the register-tiled kernel, each tile's
+    /// blocks transposed as they are stored: tiles narrower than 8 pixels whose spare lanes the next tiles overwrite
+    /// (3-pixel tiles over two of them), masked tiles at the row's end, tiles wider than 8 pixels (one group per tile),
+    /// the zero-column variants of a padded stride-2 stem, a 1x1 layer on NCHW8c whose rows are re-cut, a dilated layer
+    /// on its padded copy, and last blocks of 2, 7 and 3 channels, whose other rows are not stored. Forward (recorded
+    /// and not) against the reference, gradients by finite differences and in full.
     /// </summary>
     [Theory]
     [Trait("Category", "Correctness")]
@@ -166,6 +166,9 @@ public sealed class GradientCheckTests
     [InlineData("Grouped", 16, 5, 20)]
     [InlineData("PointwiseAfterBlocked", 8, 9, 11)]
     [InlineData("Dilated", 8, 7, 12)]
+    [InlineData("TenOutputs", 3, 9, 20)]
+    [InlineData("SevenOutputs", 4, 6, 13)]
+    [InlineData("ThreeOutputsAfterBlocked", 2, 5, 9)]
     public void TransposedOutputLayersMatchTheReference(string name, int channels, int h, int w)
     {
         LayerSpec[] layers = name switch
@@ -174,13 +177,17 @@ public sealed class GradientCheckTests
             "ThreePixelTiles" => [new ConvSpec(3, 3, 8, 32, Pad: 1, Bias: false)],
             "Grouped" => [new ConvSpec(3, 3, 16, 16, Pad: 1, Groups: 2)],
             "PointwiseAfterBlocked" => [new ConvSpec(3, 3, 8, 16, Pad: 1), new ActivationSpec(RefActivationKind.Relu), new ConvSpec(1, 1, 16, 24)],
-            _ => [new ConvSpec(3, 3, 8, 8, Pad: 2, Dilation: 2)],
+            "Dilated" => [new ConvSpec(3, 3, 8, 8, Pad: 2, Dilation: 2)],
+            "TenOutputs" => [new ConvSpec(3, 3, 3, 10, Stride: 2, Pad: 1)],
+            "SevenOutputs" => [new ConvSpec(3, 3, 4, 8, Pad: 1), new ActivationSpec(RefActivationKind.Relu), new ConvSpec(3, 3, 8, 7, Pad: 1)],
+            _ => [new ConvSpec(3, 3, 2, 8, Pad: 1), new ActivationSpec(RefActivationKind.Tanh), new ConvSpec(1, 1, 8, 3)],
         };
         var spec = new NetworkSpec(name, channels, h, w, layers);
         var run = GeneratorHarness.Run(NetworkSpec.ToSource([spec], $"ConvGen.Dynamic.Transposed{name}"));
         string code = run.Sources.Single(s => s.HintName.Contains(name, StringComparison.Ordinal)).Text;
         Assert.Contains("stored transposed into NCHW", code);
         Assert.Contains("Masked(", code);
+        if (spec.Output.C % 8 != 0) Assert.Contains($"Last{spec.Output.C % 8}(", code);
         var network = GeneratorHarness.CreateNetwork(GeneratorHarness.CompileAndLoad(run), $"ConvGen.Dynamic.Transposed{name}.{name}");
         string? failure = NetworkCheck.Check(network, spec, batch: 3, seed: 4300 + h)
             ?? GradientCheck.Check(network, spec, batch: 2, seed: 4400 + h, probes: 3)
