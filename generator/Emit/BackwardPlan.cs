@@ -218,7 +218,12 @@ internal sealed class BackwardPlan
         plan.InputGradient = forward.Input with { Field = "InputGradient" };
         plan._inputField = forward.Input.Field;
         var grad = new Dictionary<string, Tensor>();
-        var last = plan.Like(output.From);
+        // A last layer that stored its register tile transposed into the caller's NCHW (ConvStep.TransposesOutput) has
+        // the gradients of any blocked layer: ∂loss/∂output goes into NCHW8c, as if that layer's output were blocked.
+        var from = output.From;
+        var last = steps.Count >= 2 && steps[steps.Count - 2] is ConvStep { TransposesOutput: true }
+            ? plan.New(true, from.C, from.H, from.W, Tensor.BlockedStride(from.C, from.H, from.W))
+            : plan.Like(from);
         // By the layout copy (8×8 register transposes into NCHW8c, whose lanes past the last channel it zeroes too);
         // a flat tensor (a Linear output, which may have floats past its features to zero) takes one step per sample.
         plan.Steps.Add(last.Blocked || (last.H * last.W > 1 && last.Stride == last.C * last.H * last.W)
@@ -313,15 +318,6 @@ internal sealed class BackwardPlan
     private void AddConv(ExecutionPlan forward, ConvStep c, Dictionary<string, Tensor> grad, bool inputOnly)
     {
         var l = c.Layer;
-        if (c.TransposesOutput)
-        {
-            // The register-tiled kernel wrote the caller's NCHW; its gradients are those of any blocked layer, over one
-            // NCHW8c copy of ∂Z made first, so that the bias gradient reads that copy too (not the NCHW planes, in a
-            // pass of its own).
-            var gz8 = New(true, l.Output.C, l.Output.H, l.Output.W, Tensor.BlockedStride(l.Output.C, l.Output.H, l.Output.W));
-            Steps.Add(new CopyGradStep(new CopyStep(grad[c.To.Field], gz8, 0, 0, $"layer {l.Index}: ∂Z into NCHW8c"), false));
-            grad[c.To.Field] = gz8;
-        }
         // A small dense weight is summed in chunks of ∂Z rows, with its bias from the same rows (see ConvWeightGradStep.Chunked).
         bool chunked = !c.Planar && !c.PlanarGemm && !l.IsDepthwise
             && ConvWeightGradStep.SumsInChunks(l, c.PaddedCopy ?? c.From, grad[c.To.Field] with { Blocked = true });

@@ -81,7 +81,7 @@ public unsafe partial class Same : global::ConvGen.INetwork
         public int Y0, Y1; // and its rows of ∂Z, where one sample is more than a pass or a chunk starts or ends inside one
         public float* Partials; // the chunked weight gradients' partial sums
         public float* T0, Output, T1, T2, T3, T4;
-        public float* OutputGradient, InputGradient, G0, G1, G2, G3;
+        public float* OutputGradient, InputGradient, G0, G1, G2;
         public float* L0W, L0dW;
         public float* L0B, L0dB;
         public float* L2W, L2dW;
@@ -96,7 +96,7 @@ public unsafe partial class Same : global::ConvGen.INetwork
     /// <summary>Floats per sample of a recorded forward: every tensor keeps its own region for Backward.</summary>
     public const long RecordedFloatsPerSample = 8608;
     /// <summary>Floats per sample Backward needs for gradients.</summary>
-    public const long GradientFloatsPerSample = 4800;
+    public const long GradientFloatsPerSample = 4000;
     private readonly object _recordLock = new();
     private float[]? _recorded, _gradients;
     private int _recordedBatch;
@@ -226,23 +226,21 @@ public unsafe partial class Same : global::ConvGen.INetwork
                 SetTape(ref frame, tape, batch);
                 frame.OutputGradient = og;
                 frame.InputGradient = ig;
-                frame.G0 = outputGradient.Overlaps(inputGradient) ? gs + (nint)batch * 0 : og; // read in place, unless ∂loss/∂input could overwrite it while it is read
+                frame.G0 = gs + (nint)batch * 0;
                 frame.G1 = gs + (nint)batch * 800;
-                frame.G2 = gs + (nint)batch * 1600;
-                frame.G3 = gs + (nint)batch * 3200;
+                frame.G2 = gs + (nint)batch * 2400;
                 frame.L2WT = _L2WT.Pointer;
                 frame.L0WT = _L0WT.Pointer;
                 frame.Partials = (float*)Unsafe.AsPointer(ref global::System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(_partialSums)); // pinned at allocation
-                if (frame.G0 != og) global::ConvGen.Parallelism.For(batch * 8, &Back0, &frame, itemNanoseconds: 25); // ∂loss/∂output into the internal layout
-                global::ConvGen.Parallelism.For(batch * 1, &Back1, &frame, itemNanoseconds: 200); // layer 2: ∂Z into NCHW8c
-                global::ConvGen.Parallelism.For(8, &Back2, &frame, itemNanoseconds: 360 * batch); // ∂ layer 2 weight and bias, in 8 chunks of ∂Z rows
-                Back2Add(&frame);
-                global::ConvGen.Parallelism.For(batch * 10, &Back3, &frame, itemNanoseconds: 288); // ∂ layer 2 input: forward kernel over transposed weights
-                global::ConvGen.Parallelism.For((int)(((long)batch * 1600 + 4095) / 4096), &Back4, &frame, itemNanoseconds: 1024); // ∂ through layer 1 (Relu)
-                global::ConvGen.Parallelism.For(8, &Back5, &frame, itemNanoseconds: 720 * batch); // ∂ layer 0 weight and bias, in 8 chunks of ∂Z rows
-                Back5Add(&frame);
-                if (wantInput) global::ConvGen.Parallelism.For(batch * 10, &Back6, &frame, itemNanoseconds: 576); // ∂ layer 0 input: forward kernel over transposed weights
-                if (wantInput) global::ConvGen.Parallelism.For(batch * 2, &Back7, &frame, itemNanoseconds: 200); // gradient into its tensor's layout
+                global::ConvGen.Parallelism.For(batch * 1, &Back0, &frame, itemNanoseconds: 200); // ∂loss/∂output into the internal layout
+                global::ConvGen.Parallelism.For(8, &Back1, &frame, itemNanoseconds: 360 * batch); // ∂ layer 2 weight and bias, in 8 chunks of ∂Z rows
+                Back1Add(&frame);
+                global::ConvGen.Parallelism.For(batch * 10, &Back2, &frame, itemNanoseconds: 288); // ∂ layer 2 input: forward kernel over transposed weights
+                global::ConvGen.Parallelism.For((int)(((long)batch * 1600 + 4095) / 4096), &Back3, &frame, itemNanoseconds: 1024); // ∂ through layer 1 (Relu)
+                global::ConvGen.Parallelism.For(8, &Back4, &frame, itemNanoseconds: 720 * batch); // ∂ layer 0 weight and bias, in 8 chunks of ∂Z rows
+                Back4Add(&frame);
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 10, &Back5, &frame, itemNanoseconds: 576); // ∂ layer 0 input: forward kernel over transposed weights
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 2, &Back6, &frame, itemNanoseconds: 200); // gradient into its tensor's layout
             }
         }
     }
@@ -1527,7 +1525,7 @@ public unsafe partial class Same : global::ConvGen.INetwork
         }
     }
 
-    // Y[n,c,h+0,w+0] = X[n,c,h,w]   (8×10×10 NCHW → 8×10×10 NCHW: ∂loss/∂output into the internal layout)
+    // Y[n,c,h+0,w+0] = X[n,c,h,w]   (8×10×10 NCHW → 8×10×10 NCHW8c: ∂loss/∂output into the internal layout)
     // A pure change of layout.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Back0(void* state, int begin, int end)
@@ -1535,27 +1533,9 @@ public unsafe partial class Same : global::ConvGen.INetwork
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
-            int n = item / 8, unit = item % 8;
-            float* x = f->OutputGradient + (nint)n * 800;
-            float* y = f->G0 + (nint)n * 800 + (nint)unit * 100;
-            float* src = x + unit * 100;
-            float* dst = y + 0;
-            for (int h = 0; h < 10; h++)
-                new ReadOnlySpan<float>(src + h * 10, 10).CopyTo(new Span<float>(dst + h * 10, 10));
-        }
-    }
-
-    // Y[n,c,h+0,w+0] = X[n,c,h,w]   (8×10×10 NCHW → 8×10×10 NCHW8c: layer 2: ∂Z into NCHW8c)
-    // A pure change of layout.
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back1(void* state, int begin, int end)
-    {
-        var f = (Frame*)state;
-        for (int item = begin; item < end; item++)
-        {
             int n = item / 1, unit = item % 1;
-            float* x = f->G0 + (nint)n * 800;
-            float* y = f->G1 + (nint)n * 800 + (nint)unit * 800;
+            float* x = f->OutputGradient + (nint)n * 800;
+            float* y = f->G0 + (nint)n * 800 + (nint)unit * 800;
             int channels = Math.Min(8 - unit * 8, 8);
             float* src = x + (nint)unit * 800;
             float* dst = y + 0;
@@ -1580,7 +1560,7 @@ public unsafe partial class Same : global::ConvGen.INetwork
     // ∂W[o,i,ΔY,ΔX] += Σ_{n,y,x} ∂Z[n,o,y,x] · X[n,i,1·y+1·ΔY,1·x+1·ΔX]   (layer 2, X zero-padded)
     // Each work item owns 8 outputs × 4 input channel(s) × 1 kernel row(s) × 3: 12 accumulators in registers, reduced over every pixel of rows [Y0, Y1) of the pass's samples [N0, N1).
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back2Tile(void* state, int begin, int end)
+    private static void Back1Tile(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
@@ -1591,7 +1571,7 @@ public unsafe partial class Same : global::ConvGen.INetwork
             Vector256<float> a0 = Vector256<float>.Zero, a1 = Vector256<float>.Zero, a2 = Vector256<float>.Zero, a3 = Vector256<float>.Zero, a4 = Vector256<float>.Zero, a5 = Vector256<float>.Zero, a6 = Vector256<float>.Zero, a7 = Vector256<float>.Zero, a8 = Vector256<float>.Zero, a9 = Vector256<float>.Zero, a10 = Vector256<float>.Zero, a11 = Vector256<float>.Zero;
             for (int n = f->N0; n < f->N1; n++)
             {
-                float* gz = f->G1 + (nint)n * 800 + ob0 * 800;
+                float* gz = f->G0 + (nint)n * 800 + ob0 * 800;
                 float* xs = f->T3 + (nint)n * 2304 + ic0 * 144 + ky0 * 12;
                 for (int oy = Math.Max(oy0, f->Y0), oyEnd = Math.Min(oy1, f->Y1); oy < oyEnd; oy++)
                 {
@@ -1644,10 +1624,10 @@ public unsafe partial class Same : global::ConvGen.INetwork
         }
     }
 
-    // P[k] = Σ_{(n,y) ∈ chunk k} Σ_x (Back2Tile's terms, ∂Z[n,o,y,x])   (layer 2: ∂W and ∂B in 8 chunks of the batch's rows of ∂Z)
-    // One chunk per work item, each into its own partial sums P[k] (zeroed here), which Back2Add adds in chunk order: the same sums on any number of threads.
+    // P[k] = Σ_{(n,y) ∈ chunk k} Σ_x (Back1Tile's terms, ∂Z[n,o,y,x])   (layer 2: ∂W and ∂B in 8 chunks of the batch's rows of ∂Z)
+    // One chunk per work item, each into its own partial sums P[k] (zeroed here), which Back1Add adds in chunk order: the same sums on any number of threads.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back2(void* state, int begin, int end)
+    private static void Back1(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         Frame pass = *f; // the tile kernel's frame, pointed at the chunk's sums and rows
@@ -1666,7 +1646,7 @@ public unsafe partial class Same : global::ConvGen.INetwork
                 pass.N1 = n + Math.Max(whole, 1);
                 pass.Y0 = y;
                 pass.Y1 = whole > 0 ? 10 : (int)Math.Min(10, y + (stop - row));
-                Back2Tile(&pass, 0, 12);
+                Back1Tile(&pass, 0, 12);
                 for (int cb = 0; cb < 1; cb++)
                 {
                     Vector256<float> s0 = Vector256<float>.Zero, s1 = s0;
@@ -1674,7 +1654,7 @@ public unsafe partial class Same : global::ConvGen.INetwork
                     {
                         for (int oy = pass.Y0; oy < pass.Y1; oy++)
                         {
-                            float* gr = f->G1 + (nint)m * 800 + cb * 800 + oy * 80;
+                            float* gr = f->G0 + (nint)m * 800 + cb * 800 + oy * 80;
                             int p = 0;
                             for (; p + 2 <= 10; p += 2) { s0 += Vector256.Load(gr + p * 8); s1 += Vector256.Load(gr + p * 8 + 8); }
                         }
@@ -1689,7 +1669,7 @@ public unsafe partial class Same : global::ConvGen.INetwork
 
     // ∂W, ∂B += P[0] + P[1] + … + P[7]   (layer 2, in chunk order)
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back2Add(Frame* f)
+    private static void Back1Add(Frame* f)
     {
         for (int chunk = 0; chunk < 8; chunk++)
         {
@@ -1702,32 +1682,32 @@ public unsafe partial class Same : global::ConvGen.INetwork
     // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
     // layer 2: 8×12×12 → 16×10×10, 3x3; tile 2×8 channels × 6 pixels
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back3(void* state, int begin, int end) { if (s_useAvx2) Back3Avx(state, begin, end); else Back3Scalar(state, begin, end); }
+    private static void Back2(void* state, int begin, int end) { if (s_useAvx2) Back2Avx(state, begin, end); else Back2Scalar(state, begin, end); }
 
     // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
     // Row by row: each work item is one output row of one tile of 2 channel block(s).
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back3Avx(void* state, int begin, int end)
+    private static void Back2Avx(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
             int oy = item % 10, tile = item / 10 % 1, n = item / 10;
-            float* x = f->G1 + (nint)n * 800 + oy * 80 - 88; // a view: the grid's zero border is not in memory, and no tap reads it
+            float* x = f->G0 + (nint)n * 800 + oy * 80 - 88; // a view: the grid's zero border is not in memory, and no tap reads it
             float* w = f->L2WT + tile * 1152;
             float* b = null;
-            float* y = f->G2 + (nint)n * 1600 + (nint)tile * 1600 + oy * 80;
+            float* y = f->G1 + (nint)n * 1600 + (nint)tile * 1600 + oy * 80;
             int ic0 = 0;
             int ky0 = Math.Max(0, 1 - oy), ky1 = Math.Min(3, 11 - oy);
-            Back3Tile2x5At0(x, w, b, y, ic0, ky0, ky1);
-            Back3Tile2x5At5(x + 40, w, b, y + 40, ic0, ky0, ky1);
+            Back2Tile2x5At0(x, w, b, y, ic0, ky0, ky1);
+            Back2Tile2x5At5(x + 40, w, b, y + 40, ic0, ky0, ky1);
         }
     }
 
     // 2×5 tile: acc[block][pixel] += W[block][tap] · broadcast(X[pixel][tap]); weights in registers, one broadcast per input value.
     // At output column 0: the taps on the input's zero columns are left out.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back3Tile2x5At0(float* x, float* w, float* b, float* y, int ic0, int ky0, int ky1)
+    private static void Back2Tile2x5At0(float* x, float* w, float* b, float* y, int ic0, int ky0, int ky1)
     {
         Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0, a0_4 = a0_0;
         Vector256<float> a1_0 = Vector256<float>.Zero, a1_1 = a1_0, a1_2 = a1_0, a1_3 = a1_0, a1_4 = a1_0;
@@ -2060,7 +2040,7 @@ public unsafe partial class Same : global::ConvGen.INetwork
     // 2×5 tile: acc[block][pixel] += W[block][tap] · broadcast(X[pixel][tap]); weights in registers, one broadcast per input value.
     // At output column 5: the taps on the input's zero columns are left out.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back3Tile2x5At5(float* x, float* w, float* b, float* y, int ic0, int ky0, int ky1)
+    private static void Back2Tile2x5At5(float* x, float* w, float* b, float* y, int ic0, int ky0, int ky1)
     {
         Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0, a0_4 = a0_0;
         Vector256<float> a1_0 = Vector256<float>.Zero, a1_1 = a1_0, a1_2 = a1_0, a1_3 = a1_0, a1_4 = a1_0;
@@ -2393,18 +2373,18 @@ public unsafe partial class Same : global::ConvGen.INetwork
     // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
     // Scalar twin of the AVX2 kernel for CPUs without AVX2/FMA: same work items, same packed weights.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back3Scalar(void* state, int begin, int end)
+    private static void Back2Scalar(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
             int oy = item % 10, tile = item / 10 % 1, n = item / 10;
-            float* x = f->G1 + (nint)n * 800 + oy * 80 - 88;
+            float* x = f->G0 + (nint)n * 800 + oy * 80 - 88;
             for (int ob = tile * 2; ob < Math.Min(tile * 2 + 2, 2); ob++)
             {
                 int ic0 = 0;
                 float* w = f->L2WT + ob * 576;
-                float* y = f->G2 + (nint)n * 1600 + (nint)ob * 800 + oy * 80;
+                float* y = f->G1 + (nint)n * 1600 + (nint)ob * 800 + oy * 80;
                 for (int ox = 0; ox < 10; ox++)
                 for (int lane = 0; lane < 8; lane++)
                 {
@@ -2426,12 +2406,12 @@ public unsafe partial class Same : global::ConvGen.INetwork
     // ∂X = ∂Y · [Y > 0]   (layer 1, in place on ∂Y)
     // The derivative is taken from the activation's saved output.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back4(void* state, int begin, int end)
+    private static void Back3(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         long total = (long)f->Batch * 1600;
         float* y = f->T2;
-        float* g = f->G2;
+        float* g = f->G1;
         for (int chunk = begin; chunk < end; chunk++)
         {
             long i = (long)chunk * 4096, stop = Math.Min(i + 4096, total);
@@ -2447,7 +2427,7 @@ public unsafe partial class Same : global::ConvGen.INetwork
     // ∂W[o,i,ΔY,ΔX] += Σ_{n,y,x} ∂Z[n,o,y,x] · X[n,i,1·y+1·ΔY,1·x+1·ΔX]   (layer 0, X zero-padded)
     // Each work item owns 16 outputs × 2 input channel(s) × 1 kernel row(s) × 3: 12 accumulators in registers, reduced over every pixel of rows [Y0, Y1) of the pass's samples [N0, N1).
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back5Tile(void* state, int begin, int end)
+    private static void Back4Tile(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
@@ -2458,7 +2438,7 @@ public unsafe partial class Same : global::ConvGen.INetwork
             Vector256<float> a0 = Vector256<float>.Zero, a1 = Vector256<float>.Zero, a2 = Vector256<float>.Zero, a3 = Vector256<float>.Zero, a4 = Vector256<float>.Zero, a5 = Vector256<float>.Zero, a6 = Vector256<float>.Zero, a7 = Vector256<float>.Zero, a8 = Vector256<float>.Zero, a9 = Vector256<float>.Zero, a10 = Vector256<float>.Zero, a11 = Vector256<float>.Zero;
             for (int n = f->N0; n < f->N1; n++)
             {
-                float* gz = f->G2 + (nint)n * 1600 + ob0 * 800;
+                float* gz = f->G1 + (nint)n * 1600 + ob0 * 800;
                 float* xs = f->T1 + (nint)n * 2304 + ic0 * 144 + ky0 * 12;
                 for (int oy = Math.Max(oy0, f->Y0), oyEnd = Math.Min(oy1, f->Y1); oy < oyEnd; oy++)
                 {
@@ -2506,10 +2486,10 @@ public unsafe partial class Same : global::ConvGen.INetwork
         }
     }
 
-    // P[k] = Σ_{(n,y) ∈ chunk k} Σ_x (Back5Tile's terms, ∂Z[n,o,y,x])   (layer 0: ∂W and ∂B in 8 chunks of the batch's rows of ∂Z)
-    // One chunk per work item, each into its own partial sums P[k] (zeroed here), which Back5Add adds in chunk order: the same sums on any number of threads.
+    // P[k] = Σ_{(n,y) ∈ chunk k} Σ_x (Back4Tile's terms, ∂Z[n,o,y,x])   (layer 0: ∂W and ∂B in 8 chunks of the batch's rows of ∂Z)
+    // One chunk per work item, each into its own partial sums P[k] (zeroed here), which Back4Add adds in chunk order: the same sums on any number of threads.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back5(void* state, int begin, int end)
+    private static void Back4(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         Frame pass = *f; // the tile kernel's frame, pointed at the chunk's sums and rows
@@ -2528,7 +2508,7 @@ public unsafe partial class Same : global::ConvGen.INetwork
                 pass.N1 = n + Math.Max(whole, 1);
                 pass.Y0 = y;
                 pass.Y1 = whole > 0 ? 10 : (int)Math.Min(10, y + (stop - row));
-                Back5Tile(&pass, 0, 24);
+                Back4Tile(&pass, 0, 24);
                 for (int cb = 0; cb < 2; cb++)
                 {
                     Vector256<float> s0 = Vector256<float>.Zero, s1 = s0;
@@ -2536,7 +2516,7 @@ public unsafe partial class Same : global::ConvGen.INetwork
                     {
                         for (int oy = pass.Y0; oy < pass.Y1; oy++)
                         {
-                            float* gr = f->G2 + (nint)m * 1600 + cb * 800 + oy * 80;
+                            float* gr = f->G1 + (nint)m * 1600 + cb * 800 + oy * 80;
                             int p = 0;
                             for (; p + 2 <= 10; p += 2) { s0 += Vector256.Load(gr + p * 8); s1 += Vector256.Load(gr + p * 8 + 8); }
                         }
@@ -2551,7 +2531,7 @@ public unsafe partial class Same : global::ConvGen.INetwork
 
     // ∂W, ∂B += P[0] + P[1] + … + P[7]   (layer 0, in chunk order)
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back5Add(Frame* f)
+    private static void Back4Add(Frame* f)
     {
         for (int chunk = 0; chunk < 8; chunk++)
         {
@@ -2564,32 +2544,32 @@ public unsafe partial class Same : global::ConvGen.INetwork
     // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
     // layer 0: 16×12×12 → 16×10×10, 3x3; tile 2×8 channels × 6 pixels
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back6(void* state, int begin, int end) { if (s_useAvx2) Back6Avx(state, begin, end); else Back6Scalar(state, begin, end); }
+    private static void Back5(void* state, int begin, int end) { if (s_useAvx2) Back5Avx(state, begin, end); else Back5Scalar(state, begin, end); }
 
     // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
     // Row by row: each work item is one output row of one tile of 2 channel block(s).
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back6Avx(void* state, int begin, int end)
+    private static void Back5Avx(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
             int oy = item % 10, tile = item / 10 % 1, n = item / 10;
-            float* x = f->G2 + (nint)n * 1600 + oy * 80 - 88; // a view: the grid's zero border is not in memory, and no tap reads it
+            float* x = f->G1 + (nint)n * 1600 + oy * 80 - 88; // a view: the grid's zero border is not in memory, and no tap reads it
             float* w = f->L0WT + tile * 2304;
             float* b = null;
-            float* y = f->G3 + (nint)n * 1600 + (nint)tile * 1600 + oy * 80;
+            float* y = f->G2 + (nint)n * 1600 + (nint)tile * 1600 + oy * 80;
             int ic0 = 0;
             int ky0 = Math.Max(0, 1 - oy), ky1 = Math.Min(3, 11 - oy);
-            Back6Tile2x5At0(x, w, b, y, ic0, ky0, ky1);
-            Back6Tile2x5At5(x + 40, w, b, y + 40, ic0, ky0, ky1);
+            Back5Tile2x5At0(x, w, b, y, ic0, ky0, ky1);
+            Back5Tile2x5At5(x + 40, w, b, y + 40, ic0, ky0, ky1);
         }
     }
 
     // 2×5 tile: acc[block][pixel] += W[block][tap] · broadcast(X[pixel][tap]); weights in registers, one broadcast per input value.
     // At output column 0: the taps on the input's zero columns are left out.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back6Tile2x5At0(float* x, float* w, float* b, float* y, int ic0, int ky0, int ky1)
+    private static void Back5Tile2x5At0(float* x, float* w, float* b, float* y, int ic0, int ky0, int ky1)
     {
         Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0, a0_4 = a0_0;
         Vector256<float> a1_0 = Vector256<float>.Zero, a1_1 = a1_0, a1_2 = a1_0, a1_3 = a1_0, a1_4 = a1_0;
@@ -2922,7 +2902,7 @@ public unsafe partial class Same : global::ConvGen.INetwork
     // 2×5 tile: acc[block][pixel] += W[block][tap] · broadcast(X[pixel][tap]); weights in registers, one broadcast per input value.
     // At output column 5: the taps on the input's zero columns are left out.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back6Tile2x5At5(float* x, float* w, float* b, float* y, int ic0, int ky0, int ky1)
+    private static void Back5Tile2x5At5(float* x, float* w, float* b, float* y, int ic0, int ky0, int ky1)
     {
         Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0, a0_4 = a0_0;
         Vector256<float> a1_0 = Vector256<float>.Zero, a1_1 = a1_0, a1_2 = a1_0, a1_3 = a1_0, a1_4 = a1_0;
@@ -3255,18 +3235,18 @@ public unsafe partial class Same : global::ConvGen.INetwork
     // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
     // Scalar twin of the AVX2 kernel for CPUs without AVX2/FMA: same work items, same packed weights.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back6Scalar(void* state, int begin, int end)
+    private static void Back5Scalar(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
             int oy = item % 10, tile = item / 10 % 1, n = item / 10;
-            float* x = f->G2 + (nint)n * 1600 + oy * 80 - 88;
+            float* x = f->G1 + (nint)n * 1600 + oy * 80 - 88;
             for (int ob = tile * 2; ob < Math.Min(tile * 2 + 2, 2); ob++)
             {
                 int ic0 = 0;
                 float* w = f->L0WT + ob * 1152;
-                float* y = f->G3 + (nint)n * 1600 + (nint)ob * 800 + oy * 80;
+                float* y = f->G2 + (nint)n * 1600 + (nint)ob * 800 + oy * 80;
                 for (int ox = 0; ox < 10; ox++)
                 for (int lane = 0; lane < 8; lane++)
                 {
@@ -3288,13 +3268,13 @@ public unsafe partial class Same : global::ConvGen.INetwork
     // Y[n,c,h+0,w+0] = X[n,c,h,w]   (16×10×10 NCHW8c → 16×10×10 NCHW: gradient into its tensor's layout)
     // A pure change of layout.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back7(void* state, int begin, int end)
+    private static void Back6(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
             int n = item / 2, unit = item % 2;
-            float* x = f->G3 + (nint)n * 1600;
+            float* x = f->G2 + (nint)n * 1600;
             float* y = f->InputGradient + (nint)n * 1600 + (nint)unit * 800;
             int channels = Math.Min(16 - unit * 8, 8);
             float* src = x + (nint)unit * 800;
