@@ -169,27 +169,41 @@ internal sealed partial class KernelEmitter
         Open(name, $"∂B[o] += Σ_{{n{(g.Blocked ? ",y,x" : "")}}} ∂Z[n,o{(g.Blocked ? ",y,x" : "")}]   (layer {s.Layer})",
             "One block of 8 outputs per work item; two partial sums.");
         w.Open("for (int cb = begin; cb < end; cb++)");
-        w.Line("Vector256<float> s0 = Vector256<float>.Zero, s1 = s0;");
+        DeclareSums(2);
         w.Open("for (int n = 0; n < f->Batch; n++)");
         w.Line($"float* g = {Sample(g)} + cb * {plane};");
-        SumVectors("g", pixels);
+        SumVectors("g", pixels, 2);
         w.Close();
         w.Line($"float* db = f->{s.Pointer} + cb * 8;");
-        w.Line("Vector256.Store(Vector256.Load(db) + (s0 + s1), db);");
+        w.Line($"Vector256.Store(Vector256.Load(db) + ({SumOfSums(2)}), db);");
         w.Close();
         w.Close();
         w.Line();
     }
 
+    /// <summary>Declares the partial sums <c>s0</c> … <c>s{chains-1}</c> of <see cref="SumVectors"/>, all zero.</summary>
+    private void DeclareSums(int chains)
+        => w.Line("Vector256<float> s0 = Vector256<float>.Zero" + string.Concat(Enumerable.Range(1, chains - 1).Select(k => $", s{k} = s0")) + ";");
+
+    /// <summary>The partial sums of <see cref="SumVectors"/> added up in pairs, <c>(s0 + s1) + (s2 + s3)</c>: an expression to parenthesize.</summary>
+    private static string SumOfSums(int chains) => chains switch
+    {
+        2 => "s0 + s1",
+        4 => "(s0 + s1) + (s2 + s3)",
+        _ => throw new ArgumentOutOfRangeException(nameof(chains), chains, "2 or 4 partial sums"),
+    };
+
     /// <summary>
-    /// Adds the <paramref name="count"/> vectors at <paramref name="pointer"/> (8 floats apart) into <c>s0</c> and
-    /// <c>s1</c>, alternately: two chains of additions instead of one, half as long.
+    /// Adds the <paramref name="count"/> vectors at <paramref name="pointer"/> (8 floats apart) into <c>s0</c> …
+    /// <c>s{chains-1}</c> in turn: independent chains of additions, so an addition waits for the one
+    /// <paramref name="chains"/> vectors back rather than for the one before it.
     /// </summary>
-    private void SumVectors(string pointer, int count)
+    private void SumVectors(string pointer, int count, int chains)
     {
         w.Line("int p = 0;");
-        w.Line($"for (; p + 2 <= {count}; p += 2) {{ s0 += Vector256.Load({pointer} + p * 8); s1 += Vector256.Load({pointer} + p * 8 + 8); }}");
-        if (count % 2 != 0) w.Line($"s0 += Vector256.Load({pointer} + p * 8);");
+        string Add(int k) => $"s{k} += Vector256.Load({pointer} + p * 8{(k > 0 ? $" + {8 * k}" : "")});";
+        w.Line($"for (; p + {chains} <= {count}; p += {chains}) {{ {string.Join(" ", Enumerable.Range(0, chains).Select(Add))} }}");
+        for (int k = 0; k < count % chains; k++) w.Line(Add(k));
     }
 
     /// <summary>
@@ -276,15 +290,15 @@ internal sealed partial class KernelEmitter
         if (s.BiasPointer is not null)
         {
             w.Open($"for (int cb = 0; cb < {Tensor.Blocks(g.C)}; cb++)");
-            w.Line("Vector256<float> s0 = Vector256<float>.Zero, s1 = s0;");
+            DeclareSums(2);
             w.Open("for (int m = pass.N0; m < pass.N1; m++)");
             w.Open("for (int oy = pass.Y0; oy < pass.Y1; oy++)");
             w.Line($"float* gr = {Sample(g, "m")} + cb * {g.PlaneStride} + oy * {g.RowStride};");
-            SumVectors("gr", g.W);
+            SumVectors("gr", g.W, 2);
             w.Close();
             w.Close();
             w.Line($"float* db = sums + {N(weights)} + cb * 8;");
-            w.Line("Vector256.Store(Vector256.Load(db) + (s0 + s1), db);");
+            w.Line($"Vector256.Store(Vector256.Load(db) + ({SumOfSums(2)}), db);");
             w.Close();
         }
         w.Line($"row = (long)(pass.N1 - 1) * {height} + pass.Y1;");
@@ -1219,27 +1233,33 @@ internal sealed partial class KernelEmitter
         w.Line();
     }
 
+    private const int PlanarSumChains = 4;
+
     /// <summary>
     /// ∂B of an NCHW ∂Z (a planar product's): each work item sums the planes of a block of 8 channels, one channel at a
-    /// time, 8 pixels per vector (the pixels past the last whole vector one by one), each vector added across its lanes
-    /// once at the end.
+    /// time, 8 pixels per vector in four chains of additions (the pixels past the last whole vector one by one), the
+    /// vectors added across their lanes once at the end.
     /// </summary>
+    /// <remarks>
+    /// A plane is long (3,136 pixels in benchmark e), so the chains are what sets the pace: with one, e's bias gradient
+    /// waited on the addition latency for every vector.
+    /// </remarks>
     private void EmitPlanarBiasGrad(string name, BiasGradStep s)
     {
         var g = s.Gradient;
         int plane = g.H * g.W, full = plane / 8 * 8;
-        Open(name, $"∂B[o] += Σ_{{n,p}} ∂Z[n,o,p]   (layer {s.Layer}, NCHW planes)", "One block of 8 outputs per work item: 8-pixel partial sums, added across their lanes at the end.");
+        Open(name, $"∂B[o] += Σ_{{n,p}} ∂Z[n,o,p]   (layer {s.Layer}, NCHW planes)", "One block of 8 outputs per work item: 8-pixel partial sums in four chains, added across their lanes at the end.");
         w.Open("for (int cb = begin; cb < end; cb++)");
         w.Line($"int count = Math.Min(8, {g.C} - cb * 8);");
         w.Open("for (int c = 0; c < count; c++)");
-        w.Line("Vector256<float> s0 = Vector256<float>.Zero;");
-        w.Line("float rest = 0f;");
+        DeclareSums(PlanarSumChains);
+        if (full < plane) w.Line("float rest = 0f;");
         w.Open("for (int n = 0; n < f->Batch; n++)");
         w.Line($"float* g = {Sample(g)} + (cb * 8 + c) * {plane};");
-        w.Line($"for (int p = 0; p < {full}; p += 8) s0 += Vector256.Load(g + p);");
-        if (full < plane) w.Line($"for (int p = {full}; p < {plane}; p++) rest += g[p];");
+        SumVectors("g", full / 8, PlanarSumChains);
+        if (full < plane) w.Line($"for (int q = {full}; q < {plane}; q++) rest += g[q];");
         w.Close();
-        w.Line($"f->{s.Pointer}[cb * 8 + c] += Vector256.Sum(s0) + rest;");
+        w.Line($"f->{s.Pointer}[cb * 8 + c] += Vector256.Sum({SumOfSums(PlanarSumChains)}){(full < plane ? " + rest" : "")};");
         w.Close();
         w.Close();
         w.Close();

@@ -127,6 +127,28 @@ public sealed class GradientCheckTests
     }
 
     /// <summary>
+    /// A 1x1 layer on NCHW input as the last layer runs as a planar matrix product, and its bias gradient sums whole
+    /// NCHW planes of ∂Z in four chains of vectors: planes of 63 pixels (one round of four vectors, three more, seven
+    /// pixels one by one), 72 (nine vectors: two rounds and one more) and 24 (three vectors, no round), 12 outputs so the
+    /// last block of 8 is partial. Checked whole against the reference backward and by finite differences.
+    /// </summary>
+    [Theory]
+    [Trait("Category", "Correctness")]
+    [InlineData(7, 9)]
+    [InlineData(8, 9)]
+    [InlineData(4, 6)]
+    public void PlanarBiasGradientMatchesTheReference(int h, int w)
+    {
+        var spec = new NetworkSpec("PlanarBias", 5, h, w, [new ConvSpec(1, 1, 5, 12)]);
+        var run = GeneratorHarness.Run(NetworkSpec.ToSource([spec], "ConvGen.Dynamic.PlanarBias"));
+        Assert.Contains("8-pixel partial sums in four chains", run.Sources.Single(s => s.HintName.Contains("PlanarBias", StringComparison.Ordinal)).Text);
+        var network = GeneratorHarness.CreateNetwork(GeneratorHarness.CompileAndLoad(run), "ConvGen.Dynamic.PlanarBias.PlanarBias");
+        string? failure = GradientCheck.Check(network, spec, batch: 2, seed: 4300 + h * w, probes: 3)
+            ?? GradientCheck.Check(network, spec, batch: 3, seed: 4400 + h * w, probes: 0);
+        if (failure is not null) Assert.Fail(failure);
+    }
+
+    /// <summary>
     /// A network whose last layer has few output channels on NCHW input writes the caller's NCHW from the planar-output
     /// kernel (bias and activation in its epilogue); Backward gives the weight gradient an NCHW8c copy of ∂Z, and
     /// backward-data reads ∂Z as it is: through a zero-padded view into NCHW8c ∂X (9 input channels), or from a
