@@ -1,5 +1,4 @@
 using System;
-using System.Collections.Generic;
 using System.Linq;
 using System.Threading;
 using ConvGen.Tests.Infrastructure;
@@ -33,16 +32,10 @@ public sealed class ForwardRuntimeTests
             var output = new float[batch * net.OutputLength];
             for (int i = 0; i < 30; i++) net.Forward(input, output, batch); // warm: workspace sized, JIT done
 
-            // Up to three rounds of 20 calls, passing on the first that allocates nothing: an allocation in every call
-            // shows in every round, while a one-off by the runtime on this thread does not fail the test (once in a
-            // full CI run, LeNet's first round saw 8,016 bytes that no rerun of this class reproduced).
-            var rounds = new List<long>();
-            while (rounds.Count < 3 && (rounds.Count == 0 || rounds[^1] != 0))
+            var rounds = Allocations.UntilQuiet(() =>
             {
-                long before = GC.GetAllocatedBytesForCurrentThread();
                 for (int i = 0; i < 20; i++) net.Forward(input, output, batch);
-                rounds.Add(GC.GetAllocatedBytesForCurrentThread() - before);
-            }
+            });
             Assert.True(rounds[^1] == 0,
                 $"{net.GetType().Name}: {string.Join(" / ", rounds)} bytes allocated on the calling thread by three rounds of 20 warm Forward calls (MaxThreads {Parallelism.MaxThreads}, batch {batch}).");
         }
