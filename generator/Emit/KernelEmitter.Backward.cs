@@ -1241,8 +1241,8 @@ internal sealed partial class KernelEmitter
     /// vectors added across their lanes once at the end.
     /// </summary>
     /// <remarks>
-    /// A plane is long (3,136 pixels in benchmark e), so the chains are what sets the pace: with one, e's bias gradient
-    /// waited on the addition latency for every vector.
+    /// A plane is long (3,136 pixels in benchmark e): with one chain each addition waited for the one before it. With
+    /// four, e's bias gradient went from 4.4% to 3.6% of its backward-weights profile; the rest is reading ∂Z.
     /// </remarks>
     private void EmitPlanarBiasGrad(string name, BiasGradStep s)
     {
