@@ -175,7 +175,7 @@ internal sealed partial class KernelEmitter
         SumVectors("g", pixels, 2);
         w.Close();
         w.Line($"float* db = f->{s.Pointer} + cb * 8;");
-        w.Line($"Vector256.Store(Vector256.Load(db) + ({SumOfSums(2)}), db);");
+        w.Line($"Vector256.Store(Vector256.Load(db) + {SumOfSums(2)}, db);");
         w.Close();
         w.Close();
         w.Line();
@@ -185,13 +185,8 @@ internal sealed partial class KernelEmitter
     private void DeclareSums(int chains)
         => w.Line("Vector256<float> s0 = Vector256<float>.Zero" + string.Concat(Enumerable.Range(1, chains - 1).Select(k => $", s{k} = s0")) + ";");
 
-    /// <summary>The partial sums of <see cref="SumVectors"/> added up in pairs, <c>(s0 + s1) + (s2 + s3)</c>: an expression to parenthesize.</summary>
-    private static string SumOfSums(int chains) => chains switch
-    {
-        2 => "s0 + s1",
-        4 => "(s0 + s1) + (s2 + s3)",
-        _ => throw new ArgumentOutOfRangeException(nameof(chains), chains, "2 or 4 partial sums"),
-    };
+    /// <summary>The partial sums of <see cref="SumVectors"/> added up in pairs, in parentheses: <c>((s0 + s1) + (s2 + s3))</c>.</summary>
+    private static string SumOfSums(int chains) => PairwiseSum(Range(chains, k => $"s{k}").ToList());
 
     /// <summary>
     /// Adds the <paramref name="count"/> vectors at <paramref name="pointer"/> (8 floats apart) into <c>s0</c> …
@@ -298,7 +293,7 @@ internal sealed partial class KernelEmitter
             w.Close();
             w.Close();
             w.Line($"float* db = sums + {N(weights)} + cb * 8;");
-            w.Line($"Vector256.Store(Vector256.Load(db) + ({SumOfSums(2)}), db);");
+            w.Line($"Vector256.Store(Vector256.Load(db) + {SumOfSums(2)}, db);");
             w.Close();
         }
         w.Line($"row = (long)(pass.N1 - 1) * {height} + pass.Y1;");
@@ -1259,7 +1254,8 @@ internal sealed partial class KernelEmitter
         SumVectors("g", full / 8, PlanarSumChains);
         if (full < plane) w.Line($"for (int q = {full}; q < {plane}; q++) rest += g[q];");
         w.Close();
-        w.Line($"f->{s.Pointer}[cb * 8 + c] += Vector256.Sum({SumOfSums(PlanarSumChains)}){(full < plane ? " + rest" : "")};");
+        // The sum's own parentheses are the call's: Vector256.Sum((s0 + s1) + (s2 + s3)).
+        w.Line($"f->{s.Pointer}[cb * 8 + c] += Vector256.Sum{SumOfSums(PlanarSumChains)}{(full < plane ? " + rest" : "")};");
         w.Close();
         w.Close();
         w.Close();
