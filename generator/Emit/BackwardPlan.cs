@@ -218,10 +218,12 @@ internal sealed class BackwardPlan
         plan.InputGradient = forward.Input with { Field = "InputGradient" };
         plan._inputField = forward.Input.Field;
         var grad = new Dictionary<string, Tensor>();
+        // The step before the output copy: the one that made the output (null when the copy is the only step).
+        var producer = steps.Count >= 2 ? steps[steps.Count - 2] : null;
         // A last layer that stored its register tile transposed into the caller's NCHW (ConvStep.TransposesOutput) has
         // the gradients of any blocked layer: ∂loss/∂output goes into NCHW8c, as if that layer's output were blocked.
         var from = output.From;
-        var last = steps.Count >= 2 && steps[steps.Count - 2] is ConvStep { TransposesOutput: true }
+        var last = producer is ConvStep { TransposesOutput: true }
             ? plan.New(true, from.C, from.H, from.W, Tensor.BlockedStride(from.C, from.H, from.W))
             : plan.Like(from);
         // By the layout copy (8×8 register transposes into NCHW8c, whose lanes past the last channel it zeroes too);
@@ -233,7 +235,7 @@ internal sealed class BackwardPlan
         // A last tensor in the caller's layout (NCHW, no padding: a planar depthwise layer's output) whose gradient the
         // steps only read (no activation works in place on it) may be read from the caller's ∂loss/∂output directly.
         if (plan.Steps[0] is CopyGradStep && !last.Blocked && last.Stride == plan.OutputGradient.Stride
-            && steps.Count >= 2 && steps[steps.Count - 2] is ConvStep { Activation: null })
+            && producer is ConvStep { Activation: null })
             plan.DirectOutputGradient = last;
 
         for (int i = steps.Count - 2; i >= 0; i--)
