@@ -73,6 +73,17 @@ public sealed class GradientCheckTests
     private static int NetworkSeed(int index) => 2000 + index;
 
     /// <summary>
+    /// Generates <paramref name="spec"/>'s network in namespace <paramref name="ns"/>: its generated source (to check
+    /// which kernels it was given) and an instance of it.
+    /// </summary>
+    private static (string Code, INetwork Network) Generate(NetworkSpec spec, string ns)
+    {
+        var run = GeneratorHarness.Run(NetworkSpec.ToSource([spec], ns));
+        string code = run.Sources.Single(s => s.HintName.Contains(spec.Name, StringComparison.Ordinal)).Text;
+        return (code, GeneratorHarness.CreateNetwork(GeneratorHarness.CompileAndLoad(run), $"{ns}.{spec.Name}"));
+    }
+
+    /// <summary>
     /// A dense weight gradient whose work items read more than half a pass per sample (two blocks of ∂Z at 64×64 and
     /// the 66×66 zero-padded input grid: 401 KB) sums the batch one sample per pass: checked whole against the
     /// reference at batch 2. (Its weight, 18,432 packed floats, is over the chunked limit: the work items split the
@@ -83,9 +94,8 @@ public sealed class GradientCheckTests
     public void WeightGradientSummedInPassesMatchesTheReference()
     {
         var spec = new NetworkSpec("Passes", 32, 64, 64, [new ConvSpec(3, 3, 32, 64, Pad: 1)]);
-        var run = GeneratorHarness.Run(NetworkSpec.ToSource([spec], "ConvGen.Dynamic.Passes"));
-        Assert.Contains("frame.N0 += 1)", run.Sources.Single(s => s.HintName.Contains("Passes", StringComparison.Ordinal)).Text);
-        var network = GeneratorHarness.CreateNetwork(GeneratorHarness.CompileAndLoad(run), "ConvGen.Dynamic.Passes.Passes");
+        var (code, network) = Generate(spec, "ConvGen.Dynamic.Passes");
+        Assert.Contains("frame.N0 += 1)", code);
         string? failure = GradientCheck.Check(network, spec, batch: 2, seed: 3000, probes: 2);
         if (failure is not null) Assert.Fail(failure);
     }
@@ -99,9 +109,8 @@ public sealed class GradientCheckTests
     public void WeightGradientSummedInRowPassesMatchesTheReference()
     {
         var spec = new NetworkSpec("RowPasses", 32, 96, 96, [new ConvSpec(3, 3, 32, 64, Pad: 1)]);
-        var run = GeneratorHarness.Run(NetworkSpec.ToSource([spec], "ConvGen.Dynamic.RowPasses"));
-        Assert.Contains("rows of ∂Z per pass", run.Sources.Single(s => s.HintName.Contains("RowPasses", StringComparison.Ordinal)).Text);
-        var network = GeneratorHarness.CreateNetwork(GeneratorHarness.CompileAndLoad(run), "ConvGen.Dynamic.RowPasses.RowPasses");
+        var (code, network) = Generate(spec, "ConvGen.Dynamic.RowPasses");
+        Assert.Contains("rows of ∂Z per pass", code);
         string? failure = GradientCheck.Check(network, spec, batch: 2, seed: 3100, probes: 0);
         if (failure is not null) Assert.Fail(failure);
     }
@@ -119,9 +128,8 @@ public sealed class GradientCheckTests
     public void ChunkedWeightGradientMatchesTheReference(int inputs, int outputs, int size, int batch, string name)
     {
         var spec = new NetworkSpec(name, inputs, size, size, [new ConvSpec(3, 3, inputs, outputs), new ActivationSpec(RefActivationKind.Relu)]);
-        var run = GeneratorHarness.Run(NetworkSpec.ToSource([spec], $"ConvGen.Dynamic.Chunked{name}"));
-        Assert.Contains("∂ layer 0 weight and bias, in 8 chunks of ∂Z rows", run.Sources.Single(s => s.HintName.Contains(name, StringComparison.Ordinal)).Text);
-        var network = GeneratorHarness.CreateNetwork(GeneratorHarness.CompileAndLoad(run), $"ConvGen.Dynamic.Chunked{name}.{name}");
+        var (code, network) = Generate(spec, $"ConvGen.Dynamic.Chunked{name}");
+        Assert.Contains("∂ layer 0 weight and bias, in 8 chunks of ∂Z rows", code);
         string? failure = GradientCheck.Check(network, spec, batch, seed: 3200 + inputs, probes: 3);
         if (failure is not null) Assert.Fail(failure);
     }
@@ -140,9 +148,8 @@ public sealed class GradientCheckTests
     public void PlanarBiasGradientMatchesTheReference(int h, int w)
     {
         var spec = new NetworkSpec("PlanarBias", 5, h, w, [new ConvSpec(1, 1, 5, 12)]);
-        var run = GeneratorHarness.Run(NetworkSpec.ToSource([spec], "ConvGen.Dynamic.PlanarBias"));
-        Assert.Contains("8-pixel partial sums in four chains", run.Sources.Single(s => s.HintName.Contains("PlanarBias", StringComparison.Ordinal)).Text);
-        var network = GeneratorHarness.CreateNetwork(GeneratorHarness.CompileAndLoad(run), "ConvGen.Dynamic.PlanarBias.PlanarBias");
+        var (code, network) = Generate(spec, "ConvGen.Dynamic.PlanarBias");
+        Assert.Contains("8-pixel partial sums in four chains", code);
         string? failure = GradientCheck.Check(network, spec, batch: 2, seed: 4300 + h * w, probes: 3)
             ?? GradientCheck.Check(network, spec, batch: 3, seed: 4400 + h * w, probes: 0);
         if (failure is not null) Assert.Fail(failure);
@@ -162,11 +169,9 @@ public sealed class GradientCheckTests
     public void PlanarOutputHeadsMatchTheReference(int inputs, int outputs, RefActivationKind activation, bool bias)
     {
         var spec = new NetworkSpec("Head", inputs, 11, 13, [new ConvSpec(3, 3, inputs, outputs, Pad: 1, Bias: bias), new ActivationSpec(activation)]);
-        var run = GeneratorHarness.Run(NetworkSpec.ToSource([spec], "ConvGen.Dynamic.Head"));
-        string code = run.Sources.Single(s => s.HintName.Contains("Head", StringComparison.Ordinal)).Text;
+        var (code, network) = Generate(spec, "ConvGen.Dynamic.Head");
         Assert.Contains("NCHW in, NCHW out", code);
         Assert.Contains("∂Z into NCHW8c for the weight gradient", code);
-        var network = GeneratorHarness.CreateNetwork(GeneratorHarness.CompileAndLoad(run), "ConvGen.Dynamic.Head.Head");
         string? failure = NetworkCheck.Check(network, spec, batch: 3, seed: 4000 + inputs)
             ?? GradientCheck.Check(network, spec, batch: 2, seed: 4100 + inputs, probes: 3)
             ?? GradientCheck.Check(network, spec, batch: 3, seed: 4200 + inputs, probes: 0);
@@ -205,12 +210,10 @@ public sealed class GradientCheckTests
             _ => [new ConvSpec(3, 3, 2, 8, Pad: 1), new ActivationSpec(RefActivationKind.Tanh), new ConvSpec(1, 1, 8, 3)],
         };
         var spec = new NetworkSpec(name, channels, h, w, layers);
-        var run = GeneratorHarness.Run(NetworkSpec.ToSource([spec], $"ConvGen.Dynamic.Transposed{name}"));
-        string code = run.Sources.Single(s => s.HintName.Contains(name, StringComparison.Ordinal)).Text;
+        var (code, network) = Generate(spec, $"ConvGen.Dynamic.Transposed{name}");
         Assert.Contains("stored transposed into NCHW", code);
         Assert.Contains("Masked(", code);
         if (spec.Output.C % 8 != 0) Assert.Contains($"Last{spec.Output.C % 8}(", code);
-        var network = GeneratorHarness.CreateNetwork(GeneratorHarness.CompileAndLoad(run), $"ConvGen.Dynamic.Transposed{name}.{name}");
         string? failure = NetworkCheck.Check(network, spec, batch: 3, seed: 4300 + h)
             ?? GradientCheck.Check(network, spec, batch: 2, seed: 4400 + h, probes: 3)
             ?? GradientCheck.Check(network, spec, batch: 3, seed: 4500 + h, probes: 0);
