@@ -153,7 +153,8 @@ public sealed partial class NetworkGenerator
             w.Line("/// <summary>Pointers one call's kernels share: tensors, gradients, packed parameters and their gradients.</summary>");
             w.Open("private struct Frame");
             w.Line("public int Batch;");
-            if (plan.RecordedOnly.Count > 0) w.Line("public bool Recording; // a recorded Forward: also make the copies only Backward reads");
+            if (plan.HasRecordedOnlySteps)
+                w.Line($"public bool Recording; // a recorded Forward: also make the copies only Backward reads{(plan.Steps.Any(s => s is PoolStep { RecordedOnly: true }) ? ", and the convolution outputs that a fused pool skips" : "")}");
             if (back.Steps.Any(step => KernelEmitter.SamplesPerPass(step) is not null))
                 w.Line("public int N0, N1; // the samples of one pass of a dense weight-gradient step");
             if (back.Steps.Any(KernelEmitter.UsesRowRange))
@@ -247,7 +248,7 @@ public sealed partial class NetworkGenerator
             w.Line("/// <summary>Every forward tensor in its own region of <paramref name=\"tape\"/>, as Backward finds them.</summary>");
             w.Open("private void SetTape(ref Frame frame, float* tape, int batch)");
             w.Line("frame.Batch = batch;");
-            if (plan.RecordedOnly.Count > 0) w.Line("frame.Recording = true;");
+            if (plan.HasRecordedOnlySteps) w.Line("frame.Recording = true;");
             w.Line("frame.T0 = tape;");
             long offset = plan.Input.Stride;
             foreach (var t in plan.Tensors)
@@ -269,9 +270,15 @@ public sealed partial class NetworkGenerator
             foreach (var u in plan.Winograd) w.Line($"frame->{u.Pointer} = _{u.Pointer}.Pointer;");
             for (int i = 0; i < plan.Steps.Count; i++)
             {
-                string call = $"global::ConvGen.Parallelism.For({KernelEmitter.WorkItems(plan.Steps[i])}, &Step{i}, {KernelEmitter.ForArguments(plan.Steps[i], "frame")}); // {KernelEmitter.Describe(plan.Steps[i])}";
-                w.Line(i == plan.Steps.Count - 1 && plan.DirectOutput is { } last ? $"if (frame->{last.Field} != frame->Output) {call}"
-                    : plan.Steps[i] is CopyStep { RecordedOnly: true } ? $"if (frame->Recording) {call}" : call);
+                var step = plan.Steps[i];
+                string call = $"global::ConvGen.Parallelism.For({KernelEmitter.WorkItems(step)}, &Step{i}, {KernelEmitter.ForArguments(step, "frame")}); // {KernelEmitter.Describe(step)}";
+                if (step is ConvStep { FusedPool: { } pool } conv)
+                {
+                    w.Line($"if (frame->Recording) {call}");
+                    w.Line($"else global::ConvGen.Parallelism.For({KernelEmitter.PooledWorkItems(conv)}, &Step{i}Pooled, {KernelEmitter.PooledForArguments(conv, "frame")}); // {KernelEmitter.Describe(step)} + MaxPool (layer {pool.Layer.Index}) fused");
+                }
+                else w.Line(i == plan.Steps.Count - 1 && plan.DirectOutput is { } last ? $"if (frame->{last.Field} != frame->Output) {call}"
+                    : ExecutionPlan.IsRecordedOnly(step) ? $"if (frame->Recording) {call}" : call);
             }
             w.Close();
             w.Line();

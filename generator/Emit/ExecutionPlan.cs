@@ -112,10 +112,26 @@ internal readonly record struct ZeroBorder(int Top, int Bottom, int Left, int Ri
 /// it reads, (H + 2) × (W + 2) of the output's size. The scalar twin reads it too.</param>
 /// <param name="TransposesOutput">The register-tiled kernel writing NCHW (<paramref name="To"/> not blocked): each block
 /// of 8 channels in its tile is transposed in registers into 8 channel rows as it is stored (see <see cref="TransposeFits"/>).</param>
+/// <param name="FusedPool">The 2x2 max pool after this layer, which an unrecorded Forward runs in this kernel's epilogue
+/// instead of as a step of its own (see <see cref="PoolFits"/>); a recorded Forward still runs both, as Backward reads
+/// the convolution's output.</param>
 internal sealed record ConvStep(LayerModel Layer, Tensor From, Tensor To, LayerKind? Activation, string WeightPointer, string? BiasPointer, Tensor Source,
-    ZeroBorder Zeros = default, Tensor? PaddedCopy = null, Tensor? Winograd = null, bool TransposesOutput = false)
+    ZeroBorder Zeros = default, Tensor? PaddedCopy = null, Tensor? Winograd = null, bool TransposesOutput = false, PoolStep? FusedPool = null)
     : Step(From, To)
 {
+    /// <summary>
+    /// Whether <paramref name="pool"/>, reading this step's output, can run in the epilogue of its kernel: the kernel
+    /// along the rows into NCHW8c (<see cref="RowsToBlocked"/>, LeNet's first layer), whose accumulators hold 8
+    /// neighbouring pixels of a channel, so that a 2x2 window is a pair of lanes in two rows; a max pool of 2, stride 2,
+    /// unpadded, over rows of even width (every vector of the row starts on an even column); no activation or ReLU,
+    /// which commutes with the max exactly, so it is applied once per pooled value (a sigmoid or tanh would commute only
+    /// as far as its vector approximation is monotone). The pool's output must not share a buffer with the kernel's
+    /// input, which later rows still read. LeNet at batch 256: the pool after conv1 took 7% of an unrecorded Forward.
+    /// </summary>
+    public bool PoolFits(PoolStep pool) => RowsToBlocked && To.Blocked && pool.From == To && Activation is null or LayerKind.Relu
+        && pool.Layer is { Kind: LayerKind.MaxPool, KernelHeight: 2, KernelWidth: 2, Stride: 2, Dilation: 1, HasPadding: false }
+        && To.W % 2 == 0 && To.H >= 2 && pool.To.Buffer != From.Buffer;
+
     /// <summary>
     /// Whether the forward pass of <paramref name="l"/> runs the Winograd F(2×2, 3×3) kernel: dense 3x3, stride 1,
     /// undilated, a whole number of 2×2 output tiles, inputs in whole NCHW8c blocks and at least
@@ -236,7 +252,9 @@ internal sealed record LinearStep(LayerModel Layer, Tensor From, Tensor To, Laye
 
 internal sealed record ActivationStep(LayerModel Layer, Tensor From, Tensor To) : Step(From, To);
 
-internal sealed record PoolStep(LayerModel Layer, Tensor From, Tensor To) : Step(From, To);
+/// <param name="RecordedOnly">Run by a recorded Forward only: an unrecorded one pools in the epilogue of the convolution
+/// before it (<see cref="ConvStep.FusedPool"/>).</param>
+internal sealed record PoolStep(LayerModel Layer, Tensor From, Tensor To, bool RecordedOnly = false) : Step(From, To);
 
 internal sealed class ExecutionPlan
 {
@@ -255,8 +273,18 @@ internal sealed class ExecutionPlan
     public BackwardPlan Backward { get; private set; } = null!;
     /// <summary>The last tensor, when an unrecorded forward may place it in the caller's output (see Build).</summary>
     public Tensor? DirectOutput { get; private set; }
-    /// <summary>Tensors only a recorded Forward writes (see <see cref="CopyStep.RecordedOnly"/>): not in the workspace.</summary>
-    public HashSet<string> RecordedOnly => new(Steps.OfType<CopyStep>().Where(c => c.RecordedOnly).Select(c => c.To.Field));
+    /// <summary>
+    /// Tensors only a recorded Forward writes (see <see cref="CopyStep.RecordedOnly"/>, and the output of a convolution
+    /// whose pool an unrecorded Forward runs in its epilogue): not in the workspace.
+    /// </summary>
+    public HashSet<string> RecordedOnly => new(Steps.OfType<CopyStep>().Where(c => c.RecordedOnly).Select(c => c.To.Field)
+        .Concat(Steps.OfType<ConvStep>().Where(c => c.FusedPool is not null).Select(c => c.To.Field)));
+
+    /// <summary>Whether a recorded Forward runs a step an unrecorded one does not, so its kernels need to know which it is.</summary>
+    public bool HasRecordedOnlySteps => RecordedOnly.Count > 0;
+
+    /// <summary>Whether <paramref name="step"/> runs only in a recorded Forward.</summary>
+    public static bool IsRecordedOnly(Step step) => step is CopyStep { RecordedOnly: true } or PoolStep { RecordedOnly: true };
     private int _nextTensor = 1;
     public Dictionary<BufferKind, int> BufferFloats { get; } = new() { [BufferKind.A] = 0, [BufferKind.B] = 0, [BufferKind.Scratch] = 0 };
     public int WorkspaceFloatsPerSample => BufferFloats[BufferKind.A] + BufferFloats[BufferKind.B] + BufferFloats[BufferKind.Scratch];
@@ -327,7 +355,13 @@ internal sealed class ExecutionPlan
                 {
                     var from = plan.EnsureBlocked(current);
                     var to = plan.NewBlocked(plan.Next(from), layer.Output.C, layer.Output.H, layer.Output.W);
-                    plan.Add(new PoolStep(layer, from, to));
+                    var pool = new PoolStep(layer, from, to);
+                    if (plan.Steps[plan.Steps.Count - 1] is ConvStep conv && conv.PoolFits(pool))
+                    {
+                        pool = pool with { RecordedOnly = true };
+                        plan.Steps[plan.Steps.Count - 1] = conv with { FusedPool = pool };
+                    }
+                    plan.Add(pool);
                     current = to;
                     break;
                 }
@@ -337,6 +371,7 @@ internal sealed class ExecutionPlan
         }
         plan.Output = new Tensor("Output", BufferKind.Output, false, current.C, current.H, current.W, (int)model.Output.Elements);
         plan.Add(new CopyStep(current, plan.Output, 0, 0, "output"));
+        plan.SizeBuffers();
         // A last tensor already in the caller's layout (NCHW, no padding: a planar depthwise layer's output) can be
         // written where the caller wants it, and the final copy skipped, when Forward keeps no tape.
         if (!current.Blocked && !current.External && current.H * current.W > 1 && current.Stride == plan.Output.Stride) plan.DirectOutput = current;
@@ -360,12 +395,15 @@ internal sealed class ExecutionPlan
 
     private BufferKind Next(Tensor current) => current.Buffer == BufferKind.A ? BufferKind.B : BufferKind.A;
 
-    private void Add(Step step)
+    private void Add(Step step) => Steps.Add(step);
+
+    /// <summary>Each workspace buffer as large as the largest tensor an unrecorded Forward places in it.</summary>
+    private void SizeBuffers()
     {
-        Steps.Add(step);
-        if (step is CopyStep { RecordedOnly: true }) return; // its tensor lives in the record only
-        foreach (var t in new[] { step.From, step.To })
-            if (BufferFloats.TryGetValue(t.Buffer, out int size)) BufferFloats[t.Buffer] = Math.Max(size, t.Stride);
+        var recordedOnly = RecordedOnly; // these live in the record only
+        foreach (var step in Steps)
+            foreach (var t in new[] { step.From, step.To })
+                if (!recordedOnly.Contains(t.Field) && BufferFloats.TryGetValue(t.Buffer, out int size)) BufferFloats[t.Buffer] = Math.Max(size, t.Stride);
     }
 
     private Tensor EnsureBlocked(Tensor current)

@@ -117,10 +117,10 @@ internal sealed partial class KernelEmitter
     /// The kernel rows [ky0, ky1) of output row <c>oy</c> that land on rows of <paramref name="x"/> outside its zero
     /// border (<see cref="ConvStep.SkipsZeroRows"/>): input row <c>s·oy + ky</c> lies in [top, H − bottom).
     /// </summary>
-    private static string KernelRows(ConvStep s, Tensor x)
+    private static string KernelRows(ConvStep s, Tensor x, string oy = "oy", string suffix = "")
     {
-        string row = Times("oy", s.Layer.Stride);
-        return $"int ky0 = Math.Max(0, {s.Zeros.Top} - {row}), ky1 = Math.Min({s.Layer.KernelHeight}, {x.H - s.Zeros.Bottom} - {row});";
+        string row = Times(oy, s.Layer.Stride);
+        return $"int ky0{suffix} = Math.Max(0, {s.Zeros.Top} - {row}), ky1{suffix} = Math.Min({s.Layer.KernelHeight}, {x.H - s.Zeros.Bottom} - {row});";
     }
 
     private static string Times(string v, int k) => k == 1 ? v : $"{v} * {k}";
@@ -627,9 +627,9 @@ internal sealed partial class KernelEmitter
         var l = s.Layer;
         var x = s.From;
         var y = s.To;
-        int kh = l.KernelHeight, kw = l.KernelWidth, d = l.Dilation, outputs = y.C, inputs = x.C;
+        int kh = l.KernelHeight, outputs = y.C;
         int most = PlanarOutputVectors(outputs, (y.W + 7) / 8);
-        bool blocked = y.Blocked, bias = s.BiasPointer is not null;
+        bool blocked = y.Blocked;
         int pixel = blocked ? 8 : 1; // floats from one output pixel to the next
         w.Line($"// {ConvFormula(l)}");
         w.Line($"// {Describe(s)}: NCHW in, {(blocked ? "NCHW8c" : "NCHW")} out, {outputs} output channel(s) × up to {most} vectors of 8 pixels per tile, one broadcast weight per output channel and tap");
@@ -637,128 +637,57 @@ internal sealed partial class KernelEmitter
         w.Line($"private static void {name}(void* state, int begin, int end) {{ if (s_useAvx2) {name}Avx(state, begin, end); else {name}Scalar(state, begin, end); }}");
         w.Line();
 
-        string rows = s.SkipsZeroRows ? KernelRows(s, x) : $"int ky0 = 0, ky1 = {kh};";
-        // Through a zero-padded view, a load's lanes on the grid's zero columns are not in memory: masked out (a load
-        // with none left is left out, with its FMAs).
-        string MaskAt(int column) => x.IsView ? LaneMask(column - x.View.Left, x.StoredW) : "all";
+        string Rows(string oy = "oy", string suffix = "") => s.SkipsZeroRows ? KernelRows(s, x, oy, suffix) : $"int ky0{suffix} = 0, ky1{suffix} = {kh};";
+        string rows = Rows();
         string viewOffset = x.IsView ? $" - {x.ViewOffset}" : "";
+        var tiles = PlanarOutputTiles(s, most);
+        string Weights(string tail) => $"f->{s.WeightPointer}{(s.BiasPointer is null ? "" : $", f->{s.BiasPointer}")}{tail}";
         Open($"{name}Avx", ConvFormula(l), "Each work item is one output row, all output channels.");
         w.Open("for (int item = begin; item < end; item++)");
         w.Line($"int oy = item % {y.H}, n = item / {y.H};");
         w.Line($"float* x = {Sample(x)} + oy * {x.RowStride}{viewOffset};");
         w.Line($"float* y = {Sample(y)} + oy * {y.RowStride};");
         w.Line(rows);
-        var tiles = new Dictionary<string, List<int>>();
-        foreach (var mine in EvenRuns(RowVectors(y.W), most))
-        {
-            // Tiles with the same vector offsets share a method, unless their loads are masked differently.
-            var masks = mine.SelectMany(v => Enumerable.Range(0, kw).Select(kx => MaskAt(v + kx * d))).ToList();
-            string key = string.Join(",", mine.ConvertAll(v => v - mine[0])) + (masks.All(m => m == "all") ? "" : $"@{mine[0]}");
-            if (!tiles.ContainsKey(key)) tiles.Add(key, mine);
-            string b = bias ? $", f->{s.BiasPointer}" : "";
-            w.Line($"{name}Tile{tiles.Keys.ToList().IndexOf(key)}({Plus("x", mine[0])}, f->{s.WeightPointer}{b}, {Plus("y", mine[0] * pixel)}, ky0, ky1);");
-        }
+        foreach (var (mine, method) in tiles.Calls)
+            w.Line($"{name}Tile{method}({Plus("x", mine[0])}, {Weights("")}, {Plus("y", mine[0] * pixel)}, ky0, ky1);");
         w.Close();
         w.Close();
         w.Line();
+        for (int t = 0; t < tiles.Methods.Count; t++) EmitPlanarOutputTile($"{name}Tile{t}", s, tiles.Methods[t], pooled: false);
 
-        int index = 0;
-        foreach (var mine in tiles.Values)
+        if (s.FusedPool is { } pool)
         {
-            int vectors = mine.Count;
-            bool weightsFirst = outputs <= vectors;
-            // Fewer than 8 accumulators leave FMA latency uncovered: a second set takes the odd input channels.
-            var sets = outputs * vectors * 2 <= 12 && inputs >= 2 ? new[] { "a", "c" } : new[] { "a" };
-            w.Line($"// {outputs}×{vectors} tile{(sets.Length > 1 ? ", twice (even and odd input channels)" : "")}: acc[o][v] += W[o,i,tap] · X[i][pixels of v + tap offset]; per tap {vectors} input loads and {outputs} broadcasts for {outputs * vectors} FMAs.");
+            var p = pool.To;
+            w.Line($"// {ConvFormula(l)}, then P[n,o,y,x] = max_{{ΔY,ΔX<2}} Y[n,o,2·y+ΔY,2·x+ΔX]   (layer {pool.Layer.Index})");
+            w.Line("// An unrecorded Forward's conv and pool in one: the max is taken in registers, the activation once per pooled value.");
             w.Line(Hot);
-            w.Open($"private static void {name}Tile{index++}(float* x, float* w, {(bias ? "float* b, " : "")}float* y, int ky0, int ky1)");
-            // The first set starts at the bias (one broadcast per output channel, copied to its other vectors), the
-            // second at zero; without a bias every accumulator copies a zeroed a0_0.
-            string Init(string set, int o, int v) =>
-                bias && set == "a" ? (v == 0 ? $"Vector256.Create(b[{o}])" : $"a{o}_0")
-                : set == "a" && o == 0 && v == 0 || bias ? "Vector256<float>.Zero" : "a0_0";
-            foreach (string set in sets)
-                for (int o = 0; o < outputs; o++)
-                    w.Line($"Vector256<float> {string.Join(", ", Range(vectors, v => $"{set}{o}_{v} = {Init(set, o, v)}"))};");
-            w.Line($"Vector256<float> {string.Join(", ", Range(Math.Min(outputs, vectors), i => $"t{i}"))}, u;");
-            void Taps(string r, string k, string set)
+            w.Line($"private static void {name}Pooled(void* state, int begin, int end) {{ if (s_useAvx2) {name}PooledAvx(state, begin, end); else {name}PooledScalar(state, begin, end); }}");
+            w.Line();
+            Open($"{name}PooledAvx", ConvFormula(l), "Each work item is one pooled row: each tile runs on the two convolution rows under it, the first leaving its horizontal maxima in half.");
+            w.Line($"float* half = stackalloc float[{outputs * PooledVectors(tiles.Methods.Max(m => m.Count)) * 8}];");
+            w.Open("for (int item = begin; item < end; item++)");
+            w.Line($"int py = item % {p.H}, n = item / {p.H};");
+            w.Line($"float* y = {Sample(p)} + py * {p.RowStride};");
+            w.Line("int oy = 2 * py;");
+            w.Line($"float* x = {Sample(x)} + oy * {x.RowStride}{viewOffset};");
+            w.Line(Rows());
+            w.Line(Rows("(oy + 1)", "B"));
+            foreach (var (mine, method) in tiles.Calls)
             {
-                for (int kx = 0; kx < kw; kx++)
-                {
-                    var live = Enumerable.Range(0, vectors).Where(v => MaskAt(mine[v] + kx * d) != "none").ToList();
-                    if (live.Count == 0) continue;
-                    string LoadAt(int v) => Load(r, "0", mine[v] - mine[0] + kx * d, MaskAt(mine[v] + kx * d));
-                    if (weightsFirst)
-                    {
-                        // Broadcasts held, each input vector loaded once and used by every output channel.
-                        for (int o = 0; o < outputs; o++) w.Line($"t{o} = Vector256.Create({k}[{kx * 8 + o}]);");
-                        foreach (int v in live)
-                        {
-                            w.Line($"u = {LoadAt(v)};");
-                            for (int o = 0; o < outputs; o++) w.Line($"{set}{o}_{v} = Fma.MultiplyAdd(u, t{o}, {set}{o}_{v});");
-                        }
-                    }
-                    else
-                    {
-                        // Input vectors held, each weight broadcast once and used for every vector.
-                        foreach (int v in live) w.Line($"t{v} = {LoadAt(v)};");
-                        for (int o = 0; o < outputs; o++)
-                        {
-                            w.Line($"u = Vector256.Create({k}[{kx * 8 + o}]);");
-                            foreach (int v in live) w.Line($"{set}{o}_{v} = Fma.MultiplyAdd(t{v}, u, {set}{o}_{v});");
-                        }
-                    }
-                }
-            }
-            int pairs = sets.Length == 1 ? 0 : inputs / 2 * 2;
-            if (pairs > 0)
-            {
-                w.Open($"for (int i = 0; i < {pairs}; i += 2)");
-                w.Open("for (int ky = ky0; ky < ky1; ky++)");
-                w.Line($"float* r = x + i * {x.PlaneStride} + ky * {d * x.RowStride}, r1 = r + {x.PlaneStride};");
-                w.Line($"float* k = w + (i * {kh} + ky) * {kw * 8}, k1 = k + {kh * kw * 8};");
-                Taps("r", "k", "a");
-                Taps("r1", "k1", "c");
-                w.Close();
-                w.Close();
-            }
-            if (pairs < inputs)
-            {
-                w.Open($"for (int i = {pairs}; i < {inputs}; i++)");
-                w.Open("for (int ky = ky0; ky < ky1; ky++)");
-                w.Line($"float* r = x + i * {x.PlaneStride} + ky * {d * x.RowStride};");
-                w.Line($"float* k = w + (i * {kh} + ky) * {kw * 8};");
-                Taps("r", "k", "a");
-                w.Close();
-                w.Close();
-            }
-            string Sum(int o, int v) => sets.Length > 1 ? $"a{o}_{v} + c{o}_{v}" : $"a{o}_{v}";
-            if (blocked)
-            {
-                // Channels × 8 pixels → 8 pixels × channels (p0..p7); the lanes past the last channel get what the blocked
-                // kernel leaves there (the activation of a zero bias and no input).
-                w.Line($"Vector256<float> pad = {Apply(s.Activation, "Vector256<float>.Zero", true)}, {string.Join(", ", Range(8, o => $"p{o}"))};");
-                for (int v = 0; v < vectors; v++)
-                {
-                    for (int o = 0; o < 8; o++) w.Line($"p{o} = {(o < outputs ? Apply(s.Activation, Sum(o, v), true) : "pad")};");
-                    w.Line($"global::ConvGen.Registers.Transpose8x8({string.Join(", ", Range(8, o => $"ref p{o}"))});");
-                    for (int p = 0; p < 8; p++) w.Line($"Avx.Store({Plus("y", (mine[v] - mine[0] + p) * 8)}, p{p});");
-                }
-            }
-            else
-            {
-                for (int o = 0; o < outputs; o++)
-                    for (int v = 0; v < vectors; v++)
-                        w.Line($"Avx.Store({Plus("y", o * y.PlaneStride + mine[v] - mine[0])}, {Apply(s.Activation, Sum(o, v), true)});");
+                w.Line($"{name}PooledTile{method}({Plus("x", mine[0])}, {Weights("")}, {Plus("y", mine[0] / 2 * 8)}, ky0, ky1, half, false);");
+                w.Line($"{name}PooledTile{method}({Plus("x", mine[0] + x.RowStride)}, {Weights("")}, {Plus("y", mine[0] / 2 * 8)}, ky0B, ky1B, half, true);");
             }
             w.Close();
+            w.Close();
             w.Line();
+            for (int t = 0; t < tiles.Methods.Count; t++) EmitPlanarOutputTile($"{name}PooledTile{t}", s, tiles.Methods[t], pooled: true);
+            EmitPooledScalar($"{name}PooledScalar", s, pool);
         }
 
         if (blocked)
         {
             var tiling = ConvTiling.For(s);
-            EmitConvScalar($"{name}Scalar", s, tiling, tiling.Span * kh * kw * 8);
+            EmitConvScalar($"{name}Scalar", s, tiling, tiling.Span * kh * l.KernelWidth * 8);
             return;
         }
 
@@ -771,14 +700,240 @@ internal sealed partial class KernelEmitter
         w.Line(rows);
         w.Open($"for (int o = 0; o < {outputs}; o++)");
         w.Open($"for (int ox = 0; ox < {y.W}; ox++)");
-        w.Line(bias ? $"float acc = f->{s.BiasPointer}[o];" : "float acc = 0f;");
-        w.Line($"for (int i = 0; i < {inputs}; i++)");
+        EmitScalarOutputPixel(s);
+        w.Line($"y[o * {y.PlaneStride} + ox] = {Apply(s.Activation, "acc", false)};");
+        w.Close();
+        w.Close();
+        w.Close();
+        w.Close();
+        w.Line();
+    }
+
+    /// <summary>
+    /// A row of the planar-output kernel cut into register tiles (<see cref="EvenRuns"/> of its vectors): each tile's
+    /// vectors, with the method that runs it. Tiles with the same vector offsets share a method, unless their loads are
+    /// masked differently.
+    /// </summary>
+    private static (List<(List<int> Vectors, int Method)> Calls, List<List<int>> Methods) PlanarOutputTiles(ConvStep s, int most)
+    {
+        var keys = new List<string>();
+        var methods = new List<List<int>>();
+        var calls = new List<(List<int>, int)>();
+        foreach (var mine in EvenRuns(RowVectors(s.To.W), most))
+        {
+            var masks = mine.SelectMany(v => Enumerable.Range(0, s.Layer.KernelWidth).Select(kx => MaskAt(s.From, v + kx * s.Layer.Dilation))).ToList();
+            string key = string.Join(",", mine.ConvertAll(v => v - mine[0])) + (masks.All(m => m == "all") ? "" : $"@{mine[0]}");
+            if (!keys.Contains(key))
+            {
+                keys.Add(key);
+                methods.Add(mine);
+            }
+            calls.Add((mine, keys.IndexOf(key)));
+        }
+        return (calls, methods);
+    }
+
+    /// <summary>
+    /// The lanes of a load at column <paramref name="column"/> of <paramref name="x"/>'s grid that are in memory: through a
+    /// zero-padded view, the lanes on the grid's zero columns are not, and are masked out (a load with none left is left
+    /// out, with its FMAs).
+    /// </summary>
+    private static string MaskAt(Tensor x, int column) => x.IsView ? LaneMask(column - x.View.Left, x.StoredW) : "all";
+
+    /// <summary>Pooled vectors of a tile of <paramref name="vectors"/> row vectors: one per pair, the last maybe alone.</summary>
+    private static int PooledVectors(int vectors) => (vectors + 1) / 2;
+
+    /// <summary>
+    /// One register tile of the planar-output kernel (see <see cref="EmitPlanarOutputConv"/>): all output channels × the
+    /// row vectors <paramref name="mine"/>. <paramref name="pooled"/>: the tile of the fused conv + 2x2 max pool, called
+    /// for the two rows under a pooled row; the first leaves the maxima of its pixel pairs in <c>half</c>, the second
+    /// takes the max with them, applies the activation and stores the pooled pixels.
+    /// </summary>
+    private void EmitPlanarOutputTile(string method, ConvStep s, List<int> mine, bool pooled)
+    {
+        var x = s.From;
+        var y = s.To;
+        int kh = s.Layer.KernelHeight, kw = s.Layer.KernelWidth, d = s.Layer.Dilation, outputs = y.C, inputs = x.C;
+        bool bias = s.BiasPointer is not null;
+        int vectors = mine.Count;
+        bool weightsFirst = outputs <= vectors;
+        // Fewer than 8 accumulators leave FMA latency uncovered: a second set takes the odd input channels.
+        var sets = outputs * vectors * 2 <= 12 && inputs >= 2 ? new[] { "a", "c" } : new[] { "a" };
+        w.Line($"// {outputs}×{vectors} tile{(sets.Length > 1 ? ", twice (even and odd input channels)" : "")}: acc[o][v] += W[o,i,tap] · X[i][pixels of v + tap offset]; per tap {vectors} input loads and {outputs} broadcasts for {outputs * vectors} FMAs.{(pooled ? " Then the max of each pair of neighbouring pixels, and of the two rows." : "")}");
+        w.Line(Hot);
+        w.Open($"private static void {method}(float* x, float* w, {(bias ? "float* b, " : "")}float* y, int ky0, int ky1{(pooled ? ", float* half, bool second" : "")})");
+        // The first set starts at the bias (one broadcast per output channel, copied to its other vectors), the
+        // second at zero; without a bias every accumulator copies a zeroed a0_0.
+        string Init(string set, int o, int v) =>
+            bias && set == "a" ? (v == 0 ? $"Vector256.Create(b[{o}])" : $"a{o}_0")
+            : set == "a" && o == 0 && v == 0 || bias ? "Vector256<float>.Zero" : "a0_0";
+        foreach (string set in sets)
+            for (int o = 0; o < outputs; o++)
+                w.Line($"Vector256<float> {string.Join(", ", Range(vectors, v => $"{set}{o}_{v} = {Init(set, o, v)}"))};");
+        w.Line($"Vector256<float> {string.Join(", ", Range(Math.Min(outputs, vectors), i => $"t{i}"))}, u;");
+        void Taps(string r, string k, string set)
+        {
+            for (int kx = 0; kx < kw; kx++)
+            {
+                var live = Enumerable.Range(0, vectors).Where(v => MaskAt(x, mine[v] + kx * d) != "none").ToList();
+                if (live.Count == 0) continue;
+                string LoadAt(int v) => Load(r, "0", mine[v] - mine[0] + kx * d, MaskAt(x, mine[v] + kx * d));
+                if (weightsFirst)
+                {
+                    // Broadcasts held, each input vector loaded once and used by every output channel.
+                    for (int o = 0; o < outputs; o++) w.Line($"t{o} = Vector256.Create({k}[{kx * 8 + o}]);");
+                    foreach (int v in live)
+                    {
+                        w.Line($"u = {LoadAt(v)};");
+                        for (int o = 0; o < outputs; o++) w.Line($"{set}{o}_{v} = Fma.MultiplyAdd(u, t{o}, {set}{o}_{v});");
+                    }
+                }
+                else
+                {
+                    // Input vectors held, each weight broadcast once and used for every vector.
+                    foreach (int v in live) w.Line($"t{v} = {LoadAt(v)};");
+                    for (int o = 0; o < outputs; o++)
+                    {
+                        w.Line($"u = Vector256.Create({k}[{kx * 8 + o}]);");
+                        foreach (int v in live) w.Line($"{set}{o}_{v} = Fma.MultiplyAdd(t{v}, u, {set}{o}_{v});");
+                    }
+                }
+            }
+        }
+        int pairs = sets.Length == 1 ? 0 : inputs / 2 * 2;
+        if (pairs > 0)
+        {
+            w.Open($"for (int i = 0; i < {pairs}; i += 2)");
+            w.Open("for (int ky = ky0; ky < ky1; ky++)");
+            w.Line($"float* r = x + i * {x.PlaneStride} + ky * {d * x.RowStride}, r1 = r + {x.PlaneStride};");
+            w.Line($"float* k = w + (i * {kh} + ky) * {kw * 8}, k1 = k + {kh * kw * 8};");
+            Taps("r", "k", "a");
+            Taps("r1", "k1", "c");
+            w.Close();
+            w.Close();
+        }
+        if (pairs < inputs)
+        {
+            w.Open($"for (int i = {pairs}; i < {inputs}; i++)");
+            w.Open("for (int ky = ky0; ky < ky1; ky++)");
+            w.Line($"float* r = x + i * {x.PlaneStride} + ky * {d * x.RowStride};");
+            w.Line($"float* k = w + (i * {kh} + ky) * {kw * 8};");
+            Taps("r", "k", "a");
+            w.Close();
+            w.Close();
+        }
+        string Sum(int o, int v) => sets.Length > 1 ? $"a{o}_{v} + c{o}_{v}" : $"a{o}_{v}";
+        if (pooled)
+        {
+            if (sets.Length > 1)
+                for (int o = 0; o < outputs; o++)
+                    for (int v = 0; v < vectors; v++) w.Line($"a{o}_{v} += c{o}_{v};");
+            EmitPooledEpilogue(s, mine);
+        }
+        else if (y.Blocked)
+        {
+            // Channels × 8 pixels → 8 pixels × channels (p0..p7); the lanes past the last channel get what the blocked
+            // kernel leaves there (the activation of a zero bias and no input).
+            w.Line($"Vector256<float> pad = {Apply(s.Activation, "Vector256<float>.Zero", true)}, {string.Join(", ", Range(8, o => $"p{o}"))};");
+            for (int v = 0; v < vectors; v++)
+            {
+                for (int o = 0; o < 8; o++) w.Line($"p{o} = {(o < outputs ? Apply(s.Activation, Sum(o, v), true) : "pad")};");
+                w.Line($"global::ConvGen.Registers.Transpose8x8({string.Join(", ", Range(8, o => $"ref p{o}"))});");
+                for (int p = 0; p < 8; p++) w.Line($"Avx.Store({Plus("y", (mine[v] - mine[0] + p) * 8)}, p{p});");
+            }
+        }
+        else
+        {
+            for (int o = 0; o < outputs; o++)
+                for (int v = 0; v < vectors; v++)
+                    w.Line($"Avx.Store({Plus("y", o * y.PlaneStride + mine[v] - mine[0])}, {Apply(s.Activation, Sum(o, v), true)});");
+        }
+        w.Close();
+        w.Line();
+    }
+
+    /// <summary>
+    /// The epilogue of a pooled tile (the accumulators summed into the a set). Two vectors of 8 pixels (l, r) become one of 4 + 4 pixel-pair maxima: shuffling
+    /// the even and the odd lanes of each 128-bit half apart gives [l0 l2 r0 r2 | l4 l6 r4 r6] and [l1 l3 r1 r3 | l5 l7 r5 r7],
+    /// whose max holds pooled columns l/2 + (0, 1), r/2 + (0, 1), l/2 + (2, 3), r/2 + (2, 3); a vector without a partner
+    /// pairs with itself. The first row parks these in <c>half</c>; the second takes their max, then the activation
+    /// (ReLU commutes with the max), and transposes channels × pooled pixels into NCHW8c pixels, storing each pooled
+    /// column once.
+    /// </summary>
+    private void EmitPooledEpilogue(ConvStep s, List<int> mine)
+    {
+        int outputs = s.To.C, vectors = mine.Count, pooledVectors = PooledVectors(vectors);
+        for (int o = 0; o < outputs; o++)
+            for (int j = 0; j < pooledVectors; j++)
+            {
+                string l = $"a{o}_{2 * j}", r = $"a{o}_{Math.Min(2 * j + 1, vectors - 1)}";
+                w.Line($"Vector256<float> h{o}_{j} = Vector256.Max(Avx.Shuffle({l}, {r}, 0x88), Avx.Shuffle({l}, {r}, 0xDD));");
+            }
+        string Half(int o, int j) => Plus("half", (j * outputs + o) * 8);
+        w.Open("if (!second)");
+        for (int o = 0; o < outputs; o++)
+            for (int j = 0; j < pooledVectors; j++) w.Line($"Avx.Store({Half(o, j)}, h{o}_{j});");
+        w.Line("return;");
+        w.Close();
+        w.Line($"Vector256<float> pad = {Apply(s.Activation, "Vector256<float>.Zero", true)}, {string.Join(", ", Range(8, o => $"p{o}"))};");
+        var stored = new HashSet<int>();
+        for (int j = 0; j < pooledVectors; j++)
+        {
+            int l = mine[2 * j] / 2, r = mine[Math.Min(2 * j + 1, vectors - 1)] / 2, first = mine[0] / 2;
+            int[] columns = { l, l + 1, r, r + 1, l + 2, l + 3, r + 2, r + 3 };
+            for (int o = 0; o < 8; o++)
+                w.Line($"p{o} = {(o < outputs ? Apply(s.Activation, $"Vector256.Max(h{o}_{j}, Avx.LoadVector256({Half(o, j)}))", true) : "pad")};");
+            w.Line($"global::ConvGen.Registers.Transpose8x8({string.Join(", ", Range(8, o => $"ref p{o}"))});");
+            for (int k = 0; k < 8; k++)
+                if (stored.Add(columns[k])) w.Line($"Avx.Store({Plus("y", (columns[k] - first) * 8)}, p{k});");
+        }
+    }
+
+    /// <summary>
+    /// The planar-output kernel's scalar twin for one output value: <c>acc</c> = bias + the taps of output channel <c>o</c>
+    /// at (<c>ox</c>, the row of <c>x</c>), over kernel rows [<c>ky0</c>, <c>ky1</c>).
+    /// </summary>
+    private void EmitScalarOutputPixel(ConvStep s)
+    {
+        var l = s.Layer;
+        var x = s.From;
+        int kh = l.KernelHeight, kw = l.KernelWidth, d = l.Dilation;
+        w.Line(s.BiasPointer is not null ? $"float acc = f->{s.BiasPointer}[o];" : "float acc = 0f;");
+        w.Line($"for (int i = 0; i < {x.C}; i++)");
         w.Line("    for (int ky = ky0; ky < ky1; ky++)");
         w.Line($"        for (int kx = 0; kx < {kw}; kx++)");
         // A view's zero columns are not in memory: their taps are left out (its zero rows, by ky0 and ky1).
         if (x.IsView) w.Line($"            if ((uint)(ox + kx * {d} - {x.View.Left}) < {x.StoredW})");
         w.Line($"            {(x.IsView ? "    " : "")}acc += w[((i * {kh} + ky) * {kw} + kx) * 8 + o] * x[i * {x.PlaneStride} + ky * {d * x.RowStride} + ox + kx * {d}];");
-        w.Line($"y[o * {y.PlaneStride} + ox] = {Apply(s.Activation, "acc", false)};");
+    }
+
+    /// <summary>The scalar twin of the fused conv + 2x2 max pool: every pooled value from its four convolution values.</summary>
+    private void EmitPooledScalar(string name, ConvStep s, PoolStep pool)
+    {
+        var l = s.Layer;
+        var x = s.From;
+        var p = pool.To;
+        int outputs = s.To.C;
+        string rows = s.SkipsZeroRows ? KernelRows(s, x) : $"int ky0 = 0, ky1 = {l.KernelHeight};";
+        string viewOffset = x.IsView ? $" - {x.ViewOffset}" : "";
+        Open(name, ConvFormula(l), "Scalar twin of the fused AVX2 kernel for CPUs without AVX2/FMA: same work items.");
+        w.Line($"float* w = f->{s.WeightPointer};");
+        w.Open("for (int item = begin; item < end; item++)");
+        w.Line($"int py = item % {p.H}, n = item / {p.H};");
+        w.Line($"float* y = {Sample(p)} + py * {p.RowStride};");
+        w.Open($"for (int px = 0; px < {p.W}; px++)");
+        w.Line($"for (int o = {outputs}; o < 8; o++) y[px * 8 + o] = 0f; // what the AVX2 kernel leaves past the last channel (ReLU or none of 0)");
+        w.Open($"for (int o = 0; o < {outputs}; o++)");
+        w.Line("float max = float.NegativeInfinity;");
+        w.Open("for (int oy = 2 * py; oy < 2 * py + 2; oy++)");
+        w.Line($"float* x = {Sample(x)} + oy * {x.RowStride}{viewOffset};");
+        w.Line(rows);
+        w.Open("for (int ox = 2 * px; ox < 2 * px + 2; ox++)");
+        EmitScalarOutputPixel(s);
+        w.Line("max = MathF.Max(max, acc);");
+        w.Close();
+        w.Close();
+        w.Line($"y[px * 8 + o] = {Apply(s.Activation, "max", false)};");
         w.Close();
         w.Close();
         w.Close();

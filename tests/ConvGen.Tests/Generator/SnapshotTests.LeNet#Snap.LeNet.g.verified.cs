@@ -20,12 +20,12 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
     /// <summary>Floats per output sample: 10.</summary>
     public const int OutputLength = 10;
     /// <summary>Workspace floats per sample: two ping-pong activation buffers and one padding scratch, sized to the largest tensor each holds.</summary>
-    public const int WorkspaceFloatsPerSample = 7840;
-    private const int BufferAFloats = 6272, BufferBFloats = 1568;
+    public const int WorkspaceFloatsPerSample = 3168;
+    private const int BufferAFloats = 1600, BufferBFloats = 1568;
     /// <summary>Samples per pass of an unrecorded Forward of a larger batch than SinglePassBatch: at most 4 MiB of workspace (or one sample).</summary>
-    public const int SamplesPerPass = 132;
+    public const int SamplesPerPass = 328;
     /// <summary>The largest batch an unrecorded Forward runs in one pass: at most 16 MiB of workspace (or one sample).</summary>
-    public const int SinglePassBatch = 534;
+    public const int SinglePassBatch = 1323;
 
     /// <summary>Per-sample output shape.</summary>
     public static IReadOnlyList<int> OutputShape { get; } = Array.AsReadOnly(new int[] { 10 });
@@ -105,7 +105,7 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
     private struct Frame
     {
         public int Batch;
-        public bool Recording; // a recorded Forward: also make the copies only Backward reads
+        public bool Recording; // a recorded Forward: also make the copies only Backward reads, and the convolution outputs that a fused pool skips
         public int N0, N1; // the samples of one pass of a dense weight-gradient step
         public int Y0, Y1; // and its rows of ∂Z, where one sample is more than a pass or a chunk starts or ends inside one
         public float* Partials; // the chunked weight gradients' partial sums
@@ -186,7 +186,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         {
             Frame frame = default;
             float* a = ws, b = ws + (nint)pass * BufferAFloats, scratch = b + (nint)pass * BufferBFloats;
-            frame.T2 = a;
             frame.T3 = b;
             frame.T4 = a;
             frame.T5 = b;
@@ -253,8 +252,9 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         frame->L11W = _layer11Weight.Pointer;
         frame->L11B = _layer11Bias.Pointer;
         if (frame->Recording) global::ConvGen.Parallelism.For(batch * 1, &Step0, frame, itemNanoseconds: 256); // layer 0: zero-padded copy of its input for the weight gradient
-        global::ConvGen.Parallelism.For(batch * 28, &Step1, frame, itemNanoseconds: 105); // layer 0: Conv 5x5, 1→6 + Relu
-        global::ConvGen.Parallelism.For(batch * 14, &Step2, frame, itemNanoseconds: 84); // layer 2: MaxPool
+        if (frame->Recording) global::ConvGen.Parallelism.For(batch * 28, &Step1, frame, itemNanoseconds: 105); // layer 0: Conv 5x5, 1→6 + Relu
+        else global::ConvGen.Parallelism.For(batch * 14, &Step1Pooled, frame, itemNanoseconds: 210); // layer 0: Conv 5x5, 1→6 + Relu + MaxPool (layer 2) fused
+        if (frame->Recording) global::ConvGen.Parallelism.For(batch * 14, &Step2, frame, itemNanoseconds: 84); // layer 2: MaxPool
         global::ConvGen.Parallelism.For(batch * 10, &Step3, frame, itemNanoseconds: 600); // layer 3: Conv 5x5, 6→16 + Relu
         global::ConvGen.Parallelism.For(batch * 10, &Step4, frame, itemNanoseconds: 40); // layer 5: MaxPool
         global::ConvGen.Parallelism.For((batch + 3) / 4 * 5, &Step5, frame, itemNanoseconds: 960); // layer 7: Linear 400→120 + Relu
@@ -700,6 +700,379 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         Avx.Store(y + 72, p5);
         Avx.Store(y + 80, p6);
         Avx.Store(y + 88, p7);
+    }
+
+    // Y[n,o,y,x] = B[o] + W[o,I,ΔY,ΔX] · X[n,I,y+ΔY-2,x+ΔX-2], then P[n,o,y,x] = max_{ΔY,ΔX<2} Y[n,o,2·y+ΔY,2·x+ΔX]   (layer 2)
+    // An unrecorded Forward's conv and pool in one: the max is taken in registers, the activation once per pooled value.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Step1Pooled(void* state, int begin, int end) { if (s_useAvx2) Step1PooledAvx(state, begin, end); else Step1PooledScalar(state, begin, end); }
+
+    // Y[n,o,y,x] = B[o] + W[o,I,ΔY,ΔX] · X[n,I,y+ΔY-2,x+ΔX-2]
+    // Each work item is one pooled row: each tile runs on the two convolution rows under it, the first leaving its horizontal maxima in half.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Step1PooledAvx(void* state, int begin, int end)
+    {
+        var f = (Frame*)state;
+        float* half = stackalloc float[48];
+        for (int item = begin; item < end; item++)
+        {
+            int py = item % 14, n = item / 14;
+            float* y = f->T3 + (nint)n * 1568 + py * 112;
+            int oy = 2 * py;
+            float* x = f->T0 + (nint)n * 784 + oy * 28 - 58;
+            int ky0 = Math.Max(0, 2 - oy), ky1 = Math.Min(5, 30 - oy);
+            int ky0B = Math.Max(0, 2 - (oy + 1)), ky1B = Math.Min(5, 30 - (oy + 1));
+            Step1PooledTile0(x, f->L0W, f->L0B, y, ky0, ky1, half, false);
+            Step1PooledTile0(x + 28, f->L0W, f->L0B, y, ky0B, ky1B, half, true);
+            Step1PooledTile1(x + 16, f->L0W, f->L0B, y + 64, ky0, ky1, half, false);
+            Step1PooledTile1(x + 44, f->L0W, f->L0B, y + 64, ky0B, ky1B, half, true);
+        }
+    }
+
+    // 6×2 tile: acc[o][v] += W[o,i,tap] · X[i][pixels of v + tap offset]; per tap 2 input loads and 6 broadcasts for 12 FMAs. Then the max of each pair of neighbouring pixels, and of the two rows.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Step1PooledTile0(float* x, float* w, float* b, float* y, int ky0, int ky1, float* half, bool second)
+    {
+        Vector256<float> a0_0 = Vector256.Create(b[0]), a0_1 = a0_0;
+        Vector256<float> a1_0 = Vector256.Create(b[1]), a1_1 = a1_0;
+        Vector256<float> a2_0 = Vector256.Create(b[2]), a2_1 = a2_0;
+        Vector256<float> a3_0 = Vector256.Create(b[3]), a3_1 = a3_0;
+        Vector256<float> a4_0 = Vector256.Create(b[4]), a4_1 = a4_0;
+        Vector256<float> a5_0 = Vector256.Create(b[5]), a5_1 = a5_0;
+        Vector256<float> t0, t1, u;
+        for (int i = 0; i < 1; i++)
+        {
+            for (int ky = ky0; ky < ky1; ky++)
+            {
+                float* r = x + i * 784 + ky * 28;
+                float* k = w + (i * 5 + ky) * 40;
+                t0 = Avx.MaskLoad(r, Vector256.Create(0, 0, -1, -1, -1, -1, -1, -1).AsSingle());
+                t1 = Avx.LoadVector256(r + 8);
+                u = Vector256.Create(k[0]);
+                a0_0 = Fma.MultiplyAdd(t0, u, a0_0);
+                a0_1 = Fma.MultiplyAdd(t1, u, a0_1);
+                u = Vector256.Create(k[1]);
+                a1_0 = Fma.MultiplyAdd(t0, u, a1_0);
+                a1_1 = Fma.MultiplyAdd(t1, u, a1_1);
+                u = Vector256.Create(k[2]);
+                a2_0 = Fma.MultiplyAdd(t0, u, a2_0);
+                a2_1 = Fma.MultiplyAdd(t1, u, a2_1);
+                u = Vector256.Create(k[3]);
+                a3_0 = Fma.MultiplyAdd(t0, u, a3_0);
+                a3_1 = Fma.MultiplyAdd(t1, u, a3_1);
+                u = Vector256.Create(k[4]);
+                a4_0 = Fma.MultiplyAdd(t0, u, a4_0);
+                a4_1 = Fma.MultiplyAdd(t1, u, a4_1);
+                u = Vector256.Create(k[5]);
+                a5_0 = Fma.MultiplyAdd(t0, u, a5_0);
+                a5_1 = Fma.MultiplyAdd(t1, u, a5_1);
+                t0 = Avx.MaskLoad(r + 1, Vector256.Create(0, -1, -1, -1, -1, -1, -1, -1).AsSingle());
+                t1 = Avx.LoadVector256(r + 9);
+                u = Vector256.Create(k[8]);
+                a0_0 = Fma.MultiplyAdd(t0, u, a0_0);
+                a0_1 = Fma.MultiplyAdd(t1, u, a0_1);
+                u = Vector256.Create(k[9]);
+                a1_0 = Fma.MultiplyAdd(t0, u, a1_0);
+                a1_1 = Fma.MultiplyAdd(t1, u, a1_1);
+                u = Vector256.Create(k[10]);
+                a2_0 = Fma.MultiplyAdd(t0, u, a2_0);
+                a2_1 = Fma.MultiplyAdd(t1, u, a2_1);
+                u = Vector256.Create(k[11]);
+                a3_0 = Fma.MultiplyAdd(t0, u, a3_0);
+                a3_1 = Fma.MultiplyAdd(t1, u, a3_1);
+                u = Vector256.Create(k[12]);
+                a4_0 = Fma.MultiplyAdd(t0, u, a4_0);
+                a4_1 = Fma.MultiplyAdd(t1, u, a4_1);
+                u = Vector256.Create(k[13]);
+                a5_0 = Fma.MultiplyAdd(t0, u, a5_0);
+                a5_1 = Fma.MultiplyAdd(t1, u, a5_1);
+                t0 = Avx.LoadVector256(r + 2);
+                t1 = Avx.LoadVector256(r + 10);
+                u = Vector256.Create(k[16]);
+                a0_0 = Fma.MultiplyAdd(t0, u, a0_0);
+                a0_1 = Fma.MultiplyAdd(t1, u, a0_1);
+                u = Vector256.Create(k[17]);
+                a1_0 = Fma.MultiplyAdd(t0, u, a1_0);
+                a1_1 = Fma.MultiplyAdd(t1, u, a1_1);
+                u = Vector256.Create(k[18]);
+                a2_0 = Fma.MultiplyAdd(t0, u, a2_0);
+                a2_1 = Fma.MultiplyAdd(t1, u, a2_1);
+                u = Vector256.Create(k[19]);
+                a3_0 = Fma.MultiplyAdd(t0, u, a3_0);
+                a3_1 = Fma.MultiplyAdd(t1, u, a3_1);
+                u = Vector256.Create(k[20]);
+                a4_0 = Fma.MultiplyAdd(t0, u, a4_0);
+                a4_1 = Fma.MultiplyAdd(t1, u, a4_1);
+                u = Vector256.Create(k[21]);
+                a5_0 = Fma.MultiplyAdd(t0, u, a5_0);
+                a5_1 = Fma.MultiplyAdd(t1, u, a5_1);
+                t0 = Avx.LoadVector256(r + 3);
+                t1 = Avx.LoadVector256(r + 11);
+                u = Vector256.Create(k[24]);
+                a0_0 = Fma.MultiplyAdd(t0, u, a0_0);
+                a0_1 = Fma.MultiplyAdd(t1, u, a0_1);
+                u = Vector256.Create(k[25]);
+                a1_0 = Fma.MultiplyAdd(t0, u, a1_0);
+                a1_1 = Fma.MultiplyAdd(t1, u, a1_1);
+                u = Vector256.Create(k[26]);
+                a2_0 = Fma.MultiplyAdd(t0, u, a2_0);
+                a2_1 = Fma.MultiplyAdd(t1, u, a2_1);
+                u = Vector256.Create(k[27]);
+                a3_0 = Fma.MultiplyAdd(t0, u, a3_0);
+                a3_1 = Fma.MultiplyAdd(t1, u, a3_1);
+                u = Vector256.Create(k[28]);
+                a4_0 = Fma.MultiplyAdd(t0, u, a4_0);
+                a4_1 = Fma.MultiplyAdd(t1, u, a4_1);
+                u = Vector256.Create(k[29]);
+                a5_0 = Fma.MultiplyAdd(t0, u, a5_0);
+                a5_1 = Fma.MultiplyAdd(t1, u, a5_1);
+                t0 = Avx.LoadVector256(r + 4);
+                t1 = Avx.LoadVector256(r + 12);
+                u = Vector256.Create(k[32]);
+                a0_0 = Fma.MultiplyAdd(t0, u, a0_0);
+                a0_1 = Fma.MultiplyAdd(t1, u, a0_1);
+                u = Vector256.Create(k[33]);
+                a1_0 = Fma.MultiplyAdd(t0, u, a1_0);
+                a1_1 = Fma.MultiplyAdd(t1, u, a1_1);
+                u = Vector256.Create(k[34]);
+                a2_0 = Fma.MultiplyAdd(t0, u, a2_0);
+                a2_1 = Fma.MultiplyAdd(t1, u, a2_1);
+                u = Vector256.Create(k[35]);
+                a3_0 = Fma.MultiplyAdd(t0, u, a3_0);
+                a3_1 = Fma.MultiplyAdd(t1, u, a3_1);
+                u = Vector256.Create(k[36]);
+                a4_0 = Fma.MultiplyAdd(t0, u, a4_0);
+                a4_1 = Fma.MultiplyAdd(t1, u, a4_1);
+                u = Vector256.Create(k[37]);
+                a5_0 = Fma.MultiplyAdd(t0, u, a5_0);
+                a5_1 = Fma.MultiplyAdd(t1, u, a5_1);
+            }
+        }
+        Vector256<float> h0_0 = Vector256.Max(Avx.Shuffle(a0_0, a0_1, 0x88), Avx.Shuffle(a0_0, a0_1, 0xDD));
+        Vector256<float> h1_0 = Vector256.Max(Avx.Shuffle(a1_0, a1_1, 0x88), Avx.Shuffle(a1_0, a1_1, 0xDD));
+        Vector256<float> h2_0 = Vector256.Max(Avx.Shuffle(a2_0, a2_1, 0x88), Avx.Shuffle(a2_0, a2_1, 0xDD));
+        Vector256<float> h3_0 = Vector256.Max(Avx.Shuffle(a3_0, a3_1, 0x88), Avx.Shuffle(a3_0, a3_1, 0xDD));
+        Vector256<float> h4_0 = Vector256.Max(Avx.Shuffle(a4_0, a4_1, 0x88), Avx.Shuffle(a4_0, a4_1, 0xDD));
+        Vector256<float> h5_0 = Vector256.Max(Avx.Shuffle(a5_0, a5_1, 0x88), Avx.Shuffle(a5_0, a5_1, 0xDD));
+        if (!second)
+        {
+            Avx.Store(half, h0_0);
+            Avx.Store(half + 8, h1_0);
+            Avx.Store(half + 16, h2_0);
+            Avx.Store(half + 24, h3_0);
+            Avx.Store(half + 32, h4_0);
+            Avx.Store(half + 40, h5_0);
+            return;
+        }
+        Vector256<float> pad = Vector256.Max(Vector256<float>.Zero, Vector256<float>.Zero), p0, p1, p2, p3, p4, p5, p6, p7;
+        p0 = Vector256.Max(Vector256.Max(h0_0, Avx.LoadVector256(half)), Vector256<float>.Zero);
+        p1 = Vector256.Max(Vector256.Max(h1_0, Avx.LoadVector256(half + 8)), Vector256<float>.Zero);
+        p2 = Vector256.Max(Vector256.Max(h2_0, Avx.LoadVector256(half + 16)), Vector256<float>.Zero);
+        p3 = Vector256.Max(Vector256.Max(h3_0, Avx.LoadVector256(half + 24)), Vector256<float>.Zero);
+        p4 = Vector256.Max(Vector256.Max(h4_0, Avx.LoadVector256(half + 32)), Vector256<float>.Zero);
+        p5 = Vector256.Max(Vector256.Max(h5_0, Avx.LoadVector256(half + 40)), Vector256<float>.Zero);
+        p6 = pad;
+        p7 = pad;
+        global::ConvGen.Registers.Transpose8x8(ref p0, ref p1, ref p2, ref p3, ref p4, ref p5, ref p6, ref p7);
+        Avx.Store(y, p0);
+        Avx.Store(y + 8, p1);
+        Avx.Store(y + 32, p2);
+        Avx.Store(y + 40, p3);
+        Avx.Store(y + 16, p4);
+        Avx.Store(y + 24, p5);
+        Avx.Store(y + 48, p6);
+        Avx.Store(y + 56, p7);
+    }
+
+    // 6×2 tile: acc[o][v] += W[o,i,tap] · X[i][pixels of v + tap offset]; per tap 2 input loads and 6 broadcasts for 12 FMAs. Then the max of each pair of neighbouring pixels, and of the two rows.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Step1PooledTile1(float* x, float* w, float* b, float* y, int ky0, int ky1, float* half, bool second)
+    {
+        Vector256<float> a0_0 = Vector256.Create(b[0]), a0_1 = a0_0;
+        Vector256<float> a1_0 = Vector256.Create(b[1]), a1_1 = a1_0;
+        Vector256<float> a2_0 = Vector256.Create(b[2]), a2_1 = a2_0;
+        Vector256<float> a3_0 = Vector256.Create(b[3]), a3_1 = a3_0;
+        Vector256<float> a4_0 = Vector256.Create(b[4]), a4_1 = a4_0;
+        Vector256<float> a5_0 = Vector256.Create(b[5]), a5_1 = a5_0;
+        Vector256<float> t0, t1, u;
+        for (int i = 0; i < 1; i++)
+        {
+            for (int ky = ky0; ky < ky1; ky++)
+            {
+                float* r = x + i * 784 + ky * 28;
+                float* k = w + (i * 5 + ky) * 40;
+                t0 = Avx.LoadVector256(r);
+                t1 = Avx.LoadVector256(r + 4);
+                u = Vector256.Create(k[0]);
+                a0_0 = Fma.MultiplyAdd(t0, u, a0_0);
+                a0_1 = Fma.MultiplyAdd(t1, u, a0_1);
+                u = Vector256.Create(k[1]);
+                a1_0 = Fma.MultiplyAdd(t0, u, a1_0);
+                a1_1 = Fma.MultiplyAdd(t1, u, a1_1);
+                u = Vector256.Create(k[2]);
+                a2_0 = Fma.MultiplyAdd(t0, u, a2_0);
+                a2_1 = Fma.MultiplyAdd(t1, u, a2_1);
+                u = Vector256.Create(k[3]);
+                a3_0 = Fma.MultiplyAdd(t0, u, a3_0);
+                a3_1 = Fma.MultiplyAdd(t1, u, a3_1);
+                u = Vector256.Create(k[4]);
+                a4_0 = Fma.MultiplyAdd(t0, u, a4_0);
+                a4_1 = Fma.MultiplyAdd(t1, u, a4_1);
+                u = Vector256.Create(k[5]);
+                a5_0 = Fma.MultiplyAdd(t0, u, a5_0);
+                a5_1 = Fma.MultiplyAdd(t1, u, a5_1);
+                t0 = Avx.LoadVector256(r + 1);
+                t1 = Avx.LoadVector256(r + 5);
+                u = Vector256.Create(k[8]);
+                a0_0 = Fma.MultiplyAdd(t0, u, a0_0);
+                a0_1 = Fma.MultiplyAdd(t1, u, a0_1);
+                u = Vector256.Create(k[9]);
+                a1_0 = Fma.MultiplyAdd(t0, u, a1_0);
+                a1_1 = Fma.MultiplyAdd(t1, u, a1_1);
+                u = Vector256.Create(k[10]);
+                a2_0 = Fma.MultiplyAdd(t0, u, a2_0);
+                a2_1 = Fma.MultiplyAdd(t1, u, a2_1);
+                u = Vector256.Create(k[11]);
+                a3_0 = Fma.MultiplyAdd(t0, u, a3_0);
+                a3_1 = Fma.MultiplyAdd(t1, u, a3_1);
+                u = Vector256.Create(k[12]);
+                a4_0 = Fma.MultiplyAdd(t0, u, a4_0);
+                a4_1 = Fma.MultiplyAdd(t1, u, a4_1);
+                u = Vector256.Create(k[13]);
+                a5_0 = Fma.MultiplyAdd(t0, u, a5_0);
+                a5_1 = Fma.MultiplyAdd(t1, u, a5_1);
+                t0 = Avx.LoadVector256(r + 2);
+                t1 = Avx.LoadVector256(r + 6);
+                u = Vector256.Create(k[16]);
+                a0_0 = Fma.MultiplyAdd(t0, u, a0_0);
+                a0_1 = Fma.MultiplyAdd(t1, u, a0_1);
+                u = Vector256.Create(k[17]);
+                a1_0 = Fma.MultiplyAdd(t0, u, a1_0);
+                a1_1 = Fma.MultiplyAdd(t1, u, a1_1);
+                u = Vector256.Create(k[18]);
+                a2_0 = Fma.MultiplyAdd(t0, u, a2_0);
+                a2_1 = Fma.MultiplyAdd(t1, u, a2_1);
+                u = Vector256.Create(k[19]);
+                a3_0 = Fma.MultiplyAdd(t0, u, a3_0);
+                a3_1 = Fma.MultiplyAdd(t1, u, a3_1);
+                u = Vector256.Create(k[20]);
+                a4_0 = Fma.MultiplyAdd(t0, u, a4_0);
+                a4_1 = Fma.MultiplyAdd(t1, u, a4_1);
+                u = Vector256.Create(k[21]);
+                a5_0 = Fma.MultiplyAdd(t0, u, a5_0);
+                a5_1 = Fma.MultiplyAdd(t1, u, a5_1);
+                t0 = Avx.LoadVector256(r + 3);
+                t1 = Avx.MaskLoad(r + 7, Vector256.Create(-1, -1, -1, -1, -1, -1, -1, 0).AsSingle());
+                u = Vector256.Create(k[24]);
+                a0_0 = Fma.MultiplyAdd(t0, u, a0_0);
+                a0_1 = Fma.MultiplyAdd(t1, u, a0_1);
+                u = Vector256.Create(k[25]);
+                a1_0 = Fma.MultiplyAdd(t0, u, a1_0);
+                a1_1 = Fma.MultiplyAdd(t1, u, a1_1);
+                u = Vector256.Create(k[26]);
+                a2_0 = Fma.MultiplyAdd(t0, u, a2_0);
+                a2_1 = Fma.MultiplyAdd(t1, u, a2_1);
+                u = Vector256.Create(k[27]);
+                a3_0 = Fma.MultiplyAdd(t0, u, a3_0);
+                a3_1 = Fma.MultiplyAdd(t1, u, a3_1);
+                u = Vector256.Create(k[28]);
+                a4_0 = Fma.MultiplyAdd(t0, u, a4_0);
+                a4_1 = Fma.MultiplyAdd(t1, u, a4_1);
+                u = Vector256.Create(k[29]);
+                a5_0 = Fma.MultiplyAdd(t0, u, a5_0);
+                a5_1 = Fma.MultiplyAdd(t1, u, a5_1);
+                t0 = Avx.LoadVector256(r + 4);
+                t1 = Avx.MaskLoad(r + 8, Vector256.Create(-1, -1, -1, -1, -1, -1, 0, 0).AsSingle());
+                u = Vector256.Create(k[32]);
+                a0_0 = Fma.MultiplyAdd(t0, u, a0_0);
+                a0_1 = Fma.MultiplyAdd(t1, u, a0_1);
+                u = Vector256.Create(k[33]);
+                a1_0 = Fma.MultiplyAdd(t0, u, a1_0);
+                a1_1 = Fma.MultiplyAdd(t1, u, a1_1);
+                u = Vector256.Create(k[34]);
+                a2_0 = Fma.MultiplyAdd(t0, u, a2_0);
+                a2_1 = Fma.MultiplyAdd(t1, u, a2_1);
+                u = Vector256.Create(k[35]);
+                a3_0 = Fma.MultiplyAdd(t0, u, a3_0);
+                a3_1 = Fma.MultiplyAdd(t1, u, a3_1);
+                u = Vector256.Create(k[36]);
+                a4_0 = Fma.MultiplyAdd(t0, u, a4_0);
+                a4_1 = Fma.MultiplyAdd(t1, u, a4_1);
+                u = Vector256.Create(k[37]);
+                a5_0 = Fma.MultiplyAdd(t0, u, a5_0);
+                a5_1 = Fma.MultiplyAdd(t1, u, a5_1);
+            }
+        }
+        Vector256<float> h0_0 = Vector256.Max(Avx.Shuffle(a0_0, a0_1, 0x88), Avx.Shuffle(a0_0, a0_1, 0xDD));
+        Vector256<float> h1_0 = Vector256.Max(Avx.Shuffle(a1_0, a1_1, 0x88), Avx.Shuffle(a1_0, a1_1, 0xDD));
+        Vector256<float> h2_0 = Vector256.Max(Avx.Shuffle(a2_0, a2_1, 0x88), Avx.Shuffle(a2_0, a2_1, 0xDD));
+        Vector256<float> h3_0 = Vector256.Max(Avx.Shuffle(a3_0, a3_1, 0x88), Avx.Shuffle(a3_0, a3_1, 0xDD));
+        Vector256<float> h4_0 = Vector256.Max(Avx.Shuffle(a4_0, a4_1, 0x88), Avx.Shuffle(a4_0, a4_1, 0xDD));
+        Vector256<float> h5_0 = Vector256.Max(Avx.Shuffle(a5_0, a5_1, 0x88), Avx.Shuffle(a5_0, a5_1, 0xDD));
+        if (!second)
+        {
+            Avx.Store(half, h0_0);
+            Avx.Store(half + 8, h1_0);
+            Avx.Store(half + 16, h2_0);
+            Avx.Store(half + 24, h3_0);
+            Avx.Store(half + 32, h4_0);
+            Avx.Store(half + 40, h5_0);
+            return;
+        }
+        Vector256<float> pad = Vector256.Max(Vector256<float>.Zero, Vector256<float>.Zero), p0, p1, p2, p3, p4, p5, p6, p7;
+        p0 = Vector256.Max(Vector256.Max(h0_0, Avx.LoadVector256(half)), Vector256<float>.Zero);
+        p1 = Vector256.Max(Vector256.Max(h1_0, Avx.LoadVector256(half + 8)), Vector256<float>.Zero);
+        p2 = Vector256.Max(Vector256.Max(h2_0, Avx.LoadVector256(half + 16)), Vector256<float>.Zero);
+        p3 = Vector256.Max(Vector256.Max(h3_0, Avx.LoadVector256(half + 24)), Vector256<float>.Zero);
+        p4 = Vector256.Max(Vector256.Max(h4_0, Avx.LoadVector256(half + 32)), Vector256<float>.Zero);
+        p5 = Vector256.Max(Vector256.Max(h5_0, Avx.LoadVector256(half + 40)), Vector256<float>.Zero);
+        p6 = pad;
+        p7 = pad;
+        global::ConvGen.Registers.Transpose8x8(ref p0, ref p1, ref p2, ref p3, ref p4, ref p5, ref p6, ref p7);
+        Avx.Store(y, p0);
+        Avx.Store(y + 8, p1);
+        Avx.Store(y + 16, p2);
+        Avx.Store(y + 24, p3);
+        Avx.Store(y + 32, p6);
+        Avx.Store(y + 40, p7);
+    }
+
+    // Y[n,o,y,x] = B[o] + W[o,I,ΔY,ΔX] · X[n,I,y+ΔY-2,x+ΔX-2]
+    // Scalar twin of the fused AVX2 kernel for CPUs without AVX2/FMA: same work items.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Step1PooledScalar(void* state, int begin, int end)
+    {
+        var f = (Frame*)state;
+        float* w = f->L0W;
+        for (int item = begin; item < end; item++)
+        {
+            int py = item % 14, n = item / 14;
+            float* y = f->T3 + (nint)n * 1568 + py * 112;
+            for (int px = 0; px < 14; px++)
+            {
+                for (int o = 6; o < 8; o++) y[px * 8 + o] = 0f; // what the AVX2 kernel leaves past the last channel (ReLU or none of 0)
+                for (int o = 0; o < 6; o++)
+                {
+                    float max = float.NegativeInfinity;
+                    for (int oy = 2 * py; oy < 2 * py + 2; oy++)
+                    {
+                        float* x = f->T0 + (nint)n * 784 + oy * 28 - 58;
+                        int ky0 = Math.Max(0, 2 - oy), ky1 = Math.Min(5, 30 - oy);
+                        for (int ox = 2 * px; ox < 2 * px + 2; ox++)
+                        {
+                            float acc = f->L0B[o];
+                            for (int i = 0; i < 1; i++)
+                                for (int ky = ky0; ky < ky1; ky++)
+                                    for (int kx = 0; kx < 5; kx++)
+                                        if ((uint)(ox + kx * 1 - 2) < 28)
+                                            acc += w[((i * 5 + ky) * 5 + kx) * 8 + o] * x[i * 784 + ky * 28 + ox + kx * 1];
+                            max = MathF.Max(max, acc);
+                        }
+                    }
+                    y[px * 8 + o] = MathF.Max(max, 0f);
+                }
+            }
+        }
     }
 
     // Y[n,o,y,x] = B[o] + W[o,I,ΔY,ΔX] · X[n,I,y+ΔY-2,x+ΔX-2]

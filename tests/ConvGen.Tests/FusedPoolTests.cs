@@ -1,0 +1,80 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using System.Runtime.Intrinsics.X86;
+using ConvGen.Tests.Infrastructure;
+using ConvGen.Tests.Reference;
+using Xunit;
+
+namespace ConvGen.Tests;
+
+/// <summary>
+/// A first layer with few output channels followed by a 2x2 max pool (LeNet's conv1) runs, in an unrecorded Forward,
+/// as one kernel that pools in its epilogue; a recorded Forward still runs the convolution and the pool apart, as
+/// Backward reads the convolution's output. Both must agree with the float64 reference, and with AVX2 with each other
+/// bit for bit: the max picks one of the same sums, and ReLU commutes with it exactly.
+/// </summary>
+[Collection(nameof(Sequential))] // sets Parallelism.MaxThreads, which is process-wide
+[Trait("Category", "Correctness")]
+public sealed class FusedPoolTests
+{
+    private static readonly Dictionary<string, (NetworkSpec Spec, bool Fused)> Networks = new()
+    {
+        // LeNet's conv1: rows of 28 in two tiles of two vectors, the second overlapping (columns 16 and 20).
+        ["LeNetConv1"] = (new NetworkSpec("LeNetConv1", 1, 28, 28,
+            [new ConvSpec(5, 5, 1, 6, Pad: 2), new ActivationSpec(RefActivationKind.Relu), new PoolSpec(true, 2)]), true),
+        // No activation; 5 outputs.
+        ["Linear5"] = (new NetworkSpec("Linear5", 3, 16, 16, [new ConvSpec(3, 3, 3, 5, Pad: 1), new PoolSpec(true, 2)]), true),
+        // 15 rows: the pool drops the last; rows of 20 end in a tile of one vector (column 12) that pairs with itself.
+        ["OddRows"] = (new NetworkSpec("OddRows", 2, 15, 20,
+            [new ConvSpec(3, 3, 2, 6, Pad: 1), new ActivationSpec(RefActivationKind.Relu), new PoolSpec(true, 2)]), true),
+        // 3 outputs take tiles of 4 vectors: two pooled vectors per tile; then more layers after the pool.
+        ["Wide3"] = (new NetworkSpec("Wide3", 1, 32, 32,
+            [new ConvSpec(3, 3, 1, 3, Pad: 1), new ActivationSpec(RefActivationKind.Relu), new PoolSpec(true, 2),
+             new ConvSpec(3, 3, 3, 8), new ActivationSpec(RefActivationKind.Relu)]), true),
+        // Not fused: a sigmoid commutes with the max only as far as its approximation is monotone; an odd width would
+        // leave a vector starting on an odd column; a pool of 3.
+        ["SigmoidAfter"] = (new NetworkSpec("SigmoidAfter", 1, 16, 16,
+            [new ConvSpec(3, 3, 1, 6, Pad: 1), new ActivationSpec(RefActivationKind.Sigmoid), new PoolSpec(true, 2)]), false),
+        ["OddWidth"] = (new NetworkSpec("OddWidth", 1, 16, 17,
+            [new ConvSpec(3, 3, 1, 6, Pad: 1), new ActivationSpec(RefActivationKind.Relu), new PoolSpec(true, 2)]), false),
+        ["Pool3"] = (new NetworkSpec("Pool3", 1, 18, 18,
+            [new ConvSpec(3, 3, 1, 6, Pad: 1), new ActivationSpec(RefActivationKind.Relu), new PoolSpec(true, 3)]), false),
+    };
+
+    public static IEnumerable<object[]> Names() => Networks.Keys.Select(k => new object[] { k });
+
+    private static readonly Lazy<CompiledNetworks> Compiled = new(() => new CompiledNetworks(Networks.Values.Select(n => n.Spec).ToList(), "ConvGen.Dynamic.FusedPool"));
+
+    [Theory]
+    [MemberData(nameof(Names))]
+    public void UnrecordedForwardPoolsInTheEpilogueAndMatchesTheRecordedOne(string name)
+    {
+        var (spec, fused) = Networks[name];
+        var run = GeneratorHarness.Run(NetworkSpec.ToSource([spec], "ConvGen.Dynamic.FusedPoolSource"));
+        string code = run.Sources.Single(s => s.HintName.Contains(spec.Name, StringComparison.Ordinal)).Text;
+        Assert.Equal(fused, code.Contains("Step1Pooled(", StringComparison.Ordinal));
+
+        var network = Compiled.Value.Create(name, seed: 5);
+        using var scope = new MaxThreadsScope(null);
+        foreach (int threads in new[] { 1, 2 })
+        {
+            Parallelism.MaxThreads = threads;
+            string? failure = NetworkCheck.Check(network, spec, batch: 3, seed: 40 + threads);
+            if (failure is not null) Assert.Fail($"{threads} thread(s): {failure}");
+
+            var x = NetworkCheck.RandomInput(new Random(7), 3 * network.InputLength);
+            var recorded = new float[3 * network.OutputLength];
+            var unrecorded = new float[recorded.Length];
+            network.RecordForBackward = true;
+            network.Forward(x, recorded, 3);
+            network.RecordForBackward = false;
+            network.Forward(x, unrecorded, 3);
+            network.RecordForBackward = true;
+            // The scalar twins (no AVX2) sum in other orders: there the reference check above is the test.
+            int differs = NetworkCheck.FirstBitDifference(recorded, unrecorded);
+            if (Avx2.IsSupported && Fma.IsSupported && differs >= 0)
+                Assert.Fail($"{name}, {threads} thread(s): the unrecorded Forward gives {unrecorded[differs]:R} at output {differs}, the recorded one {recorded[differs]:R}");
+        }
+    }
+}
