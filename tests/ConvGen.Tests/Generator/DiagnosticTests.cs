@@ -21,6 +21,7 @@ public class DiagnosticTests
         Case("CG0002", "[Input(1, 8, 8)] [Relu] public partial record Rec;", "Rec", "records are not supported"),
         Case("CG0002", "public partial class Outer { [Input(1, 8, 8)] [Relu] public partial class Inner; }", "Inner", "nested types"),
         Case("CG0002", "[Input(1, 8, 8)] [Relu] public partial class Gen<T>;", "Gen", "generic types"),
+        Case("CG0002", "[Input(1, 8, 8)] [Sigmoid] public partial class Sigmoid;", "Sigmoid", "ConvGen uses the name 'Sigmoid' for members of the generated class"),
         Case("CG0003", "[Input(1, 8, 8)] [Conv(3, 3, @in: 1, @out: 4, stride: 0)] public partial class N;", "stride: 0", "stride must be at least 1, but is 0"),
         Case("CG0003", "[Input(1, 8, 8)] [Conv(3, 3, @in: 1, @out: 4, pad: -1)] public partial class N;", "pad: -1", "pad must not be negative, but is -1"),
         Case("CG0003", "[Input(1, 8, 8)] [Conv(0, 3, @in: 1, @out: 4)] public partial class N;", "0", "kh must be at least 1, but is 0"),
@@ -228,6 +229,53 @@ public class DiagnosticTests
         Assert.Contains(run.OutputCompilation.GetDiagnostics(), d => d.Id == "CS7036");
         AssertNoCompilerErrors(run, "CS7036");
     }
+
+    /// <summary>
+    /// A network may not be named like a member ConvGen adds to its class: the compiler would report CS0542 in the
+    /// generated file. Every class-level member name in the code generated for the randomized networks (which cover the
+    /// kernel kinds) and a few more (Winograd, a stub), used as a network's name, must be refused with CG0002 on the name.
+    /// </summary>
+    [Fact]
+    public void EveryGeneratedMemberNameIsRefusedAsANetworkName()
+    {
+        var specs = RandomizedNetworkTests.Cases.Select(c => c.Spec).ToList();
+        string extra = """
+            [Input(64, 8, 8)] [Conv(3, 3, 64, 64, pad: 1), Relu] public partial class Wino;
+            [Input(1, 28, 28)] [Conv(5, 5, 1, 6, pad: 2), Sigmoid, MaxPool(2), Conv(5, 5, 6, 16), Tanh] public partial class Acts;
+            [Input(1, 8, 8)] [Conv(3, 3, 2, 4)] public partial class Broken;
+            """;
+        var run = GeneratorHarness.Run(NetworkSpec.ToSource(specs, "D.Corpus"), "using ConvGen;\nnamespace D.Extra;\n" + extra);
+        var names = new SortedSet<string>(System.StringComparer.Ordinal);
+        foreach (var source in run.Sources)
+        {
+            var root = Microsoft.CodeAnalysis.CSharp.CSharpSyntaxTree.ParseText(source.Text).GetRoot();
+            foreach (var type in root.DescendantNodes().OfType<Microsoft.CodeAnalysis.CSharp.Syntax.ClassDeclarationSyntax>().Where(t => t.Parent is not Microsoft.CodeAnalysis.CSharp.Syntax.TypeDeclarationSyntax))
+                foreach (var member in type.Members)
+                    foreach (string name in MemberNames(member)) names.Add(name);
+        }
+        Assert.Contains("Step0", names);
+        Assert.Contains("ConvGenCompileTimeErrors", names); // the stub's
+
+        string classes = string.Join("\n", names.Select(n => $"[Input(1, 8, 8)] [Relu] public partial class {n};")) + "\n[Input(1, 8, 8)] [Relu] public partial class Fine;";
+        var check = GeneratorHarness.Run("using ConvGen;\nnamespace D.Named;\n" + classes);
+        var refused = check.Diagnostics.Where(d => d.Id == "CG0002")
+            .Select(d => d.Location.SourceTree!.GetText().ToString(d.Location.SourceSpan)).ToHashSet();
+        var accepted = names.Where(n => !refused.Contains(n)).ToList();
+        Assert.True(accepted.Count == 0, $"Generated member names accepted as a network's name: {string.Join(", ", accepted)}");
+        Assert.DoesNotContain("Fine", refused);
+        Assert.DoesNotContain(check.Diagnostics, d => d.Id != "CG0002");
+    }
+
+    /// <summary>The names a class member declares (none for constructors and explicit interface implementations).</summary>
+    private static IEnumerable<string> MemberNames(Microsoft.CodeAnalysis.CSharp.Syntax.MemberDeclarationSyntax member) => member switch
+    {
+        Microsoft.CodeAnalysis.CSharp.Syntax.MethodDeclarationSyntax { ExplicitInterfaceSpecifier: null } m => [m.Identifier.ValueText],
+        Microsoft.CodeAnalysis.CSharp.Syntax.PropertyDeclarationSyntax { ExplicitInterfaceSpecifier: null } p => [p.Identifier.ValueText],
+        Microsoft.CodeAnalysis.CSharp.Syntax.BaseFieldDeclarationSyntax f => f.Declaration.Variables.Select(v => v.Identifier.ValueText),
+        Microsoft.CodeAnalysis.CSharp.Syntax.BaseTypeDeclarationSyntax t => [t.Identifier.ValueText],
+        Microsoft.CodeAnalysis.CSharp.Syntax.DelegateDeclarationSyntax d => [d.Identifier.ValueText],
+        _ => [],
+    };
 
     [Fact]
     public void EveryDescriptorHasADocPageAndADiagnosticTest()
