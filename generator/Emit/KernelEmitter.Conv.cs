@@ -641,7 +641,7 @@ internal sealed partial class KernelEmitter
         string rows = Rows();
         string viewOffset = x.IsView ? $" - {x.ViewOffset}" : "";
         var tiles = PlanarOutputTiles(s, most);
-        string Weights(string tail) => $"f->{s.WeightPointer}{(s.BiasPointer is null ? "" : $", f->{s.BiasPointer}")}{tail}";
+        string weights = $"f->{s.WeightPointer}{(s.BiasPointer is null ? "" : $", f->{s.BiasPointer}")}";
         Open($"{name}Avx", ConvFormula(l), "Each work item is one output row, all output channels.");
         w.Open("for (int item = begin; item < end; item++)");
         w.Line($"int oy = item % {y.H}, n = item / {y.H};");
@@ -649,7 +649,7 @@ internal sealed partial class KernelEmitter
         w.Line($"float* y = {Sample(y)} + oy * {y.RowStride};");
         w.Line(rows);
         foreach (var (mine, method) in tiles.Calls)
-            w.Line($"{name}Tile{method}({Plus("x", mine[0])}, {Weights("")}, {Plus("y", mine[0] * pixel)}, ky0, ky1);");
+            w.Line($"{name}Tile{method}({Plus("x", mine[0])}, {weights}, {Plus("y", mine[0] * pixel)}, ky0, ky1);");
         w.Close();
         w.Close();
         w.Line();
@@ -674,8 +674,8 @@ internal sealed partial class KernelEmitter
             w.Line(Rows("(oy + 1)", "B"));
             foreach (var (mine, method) in tiles.Calls)
             {
-                w.Line($"{name}PooledTile{method}({Plus("x", mine[0])}, {Weights("")}, {Plus("y", mine[0] / 2 * 8)}, ky0, ky1, half, false);");
-                w.Line($"{name}PooledTile{method}({Plus("x", mine[0] + x.RowStride)}, {Weights("")}, {Plus("y", mine[0] / 2 * 8)}, ky0B, ky1B, half, true);");
+                w.Line($"{name}PooledTile{method}({Plus("x", mine[0])}, {weights}, {Plus("y", mine[0] / 2 * 8)}, ky0, ky1, half, false);");
+                w.Line($"{name}PooledTile{method}({Plus("x", mine[0] + x.RowStride)}, {weights}, {Plus("y", mine[0] / 2 * 8)}, ky0B, ky1B, half, true);");
             }
             w.Close();
             w.Close();
