@@ -139,7 +139,7 @@ public sealed partial class NetworkGenerator
             if (type.ContainingType is not null) Unsupported("nested types are not supported yet; declare the network at namespace level");
             if (type.TypeParameters.Length > 0) Unsupported("generic types are not supported: every shape must be a constant");
             if (Emit.GeneratedMembers.Contains(type.Name))
-                Unsupported($"ConvGen uses the name '{type.Name}' for members of the generated class, and no member may have its class's name; rename the class");
+                Unsupported($"the name is reserved for members ConvGen adds to the class ({Emit.GeneratedMembers.Why(type.Name)}), and no member may have its class's name; rename the class");
             if (!node.Modifiers.Any(SyntaxKind.PartialKeyword))
                 diagnostics.Add(new DiagnosticInfo(Diagnostics.NotPartial.Id, SourceSite.Class, new[] { type.Name }.ToEquatableArray()));
         }

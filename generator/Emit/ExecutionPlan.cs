@@ -281,7 +281,7 @@ internal sealed class ExecutionPlan
         .Concat(Steps.OfType<ConvStep>().Where(c => c.FusedPool is not null).Select(c => c.To.Field)));
 
     /// <summary>Whether a recorded Forward runs a step an unrecorded one does not, so its kernels need to know which it is.</summary>
-    public bool HasRecordedOnlySteps => RecordedOnly.Count > 0;
+    public bool HasRecordedOnlySteps => Steps.Any(IsRecordedOnly);
 
     /// <summary>Whether <paramref name="step"/> runs only in a recorded Forward.</summary>
     public static bool IsRecordedOnly(Step step) => step is CopyStep { RecordedOnly: true } or PoolStep { RecordedOnly: true };

@@ -22,12 +22,20 @@ internal static class GeneratedMembers
     };
 
     /// <summary>
-    /// Whether the emitters may add a member named <paramref name="name"/>: one of <see cref="Names"/>, a kernel
-    /// (<c>Step</c> or <c>Back</c> and its step number, then maybe more), or a field (<c>_</c>, <c>s_</c>, <c>t_</c>).
+    /// Whether <paramref name="name"/> is reserved for the members the emitters add: one of <see cref="Names"/>, or of
+    /// the families whose members depend on the network, so that only a pattern can cover them: kernels (<c>Step</c> or
+    /// <c>Back</c>, a digit, anything: <c>Step3</c>, <c>Step3PooledTile0</c>, <c>Back12Products3</c>) and fields
+    /// (<c>_</c>, <c>s_</c> or <c>t_</c>, anything: <c>_layer0Weight</c>, <c>s_useAvx2</c>, <c>t_workspace</c>).
     /// </summary>
-    public static bool Contains(string name)
-        => Array.IndexOf(Names, name) >= 0 || IsKernel(name, "Step") || IsKernel(name, "Back")
-           || name.StartsWith("_", StringComparison.Ordinal) || name.StartsWith("s_", StringComparison.Ordinal) || name.StartsWith("t_", StringComparison.Ordinal);
+    public static bool Contains(string name) => Why(name) is not null;
+
+    /// <summary>What reserves <paramref name="name"/>, in a few words for CG0002's message; null if nothing does.</summary>
+    public static string? Why(string name)
+        => Array.IndexOf(Names, name) >= 0 ? $"a member named '{name}'"
+            : IsKernel(name, "Step") || IsKernel(name, "Back") ? "kernels are named Step or Back, a step number and more"
+            : name.StartsWith("_", StringComparison.Ordinal) || name.StartsWith("s_", StringComparison.Ordinal) || name.StartsWith("t_", StringComparison.Ordinal)
+                ? "fields are named _, s_ or t_ and more"
+            : null;
 
     private static bool IsKernel(string name, string prefix)
         => name.Length > prefix.Length && name.StartsWith(prefix, StringComparison.Ordinal) && char.IsDigit(name[prefix.Length]);
