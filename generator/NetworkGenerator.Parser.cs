@@ -138,11 +138,39 @@ public sealed partial class NetworkGenerator
             else if (type.IsStatic) Unsupported("a static class cannot hold parameters; remove 'static'");
             if (type.ContainingType is not null) Unsupported("nested types are not supported yet; declare the network at namespace level");
             if (type.TypeParameters.Length > 0) Unsupported("generic types are not supported: every shape must be a constant");
+            foreach (var (name, arity, meant) in Emit.ImportedNames.All)
+                if (Hider(type, name, arity, meant) is { } hider)
+                    Unsupported($"{hider} hides '{meant}', which the generated code names '{name}'; rename it or declare the network in another namespace");
             if (Emit.GeneratedMembers.Contains(type.Name))
                 Unsupported($"the name is reserved for members ConvGen adds to the class ({Emit.GeneratedMembers.Why(type.Name)}), and no member may have its class's name; rename the class");
             if (!node.Modifiers.Any(SyntaxKind.PartialKeyword))
                 diagnostics.Add(new DiagnosticInfo(Diagnostics.NotPartial.Id, SourceSite.Class, new[] { type.Name }.ToEquatableArray()));
         }
+
+        /// <summary>
+        /// What C#'s lookup of <paramref name="name"/> (with <paramref name="arity"/> type parameters) finds, in the
+        /// generated partial class <paramref name="type"/>, before <paramref name="meant"/>, which the generated file's
+        /// <c>using</c> directives import: a member of the class (from the user's part), or a type or namespace in the
+        /// class's namespace or one enclosing it, the global namespace included. Null when nothing comes first.
+        /// </summary>
+        private static string? Hider(INamedTypeSymbol type, string name, int arity, string meant)
+        {
+            foreach (var member in type.GetMembers(name))
+                if (member is not INamedTypeSymbol nested || nested.Arity == arity)
+                    return $"the class's own member '{name}'";
+            for (INamespaceSymbol? ns = type.ContainingNamespace; ns is not null; ns = ns.ContainingNamespace)
+                foreach (var found in ns.GetMembers(name))
+                {
+                    bool same = found is INamespaceSymbol ? arity == 0 : found is INamedTypeSymbol t && t.Arity == arity && IsVisibleTo(t, type);
+                    if (same && found.OriginalDefinition.ToDisplayString() != meant) return $"'{found.ToDisplayString()}'";
+                }
+            return null;
+        }
+
+        /// <summary>Whether code in <paramref name="within"/>'s assembly can see <paramref name="t"/> (only those take part in the lookup).</summary>
+        private static bool IsVisibleTo(INamedTypeSymbol t, INamedTypeSymbol within)
+            => SymbolEqualityComparer.Default.Equals(t.ContainingAssembly, within.ContainingAssembly)
+               || t.DeclaredAccessibility == Accessibility.Public || t.ContainingAssembly.GivesAccessTo(within.ContainingAssembly);
 
         private static LayerSpec ReadLayer(LayerKind kind, int index, int attributeIndex, AttributeData attribute)
         {

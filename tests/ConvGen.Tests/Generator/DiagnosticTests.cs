@@ -22,6 +22,7 @@ public class DiagnosticTests
         Case("CG0002", "public partial class Outer { [Input(1, 8, 8)] [Relu] public partial class Inner; }", "Inner", "nested types"),
         Case("CG0002", "[Input(1, 8, 8)] [Relu] public partial class Gen<T>;", "Gen", "generic types"),
         Case("CG0002", "[Input(1, 8, 8)] [Sigmoid] public partial class Sigmoid;", "Sigmoid", "the name is reserved for members ConvGen adds to the class (a member named 'Sigmoid')"),
+        Case("CG0002", "public static class Math { } [Input(1, 8, 8)] [Relu] public partial class N;", "N", "'D.Math' hides 'System.Math', which the generated code names 'Math'"),
         Case("CG0003", "[Input(1, 8, 8)] [Conv(3, 3, @in: 1, @out: 4, stride: 0)] public partial class N;", "stride: 0", "stride must be at least 1, but is 0"),
         Case("CG0003", "[Input(1, 8, 8)] [Conv(3, 3, @in: 1, @out: 4, pad: -1)] public partial class N;", "pad: -1", "pad must not be negative, but is -1"),
         Case("CG0003", "[Input(1, 8, 8)] [Conv(0, 3, @in: 1, @out: 4)] public partial class N;", "0", "kh must be at least 1, but is 0"),
@@ -238,13 +239,7 @@ public class DiagnosticTests
     [Fact]
     public void EveryGeneratedMemberNameIsRefusedAsANetworkName()
     {
-        var specs = RandomizedNetworkTests.Cases.Select(c => c.Spec).ToList();
-        string extra = """
-            [Input(64, 8, 8)] [Conv(3, 3, 64, 64, pad: 1), Relu] public partial class Wino;
-            [Input(1, 28, 28)] [Conv(5, 5, 1, 6, pad: 2), Sigmoid, MaxPool(2), Conv(5, 5, 6, 16), Tanh] public partial class Acts;
-            [Input(1, 8, 8)] [Conv(3, 3, 2, 4)] public partial class Broken;
-            """;
-        var run = GeneratorHarness.Run(NetworkSpec.ToSource(specs, "D.Corpus"), "using ConvGen;\nnamespace D.Extra;\n" + extra);
+        var run = Corpus.Value;
         var names = new SortedSet<string>(System.StringComparer.Ordinal);
         foreach (var source in run.Sources)
         {
@@ -266,6 +261,71 @@ public class DiagnosticTests
         Assert.True(accepted.Count == 0, $"Generated member names accepted as a network's name: {string.Join(", ", accepted)}");
         Assert.Empty(free.Intersect(refused));
         Assert.DoesNotContain(check.Diagnostics, d => d.Id != "CG0002");
+    }
+
+    /// <summary>
+    /// The code generated for the randomized networks (which cover the kernel kinds), a Winograd layer, both
+    /// activations and a broken network (its stub).
+    /// </summary>
+    private static readonly System.Lazy<GeneratorRun> Corpus = new(() => GeneratorHarness.Run(
+        NetworkSpec.ToSource(RandomizedNetworkTests.Cases.Select(c => c.Spec).ToList(), "D.Corpus"),
+        """
+        using ConvGen;
+        namespace D.Extra;
+        [Input(64, 8, 8)] [Conv(3, 3, 64, 64, pad: 1), Relu] public partial class Wino;
+        [Input(1, 28, 28)] [Conv(5, 5, 1, 6, pad: 2), Sigmoid, MaxPool(2), Conv(5, 5, 6, 16), Tanh] public partial class Acts;
+        [Input(1, 8, 8)] [Conv(3, 3, 2, 4)] public partial class Broken;
+        """));
+
+    /// <summary>
+    /// The generated code names .NET types without <c>global::</c>; a type of the same name in the network's namespace
+    /// (or an enclosing one, or a member of the class) would come first in C#'s lookup and break it. Every unqualified
+    /// name in the corpus that binds to a System type or namespace, declared beside a network, must be refused with
+    /// CG0002 on the network, and nothing else reported; names of another arity stay free.
+    /// </summary>
+    [Fact]
+    public void EveryNetNameTheGeneratedCodeImportsIsCheckedForHiding()
+    {
+        var run = Corpus.Value;
+        var used = new SortedSet<(string Name, int Arity)>();
+        var compilation = run.OutputCompilation;
+        foreach (var tree in compilation.SyntaxTrees.Where(t => t.FilePath.EndsWith(".g.cs", System.StringComparison.Ordinal)))
+        {
+            var root = (Microsoft.CodeAnalysis.CSharp.Syntax.CompilationUnitSyntax)tree.GetRoot();
+            var imported = root.Usings.Select(u => u.Name!.ToString()).ToList();
+            // Only the leftmost name of a dotted name is looked up in scope. Binding each one took half a minute, so a
+            // name counts when a type of that name and arity (or an attribute of that name) is in a namespace the
+            // file imports, or it is the System namespace itself.
+            var leftmost = root.DescendantNodes().OfType<Microsoft.CodeAnalysis.CSharp.Syntax.SimpleNameSyntax>()
+                .Where(id => !(id.Parent is Microsoft.CodeAnalysis.CSharp.Syntax.QualifiedNameSyntax q && q.Right == id
+                               || id.Parent is Microsoft.CodeAnalysis.CSharp.Syntax.MemberAccessExpressionSyntax m && m.Name == id
+                               || id.Parent is Microsoft.CodeAnalysis.CSharp.Syntax.AliasQualifiedNameSyntax
+                               || id.Parent is Microsoft.CodeAnalysis.CSharp.Syntax.UsingDirectiveSyntax || id.IsVar))
+                .Select(id => (id.Identifier.ValueText, id.Arity)).Distinct();
+            foreach (var (name, arity) in leftmost)
+            {
+                string metadata = arity == 0 ? name : $"{name}`{arity}";
+                if (name == "System" || imported.Any(ns => compilation.GetTypeByMetadataName($"{ns}.{metadata}") is not null
+                                                          || arity == 0 && compilation.GetTypeByMetadataName($"{ns}.{name}Attribute") is not null))
+                    used.Add((name, arity));
+            }
+        }
+        Assert.Contains(("Vector256", 1), used);
+        Assert.Contains(("Fma", 0), used);
+
+        // Each name declared as a type beside a network of its own, in a namespace of its own; then names of another arity.
+        var cases = used.Select((u, i) => (u.Name, u.Arity, Net: $"Net{i}", Declared: $"public class {u.Name}{(u.Arity == 0 ? "" : "<" + string.Join(", ", Enumerable.Range(0, u.Arity).Select(k => $"T{k}")) + ">")} {{ }}")).ToList();
+        string source = "using ConvGen;\n" + string.Join("\n", cases.Select(c => $"namespace D.Hide.{c.Net} {{ {c.Declared} [Input(1, 8, 8)] [Relu] public partial class {c.Net}; }}"))
+            + "\nnamespace D.Free { public class Span { } public class Vector256<T1, T2> { } [Input(1, 8, 8)] [Relu] public partial class Ok; }";
+        var check = GeneratorHarness.Run(source);
+        foreach (var c in cases)
+        {
+            var d = check.Diagnostics.SingleOrDefault(d => d.Id == "CG0002" && d.GetMessage(System.Globalization.CultureInfo.InvariantCulture).StartsWith($"'{c.Net}'", System.StringComparison.Ordinal));
+            Assert.True(d is not null, $"A type named {c.Name} (arity {c.Arity}) beside network {c.Net} is not reported.");
+            Assert.Contains($"which the generated code names '{c.Name}'", d!.GetMessage(System.Globalization.CultureInfo.InvariantCulture));
+        }
+        Assert.DoesNotContain(check.Diagnostics, d => d.Id != "CG0002" || d.GetMessage(System.Globalization.CultureInfo.InvariantCulture).StartsWith("'Ok'", System.StringComparison.Ordinal));
+        AssertNoCompilerErrors(check);
     }
 
     /// <summary>The names a class member declares (none for constructors and explicit interface implementations).</summary>
