@@ -102,6 +102,26 @@ public class IncrementalityTests
         AssertAllCached(SecondRun(driver, edited), NetworkGenerator.Steps.Parse, NetworkGenerator.Steps.Model);
     }
 
+    /// <summary>
+    /// A type in another file that hides a .NET name the generated code uses (CG0002) changes what the network's parse
+    /// step finds, although the network's file did not change: the driver must report it on the next run, not only when
+    /// that file is edited; and taking the type away again brings the network back.
+    /// </summary>
+    [Fact]
+    public void AHidingTypeAddedInAnotherFileIsReportedOnTheNextRun()
+    {
+        var (driver, compilation) = FirstRun();
+        var withMath = compilation.AddSyntaxTrees(CSharpSyntaxTree.ParseText("namespace Inc; public static class Math { }", GeneratorHarness.ParseOptions, "Math.cs"));
+        driver = driver.RunGenerators(withMath);
+        var result = driver.GetRunResult().Results.Single();
+        Assert.Contains(result.Diagnostics, d => d.Id == "CG0002" && d.GetMessage(System.Globalization.CultureInfo.InvariantCulture).Contains("'Inc.Math' hides 'System.Math'", StringComparison.Ordinal));
+        Assert.DoesNotContain(result.GeneratedSources, s => s.HintName.Contains("Small", StringComparison.Ordinal));
+
+        var result2 = driver.RunGenerators(compilation).GetRunResult().Results.Single();
+        Assert.DoesNotContain(result2.Diagnostics, d => d.Id == "CG0002");
+        Assert.Contains(result2.GeneratedSources, s => s.HintName.Contains("Small", StringComparison.Ordinal));
+    }
+
     /// <summary>Edits in the networks' own file that move them (or not) without changing them.</summary>
     public static TheoryData<string, string, string> SameFileEdits() => new()
     {
