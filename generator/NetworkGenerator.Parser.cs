@@ -141,8 +141,8 @@ public sealed partial class NetworkGenerator
             foreach (var (name, arity, meant) in Emit.ImportedNames.All)
                 if (Hider(type, name, arity, meant) is { } hider)
                     Unsupported($"{hider} hides '{meant}', which the generated code names '{name}'; rename it or declare the network in another namespace");
-            if (Emit.GeneratedMembers.Contains(type.Name))
-                Unsupported($"the name is reserved for members ConvGen adds to the class ({Emit.GeneratedMembers.Why(type.Name)}), and no member may have its class's name; rename the class");
+            if (Emit.GeneratedMembers.Why(type.Name) is { } reserved)
+                Unsupported($"the name is reserved for members ConvGen adds to the class ({reserved}), and no member may have its class's name; rename the class");
             if (!node.Modifiers.Any(SyntaxKind.PartialKeyword))
                 diagnostics.Add(new DiagnosticInfo(Diagnostics.NotPartial.Id, SourceSite.Class, new[] { type.Name }.ToEquatableArray()));
         }

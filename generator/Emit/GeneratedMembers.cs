@@ -22,14 +22,12 @@ internal static class GeneratedMembers
     };
 
     /// <summary>
-    /// Whether <paramref name="name"/> is reserved for the members the emitters add: one of <see cref="Names"/>, or of
-    /// the families whose members depend on the network, so that only a pattern can cover them: kernels (<c>Step</c> or
-    /// <c>Back</c>, a digit, anything: <c>Step3</c>, <c>Step3PooledTile0</c>, <c>Back12Products3</c>) and fields
-    /// (<c>_</c>, <c>s_</c> or <c>t_</c>, anything: <c>_layer0Weight</c>, <c>s_useAvx2</c>, <c>t_workspace</c>).
+    /// What reserves <paramref name="name"/> for the members the emitters add, in a few words for CG0002's message; null
+    /// if nothing does. Reserved: <see cref="Names"/>, and the families whose members depend on the network, so that
+    /// only a pattern can cover them: kernels (<c>Step</c> or <c>Back</c>, a digit, anything: <c>Step3</c>,
+    /// <c>Step3PooledTile0</c>, <c>Back12Products3</c>) and fields (<c>_</c>, <c>s_</c> or <c>t_</c>, anything:
+    /// <c>_layer0Weight</c>, <c>s_useAvx2</c>, <c>t_workspace</c>).
     /// </summary>
-    public static bool Contains(string name) => Why(name) is not null;
-
-    /// <summary>What reserves <paramref name="name"/>, in a few words for CG0002's message; null if nothing does.</summary>
     public static string? Why(string name)
         => Array.IndexOf(Names, name) >= 0 ? $"a member named '{name}'"
             : IsKernel(name, "Step") || IsKernel(name, "Back") ? "kernels are named Step or Back, a step number and more"

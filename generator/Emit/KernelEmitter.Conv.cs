@@ -123,6 +123,16 @@ internal sealed partial class KernelEmitter
         return $"int ky0{suffix} = Math.Max(0, {s.Zeros.Top} - {row}), ky1{suffix} = Math.Min({s.Layer.KernelHeight}, {x.H - s.Zeros.Bottom} - {row});";
     }
 
+    /// <summary>
+    /// The kernel rows [ky0, ky1) of the planar-output kernel's output row <paramref name="oy"/>: those off the zero
+    /// border (<see cref="KernelRows"/>) where it skips them, else all.
+    /// </summary>
+    private static string PlanarKernelRows(ConvStep s, string oy = "oy", string suffix = "")
+        => s.SkipsZeroRows ? KernelRows(s, s.From, oy, suffix) : $"int ky0{suffix} = 0, ky1{suffix} = {s.Layer.KernelHeight};";
+
+    /// <summary>" - offset" from a zero-padded view's grid origin back to the stored data (nothing for a plain tensor).</summary>
+    private static string MinusViewOffset(Tensor x) => x.IsView ? $" - {x.ViewOffset}" : "";
+
     private static string Times(string v, int k) => k == 1 ? v : $"{v} * {k}";
 
     /// <summary>First input channel of the tile's block (a C# expression of <c>tile</c>); see ParameterLayout.ConvBlockFirstInput.</summary>
@@ -382,7 +392,7 @@ internal sealed partial class KernelEmitter
         Open(name, ConvFormula(l), "Scalar twin of the AVX2 kernel for CPUs without AVX2/FMA: same work items, same packed weights.");
         w.Open("for (int item = begin; item < end; item++)");
         w.Line(ItemIndices(t, y));
-        w.Line($"float* x = {Sample(x)} + oy * {l.Stride * x.RowStride}{(x.IsView ? $" - {x.ViewOffset}" : "")};");
+        w.Line($"float* x = {Sample(x)} + oy * {l.Stride * x.RowStride}{MinusViewOffset(x)};");
         w.Open($"for (int ob = tile * {t.Blocks}; ob < Math.Min(tile * {t.Blocks} + {t.Blocks}, {outBlocks}); ob++)");
         w.Line($"int ic0 = {FirstInput(l, t).Replace("tile", "ob")};");
         w.Line($"float* w = f->{s.WeightPointer} + ob * {weightBlock};");
@@ -637,9 +647,8 @@ internal sealed partial class KernelEmitter
         w.Line($"private static void {name}(void* state, int begin, int end) {{ if (s_useAvx2) {name}Avx(state, begin, end); else {name}Scalar(state, begin, end); }}");
         w.Line();
 
-        string Rows(string oy = "oy", string suffix = "") => s.SkipsZeroRows ? KernelRows(s, x, oy, suffix) : $"int ky0{suffix} = 0, ky1{suffix} = {kh};";
-        string rows = Rows();
-        string viewOffset = x.IsView ? $" - {x.ViewOffset}" : "";
+        string rows = PlanarKernelRows(s);
+        string viewOffset = MinusViewOffset(x);
         var tiles = PlanarOutputTiles(s, most);
         string weights = $"f->{s.WeightPointer}{(s.BiasPointer is null ? "" : $", f->{s.BiasPointer}")}";
         Open($"{name}Avx", ConvFormula(l), "Each work item is one output row, all output channels.");
@@ -670,8 +679,8 @@ internal sealed partial class KernelEmitter
             w.Line($"float* y = {Sample(p)} + py * {p.RowStride};");
             w.Line("int oy = 2 * py;");
             w.Line($"float* x = {Sample(x)} + oy * {x.RowStride}{viewOffset};");
-            w.Line(Rows());
-            w.Line(Rows("(oy + 1)", "B"));
+            w.Line(rows);
+            w.Line(PlanarKernelRows(s, "(oy + 1)", "B"));
             foreach (var (mine, method) in tiles.Calls)
             {
                 w.Line($"{name}PooledTile{method}({Plus("x", mine[0])}, {weights}, {Plus("y", mine[0] / 2 * 8)}, ky0, ky1, half, false);");
@@ -914,8 +923,6 @@ internal sealed partial class KernelEmitter
         var x = s.From;
         var p = pool.To;
         int outputs = s.To.C;
-        string rows = s.SkipsZeroRows ? KernelRows(s, x) : $"int ky0 = 0, ky1 = {l.KernelHeight};";
-        string viewOffset = x.IsView ? $" - {x.ViewOffset}" : "";
         Open(name, ConvFormula(l), "Scalar twin of the fused AVX2 kernel for CPUs without AVX2/FMA: same work items.");
         w.Line($"float* w = f->{s.WeightPointer};");
         w.Open("for (int item = begin; item < end; item++)");
@@ -926,8 +933,8 @@ internal sealed partial class KernelEmitter
         w.Open($"for (int o = 0; o < {outputs}; o++)");
         w.Line("float max = float.NegativeInfinity;");
         w.Open("for (int oy = 2 * py; oy < 2 * py + 2; oy++)");
-        w.Line($"float* x = {Sample(x)} + oy * {x.RowStride}{viewOffset};");
-        w.Line(rows);
+        w.Line($"float* x = {Sample(x)} + oy * {x.RowStride}{MinusViewOffset(x)};");
+        w.Line(PlanarKernelRows(s));
         w.Open("for (int ox = 2 * px; ox < 2 * px + 2; ox++)");
         EmitScalarOutputPixel(s);
         w.Line("max = MathF.Max(max, acc);");
