@@ -12,15 +12,23 @@ public sealed class Parameter
     private readonly ParameterLayout _layout;
 
     /// <summary>Creates a parameter with zeroed packed storage.</summary>
+    /// <exception cref="ArgumentException">A negative dimension, or a shape whose size is not the layout's.</exception>
     public Parameter(string name, int[] shape, ParameterLayout layout)
     {
+        ArgumentNullException.ThrowIfNull(name);
+        ArgumentNullException.ThrowIfNull(shape);
+        ArgumentNullException.ThrowIfNull(layout);
         Name = name;
+        // A copy: the caller's array could change after the checks, and Save writes this shape.
+        shape = (int[])shape.Clone();
         _shapeArray = shape;
         Shape = Array.AsReadOnly(shape);
+        if (Array.Exists(shape, d => d < 0))
+            throw new ArgumentException($"Parameter '{name}': shape [{string.Join(", ", shape)}] has a negative dimension.", nameof(shape));
         long length = 1;
-        foreach (int d in shape) length *= d;
+        foreach (int d in shape) length = length > int.MaxValue ? length : length * d; // stays above int.MaxValue once there
         if (length != layout.Length)
-            throw new ArgumentException($"Parameter '{name}': shape [{string.Join(", ", shape)}] has {length} values but the layout holds {layout.Length}.");
+            throw new ArgumentException($"Parameter '{name}': shape [{string.Join(", ", shape)}] has {(length > int.MaxValue ? "more than int.MaxValue" : length)} values but the layout holds {layout.Length}.", nameof(shape));
         Length = (int)length;
         _layout = layout;
         // Pinned, so generated kernels can keep a raw pointer to the values for the parameter's lifetime.

@@ -21,6 +21,8 @@ public abstract class ParameterLayout
     /// <summary>PyTorch layout → packed; padding slots become zero.</summary>
     public void Pack(ReadOnlySpan<float> source, Span<float> packed)
     {
+        CheckLength(source.Length, Length, nameof(source));
+        CheckLength(packed.Length, PackedLength, nameof(packed));
         packed[..PackedLength].Clear();
         for (int i = 0; i < Length; i++) packed[PackedIndex(i)] = source[i];
     }
@@ -28,7 +30,15 @@ public abstract class ParameterLayout
     /// <summary>Packed → PyTorch layout.</summary>
     public void Unpack(ReadOnlySpan<float> packed, Span<float> destination)
     {
+        CheckLength(packed.Length, PackedLength, nameof(packed));
+        CheckLength(destination.Length, Length, nameof(destination));
         for (int i = 0; i < Length; i++) destination[i] = packed[PackedIndex(i)];
+    }
+
+    private static void CheckLength(int given, int needed, string name)
+    {
+        if (given < needed)
+            throw new ArgumentException($"{name} holds {given} floats, fewer than the {needed} this layout needs.", name);
     }
 
     /// <summary>1 in every packed slot that holds a value, 0 in every padding slot (pinned, for generated kernels).</summary>

@@ -1,10 +1,11 @@
 using System;
+using System.Buffers;
 using System.Buffers.Binary;
 using System.Collections.Generic;
 using System.IO;
 using System.Runtime.InteropServices;
-using System.Text;
 using System.Linq;
+using System.Text.Encodings.Web;
 using System.Text.Json;
 
 namespace ConvGen;
@@ -18,28 +19,22 @@ public static class SafeTensors
 {
     private const long MaxHeaderBytes = 100_000_000;
 
-    /// <summary>Writes <paramref name="parameters"/> in PyTorch layout; the file appears whole or not at all.</summary>
+    /// <summary>
+    /// Writes <paramref name="parameters"/> in PyTorch layout; the file appears whole or not at all. Through a symbolic
+    /// link, the file the link points to is replaced and the link kept.
+    /// </summary>
+    /// <exception cref="ArgumentException">Two parameters share a name, or an entry is null.</exception>
     public static void Save(string path, IReadOnlyList<Parameter> parameters)
     {
         ArgumentNullException.ThrowIfNull(path);
-        var header = new StringBuilder("{");
-        long offset = 0;
-        for (int i = 0; i < parameters.Count; i++)
-        {
-            var p = parameters[i];
-            if (i > 0) header.Append(',');
-            header.Append('"').Append(p.Name).Append("\":{\"dtype\":\"F32\",\"shape\":[")
-                  .Append(string.Join(",", p.Shape)).Append("],\"data_offsets\":[")
-                  .Append(offset).Append(',').Append(offset + 4L * p.Length).Append("]}");
-            offset += 4L * p.Length;
-        }
-        header.Append('}');
-        // Pad the header with spaces so the data starts 8-byte aligned, as the reference writer does.
-        while ((Encoding.UTF8.GetByteCount(header.ToString()) + 8) % 8 != 0) header.Append(' ');
-        byte[] headerBytes = Encoding.UTF8.GetBytes(header.ToString());
+        ArgumentNullException.ThrowIfNull(parameters);
+        byte[] headerBytes = Header(parameters);
 
         string full = Path.GetFullPath(path);
-        string temp = Path.Combine(Path.GetDirectoryName(full)!, $".{Path.GetFileName(full)}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
+        if (new FileInfo(full).LinkTarget is not null && File.ResolveLinkTarget(full, returnFinalTarget: true) is { } target)
+            full = target.FullName;
+        // A name of fixed length, not derived from the target's: a long file name would otherwise make it too long.
+        string temp = Path.Combine(Path.GetDirectoryName(full)!, $".convgen-{Guid.NewGuid():N}.tmp");
         try
         {
             using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None))
@@ -68,13 +63,50 @@ public static class SafeTensors
         }
     }
 
+    // The JSON header, padded with spaces so the data starts 8-byte aligned as the reference writer does. Names are
+    // escaped by the JSON writer (a quote or control character in a name must not end up raw in the header); the
+    // relaxed encoder leaves other characters, non-ASCII ones included, as they are, as the reference writer does.
+    private static byte[] Header(IReadOnlyList<Parameter> parameters)
+    {
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        var buffer = new ArrayBufferWriter<byte>();
+        using (var json = new Utf8JsonWriter(buffer, new JsonWriterOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
+        {
+            json.WriteStartObject();
+            long offset = 0;
+            for (int i = 0; i < parameters.Count; i++)
+            {
+                var p = parameters[i] ?? throw new ArgumentException($"parameters[{i}] is null.", nameof(parameters));
+                if (!names.Add(p.Name))
+                    throw new ArgumentException($"Two parameters are named '{p.Name}'; a safetensors file holds each name once.", nameof(parameters));
+                json.WriteStartObject(p.Name);
+                json.WriteString("dtype", "F32");
+                json.WriteStartArray("shape");
+                foreach (int d in p.Shape) json.WriteNumberValue(d);
+                json.WriteEndArray();
+                json.WriteStartArray("data_offsets");
+                json.WriteNumberValue(offset);
+                json.WriteNumberValue(offset += 4L * p.Length);
+                json.WriteEndArray();
+                json.WriteEndObject();
+            }
+            json.WriteEndObject();
+        }
+        var header = new byte[(buffer.WrittenCount + 8 + 7) / 8 * 8 - 8];
+        buffer.WrittenSpan.CopyTo(header);
+        header.AsSpan(buffer.WrittenCount).Fill((byte)' ');
+        return header;
+    }
+
     /// <summary>
     /// Reads every parameter from <paramref name="path"/>. The file must hold exactly these names, each F32 with the
-    /// same shape; anything else throws <see cref="InvalidDataException"/> naming the problem, and no parameter changes.
+    /// same shape, their data back to back from the start of the data section to the end of the file (as the reference
+    /// loader requires); anything else throws <see cref="InvalidDataException"/> naming the problem, and no parameter changes.
     /// </summary>
     public static void Load(string path, IReadOnlyList<Parameter> parameters)
     {
         ArgumentNullException.ThrowIfNull(path);
+        ArgumentNullException.ThrowIfNull(parameters);
         byte[] file = File.ReadAllBytes(path);
         var staged = Read(file, path, parameters);
         // Everything checked: only now touch the network.
@@ -101,8 +133,17 @@ public static class SafeTensors
             if (doc.RootElement.ValueKind != JsonValueKind.Object)
                 throw new InvalidDataException($"{where} has a malformed header: expected a JSON object, found {doc.RootElement.ValueKind}.");
             var byName = new Dictionary<string, JsonElement>(StringComparer.Ordinal);
-            foreach (var property in doc.RootElement.EnumerateObject())
-                if (property.Name != "__metadata__") byName[property.Name] = property.Value;
+            try
+            {
+                foreach (var property in doc.RootElement.EnumerateObject())
+                    if (!byName.TryAdd(property.Name, property.Value))
+                        throw new InvalidDataException($"{where} has a malformed header: the name '{property.Name}' appears twice.");
+            }
+            catch (InvalidOperationException e) // a name that is not valid UTF-8
+            {
+                throw new InvalidDataException($"{where} has a malformed JSON header: {e.Message}", e);
+            }
+            byName.Remove("__metadata__");
 
             var expected = new HashSet<string>(StringComparer.Ordinal);
             foreach (var p in parameters) expected.Add(p.Name);
@@ -114,30 +155,52 @@ public static class SafeTensors
                 throw new InvalidDataException($"{where} has unexpected tensor(s) {string.Join(", ", extra.Select(n => $"'{n}'"))}; this network has {string.Join(", ", parameters.Select(p => $"'{p.Name}'"))}.");
 
             var result = new float[parameters.Count][];
+            var ranges = new (long Begin, long End, string Name)[parameters.Count];
             for (int i = 0; i < parameters.Count; i++)
-                result[i] = ReadTensor(file, dataStart, dataLength, byName[parameters[i].Name], parameters[i], where);
+                result[i] = ReadTensor(file, dataStart, dataLength, byName[parameters[i].Name], parameters[i], where, out ranges[i]);
+            CheckTiling(ranges, dataLength, where);
             return result;
         }
     }
 
-    private static float[] ReadTensor(byte[] file, long dataStart, long dataLength, JsonElement entry, Parameter p, string where)
+    // The tensors' byte ranges must tile the data section: no overlap, no gap, nothing after the last one.
+    private static void CheckTiling((long Begin, long End, string Name)[] ranges, long dataLength, string where)
+    {
+        long next = 0;
+        string? previous = null;
+        foreach (var (begin, end, name) in ranges.OrderBy(r => r.Begin).ThenBy(r => r.End))
+        {
+            if (begin < next)
+                throw new InvalidDataException($"{where}: the data of tensors '{previous}' and '{name}' overlap (bytes {begin} to {Math.Min(next, end)}).");
+            if (begin > next)
+                throw new InvalidDataException($"{where}: bytes {next} to {begin} of the data belong to no tensor (before '{name}').");
+            (next, previous) = (end, name);
+        }
+        if (next != dataLength)
+            throw new InvalidDataException($"{where} has {dataLength - next} byte(s) after the last tensor's data, which ends at byte {next} of the data.");
+    }
+
+    private static float[] ReadTensor(byte[] file, long dataStart, long dataLength, JsonElement entry, Parameter p, string where, out (long, long, string) range)
     {
         string tensor = $"{where}: tensor '{p.Name}'";
         try
         {
-            string? dtype = entry.GetProperty("dtype").GetString();
-            if (dtype != "F32")
-                throw new InvalidDataException($"{tensor} has dtype {dtype}, expected F32.");
+            var dtype = entry.GetProperty("dtype");
+            if (dtype.ValueKind != JsonValueKind.String || dtype.GetString() != "F32")
+                throw new InvalidDataException($"{tensor} has dtype {(dtype.ValueKind == JsonValueKind.String ? dtype.GetString() : dtype.GetRawText())}, expected F32.");
             var shape = entry.GetProperty("shape").EnumerateArray().Select(e => e.GetInt64()).ToArray();
             if (!shape.SequenceEqual(p.Shape.Select(d => (long)d)))
                 throw new InvalidDataException($"{tensor} has shape [{string.Join(", ", shape)}], expected [{string.Join(", ", p.Shape)}].");
             var offsets = entry.GetProperty("data_offsets").EnumerateArray().Select(e => e.GetInt64()).ToArray();
-            if (offsets.Length != 2 || offsets[0] < 0 || offsets[1] - offsets[0] != 4L * p.Length)
-                throw new InvalidDataException($"{tensor} has data_offsets [{string.Join(", ", offsets)}], expected a range of {4L * p.Length} bytes.");
+            long bytes = 4L * p.Length;
+            // Each bound checked on its own before any arithmetic on them, so no choice of offsets can overflow.
+            if (offsets.Length != 2 || offsets[0] < 0 || offsets[1] < offsets[0] || offsets[1] - offsets[0] != bytes)
+                throw new InvalidDataException($"{tensor} has data_offsets [{string.Join(", ", offsets)}], expected a range of {bytes} bytes.");
             if (offsets[1] > dataLength)
                 throw new InvalidDataException($"{tensor} ends at byte {offsets[1]} of the data, but the file holds only {dataLength} data bytes (truncated).");
+            range = (offsets[0], offsets[1], p.Name);
             var values = new float[p.Length];
-            MemoryMarshal.Cast<byte, float>(file.AsSpan((int)(dataStart + offsets[0]), 4 * p.Length)).CopyTo(values);
+            MemoryMarshal.Cast<byte, float>(file.AsSpan(checked((int)(dataStart + offsets[0])), (int)bytes)).CopyTo(values);
             if (!BitConverter.IsLittleEndian)
                 for (int i = 0; i < values.Length; i++)
                     values[i] = BitConverter.Int32BitsToSingle(BinaryPrimitives.ReverseEndianness(BitConverter.SingleToInt32Bits(values[i])));

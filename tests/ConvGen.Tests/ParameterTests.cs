@@ -121,4 +121,37 @@ public sealed class ParameterTests
         var e = Assert.Throws<ArgumentException>(() => p.CopyFrom(new float[p.Length - 1]));
         Assert.Contains(p.Name, e.Message, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void ConstructorCopiesTheShapeAndChecksIt()
+    {
+        int[] shape = [2, 4];
+        var p = new Parameter("w", shape, ParameterLayout.Linear(2, 4, 1, 1, blockedInput: false));
+        shape[0] = 1000; // the caller's array changing afterwards changes nothing (Save writes Shape)
+        Assert.Equal([2, 4], p.Shape);
+
+        var e = Assert.Throws<ArgumentException>(() => new Parameter("w", [-2, -4], ParameterLayout.Vector(8)));
+        Assert.Contains("[-2, -4] has a negative dimension", e.Message);
+        e = Assert.Throws<ArgumentException>(() => new Parameter("w", [3], ParameterLayout.Vector(8)));
+        Assert.Contains("[3] has 3 values but the layout holds 8", e.Message);
+        e = Assert.Throws<ArgumentException>(() => new Parameter("w", [65536, 65536, 2], ParameterLayout.Vector(8)));
+        Assert.Contains("more than int.MaxValue values", e.Message);
+        Assert.Throws<ArgumentNullException>(() => new Parameter(null!, [8], ParameterLayout.Vector(8)));
+        Assert.Throws<ArgumentNullException>(() => new Parameter("w", null!, ParameterLayout.Vector(8)));
+        Assert.Throws<ArgumentNullException>(() => new Parameter("w", [8], null!));
+    }
+
+    [Fact]
+    public void LayoutPackAndUnpackRejectShortSpans()
+    {
+        var layout = ParameterLayout.Vector(5); // 5 values packed into 8 floats
+        var e = Assert.Throws<ArgumentException>(() => layout.Pack(new float[4], new float[8]));
+        Assert.Contains("source holds 4 floats, fewer than the 5", e.Message);
+        e = Assert.Throws<ArgumentException>(() => layout.Pack(new float[5], new float[7]));
+        Assert.Contains("packed holds 7 floats, fewer than the 8", e.Message);
+        e = Assert.Throws<ArgumentException>(() => layout.Unpack(new float[8], new float[4]));
+        Assert.Contains("destination holds 4 floats, fewer than the 5", e.Message);
+        e = Assert.Throws<ArgumentException>(() => layout.Unpack(new float[6], new float[5]));
+        Assert.Contains("packed holds 6 floats, fewer than the 8", e.Message);
+    }
 }

@@ -138,6 +138,79 @@ public sealed class PersistenceTests : IDisposable
         Assert.Empty(_dir.GetFileSystemInfos());
     }
 
+    [Theory]
+    [InlineData("quote\"d")]
+    [InlineData("tab\there")]
+    [InlineData("back\\slash")]
+    [InlineData("line\nbreak")]
+    [InlineData("größe.weight")]
+    [InlineData("")]
+    public void NamesAreEscapedInTheHeaderAndComeBack(string name)
+    {
+        // A name is a JSON string in the header: whatever its characters, an independent JSON parser reads it back
+        // exactly, and Load finds it.
+        var p = new Parameter(name, [3], ParameterLayout.Vector(3));
+        p.CopyFrom([1f, 2f, 3f]);
+        var q = new Parameter("other", [2], ParameterLayout.Vector(2));
+        q.CopyFrom([4f, 5f]);
+        string path = PathOf("named.safetensors");
+        SafeTensors.Save(path, [p, q]);
+
+        var (header, _) = ReadFile(File.ReadAllBytes(path));
+        Assert.Equal([name, "other"], header.Select(kv => kv.Key));
+        var p2 = new Parameter(name, [3], ParameterLayout.Vector(3));
+        var q2 = new Parameter("other", [2], ParameterLayout.Vector(2));
+        SafeTensors.Load(path, [p2, q2]);
+        Assert.Equal(p.Values, p2.Values);
+        Assert.Equal(q.Values, q2.Values);
+    }
+
+    [Fact]
+    public void SaveRefusesTwoParametersOfOneNameAndKeepsTheOldFile()
+    {
+        string path = PathOf("a.safetensors");
+        new LeNet(seed: 1).Save(path);
+        byte[] old = File.ReadAllBytes(path);
+        var p = new Parameter("x", [2], ParameterLayout.Vector(2));
+        var q = new Parameter("x", [3], ParameterLayout.Vector(3));
+
+        var e = Assert.Throws<ArgumentException>(() => SafeTensors.Save(path, [p, q]));
+        Assert.Contains("Two parameters are named 'x'", e.Message);
+        Assert.Equal(old, File.ReadAllBytes(path));
+        Assert.Equal(["a.safetensors"], _dir.GetFiles().Select(f => f.Name));
+        Assert.Throws<ArgumentNullException>(() => SafeTensors.Save(path, null!));
+        Assert.Throws<ArgumentNullException>(() => SafeTensors.Load(path, null!));
+    }
+
+    [Fact]
+    public void SaveWorksForTheLongestFileName()
+    {
+        // The temporary file's name does not grow with the target's: a 255-byte name (the usual limit) still saves.
+        string path = PathOf(new string('w', 255 - ".safetensors".Length) + ".safetensors");
+        var net = new LeNet(seed: 3);
+        net.Save(path);
+        var other = new LeNet(seed: 4);
+        other.Load(path);
+        Assert.Equal(Values(net), Values(other));
+    }
+
+    [Fact]
+    public void SaveThroughASymbolicLinkReplacesItsTargetAndKeepsTheLink()
+    {
+        if (OperatingSystem.IsWindows()) return; // creating links needs a privilege there
+        string target = PathOf("weights-v1.safetensors"), link = PathOf("latest.safetensors");
+        new LeNet(seed: 1).Save(target);
+        File.CreateSymbolicLink(link, target);
+        var net = new LeNet(seed: 2);
+
+        net.Save(link);
+
+        Assert.NotNull(new FileInfo(link).LinkTarget);
+        var fromTarget = new LeNet(seed: 3);
+        fromTarget.Load(target);
+        Assert.Equal(Values(net), Values(fromTarget));
+    }
+
     /// <summary>A bad file: what to do to a good one, and words the error message must contain.</summary>
     public static IEnumerable<object[]> BadFiles() =>
     [
@@ -152,6 +225,13 @@ public sealed class PersistenceTests : IDisposable
         ["non-object header", new[] { "object", "Array" }],
         ["wrong data offsets", new[] { "'7.weight'", "data_offsets" }],
         ["entry without dtype", new[] { "'9.weight'", "malformed" }],
+        ["null dtype", new[] { "'9.bias'", "dtype null", "F32" }],
+        ["overflowing data offsets", new[] { "'0.bias'", "data_offsets", "9223372036854775784" }],
+        ["duplicate key", new[] { "'0.bias'", "twice" }],
+        ["name not UTF-8", new[] { "malformed JSON header" }],
+        ["overlapping data", new[] { "'0.weight'", "'0.bias'", "overlap" }],
+        ["gap in the data", new[] { "belong to no tensor" }],
+        ["bytes after the data", new[] { "4 byte(s) after the last tensor's data" }],
     ];
 
     [Theory]
@@ -212,6 +292,39 @@ public sealed class PersistenceTests : IDisposable
             case "entry without dtype":
                 header["9.weight"]!.AsObject().Remove("dtype");
                 return BuildFile(header.ToJsonString(), data);
+            case "null dtype":
+                header["9.bias"]!["dtype"] = null;
+                return BuildFile(header.ToJsonString(), data);
+            case "overflowing data offsets":
+                // end − begin wraps to the tensor's 24 bytes (6 floats) in 64-bit arithmetic; begin points far past the data.
+                header["0.bias"]!["data_offsets"] = new JsonArray(long.MaxValue - 23, long.MinValue);
+                return BuildFile(header.ToJsonString(), data);
+            case "duplicate key":
+            {
+                string json = header.ToJsonString();
+                return BuildFile($"{{\"0.bias\":{header["0.bias"]!.ToJsonString()},{json[1..]}", data);
+            }
+            case "name not UTF-8":
+            {
+                header["zz"] = Entry("F32", [1], data.Length, data.Length + 4);
+                byte[] bytes = Encoding.UTF8.GetBytes(header.ToJsonString());
+                int at = Encoding.UTF8.GetString(bytes).IndexOf("\"zz\"", StringComparison.Ordinal) + 1;
+                bytes[at] = 0xFF; // a lone continuation-less lead byte: no UTF-8 string has it
+                return BuildFile(bytes, [.. data, 0, 0, 0, 0]);
+            }
+            case "overlapping data":
+                header["0.bias"]!["data_offsets"] = new JsonArray(0, 24); // inside 0.weight's [0, 600)
+                return BuildFile(header.ToJsonString(), data);
+            case "gap in the data":
+            {
+                // The last tensor moved 4 bytes on, with 4 bytes more data: every range fits, but 4 bytes belong to none.
+                var last = header.Where(kv => kv.Key != "__metadata__").MaxBy(kv => (long)kv.Value!["data_offsets"]![1]!);
+                long begin = (long)last.Value!["data_offsets"]![0]!, end = (long)last.Value!["data_offsets"]![1]!;
+                last.Value["data_offsets"] = new JsonArray(begin + 4, end + 4);
+                return BuildFile(header.ToJsonString(), [.. data[..(int)begin], 0, 0, 0, 0, .. data[(int)begin..]]);
+            }
+            case "bytes after the data":
+                return BuildFile(header.ToJsonString(), [.. data, 1, 2, 3, 4]);
             default:
                 throw new ArgumentException(problem);
         }
@@ -231,9 +344,10 @@ public sealed class PersistenceTests : IDisposable
         return (header, file[(int)(8 + n)..]);
     }
 
-    private static byte[] BuildFile(string header, byte[] data)
+    private static byte[] BuildFile(string header, byte[] data) => BuildFile(Encoding.UTF8.GetBytes(header), data);
+
+    private static byte[] BuildFile(byte[] h, byte[] data)
     {
-        byte[] h = Encoding.UTF8.GetBytes(header);
         var file = new byte[8 + h.Length + data.Length];
         BinaryPrimitives.WriteInt64LittleEndian(file, h.Length);
         h.CopyTo(file, 8);
