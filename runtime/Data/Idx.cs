@@ -14,7 +14,9 @@ namespace ConvGen.Data;
 /// <remarks>
 /// Only unsigned-byte files are read: images with 3 dimensions (count, rows, cols; magic <c>0x00000803</c>) and labels
 /// with 1 dimension (count; magic <c>0x00000801</c>). Every malformed input (wrong magic, a truncated header or body,
-/// bytes after the last element, a corrupt gzip stream) throws <see cref="InvalidDataException"/> naming the file.
+/// bytes after the last element, sizes larger than one array can hold, a corrupt gzip stream, a gzip file cut inside
+/// its trailer or followed by other bytes) throws <see cref="InvalidDataException"/> naming the file. A gzip file holds
+/// one member, as <c>gzip</c> writes it.
 /// </remarks>
 public static class Idx
 {
@@ -40,11 +42,11 @@ public static class Idx
             int count = ReadDimension(reader, "image count");
             int rows = ReadDimension(reader, "row count");
             int cols = ReadDimension(reader, "column count");
-            long length = (long)count * rows * cols;
-            if (length > Array.MaxLength)
+            long perImage = (long)rows * cols; // < 2^62: no overflow; the product with count is checked by division
+            if (count > 0 && perImage > Array.MaxLength / count)
                 throw new InvalidDataException(
-                    $"IDX file '{path}' declares {count} images of {rows}x{cols} = {length} pixels, more than one array can hold.");
-            byte[] bytes = ReadBody(reader, (int)length, $"{count} images of {rows}x{cols}");
+                    $"IDX file '{path}' declares {count} images of {rows}x{cols} pixels, more than one array can hold ({Array.MaxLength}).");
+            byte[] bytes = ReadBody(reader, (int)(count * perImage), $"{count} images of {rows}x{cols}");
             Span<float> scaled = stackalloc float[256]; // value / 255, correctly rounded (so 255 → exactly 1)
             for (int v = 0; v < 256; v++) scaled[v] = v / 255f;
             var pixels = new float[bytes.Length];
@@ -64,6 +66,9 @@ public static class Idx
         return Read(path, LabelsMagic, "label", reader =>
         {
             int count = ReadDimension(reader, "label count");
+            if (count > Array.MaxLength)
+                throw new InvalidDataException(
+                    $"IDX file '{path}' declares {count} labels, more than one array can hold ({Array.MaxLength}).");
             return ReadBody(reader, count, $"{count} labels");
         });
     }
@@ -94,7 +99,26 @@ public static class Idx
         if (reader.ReadFully(extra) != 0)
             throw new InvalidDataException(
                 $"IDX file '{path}' is longer than its header says: bytes follow the last of its elements.");
+        if (gzip) CheckGzipSize(file, reader.Total, path);
         return result;
+    }
+
+    // GZipStream checks a member's CRC and size when it reaches its trailer, but ends without complaint when the
+    // file stops before the trailer, and ignores bytes after the member that do not start another one. The file's
+    // last 4 bytes must therefore be the trailer's size field: the decompressed length modulo 2^32 (one member, as
+    // gzip writes it; more members would have decompressed into bytes after the last element, rejected above).
+    private static void CheckGzipSize(FileStream file, long decompressed, string path)
+    {
+        Span<byte> size = stackalloc byte[4];
+        if (file.Length < 18) // the smallest gzip member: a 10-byte header and an 8-byte trailer
+            throw new InvalidDataException($"IDX file '{path}' is not a valid gzip file: {file.Length} bytes, shorter than any gzip stream.");
+        file.Position = file.Length - 4;
+        file.ReadExactly(size);
+        uint declared = BinaryPrimitives.ReadUInt32LittleEndian(size);
+        if (declared != (uint)decompressed)
+            throw new InvalidDataException(
+                $"IDX file '{path}' is not a valid gzip file: its last 4 bytes give a size of {declared} bytes (modulo 2^32), " +
+                $"but it decompresses to {decompressed}; the file is cut short, or bytes follow the gzip stream.");
     }
 
     private static int ReadDimension(Reader reader, string name)
@@ -110,6 +134,10 @@ public static class Idx
 
     private static byte[] ReadBody(Reader reader, int length, string description)
     {
+        // A raw file's size is known: a header declaring more than follows fails before a buffer that size is allocated.
+        if (reader.Remaining is long remaining && remaining < length)
+            throw new InvalidDataException(
+                $"IDX file '{reader.Path}' is truncated: its header declares {description} ({length} bytes of data), but only {remaining} bytes follow.");
         var bytes = new byte[length];
         int got = reader.ReadFully(bytes);
         if (got < length)
@@ -122,6 +150,12 @@ public static class Idx
     private sealed class Reader(Stream stream, string path, bool gzip)
     {
         public string Path { get; } = path;
+
+        /// <summary>Bytes read so far (decompressed).</summary>
+        public long Total { get; private set; }
+
+        /// <summary>Bytes left in a raw file; null for a gzip stream, whose decompressed length is not known ahead.</summary>
+        public long? Remaining => gzip ? null : stream.Length - stream.Position;
 
         // Reads until `buffer` is full or the stream ends; returns the number of bytes read. A corrupt gzip stream's
         // error is rethrown naming the file (GZipStream's own message does not).
@@ -142,6 +176,7 @@ public static class Idx
                 if (n == 0) break;
                 total += n;
             }
+            Total += total;
             return total;
         }
     }

@@ -158,6 +158,79 @@ public sealed class IdxTests : IDisposable
         Assert.Contains("longer than its header says", e.Message);
     }
 
+    [Theory]
+    [InlineData(4194304, 2097152, 2097152)]   // the product wraps to 0 in 64 bits
+    [InlineData(21004288, 1715306752, 256)]   // the product overflows 64 bits
+    [InlineData(65536, 65536, 1)]             // 2^32 pixels: no overflow, but past the largest array
+    public void RejectsImageSizesNoArrayCanHold(int count, int rows, int cols)
+    {
+        string path = Write("huge.idx3", IdxBytes(Idx.ImagesMagic, [count, rows, cols], []), gzip: false);
+
+        var e = Assert.Throws<InvalidDataException>(() => Idx.ReadImages(path));
+        Assert.Contains($"declares {count} images of {rows}x{cols} pixels, more than one array can hold", e.Message);
+    }
+
+    [Fact]
+    public void RejectsALabelCountNoArrayCanHold()
+    {
+        string path = Write("huge.idx1", IdxBytes(Idx.LabelsMagic, [int.MaxValue], []), gzip: false);
+
+        var e = Assert.Throws<InvalidDataException>(() => Idx.ReadLabels(path));
+        Assert.Contains($"declares {int.MaxValue} labels, more than one array can hold", e.Message);
+    }
+
+    [Fact]
+    public void ARawFileDeclaringMoreThanItHoldsFailsBeforeAllocating()
+    {
+        // 10^9 pixels declared, 3 present: the message counts what is there, and the check needs no 1 GB buffer.
+        string path = Write("short.idx3", IdxBytes(Idx.ImagesMagic, [1000, 1000, 1000], [1, 2, 3]), gzip: false);
+        long before = GC.GetAllocatedBytesForCurrentThread();
+
+        var e = Assert.Throws<InvalidDataException>(() => Idx.ReadImages(path));
+
+        Assert.Contains("(1000000000 bytes of data), but only 3 bytes follow", e.Message);
+        Assert.True(GC.GetAllocatedBytesForCurrentThread() - before < 10_000_000, "the reader allocated the declared size before failing");
+    }
+
+    // A gzip file whose member is whole but whose file is not: cut inside the 8-byte trailer (CRC, size), or followed
+    // by bytes that are not another member. GZipStream alone returns the data in all four cases.
+    [Theory]
+    [InlineData("cut 4", "cut short")]
+    [InlineData("cut 8", "cut short")]
+    [InlineData("junk", "bytes follow")]
+    [InlineData("zeros", "bytes follow")]
+    public void RejectsAGzipFileCutInItsTrailerOrFollowedByBytes(string change, string expected)
+    {
+        byte[] compressed = Gzip(IdxBytes(Idx.ImagesMagic, [3, 2, 4], ImageBody));
+        byte[] changed = change switch
+        {
+            "cut 4" => compressed[..^4],
+            "cut 8" => compressed[..^8],
+            "junk" => [.. compressed, 1, 2, 3, 4, 5],
+            _ => [.. compressed, .. new byte[16]],
+        };
+        string path = PathOf("changed.idx3.gz");
+        File.WriteAllBytes(path, changed);
+
+        var e = Assert.Throws<InvalidDataException>(() => Idx.ReadImages(path));
+        Assert.Contains(path, e.Message);
+        Assert.Contains(expected, e.Message);
+    }
+
+    [Theory]
+    [InlineData(8)] // a byte of the CRC
+    [InlineData(3)] // a byte of the size
+    public void RejectsAGzipFileWithAWrongTrailer(int fromEnd)
+    {
+        byte[] compressed = Gzip(IdxBytes(Idx.ImagesMagic, [3, 2, 4], ImageBody));
+        compressed[^fromEnd] ^= 0x40;
+        string path = PathOf("crc.idx3.gz");
+        File.WriteAllBytes(path, compressed);
+
+        var e = Assert.Throws<InvalidDataException>(() => Idx.ReadImages(path));
+        Assert.Contains(path, e.Message);
+    }
+
     [Fact]
     public void RejectsNegativeSizes()
     {
