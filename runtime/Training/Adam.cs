@@ -25,10 +25,10 @@ public sealed class Adam : Optimizer
     /// <param name="learningRate">The learning rate (≥ 0).</param>
     /// <param name="beta1">Decay of the running mean of the gradient, in [0, 1).</param>
     /// <param name="beta2">Decay of the running mean of its square, in [0, 1).</param>
-    /// <param name="epsilon">Added to the denominator (≥ 0).</param>
+    /// <param name="epsilon">Added to the denominator (&gt; 0).</param>
     /// <param name="weightDecay">L2 penalty added to the gradient (≥ 0).</param>
     /// <exception cref="ArgumentOutOfRangeException">A hyperparameter is out of range.</exception>
-    public Adam(IReadOnlyList<Parameter> parameters, float learningRate = 1e-3f, double beta1 = 0.9, double beta2 = 0.999,
+    public Adam(IReadOnlyList<Parameter> parameters, double learningRate = 1e-3, double beta1 = 0.9, double beta2 = 0.999,
                 double epsilon = 1e-8, double weightDecay = 0)
         : base(parameters, learningRate)
     {
@@ -66,10 +66,10 @@ public sealed class AdamW : Optimizer
     /// <param name="learningRate">The learning rate (≥ 0).</param>
     /// <param name="beta1">Decay of the running mean of the gradient, in [0, 1).</param>
     /// <param name="beta2">Decay of the running mean of its square, in [0, 1).</param>
-    /// <param name="epsilon">Added to the denominator (≥ 0).</param>
+    /// <param name="epsilon">Added to the denominator (&gt; 0).</param>
     /// <param name="weightDecay">Decoupled weight decay (≥ 0).</param>
     /// <exception cref="ArgumentOutOfRangeException">A hyperparameter is out of range.</exception>
-    public AdamW(IReadOnlyList<Parameter> parameters, float learningRate = 1e-3f, double beta1 = 0.9, double beta2 = 0.999,
+    public AdamW(IReadOnlyList<Parameter> parameters, double learningRate = 1e-3, double beta1 = 0.9, double beta2 = 0.999,
                  double epsilon = 1e-8, double weightDecay = 1e-2)
         : base(parameters, learningRate)
     {
@@ -104,8 +104,9 @@ internal sealed class AdamState
             throw new ArgumentOutOfRangeException(nameof(beta1), $"beta1 must be in [0, 1), was {beta1}.");
         if (!(beta2 >= 0 && beta2 < 1))
             throw new ArgumentOutOfRangeException(nameof(beta2), $"beta2 must be in [0, 1), was {beta2}.");
-        if (!(epsilon >= 0) || !double.IsFinite(epsilon))
-            throw new ArgumentOutOfRangeException(nameof(epsilon), $"epsilon must be finite and ≥ 0, was {epsilon}.");
+        // PyTorch accepts 0; here the packed parameters' padding slots (v = 0 forever) would get 0/0 = NaN updates.
+        if (!(epsilon > 0) || !double.IsFinite(epsilon))
+            throw new ArgumentOutOfRangeException(nameof(epsilon), $"epsilon must be finite and > 0 (with 0, the padding slots of packed parameters, whose gradient is always 0, would become 0/0 = NaN), was {epsilon}.");
         if (!(weightDecay >= 0) || !double.IsFinite(weightDecay))
             throw new ArgumentOutOfRangeException(nameof(weightDecay), $"weightDecay must be finite and ≥ 0, was {weightDecay}.");
         Beta1 = beta1;
@@ -129,9 +130,10 @@ internal sealed class AdamState
     // torch/optim/adam.py and adamw.py, _single_tensor_*: the scalars in double, then, in float32,
     //   param.mul_(1 - lr*wd)                         (AdamW)      grad = grad.add(param, alpha=wd)   (Adam, wd ≠ 0)
     //   exp_avg.mul_(b1).add_(grad, alpha=1-b1)       exp_avg_sq.mul_(b2).addcmul_(grad, grad, value=1-b2)
+    //   (its CPU kernels fuse both: fma(grad, 1-b1, exp_avg·b1) and fma((1-b2)·grad, grad, exp_avg_sq·b2))
     //   denom = (exp_avg_sq.sqrt() / sqrt(bc2)).add_(eps)          param.addcdiv_(exp_avg, denom, value=-lr/bc1)
     // Zero value, gradient and moments stay zero: m = v = 0, so the update is −s·0/ε = 0.
-    public void Update(int index, int offset, Span<float> values, ReadOnlySpan<float> gradient, long step, float learningRate, bool decoupled)
+    public void Update(int index, int offset, Span<float> values, ReadOnlySpan<float> gradient, long step, double learningRate, bool decoupled)
     {
         double lr = learningRate;
         double bc1 = 1 - Math.Pow(Beta1, step), bc2 = 1 - Math.Pow(Beta2, step);
@@ -163,7 +165,7 @@ internal sealed class AdamState
                 if (decoupled) pv *= shrinkV;
                 else if (addL2) gv = Vector256.FusedMultiplyAdd(pv, l2V, gv);
                 var mv = Vector256.FusedMultiplyAdd(gv, c1V, Vector256.LoadUnsafe(ref mr, (nuint)i) * b1V);
-                var vv = Vector256.LoadUnsafe(ref vr, (nuint)i) * b2V + c2V * gv * gv;
+                var vv = Vector256.FusedMultiplyAdd(c2V * gv, gv, Vector256.LoadUnsafe(ref vr, (nuint)i) * b2V);
                 mv.StoreUnsafe(ref mr, (nuint)i);
                 vv.StoreUnsafe(ref vr, (nuint)i);
                 var denom = Vector256.Sqrt(vv) / bc2SqrtV + epsV;
@@ -176,7 +178,7 @@ internal sealed class AdamState
             if (decoupled) pv *= shrink;
             else if (addL2) gv = MathF.FusedMultiplyAdd(pv, l2, gv);
             float mv = MathF.FusedMultiplyAdd(gv, c1, m[i] * b1);
-            float vv = v[i] * b2 + c2 * gv * gv;
+            float vv = MathF.FusedMultiplyAdd(c2 * gv, gv, v[i] * b2);
             m[i] = mv;
             v[i] = vv;
             float denom = MathF.Sqrt(vv) / bc2Sqrt + eps;

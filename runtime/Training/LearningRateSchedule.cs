@@ -13,24 +13,24 @@ public abstract class LearningRateSchedule
     /// <summary>Creates a schedule starting from <paramref name="baseLearningRate"/> (PyTorch's <c>base_lr</c>, the optimizer's initial lr).</summary>
     /// <param name="baseLearningRate">The learning rate at epoch 0 (≥ 0, finite).</param>
     /// <exception cref="ArgumentOutOfRangeException">The rate is negative, infinite or NaN.</exception>
-    protected LearningRateSchedule(float baseLearningRate)
+    protected LearningRateSchedule(double baseLearningRate)
     {
-        if (!(baseLearningRate >= 0) || !float.IsFinite(baseLearningRate))
+        if (!(baseLearningRate >= 0) || !double.IsFinite(baseLearningRate))
             throw new ArgumentOutOfRangeException(nameof(baseLearningRate), $"The base learning rate must be finite and ≥ 0, was {baseLearningRate}.");
         BaseLearningRate = baseLearningRate;
     }
 
     /// <summary>The learning rate at epoch 0.</summary>
-    public float BaseLearningRate { get; }
+    public double BaseLearningRate { get; }
 
     /// <summary>The learning rate for the epoch that follows <paramref name="epoch"/> completed epochs.</summary>
     /// <param name="epoch">Epochs completed so far (≥ 0).</param>
-    /// <returns>The learning rate, computed in double and rounded to float.</returns>
+    /// <returns>The learning rate, in double as PyTorch's.</returns>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="epoch"/> is negative.</exception>
-    public float LearningRateAt(int epoch)
+    public double LearningRateAt(int epoch)
     {
         if (epoch < 0) throw new ArgumentOutOfRangeException(nameof(epoch), $"epoch must be ≥ 0, was {epoch}.");
-        return (float)Compute(epoch);
+        return Compute(epoch);
     }
 
     /// <summary>The closed form, in double, for a valid <paramref name="epoch"/>.</summary>
@@ -50,7 +50,7 @@ public sealed class StepLR : LearningRateSchedule
     /// <param name="stepSize">Epochs between decays (≥ 1).</param>
     /// <param name="gamma">The decay factor (finite, ≥ 0; PyTorch's default 0.1).</param>
     /// <exception cref="ArgumentOutOfRangeException">An argument is out of range.</exception>
-    public StepLR(float baseLearningRate, int stepSize, double gamma = 0.1) : base(baseLearningRate)
+    public StepLR(double baseLearningRate, int stepSize, double gamma = 0.1) : base(baseLearningRate)
     {
         if (stepSize < 1) throw new ArgumentOutOfRangeException(nameof(stepSize), $"stepSize must be ≥ 1, was {stepSize}.");
         if (!(gamma >= 0) || !double.IsFinite(gamma))
@@ -81,7 +81,7 @@ public sealed class CosineAnnealingLR : LearningRateSchedule
     /// <param name="tMax">Epochs of the half cosine, from the base rate down to <paramref name="etaMin"/> (≥ 1).</param>
     /// <param name="etaMin">The smallest learning rate (finite, ≥ 0).</param>
     /// <exception cref="ArgumentOutOfRangeException">An argument is out of range.</exception>
-    public CosineAnnealingLR(float baseLearningRate, int tMax, double etaMin = 0) : base(baseLearningRate)
+    public CosineAnnealingLR(double baseLearningRate, int tMax, double etaMin = 0) : base(baseLearningRate)
     {
         if (tMax < 1) throw new ArgumentOutOfRangeException(nameof(tMax), $"tMax must be ≥ 1, was {tMax}.");
         if (!(etaMin >= 0) || !double.IsFinite(etaMin))

@@ -107,7 +107,8 @@ public static class SoftmaxCrossEntropy
             var row = logits.Slice(n * classes, classes);
             int predicted = ArgMax(row);
             if (predicted == label) correct++;
-            // The largest finite shift keeps every exp ≤ 1; a NaN or infinite logit makes the loss NaN, as in PyTorch.
+            // The largest logit as the shift keeps every exp ≤ 1. As in PyTorch, a NaN or +∞ logit makes the loss NaN,
+            // a −∞ one adds exp(−∞) = 0 (a finite loss, or +∞ when it is the label's).
             double max = row[predicted];
             double sum = 0;
             for (int j = 0; j < classes; j++) sum += Math.Exp(row[j] - max);

@@ -20,7 +20,7 @@ namespace ConvGen.Training;
 public abstract unsafe class Optimizer
 {
     private readonly Parameter[] _parameters;
-    private float _learningRate;
+    private double _learningRate;
     // The packed floats of all parameters in ranges of at most RangeFloats (whole vectors), the work items of a Step.
     private readonly (int Parameter, int Offset, int Length)[] _ranges;
     // How the static range kernel finds this optimizer (weak: the handle does not keep it alive; freed by the finalizer).
@@ -30,7 +30,7 @@ public abstract unsafe class Optimizer
     /// <param name="parameters">Usually <see cref="INetwork.Parameters"/>; copied, so later changes to the list do not matter.</param>
     /// <param name="learningRate">The initial learning rate (≥ 0, finite).</param>
     /// <exception cref="ArgumentException">A parameter is null or appears twice.</exception>
-    protected Optimizer(IReadOnlyList<Parameter> parameters, float learningRate)
+    protected Optimizer(IReadOnlyList<Parameter> parameters, double learningRate)
     {
         ArgumentNullException.ThrowIfNull(parameters);
         _parameters = new Parameter[parameters.Count];
@@ -65,12 +65,16 @@ public abstract unsafe class Optimizer
     /// <summary>The parameters this optimizer updates, in order.</summary>
     public IReadOnlyList<Parameter> Parameters { get; }
 
-    /// <summary>The learning rate the next <see cref="Step"/> uses (PyTorch's <c>param_group["lr"]</c>); schedules set it per epoch.</summary>
+    /// <summary>
+    /// The learning rate the next <see cref="Step"/> uses (PyTorch's <c>param_group["lr"]</c>); schedules set it per
+    /// epoch. A double, as PyTorch's Python float: Adam's step size <c>lr / (1 − β₁ᵗ)</c> and AdamW's <c>1 − lr · wd</c>
+    /// are computed from it in double before rounding, so <c>1e-3</c> here and in PyTorch give the same bits.
+    /// </summary>
     /// <exception cref="ArgumentOutOfRangeException">The value is negative, infinite or NaN.</exception>
-    public float LearningRate
+    public double LearningRate
     {
         get => _learningRate;
-        set => _learningRate = value >= 0 && float.IsFinite(value) ? value
+        set => _learningRate = value >= 0 && double.IsFinite(value) ? value
             : throw new ArgumentOutOfRangeException(nameof(value), $"The learning rate must be finite and ≥ 0, was {value}.");
     }
 
@@ -88,6 +92,10 @@ public abstract unsafe class Optimizer
     {
         StepCount++;
         Parallelism.For(_ranges.Length, &UpdateRanges, (void*)GCHandle.ToIntPtr(_self), RangesPerPart);
+        // The handle is weak and the kernels reach the optimizer only through it: without this, a caller that drops
+        // its last reference during its last Step lets a collection run the finalizer, free the handle mid-step and
+        // hand it (and the memory it named) to another object.
+        GC.KeepAlive(this);
     }
 
     private static void UpdateRanges(void* state, int begin, int end)

@@ -28,7 +28,7 @@ public sealed class Sgd : Optimizer
     /// <param name="weightDecay">L2 penalty added to the gradient (≥ 0).</param>
     /// <param name="nesterov">Nesterov momentum; needs momentum &gt; 0 and dampening 0, as in PyTorch.</param>
     /// <exception cref="ArgumentException">A hyperparameter is out of range, or Nesterov is asked without momentum or with dampening.</exception>
-    public Sgd(IReadOnlyList<Parameter> parameters, float learningRate, double momentum = 0, double dampening = 0,
+    public Sgd(IReadOnlyList<Parameter> parameters, double learningRate, double momentum = 0, double dampening = 0,
                double weightDecay = 0, bool nesterov = false)
         : base(parameters, learningRate)
     {
@@ -61,7 +61,7 @@ public sealed class Sgd : Optimizer
     /// <inheritdoc/>
     protected override void Update(int index, int offset, Span<float> values, ReadOnlySpan<float> gradient, long step)
     {
-        float weightDecay = (float)WeightDecay, momentum = (float)Momentum, keep = (float)(1 - Dampening), negLr = -LearningRate;
+        float weightDecay = (float)WeightDecay, momentum = (float)Momentum, keep = (float)(1 - Dampening), negLr = (float)-LearningRate; // PyTorch: add_(d_p, alpha=-lr), alpha rounded to the tensor's float32
         bool decay = WeightDecay != 0, first = step == 1, nesterov = Nesterov;
         int n = values.Length, i = 0;
         if (_momentumBuffers is null)

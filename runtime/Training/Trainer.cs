@@ -25,8 +25,9 @@ namespace ConvGen.Training;
 /// </remarks>
 public sealed class Trainer
 {
-    private readonly float[] _input, _logits, _logitsGradient;
-    private readonly byte[] _labels;
+    // Sized by Fit for its largest batch (EnsureBuffers), kept for the next Fit.
+    private float[] _input = [], _logits = [], _logitsGradient = [];
+    private byte[] _labels = [];
 
     /// <summary>Prepares training of <paramref name="network"/>; allocates the batch buffers.</summary>
     /// <param name="network">The network; its output is taken as logits over <see cref="INetwork.OutputLength"/> classes.</param>
@@ -51,10 +52,21 @@ public sealed class Trainer
                     nameof(options));
         Network = network;
         Options = options;
-        _input = new float[checked(options.BatchSize * network.InputLength)];
-        _logits = new float[checked(options.BatchSize * network.OutputLength)];
+    }
+
+    // Buffers for a batch of `samples`: the batch size, or the larger data set where that is smaller (a batch larger
+    // than the set trains on the whole set at each step, and allocates nothing for samples that do not exist).
+    private void EnsureBuffers(int samples)
+    {
+        long input = (long)samples * Network.InputLength;
+        if (input > Array.MaxLength)
+            throw new ArgumentException(
+                $"A batch of {samples} samples × {Network.InputLength} input floats = {input} floats is more than one array can hold ({Array.MaxLength}); use a smaller TrainingOptions.BatchSize.");
+        if (_labels.Length >= samples) return;
+        _input = new float[input];
+        _logits = new float[(long)samples * Network.OutputLength];
         _logitsGradient = new float[_logits.Length];
-        _labels = new byte[options.BatchSize];
+        _labels = new byte[samples];
     }
 
     /// <summary>The network being trained.</summary>
@@ -89,9 +101,10 @@ public sealed class Trainer
             throw new ArgumentException(
                 $"TrainingOptions.CheckpointPath '{Options.CheckpointPath}' is in a folder that does not exist ('{Path.GetDirectoryName(checkpointPath)}').");
 
+        EnsureBuffers(Math.Min(Options.BatchSize, Math.Max(train.Count, test?.Count ?? 0)));
         var optimizer = Options.Optimizer;
         int batchSize = Options.BatchSize, epochs = Options.Epochs, classes = Network.OutputLength, sampleLength = Network.InputLength;
-        int count = train.Count, batches = (count + batchSize - 1) / batchSize;
+        int count = train.Count, batches = (int)((count + (long)batchSize - 1) / batchSize); // long: BatchSize may be int.MaxValue
         var order = new int[count];
         var results = new List<EpochResult>(epochs);
         string? lastCheckpoint = null;
@@ -100,7 +113,7 @@ public sealed class Trainer
         for (int epoch = 1; epoch <= epochs; epoch++)
         {
             if (Options.Schedule is not null) optimizer.LearningRate = Options.Schedule.LearningRateAt(epoch - 1);
-            float learningRate = optimizer.LearningRate;
+            double learningRate = optimizer.LearningRate;
             EpochOrder(order, Options.Seed, epoch - 1);
             long start = Stopwatch.GetTimestamp();
             double lossSum = 0;
@@ -238,6 +251,8 @@ public sealed class Trainer
             throw new ArgumentException(
                 $"images holds {images.Length} floats, expected {(long)labels.Length * network.InputLength} = {labels.Length} labels × {network.InputLength} (the network's input length).",
                 nameof(images));
+        // Before any Forward, and with the sample's index in the whole set (the loss would count within a batch).
+        CheckLabels(labels, network.OutputLength, "sample", nameof(labels));
         var output = new float[checked(Math.Min(batchSize, labels.Length) * network.OutputLength)];
         return EvaluateCore(network, images, labels, Math.Min(batchSize, labels.Length), output);
     }
@@ -278,17 +293,21 @@ public sealed class Trainer
         if (data.SampleLength != Network.InputLength)
             throw new ArgumentException(
                 $"The {name} set has {data.SampleLength} floats per sample, but the network's input is {Network.InputLength} floats.", name);
-        int classes = Network.OutputLength;
-        var labels = data.Labels;
+        CheckLabels(data.Labels, Network.OutputLength, $"{name} sample", name);
+    }
+
+    private static void CheckLabels(ReadOnlySpan<byte> labels, int classes, string what, string argument)
+    {
         for (int i = 0; i < labels.Length; i++)
             if (labels[i] >= classes)
                 throw new ArgumentException(
-                    $"Label {labels[i]} of {name} sample {i} is outside 0..{classes - 1} (the network has {classes} outputs).", name);
+                    $"Label {labels[i]} of {what} {i} is outside 0..{classes - 1} (the network has {classes} outputs).", argument);
     }
 
     private static EvaluationResult EvaluateCore(INetwork network, ReadOnlySpan<float> images, ReadOnlySpan<byte> labels, int batchSize, float[] output)
     {
         int classes = network.OutputLength, sampleLength = network.InputLength, count = labels.Length;
+        batchSize = Math.Min(batchSize, count); // so that first + batchSize cannot overflow
         var classCorrect = new int[classes];
         var classCount = new int[classes];
         double lossSum = 0;

@@ -50,7 +50,7 @@ public readonly record struct BatchProgress(int Epoch, int Epochs, int Batch, in
 /// <param name="TrainAccuracy">Fraction of training samples predicted correctly (before their batch's step).</param>
 /// <param name="Test">The test set evaluated after the epoch, or null when none was given.</param>
 /// <param name="Seconds">Wall time of the epoch: training, evaluation and checkpoint.</param>
-public sealed record EpochResult(int Epoch, float LearningRate, double TrainLoss, double TrainAccuracy, EvaluationResult? Test, double Seconds)
+public sealed record EpochResult(int Epoch, double LearningRate, double TrainLoss, double TrainAccuracy, EvaluationResult? Test, double Seconds)
 {
     /// <summary>Mean test loss, or null without a test set.</summary>
     public double? TestLoss => Test?.Loss;

@@ -38,7 +38,7 @@ CultureInfo.DefaultThreadCurrentCulture = CultureInfo.CurrentCulture = CultureIn
 bool classic = false, quick = false, plain = false;
 int? epochsArg = null;
 int batchSize = 64, seed = 1, threads = Parallelism.MaxThreads;
-float learningRate = 2e-3f;
+double learningRate = 2e-3;
 string outDir = Path.Combine("out", "lenet");
 for (int i = 0; i < args.Length; i++)
 {
@@ -57,7 +57,7 @@ for (int i = 0; i < args.Length; i++)
         case "--threads": if (!TryPositive(value, out threads)) error = "a whole number ≥ 1"; break;
         case "--seed": if (!int.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out seed)) error = "a whole number"; break;
         case "--lr":
-            if (!float.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out learningRate) || !(learningRate > 0) || !float.IsFinite(learningRate))
+            if (!double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out learningRate) || !(learningRate > 0) || !double.IsFinite(learningRate))
                 error = "a number > 0, e.g. 0.001";
             break;
         case "--out": if (string.IsNullOrWhiteSpace(value)) error = "a folder"; else outDir = value; break;

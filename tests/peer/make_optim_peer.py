@@ -12,9 +12,10 @@ Writes into OUT_DIR:
     optim.grads.bin     the gradient fed at each step, STEPS x LENGTH float32
     optim.<case>.bin    the parameter after each step, STEPS x LENGTH float32
 
-Each case starts from optim.init.bin and, at step s, sets param.grad = grads[s] and calls optimizer.step(). The initial
-values are at least 0.5 away from 0 and the steps small, so parameters never come near 0 and the C# test can compare
-relatively. Everything is generated from fixed seeds; rerunning gives identical files.
+Each case starts from optim.init.bin and, at step s, sets param.grad = grads[s] and calls optimizer.step(). The C# test
+requires every value after every step to be bit-identical to PyTorch's; 60 steps, because a difference of rounding
+(an unfused multiply-add, a learning rate rounded to float32) first showed at step 3 to 7 of 1,000 values. Everything
+is generated from fixed seeds; rerunning gives identical files.
 """
 
 import json
@@ -24,8 +25,8 @@ import sys
 
 import torch
 
-LENGTH = 37   # not a multiple of 8: the C# Parameter (ParameterLayout.Vector) packs it into 40 floats, 3 of them padding
-STEPS = 6
+LENGTH = 1003  # not a multiple of 8: the C# Parameter (ParameterLayout.Vector) packs it into 1008 floats, 5 of them padding
+STEPS = 60
 
 
 def write_f32(path, tensor):
@@ -81,9 +82,6 @@ def run_case(out_dir, name, spec, schedule, init, grads):
         if sched is not None:
             sched.step()
     trajectory = torch.stack(trajectory)
-    smallest = trajectory.abs().min().item()
-    print(f"  {name}: min |p| {smallest:.3f}")
-    assert smallest > 0.05, f"{name}: a parameter came within {smallest} of 0; the relative comparison would be meaningless"
     file = f"optim.{name}.bin"
     write_f32(os.path.join(out_dir, file), trajectory)
     entry = {

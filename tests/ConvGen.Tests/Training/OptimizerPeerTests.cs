@@ -13,7 +13,9 @@ namespace ConvGen.Tests.Training;
 /// <summary>
 /// Optimizer trajectories, learning-rate schedules and losses against PyTorch 1.13, from the data of
 /// <c>tests/peer/make_optim_peer.py</c> (manifest <c>optim.json</c>). The parameter is a <see cref="Parameter"/> with
-/// <see cref="ParameterLayout.Vector"/> of 37 values packed into 40 floats: the 3 padding slots must stay exactly 0.
+/// <see cref="ParameterLayout.Vector"/> of 1,003 values packed into 1,008 floats: the 5 padding slots must stay exactly
+/// 0. Trajectories must be bit-identical to PyTorch's at every step (docs/training.md promises it); the learning rate
+/// is passed as the double PyTorch was given. With AVX2 off the optimizers take their scalar loops: the same bits.
 /// </summary>
 [Trait("Category", "Correctness")]
 public sealed class OptimizerPeerTests(ITestOutputHelper output)
@@ -62,14 +64,15 @@ public sealed class OptimizerPeerTests(ITestOutputHelper output)
         parameter.CopyFrom(init);
         var optimizer = Create(spec, parameter);
         LearningRateSchedule? schedule = spec.GetProperty("step_lr").ValueKind == JsonValueKind.Object
-            ? new StepLR((float)spec.GetProperty("lr").GetDouble(), spec.GetProperty("step_lr").GetProperty("step_size").GetInt32(),
+            ? new StepLR(spec.GetProperty("lr").GetDouble(), spec.GetProperty("step_lr").GetProperty("step_size").GetInt32(),
                          spec.GetProperty("step_lr").GetProperty("gamma").GetDouble())
             : null;
         var torchLr = spec.GetProperty("lr_per_step").EnumerateArray().Select(e => e.GetDouble()).ToArray();
 
         var actual = new float[length];
         double worst = 0;
-        int identical = 0;
+        int different = 0;
+        string? first = null;
         for (int s = 0; s < steps; s++)
         {
             if (schedule is not null) optimizer.LearningRate = schedule.LearningRateAt(s);
@@ -83,24 +86,25 @@ public sealed class OptimizerPeerTests(ITestOutputHelper output)
             parameter.CopyTo(actual);
             for (int i = 0; i < length; i++)
             {
-                double e = expected[s * length + i], a = actual[i];
-                double relative = Math.Abs(a - e) / Math.Abs(e);
-                if (BitConverter.SingleToInt32Bits(actual[i]) == BitConverter.SingleToInt32Bits(expected[s * length + i])) identical++;
-                worst = Math.Max(worst, double.IsNaN(relative) ? double.PositiveInfinity : relative);
-                Assert.True(relative <= Relative, string.Create(CultureInfo.InvariantCulture,
-                    $"{name}: after step {s + 1}, value {i} is {a:R}, PyTorch has {e:R} (relative difference {relative:G3} > {Relative})"));
+                float e = expected[s * length + i], a = actual[i];
+                if (BitConverter.SingleToInt32Bits(a) == BitConverter.SingleToInt32Bits(e)) continue;
+                different++;
+                worst = Math.Max(worst, Math.Abs((double)a - e) / Math.Abs(e));
+                first ??= string.Create(CultureInfo.InvariantCulture, $"after step {s + 1}, value {i} is {a:R}, PyTorch has {e:R}");
             }
             for (int i = length; i < parameter.Values.Length; i++)
                 Assert.True(parameter.Values[i] == 0, $"{name}: padding slot {i} became {parameter.Values[i]} after step {s + 1}");
         }
         Assert.Equal(steps, optimizer.StepCount);
         output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"{name}: {steps} steps × {length} values, worst relative difference from PyTorch {worst:G3}, {identical} of {steps * length} bit-identical"));
+            $"{name}: {steps} steps × {length} values, {different} differ from PyTorch's bits (worst relative difference {worst:G3})"));
+        Assert.True(different == 0, string.Create(CultureInfo.InvariantCulture,
+            $"{name}: {different} of {steps * length} values differ from PyTorch's (worst relative difference {worst:G3}); first: {first}"));
     }
 
     private static Optimizer Create(JsonElement spec, Parameter parameter)
     {
-        float lr = (float)spec.GetProperty("lr").GetDouble();
+        double lr = spec.GetProperty("lr").GetDouble();
         double wd = spec.GetProperty("weight_decay").GetDouble();
         var betas = spec.GetProperty("betas").EnumerateArray().Select(e => e.GetDouble()).ToArray();
         double eps = spec.GetProperty("eps").GetDouble();
@@ -120,7 +124,7 @@ public sealed class OptimizerPeerTests(ITestOutputHelper output)
         foreach (var spec in Manifest().GetProperty("schedules").EnumerateArray())
         {
             string name = spec.GetProperty("name").GetString()!;
-            float baseLr = (float)spec.GetProperty("base_lr").GetDouble();
+            double baseLr = spec.GetProperty("base_lr").GetDouble();
             LearningRateSchedule schedule = spec.GetProperty("kind").GetString() switch
             {
                 "step" => new StepLR(baseLr, spec.GetProperty("step_size").GetInt32(), spec.GetProperty("gamma").GetDouble()),

@@ -324,7 +324,29 @@ public sealed class TrainerTests : IDisposable
         Assert.Throws<ArgumentException>(() => new Trainer(net, new TrainingOptions { Optimizer = new Sgd(net.Parameters, 0.1f), BatchSize = 0 }));
         e = Assert.Throws<ArgumentException>(() => Trainer.Evaluate(net, new float[11], new byte[2]));
         Assert.Contains("expected 12", e.Message);
+        // A bad label in the third batch: named by its index in the set, not in its batch, before any Forward.
+        var labels = new byte[300];
+        labels[290] = 7;
+        e = Assert.Throws<ArgumentException>(() => Trainer.Evaluate(net, new float[300 * Inputs], labels, batchSize: 128));
+        Assert.Contains("Label 7 of sample 290 is outside 0..2", e.Message);
         Assert.Equal(0, net.ForwardCalls); // all of it rejected before any work
+    }
+
+    [Fact]
+    public void ABatchLargerThanTheSetTrainsOnTheWholeSetWithoutAllocatingForIt()
+    {
+        // BatchSize × input length overflowed int in the constructor (a bare OverflowException); the buffers now hold
+        // the largest batch Fit runs, here the 2 samples of the set.
+        var net = new LinearClassifier(Inputs, Classes);
+        var options = new TrainingOptions { Optimizer = new Sgd(net.Parameters, 0.1f), Epochs = 1, BatchSize = int.MaxValue };
+        var set = new InMemoryDataset(new float[2 * Inputs], [0, 1], Inputs);
+        var test = new InMemoryDataset(new float[3 * Inputs], [0, 1, 2], Inputs);
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        var results = new Trainer(net, options).Fit(set, test);
+        Assert.True(GC.GetAllocatedBytesForCurrentThread() - before < 1_000_000, "Fit allocated for the batch size, not for the set");
+        Assert.Single(results);
+        Assert.Equal(2, net.ForwardCalls); // one training batch (batches = ⌈2 / int.MaxValue⌉ overflowed to 0 before), one test batch
+        Assert.Equal(3, results[0].Test!.ClassCounts.Sum());
     }
 
     [Fact]
