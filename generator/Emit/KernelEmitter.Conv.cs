@@ -496,14 +496,31 @@ internal sealed partial class KernelEmitter
     }
 
     /// <summary>
-    /// Output rows per work item of the planar depthwise kernel: three when they share input rows (undilated, at least
-    /// two kernel rows), so each loaded input vector feeds up to three (a 3x3 kernel's middle row). Three rows × 4
-    /// vectors loads 0.81 vectors per FMA where two rows × 5 loaded 0.87, and ran 2–27% faster (architecture.md).
+    /// Whether the planar depthwise kernel streams down a band of rows (undilated, 3 kernel rows): each input row is
+    /// loaded once per tap column and feeds the three output rows that read it, whose accumulators pass from one
+    /// kernel row's role to the next as the band advances (<see cref="EmitStreamingTile"/>).
     /// </summary>
-    public static int PlanarRows(ConvStep s) => s.Layer.Dilation == 1 && s.Layer.KernelHeight >= 2 ? Math.Min(3, s.To.H) : 1;
+    public static bool PlanarStreams(ConvStep s) => s.Layer.Dilation == 1 && s.Layer.KernelHeight == 3;
 
     /// <summary>
-    /// Depthwise, stride 1, on NCHW: each work item is up to three output rows of one channel, 8 output pixels per vector.
+    /// Output rows per work item of the planar depthwise kernel. Streaming: a band whose input rows take at most
+    /// 16 KiB, so they stay in L1 while the band's strips of vectors pass over them one after another, cut as evenly as
+    /// the height allows (112 rows of 448 bytes: 4 bands of 28). Otherwise three when they share input rows
+    /// (undilated, at least two kernel rows), so each loaded input vector feeds up to three: three rows × 4 vectors
+    /// loads 0.81 vectors per FMA where two rows × 5 loaded 0.87, and ran 2–27% faster (architecture.md).
+    /// </summary>
+    public static int PlanarRows(ConvStep s)
+    {
+        if (PlanarStreams(s))
+        {
+            int most = Math.Max(3, (16 << 10) / (4 * s.From.RowStride) - 2), bands = (s.To.H + most - 1) / most;
+            return (s.To.H + bands - 1) / bands;
+        }
+        return s.Layer.Dilation == 1 && s.Layer.KernelHeight >= 2 ? Math.Min(3, s.To.H) : 1;
+    }
+
+    /// <summary>
+    /// Depthwise, stride 1, on NCHW: each work item is a band of output rows of one channel (<see cref="PlanarRows"/>), 8 output pixels per vector.
     /// The weights are broadcast (one per tap) and the input is read with unaligned loads at the tap's offset, so all
     /// 8 lanes are useful for any channel count and no layout copy is needed on either side. Taps that would read
     /// outside the row use masked loads (masked lanes read nothing and count as zero); rows outside the plane are skipped.
@@ -524,12 +541,13 @@ internal sealed partial class KernelEmitter
 
         // Vectors of the output row (a width that 8 does not divide ends with a vector that overlaps the one before and
         // rewrites the same values), split evenly into tiles of at most 12 accumulators over the rows of the item.
+        bool streams = PlanarStreams(s);
         var bodies = new Dictionary<string, string>();
         var tiles = new List<(string Method, List<int> Starts, int Rows)>();
         List<(string Method, int Offset)> Calls(int tileRows)
         {
             var calls = new List<(string Method, int Offset)>();
-            foreach (var mine in EvenRuns(RowVectors(y.W), 12 / tileRows))
+            foreach (var mine in EvenRuns(RowVectors(y.W), 12 / (streams ? kh : tileRows)))
             {
                 // A tile's code depends only on its rows, the offsets of its vectors from the first, and the masked taps.
                 var key = new System.Text.StringBuilder().Append(tileRows).Append('|');
@@ -552,7 +570,9 @@ internal sealed partial class KernelEmitter
         void Row(int tileRows)
         {
             foreach (var (method, offset) in Calls(tileRows))
-                w.Line($"{method}({Plus("x", offset - l.PadLeft)}, w, b, {Plus("y", offset)}, oy);");
+                w.Line(streams
+                    ? $"{method}({Plus("x", offset - l.PadLeft)}, w, b, {Plus("y", offset)}, oy, Math.Min(oy + {rows}, {y.H}));"
+                    : $"{method}({Plus("x", offset - l.PadLeft)}, w, b, {Plus("y", offset)}, oy);");
         }
 
         Open($"{name}Avx", formula, $"Each work item is {(rows == 1 ? "one output row" : $"{rows} output rows{(y.H % rows == 0 ? "" : $" (the last {y.H % rows})")}")} of one channel.");
@@ -562,7 +582,7 @@ internal sealed partial class KernelEmitter
         w.Line($"float* w = f->{s.WeightPointer} + (c >> 3) * {kh * kw * 8} + (c & 7);");
         w.Line(s.BiasPointer is null ? "float b = 0f;" : $"float b = f->{s.BiasPointer}[c];");
         w.Line($"float* y = {Sample(y)} + (nint)c * {y.PlaneStride} + oy * {y.RowStride};");
-        if (y.H % rows != 0)
+        if (y.H % rows != 0 && !streams)
         {
             w.Open($"if (oy == {y.H - y.H % rows})");
             Row(y.H % rows);
@@ -579,7 +599,11 @@ internal sealed partial class KernelEmitter
         w.Close();
         w.Line();
 
-        foreach (var (method, starts, tileRows) in tiles) EmitPlanarTile(method, s, starts, tileRows);
+        foreach (var (method, starts, tileRows) in tiles)
+        {
+            if (streams) EmitStreamingTile(method, s, starts);
+            else EmitPlanarTile(method, s, starts, tileRows);
+        }
 
         Open($"{name}Scalar", formula, "Scalar twin of the AVX2 kernel for CPUs without AVX2/FMA: same work items.");
         w.Open("for (int item = begin; item < end; item++)");
@@ -1280,6 +1304,53 @@ internal sealed partial class KernelEmitter
         for (int r = 0; r < rows; r++)
             for (int p = 0; p < count; p++)
                 w.Line($"Avx.Store({Plus("y", r * s.To.RowStride + starts[p] - starts[0])}, {Apply(s.Activation, $"a{r}_{p}", true)});");
+        w.Close();
+        w.Line();
+    }
+
+    /// <summary>
+    /// The streaming tile of the planar depthwise kernel (<see cref="PlanarStreams"/>): a strip of vectors of output
+    /// rows [oy0, oy1) of one channel. Input row i feeds output row i + p through kernel row 0, row i + p − 1 through
+    /// kernel row 1 and row i + p − 2 through kernel row 2 (p the top padding); zᵏʸ_v holds the output row that takes
+    /// kernel row ky next. After each input row, z²'s row has all its taps and is stored; z¹ becomes z², z⁰ becomes z¹,
+    /// and z⁰ restarts from the bias. Each output value gets its taps in the order of the row-by-row kernel (kernel
+    /// rows, then columns, ascending): the same bits. The 3 × kw weights stay in registers for the whole band.
+    /// </summary>
+    private void EmitStreamingTile(string method, ConvStep s, List<int> starts)
+    {
+        var l = s.Layer;
+        var x = s.From;
+        int kw = l.KernelWidth, count = starts.Count, top = l.PadTop;
+        w.Line($"// 3 kernel rows × {count} vectors, streaming down rows [oy0, oy1): each input row loaded once per tap column feeds the 3 output rows that read it; x points at input column ({Plus("first pixel", -l.PadLeft)}).");
+        w.Line(Hot);
+        w.Open($"private static void {method}(float* x, float* w, float b, float* y, int oy0, int oy1)");
+        for (int ky = 0; ky < 3; ky++)
+            w.Line($"Vector256<float> {string.Join(", ", Range(kw, kx => $"k{ky}_{kx} = Vector256.Create(w[{(ky * kw + kx) * 8}])"))};");
+        w.Line("Vector256<float> bias = Vector256.Create(b), v;");
+        for (int ky = 0; ky < 3; ky++)
+            w.Line($"Vector256<float> {string.Join(", ", Range(count, p => ky == 0 ? $"z{ky}_{p}" : $"z{ky}_{p} = bias"))};");
+        w.Open($"for (int i = {Plus("oy0", -top)}; i < {Plus("oy1", 2 - top)}; i++)");
+        w.Line($"{string.Join(" ", Range(count, p => $"z0_{p} = bias;"))}");
+        // Rows above or below the plane are padding: their taps are dropped, not read.
+        w.Open($"if ((uint)i < {x.H}u)");
+        w.Line($"float* r = x + i * {x.RowStride};");
+        for (int kx = 0; kx < kw; kx++)
+            for (int p = 0; p < count; p++)
+            {
+                int column = starts[p] + kx - l.PadLeft, offset = starts[p] - starts[0] + kx;
+                string mask = LaneMask(column, x.W);
+                if (mask == "none") continue;
+                w.Line($"v = {Load("r", "0", offset, mask)};");
+                for (int ky = 0; ky < 3; ky++) w.Line($"z{ky}_{p} = Fma.MultiplyAdd(v, k{ky}_{kx}, z{ky}_{p});");
+            }
+        w.Close();
+        w.Open($"if ({Plus("i", top - 2)} >= oy0)");
+        w.Line($"float* o = y + ({Plus("i", top - 2)} - oy0) * {s.To.RowStride};");
+        for (int p = 0; p < count; p++)
+            w.Line($"Avx.Store({Plus("o", starts[p] - starts[0])}, {Apply(s.Activation, $"z2_{p}", true)});");
+        w.Close();
+        w.Line($"{string.Join(" ", Range(count, p => $"z2_{p} = z1_{p};"))} {string.Join(" ", Range(count, p => $"z1_{p} = z0_{p};"))}");
+        w.Close();
         w.Close();
         w.Line();
     }

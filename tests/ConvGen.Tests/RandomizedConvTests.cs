@@ -113,6 +113,12 @@ public sealed class RandomizedConvTests
         Add(new ConvSpec(3, 3, 24, 24, Stride: 2, Pad: 1, Groups: 24), 24, 31, 45, 1);   // wide depthwise, strided
         Add(new ConvSpec(1, 7, 4, 12, Pad: 3), 4, 5, 50, 2, RefActivationKind.Tanh);     // 1×7 along a wide row
         Add(new ConvSpec(3, 3, 3, 8, Stride: 2, Pad: 1), 3, 13, 36, 2);                  // ∂x phases paired into rows: 18 = 8 + 8 + an overlapping 8
+        // The streaming planar depthwise kernel (3 kernel rows) in bands of rows whose input stays within 16 KiB: wide
+        // rows make several bands (300 floats: bands of 10), so bands start inside the plane and end at its bottom.
+        Add(new ConvSpec(3, 3, 5, 5, Pad: 1, Groups: 5), 5, 30, 300, 2, RefActivationKind.Relu); // 3 bands, 10 strips
+        Add(new ConvSpec(3, 3, 3, 3, Pad: 2, Groups: 3), 3, 25, 260, 1);                  // 2 rows of top padding; ∂x unpadded
+        Add(new ConvSpec(3, 3, 2, 2, Pad: 3, Groups: 2), 2, 2, 200, 1, RefActivationKind.Sigmoid); // 2 input rows, ∂x cropped
+        Add(new ConvSpec(3, 5, 4, 4, Pad: 1, Groups: 4, Bias: false), 4, 40, 250, 1);    // 3 × 5 window
 
         var random = new Random(Seed);
         while (cases.Count < RandomCount)

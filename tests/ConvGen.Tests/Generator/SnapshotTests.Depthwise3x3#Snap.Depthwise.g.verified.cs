@@ -161,7 +161,7 @@ public unsafe partial class Depthwise : global::ConvGen.INetwork
         int batch = frame->Batch;
         frame->L0W = _layer0Weight.Pointer;
         frame->L0B = _layer0Bias.Pointer;
-        global::ConvGen.Parallelism.For(batch * 48, &Step0, frame, itemNanoseconds: 6.075); // layer 0: depthwise Conv 3x3, 16→16 + Relu
+        global::ConvGen.Parallelism.For(batch * 16, &Step0, frame, itemNanoseconds: 18.225); // layer 0: depthwise Conv 3x3, 16→16 + Relu
         if (frame->T1 != frame->Output) global::ConvGen.Parallelism.For(batch * 16, &Step1, frame, itemNanoseconds: 20.25); // output
     }
 
@@ -198,7 +198,7 @@ public unsafe partial class Depthwise : global::ConvGen.INetwork
                 global::ConvGen.Parallelism.For(batch * 16, &Back0, &frame, itemNanoseconds: 20.25); // ∂loss/∂output into the internal layout
                 global::ConvGen.Parallelism.For((int)(((long)batch * 1296 + 4095) / 4096), &Back1, &frame, itemNanoseconds: 1024); // ∂ through layer 1 (Relu)
                 global::ConvGen.Parallelism.For(16, &Back2, &frame, itemNanoseconds: 18.225 * batch); // ∂ layer 0 weight
-                if (wantInput) global::ConvGen.Parallelism.For(batch * 48, &Back3, &frame, itemNanoseconds: 6.075); // ∂ layer 0 input: forward kernel over transposed weights
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 16, &Back3, &frame, itemNanoseconds: 18.225); // ∂ layer 0 input: forward kernel over transposed weights
             }
         }
     }
@@ -222,155 +222,72 @@ public unsafe partial class Depthwise : global::ConvGen.INetwork
     private static void Step0(void* state, int begin, int end) { if (s_useAvx2) Step0Avx(state, begin, end); else Step0Scalar(state, begin, end); }
 
     // Y[n,c,y,x] = B[c] + W[c,ΔY,ΔX] · X[n,c,y+1·ΔY-1,x+1·ΔX-1]
-    // Each work item is 3 output rows of one channel.
+    // Each work item is 9 output rows of one channel.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Step0Avx(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
-            int oy = item % 3 * 3, c = item / 3 % 16, n = item / 48;
+            int oy = item % 1 * 9, c = item / 1 % 16, n = item / 16;
             float* x = f->T0 + (nint)n * 1296 + (nint)c * 81;
             float* w = f->L0W + (c >> 3) * 72 + (c & 7);
             float b = f->L0B[c];
             float* y = f->T1 + (nint)n * 1296 + (nint)c * 81 + oy * 9;
-            Step0Tile0(x - 1, w, b, y, oy);
+            Step0Tile0(x - 1, w, b, y, oy, Math.Min(oy + 9, 9));
         }
     }
 
-    // 3×2 tile of 8-pixel vectors: acc[row][p] += W[tap] · X[input row][pixels of p + tap offset], each loaded input vector feeding every output row that reads it; x points at input column (first pixel - 1).
+    // 3 kernel rows × 2 vectors, streaming down rows [oy0, oy1): each input row loaded once per tap column feeds the 3 output rows that read it; x points at input column (first pixel - 1).
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Step0Tile0(float* x, float* w, float b, float* y, int oy)
+    private static void Step0Tile0(float* x, float* w, float b, float* y, int oy0, int oy1)
     {
-        Vector256<float> a0_0 = Vector256.Create(b), a0_1 = a0_0;
-        Vector256<float> a1_0 = a0_0, a1_1 = a0_0;
-        Vector256<float> a2_0 = a0_0, a2_1 = a0_0;
-        Vector256<float> k0, k1, k2, v;
-        if ((uint)(oy - 1) < 9u)
+        Vector256<float> k0_0 = Vector256.Create(w[0]), k0_1 = Vector256.Create(w[8]), k0_2 = Vector256.Create(w[16]);
+        Vector256<float> k1_0 = Vector256.Create(w[24]), k1_1 = Vector256.Create(w[32]), k1_2 = Vector256.Create(w[40]);
+        Vector256<float> k2_0 = Vector256.Create(w[48]), k2_1 = Vector256.Create(w[56]), k2_2 = Vector256.Create(w[64]);
+        Vector256<float> bias = Vector256.Create(b), v;
+        Vector256<float> z0_0, z0_1;
+        Vector256<float> z1_0 = bias, z1_1 = bias;
+        Vector256<float> z2_0 = bias, z2_1 = bias;
+        for (int i = oy0 - 1; i < oy1 + 1; i++)
         {
-            float* r = x + (oy - 1) * 9;
-            k0 = Vector256.Create(w[0]);
-            a0_0 = Fma.MultiplyAdd(Avx.MaskLoad(r, Vector256.Create(0, -1, -1, -1, -1, -1, -1, -1).AsSingle()), k0, a0_0);
-            a0_1 = Fma.MultiplyAdd(Avx.LoadVector256(r + 1), k0, a0_1);
-            k0 = Vector256.Create(w[8]);
-            a0_0 = Fma.MultiplyAdd(Avx.LoadVector256(r + 1), k0, a0_0);
-            a0_1 = Fma.MultiplyAdd(Avx.LoadVector256(r + 2), k0, a0_1);
-            k0 = Vector256.Create(w[16]);
-            a0_0 = Fma.MultiplyAdd(Avx.LoadVector256(r + 2), k0, a0_0);
-            a0_1 = Fma.MultiplyAdd(Avx.MaskLoad(r + 3, Vector256.Create(-1, -1, -1, -1, -1, -1, -1, 0).AsSingle()), k0, a0_1);
+            z0_0 = bias; z0_1 = bias;
+            if ((uint)i < 9u)
+            {
+                float* r = x + i * 9;
+                v = Avx.MaskLoad(r, Vector256.Create(0, -1, -1, -1, -1, -1, -1, -1).AsSingle());
+                z0_0 = Fma.MultiplyAdd(v, k0_0, z0_0);
+                z1_0 = Fma.MultiplyAdd(v, k1_0, z1_0);
+                z2_0 = Fma.MultiplyAdd(v, k2_0, z2_0);
+                v = Avx.LoadVector256(r + 1);
+                z0_1 = Fma.MultiplyAdd(v, k0_0, z0_1);
+                z1_1 = Fma.MultiplyAdd(v, k1_0, z1_1);
+                z2_1 = Fma.MultiplyAdd(v, k2_0, z2_1);
+                v = Avx.LoadVector256(r + 1);
+                z0_0 = Fma.MultiplyAdd(v, k0_1, z0_0);
+                z1_0 = Fma.MultiplyAdd(v, k1_1, z1_0);
+                z2_0 = Fma.MultiplyAdd(v, k2_1, z2_0);
+                v = Avx.LoadVector256(r + 2);
+                z0_1 = Fma.MultiplyAdd(v, k0_1, z0_1);
+                z1_1 = Fma.MultiplyAdd(v, k1_1, z1_1);
+                z2_1 = Fma.MultiplyAdd(v, k2_1, z2_1);
+                v = Avx.LoadVector256(r + 2);
+                z0_0 = Fma.MultiplyAdd(v, k0_2, z0_0);
+                z1_0 = Fma.MultiplyAdd(v, k1_2, z1_0);
+                z2_0 = Fma.MultiplyAdd(v, k2_2, z2_0);
+                v = Avx.MaskLoad(r + 3, Vector256.Create(-1, -1, -1, -1, -1, -1, -1, 0).AsSingle());
+                z0_1 = Fma.MultiplyAdd(v, k0_2, z0_1);
+                z1_1 = Fma.MultiplyAdd(v, k1_2, z1_1);
+                z2_1 = Fma.MultiplyAdd(v, k2_2, z2_1);
+            }
+            if (i - 1 >= oy0)
+            {
+                float* o = y + (i - 1 - oy0) * 9;
+                Avx.Store(o, Vector256.Max(z2_0, Vector256<float>.Zero));
+                Avx.Store(o + 1, Vector256.Max(z2_1, Vector256<float>.Zero));
+            }
+            z2_0 = z1_0; z2_1 = z1_1; z1_0 = z0_0; z1_1 = z0_1;
         }
-        if ((uint)oy < 9u)
-        {
-            float* r = x + oy * 9;
-            k0 = Vector256.Create(w[24]);
-            k1 = Vector256.Create(w[0]);
-            v = Avx.MaskLoad(r, Vector256.Create(0, -1, -1, -1, -1, -1, -1, -1).AsSingle());
-            a0_0 = Fma.MultiplyAdd(v, k0, a0_0);
-            a1_0 = Fma.MultiplyAdd(v, k1, a1_0);
-            v = Avx.LoadVector256(r + 1);
-            a0_1 = Fma.MultiplyAdd(v, k0, a0_1);
-            a1_1 = Fma.MultiplyAdd(v, k1, a1_1);
-            k0 = Vector256.Create(w[32]);
-            k1 = Vector256.Create(w[8]);
-            v = Avx.LoadVector256(r + 1);
-            a0_0 = Fma.MultiplyAdd(v, k0, a0_0);
-            a1_0 = Fma.MultiplyAdd(v, k1, a1_0);
-            v = Avx.LoadVector256(r + 2);
-            a0_1 = Fma.MultiplyAdd(v, k0, a0_1);
-            a1_1 = Fma.MultiplyAdd(v, k1, a1_1);
-            k0 = Vector256.Create(w[40]);
-            k1 = Vector256.Create(w[16]);
-            v = Avx.LoadVector256(r + 2);
-            a0_0 = Fma.MultiplyAdd(v, k0, a0_0);
-            a1_0 = Fma.MultiplyAdd(v, k1, a1_0);
-            v = Avx.MaskLoad(r + 3, Vector256.Create(-1, -1, -1, -1, -1, -1, -1, 0).AsSingle());
-            a0_1 = Fma.MultiplyAdd(v, k0, a0_1);
-            a1_1 = Fma.MultiplyAdd(v, k1, a1_1);
-        }
-        if ((uint)(oy + 1) < 9u)
-        {
-            float* r = x + (oy + 1) * 9;
-            k0 = Vector256.Create(w[48]);
-            k1 = Vector256.Create(w[24]);
-            k2 = Vector256.Create(w[0]);
-            v = Avx.MaskLoad(r, Vector256.Create(0, -1, -1, -1, -1, -1, -1, -1).AsSingle());
-            a0_0 = Fma.MultiplyAdd(v, k0, a0_0);
-            a1_0 = Fma.MultiplyAdd(v, k1, a1_0);
-            a2_0 = Fma.MultiplyAdd(v, k2, a2_0);
-            v = Avx.LoadVector256(r + 1);
-            a0_1 = Fma.MultiplyAdd(v, k0, a0_1);
-            a1_1 = Fma.MultiplyAdd(v, k1, a1_1);
-            a2_1 = Fma.MultiplyAdd(v, k2, a2_1);
-            k0 = Vector256.Create(w[56]);
-            k1 = Vector256.Create(w[32]);
-            k2 = Vector256.Create(w[8]);
-            v = Avx.LoadVector256(r + 1);
-            a0_0 = Fma.MultiplyAdd(v, k0, a0_0);
-            a1_0 = Fma.MultiplyAdd(v, k1, a1_0);
-            a2_0 = Fma.MultiplyAdd(v, k2, a2_0);
-            v = Avx.LoadVector256(r + 2);
-            a0_1 = Fma.MultiplyAdd(v, k0, a0_1);
-            a1_1 = Fma.MultiplyAdd(v, k1, a1_1);
-            a2_1 = Fma.MultiplyAdd(v, k2, a2_1);
-            k0 = Vector256.Create(w[64]);
-            k1 = Vector256.Create(w[40]);
-            k2 = Vector256.Create(w[16]);
-            v = Avx.LoadVector256(r + 2);
-            a0_0 = Fma.MultiplyAdd(v, k0, a0_0);
-            a1_0 = Fma.MultiplyAdd(v, k1, a1_0);
-            a2_0 = Fma.MultiplyAdd(v, k2, a2_0);
-            v = Avx.MaskLoad(r + 3, Vector256.Create(-1, -1, -1, -1, -1, -1, -1, 0).AsSingle());
-            a0_1 = Fma.MultiplyAdd(v, k0, a0_1);
-            a1_1 = Fma.MultiplyAdd(v, k1, a1_1);
-            a2_1 = Fma.MultiplyAdd(v, k2, a2_1);
-        }
-        if ((uint)(oy + 2) < 9u)
-        {
-            float* r = x + (oy + 2) * 9;
-            k1 = Vector256.Create(w[48]);
-            k2 = Vector256.Create(w[24]);
-            v = Avx.MaskLoad(r, Vector256.Create(0, -1, -1, -1, -1, -1, -1, -1).AsSingle());
-            a1_0 = Fma.MultiplyAdd(v, k1, a1_0);
-            a2_0 = Fma.MultiplyAdd(v, k2, a2_0);
-            v = Avx.LoadVector256(r + 1);
-            a1_1 = Fma.MultiplyAdd(v, k1, a1_1);
-            a2_1 = Fma.MultiplyAdd(v, k2, a2_1);
-            k1 = Vector256.Create(w[56]);
-            k2 = Vector256.Create(w[32]);
-            v = Avx.LoadVector256(r + 1);
-            a1_0 = Fma.MultiplyAdd(v, k1, a1_0);
-            a2_0 = Fma.MultiplyAdd(v, k2, a2_0);
-            v = Avx.LoadVector256(r + 2);
-            a1_1 = Fma.MultiplyAdd(v, k1, a1_1);
-            a2_1 = Fma.MultiplyAdd(v, k2, a2_1);
-            k1 = Vector256.Create(w[64]);
-            k2 = Vector256.Create(w[40]);
-            v = Avx.LoadVector256(r + 2);
-            a1_0 = Fma.MultiplyAdd(v, k1, a1_0);
-            a2_0 = Fma.MultiplyAdd(v, k2, a2_0);
-            v = Avx.MaskLoad(r + 3, Vector256.Create(-1, -1, -1, -1, -1, -1, -1, 0).AsSingle());
-            a1_1 = Fma.MultiplyAdd(v, k1, a1_1);
-            a2_1 = Fma.MultiplyAdd(v, k2, a2_1);
-        }
-        if ((uint)(oy + 3) < 9u)
-        {
-            float* r = x + (oy + 3) * 9;
-            k2 = Vector256.Create(w[48]);
-            a2_0 = Fma.MultiplyAdd(Avx.MaskLoad(r, Vector256.Create(0, -1, -1, -1, -1, -1, -1, -1).AsSingle()), k2, a2_0);
-            a2_1 = Fma.MultiplyAdd(Avx.LoadVector256(r + 1), k2, a2_1);
-            k2 = Vector256.Create(w[56]);
-            a2_0 = Fma.MultiplyAdd(Avx.LoadVector256(r + 1), k2, a2_0);
-            a2_1 = Fma.MultiplyAdd(Avx.LoadVector256(r + 2), k2, a2_1);
-            k2 = Vector256.Create(w[64]);
-            a2_0 = Fma.MultiplyAdd(Avx.LoadVector256(r + 2), k2, a2_0);
-            a2_1 = Fma.MultiplyAdd(Avx.MaskLoad(r + 3, Vector256.Create(-1, -1, -1, -1, -1, -1, -1, 0).AsSingle()), k2, a2_1);
-        }
-        Avx.Store(y, Vector256.Max(a0_0, Vector256<float>.Zero));
-        Avx.Store(y + 1, Vector256.Max(a0_1, Vector256<float>.Zero));
-        Avx.Store(y + 9, Vector256.Max(a1_0, Vector256<float>.Zero));
-        Avx.Store(y + 10, Vector256.Max(a1_1, Vector256<float>.Zero));
-        Avx.Store(y + 18, Vector256.Max(a2_0, Vector256<float>.Zero));
-        Avx.Store(y + 19, Vector256.Max(a2_1, Vector256<float>.Zero));
     }
 
     // Y[n,c,y,x] = B[c] + W[c,ΔY,ΔX] · X[n,c,y+1·ΔY-1,x+1·ΔX-1]
@@ -381,10 +298,10 @@ public unsafe partial class Depthwise : global::ConvGen.INetwork
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
-            int oy0 = item % 3 * 3, c = item / 3 % 16, n = item / 48;
+            int oy0 = item % 1 * 9, c = item / 1 % 16, n = item / 16;
             float* x = f->T0 + (nint)n * 1296 + (nint)c * 81;
             float* w = f->L0W + (c >> 3) * 72 + (c & 7);
-            for (int oy = oy0; oy < Math.Min(oy0 + 3, 9); oy++)
+            for (int oy = oy0; oy < Math.Min(oy0 + 9, 9); oy++)
             {
                 float* y = f->T1 + (nint)n * 1296 + (nint)c * 81 + oy * 9;
                 for (int ox = 0; ox < 9; ox++)
@@ -631,155 +548,72 @@ public unsafe partial class Depthwise : global::ConvGen.INetwork
     private static void Back3(void* state, int begin, int end) { if (s_useAvx2) Back3Avx(state, begin, end); else Back3Scalar(state, begin, end); }
 
     // Y[n,c,y,x] = W[c,ΔY,ΔX] · X[n,c,y+1·ΔY-1,x+1·ΔX-1]
-    // Each work item is 3 output rows of one channel.
+    // Each work item is 9 output rows of one channel.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Back3Avx(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
-            int oy = item % 3 * 3, c = item / 3 % 16, n = item / 48;
+            int oy = item % 1 * 9, c = item / 1 % 16, n = item / 16;
             float* x = f->G0 + (nint)n * 1296 + (nint)c * 81;
             float* w = f->L0WT + (c >> 3) * 72 + (c & 7);
             float b = 0f;
             float* y = f->InputGradient + (nint)n * 1296 + (nint)c * 81 + oy * 9;
-            Back3Tile0(x - 1, w, b, y, oy);
+            Back3Tile0(x - 1, w, b, y, oy, Math.Min(oy + 9, 9));
         }
     }
 
-    // 3×2 tile of 8-pixel vectors: acc[row][p] += W[tap] · X[input row][pixels of p + tap offset], each loaded input vector feeding every output row that reads it; x points at input column (first pixel - 1).
+    // 3 kernel rows × 2 vectors, streaming down rows [oy0, oy1): each input row loaded once per tap column feeds the 3 output rows that read it; x points at input column (first pixel - 1).
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back3Tile0(float* x, float* w, float b, float* y, int oy)
+    private static void Back3Tile0(float* x, float* w, float b, float* y, int oy0, int oy1)
     {
-        Vector256<float> a0_0 = Vector256.Create(b), a0_1 = a0_0;
-        Vector256<float> a1_0 = a0_0, a1_1 = a0_0;
-        Vector256<float> a2_0 = a0_0, a2_1 = a0_0;
-        Vector256<float> k0, k1, k2, v;
-        if ((uint)(oy - 1) < 9u)
+        Vector256<float> k0_0 = Vector256.Create(w[0]), k0_1 = Vector256.Create(w[8]), k0_2 = Vector256.Create(w[16]);
+        Vector256<float> k1_0 = Vector256.Create(w[24]), k1_1 = Vector256.Create(w[32]), k1_2 = Vector256.Create(w[40]);
+        Vector256<float> k2_0 = Vector256.Create(w[48]), k2_1 = Vector256.Create(w[56]), k2_2 = Vector256.Create(w[64]);
+        Vector256<float> bias = Vector256.Create(b), v;
+        Vector256<float> z0_0, z0_1;
+        Vector256<float> z1_0 = bias, z1_1 = bias;
+        Vector256<float> z2_0 = bias, z2_1 = bias;
+        for (int i = oy0 - 1; i < oy1 + 1; i++)
         {
-            float* r = x + (oy - 1) * 9;
-            k0 = Vector256.Create(w[0]);
-            a0_0 = Fma.MultiplyAdd(Avx.MaskLoad(r, Vector256.Create(0, -1, -1, -1, -1, -1, -1, -1).AsSingle()), k0, a0_0);
-            a0_1 = Fma.MultiplyAdd(Avx.LoadVector256(r + 1), k0, a0_1);
-            k0 = Vector256.Create(w[8]);
-            a0_0 = Fma.MultiplyAdd(Avx.LoadVector256(r + 1), k0, a0_0);
-            a0_1 = Fma.MultiplyAdd(Avx.LoadVector256(r + 2), k0, a0_1);
-            k0 = Vector256.Create(w[16]);
-            a0_0 = Fma.MultiplyAdd(Avx.LoadVector256(r + 2), k0, a0_0);
-            a0_1 = Fma.MultiplyAdd(Avx.MaskLoad(r + 3, Vector256.Create(-1, -1, -1, -1, -1, -1, -1, 0).AsSingle()), k0, a0_1);
+            z0_0 = bias; z0_1 = bias;
+            if ((uint)i < 9u)
+            {
+                float* r = x + i * 9;
+                v = Avx.MaskLoad(r, Vector256.Create(0, -1, -1, -1, -1, -1, -1, -1).AsSingle());
+                z0_0 = Fma.MultiplyAdd(v, k0_0, z0_0);
+                z1_0 = Fma.MultiplyAdd(v, k1_0, z1_0);
+                z2_0 = Fma.MultiplyAdd(v, k2_0, z2_0);
+                v = Avx.LoadVector256(r + 1);
+                z0_1 = Fma.MultiplyAdd(v, k0_0, z0_1);
+                z1_1 = Fma.MultiplyAdd(v, k1_0, z1_1);
+                z2_1 = Fma.MultiplyAdd(v, k2_0, z2_1);
+                v = Avx.LoadVector256(r + 1);
+                z0_0 = Fma.MultiplyAdd(v, k0_1, z0_0);
+                z1_0 = Fma.MultiplyAdd(v, k1_1, z1_0);
+                z2_0 = Fma.MultiplyAdd(v, k2_1, z2_0);
+                v = Avx.LoadVector256(r + 2);
+                z0_1 = Fma.MultiplyAdd(v, k0_1, z0_1);
+                z1_1 = Fma.MultiplyAdd(v, k1_1, z1_1);
+                z2_1 = Fma.MultiplyAdd(v, k2_1, z2_1);
+                v = Avx.LoadVector256(r + 2);
+                z0_0 = Fma.MultiplyAdd(v, k0_2, z0_0);
+                z1_0 = Fma.MultiplyAdd(v, k1_2, z1_0);
+                z2_0 = Fma.MultiplyAdd(v, k2_2, z2_0);
+                v = Avx.MaskLoad(r + 3, Vector256.Create(-1, -1, -1, -1, -1, -1, -1, 0).AsSingle());
+                z0_1 = Fma.MultiplyAdd(v, k0_2, z0_1);
+                z1_1 = Fma.MultiplyAdd(v, k1_2, z1_1);
+                z2_1 = Fma.MultiplyAdd(v, k2_2, z2_1);
+            }
+            if (i - 1 >= oy0)
+            {
+                float* o = y + (i - 1 - oy0) * 9;
+                Avx.Store(o, z2_0);
+                Avx.Store(o + 1, z2_1);
+            }
+            z2_0 = z1_0; z2_1 = z1_1; z1_0 = z0_0; z1_1 = z0_1;
         }
-        if ((uint)oy < 9u)
-        {
-            float* r = x + oy * 9;
-            k0 = Vector256.Create(w[24]);
-            k1 = Vector256.Create(w[0]);
-            v = Avx.MaskLoad(r, Vector256.Create(0, -1, -1, -1, -1, -1, -1, -1).AsSingle());
-            a0_0 = Fma.MultiplyAdd(v, k0, a0_0);
-            a1_0 = Fma.MultiplyAdd(v, k1, a1_0);
-            v = Avx.LoadVector256(r + 1);
-            a0_1 = Fma.MultiplyAdd(v, k0, a0_1);
-            a1_1 = Fma.MultiplyAdd(v, k1, a1_1);
-            k0 = Vector256.Create(w[32]);
-            k1 = Vector256.Create(w[8]);
-            v = Avx.LoadVector256(r + 1);
-            a0_0 = Fma.MultiplyAdd(v, k0, a0_0);
-            a1_0 = Fma.MultiplyAdd(v, k1, a1_0);
-            v = Avx.LoadVector256(r + 2);
-            a0_1 = Fma.MultiplyAdd(v, k0, a0_1);
-            a1_1 = Fma.MultiplyAdd(v, k1, a1_1);
-            k0 = Vector256.Create(w[40]);
-            k1 = Vector256.Create(w[16]);
-            v = Avx.LoadVector256(r + 2);
-            a0_0 = Fma.MultiplyAdd(v, k0, a0_0);
-            a1_0 = Fma.MultiplyAdd(v, k1, a1_0);
-            v = Avx.MaskLoad(r + 3, Vector256.Create(-1, -1, -1, -1, -1, -1, -1, 0).AsSingle());
-            a0_1 = Fma.MultiplyAdd(v, k0, a0_1);
-            a1_1 = Fma.MultiplyAdd(v, k1, a1_1);
-        }
-        if ((uint)(oy + 1) < 9u)
-        {
-            float* r = x + (oy + 1) * 9;
-            k0 = Vector256.Create(w[48]);
-            k1 = Vector256.Create(w[24]);
-            k2 = Vector256.Create(w[0]);
-            v = Avx.MaskLoad(r, Vector256.Create(0, -1, -1, -1, -1, -1, -1, -1).AsSingle());
-            a0_0 = Fma.MultiplyAdd(v, k0, a0_0);
-            a1_0 = Fma.MultiplyAdd(v, k1, a1_0);
-            a2_0 = Fma.MultiplyAdd(v, k2, a2_0);
-            v = Avx.LoadVector256(r + 1);
-            a0_1 = Fma.MultiplyAdd(v, k0, a0_1);
-            a1_1 = Fma.MultiplyAdd(v, k1, a1_1);
-            a2_1 = Fma.MultiplyAdd(v, k2, a2_1);
-            k0 = Vector256.Create(w[56]);
-            k1 = Vector256.Create(w[32]);
-            k2 = Vector256.Create(w[8]);
-            v = Avx.LoadVector256(r + 1);
-            a0_0 = Fma.MultiplyAdd(v, k0, a0_0);
-            a1_0 = Fma.MultiplyAdd(v, k1, a1_0);
-            a2_0 = Fma.MultiplyAdd(v, k2, a2_0);
-            v = Avx.LoadVector256(r + 2);
-            a0_1 = Fma.MultiplyAdd(v, k0, a0_1);
-            a1_1 = Fma.MultiplyAdd(v, k1, a1_1);
-            a2_1 = Fma.MultiplyAdd(v, k2, a2_1);
-            k0 = Vector256.Create(w[64]);
-            k1 = Vector256.Create(w[40]);
-            k2 = Vector256.Create(w[16]);
-            v = Avx.LoadVector256(r + 2);
-            a0_0 = Fma.MultiplyAdd(v, k0, a0_0);
-            a1_0 = Fma.MultiplyAdd(v, k1, a1_0);
-            a2_0 = Fma.MultiplyAdd(v, k2, a2_0);
-            v = Avx.MaskLoad(r + 3, Vector256.Create(-1, -1, -1, -1, -1, -1, -1, 0).AsSingle());
-            a0_1 = Fma.MultiplyAdd(v, k0, a0_1);
-            a1_1 = Fma.MultiplyAdd(v, k1, a1_1);
-            a2_1 = Fma.MultiplyAdd(v, k2, a2_1);
-        }
-        if ((uint)(oy + 2) < 9u)
-        {
-            float* r = x + (oy + 2) * 9;
-            k1 = Vector256.Create(w[48]);
-            k2 = Vector256.Create(w[24]);
-            v = Avx.MaskLoad(r, Vector256.Create(0, -1, -1, -1, -1, -1, -1, -1).AsSingle());
-            a1_0 = Fma.MultiplyAdd(v, k1, a1_0);
-            a2_0 = Fma.MultiplyAdd(v, k2, a2_0);
-            v = Avx.LoadVector256(r + 1);
-            a1_1 = Fma.MultiplyAdd(v, k1, a1_1);
-            a2_1 = Fma.MultiplyAdd(v, k2, a2_1);
-            k1 = Vector256.Create(w[56]);
-            k2 = Vector256.Create(w[32]);
-            v = Avx.LoadVector256(r + 1);
-            a1_0 = Fma.MultiplyAdd(v, k1, a1_0);
-            a2_0 = Fma.MultiplyAdd(v, k2, a2_0);
-            v = Avx.LoadVector256(r + 2);
-            a1_1 = Fma.MultiplyAdd(v, k1, a1_1);
-            a2_1 = Fma.MultiplyAdd(v, k2, a2_1);
-            k1 = Vector256.Create(w[64]);
-            k2 = Vector256.Create(w[40]);
-            v = Avx.LoadVector256(r + 2);
-            a1_0 = Fma.MultiplyAdd(v, k1, a1_0);
-            a2_0 = Fma.MultiplyAdd(v, k2, a2_0);
-            v = Avx.MaskLoad(r + 3, Vector256.Create(-1, -1, -1, -1, -1, -1, -1, 0).AsSingle());
-            a1_1 = Fma.MultiplyAdd(v, k1, a1_1);
-            a2_1 = Fma.MultiplyAdd(v, k2, a2_1);
-        }
-        if ((uint)(oy + 3) < 9u)
-        {
-            float* r = x + (oy + 3) * 9;
-            k2 = Vector256.Create(w[48]);
-            a2_0 = Fma.MultiplyAdd(Avx.MaskLoad(r, Vector256.Create(0, -1, -1, -1, -1, -1, -1, -1).AsSingle()), k2, a2_0);
-            a2_1 = Fma.MultiplyAdd(Avx.LoadVector256(r + 1), k2, a2_1);
-            k2 = Vector256.Create(w[56]);
-            a2_0 = Fma.MultiplyAdd(Avx.LoadVector256(r + 1), k2, a2_0);
-            a2_1 = Fma.MultiplyAdd(Avx.LoadVector256(r + 2), k2, a2_1);
-            k2 = Vector256.Create(w[64]);
-            a2_0 = Fma.MultiplyAdd(Avx.LoadVector256(r + 2), k2, a2_0);
-            a2_1 = Fma.MultiplyAdd(Avx.MaskLoad(r + 3, Vector256.Create(-1, -1, -1, -1, -1, -1, -1, 0).AsSingle()), k2, a2_1);
-        }
-        Avx.Store(y, a0_0);
-        Avx.Store(y + 1, a0_1);
-        Avx.Store(y + 9, a1_0);
-        Avx.Store(y + 10, a1_1);
-        Avx.Store(y + 18, a2_0);
-        Avx.Store(y + 19, a2_1);
     }
 
     // Y[n,c,y,x] = W[c,ΔY,ΔX] · X[n,c,y+1·ΔY-1,x+1·ΔX-1]
@@ -790,10 +624,10 @@ public unsafe partial class Depthwise : global::ConvGen.INetwork
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
-            int oy0 = item % 3 * 3, c = item / 3 % 16, n = item / 48;
+            int oy0 = item % 1 * 9, c = item / 1 % 16, n = item / 16;
             float* x = f->G0 + (nint)n * 1296 + (nint)c * 81;
             float* w = f->L0WT + (c >> 3) * 72 + (c & 7);
-            for (int oy = oy0; oy < Math.Min(oy0 + 3, 9); oy++)
+            for (int oy = oy0; oy < Math.Min(oy0 + 9, 9); oy++)
             {
                 float* y = f->InputGradient + (nint)n * 1296 + (nint)c * 81 + oy * 9;
                 for (int ox = 0; ox < 9; ox++)
