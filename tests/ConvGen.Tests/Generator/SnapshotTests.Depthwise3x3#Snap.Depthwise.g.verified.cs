@@ -242,10 +242,7 @@ public unsafe partial class Depthwise : global::ConvGen.INetwork
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Step0Tile0(float* x, float* w, float b, float* y, int oy0, int oy1)
     {
-        Vector256<float> k0_0 = Vector256.Create(w[0]), k0_1 = Vector256.Create(w[8]), k0_2 = Vector256.Create(w[16]);
-        Vector256<float> k1_0 = Vector256.Create(w[24]), k1_1 = Vector256.Create(w[32]), k1_2 = Vector256.Create(w[40]);
-        Vector256<float> k2_0 = Vector256.Create(w[48]), k2_1 = Vector256.Create(w[56]), k2_2 = Vector256.Create(w[64]);
-        Vector256<float> bias = Vector256.Create(b), v;
+        Vector256<float> bias = Vector256.Create(b), v, k0, k1, k2;
         Vector256<float> z0_0, z0_1;
         Vector256<float> z1_0 = bias, z1_1 = bias;
         Vector256<float> z2_0 = bias, z2_1 = bias;
@@ -255,30 +252,39 @@ public unsafe partial class Depthwise : global::ConvGen.INetwork
             if ((uint)i < 9u)
             {
                 float* r = x + i * 9;
+                k0 = Avx.BroadcastScalarToVector256(w + 0);
+                k1 = Avx.BroadcastScalarToVector256(w + 24);
+                k2 = Avx.BroadcastScalarToVector256(w + 48);
                 v = Avx.MaskLoad(r, Vector256.Create(0, -1, -1, -1, -1, -1, -1, -1).AsSingle());
-                z0_0 = Fma.MultiplyAdd(v, k0_0, z0_0);
-                z1_0 = Fma.MultiplyAdd(v, k1_0, z1_0);
-                z2_0 = Fma.MultiplyAdd(v, k2_0, z2_0);
+                z0_0 = Fma.MultiplyAdd(v, k0, z0_0);
+                z1_0 = Fma.MultiplyAdd(v, k1, z1_0);
+                z2_0 = Fma.MultiplyAdd(v, k2, z2_0);
                 v = Avx.LoadVector256(r + 1);
-                z0_1 = Fma.MultiplyAdd(v, k0_0, z0_1);
-                z1_1 = Fma.MultiplyAdd(v, k1_0, z1_1);
-                z2_1 = Fma.MultiplyAdd(v, k2_0, z2_1);
+                z0_1 = Fma.MultiplyAdd(v, k0, z0_1);
+                z1_1 = Fma.MultiplyAdd(v, k1, z1_1);
+                z2_1 = Fma.MultiplyAdd(v, k2, z2_1);
+                k0 = Avx.BroadcastScalarToVector256(w + 8);
+                k1 = Avx.BroadcastScalarToVector256(w + 32);
+                k2 = Avx.BroadcastScalarToVector256(w + 56);
                 v = Avx.LoadVector256(r + 1);
-                z0_0 = Fma.MultiplyAdd(v, k0_1, z0_0);
-                z1_0 = Fma.MultiplyAdd(v, k1_1, z1_0);
-                z2_0 = Fma.MultiplyAdd(v, k2_1, z2_0);
+                z0_0 = Fma.MultiplyAdd(v, k0, z0_0);
+                z1_0 = Fma.MultiplyAdd(v, k1, z1_0);
+                z2_0 = Fma.MultiplyAdd(v, k2, z2_0);
                 v = Avx.LoadVector256(r + 2);
-                z0_1 = Fma.MultiplyAdd(v, k0_1, z0_1);
-                z1_1 = Fma.MultiplyAdd(v, k1_1, z1_1);
-                z2_1 = Fma.MultiplyAdd(v, k2_1, z2_1);
+                z0_1 = Fma.MultiplyAdd(v, k0, z0_1);
+                z1_1 = Fma.MultiplyAdd(v, k1, z1_1);
+                z2_1 = Fma.MultiplyAdd(v, k2, z2_1);
+                k0 = Avx.BroadcastScalarToVector256(w + 16);
+                k1 = Avx.BroadcastScalarToVector256(w + 40);
+                k2 = Avx.BroadcastScalarToVector256(w + 64);
                 v = Avx.LoadVector256(r + 2);
-                z0_0 = Fma.MultiplyAdd(v, k0_2, z0_0);
-                z1_0 = Fma.MultiplyAdd(v, k1_2, z1_0);
-                z2_0 = Fma.MultiplyAdd(v, k2_2, z2_0);
+                z0_0 = Fma.MultiplyAdd(v, k0, z0_0);
+                z1_0 = Fma.MultiplyAdd(v, k1, z1_0);
+                z2_0 = Fma.MultiplyAdd(v, k2, z2_0);
                 v = Avx.MaskLoad(r + 3, Vector256.Create(-1, -1, -1, -1, -1, -1, -1, 0).AsSingle());
-                z0_1 = Fma.MultiplyAdd(v, k0_2, z0_1);
-                z1_1 = Fma.MultiplyAdd(v, k1_2, z1_1);
-                z2_1 = Fma.MultiplyAdd(v, k2_2, z2_1);
+                z0_1 = Fma.MultiplyAdd(v, k0, z0_1);
+                z1_1 = Fma.MultiplyAdd(v, k1, z1_1);
+                z2_1 = Fma.MultiplyAdd(v, k2, z2_1);
             }
             if (i - 1 >= oy0)
             {
@@ -568,10 +574,7 @@ public unsafe partial class Depthwise : global::ConvGen.INetwork
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Back3Tile0(float* x, float* w, float b, float* y, int oy0, int oy1)
     {
-        Vector256<float> k0_0 = Vector256.Create(w[0]), k0_1 = Vector256.Create(w[8]), k0_2 = Vector256.Create(w[16]);
-        Vector256<float> k1_0 = Vector256.Create(w[24]), k1_1 = Vector256.Create(w[32]), k1_2 = Vector256.Create(w[40]);
-        Vector256<float> k2_0 = Vector256.Create(w[48]), k2_1 = Vector256.Create(w[56]), k2_2 = Vector256.Create(w[64]);
-        Vector256<float> bias = Vector256.Create(b), v;
+        Vector256<float> bias = Vector256.Create(b), v, k0, k1, k2;
         Vector256<float> z0_0, z0_1;
         Vector256<float> z1_0 = bias, z1_1 = bias;
         Vector256<float> z2_0 = bias, z2_1 = bias;
@@ -581,30 +584,39 @@ public unsafe partial class Depthwise : global::ConvGen.INetwork
             if ((uint)i < 9u)
             {
                 float* r = x + i * 9;
+                k0 = Avx.BroadcastScalarToVector256(w + 0);
+                k1 = Avx.BroadcastScalarToVector256(w + 24);
+                k2 = Avx.BroadcastScalarToVector256(w + 48);
                 v = Avx.MaskLoad(r, Vector256.Create(0, -1, -1, -1, -1, -1, -1, -1).AsSingle());
-                z0_0 = Fma.MultiplyAdd(v, k0_0, z0_0);
-                z1_0 = Fma.MultiplyAdd(v, k1_0, z1_0);
-                z2_0 = Fma.MultiplyAdd(v, k2_0, z2_0);
+                z0_0 = Fma.MultiplyAdd(v, k0, z0_0);
+                z1_0 = Fma.MultiplyAdd(v, k1, z1_0);
+                z2_0 = Fma.MultiplyAdd(v, k2, z2_0);
                 v = Avx.LoadVector256(r + 1);
-                z0_1 = Fma.MultiplyAdd(v, k0_0, z0_1);
-                z1_1 = Fma.MultiplyAdd(v, k1_0, z1_1);
-                z2_1 = Fma.MultiplyAdd(v, k2_0, z2_1);
+                z0_1 = Fma.MultiplyAdd(v, k0, z0_1);
+                z1_1 = Fma.MultiplyAdd(v, k1, z1_1);
+                z2_1 = Fma.MultiplyAdd(v, k2, z2_1);
+                k0 = Avx.BroadcastScalarToVector256(w + 8);
+                k1 = Avx.BroadcastScalarToVector256(w + 32);
+                k2 = Avx.BroadcastScalarToVector256(w + 56);
                 v = Avx.LoadVector256(r + 1);
-                z0_0 = Fma.MultiplyAdd(v, k0_1, z0_0);
-                z1_0 = Fma.MultiplyAdd(v, k1_1, z1_0);
-                z2_0 = Fma.MultiplyAdd(v, k2_1, z2_0);
+                z0_0 = Fma.MultiplyAdd(v, k0, z0_0);
+                z1_0 = Fma.MultiplyAdd(v, k1, z1_0);
+                z2_0 = Fma.MultiplyAdd(v, k2, z2_0);
                 v = Avx.LoadVector256(r + 2);
-                z0_1 = Fma.MultiplyAdd(v, k0_1, z0_1);
-                z1_1 = Fma.MultiplyAdd(v, k1_1, z1_1);
-                z2_1 = Fma.MultiplyAdd(v, k2_1, z2_1);
+                z0_1 = Fma.MultiplyAdd(v, k0, z0_1);
+                z1_1 = Fma.MultiplyAdd(v, k1, z1_1);
+                z2_1 = Fma.MultiplyAdd(v, k2, z2_1);
+                k0 = Avx.BroadcastScalarToVector256(w + 16);
+                k1 = Avx.BroadcastScalarToVector256(w + 40);
+                k2 = Avx.BroadcastScalarToVector256(w + 64);
                 v = Avx.LoadVector256(r + 2);
-                z0_0 = Fma.MultiplyAdd(v, k0_2, z0_0);
-                z1_0 = Fma.MultiplyAdd(v, k1_2, z1_0);
-                z2_0 = Fma.MultiplyAdd(v, k2_2, z2_0);
+                z0_0 = Fma.MultiplyAdd(v, k0, z0_0);
+                z1_0 = Fma.MultiplyAdd(v, k1, z1_0);
+                z2_0 = Fma.MultiplyAdd(v, k2, z2_0);
                 v = Avx.MaskLoad(r + 3, Vector256.Create(-1, -1, -1, -1, -1, -1, -1, 0).AsSingle());
-                z0_1 = Fma.MultiplyAdd(v, k0_2, z0_1);
-                z1_1 = Fma.MultiplyAdd(v, k1_2, z1_1);
-                z2_1 = Fma.MultiplyAdd(v, k2_2, z2_1);
+                z0_1 = Fma.MultiplyAdd(v, k0, z0_1);
+                z1_1 = Fma.MultiplyAdd(v, k1, z1_1);
+                z2_1 = Fma.MultiplyAdd(v, k2, z2_1);
             }
             if (i - 1 >= oy0)
             {
