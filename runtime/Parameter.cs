@@ -25,8 +25,9 @@ public sealed class Parameter
         Shape = Array.AsReadOnly(shape);
         if (Array.Exists(shape, d => d < 0))
             throw new ArgumentException($"Parameter '{name}': shape [{string.Join(", ", shape)}] has a negative dimension.", nameof(shape));
-        long length = 1;
-        foreach (int d in shape) length = length > int.MaxValue ? length : length * d; // stays above int.MaxValue once there
+        // Saturates above int.MaxValue (no overflow whatever the dimensions); a zero dimension makes the size 0.
+        long length = Array.IndexOf(shape, 0) >= 0 ? 0 : 1;
+        foreach (int d in shape) length = length > int.MaxValue ? length : length * d;
         if (length != layout.Length)
             throw new ArgumentException($"Parameter '{name}': shape [{string.Join(", ", shape)}] has {(length > int.MaxValue ? "more than int.MaxValue" : length)} values but the layout holds {layout.Length}.", nameof(shape));
         Length = (int)length;

@@ -5,6 +5,7 @@ using System.Collections.Generic;
 using System.IO;
 using System.Runtime.InteropServices;
 using System.Linq;
+using System.Text;
 using System.Text.Encodings.Web;
 using System.Text.Json;
 
@@ -65,7 +66,9 @@ public static class SafeTensors
 
     // The JSON header, padded with spaces so the data starts 8-byte aligned as the reference writer does. Names are
     // escaped by the JSON writer (a quote or control character in a name must not end up raw in the header); the
-    // relaxed encoder leaves other characters, non-ASCII ones included, as they are, as the reference writer does.
+    // relaxed encoder writes the other characters of the Basic Multilingual Plane as they are, as the reference writer
+    // does, and the rest as \u escapes, which every JSON reader decodes to the same name. A name Load could not find
+    // again is refused: one with a lone surrogate (no UTF-8 form: it would be written as U+FFFD) or "__metadata__".
     private static byte[] Header(IReadOnlyList<Parameter> parameters)
     {
         var names = new HashSet<string>(StringComparer.Ordinal);
@@ -79,6 +82,8 @@ public static class SafeTensors
                 var p = parameters[i] ?? throw new ArgumentException($"parameters[{i}] is null.", nameof(parameters));
                 if (!names.Add(p.Name))
                     throw new ArgumentException($"Two parameters are named '{p.Name}'; a safetensors file holds each name once.", nameof(parameters));
+                if (p.Name == "__metadata__" || System.Text.Unicode.Utf8.FromUtf16(p.Name, new byte[Encoding.UTF8.GetMaxByteCount(p.Name.Length)], out _, out _, replaceInvalidSequences: false) != OperationStatus.Done)
+                    throw new ArgumentException($"Parameter name '{p.Name}' cannot be stored: {(p.Name == "__metadata__" ? "the format reserves it" : "it holds a lone UTF-16 surrogate, which has no UTF-8 form")}.", nameof(parameters));
                 json.WriteStartObject(p.Name);
                 json.WriteString("dtype", "F32");
                 json.WriteStartArray("shape");

@@ -105,8 +105,9 @@ public static class Idx
 
     // GZipStream checks a member's CRC and size when it reaches its trailer, but ends without complaint when the
     // file stops before the trailer, and ignores bytes after the member that do not start another one. The file's
-    // last 4 bytes must therefore be the trailer's size field: the decompressed length modulo 2^32 (one member, as
-    // gzip writes it; more members would have decompressed into bytes after the last element, rejected above).
+    // last 4 bytes must therefore be the trailer's size field: the decompressed length modulo 2^32. That holds for a
+    // file of one member, as gzip writes it; a file of several (cat a.gz b.gz, bgzip), which GZipStream reads and
+    // earlier versions accepted, ends with its last member's size only and is refused, with a message that says so.
     private static void CheckGzipSize(FileStream file, long decompressed, string path)
     {
         Span<byte> size = stackalloc byte[4];
@@ -118,7 +119,8 @@ public static class Idx
         if (declared != (uint)decompressed)
             throw new InvalidDataException(
                 $"IDX file '{path}' is not a valid gzip file: its last 4 bytes give a size of {declared} bytes (modulo 2^32), " +
-                $"but it decompresses to {decompressed}; the file is cut short, or bytes follow the gzip stream.");
+                $"but it decompresses to {decompressed}; the file is cut short, bytes follow the gzip stream, or it holds " +
+                "more than one gzip member (not read: decompress it, or recompress it with gzip).");
     }
 
     private static int ReadDimension(Reader reader, string name)

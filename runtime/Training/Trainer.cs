@@ -17,8 +17,8 @@ namespace ConvGen.Training;
 /// is split over threads, but each copy is the same whichever thread makes it), so two runs from
 /// the same weights with the same options and the same <see cref="Parallelism.MaxThreads"/> end with bit-identical weights
 /// (given a network whose Forward and Backward are themselves deterministic, as generated ones are).</para>
-/// <para>All batch buffers are allocated up front: the trainer allocates nothing per batch (the network and optimizer
-/// must not either). Evaluation, checkpoints and results allocate a little once per epoch.</para>
+/// <para>The batch buffers are allocated when <see cref="Fit"/> starts: the trainer allocates nothing per batch (the
+/// network and optimizer must not either). Evaluation, checkpoints and results allocate a little once per epoch.</para>
 /// <para>A NaN or infinite training loss, test loss or parameter stops training with a <see cref="TrainingDivergedException"/>.
 /// Checkpoints are written only after epochs that end with finite parameters and losses, so the file on disk is then
 /// the last good state.</para>
@@ -29,7 +29,7 @@ public sealed class Trainer
     private float[] _input = [], _logits = [], _logitsGradient = [];
     private byte[] _labels = [];
 
-    /// <summary>Prepares training of <paramref name="network"/>; allocates the batch buffers.</summary>
+    /// <summary>Prepares training of <paramref name="network"/>; checks the options (Fit allocates the batch buffers).</summary>
     /// <param name="network">The network; its output is taken as logits over <see cref="INetwork.OutputLength"/> classes.</param>
     /// <param name="options">Epochs, batch size, seed, optimizer and so on.</param>
     /// <exception cref="ArgumentException">An option is out of range, or the optimizer updates a parameter that is not the network's.</exception>
@@ -58,13 +58,13 @@ public sealed class Trainer
     // than the set trains on the whole set at each step, and allocates nothing for samples that do not exist).
     private void EnsureBuffers(int samples)
     {
-        long input = (long)samples * Network.InputLength;
-        if (input > Array.MaxLength)
+        long input = (long)samples * Network.InputLength, output = (long)samples * Network.OutputLength;
+        if (Math.Max(input, output) > Array.MaxLength)
             throw new ArgumentException(
-                $"A batch of {samples} samples × {Network.InputLength} input floats = {input} floats is more than one array can hold ({Array.MaxLength}); use a smaller TrainingOptions.BatchSize.");
+                $"A batch of {samples} samples × {Math.Max(Network.InputLength, Network.OutputLength)} floats = {Math.Max(input, output)} floats is more than one array can hold ({Array.MaxLength}); use a smaller TrainingOptions.BatchSize.");
         if (_labels.Length >= samples) return;
         _input = new float[input];
-        _logits = new float[(long)samples * Network.OutputLength];
+        _logits = new float[output];
         _logitsGradient = new float[_logits.Length];
         _labels = new byte[samples];
     }

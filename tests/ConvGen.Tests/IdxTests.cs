@@ -217,6 +217,19 @@ public sealed class IdxTests : IDisposable
         Assert.Contains(expected, e.Message);
     }
 
+    [Fact]
+    public void RefusesAGzipFileOfSeveralMembersSayingSo()
+    {
+        // Valid gzip (what cat a.gz b.gz makes), but its last trailer gives only the last member's size: refused, and
+        // the message names the cause among the others.
+        byte[] whole = IdxBytes(Idx.LabelsMagic, [10], [1, 2, 3, 4, 5, 6, 7, 8, 9, 0]);
+        string path = PathOf("members.idx1.gz");
+        File.WriteAllBytes(path, [.. Gzip(whole[..12]), .. Gzip(whole[12..])]);
+
+        var e = Assert.Throws<InvalidDataException>(() => Idx.ReadLabels(path));
+        Assert.Contains("more than one gzip member", e.Message);
+    }
+
     [Theory]
     [InlineData(8)] // a byte of the CRC
     [InlineData(3)] // a byte of the size

@@ -136,6 +136,7 @@ public sealed class ParameterTests
         Assert.Contains("[3] has 3 values but the layout holds 8", e.Message);
         e = Assert.Throws<ArgumentException>(() => new Parameter("w", [65536, 65536, 2], ParameterLayout.Vector(8)));
         Assert.Contains("more than int.MaxValue values", e.Message);
+        Assert.Equal(0, new Parameter("empty", [65536, 65536, 0], ParameterLayout.Vector(0)).Length); // a 0 after the huge dimensions
         Assert.Throws<ArgumentNullException>(() => new Parameter(null!, [8], ParameterLayout.Vector(8)));
         Assert.Throws<ArgumentNullException>(() => new Parameter("w", null!, ParameterLayout.Vector(8)));
         Assert.Throws<ArgumentNullException>(() => new Parameter("w", [8], null!));

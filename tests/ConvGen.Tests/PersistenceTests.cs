@@ -179,6 +179,12 @@ public sealed class PersistenceTests : IDisposable
         Assert.Equal(old, File.ReadAllBytes(path));
         Assert.Equal(["a.safetensors"], _dir.GetFiles().Select(f => f.Name));
         Assert.Throws<ArgumentNullException>(() => SafeTensors.Save(path, null!));
+        // Names Load could not find again: the format's reserved key, and a lone surrogate (no UTF-8 form).
+        e = Assert.Throws<ArgumentException>(() => SafeTensors.Save(path, [new Parameter("__metadata__", [2], ParameterLayout.Vector(2))]));
+        Assert.Contains("reserves", e.Message);
+        e = Assert.Throws<ArgumentException>(() => SafeTensors.Save(path, [new Parameter("bad\ud800name", [2], ParameterLayout.Vector(2))]));
+        Assert.Contains("lone UTF-16 surrogate", e.Message);
+        Assert.Equal(old, File.ReadAllBytes(path));
         Assert.Throws<ArgumentNullException>(() => SafeTensors.Load(path, null!));
     }
 
