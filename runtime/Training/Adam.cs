@@ -133,9 +133,8 @@ internal sealed class AdamState
     //   (its CPU kernels fuse both: fma(grad, 1-b1, exp_avg·b1) and fma((1-b2)·grad, grad, exp_avg_sq·b2))
     //   denom = (exp_avg_sq.sqrt() / sqrt(bc2)).add_(eps)          param.addcdiv_(exp_avg, denom, value=-lr/bc1)
     // Zero value, gradient and moments stay zero: m = v = 0, so the update is −s·0/ε = 0.
-    public void Update(int index, int offset, Span<float> values, ReadOnlySpan<float> gradient, long step, double learningRate, bool decoupled)
+    public void Update(int index, int offset, Span<float> values, ReadOnlySpan<float> gradient, long step, double lr, bool decoupled)
     {
-        double lr = learningRate;
         double bc1 = 1 - Math.Pow(Beta1, step), bc2 = 1 - Math.Pow(Beta2, step);
         float negStepSize = (float)-(lr / bc1), bc2Sqrt = (float)Math.Sqrt(bc2), eps = (float)Epsilon;
         float b1 = (float)Beta1, c1 = (float)(1 - Beta1), b2 = (float)Beta2, c2 = (float)(1 - Beta2);
