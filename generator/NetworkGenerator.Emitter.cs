@@ -160,6 +160,7 @@ public sealed partial class NetworkGenerator
             if (back.Steps.Any(KernelEmitter.UsesRowRange))
                 w.Line("public int Y0, Y1; // and its rows of ∂Z, where one sample is more than a pass or a chunk starts or ends inside one");
             if (back.PartialSumFloats > 0) w.Line("public float* Partials; // the chunked weight gradients' partial sums");
+            if (back.WinogradSumFloats > 0) w.Line("public float* WinogradSums; // the Winograd weight gradients' sums M[i][ξ][o]");
             w.Line($"public float* T0, Output{string.Concat(plan.Tensors.Select(t => ", " + t.Field))};");
             w.Line($"public float* OutputGradient, InputGradient{string.Concat(back.Tensors.Select(t => ", " + t.Field))};");
             foreach (var p in plan.Parameters) w.Line($"public float* {p.Pointer}, {p.GradientPointer};");
@@ -294,6 +295,8 @@ public sealed partial class NetworkGenerator
             foreach (var (weight, mask) in back.Masks) w.Line($"private readonly float[] _{mask};");
             if (back.PartialSumFloats > 0)
                 w.Line($"private readonly float[] _partialSums = GC.AllocateArray<float>({N(back.PartialSumFloats)}, pinned: true); // {ConvWeightGradStep.WeightGradChunks} chunks' partial sums per chunked weight gradient");
+            if (back.WinogradSumFloats > 0)
+                w.Line($"private readonly float[] _winogradSums = GC.AllocateArray<float>({N(back.WinogradSumFloats)}, pinned: true); // the Winograd weight gradients' sums, one layer's at a time");
             w.Line();
             w.Line("/// <summary>");
             w.Line("/// Adds ∂loss/∂parameter to every parameter's Gradient and writes ∂loss/∂input (NCHW) to <paramref name=\"inputGradient\"/>,");
@@ -342,6 +345,7 @@ public sealed partial class NetworkGenerator
                 => w.Line($"frame.{field} = (float*)Unsafe.AsPointer(ref global::System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference({array})); // pinned at allocation");
             foreach (var (_, mask) in back.Masks) PointAt(mask, "_" + mask);
             if (back.PartialSumFloats > 0) PointAt("Partials", "_partialSums");
+            if (back.WinogradSumFloats > 0) PointAt("WinogradSums", "_winogradSums");
             for (int i = 0; i < back.Steps.Count; i++)
             {
                 string run = $"global::ConvGen.Parallelism.For({KernelEmitter.WorkItems(back.Steps[i])}, &Back{i}, &frame{KernelEmitter.BackwardWork(back.Steps[i])});";
@@ -369,6 +373,11 @@ public sealed partial class NetworkGenerator
                     }
                     else w.Line(run);
                     w.Close();
+                    if (back.Steps[i] is ConvWeightGradStep { Winograd: true } winograd)
+                    {
+                        var (items, work) = KernelEmitter.WinogradGradOutput(winograd);
+                        w.Line($"global::ConvGen.Parallelism.For({items}, &Back{i}Out, &frame{work}); // ∂ layer {winograd.Layer.Index} weight += Gᵀ·M·G");
+                    }
                     continue;
                 }
                 w.Line(back.Steps[i].InputOnly ? $"if (wantInput) {call}"

@@ -72,6 +72,17 @@ internal sealed record ConvWeightGradStep(LayerModel Layer, Tensor Input, Tensor
     /// <summary>Where this step's partial sums start in the network's partial-sum array (chunked steps).</summary>
     public int PartialOffset { get; init; }
 
+    /// <summary>
+    /// Whether the weight gradient runs as Winograd F(3×3, 2×2) (KernelEmitter.EmitWinogradWeightGrad): for a layer
+    /// whose forward kernel is Winograd and reads its input as a zero-padded NCHW8c grid two rows and columns larger
+    /// than ∂Z (<see cref="Input"/>), and whose weight is not summed in chunks. 16 multiply-adds per 2×2 tile of ∂Z and channel pair
+    /// where the direct kernel does 36.
+    /// </summary>
+    public bool Winograd { get; init; }
+
+    /// <summary>Floats of a Winograd weight gradient's sums M[i][ξ][o] (16 per weight of a 3x3 kernel's 9).</summary>
+    public long WinogradSumFloats => 16L * Layer.Input.C * Layer.Output.C;
+
     /// <summary>The packed weight floats: <c>[O/8][span][kh][kw][8]</c>, as ParameterLayout.ConvBlocked packs them.</summary>
     public static int PackedWeightFloats(LayerModel l)
         => Tensor.Blocks(l.Output.C) * 8 * ConvTiling.BlockSpan(l.Output.C, l.Input.C, l.Groups) * l.KernelHeight * l.KernelWidth;
@@ -176,6 +187,12 @@ internal sealed class BackwardPlan
 
     /// <summary>Floats of the partial sums of the chunked weight gradients (<see cref="ConvWeightGradStep.Chunked"/>), held by the network.</summary>
     public int PartialSumFloats { get; private set; }
+
+    /// <summary>
+    /// Floats of the sums the Winograd weight gradients (<see cref="ConvWeightGradStep.Winograd"/>) accumulate, held by
+    /// the network: the largest one's, since each is used up before the next step starts.
+    /// </summary>
+    public long WinogradSumFloats => Steps.OfType<ConvWeightGradStep>().Where(s => s.Winograd).Select(s => s.WinogradSumFloats).DefaultIfEmpty().Max();
 
     private int _next;
 
@@ -358,6 +375,9 @@ internal sealed class BackwardPlan
             {
                 Chunked = chunked,
                 PartialOffset = PartialSumFloats,
+                // Where the Winograd forward kernel's grid is the input recorded (X zero-padded, in NCHW8c; not an
+                // unpadded NCHW input, which the forward copies into a grid of its own).
+                Winograd = !chunked && c.Winograd is not null && c.PaddedCopy is null && c.From == c.Winograd && weightGz.Blocked,
             };
             if (chunked) PartialSumFloats += ConvWeightGradStep.WeightGradChunks * weightGrad.ChunkFloats;
             Steps.Add(weightGrad);

@@ -24,6 +24,7 @@ internal sealed partial class KernelEmitter
                 case ConvWeightGradStep s when s.Planar: EmitPlanarDepthwiseWeightGrad(name, s); break;
                 case ConvWeightGradStep s when s.PlanarProduct: EmitPlanarProductWeightGrad(name, s); break;
                 case ConvWeightGradStep s when s.Layer.IsDepthwise: EmitDepthwiseWeightGrad(name, s); break;
+                case ConvWeightGradStep { Winograd: true } s: EmitWinogradWeightGrad(name, s); break;
                 case ConvWeightGradStep { Chunked: true } s:
                     EmitConvWeightGrad($"{name}Tile", s);
                     EmitWeightGradChunks(name, s);
@@ -94,6 +95,7 @@ internal sealed partial class KernelEmitter
             ConvWeightGradStep s when s.Planar => (s.Layer.Output.C * PlanarGradTile.For(s.Layer).Items, 0, Products(s.Layer, s.Gradient)),
             ConvWeightGradStep s when s.PlanarProduct => (Ceiling(s.Gradient.C, GemmRows) * Ceiling(s.Input.C, ProductInputs), 0, Products(s.Layer, s.Gradient)),
             ConvWeightGradStep s when s.Layer.IsDepthwise => (Tensor.Blocks(s.Layer.Output.C) * s.Layer.KernelHeight / DepthwiseGradRows(s.Layer), 0, Products(s.Layer, s.Gradient)),
+            ConvWeightGradStep { Winograd: true } s => (4, 0, Products(s.Layer, s.Gradient) * 16 / 36),
             ConvWeightGradStep { Chunked: true } s => (ConvWeightGradStep.WeightGradChunks, 0, Products(s.Layer, s.Gradient)),
             ConvWeightGradStep s => (WeightGradTile.For(s).Items, 0, Products(s.Layer, s.Gradient)),
             LinearWeightGradStep s => (Ceiling(Tensor.Blocks(s.Layer.Output.C), LinearGradGroup(s)) * Ceiling(s.Inputs, WeightGradInputs), 0, (double)s.Layer.Output.C * s.Inputs / 40),
@@ -219,6 +221,7 @@ internal sealed partial class KernelEmitter
     public static int? SamplesPerPass(BackwardStep step)
     {
         if (step is not ConvWeightGradStep s || s.Planar || s.PlanarProduct || s.Layer.IsDepthwise) return null;
+        if (s.Winograd) return WinogradGradSamplesPerPass(s);
         return (int)Math.Max(1, Math.Min(int.MaxValue, PassBytes / ItemBytesPerSample(s)));
     }
 
@@ -237,7 +240,7 @@ internal sealed partial class KernelEmitter
     /// </summary>
     public static int? RowsPerPass(BackwardStep step)
     {
-        if (SamplesPerPass(step) != 1) return null;
+        if (SamplesPerPass(step) != 1 || step is ConvWeightGradStep { Winograd: true }) return null;
         var s = (ConvWeightGradStep)step;
         long bytes = ItemBytesPerSample(s);
         if (bytes <= PassBytes) return null;

@@ -32,20 +32,24 @@ internal sealed partial class KernelEmitter
     }
 
     /// <summary>
-    /// The per-thread buffer of the by-groups Winograd kernels' transformed input tiles and products, declared once per
-    /// class: the kernels run one after another, so they share it, grown to the largest.
+    /// The per-thread buffer of transformed tiles (the by-groups Winograd kernels' input tiles and products, the Winograd
+    /// weight gradients' blocks of tiles), declared once per class: the kernels run one after another, so they share
+    /// it, grown to the largest.
     /// </summary>
     private bool _winogradBufferDeclared;
 
+    private void DeclareWinogradBuffer()
+    {
+        if (_winogradBufferDeclared) return;
+        w.Line("// The Winograd kernels' transformed tiles, per thread (see the kernels that use it).");
+        w.Line("[ThreadStatic] private static float[]? t_winogradTiles;");
+        w.Line();
+        _winogradBufferDeclared = true;
+    }
+
     private void EmitWinograd(string name, ConvStep s)
     {
-        if (s.WinogradGroupsOutermost && !_winogradBufferDeclared)
-        {
-            w.Line("// The by-groups Winograd kernels' transformed input tiles and products of one sample, per thread.");
-            w.Line("[ThreadStatic] private static float[]? t_winogradTiles;");
-            w.Line();
-            _winogradBufferDeclared = true;
-        }
+        if (s.WinogradGroupsOutermost) DeclareWinogradBuffer();
         var l = s.Layer;
         var grid = s.Winograd!;
         var y = s.To;

@@ -121,6 +121,7 @@ internal sealed partial class KernelEmitter(CodeWriter w, ExecutionPlan plan)
         GradientInStep => "∂loss/∂output into the internal layout",
         ActivationGradStep s => $"∂ through layer {s.Layer} ({s.Kind})",
         BiasGradStep s => $"∂ layer {s.Layer} bias",
+        ConvWeightGradStep { Winograd: true } s => $"∂ layer {s.Layer.Index} weight, Winograd F(3×3, 2×2)",
         ConvWeightGradStep { Chunked: true } s => $"∂ layer {s.Layer.Index} weight{(s.BiasPointer is null ? "" : " and bias")}, in {ConvWeightGradStep.WeightGradChunks} chunks of ∂Z rows",
         ConvWeightGradStep s => $"∂ layer {s.Layer.Index} weight",
         LinearWeightGradStep s => $"∂ layer {s.Layer.Index} weight",

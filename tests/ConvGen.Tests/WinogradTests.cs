@@ -1,6 +1,7 @@
 using System;
 using System.Linq;
 using System.Threading;
+using ConvGen.Tests.Backward;
 using ConvGen.Tests.Infrastructure;
 using ConvGen.Tests.Networks;
 using ConvGen.Tests.Reference;
@@ -62,6 +63,32 @@ public sealed class WinogradTests
         using var scope = new MaxThreadsScope(maxThreads > 0 ? maxThreads : null);
         string? failure = NetworkCheck.Check(new WinogradNet(), Spec, batch, seed: 31 + batch);
         if (failure is not null) Assert.Fail(failure);
+    }
+
+    /// <summary>
+    /// Every gradient (the second layer's weight gradient by Winograd F(3×3, 2×2)) against the reference backward and
+    /// finite differences, at 1 and 2 threads; and the same bits at both, as the backward kernels promise. One
+    /// instance for both: the second Backward must start its Winograd sums afresh.
+    /// </summary>
+    [Fact]
+    public void GradientsMatchTheReferenceWithTheSameBitsOnOneAndTwoThreads()
+    {
+        var net = new WinogradNet();
+        float[][] Gradients(int threads)
+        {
+            using var scope = new MaxThreadsScope(threads);
+            string? failure = GradientCheck.Check(net, Spec, batch: 3, seed: 51, probes: 2);
+            if (failure is not null) Assert.Fail($"{threads} thread(s): {failure}");
+            return net.Parameters.Select(p =>
+            {
+                var gradient = new float[p.Length];
+                p.CopyGradientTo(gradient);
+                return gradient;
+            }).ToArray();
+        }
+        var one = Gradients(1);
+        var two = Gradients(2);
+        for (int p = 0; p < one.Length; p++) AssertSameBits(one[p], two[p], $"parameter {p}'s gradient at 2 threads against 1");
     }
 
     /// <summary>

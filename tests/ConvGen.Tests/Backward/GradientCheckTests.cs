@@ -84,16 +84,16 @@ public sealed class GradientCheckTests
     }
 
     /// <summary>
-    /// A dense weight gradient whose work items read more than half a pass per sample (two blocks of ∂Z at 64×64 and
-    /// the 66×66 zero-padded input grid: 401 KB) sums the batch one sample per pass: checked whole against the
+    /// A dense weight gradient whose work items read more than half a pass per sample (two blocks of ∂Z at 63×63 and
+    /// the 65×65 zero-padded input grid: 389 KB) sums the batch one sample per pass: checked whole against the
     /// reference at batch 2. (Its weight, 18,432 packed floats, is over the chunked limit: the work items split the
-    /// layer's blocks.)
+    /// layer's blocks. An odd output size keeps the layer off the Winograd kernels, whose tiles are 2×2.)
     /// </summary>
     [Fact]
     [Trait("Category", "Correctness")]
     public void WeightGradientSummedInPassesMatchesTheReference()
     {
-        var spec = new NetworkSpec("Passes", 32, 64, 64, [new ConvSpec(3, 3, 32, 64, Pad: 1)]);
+        var spec = new NetworkSpec("Passes", 32, 63, 63, [new ConvSpec(3, 3, 32, 64, Pad: 1)]);
         var (code, network) = Generate(spec, "ConvGen.Dynamic.Passes");
         Assert.Contains("frame.N0 += 1)", code);
         string? failure = GradientCheck.Check(network, spec, batch: 2, seed: 3000, probes: 2);
@@ -101,17 +101,42 @@ public sealed class GradientCheckTests
     }
 
     /// <summary>
-    /// Where one sample's ∂Z and X planes exceed a pass (∂Z of 64 channels at 96×96: 2.4 MB), the weight gradient runs
-    /// in passes over rows of ∂Z too: checked whole against the reference backward at batch 2.
+    /// Where one sample's ∂Z and X planes exceed a pass (∂Z of 64 channels at 95×95: 2.3 MB), the weight gradient runs
+    /// in passes over rows of ∂Z too: checked whole against the reference backward at batch 2. (Off the Winograd
+    /// kernels, as above.)
     /// </summary>
     [Fact]
     [Trait("Category", "Correctness")]
     public void WeightGradientSummedInRowPassesMatchesTheReference()
     {
-        var spec = new NetworkSpec("RowPasses", 32, 96, 96, [new ConvSpec(3, 3, 32, 64, Pad: 1)]);
+        var spec = new NetworkSpec("RowPasses", 32, 95, 95, [new ConvSpec(3, 3, 32, 64, Pad: 1)]);
         var (code, network) = Generate(spec, "ConvGen.Dynamic.RowPasses");
         Assert.Contains("rows of ∂Z per pass", code);
         string? failure = GradientCheck.Check(network, spec, batch: 2, seed: 3100, probes: 0);
+        if (failure is not null) Assert.Fail(failure);
+    }
+
+    /// <summary>
+    /// The weight gradient of a layer whose forward kernel is Winograd runs as Winograd F(3×3, 2×2): 40 inputs
+    /// (register tiles of 3 and of 2 inputs), blocks of 3 rows of 10 tiles over 8 rows (the last block of 2 rows), then
+    /// an unpadded layer on the first one's NCHW8c output (7 rows of 9 tiles: blocks of 3, 3 and 1); and 32→64 at
+    /// 64×64, one sample per pass, so the sums carry from one pass to the next. Checked whole against the reference
+    /// backward, and by finite differences.
+    /// </summary>
+    [Theory]
+    [Trait("Category", "Correctness")]
+    [InlineData("WinogradBlocks", 3)]
+    [InlineData("WinogradPasses", 2)]
+    public void WinogradWeightGradientMatchesTheReference(string name, int batch)
+    {
+        var spec = name == "WinogradBlocks"
+            ? new NetworkSpec(name, 40, 16, 20, [new ConvSpec(3, 3, 40, 64, Pad: 1), new ActivationSpec(RefActivationKind.Relu), new ConvSpec(3, 3, 64, 32)])
+            : new NetworkSpec(name, 32, 64, 64, [new ConvSpec(3, 3, 32, 64, Pad: 1)]);
+        var (code, network) = Generate(spec, $"ConvGen.Dynamic.{name}");
+        int convs = spec.Layers.Count(l => l is ConvSpec);
+        Assert.Equal(convs, code.Split("weight, Winograd F(3×3, 2×2)").Length - 1);
+        if (name == "WinogradPasses") Assert.Contains("frame.N0 += 1)", code);
+        string? failure = GradientCheck.Check(network, spec, batch, seed: 3300 + batch, probes: name == "WinogradPasses" ? 1 : 3);
         if (failure is not null) Assert.Fail(failure);
     }
 

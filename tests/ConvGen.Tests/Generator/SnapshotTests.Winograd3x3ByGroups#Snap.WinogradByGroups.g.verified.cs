@@ -70,6 +70,7 @@ public unsafe partial class WinogradByGroups : global::ConvGen.INetwork
     {
         public int Batch;
         public int N0, N1; // the samples of one pass of a dense weight-gradient step
+        public float* WinogradSums; // the Winograd weight gradients' sums M[i][ξ][o]
         public float* T0, Output, T1, T2;
         public float* OutputGradient, InputGradient, G0, G1, G2;
         public float* L0W, L0dW;
@@ -178,6 +179,7 @@ public unsafe partial class WinogradByGroups : global::ConvGen.INetwork
     private readonly global::ConvGen.TransposedWeights? _L0WT;
     private readonly global::ConvGen.WinogradWeights _L0WU;
     private readonly global::ConvGen.WinogradWeights _L0WTU;
+    private readonly float[] _winogradSums = GC.AllocateArray<float>(327680, pinned: true); // the Winograd weight gradients' sums, one layer's at a time
 
     /// <summary>
     /// Adds ∂loss/∂parameter to every parameter's Gradient and writes ∂loss/∂input (NCHW) to <paramref name="inputGradient"/>,
@@ -211,13 +213,15 @@ public unsafe partial class WinogradByGroups : global::ConvGen.INetwork
                 frame.G2 = gs + (nint)batch * 1152;
                 frame.L0WT = _L0WT is null ? null : _L0WT.Pointer;
                 frame.L0WTU = _L0WTU.Pointer;
+                frame.WinogradSums = (float*)Unsafe.AsPointer(ref global::System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(_winogradSums)); // pinned at allocation
                 global::ConvGen.Parallelism.For(batch * 20, &Back0, &frame, itemNanoseconds: 8); // ∂loss/∂output into the internal layout
                 global::ConvGen.Parallelism.For(20, &Back1, &frame, itemNanoseconds: 8 * batch); // ∂ layer 0 bias
-                for (frame.N0 = 0; frame.N0 < batch; frame.N0 += 682) // ∂ layer 0 weight, 682 sample(s) per pass
+                for (frame.N0 = 0; frame.N0 < batch; frame.N0 += 97) // ∂ layer 0 weight, Winograd F(3×3, 2×2), 97 sample(s) per pass
                 {
-                    frame.N1 = Math.Min(batch, frame.N0 + 682);
-                    global::ConvGen.Parallelism.For(1920, &Back2, &frame, itemNanoseconds: 9.6 * batch);
+                    frame.N1 = Math.Min(batch, frame.N0 + 97);
+                    global::ConvGen.Parallelism.For(4, &Back2, &frame, itemNanoseconds: 2048 * batch);
                 }
+                global::ConvGen.Parallelism.For(128, &Back2Out, &frame, itemNanoseconds: 1360); // ∂ layer 0 weight += Gᵀ·M·G
                 if (wantInput) global::ConvGen.Parallelism.For(batch * 1, &Back3, &frame, itemNanoseconds: 640); // layer 0: ∂Z onto the zero-padded NCHW8c grid of the Winograd backward-data kernel
                 if (wantInput) global::ConvGen.Parallelism.For(batch * 4, &Back4, &frame, itemNanoseconds: 2048); // ∂ layer 0 input: Winograd kernel over transposed weights
                 if (wantInput) global::ConvGen.Parallelism.For(batch * 16, &Back5, &frame, itemNanoseconds: 8); // gradient into its tensor's layout
@@ -272,7 +276,7 @@ public unsafe partial class WinogradByGroups : global::ConvGen.INetwork
         }
     }
 
-    // The by-groups Winograd kernels' transformed input tiles and products of one sample, per thread.
+    // The Winograd kernels' transformed tiles, per thread (see the kernels that use it).
     [ThreadStatic] private static float[]? t_winogradTiles;
 
     // Y[n,o,y,x] = B[o] + W[o,I,ΔY,ΔX] · X[n,I,y+ΔY-1,x+ΔX-1]
@@ -484,65 +488,280 @@ public unsafe partial class WinogradByGroups : global::ConvGen.INetwork
         }
     }
 
-    // ∂W[o,i,ΔY,ΔX] += Σ_{n,y,x} ∂Z[n,o,y,x] · X[n,i,1·y+1·ΔY,1·x+1·ΔX]   (layer 0, X zero-padded)
-    // Each work item owns 16 outputs × 2 input channel(s) × 1 kernel row(s) × 3: 12 accumulators in registers, reduced over every pixel of the pass's samples [N0, N1).
+    // ∂W[o,i,ΔY,ΔX] += Σ_{n,y,x} ∂Z[n,o,y,x] · X[n,i,y+ΔY,x+ΔX]   (layer 0, X zero-padded)
+    // Winograd F(3×3, 2×2): ∂W = Gᵀ·M·G (Back…Out, after the last pass), M = Σ_{n,t} Z ⊙ V, Z = A·∂Z·Aᵀ of each 2×2 tile t of ∂Z, V = Bᵀ·X·B of its 4×4 patch.
+    // Work item r (of 4) owns row r of the 4×4 ξ, M[i][4r … 4r + 3][o], summed over the pass's samples [N0, N1) in blocks of 1 row(s) of
+    // tiles: it transforms only its rows of V and Z (two rows of each patch, one or both rows of each tile), into this thread's
+    // buffer, then adds their products. Four items whatever the thread count: the sums run in the same order on any.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Back2(void* state, int begin, int end)
     {
         var f = (Frame*)state;
-        for (int item = begin; item < end; item++)
+        float[] buffer = global::ConvGen.Workspace.Ensure(ref t_winogradTiles, 1168); // V[c][t][i], then Z[c][t][o], for ξ = 4r + c, from a 64-byte boundary
+        fixed (float* pinned = buffer)
         {
-            int ky0 = item % 3, r0 = item / 3 % 64 * 2, ob0 = item / 192 * 2;
-            int ic0 = r0;
-            int oy0 = Math.Max(0, 1 - ky0), oy1 = Math.Min(2, 2 - ky0 + 1);
-            Vector256<float> a0 = Vector256<float>.Zero, a1 = Vector256<float>.Zero, a2 = Vector256<float>.Zero, a3 = Vector256<float>.Zero, a4 = Vector256<float>.Zero, a5 = Vector256<float>.Zero, a6 = Vector256<float>.Zero, a7 = Vector256<float>.Zero, a8 = Vector256<float>.Zero, a9 = Vector256<float>.Zero, a10 = Vector256<float>.Zero, a11 = Vector256<float>.Zero;
-            for (int n = f->N0; n < f->N1; n++)
+            float* v = (float*)(((nint)pinned + 63) & ~(nint)63);
+            float* z = v + 512;
+            for (int r = begin; r < end; r++)
             {
-                float* gz = f->G0 + (nint)n * 640 + ob0 * 32;
-                float* xs = f->T1 + (nint)n * 2048 + (ic0 >> 3) * 128 + (ic0 & 7) + ky0 * 32;
-                for (int oy = oy0; oy < oy1; oy++)
+                float* m = f->WinogradSums + r * 640;
+                if (f->N0 == 0) for (int i = 0; i < 128; i++) new Span<float>(m + i * 2560, 640).Clear(); // the first pass starts the sums
+                for (int n = f->N0; n < f->N1; n++)
                 {
-                    float* gr = gz + oy * 16;
-                    float* xr = xs + oy * 32;
-                    for (int ox = 0; ox < 2; ox++)
+                    for (int ty = 0; ty < 1; ty += 1)
                     {
-                        float* xp = xr + ox * 8;
-                        Vector256<float> g0_0 = Vector256.Load(gr + ox * 8);
-                        Vector256<float> g0_1 = Vector256.Load(gr + 32 + ox * 8);
-                        Vector256<float> x0 = Vector256.Create(xp[0]);
-                        a0 = Vector256.FusedMultiplyAdd(g0_0, x0, a0);
-                        a6 = Vector256.FusedMultiplyAdd(g0_1, x0, a6);
-                        Vector256<float> x8 = Vector256.Create(xp[8]);
-                        a1 = Vector256.FusedMultiplyAdd(g0_0, x8, a1);
-                        a7 = Vector256.FusedMultiplyAdd(g0_1, x8, a7);
-                        Vector256<float> x16 = Vector256.Create(xp[16]);
-                        a2 = Vector256.FusedMultiplyAdd(g0_0, x16, a2);
-                        a8 = Vector256.FusedMultiplyAdd(g0_1, x16, a8);
-                        Vector256<float> x1 = Vector256.Create(xp[1]);
-                        a3 = Vector256.FusedMultiplyAdd(g0_0, x1, a3);
-                        a9 = Vector256.FusedMultiplyAdd(g0_1, x1, a9);
-                        Vector256<float> x9 = Vector256.Create(xp[9]);
-                        a4 = Vector256.FusedMultiplyAdd(g0_0, x9, a4);
-                        a10 = Vector256.FusedMultiplyAdd(g0_1, x9, a10);
-                        Vector256<float> x17 = Vector256.Create(xp[17]);
-                        a5 = Vector256.FusedMultiplyAdd(g0_0, x17, a5);
-                        a11 = Vector256.FusedMultiplyAdd(g0_1, x17, a11);
+                        const int count = 1;
+                        float* x = f->T1 + (nint)n * 2048 + ty * 64;
+                        float* g = f->G0 + (nint)n * 640 + ty * 32;
+                        switch (r)
+                        {
+                            case 0: Back2Input0(x, v, count); Back2Gradient0(g, z, count); break;
+                            case 1: Back2Input1(x, v, count); Back2Gradient1(g, z, count); break;
+                            case 2: Back2Input2(x, v, count); Back2Gradient2(g, z, count); break;
+                            case 3: Back2Input3(x, v, count); Back2Gradient3(g, z, count); break;
+                        }
+                        Back2Products(z, v, m, count * 1);
                     }
                 }
             }
-            float* dw = f->L0dW + ((ob0 * 128 + r0) * 3 + ky0) * 24;
-            Vector256.Store(Vector256.Load(dw + 0) + a0, dw + 0);
-            Vector256.Store(Vector256.Load(dw + 8) + a1, dw + 8);
-            Vector256.Store(Vector256.Load(dw + 16) + a2, dw + 16);
-            Vector256.Store(Vector256.Load(dw + 72) + a3, dw + 72);
-            Vector256.Store(Vector256.Load(dw + 80) + a4, dw + 80);
-            Vector256.Store(Vector256.Load(dw + 88) + a5, dw + 88);
-            Vector256.Store(Vector256.Load(dw + 9216) + a6, dw + 9216);
-            Vector256.Store(Vector256.Load(dw + 9224) + a7, dw + 9224);
-            Vector256.Store(Vector256.Load(dw + 9232) + a8, dw + 9232);
-            Vector256.Store(Vector256.Load(dw + 9288) + a9, dw + 9288);
-            Vector256.Store(Vector256.Load(dw + 9296) + a10, dw + 9296);
-            Vector256.Store(Vector256.Load(dw + 9304) + a11, dw + 9304);
+        }
+    }
+
+    // V[4·0 + c][t][i] = (d0 - d2)·B, column c, where dk is row k of tile t's 4×4 patch; 8 input channels per vector.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back2Input0(float* x, float* v, int tileRows)
+    {
+        for (int ib = 0; ib < 16; ib++)
+        {
+            for (int ty = 0; ty < tileRows; ty++)
+            {
+                for (int tx = 0; tx < 1; tx++)
+                {
+                    float* d = x + ib * 128 + ty * 64 + tx * 16;
+                    float* o = v + (ty * 1 + tx) * 128 + ib * 8;
+                    Vector256<float> e0 = Vector256.Load(d) - Vector256.Load(d + 64); Vector256<float> e1 = Vector256.Load(d + 8) - Vector256.Load(d + 72); Vector256<float> e2 = Vector256.Load(d + 16) - Vector256.Load(d + 80); Vector256<float> e3 = Vector256.Load(d + 24) - Vector256.Load(d + 88);
+                    Vector256.Store(e0 - e2, o); Vector256.Store(e1 + e2, o + 128); Vector256.Store(e2 - e1, o + 256); Vector256.Store(e1 - e3, o + 384);
+                }
+            }
+        }
+    }
+
+    // V[4·1 + c][t][i] = (d1 + d2)·B, column c, where dk is row k of tile t's 4×4 patch; 8 input channels per vector.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back2Input1(float* x, float* v, int tileRows)
+    {
+        for (int ib = 0; ib < 16; ib++)
+        {
+            for (int ty = 0; ty < tileRows; ty++)
+            {
+                for (int tx = 0; tx < 1; tx++)
+                {
+                    float* d = x + ib * 128 + ty * 64 + tx * 16;
+                    float* o = v + (ty * 1 + tx) * 128 + ib * 8;
+                    Vector256<float> e0 = Vector256.Load(d + 32) + Vector256.Load(d + 64); Vector256<float> e1 = Vector256.Load(d + 40) + Vector256.Load(d + 72); Vector256<float> e2 = Vector256.Load(d + 48) + Vector256.Load(d + 80); Vector256<float> e3 = Vector256.Load(d + 56) + Vector256.Load(d + 88);
+                    Vector256.Store(e0 - e2, o); Vector256.Store(e1 + e2, o + 128); Vector256.Store(e2 - e1, o + 256); Vector256.Store(e1 - e3, o + 384);
+                }
+            }
+        }
+    }
+
+    // V[4·2 + c][t][i] = (d2 - d1)·B, column c, where dk is row k of tile t's 4×4 patch; 8 input channels per vector.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back2Input2(float* x, float* v, int tileRows)
+    {
+        for (int ib = 0; ib < 16; ib++)
+        {
+            for (int ty = 0; ty < tileRows; ty++)
+            {
+                for (int tx = 0; tx < 1; tx++)
+                {
+                    float* d = x + ib * 128 + ty * 64 + tx * 16;
+                    float* o = v + (ty * 1 + tx) * 128 + ib * 8;
+                    Vector256<float> e0 = Vector256.Load(d + 64) - Vector256.Load(d + 32); Vector256<float> e1 = Vector256.Load(d + 72) - Vector256.Load(d + 40); Vector256<float> e2 = Vector256.Load(d + 80) - Vector256.Load(d + 48); Vector256<float> e3 = Vector256.Load(d + 88) - Vector256.Load(d + 56);
+                    Vector256.Store(e0 - e2, o); Vector256.Store(e1 + e2, o + 128); Vector256.Store(e2 - e1, o + 256); Vector256.Store(e1 - e3, o + 384);
+                }
+            }
+        }
+    }
+
+    // V[4·3 + c][t][i] = (d1 - d3)·B, column c, where dk is row k of tile t's 4×4 patch; 8 input channels per vector.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back2Input3(float* x, float* v, int tileRows)
+    {
+        for (int ib = 0; ib < 16; ib++)
+        {
+            for (int ty = 0; ty < tileRows; ty++)
+            {
+                for (int tx = 0; tx < 1; tx++)
+                {
+                    float* d = x + ib * 128 + ty * 64 + tx * 16;
+                    float* o = v + (ty * 1 + tx) * 128 + ib * 8;
+                    Vector256<float> e0 = Vector256.Load(d + 32) - Vector256.Load(d + 96); Vector256<float> e1 = Vector256.Load(d + 40) - Vector256.Load(d + 104); Vector256<float> e2 = Vector256.Load(d + 48) - Vector256.Load(d + 112); Vector256<float> e3 = Vector256.Load(d + 56) - Vector256.Load(d + 120);
+                    Vector256.Store(e0 - e2, o); Vector256.Store(e1 + e2, o + 128); Vector256.Store(e2 - e1, o + 256); Vector256.Store(e1 - e3, o + 384);
+                }
+            }
+        }
+    }
+
+    // Z[4·0 + c][t][o] = g0·Aᵀ, column c, where gk is row k of tile t of ∂Z; 8 output channels per vector.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back2Gradient0(float* g, float* z, int tileRows)
+    {
+        for (int ob = 0; ob < 20; ob++)
+        {
+            for (int ty = 0; ty < tileRows; ty++)
+            {
+                for (int tx = 0; tx < 1; tx++)
+                {
+                    float* p = g + ob * 32 + ty * 32 + tx * 16;
+                    float* o = z + (ty * 1 + tx) * 160 + ob * 8;
+                    Vector256<float> a0 = Vector256.Load(p), a1 = Vector256.Load(p + 8);
+                    Vector256.Store(a0, o); Vector256.Store(a0 + a1, o + 160); Vector256.Store(a0 - a1, o + 320); Vector256.Store(-a1, o + 480);
+                }
+            }
+        }
+    }
+
+    // Z[4·1 + c][t][o] = (g0 + g1)·Aᵀ, column c, where gk is row k of tile t of ∂Z; 8 output channels per vector.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back2Gradient1(float* g, float* z, int tileRows)
+    {
+        for (int ob = 0; ob < 20; ob++)
+        {
+            for (int ty = 0; ty < tileRows; ty++)
+            {
+                for (int tx = 0; tx < 1; tx++)
+                {
+                    float* p = g + ob * 32 + ty * 32 + tx * 16;
+                    float* o = z + (ty * 1 + tx) * 160 + ob * 8;
+                    Vector256<float> a0 = Vector256.Load(p) + Vector256.Load(p + 16), a1 = Vector256.Load(p + 8) + Vector256.Load(p + 24);
+                    Vector256.Store(a0, o); Vector256.Store(a0 + a1, o + 160); Vector256.Store(a0 - a1, o + 320); Vector256.Store(-a1, o + 480);
+                }
+            }
+        }
+    }
+
+    // Z[4·2 + c][t][o] = (g0 - g1)·Aᵀ, column c, where gk is row k of tile t of ∂Z; 8 output channels per vector.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back2Gradient2(float* g, float* z, int tileRows)
+    {
+        for (int ob = 0; ob < 20; ob++)
+        {
+            for (int ty = 0; ty < tileRows; ty++)
+            {
+                for (int tx = 0; tx < 1; tx++)
+                {
+                    float* p = g + ob * 32 + ty * 32 + tx * 16;
+                    float* o = z + (ty * 1 + tx) * 160 + ob * 8;
+                    Vector256<float> a0 = Vector256.Load(p) - Vector256.Load(p + 16), a1 = Vector256.Load(p + 8) - Vector256.Load(p + 24);
+                    Vector256.Store(a0, o); Vector256.Store(a0 + a1, o + 160); Vector256.Store(a0 - a1, o + 320); Vector256.Store(-a1, o + 480);
+                }
+            }
+        }
+    }
+
+    // Z[4·3 + c][t][o] = (-g1)·Aᵀ, column c, where gk is row k of tile t of ∂Z; 8 output channels per vector.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back2Gradient3(float* g, float* z, int tileRows)
+    {
+        for (int ob = 0; ob < 20; ob++)
+        {
+            for (int ty = 0; ty < tileRows; ty++)
+            {
+                for (int tx = 0; tx < 1; tx++)
+                {
+                    float* p = g + ob * 32 + ty * 32 + tx * 16;
+                    float* o = z + (ty * 1 + tx) * 160 + ob * 8;
+                    Vector256<float> a0 = -Vector256.Load(p + 16), a1 = -Vector256.Load(p + 24);
+                    Vector256.Store(a0, o); Vector256.Store(a0 + a1, o + 160); Vector256.Store(a0 - a1, o + 320); Vector256.Store(-a1, o + 480);
+                }
+            }
+        }
+    }
+
+    // M[i][4r + c][o] += Σ_t Z[c][t][o] · V[c][t][i] over a block's tiles, c = 0 … 3: register tiles of 32 outputs × 3 or 2 inputs.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back2Products(float* z, float* v, float* m, int count)
+    {
+        for (int c = 0; c < 4; c++, z += 160, v += 128, m += 160)
+        {
+            for (int og = 0; og < 5; og++)
+            {
+                for (int i = 0; i < 126; i += 3) Back2Tile3(z + og * 32, v + i, m + og * 32 + i * 2560, count);
+                Back2Tile2(z + og * 32, v + 126, m + og * 32 + 126 * 2560, count);
+            }
+        }
+    }
+
+    // acc[block][j] += Z[t][block] · broadcast(V[t][j]) for 4 blocks of 8 outputs × 3 inputs, over the block's tiles; M[i] is 2560 floats apart.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back2Tile3(float* z, float* v, float* m, int tiles)
+    {
+        Vector256<float> a0_0 = Vector256.Load(m + 0), a0_1 = Vector256.Load(m + 2560), a0_2 = Vector256.Load(m + 5120);
+        Vector256<float> a1_0 = Vector256.Load(m + 8), a1_1 = Vector256.Load(m + 2568), a1_2 = Vector256.Load(m + 5128);
+        Vector256<float> a2_0 = Vector256.Load(m + 16), a2_1 = Vector256.Load(m + 2576), a2_2 = Vector256.Load(m + 5136);
+        Vector256<float> a3_0 = Vector256.Load(m + 24), a3_1 = Vector256.Load(m + 2584), a3_2 = Vector256.Load(m + 5144);
+        for (int t = 0; t < tiles; t++, z += 160, v += 128)
+        {
+            Vector256<float> v0 = Vector256.Create(v[0]), v1 = Vector256.Create(v[1]), v2 = Vector256.Create(v[2]);
+            Vector256<float> w0 = Vector256.Load(z); a0_0 = Vector256.FusedMultiplyAdd(w0, v0, a0_0); a0_1 = Vector256.FusedMultiplyAdd(w0, v1, a0_1); a0_2 = Vector256.FusedMultiplyAdd(w0, v2, a0_2);
+            w0 = Vector256.Load(z + 8); a1_0 = Vector256.FusedMultiplyAdd(w0, v0, a1_0); a1_1 = Vector256.FusedMultiplyAdd(w0, v1, a1_1); a1_2 = Vector256.FusedMultiplyAdd(w0, v2, a1_2);
+            w0 = Vector256.Load(z + 16); a2_0 = Vector256.FusedMultiplyAdd(w0, v0, a2_0); a2_1 = Vector256.FusedMultiplyAdd(w0, v1, a2_1); a2_2 = Vector256.FusedMultiplyAdd(w0, v2, a2_2);
+            w0 = Vector256.Load(z + 24); a3_0 = Vector256.FusedMultiplyAdd(w0, v0, a3_0); a3_1 = Vector256.FusedMultiplyAdd(w0, v1, a3_1); a3_2 = Vector256.FusedMultiplyAdd(w0, v2, a3_2);
+        }
+        Vector256.Store(a0_0, m + 0); Vector256.Store(a1_0, m + 8); Vector256.Store(a2_0, m + 16); Vector256.Store(a3_0, m + 24);
+        Vector256.Store(a0_1, m + 2560); Vector256.Store(a1_1, m + 2568); Vector256.Store(a2_1, m + 2576); Vector256.Store(a3_1, m + 2584);
+        Vector256.Store(a0_2, m + 5120); Vector256.Store(a1_2, m + 5128); Vector256.Store(a2_2, m + 5136); Vector256.Store(a3_2, m + 5144);
+    }
+
+    // acc[block][j] += Z[t][block] · broadcast(V[t][j]) for 4 blocks of 8 outputs × 2 inputs, over the block's tiles; M[i] is 2560 floats apart.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back2Tile2(float* z, float* v, float* m, int tiles)
+    {
+        Vector256<float> a0_0 = Vector256.Load(m + 0), a0_1 = Vector256.Load(m + 2560);
+        Vector256<float> a1_0 = Vector256.Load(m + 8), a1_1 = Vector256.Load(m + 2568);
+        Vector256<float> a2_0 = Vector256.Load(m + 16), a2_1 = Vector256.Load(m + 2576);
+        Vector256<float> a3_0 = Vector256.Load(m + 24), a3_1 = Vector256.Load(m + 2584);
+        for (int t = 0; t < tiles; t++, z += 160, v += 128)
+        {
+            Vector256<float> v0 = Vector256.Create(v[0]), v1 = Vector256.Create(v[1]);
+            Vector256<float> w0 = Vector256.Load(z); a0_0 = Vector256.FusedMultiplyAdd(w0, v0, a0_0); a0_1 = Vector256.FusedMultiplyAdd(w0, v1, a0_1);
+            w0 = Vector256.Load(z + 8); a1_0 = Vector256.FusedMultiplyAdd(w0, v0, a1_0); a1_1 = Vector256.FusedMultiplyAdd(w0, v1, a1_1);
+            w0 = Vector256.Load(z + 16); a2_0 = Vector256.FusedMultiplyAdd(w0, v0, a2_0); a2_1 = Vector256.FusedMultiplyAdd(w0, v1, a2_1);
+            w0 = Vector256.Load(z + 24); a3_0 = Vector256.FusedMultiplyAdd(w0, v0, a3_0); a3_1 = Vector256.FusedMultiplyAdd(w0, v1, a3_1);
+        }
+        Vector256.Store(a0_0, m + 0); Vector256.Store(a1_0, m + 8); Vector256.Store(a2_0, m + 16); Vector256.Store(a3_0, m + 24);
+        Vector256.Store(a0_1, m + 2560); Vector256.Store(a1_1, m + 2568); Vector256.Store(a2_1, m + 2576); Vector256.Store(a3_1, m + 2584);
+    }
+
+    // ∂W[o,i,u,v] += (Gᵀ·M[i][·][o]·G)[u,v]   (layer 0: the sums of every pass, transformed back to the 3×3 window)
+    // Each work item is one input channel, all outputs: the rows of Gᵀ, (1, ½, ½, 0), (0, ½, −½, 0) and (0, ½, ½, 1), combine M's rows, then its columns.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back2Out(void* state, int begin, int end)
+    {
+        var f = (Frame*)state;
+        var half = Vector256.Create(0.5f);
+        for (int i = begin; i < end; i++)
+        {
+            for (int ob = 0; ob < 20; ob++)
+            {
+                float* p = f->WinogradSums + i * 2560 + ob * 8;
+                float* q = f->L0dW + (ob * 128 + i) * 72;
+                Vector256<float> m00 = Vector256.Load(p), m10 = Vector256.Load(p + 640), m20 = Vector256.Load(p + 1280), m30 = Vector256.Load(p + 1920);
+                Vector256<float> h0 = half * (m10 + m20), r00 = m00 + h0, r10 = half * (m10 - m20), r20 = h0 + m30;
+                Vector256<float> m01 = Vector256.Load(p + 160), m11 = Vector256.Load(p + 800), m21 = Vector256.Load(p + 1440), m31 = Vector256.Load(p + 2080);
+                Vector256<float> h1 = half * (m11 + m21), r01 = m01 + h1, r11 = half * (m11 - m21), r21 = h1 + m31;
+                Vector256<float> m02 = Vector256.Load(p + 320), m12 = Vector256.Load(p + 960), m22 = Vector256.Load(p + 1600), m32 = Vector256.Load(p + 2240);
+                Vector256<float> h2 = half * (m12 + m22), r02 = m02 + h2, r12 = half * (m12 - m22), r22 = h2 + m32;
+                Vector256<float> m03 = Vector256.Load(p + 480), m13 = Vector256.Load(p + 1120), m23 = Vector256.Load(p + 1760), m33 = Vector256.Load(p + 2400);
+                Vector256<float> h3 = half * (m13 + m23), r03 = m03 + h3, r13 = half * (m13 - m23), r23 = h3 + m33;
+                Vector256<float> k0 = half * (r01 + r02);
+                Vector256.Store(Vector256.Load(q) + (r00 + k0), q); Vector256.Store(Vector256.Load(q + 8) + half * (r01 - r02), q + 8); Vector256.Store(Vector256.Load(q + 16) + (k0 + r03), q + 16);
+                Vector256<float> k1 = half * (r11 + r12);
+                Vector256.Store(Vector256.Load(q + 24) + (r10 + k1), q + 24); Vector256.Store(Vector256.Load(q + 32) + half * (r11 - r12), q + 32); Vector256.Store(Vector256.Load(q + 40) + (k1 + r13), q + 40);
+                Vector256<float> k2 = half * (r21 + r22);
+                Vector256.Store(Vector256.Load(q + 48) + (r20 + k2), q + 48); Vector256.Store(Vector256.Load(q + 56) + half * (r21 - r22), q + 56); Vector256.Store(Vector256.Load(q + 64) + (k2 + r23), q + 64);
+            }
         }
     }
 

@@ -1,0 +1,192 @@
+using System;
+using System.Linq;
+using static ConvGen.Generator.Emit.CodeWriter;
+
+namespace ConvGen.Generator.Emit;
+
+// The weight gradient of a Winograd layer (ConvWeightGradStep.Winograd) as Winograd F(3×3, 2×2). For one channel pair
+// ∂W is the correlation of the zero-padded X with ∂Z, and each 2×2 tile of ∂Z adds the correlation of its 4×4 patch of
+// X with it: the forward algorithm F(2×2, 3×3) with the roles of its output and its filter exchanged, so
+//   Z = A·∂Z·Aᵀ   (the 2×2 tile; A's rows (1, 0), (1, 1), (1, −1), (0, −1): the forward kernel's Aᵀ, transposed)
+//   V = Bᵀ·X·B    (the tile's 4×4 patch, as the forward kernel transforms it)
+//   ∂W += Gᵀ·(Σ_{n,t} Z ⊙ V)·G   (Gᵀ's rows (1, ½, ½, 0), (0, ½, −½, 0), (0, ½, ½, 1): the weight transform, transposed)
+// The sum over samples and tiles is 16 matrix products M[ξ] += Z[ξ]ᵀ·V[ξ] (O × I, ξ the position in the 4×4), 16
+// multiply-adds per tile and channel pair where the direct kernel does 36; the output transform runs once per
+// Backward, after the last pass.
+internal sealed partial class KernelEmitter
+{
+    /// <summary>
+    /// Tiles a Winograd weight-gradient work item transforms at a time (whole rows of tiles, at least one): the
+    /// block's V and Z for its 4 ξ (4 · 32 · (I + O) floats, 64 KiB for 64→64) stay in L2 while the products read
+    /// them. Prototype, 1 thread, batch 1: blocks of 28 and 56 tiles within 5% of each other on 64→64 at 56×56,
+    /// 128→128 at 28×28 and 256→256 at 14×14; transforming whole samples first (V and Z of 64→64 at 56×56: 6.4 MB)
+    /// took as long as the products.
+    /// </summary>
+    private const int WinogradGradBlockTiles = 32;
+
+    /// <summary>Rows of tiles in one block of a Winograd weight gradient (see <see cref="WinogradGradBlockTiles"/>).</summary>
+    private static int WinogradGradBlockRows(ConvWeightGradStep s)
+        => Math.Max(1, Math.Min(s.Gradient.H / 2, WinogradGradBlockTiles / (s.Gradient.W / 2)));
+
+    /// <summary>
+    /// Samples per pass of a Winograd weight gradient: as many as keep a pass's X and ∂Z within 1 MiB, so the four work
+    /// items, each of which reads them, find them in the caches (one sample of 64→64 at 56×56 is 1.7 MB).
+    /// </summary>
+    private static int WinogradGradSamplesPerPass(ConvWeightGradStep s)
+        => (int)Math.Max(1, (1L << 20) / (4L * (s.Input.Stride + s.Gradient.Stride)));
+
+    /// <summary>The output transform's work items (input channels) and their estimated nanoseconds each.</summary>
+    public static (int Items, string Work) WinogradGradOutput(ConvWeightGradStep s)
+        => (s.Layer.Input.C, WorkArgument(34.0 * s.Layer.Output.C / 4));
+
+    private void EmitWinogradWeightGrad(string name, ConvWeightGradStep s)
+    {
+        DeclareWinogradBuffer();
+        var l = s.Layer;
+        var x = s.Input;
+        var g = s.Gradient;
+        int inputs = l.Input.C, outputs = l.Output.C, rows = g.H / 2, tiles = g.W / 2;
+        int blockRows = WinogradGradBlockRows(s), blockTiles = blockRows * tiles;
+        long xiV = (long)blockTiles * inputs, xiZ = (long)blockTiles * outputs; // one ξ of the block's V and Z
+        int iStride = 16 * outputs; // M[i][ξ][o]
+        string formula = $"∂W[o,i,ΔY,ΔX] += Σ_{{n,y,x}} ∂Z[n,o,y,x] · X[n,i,y+ΔY,x+ΔX]   (layer {l.Index}, X zero-padded)";
+
+        w.Line($"// {formula}");
+        w.Line("// Winograd F(3×3, 2×2): ∂W = Gᵀ·M·G (Back…Out, after the last pass), M = Σ_{n,t} Z ⊙ V, Z = A·∂Z·Aᵀ of each 2×2 tile t of ∂Z, V = Bᵀ·X·B of its 4×4 patch.");
+        w.Line($"// Work item r (of 4) owns row r of the 4×4 ξ, M[i][4r … 4r + 3][o], summed over the pass's samples [N0, N1) in blocks of {blockRows} row(s) of");
+        w.Line("// tiles: it transforms only its rows of V and Z (two rows of each patch, one or both rows of each tile), into this thread's");
+        w.Line("// buffer, then adds their products. Four items whatever the thread count: the sums run in the same order on any.");
+        w.Line(Hot);
+        w.Open($"private static void {name}(void* state, int begin, int end)");
+        w.Line("var f = (Frame*)state;");
+        w.Line($"float[] buffer = global::ConvGen.Workspace.Ensure(ref t_winogradTiles, {N(4 * (xiV + xiZ) + 16)}); // V[c][t][i], then Z[c][t][o], for ξ = 4r + c, from a 64-byte boundary");
+        w.Open("fixed (float* pinned = buffer)");
+        w.Line("float* v = (float*)(((nint)pinned + 63) & ~(nint)63);");
+        w.Line($"float* z = v + {N(4 * xiV)};");
+        w.Open("for (int r = begin; r < end; r++)");
+        w.Line($"float* m = f->WinogradSums + r * {4 * outputs};");
+        w.Line($"if (f->N0 == 0) for (int i = 0; i < {inputs}; i++) new Span<float>(m + i * {iStride}, {4 * outputs}).Clear(); // the first pass starts the sums");
+        w.Open("for (int n = f->N0; n < f->N1; n++)");
+        w.Open($"for (int ty = 0; ty < {rows}; ty += {blockRows})");
+        w.Line(rows % blockRows == 0 ? $"const int count = {blockRows};" : $"int count = Math.Min({blockRows}, {rows} - ty);");
+        w.Line($"float* x = {Sample(x)} + ty * {2 * x.RowStride};");
+        w.Line($"float* g = {Sample(g)} + ty * {2 * g.RowStride};");
+        w.Open("switch (r)");
+        for (int r = 0; r < 4; r++) w.Line($"case {r}: {name}Input{r}(x, v, count); {name}Gradient{r}(g, z, count); break;");
+        w.Close();
+        w.Line($"{name}Products(z, v, m, count * {tiles});");
+        w.Close();
+        w.Close();
+        w.Close();
+        w.Close();
+        w.Close();
+        w.Line();
+
+        // Row r of V = Bᵀ·X·B: Bᵀ's row r picks two rows of the patch; B then combines that row's four columns.
+        string[] inputRows = ["d0 - d2", "d1 + d2", "d2 - d1", "d1 - d3"];
+        for (int r = 0; r < 4; r++)
+        {
+            w.Line($"// V[4·{r} + c][t][i] = ({inputRows[r]})·B, column c, where dk is row k of tile t's 4×4 patch; 8 input channels per vector.");
+            w.Line(Hot);
+            w.Open($"private static void {name}Input{r}(float* x, float* v, int tileRows)");
+            w.Open($"for (int ib = 0; ib < {inputs / 8}; ib++)");
+            w.Open("for (int ty = 0; ty < tileRows; ty++)");
+            w.Open($"for (int tx = 0; tx < {tiles}; tx++)");
+            w.Line($"float* d = x + ib * {x.PlaneStride} + ty * {2 * x.RowStride} + tx * 16;");
+            w.Line($"float* o = v + (ty * {tiles} + tx) * {inputs} + ib * 8;");
+            string Row(int k, int c) => $"Vector256.Load({Plus("d", k * x.RowStride + c * 8)})";
+            string Combined(int c) => inputRows[r].Replace("d0", Row(0, c)).Replace("d1", Row(1, c)).Replace("d2", Row(2, c)).Replace("d3", Row(3, c));
+            w.Line(string.Join(" ", Range(4, c => $"Vector256<float> e{c} = {Combined(c)};")));
+            w.Line($"Vector256.Store(e0 - e2, o); Vector256.Store(e1 + e2, o + {xiV}); Vector256.Store(e2 - e1, o + {2 * xiV}); Vector256.Store(e1 - e3, o + {3 * xiV});");
+            w.Close();
+            w.Close();
+            w.Close();
+            w.Close();
+            w.Line();
+        }
+
+        // Row r of Z = A·∂Z·Aᵀ: A's row r combines the tile's two rows; Aᵀ then its two columns.
+        string[] gradientRows = ["g0", "g0 + g1", "g0 - g1", "-g1"];
+        for (int r = 0; r < 4; r++)
+        {
+            w.Line($"// Z[4·{r} + c][t][o] = {(gradientRows[r].Length == 2 ? gradientRows[r] : $"({gradientRows[r]})")}·Aᵀ, column c, where gk is row k of tile t of ∂Z; 8 output channels per vector.");
+            w.Line(Hot);
+            w.Open($"private static void {name}Gradient{r}(float* g, float* z, int tileRows)");
+            w.Open($"for (int ob = 0; ob < {outputs / 8}; ob++)");
+            w.Open("for (int ty = 0; ty < tileRows; ty++)");
+            w.Open($"for (int tx = 0; tx < {tiles}; tx++)");
+            w.Line($"float* p = g + ob * {g.PlaneStride} + ty * {2 * g.RowStride} + tx * 16;");
+            w.Line($"float* o = z + (ty * {tiles} + tx) * {outputs} + ob * 8;");
+            string Row(int k, int c) => $"Vector256.Load({Plus("p", k * g.RowStride + c * 8)})";
+            string Combined(int c) => gradientRows[r].Replace("g0", Row(0, c)).Replace("g1", Row(1, c));
+            w.Line($"Vector256<float> a0 = {Combined(0)}, a1 = {Combined(1)};");
+            w.Line($"Vector256.Store(a0, o); Vector256.Store(a0 + a1, o + {xiZ}); Vector256.Store(a0 - a1, o + {2 * xiZ}); Vector256.Store(-a1, o + {3 * xiZ});");
+            w.Close();
+            w.Close();
+            w.Close();
+            w.Close();
+            w.Line();
+        }
+
+        // The products: for each of the item's 4 ξ and each group of 32 outputs, register tiles of 3 (or 2) inputs.
+        var runs = WinogradRuns(inputs);
+        w.Line($"// M[i][4r + c][o] += Σ_t Z[c][t][o] · V[c][t][i] over a block's tiles, c = 0 … 3: register tiles of 32 outputs × {string.Join(" or ", runs.Select(run => run.Tiles).Distinct())} inputs.");
+        w.Line(Hot);
+        w.Open($"private static void {name}Products(float* z, float* v, float* m, int count)");
+        w.Open($"for (int c = 0; c < 4; c++, z += {N(xiZ)}, v += {N(xiV)}, m += {outputs})");
+        w.Open($"for (int og = 0; og < {outputs / 32}; og++)");
+        foreach (var (first, end, count) in runs)
+        {
+            string Call(string i) => $"{name}Tile{count}(z + og * 32, v + {i}, m + og * 32 + {i} * {iStride}, count);";
+            w.Line(end - first == count ? Call(N(first)) : $"for (int i = {first}; i < {end}; i += {count}) {Call("i")}");
+        }
+        w.Close();
+        w.Close();
+        w.Close();
+        w.Line();
+
+        foreach (int count in runs.Select(run => run.Tiles).Distinct())
+        {
+            w.Line($"// acc[block][j] += Z[t][block] · broadcast(V[t][j]) for 4 blocks of 8 outputs × {count} inputs, over the block's tiles; M[i] is {iStride} floats apart.");
+            w.Line(Hot);
+            w.Open($"private static void {name}Tile{count}(float* z, float* v, float* m, int tiles)");
+            for (int k = 0; k < WinogradBlocks; k++)
+                w.Line($"Vector256<float> {string.Join(", ", Range(count, j => $"a{k}_{j} = Vector256.Load(m + {j * iStride + k * 8})"))};");
+            w.Open($"for (int t = 0; t < tiles; t++, z += {outputs}, v += {inputs})");
+            w.Line($"Vector256<float> {string.Join(", ", Range(count, j => $"v{j} = Vector256.Create(v[{j}])"))};");
+            for (int k = 0; k < WinogradBlocks; k++)
+                w.Line($"{(k == 0 ? "Vector256<float> " : "")}w0 = Vector256.Load(z{(k == 0 ? "" : $" + {k * 8}")}); " + string.Join(" ", Range(count, j => $"a{k}_{j} = Vector256.FusedMultiplyAdd(w0, v{j}, a{k}_{j});")));
+            w.Close();
+            for (int j = 0; j < count; j++)
+                w.Line(string.Join(" ", Range(WinogradBlocks, k => $"Vector256.Store(a{k}_{j}, m + {j * iStride + k * 8});")));
+            w.Close();
+            w.Line();
+        }
+
+        // The output transform, once the sums are complete.
+        w.Line($"// ∂W[o,i,u,v] += (Gᵀ·M[i][·][o]·G)[u,v]   (layer {l.Index}: the sums of every pass, transformed back to the 3×3 window)");
+        w.Line("// Each work item is one input channel, all outputs: the rows of Gᵀ, (1, ½, ½, 0), (0, ½, −½, 0) and (0, ½, ½, 1), combine M's rows, then its columns.");
+        w.Line(Hot);
+        w.Open($"private static void {name}Out(void* state, int begin, int end)");
+        w.Line("var f = (Frame*)state;");
+        w.Line("var half = Vector256.Create(0.5f);");
+        w.Open("for (int i = begin; i < end; i++)");
+        w.Open($"for (int ob = 0; ob < {outputs / 8}; ob++)");
+        w.Line($"float* p = f->WinogradSums + i * {iStride} + ob * 8;");
+        w.Line($"float* q = f->{s.Pointer} + (ob * {inputs} + i) * 72;");
+        for (int c = 0; c < 4; c++)
+        {
+            w.Line($"Vector256<float> m0{c} = Vector256.Load({Plus("p", c * outputs)}), m1{c} = Vector256.Load(p + {(4 + c) * outputs}), m2{c} = Vector256.Load(p + {(8 + c) * outputs}), m3{c} = Vector256.Load(p + {(12 + c) * outputs});");
+            w.Line($"Vector256<float> h{c} = half * (m1{c} + m2{c}), r0{c} = m0{c} + h{c}, r1{c} = half * (m1{c} - m2{c}), r2{c} = h{c} + m3{c};");
+        }
+        for (int u = 0; u < 3; u++)
+        {
+            w.Line($"Vector256<float> k{u} = half * (r{u}1 + r{u}2);");
+            w.Line($"Vector256.Store(Vector256.Load({Plus("q", u * 24)}) + (r{u}0 + k{u}), {Plus("q", u * 24)}); Vector256.Store(Vector256.Load(q + {u * 24 + 8}) + half * (r{u}1 - r{u}2), q + {u * 24 + 8}); Vector256.Store(Vector256.Load(q + {u * 24 + 16}) + (k{u} + r{u}3), q + {u * 24 + 16});");
+        }
+        w.Close();
+        w.Close();
+        w.Close();
+        w.Line();
+    }
+}
