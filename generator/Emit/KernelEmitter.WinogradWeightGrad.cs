@@ -65,7 +65,6 @@ internal sealed partial class KernelEmitter
         w.Line($"float* z = v + {N(4 * xiV)};");
         w.Open("for (int r = begin; r < end; r++)");
         w.Line($"float* m = f->WinogradSums + r * {4 * outputs};");
-        w.Line($"if (f->N0 == 0) for (int i = 0; i < {inputs}; i++) new Span<float>(m + i * {iStride}, {4 * outputs}).Clear(); // the first pass starts the sums");
         w.Open("for (int n = f->N0; n < f->N1; n++)");
         w.Open($"for (int ty = 0; ty < {rows}; ty += {blockRows})");
         w.Line(rows % blockRows == 0 ? $"const int count = {blockRows};" : $"int count = Math.Min({blockRows}, {rows} - ty);");
@@ -74,7 +73,7 @@ internal sealed partial class KernelEmitter
         w.Open("switch (r)");
         for (int r = 0; r < 4; r++) w.Line($"case {r}: {name}Input{r}(x, v, count); {name}Gradient{r}(g, z, count); break;");
         w.Close();
-        w.Line($"{name}Products(z, v, m, count * {tiles});");
+        w.Line($"{name}Products(z, v, m, count * {tiles}, n == 0 && ty == 0); // the first block of the first pass starts the sums");
         w.Close();
         w.Close();
         w.Close();
@@ -132,12 +131,12 @@ internal sealed partial class KernelEmitter
         var runs = WinogradRuns(inputs);
         w.Line($"// M[i][4r + c][o] += Σ_t Z[c][t][o] · V[c][t][i] over a block's tiles, c = 0 … 3: register tiles of 32 outputs × {string.Join(" or ", runs.Select(run => run.Tiles).Distinct())} inputs.");
         w.Line(Hot);
-        w.Open($"private static void {name}Products(float* z, float* v, float* m, int count)");
+        w.Open($"private static void {name}Products(float* z, float* v, float* m, int count, bool first)");
         w.Open($"for (int c = 0; c < 4; c++, z += {N(xiZ)}, v += {N(xiV)}, m += {outputs})");
         w.Open($"for (int og = 0; og < {outputs / 32}; og++)");
         foreach (var (first, end, count) in runs)
         {
-            string Call(string i) => $"{name}Tile{count}(z + og * 32, v + {i}, m + og * 32 + {i} * {iStride}, count);";
+            string Call(string i) => $"{name}Tile{count}(z + og * 32, v + {i}, m + og * 32 + {i} * {iStride}, count, first);";
             w.Line(end - first == count ? Call(N(first)) : $"for (int i = {first}; i < {end}; i += {count}) {Call("i")}");
         }
         w.Close();
@@ -147,11 +146,16 @@ internal sealed partial class KernelEmitter
 
         foreach (int count in runs.Select(run => run.Tiles).Distinct())
         {
-            w.Line($"// acc[block][j] += Z[t][block] · broadcast(V[t][j]) for 4 blocks of 8 outputs × {count} inputs, over the block's tiles; M[i] is {iStride} floats apart.");
+            w.Line($"// acc[block][j] += Z[t][block] · broadcast(V[t][j]) for 4 blocks of 8 outputs × {count} inputs, over the block's tiles, from M (or from zero");
+            w.Line($"// for the first block of a Backward: no pass clears M, whose lines the output transform last read from both cores); M[i] is {iStride} floats apart.");
             w.Line(Hot);
-            w.Open($"private static void {name}Tile{count}(float* z, float* v, float* m, int tiles)");
+            w.Open($"private static void {name}Tile{count}(float* z, float* v, float* m, int tiles, bool first)");
             for (int k = 0; k < WinogradBlocks; k++)
-                w.Line($"Vector256<float> {string.Join(", ", Range(count, j => $"a{k}_{j} = Vector256.Load(m + {j * iStride + k * 8})"))};");
+                w.Line($"Vector256<float> {string.Join(", ", Range(count, j => $"a{k}_{j} = Vector256<float>.Zero"))};");
+            w.Open("if (!first)");
+            for (int k = 0; k < WinogradBlocks; k++)
+                w.Line(string.Join(" ", Range(count, j => $"a{k}_{j} = Vector256.Load({Plus("m", j * iStride + k * 8)});")));
+            w.Close();
             w.Open($"for (int t = 0; t < tiles; t++, z += {outputs}, v += {inputs})");
             w.Line($"Vector256<float> {string.Join(", ", Range(count, j => $"v{j} = Vector256.Create(v[{j}])"))};");
             for (int k = 0; k < WinogradBlocks; k++)

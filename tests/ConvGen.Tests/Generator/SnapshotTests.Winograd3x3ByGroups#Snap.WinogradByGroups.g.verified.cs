@@ -505,7 +505,6 @@ public unsafe partial class WinogradByGroups : global::ConvGen.INetwork
             for (int r = begin; r < end; r++)
             {
                 float* m = f->WinogradSums + r * 640;
-                if (f->N0 == 0) for (int i = 0; i < 128; i++) new Span<float>(m + i * 2560, 640).Clear(); // the first pass starts the sums
                 for (int n = f->N0; n < f->N1; n++)
                 {
                     for (int ty = 0; ty < 1; ty += 1)
@@ -520,7 +519,7 @@ public unsafe partial class WinogradByGroups : global::ConvGen.INetwork
                             case 2: Back2Input2(x, v, count); Back2Gradient2(g, z, count); break;
                             case 3: Back2Input3(x, v, count); Back2Gradient3(g, z, count); break;
                         }
-                        Back2Products(z, v, m, count * 1);
+                        Back2Products(z, v, m, count * 1, n == 0 && ty == 0); // the first block of the first pass starts the sums
                     }
                 }
             }
@@ -681,26 +680,34 @@ public unsafe partial class WinogradByGroups : global::ConvGen.INetwork
 
     // M[i][4r + c][o] += Σ_t Z[c][t][o] · V[c][t][i] over a block's tiles, c = 0 … 3: register tiles of 32 outputs × 3 or 2 inputs.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back2Products(float* z, float* v, float* m, int count)
+    private static void Back2Products(float* z, float* v, float* m, int count, bool first)
     {
         for (int c = 0; c < 4; c++, z += 160, v += 128, m += 160)
         {
             for (int og = 0; og < 5; og++)
             {
-                for (int i = 0; i < 126; i += 3) Back2Tile3(z + og * 32, v + i, m + og * 32 + i * 2560, count);
-                Back2Tile2(z + og * 32, v + 126, m + og * 32 + 126 * 2560, count);
+                for (int i = 0; i < 126; i += 3) Back2Tile3(z + og * 32, v + i, m + og * 32 + i * 2560, count, first);
+                Back2Tile2(z + og * 32, v + 126, m + og * 32 + 126 * 2560, count, first);
             }
         }
     }
 
-    // acc[block][j] += Z[t][block] · broadcast(V[t][j]) for 4 blocks of 8 outputs × 3 inputs, over the block's tiles; M[i] is 2560 floats apart.
+    // acc[block][j] += Z[t][block] · broadcast(V[t][j]) for 4 blocks of 8 outputs × 3 inputs, over the block's tiles, from M (or from zero
+    // for the first block of a Backward: no pass clears M, whose lines the output transform last read from both cores); M[i] is 2560 floats apart.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back2Tile3(float* z, float* v, float* m, int tiles)
+    private static void Back2Tile3(float* z, float* v, float* m, int tiles, bool first)
     {
-        Vector256<float> a0_0 = Vector256.Load(m + 0), a0_1 = Vector256.Load(m + 2560), a0_2 = Vector256.Load(m + 5120);
-        Vector256<float> a1_0 = Vector256.Load(m + 8), a1_1 = Vector256.Load(m + 2568), a1_2 = Vector256.Load(m + 5128);
-        Vector256<float> a2_0 = Vector256.Load(m + 16), a2_1 = Vector256.Load(m + 2576), a2_2 = Vector256.Load(m + 5136);
-        Vector256<float> a3_0 = Vector256.Load(m + 24), a3_1 = Vector256.Load(m + 2584), a3_2 = Vector256.Load(m + 5144);
+        Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = Vector256<float>.Zero, a0_2 = Vector256<float>.Zero;
+        Vector256<float> a1_0 = Vector256<float>.Zero, a1_1 = Vector256<float>.Zero, a1_2 = Vector256<float>.Zero;
+        Vector256<float> a2_0 = Vector256<float>.Zero, a2_1 = Vector256<float>.Zero, a2_2 = Vector256<float>.Zero;
+        Vector256<float> a3_0 = Vector256<float>.Zero, a3_1 = Vector256<float>.Zero, a3_2 = Vector256<float>.Zero;
+        if (!first)
+        {
+            a0_0 = Vector256.Load(m); a0_1 = Vector256.Load(m + 2560); a0_2 = Vector256.Load(m + 5120);
+            a1_0 = Vector256.Load(m + 8); a1_1 = Vector256.Load(m + 2568); a1_2 = Vector256.Load(m + 5128);
+            a2_0 = Vector256.Load(m + 16); a2_1 = Vector256.Load(m + 2576); a2_2 = Vector256.Load(m + 5136);
+            a3_0 = Vector256.Load(m + 24); a3_1 = Vector256.Load(m + 2584); a3_2 = Vector256.Load(m + 5144);
+        }
         for (int t = 0; t < tiles; t++, z += 160, v += 128)
         {
             Vector256<float> v0 = Vector256.Create(v[0]), v1 = Vector256.Create(v[1]), v2 = Vector256.Create(v[2]);
@@ -714,14 +721,22 @@ public unsafe partial class WinogradByGroups : global::ConvGen.INetwork
         Vector256.Store(a0_2, m + 5120); Vector256.Store(a1_2, m + 5128); Vector256.Store(a2_2, m + 5136); Vector256.Store(a3_2, m + 5144);
     }
 
-    // acc[block][j] += Z[t][block] · broadcast(V[t][j]) for 4 blocks of 8 outputs × 2 inputs, over the block's tiles; M[i] is 2560 floats apart.
+    // acc[block][j] += Z[t][block] · broadcast(V[t][j]) for 4 blocks of 8 outputs × 2 inputs, over the block's tiles, from M (or from zero
+    // for the first block of a Backward: no pass clears M, whose lines the output transform last read from both cores); M[i] is 2560 floats apart.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back2Tile2(float* z, float* v, float* m, int tiles)
+    private static void Back2Tile2(float* z, float* v, float* m, int tiles, bool first)
     {
-        Vector256<float> a0_0 = Vector256.Load(m + 0), a0_1 = Vector256.Load(m + 2560);
-        Vector256<float> a1_0 = Vector256.Load(m + 8), a1_1 = Vector256.Load(m + 2568);
-        Vector256<float> a2_0 = Vector256.Load(m + 16), a2_1 = Vector256.Load(m + 2576);
-        Vector256<float> a3_0 = Vector256.Load(m + 24), a3_1 = Vector256.Load(m + 2584);
+        Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = Vector256<float>.Zero;
+        Vector256<float> a1_0 = Vector256<float>.Zero, a1_1 = Vector256<float>.Zero;
+        Vector256<float> a2_0 = Vector256<float>.Zero, a2_1 = Vector256<float>.Zero;
+        Vector256<float> a3_0 = Vector256<float>.Zero, a3_1 = Vector256<float>.Zero;
+        if (!first)
+        {
+            a0_0 = Vector256.Load(m); a0_1 = Vector256.Load(m + 2560);
+            a1_0 = Vector256.Load(m + 8); a1_1 = Vector256.Load(m + 2568);
+            a2_0 = Vector256.Load(m + 16); a2_1 = Vector256.Load(m + 2576);
+            a3_0 = Vector256.Load(m + 24); a3_1 = Vector256.Load(m + 2584);
+        }
         for (int t = 0; t < tiles; t++, z += 160, v += 128)
         {
             Vector256<float> v0 = Vector256.Create(v[0]), v1 = Vector256.Create(v[1]);
