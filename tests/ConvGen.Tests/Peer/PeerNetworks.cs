@@ -47,7 +47,10 @@ public partial class PeerAlexNet;
 [Linear(8, 5)]                                                   // 12
 public partial class PeerMixed;
 
-/// <summary>Three 3x3 layers that run as Winograd F(2×2, 3×3), forward and backward-data: on the NCHW input with padding, unpadded, padded.</summary>
+/// <summary>
+/// Three 3x3 layers that run as Winograd F(2×2, 3×3), forward and backward-data: on the NCHW input with padding, unpadded,
+/// padded. The last two (weights over 16,384 packed floats) also run their weight gradient as Winograd F(3×3, 2×2).
+/// </summary>
 [Input(32, 8, 10)]
 [Conv(3, 3, @in: 32, @out: 32, pad: 1), Relu]                    // 0-1: 32×8×10
 [Conv(3, 3, @in: 32, @out: 64), Relu]                            // 2-3: 64×6×8
