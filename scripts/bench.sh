@@ -72,7 +72,8 @@ for attempt in 1 2 3; do
 done
 
 commit="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
-if ! git diff --quiet HEAD -- 2>/dev/null; then commit="$commit+dirty"; fi
+# The report this run replaces is not what it measures: a changed docs/performance.md alone does not make the tree dirty.
+if ! git diff --quiet HEAD -- . ':(exclude)docs/performance.md' 2>/dev/null; then commit="$commit+dirty"; fi
 
 nice_cmd=()
 if [[ -n "${BENCH_NICE:-}" ]]; then nice_cmd=(nice -n "$BENCH_NICE"); fi
