@@ -52,7 +52,7 @@ internal sealed partial class KernelEmitter
         string formula = $"∂W[o,i,ΔY,ΔX] += Σ_{{n,y,x}} ∂Z[n,o,y,x] · X[n,i,y+ΔY,x+ΔX]   (layer {l.Index}, X zero-padded)";
 
         w.Line($"// {formula}");
-        w.Line("// Winograd F(3×3, 2×2): ∂W = Gᵀ·M·G (Back…Out, after the last pass), M = Σ_{n,t} Z ⊙ V, Z = A·∂Z·Aᵀ of each 2×2 tile t of ∂Z, V = Bᵀ·X·B of its 4×4 patch.");
+        w.Line($"// Winograd F(3×3, 2×2): ∂W = Gᵀ·M·G ({name}Out, after the last pass), M = Σ_{{n,t}} Z ⊙ V, Z = A·∂Z·Aᵀ of each 2×2 tile t of ∂Z, V = Bᵀ·X·B of its 4×4 patch.");
         w.Line($"// Work item r (of 4) owns row r of the 4×4 ξ, M[i][4r … 4r + 3][o], summed over the pass's samples [N0, N1) in blocks of {blockRows} row(s) of");
         w.Line("// tiles: it transforms only its rows of V and Z (two rows of each patch, one or both rows of each tile), into this thread's");
         w.Line("// buffer, then adds their products. Four items whatever the thread count: the sums run in the same order on any.");

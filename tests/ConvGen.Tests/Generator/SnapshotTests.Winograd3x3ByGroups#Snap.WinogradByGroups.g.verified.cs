@@ -489,7 +489,7 @@ public unsafe partial class WinogradByGroups : global::ConvGen.INetwork
     }
 
     // ∂W[o,i,ΔY,ΔX] += Σ_{n,y,x} ∂Z[n,o,y,x] · X[n,i,y+ΔY,x+ΔX]   (layer 0, X zero-padded)
-    // Winograd F(3×3, 2×2): ∂W = Gᵀ·M·G (Back…Out, after the last pass), M = Σ_{n,t} Z ⊙ V, Z = A·∂Z·Aᵀ of each 2×2 tile t of ∂Z, V = Bᵀ·X·B of its 4×4 patch.
+    // Winograd F(3×3, 2×2): ∂W = Gᵀ·M·G (Back2Out, after the last pass), M = Σ_{n,t} Z ⊙ V, Z = A·∂Z·Aᵀ of each 2×2 tile t of ∂Z, V = Bᵀ·X·B of its 4×4 patch.
     // Work item r (of 4) owns row r of the 4×4 ξ, M[i][4r … 4r + 3][o], summed over the pass's samples [N0, N1) in blocks of 1 row(s) of
     // tiles: it transforms only its rows of V and Z (two rows of each patch, one or both rows of each tile), into this thread's
     // buffer, then adds their products. Four items whatever the thread count: the sums run in the same order on any.
