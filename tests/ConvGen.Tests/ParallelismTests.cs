@@ -134,13 +134,16 @@ public sealed unsafe class ParallelismTests
         using var threads = new MaxThreadsScope(2);
         Parallelism.HandOffNanoseconds = 0;
         int* log = stackalloc int[1 + 3 * 16];
-        for (int call = 0; call < 200; call++)
+        // Samples above 20 µs are not taken (a descheduled thread), nor those of a worker that had stopped spinning; on
+        // a loaded machine (CI's run next to a build) all of 200 calls were once refused, so calls go on, up to
+        // 20,000, until one is taken.
+        for (int call = 0; call < 200 || (Parallelism.HandOffNanoseconds == 0 && call < 20_000); call++)
         {
             log[0] = 0;
             Parallelism.For(1 << 20, &Record, log, 1); // split whatever the hand-off
             Assert.Equal(2, log[0]);
         }
-        // Samples above 20 µs are not taken (a descheduled thread); a cross-core hand-off is well below.
+        // A cross-core hand-off is well below 20 µs.
         Assert.InRange(Parallelism.HandOffNanoseconds, 1, 20_000);
     }
 
