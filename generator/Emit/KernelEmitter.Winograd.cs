@@ -55,9 +55,14 @@ internal sealed partial class KernelEmitter
         var y = s.To;
         int inputs = l.Input.C, outputs = l.Output.C, groups = outputs / 32;
         int rows = y.H / 2, tiles = y.W / 2;
-        long xiU = (long)outputs * inputs, xiV = (long)tiles * inputs;
+        long xiU = (long)outputs * inputs, xiV = (long)tiles * inputs, sampleTiles = (long)rows * tiles;
         string u = $"f->{ConvStep.WinogradPointer(s.WeightPointer)}";
+        // By rows, products and output transforms take a row's tiles in register tiles; by groups, the products take
+        // the sample's tiles as one run across rows (V laid out [ξ][t][i]), so a narrow layer's tiles go 3 at a time
+        // rather than 2 (4 tiles per row: 2 + 2 by rows, 16 per sample: 3·4 + 2 + 2), and the output transforms a row.
         var runs = WinogradRuns(tiles);
+        var productRuns = s.WinogradGroupsOutermost ? WinogradRuns((int)sampleTiles) : runs;
+        long xiInput = s.WinogradGroupsOutermost ? sampleTiles * inputs : xiV; // ξ apart in V as the input transform writes it
         string formula = ConvFormula(l);
 
         w.Line($"// {formula}");
@@ -68,9 +73,9 @@ internal sealed partial class KernelEmitter
 
         // One call (or two) per register tile of a row: a run of one tile with constant offsets, else a loop over tx.
         // at(pointer, floats per tile) is the pointer at the tile.
-        void EachRun(Func<int, Func<string, int, string>, string> calls)
+        void EachRun(List<(int First, int End, int Tiles)> cut, Func<int, Func<string, int, string>, string> calls)
         {
-            foreach (var (first, end, count) in runs)
+            foreach (var (first, end, count) in cut)
             {
                 bool loop = end - first > count;
                 string body = calls(count, (p, k) => loop ? $"{p} + tx * {k}" : first == 0 ? p : $"{p} + {first * k}");
@@ -110,15 +115,15 @@ internal sealed partial class KernelEmitter
             w.Line($"float* u = {u} + og * {inputs * 32};");
             w.Line(bias);
             w.Line(output);
-            EachRun((count, at) => $"{name}Products{count}(u, {at("v", inputs)}, m); {name}Output{count}(m, b, {at("y", 16)});");
+            EachRun(runs, (count, at) => $"{name}Products{count}(u, {at("v", inputs)}, m); {name}Output{count}(m, b, {at("y", 16)});");
             w.Close();
             w.Close();
             w.Close();
         }
         else
         {
-            long sampleFloats = 16 * xiV * rows, sampleTiles = (long)rows * tiles;
-            w.Line($"float[] tiles = global::ConvGen.Workspace.Ensure(ref t_winogradTiles, {N(sampleFloats + 16 * sampleTiles * 32 + 16)}); // V[ty][ξ][tile][i], then M[ξ][ty·tile][o], of one sample, from a 64-byte boundary");
+            long sampleFloats = 16 * xiV * rows;
+            w.Line($"float[] tiles = global::ConvGen.Workspace.Ensure(ref t_winogradTiles, {N(sampleFloats + 16 * sampleTiles * 32 + 16)}); // V[ξ][t][i], then M[ξ][t][o], of one sample (t = ty·{tiles} + tile), from a 64-byte boundary");
             w.Open("fixed (float* pinned = tiles)");
             w.Line("float* vs = (float*)(((nint)pinned + 63) & ~(nint)63);");
             w.Line($"float* ms = vs + {N(sampleFloats)};");
@@ -126,22 +131,20 @@ internal sealed partial class KernelEmitter
             w.Open("for (int item = begin; item < end; item++)");
             w.Line($"int og = item % {groups}, n = item / {groups};");
             w.Open("if (n != sample)");
-            w.Line($"for (int ty = 0; ty < {rows}; ty++) {name}Input({Sample(grid)} + ty * {2 * grid.RowStride}, vs + ty * {N(16 * xiV)});");
+            w.Line($"for (int ty = 0; ty < {rows}; ty++) {name}Input({Sample(grid)} + ty * {2 * grid.RowStride}, vs + ty * {N(xiV)});");
             w.Line("sample = n;");
             w.Close();
             w.Open("for (int xi = 0; xi < 16; xi++)");
             w.Line($"float* u = {u} + xi * {N(xiU)} + og * {inputs * 32};");
-            w.Open($"for (int ty = 0; ty < {rows}; ty++)");
-            w.Line($"float* v = vs + ty * {N(16 * xiV)} + xi * {N(xiV)};");
-            w.Line($"float* m = ms + (xi * {N(sampleTiles)} + ty * {tiles}) * 32;");
-            EachRun((count, at) => $"{name}Products{count}(u, {at("v", inputs)}, {at("m", 32)});");
-            w.Close();
+            w.Line($"float* v = vs + xi * {N(xiInput)};");
+            w.Line($"float* m = ms + xi * {N(sampleTiles * 32)};");
+            EachRun(productRuns, (count, at) => $"{name}Products{count}(u, {at("v", inputs)}, {at("m", 32)});");
             w.Close();
             w.Line(bias);
             w.Open($"for (int ty = 0; ty < {rows}; ty++)");
             w.Line(output);
             w.Line($"float* m = ms + ty * {tiles * 32};");
-            EachRun((count, at) => $"{name}Output{count}({at("m", 32)}, b, {at("y", 16)});");
+            EachRun(runs, (count, at) => $"{name}Output{count}({at("m", 32)}, b, {at("y", 16)});");
             w.Close();
             w.Close();
             w.Close();
@@ -150,7 +153,7 @@ internal sealed partial class KernelEmitter
         w.Line();
 
         // Input transform.
-        w.Line($"// V[ξ][tile][i] = (Bᵀ·X·B)[ξ] for the 4×4 patch at rows 2·ty … 2·ty + 3, columns 2·tile … 2·tile + 3 of the zero-padded grid; 8 channels per vector.");
+        w.Line($"// V[ξ][tile][i] = (Bᵀ·X·B)[ξ] for the 4×4 patch at rows 2·ty … 2·ty + 3, columns 2·tile … 2·tile + 3 of the zero-padded grid (ξ {N(xiInput)} floats apart); 8 channels per vector.");
         w.Line(Hot);
         w.Open($"private static void {name}Input(float* x, float* v)");
         w.Open($"for (int ib = 0; ib < {inputs / 8}; ib++)");
@@ -165,16 +168,22 @@ internal sealed partial class KernelEmitter
             w.Line($"Vector256<float> t0{c} = d0 - d2, t1{c} = d1 + d2, t2{c} = d2 - d1, t3{c} = d1 - d3;");
         }
         for (int r = 0; r < 4; r++)
-            w.Line($"Avx.Store(o + {(r * 4 + 0) * xiV}, t{r}0 - t{r}2); Avx.Store(o + {(r * 4 + 1) * xiV}, t{r}1 + t{r}2); Avx.Store(o + {(r * 4 + 2) * xiV}, t{r}2 - t{r}1); Avx.Store(o + {(r * 4 + 3) * xiV}, t{r}1 - t{r}3);");
+            w.Line($"Avx.Store(o + {(r * 4 + 0) * xiInput}, t{r}0 - t{r}2); Avx.Store(o + {(r * 4 + 1) * xiInput}, t{r}1 + t{r}2); Avx.Store(o + {(r * 4 + 2) * xiInput}, t{r}2 - t{r}1); Avx.Store(o + {(r * 4 + 3) * xiInput}, t{r}1 - t{r}3);");
         w.Close();
         w.Close();
         w.Close();
         w.Line();
 
-        foreach (int count in runs.Select(r => r.Tiles))
+        foreach (int count in productRuns.Concat(runs).Select(r => r.Tiles).Distinct())
         {
             // The products of one register tile: for all 16 ξ by rows, for the caller's ξ by groups.
             bool byGroups = s.WinogradGroupsOutermost;
+            if (productRuns.Any(r => r.Tiles == count)) EmitProducts(count, byGroups);
+            if (runs.Any(r => r.Tiles == count)) EmitOutput(count, byGroups);
+        }
+
+        void EmitProducts(int count, bool byGroups)
+        {
             w.Line(byGroups
                 ? $"// M[t][o] = Σ_i V[t][i] · U[i][o] at one ξ for {count} tile(s) × 32 output channels: acc[block][tile] += U[block] · broadcast(V[tile]), {inputs} deep."
                 : $"// M[ξ][t][o] = Σ_i V[ξ][t][i] · U[ξ][i][o] for {count} tile(s) × 32 output channels, ξ = 0 … 15: acc[block][tile] += U[block] · broadcast(V[tile]), {inputs} deep.");
@@ -194,7 +203,10 @@ internal sealed partial class KernelEmitter
             if (!byGroups) w.Close();
             w.Close();
             w.Line();
+        }
 
+        void EmitOutput(int count, bool byGroups)
+        {
             // The output transform, bias and activation; M's ξ apart by one register tile, or by groups the sample's tiles.
             long xiM = byGroups ? (long)rows * tiles * 32 : count * 32;
             string Act(string v) => Apply(s.Activation, v, true);

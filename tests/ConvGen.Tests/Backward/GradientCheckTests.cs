@@ -141,6 +141,25 @@ public sealed class GradientCheckTests
     }
 
     /// <summary>
+    /// A Winograd layer whose transformed weights are over 1 MiB (128 × 160 × 16 floats) runs by groups of 32 outputs,
+    /// its products over the sample's 4 × 4 tiles as one run across rows (register tiles of 3 tiles, the last two of 2,
+    /// so tiles 3–5 and 9–11 span two rows); its backward-data kernel (160 → 128) too. Forward against the reference,
+    /// gradients against the reference backward and by finite differences.
+    /// </summary>
+    [Fact]
+    [Trait("Category", "Correctness")]
+    public void WinogradByGroupsRunsAcrossRowsMatchTheReference()
+    {
+        var spec = new NetworkSpec("WinogradAcrossRows", 128, 8, 8, [new ConvSpec(3, 3, 128, 160, Pad: 1), new ActivationSpec(RefActivationKind.Relu)]);
+        var (code, network) = Generate(spec, "ConvGen.Dynamic.WinogradAcrossRows");
+        Assert.Contains("Products3(u, v + tx * 128, m + tx * 32)", code);
+        Assert.Contains("Products3(u, v + tx * 160, m + tx * 32)", code);
+        string? failure = NetworkCheck.Check(network, spec, batch: 2, seed: 3400)
+            ?? GradientCheck.Check(network, spec, batch: 2, seed: 3401, probes: 2);
+        if (failure is not null) Assert.Fail(failure);
+    }
+
+    /// <summary>
     /// A small dense weight (at most 16,384 packed floats, one sample within a pass) is summed in 8 chunks of the
     /// batch's ∂Z rows, each into its own partial sums with the bias from the same rows, added in chunk order. Chunks
     /// that begin and end inside a sample (3 samples × 10 rows; one sample's 24 rows): checked whole against the

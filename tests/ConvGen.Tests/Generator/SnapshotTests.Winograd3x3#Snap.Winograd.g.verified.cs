@@ -304,7 +304,7 @@ public unsafe partial class Winograd : global::ConvGen.INetwork
         }
     }
 
-    // V[ξ][tile][i] = (Bᵀ·X·B)[ξ] for the 4×4 patch at rows 2·ty … 2·ty + 3, columns 2·tile … 2·tile + 3 of the zero-padded grid; 8 channels per vector.
+    // V[ξ][tile][i] = (Bᵀ·X·B)[ξ] for the 4×4 patch at rows 2·ty … 2·ty + 3, columns 2·tile … 2·tile + 3 of the zero-padded grid (ξ 96 floats apart); 8 channels per vector.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Step1Input(float* x, float* v)
     {
@@ -648,7 +648,7 @@ public unsafe partial class Winograd : global::ConvGen.INetwork
         }
     }
 
-    // V[ξ][tile][i] = (Bᵀ·X·B)[ξ] for the 4×4 patch at rows 2·ty … 2·ty + 3, columns 2·tile … 2·tile + 3 of the zero-padded grid; 8 channels per vector.
+    // V[ξ][tile][i] = (Bᵀ·X·B)[ξ] for the 4×4 patch at rows 2·ty … 2·ty + 3, columns 2·tile … 2·tile + 3 of the zero-padded grid (ξ 96 floats apart); 8 channels per vector.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Back4Input(float* x, float* v)
     {

@@ -294,7 +294,7 @@ public unsafe partial class WinogradByGroups : global::ConvGen.INetwork
     private static void Step1Avx(void* state, int begin, int end)
     {
         var f = (Frame*)state;
-        float[] tiles = global::ConvGen.Workspace.Ensure(ref t_winogradTiles, 2576); // V[ty][ξ][tile][i], then M[ξ][ty·tile][o], of one sample, from a 64-byte boundary
+        float[] tiles = global::ConvGen.Workspace.Ensure(ref t_winogradTiles, 2576); // V[ξ][t][i], then M[ξ][t][o], of one sample (t = ty·1 + tile), from a 64-byte boundary
         fixed (float* pinned = tiles)
         {
             float* vs = (float*)(((nint)pinned + 63) & ~(nint)63);
@@ -305,18 +305,15 @@ public unsafe partial class WinogradByGroups : global::ConvGen.INetwork
                 int og = item % 5, n = item / 5;
                 if (n != sample)
                 {
-                    for (int ty = 0; ty < 1; ty++) Step1Input(f->T1 + (nint)n * 2048 + ty * 64, vs + ty * 2048);
+                    for (int ty = 0; ty < 1; ty++) Step1Input(f->T1 + (nint)n * 2048 + ty * 64, vs + ty * 128);
                     sample = n;
                 }
                 for (int xi = 0; xi < 16; xi++)
                 {
                     float* u = f->L0WU + xi * 20480 + og * 4096;
-                    for (int ty = 0; ty < 1; ty++)
-                    {
-                        float* v = vs + ty * 2048 + xi * 128;
-                        float* m = ms + (xi * 1 + ty * 1) * 32;
-                        Step1Products1(u, v, m);
-                    }
+                    float* v = vs + xi * 128;
+                    float* m = ms + xi * 32;
+                    Step1Products1(u, v, m);
                 }
                 float* b = f->L0B + og * 32;
                 for (int ty = 0; ty < 1; ty++)
@@ -329,7 +326,7 @@ public unsafe partial class WinogradByGroups : global::ConvGen.INetwork
         }
     }
 
-    // V[ξ][tile][i] = (Bᵀ·X·B)[ξ] for the 4×4 patch at rows 2·ty … 2·ty + 3, columns 2·tile … 2·tile + 3 of the zero-padded grid; 8 channels per vector.
+    // V[ξ][tile][i] = (Bᵀ·X·B)[ξ] for the 4×4 patch at rows 2·ty … 2·ty + 3, columns 2·tile … 2·tile + 3 of the zero-padded grid (ξ 128 floats apart); 8 channels per vector.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Step1Input(float* x, float* v)
     {
@@ -827,7 +824,7 @@ public unsafe partial class WinogradByGroups : global::ConvGen.INetwork
     private static void Back4Avx(void* state, int begin, int end)
     {
         var f = (Frame*)state;
-        float[] tiles = global::ConvGen.Workspace.Ensure(ref t_winogradTiles, 3088); // V[ty][ξ][tile][i], then M[ξ][ty·tile][o], of one sample, from a 64-byte boundary
+        float[] tiles = global::ConvGen.Workspace.Ensure(ref t_winogradTiles, 3088); // V[ξ][t][i], then M[ξ][t][o], of one sample (t = ty·1 + tile), from a 64-byte boundary
         fixed (float* pinned = tiles)
         {
             float* vs = (float*)(((nint)pinned + 63) & ~(nint)63);
@@ -838,18 +835,15 @@ public unsafe partial class WinogradByGroups : global::ConvGen.INetwork
                 int og = item % 4, n = item / 4;
                 if (n != sample)
                 {
-                    for (int ty = 0; ty < 1; ty++) Back4Input(f->G2 + (nint)n * 2560 + ty * 64, vs + ty * 2560);
+                    for (int ty = 0; ty < 1; ty++) Back4Input(f->G2 + (nint)n * 2560 + ty * 64, vs + ty * 160);
                     sample = n;
                 }
                 for (int xi = 0; xi < 16; xi++)
                 {
                     float* u = f->L0WTU + xi * 20480 + og * 5120;
-                    for (int ty = 0; ty < 1; ty++)
-                    {
-                        float* v = vs + ty * 2560 + xi * 160;
-                        float* m = ms + (xi * 1 + ty * 1) * 32;
-                        Back4Products1(u, v, m);
-                    }
+                    float* v = vs + xi * 160;
+                    float* m = ms + xi * 32;
+                    Back4Products1(u, v, m);
                 }
                 float* b = null;
                 for (int ty = 0; ty < 1; ty++)
@@ -862,7 +856,7 @@ public unsafe partial class WinogradByGroups : global::ConvGen.INetwork
         }
     }
 
-    // V[ξ][tile][i] = (Bᵀ·X·B)[ξ] for the 4×4 patch at rows 2·ty … 2·ty + 3, columns 2·tile … 2·tile + 3 of the zero-padded grid; 8 channels per vector.
+    // V[ξ][tile][i] = (Bᵀ·X·B)[ξ] for the 4×4 patch at rows 2·ty … 2·ty + 3, columns 2·tile … 2·tile + 3 of the zero-padded grid (ξ 160 floats apart); 8 channels per vector.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Back4Input(float* x, float* v)
     {
