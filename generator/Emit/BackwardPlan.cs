@@ -371,13 +371,14 @@ internal sealed class BackwardPlan
                 Masks.Add((weight, mask));
             }
             // Over the padded copy, recorded where the forward kernel read a view (this kernel reads the padding).
-            var weightGrad = new ConvWeightGradStep(l, c.PaddedCopy ?? c.From, weightGz, weight.GradientPointer, mask, chunked ? bias?.GradientPointer : null, c.Zeros)
+            var input = c.PaddedCopy ?? c.From;
+            var weightGrad = new ConvWeightGradStep(l, input, weightGz, weight.GradientPointer, mask, chunked ? bias?.GradientPointer : null, c.Zeros)
             {
                 Chunked = chunked,
                 PartialOffset = PartialSumFloats,
-                // Where the Winograd forward kernel's grid is the input recorded (X zero-padded, in NCHW8c; not an
+                // Where the input it reads is the Winograd forward kernel's grid (X zero-padded, in NCHW8c; not an
                 // unpadded NCHW input, which the forward copies into a grid of its own).
-                Winograd = !chunked && c.Winograd is not null && c.PaddedCopy is null && c.From == c.Winograd && weightGz.Blocked,
+                Winograd = !chunked && input == c.Winograd && weightGz.Blocked,
             };
             if (chunked) PartialSumFloats += ConvWeightGradStep.WeightGradChunks * weightGrad.ChunkFloats;
             Steps.Add(weightGrad);
