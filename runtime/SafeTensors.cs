@@ -82,8 +82,10 @@ public static class SafeTensors
                 var p = parameters[i] ?? throw new ArgumentException($"parameters[{i}] is null.", nameof(parameters));
                 if (!names.Add(p.Name))
                     throw new ArgumentException($"Two parameters are named '{p.Name}'; a safetensors file holds each name once.", nameof(parameters));
-                if (p.Name == "__metadata__" || System.Text.Unicode.Utf8.FromUtf16(p.Name, new byte[Encoding.UTF8.GetMaxByteCount(p.Name.Length)], out _, out _, replaceInvalidSequences: false) != OperationStatus.Done)
-                    throw new ArgumentException($"Parameter name '{p.Name}' cannot be stored: {(p.Name == "__metadata__" ? "the format reserves it" : "it holds a lone UTF-16 surrogate, which has no UTF-8 form")}.", nameof(parameters));
+                if (p.Name == "__metadata__")
+                    throw new ArgumentException($"Parameter name '{p.Name}' cannot be stored: the format reserves it.", nameof(parameters));
+                if (System.Text.Unicode.Utf8.FromUtf16(p.Name, new byte[Encoding.UTF8.GetMaxByteCount(p.Name.Length)], out _, out _, replaceInvalidSequences: false) != OperationStatus.Done)
+                    throw new ArgumentException($"Parameter name '{p.Name}' cannot be stored: it holds a lone UTF-16 surrogate, which has no UTF-8 form.", nameof(parameters));
                 json.WriteStartObject(p.Name);
                 json.WriteString("dtype", "F32");
                 json.WriteStartArray("shape");

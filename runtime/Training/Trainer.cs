@@ -253,8 +253,8 @@ public sealed class Trainer
                 nameof(images));
         // Before any Forward, and with the sample's index in the whole set (the loss would count within a batch).
         CheckLabels(labels, network.OutputLength, "sample", nameof(labels));
-        var output = new float[checked(Math.Min(batchSize, labels.Length) * network.OutputLength)];
-        return EvaluateCore(network, images, labels, Math.Min(batchSize, labels.Length), output);
+        int batch = Math.Min(batchSize, labels.Length);
+        return EvaluateCore(network, images, labels, batch, new float[checked(batch * network.OutputLength)]);
     }
 
     /// <summary>Evaluates <paramref name="network"/> on <paramref name="data"/>; see <see cref="Evaluate(INetwork, ReadOnlySpan{float}, ReadOnlySpan{byte}, int)"/>.</summary>
