@@ -32,6 +32,48 @@ internal sealed partial class KernelEmitter
     }
 
     /// <summary>
+    /// Rows of tiles in one work item of a Winograd kernel by rows: the products then take the item's tiles as one run
+    /// across its rows, so fewer of them go 2 at a time, and a 2-tile register tile costs about 1.3× a 3-tile one per
+    /// tile (64→64 at 32×32: 16 tiles per row, 3·4 + 2 + 2; two rows, 32 tiles, 3·10 + 2). Up to 4 rows, the fewest
+    /// 2-tile register tiles per row, with the rows dividing the sample's, at least two items per sample (both threads
+    /// busy at batch 1), and the item's transformed input, on the stack as one row's always was, within
+    /// <see cref="ConvStep.WinogradRowBytes"/> (so a thread with a 256 KiB stack still runs it); by groups, every row of
+    /// the sample.
+    /// </summary>
+    internal static int WinogradRowsPerItem(ConvStep s)
+    {
+        int rows = s.To.H / 2, tiles = s.To.W / 2;
+        if (s.WinogradGroupsOutermost) return rows;
+        static double TwosPerRow(int rowCount, int tiles) => (double)WinogradRuns(rowCount * tiles).Where(run => run.Tiles == 2).Sum(run => (run.End - run.First) / 2) / rowCount;
+        long rowBytes = 16L * tiles * s.Layer.Input.C * 4;
+        int best = 1;
+        for (int r = 2; r <= 4; r++)
+            if (rows % r == 0 && rows / r >= 2 && r * rowBytes <= ConvStep.WinogradRowBytes && TwosPerRow(r, tiles) < TwosPerRow(best, tiles))
+                best = r;
+        return best;
+    }
+
+    /// <summary>
+    /// The register tiles of an item's runs (over its rows of <paramref name="tiles"/> tiles each) as the kernel by rows
+    /// calls them: consecutive tiles of one size within one row as a loop; one that crosses into the next row alone,
+    /// with Split its tiles in the first row.
+    /// </summary>
+    private static List<(int First, int End, int Tiles, int Row, int Split)> WinogradRowSegments(List<(int First, int End, int Tiles)> runs, int tiles)
+    {
+        var segments = new List<(int First, int End, int Tiles, int Row, int Split)>();
+        foreach (var (first, end, count) in runs)
+            for (int t = first; t < end; t += count)
+            {
+                int row = t / tiles, split = (t + count - 1) / tiles == row ? 0 : (row + 1) * tiles - t;
+                int n = segments.Count;
+                if (split == 0 && n > 0 && segments[n - 1] is { Split: 0 } last && last.Tiles == count && last.Row == row && last.End == t)
+                    segments[n - 1] = last with { End = t + count };
+                else segments.Add((t, t + count, count, row, split));
+            }
+        return segments;
+    }
+
+    /// <summary>
     /// The per-thread buffer of transformed tiles (the by-groups Winograd kernels' input tiles and products, the Winograd
     /// weight gradients' blocks of tiles), declared once per class: the kernels run one after another, so they share
     /// it, grown to the largest.
@@ -54,15 +96,20 @@ internal sealed partial class KernelEmitter
         var grid = s.Winograd!;
         var y = s.To;
         int inputs = l.Input.C, outputs = l.Output.C, groups = outputs / 32;
-        int rows = y.H / 2, tiles = y.W / 2;
+        int rows = y.H / 2, tiles = y.W / 2, itemRows = WinogradRowsPerItem(s), itemTiles = itemRows * tiles;
         long xiU = (long)outputs * inputs, xiV = (long)tiles * inputs, sampleTiles = (long)rows * tiles;
         string u = $"f->{ConvStep.WinogradPointer(s.WeightPointer)}";
-        // By rows, products and output transforms take a row's tiles in register tiles; by groups, the products take
-        // the sample's tiles as one run across rows (V laid out [ξ][t][i]), so a narrow layer's tiles go 3 at a time
-        // rather than 2 (4 tiles per row: 2 + 2 by rows, 16 per sample: 3·4 + 2 + 2), and the output transforms a row.
+        // The products take an item's tiles (V laid out [ξ][t][i] over its rows: by groups the sample's, by rows
+        // WinogradRowsPerItem's) as one run across rows, so a narrow layer's tiles go 3 at a time rather than 2 (4 tiles
+        // per row: 2 + 2 a row, 16 per sample: 3·4 + 2 + 2); by groups the output transforms a row at a time, by rows
+        // each register tile's (split where it crosses into the next row).
         var runs = WinogradRuns(tiles);
-        var productRuns = s.WinogradGroupsOutermost ? WinogradRuns((int)sampleTiles) : runs;
-        long xiInput = s.WinogradGroupsOutermost ? sampleTiles * inputs : xiV; // ξ apart in V as the input transform writes it
+        var productRuns = WinogradRuns(itemTiles);
+        var segments = WinogradRowSegments(productRuns, tiles);
+        long xiInput = (long)itemTiles * inputs; // ξ apart in V as the input transform writes it
+        // By rows, ξ an odd number of cache lines apart, so that V's 16 rows spread over L1's sets: 64→64 at 32×32 put
+        // them 4 KiB apart (16 tiles × 64 inputs), all 16 in the same sets of the 12-way L1 (see WinogradRowsPerItem).
+        if (!s.WinogradGroupsOutermost && xiInput / 16 % 2 == 0) xiInput += 16;
         string formula = ConvFormula(l);
 
         w.Line($"// {formula}");
@@ -106,16 +153,33 @@ internal sealed partial class KernelEmitter
         w.Line("var f = (Frame*)state;");
         if (!s.WinogradGroupsOutermost)
         {
-            w.Line($"float* v = stackalloc float[{N(16 * xiV)}]; // V[ξ][tile][i] of one row of tiles (at most ConvStep.WinogradRowBytes)");
-            w.Line($"float* m = stackalloc float[{16 * runs.Max(r => r.Tiles) * 32}]; // M[ξ][tile][o] of one register tile: Σ_i V·U");
+            w.Line(itemRows == 1 ? $"float* v = stackalloc float[{N(16 * xiInput)}]; // V[ξ][tile][i] of one row of tiles (ξ {N(xiInput)} floats apart; at most ConvStep.WinogradRowBytes, and a cache line per ξ)"
+                : $"float* v = stackalloc float[{N(16 * xiInput)}]; // V[ξ][t][i] of {itemRows} rows of tiles, t = row·{tiles} + tile (ξ {N(xiInput)} floats apart; at most ConvStep.WinogradRowBytes, and a cache line per ξ)");
+            w.Line($"float* m = stackalloc float[{16 * productRuns.Max(r => r.Tiles) * 32}]; // M[ξ][tile][o] of one register tile: Σ_i V·U");
             w.Open("for (int item = begin; item < end; item++)");
-            w.Line($"int ty = item % {rows}, n = item / {rows};");
-            w.Line($"{name}Input({Sample(grid)} + ty * {2 * grid.RowStride}, v);");
+            w.Line(itemRows == 1 ? $"int ty = item % {rows}, n = item / {rows};" : $"int ty = item % {rows / itemRows} * {itemRows}, n = item / {rows / itemRows};");
+            w.Line(itemRows == 1 ? $"{name}Input({Sample(grid)} + ty * {2 * grid.RowStride}, v);"
+                : $"for (int r = 0; r < {itemRows}; r++) {name}Input({Sample(grid)} + (ty + r) * {2 * grid.RowStride}, v + r * {N(xiV)});");
             w.Open($"for (int og = 0; og < {groups}; og++)");
             w.Line($"float* u = {u} + og * {inputs * 32};");
             w.Line(bias);
             w.Line(output);
-            EachRun(runs, (count, at) => $"{name}Products{count}(u, {at("v", inputs)}, m); {name}Output{count}(m, b, {at("y", 16)});");
+            foreach (var (first, end, count, row, split) in segments)
+            {
+                string yRow = row == 0 ? "y" : $"y + {row * 2 * y.RowStride}";
+                if (split > 0)
+                {
+                    w.Line($"{name}Products{count}(u, {Plus("v", first * inputs)}, m); {name}Output{count}At{split}(m, b, {Plus("y", row * 2 * y.RowStride + (first - row * tiles) * 16)}, y + {(row + 1) * 2 * y.RowStride}); // across rows {row} and {row + 1}");
+                    continue;
+                }
+                if (end - first == count)
+                {
+                    w.Line($"{name}Products{count}(u, {Plus("v", first * inputs)}, m); {name}Output{count}(m, b, {Plus("y", row * 2 * y.RowStride + (first - row * tiles) * 16)});");
+                    continue;
+                }
+                string column = row == 0 ? "tx" : $"(tx - {row * tiles})";
+                w.Line($"for (int tx = {first}; tx < {end}; tx += {count}) {{ {name}Products{count}(u, v + tx * {inputs}, m); {name}Output{count}(m, b, {yRow} + {column} * 16); }}");
+            }
             w.Close();
             w.Close();
             w.Close();
@@ -174,12 +238,14 @@ internal sealed partial class KernelEmitter
         w.Close();
         w.Line();
 
-        foreach (int count in productRuns.Concat(runs).Select(r => r.Tiles).Distinct())
+        // The products of one register tile: for all 16 ξ by rows, for the caller's ξ by groups; the output transforms
+        // of a row's register tiles (by rows also of those split across rows).
+        bool byGroups = s.WinogradGroupsOutermost;
+        var outputKernels = byGroups ? runs.Select(r => (Tiles: r.Tiles, Split: 0)).Distinct().ToList() : segments.Select(g => (g.Tiles, g.Split)).Distinct().ToList();
+        foreach (int count in productRuns.Select(r => r.Tiles).Concat(outputKernels.Select(o => o.Tiles)).Distinct())
         {
-            // The products of one register tile: for all 16 ξ by rows, for the caller's ξ by groups.
-            bool byGroups = s.WinogradGroupsOutermost;
             if (productRuns.Any(r => r.Tiles == count)) EmitProducts(count, byGroups);
-            if (runs.Any(r => r.Tiles == count)) EmitOutput(count, byGroups);
+            foreach (var kernel in outputKernels.Where(o => o.Tiles == count).OrderBy(o => o.Split)) EmitOutput(count, byGroups, kernel.Split);
         }
 
         void EmitProducts(int count, bool byGroups)
@@ -189,7 +255,7 @@ internal sealed partial class KernelEmitter
                 : $"// M[ξ][t][o] = Σ_i V[ξ][t][i] · U[ξ][i][o] for {count} tile(s) × 32 output channels, ξ = 0 … 15: acc[block][tile] += U[block] · broadcast(V[tile]), {inputs} deep.");
             w.Line(Hot);
             w.Open($"private static void {name}Products{count}(float* u, float* v, float* m)");
-            if (!byGroups) w.Open($"for (int xi = 0; xi < 16; xi++, u += {N(xiU)}, v += {N(xiV)}, m += {count * 32})");
+            if (!byGroups) w.Open($"for (int xi = 0; xi < 16; xi++, u += {N(xiU)}, v += {N(xiInput)}, m += {count * 32})");
             for (int k = 0; k < WinogradBlocks; k++)
                 w.Line($"Vector256<float> {string.Join(", ", Range(count, t => $"a{k}_{t} = Vector256<float>.Zero"))};");
             w.Line($"Vector256<float> w0, {string.Join(", ", Range(count, t => $"v{t}"))};");
@@ -205,18 +271,20 @@ internal sealed partial class KernelEmitter
             w.Line();
         }
 
-        void EmitOutput(int count, bool byGroups)
+        void EmitOutput(int count, bool byGroups, int split)
         {
             // The output transform, bias and activation; M's ξ apart by one register tile, or by groups the sample's tiles.
             long xiM = byGroups ? (long)rows * tiles * 32 : count * 32;
             string Act(string v) => Apply(s.Activation, v, true);
-            w.Line($"// Y = Aᵀ·M·A + B[o], then the activation, for {count} tile(s) × 4 blocks: rows 2·ty and 2·ty + 1, columns 2·tile and 2·tile + 1.");
+            w.Line(split == 0
+                ? $"// Y = Aᵀ·M·A + B[o], then the activation, for {count} tile(s) × 4 blocks: rows 2·ty and 2·ty + 1, columns 2·tile and 2·tile + 1."
+                : $"// As {name}Output{count}, for a register tile whose first {split} tile(s) end one row of tiles (at y) and the rest start the next (at y2).");
             w.Line(Hot);
-            w.Open($"private static void {name}Output{count}(float* m, float* b, float* y)");
+            w.Open($"private static void {name}Output{count}{(split == 0 ? "" : $"At{split}")}(float* m, float* b, float* y{(split == 0 ? "" : ", float* y2")})");
             w.Open($"for (int t = 0; t < {count}; t++)");
             w.Open($"for (int k = 0; k < {WinogradBlocks}; k++)");
             w.Line("float* p = m + t * 32 + k * 8;");
-            w.Line("float* q = y + k * " + y.PlaneStride + " + t * 16;");
+            w.Line(split == 0 ? $"float* q = y + k * {y.PlaneStride} + t * 16;" : $"float* q = (t < {split} ? y + t * 16 : y2 + (t - {split}) * 16) + k * {y.PlaneStride};");
             w.Line(s.BiasPointer is null ? "Vector256<float> bias = Vector256<float>.Zero;" : "Vector256<float> bias = Avx.LoadVector256(b + k * 8);");
             string L(int xi) => $"Avx.LoadVector256(p + {xi * xiM})";
             // Aᵀ·M: row 0 = M0 + M1 + M2, row 1 = M1 − M2 − M3 (rows of M, one column c at a time).
@@ -247,10 +315,10 @@ internal sealed partial class KernelEmitter
         }
         else
         {
-            w.Line($"int ty = item % {rows}, n = item / {rows};");
+            w.Line(itemRows == 1 ? $"int ty = item % {rows}, n = item / {rows};" : $"int ty = item % {rows / itemRows} * {itemRows}, n = item / {rows / itemRows};");
             w.Line($"float* x = {Sample(grid)};");
             w.Line($"float* y = {Sample(y)};");
-            w.Open("for (int oy = 2 * ty; oy < 2 * ty + 2; oy++)");
+            w.Open($"for (int oy = 2 * ty; oy < 2 * ty + {2 * itemRows}; oy++)");
             w.Open($"for (int o = 0; o < {outputs}; o++)");
         }
         w.Open($"for (int ox = 0; ox < {y.W}; ox++)");

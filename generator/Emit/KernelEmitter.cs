@@ -74,7 +74,7 @@ internal sealed partial class KernelEmitter(CodeWriter w, ExecutionPlan plan)
         return step switch
         {
             ConvStep s when s.WinogradGroupsOutermost => BatchTimes(s.To.C / 32),
-            ConvStep s when s.Winograd is not null => BatchTimes(s.To.H / 2),
+            ConvStep s when s.Winograd is not null => BatchTimes(s.To.H / 2 / WinogradRowsPerItem(s)),
             ConvStep s when s.Planar => BatchTimes(s.To.C * ((s.To.H + PlanarRows(s) - 1) / PlanarRows(s))),
             ConvStep s when s.PlanarGemm => BatchTimes(GemmItems(s)),
             ConvStep s when s.PlanarOutput || s.RowsToBlocked => BatchTimes(s.To.H),

@@ -288,7 +288,7 @@ public unsafe partial class Winograd : global::ConvGen.INetwork
     private static void Step1Avx(void* state, int begin, int end)
     {
         var f = (Frame*)state;
-        float* v = stackalloc float[1536]; // V[ξ][tile][i] of one row of tiles (at most ConvStep.WinogradRowBytes)
+        float* v = stackalloc float[1792]; // V[ξ][tile][i] of one row of tiles (ξ 112 floats apart; at most ConvStep.WinogradRowBytes, and a cache line per ξ)
         float* m = stackalloc float[1536]; // M[ξ][tile][o] of one register tile: Σ_i V·U
         for (int item = begin; item < end; item++)
         {
@@ -304,7 +304,7 @@ public unsafe partial class Winograd : global::ConvGen.INetwork
         }
     }
 
-    // V[ξ][tile][i] = (Bᵀ·X·B)[ξ] for the 4×4 patch at rows 2·ty … 2·ty + 3, columns 2·tile … 2·tile + 3 of the zero-padded grid (ξ 96 floats apart); 8 channels per vector.
+    // V[ξ][tile][i] = (Bᵀ·X·B)[ξ] for the 4×4 patch at rows 2·ty … 2·ty + 3, columns 2·tile … 2·tile + 3 of the zero-padded grid (ξ 112 floats apart); 8 channels per vector.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Step1Input(float* x, float* v)
     {
@@ -323,10 +323,10 @@ public unsafe partial class Winograd : global::ConvGen.INetwork
                 Vector256<float> t02 = d0 - d2, t12 = d1 + d2, t22 = d2 - d1, t32 = d1 - d3;
                 d0 = Avx.LoadVector256(d + 24); d1 = Avx.LoadVector256(d + 88); d2 = Avx.LoadVector256(d + 152); d3 = Avx.LoadVector256(d + 216);
                 Vector256<float> t03 = d0 - d2, t13 = d1 + d2, t23 = d2 - d1, t33 = d1 - d3;
-                Avx.Store(o + 0, t00 - t02); Avx.Store(o + 96, t01 + t02); Avx.Store(o + 192, t02 - t01); Avx.Store(o + 288, t01 - t03);
-                Avx.Store(o + 384, t10 - t12); Avx.Store(o + 480, t11 + t12); Avx.Store(o + 576, t12 - t11); Avx.Store(o + 672, t11 - t13);
-                Avx.Store(o + 768, t20 - t22); Avx.Store(o + 864, t21 + t22); Avx.Store(o + 960, t22 - t21); Avx.Store(o + 1056, t21 - t23);
-                Avx.Store(o + 1152, t30 - t32); Avx.Store(o + 1248, t31 + t32); Avx.Store(o + 1344, t32 - t31); Avx.Store(o + 1440, t31 - t33);
+                Avx.Store(o + 0, t00 - t02); Avx.Store(o + 112, t01 + t02); Avx.Store(o + 224, t02 - t01); Avx.Store(o + 336, t01 - t03);
+                Avx.Store(o + 448, t10 - t12); Avx.Store(o + 560, t11 + t12); Avx.Store(o + 672, t12 - t11); Avx.Store(o + 784, t11 - t13);
+                Avx.Store(o + 896, t20 - t22); Avx.Store(o + 1008, t21 + t22); Avx.Store(o + 1120, t22 - t21); Avx.Store(o + 1232, t21 - t23);
+                Avx.Store(o + 1344, t30 - t32); Avx.Store(o + 1456, t31 + t32); Avx.Store(o + 1568, t32 - t31); Avx.Store(o + 1680, t31 - t33);
             }
         }
     }
@@ -335,7 +335,7 @@ public unsafe partial class Winograd : global::ConvGen.INetwork
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Step1Products3(float* u, float* v, float* m)
     {
-        for (int xi = 0; xi < 16; xi++, u += 1024, v += 96, m += 96)
+        for (int xi = 0; xi < 16; xi++, u += 1024, v += 112, m += 96)
         {
             Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = Vector256<float>.Zero, a0_2 = Vector256<float>.Zero;
             Vector256<float> a1_0 = Vector256<float>.Zero, a1_1 = Vector256<float>.Zero, a1_2 = Vector256<float>.Zero;
@@ -632,7 +632,7 @@ public unsafe partial class Winograd : global::ConvGen.INetwork
     private static void Back4Avx(void* state, int begin, int end)
     {
         var f = (Frame*)state;
-        float* v = stackalloc float[1536]; // V[ξ][tile][i] of one row of tiles (at most ConvStep.WinogradRowBytes)
+        float* v = stackalloc float[1792]; // V[ξ][tile][i] of one row of tiles (ξ 112 floats apart; at most ConvStep.WinogradRowBytes, and a cache line per ξ)
         float* m = stackalloc float[1536]; // M[ξ][tile][o] of one register tile: Σ_i V·U
         for (int item = begin; item < end; item++)
         {
@@ -648,7 +648,7 @@ public unsafe partial class Winograd : global::ConvGen.INetwork
         }
     }
 
-    // V[ξ][tile][i] = (Bᵀ·X·B)[ξ] for the 4×4 patch at rows 2·ty … 2·ty + 3, columns 2·tile … 2·tile + 3 of the zero-padded grid (ξ 96 floats apart); 8 channels per vector.
+    // V[ξ][tile][i] = (Bᵀ·X·B)[ξ] for the 4×4 patch at rows 2·ty … 2·ty + 3, columns 2·tile … 2·tile + 3 of the zero-padded grid (ξ 112 floats apart); 8 channels per vector.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Back4Input(float* x, float* v)
     {
@@ -667,10 +667,10 @@ public unsafe partial class Winograd : global::ConvGen.INetwork
                 Vector256<float> t02 = d0 - d2, t12 = d1 + d2, t22 = d2 - d1, t32 = d1 - d3;
                 d0 = Avx.LoadVector256(d + 24); d1 = Avx.LoadVector256(d + 88); d2 = Avx.LoadVector256(d + 152); d3 = Avx.LoadVector256(d + 216);
                 Vector256<float> t03 = d0 - d2, t13 = d1 + d2, t23 = d2 - d1, t33 = d1 - d3;
-                Avx.Store(o + 0, t00 - t02); Avx.Store(o + 96, t01 + t02); Avx.Store(o + 192, t02 - t01); Avx.Store(o + 288, t01 - t03);
-                Avx.Store(o + 384, t10 - t12); Avx.Store(o + 480, t11 + t12); Avx.Store(o + 576, t12 - t11); Avx.Store(o + 672, t11 - t13);
-                Avx.Store(o + 768, t20 - t22); Avx.Store(o + 864, t21 + t22); Avx.Store(o + 960, t22 - t21); Avx.Store(o + 1056, t21 - t23);
-                Avx.Store(o + 1152, t30 - t32); Avx.Store(o + 1248, t31 + t32); Avx.Store(o + 1344, t32 - t31); Avx.Store(o + 1440, t31 - t33);
+                Avx.Store(o + 0, t00 - t02); Avx.Store(o + 112, t01 + t02); Avx.Store(o + 224, t02 - t01); Avx.Store(o + 336, t01 - t03);
+                Avx.Store(o + 448, t10 - t12); Avx.Store(o + 560, t11 + t12); Avx.Store(o + 672, t12 - t11); Avx.Store(o + 784, t11 - t13);
+                Avx.Store(o + 896, t20 - t22); Avx.Store(o + 1008, t21 + t22); Avx.Store(o + 1120, t22 - t21); Avx.Store(o + 1232, t21 - t23);
+                Avx.Store(o + 1344, t30 - t32); Avx.Store(o + 1456, t31 + t32); Avx.Store(o + 1568, t32 - t31); Avx.Store(o + 1680, t31 - t33);
             }
         }
     }
@@ -679,7 +679,7 @@ public unsafe partial class Winograd : global::ConvGen.INetwork
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Back4Products3(float* u, float* v, float* m)
     {
-        for (int xi = 0; xi < 16; xi++, u += 1024, v += 96, m += 96)
+        for (int xi = 0; xi < 16; xi++, u += 1024, v += 112, m += 96)
         {
             Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = Vector256<float>.Zero, a0_2 = Vector256<float>.Zero;
             Vector256<float> a1_0 = Vector256<float>.Zero, a1_1 = Vector256<float>.Zero, a1_2 = Vector256<float>.Zero;
