@@ -54,6 +54,16 @@ internal sealed partial class KernelEmitter
     }
 
     /// <summary>
+    /// The distance between the 16 ξ of a transformed buffer (V, or M by groups) holding <paramref name="floats"/> each:
+    /// that, plus a cache line where it is a multiple of 128 bytes, so that the 16 spread over L1's sets. Unpadded,
+    /// 64→64 at 32×32 put V's ξ exactly 4 KiB apart (16 tiles × 64 inputs), all in the same sets of the 12-way L1.
+    /// Alternating runs, medians: that layer's forward at batch 1 went from 0.49 to 0.37 ms (with two rows per item),
+    /// 128→128 at 28×28 (V 7 KiB apart) from 1.24 to 1.12 ms, 256→256 at 14×14 by groups (V 49 KiB, M 6 KiB apart) from 1.26 to
+    /// 1.15 ms, all at 1 thread.
+    /// </summary>
+    private static long XiStride(long floats) => floats % 32 == 0 ? floats + 16 : floats;
+
+    /// <summary>
     /// The register tiles of an item's runs (over its rows of <paramref name="tiles"/> tiles each) as the kernel by rows
     /// calls them: consecutive tiles of one size within one row as a loop; one that crosses into the next row alone,
     /// with Split its tiles in the first row.
@@ -106,10 +116,8 @@ internal sealed partial class KernelEmitter
         var runs = WinogradRuns(tiles);
         var productRuns = WinogradRuns(itemTiles);
         var segments = WinogradRowSegments(productRuns, tiles);
-        long xiInput = (long)itemTiles * inputs; // ξ apart in V as the input transform writes it
-        // By rows, ξ an odd number of cache lines apart, so that V's 16 rows spread over L1's sets: 64→64 at 32×32 put
-        // them 4 KiB apart (16 tiles × 64 inputs), all 16 in the same sets of the 12-way L1 (see WinogradRowsPerItem).
-        if (!s.WinogradGroupsOutermost && xiInput / 16 % 2 == 0) xiInput += 16;
+        long xiInput = XiStride((long)itemTiles * inputs); // ξ apart in V as the input transform writes it
+        long xiSums = XiStride(sampleTiles * 32); // by groups, ξ apart in M
         string formula = ConvFormula(l);
 
         w.Line($"// {formula}");
@@ -186,8 +194,8 @@ internal sealed partial class KernelEmitter
         }
         else
         {
-            long sampleFloats = 16 * xiV * rows;
-            w.Line($"float[] tiles = global::ConvGen.Workspace.Ensure(ref t_winogradTiles, {N(sampleFloats + 16 * sampleTiles * 32 + 16)}); // V[ξ][t][i], then M[ξ][t][o], of one sample (t = ty·{tiles} + tile), from a 64-byte boundary");
+            long sampleFloats = 16 * xiInput;
+            w.Line($"float[] tiles = global::ConvGen.Workspace.Ensure(ref t_winogradTiles, {N(sampleFloats + 16 * xiSums + 16)}); // V[ξ][t][i], then M[ξ][t][o], of one sample (t = ty·{tiles} + tile), from a 64-byte boundary");
             w.Open("fixed (float* pinned = tiles)");
             w.Line("float* vs = (float*)(((nint)pinned + 63) & ~(nint)63);");
             w.Line($"float* ms = vs + {N(sampleFloats)};");
@@ -201,7 +209,7 @@ internal sealed partial class KernelEmitter
             w.Open("for (int xi = 0; xi < 16; xi++)");
             w.Line($"float* u = {u} + xi * {N(xiU)} + og * {inputs * 32};");
             w.Line($"float* v = vs + xi * {N(xiInput)};");
-            w.Line($"float* m = ms + xi * {N(sampleTiles * 32)};");
+            w.Line($"float* m = ms + xi * {N(xiSums)};");
             EachRun(productRuns, (count, at) => $"{name}Products{count}(u, {at("v", inputs)}, {at("m", 32)});");
             w.Close();
             w.Line(bias);
@@ -274,7 +282,7 @@ internal sealed partial class KernelEmitter
         void EmitOutput(int count, bool byGroups, int split)
         {
             // The output transform, bias and activation; M's ξ apart by one register tile, or by groups the sample's tiles.
-            long xiM = byGroups ? (long)rows * tiles * 32 : count * 32;
+            long xiM = byGroups ? xiSums : count * 32;
             string Act(string v) => Apply(s.Activation, v, true);
             w.Line(split == 0
                 ? $"// Y = Aᵀ·M·A + B[o], then the activation, for {count} tile(s) × 4 blocks: rows 2·ty and 2·ty + 1, columns 2·tile and 2·tile + 1."

@@ -294,11 +294,11 @@ public unsafe partial class WinogradByGroups : global::ConvGen.INetwork
     private static void Step1Avx(void* state, int begin, int end)
     {
         var f = (Frame*)state;
-        float[] tiles = global::ConvGen.Workspace.Ensure(ref t_winogradTiles, 2576); // V[ξ][t][i], then M[ξ][t][o], of one sample (t = ty·1 + tile), from a 64-byte boundary
+        float[] tiles = global::ConvGen.Workspace.Ensure(ref t_winogradTiles, 3088); // V[ξ][t][i], then M[ξ][t][o], of one sample (t = ty·1 + tile), from a 64-byte boundary
         fixed (float* pinned = tiles)
         {
             float* vs = (float*)(((nint)pinned + 63) & ~(nint)63);
-            float* ms = vs + 2048;
+            float* ms = vs + 2304;
             int sample = -1;
             for (int item = begin; item < end; item++)
             {
@@ -311,8 +311,8 @@ public unsafe partial class WinogradByGroups : global::ConvGen.INetwork
                 for (int xi = 0; xi < 16; xi++)
                 {
                     float* u = f->L0WU + xi * 20480 + og * 4096;
-                    float* v = vs + xi * 128;
-                    float* m = ms + xi * 32;
+                    float* v = vs + xi * 144;
+                    float* m = ms + xi * 48;
                     Step1Products1(u, v, m);
                 }
                 float* b = f->L0B + og * 32;
@@ -326,7 +326,7 @@ public unsafe partial class WinogradByGroups : global::ConvGen.INetwork
         }
     }
 
-    // V[ξ][tile][i] = (Bᵀ·X·B)[ξ] for the 4×4 patch at rows 2·ty … 2·ty + 3, columns 2·tile … 2·tile + 3 of the zero-padded grid (ξ 128 floats apart); 8 channels per vector.
+    // V[ξ][tile][i] = (Bᵀ·X·B)[ξ] for the 4×4 patch at rows 2·ty … 2·ty + 3, columns 2·tile … 2·tile + 3 of the zero-padded grid (ξ 144 floats apart); 8 channels per vector.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Step1Input(float* x, float* v)
     {
@@ -345,10 +345,10 @@ public unsafe partial class WinogradByGroups : global::ConvGen.INetwork
                 Vector256<float> t02 = d0 - d2, t12 = d1 + d2, t22 = d2 - d1, t32 = d1 - d3;
                 d0 = Avx.LoadVector256(d + 24); d1 = Avx.LoadVector256(d + 56); d2 = Avx.LoadVector256(d + 88); d3 = Avx.LoadVector256(d + 120);
                 Vector256<float> t03 = d0 - d2, t13 = d1 + d2, t23 = d2 - d1, t33 = d1 - d3;
-                Avx.Store(o + 0, t00 - t02); Avx.Store(o + 128, t01 + t02); Avx.Store(o + 256, t02 - t01); Avx.Store(o + 384, t01 - t03);
-                Avx.Store(o + 512, t10 - t12); Avx.Store(o + 640, t11 + t12); Avx.Store(o + 768, t12 - t11); Avx.Store(o + 896, t11 - t13);
-                Avx.Store(o + 1024, t20 - t22); Avx.Store(o + 1152, t21 + t22); Avx.Store(o + 1280, t22 - t21); Avx.Store(o + 1408, t21 - t23);
-                Avx.Store(o + 1536, t30 - t32); Avx.Store(o + 1664, t31 + t32); Avx.Store(o + 1792, t32 - t31); Avx.Store(o + 1920, t31 - t33);
+                Avx.Store(o + 0, t00 - t02); Avx.Store(o + 144, t01 + t02); Avx.Store(o + 288, t02 - t01); Avx.Store(o + 432, t01 - t03);
+                Avx.Store(o + 576, t10 - t12); Avx.Store(o + 720, t11 + t12); Avx.Store(o + 864, t12 - t11); Avx.Store(o + 1008, t11 - t13);
+                Avx.Store(o + 1152, t20 - t22); Avx.Store(o + 1296, t21 + t22); Avx.Store(o + 1440, t22 - t21); Avx.Store(o + 1584, t21 - t23);
+                Avx.Store(o + 1728, t30 - t32); Avx.Store(o + 1872, t31 + t32); Avx.Store(o + 2016, t32 - t31); Avx.Store(o + 2160, t31 - t33);
             }
         }
     }
@@ -384,10 +384,10 @@ public unsafe partial class WinogradByGroups : global::ConvGen.INetwork
                 float* p = m + t * 32 + k * 8;
                 float* q = y + k * 32 + t * 16;
                 Vector256<float> bias = Avx.LoadVector256(b + k * 8);
-                Vector256<float> r00 = Avx.LoadVector256(p + 0) + Avx.LoadVector256(p + 128) + Avx.LoadVector256(p + 256), r10 = Avx.LoadVector256(p + 128) - Avx.LoadVector256(p + 256) - Avx.LoadVector256(p + 384);
-                Vector256<float> r01 = Avx.LoadVector256(p + 32) + Avx.LoadVector256(p + 160) + Avx.LoadVector256(p + 288), r11 = Avx.LoadVector256(p + 160) - Avx.LoadVector256(p + 288) - Avx.LoadVector256(p + 416);
-                Vector256<float> r02 = Avx.LoadVector256(p + 64) + Avx.LoadVector256(p + 192) + Avx.LoadVector256(p + 320), r12 = Avx.LoadVector256(p + 192) - Avx.LoadVector256(p + 320) - Avx.LoadVector256(p + 448);
-                Vector256<float> r03 = Avx.LoadVector256(p + 96) + Avx.LoadVector256(p + 224) + Avx.LoadVector256(p + 352), r13 = Avx.LoadVector256(p + 224) - Avx.LoadVector256(p + 352) - Avx.LoadVector256(p + 480);
+                Vector256<float> r00 = Avx.LoadVector256(p + 0) + Avx.LoadVector256(p + 192) + Avx.LoadVector256(p + 384), r10 = Avx.LoadVector256(p + 192) - Avx.LoadVector256(p + 384) - Avx.LoadVector256(p + 576);
+                Vector256<float> r01 = Avx.LoadVector256(p + 48) + Avx.LoadVector256(p + 240) + Avx.LoadVector256(p + 432), r11 = Avx.LoadVector256(p + 240) - Avx.LoadVector256(p + 432) - Avx.LoadVector256(p + 624);
+                Vector256<float> r02 = Avx.LoadVector256(p + 96) + Avx.LoadVector256(p + 288) + Avx.LoadVector256(p + 480), r12 = Avx.LoadVector256(p + 288) - Avx.LoadVector256(p + 480) - Avx.LoadVector256(p + 672);
+                Vector256<float> r03 = Avx.LoadVector256(p + 144) + Avx.LoadVector256(p + 336) + Avx.LoadVector256(p + 528), r13 = Avx.LoadVector256(p + 336) - Avx.LoadVector256(p + 528) - Avx.LoadVector256(p + 720);
                 Avx.Store(q, bias + r00 + r01 + r02); Avx.Store(q + 8, bias + r01 - r02 - r03);
                 Avx.Store(q + 16, bias + r10 + r11 + r12); Avx.Store(q + 24, bias + r11 - r12 - r13);
             }
@@ -824,11 +824,11 @@ public unsafe partial class WinogradByGroups : global::ConvGen.INetwork
     private static void Back4Avx(void* state, int begin, int end)
     {
         var f = (Frame*)state;
-        float[] tiles = global::ConvGen.Workspace.Ensure(ref t_winogradTiles, 3088); // V[ξ][t][i], then M[ξ][t][o], of one sample (t = ty·1 + tile), from a 64-byte boundary
+        float[] tiles = global::ConvGen.Workspace.Ensure(ref t_winogradTiles, 3600); // V[ξ][t][i], then M[ξ][t][o], of one sample (t = ty·1 + tile), from a 64-byte boundary
         fixed (float* pinned = tiles)
         {
             float* vs = (float*)(((nint)pinned + 63) & ~(nint)63);
-            float* ms = vs + 2560;
+            float* ms = vs + 2816;
             int sample = -1;
             for (int item = begin; item < end; item++)
             {
@@ -841,8 +841,8 @@ public unsafe partial class WinogradByGroups : global::ConvGen.INetwork
                 for (int xi = 0; xi < 16; xi++)
                 {
                     float* u = f->L0WTU + xi * 20480 + og * 5120;
-                    float* v = vs + xi * 160;
-                    float* m = ms + xi * 32;
+                    float* v = vs + xi * 176;
+                    float* m = ms + xi * 48;
                     Back4Products1(u, v, m);
                 }
                 float* b = null;
@@ -856,7 +856,7 @@ public unsafe partial class WinogradByGroups : global::ConvGen.INetwork
         }
     }
 
-    // V[ξ][tile][i] = (Bᵀ·X·B)[ξ] for the 4×4 patch at rows 2·ty … 2·ty + 3, columns 2·tile … 2·tile + 3 of the zero-padded grid (ξ 160 floats apart); 8 channels per vector.
+    // V[ξ][tile][i] = (Bᵀ·X·B)[ξ] for the 4×4 patch at rows 2·ty … 2·ty + 3, columns 2·tile … 2·tile + 3 of the zero-padded grid (ξ 176 floats apart); 8 channels per vector.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Back4Input(float* x, float* v)
     {
@@ -875,10 +875,10 @@ public unsafe partial class WinogradByGroups : global::ConvGen.INetwork
                 Vector256<float> t02 = d0 - d2, t12 = d1 + d2, t22 = d2 - d1, t32 = d1 - d3;
                 d0 = Avx.LoadVector256(d + 24); d1 = Avx.LoadVector256(d + 56); d2 = Avx.LoadVector256(d + 88); d3 = Avx.LoadVector256(d + 120);
                 Vector256<float> t03 = d0 - d2, t13 = d1 + d2, t23 = d2 - d1, t33 = d1 - d3;
-                Avx.Store(o + 0, t00 - t02); Avx.Store(o + 160, t01 + t02); Avx.Store(o + 320, t02 - t01); Avx.Store(o + 480, t01 - t03);
-                Avx.Store(o + 640, t10 - t12); Avx.Store(o + 800, t11 + t12); Avx.Store(o + 960, t12 - t11); Avx.Store(o + 1120, t11 - t13);
-                Avx.Store(o + 1280, t20 - t22); Avx.Store(o + 1440, t21 + t22); Avx.Store(o + 1600, t22 - t21); Avx.Store(o + 1760, t21 - t23);
-                Avx.Store(o + 1920, t30 - t32); Avx.Store(o + 2080, t31 + t32); Avx.Store(o + 2240, t32 - t31); Avx.Store(o + 2400, t31 - t33);
+                Avx.Store(o + 0, t00 - t02); Avx.Store(o + 176, t01 + t02); Avx.Store(o + 352, t02 - t01); Avx.Store(o + 528, t01 - t03);
+                Avx.Store(o + 704, t10 - t12); Avx.Store(o + 880, t11 + t12); Avx.Store(o + 1056, t12 - t11); Avx.Store(o + 1232, t11 - t13);
+                Avx.Store(o + 1408, t20 - t22); Avx.Store(o + 1584, t21 + t22); Avx.Store(o + 1760, t22 - t21); Avx.Store(o + 1936, t21 - t23);
+                Avx.Store(o + 2112, t30 - t32); Avx.Store(o + 2288, t31 + t32); Avx.Store(o + 2464, t32 - t31); Avx.Store(o + 2640, t31 - t33);
             }
         }
     }
@@ -914,10 +914,10 @@ public unsafe partial class WinogradByGroups : global::ConvGen.INetwork
                 float* p = m + t * 32 + k * 8;
                 float* q = y + k * 32 + t * 16;
                 Vector256<float> bias = Vector256<float>.Zero;
-                Vector256<float> r00 = Avx.LoadVector256(p + 0) + Avx.LoadVector256(p + 128) + Avx.LoadVector256(p + 256), r10 = Avx.LoadVector256(p + 128) - Avx.LoadVector256(p + 256) - Avx.LoadVector256(p + 384);
-                Vector256<float> r01 = Avx.LoadVector256(p + 32) + Avx.LoadVector256(p + 160) + Avx.LoadVector256(p + 288), r11 = Avx.LoadVector256(p + 160) - Avx.LoadVector256(p + 288) - Avx.LoadVector256(p + 416);
-                Vector256<float> r02 = Avx.LoadVector256(p + 64) + Avx.LoadVector256(p + 192) + Avx.LoadVector256(p + 320), r12 = Avx.LoadVector256(p + 192) - Avx.LoadVector256(p + 320) - Avx.LoadVector256(p + 448);
-                Vector256<float> r03 = Avx.LoadVector256(p + 96) + Avx.LoadVector256(p + 224) + Avx.LoadVector256(p + 352), r13 = Avx.LoadVector256(p + 224) - Avx.LoadVector256(p + 352) - Avx.LoadVector256(p + 480);
+                Vector256<float> r00 = Avx.LoadVector256(p + 0) + Avx.LoadVector256(p + 192) + Avx.LoadVector256(p + 384), r10 = Avx.LoadVector256(p + 192) - Avx.LoadVector256(p + 384) - Avx.LoadVector256(p + 576);
+                Vector256<float> r01 = Avx.LoadVector256(p + 48) + Avx.LoadVector256(p + 240) + Avx.LoadVector256(p + 432), r11 = Avx.LoadVector256(p + 240) - Avx.LoadVector256(p + 432) - Avx.LoadVector256(p + 624);
+                Vector256<float> r02 = Avx.LoadVector256(p + 96) + Avx.LoadVector256(p + 288) + Avx.LoadVector256(p + 480), r12 = Avx.LoadVector256(p + 288) - Avx.LoadVector256(p + 480) - Avx.LoadVector256(p + 672);
+                Vector256<float> r03 = Avx.LoadVector256(p + 144) + Avx.LoadVector256(p + 336) + Avx.LoadVector256(p + 528), r13 = Avx.LoadVector256(p + 336) - Avx.LoadVector256(p + 528) - Avx.LoadVector256(p + 720);
                 Avx.Store(q, bias + r00 + r01 + r02); Avx.Store(q + 8, bias + r01 - r02 - r03);
                 Avx.Store(q + 16, bias + r10 + r11 + r12); Avx.Store(q + 24, bias + r11 - r12 - r13);
             }
