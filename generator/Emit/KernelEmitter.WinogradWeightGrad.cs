@@ -47,7 +47,9 @@ internal sealed partial class KernelEmitter
         var g = s.Gradient;
         int inputs = l.Input.C, outputs = l.Output.C, rows = g.H / 2, tiles = g.W / 2;
         int blockRows = WinogradGradBlockRows(s), blockTiles = blockRows * tiles;
-        long xiV = (long)blockTiles * inputs, xiZ = (long)blockTiles * outputs; // one ξ of the block's V and Z
+        // One ξ of the block's V and Z apart, off multiples of 128 bytes as in the forward kernels (XiStride; here each item
+        // writes and reads 4 ξ, not 16, and no difference was measurable on a–c through this machine's noise).
+        long xiV = XiStride((long)blockTiles * inputs), xiZ = XiStride((long)blockTiles * outputs);
         int iStride = 16 * outputs; // M[i][ξ][o]
         string formula = $"∂W[o,i,ΔY,ΔX] += Σ_{{n,y,x}} ∂Z[n,o,y,x] · X[n,i,y+ΔY,x+ΔX]   (layer {l.Index}, X zero-padded)";
 

@@ -494,11 +494,11 @@ public unsafe partial class WinogradByGroups : global::ConvGen.INetwork
     private static void Back2(void* state, int begin, int end)
     {
         var f = (Frame*)state;
-        float[] buffer = global::ConvGen.Workspace.Ensure(ref t_winogradTiles, 1168); // V[c][t][i], then Z[c][t][o], for ξ = 4r + c, from a 64-byte boundary
+        float[] buffer = global::ConvGen.Workspace.Ensure(ref t_winogradTiles, 1296); // V[c][t][i], then Z[c][t][o], for ξ = 4r + c, from a 64-byte boundary
         fixed (float* pinned = buffer)
         {
             float* v = (float*)(((nint)pinned + 63) & ~(nint)63);
-            float* z = v + 512;
+            float* z = v + 576;
             for (int r = begin; r < end; r++)
             {
                 float* m = f->WinogradSums + r * 640;
@@ -536,7 +536,7 @@ public unsafe partial class WinogradByGroups : global::ConvGen.INetwork
                     float* d = x + ib * 128 + ty * 64 + tx * 16;
                     float* o = v + (ty * 1 + tx) * 128 + ib * 8;
                     Vector256<float> e0 = Vector256.Load(d) - Vector256.Load(d + 64); Vector256<float> e1 = Vector256.Load(d + 8) - Vector256.Load(d + 72); Vector256<float> e2 = Vector256.Load(d + 16) - Vector256.Load(d + 80); Vector256<float> e3 = Vector256.Load(d + 24) - Vector256.Load(d + 88);
-                    Vector256.Store(e0 - e2, o); Vector256.Store(e1 + e2, o + 128); Vector256.Store(e2 - e1, o + 256); Vector256.Store(e1 - e3, o + 384);
+                    Vector256.Store(e0 - e2, o); Vector256.Store(e1 + e2, o + 144); Vector256.Store(e2 - e1, o + 288); Vector256.Store(e1 - e3, o + 432);
                 }
             }
         }
@@ -555,7 +555,7 @@ public unsafe partial class WinogradByGroups : global::ConvGen.INetwork
                     float* d = x + ib * 128 + ty * 64 + tx * 16;
                     float* o = v + (ty * 1 + tx) * 128 + ib * 8;
                     Vector256<float> e0 = Vector256.Load(d + 32) + Vector256.Load(d + 64); Vector256<float> e1 = Vector256.Load(d + 40) + Vector256.Load(d + 72); Vector256<float> e2 = Vector256.Load(d + 48) + Vector256.Load(d + 80); Vector256<float> e3 = Vector256.Load(d + 56) + Vector256.Load(d + 88);
-                    Vector256.Store(e0 - e2, o); Vector256.Store(e1 + e2, o + 128); Vector256.Store(e2 - e1, o + 256); Vector256.Store(e1 - e3, o + 384);
+                    Vector256.Store(e0 - e2, o); Vector256.Store(e1 + e2, o + 144); Vector256.Store(e2 - e1, o + 288); Vector256.Store(e1 - e3, o + 432);
                 }
             }
         }
@@ -574,7 +574,7 @@ public unsafe partial class WinogradByGroups : global::ConvGen.INetwork
                     float* d = x + ib * 128 + ty * 64 + tx * 16;
                     float* o = v + (ty * 1 + tx) * 128 + ib * 8;
                     Vector256<float> e0 = Vector256.Load(d + 64) - Vector256.Load(d + 32); Vector256<float> e1 = Vector256.Load(d + 72) - Vector256.Load(d + 40); Vector256<float> e2 = Vector256.Load(d + 80) - Vector256.Load(d + 48); Vector256<float> e3 = Vector256.Load(d + 88) - Vector256.Load(d + 56);
-                    Vector256.Store(e0 - e2, o); Vector256.Store(e1 + e2, o + 128); Vector256.Store(e2 - e1, o + 256); Vector256.Store(e1 - e3, o + 384);
+                    Vector256.Store(e0 - e2, o); Vector256.Store(e1 + e2, o + 144); Vector256.Store(e2 - e1, o + 288); Vector256.Store(e1 - e3, o + 432);
                 }
             }
         }
@@ -593,7 +593,7 @@ public unsafe partial class WinogradByGroups : global::ConvGen.INetwork
                     float* d = x + ib * 128 + ty * 64 + tx * 16;
                     float* o = v + (ty * 1 + tx) * 128 + ib * 8;
                     Vector256<float> e0 = Vector256.Load(d + 32) - Vector256.Load(d + 96); Vector256<float> e1 = Vector256.Load(d + 40) - Vector256.Load(d + 104); Vector256<float> e2 = Vector256.Load(d + 48) - Vector256.Load(d + 112); Vector256<float> e3 = Vector256.Load(d + 56) - Vector256.Load(d + 120);
-                    Vector256.Store(e0 - e2, o); Vector256.Store(e1 + e2, o + 128); Vector256.Store(e2 - e1, o + 256); Vector256.Store(e1 - e3, o + 384);
+                    Vector256.Store(e0 - e2, o); Vector256.Store(e1 + e2, o + 144); Vector256.Store(e2 - e1, o + 288); Vector256.Store(e1 - e3, o + 432);
                 }
             }
         }
@@ -612,7 +612,7 @@ public unsafe partial class WinogradByGroups : global::ConvGen.INetwork
                     float* p = g + ob * 32 + ty * 32 + tx * 16;
                     float* o = z + (ty * 1 + tx) * 160 + ob * 8;
                     Vector256<float> a0 = Vector256.Load(p), a1 = Vector256.Load(p + 8);
-                    Vector256.Store(a0, o); Vector256.Store(a0 + a1, o + 160); Vector256.Store(a0 - a1, o + 320); Vector256.Store(-a1, o + 480);
+                    Vector256.Store(a0, o); Vector256.Store(a0 + a1, o + 176); Vector256.Store(a0 - a1, o + 352); Vector256.Store(-a1, o + 528);
                 }
             }
         }
@@ -631,7 +631,7 @@ public unsafe partial class WinogradByGroups : global::ConvGen.INetwork
                     float* p = g + ob * 32 + ty * 32 + tx * 16;
                     float* o = z + (ty * 1 + tx) * 160 + ob * 8;
                     Vector256<float> a0 = Vector256.Load(p) + Vector256.Load(p + 16), a1 = Vector256.Load(p + 8) + Vector256.Load(p + 24);
-                    Vector256.Store(a0, o); Vector256.Store(a0 + a1, o + 160); Vector256.Store(a0 - a1, o + 320); Vector256.Store(-a1, o + 480);
+                    Vector256.Store(a0, o); Vector256.Store(a0 + a1, o + 176); Vector256.Store(a0 - a1, o + 352); Vector256.Store(-a1, o + 528);
                 }
             }
         }
@@ -650,7 +650,7 @@ public unsafe partial class WinogradByGroups : global::ConvGen.INetwork
                     float* p = g + ob * 32 + ty * 32 + tx * 16;
                     float* o = z + (ty * 1 + tx) * 160 + ob * 8;
                     Vector256<float> a0 = Vector256.Load(p) - Vector256.Load(p + 16), a1 = Vector256.Load(p + 8) - Vector256.Load(p + 24);
-                    Vector256.Store(a0, o); Vector256.Store(a0 + a1, o + 160); Vector256.Store(a0 - a1, o + 320); Vector256.Store(-a1, o + 480);
+                    Vector256.Store(a0, o); Vector256.Store(a0 + a1, o + 176); Vector256.Store(a0 - a1, o + 352); Vector256.Store(-a1, o + 528);
                 }
             }
         }
@@ -669,7 +669,7 @@ public unsafe partial class WinogradByGroups : global::ConvGen.INetwork
                     float* p = g + ob * 32 + ty * 32 + tx * 16;
                     float* o = z + (ty * 1 + tx) * 160 + ob * 8;
                     Vector256<float> a0 = -Vector256.Load(p + 16), a1 = -Vector256.Load(p + 24);
-                    Vector256.Store(a0, o); Vector256.Store(a0 + a1, o + 160); Vector256.Store(a0 - a1, o + 320); Vector256.Store(-a1, o + 480);
+                    Vector256.Store(a0, o); Vector256.Store(a0 + a1, o + 176); Vector256.Store(a0 - a1, o + 352); Vector256.Store(-a1, o + 528);
                 }
             }
         }
@@ -679,7 +679,7 @@ public unsafe partial class WinogradByGroups : global::ConvGen.INetwork
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Back2Products(float* z, float* v, float* m, int count, bool first)
     {
-        for (int c = 0; c < 4; c++, z += 160, v += 128, m += 160)
+        for (int c = 0; c < 4; c++, z += 176, v += 144, m += 160)
         {
             for (int og = 0; og < 5; og++)
             {
