@@ -95,7 +95,7 @@ internal abstract record Step(Tensor From, Tensor To);
 /// <param name="RecordedOnly">Run by a recorded Forward only: the zero-padded copy of a convolution's input that its weight
 /// gradient reads, where the forward kernel itself reads a view (<see cref="ConvStep.PaddedCopy"/>).</param>
 /// <param name="TileRows">For the grid a Winograd kernel reads: its rows of 2×2 tiles. The copy then runs by pairs of grid
-/// rows, as the kernel's work items read them, instead of by channel blocks.</param>
+/// rows, as the kernel reads them by rows of tiles, instead of by channel blocks.</param>
 internal sealed record CopyStep(Tensor From, Tensor To, int PadTop, int PadLeft, string Purpose, bool RecordedOnly = false, int TileRows = 0) : Step(From, To);
 
 /// <summary>Rows and columns at the edges of a convolution's input known to hold zeros (a backward-data grid's border).</summary>
@@ -157,7 +157,7 @@ internal sealed record ConvStep(LayerModel Layer, Tensor From, Tensor To, LayerK
     public bool WinogradGroupsOutermost => Winograd is not null && 16L * Layer.Input.C * Layer.Output.C * 4 > WinogradRowMajorWeightBytes;
 
     /// <summary>
-    /// The most transformed weights (bytes) a Winograd kernel reads once per row of tiles: L2's size here. 256→256 at
+    /// The most transformed weights (bytes) a Winograd kernel reads once per work item by rows: L2's size here. 256→256 at
     /// 14×14 (4 MiB) ran forward in 1.38 / 0.78 ms at 1 / 2 threads by rows, 1.29 / 0.73 by groups, and its backward-data
     /// by rows was slower than the direct kernel (2.03 / 1.34 against 1.98 / 1.03 ms), by groups 1.42 / 0.79. 128→128 at
     /// 28×28 (1 MiB) by groups: forward at 2 threads 0.72 ms against 0.62–0.63 by rows (two alternating runs).
@@ -165,8 +165,9 @@ internal sealed record ConvStep(LayerModel Layer, Tensor From, Tensor To, LayerK
     public const long WinogradRowMajorWeightBytes = 1 << 20;
 
     /// <summary>
-    /// The most bytes one row of transformed input tiles (16 · W/2 · C floats) may take: by rows a work item keeps it on
-    /// the stack (by groups a sample's H/2 rows go to a per-thread heap buffer). 64→64 at 56×56 (112 KiB) ran 17% slower
+    /// The most bytes one row of transformed input tiles (16 · W/2 · C floats) may take: by rows a work item keeps it (or
+    /// the rows it takes, within the same bound, KernelEmitter.WinogradRowsPerItem) on the stack, with up to 1 KiB of
+    /// padding (by groups a sample's H/2 rows go to a per-thread heap buffer). 64→64 at 56×56 (112 KiB) ran 17% slower
     /// at 2 threads with the row in a per-thread heap array instead (0.70–0.71 ms against 0.60–0.62, three alternating
     /// runs; the same at 1 thread), for reasons not found; 128 KiB leaves a thread with a 256 KiB stack room to spare
     /// (256 KiB on such a stack ended the process with a stack overflow).

@@ -35,8 +35,8 @@ internal sealed partial class KernelEmitter
     /// Rows of tiles in one work item of a Winograd kernel by rows: the products then take the item's tiles as one run
     /// across its rows, so fewer of them go 2 at a time, and a 2-tile register tile costs about 1.3× a 3-tile one per
     /// tile (64→64 at 32×32: 16 tiles per row, 3·4 + 2 + 2; two rows, 32 tiles, 3·10 + 2). Up to 4 rows, the fewest
-    /// 2-tile register tiles per row, with the rows dividing the sample's, at least two items per sample (both threads
-    /// busy at batch 1), and the item's transformed input, on the stack as one row's always was, within
+    /// 2-tile register tiles per row, with the rows dividing the sample's into an even number of items, and the item's
+    /// transformed input, on the stack as one row's always was, within
     /// <see cref="ConvStep.WinogradRowBytes"/> (so a thread with a 256 KiB stack still runs it); by groups, every row of
     /// the sample.
     /// </summary>
@@ -47,18 +47,20 @@ internal sealed partial class KernelEmitter
         static double TwosPerRow(int rowCount, int tiles) => (double)WinogradRuns(rowCount * tiles).Where(run => run.Tiles == 2).Sum(run => (run.End - run.First) / 2) / rowCount;
         long rowBytes = 16L * tiles * s.Layer.Input.C * 4;
         int best = 1;
+        // An even number of items per sample, so that at batch 1 two threads get the same rows (3 items split 1 + 2: 32→64
+        // at 18×28 went from 80 to 96–117 µs at 2 threads); and at least 2 tiles per row, so that no register tile (3
+        // tiles at most) spans more than two rows, as WinogradRowSegments assumes.
         for (int r = 2; r <= 4; r++)
-            if (rows % r == 0 && rows / r >= 2 && r * rowBytes <= ConvStep.WinogradRowBytes && TwosPerRow(r, tiles) < TwosPerRow(best, tiles))
+            if (tiles >= 2 && rows % r == 0 && rows / r % 2 == 0 && r * rowBytes <= ConvStep.WinogradRowBytes && TwosPerRow(r, tiles) < TwosPerRow(best, tiles))
                 best = r;
         return best;
     }
 
     /// <summary>
     /// The distance between the 16 ξ of a transformed buffer (V, or M by groups) holding <paramref name="floats"/> each:
-    /// that, plus a cache line where it is a multiple of 128 bytes, so that the 16 spread over L1's sets. Unpadded,
-    /// 64→64 at 32×32 put V's ξ exactly 4 KiB apart (16 tiles × 64 inputs), all in the same sets of the 12-way L1.
-    /// Alternating runs, medians: that layer's forward at batch 1 went from 0.49 to 0.37 ms (with two rows per item),
-    /// 128→128 at 28×28 (V 7 KiB apart) from 1.24 to 1.12 ms, 256→256 at 14×14 by groups (V 49 KiB, M 6 KiB apart) from 1.26 to
+    /// that, plus a cache line where it is a multiple of 128 bytes, so that the 16 spread over L1's sets. By rows, one
+    /// row of 64→64 at 32×32 put V's ξ exactly 4 KiB apart (16 tiles × 64 inputs), all in the same sets of the 12-way L1.
+    /// Alternating runs, medians, forward at batch 1: 128→128 at 28×28 (V 7 KiB apart) from 1.24 to 1.12 ms, 256→256 at 14×14 by groups (V 49 KiB, M 6 KiB apart) from 1.26 to
     /// 1.15 ms, all at 1 thread.
     /// </summary>
     private static long XiStride(long floats) => floats % 32 == 0 ? floats + 16 : floats;
@@ -66,7 +68,7 @@ internal sealed partial class KernelEmitter
     /// <summary>
     /// The register tiles of an item's runs (over its rows of <paramref name="tiles"/> tiles each) as the kernel by rows
     /// calls them: consecutive tiles of one size within one row as a loop; one that crosses into the next row alone,
-    /// with Split its tiles in the first row.
+    /// with Split its tiles in the first row (rows of at least 2 tiles: a register tile spans two rows at most).
     /// </summary>
     private static List<(int First, int End, int Tiles, int Row, int Split)> WinogradRowSegments(List<(int First, int End, int Tiles)> runs, int tiles)
     {
@@ -126,8 +128,8 @@ internal sealed partial class KernelEmitter
         w.Line($"private static void {name}(void* state, int begin, int end) {{ if (s_useAvx2) {name}Avx(state, begin, end); else {name}Scalar(state, begin, end); }}");
         w.Line();
 
-        // One call (or two) per register tile of a row: a run of one tile with constant offsets, else a loop over tx.
-        // at(pointer, floats per tile) is the pointer at the tile.
+        // By groups: one call (or two) per register tile of a run: a run of one tile with constant offsets, else a loop
+        // over tx. at(pointer, floats per tile) is the pointer at the tile. (By rows, WinogradRowSegments.)
         void EachRun(List<(int First, int End, int Tiles)> cut, Func<int, Func<string, int, string>, string> calls)
         {
             foreach (var (first, end, count) in cut)
@@ -144,9 +146,11 @@ internal sealed partial class KernelEmitter
         w.Line($"// {formula}");
         if (!s.WinogradGroupsOutermost)
         {
-            w.Line($"// Each work item is output rows 2·ty and 2·ty + 1 of one sample, all {outputs} channels: its row of transformed input");
-            w.Line("// tiles serves every output group from this thread's cache (a row transformed on one core and read on the other ran");
-            w.Line("// the 64→64 layer at 56×56 slower at 2 threads than at 1).");
+            w.Line(itemRows == 1
+                ? $"// Each work item is output rows 2·ty and 2·ty + 1 of one sample, all {outputs} channels: its row of transformed input"
+                : $"// Each work item is output rows 2·ty … 2·ty + {2 * itemRows - 1} ({itemRows} rows of tiles) of one sample, all {outputs} channels: their transformed input");
+            w.Line("// tiles serve every output group from this thread's cache (a row transformed on one core and read on the other ran");
+            w.Line($"// the 64→64 layer at 56×56 slower at 2 threads than at 1){(itemRows == 1 ? "." : $"; the products run across the rows, so fewer register tiles hold 2 tiles.")}");
         }
         else
         {
@@ -347,7 +351,7 @@ internal sealed partial class KernelEmitter
 
     /// <summary>
     /// The zero-padded NCHW8c grid a Winograd kernel reads, written by pairs of grid rows: work item ty writes rows
-    /// 2·ty + 1 and 2·ty + 2 (the first and last also the border rows), and the kernel's item ty reads rows 2·ty … 2·ty + 3,
+    /// 2·ty + 1 and 2·ty + 2 (the first and last also the border rows), and the kernel's row of tiles ty reads rows 2·ty … 2·ty + 3,
     /// so each thread reads what it wrote but for two rows per part; split by channel blocks, as EmitCopy splits, half
     /// would come from the other core's cache. Measured at 2 threads: no difference for 64→64 at 56×56 or 256→256 at
     /// 14×14, 128→128 at 28×28 0.61–0.66 ms against 0.64–0.67 (4 alternating runs).

@@ -162,8 +162,9 @@ public sealed class GradientCheckTests
     /// <summary>
     /// A Winograd layer by rows whose work items are four rows of tiles (14 per row, 56 per item: register tiles of 3,
     /// the last of 2), so that register tiles cross from one row into the next after 2 tiles (12–14) and after 1
-    /// (27–29), while 42 starts a row; its backward-data kernel (32 → 32, the same grid) too. Forward against the
-    /// reference, gradients against the reference backward and by finite differences.
+    /// (27–29), while 42 starts a row; its backward-data kernel (32 → 32, the same grid) too. And rows of 2 tiles, 4 to
+    /// an item (3 + 3 + 2: crossings after 2 and 1, then a 2-tile register tile), unpadded after a ReLU, 64 → 32.
+    /// Forward against the reference, gradients against the reference backward and by finite differences.
     /// </summary>
     [Fact]
     [Trait("Category", "Correctness")]
@@ -174,12 +175,17 @@ public sealed class GradientCheckTests
         Assert.Equal(4, code.Split("int ty = item % 2 * 4, n = item / 2;").Length - 1); // forward and backward-data, AVX2 and scalar
         Assert.Contains("Output3At2(m, b, y + 192, y + 448); // across rows 0 and 1", code);
         Assert.Contains("Output3At1(m, b, y + 656, y + 896); // across rows 1 and 2", code);
+        var narrow = new NetworkSpec("WinogradTwoTileRows", 64, 18, 6,
+            [new ActivationSpec(RefActivationKind.Relu), new ConvSpec(3, 3, 64, 32), new ActivationSpec(RefActivationKind.Relu)]);
+        var (narrowCode, narrowNetwork) = Generate(narrow, "ConvGen.Dynamic.WinogradTwoTileRows");
+        Assert.Contains("int ty = item % 2 * 4, n = item / 2;", narrowCode);
         string? failure = NetworkCheck.Check(network, spec, batch: 3, seed: 3500)
-            ?? GradientCheck.Check(network, spec, batch: 3, seed: 3501, probes: 2);
+            ?? GradientCheck.Check(network, spec, batch: 3, seed: 3501, probes: 2)
+            ?? NetworkCheck.Check(narrowNetwork, narrow, batch: 3, seed: 3502)
+            ?? GradientCheck.Check(narrowNetwork, narrow, batch: 3, seed: 3503, probes: 2);
         if (failure is not null) Assert.Fail(failure);
     }
 
-    /// <summary>
     /// A small dense weight (at most 16,384 packed floats, one sample within a pass) is summed in 8 chunks of the
     /// batch's ∂Z rows, each into its own partial sums with the bias from the same rows, added in chunk order. Chunks
     /// that begin and end inside a sample (3 samples × 10 rows; one sample's 24 rows): checked whole against the
