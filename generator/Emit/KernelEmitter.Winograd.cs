@@ -149,7 +149,7 @@ internal sealed partial class KernelEmitter
             w.Line(itemRows == 1
                 ? $"// Each work item is output rows 2·ty and 2·ty + 1 of one sample, all {outputs} channels: its row of transformed input"
                 : $"// Each work item is output rows 2·ty … 2·ty + {2 * itemRows - 1} ({itemRows} rows of tiles) of one sample, all {outputs} channels: their transformed input");
-            w.Line("// tiles serve every output group from this thread's cache (a row transformed on one core and read on the other ran");
+            w.Line($"// tiles serve{(itemRows == 1 ? "s" : "")} every output group from this thread's cache (a row transformed on one core and read on the other ran");
             w.Line($"// the 64→64 layer at 56×56 slower at 2 threads than at 1){(itemRows == 1 ? "." : $"; the products run across the rows, so fewer register tiles hold 2 tiles.")}");
         }
         else

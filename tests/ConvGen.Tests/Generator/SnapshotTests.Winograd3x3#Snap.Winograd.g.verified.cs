@@ -281,7 +281,7 @@ public unsafe partial class Winograd : global::ConvGen.INetwork
 
     // Y[n,o,y,x] = B[o] + W[o,I,ΔY,ΔX] · X[n,I,y+ΔY-1,x+ΔX-1]
     // Each work item is output rows 2·ty and 2·ty + 1 of one sample, all 32 channels: its row of transformed input
-    // tiles serve every output group from this thread's cache (a row transformed on one core and read on the other ran
+    // tiles serves every output group from this thread's cache (a row transformed on one core and read on the other ran
     // the 64→64 layer at 56×56 slower at 2 threads than at 1).
     [SkipLocalsInit]
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -625,7 +625,7 @@ public unsafe partial class Winograd : global::ConvGen.INetwork
 
     // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
     // Each work item is output rows 2·ty and 2·ty + 1 of one sample, all 32 channels: its row of transformed input
-    // tiles serve every output group from this thread's cache (a row transformed on one core and read on the other ran
+    // tiles serves every output group from this thread's cache (a row transformed on one core and read on the other ran
     // the 64→64 layer at 56×56 slower at 2 threads than at 1).
     [SkipLocalsInit]
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
