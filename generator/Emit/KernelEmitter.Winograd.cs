@@ -60,8 +60,8 @@ internal sealed partial class KernelEmitter
     /// The distance between the 16 ξ of a transformed buffer (V, or M by groups) holding <paramref name="floats"/> each:
     /// that, plus a cache line where it is a multiple of 128 bytes, so that the 16 spread over L1's sets. By rows, one
     /// row of 64→64 at 32×32 put V's ξ exactly 4 KiB apart (16 tiles × 64 inputs), all in the same sets of the 12-way L1.
-    /// Alternating runs, medians, forward at batch 1: 128→128 at 28×28 (V 7 KiB apart) from 1.24 to 1.12 ms, 256→256 at 14×14 by groups (V 49 KiB, M 6 KiB apart) from 1.26 to
-    /// 1.15 ms, all at 1 thread.
+    /// Alternating runs, medians, forward at batch 1, 1 thread: 128→128 at 28×28 (V 7 KiB apart) from 1.24 to 1.12 ms,
+    /// 256→256 at 14×14 by groups (V 49 KiB, M 6 KiB apart) from 1.26 to 1.15 ms.
     /// </summary>
     private static long XiStride(long floats) => floats % 32 == 0 ? floats + 16 : floats;
 
