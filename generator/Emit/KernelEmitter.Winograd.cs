@@ -120,6 +120,8 @@ internal sealed partial class KernelEmitter
         var segments = WinogradRowSegments(productRuns, tiles);
         long xiInput = XiStride((long)itemTiles * inputs); // ξ apart in V as the input transform writes it
         long xiSums = XiStride(sampleTiles * 32); // by groups, ξ apart in M
+        // By rows, an item's first row of tiles and its sample (the AVX2 kernel and its scalar twin split alike).
+        string firstRow = itemRows == 1 ? $"int ty = item % {rows}, n = item / {rows};" : $"int ty = item % {rows / itemRows} * {itemRows}, n = item / {rows / itemRows};";
         string formula = ConvFormula(l);
 
         w.Line($"// {formula}");
@@ -165,11 +167,11 @@ internal sealed partial class KernelEmitter
         w.Line("var f = (Frame*)state;");
         if (!s.WinogradGroupsOutermost)
         {
-            w.Line(itemRows == 1 ? $"float* v = stackalloc float[{N(16 * xiInput)}]; // V[ξ][tile][i] of one row of tiles (ξ {N(xiInput)} floats apart; at most ConvStep.WinogradRowBytes, and a cache line per ξ)"
-                : $"float* v = stackalloc float[{N(16 * xiInput)}]; // V[ξ][t][i] of {itemRows} rows of tiles, t = row·{tiles} + tile (ξ {N(xiInput)} floats apart; at most ConvStep.WinogradRowBytes, and a cache line per ξ)");
+            string held = itemRows == 1 ? "V[ξ][tile][i] of one row of tiles" : $"V[ξ][t][i] of {itemRows} rows of tiles, t = row·{tiles} + tile";
+            w.Line($"float* v = stackalloc float[{N(16 * xiInput)}]; // {held} (ξ {N(xiInput)} floats apart; at most ConvStep.WinogradRowBytes, and a cache line per ξ)");
             w.Line($"float* m = stackalloc float[{16 * productRuns.Max(r => r.Tiles) * 32}]; // M[ξ][tile][o] of one register tile: Σ_i V·U");
             w.Open("for (int item = begin; item < end; item++)");
-            w.Line(itemRows == 1 ? $"int ty = item % {rows}, n = item / {rows};" : $"int ty = item % {rows / itemRows} * {itemRows}, n = item / {rows / itemRows};");
+            w.Line(firstRow);
             w.Line(itemRows == 1 ? $"{name}Input({Sample(grid)} + ty * {2 * grid.RowStride}, v);"
                 : $"for (int r = 0; r < {itemRows}; r++) {name}Input({Sample(grid)} + (ty + r) * {2 * grid.RowStride}, v + r * {N(xiV)});");
             w.Open($"for (int og = 0; og < {groups}; og++)");
@@ -327,7 +329,7 @@ internal sealed partial class KernelEmitter
         }
         else
         {
-            w.Line(itemRows == 1 ? $"int ty = item % {rows}, n = item / {rows};" : $"int ty = item % {rows / itemRows} * {itemRows}, n = item / {rows / itemRows};");
+            w.Line(firstRow);
             w.Line($"float* x = {Sample(grid)};");
             w.Line($"float* y = {Sample(y)};");
             w.Open($"for (int oy = 2 * ty; oy < 2 * ty + {2 * itemRows}; oy++)");
