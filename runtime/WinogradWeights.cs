@@ -10,8 +10,9 @@ namespace ConvGen;
 /// forward kernel reads them or (<see cref="ForConv3x3DataGrad"/>) transposed and flipped as its backward-data kernel
 /// reads them. A 4×4 matrix per (output, input) channel pair of the kernel, stored as
 /// <c>[ξ][output group][input][32]</c> (ξ = 4·row + column of U; groups of 32 output channels, the kernel's register
-/// tile). <see cref="Refresh"/>, at the start of each Forward (or Backward), redoes the parts whose weights changed
-/// since it last saw them; the buffers are allocated once.
+/// tile). Or (<see cref="ForConv5x5Columns"/>) a 5x5 convolution's weights transformed down the columns for the
+/// Winograd F(2, 5) kernel, <c>U = G·W</c>: six 1×5 kernels. <see cref="Refresh"/>, at the start of each Forward (or
+/// Backward), redoes the parts whose weights changed since it last saw them; the buffers are allocated once.
 /// </summary>
 /// <remarks>
 /// Refresh compares the weights with its own copy of them, bit for bit, rather than trusting a version number: whoever
@@ -32,22 +33,36 @@ public sealed unsafe class WinogradWeights
     // The source in runs that Refresh compares and transforms independently (one thread each): groups of 32 output
     // channels of the kernel, or, for backward-data, blocks of 8 of the layer's outputs (its packed [O/8][I][9][8]).
     private readonly int _runs;
-    private readonly bool _dataGrad;
+    private readonly Kind _kind;
     private bool _primed; // every run transformed at least once
+
+    private enum Kind { Forward3x3, DataGrad3x3, Columns5x5 }
 
     // Below this many floats (256 KiB) a refresh is over before a hand-off to another thread would pay.
     private const int ParallelFloats = 1 << 16;
 
-    private WinogradWeights(Parameter weight, int outChannels, int inChannels, bool dataGrad = false)
+    private WinogradWeights(Parameter weight, int outChannels, int inChannels, Kind kind)
     {
         _weight = weight;
         _inChannels = inChannels;
+        _kind = kind;
+        if (kind == Kind.Columns5x5)
+        {
+            // Runs of one block of 8 outputs (the packing's unit: [O/8][I][25][8], lanes past O zero).
+            _groups = (outChannels + 7) / 8;
+            _runs = _groups;
+            _transformed = GC.AllocateArray<float>(ColumnPoints * _groups * inChannels * 40, pinned: true);
+            _seen = GC.AllocateArray<int>(_groups * inChannels * 200, pinned: true);
+            return;
+        }
         _groups = outChannels / GroupChannels;
-        _dataGrad = dataGrad;
-        _runs = dataGrad ? inChannels / 8 : _groups;
+        _runs = kind == Kind.DataGrad3x3 ? inChannels / 8 : _groups;
         _transformed = GC.AllocateArray<float>(16 * outChannels * inChannels, pinned: true);
         _seen = GC.AllocateArray<int>(outChannels * inChannels * 9, pinned: true);
     }
+
+    /// <summary>Points of the column transform F(2, 5): 0, ±1, ±2 and ∞, so six transformed rows per pair of output rows.</summary>
+    private const int ColumnPoints = 6;
 
     /// <summary>
     /// For a dense 3x3 layer's forward kernel: its weights, packed by <c>ParameterLayout.ConvBlocked(O, I, 1, 3, 3)</c>
@@ -58,7 +73,7 @@ public sealed unsafe class WinogradWeights
         int outChannels = Dense3x3Outputs(weight, inChannels);
         if (outChannels == 0 || outChannels % GroupChannels != 0)
             throw new ArgumentException($"Winograd weights need a dense 3x3 layer with a multiple of {GroupChannels} outputs and {inChannels} inputs, but {weight.Name} has shape {ShapeOf(weight)}.", nameof(weight));
-        return new WinogradWeights(weight, outChannels, inChannels);
+        return new WinogradWeights(weight, outChannels, inChannels, Kind.Forward3x3);
     }
 
     /// <summary>
@@ -72,7 +87,19 @@ public sealed unsafe class WinogradWeights
         int outChannels = Dense3x3Outputs(weight, inChannels);
         if (outChannels == 0 || outChannels % 8 != 0 || inChannels % GroupChannels != 0)
             throw new ArgumentException($"Winograd backward-data weights need a dense 3x3 layer with a multiple of {GroupChannels} inputs and of 8 outputs, {inChannels} inputs here, but {weight.Name} has shape {ShapeOf(weight)}.", nameof(weight));
-        return new WinogradWeights(weight, inChannels, outChannels, dataGrad: true);
+        return new WinogradWeights(weight, inChannels, outChannels, Kind.DataGrad3x3);
+    }
+
+    /// <summary>
+    /// For a dense 5x5 layer's column Winograd kernel (F(2, 5) down the columns): its weights, packed by
+    /// <c>ParameterLayout.ConvBlocked(O, I, 1, 5, 5)</c> as <c>[O/8][I][5·5][8]</c>, become six 1×5 kernels
+    /// <c>U[ξ] = G[ξ,ΔY]·W[·,·,ΔY,·]</c> packed as a 1×5 layer's, <c>[ξ][O/8][I][5][8]</c>.
+    /// </summary>
+    public static WinogradWeights ForConv5x5Columns(Parameter weight, int inChannels)
+    {
+        if (weight.Shape is not [int outChannels, int i, 5, 5] || i != inChannels)
+            throw new ArgumentException($"Column Winograd weights need a dense 5x5 layer with {inChannels} inputs, but {weight.Name} has shape {ShapeOf(weight)}.", nameof(weight));
+        return new WinogradWeights(weight, outChannels, inChannels, Kind.Columns5x5);
     }
 
     /// <summary>The output channels of <paramref name="weight"/> if it is a dense 3x3 layer's with <paramref name="inChannels"/> inputs, else 0.</summary>
@@ -88,7 +115,8 @@ public sealed unsafe class WinogradWeights
         public float* Source, Target;
         public int* Seen;
         public int In, Groups;
-        public bool Primed, DataGrad;
+        public bool Primed;
+        public Kind Kind;
     }
 
     /// <summary>
@@ -104,7 +132,7 @@ public sealed unsafe class WinogradWeights
     {
         var job = new Job
         {
-            Source = _weight.Pointer, Target = Pointer, In = _inChannels, Groups = _groups, Primed = _primed, DataGrad = _dataGrad,
+            Source = _weight.Pointer, Target = Pointer, In = _inChannels, Groups = _groups, Primed = _primed, Kind = _kind,
             Seen = (int*)System.Runtime.CompilerServices.Unsafe.AsPointer(ref System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(_seen)),
         };
         if (_transformed.Length >= ParallelFloats) Parallelism.For(_runs, &RefreshRuns, &job);
@@ -117,8 +145,9 @@ public sealed unsafe class WinogradWeights
     {
         var job = (Job*)state;
         // Forward: a group's 4 blocks × I inputs × 9 taps × 8 lanes. Backward-data: one block of 8 of the layer's
-        // outputs (the kernel's inputs, In) over all its inputs (the kernel's outputs, 32 per group).
-        int run = job->DataGrad ? job->Groups * GroupChannels * 72 : 4 * job->In * 72;
+        // outputs (the kernel's inputs, In) over all its inputs (the kernel's outputs, 32 per group). Columns: one block
+        // of 8 outputs × I inputs × 25 taps × 8 lanes.
+        int run = job->Kind switch { Kind.DataGrad3x3 => job->Groups * GroupChannels * 72, Kind.Columns5x5 => job->In * 200, _ => 4 * job->In * 72 };
         for (int r = begin; r < end; r++)
         {
             var current = new ReadOnlySpan<int>((int*)job->Source + (long)r * run, run);
@@ -126,7 +155,8 @@ public sealed unsafe class WinogradWeights
             if (job->Primed && current.SequenceEqual(seen)) continue;
             current.CopyTo(seen);
             // From the copy, not the weights: what is transformed is then exactly what the next compare checks against.
-            if (job->DataGrad) TransformTransposed((float*)job->Seen, job->Target, job->In, job->Groups, r);
+            if (job->Kind == Kind.DataGrad3x3) TransformTransposed((float*)job->Seen, job->Target, job->In, job->Groups, r);
+            else if (job->Kind == Kind.Columns5x5) TransformColumns((float*)job->Seen, job->Target, job->In, job->Groups, r);
             else Transform((float*)job->Seen, job->Target, job->In, job->Groups, r);
         }
     }
@@ -168,6 +198,34 @@ public sealed unsafe class WinogradWeights
             for (int o = 0; o < 8; o++)
                 TransformWindow(windows + o * 72, target + ((long)(ib / 4) * inChannels + ob * 8 + o) * GroupChannels + ib % 4 * 8, xiStride);
         }
+    }
+
+    /// <summary>
+    /// Block <paramref name="ob"/> of 8 outputs from packed 5x5 weights <c>[O/8][I][25][8]</c>: for each input and kernel
+    /// column, the five vectors of the column (ΔY = 0 … 4) become the six of <c>U = G·W</c>, where G's rows are ¼(1, 0, 0, 0, 0),
+    /// ⅙(1, 1, 1, 1, 1), ⅙(1, −1, 1, −1, 1), ¹⁄₂₄(1, 2, 4, 8, 16), ¹⁄₂₄(1, −2, 4, −8, 16) and (0, 0, 0, 0, 1)
+    /// (the kernel's Bᵀ has the reciprocal scales, which keeps its entries small integers).
+    /// </summary>
+    private static void TransformColumns(float* source, float* target, int inChannels, int blocks, int ob)
+    {
+        long xiStride = (long)blocks * inChannels * 40;
+        Vector256<float> quarter = Vector256.Create(0.25f), sixth = Vector256.Create(1f / 6), twentyFourth = Vector256.Create(1f / 24);
+        Vector256<float> two = Vector256.Create(2f), four = Vector256.Create(4f), sixteen = Vector256.Create(16f);
+        for (int i = 0; i < inChannels; i++)
+            for (int kx = 0; kx < 5; kx++)
+            {
+                float* w = source + ((long)ob * inChannels + i) * 200 + kx * 8;
+                float* u = target + ((long)ob * inChannels + i) * 40 + kx * 8;
+                Vector256<float> w0 = Vector256.Load(w), w1 = Vector256.Load(w + 40), w2 = Vector256.Load(w + 80), w3 = Vector256.Load(w + 120), w4 = Vector256.Load(w + 160);
+                Vector256<float> even = w0 + w2 + w4, odd = w1 + w3; // the ±1 points
+                Vector256<float> even2 = w0 + four * w2 + sixteen * w4, odd2 = two * w1 + 8 * w3; // the ±2 points
+                Vector256.Store(quarter * w0, u);
+                Vector256.Store(sixth * (even + odd), u + xiStride);
+                Vector256.Store(sixth * (even - odd), u + 2 * xiStride);
+                Vector256.Store(twentyFourth * (even2 + odd2), u + 3 * xiStride);
+                Vector256.Store(twentyFourth * (even2 - odd2), u + 4 * xiStride);
+                Vector256.Store(w4, u + 5 * xiStride);
+            }
     }
 
     /// <summary>

@@ -115,8 +115,10 @@ internal readonly record struct ZeroBorder(int Top, int Bottom, int Left, int Ri
 /// <param name="FusedPool">The 2x2 max pool after this layer, which an unrecorded Forward runs in this kernel's epilogue
 /// instead of as a step of its own (see <see cref="PoolFits"/>); a recorded Forward still runs both, as Backward reads
 /// the convolution's output.</param>
+/// <param name="ColumnWinograd">The forward kernel runs Winograd F(2, 5) down the columns (see <see cref="ColumnWinogradFits"/>).</param>
 internal sealed record ConvStep(LayerModel Layer, Tensor From, Tensor To, LayerKind? Activation, string WeightPointer, string? BiasPointer, Tensor Source,
-    ZeroBorder Zeros = default, Tensor? PaddedCopy = null, Tensor? Winograd = null, bool TransposesOutput = false, PoolStep? FusedPool = null)
+    ZeroBorder Zeros = default, Tensor? PaddedCopy = null, Tensor? Winograd = null, bool TransposesOutput = false, PoolStep? FusedPool = null,
+    bool ColumnWinograd = false)
     : Step(From, To)
 {
     /// <summary>
@@ -173,6 +175,23 @@ internal sealed record ConvStep(LayerModel Layer, Tensor From, Tensor To, LayerK
     /// (256 KiB on such a stack ended the process with a stack overflow).
     /// </summary>
     public const int WinogradRowBytes = 128 << 10;
+
+    /// <summary>
+    /// Whether the forward pass of <paramref name="l"/> runs Winograd's F(2, 5) down the columns: each pair of output
+    /// rows comes from six input rows transformed into six rows V[ξ] = Bᵀ·X, each convolved with a 1×5 kernel
+    /// U[ξ] = G·W and combined as Aᵀ·M, 30 one-row convolutions where the direct kernel runs 50 (1.67× fewer
+    /// multiply-adds). Dense 5x5, stride 1, undilated, unpadded, an even number of output rows, input rows of at least
+    /// one vector (the planar transform loads 8 columns at a time), at least 8 outputs (fewer run along the rows, see
+    /// <see cref="RowsToBlocked"/>), and the six transformed rows and six rows of products within
+    /// <see cref="ColumnWinogradBytes"/> each, as they live on the stack.
+    /// </summary>
+    public static bool ColumnWinogradFits(LayerModel l) => l.Kind == LayerKind.Conv && l.Groups == 1 && l.KernelHeight == 5 && l.KernelWidth == 5
+        && l.Stride == 1 && l.Dilation == 1 && !l.HasPadding && l.Output.H % 2 == 0 && l.Output.H > 0 && l.Output.W > 0 && l.Input.W >= 8
+        && l.Output.C >= 8
+        && 6L * Tensor.Blocks(l.Input.C) * 8 * l.Input.W * 4 <= ColumnWinogradBytes && 6L * Tensor.Blocks(l.Output.C) * 8 * l.Output.W * 4 <= ColumnWinogradBytes;
+
+    /// <summary>The most bytes of the column Winograd kernel's transformed rows, and of its products, on the stack.</summary>
+    public const int ColumnWinogradBytes = 64 << 10;
 
     /// <summary>Frame pointer to the Winograd-transformed weights of the layer whose weights are at <paramref name="weightPointer"/>.</summary>
     public static string WinogradPointer(string weightPointer) => weightPointer + "U";
@@ -429,7 +448,8 @@ internal sealed class ExecutionPlan
         bool planar = ConvStep.ReadsPlanar(layer, current)
             || last && !current.Blocked && (ConvStep.GemmFits(layer) || ConvStep.RowsFit(layer) && layer.Output.C <= ConvStep.MaxPlanarOutputs);
         bool winogradLayer = !planar && ConvStep.WinogradFits(layer);
-        bool transposes = last && !planar && !winogradLayer && ConvStep.TransposeFits(layer, activation);
+        bool columns = !planar && ConvStep.ColumnWinogradFits(layer);
+        bool transposes = last && !planar && !winogradLayer && !columns && ConvStep.TransposeFits(layer, activation);
         if (ConvStep.ReadsPlanar(layer, current))
         {
             // A depthwise layer on NCHW (the network's input) runs along the rows of each channel plane: no copy into
@@ -494,11 +514,14 @@ internal sealed class ExecutionPlan
             Winograd.Add(new WinogradPlan(ConvStep.WinogradPointer(weight.Pointer),
                 $"global::ConvGen.WinogradWeights.ForConv3x3({weight.Field}, inChannels: {layer.Input.C})", layer.Index));
         }
+        if (columns)
+            Winograd.Add(new WinogradPlan(ConvStep.WinogradPointer(weight.Pointer),
+                $"global::ConvGen.WinogradWeights.ForConv5x5Columns({weight.Field}, inChannels: {layer.Input.C})", layer.Index));
 
         var to = planar || transposes
             ? NewTensor(Next(current), false, layer.Output.C, layer.Output.H, layer.Output.W, layer.Output.C * layer.Output.H * layer.Output.W)
             : NewBlocked(Next(current), layer.Output.C, layer.Output.H, layer.Output.W);
-        Add(new ConvStep(layer, view, to, activation, weight.Pointer, bias?.Pointer, current, zeros, paddedCopy, winograd, transposes));
+        Add(new ConvStep(layer, view, to, activation, weight.Pointer, bias?.Pointer, current, zeros, paddedCopy, winograd, transposes, ColumnWinograd: columns));
         return to;
     }
 

@@ -156,6 +156,11 @@ internal sealed partial class KernelEmitter
             EmitWinograd(name, s);
             return;
         }
+        if (s.ColumnWinograd)
+        {
+            EmitColumnWinograd(name, s);
+            return;
+        }
         if (s.RowsToBlocked || s.PlanarOutput)
         {
             EmitPlanarOutputConv(name, s);
@@ -201,14 +206,8 @@ internal sealed partial class KernelEmitter
             => $"{name}Tile{blocks}x{pixels}{(at is { } a ? $"At{a}" : "")}{(masked ? "Masked" : "")}{(lastChannels < 8 ? $"Last{lastChannels}" : "")}";
         void Row(int blocks, int lastChannels)
         {
-            // The row is cut into tiles of as equal a width as the tile allows (14 = 7 + 7, not 12 + 2): a narrow last
-            // tile has too few accumulators to hide the FMA latency and would run at a fraction of the rate.
-            int count = (y.W + t.Pixels - 1) / t.Pixels, narrow = y.W / count, wide = narrow + 1;
-            int wideCount = y.W - narrow * count, start = 0;
             int step = l.Stride * x.ColumnStride;
-            var tiles = new List<(int Start, int Pixels)>();
-            foreach (var (pixels, n) in new[] { (wide, wideCount), (narrow, count - wideCount) })
-                for (int i = 0; i < n; i++, start += pixels) tiles.Add((start, pixels));
+            var tiles = RowTiles(y.W, t.Pixels);
             string Arguments(int first) => first == 0 ? $"x, w, b, y, ic0{rows}" : $"x + {first * step}, w, b, y + {first * pixelStride}, ic0{rows}";
             for (int k = 0; k < tiles.Count;)
             {
@@ -253,6 +252,21 @@ internal sealed partial class KernelEmitter
         foreach (var (blocks, pixels, at, masked, lastChannels) in variants.Distinct())
             EmitConvTile(Variant(blocks, pixels, at, masked, lastChannels), s, t, blocks, pixels, weightBlock, at, masked, lastChannels);
         EmitConvScalar($"{name}Scalar", s, t, weightBlock);
+    }
+
+    /// <summary>
+    /// A row of <paramref name="width"/> pixels cut into tiles of at most <paramref name="most"/>, as equal in width as
+    /// that allows (14 = 7 + 7, not 12 + 2): a narrow last tile has too few accumulators to hide the FMA latency and
+    /// would run at a fraction of the rate. Wider tiles first.
+    /// </summary>
+    private static List<(int Start, int Pixels)> RowTiles(int width, int most)
+    {
+        int count = (width + most - 1) / most, narrow = width / count, wide = narrow + 1;
+        int wideCount = width - narrow * count, start = 0;
+        var tiles = new List<(int Start, int Pixels)>();
+        foreach (var (pixels, n) in new[] { (wide, wideCount), (narrow, count - wideCount) })
+            for (int i = 0; i < n; i++, start += pixels) tiles.Add((start, pixels));
+        return tiles;
     }
 
     /// <param name="at">For a tile at the row's ends (<see cref="ConvStep.SkipsZeroColumns"/>): its first output column,
@@ -384,16 +398,25 @@ internal sealed partial class KernelEmitter
         }
     }
 
-    private void EmitConvScalar(string name, ConvStep s, ConvTiling t, int weightBlock)
+    /// <param name="rowPairs">The AVX2 kernel's work items are pairs of output rows of a sample, all channels (the
+    /// column Winograd kernel's); the twin computes them directly, from the untransformed weights.</param>
+    private void EmitConvScalar(string name, ConvStep s, ConvTiling t, int weightBlock, bool rowPairs = false)
     {
         var l = s.Layer;
         var (x, y) = ConvTiling.Rows(s);
         int kh = l.KernelHeight, kw = l.KernelWidth, outBlocks = Tensor.Blocks(l.Output.C);
-        Open(name, ConvFormula(l), "Scalar twin of the AVX2 kernel for CPUs without AVX2/FMA: same work items, same packed weights.");
+        Open(name, ConvFormula(l), rowPairs
+            ? "Scalar twin of the AVX2 kernel for CPUs without AVX2/FMA: same work items, computed directly from the packed weights."
+            : "Scalar twin of the AVX2 kernel for CPUs without AVX2/FMA: same work items, same packed weights.");
         w.Open("for (int item = begin; item < end; item++)");
-        w.Line(ItemIndices(t, y));
+        if (rowPairs)
+        {
+            w.Line($"int n = item / {y.H / 2};");
+            w.Open($"for (int oy = item % {y.H / 2} * 2; oy < item % {y.H / 2} * 2 + 2; oy++)");
+        }
+        else w.Line(ItemIndices(t, y));
         w.Line($"float* x = {Sample(x)} + oy * {l.Stride * x.RowStride}{MinusViewOffset(x)};");
-        w.Open($"for (int ob = tile * {t.Blocks}; ob < Math.Min(tile * {t.Blocks} + {t.Blocks}, {outBlocks}); ob++)");
+        w.Open(rowPairs ? $"for (int ob = 0; ob < {outBlocks}; ob++)" : $"for (int ob = tile * {t.Blocks}; ob < Math.Min(tile * {t.Blocks} + {t.Blocks}, {outBlocks}); ob++)");
         w.Line($"int ic0 = {FirstInput(l, t).Replace("tile", "ob")};");
         w.Line($"float* w = f->{s.WeightPointer} + ob * {weightBlock};");
         w.Line($"float* y = {Sample(y)} + (nint)ob * {OutputBlockStride(s, y)} + oy * {y.RowStride};");
@@ -412,6 +435,7 @@ internal sealed partial class KernelEmitter
         w.Close();
         w.Close();
         w.Close();
+        if (rowPairs) w.Close();
         w.Close();
         w.Line();
     }

@@ -88,6 +88,7 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         _L9WT = global::ConvGen.TransposedWeights.ForLinear(_layer9Weight, inputs: 120);
         _L7WT = global::ConvGen.TransposedWeights.ForLinear(_layer7Weight, inputs: 400);
         _L0WT = global::ConvGen.TransposedWeights.ForConv(_layer0Weight, inChannels: 1, groups: 1, kh: 5, kw: 5);
+        _L3WU = global::ConvGen.WinogradWeights.ForConv5x5Columns(_layer3Weight, inChannels: 6);
         var random = new Random(seed);
         global::ConvGen.ParameterInit.Uniform(_layer0Weight, fanIn: 25, random);
         global::ConvGen.ParameterInit.Uniform(_layer0Bias, fanIn: 25, random);
@@ -125,6 +126,7 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         public float* L9WT;
         public float* L7WT;
         public float* L0WT;
+        public float* L3WU; // Winograd-transformed weights
     }
 
     [ThreadStatic] private static float[]? t_workspace;
@@ -152,6 +154,7 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             throw new ArgumentException($"input must hold batch × InputLength = {batch} × {InputLength} = {(long)batch * InputLength} floats (1×28×28 per sample), but holds {input.Length}.", nameof(input));
         if (output.Length != (long)batch * OutputLength)
             throw new ArgumentException($"output must hold batch × OutputLength = {batch} × {OutputLength} = {(long)batch * OutputLength} floats (10 per sample), but holds {output.Length}.", nameof(output));
+        if (s_useAvx2) _L3WU.Refresh(); // layer 3's weights as they are now, transformed for its Winograd kernel (the scalar twin reads them untransformed)
         // One caller at a time records into the instance; concurrent callers run in their own thread's workspace.
         if (RecordForBackward && Monitor.TryEnter(_recordLock))
         {
@@ -251,11 +254,12 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         frame->L9B = _layer9Bias.Pointer;
         frame->L11W = _layer11Weight.Pointer;
         frame->L11B = _layer11Bias.Pointer;
+        frame->L3WU = _L3WU.Pointer;
         if (frame->Recording) global::ConvGen.Parallelism.For(batch * 1, &Step0, frame, itemNanoseconds: 256); // layer 0: zero-padded copy of its input for the weight gradient
         if (frame->Recording) global::ConvGen.Parallelism.For(batch * 28, &Step1, frame, itemNanoseconds: 105); // layer 0: Conv 5x5, 1→6 + Relu
         else global::ConvGen.Parallelism.For(batch * 14, &Step1Pooled, frame, itemNanoseconds: 210); // layer 0: Conv 5x5, 1→6 + Relu + MaxPool (layer 2) fused
         if (frame->Recording) global::ConvGen.Parallelism.For(batch * 14, &Step2, frame, itemNanoseconds: 84); // layer 2: MaxPool
-        global::ConvGen.Parallelism.For(batch * 10, &Step3, frame, itemNanoseconds: 600); // layer 3: Conv 5x5, 6→16 + Relu
+        global::ConvGen.Parallelism.For(batch * 5, &Step3, frame, itemNanoseconds: 720); // layer 3: Conv 5x5, 6→16 + Relu
         global::ConvGen.Parallelism.For(batch * 10, &Step4, frame, itemNanoseconds: 40); // layer 5: MaxPool
         global::ConvGen.Parallelism.For((batch + 3) / 4 * 5, &Step5, frame, itemNanoseconds: 960); // layer 7: Linear 400→120 + Relu
         global::ConvGen.Parallelism.For((batch + 3) / 4 * 4, &Step6, frame, itemNanoseconds: 252); // layer 9: Linear 120→84 + Relu
@@ -267,6 +271,7 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
     private readonly global::ConvGen.TransposedWeights _L9WT;
     private readonly global::ConvGen.TransposedWeights _L7WT;
     private readonly global::ConvGen.TransposedWeights _L0WT;
+    private readonly global::ConvGen.WinogradWeights _L3WU;
     private readonly float[] _partialSums = GC.AllocateArray<float>(20992, pinned: true); // 8 chunks' partial sums per chunked weight gradient
 
     /// <summary>
@@ -1132,42 +1137,69 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         }
     }
 
-    // Y[n,o,y,x] = B[o] + W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
-    // layer 3: 6×14×14 → 16×10×10, 5x5 + Relu (layer 4) fused; tile 2×8 channels × 6 pixels
+    // Y[n,o,2t+k,x] = B[o] + Aᵀ[k,ξ] · U[ξ,o,I,ΔX] · V[n,ξ,t,I,x+ΔX],  V[n,ξ,t,i,x] = Bᵀ[ξ,j] · X[n,i,2t+j,x],  U[ξ,o,i,ΔX] = G[ξ,ΔY] · W[o,i,ΔY,ΔX]
+    // layer 3: 6×14×14 → 16×10×10, 5x5 + Relu (layer 4) fused; Winograd F(2, 5) down the columns, tile 2×8 channels × 6 pixels over each transformed row
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Step3(void* state, int begin, int end) { if (s_useAvx2) Step3Avx(state, begin, end); else Step3Scalar(state, begin, end); }
 
-    // Y[n,o,y,x] = B[o] + W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
-    // Row by row: each work item is one output row of one tile of 2 channel block(s).
+    // Y[n,o,2t+k,x] = B[o] + Aᵀ[k,ξ] · U[ξ,o,I,ΔX] · V[n,ξ,t,I,x+ΔX],  V[n,ξ,t,i,x] = Bᵀ[ξ,j] · X[n,i,2t+j,x],  U[ξ,o,i,ΔX] = G[ξ,ΔY] · W[o,i,ΔY,ΔX]
+    // Each work item is one pair of output rows of one sample: its 6 transformed input rows and 6 rows of products stay on the stack.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Step3Avx(void* state, int begin, int end)
     {
         var f = (Frame*)state;
+        float* v = stackalloc float[672]; // V[ξ], 112 floats apart
+        float* m = stackalloc float[1056]; // M[ξ] = U[ξ] ∗ V[ξ], NCHW8c, 176 floats apart
         for (int item = begin; item < end; item++)
         {
-            int oy = item % 10, tile = item / 10 % 1, n = item / 10;
-            float* x = f->T3 + (nint)n * 1568 + oy * 112;
-            float* w = f->L3W + tile * 2400;
-            float* b = f->L3B + tile * 16;
-            float* y = f->T4 + (nint)n * 1600 + (nint)tile * 1600 + oy * 80;
-            int ic0 = 0;
-            for (int ox = 0; ox < 10; ox += 5) Step3Tile2x5(x + ox * 8, w, b, y + ox * 8, ic0);
+            int t = item % 5, n = item / 5;
+            Step3Input(f->T3 + (nint)n * 1568 + t * 224, v);
+            float* u = f->L3WU;
+            for (int xi = 0; xi < 6; xi++, u += 480)
+            {
+                Step3Tile2x5(v + xi * 112, u, null, m + xi * 176, 0);
+                Step3Tile2x5(v + xi * 112 + 40, u, null, m + xi * 176 + 40, 0);
+            }
+            Step3Output(m, f->L3B, f->T4 + (nint)n * 1600 + t * 160);
         }
+    }
+
+    // V[ξ] = Bᵀ[ξ,j] · X[2t+j]: the six input rows under a pair of output rows, one vector at a time.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Step3Input(float* x, float* v)
+    {
+        for (int p = 0; p < 112; p += 8)
+            Step3Column(x + p / 112 * 1568 + p % 112, v + p);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Step3Column(float* x, float* v)
+    {
+        Vector256<float> d0 = Avx.LoadVector256(x), d1 = Avx.LoadVector256(x + 112), d2 = Avx.LoadVector256(x + 224), d3 = Avx.LoadVector256(x + 336), d4 = Avx.LoadVector256(x + 448), d5 = Avx.LoadVector256(x + 560);
+        Vector256<float> four = Vector256.Create(4f), five = Vector256.Create(5f), two = Vector256.Create(2f);
+        Vector256<float> a = Fma.MultiplySubtract(four, d1, d3), b = Fma.MultiplySubtract(four, d2, d4); // 4d₁ − d₃, 4d₂ − d₄
+        Vector256<float> c = d3 - d1, e = d4 - d2;
+        Avx.Store(v, Fma.MultiplyAddNegated(five, d2, Fma.MultiplyAdd(four, d0, d4))); // 4d₀ − 5d₂ + d₄
+        Avx.Store(v + 112, a + b);
+        Avx.Store(v + 224, b - a);
+        Avx.Store(v + 336, Fma.MultiplyAdd(two, c, e)); // −2d₁ − d₂ + 2d₃ + d₄
+        Avx.Store(v + 448, Fma.MultiplyAddNegated(two, c, e));
+        Avx.Store(v + 560, Fma.MultiplyAddNegated(five, d3, Fma.MultiplyAdd(four, d1, d5))); // 4d₁ − 5d₃ + d₅
     }
 
     // 2×5 tile: acc[block][pixel] += W[block][tap] · broadcast(X[pixel][tap]); weights in registers, one broadcast per input value.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Step3Tile2x5(float* x, float* w, float* b, float* y, int ic0)
     {
-        Vector256<float> a0_0 = Avx.LoadVector256(b + 0), a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0, a0_4 = a0_0;
-        Vector256<float> a1_0 = Avx.LoadVector256(b + 8), a1_1 = a1_0, a1_2 = a1_0, a1_3 = a1_0, a1_4 = a1_0;
+        Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0, a0_4 = a0_0;
+        Vector256<float> a1_0 = Vector256<float>.Zero, a1_1 = a1_0, a1_2 = a1_0, a1_3 = a1_0, a1_4 = a1_0;
         Vector256<float> w0, w1, v;
-        for (int r = 0; r < 6; r += 1)
+        for (int r = 0; r < 6; r += 3)
         {
-            float* x0 = x + (r >> 3) * 1568 + (r & 7);
-            float* w0p = w + r * 200;
+            float* x0 = x + (r >> 3) * 112 + (r & 7);
+            float* w0p = w + r * 40;
             w0 = Avx.LoadVector256(w0p + 0);
-            w1 = Avx.LoadVector256(w0p + 1200);
+            w1 = Avx.LoadVector256(w0p + 240);
             v = Vector256.Create(x0[0]);
             a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
             a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
@@ -1184,7 +1216,7 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
             a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
             w0 = Avx.LoadVector256(w0p + 8);
-            w1 = Avx.LoadVector256(w0p + 1208);
+            w1 = Avx.LoadVector256(w0p + 248);
             v = Vector256.Create(x0[8]);
             a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
             a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
@@ -1201,7 +1233,7 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
             a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
             w0 = Avx.LoadVector256(w0p + 16);
-            w1 = Avx.LoadVector256(w0p + 1216);
+            w1 = Avx.LoadVector256(w0p + 256);
             v = Vector256.Create(x0[16]);
             a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
             a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
@@ -1218,7 +1250,7 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
             a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
             w0 = Avx.LoadVector256(w0p + 24);
-            w1 = Avx.LoadVector256(w0p + 1224);
+            w1 = Avx.LoadVector256(w0p + 264);
             v = Vector256.Create(x0[24]);
             a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
             a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
@@ -1235,7 +1267,7 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
             a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
             w0 = Avx.LoadVector256(w0p + 32);
-            w1 = Avx.LoadVector256(w0p + 1232);
+            w1 = Avx.LoadVector256(w0p + 272);
             v = Vector256.Create(x0[32]);
             a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
             a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
@@ -1251,386 +1283,242 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             v = Vector256.Create(x0[64]);
             a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
             a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-            w0 = Avx.LoadVector256(w0p + 40);
-            w1 = Avx.LoadVector256(w0p + 1240);
-            v = Vector256.Create(x0[112]);
+            float* x1 = x + ((r + 1) >> 3) * 112 + ((r + 1) & 7);
+            float* w1p = w + (r + 1) * 40;
+            w0 = Avx.LoadVector256(w1p + 0);
+            w1 = Avx.LoadVector256(w1p + 240);
+            v = Vector256.Create(x1[0]);
             a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
             a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-            v = Vector256.Create(x0[120]);
+            v = Vector256.Create(x1[8]);
             a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
             a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-            v = Vector256.Create(x0[128]);
+            v = Vector256.Create(x1[16]);
             a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
             a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-            v = Vector256.Create(x0[136]);
+            v = Vector256.Create(x1[24]);
             a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
             a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-            v = Vector256.Create(x0[144]);
+            v = Vector256.Create(x1[32]);
             a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
             a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-            w0 = Avx.LoadVector256(w0p + 48);
-            w1 = Avx.LoadVector256(w0p + 1248);
-            v = Vector256.Create(x0[120]);
+            w0 = Avx.LoadVector256(w1p + 8);
+            w1 = Avx.LoadVector256(w1p + 248);
+            v = Vector256.Create(x1[8]);
             a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
             a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-            v = Vector256.Create(x0[128]);
+            v = Vector256.Create(x1[16]);
             a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
             a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-            v = Vector256.Create(x0[136]);
+            v = Vector256.Create(x1[24]);
             a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
             a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-            v = Vector256.Create(x0[144]);
+            v = Vector256.Create(x1[32]);
             a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
             a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-            v = Vector256.Create(x0[152]);
+            v = Vector256.Create(x1[40]);
             a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
             a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-            w0 = Avx.LoadVector256(w0p + 56);
-            w1 = Avx.LoadVector256(w0p + 1256);
-            v = Vector256.Create(x0[128]);
+            w0 = Avx.LoadVector256(w1p + 16);
+            w1 = Avx.LoadVector256(w1p + 256);
+            v = Vector256.Create(x1[16]);
             a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
             a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-            v = Vector256.Create(x0[136]);
+            v = Vector256.Create(x1[24]);
             a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
             a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-            v = Vector256.Create(x0[144]);
+            v = Vector256.Create(x1[32]);
             a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
             a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-            v = Vector256.Create(x0[152]);
+            v = Vector256.Create(x1[40]);
             a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
             a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-            v = Vector256.Create(x0[160]);
+            v = Vector256.Create(x1[48]);
             a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
             a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-            w0 = Avx.LoadVector256(w0p + 64);
-            w1 = Avx.LoadVector256(w0p + 1264);
-            v = Vector256.Create(x0[136]);
+            w0 = Avx.LoadVector256(w1p + 24);
+            w1 = Avx.LoadVector256(w1p + 264);
+            v = Vector256.Create(x1[24]);
             a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
             a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-            v = Vector256.Create(x0[144]);
+            v = Vector256.Create(x1[32]);
             a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
             a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-            v = Vector256.Create(x0[152]);
+            v = Vector256.Create(x1[40]);
             a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
             a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-            v = Vector256.Create(x0[160]);
+            v = Vector256.Create(x1[48]);
             a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
             a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-            v = Vector256.Create(x0[168]);
+            v = Vector256.Create(x1[56]);
             a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
             a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-            w0 = Avx.LoadVector256(w0p + 72);
-            w1 = Avx.LoadVector256(w0p + 1272);
-            v = Vector256.Create(x0[144]);
+            w0 = Avx.LoadVector256(w1p + 32);
+            w1 = Avx.LoadVector256(w1p + 272);
+            v = Vector256.Create(x1[32]);
             a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
             a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-            v = Vector256.Create(x0[152]);
+            v = Vector256.Create(x1[40]);
             a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
             a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-            v = Vector256.Create(x0[160]);
+            v = Vector256.Create(x1[48]);
             a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
             a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-            v = Vector256.Create(x0[168]);
+            v = Vector256.Create(x1[56]);
             a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
             a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-            v = Vector256.Create(x0[176]);
+            v = Vector256.Create(x1[64]);
             a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
             a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-            w0 = Avx.LoadVector256(w0p + 80);
-            w1 = Avx.LoadVector256(w0p + 1280);
-            v = Vector256.Create(x0[224]);
+            float* x2 = x + ((r + 2) >> 3) * 112 + ((r + 2) & 7);
+            float* w2p = w + (r + 2) * 40;
+            w0 = Avx.LoadVector256(w2p + 0);
+            w1 = Avx.LoadVector256(w2p + 240);
+            v = Vector256.Create(x2[0]);
             a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
             a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-            v = Vector256.Create(x0[232]);
+            v = Vector256.Create(x2[8]);
             a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
             a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-            v = Vector256.Create(x0[240]);
+            v = Vector256.Create(x2[16]);
             a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
             a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-            v = Vector256.Create(x0[248]);
+            v = Vector256.Create(x2[24]);
             a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
             a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-            v = Vector256.Create(x0[256]);
+            v = Vector256.Create(x2[32]);
             a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
             a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-            w0 = Avx.LoadVector256(w0p + 88);
-            w1 = Avx.LoadVector256(w0p + 1288);
-            v = Vector256.Create(x0[232]);
+            w0 = Avx.LoadVector256(w2p + 8);
+            w1 = Avx.LoadVector256(w2p + 248);
+            v = Vector256.Create(x2[8]);
             a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
             a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-            v = Vector256.Create(x0[240]);
+            v = Vector256.Create(x2[16]);
             a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
             a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-            v = Vector256.Create(x0[248]);
+            v = Vector256.Create(x2[24]);
             a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
             a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-            v = Vector256.Create(x0[256]);
+            v = Vector256.Create(x2[32]);
             a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
             a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-            v = Vector256.Create(x0[264]);
+            v = Vector256.Create(x2[40]);
             a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
             a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-            w0 = Avx.LoadVector256(w0p + 96);
-            w1 = Avx.LoadVector256(w0p + 1296);
-            v = Vector256.Create(x0[240]);
+            w0 = Avx.LoadVector256(w2p + 16);
+            w1 = Avx.LoadVector256(w2p + 256);
+            v = Vector256.Create(x2[16]);
             a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
             a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-            v = Vector256.Create(x0[248]);
+            v = Vector256.Create(x2[24]);
             a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
             a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-            v = Vector256.Create(x0[256]);
+            v = Vector256.Create(x2[32]);
             a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
             a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-            v = Vector256.Create(x0[264]);
+            v = Vector256.Create(x2[40]);
             a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
             a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-            v = Vector256.Create(x0[272]);
+            v = Vector256.Create(x2[48]);
             a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
             a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-            w0 = Avx.LoadVector256(w0p + 104);
-            w1 = Avx.LoadVector256(w0p + 1304);
-            v = Vector256.Create(x0[248]);
+            w0 = Avx.LoadVector256(w2p + 24);
+            w1 = Avx.LoadVector256(w2p + 264);
+            v = Vector256.Create(x2[24]);
             a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
             a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-            v = Vector256.Create(x0[256]);
+            v = Vector256.Create(x2[32]);
             a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
             a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-            v = Vector256.Create(x0[264]);
+            v = Vector256.Create(x2[40]);
             a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
             a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-            v = Vector256.Create(x0[272]);
+            v = Vector256.Create(x2[48]);
             a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
             a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-            v = Vector256.Create(x0[280]);
+            v = Vector256.Create(x2[56]);
             a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
             a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-            w0 = Avx.LoadVector256(w0p + 112);
-            w1 = Avx.LoadVector256(w0p + 1312);
-            v = Vector256.Create(x0[256]);
+            w0 = Avx.LoadVector256(w2p + 32);
+            w1 = Avx.LoadVector256(w2p + 272);
+            v = Vector256.Create(x2[32]);
             a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
             a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-            v = Vector256.Create(x0[264]);
+            v = Vector256.Create(x2[40]);
             a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
             a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-            v = Vector256.Create(x0[272]);
+            v = Vector256.Create(x2[48]);
             a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
             a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-            v = Vector256.Create(x0[280]);
+            v = Vector256.Create(x2[56]);
             a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
             a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-            v = Vector256.Create(x0[288]);
-            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-            a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-            w0 = Avx.LoadVector256(w0p + 120);
-            w1 = Avx.LoadVector256(w0p + 1320);
-            v = Vector256.Create(x0[336]);
-            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-            v = Vector256.Create(x0[344]);
-            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-            v = Vector256.Create(x0[352]);
-            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-            v = Vector256.Create(x0[360]);
-            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-            v = Vector256.Create(x0[368]);
-            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-            a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-            w0 = Avx.LoadVector256(w0p + 128);
-            w1 = Avx.LoadVector256(w0p + 1328);
-            v = Vector256.Create(x0[344]);
-            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-            v = Vector256.Create(x0[352]);
-            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-            v = Vector256.Create(x0[360]);
-            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-            v = Vector256.Create(x0[368]);
-            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-            v = Vector256.Create(x0[376]);
-            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-            a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-            w0 = Avx.LoadVector256(w0p + 136);
-            w1 = Avx.LoadVector256(w0p + 1336);
-            v = Vector256.Create(x0[352]);
-            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-            v = Vector256.Create(x0[360]);
-            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-            v = Vector256.Create(x0[368]);
-            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-            v = Vector256.Create(x0[376]);
-            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-            v = Vector256.Create(x0[384]);
-            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-            a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-            w0 = Avx.LoadVector256(w0p + 144);
-            w1 = Avx.LoadVector256(w0p + 1344);
-            v = Vector256.Create(x0[360]);
-            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-            v = Vector256.Create(x0[368]);
-            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-            v = Vector256.Create(x0[376]);
-            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-            v = Vector256.Create(x0[384]);
-            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-            v = Vector256.Create(x0[392]);
-            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-            a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-            w0 = Avx.LoadVector256(w0p + 152);
-            w1 = Avx.LoadVector256(w0p + 1352);
-            v = Vector256.Create(x0[368]);
-            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-            v = Vector256.Create(x0[376]);
-            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-            v = Vector256.Create(x0[384]);
-            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-            v = Vector256.Create(x0[392]);
-            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-            v = Vector256.Create(x0[400]);
-            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-            a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-            w0 = Avx.LoadVector256(w0p + 160);
-            w1 = Avx.LoadVector256(w0p + 1360);
-            v = Vector256.Create(x0[448]);
-            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-            v = Vector256.Create(x0[456]);
-            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-            v = Vector256.Create(x0[464]);
-            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-            v = Vector256.Create(x0[472]);
-            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-            v = Vector256.Create(x0[480]);
-            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-            a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-            w0 = Avx.LoadVector256(w0p + 168);
-            w1 = Avx.LoadVector256(w0p + 1368);
-            v = Vector256.Create(x0[456]);
-            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-            v = Vector256.Create(x0[464]);
-            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-            v = Vector256.Create(x0[472]);
-            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-            v = Vector256.Create(x0[480]);
-            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-            v = Vector256.Create(x0[488]);
-            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-            a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-            w0 = Avx.LoadVector256(w0p + 176);
-            w1 = Avx.LoadVector256(w0p + 1376);
-            v = Vector256.Create(x0[464]);
-            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-            v = Vector256.Create(x0[472]);
-            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-            v = Vector256.Create(x0[480]);
-            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-            v = Vector256.Create(x0[488]);
-            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-            v = Vector256.Create(x0[496]);
-            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-            a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-            w0 = Avx.LoadVector256(w0p + 184);
-            w1 = Avx.LoadVector256(w0p + 1384);
-            v = Vector256.Create(x0[472]);
-            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-            v = Vector256.Create(x0[480]);
-            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-            v = Vector256.Create(x0[488]);
-            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-            v = Vector256.Create(x0[496]);
-            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-            v = Vector256.Create(x0[504]);
-            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-            a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-            w0 = Avx.LoadVector256(w0p + 192);
-            w1 = Avx.LoadVector256(w0p + 1392);
-            v = Vector256.Create(x0[480]);
-            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-            v = Vector256.Create(x0[488]);
-            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-            v = Vector256.Create(x0[496]);
-            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-            v = Vector256.Create(x0[504]);
-            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-            v = Vector256.Create(x0[512]);
+            v = Vector256.Create(x2[64]);
             a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
             a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
         }
-        Avx.Store(y + 0, Vector256.Max(a0_0, Vector256<float>.Zero));
-        Avx.Store(y + 8, Vector256.Max(a0_1, Vector256<float>.Zero));
-        Avx.Store(y + 16, Vector256.Max(a0_2, Vector256<float>.Zero));
-        Avx.Store(y + 24, Vector256.Max(a0_3, Vector256<float>.Zero));
-        Avx.Store(y + 32, Vector256.Max(a0_4, Vector256<float>.Zero));
-        Avx.Store(y + 800, Vector256.Max(a1_0, Vector256<float>.Zero));
-        Avx.Store(y + 808, Vector256.Max(a1_1, Vector256<float>.Zero));
-        Avx.Store(y + 816, Vector256.Max(a1_2, Vector256<float>.Zero));
-        Avx.Store(y + 824, Vector256.Max(a1_3, Vector256<float>.Zero));
-        Avx.Store(y + 832, Vector256.Max(a1_4, Vector256<float>.Zero));
+        Avx.Store(y + 0, a0_0);
+        Avx.Store(y + 8, a0_1);
+        Avx.Store(y + 16, a0_2);
+        Avx.Store(y + 24, a0_3);
+        Avx.Store(y + 32, a0_4);
+        Avx.Store(y + 80, a1_0);
+        Avx.Store(y + 88, a1_1);
+        Avx.Store(y + 96, a1_2);
+        Avx.Store(y + 104, a1_3);
+        Avx.Store(y + 112, a1_4);
+    }
+
+    // Y[2t+k] = B + Aᵀ[k,ξ] · M[ξ], then Relu: rows 2t and 2t + 1 of every block.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Step3Output(float* m, float* b, float* y)
+    {
+        for (int ob = 0; ob < 2; ob++)
+        {
+            Vector256<float> bias = Avx.LoadVector256(b + ob * 8), two = Vector256.Create(2f);
+            float* mo = m + ob * 80;
+            float* yo = y + ob * 800;
+            for (int p = 0; p < 80; p += 8)
+            {
+                Vector256<float> m0 = Avx.LoadVector256(mo + p), m1 = Avx.LoadVector256(mo + 176 + p), m2 = Avx.LoadVector256(mo + 352 + p), m3 = Avx.LoadVector256(mo + 528 + p), m4 = Avx.LoadVector256(mo + 704 + p), m5 = Avx.LoadVector256(mo + 880 + p);
+                Vector256<float> sum = m1 + m2, diff = m1 - m2;
+                Avx.Store(yo + p, Vector256.Max(bias + m0 + sum + (m3 + m4), Vector256<float>.Zero));
+                Avx.Store(yo + 80 + p, Vector256.Max(Fma.MultiplyAdd(two, m3 - m4, bias + diff + m5), Vector256<float>.Zero));
+            }
+        }
     }
 
     // Y[n,o,y,x] = B[o] + W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
-    // Scalar twin of the AVX2 kernel for CPUs without AVX2/FMA: same work items, same packed weights.
+    // Scalar twin of the AVX2 kernel for CPUs without AVX2/FMA: same work items, computed directly from the packed weights.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Step3Scalar(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
-            int oy = item % 10, tile = item / 10 % 1, n = item / 10;
-            float* x = f->T3 + (nint)n * 1568 + oy * 112;
-            for (int ob = tile * 2; ob < Math.Min(tile * 2 + 2, 2); ob++)
+            int n = item / 5;
+            for (int oy = item % 5 * 2; oy < item % 5 * 2 + 2; oy++)
             {
-                int ic0 = 0;
-                float* w = f->L3W + ob * 1200;
-                float* y = f->T4 + (nint)n * 1600 + (nint)ob * 800 + oy * 80;
-                for (int ox = 0; ox < 10; ox++)
-                for (int lane = 0; lane < 8; lane++)
+                float* x = f->T3 + (nint)n * 1568 + oy * 112;
+                for (int ob = 0; ob < 2; ob++)
                 {
-                    float acc = f->L3B[ob * 8 + lane];
-                    for (int r = 0; r < 6; r++)
+                    int ic0 = 0;
+                    float* w = f->L3W + ob * 1200;
+                    float* y = f->T4 + (nint)n * 1600 + (nint)ob * 800 + oy * 80;
+                    for (int ox = 0; ox < 10; ox++)
+                    for (int lane = 0; lane < 8; lane++)
                     {
-                        float* xc = x + ((ic0 + r) >> 3) * 1568 + ((ic0 + r) & 7) + ox * 8;
-                        for (int ky = 0; ky < 5; ky++)
-                            for (int kx = 0; kx < 5; kx++)
-                                acc += w[((r * 5 + ky) * 5 + kx) * 8 + lane] * xc[ky * 112 + kx * 8];
+                        float acc = f->L3B[ob * 8 + lane];
+                        for (int r = 0; r < 6; r++)
+                        {
+                            float* xc = x + ((ic0 + r) >> 3) * 1568 + ((ic0 + r) & 7) + ox * 8;
+                            for (int ky = 0; ky < 5; ky++)
+                                for (int kx = 0; kx < 5; kx++)
+                                    acc += w[((r * 5 + ky) * 5 + kx) * 8 + lane] * xc[ky * 112 + kx * 8];
+                        }
+                        y[ox * 8 + lane] = MathF.Max(acc, 0f);
                     }
-                    y[ox * 8 + lane] = MathF.Max(acc, 0f);
                 }
             }
         }

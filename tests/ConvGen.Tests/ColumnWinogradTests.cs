@@ -1,0 +1,127 @@
+using System;
+using System.Linq;
+using ConvGen.Tests.Backward;
+using ConvGen.Tests.Infrastructure;
+using ConvGen.Tests.Reference;
+using Xunit;
+
+namespace ConvGen.Tests;
+
+/// <summary>
+/// The 5x5 kernel that runs Winograd F(2, 5) down the columns (each pair of output rows from six transformed input
+/// rows, six one-row 1×5 convolutions and the output transform): against the float64 reference and by finite
+/// differences, on the layouts and edges it handles differently, and its transformed weights kept up to date.
+/// </summary>
+[Trait("Category", "Correctness")]
+[Collection(nameof(Sequential))] // sets Parallelism.MaxThreads, which is process-wide
+public sealed class ColumnWinogradTests
+{
+    private const string Marker = "Winograd F(2, 5) down the columns";
+
+    private static (string Code, INetwork Network, System.Reflection.Assembly Assembly) GenerateWithAssembly(NetworkSpec spec)
+    {
+        const string ns = "ConvGen.Dynamic.Columns";
+        var run = GeneratorHarness.Run(NetworkSpec.ToSource([spec], ns));
+        string code = run.Sources.Single(s => s.HintName.Contains(spec.Name, StringComparison.Ordinal)).Text;
+        var assembly = GeneratorHarness.CompileAndLoad(run);
+        return (code, GeneratorHarness.CreateNetwork(assembly, $"{ns}.{spec.Name}"), assembly);
+    }
+
+    private static (string Code, INetwork Network) Generate(NetworkSpec spec)
+    {
+        var (code, network, _) = GenerateWithAssembly(spec);
+        return (code, network);
+    }
+
+    public static TheoryData<string> Cases => new() { "LeNetConv2", "PlanarOverlap", "BlockedSigmoid", "Pooled" };
+
+    /// <summary>
+    /// LeNetConv2: the benchmark's shape (6→16 at 14×14, NCHW input, the last layer, so NCHW8c out and a copy to NCHW).
+    /// PlanarOverlap: NCHW rows of 17 (the transform's vectors at 0, 8 and 9, the last overlapping), 10 outputs (a
+    /// partial second block), ReLU fused. BlockedSigmoid: NCHW8c input of 12 channels (two blocks, the second partial),
+    /// 40 outputs (register tiles of 2, 2 and 1 blocks), rows of 13 (tiles of 5, 4 and 4 pixels), sigmoid fused.
+    /// Pooled: LeNet's conv2 between a max pool and a ReLU + max pool.
+    /// </summary>
+    private static NetworkSpec Spec(string name) => name switch
+    {
+        "LeNetConv2" => new(name, 6, 14, 14, [new ConvSpec(5, 5, 6, 16)]),
+        "PlanarOverlap" => new(name, 9, 12, 17, [new ConvSpec(5, 5, 9, 10), new ActivationSpec(RefActivationKind.Relu)]),
+        "BlockedSigmoid" => new(name, 3, 20, 17,
+            [new ConvSpec(3, 3, 3, 12, Pad: 1), new ActivationSpec(RefActivationKind.Relu), new ConvSpec(5, 5, 12, 40), new ActivationSpec(RefActivationKind.Sigmoid)]),
+        "Pooled" => new(name, 1, 28, 28,
+            [new ConvSpec(5, 5, 1, 6, Pad: 2), new ActivationSpec(RefActivationKind.Relu), new PoolSpec(true, 2),
+             new ConvSpec(5, 5, 6, 16), new ActivationSpec(RefActivationKind.Relu), new PoolSpec(true, 2)]),
+        _ => throw new ArgumentException(name),
+    };
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void ForwardAndGradientsMatchTheReference(string name)
+    {
+        var spec = Spec(name);
+        var (code, network) = Generate(spec);
+        Assert.Contains(Marker, code);
+        foreach (int threads in new[] { 1, 2 })
+        {
+            using var scope = new MaxThreadsScope(threads);
+            string? failure = NetworkCheck.Check(network, spec, batch: 3, seed: 5100 + threads)
+                ?? GradientCheck.Check(network, spec, batch: 2, seed: 5200 + threads, probes: 2);
+            if (failure is not null) Assert.Fail($"{threads} thread(s): {failure}");
+        }
+    }
+
+    /// <summary>Odd output rows, padding, stride, fewer than 8 outputs: the direct kernels keep these layers.</summary>
+    [Theory]
+    [InlineData(6, 15, 14, 0, 16)] // 11 output rows
+    [InlineData(6, 14, 14, 2, 16)] // padded
+    [InlineData(1, 14, 14, 0, 6)] // 6 outputs: along the rows
+    public void LayersItDoesNotFitKeepTheDirectKernel(int inputs, int h, int w, int pad, int outputs)
+    {
+        var spec = new NetworkSpec("Direct", inputs, h, w, [new ConvSpec(5, 5, inputs, outputs, Pad: pad)]);
+        var (code, network) = Generate(spec);
+        Assert.DoesNotContain(Marker, code);
+        string? failure = NetworkCheck.Check(network, spec, batch: 2, seed: 5300 + h + pad);
+        if (failure is not null) Assert.Fail(failure);
+    }
+
+    /// <summary>
+    /// A weight written straight into <see cref="Parameter.Values"/> (the last of the packed weights) reaches the next
+    /// Forward through the transformed weights: the same bits as a fresh instance given the same values, which transforms
+    /// them from scratch; and writing the old value back gives the old output bit for bit.
+    /// </summary>
+    [Fact]
+    public void OneWeightWrittenDirectlyIntoValuesIsUsedByTheNextForward()
+    {
+        var spec = Spec("LeNetConv2");
+        var (_, network, assembly) = GenerateWithAssembly(spec);
+        var x = NetworkCheck.RandomInput(new Random(5401), 2 * network.InputLength);
+        float[] Run(INetwork net)
+        {
+            var y = new float[2 * net.OutputLength];
+            net.Forward(x, y, 2);
+            return y;
+        }
+        var before = Run(network);
+        var values = network.Parameters[0].Values;
+        int k = values.Length - 1;
+        float old = values[k];
+        values[k] = old + 0.5f;
+        var after = Run(network);
+        Assert.NotEqual(before, after);
+        var fresh = GeneratorHarness.CreateNetwork(assembly, $"ConvGen.Dynamic.Columns.{spec.Name}", seed: 7);
+        for (int p = 0; p < network.Parameters.Count; p++) network.Parameters[p].Values.CopyTo(fresh.Parameters[p].Values, 0);
+        Assert.Equal(-1, NetworkCheck.FirstBitDifference(Run(fresh), after));
+        values[k] = old;
+        Assert.Equal(-1, NetworkCheck.FirstBitDifference(before, Run(network)));
+    }
+
+    [Fact]
+    public void TransformedWeightsRejectShapesTheKernelDoesNotTake()
+    {
+        static Parameter Weight(int outChannels, int inChannels, int k)
+            => new("weight", [outChannels, inChannels, k, k], ParameterLayout.ConvBlocked(outChannels, inChannels, 1, k, k));
+        var error = Assert.Throws<ArgumentException>(() => WinogradWeights.ForConv5x5Columns(Weight(16, 6, 3), 6));
+        Assert.Contains("[16, 6, 3, 3]", error.Message);
+        Assert.Throws<ArgumentException>(() => WinogradWeights.ForConv5x5Columns(Weight(16, 6, 5), 8)); // not the layer's inputs
+    }
+}
