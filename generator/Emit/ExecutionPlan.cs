@@ -180,15 +180,18 @@ internal sealed record ConvStep(LayerModel Layer, Tensor From, Tensor To, LayerK
     /// Whether the forward pass of <paramref name="l"/> runs Winograd's F(2, 5) down the columns: each pair of output
     /// rows comes from six input rows transformed into six rows V[ξ] = Bᵀ·X, each convolved with a 1×5 kernel
     /// U[ξ] = G·W and combined as Aᵀ·M, 30 one-row convolutions where the direct kernel runs 50 (1.67× fewer
-    /// multiply-adds). Dense 5x5, stride 1, undilated, unpadded, an even number of output rows, input rows of at least
-    /// one vector (the planar transform loads 8 columns at a time), at least 8 outputs (fewer run along the rows, see
-    /// <see cref="RowsToBlocked"/>), and the six transformed rows and six rows of products within
-    /// <see cref="ColumnWinogradBytes"/> each, as they live on the stack.
+    /// multiply-adds). Dense 5x5, stride 1, undilated, an even number of output rows, input rows (padding included) of
+    /// at least one vector (the planar transform loads 8 columns at a time), at least 8 outputs (fewer run along the
+    /// rows, see <see cref="RowsToBlocked"/>), and the six transformed rows and six rows of products within
+    /// <see cref="ColumnWinogradBytes"/> each, as they live on the stack. A padded layer reads a zero-padded copy: the
+    /// transform reads every row of the grid.
     /// </summary>
     public static bool ColumnWinogradFits(LayerModel l) => l.Kind == LayerKind.Conv && l.Groups == 1 && l.KernelHeight == 5 && l.KernelWidth == 5
-        && l.Stride == 1 && l.Dilation == 1 && !l.HasPadding && l.Output.H % 2 == 0 && l.Output.H > 0 && l.Output.W > 0 && l.Input.W >= 8
-        && l.Output.C >= 8
-        && 6L * Tensor.Blocks(l.Input.C) * 8 * l.Input.W * 4 <= ColumnWinogradBytes && 6L * Tensor.Blocks(l.Output.C) * 8 * l.Output.W * 4 <= ColumnWinogradBytes;
+        && l.Stride == 1 && l.Dilation == 1 && l.Output.H % 2 == 0 && l.Output.H > 0 && l.Output.W > 0 && l.Output.C >= 8
+        && GridWidth(l) >= 8 && 6L * Tensor.Blocks(l.Input.C) * 8 * GridWidth(l) * 4 <= ColumnWinogradBytes
+        && 6L * Tensor.Blocks(l.Output.C) * 8 * l.Output.W * 4 <= ColumnWinogradBytes;
+
+    private static long GridWidth(LayerModel l) => (long)l.Input.W + l.PadLeft + l.PadRight;
 
     /// <summary>The most bytes of the column Winograd kernel's transformed rows, and of its products, on the stack.</summary>
     public const int ColumnWinogradBytes = 64 << 10;
@@ -480,7 +483,7 @@ internal sealed class ExecutionPlan
             // Otherwise padding once up front leaves the kernel with no borders: every tap of every pixel is in bounds.
             var padded = Tensor.ZeroPadded(current, h, w, layer.PadTop, layer.PadLeft);
             var output = new Tensor("", Next(current), !planar && !transposes, layer.Output.C, layer.Output.H, layer.Output.W, 0);
-            bool inPlace = new ConvStep(layer, padded, output, activation, "", null, current, zeros, TransposesOutput: transposes).ReadsOnlyInterior;
+            bool inPlace = !columns && new ConvStep(layer, padded, output, activation, "", null, current, zeros, TransposesOutput: transposes).ReadsOnlyInterior;
             var copy = NewTensor(BufferKind.Scratch, false, current.C, h, w, current.C * h * w);
             Add(new CopyStep(current, copy, layer.PadTop, layer.PadLeft, inPlace ? $"layer {layer.Index}: zero-padded copy of its input for the weight gradient" : "zero-padded copy",
                 RecordedOnly: inPlace));

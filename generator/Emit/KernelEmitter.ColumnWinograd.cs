@@ -18,14 +18,19 @@ internal sealed partial class KernelEmitter
     private const int ColumnPoints = 6;
 
     /// <summary>
-    /// The one-row convolution each ξ runs: the layer with a 1×5 kernel from a row of V (the input's layout, one row)
-    /// into a row of M (NCHW8c, one row), no bias, no activation; its register tiles are the direct kernel's.
+    /// The one-row convolution each ξ runs: the layer with a 1×5 kernel from a row of V (the layout and width of the
+    /// input's grid, padding included, one row) into a row of M (NCHW8c, one row), unpadded, no bias, no activation;
+    /// its register tiles are the direct kernel's.
     /// </summary>
     private static ConvStep ColumnRowStep(ConvStep s)
     {
         var l = s.Layer;
-        var row = l with { KernelHeight = 1, Input = l.Input with { H = 1 }, Output = l.Output with { H = 1 }, Bias = false };
-        var v = new Tensor("", BufferKind.Scratch, s.From.Blocked, l.Input.C, 1, l.Input.W, 0);
+        var row = l with
+        {
+            KernelHeight = 1, Input = l.Input with { H = 1, W = s.From.W }, Output = l.Output with { H = 1 }, Bias = false,
+            PadTop = 0, PadBottom = 0, PadLeft = 0, PadRight = 0, Same = false,
+        };
+        var v = new Tensor("", BufferKind.Scratch, s.From.Blocked, l.Input.C, 1, s.From.W, 0);
         var m = new Tensor("", BufferKind.Scratch, true, l.Output.C, 1, l.Output.W, 0);
         return new ConvStep(row, v, m, null, s.WeightPointer, null, v);
     }

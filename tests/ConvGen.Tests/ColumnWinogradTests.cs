@@ -33,14 +33,15 @@ public sealed class ColumnWinogradTests
         return (code, network);
     }
 
-    public static TheoryData<string> Cases => new() { "LeNetConv2", "PlanarOverlap", "BlockedSigmoid", "Pooled" };
+    public static TheoryData<string> Cases => new() { "LeNetConv2", "PlanarOverlap", "BlockedSigmoid", "Pooled", "Padded" };
 
     /// <summary>
     /// LeNetConv2: the benchmark's shape (6→16 at 14×14, NCHW input, the last layer, so NCHW8c out and a copy to NCHW).
     /// PlanarOverlap: NCHW rows of 17 (the transform's vectors at 0, 8 and 9, the last overlapping), 10 outputs (a
     /// partial second block), ReLU fused. BlockedSigmoid: NCHW8c input of 12 channels (two blocks, the second partial),
     /// 40 outputs (register tiles of 2, 2 and 1 blocks), rows of 13 (tiles of 5, 4 and 4 pixels), sigmoid fused.
-    /// Pooled: LeNet's conv2 between a max pool and a ReLU + max pool.
+    /// Pooled: LeNet's conv2 between a max pool and a ReLU + max pool. Padded: two "same" 5x5 layers (pad 2), each
+    /// reading a zero-padded copy, the first of the NCHW input (3 channels), the second of a 32-channel NCHW8c tensor.
     /// </summary>
     private static NetworkSpec Spec(string name) => name switch
     {
@@ -51,6 +52,8 @@ public sealed class ColumnWinogradTests
         "Pooled" => new(name, 1, 28, 28,
             [new ConvSpec(5, 5, 1, 6, Pad: 2), new ActivationSpec(RefActivationKind.Relu), new PoolSpec(true, 2),
              new ConvSpec(5, 5, 6, 16), new ActivationSpec(RefActivationKind.Relu), new PoolSpec(true, 2)]),
+        "Padded" => new(name, 3, 12, 10,
+            [new ConvSpec(5, 5, 3, 32, Pad: 2), new ActivationSpec(RefActivationKind.Relu), new ConvSpec(5, 5, 32, 16, Pad: 2)]),
         _ => throw new ArgumentException(name),
     };
 
@@ -70,17 +73,18 @@ public sealed class ColumnWinogradTests
         }
     }
 
-    /// <summary>Odd output rows, padding, stride, fewer than 8 outputs: the direct kernels keep these layers.</summary>
+    /// <summary>Odd output rows, stride, dilation, fewer than 8 outputs: the direct kernels keep these layers.</summary>
     [Theory]
-    [InlineData(6, 15, 14, 0, 16)] // 11 output rows
-    [InlineData(6, 14, 14, 2, 16)] // padded
-    [InlineData(1, 14, 14, 0, 6)] // 6 outputs: along the rows
-    public void LayersItDoesNotFitKeepTheDirectKernel(int inputs, int h, int w, int pad, int outputs)
+    [InlineData(6, 15, 14, 1, 1, 16)] // 11 output rows
+    [InlineData(6, 15, 15, 2, 1, 16)] // stride 2
+    [InlineData(6, 16, 16, 1, 2, 16)] // dilation 2
+    [InlineData(1, 14, 14, 1, 1, 6)] // 6 outputs: along the rows
+    public void LayersItDoesNotFitKeepTheDirectKernel(int inputs, int h, int w, int stride, int dilation, int outputs)
     {
-        var spec = new NetworkSpec("Direct", inputs, h, w, [new ConvSpec(5, 5, inputs, outputs, Pad: pad)]);
+        var spec = new NetworkSpec("Direct", inputs, h, w, [new ConvSpec(5, 5, inputs, outputs, Stride: stride, Dilation: dilation)]);
         var (code, network) = Generate(spec);
         Assert.DoesNotContain(Marker, code);
-        string? failure = NetworkCheck.Check(network, spec, batch: 2, seed: 5300 + h + pad);
+        string? failure = NetworkCheck.Check(network, spec, batch: 2, seed: 5300 + h + stride + dilation);
         if (failure is not null) Assert.Fail(failure);
     }
 
