@@ -33,10 +33,11 @@ public sealed class ColumnWinogradTests
         return (code, network);
     }
 
-    public static TheoryData<string> Cases => new() { "LeNetConv2", "PlanarOverlap", "BlockedSigmoid", "Pooled", "Padded" };
+    public static TheoryData<string> Cases => new() { "LeNetConv2", "PlanarOverlap", "BlockedSigmoid", "Pooled", "Padded", "LastPartialBlock" };
 
     /// <summary>
     /// LeNetConv2: the benchmark's shape (6→16 at 14×14, NCHW input, the last layer, so NCHW8c out and a copy to NCHW).
+    /// LastPartialBlock: the same with 10 outputs (the copy takes 2 channels of the second block) and rows of 13.
     /// PlanarOverlap: NCHW rows of 17 (the transform's vectors at 0, 8 and 9, the last overlapping), 10 outputs (a
     /// partial second block), ReLU fused. BlockedSigmoid: NCHW8c input of 12 channels (two blocks, the second partial),
     /// 40 outputs (register tiles of 2, 2 and 1 blocks), rows of 13 (tiles of 5, 4 and 4 pixels), sigmoid fused.
@@ -46,6 +47,7 @@ public sealed class ColumnWinogradTests
     private static NetworkSpec Spec(string name) => name switch
     {
         "LeNetConv2" => new(name, 6, 14, 14, [new ConvSpec(5, 5, 6, 16)]),
+        "LastPartialBlock" => new(name, 9, 12, 17, [new ConvSpec(5, 5, 9, 10)]),
         "PlanarOverlap" => new(name, 9, 12, 17, [new ConvSpec(5, 5, 9, 10), new ActivationSpec(RefActivationKind.Relu)]),
         "BlockedSigmoid" => new(name, 3, 20, 17,
             [new ConvSpec(3, 3, 3, 12, Pad: 1), new ActivationSpec(RefActivationKind.Relu), new ConvSpec(5, 5, 12, 40), new ActivationSpec(RefActivationKind.Sigmoid)]),
