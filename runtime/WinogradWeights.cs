@@ -29,14 +29,14 @@ public sealed unsafe class WinogradWeights
     private readonly Parameter _weight; // the layer's packed weights: [O/8][I][9][8]
     private readonly float[] _transformed;
     private readonly int[] _seen; // the weights as last transformed, bit for bit
-    private readonly int _inChannels, _groups;
+    private readonly int _inChannels, _outChannels, _groups; // the kernel's (backward-data: the layer's transposed)
     // The source in runs that Refresh compares and transforms independently (one thread each): groups of 32 output
     // channels of the kernel, or, for backward-data, blocks of 8 of the layer's outputs (its packed [O/8][I][9][8]).
     private readonly int _runs;
     private readonly Kind _kind;
     private bool _primed; // every run transformed at least once
 
-    private enum Kind { Forward3x3, DataGrad3x3, Columns5x5 }
+    private enum Kind { Forward3x3, DataGrad3x3, Columns5x5, Columns5x5DataGrad }
 
     // Below this many floats (256 KiB) a refresh is over before a hand-off to another thread would pay.
     private const int ParallelFloats = 1 << 16;
@@ -45,14 +45,17 @@ public sealed unsafe class WinogradWeights
     {
         _weight = weight;
         _inChannels = inChannels;
+        _outChannels = outChannels;
         _kind = kind;
-        if (kind == Kind.Columns5x5)
+        if (kind is Kind.Columns5x5 or Kind.Columns5x5DataGrad)
         {
-            // Runs of one block of 8 outputs (the packing's unit: [O/8][I][25][8], lanes past O zero).
+            // Runs of one block of 8 of the layer's outputs (the packing's unit: [O/8][I][25][8], lanes past O zero).
+            // Backward-data's kernel has the layer's inputs as its outputs (outChannels here) and its outputs as inputs.
+            int layerOutputs = kind == Kind.Columns5x5 ? outChannels : inChannels, layerInputs = kind == Kind.Columns5x5 ? inChannels : outChannels;
             _groups = (outChannels + 7) / 8;
-            _runs = _groups;
+            _runs = (layerOutputs + 7) / 8;
             _transformed = GC.AllocateArray<float>(ColumnPoints * _groups * inChannels * 40, pinned: true);
-            _seen = GC.AllocateArray<int>(_groups * inChannels * 200, pinned: true);
+            _seen = GC.AllocateArray<int>(_runs * layerInputs * 200, pinned: true);
             return;
         }
         _groups = outChannels / GroupChannels;
@@ -102,6 +105,18 @@ public sealed unsafe class WinogradWeights
         return new WinogradWeights(weight, outChannels, inChannels, Kind.Columns5x5);
     }
 
+    /// <summary>
+    /// For the backward-data kernel of a dense 5x5 layer with <paramref name="inChannels"/> inputs that runs down the
+    /// columns: a convolution from the layer's outputs to its inputs over <c>W'[i][o][y][x] = W[o][i][4−y][4−x]</c>,
+    /// transposed and flipped straight from the layer's packed weights into six 1×5 kernels <c>[ξ][I/8][O][5][8]</c>.
+    /// </summary>
+    public static WinogradWeights ForConv5x5ColumnsDataGrad(Parameter weight, int inChannels)
+    {
+        if (weight.Shape is not [int outChannels, int i, 5, 5] || i != inChannels)
+            throw new ArgumentException($"Column Winograd backward-data weights need a dense 5x5 layer with {inChannels} inputs, but {weight.Name} has shape {ShapeOf(weight)}.", nameof(weight));
+        return new WinogradWeights(weight, inChannels, outChannels, Kind.Columns5x5DataGrad);
+    }
+
     /// <summary>The output channels of <paramref name="weight"/> if it is a dense 3x3 layer's with <paramref name="inChannels"/> inputs, else 0.</summary>
     private static int Dense3x3Outputs(Parameter weight, int inChannels) => weight.Shape is [int o, int i, 3, 3] && i == inChannels ? o : 0;
 
@@ -114,7 +129,7 @@ public sealed unsafe class WinogradWeights
     {
         public float* Source, Target;
         public int* Seen;
-        public int In, Groups;
+        public int In, Out, Groups;
         public bool Primed;
         public Kind Kind;
     }
@@ -132,7 +147,7 @@ public sealed unsafe class WinogradWeights
     {
         var job = new Job
         {
-            Source = _weight.Pointer, Target = Pointer, In = _inChannels, Groups = _groups, Primed = _primed, Kind = _kind,
+            Source = _weight.Pointer, Target = Pointer, In = _inChannels, Out = _outChannels, Groups = _groups, Primed = _primed, Kind = _kind,
             Seen = (int*)System.Runtime.CompilerServices.Unsafe.AsPointer(ref System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(_seen)),
         };
         if (_transformed.Length >= ParallelFloats) Parallelism.For(_runs, &RefreshRuns, &job);
@@ -147,7 +162,13 @@ public sealed unsafe class WinogradWeights
         // Forward: a group's 4 blocks × I inputs × 9 taps × 8 lanes. Backward-data: one block of 8 of the layer's
         // outputs (the kernel's inputs, In) over all its inputs (the kernel's outputs, 32 per group). Columns: one block
         // of 8 outputs × I inputs × 25 taps × 8 lanes.
-        int run = job->Kind switch { Kind.DataGrad3x3 => job->Groups * GroupChannels * 72, Kind.Columns5x5 => job->In * 200, _ => 4 * job->In * 72 };
+        int run = job->Kind switch
+        {
+            Kind.DataGrad3x3 => job->Groups * GroupChannels * 72,
+            Kind.Columns5x5 => job->In * 200,
+            Kind.Columns5x5DataGrad => job->Out * 200, // the kernel's outputs are the layer's inputs
+            _ => 4 * job->In * 72,
+        };
         for (int r = begin; r < end; r++)
         {
             var current = new ReadOnlySpan<int>((int*)job->Source + (long)r * run, run);
@@ -157,6 +178,7 @@ public sealed unsafe class WinogradWeights
             // From the copy, not the weights: what is transformed is then exactly what the next compare checks against.
             if (job->Kind == Kind.DataGrad3x3) TransformTransposed((float*)job->Seen, job->Target, job->In, job->Groups, r);
             else if (job->Kind == Kind.Columns5x5) TransformColumns((float*)job->Seen, job->Target, job->In, job->Groups, r);
+            else if (job->Kind == Kind.Columns5x5DataGrad) TransformColumnsTransposed((float*)job->Seen, job->Target, job->In, job->Groups, job->Out, r);
             else Transform((float*)job->Seen, job->Target, job->In, job->Groups, r);
         }
     }
@@ -209,23 +231,53 @@ public sealed unsafe class WinogradWeights
     private static void TransformColumns(float* source, float* target, int inChannels, int blocks, int ob)
     {
         long xiStride = (long)blocks * inChannels * 40;
-        Vector256<float> quarter = Vector256.Create(0.25f), sixth = Vector256.Create(1f / 6), twentyFourth = Vector256.Create(1f / 24);
-        Vector256<float> two = Vector256.Create(2f), four = Vector256.Create(4f), sixteen = Vector256.Create(16f);
         for (int i = 0; i < inChannels; i++)
             for (int kx = 0; kx < 5; kx++)
             {
                 float* w = source + ((long)ob * inChannels + i) * 200 + kx * 8;
-                float* u = target + ((long)ob * inChannels + i) * 40 + kx * 8;
-                Vector256<float> w0 = Vector256.Load(w), w1 = Vector256.Load(w + 40), w2 = Vector256.Load(w + 80), w3 = Vector256.Load(w + 120), w4 = Vector256.Load(w + 160);
-                Vector256<float> even = w0 + w2 + w4, odd = w1 + w3; // the ±1 points
-                Vector256<float> even2 = w0 + four * w2 + sixteen * w4, odd2 = two * w1 + 8 * w3; // the ±2 points
-                Vector256.Store(quarter * w0, u);
-                Vector256.Store(sixth * (even + odd), u + xiStride);
-                Vector256.Store(sixth * (even - odd), u + 2 * xiStride);
-                Vector256.Store(twentyFourth * (even2 + odd2), u + 3 * xiStride);
-                Vector256.Store(twentyFourth * (even2 - odd2), u + 4 * xiStride);
-                Vector256.Store(w4, u + 5 * xiStride);
+                StoreColumn(Vector256.Load(w), Vector256.Load(w + 40), Vector256.Load(w + 80), Vector256.Load(w + 120), Vector256.Load(w + 160),
+                    target + ((long)ob * inChannels + i) * 40 + kx * 8, xiStride);
             }
+    }
+
+    /// <summary>
+    /// Block <paramref name="ob"/> of 8 of the layer's outputs (the backward-data kernel's inputs, <paramref name="inChannels"/>
+    /// of them) from the layer's packed weights <c>[O/8][I][25][8]</c>, I = <paramref name="layerInputs"/> in
+    /// <paramref name="blocks"/> blocks of 8: each of the 8 outputs' columns, flipped, over 8 layer inputs at a time (the
+    /// kernel's output lanes; past I, zero), becomes the six vectors of <c>U = G·W'</c>.
+    /// </summary>
+    private static void TransformColumnsTransposed(float* source, float* target, int inChannels, int blocks, int layerInputs, int ob)
+    {
+        long xiStride = (long)blocks * inChannels * 40;
+        Span<float> column = stackalloc float[5 * 8];
+        for (int lane = 0; lane < 8 && ob * 8 + lane < inChannels; lane++)
+            for (int ib = 0; ib < blocks; ib++)
+                for (int kx = 0; kx < 5; kx++)
+                {
+                    column.Clear();
+                    for (int i = ib * 8; i < Math.Min(ib * 8 + 8, layerInputs); i++)
+                        for (int ky = 0; ky < 5; ky++)
+                            column[ky * 8 + i - ib * 8] = source[((long)ob * layerInputs + i) * 200 + ((4 - ky) * 5 + 4 - kx) * 8 + lane];
+                    StoreColumn(Vector256.Create(column[..8]), Vector256.Create(column[8..16]), Vector256.Create(column[16..24]),
+                        Vector256.Create(column[24..32]), Vector256.Create(column[32..]), target + ((long)ib * inChannels + ob * 8 + lane) * 40 + kx * 8, xiStride);
+                }
+    }
+
+    /// <summary>
+    /// The five vectors of one kernel column (ΔY = 0 … 4, 8 lanes each) → the six of <c>U = G·W</c> at <c>u + ξ·xiStride</c>,
+    /// where G's rows are ¼(1, 0, 0, 0, 0), ⅙(1, 1, 1, 1, 1), ⅙(1, −1, 1, −1, 1), ¹⁄₂₄(1, 2, 4, 8, 16), ¹⁄₂₄(1, −2, 4, −8, 16)
+    /// and (0, 0, 0, 0, 1) (the kernel's Bᵀ has the reciprocal scales, which keeps its entries small integers).
+    /// </summary>
+    private static void StoreColumn(Vector256<float> w0, Vector256<float> w1, Vector256<float> w2, Vector256<float> w3, Vector256<float> w4, float* u, long xiStride)
+    {
+        Vector256<float> even = w0 + w2 + w4, odd = w1 + w3; // the points ±1
+        Vector256<float> even2 = w0 + 4 * w2 + 16 * w4, odd2 = 2 * w1 + 8 * w3; // the points ±2
+        Vector256.Store(0.25f * w0, u);
+        Vector256.Store((even + odd) / 6, u + xiStride);
+        Vector256.Store((even - odd) / 6, u + 2 * xiStride);
+        Vector256.Store((even2 + odd2) / 24, u + 3 * xiStride);
+        Vector256.Store((even2 - odd2) / 24, u + 4 * xiStride);
+        Vector256.Store(w4, u + 5 * xiStride);
     }
 
     /// <summary>
