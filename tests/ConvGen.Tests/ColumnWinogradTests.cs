@@ -132,5 +132,8 @@ public sealed class ColumnWinogradTests
         var error = Assert.Throws<ArgumentException>(() => WinogradWeights.ForConv5x5Columns(Weight(16, 6, 3), 6));
         Assert.Contains("[16, 6, 3, 3]", error.Message);
         Assert.Throws<ArgumentException>(() => WinogradWeights.ForConv5x5Columns(Weight(16, 6, 5), 8)); // not the layer's inputs
+        error = Assert.Throws<ArgumentException>(() => WinogradWeights.ForConv5x5ColumnsDataGrad(Weight(16, 12, 3), 12));
+        Assert.Contains("[16, 12, 3, 3]", error.Message);
+        Assert.Throws<ArgumentException>(() => WinogradWeights.ForConv5x5ColumnsDataGrad(Weight(16, 12, 5), 16));
     }
 }
