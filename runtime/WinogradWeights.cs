@@ -26,12 +26,13 @@ public sealed unsafe class WinogradWeights
     /// <summary>Output channels per group: four NCHW8c blocks, the width of the kernel's register tile.</summary>
     public const int GroupChannels = 32;
 
-    private readonly Parameter _weight; // the layer's packed weights: [O/8][I][9][8]
+    private readonly Parameter _weight; // the layer's packed weights: [O/8][I][9][8], or [O/8][I][25][8]
     private readonly float[] _transformed;
     private readonly int[] _seen; // the weights as last transformed, bit for bit
     private readonly int _inChannels, _outChannels, _groups; // the kernel's (backward-data: the layer's transposed)
     // The source in runs that Refresh compares and transforms independently (one thread each): groups of 32 output
-    // channels of the kernel, or, for backward-data, blocks of 8 of the layer's outputs (its packed [O/8][I][9][8]).
+    // channels of the 3x3 kernel; for 3x3 backward-data and both 5x5 kinds, blocks of 8 of the layer's outputs (the
+    // packing's unit).
     private readonly int _runs;
     private readonly Kind _kind;
     private bool _primed; // every run transformed at least once
@@ -100,8 +101,7 @@ public sealed unsafe class WinogradWeights
     /// </summary>
     public static WinogradWeights ForConv5x5Columns(Parameter weight, int inChannels)
     {
-        if (weight.Shape is not [int outChannels, int i, 5, 5] || i != inChannels)
-            throw new ArgumentException($"Column Winograd weights need a dense 5x5 layer with {inChannels} inputs, but {weight.Name} has shape {ShapeOf(weight)}.", nameof(weight));
+        int outChannels = Dense5x5Outputs(weight, inChannels, "Column Winograd weights");
         return new WinogradWeights(weight, outChannels, inChannels, Kind.Columns5x5);
     }
 
@@ -112,9 +112,22 @@ public sealed unsafe class WinogradWeights
     /// </summary>
     public static WinogradWeights ForConv5x5ColumnsDataGrad(Parameter weight, int inChannels)
     {
-        if (weight.Shape is not [int outChannels, int i, 5, 5] || i != inChannels)
-            throw new ArgumentException($"Column Winograd backward-data weights need a dense 5x5 layer with {inChannels} inputs, but {weight.Name} has shape {ShapeOf(weight)}.", nameof(weight));
+        int outChannels = Dense5x5Outputs(weight, inChannels, "Column Winograd backward-data weights");
         return new WinogradWeights(weight, inChannels, outChannels, Kind.Columns5x5DataGrad);
+    }
+
+    /// <summary>
+    /// The output channels of <paramref name="weight"/>, which must be a dense 5x5 layer's with <paramref name="inChannels"/>
+    /// inputs, packed by <c>ParameterLayout.ConvBlocked</c> (Refresh reads whole blocks of 8 outputs).
+    /// </summary>
+    private static int Dense5x5Outputs(Parameter weight, int inChannels, string what)
+    {
+        if (weight.Shape is not [int outChannels, int i, 5, 5] || i != inChannels)
+            throw new ArgumentException($"{what} need a dense 5x5 layer with {inChannels} inputs, but {weight.Name} has shape {ShapeOf(weight)}.", nameof(weight));
+        long packed = (long)(outChannels + 7) / 8 * 8 * inChannels * 25;
+        if (weight.Values.Length < packed)
+            throw new ArgumentException($"{what} need {weight.Name} packed in blocks of 8 outputs ({packed} floats), but it holds {weight.Values.Length}.", nameof(weight));
+        return outChannels;
     }
 
     /// <summary>The output channels of <paramref name="weight"/> if it is a dense 3x3 layer's with <paramref name="inChannels"/> inputs, else 0.</summary>

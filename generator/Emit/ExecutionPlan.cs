@@ -181,15 +181,15 @@ internal sealed record ConvStep(LayerModel Layer, Tensor From, Tensor To, LayerK
     /// rows comes from six input rows transformed into six rows V[ξ] = Bᵀ·X, each convolved with a 1×5 kernel
     /// U[ξ] = G·W and combined as Aᵀ·M, 30 one-row convolutions where the direct kernel runs 50 (1.67× fewer
     /// multiply-adds). Dense 5x5, stride 1, undilated, an even number of output rows, input rows (padding included) of
-    /// at least one vector (the planar transform loads 8 columns at a time), at least 8 outputs (fewer run along the
-    /// rows, see <see cref="RowsToBlocked"/>), and the six transformed rows and six rows of products within
-    /// <see cref="ColumnWinogradBytes"/> each, as they live on the stack. A padded layer reads a zero-padded copy: the
-    /// transform reads every row of the grid.
+    /// at least one vector (the planar transform loads 8 columns at a time), at least 8 outputs (fewer, on NCHW input,
+    /// run along the rows, see <see cref="RowsToBlocked"/>), and the six transformed rows and six rows of products,
+    /// with their padding (KernelEmitter.XiStride), within <see cref="ColumnWinogradBytes"/> each, as they live on the
+    /// stack. A padded layer reads a zero-padded copy: the transform reads every row of the grid.
     /// </summary>
     public static bool ColumnWinogradFits(LayerModel l) => l.Kind == LayerKind.Conv && l.Groups == 1 && l.KernelHeight == 5 && l.KernelWidth == 5
         && l.Stride == 1 && l.Dilation == 1 && l.Output.H % 2 == 0 && l.Output.H > 0 && l.Output.W > 0 && l.Output.C >= 8
-        && GridWidth(l) >= 8 && 6L * Tensor.Blocks(l.Input.C) * 8 * GridWidth(l) * 4 <= ColumnWinogradBytes
-        && 6L * Tensor.Blocks(l.Output.C) * 8 * l.Output.W * 4 <= ColumnWinogradBytes;
+        && GridWidth(l) >= 8 && 6L * (Tensor.Blocks(l.Input.C) * 8 * GridWidth(l) + 16) * 4 <= ColumnWinogradBytes
+        && 6L * (Tensor.Blocks(l.Output.C) * 8 * l.Output.W + 16) * 4 <= ColumnWinogradBytes;
 
     private static long GridWidth(LayerModel l) => (long)l.Input.W + l.PadLeft + l.PadRight;
 

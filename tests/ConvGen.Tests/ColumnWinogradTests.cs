@@ -42,7 +42,7 @@ public sealed class ColumnWinogradTests
     /// partial second block), ReLU fused. BlockedSigmoid: NCHW8c input of 12 channels (two blocks, the second partial),
     /// 40 outputs (register tiles of 2, 2 and 1 blocks), rows of 13 (tiles of 5, 4 and 4 pixels), sigmoid fused.
     /// Pooled: LeNet's conv2 between a max pool and a ReLU + max pool. Padded: two "same" 5x5 layers (pad 2), each
-    /// reading a zero-padded copy, the first of the NCHW input (3 channels), the second of a 32-channel NCHW8c tensor.
+    /// reading a zero-padded NCHW copy, the first of the NCHW input (3 channels), the second of a 32-channel NCHW8c tensor.
     /// </summary>
     private static NetworkSpec Spec(string name) => name switch
     {
@@ -135,5 +135,8 @@ public sealed class ColumnWinogradTests
         error = Assert.Throws<ArgumentException>(() => WinogradWeights.ForConv5x5ColumnsDataGrad(Weight(16, 12, 3), 12));
         Assert.Contains("[16, 12, 3, 3]", error.Message);
         Assert.Throws<ArgumentException>(() => WinogradWeights.ForConv5x5ColumnsDataGrad(Weight(16, 12, 5), 16));
+        // 10 outputs packed plainly (1,500 floats) where Refresh reads two whole blocks of 8 (2,400).
+        error = Assert.Throws<ArgumentException>(() => WinogradWeights.ForConv5x5Columns(new Parameter("plain", [10, 6, 5, 5], ParameterLayout.Vector(1500)), 6));
+        Assert.Contains("2400", error.Message);
     }
 }
