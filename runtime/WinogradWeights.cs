@@ -10,9 +10,10 @@ namespace ConvGen;
 /// forward kernel reads them or (<see cref="ForConv3x3DataGrad"/>) transposed and flipped as its backward-data kernel
 /// reads them. A 4×4 matrix per (output, input) channel pair of the kernel, stored as
 /// <c>[ξ][output group][input][32]</c> (ξ = 4·row + column of U; groups of 32 output channels, the kernel's register
-/// tile). Or (<see cref="ForConv5x5Columns"/>) a 5x5 convolution's weights transformed down the columns for the
-/// Winograd F(2, 5) kernel, <c>U = G·W</c>: six 1×5 kernels. <see cref="Refresh"/>, at the start of each Forward (or
-/// Backward), redoes the parts whose weights changed since it last saw them; the buffers are allocated once.
+/// tile). Or (<see cref="ForConvColumns"/>, <see cref="ForConvColumnsDataGrad"/>) a k×k convolution's weights
+/// transformed down the columns for the Winograd F(2, k) kernel, <c>U = G·W</c>: k + 1 kernels of one row (k = 3 or 5).
+/// <see cref="Refresh"/>, at the start of each Forward (or Backward), redoes the parts whose weights changed since it
+/// last saw them; the buffers are allocated once.
 /// </summary>
 /// <remarks>
 /// Refresh compares the weights with its own copy of them, bit for bit, rather than trusting a version number: whoever
@@ -37,7 +38,8 @@ public sealed unsafe class WinogradWeights
     private readonly Kind _kind;
     private bool _primed; // every run transformed at least once
 
-    private enum Kind { Forward3x3, DataGrad3x3, Columns5x5, Columns5x5DataGrad }
+    private enum Kind { Forward3x3, DataGrad3x3, Columns, ColumnsDataGrad }
+    private readonly int _k; // the column kinds' kernel size, 3 or 5
 
     // Below this many floats (256 KiB) a refresh is over before a hand-off to another thread would pay.
     private const int ParallelFloats = 1 << 16;
@@ -48,15 +50,16 @@ public sealed unsafe class WinogradWeights
         _inChannels = inChannels;
         _outChannels = outChannels;
         _kind = kind;
-        if (kind is Kind.Columns5x5 or Kind.Columns5x5DataGrad)
+        if (kind is Kind.Columns or Kind.ColumnsDataGrad)
         {
-            // Runs of one block of 8 of the layer's outputs (the packing's unit: [O/8][I][25][8], lanes past O zero).
+            // Runs of one block of 8 of the layer's outputs (the packing's unit: [O/8][I][k·k][8], lanes past O zero).
             // Backward-data's kernel has the layer's inputs as its outputs (outChannels here) and its outputs as inputs.
-            int layerOutputs = kind == Kind.Columns5x5 ? outChannels : inChannels, layerInputs = kind == Kind.Columns5x5 ? inChannels : outChannels;
+            int layerOutputs = kind == Kind.Columns ? outChannels : inChannels, layerInputs = kind == Kind.Columns ? inChannels : outChannels;
+            _k = weight.Shape[3];
             _groups = (outChannels + 7) / 8;
             _runs = (layerOutputs + 7) / 8;
-            _transformed = GC.AllocateArray<float>(ColumnPoints * _groups * inChannels * 40, pinned: true);
-            _seen = GC.AllocateArray<int>(_runs * layerInputs * 200, pinned: true);
+            _transformed = GC.AllocateArray<float>((_k + 1) * _groups * inChannels * _k * 8, pinned: true);
+            _seen = GC.AllocateArray<int>(_runs * layerInputs * _k * _k * 8, pinned: true);
             return;
         }
         _groups = outChannels / GroupChannels;
@@ -64,9 +67,6 @@ public sealed unsafe class WinogradWeights
         _transformed = GC.AllocateArray<float>(16 * outChannels * inChannels, pinned: true);
         _seen = GC.AllocateArray<int>(outChannels * inChannels * 9, pinned: true);
     }
-
-    /// <summary>Points of the column transform F(2, 5): 0, ±1, ±2 and ∞, so six transformed rows per pair of output rows.</summary>
-    private const int ColumnPoints = 6;
 
     /// <summary>
     /// For a dense 3x3 layer's forward kernel: its weights, packed by <c>ParameterLayout.ConvBlocked(O, I, 1, 3, 3)</c>
@@ -95,36 +95,37 @@ public sealed unsafe class WinogradWeights
     }
 
     /// <summary>
-    /// For a dense 5x5 layer's column Winograd kernel (F(2, 5) down the columns): its weights, packed by
-    /// <c>ParameterLayout.ConvBlocked(O, I, 1, 5, 5)</c> as <c>[O/8][I][5·5][8]</c>, become six 1×5 kernels
-    /// <c>U[ξ] = G[ξ,ΔY]·W[·,·,ΔY,·]</c> packed as a 1×5 layer's, <c>[ξ][O/8][I][5][8]</c>.
+    /// For a dense k×k layer's column Winograd kernel (F(2, k) down the columns, k = 3 or 5): its weights, packed by
+    /// <c>ParameterLayout.ConvBlocked(O, I, 1, k, k)</c> as <c>[O/8][I][k·k][8]</c>, become k + 1 kernels of one row
+    /// <c>U[ξ] = G[ξ,ΔY]·W[·,·,ΔY,·]</c> packed as a 1×k layer's, <c>[ξ][O/8][I][k][8]</c>.
     /// </summary>
-    public static WinogradWeights ForConv5x5Columns(Parameter weight, int inChannels)
+    public static WinogradWeights ForConvColumns(Parameter weight, int inChannels)
     {
-        int outChannels = Dense5x5Outputs(weight, inChannels, "Column Winograd weights");
-        return new WinogradWeights(weight, outChannels, inChannels, Kind.Columns5x5);
+        int outChannels = ColumnsOutputs(weight, inChannels, "Column Winograd weights");
+        return new WinogradWeights(weight, outChannels, inChannels, Kind.Columns);
     }
 
     /// <summary>
-    /// For the backward-data kernel of a dense 5x5 layer with <paramref name="inChannels"/> inputs that runs down the
-    /// columns: a convolution from the layer's outputs to its inputs over <c>W'[i][o][y][x] = W[o][i][4−y][4−x]</c>,
-    /// transposed and flipped straight from the layer's packed weights into six 1×5 kernels <c>[ξ][I/8][O][5][8]</c>.
+    /// For the backward-data kernel of a dense k×k layer with <paramref name="inChannels"/> inputs that runs down the
+    /// columns: a convolution from the layer's outputs to its inputs over <c>W'[i][o][y][x] = W[o][i][k−1−y][k−1−x]</c>,
+    /// transposed and flipped straight from the layer's packed weights into k + 1 one-row kernels <c>[ξ][I/8][O][k][8]</c>.
     /// </summary>
-    public static WinogradWeights ForConv5x5ColumnsDataGrad(Parameter weight, int inChannels)
+    public static WinogradWeights ForConvColumnsDataGrad(Parameter weight, int inChannels)
     {
-        int outChannels = Dense5x5Outputs(weight, inChannels, "Column Winograd backward-data weights");
-        return new WinogradWeights(weight, inChannels, outChannels, Kind.Columns5x5DataGrad);
+        int outChannels = ColumnsOutputs(weight, inChannels, "Column Winograd backward-data weights");
+        return new WinogradWeights(weight, inChannels, outChannels, Kind.ColumnsDataGrad);
     }
 
     /// <summary>
-    /// The output channels of <paramref name="weight"/>, which must be a dense 5x5 layer's with <paramref name="inChannels"/>
-    /// inputs, packed by <c>ParameterLayout.ConvBlocked</c> (Refresh reads whole blocks of 8 outputs).
+    /// The output channels of <paramref name="weight"/>, which must be a dense 3x3 or 5x5 layer's with
+    /// <paramref name="inChannels"/> inputs, packed by <c>ParameterLayout.ConvBlocked</c> (Refresh reads whole blocks of
+    /// 8 outputs).
     /// </summary>
-    private static int Dense5x5Outputs(Parameter weight, int inChannels, string what)
+    private static int ColumnsOutputs(Parameter weight, int inChannels, string what)
     {
-        if (weight.Shape is not [int outChannels, int i, 5, 5] || i != inChannels)
-            throw new ArgumentException($"{what} need a dense 5x5 layer with {inChannels} inputs, but {weight.Name} has shape {ShapeOf(weight)}.", nameof(weight));
-        long packed = (long)(outChannels + 7) / 8 * 8 * inChannels * 25;
+        if (weight.Shape is not [int outChannels, int i, int kh, int kw] || i != inChannels || kh != kw || kh is not (3 or 5))
+            throw new ArgumentException($"{what} need a dense 3x3 or 5x5 layer with {inChannels} inputs, but {weight.Name} has shape {ShapeOf(weight)}.", nameof(weight));
+        long packed = (long)(outChannels + 7) / 8 * 8 * inChannels * kh * kw;
         if (weight.Values.Length < packed)
             throw new ArgumentException($"{what} need {weight.Name} packed in blocks of 8 outputs ({packed} floats), but it holds {weight.Values.Length}.", nameof(weight));
         return outChannels;
@@ -142,7 +143,7 @@ public sealed unsafe class WinogradWeights
     {
         public float* Source, Target;
         public int* Seen;
-        public int In, Out, Groups;
+        public int In, Out, Groups, K;
         public bool Primed;
         public Kind Kind;
     }
@@ -160,7 +161,7 @@ public sealed unsafe class WinogradWeights
     {
         var job = new Job
         {
-            Source = _weight.Pointer, Target = Pointer, In = _inChannels, Out = _outChannels, Groups = _groups, Primed = _primed, Kind = _kind,
+            Source = _weight.Pointer, Target = Pointer, In = _inChannels, Out = _outChannels, K = _k, Groups = _groups, Primed = _primed, Kind = _kind,
             Seen = (int*)System.Runtime.CompilerServices.Unsafe.AsPointer(ref System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(_seen)),
         };
         if (_transformed.Length >= ParallelFloats) Parallelism.For(_runs, &RefreshRuns, &job);
@@ -174,12 +175,12 @@ public sealed unsafe class WinogradWeights
         var job = (Job*)state;
         // Forward: a group's 4 blocks × I inputs × 9 taps × 8 lanes. Backward-data: one block of 8 of the layer's
         // outputs (the kernel's inputs, In) over all its inputs (the kernel's outputs, 32 per group). Columns: one block
-        // of 8 outputs × I inputs × 25 taps × 8 lanes.
+        // of 8 outputs × I inputs × k·k taps × 8 lanes.
         int run = job->Kind switch
         {
             Kind.DataGrad3x3 => job->Groups * GroupChannels * 72,
-            Kind.Columns5x5 => job->In * 200,
-            Kind.Columns5x5DataGrad => job->Out * 200, // the kernel's outputs are the layer's inputs
+            Kind.Columns => job->In * job->K * job->K * 8,
+            Kind.ColumnsDataGrad => job->Out * job->K * job->K * 8, // the kernel's outputs are the layer's inputs
             _ => 4 * job->In * 72,
         };
         for (int r = begin; r < end; r++)
@@ -190,8 +191,8 @@ public sealed unsafe class WinogradWeights
             current.CopyTo(seen);
             // From the copy, not the weights: what is transformed is then exactly what the next compare checks against.
             if (job->Kind == Kind.DataGrad3x3) TransformTransposed((float*)job->Seen, job->Target, job->In, job->Groups, r);
-            else if (job->Kind == Kind.Columns5x5) TransformColumns((float*)job->Seen, job->Target, job->In, job->Groups, r);
-            else if (job->Kind == Kind.Columns5x5DataGrad) TransformColumnsTransposed((float*)job->Seen, job->Target, job->In, job->Groups, job->Out, r);
+            else if (job->Kind == Kind.Columns) TransformColumns((float*)job->Seen, job->Target, job->In, job->Groups, job->K, r);
+            else if (job->Kind == Kind.ColumnsDataGrad) TransformColumnsTransposed((float*)job->Seen, job->Target, job->In, job->Groups, job->Out, job->K, r);
             else Transform((float*)job->Seen, job->Target, job->In, job->Groups, r);
         }
     }
@@ -236,61 +237,70 @@ public sealed unsafe class WinogradWeights
     }
 
     /// <summary>
-    /// Block <paramref name="ob"/> of 8 outputs from packed 5x5 weights <c>[O/8][I][25][8]</c>: for each input and kernel
-    /// column, the five vectors of the column (ΔY = 0 … 4) become the six of <c>U = G·W</c>, where G's rows are ¼(1, 0, 0, 0, 0),
-    /// ⅙(1, 1, 1, 1, 1), ⅙(1, −1, 1, −1, 1), ¹⁄₂₄(1, 2, 4, 8, 16), ¹⁄₂₄(1, −2, 4, −8, 16) and (0, 0, 0, 0, 1)
-    /// (the kernel's Bᵀ has the reciprocal scales, which keeps its entries small integers).
+    /// Block <paramref name="ob"/> of 8 outputs from packed k×k weights <c>[O/8][I][k·k][8]</c>: for each input and kernel
+    /// column, the k vectors of the column (ΔY = 0 … k − 1) become the k + 1 of <c>U = G·W</c> (<see cref="StoreColumn"/>).
     /// </summary>
-    private static void TransformColumns(float* source, float* target, int inChannels, int blocks, int ob)
+    private static void TransformColumns(float* source, float* target, int inChannels, int blocks, int k, int ob)
     {
-        long xiStride = (long)blocks * inChannels * 40;
+        long xiStride = (long)blocks * inChannels * k * 8;
+        Span<Vector256<float>> column = stackalloc Vector256<float>[5];
         for (int i = 0; i < inChannels; i++)
-            for (int kx = 0; kx < 5; kx++)
+            for (int kx = 0; kx < k; kx++)
             {
-                float* w = source + ((long)ob * inChannels + i) * 200 + kx * 8;
-                StoreColumn(Vector256.Load(w), Vector256.Load(w + 40), Vector256.Load(w + 80), Vector256.Load(w + 120), Vector256.Load(w + 160),
-                    target + ((long)ob * inChannels + i) * 40 + kx * 8, xiStride);
+                float* w = source + ((long)ob * inChannels + i) * k * k * 8 + kx * 8;
+                for (int ky = 0; ky < k; ky++) column[ky] = Vector256.Load(w + ky * k * 8);
+                StoreColumn(column[..k], target + ((long)ob * inChannels + i) * k * 8 + kx * 8, xiStride);
             }
     }
 
     /// <summary>
     /// Block <paramref name="ob"/> of 8 of the layer's outputs (the backward-data kernel's inputs, <paramref name="inChannels"/>
-    /// of them) from the layer's packed weights <c>[O/8][I][25][8]</c>, I = <paramref name="layerInputs"/> in
+    /// of them) from the layer's packed weights <c>[O/8][I][k·k][8]</c>, I = <paramref name="layerInputs"/> in
     /// <paramref name="blocks"/> blocks of 8: each of the 8 outputs' columns, flipped, over 8 layer inputs at a time (the
-    /// kernel's output lanes; past I, zero), becomes the six vectors of <c>U = G·W'</c>.
+    /// kernel's output lanes; past I, zero), becomes the k + 1 vectors of <c>U = G·W'</c>.
     /// </summary>
-    private static void TransformColumnsTransposed(float* source, float* target, int inChannels, int blocks, int layerInputs, int ob)
+    private static void TransformColumnsTransposed(float* source, float* target, int inChannels, int blocks, int layerInputs, int k, int ob)
     {
-        long xiStride = (long)blocks * inChannels * 40;
-        Span<float> column = stackalloc float[5 * 8];
+        long xiStride = (long)blocks * inChannels * k * 8;
+        Span<float> lanes = stackalloc float[5 * 8];
+        Span<Vector256<float>> column = stackalloc Vector256<float>[5];
         for (int lane = 0; lane < 8 && ob * 8 + lane < inChannels; lane++)
             for (int ib = 0; ib < blocks; ib++)
-                for (int kx = 0; kx < 5; kx++)
+                for (int kx = 0; kx < k; kx++)
                 {
-                    column.Clear();
+                    lanes.Clear();
                     for (int i = ib * 8; i < Math.Min(ib * 8 + 8, layerInputs); i++)
-                        for (int ky = 0; ky < 5; ky++)
-                            column[ky * 8 + i - ib * 8] = source[((long)ob * layerInputs + i) * 200 + ((4 - ky) * 5 + 4 - kx) * 8 + lane];
-                    StoreColumn(Vector256.Create(column[..8]), Vector256.Create(column[8..16]), Vector256.Create(column[16..24]),
-                        Vector256.Create(column[24..32]), Vector256.Create(column[32..]), target + ((long)ib * inChannels + ob * 8 + lane) * 40 + kx * 8, xiStride);
+                        for (int ky = 0; ky < k; ky++)
+                            lanes[ky * 8 + i - ib * 8] = source[((long)ob * layerInputs + i) * k * k * 8 + ((k - 1 - ky) * k + k - 1 - kx) * 8 + lane];
+                    for (int ky = 0; ky < k; ky++) column[ky] = Vector256.Create((ReadOnlySpan<float>)lanes.Slice(ky * 8, 8));
+                    StoreColumn(column[..k], target + ((long)ib * inChannels + ob * 8 + lane) * k * 8 + kx * 8, xiStride);
                 }
     }
 
     /// <summary>
-    /// The five vectors of one kernel column (ΔY = 0 … 4, 8 lanes each) → the six of <c>U = G·W</c> at <c>u + ξ·xiStride</c>,
-    /// where G's rows are ¼(1, 0, 0, 0, 0), ⅙(1, 1, 1, 1, 1), ⅙(1, −1, 1, −1, 1), ¹⁄₂₄(1, 2, 4, 8, 16), ¹⁄₂₄(1, −2, 4, −8, 16)
-    /// and (0, 0, 0, 0, 1) (the kernel's Bᵀ has the reciprocal scales, which keeps its entries small integers).
+    /// The k vectors of one kernel column (ΔY = 0 … k − 1, 8 lanes each) → the k + 1 of <c>U = G·W</c> at
+    /// <c>u + ξ·xiStride</c>. For k = 3, G's rows are (1, 0, 0), ½(1, 1, 1), ½(1, −1, 1) and (0, 0, 1); for k = 5,
+    /// ¼(1, 0, 0, 0, 0), ⅙(1, 1, 1, 1, 1), ⅙(1, −1, 1, −1, 1), ¹⁄₂₄(1, 2, 4, 8, 16), ¹⁄₂₄(1, −2, 4, −8, 16) and
+    /// (0, 0, 0, 0, 1) (the kernel's Bᵀ has the reciprocal scales, which keeps its entries small integers).
     /// </summary>
-    private static void StoreColumn(Vector256<float> w0, Vector256<float> w1, Vector256<float> w2, Vector256<float> w3, Vector256<float> w4, float* u, long xiStride)
+    private static void StoreColumn(ReadOnlySpan<Vector256<float>> w, float* u, long xiStride)
     {
-        Vector256<float> even = w0 + w2 + w4, odd = w1 + w3; // the points ±1
-        Vector256<float> even2 = w0 + 4 * w2 + 16 * w4, odd2 = 2 * w1 + 8 * w3; // the points ±2
-        Vector256.Store(0.25f * w0, u);
+        if (w.Length == 3)
+        {
+            Vector256.Store(w[0], u);
+            Vector256.Store(0.5f * (w[0] + w[1] + w[2]), u + xiStride);
+            Vector256.Store(0.5f * (w[0] - w[1] + w[2]), u + 2 * xiStride);
+            Vector256.Store(w[2], u + 3 * xiStride);
+            return;
+        }
+        Vector256<float> even = w[0] + w[2] + w[4], odd = w[1] + w[3]; // the points ±1
+        Vector256<float> even2 = w[0] + 4 * w[2] + 16 * w[4], odd2 = 2 * w[1] + 8 * w[3]; // the points ±2
+        Vector256.Store(0.25f * w[0], u);
         Vector256.Store((even + odd) / 6, u + xiStride);
         Vector256.Store((even - odd) / 6, u + 2 * xiStride);
         Vector256.Store((even2 + odd2) / 24, u + 3 * xiStride);
         Vector256.Store((even2 - odd2) / 24, u + 4 * xiStride);
-        Vector256.Store(w4, u + 5 * xiStride);
+        Vector256.Store(w[4], u + 5 * xiStride);
     }
 
     /// <summary>

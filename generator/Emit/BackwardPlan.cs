@@ -415,24 +415,18 @@ internal sealed class BackwardPlan
             var transposed = TransposedConv(l, l.Output.C, h, w, source, kh, kw, d);
             // Stride 1 with ∂Z whole inside the grid (no crop): the grid is ∂Z's zero-padded frame.
             bool framed = l.Stride == 1 && top >= 0 && left >= 0 && top + gz.H <= h && left + gz.W <= w;
-            if (l.Stride == 1 && l.Dilation == 1 && l.Groups == 1 && gx.Blocked && ConvStep.ColumnWinogradFits(transposed))
-            {
-                // A 5x5 layer's backward-data as Winograd F(2, 5) down the columns (ConvStep.ColumnWinogradFits): its
-                // transform reads every row of the grid, so ∂Z goes onto one in memory, never read through a view.
-                var grid = Grid(l, gz, h, w, l.Stride, top, left, gx.Blocked, inputOnly);
-                AddTransposedConv(transposed, grid, gx, weight, TransposedPointer(l), TransposedFactory(weight, l, source.C), inputOnly,
-                    Zeros(grid, gz, top, left), columns: true);
-            }
-            else if (!AddWinogradDataGrad(l, transposed, gz, gx, weight, h, w, top, left, framed, inputOnly))
+            if (!AddWinogradDataGrad(l, transposed, gz, gx, weight, h, w, top, left, framed, inputOnly))
             {
                 // Where the kernel reads no tap on the grid's zero border, it reads ∂Z in place through a view of the
                 // grid: no copy of ∂Z onto it (a pass over ∂Z that, at 2 threads, writes what the other core has just read).
-                var view = framed ? Tensor.ZeroPadded(gz, h, w, top, left) : null;
+                // Not Winograd down the columns (ConvStep.ColumnWinogradFits): its transform reads every row of the grid.
+                bool columns = l.Stride == 1 && l.Dilation == 1 && l.Groups == 1 && gx.Blocked && ConvStep.ColumnWinogradFits(transposed);
+                var view = framed && !columns ? Tensor.ZeroPadded(gz, h, w, top, left) : null;
                 var grid = view is not null && new ConvStep(transposed, view, gx, null, "", null, view, view.View).ReadsOnlyInterior
                     ? view
                     : Grid(l, gz, h, w, l.Stride, top, left, gx.Blocked, inputOnly);
                 AddTransposedConv(transposed, grid, gx, weight, TransposedPointer(l), TransposedFactory(weight, l, source.C), inputOnly,
-                    l.Stride == 1 ? Zeros(grid, gz, top, left) : default);
+                    l.Stride == 1 ? Zeros(grid, gz, top, left) : default, columns: columns);
             }
         }
         grad[source.Field] = InLayoutOf(source, gx, inputOnly);
@@ -562,7 +556,7 @@ internal sealed class BackwardPlan
 
     /// <summary>A forward convolution kernel run over transposed weights: <paramref name="grid"/> → <paramref name="output"/>.</summary>
     /// <param name="winograd">Run it as the Winograd kernel (<paramref name="grid"/> is then a zero-padded NCHW8c grid).</param>
-    /// <param name="columns">Run it as the 5x5 Winograd kernel down the columns (<paramref name="grid"/> then a grid in memory).</param>
+    /// <param name="columns">Run it as the Winograd kernel down the columns (<paramref name="grid"/> then a grid in memory).</param>
     private void AddTransposedConv(LayerModel transposed, Tensor grid, Tensor output, ParameterPlan weight, string pointer, string factory, bool inputOnly,
         ZeroBorder zeros = default, bool winograd = false, bool columns = false)
     {
@@ -570,7 +564,7 @@ internal sealed class BackwardPlan
         Repacked.Add(repacked);
         Steps.Add(new DataGradStep(new ConvStep(transposed, grid, output, null, pointer, null, grid, zeros, Winograd: winograd ? grid : null, ColumnWinograd: columns),
             repacked, inputOnly));
-        string? transform = winograd ? "ForConv3x3DataGrad" : columns ? "ForConv5x5ColumnsDataGrad" : null;
+        string? transform = winograd ? "ForConv3x3DataGrad" : columns ? "ForConvColumnsDataGrad" : null;
         if (transform is not null)
             Winograd.Add((new WinogradPlan(ConvStep.WinogradPointer(pointer),
                 $"global::ConvGen.WinogradWeights.{transform}({weight.Field}, inChannels: {transposed.Output.C})", transposed.Index), inputOnly));

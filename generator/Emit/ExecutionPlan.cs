@@ -115,7 +115,7 @@ internal readonly record struct ZeroBorder(int Top, int Bottom, int Left, int Ri
 /// <param name="FusedPool">The 2x2 max pool after this layer, which an unrecorded Forward runs in this kernel's epilogue
 /// instead of as a step of its own (see <see cref="PoolFits"/>); a recorded Forward still runs both, as Backward reads
 /// the convolution's output.</param>
-/// <param name="ColumnWinograd">The forward kernel runs Winograd F(2, 5) down the columns (see <see cref="ColumnWinogradFits"/>).</param>
+/// <param name="ColumnWinograd">The kernel runs Winograd F(2, k) down the columns (see <see cref="ColumnWinogradFits"/>).</param>
 internal sealed record ConvStep(LayerModel Layer, Tensor From, Tensor To, LayerKind? Activation, string WeightPointer, string? BiasPointer, Tensor Source,
     ZeroBorder Zeros = default, Tensor? PaddedCopy = null, Tensor? Winograd = null, bool TransposesOutput = false, PoolStep? FusedPool = null,
     bool ColumnWinograd = false)
@@ -177,21 +177,32 @@ internal sealed record ConvStep(LayerModel Layer, Tensor From, Tensor To, LayerK
     public const int WinogradRowBytes = 128 << 10;
 
     /// <summary>
-    /// Whether the forward pass of <paramref name="l"/> runs Winograd's F(2, 5) down the columns: each pair of output
-    /// rows comes from six input rows transformed into six rows V[ξ] = Bᵀ·X, each convolved with a 1×5 kernel
-    /// U[ξ] = G·W and combined as Aᵀ·M, 30 one-row convolutions where the direct kernel runs 50 (1.67× fewer
-    /// multiply-adds). Dense 5x5, stride 1, undilated, an even number of output rows, input rows (padding included) of
+    /// Whether the forward pass of <paramref name="l"/> runs Winograd's F(2, k) down the columns: each pair of output
+    /// rows comes from k + 1 input rows transformed into k + 1 rows V[ξ] = Bᵀ·X, each convolved with a 1×k kernel
+    /// U[ξ] = G·W and combined as Aᵀ·M: for 5x5, 30 one-row convolutions where the direct kernel runs 50 (1.67× fewer
+    /// multiply-adds); for 3x3, 12 where it runs 18 (1.5×; 3x3 layers that F(2×2, 3×3) takes, <see cref="WinogradFits"/>,
+    /// stay with it). Dense 3x3 or 5x5, stride 1, undilated, at least <see cref="ColumnMinRowTaps"/> taps per one-row
+    /// convolution, an even number of output rows, input rows (padding included) of
     /// at least one vector (the planar transform loads 8 columns at a time), at least 8 outputs (fewer, on NCHW input,
     /// run along the rows, see <see cref="RowsToBlocked"/>), and the six transformed rows and six rows of products,
     /// with their padding (KernelEmitter.XiStride), within <see cref="ColumnWinogradBytes"/> each, as they live on the
     /// stack. A padded layer reads a zero-padded copy: the transform reads every row of the grid.
     /// </summary>
-    public static bool ColumnWinogradFits(LayerModel l) => l.Kind == LayerKind.Conv && l.Groups == 1 && l.KernelHeight == 5 && l.KernelWidth == 5
+    public static bool ColumnWinogradFits(LayerModel l) => l.Kind == LayerKind.Conv && l.Groups == 1 && l.KernelHeight == l.KernelWidth
+        && l.KernelHeight is 3 or 5 && !WinogradFits(l) && l.KernelWidth * l.Input.C >= ColumnMinRowTaps
         && l.Stride == 1 && l.Dilation == 1 && l.Output.H % 2 == 0 && l.Output.H > 0 && l.Output.W > 0 && l.Output.C >= 8
-        && GridWidth(l) >= 8 && 6L * (Tensor.Blocks(l.Input.C) * 8 * GridWidth(l) + 16) * 4 <= ColumnWinogradBytes
-        && 6L * (Tensor.Blocks(l.Output.C) * 8 * l.Output.W + 16) * 4 <= ColumnWinogradBytes;
+        && GridWidth(l) >= 8 && (l.KernelHeight + 1L) * (Tensor.Blocks(l.Input.C) * 8 * GridWidth(l) + 16) * 4 <= ColumnWinogradBytes
+        && (l.KernelHeight + 1L) * (Tensor.Blocks(l.Output.C) * 8 * l.Output.W + 16) * 4 <= ColumnWinogradBytes;
 
     private static long GridWidth(LayerModel l) => (long)l.Input.W + l.PadLeft + l.PadRight;
+
+    /// <summary>
+    /// The fewest taps (k · input channels) each one-row convolution of the column Winograd kernel must have: shorter
+    /// ones pay too little for their tile's stores and the transforms. Batch 8, alternating runs: 3→64 3x3 at 32×32
+    /// (9 taps) 0.327 / 0.331 / 0.341 → 0.293 / 0.324 / 0.314 ms at 1 thread but 0.164 / 0.159 → 0.179 / 0.175 at 2;
+    /// 3→32 5x5 (15 taps) 0.38 → 0.28 ms at 1 thread and 0.19 → 0.16 at 2; 8→24 3x3 (24 taps) 0.83 → 0.64 and 0.41 → 0.32.
+    /// </summary>
+    public const int ColumnMinRowTaps = 15;
 
     /// <summary>The most bytes of the column Winograd kernel's transformed rows, and of its products, on the stack.</summary>
     public const int ColumnWinogradBytes = 64 << 10;
@@ -519,7 +530,7 @@ internal sealed class ExecutionPlan
         }
         if (columns)
             Winograd.Add(new WinogradPlan(ConvStep.WinogradPointer(weight.Pointer),
-                $"global::ConvGen.WinogradWeights.ForConv5x5Columns({weight.Field}, inChannels: {layer.Input.C})", layer.Index));
+                $"global::ConvGen.WinogradWeights.ForConvColumns({weight.Field}, inChannels: {layer.Input.C})", layer.Index));
 
         var to = planar || transposes
             ? NewTensor(Next(current), false, layer.Output.C, layer.Output.H, layer.Output.W, layer.Output.C * layer.Output.H * layer.Output.W)

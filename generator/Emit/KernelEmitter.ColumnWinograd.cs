@@ -4,21 +4,24 @@ using static ConvGen.Generator.Emit.CodeWriter;
 
 namespace ConvGen.Generator.Emit;
 
-// Winograd F(2, 5) down the columns of a 5x5 layer (ConvStep.ColumnWinograd): each work item is one pair of output
-// rows of one sample. With α = 6 points (0, ±1, ±2, ∞) and the rows of Bᵀ scaled to small integers (the scale moved
-// into G),
+// Winograd F(2, k) down the columns of a k×k layer, k = 3 or 5 (ConvStep.ColumnWinograd): each work item is one pair
+// of output rows of one sample. The k + 1 input rows under the pair become k + 1 rows V[ξ] = Bᵀ[ξ,j]·X[2t+j] (same
+// layout as what the kernel reads), each is convolved along x with the 1×k kernel U[ξ] = G[ξ,ΔY]·W[·,·,ΔY,·] by the
+// direct kernel's register tile, and the two output rows are Aᵀ·M plus the bias. The runtime's
+// WinogradWeights.ForConvColumns keeps U.
+// F(2, 5): α = 6 points (0, ±1, ±2, ∞), the rows of Bᵀ scaled to small integers (the scale moved into G):
 //   Bᵀ = [4 0 −5 0 1 0; 0 4 4 −1 −1 0; 0 −4 4 1 −1 0; 0 −2 −1 2 1 0; 0 2 −1 −2 1 0; 0 4 0 −5 0 1],
 //   G = [¼ 0 0 0 0; ⅙(1 1 1 1 1); ⅙(1 −1 1 −1 1); ¹⁄₂₄(1 2 4 8 16); ¹⁄₂₄(1 −2 4 −8 16); 0 0 0 0 1],
-//   Aᵀ = [1 1 1 1 1 0; 0 1 −1 2 −2 1],
-// the six input rows under the pair become six rows V[ξ] = Bᵀ[ξ,j]·X[2t+j] (same layout as the input), each is
-// convolved along x with the 1×5 kernel U[ξ] = G[ξ,ΔY]·W[·,·,ΔY,·] by the direct kernel's register tile, and the two
-// output rows are Aᵀ·M plus the bias. The runtime's WinogradWeights.ForConv5x5Columns keeps U.
+//   Aᵀ = [1 1 1 1 1 0; 0 1 −1 2 −2 1].
+// F(2, 3): α = 4 points (0, ±1, ∞), as in the 3x3 kernel's F(2×2, 3×3) along one axis:
+//   Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1],  G = [1 0 0; ½(1 1 1); ½(1 −1 1); 0 0 1],  Aᵀ = [1 1 1 0; 0 1 −1 −1].
 internal sealed partial class KernelEmitter
 {
-    private const int ColumnPoints = 6;
+    /// <summary>Transformed rows per pair of output rows: α = k + 1.</summary>
+    private static int ColumnPoints(ConvStep s) => s.Layer.KernelHeight + 1;
 
     /// <summary>
-    /// The one-row convolution each ξ runs: the layer with a 1×5 kernel from a row of V (the layout and width of the
+    /// The one-row convolution each ξ runs: the layer with a 1×k kernel from a row of V (the layout and width of the
     /// input's grid, padding included, one row) into a row of M (NCHW8c, one row), unpadded, no bias, no activation;
     /// its register tiles are the direct kernel's.
     /// </summary>
@@ -45,23 +48,24 @@ internal sealed partial class KernelEmitter
         int vStride = (int)XiStride(row.From.PlaneStride * (long)(row.From.Blocked ? Tensor.Blocks(l.Input.C) : l.Input.C));
         int mStride = (int)XiStride(row.To.PlaneStride * (long)Tensor.Blocks(l.Output.C));
         int uStride = Tensor.Blocks(l.Output.C) * weightBlock;
+        int points = ColumnPoints(s);
         string formula = $"Y[n,o,2t+k,x] = {(l.Bias ? "B[o] + " : "")}Aᵀ[k,ξ] · U[ξ,o,I,ΔX] · V[n,ξ,t,I,x+ΔX],  V[n,ξ,t,i,x] = Bᵀ[ξ,j] · X[n,i,2t+j,x],  U[ξ,o,i,ΔX] = G[ξ,ΔY] · W[o,i,ΔY,ΔX]";
 
         w.Line($"// {formula}");
-        w.Line($"// {Describe(s)}; Winograd F(2, 5) down the columns, tile {t.Blocks}×8 channels × {t.Pixels} pixels over each transformed row");
+        w.Line($"// {Describe(s)}; Winograd F(2, {l.KernelHeight}) down the columns, tile {t.Blocks}×8 channels × {t.Pixels} pixels over each transformed row");
         w.Line(Hot);
         w.Line($"private static void {name}(void* state, int begin, int end) {{ if (s_useAvx2) {name}Avx(state, begin, end); else {name}Scalar(state, begin, end); }}");
         w.Line();
 
-        Open($"{name}Avx", formula, $"Each work item is one pair of output rows of one sample: its {ColumnPoints} transformed input rows and {ColumnPoints} rows of products stay on the stack.");
-        w.Line($"float* v = stackalloc float[{ColumnPoints * vStride}]; // V[ξ], {vStride} floats apart");
-        w.Line($"float* m = stackalloc float[{ColumnPoints * mStride}]; // M[ξ] = U[ξ] ∗ V[ξ], NCHW8c, {mStride} floats apart");
+        Open($"{name}Avx", formula, $"Each work item is one pair of output rows of one sample: its {points} transformed input rows and {points} rows of products stay on the stack.");
+        w.Line($"float* v = stackalloc float[{points * vStride}]; // V[ξ], {vStride} floats apart");
+        w.Line($"float* m = stackalloc float[{points * mStride}]; // M[ξ] = U[ξ] ∗ V[ξ], NCHW8c, {mStride} floats apart");
         w.Open("for (int item = begin; item < end; item++)");
         w.Line($"int t = item % {y.H / 2}, n = item / {y.H / 2};");
         w.Line($"{name}Input({Sample(x)} + t * {2 * x.RowStride}, v);");
         w.Line($"float* u = f->{ConvStep.WinogradPointer(s.WeightPointer)};");
         var variants = new System.Collections.Generic.List<(int Blocks, int Pixels)>();
-        w.Open($"for (int xi = 0; xi < {ColumnPoints}; xi++, u += {uStride})");
+        w.Open($"for (int xi = 0; xi < {points}; xi++, u += {uStride})");
         for (int tile = 0; tile < t.TileCount; tile++)
         {
             int blocks = tile == t.TileCount - 1 ? t.LastBlocks : t.Blocks;
@@ -88,7 +92,7 @@ internal sealed partial class KernelEmitter
     }
 
     /// <summary>
-    /// V[ξ] = Bᵀ[ξ,j]·X[2t+j] for the six input rows at <c>x</c>, one vector of 8 (channels of a pixel in NCHW8c, pixels
+    /// V[ξ] = Bᵀ[ξ,j]·X[2t+j] for the k + 1 input rows at <c>x</c>, one vector of 8 (channels of a pixel in NCHW8c, pixels
     /// of a channel row in NCHW) at a time; a planar row whose width 8 does not divide ends on a vector that overlaps the
     /// one before it.
     /// </summary>
@@ -96,7 +100,8 @@ internal sealed partial class KernelEmitter
     {
         var x = s.From;
         var l = s.Layer;
-        w.Line("// V[ξ] = Bᵀ[ξ,j] · X[2t+j]: the six input rows under a pair of output rows, one vector at a time.");
+        int points = ColumnPoints(s);
+        w.Line($"// V[ξ] = Bᵀ[ξ,j] · X[2t+j]: the {points} input rows under a pair of output rows, one vector at a time.");
         w.Line(Hot);
         w.Open($"private static void {name}Input(float* x, float* v)");
         if (x.Blocked)
@@ -117,7 +122,17 @@ internal sealed partial class KernelEmitter
         w.Line();
         w.Line("[MethodImpl(MethodImplOptions.AggressiveInlining)]");
         w.Open($"private static void {name}Column(float* x, float* v)");
-        w.Line($"Vector256<float> {string.Join(", ", Range(ColumnPoints, j => $"d{j} = Avx.LoadVector256({Plus("x", j * x.RowStride)})"))};");
+        w.Line($"Vector256<float> {string.Join(", ", Range(points, j => $"d{j} = Avx.LoadVector256({Plus("x", j * x.RowStride)})"))};");
+        if (points == 4)
+        {
+            w.Line("Avx.Store(v, d0 - d2);");
+            w.Line($"Avx.Store(v + {vStride}, d1 + d2);");
+            w.Line($"Avx.Store(v + {2 * vStride}, d2 - d1);");
+            w.Line($"Avx.Store(v + {3 * vStride}, d1 - d3);");
+            w.Close();
+            w.Line();
+            return;
+        }
         w.Line("Vector256<float> four = Vector256.Create(4f), five = Vector256.Create(5f), two = Vector256.Create(2f);");
         w.Line("Vector256<float> a = Fma.MultiplySubtract(four, d1, d3), b = Fma.MultiplySubtract(four, d2, d4); // 4d₁ − d₃, 4d₂ − d₄");
         w.Line("Vector256<float> c = d3 - d1, e = d4 - d2;");
@@ -131,7 +146,10 @@ internal sealed partial class KernelEmitter
         w.Line();
     }
 
-    /// <summary>The two output rows from M: Y[2t] = B + M₀ + M₁ + M₂ + M₃ + M₄, Y[2t+1] = B + M₁ − M₂ + 2(M₃ − M₄) + M₅, activated.</summary>
+    /// <summary>
+    /// The two output rows from M, activated: for 5x5, Y[2t] = B + M₀ + M₁ + M₂ + M₃ + M₄ and
+    /// Y[2t+1] = B + M₁ − M₂ + 2(M₃ − M₄) + M₅; for 3x3, Y[2t] = B + M₀ + M₁ + M₂ and Y[2t+1] = B + M₁ − M₂ − M₃.
+    /// </summary>
     private void EmitColumnOutput(string name, ConvStep s, int mStride)
     {
         var y = s.To;
@@ -140,14 +158,15 @@ internal sealed partial class KernelEmitter
         w.Line(Hot);
         w.Open($"private static void {name}Output(float* m, float* b, float* y)");
         w.Open($"for (int ob = 0; ob < {Tensor.Blocks(s.Layer.Output.C)}; ob++)");
-        w.Line($"Vector256<float> bias = {(s.BiasPointer is null ? "Vector256<float>.Zero" : "Avx.LoadVector256(b + ob * 8)")}, two = Vector256.Create(2f);");
+        bool five = ColumnPoints(s) == 6;
+        w.Line($"Vector256<float> bias = {(s.BiasPointer is null ? "Vector256<float>.Zero" : "Avx.LoadVector256(b + ob * 8)")}{(five ? ", two = Vector256.Create(2f)" : "")};");
         w.Line($"float* mo = m + ob * {ow * 8};");
         w.Line($"float* yo = y + ob * {y.PlaneStride};");
         w.Open($"for (int p = 0; p < {ow * 8}; p += 8)");
-        w.Line($"Vector256<float> {string.Join(", ", Range(ColumnPoints, k => $"m{k} = Avx.LoadVector256({Plus("mo", k * mStride)} + p)"))};");
+        w.Line($"Vector256<float> {string.Join(", ", Range(ColumnPoints(s), k => $"m{k} = Avx.LoadVector256({Plus("mo", k * mStride)} + p)"))};");
         w.Line("Vector256<float> sum = m1 + m2, diff = m1 - m2;");
-        w.Line($"Avx.Store(yo + p, {Apply(s.Activation, "bias + m0 + sum + (m3 + m4)", true)});");
-        w.Line($"Avx.Store(yo + {y.RowStride} + p, {Apply(s.Activation, "Fma.MultiplyAdd(two, m3 - m4, bias + diff + m5)", true)});");
+        w.Line($"Avx.Store(yo + p, {Apply(s.Activation, five ? "bias + m0 + sum + (m3 + m4)" : "bias + m0 + sum", true)});");
+        w.Line($"Avx.Store(yo + {y.RowStride} + p, {Apply(s.Activation, five ? "Fma.MultiplyAdd(two, m3 - m4, bias + diff + m5)" : "bias + diff - m3", true)});");
         w.Close();
         w.Close();
         w.Close();

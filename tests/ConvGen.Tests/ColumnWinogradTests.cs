@@ -8,15 +8,16 @@ using Xunit;
 namespace ConvGen.Tests;
 
 /// <summary>
-/// The 5x5 kernel that runs Winograd F(2, 5) down the columns (each pair of output rows from six transformed input
-/// rows, six one-row 1×5 convolutions and the output transform): against the float64 reference and by finite
-/// differences, on the layouts and edges it handles differently, and its transformed weights kept up to date.
+/// The kernel that runs Winograd F(2, k) down the columns of 5x5 and small 3x3 layers (each pair of output rows from
+/// k + 1 transformed input rows, k + 1 one-row 1×k convolutions and the output transform), forward and backward-data:
+/// against the float64 reference and by finite differences, on the layouts and edges it handles differently, and its
+/// transformed weights kept up to date.
 /// </summary>
 [Trait("Category", "Correctness")]
 [Collection(nameof(Sequential))] // sets Parallelism.MaxThreads, which is process-wide
 public sealed class ColumnWinogradTests
 {
-    private const string Marker = "Winograd F(2, 5) down the columns";
+    private const string Marker = ") down the columns";
 
     private static (string Code, INetwork Network, System.Reflection.Assembly Assembly) GenerateWithAssembly(NetworkSpec spec)
     {
@@ -33,7 +34,7 @@ public sealed class ColumnWinogradTests
         return (code, network);
     }
 
-    public static TheoryData<string> Cases => new() { "LeNetConv2", "PlanarOverlap", "BlockedSigmoid", "Pooled", "Padded", "LastPartialBlock" };
+    public static TheoryData<string> Cases => new() { "LeNetConv2", "PlanarOverlap", "BlockedSigmoid", "Pooled", "Padded", "LastPartialBlock", "Small3x3" };
 
     /// <summary>
     /// LeNetConv2: the benchmark's shape (6→16 at 14×14, NCHW input, the last layer, so NCHW8c out and a copy to NCHW).
@@ -43,11 +44,16 @@ public sealed class ColumnWinogradTests
     /// 40 outputs (register tiles of 2, 2 and 1 blocks), rows of 13 (tiles of 5, 4 and 4 pixels), sigmoid fused.
     /// Pooled: LeNet's conv2 between a max pool and a ReLU + max pool. Padded: two "same" 5x5 layers (pad 2), each
     /// reading a zero-padded NCHW copy, the first of the NCHW input (3 channels), the second of a 32-channel NCHW8c tensor.
+    /// Small3x3: F(2, 3) for 3x3 layers with too few channels for F(2×2, 3×3), padded (16→16, NCHW input) and not
+    /// (16→24 at 12×12 → 10×10). BlockedSigmoid's first layer (3→12 3x3: 9 taps per one-row convolution) is left to
+    /// the direct kernel.
     /// </summary>
     private static NetworkSpec Spec(string name) => name switch
     {
         "LeNetConv2" => new(name, 6, 14, 14, [new ConvSpec(5, 5, 6, 16)]),
         "LastPartialBlock" => new(name, 9, 12, 17, [new ConvSpec(5, 5, 9, 10)]),
+        "Small3x3" => new(name, 16, 12, 12,
+            [new ConvSpec(3, 3, 16, 16, Pad: 1), new ActivationSpec(RefActivationKind.Relu), new ConvSpec(3, 3, 16, 24)]),
         "PlanarOverlap" => new(name, 9, 12, 17, [new ConvSpec(5, 5, 9, 10), new ActivationSpec(RefActivationKind.Relu)]),
         "BlockedSigmoid" => new(name, 3, 20, 17,
             [new ConvSpec(3, 3, 3, 12, Pad: 1), new ActivationSpec(RefActivationKind.Relu), new ConvSpec(5, 5, 12, 40), new ActivationSpec(RefActivationKind.Sigmoid)]),
@@ -66,8 +72,8 @@ public sealed class ColumnWinogradTests
         var spec = Spec(name);
         var (code, network) = Generate(spec);
         // Forward, and backward-data where ∂x (the layer's input) has at least 8 channels: Padded has two such layers
-        // forward, and backward-data through the second; LeNet's conv2 has 6 inputs.
-        int kernels = name switch { "LeNetConv2" or "Pooled" => 1, "Padded" => 3, _ => 2 };
+        // forward, and backward-data through the second; LeNet's conv2 has 6 inputs; both of Small3x3's have 16.
+        int kernels = name switch { "LeNetConv2" or "Pooled" => 1, "Padded" => 3, "Small3x3" => 4, _ => 2 };
         Assert.Equal(kernels, code.Split(Marker).Length - 1);
         foreach (int threads in new[] { 1, 2 })
         {
@@ -78,18 +84,25 @@ public sealed class ColumnWinogradTests
         }
     }
 
-    /// <summary>Odd output rows, stride, dilation, fewer than 8 outputs: the direct kernels keep these layers.</summary>
+    /// <summary>
+    /// Odd output rows, stride, dilation, fewer than 8 outputs, a 7x7 window, too few input channels for the window's
+    /// width: the direct kernels keep these layers; a 3x3 layer that F(2×2, 3×3) takes keeps that.
+    /// </summary>
     [Theory]
-    [InlineData(6, 15, 14, 1, 1, 16)] // 11 output rows
-    [InlineData(6, 15, 15, 2, 1, 16)] // stride 2
-    [InlineData(6, 16, 16, 1, 2, 16)] // dilation 2
-    [InlineData(1, 14, 14, 1, 1, 6)] // 6 outputs: along the rows
-    public void LayersItDoesNotFitKeepTheDirectKernel(int inputs, int h, int w, int stride, int dilation, int outputs)
+    [InlineData(5, 6, 15, 14, 1, 1, 16)] // 11 output rows
+    [InlineData(5, 6, 15, 15, 2, 1, 16)] // stride 2
+    [InlineData(5, 6, 16, 16, 1, 2, 16)] // dilation 2
+    [InlineData(5, 1, 14, 14, 1, 1, 6)] // 6 outputs: along the rows
+    [InlineData(7, 6, 16, 16, 1, 1, 16)] // 7x7
+    [InlineData(3, 32, 10, 10, 1, 1, 32)] // F(2×2, 3×3)
+    [InlineData(3, 4, 10, 10, 1, 1, 16)] // 3·4 = 12 taps per one-row convolution
+    [InlineData(5, 2, 14, 14, 1, 1, 16)] // 5·2 = 10
+    public void LayersItDoesNotFitKeepTheirKernels(int k, int inputs, int h, int w, int stride, int dilation, int outputs)
     {
-        var spec = new NetworkSpec("Direct", inputs, h, w, [new ConvSpec(5, 5, inputs, outputs, Stride: stride, Dilation: dilation)]);
+        var spec = new NetworkSpec("Direct", inputs, h, w, [new ConvSpec(k, k, inputs, outputs, Stride: stride, Dilation: dilation)]);
         var (code, network) = Generate(spec);
         Assert.DoesNotContain(Marker, code);
-        string? failure = NetworkCheck.Check(network, spec, batch: 2, seed: 5300 + h + stride + dilation);
+        string? failure = NetworkCheck.Check(network, spec, batch: 2, seed: 5300 + k + h + stride + dilation);
         if (failure is not null) Assert.Fail(failure);
     }
 
@@ -129,14 +142,14 @@ public sealed class ColumnWinogradTests
     {
         static Parameter Weight(int outChannels, int inChannels, int k)
             => new("weight", [outChannels, inChannels, k, k], ParameterLayout.ConvBlocked(outChannels, inChannels, 1, k, k));
-        var error = Assert.Throws<ArgumentException>(() => WinogradWeights.ForConv5x5Columns(Weight(16, 6, 3), 6));
-        Assert.Contains("[16, 6, 3, 3]", error.Message);
-        Assert.Throws<ArgumentException>(() => WinogradWeights.ForConv5x5Columns(Weight(16, 6, 5), 8)); // not the layer's inputs
-        error = Assert.Throws<ArgumentException>(() => WinogradWeights.ForConv5x5ColumnsDataGrad(Weight(16, 12, 3), 12));
-        Assert.Contains("[16, 12, 3, 3]", error.Message);
-        Assert.Throws<ArgumentException>(() => WinogradWeights.ForConv5x5ColumnsDataGrad(Weight(16, 12, 5), 16));
+        var error = Assert.Throws<ArgumentException>(() => WinogradWeights.ForConvColumns(Weight(16, 6, 7), 6));
+        Assert.Contains("[16, 6, 7, 7]", error.Message);
+        Assert.Throws<ArgumentException>(() => WinogradWeights.ForConvColumns(Weight(16, 6, 5), 8)); // not the layer's inputs
+        error = Assert.Throws<ArgumentException>(() => WinogradWeights.ForConvColumnsDataGrad(Weight(16, 12, 4), 12));
+        Assert.Contains("[16, 12, 4, 4]", error.Message);
+        Assert.Throws<ArgumentException>(() => WinogradWeights.ForConvColumnsDataGrad(Weight(16, 12, 5), 16));
         // 10 outputs packed plainly (1,500 floats) where Refresh reads two whole blocks of 8 (2,400).
-        error = Assert.Throws<ArgumentException>(() => WinogradWeights.ForConv5x5Columns(new Parameter("plain", [10, 6, 5, 5], ParameterLayout.Vector(1500)), 6));
+        error = Assert.Throws<ArgumentException>(() => WinogradWeights.ForConvColumns(new Parameter("plain", [10, 6, 5, 5], ParameterLayout.Vector(1500)), 6));
         Assert.Contains("2400", error.Message);
     }
 }

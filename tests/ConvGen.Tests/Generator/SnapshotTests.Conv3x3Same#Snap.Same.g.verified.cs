@@ -20,12 +20,12 @@ public unsafe partial class Same : global::ConvGen.INetwork
     /// <summary>Floats per output sample: 8×10×10.</summary>
     public const int OutputLength = 800;
     /// <summary>Workspace floats per sample: two ping-pong activation buffers and one padding scratch, sized to the largest tensor each holds.</summary>
-    public const int WorkspaceFloatsPerSample = 2400;
+    public const int WorkspaceFloatsPerSample = 4704;
     private const int BufferAFloats = 1600, BufferBFloats = 800;
     /// <summary>Samples per pass of an unrecorded Forward of a larger batch than SinglePassBatch: at most 4 MiB of workspace (or one sample).</summary>
-    public const int SamplesPerPass = 436;
+    public const int SamplesPerPass = 222;
     /// <summary>The largest batch an unrecorded Forward runs in one pass: at most 16 MiB of workspace (or one sample).</summary>
-    public const int SinglePassBatch = 1747;
+    public const int SinglePassBatch = 891;
 
     /// <summary>Per-sample output shape.</summary>
     public static IReadOnlyList<int> OutputShape { get; } = Array.AsReadOnly(new int[] { 8, 10, 10 });
@@ -63,8 +63,12 @@ public unsafe partial class Same : global::ConvGen.INetwork
         _layer2Weight = new global::ConvGen.Parameter("2.weight", new int[] { 8, 16, 3, 3 }, global::ConvGen.ParameterLayout.ConvBlocked(8, 16, 1, 3, 3));
         _layer2Bias = new global::ConvGen.Parameter("2.bias", new int[] { 8 }, global::ConvGen.ParameterLayout.Vector(8));
         _parameters = new global::ConvGen.Parameter[] { _layer0Weight, _layer0Bias, _layer2Weight, _layer2Bias };
-        _L2WT = global::ConvGen.TransposedWeights.ForConv(_layer2Weight, inChannels: 16, groups: 1, kh: 3, kw: 3);
-        _L0WT = global::ConvGen.TransposedWeights.ForConv(_layer0Weight, inChannels: 16, groups: 1, kh: 3, kw: 3);
+        _L2WT = s_useAvx2 ? null : global::ConvGen.TransposedWeights.ForConv(_layer2Weight, inChannels: 16, groups: 1, kh: 3, kw: 3);
+        _L0WT = s_useAvx2 ? null : global::ConvGen.TransposedWeights.ForConv(_layer0Weight, inChannels: 16, groups: 1, kh: 3, kw: 3);
+        _L0WU = global::ConvGen.WinogradWeights.ForConvColumns(_layer0Weight, inChannels: 16);
+        _L2WU = global::ConvGen.WinogradWeights.ForConvColumns(_layer2Weight, inChannels: 16);
+        _L2WTU = global::ConvGen.WinogradWeights.ForConvColumnsDataGrad(_layer2Weight, inChannels: 16);
+        _L0WTU = global::ConvGen.WinogradWeights.ForConvColumnsDataGrad(_layer0Weight, inChannels: 16);
         var random = new Random(seed);
         global::ConvGen.ParameterInit.Uniform(_layer0Weight, fanIn: 144, random);
         global::ConvGen.ParameterInit.Uniform(_layer0Bias, fanIn: 144, random);
@@ -76,18 +80,21 @@ public unsafe partial class Same : global::ConvGen.INetwork
     private struct Frame
     {
         public int Batch;
-        public bool Recording; // a recorded Forward: also make the copies only Backward reads
         public int N0, N1; // the samples of one pass of a dense weight-gradient step
         public int Y0, Y1; // and its rows of ∂Z, where one sample is more than a pass or a chunk starts or ends inside one
         public float* Partials; // the chunked weight gradients' partial sums
         public float* T0, Output, T1, T2, T3, T4;
-        public float* OutputGradient, InputGradient, G0, G1, G2;
+        public float* OutputGradient, InputGradient, G0, G1, G2, G3, G4;
         public float* L0W, L0dW;
         public float* L0B, L0dB;
         public float* L2W, L2dW;
         public float* L2B, L2dB;
         public float* L2WT;
         public float* L0WT;
+        public float* L0WU; // Winograd-transformed weights
+        public float* L2WU; // Winograd-transformed weights
+        public float* L2WTU; // Winograd-transformed weights
+        public float* L0WTU; // Winograd-transformed weights
     }
 
     [ThreadStatic] private static float[]? t_workspace;
@@ -96,7 +103,7 @@ public unsafe partial class Same : global::ConvGen.INetwork
     /// <summary>Floats per sample of a recorded forward: every tensor keeps its own region for Backward.</summary>
     public const long RecordedFloatsPerSample = 8608;
     /// <summary>Floats per sample Backward needs for gradients.</summary>
-    public const long GradientFloatsPerSample = 4000;
+    public const long GradientFloatsPerSample = 7456;
     private readonly object _recordLock = new();
     private float[]? _recorded, _gradients;
     private int _recordedBatch;
@@ -115,6 +122,8 @@ public unsafe partial class Same : global::ConvGen.INetwork
             throw new ArgumentException($"input must hold batch × InputLength = {batch} × {InputLength} = {(long)batch * InputLength} floats (16×10×10 per sample), but holds {input.Length}.", nameof(input));
         if (output.Length != (long)batch * OutputLength)
             throw new ArgumentException($"output must hold batch × OutputLength = {batch} × {OutputLength} = {(long)batch * OutputLength} floats (8×10×10 per sample), but holds {output.Length}.", nameof(output));
+        if (s_useAvx2) _L0WU.Refresh(); // layer 0's weights as they are now, transformed for its Winograd kernel (the scalar twin reads them untransformed)
+        if (s_useAvx2) _L2WU.Refresh(); // layer 2's weights as they are now, transformed for its Winograd kernel (the scalar twin reads them untransformed)
         // One caller at a time records into the instance; concurrent callers run in their own thread's workspace.
         if (RecordForBackward && Monitor.TryEnter(_recordLock))
         {
@@ -149,13 +158,15 @@ public unsafe partial class Same : global::ConvGen.INetwork
         {
             Frame frame = default;
             float* a = ws, b = ws + (nint)pass * BufferAFloats, scratch = b + (nint)pass * BufferBFloats;
+            frame.T1 = scratch;
             frame.T2 = a;
+            frame.T3 = scratch;
+            frame.T4 = b;
             for (int n0 = 0; n0 < batch; n0 += frame.Batch)
             {
                 frame.Batch = Math.Min(pass, batch - n0);
                 frame.T0 = x + (nint)n0 * InputLength;
                 frame.Output = y + (nint)n0 * OutputLength;
-                frame.T4 = overlaps ? b : frame.Output; // the last layer writes the caller's output, unless it could overwrite input it still reads
                 RunForward(&frame);
             }
         }
@@ -165,7 +176,6 @@ public unsafe partial class Same : global::ConvGen.INetwork
     private void SetTape(ref Frame frame, float* tape, int batch)
     {
         frame.Batch = batch;
-        frame.Recording = true;
         frame.T0 = tape;
         frame.T1 = tape + (nint)batch * 1600;
         frame.T2 = tape + (nint)batch * 3904;
@@ -188,15 +198,21 @@ public unsafe partial class Same : global::ConvGen.INetwork
         frame->L0B = _layer0Bias.Pointer;
         frame->L2W = _layer2Weight.Pointer;
         frame->L2B = _layer2Bias.Pointer;
-        if (frame->Recording) global::ConvGen.Parallelism.For(batch * 16, &Step0, frame, itemNanoseconds: 36); // layer 0: zero-padded copy of its input for the weight gradient
-        global::ConvGen.Parallelism.For(batch * 10, &Step1, frame, itemNanoseconds: 576); // layer 0: Conv 3x3, 16→16 + Relu
-        if (frame->Recording) global::ConvGen.Parallelism.For(batch * 2, &Step2, frame, itemNanoseconds: 288); // layer 2: zero-padded copy of its input for the weight gradient
-        global::ConvGen.Parallelism.For(batch * 10, &Step3, frame, itemNanoseconds: 288); // layer 2: Conv 3x3, 16→8
-        if (frame->T4 != frame->Output) global::ConvGen.Parallelism.For(batch * 8, &Step4, frame, itemNanoseconds: 25); // output
+        frame->L0WU = _L0WU.Pointer;
+        frame->L2WU = _L2WU.Pointer;
+        global::ConvGen.Parallelism.For(batch * 16, &Step0, frame, itemNanoseconds: 36); // zero-padded copy
+        global::ConvGen.Parallelism.For(batch * 5, &Step1, frame, itemNanoseconds: 768); // layer 0: Conv 3x3, 16→16 + Relu
+        global::ConvGen.Parallelism.For(batch * 2, &Step2, frame, itemNanoseconds: 288); // zero-padded copy
+        global::ConvGen.Parallelism.For(batch * 5, &Step3, frame, itemNanoseconds: 384); // layer 2: Conv 3x3, 16→8
+        global::ConvGen.Parallelism.For(batch * 1, &Step4, frame, itemNanoseconds: 200); // output
     }
 
-    private readonly global::ConvGen.TransposedWeights _L2WT;
-    private readonly global::ConvGen.TransposedWeights _L0WT;
+    private readonly global::ConvGen.TransposedWeights? _L2WT;
+    private readonly global::ConvGen.TransposedWeights? _L0WT;
+    private readonly global::ConvGen.WinogradWeights _L0WU;
+    private readonly global::ConvGen.WinogradWeights _L2WU;
+    private readonly global::ConvGen.WinogradWeights _L2WTU;
+    private readonly global::ConvGen.WinogradWeights _L0WTU;
     private readonly float[] _partialSums = GC.AllocateArray<float>(27840, pinned: true); // 8 chunks' partial sums per chunked weight gradient
 
     /// <summary>
@@ -217,8 +233,10 @@ public unsafe partial class Same : global::ConvGen.INetwork
                 throw new InvalidOperationException(_recordedBatch == 0
                     ? $"Backward(batch: {batch}) needs a recorded Forward of the same batch on this instance first, and there is none (is RecordForBackward false?)."
                     : $"Backward(batch: {batch}) must follow a Forward of the same batch, but the last recorded Forward on this instance ran batch {_recordedBatch}.");
-            _L2WT.Refresh();
-            if (wantInput) _L0WT.Refresh();
+            if (!s_useAvx2) _L2WT!.Refresh(); // for the scalar twin of a Winograd kernel, which reads them untransformed
+            if (wantInput && !s_useAvx2) _L0WT!.Refresh(); // for the scalar twin of a Winograd kernel, which reads them untransformed
+            if (s_useAvx2) _L2WTU.Refresh(); // layer 2's weights as they are now, transposed, flipped and transformed for its Winograd backward-data kernel
+            if (wantInput && s_useAvx2) _L0WTU.Refresh(); // layer 0's weights as they are now, transposed, flipped and transformed for its Winograd backward-data kernel
             float[] gradients = global::ConvGen.Workspace.Ensure(ref _gradients, checked((long)batch * GradientFloatsPerSample));
             fixed (float* og = outputGradient, ig = inputGradient, tape = _recorded, gs = gradients)
             {
@@ -229,18 +247,24 @@ public unsafe partial class Same : global::ConvGen.INetwork
                 frame.G0 = gs + (nint)batch * 0;
                 frame.G1 = gs + (nint)batch * 800;
                 frame.G2 = gs + (nint)batch * 2400;
-                frame.L2WT = _L2WT.Pointer;
-                frame.L0WT = _L0WT.Pointer;
+                frame.G3 = gs + (nint)batch * 3552;
+                frame.G4 = gs + (nint)batch * 5152;
+                frame.L2WT = _L2WT is null ? null : _L2WT.Pointer;
+                frame.L0WT = _L0WT is null ? null : _L0WT.Pointer;
+                frame.L2WTU = _L2WTU.Pointer;
+                frame.L0WTU = _L0WTU.Pointer;
                 frame.Partials = (float*)Unsafe.AsPointer(ref global::System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(_partialSums)); // pinned at allocation
                 global::ConvGen.Parallelism.For(batch * 1, &Back0, &frame, itemNanoseconds: 200); // ∂loss/∂output into the internal layout
                 global::ConvGen.Parallelism.For(8, &Back1, &frame, itemNanoseconds: 360 * batch); // ∂ layer 2 weight and bias, in 8 chunks of ∂Z rows
                 Back1Add(&frame);
-                global::ConvGen.Parallelism.For(batch * 10, &Back2, &frame, itemNanoseconds: 288); // ∂ layer 2 input: forward kernel over transposed weights
-                global::ConvGen.Parallelism.For((int)(((long)batch * 1600 + 4095) / 4096), &Back3, &frame, itemNanoseconds: 1024); // ∂ through layer 1 (Relu)
-                global::ConvGen.Parallelism.For(8, &Back4, &frame, itemNanoseconds: 720 * batch); // ∂ layer 0 weight and bias, in 8 chunks of ∂Z rows
-                Back4Add(&frame);
-                if (wantInput) global::ConvGen.Parallelism.For(batch * 10, &Back5, &frame, itemNanoseconds: 576); // ∂ layer 0 input: forward kernel over transposed weights
-                if (wantInput) global::ConvGen.Parallelism.For(batch * 2, &Back6, &frame, itemNanoseconds: 200); // gradient into its tensor's layout
+                global::ConvGen.Parallelism.For(batch * 1, &Back2, &frame, itemNanoseconds: 288); // layer 2: ∂Z onto the backward-data grid
+                global::ConvGen.Parallelism.For(batch * 5, &Back3, &frame, itemNanoseconds: 384); // ∂ layer 2 input: forward kernel over transposed weights
+                global::ConvGen.Parallelism.For((int)(((long)batch * 1600 + 4095) / 4096), &Back4, &frame, itemNanoseconds: 1024); // ∂ through layer 1 (Relu)
+                global::ConvGen.Parallelism.For(8, &Back5, &frame, itemNanoseconds: 720 * batch); // ∂ layer 0 weight and bias, in 8 chunks of ∂Z rows
+                Back5Add(&frame);
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 2, &Back6, &frame, itemNanoseconds: 288); // layer 0: ∂Z onto the backward-data grid
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 5, &Back7, &frame, itemNanoseconds: 768); // ∂ layer 0 input: forward kernel over transposed weights
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 2, &Back8, &frame, itemNanoseconds: 200); // gradient into its tensor's layout
             }
         }
     }
@@ -258,7 +282,7 @@ public unsafe partial class Same : global::ConvGen.INetwork
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static float Sigmoid(float v) => 1f / (1f + MathF.Exp(-v));
 
-    // Y[n,c,h+1,w+1] = X[n,c,h,w]   (16×10×10 NCHW → 16×12×12 NCHW: layer 0: zero-padded copy of its input for the weight gradient)
+    // Y[n,c,h+1,w+1] = X[n,c,h,w]   (16×10×10 NCHW → 16×12×12 NCHW: zero-padded copy)
     // The border is zeroed, so the next kernel reads every tap in bounds.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Step0(void* state, int begin, int end)
@@ -277,731 +301,557 @@ public unsafe partial class Same : global::ConvGen.INetwork
         }
     }
 
-    // Y[n,o,y,x] = B[o] + W[o,I,ΔY,ΔX] · X[n,I,y+ΔY-1,x+ΔX-1]
-    // layer 0: 16×10×10 → 16×10×10, 3x3 + Relu (layer 1) fused; tile 2×8 channels × 6 pixels
+    // Y[n,o,2t+k,x] = B[o] + Aᵀ[k,ξ] · U[ξ,o,I,ΔX] · V[n,ξ,t,I,x+ΔX],  V[n,ξ,t,i,x] = Bᵀ[ξ,j] · X[n,i,2t+j,x],  U[ξ,o,i,ΔX] = G[ξ,ΔY] · W[o,i,ΔY,ΔX]
+    // layer 0: 16×10×10 → 16×10×10, 3x3 + Relu (layer 1) fused; Winograd F(2, 3) down the columns, tile 2×8 channels × 6 pixels over each transformed row
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Step1(void* state, int begin, int end) { if (s_useAvx2) Step1Avx(state, begin, end); else Step1Scalar(state, begin, end); }
 
-    // Y[n,o,y,x] = B[o] + W[o,I,ΔY,ΔX] · X[n,I,y+ΔY-1,x+ΔX-1]
-    // Row by row: each work item is one output row of one tile of 2 channel block(s).
+    // Y[n,o,2t+k,x] = B[o] + Aᵀ[k,ξ] · U[ξ,o,I,ΔX] · V[n,ξ,t,I,x+ΔX],  V[n,ξ,t,i,x] = Bᵀ[ξ,j] · X[n,i,2t+j,x],  U[ξ,o,i,ΔX] = G[ξ,ΔY] · W[o,i,ΔY,ΔX]
+    // Each work item is one pair of output rows of one sample: its 4 transformed input rows and 4 rows of products stay on the stack.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Step1Avx(void* state, int begin, int end)
     {
         var f = (Frame*)state;
+        float* v = stackalloc float[832]; // V[ξ], 208 floats apart
+        float* m = stackalloc float[704]; // M[ξ] = U[ξ] ∗ V[ξ], NCHW8c, 176 floats apart
         for (int item = begin; item < end; item++)
         {
-            int oy = item % 10, tile = item / 10 % 1, n = item / 10;
-            float* x = f->T0 + (nint)n * 1600 + oy * 10 - 11; // a view: the grid's zero border is not in memory, and no tap reads it
-            float* w = f->L0W + tile * 2304;
-            float* b = f->L0B + tile * 16;
-            float* y = f->T2 + (nint)n * 1600 + (nint)tile * 1600 + oy * 80;
-            int ic0 = 0;
-            int ky0 = Math.Max(0, 1 - oy), ky1 = Math.Min(3, 11 - oy);
-            Step1Tile2x5At0(x, w, b, y, ic0, ky0, ky1);
-            Step1Tile2x5At5(x + 5, w, b, y + 40, ic0, ky0, ky1);
+            int t = item % 5, n = item / 5;
+            Step1Input(f->T1 + (nint)n * 2304 + t * 24, v);
+            float* u = f->L0WU;
+            for (int xi = 0; xi < 4; xi++, u += 768)
+            {
+                Step1Tile2x5(v + xi * 208, u, null, m + xi * 176, 0);
+                Step1Tile2x5(v + xi * 208 + 5, u, null, m + xi * 176 + 40, 0);
+            }
+            Step1Output(m, f->L0B, f->T2 + (nint)n * 1600 + t * 160);
         }
     }
 
-    // 2×5 tile: acc[block][pixel] += W[block][tap] · broadcast(X[pixel][tap]); weights in registers, one broadcast per input value.
-    // At output column 0: the taps on the input's zero columns are left out.
+    // V[ξ] = Bᵀ[ξ,j] · X[2t+j]: the 4 input rows under a pair of output rows, one vector at a time.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Step1Tile2x5At0(float* x, float* w, float* b, float* y, int ic0, int ky0, int ky1)
+    private static void Step1Input(float* x, float* v)
     {
-        Vector256<float> a0_0 = Avx.LoadVector256(b + 0), a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0, a0_4 = a0_0;
-        Vector256<float> a1_0 = Avx.LoadVector256(b + 8), a1_1 = a1_0, a1_2 = a1_0, a1_3 = a1_0, a1_4 = a1_0;
-        Vector256<float> w0, w1, v;
-        for (int r = 0; r < 16; r += 2)
+        for (int c = 0; c < 16; c++)
         {
-            float* x0 = x + r * 100;
-            float* w0p = w + r * 72;
-            if (ky0 <= 0 && 0 < ky1)
-            {
-                w0 = Avx.LoadVector256(w0p + 0);
-                w1 = Avx.LoadVector256(w0p + 1152);
-                v = Vector256.Create(x0[1]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-                v = Vector256.Create(x0[2]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-                v = Vector256.Create(x0[3]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-                v = Vector256.Create(x0[4]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-                w0 = Avx.LoadVector256(w0p + 8);
-                w1 = Avx.LoadVector256(w0p + 1160);
-                v = Vector256.Create(x0[1]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-                v = Vector256.Create(x0[2]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-                v = Vector256.Create(x0[3]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-                v = Vector256.Create(x0[4]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-                v = Vector256.Create(x0[5]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-                w0 = Avx.LoadVector256(w0p + 16);
-                w1 = Avx.LoadVector256(w0p + 1168);
-                v = Vector256.Create(x0[2]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-                v = Vector256.Create(x0[3]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-                v = Vector256.Create(x0[4]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-                v = Vector256.Create(x0[5]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-                v = Vector256.Create(x0[6]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-            }
-            if (ky0 <= 1 && 1 < ky1)
-            {
-                w0 = Avx.LoadVector256(w0p + 24);
-                w1 = Avx.LoadVector256(w0p + 1176);
-                v = Vector256.Create(x0[11]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-                v = Vector256.Create(x0[12]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-                v = Vector256.Create(x0[13]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-                v = Vector256.Create(x0[14]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-                w0 = Avx.LoadVector256(w0p + 32);
-                w1 = Avx.LoadVector256(w0p + 1184);
-                v = Vector256.Create(x0[11]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-                v = Vector256.Create(x0[12]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-                v = Vector256.Create(x0[13]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-                v = Vector256.Create(x0[14]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-                v = Vector256.Create(x0[15]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-                w0 = Avx.LoadVector256(w0p + 40);
-                w1 = Avx.LoadVector256(w0p + 1192);
-                v = Vector256.Create(x0[12]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-                v = Vector256.Create(x0[13]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-                v = Vector256.Create(x0[14]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-                v = Vector256.Create(x0[15]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-                v = Vector256.Create(x0[16]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-            }
-            if (ky0 <= 2 && 2 < ky1)
-            {
-                w0 = Avx.LoadVector256(w0p + 48);
-                w1 = Avx.LoadVector256(w0p + 1200);
-                v = Vector256.Create(x0[21]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-                v = Vector256.Create(x0[22]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-                v = Vector256.Create(x0[23]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-                v = Vector256.Create(x0[24]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-                w0 = Avx.LoadVector256(w0p + 56);
-                w1 = Avx.LoadVector256(w0p + 1208);
-                v = Vector256.Create(x0[21]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-                v = Vector256.Create(x0[22]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-                v = Vector256.Create(x0[23]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-                v = Vector256.Create(x0[24]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-                v = Vector256.Create(x0[25]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-                w0 = Avx.LoadVector256(w0p + 64);
-                w1 = Avx.LoadVector256(w0p + 1216);
-                v = Vector256.Create(x0[22]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-                v = Vector256.Create(x0[23]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-                v = Vector256.Create(x0[24]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-                v = Vector256.Create(x0[25]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-                v = Vector256.Create(x0[26]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-            }
-            float* x1 = x + (r + 1) * 100;
-            float* w1p = w + (r + 1) * 72;
-            if (ky0 <= 0 && 0 < ky1)
-            {
-                w0 = Avx.LoadVector256(w1p + 0);
-                w1 = Avx.LoadVector256(w1p + 1152);
-                v = Vector256.Create(x1[1]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-                v = Vector256.Create(x1[2]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-                v = Vector256.Create(x1[3]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-                v = Vector256.Create(x1[4]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-                w0 = Avx.LoadVector256(w1p + 8);
-                w1 = Avx.LoadVector256(w1p + 1160);
-                v = Vector256.Create(x1[1]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-                v = Vector256.Create(x1[2]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-                v = Vector256.Create(x1[3]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-                v = Vector256.Create(x1[4]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-                v = Vector256.Create(x1[5]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-                w0 = Avx.LoadVector256(w1p + 16);
-                w1 = Avx.LoadVector256(w1p + 1168);
-                v = Vector256.Create(x1[2]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-                v = Vector256.Create(x1[3]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-                v = Vector256.Create(x1[4]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-                v = Vector256.Create(x1[5]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-                v = Vector256.Create(x1[6]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-            }
-            if (ky0 <= 1 && 1 < ky1)
-            {
-                w0 = Avx.LoadVector256(w1p + 24);
-                w1 = Avx.LoadVector256(w1p + 1176);
-                v = Vector256.Create(x1[11]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-                v = Vector256.Create(x1[12]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-                v = Vector256.Create(x1[13]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-                v = Vector256.Create(x1[14]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-                w0 = Avx.LoadVector256(w1p + 32);
-                w1 = Avx.LoadVector256(w1p + 1184);
-                v = Vector256.Create(x1[11]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-                v = Vector256.Create(x1[12]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-                v = Vector256.Create(x1[13]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-                v = Vector256.Create(x1[14]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-                v = Vector256.Create(x1[15]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-                w0 = Avx.LoadVector256(w1p + 40);
-                w1 = Avx.LoadVector256(w1p + 1192);
-                v = Vector256.Create(x1[12]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-                v = Vector256.Create(x1[13]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-                v = Vector256.Create(x1[14]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-                v = Vector256.Create(x1[15]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-                v = Vector256.Create(x1[16]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-            }
-            if (ky0 <= 2 && 2 < ky1)
-            {
-                w0 = Avx.LoadVector256(w1p + 48);
-                w1 = Avx.LoadVector256(w1p + 1200);
-                v = Vector256.Create(x1[21]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-                v = Vector256.Create(x1[22]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-                v = Vector256.Create(x1[23]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-                v = Vector256.Create(x1[24]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-                w0 = Avx.LoadVector256(w1p + 56);
-                w1 = Avx.LoadVector256(w1p + 1208);
-                v = Vector256.Create(x1[21]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-                v = Vector256.Create(x1[22]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-                v = Vector256.Create(x1[23]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-                v = Vector256.Create(x1[24]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-                v = Vector256.Create(x1[25]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-                w0 = Avx.LoadVector256(w1p + 64);
-                w1 = Avx.LoadVector256(w1p + 1216);
-                v = Vector256.Create(x1[22]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-                v = Vector256.Create(x1[23]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-                v = Vector256.Create(x1[24]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-                v = Vector256.Create(x1[25]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-                v = Vector256.Create(x1[26]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-            }
+            float* xc = x + c * 144;
+            float* vc = v + c * 12;
+            Step1Column(xc, vc);
+            Step1Column(xc + 4, vc + 4);
         }
-        Avx.Store(y + 0, Vector256.Max(a0_0, Vector256<float>.Zero));
-        Avx.Store(y + 8, Vector256.Max(a0_1, Vector256<float>.Zero));
-        Avx.Store(y + 16, Vector256.Max(a0_2, Vector256<float>.Zero));
-        Avx.Store(y + 24, Vector256.Max(a0_3, Vector256<float>.Zero));
-        Avx.Store(y + 32, Vector256.Max(a0_4, Vector256<float>.Zero));
-        Avx.Store(y + 800, Vector256.Max(a1_0, Vector256<float>.Zero));
-        Avx.Store(y + 808, Vector256.Max(a1_1, Vector256<float>.Zero));
-        Avx.Store(y + 816, Vector256.Max(a1_2, Vector256<float>.Zero));
-        Avx.Store(y + 824, Vector256.Max(a1_3, Vector256<float>.Zero));
-        Avx.Store(y + 832, Vector256.Max(a1_4, Vector256<float>.Zero));
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Step1Column(float* x, float* v)
+    {
+        Vector256<float> d0 = Avx.LoadVector256(x), d1 = Avx.LoadVector256(x + 12), d2 = Avx.LoadVector256(x + 24), d3 = Avx.LoadVector256(x + 36);
+        Avx.Store(v, d0 - d2);
+        Avx.Store(v + 208, d1 + d2);
+        Avx.Store(v + 416, d2 - d1);
+        Avx.Store(v + 624, d1 - d3);
     }
 
     // 2×5 tile: acc[block][pixel] += W[block][tap] · broadcast(X[pixel][tap]); weights in registers, one broadcast per input value.
-    // At output column 5: the taps on the input's zero columns are left out.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Step1Tile2x5At5(float* x, float* w, float* b, float* y, int ic0, int ky0, int ky1)
+    private static void Step1Tile2x5(float* x, float* w, float* b, float* y, int ic0)
     {
-        Vector256<float> a0_0 = Avx.LoadVector256(b + 0), a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0, a0_4 = a0_0;
-        Vector256<float> a1_0 = Avx.LoadVector256(b + 8), a1_1 = a1_0, a1_2 = a1_0, a1_3 = a1_0, a1_4 = a1_0;
+        Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0, a0_4 = a0_0;
+        Vector256<float> a1_0 = Vector256<float>.Zero, a1_1 = a1_0, a1_2 = a1_0, a1_3 = a1_0, a1_4 = a1_0;
         Vector256<float> w0, w1, v;
-        for (int r = 0; r < 16; r += 2)
+        for (int r = 0; r < 16; r += 8)
         {
-            float* x0 = x + r * 100;
-            float* w0p = w + r * 72;
-            if (ky0 <= 0 && 0 < ky1)
+            float* x0 = x + r * 12;
+            float* w0p = w + r * 24;
+            w0 = Avx.LoadVector256(w0p + 0);
+            w1 = Avx.LoadVector256(w0p + 384);
+            v = Vector256.Create(x0[0]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+            v = Vector256.Create(x0[1]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+            v = Vector256.Create(x0[2]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+            v = Vector256.Create(x0[3]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+            v = Vector256.Create(x0[4]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+            w0 = Avx.LoadVector256(w0p + 8);
+            w1 = Avx.LoadVector256(w0p + 392);
+            v = Vector256.Create(x0[1]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+            v = Vector256.Create(x0[2]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+            v = Vector256.Create(x0[3]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+            v = Vector256.Create(x0[4]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+            v = Vector256.Create(x0[5]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+            w0 = Avx.LoadVector256(w0p + 16);
+            w1 = Avx.LoadVector256(w0p + 400);
+            v = Vector256.Create(x0[2]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+            v = Vector256.Create(x0[3]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+            v = Vector256.Create(x0[4]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+            v = Vector256.Create(x0[5]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+            v = Vector256.Create(x0[6]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+            float* x1 = x + (r + 1) * 12;
+            float* w1p = w + (r + 1) * 24;
+            w0 = Avx.LoadVector256(w1p + 0);
+            w1 = Avx.LoadVector256(w1p + 384);
+            v = Vector256.Create(x1[0]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+            v = Vector256.Create(x1[1]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+            v = Vector256.Create(x1[2]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+            v = Vector256.Create(x1[3]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+            v = Vector256.Create(x1[4]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+            w0 = Avx.LoadVector256(w1p + 8);
+            w1 = Avx.LoadVector256(w1p + 392);
+            v = Vector256.Create(x1[1]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+            v = Vector256.Create(x1[2]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+            v = Vector256.Create(x1[3]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+            v = Vector256.Create(x1[4]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+            v = Vector256.Create(x1[5]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+            w0 = Avx.LoadVector256(w1p + 16);
+            w1 = Avx.LoadVector256(w1p + 400);
+            v = Vector256.Create(x1[2]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+            v = Vector256.Create(x1[3]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+            v = Vector256.Create(x1[4]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+            v = Vector256.Create(x1[5]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+            v = Vector256.Create(x1[6]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+            float* x2 = x + (r + 2) * 12;
+            float* w2p = w + (r + 2) * 24;
+            w0 = Avx.LoadVector256(w2p + 0);
+            w1 = Avx.LoadVector256(w2p + 384);
+            v = Vector256.Create(x2[0]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+            v = Vector256.Create(x2[1]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+            v = Vector256.Create(x2[2]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+            v = Vector256.Create(x2[3]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+            v = Vector256.Create(x2[4]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+            w0 = Avx.LoadVector256(w2p + 8);
+            w1 = Avx.LoadVector256(w2p + 392);
+            v = Vector256.Create(x2[1]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+            v = Vector256.Create(x2[2]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+            v = Vector256.Create(x2[3]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+            v = Vector256.Create(x2[4]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+            v = Vector256.Create(x2[5]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+            w0 = Avx.LoadVector256(w2p + 16);
+            w1 = Avx.LoadVector256(w2p + 400);
+            v = Vector256.Create(x2[2]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+            v = Vector256.Create(x2[3]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+            v = Vector256.Create(x2[4]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+            v = Vector256.Create(x2[5]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+            v = Vector256.Create(x2[6]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+            float* x3 = x + (r + 3) * 12;
+            float* w3p = w + (r + 3) * 24;
+            w0 = Avx.LoadVector256(w3p + 0);
+            w1 = Avx.LoadVector256(w3p + 384);
+            v = Vector256.Create(x3[0]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+            v = Vector256.Create(x3[1]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+            v = Vector256.Create(x3[2]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+            v = Vector256.Create(x3[3]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+            v = Vector256.Create(x3[4]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+            w0 = Avx.LoadVector256(w3p + 8);
+            w1 = Avx.LoadVector256(w3p + 392);
+            v = Vector256.Create(x3[1]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+            v = Vector256.Create(x3[2]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+            v = Vector256.Create(x3[3]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+            v = Vector256.Create(x3[4]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+            v = Vector256.Create(x3[5]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+            w0 = Avx.LoadVector256(w3p + 16);
+            w1 = Avx.LoadVector256(w3p + 400);
+            v = Vector256.Create(x3[2]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+            v = Vector256.Create(x3[3]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+            v = Vector256.Create(x3[4]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+            v = Vector256.Create(x3[5]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+            v = Vector256.Create(x3[6]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+            float* x4 = x + (r + 4) * 12;
+            float* w4p = w + (r + 4) * 24;
+            w0 = Avx.LoadVector256(w4p + 0);
+            w1 = Avx.LoadVector256(w4p + 384);
+            v = Vector256.Create(x4[0]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+            v = Vector256.Create(x4[1]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+            v = Vector256.Create(x4[2]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+            v = Vector256.Create(x4[3]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+            v = Vector256.Create(x4[4]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+            w0 = Avx.LoadVector256(w4p + 8);
+            w1 = Avx.LoadVector256(w4p + 392);
+            v = Vector256.Create(x4[1]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+            v = Vector256.Create(x4[2]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+            v = Vector256.Create(x4[3]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+            v = Vector256.Create(x4[4]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+            v = Vector256.Create(x4[5]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+            w0 = Avx.LoadVector256(w4p + 16);
+            w1 = Avx.LoadVector256(w4p + 400);
+            v = Vector256.Create(x4[2]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+            v = Vector256.Create(x4[3]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+            v = Vector256.Create(x4[4]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+            v = Vector256.Create(x4[5]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+            v = Vector256.Create(x4[6]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+            float* x5 = x + (r + 5) * 12;
+            float* w5p = w + (r + 5) * 24;
+            w0 = Avx.LoadVector256(w5p + 0);
+            w1 = Avx.LoadVector256(w5p + 384);
+            v = Vector256.Create(x5[0]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+            v = Vector256.Create(x5[1]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+            v = Vector256.Create(x5[2]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+            v = Vector256.Create(x5[3]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+            v = Vector256.Create(x5[4]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+            w0 = Avx.LoadVector256(w5p + 8);
+            w1 = Avx.LoadVector256(w5p + 392);
+            v = Vector256.Create(x5[1]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+            v = Vector256.Create(x5[2]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+            v = Vector256.Create(x5[3]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+            v = Vector256.Create(x5[4]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+            v = Vector256.Create(x5[5]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+            w0 = Avx.LoadVector256(w5p + 16);
+            w1 = Avx.LoadVector256(w5p + 400);
+            v = Vector256.Create(x5[2]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+            v = Vector256.Create(x5[3]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+            v = Vector256.Create(x5[4]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+            v = Vector256.Create(x5[5]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+            v = Vector256.Create(x5[6]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+            float* x6 = x + (r + 6) * 12;
+            float* w6p = w + (r + 6) * 24;
+            w0 = Avx.LoadVector256(w6p + 0);
+            w1 = Avx.LoadVector256(w6p + 384);
+            v = Vector256.Create(x6[0]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+            v = Vector256.Create(x6[1]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+            v = Vector256.Create(x6[2]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+            v = Vector256.Create(x6[3]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+            v = Vector256.Create(x6[4]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+            w0 = Avx.LoadVector256(w6p + 8);
+            w1 = Avx.LoadVector256(w6p + 392);
+            v = Vector256.Create(x6[1]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+            v = Vector256.Create(x6[2]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+            v = Vector256.Create(x6[3]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+            v = Vector256.Create(x6[4]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+            v = Vector256.Create(x6[5]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+            w0 = Avx.LoadVector256(w6p + 16);
+            w1 = Avx.LoadVector256(w6p + 400);
+            v = Vector256.Create(x6[2]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+            v = Vector256.Create(x6[3]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+            v = Vector256.Create(x6[4]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+            v = Vector256.Create(x6[5]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+            v = Vector256.Create(x6[6]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+            float* x7 = x + (r + 7) * 12;
+            float* w7p = w + (r + 7) * 24;
+            w0 = Avx.LoadVector256(w7p + 0);
+            w1 = Avx.LoadVector256(w7p + 384);
+            v = Vector256.Create(x7[0]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+            v = Vector256.Create(x7[1]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+            v = Vector256.Create(x7[2]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+            v = Vector256.Create(x7[3]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+            v = Vector256.Create(x7[4]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+            w0 = Avx.LoadVector256(w7p + 8);
+            w1 = Avx.LoadVector256(w7p + 392);
+            v = Vector256.Create(x7[1]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+            v = Vector256.Create(x7[2]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+            v = Vector256.Create(x7[3]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+            v = Vector256.Create(x7[4]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+            v = Vector256.Create(x7[5]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+            w0 = Avx.LoadVector256(w7p + 16);
+            w1 = Avx.LoadVector256(w7p + 400);
+            v = Vector256.Create(x7[2]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+            v = Vector256.Create(x7[3]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+            v = Vector256.Create(x7[4]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+            v = Vector256.Create(x7[5]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+            v = Vector256.Create(x7[6]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+        }
+        Avx.Store(y + 0, a0_0);
+        Avx.Store(y + 8, a0_1);
+        Avx.Store(y + 16, a0_2);
+        Avx.Store(y + 24, a0_3);
+        Avx.Store(y + 32, a0_4);
+        Avx.Store(y + 80, a1_0);
+        Avx.Store(y + 88, a1_1);
+        Avx.Store(y + 96, a1_2);
+        Avx.Store(y + 104, a1_3);
+        Avx.Store(y + 112, a1_4);
+    }
+
+    // Y[2t+k] = B + Aᵀ[k,ξ] · M[ξ], then Relu: rows 2t and 2t + 1 of every block.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Step1Output(float* m, float* b, float* y)
+    {
+        for (int ob = 0; ob < 2; ob++)
+        {
+            Vector256<float> bias = Avx.LoadVector256(b + ob * 8);
+            float* mo = m + ob * 80;
+            float* yo = y + ob * 800;
+            for (int p = 0; p < 80; p += 8)
             {
-                w0 = Avx.LoadVector256(w0p + 0);
-                w1 = Avx.LoadVector256(w0p + 1152);
-                v = Vector256.Create(x0[0]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-                v = Vector256.Create(x0[1]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-                v = Vector256.Create(x0[2]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-                v = Vector256.Create(x0[3]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-                v = Vector256.Create(x0[4]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-                w0 = Avx.LoadVector256(w0p + 8);
-                w1 = Avx.LoadVector256(w0p + 1160);
-                v = Vector256.Create(x0[1]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-                v = Vector256.Create(x0[2]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-                v = Vector256.Create(x0[3]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-                v = Vector256.Create(x0[4]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-                v = Vector256.Create(x0[5]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-                w0 = Avx.LoadVector256(w0p + 16);
-                w1 = Avx.LoadVector256(w0p + 1168);
-                v = Vector256.Create(x0[2]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-                v = Vector256.Create(x0[3]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-                v = Vector256.Create(x0[4]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-                v = Vector256.Create(x0[5]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-            }
-            if (ky0 <= 1 && 1 < ky1)
-            {
-                w0 = Avx.LoadVector256(w0p + 24);
-                w1 = Avx.LoadVector256(w0p + 1176);
-                v = Vector256.Create(x0[10]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-                v = Vector256.Create(x0[11]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-                v = Vector256.Create(x0[12]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-                v = Vector256.Create(x0[13]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-                v = Vector256.Create(x0[14]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-                w0 = Avx.LoadVector256(w0p + 32);
-                w1 = Avx.LoadVector256(w0p + 1184);
-                v = Vector256.Create(x0[11]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-                v = Vector256.Create(x0[12]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-                v = Vector256.Create(x0[13]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-                v = Vector256.Create(x0[14]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-                v = Vector256.Create(x0[15]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-                w0 = Avx.LoadVector256(w0p + 40);
-                w1 = Avx.LoadVector256(w0p + 1192);
-                v = Vector256.Create(x0[12]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-                v = Vector256.Create(x0[13]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-                v = Vector256.Create(x0[14]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-                v = Vector256.Create(x0[15]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-            }
-            if (ky0 <= 2 && 2 < ky1)
-            {
-                w0 = Avx.LoadVector256(w0p + 48);
-                w1 = Avx.LoadVector256(w0p + 1200);
-                v = Vector256.Create(x0[20]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-                v = Vector256.Create(x0[21]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-                v = Vector256.Create(x0[22]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-                v = Vector256.Create(x0[23]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-                v = Vector256.Create(x0[24]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-                w0 = Avx.LoadVector256(w0p + 56);
-                w1 = Avx.LoadVector256(w0p + 1208);
-                v = Vector256.Create(x0[21]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-                v = Vector256.Create(x0[22]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-                v = Vector256.Create(x0[23]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-                v = Vector256.Create(x0[24]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-                v = Vector256.Create(x0[25]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-                w0 = Avx.LoadVector256(w0p + 64);
-                w1 = Avx.LoadVector256(w0p + 1216);
-                v = Vector256.Create(x0[22]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-                v = Vector256.Create(x0[23]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-                v = Vector256.Create(x0[24]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-                v = Vector256.Create(x0[25]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-            }
-            float* x1 = x + (r + 1) * 100;
-            float* w1p = w + (r + 1) * 72;
-            if (ky0 <= 0 && 0 < ky1)
-            {
-                w0 = Avx.LoadVector256(w1p + 0);
-                w1 = Avx.LoadVector256(w1p + 1152);
-                v = Vector256.Create(x1[0]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-                v = Vector256.Create(x1[1]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-                v = Vector256.Create(x1[2]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-                v = Vector256.Create(x1[3]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-                v = Vector256.Create(x1[4]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-                w0 = Avx.LoadVector256(w1p + 8);
-                w1 = Avx.LoadVector256(w1p + 1160);
-                v = Vector256.Create(x1[1]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-                v = Vector256.Create(x1[2]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-                v = Vector256.Create(x1[3]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-                v = Vector256.Create(x1[4]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-                v = Vector256.Create(x1[5]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-                w0 = Avx.LoadVector256(w1p + 16);
-                w1 = Avx.LoadVector256(w1p + 1168);
-                v = Vector256.Create(x1[2]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-                v = Vector256.Create(x1[3]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-                v = Vector256.Create(x1[4]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-                v = Vector256.Create(x1[5]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-            }
-            if (ky0 <= 1 && 1 < ky1)
-            {
-                w0 = Avx.LoadVector256(w1p + 24);
-                w1 = Avx.LoadVector256(w1p + 1176);
-                v = Vector256.Create(x1[10]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-                v = Vector256.Create(x1[11]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-                v = Vector256.Create(x1[12]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-                v = Vector256.Create(x1[13]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-                v = Vector256.Create(x1[14]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-                w0 = Avx.LoadVector256(w1p + 32);
-                w1 = Avx.LoadVector256(w1p + 1184);
-                v = Vector256.Create(x1[11]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-                v = Vector256.Create(x1[12]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-                v = Vector256.Create(x1[13]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-                v = Vector256.Create(x1[14]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-                v = Vector256.Create(x1[15]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-                w0 = Avx.LoadVector256(w1p + 40);
-                w1 = Avx.LoadVector256(w1p + 1192);
-                v = Vector256.Create(x1[12]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-                v = Vector256.Create(x1[13]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-                v = Vector256.Create(x1[14]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-                v = Vector256.Create(x1[15]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-            }
-            if (ky0 <= 2 && 2 < ky1)
-            {
-                w0 = Avx.LoadVector256(w1p + 48);
-                w1 = Avx.LoadVector256(w1p + 1200);
-                v = Vector256.Create(x1[20]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-                v = Vector256.Create(x1[21]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-                v = Vector256.Create(x1[22]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-                v = Vector256.Create(x1[23]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-                v = Vector256.Create(x1[24]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-                w0 = Avx.LoadVector256(w1p + 56);
-                w1 = Avx.LoadVector256(w1p + 1208);
-                v = Vector256.Create(x1[21]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-                v = Vector256.Create(x1[22]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-                v = Vector256.Create(x1[23]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-                v = Vector256.Create(x1[24]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-                v = Vector256.Create(x1[25]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-                w0 = Avx.LoadVector256(w1p + 64);
-                w1 = Avx.LoadVector256(w1p + 1216);
-                v = Vector256.Create(x1[22]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-                v = Vector256.Create(x1[23]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-                v = Vector256.Create(x1[24]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-                v = Vector256.Create(x1[25]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+                Vector256<float> m0 = Avx.LoadVector256(mo + p), m1 = Avx.LoadVector256(mo + 176 + p), m2 = Avx.LoadVector256(mo + 352 + p), m3 = Avx.LoadVector256(mo + 528 + p);
+                Vector256<float> sum = m1 + m2, diff = m1 - m2;
+                Avx.Store(yo + p, Vector256.Max(bias + m0 + sum, Vector256<float>.Zero));
+                Avx.Store(yo + 80 + p, Vector256.Max(bias + diff - m3, Vector256<float>.Zero));
             }
         }
-        Avx.Store(y + 0, Vector256.Max(a0_0, Vector256<float>.Zero));
-        Avx.Store(y + 8, Vector256.Max(a0_1, Vector256<float>.Zero));
-        Avx.Store(y + 16, Vector256.Max(a0_2, Vector256<float>.Zero));
-        Avx.Store(y + 24, Vector256.Max(a0_3, Vector256<float>.Zero));
-        Avx.Store(y + 32, Vector256.Max(a0_4, Vector256<float>.Zero));
-        Avx.Store(y + 800, Vector256.Max(a1_0, Vector256<float>.Zero));
-        Avx.Store(y + 808, Vector256.Max(a1_1, Vector256<float>.Zero));
-        Avx.Store(y + 816, Vector256.Max(a1_2, Vector256<float>.Zero));
-        Avx.Store(y + 824, Vector256.Max(a1_3, Vector256<float>.Zero));
-        Avx.Store(y + 832, Vector256.Max(a1_4, Vector256<float>.Zero));
     }
 
     // Y[n,o,y,x] = B[o] + W[o,I,ΔY,ΔX] · X[n,I,y+ΔY-1,x+ΔX-1]
-    // Scalar twin of the AVX2 kernel for CPUs without AVX2/FMA: same work items, same packed weights.
+    // Scalar twin of the AVX2 kernel for CPUs without AVX2/FMA: same work items, computed directly from the packed weights.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Step1Scalar(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
-            int oy = item % 10, tile = item / 10 % 1, n = item / 10;
-            float* x = f->T0 + (nint)n * 1600 + oy * 10 - 11;
-            for (int ob = tile * 2; ob < Math.Min(tile * 2 + 2, 2); ob++)
+            int n = item / 5;
+            for (int oy = item % 5 * 2; oy < item % 5 * 2 + 2; oy++)
             {
-                int ic0 = 0;
-                float* w = f->L0W + ob * 1152;
-                float* y = f->T2 + (nint)n * 1600 + (nint)ob * 800 + oy * 80;
-                for (int ox = 0; ox < 10; ox++)
-                for (int lane = 0; lane < 8; lane++)
+                float* x = f->T1 + (nint)n * 2304 + oy * 12;
+                for (int ob = 0; ob < 2; ob++)
                 {
-                    float acc = f->L0B[ob * 8 + lane];
-                    for (int r = 0; r < 16; r++)
+                    int ic0 = 0;
+                    float* w = f->L0W + ob * 1152;
+                    float* y = f->T2 + (nint)n * 1600 + (nint)ob * 800 + oy * 80;
+                    for (int ox = 0; ox < 10; ox++)
+                    for (int lane = 0; lane < 8; lane++)
                     {
-                        float* xc = x + (ic0 + r) * 100 + ox * 1;
-                        for (int ky = 0; ky < 3; ky++)
-                            for (int kx = 0; kx < 3; kx++)
-                                if ((uint)(oy + ky - 1) < 10 && (uint)(ox + kx - 1) < 10)
-                                    acc += w[((r * 3 + ky) * 3 + kx) * 8 + lane] * xc[ky * 10 + kx * 1];
+                        float acc = f->L0B[ob * 8 + lane];
+                        for (int r = 0; r < 16; r++)
+                        {
+                            float* xc = x + (ic0 + r) * 144 + ox * 1;
+                            for (int ky = 0; ky < 3; ky++)
+                                for (int kx = 0; kx < 3; kx++)
+                                    acc += w[((r * 3 + ky) * 3 + kx) * 8 + lane] * xc[ky * 12 + kx * 1];
+                        }
+                        y[ox * 8 + lane] = MathF.Max(acc, 0f);
                     }
-                    y[ox * 8 + lane] = MathF.Max(acc, 0f);
                 }
             }
         }
     }
 
-    // Y[n,c,h+1,w+1] = X[n,c,h,w]   (16×10×10 NCHW8c → 16×12×12 NCHW: layer 2: zero-padded copy of its input for the weight gradient)
+    // Y[n,c,h+1,w+1] = X[n,c,h,w]   (16×10×10 NCHW8c → 16×12×12 NCHW: zero-padded copy)
     // The border is zeroed, so the next kernel reads every tap in bounds.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Step2(void* state, int begin, int end)
@@ -1040,474 +890,651 @@ public unsafe partial class Same : global::ConvGen.INetwork
         }
     }
 
-    // Y[n,o,y,x] = B[o] + W[o,I,ΔY,ΔX] · X[n,I,y+ΔY-1,x+ΔX-1]
-    // layer 2: 16×10×10 → 8×10×10, 3x3; tile 1×8 channels × 10 pixels, stored transposed into NCHW
+    // Y[n,o,2t+k,x] = B[o] + Aᵀ[k,ξ] · U[ξ,o,I,ΔX] · V[n,ξ,t,I,x+ΔX],  V[n,ξ,t,i,x] = Bᵀ[ξ,j] · X[n,i,2t+j,x],  U[ξ,o,i,ΔX] = G[ξ,ΔY] · W[o,i,ΔY,ΔX]
+    // layer 2: 16×10×10 → 8×10×10, 3x3; Winograd F(2, 3) down the columns, tile 1×8 channels × 10 pixels over each transformed row
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Step3(void* state, int begin, int end) { if (s_useAvx2) Step3Avx(state, begin, end); else Step3Scalar(state, begin, end); }
 
-    // Y[n,o,y,x] = B[o] + W[o,I,ΔY,ΔX] · X[n,I,y+ΔY-1,x+ΔX-1]
-    // Row by row: each work item is one output row of one tile of 1 channel block(s).
+    // Y[n,o,2t+k,x] = B[o] + Aᵀ[k,ξ] · U[ξ,o,I,ΔX] · V[n,ξ,t,I,x+ΔX],  V[n,ξ,t,i,x] = Bᵀ[ξ,j] · X[n,i,2t+j,x],  U[ξ,o,i,ΔX] = G[ξ,ΔY] · W[o,i,ΔY,ΔX]
+    // Each work item is one pair of output rows of one sample: its 4 transformed input rows and 4 rows of products stay on the stack.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Step3Avx(void* state, int begin, int end)
     {
         var f = (Frame*)state;
+        float* v = stackalloc float[832]; // V[ξ], 208 floats apart
+        float* m = stackalloc float[320]; // M[ξ] = U[ξ] ∗ V[ξ], NCHW8c, 80 floats apart
         for (int item = begin; item < end; item++)
         {
-            int oy = item % 10, tile = item / 10 % 1, n = item / 10;
-            float* x = f->T2 + (nint)n * 1600 + oy * 80 - 88; // a view: the grid's zero border is not in memory, and no tap reads it
-            float* w = f->L2W + tile * 1152;
-            float* b = f->L2B + tile * 8;
-            float* y = f->T4 + (nint)n * 800 + (nint)tile * 800 + oy * 10;
-            int ic0 = 0;
-            int ky0 = Math.Max(0, 1 - oy), ky1 = Math.Min(3, 11 - oy);
-            Step3Tile1x10At0Masked(x, w, b, y, ic0, ky0, ky1);
+            int t = item % 5, n = item / 5;
+            Step3Input(f->T3 + (nint)n * 2304 + t * 24, v);
+            float* u = f->L2WU;
+            for (int xi = 0; xi < 4; xi++, u += 384)
+            {
+                Step3Tile1x10(v + xi * 208, u, null, m + xi * 80, 0);
+            }
+            Step3Output(m, f->L2B, f->T4 + (nint)n * 800 + t * 160);
         }
+    }
+
+    // V[ξ] = Bᵀ[ξ,j] · X[2t+j]: the 4 input rows under a pair of output rows, one vector at a time.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Step3Input(float* x, float* v)
+    {
+        for (int c = 0; c < 16; c++)
+        {
+            float* xc = x + c * 144;
+            float* vc = v + c * 12;
+            Step3Column(xc, vc);
+            Step3Column(xc + 4, vc + 4);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Step3Column(float* x, float* v)
+    {
+        Vector256<float> d0 = Avx.LoadVector256(x), d1 = Avx.LoadVector256(x + 12), d2 = Avx.LoadVector256(x + 24), d3 = Avx.LoadVector256(x + 36);
+        Avx.Store(v, d0 - d2);
+        Avx.Store(v + 208, d1 + d2);
+        Avx.Store(v + 416, d2 - d1);
+        Avx.Store(v + 624, d1 - d3);
     }
 
     // 1×10 tile: acc[block][pixel] += W[block][tap] · broadcast(X[pixel][tap]); weights in registers, one broadcast per input value.
-    // At output column 0: the taps on the input's zero columns are left out.
-    // Near the row's end: the transposed stores are masked to the tile's own pixels.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Step3Tile1x10At0Masked(float* x, float* w, float* b, float* y, int ic0, int ky0, int ky1)
+    private static void Step3Tile1x10(float* x, float* w, float* b, float* y, int ic0)
     {
-        Vector256<float> a0_0 = Avx.LoadVector256(b + 0), a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0, a0_4 = a0_0, a0_5 = a0_0, a0_6 = a0_0, a0_7 = a0_0, a0_8 = a0_0, a0_9 = a0_0;
+        Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0, a0_4 = a0_0, a0_5 = a0_0, a0_6 = a0_0, a0_7 = a0_0, a0_8 = a0_0, a0_9 = a0_0;
         Vector256<float> w0, v;
-        for (int r = 0; r < 16; r += 2)
+        for (int r = 0; r < 16; r += 8)
         {
-            float* x0 = x + (r >> 3) * 800 + (r & 7);
-            float* w0p = w + r * 72;
-            if (ky0 <= 0 && 0 < ky1)
+            float* x0 = x + r * 12;
+            float* w0p = w + r * 24;
+            w0 = Avx.LoadVector256(w0p + 0);
+            v = Vector256.Create(x0[0]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[1]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[2]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[3]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[4]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[5]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[6]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[7]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            v = Vector256.Create(x0[8]);
+            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+            v = Vector256.Create(x0[9]);
+            a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
+            w0 = Avx.LoadVector256(w0p + 8);
+            v = Vector256.Create(x0[1]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[2]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[3]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[4]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[5]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[6]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[7]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[8]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            v = Vector256.Create(x0[9]);
+            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+            v = Vector256.Create(x0[10]);
+            a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
+            w0 = Avx.LoadVector256(w0p + 16);
+            v = Vector256.Create(x0[2]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x0[3]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x0[4]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x0[5]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x0[6]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x0[7]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x0[8]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x0[9]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            v = Vector256.Create(x0[10]);
+            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+            v = Vector256.Create(x0[11]);
+            a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
+            float* x1 = x + (r + 1) * 12;
+            float* w1p = w + (r + 1) * 24;
+            w0 = Avx.LoadVector256(w1p + 0);
+            v = Vector256.Create(x1[0]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x1[1]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x1[2]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x1[3]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x1[4]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x1[5]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x1[6]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x1[7]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            v = Vector256.Create(x1[8]);
+            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+            v = Vector256.Create(x1[9]);
+            a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
+            w0 = Avx.LoadVector256(w1p + 8);
+            v = Vector256.Create(x1[1]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x1[2]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x1[3]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x1[4]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x1[5]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x1[6]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x1[7]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x1[8]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            v = Vector256.Create(x1[9]);
+            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+            v = Vector256.Create(x1[10]);
+            a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
+            w0 = Avx.LoadVector256(w1p + 16);
+            v = Vector256.Create(x1[2]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x1[3]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x1[4]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x1[5]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x1[6]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x1[7]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x1[8]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x1[9]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            v = Vector256.Create(x1[10]);
+            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+            v = Vector256.Create(x1[11]);
+            a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
+            float* x2 = x + (r + 2) * 12;
+            float* w2p = w + (r + 2) * 24;
+            w0 = Avx.LoadVector256(w2p + 0);
+            v = Vector256.Create(x2[0]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x2[1]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x2[2]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x2[3]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x2[4]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x2[5]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x2[6]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x2[7]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            v = Vector256.Create(x2[8]);
+            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+            v = Vector256.Create(x2[9]);
+            a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
+            w0 = Avx.LoadVector256(w2p + 8);
+            v = Vector256.Create(x2[1]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x2[2]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x2[3]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x2[4]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x2[5]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x2[6]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x2[7]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x2[8]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            v = Vector256.Create(x2[9]);
+            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+            v = Vector256.Create(x2[10]);
+            a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
+            w0 = Avx.LoadVector256(w2p + 16);
+            v = Vector256.Create(x2[2]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x2[3]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x2[4]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x2[5]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x2[6]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x2[7]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x2[8]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x2[9]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            v = Vector256.Create(x2[10]);
+            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+            v = Vector256.Create(x2[11]);
+            a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
+            float* x3 = x + (r + 3) * 12;
+            float* w3p = w + (r + 3) * 24;
+            w0 = Avx.LoadVector256(w3p + 0);
+            v = Vector256.Create(x3[0]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x3[1]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x3[2]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x3[3]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x3[4]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x3[5]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x3[6]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x3[7]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            v = Vector256.Create(x3[8]);
+            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+            v = Vector256.Create(x3[9]);
+            a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
+            w0 = Avx.LoadVector256(w3p + 8);
+            v = Vector256.Create(x3[1]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x3[2]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x3[3]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x3[4]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x3[5]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x3[6]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x3[7]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x3[8]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            v = Vector256.Create(x3[9]);
+            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+            v = Vector256.Create(x3[10]);
+            a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
+            w0 = Avx.LoadVector256(w3p + 16);
+            v = Vector256.Create(x3[2]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x3[3]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x3[4]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x3[5]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x3[6]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x3[7]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x3[8]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x3[9]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            v = Vector256.Create(x3[10]);
+            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+            v = Vector256.Create(x3[11]);
+            a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
+            float* x4 = x + (r + 4) * 12;
+            float* w4p = w + (r + 4) * 24;
+            w0 = Avx.LoadVector256(w4p + 0);
+            v = Vector256.Create(x4[0]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x4[1]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x4[2]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x4[3]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x4[4]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x4[5]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x4[6]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x4[7]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            v = Vector256.Create(x4[8]);
+            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+            v = Vector256.Create(x4[9]);
+            a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
+            w0 = Avx.LoadVector256(w4p + 8);
+            v = Vector256.Create(x4[1]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x4[2]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x4[3]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x4[4]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x4[5]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x4[6]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x4[7]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x4[8]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            v = Vector256.Create(x4[9]);
+            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+            v = Vector256.Create(x4[10]);
+            a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
+            w0 = Avx.LoadVector256(w4p + 16);
+            v = Vector256.Create(x4[2]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x4[3]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x4[4]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x4[5]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x4[6]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x4[7]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x4[8]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x4[9]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            v = Vector256.Create(x4[10]);
+            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+            v = Vector256.Create(x4[11]);
+            a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
+            float* x5 = x + (r + 5) * 12;
+            float* w5p = w + (r + 5) * 24;
+            w0 = Avx.LoadVector256(w5p + 0);
+            v = Vector256.Create(x5[0]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x5[1]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x5[2]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x5[3]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x5[4]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x5[5]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x5[6]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x5[7]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            v = Vector256.Create(x5[8]);
+            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+            v = Vector256.Create(x5[9]);
+            a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
+            w0 = Avx.LoadVector256(w5p + 8);
+            v = Vector256.Create(x5[1]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x5[2]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x5[3]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x5[4]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x5[5]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x5[6]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x5[7]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x5[8]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            v = Vector256.Create(x5[9]);
+            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+            v = Vector256.Create(x5[10]);
+            a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
+            w0 = Avx.LoadVector256(w5p + 16);
+            v = Vector256.Create(x5[2]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x5[3]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x5[4]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x5[5]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x5[6]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x5[7]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x5[8]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x5[9]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            v = Vector256.Create(x5[10]);
+            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+            v = Vector256.Create(x5[11]);
+            a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
+            float* x6 = x + (r + 6) * 12;
+            float* w6p = w + (r + 6) * 24;
+            w0 = Avx.LoadVector256(w6p + 0);
+            v = Vector256.Create(x6[0]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x6[1]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x6[2]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x6[3]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x6[4]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x6[5]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x6[6]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x6[7]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            v = Vector256.Create(x6[8]);
+            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+            v = Vector256.Create(x6[9]);
+            a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
+            w0 = Avx.LoadVector256(w6p + 8);
+            v = Vector256.Create(x6[1]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x6[2]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x6[3]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x6[4]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x6[5]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x6[6]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x6[7]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x6[8]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            v = Vector256.Create(x6[9]);
+            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+            v = Vector256.Create(x6[10]);
+            a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
+            w0 = Avx.LoadVector256(w6p + 16);
+            v = Vector256.Create(x6[2]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x6[3]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x6[4]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x6[5]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x6[6]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x6[7]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x6[8]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x6[9]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            v = Vector256.Create(x6[10]);
+            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+            v = Vector256.Create(x6[11]);
+            a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
+            float* x7 = x + (r + 7) * 12;
+            float* w7p = w + (r + 7) * 24;
+            w0 = Avx.LoadVector256(w7p + 0);
+            v = Vector256.Create(x7[0]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x7[1]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x7[2]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x7[3]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x7[4]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x7[5]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x7[6]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x7[7]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            v = Vector256.Create(x7[8]);
+            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+            v = Vector256.Create(x7[9]);
+            a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
+            w0 = Avx.LoadVector256(w7p + 8);
+            v = Vector256.Create(x7[1]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x7[2]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x7[3]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x7[4]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x7[5]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x7[6]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x7[7]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x7[8]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            v = Vector256.Create(x7[9]);
+            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+            v = Vector256.Create(x7[10]);
+            a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
+            w0 = Avx.LoadVector256(w7p + 16);
+            v = Vector256.Create(x7[2]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            v = Vector256.Create(x7[3]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            v = Vector256.Create(x7[4]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            v = Vector256.Create(x7[5]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            v = Vector256.Create(x7[6]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            v = Vector256.Create(x7[7]);
+            a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
+            v = Vector256.Create(x7[8]);
+            a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
+            v = Vector256.Create(x7[9]);
+            a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
+            v = Vector256.Create(x7[10]);
+            a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+            v = Vector256.Create(x7[11]);
+            a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
+        }
+        Avx.Store(y + 0, a0_0);
+        Avx.Store(y + 8, a0_1);
+        Avx.Store(y + 16, a0_2);
+        Avx.Store(y + 24, a0_3);
+        Avx.Store(y + 32, a0_4);
+        Avx.Store(y + 40, a0_5);
+        Avx.Store(y + 48, a0_6);
+        Avx.Store(y + 56, a0_7);
+        Avx.Store(y + 64, a0_8);
+        Avx.Store(y + 72, a0_9);
+    }
+
+    // Y[2t+k] = B + Aᵀ[k,ξ] · M[ξ]: rows 2t and 2t + 1 of every block.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Step3Output(float* m, float* b, float* y)
+    {
+        for (int ob = 0; ob < 1; ob++)
+        {
+            Vector256<float> bias = Avx.LoadVector256(b + ob * 8);
+            float* mo = m + ob * 80;
+            float* yo = y + ob * 800;
+            for (int p = 0; p < 80; p += 8)
             {
-                w0 = Avx.LoadVector256(w0p + 0);
-                v = Vector256.Create(x0[8]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[16]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[24]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[32]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[40]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[48]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[56]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(x0[64]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                v = Vector256.Create(x0[72]);
-                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-                w0 = Avx.LoadVector256(w0p + 8);
-                v = Vector256.Create(x0[8]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[16]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[24]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[32]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[40]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[48]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[56]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[64]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(x0[72]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                v = Vector256.Create(x0[80]);
-                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-                w0 = Avx.LoadVector256(w0p + 16);
-                v = Vector256.Create(x0[16]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[24]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[32]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[40]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[48]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[56]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[64]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[72]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(x0[80]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-            }
-            if (ky0 <= 1 && 1 < ky1)
-            {
-                w0 = Avx.LoadVector256(w0p + 24);
-                v = Vector256.Create(x0[88]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[96]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[104]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[112]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[120]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[128]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[136]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(x0[144]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                v = Vector256.Create(x0[152]);
-                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-                w0 = Avx.LoadVector256(w0p + 32);
-                v = Vector256.Create(x0[88]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[96]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[104]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[112]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[120]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[128]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[136]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[144]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(x0[152]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                v = Vector256.Create(x0[160]);
-                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-                w0 = Avx.LoadVector256(w0p + 40);
-                v = Vector256.Create(x0[96]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[104]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[112]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[120]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[128]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[136]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[144]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[152]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(x0[160]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-            }
-            if (ky0 <= 2 && 2 < ky1)
-            {
-                w0 = Avx.LoadVector256(w0p + 48);
-                v = Vector256.Create(x0[168]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[176]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[184]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[192]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[200]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[208]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[216]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(x0[224]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                v = Vector256.Create(x0[232]);
-                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-                w0 = Avx.LoadVector256(w0p + 56);
-                v = Vector256.Create(x0[168]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[176]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[184]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[192]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[200]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[208]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[216]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[224]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(x0[232]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                v = Vector256.Create(x0[240]);
-                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-                w0 = Avx.LoadVector256(w0p + 64);
-                v = Vector256.Create(x0[176]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x0[184]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x0[192]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x0[200]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x0[208]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x0[216]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x0[224]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x0[232]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(x0[240]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-            }
-            float* x1 = x + ((r + 1) >> 3) * 800 + ((r + 1) & 7);
-            float* w1p = w + (r + 1) * 72;
-            if (ky0 <= 0 && 0 < ky1)
-            {
-                w0 = Avx.LoadVector256(w1p + 0);
-                v = Vector256.Create(x1[8]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x1[16]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x1[24]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x1[32]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x1[40]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x1[48]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x1[56]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(x1[64]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                v = Vector256.Create(x1[72]);
-                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-                w0 = Avx.LoadVector256(w1p + 8);
-                v = Vector256.Create(x1[8]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x1[16]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x1[24]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x1[32]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x1[40]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x1[48]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x1[56]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x1[64]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(x1[72]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                v = Vector256.Create(x1[80]);
-                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-                w0 = Avx.LoadVector256(w1p + 16);
-                v = Vector256.Create(x1[16]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x1[24]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x1[32]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x1[40]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x1[48]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x1[56]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x1[64]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x1[72]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(x1[80]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-            }
-            if (ky0 <= 1 && 1 < ky1)
-            {
-                w0 = Avx.LoadVector256(w1p + 24);
-                v = Vector256.Create(x1[88]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x1[96]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x1[104]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x1[112]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x1[120]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x1[128]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x1[136]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(x1[144]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                v = Vector256.Create(x1[152]);
-                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-                w0 = Avx.LoadVector256(w1p + 32);
-                v = Vector256.Create(x1[88]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x1[96]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x1[104]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x1[112]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x1[120]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x1[128]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x1[136]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x1[144]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(x1[152]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                v = Vector256.Create(x1[160]);
-                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-                w0 = Avx.LoadVector256(w1p + 40);
-                v = Vector256.Create(x1[96]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x1[104]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x1[112]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x1[120]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x1[128]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x1[136]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x1[144]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x1[152]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(x1[160]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-            }
-            if (ky0 <= 2 && 2 < ky1)
-            {
-                w0 = Avx.LoadVector256(w1p + 48);
-                v = Vector256.Create(x1[168]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x1[176]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x1[184]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x1[192]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x1[200]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x1[208]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x1[216]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(x1[224]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                v = Vector256.Create(x1[232]);
-                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-                w0 = Avx.LoadVector256(w1p + 56);
-                v = Vector256.Create(x1[168]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x1[176]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x1[184]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x1[192]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x1[200]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x1[208]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x1[216]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x1[224]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(x1[232]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
-                v = Vector256.Create(x1[240]);
-                a0_9 = Fma.MultiplyAdd(w0, v, a0_9);
-                w0 = Avx.LoadVector256(w1p + 64);
-                v = Vector256.Create(x1[176]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                v = Vector256.Create(x1[184]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                v = Vector256.Create(x1[192]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                v = Vector256.Create(x1[200]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                v = Vector256.Create(x1[208]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                v = Vector256.Create(x1[216]);
-                a0_5 = Fma.MultiplyAdd(w0, v, a0_5);
-                v = Vector256.Create(x1[224]);
-                a0_6 = Fma.MultiplyAdd(w0, v, a0_6);
-                v = Vector256.Create(x1[232]);
-                a0_7 = Fma.MultiplyAdd(w0, v, a0_7);
-                v = Vector256.Create(x1[240]);
-                a0_8 = Fma.MultiplyAdd(w0, v, a0_8);
+                Vector256<float> m0 = Avx.LoadVector256(mo + p), m1 = Avx.LoadVector256(mo + 80 + p), m2 = Avx.LoadVector256(mo + 160 + p), m3 = Avx.LoadVector256(mo + 240 + p);
+                Vector256<float> sum = m1 + m2, diff = m1 - m2;
+                Avx.Store(yo + p, bias + m0 + sum);
+                Avx.Store(yo + 80 + p, bias + diff - m3);
             }
         }
-        Vector256<float> r0, r1, r2, r3, r4, r5, r6, r7;
-        r0 = a0_0; r1 = a0_1; r2 = a0_2; r3 = a0_3; r4 = a0_4; r5 = a0_5; r6 = a0_6; r7 = a0_7;
-        global::ConvGen.Registers.Transpose8x8(ref r0, ref r1, ref r2, ref r3, ref r4, ref r5, ref r6, ref r7);
-        Avx.Store(y, r0);
-        Avx.Store(y + 100, r1);
-        Avx.Store(y + 200, r2);
-        Avx.Store(y + 300, r3);
-        Avx.Store(y + 400, r4);
-        Avx.Store(y + 500, r5);
-        Avx.Store(y + 600, r6);
-        Avx.Store(y + 700, r7);
-        r0 = a0_8; r1 = a0_9; r2 = r1; r3 = r1; r4 = r1; r5 = r1; r6 = r1; r7 = r1;
-        global::ConvGen.Registers.Transpose8x8(ref r0, ref r1, ref r2, ref r3, ref r4, ref r5, ref r6, ref r7);
-        Avx.MaskStore(y + 8, Vector256.Create(-1, -1, 0, 0, 0, 0, 0, 0).AsSingle(), r0);
-        Avx.MaskStore(y + 108, Vector256.Create(-1, -1, 0, 0, 0, 0, 0, 0).AsSingle(), r1);
-        Avx.MaskStore(y + 208, Vector256.Create(-1, -1, 0, 0, 0, 0, 0, 0).AsSingle(), r2);
-        Avx.MaskStore(y + 308, Vector256.Create(-1, -1, 0, 0, 0, 0, 0, 0).AsSingle(), r3);
-        Avx.MaskStore(y + 408, Vector256.Create(-1, -1, 0, 0, 0, 0, 0, 0).AsSingle(), r4);
-        Avx.MaskStore(y + 508, Vector256.Create(-1, -1, 0, 0, 0, 0, 0, 0).AsSingle(), r5);
-        Avx.MaskStore(y + 608, Vector256.Create(-1, -1, 0, 0, 0, 0, 0, 0).AsSingle(), r6);
-        Avx.MaskStore(y + 708, Vector256.Create(-1, -1, 0, 0, 0, 0, 0, 0).AsSingle(), r7);
     }
 
     // Y[n,o,y,x] = B[o] + W[o,I,ΔY,ΔX] · X[n,I,y+ΔY-1,x+ΔX-1]
-    // Scalar twin of the AVX2 kernel for CPUs without AVX2/FMA: same work items, same packed weights.
+    // Scalar twin of the AVX2 kernel for CPUs without AVX2/FMA: same work items, computed directly from the packed weights.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Step3Scalar(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
-            int oy = item % 10, tile = item / 10 % 1, n = item / 10;
-            float* x = f->T2 + (nint)n * 1600 + oy * 80 - 88;
-            for (int ob = tile * 1; ob < Math.Min(tile * 1 + 1, 1); ob++)
+            int n = item / 5;
+            for (int oy = item % 5 * 2; oy < item % 5 * 2 + 2; oy++)
             {
-                int ic0 = 0;
-                float* w = f->L2W + ob * 1152;
-                float* y = f->T4 + (nint)n * 800 + (nint)ob * 800 + oy * 10;
-                for (int ox = 0; ox < 10; ox++)
-                for (int lane = 0; lane < 8; lane++)
+                float* x = f->T3 + (nint)n * 2304 + oy * 12;
+                for (int ob = 0; ob < 1; ob++)
                 {
-                    float acc = f->L2B[ob * 8 + lane];
-                    for (int r = 0; r < 16; r++)
+                    int ic0 = 0;
+                    float* w = f->L2W + ob * 1152;
+                    float* y = f->T4 + (nint)n * 800 + (nint)ob * 800 + oy * 80;
+                    for (int ox = 0; ox < 10; ox++)
+                    for (int lane = 0; lane < 8; lane++)
                     {
-                        float* xc = x + ((ic0 + r) >> 3) * 800 + ((ic0 + r) & 7) + ox * 8;
-                        for (int ky = 0; ky < 3; ky++)
-                            for (int kx = 0; kx < 3; kx++)
-                                if ((uint)(oy + ky - 1) < 10 && (uint)(ox + kx - 1) < 10)
-                                    acc += w[((r * 3 + ky) * 3 + kx) * 8 + lane] * xc[ky * 80 + kx * 8];
+                        float acc = f->L2B[ob * 8 + lane];
+                        for (int r = 0; r < 16; r++)
+                        {
+                            float* xc = x + (ic0 + r) * 144 + ox * 1;
+                            for (int ky = 0; ky < 3; ky++)
+                                for (int kx = 0; kx < 3; kx++)
+                                    acc += w[((r * 3 + ky) * 3 + kx) * 8 + lane] * xc[ky * 12 + kx * 1];
+                        }
+                        y[ox * 8 + lane] = acc;
                     }
-                    y[lane * 100 + ox] = acc;
                 }
             }
         }
     }
 
-    // Y[n,c,h+0,w+0] = X[n,c,h,w]   (8×10×10 NCHW → 8×10×10 NCHW: output)
+    // Y[n,c,h+0,w+0] = X[n,c,h,w]   (8×10×10 NCHW8c → 8×10×10 NCHW: output)
     // A pure change of layout.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Step4(void* state, int begin, int end)
@@ -1515,13 +1542,26 @@ public unsafe partial class Same : global::ConvGen.INetwork
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
-            int n = item / 8, unit = item % 8;
+            int n = item / 1, unit = item % 1;
             float* x = f->T4 + (nint)n * 800;
-            float* y = f->Output + (nint)n * 800 + (nint)unit * 100;
-            float* src = x + unit * 100;
+            float* y = f->Output + (nint)n * 800 + (nint)unit * 800;
+            int channels = Math.Min(8 - unit * 8, 8);
+            float* src = x + (nint)unit * 800;
             float* dst = y + 0;
-            for (int h = 0; h < 10; h++)
-                new ReadOnlySpan<float>(src + h * 10, 10).CopyTo(new Span<float>(dst + h * 10, 10));
+            if (s_useAvx2)
+            {
+                for (int h = 0; h < 10; h++)
+                {
+                    global::ConvGen.Registers.FromBlocked8(src + h * 80 + 0 * 8, dst + h * 10 + 0, 100, channels);
+                    global::ConvGen.Registers.FromBlocked8(src + h * 80 + 2 * 8, dst + h * 10 + 2, 100, channels);
+                }
+            }
+            else
+            {
+                for (int c = 0; c < channels; c++)
+                    for (int h = 0; h < 10; h++)
+                        for (int w = 0; w < 10; w++) dst[c * 100 + h * 10 + w] = src[h * 80 + w * 8 + c];
+            }
         }
     }
 
@@ -1679,725 +1719,587 @@ public unsafe partial class Same : global::ConvGen.INetwork
         }
     }
 
-    // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
-    // layer 2: 8×12×12 → 16×10×10, 3x3; tile 2×8 channels × 6 pixels
+    // Y[n,c,h+1,w+1] = X[n,c,h,w]   (8×10×10 NCHW8c → 8×12×12 NCHW: layer 2: ∂Z onto the backward-data grid)
+    // The border is zeroed, so the next kernel reads every tap in bounds.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back2(void* state, int begin, int end) { if (s_useAvx2) Back2Avx(state, begin, end); else Back2Scalar(state, begin, end); }
-
-    // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
-    // Row by row: each work item is one output row of one tile of 2 channel block(s).
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back2Avx(void* state, int begin, int end)
+    private static void Back2(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
-            int oy = item % 10, tile = item / 10 % 1, n = item / 10;
-            float* x = f->G0 + (nint)n * 800 + oy * 80 - 88; // a view: the grid's zero border is not in memory, and no tap reads it
-            float* w = f->L2WT + tile * 1152;
-            float* b = null;
-            float* y = f->G1 + (nint)n * 1600 + (nint)tile * 1600 + oy * 80;
-            int ic0 = 0;
-            int ky0 = Math.Max(0, 1 - oy), ky1 = Math.Min(3, 11 - oy);
-            Back2Tile2x5At0(x, w, b, y, ic0, ky0, ky1);
-            Back2Tile2x5At5(x + 40, w, b, y + 40, ic0, ky0, ky1);
-        }
-    }
-
-    // 2×5 tile: acc[block][pixel] += W[block][tap] · broadcast(X[pixel][tap]); weights in registers, one broadcast per input value.
-    // At output column 0: the taps on the input's zero columns are left out.
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back2Tile2x5At0(float* x, float* w, float* b, float* y, int ic0, int ky0, int ky1)
-    {
-        Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0, a0_4 = a0_0;
-        Vector256<float> a1_0 = Vector256<float>.Zero, a1_1 = a1_0, a1_2 = a1_0, a1_3 = a1_0, a1_4 = a1_0;
-        Vector256<float> w0, w1, v;
-        for (int r = 0; r < 8; r += 2)
-        {
-            float* x0 = x + (r >> 3) * 800 + (r & 7);
-            float* w0p = w + r * 72;
-            if (ky0 <= 0 && 0 < ky1)
+            int n = item / 1, unit = item % 1;
+            float* x = f->G0 + (nint)n * 800;
+            float* y = f->G2 + (nint)n * 1152 + (nint)unit * 1152;
+            int channels = Math.Min(8 - unit * 8, 8);
+            float* src = x + (nint)unit * 800;
+            float* dst = y + 13;
+            if (s_useAvx2)
             {
-                w0 = Avx.LoadVector256(w0p + 0);
-                w1 = Avx.LoadVector256(w0p + 576);
-                v = Vector256.Create(x0[8]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-                v = Vector256.Create(x0[16]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-                v = Vector256.Create(x0[24]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-                v = Vector256.Create(x0[32]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-                w0 = Avx.LoadVector256(w0p + 8);
-                w1 = Avx.LoadVector256(w0p + 584);
-                v = Vector256.Create(x0[8]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-                v = Vector256.Create(x0[16]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-                v = Vector256.Create(x0[24]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-                v = Vector256.Create(x0[32]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-                v = Vector256.Create(x0[40]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-                w0 = Avx.LoadVector256(w0p + 16);
-                w1 = Avx.LoadVector256(w0p + 592);
-                v = Vector256.Create(x0[16]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-                v = Vector256.Create(x0[24]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-                v = Vector256.Create(x0[32]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-                v = Vector256.Create(x0[40]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-                v = Vector256.Create(x0[48]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-            }
-            if (ky0 <= 1 && 1 < ky1)
-            {
-                w0 = Avx.LoadVector256(w0p + 24);
-                w1 = Avx.LoadVector256(w0p + 600);
-                v = Vector256.Create(x0[88]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-                v = Vector256.Create(x0[96]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-                v = Vector256.Create(x0[104]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-                v = Vector256.Create(x0[112]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-                w0 = Avx.LoadVector256(w0p + 32);
-                w1 = Avx.LoadVector256(w0p + 608);
-                v = Vector256.Create(x0[88]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-                v = Vector256.Create(x0[96]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-                v = Vector256.Create(x0[104]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-                v = Vector256.Create(x0[112]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-                v = Vector256.Create(x0[120]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-                w0 = Avx.LoadVector256(w0p + 40);
-                w1 = Avx.LoadVector256(w0p + 616);
-                v = Vector256.Create(x0[96]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-                v = Vector256.Create(x0[104]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-                v = Vector256.Create(x0[112]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-                v = Vector256.Create(x0[120]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-                v = Vector256.Create(x0[128]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-            }
-            if (ky0 <= 2 && 2 < ky1)
-            {
-                w0 = Avx.LoadVector256(w0p + 48);
-                w1 = Avx.LoadVector256(w0p + 624);
-                v = Vector256.Create(x0[168]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-                v = Vector256.Create(x0[176]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-                v = Vector256.Create(x0[184]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-                v = Vector256.Create(x0[192]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-                w0 = Avx.LoadVector256(w0p + 56);
-                w1 = Avx.LoadVector256(w0p + 632);
-                v = Vector256.Create(x0[168]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-                v = Vector256.Create(x0[176]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-                v = Vector256.Create(x0[184]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-                v = Vector256.Create(x0[192]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-                v = Vector256.Create(x0[200]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-                w0 = Avx.LoadVector256(w0p + 64);
-                w1 = Avx.LoadVector256(w0p + 640);
-                v = Vector256.Create(x0[176]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-                v = Vector256.Create(x0[184]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-                v = Vector256.Create(x0[192]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-                v = Vector256.Create(x0[200]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-                v = Vector256.Create(x0[208]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-            }
-            float* x1 = x + ((r + 1) >> 3) * 800 + ((r + 1) & 7);
-            float* w1p = w + (r + 1) * 72;
-            if (ky0 <= 0 && 0 < ky1)
-            {
-                w0 = Avx.LoadVector256(w1p + 0);
-                w1 = Avx.LoadVector256(w1p + 576);
-                v = Vector256.Create(x1[8]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-                v = Vector256.Create(x1[16]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-                v = Vector256.Create(x1[24]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-                v = Vector256.Create(x1[32]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-                w0 = Avx.LoadVector256(w1p + 8);
-                w1 = Avx.LoadVector256(w1p + 584);
-                v = Vector256.Create(x1[8]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-                v = Vector256.Create(x1[16]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-                v = Vector256.Create(x1[24]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-                v = Vector256.Create(x1[32]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-                v = Vector256.Create(x1[40]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-                w0 = Avx.LoadVector256(w1p + 16);
-                w1 = Avx.LoadVector256(w1p + 592);
-                v = Vector256.Create(x1[16]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-                v = Vector256.Create(x1[24]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-                v = Vector256.Create(x1[32]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-                v = Vector256.Create(x1[40]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-                v = Vector256.Create(x1[48]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-            }
-            if (ky0 <= 1 && 1 < ky1)
-            {
-                w0 = Avx.LoadVector256(w1p + 24);
-                w1 = Avx.LoadVector256(w1p + 600);
-                v = Vector256.Create(x1[88]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-                v = Vector256.Create(x1[96]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-                v = Vector256.Create(x1[104]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-                v = Vector256.Create(x1[112]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-                w0 = Avx.LoadVector256(w1p + 32);
-                w1 = Avx.LoadVector256(w1p + 608);
-                v = Vector256.Create(x1[88]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-                v = Vector256.Create(x1[96]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-                v = Vector256.Create(x1[104]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-                v = Vector256.Create(x1[112]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-                v = Vector256.Create(x1[120]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-                w0 = Avx.LoadVector256(w1p + 40);
-                w1 = Avx.LoadVector256(w1p + 616);
-                v = Vector256.Create(x1[96]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-                v = Vector256.Create(x1[104]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-                v = Vector256.Create(x1[112]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-                v = Vector256.Create(x1[120]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-                v = Vector256.Create(x1[128]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-            }
-            if (ky0 <= 2 && 2 < ky1)
-            {
-                w0 = Avx.LoadVector256(w1p + 48);
-                w1 = Avx.LoadVector256(w1p + 624);
-                v = Vector256.Create(x1[168]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-                v = Vector256.Create(x1[176]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-                v = Vector256.Create(x1[184]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-                v = Vector256.Create(x1[192]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-                w0 = Avx.LoadVector256(w1p + 56);
-                w1 = Avx.LoadVector256(w1p + 632);
-                v = Vector256.Create(x1[168]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-                v = Vector256.Create(x1[176]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-                v = Vector256.Create(x1[184]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-                v = Vector256.Create(x1[192]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-                v = Vector256.Create(x1[200]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-                w0 = Avx.LoadVector256(w1p + 64);
-                w1 = Avx.LoadVector256(w1p + 640);
-                v = Vector256.Create(x1[176]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-                v = Vector256.Create(x1[184]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-                v = Vector256.Create(x1[192]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-                v = Vector256.Create(x1[200]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-                v = Vector256.Create(x1[208]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-            }
-        }
-        Avx.Store(y + 0, a0_0);
-        Avx.Store(y + 8, a0_1);
-        Avx.Store(y + 16, a0_2);
-        Avx.Store(y + 24, a0_3);
-        Avx.Store(y + 32, a0_4);
-        Avx.Store(y + 800, a1_0);
-        Avx.Store(y + 808, a1_1);
-        Avx.Store(y + 816, a1_2);
-        Avx.Store(y + 824, a1_3);
-        Avx.Store(y + 832, a1_4);
-    }
-
-    // 2×5 tile: acc[block][pixel] += W[block][tap] · broadcast(X[pixel][tap]); weights in registers, one broadcast per input value.
-    // At output column 5: the taps on the input's zero columns are left out.
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back2Tile2x5At5(float* x, float* w, float* b, float* y, int ic0, int ky0, int ky1)
-    {
-        Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0, a0_4 = a0_0;
-        Vector256<float> a1_0 = Vector256<float>.Zero, a1_1 = a1_0, a1_2 = a1_0, a1_3 = a1_0, a1_4 = a1_0;
-        Vector256<float> w0, w1, v;
-        for (int r = 0; r < 8; r += 2)
-        {
-            float* x0 = x + (r >> 3) * 800 + (r & 7);
-            float* w0p = w + r * 72;
-            if (ky0 <= 0 && 0 < ky1)
-            {
-                w0 = Avx.LoadVector256(w0p + 0);
-                w1 = Avx.LoadVector256(w0p + 576);
-                v = Vector256.Create(x0[0]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-                v = Vector256.Create(x0[8]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-                v = Vector256.Create(x0[16]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-                v = Vector256.Create(x0[24]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-                v = Vector256.Create(x0[32]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-                w0 = Avx.LoadVector256(w0p + 8);
-                w1 = Avx.LoadVector256(w0p + 584);
-                v = Vector256.Create(x0[8]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-                v = Vector256.Create(x0[16]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-                v = Vector256.Create(x0[24]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-                v = Vector256.Create(x0[32]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-                v = Vector256.Create(x0[40]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-                w0 = Avx.LoadVector256(w0p + 16);
-                w1 = Avx.LoadVector256(w0p + 592);
-                v = Vector256.Create(x0[16]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-                v = Vector256.Create(x0[24]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-                v = Vector256.Create(x0[32]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-                v = Vector256.Create(x0[40]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-            }
-            if (ky0 <= 1 && 1 < ky1)
-            {
-                w0 = Avx.LoadVector256(w0p + 24);
-                w1 = Avx.LoadVector256(w0p + 600);
-                v = Vector256.Create(x0[80]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-                v = Vector256.Create(x0[88]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-                v = Vector256.Create(x0[96]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-                v = Vector256.Create(x0[104]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-                v = Vector256.Create(x0[112]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-                w0 = Avx.LoadVector256(w0p + 32);
-                w1 = Avx.LoadVector256(w0p + 608);
-                v = Vector256.Create(x0[88]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-                v = Vector256.Create(x0[96]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-                v = Vector256.Create(x0[104]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-                v = Vector256.Create(x0[112]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-                v = Vector256.Create(x0[120]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-                w0 = Avx.LoadVector256(w0p + 40);
-                w1 = Avx.LoadVector256(w0p + 616);
-                v = Vector256.Create(x0[96]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-                v = Vector256.Create(x0[104]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-                v = Vector256.Create(x0[112]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-                v = Vector256.Create(x0[120]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-            }
-            if (ky0 <= 2 && 2 < ky1)
-            {
-                w0 = Avx.LoadVector256(w0p + 48);
-                w1 = Avx.LoadVector256(w0p + 624);
-                v = Vector256.Create(x0[160]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-                v = Vector256.Create(x0[168]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-                v = Vector256.Create(x0[176]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-                v = Vector256.Create(x0[184]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-                v = Vector256.Create(x0[192]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-                w0 = Avx.LoadVector256(w0p + 56);
-                w1 = Avx.LoadVector256(w0p + 632);
-                v = Vector256.Create(x0[168]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-                v = Vector256.Create(x0[176]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-                v = Vector256.Create(x0[184]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-                v = Vector256.Create(x0[192]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-                v = Vector256.Create(x0[200]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-                w0 = Avx.LoadVector256(w0p + 64);
-                w1 = Avx.LoadVector256(w0p + 640);
-                v = Vector256.Create(x0[176]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-                v = Vector256.Create(x0[184]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-                v = Vector256.Create(x0[192]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-                v = Vector256.Create(x0[200]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-            }
-            float* x1 = x + ((r + 1) >> 3) * 800 + ((r + 1) & 7);
-            float* w1p = w + (r + 1) * 72;
-            if (ky0 <= 0 && 0 < ky1)
-            {
-                w0 = Avx.LoadVector256(w1p + 0);
-                w1 = Avx.LoadVector256(w1p + 576);
-                v = Vector256.Create(x1[0]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-                v = Vector256.Create(x1[8]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-                v = Vector256.Create(x1[16]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-                v = Vector256.Create(x1[24]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-                v = Vector256.Create(x1[32]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-                w0 = Avx.LoadVector256(w1p + 8);
-                w1 = Avx.LoadVector256(w1p + 584);
-                v = Vector256.Create(x1[8]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-                v = Vector256.Create(x1[16]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-                v = Vector256.Create(x1[24]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-                v = Vector256.Create(x1[32]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-                v = Vector256.Create(x1[40]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-                w0 = Avx.LoadVector256(w1p + 16);
-                w1 = Avx.LoadVector256(w1p + 592);
-                v = Vector256.Create(x1[16]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-                v = Vector256.Create(x1[24]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-                v = Vector256.Create(x1[32]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-                v = Vector256.Create(x1[40]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-            }
-            if (ky0 <= 1 && 1 < ky1)
-            {
-                w0 = Avx.LoadVector256(w1p + 24);
-                w1 = Avx.LoadVector256(w1p + 600);
-                v = Vector256.Create(x1[80]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-                v = Vector256.Create(x1[88]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-                v = Vector256.Create(x1[96]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-                v = Vector256.Create(x1[104]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-                v = Vector256.Create(x1[112]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-                w0 = Avx.LoadVector256(w1p + 32);
-                w1 = Avx.LoadVector256(w1p + 608);
-                v = Vector256.Create(x1[88]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-                v = Vector256.Create(x1[96]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-                v = Vector256.Create(x1[104]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-                v = Vector256.Create(x1[112]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-                v = Vector256.Create(x1[120]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-                w0 = Avx.LoadVector256(w1p + 40);
-                w1 = Avx.LoadVector256(w1p + 616);
-                v = Vector256.Create(x1[96]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-                v = Vector256.Create(x1[104]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-                v = Vector256.Create(x1[112]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-                v = Vector256.Create(x1[120]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-            }
-            if (ky0 <= 2 && 2 < ky1)
-            {
-                w0 = Avx.LoadVector256(w1p + 48);
-                w1 = Avx.LoadVector256(w1p + 624);
-                v = Vector256.Create(x1[160]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-                v = Vector256.Create(x1[168]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-                v = Vector256.Create(x1[176]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-                v = Vector256.Create(x1[184]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-                v = Vector256.Create(x1[192]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-                w0 = Avx.LoadVector256(w1p + 56);
-                w1 = Avx.LoadVector256(w1p + 632);
-                v = Vector256.Create(x1[168]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-                v = Vector256.Create(x1[176]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-                v = Vector256.Create(x1[184]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-                v = Vector256.Create(x1[192]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-                v = Vector256.Create(x1[200]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-                w0 = Avx.LoadVector256(w1p + 64);
-                w1 = Avx.LoadVector256(w1p + 640);
-                v = Vector256.Create(x1[176]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-                v = Vector256.Create(x1[184]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-                v = Vector256.Create(x1[192]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-                v = Vector256.Create(x1[200]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-            }
-        }
-        Avx.Store(y + 0, a0_0);
-        Avx.Store(y + 8, a0_1);
-        Avx.Store(y + 16, a0_2);
-        Avx.Store(y + 24, a0_3);
-        Avx.Store(y + 32, a0_4);
-        Avx.Store(y + 800, a1_0);
-        Avx.Store(y + 808, a1_1);
-        Avx.Store(y + 816, a1_2);
-        Avx.Store(y + 824, a1_3);
-        Avx.Store(y + 832, a1_4);
-    }
-
-    // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
-    // Scalar twin of the AVX2 kernel for CPUs without AVX2/FMA: same work items, same packed weights.
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back2Scalar(void* state, int begin, int end)
-    {
-        var f = (Frame*)state;
-        for (int item = begin; item < end; item++)
-        {
-            int oy = item % 10, tile = item / 10 % 1, n = item / 10;
-            float* x = f->G0 + (nint)n * 800 + oy * 80 - 88;
-            for (int ob = tile * 2; ob < Math.Min(tile * 2 + 2, 2); ob++)
-            {
-                int ic0 = 0;
-                float* w = f->L2WT + ob * 576;
-                float* y = f->G1 + (nint)n * 1600 + (nint)ob * 800 + oy * 80;
-                for (int ox = 0; ox < 10; ox++)
-                for (int lane = 0; lane < 8; lane++)
+                for (int c = 0; c < channels; c++)
                 {
-                    float acc = 0f;
-                    for (int r = 0; r < 8; r++)
+                    float* plane = y + c * 144;
+                    new Span<float>(plane, 13).Clear();
+                    for (int h = 1; h < 10; h++) Avx.Store(plane + h * 12 + 11, Vector256<float>.Zero);
+                    new Span<float>(plane + 131, 13).Clear();
+                }
+                for (int h = 0; h < 10; h++)
+                {
+                    global::ConvGen.Registers.FromBlocked8(src + h * 80 + 0 * 8, dst + h * 12 + 0, 144, channels);
+                    global::ConvGen.Registers.FromBlocked8(src + h * 80 + 2 * 8, dst + h * 12 + 2, 144, channels);
+                }
+            }
+            else
+            {
+                new Span<float>(y, channels * 144).Clear();
+                for (int c = 0; c < channels; c++)
+                    for (int h = 0; h < 10; h++)
+                        for (int w = 0; w < 10; w++) dst[c * 144 + h * 12 + w] = src[h * 80 + w * 8 + c];
+            }
+        }
+    }
+
+    // Y[n,o,2t+k,x] = Aᵀ[k,ξ] · U[ξ,o,I,ΔX] · V[n,ξ,t,I,x+ΔX],  V[n,ξ,t,i,x] = Bᵀ[ξ,j] · X[n,i,2t+j,x],  U[ξ,o,i,ΔX] = G[ξ,ΔY] · W[o,i,ΔY,ΔX]
+    // layer 2: 8×12×12 → 16×10×10, 3x3; Winograd F(2, 3) down the columns, tile 2×8 channels × 6 pixels over each transformed row
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back3(void* state, int begin, int end) { if (s_useAvx2) Back3Avx(state, begin, end); else Back3Scalar(state, begin, end); }
+
+    // Y[n,o,2t+k,x] = Aᵀ[k,ξ] · U[ξ,o,I,ΔX] · V[n,ξ,t,I,x+ΔX],  V[n,ξ,t,i,x] = Bᵀ[ξ,j] · X[n,i,2t+j,x],  U[ξ,o,i,ΔX] = G[ξ,ΔY] · W[o,i,ΔY,ΔX]
+    // Each work item is one pair of output rows of one sample: its 4 transformed input rows and 4 rows of products stay on the stack.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back3Avx(void* state, int begin, int end)
+    {
+        var f = (Frame*)state;
+        float* v = stackalloc float[448]; // V[ξ], 112 floats apart
+        float* m = stackalloc float[704]; // M[ξ] = U[ξ] ∗ V[ξ], NCHW8c, 176 floats apart
+        for (int item = begin; item < end; item++)
+        {
+            int t = item % 5, n = item / 5;
+            Back3Input(f->G2 + (nint)n * 1152 + t * 24, v);
+            float* u = f->L2WTU;
+            for (int xi = 0; xi < 4; xi++, u += 384)
+            {
+                Back3Tile2x5(v + xi * 112, u, null, m + xi * 176, 0);
+                Back3Tile2x5(v + xi * 112 + 5, u, null, m + xi * 176 + 40, 0);
+            }
+            Back3Output(m, null, f->G1 + (nint)n * 1600 + t * 160);
+        }
+    }
+
+    // V[ξ] = Bᵀ[ξ,j] · X[2t+j]: the 4 input rows under a pair of output rows, one vector at a time.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back3Input(float* x, float* v)
+    {
+        for (int c = 0; c < 8; c++)
+        {
+            float* xc = x + c * 144;
+            float* vc = v + c * 12;
+            Back3Column(xc, vc);
+            Back3Column(xc + 4, vc + 4);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Back3Column(float* x, float* v)
+    {
+        Vector256<float> d0 = Avx.LoadVector256(x), d1 = Avx.LoadVector256(x + 12), d2 = Avx.LoadVector256(x + 24), d3 = Avx.LoadVector256(x + 36);
+        Avx.Store(v, d0 - d2);
+        Avx.Store(v + 112, d1 + d2);
+        Avx.Store(v + 224, d2 - d1);
+        Avx.Store(v + 336, d1 - d3);
+    }
+
+    // 2×5 tile: acc[block][pixel] += W[block][tap] · broadcast(X[pixel][tap]); weights in registers, one broadcast per input value.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back3Tile2x5(float* x, float* w, float* b, float* y, int ic0)
+    {
+        Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0, a0_4 = a0_0;
+        Vector256<float> a1_0 = Vector256<float>.Zero, a1_1 = a1_0, a1_2 = a1_0, a1_3 = a1_0, a1_4 = a1_0;
+        Vector256<float> w0, w1, v;
+        float* x0 = x + 0 * 12;
+        float* w0p = w + 0 * 24;
+        w0 = Avx.LoadVector256(w0p + 0);
+        w1 = Avx.LoadVector256(w0p + 192);
+        v = Vector256.Create(x0[0]);
+        a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+        a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+        v = Vector256.Create(x0[1]);
+        a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+        a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+        v = Vector256.Create(x0[2]);
+        a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+        a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+        v = Vector256.Create(x0[3]);
+        a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+        a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+        v = Vector256.Create(x0[4]);
+        a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+        a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+        w0 = Avx.LoadVector256(w0p + 8);
+        w1 = Avx.LoadVector256(w0p + 200);
+        v = Vector256.Create(x0[1]);
+        a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+        a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+        v = Vector256.Create(x0[2]);
+        a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+        a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+        v = Vector256.Create(x0[3]);
+        a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+        a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+        v = Vector256.Create(x0[4]);
+        a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+        a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+        v = Vector256.Create(x0[5]);
+        a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+        a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+        w0 = Avx.LoadVector256(w0p + 16);
+        w1 = Avx.LoadVector256(w0p + 208);
+        v = Vector256.Create(x0[2]);
+        a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+        a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+        v = Vector256.Create(x0[3]);
+        a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+        a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+        v = Vector256.Create(x0[4]);
+        a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+        a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+        v = Vector256.Create(x0[5]);
+        a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+        a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+        v = Vector256.Create(x0[6]);
+        a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+        a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+        float* x1 = x + 1 * 12;
+        float* w1p = w + 1 * 24;
+        w0 = Avx.LoadVector256(w1p + 0);
+        w1 = Avx.LoadVector256(w1p + 192);
+        v = Vector256.Create(x1[0]);
+        a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+        a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+        v = Vector256.Create(x1[1]);
+        a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+        a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+        v = Vector256.Create(x1[2]);
+        a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+        a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+        v = Vector256.Create(x1[3]);
+        a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+        a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+        v = Vector256.Create(x1[4]);
+        a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+        a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+        w0 = Avx.LoadVector256(w1p + 8);
+        w1 = Avx.LoadVector256(w1p + 200);
+        v = Vector256.Create(x1[1]);
+        a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+        a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+        v = Vector256.Create(x1[2]);
+        a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+        a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+        v = Vector256.Create(x1[3]);
+        a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+        a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+        v = Vector256.Create(x1[4]);
+        a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+        a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+        v = Vector256.Create(x1[5]);
+        a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+        a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+        w0 = Avx.LoadVector256(w1p + 16);
+        w1 = Avx.LoadVector256(w1p + 208);
+        v = Vector256.Create(x1[2]);
+        a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+        a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+        v = Vector256.Create(x1[3]);
+        a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+        a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+        v = Vector256.Create(x1[4]);
+        a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+        a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+        v = Vector256.Create(x1[5]);
+        a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+        a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+        v = Vector256.Create(x1[6]);
+        a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+        a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+        float* x2 = x + 2 * 12;
+        float* w2p = w + 2 * 24;
+        w0 = Avx.LoadVector256(w2p + 0);
+        w1 = Avx.LoadVector256(w2p + 192);
+        v = Vector256.Create(x2[0]);
+        a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+        a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+        v = Vector256.Create(x2[1]);
+        a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+        a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+        v = Vector256.Create(x2[2]);
+        a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+        a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+        v = Vector256.Create(x2[3]);
+        a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+        a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+        v = Vector256.Create(x2[4]);
+        a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+        a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+        w0 = Avx.LoadVector256(w2p + 8);
+        w1 = Avx.LoadVector256(w2p + 200);
+        v = Vector256.Create(x2[1]);
+        a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+        a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+        v = Vector256.Create(x2[2]);
+        a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+        a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+        v = Vector256.Create(x2[3]);
+        a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+        a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+        v = Vector256.Create(x2[4]);
+        a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+        a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+        v = Vector256.Create(x2[5]);
+        a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+        a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+        w0 = Avx.LoadVector256(w2p + 16);
+        w1 = Avx.LoadVector256(w2p + 208);
+        v = Vector256.Create(x2[2]);
+        a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+        a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+        v = Vector256.Create(x2[3]);
+        a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+        a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+        v = Vector256.Create(x2[4]);
+        a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+        a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+        v = Vector256.Create(x2[5]);
+        a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+        a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+        v = Vector256.Create(x2[6]);
+        a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+        a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+        float* x3 = x + 3 * 12;
+        float* w3p = w + 3 * 24;
+        w0 = Avx.LoadVector256(w3p + 0);
+        w1 = Avx.LoadVector256(w3p + 192);
+        v = Vector256.Create(x3[0]);
+        a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+        a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+        v = Vector256.Create(x3[1]);
+        a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+        a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+        v = Vector256.Create(x3[2]);
+        a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+        a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+        v = Vector256.Create(x3[3]);
+        a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+        a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+        v = Vector256.Create(x3[4]);
+        a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+        a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+        w0 = Avx.LoadVector256(w3p + 8);
+        w1 = Avx.LoadVector256(w3p + 200);
+        v = Vector256.Create(x3[1]);
+        a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+        a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+        v = Vector256.Create(x3[2]);
+        a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+        a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+        v = Vector256.Create(x3[3]);
+        a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+        a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+        v = Vector256.Create(x3[4]);
+        a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+        a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+        v = Vector256.Create(x3[5]);
+        a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+        a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+        w0 = Avx.LoadVector256(w3p + 16);
+        w1 = Avx.LoadVector256(w3p + 208);
+        v = Vector256.Create(x3[2]);
+        a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+        a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+        v = Vector256.Create(x3[3]);
+        a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+        a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+        v = Vector256.Create(x3[4]);
+        a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+        a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+        v = Vector256.Create(x3[5]);
+        a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+        a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+        v = Vector256.Create(x3[6]);
+        a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+        a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+        float* x4 = x + 4 * 12;
+        float* w4p = w + 4 * 24;
+        w0 = Avx.LoadVector256(w4p + 0);
+        w1 = Avx.LoadVector256(w4p + 192);
+        v = Vector256.Create(x4[0]);
+        a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+        a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+        v = Vector256.Create(x4[1]);
+        a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+        a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+        v = Vector256.Create(x4[2]);
+        a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+        a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+        v = Vector256.Create(x4[3]);
+        a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+        a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+        v = Vector256.Create(x4[4]);
+        a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+        a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+        w0 = Avx.LoadVector256(w4p + 8);
+        w1 = Avx.LoadVector256(w4p + 200);
+        v = Vector256.Create(x4[1]);
+        a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+        a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+        v = Vector256.Create(x4[2]);
+        a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+        a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+        v = Vector256.Create(x4[3]);
+        a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+        a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+        v = Vector256.Create(x4[4]);
+        a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+        a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+        v = Vector256.Create(x4[5]);
+        a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+        a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+        w0 = Avx.LoadVector256(w4p + 16);
+        w1 = Avx.LoadVector256(w4p + 208);
+        v = Vector256.Create(x4[2]);
+        a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+        a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+        v = Vector256.Create(x4[3]);
+        a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+        a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+        v = Vector256.Create(x4[4]);
+        a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+        a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+        v = Vector256.Create(x4[5]);
+        a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+        a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+        v = Vector256.Create(x4[6]);
+        a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+        a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+        float* x5 = x + 5 * 12;
+        float* w5p = w + 5 * 24;
+        w0 = Avx.LoadVector256(w5p + 0);
+        w1 = Avx.LoadVector256(w5p + 192);
+        v = Vector256.Create(x5[0]);
+        a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+        a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+        v = Vector256.Create(x5[1]);
+        a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+        a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+        v = Vector256.Create(x5[2]);
+        a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+        a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+        v = Vector256.Create(x5[3]);
+        a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+        a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+        v = Vector256.Create(x5[4]);
+        a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+        a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+        w0 = Avx.LoadVector256(w5p + 8);
+        w1 = Avx.LoadVector256(w5p + 200);
+        v = Vector256.Create(x5[1]);
+        a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+        a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+        v = Vector256.Create(x5[2]);
+        a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+        a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+        v = Vector256.Create(x5[3]);
+        a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+        a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+        v = Vector256.Create(x5[4]);
+        a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+        a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+        v = Vector256.Create(x5[5]);
+        a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+        a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+        w0 = Avx.LoadVector256(w5p + 16);
+        w1 = Avx.LoadVector256(w5p + 208);
+        v = Vector256.Create(x5[2]);
+        a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+        a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+        v = Vector256.Create(x5[3]);
+        a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+        a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+        v = Vector256.Create(x5[4]);
+        a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+        a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+        v = Vector256.Create(x5[5]);
+        a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+        a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+        v = Vector256.Create(x5[6]);
+        a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+        a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+        float* x6 = x + 6 * 12;
+        float* w6p = w + 6 * 24;
+        w0 = Avx.LoadVector256(w6p + 0);
+        w1 = Avx.LoadVector256(w6p + 192);
+        v = Vector256.Create(x6[0]);
+        a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+        a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+        v = Vector256.Create(x6[1]);
+        a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+        a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+        v = Vector256.Create(x6[2]);
+        a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+        a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+        v = Vector256.Create(x6[3]);
+        a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+        a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+        v = Vector256.Create(x6[4]);
+        a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+        a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+        w0 = Avx.LoadVector256(w6p + 8);
+        w1 = Avx.LoadVector256(w6p + 200);
+        v = Vector256.Create(x6[1]);
+        a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+        a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+        v = Vector256.Create(x6[2]);
+        a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+        a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+        v = Vector256.Create(x6[3]);
+        a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+        a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+        v = Vector256.Create(x6[4]);
+        a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+        a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+        v = Vector256.Create(x6[5]);
+        a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+        a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+        w0 = Avx.LoadVector256(w6p + 16);
+        w1 = Avx.LoadVector256(w6p + 208);
+        v = Vector256.Create(x6[2]);
+        a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+        a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+        v = Vector256.Create(x6[3]);
+        a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+        a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+        v = Vector256.Create(x6[4]);
+        a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+        a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+        v = Vector256.Create(x6[5]);
+        a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+        a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+        v = Vector256.Create(x6[6]);
+        a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+        a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+        float* x7 = x + 7 * 12;
+        float* w7p = w + 7 * 24;
+        w0 = Avx.LoadVector256(w7p + 0);
+        w1 = Avx.LoadVector256(w7p + 192);
+        v = Vector256.Create(x7[0]);
+        a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+        a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+        v = Vector256.Create(x7[1]);
+        a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+        a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+        v = Vector256.Create(x7[2]);
+        a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+        a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+        v = Vector256.Create(x7[3]);
+        a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+        a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+        v = Vector256.Create(x7[4]);
+        a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+        a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+        w0 = Avx.LoadVector256(w7p + 8);
+        w1 = Avx.LoadVector256(w7p + 200);
+        v = Vector256.Create(x7[1]);
+        a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+        a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+        v = Vector256.Create(x7[2]);
+        a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+        a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+        v = Vector256.Create(x7[3]);
+        a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+        a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+        v = Vector256.Create(x7[4]);
+        a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+        a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+        v = Vector256.Create(x7[5]);
+        a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+        a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+        w0 = Avx.LoadVector256(w7p + 16);
+        w1 = Avx.LoadVector256(w7p + 208);
+        v = Vector256.Create(x7[2]);
+        a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+        a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+        v = Vector256.Create(x7[3]);
+        a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+        a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+        v = Vector256.Create(x7[4]);
+        a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+        a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+        v = Vector256.Create(x7[5]);
+        a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+        a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+        v = Vector256.Create(x7[6]);
+        a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+        a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+        Avx.Store(y + 0, a0_0);
+        Avx.Store(y + 8, a0_1);
+        Avx.Store(y + 16, a0_2);
+        Avx.Store(y + 24, a0_3);
+        Avx.Store(y + 32, a0_4);
+        Avx.Store(y + 80, a1_0);
+        Avx.Store(y + 88, a1_1);
+        Avx.Store(y + 96, a1_2);
+        Avx.Store(y + 104, a1_3);
+        Avx.Store(y + 112, a1_4);
+    }
+
+    // Y[2t+k] = Aᵀ[k,ξ] · M[ξ]: rows 2t and 2t + 1 of every block.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back3Output(float* m, float* b, float* y)
+    {
+        for (int ob = 0; ob < 2; ob++)
+        {
+            Vector256<float> bias = Vector256<float>.Zero;
+            float* mo = m + ob * 80;
+            float* yo = y + ob * 800;
+            for (int p = 0; p < 80; p += 8)
+            {
+                Vector256<float> m0 = Avx.LoadVector256(mo + p), m1 = Avx.LoadVector256(mo + 176 + p), m2 = Avx.LoadVector256(mo + 352 + p), m3 = Avx.LoadVector256(mo + 528 + p);
+                Vector256<float> sum = m1 + m2, diff = m1 - m2;
+                Avx.Store(yo + p, bias + m0 + sum);
+                Avx.Store(yo + 80 + p, bias + diff - m3);
+            }
+        }
+    }
+
+    // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
+    // Scalar twin of the AVX2 kernel for CPUs without AVX2/FMA: same work items, computed directly from the packed weights.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back3Scalar(void* state, int begin, int end)
+    {
+        var f = (Frame*)state;
+        for (int item = begin; item < end; item++)
+        {
+            int n = item / 5;
+            for (int oy = item % 5 * 2; oy < item % 5 * 2 + 2; oy++)
+            {
+                float* x = f->G2 + (nint)n * 1152 + oy * 12;
+                for (int ob = 0; ob < 2; ob++)
+                {
+                    int ic0 = 0;
+                    float* w = f->L2WT + ob * 576;
+                    float* y = f->G1 + (nint)n * 1600 + (nint)ob * 800 + oy * 80;
+                    for (int ox = 0; ox < 10; ox++)
+                    for (int lane = 0; lane < 8; lane++)
                     {
-                        float* xc = x + ((ic0 + r) >> 3) * 800 + ((ic0 + r) & 7) + ox * 8;
-                        for (int ky = 0; ky < 3; ky++)
-                            for (int kx = 0; kx < 3; kx++)
-                                if ((uint)(oy + ky - 1) < 10 && (uint)(ox + kx - 1) < 10)
-                                    acc += w[((r * 3 + ky) * 3 + kx) * 8 + lane] * xc[ky * 80 + kx * 8];
+                        float acc = 0f;
+                        for (int r = 0; r < 8; r++)
+                        {
+                            float* xc = x + (ic0 + r) * 144 + ox * 1;
+                            for (int ky = 0; ky < 3; ky++)
+                                for (int kx = 0; kx < 3; kx++)
+                                    acc += w[((r * 3 + ky) * 3 + kx) * 8 + lane] * xc[ky * 12 + kx * 1];
+                        }
+                        y[ox * 8 + lane] = acc;
                     }
-                    y[ox * 8 + lane] = acc;
                 }
             }
         }
@@ -2406,7 +2308,7 @@ public unsafe partial class Same : global::ConvGen.INetwork
     // ∂X = ∂Y · [Y > 0]   (layer 1, in place on ∂Y)
     // The derivative is taken from the activation's saved output.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back3(void* state, int begin, int end)
+    private static void Back4(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         long total = (long)f->Batch * 1600;
@@ -2427,7 +2329,7 @@ public unsafe partial class Same : global::ConvGen.INetwork
     // ∂W[o,i,ΔY,ΔX] += Σ_{n,y,x} ∂Z[n,o,y,x] · X[n,i,1·y+1·ΔY,1·x+1·ΔX]   (layer 0, X zero-padded)
     // Each work item owns 16 outputs × 2 input channel(s) × 1 kernel row(s) × 3: 12 accumulators in registers, reduced over every pixel of rows [Y0, Y1) of the pass's samples [N0, N1).
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back4Tile(void* state, int begin, int end)
+    private static void Back5Tile(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
@@ -2486,10 +2388,10 @@ public unsafe partial class Same : global::ConvGen.INetwork
         }
     }
 
-    // P[k] = Σ_{(n,y) ∈ chunk k} Σ_x (Back4Tile's terms, ∂Z[n,o,y,x])   (layer 0: ∂W and ∂B in 8 chunks of the batch's rows of ∂Z)
-    // One chunk per work item, each into its own partial sums P[k] (zeroed here), which Back4Add adds in chunk order: the same sums on any number of threads.
+    // P[k] = Σ_{(n,y) ∈ chunk k} Σ_x (Back5Tile's terms, ∂Z[n,o,y,x])   (layer 0: ∂W and ∂B in 8 chunks of the batch's rows of ∂Z)
+    // One chunk per work item, each into its own partial sums P[k] (zeroed here), which Back5Add adds in chunk order: the same sums on any number of threads.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back4(void* state, int begin, int end)
+    private static void Back5(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         Frame pass = *f; // the tile kernel's frame, pointed at the chunk's sums and rows
@@ -2508,7 +2410,7 @@ public unsafe partial class Same : global::ConvGen.INetwork
                 pass.N1 = n + Math.Max(whole, 1);
                 pass.Y0 = y;
                 pass.Y1 = whole > 0 ? 10 : (int)Math.Min(10, y + (stop - row));
-                Back4Tile(&pass, 0, 24);
+                Back5Tile(&pass, 0, 24);
                 for (int cb = 0; cb < 2; cb++)
                 {
                     Vector256<float> s0 = Vector256<float>.Zero, s1 = s0;
@@ -2531,7 +2433,7 @@ public unsafe partial class Same : global::ConvGen.INetwork
 
     // ∂W, ∂B += P[0] + P[1] + … + P[7]   (layer 0, in chunk order)
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back4Add(Frame* f)
+    private static void Back5Add(Frame* f)
     {
         for (int chunk = 0; chunk < 8; chunk++)
         {
@@ -2541,725 +2443,590 @@ public unsafe partial class Same : global::ConvGen.INetwork
         }
     }
 
-    // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
-    // layer 0: 16×12×12 → 16×10×10, 3x3; tile 2×8 channels × 6 pixels
+    // Y[n,c,h+1,w+1] = X[n,c,h,w]   (16×10×10 NCHW8c → 16×12×12 NCHW: layer 0: ∂Z onto the backward-data grid)
+    // The border is zeroed, so the next kernel reads every tap in bounds.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back5(void* state, int begin, int end) { if (s_useAvx2) Back5Avx(state, begin, end); else Back5Scalar(state, begin, end); }
-
-    // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
-    // Row by row: each work item is one output row of one tile of 2 channel block(s).
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back5Avx(void* state, int begin, int end)
+    private static void Back6(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
-            int oy = item % 10, tile = item / 10 % 1, n = item / 10;
-            float* x = f->G1 + (nint)n * 1600 + oy * 80 - 88; // a view: the grid's zero border is not in memory, and no tap reads it
-            float* w = f->L0WT + tile * 2304;
-            float* b = null;
-            float* y = f->G2 + (nint)n * 1600 + (nint)tile * 1600 + oy * 80;
-            int ic0 = 0;
-            int ky0 = Math.Max(0, 1 - oy), ky1 = Math.Min(3, 11 - oy);
-            Back5Tile2x5At0(x, w, b, y, ic0, ky0, ky1);
-            Back5Tile2x5At5(x + 40, w, b, y + 40, ic0, ky0, ky1);
-        }
-    }
-
-    // 2×5 tile: acc[block][pixel] += W[block][tap] · broadcast(X[pixel][tap]); weights in registers, one broadcast per input value.
-    // At output column 0: the taps on the input's zero columns are left out.
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back5Tile2x5At0(float* x, float* w, float* b, float* y, int ic0, int ky0, int ky1)
-    {
-        Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0, a0_4 = a0_0;
-        Vector256<float> a1_0 = Vector256<float>.Zero, a1_1 = a1_0, a1_2 = a1_0, a1_3 = a1_0, a1_4 = a1_0;
-        Vector256<float> w0, w1, v;
-        for (int r = 0; r < 16; r += 2)
-        {
-            float* x0 = x + (r >> 3) * 800 + (r & 7);
-            float* w0p = w + r * 72;
-            if (ky0 <= 0 && 0 < ky1)
+            int n = item / 2, unit = item % 2;
+            float* x = f->G1 + (nint)n * 1600;
+            float* y = f->G4 + (nint)n * 2304 + (nint)unit * 1152;
+            int channels = Math.Min(16 - unit * 8, 8);
+            float* src = x + (nint)unit * 800;
+            float* dst = y + 13;
+            if (s_useAvx2)
             {
-                w0 = Avx.LoadVector256(w0p + 0);
-                w1 = Avx.LoadVector256(w0p + 1152);
-                v = Vector256.Create(x0[8]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-                v = Vector256.Create(x0[16]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-                v = Vector256.Create(x0[24]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-                v = Vector256.Create(x0[32]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-                w0 = Avx.LoadVector256(w0p + 8);
-                w1 = Avx.LoadVector256(w0p + 1160);
-                v = Vector256.Create(x0[8]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-                v = Vector256.Create(x0[16]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-                v = Vector256.Create(x0[24]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-                v = Vector256.Create(x0[32]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-                v = Vector256.Create(x0[40]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-                w0 = Avx.LoadVector256(w0p + 16);
-                w1 = Avx.LoadVector256(w0p + 1168);
-                v = Vector256.Create(x0[16]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-                v = Vector256.Create(x0[24]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-                v = Vector256.Create(x0[32]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-                v = Vector256.Create(x0[40]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-                v = Vector256.Create(x0[48]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-            }
-            if (ky0 <= 1 && 1 < ky1)
-            {
-                w0 = Avx.LoadVector256(w0p + 24);
-                w1 = Avx.LoadVector256(w0p + 1176);
-                v = Vector256.Create(x0[88]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-                v = Vector256.Create(x0[96]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-                v = Vector256.Create(x0[104]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-                v = Vector256.Create(x0[112]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-                w0 = Avx.LoadVector256(w0p + 32);
-                w1 = Avx.LoadVector256(w0p + 1184);
-                v = Vector256.Create(x0[88]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-                v = Vector256.Create(x0[96]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-                v = Vector256.Create(x0[104]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-                v = Vector256.Create(x0[112]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-                v = Vector256.Create(x0[120]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-                w0 = Avx.LoadVector256(w0p + 40);
-                w1 = Avx.LoadVector256(w0p + 1192);
-                v = Vector256.Create(x0[96]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-                v = Vector256.Create(x0[104]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-                v = Vector256.Create(x0[112]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-                v = Vector256.Create(x0[120]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-                v = Vector256.Create(x0[128]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-            }
-            if (ky0 <= 2 && 2 < ky1)
-            {
-                w0 = Avx.LoadVector256(w0p + 48);
-                w1 = Avx.LoadVector256(w0p + 1200);
-                v = Vector256.Create(x0[168]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-                v = Vector256.Create(x0[176]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-                v = Vector256.Create(x0[184]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-                v = Vector256.Create(x0[192]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-                w0 = Avx.LoadVector256(w0p + 56);
-                w1 = Avx.LoadVector256(w0p + 1208);
-                v = Vector256.Create(x0[168]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-                v = Vector256.Create(x0[176]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-                v = Vector256.Create(x0[184]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-                v = Vector256.Create(x0[192]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-                v = Vector256.Create(x0[200]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-                w0 = Avx.LoadVector256(w0p + 64);
-                w1 = Avx.LoadVector256(w0p + 1216);
-                v = Vector256.Create(x0[176]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-                v = Vector256.Create(x0[184]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-                v = Vector256.Create(x0[192]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-                v = Vector256.Create(x0[200]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-                v = Vector256.Create(x0[208]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-            }
-            float* x1 = x + ((r + 1) >> 3) * 800 + ((r + 1) & 7);
-            float* w1p = w + (r + 1) * 72;
-            if (ky0 <= 0 && 0 < ky1)
-            {
-                w0 = Avx.LoadVector256(w1p + 0);
-                w1 = Avx.LoadVector256(w1p + 1152);
-                v = Vector256.Create(x1[8]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-                v = Vector256.Create(x1[16]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-                v = Vector256.Create(x1[24]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-                v = Vector256.Create(x1[32]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-                w0 = Avx.LoadVector256(w1p + 8);
-                w1 = Avx.LoadVector256(w1p + 1160);
-                v = Vector256.Create(x1[8]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-                v = Vector256.Create(x1[16]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-                v = Vector256.Create(x1[24]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-                v = Vector256.Create(x1[32]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-                v = Vector256.Create(x1[40]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-                w0 = Avx.LoadVector256(w1p + 16);
-                w1 = Avx.LoadVector256(w1p + 1168);
-                v = Vector256.Create(x1[16]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-                v = Vector256.Create(x1[24]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-                v = Vector256.Create(x1[32]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-                v = Vector256.Create(x1[40]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-                v = Vector256.Create(x1[48]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-            }
-            if (ky0 <= 1 && 1 < ky1)
-            {
-                w0 = Avx.LoadVector256(w1p + 24);
-                w1 = Avx.LoadVector256(w1p + 1176);
-                v = Vector256.Create(x1[88]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-                v = Vector256.Create(x1[96]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-                v = Vector256.Create(x1[104]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-                v = Vector256.Create(x1[112]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-                w0 = Avx.LoadVector256(w1p + 32);
-                w1 = Avx.LoadVector256(w1p + 1184);
-                v = Vector256.Create(x1[88]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-                v = Vector256.Create(x1[96]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-                v = Vector256.Create(x1[104]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-                v = Vector256.Create(x1[112]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-                v = Vector256.Create(x1[120]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-                w0 = Avx.LoadVector256(w1p + 40);
-                w1 = Avx.LoadVector256(w1p + 1192);
-                v = Vector256.Create(x1[96]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-                v = Vector256.Create(x1[104]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-                v = Vector256.Create(x1[112]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-                v = Vector256.Create(x1[120]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-                v = Vector256.Create(x1[128]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-            }
-            if (ky0 <= 2 && 2 < ky1)
-            {
-                w0 = Avx.LoadVector256(w1p + 48);
-                w1 = Avx.LoadVector256(w1p + 1200);
-                v = Vector256.Create(x1[168]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-                v = Vector256.Create(x1[176]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-                v = Vector256.Create(x1[184]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-                v = Vector256.Create(x1[192]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-                w0 = Avx.LoadVector256(w1p + 56);
-                w1 = Avx.LoadVector256(w1p + 1208);
-                v = Vector256.Create(x1[168]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-                v = Vector256.Create(x1[176]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-                v = Vector256.Create(x1[184]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-                v = Vector256.Create(x1[192]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-                v = Vector256.Create(x1[200]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-                w0 = Avx.LoadVector256(w1p + 64);
-                w1 = Avx.LoadVector256(w1p + 1216);
-                v = Vector256.Create(x1[176]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-                v = Vector256.Create(x1[184]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-                v = Vector256.Create(x1[192]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-                v = Vector256.Create(x1[200]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-                v = Vector256.Create(x1[208]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-            }
-        }
-        Avx.Store(y + 0, a0_0);
-        Avx.Store(y + 8, a0_1);
-        Avx.Store(y + 16, a0_2);
-        Avx.Store(y + 24, a0_3);
-        Avx.Store(y + 32, a0_4);
-        Avx.Store(y + 800, a1_0);
-        Avx.Store(y + 808, a1_1);
-        Avx.Store(y + 816, a1_2);
-        Avx.Store(y + 824, a1_3);
-        Avx.Store(y + 832, a1_4);
-    }
-
-    // 2×5 tile: acc[block][pixel] += W[block][tap] · broadcast(X[pixel][tap]); weights in registers, one broadcast per input value.
-    // At output column 5: the taps on the input's zero columns are left out.
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back5Tile2x5At5(float* x, float* w, float* b, float* y, int ic0, int ky0, int ky1)
-    {
-        Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0, a0_4 = a0_0;
-        Vector256<float> a1_0 = Vector256<float>.Zero, a1_1 = a1_0, a1_2 = a1_0, a1_3 = a1_0, a1_4 = a1_0;
-        Vector256<float> w0, w1, v;
-        for (int r = 0; r < 16; r += 2)
-        {
-            float* x0 = x + (r >> 3) * 800 + (r & 7);
-            float* w0p = w + r * 72;
-            if (ky0 <= 0 && 0 < ky1)
-            {
-                w0 = Avx.LoadVector256(w0p + 0);
-                w1 = Avx.LoadVector256(w0p + 1152);
-                v = Vector256.Create(x0[0]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-                v = Vector256.Create(x0[8]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-                v = Vector256.Create(x0[16]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-                v = Vector256.Create(x0[24]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-                v = Vector256.Create(x0[32]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-                w0 = Avx.LoadVector256(w0p + 8);
-                w1 = Avx.LoadVector256(w0p + 1160);
-                v = Vector256.Create(x0[8]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-                v = Vector256.Create(x0[16]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-                v = Vector256.Create(x0[24]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-                v = Vector256.Create(x0[32]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-                v = Vector256.Create(x0[40]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-                w0 = Avx.LoadVector256(w0p + 16);
-                w1 = Avx.LoadVector256(w0p + 1168);
-                v = Vector256.Create(x0[16]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-                v = Vector256.Create(x0[24]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-                v = Vector256.Create(x0[32]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-                v = Vector256.Create(x0[40]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-            }
-            if (ky0 <= 1 && 1 < ky1)
-            {
-                w0 = Avx.LoadVector256(w0p + 24);
-                w1 = Avx.LoadVector256(w0p + 1176);
-                v = Vector256.Create(x0[80]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-                v = Vector256.Create(x0[88]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-                v = Vector256.Create(x0[96]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-                v = Vector256.Create(x0[104]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-                v = Vector256.Create(x0[112]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-                w0 = Avx.LoadVector256(w0p + 32);
-                w1 = Avx.LoadVector256(w0p + 1184);
-                v = Vector256.Create(x0[88]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-                v = Vector256.Create(x0[96]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-                v = Vector256.Create(x0[104]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-                v = Vector256.Create(x0[112]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-                v = Vector256.Create(x0[120]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-                w0 = Avx.LoadVector256(w0p + 40);
-                w1 = Avx.LoadVector256(w0p + 1192);
-                v = Vector256.Create(x0[96]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-                v = Vector256.Create(x0[104]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-                v = Vector256.Create(x0[112]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-                v = Vector256.Create(x0[120]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-            }
-            if (ky0 <= 2 && 2 < ky1)
-            {
-                w0 = Avx.LoadVector256(w0p + 48);
-                w1 = Avx.LoadVector256(w0p + 1200);
-                v = Vector256.Create(x0[160]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-                v = Vector256.Create(x0[168]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-                v = Vector256.Create(x0[176]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-                v = Vector256.Create(x0[184]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-                v = Vector256.Create(x0[192]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-                w0 = Avx.LoadVector256(w0p + 56);
-                w1 = Avx.LoadVector256(w0p + 1208);
-                v = Vector256.Create(x0[168]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-                v = Vector256.Create(x0[176]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-                v = Vector256.Create(x0[184]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-                v = Vector256.Create(x0[192]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-                v = Vector256.Create(x0[200]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-                w0 = Avx.LoadVector256(w0p + 64);
-                w1 = Avx.LoadVector256(w0p + 1216);
-                v = Vector256.Create(x0[176]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-                v = Vector256.Create(x0[184]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-                v = Vector256.Create(x0[192]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-                v = Vector256.Create(x0[200]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-            }
-            float* x1 = x + ((r + 1) >> 3) * 800 + ((r + 1) & 7);
-            float* w1p = w + (r + 1) * 72;
-            if (ky0 <= 0 && 0 < ky1)
-            {
-                w0 = Avx.LoadVector256(w1p + 0);
-                w1 = Avx.LoadVector256(w1p + 1152);
-                v = Vector256.Create(x1[0]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-                v = Vector256.Create(x1[8]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-                v = Vector256.Create(x1[16]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-                v = Vector256.Create(x1[24]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-                v = Vector256.Create(x1[32]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-                w0 = Avx.LoadVector256(w1p + 8);
-                w1 = Avx.LoadVector256(w1p + 1160);
-                v = Vector256.Create(x1[8]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-                v = Vector256.Create(x1[16]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-                v = Vector256.Create(x1[24]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-                v = Vector256.Create(x1[32]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-                v = Vector256.Create(x1[40]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-                w0 = Avx.LoadVector256(w1p + 16);
-                w1 = Avx.LoadVector256(w1p + 1168);
-                v = Vector256.Create(x1[16]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-                v = Vector256.Create(x1[24]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-                v = Vector256.Create(x1[32]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-                v = Vector256.Create(x1[40]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-            }
-            if (ky0 <= 1 && 1 < ky1)
-            {
-                w0 = Avx.LoadVector256(w1p + 24);
-                w1 = Avx.LoadVector256(w1p + 1176);
-                v = Vector256.Create(x1[80]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-                v = Vector256.Create(x1[88]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-                v = Vector256.Create(x1[96]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-                v = Vector256.Create(x1[104]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-                v = Vector256.Create(x1[112]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-                w0 = Avx.LoadVector256(w1p + 32);
-                w1 = Avx.LoadVector256(w1p + 1184);
-                v = Vector256.Create(x1[88]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-                v = Vector256.Create(x1[96]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-                v = Vector256.Create(x1[104]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-                v = Vector256.Create(x1[112]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-                v = Vector256.Create(x1[120]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-                w0 = Avx.LoadVector256(w1p + 40);
-                w1 = Avx.LoadVector256(w1p + 1192);
-                v = Vector256.Create(x1[96]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-                v = Vector256.Create(x1[104]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-                v = Vector256.Create(x1[112]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-                v = Vector256.Create(x1[120]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-            }
-            if (ky0 <= 2 && 2 < ky1)
-            {
-                w0 = Avx.LoadVector256(w1p + 48);
-                w1 = Avx.LoadVector256(w1p + 1200);
-                v = Vector256.Create(x1[160]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-                v = Vector256.Create(x1[168]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-                v = Vector256.Create(x1[176]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-                v = Vector256.Create(x1[184]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-                v = Vector256.Create(x1[192]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-                w0 = Avx.LoadVector256(w1p + 56);
-                w1 = Avx.LoadVector256(w1p + 1208);
-                v = Vector256.Create(x1[168]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-                v = Vector256.Create(x1[176]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-                v = Vector256.Create(x1[184]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-                v = Vector256.Create(x1[192]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-                v = Vector256.Create(x1[200]);
-                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-                a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-                w0 = Avx.LoadVector256(w1p + 64);
-                w1 = Avx.LoadVector256(w1p + 1216);
-                v = Vector256.Create(x1[176]);
-                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-                a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-                v = Vector256.Create(x1[184]);
-                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-                v = Vector256.Create(x1[192]);
-                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-                v = Vector256.Create(x1[200]);
-                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-            }
-        }
-        Avx.Store(y + 0, a0_0);
-        Avx.Store(y + 8, a0_1);
-        Avx.Store(y + 16, a0_2);
-        Avx.Store(y + 24, a0_3);
-        Avx.Store(y + 32, a0_4);
-        Avx.Store(y + 800, a1_0);
-        Avx.Store(y + 808, a1_1);
-        Avx.Store(y + 816, a1_2);
-        Avx.Store(y + 824, a1_3);
-        Avx.Store(y + 832, a1_4);
-    }
-
-    // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
-    // Scalar twin of the AVX2 kernel for CPUs without AVX2/FMA: same work items, same packed weights.
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back5Scalar(void* state, int begin, int end)
-    {
-        var f = (Frame*)state;
-        for (int item = begin; item < end; item++)
-        {
-            int oy = item % 10, tile = item / 10 % 1, n = item / 10;
-            float* x = f->G1 + (nint)n * 1600 + oy * 80 - 88;
-            for (int ob = tile * 2; ob < Math.Min(tile * 2 + 2, 2); ob++)
-            {
-                int ic0 = 0;
-                float* w = f->L0WT + ob * 1152;
-                float* y = f->G2 + (nint)n * 1600 + (nint)ob * 800 + oy * 80;
-                for (int ox = 0; ox < 10; ox++)
-                for (int lane = 0; lane < 8; lane++)
+                for (int c = 0; c < channels; c++)
                 {
-                    float acc = 0f;
-                    for (int r = 0; r < 16; r++)
+                    float* plane = y + c * 144;
+                    new Span<float>(plane, 13).Clear();
+                    for (int h = 1; h < 10; h++) Avx.Store(plane + h * 12 + 11, Vector256<float>.Zero);
+                    new Span<float>(plane + 131, 13).Clear();
+                }
+                for (int h = 0; h < 10; h++)
+                {
+                    global::ConvGen.Registers.FromBlocked8(src + h * 80 + 0 * 8, dst + h * 12 + 0, 144, channels);
+                    global::ConvGen.Registers.FromBlocked8(src + h * 80 + 2 * 8, dst + h * 12 + 2, 144, channels);
+                }
+            }
+            else
+            {
+                new Span<float>(y, channels * 144).Clear();
+                for (int c = 0; c < channels; c++)
+                    for (int h = 0; h < 10; h++)
+                        for (int w = 0; w < 10; w++) dst[c * 144 + h * 12 + w] = src[h * 80 + w * 8 + c];
+            }
+        }
+    }
+
+    // Y[n,o,2t+k,x] = Aᵀ[k,ξ] · U[ξ,o,I,ΔX] · V[n,ξ,t,I,x+ΔX],  V[n,ξ,t,i,x] = Bᵀ[ξ,j] · X[n,i,2t+j,x],  U[ξ,o,i,ΔX] = G[ξ,ΔY] · W[o,i,ΔY,ΔX]
+    // layer 0: 16×12×12 → 16×10×10, 3x3; Winograd F(2, 3) down the columns, tile 2×8 channels × 6 pixels over each transformed row
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back7(void* state, int begin, int end) { if (s_useAvx2) Back7Avx(state, begin, end); else Back7Scalar(state, begin, end); }
+
+    // Y[n,o,2t+k,x] = Aᵀ[k,ξ] · U[ξ,o,I,ΔX] · V[n,ξ,t,I,x+ΔX],  V[n,ξ,t,i,x] = Bᵀ[ξ,j] · X[n,i,2t+j,x],  U[ξ,o,i,ΔX] = G[ξ,ΔY] · W[o,i,ΔY,ΔX]
+    // Each work item is one pair of output rows of one sample: its 4 transformed input rows and 4 rows of products stay on the stack.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back7Avx(void* state, int begin, int end)
+    {
+        var f = (Frame*)state;
+        float* v = stackalloc float[832]; // V[ξ], 208 floats apart
+        float* m = stackalloc float[704]; // M[ξ] = U[ξ] ∗ V[ξ], NCHW8c, 176 floats apart
+        for (int item = begin; item < end; item++)
+        {
+            int t = item % 5, n = item / 5;
+            Back7Input(f->G4 + (nint)n * 2304 + t * 24, v);
+            float* u = f->L0WTU;
+            for (int xi = 0; xi < 4; xi++, u += 768)
+            {
+                Back7Tile2x5(v + xi * 208, u, null, m + xi * 176, 0);
+                Back7Tile2x5(v + xi * 208 + 5, u, null, m + xi * 176 + 40, 0);
+            }
+            Back7Output(m, null, f->G3 + (nint)n * 1600 + t * 160);
+        }
+    }
+
+    // V[ξ] = Bᵀ[ξ,j] · X[2t+j]: the 4 input rows under a pair of output rows, one vector at a time.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back7Input(float* x, float* v)
+    {
+        for (int c = 0; c < 16; c++)
+        {
+            float* xc = x + c * 144;
+            float* vc = v + c * 12;
+            Back7Column(xc, vc);
+            Back7Column(xc + 4, vc + 4);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Back7Column(float* x, float* v)
+    {
+        Vector256<float> d0 = Avx.LoadVector256(x), d1 = Avx.LoadVector256(x + 12), d2 = Avx.LoadVector256(x + 24), d3 = Avx.LoadVector256(x + 36);
+        Avx.Store(v, d0 - d2);
+        Avx.Store(v + 208, d1 + d2);
+        Avx.Store(v + 416, d2 - d1);
+        Avx.Store(v + 624, d1 - d3);
+    }
+
+    // 2×5 tile: acc[block][pixel] += W[block][tap] · broadcast(X[pixel][tap]); weights in registers, one broadcast per input value.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back7Tile2x5(float* x, float* w, float* b, float* y, int ic0)
+    {
+        Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0, a0_4 = a0_0;
+        Vector256<float> a1_0 = Vector256<float>.Zero, a1_1 = a1_0, a1_2 = a1_0, a1_3 = a1_0, a1_4 = a1_0;
+        Vector256<float> w0, w1, v;
+        for (int r = 0; r < 16; r += 8)
+        {
+            float* x0 = x + r * 12;
+            float* w0p = w + r * 24;
+            w0 = Avx.LoadVector256(w0p + 0);
+            w1 = Avx.LoadVector256(w0p + 384);
+            v = Vector256.Create(x0[0]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+            v = Vector256.Create(x0[1]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+            v = Vector256.Create(x0[2]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+            v = Vector256.Create(x0[3]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+            v = Vector256.Create(x0[4]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+            w0 = Avx.LoadVector256(w0p + 8);
+            w1 = Avx.LoadVector256(w0p + 392);
+            v = Vector256.Create(x0[1]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+            v = Vector256.Create(x0[2]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+            v = Vector256.Create(x0[3]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+            v = Vector256.Create(x0[4]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+            v = Vector256.Create(x0[5]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+            w0 = Avx.LoadVector256(w0p + 16);
+            w1 = Avx.LoadVector256(w0p + 400);
+            v = Vector256.Create(x0[2]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+            v = Vector256.Create(x0[3]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+            v = Vector256.Create(x0[4]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+            v = Vector256.Create(x0[5]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+            v = Vector256.Create(x0[6]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+            float* x1 = x + (r + 1) * 12;
+            float* w1p = w + (r + 1) * 24;
+            w0 = Avx.LoadVector256(w1p + 0);
+            w1 = Avx.LoadVector256(w1p + 384);
+            v = Vector256.Create(x1[0]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+            v = Vector256.Create(x1[1]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+            v = Vector256.Create(x1[2]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+            v = Vector256.Create(x1[3]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+            v = Vector256.Create(x1[4]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+            w0 = Avx.LoadVector256(w1p + 8);
+            w1 = Avx.LoadVector256(w1p + 392);
+            v = Vector256.Create(x1[1]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+            v = Vector256.Create(x1[2]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+            v = Vector256.Create(x1[3]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+            v = Vector256.Create(x1[4]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+            v = Vector256.Create(x1[5]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+            w0 = Avx.LoadVector256(w1p + 16);
+            w1 = Avx.LoadVector256(w1p + 400);
+            v = Vector256.Create(x1[2]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+            v = Vector256.Create(x1[3]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+            v = Vector256.Create(x1[4]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+            v = Vector256.Create(x1[5]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+            v = Vector256.Create(x1[6]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+            float* x2 = x + (r + 2) * 12;
+            float* w2p = w + (r + 2) * 24;
+            w0 = Avx.LoadVector256(w2p + 0);
+            w1 = Avx.LoadVector256(w2p + 384);
+            v = Vector256.Create(x2[0]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+            v = Vector256.Create(x2[1]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+            v = Vector256.Create(x2[2]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+            v = Vector256.Create(x2[3]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+            v = Vector256.Create(x2[4]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+            w0 = Avx.LoadVector256(w2p + 8);
+            w1 = Avx.LoadVector256(w2p + 392);
+            v = Vector256.Create(x2[1]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+            v = Vector256.Create(x2[2]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+            v = Vector256.Create(x2[3]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+            v = Vector256.Create(x2[4]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+            v = Vector256.Create(x2[5]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+            w0 = Avx.LoadVector256(w2p + 16);
+            w1 = Avx.LoadVector256(w2p + 400);
+            v = Vector256.Create(x2[2]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+            v = Vector256.Create(x2[3]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+            v = Vector256.Create(x2[4]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+            v = Vector256.Create(x2[5]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+            v = Vector256.Create(x2[6]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+            float* x3 = x + (r + 3) * 12;
+            float* w3p = w + (r + 3) * 24;
+            w0 = Avx.LoadVector256(w3p + 0);
+            w1 = Avx.LoadVector256(w3p + 384);
+            v = Vector256.Create(x3[0]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+            v = Vector256.Create(x3[1]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+            v = Vector256.Create(x3[2]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+            v = Vector256.Create(x3[3]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+            v = Vector256.Create(x3[4]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+            w0 = Avx.LoadVector256(w3p + 8);
+            w1 = Avx.LoadVector256(w3p + 392);
+            v = Vector256.Create(x3[1]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+            v = Vector256.Create(x3[2]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+            v = Vector256.Create(x3[3]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+            v = Vector256.Create(x3[4]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+            v = Vector256.Create(x3[5]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+            w0 = Avx.LoadVector256(w3p + 16);
+            w1 = Avx.LoadVector256(w3p + 400);
+            v = Vector256.Create(x3[2]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+            v = Vector256.Create(x3[3]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+            v = Vector256.Create(x3[4]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+            v = Vector256.Create(x3[5]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+            v = Vector256.Create(x3[6]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+            float* x4 = x + (r + 4) * 12;
+            float* w4p = w + (r + 4) * 24;
+            w0 = Avx.LoadVector256(w4p + 0);
+            w1 = Avx.LoadVector256(w4p + 384);
+            v = Vector256.Create(x4[0]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+            v = Vector256.Create(x4[1]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+            v = Vector256.Create(x4[2]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+            v = Vector256.Create(x4[3]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+            v = Vector256.Create(x4[4]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+            w0 = Avx.LoadVector256(w4p + 8);
+            w1 = Avx.LoadVector256(w4p + 392);
+            v = Vector256.Create(x4[1]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+            v = Vector256.Create(x4[2]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+            v = Vector256.Create(x4[3]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+            v = Vector256.Create(x4[4]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+            v = Vector256.Create(x4[5]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+            w0 = Avx.LoadVector256(w4p + 16);
+            w1 = Avx.LoadVector256(w4p + 400);
+            v = Vector256.Create(x4[2]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+            v = Vector256.Create(x4[3]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+            v = Vector256.Create(x4[4]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+            v = Vector256.Create(x4[5]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+            v = Vector256.Create(x4[6]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+            float* x5 = x + (r + 5) * 12;
+            float* w5p = w + (r + 5) * 24;
+            w0 = Avx.LoadVector256(w5p + 0);
+            w1 = Avx.LoadVector256(w5p + 384);
+            v = Vector256.Create(x5[0]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+            v = Vector256.Create(x5[1]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+            v = Vector256.Create(x5[2]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+            v = Vector256.Create(x5[3]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+            v = Vector256.Create(x5[4]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+            w0 = Avx.LoadVector256(w5p + 8);
+            w1 = Avx.LoadVector256(w5p + 392);
+            v = Vector256.Create(x5[1]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+            v = Vector256.Create(x5[2]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+            v = Vector256.Create(x5[3]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+            v = Vector256.Create(x5[4]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+            v = Vector256.Create(x5[5]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+            w0 = Avx.LoadVector256(w5p + 16);
+            w1 = Avx.LoadVector256(w5p + 400);
+            v = Vector256.Create(x5[2]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+            v = Vector256.Create(x5[3]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+            v = Vector256.Create(x5[4]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+            v = Vector256.Create(x5[5]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+            v = Vector256.Create(x5[6]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+            float* x6 = x + (r + 6) * 12;
+            float* w6p = w + (r + 6) * 24;
+            w0 = Avx.LoadVector256(w6p + 0);
+            w1 = Avx.LoadVector256(w6p + 384);
+            v = Vector256.Create(x6[0]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+            v = Vector256.Create(x6[1]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+            v = Vector256.Create(x6[2]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+            v = Vector256.Create(x6[3]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+            v = Vector256.Create(x6[4]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+            w0 = Avx.LoadVector256(w6p + 8);
+            w1 = Avx.LoadVector256(w6p + 392);
+            v = Vector256.Create(x6[1]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+            v = Vector256.Create(x6[2]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+            v = Vector256.Create(x6[3]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+            v = Vector256.Create(x6[4]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+            v = Vector256.Create(x6[5]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+            w0 = Avx.LoadVector256(w6p + 16);
+            w1 = Avx.LoadVector256(w6p + 400);
+            v = Vector256.Create(x6[2]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+            v = Vector256.Create(x6[3]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+            v = Vector256.Create(x6[4]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+            v = Vector256.Create(x6[5]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+            v = Vector256.Create(x6[6]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+            float* x7 = x + (r + 7) * 12;
+            float* w7p = w + (r + 7) * 24;
+            w0 = Avx.LoadVector256(w7p + 0);
+            w1 = Avx.LoadVector256(w7p + 384);
+            v = Vector256.Create(x7[0]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+            v = Vector256.Create(x7[1]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+            v = Vector256.Create(x7[2]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+            v = Vector256.Create(x7[3]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+            v = Vector256.Create(x7[4]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+            w0 = Avx.LoadVector256(w7p + 8);
+            w1 = Avx.LoadVector256(w7p + 392);
+            v = Vector256.Create(x7[1]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+            v = Vector256.Create(x7[2]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+            v = Vector256.Create(x7[3]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+            v = Vector256.Create(x7[4]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+            v = Vector256.Create(x7[5]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+            w0 = Avx.LoadVector256(w7p + 16);
+            w1 = Avx.LoadVector256(w7p + 400);
+            v = Vector256.Create(x7[2]);
+            a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+            a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+            v = Vector256.Create(x7[3]);
+            a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+            a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+            v = Vector256.Create(x7[4]);
+            a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+            a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+            v = Vector256.Create(x7[5]);
+            a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+            a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+            v = Vector256.Create(x7[6]);
+            a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+            a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+        }
+        Avx.Store(y + 0, a0_0);
+        Avx.Store(y + 8, a0_1);
+        Avx.Store(y + 16, a0_2);
+        Avx.Store(y + 24, a0_3);
+        Avx.Store(y + 32, a0_4);
+        Avx.Store(y + 80, a1_0);
+        Avx.Store(y + 88, a1_1);
+        Avx.Store(y + 96, a1_2);
+        Avx.Store(y + 104, a1_3);
+        Avx.Store(y + 112, a1_4);
+    }
+
+    // Y[2t+k] = Aᵀ[k,ξ] · M[ξ]: rows 2t and 2t + 1 of every block.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back7Output(float* m, float* b, float* y)
+    {
+        for (int ob = 0; ob < 2; ob++)
+        {
+            Vector256<float> bias = Vector256<float>.Zero;
+            float* mo = m + ob * 80;
+            float* yo = y + ob * 800;
+            for (int p = 0; p < 80; p += 8)
+            {
+                Vector256<float> m0 = Avx.LoadVector256(mo + p), m1 = Avx.LoadVector256(mo + 176 + p), m2 = Avx.LoadVector256(mo + 352 + p), m3 = Avx.LoadVector256(mo + 528 + p);
+                Vector256<float> sum = m1 + m2, diff = m1 - m2;
+                Avx.Store(yo + p, bias + m0 + sum);
+                Avx.Store(yo + 80 + p, bias + diff - m3);
+            }
+        }
+    }
+
+    // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
+    // Scalar twin of the AVX2 kernel for CPUs without AVX2/FMA: same work items, computed directly from the packed weights.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back7Scalar(void* state, int begin, int end)
+    {
+        var f = (Frame*)state;
+        for (int item = begin; item < end; item++)
+        {
+            int n = item / 5;
+            for (int oy = item % 5 * 2; oy < item % 5 * 2 + 2; oy++)
+            {
+                float* x = f->G4 + (nint)n * 2304 + oy * 12;
+                for (int ob = 0; ob < 2; ob++)
+                {
+                    int ic0 = 0;
+                    float* w = f->L0WT + ob * 1152;
+                    float* y = f->G3 + (nint)n * 1600 + (nint)ob * 800 + oy * 80;
+                    for (int ox = 0; ox < 10; ox++)
+                    for (int lane = 0; lane < 8; lane++)
                     {
-                        float* xc = x + ((ic0 + r) >> 3) * 800 + ((ic0 + r) & 7) + ox * 8;
-                        for (int ky = 0; ky < 3; ky++)
-                            for (int kx = 0; kx < 3; kx++)
-                                if ((uint)(oy + ky - 1) < 10 && (uint)(ox + kx - 1) < 10)
-                                    acc += w[((r * 3 + ky) * 3 + kx) * 8 + lane] * xc[ky * 80 + kx * 8];
+                        float acc = 0f;
+                        for (int r = 0; r < 16; r++)
+                        {
+                            float* xc = x + (ic0 + r) * 144 + ox * 1;
+                            for (int ky = 0; ky < 3; ky++)
+                                for (int kx = 0; kx < 3; kx++)
+                                    acc += w[((r * 3 + ky) * 3 + kx) * 8 + lane] * xc[ky * 12 + kx * 1];
+                        }
+                        y[ox * 8 + lane] = acc;
                     }
-                    y[ox * 8 + lane] = acc;
                 }
             }
         }
@@ -3268,13 +3035,13 @@ public unsafe partial class Same : global::ConvGen.INetwork
     // Y[n,c,h+0,w+0] = X[n,c,h,w]   (16×10×10 NCHW8c → 16×10×10 NCHW: gradient into its tensor's layout)
     // A pure change of layout.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back6(void* state, int begin, int end)
+    private static void Back8(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
             int n = item / 2, unit = item % 2;
-            float* x = f->G2 + (nint)n * 1600;
+            float* x = f->G3 + (nint)n * 1600;
             float* y = f->InputGradient + (nint)n * 1600 + (nint)unit * 800;
             int channels = Math.Min(16 - unit * 8, 8);
             float* src = x + (nint)unit * 800;

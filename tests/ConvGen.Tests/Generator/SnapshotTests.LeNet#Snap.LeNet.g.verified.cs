@@ -88,7 +88,7 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         _L9WT = global::ConvGen.TransposedWeights.ForLinear(_layer9Weight, inputs: 120);
         _L7WT = global::ConvGen.TransposedWeights.ForLinear(_layer7Weight, inputs: 400);
         _L0WT = global::ConvGen.TransposedWeights.ForConv(_layer0Weight, inChannels: 1, groups: 1, kh: 5, kw: 5);
-        _L3WU = global::ConvGen.WinogradWeights.ForConv5x5Columns(_layer3Weight, inChannels: 6);
+        _L3WU = global::ConvGen.WinogradWeights.ForConvColumns(_layer3Weight, inChannels: 6);
         var random = new Random(seed);
         global::ConvGen.ParameterInit.Uniform(_layer0Weight, fanIn: 25, random);
         global::ConvGen.ParameterInit.Uniform(_layer0Bias, fanIn: 25, random);
@@ -1164,7 +1164,7 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         }
     }
 
-    // V[ξ] = Bᵀ[ξ,j] · X[2t+j]: the six input rows under a pair of output rows, one vector at a time.
+    // V[ξ] = Bᵀ[ξ,j] · X[2t+j]: the 6 input rows under a pair of output rows, one vector at a time.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Step3Input(float* x, float* v)
     {
