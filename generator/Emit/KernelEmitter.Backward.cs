@@ -420,9 +420,7 @@ internal sealed partial class KernelEmitter
         int inputGroups = Ceiling(inputs, ProductInputs), restO = outputs % GemmRows, restI = inputs % ProductInputs;
         string formula = $"∂W[o,i] += Σ_{{n,p}} ∂Z[n,o,p] · X[n,i,p]   (layer {s.Layer.Index}, NCHW planes)";
         w.Line($"// {formula}");
-        w.Line(Hot);
-        w.Line($"private static void {name}(void* state, int begin, int end) {{ if (s_useAvx2) {name}Avx(state, begin, end); else {name}Scalar(state, begin, end); }}");
-        w.Line();
+        EmitDispatcher(name);
         void OpenItems(string method, string why)
         {
             Open(method, formula, why);
@@ -865,9 +863,7 @@ internal sealed partial class KernelEmitter
         w.Line($"// {formula}");
         w.Line($"// Each work item owns {(tile.Chunks > 1 ? $"up to {tile.ChunkWidth} taps of one kernel row" : $"{tile.Rows} kernel row(s)")} of one channel, {outRows} ∂Z row(s) at a time; outside the plane it reads zeros.");
         w.Line($"private static readonly float[] {name}Zeros = GC.AllocateArray<float>({zeros}, pinned: true); // never written: rows outside the plane");
-        w.Line(Hot);
-        w.Line($"private static void {name}(void* state, int begin, int end) {{ if (s_useAvx2) {name}Avx(state, begin, end); else {name}Scalar(state, begin, end); }}");
-        w.Line();
+        EmitDispatcher(name);
 
         // The ∂Z vectors along a row: the last one overlaps the one before when 8 does not divide the width, and loads
         // only its new lanes so no pixel counts twice.
@@ -1093,9 +1089,7 @@ internal sealed partial class KernelEmitter
         string formula = $"∂X[n,i,y,x] = W[O,i,ΔY,ΔX] · ∂Z[n,O,{Back("y", top, "ΔY")},{Back("x", left, "ΔX")}]";
         w.Line($"// {formula}{(st == 1 ? "" : $", over the taps whose division by {st} is exact")}");
         w.Line($"// layer {l.Index}: ∂Z {z.C}×{z.H}×{z.W} NCHW8c → ∂X {inputs}×{x.H}×{x.W} {(x.Blocked ? "NCHW8c" : "NCHW")}; o runs in the lanes (the forward's packed weights as they are) and is summed across them once per pixel; tiles of {inputs} input channel(s) × up to {most} pixels; taps off ∂Z's edges{(st == 1 ? "" : " or between its samples")} are left out");
-        w.Line(Hot);
-        w.Line($"private static void {name}(void* state, int begin, int end) {{ if (s_useAvx2) {name}Avx(state, begin, end); else {name}Scalar(state, begin, end); }}");
-        w.Line();
+        EmitDispatcher(name);
 
         // ∂X row oy reads ∂Z row (oy + top − ky) / s with kernel row ky, where that divides evenly and lands on ∂Z: rows
         // ky0, ky0 + s, … below ky1 (with a stride, ky0 is moved up to the first that divides evenly).

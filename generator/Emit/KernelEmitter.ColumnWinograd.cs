@@ -53,9 +53,7 @@ internal sealed partial class KernelEmitter
 
         w.Line($"// {formula}");
         w.Line($"// {Describe(s)}; Winograd F(2, {l.KernelHeight}) down the columns, tile {t.Blocks}×8 channels × {t.Pixels} pixels over each transformed row");
-        w.Line(Hot);
-        w.Line($"private static void {name}(void* state, int begin, int end) {{ if (s_useAvx2) {name}Avx(state, begin, end); else {name}Scalar(state, begin, end); }}");
-        w.Line();
+        EmitDispatcher(name);
 
         Open($"{name}Avx", formula, $"Each work item is one pair of output rows of one sample: its {points} transformed input rows and {points} rows of products stay on the stack.");
         w.Line($"float* v = stackalloc float[{points * vStride}]; // V[ξ], {vStride} floats apart");

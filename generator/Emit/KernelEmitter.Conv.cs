@@ -173,12 +173,9 @@ internal sealed partial class KernelEmitter
         int weightBlock = t.Span * taps * 8;
         int pixelStride = OutputPixelStride(s), blockStride = OutputBlockStride(s, y);
 
-        // Dispatcher: the AVX2 kernel where the CPU has it, else the scalar twin.
         w.Line($"// {ConvFormula(l)}");
         w.Line($"// {Describe(s)}; tile {t.Blocks}×8 channels × {t.Pixels} pixels{(s.TransposesOutput ? ", stored transposed into NCHW" : "")}");
-        w.Line(Hot);
-        w.Line($"private static void {name}(void* state, int begin, int end) {{ if (s_useAvx2) {name}Avx(state, begin, end); else {name}Scalar(state, begin, end); }}");
-        w.Line();
+        EmitDispatcher(name);
 
         Open($"{name}Avx", ConvFormula(l), $"Row by row: each work item is one output row of one tile of {t.Blocks} channel block(s).");
         w.Open("for (int item = begin; item < end; item++)");
@@ -453,9 +450,7 @@ internal sealed partial class KernelEmitter
         string formula = $"Y[n,c,y,x] = {(l.Bias ? "B[c] + " : "")}W[c,ΔY,ΔX] · X[n,c,{l.Stride}·y+{l.Dilation}·ΔY-{l.PadTop},{l.Stride}·x+{l.Dilation}·ΔX-{l.PadLeft}]";
         w.Line($"// {formula}");
         w.Line($"// depthwise {Describe(s)}: 8 channels per vector, no broadcasts; input and weights both NCHW8c");
-        w.Line(Hot);
-        w.Line($"private static void {name}(void* state, int begin, int end) {{ if (s_useAvx2) {name}Avx(state, begin, end); else {name}Scalar(state, begin, end); }}");
-        w.Line();
+        EmitDispatcher(name);
 
         Open($"{name}Avx", formula, $"Each work item is one output row of one channel block, in tiles of {DepthwisePixels} pixels.");
         w.Open("for (int item = begin; item < end; item++)");
@@ -559,9 +554,7 @@ internal sealed partial class KernelEmitter
         string formula = $"Y[n,c,y,x] = {(l.Bias ? "B[c] + " : "")}W[c,ΔY,ΔX] · X[n,c,y+{d}·ΔY{Signed(-l.PadTop)},x+{d}·ΔX{Signed(-l.PadLeft)}]";
         w.Line($"// {formula}");
         w.Line($"// depthwise {Describe(s)}: NCHW in and out, 8 pixels of a row per vector, one broadcast weight per tap");
-        w.Line(Hot);
-        w.Line($"private static void {name}(void* state, int begin, int end) {{ if (s_useAvx2) {name}Avx(state, begin, end); else {name}Scalar(state, begin, end); }}");
-        w.Line();
+        EmitDispatcher(name);
 
         // Vectors of the output row (a width that 8 does not divide ends with a vector that overlaps the one before and
         // rewrites the same values), split evenly into tiles of at most 12 accumulators over the rows of the item.
@@ -691,9 +684,7 @@ internal sealed partial class KernelEmitter
         int pixel = blocked ? 8 : 1; // floats from one output pixel to the next
         w.Line($"// {ConvFormula(l)}");
         w.Line($"// {Describe(s)}: NCHW in, {(blocked ? "NCHW8c" : "NCHW")} out, {outputs} output channel(s) × up to {most} vectors of 8 pixels per tile, one broadcast weight per output channel and tap");
-        w.Line(Hot);
-        w.Line($"private static void {name}(void* state, int begin, int end) {{ if (s_useAvx2) {name}Avx(state, begin, end); else {name}Scalar(state, begin, end); }}");
-        w.Line();
+        EmitDispatcher(name);
 
         string rows = PlanarKernelRows(s);
         string viewOffset = MinusViewOffset(x);
@@ -1065,9 +1056,7 @@ internal sealed partial class KernelEmitter
         bool chunked = passes > 1, activation = s.Activation is not null;
         w.Line($"// Y[n,o,p] = {(bias ? "B[o] + " : "")}W[o,I] · X[n,I,p]   (p = y·{y.W} + x)");
         w.Line($"// {Describe(s)}: NCHW in and out, a matrix product per sample; tile {GemmRows} output channels × {GemmVectors} vectors of 8 pixels");
-        w.Line(Hot);
-        w.Line($"private static void {name}(void* state, int begin, int end) {{ if (s_useAvx2) {name}Avx(state, begin, end); else {name}Scalar(state, begin, end); }}");
-        w.Line();
+        EmitDispatcher(name);
 
         var shapes = new List<(int Rows, List<int> Offsets)>();
         int Shape(int rows, List<int> vectors)

@@ -31,9 +31,7 @@ internal sealed partial class KernelEmitter
         string inputNote = s.From.Blocked ? $"X read in place from NCHW8c ({s.From.C}×{s.From.H}×{s.From.W}); the weights were packed to match" : "X as features";
         w.Line($"// {formula}");
         w.Line($"// {inputNote}; tile {LinearBlocks}×8 outputs × {LinearRows} samples");
-        w.Line(Hot);
-        w.Line($"private static void {name}(void* state, int begin, int end) {{ if (s_useAvx2) {name}Avx(state, begin, end); else {name}Scalar(state, begin, end); }}");
-        w.Line();
+        EmitDispatcher(name);
 
         Open($"{name}Avx", formula, "Each work item is one tile of output blocks for up to 4 samples.");
         w.Open("for (int item = begin; item < end; item++)");

@@ -126,9 +126,7 @@ internal sealed partial class KernelEmitter
 
         w.Line($"// {formula}");
         w.Line($"// {Describe(s)}; Winograd F(2×2, 3×3): per 2×2 output tile Y = Aᵀ·(Σ_I U ⊙ V)·A + B, U = G·W·Gᵀ, V = Bᵀ·X·B of its 4×4 input patch");
-        w.Line(Hot);
-        w.Line($"private static void {name}(void* state, int begin, int end) {{ if (s_useAvx2) {name}Avx(state, begin, end); else {name}Scalar(state, begin, end); }}");
-        w.Line();
+        EmitDispatcher(name);
 
         // By groups: one call (or two) per register tile of a run: a run of one tile with constant offsets, else a loop
         // over tx. at(pointer, floats per tile) is the pointer at the tile. (By rows, WinogradRowSegments.)

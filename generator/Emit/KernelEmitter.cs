@@ -142,6 +142,14 @@ internal sealed partial class KernelEmitter(CodeWriter w, ExecutionPlan plan)
 
     private static string Sample(Tensor t, string n = "n") => $"{Buffer(t)} + (nint){(n.IndexOf(' ') < 0 ? n : $"({n})")} * {t.Stride}";
 
+    /// <summary>The kernel's entry point: its AVX2 body where the CPU has AVX2 and FMA, else its scalar twin.</summary>
+    private void EmitDispatcher(string name)
+    {
+        w.Line(Hot);
+        w.Line($"private static void {name}(void* state, int begin, int end) {{ if (s_useAvx2) {name}Avx(state, begin, end); else {name}Scalar(state, begin, end); }}");
+        w.Line();
+    }
+
     private void Open(string name, string formula, string why)
     {
         w.Line($"// {formula}");
