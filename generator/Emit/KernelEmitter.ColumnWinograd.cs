@@ -1,3 +1,5 @@
+using System;
+using System.Collections.Generic;
 using System.Linq;
 using ConvGen.Generator.Model;
 using static ConvGen.Generator.Emit.CodeWriter;
@@ -62,17 +64,24 @@ internal sealed partial class KernelEmitter
         w.Line($"int t = item % {y.H / 2}, n = item / {y.H / 2};");
         w.Line($"{name}Input({Sample(x)} + t * {2 * x.RowStride}, v);");
         w.Line($"float* u = f->{ConvStep.WinogradPointer(s.WeightPointer)};");
-        var variants = new System.Collections.Generic.List<(int Blocks, int Pixels)>();
+        var variants = new List<(int Blocks, int Pixels)>();
         w.Open($"for (int xi = 0; xi < {points}; xi++, u += {uStride})");
+        w.Line($"float* vx = v + xi * {vStride}, mx = m + xi * {mStride};");
         for (int tile = 0; tile < t.TileCount; tile++)
         {
             int blocks = tile == t.TileCount - 1 ? t.LastBlocks : t.Blocks;
-            foreach (var (first, pixels) in RowTiles(y.W, t.Pixels))
+            string ws = Plus("u", tile * t.Blocks * weightBlock);
+            int mTile = tile * t.Blocks * row.To.PlaneStride;
+            // The row's tiles, a run of one width as a loop (RowTiles puts the wider ones first).
+            foreach (var run in RowTiles(y.W, t.Pixels).GroupBy(p => p.Pixels))
             {
-                string xs = Plus($"v + xi * {vStride}", first * row.From.ColumnStride), ws = Plus("u", tile * t.Blocks * weightBlock);
-                string ms = Plus($"m + xi * {mStride}", tile * t.Blocks * row.To.PlaneStride + first * 8);
-                w.Line($"{name}Tile{blocks}x{pixels}({xs}, {ws}, null, {ms}, 0);");
+                int first = run.First().Start, pixels = run.Key, count = run.Count();
+                string tileMethod = $"{name}Tile{blocks}x{pixels}";
                 variants.Add((blocks, pixels));
+                if (count == 1)
+                    w.Line($"{tileMethod}({Plus("vx", first * row.From.ColumnStride)}, {ws}, null, {Plus("mx", mTile + first * 8)}, 0);");
+                else
+                    w.Line($"for (int ox = {first}; ox < {first + count * pixels}; ox += {pixels}) {tileMethod}(vx + {Times("ox", row.From.ColumnStride)}, {ws}, null, {Plus("mx", mTile)} + ox * 8, 0);");
             }
         }
         w.Close();
@@ -109,7 +118,7 @@ internal sealed partial class KernelEmitter
         }
         else
         {
-            var starts = Enumerable.Range(0, (x.StoredW + 7) / 8).Select(k => System.Math.Min(8 * k, x.StoredW - 8)).ToList();
+            var starts = Enumerable.Range(0, (x.StoredW + 7) / 8).Select(k => Math.Min(8 * k, x.StoredW - 8)).ToList();
             w.Open($"for (int c = 0; c < {l.Input.C}; c++)");
             w.Line($"float* xc = x + c * {x.PlaneStride};");
             w.Line($"float* vc = v + c * {x.StoredW};");

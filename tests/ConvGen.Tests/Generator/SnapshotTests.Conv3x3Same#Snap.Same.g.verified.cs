@@ -321,8 +321,8 @@ public unsafe partial class Same : global::ConvGen.INetwork
             float* u = f->L0WU;
             for (int xi = 0; xi < 4; xi++, u += 768)
             {
-                Step1Tile2x5(v + xi * 208, u, null, m + xi * 176, 0);
-                Step1Tile2x5(v + xi * 208 + 5, u, null, m + xi * 176 + 40, 0);
+                float* vx = v + xi * 208, mx = m + xi * 176;
+                for (int ox = 0; ox < 10; ox += 5) Step1Tile2x5(vx + ox, u, null, mx + ox * 8, 0);
             }
             Step1Output(m, f->L0B, f->T2 + (nint)n * 1600 + t * 160);
         }
@@ -910,7 +910,8 @@ public unsafe partial class Same : global::ConvGen.INetwork
             float* u = f->L2WU;
             for (int xi = 0; xi < 4; xi++, u += 384)
             {
-                Step3Tile1x10(v + xi * 208, u, null, m + xi * 80, 0);
+                float* vx = v + xi * 208, mx = m + xi * 80;
+                Step3Tile1x10(vx, u, null, mx, 0);
             }
             Step3Output(m, f->L2B, f->T4 + (nint)n * 800 + t * 160);
         }
@@ -1778,8 +1779,8 @@ public unsafe partial class Same : global::ConvGen.INetwork
             float* u = f->L2WTU;
             for (int xi = 0; xi < 4; xi++, u += 384)
             {
-                Back3Tile2x5(v + xi * 112, u, null, m + xi * 176, 0);
-                Back3Tile2x5(v + xi * 112 + 5, u, null, m + xi * 176 + 40, 0);
+                float* vx = v + xi * 112, mx = m + xi * 176;
+                for (int ox = 0; ox < 10; ox += 5) Back3Tile2x5(vx + ox, u, null, mx + ox * 8, 0);
             }
             Back3Output(m, null, f->G1 + (nint)n * 1600 + t * 160);
         }
@@ -2502,8 +2503,8 @@ public unsafe partial class Same : global::ConvGen.INetwork
             float* u = f->L0WTU;
             for (int xi = 0; xi < 4; xi++, u += 768)
             {
-                Back7Tile2x5(v + xi * 208, u, null, m + xi * 176, 0);
-                Back7Tile2x5(v + xi * 208 + 5, u, null, m + xi * 176 + 40, 0);
+                float* vx = v + xi * 208, mx = m + xi * 176;
+                for (int ox = 0; ox < 10; ox += 5) Back7Tile2x5(vx + ox, u, null, mx + ox * 8, 0);
             }
             Back7Output(m, null, f->G3 + (nint)n * 1600 + t * 160);
         }

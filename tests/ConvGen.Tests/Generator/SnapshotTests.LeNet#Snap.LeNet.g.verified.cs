@@ -1157,8 +1157,8 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             float* u = f->L3WU;
             for (int xi = 0; xi < 6; xi++, u += 480)
             {
-                Step3Tile2x5(v + xi * 112, u, null, m + xi * 176, 0);
-                Step3Tile2x5(v + xi * 112 + 40, u, null, m + xi * 176 + 40, 0);
+                float* vx = v + xi * 112, mx = m + xi * 176;
+                for (int ox = 0; ox < 10; ox += 5) Step3Tile2x5(vx + ox * 8, u, null, mx + ox * 8, 0);
             }
             Step3Output(m, f->L3B, f->T4 + (nint)n * 1600 + t * 160);
         }
