@@ -132,23 +132,24 @@ internal sealed partial class KernelEmitter
         w.Line($"Vector256<float> {string.Join(", ", Range(points, j => $"d{j} = Avx.LoadVector256({Plus("x", j * x.RowStride)})"))};");
         if (points == 4)
         {
+            // F(2, 3): additions only.
             w.Line("Avx.Store(v, d0 - d2);");
             w.Line($"Avx.Store(v + {vStride}, d1 + d2);");
             w.Line($"Avx.Store(v + {2 * vStride}, d2 - d1);");
             w.Line($"Avx.Store(v + {3 * vStride}, d1 - d3);");
-            w.Close();
-            w.Line();
-            return;
         }
-        w.Line("Vector256<float> four = Vector256.Create(4f), five = Vector256.Create(5f), two = Vector256.Create(2f);");
-        w.Line("Vector256<float> a = Fma.MultiplySubtract(four, d1, d3), b = Fma.MultiplySubtract(four, d2, d4); // 4d₁ − d₃, 4d₂ − d₄");
-        w.Line("Vector256<float> c = d3 - d1, e = d4 - d2;");
-        w.Line($"Avx.Store(v, Fma.MultiplyAddNegated(five, d2, Fma.MultiplyAdd(four, d0, d4))); // 4d₀ − 5d₂ + d₄");
-        w.Line($"Avx.Store(v + {vStride}, a + b);");
-        w.Line($"Avx.Store(v + {2 * vStride}, b - a);");
-        w.Line($"Avx.Store(v + {3 * vStride}, Fma.MultiplyAdd(two, c, e)); // −2d₁ − d₂ + 2d₃ + d₄");
-        w.Line($"Avx.Store(v + {4 * vStride}, Fma.MultiplyAddNegated(two, c, e));");
-        w.Line($"Avx.Store(v + {5 * vStride}, Fma.MultiplyAddNegated(five, d3, Fma.MultiplyAdd(four, d1, d5))); // 4d₁ − 5d₃ + d₅");
+        else
+        {
+            w.Line("Vector256<float> four = Vector256.Create(4f), five = Vector256.Create(5f), two = Vector256.Create(2f);");
+            w.Line("Vector256<float> a = Fma.MultiplySubtract(four, d1, d3), b = Fma.MultiplySubtract(four, d2, d4); // 4d₁ − d₃, 4d₂ − d₄");
+            w.Line("Vector256<float> c = d3 - d1, e = d4 - d2;");
+            w.Line($"Avx.Store(v, Fma.MultiplyAddNegated(five, d2, Fma.MultiplyAdd(four, d0, d4))); // 4d₀ − 5d₂ + d₄");
+            w.Line($"Avx.Store(v + {vStride}, a + b);");
+            w.Line($"Avx.Store(v + {2 * vStride}, b - a);");
+            w.Line($"Avx.Store(v + {3 * vStride}, Fma.MultiplyAdd(two, c, e)); // −2d₁ − d₂ + 2d₃ + d₄");
+            w.Line($"Avx.Store(v + {4 * vStride}, Fma.MultiplyAddNegated(two, c, e));");
+            w.Line($"Avx.Store(v + {5 * vStride}, Fma.MultiplyAddNegated(five, d3, Fma.MultiplyAdd(four, d1, d5))); // 4d₁ − 5d₃ + d₅");
+        }
         w.Close();
         w.Line();
     }
