@@ -27,12 +27,12 @@ public sealed unsafe class WinogradWeights
     /// <summary>Output channels per group: four NCHW8c blocks, the width of the kernel's register tile.</summary>
     public const int GroupChannels = 32;
 
-    private readonly Parameter _weight; // the layer's packed weights: [O/8][I][9][8], or [O/8][I][25][8]
+    private readonly Parameter _weight; // the layer's packed weights: [O/8][I][k·k][8]
     private readonly float[] _transformed;
     private readonly int[] _seen; // the weights as last transformed, bit for bit
     private readonly int _inChannels, _outChannels, _groups; // the kernel's (backward-data: the layer's transposed)
     // The source in runs that Refresh compares and transforms independently (one thread each): groups of 32 output
-    // channels of the 3x3 kernel; for 3x3 backward-data and both 5x5 kinds, blocks of 8 of the layer's outputs (the
+    // channels of the 3x3 kernel; for 3x3 backward-data and both column kinds, blocks of 8 of the layer's outputs (the
     // packing's unit).
     private readonly int _runs;
     private readonly Kind _kind;

@@ -177,16 +177,17 @@ internal sealed record ConvStep(LayerModel Layer, Tensor From, Tensor To, LayerK
     public const int WinogradRowBytes = 128 << 10;
 
     /// <summary>
-    /// Whether the forward pass of <paramref name="l"/> runs Winograd's F(2, k) down the columns: each pair of output
-    /// rows comes from k + 1 input rows transformed into k + 1 rows V[ξ] = Bᵀ·X, each convolved with a 1×k kernel
-    /// U[ξ] = G·W and combined as Aᵀ·M: for 5x5, 30 one-row convolutions where the direct kernel runs 50 (1.67× fewer
-    /// multiply-adds); for 3x3, 12 where it runs 18 (1.5×; 3x3 layers that F(2×2, 3×3) takes, <see cref="WinogradFits"/>,
-    /// stay with it). Dense 3x3 or 5x5, stride 1, undilated, at least <see cref="ColumnMinRowTaps"/> taps per one-row
-    /// convolution, an even number of output rows, input rows (padding included) of
-    /// at least one vector (the planar transform loads 8 columns at a time), at least 8 outputs (fewer, on NCHW input,
-    /// run along the rows, see <see cref="RowsToBlocked"/>), and the six transformed rows and six rows of products,
-    /// with their padding (KernelEmitter.XiStride), within <see cref="ColumnWinogradBytes"/> each, as they live on the
-    /// stack. A padded layer reads a zero-padded copy: the transform reads every row of the grid.
+    /// Whether the convolution <paramref name="l"/> (a layer's forward pass, or the one its backward-data runs) is
+    /// Winograd's F(2, k) down the columns: each pair of output rows comes from k + 1 input rows transformed into k + 1
+    /// rows V[ξ] = Bᵀ·X, each convolved with a 1×k kernel U[ξ] = G·W and combined as Aᵀ·M: for 5x5, 30 one-row
+    /// convolutions where the direct kernel runs 50 (1.67× fewer multiply-adds); for 3x3, 12 where it runs 18 (1.5×;
+    /// 3x3 layers that F(2×2, 3×3) takes, <see cref="WinogradFits"/>, stay with it). Dense 3x3 or 5x5, stride 1,
+    /// undilated, at least <see cref="ColumnMinRowTaps"/> taps per one-row convolution, an even number of output rows,
+    /// input rows (padding included) of at least one vector (the planar transform loads 8 columns at a time), at least
+    /// 8 outputs (fewer, on NCHW input, run along the rows, see <see cref="RowsToBlocked"/>), and the k + 1 transformed
+    /// rows and k + 1 rows of products, with their padding (KernelEmitter.XiStride), within
+    /// <see cref="ColumnWinogradBytes"/> each, as they live on the stack. A padded layer reads a zero-padded copy: the
+    /// transform reads every row of the grid.
     /// </summary>
     public static bool ColumnWinogradFits(LayerModel l) => l.Kind == LayerKind.Conv && l.Groups == 1 && l.KernelHeight == l.KernelWidth
         && l.KernelHeight is 3 or 5 && !WinogradFits(l) && l.KernelWidth * l.Input.C >= ColumnMinRowTaps
