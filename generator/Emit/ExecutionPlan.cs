@@ -182,7 +182,7 @@ internal sealed record ConvStep(LayerModel Layer, Tensor From, Tensor To, LayerK
     /// rows V[ξ] = Bᵀ·X, each convolved with a 1×k kernel U[ξ] = G·W and combined as Aᵀ·M: for 5x5, 30 one-row
     /// convolutions where the direct kernel runs 50 (1.67× fewer multiply-adds); for 3x3, 12 where it runs 18 (1.5×;
     /// 3x3 layers that F(2×2, 3×3) takes, <see cref="WinogradFits"/>, stay with it). Dense 3x3 or 5x5, stride 1,
-    /// undilated, at least <see cref="ColumnMinRowTaps"/> taps per one-row convolution, an even number of output rows,
+    /// undilated, at least <see cref="ColumnMinInputs"/> inputs, an even number of output rows,
     /// input rows (padding included) of at least one vector (the planar transform loads 8 columns at a time), at least
     /// 8 outputs (fewer, on NCHW input, run along the rows, see <see cref="RowsToBlocked"/>), and the k + 1 transformed
     /// rows and k + 1 rows of products, with their padding (KernelEmitter.XiStride), within
@@ -190,7 +190,7 @@ internal sealed record ConvStep(LayerModel Layer, Tensor From, Tensor To, LayerK
     /// transform reads every row of the grid.
     /// </summary>
     public static bool ColumnWinogradFits(LayerModel l) => l.Kind == LayerKind.Conv && l.Groups == 1 && l.KernelHeight == l.KernelWidth
-        && l.KernelHeight is 3 or 5 && !WinogradFits(l) && l.KernelWidth * l.Input.C >= ColumnMinRowTaps
+        && l.KernelHeight is 3 or 5 && !WinogradFits(l) && l.Input.C >= ColumnMinInputs(l.KernelHeight)
         && l.Stride == 1 && l.Dilation == 1 && l.Output.H % 2 == 0 && l.Output.H > 0 && l.Output.W > 0 && l.Output.C >= 8
         && GridWidth(l) >= 8 && (l.KernelHeight + 1L) * (Tensor.Blocks(l.Input.C) * 8 * GridWidth(l) + 16) * 4 <= ColumnWinogradBytes
         && (l.KernelHeight + 1L) * (Tensor.Blocks(l.Output.C) * 8 * l.Output.W + 16) * 4 <= ColumnWinogradBytes;
@@ -198,12 +198,17 @@ internal sealed record ConvStep(LayerModel Layer, Tensor From, Tensor To, LayerK
     private static long GridWidth(LayerModel l) => (long)l.Input.W + l.PadLeft + l.PadRight;
 
     /// <summary>
-    /// The fewest taps (k · input channels) each one-row convolution of the column Winograd kernel must have: shorter
-    /// ones pay too little for their tile's stores and the transforms. Batch 8, alternating runs: 3→64 3x3 at 32×32
-    /// (9 taps) 0.327 / 0.331 / 0.341 → 0.293 / 0.324 / 0.314 ms at 1 thread but 0.164 / 0.159 → 0.179 / 0.175 at 2;
-    /// 3→32 5x5 (15 taps) 0.38 → 0.28 ms at 1 thread and 0.19 → 0.16 at 2; 8→24 3x3 (24 taps) 0.83 → 0.64 and 0.41 → 0.32.
+    /// The fewest input channels for which the column Winograd kernel runs a k×k layer: with fewer, its one-row
+    /// convolutions (k · inputs taps each) pay too little for their stores, the transforms and the padded copy.
+    /// Alternating runs, direct → column, medians at 1 and 2 threads: 3x3 at 32×32, batch 8: 3→64 0.33 → 0.31 and
+    /// 0.16 → 0.18 ms; 4→64 0.41 → 0.35 and 0.205 → 0.211; 16→16 twice 0.746 → 0.607 and 0.38 → 0.32. With 8 inputs the
+    /// two measured layers went opposite ways at 2 threads: 8→24 at 56×56, batch 8, 0.83 → 0.64 and 0.41 → 0.32, but
+    /// TinyNet (8→16 at 14×14 after a pool, batch 64) 0.467 → 0.418 and 0.26 / 0.24 / 0.23 → 0.32 / 0.25 / 0.30, for
+    /// reasons not found (perf: the caller waited on the worker for 14% of its samples against 5%), so 3x3 layers need
+    /// 16. 5x5 with pad 2 at 28×28, batch 64: 1→16 0.51 → 0.50 and 0.26 → 0.25 (no difference); 2→16 0.86 → 0.79 and
+    /// 0.45 → 0.39; 3→32 at 32×32, batch 8: 0.38 → 0.28 and 0.19 → 0.16.
     /// </summary>
-    public const int ColumnMinRowTaps = 15;
+    public static int ColumnMinInputs(int kernelSize) => kernelSize == 3 ? 16 : 2;
 
     /// <summary>The most bytes of the column Winograd kernel's transformed rows, and of its products, on the stack.</summary>
     public const int ColumnWinogradBytes = 64 << 10;

@@ -85,8 +85,8 @@ public sealed class ColumnWinogradTests
     }
 
     /// <summary>
-    /// Odd output rows, stride, dilation, fewer than 8 outputs, a 7x7 window, too few input channels for the window's
-    /// width: the direct kernels keep these layers; a 3x3 layer that F(2×2, 3×3) takes keeps that.
+    /// Odd output rows, stride, dilation, fewer than 8 outputs, a 7x7 window, too few inputs: the direct kernels keep
+    /// these layers; a 3x3 layer that F(2×2, 3×3) takes keeps that.
     /// </summary>
     [Theory]
     [InlineData(5, 6, 15, 14, 1, 1, 16)] // 11 output rows
@@ -95,8 +95,8 @@ public sealed class ColumnWinogradTests
     [InlineData(5, 1, 14, 14, 1, 1, 6)] // 6 outputs: along the rows
     [InlineData(7, 6, 16, 16, 1, 1, 16)] // 7x7
     [InlineData(3, 32, 10, 10, 1, 1, 32)] // F(2×2, 3×3)
-    [InlineData(3, 4, 10, 10, 1, 1, 16)] // 3·4 = 12 taps per one-row convolution
-    [InlineData(5, 2, 14, 14, 1, 1, 16)] // 5·2 = 10
+    [InlineData(3, 4, 10, 10, 1, 1, 16)] // 4 inputs to a 3x3 (ColumnMinInputs)
+    [InlineData(5, 1, 14, 14, 1, 1, 16)] // 1 input to a 5x5
     public void LayersItDoesNotFitKeepTheirKernels(int k, int inputs, int h, int w, int stride, int dilation, int outputs)
     {
         var spec = new NetworkSpec("Direct", inputs, h, w, [new ConvSpec(k, k, inputs, outputs, Stride: stride, Dilation: dilation)]);

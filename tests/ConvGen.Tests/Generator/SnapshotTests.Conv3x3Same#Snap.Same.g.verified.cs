@@ -63,11 +63,10 @@ public unsafe partial class Same : global::ConvGen.INetwork
         _layer2Weight = new global::ConvGen.Parameter("2.weight", new int[] { 8, 16, 3, 3 }, global::ConvGen.ParameterLayout.ConvBlocked(8, 16, 1, 3, 3));
         _layer2Bias = new global::ConvGen.Parameter("2.bias", new int[] { 8 }, global::ConvGen.ParameterLayout.Vector(8));
         _parameters = new global::ConvGen.Parameter[] { _layer0Weight, _layer0Bias, _layer2Weight, _layer2Bias };
-        _L2WT = s_useAvx2 ? null : global::ConvGen.TransposedWeights.ForConv(_layer2Weight, inChannels: 16, groups: 1, kh: 3, kw: 3);
+        _L2WT = global::ConvGen.TransposedWeights.ForConv(_layer2Weight, inChannels: 16, groups: 1, kh: 3, kw: 3);
         _L0WT = s_useAvx2 ? null : global::ConvGen.TransposedWeights.ForConv(_layer0Weight, inChannels: 16, groups: 1, kh: 3, kw: 3);
         _L0WU = global::ConvGen.WinogradWeights.ForConvColumns(_layer0Weight, inChannels: 16);
         _L2WU = global::ConvGen.WinogradWeights.ForConvColumns(_layer2Weight, inChannels: 16);
-        _L2WTU = global::ConvGen.WinogradWeights.ForConvColumnsDataGrad(_layer2Weight, inChannels: 16);
         _L0WTU = global::ConvGen.WinogradWeights.ForConvColumnsDataGrad(_layer0Weight, inChannels: 16);
         var random = new Random(seed);
         global::ConvGen.ParameterInit.Uniform(_layer0Weight, fanIn: 144, random);
@@ -84,7 +83,7 @@ public unsafe partial class Same : global::ConvGen.INetwork
         public int Y0, Y1; // and its rows of ∂Z, where one sample is more than a pass or a chunk starts or ends inside one
         public float* Partials; // the chunked weight gradients' partial sums
         public float* T0, Output, T1, T2, T3, T4;
-        public float* OutputGradient, InputGradient, G0, G1, G2, G3, G4;
+        public float* OutputGradient, InputGradient, G0, G1, G2, G3;
         public float* L0W, L0dW;
         public float* L0B, L0dB;
         public float* L2W, L2dW;
@@ -93,7 +92,6 @@ public unsafe partial class Same : global::ConvGen.INetwork
         public float* L0WT;
         public float* L0WU; // Winograd-transformed weights
         public float* L2WU; // Winograd-transformed weights
-        public float* L2WTU; // Winograd-transformed weights
         public float* L0WTU; // Winograd-transformed weights
     }
 
@@ -103,7 +101,7 @@ public unsafe partial class Same : global::ConvGen.INetwork
     /// <summary>Floats per sample of a recorded forward: every tensor keeps its own region for Backward.</summary>
     public const long RecordedFloatsPerSample = 8608;
     /// <summary>Floats per sample Backward needs for gradients.</summary>
-    public const long GradientFloatsPerSample = 7456;
+    public const long GradientFloatsPerSample = 6304;
     private readonly object _recordLock = new();
     private float[]? _recorded, _gradients;
     private int _recordedBatch;
@@ -207,11 +205,10 @@ public unsafe partial class Same : global::ConvGen.INetwork
         global::ConvGen.Parallelism.For(batch * 1, &Step4, frame, itemNanoseconds: 200); // output
     }
 
-    private readonly global::ConvGen.TransposedWeights? _L2WT;
+    private readonly global::ConvGen.TransposedWeights _L2WT;
     private readonly global::ConvGen.TransposedWeights? _L0WT;
     private readonly global::ConvGen.WinogradWeights _L0WU;
     private readonly global::ConvGen.WinogradWeights _L2WU;
-    private readonly global::ConvGen.WinogradWeights _L2WTU;
     private readonly global::ConvGen.WinogradWeights _L0WTU;
     private readonly float[] _partialSums = GC.AllocateArray<float>(27840, pinned: true); // 8 chunks' partial sums per chunked weight gradient
 
@@ -233,9 +230,8 @@ public unsafe partial class Same : global::ConvGen.INetwork
                 throw new InvalidOperationException(_recordedBatch == 0
                     ? $"Backward(batch: {batch}) needs a recorded Forward of the same batch on this instance first, and there is none (is RecordForBackward false?)."
                     : $"Backward(batch: {batch}) must follow a Forward of the same batch, but the last recorded Forward on this instance ran batch {_recordedBatch}.");
-            if (!s_useAvx2) _L2WT!.Refresh(); // for the scalar twin of a Winograd kernel, which reads them untransformed
+            _L2WT.Refresh();
             if (wantInput && !s_useAvx2) _L0WT!.Refresh(); // for the scalar twin of a Winograd kernel, which reads them untransformed
-            if (s_useAvx2) _L2WTU.Refresh(); // layer 2's weights as they are now, transposed, flipped and transformed for its Winograd backward-data kernel
             if (wantInput && s_useAvx2) _L0WTU.Refresh(); // layer 0's weights as they are now, transposed, flipped and transformed for its Winograd backward-data kernel
             float[] gradients = global::ConvGen.Workspace.Ensure(ref _gradients, checked((long)batch * GradientFloatsPerSample));
             fixed (float* og = outputGradient, ig = inputGradient, tape = _recorded, gs = gradients)
@@ -247,24 +243,21 @@ public unsafe partial class Same : global::ConvGen.INetwork
                 frame.G0 = gs + (nint)batch * 0;
                 frame.G1 = gs + (nint)batch * 800;
                 frame.G2 = gs + (nint)batch * 2400;
-                frame.G3 = gs + (nint)batch * 3552;
-                frame.G4 = gs + (nint)batch * 5152;
-                frame.L2WT = _L2WT is null ? null : _L2WT.Pointer;
+                frame.G3 = gs + (nint)batch * 4000;
+                frame.L2WT = _L2WT.Pointer;
                 frame.L0WT = _L0WT is null ? null : _L0WT.Pointer;
-                frame.L2WTU = _L2WTU.Pointer;
                 frame.L0WTU = _L0WTU.Pointer;
                 frame.Partials = (float*)Unsafe.AsPointer(ref global::System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(_partialSums)); // pinned at allocation
                 global::ConvGen.Parallelism.For(batch * 1, &Back0, &frame, itemNanoseconds: 200); // ∂loss/∂output into the internal layout
                 global::ConvGen.Parallelism.For(8, &Back1, &frame, itemNanoseconds: 360 * batch); // ∂ layer 2 weight and bias, in 8 chunks of ∂Z rows
                 Back1Add(&frame);
-                global::ConvGen.Parallelism.For(batch * 1, &Back2, &frame, itemNanoseconds: 288); // layer 2: ∂Z onto the backward-data grid
-                global::ConvGen.Parallelism.For(batch * 5, &Back3, &frame, itemNanoseconds: 384); // ∂ layer 2 input: forward kernel over transposed weights
-                global::ConvGen.Parallelism.For((int)(((long)batch * 1600 + 4095) / 4096), &Back4, &frame, itemNanoseconds: 1024); // ∂ through layer 1 (Relu)
-                global::ConvGen.Parallelism.For(8, &Back5, &frame, itemNanoseconds: 720 * batch); // ∂ layer 0 weight and bias, in 8 chunks of ∂Z rows
-                Back5Add(&frame);
-                if (wantInput) global::ConvGen.Parallelism.For(batch * 2, &Back6, &frame, itemNanoseconds: 288); // layer 0: ∂Z onto the backward-data grid
-                if (wantInput) global::ConvGen.Parallelism.For(batch * 5, &Back7, &frame, itemNanoseconds: 768); // ∂ layer 0 input: forward kernel over transposed weights
-                if (wantInput) global::ConvGen.Parallelism.For(batch * 2, &Back8, &frame, itemNanoseconds: 200); // gradient into its tensor's layout
+                global::ConvGen.Parallelism.For(batch * 10, &Back2, &frame, itemNanoseconds: 288); // ∂ layer 2 input: forward kernel over transposed weights
+                global::ConvGen.Parallelism.For((int)(((long)batch * 1600 + 4095) / 4096), &Back3, &frame, itemNanoseconds: 1024); // ∂ through layer 1 (Relu)
+                global::ConvGen.Parallelism.For(8, &Back4, &frame, itemNanoseconds: 720 * batch); // ∂ layer 0 weight and bias, in 8 chunks of ∂Z rows
+                Back4Add(&frame);
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 2, &Back5, &frame, itemNanoseconds: 288); // layer 0: ∂Z onto the backward-data grid
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 5, &Back6, &frame, itemNanoseconds: 768); // ∂ layer 0 input: forward kernel over transposed weights
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 2, &Back7, &frame, itemNanoseconds: 200); // gradient into its tensor's layout
             }
         }
     }
@@ -308,6 +301,7 @@ public unsafe partial class Same : global::ConvGen.INetwork
 
     // Y[n,o,2t+k,x] = B[o] + Aᵀ[k,ξ] · U[ξ,o,I,ΔX] · V[n,ξ,t,I,x+ΔX],  V[n,ξ,t,i,x] = Bᵀ[ξ,j] · X[n,i,2t+j,x],  U[ξ,o,i,ΔX] = G[ξ,ΔY] · W[o,i,ΔY,ΔX]
     // Each work item is one pair of output rows of one sample: its 4 transformed input rows and 4 rows of products stay on the stack.
+    [SkipLocalsInit] // every float of V and M is written before it is read
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Step1Avx(void* state, int begin, int end)
     {
@@ -897,6 +891,7 @@ public unsafe partial class Same : global::ConvGen.INetwork
 
     // Y[n,o,2t+k,x] = B[o] + Aᵀ[k,ξ] · U[ξ,o,I,ΔX] · V[n,ξ,t,I,x+ΔX],  V[n,ξ,t,i,x] = Bᵀ[ξ,j] · X[n,i,2t+j,x],  U[ξ,o,i,ΔX] = G[ξ,ΔY] · W[o,i,ΔY,ΔX]
     // Each work item is one pair of output rows of one sample: its 4 transformed input rows and 4 rows of products stay on the stack.
+    [SkipLocalsInit] // every float of V and M is written before it is read
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Step3Avx(void* state, int begin, int end)
     {
@@ -1720,587 +1715,725 @@ public unsafe partial class Same : global::ConvGen.INetwork
         }
     }
 
-    // Y[n,c,h+1,w+1] = X[n,c,h,w]   (8×10×10 NCHW8c → 8×12×12 NCHW: layer 2: ∂Z onto the backward-data grid)
-    // The border is zeroed, so the next kernel reads every tap in bounds.
+    // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
+    // layer 2: 8×12×12 → 16×10×10, 3x3; tile 2×8 channels × 6 pixels
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back2(void* state, int begin, int end)
+    private static void Back2(void* state, int begin, int end) { if (s_useAvx2) Back2Avx(state, begin, end); else Back2Scalar(state, begin, end); }
+
+    // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
+    // Row by row: each work item is one output row of one tile of 2 channel block(s).
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back2Avx(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
-            int n = item / 1, unit = item % 1;
-            float* x = f->G0 + (nint)n * 800;
-            float* y = f->G2 + (nint)n * 1152 + (nint)unit * 1152;
-            int channels = Math.Min(8 - unit * 8, 8);
-            float* src = x + (nint)unit * 800;
-            float* dst = y + 13;
-            if (s_useAvx2)
-            {
-                for (int c = 0; c < channels; c++)
-                {
-                    float* plane = y + c * 144;
-                    new Span<float>(plane, 13).Clear();
-                    for (int h = 1; h < 10; h++) Avx.Store(plane + h * 12 + 11, Vector256<float>.Zero);
-                    new Span<float>(plane + 131, 13).Clear();
-                }
-                for (int h = 0; h < 10; h++)
-                {
-                    global::ConvGen.Registers.FromBlocked8(src + h * 80 + 0 * 8, dst + h * 12 + 0, 144, channels);
-                    global::ConvGen.Registers.FromBlocked8(src + h * 80 + 2 * 8, dst + h * 12 + 2, 144, channels);
-                }
-            }
-            else
-            {
-                new Span<float>(y, channels * 144).Clear();
-                for (int c = 0; c < channels; c++)
-                    for (int h = 0; h < 10; h++)
-                        for (int w = 0; w < 10; w++) dst[c * 144 + h * 12 + w] = src[h * 80 + w * 8 + c];
-            }
+            int oy = item % 10, tile = item / 10 % 1, n = item / 10;
+            float* x = f->G0 + (nint)n * 800 + oy * 80 - 88; // a view: the grid's zero border is not in memory, and no tap reads it
+            float* w = f->L2WT + tile * 1152;
+            float* b = null;
+            float* y = f->G1 + (nint)n * 1600 + (nint)tile * 1600 + oy * 80;
+            int ic0 = 0;
+            int ky0 = Math.Max(0, 1 - oy), ky1 = Math.Min(3, 11 - oy);
+            Back2Tile2x5At0(x, w, b, y, ic0, ky0, ky1);
+            Back2Tile2x5At5(x + 40, w, b, y + 40, ic0, ky0, ky1);
         }
-    }
-
-    // Y[n,o,2t+k,x] = Aᵀ[k,ξ] · U[ξ,o,I,ΔX] · V[n,ξ,t,I,x+ΔX],  V[n,ξ,t,i,x] = Bᵀ[ξ,j] · X[n,i,2t+j,x],  U[ξ,o,i,ΔX] = G[ξ,ΔY] · W[o,i,ΔY,ΔX]
-    // layer 2: 8×12×12 → 16×10×10, 3x3; Winograd F(2, 3) down the columns, tile 2×8 channels × 6 pixels over each transformed row
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back3(void* state, int begin, int end) { if (s_useAvx2) Back3Avx(state, begin, end); else Back3Scalar(state, begin, end); }
-
-    // Y[n,o,2t+k,x] = Aᵀ[k,ξ] · U[ξ,o,I,ΔX] · V[n,ξ,t,I,x+ΔX],  V[n,ξ,t,i,x] = Bᵀ[ξ,j] · X[n,i,2t+j,x],  U[ξ,o,i,ΔX] = G[ξ,ΔY] · W[o,i,ΔY,ΔX]
-    // Each work item is one pair of output rows of one sample: its 4 transformed input rows and 4 rows of products stay on the stack.
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back3Avx(void* state, int begin, int end)
-    {
-        var f = (Frame*)state;
-        float* v = stackalloc float[448]; // V[ξ], 112 floats apart
-        float* m = stackalloc float[704]; // M[ξ] = U[ξ] ∗ V[ξ], NCHW8c, 176 floats apart
-        for (int item = begin; item < end; item++)
-        {
-            int t = item % 5, n = item / 5;
-            Back3Input(f->G2 + (nint)n * 1152 + t * 24, v);
-            float* u = f->L2WTU;
-            for (int xi = 0; xi < 4; xi++, u += 384)
-            {
-                float* vx = v + xi * 112, mx = m + xi * 176;
-                for (int ox = 0; ox < 10; ox += 5) Back3Tile2x5(vx + ox, u, null, mx + ox * 8, 0);
-            }
-            Back3Output(m, null, f->G1 + (nint)n * 1600 + t * 160);
-        }
-    }
-
-    // V[ξ] = Bᵀ[ξ,j] · X[2t+j]: the 4 input rows under a pair of output rows, one vector at a time.
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back3Input(float* x, float* v)
-    {
-        for (int c = 0; c < 8; c++)
-        {
-            float* xc = x + c * 144;
-            float* vc = v + c * 12;
-            Back3Column(xc, vc);
-            Back3Column(xc + 4, vc + 4);
-        }
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Back3Column(float* x, float* v)
-    {
-        Vector256<float> d0 = Avx.LoadVector256(x), d1 = Avx.LoadVector256(x + 12), d2 = Avx.LoadVector256(x + 24), d3 = Avx.LoadVector256(x + 36);
-        Avx.Store(v, d0 - d2);
-        Avx.Store(v + 112, d1 + d2);
-        Avx.Store(v + 224, d2 - d1);
-        Avx.Store(v + 336, d1 - d3);
     }
 
     // 2×5 tile: acc[block][pixel] += W[block][tap] · broadcast(X[pixel][tap]); weights in registers, one broadcast per input value.
+    // At output column 0: the taps on the input's zero columns are left out.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back3Tile2x5(float* x, float* w, float* b, float* y, int ic0)
+    private static void Back2Tile2x5At0(float* x, float* w, float* b, float* y, int ic0, int ky0, int ky1)
     {
         Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0, a0_4 = a0_0;
         Vector256<float> a1_0 = Vector256<float>.Zero, a1_1 = a1_0, a1_2 = a1_0, a1_3 = a1_0, a1_4 = a1_0;
         Vector256<float> w0, w1, v;
-        float* x0 = x + 0 * 12;
-        float* w0p = w + 0 * 24;
-        w0 = Avx.LoadVector256(w0p + 0);
-        w1 = Avx.LoadVector256(w0p + 192);
-        v = Vector256.Create(x0[0]);
-        a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-        a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-        v = Vector256.Create(x0[1]);
-        a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-        a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-        v = Vector256.Create(x0[2]);
-        a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-        a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-        v = Vector256.Create(x0[3]);
-        a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-        a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-        v = Vector256.Create(x0[4]);
-        a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-        a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-        w0 = Avx.LoadVector256(w0p + 8);
-        w1 = Avx.LoadVector256(w0p + 200);
-        v = Vector256.Create(x0[1]);
-        a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-        a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-        v = Vector256.Create(x0[2]);
-        a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-        a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-        v = Vector256.Create(x0[3]);
-        a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-        a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-        v = Vector256.Create(x0[4]);
-        a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-        a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-        v = Vector256.Create(x0[5]);
-        a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-        a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-        w0 = Avx.LoadVector256(w0p + 16);
-        w1 = Avx.LoadVector256(w0p + 208);
-        v = Vector256.Create(x0[2]);
-        a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-        a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-        v = Vector256.Create(x0[3]);
-        a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-        a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-        v = Vector256.Create(x0[4]);
-        a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-        a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-        v = Vector256.Create(x0[5]);
-        a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-        a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-        v = Vector256.Create(x0[6]);
-        a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-        a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-        float* x1 = x + 1 * 12;
-        float* w1p = w + 1 * 24;
-        w0 = Avx.LoadVector256(w1p + 0);
-        w1 = Avx.LoadVector256(w1p + 192);
-        v = Vector256.Create(x1[0]);
-        a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-        a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-        v = Vector256.Create(x1[1]);
-        a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-        a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-        v = Vector256.Create(x1[2]);
-        a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-        a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-        v = Vector256.Create(x1[3]);
-        a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-        a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-        v = Vector256.Create(x1[4]);
-        a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-        a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-        w0 = Avx.LoadVector256(w1p + 8);
-        w1 = Avx.LoadVector256(w1p + 200);
-        v = Vector256.Create(x1[1]);
-        a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-        a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-        v = Vector256.Create(x1[2]);
-        a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-        a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-        v = Vector256.Create(x1[3]);
-        a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-        a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-        v = Vector256.Create(x1[4]);
-        a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-        a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-        v = Vector256.Create(x1[5]);
-        a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-        a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-        w0 = Avx.LoadVector256(w1p + 16);
-        w1 = Avx.LoadVector256(w1p + 208);
-        v = Vector256.Create(x1[2]);
-        a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-        a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-        v = Vector256.Create(x1[3]);
-        a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-        a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-        v = Vector256.Create(x1[4]);
-        a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-        a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-        v = Vector256.Create(x1[5]);
-        a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-        a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-        v = Vector256.Create(x1[6]);
-        a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-        a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-        float* x2 = x + 2 * 12;
-        float* w2p = w + 2 * 24;
-        w0 = Avx.LoadVector256(w2p + 0);
-        w1 = Avx.LoadVector256(w2p + 192);
-        v = Vector256.Create(x2[0]);
-        a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-        a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-        v = Vector256.Create(x2[1]);
-        a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-        a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-        v = Vector256.Create(x2[2]);
-        a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-        a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-        v = Vector256.Create(x2[3]);
-        a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-        a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-        v = Vector256.Create(x2[4]);
-        a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-        a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-        w0 = Avx.LoadVector256(w2p + 8);
-        w1 = Avx.LoadVector256(w2p + 200);
-        v = Vector256.Create(x2[1]);
-        a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-        a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-        v = Vector256.Create(x2[2]);
-        a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-        a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-        v = Vector256.Create(x2[3]);
-        a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-        a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-        v = Vector256.Create(x2[4]);
-        a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-        a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-        v = Vector256.Create(x2[5]);
-        a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-        a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-        w0 = Avx.LoadVector256(w2p + 16);
-        w1 = Avx.LoadVector256(w2p + 208);
-        v = Vector256.Create(x2[2]);
-        a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-        a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-        v = Vector256.Create(x2[3]);
-        a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-        a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-        v = Vector256.Create(x2[4]);
-        a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-        a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-        v = Vector256.Create(x2[5]);
-        a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-        a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-        v = Vector256.Create(x2[6]);
-        a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-        a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-        float* x3 = x + 3 * 12;
-        float* w3p = w + 3 * 24;
-        w0 = Avx.LoadVector256(w3p + 0);
-        w1 = Avx.LoadVector256(w3p + 192);
-        v = Vector256.Create(x3[0]);
-        a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-        a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-        v = Vector256.Create(x3[1]);
-        a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-        a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-        v = Vector256.Create(x3[2]);
-        a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-        a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-        v = Vector256.Create(x3[3]);
-        a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-        a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-        v = Vector256.Create(x3[4]);
-        a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-        a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-        w0 = Avx.LoadVector256(w3p + 8);
-        w1 = Avx.LoadVector256(w3p + 200);
-        v = Vector256.Create(x3[1]);
-        a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-        a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-        v = Vector256.Create(x3[2]);
-        a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-        a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-        v = Vector256.Create(x3[3]);
-        a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-        a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-        v = Vector256.Create(x3[4]);
-        a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-        a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-        v = Vector256.Create(x3[5]);
-        a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-        a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-        w0 = Avx.LoadVector256(w3p + 16);
-        w1 = Avx.LoadVector256(w3p + 208);
-        v = Vector256.Create(x3[2]);
-        a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-        a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-        v = Vector256.Create(x3[3]);
-        a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-        a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-        v = Vector256.Create(x3[4]);
-        a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-        a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-        v = Vector256.Create(x3[5]);
-        a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-        a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-        v = Vector256.Create(x3[6]);
-        a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-        a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-        float* x4 = x + 4 * 12;
-        float* w4p = w + 4 * 24;
-        w0 = Avx.LoadVector256(w4p + 0);
-        w1 = Avx.LoadVector256(w4p + 192);
-        v = Vector256.Create(x4[0]);
-        a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-        a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-        v = Vector256.Create(x4[1]);
-        a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-        a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-        v = Vector256.Create(x4[2]);
-        a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-        a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-        v = Vector256.Create(x4[3]);
-        a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-        a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-        v = Vector256.Create(x4[4]);
-        a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-        a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-        w0 = Avx.LoadVector256(w4p + 8);
-        w1 = Avx.LoadVector256(w4p + 200);
-        v = Vector256.Create(x4[1]);
-        a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-        a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-        v = Vector256.Create(x4[2]);
-        a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-        a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-        v = Vector256.Create(x4[3]);
-        a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-        a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-        v = Vector256.Create(x4[4]);
-        a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-        a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-        v = Vector256.Create(x4[5]);
-        a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-        a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-        w0 = Avx.LoadVector256(w4p + 16);
-        w1 = Avx.LoadVector256(w4p + 208);
-        v = Vector256.Create(x4[2]);
-        a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-        a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-        v = Vector256.Create(x4[3]);
-        a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-        a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-        v = Vector256.Create(x4[4]);
-        a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-        a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-        v = Vector256.Create(x4[5]);
-        a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-        a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-        v = Vector256.Create(x4[6]);
-        a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-        a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-        float* x5 = x + 5 * 12;
-        float* w5p = w + 5 * 24;
-        w0 = Avx.LoadVector256(w5p + 0);
-        w1 = Avx.LoadVector256(w5p + 192);
-        v = Vector256.Create(x5[0]);
-        a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-        a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-        v = Vector256.Create(x5[1]);
-        a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-        a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-        v = Vector256.Create(x5[2]);
-        a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-        a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-        v = Vector256.Create(x5[3]);
-        a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-        a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-        v = Vector256.Create(x5[4]);
-        a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-        a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-        w0 = Avx.LoadVector256(w5p + 8);
-        w1 = Avx.LoadVector256(w5p + 200);
-        v = Vector256.Create(x5[1]);
-        a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-        a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-        v = Vector256.Create(x5[2]);
-        a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-        a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-        v = Vector256.Create(x5[3]);
-        a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-        a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-        v = Vector256.Create(x5[4]);
-        a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-        a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-        v = Vector256.Create(x5[5]);
-        a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-        a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-        w0 = Avx.LoadVector256(w5p + 16);
-        w1 = Avx.LoadVector256(w5p + 208);
-        v = Vector256.Create(x5[2]);
-        a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-        a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-        v = Vector256.Create(x5[3]);
-        a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-        a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-        v = Vector256.Create(x5[4]);
-        a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-        a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-        v = Vector256.Create(x5[5]);
-        a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-        a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-        v = Vector256.Create(x5[6]);
-        a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-        a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-        float* x6 = x + 6 * 12;
-        float* w6p = w + 6 * 24;
-        w0 = Avx.LoadVector256(w6p + 0);
-        w1 = Avx.LoadVector256(w6p + 192);
-        v = Vector256.Create(x6[0]);
-        a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-        a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-        v = Vector256.Create(x6[1]);
-        a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-        a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-        v = Vector256.Create(x6[2]);
-        a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-        a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-        v = Vector256.Create(x6[3]);
-        a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-        a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-        v = Vector256.Create(x6[4]);
-        a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-        a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-        w0 = Avx.LoadVector256(w6p + 8);
-        w1 = Avx.LoadVector256(w6p + 200);
-        v = Vector256.Create(x6[1]);
-        a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-        a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-        v = Vector256.Create(x6[2]);
-        a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-        a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-        v = Vector256.Create(x6[3]);
-        a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-        a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-        v = Vector256.Create(x6[4]);
-        a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-        a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-        v = Vector256.Create(x6[5]);
-        a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-        a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-        w0 = Avx.LoadVector256(w6p + 16);
-        w1 = Avx.LoadVector256(w6p + 208);
-        v = Vector256.Create(x6[2]);
-        a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-        a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-        v = Vector256.Create(x6[3]);
-        a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-        a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-        v = Vector256.Create(x6[4]);
-        a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-        a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-        v = Vector256.Create(x6[5]);
-        a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-        a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-        v = Vector256.Create(x6[6]);
-        a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-        a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-        float* x7 = x + 7 * 12;
-        float* w7p = w + 7 * 24;
-        w0 = Avx.LoadVector256(w7p + 0);
-        w1 = Avx.LoadVector256(w7p + 192);
-        v = Vector256.Create(x7[0]);
-        a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-        a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-        v = Vector256.Create(x7[1]);
-        a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-        a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-        v = Vector256.Create(x7[2]);
-        a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-        a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-        v = Vector256.Create(x7[3]);
-        a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-        a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-        v = Vector256.Create(x7[4]);
-        a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-        a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-        w0 = Avx.LoadVector256(w7p + 8);
-        w1 = Avx.LoadVector256(w7p + 200);
-        v = Vector256.Create(x7[1]);
-        a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-        a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-        v = Vector256.Create(x7[2]);
-        a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-        a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-        v = Vector256.Create(x7[3]);
-        a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-        a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-        v = Vector256.Create(x7[4]);
-        a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-        a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-        v = Vector256.Create(x7[5]);
-        a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-        a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
-        w0 = Avx.LoadVector256(w7p + 16);
-        w1 = Avx.LoadVector256(w7p + 208);
-        v = Vector256.Create(x7[2]);
-        a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
-        a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
-        v = Vector256.Create(x7[3]);
-        a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
-        a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
-        v = Vector256.Create(x7[4]);
-        a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
-        a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
-        v = Vector256.Create(x7[5]);
-        a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
-        a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
-        v = Vector256.Create(x7[6]);
-        a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
-        a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+        for (int r = 0; r < 8; r += 2)
+        {
+            float* x0 = x + (r >> 3) * 800 + (r & 7);
+            float* w0p = w + r * 72;
+            if (ky0 <= 0 && 0 < ky1)
+            {
+                w0 = Avx.LoadVector256(w0p + 0);
+                w1 = Avx.LoadVector256(w0p + 576);
+                v = Vector256.Create(x0[8]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+                v = Vector256.Create(x0[16]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+                v = Vector256.Create(x0[24]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+                v = Vector256.Create(x0[32]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+                w0 = Avx.LoadVector256(w0p + 8);
+                w1 = Avx.LoadVector256(w0p + 584);
+                v = Vector256.Create(x0[8]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+                v = Vector256.Create(x0[16]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+                v = Vector256.Create(x0[24]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+                v = Vector256.Create(x0[32]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+                v = Vector256.Create(x0[40]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+                w0 = Avx.LoadVector256(w0p + 16);
+                w1 = Avx.LoadVector256(w0p + 592);
+                v = Vector256.Create(x0[16]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+                v = Vector256.Create(x0[24]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+                v = Vector256.Create(x0[32]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+                v = Vector256.Create(x0[40]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+                v = Vector256.Create(x0[48]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+            }
+            if (ky0 <= 1 && 1 < ky1)
+            {
+                w0 = Avx.LoadVector256(w0p + 24);
+                w1 = Avx.LoadVector256(w0p + 600);
+                v = Vector256.Create(x0[88]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+                v = Vector256.Create(x0[96]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+                v = Vector256.Create(x0[104]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+                v = Vector256.Create(x0[112]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+                w0 = Avx.LoadVector256(w0p + 32);
+                w1 = Avx.LoadVector256(w0p + 608);
+                v = Vector256.Create(x0[88]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+                v = Vector256.Create(x0[96]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+                v = Vector256.Create(x0[104]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+                v = Vector256.Create(x0[112]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+                v = Vector256.Create(x0[120]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+                w0 = Avx.LoadVector256(w0p + 40);
+                w1 = Avx.LoadVector256(w0p + 616);
+                v = Vector256.Create(x0[96]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+                v = Vector256.Create(x0[104]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+                v = Vector256.Create(x0[112]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+                v = Vector256.Create(x0[120]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+                v = Vector256.Create(x0[128]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+            }
+            if (ky0 <= 2 && 2 < ky1)
+            {
+                w0 = Avx.LoadVector256(w0p + 48);
+                w1 = Avx.LoadVector256(w0p + 624);
+                v = Vector256.Create(x0[168]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+                v = Vector256.Create(x0[176]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+                v = Vector256.Create(x0[184]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+                v = Vector256.Create(x0[192]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+                w0 = Avx.LoadVector256(w0p + 56);
+                w1 = Avx.LoadVector256(w0p + 632);
+                v = Vector256.Create(x0[168]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+                v = Vector256.Create(x0[176]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+                v = Vector256.Create(x0[184]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+                v = Vector256.Create(x0[192]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+                v = Vector256.Create(x0[200]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+                w0 = Avx.LoadVector256(w0p + 64);
+                w1 = Avx.LoadVector256(w0p + 640);
+                v = Vector256.Create(x0[176]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+                v = Vector256.Create(x0[184]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+                v = Vector256.Create(x0[192]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+                v = Vector256.Create(x0[200]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+                v = Vector256.Create(x0[208]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+            }
+            float* x1 = x + ((r + 1) >> 3) * 800 + ((r + 1) & 7);
+            float* w1p = w + (r + 1) * 72;
+            if (ky0 <= 0 && 0 < ky1)
+            {
+                w0 = Avx.LoadVector256(w1p + 0);
+                w1 = Avx.LoadVector256(w1p + 576);
+                v = Vector256.Create(x1[8]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+                v = Vector256.Create(x1[16]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+                v = Vector256.Create(x1[24]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+                v = Vector256.Create(x1[32]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+                w0 = Avx.LoadVector256(w1p + 8);
+                w1 = Avx.LoadVector256(w1p + 584);
+                v = Vector256.Create(x1[8]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+                v = Vector256.Create(x1[16]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+                v = Vector256.Create(x1[24]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+                v = Vector256.Create(x1[32]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+                v = Vector256.Create(x1[40]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+                w0 = Avx.LoadVector256(w1p + 16);
+                w1 = Avx.LoadVector256(w1p + 592);
+                v = Vector256.Create(x1[16]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+                v = Vector256.Create(x1[24]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+                v = Vector256.Create(x1[32]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+                v = Vector256.Create(x1[40]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+                v = Vector256.Create(x1[48]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+            }
+            if (ky0 <= 1 && 1 < ky1)
+            {
+                w0 = Avx.LoadVector256(w1p + 24);
+                w1 = Avx.LoadVector256(w1p + 600);
+                v = Vector256.Create(x1[88]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+                v = Vector256.Create(x1[96]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+                v = Vector256.Create(x1[104]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+                v = Vector256.Create(x1[112]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+                w0 = Avx.LoadVector256(w1p + 32);
+                w1 = Avx.LoadVector256(w1p + 608);
+                v = Vector256.Create(x1[88]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+                v = Vector256.Create(x1[96]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+                v = Vector256.Create(x1[104]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+                v = Vector256.Create(x1[112]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+                v = Vector256.Create(x1[120]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+                w0 = Avx.LoadVector256(w1p + 40);
+                w1 = Avx.LoadVector256(w1p + 616);
+                v = Vector256.Create(x1[96]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+                v = Vector256.Create(x1[104]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+                v = Vector256.Create(x1[112]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+                v = Vector256.Create(x1[120]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+                v = Vector256.Create(x1[128]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+            }
+            if (ky0 <= 2 && 2 < ky1)
+            {
+                w0 = Avx.LoadVector256(w1p + 48);
+                w1 = Avx.LoadVector256(w1p + 624);
+                v = Vector256.Create(x1[168]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+                v = Vector256.Create(x1[176]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+                v = Vector256.Create(x1[184]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+                v = Vector256.Create(x1[192]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+                w0 = Avx.LoadVector256(w1p + 56);
+                w1 = Avx.LoadVector256(w1p + 632);
+                v = Vector256.Create(x1[168]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+                v = Vector256.Create(x1[176]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+                v = Vector256.Create(x1[184]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+                v = Vector256.Create(x1[192]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+                v = Vector256.Create(x1[200]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+                w0 = Avx.LoadVector256(w1p + 64);
+                w1 = Avx.LoadVector256(w1p + 640);
+                v = Vector256.Create(x1[176]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+                v = Vector256.Create(x1[184]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+                v = Vector256.Create(x1[192]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+                v = Vector256.Create(x1[200]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+                v = Vector256.Create(x1[208]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+            }
+        }
         Avx.Store(y + 0, a0_0);
         Avx.Store(y + 8, a0_1);
         Avx.Store(y + 16, a0_2);
         Avx.Store(y + 24, a0_3);
         Avx.Store(y + 32, a0_4);
-        Avx.Store(y + 80, a1_0);
-        Avx.Store(y + 88, a1_1);
-        Avx.Store(y + 96, a1_2);
-        Avx.Store(y + 104, a1_3);
-        Avx.Store(y + 112, a1_4);
+        Avx.Store(y + 800, a1_0);
+        Avx.Store(y + 808, a1_1);
+        Avx.Store(y + 816, a1_2);
+        Avx.Store(y + 824, a1_3);
+        Avx.Store(y + 832, a1_4);
     }
 
-    // Y[2t+k] = Aᵀ[k,ξ] · M[ξ]: rows 2t and 2t + 1 of every block.
+    // 2×5 tile: acc[block][pixel] += W[block][tap] · broadcast(X[pixel][tap]); weights in registers, one broadcast per input value.
+    // At output column 5: the taps on the input's zero columns are left out.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back3Output(float* m, float* b, float* y)
+    private static void Back2Tile2x5At5(float* x, float* w, float* b, float* y, int ic0, int ky0, int ky1)
     {
-        for (int ob = 0; ob < 2; ob++)
+        Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0, a0_4 = a0_0;
+        Vector256<float> a1_0 = Vector256<float>.Zero, a1_1 = a1_0, a1_2 = a1_0, a1_3 = a1_0, a1_4 = a1_0;
+        Vector256<float> w0, w1, v;
+        for (int r = 0; r < 8; r += 2)
         {
-            Vector256<float> bias = Vector256<float>.Zero;
-            float* mo = m + ob * 80;
-            float* yo = y + ob * 800;
-            for (int p = 0; p < 80; p += 8)
+            float* x0 = x + (r >> 3) * 800 + (r & 7);
+            float* w0p = w + r * 72;
+            if (ky0 <= 0 && 0 < ky1)
             {
-                Vector256<float> m0 = Avx.LoadVector256(mo + p), m1 = Avx.LoadVector256(mo + 176 + p), m2 = Avx.LoadVector256(mo + 352 + p), m3 = Avx.LoadVector256(mo + 528 + p);
-                Vector256<float> sum = m1 + m2, diff = m1 - m2;
-                Avx.Store(yo + p, bias + m0 + sum);
-                Avx.Store(yo + 80 + p, bias + diff - m3);
+                w0 = Avx.LoadVector256(w0p + 0);
+                w1 = Avx.LoadVector256(w0p + 576);
+                v = Vector256.Create(x0[0]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+                v = Vector256.Create(x0[8]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+                v = Vector256.Create(x0[16]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+                v = Vector256.Create(x0[24]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+                v = Vector256.Create(x0[32]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+                w0 = Avx.LoadVector256(w0p + 8);
+                w1 = Avx.LoadVector256(w0p + 584);
+                v = Vector256.Create(x0[8]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+                v = Vector256.Create(x0[16]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+                v = Vector256.Create(x0[24]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+                v = Vector256.Create(x0[32]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+                v = Vector256.Create(x0[40]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+                w0 = Avx.LoadVector256(w0p + 16);
+                w1 = Avx.LoadVector256(w0p + 592);
+                v = Vector256.Create(x0[16]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+                v = Vector256.Create(x0[24]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+                v = Vector256.Create(x0[32]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+                v = Vector256.Create(x0[40]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+            }
+            if (ky0 <= 1 && 1 < ky1)
+            {
+                w0 = Avx.LoadVector256(w0p + 24);
+                w1 = Avx.LoadVector256(w0p + 600);
+                v = Vector256.Create(x0[80]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+                v = Vector256.Create(x0[88]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+                v = Vector256.Create(x0[96]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+                v = Vector256.Create(x0[104]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+                v = Vector256.Create(x0[112]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+                w0 = Avx.LoadVector256(w0p + 32);
+                w1 = Avx.LoadVector256(w0p + 608);
+                v = Vector256.Create(x0[88]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+                v = Vector256.Create(x0[96]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+                v = Vector256.Create(x0[104]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+                v = Vector256.Create(x0[112]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+                v = Vector256.Create(x0[120]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+                w0 = Avx.LoadVector256(w0p + 40);
+                w1 = Avx.LoadVector256(w0p + 616);
+                v = Vector256.Create(x0[96]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+                v = Vector256.Create(x0[104]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+                v = Vector256.Create(x0[112]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+                v = Vector256.Create(x0[120]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+            }
+            if (ky0 <= 2 && 2 < ky1)
+            {
+                w0 = Avx.LoadVector256(w0p + 48);
+                w1 = Avx.LoadVector256(w0p + 624);
+                v = Vector256.Create(x0[160]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+                v = Vector256.Create(x0[168]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+                v = Vector256.Create(x0[176]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+                v = Vector256.Create(x0[184]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+                v = Vector256.Create(x0[192]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+                w0 = Avx.LoadVector256(w0p + 56);
+                w1 = Avx.LoadVector256(w0p + 632);
+                v = Vector256.Create(x0[168]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+                v = Vector256.Create(x0[176]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+                v = Vector256.Create(x0[184]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+                v = Vector256.Create(x0[192]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+                v = Vector256.Create(x0[200]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+                w0 = Avx.LoadVector256(w0p + 64);
+                w1 = Avx.LoadVector256(w0p + 640);
+                v = Vector256.Create(x0[176]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+                v = Vector256.Create(x0[184]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+                v = Vector256.Create(x0[192]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+                v = Vector256.Create(x0[200]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+            }
+            float* x1 = x + ((r + 1) >> 3) * 800 + ((r + 1) & 7);
+            float* w1p = w + (r + 1) * 72;
+            if (ky0 <= 0 && 0 < ky1)
+            {
+                w0 = Avx.LoadVector256(w1p + 0);
+                w1 = Avx.LoadVector256(w1p + 576);
+                v = Vector256.Create(x1[0]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+                v = Vector256.Create(x1[8]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+                v = Vector256.Create(x1[16]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+                v = Vector256.Create(x1[24]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+                v = Vector256.Create(x1[32]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+                w0 = Avx.LoadVector256(w1p + 8);
+                w1 = Avx.LoadVector256(w1p + 584);
+                v = Vector256.Create(x1[8]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+                v = Vector256.Create(x1[16]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+                v = Vector256.Create(x1[24]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+                v = Vector256.Create(x1[32]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+                v = Vector256.Create(x1[40]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+                w0 = Avx.LoadVector256(w1p + 16);
+                w1 = Avx.LoadVector256(w1p + 592);
+                v = Vector256.Create(x1[16]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+                v = Vector256.Create(x1[24]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+                v = Vector256.Create(x1[32]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+                v = Vector256.Create(x1[40]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+            }
+            if (ky0 <= 1 && 1 < ky1)
+            {
+                w0 = Avx.LoadVector256(w1p + 24);
+                w1 = Avx.LoadVector256(w1p + 600);
+                v = Vector256.Create(x1[80]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+                v = Vector256.Create(x1[88]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+                v = Vector256.Create(x1[96]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+                v = Vector256.Create(x1[104]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+                v = Vector256.Create(x1[112]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+                w0 = Avx.LoadVector256(w1p + 32);
+                w1 = Avx.LoadVector256(w1p + 608);
+                v = Vector256.Create(x1[88]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+                v = Vector256.Create(x1[96]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+                v = Vector256.Create(x1[104]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+                v = Vector256.Create(x1[112]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+                v = Vector256.Create(x1[120]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+                w0 = Avx.LoadVector256(w1p + 40);
+                w1 = Avx.LoadVector256(w1p + 616);
+                v = Vector256.Create(x1[96]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+                v = Vector256.Create(x1[104]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+                v = Vector256.Create(x1[112]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+                v = Vector256.Create(x1[120]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+            }
+            if (ky0 <= 2 && 2 < ky1)
+            {
+                w0 = Avx.LoadVector256(w1p + 48);
+                w1 = Avx.LoadVector256(w1p + 624);
+                v = Vector256.Create(x1[160]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+                v = Vector256.Create(x1[168]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+                v = Vector256.Create(x1[176]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+                v = Vector256.Create(x1[184]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+                v = Vector256.Create(x1[192]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+                w0 = Avx.LoadVector256(w1p + 56);
+                w1 = Avx.LoadVector256(w1p + 632);
+                v = Vector256.Create(x1[168]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+                v = Vector256.Create(x1[176]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+                v = Vector256.Create(x1[184]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+                v = Vector256.Create(x1[192]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
+                v = Vector256.Create(x1[200]);
+                a0_4 = Fma.MultiplyAdd(w0, v, a0_4);
+                a1_4 = Fma.MultiplyAdd(w1, v, a1_4);
+                w0 = Avx.LoadVector256(w1p + 64);
+                w1 = Avx.LoadVector256(w1p + 640);
+                v = Vector256.Create(x1[176]);
+                a0_0 = Fma.MultiplyAdd(w0, v, a0_0);
+                a1_0 = Fma.MultiplyAdd(w1, v, a1_0);
+                v = Vector256.Create(x1[184]);
+                a0_1 = Fma.MultiplyAdd(w0, v, a0_1);
+                a1_1 = Fma.MultiplyAdd(w1, v, a1_1);
+                v = Vector256.Create(x1[192]);
+                a0_2 = Fma.MultiplyAdd(w0, v, a0_2);
+                a1_2 = Fma.MultiplyAdd(w1, v, a1_2);
+                v = Vector256.Create(x1[200]);
+                a0_3 = Fma.MultiplyAdd(w0, v, a0_3);
+                a1_3 = Fma.MultiplyAdd(w1, v, a1_3);
             }
         }
+        Avx.Store(y + 0, a0_0);
+        Avx.Store(y + 8, a0_1);
+        Avx.Store(y + 16, a0_2);
+        Avx.Store(y + 24, a0_3);
+        Avx.Store(y + 32, a0_4);
+        Avx.Store(y + 800, a1_0);
+        Avx.Store(y + 808, a1_1);
+        Avx.Store(y + 816, a1_2);
+        Avx.Store(y + 824, a1_3);
+        Avx.Store(y + 832, a1_4);
     }
 
     // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
-    // Scalar twin of the AVX2 kernel for CPUs without AVX2/FMA: same work items, computed directly from the packed weights.
+    // Scalar twin of the AVX2 kernel for CPUs without AVX2/FMA: same work items, same packed weights.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back3Scalar(void* state, int begin, int end)
+    private static void Back2Scalar(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
-            int n = item / 5;
-            for (int oy = item % 5 * 2; oy < item % 5 * 2 + 2; oy++)
+            int oy = item % 10, tile = item / 10 % 1, n = item / 10;
+            float* x = f->G0 + (nint)n * 800 + oy * 80 - 88;
+            for (int ob = tile * 2; ob < Math.Min(tile * 2 + 2, 2); ob++)
             {
-                float* x = f->G2 + (nint)n * 1152 + oy * 12;
-                for (int ob = 0; ob < 2; ob++)
+                int ic0 = 0;
+                float* w = f->L2WT + ob * 576;
+                float* y = f->G1 + (nint)n * 1600 + (nint)ob * 800 + oy * 80;
+                for (int ox = 0; ox < 10; ox++)
+                for (int lane = 0; lane < 8; lane++)
                 {
-                    int ic0 = 0;
-                    float* w = f->L2WT + ob * 576;
-                    float* y = f->G1 + (nint)n * 1600 + (nint)ob * 800 + oy * 80;
-                    for (int ox = 0; ox < 10; ox++)
-                    for (int lane = 0; lane < 8; lane++)
+                    float acc = 0f;
+                    for (int r = 0; r < 8; r++)
                     {
-                        float acc = 0f;
-                        for (int r = 0; r < 8; r++)
-                        {
-                            float* xc = x + (ic0 + r) * 144 + ox * 1;
-                            for (int ky = 0; ky < 3; ky++)
-                                for (int kx = 0; kx < 3; kx++)
-                                    acc += w[((r * 3 + ky) * 3 + kx) * 8 + lane] * xc[ky * 12 + kx * 1];
-                        }
-                        y[ox * 8 + lane] = acc;
+                        float* xc = x + ((ic0 + r) >> 3) * 800 + ((ic0 + r) & 7) + ox * 8;
+                        for (int ky = 0; ky < 3; ky++)
+                            for (int kx = 0; kx < 3; kx++)
+                                if ((uint)(oy + ky - 1) < 10 && (uint)(ox + kx - 1) < 10)
+                                    acc += w[((r * 3 + ky) * 3 + kx) * 8 + lane] * xc[ky * 80 + kx * 8];
                     }
+                    y[ox * 8 + lane] = acc;
                 }
             }
         }
@@ -2309,7 +2442,7 @@ public unsafe partial class Same : global::ConvGen.INetwork
     // ∂X = ∂Y · [Y > 0]   (layer 1, in place on ∂Y)
     // The derivative is taken from the activation's saved output.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back4(void* state, int begin, int end)
+    private static void Back3(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         long total = (long)f->Batch * 1600;
@@ -2330,7 +2463,7 @@ public unsafe partial class Same : global::ConvGen.INetwork
     // ∂W[o,i,ΔY,ΔX] += Σ_{n,y,x} ∂Z[n,o,y,x] · X[n,i,1·y+1·ΔY,1·x+1·ΔX]   (layer 0, X zero-padded)
     // Each work item owns 16 outputs × 2 input channel(s) × 1 kernel row(s) × 3: 12 accumulators in registers, reduced over every pixel of rows [Y0, Y1) of the pass's samples [N0, N1).
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back5Tile(void* state, int begin, int end)
+    private static void Back4Tile(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
@@ -2389,10 +2522,10 @@ public unsafe partial class Same : global::ConvGen.INetwork
         }
     }
 
-    // P[k] = Σ_{(n,y) ∈ chunk k} Σ_x (Back5Tile's terms, ∂Z[n,o,y,x])   (layer 0: ∂W and ∂B in 8 chunks of the batch's rows of ∂Z)
-    // One chunk per work item, each into its own partial sums P[k] (zeroed here), which Back5Add adds in chunk order: the same sums on any number of threads.
+    // P[k] = Σ_{(n,y) ∈ chunk k} Σ_x (Back4Tile's terms, ∂Z[n,o,y,x])   (layer 0: ∂W and ∂B in 8 chunks of the batch's rows of ∂Z)
+    // One chunk per work item, each into its own partial sums P[k] (zeroed here), which Back4Add adds in chunk order: the same sums on any number of threads.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back5(void* state, int begin, int end)
+    private static void Back4(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         Frame pass = *f; // the tile kernel's frame, pointed at the chunk's sums and rows
@@ -2411,7 +2544,7 @@ public unsafe partial class Same : global::ConvGen.INetwork
                 pass.N1 = n + Math.Max(whole, 1);
                 pass.Y0 = y;
                 pass.Y1 = whole > 0 ? 10 : (int)Math.Min(10, y + (stop - row));
-                Back5Tile(&pass, 0, 24);
+                Back4Tile(&pass, 0, 24);
                 for (int cb = 0; cb < 2; cb++)
                 {
                     Vector256<float> s0 = Vector256<float>.Zero, s1 = s0;
@@ -2434,7 +2567,7 @@ public unsafe partial class Same : global::ConvGen.INetwork
 
     // ∂W, ∂B += P[0] + P[1] + … + P[7]   (layer 0, in chunk order)
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back5Add(Frame* f)
+    private static void Back4Add(Frame* f)
     {
         for (int chunk = 0; chunk < 8; chunk++)
         {
@@ -2447,14 +2580,14 @@ public unsafe partial class Same : global::ConvGen.INetwork
     // Y[n,c,h+1,w+1] = X[n,c,h,w]   (16×10×10 NCHW8c → 16×12×12 NCHW: layer 0: ∂Z onto the backward-data grid)
     // The border is zeroed, so the next kernel reads every tap in bounds.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back6(void* state, int begin, int end)
+    private static void Back5(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
             int n = item / 2, unit = item % 2;
             float* x = f->G1 + (nint)n * 1600;
-            float* y = f->G4 + (nint)n * 2304 + (nint)unit * 1152;
+            float* y = f->G3 + (nint)n * 2304 + (nint)unit * 1152;
             int channels = Math.Min(16 - unit * 8, 8);
             float* src = x + (nint)unit * 800;
             float* dst = y + 13;
@@ -2486,12 +2619,13 @@ public unsafe partial class Same : global::ConvGen.INetwork
     // Y[n,o,2t+k,x] = Aᵀ[k,ξ] · U[ξ,o,I,ΔX] · V[n,ξ,t,I,x+ΔX],  V[n,ξ,t,i,x] = Bᵀ[ξ,j] · X[n,i,2t+j,x],  U[ξ,o,i,ΔX] = G[ξ,ΔY] · W[o,i,ΔY,ΔX]
     // layer 0: 16×12×12 → 16×10×10, 3x3; Winograd F(2, 3) down the columns, tile 2×8 channels × 6 pixels over each transformed row
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back7(void* state, int begin, int end) { if (s_useAvx2) Back7Avx(state, begin, end); else Back7Scalar(state, begin, end); }
+    private static void Back6(void* state, int begin, int end) { if (s_useAvx2) Back6Avx(state, begin, end); else Back6Scalar(state, begin, end); }
 
     // Y[n,o,2t+k,x] = Aᵀ[k,ξ] · U[ξ,o,I,ΔX] · V[n,ξ,t,I,x+ΔX],  V[n,ξ,t,i,x] = Bᵀ[ξ,j] · X[n,i,2t+j,x],  U[ξ,o,i,ΔX] = G[ξ,ΔY] · W[o,i,ΔY,ΔX]
     // Each work item is one pair of output rows of one sample: its 4 transformed input rows and 4 rows of products stay on the stack.
+    [SkipLocalsInit] // every float of V and M is written before it is read
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back7Avx(void* state, int begin, int end)
+    private static void Back6Avx(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         float* v = stackalloc float[832]; // V[ξ], 208 floats apart
@@ -2499,32 +2633,32 @@ public unsafe partial class Same : global::ConvGen.INetwork
         for (int item = begin; item < end; item++)
         {
             int t = item % 5, n = item / 5;
-            Back7Input(f->G4 + (nint)n * 2304 + t * 24, v);
+            Back6Input(f->G3 + (nint)n * 2304 + t * 24, v);
             float* u = f->L0WTU;
             for (int xi = 0; xi < 4; xi++, u += 768)
             {
                 float* vx = v + xi * 208, mx = m + xi * 176;
-                for (int ox = 0; ox < 10; ox += 5) Back7Tile2x5(vx + ox, u, null, mx + ox * 8, 0);
+                for (int ox = 0; ox < 10; ox += 5) Back6Tile2x5(vx + ox, u, null, mx + ox * 8, 0);
             }
-            Back7Output(m, null, f->G3 + (nint)n * 1600 + t * 160);
+            Back6Output(m, null, f->G2 + (nint)n * 1600 + t * 160);
         }
     }
 
     // V[ξ] = Bᵀ[ξ,j] · X[2t+j]: the 4 input rows under a pair of output rows, one vector at a time.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back7Input(float* x, float* v)
+    private static void Back6Input(float* x, float* v)
     {
         for (int c = 0; c < 16; c++)
         {
             float* xc = x + c * 144;
             float* vc = v + c * 12;
-            Back7Column(xc, vc);
-            Back7Column(xc + 4, vc + 4);
+            Back6Column(xc, vc);
+            Back6Column(xc + 4, vc + 4);
         }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Back7Column(float* x, float* v)
+    private static void Back6Column(float* x, float* v)
     {
         Vector256<float> d0 = Avx.LoadVector256(x), d1 = Avx.LoadVector256(x + 12), d2 = Avx.LoadVector256(x + 24), d3 = Avx.LoadVector256(x + 36);
         Avx.Store(v, d0 - d2);
@@ -2535,7 +2669,7 @@ public unsafe partial class Same : global::ConvGen.INetwork
 
     // 2×5 tile: acc[block][pixel] += W[block][tap] · broadcast(X[pixel][tap]); weights in registers, one broadcast per input value.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back7Tile2x5(float* x, float* w, float* b, float* y, int ic0)
+    private static void Back6Tile2x5(float* x, float* w, float* b, float* y, int ic0)
     {
         Vector256<float> a0_0 = Vector256<float>.Zero, a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0, a0_4 = a0_0;
         Vector256<float> a1_0 = Vector256<float>.Zero, a1_1 = a1_0, a1_2 = a1_0, a1_3 = a1_0, a1_4 = a1_0;
@@ -2981,7 +3115,7 @@ public unsafe partial class Same : global::ConvGen.INetwork
 
     // Y[2t+k] = Aᵀ[k,ξ] · M[ξ]: rows 2t and 2t + 1 of every block.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back7Output(float* m, float* b, float* y)
+    private static void Back6Output(float* m, float* b, float* y)
     {
         for (int ob = 0; ob < 2; ob++)
         {
@@ -3001,7 +3135,7 @@ public unsafe partial class Same : global::ConvGen.INetwork
     // Y[n,o,y,x] = W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
     // Scalar twin of the AVX2 kernel for CPUs without AVX2/FMA: same work items, computed directly from the packed weights.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back7Scalar(void* state, int begin, int end)
+    private static void Back6Scalar(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
@@ -3009,12 +3143,12 @@ public unsafe partial class Same : global::ConvGen.INetwork
             int n = item / 5;
             for (int oy = item % 5 * 2; oy < item % 5 * 2 + 2; oy++)
             {
-                float* x = f->G4 + (nint)n * 2304 + oy * 12;
+                float* x = f->G3 + (nint)n * 2304 + oy * 12;
                 for (int ob = 0; ob < 2; ob++)
                 {
                     int ic0 = 0;
                     float* w = f->L0WT + ob * 1152;
-                    float* y = f->G3 + (nint)n * 1600 + (nint)ob * 800 + oy * 80;
+                    float* y = f->G2 + (nint)n * 1600 + (nint)ob * 800 + oy * 80;
                     for (int ox = 0; ox < 10; ox++)
                     for (int lane = 0; lane < 8; lane++)
                     {
@@ -3036,13 +3170,13 @@ public unsafe partial class Same : global::ConvGen.INetwork
     // Y[n,c,h+0,w+0] = X[n,c,h,w]   (16×10×10 NCHW8c → 16×10×10 NCHW: gradient into its tensor's layout)
     // A pure change of layout.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back8(void* state, int begin, int end)
+    private static void Back7(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
             int n = item / 2, unit = item % 2;
-            float* x = f->G3 + (nint)n * 1600;
+            float* x = f->G2 + (nint)n * 1600;
             float* y = f->InputGradient + (nint)n * 1600 + (nint)unit * 800;
             int channels = Math.Min(16 - unit * 8, 8);
             float* src = x + (nint)unit * 800;
