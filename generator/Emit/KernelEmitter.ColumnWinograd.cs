@@ -57,12 +57,8 @@ internal sealed partial class KernelEmitter
         w.Line($"// {Describe(s)}; Winograd F(2, {l.KernelHeight}) down the columns, tile {t.Blocks}×8 channels × {t.Pixels} pixels over each transformed row");
         EmitDispatcher(name);
 
-        w.Line($"// {formula}");
-        w.Line($"// Each work item is one pair of output rows of one sample: its {points} transformed input rows and {points} rows of products stay on the stack.");
-        w.Line("[SkipLocalsInit] // every float of V and M is written before it is read");
-        w.Line(Hot);
-        w.Open($"private static void {name}Avx(void* state, int begin, int end)");
-        w.Line("var f = (Frame*)state;");
+        Open($"{name}Avx", formula, $"Each work item is one pair of output rows of one sample: its {points} transformed input rows and {points} rows of products stay on the stack.",
+            skipLocalsInit: "every float of V and M that is read was written first");
         w.Line($"float* v = stackalloc float[{points * vStride}]; // V[ξ], {vStride} floats apart");
         w.Line($"float* m = stackalloc float[{points * mStride}]; // M[ξ] = U[ξ] ∗ V[ξ], NCHW8c, {mStride} floats apart");
         w.Open("for (int item = begin; item < end; item++)");

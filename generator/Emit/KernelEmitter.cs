@@ -150,10 +150,12 @@ internal sealed partial class KernelEmitter(CodeWriter w, ExecutionPlan plan)
         w.Line();
     }
 
-    private void Open(string name, string formula, string why)
+    /// <param name="skipLocalsInit">The body's stackalloc buffers are written before they are read: no zeroing.</param>
+    private void Open(string name, string formula, string why, string? skipLocalsInit = null)
     {
         w.Line($"// {formula}");
         w.Line($"// {why}");
+        if (skipLocalsInit is not null) w.Line($"[SkipLocalsInit] // {skipLocalsInit}");
         w.Line(Hot);
         w.Open($"private static void {name}(void* state, int begin, int end)");
         w.Line("var f = (Frame*)state;");

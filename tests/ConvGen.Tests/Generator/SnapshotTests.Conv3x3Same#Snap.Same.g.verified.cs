@@ -301,7 +301,7 @@ public unsafe partial class Same : global::ConvGen.INetwork
 
     // Y[n,o,2t+k,x] = B[o] + Aᵀ[k,ξ] · U[ξ,o,I,ΔX] · V[n,ξ,t,I,x+ΔX],  V[n,ξ,t,i,x] = Bᵀ[ξ,j] · X[n,i,2t+j,x],  U[ξ,o,i,ΔX] = G[ξ,ΔY] · W[o,i,ΔY,ΔX]
     // Each work item is one pair of output rows of one sample: its 4 transformed input rows and 4 rows of products stay on the stack.
-    [SkipLocalsInit] // every float of V and M is written before it is read
+    [SkipLocalsInit] // every float of V and M that is read was written first
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Step1Avx(void* state, int begin, int end)
     {
@@ -891,7 +891,7 @@ public unsafe partial class Same : global::ConvGen.INetwork
 
     // Y[n,o,2t+k,x] = B[o] + Aᵀ[k,ξ] · U[ξ,o,I,ΔX] · V[n,ξ,t,I,x+ΔX],  V[n,ξ,t,i,x] = Bᵀ[ξ,j] · X[n,i,2t+j,x],  U[ξ,o,i,ΔX] = G[ξ,ΔY] · W[o,i,ΔY,ΔX]
     // Each work item is one pair of output rows of one sample: its 4 transformed input rows and 4 rows of products stay on the stack.
-    [SkipLocalsInit] // every float of V and M is written before it is read
+    [SkipLocalsInit] // every float of V and M that is read was written first
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Step3Avx(void* state, int begin, int end)
     {
@@ -2623,7 +2623,7 @@ public unsafe partial class Same : global::ConvGen.INetwork
 
     // Y[n,o,2t+k,x] = Aᵀ[k,ξ] · U[ξ,o,I,ΔX] · V[n,ξ,t,I,x+ΔX],  V[n,ξ,t,i,x] = Bᵀ[ξ,j] · X[n,i,2t+j,x],  U[ξ,o,i,ΔX] = G[ξ,ΔY] · W[o,i,ΔY,ΔX]
     // Each work item is one pair of output rows of one sample: its 4 transformed input rows and 4 rows of products stay on the stack.
-    [SkipLocalsInit] // every float of V and M is written before it is read
+    [SkipLocalsInit] // every float of V and M that is read was written first
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Back6Avx(void* state, int begin, int end)
     {
