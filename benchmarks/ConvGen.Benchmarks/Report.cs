@@ -77,7 +77,8 @@ public static class Report
         sb.AppendLine();
         sb.AppendLine("Each shape is a generated network holding one `[Conv]` with bias (benchmarks/ConvGen.Benchmarks/Networks.cs); a32–c32 are a–c at batch 32. "
             + "Work: each of forward, backward-data and backward-weights counts 2·MACs, MACs = N·Cout·OH·OW·(Cin/groups)·K² (bias and bias gradient not counted). "
-            + "ConvGen runs the forward and backward-data passes of a–c and a32–c32 as Winograd F(2×2, 3×3), and their backward-weights as Winograd F(3×3, 2×2), with 2.25× fewer multiply-adds than these count: "
+            + "ConvGen runs the forward and backward-data passes of a–c and a32–c32 as Winograd F(2×2, 3×3), and their backward-weights as Winograd F(3×3, 2×2), with 2.25× fewer multiply-adds than these count, "
+            + "and g's forward as Winograd F(2, 5) down the columns, with 1.67× fewer: "
             + "its GFLOP/s there are the direct convolution's work over the time taken, and can exceed the FMA peak.");
         sb.AppendLine();
         sb.AppendLine("| | Network | Geometry | N | Output | MFLOP per pass | Check period |");
