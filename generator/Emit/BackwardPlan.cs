@@ -420,7 +420,8 @@ internal sealed class BackwardPlan
                 // Where the kernel reads no tap on the grid's zero border, it reads ∂Z in place through a view of the
                 // grid: no copy of ∂Z onto it (a pass over ∂Z that, at 2 threads, writes what the other core has just read).
                 // Not Winograd down the columns (ConvStep.ColumnWinogradFits): its transform reads every row of the grid.
-                bool columns = l.Stride == 1 && l.Dilation == 1 && l.Groups == 1 && gx.Blocked && ConvStep.ColumnWinogradFits(transposed);
+                // (The transposed convolution keeps the layer's dilation and groups, so the fit checks those; every one is stride 1.)
+                bool columns = l.Stride == 1 && gx.Blocked && ConvStep.ColumnWinogradFits(transposed);
                 var view = framed && !columns ? Tensor.ZeroPadded(gz, h, w, top, left) : null;
                 var grid = view is not null && new ConvStep(transposed, view, gx, null, "", null, view, view.View).ReadsOnlyInterior
                     ? view

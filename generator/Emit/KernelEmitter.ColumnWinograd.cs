@@ -114,8 +114,11 @@ internal sealed partial class KernelEmitter
         w.Open($"private static void {name}Input(float* x, float* v)");
         if (x.Blocked)
         {
-            w.Line($"for (int p = 0; p < {Tensor.Blocks(l.Input.C) * x.StoredW * 8}; p += 8)");
-            w.Line($"    {name}Column(x + p / {x.StoredW * 8} * {x.PlaneStride} + p % {x.StoredW * 8}, v + p);");
+            // Each block's row is W·8 contiguous floats in the input and in V.
+            int blocks = Tensor.Blocks(l.Input.C), row = x.StoredW * 8;
+            if (blocks > 1) w.Open($"for (int cb = 0; cb < {blocks}; cb++, x += {x.PlaneStride}, v += {row})");
+            w.Line($"for (int p = 0; p < {row}; p += 8) {name}Column(x + p, v + p);");
+            if (blocks > 1) w.Close();
         }
         else
         {

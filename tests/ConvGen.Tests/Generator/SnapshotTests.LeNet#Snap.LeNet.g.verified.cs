@@ -1169,8 +1169,7 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Step3Input(float* x, float* v)
     {
-        for (int p = 0; p < 112; p += 8)
-            Step3Column(x + p / 112 * 1568 + p % 112, v + p);
+        for (int p = 0; p < 112; p += 8) Step3Column(x + p, v + p);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
