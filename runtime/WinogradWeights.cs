@@ -11,7 +11,8 @@ namespace ConvGen;
 /// reads them. A 4×4 matrix per (output, input) channel pair of the kernel, stored as
 /// <c>[ξ][output group][input][32]</c> (ξ = 4·row + column of U; groups of 32 output channels, the kernel's register
 /// tile). Or (<see cref="ForConvColumns"/>, <see cref="ForConvColumnsDataGrad"/>) a k×k convolution's weights
-/// transformed down the columns for the Winograd F(2, k) kernel, <c>U = G·W</c>: k + 1 kernels of one row (k = 3 or 5).
+/// transformed down the columns for the Winograd F(2, k) kernel, <c>U = G·W</c>: k + 1 kernels of one row (k = 3 or 5),
+/// or for a stride-2 7x7 layer 9, F(2, 4) over its even kernel rows and F(2, 3) over its odd ones.
 /// <see cref="Refresh"/>, at the start of each Forward (or Backward), redoes the parts whose weights changed since it
 /// last saw them; the buffers are allocated once.
 /// </summary>
@@ -39,12 +40,13 @@ public sealed unsafe class WinogradWeights
     private bool _primed; // every run transformed at least once
 
     private enum Kind { Forward3x3, DataGrad3x3, Columns, ColumnsDataGrad }
-    private readonly int _k; // the column kinds' kernel size, 3 or 5
+    private readonly int _k; // the column kinds' kernel size, 3, 5 or (stride 2) 7
+    private readonly int _points; // the column kinds' one-row kernels per column of weights: k + 1, or 9 for the stride-2 7x7
 
     // Below this many floats (256 KiB) a refresh is over before a hand-off to another thread would pay.
     private const int ParallelFloats = 1 << 16;
 
-    private WinogradWeights(Parameter weight, int outChannels, int inChannels, Kind kind)
+    private WinogradWeights(Parameter weight, int outChannels, int inChannels, Kind kind, int stride = 1)
     {
         _weight = weight;
         _inChannels = inChannels;
@@ -56,9 +58,10 @@ public sealed unsafe class WinogradWeights
             // Backward-data's kernel has the layer's inputs as its outputs (outChannels here) and its outputs as inputs.
             int layerOutputs = kind == Kind.Columns ? outChannels : inChannels, layerInputs = kind == Kind.Columns ? inChannels : outChannels;
             _k = weight.Shape[3];
+            _points = stride == 2 ? 9 : _k + 1;
             _groups = (outChannels + 7) / 8;
             _runs = (layerOutputs + 7) / 8;
-            _transformed = GC.AllocateArray<float>((_k + 1) * _groups * inChannels * _k * 8, pinned: true);
+            _transformed = GC.AllocateArray<float>(_points * _groups * inChannels * _k * 8, pinned: true);
             _seen = GC.AllocateArray<int>(_runs * layerInputs * _k * _k * 8, pinned: true);
             return;
         }
@@ -95,14 +98,17 @@ public sealed unsafe class WinogradWeights
     }
 
     /// <summary>
-    /// For a dense k×k layer's column Winograd kernel (F(2, k) down the columns, k = 3 or 5): its weights, packed by
-    /// <c>ParameterLayout.ConvBlocked(O, I, 1, k, k)</c> as <c>[O/8][I][k·k][8]</c>, become k + 1 kernels of one row
-    /// <c>U[ξ] = G[ξ,ΔY]·W[·,·,ΔY,·]</c> packed as a 1×k layer's, <c>[ξ][O/8][I][k][8]</c>.
+    /// For a dense k×k layer's column Winograd kernel (F(2, k) down the columns, k = 3 or 5 at stride 1): its weights,
+    /// packed by <c>ParameterLayout.ConvBlocked(O, I, 1, k, k)</c> as <c>[O/8][I][k·k][8]</c>, become k + 1 kernels of one
+    /// row <c>U[ξ] = G[ξ,ΔY]·W[·,·,ΔY,·]</c> packed as a 1×k layer's, <c>[ξ][O/8][I][k][8]</c>. A 7x7 layer of
+    /// <paramref name="stride"/> 2 gets 9: F(2, 4)'s 5 over kernel rows 0, 2, 4, 6, then F(2, 3)'s 4 over rows 1, 3, 5.
     /// </summary>
-    public static WinogradWeights ForConvColumns(Parameter weight, int inChannels)
+    public static WinogradWeights ForConvColumns(Parameter weight, int inChannels, int stride = 1)
     {
-        int outChannels = ColumnsOutputs(weight, inChannels, "Column Winograd weights");
-        return new WinogradWeights(weight, outChannels, inChannels, Kind.Columns);
+        if (stride is not (1 or 2))
+            throw new ArgumentOutOfRangeException(nameof(stride), stride, "Column Winograd weights take a stride of 1 (3x3, 5x5) or 2 (7x7).");
+        int outChannels = ColumnsOutputs(weight, inChannels, "Column Winograd weights", stride);
+        return new WinogradWeights(weight, outChannels, inChannels, Kind.Columns, stride);
     }
 
     /// <summary>
@@ -117,14 +123,15 @@ public sealed unsafe class WinogradWeights
     }
 
     /// <summary>
-    /// The output channels of <paramref name="weight"/>, which must be a dense 3x3 or 5x5 layer's with
-    /// <paramref name="inChannels"/> inputs, packed by <c>ParameterLayout.ConvBlocked</c> (Refresh reads whole blocks of
-    /// 8 outputs).
+    /// The output channels of <paramref name="weight"/>, which must be a dense layer's with <paramref name="inChannels"/>
+    /// inputs, 3x3 or 5x5 at <paramref name="stride"/> 1 and 7x7 at stride 2, packed by <c>ParameterLayout.ConvBlocked</c>
+    /// (Refresh reads whole blocks of 8 outputs).
     /// </summary>
-    private static int ColumnsOutputs(Parameter weight, int inChannels, string what)
+    private static int ColumnsOutputs(Parameter weight, int inChannels, string what, int stride = 1)
     {
-        if (weight.Shape is not [int outChannels, int i, int kh, int kw] || i != inChannels || kh != kw || kh is not (3 or 5))
-            throw new ArgumentException($"{what} need a dense 3x3 or 5x5 layer with {inChannels} inputs, but {weight.Name} has shape {ShapeOf(weight)}.", nameof(weight));
+        string kernels = stride == 1 ? "3x3 or 5x5" : "7x7";
+        if (weight.Shape is not [int outChannels, int i, int kh, int kw] || i != inChannels || kh != kw || (stride == 1 ? kh is not (3 or 5) : kh != 7))
+            throw new ArgumentException($"{what} need a dense {kernels} layer with {inChannels} inputs for stride {stride}, but {weight.Name} has shape {ShapeOf(weight)}.", nameof(weight));
         long packed = (long)(outChannels + 7) / 8 * 8 * inChannels * kh * kw;
         if (weight.Values.Length < packed)
             throw new ArgumentException($"{what} need {weight.Name} packed in blocks of 8 outputs ({packed} floats), but it holds {weight.Values.Length}.", nameof(weight));
@@ -143,7 +150,7 @@ public sealed unsafe class WinogradWeights
     {
         public float* Source, Target;
         public int* Seen;
-        public int In, Out, Groups, K;
+        public int In, Out, Groups, K, Points;
         public bool Primed;
         public Kind Kind;
     }
@@ -161,7 +168,7 @@ public sealed unsafe class WinogradWeights
     {
         var job = new Job
         {
-            Source = _weight.Pointer, Target = Pointer, In = _inChannels, Out = _outChannels, K = _k, Groups = _groups, Primed = _primed, Kind = _kind,
+            Source = _weight.Pointer, Target = Pointer, In = _inChannels, Out = _outChannels, K = _k, Points = _points, Groups = _groups, Primed = _primed, Kind = _kind,
             Seen = (int*)System.Runtime.CompilerServices.Unsafe.AsPointer(ref System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(_seen)),
         };
         if (_transformed.Length >= ParallelFloats) Parallelism.For(_runs, &RefreshRuns, &job);
@@ -191,7 +198,7 @@ public sealed unsafe class WinogradWeights
             current.CopyTo(seen);
             // From the copy, not the weights: what is transformed is then exactly what the next compare checks against.
             if (job->Kind == Kind.DataGrad3x3) TransformTransposed((float*)job->Seen, job->Target, job->In, job->Groups, r);
-            else if (job->Kind == Kind.Columns) TransformColumns((float*)job->Seen, job->Target, job->In, job->Groups, job->K, r);
+            else if (job->Kind == Kind.Columns) TransformColumns((float*)job->Seen, job->Target, job->In, job->Groups, job->K, job->Points, r);
             else if (job->Kind == Kind.ColumnsDataGrad) TransformColumnsTransposed((float*)job->Seen, job->Target, job->In, job->Groups, job->Out, job->K, r);
             else Transform((float*)job->Seen, job->Target, job->In, job->Groups, r);
         }
@@ -240,16 +247,18 @@ public sealed unsafe class WinogradWeights
     /// Block <paramref name="ob"/> of 8 outputs from packed k×k weights <c>[O/8][I][k·k][8]</c>: for each input and kernel
     /// column, the k vectors of the column (ΔY = 0 … k − 1) become the k + 1 of <c>U = G·W</c> (<see cref="StoreColumn"/>).
     /// </summary>
-    private static void TransformColumns(float* source, float* target, int inChannels, int blocks, int k, int ob)
+    private static void TransformColumns(float* source, float* target, int inChannels, int blocks, int k, int points, int ob)
     {
         long xiStride = (long)blocks * inChannels * k * 8;
-        Span<Vector256<float>> column = stackalloc Vector256<float>[5];
+        Span<Vector256<float>> column = stackalloc Vector256<float>[7];
         for (int i = 0; i < inChannels; i++)
             for (int kx = 0; kx < k; kx++)
             {
                 float* w = source + ((long)ob * inChannels + i) * k * k * 8 + kx * 8;
                 for (int ky = 0; ky < k; ky++) column[ky] = Vector256.Load(w + ky * k * 8);
-                StoreColumn(column[..k], target + ((long)ob * inChannels + i) * k * 8 + kx * 8, xiStride);
+                float* u = target + ((long)ob * inChannels + i) * k * 8 + kx * 8;
+                if (points == 9) StoreStride2Column(column[..7], u, xiStride);
+                else StoreColumn(column[..k], u, xiStride);
             }
     }
 
@@ -301,6 +310,23 @@ public sealed unsafe class WinogradWeights
         Vector256.Store((even2 + odd2) / 24, u + 3 * xiStride);
         Vector256.Store((even2 - odd2) / 24, u + 4 * xiStride);
         Vector256.Store(w[4], u + 5 * xiStride);
+    }
+
+    /// <summary>
+    /// The 7 vectors of one column of a stride-2 7x7 kernel → the 9 of <c>U = G·W</c> at <c>u + ξ·xiStride</c>: the even
+    /// rows (ΔY = 0, 2, 4, 6) by F(2, 4)'s G, whose rows are ½(1, 0, 0, 0), ½(1, 1, 1, 1), ⅙(1, −1, 1, −1),
+    /// ⅙(1, 2, 4, 8) and (0, 0, 0, 1) (points 0, ±1, 2, ∞), then the odd rows (1, 3, 5) by F(2, 3)'s, as in
+    /// <see cref="StoreColumn"/>.
+    /// </summary>
+    private static void StoreStride2Column(ReadOnlySpan<Vector256<float>> w, float* u, long xiStride)
+    {
+        Vector256<float> e0 = w[0], e1 = w[2], e2 = w[4], e3 = w[6];
+        Vector256.Store(0.5f * e0, u);
+        Vector256.Store(0.5f * (e0 + e1 + e2 + e3), u + xiStride);
+        Vector256.Store((e0 - e1 + e2 - e3) / 6, u + 2 * xiStride);
+        Vector256.Store((e0 + 2 * e1 + 4 * e2 + 8 * e3) / 6, u + 3 * xiStride);
+        Vector256.Store(e3, u + 4 * xiStride);
+        StoreColumn([w[1], w[3], w[5]], u + 5 * xiStride, xiStride);
     }
 
     /// <summary>

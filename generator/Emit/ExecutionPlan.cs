@@ -178,22 +178,31 @@ internal sealed record ConvStep(LayerModel Layer, Tensor From, Tensor To, LayerK
 
     /// <summary>
     /// Whether the convolution <paramref name="l"/> (a layer's forward pass, or the one its backward-data runs) is
-    /// Winograd's F(2, k) down the columns: each pair of output rows comes from k + 1 input rows transformed into k + 1
-    /// rows V[ξ] = Bᵀ·X, each convolved with a 1×k kernel U[ξ] = G·W and combined as Aᵀ·M: for 5x5, 30 one-row
-    /// convolutions where the direct kernel runs 50 (1.67× fewer multiply-adds); for 3x3, 12 where it runs 18 (1.5×;
-    /// 3x3 layers that F(2×2, 3×3) takes, <see cref="WinogradFits"/>, stay with it). Dense 3x3 or 5x5, stride 1,
-    /// undilated, at least <see cref="ColumnMinInputs"/> inputs, an even number of output rows,
-    /// input rows (padding included) of at least one vector (the planar transform loads 8 columns at a time), at least
-    /// 8 outputs (fewer, on NCHW input, run along the rows, see <see cref="RowsToBlocked"/>), and the k + 1 transformed
-    /// rows and k + 1 rows of products, with their padding (KernelEmitter.XiStride), within
-    /// <see cref="ColumnWinogradBytes"/> each, as they live on the stack. A padded layer reads a zero-padded copy: the
-    /// transform reads every row of the grid.
+    /// Winograd's F(2, k) down the columns: each pair of output rows comes from transformed input rows V[ξ] = Bᵀ·X, each
+    /// convolved with a one-row kernel U[ξ] = G·W and combined as Aᵀ·M (<see cref="ColumnPoints"/> of them). Stride 1:
+    /// for 5x5, 30 one-row convolutions where the direct kernel runs 50 (1.67× fewer multiply-adds); for 3x3, 12 where
+    /// it runs 18 (1.5×; 3x3 layers that F(2×2, 3×3) takes, <see cref="WinogradFits"/>, stay with it). Stride 2, 7x7
+    /// (the ResNet stem): the even kernel rows read the even input rows and the odd ones the odd rows, two stride-1
+    /// convolutions down the columns, F(2, 4) and F(2, 3): 9 one-row convolutions (of stride 2 along the row) where the
+    /// direct kernel runs 14 (1.56×). Undilated, at least <see cref="ColumnMinInputs"/> inputs, an even number of output
+    /// rows, input rows (padding included) of at least one vector (the planar transform loads 8 columns at a time), at
+    /// least 8 outputs (fewer, on NCHW input, run along the rows, see <see cref="RowsToBlocked"/>), the transformed rows
+    /// (<paramref name="blockedInput"/>: in NCHW8c, else NCHW) and one block's rows of products for a whole output row,
+    /// with their padding (KernelEmitter.XiStride), within <see cref="ColumnWinogradBytes"/> each, as they live on the
+    /// stack (wider products are cut into runs of the row, KernelEmitter.ColumnSegments). A padded layer reads a
+    /// zero-padded copy: the transform reads every row of the grid.
     /// </summary>
-    public static bool ColumnWinogradFits(LayerModel l) => l.Kind == LayerKind.Conv && l.Groups == 1 && l.KernelHeight == l.KernelWidth
-        && l.KernelHeight is 3 or 5 && !WinogradFits(l) && l.Input.C >= ColumnMinInputs(l.KernelHeight)
-        && l.Stride == 1 && l.Dilation == 1 && l.Output.H % 2 == 0 && l.Output.H > 0 && l.Output.W > 0 && l.Output.C >= 8
-        && GridWidth(l) >= 8 && (l.KernelHeight + 1L) * (Tensor.Blocks(l.Input.C) * 8 * GridWidth(l) + 16) * 4 <= ColumnWinogradBytes
-        && (l.KernelHeight + 1L) * (Tensor.Blocks(l.Output.C) * 8 * l.Output.W + 16) * 4 <= ColumnWinogradBytes;
+    public static bool ColumnWinogradFits(LayerModel l, bool blockedInput = true) => l.Kind == LayerKind.Conv && l.Groups == 1
+        && l.KernelHeight == l.KernelWidth && (l.Stride == 1 && l.KernelHeight is 3 or 5 && !WinogradFits(l) || l.Stride == 2 && l.KernelHeight == 7)
+        && l.Input.C >= ColumnMinInputs(l.KernelHeight) && l.Dilation == 1 && l.Output.H % 2 == 0 && l.Output.H > 0 && l.Output.W > 0 && l.Output.C >= 8
+        && GridWidth(l) >= 8 && ColumnPoints(l) * ((blockedInput ? Tensor.Blocks(l.Input.C) * 8L : l.Input.C) * GridWidth(l) + 16) * 4 <= ColumnWinogradBytes
+        && ColumnPoints(l) * (8L * l.Output.W + 16) * 4 <= ColumnWinogradBytes;
+
+    /// <summary>
+    /// Transformed rows per pair of output rows of a column Winograd layer (<see cref="ColumnWinogradFits"/>): k + 1 at
+    /// stride 1; 9 for the stride-2 7x7, 5 from its 4 even kernel rows and 4 from its 3 odd ones.
+    /// </summary>
+    public static int ColumnPoints(LayerModel l) => l.Stride == 2 ? 9 : l.KernelHeight + 1;
 
     private static long GridWidth(LayerModel l) => (long)l.Input.W + l.PadLeft + l.PadRight;
 
@@ -206,9 +215,10 @@ internal sealed record ConvStep(LayerModel Layer, Tensor From, Tensor To, LayerK
     /// TinyNet (8→16 at 14×14 after a pool, batch 64) 0.467 → 0.418 and 0.26 / 0.24 / 0.23 → 0.32 / 0.25 / 0.30, for
     /// reasons not found (perf: the caller waited on the worker for 14% of its samples against 5%), so 3x3 layers need
     /// 16. 5x5 with pad 2 at 28×28, batch 64: 1→16 0.51 → 0.50 and 0.26 → 0.25 (no difference); 2→16 0.86 → 0.79 and
-    /// 0.45 → 0.39; 3→32 at 32×32, batch 8: 0.38 → 0.28 and 0.19 → 0.16.
+    /// 0.45 → 0.39; 3→32 at 32×32, batch 8: 0.38 → 0.28 and 0.19 → 0.16. The stride-2 7x7 was measured with 3 inputs
+    /// only (the stem's RGB, the benchmark's d).
     /// </summary>
-    public static int ColumnMinInputs(int kernelSize) => kernelSize == 3 ? 16 : 2;
+    public static int ColumnMinInputs(int kernelSize) => kernelSize switch { 3 => 16, 5 => 2, _ => 3 };
 
     /// <summary>The most bytes of the column Winograd kernel's transformed rows, and of its products, on the stack.</summary>
     public const int ColumnWinogradBytes = 64 << 10;
@@ -468,8 +478,10 @@ internal sealed class ExecutionPlan
         bool planar = ConvStep.ReadsPlanar(layer, current)
             || last && !current.Blocked && (ConvStep.GemmFits(layer) || ConvStep.RowsFit(layer) && layer.Output.C <= ConvStep.MaxPlanarOutputs);
         bool winogradLayer = !planar && ConvStep.WinogradFits(layer);
-        bool columns = !planar && ConvStep.ColumnWinogradFits(layer);
-        bool transposes = last && !planar && !winogradLayer && !columns && ConvStep.TransposeFits(layer, activation);
+        bool columns = !planar && ConvStep.ColumnWinogradFits(layer, blockedInput: current.Blocked && !layer.HasPadding); // a padded layer reads an NCHW copy
+        // The column kernel stores transposed from its output transform, 8 pixels at a time: whole blocks and whole vectors.
+        bool transposes = last && !planar && !winogradLayer && ConvStep.TransposeFits(layer, activation)
+            && (!columns || layer.Output.C % 8 == 0 && layer.Output.W % 8 == 0);
         if (ConvStep.ReadsPlanar(layer, current))
         {
             // A depthwise layer on NCHW (the network's input) runs along the rows of each channel plane: no copy into
@@ -536,7 +548,7 @@ internal sealed class ExecutionPlan
         }
         if (columns)
             Winograd.Add(new WinogradPlan(ConvStep.WinogradPointer(weight.Pointer),
-                $"global::ConvGen.WinogradWeights.ForConvColumns({weight.Field}, inChannels: {layer.Input.C})", layer.Index));
+                $"global::ConvGen.WinogradWeights.ForConvColumns({weight.Field}, inChannels: {layer.Input.C}{(layer.Stride == 2 ? ", stride: 2" : "")})", layer.Index));
 
         var to = planar || transposes
             ? NewTensor(Next(current), false, layer.Output.C, layer.Output.H, layer.Output.W, layer.Output.C * layer.Output.H * layer.Output.W)

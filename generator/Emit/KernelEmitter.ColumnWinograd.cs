@@ -19,15 +19,12 @@ namespace ConvGen.Generator.Emit;
 //   Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1],  G = [1 0 0; ½(1 1 1); ½(1 −1 1); 0 0 1],  Aᵀ = [1 1 1 0; 0 1 −1 −1].
 internal sealed partial class KernelEmitter
 {
-    /// <summary>Transformed rows per pair of output rows: α = k + 1.</summary>
-    private static int ColumnPoints(ConvStep s) => s.Layer.KernelHeight + 1;
-
     /// <summary>
     /// The one-row convolution each ξ runs: the layer with a 1×k kernel from a row of V (the layout and width of the
-    /// input's grid, padding included, one row) into a row of M (NCHW8c, one row), unpadded, no bias, no activation;
-    /// its register tiles are the direct kernel's.
+    /// input's grid, padding included, one row) into a row of M (NCHW8c, one row <paramref name="width"/> pixels wide),
+    /// unpadded, no bias, no activation, the layer's stride along the row; its register tiles are the direct kernel's.
     /// </summary>
-    private static ConvStep ColumnRowStep(ConvStep s)
+    private static ConvStep ColumnRowStep(ConvStep s, int width)
     {
         var l = s.Layer;
         var row = l with
@@ -36,57 +33,94 @@ internal sealed partial class KernelEmitter
             PadTop = 0, PadBottom = 0, PadLeft = 0, PadRight = 0, Same = false,
         };
         var v = new Tensor("", BufferKind.Scratch, s.From.Blocked, l.Input.C, 1, s.From.W, 0);
-        var m = new Tensor("", BufferKind.Scratch, true, l.Output.C, 1, l.Output.W, 0);
+        var m = new Tensor("", BufferKind.Scratch, true, l.Output.C, 1, width, 0);
         return new ConvStep(row, v, m, null, s.WeightPointer, null, v);
+    }
+
+    /// <summary>
+    /// The output row cut into runs of whole register tiles (each a list of (start, pixels)) whose products, one tile's
+    /// blocks × ColumnPoints rows, fit in <see cref="ConvStep.ColumnWinogradBytes"/>: the stem's 4 blocks × 112 pixels
+    /// × 9 rows would take 129 KiB, cut at pixels 48 and 96 they take at most 56 KiB. Most layers' rows stay whole. A
+    /// kernel that stores transposed (<see cref="ConvStep.TransposesOutput"/>, 8 pixels at a time) cuts only where 8
+    /// divides the start.
+    /// </summary>
+    private static List<List<(int Start, int Pixels)>> ColumnSegments(ConvStep s, ConvTiling t)
+    {
+        var tiles = RowTiles(s.To.W, t.Pixels);
+        int points = ConvStep.ColumnPoints(s.Layer);
+        for (int count = 1; ; count++)
+        {
+            int target = (s.To.W + count - 1) / count;
+            var segments = new List<List<(int Start, int Pixels)>> { new() };
+            foreach (var tile in tiles)
+            {
+                var current = segments[segments.Count - 1];
+                if (current.Count > 0 && tile.Start + tile.Pixels - current[0].Start > target && (!s.TransposesOutput || tile.Start % 8 == 0))
+                    segments.Add(current = new());
+                current.Add(tile);
+            }
+            int widest = segments.Max(g => g.Sum(p => p.Pixels));
+            if (points * XiStride((long)t.Blocks * 8 * widest) * 4 <= ConvStep.ColumnWinogradBytes || segments.Count == tiles.Count) return segments;
+        }
     }
 
     private void EmitColumnWinograd(string name, ConvStep s)
     {
         var l = s.Layer;
-        var row = ColumnRowStep(s);
-        var t = ConvTiling.For(row);
+        var t = ConvTiling.For(ColumnRowStep(s, l.Output.W));
+        var segments = ColumnSegments(s, t);
+        int width = segments.Max(g => g.Sum(p => p.Pixels));
+        var row = ColumnRowStep(s, width);
         int weightBlock = t.Span * l.KernelWidth * 8;
         var (x, y) = (s.From, s.To);
         int vStride = (int)XiStride(row.From.PlaneStride * (long)(row.From.Blocked ? Tensor.Blocks(l.Input.C) : l.Input.C));
-        int mStride = (int)XiStride(row.To.PlaneStride * (long)Tensor.Blocks(l.Output.C));
+        int mStride = (int)XiStride((long)t.Blocks * row.To.PlaneStride);
         int uStride = Tensor.Blocks(l.Output.C) * weightBlock;
-        int points = ColumnPoints(s);
-        string formula = $"Y[n,o,2t+k,x] = {(l.Bias ? "B[o] + " : "")}Aᵀ[k,ξ] · U[ξ,o,I,ΔX] · V[n,ξ,t,I,x+ΔX],  V[n,ξ,t,i,x] = Bᵀ[ξ,j] · X[n,i,2t+j,x],  U[ξ,o,i,ΔX] = G[ξ,ΔY] · W[o,i,ΔY,ΔX]";
+        int points = ConvStep.ColumnPoints(l), stride = l.Stride;
+        string formula = stride == 1
+            ? $"Y[n,o,2t+k,x] = {(l.Bias ? "B[o] + " : "")}Aᵀ[k,ξ] · U[ξ,o,I,ΔX] · V[n,ξ,t,I,x+ΔX],  V[n,ξ,t,i,x] = Bᵀ[ξ,j] · X[n,i,2t+j,x],  U[ξ,o,i,ΔX] = G[ξ,ΔY] · W[o,i,ΔY,ΔX]"
+            : $"Y[n,o,2t+k,x] = {(l.Bias ? "B[o] + " : "")}Aᵀ[k,ξ] · U[ξ,o,I,ΔX] · V[n,ξ,t,I,2x+ΔX],  V[n,ξ,t,i,x] = Bᵀ[ξ,j] · X[n,i,4t+2j+φ(ξ),x],  U[ξ,o,i,ΔX] = G[ξ,ΔY] · W[o,i,2ΔY+φ(ξ),ΔX]";
 
         w.Line($"// {formula}");
-        w.Line($"// {Describe(s)}; Winograd F(2, {l.KernelHeight}) down the columns, tile {t.Blocks}×8 channels × {t.Pixels} pixels over each transformed row");
+        w.Line(stride == 1
+            ? $"// {Describe(s)}; Winograd F(2, {l.KernelHeight}) down the columns, tile {t.Blocks}×8 channels × {t.Pixels} pixels over each transformed row"
+            : $"// {Describe(s)}; stride 2: Winograd F(2, 4) + F(2, 3) down the columns, of the even input rows (φ = 0, ξ < 5) and the odd ones (φ = 1), tile {t.Blocks}×8 channels × {t.Pixels} pixels over each transformed row");
         EmitDispatcher(name);
 
-        Open($"{name}Avx", formula, $"Each work item is one pair of output rows of one sample: its {points} transformed input rows and {points} rows of products stay on the stack.",
+        Open($"{name}Avx", formula, $"Each work item is one pair of output rows of one sample: its {points} transformed input rows and {points} rows of products (one tile's channels{(segments.Count > 1 ? $", {segments.Count} runs of the row" : "")}) stay on the stack.",
             skipLocalsInit: "every float of V and M that is read was written first");
         w.Line($"float* v = stackalloc float[{points * vStride}]; // V[ξ], {vStride} floats apart");
-        w.Line($"float* m = stackalloc float[{points * mStride}]; // M[ξ] = U[ξ] ∗ V[ξ], NCHW8c, {mStride} floats apart");
+        w.Line($"float* m = stackalloc float[{points * mStride}]; // M[ξ] = U[ξ] ∗ V[ξ] for one tile's blocks, NCHW8c rows of {width} pixels, {mStride} floats apart");
         w.Open("for (int item = begin; item < end; item++)");
         w.Line($"int t = item % {y.H / 2}, n = item / {y.H / 2};");
-        w.Line($"{name}Input({Sample(x)} + t * {2 * x.RowStride}, v);");
-        w.Line($"float* u = f->{ConvStep.WinogradPointer(s.WeightPointer)};");
+        w.Line($"{name}Input({Sample(x)} + t * {2 * stride * x.RowStride}, v);");
+        w.Line($"float* y = {Sample(y)} + t * {2 * y.RowStride}, u;");
         var variants = new List<(int Blocks, int Pixels)>();
-        w.Open($"for (int xi = 0; xi < {points}; xi++, u += {uStride})");
-        w.Line($"float* vx = v + xi * {vStride}, mx = m + xi * {mStride};");
         for (int tile = 0; tile < t.TileCount; tile++)
         {
             int blocks = tile == t.TileCount - 1 ? t.LastBlocks : t.Blocks;
-            string ws = Plus("u", tile * t.Blocks * weightBlock);
-            int mTile = tile * t.Blocks * row.To.PlaneStride;
-            // The row's tiles, a run of one width as a loop (RowTiles puts the wider ones first).
-            foreach (var run in RowTiles(y.W, t.Pixels).GroupBy(p => p.Pixels))
+            foreach (var segment in segments)
             {
-                int first = run.First().Start, pixels = run.Key, count = run.Count();
-                string tileMethod = $"{name}Tile{blocks}x{pixels}";
-                variants.Add((blocks, pixels));
-                if (count == 1)
-                    w.Line($"{tileMethod}({Plus("vx", first * row.From.ColumnStride)}, {ws}, null, {Plus("mx", mTile + first * 8)}, 0);");
-                else
-                    w.Line($"for (int ox = {first}; ox < {first + count * pixels}; ox += {pixels}) {tileMethod}(vx + {Times("ox", row.From.ColumnStride)}, {ws}, null, {Plus("mx", mTile)} + ox * 8, 0);");
+                int first0 = segment[0].Start;
+                w.Line($"u = f->{ConvStep.WinogradPointer(s.WeightPointer)}{(tile == 0 ? "" : $" + {tile * t.Blocks * weightBlock}")};");
+                w.Open($"for (int xi = 0; xi < {points}; xi++, u += {uStride})");
+                w.Line($"float* vx = v + xi * {vStride}, mx = m + xi * {mStride};");
+                // The run's tiles, those of one width as a loop (RowTiles puts the wider ones first).
+                foreach (var run in segment.GroupBy(p => p.Pixels))
+                {
+                    int first = run.First().Start, pixels = run.Key, count = run.Count();
+                    string tileMethod = $"{name}Tile{blocks}x{pixels}";
+                    variants.Add((blocks, pixels));
+                    if (count == 1)
+                        w.Line($"{tileMethod}({Plus("vx", first * stride * row.From.ColumnStride)}, u, null, {Plus("mx", (first - first0) * 8)}, 0);");
+                    else
+                        w.Line($"for (int ox = {first}; ox < {first + count * pixels}; ox += {pixels}) {tileMethod}(vx + {Times("ox", stride * row.From.ColumnStride)}, u, null, {Plus("mx", -first0 * 8)} + ox * 8, 0);");
+                }
+                w.Close();
+                string bias = s.BiasPointer is null ? "null" : Plus($"f->{s.BiasPointer}", tile * t.Blocks * 8);
+                w.Line($"{name}Output(m, {bias}, {Plus("y", tile * t.Blocks * OutputBlockStride(s, y) + first0 * OutputPixelStride(s))}, {blocks}, {segment.Sum(p => p.Pixels)});");
             }
         }
-        w.Close();
-        w.Line($"{name}Output(m, {(s.BiasPointer is null ? "null" : $"f->{s.BiasPointer}")}, {Sample(y)} + t * {2 * y.RowStride});");
         w.Close();
         w.Close();
         w.Line();
@@ -94,22 +128,22 @@ internal sealed partial class KernelEmitter
         EmitColumnInput(name, s, vStride);
         foreach (var (blocks, pixels) in variants.Distinct())
             EmitConvTile($"{name}Tile{blocks}x{pixels}", row, t, blocks, pixels, weightBlock, null, false, 8);
-        EmitColumnOutput(name, s, mStride);
+        EmitColumnOutput(name, s, mStride, row.To.PlaneStride);
         var direct = ConvTiling.For(s);
         EmitConvScalar($"{name}Scalar", s, direct, direct.Span * l.KernelHeight * l.KernelWidth * 8, rowPairs: true);
     }
 
     /// <summary>
-    /// V[ξ] = Bᵀ[ξ,j]·X[2t+j] for the k + 1 input rows at <c>x</c>, one vector of 8 (channels of a pixel in NCHW8c, pixels
-    /// of a channel row in NCHW) at a time; a planar row whose width 8 does not divide ends on a vector that overlaps the
-    /// one before it.
+    /// V[ξ] = Bᵀ[ξ,j]·X[2t+j] (stride 2: the rows 4t + 2j + φ) for the input rows at <c>x</c>, one vector of 8 (channels
+    /// of a pixel in NCHW8c, pixels of a channel row in NCHW) at a time; a planar row whose width 8 does not divide ends
+    /// on a vector that overlaps the one before it.
     /// </summary>
     private void EmitColumnInput(string name, ConvStep s, int vStride)
     {
         var x = s.From;
         var l = s.Layer;
-        int points = ColumnPoints(s);
-        w.Line($"// V[ξ] = Bᵀ[ξ,j] · X[2t+j]: the {points} input rows under a pair of output rows, one vector at a time.");
+        int points = ConvStep.ColumnPoints(l), rows = l.Stride == 2 ? 9 : points;
+        w.Line($"// V[ξ] = Bᵀ[ξ,j] · X[{(l.Stride == 2 ? "4t+2j+φ(ξ)" : "2t+j")}]: the {rows} input rows under a pair of output rows, one vector at a time.");
         w.Line(Hot);
         w.Open($"private static void {name}Input(float* x, float* v)");
         if (x.Blocked)
@@ -133,8 +167,22 @@ internal sealed partial class KernelEmitter
         w.Line();
         w.Line("[MethodImpl(MethodImplOptions.AggressiveInlining)]");
         w.Open($"private static void {name}Column(float* x, float* v)");
-        w.Line($"Vector256<float> {string.Join(", ", Range(points, j => $"d{j} = Avx.LoadVector256({Plus("x", j * x.RowStride)})"))};");
-        if (points == 4)
+        w.Line($"Vector256<float> {string.Join(", ", Range(rows, j => $"d{j} = Avx.LoadVector256({Plus("x", j * x.RowStride)})"))};");
+        if (rows == 9)
+        {
+            // F(2, 4) down the even rows e_j = d_2j into V[0..4], F(2, 3) down the odd rows o_j = d_2j+1 into V[5..8].
+            w.Line("Vector256<float> two = Vector256.Create(2f), a = d6 - d2, b = d4 - d6; // e₃ − e₁, e₂ − e₃");
+            w.Line("Avx.Store(v, Fma.MultiplyAdd(two, d0 - d4, a)); // 2e₀ − e₁ − 2e₂ + e₃");
+            w.Line($"Avx.Store(v + {vStride}, Fma.MultiplyAdd(two, d2, b)); // 2e₁ + e₂ − e₃");
+            w.Line($"Avx.Store(v + {2 * vStride}, Fma.MultiplyAdd(two, d4 - d2, b)); // −2e₁ + 3e₂ − e₃");
+            w.Line($"Avx.Store(v + {3 * vStride}, a);");
+            w.Line($"Avx.Store(v + {4 * vStride}, Fma.MultiplyAdd(two, d2 - d6, d8 - d4)); // 2e₁ − e₂ − 2e₃ + e₄");
+            w.Line($"Avx.Store(v + {5 * vStride}, d1 - d5);");
+            w.Line($"Avx.Store(v + {6 * vStride}, d3 + d5);");
+            w.Line($"Avx.Store(v + {7 * vStride}, d5 - d3);");
+            w.Line($"Avx.Store(v + {8 * vStride}, d3 - d7);");
+        }
+        else if (points == 4)
         {
             // F(2, 3): additions only.
             w.Line("Avx.Store(v, d0 - d2);");
@@ -159,29 +207,83 @@ internal sealed partial class KernelEmitter
     }
 
     /// <summary>
-    /// The two output rows from M, activated: for 5x5, Y[2t] = B + M₀ + M₁ + M₂ + M₃ + M₄ and
-    /// Y[2t+1] = B + M₁ − M₂ + 2(M₃ − M₄) + M₅; for 3x3, Y[2t] = B + M₀ + M₁ + M₂ and Y[2t+1] = B + M₁ − M₂ − M₃.
+    /// The two output rows from M, activated, for <c>blocks</c> blocks of one tile over a run of <c>width</c> pixels
+    /// (rows of M <paramref name="mRow"/> floats apart): for 5x5, Y[2t] = B + M₀ + M₁ + M₂ + M₃ + M₄ and
+    /// Y[2t+1] = B + M₁ − M₂ + 2(M₃ − M₄) + M₅; for 3x3, Y[2t] = B + M₀ + M₁ + M₂ and Y[2t+1] = B + M₁ − M₂ − M₃; for the
+    /// stride-2 7x7, F(2, 4)'s Y[2t] = M₀ + M₁ + M₂ + M₃, Y[2t+1] = M₁ − M₂ + 2M₃ + M₄ plus F(2, 3)'s over M₅…M₈.
     /// </summary>
-    private void EmitColumnOutput(string name, ConvStep s, int mStride)
+    private void EmitColumnOutput(string name, ConvStep s, int mStride, int mRow)
     {
         var y = s.To;
-        int ow = s.Layer.Output.W;
-        w.Line($"// Y[2t+k] = {(s.Layer.Bias ? "B + " : "")}Aᵀ[k,ξ] · M[ξ]{(s.Activation is null ? "" : $", then {s.Activation}")}: rows 2t and 2t + 1 of every block.");
+        int points = ConvStep.ColumnPoints(s.Layer);
+        w.Line($"// Y[2t+k] = {(s.Layer.Bias ? "B + " : "")}Aᵀ[k,ξ] · M[ξ]{(s.Activation is null ? "" : $", then {s.Activation}")}: rows 2t and 2t + 1 of each block.");
         w.Line(Hot);
-        w.Open($"private static void {name}Output(float* m, float* b, float* y)");
-        w.Open($"for (int ob = 0; ob < {Tensor.Blocks(s.Layer.Output.C)}; ob++)");
-        bool five = ColumnPoints(s) == 6;
-        w.Line($"Vector256<float> bias = {(s.BiasPointer is null ? "Vector256<float>.Zero" : "Avx.LoadVector256(b + ob * 8)")}{(five ? ", two = Vector256.Create(2f)" : "")};");
-        w.Line($"float* mo = m + ob * {ow * 8};");
+        w.Open($"private static void {name}Output(float* m, float* b, float* y, int blocks, int width)");
+        if (s.TransposesOutput)
+        {
+            EmitColumnOutputTransposed(name, s, mStride, mRow);
+            return;
+        }
+        w.Open("for (int ob = 0; ob < blocks; ob++)");
+        w.Line($"Vector256<float> bias = {(s.BiasPointer is null ? "Vector256<float>.Zero" : "Avx.LoadVector256(b + ob * 8)")}{(points == 4 ? "" : ", two = Vector256.Create(2f)")};");
+        w.Line($"float* mo = m + ob * {mRow};");
         w.Line($"float* yo = y + ob * {y.PlaneStride};");
-        w.Open($"for (int p = 0; p < {ow * 8}; p += 8)");
-        w.Line($"Vector256<float> {string.Join(", ", Range(ColumnPoints(s), k => $"m{k} = Avx.LoadVector256({Plus("mo", k * mStride)} + p)"))};");
+        w.Open("for (int p = 0; p < width * 8; p += 8)");
+        w.Line($"Vector256<float> {string.Join(", ", Range(points, k => $"m{k} = Avx.LoadVector256({Plus("mo", k * mStride)} + p)"))};");
         w.Line("Vector256<float> sum = m1 + m2, diff = m1 - m2;");
-        w.Line($"Avx.Store(yo + p, {Apply(s.Activation, five ? "bias + m0 + sum + (m3 + m4)" : "bias + m0 + sum", true)});");
-        w.Line($"Avx.Store(yo + {y.RowStride} + p, {Apply(s.Activation, five ? "Fma.MultiplyAdd(two, m3 - m4, bias + diff + m5)" : "bias + diff - m3", true)});");
+        var (even, odd) = ColumnOutputRows(points);
+        w.Line($"Avx.Store(yo + p, {Apply(s.Activation, even, true)});");
+        w.Line($"Avx.Store(yo + {y.RowStride} + p, {Apply(s.Activation, odd, true)});");
         w.Close();
         w.Close();
         w.Close();
         w.Line();
+    }
+
+    /// <summary>Aᵀ·M + B for output rows 2t and 2t + 1, over the loaded rows m0… (and sum = m1 + m2, diff = m1 − m2).</summary>
+    private static (string Even, string Odd) ColumnOutputRows(int points) => points switch
+    {
+        4 => ("bias + m0 + sum", "bias + diff - m3"),
+        6 => ("bias + m0 + sum + (m3 + m4)", "Fma.MultiplyAdd(two, m3 - m4, bias + diff + m5)"),
+        _ => ("bias + m0 + sum + m3 + (m5 + m6 + m7)", "Fma.MultiplyAdd(two, m3, bias + diff + m4) + (m6 - m7 - m8)"),
+    };
+
+    /// <summary>
+    /// The output transform of a last layer that writes the caller's NCHW (<see cref="ConvStep.TransposesOutput"/>, no
+    /// activation, whole blocks, rows of whole vectors): per block and 8 pixels, each output row's 8 pixel vectors are
+    /// transposed in registers into 8 channel rows of 8 pixels and stored, one row after the other, which spares the
+    /// NCHW8c tensor and the copy out of it. The runs of the row start where 8 divides (KernelEmitter.ColumnSegments).
+    /// </summary>
+    private void EmitColumnOutputTransposed(string name, ConvStep s, int mStride, int mRow)
+    {
+        var y = s.To;
+        int points = ConvStep.ColumnPoints(s.Layer);
+        w.Open("for (int ob = 0; ob < blocks; ob++)");
+        w.Line($"Vector256<float> bias = {(s.BiasPointer is null ? "Vector256<float>.Zero" : "Avx.LoadVector256(b + ob * 8)")};");
+        w.Line($"Vector256<float> {string.Join(", ", Range(8, r => $"r{r}"))};");
+        w.Open("for (int p = 0; p < width; p += 8)");
+        w.Line($"float* mo = m + ob * {mRow} + p * 8;");
+        w.Line($"float* yo = y + ob * {8 * y.PlaneStride} + p;");
+        foreach (var (row, rowName) in new[] { (0, "Even"), (1, "Odd") })
+        {
+            w.Line(string.Join(" ", Range(8, j => $"r{j} = {name}{rowName}({Plus("mo", j * 8)}, bias);")));
+            w.Line($"global::ConvGen.Registers.Transpose8x8({string.Join(", ", Range(8, r => $"ref r{r}"))});");
+            for (int c = 0; c < 8; c++) w.Line($"Avx.Store({Plus("yo", c * y.PlaneStride + row * y.RowStride)}, r{c});");
+        }
+        w.Close();
+        w.Close();
+        w.Close();
+        w.Line();
+        var rows = ColumnOutputRows(points);
+        foreach (var (rowName, combination) in new[] { ("Even", rows.Even), ("Odd", rows.Odd) })
+        {
+            w.Line("[MethodImpl(MethodImplOptions.AggressiveInlining)]");
+            w.Open($"private static Vector256<float> {name}{rowName}(float* m, Vector256<float> bias)");
+            w.Line($"Vector256<float> {string.Join(", ", Range(points, k => $"m{k} = Avx.LoadVector256({Plus("m", k * mStride)})"))};");
+            w.Line($"Vector256<float> sum = m1 + m2, diff = m1 - m2{(points == 4 ? "" : ", two = Vector256.Create(2f)")};");
+            w.Line($"return {combination};");
+            w.Close();
+            w.Line();
+        }
     }
 }

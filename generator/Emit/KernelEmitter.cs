@@ -100,8 +100,8 @@ internal sealed partial class KernelEmitter(CodeWriter w, ExecutionPlan plan)
     {
         // Winograd: 16 multiply-adds per 2×2 tile and channel pair where the direct kernel does 36.
         ConvStep { Winograd: not null } s => 16.0 * s.To.C * (s.To.H / 2) * (s.To.W / 2) * s.From.C / 40,
-        // Down the columns: k + 1 one-row 1×k convolutions per pair of output rows where the direct kernel does 2·k.
-        ConvStep { ColumnWinograd: true } s => (s.Layer.KernelHeight + 1.0) * s.Layer.KernelWidth * s.To.C * (s.To.H / 2) * s.To.W * s.From.C / 40,
+        // Down the columns: ColumnPoints one-row 1×k convolutions per pair of output rows where the direct kernel does 2·k.
+        ConvStep { ColumnWinograd: true } s => (double)ConvStep.ColumnPoints(s.Layer) * s.Layer.KernelWidth * s.To.C * (s.To.H / 2) * s.To.W * s.From.C / 40,
         ConvStep s => (double)s.To.C * s.To.H * s.To.W * (s.From.C / s.Layer.Groups) * s.Layer.KernelHeight * s.Layer.KernelWidth / 40,
         LinearStep s => (double)s.Layer.Output.C * s.Layer.Input.C / 40,
         _ => Math.Max((double)step.From.C * step.From.H * step.From.W, (double)step.To.C * step.To.H * step.To.W) / 4,

@@ -34,7 +34,7 @@ public sealed class ColumnWinogradTests
         return (code, network);
     }
 
-    public static TheoryData<string> Cases => new() { "LeNetConv2", "PlanarOverlap", "BlockedSigmoid", "Pooled", "Padded", "LastPartialBlock", "Small3x3" };
+    public static TheoryData<string> Cases => new() { "LeNetConv2", "PlanarOverlap", "BlockedSigmoid", "Pooled", "Padded", "LastPartialBlock", "Small3x3", "Stem", "StemRelu", "Stride2Blocked" };
 
     /// <summary>
     /// LeNetConv2: the benchmark's shape (6→16 at 14×14, NCHW input, the last layer, so NCHW8c out and a copy to NCHW).
@@ -46,10 +46,18 @@ public sealed class ColumnWinogradTests
     /// reading a zero-padded NCHW copy, the first of the NCHW input (3 channels), the second of a 32-channel NCHW8c tensor.
     /// Small3x3: F(2, 3) for 3x3 layers with too few channels for F(2×2, 3×3), padded (16→16, NCHW input) and not
     /// (16→24 at 12×12 → 10×10). BlockedSigmoid's first layer (3→12 3x3: 9 taps per one-row convolution) is left to
-    /// the direct kernel.
+    /// the direct kernel. Stem: the stride-2 7x7 (F(2, 4) + F(2, 3)) on NCHW input, 3→64 with pad 3, rows of 64 outputs
+    /// whose products (4 blocks × 9 rows) are cut into runs of the row (48 and 16 pixels), stored transposed into the
+    /// caller's NCHW by the output transform. StemRelu: the same with ReLU and rows of 60 (runs of 30), which writes
+    /// NCHW8c and copies it out. Stride2Blocked: the stride-2 7x7 unpadded on an NCHW8c input of 8 channels, 8→24
+    /// (tiles of 3 blocks) with ReLU, 8×9 outputs.
     /// </summary>
     private static NetworkSpec Spec(string name) => name switch
     {
+        "Stem" => new(name, 3, 16, 128, [new ConvSpec(7, 7, 3, 64, Stride: 2, Pad: 3)]),
+        "StemRelu" => new(name, 3, 16, 120, [new ConvSpec(7, 7, 3, 64, Stride: 2, Pad: 3), new ActivationSpec(RefActivationKind.Relu)]),
+        "Stride2Blocked" => new(name, 3, 21, 23,
+            [new ConvSpec(3, 3, 3, 8, Pad: 1), new ActivationSpec(RefActivationKind.Relu), new ConvSpec(7, 7, 8, 24, Stride: 2), new ActivationSpec(RefActivationKind.Relu)]),
         "LeNetConv2" => new(name, 6, 14, 14, [new ConvSpec(5, 5, 6, 16)]),
         "LastPartialBlock" => new(name, 9, 12, 17, [new ConvSpec(5, 5, 9, 10)]),
         "Small3x3" => new(name, 16, 12, 12,
@@ -73,7 +81,8 @@ public sealed class ColumnWinogradTests
         var (code, network) = Generate(spec);
         // Forward, and backward-data where ∂x (the layer's input) has at least 8 channels: Padded has two such layers
         // forward, and backward-data through the second; LeNet's conv2 has 6 inputs; both of Small3x3's have 16.
-        int kernels = name switch { "LeNetConv2" or "Pooled" => 1, "Padded" => 3, "Small3x3" => 4, _ => 2 };
+        // The stride-2 7x7 runs down the columns forward only (its backward-data runs by output phases).
+        int kernels = name switch { "LeNetConv2" or "Pooled" or "Stem" or "StemRelu" or "Stride2Blocked" => 1, "Padded" => 3, "Small3x3" => 4, _ => 2 };
         Assert.Equal(kernels, code.Split(Marker).Length - 1);
         foreach (int threads in new[] { 1, 2 })
         {
@@ -93,7 +102,9 @@ public sealed class ColumnWinogradTests
     [InlineData(5, 6, 15, 15, 2, 1, 16)] // stride 2
     [InlineData(5, 6, 16, 16, 1, 2, 16)] // dilation 2
     [InlineData(5, 1, 14, 14, 1, 1, 6)] // 6 outputs: along the rows
-    [InlineData(7, 6, 16, 16, 1, 1, 16)] // 7x7
+    [InlineData(7, 6, 16, 16, 1, 1, 16)] // 7x7 at stride 1
+    [InlineData(7, 2, 16, 16, 2, 1, 16)] // 2 inputs to a stride-2 7x7 (ColumnMinInputs)
+    [InlineData(7, 3, 19, 18, 2, 1, 16)] // stride-2 7x7 with 7 output rows
     [InlineData(3, 32, 10, 10, 1, 1, 32)] // F(2×2, 3×3)
     [InlineData(3, 4, 10, 10, 1, 1, 16)] // 4 inputs to a 3x3 (ColumnMinInputs)
     [InlineData(5, 1, 14, 14, 1, 1, 16)] // 1 input to a 5x5

@@ -300,25 +300,26 @@ public unsafe partial class Same : global::ConvGen.INetwork
     private static void Step1(void* state, int begin, int end) { if (s_useAvx2) Step1Avx(state, begin, end); else Step1Scalar(state, begin, end); }
 
     // Y[n,o,2t+k,x] = B[o] + Aᵀ[k,ξ] · U[ξ,o,I,ΔX] · V[n,ξ,t,I,x+ΔX],  V[n,ξ,t,i,x] = Bᵀ[ξ,j] · X[n,i,2t+j,x],  U[ξ,o,i,ΔX] = G[ξ,ΔY] · W[o,i,ΔY,ΔX]
-    // Each work item is one pair of output rows of one sample: its 4 transformed input rows and 4 rows of products stay on the stack.
+    // Each work item is one pair of output rows of one sample: its 4 transformed input rows and 4 rows of products (one tile's channels) stay on the stack.
     [SkipLocalsInit] // every float of V and M that is read was written first
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Step1Avx(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         float* v = stackalloc float[832]; // V[ξ], 208 floats apart
-        float* m = stackalloc float[704]; // M[ξ] = U[ξ] ∗ V[ξ], NCHW8c, 176 floats apart
+        float* m = stackalloc float[704]; // M[ξ] = U[ξ] ∗ V[ξ] for one tile's blocks, NCHW8c rows of 10 pixels, 176 floats apart
         for (int item = begin; item < end; item++)
         {
             int t = item % 5, n = item / 5;
             Step1Input(f->T1 + (nint)n * 2304 + t * 24, v);
-            float* u = f->L0WU;
+            float* y = f->T2 + (nint)n * 1600 + t * 160, u;
+            u = f->L0WU;
             for (int xi = 0; xi < 4; xi++, u += 768)
             {
                 float* vx = v + xi * 208, mx = m + xi * 176;
                 for (int ox = 0; ox < 10; ox += 5) Step1Tile2x5(vx + ox, u, null, mx + ox * 8, 0);
             }
-            Step1Output(m, f->L0B, f->T2 + (nint)n * 1600 + t * 160);
+            Step1Output(m, f->L0B, y, 2, 10);
         }
     }
 
@@ -791,16 +792,16 @@ public unsafe partial class Same : global::ConvGen.INetwork
         Avx.Store(y + 112, a1_4);
     }
 
-    // Y[2t+k] = B + Aᵀ[k,ξ] · M[ξ], then Relu: rows 2t and 2t + 1 of every block.
+    // Y[2t+k] = B + Aᵀ[k,ξ] · M[ξ], then Relu: rows 2t and 2t + 1 of each block.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Step1Output(float* m, float* b, float* y)
+    private static void Step1Output(float* m, float* b, float* y, int blocks, int width)
     {
-        for (int ob = 0; ob < 2; ob++)
+        for (int ob = 0; ob < blocks; ob++)
         {
             Vector256<float> bias = Avx.LoadVector256(b + ob * 8);
             float* mo = m + ob * 80;
             float* yo = y + ob * 800;
-            for (int p = 0; p < 80; p += 8)
+            for (int p = 0; p < width * 8; p += 8)
             {
                 Vector256<float> m0 = Avx.LoadVector256(mo + p), m1 = Avx.LoadVector256(mo + 176 + p), m2 = Avx.LoadVector256(mo + 352 + p), m3 = Avx.LoadVector256(mo + 528 + p);
                 Vector256<float> sum = m1 + m2, diff = m1 - m2;
@@ -890,25 +891,26 @@ public unsafe partial class Same : global::ConvGen.INetwork
     private static void Step3(void* state, int begin, int end) { if (s_useAvx2) Step3Avx(state, begin, end); else Step3Scalar(state, begin, end); }
 
     // Y[n,o,2t+k,x] = B[o] + Aᵀ[k,ξ] · U[ξ,o,I,ΔX] · V[n,ξ,t,I,x+ΔX],  V[n,ξ,t,i,x] = Bᵀ[ξ,j] · X[n,i,2t+j,x],  U[ξ,o,i,ΔX] = G[ξ,ΔY] · W[o,i,ΔY,ΔX]
-    // Each work item is one pair of output rows of one sample: its 4 transformed input rows and 4 rows of products stay on the stack.
+    // Each work item is one pair of output rows of one sample: its 4 transformed input rows and 4 rows of products (one tile's channels) stay on the stack.
     [SkipLocalsInit] // every float of V and M that is read was written first
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Step3Avx(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         float* v = stackalloc float[832]; // V[ξ], 208 floats apart
-        float* m = stackalloc float[320]; // M[ξ] = U[ξ] ∗ V[ξ], NCHW8c, 80 floats apart
+        float* m = stackalloc float[320]; // M[ξ] = U[ξ] ∗ V[ξ] for one tile's blocks, NCHW8c rows of 10 pixels, 80 floats apart
         for (int item = begin; item < end; item++)
         {
             int t = item % 5, n = item / 5;
             Step3Input(f->T3 + (nint)n * 2304 + t * 24, v);
-            float* u = f->L2WU;
+            float* y = f->T4 + (nint)n * 800 + t * 160, u;
+            u = f->L2WU;
             for (int xi = 0; xi < 4; xi++, u += 384)
             {
                 float* vx = v + xi * 208, mx = m + xi * 80;
                 Step3Tile1x10(vx, u, null, mx, 0);
             }
-            Step3Output(m, f->L2B, f->T4 + (nint)n * 800 + t * 160);
+            Step3Output(m, f->L2B, y, 1, 10);
         }
     }
 
@@ -1476,16 +1478,16 @@ public unsafe partial class Same : global::ConvGen.INetwork
         Avx.Store(y + 72, a0_9);
     }
 
-    // Y[2t+k] = B + Aᵀ[k,ξ] · M[ξ]: rows 2t and 2t + 1 of every block.
+    // Y[2t+k] = B + Aᵀ[k,ξ] · M[ξ]: rows 2t and 2t + 1 of each block.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Step3Output(float* m, float* b, float* y)
+    private static void Step3Output(float* m, float* b, float* y, int blocks, int width)
     {
-        for (int ob = 0; ob < 1; ob++)
+        for (int ob = 0; ob < blocks; ob++)
         {
             Vector256<float> bias = Avx.LoadVector256(b + ob * 8);
             float* mo = m + ob * 80;
             float* yo = y + ob * 800;
-            for (int p = 0; p < 80; p += 8)
+            for (int p = 0; p < width * 8; p += 8)
             {
                 Vector256<float> m0 = Avx.LoadVector256(mo + p), m1 = Avx.LoadVector256(mo + 80 + p), m2 = Avx.LoadVector256(mo + 160 + p), m3 = Avx.LoadVector256(mo + 240 + p);
                 Vector256<float> sum = m1 + m2, diff = m1 - m2;
@@ -2622,25 +2624,26 @@ public unsafe partial class Same : global::ConvGen.INetwork
     private static void Back6(void* state, int begin, int end) { if (s_useAvx2) Back6Avx(state, begin, end); else Back6Scalar(state, begin, end); }
 
     // Y[n,o,2t+k,x] = Aᵀ[k,ξ] · U[ξ,o,I,ΔX] · V[n,ξ,t,I,x+ΔX],  V[n,ξ,t,i,x] = Bᵀ[ξ,j] · X[n,i,2t+j,x],  U[ξ,o,i,ΔX] = G[ξ,ΔY] · W[o,i,ΔY,ΔX]
-    // Each work item is one pair of output rows of one sample: its 4 transformed input rows and 4 rows of products stay on the stack.
+    // Each work item is one pair of output rows of one sample: its 4 transformed input rows and 4 rows of products (one tile's channels) stay on the stack.
     [SkipLocalsInit] // every float of V and M that is read was written first
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Back6Avx(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         float* v = stackalloc float[832]; // V[ξ], 208 floats apart
-        float* m = stackalloc float[704]; // M[ξ] = U[ξ] ∗ V[ξ], NCHW8c, 176 floats apart
+        float* m = stackalloc float[704]; // M[ξ] = U[ξ] ∗ V[ξ] for one tile's blocks, NCHW8c rows of 10 pixels, 176 floats apart
         for (int item = begin; item < end; item++)
         {
             int t = item % 5, n = item / 5;
             Back6Input(f->G3 + (nint)n * 2304 + t * 24, v);
-            float* u = f->L0WTU;
+            float* y = f->G2 + (nint)n * 1600 + t * 160, u;
+            u = f->L0WTU;
             for (int xi = 0; xi < 4; xi++, u += 768)
             {
                 float* vx = v + xi * 208, mx = m + xi * 176;
                 for (int ox = 0; ox < 10; ox += 5) Back6Tile2x5(vx + ox, u, null, mx + ox * 8, 0);
             }
-            Back6Output(m, null, f->G2 + (nint)n * 1600 + t * 160);
+            Back6Output(m, null, y, 2, 10);
         }
     }
 
@@ -3113,16 +3116,16 @@ public unsafe partial class Same : global::ConvGen.INetwork
         Avx.Store(y + 112, a1_4);
     }
 
-    // Y[2t+k] = Aᵀ[k,ξ] · M[ξ]: rows 2t and 2t + 1 of every block.
+    // Y[2t+k] = Aᵀ[k,ξ] · M[ξ]: rows 2t and 2t + 1 of each block.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back6Output(float* m, float* b, float* y)
+    private static void Back6Output(float* m, float* b, float* y, int blocks, int width)
     {
-        for (int ob = 0; ob < 2; ob++)
+        for (int ob = 0; ob < blocks; ob++)
         {
             Vector256<float> bias = Vector256<float>.Zero;
             float* mo = m + ob * 80;
             float* yo = y + ob * 800;
-            for (int p = 0; p < 80; p += 8)
+            for (int p = 0; p < width * 8; p += 8)
             {
                 Vector256<float> m0 = Avx.LoadVector256(mo + p), m1 = Avx.LoadVector256(mo + 176 + p), m2 = Avx.LoadVector256(mo + 352 + p), m3 = Avx.LoadVector256(mo + 528 + p);
                 Vector256<float> sum = m1 + m2, diff = m1 - m2;

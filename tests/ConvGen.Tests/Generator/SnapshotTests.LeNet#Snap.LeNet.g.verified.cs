@@ -1143,25 +1143,26 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
     private static void Step3(void* state, int begin, int end) { if (s_useAvx2) Step3Avx(state, begin, end); else Step3Scalar(state, begin, end); }
 
     // Y[n,o,2t+k,x] = B[o] + Aᵀ[k,ξ] · U[ξ,o,I,ΔX] · V[n,ξ,t,I,x+ΔX],  V[n,ξ,t,i,x] = Bᵀ[ξ,j] · X[n,i,2t+j,x],  U[ξ,o,i,ΔX] = G[ξ,ΔY] · W[o,i,ΔY,ΔX]
-    // Each work item is one pair of output rows of one sample: its 6 transformed input rows and 6 rows of products stay on the stack.
+    // Each work item is one pair of output rows of one sample: its 6 transformed input rows and 6 rows of products (one tile's channels) stay on the stack.
     [SkipLocalsInit] // every float of V and M that is read was written first
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Step3Avx(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         float* v = stackalloc float[672]; // V[ξ], 112 floats apart
-        float* m = stackalloc float[1056]; // M[ξ] = U[ξ] ∗ V[ξ], NCHW8c, 176 floats apart
+        float* m = stackalloc float[1056]; // M[ξ] = U[ξ] ∗ V[ξ] for one tile's blocks, NCHW8c rows of 10 pixels, 176 floats apart
         for (int item = begin; item < end; item++)
         {
             int t = item % 5, n = item / 5;
             Step3Input(f->T3 + (nint)n * 1568 + t * 224, v);
-            float* u = f->L3WU;
+            float* y = f->T4 + (nint)n * 1600 + t * 160, u;
+            u = f->L3WU;
             for (int xi = 0; xi < 6; xi++, u += 480)
             {
                 float* vx = v + xi * 112, mx = m + xi * 176;
                 for (int ox = 0; ox < 10; ox += 5) Step3Tile2x5(vx + ox * 8, u, null, mx + ox * 8, 0);
             }
-            Step3Output(m, f->L3B, f->T4 + (nint)n * 1600 + t * 160);
+            Step3Output(m, f->L3B, y, 2, 10);
         }
     }
 
@@ -1470,16 +1471,16 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         Avx.Store(y + 112, a1_4);
     }
 
-    // Y[2t+k] = B + Aᵀ[k,ξ] · M[ξ], then Relu: rows 2t and 2t + 1 of every block.
+    // Y[2t+k] = B + Aᵀ[k,ξ] · M[ξ], then Relu: rows 2t and 2t + 1 of each block.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Step3Output(float* m, float* b, float* y)
+    private static void Step3Output(float* m, float* b, float* y, int blocks, int width)
     {
-        for (int ob = 0; ob < 2; ob++)
+        for (int ob = 0; ob < blocks; ob++)
         {
             Vector256<float> bias = Avx.LoadVector256(b + ob * 8), two = Vector256.Create(2f);
             float* mo = m + ob * 80;
             float* yo = y + ob * 800;
-            for (int p = 0; p < 80; p += 8)
+            for (int p = 0; p < width * 8; p += 8)
             {
                 Vector256<float> m0 = Avx.LoadVector256(mo + p), m1 = Avx.LoadVector256(mo + 176 + p), m2 = Avx.LoadVector256(mo + 352 + p), m3 = Avx.LoadVector256(mo + 528 + p), m4 = Avx.LoadVector256(mo + 704 + p), m5 = Avx.LoadVector256(mo + 880 + p);
                 Vector256<float> sum = m1 + m2, diff = m1 - m2;
