@@ -34,7 +34,7 @@ public sealed class ColumnWinogradTests
         return (code, network);
     }
 
-    public static TheoryData<string> Cases => new() { "LeNetConv2", "PlanarOverlap", "BlockedSigmoid", "Pooled", "Padded", "LastPartialBlock", "Small3x3", "Stem", "StemRelu", "Stride2Blocked" };
+    public static TheoryData<string> Cases => new() { "LeNetConv2", "PlanarOverlap", "BlockedSigmoid", "Pooled", "Padded", "LastPartialBlock", "Small3x3", "Stem", "StemRelu", "Stride2Blocked", "TransposedOut" };
 
     /// <summary>
     /// LeNetConv2: the benchmark's shape (6→16 at 14×14, NCHW input, the last layer, so NCHW8c out and a copy to NCHW).
@@ -50,11 +50,13 @@ public sealed class ColumnWinogradTests
     /// whose products (4 blocks × 9 rows) are cut into runs of the row (48 and 16 pixels), stored transposed into the
     /// caller's NCHW by the output transform. StemRelu: the same with ReLU and rows of 60 (runs of 30), which writes
     /// NCHW8c and copies it out. Stride2Blocked: the stride-2 7x7 unpadded on an NCHW8c input of 8 channels, 8→24
-    /// (tiles of 3 blocks) with ReLU, 8×9 outputs.
+    /// (tiles of 3 blocks) with ReLU, 8×9 outputs. TransposedOut: a stride-1 5x5 last layer without activation, 16
+    /// outputs in rows of 16, stored transposed into NCHW by the output transform.
     /// </summary>
     private static NetworkSpec Spec(string name) => name switch
     {
         "Stem" => new(name, 3, 16, 128, [new ConvSpec(7, 7, 3, 64, Stride: 2, Pad: 3)]),
+        "TransposedOut" => new(name, 12, 6, 16, [new ConvSpec(5, 5, 12, 16, Pad: 2)]),
         "StemRelu" => new(name, 3, 16, 120, [new ConvSpec(7, 7, 3, 64, Stride: 2, Pad: 3), new ActivationSpec(RefActivationKind.Relu)]),
         "Stride2Blocked" => new(name, 3, 21, 23,
             [new ConvSpec(3, 3, 3, 8, Pad: 1), new ActivationSpec(RefActivationKind.Relu), new ConvSpec(7, 7, 8, 24, Stride: 2), new ActivationSpec(RefActivationKind.Relu)]),
@@ -82,8 +84,10 @@ public sealed class ColumnWinogradTests
         // Forward, and backward-data where ∂x (the layer's input) has at least 8 channels: Padded has two such layers
         // forward, and backward-data through the second; LeNet's conv2 has 6 inputs; both of Small3x3's have 16.
         // The stride-2 7x7 runs down the columns forward only (its backward-data runs by output phases).
-        int kernels = name switch { "LeNetConv2" or "Pooled" or "Stem" or "StemRelu" or "Stride2Blocked" => 1, "Padded" => 3, "Small3x3" => 4, _ => 2 };
+        int kernels = name switch { "LeNetConv2" or "Pooled" or "Stem" or "StemRelu" or "Stride2Blocked" => 1, "TransposedOut" => 2, "Padded" => 3, "Small3x3" => 4, _ => 2 };
         Assert.Equal(kernels, code.Split(Marker).Length - 1);
+        // A last layer without activation, whole blocks, rows of whole vectors: stored transposed by the output transform.
+        Assert.Equal(name is "Stem" or "TransposedOut", code.Contains("Even(float* m, Vector256<float> bias)", StringComparison.Ordinal));
         foreach (int threads in new[] { 1, 2 })
         {
             using var scope = new MaxThreadsScope(threads);
@@ -162,5 +166,11 @@ public sealed class ColumnWinogradTests
         // 10 outputs packed plainly (1,500 floats) where Refresh reads two whole blocks of 8 (2,400).
         error = Assert.Throws<ArgumentException>(() => WinogradWeights.ForConvColumns(new Parameter("plain", [10, 6, 5, 5], ParameterLayout.Vector(1500)), 6));
         Assert.Contains("2400", error.Message);
+        // Stride 2 takes 7x7 only, and 7x7 needs stride 2; no other stride.
+        error = Assert.Throws<ArgumentException>(() => WinogradWeights.ForConvColumns(Weight(16, 3, 5), 3, stride: 2));
+        Assert.Contains("7x7", error.Message);
+        Assert.Contains("stride 2", error.Message);
+        Assert.NotNull(WinogradWeights.ForConvColumns(Weight(16, 3, 7), 3, stride: 2));
+        Assert.Throws<ArgumentOutOfRangeException>(() => WinogradWeights.ForConvColumns(Weight(16, 3, 7), 3, stride: 3));
     }
 }
