@@ -78,8 +78,8 @@ public static class Report
         sb.AppendLine("Each shape is a generated network holding one `[Conv]` with bias (benchmarks/ConvGen.Benchmarks/Networks.cs); a32–c32 are a–c at batch 32. "
             + "Work: each of forward, backward-data and backward-weights counts 2·MACs, MACs = N·Cout·OH·OW·(Cin/groups)·K² (bias and bias gradient not counted). "
             + "ConvGen runs the forward and backward-data passes of a–c and a32–c32 as Winograd F(2×2, 3×3), and their backward-weights as Winograd F(3×3, 2×2), with 2.25× fewer multiply-adds than these count, "
-            + "and g's forward as Winograd F(2, 5) down the columns, with 1.67× fewer: "
-            + "its GFLOP/s there are the direct convolution's work over the time taken, and can exceed the FMA peak.");
+            + "g's forward as Winograd F(2, 5) down the columns, with 1.67× fewer, and d's as F(2, 4) and F(2, 3) down the columns of its even and odd input rows, with 1.56× fewer: "
+            + "their GFLOP/s there are the direct convolution's work over the time taken, and can exceed the FMA peak.");
         sb.AppendLine();
         sb.AppendLine("| | Network | Geometry | N | Output | MFLOP per pass | Check period |");
         sb.AppendLine("|---|---|---|---:|---|---:|---:|");
@@ -88,7 +88,7 @@ public static class Report
         sb.AppendLine();
         sb.AppendLine("What each side's timed call is:");
         sb.AppendLine();
-        sb.AppendLine("- **ConvGen forward**: `Forward(input, output, batch)` with `RecordForBackward = false`, NCHW in and out (the call includes whatever layout copies the network runs at its edges: the conversion of the result from the blocked NCHW8c layout back to NCHW on a–c and a32–c32, which also copy their input into the zero-padded NCHW8c grid the Winograd kernel reads; d and f read theirs in place through a zero-padded view; d's and g's register tiles are stored transposed into NCHW, and e's planar matrix product, f's row kernel and h's planar depthwise kernel write NCHW themselves).");
+        sb.AppendLine("- **ConvGen forward**: `Forward(input, output, batch)` with `RecordForBackward = false`, NCHW in and out (the call includes whatever layout copies the network runs at its edges: the conversion of the result from the blocked NCHW8c layout back to NCHW on a–c and a32–c32, which also copy their input into the zero-padded NCHW8c grid the Winograd kernel reads; d copies its input onto a zero-padded NCHW grid, which its column Winograd kernel reads, and stores transposed into NCHW from its output transform; f reads its input in place through a zero-padded view; g's column Winograd kernel writes NCHW8c, copied to NCHW after it; e's planar matrix product, f's row kernel and h's planar depthwise kernel write NCHW themselves).");
         sb.AppendLine("- **ConvGen backward**: after one recorded `Forward`, `Backward(outputGradient, inputGradient, batch)`. The generated API has **no call for backward-data alone**: "
             + "with an input-gradient span it computes data + weights + bias gradients, with an empty span weights + bias only. So *backward-weights* = the call with an empty span, "
             + "and *backward-data* = the median of per-pair differences, the two calls timed back to back in pairs (the column \"Backward with ∂x\" shows the whole call). "
