@@ -184,8 +184,9 @@ internal sealed record ConvStep(LayerModel Layer, Tensor From, Tensor To, LayerK
     /// it runs 18 (1.5×; 3x3 layers that F(2×2, 3×3) takes, <see cref="WinogradFits"/>, stay with it). Stride 2, 7x7
     /// (the ResNet stem): the even kernel rows read the even input rows and the odd ones the odd rows, two stride-1
     /// convolutions down the columns, F(2, 4) and F(2, 3): 9 one-row convolutions (of stride 2 along the row) where the
-    /// direct kernel runs 14 (1.56×). Undilated, at least <see cref="ColumnMinInputs"/> inputs, an even number of output
-    /// rows, input rows (padding included) of at least one vector (the planar transform loads 8 columns at a time), at
+    /// direct kernel runs 14 (1.56×). Undilated, at least <see cref="ColumnMinInputs"/> inputs, at least two output rows
+    /// (an odd number ends with a half pair), input rows (padding included) of at least one vector (the planar transform
+    /// loads 8 columns at a time), at
     /// least 8 outputs (fewer, on NCHW input, run along the rows, see <see cref="RowsToBlocked"/>), the transformed rows
     /// (<paramref name="blockedInput"/>: in NCHW8c, else NCHW) and one block's rows of products for a whole output row,
     /// with their padding (KernelEmitter.XiStride), within <see cref="ColumnWinogradBytes"/> each, as they live on the
@@ -194,7 +195,7 @@ internal sealed record ConvStep(LayerModel Layer, Tensor From, Tensor To, LayerK
     /// </summary>
     public static bool ColumnWinogradFits(LayerModel l, bool blockedInput = true) => l.Kind == LayerKind.Conv && l.Groups == 1
         && l.KernelHeight == l.KernelWidth && (l.Stride == 1 && l.KernelHeight is 3 or 5 && !WinogradFits(l) || l.Stride == 2 && l.KernelHeight == 7)
-        && l.Input.C >= ColumnMinInputs(l.KernelHeight) && l.Dilation == 1 && l.Output.H % 2 == 0 && l.Output.H > 0 && l.Output.W > 0 && l.Output.C >= 8
+        && l.Input.C >= ColumnMinInputs(l.KernelHeight) && l.Dilation == 1 && l.Output.H >= 2 && l.Output.W > 0 && l.Output.C >= 8
         && GridWidth(l) >= 8 && ColumnPoints(l) * ((blockedInput ? Tensor.Blocks(l.Input.C) * 8L : l.Input.C) * GridWidth(l) + 16) * 4 <= ColumnWinogradBytes
         && ColumnPoints(l) * (8L * l.Output.W + 16) * 4 <= ColumnWinogradBytes;
 

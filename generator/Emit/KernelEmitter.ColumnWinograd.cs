@@ -87,13 +87,23 @@ internal sealed partial class KernelEmitter
             : $"// {Describe(s)}; stride 2: Winograd F(2, 4) + F(2, 3) down the columns, of the even input rows (φ = 0, ξ < 5) and the odd ones (φ = 1), tile {t.Blocks}×8 channels × {t.Pixels} pixels over each transformed row");
         EmitDispatcher(name);
 
-        Open($"{name}Avx", formula, $"Each work item is one pair of output rows of one sample: its {points} transformed input rows and {points} rows of products (one tile's channels{(segments.Count > 1 ? $", {segments.Count} runs of the row" : "")}) stay on the stack.",
+        // An odd number of output rows ends with a half pair: the last row alone, whose transform leaves out the input
+        // rows past the grid (only the second row of the pair reads them).
+        int pairs = (y.H + 1) / 2;
+        bool half = y.H % 2 == 1;
+        Open($"{name}Avx", formula, $"Each work item is one pair of output rows of one sample{(half ? " (the last, one row)" : "")}: its {points} transformed input rows and {points} rows of products (one tile's channels{(segments.Count > 1 ? $", {segments.Count} runs of the row" : "")}) stay on the stack.",
             skipLocalsInit: "every float of V and M that is read was written first");
         w.Line($"float* v = stackalloc float[{points * vStride}]; // V[ξ], {vStride} floats apart");
         w.Line($"float* m = stackalloc float[{points * mStride}]; // M[ξ] = U[ξ] ∗ V[ξ] for one tile's blocks, NCHW8c rows of {width} pixels, {mStride} floats apart");
         w.Open("for (int item = begin; item < end; item++)");
-        w.Line($"int t = item % {y.H / 2}, n = item / {y.H / 2};");
-        w.Line($"{name}Input({Sample(x)} + t * {2 * stride * x.RowStride}, v);");
+        w.Line($"int t = item % {pairs}, n = item / {pairs};");
+        if (half)
+        {
+            w.Line($"bool both = t < {pairs - 1};");
+            w.Line($"if (both) {name}Input({Sample(x)} + t * {2 * stride * x.RowStride}, v);");
+            w.Line($"else {name}InputHalf({Sample(x)} + t * {2 * stride * x.RowStride}, v);");
+        }
+        else w.Line($"{name}Input({Sample(x)} + t * {2 * stride * x.RowStride}, v);");
         w.Line($"float* y = {Sample(y)} + t * {2 * y.RowStride}, u;");
         var variants = new List<(int Blocks, int Pixels)>();
         for (int tile = 0; tile < t.TileCount; tile++)
@@ -118,14 +128,15 @@ internal sealed partial class KernelEmitter
                 }
                 w.Close();
                 string bias = s.BiasPointer is null ? "null" : Plus($"f->{s.BiasPointer}", tile * t.Blocks * 8);
-                w.Line($"{name}Output(m, {bias}, {Plus("y", tile * t.Blocks * OutputBlockStride(s, y) + first0 * OutputPixelStride(s))}, {blocks}, {segment.Sum(p => p.Pixels)});");
+                w.Line($"{name}Output(m, {bias}, {Plus("y", tile * t.Blocks * OutputBlockStride(s, y) + first0 * OutputPixelStride(s))}, {blocks}, {segment.Sum(p => p.Pixels)}{(half ? ", both" : "")});");
             }
         }
         w.Close();
         w.Close();
         w.Line();
 
-        EmitColumnInput(name, s, vStride);
+        EmitColumnInput(name, s, vStride, halfPair: false);
+        if (half) EmitColumnInput(name, s, vStride, halfPair: true);
         foreach (var (blocks, pixels) in variants.Distinct())
             EmitConvTile($"{name}Tile{blocks}x{pixels}", row, t, blocks, pixels, weightBlock, null, false, 8);
         EmitColumnOutput(name, s, mStride, row.To.PlaneStride);
@@ -136,22 +147,30 @@ internal sealed partial class KernelEmitter
     /// <summary>
     /// V[ξ] = Bᵀ[ξ,j]·X[2t+j] (stride 2: the rows 4t + 2j + φ) for the input rows at <c>x</c>, one vector of 8 (channels
     /// of a pixel in NCHW8c, pixels of a channel row in NCHW) at a time; a planar row whose width 8 does not divide ends
-    /// on a vector that overlaps the one before it.
+    /// on a vector that overlaps the one before it. The <paramref name="halfPair"/> variant (…InputHalf) is for the last
+    /// item of an odd number of output rows: it takes the input rows that only the pair's second row reads (past the
+    /// grid) as zero, which leaves the first row's V, and so its products, exact.
     /// </summary>
-    private void EmitColumnInput(string name, ConvStep s, int vStride)
+    private void EmitColumnInput(string name, ConvStep s, int vStride, bool halfPair)
     {
         var x = s.From;
         var l = s.Layer;
         int points = ConvStep.ColumnPoints(l), rows = l.Stride == 2 ? 9 : points;
-        w.Line($"// V[ξ] = Bᵀ[ξ,j] · X[{(l.Stride == 2 ? "4t+2j+φ(ξ)" : "2t+j")}]: the {rows} input rows under a pair of output rows, one vector at a time.");
+        // Stride 1: row k (of 0 … k) only feeds output row 2t + 1; stride 2: rows 7 and 8 (the last odd and even).
+        int skipped = l.Stride == 2 ? 2 : 1;
+        string suffix = halfPair ? "Half" : "";
+        if (halfPair)
+            w.Line($"// The half pair at the end: V[ξ] as {name}Input makes it, with input rows {(skipped == 2 ? $"{rows - 2} and {rows - 1}" : $"{rows - 1}")} (past the grid, read only for the second output row) as zero.");
+        else
+            w.Line($"// V[ξ] = Bᵀ[ξ,j] · X[{(l.Stride == 2 ? "4t+2j+φ(ξ)" : "2t+j")}]: the {rows} input rows under a pair of output rows, one vector at a time.");
         w.Line(Hot);
-        w.Open($"private static void {name}Input(float* x, float* v)");
+        w.Open($"private static void {name}Input{suffix}(float* x, float* v)");
         if (x.Blocked)
         {
             // Each block's row is W·8 contiguous floats in the input and in V.
             int blocks = Tensor.Blocks(l.Input.C), row = x.StoredW * 8;
             if (blocks > 1) w.Open($"for (int cb = 0; cb < {blocks}; cb++, x += {x.PlaneStride}, v += {row})");
-            w.Line($"for (int p = 0; p < {row}; p += 8) {name}Column(x + p, v + p);");
+            w.Line($"for (int p = 0; p < {row}; p += 8) {name}Column{suffix}(x + p, v + p);");
             if (blocks > 1) w.Close();
         }
         else
@@ -160,14 +179,14 @@ internal sealed partial class KernelEmitter
             w.Open($"for (int c = 0; c < {l.Input.C}; c++)");
             w.Line($"float* xc = x + c * {x.PlaneStride};");
             w.Line($"float* vc = v + c * {x.StoredW};");
-            foreach (int p in starts) w.Line($"{name}Column({Plus("xc", p)}, {Plus("vc", p)});");
+            foreach (int p in starts) w.Line($"{name}Column{suffix}({Plus("xc", p)}, {Plus("vc", p)});");
             w.Close();
         }
         w.Close();
         w.Line();
         w.Line("[MethodImpl(MethodImplOptions.AggressiveInlining)]");
-        w.Open($"private static void {name}Column(float* x, float* v)");
-        w.Line($"Vector256<float> {string.Join(", ", Range(rows, j => $"d{j} = Avx.LoadVector256({Plus("x", j * x.RowStride)})"))};");
+        w.Open($"private static void {name}Column{suffix}(float* x, float* v)");
+        w.Line($"Vector256<float> {string.Join(", ", Range(rows, j => $"d{j} = {(halfPair && j >= rows - skipped ? "Vector256<float>.Zero" : $"Avx.LoadVector256({Plus("x", j * x.RowStride)})")}"))};");
         if (rows == 9)
         {
             // F(2, 4) down the even rows e_j = d_2j into V[0..4], F(2, 3) down the odd rows o_j = d_2j+1 into V[5..8].
@@ -218,10 +237,11 @@ internal sealed partial class KernelEmitter
         int points = ConvStep.ColumnPoints(s.Layer);
         w.Line($"// Y[2t+k] = {(s.Layer.Bias ? "B + " : "")}Aᵀ[k,ξ] · M[ξ]{(s.Activation is null ? "" : $", then {s.Activation}")}: rows 2t and 2t + 1 of each block.");
         w.Line(Hot);
-        w.Open($"private static void {name}Output(float* m, float* b, float* y, int blocks, int width)");
+        bool half = y.H % 2 == 1;
+        w.Open($"private static void {name}Output(float* m, float* b, float* y, int blocks, int width{(half ? ", bool both" : "")})");
         if (s.TransposesOutput)
         {
-            EmitColumnOutputTransposed(name, s, mStride, mRow);
+            EmitColumnOutputTransposed(name, s, mStride, mRow, half);
             return;
         }
         w.Open("for (int ob = 0; ob < blocks; ob++)");
@@ -233,7 +253,7 @@ internal sealed partial class KernelEmitter
         w.Line("Vector256<float> sum = m1 + m2, diff = m1 - m2;");
         var (even, odd) = ColumnOutputRows(points);
         w.Line($"Avx.Store(yo + p, {Apply(s.Activation, even, true)});");
-        w.Line($"Avx.Store(yo + {y.RowStride} + p, {Apply(s.Activation, odd, true)});");
+        w.Line($"{(half ? "if (both) " : "")}Avx.Store(yo + {y.RowStride} + p, {Apply(s.Activation, odd, true)});");
         w.Close();
         w.Close();
         w.Close();
@@ -254,7 +274,7 @@ internal sealed partial class KernelEmitter
     /// transposed in registers into 8 channel rows of 8 pixels and stored, one row after the other, which spares the
     /// NCHW8c tensor and the copy out of it. The runs of the row start where 8 divides (KernelEmitter.ColumnSegments).
     /// </summary>
-    private void EmitColumnOutputTransposed(string name, ConvStep s, int mStride, int mRow)
+    private void EmitColumnOutputTransposed(string name, ConvStep s, int mStride, int mRow, bool half)
     {
         var y = s.To;
         int points = ConvStep.ColumnPoints(s.Layer);
@@ -266,9 +286,11 @@ internal sealed partial class KernelEmitter
         w.Line($"float* yo = y + ob * {8 * y.PlaneStride} + p;");
         foreach (var (row, rowName) in new[] { (0, "Even"), (1, "Odd") })
         {
+            if (row == 1 && half) w.Open("if (both)");
             w.Line(string.Join(" ", Range(8, j => $"r{j} = {name}{rowName}({Plus("mo", j * 8)}, bias);")));
             w.Line($"global::ConvGen.Registers.Transpose8x8({string.Join(", ", Range(8, r => $"ref r{r}"))});");
             for (int c = 0; c < 8; c++) w.Line($"Avx.Store({Plus("yo", c * y.PlaneStride + row * y.RowStride)}, r{c});");
+            if (row == 1 && half) w.Close();
         }
         w.Close();
         w.Close();

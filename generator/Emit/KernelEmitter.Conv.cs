@@ -408,8 +408,9 @@ internal sealed partial class KernelEmitter
         w.Open("for (int item = begin; item < end; item++)");
         if (rowPairs)
         {
-            w.Line($"int n = item / {y.H / 2};");
-            w.Open($"for (int oy = item % {y.H / 2} * 2; oy < item % {y.H / 2} * 2 + 2; oy++)");
+            int pairs = (y.H + 1) / 2; // an odd height ends with a half pair
+            w.Line($"int n = item / {pairs};");
+            w.Open(y.H % 2 == 0 ? $"for (int oy = item % {pairs} * 2; oy < item % {pairs} * 2 + 2; oy++)" : $"for (int oy = item % {pairs} * 2; oy < Math.Min(item % {pairs} * 2 + 2, {y.H}); oy++)");
         }
         else w.Line(ItemIndices(t, y));
         w.Line($"float* x = {Sample(x)} + oy * {l.Stride * x.RowStride}{MinusViewOffset(x)};");

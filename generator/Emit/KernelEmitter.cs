@@ -75,7 +75,7 @@ internal sealed partial class KernelEmitter(CodeWriter w, ExecutionPlan plan)
         {
             ConvStep s when s.WinogradGroupsOutermost => BatchTimes(s.To.C / 32),
             ConvStep s when s.Winograd is not null => BatchTimes(s.To.H / 2 / WinogradRowsPerItem(s)),
-            ConvStep s when s.ColumnWinograd => BatchTimes(s.To.H / 2),
+            ConvStep s when s.ColumnWinograd => BatchTimes((s.To.H + 1) / 2),
             ConvStep s when s.Planar => BatchTimes(s.To.C * ((s.To.H + PlanarRows(s) - 1) / PlanarRows(s))),
             ConvStep s when s.PlanarGemm => BatchTimes(GemmItems(s)),
             ConvStep s when s.PlanarOutput || s.RowsToBlocked => BatchTimes(s.To.H),
@@ -101,7 +101,7 @@ internal sealed partial class KernelEmitter(CodeWriter w, ExecutionPlan plan)
         // Winograd: 16 multiply-adds per 2×2 tile and channel pair where the direct kernel does 36.
         ConvStep { Winograd: not null } s => 16.0 * s.To.C * (s.To.H / 2) * (s.To.W / 2) * s.From.C / 40,
         // Down the columns: ColumnPoints one-row 1×k convolutions per pair of output rows where the direct kernel does 2·k.
-        ConvStep { ColumnWinograd: true } s => (double)ConvStep.ColumnPoints(s.Layer) * s.Layer.KernelWidth * s.To.C * (s.To.H / 2) * s.To.W * s.From.C / 40,
+        ConvStep { ColumnWinograd: true } s => (double)ConvStep.ColumnPoints(s.Layer) * s.Layer.KernelWidth * s.To.C * ((s.To.H + 1) / 2) * s.To.W * s.From.C / 40,
         ConvStep s => (double)s.To.C * s.To.H * s.To.W * (s.From.C / s.Layer.Groups) * s.Layer.KernelHeight * s.Layer.KernelWidth / 40,
         LinearStep s => (double)s.Layer.Output.C * s.Layer.Input.C / 40,
         _ => Math.Max((double)step.From.C * step.From.H * step.From.W, (double)step.To.C * step.To.H * step.To.W) / 4,
