@@ -245,7 +245,8 @@ public sealed unsafe class WinogradWeights
 
     /// <summary>
     /// Block <paramref name="ob"/> of 8 outputs from packed k×k weights <c>[O/8][I][k·k][8]</c>: for each input and kernel
-    /// column, the k vectors of the column (ΔY = 0 … k − 1) become the k + 1 of <c>U = G·W</c> (<see cref="StoreColumn"/>).
+    /// column, the k vectors of the column (ΔY = 0 … k − 1) become the <paramref name="points"/> of <c>U = G·W</c>: k + 1
+    /// (<see cref="StoreColumn"/>), or 9 for a stride-2 7x7 (<see cref="StoreStride2Column"/>).
     /// </summary>
     private static void TransformColumns(float* source, float* target, int inChannels, int blocks, int k, int points, int ob)
     {

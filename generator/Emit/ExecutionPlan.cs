@@ -111,7 +111,8 @@ internal readonly record struct ZeroBorder(int Top, int Bottom, int Left, int Ri
 /// <param name="Winograd">For a layer the Winograd kernel runs (<see cref="WinogradFits"/>): the zero-padded NCHW8c grid
 /// it reads, (H + 2) × (W + 2) of the output's size. The scalar twin reads it too.</param>
 /// <param name="TransposesOutput">The register-tiled kernel writing NCHW (<paramref name="To"/> not blocked): each block
-/// of 8 channels in its tile is transposed in registers into 8 channel rows as it is stored (see <see cref="TransposeFits"/>).</param>
+/// of 8 channels in its tile is transposed in registers into 8 channel rows as it is stored (see <see cref="TransposeFits"/>);
+/// for the column Winograd kernel, each block's 8-pixel groups as its output transform stores them.</param>
 /// <param name="FusedPool">The 2x2 max pool after this layer, which an unrecorded Forward runs in this kernel's epilogue
 /// instead of as a step of its own (see <see cref="PoolFits"/>); a recorded Forward still runs both, as Backward reads
 /// the convolution's output.</param>
@@ -186,15 +187,14 @@ internal sealed record ConvStep(LayerModel Layer, Tensor From, Tensor To, LayerK
     /// convolutions down the columns, F(2, 4) and F(2, 3): 9 one-row convolutions (of stride 2 along the row) where the
     /// direct kernel runs 14 (1.56×). Undilated, at least <see cref="ColumnMinInputs"/> inputs, at least two output rows
     /// (an odd number ends with a half pair), input rows (padding included) of at least one vector (the planar transform
-    /// loads 8 columns at a time), at
-    /// least 8 outputs (fewer, on NCHW input, run along the rows, see <see cref="RowsToBlocked"/>), the transformed rows
-    /// (<paramref name="blockedInput"/>: in NCHW8c, else NCHW) and one block's rows of products for a whole output row,
-    /// with their padding (KernelEmitter.XiStride), within <see cref="ColumnWinogradBytes"/> each, as they live on the
-    /// stack (wider products are cut into runs of the row, KernelEmitter.ColumnSegments). A padded layer reads a
-    /// zero-padded copy: the transform reads every row of the grid.
+    /// loads 8 columns at a time), at least 8 outputs (fewer, on NCHW input, run along the rows, see
+    /// <see cref="RowsToBlocked"/>), the transformed rows (<paramref name="blockedInput"/>: in NCHW8c, else NCHW) and one
+    /// block's rows of products for a whole output row, with their padding (KernelEmitter.XiStride), within
+    /// <see cref="ColumnWinogradBytes"/> each, as they live on the stack (wider products are cut into runs of the row,
+    /// KernelEmitter.ColumnSegments). A padded layer reads a zero-padded copy: the transform reads every row of the grid.
     /// </summary>
     public static bool ColumnWinogradFits(LayerModel l, bool blockedInput = true) => l.Kind == LayerKind.Conv && l.Groups == 1
-        && l.KernelHeight == l.KernelWidth && (l.Stride == 1 && l.KernelHeight is 3 or 5 && !WinogradFits(l) || l.Stride == 2 && l.KernelHeight == 7)
+        && l.KernelHeight == l.KernelWidth && ((l.Stride == 1 && l.KernelHeight is 3 or 5 && !WinogradFits(l)) || (l.Stride == 2 && l.KernelHeight == 7))
         && l.Input.C >= ColumnMinInputs(l.KernelHeight) && l.Dilation == 1 && l.Output.H >= 2 && l.Output.W > 0 && l.Output.C >= 8
         && GridWidth(l) >= 8 && ColumnPoints(l) * ((blockedInput ? Tensor.Blocks(l.Input.C) * 8L : l.Input.C) * GridWidth(l) + 16) * 4 <= ColumnWinogradBytes
         && ColumnPoints(l) * (8L * l.Output.W + 16) * 4 <= ColumnWinogradBytes;
@@ -219,7 +219,7 @@ internal sealed record ConvStep(LayerModel Layer, Tensor From, Tensor To, LayerK
     /// 0.45 → 0.39; 3→32 at 32×32, batch 8: 0.38 → 0.28 and 0.19 → 0.16. The stride-2 7x7 was measured with 3 inputs
     /// only (the stem's RGB, the benchmark's d).
     /// </summary>
-    public static int ColumnMinInputs(int kernelSize) => kernelSize switch { 3 => 16, 5 => 2, _ => 3 };
+    public static int ColumnMinInputs(int kernelSize) => kernelSize switch { 3 => 16, 5 => 2, 7 => 3, _ => int.MaxValue };
 
     /// <summary>The most bytes of the column Winograd kernel's transformed rows, and of its products, on the stack.</summary>
     public const int ColumnWinogradBytes = 64 << 10;

@@ -6,17 +6,22 @@ using static ConvGen.Generator.Emit.CodeWriter;
 
 namespace ConvGen.Generator.Emit;
 
-// Winograd F(2, k) down the columns of a k×k layer, k = 3 or 5 (ConvStep.ColumnWinograd): each work item is one pair
-// of output rows of one sample. The k + 1 input rows under the pair become k + 1 rows V[ξ] = Bᵀ[ξ,j]·X[2t+j] (same
-// layout as what the kernel reads), each is convolved along x with the 1×k kernel U[ξ] = G[ξ,ΔY]·W[·,·,ΔY,·] by the
-// direct kernel's register tile, and the two output rows are Aᵀ·M plus the bias. The runtime's
-// WinogradWeights.ForConvColumns keeps U.
+// Winograd F(2, k) down the columns of a k×k layer, k = 3 or 5 at stride 1 (ConvStep.ColumnWinograd): each work item
+// is one pair of output rows of one sample. The k + 1 input rows under the pair become k + 1 rows V[ξ] = Bᵀ[ξ,j]·X[2t+j]
+// (same layout as what the kernel reads), each is convolved along x with the 1×k kernel U[ξ] = G[ξ,ΔY]·W[·,·,ΔY,·] by
+// the direct kernel's register tile, and the two output rows are Aᵀ·M plus the bias. A stride-2 7x7 layer is two such
+// convolutions summed: its even kernel rows over the even input rows by F(2, 4), its odd ones over the odd rows by
+// F(2, 3), 9 transformed rows from input rows 4t … 4t + 8 and 9 one-row 1×7 convolutions of stride 2 along x. The
+// runtime's WinogradWeights.ForConvColumns keeps U.
 // F(2, 5): α = 6 points (0, ±1, ±2, ∞), the rows of Bᵀ scaled to small integers (the scale moved into G):
 //   Bᵀ = [4 0 −5 0 1 0; 0 4 4 −1 −1 0; 0 −4 4 1 −1 0; 0 −2 −1 2 1 0; 0 2 −1 −2 1 0; 0 4 0 −5 0 1],
 //   G = [¼ 0 0 0 0; ⅙(1 1 1 1 1); ⅙(1 −1 1 −1 1); ¹⁄₂₄(1 2 4 8 16); ¹⁄₂₄(1 −2 4 −8 16); 0 0 0 0 1],
 //   Aᵀ = [1 1 1 1 1 0; 0 1 −1 2 −2 1].
 // F(2, 3): α = 4 points (0, ±1, ∞), as in the 3x3 kernel's F(2×2, 3×3) along one axis:
 //   Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1],  G = [1 0 0; ½(1 1 1); ½(1 −1 1); 0 0 1],  Aᵀ = [1 1 1 0; 0 1 −1 −1].
+// F(2, 4): α = 5 points (0, ±1, 2, ∞), for the stride-2 7x7's even rows:
+//   Bᵀ = [2 −1 −2 1 0; 0 2 1 −1 0; 0 −2 3 −1 0; 0 −1 0 1 0; 0 2 −1 −2 1],
+//   G = [½ 0 0 0; ½(1 1 1 1); ⅙(1 −1 1 −1); ⅙(1 2 4 8); 0 0 0 1],  Aᵀ = [1 1 1 1 0; 0 1 −1 2 1].
 internal sealed partial class KernelEmitter
 {
     /// <summary>
@@ -40,9 +45,10 @@ internal sealed partial class KernelEmitter
     /// <summary>
     /// The output row cut into runs of whole register tiles (each a list of (start, pixels)) whose products, one tile's
     /// blocks × ColumnPoints rows, fit in <see cref="ConvStep.ColumnWinogradBytes"/>: the stem's 4 blocks × 112 pixels
-    /// × 9 rows would take 129 KiB, cut at pixels 48 and 96 they take at most 56 KiB. Most layers' rows stay whole. A
-    /// kernel that stores transposed (<see cref="ConvStep.TransposesOutput"/>, 8 pixels at a time) cuts only where 8
-    /// divides the start.
+    /// × 9 rows would take 126.6 KiB; stored transposed, it is cut at pixels 48 and 96 (54.6 KiB at most). A kernel
+    /// that stores transposed (<see cref="ConvStep.TransposesOutput"/>, 8 pixels at a time) cuts only where 8 divides the
+    /// start. Rows of a few outputs stay whole. Where no cut fits (ColumnWinogradFits rules that out: one block's whole
+    /// row fits, and a tile holds at most 4 blocks of at most 12 pixels), the finest cut is returned.
     /// </summary>
     private static List<List<(int Start, int Pixels)>> ColumnSegments(ConvStep s, ConvTiling t)
     {
@@ -60,7 +66,8 @@ internal sealed partial class KernelEmitter
                 current.Add(tile);
             }
             int widest = segments.Max(g => g.Sum(p => p.Pixels));
-            if (points * XiStride((long)t.Blocks * 8 * widest) * 4 <= ConvStep.ColumnWinogradBytes || segments.Count == tiles.Count) return segments;
+            // count = W cuts wherever a cut is allowed: nothing finer exists.
+            if (points * XiStride((long)t.Blocks * 8 * widest) * 4 <= ConvStep.ColumnWinogradBytes || count >= s.To.W) return segments;
         }
     }
 
@@ -111,7 +118,7 @@ internal sealed partial class KernelEmitter
             int blocks = tile == t.TileCount - 1 ? t.LastBlocks : t.Blocks;
             foreach (var segment in segments)
             {
-                int first0 = segment[0].Start;
+                int runStart = segment[0].Start;
                 w.Line($"u = f->{ConvStep.WinogradPointer(s.WeightPointer)}{(tile == 0 ? "" : $" + {tile * t.Blocks * weightBlock}")};");
                 w.Open($"for (int xi = 0; xi < {points}; xi++, u += {uStride})");
                 w.Line($"float* vx = v + xi * {vStride}, mx = m + xi * {mStride};");
@@ -122,13 +129,13 @@ internal sealed partial class KernelEmitter
                     string tileMethod = $"{name}Tile{blocks}x{pixels}";
                     variants.Add((blocks, pixels));
                     if (count == 1)
-                        w.Line($"{tileMethod}({Plus("vx", first * stride * row.From.ColumnStride)}, u, null, {Plus("mx", (first - first0) * 8)}, 0);");
+                        w.Line($"{tileMethod}({Plus("vx", first * stride * row.From.ColumnStride)}, u, null, {Plus("mx", (first - runStart) * 8)}, 0);");
                     else
-                        w.Line($"for (int ox = {first}; ox < {first + count * pixels}; ox += {pixels}) {tileMethod}(vx + {Times("ox", stride * row.From.ColumnStride)}, u, null, {Plus("mx", -first0 * 8)} + ox * 8, 0);");
+                        w.Line($"for (int ox = {first}; ox < {first + count * pixels}; ox += {pixels}) {tileMethod}(vx + {Times("ox", stride * row.From.ColumnStride)}, u, null, {Plus("mx", -runStart * 8)} + ox * 8, 0);");
                 }
                 w.Close();
                 string bias = s.BiasPointer is null ? "null" : Plus($"f->{s.BiasPointer}", tile * t.Blocks * 8);
-                w.Line($"{name}Output(m, {bias}, {Plus("y", tile * t.Blocks * OutputBlockStride(s, y) + first0 * OutputPixelStride(s))}, {blocks}, {segment.Sum(p => p.Pixels)}{(half ? ", both" : "")});");
+                w.Line($"{name}Output(m, {bias}, {Plus("y", tile * t.Blocks * OutputBlockStride(s, y) + runStart * OutputPixelStride(s))}, {blocks}, {segment.Sum(p => p.Pixels)}{(half ? ", both" : "")});");
             }
         }
         w.Close();
@@ -155,7 +162,7 @@ internal sealed partial class KernelEmitter
     {
         var x = s.From;
         var l = s.Layer;
-        int points = ConvStep.ColumnPoints(l), rows = l.Stride == 2 ? 9 : points;
+        int rows = ConvStep.ColumnPoints(l); // input rows per pair: k + 1, or 9 (4t … 4t + 8) for the stride-2 7x7
         // Stride 1: row k (of 0 … k) only feeds output row 2t + 1; stride 2: rows 7 and 8 (the last odd and even).
         int skipped = l.Stride == 2 ? 2 : 1;
         string suffix = halfPair ? "Half" : "";
@@ -201,7 +208,7 @@ internal sealed partial class KernelEmitter
             w.Line($"Avx.Store(v + {7 * vStride}, d5 - d3);");
             w.Line($"Avx.Store(v + {8 * vStride}, d3 - d7);");
         }
-        else if (points == 4)
+        else if (rows == 4)
         {
             // F(2, 3): additions only.
             w.Line("Avx.Store(v, d0 - d2);");

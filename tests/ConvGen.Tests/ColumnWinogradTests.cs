@@ -9,7 +9,8 @@ namespace ConvGen.Tests;
 
 /// <summary>
 /// The kernel that runs Winograd F(2, k) down the columns of 5x5 and small 3x3 layers (each pair of output rows from
-/// k + 1 transformed input rows, k + 1 one-row 1×k convolutions and the output transform), forward and backward-data:
+/// k + 1 transformed input rows, k + 1 one-row 1×k convolutions and the output transform) and of stride-2 7x7 layers
+/// (F(2, 4) and F(2, 3) over the even and odd rows, 9 of each), forward and backward-data:
 /// against the float64 reference and by finite differences, on the layouts and edges it handles differently, and its
 /// transformed weights kept up to date.
 /// </summary>
@@ -34,7 +35,7 @@ public sealed class ColumnWinogradTests
         return (code, network);
     }
 
-    public static TheoryData<string> Cases => new() { "LeNetConv2", "PlanarOverlap", "BlockedSigmoid", "Pooled", "Padded", "LastPartialBlock", "Small3x3", "Stem", "StemRelu", "Stride2Blocked", "TransposedOut", "OddRows", "OddRows3x3", "OddRowsStem" };
+    public static TheoryData<string> Cases => new() { "LeNetConv2", "PlanarOverlap", "BlockedSigmoid", "Pooled", "Padded", "LastPartialBlock", "Small3x3", "Stem", "StemRelu", "Stride2Blocked", "TransposedOut", "OddRows", "OddRows3x3", "OddRowsStem", "StrideOneRuns" };
 
     /// <summary>
     /// LeNetConv2: the benchmark's shape (6→16 at 14×14, NCHW input, the last layer, so NCHW8c out and a copy to NCHW).
@@ -53,12 +54,15 @@ public sealed class ColumnWinogradTests
     /// (tiles of 3 blocks) with ReLU, 8×9 outputs. TransposedOut: a stride-1 5x5 last layer without activation, 16
     /// outputs in rows of 16, stored transposed into NCHW by the output transform. OddRows: LeNet's conv2 with 11 output
     /// rows (the last item a half pair). OddRows3x3: two 3x3 layers with 11 and 9 output rows, forward and backward-data
-    /// (∂x with 11 rows). OddRowsStem: the stride-2 7x7 with 7 output rows of 16, stored transposed.
+    /// (∂x with 11 rows). OddRowsStem: the stride-2 7x7 with 7 output rows of 16, stored transposed. StrideOneRuns: a
+    /// stride-1 5x5 (16→32, rows of 100) whose products are cut into runs of 48 and 52 pixels (its backward-data's 6
+    /// transformed rows of 32 channels × 108 would not fit on the stack: direct).
     /// </summary>
     private static NetworkSpec Spec(string name) => name switch
     {
         "Stem" => new(name, 3, 16, 128, [new ConvSpec(7, 7, 3, 64, Stride: 2, Pad: 3)]),
         "OddRows" => new(name, 6, 15, 14, [new ConvSpec(5, 5, 6, 16)]),
+        "StrideOneRuns" => new(name, 16, 6, 104, [new ConvSpec(5, 5, 16, 32)]),
         "OddRows3x3" => new(name, 16, 11, 12,
             [new ConvSpec(3, 3, 16, 16, Pad: 1), new ActivationSpec(RefActivationKind.Relu), new ConvSpec(3, 3, 16, 24)]),
         "OddRowsStem" => new(name, 3, 13, 32, [new ConvSpec(7, 7, 3, 16, Stride: 2, Pad: 3)]),
@@ -90,10 +94,12 @@ public sealed class ColumnWinogradTests
         // Forward, and backward-data where ∂x (the layer's input) has at least 8 channels: Padded has two such layers
         // forward, and backward-data through the second; LeNet's conv2 has 6 inputs; both of Small3x3's have 16.
         // The stride-2 7x7 runs down the columns forward only (its backward-data runs by output phases).
-        int kernels = name switch { "LeNetConv2" or "Pooled" or "Stem" or "StemRelu" or "Stride2Blocked" or "OddRows" or "OddRowsStem" => 1, "TransposedOut" => 2, "Padded" => 3, "Small3x3" or "OddRows3x3" => 4, _ => 2 };
+        int kernels = name switch { "LeNetConv2" or "Pooled" or "Stem" or "StemRelu" or "Stride2Blocked" or "OddRows" or "OddRowsStem" or "StrideOneRuns" => 1, "TransposedOut" => 2, "Padded" => 3, "Small3x3" or "OddRows3x3" => 4, _ => 2 };
         Assert.Equal(kernels, code.Split(Marker).Length - 1);
         // A last layer without activation, whole blocks, rows of whole vectors: stored transposed by the output transform.
         Assert.Equal(name is "Stem" or "TransposedOut" or "OddRowsStem", code.Contains("Even(float* m, Vector256<float> bias)", StringComparison.Ordinal));
+        // Runs of the row: one call of the output transform per tile and run.
+        if (name is "Stem" or "StemRelu" or "StrideOneRuns") Assert.Contains("runs of the row", code);
         foreach (int threads in new[] { 1, 2 })
         {
             using var scope = new MaxThreadsScope(threads);
