@@ -10,9 +10,9 @@ namespace ConvGen.Tests;
 /// <summary>
 /// The kernel that runs Winograd F(2, k) down the columns of 5x5 and small 3x3 layers (each pair of output rows from
 /// k + 1 transformed input rows, k + 1 one-row 1×k convolutions and the output transform) and of stride-2 7x7 layers
-/// (F(2, 4) and F(2, 3) over the even and odd rows, 9 of each), forward and backward-data:
-/// against the float64 reference and by finite differences, on the layouts and edges it handles differently, and its
-/// transformed weights kept up to date.
+/// (F(2, 4) and F(2, 3) over the even and odd rows: 9 transformed rows and 9 one-row 1×7 convolutions), forward and
+/// backward-data: against the float64 reference and by finite differences, on the layouts and edges it handles
+/// differently, and its transformed weights kept up to date.
 /// </summary>
 [Trait("Category", "Correctness")]
 [Collection(nameof(Sequential))] // sets Parallelism.MaxThreads, which is process-wide
@@ -60,16 +60,6 @@ public sealed class ColumnWinogradTests
     /// </summary>
     private static NetworkSpec Spec(string name) => name switch
     {
-        "Stem" => new(name, 3, 16, 128, [new ConvSpec(7, 7, 3, 64, Stride: 2, Pad: 3)]),
-        "OddRows" => new(name, 6, 15, 14, [new ConvSpec(5, 5, 6, 16)]),
-        "StrideOneRuns" => new(name, 16, 6, 104, [new ConvSpec(5, 5, 16, 32)]),
-        "OddRows3x3" => new(name, 16, 11, 12,
-            [new ConvSpec(3, 3, 16, 16, Pad: 1), new ActivationSpec(RefActivationKind.Relu), new ConvSpec(3, 3, 16, 24)]),
-        "OddRowsStem" => new(name, 3, 13, 32, [new ConvSpec(7, 7, 3, 16, Stride: 2, Pad: 3)]),
-        "TransposedOut" => new(name, 12, 6, 16, [new ConvSpec(5, 5, 12, 16, Pad: 2)]),
-        "StemRelu" => new(name, 3, 16, 120, [new ConvSpec(7, 7, 3, 64, Stride: 2, Pad: 3), new ActivationSpec(RefActivationKind.Relu)]),
-        "Stride2Blocked" => new(name, 3, 21, 23,
-            [new ConvSpec(3, 3, 3, 8, Pad: 1), new ActivationSpec(RefActivationKind.Relu), new ConvSpec(7, 7, 8, 24, Stride: 2), new ActivationSpec(RefActivationKind.Relu)]),
         "LeNetConv2" => new(name, 6, 14, 14, [new ConvSpec(5, 5, 6, 16)]),
         "LastPartialBlock" => new(name, 9, 12, 17, [new ConvSpec(5, 5, 9, 10)]),
         "Small3x3" => new(name, 16, 12, 12,
@@ -82,6 +72,16 @@ public sealed class ColumnWinogradTests
              new ConvSpec(5, 5, 6, 16), new ActivationSpec(RefActivationKind.Relu), new PoolSpec(true, 2)]),
         "Padded" => new(name, 3, 12, 10,
             [new ConvSpec(5, 5, 3, 32, Pad: 2), new ActivationSpec(RefActivationKind.Relu), new ConvSpec(5, 5, 32, 16, Pad: 2)]),
+        "Stem" => new(name, 3, 16, 128, [new ConvSpec(7, 7, 3, 64, Stride: 2, Pad: 3)]),
+        "StemRelu" => new(name, 3, 16, 120, [new ConvSpec(7, 7, 3, 64, Stride: 2, Pad: 3), new ActivationSpec(RefActivationKind.Relu)]),
+        "Stride2Blocked" => new(name, 3, 21, 23,
+            [new ConvSpec(3, 3, 3, 8, Pad: 1), new ActivationSpec(RefActivationKind.Relu), new ConvSpec(7, 7, 8, 24, Stride: 2), new ActivationSpec(RefActivationKind.Relu)]),
+        "TransposedOut" => new(name, 12, 6, 16, [new ConvSpec(5, 5, 12, 16, Pad: 2)]),
+        "OddRows" => new(name, 6, 15, 14, [new ConvSpec(5, 5, 6, 16)]),
+        "OddRows3x3" => new(name, 16, 11, 12,
+            [new ConvSpec(3, 3, 16, 16, Pad: 1), new ActivationSpec(RefActivationKind.Relu), new ConvSpec(3, 3, 16, 24)]),
+        "OddRowsStem" => new(name, 3, 13, 32, [new ConvSpec(7, 7, 3, 16, Stride: 2, Pad: 3)]),
+        "StrideOneRuns" => new(name, 16, 6, 104, [new ConvSpec(5, 5, 16, 32)]),
         _ => throw new ArgumentException(name),
     };
 
