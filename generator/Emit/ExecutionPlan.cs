@@ -216,10 +216,12 @@ internal sealed record ConvStep(LayerModel Layer, Tensor From, Tensor To, LayerK
     /// TinyNet (8→16 at 14×14 after a pool, batch 64) 0.467 → 0.418 and 0.26 / 0.24 / 0.23 → 0.32 / 0.25 / 0.30, for
     /// reasons not found (perf: the caller waited on the worker for 14% of its samples against 5%), so 3x3 layers need
     /// 16. 5x5 with pad 2 at 28×28, batch 64: 1→16 0.51 → 0.50 and 0.26 → 0.25 (no difference); 2→16 0.86 → 0.79 and
-    /// 0.45 → 0.39; 3→32 at 32×32, batch 8: 0.38 → 0.28 and 0.19 → 0.16. The stride-2 7x7 was measured with 3 inputs
-    /// only (the stem's RGB, the benchmark's d).
+    /// 0.45 → 0.39; 3→32 at 32×32, batch 8: 0.38 → 0.28 and 0.19 → 0.16. The stride-2 7x7 with pad 3, →64 at 224×224,
+    /// batch 1: 3 inputs 2.35 → 1.77 and 1.21 → 0.95 ms; 2 inputs 1.57 / 1.57 / 1.49 → 1.23 / 1.13 / 1.26 and 0.76 / 0.78
+    /// / 0.76 → 0.64 / 0.64 / 0.61; 1 input 0.73 / 0.73 / 0.76 → 0.67 / 0.73 / 0.63 but 0.37 / 0.38 / 0.37 → 0.39 / 0.38
+    /// / 0.41 at 2 threads, so it needs 2.
     /// </summary>
-    public static int ColumnMinInputs(int kernelSize) => kernelSize switch { 3 => 16, 5 => 2, 7 => 3, _ => int.MaxValue };
+    public static int ColumnMinInputs(int kernelSize) => kernelSize switch { 3 => 16, 5 => 2, 7 => 2, _ => int.MaxValue };
 
     /// <summary>The most bytes of the column Winograd kernel's transformed rows, and of its products, on the stack.</summary>
     public const int ColumnWinogradBytes = 64 << 10;

@@ -119,7 +119,7 @@ public sealed class ColumnWinogradTests
     [InlineData(5, 6, 16, 16, 1, 2, 16)] // dilation 2
     [InlineData(5, 1, 14, 14, 1, 1, 6)] // 6 outputs: along the rows
     [InlineData(7, 6, 16, 16, 1, 1, 16)] // 7x7 at stride 1
-    [InlineData(7, 2, 16, 16, 2, 1, 16)] // 2 inputs to a stride-2 7x7 (ColumnMinInputs)
+    [InlineData(7, 1, 16, 16, 2, 1, 16)] // 1 input to a stride-2 7x7 (ColumnMinInputs)
     [InlineData(3, 32, 10, 10, 1, 1, 32)] // F(2×2, 3×3)
     [InlineData(3, 4, 10, 10, 1, 1, 16)] // 4 inputs to a 3x3 (ColumnMinInputs)
     [InlineData(5, 1, 14, 14, 1, 1, 16)] // 1 input to a 5x5
