@@ -104,13 +104,14 @@ internal sealed partial class KernelEmitter
         w.Line($"float* m = stackalloc float[{points * mStride}]; // M[ξ] = U[ξ] ∗ V[ξ] for one tile's blocks, NCHW8c rows of {width} pixels, {mStride} floats apart");
         w.Open("for (int item = begin; item < end; item++)");
         w.Line($"int t = item % {pairs}, n = item / {pairs};");
+        string rows = $"{Sample(x)} + t * {2 * stride * x.RowStride}"; // the pair's first input row
         if (half)
         {
             w.Line($"bool both = t < {pairs - 1};");
-            w.Line($"if (both) {name}Input({Sample(x)} + t * {2 * stride * x.RowStride}, v);");
-            w.Line($"else {name}InputHalf({Sample(x)} + t * {2 * stride * x.RowStride}, v);");
+            w.Line($"if (both) {name}Input({rows}, v);");
+            w.Line($"else {name}InputHalf({rows}, v);");
         }
-        else w.Line($"{name}Input({Sample(x)} + t * {2 * stride * x.RowStride}, v);");
+        else w.Line($"{name}Input({rows}, v);");
         w.Line($"float* y = {Sample(y)} + t * {2 * y.RowStride}, u;");
         var variants = new List<(int Blocks, int Pixels)>();
         for (int tile = 0; tile < t.TileCount; tile++)

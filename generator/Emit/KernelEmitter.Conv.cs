@@ -409,8 +409,9 @@ internal sealed partial class KernelEmitter
         if (rowPairs)
         {
             int pairs = (y.H + 1) / 2; // an odd height ends with a half pair
+            string pairEnd = $"item % {pairs} * 2 + 2";
             w.Line($"int n = item / {pairs};");
-            w.Open(y.H % 2 == 0 ? $"for (int oy = item % {pairs} * 2; oy < item % {pairs} * 2 + 2; oy++)" : $"for (int oy = item % {pairs} * 2; oy < Math.Min(item % {pairs} * 2 + 2, {y.H}); oy++)");
+            w.Open($"for (int oy = item % {pairs} * 2; oy < {(y.H % 2 == 0 ? pairEnd : $"Math.Min({pairEnd}, {y.H})")}; oy++)");
         }
         else w.Line(ItemIndices(t, y));
         w.Line($"float* x = {Sample(x)} + oy * {l.Stride * x.RowStride}{MinusViewOffset(x)};");
