@@ -306,7 +306,8 @@ internal sealed class BackwardPlan
     {
         if (gradient.Blocked == forward.Blocked && gradient.Stride == forward.Stride) return gradient;
         var converted = NewGradientOf(forward);
-        Steps.Add(new CopyGradStep(new CopyStep(gradient, converted, 0, 0, "gradient into its tensor's layout"), inputOnly));
+        bool afterRows = Steps.Count > 0 && Steps[Steps.Count - 1] is DataGradStep d && KernelEmitter.SplitsByRows(d.Kernel);
+        Steps.Add(new CopyGradStep(new CopyStep(gradient, converted, 0, 0, "gradient into its tensor's layout") { AfterRowSplit = afterRows }, inputOnly));
         return converted;
     }
 

@@ -96,7 +96,19 @@ internal abstract record Step(Tensor From, Tensor To);
 /// gradient reads, where the forward kernel itself reads a view (<see cref="ConvStep.PaddedCopy"/>).</param>
 /// <param name="TileRows">For the grid a Winograd kernel reads: its rows of 2×2 tiles. The copy then runs by pairs of grid
 /// rows, as the kernel reads them by rows of tiles, instead of by channel blocks.</param>
-internal sealed record CopyStep(Tensor From, Tensor To, int PadTop, int PadLeft, string Purpose, bool RecordedOnly = false, int TileRows = 0) : Step(From, To);
+internal sealed record CopyStep(Tensor From, Tensor To, int PadTop, int PadLeft, string Purpose, bool RecordedOnly = false, int TileRows = 0) : Step(From, To)
+{
+    /// <summary>Whether the step that writes <see cref="Step.From"/> splits its work by rows (KernelEmitter.SplitsByRows).</summary>
+    public bool AfterRowSplit { get; init; }
+
+    /// <summary>
+    /// An unpadded copy from NCHW8c to NCHW, after a step split by rows, whose rows take whole vectors: one work item per
+    /// row of every block (KernelEmitter.EmitCopyRows), where other copies take one item per block. Each thread then
+    /// reads the rows its own core wrote.
+    /// </summary>
+    public bool ByRows => AfterRowSplit && From.Blocked && !To.Blocked && TileRows == 0 && PadTop == 0 && PadLeft == 0
+        && To.H == From.H && To.W == From.W && From.W >= 8;
+}
 
 /// <summary>Rows and columns at the edges of a convolution's input known to hold zeros (a backward-data grid's border).</summary>
 internal readonly record struct ZeroBorder(int Top, int Bottom, int Left, int Right);
@@ -423,7 +435,7 @@ internal sealed class ExecutionPlan
             }
         }
         plan.Output = new Tensor("Output", BufferKind.Output, false, current.C, current.H, current.W, (int)model.Output.Elements);
-        plan.Add(new CopyStep(current, plan.Output, 0, 0, "output"));
+        plan.Add(new CopyStep(current, plan.Output, 0, 0, "output") { AfterRowSplit = plan.Steps.Count > 0 && KernelEmitter.SplitsByRows(plan.Steps[plan.Steps.Count - 1]) });
         plan.SizeBuffers();
         // A last tensor already in the caller's layout (NCHW, no padding: a planar depthwise layer's output) can be
         // written where the caller wants it, and the final copy skipped, when Forward keeps no tape.

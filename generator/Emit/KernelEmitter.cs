@@ -86,10 +86,23 @@ internal sealed partial class KernelEmitter(CodeWriter w, ExecutionPlan plan)
             PoolStep s when s.Layer.Kind == LayerKind.GlobalAvgPool => BatchTimes(Tensor.Blocks(s.To.C)),
             PoolStep s => BatchTimes(Tensor.Blocks(s.To.C) * s.To.H),
             CopyStep { TileRows: > 0 } s => BatchTimes(s.TileRows),
+            CopyStep { ByRows: true } s => BatchTimes(s.To.H),
             CopyStep s => BatchTimes(s.To.Blocked || s.From.Blocked ? Tensor.Blocks(s.To.C) : s.To.C),
             _ => throw new InvalidOperationException(step.GetType().Name),
         };
     }
+
+    /// <summary>
+    /// Whether a step's work items run down the rows of each sample, every channel at once (see <see cref="Split"/>): the
+    /// items one thread takes then cover a band of rows, which a layout copy after it takes too (CopyStep.ByRows).
+    /// </summary>
+    public static bool SplitsByRows(Step step) => step switch
+    {
+        ConvStep s when s.WinogradGroupsOutermost || s.Planar || s.PlanarGemm || s.Layer.IsDepthwise => false,
+        ConvStep s when s.Winograd is not null || s.ColumnWinograd || s.PlanarOutput || s.RowsToBlocked => true,
+        ConvStep s => ConvTiling.For(s).TileCount == 1,
+        _ => false,
+    };
 
     /// <summary>
     /// A step's work per sample, in nanoseconds, as the runtime's thread split takes it (Parallelism.For's
@@ -217,6 +230,11 @@ internal sealed partial class KernelEmitter(CodeWriter w, ExecutionPlan plan)
             EmitWinogradGrid(name, s);
             return;
         }
+        if (s.ByRows)
+        {
+            EmitCopyRows(name, s);
+            return;
+        }
         var from = s.From;
         var to = s.To;
         bool padded = s.PadTop > 0 || s.PadLeft > 0 || to.H != from.H || to.W != from.W;
@@ -302,6 +320,40 @@ internal sealed partial class KernelEmitter(CodeWriter w, ExecutionPlan plan)
             w.Line($"for (int h = 0; h < {from.H}; h++)");
             w.Line($"    new ReadOnlySpan<float>(src + h * {from.RowStride}, {from.W}).CopyTo(new Span<float>(dst + h * {to.RowStride}, {from.W}));");
         }
+        w.Close();
+        w.Close();
+        w.Line();
+    }
+
+    /// <summary>
+    /// <see cref="CopyStep.ByRows"/>: NCHW8c to NCHW by rows, each item one row of every block, moved as 8×8 tiles
+    /// transposed in registers. A split by blocks after a kernel split by rows had each thread read half its rows from
+    /// the other core's cache.
+    /// </summary>
+    private void EmitCopyRows(string name, CopyStep s)
+    {
+        Tensor from = s.From, to = s.To;
+        int blocks = Tensor.Blocks(to.C);
+        Open(name, $"Y[n,c,h,w] = X[n,c,h,w]   ({from.C}×{from.H}×{from.W} NCHW8c → {to.C}×{to.H}×{to.W} NCHW: {s.Purpose})",
+            "A pure change of layout, one row of every block per item: the rows each thread wrote in the step before.");
+        w.Open("for (int item = begin; item < end; item++)");
+        w.Line($"int n = item / {from.H}, h = item % {from.H};");
+        w.Line($"float* x = {Sample(from)} + h * {from.RowStride};");
+        w.Line($"float* y = {Sample(to)} + h * {to.RowStride};");
+        w.Open($"for (int unit = 0; unit < {blocks}; unit++)");
+        w.Line($"int channels = {(to.C % 8 == 0 ? "8" : $"Math.Min({to.C} - unit * 8, 8)")};");
+        w.Line($"float* src = x + (nint)unit * {from.PlaneStride};");
+        w.Line($"float* dst = y + (nint)unit * {8 * to.PlaneStride};");
+        w.Open("if (s_useAvx2)");
+        int full = from.W / 8 * 8;
+        string Call(string source, string target) => $"global::ConvGen.Registers.FromBlocked8({source}, {target}, {to.PlaneStride}, channels);";
+        w.Line(full == 8 ? Call("src", "dst") : $"for (int x0 = 0; x0 < {full}; x0 += 8) {Call("src + x0 * 8", "dst + x0")}");
+        if (full < from.W) w.Line(Call($"src + {(from.W - 8) * 8}", $"dst + {from.W - 8}") + " // the last 8 columns, overlapping");
+        w.Close();
+        w.Line("else");
+        w.Line("    for (int c = 0; c < channels; c++)");
+        w.Line($"        for (int w = 0; w < {from.W}; w++) dst[c * {to.PlaneStride} + w] = src[w * 8 + c];");
+        w.Close();
         w.Close();
         w.Close();
         w.Line();

@@ -202,7 +202,7 @@ public unsafe partial class Same : global::ConvGen.INetwork
         global::ConvGen.Parallelism.For(batch * 5, &Step1, frame, itemNanoseconds: 768); // layer 0: Conv 3x3, 16→16 + Relu
         global::ConvGen.Parallelism.For(batch * 2, &Step2, frame, itemNanoseconds: 288); // zero-padded copy
         global::ConvGen.Parallelism.For(batch * 5, &Step3, frame, itemNanoseconds: 384); // layer 2: Conv 3x3, 16→8
-        global::ConvGen.Parallelism.For(batch * 1, &Step4, frame, itemNanoseconds: 200); // output
+        global::ConvGen.Parallelism.For(batch * 10, &Step4, frame, itemNanoseconds: 20); // output
     }
 
     private readonly global::ConvGen.TransposedWeights _L2WT;
@@ -257,7 +257,7 @@ public unsafe partial class Same : global::ConvGen.INetwork
                 Back4Add(&frame);
                 if (wantInput) global::ConvGen.Parallelism.For(batch * 2, &Back5, &frame, itemNanoseconds: 288); // layer 0: ∂Z onto the backward-data grid
                 if (wantInput) global::ConvGen.Parallelism.For(batch * 5, &Back6, &frame, itemNanoseconds: 768); // ∂ layer 0 input: forward kernel over transposed weights
-                if (wantInput) global::ConvGen.Parallelism.For(batch * 2, &Back7, &frame, itemNanoseconds: 200); // gradient into its tensor's layout
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 10, &Back7, &frame, itemNanoseconds: 40); // gradient into its tensor's layout
             }
         }
     }
@@ -1532,33 +1532,30 @@ public unsafe partial class Same : global::ConvGen.INetwork
         }
     }
 
-    // Y[n,c,h+0,w+0] = X[n,c,h,w]   (8×10×10 NCHW8c → 8×10×10 NCHW: output)
-    // A pure change of layout.
+    // Y[n,c,h,w] = X[n,c,h,w]   (8×10×10 NCHW8c → 8×10×10 NCHW: output)
+    // A pure change of layout, one row of every block per item: the rows each thread wrote in the step before.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Step4(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
-            int n = item / 1, unit = item % 1;
-            float* x = f->T4 + (nint)n * 800;
-            float* y = f->Output + (nint)n * 800 + (nint)unit * 800;
-            int channels = Math.Min(8 - unit * 8, 8);
-            float* src = x + (nint)unit * 800;
-            float* dst = y + 0;
-            if (s_useAvx2)
+            int n = item / 10, h = item % 10;
+            float* x = f->T4 + (nint)n * 800 + h * 80;
+            float* y = f->Output + (nint)n * 800 + h * 10;
+            for (int unit = 0; unit < 1; unit++)
             {
-                for (int h = 0; h < 10; h++)
+                int channels = 8;
+                float* src = x + (nint)unit * 800;
+                float* dst = y + (nint)unit * 800;
+                if (s_useAvx2)
                 {
-                    global::ConvGen.Registers.FromBlocked8(src + h * 80 + 0 * 8, dst + h * 10 + 0, 100, channels);
-                    global::ConvGen.Registers.FromBlocked8(src + h * 80 + 2 * 8, dst + h * 10 + 2, 100, channels);
+                    global::ConvGen.Registers.FromBlocked8(src, dst, 100, channels);
+                    global::ConvGen.Registers.FromBlocked8(src + 16, dst + 2, 100, channels); // the last 8 columns, overlapping
                 }
-            }
-            else
-            {
-                for (int c = 0; c < channels; c++)
-                    for (int h = 0; h < 10; h++)
-                        for (int w = 0; w < 10; w++) dst[c * 100 + h * 10 + w] = src[h * 80 + w * 8 + c];
+                else
+                    for (int c = 0; c < channels; c++)
+                        for (int w = 0; w < 10; w++) dst[c * 100 + w] = src[w * 8 + c];
             }
         }
     }
@@ -3170,33 +3167,30 @@ public unsafe partial class Same : global::ConvGen.INetwork
         }
     }
 
-    // Y[n,c,h+0,w+0] = X[n,c,h,w]   (16×10×10 NCHW8c → 16×10×10 NCHW: gradient into its tensor's layout)
-    // A pure change of layout.
+    // Y[n,c,h,w] = X[n,c,h,w]   (16×10×10 NCHW8c → 16×10×10 NCHW: gradient into its tensor's layout)
+    // A pure change of layout, one row of every block per item: the rows each thread wrote in the step before.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Back7(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
-            int n = item / 2, unit = item % 2;
-            float* x = f->G2 + (nint)n * 1600;
-            float* y = f->InputGradient + (nint)n * 1600 + (nint)unit * 800;
-            int channels = Math.Min(16 - unit * 8, 8);
-            float* src = x + (nint)unit * 800;
-            float* dst = y + 0;
-            if (s_useAvx2)
+            int n = item / 10, h = item % 10;
+            float* x = f->G2 + (nint)n * 1600 + h * 80;
+            float* y = f->InputGradient + (nint)n * 1600 + h * 10;
+            for (int unit = 0; unit < 2; unit++)
             {
-                for (int h = 0; h < 10; h++)
+                int channels = 8;
+                float* src = x + (nint)unit * 800;
+                float* dst = y + (nint)unit * 800;
+                if (s_useAvx2)
                 {
-                    global::ConvGen.Registers.FromBlocked8(src + h * 80 + 0 * 8, dst + h * 10 + 0, 100, channels);
-                    global::ConvGen.Registers.FromBlocked8(src + h * 80 + 2 * 8, dst + h * 10 + 2, 100, channels);
+                    global::ConvGen.Registers.FromBlocked8(src, dst, 100, channels);
+                    global::ConvGen.Registers.FromBlocked8(src + 16, dst + 2, 100, channels); // the last 8 columns, overlapping
                 }
-            }
-            else
-            {
-                for (int c = 0; c < channels; c++)
-                    for (int h = 0; h < 10; h++)
-                        for (int w = 0; w < 10; w++) dst[c * 100 + h * 10 + w] = src[h * 80 + w * 8 + c];
+                else
+                    for (int c = 0; c < channels; c++)
+                        for (int w = 0; w < 10; w++) dst[c * 100 + w] = src[w * 8 + c];
             }
         }
     }

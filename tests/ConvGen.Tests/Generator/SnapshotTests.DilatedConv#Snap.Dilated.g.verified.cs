@@ -219,7 +219,7 @@ public unsafe partial class Dilated : global::ConvGen.INetwork
                 Back3Add(&frame);
                 if (wantInput) global::ConvGen.Parallelism.For(batch * 1, &Back4, &frame, itemNanoseconds: 450); // layer 0: ∂Z onto the backward-data grid
                 if (wantInput) global::ConvGen.Parallelism.For(batch * 11, &Back5, &frame, itemNanoseconds: 158); // ∂ layer 0 input: forward kernel over transposed weights
-                if (wantInput) global::ConvGen.Parallelism.For(batch * 1, &Back6, &frame, itemNanoseconds: 242); // gradient into its tensor's layout
+                if (wantInput) global::ConvGen.Parallelism.For(batch * 11, &Back6, &frame, itemNanoseconds: 22); // gradient into its tensor's layout
             }
         }
     }
@@ -1509,33 +1509,30 @@ public unsafe partial class Dilated : global::ConvGen.INetwork
         }
     }
 
-    // Y[n,c,h+0,w+0] = X[n,c,h,w]   (8×11×11 NCHW8c → 8×11×11 NCHW: gradient into its tensor's layout)
-    // A pure change of layout.
+    // Y[n,c,h,w] = X[n,c,h,w]   (8×11×11 NCHW8c → 8×11×11 NCHW: gradient into its tensor's layout)
+    // A pure change of layout, one row of every block per item: the rows each thread wrote in the step before.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Back6(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
-            int n = item / 1, unit = item % 1;
-            float* x = f->G2 + (nint)n * 968;
-            float* y = f->InputGradient + (nint)n * 968 + (nint)unit * 968;
-            int channels = Math.Min(8 - unit * 8, 8);
-            float* src = x + (nint)unit * 968;
-            float* dst = y + 0;
-            if (s_useAvx2)
+            int n = item / 11, h = item % 11;
+            float* x = f->G2 + (nint)n * 968 + h * 88;
+            float* y = f->InputGradient + (nint)n * 968 + h * 11;
+            for (int unit = 0; unit < 1; unit++)
             {
-                for (int h = 0; h < 11; h++)
+                int channels = 8;
+                float* src = x + (nint)unit * 968;
+                float* dst = y + (nint)unit * 968;
+                if (s_useAvx2)
                 {
-                    global::ConvGen.Registers.FromBlocked8(src + h * 88 + 0 * 8, dst + h * 11 + 0, 121, channels);
-                    global::ConvGen.Registers.FromBlocked8(src + h * 88 + 3 * 8, dst + h * 11 + 3, 121, channels);
+                    global::ConvGen.Registers.FromBlocked8(src, dst, 121, channels);
+                    global::ConvGen.Registers.FromBlocked8(src + 24, dst + 3, 121, channels); // the last 8 columns, overlapping
                 }
-            }
-            else
-            {
-                for (int c = 0; c < channels; c++)
-                    for (int h = 0; h < 11; h++)
-                        for (int w = 0; w < 11; w++) dst[c * 121 + h * 11 + w] = src[h * 88 + w * 8 + c];
+                else
+                    for (int c = 0; c < channels; c++)
+                        for (int w = 0; w < 11; w++) dst[c * 121 + w] = src[w * 8 + c];
             }
         }
     }
