@@ -101,6 +101,7 @@ internal sealed partial class KernelEmitter(CodeWriter w, ExecutionPlan plan)
         ConvStep s when s.WinogradGroupsOutermost || s.Planar || s.PlanarGemm || s.Layer.IsDepthwise => false,
         ConvStep s when s.Winograd is not null || s.ColumnWinograd || s.PlanarOutput || s.RowsToBlocked => true,
         ConvStep s => ConvTiling.For(s).TileCount == 1,
+        PoolStep s => s.ByRows,
         _ => false,
     };
 
@@ -419,7 +420,8 @@ internal sealed partial class KernelEmitter(CodeWriter w, ExecutionPlan plan)
                    : "Windows are clamped to the input per row and column (padding never wins a max and counts as zero in the average).");
         int blocks = Tensor.Blocks(to.C);
         w.Open("for (int item = begin; item < end; item++)");
-        w.Line($"int oy = item % {to.H}, cb = item / {to.H} % {blocks}, n = item / {to.H * blocks};");
+        w.Line(s.ByRows ? $"int cb = item % {blocks}, oy = item / {blocks} % {to.H}, n = item / {to.H * blocks}; // by rows, as the step before"
+            : $"int oy = item % {to.H}, cb = item / {to.H} % {blocks}, n = item / {to.H * blocks};");
         w.Line($"float* x = {Sample(from)} + (nint)cb * {from.PlaneStride};");
         w.Line($"float* y = {Sample(to)} + (nint)cb * {to.PlaneStride} + oy * {to.RowStride};");
         string combine(string a, string b) => max ? $"Vector256.Max({a}, {b})" : $"{a} + {b}";

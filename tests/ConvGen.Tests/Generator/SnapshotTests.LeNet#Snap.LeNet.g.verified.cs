@@ -1121,7 +1121,7 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
-            int oy = item % 14, cb = item / 14 % 1, n = item / 14;
+            int cb = item % 1, oy = item / 1 % 14, n = item / 14; // by rows, as the step before
             float* x = f->T2 + (nint)n * 6272 + (nint)cb * 6272;
             float* y = f->T3 + (nint)n * 1568 + (nint)cb * 1568 + oy * 112;
             float* row = x + oy * 448;
@@ -1533,7 +1533,7 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
-            int oy = item % 5, cb = item / 5 % 2, n = item / 10;
+            int cb = item % 2, oy = item / 2 % 5, n = item / 10; // by rows, as the step before
             float* x = f->T4 + (nint)n * 1600 + (nint)cb * 800;
             float* y = f->T5 + (nint)n * 400 + (nint)cb * 200 + oy * 40;
             float* row = x + oy * 160;

@@ -9,15 +9,17 @@ using Xunit;
 namespace ConvGen.Tests;
 
 /// <summary>
-/// The NCHW8c → NCHW copies that follow a kernel split by rows go by rows too (one work item per row of every block,
-/// CopyStep.ByRows), and the others keep one item per block: which copies take which split, and their results against
-/// the float64 reference and by finite differences at 1 and 2 threads (at 2, each thread copies other rows).
+/// The NCHW8c → NCHW copies and the pools that follow a kernel split by rows go by rows too (CopyStep.ByRows: one work
+/// item per row of every block; PoolStep.ByRows: items in the order of the rows), and the others keep their split by
+/// blocks: which steps take which split, and their results against the float64 reference and by finite differences at
+/// 1 and 2 threads (at 2, each thread takes other rows).
 /// </summary>
 [Trait("Category", "Correctness")]
 [Collection(nameof(Sequential))] // sets Parallelism.MaxThreads, which is process-wide
-public sealed class LayoutCopyRowsTests
+public sealed class SplitByRowsTests
 {
     private const string RowsMarker = "one row of every block per item";
+    private const string PoolRowsMarker = "// by rows, as the step before";
 
     /// <summary>
     /// Winograd: a 3x3 F(2×2, 3×3) layer (32→32 at 8×12: 4 blocks, 8 rows); its output copy and its backward-data's
@@ -26,13 +28,16 @@ public sealed class LayoutCopyRowsTests
     /// output copy, NCHW to NCHW and then skipped, keeps one item per channel), and its ∂x copy goes by rows.
     /// ChannelTiles: a direct 3x3 layer with 64 outputs and ReLU, split by tiles of output blocks before rows, so its
     /// output copy keeps one item per block (8); its backward-data kernel (8 outputs) runs by rows, and so does the ∂x
-    /// copy after it.
+    /// copy after it. StemPool: the stride-2 7x7 down the columns with ReLU, then a 3x3 stride-2 max pool by rows (and
+    /// the output copy after it); ChannelTilesPool: ChannelTiles with that pool, by blocks (and its output copy).
     /// </summary>
     private static NetworkSpec Spec(string name) => name switch
     {
         "Winograd" => new(name, 32, 8, 12, [new ConvSpec(3, 3, 32, 32, Pad: 1)]),
         "PartialBlock" => new(name, 12, 9, 13, [new ConvSpec(3, 3, 12, 12, Pad: 1)]),
         "ChannelTiles" => new(name, 8, 9, 13, [new ConvSpec(3, 3, 8, 64, Pad: 1), new ActivationSpec(RefActivationKind.Relu)]),
+        "StemPool" => new(name, 3, 32, 40, [new ConvSpec(7, 7, 3, 16, Stride: 2, Pad: 3), new ActivationSpec(RefActivationKind.Relu), new PoolSpec(true, 3, 2, 1)]),
+        "ChannelTilesPool" => new(name, 8, 9, 13, [new ConvSpec(3, 3, 8, 64, Pad: 1), new ActivationSpec(RefActivationKind.Relu), new PoolSpec(true, 3, 2, 1)]),
         _ => throw new ArgumentException(name),
     };
 
@@ -47,7 +52,9 @@ public sealed class LayoutCopyRowsTests
     [InlineData("Winograd", "batch * 8", "batch * 8")]
     [InlineData("PartialBlock", "batch * 12", "batch * 9")]
     [InlineData("ChannelTiles", "batch * 8", "batch * 9")]
-    public void CopiesAfterRowSplitKernelsGoByRows(string name, string outputItems, string inputGradientItems)
+    [InlineData("StemPool", "batch * 8", null)]
+    [InlineData("ChannelTilesPool", "batch * 8", "batch * 9")]
+    public void StepsAfterRowSplitKernelsGoByRows(string name, string outputItems, string? inputGradientItems)
     {
         var spec = Spec(name);
         const string ns = "ConvGen.Dynamic.CopyRows";
@@ -56,6 +63,7 @@ public sealed class LayoutCopyRowsTests
         Assert.Equal(outputItems, CopyItems(code, "output"));
         Assert.Equal(inputGradientItems, CopyItems(code, "gradient into its tensor's layout"));
         Assert.Contains(RowsMarker, code);
+        Assert.Equal(name == "StemPool", code.Contains(PoolRowsMarker, StringComparison.Ordinal));
         var network = GeneratorHarness.CreateNetwork(GeneratorHarness.CompileAndLoad(run), $"{ns}.{spec.Name}");
         foreach (int threads in new[] { 1, 2 })
         {
