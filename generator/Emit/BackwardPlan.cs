@@ -294,9 +294,12 @@ internal sealed class BackwardPlan
             }
         }
         if (grad.TryGetValue(forward.Input.Field, out var inputGradient) && inputGradient != plan.InputGradient)
-            plan.Steps.Add(new CopyGradStep(new CopyStep(inputGradient, plan.InputGradient, 0, 0, "∂loss/∂input to the caller"), true));
+            plan.Steps.Add(new CopyGradStep(new CopyStep(inputGradient, plan.InputGradient, 0, 0, "∂loss/∂input to the caller") { AfterRowSplit = plan.LastSplitsByRows }, true));
         return plan;
     }
+
+    /// <summary>Whether the step added last is a backward-data kernel whose work items run down the rows (KernelEmitter.SplitsByRows).</summary>
+    private bool LastSplitsByRows => Steps.Count > 0 && Steps[Steps.Count - 1] is DataGradStep d && KernelEmitter.SplitsByRows(d.Kernel);
 
     /// <summary>
     /// A gradient in the layout and stride of its forward tensor, converting when the kernel that produced it writes
@@ -306,8 +309,7 @@ internal sealed class BackwardPlan
     {
         if (gradient.Blocked == forward.Blocked && gradient.Stride == forward.Stride) return gradient;
         var converted = NewGradientOf(forward);
-        bool afterRows = Steps.Count > 0 && Steps[Steps.Count - 1] is DataGradStep d && KernelEmitter.SplitsByRows(d.Kernel);
-        Steps.Add(new CopyGradStep(new CopyStep(gradient, converted, 0, 0, "gradient into its tensor's layout") { AfterRowSplit = afterRows }, inputOnly));
+        Steps.Add(new CopyGradStep(new CopyStep(gradient, converted, 0, 0, "gradient into its tensor's layout") { AfterRowSplit = LastSplitsByRows }, inputOnly));
         return converted;
     }
 

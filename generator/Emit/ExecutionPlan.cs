@@ -106,8 +106,8 @@ internal sealed record CopyStep(Tensor From, Tensor To, int PadTop, int PadLeft,
     /// row of every block (KernelEmitter.EmitCopyRows), where other copies take one item per block. Each thread then
     /// reads the rows its own core wrote.
     /// </summary>
-    public bool ByRows => AfterRowSplit && From.Blocked && !To.Blocked && TileRows == 0 && PadTop == 0 && PadLeft == 0
-        && To.H == From.H && To.W == From.W && From.W >= 8;
+    public bool ByRows => AfterRowSplit && From.Blocked && !To.Blocked && !From.IsView && !To.IsView && TileRows == 0
+        && PadTop == 0 && PadLeft == 0 && To.H == From.H && To.W == From.W && From.W >= 8;
 }
 
 /// <summary>Rows and columns at the edges of a convolution's input known to hold zeros (a backward-data grid's border).</summary>

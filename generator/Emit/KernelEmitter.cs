@@ -100,7 +100,7 @@ internal sealed partial class KernelEmitter(CodeWriter w, ExecutionPlan plan)
     {
         ConvStep s when s.WinogradGroupsOutermost || s.Planar || s.PlanarGemm || s.Layer.IsDepthwise => false,
         ConvStep s when s.Winograd is not null || s.ColumnWinograd || s.PlanarOutput || s.RowsToBlocked => true,
-        ConvStep s => ConvTiling.For(s).TileCount == 1,
+        ConvStep s => ConvTiling.For(s) is { TileCount: 1 } or { TilesFastest: true },
         PoolStep s => s.ByRows,
         _ => false,
     };

@@ -73,4 +73,22 @@ public sealed class SplitByRowsTests
             if (failure is not null) Assert.Fail($"{threads} thread(s): {failure}");
         }
     }
+
+    /// <summary>
+    /// A direct layer whose tiles of output blocks go fastest (more than one tile, an input above 1 MiB: 64→64 3x3 with
+    /// dilation 2 at 72×72) runs its items down the rows too, so the pool and the copy after it go by rows. The code only:
+    /// the steps' arithmetic is the one the cases above check.
+    /// </summary>
+    [Fact]
+    public void DirectKernelWithTilesFastestCountsAsSplitByRows()
+    {
+        var spec = new NetworkSpec("TilesFastest", 64, 72, 72,
+            [new ConvSpec(3, 3, 64, 64, Pad: 2, Dilation: 2), new ActivationSpec(RefActivationKind.Relu), new PoolSpec(true, 2)]);
+        const string ns = "ConvGen.Dynamic.CopyRows";
+        var run = GeneratorHarness.Run(NetworkSpec.ToSource([spec], ns));
+        string code = run.Sources.Single(s => s.HintName.Contains(spec.Name, StringComparison.Ordinal)).Text;
+        Assert.Contains("int tile = item % ", code); // the tiles of one output row follow each other
+        Assert.Contains(PoolRowsMarker, code);
+        Assert.Equal("batch * 36", CopyItems(code, "output"));
+    }
 }
