@@ -333,6 +333,10 @@ internal sealed record PoolStep(LayerModel Layer, Tensor From, Tensor To, bool R
 internal sealed class ExecutionPlan
 {
     public List<Step> Steps { get; } = new();
+
+    /// <summary>Whether the step added last runs its work items down the rows (KernelEmitter.SplitsByRows).</summary>
+    private bool LastSplitsByRows => Steps.Count > 0 && KernelEmitter.SplitsByRows(Steps[Steps.Count - 1]);
+
     public List<ParameterPlan> Parameters { get; } = new();
     /// <summary>The weights each Winograd layer reads transformed, refreshed by every Forward.</summary>
     public List<WinogradPlan> Winograd { get; } = new();
@@ -431,7 +435,7 @@ internal sealed class ExecutionPlan
                     var to = plan.NewBlocked(plan.Next(from), layer.Output.C, layer.Output.H, layer.Output.W);
                     var pool = new PoolStep(layer, from, to)
                     {
-                        ByRows = layer.Kind != LayerKind.GlobalAvgPool && plan.Steps.Count > 0 && KernelEmitter.SplitsByRows(plan.Steps[plan.Steps.Count - 1]),
+                        ByRows = layer.Kind != LayerKind.GlobalAvgPool && plan.LastSplitsByRows,
                     };
                     if (plan.Steps[plan.Steps.Count - 1] is ConvStep conv && conv.PoolFits(pool))
                     {
@@ -447,7 +451,7 @@ internal sealed class ExecutionPlan
             }
         }
         plan.Output = new Tensor("Output", BufferKind.Output, false, current.C, current.H, current.W, (int)model.Output.Elements);
-        plan.Add(new CopyStep(current, plan.Output, 0, 0, "output") { AfterRowSplit = plan.Steps.Count > 0 && KernelEmitter.SplitsByRows(plan.Steps[plan.Steps.Count - 1]) });
+        plan.Add(new CopyStep(current, plan.Output, 0, 0, "output") { AfterRowSplit = plan.LastSplitsByRows });
         plan.SizeBuffers();
         // A last tensor already in the caller's layout (NCHW, no padding: a planar depthwise layer's output) can be
         // written where the caller wants it, and the final copy skipped, when Forward keeps no tape.

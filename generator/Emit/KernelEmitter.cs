@@ -346,10 +346,7 @@ internal sealed partial class KernelEmitter(CodeWriter w, ExecutionPlan plan)
         w.Line($"float* src = x + (nint)unit * {from.PlaneStride};");
         w.Line($"float* dst = y + (nint)unit * {8 * to.PlaneStride};");
         w.Open("if (s_useAvx2)");
-        int full = from.W / 8 * 8;
-        string Call(string source, string target) => $"global::ConvGen.Registers.FromBlocked8({source}, {target}, {to.PlaneStride}, channels);";
-        w.Line(full == 8 ? Call("src", "dst") : $"for (int x0 = 0; x0 < {full}; x0 += 8) {Call("src + x0 * 8", "dst + x0")}");
-        if (full < from.W) w.Line(Call($"src + {(from.W - 8) * 8}", $"dst + {from.W - 8}") + " // the last 8 columns, overlapping");
+        RowBy8(from, $"global::ConvGen.Registers.FromBlocked8(src + {{0}} * 8, dst + {{0}}, {to.PlaneStride}, channels);");
         w.Close();
         w.Line("else");
         w.Line("    for (int c = 0; c < channels; c++)");
@@ -366,12 +363,18 @@ internal sealed partial class KernelEmitter(CodeWriter w, ExecutionPlan plan)
     /// </summary>
     private void EachRowBy8(Tensor from, string call)
     {
-        int full = from.W / 8 * 8;
         w.Open($"for (int h = 0; h < {from.H}; h++)");
+        RowBy8(from, call);
+        w.Close();
+    }
+
+    /// <summary>The calls of <see cref="EachRowBy8"/> for one row.</summary>
+    private void RowBy8(Tensor from, string call)
+    {
+        int full = from.W / 8 * 8;
         if (full == 8) w.Line(string.Format(call, "0"));
         else w.Line($"for (int x0 = 0; x0 < {full}; x0 += 8) {string.Format(call, "x0")}");
         if (full < from.W) w.Line(string.Format(call, N(from.W - 8)));
-        w.Close();
     }
 
     /// <summary>

@@ -1550,8 +1550,8 @@ public unsafe partial class Same : global::ConvGen.INetwork
                 float* dst = y + (nint)unit * 800;
                 if (s_useAvx2)
                 {
-                    global::ConvGen.Registers.FromBlocked8(src, dst, 100, channels);
-                    global::ConvGen.Registers.FromBlocked8(src + 16, dst + 2, 100, channels); // the last 8 columns, overlapping
+                    global::ConvGen.Registers.FromBlocked8(src + 0 * 8, dst + 0, 100, channels);
+                    global::ConvGen.Registers.FromBlocked8(src + 2 * 8, dst + 2, 100, channels);
                 }
                 else
                     for (int c = 0; c < channels; c++)
@@ -3185,8 +3185,8 @@ public unsafe partial class Same : global::ConvGen.INetwork
                 float* dst = y + (nint)unit * 800;
                 if (s_useAvx2)
                 {
-                    global::ConvGen.Registers.FromBlocked8(src, dst, 100, channels);
-                    global::ConvGen.Registers.FromBlocked8(src + 16, dst + 2, 100, channels); // the last 8 columns, overlapping
+                    global::ConvGen.Registers.FromBlocked8(src + 0 * 8, dst + 0, 100, channels);
+                    global::ConvGen.Registers.FromBlocked8(src + 2 * 8, dst + 2, 100, channels);
                 }
                 else
                     for (int c = 0; c < channels; c++)

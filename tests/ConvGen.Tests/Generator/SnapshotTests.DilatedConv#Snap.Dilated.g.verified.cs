@@ -1527,8 +1527,8 @@ public unsafe partial class Dilated : global::ConvGen.INetwork
                 float* dst = y + (nint)unit * 968;
                 if (s_useAvx2)
                 {
-                    global::ConvGen.Registers.FromBlocked8(src, dst, 121, channels);
-                    global::ConvGen.Registers.FromBlocked8(src + 24, dst + 3, 121, channels); // the last 8 columns, overlapping
+                    global::ConvGen.Registers.FromBlocked8(src + 0 * 8, dst + 0, 121, channels);
+                    global::ConvGen.Registers.FromBlocked8(src + 3 * 8, dst + 3, 121, channels);
                 }
                 else
                     for (int c = 0; c < channels; c++)
