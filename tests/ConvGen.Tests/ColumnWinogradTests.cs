@@ -21,13 +21,7 @@ public sealed class ColumnWinogradTests
     private const string Marker = ") down the columns";
 
     private static (string Code, INetwork Network, System.Reflection.Assembly Assembly) GenerateWithAssembly(NetworkSpec spec)
-    {
-        const string ns = "ConvGen.Dynamic.Columns";
-        var run = GeneratorHarness.Run(NetworkSpec.ToSource([spec], ns));
-        string code = run.Sources.Single(s => s.HintName.Contains(spec.Name, StringComparison.Ordinal)).Text;
-        var assembly = GeneratorHarness.CompileAndLoad(run);
-        return (code, GeneratorHarness.CreateNetwork(assembly, $"{ns}.{spec.Name}"), assembly);
-    }
+        => GeneratorHarness.GenerateNetwork(spec, "ConvGen.Dynamic.Columns");
 
     private static (string Code, INetwork Network) Generate(NetworkSpec spec)
     {

@@ -20,6 +20,7 @@ public sealed class SplitByRowsTests
 {
     private const string RowsMarker = "one row of every block per item";
     private const string PoolRowsMarker = "// by rows, as the step before";
+    private const string Namespace = "ConvGen.Dynamic.CopyRows";
 
     /// <summary>
     /// Winograd: a 3x3 F(2×2, 3×3) layer (32→32 at 8×12: 4 blocks, 8 rows); its output copy and its backward-data's
@@ -57,14 +58,11 @@ public sealed class SplitByRowsTests
     public void StepsAfterRowSplitKernelsGoByRows(string name, string outputItems, string? inputGradientItems)
     {
         var spec = Spec(name);
-        const string ns = "ConvGen.Dynamic.CopyRows";
-        var run = GeneratorHarness.Run(NetworkSpec.ToSource([spec], ns));
-        string code = run.Sources.Single(s => s.HintName.Contains(spec.Name, StringComparison.Ordinal)).Text;
+        var (code, network, _) = GeneratorHarness.GenerateNetwork(spec, Namespace);
         Assert.Equal(outputItems, CopyItems(code, "output"));
         Assert.Equal(inputGradientItems, CopyItems(code, "gradient into its tensor's layout"));
         Assert.Contains(RowsMarker, code);
         Assert.Equal(name == "StemPool", code.Contains(PoolRowsMarker, StringComparison.Ordinal));
-        var network = GeneratorHarness.CreateNetwork(GeneratorHarness.CompileAndLoad(run), $"{ns}.{spec.Name}");
         foreach (int threads in new[] { 1, 2 })
         {
             using var scope = new MaxThreadsScope(threads);
@@ -84,9 +82,7 @@ public sealed class SplitByRowsTests
     {
         var spec = new NetworkSpec("TilesFastest", 64, 72, 72,
             [new ConvSpec(3, 3, 64, 64, Pad: 2, Dilation: 2), new ActivationSpec(RefActivationKind.Relu), new PoolSpec(true, 2)]);
-        const string ns = "ConvGen.Dynamic.CopyRows";
-        var run = GeneratorHarness.Run(NetworkSpec.ToSource([spec], ns));
-        string code = run.Sources.Single(s => s.HintName.Contains(spec.Name, StringComparison.Ordinal)).Text;
+        string code = GeneratorHarness.RunNetwork(spec, Namespace).Code;
         Assert.Contains("int tile = item % ", code); // the tiles of one output row follow each other
         Assert.Contains(PoolRowsMarker, code);
         Assert.Equal("batch * 36", CopyItems(code, "output"));

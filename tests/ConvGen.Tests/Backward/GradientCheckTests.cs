@@ -72,15 +72,11 @@ public sealed class GradientCheckTests
 
     private static int NetworkSeed(int index) => 2000 + index;
 
-    /// <summary>
-    /// Generates <paramref name="spec"/>'s network in namespace <paramref name="ns"/>: its generated source (to check
-    /// which kernels it was given) and an instance of it.
-    /// </summary>
+    /// <summary>Generates <paramref name="spec"/>'s network in namespace <paramref name="ns"/>: its generated source and an instance.</summary>
     private static (string Code, INetwork Network) Generate(NetworkSpec spec, string ns)
     {
-        var run = GeneratorHarness.Run(NetworkSpec.ToSource([spec], ns));
-        string code = run.Sources.Single(s => s.HintName.Contains(spec.Name, StringComparison.Ordinal)).Text;
-        return (code, GeneratorHarness.CreateNetwork(GeneratorHarness.CompileAndLoad(run), $"{ns}.{spec.Name}"));
+        var (code, network, _) = GeneratorHarness.GenerateNetwork(spec, ns);
+        return (code, network);
     }
 
     /// <summary>

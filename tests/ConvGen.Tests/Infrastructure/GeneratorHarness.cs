@@ -132,6 +132,27 @@ public static class GeneratorHarness
         return Assembly.Load(pe.ToArray());
     }
 
+    /// <summary>
+    /// Runs the generator over <paramref name="spec"/>'s network in namespace <paramref name="ns"/>: the run, and the
+    /// network's generated source (to check which kernels and work splits it was given).
+    /// </summary>
+    public static (GeneratorRun Run, string Code) RunNetwork(NetworkSpec spec, string ns)
+    {
+        var run = Run(NetworkSpec.ToSource([spec], ns));
+        return (run, run.Sources.Single(s => s.HintName.Contains(spec.Name, StringComparison.Ordinal)).Text);
+    }
+
+    /// <summary>
+    /// Generates <paramref name="spec"/>'s network in namespace <paramref name="ns"/>: its generated source and an
+    /// instance of it (seed 0), with the assembly it was loaded from.
+    /// </summary>
+    public static (string Code, INetwork Network, Assembly Assembly) GenerateNetwork(NetworkSpec spec, string ns)
+    {
+        var (run, code) = RunNetwork(spec, ns);
+        var assembly = CompileAndLoad(run);
+        return (code, CreateNetwork(assembly, $"{ns}.{spec.Name}"), assembly);
+    }
+
     /// <summary>Creates <paramref name="typeName"/> from <paramref name="assembly"/> with its <c>(int seed)</c> constructor.</summary>
     public static INetwork CreateNetwork(Assembly assembly, string typeName, int seed = 0)
     {
