@@ -713,24 +713,51 @@ internal sealed partial class KernelEmitter
             w.Line(Hot);
             w.Line($"private static void {name}Pooled(void* state, int begin, int end) {{ if (s_useAvx2) {name}PooledAvx(state, begin, end); else {name}PooledScalar(state, begin, end); }}");
             w.Line();
-            Open($"{name}PooledAvx", ConvFormula(l), "Each work item is one pooled row: each tile runs on the two convolution rows under it, the first leaving its horizontal maxima in half.");
-            w.Line($"float* half = stackalloc float[{outputs * PooledVectors(tiles.Methods.Max(m => m.Count)) * 8}];");
+            var pair = RowPairTiles(s);
+            // Through a view that skips zero rows, the first and last pooled rows' two convolution rows take different
+            // kernel rows: those items run row by row; without skipping, every item runs on the row pair.
+            bool rowByRow = pair is null || s.SkipsZeroRows;
+            Open($"{name}PooledAvx", ConvFormula(l), pair is null
+                ? "Each work item is one pooled row: each tile runs on the two convolution rows under it, the first leaving its horizontal maxima in half."
+                : $"Each work item is one pooled row. Its two convolution rows, {2 * y.W} pixels, run as {2 * y.W / 8} whole vectors (one across the two rows), the pixel-pair maxima left in pairs, then the max of the rows{(rowByRow ? "; where the rows take different kernel rows, each tile runs on one row at a time, the first leaving its horizontal maxima in half" : "")}.");
+            if (pair is not null) w.Line($"float* pairs = stackalloc float[{outputs * y.W}];");
+            if (rowByRow) w.Line($"float* half = stackalloc float[{outputs * PooledVectors(tiles.Methods.Max(m => m.Count)) * 8}];");
             w.Open("for (int item = begin; item < end; item++)");
             w.Line($"int py = item % {p.H}, n = item / {p.H};");
             w.Line($"float* y = {Sample(p)} + py * {p.RowStride};");
             w.Line("int oy = 2 * py;");
             w.Line($"float* x = {Sample(x)} + oy * {x.RowStride}{viewOffset};");
             w.Line(rows);
-            w.Line(PlanarKernelRows(s, "(oy + 1)", "B"));
-            foreach (var (mine, method) in tiles.Calls)
+            if (rowByRow) w.Line(PlanarKernelRows(s, "(oy + 1)", "B"));
+            if (pair is not null)
             {
-                w.Line($"{name}PooledTile{method}({Plus("x", mine[0])}, {weights}, {Plus("y", mine[0] / 2 * 8)}, ky0, ky1, half, false);");
-                w.Line($"{name}PooledTile{method}({Plus("x", mine[0] + x.RowStride)}, {weights}, {Plus("y", mine[0] / 2 * 8)}, ky0B, ky1B, half, true);");
+                if (rowByRow) w.Open("if (ky0 == ky0B && ky1 == ky1B)");
+                foreach (var (first, mine, method) in pair.Value.Calls)
+                {
+                    string channelWeights = $"{Plus($"f->{s.WeightPointer}", first)}{(s.BiasPointer is null ? "" : $", {Plus($"f->{s.BiasPointer}", first)}")}";
+                    w.Line($"{name}PairTile{method}({Plus("x", mine[0])}, {channelWeights}, {Plus("pairs", first * y.W + mine[0] / 2)}, ky0, ky1);");
+                }
+                EmitRowPairMaxima(s);
+                if (rowByRow)
+                {
+                    w.Line("continue;");
+                    w.Close();
+                }
             }
+            if (rowByRow)
+                foreach (var (mine, method) in tiles.Calls)
+                {
+                    w.Line($"{name}PooledTile{method}({Plus("x", mine[0])}, {weights}, {Plus("y", mine[0] / 2 * 8)}, ky0, ky1, half, false);");
+                    w.Line($"{name}PooledTile{method}({Plus("x", mine[0] + x.RowStride)}, {weights}, {Plus("y", mine[0] / 2 * 8)}, ky0B, ky1B, half, true);");
+                }
             w.Close();
             w.Close();
             w.Line();
-            for (int t = 0; t < tiles.Methods.Count; t++) EmitPlanarOutputTile($"{name}PooledTile{t}", s, tiles.Methods[t], pooled: true);
+            if (pair is not null)
+                for (int t = 0; t < pair.Value.Methods.Count; t++)
+                    EmitPlanarOutputTile($"{name}PairTile{t}", s, pair.Value.Methods[t].Vectors, pooled: true, pair.Value.Methods[t].Channels);
+            if (rowByRow)
+                for (int t = 0; t < tiles.Methods.Count; t++) EmitPlanarOutputTile($"{name}PooledTile{t}", s, tiles.Methods[t], pooled: true);
             EmitPooledScalar($"{name}PooledScalar", s, pool);
         }
 
@@ -784,11 +811,77 @@ internal sealed partial class KernelEmitter
     }
 
     /// <summary>
+    /// The register tiles of the fused conv + pool on a pooled row's two convolution rows as one run of 2W pixels
+    /// (<see cref="EmitPlanarOutputConv"/>), or null where it does not pay or fit: a row of W = 8k + 4 pixels ends in
+    /// half a vector, which the row-by-row tiles compute twice (the last vector overlaps the one before: 12.5% of LeNet
+    /// conv1's FMAs), while 2W pixels are whole vectors, one of them across the two rows. A load may cross from one row
+    /// into the next only where the input's rows follow each other in memory (its row stride is W, the same-padded view
+    /// of NCHW input), its lanes past either end of a row masked off. Each tile holds a group of output channels × a
+    /// run of vectors, chosen so that the smallest tile has the most accumulators (FMA latency needs 8 chains):
+    /// LeNet's 6 channels × 7 vectors run as 3 × 4 and 3 × 3, where 6 × 2 would leave a tile of 6 × 1.
+    /// </summary>
+    private static (List<(int First, List<int> Vectors, int Method)> Calls, List<(int Channels, List<int> Vectors)> Methods)? RowPairTiles(ConvStep s)
+    {
+        var x = s.From;
+        var y = s.To;
+        if (s.FusedPool is null || y.W % 8 != 4 || y.W < 16 || x.Blocked || x.RowStride != y.W) return null;
+        var vectors = Enumerable.Range(0, 2 * y.W / 8).Select(v => v * 8).ToList();
+        var channels = Enumerable.Range(0, y.C).ToList();
+        List<List<int>>? bestGroups = null, bestRuns = null;
+        int bestSmallest = 0;
+        for (int most = y.C; most >= 1; most--)
+        {
+            var groups = EvenRuns(channels, most);
+            int size = groups.Max(g => g.Count);
+            var runs = EvenRuns(vectors, PlanarOutputVectors(size, vectors.Count));
+            int smallest = groups.Min(g => g.Count) * runs.Min(r => r.Count);
+            if (smallest > bestSmallest) (bestGroups, bestRuns, bestSmallest) = (groups, runs, smallest);
+        }
+        // Each output is summed in the order of the recorded Forward's row tiles, so the two agree bit for bit, as long
+        // as neither splits its sum into a second set of accumulators.
+        var rowTiles = EvenRuns(RowVectors(y.W), PlanarOutputVectors(y.C, (y.W + 7) / 8));
+        if (rowTiles.Any(r => SecondSet(y.C, r.Count, x.C)) || bestGroups!.Any(g => bestRuns!.Any(r => SecondSet(g.Count, r.Count, x.C))))
+            return null;
+        var methods = new List<(int, List<int>)>();
+        var calls = new List<(int, List<int>, int)>();
+        foreach (var group in bestGroups!)
+            foreach (var run in bestRuns!)
+            {
+                int method = methods.FindIndex(m => m.Item1 == group.Count && m.Item2.SequenceEqual(run));
+                if (method < 0)
+                {
+                    method = methods.Count;
+                    methods.Add((group.Count, run));
+                }
+                calls.Add((group[0], run, method));
+            }
+        return (calls, methods);
+    }
+
+    /// <summary>
+    /// The lanes of a load at position <paramref name="start"/> of a run of rows <paramref name="width"/> pixels wide,
+    /// shifted by <paramref name="tap"/> columns, that are in memory (see <see cref="RowPairTiles"/>): each lane's column
+    /// is its pixel's column in its own row, so a load across two rows masks off the lanes past the end of the first and
+    /// before the start of the second.
+    /// </summary>
+    private static string RowPairMaskAt(Tensor x, int width, int start, int tap)
+    {
+        var lanes = Enumerable.Range(0, 8).Select(j => (start + j) % width + tap - x.View.Left).Select(c => c >= 0 && c < x.StoredW).ToList();
+        return lanes.All(ok => ok) ? "all" : lanes.All(ok => !ok) ? "none" : new string(lanes.Select(ok => ok ? '1' : '0').ToArray());
+    }
+
+    /// <summary>
     /// The lanes of a load at column <paramref name="column"/> of <paramref name="x"/>'s grid that are in memory: through a
     /// zero-padded view, the lanes on the grid's zero columns are not, and are masked out (a load with none left is left
     /// out, with its FMAs).
     /// </summary>
     private static string MaskAt(Tensor x, int column) => x.IsView ? LaneMask(column - x.View.Left, x.StoredW) : "all";
+
+    /// <summary>
+    /// Whether a planar-output tile of <paramref name="outputs"/> × <paramref name="vectors"/> accumulators runs them
+    /// twice, the second set taking the odd input channels: fewer than 8 leave FMA latency uncovered.
+    /// </summary>
+    private static bool SecondSet(int outputs, int vectors, int inputs) => outputs * vectors * 2 <= 12 && inputs >= 2;
 
     /// <summary>Pooled vectors of a tile of <paramref name="vectors"/> row vectors: one per pair, the last maybe alone.</summary>
     private static int PooledVectors(int vectors) => (vectors + 1) / 2;
@@ -797,21 +890,26 @@ internal sealed partial class KernelEmitter
     /// One register tile of the planar-output kernel (see <see cref="EmitPlanarOutputConv"/>): all output channels × the
     /// row vectors <paramref name="mine"/>. <paramref name="pooled"/>: the tile of the fused conv + 2x2 max pool, called
     /// for the two rows under a pooled row; the first leaves the maxima of its pixel pairs in <c>half</c>, the second
-    /// takes the max with them, applies the activation and stores the pooled pixels.
+    /// takes the max with them, applies the activation and stores the pooled pixels. <paramref name="pairChannels"/>: a
+    /// tile of <see cref="RowPairTiles"/>, that many output channels × vectors of the two rows as one run, which leaves
+    /// the maxima of its pixel pairs in <c>pairs</c> (<see cref="EmitRowPairMaxima"/> takes the max of the rows).
     /// </summary>
-    private void EmitPlanarOutputTile(string method, ConvStep s, List<int> mine, bool pooled)
+    private void EmitPlanarOutputTile(string method, ConvStep s, List<int> mine, bool pooled, int pairChannels = 0)
     {
         var x = s.From;
         var y = s.To;
-        int kh = s.Layer.KernelHeight, kw = s.Layer.KernelWidth, d = s.Layer.Dilation, outputs = y.C, inputs = x.C;
+        bool pair = pairChannels > 0;
+        int kh = s.Layer.KernelHeight, kw = s.Layer.KernelWidth, d = s.Layer.Dilation, outputs = pair ? pairChannels : y.C, inputs = x.C;
         bool bias = s.BiasPointer is not null;
         int vectors = mine.Count;
         bool weightsFirst = outputs <= vectors;
-        // Fewer than 8 accumulators leave FMA latency uncovered: a second set takes the odd input channels.
-        var sets = outputs * vectors * 2 <= 12 && inputs >= 2 ? new[] { "a", "c" } : new[] { "a" };
-        w.Line($"// {outputs}×{vectors} tile{(sets.Length > 1 ? ", twice (even and odd input channels)" : "")}: acc[o][v] += W[o,i,tap] · X[i][pixels of v + tap offset]; per tap {vectors} input loads and {outputs} broadcasts for {outputs * vectors} FMAs.{(pooled ? " Then the max of each pair of neighbouring pixels, and of the two rows." : "")}");
+        var sets = SecondSet(outputs, vectors, inputs) ? new[] { "a", "c" } : new[] { "a" };
+        string MaskOf(int v, int kx) => pair ? RowPairMaskAt(x, y.W, mine[v], kx * d) : MaskAt(x, mine[v] + kx * d);
+        string then = pair ? " Then the max of each pair of neighbouring pixels." : pooled ? " Then the max of each pair of neighbouring pixels, and of the two rows." : "";
+        w.Line($"// {outputs}×{vectors} tile{(sets.Length > 1 ? ", twice (even and odd input channels)" : "")}: acc[o][v] += W[o,i,tap] · X[i][pixels of v + tap offset]; per tap {vectors} input loads and {outputs} broadcasts for {outputs * vectors} FMAs.{then}");
         w.Line(Hot);
-        w.Open($"private static void {method}(float* x, float* w, {(bias ? "float* b, " : "")}float* y, int ky0, int ky1{(pooled ? ", float* half, bool second" : "")})");
+        string output = pair ? "float* pairs" : "float* y";
+        w.Open($"private static void {method}(float* x, float* w, {(bias ? "float* b, " : "")}{output}, int ky0, int ky1{(pooled && !pair ? ", float* half, bool second" : "")})");
         // The first set starts at the bias (one broadcast per output channel, copied to its other vectors), the
         // second at zero; without a bias every accumulator copies a zeroed a0_0.
         string Init(string set, int o, int v) =>
@@ -825,9 +923,9 @@ internal sealed partial class KernelEmitter
         {
             for (int kx = 0; kx < kw; kx++)
             {
-                var live = Enumerable.Range(0, vectors).Where(v => MaskAt(x, mine[v] + kx * d) != "none").ToList();
+                var live = Enumerable.Range(0, vectors).Where(v => MaskOf(v, kx) != "none").ToList();
                 if (live.Count == 0) continue;
-                string LoadAt(int v) => Load(r, "0", mine[v] - mine[0] + kx * d, MaskAt(x, mine[v] + kx * d));
+                string LoadAt(int v) => Load(r, "0", mine[v] - mine[0] + kx * d, MaskOf(v, kx));
                 if (weightsFirst)
                 {
                     // Broadcasts held, each input vector loaded once and used by every output channel.
@@ -878,7 +976,8 @@ internal sealed partial class KernelEmitter
             if (sets.Length > 1)
                 for (int o = 0; o < outputs; o++)
                     for (int v = 0; v < vectors; v++) w.Line($"a{o}_{v} += c{o}_{v};");
-            EmitPooledEpilogue(s, mine);
+            if (pair) EmitPairMaxima(outputs, mine, y.W);
+            else EmitPooledEpilogue(s, mine);
         }
         else if (y.Blocked)
         {
@@ -933,9 +1032,55 @@ internal sealed partial class KernelEmitter
             int[] columns = { l, l + 1, r, r + 1, l + 2, l + 3, r + 2, r + 3 };
             for (int o = 0; o < 8; o++)
                 w.Line($"p{o} = {(o < outputs ? Apply(s.Activation, $"Vector256.Max(h{o}_{j}, Avx.LoadVector256({Half(o, j)}))", true) : "pad")};");
-            w.Line($"global::ConvGen.Registers.Transpose8x8({string.Join(", ", Range(8, o => $"ref p{o}"))});");
-            for (int k = 0; k < 8; k++)
-                if (stored.Add(columns[k])) w.Line($"Avx.Store({Plus("y", (columns[k] - first) * 8)}, p{k});");
+            EmitTransposeAndStore(columns.Select(c => c - first).ToList(), stored);
+        }
+    }
+
+    /// <summary>
+    /// p0..p7, a vector of 8 pooled columns for each of 8 channels, transposed into 8 NCHW8c pixels, each stored at
+    /// its column of <c>y</c> unless an earlier vector stored it (<paramref name="stored"/>).
+    /// </summary>
+    private void EmitTransposeAndStore(List<int> columns, HashSet<int> stored)
+    {
+        w.Line($"global::ConvGen.Registers.Transpose8x8({string.Join(", ", Range(8, o => $"ref p{o}"))});");
+        for (int k = 0; k < 8; k++)
+            if (stored.Add(columns[k])) w.Line($"Avx.Store({Plus("y", columns[k] * 8)}, p{k});");
+    }
+
+    /// <summary>
+    /// The epilogue of a row-pair tile (<see cref="RowPairTiles"/>): two vectors of 8 pixels (l, r) become one of their
+    /// 8 pixel-pair maxima, as in <see cref="EmitPooledEpilogue"/>, then put in order ([l0 l2 r0 r2 | l4 l6 r4 r6] →
+    /// [l0 l2 l4 l6 | r0 r2 r4 r6]) and stored at their pairs' positions in the run of the two rows, each output channel's
+    /// <paramref name="width"/> pairs apart; a vector without a partner stores its 4.
+    /// </summary>
+    private void EmitPairMaxima(int outputs, List<int> mine, int width)
+    {
+        for (int o = 0; o < outputs; o++)
+            for (int j = 0; j < PooledVectors(mine.Count); j++)
+            {
+                int l = 2 * j, r = Math.Min(2 * j + 1, mine.Count - 1);
+                string h = $"Vector256.Max(Avx.Shuffle(a{o}_{l}, a{o}_{r}, 0x88), Avx.Shuffle(a{o}_{l}, a{o}_{r}, 0xDD))";
+                string at = Plus("pairs", o * width + (mine[l] - mine[0]) / 2);
+                string ordered = $"Avx2.Permute4x64({h}.AsDouble(), 0xD8).AsSingle()";
+                w.Line(l == r ? $"Sse.Store({at}, {ordered}.GetLower());" : $"Avx.Store({at}, {ordered});");
+            }
+    }
+
+    /// <summary>
+    /// After the row-pair tiles of a pooled row: for each output channel, the max of the first row's pixel-pair
+    /// maxima and the second's (<paramref name="s"/>'s W/2 pairs further on), the activation, and channels × pooled
+    /// columns transposed into NCHW8c pixels.
+    /// </summary>
+    private void EmitRowPairMaxima(ConvStep s)
+    {
+        int outputs = s.To.C, width = s.To.W, pooled = width / 2;
+        w.Line($"Vector256<float> pad = {Apply(s.Activation, "Vector256<float>.Zero", true)}, {string.Join(", ", Range(8, o => $"p{o}"))};");
+        var stored = new HashSet<int>();
+        foreach (int column in RowVectors(pooled))
+        {
+            for (int o = 0; o < 8; o++)
+                w.Line($"p{o} = {(o < outputs ? Apply(s.Activation, $"Vector256.Max(Avx.LoadVector256({Plus("pairs", o * width + column)}), Avx.LoadVector256({Plus("pairs", o * width + pooled + column)}))", true) : "pad")};");
+            EmitTransposeAndStore(Enumerable.Range(column, 8).ToList(), stored);
         }
     }
 

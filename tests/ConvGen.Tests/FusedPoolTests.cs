@@ -11,41 +11,63 @@ namespace ConvGen.Tests;
 /// A first layer with few output channels followed by a 2x2 max pool (LeNet's conv1) runs, in an unrecorded Forward,
 /// as one kernel that pools in its epilogue; a recorded Forward still runs the convolution and the pool apart, as
 /// Backward reads the convolution's output. Both must agree with the float64 reference, and with each other bit for
-/// bit (AVX2 or the scalar twins): the max picks one of the same sums, and ReLU commutes with it exactly.
+/// bit (AVX2 or the scalar twins): the max picks one of the same sums, and ReLU commutes with it exactly. Where a row
+/// of W = 8k + 4 pixels ends in half a vector, the fused kernel runs a pooled row's two convolution rows as one run of
+/// whole vectors, one of them across the two rows ("row pairs"), the lanes past either end of a row masked off; each
+/// case says which kernel it expects.
 /// </summary>
 [Collection(nameof(Sequential))] // sets Parallelism.MaxThreads, which is process-wide
 [Trait("Category", "Correctness")]
 public sealed class FusedPoolTests
 {
-    private static readonly Dictionary<string, (NetworkSpec Spec, bool Fused)> Networks = new()
+    private enum Kernel { Unfused, RowByRow, RowPairs }
+
+    private static readonly Dictionary<string, (NetworkSpec Spec, Kernel Kernel)> Networks = new()
     {
-        // LeNet's conv1: rows of 28 in two tiles of two vectors, the second overlapping (columns 16 and 20).
+        // LeNet's conv1: rows of 28, a pair of rows 7 vectors (6 channels as 3 × 4 and 3 × 3 tiles); the first and last
+        // pooled rows, whose two rows take different kernel rows, row by row in two tiles of two vectors, the second
+        // overlapping (columns 16 and 20).
         ["LeNetConv1"] = (new NetworkSpec("LeNetConv1", 1, 28, 28,
-            [new ConvSpec(5, 5, 1, 6, Pad: 2), new ActivationSpec(RefActivationKind.Relu), new PoolSpec(true, 2)]), true),
+            [new ConvSpec(5, 5, 1, 6, Pad: 2), new ActivationSpec(RefActivationKind.Relu), new PoolSpec(true, 2)]), Kernel.RowPairs),
+        // Row pairs of 40 pixels (2 channels × 5 vectors twice), 2 inputs, an odd height, no bias.
+        ["PairsOddRows"] = (new NetworkSpec("PairsOddRows", 2, 11, 20,
+            [new ConvSpec(3, 3, 2, 4, Pad: 1, Bias: false), new ActivationSpec(RefActivationKind.Relu), new PoolSpec(true, 2)]), Kernel.RowPairs),
+        // Row pairs of a 5x5 kernel, whose taps reach 2 columns past either end of a row (3 channels × 3 and × 2
+        // vectors); then more layers.
+        ["PairsWide5"] = (new NetworkSpec("PairsWide5", 1, 12, 20,
+            [new ConvSpec(5, 5, 1, 3, Pad: 2), new ActivationSpec(RefActivationKind.Relu), new PoolSpec(true, 2),
+             new ConvSpec(3, 3, 3, 8), new ActivationSpec(RefActivationKind.Relu)]), Kernel.RowPairs),
+        // Row pairs without zero rows to skip: every pooled row's two rows take all kernel rows, so no item runs row by row.
+        ["PairsEveryRow"] = (new NetworkSpec("PairsEveryRow", 1, 14, 20,
+            [new ConvSpec(3, 1, 1, 6), new ActivationSpec(RefActivationKind.Relu), new PoolSpec(true, 2)]), Kernel.RowPairs),
+        // Row by row though 20 = 8·2 + 4: the row tiles of 2 outputs × 3 vectors split their sums over a second set of
+        // accumulators (even and odd inputs), which row pairs would not, and the recorded Forward would differ in the last bit.
+        ["PairsWouldSplitSums"] = (new NetworkSpec("PairsWouldSplitSums", 2, 8, 20,
+            [new ConvSpec(3, 3, 2, 2, Pad: 1), new ActivationSpec(RefActivationKind.Relu), new PoolSpec(true, 2)]), Kernel.RowByRow),
         // No activation; 5 outputs.
-        ["Linear5"] = (new NetworkSpec("Linear5", 3, 16, 16, [new ConvSpec(3, 3, 3, 5, Pad: 1), new PoolSpec(true, 2)]), true),
+        ["Linear5"] = (new NetworkSpec("Linear5", 3, 16, 16, [new ConvSpec(3, 3, 3, 5, Pad: 1), new PoolSpec(true, 2)]), Kernel.RowByRow),
         // 15 rows: the pool drops the last; rows of 20 end in a tile of one vector (column 12) that pairs with itself.
         ["OddRows"] = (new NetworkSpec("OddRows", 2, 15, 20,
-            [new ConvSpec(3, 3, 2, 6, Pad: 1), new ActivationSpec(RefActivationKind.Relu), new PoolSpec(true, 2)]), true),
+            [new ConvSpec(3, 3, 2, 6, Pad: 1), new ActivationSpec(RefActivationKind.Relu), new PoolSpec(true, 2)]), Kernel.RowByRow),
         // 3 outputs take tiles of 4 vectors: two pooled vectors per tile; then more layers after the pool.
         ["Wide3"] = (new NetworkSpec("Wide3", 1, 32, 32,
             [new ConvSpec(3, 3, 1, 3, Pad: 1), new ActivationSpec(RefActivationKind.Relu), new PoolSpec(true, 2),
-             new ConvSpec(3, 3, 3, 8), new ActivationSpec(RefActivationKind.Relu)]), true),
+             new ConvSpec(3, 3, 3, 8), new ActivationSpec(RefActivationKind.Relu)]), Kernel.RowByRow),
         // No padding (no masked loads, every kernel row), no bias; rows of 14: vectors at 0 and 6.
         ["Unpadded"] = (new NetworkSpec("Unpadded", 1, 12, 16,
-            [new ConvSpec(3, 3, 1, 6, Bias: false), new ActivationSpec(RefActivationKind.Relu), new PoolSpec(true, 2)]), true),
+            [new ConvSpec(3, 3, 1, 6, Bias: false), new ActivationSpec(RefActivationKind.Relu), new PoolSpec(true, 2)]), Kernel.RowByRow),
         // Not fused: after a planar depthwise layer the conv reads buffer A, where the pool's output would go while
         // later rows still read it.
         ["AfterDepthwise"] = (new NetworkSpec("AfterDepthwise", 2, 16, 16,
-            [new ConvSpec(3, 3, 2, 2, Pad: 1, Groups: 2), new ConvSpec(3, 3, 2, 6, Pad: 1), new ActivationSpec(RefActivationKind.Relu), new PoolSpec(true, 2)]), false),
+            [new ConvSpec(3, 3, 2, 2, Pad: 1, Groups: 2), new ConvSpec(3, 3, 2, 6, Pad: 1), new ActivationSpec(RefActivationKind.Relu), new PoolSpec(true, 2)]), Kernel.Unfused),
         // Not fused: a sigmoid commutes with the max only as far as its approximation is monotone; an odd width would
         // leave a vector starting on an odd column; a pool of 3.
         ["SigmoidAfter"] = (new NetworkSpec("SigmoidAfter", 1, 16, 16,
-            [new ConvSpec(3, 3, 1, 6, Pad: 1), new ActivationSpec(RefActivationKind.Sigmoid), new PoolSpec(true, 2)]), false),
+            [new ConvSpec(3, 3, 1, 6, Pad: 1), new ActivationSpec(RefActivationKind.Sigmoid), new PoolSpec(true, 2)]), Kernel.Unfused),
         ["OddWidth"] = (new NetworkSpec("OddWidth", 1, 16, 17,
-            [new ConvSpec(3, 3, 1, 6, Pad: 1), new ActivationSpec(RefActivationKind.Relu), new PoolSpec(true, 2)]), false),
+            [new ConvSpec(3, 3, 1, 6, Pad: 1), new ActivationSpec(RefActivationKind.Relu), new PoolSpec(true, 2)]), Kernel.Unfused),
         ["Pool3"] = (new NetworkSpec("Pool3", 1, 18, 18,
-            [new ConvSpec(3, 3, 1, 6, Pad: 1), new ActivationSpec(RefActivationKind.Relu), new PoolSpec(true, 3)]), false),
+            [new ConvSpec(3, 3, 1, 6, Pad: 1), new ActivationSpec(RefActivationKind.Relu), new PoolSpec(true, 3)]), Kernel.Unfused),
     };
 
     public static IEnumerable<object[]> Names() => Networks.Keys.Select(k => new object[] { k });
@@ -56,9 +78,10 @@ public sealed class FusedPoolTests
     [MemberData(nameof(Names))]
     public void UnrecordedForwardPoolsInTheEpilogueAndMatchesTheRecordedOne(string name)
     {
-        var (spec, fused) = Networks[name];
+        var (spec, kernel) = Networks[name];
         string code = GeneratorHarness.RunNetwork(spec, "ConvGen.Dynamic.FusedPoolSource").Code;
-        Assert.Equal(fused, code.Contains("Pooled(", StringComparison.Ordinal));
+        Assert.Equal(kernel != Kernel.Unfused, code.Contains("Pooled(", StringComparison.Ordinal));
+        Assert.Equal(kernel == Kernel.RowPairs, code.Contains("PairTile", StringComparison.Ordinal));
 
         var network = Compiled.Value.Create(name, seed: 5);
         using var scope = new MaxThreadsScope(null);

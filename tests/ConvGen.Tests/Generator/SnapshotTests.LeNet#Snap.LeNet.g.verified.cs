@@ -713,11 +713,12 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
     private static void Step1Pooled(void* state, int begin, int end) { if (s_useAvx2) Step1PooledAvx(state, begin, end); else Step1PooledScalar(state, begin, end); }
 
     // Y[n,o,y,x] = B[o] + W[o,I,ΔY,ΔX] · X[n,I,y+ΔY-2,x+ΔX-2]
-    // Each work item is one pooled row: each tile runs on the two convolution rows under it, the first leaving its horizontal maxima in half.
+    // Each work item is one pooled row. Its two convolution rows, 56 pixels, run as 7 whole vectors (one across the two rows), the pixel-pair maxima left in pairs, then the max of the rows; where the rows take different kernel rows, each tile runs on one row at a time, the first leaving its horizontal maxima in half.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Step1PooledAvx(void* state, int begin, int end)
     {
         var f = (Frame*)state;
+        float* pairs = stackalloc float[168];
         float* half = stackalloc float[48];
         for (int item = begin; item < end; item++)
         {
@@ -727,11 +728,270 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             float* x = f->T0 + (nint)n * 784 + oy * 28 - 58;
             int ky0 = Math.Max(0, 2 - oy), ky1 = Math.Min(5, 30 - oy);
             int ky0B = Math.Max(0, 2 - (oy + 1)), ky1B = Math.Min(5, 30 - (oy + 1));
+            if (ky0 == ky0B && ky1 == ky1B)
+            {
+                Step1PairTile0(x, f->L0W, f->L0B, pairs, ky0, ky1);
+                Step1PairTile1(x + 32, f->L0W, f->L0B, pairs + 16, ky0, ky1);
+                Step1PairTile0(x, f->L0W + 3, f->L0B + 3, pairs + 84, ky0, ky1);
+                Step1PairTile1(x + 32, f->L0W + 3, f->L0B + 3, pairs + 100, ky0, ky1);
+                Vector256<float> pad = Vector256.Max(Vector256<float>.Zero, Vector256<float>.Zero), p0, p1, p2, p3, p4, p5, p6, p7;
+                p0 = Vector256.Max(Vector256.Max(Avx.LoadVector256(pairs), Avx.LoadVector256(pairs + 14)), Vector256<float>.Zero);
+                p1 = Vector256.Max(Vector256.Max(Avx.LoadVector256(pairs + 28), Avx.LoadVector256(pairs + 42)), Vector256<float>.Zero);
+                p2 = Vector256.Max(Vector256.Max(Avx.LoadVector256(pairs + 56), Avx.LoadVector256(pairs + 70)), Vector256<float>.Zero);
+                p3 = Vector256.Max(Vector256.Max(Avx.LoadVector256(pairs + 84), Avx.LoadVector256(pairs + 98)), Vector256<float>.Zero);
+                p4 = Vector256.Max(Vector256.Max(Avx.LoadVector256(pairs + 112), Avx.LoadVector256(pairs + 126)), Vector256<float>.Zero);
+                p5 = Vector256.Max(Vector256.Max(Avx.LoadVector256(pairs + 140), Avx.LoadVector256(pairs + 154)), Vector256<float>.Zero);
+                p6 = pad;
+                p7 = pad;
+                global::ConvGen.Registers.Transpose8x8(ref p0, ref p1, ref p2, ref p3, ref p4, ref p5, ref p6, ref p7);
+                Avx.Store(y, p0);
+                Avx.Store(y + 8, p1);
+                Avx.Store(y + 16, p2);
+                Avx.Store(y + 24, p3);
+                Avx.Store(y + 32, p4);
+                Avx.Store(y + 40, p5);
+                Avx.Store(y + 48, p6);
+                Avx.Store(y + 56, p7);
+                p0 = Vector256.Max(Vector256.Max(Avx.LoadVector256(pairs + 6), Avx.LoadVector256(pairs + 20)), Vector256<float>.Zero);
+                p1 = Vector256.Max(Vector256.Max(Avx.LoadVector256(pairs + 34), Avx.LoadVector256(pairs + 48)), Vector256<float>.Zero);
+                p2 = Vector256.Max(Vector256.Max(Avx.LoadVector256(pairs + 62), Avx.LoadVector256(pairs + 76)), Vector256<float>.Zero);
+                p3 = Vector256.Max(Vector256.Max(Avx.LoadVector256(pairs + 90), Avx.LoadVector256(pairs + 104)), Vector256<float>.Zero);
+                p4 = Vector256.Max(Vector256.Max(Avx.LoadVector256(pairs + 118), Avx.LoadVector256(pairs + 132)), Vector256<float>.Zero);
+                p5 = Vector256.Max(Vector256.Max(Avx.LoadVector256(pairs + 146), Avx.LoadVector256(pairs + 160)), Vector256<float>.Zero);
+                p6 = pad;
+                p7 = pad;
+                global::ConvGen.Registers.Transpose8x8(ref p0, ref p1, ref p2, ref p3, ref p4, ref p5, ref p6, ref p7);
+                Avx.Store(y + 64, p2);
+                Avx.Store(y + 72, p3);
+                Avx.Store(y + 80, p4);
+                Avx.Store(y + 88, p5);
+                Avx.Store(y + 96, p6);
+                Avx.Store(y + 104, p7);
+                continue;
+            }
             Step1PooledTile0(x, f->L0W, f->L0B, y, ky0, ky1, half, false);
             Step1PooledTile0(x + 28, f->L0W, f->L0B, y, ky0B, ky1B, half, true);
             Step1PooledTile1(x + 16, f->L0W, f->L0B, y + 64, ky0, ky1, half, false);
             Step1PooledTile1(x + 44, f->L0W, f->L0B, y + 64, ky0B, ky1B, half, true);
         }
+    }
+
+    // 3×4 tile: acc[o][v] += W[o,i,tap] · X[i][pixels of v + tap offset]; per tap 4 input loads and 3 broadcasts for 12 FMAs. Then the max of each pair of neighbouring pixels.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Step1PairTile0(float* x, float* w, float* b, float* pairs, int ky0, int ky1)
+    {
+        Vector256<float> a0_0 = Vector256.Create(b[0]), a0_1 = a0_0, a0_2 = a0_0, a0_3 = a0_0;
+        Vector256<float> a1_0 = Vector256.Create(b[1]), a1_1 = a1_0, a1_2 = a1_0, a1_3 = a1_0;
+        Vector256<float> a2_0 = Vector256.Create(b[2]), a2_1 = a2_0, a2_2 = a2_0, a2_3 = a2_0;
+        Vector256<float> t0, t1, t2, u;
+        for (int i = 0; i < 1; i++)
+        {
+            for (int ky = ky0; ky < ky1; ky++)
+            {
+                float* r = x + i * 784 + ky * 28;
+                float* k = w + (i * 5 + ky) * 40;
+                t0 = Vector256.Create(k[0]);
+                t1 = Vector256.Create(k[1]);
+                t2 = Vector256.Create(k[2]);
+                u = Avx.MaskLoad(r, Vector256.Create(0, 0, -1, -1, -1, -1, -1, -1).AsSingle());
+                a0_0 = Fma.MultiplyAdd(u, t0, a0_0);
+                a1_0 = Fma.MultiplyAdd(u, t1, a1_0);
+                a2_0 = Fma.MultiplyAdd(u, t2, a2_0);
+                u = Avx.LoadVector256(r + 8);
+                a0_1 = Fma.MultiplyAdd(u, t0, a0_1);
+                a1_1 = Fma.MultiplyAdd(u, t1, a1_1);
+                a2_1 = Fma.MultiplyAdd(u, t2, a2_1);
+                u = Avx.LoadVector256(r + 16);
+                a0_2 = Fma.MultiplyAdd(u, t0, a0_2);
+                a1_2 = Fma.MultiplyAdd(u, t1, a1_2);
+                a2_2 = Fma.MultiplyAdd(u, t2, a2_2);
+                u = Avx.MaskLoad(r + 24, Vector256.Create(-1, -1, -1, -1, 0, 0, -1, -1).AsSingle());
+                a0_3 = Fma.MultiplyAdd(u, t0, a0_3);
+                a1_3 = Fma.MultiplyAdd(u, t1, a1_3);
+                a2_3 = Fma.MultiplyAdd(u, t2, a2_3);
+                t0 = Vector256.Create(k[8]);
+                t1 = Vector256.Create(k[9]);
+                t2 = Vector256.Create(k[10]);
+                u = Avx.MaskLoad(r + 1, Vector256.Create(0, -1, -1, -1, -1, -1, -1, -1).AsSingle());
+                a0_0 = Fma.MultiplyAdd(u, t0, a0_0);
+                a1_0 = Fma.MultiplyAdd(u, t1, a1_0);
+                a2_0 = Fma.MultiplyAdd(u, t2, a2_0);
+                u = Avx.LoadVector256(r + 9);
+                a0_1 = Fma.MultiplyAdd(u, t0, a0_1);
+                a1_1 = Fma.MultiplyAdd(u, t1, a1_1);
+                a2_1 = Fma.MultiplyAdd(u, t2, a2_1);
+                u = Avx.LoadVector256(r + 17);
+                a0_2 = Fma.MultiplyAdd(u, t0, a0_2);
+                a1_2 = Fma.MultiplyAdd(u, t1, a1_2);
+                a2_2 = Fma.MultiplyAdd(u, t2, a2_2);
+                u = Avx.MaskLoad(r + 25, Vector256.Create(-1, -1, -1, -1, 0, -1, -1, -1).AsSingle());
+                a0_3 = Fma.MultiplyAdd(u, t0, a0_3);
+                a1_3 = Fma.MultiplyAdd(u, t1, a1_3);
+                a2_3 = Fma.MultiplyAdd(u, t2, a2_3);
+                t0 = Vector256.Create(k[16]);
+                t1 = Vector256.Create(k[17]);
+                t2 = Vector256.Create(k[18]);
+                u = Avx.LoadVector256(r + 2);
+                a0_0 = Fma.MultiplyAdd(u, t0, a0_0);
+                a1_0 = Fma.MultiplyAdd(u, t1, a1_0);
+                a2_0 = Fma.MultiplyAdd(u, t2, a2_0);
+                u = Avx.LoadVector256(r + 10);
+                a0_1 = Fma.MultiplyAdd(u, t0, a0_1);
+                a1_1 = Fma.MultiplyAdd(u, t1, a1_1);
+                a2_1 = Fma.MultiplyAdd(u, t2, a2_1);
+                u = Avx.LoadVector256(r + 18);
+                a0_2 = Fma.MultiplyAdd(u, t0, a0_2);
+                a1_2 = Fma.MultiplyAdd(u, t1, a1_2);
+                a2_2 = Fma.MultiplyAdd(u, t2, a2_2);
+                u = Avx.LoadVector256(r + 26);
+                a0_3 = Fma.MultiplyAdd(u, t0, a0_3);
+                a1_3 = Fma.MultiplyAdd(u, t1, a1_3);
+                a2_3 = Fma.MultiplyAdd(u, t2, a2_3);
+                t0 = Vector256.Create(k[24]);
+                t1 = Vector256.Create(k[25]);
+                t2 = Vector256.Create(k[26]);
+                u = Avx.LoadVector256(r + 3);
+                a0_0 = Fma.MultiplyAdd(u, t0, a0_0);
+                a1_0 = Fma.MultiplyAdd(u, t1, a1_0);
+                a2_0 = Fma.MultiplyAdd(u, t2, a2_0);
+                u = Avx.LoadVector256(r + 11);
+                a0_1 = Fma.MultiplyAdd(u, t0, a0_1);
+                a1_1 = Fma.MultiplyAdd(u, t1, a1_1);
+                a2_1 = Fma.MultiplyAdd(u, t2, a2_1);
+                u = Avx.LoadVector256(r + 19);
+                a0_2 = Fma.MultiplyAdd(u, t0, a0_2);
+                a1_2 = Fma.MultiplyAdd(u, t1, a1_2);
+                a2_2 = Fma.MultiplyAdd(u, t2, a2_2);
+                u = Avx.MaskLoad(r + 27, Vector256.Create(-1, -1, -1, 0, -1, -1, -1, -1).AsSingle());
+                a0_3 = Fma.MultiplyAdd(u, t0, a0_3);
+                a1_3 = Fma.MultiplyAdd(u, t1, a1_3);
+                a2_3 = Fma.MultiplyAdd(u, t2, a2_3);
+                t0 = Vector256.Create(k[32]);
+                t1 = Vector256.Create(k[33]);
+                t2 = Vector256.Create(k[34]);
+                u = Avx.LoadVector256(r + 4);
+                a0_0 = Fma.MultiplyAdd(u, t0, a0_0);
+                a1_0 = Fma.MultiplyAdd(u, t1, a1_0);
+                a2_0 = Fma.MultiplyAdd(u, t2, a2_0);
+                u = Avx.LoadVector256(r + 12);
+                a0_1 = Fma.MultiplyAdd(u, t0, a0_1);
+                a1_1 = Fma.MultiplyAdd(u, t1, a1_1);
+                a2_1 = Fma.MultiplyAdd(u, t2, a2_1);
+                u = Avx.LoadVector256(r + 20);
+                a0_2 = Fma.MultiplyAdd(u, t0, a0_2);
+                a1_2 = Fma.MultiplyAdd(u, t1, a1_2);
+                a2_2 = Fma.MultiplyAdd(u, t2, a2_2);
+                u = Avx.MaskLoad(r + 28, Vector256.Create(-1, -1, 0, 0, -1, -1, -1, -1).AsSingle());
+                a0_3 = Fma.MultiplyAdd(u, t0, a0_3);
+                a1_3 = Fma.MultiplyAdd(u, t1, a1_3);
+                a2_3 = Fma.MultiplyAdd(u, t2, a2_3);
+            }
+        }
+        Avx.Store(pairs, Avx2.Permute4x64(Vector256.Max(Avx.Shuffle(a0_0, a0_1, 0x88), Avx.Shuffle(a0_0, a0_1, 0xDD)).AsDouble(), 0xD8).AsSingle());
+        Avx.Store(pairs + 8, Avx2.Permute4x64(Vector256.Max(Avx.Shuffle(a0_2, a0_3, 0x88), Avx.Shuffle(a0_2, a0_3, 0xDD)).AsDouble(), 0xD8).AsSingle());
+        Avx.Store(pairs + 28, Avx2.Permute4x64(Vector256.Max(Avx.Shuffle(a1_0, a1_1, 0x88), Avx.Shuffle(a1_0, a1_1, 0xDD)).AsDouble(), 0xD8).AsSingle());
+        Avx.Store(pairs + 36, Avx2.Permute4x64(Vector256.Max(Avx.Shuffle(a1_2, a1_3, 0x88), Avx.Shuffle(a1_2, a1_3, 0xDD)).AsDouble(), 0xD8).AsSingle());
+        Avx.Store(pairs + 56, Avx2.Permute4x64(Vector256.Max(Avx.Shuffle(a2_0, a2_1, 0x88), Avx.Shuffle(a2_0, a2_1, 0xDD)).AsDouble(), 0xD8).AsSingle());
+        Avx.Store(pairs + 64, Avx2.Permute4x64(Vector256.Max(Avx.Shuffle(a2_2, a2_3, 0x88), Avx.Shuffle(a2_2, a2_3, 0xDD)).AsDouble(), 0xD8).AsSingle());
+    }
+
+    // 3×3 tile: acc[o][v] += W[o,i,tap] · X[i][pixels of v + tap offset]; per tap 3 input loads and 3 broadcasts for 9 FMAs. Then the max of each pair of neighbouring pixels.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Step1PairTile1(float* x, float* w, float* b, float* pairs, int ky0, int ky1)
+    {
+        Vector256<float> a0_0 = Vector256.Create(b[0]), a0_1 = a0_0, a0_2 = a0_0;
+        Vector256<float> a1_0 = Vector256.Create(b[1]), a1_1 = a1_0, a1_2 = a1_0;
+        Vector256<float> a2_0 = Vector256.Create(b[2]), a2_1 = a2_0, a2_2 = a2_0;
+        Vector256<float> t0, t1, t2, u;
+        for (int i = 0; i < 1; i++)
+        {
+            for (int ky = ky0; ky < ky1; ky++)
+            {
+                float* r = x + i * 784 + ky * 28;
+                float* k = w + (i * 5 + ky) * 40;
+                t0 = Vector256.Create(k[0]);
+                t1 = Vector256.Create(k[1]);
+                t2 = Vector256.Create(k[2]);
+                u = Avx.LoadVector256(r);
+                a0_0 = Fma.MultiplyAdd(u, t0, a0_0);
+                a1_0 = Fma.MultiplyAdd(u, t1, a1_0);
+                a2_0 = Fma.MultiplyAdd(u, t2, a2_0);
+                u = Avx.LoadVector256(r + 8);
+                a0_1 = Fma.MultiplyAdd(u, t0, a0_1);
+                a1_1 = Fma.MultiplyAdd(u, t1, a1_1);
+                a2_1 = Fma.MultiplyAdd(u, t2, a2_1);
+                u = Avx.LoadVector256(r + 16);
+                a0_2 = Fma.MultiplyAdd(u, t0, a0_2);
+                a1_2 = Fma.MultiplyAdd(u, t1, a1_2);
+                a2_2 = Fma.MultiplyAdd(u, t2, a2_2);
+                t0 = Vector256.Create(k[8]);
+                t1 = Vector256.Create(k[9]);
+                t2 = Vector256.Create(k[10]);
+                u = Avx.LoadVector256(r + 1);
+                a0_0 = Fma.MultiplyAdd(u, t0, a0_0);
+                a1_0 = Fma.MultiplyAdd(u, t1, a1_0);
+                a2_0 = Fma.MultiplyAdd(u, t2, a2_0);
+                u = Avx.LoadVector256(r + 9);
+                a0_1 = Fma.MultiplyAdd(u, t0, a0_1);
+                a1_1 = Fma.MultiplyAdd(u, t1, a1_1);
+                a2_1 = Fma.MultiplyAdd(u, t2, a2_1);
+                u = Avx.LoadVector256(r + 17);
+                a0_2 = Fma.MultiplyAdd(u, t0, a0_2);
+                a1_2 = Fma.MultiplyAdd(u, t1, a1_2);
+                a2_2 = Fma.MultiplyAdd(u, t2, a2_2);
+                t0 = Vector256.Create(k[16]);
+                t1 = Vector256.Create(k[17]);
+                t2 = Vector256.Create(k[18]);
+                u = Avx.LoadVector256(r + 2);
+                a0_0 = Fma.MultiplyAdd(u, t0, a0_0);
+                a1_0 = Fma.MultiplyAdd(u, t1, a1_0);
+                a2_0 = Fma.MultiplyAdd(u, t2, a2_0);
+                u = Avx.LoadVector256(r + 10);
+                a0_1 = Fma.MultiplyAdd(u, t0, a0_1);
+                a1_1 = Fma.MultiplyAdd(u, t1, a1_1);
+                a2_1 = Fma.MultiplyAdd(u, t2, a2_1);
+                u = Avx.LoadVector256(r + 18);
+                a0_2 = Fma.MultiplyAdd(u, t0, a0_2);
+                a1_2 = Fma.MultiplyAdd(u, t1, a1_2);
+                a2_2 = Fma.MultiplyAdd(u, t2, a2_2);
+                t0 = Vector256.Create(k[24]);
+                t1 = Vector256.Create(k[25]);
+                t2 = Vector256.Create(k[26]);
+                u = Avx.LoadVector256(r + 3);
+                a0_0 = Fma.MultiplyAdd(u, t0, a0_0);
+                a1_0 = Fma.MultiplyAdd(u, t1, a1_0);
+                a2_0 = Fma.MultiplyAdd(u, t2, a2_0);
+                u = Avx.LoadVector256(r + 11);
+                a0_1 = Fma.MultiplyAdd(u, t0, a0_1);
+                a1_1 = Fma.MultiplyAdd(u, t1, a1_1);
+                a2_1 = Fma.MultiplyAdd(u, t2, a2_1);
+                u = Avx.MaskLoad(r + 19, Vector256.Create(-1, -1, -1, -1, -1, -1, -1, 0).AsSingle());
+                a0_2 = Fma.MultiplyAdd(u, t0, a0_2);
+                a1_2 = Fma.MultiplyAdd(u, t1, a1_2);
+                a2_2 = Fma.MultiplyAdd(u, t2, a2_2);
+                t0 = Vector256.Create(k[32]);
+                t1 = Vector256.Create(k[33]);
+                t2 = Vector256.Create(k[34]);
+                u = Avx.LoadVector256(r + 4);
+                a0_0 = Fma.MultiplyAdd(u, t0, a0_0);
+                a1_0 = Fma.MultiplyAdd(u, t1, a1_0);
+                a2_0 = Fma.MultiplyAdd(u, t2, a2_0);
+                u = Avx.LoadVector256(r + 12);
+                a0_1 = Fma.MultiplyAdd(u, t0, a0_1);
+                a1_1 = Fma.MultiplyAdd(u, t1, a1_1);
+                a2_1 = Fma.MultiplyAdd(u, t2, a2_1);
+                u = Avx.MaskLoad(r + 20, Vector256.Create(-1, -1, -1, -1, -1, -1, 0, 0).AsSingle());
+                a0_2 = Fma.MultiplyAdd(u, t0, a0_2);
+                a1_2 = Fma.MultiplyAdd(u, t1, a1_2);
+                a2_2 = Fma.MultiplyAdd(u, t2, a2_2);
+            }
+        }
+        Avx.Store(pairs, Avx2.Permute4x64(Vector256.Max(Avx.Shuffle(a0_0, a0_1, 0x88), Avx.Shuffle(a0_0, a0_1, 0xDD)).AsDouble(), 0xD8).AsSingle());
+        Sse.Store(pairs + 8, Avx2.Permute4x64(Vector256.Max(Avx.Shuffle(a0_2, a0_2, 0x88), Avx.Shuffle(a0_2, a0_2, 0xDD)).AsDouble(), 0xD8).AsSingle().GetLower());
+        Avx.Store(pairs + 28, Avx2.Permute4x64(Vector256.Max(Avx.Shuffle(a1_0, a1_1, 0x88), Avx.Shuffle(a1_0, a1_1, 0xDD)).AsDouble(), 0xD8).AsSingle());
+        Sse.Store(pairs + 36, Avx2.Permute4x64(Vector256.Max(Avx.Shuffle(a1_2, a1_2, 0x88), Avx.Shuffle(a1_2, a1_2, 0xDD)).AsDouble(), 0xD8).AsSingle().GetLower());
+        Avx.Store(pairs + 56, Avx2.Permute4x64(Vector256.Max(Avx.Shuffle(a2_0, a2_1, 0x88), Avx.Shuffle(a2_0, a2_1, 0xDD)).AsDouble(), 0xD8).AsSingle());
+        Sse.Store(pairs + 64, Avx2.Permute4x64(Vector256.Max(Avx.Shuffle(a2_2, a2_2, 0x88), Avx.Shuffle(a2_2, a2_2, 0xDD)).AsDouble(), 0xD8).AsSingle().GetLower());
     }
 
     // 6×2 tile: acc[o][v] += W[o,i,tap] · X[i][pixels of v + tap offset]; per tap 2 input loads and 6 broadcasts for 12 FMAs. Then the max of each pair of neighbouring pixels, and of the two rows.
