@@ -1062,7 +1062,7 @@ internal sealed partial class KernelEmitter
                 string h = $"Vector256.Max(Avx.Shuffle(a{o}_{l}, a{o}_{r}, 0x88), Avx.Shuffle(a{o}_{l}, a{o}_{r}, 0xDD))";
                 string at = Plus("pairs", o * width + (mine[l] - mine[0]) / 2);
                 string ordered = $"Avx2.Permute4x64({h}.AsDouble(), 0xD8).AsSingle()";
-                w.Line(l == r ? $"Sse.Store({at}, {ordered}.GetLower());" : $"Avx.Store({at}, {ordered});");
+                w.Line(l == r ? $"Vector128.Store({ordered}.GetLower(), {at});" : $"Avx.Store({at}, {ordered});");
             }
     }
 

@@ -987,11 +987,11 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             }
         }
         Avx.Store(pairs, Avx2.Permute4x64(Vector256.Max(Avx.Shuffle(a0_0, a0_1, 0x88), Avx.Shuffle(a0_0, a0_1, 0xDD)).AsDouble(), 0xD8).AsSingle());
-        Sse.Store(pairs + 8, Avx2.Permute4x64(Vector256.Max(Avx.Shuffle(a0_2, a0_2, 0x88), Avx.Shuffle(a0_2, a0_2, 0xDD)).AsDouble(), 0xD8).AsSingle().GetLower());
+        Vector128.Store(Avx2.Permute4x64(Vector256.Max(Avx.Shuffle(a0_2, a0_2, 0x88), Avx.Shuffle(a0_2, a0_2, 0xDD)).AsDouble(), 0xD8).AsSingle().GetLower(), pairs + 8);
         Avx.Store(pairs + 28, Avx2.Permute4x64(Vector256.Max(Avx.Shuffle(a1_0, a1_1, 0x88), Avx.Shuffle(a1_0, a1_1, 0xDD)).AsDouble(), 0xD8).AsSingle());
-        Sse.Store(pairs + 36, Avx2.Permute4x64(Vector256.Max(Avx.Shuffle(a1_2, a1_2, 0x88), Avx.Shuffle(a1_2, a1_2, 0xDD)).AsDouble(), 0xD8).AsSingle().GetLower());
+        Vector128.Store(Avx2.Permute4x64(Vector256.Max(Avx.Shuffle(a1_2, a1_2, 0x88), Avx.Shuffle(a1_2, a1_2, 0xDD)).AsDouble(), 0xD8).AsSingle().GetLower(), pairs + 36);
         Avx.Store(pairs + 56, Avx2.Permute4x64(Vector256.Max(Avx.Shuffle(a2_0, a2_1, 0x88), Avx.Shuffle(a2_0, a2_1, 0xDD)).AsDouble(), 0xD8).AsSingle());
-        Sse.Store(pairs + 64, Avx2.Permute4x64(Vector256.Max(Avx.Shuffle(a2_2, a2_2, 0x88), Avx.Shuffle(a2_2, a2_2, 0xDD)).AsDouble(), 0xD8).AsSingle().GetLower());
+        Vector128.Store(Avx2.Permute4x64(Vector256.Max(Avx.Shuffle(a2_2, a2_2, 0x88), Avx.Shuffle(a2_2, a2_2, 0xDD)).AsDouble(), 0xD8).AsSingle().GetLower(), pairs + 64);
     }
 
     // 6×2 tile: acc[o][v] += W[o,i,tap] · X[i][pixels of v + tap offset]; per tap 2 input loads and 6 broadcasts for 12 FMAs. Then the max of each pair of neighbouring pixels, and of the two rows.
