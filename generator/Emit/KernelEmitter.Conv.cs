@@ -714,8 +714,8 @@ internal sealed partial class KernelEmitter
             w.Line($"private static void {name}Pooled(void* state, int begin, int end) {{ if (s_useAvx2) {name}PooledAvx(state, begin, end); else {name}PooledScalar(state, begin, end); }}");
             w.Line();
             var pair = RowPairTiles(s);
-            // Through a view that skips zero rows, the first and last pooled rows' two convolution rows take different
-            // kernel rows: those items run row by row; without skipping, every item runs on the row pair.
+            // Through a view that skips zero rows, the two convolution rows of a pooled row near the top or the bottom
+            // take different kernel rows: those items run row by row; without skipping, every item runs on the pair.
             bool rowByRow = pair is null || s.SkipsZeroRows;
             Open($"{name}PooledAvx", ConvFormula(l), pair is null
                 ? "Each work item is one pooled row: each tile runs on the two convolution rows under it, the first leaving its horizontal maxima in half."
@@ -812,51 +812,74 @@ internal sealed partial class KernelEmitter
 
     /// <summary>
     /// The register tiles of the fused conv + pool on a pooled row's two convolution rows as one run of 2W pixels
-    /// (<see cref="EmitPlanarOutputConv"/>), or null where it does not pay or fit: a row of W = 8k + 4 pixels ends in
-    /// half a vector, which the row-by-row tiles compute twice (the last vector overlaps the one before: 12.5% of LeNet
-    /// conv1's FMAs), while 2W pixels are whole vectors, one of them across the two rows. A load may cross from one row
-    /// into the next only where the input's rows follow each other in memory (its row stride is W, the same-padded view
-    /// of NCHW input), its lanes past either end of a row masked off. Each tile holds a group of output channels × a
-    /// run of vectors, chosen so that the smallest tile has the most accumulators (FMA latency needs 8 chains):
-    /// LeNet's 6 channels × 7 vectors run as 3 × 4 and 3 × 3, where 6 × 2 would leave a tile of 6 × 1.
+    /// (<see cref="EmitPlanarOutputConv"/>), or null where that does not fit or is not expected to pay. A row of
+    /// W = 8k + 4 pixels ends in half a vector, which the row-by-row tiles compute twice (the last vector overlaps the
+    /// one before: 12.5% of LeNet conv1's FMAs), while 2W pixels are whole vectors, one of them across the two rows. A
+    /// load may cross from one row into the next only where the input's rows follow each other in memory (its row stride
+    /// is W: the same-padded view of NCHW input, or NCHW input under a kernel one column wide), its lanes past either end
+    /// of a row masked off. Each tile holds a group of output channels × a run of vectors; the grouping is the one with
+    /// the least <see cref="TileSlots"/>, and row pairs are taken only where those, with <see cref="RowPairSlots"/> for
+    /// the extra pass through memory, come to less than the row tiles' for both rows. LeNet's 6 channels × 7 vectors run
+    /// as 3 × 4 and 3 × 3 (42 slots a tap, against 48 for two rows of 6 × 2 tiles, and 44 for 6 × 2, 6 × 2, 6 × 2 and
+    /// 6 × 1); in rows of 44 the saving (4 columns in 48) no longer covers the extra pass.
     /// </summary>
     private static (List<(int First, List<int> Vectors, int Method)> Calls, List<(int Channels, List<int> Vectors)> Methods)? RowPairTiles(ConvStep s)
     {
         var x = s.From;
         var y = s.To;
-        if (s.FusedPool is null || y.W % 8 != 4 || y.W < 16 || x.Blocked || x.RowStride != y.W) return null;
+        if (s.FusedPool is null || y.W % 8 != 4 || y.W < 16 || x.Blocked || x.RowStride != y.W || 4L * y.C * y.W > RowPairBytes) return null;
         var vectors = Enumerable.Range(0, 2 * y.W / 8).Select(v => v * 8).ToList();
         var channels = Enumerable.Range(0, y.C).ToList();
-        List<List<int>>? bestGroups = null, bestRuns = null;
-        int bestSmallest = 0;
+        List<(List<int> Group, List<int> Run)>? best = null;
+        int bestSlots = int.MaxValue;
         for (int most = y.C; most >= 1; most--)
         {
-            var groups = EvenRuns(channels, most);
-            int size = groups.Max(g => g.Count);
-            var runs = EvenRuns(vectors, PlanarOutputVectors(size, vectors.Count));
-            int smallest = groups.Min(g => g.Count) * runs.Min(r => r.Count);
-            if (smallest > bestSmallest) (bestGroups, bestRuns, bestSmallest) = (groups, runs, smallest);
+            var tiles = EvenRuns(channels, most)
+                .SelectMany(g => EvenRuns(vectors, PlanarOutputVectors(g.Count, vectors.Count)).Select(r => (g, r))).ToList();
+            int slots = tiles.Sum(t => TileSlots(t.g.Count, t.r.Count));
+            if (slots < bestSlots) (best, bestSlots) = (tiles, slots);
         }
+        var rowTiles = EvenRuns(RowVectors(y.W), PlanarOutputVectors(y.C, (y.W + 7) / 8));
+        int taps = s.Layer.KernelHeight * s.Layer.KernelWidth * x.C;
+        if (bestSlots * taps + RowPairSlots * y.C * vectors.Count >= 2 * rowTiles.Sum(r => TileSlots(y.C, r.Count)) * taps) return null;
         // Each output is summed in the order of the recorded Forward's row tiles, so the two agree bit for bit, as long
         // as neither splits its sum into a second set of accumulators.
-        var rowTiles = EvenRuns(RowVectors(y.W), PlanarOutputVectors(y.C, (y.W + 7) / 8));
-        if (rowTiles.Any(r => SecondSet(y.C, r.Count, x.C)) || bestGroups!.Any(g => bestRuns!.Any(r => SecondSet(g.Count, r.Count, x.C))))
-            return null;
+        if (rowTiles.Any(r => SecondSet(y.C, r.Count, x.C)) || best!.Any(t => SecondSet(t.Group.Count, t.Run.Count, x.C))) return null;
+        // Tiles share a method where they differ only in where they start and none of their loads is masked.
+        var keys = new List<string>();
         var methods = new List<(int, List<int>)>();
         var calls = new List<(int, List<int>, int)>();
-        foreach (var group in bestGroups!)
-            foreach (var run in bestRuns!)
+        foreach (var (group, run) in best!)
+        {
+            bool masked = run.Any(v => Enumerable.Range(0, s.Layer.KernelWidth).Any(kx => RowPairMaskAt(x, y.W, v, kx * s.Layer.Dilation) != "all"));
+            string key = $"{group.Count}:{string.Join(",", run.ConvertAll(v => v - run[0]))}{(masked ? $"@{run[0]}" : "")}";
+            if (!keys.Contains(key))
             {
-                int method = methods.FindIndex(m => m.Item1 == group.Count && m.Item2.SequenceEqual(run));
-                if (method < 0)
-                {
-                    method = methods.Count;
-                    methods.Add((group.Count, run));
-                }
-                calls.Add((group[0], run, method));
+                keys.Add(key);
+                methods.Add((group.Count, run));
             }
+            calls.Add((group[0], run, keys.IndexOf(key)));
+        }
         return (calls, methods);
     }
+
+    /// <summary>
+    /// A planar-output tile's cost per tap in FMA slots (2 a cycle here): its <paramref name="channels"/> ×
+    /// <paramref name="vectors"/> FMAs, or its loads where they are more (the vectors and the weight broadcasts, 2 a
+    /// cycle too), and at least 8, an FMA's latency of 4 cycles, before the next tap's FMA into the same accumulator.
+    /// </summary>
+    private static int TileSlots(int channels, int vectors) => Math.Max(channels * vectors, Math.Max(channels + vectors, 8));
+
+    /// <summary>
+    /// The row pairs' extra pass through memory (each pair of vectors' maxima put in order, stored and loaded again
+    /// for the max of the rows) in FMA slots per output channel and vector. In a perf profile of LeNet at batch 256 an
+    /// item's FMAs take 42 slots × 25 taps = 1,050, and the pass about 10% of the item: some 105 slots for its
+    /// 6 channels × 7 vectors.
+    /// </summary>
+    private const double RowPairSlots = 2.5;
+
+    /// <summary>The row pairs' stack buffer of pixel-pair maxima (C × W floats) at most, as the other kernels' buffers.</summary>
+    private const int RowPairBytes = 64 * 1024;
 
     /// <summary>
     /// The lanes of a load at position <paramref name="start"/> of a run of rows <paramref name="width"/> pixels wide,
@@ -887,8 +910,8 @@ internal sealed partial class KernelEmitter
     private static int PooledVectors(int vectors) => (vectors + 1) / 2;
 
     /// <summary>
-    /// One register tile of the planar-output kernel (see <see cref="EmitPlanarOutputConv"/>): all output channels × the
-    /// row vectors <paramref name="mine"/>. <paramref name="pooled"/>: the tile of the fused conv + 2x2 max pool, called
+    /// One register tile of the planar-output kernel (see <see cref="EmitPlanarOutputConv"/>): all output channels (or
+    /// <paramref name="pairChannels"/> of them) × the row vectors <paramref name="mine"/>. <paramref name="pooled"/>: the tile of the fused conv + 2x2 max pool, called
     /// for the two rows under a pooled row; the first leaves the maxima of its pixel pairs in <c>half</c>, the second
     /// takes the max with them, applies the activation and stores the pooled pixels. <paramref name="pairChannels"/>: a
     /// tile of <see cref="RowPairTiles"/>, that many output channels × vectors of the two rows as one run, which leaves
@@ -948,10 +971,10 @@ internal sealed partial class KernelEmitter
                 }
             }
         }
-        int pairs = sets.Length == 1 ? 0 : inputs / 2 * 2;
-        if (pairs > 0)
+        int evenInputs = sets.Length == 1 ? 0 : inputs / 2 * 2; // the inputs taken two at a time, one per set
+        if (evenInputs > 0)
         {
-            w.Open($"for (int i = 0; i < {pairs}; i += 2)");
+            w.Open($"for (int i = 0; i < {evenInputs}; i += 2)");
             w.Open("for (int ky = ky0; ky < ky1; ky++)");
             w.Line($"float* r = x + i * {x.PlaneStride} + ky * {d * x.RowStride}, r1 = r + {x.PlaneStride};");
             w.Line($"float* k = w + (i * {kh} + ky) * {kw * 8}, k1 = k + {kh * kw * 8};");
@@ -960,9 +983,9 @@ internal sealed partial class KernelEmitter
             w.Close();
             w.Close();
         }
-        if (pairs < inputs)
+        if (evenInputs < inputs)
         {
-            w.Open($"for (int i = {pairs}; i < {inputs}; i++)");
+            w.Open($"for (int i = {evenInputs}; i < {inputs}; i++)");
             w.Open("for (int ky = ky0; ky < ky1; ky++)");
             w.Line($"float* r = x + i * {x.PlaneStride} + ky * {d * x.RowStride};");
             w.Line($"float* k = w + (i * {kh} + ky) * {kw * 8};");
@@ -1015,8 +1038,8 @@ internal sealed partial class KernelEmitter
         for (int o = 0; o < outputs; o++)
             for (int j = 0; j < pooledVectors; j++)
             {
-                string l = $"a{o}_{2 * j}", r = $"a{o}_{Math.Min(2 * j + 1, vectors - 1)}";
-                w.Line($"Vector256<float> h{o}_{j} = Vector256.Max(Avx.Shuffle({l}, {r}, 0x88), Avx.Shuffle({l}, {r}, 0xDD));");
+                string h = PairMaxima($"a{o}_{2 * j}", $"a{o}_{Math.Min(2 * j + 1, vectors - 1)}");
+                w.Line($"Vector256<float> h{o}_{j} = {h};");
             }
         string Half(int o, int j) => Plus("half", (j * outputs + o) * 8);
         w.Open("if (!second)");
@@ -1035,6 +1058,12 @@ internal sealed partial class KernelEmitter
             EmitTransposeAndStore(columns.Select(c => c - first).ToList(), stored);
         }
     }
+
+    /// <summary>
+    /// The maxima of the pixel pairs of two vectors of 8 pixels (l, r): [l0 l2 r0 r2 | l4 l6 r4 r6] (the even lanes of
+    /// each 128-bit half) against [l1 l3 r1 r3 | l5 l7 r5 r7] (the odd).
+    /// </summary>
+    private static string PairMaxima(string l, string r) => $"Vector256.Max(Avx.Shuffle({l}, {r}, 0x88), Avx.Shuffle({l}, {r}, 0xDD))";
 
     /// <summary>
     /// p0..p7, a vector of 8 pooled columns for each of 8 channels, transposed into 8 NCHW8c pixels, each stored at
@@ -1059,7 +1088,7 @@ internal sealed partial class KernelEmitter
             for (int j = 0; j < PooledVectors(mine.Count); j++)
             {
                 int l = 2 * j, r = Math.Min(2 * j + 1, mine.Count - 1);
-                string h = $"Vector256.Max(Avx.Shuffle(a{o}_{l}, a{o}_{r}, 0x88), Avx.Shuffle(a{o}_{l}, a{o}_{r}, 0xDD))";
+                string h = PairMaxima($"a{o}_{l}", $"a{o}_{r}");
                 string at = Plus("pairs", o * width + (mine[l] - mine[0]) / 2);
                 string ordered = $"Avx2.Permute4x64({h}.AsDouble(), 0xD8).AsSingle()";
                 w.Line(l == r ? $"Vector128.Store({ordered}.GetLower(), {at});" : $"Avx.Store({at}, {ordered});");

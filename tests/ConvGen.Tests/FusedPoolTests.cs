@@ -32,14 +32,22 @@ public sealed class FusedPoolTests
         // Row pairs of 40 pixels (2 channels × 5 vectors twice), 2 inputs, an odd height, no bias.
         ["PairsOddRows"] = (new NetworkSpec("PairsOddRows", 2, 11, 20,
             [new ConvSpec(3, 3, 2, 4, Pad: 1, Bias: false), new ActivationSpec(RefActivationKind.Relu), new PoolSpec(true, 2)]), Kernel.RowPairs),
-        // Row pairs of a 5x5 kernel, whose taps reach 2 columns past either end of a row (3 channels × 3 and × 2
-        // vectors); then more layers.
-        ["PairsWide5"] = (new NetworkSpec("PairsWide5", 1, 12, 20,
-            [new ConvSpec(5, 5, 1, 3, Pad: 2), new ActivationSpec(RefActivationKind.Relu), new PoolSpec(true, 2),
-             new ConvSpec(3, 3, 3, 8), new ActivationSpec(RefActivationKind.Relu)]), Kernel.RowPairs),
-        // Row pairs without zero rows to skip: every pooled row's two rows take all kernel rows, so no item runs row by row.
+        // Row pairs of 6 channels as three groups of 2 × 5 vectors; then more layers.
+        ["PairsThreeGroups"] = (new NetworkSpec("PairsThreeGroups", 1, 12, 20,
+            [new ConvSpec(5, 5, 1, 6, Pad: 2), new ActivationSpec(RefActivationKind.Relu), new PoolSpec(true, 2),
+             new ConvSpec(3, 3, 6, 8), new ActivationSpec(RefActivationKind.Relu)]), Kernel.RowPairs),
+        // A 7x7 kernel: taps reach 3 columns past either end of a row, and the first two pooled rows' rows take
+        // different kernel rows (row by row), as do the last two.
+        ["PairsWide7"] = (new NetworkSpec("PairsWide7", 1, 12, 20,
+            [new ConvSpec(7, 7, 1, 6, Pad: 3), new ActivationSpec(RefActivationKind.Relu), new PoolSpec(true, 2)]), Kernel.RowPairs),
+        // Row by row though 44 = 8·5 + 4: the 4 columns saved in 48 no longer cover the pass through memory, and
+        // the tiles with most accumulators would hold one channel each (1 × 11), which ran 1.4× slower.
+        ["WideRowStaysRowByRow"] = (new NetworkSpec("WideRowStaysRowByRow", 1, 8, 44,
+            [new ConvSpec(5, 5, 1, 6, Pad: 2), new ActivationSpec(RefActivationKind.Relu), new PoolSpec(true, 2)]), Kernel.RowByRow),
+        // Row pairs without zero rows to skip: every pooled row's two rows take all kernel rows, so no item runs row by
+        // row (a kernel one column wide: NCHW rows of 20 follow each other).
         ["PairsEveryRow"] = (new NetworkSpec("PairsEveryRow", 1, 14, 20,
-            [new ConvSpec(3, 1, 1, 6), new ActivationSpec(RefActivationKind.Relu), new PoolSpec(true, 2)]), Kernel.RowPairs),
+            [new ConvSpec(9, 1, 1, 6), new ActivationSpec(RefActivationKind.Relu), new PoolSpec(true, 2)]), Kernel.RowPairs),
         // Row by row though 20 = 8·2 + 4: the row tiles of 2 outputs × 3 vectors split their sums over a second set of
         // accumulators (even and odd inputs), which row pairs would not, and the recorded Forward would differ in the last bit.
         ["PairsWouldSplitSums"] = (new NetworkSpec("PairsWouldSplitSums", 2, 8, 20,
