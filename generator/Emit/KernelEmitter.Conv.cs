@@ -866,7 +866,8 @@ internal sealed partial class KernelEmitter
     /// <summary>
     /// A planar-output tile's cost per tap in FMA slots (2 a cycle here): its <paramref name="channels"/> ×
     /// <paramref name="vectors"/> FMAs, or its loads where they are more (the vectors and the weight broadcasts, 2 a
-    /// cycle too), and at least 8, an FMA's latency of 4 cycles, before the next tap's FMA into the same accumulator.
+    /// cycle too), and at least 8: the 4 cycles of an FMA's latency, before the next tap's FMA into the same
+    /// accumulator can start.
     /// </summary>
     private static int TileSlots(int channels, int vectors) => Math.Max(channels * vectors, Math.Max(channels + vectors, 8));
 
@@ -911,9 +912,10 @@ internal sealed partial class KernelEmitter
 
     /// <summary>
     /// One register tile of the planar-output kernel (see <see cref="EmitPlanarOutputConv"/>): all output channels (or
-    /// <paramref name="pairChannels"/> of them) × the row vectors <paramref name="mine"/>. <paramref name="pooled"/>: the tile of the fused conv + 2x2 max pool, called
-    /// for the two rows under a pooled row; the first leaves the maxima of its pixel pairs in <c>half</c>, the second
-    /// takes the max with them, applies the activation and stores the pooled pixels. <paramref name="pairChannels"/>: a
+    /// <paramref name="pairChannels"/> of them) × the row vectors <paramref name="mine"/>. <paramref name="pooled"/>:
+    /// the tile of the fused conv + 2x2 max pool, called for the two rows under a pooled row; the first leaves the
+    /// maxima of its pixel pairs in <c>half</c>, the second takes the max with them, applies the activation and stores
+    /// the pooled pixels. <paramref name="pairChannels"/>: a
     /// tile of <see cref="RowPairTiles"/>, that many output channels × vectors of the two rows as one run, which leaves
     /// the maxima of its pixel pairs in <c>pairs</c> (<see cref="EmitRowPairMaxima"/> takes the max of the rows).
     /// </summary>

@@ -29,7 +29,7 @@ public sealed class FusedPoolTests
         // overlapping (columns 16 and 20).
         ["LeNetConv1"] = (new NetworkSpec("LeNetConv1", 1, 28, 28,
             [new ConvSpec(5, 5, 1, 6, Pad: 2), new ActivationSpec(RefActivationKind.Relu), new PoolSpec(true, 2)]), Kernel.RowPairs),
-        // Row pairs of 40 pixels (2 channels × 5 vectors twice), 2 inputs, an odd height, no bias.
+        // Row pairs of 40 pixels (4 channels × 3 and × 2 vectors), 2 inputs, an odd height, no bias.
         ["PairsOddRows"] = (new NetworkSpec("PairsOddRows", 2, 11, 20,
             [new ConvSpec(3, 3, 2, 4, Pad: 1, Bias: false), new ActivationSpec(RefActivationKind.Relu), new PoolSpec(true, 2)]), Kernel.RowPairs),
         // Row pairs of 6 channels as three groups of 2 × 5 vectors; then more layers.
