@@ -713,7 +713,7 @@ internal sealed partial class KernelEmitter
             w.Line(Hot);
             w.Line($"private static void {name}Pooled(void* state, int begin, int end) {{ if (s_useAvx2) {name}PooledAvx(state, begin, end); else {name}PooledScalar(state, begin, end); }}");
             w.Line();
-            var pair = RowPairTiles(s);
+            var pair = RowPairTiles(s, tiles.Calls.ConvertAll(c => c.Vectors));
             // Through a view that skips zero rows, the two convolution rows of a pooled row near the top or the bottom
             // take different kernel rows: those items run row by row; without skipping, every item runs on the pair.
             bool rowByRow = pair is null || s.SkipsZeroRows;
@@ -799,7 +799,7 @@ internal sealed partial class KernelEmitter
         foreach (var mine in EvenRuns(RowVectors(s.To.W), most))
         {
             var masks = mine.SelectMany(v => Enumerable.Range(0, s.Layer.KernelWidth).Select(kx => MaskAt(s.From, v + kx * s.Layer.Dilation))).ToList();
-            string key = string.Join(",", mine.ConvertAll(v => v - mine[0])) + (masks.All(m => m == "all") ? "" : $"@{mine[0]}");
+            string key = TileKey(mine, masks.Any(m => m != "all"));
             if (!keys.Contains(key))
             {
                 keys.Add(key);
@@ -821,9 +821,10 @@ internal sealed partial class KernelEmitter
     /// the least <see cref="TileSlots"/>, and row pairs are taken only where those, with <see cref="RowPairSlots"/> for
     /// the extra pass through memory, come to less than the row tiles' for both rows. LeNet's 6 channels × 7 vectors run
     /// as 3 × 4 and 3 × 3 (42 slots a tap, against 48 for two rows of 6 × 2 tiles, and 44 for 6 × 2, 6 × 2, 6 × 2 and
-    /// 6 × 1); in rows of 44 the saving (4 columns in 48) no longer covers the extra pass.
+    /// 6 × 1); in rows of 44 the saving (4 columns in 48) no longer covers the extra pass. <paramref name="rowTiles"/>:
+    /// the row-by-row kernel's tiles (<see cref="PlanarOutputTiles"/>), each a run of a row's vectors.
     /// </summary>
-    private static (List<(int First, List<int> Vectors, int Method)> Calls, List<(int Channels, List<int> Vectors)> Methods)? RowPairTiles(ConvStep s)
+    private static (List<(int First, List<int> Vectors, int Method)> Calls, List<(int Channels, List<int> Vectors)> Methods)? RowPairTiles(ConvStep s, List<List<int>> rowTiles)
     {
         var x = s.From;
         var y = s.To;
@@ -839,7 +840,6 @@ internal sealed partial class KernelEmitter
             int slots = tiles.Sum(t => TileSlots(t.g.Count, t.r.Count));
             if (slots < bestSlots) (best, bestSlots) = (tiles, slots);
         }
-        var rowTiles = EvenRuns(RowVectors(y.W), PlanarOutputVectors(y.C, (y.W + 7) / 8));
         int taps = s.Layer.KernelHeight * s.Layer.KernelWidth * x.C;
         if (bestSlots * taps + RowPairSlots * y.C * vectors.Count >= 2 * rowTiles.Sum(r => TileSlots(y.C, r.Count)) * taps) return null;
         // Each output is summed in the order of the recorded Forward's row tiles, so the two agree bit for bit, as long
@@ -852,7 +852,7 @@ internal sealed partial class KernelEmitter
         foreach (var (group, run) in best!)
         {
             bool masked = run.Any(v => Enumerable.Range(0, s.Layer.KernelWidth).Any(kx => RowPairMaskAt(x, y.W, v, kx * s.Layer.Dilation) != "all"));
-            string key = $"{group.Count}:{string.Join(",", run.ConvertAll(v => v - run[0]))}{(masked ? $"@{run[0]}" : "")}";
+            string key = $"{group.Count}:{TileKey(run, masked)}";
             if (!keys.Contains(key))
             {
                 keys.Add(key);
@@ -862,6 +862,13 @@ internal sealed partial class KernelEmitter
         }
         return (calls, methods);
     }
+
+    /// <summary>
+    /// What makes two planar-output tiles one method: the offsets of their vectors from the first, and where any load
+    /// is masked, the position too (the masks are written into the method).
+    /// </summary>
+    private static string TileKey(List<int> vectors, bool masked)
+        => string.Join(",", vectors.ConvertAll(v => v - vectors[0])) + (masked ? $"@{vectors[0]}" : "");
 
     /// <summary>
     /// A planar-output tile's cost per tap in FMA slots (2 a cycle here): its <paramref name="channels"/> ×
@@ -889,10 +896,7 @@ internal sealed partial class KernelEmitter
     /// before the start of the second.
     /// </summary>
     private static string RowPairMaskAt(Tensor x, int width, int start, int tap)
-    {
-        var lanes = Enumerable.Range(0, 8).Select(j => (start + j) % width + tap - x.View.Left).Select(c => c >= 0 && c < x.StoredW).ToList();
-        return lanes.All(ok => ok) ? "all" : lanes.All(ok => !ok) ? "none" : new string(lanes.Select(ok => ok ? '1' : '0').ToArray());
-    }
+        => Lanes(j => (start + j) % width + tap - x.View.Left is var c && c >= 0 && c < x.StoredW);
 
     /// <summary>
     /// The lanes of a load at column <paramref name="column"/> of <paramref name="x"/>'s grid that are in memory: through a
@@ -1422,17 +1426,13 @@ internal sealed partial class KernelEmitter
     /// Which of the 8 lanes of a load starting at input column <paramref name="start"/> fall inside a row of
     /// <paramref name="width"/>: "all", "none", or the lane pattern as 0/1 digits.
     /// </summary>
-    private static string LaneMask(int start, int width)
+    private static string LaneMask(int start, int width) => Lanes(j => start + j >= 0 && start + j < width);
+
+    /// <summary>The lanes j of 8 for which <paramref name="inside"/> holds: "all", "none", or the pattern as 0/1 digits.</summary>
+    private static string Lanes(Func<int, bool> inside)
     {
-        var lanes = new char[8];
-        int inside = 0;
-        for (int j = 0; j < 8; j++)
-        {
-            bool ok = start + j >= 0 && start + j < width;
-            lanes[j] = ok ? '1' : '0';
-            if (ok) inside++;
-        }
-        return inside == 8 ? "all" : inside == 0 ? "none" : new string(lanes);
+        var lanes = Enumerable.Range(0, 8).Select(inside).ToList();
+        return lanes.All(ok => ok) ? "all" : lanes.All(ok => !ok) ? "none" : new string(lanes.Select(ok => ok ? '1' : '0').ToArray());
     }
 
     /// <summary>An 8-float load at <c>p + x + offset</c>, masked to the lanes of <paramref name="mask"/> (see <see cref="LaneMask"/>).</summary>
