@@ -160,7 +160,7 @@ public sealed partial class NetworkGenerator
             if (back.Steps.Any(KernelEmitter.UsesRowRange))
                 w.Line("public int Y0, Y1; // and its rows of ∂Z, where one sample is more than a pass or a chunk starts or ends inside one");
             if (back.PartialSumFloats > 0) w.Line("public float* Partials; // the chunked weight gradients' partial sums");
-            if (back.WinogradSumFloats > 0) w.Line("public float* WinogradSums; // the Winograd weight gradients' sums M[i][ξ][o]");
+            if (back.WinogradSumFloats > 0) w.Line("public float* WinogradSums; // the Winograd weight gradients' sums M[o / 32][i][ξ][o % 32]");
             w.Line($"public float* T0, Output{string.Concat(plan.Tensors.Select(t => ", " + t.Field))};");
             w.Line($"public float* OutputGradient, InputGradient{string.Concat(back.Tensors.Select(t => ", " + t.Field))};");
             foreach (var p in plan.Parameters) w.Line($"public float* {p.Pointer}, {p.GradientPointer};");
@@ -294,9 +294,9 @@ public sealed partial class NetworkGenerator
             foreach (var u in plan.AllWinograd) w.Line($"private readonly global::ConvGen.WinogradWeights _{u.Pointer};");
             foreach (var (weight, mask) in back.Masks) w.Line($"private readonly float[] _{mask};");
             if (back.PartialSumFloats > 0)
-                w.Line($"private readonly float[] _partialSums = GC.AllocateArray<float>({N(back.PartialSumFloats)}, pinned: true); // {ConvWeightGradStep.WeightGradChunks} chunks' partial sums per chunked weight gradient");
+                w.Line($"private readonly float[] _partialSums = GC.AllocateArray<float>({N(back.PartialSumFloats + 15)}, pinned: true); // {ConvWeightGradStep.WeightGradChunks} chunks' partial sums per chunked weight gradient, from a 64-byte boundary");
             if (back.WinogradSumFloats > 0)
-                w.Line($"private readonly float[] _winogradSums = GC.AllocateArray<float>({N(back.WinogradSumFloats)}, pinned: true); // the Winograd weight gradients' sums, one layer's at a time");
+                w.Line($"private readonly float[] _winogradSums = GC.AllocateArray<float>({N(back.WinogradSumFloats + 15)}, pinned: true); // the Winograd weight gradients' sums, one layer's at a time, from a 64-byte boundary");
             w.Line();
             w.Line("/// <summary>");
             w.Line("/// Adds ∂loss/∂parameter to every parameter's Gradient and writes ∂loss/∂input (NCHW) to <paramref name=\"inputGradient\"/>,");
@@ -341,11 +341,12 @@ public sealed partial class NetworkGenerator
             foreach (var r in back.Repacked)
                 w.Line(r.ScalarTwinOnly ? $"frame.{r.Pointer} = _{r.Pointer} is null ? null : _{r.Pointer}.Pointer;" : $"frame.{r.Pointer} = _{r.Pointer}.Pointer;");
             foreach (var (u, _) in back.Winograd) w.Line($"frame.{u.Pointer} = _{u.Pointer}.Pointer;");
-            void PointAt(string field, string array)
-                => w.Line($"frame.{field} = (float*)Unsafe.AsPointer(ref global::System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference({array})); // pinned at allocation");
-            foreach (var (_, mask) in back.Masks) PointAt(mask, "_" + mask);
-            if (back.PartialSumFloats > 0) PointAt("Partials", "_partialSums");
-            if (back.WinogradSumFloats > 0) PointAt("WinogradSums", "_winogradSums");
+            string Address(string array) => $"(nint)Unsafe.AsPointer(ref global::System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference({array}))";
+            foreach (var (_, mask) in back.Masks) w.Line($"frame.{mask} = (float*){Address("_" + mask)}; // pinned at allocation");
+            // Sums that both threads write, each its own part: from a cache line's start, so that no line holds both parts.
+            void PointAtLine(string field, string array) => w.Line($"frame.{field} = (float*)(({Address(array)} + 63) & ~(nint)63); // pinned at allocation");
+            if (back.PartialSumFloats > 0) PointAtLine("Partials", "_partialSums");
+            if (back.WinogradSumFloats > 0) PointAtLine("WinogradSums", "_winogradSums");
             for (int i = 0; i < back.Steps.Count; i++)
             {
                 string run = $"global::ConvGen.Parallelism.For({KernelEmitter.WorkItems(back.Steps[i])}, &Back{i}, &frame{KernelEmitter.BackwardWork(back.Steps[i])});";

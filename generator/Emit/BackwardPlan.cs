@@ -80,7 +80,7 @@ internal sealed record ConvWeightGradStep(LayerModel Layer, Tensor Input, Tensor
     /// </summary>
     public bool Winograd { get; init; }
 
-    /// <summary>Floats of a Winograd weight gradient's sums M[i][ξ][o] (16 per weight of a 3x3 kernel's 9).</summary>
+    /// <summary>Floats of a Winograd weight gradient's sums M[o / 32][i][ξ][o % 32] (16 per weight of a 3x3 kernel's 9).</summary>
     public long WinogradSumFloats => 16L * Layer.Input.C * Layer.Output.C;
 
     /// <summary>The packed weight floats: <c>[O/8][span][kh][kw][8]</c>, as ParameterLayout.ConvBlocked packs them.</summary>

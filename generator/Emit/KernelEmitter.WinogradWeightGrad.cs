@@ -35,9 +35,9 @@ internal sealed partial class KernelEmitter
     private static int WinogradGradSamplesPerPass(ConvWeightGradStep s)
         => (int)Math.Max(1, (1L << 20) / (4L * (s.Input.Stride + s.Gradient.Stride)));
 
-    /// <summary>The output transform's work items (input channels) and their estimated nanoseconds each.</summary>
+    /// <summary>The output transform's work items (blocks of 8 outputs) and their estimated nanoseconds each.</summary>
     public static (int Items, string Work) WinogradGradOutput(ConvWeightGradStep s)
-        => (s.Layer.Input.C, WorkArgument(34.0 * s.Layer.Output.C / 4));
+        => (s.Layer.Output.C / 8, WorkArgument(34.0 * s.Layer.Input.C * 2));
 
     private void EmitWinogradWeightGrad(string name, ConvWeightGradStep s)
     {
@@ -50,14 +50,21 @@ internal sealed partial class KernelEmitter
         // One ξ of the block's V and Z apart, off multiples of 128 bytes as in the forward kernels (XiStride; here each item
         // writes and reads 4 ξ, not 16, and no difference was measurable on a–c through this machine's noise).
         long xiV = XiStride((long)blockTiles * inputs), xiZ = XiStride((long)blockTiles * outputs);
-        int iStride = 16 * outputs; // M[i][ξ][o]
+        // M[h][i][ξ][o], o within group h of 32 outputs: a group's sums are contiguous, so the parts of two threads share no
+        // cache line (the array starts at one). As M[i][ξ][o], 2 threads writing every other group of each row ran the
+        // 128→128 layer at 28×28 slower than 1.
+        const int iStride = 16 * 32;
+        int groupStride = inputs * iStride;
         string formula = $"∂W[o,i,ΔY,ΔX] += Σ_{{n,y,x}} ∂Z[n,o,y,x] · X[n,i,y+ΔY,x+ΔX]   (layer {l.Index}, X zero-padded)";
 
         w.Line($"// {formula}");
         w.Line($"// Winograd F(3×3, 2×2): ∂W = Gᵀ·M·G ({name}Out, after the last pass), M = Σ_{{n,t}} Z ⊙ V, Z = A·∂Z·Aᵀ of each 2×2 tile t of ∂Z, V = Bᵀ·X·B of its 4×4 patch.");
-        w.Line($"// Work item r (of 4) owns row r of the 4×4 ξ, M[i][4r … 4r + 3][o], summed over the pass's samples [N0, N1) in blocks of {blockRows} row(s) of");
-        w.Line("// tiles: it transforms only its rows of V and Z (two rows of each patch, one or both rows of each tile), into this thread's");
-        w.Line("// buffer, then adds their products. Four items whatever the thread count: the sums run in the same order on any.");
+        w.Line($"// Work item 4h + r owns row r of the 4×4 ξ for the 32 outputs of group h, M[h][i][4r … 4r + 3][·], summed over the pass's samples");
+        w.Line($"// [N0, N1) in blocks of {blockRows} row(s) of tiles. For each row r of its items, a range transforms that row of V once per block, and that");
+        w.Line("// row of Z for its groups only (two rows of each patch, one or both rows of each tile), into this thread's buffer, then adds");
+        w.Line("// their products. Group-major, so that each thread reads the part of ∂Z and writes the part of M that the items of the");
+        w.Line("// steps before and after it take on that thread: split by rows of ξ, both threads read all of ∂Z, and the output");
+        w.Line("// transform half of M from the other core. Every sum runs in the same order on any thread count.");
         w.Line(Hot);
         w.Open($"private static void {name}(void* state, int begin, int end)");
         w.Line("var f = (Frame*)state;");
@@ -65,17 +72,19 @@ internal sealed partial class KernelEmitter
         w.Open("fixed (float* pinned = buffer)");
         w.Line("float* v = (float*)(((nint)pinned + 63) & ~(nint)63);");
         w.Line($"float* z = v + {N(4 * xiV)};");
-        w.Open("for (int r = begin; r < end; r++)");
-        w.Line($"float* m = f->WinogradSums + r * {4 * outputs};");
         w.Open("for (int n = f->N0; n < f->N1; n++)");
         w.Open($"for (int ty = 0; ty < {rows}; ty += {blockRows})");
         w.Line(rows % blockRows == 0 ? $"const int count = {blockRows};" : $"int count = Math.Min({blockRows}, {rows} - ty);");
         w.Line($"float* x = {Sample(x)} + ty * {2 * x.RowStride};");
         w.Line($"float* g = {Sample(g)} + ty * {2 * g.RowStride};");
+        w.Open("for (int r = 0; r < 4; r++)");
+        w.Line("int og0 = (begin - r + 3) >> 2, og1 = (end - r + 3) >> 2; // the groups h with begin ≤ 4h + r < end");
+        w.Line("if (og0 >= og1) continue;");
+        w.Line($"float* m = f->WinogradSums + r * {4 * 32};");
         w.Open("switch (r)");
-        for (int r = 0; r < 4; r++) w.Line($"case {r}: {name}Input{r}(x, v, count); {name}Gradient{r}(g, z, count); break;");
+        for (int r = 0; r < 4; r++) w.Line($"case {r}: {name}Input{r}(x, v, count); {name}Gradient{r}(g, z, count, og0, og1); break;");
         w.Close();
-        w.Line($"{name}Products(z, v, m, count * {tiles}, n == 0 && ty == 0); // the first block of the first pass starts the sums");
+        w.Line($"{name}Products(z, v, m, count * {tiles}, og0, og1, n == 0 && ty == 0); // the first block of the first pass starts the sums");
         w.Close();
         w.Close();
         w.Close();
@@ -110,10 +119,10 @@ internal sealed partial class KernelEmitter
         string[] gradientRows = ["g0", "g0 + g1", "g0 - g1", "-g1"];
         for (int r = 0; r < 4; r++)
         {
-            w.Line($"// Z[4·{r} + c][t][o] = {(gradientRows[r].Length == 2 ? gradientRows[r] : $"({gradientRows[r]})")}·Aᵀ, column c, where gk is row k of tile t of ∂Z; 8 output channels per vector.");
+            w.Line($"// Z[4·{r} + c][t][o] = {(gradientRows[r].Length == 2 ? gradientRows[r] : $"({gradientRows[r]})")}·Aᵀ, column c, where gk is row k of tile t of ∂Z, for the outputs of groups [og0, og1); 8 per vector.");
             w.Line(Hot);
-            w.Open($"private static void {name}Gradient{r}(float* g, float* z, int tileRows)");
-            w.Open($"for (int ob = 0; ob < {outputs / 8}; ob++)");
+            w.Open($"private static void {name}Gradient{r}(float* g, float* z, int tileRows, int og0, int og1)");
+            w.Open("for (int ob = og0 * 4; ob < og1 * 4; ob++)");
             w.Open("for (int ty = 0; ty < tileRows; ty++)");
             w.Open($"for (int tx = 0; tx < {tiles}; tx++)");
             w.Line($"float* p = g + ob * {g.PlaneStride} + ty * {2 * g.RowStride} + tx * 16;");
@@ -131,14 +140,14 @@ internal sealed partial class KernelEmitter
 
         // The products: for each of the item's 4 ξ and each group of 32 outputs, register tiles of 3 (or 2) inputs.
         var runs = WinogradRuns(inputs);
-        w.Line($"// M[i][4r + c][o] += Σ_t Z[c][t][o] · V[c][t][i] over a block's tiles, c = 0 … 3: register tiles of 32 outputs × {string.Join(" or ", runs.Select(run => run.Tiles).Distinct())} inputs.");
+        w.Line($"// M[h][i][4r + c][·] += Σ_t Z[c][t][32h + ·] · V[c][t][i] over a block's tiles, c = 0 … 3, h in [og0, og1): register tiles of 32 outputs × {string.Join(" or ", runs.Select(run => run.Tiles).Distinct())} inputs.");
         w.Line(Hot);
-        w.Open($"private static void {name}Products(float* z, float* v, float* m, int count, bool first)");
-        w.Open($"for (int c = 0; c < 4; c++, z += {N(xiZ)}, v += {N(xiV)}, m += {outputs})");
-        w.Open($"for (int og = 0; og < {outputs / 32}; og++)");
+        w.Open($"private static void {name}Products(float* z, float* v, float* m, int count, int og0, int og1, bool first)");
+        w.Open($"for (int c = 0; c < 4; c++, z += {N(xiZ)}, v += {N(xiV)}, m += 32)");
+        w.Open("for (int og = og0; og < og1; og++)");
         foreach (var (first, end, count) in runs)
         {
-            string Call(string i) => $"{name}Tile{count}(z + og * 32, v + {i}, m + og * 32 + {i} * {iStride}, count, first);";
+            string Call(string i) => $"{name}Tile{count}(z + og * 32, v + {i}, m + og * {groupStride} + {i} * {iStride}, count, first);";
             w.Line(end - first == count ? Call(N(first)) : $"for (int i = {first}; i < {end}; i += {count}) {Call("i")}");
         }
         w.Close();
@@ -149,7 +158,7 @@ internal sealed partial class KernelEmitter
         foreach (int count in runs.Select(run => run.Tiles).Distinct())
         {
             w.Line($"// acc[block][j] += Z[t][block] · broadcast(V[t][j]) for 4 blocks of 8 outputs × {count} inputs, over the block's tiles, from M (or from zero");
-            w.Line($"// for the first block of a Backward: no pass clears M, whose lines the output transform last read from both cores); M[i] is {iStride} floats apart.");
+            w.Line($"// for the first block of a Backward: no pass clears M, whose lines the output transform last read from both cores); M[h][i] is {iStride} floats apart.");
             w.Line(Hot);
             w.Open($"private static void {name}Tile{count}(float* z, float* v, float* m, int tiles, bool first)");
             for (int k = 0; k < WinogradBlocks; k++)
@@ -170,19 +179,20 @@ internal sealed partial class KernelEmitter
         }
 
         // The output transform, once the sums are complete.
-        w.Line($"// ∂W[o,i,u,v] += (Gᵀ·M[i][·][o]·G)[u,v]   (layer {l.Index}: the sums of every pass, transformed back to the 3×3 window)");
-        w.Line("// Each work item is one input channel, all outputs: the rows of Gᵀ, (1, ½, ½, 0), (0, ½, −½, 0) and (0, ½, ½, 1), combine M's rows, then its columns.");
+        w.Line($"// ∂W[o,i,u,v] += (Gᵀ·M[o / 32][i][·][o % 32]·G)[u,v]   (layer {l.Index}: the sums of every pass, transformed back to the 3×3 window)");
+        w.Line("// Each work item is one block of 8 outputs, all inputs, as the sums' items own them: the rows of Gᵀ, (1, ½, ½, 0), (0, ½, −½, 0)");
+        w.Line("// and (0, ½, ½, 1), combine M's rows, then its columns.");
         w.Line(Hot);
         w.Open($"private static void {name}Out(void* state, int begin, int end)");
         w.Line("var f = (Frame*)state;");
         w.Line("var half = Vector256.Create(0.5f);");
-        w.Open("for (int i = begin; i < end; i++)");
-        w.Open($"for (int ob = 0; ob < {outputs / 8}; ob++)");
-        w.Line($"float* p = f->WinogradSums + i * {iStride} + ob * 8;");
+        w.Open("for (int ob = begin; ob < end; ob++)");
+        w.Open($"for (int i = 0; i < {inputs}; i++)");
+        w.Line($"float* p = f->WinogradSums + (ob >> 2) * {groupStride} + i * {iStride} + (ob & 3) * 8;");
         w.Line($"float* q = f->{s.Pointer} + (ob * {inputs} + i) * 72;");
         for (int c = 0; c < 4; c++)
         {
-            w.Line($"Vector256<float> m0{c} = Vector256.Load({Plus("p", c * outputs)}), m1{c} = Vector256.Load(p + {(4 + c) * outputs}), m2{c} = Vector256.Load(p + {(8 + c) * outputs}), m3{c} = Vector256.Load(p + {(12 + c) * outputs});");
+            w.Line($"Vector256<float> m0{c} = Vector256.Load({Plus("p", c * 32)}), m1{c} = Vector256.Load(p + {(4 + c) * 32}), m2{c} = Vector256.Load(p + {(8 + c) * 32}), m3{c} = Vector256.Load(p + {(12 + c) * 32});");
             w.Line($"Vector256<float> h{c} = half * (m1{c} + m2{c}), r0{c} = m0{c} + h{c}, r1{c} = half * (m1{c} - m2{c}), r2{c} = h{c} + m3{c};");
         }
         for (int u = 0; u < 3; u++)

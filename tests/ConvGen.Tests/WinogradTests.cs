@@ -92,6 +92,42 @@ public sealed class WinogradTests
     }
 
     /// <summary>
+    /// The Winograd weight gradient's work items are (group of 32 outputs, row of ξ) pairs, group-major, and a range
+    /// of them transforms V once per row of ξ for all its groups. 64→32: one group, so the four items are the rows of ξ
+    /// alone (64 inputs, so that the weight is too large to be summed in chunks). 32→96: three groups, 12 items; 2 threads split group 1 between them (rows 0–1 and 2–3), 5 threads make
+    /// ranges of 2 and 3 items that start and end inside groups. At each thread count: against the reference and finite
+    /// differences, on data of its own (the sums are not cleared between calls, so a skipped item would leave the last
+    /// call's sums behind, which data shared with that call would hide); then the gradients of one fixed batch, which
+    /// must have the same bits at every thread count.
+    /// </summary>
+    [Theory]
+    [InlineData(64, 32)]
+    [InlineData(32, 96)]
+    public void WeightGradientItemsSplitByOutputGroupsAndRowsOfXi(int inputs, int outputs)
+    {
+        var spec = new NetworkSpec($"WinogradGroups{outputs}", inputs, 8, 10, [new ConvSpec(3, 3, inputs, outputs, Pad: 1)]);
+        var (code, network, _) = GeneratorHarness.GenerateNetwork(spec, "ConvGen.Dynamic.WinogradGroups");
+        Assert.Contains($"Parallelism.For({4 * outputs / 32}, &Back", code);
+        Assert.Contains("∂ layer 0 weight, Winograd F(3×3, 2×2)", code);
+        var x = NetworkCheck.RandomInput(new Random(62), 2 * network.InputLength);
+        var outputGradient = NetworkCheck.RandomInput(new Random(63), 2 * network.OutputLength);
+        float[][]? first = null;
+        foreach (int threads in new[] { 1, 2, 5 })
+        {
+            using var scope = new MaxThreadsScope(threads);
+            Parallelism.HandOffNanoseconds = 0; // split whatever the hand-offs measured before
+            string? failure = GradientCheck.Check(network, spec, batch: 2, seed: 60 + threads, probes: 2);
+            if (failure is not null) Assert.Fail($"{threads} thread(s): {failure}");
+            network.ZeroGrad();
+            network.Forward(x, new float[2 * network.OutputLength], 2);
+            network.Backward(outputGradient, new float[x.Length], 2);
+            var gradients = network.Parameters.Select(p => p.Gradient.ToArray()).ToArray();
+            first ??= gradients;
+            for (int p = 0; p < first.Length; p++) AssertSameBits(first[p], gradients[p], $"parameter {p}'s gradient at {threads} threads against 1");
+        }
+    }
+
+    /// <summary>
     /// The widest row the Winograd kernel takes (128 KiB of transformed tiles, on the stack) on a thread with a 256 KiB
     /// stack, the work on that thread (one thread): with 256 KiB rows allowed, this ended the process with a stack overflow.
     /// </summary>

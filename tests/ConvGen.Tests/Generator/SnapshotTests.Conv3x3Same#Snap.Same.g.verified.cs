@@ -210,7 +210,7 @@ public unsafe partial class Same : global::ConvGen.INetwork
     private readonly global::ConvGen.WinogradWeights _L0WU;
     private readonly global::ConvGen.WinogradWeights _L2WU;
     private readonly global::ConvGen.WinogradWeights _L0WTU;
-    private readonly float[] _partialSums = GC.AllocateArray<float>(27840, pinned: true); // 8 chunks' partial sums per chunked weight gradient
+    private readonly float[] _partialSums = GC.AllocateArray<float>(27855, pinned: true); // 8 chunks' partial sums per chunked weight gradient, from a 64-byte boundary
 
     /// <summary>
     /// Adds ∂loss/∂parameter to every parameter's Gradient and writes ∂loss/∂input (NCHW) to <paramref name="inputGradient"/>,
@@ -247,7 +247,7 @@ public unsafe partial class Same : global::ConvGen.INetwork
                 frame.L2WT = _L2WT.Pointer;
                 frame.L0WT = _L0WT is null ? null : _L0WT.Pointer;
                 frame.L0WTU = _L0WTU.Pointer;
-                frame.Partials = (float*)Unsafe.AsPointer(ref global::System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(_partialSums)); // pinned at allocation
+                frame.Partials = (float*)(((nint)Unsafe.AsPointer(ref global::System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(_partialSums)) + 63) & ~(nint)63); // pinned at allocation
                 global::ConvGen.Parallelism.For(batch * 1, &Back0, &frame, itemNanoseconds: 200); // ∂loss/∂output into the internal layout
                 global::ConvGen.Parallelism.For(8, &Back1, &frame, itemNanoseconds: 360 * batch); // ∂ layer 2 weight and bias, in 8 chunks of ∂Z rows
                 Back1Add(&frame);

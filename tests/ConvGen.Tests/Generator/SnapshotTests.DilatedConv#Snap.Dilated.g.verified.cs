@@ -178,7 +178,7 @@ public unsafe partial class Dilated : global::ConvGen.INetwork
     }
 
     private readonly global::ConvGen.TransposedWeights _L0WT;
-    private readonly float[] _partialSums = GC.AllocateArray<float>(4672, pinned: true); // 8 chunks' partial sums per chunked weight gradient
+    private readonly float[] _partialSums = GC.AllocateArray<float>(4687, pinned: true); // 8 chunks' partial sums per chunked weight gradient, from a 64-byte boundary
 
     /// <summary>
     /// Adds ∂loss/∂parameter to every parameter's Gradient and writes ∂loss/∂input (NCHW) to <paramref name="inputGradient"/>,
@@ -211,7 +211,7 @@ public unsafe partial class Dilated : global::ConvGen.INetwork
                 frame.G2 = gs + (nint)batch * 976;
                 frame.G3 = gs + (nint)batch * 1944;
                 frame.L0WT = _L0WT.Pointer;
-                frame.Partials = (float*)Unsafe.AsPointer(ref global::System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(_partialSums)); // pinned at allocation
+                frame.Partials = (float*)(((nint)Unsafe.AsPointer(ref global::System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(_partialSums)) + 63) & ~(nint)63); // pinned at allocation
                 global::ConvGen.Parallelism.For(batch * 1, &Back0, &frame, itemNanoseconds: 2); // ∂loss/∂output into the internal layout
                 global::ConvGen.Parallelism.For(batch * 1, &Back1, &frame, itemNanoseconds: 242); // ∂ through layer 2 (GlobalAvgPool)
                 global::ConvGen.Parallelism.For((int)(((long)batch * 968 + 4095) / 4096), &Back2, &frame, itemNanoseconds: 1024); // ∂ through layer 1 (Tanh)

@@ -272,7 +272,7 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
     private readonly global::ConvGen.TransposedWeights _L7WT;
     private readonly global::ConvGen.TransposedWeights _L0WT;
     private readonly global::ConvGen.WinogradWeights _L3WU;
-    private readonly float[] _partialSums = GC.AllocateArray<float>(20992, pinned: true); // 8 chunks' partial sums per chunked weight gradient
+    private readonly float[] _partialSums = GC.AllocateArray<float>(21007, pinned: true); // 8 chunks' partial sums per chunked weight gradient, from a 64-byte boundary
 
     /// <summary>
     /// Adds ∂loss/∂parameter to every parameter's Gradient and writes ∂loss/∂input (NCHW) to <paramref name="inputGradient"/>,
@@ -315,7 +315,7 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
                 frame.L9WT = _L9WT.Pointer;
                 frame.L7WT = _L7WT.Pointer;
                 frame.L0WT = _L0WT.Pointer;
-                frame.Partials = (float*)Unsafe.AsPointer(ref global::System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(_partialSums)); // pinned at allocation
+                frame.Partials = (float*)(((nint)Unsafe.AsPointer(ref global::System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(_partialSums)) + 63) & ~(nint)63); // pinned at allocation
                 global::ConvGen.Parallelism.For(batch, &Back0, &frame, itemNanoseconds: 2.5); // ∂loss/∂output into the internal layout
                 global::ConvGen.Parallelism.For(2, &Back1, &frame, itemNanoseconds: 1.25 * batch); // ∂ layer 11 bias
                 global::ConvGen.Parallelism.For(2, &Back2, &frame, itemNanoseconds: 10.5 * batch); // ∂ layer 11 weight

@@ -174,7 +174,7 @@ public unsafe partial class Head : global::ConvGen.INetwork
     }
 
     private readonly global::ConvGen.TransposedWeights _L0WT;
-    private readonly float[] _partialSums = GC.AllocateArray<float>(1216, pinned: true); // 8 chunks' partial sums per chunked weight gradient
+    private readonly float[] _partialSums = GC.AllocateArray<float>(1231, pinned: true); // 8 chunks' partial sums per chunked weight gradient, from a 64-byte boundary
 
     /// <summary>
     /// Adds ∂loss/∂parameter to every parameter's Gradient and writes ∂loss/∂input (NCHW) to <paramref name="inputGradient"/>,
@@ -205,7 +205,7 @@ public unsafe partial class Head : global::ConvGen.INetwork
                 frame.G0 = gs + (nint)batch * 0;
                 frame.G1 = gs + (nint)batch * 432;
                 frame.L0WT = _L0WT.Pointer;
-                frame.Partials = (float*)Unsafe.AsPointer(ref global::System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(_partialSums)); // pinned at allocation
+                frame.Partials = (float*)(((nint)Unsafe.AsPointer(ref global::System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(_partialSums)) + 63) & ~(nint)63); // pinned at allocation
                 global::ConvGen.Parallelism.For(batch * 3, &Back0, &frame, itemNanoseconds: 36); // ∂loss/∂output into the internal layout
                 global::ConvGen.Parallelism.For((int)(((long)batch * 432 + 4095) / 4096), &Back1, &frame, itemNanoseconds: 1024); // ∂ through layer 1 (Sigmoid)
                 global::ConvGen.Parallelism.For(batch * 1, &Back2, &frame, itemNanoseconds: 108); // layer 0: ∂Z into NCHW8c for the weight gradient

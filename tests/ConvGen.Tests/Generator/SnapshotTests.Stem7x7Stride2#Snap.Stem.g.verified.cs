@@ -175,7 +175,7 @@ public unsafe partial class Stem : global::ConvGen.INetwork
     }
 
     private readonly global::ConvGen.WinogradWeights _L0WU;
-    private readonly float[] _partialSums = GC.AllocateArray<float>(18944, pinned: true); // 8 chunks' partial sums per chunked weight gradient
+    private readonly float[] _partialSums = GC.AllocateArray<float>(18959, pinned: true); // 8 chunks' partial sums per chunked weight gradient, from a 64-byte boundary
 
     /// <summary>
     /// Adds ∂loss/∂parameter to every parameter's Gradient and writes ∂loss/∂input (NCHW) to <paramref name="inputGradient"/>,
@@ -203,7 +203,7 @@ public unsafe partial class Stem : global::ConvGen.INetwork
                 frame.OutputGradient = og;
                 frame.InputGradient = ig;
                 frame.G0 = gs + (nint)batch * 0;
-                frame.Partials = (float*)Unsafe.AsPointer(ref global::System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(_partialSums)); // pinned at allocation
+                frame.Partials = (float*)(((nint)Unsafe.AsPointer(ref global::System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(_partialSums)) + 63) & ~(nint)63); // pinned at allocation
                 global::ConvGen.Parallelism.For(batch * 2, &Back0, &frame, itemNanoseconds: 512); // ∂loss/∂output into the internal layout
                 global::ConvGen.Parallelism.For((int)(((long)batch * 4096 + 4095) / 4096), &Back1, &frame, itemNanoseconds: 1024); // ∂ through layer 1 (Relu)
                 global::ConvGen.Parallelism.For(8, &Back2, &frame, itemNanoseconds: 1882 * batch); // ∂ layer 0 weight and bias, in 8 chunks of ∂Z rows

@@ -181,7 +181,7 @@ public unsafe partial class Winograd : global::ConvGen.INetwork
     private readonly global::ConvGen.TransposedWeights? _L0WT;
     private readonly global::ConvGen.WinogradWeights _L0WU;
     private readonly global::ConvGen.WinogradWeights _L0WTU;
-    private readonly float[] _partialSums = GC.AllocateArray<float>(73984, pinned: true); // 8 chunks' partial sums per chunked weight gradient
+    private readonly float[] _partialSums = GC.AllocateArray<float>(73999, pinned: true); // 8 chunks' partial sums per chunked weight gradient, from a 64-byte boundary
 
     /// <summary>
     /// Adds ∂loss/∂parameter to every parameter's Gradient and writes ∂loss/∂input (NCHW) to <paramref name="inputGradient"/>,
@@ -215,7 +215,7 @@ public unsafe partial class Winograd : global::ConvGen.INetwork
                 frame.G2 = gs + (nint)batch * 1536;
                 frame.L0WT = _L0WT is null ? null : _L0WT.Pointer;
                 frame.L0WTU = _L0WTU.Pointer;
-                frame.Partials = (float*)Unsafe.AsPointer(ref global::System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(_partialSums)); // pinned at allocation
+                frame.Partials = (float*)(((nint)Unsafe.AsPointer(ref global::System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(_partialSums)) + 63) & ~(nint)63); // pinned at allocation
                 global::ConvGen.Parallelism.For(batch * 4, &Back0, &frame, itemNanoseconds: 48); // ∂loss/∂output into the internal layout
                 global::ConvGen.Parallelism.For((int)(((long)batch * 768 + 4095) / 4096), &Back1, &frame, itemNanoseconds: 1024); // ∂ through layer 1 (Relu)
                 global::ConvGen.Parallelism.For(8, &Back2, &frame, itemNanoseconds: 691 * batch); // ∂ layer 0 weight and bias, in 8 chunks of ∂Z rows

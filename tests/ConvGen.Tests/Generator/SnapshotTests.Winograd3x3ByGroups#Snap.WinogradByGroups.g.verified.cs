@@ -70,7 +70,7 @@ public unsafe partial class WinogradByGroups : global::ConvGen.INetwork
     {
         public int Batch;
         public int N0, N1; // the samples of one pass of a dense weight-gradient step
-        public float* WinogradSums; // the Winograd weight gradients' sums M[i][ξ][o]
+        public float* WinogradSums; // the Winograd weight gradients' sums M[o / 32][i][ξ][o % 32]
         public float* T0, Output, T1, T2;
         public float* OutputGradient, InputGradient, G0, G1, G2;
         public float* L0W, L0dW;
@@ -179,7 +179,7 @@ public unsafe partial class WinogradByGroups : global::ConvGen.INetwork
     private readonly global::ConvGen.TransposedWeights? _L0WT;
     private readonly global::ConvGen.WinogradWeights _L0WU;
     private readonly global::ConvGen.WinogradWeights _L0WTU;
-    private readonly float[] _winogradSums = GC.AllocateArray<float>(327680, pinned: true); // the Winograd weight gradients' sums, one layer's at a time
+    private readonly float[] _winogradSums = GC.AllocateArray<float>(327695, pinned: true); // the Winograd weight gradients' sums, one layer's at a time, from a 64-byte boundary
 
     /// <summary>
     /// Adds ∂loss/∂parameter to every parameter's Gradient and writes ∂loss/∂input (NCHW) to <paramref name="inputGradient"/>,
@@ -213,15 +213,15 @@ public unsafe partial class WinogradByGroups : global::ConvGen.INetwork
                 frame.G2 = gs + (nint)batch * 1152;
                 frame.L0WT = _L0WT is null ? null : _L0WT.Pointer;
                 frame.L0WTU = _L0WTU.Pointer;
-                frame.WinogradSums = (float*)Unsafe.AsPointer(ref global::System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(_winogradSums)); // pinned at allocation
+                frame.WinogradSums = (float*)(((nint)Unsafe.AsPointer(ref global::System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(_winogradSums)) + 63) & ~(nint)63); // pinned at allocation
                 global::ConvGen.Parallelism.For(batch * 20, &Back0, &frame, itemNanoseconds: 8); // ∂loss/∂output into the internal layout
                 global::ConvGen.Parallelism.For(20, &Back1, &frame, itemNanoseconds: 8 * batch); // ∂ layer 0 bias
                 for (frame.N0 = 0; frame.N0 < batch; frame.N0 += 97) // ∂ layer 0 weight, Winograd F(3×3, 2×2), 97 sample(s) per pass
                 {
                     frame.N1 = Math.Min(batch, frame.N0 + 97);
-                    global::ConvGen.Parallelism.For(4, &Back2, &frame, itemNanoseconds: 2048 * batch);
+                    global::ConvGen.Parallelism.For(20, &Back2, &frame, itemNanoseconds: 410 * batch);
                 }
-                global::ConvGen.Parallelism.For(128, &Back2Out, &frame, itemNanoseconds: 1360); // ∂ layer 0 weight += Gᵀ·M·G
+                global::ConvGen.Parallelism.For(20, &Back2Out, &frame, itemNanoseconds: 8704); // ∂ layer 0 weight += Gᵀ·M·G
                 if (wantInput) global::ConvGen.Parallelism.For(batch * 1, &Back3, &frame, itemNanoseconds: 640); // layer 0: ∂Z onto the zero-padded NCHW8c grid of the Winograd backward-data kernel
                 if (wantInput) global::ConvGen.Parallelism.For(batch * 4, &Back4, &frame, itemNanoseconds: 2048); // ∂ layer 0 input: Winograd kernel over transposed weights
                 if (wantInput) global::ConvGen.Parallelism.For(batch * 16, &Back5, &frame, itemNanoseconds: 8); // gradient into its tensor's layout
@@ -487,9 +487,12 @@ public unsafe partial class WinogradByGroups : global::ConvGen.INetwork
 
     // ∂W[o,i,ΔY,ΔX] += Σ_{n,y,x} ∂Z[n,o,y,x] · X[n,i,y+ΔY,x+ΔX]   (layer 0, X zero-padded)
     // Winograd F(3×3, 2×2): ∂W = Gᵀ·M·G (Back2Out, after the last pass), M = Σ_{n,t} Z ⊙ V, Z = A·∂Z·Aᵀ of each 2×2 tile t of ∂Z, V = Bᵀ·X·B of its 4×4 patch.
-    // Work item r (of 4) owns row r of the 4×4 ξ, M[i][4r … 4r + 3][o], summed over the pass's samples [N0, N1) in blocks of 1 row(s) of
-    // tiles: it transforms only its rows of V and Z (two rows of each patch, one or both rows of each tile), into this thread's
-    // buffer, then adds their products. Four items whatever the thread count: the sums run in the same order on any.
+    // Work item 4h + r owns row r of the 4×4 ξ for the 32 outputs of group h, M[h][i][4r … 4r + 3][·], summed over the pass's samples
+    // [N0, N1) in blocks of 1 row(s) of tiles. For each row r of its items, a range transforms that row of V once per block, and that
+    // row of Z for its groups only (two rows of each patch, one or both rows of each tile), into this thread's buffer, then adds
+    // their products. Group-major, so that each thread reads the part of ∂Z and writes the part of M that the items of the
+    // steps before and after it take on that thread: split by rows of ξ, both threads read all of ∂Z, and the output
+    // transform half of M from the other core. Every sum runs in the same order on any thread count.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Back2(void* state, int begin, int end)
     {
@@ -499,24 +502,26 @@ public unsafe partial class WinogradByGroups : global::ConvGen.INetwork
         {
             float* v = (float*)(((nint)pinned + 63) & ~(nint)63);
             float* z = v + 576;
-            for (int r = begin; r < end; r++)
+            for (int n = f->N0; n < f->N1; n++)
             {
-                float* m = f->WinogradSums + r * 640;
-                for (int n = f->N0; n < f->N1; n++)
+                for (int ty = 0; ty < 1; ty += 1)
                 {
-                    for (int ty = 0; ty < 1; ty += 1)
+                    const int count = 1;
+                    float* x = f->T1 + (nint)n * 2048 + ty * 64;
+                    float* g = f->G0 + (nint)n * 640 + ty * 32;
+                    for (int r = 0; r < 4; r++)
                     {
-                        const int count = 1;
-                        float* x = f->T1 + (nint)n * 2048 + ty * 64;
-                        float* g = f->G0 + (nint)n * 640 + ty * 32;
+                        int og0 = (begin - r + 3) >> 2, og1 = (end - r + 3) >> 2; // the groups h with begin ≤ 4h + r < end
+                        if (og0 >= og1) continue;
+                        float* m = f->WinogradSums + r * 128;
                         switch (r)
                         {
-                            case 0: Back2Input0(x, v, count); Back2Gradient0(g, z, count); break;
-                            case 1: Back2Input1(x, v, count); Back2Gradient1(g, z, count); break;
-                            case 2: Back2Input2(x, v, count); Back2Gradient2(g, z, count); break;
-                            case 3: Back2Input3(x, v, count); Back2Gradient3(g, z, count); break;
+                            case 0: Back2Input0(x, v, count); Back2Gradient0(g, z, count, og0, og1); break;
+                            case 1: Back2Input1(x, v, count); Back2Gradient1(g, z, count, og0, og1); break;
+                            case 2: Back2Input2(x, v, count); Back2Gradient2(g, z, count, og0, og1); break;
+                            case 3: Back2Input3(x, v, count); Back2Gradient3(g, z, count, og0, og1); break;
                         }
-                        Back2Products(z, v, m, count * 1, n == 0 && ty == 0); // the first block of the first pass starts the sums
+                        Back2Products(z, v, m, count * 1, og0, og1, n == 0 && ty == 0); // the first block of the first pass starts the sums
                     }
                 }
             }
@@ -599,11 +604,11 @@ public unsafe partial class WinogradByGroups : global::ConvGen.INetwork
         }
     }
 
-    // Z[4·0 + c][t][o] = g0·Aᵀ, column c, where gk is row k of tile t of ∂Z; 8 output channels per vector.
+    // Z[4·0 + c][t][o] = g0·Aᵀ, column c, where gk is row k of tile t of ∂Z, for the outputs of groups [og0, og1); 8 per vector.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back2Gradient0(float* g, float* z, int tileRows)
+    private static void Back2Gradient0(float* g, float* z, int tileRows, int og0, int og1)
     {
-        for (int ob = 0; ob < 20; ob++)
+        for (int ob = og0 * 4; ob < og1 * 4; ob++)
         {
             for (int ty = 0; ty < tileRows; ty++)
             {
@@ -618,11 +623,11 @@ public unsafe partial class WinogradByGroups : global::ConvGen.INetwork
         }
     }
 
-    // Z[4·1 + c][t][o] = (g0 + g1)·Aᵀ, column c, where gk is row k of tile t of ∂Z; 8 output channels per vector.
+    // Z[4·1 + c][t][o] = (g0 + g1)·Aᵀ, column c, where gk is row k of tile t of ∂Z, for the outputs of groups [og0, og1); 8 per vector.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back2Gradient1(float* g, float* z, int tileRows)
+    private static void Back2Gradient1(float* g, float* z, int tileRows, int og0, int og1)
     {
-        for (int ob = 0; ob < 20; ob++)
+        for (int ob = og0 * 4; ob < og1 * 4; ob++)
         {
             for (int ty = 0; ty < tileRows; ty++)
             {
@@ -637,11 +642,11 @@ public unsafe partial class WinogradByGroups : global::ConvGen.INetwork
         }
     }
 
-    // Z[4·2 + c][t][o] = (g0 - g1)·Aᵀ, column c, where gk is row k of tile t of ∂Z; 8 output channels per vector.
+    // Z[4·2 + c][t][o] = (g0 - g1)·Aᵀ, column c, where gk is row k of tile t of ∂Z, for the outputs of groups [og0, og1); 8 per vector.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back2Gradient2(float* g, float* z, int tileRows)
+    private static void Back2Gradient2(float* g, float* z, int tileRows, int og0, int og1)
     {
-        for (int ob = 0; ob < 20; ob++)
+        for (int ob = og0 * 4; ob < og1 * 4; ob++)
         {
             for (int ty = 0; ty < tileRows; ty++)
             {
@@ -656,11 +661,11 @@ public unsafe partial class WinogradByGroups : global::ConvGen.INetwork
         }
     }
 
-    // Z[4·3 + c][t][o] = (-g1)·Aᵀ, column c, where gk is row k of tile t of ∂Z; 8 output channels per vector.
+    // Z[4·3 + c][t][o] = (-g1)·Aᵀ, column c, where gk is row k of tile t of ∂Z, for the outputs of groups [og0, og1); 8 per vector.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back2Gradient3(float* g, float* z, int tileRows)
+    private static void Back2Gradient3(float* g, float* z, int tileRows, int og0, int og1)
     {
-        for (int ob = 0; ob < 20; ob++)
+        for (int ob = og0 * 4; ob < og1 * 4; ob++)
         {
             for (int ty = 0; ty < tileRows; ty++)
             {
@@ -675,22 +680,22 @@ public unsafe partial class WinogradByGroups : global::ConvGen.INetwork
         }
     }
 
-    // M[i][4r + c][o] += Σ_t Z[c][t][o] · V[c][t][i] over a block's tiles, c = 0 … 3: register tiles of 32 outputs × 3 or 2 inputs.
+    // M[h][i][4r + c][·] += Σ_t Z[c][t][32h + ·] · V[c][t][i] over a block's tiles, c = 0 … 3, h in [og0, og1): register tiles of 32 outputs × 3 or 2 inputs.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Back2Products(float* z, float* v, float* m, int count, bool first)
+    private static void Back2Products(float* z, float* v, float* m, int count, int og0, int og1, bool first)
     {
-        for (int c = 0; c < 4; c++, z += 176, v += 144, m += 160)
+        for (int c = 0; c < 4; c++, z += 176, v += 144, m += 32)
         {
-            for (int og = 0; og < 5; og++)
+            for (int og = og0; og < og1; og++)
             {
-                for (int i = 0; i < 126; i += 3) Back2Tile3(z + og * 32, v + i, m + og * 32 + i * 2560, count, first);
-                Back2Tile2(z + og * 32, v + 126, m + og * 32 + 126 * 2560, count, first);
+                for (int i = 0; i < 126; i += 3) Back2Tile3(z + og * 32, v + i, m + og * 65536 + i * 512, count, first);
+                Back2Tile2(z + og * 32, v + 126, m + og * 65536 + 126 * 512, count, first);
             }
         }
     }
 
     // acc[block][j] += Z[t][block] · broadcast(V[t][j]) for 4 blocks of 8 outputs × 3 inputs, over the block's tiles, from M (or from zero
-    // for the first block of a Backward: no pass clears M, whose lines the output transform last read from both cores); M[i] is 2560 floats apart.
+    // for the first block of a Backward: no pass clears M, whose lines the output transform last read from both cores); M[h][i] is 512 floats apart.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Back2Tile3(float* z, float* v, float* m, int tiles, bool first)
     {
@@ -700,10 +705,10 @@ public unsafe partial class WinogradByGroups : global::ConvGen.INetwork
         Vector256<float> a3_0 = Vector256<float>.Zero, a3_1 = Vector256<float>.Zero, a3_2 = Vector256<float>.Zero;
         if (!first)
         {
-            a0_0 = Vector256.Load(m); a0_1 = Vector256.Load(m + 2560); a0_2 = Vector256.Load(m + 5120);
-            a1_0 = Vector256.Load(m + 8); a1_1 = Vector256.Load(m + 2568); a1_2 = Vector256.Load(m + 5128);
-            a2_0 = Vector256.Load(m + 16); a2_1 = Vector256.Load(m + 2576); a2_2 = Vector256.Load(m + 5136);
-            a3_0 = Vector256.Load(m + 24); a3_1 = Vector256.Load(m + 2584); a3_2 = Vector256.Load(m + 5144);
+            a0_0 = Vector256.Load(m); a0_1 = Vector256.Load(m + 512); a0_2 = Vector256.Load(m + 1024);
+            a1_0 = Vector256.Load(m + 8); a1_1 = Vector256.Load(m + 520); a1_2 = Vector256.Load(m + 1032);
+            a2_0 = Vector256.Load(m + 16); a2_1 = Vector256.Load(m + 528); a2_2 = Vector256.Load(m + 1040);
+            a3_0 = Vector256.Load(m + 24); a3_1 = Vector256.Load(m + 536); a3_2 = Vector256.Load(m + 1048);
         }
         for (int t = 0; t < tiles; t++, z += 160, v += 128)
         {
@@ -714,12 +719,12 @@ public unsafe partial class WinogradByGroups : global::ConvGen.INetwork
             w0 = Vector256.Load(z + 24); a3_0 = Vector256.FusedMultiplyAdd(w0, v0, a3_0); a3_1 = Vector256.FusedMultiplyAdd(w0, v1, a3_1); a3_2 = Vector256.FusedMultiplyAdd(w0, v2, a3_2);
         }
         Vector256.Store(a0_0, m + 0); Vector256.Store(a1_0, m + 8); Vector256.Store(a2_0, m + 16); Vector256.Store(a3_0, m + 24);
-        Vector256.Store(a0_1, m + 2560); Vector256.Store(a1_1, m + 2568); Vector256.Store(a2_1, m + 2576); Vector256.Store(a3_1, m + 2584);
-        Vector256.Store(a0_2, m + 5120); Vector256.Store(a1_2, m + 5128); Vector256.Store(a2_2, m + 5136); Vector256.Store(a3_2, m + 5144);
+        Vector256.Store(a0_1, m + 512); Vector256.Store(a1_1, m + 520); Vector256.Store(a2_1, m + 528); Vector256.Store(a3_1, m + 536);
+        Vector256.Store(a0_2, m + 1024); Vector256.Store(a1_2, m + 1032); Vector256.Store(a2_2, m + 1040); Vector256.Store(a3_2, m + 1048);
     }
 
     // acc[block][j] += Z[t][block] · broadcast(V[t][j]) for 4 blocks of 8 outputs × 2 inputs, over the block's tiles, from M (or from zero
-    // for the first block of a Backward: no pass clears M, whose lines the output transform last read from both cores); M[i] is 2560 floats apart.
+    // for the first block of a Backward: no pass clears M, whose lines the output transform last read from both cores); M[h][i] is 512 floats apart.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Back2Tile2(float* z, float* v, float* m, int tiles, bool first)
     {
@@ -729,10 +734,10 @@ public unsafe partial class WinogradByGroups : global::ConvGen.INetwork
         Vector256<float> a3_0 = Vector256<float>.Zero, a3_1 = Vector256<float>.Zero;
         if (!first)
         {
-            a0_0 = Vector256.Load(m); a0_1 = Vector256.Load(m + 2560);
-            a1_0 = Vector256.Load(m + 8); a1_1 = Vector256.Load(m + 2568);
-            a2_0 = Vector256.Load(m + 16); a2_1 = Vector256.Load(m + 2576);
-            a3_0 = Vector256.Load(m + 24); a3_1 = Vector256.Load(m + 2584);
+            a0_0 = Vector256.Load(m); a0_1 = Vector256.Load(m + 512);
+            a1_0 = Vector256.Load(m + 8); a1_1 = Vector256.Load(m + 520);
+            a2_0 = Vector256.Load(m + 16); a2_1 = Vector256.Load(m + 528);
+            a3_0 = Vector256.Load(m + 24); a3_1 = Vector256.Load(m + 536);
         }
         for (int t = 0; t < tiles; t++, z += 160, v += 128)
         {
@@ -743,29 +748,30 @@ public unsafe partial class WinogradByGroups : global::ConvGen.INetwork
             w0 = Vector256.Load(z + 24); a3_0 = Vector256.FusedMultiplyAdd(w0, v0, a3_0); a3_1 = Vector256.FusedMultiplyAdd(w0, v1, a3_1);
         }
         Vector256.Store(a0_0, m + 0); Vector256.Store(a1_0, m + 8); Vector256.Store(a2_0, m + 16); Vector256.Store(a3_0, m + 24);
-        Vector256.Store(a0_1, m + 2560); Vector256.Store(a1_1, m + 2568); Vector256.Store(a2_1, m + 2576); Vector256.Store(a3_1, m + 2584);
+        Vector256.Store(a0_1, m + 512); Vector256.Store(a1_1, m + 520); Vector256.Store(a2_1, m + 528); Vector256.Store(a3_1, m + 536);
     }
 
-    // ∂W[o,i,u,v] += (Gᵀ·M[i][·][o]·G)[u,v]   (layer 0: the sums of every pass, transformed back to the 3×3 window)
-    // Each work item is one input channel, all outputs: the rows of Gᵀ, (1, ½, ½, 0), (0, ½, −½, 0) and (0, ½, ½, 1), combine M's rows, then its columns.
+    // ∂W[o,i,u,v] += (Gᵀ·M[o / 32][i][·][o % 32]·G)[u,v]   (layer 0: the sums of every pass, transformed back to the 3×3 window)
+    // Each work item is one block of 8 outputs, all inputs, as the sums' items own them: the rows of Gᵀ, (1, ½, ½, 0), (0, ½, −½, 0)
+    // and (0, ½, ½, 1), combine M's rows, then its columns.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Back2Out(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         var half = Vector256.Create(0.5f);
-        for (int i = begin; i < end; i++)
+        for (int ob = begin; ob < end; ob++)
         {
-            for (int ob = 0; ob < 20; ob++)
+            for (int i = 0; i < 128; i++)
             {
-                float* p = f->WinogradSums + i * 2560 + ob * 8;
+                float* p = f->WinogradSums + (ob >> 2) * 65536 + i * 512 + (ob & 3) * 8;
                 float* q = f->L0dW + (ob * 128 + i) * 72;
-                Vector256<float> m00 = Vector256.Load(p), m10 = Vector256.Load(p + 640), m20 = Vector256.Load(p + 1280), m30 = Vector256.Load(p + 1920);
+                Vector256<float> m00 = Vector256.Load(p), m10 = Vector256.Load(p + 128), m20 = Vector256.Load(p + 256), m30 = Vector256.Load(p + 384);
                 Vector256<float> h0 = half * (m10 + m20), r00 = m00 + h0, r10 = half * (m10 - m20), r20 = h0 + m30;
-                Vector256<float> m01 = Vector256.Load(p + 160), m11 = Vector256.Load(p + 800), m21 = Vector256.Load(p + 1440), m31 = Vector256.Load(p + 2080);
+                Vector256<float> m01 = Vector256.Load(p + 32), m11 = Vector256.Load(p + 160), m21 = Vector256.Load(p + 288), m31 = Vector256.Load(p + 416);
                 Vector256<float> h1 = half * (m11 + m21), r01 = m01 + h1, r11 = half * (m11 - m21), r21 = h1 + m31;
-                Vector256<float> m02 = Vector256.Load(p + 320), m12 = Vector256.Load(p + 960), m22 = Vector256.Load(p + 1600), m32 = Vector256.Load(p + 2240);
+                Vector256<float> m02 = Vector256.Load(p + 64), m12 = Vector256.Load(p + 192), m22 = Vector256.Load(p + 320), m32 = Vector256.Load(p + 448);
                 Vector256<float> h2 = half * (m12 + m22), r02 = m02 + h2, r12 = half * (m12 - m22), r22 = h2 + m32;
-                Vector256<float> m03 = Vector256.Load(p + 480), m13 = Vector256.Load(p + 1120), m23 = Vector256.Load(p + 1760), m33 = Vector256.Load(p + 2400);
+                Vector256<float> m03 = Vector256.Load(p + 96), m13 = Vector256.Load(p + 224), m23 = Vector256.Load(p + 352), m33 = Vector256.Load(p + 480);
                 Vector256<float> h3 = half * (m13 + m23), r03 = m03 + h3, r13 = half * (m13 - m23), r23 = h3 + m33;
                 Vector256<float> k0 = half * (r01 + r02);
                 Vector256.Store(Vector256.Load(q) + (r00 + k0), q); Vector256.Store(Vector256.Load(q + 8) + half * (r01 - r02), q + 8); Vector256.Store(Vector256.Load(q + 16) + (k0 + r03), q + 16);
