@@ -68,23 +68,25 @@ internal sealed partial class KernelEmitter
         w.Line(Hot);
         w.Open($"private static void {name}(void* state, int begin, int end)");
         w.Line("var f = (Frame*)state;");
-        w.Line($"float[] buffer = global::ConvGen.Workspace.Ensure(ref t_winogradTiles, {N(4 * (xiV + xiZ) + 16)}); // V[c][t][i], then Z[c][t][o], for ξ = 4r + c, from a 64-byte boundary");
+        w.Line($"float[] buffer = global::ConvGen.Workspace.Ensure(ref t_winogradTiles, {N(16 * xiV + 4 * xiZ + 16)}); // V[ξ][t][i], then Z[c][t][o] for ξ = 4r + c, from a 64-byte boundary");
+        w.Line("bool every = end - begin >= 4; // items of every row of ξ: V transformed for all of them at once, each patch row loaded once");
         w.Open("fixed (float* pinned = buffer)");
         w.Line("float* v = (float*)(((nint)pinned + 63) & ~(nint)63);");
-        w.Line($"float* z = v + {N(4 * xiV)};");
+        w.Line($"float* z = v + {N(16 * xiV)};");
         w.Open("for (int n = f->N0; n < f->N1; n++)");
         w.Open($"for (int ty = 0; ty < {rows}; ty += {blockRows})");
         w.Line(rows % blockRows == 0 ? $"const int count = {blockRows};" : $"int count = Math.Min({blockRows}, {rows} - ty);");
         w.Line($"float* x = {Sample(x)} + ty * {2 * x.RowStride};");
         w.Line($"float* g = {Sample(g)} + ty * {2 * g.RowStride};");
+        w.Line($"if (every) {name}InputAll(x, v, count);");
         w.Open("for (int r = 0; r < 4; r++)");
         w.Line("int og0 = (begin - r + 3) >> 2, og1 = (end - r + 3) >> 2; // the groups h with begin ≤ 4h + r < end");
         w.Line("if (og0 >= og1) continue;");
-        w.Line($"float* m = f->WinogradSums + r * {4 * 32};");
+        w.Line($"float* m = f->WinogradSums + r * {4 * 32}, vr = v + r * {N(4 * xiV)};");
         w.Open("switch (r)");
-        for (int r = 0; r < 4; r++) w.Line($"case {r}: {name}Input{r}(x, v, count); {name}Gradient{r}(g, z, count, og0, og1); break;");
+        for (int r = 0; r < 4; r++) w.Line($"case {r}: if (!every) {name}Input{r}(x, vr, count); {name}Gradient{r}(g, z, count, og0, og1); break;");
         w.Close();
-        w.Line($"{name}Products(z, v, m, count * {tiles}, og0, og1, n == 0 && ty == 0); // the first block of the first pass starts the sums");
+        w.Line($"{name}Products(z, vr, m, count * {tiles}, og0, og1, n == 0 && ty == 0); // the first block of the first pass starts the sums");
         w.Close();
         w.Close();
         w.Close();
@@ -114,6 +116,28 @@ internal sealed partial class KernelEmitter
             w.Close();
             w.Line();
         }
+
+        w.Line("// V[ξ][t][i] = (Bᵀ·X·B)[ξ] of tile t's 4×4 patch, all 16 ξ: each row of ξ as the Input kernels above, from one load of each patch row.");
+        w.Line(Hot);
+        w.Open($"private static void {name}InputAll(float* x, float* v, int tileRows)");
+        w.Open($"for (int ib = 0; ib < {inputs / 8}; ib++)");
+        w.Open("for (int ty = 0; ty < tileRows; ty++)");
+        w.Open($"for (int tx = 0; tx < {tiles}; tx++)");
+        w.Line($"float* d = x + ib * {x.PlaneStride} + ty * {2 * x.RowStride} + tx * 16;");
+        w.Line($"float* o = v + (ty * {tiles} + tx) * {inputs} + ib * 8;");
+        for (int k = 0; k < 4; k++)
+            w.Line($"Vector256<float> {string.Join(", ", Range(4, c => $"d{k}{c} = Vector256.Load({Plus("d", k * x.RowStride + c * 8)})"))};");
+        for (int r = 0; r < 4; r++)
+        {
+            string Combined(int c) => inputRows[r].Replace("d0", $"d0{c}").Replace("d1", $"d1{c}").Replace("d2", $"d2{c}").Replace("d3", $"d3{c}");
+            w.Line(string.Join(" ", Range(4, c => $"{(r == 0 ? "Vector256<float> " : "")}e{c} = {Combined(c)};")));
+            w.Line($"Vector256.Store(e0 - e2, {(r == 0 ? "o" : $"o + {4 * r * xiV}")}); Vector256.Store(e1 + e2, o + {(4 * r + 1) * xiV}); Vector256.Store(e2 - e1, o + {(4 * r + 2) * xiV}); Vector256.Store(e1 - e3, o + {(4 * r + 3) * xiV});");
+        }
+        w.Close();
+        w.Close();
+        w.Close();
+        w.Close();
+        w.Line();
 
         // Row r of Z = A·∂Z·Aᵀ: A's row r combines the tile's two rows; Aᵀ then its two columns.
         string[] gradientRows = ["g0", "g0 + g1", "g0 - g1", "-g1"];

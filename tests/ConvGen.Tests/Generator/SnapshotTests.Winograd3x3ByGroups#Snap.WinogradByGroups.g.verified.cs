@@ -497,11 +497,12 @@ public unsafe partial class WinogradByGroups : global::ConvGen.INetwork
     private static void Back2(void* state, int begin, int end)
     {
         var f = (Frame*)state;
-        float[] buffer = global::ConvGen.Workspace.Ensure(ref t_winogradTiles, 1296); // V[c][t][i], then Z[c][t][o], for ξ = 4r + c, from a 64-byte boundary
+        float[] buffer = global::ConvGen.Workspace.Ensure(ref t_winogradTiles, 3024); // V[ξ][t][i], then Z[c][t][o] for ξ = 4r + c, from a 64-byte boundary
+        bool every = end - begin >= 4; // items of every row of ξ: V transformed for all of them at once, each patch row loaded once
         fixed (float* pinned = buffer)
         {
             float* v = (float*)(((nint)pinned + 63) & ~(nint)63);
-            float* z = v + 576;
+            float* z = v + 2304;
             for (int n = f->N0; n < f->N1; n++)
             {
                 for (int ty = 0; ty < 1; ty += 1)
@@ -509,19 +510,20 @@ public unsafe partial class WinogradByGroups : global::ConvGen.INetwork
                     const int count = 1;
                     float* x = f->T1 + (nint)n * 2048 + ty * 64;
                     float* g = f->G0 + (nint)n * 640 + ty * 32;
+                    if (every) Back2InputAll(x, v, count);
                     for (int r = 0; r < 4; r++)
                     {
                         int og0 = (begin - r + 3) >> 2, og1 = (end - r + 3) >> 2; // the groups h with begin ≤ 4h + r < end
                         if (og0 >= og1) continue;
-                        float* m = f->WinogradSums + r * 128;
+                        float* m = f->WinogradSums + r * 128, vr = v + r * 576;
                         switch (r)
                         {
-                            case 0: Back2Input0(x, v, count); Back2Gradient0(g, z, count, og0, og1); break;
-                            case 1: Back2Input1(x, v, count); Back2Gradient1(g, z, count, og0, og1); break;
-                            case 2: Back2Input2(x, v, count); Back2Gradient2(g, z, count, og0, og1); break;
-                            case 3: Back2Input3(x, v, count); Back2Gradient3(g, z, count, og0, og1); break;
+                            case 0: if (!every) Back2Input0(x, vr, count); Back2Gradient0(g, z, count, og0, og1); break;
+                            case 1: if (!every) Back2Input1(x, vr, count); Back2Gradient1(g, z, count, og0, og1); break;
+                            case 2: if (!every) Back2Input2(x, vr, count); Back2Gradient2(g, z, count, og0, og1); break;
+                            case 3: if (!every) Back2Input3(x, vr, count); Back2Gradient3(g, z, count, og0, og1); break;
                         }
-                        Back2Products(z, v, m, count * 1, og0, og1, n == 0 && ty == 0); // the first block of the first pass starts the sums
+                        Back2Products(z, vr, m, count * 1, og0, og1, n == 0 && ty == 0); // the first block of the first pass starts the sums
                     }
                 }
             }
@@ -599,6 +601,35 @@ public unsafe partial class WinogradByGroups : global::ConvGen.INetwork
                     float* o = v + (ty * 1 + tx) * 128 + ib * 8;
                     Vector256<float> e0 = Vector256.Load(d + 32) - Vector256.Load(d + 96); Vector256<float> e1 = Vector256.Load(d + 40) - Vector256.Load(d + 104); Vector256<float> e2 = Vector256.Load(d + 48) - Vector256.Load(d + 112); Vector256<float> e3 = Vector256.Load(d + 56) - Vector256.Load(d + 120);
                     Vector256.Store(e0 - e2, o); Vector256.Store(e1 + e2, o + 144); Vector256.Store(e2 - e1, o + 288); Vector256.Store(e1 - e3, o + 432);
+                }
+            }
+        }
+    }
+
+    // V[ξ][t][i] = (Bᵀ·X·B)[ξ] of tile t's 4×4 patch, all 16 ξ: each row of ξ as the Input kernels above, from one load of each patch row.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Back2InputAll(float* x, float* v, int tileRows)
+    {
+        for (int ib = 0; ib < 16; ib++)
+        {
+            for (int ty = 0; ty < tileRows; ty++)
+            {
+                for (int tx = 0; tx < 1; tx++)
+                {
+                    float* d = x + ib * 128 + ty * 64 + tx * 16;
+                    float* o = v + (ty * 1 + tx) * 128 + ib * 8;
+                    Vector256<float> d00 = Vector256.Load(d), d01 = Vector256.Load(d + 8), d02 = Vector256.Load(d + 16), d03 = Vector256.Load(d + 24);
+                    Vector256<float> d10 = Vector256.Load(d + 32), d11 = Vector256.Load(d + 40), d12 = Vector256.Load(d + 48), d13 = Vector256.Load(d + 56);
+                    Vector256<float> d20 = Vector256.Load(d + 64), d21 = Vector256.Load(d + 72), d22 = Vector256.Load(d + 80), d23 = Vector256.Load(d + 88);
+                    Vector256<float> d30 = Vector256.Load(d + 96), d31 = Vector256.Load(d + 104), d32 = Vector256.Load(d + 112), d33 = Vector256.Load(d + 120);
+                    Vector256<float> e0 = d00 - d20; Vector256<float> e1 = d01 - d21; Vector256<float> e2 = d02 - d22; Vector256<float> e3 = d03 - d23;
+                    Vector256.Store(e0 - e2, o); Vector256.Store(e1 + e2, o + 144); Vector256.Store(e2 - e1, o + 288); Vector256.Store(e1 - e3, o + 432);
+                    e0 = d10 + d20; e1 = d11 + d21; e2 = d12 + d22; e3 = d13 + d23;
+                    Vector256.Store(e0 - e2, o + 576); Vector256.Store(e1 + e2, o + 720); Vector256.Store(e2 - e1, o + 864); Vector256.Store(e1 - e3, o + 1008);
+                    e0 = d20 - d10; e1 = d21 - d11; e2 = d22 - d12; e3 = d23 - d13;
+                    Vector256.Store(e0 - e2, o + 1152); Vector256.Store(e1 + e2, o + 1296); Vector256.Store(e2 - e1, o + 1440); Vector256.Store(e1 - e3, o + 1584);
+                    e0 = d10 - d30; e1 = d11 - d31; e2 = d12 - d32; e3 = d13 - d33;
+                    Vector256.Store(e0 - e2, o + 1728); Vector256.Store(e1 + e2, o + 1872); Vector256.Store(e2 - e1, o + 2016); Vector256.Store(e1 - e3, o + 2160);
                 }
             }
         }
