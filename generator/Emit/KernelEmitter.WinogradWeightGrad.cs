@@ -94,50 +94,40 @@ internal sealed partial class KernelEmitter
         w.Close();
         w.Line();
 
-        // Row r of V = Bᵀ·X·B: Bᵀ's row r picks two rows of the patch; B then combines that row's four columns.
+        // Row r of V = Bᵀ·X·B: Bᵀ's row r picks two rows of the patch; B then combines that row's four columns. One kernel
+        // per row of ξ, and one for all four, which loads each patch row once and writes row r 4r ξ further on.
         string[] inputRows = ["d0 - d2", "d1 + d2", "d2 - d1", "d1 - d3"];
-        for (int r = 0; r < 4; r++)
+        void EmitInput(string method, string comment, int[] rowsOfXi)
         {
-            w.Line($"// V[4·{r} + c][t][i] = ({inputRows[r]})·B, column c, where dk is row k of tile t's 4×4 patch; 8 input channels per vector.");
+            bool every = rowsOfXi.Length == 4;
+            w.Line(comment);
             w.Line(Hot);
-            w.Open($"private static void {name}Input{r}(float* x, float* v, int tileRows)");
+            w.Open($"private static void {method}(float* x, float* v, int tileRows)");
             w.Open($"for (int ib = 0; ib < {inputs / 8}; ib++)");
             w.Open("for (int ty = 0; ty < tileRows; ty++)");
             w.Open($"for (int tx = 0; tx < {tiles}; tx++)");
             w.Line($"float* d = x + ib * {x.PlaneStride} + ty * {2 * x.RowStride} + tx * 16;");
             w.Line($"float* o = v + (ty * {tiles} + tx) * {inputs} + ib * 8;");
-            string Row(int k, int c) => $"Vector256.Load({Plus("d", k * x.RowStride + c * 8)})";
-            string Combined(int c) => inputRows[r].Replace("d0", Row(0, c)).Replace("d1", Row(1, c)).Replace("d2", Row(2, c)).Replace("d3", Row(3, c));
-            w.Line(string.Join(" ", Range(4, c => $"Vector256<float> e{c} = {Combined(c)};")));
-            w.Line($"Vector256.Store(e0 - e2, o); Vector256.Store(e1 + e2, o + {xiV}); Vector256.Store(e2 - e1, o + {2 * xiV}); Vector256.Store(e1 - e3, o + {3 * xiV});");
+            string Load(int k, int c) => $"Vector256.Load({Plus("d", k * x.RowStride + c * 8)})";
+            if (every)
+                for (int k = 0; k < 4; k++)
+                    w.Line($"Vector256<float> {string.Join(", ", Range(4, c => $"d{k}{c} = {Load(k, c)}"))};");
+            foreach (int r in rowsOfXi)
+            {
+                string Combined(int c) => Enumerable.Range(0, 4).Aggregate(inputRows[r], (e, k) => e.Replace($"d{k}", every ? $"d{k}{c}" : Load(k, c)));
+                w.Line(string.Join(" ", Range(4, c => $"{(r == rowsOfXi[0] ? "Vector256<float> " : "")}e{c} = {Combined(c)};")));
+                long at = every ? 4 * r * xiV : 0;
+                w.Line($"Vector256.Store(e0 - e2, {(at == 0 ? "o" : $"o + {at}")}); Vector256.Store(e1 + e2, o + {at + xiV}); Vector256.Store(e2 - e1, o + {at + 2 * xiV}); Vector256.Store(e1 - e3, o + {at + 3 * xiV});");
+            }
             w.Close();
             w.Close();
             w.Close();
             w.Close();
             w.Line();
         }
-
-        w.Line("// V[ξ][t][i] = (Bᵀ·X·B)[ξ] of tile t's 4×4 patch, all 16 ξ: each row of ξ as the Input kernels above, from one load of each patch row.");
-        w.Line(Hot);
-        w.Open($"private static void {name}InputAll(float* x, float* v, int tileRows)");
-        w.Open($"for (int ib = 0; ib < {inputs / 8}; ib++)");
-        w.Open("for (int ty = 0; ty < tileRows; ty++)");
-        w.Open($"for (int tx = 0; tx < {tiles}; tx++)");
-        w.Line($"float* d = x + ib * {x.PlaneStride} + ty * {2 * x.RowStride} + tx * 16;");
-        w.Line($"float* o = v + (ty * {tiles} + tx) * {inputs} + ib * 8;");
-        for (int k = 0; k < 4; k++)
-            w.Line($"Vector256<float> {string.Join(", ", Range(4, c => $"d{k}{c} = Vector256.Load({Plus("d", k * x.RowStride + c * 8)})"))};");
         for (int r = 0; r < 4; r++)
-        {
-            string Combined(int c) => inputRows[r].Replace("d0", $"d0{c}").Replace("d1", $"d1{c}").Replace("d2", $"d2{c}").Replace("d3", $"d3{c}");
-            w.Line(string.Join(" ", Range(4, c => $"{(r == 0 ? "Vector256<float> " : "")}e{c} = {Combined(c)};")));
-            w.Line($"Vector256.Store(e0 - e2, {(r == 0 ? "o" : $"o + {4 * r * xiV}")}); Vector256.Store(e1 + e2, o + {(4 * r + 1) * xiV}); Vector256.Store(e2 - e1, o + {(4 * r + 2) * xiV}); Vector256.Store(e1 - e3, o + {(4 * r + 3) * xiV});");
-        }
-        w.Close();
-        w.Close();
-        w.Close();
-        w.Close();
-        w.Line();
+            EmitInput($"{name}Input{r}", $"// V[4·{r} + c][t][i] = ({inputRows[r]})·B, column c, where dk is row k of tile t's 4×4 patch; 8 input channels per vector.", [r]);
+        EmitInput($"{name}InputAll", "// V[ξ][t][i] = (Bᵀ·X·B)[ξ] of tile t's 4×4 patch, all 16 ξ: each row of ξ as the Input kernels above, from one load of each patch row.", [0, 1, 2, 3]);
 
         // Row r of Z = A·∂Z·Aᵀ: A's row r combines the tile's two rows; Aᵀ then its two columns.
         string[] gradientRows = ["g0", "g0 + g1", "g0 - g1", "-g1"];
