@@ -93,6 +93,12 @@ internal sealed record ConvWeightGradStep(LayerModel Layer, Tensor Input, Tensor
     /// <summary>Floats of one chunk's partial sums: the packed weight, then the packed bias.</summary>
     public int ChunkFloats => PackedWeightFloats(Layer) + PackedBiasFloats;
 
+    /// <summary>
+    /// Floats from one chunk's partial sums to the next: whole cache lines (the array starts on one), so that chunks that
+    /// two threads write never share a line.
+    /// </summary>
+    public int ChunkStride => (ChunkFloats + 15) & ~15;
+
     public bool Planar => Layer.IsDepthwise && !Input.Blocked;
 
     /// <summary>A planar product's weight gradient (NCHW X and ∂Z, see <see cref="ConvStep.PlanarGemm"/>): pixels in the lanes.</summary>
@@ -383,7 +389,7 @@ internal sealed class BackwardPlan
                 // unpadded NCHW input, which the forward copies into a grid of its own).
                 Winograd = !chunked && input == c.Winograd && weightGz.Blocked,
             };
-            if (chunked) PartialSumFloats += ConvWeightGradStep.WeightGradChunks * weightGrad.ChunkFloats;
+            if (chunked) PartialSumFloats += ConvWeightGradStep.WeightGradChunks * weightGrad.ChunkStride;
             Steps.Add(weightGrad);
         }
 

@@ -268,7 +268,7 @@ internal sealed partial class KernelEmitter
         var g = s.Gradient;
         int chunks = ConvWeightGradStep.WeightGradChunks, height = g.H, weights = ConvWeightGradStep.PackedWeightFloats(l), biases = s.PackedBiasFloats;
         int samples = SamplesPerPass(s)!.Value;
-        string chunkSums = $"f->Partials + {(s.PartialOffset == 0 ? "" : $"{N(s.PartialOffset)} + ")}chunk * {N(s.ChunkFloats)}";
+        string chunkSums = $"f->Partials + {(s.PartialOffset == 0 ? "" : $"{N(s.PartialOffset)} + ")}chunk * {N(s.ChunkStride)}";
         string terms = s.BiasPointer is null ? $"the terms of {name}Tile" : $"({name}Tile's terms, ∂Z[n,o,y,x])";
         Open(name, $"P[k] = Σ_{{(n,y) ∈ chunk k}} Σ_x {terms}   (layer {l.Index}: ∂W{(s.BiasPointer is null ? "" : " and ∂B")} in {chunks} chunks of the batch's rows of ∂Z)",
             $"One chunk per work item, each into its own partial sums P[k] (zeroed here), which {name}Add adds in chunk order: the same sums on any number of threads.");

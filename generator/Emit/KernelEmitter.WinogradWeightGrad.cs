@@ -17,25 +17,35 @@ internal sealed partial class KernelEmitter
 {
     /// <summary>
     /// Tiles a Winograd weight-gradient work item transforms at a time (whole rows of tiles, at least one): the
-    /// block's V and Z for its 4 ξ (4 · 32 · (I + O) floats, 64 KiB for 64→64) stay in L2 while the products read
-    /// them. Prototype, 1 thread, batch 1: blocks of 28 and 56 tiles within 5% of each other on 64→64 at 56×56,
+    /// block's V and Z for a row of ξ (4 · 32 · (I + O) floats, 64 KiB for 64→64; V for all 16 ξ where that fits in
+    /// <see cref="WinogradGradAllRowsBytes"/>) stay in L2 while the products read them. Prototype, 1 thread, batch 1: blocks of 28 and 56 tiles within 5% of each other on 64→64 at 56×56,
     /// 128→128 at 28×28 and 256→256 at 14×14; transforming whole samples first (V and Z of 64→64 at 56×56: 6.4 MB)
     /// took as long as the products.
     /// </summary>
     private const int WinogradGradBlockTiles = 32;
+
+    /// <summary>
+    /// The most bytes of V a block may take for all 16 ξ at once (the InputAll kernel, for a range holding every row of
+    /// ξ), a quarter of L2: 116 KB for 64→64 at 56×56 and 230 KB for 128→128 at 28×28; 256→256 at 14×14 (460 KB), where
+    /// all 16 at once measured within the noise of one row at a time, keeps the smaller per-thread buffer.
+    /// </summary>
+    private const long WinogradGradAllRowsBytes = 256 << 10;
 
     /// <summary>Rows of tiles in one block of a Winograd weight gradient (see <see cref="WinogradGradBlockTiles"/>).</summary>
     private static int WinogradGradBlockRows(ConvWeightGradStep s)
         => Math.Max(1, Math.Min(s.Gradient.H / 2, WinogradGradBlockTiles / (s.Gradient.W / 2)));
 
     /// <summary>
-    /// Samples per pass of a Winograd weight gradient: as many as keep a pass's X and ∂Z within 1 MiB, so the four work
-    /// items, each of which reads them, find them in the caches (one sample of 64→64 at 56×56 is 1.7 MB).
+    /// Samples per pass of a Winograd weight gradient: as many as keep a pass's X and ∂Z within 1 MiB, so the work
+    /// items, each of which reads X and its groups' part of ∂Z, find them in the caches (one sample of 64→64 at 56×56 is 1.7 MB).
     /// </summary>
     private static int WinogradGradSamplesPerPass(ConvWeightGradStep s)
         => (int)Math.Max(1, (1L << 20) / (4L * (s.Input.Stride + s.Gradient.Stride)));
 
-    /// <summary>The output transform's work items (blocks of 8 outputs) and their estimated nanoseconds each.</summary>
+    /// <summary>
+    /// The output transform's work items (blocks of 8 outputs) and their estimated nanoseconds each: 34 ns per 4
+    /// weights of 8 outputs, as measured when its items were input channels.
+    /// </summary>
     public static (int Items, string Work) WinogradGradOutput(ConvWeightGradStep s)
         => (s.Layer.Output.C / 8, WorkArgument(34.0 * s.Layer.Input.C * 2));
 
@@ -47,12 +57,14 @@ internal sealed partial class KernelEmitter
         var g = s.Gradient;
         int inputs = l.Input.C, outputs = l.Output.C, rows = g.H / 2, tiles = g.W / 2;
         int blockRows = WinogradGradBlockRows(s), blockTiles = blockRows * tiles;
-        // One ξ of the block's V and Z apart, off multiples of 128 bytes as in the forward kernels (XiStride; here each item
-        // writes and reads 4 ξ, not 16, and no difference was measurable on a–c through this machine's noise).
+        // One ξ of the block's V and Z apart, off multiples of 128 bytes as in the forward kernels (XiStride; here a row
+        // of ξ at a time is read, 4 ξ, and no difference was measurable on a–c through this machine's noise).
         long xiV = XiStride((long)blockTiles * inputs), xiZ = XiStride((long)blockTiles * outputs);
+        bool allRows = 16 * xiV * 4 <= WinogradGradAllRowsBytes;
+        long vFloats = (allRows ? 16 : 4) * xiV;
         // M[h][i][ξ][o], o within group h of 32 outputs: a group's sums are contiguous, so the parts of two threads share no
-        // cache line (the array starts at one). As M[i][ξ][o], 2 threads writing every other group of each row ran the
-        // 128→128 layer at 28×28 slower than 1.
+        // cache line (the array starts at one). As M[i][ξ][o], the two threads writing alternate groups of each 512-byte
+        // row, 128→128 at 28×28 took 1.06× the time at 2 threads that items by rows of ξ alone had taken.
         const int iStride = 16 * 32;
         int groupStride = inputs * iStride;
         string formula = $"∂W[o,i,ΔY,ΔX] += Σ_{{n,y,x}} ∂Z[n,o,y,x] · X[n,i,y+ΔY,x+ΔX]   (layer {l.Index}, X zero-padded)";
@@ -60,33 +72,37 @@ internal sealed partial class KernelEmitter
         w.Line($"// {formula}");
         w.Line($"// Winograd F(3×3, 2×2): ∂W = Gᵀ·M·G ({name}Out, after the last pass), M = Σ_{{n,t}} Z ⊙ V, Z = A·∂Z·Aᵀ of each 2×2 tile t of ∂Z, V = Bᵀ·X·B of its 4×4 patch.");
         w.Line($"// Work item 4h + r owns row r of the 4×4 ξ for the 32 outputs of group h, M[h][i][4r … 4r + 3][·], summed over the pass's samples");
-        w.Line($"// [N0, N1) in blocks of {blockRows} row(s) of tiles. For each row r of its items, a range transforms that row of V once per block, and that");
-        w.Line("// row of Z for its groups only (two rows of each patch, one or both rows of each tile), into this thread's buffer, then adds");
-        w.Line("// their products. Group-major, so that each thread reads the part of ∂Z and writes the part of M that the items of the");
-        w.Line("// steps before and after it take on that thread: split by rows of ξ, both threads read all of ∂Z, and the output");
-        w.Line("// transform half of M from the other core. Every sum runs in the same order on any thread count.");
+        w.Line($"// [N0, N1) in blocks of {blockRows} row(s) of tiles. Per block, a range transforms V for each row r among its items once,");
+        w.Line(allRows ? "// or for all 16 ξ at once where it holds every row, and row r of Z for its groups only (two rows of each patch, one or"
+            : "// and row r of Z for its groups only (two rows of each patch, one or");
+        w.Line("// both rows of each tile), into this thread's buffer, then adds their products. Group-major: where the thread count");
+        w.Line("// divides the groups, each thread reads the part of ∂Z that its items of the steps before wrote (by blocks of 8");
+        w.Line("// outputs), and writes the part of M that its items of the output transform read; by rows of ξ, both threads read all");
+        w.Line("// of ∂Z and half of M came from the other core. Every sum runs in the same order on any thread count.");
         w.Line(Hot);
         w.Open($"private static void {name}(void* state, int begin, int end)");
         w.Line("var f = (Frame*)state;");
-        w.Line($"float[] buffer = global::ConvGen.Workspace.Ensure(ref t_winogradTiles, {N(16 * xiV + 4 * xiZ + 16)}); // V[ξ][t][i], then Z[c][t][o] for ξ = 4r + c, from a 64-byte boundary");
-        w.Line("bool every = end - begin >= 4; // items of every row of ξ: V transformed for all of them at once, each patch row loaded once");
+        w.Line($"float[] buffer = global::ConvGen.Workspace.Ensure(ref t_winogradTiles, {N(vFloats + 4 * xiZ + 16)}); // V[ξ][t][i], then Z[c][t][o] for ξ = 4r + c, from a 64-byte boundary");
+        if (allRows) w.Line("bool allRows = end - begin >= 4; // items of every row of ξ: V transformed for all 16 ξ at once, each patch row loaded once");
         w.Open("fixed (float* pinned = buffer)");
         w.Line("float* v = (float*)(((nint)pinned + 63) & ~(nint)63);");
-        w.Line($"float* z = v + {N(16 * xiV)};");
+        w.Line($"float* z = v + {N(vFloats)};");
         w.Open("for (int n = f->N0; n < f->N1; n++)");
         w.Open($"for (int ty = 0; ty < {rows}; ty += {blockRows})");
         w.Line(rows % blockRows == 0 ? $"const int count = {blockRows};" : $"int count = Math.Min({blockRows}, {rows} - ty);");
         w.Line($"float* x = {Sample(x)} + ty * {2 * x.RowStride};");
         w.Line($"float* g = {Sample(g)} + ty * {2 * g.RowStride};");
-        w.Line($"if (every) {name}InputAll(x, v, count);");
+        if (allRows) w.Line($"if (allRows) {name}InputAll(x, v, count);");
         w.Open("for (int r = 0; r < 4; r++)");
         w.Line("int og0 = (begin - r + 3) >> 2, og1 = (end - r + 3) >> 2; // the groups h with begin ≤ 4h + r < end");
         w.Line("if (og0 >= og1) continue;");
-        w.Line($"float* m = f->WinogradSums + r * {4 * 32}, vr = v + r * {N(4 * xiV)};");
+        w.Line(allRows ? $"float* m = f->WinogradSums + r * {4 * 32}, vr = v + r * {N(4 * xiV)};" : $"float* m = f->WinogradSums + r * {4 * 32};");
         w.Open("switch (r)");
-        for (int r = 0; r < 4; r++) w.Line($"case {r}: if (!every) {name}Input{r}(x, vr, count); {name}Gradient{r}(g, z, count, og0, og1); break;");
+        for (int r = 0; r < 4; r++)
+            w.Line(allRows ? $"case {r}: if (!allRows) {name}Input{r}(x, vr, count); {name}Gradient{r}(g, z, count, og0, og1); break;"
+                : $"case {r}: {name}Input{r}(x, v, count); {name}Gradient{r}(g, z, count, og0, og1); break;");
         w.Close();
-        w.Line($"{name}Products(z, vr, m, count * {tiles}, og0, og1, n == 0 && ty == 0); // the first block of the first pass starts the sums");
+        w.Line($"{name}Products(z, {(allRows ? "vr" : "v")}, m, count * {tiles}, og0, og1, n == 0 && ty == 0); // the first block of the first pass starts the sums");
         w.Close();
         w.Close();
         w.Close();
@@ -99,7 +115,7 @@ internal sealed partial class KernelEmitter
         string[] inputRows = ["d0 - d2", "d1 + d2", "d2 - d1", "d1 - d3"];
         void EmitInput(string method, string comment, int[] rowsOfXi)
         {
-            bool every = rowsOfXi.Length == 4;
+            bool all = rowsOfXi.Length == 4;
             w.Line(comment);
             w.Line(Hot);
             w.Open($"private static void {method}(float* x, float* v, int tileRows)");
@@ -109,14 +125,14 @@ internal sealed partial class KernelEmitter
             w.Line($"float* d = x + ib * {x.PlaneStride} + ty * {2 * x.RowStride} + tx * 16;");
             w.Line($"float* o = v + (ty * {tiles} + tx) * {inputs} + ib * 8;");
             string Load(int k, int c) => $"Vector256.Load({Plus("d", k * x.RowStride + c * 8)})";
-            if (every)
+            if (all)
                 for (int k = 0; k < 4; k++)
                     w.Line($"Vector256<float> {string.Join(", ", Range(4, c => $"d{k}{c} = {Load(k, c)}"))};");
             foreach (int r in rowsOfXi)
             {
-                string Combined(int c) => Enumerable.Range(0, 4).Aggregate(inputRows[r], (e, k) => e.Replace($"d{k}", every ? $"d{k}{c}" : Load(k, c)));
+                string Combined(int c) => Enumerable.Range(0, 4).Aggregate(inputRows[r], (e, k) => e.Replace($"d{k}", all ? $"d{k}{c}" : Load(k, c)));
                 w.Line(string.Join(" ", Range(4, c => $"{(r == rowsOfXi[0] ? "Vector256<float> " : "")}e{c} = {Combined(c)};")));
-                long at = every ? 4 * r * xiV : 0;
+                long at = all ? 4 * r * xiV : 0;
                 w.Line($"Vector256.Store(e0 - e2, {(at == 0 ? "o" : $"o + {at}")}); Vector256.Store(e1 + e2, o + {at + xiV}); Vector256.Store(e2 - e1, o + {at + 2 * xiV}); Vector256.Store(e1 - e3, o + {at + 3 * xiV});");
             }
             w.Close();
@@ -127,7 +143,7 @@ internal sealed partial class KernelEmitter
         }
         for (int r = 0; r < 4; r++)
             EmitInput($"{name}Input{r}", $"// V[4·{r} + c][t][i] = ({inputRows[r]})·B, column c, where dk is row k of tile t's 4×4 patch; 8 input channels per vector.", [r]);
-        EmitInput($"{name}InputAll", "// V[ξ][t][i] = (Bᵀ·X·B)[ξ] of tile t's 4×4 patch, all 16 ξ: each row of ξ as the Input kernels above, from one load of each patch row.", [0, 1, 2, 3]);
+        if (allRows) EmitInput($"{name}InputAll", "// V[ξ][t][i] = (Bᵀ·X·B)[ξ] of tile t's 4×4 patch, all 16 ξ: each row of ξ as the Input kernels above, from one load of each patch row.", [0, 1, 2, 3]);
 
         // Row r of Z = A·∂Z·Aᵀ: A's row r combines the tile's two rows; Aᵀ then its two columns.
         string[] gradientRows = ["g0", "g0 + g1", "g0 - g1", "-g1"];
@@ -172,7 +188,7 @@ internal sealed partial class KernelEmitter
         foreach (int count in runs.Select(run => run.Tiles).Distinct())
         {
             w.Line($"// acc[block][j] += Z[t][block] · broadcast(V[t][j]) for 4 blocks of 8 outputs × {count} inputs, over the block's tiles, from M (or from zero");
-            w.Line($"// for the first block of a Backward: no pass clears M, whose lines the output transform last read from both cores); M[h][i] is {iStride} floats apart.");
+            w.Line($"// for the first block of a Backward: no pass clears M, whose lines the output transform last read); M[h][i] is {iStride} floats apart.");
             w.Line(Hot);
             w.Open($"private static void {name}Tile{count}(float* z, float* v, float* m, int tiles, bool first)");
             for (int k = 0; k < WinogradBlocks; k++)

@@ -94,21 +94,25 @@ public sealed class WinogradTests
     /// <summary>
     /// The Winograd weight gradient's work items are (group of 32 outputs, row of ξ) pairs, group-major, and a range
     /// of them transforms V once per row of ξ for all its groups. 64→32: one group, so the four items are the rows of ξ
-    /// alone (64 inputs, so that the weight is too large to be summed in chunks). 32→96: three groups, 12 items; 2 threads split group 1 between them (rows 0–1 and 2–3), 5 threads make
-    /// ranges of 2 and 3 items that start and end inside groups. At each thread count: against the reference and finite
+    /// alone (64 inputs, so that the weight is too large to be summed in chunks). 32→96: three groups, 12 items; 2
+    /// threads split group 1 between them (rows 0–1 and 2–3), 5 threads make ranges of 2 and 3 items that start and end
+    /// inside groups. 256→64 at 14×10: V for all 16 ξ of a block (30 tiles × 256 channels) would pass 256 KiB, so
+    /// every range transforms it a row of ξ at a time. At each thread count: against the reference and finite
     /// differences, on data of its own (the sums are not cleared between calls, so a skipped item would leave the last
     /// call's sums behind, which data shared with that call would hide); then the gradients of one fixed batch, which
     /// must have the same bits at every thread count.
     /// </summary>
     [Theory]
-    [InlineData(64, 32)]
-    [InlineData(32, 96)]
-    public void WeightGradientItemsSplitByOutputGroupsAndRowsOfXi(int inputs, int outputs)
+    [InlineData(64, 32, 8)]
+    [InlineData(32, 96, 8)]
+    [InlineData(256, 64, 14)]
+    public void WeightGradientItemsSplitByOutputGroupsAndRowsOfXi(int inputs, int outputs, int height)
     {
-        var spec = new NetworkSpec($"WinogradGroups{outputs}", inputs, 8, 10, [new ConvSpec(3, 3, inputs, outputs, Pad: 1)]);
+        var spec = new NetworkSpec($"WinogradGroups{inputs}x{outputs}", inputs, height, 10, [new ConvSpec(3, 3, inputs, outputs, Pad: 1)]);
         var (code, network, _) = GeneratorHarness.GenerateNetwork(spec, "ConvGen.Dynamic.WinogradGroups");
         Assert.Contains($"Parallelism.For({4 * outputs / 32}, &Back", code);
         Assert.Contains("∂ layer 0 weight, Winograd F(3×3, 2×2)", code);
+        Assert.Equal(inputs < 256, code.Contains("InputAll(", StringComparison.Ordinal)); // V for all 16 ξ at once only within 256 KiB
         var x = NetworkCheck.RandomInput(new Random(62), 2 * network.InputLength);
         var outputGradient = NetworkCheck.RandomInput(new Random(63), 2 * network.OutputLength);
         float[][]? first = null;

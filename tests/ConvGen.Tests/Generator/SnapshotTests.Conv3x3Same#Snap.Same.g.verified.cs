@@ -210,7 +210,7 @@ public unsafe partial class Same : global::ConvGen.INetwork
     private readonly global::ConvGen.WinogradWeights _L0WU;
     private readonly global::ConvGen.WinogradWeights _L2WU;
     private readonly global::ConvGen.WinogradWeights _L0WTU;
-    private readonly float[] _partialSums = GC.AllocateArray<float>(27855, pinned: true); // 8 chunks' partial sums per chunked weight gradient, from a 64-byte boundary
+    private readonly float[] _partialSums = GC.AllocateArray<float>(27919, pinned: true); // 8 chunks' partial sums per chunked weight gradient, from a 64-byte boundary
 
     /// <summary>
     /// Adds ∂loss/∂parameter to every parameter's Gradient and writes ∂loss/∂input (NCHW) to <paramref name="inputGradient"/>,
@@ -1669,7 +1669,7 @@ public unsafe partial class Same : global::ConvGen.INetwork
         long rows = (long)f->Batch * 10;
         for (int chunk = begin; chunk < end; chunk++)
         {
-            float* sums = f->Partials + chunk * 1160;
+            float* sums = f->Partials + chunk * 1168;
             new Span<float>(sums, 1160).Clear();
             pass.L2dW = sums;
             long row = rows * chunk / 8, stop = rows * (chunk + 1) / 8;
@@ -1708,7 +1708,7 @@ public unsafe partial class Same : global::ConvGen.INetwork
     {
         for (int chunk = 0; chunk < 8; chunk++)
         {
-            float* sums = f->Partials + chunk * 1160;
+            float* sums = f->Partials + chunk * 1168;
             for (int k = 0; k < 1152; k += 8) Vector256.Store(Vector256.Load(f->L2dW + k) + Vector256.Load(sums + k), f->L2dW + k);
             for (int k = 0; k < 8; k += 8) Vector256.Store(Vector256.Load(f->L2dB + k) + Vector256.Load(sums + 1152 + k), f->L2dB + k);
         }
@@ -2531,7 +2531,7 @@ public unsafe partial class Same : global::ConvGen.INetwork
         long rows = (long)f->Batch * 10;
         for (int chunk = begin; chunk < end; chunk++)
         {
-            float* sums = f->Partials + 9280 + chunk * 2320;
+            float* sums = f->Partials + 9344 + chunk * 2320;
             new Span<float>(sums, 2320).Clear();
             pass.L0dW = sums;
             long row = rows * chunk / 8, stop = rows * (chunk + 1) / 8;
@@ -2570,7 +2570,7 @@ public unsafe partial class Same : global::ConvGen.INetwork
     {
         for (int chunk = 0; chunk < 8; chunk++)
         {
-            float* sums = f->Partials + 9280 + chunk * 2320;
+            float* sums = f->Partials + 9344 + chunk * 2320;
             for (int k = 0; k < 2304; k += 8) Vector256.Store(Vector256.Load(f->L0dW + k) + Vector256.Load(sums + k), f->L0dW + k);
             for (int k = 0; k < 16; k += 8) Vector256.Store(Vector256.Load(f->L0dB + k) + Vector256.Load(sums + 2304 + k), f->L0dB + k);
         }

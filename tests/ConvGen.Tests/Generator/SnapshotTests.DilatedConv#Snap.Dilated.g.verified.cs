@@ -178,7 +178,7 @@ public unsafe partial class Dilated : global::ConvGen.INetwork
     }
 
     private readonly global::ConvGen.TransposedWeights _L0WT;
-    private readonly float[] _partialSums = GC.AllocateArray<float>(4687, pinned: true); // 8 chunks' partial sums per chunked weight gradient, from a 64-byte boundary
+    private readonly float[] _partialSums = GC.AllocateArray<float>(4751, pinned: true); // 8 chunks' partial sums per chunked weight gradient, from a 64-byte boundary
 
     /// <summary>
     /// Adds ∂loss/∂parameter to every parameter's Gradient and writes ∂loss/∂input (NCHW) to <paramref name="inputGradient"/>,
@@ -929,7 +929,7 @@ public unsafe partial class Dilated : global::ConvGen.INetwork
         long rows = (long)f->Batch * 11;
         for (int chunk = begin; chunk < end; chunk++)
         {
-            float* sums = f->Partials + chunk * 584;
+            float* sums = f->Partials + chunk * 592;
             new Span<float>(sums, 584).Clear();
             pass.L0dW = sums;
             long row = rows * chunk / 8, stop = rows * (chunk + 1) / 8;
@@ -969,7 +969,7 @@ public unsafe partial class Dilated : global::ConvGen.INetwork
     {
         for (int chunk = 0; chunk < 8; chunk++)
         {
-            float* sums = f->Partials + chunk * 584;
+            float* sums = f->Partials + chunk * 592;
             for (int k = 0; k < 576; k += 8) Vector256.Store(Vector256.Load(f->L0dW + k) + Vector256.Load(sums + k), f->L0dW + k);
             for (int k = 0; k < 8; k += 8) Vector256.Store(Vector256.Load(f->L0dB + k) + Vector256.Load(sums + 576 + k), f->L0dB + k);
         }

@@ -174,7 +174,7 @@ public unsafe partial class Head : global::ConvGen.INetwork
     }
 
     private readonly global::ConvGen.TransposedWeights _L0WT;
-    private readonly float[] _partialSums = GC.AllocateArray<float>(1231, pinned: true); // 8 chunks' partial sums per chunked weight gradient, from a 64-byte boundary
+    private readonly float[] _partialSums = GC.AllocateArray<float>(1295, pinned: true); // 8 chunks' partial sums per chunked weight gradient, from a 64-byte boundary
 
     /// <summary>
     /// Adds ∂loss/∂parameter to every parameter's Gradient and writes ∂loss/∂input (NCHW) to <paramref name="inputGradient"/>,
@@ -548,7 +548,7 @@ public unsafe partial class Head : global::ConvGen.INetwork
         long rows = (long)f->Batch * 12;
         for (int chunk = begin; chunk < end; chunk++)
         {
-            float* sums = f->Partials + chunk * 152;
+            float* sums = f->Partials + chunk * 160;
             new Span<float>(sums, 152).Clear();
             pass.L0dW = sums;
             long row = rows * chunk / 8, stop = rows * (chunk + 1) / 8;
@@ -587,7 +587,7 @@ public unsafe partial class Head : global::ConvGen.INetwork
     {
         for (int chunk = 0; chunk < 8; chunk++)
         {
-            float* sums = f->Partials + chunk * 152;
+            float* sums = f->Partials + chunk * 160;
             for (int k = 0; k < 144; k += 8) Vector256.Store(Vector256.Load(f->L0dW + k) + Vector256.Load(sums + k), f->L0dW + k);
             for (int k = 0; k < 8; k += 8) Vector256.Store(Vector256.Load(f->L0dB + k) + Vector256.Load(sums + 144 + k), f->L0dB + k);
         }

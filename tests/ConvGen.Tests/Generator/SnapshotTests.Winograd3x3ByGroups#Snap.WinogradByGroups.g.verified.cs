@@ -488,17 +488,18 @@ public unsafe partial class WinogradByGroups : global::ConvGen.INetwork
     // ∂W[o,i,ΔY,ΔX] += Σ_{n,y,x} ∂Z[n,o,y,x] · X[n,i,y+ΔY,x+ΔX]   (layer 0, X zero-padded)
     // Winograd F(3×3, 2×2): ∂W = Gᵀ·M·G (Back2Out, after the last pass), M = Σ_{n,t} Z ⊙ V, Z = A·∂Z·Aᵀ of each 2×2 tile t of ∂Z, V = Bᵀ·X·B of its 4×4 patch.
     // Work item 4h + r owns row r of the 4×4 ξ for the 32 outputs of group h, M[h][i][4r … 4r + 3][·], summed over the pass's samples
-    // [N0, N1) in blocks of 1 row(s) of tiles. For each row r of its items, a range transforms that row of V once per block, and that
-    // row of Z for its groups only (two rows of each patch, one or both rows of each tile), into this thread's buffer, then adds
-    // their products. Group-major, so that each thread reads the part of ∂Z and writes the part of M that the items of the
-    // steps before and after it take on that thread: split by rows of ξ, both threads read all of ∂Z, and the output
-    // transform half of M from the other core. Every sum runs in the same order on any thread count.
+    // [N0, N1) in blocks of 1 row(s) of tiles. Per block, a range transforms V for each row r among its items once,
+    // or for all 16 ξ at once where it holds every row, and row r of Z for its groups only (two rows of each patch, one or
+    // both rows of each tile), into this thread's buffer, then adds their products. Group-major: where the thread count
+    // divides the groups, each thread reads the part of ∂Z that its items of the steps before wrote (by blocks of 8
+    // outputs), and writes the part of M that its items of the output transform read; by rows of ξ, both threads read all
+    // of ∂Z and half of M came from the other core. Every sum runs in the same order on any thread count.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Back2(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         float[] buffer = global::ConvGen.Workspace.Ensure(ref t_winogradTiles, 3024); // V[ξ][t][i], then Z[c][t][o] for ξ = 4r + c, from a 64-byte boundary
-        bool every = end - begin >= 4; // items of every row of ξ: V transformed for all of them at once, each patch row loaded once
+        bool allRows = end - begin >= 4; // items of every row of ξ: V transformed for all 16 ξ at once, each patch row loaded once
         fixed (float* pinned = buffer)
         {
             float* v = (float*)(((nint)pinned + 63) & ~(nint)63);
@@ -510,7 +511,7 @@ public unsafe partial class WinogradByGroups : global::ConvGen.INetwork
                     const int count = 1;
                     float* x = f->T1 + (nint)n * 2048 + ty * 64;
                     float* g = f->G0 + (nint)n * 640 + ty * 32;
-                    if (every) Back2InputAll(x, v, count);
+                    if (allRows) Back2InputAll(x, v, count);
                     for (int r = 0; r < 4; r++)
                     {
                         int og0 = (begin - r + 3) >> 2, og1 = (end - r + 3) >> 2; // the groups h with begin ≤ 4h + r < end
@@ -518,10 +519,10 @@ public unsafe partial class WinogradByGroups : global::ConvGen.INetwork
                         float* m = f->WinogradSums + r * 128, vr = v + r * 576;
                         switch (r)
                         {
-                            case 0: if (!every) Back2Input0(x, vr, count); Back2Gradient0(g, z, count, og0, og1); break;
-                            case 1: if (!every) Back2Input1(x, vr, count); Back2Gradient1(g, z, count, og0, og1); break;
-                            case 2: if (!every) Back2Input2(x, vr, count); Back2Gradient2(g, z, count, og0, og1); break;
-                            case 3: if (!every) Back2Input3(x, vr, count); Back2Gradient3(g, z, count, og0, og1); break;
+                            case 0: if (!allRows) Back2Input0(x, vr, count); Back2Gradient0(g, z, count, og0, og1); break;
+                            case 1: if (!allRows) Back2Input1(x, vr, count); Back2Gradient1(g, z, count, og0, og1); break;
+                            case 2: if (!allRows) Back2Input2(x, vr, count); Back2Gradient2(g, z, count, og0, og1); break;
+                            case 3: if (!allRows) Back2Input3(x, vr, count); Back2Gradient3(g, z, count, og0, og1); break;
                         }
                         Back2Products(z, vr, m, count * 1, og0, og1, n == 0 && ty == 0); // the first block of the first pass starts the sums
                     }
@@ -726,7 +727,7 @@ public unsafe partial class WinogradByGroups : global::ConvGen.INetwork
     }
 
     // acc[block][j] += Z[t][block] · broadcast(V[t][j]) for 4 blocks of 8 outputs × 3 inputs, over the block's tiles, from M (or from zero
-    // for the first block of a Backward: no pass clears M, whose lines the output transform last read from both cores); M[h][i] is 512 floats apart.
+    // for the first block of a Backward: no pass clears M, whose lines the output transform last read); M[h][i] is 512 floats apart.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Back2Tile3(float* z, float* v, float* m, int tiles, bool first)
     {
@@ -755,7 +756,7 @@ public unsafe partial class WinogradByGroups : global::ConvGen.INetwork
     }
 
     // acc[block][j] += Z[t][block] · broadcast(V[t][j]) for 4 blocks of 8 outputs × 2 inputs, over the block's tiles, from M (or from zero
-    // for the first block of a Backward: no pass clears M, whose lines the output transform last read from both cores); M[h][i] is 512 floats apart.
+    // for the first block of a Backward: no pass clears M, whose lines the output transform last read); M[h][i] is 512 floats apart.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Back2Tile2(float* z, float* v, float* m, int tiles, bool first)
     {
