@@ -341,10 +341,10 @@ public sealed partial class NetworkGenerator
             foreach (var r in back.Repacked)
                 w.Line(r.ScalarTwinOnly ? $"frame.{r.Pointer} = _{r.Pointer} is null ? null : _{r.Pointer}.Pointer;" : $"frame.{r.Pointer} = _{r.Pointer}.Pointer;");
             foreach (var (u, _) in back.Winograd) w.Line($"frame.{u.Pointer} = _{u.Pointer}.Pointer;");
-            string Address(string array) => $"(nint)Unsafe.AsPointer(ref global::System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference({array}))";
+            string Address(string array) => $"Unsafe.AsPointer(ref global::System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference({array}))";
             foreach (var (_, mask) in back.Masks) w.Line($"frame.{mask} = (float*){Address("_" + mask)}; // pinned at allocation");
             // Sums that both threads write, each its own part: from a cache line's start, so that no line holds both parts.
-            void PointAtLine(string field, string array) => w.Line($"frame.{field} = (float*)(({Address(array)} + 63) & ~(nint)63); // pinned at allocation");
+            void PointAtLine(string field, string array) => w.Line($"frame.{field} = (float*)(((nint){Address(array)} + 63) & ~(nint)63); // pinned at allocation");
             if (back.PartialSumFloats > 0) PointAtLine("Partials", "_partialSums");
             if (back.WinogradSumFloats > 0) PointAtLine("WinogradSums", "_winogradSums");
             for (int i = 0; i < back.Steps.Count; i++)

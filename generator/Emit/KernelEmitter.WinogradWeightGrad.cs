@@ -18,9 +18,9 @@ internal sealed partial class KernelEmitter
     /// <summary>
     /// Tiles a Winograd weight-gradient work item transforms at a time (whole rows of tiles, at least one): the
     /// block's V and Z for a row of ξ (4 · 32 · (I + O) floats, 64 KiB for 64→64; V for all 16 ξ where that fits in
-    /// <see cref="WinogradGradAllRowsBytes"/>) stay in L2 while the products read them. Prototype, 1 thread, batch 1: blocks of 28 and 56 tiles within 5% of each other on 64→64 at 56×56,
-    /// 128→128 at 28×28 and 256→256 at 14×14; transforming whole samples first (V and Z of 64→64 at 56×56: 6.4 MB)
-    /// took as long as the products.
+    /// <see cref="WinogradGradAllRowsBytes"/>) stay in L2 while the products read them. Prototype, 1 thread, batch 1:
+    /// blocks of 28 and 56 tiles within 5% of each other on 64→64 at 56×56, 128→128 at 28×28 and 256→256 at 14×14;
+    /// transforming whole samples first (V and Z of 64→64 at 56×56: 6.4 MB) took as long as the products.
     /// </summary>
     private const int WinogradGradBlockTiles = 32;
 
@@ -37,7 +37,8 @@ internal sealed partial class KernelEmitter
 
     /// <summary>
     /// Samples per pass of a Winograd weight gradient: as many as keep a pass's X and ∂Z within 1 MiB, so the work
-    /// items, each of which reads X and its groups' part of ∂Z, find them in the caches (one sample of 64→64 at 56×56 is 1.7 MB).
+    /// items, each of which reads X and its groups' part of ∂Z, find them in the caches (one sample of 64→64 at 56×56
+    /// is 1.7 MB).
     /// </summary>
     private static int WinogradGradSamplesPerPass(ConvWeightGradStep s)
         => (int)Math.Max(1, (1L << 20) / (4L * (s.Input.Stride + s.Gradient.Stride)));
