@@ -1,5 +1,7 @@
 using System;
+using System.Globalization;
 using System.Linq;
+using System.Text.RegularExpressions;
 using System.Threading;
 using ConvGen.Tests.Backward;
 using ConvGen.Tests.Infrastructure;
@@ -97,10 +99,11 @@ public sealed class WinogradTests
     /// alone (64 inputs, so that the weight is too large to be summed in chunks). 32→96: three groups, 12 items; 2
     /// threads split group 1 between them (rows 0–1 and 2–3), 5 threads make ranges of 2 and 3 items that start and end
     /// inside groups. 256→64 at 14×10: V for all 16 ξ of a block (30 tiles × 256 channels) would pass 256 KiB, so
-    /// every range transforms it a row of ξ at a time. At each thread count: against the reference and finite
-    /// differences, on data of its own (the sums are not cleared between calls, so a skipped item would leave the last
-    /// call's sums behind, which data shared with that call would hide); then the gradients of one fixed batch, which
-    /// must have the same bits at every thread count.
+    /// every range transforms it a row of ξ at a time. At each thread count: that the step's own arguments split into a
+    /// part per thread (the measured hand-off set to 0); against the reference and finite differences, on data of its
+    /// own (the sums are not cleared between calls, so a skipped item would leave the last call's sums behind, which
+    /// data shared with that call would hide); then the gradients of one fixed batch, which must have the same bits at
+    /// every thread count.
     /// </summary>
     [Theory]
     [InlineData(64, 32, 8)]
@@ -110,7 +113,11 @@ public sealed class WinogradTests
     {
         var spec = new NetworkSpec($"WinogradGroups{inputs}x{outputs}", inputs, height, 10, [new ConvSpec(3, 3, inputs, outputs, Pad: 1)]);
         var (code, network, _) = GeneratorHarness.GenerateNetwork(spec, "ConvGen.Dynamic.WinogradGroups");
-        Assert.Contains($"Parallelism.For({4 * outputs / 32}, &Back", code);
+        int items = 4 * outputs / 32;
+        // The step's call, in the loop over passes of samples (the only For line without a comment).
+        var step = Regex.Match(code, $@"Parallelism\.For\({items}, &Back\d+, &frame, itemNanoseconds: ([\d.]+) \* batch\);\r?$", RegexOptions.Multiline);
+        Assert.True(step.Success, "the weight gradient's step");
+        double itemNanoseconds = 2 * double.Parse(step.Groups[1].Value, CultureInfo.InvariantCulture); // batch 2
         Assert.Contains("∂ layer 0 weight, Winograd F(3×3, 2×2)", code);
         Assert.Equal(inputs < 256, code.Contains("InputAll(", StringComparison.Ordinal)); // V for all 16 ξ at once only within 256 KiB
         var x = NetworkCheck.RandomInput(new Random(62), 2 * network.InputLength);
@@ -120,6 +127,8 @@ public sealed class WinogradTests
         {
             using var scope = new MaxThreadsScope(threads);
             Parallelism.HandOffNanoseconds = 0; // split whatever the hand-offs measured before
+            // The step's own arguments make a part per thread (at most one per item: 64→32 has 4), so the runs below split.
+            Assert.Equal(Math.Min(threads, items), PartsOf(items, itemNanoseconds));
             string? failure = GradientCheck.Check(network, spec, batch: 2, seed: 60 + threads, probes: 2);
             if (failure is not null) Assert.Fail($"{threads} thread(s): {failure}");
             network.ZeroGrad();
@@ -130,6 +139,16 @@ public sealed class WinogradTests
             for (int p = 0; p < first.Length; p++) AssertSameBits(first[p], gradients[p], $"parameter {p}'s gradient at {threads} threads against 1");
         }
     }
+
+    /// <summary>The parts <see cref="Parallelism.For"/> makes of <paramref name="count"/> items of the given estimate.</summary>
+    private static unsafe int PartsOf(int count, double itemNanoseconds)
+    {
+        int parts = 0;
+        Parallelism.For(count, &CountPart, &parts, itemNanoseconds);
+        return parts;
+    }
+
+    private static unsafe void CountPart(void* state, int begin, int end) => Interlocked.Increment(ref *(int*)state);
 
     /// <summary>
     /// The widest row the Winograd kernel takes (128 KiB of transformed tiles, on the stack) on a thread with a 256 KiB
