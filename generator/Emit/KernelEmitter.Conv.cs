@@ -799,13 +799,7 @@ internal sealed partial class KernelEmitter
         foreach (var mine in EvenRuns(RowVectors(s.To.W), most))
         {
             var masks = mine.SelectMany(v => Enumerable.Range(0, s.Layer.KernelWidth).Select(kx => MaskAt(s.From, v + kx * s.Layer.Dilation))).ToList();
-            string key = TileKey(mine, masks.Any(m => m != "all"));
-            if (!keys.Contains(key))
-            {
-                keys.Add(key);
-                methods.Add(mine);
-            }
-            calls.Add((mine, keys.IndexOf(key)));
+            calls.Add((mine, MethodOf(keys, methods, TileKey(mine, masks.Any(m => m != "all")), mine)));
         }
         return (calls, methods);
     }
@@ -852,15 +846,19 @@ internal sealed partial class KernelEmitter
         foreach (var (group, run) in best!)
         {
             bool masked = run.Any(v => Enumerable.Range(0, s.Layer.KernelWidth).Any(kx => RowPairMaskAt(x, y.W, v, kx * s.Layer.Dilation) != "all"));
-            string key = $"{group.Count}:{TileKey(run, masked)}";
-            if (!keys.Contains(key))
-            {
-                keys.Add(key);
-                methods.Add((group.Count, run));
-            }
-            calls.Add((group[0], run, keys.IndexOf(key)));
+            calls.Add((group[0], run, MethodOf(keys, methods, $"{group.Count}:{TileKey(run, masked)}", (group.Count, run))));
         }
         return (calls, methods);
+    }
+
+    /// <summary>The index of the tile method for <paramref name="key"/>, adding <paramref name="method"/> under it the first time.</summary>
+    private static int MethodOf<T>(List<string> keys, List<T> methods, string key, T method)
+    {
+        int at = keys.IndexOf(key);
+        if (at >= 0) return at;
+        keys.Add(key);
+        methods.Add(method);
+        return keys.Count - 1;
     }
 
     /// <summary>
@@ -1053,15 +1051,13 @@ internal sealed partial class KernelEmitter
             for (int j = 0; j < pooledVectors; j++) w.Line($"Avx.Store({Half(o, j)}, h{o}_{j});");
         w.Line("return;");
         w.Close();
-        w.Line($"Vector256<float> pad = {Apply(s.Activation, "Vector256<float>.Zero", true)}, {string.Join(", ", Range(8, o => $"p{o}"))};");
+        DeclarePooledColumns(s);
         var stored = new HashSet<int>();
         for (int j = 0; j < pooledVectors; j++)
         {
             int l = mine[2 * j] / 2, r = mine[Math.Min(2 * j + 1, vectors - 1)] / 2, first = mine[0] / 2;
             int[] columns = { l, l + 1, r, r + 1, l + 2, l + 3, r + 2, r + 3 };
-            for (int o = 0; o < 8; o++)
-                w.Line($"p{o} = {(o < outputs ? Apply(s.Activation, $"Vector256.Max(h{o}_{j}, Avx.LoadVector256({Half(o, j)}))", true) : "pad")};");
-            EmitTransposeAndStore(columns.Select(c => c - first).ToList(), stored);
+            EmitPooledColumns(s, o => $"Vector256.Max(h{o}_{j}, Avx.LoadVector256({Half(o, j)}))", columns.Select(c => c - first).ToList(), stored);
         }
     }
 
@@ -1071,12 +1067,19 @@ internal sealed partial class KernelEmitter
     /// </summary>
     private static string PairMaxima(string l, string r) => $"Vector256.Max(Avx.Shuffle({l}, {r}, 0x88), Avx.Shuffle({l}, {r}, 0xDD))";
 
+    /// <summary>The registers of <see cref="EmitPooledColumns"/>: p0..p7, and the activation of 0 for the lanes past the last channel.</summary>
+    private void DeclarePooledColumns(ConvStep s)
+        => w.Line($"Vector256<float> pad = {Apply(s.Activation, "Vector256<float>.Zero", true)}, {string.Join(", ", Range(8, o => $"p{o}"))};");
+
     /// <summary>
-    /// p0..p7, a vector of 8 pooled columns for each of 8 channels, transposed into 8 NCHW8c pixels, each stored at
-    /// its column of <c>y</c> unless an earlier vector stored it (<paramref name="stored"/>).
+    /// p0..p7, a vector of 8 pooled columns for each of 8 channels: the activation of <paramref name="maximum"/> for each
+    /// output channel (pad past the last), transposed into 8 NCHW8c pixels, each stored at its column of <c>y</c>
+    /// unless an earlier vector stored it (<paramref name="stored"/>).
     /// </summary>
-    private void EmitTransposeAndStore(List<int> columns, HashSet<int> stored)
+    private void EmitPooledColumns(ConvStep s, Func<int, string> maximum, List<int> columns, HashSet<int> stored)
     {
+        for (int o = 0; o < 8; o++)
+            w.Line($"p{o} = {(o < s.To.C ? Apply(s.Activation, maximum(o), true) : "pad")};");
         w.Line($"global::ConvGen.Registers.Transpose8x8({string.Join(", ", Range(8, o => $"ref p{o}"))});");
         for (int k = 0; k < 8; k++)
             if (stored.Add(columns[k])) w.Line($"Avx.Store({Plus("y", columns[k] * 8)}, p{k});");
@@ -1108,15 +1111,12 @@ internal sealed partial class KernelEmitter
     /// </summary>
     private void EmitRowPairMaxima(ConvStep s)
     {
-        int outputs = s.To.C, width = s.To.W, pooled = width / 2;
-        w.Line($"Vector256<float> pad = {Apply(s.Activation, "Vector256<float>.Zero", true)}, {string.Join(", ", Range(8, o => $"p{o}"))};");
+        int width = s.To.W, pooled = width / 2;
+        DeclarePooledColumns(s);
         var stored = new HashSet<int>();
         foreach (int column in RowVectors(pooled))
-        {
-            for (int o = 0; o < 8; o++)
-                w.Line($"p{o} = {(o < outputs ? Apply(s.Activation, $"Vector256.Max(Avx.LoadVector256({Plus("pairs", o * width + column)}), Avx.LoadVector256({Plus("pairs", o * width + pooled + column)}))", true) : "pad")};");
-            EmitTransposeAndStore(Enumerable.Range(column, 8).ToList(), stored);
-        }
+            EmitPooledColumns(s, o => $"Vector256.Max(Avx.LoadVector256({Plus("pairs", o * width + column)}), Avx.LoadVector256({Plus("pairs", o * width + pooled + column)}))",
+                Enumerable.Range(column, 8).ToList(), stored);
     }
 
     /// <summary>

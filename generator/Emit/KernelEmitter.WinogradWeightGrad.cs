@@ -97,13 +97,14 @@ internal sealed partial class KernelEmitter
         w.Open("for (int r = 0; r < 4; r++)");
         w.Line("int og0 = (begin - r + 3) >> 2, og1 = (end - r + 3) >> 2; // the groups h with begin ≤ 4h + r < end");
         w.Line("if (og0 >= og1) continue;");
-        w.Line(allRows ? $"float* m = f->WinogradSums + r * {4 * 32}, vr = v + r * {N(4 * xiV)};" : $"float* m = f->WinogradSums + r * {4 * 32};");
+        // Row r's V: its quarter of the 16 ξ where all are transformed at once, else the buffer's start.
+        string vr = allRows ? "vr" : "v";
+        w.Line($"float* m = f->WinogradSums + r * {4 * 32}{(allRows ? $", vr = v + r * {N(4 * xiV)}" : "")};");
         w.Open("switch (r)");
         for (int r = 0; r < 4; r++)
-            w.Line(allRows ? $"case {r}: if (!allRows) {name}Input{r}(x, vr, count); {name}Gradient{r}(g, z, count, og0, og1); break;"
-                : $"case {r}: {name}Input{r}(x, v, count); {name}Gradient{r}(g, z, count, og0, og1); break;");
+            w.Line($"case {r}: {(allRows ? "if (!allRows) " : "")}{name}Input{r}(x, {vr}, count); {name}Gradient{r}(g, z, count, og0, og1); break;");
         w.Close();
-        w.Line($"{name}Products(z, {(allRows ? "vr" : "v")}, m, count * {tiles}, og0, og1, n == 0 && ty == 0); // the first block of the first pass starts the sums");
+        w.Line($"{name}Products(z, {vr}, m, count * {tiles}, og0, og1, n == 0 && ty == 0); // the first block of the first pass starts the sums");
         w.Close();
         w.Close();
         w.Close();
