@@ -47,7 +47,7 @@ internal sealed partial class KernelEmitter
     /// blocks × ColumnPoints rows, fit in <see cref="ConvStep.ColumnWinogradBytes"/>: the stem's 4 blocks × 112 pixels
     /// × 9 rows would take 126.6 KiB; stored transposed, it is cut at pixels 48 and 96 (54.6 KiB at most). A kernel
     /// that stores transposed (<see cref="ConvStep.TransposesOutput"/>, 8 pixels at a time) cuts only where 8 divides the
-    /// start. Rows of a few outputs stay whole. Where no cut fits (ColumnWinogradFits rules that out: one block's whole
+    /// start, one that pools (<see cref="ConvStep.FusedPool"/>, 2 pixels at a time) where 2 does. Rows of a few outputs stay whole. Where no cut fits (ColumnWinogradFits rules that out: one block's whole
     /// row fits, and a tile holds at most 4 blocks of at most 12 pixels), the finest cut is returned.
     /// </summary>
     private static List<List<(int Start, int Pixels)>> ColumnSegments(ConvStep s, ConvTiling t)
@@ -61,7 +61,7 @@ internal sealed partial class KernelEmitter
             foreach (var tile in tiles)
             {
                 var current = segments[segments.Count - 1];
-                if (current.Count > 0 && tile.Start + tile.Pixels - current[0].Start > target && (!s.TransposesOutput || tile.Start % 8 == 0))
+                if (current.Count > 0 && tile.Start + tile.Pixels - current[0].Start > target && tile.Start % CutEvery(s) == 0)
                     segments.Add(current = new());
                 current.Add(tile);
             }
@@ -70,6 +70,9 @@ internal sealed partial class KernelEmitter
             if (points * XiStride((long)t.Blocks * 8 * widest) * 4 <= ConvStep.ColumnWinogradBytes || count >= s.To.W) return segments;
         }
     }
+
+    /// <summary>Where the output row's runs may start (<see cref="ColumnSegments"/>): every pixel unless the output transform takes several at once.</summary>
+    private static int CutEvery(ConvStep s) => s.TransposesOutput ? 8 : s.FusedPool is not null ? 2 : 1;
 
     private void EmitColumnWinograd(string name, ConvStep s)
     {
@@ -98,58 +101,76 @@ internal sealed partial class KernelEmitter
         // rows past the grid (only the second row of the pair reads them).
         int pairs = (y.H + 1) / 2;
         bool half = y.H % 2 == 1;
-        Open($"{name}Avx", formula, $"Each work item is one pair of output rows of one sample{(half ? " (the last, one row)" : "")}: its {points} transformed input rows and {points} rows of products (one tile's channels{(segments.Count > 1 ? $", {segments.Count} runs of the row" : "")}) stay on the stack.",
-            skipLocalsInit: "every float of V and M that is read was written first");
-        w.Line($"float* v = stackalloc float[{points * vStride}]; // V[ξ], {vStride} floats apart");
-        w.Line($"float* m = stackalloc float[{points * mStride}]; // M[ξ] = U[ξ] ∗ V[ξ] for one tile's blocks, NCHW8c rows of {width} pixels, {mStride} floats apart");
-        w.Open("for (int item = begin; item < end; item++)");
-        w.Line($"int t = item % {pairs}, n = item / {pairs};");
-        string rows = $"{Sample(x)} + t * {2 * stride * x.RowStride}"; // the pair's first input row
-        if (half)
-        {
-            w.Line($"bool both = t < {pairs - 1};");
-            w.Line($"if (both) {name}Input({rows}, v);");
-            w.Line($"else {name}InputHalf({rows}, v);");
-        }
-        else w.Line($"{name}Input({rows}, v);");
-        w.Line($"float* y = {Sample(y)} + t * {2 * y.RowStride}, u;");
         var variants = new List<(int Blocks, int Pixels)>();
-        for (int tile = 0; tile < t.TileCount; tile++)
+        // The item loop, which the fused pool's variant (ConvStep.FusedPool: an even height, so no half pair) shares: it
+        // pools each pair of rows into one row of the pool's output.
+        void EmitItems(string method, PoolStep? pool)
         {
-            int blocks = tile == t.TileCount - 1 ? t.LastBlocks : t.Blocks;
-            foreach (var segment in segments)
+            string stack = $"its {points} transformed input rows and {points} rows of products (one tile's channels{(segments.Count > 1 ? $", {segments.Count} runs of the row" : "")}) stay on the stack";
+            Open(method, formula, pool is null
+                ? $"Each work item is one pair of output rows of one sample{(half ? " (the last, one row)" : "")}: {stack}."
+                : $"Each work item is one pair of output rows of one sample, which its output transform pools into one row: {stack}.",
+                skipLocalsInit: "every float of V and M that is read was written first");
+            w.Line($"float* v = stackalloc float[{points * vStride}]; // V[ξ], {vStride} floats apart");
+            w.Line($"float* m = stackalloc float[{points * mStride}]; // M[ξ] = U[ξ] ∗ V[ξ] for one tile's blocks, NCHW8c rows of {width} pixels, {mStride} floats apart");
+            w.Open("for (int item = begin; item < end; item++)");
+            w.Line($"int t = item % {pairs}, n = item / {pairs};");
+            string rows = $"{Sample(x)} + t * {2 * stride * x.RowStride}"; // the pair's first input row
+            if (half)
             {
-                int runStart = segment[0].Start;
-                w.Line($"u = f->{ConvStep.WinogradPointer(s.WeightPointer)}{(tile == 0 ? "" : $" + {tile * t.Blocks * weightBlock}")};");
-                w.Open($"for (int xi = 0; xi < {points}; xi++, u += {uStride})");
-                w.Line($"float* vx = v + xi * {vStride}, mx = m + xi * {mStride};");
-                // The run's tiles, those of one width as a loop (RowTiles puts the wider ones first).
-                foreach (var run in segment.GroupBy(p => p.Pixels))
-                {
-                    int first = run.First().Start, pixels = run.Key, count = run.Count();
-                    string tileMethod = $"{name}Tile{blocks}x{pixels}";
-                    variants.Add((blocks, pixels));
-                    if (count == 1)
-                        w.Line($"{tileMethod}({Plus("vx", first * stride * row.From.ColumnStride)}, u, null, {Plus("mx", (first - runStart) * 8)}, 0);");
-                    else
-                        w.Line($"for (int ox = {first}; ox < {first + count * pixels}; ox += {pixels}) {tileMethod}(vx + {Times("ox", stride * row.From.ColumnStride)}, u, null, {Plus("mx", -runStart * 8)} + ox * 8, 0);");
-                }
-                w.Close();
-                string bias = s.BiasPointer is null ? "null" : Plus($"f->{s.BiasPointer}", tile * t.Blocks * 8);
-                w.Line($"{name}Output(m, {bias}, {Plus("y", tile * t.Blocks * OutputBlockStride(s, y) + runStart * OutputPixelStride(s))}, {blocks}, {segment.Sum(p => p.Pixels)}{(half ? ", both" : "")});");
+                w.Line($"bool both = t < {pairs - 1};");
+                w.Line($"if (both) {name}Input({rows}, v);");
+                w.Line($"else {name}InputHalf({rows}, v);");
             }
+            else w.Line($"{name}Input({rows}, v);");
+            w.Line(pool is null ? $"float* y = {Sample(y)} + t * {2 * y.RowStride}, u;" : $"float* y = {Sample(pool.To)} + t * {pool.To.RowStride}, u;");
+            for (int tile = 0; tile < t.TileCount; tile++)
+            {
+                int blocks = tile == t.TileCount - 1 ? t.LastBlocks : t.Blocks;
+                foreach (var segment in segments)
+                {
+                    int runStart = segment[0].Start;
+                    w.Line($"u = f->{ConvStep.WinogradPointer(s.WeightPointer)}{(tile == 0 ? "" : $" + {tile * t.Blocks * weightBlock}")};");
+                    w.Open($"for (int xi = 0; xi < {points}; xi++, u += {uStride})");
+                    w.Line($"float* vx = v + xi * {vStride}, mx = m + xi * {mStride};");
+                    // The run's tiles, those of one width as a loop (RowTiles puts the wider ones first).
+                    foreach (var run in segment.GroupBy(p => p.Pixels))
+                    {
+                        int first = run.First().Start, pixels = run.Key, count = run.Count();
+                        string tileMethod = $"{name}Tile{blocks}x{pixels}";
+                        variants.Add((blocks, pixels));
+                        if (count == 1)
+                            w.Line($"{tileMethod}({Plus("vx", first * stride * row.From.ColumnStride)}, u, null, {Plus("mx", (first - runStart) * 8)}, 0);");
+                        else
+                            w.Line($"for (int ox = {first}; ox < {first + count * pixels}; ox += {pixels}) {tileMethod}(vx + {Times("ox", stride * row.From.ColumnStride)}, u, null, {Plus("mx", -runStart * 8)} + ox * 8, 0);");
+                    }
+                    w.Close();
+                    string bias = s.BiasPointer is null ? "null" : Plus($"f->{s.BiasPointer}", tile * t.Blocks * 8);
+                    w.Line(pool is null
+                        ? $"{name}Output(m, {bias}, {Plus("y", tile * t.Blocks * OutputBlockStride(s, y) + runStart * OutputPixelStride(s))}, {blocks}, {segment.Sum(p => p.Pixels)}{(half ? ", both" : "")});"
+                        : $"{name}OutputPooled(m, {bias}, {Plus("y", tile * t.Blocks * pool.To.PlaneStride + runStart / 2 * 8)}, {blocks}, {segment.Sum(p => p.Pixels)});");
+                }
+            }
+            w.Close();
+            w.Close();
+            w.Line();
         }
-        w.Close();
-        w.Close();
-        w.Line();
+        EmitItems($"{name}Avx", null);
+        if (s.FusedPool is { } fused)
+        {
+            EmitPooledDispatcher(name, s, fused);
+            EmitItems($"{name}PooledAvx", fused);
+        }
 
         EmitColumnInput(name, s, vStride, halfPair: false);
         if (half) EmitColumnInput(name, s, vStride, halfPair: true);
         foreach (var (blocks, pixels) in variants.Distinct())
             EmitConvTile($"{name}Tile{blocks}x{pixels}", row, t, blocks, pixels, weightBlock, null, false, 8);
         EmitColumnOutput(name, s, mStride, row.To.PlaneStride);
+        if (s.FusedPool is not null) EmitColumnOutputPooled(name, s, mStride, row.To.PlaneStride);
         var direct = ConvTiling.For(s);
         EmitConvScalar($"{name}Scalar", s, direct, direct.Span * l.KernelHeight * l.KernelWidth * 8, rowPairs: true);
+        if (s.FusedPool is not null) EmitColumnPooledScalar($"{name}PooledScalar", s, direct, direct.Span * l.KernelHeight * l.KernelWidth * 8);
     }
 
     /// <summary>
@@ -304,6 +325,16 @@ internal sealed partial class KernelEmitter
         w.Close();
         w.Close();
         w.Line();
+        EmitColumnOutputRowFunctions(name, s, mStride);
+    }
+
+    /// <summary>
+    /// {name}Even and {name}Odd: output rows 2t and 2t + 1 at one vector of M (<see cref="ColumnOutputRows"/>), before
+    /// the activation, for the output transforms that take a vector at a time.
+    /// </summary>
+    private void EmitColumnOutputRowFunctions(string name, ConvStep s, int mStride)
+    {
+        int points = ConvStep.ColumnPoints(s.Layer);
         var rows = ColumnOutputRows(points);
         foreach (var (rowName, combination) in new[] { ("Even", rows.Even), ("Odd", rows.Odd) })
         {
@@ -315,5 +346,63 @@ internal sealed partial class KernelEmitter
             w.Close();
             w.Line();
         }
+    }
+    /// <summary>
+    /// The fused pool's output transform (<see cref="ConvStep.FusedPool"/>): for each block and pair of pixels, the
+    /// four values of its 2x2 window, rows 2t and 2t + 1 as {name}Output makes them, their max, then the activation
+    /// (ReLU commutes with the max exactly), into one row of the pool's output; the run starts on an even pixel.
+    /// </summary>
+    private void EmitColumnOutputPooled(string name, ConvStep s, int mStride, int mRow)
+    {
+        var p = s.FusedPool!.To;
+        w.Line($"// P[t] = max over the 2x2 windows of Y[2t+k] = {(s.Layer.Bias ? "B + " : "")}Aᵀ[k,ξ] · M[ξ]{(s.Activation is null ? "" : $", then {s.Activation}")}: one pooled row of each block.");
+        w.Line(Hot);
+        w.Open($"private static void {name}OutputPooled(float* m, float* b, float* y, int blocks, int width)");
+        w.Open("for (int ob = 0; ob < blocks; ob++)");
+        w.Line($"Vector256<float> bias = {(s.BiasPointer is null ? "Vector256<float>.Zero" : "Avx.LoadVector256(b + ob * 8)")};");
+        w.Line($"float* mo = m + ob * {mRow};");
+        w.Line($"float* yo = y + ob * {p.PlaneStride};");
+        w.Open("for (int q = 0; q < width * 8; q += 16)");
+        w.Line($"Vector256<float> left = Vector256.Max({name}Even(mo + q, bias), {name}Odd(mo + q, bias)), right = Vector256.Max({name}Even(mo + q + 8, bias), {name}Odd(mo + q + 8, bias));");
+        w.Line($"Avx.Store(yo + q / 2, {Apply(s.Activation, "Vector256.Max(left, right)", true)});");
+        w.Close();
+        w.Close();
+        w.Close();
+        w.Line();
+        if (!s.TransposesOutput) EmitColumnOutputRowFunctions(name, s, mStride);
+    }
+
+    /// <summary>
+    /// The scalar twin of the fused column kernel and pool: each pooled value the max of its four convolution values,
+    /// each summed as the recorded kernel's twin sums it (EmitScalarWindowSum), then the activation.
+    /// </summary>
+    private void EmitColumnPooledScalar(string name, ConvStep s, ConvTiling t, int weightBlock)
+    {
+        var l = s.Layer;
+        var (x, _) = ConvTiling.Rows(s);
+        var p = s.FusedPool!.To;
+        Open(name, ConvFormula(l), "Scalar twin of the fused AVX2 kernel for CPUs without AVX2/FMA: same work items, computed directly from the packed weights.");
+        w.Open("for (int item = begin; item < end; item++)");
+        w.Line($"int py = item % {p.H}, n = item / {p.H};");
+        w.Open($"for (int ob = 0; ob < {Tensor.Blocks(l.Output.C)}; ob++)");
+        w.Line($"int ic0 = {FirstInput(l, t).Replace("tile", "ob")};");
+        w.Line($"float* w = f->{s.WeightPointer} + ob * {weightBlock};");
+        w.Line($"float* y = {Sample(p)} + (nint)ob * {p.PlaneStride} + py * {p.RowStride};");
+        w.Line($"for (int px = 0; px < {p.W}; px++)");
+        w.Open("for (int lane = 0; lane < 8; lane++)");
+        w.Line("float max = float.NegativeInfinity;");
+        w.Open("for (int oy = 2 * py; oy < 2 * py + 2; oy++)");
+        w.Line($"float* x = {Sample(x)} + oy * {l.Stride * x.RowStride}{MinusViewOffset(x)};");
+        w.Open("for (int ox = 2 * px; ox < 2 * px + 2; ox++)");
+        EmitScalarWindowSum(s, t, x);
+        w.Line("max = MathF.Max(max, acc);");
+        w.Close();
+        w.Close();
+        w.Line($"y[px * 8 + lane] = {Apply(s.Activation, "max", false)};");
+        w.Close();
+        w.Close();
+        w.Close();
+        w.Close();
+        w.Line();
     }
 }

@@ -421,6 +421,25 @@ internal sealed partial class KernelEmitter
         w.Line($"float* y = {Sample(y)} + (nint)ob * {OutputBlockStride(s, y)} + oy * {y.RowStride};");
         w.Line($"for (int ox = 0; ox < {y.W}; ox++)");
         w.Open(OutputChannelsInLastBlock(s) < 8 ? $"for (int lane = 0; lane < Math.Min(8, {l.Output.C} - ob * 8); lane++)" : "for (int lane = 0; lane < 8; lane++)");
+        EmitScalarWindowSum(s, t, x);
+        w.Line($"y[{(s.TransposesOutput ? $"lane * {y.PlaneStride} + ox" : "ox * 8 + lane")}] = {Apply(s.Activation, "acc", false)};");
+        w.Close();
+        w.Close();
+        w.Close();
+        if (rowPairs) w.Close();
+        w.Close();
+        w.Line();
+    }
+
+    /// <summary>
+    /// The scalar twins' sum for output (ob·8 + lane, oy, ox) into <c>acc</c>, from <c>x</c> at input row oy·stride,
+    /// the packed weights <c>w</c> of block ob and its first input channel <c>ic0</c>: the taps in the same order on
+    /// every path, so a fused pool's twin and the recorded one take the same values.
+    /// </summary>
+    private void EmitScalarWindowSum(ConvStep s, ConvTiling t, Tensor x)
+    {
+        var l = s.Layer;
+        int kh = l.KernelHeight, kw = l.KernelWidth;
         w.Line(s.BiasPointer is null ? "float acc = 0f;" : $"float acc = f->{s.BiasPointer}[ob * 8 + lane];");
         w.Open($"for (int r = 0; r < {t.Span}; r++)");
         w.Line($"float* xc = x + {x.ChannelOffset("ic0 + r")} + ox * {l.Stride * x.ColumnStride};");
@@ -430,13 +449,6 @@ internal sealed partial class KernelEmitter
         if (x.IsView) w.Line($"        if ((uint)({Times("oy", l.Stride)} + ky - {x.View.Top}) < {x.StoredH} && (uint)({Times("ox", l.Stride)} + kx - {x.View.Left}) < {x.StoredW})");
         w.Line($"        {(x.IsView ? "    " : "")}acc += w[((r * {kh} + ky) * {kw} + kx) * 8 + lane] * xc[ky * {l.Dilation * x.RowStride} + kx * {l.Dilation * x.ColumnStride}];");
         w.Close();
-        w.Line($"y[{(s.TransposesOutput ? $"lane * {y.PlaneStride} + ox" : "ox * 8 + lane")}] = {Apply(s.Activation, "acc", false)};");
-        w.Close();
-        w.Close();
-        w.Close();
-        if (rowPairs) w.Close();
-        w.Close();
-        w.Line();
     }
 
     // ---------------------------------------------------------------- depthwise
@@ -708,11 +720,7 @@ internal sealed partial class KernelEmitter
         if (s.FusedPool is { } pool)
         {
             var p = pool.To;
-            w.Line($"// {ConvFormula(l)}, then P[n,o,y,x] = max_{{ΔY,ΔX<2}} Y[n,o,2·y+ΔY,2·x+ΔX]   (layer {pool.Layer.Index})");
-            w.Line("// An unrecorded Forward's conv and pool in one: the max is taken in registers, the activation once per pooled value.");
-            w.Line(Hot);
-            w.Line($"private static void {name}Pooled(void* state, int begin, int end) {{ if (s_useAvx2) {name}PooledAvx(state, begin, end); else {name}PooledScalar(state, begin, end); }}");
-            w.Line();
+            EmitPooledDispatcher(name, s, pool);
             var pair = RowPairTiles(s, tiles.Calls.ConvertAll(c => c.Vectors));
             // Through a view that skips zero rows, the two convolution rows of a pooled row near the top or the bottom
             // take different kernel rows: those items run row by row; without skipping, every item runs on the pair.
@@ -1135,6 +1143,16 @@ internal sealed partial class KernelEmitter
         // A view's zero columns are not in memory: their taps are left out (its zero rows, by ky0 and ky1).
         if (x.IsView) w.Line($"            if ((uint)(ox + kx * {d} - {x.View.Left}) < {x.StoredW})");
         w.Line($"            {(x.IsView ? "    " : "")}acc += w[((i * {kh} + ky) * {kw} + kx) * 8 + o] * x[i * {x.PlaneStride} + ky * {d * x.RowStride} + ox + kx * {d}];");
+    }
+
+    /// <summary>The entry of a fused conv + 2x2 max pool (<see cref="ConvStep.FusedPool"/>), which an unrecorded Forward calls.</summary>
+    private void EmitPooledDispatcher(string name, ConvStep s, PoolStep pool)
+    {
+        w.Line($"// {ConvFormula(s.Layer)}, then P[n,o,y,x] = max_{{ΔY,ΔX<2}} Y[n,o,2·y+ΔY,2·x+ΔX]   (layer {pool.Layer.Index})");
+        w.Line("// An unrecorded Forward's conv and pool in one: the max is taken in registers, the activation once per pooled value.");
+        w.Line(Hot);
+        w.Line($"private static void {name}Pooled(void* state, int begin, int end) {{ if (s_useAvx2) {name}PooledAvx(state, begin, end); else {name}PooledScalar(state, begin, end); }}");
+        w.Line();
     }
 
     /// <summary>The scalar twin of the fused conv + 2x2 max pool: every pooled value from its four convolution values.</summary>

@@ -51,8 +51,11 @@ internal sealed partial class KernelEmitter(CodeWriter w, ExecutionPlan plan)
     /// <summary>Work items of the fused conv + max pool of <paramref name="conv"/> (<see cref="ConvStep.FusedPool"/>): its pooled rows.</summary>
     public static string PooledWorkItems(ConvStep conv) => $"batch * {conv.FusedPool!.To.H}";
 
-    /// <summary>As <see cref="ForArguments"/>, for the fused conv + max pool, whose items are two convolution rows each.</summary>
-    public static string PooledForArguments(ConvStep conv, string state) => state + WorkArgument(2 * StepItemNanoseconds(conv));
+    /// <summary>
+    /// As <see cref="ForArguments"/>, for the fused conv + max pool, whose items are two convolution rows each (the
+    /// column Winograd kernel's own items already are).
+    /// </summary>
+    public static string PooledForArguments(ConvStep conv, string state) => state + WorkArgument((conv.ColumnWinograd ? 1 : 2) * StepItemNanoseconds(conv));
 
     /// <summary>The estimated work of one item of a forward step (or of a backward step built on one), in nanoseconds.</summary>
     private static double StepItemNanoseconds(Step step) => SampleNanoseconds(step) / Split(step).PerSample;

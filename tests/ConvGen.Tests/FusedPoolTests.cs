@@ -8,8 +8,8 @@ using Xunit;
 namespace ConvGen.Tests;
 
 /// <summary>
-/// A first layer with few output channels followed by a 2x2 max pool (LeNet's conv1) runs, in an unrecorded Forward,
-/// as one kernel that pools in its epilogue; a recorded Forward still runs the convolution and the pool apart, as
+/// A first layer with few output channels followed by a 2x2 max pool (LeNet's conv1), or a layer the column Winograd
+/// kernel runs (LeNet's conv2), runs, in an unrecorded Forward, as one kernel that pools in its epilogue; a recorded Forward still runs the convolution and the pool apart, as
 /// Backward reads the convolution's output. Both must agree with the float64 reference, and with each other bit for
 /// bit (AVX2 or the scalar twins): the max picks one of the same sums, and ReLU commutes with it exactly. Where a row
 /// of W = 8k + 4 pixels ends in half a vector, the fused kernel runs a pooled row's two convolution rows as one run of
@@ -20,7 +20,8 @@ namespace ConvGen.Tests;
 [Trait("Category", "Correctness")]
 public sealed class FusedPoolTests
 {
-    private enum Kernel { Unfused, RowByRow, RowPairs }
+    [Flags]
+    private enum Kernel { Unfused = 0, RowByRow = 1, RowPairs = 2, Column = 4 }
 
     private static readonly Dictionary<string, (NetworkSpec Spec, Kernel Kernel)> Networks = new()
     {
@@ -64,10 +65,29 @@ public sealed class FusedPoolTests
         // No padding (no masked loads, every kernel row), no bias; rows of 14: vectors at 0 and 6.
         ["Unpadded"] = (new NetworkSpec("Unpadded", 1, 12, 16,
             [new ConvSpec(3, 3, 1, 6, Bias: false), new ActivationSpec(RefActivationKind.Relu), new PoolSpec(true, 2)]), Kernel.RowByRow),
-        // Not fused: after a planar depthwise layer the conv reads buffer A, where the pool's output would go while
-        // later rows still read it.
+        // After a planar depthwise layer the conv reads buffer A, where the pool's output would go while later rows
+        // still read it: the pool's output takes the conv's own buffer B instead, which the fused kernel leaves unwritten.
         ["AfterDepthwise"] = (new NetworkSpec("AfterDepthwise", 2, 16, 16,
-            [new ConvSpec(3, 3, 2, 2, Pad: 1, Groups: 2), new ConvSpec(3, 3, 2, 6, Pad: 1), new ActivationSpec(RefActivationKind.Relu), new PoolSpec(true, 2)]), Kernel.Unfused),
+            [new ConvSpec(3, 3, 2, 2, Pad: 1, Groups: 2), new ConvSpec(3, 3, 2, 6, Pad: 1), new ActivationSpec(RefActivationKind.Relu), new PoolSpec(true, 2)]), Kernel.RowByRow),
+        // LeNet's conv2 (column Winograd F(2, 5)), after conv1 and its pool (row pairs): it reads buffer B, and its
+        // pool's output takes its own buffer A; then more layers.
+        ["LeNetConv2"] = (new NetworkSpec("LeNetConv2", 1, 28, 28,
+            [new ConvSpec(5, 5, 1, 6, Pad: 2), new ActivationSpec(RefActivationKind.Relu), new PoolSpec(true, 2),
+             new ConvSpec(5, 5, 6, 16), new ActivationSpec(RefActivationKind.Relu), new PoolSpec(true, 2),
+             new FlattenSpec(), new LinearSpec(400, 10)]), Kernel.RowPairs | Kernel.Column),
+        // Column Winograd F(2, 3) on a padded grid, no bias, no activation, 24 outputs (tiles of 2 blocks and 1).
+        ["Column3x3"] = (new NetworkSpec("Column3x3", 16, 12, 20,
+            [new ConvSpec(3, 3, 16, 24, Pad: 1, Bias: false), new PoolSpec(true, 2)]), Kernel.Column),
+        // The stride-2 7x7 by F(2, 4) + F(2, 3): 12×12 outputs.
+        ["ColumnStride2"] = (new NetworkSpec("ColumnStride2", 2, 24, 24,
+            [new ConvSpec(7, 7, 2, 8, Stride: 2, Pad: 3), new ActivationSpec(RefActivationKind.Relu), new PoolSpec(true, 2)]), Kernel.Column),
+        // Rows of 94 pixels, whose products (4 blocks) do not fit in one run: cut at pixel 48, where unpooled rows are cut
+        // at 45 (a tile of 3 starts there, but a pooled window would straddle the cut).
+        ["ColumnRuns"] = (new NetworkSpec("ColumnRuns", 2, 8, 98,
+            [new ConvSpec(5, 5, 2, 32), new ActivationSpec(RefActivationKind.Relu), new PoolSpec(true, 2)]), Kernel.Column),
+        // Not fused: 11 rows end with a half pair (the pool drops the last row).
+        ["ColumnOddRows"] = (new NetworkSpec("ColumnOddRows", 6, 15, 14,
+            [new ConvSpec(5, 5, 6, 16), new ActivationSpec(RefActivationKind.Relu), new PoolSpec(true, 2)]), Kernel.Unfused),
         // Not fused: a sigmoid commutes with the max only as far as its approximation is monotone; an odd width would
         // leave a vector starting on an odd column; a pool of 3.
         ["SigmoidAfter"] = (new NetworkSpec("SigmoidAfter", 1, 16, 16,
@@ -89,7 +109,8 @@ public sealed class FusedPoolTests
         var (spec, kernel) = Networks[name];
         string code = GeneratorHarness.RunNetwork(spec, "ConvGen.Dynamic.FusedPoolSource").Code;
         Assert.Equal(kernel != Kernel.Unfused, code.Contains("Pooled(", StringComparison.Ordinal));
-        Assert.Equal(kernel == Kernel.RowPairs, code.Contains("PairTile", StringComparison.Ordinal));
+        Assert.Equal(kernel.HasFlag(Kernel.RowPairs), code.Contains("PairTile", StringComparison.Ordinal));
+        Assert.Equal(kernel.HasFlag(Kernel.Column), code.Contains("OutputPooled(", StringComparison.Ordinal));
 
         var network = Compiled.Value.Create(name, seed: 5);
         using var scope = new MaxThreadsScope(null);

@@ -20,12 +20,12 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
     /// <summary>Floats per output sample: 10.</summary>
     public const int OutputLength = 10;
     /// <summary>Workspace floats per sample: two ping-pong activation buffers and one padding scratch, sized to the largest tensor each holds.</summary>
-    public const int WorkspaceFloatsPerSample = 3168;
-    private const int BufferAFloats = 1600, BufferBFloats = 1568;
+    public const int WorkspaceFloatsPerSample = 1968;
+    private const int BufferAFloats = 400, BufferBFloats = 1568;
     /// <summary>Samples per pass of an unrecorded Forward of a larger batch than SinglePassBatch: at most 4 MiB of workspace (or one sample).</summary>
-    public const int SamplesPerPass = 328;
+    public const int SamplesPerPass = 532;
     /// <summary>The largest batch an unrecorded Forward runs in one pass: at most 16 MiB of workspace (or one sample).</summary>
-    public const int SinglePassBatch = 1323;
+    public const int SinglePassBatch = 2131;
 
     /// <summary>Per-sample output shape.</summary>
     public static IReadOnlyList<int> OutputShape { get; } = Array.AsReadOnly(new int[] { 10 });
@@ -190,11 +190,10 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             Frame frame = default;
             float* a = ws, b = ws + (nint)pass * BufferAFloats, scratch = b + (nint)pass * BufferBFloats;
             frame.T3 = b;
-            frame.T4 = a;
-            frame.T5 = b;
-            frame.T6 = a;
-            frame.T7 = b;
-            frame.T8 = a;
+            frame.T5 = a;
+            frame.T6 = b;
+            frame.T7 = a;
+            frame.T8 = b;
             for (int n0 = 0; n0 < batch; n0 += frame.Batch)
             {
                 frame.Batch = Math.Min(pass, batch - n0);
@@ -259,8 +258,9 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         if (frame->Recording) global::ConvGen.Parallelism.For(batch * 28, &Step1, frame, itemNanoseconds: 105); // layer 0: Conv 5x5, 1→6 + Relu
         else global::ConvGen.Parallelism.For(batch * 14, &Step1Pooled, frame, itemNanoseconds: 210); // layer 0: Conv 5x5, 1→6 + Relu + MaxPool (layer 2) fused
         if (frame->Recording) global::ConvGen.Parallelism.For(batch * 14, &Step2, frame, itemNanoseconds: 84); // layer 2: MaxPool
-        global::ConvGen.Parallelism.For(batch * 5, &Step3, frame, itemNanoseconds: 720); // layer 3: Conv 5x5, 6→16 + Relu
-        global::ConvGen.Parallelism.For(batch * 10, &Step4, frame, itemNanoseconds: 40); // layer 5: MaxPool
+        if (frame->Recording) global::ConvGen.Parallelism.For(batch * 5, &Step3, frame, itemNanoseconds: 720); // layer 3: Conv 5x5, 6→16 + Relu
+        else global::ConvGen.Parallelism.For(batch * 5, &Step3Pooled, frame, itemNanoseconds: 720); // layer 3: Conv 5x5, 6→16 + Relu + MaxPool (layer 5) fused
+        if (frame->Recording) global::ConvGen.Parallelism.For(batch * 10, &Step4, frame, itemNanoseconds: 40); // layer 5: MaxPool
         global::ConvGen.Parallelism.For((batch + 3) / 4 * 5, &Step5, frame, itemNanoseconds: 960); // layer 7: Linear 400→120 + Relu
         global::ConvGen.Parallelism.For((batch + 3) / 4 * 4, &Step6, frame, itemNanoseconds: 252); // layer 9: Linear 120→84 + Relu
         global::ConvGen.Parallelism.For((batch + 3) / 4 * 1, &Step7, frame, itemNanoseconds: 84); // layer 11: Linear 84→10
@@ -1426,6 +1426,35 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         }
     }
 
+    // Y[n,o,y,x] = B[o] + W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX], then P[n,o,y,x] = max_{ΔY,ΔX<2} Y[n,o,2·y+ΔY,2·x+ΔX]   (layer 5)
+    // An unrecorded Forward's conv and pool in one: the max is taken in registers, the activation once per pooled value.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Step3Pooled(void* state, int begin, int end) { if (s_useAvx2) Step3PooledAvx(state, begin, end); else Step3PooledScalar(state, begin, end); }
+
+    // Y[n,o,2t+k,x] = B[o] + Aᵀ[k,ξ] · U[ξ,o,I,ΔX] · V[n,ξ,t,I,x+ΔX],  V[n,ξ,t,i,x] = Bᵀ[ξ,j] · X[n,i,2t+j,x],  U[ξ,o,i,ΔX] = G[ξ,ΔY] · W[o,i,ΔY,ΔX]
+    // Each work item is one pair of output rows of one sample, which its output transform pools into one row: its 6 transformed input rows and 6 rows of products (one tile's channels) stay on the stack.
+    [SkipLocalsInit] // every float of V and M that is read was written first
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Step3PooledAvx(void* state, int begin, int end)
+    {
+        var f = (Frame*)state;
+        float* v = stackalloc float[672]; // V[ξ], 112 floats apart
+        float* m = stackalloc float[1056]; // M[ξ] = U[ξ] ∗ V[ξ] for one tile's blocks, NCHW8c rows of 10 pixels, 176 floats apart
+        for (int item = begin; item < end; item++)
+        {
+            int t = item % 5, n = item / 5;
+            Step3Input(f->T3 + (nint)n * 1568 + t * 224, v);
+            float* y = f->T5 + (nint)n * 400 + t * 40, u;
+            u = f->L3WU;
+            for (int xi = 0; xi < 6; xi++, u += 480)
+            {
+                float* vx = v + xi * 112, mx = m + xi * 176;
+                for (int ox = 0; ox < 10; ox += 5) Step3Tile2x5(vx + ox * 8, u, null, mx + ox * 8, 0);
+            }
+            Step3OutputPooled(m, f->L3B, y, 2, 10);
+        }
+    }
+
     // V[ξ] = Bᵀ[ξ,j] · X[2t+j]: the 6 input rows under a pair of output rows, one vector at a time.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Step3Input(float* x, float* v)
@@ -1750,6 +1779,39 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         }
     }
 
+    // P[t] = max over the 2x2 windows of Y[2t+k] = B + Aᵀ[k,ξ] · M[ξ], then Relu: one pooled row of each block.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Step3OutputPooled(float* m, float* b, float* y, int blocks, int width)
+    {
+        for (int ob = 0; ob < blocks; ob++)
+        {
+            Vector256<float> bias = Avx.LoadVector256(b + ob * 8);
+            float* mo = m + ob * 80;
+            float* yo = y + ob * 200;
+            for (int q = 0; q < width * 8; q += 16)
+            {
+                Vector256<float> left = Vector256.Max(Step3Even(mo + q, bias), Step3Odd(mo + q, bias)), right = Vector256.Max(Step3Even(mo + q + 8, bias), Step3Odd(mo + q + 8, bias));
+                Avx.Store(yo + q / 2, Vector256.Max(Vector256.Max(left, right), Vector256<float>.Zero));
+            }
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> Step3Even(float* m, Vector256<float> bias)
+    {
+        Vector256<float> m0 = Avx.LoadVector256(m), m1 = Avx.LoadVector256(m + 176), m2 = Avx.LoadVector256(m + 352), m3 = Avx.LoadVector256(m + 528), m4 = Avx.LoadVector256(m + 704), m5 = Avx.LoadVector256(m + 880);
+        Vector256<float> sum = m1 + m2, diff = m1 - m2, two = Vector256.Create(2f);
+        return bias + m0 + sum + (m3 + m4);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> Step3Odd(float* m, Vector256<float> bias)
+    {
+        Vector256<float> m0 = Avx.LoadVector256(m), m1 = Avx.LoadVector256(m + 176), m2 = Avx.LoadVector256(m + 352), m3 = Avx.LoadVector256(m + 528), m4 = Avx.LoadVector256(m + 704), m5 = Avx.LoadVector256(m + 880);
+        Vector256<float> sum = m1 + m2, diff = m1 - m2, two = Vector256.Create(2f);
+        return Fma.MultiplyAdd(two, m3 - m4, bias + diff + m5);
+    }
+
     // Y[n,o,y,x] = B[o] + W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
     // Scalar twin of the AVX2 kernel for CPUs without AVX2/FMA: same work items, computed directly from the packed weights.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -1780,6 +1842,46 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
                         }
                         y[ox * 8 + lane] = MathF.Max(acc, 0f);
                     }
+                }
+            }
+        }
+    }
+
+    // Y[n,o,y,x] = B[o] + W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
+    // Scalar twin of the fused AVX2 kernel for CPUs without AVX2/FMA: same work items, computed directly from the packed weights.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Step3PooledScalar(void* state, int begin, int end)
+    {
+        var f = (Frame*)state;
+        for (int item = begin; item < end; item++)
+        {
+            int py = item % 5, n = item / 5;
+            for (int ob = 0; ob < 2; ob++)
+            {
+                int ic0 = 0;
+                float* w = f->L3W + ob * 1200;
+                float* y = f->T5 + (nint)n * 400 + (nint)ob * 200 + py * 40;
+                for (int px = 0; px < 5; px++)
+                for (int lane = 0; lane < 8; lane++)
+                {
+                    float max = float.NegativeInfinity;
+                    for (int oy = 2 * py; oy < 2 * py + 2; oy++)
+                    {
+                        float* x = f->T3 + (nint)n * 1568 + oy * 112;
+                        for (int ox = 2 * px; ox < 2 * px + 2; ox++)
+                        {
+                            float acc = f->L3B[ob * 8 + lane];
+                            for (int r = 0; r < 6; r++)
+                            {
+                                float* xc = x + ((ic0 + r) >> 3) * 1568 + ((ic0 + r) & 7) + ox * 8;
+                                for (int ky = 0; ky < 5; ky++)
+                                    for (int kx = 0; kx < 5; kx++)
+                                        acc += w[((r * 5 + ky) * 5 + kx) * 8 + lane] * xc[ky * 112 + kx * 8];
+                            }
+                            max = MathF.Max(max, acc);
+                        }
+                    }
+                    y[px * 8 + lane] = MathF.Max(max, 0f);
                 }
             }
         }
