@@ -47,8 +47,9 @@ internal sealed partial class KernelEmitter
     /// blocks × ColumnPoints rows, fit in <see cref="ConvStep.ColumnWinogradBytes"/>: the stem's 4 blocks × 112 pixels
     /// × 9 rows would take 126.6 KiB; stored transposed, it is cut at pixels 48 and 96 (54.6 KiB at most). A kernel
     /// that stores transposed (<see cref="ConvStep.TransposesOutput"/>, 8 pixels at a time) cuts only where 8 divides the
-    /// start, one that pools (<see cref="ConvStep.FusedPool"/>, 2 pixels at a time) where 2 does. Rows of a few outputs stay whole. Where no cut fits (ColumnWinogradFits rules that out: one block's whole
-    /// row fits, and a tile holds at most 4 blocks of at most 12 pixels), the finest cut is returned.
+    /// start, one that pools (<see cref="ConvStep.FusedPool"/>, 2 pixels at a time) where 2 does. Rows of a few outputs
+    /// stay whole. Where no cut fits (ColumnWinogradFits rules that out: one block's whole row fits, and a tile holds at
+    /// most 4 blocks of at most 12 pixels), the finest cut is returned.
     /// </summary>
     private static List<List<(int Start, int Pixels)>> ColumnSegments(ConvStep s, ConvTiling t)
     {
@@ -71,7 +72,10 @@ internal sealed partial class KernelEmitter
         }
     }
 
-    /// <summary>Where the output row's runs may start (<see cref="ColumnSegments"/>): every pixel unless the output transform takes several at once.</summary>
+    /// <summary>
+    /// Where the output row's runs may start (<see cref="ColumnSegments"/>): on any pixel, unless the output transform
+    /// takes several at a time.
+    /// </summary>
     private static int CutEvery(ConvStep s) => s.TransposesOutput ? 8 : s.FusedPool is not null ? 2 : 1;
 
     private void EmitColumnWinograd(string name, ConvStep s)
@@ -325,16 +329,6 @@ internal sealed partial class KernelEmitter
         w.Close();
         w.Close();
         w.Line();
-        EmitColumnOutputRowFunctions(name, s, mStride);
-    }
-
-    /// <summary>
-    /// {name}Even and {name}Odd: output rows 2t and 2t + 1 at one vector of M (<see cref="ColumnOutputRows"/>), before
-    /// the activation, for the output transforms that take a vector at a time.
-    /// </summary>
-    private void EmitColumnOutputRowFunctions(string name, ConvStep s, int mStride)
-    {
-        int points = ConvStep.ColumnPoints(s.Layer);
         var rows = ColumnOutputRows(points);
         foreach (var (rowName, combination) in new[] { ("Even", rows.Even), ("Odd", rows.Odd) })
         {
@@ -347,29 +341,35 @@ internal sealed partial class KernelEmitter
             w.Line();
         }
     }
+
     /// <summary>
     /// The fused pool's output transform (<see cref="ConvStep.FusedPool"/>): for each block and pair of pixels, the
-    /// four values of its 2x2 window, rows 2t and 2t + 1 as {name}Output makes them, their max, then the activation
-    /// (ReLU commutes with the max exactly), into one row of the pool's output; the run starts on an even pixel.
+    /// four values of its 2x2 window, rows 2t and 2t + 1 of each column as {name}Output computes them, their max, then
+    /// the activation (ReLU commutes with the max exactly), into one row of the pool's output; the run starts on an
+    /// even pixel.
     /// </summary>
     private void EmitColumnOutputPooled(string name, ConvStep s, int mStride, int mRow)
     {
         var p = s.FusedPool!.To;
+        int points = ConvStep.ColumnPoints(s.Layer);
+        var (even, odd) = ColumnOutputRows(points);
         w.Line($"// P[t] = max over the 2x2 windows of Y[2t+k] = {(s.Layer.Bias ? "B + " : "")}Aᵀ[k,ξ] · M[ξ]{(s.Activation is null ? "" : $", then {s.Activation}")}: one pooled row of each block.");
         w.Line(Hot);
         w.Open($"private static void {name}OutputPooled(float* m, float* b, float* y, int blocks, int width)");
         w.Open("for (int ob = 0; ob < blocks; ob++)");
-        w.Line($"Vector256<float> bias = {(s.BiasPointer is null ? "Vector256<float>.Zero" : "Avx.LoadVector256(b + ob * 8)")};");
+        w.Line($"Vector256<float> bias = {(s.BiasPointer is null ? "Vector256<float>.Zero" : "Avx.LoadVector256(b + ob * 8)")}{(points == 4 ? "" : ", two = Vector256.Create(2f)")};");
         w.Line($"float* mo = m + ob * {mRow};");
         w.Line($"float* yo = y + ob * {p.PlaneStride};");
         w.Open("for (int q = 0; q < width * 8; q += 16)");
-        w.Line($"Vector256<float> left = Vector256.Max({name}Even(mo + q, bias), {name}Odd(mo + q, bias)), right = Vector256.Max({name}Even(mo + q + 8, bias), {name}Odd(mo + q + 8, bias));");
-        w.Line($"Avx.Store(yo + q / 2, {Apply(s.Activation, "Vector256.Max(left, right)", true)});");
+        w.Line($"Vector256<float> {string.Join(", ", Range(points, k => $"m{k} = Avx.LoadVector256({Plus("mo", k * mStride)} + q)"))}; // the window's left column");
+        w.Line($"Vector256<float> sum = m1 + m2, diff = m1 - m2, left = Vector256.Max({even}, {odd});");
+        w.Line($"{string.Join(" ", Range(points, k => $"m{k} = Avx.LoadVector256({Plus("mo", k * mStride + 8)} + q);"))} // its right column");
+        w.Line("sum = m1 + m2; diff = m1 - m2;");
+        w.Line($"Avx.Store(yo + q / 2, {Apply(s.Activation, $"Vector256.Max(left, Vector256.Max({even}, {odd}))", true)});");
         w.Close();
         w.Close();
         w.Close();
         w.Line();
-        if (!s.TransposesOutput) EmitColumnOutputRowFunctions(name, s, mStride);
     }
 
     /// <summary>

@@ -8,13 +8,13 @@ using Xunit;
 namespace ConvGen.Tests;
 
 /// <summary>
-/// A first layer with few output channels followed by a 2x2 max pool (LeNet's conv1), or a layer the column Winograd
-/// kernel runs (LeNet's conv2), runs, in an unrecorded Forward, as one kernel that pools in its epilogue; a recorded Forward still runs the convolution and the pool apart, as
-/// Backward reads the convolution's output. Both must agree with the float64 reference, and with each other bit for
-/// bit (AVX2 or the scalar twins): the max picks one of the same sums, and ReLU commutes with it exactly. Where a row
-/// of W = 8k + 4 pixels ends in half a vector, the fused kernel runs a pooled row's two convolution rows as one run of
-/// whole vectors, one of them across the two rows ("row pairs"), the lanes past either end of a row masked off; each
-/// case says which kernel it expects.
+/// A first layer with few output channels (LeNet's conv1), or a layer the column Winograd kernel runs (LeNet's conv2),
+/// followed by a 2x2 max pool runs, in an unrecorded Forward, as one kernel that pools in its epilogue; a recorded
+/// Forward still runs the convolution and the pool apart, as Backward reads the convolution's output. Both must agree
+/// with the float64 reference, and with each other bit for bit (AVX2 or the scalar twins): the max picks one of the
+/// same sums, and ReLU commutes with it exactly. Where a row of W = 8k + 4 pixels ends in half a vector, the fused
+/// kernel runs a pooled row's two convolution rows as one run of whole vectors, one of them across the two rows ("row
+/// pairs"), the lanes past either end of a row masked off; each case says which kernel it expects.
 /// </summary>
 [Collection(nameof(Sequential))] // sets Parallelism.MaxThreads, which is process-wide
 [Trait("Category", "Correctness")]
@@ -85,6 +85,15 @@ public sealed class FusedPoolTests
         // at 45 (a tile of 3 starts there, but a pooled window would straddle the cut).
         ["ColumnRuns"] = (new NetworkSpec("ColumnRuns", 2, 8, 98,
             [new ConvSpec(5, 5, 2, 32), new ActivationSpec(RefActivationKind.Relu), new PoolSpec(true, 2)]), Kernel.Column),
+        // 12 outputs (lanes past them in the second block), 5x5 with pad 1 (a zero-padded copy), no bias.
+        ["Column12"] = (new NetworkSpec("Column12", 2, 14, 14,
+            [new ConvSpec(5, 5, 2, 12, Pad: 1, Bias: false), new ActivationSpec(RefActivationKind.Relu), new PoolSpec(true, 2)]), Kernel.Column),
+        // A column layer reading buffer A (the direct 3x3's output), 20 outputs; a ReLU after the pool, in the pool's
+        // buffer, and a layer after it.
+        ["ColumnChain"] = (new NetworkSpec("ColumnChain", 3, 20, 18,
+            [new ConvSpec(3, 3, 3, 8, Pad: 1), new ActivationSpec(RefActivationKind.Relu),
+             new ConvSpec(5, 5, 8, 20), new ActivationSpec(RefActivationKind.Relu), new PoolSpec(true, 2), new ActivationSpec(RefActivationKind.Relu),
+             new ConvSpec(3, 3, 20, 8, Pad: 1), new ActivationSpec(RefActivationKind.Relu)]), Kernel.Column),
         // Not fused: 11 rows end with a half pair (the pool drops the last row).
         ["ColumnOddRows"] = (new NetworkSpec("ColumnOddRows", 6, 15, 14,
             [new ConvSpec(5, 5, 6, 16), new ActivationSpec(RefActivationKind.Relu), new PoolSpec(true, 2)]), Kernel.Unfused),

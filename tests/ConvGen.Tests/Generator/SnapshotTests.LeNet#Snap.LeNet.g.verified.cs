@@ -1785,31 +1785,18 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
     {
         for (int ob = 0; ob < blocks; ob++)
         {
-            Vector256<float> bias = Avx.LoadVector256(b + ob * 8);
+            Vector256<float> bias = Avx.LoadVector256(b + ob * 8), two = Vector256.Create(2f);
             float* mo = m + ob * 80;
             float* yo = y + ob * 200;
             for (int q = 0; q < width * 8; q += 16)
             {
-                Vector256<float> left = Vector256.Max(Step3Even(mo + q, bias), Step3Odd(mo + q, bias)), right = Vector256.Max(Step3Even(mo + q + 8, bias), Step3Odd(mo + q + 8, bias));
-                Avx.Store(yo + q / 2, Vector256.Max(Vector256.Max(left, right), Vector256<float>.Zero));
+                Vector256<float> m0 = Avx.LoadVector256(mo + q), m1 = Avx.LoadVector256(mo + 176 + q), m2 = Avx.LoadVector256(mo + 352 + q), m3 = Avx.LoadVector256(mo + 528 + q), m4 = Avx.LoadVector256(mo + 704 + q), m5 = Avx.LoadVector256(mo + 880 + q); // the window's left column
+                Vector256<float> sum = m1 + m2, diff = m1 - m2, left = Vector256.Max(bias + m0 + sum + (m3 + m4), Fma.MultiplyAdd(two, m3 - m4, bias + diff + m5));
+                m0 = Avx.LoadVector256(mo + 8 + q); m1 = Avx.LoadVector256(mo + 184 + q); m2 = Avx.LoadVector256(mo + 360 + q); m3 = Avx.LoadVector256(mo + 536 + q); m4 = Avx.LoadVector256(mo + 712 + q); m5 = Avx.LoadVector256(mo + 888 + q); // its right column
+                sum = m1 + m2; diff = m1 - m2;
+                Avx.Store(yo + q / 2, Vector256.Max(Vector256.Max(left, Vector256.Max(bias + m0 + sum + (m3 + m4), Fma.MultiplyAdd(two, m3 - m4, bias + diff + m5))), Vector256<float>.Zero));
             }
         }
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<float> Step3Even(float* m, Vector256<float> bias)
-    {
-        Vector256<float> m0 = Avx.LoadVector256(m), m1 = Avx.LoadVector256(m + 176), m2 = Avx.LoadVector256(m + 352), m3 = Avx.LoadVector256(m + 528), m4 = Avx.LoadVector256(m + 704), m5 = Avx.LoadVector256(m + 880);
-        Vector256<float> sum = m1 + m2, diff = m1 - m2, two = Vector256.Create(2f);
-        return bias + m0 + sum + (m3 + m4);
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<float> Step3Odd(float* m, Vector256<float> bias)
-    {
-        Vector256<float> m0 = Avx.LoadVector256(m), m1 = Avx.LoadVector256(m + 176), m2 = Avx.LoadVector256(m + 352), m3 = Avx.LoadVector256(m + 528), m4 = Avx.LoadVector256(m + 704), m5 = Avx.LoadVector256(m + 880);
-        Vector256<float> sum = m1 + m2, diff = m1 - m2, two = Vector256.Create(2f);
-        return Fma.MultiplyAdd(two, m3 - m4, bias + diff + m5);
     }
 
     // Y[n,o,y,x] = B[o] + W[o,I,ΔY,ΔX] · X[n,I,y+ΔY,x+ΔX]
