@@ -277,10 +277,7 @@ internal sealed partial class KernelEmitter
             EmitColumnOutputTransposed(name, s, mStride, mRow, half);
             return;
         }
-        w.Open("for (int ob = 0; ob < blocks; ob++)");
-        w.Line($"Vector256<float> bias = {(s.BiasPointer is null ? "Vector256<float>.Zero" : "Avx.LoadVector256(b + ob * 8)")}{(points == 4 ? "" : ", two = Vector256.Create(2f)")};");
-        w.Line($"float* mo = m + ob * {mRow};");
-        w.Line($"float* yo = y + ob * {y.PlaneStride};");
+        OpenColumnOutputBlocks(s, mRow, y.PlaneStride);
         w.Open("for (int p = 0; p < width * 8; p += 8)");
         w.Line($"Vector256<float> {string.Join(", ", Range(points, k => $"m{k} = Avx.LoadVector256({Plus("mo", k * mStride)} + p)"))};");
         w.Line("Vector256<float> sum = m1 + m2, diff = m1 - m2;");
@@ -291,6 +288,18 @@ internal sealed partial class KernelEmitter
         w.Close();
         w.Close();
         w.Line();
+    }
+
+    /// <summary>
+    /// Opens the output transforms' loop over a tile's blocks: each block's bias (and the constant 2 where Aᵀ has it),
+    /// its rows of M (<paramref name="mRow"/> floats apart) and its output (<paramref name="yBlock"/> floats apart).
+    /// </summary>
+    private void OpenColumnOutputBlocks(ConvStep s, int mRow, int yBlock)
+    {
+        w.Open("for (int ob = 0; ob < blocks; ob++)");
+        w.Line($"Vector256<float> bias = {(s.BiasPointer is null ? "Vector256<float>.Zero" : "Avx.LoadVector256(b + ob * 8)")}{(ConvStep.ColumnPoints(s.Layer) == 4 ? "" : ", two = Vector256.Create(2f)")};");
+        w.Line($"float* mo = m + ob * {mRow};");
+        w.Line($"float* yo = y + ob * {yBlock};");
     }
 
     /// <summary>Aᵀ·M + B for output rows 2t and 2t + 1, over the loaded rows m0… (and sum = m1 + m2, diff = m1 − m2).</summary>
@@ -356,10 +365,7 @@ internal sealed partial class KernelEmitter
         w.Line($"// P[t] = max over the 2x2 windows of Y[2t+k] = {(s.Layer.Bias ? "B + " : "")}Aᵀ[k,ξ] · M[ξ]{(s.Activation is null ? "" : $", then {s.Activation}")}: one pooled row of each block.");
         w.Line(Hot);
         w.Open($"private static void {name}OutputPooled(float* m, float* b, float* y, int blocks, int width)");
-        w.Open("for (int ob = 0; ob < blocks; ob++)");
-        w.Line($"Vector256<float> bias = {(s.BiasPointer is null ? "Vector256<float>.Zero" : "Avx.LoadVector256(b + ob * 8)")}{(points == 4 ? "" : ", two = Vector256.Create(2f)")};");
-        w.Line($"float* mo = m + ob * {mRow};");
-        w.Line($"float* yo = y + ob * {p.PlaneStride};");
+        OpenColumnOutputBlocks(s, mRow, p.PlaneStride);
         w.Open("for (int q = 0; q < width * 8; q += 16)");
         w.Line($"Vector256<float> {string.Join(", ", Range(points, k => $"m{k} = Avx.LoadVector256({Plus("mo", k * mStride)} + q)"))}; // the window's left column");
         w.Line($"Vector256<float> sum = m1 + m2, diff = m1 - m2, left = Vector256.Max({even}, {odd});");
