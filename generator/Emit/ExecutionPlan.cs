@@ -135,22 +135,23 @@ internal sealed record ConvStep(LayerModel Layer, Tensor From, Tensor To, LayerK
     : Step(From, To)
 {
     /// <summary>
-    /// Whether the pool layer <paramref name="pool"/>, reading this step's output <paramref name="from"/> into
-    /// <paramref name="toBuffer"/>, can run in the epilogue of its kernel. Two kernels can: the one along the rows into
+    /// Whether the pool layer <paramref name="pool"/>, reading this step's output <paramref name="from"/>, can run in the
+    /// epilogue of its kernel. Two kernels can: the one along the rows into
     /// NCHW8c (<see cref="RowsToBlocked"/>, LeNet's first layer), whose accumulators hold 8 neighbouring pixels of a
     /// channel, so that a 2x2 window is a pair of lanes in two rows; and the column Winograd kernel
     /// (<see cref="ColumnWinograd"/>, LeNet's second layer) into NCHW8c, whose output transform makes the two rows of a
     /// window at once, over runs of the row that start on even columns (KernelEmitter.ColumnSegments), on an even
     /// number of rows (no half pair). A max pool of 2, stride 2, unpadded, over rows of even width (every vector of the
     /// row starts on an even column); no activation or ReLU, which commutes with the max exactly, so it is applied once
-    /// per pooled value (a sigmoid or tanh would commute only as far as its vector approximation is monotone). The
-    /// pool's output must not be in the buffer of the kernel's input, which later rows still read. LeNet at batch 256:
-    /// the pool after conv1 took 7% of an unrecorded Forward; fusing the one after conv2 saved 3% (architecture.md).
+    /// per pooled value (a sigmoid or tanh would commute only as far as its vector approximation is monotone). The plan
+    /// keeps the pool's output out of the buffer of the kernel's input, which later rows still read (Build). LeNet at
+    /// batch 256: the pool after conv1 took 7% of an unrecorded Forward; fusing the one after conv2 saved 3%
+    /// (architecture.md).
     /// </summary>
-    public bool PoolFits(LayerModel pool, Tensor from, BufferKind toBuffer) => (RowsToBlocked || ColumnWinograd && To.H % 2 == 0)
+    public bool PoolFits(LayerModel pool, Tensor from) => (RowsToBlocked || ColumnWinograd && To.H % 2 == 0)
         && To.Blocked && from == To && Activation is null or LayerKind.Relu
         && pool is { Kind: LayerKind.MaxPool, KernelHeight: 2, KernelWidth: 2, Stride: 2, Dilation: 1, HasPadding: false }
-        && To.W % 2 == 0 && To.H >= 2 && toBuffer != From.Buffer;
+        && To.W % 2 == 0 && To.H >= 2;
 
     /// <summary>
     /// Whether the forward pass of <paramref name="l"/> runs the Winograd F(2×2, 3×3) kernel: dense 3x3, stride 1,
@@ -437,20 +438,22 @@ internal sealed class ExecutionPlan
                 case LayerKind.GlobalAvgPool:
                 {
                     var from = plan.EnsureBlocked(current);
-                    var conv = plan.Steps[plan.Steps.Count - 1] as ConvStep;
-                    // Where the next buffer is the one the convolution reads, a pool fused into it takes the convolution's
-                    // own output buffer instead, which an unrecorded Forward then leaves unwritten (the output is recorded only).
+                    // The convolution this pool runs in the epilogue of, if any.
+                    var fusing = plan.Steps[plan.Steps.Count - 1] is ConvStep conv && conv.PoolFits(layer, from) ? conv : null;
+                    // A fused pool must not write the buffer the convolution reads, which later rows still read: where the
+                    // next buffer is that one, it takes the convolution's own output buffer instead, which an unrecorded
+                    // Forward then leaves unwritten (the output is recorded only).
                     var buffer = plan.Next(from);
-                    if (conv is not null && buffer == conv.From.Buffer && conv.PoolFits(layer, from, from.Buffer)) buffer = from.Buffer;
+                    if (fusing is not null && buffer == fusing.From.Buffer) buffer = from.Buffer;
                     var to = plan.NewBlocked(buffer, layer.Output.C, layer.Output.H, layer.Output.W);
                     var pool = new PoolStep(layer, from, to)
                     {
                         ByRows = layer.Kind != LayerKind.GlobalAvgPool && plan.LastSplitsByRows,
                     };
-                    if (conv is not null && conv.PoolFits(layer, from, to.Buffer))
+                    if (fusing is not null)
                     {
                         pool = pool with { RecordedOnly = true };
-                        plan.Steps[plan.Steps.Count - 1] = conv with { FusedPool = pool };
+                        plan.Steps[plan.Steps.Count - 1] = fusing with { FusedPool = pool };
                     }
                     plan.Add(pool);
                     current = to;
