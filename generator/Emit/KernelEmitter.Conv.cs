@@ -1150,9 +1150,7 @@ internal sealed partial class KernelEmitter
     {
         w.Line($"// {ConvFormula(s.Layer)}, then P[n,o,y,x] = max_{{ΔY,ΔX<2}} Y[n,o,2·y+ΔY,2·x+ΔX]   (layer {pool.Layer.Index})");
         w.Line("// An unrecorded Forward's conv and pool in one: the max is taken in registers, the activation once per pooled value.");
-        w.Line(Hot);
-        w.Line($"private static void {name}Pooled(void* state, int begin, int end) {{ if (s_useAvx2) {name}PooledAvx(state, begin, end); else {name}PooledScalar(state, begin, end); }}");
-        w.Line();
+        EmitDispatcher($"{name}Pooled");
     }
 
     /// <summary>The scalar twin of the fused conv + 2x2 max pool: every pooled value from its four convolution values.</summary>
