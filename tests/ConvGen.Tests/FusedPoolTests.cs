@@ -122,12 +122,9 @@ public sealed class FusedPoolTests
         Assert.Equal(kernel.HasFlag(Kernel.Column), code.Contains("OutputPooled(", StringComparison.Ordinal));
 
         var network = Compiled.Value.Create(name, seed: 5);
-        using var scope = new MaxThreadsScope(null);
         foreach (int threads in new[] { 1, 2, 3 })
         {
-            Parallelism.MaxThreads = threads;
-            // Split these small batches whatever the hand-offs measured before (the pool measures them again as it runs).
-            Parallelism.HandOffNanoseconds = 0;
+            using var scope = new MaxThreadsScope(threads); // which clears the measured hand-off, so these small batches split
             string? failure = NetworkCheck.Check(network, spec, batch: 3, seed: 40 + threads);
             if (failure is not null) Assert.Fail($"{threads} thread(s): {failure}");
 
@@ -137,7 +134,7 @@ public sealed class FusedPoolTests
             network.RecordForBackward = true;
             network.Forward(x, recorded, 3);
             network.RecordForBackward = false;
-            Parallelism.HandOffNanoseconds = 0;
+            Parallelism.HandOffNanoseconds = 0; // measured again by the runs since the scope cleared it
             network.Forward(x, unrecorded, 3);
             network.RecordForBackward = true;
             // The scalar twins (no AVX2) add the taps in the same order too.

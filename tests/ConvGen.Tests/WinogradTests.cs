@@ -125,8 +125,7 @@ public sealed class WinogradTests
         float[][]? first = null;
         foreach (int threads in new[] { 1, 2, 5 })
         {
-            using var scope = new MaxThreadsScope(threads);
-            Parallelism.HandOffNanoseconds = 0; // split whatever the hand-offs measured before
+            using var scope = new MaxThreadsScope(threads); // which clears the measured hand-off, so the steps split
             // The step's own arguments make a part per thread (at most one per item: 64→32 has 4), so the runs below split.
             Assert.Equal(Math.Min(threads, items), PartsOf(items, itemNanoseconds));
             string? failure = GradientCheck.Check(network, spec, batch: 2, seed: 60 + threads, probes: 2);
