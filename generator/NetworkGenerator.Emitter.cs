@@ -296,7 +296,7 @@ public sealed partial class NetworkGenerator
             if (back.PartialSumFloats > 0)
                 w.Line($"private readonly float[] _partialSums = GC.AllocateArray<float>({N(back.PartialSumFloats + 15)}, pinned: true); // {ConvWeightGradStep.WeightGradChunks} chunks' partial sums per chunked weight gradient, from a 64-byte boundary");
             if (back.WinogradSumFloats > 0)
-                w.Line($"private readonly float[] _winogradSums = GC.AllocateArray<float>({N(back.WinogradSumFloats + 15)}, pinned: true); // the Winograd weight gradients' sums, one layer's at a time, from a 64-byte boundary");
+                w.Line($"private readonly float[] _winogradSums = GC.AllocateArray<float>({N(back.WinogradSumFloats + 15)}, pinned: true); // the Winograd weight gradients' sums, one layer's at a time, for each half of the batch, from a 64-byte boundary");
             w.Line();
             w.Line("/// <summary>");
             w.Line("/// Adds ∂loss/∂parameter to every parameter's Gradient and writes ∂loss/∂input (NCHW) to <paramref name=\"inputGradient\"/>,");
@@ -359,10 +359,13 @@ public sealed partial class NetworkGenerator
                 }
                 if (KernelEmitter.SamplesPerPass(back.Steps[i]) is int samples)
                 {
-                    // A step over a range of samples (never input-only, never the first): the batch in passes.
-                    w.Line($"for (frame.N0 = 0; frame.N0 < batch; frame.N0 += {samples}) // {KernelEmitter.Describe(back.Steps[i])}, {samples} sample(s) per pass");
+                    // A step over a range of samples (never input-only, never the first): the batch in passes. A Winograd
+                    // weight gradient's items sum each half of the batch apart, so its passes run over both halves at once.
+                    bool halves = back.Steps[i] is ConvWeightGradStep { Winograd: true };
+                    string passed = halves ? KernelEmitter.WinogradGradPassSamples((ConvWeightGradStep)back.Steps[i]) : "batch";
+                    w.Line($"for (frame.N0 = 0; frame.N0 < {passed}; frame.N0 += {samples}) // {KernelEmitter.Describe(back.Steps[i])}, {samples} sample(s) {(halves ? "(of each half of the batch) " : "")}per pass");
                     w.Line("{");
-                    w.Line($"frame.N1 = Math.Min(batch, frame.N0 + {samples});");
+                    w.Line($"frame.N1 = Math.Min({passed}, frame.N0 + {samples});");
                     if (KernelEmitter.RowsPerPass(back.Steps[i]) is int rows)
                     {
                         int height = ((ConvWeightGradStep)back.Steps[i]).Gradient.H;

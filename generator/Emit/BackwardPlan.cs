@@ -80,8 +80,17 @@ internal sealed record ConvWeightGradStep(LayerModel Layer, Tensor Input, Tensor
     /// </summary>
     public bool Winograd { get; init; }
 
-    /// <summary>Floats of a Winograd weight gradient's sums M[o / 32][i][ξ][o % 32] (16 per weight of a 3x3 kernel's 9).</summary>
+    /// <summary>
+    /// Floats of one M[o / 32][i][ξ][o % 32] of a Winograd weight gradient (16 per weight of a 3x3 kernel's 9): from batch
+    /// 2 it keeps one per half of the batch (<see cref="WinogradHalves"/>).
+    /// </summary>
     public long WinogradSumFloats => 16L * Layer.Input.C * Layer.Output.C;
+
+    /// <summary>
+    /// The sums M a Winograd weight gradient keeps from batch 2: one per half of the batch, the first ⌈N/2⌉ samples and
+    /// the rest, added by its output transform. Each thread of two then transforms only its own half of X and ∂Z.
+    /// </summary>
+    public const int WinogradHalves = 2;
 
     /// <summary>The packed weight floats: <c>[O/8][span][kh][kw][8]</c>, as ParameterLayout.ConvBlocked packs them.</summary>
     public static int PackedWeightFloats(LayerModel l)
@@ -196,9 +205,9 @@ internal sealed class BackwardPlan
 
     /// <summary>
     /// Floats of the sums the Winograd weight gradients (<see cref="ConvWeightGradStep.Winograd"/>) accumulate, held by
-    /// the network: the largest one's, since each is used up before the next step starts.
+    /// the network: the largest one's, for both halves of the batch, since each is used up before the next step starts.
     /// </summary>
-    public long WinogradSumFloats => Steps.OfType<ConvWeightGradStep>().Where(s => s.Winograd).Select(s => s.WinogradSumFloats).DefaultIfEmpty().Max();
+    public long WinogradSumFloats => ConvWeightGradStep.WinogradHalves * Steps.OfType<ConvWeightGradStep>().Where(s => s.Winograd).Select(s => s.WinogradSumFloats).DefaultIfEmpty().Max();
 
     private int _next;
 

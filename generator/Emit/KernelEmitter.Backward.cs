@@ -54,6 +54,7 @@ internal sealed partial class KernelEmitter
         CopyGradStep s => WorkItems(s.Copy),
         GradientInStep => "batch",
         ActivationGradStep s => $"(int)(((long)batch * {s.Gradient.Stride} + {ActivationChunk - 1}) / {ActivationChunk})",
+        ConvWeightGradStep { Winograd: true } s => WinogradGradItems(s),
         _ => BackwardSplit(step) switch
         {
             (int items, _, _) => N(items),

@@ -44,6 +44,44 @@ internal sealed partial class KernelEmitter
         => (int)Math.Max(1, (1L << 20) / (4L * (s.Input.Stride + s.Gradient.Stride)));
 
     /// <summary>
+    /// The smallest batch whose Winograd weight gradient sums each half of the batch into its own M (see
+    /// <see cref="ConvWeightGradStep.WinogradHalves"/>): at least 2, and enough that the batch holds
+    /// <see cref="WinogradGradHalvesPixels"/> pixels of ∂Z per output channel. What the halves save on two threads is
+    /// one thread's transforms of X (and the reads of the other core's writes), which grow with N·H·W·I; what they cost
+    /// is the second M, 16·I·O floats that the output transform reads and adds once per call.
+    /// </summary>
+    private static int WinogradGradHalvesFrom(ConvWeightGradStep s)
+    {
+        long pixels = (long)s.Gradient.H * s.Gradient.W, needed = (long)WinogradGradHalvesPixels * s.Layer.Output.C;
+        return (int)Math.Max(2, (needed + pixels - 1) / pixels);
+    }
+
+    /// <summary>
+    /// Pixels of ∂Z per output channel a batch needs for halves (<see cref="WinogradGradHalvesFrom"/>). Halves against
+    /// one M, 2 / 1 threads, new over old (alternating calls in one process, medians of 7 rounds, load average 2–3.5):
+    /// 64→64 at 56×56 (49 pixels per output per sample) 0.945 / 1.013 at batch 2, 0.894 / 0.994 at 8, 0.927 / 1.000 at
+    /// 32; 128→128 at 28×28 (6.1) 0.967 / 1.010 at 2, 0.967 / 0.982 at 8, 0.860 / 0.999 at 32; 256→256 at 14×14 (0.77)
+    /// 1.125 / 1.061 at 2, 1.065 / 1.029 at 8, 0.990 / 1.021 at 32.
+    /// </summary>
+    private const int WinogradGradHalvesPixels = 32;
+
+    /// <summary>
+    /// The work items of a Winograd weight gradient (a C# expression of <c>batch</c>): 4·O/32 per sum M, (group of 32
+    /// outputs, row of ξ) pairs, for one M, or for each half of the batch from <see cref="WinogradGradHalvesFrom"/>.
+    /// </summary>
+    public static string WinogradGradItems(ConvWeightGradStep s)
+    {
+        int items = 4 * s.Layer.Output.C / 32;
+        return $"(batch >= {WinogradGradHalvesFrom(s)} ? {ConvWeightGradStep.WinogradHalves * items} : {items})";
+    }
+
+    /// <summary>
+    /// The samples a Winograd weight gradient's passes run over (a C# expression of <c>batch</c>): the batch, or from
+    /// <see cref="WinogradGradHalvesFrom"/> the samples of each half, whose items one call runs together.
+    /// </summary>
+    public static string WinogradGradPassSamples(ConvWeightGradStep s) => $"(batch >= {WinogradGradHalvesFrom(s)} ? (batch + 1) / 2 : batch)";
+
+    /// <summary>
     /// The output transform's work items (blocks of 8 outputs) and their estimated nanoseconds each: 34 ns per 4
     /// weights of 8 outputs, as measured when its items were input channels.
     /// </summary>
@@ -68,43 +106,58 @@ internal sealed partial class KernelEmitter
         // row, 128→128 at 28×28 took 1.06× the time at 2 threads that items by rows of ξ alone had taken.
         const int iStride = 16 * 32;
         int groupStride = inputs * iStride;
+        int items = 4 * outputs / 32;
+        long sumFloats = s.WinogradSumFloats;
         string formula = $"∂W[o,i,ΔY,ΔX] += Σ_{{n,y,x}} ∂Z[n,o,y,x] · X[n,i,y+ΔY,x+ΔX]   (layer {l.Index}, X zero-padded)";
 
         w.Line($"// {formula}");
         w.Line($"// Winograd F(3×3, 2×2): ∂W = Gᵀ·M·G ({name}Out, after the last pass), M = Σ_{{n,t}} Z ⊙ V, Z = A·∂Z·Aᵀ of each 2×2 tile t of ∂Z, V = Bᵀ·X·B of its 4×4 patch.");
-        w.Line($"// Work item 4h + r owns row r of the 4×4 ξ for the 32 outputs of group h, M[h][i][4r … 4r + 3][·], summed over the pass's samples");
-        w.Line($"// [N0, N1) in blocks of {blockRows} row(s) of tiles. Per block, a range transforms V for each row r among its items once,");
-        w.Line(allRows ? "// or for all 16 ξ at once where it holds every row, and row r of Z for its groups only (two rows of each patch, one or"
-            : "// and row r of Z for its groups only (two rows of each patch, one or");
-        w.Line("// both rows of each tile), into this thread's buffer, then adds their products. Group-major: where the thread count");
-        w.Line("// divides the groups, each thread reads the part of ∂Z that its items of the steps before wrote (by blocks of 8");
-        w.Line("// outputs), and writes the part of M that its items of the output transform read; by rows of ξ, both threads read all");
-        w.Line("// of ∂Z and half of M came from the other core. Every sum runs in the same order on any thread count.");
+        int halvesFrom = WinogradGradHalvesFrom(s);
+        w.Line($"// Work item 4h + r of a sum M owns row r of the 4×4 ξ for the 32 outputs of group h, M[h][i][4r … 4r + 3][·]. Below batch {halvesFrom}");
+        w.Line($"// one M sums the batch; from batch {halvesFrom} each half of the batch sums into its own, items {items}k + 4h + r for half k, and");
+        w.Line($"// {name}Out adds the two. The halves hold ⌈N/2⌉ samples each, half 0 from the first and half 1 from the last: of an odd batch's");
+        w.Line($"// middle sample, the last of both, half 0 takes the rows of tiles [0, {rows / 2}) and half 1 the rest. An item sums the pass's samples");
+        w.Line($"// [N0, N1) of its half in blocks of {blockRows} row(s) of tiles.");
+        w.Line(allRows ? "// Per block, a range transforms V for each row r among its items of a half once, or for all 16 ξ at once where it holds every"
+            : "// Per block, a range transforms V for each row r among its items of a half once,");
+        w.Line($"// {(allRows ? "row, " : "")}and row r of Z for its groups only (two rows of each patch, one or both rows of each tile), into this thread's buffer,");
+        w.Line("// then adds their products. On two threads, with halves each thread transforms only its own half of X and ∂Z, which");
+        w.Line("// its items of the steps before wrote (rather than both threads all of X); with one M, where the thread count divides");
+        w.Line("// the groups, each reads the part of ∂Z that its items of the steps before wrote (by blocks of 8 outputs), and writes");
+        w.Line("// the part of M that its items of the output transform read. Every sum runs in the same order on any thread count.");
         w.Line(Hot);
         w.Open($"private static void {name}(void* state, int begin, int end)");
         w.Line("var f = (Frame*)state;");
         w.Line($"float[] buffer = global::ConvGen.Workspace.Ensure(ref t_winogradTiles, {N(vFloats + 4 * xiZ + 16)}); // V[ξ][t][i], then Z[c][t][o] for ξ = 4r + c, from a 64-byte boundary");
-        if (allRows) w.Line("bool allRows = end - begin >= 4; // items of every row of ξ: V transformed for all 16 ξ at once, each patch row loaded once");
+        w.Line($"bool halves = f->Batch >= {halvesFrom};");
+        w.Line("int middle = halves && (f->Batch & 1) != 0 ? f->Batch >> 1 : -1; // an odd batch's middle sample, split by rows of tiles");
         w.Open("fixed (float* pinned = buffer)");
         w.Line("float* v = (float*)(((nint)pinned + 63) & ~(nint)63);");
         w.Line($"float* z = v + {N(vFloats)};");
-        w.Open("for (int n = f->N0; n < f->N1; n++)");
-        w.Open($"for (int ty = 0; ty < {rows}; ty += {blockRows})");
-        w.Line(rows % blockRows == 0 ? $"const int count = {blockRows};" : $"int count = Math.Min({blockRows}, {rows} - ty);");
+        w.Open($"for (int k = begin / {items}; k * {items} < end; k++)");
+        w.Line($"int lo = Math.Max(begin - k * {items}, 0), hi = Math.Min(end - k * {items}, {items}); // the range's items of half k");
+        if (allRows) w.Line("bool allRows = hi - lo >= 4; // items of every row of ξ: V transformed for all 16 ξ at once, each patch row loaded once");
+        w.Line($"float* sums = f->WinogradSums + k * {N(sumFloats)};");
+        w.Open("for (int j = f->N0; j < f->N1; j++)");
+        w.Line("int n = k == 0 ? j : f->Batch - 1 - j; // half 1 from the last sample, so that the middle one is the last of both halves, in one pass");
+        w.Line($"int ty0 = {(rows / 2 > 0 ? $"n == middle && k == 1 ? {rows / 2} : " : "")}0, ty1 = n == middle && k == 0 ? {rows / 2} : {rows};");
+        w.Open($"for (int ty = ty0; ty < ty1; ty += {blockRows})");
+        w.Line(blockRows == 1 ? "const int count = 1;" : $"int count = Math.Min({blockRows}, ty1 - ty);");
         w.Line($"float* x = {Sample(x)} + ty * {2 * x.RowStride};");
         w.Line($"float* g = {Sample(g)} + ty * {2 * g.RowStride};");
         if (allRows) w.Line($"if (allRows) {name}InputAll(x, v, count);");
         w.Open("for (int r = 0; r < 4; r++)");
-        w.Line("int og0 = (begin - r + 3) >> 2, og1 = (end - r + 3) >> 2; // the groups h with begin ≤ 4h + r < end");
+        w.Line("int og0 = (lo - r + 3) >> 2, og1 = (hi - r + 3) >> 2; // the groups h with lo ≤ 4h + r < hi");
         w.Line("if (og0 >= og1) continue;");
         // Row r's V: its quarter of the 16 ξ where all are transformed at once, else the buffer's start.
         string vr = allRows ? "vr" : "v";
-        w.Line($"float* m = f->WinogradSums + r * {4 * 32}{(allRows ? $", vr = v + r * {N(4 * xiV)}" : "")};");
+        w.Line($"float* m = sums + r * {4 * 32}{(allRows ? $", vr = v + r * {N(4 * xiV)}" : "")};");
         w.Open("switch (r)");
         for (int r = 0; r < 4; r++)
             w.Line($"case {r}: {(allRows ? "if (!allRows) " : "")}{name}Input{r}(x, {vr}, count); {name}Gradient{r}(g, z, count, og0, og1); break;");
         w.Close();
-        w.Line($"{name}Products(z, {vr}, m, count * {tiles}, og0, og1, n == 0 && ty == 0); // the first block of the first pass starts the sums");
+        w.Line($"{name}Products(z, {vr}, m, count * {tiles}, og0, og1, j == 0 && ty == ty0); // the first block of a Backward starts the sums");
+        w.Close();
         w.Close();
         w.Close();
         w.Close();
@@ -212,8 +265,8 @@ internal sealed partial class KernelEmitter
 
         // The output transform, once the sums are complete.
         w.Line($"// ∂W[o,i,u,v] += (Gᵀ·M[o / 32][i][·][o % 32]·G)[u,v]   (layer {l.Index}: the sums of every pass, transformed back to the 3×3 window)");
-        w.Line("// Each work item is one block of 8 outputs, all inputs, as the sums' items own them: the rows of Gᵀ, (1, ½, ½, 0), (0, ½, −½, 0)");
-        w.Line("// and (0, ½, ½, 1), combine M's rows, then its columns.");
+        w.Line("// Each work item is one block of 8 outputs, all inputs, as the sums' items own them: with halves it first adds the second half's");
+        w.Line("// M to the first's; the rows of Gᵀ, (1, ½, ½, 0), (0, ½, −½, 0) and (0, ½, ½, 1), then combine M's rows, then its columns.");
         w.Line(Hot);
         w.Open($"private static void {name}Out(void* state, int begin, int end)");
         w.Line("var f = (Frame*)state;");
@@ -222,6 +275,7 @@ internal sealed partial class KernelEmitter
         w.Open($"for (int i = 0; i < {inputs}; i++)");
         w.Line($"float* p = f->WinogradSums + (ob >> 2) * {groupStride} + i * {iStride} + (ob & 3) * 8;");
         w.Line($"float* q = f->{s.Pointer} + (ob * {inputs} + i) * 72;");
+        w.Line($"if (f->Batch >= {halvesFrom}) for (int xi = 0; xi < 16; xi++) Vector256.Store(Vector256.Load(p + xi * 32) + Vector256.Load(p + {N(sumFloats)} + xi * 32), p + xi * 32); // half 1's sums into half 0's");
         for (int c = 0; c < 4; c++)
         {
             w.Line($"Vector256<float> m0{c} = Vector256.Load({Plus("p", c * 32)}), m1{c} = Vector256.Load(p + {(4 + c) * 32}), m2{c} = Vector256.Load(p + {(8 + c) * 32}), m3{c} = Vector256.Load(p + {(12 + c) * 32});");

@@ -95,44 +95,50 @@ public sealed class WinogradTests
 
     /// <summary>
     /// The Winograd weight gradient's work items are (group of 32 outputs, row of ξ) pairs, group-major, and a range
-    /// of them transforms V once per row of ξ for all its groups. 64→32: one group, so the four items are the rows of ξ
-    /// alone (64 inputs, so that the weight is too large to be summed in chunks). 32→96: three groups, 12 items; 2
-    /// threads split group 1 between them (rows 0–1 and 2–3), 5 threads make ranges of 2 and 3 items that start and end
-    /// inside groups. 256→64 at 14×10: V for all 16 ξ of a block (30 tiles × 256 channels) would pass 256 KiB, so
-    /// every range transforms it a row of ξ at a time. At each thread count: that the step's own arguments split into a
-    /// part per thread (the measured hand-off set to 0); against the reference and finite differences, on data of its
-    /// own (the sums are not cleared between calls, so a skipped item would leave the last call's sums behind, which
-    /// data shared with that call would hide); then the gradients of one fixed batch, which must have the same bits at
-    /// every thread count.
+    /// of them transforms V once per row of ξ for all its groups; from a batch that holds 32 pixels of ∂Z per output
+    /// channel (at least 2), each half of the batch has such items and a sum M of its own, and an odd batch's middle
+    /// sample is split between the halves by rows of tiles. One M: 64→32 at 8×10, one group, so the four items are the
+    /// rows of ξ alone (64 inputs, so that the weight is too large to be summed in chunks); 32→96, three groups, 12
+    /// items, where 5 threads make ranges that start and end inside groups; 256→64 at 14×10, where V for all 16 ξ of a
+    /// block (30 tiles × 256 channels) would pass 256 KiB, so every range transforms it a row of ξ at a time. Halves:
+    /// 64→32 at 8×10 from batch 13 (one pass; 5 threads split the 8 items across the halves), and 32→64 at 38×38 from
+    /// batch 2, one sample per pass, so that batch 3 takes two passes, the second the middle sample's two parts.
+    /// At each thread count: that the step's own arguments split into a part per thread (the measured hand-off set to
+    /// 0); against the reference and finite differences, on data of its own (the sums are not cleared between calls,
+    /// so a skipped item would leave the last call's sums behind, which data shared with that call would hide); then
+    /// the gradients of one fixed batch, which must have the same bits at every thread count.
     /// </summary>
     [Theory]
-    [InlineData(64, 32, 8)]
-    [InlineData(32, 96, 8)]
-    [InlineData(256, 64, 14)]
-    public void WeightGradientItemsSplitByOutputGroupsAndRowsOfXi(int inputs, int outputs, int height)
+    [InlineData(64, 32, 8, 10, 2, 13)]
+    [InlineData(32, 96, 8, 10, 2, 39)]
+    [InlineData(256, 64, 14, 10, 2, 15)]
+    [InlineData(64, 32, 8, 10, 13, 13)]
+    [InlineData(32, 64, 38, 38, 3, 2)]
+    public void WeightGradientItemsSplitByHalvesOutputGroupsAndRowsOfXi(int inputs, int outputs, int height, int width, int batch, int halvesFrom)
     {
-        var spec = new NetworkSpec($"WinogradGroups{inputs}x{outputs}", inputs, height, 10, [new ConvSpec(3, 3, inputs, outputs, Pad: 1)]);
+        var spec = new NetworkSpec($"WinogradGroups{inputs}x{outputs}x{height}", inputs, height, width, [new ConvSpec(3, 3, inputs, outputs, Pad: 1)]);
         var (code, network, _) = GeneratorHarness.GenerateNetwork(spec, "ConvGen.Dynamic.WinogradGroups");
-        int items = 4 * outputs / 32;
+        int itemsPerSum = 4 * outputs / 32, items = batch >= halvesFrom ? 2 * itemsPerSum : itemsPerSum;
         // The step's call, in the loop over passes of samples (the only For line without a comment).
-        var step = Regex.Match(code, $@"Parallelism\.For\({items}, &Back\d+, &frame, itemNanoseconds: ([\d.]+) \* batch\);\r?$", RegexOptions.Multiline);
+        var step = Regex.Match(code, $@"Parallelism\.For\(\(batch >= {halvesFrom} \? {2 * itemsPerSum} : {itemsPerSum}\), &Back\d+, &frame, itemNanoseconds: ([\d.]+) \* batch\);\r?$", RegexOptions.Multiline);
         Assert.True(step.Success, "the weight gradient's step");
-        double itemNanoseconds = 2 * double.Parse(step.Groups[1].Value, CultureInfo.InvariantCulture); // batch 2
+        double itemNanoseconds = batch * double.Parse(step.Groups[1].Value, CultureInfo.InvariantCulture);
         Assert.Contains("∂ layer 0 weight, Winograd F(3×3, 2×2)", code);
         Assert.Equal(inputs < 256, code.Contains("InputAll(", StringComparison.Ordinal)); // V for all 16 ξ at once only within 256 KiB
-        var x = NetworkCheck.RandomInput(new Random(62), 2 * network.InputLength);
-        var outputGradient = NetworkCheck.RandomInput(new Random(63), 2 * network.OutputLength);
+        Assert.Equal(height == 38, code.Contains(" 1 sample(s) (of each half of the batch) per pass", StringComparison.Ordinal));
+        var x = NetworkCheck.RandomInput(new Random(62), batch * network.InputLength);
+        var outputGradient = NetworkCheck.RandomInput(new Random(63), batch * network.OutputLength);
         float[][]? first = null;
         foreach (int threads in new[] { 1, 2, 5 })
         {
             using var scope = new MaxThreadsScope(threads); // which clears the measured hand-off, so the steps split
-            // The step's own arguments make a part per thread (at most one per item: 64→32 has 4), so the runs below split.
+            // The step's own arguments make a part per thread (at most one per item: 64→32 has 4 per sum), so the runs below split.
             Assert.Equal(Math.Min(threads, items), PartsOf(items, itemNanoseconds));
-            string? failure = GradientCheck.Check(network, spec, batch: 2, seed: 60 + threads, probes: 2);
+            string? failure = GradientCheck.Check(network, spec, batch, seed: 60 + threads, probes: 2);
             if (failure is not null) Assert.Fail($"{threads} thread(s): {failure}");
             network.ZeroGrad();
-            network.Forward(x, new float[2 * network.OutputLength], 2);
-            network.Backward(outputGradient, new float[x.Length], 2);
+            network.Forward(x, new float[batch * network.OutputLength], batch);
+            network.Backward(outputGradient, new float[x.Length], batch);
             var gradients = network.Parameters.Select(p => p.Gradient.ToArray()).ToArray();
             first ??= gradients;
             for (int p = 0; p < first.Length; p++) AssertSameBits(first[p], gradients[p], $"parameter {p}'s gradient at {threads} threads against 1");

@@ -179,7 +179,7 @@ public unsafe partial class WinogradByGroups : global::ConvGen.INetwork
     private readonly global::ConvGen.TransposedWeights? _L0WT;
     private readonly global::ConvGen.WinogradWeights _L0WU;
     private readonly global::ConvGen.WinogradWeights _L0WTU;
-    private readonly float[] _winogradSums = GC.AllocateArray<float>(327695, pinned: true); // the Winograd weight gradients' sums, one layer's at a time, from a 64-byte boundary
+    private readonly float[] _winogradSums = GC.AllocateArray<float>(655375, pinned: true); // the Winograd weight gradients' sums, one layer's at a time, for each half of the batch, from a 64-byte boundary
 
     /// <summary>
     /// Adds ∂loss/∂parameter to every parameter's Gradient and writes ∂loss/∂input (NCHW) to <paramref name="inputGradient"/>,
@@ -216,10 +216,10 @@ public unsafe partial class WinogradByGroups : global::ConvGen.INetwork
                 frame.WinogradSums = (float*)(((nint)Unsafe.AsPointer(ref global::System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(_winogradSums)) + 63) & ~(nint)63); // pinned at allocation
                 global::ConvGen.Parallelism.For(batch * 20, &Back0, &frame, itemNanoseconds: 8); // ∂loss/∂output into the internal layout
                 global::ConvGen.Parallelism.For(20, &Back1, &frame, itemNanoseconds: 8 * batch); // ∂ layer 0 bias
-                for (frame.N0 = 0; frame.N0 < batch; frame.N0 += 97) // ∂ layer 0 weight, Winograd F(3×3, 2×2), 97 sample(s) per pass
+                for (frame.N0 = 0; frame.N0 < (batch >= 1280 ? (batch + 1) / 2 : batch); frame.N0 += 97) // ∂ layer 0 weight, Winograd F(3×3, 2×2), 97 sample(s) (of each half of the batch) per pass
                 {
-                    frame.N1 = Math.Min(batch, frame.N0 + 97);
-                    global::ConvGen.Parallelism.For(20, &Back2, &frame, itemNanoseconds: 410 * batch);
+                    frame.N1 = Math.Min((batch >= 1280 ? (batch + 1) / 2 : batch), frame.N0 + 97);
+                    global::ConvGen.Parallelism.For((batch >= 1280 ? 40 : 20), &Back2, &frame, itemNanoseconds: 410 * batch);
                 }
                 global::ConvGen.Parallelism.For(20, &Back2Out, &frame, itemNanoseconds: 8704); // ∂ layer 0 weight += Gᵀ·M·G
                 if (wantInput) global::ConvGen.Parallelism.For(batch * 1, &Back3, &frame, itemNanoseconds: 640); // layer 0: ∂Z onto the zero-padded NCHW8c grid of the Winograd backward-data kernel
@@ -487,44 +487,57 @@ public unsafe partial class WinogradByGroups : global::ConvGen.INetwork
 
     // ∂W[o,i,ΔY,ΔX] += Σ_{n,y,x} ∂Z[n,o,y,x] · X[n,i,y+ΔY,x+ΔX]   (layer 0, X zero-padded)
     // Winograd F(3×3, 2×2): ∂W = Gᵀ·M·G (Back2Out, after the last pass), M = Σ_{n,t} Z ⊙ V, Z = A·∂Z·Aᵀ of each 2×2 tile t of ∂Z, V = Bᵀ·X·B of its 4×4 patch.
-    // Work item 4h + r owns row r of the 4×4 ξ for the 32 outputs of group h, M[h][i][4r … 4r + 3][·], summed over the pass's samples
-    // [N0, N1) in blocks of 1 row(s) of tiles. Per block, a range transforms V for each row r among its items once,
-    // or for all 16 ξ at once where it holds every row, and row r of Z for its groups only (two rows of each patch, one or
-    // both rows of each tile), into this thread's buffer, then adds their products. Group-major: where the thread count
-    // divides the groups, each thread reads the part of ∂Z that its items of the steps before wrote (by blocks of 8
-    // outputs), and writes the part of M that its items of the output transform read; by rows of ξ, both threads read all
-    // of ∂Z and half of M came from the other core. Every sum runs in the same order on any thread count.
+    // Work item 4h + r of a sum M owns row r of the 4×4 ξ for the 32 outputs of group h, M[h][i][4r … 4r + 3][·]. Below batch 1280
+    // one M sums the batch; from batch 1280 each half of the batch sums into its own, items 20k + 4h + r for half k, and
+    // Back2Out adds the two. The halves hold ⌈N/2⌉ samples each, half 0 from the first and half 1 from the last: of an odd batch's
+    // middle sample, the last of both, half 0 takes the rows of tiles [0, 0) and half 1 the rest. An item sums the pass's samples
+    // [N0, N1) of its half in blocks of 1 row(s) of tiles.
+    // Per block, a range transforms V for each row r among its items of a half once, or for all 16 ξ at once where it holds every
+    // row, and row r of Z for its groups only (two rows of each patch, one or both rows of each tile), into this thread's buffer,
+    // then adds their products. On two threads, with halves each thread transforms only its own half of X and ∂Z, which
+    // its items of the steps before wrote (rather than both threads all of X); with one M, where the thread count divides
+    // the groups, each reads the part of ∂Z that its items of the steps before wrote (by blocks of 8 outputs), and writes
+    // the part of M that its items of the output transform read. Every sum runs in the same order on any thread count.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Back2(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         float[] buffer = global::ConvGen.Workspace.Ensure(ref t_winogradTiles, 3024); // V[ξ][t][i], then Z[c][t][o] for ξ = 4r + c, from a 64-byte boundary
-        bool allRows = end - begin >= 4; // items of every row of ξ: V transformed for all 16 ξ at once, each patch row loaded once
+        bool halves = f->Batch >= 1280;
+        int middle = halves && (f->Batch & 1) != 0 ? f->Batch >> 1 : -1; // an odd batch's middle sample, split by rows of tiles
         fixed (float* pinned = buffer)
         {
             float* v = (float*)(((nint)pinned + 63) & ~(nint)63);
             float* z = v + 2304;
-            for (int n = f->N0; n < f->N1; n++)
+            for (int k = begin / 20; k * 20 < end; k++)
             {
-                for (int ty = 0; ty < 1; ty += 1)
+                int lo = Math.Max(begin - k * 20, 0), hi = Math.Min(end - k * 20, 20); // the range's items of half k
+                bool allRows = hi - lo >= 4; // items of every row of ξ: V transformed for all 16 ξ at once, each patch row loaded once
+                float* sums = f->WinogradSums + k * 327680;
+                for (int j = f->N0; j < f->N1; j++)
                 {
-                    const int count = 1;
-                    float* x = f->T1 + (nint)n * 2048 + ty * 64;
-                    float* g = f->G0 + (nint)n * 640 + ty * 32;
-                    if (allRows) Back2InputAll(x, v, count);
-                    for (int r = 0; r < 4; r++)
+                    int n = k == 0 ? j : f->Batch - 1 - j; // half 1 from the last sample, so that the middle one is the last of both halves, in one pass
+                    int ty0 = 0, ty1 = n == middle && k == 0 ? 0 : 1;
+                    for (int ty = ty0; ty < ty1; ty += 1)
                     {
-                        int og0 = (begin - r + 3) >> 2, og1 = (end - r + 3) >> 2; // the groups h with begin ≤ 4h + r < end
-                        if (og0 >= og1) continue;
-                        float* m = f->WinogradSums + r * 128, vr = v + r * 576;
-                        switch (r)
+                        const int count = 1;
+                        float* x = f->T1 + (nint)n * 2048 + ty * 64;
+                        float* g = f->G0 + (nint)n * 640 + ty * 32;
+                        if (allRows) Back2InputAll(x, v, count);
+                        for (int r = 0; r < 4; r++)
                         {
-                            case 0: if (!allRows) Back2Input0(x, vr, count); Back2Gradient0(g, z, count, og0, og1); break;
-                            case 1: if (!allRows) Back2Input1(x, vr, count); Back2Gradient1(g, z, count, og0, og1); break;
-                            case 2: if (!allRows) Back2Input2(x, vr, count); Back2Gradient2(g, z, count, og0, og1); break;
-                            case 3: if (!allRows) Back2Input3(x, vr, count); Back2Gradient3(g, z, count, og0, og1); break;
+                            int og0 = (lo - r + 3) >> 2, og1 = (hi - r + 3) >> 2; // the groups h with lo ≤ 4h + r < hi
+                            if (og0 >= og1) continue;
+                            float* m = sums + r * 128, vr = v + r * 576;
+                            switch (r)
+                            {
+                                case 0: if (!allRows) Back2Input0(x, vr, count); Back2Gradient0(g, z, count, og0, og1); break;
+                                case 1: if (!allRows) Back2Input1(x, vr, count); Back2Gradient1(g, z, count, og0, og1); break;
+                                case 2: if (!allRows) Back2Input2(x, vr, count); Back2Gradient2(g, z, count, og0, og1); break;
+                                case 3: if (!allRows) Back2Input3(x, vr, count); Back2Gradient3(g, z, count, og0, og1); break;
+                            }
+                            Back2Products(z, vr, m, count * 1, og0, og1, j == 0 && ty == ty0); // the first block of a Backward starts the sums
                         }
-                        Back2Products(z, vr, m, count * 1, og0, og1, n == 0 && ty == 0); // the first block of the first pass starts the sums
                     }
                 }
             }
@@ -784,8 +797,8 @@ public unsafe partial class WinogradByGroups : global::ConvGen.INetwork
     }
 
     // ∂W[o,i,u,v] += (Gᵀ·M[o / 32][i][·][o % 32]·G)[u,v]   (layer 0: the sums of every pass, transformed back to the 3×3 window)
-    // Each work item is one block of 8 outputs, all inputs, as the sums' items own them: the rows of Gᵀ, (1, ½, ½, 0), (0, ½, −½, 0)
-    // and (0, ½, ½, 1), combine M's rows, then its columns.
+    // Each work item is one block of 8 outputs, all inputs, as the sums' items own them: with halves it first adds the second half's
+    // M to the first's; the rows of Gᵀ, (1, ½, ½, 0), (0, ½, −½, 0) and (0, ½, ½, 1), then combine M's rows, then its columns.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Back2Out(void* state, int begin, int end)
     {
@@ -797,6 +810,7 @@ public unsafe partial class WinogradByGroups : global::ConvGen.INetwork
             {
                 float* p = f->WinogradSums + (ob >> 2) * 65536 + i * 512 + (ob & 3) * 8;
                 float* q = f->L0dW + (ob * 128 + i) * 72;
+                if (f->Batch >= 1280) for (int xi = 0; xi < 16; xi++) Vector256.Store(Vector256.Load(p + xi * 32) + Vector256.Load(p + 327680 + xi * 32), p + xi * 32); // half 1's sums into half 0's
                 Vector256<float> m00 = Vector256.Load(p), m10 = Vector256.Load(p + 128), m20 = Vector256.Load(p + 256), m30 = Vector256.Load(p + 384);
                 Vector256<float> h0 = half * (m10 + m20), r00 = m00 + h0, r10 = half * (m10 - m20), r20 = h0 + m30;
                 Vector256<float> m01 = Vector256.Load(p + 32), m11 = Vector256.Load(p + 160), m21 = Vector256.Load(p + 288), m31 = Vector256.Load(p + 416);
