@@ -35,6 +35,7 @@ internal static class ImportedNames
         ("Vector128", 0, "System.Runtime.Intrinsics.Vector128"),
         ("Vector256", 0, "System.Runtime.Intrinsics.Vector256"),
         ("Vector256", 1, "System.Runtime.Intrinsics.Vector256<T>"),
+        ("Sse", 0, "System.Runtime.Intrinsics.X86.Sse"),
         ("Avx", 0, "System.Runtime.Intrinsics.X86.Avx"),
         ("Avx2", 0, "System.Runtime.Intrinsics.X86.Avx2"),
         ("Fma", 0, "System.Runtime.Intrinsics.X86.Fma"),

@@ -1265,7 +1265,7 @@ internal sealed partial class KernelEmitter
             shapes.Add((rows, offsets));
             return shapes.Count - 1;
         }
-        void Calls(string p0, List<int> vectors)
+        void Calls(string p0, List<int> vectors, bool prefetchNext = false)
         {
             string b = bias ? ", f->" + s.BiasPointer : "";
             // A pass's channels [i0, i0 + count): its rows of the panel and its weights; the first pass starts from
@@ -1273,6 +1273,16 @@ internal sealed partial class KernelEmitter
             string xi = chunked ? "x + i0 * " + plane : "x", wi = chunked ? "w + i0 * 8" : "w";
             string pass = chunked ? $", Math.Min({chunk}, {inputs} - i0), i0 == 0{(activation ? $", i0 + {chunk} >= {inputs}" : "")}" : "";
             if (chunked) w.Open($"for (int i0 = 0; i0 < {inputs}; i0 += {chunk})");
+            if (chunked && prefetchNext)
+            {
+                // The pass's rows of the next panel, while the tiles run on this one: 64 or more rows a plane apart are
+                // more streams than the hardware prefetchers follow (see GemmChunk). 256→64 at 56×56 (64→256's
+                // backward-data), alternating calls of its Backward with ∂x against no prefetch, in runs minutes apart:
+                // 0.971–1.004 of the time at 1 thread, 0.969–0.996 at 2, 0.967 at batch 32; 64→256's forward, in one
+                // pass, 0.99 (left without).
+                w.Line($"float* next = {xi} + {p0} + {GemmVectors * 8};");
+                w.Line($"for (int c = 0; c < Math.Min({chunk}, {inputs} - i0); c++) {{ Sse.Prefetch0(next + c * {plane}); Sse.Prefetch0(next + c * {plane} + 16); }}");
+            }
             if (outputs >= GemmRows)
                 // Group og's 4 output channels: lanes 4·(og & 1) … of block og >> 1.
                 w.Line($"for (int og = 0; og < {outputs / GemmRows}; og++) {name}Tile{Shape(GemmRows, vectors)}({xi} + {p0}, {wi} + (og >> 1) * {inputs * 8} + (og & 1) * 4{(bias ? $"{b} + og * 4" : "")}, y + og * {GemmRows * plane} + {p0}{pass});");
@@ -1298,10 +1308,10 @@ internal sealed partial class KernelEmitter
 
         OpenItems($"{name}Avx", "Each work item is one panel of the plane, all output channels.");
         var fullVectors = Enumerable.Range(0, GemmVectors).Select(v => v * 8).ToList();
-        if (tail is null) Calls($"panel * {GemmVectors * 8}", fullVectors);
+        if (tail is null) Calls($"panel * {GemmVectors * 8}", fullVectors, prefetchNext: true);
         else if (tailWithLast)
         {
-            Calls($"panel * {GemmVectors * 8}", fullVectors);
+            Calls($"panel * {GemmVectors * 8}", fullVectors, prefetchNext: true);
             w.Open($"if (panel == {full - 1})");
             w.Line("// The last vector overlaps this panel: after its passes, in the same work item (see GemmWork).");
             Calls(N(tail[0]), tail);
@@ -1312,7 +1322,7 @@ internal sealed partial class KernelEmitter
             if (full > 0)
             {
                 w.Open($"if (panel < {full})");
-                Calls($"panel * {GemmVectors * 8}", fullVectors);
+                Calls($"panel * {GemmVectors * 8}", fullVectors, prefetchNext: true);
                 w.Close();
                 w.Open("else");
             }

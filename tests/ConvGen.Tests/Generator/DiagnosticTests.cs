@@ -274,6 +274,7 @@ public class DiagnosticTests
         namespace D.Extra;
         [Input(64, 8, 8)] [Conv(3, 3, 64, 64, pad: 1), Relu] public partial class Wino;
         [Input(1, 28, 28)] [Conv(5, 5, 1, 6, pad: 2), Sigmoid, MaxPool(2), Conv(5, 5, 6, 16), Tanh] public partial class Acts;
+        [Input(128, 8, 8)] [Conv(1, 1, 128, 16)] public partial class Gemm;
         [Input(1, 8, 8)] [Conv(3, 3, 2, 4)] public partial class Broken;
         """));
 
@@ -312,6 +313,7 @@ public class DiagnosticTests
         }
         Assert.Contains(("Vector256", 1), used);
         Assert.Contains(("Fma", 0), used);
+        Assert.Contains(("Sse", 0), used); // the planar product's prefetches, in passes of input channels (Gemm)
 
         // Each name declared as a type beside a network of its own, in a namespace of its own; then names of another arity.
         var cases = used.Select((u, i) => (u.Name, u.Arity, Net: $"Net{i}", Declared: $"public class {u.Name}{(u.Arity == 0 ? "" : "<" + string.Join(", ", Enumerable.Range(0, u.Arity).Select(k => $"T{k}")) + ">")} {{ }}")).ToList();
