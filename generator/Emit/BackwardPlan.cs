@@ -81,14 +81,15 @@ internal sealed record ConvWeightGradStep(LayerModel Layer, Tensor Input, Tensor
     public bool Winograd { get; init; }
 
     /// <summary>
-    /// Floats of one M[o / 32][i][ξ][o % 32] of a Winograd weight gradient (16 per weight of a 3x3 kernel's 9): from batch
-    /// 2 it keeps one per half of the batch (<see cref="WinogradHalves"/>).
+    /// Floats of one M[o / 32][i][ξ][o % 32] of a Winograd weight gradient (16 per weight of a 3x3 kernel's 9): from a
+    /// large enough batch it keeps one per half of the batch (<see cref="WinogradHalves"/>).
     /// </summary>
     public long WinogradSumFloats => 16L * Layer.Input.C * Layer.Output.C;
 
     /// <summary>
-    /// The sums M a Winograd weight gradient keeps from batch 2: one per half of the batch, the first ⌈N/2⌉ samples and
-    /// the rest, added by its output transform. Each thread of two then transforms only its own half of X and ∂Z.
+    /// The sums M a Winograd weight gradient keeps from a large enough batch (KernelEmitter.WinogradGradHalvesFrom):
+    /// one per half of the batch, ⌈N/2⌉ samples each (an odd batch's middle sample split by rows of tiles), added by
+    /// its output transform. Each thread of two then transforms only its own half of X and ∂Z.
     /// </summary>
     public const int WinogradHalves = 2;
 
