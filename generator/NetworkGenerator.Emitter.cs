@@ -160,7 +160,7 @@ public sealed partial class NetworkGenerator
             if (back.Steps.Any(KernelEmitter.UsesRowRange))
                 w.Line("public int Y0, Y1; // and its rows of ∂Z, where one sample is more than a pass or a chunk starts or ends inside one");
             if (back.PartialSumFloats > 0) w.Line("public float* Partials; // the chunked weight gradients' partial sums");
-            if (back.WinogradSumFloats > 0) w.Line("public float* WinogradSums; // the Winograd weight gradients' sums M[o / 32][i][ξ][o % 32]");
+            if (back.WinogradSumFloats > 0) w.Line("public float* WinogradSums; // the Winograd weight gradients' sums M[half][o / 32][i][ξ][o % 32]");
             w.Line($"public float* T0, Output{string.Concat(plan.Tensors.Select(t => ", " + t.Field))};");
             w.Line($"public float* OutputGradient, InputGradient{string.Concat(back.Tensors.Select(t => ", " + t.Field))};");
             foreach (var p in plan.Parameters) w.Line($"public float* {p.Pointer}, {p.GradientPointer};");
@@ -361,9 +361,9 @@ public sealed partial class NetworkGenerator
                 {
                     // A step over a range of samples (never input-only, never the first): the batch in passes. A Winograd
                     // weight gradient's items sum each half of the batch apart, so its passes run over both halves at once.
-                    bool halves = back.Steps[i] is ConvWeightGradStep { Winograd: true };
-                    string passed = halves ? KernelEmitter.WinogradGradPassSamples((ConvWeightGradStep)back.Steps[i]) : "batch";
-                    w.Line($"for (frame.N0 = 0; frame.N0 < {passed}; frame.N0 += {samples}) // {KernelEmitter.Describe(back.Steps[i])}, {samples} sample(s) {(halves ? "(of each half of the batch) " : "")}per pass");
+                    var winograd = back.Steps[i] is ConvWeightGradStep { Winograd: true } step ? step : null;
+                    string passed = winograd is null ? "batch" : KernelEmitter.WinogradGradPassSamples(winograd);
+                    w.Line($"for (frame.N0 = 0; frame.N0 < {passed}; frame.N0 += {samples}) // {KernelEmitter.Describe(back.Steps[i])}, {samples} sample(s) {(winograd is null ? "" : "(of each half of the batch) ")}per pass");
                     w.Line("{");
                     w.Line($"frame.N1 = Math.Min({passed}, frame.N0 + {samples});");
                     if (KernelEmitter.RowsPerPass(back.Steps[i]) is int rows)
@@ -377,7 +377,7 @@ public sealed partial class NetworkGenerator
                     }
                     else w.Line(run);
                     w.Close();
-                    if (back.Steps[i] is ConvWeightGradStep { Winograd: true } winograd)
+                    if (winograd is not null)
                     {
                         var (items, work) = KernelEmitter.WinogradGradOutput(winograd);
                         w.Line($"global::ConvGen.Parallelism.For({items}, &Back{i}Out, &frame{work}); // ∂ layer {winograd.Layer.Index} weight += Gᵀ·M·G");

@@ -96,7 +96,7 @@ internal sealed partial class KernelEmitter
             ConvWeightGradStep s when s.Planar => (s.Layer.Output.C * PlanarGradTile.For(s.Layer).Items, 0, Products(s.Layer, s.Gradient)),
             ConvWeightGradStep s when s.PlanarProduct => (Ceiling(s.Gradient.C, GemmRows) * Ceiling(s.Input.C, ProductInputs), 0, Products(s.Layer, s.Gradient)),
             ConvWeightGradStep s when s.Layer.IsDepthwise => (Tensor.Blocks(s.Layer.Output.C) * s.Layer.KernelHeight / DepthwiseGradRows(s.Layer), 0, Products(s.Layer, s.Gradient)),
-            ConvWeightGradStep { Winograd: true } s => (4 * s.Layer.Output.C / 32, 0, Products(s.Layer, s.Gradient) * 16 / 36),
+            ConvWeightGradStep { Winograd: true } s => (WinogradGradItemsPerSum(s), 0, Products(s.Layer, s.Gradient) * 16 / 36),
             ConvWeightGradStep { Chunked: true } s => (ConvWeightGradStep.WeightGradChunks, 0, Products(s.Layer, s.Gradient)),
             ConvWeightGradStep s => (WeightGradTile.For(s).Items, 0, Products(s.Layer, s.Gradient)),
             LinearWeightGradStep s => (Ceiling(Tensor.Blocks(s.Layer.Output.C), LinearGradGroup(s)) * Ceiling(s.Inputs, WeightGradInputs), 0, (double)s.Layer.Output.C * s.Inputs / 40),

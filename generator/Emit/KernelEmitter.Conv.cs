@@ -1271,17 +1271,22 @@ internal sealed partial class KernelEmitter
             // A pass's channels [i0, i0 + count): its rows of the panel and its weights; the first pass starts from
             // the bias, the last applies the activation.
             string xi = chunked ? "x + i0 * " + plane : "x", wi = chunked ? "w + i0 * 8" : "w";
-            string pass = chunked ? $", Math.Min({chunk}, {inputs} - i0), i0 == 0{(activation ? $", i0 + {chunk} >= {inputs}" : "")}" : "";
-            if (chunked) w.Open($"for (int i0 = 0; i0 < {inputs}; i0 += {chunk})");
+            string pass = chunked ? $", count, i0 == 0{(activation ? $", i0 + {chunk} >= {inputs}" : "")}" : "";
+            if (chunked)
+            {
+                w.Open($"for (int i0 = 0; i0 < {inputs}; i0 += {chunk})");
+                w.Line($"int count = Math.Min({chunk}, {inputs} - i0);");
+            }
             if (chunked && prefetchNext)
             {
                 // The pass's rows of the next panel, while the tiles run on this one: 64 or more rows a plane apart are
-                // more streams than the hardware prefetchers follow (see GemmChunk). 256→64 at 56×56 (64→256's
-                // backward-data), alternating calls of its Backward with ∂x against no prefetch, in runs minutes apart:
-                // 0.971–1.004 of the time at 1 thread, 0.969–0.996 at 2, 0.967 at batch 32; 64→256's forward, in one
-                // pass, 0.99 (left without).
+                // more streams than the hardware prefetchers follow (see GemmChunk). Two lines of each: the whole 96-byte
+                // row where it spans two (every row at 56×56, whose rows start 32-byte aligned), the first two where it
+                // spans three. 256→64 at 56×56 (64→256's backward-data), alternating calls of its Backward with ∂x
+                // against no prefetch, in runs minutes apart: 0.971–1.004 of the time at 1 thread, 0.969–0.996 at 2,
+                // 0.967 at batch 32; 64→256's forward, in one pass, 0.99 (left without).
                 w.Line($"float* next = {xi} + {p0} + {GemmVectors * 8};");
-                w.Line($"for (int c = 0; c < Math.Min({chunk}, {inputs} - i0); c++) {{ Sse.Prefetch0(next + c * {plane}); Sse.Prefetch0(next + c * {plane} + 16); }}");
+                w.Line($"for (int c = 0; c < count; c++) {{ Sse.Prefetch0(next + c * {plane}); Sse.Prefetch0(next + c * {plane} + 16); }}");
             }
             if (outputs >= GemmRows)
                 // Group og's 4 output channels: lanes 4·(og & 1) … of block og >> 1.

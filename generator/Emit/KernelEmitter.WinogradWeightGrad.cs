@@ -71,15 +71,21 @@ internal sealed partial class KernelEmitter
     /// </summary>
     public static string WinogradGradItems(ConvWeightGradStep s)
     {
-        int items = 4 * s.Layer.Output.C / 32;
-        return $"(batch >= {WinogradGradHalvesFrom(s)} ? {ConvWeightGradStep.WinogradHalves * items} : {items})";
+        int items = WinogradGradItemsPerSum(s);
+        return $"({WinogradGradHalves(s, "batch")} ? {ConvWeightGradStep.WinogradHalves * items} : {items})";
     }
 
     /// <summary>
     /// The samples a Winograd weight gradient's passes run over (a C# expression of <c>batch</c>): the batch, or from
     /// <see cref="WinogradGradHalvesFrom"/> the samples of each half, whose items one call runs together.
     /// </summary>
-    public static string WinogradGradPassSamples(ConvWeightGradStep s) => $"(batch >= {WinogradGradHalvesFrom(s)} ? (batch + 1) / 2 : batch)";
+    public static string WinogradGradPassSamples(ConvWeightGradStep s) => $"({WinogradGradHalves(s, "batch")} ? (batch + 1) / 2 : batch)";
+
+    /// <summary>The C# condition that a Winograd weight gradient of the batch <paramref name="batch"/> (an expression) sums in halves.</summary>
+    private static string WinogradGradHalves(ConvWeightGradStep s, string batch) => $"{batch} >= {WinogradGradHalvesFrom(s)}";
+
+    /// <summary>The work items of one sum M of a Winograd weight gradient: (group of 32 outputs, row of ξ) pairs.</summary>
+    public static int WinogradGradItemsPerSum(ConvWeightGradStep s) => 4 * s.Layer.Output.C / 32;
 
     /// <summary>
     /// The output transform's work items (blocks of 8 outputs) and their estimated nanoseconds each: 34 ns per 4
@@ -106,7 +112,7 @@ internal sealed partial class KernelEmitter
         // row, 128→128 at 28×28 took 1.06× the time at 2 threads that items by rows of ξ alone had taken.
         const int iStride = 16 * 32;
         int groupStride = inputs * iStride;
-        int items = 4 * outputs / 32;
+        int items = WinogradGradItemsPerSum(s);
         long sumFloats = s.WinogradSumFloats;
         string formula = $"∂W[o,i,ΔY,ΔX] += Σ_{{n,y,x}} ∂Z[n,o,y,x] · X[n,i,y+ΔY,x+ΔX]   (layer {l.Index}, X zero-padded)";
 
@@ -116,7 +122,8 @@ internal sealed partial class KernelEmitter
         w.Line($"// Work item 4h + r of a sum M owns row r of the 4×4 ξ for the 32 outputs of group h, M[h][i][4r … 4r + 3][·]. Below batch {halvesFrom}");
         w.Line($"// one M sums the batch; from batch {halvesFrom} each half of the batch sums into its own, items {items}k + 4h + r for half k, and");
         w.Line($"// {name}Out adds the two. The halves hold ⌈N/2⌉ samples each, half 0 from the first and half 1 from the last: of an odd batch's");
-        w.Line($"// middle sample, the last of both, half 0 takes the rows of tiles [0, {rows / 2}) and half 1 the rest. An item sums the pass's samples");
+        w.Line(rows / 2 > 0 ? $"// middle sample, the last of both, half 0 takes the rows of tiles [0, {rows / 2}) and half 1 the rest. An item sums the pass's samples"
+            : "// middle sample, the last of both, half 1 takes its one row of tiles and half 0 none. An item sums the pass's samples");
         w.Line($"// [N0, N1) of its half in blocks of {blockRows} row(s) of tiles.");
         w.Line(allRows ? "// Per block, a range transforms V for each row r among its items of a half once, or for all 16 ξ at once where it holds every"
             : "// Per block, a range transforms V for each row r among its items of a half once,");
@@ -129,7 +136,7 @@ internal sealed partial class KernelEmitter
         w.Open($"private static void {name}(void* state, int begin, int end)");
         w.Line("var f = (Frame*)state;");
         w.Line($"float[] buffer = global::ConvGen.Workspace.Ensure(ref t_winogradTiles, {N(vFloats + 4 * xiZ + 16)}); // V[ξ][t][i], then Z[c][t][o] for ξ = 4r + c, from a 64-byte boundary");
-        w.Line($"bool halves = f->Batch >= {halvesFrom};");
+        w.Line($"bool halves = {WinogradGradHalves(s, "f->Batch")};");
         w.Line("int middle = halves && (f->Batch & 1) != 0 ? f->Batch >> 1 : -1; // an odd batch's middle sample, split by rows of tiles");
         w.Open("fixed (float* pinned = buffer)");
         w.Line("float* v = (float*)(((nint)pinned + 63) & ~(nint)63);");
@@ -271,11 +278,12 @@ internal sealed partial class KernelEmitter
         w.Open($"private static void {name}Out(void* state, int begin, int end)");
         w.Line("var f = (Frame*)state;");
         w.Line("var half = Vector256.Create(0.5f);");
+        w.Line($"bool halves = {WinogradGradHalves(s, "f->Batch")};");
         w.Open("for (int ob = begin; ob < end; ob++)");
         w.Open($"for (int i = 0; i < {inputs}; i++)");
         w.Line($"float* p = f->WinogradSums + (ob >> 2) * {groupStride} + i * {iStride} + (ob & 3) * 8;");
         w.Line($"float* q = f->{s.Pointer} + (ob * {inputs} + i) * 72;");
-        w.Line($"if (f->Batch >= {halvesFrom}) for (int xi = 0; xi < 16; xi++) Vector256.Store(Vector256.Load(p + xi * 32) + Vector256.Load(p + {N(sumFloats)} + xi * 32), p + xi * 32); // half 1's sums into half 0's");
+        w.Line($"if (halves) for (int xi = 0; xi < 16; xi++) Vector256.Store(Vector256.Load(p + xi * 32) + Vector256.Load(p + {N(sumFloats)} + xi * 32), p + xi * 32); // half 1's sums into half 0's");
         for (int c = 0; c < 4; c++)
         {
             w.Line($"Vector256<float> m0{c} = Vector256.Load({Plus("p", c * 32)}), m1{c} = Vector256.Load(p + {(4 + c) * 32}), m2{c} = Vector256.Load(p + {(8 + c) * 32}), m3{c} = Vector256.Load(p + {(12 + c) * 32});");

@@ -101,8 +101,10 @@ public sealed class WinogradTests
     /// rows of ξ alone (64 inputs, so that the weight is too large to be summed in chunks); 32→96, three groups, 12
     /// items, where 5 threads make ranges that start and end inside groups; 256→64 at 14×10, where V for all 16 ξ of a
     /// block (30 tiles × 256 channels) would pass 256 KiB, so every range transforms it a row of ξ at a time. Halves:
-    /// 64→32 at 8×10 from batch 13 (one pass; 5 threads split the 8 items across the halves), and 32→64 at 38×38 from
-    /// batch 2, one sample per pass, so that batch 3 takes two passes, the second the middle sample's two parts.
+    /// 64→32 at 8×10 from batch 13 (one pass; 3 threads take items [2, 5) of the 8, across the halves); 32→64 at 38×38
+    /// from batch 2, one sample per pass, so that batch 3 takes two passes, the second the middle sample's two parts;
+    /// 64→32 at 2×64 from batch 8, one row of tiles (the middle sample of batch 25 all in half 1) and 12 samples per
+    /// pass, so that each half's 13 take two passes.
     /// At each thread count: that the step's own arguments split into a part per thread (the measured hand-off set to
     /// 0); against the reference and finite differences, on data of its own (the sums are not cleared between calls,
     /// so a skipped item would leave the last call's sums behind, which data shared with that call would hide); then
@@ -114,6 +116,7 @@ public sealed class WinogradTests
     [InlineData(256, 64, 14, 10, 2, 15)]
     [InlineData(64, 32, 8, 10, 13, 13)]
     [InlineData(32, 64, 38, 38, 3, 2)]
+    [InlineData(64, 32, 2, 64, 25, 8)]
     public void WeightGradientItemsSplitByHalvesOutputGroupsAndRowsOfXi(int inputs, int outputs, int height, int width, int batch, int halvesFrom)
     {
         var spec = new NetworkSpec($"WinogradGroups{inputs}x{outputs}x{height}", inputs, height, width, [new ConvSpec(3, 3, inputs, outputs, Pad: 1)]);
@@ -126,10 +129,11 @@ public sealed class WinogradTests
         Assert.Contains("∂ layer 0 weight, Winograd F(3×3, 2×2)", code);
         Assert.Equal(inputs < 256, code.Contains("InputAll(", StringComparison.Ordinal)); // V for all 16 ξ at once only within 256 KiB
         Assert.Equal(height == 38, code.Contains(" 1 sample(s) (of each half of the batch) per pass", StringComparison.Ordinal));
+        Assert.Equal(height == 2, code.Contains(" 12 sample(s) (of each half of the batch) per pass", StringComparison.Ordinal));
         var x = NetworkCheck.RandomInput(new Random(62), batch * network.InputLength);
         var outputGradient = NetworkCheck.RandomInput(new Random(63), batch * network.OutputLength);
         float[][]? first = null;
-        foreach (int threads in new[] { 1, 2, 5 })
+        foreach (int threads in new[] { 1, 2, 3, 5 })
         {
             using var scope = new MaxThreadsScope(threads); // which clears the measured hand-off, so the steps split
             // The step's own arguments make a part per thread (at most one per item: 64→32 has 4 per sum), so the runs below split.

@@ -70,7 +70,7 @@ public unsafe partial class WinogradByGroups : global::ConvGen.INetwork
     {
         public int Batch;
         public int N0, N1; // the samples of one pass of a dense weight-gradient step
-        public float* WinogradSums; // the Winograd weight gradients' sums M[o / 32][i][ξ][o % 32]
+        public float* WinogradSums; // the Winograd weight gradients' sums M[half][o / 32][i][ξ][o % 32]
         public float* T0, Output, T1, T2;
         public float* OutputGradient, InputGradient, G0, G1, G2;
         public float* L0W, L0dW;
@@ -490,7 +490,7 @@ public unsafe partial class WinogradByGroups : global::ConvGen.INetwork
     // Work item 4h + r of a sum M owns row r of the 4×4 ξ for the 32 outputs of group h, M[h][i][4r … 4r + 3][·]. Below batch 1280
     // one M sums the batch; from batch 1280 each half of the batch sums into its own, items 20k + 4h + r for half k, and
     // Back2Out adds the two. The halves hold ⌈N/2⌉ samples each, half 0 from the first and half 1 from the last: of an odd batch's
-    // middle sample, the last of both, half 0 takes the rows of tiles [0, 0) and half 1 the rest. An item sums the pass's samples
+    // middle sample, the last of both, half 1 takes its one row of tiles and half 0 none. An item sums the pass's samples
     // [N0, N1) of its half in blocks of 1 row(s) of tiles.
     // Per block, a range transforms V for each row r among its items of a half once, or for all 16 ξ at once where it holds every
     // row, and row r of Z for its groups only (two rows of each patch, one or both rows of each tile), into this thread's buffer,
@@ -804,13 +804,14 @@ public unsafe partial class WinogradByGroups : global::ConvGen.INetwork
     {
         var f = (Frame*)state;
         var half = Vector256.Create(0.5f);
+        bool halves = f->Batch >= 1280;
         for (int ob = begin; ob < end; ob++)
         {
             for (int i = 0; i < 128; i++)
             {
                 float* p = f->WinogradSums + (ob >> 2) * 65536 + i * 512 + (ob & 3) * 8;
                 float* q = f->L0dW + (ob * 128 + i) * 72;
-                if (f->Batch >= 1280) for (int xi = 0; xi < 16; xi++) Vector256.Store(Vector256.Load(p + xi * 32) + Vector256.Load(p + 327680 + xi * 32), p + xi * 32); // half 1's sums into half 0's
+                if (halves) for (int xi = 0; xi < 16; xi++) Vector256.Store(Vector256.Load(p + xi * 32) + Vector256.Load(p + 327680 + xi * 32), p + xi * 32); // half 1's sums into half 0's
                 Vector256<float> m00 = Vector256.Load(p), m10 = Vector256.Load(p + 128), m20 = Vector256.Load(p + 256), m30 = Vector256.Load(p + 384);
                 Vector256<float> h0 = half * (m10 + m20), r00 = m00 + h0, r10 = half * (m10 - m20), r20 = h0 + m30;
                 Vector256<float> m01 = Vector256.Load(p + 32), m11 = Vector256.Load(p + 160), m21 = Vector256.Load(p + 288), m31 = Vector256.Load(p + 416);
