@@ -279,7 +279,7 @@ internal sealed partial class KernelEmitter
         }
         OpenColumnOutputBlocks(s, mRow, y.PlaneStride);
         w.Open("for (int p = 0; p < width * 8; p += 8)");
-        w.Line($"Vector256<float> {string.Join(", ", Range(points, k => $"m{k} = Avx.LoadVector256({Plus("mo", k * mStride)} + p)"))};");
+        w.Line($"Vector256<float> {string.Join(", ", LoadColumnRows(points, mStride, 0, "p"))};");
         w.Line("Vector256<float> sum = m1 + m2, diff = m1 - m2;");
         var (even, odd) = ColumnOutputRows(points);
         w.Line($"Avx.Store(yo + p, {Apply(s.Activation, even, true)});");
@@ -301,6 +301,13 @@ internal sealed partial class KernelEmitter
         w.Line($"float* mo = m + ob * {mRow};");
         w.Line($"float* yo = y + ob * {yBlock};");
     }
+
+    /// <summary>
+    /// The loads of M's rows m0… at one vector of a block (<c>mo</c>, rows <paramref name="mStride"/> floats apart),
+    /// <paramref name="offset"/> floats past <paramref name="at"/>, for <see cref="ColumnOutputRows"/>.
+    /// </summary>
+    private static IEnumerable<string> LoadColumnRows(int points, int mStride, int offset, string at)
+        => Range(points, k => $"m{k} = Avx.LoadVector256({Plus("mo", k * mStride + offset)} + {at})");
 
     /// <summary>Aᵀ·M + B for output rows 2t and 2t + 1, over the loaded rows m0… (and sum = m1 + m2, diff = m1 − m2).</summary>
     private static (string Even, string Odd) ColumnOutputRows(int points) => points switch
@@ -367,9 +374,9 @@ internal sealed partial class KernelEmitter
         w.Open($"private static void {name}OutputPooled(float* m, float* b, float* y, int blocks, int width)");
         OpenColumnOutputBlocks(s, mRow, p.PlaneStride);
         w.Open("for (int q = 0; q < width * 8; q += 16)");
-        w.Line($"Vector256<float> {string.Join(", ", Range(points, k => $"m{k} = Avx.LoadVector256({Plus("mo", k * mStride)} + q)"))}; // the window's left column");
+        w.Line($"Vector256<float> {string.Join(", ", LoadColumnRows(points, mStride, 0, "q"))}; // the window's left column");
         w.Line($"Vector256<float> sum = m1 + m2, diff = m1 - m2, left = Vector256.Max({even}, {odd});");
-        w.Line($"{string.Join(" ", Range(points, k => $"m{k} = Avx.LoadVector256({Plus("mo", k * mStride + 8)} + q);"))} // its right column");
+        w.Line($"{string.Join(" ", LoadColumnRows(points, mStride, 8, "q").Select(load => load + ";"))} // its right column");
         w.Line("sum = m1 + m2; diff = m1 - m2;");
         w.Line($"Avx.Store(yo + q / 2, {Apply(s.Activation, $"Vector256.Max(left, Vector256.Max({even}, {odd}))", true)});");
         w.Close();
