@@ -236,8 +236,8 @@ internal sealed partial class KernelEmitter
     /// <summary>
     /// The rows of ∂Z a pass of one sample covers, where even one sample's planes exceed a pass (null: every row at
     /// once). Each pass over [Y0, Y1) then keeps an item's rows of ∂Z and X within 512 KiB, so that the items after it,
-    /// which read the same rows, find them in L2. The 7x7 stem (2 blocks × 112×112 of ∂Z and a 230×230 input plane,
-    /// 1 MB per item): passes of 56 rows.
+    /// which read the same rows, find them in L2. The 7x7 stem (2 blocks × 112×112 of ∂Z and three 230×230 input
+    /// planes, 1.4 MB per item): passes of 40 rows.
     /// </summary>
     public static int? RowsPerPass(BackwardStep step)
     {
@@ -329,7 +329,8 @@ internal sealed partial class KernelEmitter
     /// KW</c> broadcasts for <c>Accumulators</c> FMAs: with only KW accumulators (3 for a 3x3 kernel, 1 for 1x1) the FMA
     /// latency, not the FMA units, would set the pace. A kernel row whose whole width leaves fewer than 8
     /// accumulators (7x7 with one block: 7) is cut into <c>ColumnTiles</c> ranges of at most <c>Columns</c> taps, so
-    /// more output blocks fit beside them (the ResNet stem: 2 blocks × 4 taps, then 2 × 3).
+    /// more output blocks and input channels fit beside them (the ResNet stem: 2 blocks × 3 input channels × 2 taps in
+    /// three ranges, then × 1 tap with the odd-pixel set: 12 chains in every range).
     /// </summary>
     internal readonly record struct WeightGradTile(int Outputs, int Inputs, int Rows, int Span, int OutputBlocks, int KernelHeight, int KernelWidth, int Columns)
     {
@@ -351,23 +352,33 @@ internal sealed partial class KernelEmitter
             var best = new WeightGradTile(1, 1, 1, span, blocks, kh, kw, kw);
             // Grouped layers keep one block and one input channel per tile: each output block reads its own input range.
             if (kw > MaxAccumulators || l.Groups != 1) return best;
-            // Whole kernel rows first; column ranges only where whole rows leave too few accumulators.
-            foreach (int columns in kw >= 2 ? new[] { kw, (kw + 1) / 2 } : new[] { kw })
-            {
-                if (columns < kw && best.Accumulators >= 8) break;
-                for (int o = 1; o <= 4; o++)
-                    for (int i = 1; i <= 8; i++)
-                        for (int r = 1; r <= kh; r++)
-                        {
-                            // Input channels of one tile sit in one block of 8 (blocked input) so their offsets are constants.
-                            if (blocks % o != 0 || span % i != 0 || kh % r != 0 || (s.Input.Blocked && 8 % i != 0)) continue;
-                            var t = new WeightGradTile(o, i, r, span, blocks, kh, kw, columns);
-                            if (t.Accumulators > MaxAccumulators) continue;
-                            if (columns < kw ? t.Rate > best.Rate : Better(t, best, s.Input.Blocked))
-                                best = t;
-                        }
-            }
+            bool blocked = s.Input.Blocked;
+            foreach (var t in Candidates(s, span, blocks, kw))
+                if (Better(t, best, blocked)) best = t;
+            if (best.Accumulators >= 8) return best;
+            // Whole kernel rows leave too few accumulators: cut them into column ranges of every narrower width, and
+            // take the tile whose narrowest range keeps the most independent FMA chains, if that is more than whole rows keep.
+            var whole = best;
+            for (int columns = kw - 1; columns >= 1; columns--)
+                foreach (var t in Candidates(s, span, blocks, columns))
+                    if (t.Chains > whole.Chains && (best == whole || t.Chains > best.Chains || t.Chains == best.Chains && Better(t, best, blocked)))
+                        best = t;
             return best;
+        }
+
+        /// <summary>Every tile of ranges <paramref name="columns"/> taps wide that fits the registers and divides the layer evenly.</summary>
+        private static IEnumerable<WeightGradTile> Candidates(ConvWeightGradStep s, int span, int blocks, int columns)
+        {
+            int kh = s.Layer.KernelHeight, kw = s.Layer.KernelWidth;
+            for (int o = 1; o <= 4; o++)
+                for (int i = 1; i <= 8; i++)
+                    for (int r = 1; r <= kh; r++)
+                    {
+                        // Input channels of one tile sit in one block of 8 (blocked input) so their offsets are constants.
+                        if (blocks % o != 0 || span % i != 0 || kh % r != 0 || (s.Input.Blocked && 8 % i != 0)) continue;
+                        var t = new WeightGradTile(o, i, r, span, blocks, kh, kw, columns);
+                        if (t.Accumulators <= MaxAccumulators) yield return t;
+                    }
         }
 
         // More accumulators; then a higher estimated rate; then fewer cache lines per FMA; then fewer loads.
@@ -393,6 +404,11 @@ internal sealed partial class KernelEmitter
 
         /// <summary>Accumulator sets for a range of <paramref name="columns"/> taps: two (even and odd pixels) when one would leave FMA latency uncovered.</summary>
         public int SetsFor(int columns) => Outputs * Inputs * Rows * columns * 2 <= MaxAccumulators ? 2 : 1;
+
+        /// <summary>Independent FMA chains in the column range that has the fewest: its accumulators, twice with the odd-pixel set.</summary>
+        private int Chains => Math.Min(ChainsOf(Columns), ChainsOf(ColumnRange(ColumnTiles - 1).Width));
+
+        private int ChainsOf(int columns) => Outputs * Inputs * Rows * columns * SetsFor(columns);
     }
 
     private const int ProductInputs = 3;
@@ -556,26 +572,36 @@ internal sealed partial class KernelEmitter
             (oyBegin, oyEnd) = ("oy0", "oy1");
         }
 
-        EachColumnChunk("column", columnTiles, c =>
+        // The column ranges of full width share one body, which starts at tap column × Columns; a narrower last range
+        // has its own.
+        int full = kw / t.Columns;
+        if (full == columnTiles) Body(0, full > 1, t.Columns);
+        else
         {
-            var (first, width) = t.ColumnRange(c);
-            Body(first, width);
-        });
+            w.Open(full == 1 ? "if (column == 0)" : $"if (column < {full})");
+            Body(0, full > 1, t.Columns);
+            w.Close();
+            w.Open("else");
+            Body(full * t.Columns, false, kw - full * t.Columns);
+            w.Close();
+        }
         w.Close();
         w.Close();
         w.Line();
 
-        // One column range [kx0, kx0 + cols) of the tile: its accumulators, the pixel loop and the stores.
-        void Body(int kx0, int cols)
+        // The column range of cols taps from tap kx0 (from tap column × cols when shared) of the tile: its accumulators,
+        // the pixel loop and the stores.
+        void Body(int kx0, bool shared, int cols)
         {
             int sets = t.SetsFor(cols);
-            // Accumulator names and the input offset each one broadcasts from (relative to the pixel's first tap).
+            // Accumulator names and the input offset each one broadcasts from (relative to the pixel's first tap of the range).
             var acc = new List<(string Name, int Ob, int I, int Y, int K)>();
             for (int ob = 0; ob < t.Outputs; ob++)
                 for (int i = 0; i < t.Inputs; i++)
                     for (int y = 0; y < t.Rows; y++)
-                        for (int k = kx0; k < kx0 + cols; k++)
+                        for (int k = 0; k < cols; k++)
                             acc.Add(($"a{acc.Count}", ob, i, y, k));
+            string From(int floats) => shared ? $" + column * {cols * floats}" : kx0 == 0 ? "" : $" + {kx0 * floats}";
             int InputOffset(int i, int y, int k) =>
                 (x.Blocked ? i : i * x.PlaneStride) + y * l.Dilation * x.RowStride + k * l.Dilation * x.ColumnStride;
 
@@ -584,7 +610,7 @@ internal sealed partial class KernelEmitter
             if (sets == 2) w.Line($"Vector256<float> {string.Join(", ", acc.ConvertAll(a => $"b{a.Name} = Vector256<float>.Zero"))};");
             w.Open("for (int n = f->N0; n < f->N1; n++)");
             w.Line($"float* gz = {Sample(g)} + ob0 * {g.PlaneStride};");
-            w.Line($"float* xs = {Sample(x)} + {x.ChannelOffset("ic0")} + ky0 * {l.Dilation * x.RowStride};");
+            w.Line($"float* xs = {Sample(x)} + {x.ChannelOffset("ic0")} + ky0 * {l.Dilation * x.RowStride}{From(l.Dilation * x.ColumnStride)};");
             w.Open(!RowsOfPass(s) ? $"for (int oy = {oyBegin}; oy < {oyEnd}; oy++)"
                 : $"for (int oy = Math.Max({oyBegin}, f->Y0), oyEnd = Math.Min({oyEnd}, f->Y1); oy < oyEnd; oy++)");
             w.Line($"float* gr = gz + oy * {g.RowStride};");
@@ -600,7 +626,7 @@ internal sealed partial class KernelEmitter
                 var offsets = new List<int>();
                 for (int i = 0; i < t.Inputs; i++)
                     for (int y = 0; y < t.Rows; y++)
-                        for (int k = kx0; k < kx0 + cols; k++)
+                        for (int k = 0; k < cols; k++)
                             for (int p = 0; p < prefixes.Length; p++)
                             {
                                 int offset = p * step + InputOffset(i, y, k);
@@ -648,7 +674,7 @@ internal sealed partial class KernelEmitter
                     var broadcast = new HashSet<int>();
                     for (int i = 0; i < t.Inputs; i++)
                         for (int y = 0; y < t.Rows; y++)
-                            for (int k = kx0; k < kx0 + cols; k++)
+                            for (int k = 0; k < cols; k++)
                                 foreach (int p in pixels)
                                 {
                                     // One broadcast feeds every output block of the tile.
@@ -673,13 +699,13 @@ internal sealed partial class KernelEmitter
             w.Close();
             w.Close();
             // Packed layout [O/8][span][kh][kw][8]: every accumulator has a constant offset from the tile's first row.
-            w.Line($"float* dw = f->{s.Pointer} + ((ob0 * {span} + r0) * {kh} + ky0) * {kw * 8}{(kx0 == 0 ? "" : $" + {kx0 * 8}")};");
-            if (s.MaskPointer is not null) w.Line($"float* mask = f->{s.MaskPointer} + ((ob0 * {span} + r0) * {kh} + ky0) * {kw * 8}{(kx0 == 0 ? "" : $" + {kx0 * 8}")};");
+            w.Line($"float* dw = f->{s.Pointer} + ((ob0 * {span} + r0) * {kh} + ky0) * {kw * 8}{From(8)};");
+            if (s.MaskPointer is not null) w.Line($"float* mask = f->{s.MaskPointer} + ((ob0 * {span} + r0) * {kh} + ky0) * {kw * 8}{From(8)};");
             if (t.Unrolled)
             {
                 foreach (var a in acc)
                 {
-                    int off = (((a.Ob * span + a.I) * kh + a.Y) * kw + a.K - kx0) * 8;
+                    int off = (((a.Ob * span + a.I) * kh + a.Y) * kw + a.K) * 8;
                     string sum = sets == 2 ? $"({a.Name} + b{a.Name})" : a.Name;
                     string value = s.MaskPointer is null ? sum : $"{sum} * Vector256.Load(mask + {off})";
                     w.Line($"Vector256.Store(Vector256.Load(dw + {off}) + {value}, dw + {off});");

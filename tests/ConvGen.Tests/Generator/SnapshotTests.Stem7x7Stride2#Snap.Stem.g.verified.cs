@@ -1270,24 +1270,24 @@ public unsafe partial class Stem : global::ConvGen.INetwork
     }
 
     // ∂W[o,i,ΔY,ΔX] += Σ_{n,y,x} ∂Z[n,o,y,x] · X[n,i,2·y+1·ΔY,2·x+1·ΔX]   (layer 0, X zero-padded)
-    // Each work item owns 16 outputs × 1 input channel(s) × 1 kernel row(s) × up to 4 of the 7 columns: 8 accumulators in registers, reduced over every pixel of rows [Y0, Y1) of the pass's samples [N0, N1).
+    // Each work item owns 16 outputs × 3 input channel(s) × 1 kernel row(s) × up to 2 of the 7 columns: 12 accumulators in registers, reduced over every pixel of rows [Y0, Y1) of the pass's samples [N0, N1).
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Back2Tile(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
-            int column = item % 2, tile = item / 2;
-            int ky0 = tile % 7, r0 = tile / 7 % 3, ob0 = tile / 21 * 2;
+            int column = item % 4, tile = item / 4;
+            int ky0 = tile % 7, r0 = 0, ob0 = tile / 7 * 2;
             int ic0 = r0;
             int oy0 = Math.Max(0, (4 - ky0) / 2), oy1 = Math.Min(16, (34 - ky0) / 2 + 1);
-            if (column == 0)
+            if (column < 3)
             {
-                Vector256<float> a0 = Vector256<float>.Zero, a1 = Vector256<float>.Zero, a2 = Vector256<float>.Zero, a3 = Vector256<float>.Zero, a4 = Vector256<float>.Zero, a5 = Vector256<float>.Zero, a6 = Vector256<float>.Zero, a7 = Vector256<float>.Zero;
+                Vector256<float> a0 = Vector256<float>.Zero, a1 = Vector256<float>.Zero, a2 = Vector256<float>.Zero, a3 = Vector256<float>.Zero, a4 = Vector256<float>.Zero, a5 = Vector256<float>.Zero, a6 = Vector256<float>.Zero, a7 = Vector256<float>.Zero, a8 = Vector256<float>.Zero, a9 = Vector256<float>.Zero, a10 = Vector256<float>.Zero, a11 = Vector256<float>.Zero;
                 for (int n = f->N0; n < f->N1; n++)
                 {
                     float* gz = f->G0 + (nint)n * 4096 + ob0 * 2048;
-                    float* xs = f->T1 + (nint)n * 4332 + ic0 * 1444 + ky0 * 38;
+                    float* xs = f->T1 + (nint)n * 4332 + ic0 * 1444 + ky0 * 38 + column * 2;
                     for (int oy = Math.Max(oy0, f->Y0), oyEnd = Math.Min(oy1, f->Y1); oy < oyEnd; oy++)
                     {
                         float* gr = gz + oy * 128;
@@ -1299,28 +1299,38 @@ public unsafe partial class Stem : global::ConvGen.INetwork
                             Vector256<float> g0_1 = Vector256.Load(gr + 2048 + ox * 8);
                             Vector256<float> x0 = Vector256.Create(xp[0]);
                             a0 = Vector256.FusedMultiplyAdd(g0_0, x0, a0);
-                            a4 = Vector256.FusedMultiplyAdd(g0_1, x0, a4);
+                            a6 = Vector256.FusedMultiplyAdd(g0_1, x0, a6);
                             Vector256<float> x1 = Vector256.Create(xp[1]);
                             a1 = Vector256.FusedMultiplyAdd(g0_0, x1, a1);
-                            a5 = Vector256.FusedMultiplyAdd(g0_1, x1, a5);
-                            Vector256<float> x2 = Vector256.Create(xp[2]);
-                            a2 = Vector256.FusedMultiplyAdd(g0_0, x2, a2);
-                            a6 = Vector256.FusedMultiplyAdd(g0_1, x2, a6);
-                            Vector256<float> x3 = Vector256.Create(xp[3]);
-                            a3 = Vector256.FusedMultiplyAdd(g0_0, x3, a3);
-                            a7 = Vector256.FusedMultiplyAdd(g0_1, x3, a7);
+                            a7 = Vector256.FusedMultiplyAdd(g0_1, x1, a7);
+                            Vector256<float> x1444 = Vector256.Create(xp[1444]);
+                            a2 = Vector256.FusedMultiplyAdd(g0_0, x1444, a2);
+                            a8 = Vector256.FusedMultiplyAdd(g0_1, x1444, a8);
+                            Vector256<float> x1445 = Vector256.Create(xp[1445]);
+                            a3 = Vector256.FusedMultiplyAdd(g0_0, x1445, a3);
+                            a9 = Vector256.FusedMultiplyAdd(g0_1, x1445, a9);
+                            Vector256<float> x2888 = Vector256.Create(xp[2888]);
+                            a4 = Vector256.FusedMultiplyAdd(g0_0, x2888, a4);
+                            a10 = Vector256.FusedMultiplyAdd(g0_1, x2888, a10);
+                            Vector256<float> x2889 = Vector256.Create(xp[2889]);
+                            a5 = Vector256.FusedMultiplyAdd(g0_0, x2889, a5);
+                            a11 = Vector256.FusedMultiplyAdd(g0_1, x2889, a11);
                         }
                     }
                 }
-                float* dw = f->L0dW + ((ob0 * 3 + r0) * 7 + ky0) * 56;
+                float* dw = f->L0dW + ((ob0 * 3 + r0) * 7 + ky0) * 56 + column * 16;
                 Vector256.Store(Vector256.Load(dw + 0) + a0, dw + 0);
                 Vector256.Store(Vector256.Load(dw + 8) + a1, dw + 8);
-                Vector256.Store(Vector256.Load(dw + 16) + a2, dw + 16);
-                Vector256.Store(Vector256.Load(dw + 24) + a3, dw + 24);
-                Vector256.Store(Vector256.Load(dw + 1176) + a4, dw + 1176);
-                Vector256.Store(Vector256.Load(dw + 1184) + a5, dw + 1184);
-                Vector256.Store(Vector256.Load(dw + 1192) + a6, dw + 1192);
-                Vector256.Store(Vector256.Load(dw + 1200) + a7, dw + 1200);
+                Vector256.Store(Vector256.Load(dw + 392) + a2, dw + 392);
+                Vector256.Store(Vector256.Load(dw + 400) + a3, dw + 400);
+                Vector256.Store(Vector256.Load(dw + 784) + a4, dw + 784);
+                Vector256.Store(Vector256.Load(dw + 792) + a5, dw + 792);
+                Vector256.Store(Vector256.Load(dw + 1176) + a6, dw + 1176);
+                Vector256.Store(Vector256.Load(dw + 1184) + a7, dw + 1184);
+                Vector256.Store(Vector256.Load(dw + 1568) + a8, dw + 1568);
+                Vector256.Store(Vector256.Load(dw + 1576) + a9, dw + 1576);
+                Vector256.Store(Vector256.Load(dw + 1960) + a10, dw + 1960);
+                Vector256.Store(Vector256.Load(dw + 1968) + a11, dw + 1968);
             }
             else
             {
@@ -1329,7 +1339,7 @@ public unsafe partial class Stem : global::ConvGen.INetwork
                 for (int n = f->N0; n < f->N1; n++)
                 {
                     float* gz = f->G0 + (nint)n * 4096 + ob0 * 2048;
-                    float* xs = f->T1 + (nint)n * 4332 + ic0 * 1444 + ky0 * 38;
+                    float* xs = f->T1 + (nint)n * 4332 + ic0 * 1444 + ky0 * 38 + 6;
                     for (int oy = Math.Max(oy0, f->Y0), oyEnd = Math.Min(oy1, f->Y1); oy < oyEnd; oy++)
                     {
                         float* gr = gz + oy * 128;
@@ -1340,39 +1350,39 @@ public unsafe partial class Stem : global::ConvGen.INetwork
                             {
                                 Vector256<float> g0_0 = Vector256.Load(gr + ox * 8);
                                 Vector256<float> g0_1 = Vector256.Load(gr + 2048 + ox * 8);
-                                Vector256<float> x4 = Vector256.Create(xp[4]);
-                                a0 = Vector256.FusedMultiplyAdd(g0_0, x4, a0);
-                                a3 = Vector256.FusedMultiplyAdd(g0_1, x4, a3);
-                                Vector256<float> x5 = Vector256.Create(xp[5]);
-                                a1 = Vector256.FusedMultiplyAdd(g0_0, x5, a1);
-                                a4 = Vector256.FusedMultiplyAdd(g0_1, x5, a4);
-                                Vector256<float> x6 = Vector256.Create(xp[6]);
-                                a2 = Vector256.FusedMultiplyAdd(g0_0, x6, a2);
-                                a5 = Vector256.FusedMultiplyAdd(g0_1, x6, a5);
+                                Vector256<float> x0 = Vector256.Create(xp[0]);
+                                a0 = Vector256.FusedMultiplyAdd(g0_0, x0, a0);
+                                a3 = Vector256.FusedMultiplyAdd(g0_1, x0, a3);
+                                Vector256<float> x1444 = Vector256.Create(xp[1444]);
+                                a1 = Vector256.FusedMultiplyAdd(g0_0, x1444, a1);
+                                a4 = Vector256.FusedMultiplyAdd(g0_1, x1444, a4);
+                                Vector256<float> x2888 = Vector256.Create(xp[2888]);
+                                a2 = Vector256.FusedMultiplyAdd(g0_0, x2888, a2);
+                                a5 = Vector256.FusedMultiplyAdd(g0_1, x2888, a5);
                             }
                             {
                                 Vector256<float> g1_0 = Vector256.Load(gr + (ox + 1) * 8);
                                 Vector256<float> g1_1 = Vector256.Load(gr + 2048 + (ox + 1) * 8);
-                                Vector256<float> x6 = Vector256.Create(xp[6]);
-                                ba0 = Vector256.FusedMultiplyAdd(g1_0, x6, ba0);
-                                ba3 = Vector256.FusedMultiplyAdd(g1_1, x6, ba3);
-                                Vector256<float> x7 = Vector256.Create(xp[7]);
-                                ba1 = Vector256.FusedMultiplyAdd(g1_0, x7, ba1);
-                                ba4 = Vector256.FusedMultiplyAdd(g1_1, x7, ba4);
-                                Vector256<float> x8 = Vector256.Create(xp[8]);
-                                ba2 = Vector256.FusedMultiplyAdd(g1_0, x8, ba2);
-                                ba5 = Vector256.FusedMultiplyAdd(g1_1, x8, ba5);
+                                Vector256<float> x2 = Vector256.Create(xp[2]);
+                                ba0 = Vector256.FusedMultiplyAdd(g1_0, x2, ba0);
+                                ba3 = Vector256.FusedMultiplyAdd(g1_1, x2, ba3);
+                                Vector256<float> x1446 = Vector256.Create(xp[1446]);
+                                ba1 = Vector256.FusedMultiplyAdd(g1_0, x1446, ba1);
+                                ba4 = Vector256.FusedMultiplyAdd(g1_1, x1446, ba4);
+                                Vector256<float> x2890 = Vector256.Create(xp[2890]);
+                                ba2 = Vector256.FusedMultiplyAdd(g1_0, x2890, ba2);
+                                ba5 = Vector256.FusedMultiplyAdd(g1_1, x2890, ba5);
                             }
                         }
                     }
                 }
-                float* dw = f->L0dW + ((ob0 * 3 + r0) * 7 + ky0) * 56 + 32;
+                float* dw = f->L0dW + ((ob0 * 3 + r0) * 7 + ky0) * 56 + 48;
                 Vector256.Store(Vector256.Load(dw + 0) + (a0 + ba0), dw + 0);
-                Vector256.Store(Vector256.Load(dw + 8) + (a1 + ba1), dw + 8);
-                Vector256.Store(Vector256.Load(dw + 16) + (a2 + ba2), dw + 16);
+                Vector256.Store(Vector256.Load(dw + 392) + (a1 + ba1), dw + 392);
+                Vector256.Store(Vector256.Load(dw + 784) + (a2 + ba2), dw + 784);
                 Vector256.Store(Vector256.Load(dw + 1176) + (a3 + ba3), dw + 1176);
-                Vector256.Store(Vector256.Load(dw + 1184) + (a4 + ba4), dw + 1184);
-                Vector256.Store(Vector256.Load(dw + 1192) + (a5 + ba5), dw + 1192);
+                Vector256.Store(Vector256.Load(dw + 1568) + (a4 + ba4), dw + 1568);
+                Vector256.Store(Vector256.Load(dw + 1960) + (a5 + ba5), dw + 1960);
             }
         }
     }
@@ -1394,12 +1404,12 @@ public unsafe partial class Stem : global::ConvGen.INetwork
             while (row < stop)
             {
                 int n = (int)(row / 16), y = (int)(row - (long)n * 16);
-                int whole = y == 0 ? (int)Math.Min((stop - row) / 16, 23) : 0;
+                int whole = y == 0 ? (int)Math.Min((stop - row) / 16, 15) : 0;
                 pass.N0 = n;
                 pass.N1 = n + Math.Max(whole, 1);
                 pass.Y0 = y;
                 pass.Y1 = whole > 0 ? 16 : (int)Math.Min(16, y + (stop - row));
-                Back2Tile(&pass, 0, 42);
+                Back2Tile(&pass, 0, 28);
                 for (int cb = 0; cb < 2; cb++)
                 {
                     Vector256<float> s0 = Vector256<float>.Zero, s1 = s0;
