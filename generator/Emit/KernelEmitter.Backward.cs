@@ -327,8 +327,8 @@ internal sealed partial class KernelEmitter
     /// Columns</c> gradient vectors (8 output channels each) in registers and reduces them over every pixel of a pass's
     /// samples (<see cref="SamplesPerPass"/>). One pixel then costs <c>Outputs</c> gradient loads and <c>Inputs × Rows ×
     /// KW</c> broadcasts for <c>Accumulators</c> FMAs: with only KW accumulators (3 for a 3x3 kernel, 1 for 1x1) the FMA
-    /// latency, not the FMA units, would set the pace. A kernel row whose whole width leaves fewer than 8
-    /// accumulators (7x7 with one block: 7) is cut into <c>ColumnTiles</c> ranges of at most <c>Columns</c> taps, so
+    /// latency, not the FMA units, would set the pace. A kernel row whose whole width leaves fewer than 12 chains
+    /// (7x7 with one block: 7) may be cut into <c>ColumnTiles</c> ranges of at most <c>Columns</c> taps, so
     /// more output blocks and input channels fit beside them (the ResNet stem: 2 blocks × 3 input channels × 2 taps in
     /// three ranges, then × 1 tap with the odd-pixel set: 12 chains in every range).
     /// </summary>
@@ -355,8 +355,8 @@ internal sealed partial class KernelEmitter
             bool blocked = s.Input.Blocked;
             foreach (var t in Candidates(s, span, blocks, kw))
                 if (Better(t, best, blocked)) best = t;
-            if (best.Accumulators >= 8) return best;
-            // Whole kernel rows leave too few accumulators: cut them into column ranges of every narrower width, and
+            if (best.Chains >= MaxAccumulators) return best;
+            // Whole kernel rows leave fewer than 12 chains: cut them into column ranges of every narrower width, and
             // take the tile whose narrowest range keeps the most independent FMA chains, if that is more than whole rows keep.
             var whole = best;
             for (int columns = kw - 1; columns >= 1; columns--)
