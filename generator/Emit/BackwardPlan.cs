@@ -63,7 +63,7 @@ internal sealed record ConvWeightGradStep(LayerModel Layer, Tensor Input, Tensor
     /// <paramref name="gradient"/>) is summed in chunks: a weight of at most <see cref="MaxChunkedFloats"/> packed floats
     /// whose work items read no more than a pass per sample. LeNet's conv1 and conv2 at batch 64 (1 and 2 threads): 0.24
     /// and 0.30 ms both ways at 1 thread; 0.30 → 0.125 and 0.21 → 0.16 ms at 2. Not the ResNet stem, whose item reads a
-    /// 1 MB sample in row passes: its blocks are split as the layout copy of ∂Z before it split them, and in chunks
+    /// 1.4 MB sample in row passes: its blocks are split as the layout copy of ∂Z before it split them, and in chunks
     /// of rows its 2-thread weight gradient went from 1.18–1.35 to 1.40–1.69 ms.
     /// </summary>
     public static bool SumsInChunks(LayerModel l, Tensor input, Tensor gradient)

@@ -326,11 +326,12 @@ internal sealed partial class KernelEmitter
     /// The register tile of a convolution's weight-gradient kernel: each work item keeps <c>Outputs × Inputs × Rows ×
     /// Columns</c> gradient vectors (8 output channels each) in registers and reduces them over every pixel of a pass's
     /// samples (<see cref="SamplesPerPass"/>). One pixel then costs <c>Outputs</c> gradient loads and <c>Inputs × Rows ×
-    /// KW</c> broadcasts for <c>Accumulators</c> FMAs: with only KW accumulators (3 for a 3x3 kernel, 1 for 1x1) the FMA
-    /// latency, not the FMA units, would set the pace. A kernel row whose whole width leaves fewer than 12 chains
-    /// (7x7 with one block: 7) may be cut into <c>ColumnTiles</c> ranges of at most <c>Columns</c> taps, so
-    /// more output blocks and input channels fit beside them (the ResNet stem: 2 blocks × 3 input channels × 2 taps in
-    /// three ranges, then × 1 tap with the odd-pixel set: 12 chains in every range).
+    /// Columns</c> broadcasts for <c>Accumulators</c> FMAs: with only KW accumulators (3 for a 3x3 kernel, 1 for 1x1)
+    /// the FMA latency, not the FMA units, would set the pace. The tile keeps the most independent chains up to 12
+    /// (<see cref="Chains"/>). Where whole kernel rows leave fewer (7x7 with one block: 7), they may be cut into
+    /// <c>ColumnTiles</c> ranges of at most <c>Columns</c> taps, so more output blocks and input channels fit beside
+    /// them (the ResNet stem: 2 blocks × 3 input channels × 2 taps in three ranges, then × 1 tap with the odd-pixel
+    /// set: 12 chains in every range).
     /// </summary>
     internal readonly record struct WeightGradTile(int Outputs, int Inputs, int Rows, int Span, int OutputBlocks, int KernelHeight, int KernelWidth, int Columns)
     {
@@ -352,16 +353,11 @@ internal sealed partial class KernelEmitter
             var best = new WeightGradTile(1, 1, 1, span, blocks, kh, kw, kw);
             // Grouped layers keep one block and one input channel per tile: each output block reads its own input range.
             if (kw > MaxAccumulators || l.Groups != 1) return best;
-            bool blocked = s.Input.Blocked;
-            foreach (var t in Candidates(s, span, blocks, kw))
-                if (Better(t, best, blocked)) best = t;
-            if (best.Chains >= MaxAccumulators) return best;
-            // Whole kernel rows leave fewer than 12 chains: cut them into column ranges of every narrower width, and
-            // take the tile whose narrowest range keeps the most independent FMA chains, if that is more than whole rows keep.
-            var whole = best;
-            for (int columns = kw - 1; columns >= 1; columns--)
+            // Whole kernel rows, then ranges of every narrower width: the most independent FMA chains; a range tile
+            // only where it has more than every whole-row tile; then the order of Better.
+            for (int columns = kw; columns >= 1; columns--)
                 foreach (var t in Candidates(s, span, blocks, columns))
-                    if (t.Chains > whole.Chains && (best == whole || t.Chains > best.Chains || t.Chains == best.Chains && Better(t, best, blocked)))
+                    if (t.Chains > best.Chains || t.Chains == best.Chains && (t.Columns == kw) == (best.Columns == kw) && Better(t, best, s.Input.Blocked))
                         best = t;
             return best;
         }
@@ -575,23 +571,23 @@ internal sealed partial class KernelEmitter
         // The column ranges of full width share one body, which starts at tap column × Columns; a narrower last range
         // has its own.
         int full = kw / t.Columns;
-        if (full == columnTiles) Body(0, full > 1, t.Columns);
-        else
+        bool narrower = full < columnTiles;
+        if (narrower) w.Open(full == 1 ? "if (column == 0)" : $"if (column < {full})");
+        Body(full > 1 ? null : 0, t.Columns);
+        if (narrower)
         {
-            w.Open(full == 1 ? "if (column == 0)" : $"if (column < {full})");
-            Body(0, full > 1, t.Columns);
             w.Close();
             w.Open("else");
-            Body(full * t.Columns, false, kw - full * t.Columns);
+            Body(full * t.Columns, kw - full * t.Columns);
             w.Close();
         }
         w.Close();
         w.Close();
         w.Line();
 
-        // The column range of cols taps from tap kx0 (from tap column × cols when shared) of the tile: its accumulators,
-        // the pixel loop and the stores.
-        void Body(int kx0, bool shared, int cols)
+        // The column range of cols taps from tap kx0 (null: from tap column × cols, shared by the ranges of that width)
+        // of the tile: its accumulators, the pixel loop and the stores.
+        void Body(int? kx0, int cols)
         {
             int sets = t.SetsFor(cols);
             // Accumulator names and the input offset each one broadcasts from (relative to the pixel's first tap of the range).
@@ -601,7 +597,7 @@ internal sealed partial class KernelEmitter
                     for (int y = 0; y < t.Rows; y++)
                         for (int k = 0; k < cols; k++)
                             acc.Add(($"a{acc.Count}", ob, i, y, k));
-            string From(int floats) => shared ? $" + column * {cols * floats}" : kx0 == 0 ? "" : $" + {kx0 * floats}";
+            string From(int floats) => kx0 is not int first ? $" + column * {cols * floats}" : first == 0 ? "" : $" + {first * floats}";
             int InputOffset(int i, int y, int k) =>
                 (x.Blocked ? i : i * x.PlaneStride) + y * l.Dilation * x.RowStride + k * l.Dilation * x.ColumnStride;
 

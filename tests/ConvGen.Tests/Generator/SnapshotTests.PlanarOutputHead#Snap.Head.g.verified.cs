@@ -481,125 +481,61 @@ public unsafe partial class Head : global::ConvGen.INetwork
     }
 
     // ∂W[o,i,ΔY,ΔX] += Σ_{n,y,x} ∂Z[n,o,y,x] · X[n,i,1·y+1·ΔY,1·x+1·ΔX]   (layer 0, X zero-padded)
-    // Each work item owns 8 outputs × 2 input channel(s) × 3 kernel row(s) × up to 2 of the 3 columns: 12 accumulators in registers, reduced over every pixel of rows [Y0, Y1) of the pass's samples [N0, N1).
+    // Each work item owns 8 outputs × 2 input channel(s) × 1 kernel row(s) × 3: 6 accumulators in registers, reduced over every pixel of rows [Y0, Y1) of the pass's samples [N0, N1).
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Back3Tile(void* state, int begin, int end)
     {
         var f = (Frame*)state;
         for (int item = begin; item < end; item++)
         {
-            int column = item % 2, tile = item / 2;
-            int ky0 = 0, r0 = 0, ob0 = tile;
+            int ky0 = item % 3, r0 = 0, ob0 = item / 3;
             int ic0 = r0;
-            int oy0 = Math.Max(0, 1 - (ky0 + 2)), oy1 = Math.Min(12, 12 - ky0 + 1);
-            if (column == 0)
+            int oy0 = Math.Max(0, 1 - ky0), oy1 = Math.Min(12, 12 - ky0 + 1);
+            Vector256<float> a0 = Vector256<float>.Zero, a1 = Vector256<float>.Zero, a2 = Vector256<float>.Zero, a3 = Vector256<float>.Zero, a4 = Vector256<float>.Zero, a5 = Vector256<float>.Zero;
+            Vector256<float> ba0 = Vector256<float>.Zero, ba1 = Vector256<float>.Zero, ba2 = Vector256<float>.Zero, ba3 = Vector256<float>.Zero, ba4 = Vector256<float>.Zero, ba5 = Vector256<float>.Zero;
+            for (int n = f->N0; n < f->N1; n++)
             {
-                Vector256<float> a0 = Vector256<float>.Zero, a1 = Vector256<float>.Zero, a2 = Vector256<float>.Zero, a3 = Vector256<float>.Zero, a4 = Vector256<float>.Zero, a5 = Vector256<float>.Zero, a6 = Vector256<float>.Zero, a7 = Vector256<float>.Zero, a8 = Vector256<float>.Zero, a9 = Vector256<float>.Zero, a10 = Vector256<float>.Zero, a11 = Vector256<float>.Zero;
-                for (int n = f->N0; n < f->N1; n++)
+                float* gz = f->G1 + (nint)n * 1152 + ob0 * 1152;
+                float* xs = f->T1 + (nint)n * 392 + ic0 * 196 + ky0 * 14;
+                for (int oy = Math.Max(oy0, f->Y0), oyEnd = Math.Min(oy1, f->Y1); oy < oyEnd; oy++)
                 {
-                    float* gz = f->G1 + (nint)n * 1152 + ob0 * 1152;
-                    float* xs = f->T1 + (nint)n * 392 + ic0 * 196 + ky0 * 14;
-                    for (int oy = Math.Max(oy0, f->Y0), oyEnd = Math.Min(oy1, f->Y1); oy < oyEnd; oy++)
+                    float* gr = gz + oy * 96;
+                    float* xr = xs + oy * 14;
+                    for (int ox = 0; ox < 12; ox += 2)
                     {
-                        float* gr = gz + oy * 96;
-                        float* xr = xs + oy * 14;
-                        for (int ox = 0; ox < 12; ox++)
-                        {
-                            float* xp = xr + ox;
-                            Vector256<float> g0_0 = Vector256.Load(gr + ox * 8);
-                            Vector256<float> x0 = Vector256.Create(xp[0]);
-                            a0 = Vector256.FusedMultiplyAdd(g0_0, x0, a0);
-                            Vector256<float> x1 = Vector256.Create(xp[1]);
-                            a1 = Vector256.FusedMultiplyAdd(g0_0, x1, a1);
-                            Vector256<float> x14 = Vector256.Create(xp[14]);
-                            a2 = Vector256.FusedMultiplyAdd(g0_0, x14, a2);
-                            Vector256<float> x15 = Vector256.Create(xp[15]);
-                            a3 = Vector256.FusedMultiplyAdd(g0_0, x15, a3);
-                            Vector256<float> x28 = Vector256.Create(xp[28]);
-                            a4 = Vector256.FusedMultiplyAdd(g0_0, x28, a4);
-                            Vector256<float> x29 = Vector256.Create(xp[29]);
-                            a5 = Vector256.FusedMultiplyAdd(g0_0, x29, a5);
-                            Vector256<float> x196 = Vector256.Create(xp[196]);
-                            a6 = Vector256.FusedMultiplyAdd(g0_0, x196, a6);
-                            Vector256<float> x197 = Vector256.Create(xp[197]);
-                            a7 = Vector256.FusedMultiplyAdd(g0_0, x197, a7);
-                            Vector256<float> x210 = Vector256.Create(xp[210]);
-                            a8 = Vector256.FusedMultiplyAdd(g0_0, x210, a8);
-                            Vector256<float> x211 = Vector256.Create(xp[211]);
-                            a9 = Vector256.FusedMultiplyAdd(g0_0, x211, a9);
-                            Vector256<float> x224 = Vector256.Create(xp[224]);
-                            a10 = Vector256.FusedMultiplyAdd(g0_0, x224, a10);
-                            Vector256<float> x225 = Vector256.Create(xp[225]);
-                            a11 = Vector256.FusedMultiplyAdd(g0_0, x225, a11);
-                        }
+                        float* xp = xr + ox;
+                        Vector256<float> g0_0 = Vector256.Load(gr + ox * 8);
+                        Vector256<float> g1_0 = Vector256.Load(gr + (ox + 1) * 8);
+                        Vector256<float> x0 = Vector256.Create(xp[0]);
+                        a0 = Vector256.FusedMultiplyAdd(g0_0, x0, a0);
+                        Vector256<float> x1 = Vector256.Create(xp[1]);
+                        ba0 = Vector256.FusedMultiplyAdd(g1_0, x1, ba0);
+                        a1 = Vector256.FusedMultiplyAdd(g0_0, x1, a1);
+                        Vector256<float> x2 = Vector256.Create(xp[2]);
+                        ba1 = Vector256.FusedMultiplyAdd(g1_0, x2, ba1);
+                        a2 = Vector256.FusedMultiplyAdd(g0_0, x2, a2);
+                        Vector256<float> x3 = Vector256.Create(xp[3]);
+                        ba2 = Vector256.FusedMultiplyAdd(g1_0, x3, ba2);
+                        Vector256<float> x196 = Vector256.Create(xp[196]);
+                        a3 = Vector256.FusedMultiplyAdd(g0_0, x196, a3);
+                        Vector256<float> x197 = Vector256.Create(xp[197]);
+                        ba3 = Vector256.FusedMultiplyAdd(g1_0, x197, ba3);
+                        a4 = Vector256.FusedMultiplyAdd(g0_0, x197, a4);
+                        Vector256<float> x198 = Vector256.Create(xp[198]);
+                        ba4 = Vector256.FusedMultiplyAdd(g1_0, x198, ba4);
+                        a5 = Vector256.FusedMultiplyAdd(g0_0, x198, a5);
+                        Vector256<float> x199 = Vector256.Create(xp[199]);
+                        ba5 = Vector256.FusedMultiplyAdd(g1_0, x199, ba5);
                     }
                 }
-                float* dw = f->L0dW + ((ob0 * 2 + r0) * 3 + ky0) * 24;
-                Vector256.Store(Vector256.Load(dw + 0) + a0, dw + 0);
-                Vector256.Store(Vector256.Load(dw + 8) + a1, dw + 8);
-                Vector256.Store(Vector256.Load(dw + 24) + a2, dw + 24);
-                Vector256.Store(Vector256.Load(dw + 32) + a3, dw + 32);
-                Vector256.Store(Vector256.Load(dw + 48) + a4, dw + 48);
-                Vector256.Store(Vector256.Load(dw + 56) + a5, dw + 56);
-                Vector256.Store(Vector256.Load(dw + 72) + a6, dw + 72);
-                Vector256.Store(Vector256.Load(dw + 80) + a7, dw + 80);
-                Vector256.Store(Vector256.Load(dw + 96) + a8, dw + 96);
-                Vector256.Store(Vector256.Load(dw + 104) + a9, dw + 104);
-                Vector256.Store(Vector256.Load(dw + 120) + a10, dw + 120);
-                Vector256.Store(Vector256.Load(dw + 128) + a11, dw + 128);
             }
-            else
-            {
-                Vector256<float> a0 = Vector256<float>.Zero, a1 = Vector256<float>.Zero, a2 = Vector256<float>.Zero, a3 = Vector256<float>.Zero, a4 = Vector256<float>.Zero, a5 = Vector256<float>.Zero;
-                Vector256<float> ba0 = Vector256<float>.Zero, ba1 = Vector256<float>.Zero, ba2 = Vector256<float>.Zero, ba3 = Vector256<float>.Zero, ba4 = Vector256<float>.Zero, ba5 = Vector256<float>.Zero;
-                for (int n = f->N0; n < f->N1; n++)
-                {
-                    float* gz = f->G1 + (nint)n * 1152 + ob0 * 1152;
-                    float* xs = f->T1 + (nint)n * 392 + ic0 * 196 + ky0 * 14 + 2;
-                    for (int oy = Math.Max(oy0, f->Y0), oyEnd = Math.Min(oy1, f->Y1); oy < oyEnd; oy++)
-                    {
-                        float* gr = gz + oy * 96;
-                        float* xr = xs + oy * 14;
-                        for (int ox = 0; ox < 12; ox += 2)
-                        {
-                            float* xp = xr + ox;
-                            Vector256<float> g0_0 = Vector256.Load(gr + ox * 8);
-                            Vector256<float> g1_0 = Vector256.Load(gr + (ox + 1) * 8);
-                            Vector256<float> x0 = Vector256.Create(xp[0]);
-                            a0 = Vector256.FusedMultiplyAdd(g0_0, x0, a0);
-                            Vector256<float> x1 = Vector256.Create(xp[1]);
-                            ba0 = Vector256.FusedMultiplyAdd(g1_0, x1, ba0);
-                            Vector256<float> x14 = Vector256.Create(xp[14]);
-                            a1 = Vector256.FusedMultiplyAdd(g0_0, x14, a1);
-                            Vector256<float> x15 = Vector256.Create(xp[15]);
-                            ba1 = Vector256.FusedMultiplyAdd(g1_0, x15, ba1);
-                            Vector256<float> x28 = Vector256.Create(xp[28]);
-                            a2 = Vector256.FusedMultiplyAdd(g0_0, x28, a2);
-                            Vector256<float> x29 = Vector256.Create(xp[29]);
-                            ba2 = Vector256.FusedMultiplyAdd(g1_0, x29, ba2);
-                            Vector256<float> x196 = Vector256.Create(xp[196]);
-                            a3 = Vector256.FusedMultiplyAdd(g0_0, x196, a3);
-                            Vector256<float> x197 = Vector256.Create(xp[197]);
-                            ba3 = Vector256.FusedMultiplyAdd(g1_0, x197, ba3);
-                            Vector256<float> x210 = Vector256.Create(xp[210]);
-                            a4 = Vector256.FusedMultiplyAdd(g0_0, x210, a4);
-                            Vector256<float> x211 = Vector256.Create(xp[211]);
-                            ba4 = Vector256.FusedMultiplyAdd(g1_0, x211, ba4);
-                            Vector256<float> x224 = Vector256.Create(xp[224]);
-                            a5 = Vector256.FusedMultiplyAdd(g0_0, x224, a5);
-                            Vector256<float> x225 = Vector256.Create(xp[225]);
-                            ba5 = Vector256.FusedMultiplyAdd(g1_0, x225, ba5);
-                        }
-                    }
-                }
-                float* dw = f->L0dW + ((ob0 * 2 + r0) * 3 + ky0) * 24 + 16;
-                Vector256.Store(Vector256.Load(dw + 0) + (a0 + ba0), dw + 0);
-                Vector256.Store(Vector256.Load(dw + 24) + (a1 + ba1), dw + 24);
-                Vector256.Store(Vector256.Load(dw + 48) + (a2 + ba2), dw + 48);
-                Vector256.Store(Vector256.Load(dw + 72) + (a3 + ba3), dw + 72);
-                Vector256.Store(Vector256.Load(dw + 96) + (a4 + ba4), dw + 96);
-                Vector256.Store(Vector256.Load(dw + 120) + (a5 + ba5), dw + 120);
-            }
+            float* dw = f->L0dW + ((ob0 * 2 + r0) * 3 + ky0) * 24;
+            Vector256.Store(Vector256.Load(dw + 0) + (a0 + ba0), dw + 0);
+            Vector256.Store(Vector256.Load(dw + 8) + (a1 + ba1), dw + 8);
+            Vector256.Store(Vector256.Load(dw + 16) + (a2 + ba2), dw + 16);
+            Vector256.Store(Vector256.Load(dw + 72) + (a3 + ba3), dw + 72);
+            Vector256.Store(Vector256.Load(dw + 80) + (a4 + ba4), dw + 80);
+            Vector256.Store(Vector256.Load(dw + 88) + (a5 + ba5), dw + 88);
         }
     }
 
@@ -625,7 +561,7 @@ public unsafe partial class Head : global::ConvGen.INetwork
                 pass.N1 = n + Math.Max(whole, 1);
                 pass.Y0 = y;
                 pass.Y1 = whole > 0 ? 12 : (int)Math.Min(12, y + (stop - row));
-                Back3Tile(&pass, 0, 2);
+                Back3Tile(&pass, 0, 3);
                 for (int cb = 0; cb < 1; cb++)
                 {
                     Vector256<float> s0 = Vector256<float>.Zero, s1 = s0;
