@@ -353,13 +353,19 @@ internal sealed partial class KernelEmitter
             var best = new WeightGradTile(1, 1, 1, span, blocks, kh, kw, kw);
             // Grouped layers keep one block and one input channel per tile: each output block reads its own input range.
             if (kw > MaxAccumulators || l.Groups != 1) return best;
-            // Whole kernel rows, then ranges of every narrower width: the most independent FMA chains; a range tile
-            // only where it has more than every whole-row tile; then the order of Better.
+            // Whole kernel rows, then ranges of every narrower width.
             for (int columns = kw; columns >= 1; columns--)
                 foreach (var t in Candidates(s, span, blocks, columns))
-                    if (t.Chains > best.Chains || t.Chains == best.Chains && (t.Columns == kw) == (best.Columns == kw) && Better(t, best, s.Input.Blocked))
-                        best = t;
+                    if (Preferred(t, best, s.Input.Blocked)) best = t;
             return best;
+        }
+
+        // More independent FMA chains; with as many, whole rows over column ranges (a range tile is taken only where it
+        // has more chains than every whole-row tile), then the order of Better.
+        private static bool Preferred(WeightGradTile t, WeightGradTile best, bool blocked)
+        {
+            if (t.Chains != best.Chains) return t.Chains > best.Chains;
+            return (t.Columns == t.KernelWidth) == (best.Columns == best.KernelWidth) && Better(t, best, blocked);
         }
 
         /// <summary>Every tile of ranges <paramref name="columns"/> taps wide that fits the registers and divides the layer evenly.</summary>
