@@ -160,7 +160,7 @@ public sealed partial class NetworkGenerator
             if (back.Steps.Any(KernelEmitter.UsesRowRange))
                 w.Line("public int Y0, Y1; // and its rows of ∂Z, where one sample is more than a pass or a chunk starts or ends inside one");
             if (back.PartialSumFloats > 0) w.Line("public float* Partials; // the chunked weight gradients' partial sums");
-            if (back.WinogradSumFloats > 0) w.Line("public float* WinogradSums; // the Winograd weight gradients' sums M[half][o / 32][i][ξ][o % 32]");
+            if (back.WinogradSumFloats > 0) w.Line("public float* WinogradSums; // the Winograd weight gradients' sums M[half][o / 32][i][ξ][o % 32], a gap after each group of 32 outputs");
             w.Line($"public float* T0, Output{string.Concat(plan.Tensors.Select(t => ", " + t.Field))};");
             w.Line($"public float* OutputGradient, InputGradient{string.Concat(back.Tensors.Select(t => ", " + t.Field))};");
             foreach (var p in plan.Parameters) w.Line($"public float* {p.Pointer}, {p.GradientPointer};");

@@ -81,10 +81,28 @@ internal sealed record ConvWeightGradStep(LayerModel Layer, Tensor Input, Tensor
     public bool Winograd { get; init; }
 
     /// <summary>
-    /// Floats of one M[o / 32][i][ξ][o % 32] of a Winograd weight gradient (16 per weight of a 3x3 kernel's 9): from a
-    /// large enough batch it keeps one per half of the batch (<see cref="WinogradHalves"/>).
+    /// Floats of one M[o / 32][i][ξ][o % 32] of a Winograd weight gradient (16 per weight of a 3x3 kernel's 9), each
+    /// group of 32 outputs followed by its gap (<see cref="WinogradGroupFloats"/>): from a large enough batch it keeps
+    /// one per half of the batch (<see cref="WinogradHalves"/>).
     /// </summary>
-    public long WinogradSumFloats => 16L * Layer.Input.C * Layer.Output.C;
+    public long WinogradSumFloats => Layer.Output.C / 32 * WinogradGroupFloats;
+
+    /// <summary>
+    /// Floats from one group's sums M[h] to the next's: its 16·I·32 and <see cref="WinogradGroupGapFloats"/> that no
+    /// kernel touches.
+    /// </summary>
+    public long WinogradGroupFloats => 16L * 32 * Layer.Input.C + WinogradGroupGapFloats;
+
+    /// <summary>
+    /// The unused floats after each group's sums, 128 KiB. Two threads write the sums of different groups, each walking
+    /// its groups' input channels upward 2 KiB apart; with the groups back to back, the thread that wrote the lower
+    /// groups slowed the other (a, batch 1, 2 threads, timed inside the kernel: the upper groups' part 0.720 ms against
+    /// 0.655 for the lower, and still the slower with the threads' parts swapped; on one thread both 0.58). Our reading,
+    /// not proven (this VM has no cache counters): the lower thread's hardware prefetch runs past its last group into
+    /// the next one's first lines, which the other core then takes back. Smaller gaps helped less, 64 KiB hardly at all
+    /// on 128→128 at 28×28; 96 to 256 KiB helped both alike (architecture.md).
+    /// </summary>
+    public const int WinogradGroupGapFloats = 32 << 10;
 
     /// <summary>
     /// The sums M a Winograd weight gradient keeps from a large enough batch (KernelEmitter.WinogradGradHalvesFrom):

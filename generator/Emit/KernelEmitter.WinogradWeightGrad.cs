@@ -108,10 +108,11 @@ internal sealed partial class KernelEmitter
         bool allRows = 16 * xiV * 4 <= WinogradGradAllRowsBytes;
         long vFloats = (allRows ? 16 : 4) * xiV;
         // M[h][i][ξ][o], o within group h of 32 outputs: a group's sums are contiguous, so the parts of two threads share no
-        // cache line (the array starts at one). As M[i][ξ][o], the two threads writing alternate groups of each 512-byte
-        // row, 128→128 at 28×28 took 1.06× the time at 2 threads that items by rows of ξ alone had taken.
+        // cache line (the array starts at one), and a gap follows each (ConvWeightGradStep.WinogradGroupGapFloats). As
+        // M[i][ξ][o], the two threads writing alternate groups of each 512-byte row, 128→128 at 28×28 took 1.06× the time
+        // at 2 threads that items by rows of ξ alone had taken.
         const int iStride = 16 * 32;
-        int groupStride = inputs * iStride;
+        long groupStride = s.WinogradGroupFloats;
         int items = WinogradGradItemsPerSum(s);
         long sumFloats = s.WinogradSumFloats;
         string formula = $"∂W[o,i,ΔY,ΔX] += Σ_{{n,y,x}} ∂Z[n,o,y,x] · X[n,i,y+ΔY,x+ΔX]   (layer {l.Index}, X zero-padded)";
@@ -239,7 +240,7 @@ internal sealed partial class KernelEmitter
         w.Open("for (int og = og0; og < og1; og++)");
         foreach (var (first, end, count) in runs)
         {
-            string Call(string i) => $"{name}Tile{count}(z + og * 32, v + {i}, m + og * {groupStride} + {i} * {iStride}, count, first);";
+            string Call(string i) => $"{name}Tile{count}(z + og * 32, v + {i}, m + og * {N(groupStride)} + {i} * {iStride}, count, first);";
             w.Line(end - first == count ? Call(N(first)) : $"for (int i = {first}; i < {end}; i += {count}) {Call("i")}");
         }
         w.Close();
@@ -281,7 +282,7 @@ internal sealed partial class KernelEmitter
         w.Line($"bool halves = {WinogradGradHalves(s, "f->Batch")};");
         w.Open("for (int ob = begin; ob < end; ob++)");
         w.Open($"for (int i = 0; i < {inputs}; i++)");
-        w.Line($"float* p = f->WinogradSums + (ob >> 2) * {groupStride} + i * {iStride} + (ob & 3) * 8;");
+        w.Line($"float* p = f->WinogradSums + (ob >> 2) * {N(groupStride)} + i * {iStride} + (ob & 3) * 8;");
         w.Line($"float* q = f->{s.Pointer} + (ob * {inputs} + i) * 72;");
         w.Line($"if (halves) for (int xi = 0; xi < 16; xi++) Vector256.Store(Vector256.Load(p + xi * 32) + Vector256.Load(p + {N(sumFloats)} + xi * 32), p + xi * 32); // half 1's sums into half 0's");
         for (int c = 0; c < 4; c++)

@@ -70,7 +70,7 @@ public unsafe partial class WinogradByGroups : global::ConvGen.INetwork
     {
         public int Batch;
         public int N0, N1; // the samples of one pass of a dense weight-gradient step
-        public float* WinogradSums; // the Winograd weight gradients' sums M[half][o / 32][i][ξ][o % 32]
+        public float* WinogradSums; // the Winograd weight gradients' sums M[half][o / 32][i][ξ][o % 32], a gap after each group of 32 outputs
         public float* T0, Output, T1, T2;
         public float* OutputGradient, InputGradient, G0, G1, G2;
         public float* L0W, L0dW;
@@ -179,7 +179,7 @@ public unsafe partial class WinogradByGroups : global::ConvGen.INetwork
     private readonly global::ConvGen.TransposedWeights? _L0WT;
     private readonly global::ConvGen.WinogradWeights _L0WU;
     private readonly global::ConvGen.WinogradWeights _L0WTU;
-    private readonly float[] _winogradSums = GC.AllocateArray<float>(655375, pinned: true); // the Winograd weight gradients' sums, one layer's at a time, for each half of the batch, from a 64-byte boundary
+    private readonly float[] _winogradSums = GC.AllocateArray<float>(983055, pinned: true); // the Winograd weight gradients' sums, one layer's at a time, for each half of the batch, from a 64-byte boundary
 
     /// <summary>
     /// Adds ∂loss/∂parameter to every parameter's Gradient and writes ∂loss/∂input (NCHW) to <paramref name="inputGradient"/>,
@@ -513,7 +513,7 @@ public unsafe partial class WinogradByGroups : global::ConvGen.INetwork
             {
                 int lo = Math.Max(begin - k * 20, 0), hi = Math.Min(end - k * 20, 20); // the range's items of half k
                 bool allRows = hi - lo >= 4; // items of every row of ξ: V transformed for all 16 ξ at once, each patch row loaded once
-                float* sums = f->WinogradSums + k * 327680;
+                float* sums = f->WinogradSums + k * 491520;
                 for (int j = f->N0; j < f->N1; j++)
                 {
                     int n = k == 0 ? j : f->Batch - 1 - j; // half 1 from the last sample, so that the middle one is the last of both halves, in one pass
@@ -733,8 +733,8 @@ public unsafe partial class WinogradByGroups : global::ConvGen.INetwork
         {
             for (int og = og0; og < og1; og++)
             {
-                for (int i = 0; i < 126; i += 3) Back2Tile3(z + og * 32, v + i, m + og * 65536 + i * 512, count, first);
-                Back2Tile2(z + og * 32, v + 126, m + og * 65536 + 126 * 512, count, first);
+                for (int i = 0; i < 126; i += 3) Back2Tile3(z + og * 32, v + i, m + og * 98304 + i * 512, count, first);
+                Back2Tile2(z + og * 32, v + 126, m + og * 98304 + 126 * 512, count, first);
             }
         }
     }
@@ -809,9 +809,9 @@ public unsafe partial class WinogradByGroups : global::ConvGen.INetwork
         {
             for (int i = 0; i < 128; i++)
             {
-                float* p = f->WinogradSums + (ob >> 2) * 65536 + i * 512 + (ob & 3) * 8;
+                float* p = f->WinogradSums + (ob >> 2) * 98304 + i * 512 + (ob & 3) * 8;
                 float* q = f->L0dW + (ob * 128 + i) * 72;
-                if (halves) for (int xi = 0; xi < 16; xi++) Vector256.Store(Vector256.Load(p + xi * 32) + Vector256.Load(p + 327680 + xi * 32), p + xi * 32); // half 1's sums into half 0's
+                if (halves) for (int xi = 0; xi < 16; xi++) Vector256.Store(Vector256.Load(p + xi * 32) + Vector256.Load(p + 491520 + xi * 32), p + xi * 32); // half 1's sums into half 0's
                 Vector256<float> m00 = Vector256.Load(p), m10 = Vector256.Load(p + 128), m20 = Vector256.Load(p + 256), m30 = Vector256.Load(p + 384);
                 Vector256<float> h0 = half * (m10 + m20), r00 = m00 + h0, r10 = half * (m10 - m20), r20 = h0 + m30;
                 Vector256<float> m01 = Vector256.Load(p + 32), m11 = Vector256.Load(p + 160), m21 = Vector256.Load(p + 288), m31 = Vector256.Load(p + 416);
