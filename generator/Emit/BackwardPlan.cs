@@ -94,14 +94,16 @@ internal sealed record ConvWeightGradStep(LayerModel Layer, Tensor Input, Tensor
     public long WinogradGroupFloats => 16L * 32 * Layer.Input.C + WinogradGroupGapFloats;
 
     /// <summary>
-    /// The unused floats after each group's sums, 128 KiB. Two threads write the sums of different groups, each walking
-    /// its groups' input channels upward 2 KiB apart; with the groups back to back, the thread that wrote the lower
-    /// groups slowed the other (a, batch 1, 2 threads, timed inside the kernel: the upper groups' part 0.720 ms against
-    /// 0.655 for the lower, and still the slower with the threads' parts swapped; on one thread both 0.58). Our reading:
-    /// the lower thread's hardware prefetch runs past its last group into the next one's first lines, which the other
-    /// core then takes back; walking the lower group downward instead removed the loss too. A gap serves any thread
-    /// count and direction. Smaller gaps helped less, 64 KiB hardly at all on 128→128 at 28×28; 96 to 256 KiB helped
-    /// both alike (architecture.md).
+    /// The unused floats after each group's sums, 128 KiB. Two threads write the sums of different groups, each
+    /// walking its groups' input channels upward 2 KiB apart; with the groups back to back, the thread that wrote
+    /// the lower groups slowed the other (64→64 at 56×56, batch 1, 2 threads, timed inside the kernel: the upper
+    /// group's part 0.720 ms against 0.655 for the lower, and still the slower with the threads' parts swapped; on
+    /// one thread both 0.58). Our reading: the lower thread's hardware prefetch runs past its last group into the
+    /// next one's first lines, which the other core then takes back; walking the lower group downward instead
+    /// removed the loss too. A gap serves either direction and any thread count that splits at group boundaries
+    /// (not threads that split one group's rows of ξ, whose 2 KiB rows they share). Smaller gaps helped less, 64
+    /// KiB hardly at all on 128→128 at 28×28; 128 KiB helped both layers, and 96 to 256 KiB 128→128 alike
+    /// (architecture.md).
     /// </summary>
     public const int WinogradGroupGapFloats = 32 << 10;
 
