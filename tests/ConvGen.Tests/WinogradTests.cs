@@ -99,7 +99,8 @@ public sealed class WinogradTests
     /// channel (at least 2), each half of the batch has such items and a sum M of its own, and an odd batch's middle
     /// sample is split between the halves by rows of tiles. One M: 64→32 at 8×10, one group, so the four items are the
     /// rows of ξ alone (64 inputs, so that the weight is too large to be summed in chunks); 32→96, three groups, 12
-    /// items, where 5 threads make ranges that start and end inside groups; 256→64 at 14×10, where V for all 16 ξ of a
+    /// items, where 5 threads make ranges that start and end inside groups (at batch 1 and 2, and with halves at 39,
+    /// three groups and their gaps in each M); 256→64 at 14×10, where V for all 16 ξ of a
     /// block (30 tiles × 256 channels) would pass 256 KiB, so every range transforms it a row of ξ at a time. Halves:
     /// 64→32 at 8×10 from batch 13 (one pass; 3 threads take items [2, 5) of the 8, across the halves); 32→64 at 38×38
     /// from batch 2, one sample per pass, so that batch 3 takes two passes, the second the middle sample's two parts;
@@ -113,6 +114,8 @@ public sealed class WinogradTests
     [Theory]
     [InlineData(64, 32, 8, 10, 2, 13)]
     [InlineData(32, 96, 8, 10, 2, 39)]
+    [InlineData(32, 96, 8, 10, 1, 39)]
+    [InlineData(32, 96, 8, 10, 39, 39)]
     [InlineData(256, 64, 14, 10, 2, 15)]
     [InlineData(64, 32, 8, 10, 13, 13)]
     [InlineData(32, 64, 38, 38, 3, 2)]
