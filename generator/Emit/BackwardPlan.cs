@@ -101,9 +101,9 @@ internal sealed record ConvWeightGradStep(LayerModel Layer, Tensor Input, Tensor
     /// one thread both 0.58). Our reading: the lower thread's hardware prefetch runs past its last group into the
     /// next one's first lines, which the other core then takes back; walking the lower group downward instead
     /// removed the loss too. A gap serves either direction and any thread count that splits at group boundaries
-    /// (not threads that split one group's rows of ξ, whose 2 KiB rows they share). Smaller gaps helped less, 64
-    /// KiB hardly at all on 128→128 at 28×28; 128 KiB helped both layers, and 96 to 256 KiB 128→128 alike
-    /// (architecture.md).
+    /// (not threads that split one group's rows of ξ, whose 2 KiB rows they share). Smaller gaps helped less
+    /// (64 KiB hardly at all on 128→128 at 28×28); 128 KiB helped both layers, and 96 to 256 KiB helped 128→128
+    /// alike (architecture.md).
     /// </summary>
     public const int WinogradGroupGapFloats = 32 << 10;
 
