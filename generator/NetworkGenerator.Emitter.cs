@@ -197,8 +197,8 @@ public sealed partial class NetworkGenerator
             w.Line("// One caller at a time records into the instance; concurrent callers run in their own thread's workspace.");
             w.Open("if (RecordForBackward && Monitor.TryEnter(_recordLock))");
             w.Open("try");
-            w.Line("_recordedBatch = 0;");
             w.Line("float[] recorded = global::ConvGen.Workspace.Ensure(ref _recorded, checked((long)batch * RecordedFloatsPerSample));");
+            w.Line("_recordedBatch = 0; // after the size check, so that a batch too large for one array leaves the last record usable");
             bool keepInput = back.Reads(plan.Input.Field);
             w.Open(keepInput ? "fixed (float* y = output, tape = recorded)" : "fixed (float* x = input, y = output, tape = recorded)");
             w.Line("Frame frame = default;");

@@ -10,11 +10,15 @@ namespace ConvGen;
 [EditorBrowsable(EditorBrowsableState.Never)]
 public static class Workspace
 {
-    /// <summary>Returns <paramref name="slot"/>, replaced by a larger array first when it holds fewer than <paramref name="length"/> floats.</summary>
+    /// <summary>
+    /// Returns <paramref name="slot"/>, replaced by a larger array first when it holds fewer than <paramref name="length"/>
+    /// floats. Past the largest array it throws, naming <c>batch</c>: the generated Forward and Backward size their
+    /// workspaces by the caller's batch, the only argument that can make one too large.
+    /// </summary>
     public static float[] Ensure(ref float[]? slot, long length)
     {
         if (length < 0 || length > Array.MaxLength)
-            throw new ArgumentOutOfRangeException(nameof(length), $"A workspace of {length} floats is larger than the largest array .NET allows ({Array.MaxLength}); use a smaller batch.");
+            throw new ArgumentOutOfRangeException("batch", $"A workspace of {length} floats is larger than the largest array .NET allows ({Array.MaxLength}); use a smaller batch.");
         if (slot is null || slot.Length < length)
             slot = GC.AllocateUninitializedArray<float>((int)length);
         return slot;

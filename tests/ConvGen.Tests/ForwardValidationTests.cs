@@ -65,6 +65,32 @@ public sealed class ForwardValidationTests
         Assert.Equal("input", e.ParamName);
     }
 
+    /// <summary>
+    /// A recorded Forward whose tape would pass the largest array throws naming the batch, and the record of the
+    /// Forward before it still stands: its Backward gives the same gradients as one run right after it.
+    /// </summary>
+    [Fact]
+    public void ARecordedForwardTooLargeForOneArrayKeepsTheLastRecord()
+    {
+        int huge = (int)(Array.MaxLength / ExpandingNet.RecordedFloatsPerSample) + 1;
+        var x = Infrastructure.NetworkCheck.RandomInput(new Random(3), 2 * ExpandingNet.InputLength);
+        var g = Infrastructure.NetworkCheck.RandomInput(new Random(4), 2 * ExpandingNet.OutputLength);
+        var y = new float[2 * ExpandingNet.OutputLength];
+        var expected = new ExpandingNet(seed: 1);
+        expected.Forward(x, y, 2);
+        expected.Backward(g, Span<float>.Empty, 2);
+
+        var net = new ExpandingNet(seed: 1);
+        net.Forward(x, y, 2);
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() =>
+            net.Forward(new float[(long)huge * ExpandingNet.InputLength], new float[(long)huge * ExpandingNet.OutputLength], huge));
+        Assert.Equal("batch", e.ParamName);
+        Assert.Contains("use a smaller batch", e.Message);
+        net.Backward(g, Span<float>.Empty, 2);
+        for (int i = 0; i < net.Parameters.Count; i++)
+            Assert.Equal(expected.Parameters[i].Gradient, net.Parameters[i].Gradient);
+    }
+
     [Fact]
     public void FailedCallLeavesOutputUntouched()
     {

@@ -105,8 +105,8 @@ public unsafe partial class Depthwise : global::ConvGen.INetwork
         {
             try
             {
-                _recordedBatch = 0;
                 float[] recorded = global::ConvGen.Workspace.Ensure(ref _recorded, checked((long)batch * RecordedFloatsPerSample));
+                _recordedBatch = 0; // after the size check, so that a batch too large for one array leaves the last record usable
                 fixed (float* y = output, tape = recorded)
                 {
                     Frame frame = default;

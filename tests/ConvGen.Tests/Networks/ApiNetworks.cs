@@ -115,3 +115,12 @@ public partial class WinogradNet
 public partial class WinogradWideRowNet
 {
 }
+
+/// <summary>
+/// 4,096 channels per pixel of a one-channel 8×8 input: a recorded Forward of a few thousand samples needs a tape
+/// past the largest array while its input and output stay a few MB.
+/// </summary>
+[Input(1, 8, 8)]
+[Conv(1, 1, 1, 4096), Relu]
+[Conv(1, 1, 4096, 1)]
+public partial class ExpandingNet;
