@@ -96,10 +96,7 @@ public sealed class Trainer
             CheckDataset(test, nameof(test));
             if (test.Count == 0) throw new ArgumentException("The test set is empty.", nameof(test));
         }
-        string? checkpointPath = Options.CheckpointPath is null ? null : Path.GetFullPath(Options.CheckpointPath);
-        if (checkpointPath is not null && !Directory.Exists(Path.GetDirectoryName(checkpointPath)))
-            throw new ArgumentException(
-                $"TrainingOptions.CheckpointPath '{Options.CheckpointPath}' is in a folder that does not exist ('{Path.GetDirectoryName(checkpointPath)}').");
+        string? checkpointPath = Options.CheckpointPath is null ? null : CheckCheckpointPath(Options.CheckpointPath);
 
         EnsureBuffers(Math.Min(Options.BatchSize, Math.Max(train.Count, test?.Count ?? 0)));
         var optimizer = Options.Optimizer;
@@ -175,6 +172,35 @@ public sealed class Trainer
     }
 
     /// <summary>
+    /// The checkpoint's full path, checked before the first epoch rather than when the first save fails after it: a
+    /// file path (not empty, not a folder) in a folder that exists and takes a new file (Save writes a temporary file
+    /// there and renames it over the target).
+    /// </summary>
+    private static string CheckCheckpointPath(string path)
+    {
+        string Problem(string what) => $"TrainingOptions.CheckpointPath '{path}' {what}";
+        if (string.IsNullOrWhiteSpace(path)) throw new ArgumentException(Problem("is empty: give a file path, or null for no checkpoints."));
+        string full;
+        try { full = Path.GetFullPath(path); }
+        catch (Exception e) when (e is ArgumentException or NotSupportedException or PathTooLongException)
+        {
+            throw new ArgumentException(Problem($"is not a valid path: {e.Message}"), e);
+        }
+        if (Directory.Exists(full)) throw new ArgumentException(Problem("is a folder: give a file path, such as 'model.safetensors' inside it."));
+        string? folder = Path.GetDirectoryName(full);
+        if (folder is null || !Directory.Exists(folder)) throw new ArgumentException(Problem($"is in a folder that does not exist ('{folder}')."));
+        try
+        {
+            using (new FileStream(Path.Combine(folder, $".convgen-{Guid.NewGuid():N}.tmp"), FileMode.CreateNew, FileAccess.Write, FileShare.None, 1, FileOptions.DeleteOnClose)) { }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new ArgumentException(Problem($"is in a folder where no file can be created ('{folder}'): {e.Message}"), e);
+        }
+        return full;
+    }
+
+    /// <summary>
     /// Copies samples <c>order[first .. first + n)</c> and their labels into the batch buffers, and asks for the next
     /// <paramref name="next"/> samples' lines. Split over threads in contiguous ranges of samples (of at least
     /// <see cref="GatherGrain"/>), so where the network's first steps split the batch by samples too, each core's part
@@ -235,7 +261,12 @@ public sealed class Trainer
 
     private const long PrefetchBytes = 1 << 20;
 
-    /// <summary>Mean cross-entropy, accuracy and per-class accuracy of <paramref name="network"/> on a labelled set (Forward only; gradients untouched).</summary>
+    /// <summary>
+    /// Mean cross-entropy, accuracy and per-class accuracy of <paramref name="network"/> on a labelled set (Forward
+    /// only; gradients untouched). The Forward calls run unrecorded (<see cref="INetwork.RecordForBackward"/> is false
+    /// during the call and restored after), so they keep no tape, and a <c>Backward</c> after this call throws until
+    /// the next recorded Forward.
+    /// </summary>
     /// <param name="network">The classifier.</param>
     /// <param name="images"><c>labels.Length × InputLength</c> floats.</param>
     /// <param name="labels">One class index per sample, below <see cref="INetwork.OutputLength"/>.</param>
@@ -312,23 +343,36 @@ public sealed class Trainer
         var classCount = new int[classes];
         double lossSum = 0;
         long correct = 0;
-        for (int first = 0; first < count; first += batchSize)
+        // Unrecorded: a recorded Forward would keep a tape of every tensor at the evaluation batch for the instance's
+        // lifetime (several GB for a 224×224 network at 256), and would silently become what a later Backward of the
+        // same batch size differentiates. Unrecorded, it runs in the per-thread workspace, and a Backward after it
+        // throws until the next recorded Forward.
+        bool recording = network.RecordForBackward;
+        network.RecordForBackward = false;
+        try
         {
-            int n = Math.Min(batchSize, count - first);
-            var logits = output.AsSpan(0, n * classes);
-            var batchLabels = labels.Slice(first, n);
-            network.Forward(images.Slice(first * sampleLength, n * sampleLength), logits, n);
-            lossSum += (double)SoftmaxCrossEntropy.Compute(logits, batchLabels, classes, Span<float>.Empty) * n;
-            for (int i = 0; i < n; i++)
+            for (int first = 0; first < count; first += batchSize)
             {
-                int label = batchLabels[i];
-                classCount[label]++;
-                if (SoftmaxCrossEntropy.ArgMax(logits.Slice(i * classes, classes)) == label)
+                int n = Math.Min(batchSize, count - first);
+                var logits = output.AsSpan(0, n * classes);
+                var batchLabels = labels.Slice(first, n);
+                network.Forward(images.Slice(first * sampleLength, n * sampleLength), logits, n);
+                lossSum += (double)SoftmaxCrossEntropy.Compute(logits, batchLabels, classes, Span<float>.Empty) * n;
+                for (int i = 0; i < n; i++)
                 {
-                    classCorrect[label]++;
-                    correct++;
+                    int label = batchLabels[i];
+                    classCount[label]++;
+                    if (SoftmaxCrossEntropy.ArgMax(logits.Slice(i * classes, classes)) == label)
+                    {
+                        classCorrect[label]++;
+                        correct++;
+                    }
                 }
             }
+        }
+        finally
+        {
+            network.RecordForBackward = recording;
         }
         var classAccuracy = new double[classes];
         for (int c = 0; c < classes; c++) classAccuracy[c] = classCount[c] == 0 ? double.NaN : (double)classCorrect[c] / classCount[c];

@@ -59,6 +59,29 @@ public sealed class TrainerTests : IDisposable
             EpochCompleted = epochCompleted,
         };
 
+    /// <summary>
+    /// Evaluate runs its Forward calls unrecorded and restores the setting: it keeps no tape at the evaluation batch
+    /// (gigabytes for a 224×224 network at 256), and a Backward after it throws instead of differentiating the
+    /// evaluation data as if it were the training batch.
+    /// </summary>
+    [Fact]
+    public void EvaluateRunsUnrecordedAndLeavesTheSettingAsItFoundIt()
+    {
+        var net = new LeNet(seed: 3);
+        var x = NetworkCheck.RandomInput(new Random(1), 2 * LeNet.InputLength);
+        byte[] labels = [1, 2];
+        net.Forward(x, new float[2 * LeNet.OutputLength], 2);
+        var result = Trainer.Evaluate(net, x, labels, batchSize: 2);
+        Assert.True(double.IsFinite(result.Loss));
+        Assert.True(net.RecordForBackward);
+        var e = Assert.Throws<InvalidOperationException>(() => net.Backward(new float[2 * LeNet.OutputLength], Span<float>.Empty, 2));
+        Assert.Contains("there is none", e.Message);
+
+        net.RecordForBackward = false;
+        Assert.Equal(result.Loss, Trainer.Evaluate(net, x, labels, batchSize: 2).Loss);
+        Assert.False(net.RecordForBackward);
+    }
+
     [Fact]
     [Trait("Category", "Correctness")]
     public void ShortRunLowersTheLoss()
@@ -319,6 +342,12 @@ public sealed class TrainerTests : IDisposable
 
         e = Assert.Throws<ArgumentException>(() => new Trainer(net, Options(net, checkpoint: PathOf("missing/dir/model.safetensors"))).Fit(Train));
         Assert.Contains("does not exist", e.Message);
+        // Paths that would only fail when the first checkpoint is written, after a whole epoch: a folder, an empty string.
+        e = Assert.Throws<ArgumentException>(() => new Trainer(net, Options(net, checkpoint: _dir.FullName)).Fit(Train));
+        Assert.Contains($"TrainingOptions.CheckpointPath '{_dir.FullName}' is a folder", e.Message);
+        e = Assert.Throws<ArgumentException>(() => new Trainer(net, Options(net, checkpoint: "")).Fit(Train));
+        Assert.Contains("TrainingOptions.CheckpointPath '' is empty", e.Message);
+        Assert.DoesNotContain(_dir.GetFiles(), f => f.Name.StartsWith(".convgen-", StringComparison.Ordinal)); // the probe for a writable folder leaves nothing behind
 
         Assert.Throws<ArgumentException>(() => new Trainer(net, new TrainingOptions { Optimizer = new Sgd(net.Parameters, 0.1f), Epochs = 0 }));
         Assert.Throws<ArgumentException>(() => new Trainer(net, new TrainingOptions { Optimizer = new Sgd(net.Parameters, 0.1f), BatchSize = 0 }));
