@@ -207,7 +207,9 @@ public sealed partial class NetworkGenerator
                     int ow = OutputSize(input.W, layer.KernelWidth, layer.Stride, left, right, layer.Dilation);
                     if (!CheckCollapse(layer, self, input, oh, ow, layer.KernelHeight, layer.KernelWidth, layer.Stride, top + bottom, left + right, layer.Dilation, diagnostics))
                         return null;
-                    if (!layer.Same) CheckTiling(layer, self, input, layer.KernelHeight, layer.KernelWidth, layer.Stride, (top + bottom, bottom), (left + right, right), layer.Dilation, diagnostics);
+                    // "Same" padding reaches the end of the input unless the window is shorter than the stride (the
+                    // padding cannot go below 0): a 1x1 at stride 2 on 28 rows never reads row 27, which this reports.
+                    CheckTiling(layer, self, input, layer.KernelHeight, layer.KernelWidth, layer.Stride, (top + bottom, bottom), (left + right, right), layer.Dilation, diagnostics);
                     // The zero-padded copy the kernel reads must fit as well.
                     if (!CheckSize(new TensorShape(input.C, (int)Math.Min((long)input.H + top + bottom, int.MaxValue), (int)Math.Min((long)input.W + left + right, int.MaxValue), false),
                             self, "its zero-padded input", layer.Site, diagnostics))

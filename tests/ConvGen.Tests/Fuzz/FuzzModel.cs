@@ -166,7 +166,7 @@ internal static class FuzzOracle
                     long stride = l.Stride == 0 ? l.Kh : l.Stride;
                     long oh = OutputSize(x.H, l.Pad, l.Pad, l.Kh, stride, 1), ow = OutputSize(x.W, l.Pad, l.Pad, l.Kh, stride, 1);
                     if (oh < 1 || ow < 1) return Bad($"{at} output {oh}×{ow}");
-                    Tiling(i, x.H, x.W, l.Kh, l.Kh, stride, l.Pad, 1, mustWarn, mayWarn);
+                    Tiling(i, [(x.H, l.Kh, l.Pad, l.Pad), (x.W, l.Kh, l.Pad, l.Pad)], stride, 1, mustWarn, mayWarn);
                     y = new Shape(x.C, oh, ow, false);
                     break;
                 }
@@ -185,7 +185,7 @@ internal static class FuzzOracle
                     if (oh < 1 || ow < 1) return Bad($"{at} output {oh}×{ow}");
                     var padded = new Shape(x.C, x.H + top + bottom, x.W + left + right, false);
                     if (padded.Stored > Limit) return Bad($"{at} zero-padded input stored size {padded.Stored}");
-                    if (!l.Same) Tiling(i, x.H, x.W, l.Kh, l.Kw, l.Stride, l.Pad, l.Dilation, mustWarn, mayWarn);
+                    Tiling(i, [(x.H, l.Kh, top, bottom), (x.W, l.Kw, left, right)], l.Stride, l.Dilation, mustWarn, mayWarn);
                     y = new Shape(l.Out, oh, ow, false);
                     parameters = Mul(Mul(Mul(l.Out, l.In / l.Groups), l.Kh), l.Kw) + (l.Bias ? l.Out : 0);
                     break;
@@ -202,16 +202,18 @@ internal static class FuzzOracle
     }
 
     /// <summary>
-    /// CG0012 bookkeeping for one window layer: the last window ends <c>r = (size + 2·pad − extent) mod stride</c> padded
-    /// rows before the end. If more than <c>pad</c> of them are real rows, input data is never read: the warning must come.
-    /// If all of them are padding, nothing real is lost: no warning (<paramref name="may"/> only counts these cases).
+    /// CG0012 bookkeeping for one window layer, per dimension (size, window, padding before, padding after): the last
+    /// window ends <c>r = (size + before + after − extent) mod stride</c> padded rows before the end. If more than
+    /// <c>after</c> of them are real rows, input data is never read: the warning must come. If all of them are padding,
+    /// nothing real is lost: no warning (<paramref name="may"/> only counts these cases). "Same" padding passes its own
+    /// halves, which leave real rows unread only when the window is shorter than the stride.
     /// </summary>
-    private static void Tiling(int index, long h, long w, long kh, long kw, long stride, long pad, long dilation, HashSet<int> must, HashSet<int> may)
+    private static void Tiling(int index, (long Size, long K, long Before, long After)[] dimensions, long stride, long dilation, HashSet<int> must, HashSet<int> may)
     {
-        foreach (var (size, k) in new[] { (h, kh), (w, kw) })
+        foreach (var (size, k, before, after) in dimensions)
         {
-            long remainder = (size + 2 * pad - Mul(dilation, k - 1) - 1) % stride;
-            if (remainder > pad) must.Add(index);
+            long remainder = (size + before + after - Mul(dilation, k - 1) - 1) % stride;
+            if (remainder > after) must.Add(index);
             else if (remainder > 0) may.Add(index);
         }
     }
