@@ -16,7 +16,12 @@ public abstract class ParameterLayout
     public abstract int PackedLength { get; }
 
     /// <summary>Packed index of the value at PyTorch index <paramref name="index"/>.</summary>
-    public abstract int PackedIndex(int index);
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="index"/> is outside <c>[0, Length)</c>.</exception>
+    public int PackedIndex(int index) => (uint)index < (uint)Length ? Map(index)
+        : throw new ArgumentOutOfRangeException(nameof(index), $"index must be in [0, {Length}), was {index}.");
+
+    /// <summary>Packed index of PyTorch index <paramref name="index"/>, already known to be in <c>[0, Length)</c>.</summary>
+    protected abstract int Map(int index);
 
     /// <summary>PyTorch layout → packed; padding slots become zero.</summary>
     public void Pack(ReadOnlySpan<float> source, Span<float> packed)
@@ -24,7 +29,7 @@ public abstract class ParameterLayout
         CheckLength(source.Length, Length, nameof(source));
         CheckLength(packed.Length, PackedLength, nameof(packed));
         packed[..PackedLength].Clear();
-        for (int i = 0; i < Length; i++) packed[PackedIndex(i)] = source[i];
+        for (int i = 0; i < Length; i++) packed[Map(i)] = source[i];
     }
 
     /// <summary>Packed → PyTorch layout.</summary>
@@ -32,7 +37,7 @@ public abstract class ParameterLayout
     {
         CheckLength(packed.Length, PackedLength, nameof(packed));
         CheckLength(destination.Length, Length, nameof(destination));
-        for (int i = 0; i < Length; i++) destination[i] = packed[PackedIndex(i)];
+        for (int i = 0; i < Length; i++) destination[i] = packed[Map(i)];
     }
 
     private static void CheckLength(int given, int needed, string name)
@@ -45,12 +50,12 @@ public abstract class ParameterLayout
     public float[] SlotMask()
     {
         var mask = GC.AllocateArray<float>(PackedLength, pinned: true);
-        for (int i = 0; i < Length; i++) mask[PackedIndex(i)] = 1f;
+        for (int i = 0; i < Length; i++) mask[Map(i)] = 1f;
         return mask;
     }
 
     /// <summary>A vector of <paramref name="length"/> values stored as is, padded to whole vectors of 8.</summary>
-    public static ParameterLayout Vector(int length) => new VectorLayout(length);
+    public static ParameterLayout Vector(int length) => new VectorLayout(AtLeast(length, 0, nameof(length)));
 
     /// <summary>
     /// Conv weights <c>[O][I/g][kh][kw]</c> packed as <c>[O/8][R][kh][kw][8]</c>: for each block of 8 output channels,
@@ -58,10 +63,14 @@ public abstract class ParameterLayout
     /// Lanes whose group does not use an input channel hold zero.
     /// </summary>
     public static ParameterLayout ConvBlocked(int outChannels, int inChannels, int groups, int kh, int kw)
-        => new ConvBlockedLayout(outChannels, inChannels, groups, kh, kw);
+    {
+        CheckGroups(AtLeast(outChannels, 1, nameof(outChannels)), AtLeast(inChannels, 1, nameof(inChannels)), AtLeast(groups, 1, nameof(groups)));
+        return new ConvBlockedLayout(outChannels, inChannels, groups, AtLeast(kh, 1, nameof(kh)), AtLeast(kw, 1, nameof(kw)));
+    }
 
     /// <summary>Depthwise weights <c>[C][1][kh][kw]</c> packed as <c>[C/8][kh][kw][8]</c>.</summary>
-    public static ParameterLayout Depthwise(int channels, int kh, int kw) => new DepthwiseLayout(channels, kh, kw);
+    public static ParameterLayout Depthwise(int channels, int kh, int kw)
+        => new DepthwiseLayout(AtLeast(channels, 1, nameof(channels)), AtLeast(kh, 1, nameof(kh)), AtLeast(kw, 1, nameof(kw)));
 
     /// <summary>
     /// Linear weights <c>[out][in]</c> packed as <c>[out/8][inPacked][8]</c>, where input feature <c>f</c> (PyTorch's
@@ -69,7 +78,19 @@ public abstract class ParameterLayout
     /// <paramref name="blockedInput"/>, else plain.
     /// </summary>
     public static ParameterLayout Linear(int outFeatures, int channels, int height, int width, bool blockedInput)
-        => new LinearLayout(outFeatures, channels, height, width, blockedInput);
+        => new LinearLayout(AtLeast(outFeatures, 1, nameof(outFeatures)), AtLeast(channels, 1, nameof(channels)),
+                            AtLeast(height, 1, nameof(height)), AtLeast(width, 1, nameof(width)), blockedInput);
+
+    // The factories' checks: a layout with a size below its minimum, or groups that do not divide the channels, would
+    // divide by zero or map values onto each other.
+    private static int AtLeast(int value, int least, string name)
+        => value >= least ? value : throw new ArgumentOutOfRangeException(name, $"{name} must be at least {least}, was {value}.");
+
+    private static void CheckGroups(int outChannels, int inChannels, int groups)
+    {
+        if (inChannels % groups != 0 || outChannels % groups != 0)
+            throw new ArgumentException($"groups ({groups}) must divide both inChannels ({inChannels}) and outChannels ({outChannels}).", nameof(groups));
+    }
 
     /// <summary>Whole vectors of 8 needed for <paramref name="n"/> values.</summary>
     public static int Blocks(int n) => (n + 7) / 8;
@@ -78,7 +99,7 @@ public abstract class ParameterLayout
     {
         public override int Length => length;
         public override int PackedLength => Blocks(length) * 8;
-        public override int PackedIndex(int index) => index;
+        protected override int Map(int index) => index;
     }
 
     private sealed class ConvBlockedLayout : ParameterLayout
@@ -103,7 +124,7 @@ public abstract class ParameterLayout
         public override int Length => _out * _inPerGroup * _window;
         public override int PackedLength => Blocks(_out) * Span * _window * 8;
 
-        public override int PackedIndex(int index)
+        protected override int Map(int index)
         {
             int tap = index % _window;
             int i = index / _window % _inPerGroup;
@@ -142,7 +163,7 @@ public abstract class ParameterLayout
         public override int Length => channels * kh * kw;
         public override int PackedLength => Blocks(channels) * kh * kw * 8;
 
-        public override int PackedIndex(int index)
+        protected override int Map(int index)
         {
             int window = kh * kw, c = index / window;
             return (c / 8 * window + index % window) * 8 + c % 8;
@@ -157,7 +178,7 @@ public abstract class ParameterLayout
         public override int Length => outFeatures * _in;
         public override int PackedLength => Blocks(outFeatures) * _inPacked * 8;
 
-        public override int PackedIndex(int index)
+        protected override int Map(int index)
         {
             int o = index / _in, f = index % _in;
             int internalF = f;

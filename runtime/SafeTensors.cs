@@ -34,8 +34,10 @@ public static class SafeTensors
         string full = Path.GetFullPath(path);
         if (new FileInfo(full).LinkTarget is not null && File.ResolveLinkTarget(full, returnFinalTarget: true) is { } target)
             full = target.FullName;
+        if (Directory.Exists(full)) throw new IOException($"Cannot save to '{path}': it is a folder; give a file path.");
+        string folder = Path.GetDirectoryName(full)!;
         // A name of fixed length, not derived from the target's: a long file name would otherwise make it too long.
-        string temp = Path.Combine(Path.GetDirectoryName(full)!, $".convgen-{Guid.NewGuid():N}.tmp");
+        string temp = Path.Combine(folder, $".convgen-{Guid.NewGuid():N}.tmp");
         try
         {
             using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None))
@@ -57,10 +59,40 @@ public static class SafeTensors
             }
             File.Move(temp, full, overwrite: true);
         }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            DeleteQuietly(temp);
+            // The file system names the temporary file, which the caller never asked for: name theirs instead.
+            throw e switch
+            {
+                DirectoryNotFoundException => new DirectoryNotFoundException($"Cannot save to '{path}': the folder '{folder}' does not exist.", e),
+                UnauthorizedAccessException => new UnauthorizedAccessException(
+                    $"Cannot save to '{path}': no permission to create a file in '{folder}' (Save writes a temporary file there and renames it over the target).", e),
+                _ => new IOException($"Cannot save to '{path}': {e.Message}", e),
+            };
+        }
         catch
         {
-            try { File.Delete(temp); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+            DeleteQuietly(temp);
             throw;
+        }
+    }
+
+    private static void DeleteQuietly(string file)
+    {
+        try { File.Delete(file); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+    }
+
+    // Each entry set, each name once: a file holds a tensor per name, so Save could not write a second one and Load would
+    // read the same bytes into both (and report them as overlapping).
+    private static void CheckDistinct(IReadOnlyList<Parameter> parameters)
+    {
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        for (int i = 0; i < parameters.Count; i++)
+        {
+            var p = parameters[i] ?? throw new ArgumentException($"parameters[{i}] is null.", nameof(parameters));
+            if (!names.Add(p.Name))
+                throw new ArgumentException($"Two parameters are named '{p.Name}'; a safetensors file holds each name once.", nameof(parameters));
         }
     }
 
@@ -71,17 +103,15 @@ public static class SafeTensors
     // again is refused: one with a lone surrogate (no UTF-8 form: it would be written as U+FFFD) or "__metadata__".
     private static byte[] Header(IReadOnlyList<Parameter> parameters)
     {
-        var names = new HashSet<string>(StringComparer.Ordinal);
         var buffer = new ArrayBufferWriter<byte>();
         using (var json = new Utf8JsonWriter(buffer, new JsonWriterOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
         {
             json.WriteStartObject();
             long offset = 0;
+            CheckDistinct(parameters);
             for (int i = 0; i < parameters.Count; i++)
             {
-                var p = parameters[i] ?? throw new ArgumentException($"parameters[{i}] is null.", nameof(parameters));
-                if (!names.Add(p.Name))
-                    throw new ArgumentException($"Two parameters are named '{p.Name}'; a safetensors file holds each name once.", nameof(parameters));
+                var p = parameters[i];
                 if (p.Name == "__metadata__")
                     throw new ArgumentException($"Parameter name '{p.Name}' cannot be stored: the format reserves it.", nameof(parameters));
                 if (System.Text.Unicode.Utf8.FromUtf16(p.Name, new byte[Encoding.UTF8.GetMaxByteCount(p.Name.Length)], out _, out _, replaceInvalidSequences: false) != OperationStatus.Done)
@@ -114,6 +144,7 @@ public static class SafeTensors
     {
         ArgumentNullException.ThrowIfNull(path);
         ArgumentNullException.ThrowIfNull(parameters);
+        CheckDistinct(parameters);
         byte[] file = File.ReadAllBytes(path);
         var staged = Read(file, path, parameters);
         // Everything checked: only now touch the network.
@@ -159,7 +190,7 @@ public static class SafeTensors
                 throw new InvalidDataException($"{where} is missing tensor(s) {string.Join(", ", missing.Select(n => $"'{n}'"))}.");
             var extra = byName.Keys.Where(k => !expected.Contains(k)).OrderBy(k => k, StringComparer.Ordinal).ToList();
             if (extra.Count > 0)
-                throw new InvalidDataException($"{where} has unexpected tensor(s) {string.Join(", ", extra.Select(n => $"'{n}'"))}; this network has {string.Join(", ", parameters.Select(p => $"'{p.Name}'"))}.");
+                throw new InvalidDataException($"{where} has unexpected tensor(s) {string.Join(", ", extra.Select(n => $"'{n}'"))}; {(parameters.Count == 0 ? "no parameters were given" : $"this network has {string.Join(", ", parameters.Select(p => $"'{p.Name}'"))}")}.");
 
             var result = new float[parameters.Count][];
             var ranges = new (long Begin, long End, string Name)[parameters.Count];

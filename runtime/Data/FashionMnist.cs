@@ -72,6 +72,7 @@ public static class FashionMnist
         var searched = new List<string>();
         foreach (string directory in directories)
         {
+            if (directory is null) throw new ArgumentException("directories holds a null folder.", nameof(directories));
             string? trainImages = Find(directory, "train-images-idx3-ubyte");
             string? trainLabels = Find(directory, "train-labels-idx1-ubyte");
             string? testImages = Find(directory, "t10k-images-idx3-ubyte");

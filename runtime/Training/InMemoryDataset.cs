@@ -1,4 +1,5 @@
 using System;
+using System.IO;
 using ConvGen.Data;
 
 namespace ConvGen.Training;
@@ -34,13 +35,16 @@ public sealed class InMemoryDataset
     /// <param name="labelsPath">The matching IDX1 label file.</param>
     /// <returns>The samples, each <c>rows × cols</c> floats.</returns>
     /// <exception cref="ArgumentException">The files hold different numbers of samples.</exception>
+    /// <exception cref="InvalidDataException">A file is not a valid IDX file of its kind, or its images have no pixels.</exception>
     public static InMemoryDataset FromIdx(string imagesPath, string labelsPath)
     {
         var (pixels, count, rows, cols) = Idx.ReadImages(imagesPath);
+        if ((long)rows * cols == 0)
+            throw new InvalidDataException($"IDX file '{imagesPath}' holds images of {rows}x{cols} pixels: a sample needs at least one.");
         byte[] labels = Idx.ReadLabels(labelsPath);
         if (labels.Length != count)
             throw new ArgumentException($"'{imagesPath}' holds {count} images but '{labelsPath}' holds {labels.Length} labels.", nameof(labelsPath));
-        return new InMemoryDataset(pixels, labels, Math.Max(1, rows * cols));
+        return new InMemoryDataset(pixels, labels, rows * cols);
     }
 
     /// <summary>All samples, one after another.</summary>
@@ -58,5 +62,7 @@ public sealed class InMemoryDataset
     /// <summary>The floats of sample <paramref name="index"/>.</summary>
     /// <param name="index">In <c>[0, Count)</c>.</param>
     /// <returns>A view of <see cref="Images"/>.</returns>
-    public ReadOnlySpan<float> Sample(int index) => Images.AsSpan(checked(index * SampleLength), SampleLength);
+    public ReadOnlySpan<float> Sample(int index) => (uint)index < (uint)Count
+        ? Images.AsSpan((int)((long)index * SampleLength), SampleLength)
+        : throw new ArgumentOutOfRangeException(nameof(index), $"index must be in [0, {Count}), was {index}.");
 }

@@ -64,10 +64,11 @@ public static class SoftmaxCrossEntropy
     /// <param name="labels">One class index per sample.</param>
     /// <param name="classes">Scores per sample.</param>
     /// <returns>The number of correct predictions.</returns>
-    /// <exception cref="ArgumentException">The lengths do not match.</exception>
+    /// <exception cref="ArgumentException">The lengths do not match, or a label is outside <c>[0, classes)</c>.</exception>
     public static int CountCorrect(ReadOnlySpan<float> logits, ReadOnlySpan<byte> labels, int classes)
     {
         CheckShape(logits, labels.Length, classes, Span<float>.Empty);
+        CheckLabels(labels, classes);
         int correct = 0;
         for (int n = 0; n < labels.Length; n++)
             if (ArgMax(logits.Slice(n * classes, classes)) == labels[n]) correct++;
@@ -95,15 +96,13 @@ public static class SoftmaxCrossEntropy
     {
         int batch = labels.Length;
         CheckShape(logits, batch, classes, gradient);
+        CheckLabels(labels, classes);
         bool withGradient = !gradient.IsEmpty;
         double invBatch = 1.0 / batch, total = 0;
         correct = 0;
         for (int n = 0; n < batch; n++)
         {
             int label = int.CreateTruncating(labels[n]);
-            if ((uint)label >= (uint)classes)
-                throw new ArgumentException(
-                    $"Label {labels[n]} of sample {n} is outside 0..{classes - 1} ({classes} classes).", nameof(labels));
             var row = logits.Slice(n * classes, classes);
             int predicted = ArgMax(row);
             if (predicted == label) correct++;
@@ -121,6 +120,15 @@ public static class SoftmaxCrossEntropy
             }
         }
         return (float)(total * invBatch);
+    }
+
+    // Every label before any row is computed, so that a bad one leaves the caller's gradient as it was.
+    private static void CheckLabels<TLabel>(ReadOnlySpan<TLabel> labels, int classes) where TLabel : IBinaryInteger<TLabel>
+    {
+        for (int n = 0; n < labels.Length; n++)
+            if (!(TLabel.IsPositive(labels[n]) || TLabel.IsZero(labels[n])) || int.CreateSaturating(labels[n]) >= classes)
+                throw new ArgumentException(
+                    $"Label {labels[n]} of sample {n} is outside 0..{classes - 1} ({classes} classes).", "labels");
     }
 
     private static void CheckShape(ReadOnlySpan<float> logits, int batch, int classes, Span<float> gradient)

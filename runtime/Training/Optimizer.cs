@@ -30,9 +30,11 @@ public abstract unsafe class Optimizer
     /// <param name="parameters">Usually <see cref="INetwork.Parameters"/>; copied, so later changes to the list do not matter.</param>
     /// <param name="learningRate">The initial learning rate (≥ 0, finite).</param>
     /// <exception cref="ArgumentException">A parameter is null or appears twice.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="learningRate"/> is negative, infinite or NaN.</exception>
     protected Optimizer(IReadOnlyList<Parameter> parameters, double learningRate)
     {
         ArgumentNullException.ThrowIfNull(parameters);
+        _learningRate = CheckLearningRate(learningRate, nameof(learningRate));
         _parameters = new Parameter[parameters.Count];
         var seen = new HashSet<Parameter>(ReferenceEqualityComparer.Instance);
         for (int i = 0; i < _parameters.Length; i++)
@@ -43,7 +45,6 @@ public abstract unsafe class Optimizer
             _parameters[i] = p;
         }
         Parameters = Array.AsReadOnly(_parameters);
-        LearningRate = learningRate;
         var ranges = new List<(int, int, int)>();
         for (int i = 0; i < _parameters.Length; i++)
             for (int offset = 0, length = _parameters[i].Values.Length; offset < length; offset += RangeFloats)
@@ -74,9 +75,12 @@ public abstract unsafe class Optimizer
     public double LearningRate
     {
         get => _learningRate;
-        set => _learningRate = value >= 0 && double.IsFinite(value) ? value
-            : throw new ArgumentOutOfRangeException(nameof(value), $"The learning rate must be finite and ≥ 0, was {value}.");
+        set => _learningRate = CheckLearningRate(value, nameof(value));
     }
+
+    // Named after the argument the caller gave: the constructor's learningRate, the property's value.
+    private static double CheckLearningRate(double rate, string name) => rate >= 0 && double.IsFinite(rate) ? rate
+        : throw new ArgumentOutOfRangeException(name, $"The learning rate must be finite and ≥ 0, was {rate}.");
 
     /// <summary>Steps taken so far (PyTorch's per-parameter <c>state["step"]</c>; 0 before the first step).</summary>
     public long StepCount { get; private set; }

@@ -5,6 +5,7 @@ using System.IO;
 using System.IO.Compression;
 using System.Linq;
 using ConvGen.Data;
+using ConvGen.Training;
 using Xunit;
 
 namespace ConvGen.Tests;
@@ -273,6 +274,34 @@ public sealed class IdxTests : IDisposable
         Assert.Equal(Path.Combine(full, "t10k-images-idx3-ubyte.gz"), files.TestImages);
         Assert.Equal(Path.Combine(full, "t10k-labels-idx1-ubyte"), files.TestLabels);
         Assert.Equal(Path.Combine(full, "train-images-idx3-ubyte.gz"), files.TrainImages);
+    }
+
+    /// <summary>Edge cases a review found with unclear messages (review of the runtime's error handling).</summary>
+    [Fact]
+    public void ZeroPixelImagesOutOfRangeSamplesAndNullFoldersSayWhatIsWrong()
+    {
+        // Images of 0×2 pixels: before, an ArgumentException about "images" (not FromIdx's parameter) with a wrong sum.
+        string images = Write("empty-pixels.idx3", IdxBytes(Idx.ImagesMagic, [3, 0, 2], []), gzip: false);
+        string labels = Write("three.idx1", IdxBytes(Idx.LabelsMagic, [3], [0, 1, 2]), gzip: false);
+        var e = Assert.Throws<InvalidDataException>(() => InMemoryDataset.FromIdx(images, labels));
+        Assert.Contains($"IDX file '{images}' holds images of 0x2 pixels", e.Message);
+
+        var set = new InMemoryDataset([0f, 1f, 2f, 3f, 4f, 5f], [0, 1, 2], 2);
+        Assert.Equal([4f, 5f], set.Sample(2).ToArray());
+        foreach (int index in new[] { -1, 3, int.MaxValue })
+        {
+            var range = Assert.Throws<ArgumentOutOfRangeException>(() => set.Sample(index));
+            Assert.Equal("index", range.ParamName);
+            Assert.Contains($"index must be in [0, 3), was {index}", range.Message);
+        }
+
+        var locate = Assert.Throws<ArgumentException>(() => FashionMnist.Locate([PathOf("absent"), null!]));
+        Assert.Equal("directories", locate.ParamName);
+
+        // Only a gzip signature: nothing decompresses, which the message now says instead of "0 bytes".
+        string header = Write("header-only.idx3", [0x1F, 0x8B], gzip: false);
+        var idx = Assert.Throws<InvalidDataException>(() => Idx.ReadImages(header));
+        Assert.Contains(header, idx.Message);
     }
 
     [Fact]

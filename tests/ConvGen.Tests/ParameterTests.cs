@@ -155,4 +155,39 @@ public sealed class ParameterTests
         e = Assert.Throws<ArgumentException>(() => layout.Unpack(new float[6], new float[5]));
         Assert.Contains("packed holds 6 floats, fewer than the 8", e.Message);
     }
+
+    [Fact]
+    public void LayoutFactoriesAndPackedIndexCheckTheirArguments()
+    {
+        // Groups of 0 divided by zero; groups that do not divide the channels mapped values onto each other.
+        Assert.Equal("groups", Assert.Throws<ArgumentOutOfRangeException>(() => ParameterLayout.ConvBlocked(8, 8, 0, 3, 3)).ParamName);
+        var e = Assert.Throws<ArgumentException>(() => ParameterLayout.ConvBlocked(8, 6, 4, 3, 3));
+        Assert.Contains("groups (4) must divide both inChannels (6) and outChannels (8)", e.Message);
+        Assert.Equal("kw", Assert.Throws<ArgumentOutOfRangeException>(() => ParameterLayout.ConvBlocked(8, 8, 1, 3, 0)).ParamName);
+        Assert.Equal("length", Assert.Throws<ArgumentOutOfRangeException>(() => ParameterLayout.Vector(-1)).ParamName);
+        Assert.Equal("channels", Assert.Throws<ArgumentOutOfRangeException>(() => ParameterLayout.Depthwise(0, 3, 3)).ParamName);
+        Assert.Equal("outFeatures", Assert.Throws<ArgumentOutOfRangeException>(() => ParameterLayout.Linear(0, 4, 1, 1, false)).ParamName);
+        Assert.Equal(0, ParameterLayout.Vector(0).PackedLength);
+
+        // Before: PackedIndex(-1) was -8 and PackedIndex(Length) pointed past PackedLength.
+        var layout = ParameterLayout.ConvBlocked(8, 1, 1, 5, 5);
+        Assert.Equal(0, layout.PackedIndex(0));
+        Assert.Equal(24 * 8 + 7, layout.PackedIndex(layout.Length - 1));
+        Assert.Equal("index", Assert.Throws<ArgumentOutOfRangeException>(() => layout.PackedIndex(-1)).ParamName);
+        var past = Assert.Throws<ArgumentOutOfRangeException>(() => layout.PackedIndex(layout.Length));
+        Assert.Contains("index must be in [0, 200), was 200", past.Message);
+    }
+
+    [Fact]
+    public void UniformInitRefusesAFanInBelowOne()
+    {
+        var p = new Parameter("w", [3], ParameterLayout.Vector(3));
+        p.CopyFrom([1f, 2f, 3f]);
+        // 1/√0 filled the parameter with ±∞ and NaN.
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => ParameterInit.Uniform(p, 0, new Random(1)));
+        Assert.Equal("fanIn", e.ParamName);
+        var values = new float[3];
+        p.CopyTo(values);
+        Assert.Equal([1f, 2f, 3f], values);
+    }
 }

@@ -134,7 +134,14 @@ public sealed class PersistenceTests : IDisposable
     public void SaveToMissingDirectoryThrowsAndWritesNothing()
     {
         string path = Path.Combine(_dir.FullName, "no-such-dir", "a.safetensors");
-        Assert.ThrowsAny<IOException>(() => new LeNet().Save(path));
+        var e = Assert.ThrowsAny<IOException>(() => new LeNet().Save(path));
+        // The message names the caller's path, not the temporary file Save writes first.
+        Assert.Contains($"Cannot save to '{path}': the folder", e.Message);
+        Assert.DoesNotContain(".convgen-", e.Message);
+        Assert.Empty(_dir.GetFileSystemInfos());
+        // A folder as the target: refused before anything is written (a rename over it would fail after the write).
+        e = Assert.ThrowsAny<IOException>(() => new LeNet().Save(_dir.FullName));
+        Assert.Contains("is a folder", e.Message);
         Assert.Empty(_dir.GetFileSystemInfos());
     }
 
@@ -186,6 +193,26 @@ public sealed class PersistenceTests : IDisposable
         Assert.Contains("lone UTF-16 surrogate", e.Message);
         Assert.Equal(old, File.ReadAllBytes(path));
         Assert.Throws<ArgumentNullException>(() => SafeTensors.Load(path, null!));
+    }
+
+    [Fact]
+    public void LoadChecksItsParameterListAsSaveDoesAndChangesNothing()
+    {
+        string path = PathOf("a.safetensors");
+        new LeNet(seed: 1).Save(path);
+        var net = new LeNet(seed: 2);
+        var before = Values(net);
+        var withNull = net.Parameters.Select((p, i) => i == 2 ? null! : p).ToList();
+        var e = Assert.Throws<ArgumentException>(() => SafeTensors.Load(path, withNull));
+        Assert.Equal("parameters", e.ParamName);
+        Assert.Contains("parameters[2] is null", e.Message);
+        // Before: "the data of tensors '0.weight' and '0.weight' overlap", as if the file were at fault.
+        e = Assert.Throws<ArgumentException>(() => SafeTensors.Load(path, [.. net.Parameters, net.Parameters[0]]));
+        Assert.Contains("Two parameters are named '0.weight'", e.Message);
+        // Before: "…; this network has ." with nothing after it.
+        var data = Assert.Throws<InvalidDataException>(() => SafeTensors.Load(path, []));
+        Assert.Contains("no parameters were given", data.Message);
+        Assert.Equal(before, Values(net));
     }
 
     [Fact]

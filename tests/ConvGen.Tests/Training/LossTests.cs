@@ -159,6 +159,22 @@ public sealed class LossTests
     }
 
     [Fact]
+    public void ABadLabelLeavesTheGradientAsItWasAndCountCorrectChecksLabelsToo()
+    {
+        // Sample 1's label is bad: every label is checked before row 0's gradient is written.
+        var gradient = new float[20];
+        Array.Fill(gradient, 42f);
+        var e = Assert.Throws<ArgumentException>(() => SoftmaxCrossEntropy.Compute(new float[20], new byte[] { 1, 10 }, 10, gradient));
+        Assert.Contains("Label 10 of sample 1", e.Message);
+        Assert.All(gradient, g => Assert.Equal(42f, g));
+
+        e = Assert.Throws<ArgumentException>(() => SoftmaxCrossEntropy.CountCorrect(new float[20], new byte[] { 200, 0 }, 10));
+        Assert.Equal("labels", e.ParamName);
+        Assert.Contains("Label 200 of sample 0 is outside 0..9", e.Message);
+        Assert.Equal(1, SoftmaxCrossEntropy.CountCorrect(new float[] { 0, 1, 1, 0 }, new byte[] { 1, 1 }, 2));
+    }
+
+    [Fact]
     public void LossesAllocateNothing()
     {
         var random = new Random(3);

@@ -117,6 +117,10 @@ public sealed class OptimizerTests
         Assert.Equal(1, sgd.StepCount);
         Assert.Throws<ArgumentOutOfRangeException>(() => sgd.LearningRate = -1);
         Assert.Throws<ArgumentOutOfRangeException>(() => sgd.LearningRate = float.NaN);
+        // The constructors name their own argument, not the property setter's "value".
+        Assert.Equal("learningRate", Assert.Throws<ArgumentOutOfRangeException>(() => new Sgd([p], -1)).ParamName);
+        Assert.Equal("learningRate", Assert.Throws<ArgumentOutOfRangeException>(() => new Adam([p], double.NaN)).ParamName);
+        Assert.Equal("learningRate", Assert.Throws<ArgumentOutOfRangeException>(() => new AdamW([p], double.PositiveInfinity)).ParamName);
         sgd.ZeroGrad();
         Assert.All(p.Gradient, g => Assert.Equal(0f, g));
         Assert.Same(p, Assert.Single(sgd.Parameters));
