@@ -29,6 +29,7 @@ public static class SafeTensors
     {
         ArgumentNullException.ThrowIfNull(path);
         ArgumentNullException.ThrowIfNull(parameters);
+        CheckDistinct(parameters);
         byte[] headerBytes = Header(parameters);
 
         string full = Path.GetFullPath(path);
@@ -108,7 +109,6 @@ public static class SafeTensors
         {
             json.WriteStartObject();
             long offset = 0;
-            CheckDistinct(parameters);
             for (int i = 0; i < parameters.Count; i++)
             {
                 var p = parameters[i];
