@@ -69,6 +69,7 @@ public sealed partial class NetworkGenerator
             w.Line();
             w.Line("/// <summary>Throws: the network has compile-time errors.</summary>");
             w.Line("public void Forward(ReadOnlySpan<float> input, Span<float> output, int batch) => throw CompileTimeErrors();");
+            w.Line("public void Infer(ReadOnlySpan<float> input, Span<float> output, int batch) => throw CompileTimeErrors();");
             w.Line();
             w.Line("/// <summary>Throws: the network has compile-time errors.</summary>");
             w.Line("public void Backward(ReadOnlySpan<float> outputGradient, Span<float> inputGradient, int batch) => throw CompileTimeErrors();");

@@ -26,7 +26,8 @@ public interface INetwork
 
     /// <summary>
     /// Whether <see cref="Forward"/> keeps the tensors <see cref="Backward"/> needs (default <see langword="true"/>).
-    /// Inference sets it to <see langword="false"/>: Forward then runs in a per-thread workspace sized by liveness.
+    /// Inference sets it to <see langword="false"/>: Forward then runs in a per-thread workspace sized by liveness, and
+    /// discards the record of any earlier Forward, so that a Backward after it throws rather than use older tensors.
     /// </summary>
     bool RecordForBackward { get; set; }
 
@@ -35,6 +36,14 @@ public interface INetwork
     /// floats (NCHW), <paramref name="output"/> receives <c>batch × OutputLength</c>. Thread-safe; allocation-free once warm.
     /// </summary>
     void Forward(ReadOnlySpan<float> input, Span<float> output, int batch);
+
+    /// <summary>
+    /// Runs the network as <see cref="Forward"/> does without recording, whatever <see cref="RecordForBackward"/> says,
+    /// and leaves the record of the last recorded Forward as it is, so it can run between a Forward and its
+    /// <see cref="Backward"/> or on another thread (<c>Trainer.Evaluate</c> uses it). Generated networks implement it;
+    /// for other implementations it is <see cref="Forward"/>.
+    /// </summary>
+    void Infer(ReadOnlySpan<float> input, Span<float> output, int batch) => Forward(input, output, batch);
 
     /// <summary>
     /// Back-propagates <paramref name="outputGradient"/> (<c>batch × OutputLength</c>, ∂loss/∂output) through the network

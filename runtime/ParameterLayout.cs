@@ -9,6 +9,9 @@ namespace ConvGen;
 /// </summary>
 public abstract class ParameterLayout
 {
+    // The layouts are the generator's contract with the runtime, built by the factories below only.
+    private protected ParameterLayout() { }
+
     /// <summary>Values in PyTorch layout.</summary>
     public abstract int Length { get; }
 

@@ -25,6 +25,7 @@ public static class SafeTensors
     /// link, the file the link points to is replaced and the link kept.
     /// </summary>
     /// <exception cref="ArgumentException">Two parameters share a name, or an entry is null.</exception>
+    /// <exception cref="IOException"><paramref name="path"/> is a folder, or the file system refused the write; the message names <paramref name="path"/>.</exception>
     public static void Save(string path, IReadOnlyList<Parameter> parameters)
     {
         ArgumentNullException.ThrowIfNull(path);
@@ -60,15 +61,16 @@ public static class SafeTensors
             }
             File.Move(temp, full, overwrite: true);
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        catch (Exception e) when (e is DirectoryNotFoundException or UnauthorizedAccessException || e.GetType() == typeof(IOException))
         {
             DeleteQuietly(temp);
-            // The file system names the temporary file, which the caller never asked for: name theirs instead.
+            // The file system names the temporary file, which the caller never asked for: name theirs instead, keeping
+            // the exception's type (other IOException subtypes pass through unchanged).
             throw e switch
             {
                 DirectoryNotFoundException => new DirectoryNotFoundException($"Cannot save to '{path}': the folder '{folder}' does not exist.", e),
                 UnauthorizedAccessException => new UnauthorizedAccessException(
-                    $"Cannot save to '{path}': no permission to create a file in '{folder}' (Save writes a temporary file there and renames it over the target).", e),
+                    $"Cannot save to '{path}': no permission to write in '{folder}' (Save writes a temporary file there and renames it over the target).", e),
                 _ => new IOException($"Cannot save to '{path}': {e.Message}", e),
             };
         }
@@ -140,6 +142,7 @@ public static class SafeTensors
     /// same shape, their data back to back from the start of the data section to the end of the file (as the reference
     /// loader requires); anything else throws <see cref="InvalidDataException"/> naming the problem, and no parameter changes.
     /// </summary>
+    /// <exception cref="ArgumentException">Two parameters share a name, or an entry is null (checked before the file is read).</exception>
     public static void Load(string path, IReadOnlyList<Parameter> parameters)
     {
         ArgumentNullException.ThrowIfNull(path);

@@ -14,10 +14,10 @@ internal static class GeneratedMembers
     {
         // The public API (docs/generated-api.md).
         "InputLength", "OutputLength", "OutputShape", "LayerTable", "Summary", "Parameters", "RecordForBackward", "Forward",
-        "Backward", "Save", "Load", "WorkspaceFloatsPerSample", "RecordedFloatsPerSample", "GradientFloatsPerSample",
+        "Infer", "Backward", "Save", "Load", "WorkspaceFloatsPerSample", "RecordedFloatsPerSample", "GradientFloatsPerSample",
         "SamplesPerPass", "SinglePassBatch",
         // Private helpers.
-        "Frame", "SetTape", "RunForward", "Sigmoid", "Tanh", "BufferAFloats", "BufferBFloats", "CompileTimeErrors",
+        "Frame", "SetTape", "RunForward", "CheckAndRefresh", "RunRecorded", "RunUnrecorded", "Sigmoid", "Tanh", "BufferAFloats", "BufferBFloats", "CompileTimeErrors",
         "ConvGenCompileTimeErrors",
     };
 

@@ -66,13 +66,15 @@ public static class FashionMnist
     /// <param name="directories">Folders to search, in order.</param>
     /// <returns>The paths of the four files.</returns>
     /// <exception cref="FileNotFoundException">No folder holds all four files.</exception>
+    /// <exception cref="ArgumentException">An entry of <paramref name="directories"/> is null.</exception>
     public static FashionMnistFiles Locate(IEnumerable<string> directories)
     {
         ArgumentNullException.ThrowIfNull(directories);
+        var folders = new List<string>(directories);
+        if (folders.Contains(null!)) throw new ArgumentException($"directories holds a null folder (entry {folders.IndexOf(null!)}).", nameof(directories));
         var searched = new List<string>();
-        foreach (string directory in directories)
+        foreach (string directory in folders)
         {
-            if (directory is null) throw new ArgumentException("directories holds a null folder.", nameof(directories));
             string? trainImages = Find(directory, "train-images-idx3-ubyte");
             string? trainLabels = Find(directory, "train-labels-idx1-ubyte");
             string? testImages = Find(directory, "t10k-images-idx3-ubyte");

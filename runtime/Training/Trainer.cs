@@ -83,7 +83,8 @@ public sealed class Trainer
     /// <param name="test">An optional test set, evaluated after every epoch.</param>
     /// <param name="cancellationToken">Checked before every batch.</param>
     /// <returns>One result per epoch.</returns>
-    /// <exception cref="ArgumentException">A data set does not fit the network.</exception>
+    /// <exception cref="ArgumentException">A data set does not fit the network, or <see cref="TrainingOptions.CheckpointPath"/>
+    /// cannot be saved to (empty, a folder, or in a folder that does not exist or takes no new file).</exception>
     /// <exception cref="TrainingDivergedException">A loss or parameter became NaN or infinite.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
     public IReadOnlyList<EpochResult> Fit(InMemoryDataset train, InMemoryDataset? test = null, CancellationToken cancellationToken = default)
@@ -179,10 +180,15 @@ public sealed class Trainer
     private static string CheckCheckpointPath(string path)
     {
         string Problem(string what) => $"TrainingOptions.CheckpointPath '{path}' {what}";
-        if (string.IsNullOrWhiteSpace(path)) throw new ArgumentException(Problem("is empty: give a file path, or null for no checkpoints."));
+        if (path.Length == 0) throw new ArgumentException(Problem("is empty: give a file path, or null for no checkpoints."));
         string full;
-        try { full = Path.GetFullPath(path); }
-        catch (Exception e) when (e is ArgumentException or NotSupportedException or PathTooLongException)
+        try
+        {
+            full = Path.GetFullPath(path);
+            // Save replaces the file a symbolic link points to, in that file's folder: check that one.
+            if (new FileInfo(full).LinkTarget is not null && File.ResolveLinkTarget(full, returnFinalTarget: true) is { } target) full = target.FullName;
+        }
+        catch (Exception e) when (e is ArgumentException or NotSupportedException or IOException)
         {
             throw new ArgumentException(Problem($"is not a valid path: {e.Message}"), e);
         }
@@ -263,9 +269,8 @@ public sealed class Trainer
 
     /// <summary>
     /// Mean cross-entropy, accuracy and per-class accuracy of <paramref name="network"/> on a labelled set (Forward
-    /// only; gradients untouched). The Forward calls run unrecorded (<see cref="INetwork.RecordForBackward"/> is false
-    /// during the call and restored after), so they keep no tape, and a <c>Backward</c> after this call throws until
-    /// the next recorded Forward.
+    /// only; gradients untouched). It runs <see cref="INetwork.Infer"/>: no tape is kept, and the record of the last
+    /// recorded Forward stays, so a <c>Backward</c> after this call still differentiates that Forward.
     /// </summary>
     /// <param name="network">The classifier.</param>
     /// <param name="images"><c>labels.Length × InputLength</c> floats.</param>
@@ -343,36 +348,27 @@ public sealed class Trainer
         var classCount = new int[classes];
         double lossSum = 0;
         long correct = 0;
-        // Unrecorded: a recorded Forward would keep a tape of every tensor at the evaluation batch for the instance's
-        // lifetime (several GB for a 224×224 network at 256), and would silently become what a later Backward of the
-        // same batch size differentiates. Unrecorded, it runs in the per-thread workspace, and a Backward after it
-        // throws until the next recorded Forward.
-        bool recording = network.RecordForBackward;
-        network.RecordForBackward = false;
-        try
+        // Infer, not a recorded Forward: that would keep a tape of every tensor at the evaluation batch for the
+        // instance's lifetime (several GB for a 224×224 network at 256), and would become what a later Backward of the
+        // same batch size differentiates. Infer runs in the per-thread workspace and leaves the record alone, without
+        // touching RecordForBackward, which other threads may be reading.
+        for (int first = 0; first < count; first += batchSize)
         {
-            for (int first = 0; first < count; first += batchSize)
+            int n = Math.Min(batchSize, count - first);
+            var logits = output.AsSpan(0, n * classes);
+            var batchLabels = labels.Slice(first, n);
+            network.Infer(images.Slice(first * sampleLength, n * sampleLength), logits, n);
+            lossSum += (double)SoftmaxCrossEntropy.Compute(logits, batchLabels, classes, Span<float>.Empty) * n;
+            for (int i = 0; i < n; i++)
             {
-                int n = Math.Min(batchSize, count - first);
-                var logits = output.AsSpan(0, n * classes);
-                var batchLabels = labels.Slice(first, n);
-                network.Forward(images.Slice(first * sampleLength, n * sampleLength), logits, n);
-                lossSum += (double)SoftmaxCrossEntropy.Compute(logits, batchLabels, classes, Span<float>.Empty) * n;
-                for (int i = 0; i < n; i++)
+                int label = batchLabels[i];
+                classCount[label]++;
+                if (SoftmaxCrossEntropy.ArgMax(logits.Slice(i * classes, classes)) == label)
                 {
-                    int label = batchLabels[i];
-                    classCount[label]++;
-                    if (SoftmaxCrossEntropy.ArgMax(logits.Slice(i * classes, classes)) == label)
-                    {
-                        classCorrect[label]++;
-                        correct++;
-                    }
+                    classCorrect[label]++;
+                    correct++;
                 }
             }
-        }
-        finally
-        {
-            network.RecordForBackward = recording;
         }
         var classAccuracy = new double[classes];
         for (int c = 0; c < classes; c++) classAccuracy[c] = classCount[c] == 0 ? double.NaN : (double)classCorrect[c] / classCount[c];

@@ -20,7 +20,11 @@ public sealed class TrainingOptions
     /// <summary>When set, <c>Optimizer.LearningRate = Schedule.LearningRateAt(e)</c> before epoch <c>e</c> (0-based). Default none (the optimizer's rate).</summary>
     public LearningRateSchedule? Schedule { get; init; }
 
-    /// <summary>When set, the network is saved here (safetensors, atomically, via <see cref="INetwork.Save"/>) after every epoch that ends with finite parameters and losses.</summary>
+    /// <summary>
+    /// When set, the network is saved here (safetensors, atomically, via <see cref="INetwork.Save"/>) after every epoch
+    /// that ends with finite parameters and losses. <c>Fit</c> checks it before the first epoch: a file path, not a
+    /// folder, in a folder that exists and takes a new file.
+    /// </summary>
     public string? CheckpointPath { get; init; }
 
     /// <summary>Called after every <see cref="ProgressInterval"/>-th batch and after each epoch's last batch, on the training thread.</summary>

@@ -91,6 +91,62 @@ public sealed class ForwardValidationTests
             Assert.Equal(expected.Parameters[i].Gradient, net.Parameters[i].Gradient);
     }
 
+    /// <summary>
+    /// The same for an unrecorded call whose one-pass workspace is too large (its output overlaps its input, so it
+    /// cannot run in passes): it throws before it discards the record.
+    /// </summary>
+    [Fact]
+    public void AnUnrecordedForwardTooLargeForOneArrayKeepsTheLastRecord()
+    {
+        int huge = (int)(Array.MaxLength / ExpandingNet.WorkspaceFloatsPerSample) + 1;
+        var x = Infrastructure.NetworkCheck.RandomInput(new Random(3), 2 * ExpandingNet.InputLength);
+        var g = Infrastructure.NetworkCheck.RandomInput(new Random(4), 2 * ExpandingNet.OutputLength);
+        var net = new ExpandingNet(seed: 1);
+        net.Forward(x, new float[2 * ExpandingNet.OutputLength], 2);
+        net.RecordForBackward = false;
+        var inPlace = new float[(long)huge * Math.Max(ExpandingNet.InputLength, ExpandingNet.OutputLength)];
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() =>
+            net.Forward(inPlace.AsSpan(0, huge * ExpandingNet.InputLength), inPlace.AsSpan(0, huge * ExpandingNet.OutputLength), huge));
+        Assert.Equal("batch", e.ParamName);
+        net.Backward(g, Span<float>.Empty, 2); // the record of the first call still stands
+    }
+
+    /// <summary>
+    /// Infer runs unrecorded and leaves the record alone, so it may run between a Forward and its Backward; an
+    /// unrecorded Forward (RecordForBackward false) discards the record instead, and the Backward after it throws.
+    /// Both compute what a recorded Forward does, bit for bit.
+    /// </summary>
+    [Fact]
+    public void InferLeavesTheRecordAndAnUnrecordedForwardDiscardsIt()
+    {
+        var x = Infrastructure.NetworkCheck.RandomInput(new Random(5), 2 * LeNet.InputLength);
+        var other = Infrastructure.NetworkCheck.RandomInput(new Random(6), 2 * LeNet.InputLength);
+        var g = Infrastructure.NetworkCheck.RandomInput(new Random(7), 2 * LeNet.OutputLength);
+        var expected = new LeNet(seed: 1);
+        var recordedOther = new float[2 * LeNet.OutputLength];
+        expected.Forward(other, recordedOther, 2);
+        expected.Forward(x, new float[2 * LeNet.OutputLength], 2);
+        expected.Backward(g, Span<float>.Empty, 2);
+
+        var net = new LeNet(seed: 1);
+        net.Forward(x, new float[2 * LeNet.OutputLength], 2);
+        var inferred = new float[2 * LeNet.OutputLength];
+        net.Infer(other, inferred, 2);
+        Assert.Equal(recordedOther, inferred);
+        Assert.True(net.RecordForBackward);
+        net.Backward(g, Span<float>.Empty, 2);
+        for (int i = 0; i < net.Parameters.Count; i++)
+            Assert.Equal(expected.Parameters[i].Gradient, net.Parameters[i].Gradient);
+
+        net.RecordForBackward = false;
+        var unrecorded = new float[2 * LeNet.OutputLength];
+        net.Forward(other, unrecorded, 2);
+        Assert.Equal(recordedOther, unrecorded);
+        net.RecordForBackward = true;
+        var stale = Assert.Throws<InvalidOperationException>(() => net.Backward(g, Span<float>.Empty, 2));
+        Assert.Contains("there is none", stale.Message);
+    }
+
     [Fact]
     public void FailedCallLeavesOutputUntouched()
     {

@@ -301,7 +301,7 @@ public sealed class IdxTests : IDisposable
         // Only a gzip signature: nothing decompresses, which the message now says instead of "0 bytes".
         string header = Write("header-only.idx3", [0x1F, 0x8B], gzip: false);
         var idx = Assert.Throws<InvalidDataException>(() => Idx.ReadImages(header));
-        Assert.Contains(header, idx.Message);
+        Assert.Contains($"IDX file '{header}' is truncated: 0 byte(s) after gunzip", idx.Message);
     }
 
     [Fact]

@@ -57,6 +57,7 @@ public partial class TooSmall : global::ConvGen.INetwork
 
     /// <summary>Throws: the network has compile-time errors.</summary>
     public void Forward(ReadOnlySpan<float> input, Span<float> output, int batch) => throw CompileTimeErrors();
+    public void Infer(ReadOnlySpan<float> input, Span<float> output, int batch) => throw CompileTimeErrors();
 
     /// <summary>Throws: the network has compile-time errors.</summary>
     public void Backward(ReadOnlySpan<float> outputGradient, Span<float> inputGradient, int batch) => throw CompileTimeErrors();

@@ -142,36 +142,21 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
 
     /// <summary>
     /// Whether Forward keeps every intermediate tensor for a following Backward (default true). Inference-only code
-    /// can set it to false: Forward then runs in a small per-thread workspace that reuses buffers between layers.
+    /// can set it to false: Forward then runs in a small per-thread workspace that reuses buffers between layers, and
+    /// discards the record of any earlier Forward, so that a Backward after it throws rather than use older tensors.
     /// </summary>
     public bool RecordForBackward { get; set; } = true;
 
     /// <summary>Runs <paramref name="batch"/> samples (NCHW) through the network. Thread-safe; allocates nothing once warm.</summary>
     public void Forward(ReadOnlySpan<float> input, Span<float> output, int batch)
     {
-        if (batch <= 0) throw new ArgumentException($"batch must be at least 1, but is {batch}.", nameof(batch));
-        if (input.Length != (long)batch * InputLength)
-            throw new ArgumentException($"input must hold batch × InputLength = {batch} × {InputLength} = {(long)batch * InputLength} floats (1×28×28 per sample), but holds {input.Length}.", nameof(input));
-        if (output.Length != (long)batch * OutputLength)
-            throw new ArgumentException($"output must hold batch × OutputLength = {batch} × {OutputLength} = {(long)batch * OutputLength} floats (10 per sample), but holds {output.Length}.", nameof(output));
-        if (s_useAvx2) _L3WU.Refresh(); // layer 3's weights as they are now, transformed for its Winograd kernel (the scalar twin reads them untransformed)
+        CheckAndRefresh(input, output, batch);
         // One caller at a time records into the instance; concurrent callers run in their own thread's workspace.
         if (RecordForBackward && Monitor.TryEnter(_recordLock))
         {
             try
             {
-                float[] recorded = global::ConvGen.Workspace.Ensure(ref _recorded, checked((long)batch * RecordedFloatsPerSample));
-                _recordedBatch = 0; // after the size check, so that a batch too large for one array leaves the last record usable
-                fixed (float* x = input, y = output, tape = recorded)
-                {
-                    Frame frame = default;
-                    SetTape(ref frame, tape, batch);
-                    if (output.Overlaps(input)) input.CopyTo(new Span<float>(frame.T0, input.Length));
-                    else frame.T0 = x;
-                    frame.Output = y;
-                    RunForward(&frame);
-                }
-                _recordedBatch = batch;
+                RunRecorded(input, output, batch);
             }
             finally
             {
@@ -179,12 +164,57 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             }
             return;
         }
-        if (!RecordForBackward) _recordedBatch = 0; // this call's tensors are not kept: a Backward now would use older ones
+        // With RecordForBackward false the last record goes too (a Backward after this call would use older tensors);
+        // a call that only found the lock taken keeps it.
+        RunUnrecorded(input, output, batch, discardRecord: !RecordForBackward);
+    }
+
+    /// <summary>
+    /// Runs <paramref name="batch"/> samples as an unrecorded Forward does, whatever <see cref="RecordForBackward"/> says,
+    /// and leaves the instance's record as it is: evaluation between a Forward and its Backward, or on another thread.
+    /// </summary>
+    public void Infer(ReadOnlySpan<float> input, Span<float> output, int batch)
+    {
+        CheckAndRefresh(input, output, batch);
+        RunUnrecorded(input, output, batch, discardRecord: false);
+    }
+
+    private void CheckAndRefresh(ReadOnlySpan<float> input, Span<float> output, int batch)
+    {
+        if (batch <= 0) throw new ArgumentException($"batch must be at least 1, but is {batch}.", nameof(batch));
+        if (input.Length != (long)batch * InputLength)
+            throw new ArgumentException($"input must hold batch × InputLength = {batch} × {InputLength} = {(long)batch * InputLength} floats (1×28×28 per sample), but holds {input.Length}.", nameof(input));
+        if (output.Length != (long)batch * OutputLength)
+            throw new ArgumentException($"output must hold batch × OutputLength = {batch} × {OutputLength} = {(long)batch * OutputLength} floats (10 per sample), but holds {output.Length}.", nameof(output));
+        if (s_useAvx2) _L3WU.Refresh(); // layer 3's weights as they are now, transformed for its Winograd kernel (the scalar twin reads them untransformed)
+    }
+
+    /// <summary>Runs a Forward into the instance's record; the caller holds the record lock.</summary>
+    private void RunRecorded(ReadOnlySpan<float> input, Span<float> output, int batch)
+    {
+        float[] recorded = global::ConvGen.Workspace.Ensure(ref _recorded, checked((long)batch * RecordedFloatsPerSample));
+        _recordedBatch = 0; // after the size check, so that a batch too large for one array leaves the last record usable
+        fixed (float* x = input, y = output, tape = recorded)
+        {
+            Frame frame = default;
+            SetTape(ref frame, tape, batch);
+            if (output.Overlaps(input)) input.CopyTo(new Span<float>(frame.T0, input.Length));
+            else frame.T0 = x;
+            frame.Output = y;
+            RunForward(&frame);
+        }
+        _recordedBatch = batch;
+    }
+
+    /// <summary>Runs a Forward in this thread's workspace, discarding the instance's record when asked (after the size check).</summary>
+    private void RunUnrecorded(ReadOnlySpan<float> input, Span<float> output, int batch, bool discardRecord)
+    {
         // A batch above SinglePassBatch runs in passes of SamplesPerPass samples through one workspace, which stays in the
         // caches from one layer to the next; not when the output overlaps the input (a pass would overwrite samples a later one reads).
         bool overlaps = output.Overlaps(input);
         int pass = overlaps || batch <= SinglePassBatch ? batch : SamplesPerPass;
         float[] workspace = global::ConvGen.Workspace.Ensure(ref t_workspace, (long)pass * WorkspaceFloatsPerSample);
+        if (discardRecord) _recordedBatch = 0;
         fixed (float* x = input, y = output, ws = workspace)
         {
             Frame frame = default;

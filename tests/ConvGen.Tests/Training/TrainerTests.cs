@@ -60,25 +60,32 @@ public sealed class TrainerTests : IDisposable
         };
 
     /// <summary>
-    /// Evaluate runs its Forward calls unrecorded and restores the setting: it keeps no tape at the evaluation batch
-    /// (gigabytes for a 224×224 network at 256), and a Backward after it throws instead of differentiating the
-    /// evaluation data as if it were the training batch.
+    /// Evaluate runs Infer: it keeps no tape at the evaluation batch (gigabytes for a 224×224 network at 256), leaves
+    /// RecordForBackward alone (other threads may be reading it) and leaves the record, so a Backward after it still
+    /// differentiates the training batch. Before, it recorded, and that Backward silently used the evaluation data.
     /// </summary>
     [Fact]
-    public void EvaluateRunsUnrecordedAndLeavesTheSettingAsItFoundIt()
+    public void EvaluateLeavesTheRecordAndTheSettingAlone()
     {
-        var net = new LeNet(seed: 3);
         var x = NetworkCheck.RandomInput(new Random(1), 2 * LeNet.InputLength);
+        var evaluation = NetworkCheck.RandomInput(new Random(2), 2 * LeNet.InputLength);
+        var g = NetworkCheck.RandomInput(new Random(3), 2 * LeNet.OutputLength);
         byte[] labels = [1, 2];
+        var expected = new LeNet(seed: 3);
+        expected.Forward(x, new float[2 * LeNet.OutputLength], 2);
+        expected.Backward(g, Span<float>.Empty, 2);
+
+        var net = new LeNet(seed: 3);
         net.Forward(x, new float[2 * LeNet.OutputLength], 2);
-        var result = Trainer.Evaluate(net, x, labels, batchSize: 2);
+        var result = Trainer.Evaluate(net, evaluation, labels, batchSize: 2);
         Assert.True(double.IsFinite(result.Loss));
         Assert.True(net.RecordForBackward);
-        var e = Assert.Throws<InvalidOperationException>(() => net.Backward(new float[2 * LeNet.OutputLength], Span<float>.Empty, 2));
-        Assert.Contains("there is none", e.Message);
+        net.Backward(g, Span<float>.Empty, 2);
+        for (int i = 0; i < net.Parameters.Count; i++)
+            Assert.Equal(expected.Parameters[i].Gradient, net.Parameters[i].Gradient);
 
         net.RecordForBackward = false;
-        Assert.Equal(result.Loss, Trainer.Evaluate(net, x, labels, batchSize: 2).Loss);
+        Assert.Equal(result.Loss, Trainer.Evaluate(net, evaluation, labels, batchSize: 2).Loss);
         Assert.False(net.RecordForBackward);
     }
 
@@ -347,7 +354,12 @@ public sealed class TrainerTests : IDisposable
         Assert.Contains($"TrainingOptions.CheckpointPath '{_dir.FullName}' is a folder", e.Message);
         e = Assert.Throws<ArgumentException>(() => new Trainer(net, Options(net, checkpoint: "")).Fit(Train));
         Assert.Contains("TrainingOptions.CheckpointPath '' is empty", e.Message);
-        Assert.DoesNotContain(_dir.GetFiles(), f => f.Name.StartsWith(".convgen-", StringComparison.Ordinal)); // the probe for a writable folder leaves nothing behind
+        // A good path: the probe for a writable folder, and Save's temporary file, leave only the checkpoint behind.
+        string good = PathOf("probe-check.safetensors");
+        var trained = new LinearClassifier(Inputs, Classes);
+        new Trainer(trained, Options(trained, epochs: 1, checkpoint: good)).Fit(Train);
+        Assert.True(File.Exists(good));
+        Assert.DoesNotContain(_dir.GetFiles(), f => f.Name.StartsWith(".convgen-", StringComparison.Ordinal));
 
         Assert.Throws<ArgumentException>(() => new Trainer(net, new TrainingOptions { Optimizer = new Sgd(net.Parameters, 0.1f), Epochs = 0 }));
         Assert.Throws<ArgumentException>(() => new Trainer(net, new TrainingOptions { Optimizer = new Sgd(net.Parameters, 0.1f), BatchSize = 0 }));
