@@ -33,13 +33,10 @@ public static class SafeTensors
         CheckDistinct(parameters);
         byte[] headerBytes = Header(parameters);
 
-        string full = Path.GetFullPath(path);
-        if (new FileInfo(full).LinkTarget is not null && File.ResolveLinkTarget(full, returnFinalTarget: true) is { } target)
-            full = target.FullName;
+        string full = Target(path);
         if (Directory.Exists(full)) throw new IOException($"Cannot save to '{path}': it is a folder; give a file path.");
         string folder = Path.GetDirectoryName(full)!;
-        // A name of fixed length, not derived from the target's: a long file name would otherwise make it too long.
-        string temp = Path.Combine(folder, $".convgen-{Guid.NewGuid():N}.tmp");
+        string temp = TemporaryFile(folder);
         try
         {
             using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None))
@@ -80,6 +77,19 @@ public static class SafeTensors
             throw;
         }
     }
+
+    /// <summary>The file Save replaces for <paramref name="path"/>: its full path, through a symbolic link the file it points to.</summary>
+    internal static string Target(string path)
+    {
+        string full = Path.GetFullPath(path);
+        return new FileInfo(full).LinkTarget is not null && File.ResolveLinkTarget(full, returnFinalTarget: true) is { } target ? target.FullName : full;
+    }
+
+    /// <summary>
+    /// A new name for the temporary file Save writes in <paramref name="folder"/> before renaming it over the target: of
+    /// fixed length, not derived from the target's, which a long file name would otherwise make too long.
+    /// </summary>
+    internal static string TemporaryFile(string folder) => Path.Combine(folder, $".convgen-{Guid.NewGuid():N}.tmp");
 
     private static void DeleteQuietly(string file)
     {

@@ -71,7 +71,8 @@ public static class FashionMnist
     {
         ArgumentNullException.ThrowIfNull(directories);
         var folders = new List<string>(directories);
-        if (folders.Contains(null!)) throw new ArgumentException($"directories holds a null folder (entry {folders.IndexOf(null!)}).", nameof(directories));
+        int missing = folders.IndexOf(null!);
+        if (missing >= 0) throw new ArgumentException($"directories holds a null folder (entry {missing}).", nameof(directories));
         var searched = new List<string>();
         foreach (string directory in folders)
         {

@@ -86,9 +86,8 @@ public static class Idx
         var reader = new Reader(stream, path, gzip);
         got = reader.ReadFully(head);
         if (got < 4)
-            throw new InvalidDataException(gzip
-                ? $"IDX file '{path}' is truncated: {got} byte(s) after gunzip, too short for the 4-byte magic number."
-                : $"IDX file '{path}' is truncated: {got} byte(s), too short for the 4-byte magic number.");
+            throw new InvalidDataException(
+                $"IDX file '{path}' is truncated: {got} byte(s){(gzip ? " after gunzip" : "")}, too short for the 4-byte magic number.");
         int magic = BinaryPrimitives.ReadInt32BigEndian(head);
         if (magic != expectedMagic)
             throw new InvalidDataException(

@@ -68,7 +68,7 @@ public static class SoftmaxCrossEntropy
     public static int CountCorrect(ReadOnlySpan<float> logits, ReadOnlySpan<byte> labels, int classes)
     {
         CheckShape(logits, labels.Length, classes, Span<float>.Empty);
-        CheckLabels(labels, classes);
+        CheckLabels(labels, classes, "sample", ClassCount, "labels");
         int correct = 0;
         for (int n = 0; n < labels.Length; n++)
             if (ArgMax(logits.Slice(n * classes, classes)) == labels[n]) correct++;
@@ -96,7 +96,7 @@ public static class SoftmaxCrossEntropy
     {
         int batch = labels.Length;
         CheckShape(logits, batch, classes, gradient);
-        CheckLabels(labels, classes);
+        CheckLabels(labels, classes, "sample", ClassCount, "labels");
         bool withGradient = !gradient.IsEmpty;
         double invBatch = 1.0 / batch, total = 0;
         correct = 0;
@@ -122,13 +122,18 @@ public static class SoftmaxCrossEntropy
         return (float)(total * invBatch);
     }
 
-    // Every label before any row is computed, so that a bad one leaves the caller's gradient as it was.
-    private static void CheckLabels<TLabel>(ReadOnlySpan<TLabel> labels, int classes) where TLabel : IBinaryInteger<TLabel>
+    private const string ClassCount = "{0} classes";
+
+    // Every label before any row is computed, so that a bad one leaves the caller's gradient as it was; the trainer
+    // checks whole data sets with it too. `what` names a sample ("sample", "train sample"), `count` says how many
+    // classes there are ({0}: the number), built only for the message.
+    internal static void CheckLabels<TLabel>(ReadOnlySpan<TLabel> labels, int classes, string what, string count, string argument)
+        where TLabel : IBinaryInteger<TLabel>
     {
         for (int n = 0; n < labels.Length; n++)
             if (!(TLabel.IsPositive(labels[n]) || TLabel.IsZero(labels[n])) || int.CreateSaturating(labels[n]) >= classes)
                 throw new ArgumentException(
-                    $"Label {labels[n]} of sample {n} is outside 0..{classes - 1} ({classes} classes).", "labels");
+                    $"Label {labels[n]} of {what} {n} is outside 0..{classes - 1} ({string.Format(System.Globalization.CultureInfo.InvariantCulture, count, classes)}).", argument);
     }
 
     private static void CheckShape(ReadOnlySpan<float> logits, int batch, int classes, Span<float> gradient)

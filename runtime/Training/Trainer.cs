@@ -182,12 +182,7 @@ public sealed class Trainer
         string Problem(string what) => $"TrainingOptions.CheckpointPath '{path}' {what}";
         if (path.Length == 0) throw new ArgumentException(Problem("is empty: give a file path, or null for no checkpoints."));
         string full;
-        try
-        {
-            full = Path.GetFullPath(path);
-            // Save replaces the file a symbolic link points to, in that file's folder: check that one.
-            if (new FileInfo(full).LinkTarget is not null && File.ResolveLinkTarget(full, returnFinalTarget: true) is { } target) full = target.FullName;
-        }
+        try { full = SafeTensors.Target(path); } // as Save finds it: through a symbolic link, the file it points to
         catch (Exception e) when (e is ArgumentException or NotSupportedException or IOException)
         {
             throw new ArgumentException(Problem($"is not a valid path: {e.Message}"), e);
@@ -197,7 +192,7 @@ public sealed class Trainer
         if (folder is null || !Directory.Exists(folder)) throw new ArgumentException(Problem($"is in a folder that does not exist ('{folder}')."));
         try
         {
-            using (new FileStream(Path.Combine(folder, $".convgen-{Guid.NewGuid():N}.tmp"), FileMode.CreateNew, FileAccess.Write, FileShare.None, 1, FileOptions.DeleteOnClose)) { }
+            using (new FileStream(SafeTensors.TemporaryFile(folder), FileMode.CreateNew, FileAccess.Write, FileShare.None, 1, FileOptions.DeleteOnClose)) { }
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -333,12 +328,7 @@ public sealed class Trainer
     }
 
     private static void CheckLabels(ReadOnlySpan<byte> labels, int classes, string what, string argument)
-    {
-        for (int i = 0; i < labels.Length; i++)
-            if (labels[i] >= classes)
-                throw new ArgumentException(
-                    $"Label {labels[i]} of {what} {i} is outside 0..{classes - 1} (the network has {classes} outputs).", argument);
-    }
+        => SoftmaxCrossEntropy.CheckLabels(labels, classes, what, "the network has {0} outputs", argument);
 
     private static EvaluationResult EvaluateCore(INetwork network, ReadOnlySpan<float> images, ReadOnlySpan<byte> labels, int batchSize, float[] output)
     {
