@@ -65,6 +65,14 @@ public static class NetworkCheck
         return x;
     }
 
+    /// <summary>Every parameter's accumulated gradient of <paramref name="actual"/> equals <paramref name="expected"/>'s, bit for bit.</summary>
+    public static void AssertSameGradients(INetwork expected, INetwork actual)
+    {
+        Xunit.Assert.Equal(expected.Parameters.Count, actual.Parameters.Count);
+        for (int i = 0; i < expected.Parameters.Count; i++)
+            Xunit.Assert.Equal(expected.Parameters[i].Gradient, actual.Parameters[i].Gradient);
+    }
+
     /// <summary>The first index where the two arrays differ bit for bit (NaN payloads and ±0 included), or −1.</summary>
     public static int FirstBitDifference(float[] expected, float[] actual)
         => Enumerable.Range(0, expected.Length).FirstOrDefault(k => BitConverter.SingleToInt32Bits(expected[k]) != BitConverter.SingleToInt32Bits(actual[k]), -1);
