@@ -240,38 +240,13 @@ public sealed partial class NetworkGenerator
                 w.Line("else frame.T0 = x;");
             }
             w.Line("frame.Output = y;");
-            w.Line("RunForward(&frame);");
+            w.Line("SetWeights(&frame);");
+            w.Line("RunSteps(&frame);");
             w.Close();
             w.Line("_recordedBatch = batch;");
             w.Close();
             w.Line();
-            w.Line("/// <summary>Runs a Forward in this thread's workspace, discarding the instance's record when asked (after the size check).</summary>");
-            w.Open("private void RunUnrecorded(ReadOnlySpan<float> input, Span<float> output, int batch, bool discardRecord)");
-            w.Line("// A batch above SinglePassBatch runs in passes of SamplesPerPass samples through one workspace, which stays in the");
-            w.Line("// caches from one layer to the next; not when the output overlaps the input (a pass would overwrite samples a later one reads).");
-            w.Line("bool overlaps = output.Overlaps(input);");
-            w.Line("int pass = overlaps || batch <= SinglePassBatch ? batch : SamplesPerPass;");
-            w.Line("float[] workspace = global::ConvGen.Workspace.Ensure(ref t_workspace, (long)pass * WorkspaceFloatsPerSample);");
-            w.Line("if (discardRecord) _recordedBatch = 0;");
-            w.Open("fixed (float* x = input, y = output, ws = workspace)");
-            w.Line("Frame frame = default;");
-            w.Line("float* a = ws, b = ws + (nint)pass * BufferAFloats, scratch = b + (nint)pass * BufferBFloats;");
-            string Buffer(Tensor t) => t.Buffer switch { BufferKind.A => "a", BufferKind.B => "b", _ => "scratch" };
-            var recordedOnly = plan.RecordedOnly;
-            foreach (var t in plan.Tensors)
-                if (t != plan.DirectOutput && !recordedOnly.Contains(t.Field)) w.Line($"frame.{t.Field} = {Buffer(t)};");
-            w.Open("for (int n0 = 0; n0 < batch; n0 += frame.Batch)");
-            w.Line("frame.Batch = Math.Min(pass, batch - n0);");
-            w.Line("frame.T0 = x + (nint)n0 * InputLength;");
-            w.Line("frame.Output = y + (nint)n0 * OutputLength;");
-            if (plan.DirectOutput is { } direct)
-                w.Line($"frame.{direct.Field} = overlaps ? {Buffer(direct)} : frame.Output; // the last layer writes the caller's output, unless it could overwrite input it still reads");
-            w.Line("RunForward(&frame);");
-            w.Close();
-            w.Close();
-            w.Close();
-            w.Line();
-
+            EmitUnrecorded(w, plan);
             w.Line("/// <summary>Every forward tensor in its own region of <paramref name=\"tape\"/>, as Backward finds them.</summary>");
             w.Open("private void SetTape(ref Frame frame, float* tape, int batch)");
             w.Line("frame.Batch = batch;");
@@ -291,10 +266,15 @@ public sealed partial class NetworkGenerator
             w.Close();
             w.Line();
 
-            w.Open("private void RunForward(Frame* frame)");
-            w.Line("int batch = frame->Batch;");
+            w.Line("/// <summary>The packed weights the forward kernels read, as they are now.</summary>");
+            w.Open("private void SetWeights(Frame* frame)");
             foreach (var p in plan.Parameters) w.Line($"frame->{p.Pointer} = {p.Field}.Pointer;");
             foreach (var u in plan.Winograd) w.Line($"frame->{u.Pointer} = _{u.Pointer}.Pointer;");
+            w.Close();
+            w.Line();
+            w.Line("/// <summary>Runs every forward step over the frame's batch, each split across the pool's threads where that pays.</summary>");
+            w.Open("private static void RunSteps(Frame* frame)");
+            w.Line("int batch = frame->Batch;");
             for (int i = 0; i < plan.Steps.Count; i++)
             {
                 var step = plan.Steps[i];
@@ -311,6 +291,89 @@ public sealed partial class NetworkGenerator
             w.Line();
 
             EmitBackward(w, model, plan);
+        }
+
+        /// <summary>
+        /// The unrecorded Forward: each thread runs an equal share of the batch through the whole network on its own, in
+        /// passes through its own workspace; the rest of the batch (fewer samples than threads, or groups of 4 with a
+        /// Linear layer) runs after it with each step split across the threads.
+        /// </summary>
+        // The kernels reach the parameters' pinned arrays through pointers only, which do not keep them alive: a caller that
+        // drops its last reference to the network during a call (`new N().Infer(…)`, a loop's last Backward) would
+        // otherwise let a collection free them under the kernels, as one triggered by a worker's first workspace did.
+        private const string KeepAlive = "GC.KeepAlive(this); // until the kernels are done with the weights and gradients they reach through pointers";
+
+        private static void EmitUnrecorded(CodeWriter w, ExecutionPlan plan)
+        {
+            int group = plan.SampleGroup;
+            string groups = group == 1 ? "batch" : $"batch / {group}";
+            w.Line("/// <summary>What the threads of an unrecorded Forward share: the weights, the caller's tensors, each thread's share of samples.</summary>");
+            w.Open("private struct Shares");
+            w.Line("public Frame Weights;");
+            w.Line("public float* X, Y;");
+            w.Line("public int Share, Pass;");
+            w.Line("public bool Overlaps;");
+            w.Close();
+            w.Line();
+            w.Line("/// <summary>Runs a Forward in per-thread workspaces, discarding the instance's record when asked (after the size check).</summary>");
+            w.Open("private void RunUnrecorded(ReadOnlySpan<float> input, Span<float> output, int batch, bool discardRecord)");
+            w.Line("// Each thread runs its share of the batch through every layer with no hand-off between layers, so the cores' layout");
+            w.Line("// copies and kernels drift apart instead of contending for memory at the same moments. A share is whole");
+            w.Line(group == 1 ? "// samples, so no sample's result depends on the thread count. An output that overlaps the input runs as one pass"
+                : $"// groups of {group} samples (the Linear kernel's tiles), so no sample's result depends on the thread count. An output");
+            w.Line(group == 1 ? "// on this thread." : "// that overlaps the input runs as one pass on this thread.");
+            w.Line("bool overlaps = output.Overlaps(input);");
+            w.Line($"int threads = overlaps ? 1 : Math.Max(1, Math.Min(global::ConvGen.Parallelism.MaxThreads, {groups}));");
+            w.Line($"int share = threads > 1 ? {groups} / threads{(group == 1 ? "" : $" * {group}")} : 0;");
+            w.Line("// A batch above SinglePassBatch runs in passes through the workspaces, whose tensors then stay in the caches from one");
+            w.Line("// layer to the next: SamplesPerPass samples at a time, shared out among the threads, whose passes share the last-level cache.");
+            w.Line($"int pass = overlaps || batch <= SinglePassBatch ? batch : Math.Max({group}, SamplesPerPass / threads{(group == 1 ? "" : $" / {group} * {group}")});");
+            w.Line("// This thread's workspace holds a pass of its share or of the rest after the shares (the size check comes first).");
+            w.Line("global::ConvGen.Workspace.Ensure(ref t_workspace, (long)Math.Min(pass, Math.Max(share, batch - threads * share)) * WorkspaceFloatsPerSample);");
+            w.Line("if (discardRecord) _recordedBatch = 0;");
+            w.Open("fixed (float* x = input, y = output)");
+            w.Line("Shares shares = default;");
+            w.Line("SetWeights(&shares.Weights);");
+            w.Line("shares.X = x;");
+            w.Line("shares.Y = y;");
+            w.Line("shares.Share = share;");
+            w.Line("shares.Pass = pass;");
+            w.Line("shares.Overlaps = overlaps;");
+            w.Line($"if (share > 0) global::ConvGen.Parallelism.For(threads, &RunShares, &shares{KernelEmitter.ShareWorkArgument(plan, "share")});");
+            w.Line("RunSamples(&shares, threads * share, batch);");
+            w.Close();
+            w.Line(KeepAlive);
+            w.Close();
+            w.Line();
+            w.Line("/// <summary>Runs shares [begin, end) of the batch: one thread's part of the unrecorded Forward.</summary>");
+            w.Open("private static void RunShares(void* state, int begin, int end)");
+            w.Line("var shares = (Shares*)state;");
+            w.Line("RunSamples(shares, begin * shares->Share, end * shares->Share);");
+            w.Close();
+            w.Line();
+            w.Line("/// <summary>Runs samples [first, end) through the network, in passes through this thread's workspace.</summary>");
+            w.Open("private static void RunSamples(Shares* shares, int first, int end)");
+            w.Line("if (first >= end) return;");
+            w.Line("int pass = Math.Min(shares->Pass, end - first);");
+            w.Line("float[] workspace = global::ConvGen.Workspace.Ensure(ref t_workspace, (long)pass * WorkspaceFloatsPerSample);");
+            w.Open("fixed (float* ws = workspace)");
+            w.Line("Frame frame = shares->Weights;");
+            w.Line("float* a = ws, b = ws + (nint)pass * BufferAFloats, scratch = b + (nint)pass * BufferBFloats;");
+            string Buffer(Tensor t) => t.Buffer switch { BufferKind.A => "a", BufferKind.B => "b", _ => "scratch" };
+            var recordedOnly = plan.RecordedOnly;
+            foreach (var t in plan.Tensors)
+                if (t != plan.DirectOutput && !recordedOnly.Contains(t.Field)) w.Line($"frame.{t.Field} = {Buffer(t)};");
+            w.Open("for (int n0 = first; n0 < end; n0 += frame.Batch)");
+            w.Line("frame.Batch = Math.Min(pass, end - n0);");
+            w.Line("frame.T0 = shares->X + (nint)n0 * InputLength;");
+            w.Line("frame.Output = shares->Y + (nint)n0 * OutputLength;");
+            if (plan.DirectOutput is { } direct)
+                w.Line($"frame.{direct.Field} = shares->Overlaps ? {Buffer(direct)} : frame.Output; // the last layer writes the caller's output, unless it could overwrite input it still reads");
+            w.Line("RunSteps(&frame);");
+            w.Close();
+            w.Close();
+            w.Close();
+            w.Line();
         }
 
         private static void EmitBackward(CodeWriter w, NetworkModel model, ExecutionPlan plan)
@@ -414,6 +477,7 @@ public sealed partial class NetworkGenerator
                     : i == 0 && back.DirectOutputGradient is { } last ? $"if (frame.{last.Field} != og) {call}" : call);
             }
             w.Close();
+            w.Line(KeepAlive);
             w.Close();
             w.Close();
             w.Line();

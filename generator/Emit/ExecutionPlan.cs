@@ -390,9 +390,13 @@ internal sealed class ExecutionPlan
     /// With a Linear layer, a multiple of its kernel's 4-sample tiles (at least 4): a tile of fewer samples sums in
     /// another order, so passes that cut the batch elsewhere than the single pass does would round differently.
     /// </remarks>
-    public int SamplesPerPass => Steps.Any(s => s is LinearStep)
-        ? Math.Max(KernelEmitter.LinearRows, Samples(PassBytes) / KernelEmitter.LinearRows * KernelEmitter.LinearRows)
-        : Samples(PassBytes);
+    public int SamplesPerPass => Math.Max(SampleGroup, Samples(PassBytes) / SampleGroup * SampleGroup);
+
+    /// <summary>
+    /// Where an unrecorded Forward may cut the batch (into passes, or into the shares of its threads) without changing a
+    /// bit of any sample's result: anywhere (1), or, with a Linear layer, between its kernel's 4-sample tiles.
+    /// </summary>
+    public int SampleGroup => Steps.Any(s => s is LinearStep) ? KernelEmitter.LinearRows : 1;
 
     /// <summary>
     /// The largest batch that runs as one pass: below <see cref="SinglePassBytes"/> the batch's tensors mostly stay in

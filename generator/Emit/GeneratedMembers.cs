@@ -17,7 +17,8 @@ internal static class GeneratedMembers
         "Infer", "Backward", "Save", "Load", "WorkspaceFloatsPerSample", "RecordedFloatsPerSample", "GradientFloatsPerSample",
         "SamplesPerPass", "SinglePassBatch",
         // Private helpers.
-        "Frame", "SetTape", "RunForward", "CheckAndRefresh", "RunRecorded", "RunUnrecorded", "Sigmoid", "Tanh", "BufferAFloats", "BufferBFloats", "CompileTimeErrors",
+        "Frame", "Shares", "SetTape", "SetWeights", "RunSteps", "CheckAndRefresh", "RunRecorded", "RunUnrecorded",
+        "RunShares", "RunSamples", "Sigmoid", "Tanh", "BufferAFloats", "BufferBFloats", "CompileTimeErrors",
         "ConvGenCompileTimeErrors",
     };
 

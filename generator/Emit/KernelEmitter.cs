@@ -48,6 +48,13 @@ internal sealed partial class KernelEmitter(CodeWriter w, ExecutionPlan plan)
     /// </summary>
     public static string ForArguments(Step step, string state) => state + WorkArgument(StepItemNanoseconds(step));
 
+    /// <summary>
+    /// The <c>itemNanoseconds</c> argument of the <c>Parallelism.For</c> that hands each thread a share of an unrecorded
+    /// Forward's batch: the work of every step it runs, per sample, times <paramref name="samples"/> (a C# expression).
+    /// </summary>
+    public static string ShareWorkArgument(ExecutionPlan plan, string samples)
+        => WorkArgument(plan.Steps.Where(s => !ExecutionPlan.IsRecordedOnly(s)).Sum(SampleNanoseconds), samples);
+
     /// <summary>Work items of the fused conv + max pool of <paramref name="conv"/> (<see cref="ConvStep.FusedPool"/>): its pooled rows.</summary>
     public static string PooledWorkItems(ConvStep conv) => $"batch * {conv.FusedPool!.To.H}";
 

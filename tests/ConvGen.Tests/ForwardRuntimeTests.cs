@@ -218,6 +218,92 @@ public sealed class ForwardRuntimeTests
         AssertPassesMatchRecorded(seed => new WideLinearNet(seed), batch: 27, maxThreads);
     }
 
+    /// <summary>
+    /// An unrecorded Forward on several threads hands each an equal share of whole samples (of 4-sample groups with a
+    /// Linear layer, the kernel's tiles) and runs what is left after them with each step split across the threads:
+    /// MixedNet's 15 samples as 2 shares of 4 and a rest of 7, or 3 shares of 4 and a rest of 3; DepthwiseNet's 5 as 2
+    /// shares of 2 and a rest of 1; WideNet's 7 (passes of 1 each) as 3 shares of 2 and a rest of 1. Every sample comes
+    /// out as the recorded Forward, one pass on one thread, computes it.
+    /// </summary>
+    [Theory]
+    [InlineData(nameof(MixedNet), 15, 2)]
+    [InlineData(nameof(MixedNet), 15, 3)]
+    [InlineData(nameof(DepthwiseNet), 5, 2)]
+    [InlineData(nameof(WideNet), 7, 3)]
+    public void SharesOfABatchAmongThreadsEqualTheRecordedForward(string name, int batch, int maxThreads)
+    {
+        Func<int, INetwork> create = name switch
+        {
+            nameof(MixedNet) => seed => new MixedNet(seed),
+            nameof(DepthwiseNet) => seed => new DepthwiseNet(seed),
+            _ => seed => new WideNet(seed),
+        };
+        var recordedNet = create(4);
+        var x = Input(batch, recordedNet.InputLength, 12);
+        var recorded = new float[batch * recordedNet.OutputLength];
+        using (new MaxThreadsScope(1)) recordedNet.Forward(x, recorded, batch);
+        using var scope = new MaxThreadsScope(maxThreads);
+        var shared = new float[recorded.Length];
+        create(4).Infer(x, shared, batch);
+        Assert.Equal(recorded, shared);
+    }
+
+    /// <summary>
+    /// The kernels reach the weights and gradients through pointers into pinned arrays, which do not keep them alive: a
+    /// network whose caller drops it while its call runs (<c>new N().Infer(…)</c>, a loop's last Backward) must live
+    /// until the call ends. Another thread collects and fills freed memory with NaN all the while; a network collected
+    /// under its kernels would compute NaN or garbage from that memory, or crash the test host.
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void ANetworkItsCallerDropsLivesUntilItsCallEnds(bool backward)
+    {
+        using var scope = new MaxThreadsScope(2);
+        const int batch = 8;
+        var x = Input(batch, MixedNet.InputLength, 13);
+        var g = Input(batch, MixedNet.OutputLength, 14);
+        var expected = Run(x, g, backward);
+        using var stop = new CancellationTokenSource();
+        var collector = new Thread(() =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                GC.Collect();
+                for (int i = 0; i < 16; i++) Array.Fill(GC.AllocateArray<float>(1 << 12, pinned: true), float.NaN);
+                Thread.Sleep(1);
+            }
+        });
+        collector.Start();
+        try
+        {
+            for (int i = 0; i < 50; i++) Assert.Equal(expected, Run(x, g, backward));
+        }
+        finally
+        {
+            stop.Cancel();
+            collector.Join();
+        }
+    }
+
+    /// <summary>The output of an Infer, or the input gradient of a Backward, of a network nothing references after the call.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private static float[] Run(float[] x, float[] g, bool backward)
+    {
+        int batch = g.Length / MixedNet.OutputLength;
+        var y = new float[g.Length];
+        if (!backward)
+        {
+            new MixedNet(seed: 5).Infer(x, y, batch);
+            return y;
+        }
+        var net = new MixedNet(seed: 5);
+        net.Forward(x, y, batch);
+        var dx = new float[x.Length];
+        net.Backward(g, dx, batch);
+        return dx;
+    }
+
     private static void AssertPassesMatchRecorded(Func<int, INetwork> create, int batch, int maxThreads)
     {
         using var scope = new MaxThreadsScope(maxThreads);

@@ -152,32 +152,77 @@ public unsafe partial class WinogradByGroups : global::ConvGen.INetwork
             if (output.Overlaps(input)) input.CopyTo(new Span<float>(frame.T0, input.Length));
             else frame.T0 = x;
             frame.Output = y;
-            RunForward(&frame);
+            SetWeights(&frame);
+            RunSteps(&frame);
         }
         _recordedBatch = batch;
     }
 
-    /// <summary>Runs a Forward in this thread's workspace, discarding the instance's record when asked (after the size check).</summary>
+    /// <summary>What the threads of an unrecorded Forward share: the weights, the caller's tensors, each thread's share of samples.</summary>
+    private struct Shares
+    {
+        public Frame Weights;
+        public float* X, Y;
+        public int Share, Pass;
+        public bool Overlaps;
+    }
+
+    /// <summary>Runs a Forward in per-thread workspaces, discarding the instance's record when asked (after the size check).</summary>
     private void RunUnrecorded(ReadOnlySpan<float> input, Span<float> output, int batch, bool discardRecord)
     {
-        // A batch above SinglePassBatch runs in passes of SamplesPerPass samples through one workspace, which stays in the
-        // caches from one layer to the next; not when the output overlaps the input (a pass would overwrite samples a later one reads).
+        // Each thread runs its share of the batch through every layer with no hand-off between layers, so the cores' layout
+        // copies and kernels drift apart instead of contending for memory at the same moments. A share is whole
+        // samples, so no sample's result depends on the thread count. An output that overlaps the input runs as one pass
+        // on this thread.
         bool overlaps = output.Overlaps(input);
-        int pass = overlaps || batch <= SinglePassBatch ? batch : SamplesPerPass;
-        float[] workspace = global::ConvGen.Workspace.Ensure(ref t_workspace, (long)pass * WorkspaceFloatsPerSample);
+        int threads = overlaps ? 1 : Math.Max(1, Math.Min(global::ConvGen.Parallelism.MaxThreads, batch));
+        int share = threads > 1 ? batch / threads : 0;
+        // A batch above SinglePassBatch runs in passes through the workspaces, whose tensors then stay in the caches from one
+        // layer to the next: SamplesPerPass samples at a time, shared out among the threads, whose passes share the last-level cache.
+        int pass = overlaps || batch <= SinglePassBatch ? batch : Math.Max(1, SamplesPerPass / threads);
+        // This thread's workspace holds a pass of its share or of the rest after the shares (the size check comes first).
+        global::ConvGen.Workspace.Ensure(ref t_workspace, (long)Math.Min(pass, Math.Max(share, batch - threads * share)) * WorkspaceFloatsPerSample);
         if (discardRecord) _recordedBatch = 0;
-        fixed (float* x = input, y = output, ws = workspace)
+        fixed (float* x = input, y = output)
         {
-            Frame frame = default;
+            Shares shares = default;
+            SetWeights(&shares.Weights);
+            shares.X = x;
+            shares.Y = y;
+            shares.Share = share;
+            shares.Pass = pass;
+            shares.Overlaps = overlaps;
+            if (share > 0) global::ConvGen.Parallelism.For(threads, &RunShares, &shares, itemNanoseconds: 8864 * share);
+            RunSamples(&shares, threads * share, batch);
+        }
+        GC.KeepAlive(this); // until the kernels are done with the weights and gradients they reach through pointers
+    }
+
+    /// <summary>Runs shares [begin, end) of the batch: one thread's part of the unrecorded Forward.</summary>
+    private static void RunShares(void* state, int begin, int end)
+    {
+        var shares = (Shares*)state;
+        RunSamples(shares, begin * shares->Share, end * shares->Share);
+    }
+
+    /// <summary>Runs samples [first, end) through the network, in passes through this thread's workspace.</summary>
+    private static void RunSamples(Shares* shares, int first, int end)
+    {
+        if (first >= end) return;
+        int pass = Math.Min(shares->Pass, end - first);
+        float[] workspace = global::ConvGen.Workspace.Ensure(ref t_workspace, (long)pass * WorkspaceFloatsPerSample);
+        fixed (float* ws = workspace)
+        {
+            Frame frame = shares->Weights;
             float* a = ws, b = ws + (nint)pass * BufferAFloats, scratch = b + (nint)pass * BufferBFloats;
             frame.T1 = scratch;
             frame.T2 = a;
-            for (int n0 = 0; n0 < batch; n0 += frame.Batch)
+            for (int n0 = first; n0 < end; n0 += frame.Batch)
             {
-                frame.Batch = Math.Min(pass, batch - n0);
-                frame.T0 = x + (nint)n0 * InputLength;
-                frame.Output = y + (nint)n0 * OutputLength;
-                RunForward(&frame);
+                frame.Batch = Math.Min(pass, end - n0);
+                frame.T0 = shares->X + (nint)n0 * InputLength;
+                frame.Output = shares->Y + (nint)n0 * OutputLength;
+                RunSteps(&frame);
             }
         }
     }
@@ -195,12 +240,18 @@ public unsafe partial class WinogradByGroups : global::ConvGen.INetwork
         frame.L0dB = _layer0Bias.GradientPointer;
     }
 
-    private void RunForward(Frame* frame)
+    /// <summary>The packed weights the forward kernels read, as they are now.</summary>
+    private void SetWeights(Frame* frame)
     {
-        int batch = frame->Batch;
         frame->L0W = _layer0Weight.Pointer;
         frame->L0B = _layer0Bias.Pointer;
         frame->L0WU = _L0WU.Pointer;
+    }
+
+    /// <summary>Runs every forward step over the frame's batch, each split across the pool's threads where that pays.</summary>
+    private static void RunSteps(Frame* frame)
+    {
+        int batch = frame->Batch;
         global::ConvGen.Parallelism.For(batch * 1, &Step0, frame, itemNanoseconds: 512); // layer 0: zero-padded NCHW8c grid for the Winograd kernel
         global::ConvGen.Parallelism.For(batch * 5, &Step1, frame, itemNanoseconds: 1638); // layer 0: Conv 3x3, 128→160
         global::ConvGen.Parallelism.For(batch * 20, &Step2, frame, itemNanoseconds: 8); // output
@@ -256,6 +307,7 @@ public unsafe partial class WinogradByGroups : global::ConvGen.INetwork
                 if (wantInput) global::ConvGen.Parallelism.For(batch * 4, &Back4, &frame, itemNanoseconds: 2048); // ∂ layer 0 input: Winograd kernel over transposed weights
                 if (wantInput) global::ConvGen.Parallelism.For(batch * 16, &Back5, &frame, itemNanoseconds: 8); // gradient into its tensor's layout
             }
+            GC.KeepAlive(this); // until the kernels are done with the weights and gradients they reach through pointers
         }
     }
 
