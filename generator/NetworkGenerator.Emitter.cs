@@ -155,6 +155,7 @@ public sealed partial class NetworkGenerator
             w.Line("public int Batch;");
             if (plan.HasRecordedOnlySteps)
                 w.Line($"public bool Recording; // a recorded Forward: also make the copies only Backward reads{(plan.Steps.Any(s => s is PoolStep { RecordedOnly: true }) ? ", and the convolution outputs that a fused pool skips" : "")}");
+            if (back.Steps.Any(step => step.InputOnly && KernelEmitter.PerSample(step))) w.Line("public bool WantInput; // Backward: whether the caller asked for ∂loss/∂input");
             if (back.Steps.Any(step => KernelEmitter.SamplesPerPass(step) is not null))
                 w.Line("public int N0, N1; // the samples of one pass of a dense weight-gradient step");
             if (back.Steps.Any(KernelEmitter.UsesRowRange))
@@ -436,8 +437,21 @@ public sealed partial class NetworkGenerator
             void PointAtLine(string field, string array) => w.Line($"frame.{field} = (float*)(((nint){Address(array)} + 63) & ~(nint)63); // pinned at allocation");
             if (back.PartialSumFloats > 0) PointAtLine("Partials", "_partialSums");
             if (back.WinogradSumFloats > 0) PointAtLine("WinogradSums", "_winogradSums");
+            if (back.Steps.Any(step => step.InputOnly && KernelEmitter.PerSample(step))) w.Line("frame.WantInput = wantInput;");
+            var runs = new List<(int First, int End)>();
             for (int i = 0; i < back.Steps.Count; i++)
             {
+                if (KernelEmitter.PerSample(back.Steps[i]))
+                {
+                    int end = i + 1;
+                    while (end < back.Steps.Count && KernelEmitter.PerSample(back.Steps[end])) end++;
+                    var inRun = back.Steps.Skip(i).Take(end - i).ToList();
+                    string described = string.Join("; ", inRun.Select(KernelEmitter.Describe));
+                    w.Line($"{(inRun.All(step => step.InputOnly) ? "if (wantInput) " : "")}RunShared(&frame, &Back{i}Run, sampleNanoseconds: {N(KernelEmitter.PerSampleNanoseconds(inRun))}); // {described}");
+                    runs.Add((i, end));
+                    i = end - 1;
+                    continue;
+                }
                 string run = $"global::ConvGen.Parallelism.For({KernelEmitter.WorkItems(back.Steps[i])}, &Back{i}, &frame{KernelEmitter.BackwardWork(back.Steps[i])});";
                 string call = $"{run} // {KernelEmitter.Describe(back.Steps[i])}";
                 if (back.Steps[i] is ConvWeightGradStep { Chunked: true })
@@ -478,6 +492,83 @@ public sealed partial class NetworkGenerator
             }
             w.Close();
             w.Line(KeepAlive);
+            w.Close();
+            w.Close();
+            w.Line();
+            EmitSharedBackward(w, plan, runs);
+        }
+
+        /// <summary>
+        /// The runs of per-sample backward steps between the parameter gradients (which sum over the whole batch), each
+        /// a method over a frame for part of the batch, and what shares the batch out to them: each thread an equal
+        /// share, which it runs through every step of the run in passes, as the unrecorded Forward does; then the rest,
+        /// each step split across the threads.
+        /// </summary>
+        private static void EmitSharedBackward(CodeWriter w, ExecutionPlan plan, List<(int First, int End)> runs)
+        {
+            if (runs.Count == 0) return;
+            var back = plan.Backward;
+            int group = plan.SampleGroup;
+            string groups = group == 1 ? "batch" : $"batch / {group}";
+            foreach (var (first, end) in runs)
+            {
+                w.Line($"/// <summary>Backward steps {first}{(end - first > 1 ? $"–{end - 1}" : "")} over the frame's samples (per sample, so any part of the batch can run them apart).</summary>");
+                w.Open($"private static void Back{first}Run(Frame* frame)");
+                w.Line("int batch = frame->Batch;");
+                for (int i = first; i < end; i++)
+                {
+                    var step = back.Steps[i];
+                    string call = $"global::ConvGen.Parallelism.For({KernelEmitter.WorkItems(step)}, &Back{i}, frame{KernelEmitter.BackwardWork(step)}); // {KernelEmitter.Describe(step)}";
+                    w.Line(step.InputOnly && !back.Steps.Skip(first).Take(end - first).All(s => s.InputOnly) ? $"if (frame->WantInput) {call}"
+                        : i == 0 && back.DirectOutputGradient is { } last ? $"if (frame->{last.Field} != frame->OutputGradient) {call}" : call);
+                }
+                w.Close();
+                w.Line();
+            }
+            w.Line("/// <summary>A run of per-sample backward steps shared among threads: the whole batch's frame, the run, each thread's samples, samples per pass.</summary>");
+            w.Open("private struct BackShares");
+            w.Line("public Frame* Frame;");
+            w.Line("public delegate*<Frame*, void> Run;");
+            w.Line("public int Share, Pass;");
+            w.Close();
+            w.Line();
+            w.Line("/// <summary>");
+            w.Line("/// Runs a run of per-sample backward steps over the frame's batch: each thread an equal share, through every step in");
+            w.Line($"/// passes (SamplesPerPass divided among the threads, whole {(group == 1 ? "samples" : $"groups of {group}")}), so each pass stays in its core's caches from step");
+            w.Line("/// to step; what is left after the shares runs with each step split across the threads.");
+            w.Line("/// </summary>");
+            w.Open("private static void RunShared(Frame* frame, delegate*<Frame*, void> run, double sampleNanoseconds)");
+            w.Line("int batch = frame->Batch;");
+            w.Line($"int threads = Math.Max(1, Math.Min(global::ConvGen.Parallelism.MaxThreads, {groups}));");
+            w.Line($"int share = threads > 1 ? {groups} / threads{(group == 1 ? "" : $" * {group}")} : 0;");
+            w.Line("BackShares shares = default;");
+            w.Line("shares.Frame = frame;");
+            w.Line("shares.Run = run;");
+            w.Line("shares.Share = share;");
+            w.Line($"shares.Pass = Math.Max({group}, SamplesPerPass / threads{(group == 1 ? "" : $" / {group} * {group}")});");
+            w.Line("if (share > 0) global::ConvGen.Parallelism.For(threads, &RunBackShares, &shares, itemNanoseconds: sampleNanoseconds * share);");
+            w.Line("RunBackSamples(&shares, threads * share, batch);");
+            w.Close();
+            w.Line();
+            w.Line("/// <summary>Runs shares [begin, end) of the batch: one thread's part of a run of per-sample backward steps.</summary>");
+            w.Open("private static void RunBackShares(void* state, int begin, int end)");
+            w.Line("var shares = (BackShares*)state;");
+            w.Line("RunBackSamples(shares, begin * shares->Share, end * shares->Share);");
+            w.Close();
+            w.Line();
+            w.Line("/// <summary>Runs samples [first, end) through a run of per-sample backward steps, in passes.</summary>");
+            w.Open("private static void RunBackSamples(BackShares* shares, int first, int end)");
+            w.Open("for (int n0 = first; n0 < end; n0 += shares->Pass)");
+            w.Line("Frame part = *shares->Frame;");
+            w.Line("part.Batch = Math.Min(shares->Pass, end - n0);");
+            w.Line("// Every per-sample tensor moves on by n0 samples (a missing ∂loss/∂input stays null).");
+            void Move(string field, long stride) => w.Line($"if (part.{field} != null) part.{field} += (nint)n0 * {N(stride)};");
+            Move("T0", plan.Input.Stride);
+            foreach (var t in plan.Tensors) Move(t.Field, t.Stride);
+            Move("OutputGradient", back.OutputGradient.Stride);
+            Move("InputGradient", back.InputGradient.Stride);
+            foreach (var t in back.Tensors) Move(t.Field, t.Stride);
+            w.Line("shares->Run(&part);");
             w.Close();
             w.Close();
             w.Line();

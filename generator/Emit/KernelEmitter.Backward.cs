@@ -80,6 +80,20 @@ internal sealed partial class KernelEmitter
     }
 
     /// <summary>
+    /// Whether a backward step computes each sample's gradients from that sample alone, so that a share of the batch can
+    /// run it apart from the rest: all but the parameter gradients, which sum over the batch.
+    /// </summary>
+    public static bool PerSample(BackwardStep step) => step is not (BiasGradStep or ConvWeightGradStep or LinearWeightGradStep);
+
+    /// <summary>The estimated work per sample of a run of per-sample backward steps, in whole nanoseconds (at least 1).</summary>
+    public static long PerSampleNanoseconds(IEnumerable<BackwardStep> steps) => Math.Max(1, (long)Math.Round(steps.Sum(step => step switch
+    {
+        DataGradStep s => SampleNanoseconds(s.Kernel),
+        CopyGradStep s => SampleNanoseconds(s.Copy),
+        _ => BackwardSplit(step).Nanoseconds,
+    })));
+
+    /// <summary>
     /// A backward step's work items (the count when it does not depend on the batch, else null and the items per
     /// sample) and its estimated work per sample in nanoseconds: multiply-adds at 40 per ns, anything else at 4 floats
     /// per ns (as <see cref="SampleNanoseconds"/> estimates the forward steps).

@@ -126,15 +126,18 @@ public sealed class ForwardRuntimeTests
     /// <summary>
     /// Backward gives the same bits on any number of threads: every weight gradient is summed in an order fixed by the
     /// network and the batch (LeNet's convolutions in 8 chunks of ∂Z rows, at batch 5 cut inside samples; its Linear
-    /// layers by blocks of weights), never by how the work was spread.
+    /// layers by blocks of weights), never by how the work was spread. At batch 13 the per-sample steps between them
+    /// run in shares of whole 4-sample groups (2 or 3 shares of 4, the rest split step by step), which must not change
+    /// how the Linear layers' ∂X tiles sum either.
     /// </summary>
     [Theory]
-    [InlineData(2)]
-    [InlineData(3)]
-    public void GradientsDoNotDependOnThreadCount(int maxThreads)
+    [InlineData(2, 5)]
+    [InlineData(3, 5)]
+    [InlineData(2, 13)]
+    [InlineData(3, 13)]
+    public void GradientsDoNotDependOnThreadCount(int maxThreads, int batch)
     {
         using var scope = new MaxThreadsScope(null);
-        const int batch = 5;
         var x = Input(batch, LeNet.InputLength, 78);
         var r = Input(batch, LeNet.OutputLength, 79);
         Parallelism.MaxThreads = 1;

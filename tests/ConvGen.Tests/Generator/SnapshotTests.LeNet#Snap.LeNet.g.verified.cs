@@ -107,6 +107,7 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
     {
         public int Batch;
         public bool Recording; // a recorded Forward: also make the copies only Backward reads, and the convolution outputs that a fused pool skips
+        public bool WantInput; // Backward: whether the caller asked for ∂loss/∂input
         public int N0, N1; // the samples of one pass of a dense weight-gradient step
         public int Y0, Y1; // and its rows of ∂Z, where one sample is more than a pass or a chunk starts or ends inside one
         public float* Partials; // the chunked weight gradients' partial sums
@@ -397,29 +398,137 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
                 frame.L7WT = _L7WT.Pointer;
                 frame.L0WT = _L0WT.Pointer;
                 frame.Partials = (float*)(((nint)Unsafe.AsPointer(ref global::System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(_partialSums)) + 63) & ~(nint)63); // pinned at allocation
-                global::ConvGen.Parallelism.For(batch, &Back0, &frame, itemNanoseconds: 2.5); // ∂loss/∂output into the internal layout
+                frame.WantInput = wantInput;
+                RunShared(&frame, &Back0Run, sampleNanoseconds: 2); // ∂loss/∂output into the internal layout
                 global::ConvGen.Parallelism.For(2, &Back1, &frame, itemNanoseconds: 1.25 * batch); // ∂ layer 11 bias
                 global::ConvGen.Parallelism.For(2, &Back2, &frame, itemNanoseconds: 10.5 * batch); // ∂ layer 11 weight
-                global::ConvGen.Parallelism.For((batch + 3) / 4 * 4, &Back3, &frame, itemNanoseconds: 21); // ∂ layer 11 input: forward kernel over transposed weights
-                global::ConvGen.Parallelism.For((int)(((long)batch * 88 + 4095) / 4096), &Back4, &frame, itemNanoseconds: 1024); // ∂ through layer 10 (Relu)
+                RunShared(&frame, &Back3Run, sampleNanoseconds: 43); // ∂ layer 11 input: forward kernel over transposed weights; ∂ through layer 10 (Relu)
                 global::ConvGen.Parallelism.For(11, &Back5, &frame, itemNanoseconds: 1.909 * batch); // ∂ layer 9 bias
                 global::ConvGen.Parallelism.For(8, &Back6, &frame, itemNanoseconds: 31.5 * batch); // ∂ layer 9 weight
-                global::ConvGen.Parallelism.For((batch + 3) / 4 * 5, &Back7, &frame, itemNanoseconds: 202); // ∂ layer 9 input: forward kernel over transposed weights
-                global::ConvGen.Parallelism.For((int)(((long)batch * 120 + 4095) / 4096), &Back8, &frame, itemNanoseconds: 1024); // ∂ through layer 8 (Relu)
+                RunShared(&frame, &Back7Run, sampleNanoseconds: 282); // ∂ layer 9 input: forward kernel over transposed weights; ∂ through layer 8 (Relu)
                 global::ConvGen.Parallelism.For(15, &Back9, &frame, itemNanoseconds: 2 * batch); // ∂ layer 7 bias
                 global::ConvGen.Parallelism.For(35, &Back10, &frame, itemNanoseconds: 34.286 * batch); // ∂ layer 7 weight
-                global::ConvGen.Parallelism.For((batch + 3) / 4 * 17, &Back11, &frame, itemNanoseconds: 282); // ∂ layer 7 input: forward kernel over transposed weights
-                global::ConvGen.Parallelism.For(batch * 2, &Back12, &frame, itemNanoseconds: 200); // ∂ through layer 5 (MaxPool)
+                RunShared(&frame, &Back11Run, sampleNanoseconds: 1600); // ∂ layer 7 input: forward kernel over transposed weights; ∂ through layer 5 (MaxPool)
                 global::ConvGen.Parallelism.For(8, &Back13, &frame, itemNanoseconds: 750 * batch); // ∂ layer 3 weight and bias, in 8 chunks of ∂Z rows
                 Back13Add(&frame);
-                global::ConvGen.Parallelism.For(batch * 14, &Back14, &frame, itemNanoseconds: 840); // ∂ layer 3 input: summed over output channels in the lanes
-                global::ConvGen.Parallelism.For(batch * 1, &Back15, &frame, itemNanoseconds: 1176); // ∂ through layer 2 (MaxPool)
+                RunShared(&frame, &Back14Run, sampleNanoseconds: 12936); // ∂ layer 3 input: summed over output channels in the lanes; ∂ through layer 2 (MaxPool)
                 global::ConvGen.Parallelism.For(8, &Back16, &frame, itemNanoseconds: 368 * batch); // ∂ layer 0 weight and bias, in 8 chunks of ∂Z rows
                 Back16Add(&frame);
-                if (wantInput) global::ConvGen.Parallelism.For(batch * 1, &Back17, &frame, itemNanoseconds: 1536); // layer 0: ∂Z onto the backward-data grid
-                if (wantInput) global::ConvGen.Parallelism.For(batch * 28, &Back18, &frame, itemNanoseconds: 105); // ∂ layer 0 input: forward kernel over transposed weights
+                if (wantInput) RunShared(&frame, &Back17Run, sampleNanoseconds: 4476); // layer 0: ∂Z onto the backward-data grid; ∂ layer 0 input: forward kernel over transposed weights
             }
             GC.KeepAlive(this); // until the kernels are done with the weights and gradients they reach through pointers
+        }
+    }
+
+    /// <summary>Backward steps 0 over the frame's samples (per sample, so any part of the batch can run them apart).</summary>
+    private static void Back0Run(Frame* frame)
+    {
+        int batch = frame->Batch;
+        global::ConvGen.Parallelism.For(batch, &Back0, frame, itemNanoseconds: 2.5); // ∂loss/∂output into the internal layout
+    }
+
+    /// <summary>Backward steps 3–4 over the frame's samples (per sample, so any part of the batch can run them apart).</summary>
+    private static void Back3Run(Frame* frame)
+    {
+        int batch = frame->Batch;
+        global::ConvGen.Parallelism.For((batch + 3) / 4 * 4, &Back3, frame, itemNanoseconds: 21); // ∂ layer 11 input: forward kernel over transposed weights
+        global::ConvGen.Parallelism.For((int)(((long)batch * 88 + 4095) / 4096), &Back4, frame, itemNanoseconds: 1024); // ∂ through layer 10 (Relu)
+    }
+
+    /// <summary>Backward steps 7–8 over the frame's samples (per sample, so any part of the batch can run them apart).</summary>
+    private static void Back7Run(Frame* frame)
+    {
+        int batch = frame->Batch;
+        global::ConvGen.Parallelism.For((batch + 3) / 4 * 5, &Back7, frame, itemNanoseconds: 202); // ∂ layer 9 input: forward kernel over transposed weights
+        global::ConvGen.Parallelism.For((int)(((long)batch * 120 + 4095) / 4096), &Back8, frame, itemNanoseconds: 1024); // ∂ through layer 8 (Relu)
+    }
+
+    /// <summary>Backward steps 11–12 over the frame's samples (per sample, so any part of the batch can run them apart).</summary>
+    private static void Back11Run(Frame* frame)
+    {
+        int batch = frame->Batch;
+        global::ConvGen.Parallelism.For((batch + 3) / 4 * 17, &Back11, frame, itemNanoseconds: 282); // ∂ layer 7 input: forward kernel over transposed weights
+        global::ConvGen.Parallelism.For(batch * 2, &Back12, frame, itemNanoseconds: 200); // ∂ through layer 5 (MaxPool)
+    }
+
+    /// <summary>Backward steps 14–15 over the frame's samples (per sample, so any part of the batch can run them apart).</summary>
+    private static void Back14Run(Frame* frame)
+    {
+        int batch = frame->Batch;
+        global::ConvGen.Parallelism.For(batch * 14, &Back14, frame, itemNanoseconds: 840); // ∂ layer 3 input: summed over output channels in the lanes
+        global::ConvGen.Parallelism.For(batch * 1, &Back15, frame, itemNanoseconds: 1176); // ∂ through layer 2 (MaxPool)
+    }
+
+    /// <summary>Backward steps 17–18 over the frame's samples (per sample, so any part of the batch can run them apart).</summary>
+    private static void Back17Run(Frame* frame)
+    {
+        int batch = frame->Batch;
+        global::ConvGen.Parallelism.For(batch * 1, &Back17, frame, itemNanoseconds: 1536); // layer 0: ∂Z onto the backward-data grid
+        global::ConvGen.Parallelism.For(batch * 28, &Back18, frame, itemNanoseconds: 105); // ∂ layer 0 input: forward kernel over transposed weights
+    }
+
+    /// <summary>A run of per-sample backward steps shared among threads: the whole batch's frame, the run, each thread's samples, samples per pass.</summary>
+    private struct BackShares
+    {
+        public Frame* Frame;
+        public delegate*<Frame*, void> Run;
+        public int Share, Pass;
+    }
+
+    /// <summary>
+    /// Runs a run of per-sample backward steps over the frame's batch: each thread an equal share, through every step in
+    /// passes (SamplesPerPass divided among the threads, whole groups of 4), so each pass stays in its core's caches from step
+    /// to step; what is left after the shares runs with each step split across the threads.
+    /// </summary>
+    private static void RunShared(Frame* frame, delegate*<Frame*, void> run, double sampleNanoseconds)
+    {
+        int batch = frame->Batch;
+        int threads = Math.Max(1, Math.Min(global::ConvGen.Parallelism.MaxThreads, batch / 4));
+        int share = threads > 1 ? batch / 4 / threads * 4 : 0;
+        BackShares shares = default;
+        shares.Frame = frame;
+        shares.Run = run;
+        shares.Share = share;
+        shares.Pass = Math.Max(4, SamplesPerPass / threads / 4 * 4);
+        if (share > 0) global::ConvGen.Parallelism.For(threads, &RunBackShares, &shares, itemNanoseconds: sampleNanoseconds * share);
+        RunBackSamples(&shares, threads * share, batch);
+    }
+
+    /// <summary>Runs shares [begin, end) of the batch: one thread's part of a run of per-sample backward steps.</summary>
+    private static void RunBackShares(void* state, int begin, int end)
+    {
+        var shares = (BackShares*)state;
+        RunBackSamples(shares, begin * shares->Share, end * shares->Share);
+    }
+
+    /// <summary>Runs samples [first, end) through a run of per-sample backward steps, in passes.</summary>
+    private static void RunBackSamples(BackShares* shares, int first, int end)
+    {
+        for (int n0 = first; n0 < end; n0 += shares->Pass)
+        {
+            Frame part = *shares->Frame;
+            part.Batch = Math.Min(shares->Pass, end - n0);
+            // Every per-sample tensor moves on by n0 samples (a missing ∂loss/∂input stays null).
+            if (part.T0 != null) part.T0 += (nint)n0 * 784;
+            if (part.T1 != null) part.T1 += (nint)n0 * 1024;
+            if (part.T2 != null) part.T2 += (nint)n0 * 6272;
+            if (part.T3 != null) part.T3 += (nint)n0 * 1568;
+            if (part.T4 != null) part.T4 += (nint)n0 * 1600;
+            if (part.T5 != null) part.T5 += (nint)n0 * 400;
+            if (part.T6 != null) part.T6 += (nint)n0 * 120;
+            if (part.T7 != null) part.T7 += (nint)n0 * 88;
+            if (part.T8 != null) part.T8 += (nint)n0 * 16;
+            if (part.OutputGradient != null) part.OutputGradient += (nint)n0 * 10;
+            if (part.InputGradient != null) part.InputGradient += (nint)n0 * 784;
+            if (part.G0 != null) part.G0 += (nint)n0 * 16;
+            if (part.G1 != null) part.G1 += (nint)n0 * 88;
+            if (part.G2 != null) part.G2 += (nint)n0 * 120;
+            if (part.G3 != null) part.G3 += (nint)n0 * 400;
+            if (part.G4 != null) part.G4 += (nint)n0 * 1600;
+            if (part.G5 != null) part.G5 += (nint)n0 * 1568;
+            if (part.G6 != null) part.G6 += (nint)n0 * 6272;
+            if (part.G7 != null) part.G7 += (nint)n0 * 6144;
+            shares->Run(&part);
         }
     }
 

@@ -70,6 +70,7 @@ public unsafe partial class Winograd : global::ConvGen.INetwork
     private struct Frame
     {
         public int Batch;
+        public bool WantInput; // Backward: whether the caller asked for ∂loss/∂input
         public int N0, N1; // the samples of one pass of a dense weight-gradient step
         public int Y0, Y1; // and its rows of ∂Z, where one sample is more than a pass or a chunk starts or ends inside one
         public float* Partials; // the chunked weight gradients' partial sums
@@ -297,15 +298,84 @@ public unsafe partial class Winograd : global::ConvGen.INetwork
                 frame.L0WT = _L0WT is null ? null : _L0WT.Pointer;
                 frame.L0WTU = _L0WTU.Pointer;
                 frame.Partials = (float*)(((nint)Unsafe.AsPointer(ref global::System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(_partialSums)) + 63) & ~(nint)63); // pinned at allocation
-                global::ConvGen.Parallelism.For(batch * 4, &Back0, &frame, itemNanoseconds: 48); // ∂loss/∂output into the internal layout
-                global::ConvGen.Parallelism.For((int)(((long)batch * 768 + 4095) / 4096), &Back1, &frame, itemNanoseconds: 1024); // ∂ through layer 1 (Relu)
+                frame.WantInput = wantInput;
+                RunShared(&frame, &Back0Run, sampleNanoseconds: 384); // ∂loss/∂output into the internal layout; ∂ through layer 1 (Relu)
                 global::ConvGen.Parallelism.For(8, &Back2, &frame, itemNanoseconds: 691 * batch); // ∂ layer 0 weight and bias, in 8 chunks of ∂Z rows
                 Back2Add(&frame);
-                if (wantInput) global::ConvGen.Parallelism.For(batch * 2, &Back3, &frame, itemNanoseconds: 192); // layer 0: ∂Z onto the zero-padded NCHW8c grid of the Winograd backward-data kernel
-                if (wantInput) global::ConvGen.Parallelism.For(batch * 2, &Back4, &frame, itemNanoseconds: 1229); // ∂ layer 0 input: Winograd kernel over transposed weights
-                if (wantInput) global::ConvGen.Parallelism.For(batch * 4, &Back5, &frame, itemNanoseconds: 48); // gradient into its tensor's layout
+                if (wantInput) RunShared(&frame, &Back3Run, sampleNanoseconds: 3034); // layer 0: ∂Z onto the zero-padded NCHW8c grid of the Winograd backward-data kernel; ∂ layer 0 input: Winograd kernel over transposed weights; gradient into its tensor's layout
             }
             GC.KeepAlive(this); // until the kernels are done with the weights and gradients they reach through pointers
+        }
+    }
+
+    /// <summary>Backward steps 0–1 over the frame's samples (per sample, so any part of the batch can run them apart).</summary>
+    private static void Back0Run(Frame* frame)
+    {
+        int batch = frame->Batch;
+        global::ConvGen.Parallelism.For(batch * 4, &Back0, frame, itemNanoseconds: 48); // ∂loss/∂output into the internal layout
+        global::ConvGen.Parallelism.For((int)(((long)batch * 768 + 4095) / 4096), &Back1, frame, itemNanoseconds: 1024); // ∂ through layer 1 (Relu)
+    }
+
+    /// <summary>Backward steps 3–5 over the frame's samples (per sample, so any part of the batch can run them apart).</summary>
+    private static void Back3Run(Frame* frame)
+    {
+        int batch = frame->Batch;
+        global::ConvGen.Parallelism.For(batch * 2, &Back3, frame, itemNanoseconds: 192); // layer 0: ∂Z onto the zero-padded NCHW8c grid of the Winograd backward-data kernel
+        global::ConvGen.Parallelism.For(batch * 2, &Back4, frame, itemNanoseconds: 1229); // ∂ layer 0 input: Winograd kernel over transposed weights
+        global::ConvGen.Parallelism.For(batch * 4, &Back5, frame, itemNanoseconds: 48); // gradient into its tensor's layout
+    }
+
+    /// <summary>A run of per-sample backward steps shared among threads: the whole batch's frame, the run, each thread's samples, samples per pass.</summary>
+    private struct BackShares
+    {
+        public Frame* Frame;
+        public delegate*<Frame*, void> Run;
+        public int Share, Pass;
+    }
+
+    /// <summary>
+    /// Runs a run of per-sample backward steps over the frame's batch: each thread an equal share, through every step in
+    /// passes (SamplesPerPass divided among the threads, whole samples), so each pass stays in its core's caches from step
+    /// to step; what is left after the shares runs with each step split across the threads.
+    /// </summary>
+    private static void RunShared(Frame* frame, delegate*<Frame*, void> run, double sampleNanoseconds)
+    {
+        int batch = frame->Batch;
+        int threads = Math.Max(1, Math.Min(global::ConvGen.Parallelism.MaxThreads, batch));
+        int share = threads > 1 ? batch / threads : 0;
+        BackShares shares = default;
+        shares.Frame = frame;
+        shares.Run = run;
+        shares.Share = share;
+        shares.Pass = Math.Max(1, SamplesPerPass / threads);
+        if (share > 0) global::ConvGen.Parallelism.For(threads, &RunBackShares, &shares, itemNanoseconds: sampleNanoseconds * share);
+        RunBackSamples(&shares, threads * share, batch);
+    }
+
+    /// <summary>Runs shares [begin, end) of the batch: one thread's part of a run of per-sample backward steps.</summary>
+    private static void RunBackShares(void* state, int begin, int end)
+    {
+        var shares = (BackShares*)state;
+        RunBackSamples(shares, begin * shares->Share, end * shares->Share);
+    }
+
+    /// <summary>Runs samples [first, end) through a run of per-sample backward steps, in passes.</summary>
+    private static void RunBackSamples(BackShares* shares, int first, int end)
+    {
+        for (int n0 = first; n0 < end; n0 += shares->Pass)
+        {
+            Frame part = *shares->Frame;
+            part.Batch = Math.Min(shares->Pass, end - n0);
+            // Every per-sample tensor moves on by n0 samples (a missing ∂loss/∂input stays null).
+            if (part.T0 != null) part.T0 += (nint)n0 * 768;
+            if (part.T1 != null) part.T1 += (nint)n0 * 1536;
+            if (part.T2 != null) part.T2 += (nint)n0 * 768;
+            if (part.OutputGradient != null) part.OutputGradient += (nint)n0 * 768;
+            if (part.InputGradient != null) part.InputGradient += (nint)n0 * 768;
+            if (part.G0 != null) part.G0 += (nint)n0 * 768;
+            if (part.G1 != null) part.G1 += (nint)n0 * 768;
+            if (part.G2 != null) part.G2 += (nint)n0 * 1536;
+            shares->Run(&part);
         }
     }
 
