@@ -242,7 +242,7 @@ public sealed partial class NetworkGenerator
             }
             w.Line("frame.Output = y;");
             w.Line("SetWeights(&frame);");
-            w.Line("RunSteps(&frame);");
+            w.Line($"RunShared(&frame, &RunSteps, sampleNanoseconds: {N(KernelEmitter.ForwardSampleNanoseconds(plan, recorded: true))}); // each thread a share of the batch, as Backward runs its per-sample steps");
             w.Close();
             w.Line("_recordedBatch = batch;");
             w.Close();
@@ -506,7 +506,6 @@ public sealed partial class NetworkGenerator
         /// </summary>
         private static void EmitSharedBackward(CodeWriter w, ExecutionPlan plan, List<(int First, int End)> runs)
         {
-            if (runs.Count == 0) return;
             var back = plan.Backward;
             int group = plan.SampleGroup;
             string groups = group == 1 ? "batch" : $"batch / {group}";
@@ -525,45 +524,47 @@ public sealed partial class NetworkGenerator
                 w.Close();
                 w.Line();
             }
-            w.Line("/// <summary>A run of per-sample backward steps shared among threads: the whole batch's frame, the run, each thread's samples, samples per pass.</summary>");
-            w.Open("private struct BackShares");
+            w.Line("/// <summary>A run of per-sample steps shared among threads: the whole batch's frame, the run, each thread's samples, samples per pass.</summary>");
+            w.Open("private struct SharedRun");
             w.Line("public Frame* Frame;");
             w.Line("public delegate*<Frame*, void> Run;");
             w.Line("public int Share, Pass;");
             w.Close();
             w.Line();
             w.Line("/// <summary>");
-            w.Line("/// Runs a run of per-sample backward steps over the frame's batch: each thread an equal share, through every step in");
-            w.Line($"/// passes (SamplesPerPass divided among the threads, whole {(group == 1 ? "samples" : $"groups of {group}")}), so each pass stays in its core's caches from step");
-            w.Line("/// to step; what is left after the shares runs with each step split across the threads.");
+            w.Line("/// Runs a run of per-sample steps (a recorded Forward's, or Backward's between its parameter gradients) over the");
+            w.Line($"/// frame's batch: each thread an equal share, through every step in passes (SamplesPerPass divided among the threads,");
+            w.Line($"/// whole {(group == 1 ? "samples" : $"groups of {group} samples")}), so each pass stays in its core's caches from step to step; what is left after the");
+            w.Line("/// shares runs with each step split across the threads.");
             w.Line("/// </summary>");
             w.Open("private static void RunShared(Frame* frame, delegate*<Frame*, void> run, double sampleNanoseconds)");
             w.Line("int batch = frame->Batch;");
             w.Line($"int threads = Math.Max(1, Math.Min(global::ConvGen.Parallelism.MaxThreads, {groups}));");
             w.Line($"int share = threads > 1 ? {groups} / threads{(group == 1 ? "" : $" * {group}")} : 0;");
-            w.Line("BackShares shares = default;");
+            w.Line("SharedRun shares = default;");
             w.Line("shares.Frame = frame;");
             w.Line("shares.Run = run;");
             w.Line("shares.Share = share;");
             w.Line($"shares.Pass = Math.Max({group}, SamplesPerPass / threads{(group == 1 ? "" : $" / {group} * {group}")});");
-            w.Line("if (share > 0) global::ConvGen.Parallelism.For(threads, &RunBackShares, &shares, itemNanoseconds: sampleNanoseconds * share);");
-            w.Line("RunBackSamples(&shares, threads * share, batch);");
+            w.Line("if (share > 0) global::ConvGen.Parallelism.For(threads, &RunSharedShares, &shares, itemNanoseconds: sampleNanoseconds * share);");
+            w.Line("RunSharedSamples(&shares, threads * share, batch);");
             w.Close();
             w.Line();
-            w.Line("/// <summary>Runs shares [begin, end) of the batch: one thread's part of a run of per-sample backward steps.</summary>");
-            w.Open("private static void RunBackShares(void* state, int begin, int end)");
-            w.Line("var shares = (BackShares*)state;");
-            w.Line("RunBackSamples(shares, begin * shares->Share, end * shares->Share);");
+            w.Line("/// <summary>Runs shares [begin, end) of the batch: one thread's part of a run of per-sample steps.</summary>");
+            w.Open("private static void RunSharedShares(void* state, int begin, int end)");
+            w.Line("var shares = (SharedRun*)state;");
+            w.Line("RunSharedSamples(shares, begin * shares->Share, end * shares->Share);");
             w.Close();
             w.Line();
-            w.Line("/// <summary>Runs samples [first, end) through a run of per-sample backward steps, in passes.</summary>");
-            w.Open("private static void RunBackSamples(BackShares* shares, int first, int end)");
+            w.Line("/// <summary>Runs samples [first, end) through a run of per-sample steps, in passes.</summary>");
+            w.Open("private static void RunSharedSamples(SharedRun* shares, int first, int end)");
             w.Open("for (int n0 = first; n0 < end; n0 += shares->Pass)");
             w.Line("Frame part = *shares->Frame;");
             w.Line("part.Batch = Math.Min(shares->Pass, end - n0);");
             w.Line("// Every per-sample tensor moves on by n0 samples (a missing ∂loss/∂input stays null).");
             void Move(string field, long stride) => w.Line($"if (part.{field} != null) part.{field} += (nint)n0 * {N(stride)};");
             Move("T0", plan.Input.Stride);
+            w.Line("if (part.Output != null) part.Output += (nint)n0 * OutputLength;");
             foreach (var t in plan.Tensors) Move(t.Field, t.Stride);
             Move("OutputGradient", back.OutputGradient.Stride);
             Move("InputGradient", back.InputGradient.Stride);

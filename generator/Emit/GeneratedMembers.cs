@@ -18,7 +18,7 @@ internal static class GeneratedMembers
         "SamplesPerPass", "SinglePassBatch",
         // Private helpers.
         "Frame", "Shares", "SetTape", "SetWeights", "RunSteps", "CheckAndRefresh", "RunRecorded", "RunUnrecorded",
-        "RunShares", "RunSamples", "BackShares", "RunShared", "RunBackShares", "RunBackSamples", "Sigmoid", "Tanh", "BufferAFloats", "BufferBFloats", "CompileTimeErrors",
+        "RunShares", "RunSamples", "SharedRun", "RunShared", "RunSharedShares", "RunSharedSamples", "Sigmoid", "Tanh", "BufferAFloats", "BufferBFloats", "CompileTimeErrors",
         "ConvGenCompileTimeErrors",
     };
 

@@ -52,8 +52,11 @@ internal sealed partial class KernelEmitter(CodeWriter w, ExecutionPlan plan)
     /// The <c>itemNanoseconds</c> argument of the <c>Parallelism.For</c> that hands each thread a share of an unrecorded
     /// Forward's batch: the work of every step it runs, per sample, times <paramref name="samples"/> (a C# expression).
     /// </summary>
-    public static string ShareWorkArgument(ExecutionPlan plan, string samples)
-        => WorkArgument(plan.Steps.Where(s => !ExecutionPlan.IsRecordedOnly(s)).Sum(SampleNanoseconds), samples);
+    public static string ShareWorkArgument(ExecutionPlan plan, string samples) => WorkArgument(ForwardSampleNanoseconds(plan, recorded: false), samples);
+
+    /// <summary>The estimated work per sample of a recorded or an unrecorded Forward, in whole nanoseconds (at least 1).</summary>
+    public static long ForwardSampleNanoseconds(ExecutionPlan plan, bool recorded)
+        => Math.Max(1, (long)Math.Round(plan.Steps.Where(s => recorded || !ExecutionPlan.IsRecordedOnly(s)).Sum(SampleNanoseconds)));
 
     /// <summary>Work items of the fused conv + max pool of <paramref name="conv"/> (<see cref="ConvStep.FusedPool"/>): its pooled rows.</summary>
     public static string PooledWorkItems(ConvStep conv) => $"batch * {conv.FusedPool!.To.H}";

@@ -154,7 +154,7 @@ public unsafe partial class WinogradByGroups : global::ConvGen.INetwork
             else frame.T0 = x;
             frame.Output = y;
             SetWeights(&frame);
-            RunSteps(&frame);
+            RunShared(&frame, &RunSteps, sampleNanoseconds: 8864); // each thread a share of the batch, as Backward runs its per-sample steps
         }
         _recordedBatch = batch;
     }
@@ -327,8 +327,8 @@ public unsafe partial class WinogradByGroups : global::ConvGen.INetwork
         global::ConvGen.Parallelism.For(batch * 16, &Back5, frame, itemNanoseconds: 8); // gradient into its tensor's layout
     }
 
-    /// <summary>A run of per-sample backward steps shared among threads: the whole batch's frame, the run, each thread's samples, samples per pass.</summary>
-    private struct BackShares
+    /// <summary>A run of per-sample steps shared among threads: the whole batch's frame, the run, each thread's samples, samples per pass.</summary>
+    private struct SharedRun
     {
         public Frame* Frame;
         public delegate*<Frame*, void> Run;
@@ -336,33 +336,34 @@ public unsafe partial class WinogradByGroups : global::ConvGen.INetwork
     }
 
     /// <summary>
-    /// Runs a run of per-sample backward steps over the frame's batch: each thread an equal share, through every step in
-    /// passes (SamplesPerPass divided among the threads, whole samples), so each pass stays in its core's caches from step
-    /// to step; what is left after the shares runs with each step split across the threads.
+    /// Runs a run of per-sample steps (a recorded Forward's, or Backward's between its parameter gradients) over the
+    /// frame's batch: each thread an equal share, through every step in passes (SamplesPerPass divided among the threads,
+    /// whole samples), so each pass stays in its core's caches from step to step; what is left after the
+    /// shares runs with each step split across the threads.
     /// </summary>
     private static void RunShared(Frame* frame, delegate*<Frame*, void> run, double sampleNanoseconds)
     {
         int batch = frame->Batch;
         int threads = Math.Max(1, Math.Min(global::ConvGen.Parallelism.MaxThreads, batch));
         int share = threads > 1 ? batch / threads : 0;
-        BackShares shares = default;
+        SharedRun shares = default;
         shares.Frame = frame;
         shares.Run = run;
         shares.Share = share;
         shares.Pass = Math.Max(1, SamplesPerPass / threads);
-        if (share > 0) global::ConvGen.Parallelism.For(threads, &RunBackShares, &shares, itemNanoseconds: sampleNanoseconds * share);
-        RunBackSamples(&shares, threads * share, batch);
+        if (share > 0) global::ConvGen.Parallelism.For(threads, &RunSharedShares, &shares, itemNanoseconds: sampleNanoseconds * share);
+        RunSharedSamples(&shares, threads * share, batch);
     }
 
-    /// <summary>Runs shares [begin, end) of the batch: one thread's part of a run of per-sample backward steps.</summary>
-    private static void RunBackShares(void* state, int begin, int end)
+    /// <summary>Runs shares [begin, end) of the batch: one thread's part of a run of per-sample steps.</summary>
+    private static void RunSharedShares(void* state, int begin, int end)
     {
-        var shares = (BackShares*)state;
-        RunBackSamples(shares, begin * shares->Share, end * shares->Share);
+        var shares = (SharedRun*)state;
+        RunSharedSamples(shares, begin * shares->Share, end * shares->Share);
     }
 
-    /// <summary>Runs samples [first, end) through a run of per-sample backward steps, in passes.</summary>
-    private static void RunBackSamples(BackShares* shares, int first, int end)
+    /// <summary>Runs samples [first, end) through a run of per-sample steps, in passes.</summary>
+    private static void RunSharedSamples(SharedRun* shares, int first, int end)
     {
         for (int n0 = first; n0 < end; n0 += shares->Pass)
         {
@@ -370,6 +371,7 @@ public unsafe partial class WinogradByGroups : global::ConvGen.INetwork
             part.Batch = Math.Min(shares->Pass, end - n0);
             // Every per-sample tensor moves on by n0 samples (a missing ∂loss/∂input stays null).
             if (part.T0 != null) part.T0 += (nint)n0 * 512;
+            if (part.Output != null) part.Output += (nint)n0 * OutputLength;
             if (part.T1 != null) part.T1 += (nint)n0 * 2048;
             if (part.T2 != null) part.T2 += (nint)n0 * 640;
             if (part.OutputGradient != null) part.OutputGradient += (nint)n0 * 640;
