@@ -294,84 +294,57 @@ public sealed partial class NetworkGenerator
             EmitBackward(w, model, plan);
         }
 
-        /// <summary>
-        /// The unrecorded Forward: each thread runs an equal share of the batch through the whole network on its own, in
-        /// passes through its own workspace; the rest of the batch (fewer samples than threads, or groups of 4 with a
-        /// Linear layer) runs after it with each step split across the threads.
-        /// </summary>
         // The kernels reach the parameters' pinned arrays through pointers only, which do not keep them alive: a caller that
         // drops its last reference to the network during a call (`new N().Infer(…)`, a loop's last Backward) would
         // otherwise let a collection free them under the kernels, as one triggered by a worker's first workspace did.
         private const string KeepAlive = "GC.KeepAlive(this); // until the kernels are done with the weights and gradients they reach through pointers";
 
+        /// <summary>
+        /// The unrecorded Forward: the batch shared among the threads by <c>RunShared</c>, as a recorded Forward's is, each
+        /// pass run in its thread's workspace (<c>RunInWorkspace</c>).
+        /// </summary>
         private static void EmitUnrecorded(CodeWriter w, ExecutionPlan plan)
         {
-            int group = plan.SampleGroup;
-            string groups = group == 1 ? "batch" : $"batch / {group}";
-            w.Line("/// <summary>What the threads of an unrecorded Forward share: the weights, the caller's tensors, each thread's share of samples.</summary>");
-            w.Open("private struct Shares");
-            w.Line("public Frame Weights;");
-            w.Line("public float* X, Y;");
-            w.Line("public int Share, Pass;");
-            w.Line("public bool Overlaps;");
-            w.Close();
-            w.Line();
             w.Line("/// <summary>Runs a Forward in per-thread workspaces, discarding the instance's record when asked (after the size check).</summary>");
             w.Open("private void RunUnrecorded(ReadOnlySpan<float> input, Span<float> output, int batch, bool discardRecord)");
-            w.Line("// Each thread runs its share of the batch through every layer with no hand-off between layers, so the cores' layout");
-            w.Line("// copies and kernels drift apart instead of contending for memory at the same moments. A share is whole");
-            w.Line(group == 1 ? "// samples, so no sample's result depends on the thread count. An output that overlaps the input runs as one pass"
-                : $"// groups of {group} samples (the Linear kernel's tiles), so no sample's result depends on the thread count. An output");
-            w.Line(group == 1 ? "// on this thread." : "// that overlaps the input runs as one pass on this thread.");
+            w.Line("// An output that overlaps the input runs as one pass on this thread (a pass would overwrite samples a later one");
+            w.Line("// reads); its workspace is the one that can be too large, so it is sized before the record goes.");
             w.Line("bool overlaps = output.Overlaps(input);");
-            w.Line($"int threads = overlaps ? 1 : Math.Max(1, Math.Min(global::ConvGen.Parallelism.MaxThreads, {groups}));");
-            w.Line($"int share = threads > 1 ? {groups} / threads{(group == 1 ? "" : $" * {group}")} : 0;");
-            w.Line("// A batch above SinglePassBatch runs in passes through the workspaces, whose tensors then stay in the caches from one");
-            w.Line("// layer to the next: SamplesPerPass samples at a time, shared out among the threads, whose passes share the last-level cache.");
-            w.Line($"int pass = overlaps || batch <= SinglePassBatch ? batch : Math.Max({group}, SamplesPerPass / threads{(group == 1 ? "" : $" / {group} * {group}")});");
-            w.Line("// This thread's workspace holds a pass of its share or of the rest after the shares (the size check comes first).");
-            w.Line("global::ConvGen.Workspace.Ensure(ref t_workspace, (long)Math.Min(pass, Math.Max(share, batch - threads * share)) * WorkspaceFloatsPerSample);");
+            w.Line("if (overlaps) global::ConvGen.Workspace.Ensure(ref t_workspace, (long)batch * WorkspaceFloatsPerSample);");
             w.Line("if (discardRecord) _recordedBatch = 0;");
             w.Open("fixed (float* x = input, y = output)");
-            w.Line("Shares shares = default;");
-            w.Line("SetWeights(&shares.Weights);");
-            w.Line("shares.X = x;");
-            w.Line("shares.Y = y;");
-            w.Line("shares.Share = share;");
-            w.Line("shares.Pass = pass;");
-            w.Line("shares.Overlaps = overlaps;");
-            w.Line($"if (share > 0) global::ConvGen.Parallelism.For(threads, &RunShares, &shares{KernelEmitter.ShareWorkArgument(plan, "share")});");
-            w.Line("RunSamples(&shares, threads * share, batch);");
+            w.Line("Frame frame = default;");
+            w.Line("SetWeights(&frame);");
+            w.Line("frame.Batch = batch;");
+            w.Line("frame.T0 = x;");
+            w.Line("frame.Output = y;");
+            w.Line("if (overlaps) RunInWorkspace(&frame);");
+            w.Line($"else RunShared(&frame, &RunInWorkspace, sampleNanoseconds: {N(KernelEmitter.ForwardSampleNanoseconds(plan, recorded: false))});");
             w.Close();
             w.Line(KeepAlive);
             w.Close();
             w.Line();
-            w.Line("/// <summary>Runs shares [begin, end) of the batch: one thread's part of the unrecorded Forward.</summary>");
-            w.Open("private static void RunShares(void* state, int begin, int end)");
-            w.Line("var shares = (Shares*)state;");
-            w.Line("RunSamples(shares, begin * shares->Share, end * shares->Share);");
-            w.Close();
-            w.Line();
-            w.Line("/// <summary>Runs samples [first, end) through the network, in passes through this thread's workspace.</summary>");
-            w.Open("private static void RunSamples(Shares* shares, int first, int end)");
-            w.Line("if (first >= end) return;");
-            w.Line("int pass = Math.Min(shares->Pass, end - first);");
-            w.Line("float[] workspace = global::ConvGen.Workspace.Ensure(ref t_workspace, (long)pass * WorkspaceFloatsPerSample);");
+            w.Line("/// <summary>");
+            w.Line("/// Runs the frame's samples (its input and output; no other tensor) through the network in this thread's workspace, whose");
+            w.Line("/// buffers the layers reuse.");
+            w.Line("/// </summary>");
+            w.Open("private static void RunInWorkspace(Frame* part)");
+            w.Line("int batch = part->Batch;");
+            w.Line("float[] workspace = global::ConvGen.Workspace.Ensure(ref t_workspace, (long)batch * WorkspaceFloatsPerSample);");
             w.Open("fixed (float* ws = workspace)");
-            w.Line("Frame frame = shares->Weights;");
-            w.Line("float* a = ws, b = ws + (nint)pass * BufferAFloats, scratch = b + (nint)pass * BufferBFloats;");
+            w.Line("Frame frame = *part;");
+            w.Line("float* a = ws, b = ws + (nint)batch * BufferAFloats, scratch = b + (nint)batch * BufferBFloats;");
             string Buffer(Tensor t) => t.Buffer switch { BufferKind.A => "a", BufferKind.B => "b", _ => "scratch" };
             var recordedOnly = plan.RecordedOnly;
             foreach (var t in plan.Tensors)
                 if (t != plan.DirectOutput && !recordedOnly.Contains(t.Field)) w.Line($"frame.{t.Field} = {Buffer(t)};");
-            w.Open("for (int n0 = first; n0 < end; n0 += frame.Batch)");
-            w.Line("frame.Batch = Math.Min(pass, end - n0);");
-            w.Line("frame.T0 = shares->X + (nint)n0 * InputLength;");
-            w.Line("frame.Output = shares->Y + (nint)n0 * OutputLength;");
             if (plan.DirectOutput is { } direct)
-                w.Line($"frame.{direct.Field} = shares->Overlaps ? {Buffer(direct)} : frame.Output; // the last layer writes the caller's output, unless it could overwrite input it still reads");
+            {
+                w.Line("// The last layer writes the caller's output, unless it could overwrite input it still reads.");
+                w.Line("bool overlaps = frame.Output < frame.T0 + (nint)batch * InputLength && frame.T0 < frame.Output + (nint)batch * OutputLength;");
+                w.Line($"frame.{direct.Field} = overlaps ? {Buffer(direct)} : frame.Output;");
+            }
             w.Line("RunSteps(&frame);");
-            w.Close();
             w.Close();
             w.Close();
             w.Line();
@@ -532,10 +505,10 @@ public sealed partial class NetworkGenerator
             w.Close();
             w.Line();
             w.Line("/// <summary>");
-            w.Line("/// Runs a run of per-sample steps (a recorded Forward's, or Backward's between its parameter gradients) over the");
-            w.Line($"/// frame's batch: each thread an equal share, through every step in passes (SamplesPerPass divided among the threads,");
-            w.Line($"/// whole {(group == 1 ? "samples" : $"groups of {group} samples")}), so each pass stays in its core's caches from step to step; what is left after the");
-            w.Line("/// shares runs with each step split across the threads.");
+            w.Line("/// Runs a run of per-sample steps (a Forward's, or Backward's between its parameter gradients) over the frame's batch:");
+            w.Line("/// each thread an equal share, through every step, in passes (a batch above SinglePassBatch in passes of SamplesPerPass");
+            w.Line($"/// divided among the threads, whole {(group == 1 ? "samples" : $"groups of {group} samples")}), so each pass stays in its core's caches from step to step;");
+            w.Line("/// what is left after the shares runs with each step split across the threads.");
             w.Line("/// </summary>");
             w.Open("private static void RunShared(Frame* frame, delegate*<Frame*, void> run, double sampleNanoseconds)");
             w.Line("int batch = frame->Batch;");
@@ -545,7 +518,7 @@ public sealed partial class NetworkGenerator
             w.Line("shares.Frame = frame;");
             w.Line("shares.Run = run;");
             w.Line("shares.Share = share;");
-            w.Line($"shares.Pass = Math.Max({group}, SamplesPerPass / threads{(group == 1 ? "" : $" / {group} * {group}")});");
+            w.Line($"shares.Pass = batch <= SinglePassBatch ? batch : Math.Max({group}, SamplesPerPass / threads{(group == 1 ? "" : $" / {group} * {group}")});");
             w.Line("if (share > 0) global::ConvGen.Parallelism.For(threads, &RunSharedShares, &shares, itemNanoseconds: sampleNanoseconds * share);");
             w.Line("RunSharedSamples(&shares, threads * share, batch);");
             w.Close();

@@ -17,8 +17,8 @@ internal static class GeneratedMembers
         "Infer", "Backward", "Save", "Load", "WorkspaceFloatsPerSample", "RecordedFloatsPerSample", "GradientFloatsPerSample",
         "SamplesPerPass", "SinglePassBatch",
         // Private helpers.
-        "Frame", "Shares", "SetTape", "SetWeights", "RunSteps", "CheckAndRefresh", "RunRecorded", "RunUnrecorded",
-        "RunShares", "RunSamples", "SharedRun", "RunShared", "RunSharedShares", "RunSharedSamples", "Sigmoid", "Tanh", "BufferAFloats", "BufferBFloats", "CompileTimeErrors",
+        "Frame", "SetTape", "SetWeights", "RunSteps", "CheckAndRefresh", "RunRecorded", "RunUnrecorded",
+        "RunInWorkspace", "SharedRun", "RunShared", "RunSharedShares", "RunSharedSamples", "Sigmoid", "Tanh", "BufferAFloats", "BufferBFloats", "CompileTimeErrors",
         "ConvGenCompileTimeErrors",
     };
 

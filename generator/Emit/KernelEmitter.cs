@@ -48,12 +48,6 @@ internal sealed partial class KernelEmitter(CodeWriter w, ExecutionPlan plan)
     /// </summary>
     public static string ForArguments(Step step, string state) => state + WorkArgument(StepItemNanoseconds(step));
 
-    /// <summary>
-    /// The <c>itemNanoseconds</c> argument of the <c>Parallelism.For</c> that hands each thread a share of an unrecorded
-    /// Forward's batch: the work of every step it runs, per sample, times <paramref name="samples"/> (a C# expression).
-    /// </summary>
-    public static string ShareWorkArgument(ExecutionPlan plan, string samples) => WorkArgument(ForwardSampleNanoseconds(plan, recorded: false), samples);
-
     /// <summary>The estimated work per sample of a recorded or an unrecorded Forward, in whole nanoseconds (at least 1).</summary>
     public static long ForwardSampleNanoseconds(ExecutionPlan plan, bool recorded)
         => Math.Max(1, (long)Math.Round(plan.Steps.Where(s => recorded || !ExecutionPlan.IsRecordedOnly(s)).Sum(SampleNanoseconds)));

@@ -152,71 +152,43 @@ public unsafe partial class Depthwise : global::ConvGen.INetwork
         _recordedBatch = batch;
     }
 
-    /// <summary>What the threads of an unrecorded Forward share: the weights, the caller's tensors, each thread's share of samples.</summary>
-    private struct Shares
-    {
-        public Frame Weights;
-        public float* X, Y;
-        public int Share, Pass;
-        public bool Overlaps;
-    }
-
     /// <summary>Runs a Forward in per-thread workspaces, discarding the instance's record when asked (after the size check).</summary>
     private void RunUnrecorded(ReadOnlySpan<float> input, Span<float> output, int batch, bool discardRecord)
     {
-        // Each thread runs its share of the batch through every layer with no hand-off between layers, so the cores' layout
-        // copies and kernels drift apart instead of contending for memory at the same moments. A share is whole
-        // samples, so no sample's result depends on the thread count. An output that overlaps the input runs as one pass
-        // on this thread.
+        // An output that overlaps the input runs as one pass on this thread (a pass would overwrite samples a later one
+        // reads); its workspace is the one that can be too large, so it is sized before the record goes.
         bool overlaps = output.Overlaps(input);
-        int threads = overlaps ? 1 : Math.Max(1, Math.Min(global::ConvGen.Parallelism.MaxThreads, batch));
-        int share = threads > 1 ? batch / threads : 0;
-        // A batch above SinglePassBatch runs in passes through the workspaces, whose tensors then stay in the caches from one
-        // layer to the next: SamplesPerPass samples at a time, shared out among the threads, whose passes share the last-level cache.
-        int pass = overlaps || batch <= SinglePassBatch ? batch : Math.Max(1, SamplesPerPass / threads);
-        // This thread's workspace holds a pass of its share or of the rest after the shares (the size check comes first).
-        global::ConvGen.Workspace.Ensure(ref t_workspace, (long)Math.Min(pass, Math.Max(share, batch - threads * share)) * WorkspaceFloatsPerSample);
+        if (overlaps) global::ConvGen.Workspace.Ensure(ref t_workspace, (long)batch * WorkspaceFloatsPerSample);
         if (discardRecord) _recordedBatch = 0;
         fixed (float* x = input, y = output)
         {
-            Shares shares = default;
-            SetWeights(&shares.Weights);
-            shares.X = x;
-            shares.Y = y;
-            shares.Share = share;
-            shares.Pass = pass;
-            shares.Overlaps = overlaps;
-            if (share > 0) global::ConvGen.Parallelism.For(threads, &RunShares, &shares, itemNanoseconds: 616 * share);
-            RunSamples(&shares, threads * share, batch);
+            Frame frame = default;
+            SetWeights(&frame);
+            frame.Batch = batch;
+            frame.T0 = x;
+            frame.Output = y;
+            if (overlaps) RunInWorkspace(&frame);
+            else RunShared(&frame, &RunInWorkspace, sampleNanoseconds: 616);
         }
         GC.KeepAlive(this); // until the kernels are done with the weights and gradients they reach through pointers
     }
 
-    /// <summary>Runs shares [begin, end) of the batch: one thread's part of the unrecorded Forward.</summary>
-    private static void RunShares(void* state, int begin, int end)
+    /// <summary>
+    /// Runs the frame's samples (its input and output; no other tensor) through the network in this thread's workspace, whose
+    /// buffers the layers reuse.
+    /// </summary>
+    private static void RunInWorkspace(Frame* part)
     {
-        var shares = (Shares*)state;
-        RunSamples(shares, begin * shares->Share, end * shares->Share);
-    }
-
-    /// <summary>Runs samples [first, end) through the network, in passes through this thread's workspace.</summary>
-    private static void RunSamples(Shares* shares, int first, int end)
-    {
-        if (first >= end) return;
-        int pass = Math.Min(shares->Pass, end - first);
-        float[] workspace = global::ConvGen.Workspace.Ensure(ref t_workspace, (long)pass * WorkspaceFloatsPerSample);
+        int batch = part->Batch;
+        float[] workspace = global::ConvGen.Workspace.Ensure(ref t_workspace, (long)batch * WorkspaceFloatsPerSample);
         fixed (float* ws = workspace)
         {
-            Frame frame = shares->Weights;
-            float* a = ws, b = ws + (nint)pass * BufferAFloats, scratch = b + (nint)pass * BufferBFloats;
-            for (int n0 = first; n0 < end; n0 += frame.Batch)
-            {
-                frame.Batch = Math.Min(pass, end - n0);
-                frame.T0 = shares->X + (nint)n0 * InputLength;
-                frame.Output = shares->Y + (nint)n0 * OutputLength;
-                frame.T1 = shares->Overlaps ? a : frame.Output; // the last layer writes the caller's output, unless it could overwrite input it still reads
-                RunSteps(&frame);
-            }
+            Frame frame = *part;
+            float* a = ws, b = ws + (nint)batch * BufferAFloats, scratch = b + (nint)batch * BufferBFloats;
+            // The last layer writes the caller's output, unless it could overwrite input it still reads.
+            bool overlaps = frame.Output < frame.T0 + (nint)batch * InputLength && frame.T0 < frame.Output + (nint)batch * OutputLength;
+            frame.T1 = overlaps ? a : frame.Output;
+            RunSteps(&frame);
         }
     }
 
@@ -310,10 +282,10 @@ public unsafe partial class Depthwise : global::ConvGen.INetwork
     }
 
     /// <summary>
-    /// Runs a run of per-sample steps (a recorded Forward's, or Backward's between its parameter gradients) over the
-    /// frame's batch: each thread an equal share, through every step in passes (SamplesPerPass divided among the threads,
-    /// whole samples), so each pass stays in its core's caches from step to step; what is left after the
-    /// shares runs with each step split across the threads.
+    /// Runs a run of per-sample steps (a Forward's, or Backward's between its parameter gradients) over the frame's batch:
+    /// each thread an equal share, through every step, in passes (a batch above SinglePassBatch in passes of SamplesPerPass
+    /// divided among the threads, whole samples), so each pass stays in its core's caches from step to step;
+    /// what is left after the shares runs with each step split across the threads.
     /// </summary>
     private static void RunShared(Frame* frame, delegate*<Frame*, void> run, double sampleNanoseconds)
     {
@@ -324,7 +296,7 @@ public unsafe partial class Depthwise : global::ConvGen.INetwork
         shares.Frame = frame;
         shares.Run = run;
         shares.Share = share;
-        shares.Pass = Math.Max(1, SamplesPerPass / threads);
+        shares.Pass = batch <= SinglePassBatch ? batch : Math.Max(1, SamplesPerPass / threads);
         if (share > 0) global::ConvGen.Parallelism.For(threads, &RunSharedShares, &shares, itemNanoseconds: sampleNanoseconds * share);
         RunSharedSamples(&shares, threads * share, batch);
     }
