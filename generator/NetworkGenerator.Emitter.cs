@@ -308,9 +308,11 @@ public sealed partial class NetworkGenerator
             w.Line("/// <summary>Runs a Forward in per-thread workspaces, discarding the instance's record when asked (after the size check).</summary>");
             w.Open("private void RunUnrecorded(ReadOnlySpan<float> input, Span<float> output, int batch, bool discardRecord)");
             w.Line("// An output that overlaps the input runs as one pass on this thread (a pass would overwrite samples a later one");
-            w.Line("// reads); its workspace is the one that can be too large, so it is sized before the record goes.");
+            w.Line("// reads). Any other batch runs in passes of at most SinglePassBatch or SamplesPerPass samples, on this thread and");
+            w.Line("// the workers alike: this thread's workspace is sized for the largest before the record goes, so a batch too large");
+            w.Line("// for one array throws while the last record still stands.");
             w.Line("bool overlaps = output.Overlaps(input);");
-            w.Line("if (overlaps) global::ConvGen.Workspace.Ensure(ref t_workspace, (long)batch * WorkspaceFloatsPerSample);");
+            w.Line("global::ConvGen.Workspace.Ensure(ref t_workspace, (long)(overlaps ? batch : Math.Min(batch, Math.Max(SinglePassBatch, SamplesPerPass))) * WorkspaceFloatsPerSample);");
             w.Line("if (discardRecord) _recordedBatch = 0;");
             w.Open("fixed (float* x = input, y = output)");
             w.Line("Frame frame = default;");
@@ -420,7 +422,15 @@ public sealed partial class NetworkGenerator
                     while (end < back.Steps.Count && KernelEmitter.PerSample(back.Steps[end])) end++;
                     var inRun = back.Steps.Skip(i).Take(end - i).ToList();
                     string described = string.Join("; ", inRun.Select(KernelEmitter.Describe));
-                    w.Line($"{(inRun.All(step => step.InputOnly) ? "if (wantInput) " : "")}RunShared(&frame, &Back{i}Run, sampleNanoseconds: {N(KernelEmitter.PerSampleNanoseconds(inRun))}); // {described}");
+                    string shared = $"RunShared(&frame, &Back{i}Run, sampleNanoseconds: {N(KernelEmitter.PerSampleNanoseconds(inRun))}); // {described}";
+                    if (i == 0 && end == back.Steps.Count)
+                    {
+                        // One run reads ∂loss/∂output and writes ∂loss/∂input (no parameter gradient between them): where the
+                        // caller's buffers overlap, a share could overwrite samples of ∂loss/∂output that another has yet to read.
+                        w.Line("if (outputGradient.Overlaps(inputGradient)) Back0Run(&frame); // step by step over the whole batch: each step reads all it needs before the next writes");
+                        w.Line($"else {shared}");
+                    }
+                    else w.Line($"{(inRun.All(step => step.InputOnly) ? "if (wantInput) " : "")}{shared}");
                     runs.Add((i, end));
                     i = end - 1;
                     continue;

@@ -166,7 +166,7 @@ internal sealed partial class KernelEmitter
         w.Line(s.Kind switch
         {
             LayerKind.Relu => "for (; i < stop; i++) g[i] = y[i] > 0f ? g[i] : 0f;",
-            LayerKind.Sigmoid => "for (; i < stop; i++) g[i] *= y[i] * (1f - y[i]);",
+            LayerKind.Sigmoid => "for (; i < stop; i++) g[i] = g[i] * y[i] * (1f - y[i]); // in the vector loop's order, as a cut of the batch may move where the tail falls",
             _ => "for (; i < stop; i++) g[i] *= 1f - y[i] * y[i];",
         });
         w.Close();

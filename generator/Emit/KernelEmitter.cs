@@ -223,7 +223,15 @@ internal sealed partial class KernelEmitter(CodeWriter w, ExecutionPlan plan)
         w.Open("for (int chunk = begin; chunk < end; chunk++)");
         w.Line($"long i = (long)chunk * {ActivationChunk}, stop = Math.Min(i + {ActivationChunk}, total);");
         w.Line($"for (; i + 8 <= stop; i += 8) Vector256.Store({Apply(s.Layer.Kind, "Vector256.Load(x + i)", true)}, y + i);");
-        w.Line($"for (; i < stop; i++) y[i] = {Apply(s.Layer.Kind, "x[i]", false)};");
+        w.Line("if (i == stop) continue;");
+        w.Line("// The last floats through the same vector arithmetic: a scalar tail would round differently (MathF against");
+        w.Line("// Vector256's functions), and where a range ends depends on how the batch was cut among threads and passes.");
+        w.Line("Vector256<float> tail = default;");
+        w.Line("float* t = (float*)&tail;");
+        w.Line("int rest = (int)(stop - i);");
+        w.Line("for (int k = 0; k < rest; k++) t[k] = x[i + k];");
+        w.Line($"tail = {Apply(s.Layer.Kind, "tail", true)};");
+        w.Line("for (int k = 0; k < rest; k++) y[i + k] = t[k];");
         w.Close();
         w.Close();
         w.Line();

@@ -153,6 +153,59 @@ public sealed class ForwardRuntimeTests
     }
 
     /// <summary>
+    /// A Tanh or Sigmoid step of its own over 25 floats per sample: at batch 13 on 2 threads the shares cut the batch
+    /// inside a vector of 8, and the floats after the last whole vector of a range must come out as the vector loop
+    /// computes them (a scalar tail computed with MathF, and the Sigmoid gradient in another order, changed 1–25 floats).
+    /// Outputs, ∂x and the weight gradients are the same bits as on one thread.
+    /// </summary>
+    [Theory]
+    [InlineData(nameof(TanhFirstNet))]
+    [InlineData(nameof(SigmoidFirstNet))]
+    public void ActivationStepsGiveTheSameBitsOnAnyThreadCount(string name)
+    {
+        INetwork Create() => name == nameof(TanhFirstNet) ? new TanhFirstNet(seed: 8) : new SigmoidFirstNet(seed: 8);
+        const int batch = 13;
+        var x = Input(batch, Create().InputLength, 82);
+        var r = Input(batch, Create().OutputLength, 83);
+        float[] single, inferred = new float[r.Length];
+        float[][] singleGradients;
+        using (new MaxThreadsScope(1))
+        {
+            singleGradients = Gradients(Create(), x, r, batch);
+            single = new float[r.Length];
+            Create().Infer(x, single, batch);
+        }
+        using var scope = new MaxThreadsScope(2);
+        Create().Infer(x, inferred, batch);
+        Assert.Equal(single, inferred);
+        var multiGradients = Gradients(Create(), x, r, batch);
+        for (int i = 0; i < singleGradients.Length; i++) Assert.Equal(singleGradients[i], multiGradients[i]);
+    }
+
+    /// <summary>
+    /// A caller may pass ∂loss/∂input over its ∂loss/∂output. With no parameter gradient between them, one run of
+    /// per-sample steps reads the one and writes the other: it must not be shared among threads then (at batch 13 on 2
+    /// threads, 896 of 6,656 floats of ∂x came out wrong when it was).
+    /// </summary>
+    [Fact]
+    public void InputGradientMayOverwriteTheOutputGradient()
+    {
+        using var scope = new MaxThreadsScope(2);
+        const int batch = 13;
+        var x = Input(batch, PoolOnlyNet.InputLength, 84);
+        var g = Input(batch, PoolOnlyNet.OutputLength, 85);
+        var net = new PoolOnlyNet(seed: 1);
+        var y = new float[g.Length];
+        net.Forward(x, y, batch);
+        var expected = new float[x.Length];
+        net.Backward(g, expected, batch);
+        var shared = new float[x.Length];
+        g.CopyTo(shared, 0);
+        net.Backward(shared.AsSpan(0, g.Length), shared, batch);
+        Assert.Equal(expected, shared);
+    }
+
+    /// <summary>
     /// Backward uses the input as the recorded Forward saw it, though the caller overwrites it in between: LeNet's
     /// recorded Forward reads the caller's input in place (Backward reads only its padded copy), DepthwiseNet's keeps
     /// a copy (its weight gradient reads the input itself).

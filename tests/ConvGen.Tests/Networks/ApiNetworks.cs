@@ -124,3 +124,32 @@ public partial class WinogradWideRowNet
 [Conv(1, 1, 1, 4096), Relu]
 [Conv(1, 1, 4096, 1)]
 public partial class ExpandingNet;
+
+/// <summary>
+/// A Tanh step of its own on 25 floats per sample, so that a cut of the batch at an odd sample falls inside a vector of
+/// 8: the last floats of a range must come out as the vector arithmetic computes them.
+/// </summary>
+[Input(1, 5, 5)]
+[Tanh]
+[Conv(3, 3, 1, 8)]
+public partial class TanhFirstNet
+{
+}
+
+/// <summary>The same with a Sigmoid, whose gradient step has a tail of its own.</summary>
+[Input(1, 5, 5)]
+[Sigmoid]
+[Conv(3, 3, 1, 8)]
+public partial class SigmoidFirstNet
+{
+}
+
+/// <summary>
+/// No parameters: one run of per-sample backward steps reads ∂loss/∂output and writes ∂loss/∂input, which a caller may
+/// pass as overlapping buffers.
+/// </summary>
+[Input(8, 8, 8)]
+[MaxPool(2)]
+public partial class PoolOnlyNet
+{
+}
