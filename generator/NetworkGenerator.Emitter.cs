@@ -478,16 +478,16 @@ public sealed partial class NetworkGenerator
             w.Close();
             w.Close();
             w.Line();
-            EmitSharedBackward(w, plan, runs);
+            EmitSharedRuns(w, plan, runs);
         }
 
         /// <summary>
         /// The runs of per-sample backward steps between the parameter gradients (which sum over the whole batch), each
-        /// a method over a frame for part of the batch, and what shares the batch out to them: each thread an equal
-        /// share, which it runs through every step of the run in passes, as the unrecorded Forward does; then the rest,
-        /// each step split across the threads.
+        /// a method over a frame for part of the batch, and <c>RunShared</c>, which shares a batch out to them and to
+        /// both Forwards: each thread an equal share, which it runs through every step of the run in passes; then the
+        /// rest, each step split across the threads.
         /// </summary>
-        private static void EmitSharedBackward(CodeWriter w, ExecutionPlan plan, List<(int First, int End)> runs)
+        private static void EmitSharedRuns(CodeWriter w, ExecutionPlan plan, List<(int First, int End)> runs)
         {
             var back = plan.Backward;
             int group = plan.SampleGroup;

@@ -393,8 +393,10 @@ internal sealed class ExecutionPlan
     public int SamplesPerPass => Math.Max(SampleGroup, Samples(PassBytes) / SampleGroup * SampleGroup);
 
     /// <summary>
-    /// Where an unrecorded Forward may cut the batch (into passes, or into the shares of its threads) without changing a
-    /// bit of any sample's result: anywhere (1), or, with a Linear layer, between its kernel's 4-sample tiles.
+    /// Where a Forward or Backward may cut the batch (into passes, or into the shares of its threads) without changing a
+    /// bit of any sample's result: anywhere (1), or, with a Linear layer, between its kernel's 4-sample tiles. (The
+    /// element-wise kernels, which run over a range of floats across samples, give its last floats the vector loop's
+    /// arithmetic, so they add no condition.)
     /// </summary>
     public int SampleGroup => Steps.Any(s => s is LinearStep) ? KernelEmitter.LinearRows : 1;
 

@@ -10,7 +10,7 @@ namespace ConvGen.Tests;
 /// gradient after its Backward, and an unrecorded Forward's output. At batch 13 on 2 threads the batch is cut into
 /// shares (2 × 6 samples and a rest of 1, or 2 × 4 and a rest of 5 with a Linear layer), so a kernel whose result
 /// depended on where a range of samples starts or ends would show here, whatever the layer. Not in the AVX2-off pass
-/// (Category=Correctness): the scalar twins split work the same way, and at batch 13 they would take minutes.
+/// (Category=Correctness), which runs the far slower scalar twins: they split work the same way.
 /// </summary>
 [Collection(nameof(Sequential))]
 public sealed class ThreadCountTests
