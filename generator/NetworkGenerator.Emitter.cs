@@ -308,11 +308,11 @@ public sealed partial class NetworkGenerator
             w.Line("/// <summary>Runs a Forward in per-thread workspaces, discarding the instance's record when asked (after the size check).</summary>");
             w.Open("private void RunUnrecorded(ReadOnlySpan<float> input, Span<float> output, int batch, bool discardRecord)");
             w.Line("// An output that overlaps the input runs as one pass on this thread (a pass would overwrite samples a later one");
-            w.Line("// reads). Any other batch runs in passes of at most SinglePassBatch or SamplesPerPass samples, on this thread and");
-            w.Line("// the workers alike: this thread's workspace is sized for the largest before the record goes, so a batch too large");
-            w.Line("// for one array throws while the last record still stands.");
+            w.Line("// reads). Any other batch runs in passes of at most the batch up to SinglePassBatch, else SamplesPerPass: each");
+            w.Line("// thread sizes its workspace for its own passes, but the largest is checked before the record goes, so a batch too");
+            w.Line("// large for one array throws while the last record still stands.");
             w.Line("bool overlaps = output.Overlaps(input);");
-            w.Line("global::ConvGen.Workspace.Ensure(ref t_workspace, (long)(overlaps ? batch : Math.Min(batch, Math.Max(SinglePassBatch, SamplesPerPass))) * WorkspaceFloatsPerSample);");
+            w.Line("global::ConvGen.Workspace.Check((long)(overlaps || batch <= SinglePassBatch ? batch : SamplesPerPass) * WorkspaceFloatsPerSample);");
             w.Line("if (discardRecord) _recordedBatch = 0;");
             w.Open("fixed (float* x = input, y = output)");
             w.Line("Frame frame = default;");

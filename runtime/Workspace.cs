@@ -17,10 +17,19 @@ public static class Workspace
     /// </summary>
     public static float[] Ensure(ref float[]? slot, long length)
     {
-        if (length < 0 || length > Array.MaxLength)
-            throw new ArgumentOutOfRangeException("batch", $"A workspace of {length} floats is larger than the largest array .NET allows ({Array.MaxLength}); use a smaller batch.");
+        Check(length);
         if (slot is null || slot.Length < length)
             slot = GC.AllocateUninitializedArray<float>((int)length);
         return slot;
+    }
+
+    /// <summary>
+    /// Throws as <see cref="Ensure"/> does for a workspace of <paramref name="length"/> floats, without allocating one:
+    /// for a call that must fail before it changes anything, while its threads size their own workspaces later.
+    /// </summary>
+    public static void Check(long length)
+    {
+        if (length < 0 || length > Array.MaxLength)
+            throw new ArgumentOutOfRangeException("batch", $"A workspace of {length} floats is larger than the largest array .NET allows ({Array.MaxLength}); use a smaller batch.");
     }
 }

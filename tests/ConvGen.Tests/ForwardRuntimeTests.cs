@@ -167,17 +167,19 @@ public sealed class ForwardRuntimeTests
         const int batch = 13;
         var x = Input(batch, Create().InputLength, 82);
         var r = Input(batch, Create().OutputLength, 83);
-        float[] single, inferred = new float[r.Length];
+        float[] single = new float[r.Length], inferred = new float[r.Length], recordedSingle = new float[r.Length], recorded = new float[r.Length];
         float[][] singleGradients;
         using (new MaxThreadsScope(1))
         {
             singleGradients = Gradients(Create(), x, r, batch);
-            single = new float[r.Length];
             Create().Infer(x, single, batch);
+            Create().Forward(x, recordedSingle, batch);
         }
         using var scope = new MaxThreadsScope(2);
         Create().Infer(x, inferred, batch);
         Assert.Equal(single, inferred);
+        Create().Forward(x, recorded, batch);
+        Assert.Equal(recordedSingle, recorded);
         var multiGradients = Gradients(Create(), x, r, batch);
         for (int i = 0; i < singleGradients.Length; i++) Assert.Equal(singleGradients[i], multiGradients[i]);
     }

@@ -9,7 +9,9 @@ namespace ConvGen.Tests;
 /// Every randomized network gives the same bits on 1 and 2 threads: a recorded Forward's output, ∂x and every parameter
 /// gradient after its Backward, and an unrecorded Forward's output. At batch 13 on 2 threads the batch is cut into
 /// shares (2 × 6 samples and a rest of 1, or 2 × 4 and a rest of 5 with a Linear layer), so a kernel whose result
-/// depended on where a range of samples starts or ends would show here, whatever the layer. Not in the AVX2-off pass
+/// depended on where a range of samples starts or ends would show here where these networks' sizes put a cut where it
+/// matters. (They do not for the element-wise kernels' tails: their stand-alone activations hold multiples of 8 floats
+/// per share. ForwardRuntimeTests.ActivationStepsGiveTheSameBitsOnAnyThreadCount covers those.) Not in the AVX2-off pass
 /// (Category=Correctness), which runs the far slower scalar twins: they split work the same way.
 /// </summary>
 [Collection(nameof(Sequential))]

@@ -163,11 +163,11 @@ public unsafe partial class WinogradByGroups : global::ConvGen.INetwork
     private void RunUnrecorded(ReadOnlySpan<float> input, Span<float> output, int batch, bool discardRecord)
     {
         // An output that overlaps the input runs as one pass on this thread (a pass would overwrite samples a later one
-        // reads). Any other batch runs in passes of at most SinglePassBatch or SamplesPerPass samples, on this thread and
-        // the workers alike: this thread's workspace is sized for the largest before the record goes, so a batch too large
-        // for one array throws while the last record still stands.
+        // reads). Any other batch runs in passes of at most the batch up to SinglePassBatch, else SamplesPerPass: each
+        // thread sizes its workspace for its own passes, but the largest is checked before the record goes, so a batch too
+        // large for one array throws while the last record still stands.
         bool overlaps = output.Overlaps(input);
-        global::ConvGen.Workspace.Ensure(ref t_workspace, (long)(overlaps ? batch : Math.Min(batch, Math.Max(SinglePassBatch, SamplesPerPass))) * WorkspaceFloatsPerSample);
+        global::ConvGen.Workspace.Check((long)(overlaps || batch <= SinglePassBatch ? batch : SamplesPerPass) * WorkspaceFloatsPerSample);
         if (discardRecord) _recordedBatch = 0;
         fixed (float* x = input, y = output)
         {
