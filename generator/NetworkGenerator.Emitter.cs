@@ -155,7 +155,7 @@ public sealed partial class NetworkGenerator
             w.Line("public int Batch;");
             if (plan.HasRecordedOnlySteps)
                 w.Line($"public bool Recording; // a recorded Forward: also make the copies only Backward reads{(plan.Steps.Any(s => s is PoolStep { RecordedOnly: true }) ? ", and the convolution outputs that a fused pool skips" : "")}");
-            if (back.Steps.Any(step => step.InputOnly && KernelEmitter.PerSample(step))) w.Line("public bool WantInput; // Backward: whether the caller asked for ∂loss/∂input");
+            if (KernelEmitter.PerSampleRuns(back).Any(run => KernelEmitter.MixesInputOnly(back, run))) w.Line("public bool WantInput; // Backward: whether the caller asked for ∂loss/∂input");
             if (back.Steps.Any(step => KernelEmitter.SamplesPerPass(step) is not null))
                 w.Line("public int N0, N1; // the samples of one pass of a dense weight-gradient step");
             if (back.Steps.Any(KernelEmitter.UsesRowRange))
@@ -412,14 +412,13 @@ public sealed partial class NetworkGenerator
             void PointAtLine(string field, string array) => w.Line($"frame.{field} = (float*)(((nint){Address(array)} + 63) & ~(nint)63); // pinned at allocation");
             if (back.PartialSumFloats > 0) PointAtLine("Partials", "_partialSums");
             if (back.WinogradSumFloats > 0) PointAtLine("WinogradSums", "_winogradSums");
-            if (back.Steps.Any(step => step.InputOnly && KernelEmitter.PerSample(step))) w.Line("frame.WantInput = wantInput;");
-            var runs = new List<(int First, int End)>();
+            var runs = KernelEmitter.PerSampleRuns(back);
+            if (runs.Any(run => KernelEmitter.MixesInputOnly(back, run))) w.Line("frame.WantInput = wantInput;");
             for (int i = 0; i < back.Steps.Count; i++)
             {
-                if (KernelEmitter.PerSample(back.Steps[i]))
+                if (runs.Any(run => run.First == i))
                 {
-                    int end = i + 1;
-                    while (end < back.Steps.Count && KernelEmitter.PerSample(back.Steps[end])) end++;
+                    int end = runs.Single(run => run.First == i).End;
                     var inRun = back.Steps.Skip(i).Take(end - i).ToList();
                     string described = string.Join("; ", inRun.Select(KernelEmitter.Describe));
                     string shared = $"RunShared(&frame, &Back{i}Run, sampleNanoseconds: {N(KernelEmitter.PerSampleNanoseconds(inRun))}); // {described}";
@@ -431,11 +430,11 @@ public sealed partial class NetworkGenerator
                         w.Line($"else {shared}");
                     }
                     else w.Line($"{(inRun.All(step => step.InputOnly) ? "if (wantInput) " : "")}{shared}");
-                    runs.Add((i, end));
                     i = end - 1;
                     continue;
                 }
-                string run = $"global::ConvGen.Parallelism.For({KernelEmitter.WorkItems(back.Steps[i])}, &Back{i}, &frame{KernelEmitter.BackwardWork(back.Steps[i])});";
+                // A parameter gradient: never input-only, never the first step.
+                string run = KernelEmitter.BackwardCall(back, i, "&frame");
                 string call = $"{run} // {KernelEmitter.Describe(back.Steps[i])}";
                 if (back.Steps[i] is ConvWeightGradStep { Chunked: true })
                 {
@@ -445,7 +444,7 @@ public sealed partial class NetworkGenerator
                 }
                 if (KernelEmitter.SamplesPerPass(back.Steps[i]) is int samples)
                 {
-                    // A step over a range of samples (never input-only, never the first): the batch in passes. A Winograd
+                    // A step over a range of samples: the batch in passes. A Winograd
                     // weight gradient's items sum each half of the batch apart, so its passes run over both halves at once.
                     var winograd = back.Steps[i] is ConvWeightGradStep { Winograd: true } step ? step : null;
                     string passed = winograd is null ? "batch" : KernelEmitter.WinogradGradPassSamples(winograd);
@@ -470,8 +469,7 @@ public sealed partial class NetworkGenerator
                     }
                     continue;
                 }
-                w.Line(back.Steps[i].InputOnly ? $"if (wantInput) {call}"
-                    : i == 0 && back.DirectOutputGradient is { } last ? $"if (frame.{last.Field} != og) {call}" : call);
+                w.Line(call);
             }
             w.Close();
             w.Line(KeepAlive);
@@ -497,11 +495,11 @@ public sealed partial class NetworkGenerator
                 w.Line($"/// <summary>Backward steps {first}{(end - first > 1 ? $"–{end - 1}" : "")} over the frame's samples (per sample, so any part of the batch can run them apart).</summary>");
                 w.Open($"private static void Back{first}Run(Frame* frame)");
                 w.Line("int batch = frame->Batch;");
+                bool mixed = KernelEmitter.MixesInputOnly(back, (first, end));
                 for (int i = first; i < end; i++)
                 {
-                    var step = back.Steps[i];
-                    string call = $"global::ConvGen.Parallelism.For({KernelEmitter.WorkItems(step)}, &Back{i}, frame{KernelEmitter.BackwardWork(step)}); // {KernelEmitter.Describe(step)}";
-                    w.Line(step.InputOnly && !back.Steps.Skip(first).Take(end - first).All(s => s.InputOnly) ? $"if (frame->WantInput) {call}"
+                    string call = $"{KernelEmitter.BackwardCall(back, i, "frame")} // {KernelEmitter.Describe(back.Steps[i])}";
+                    w.Line(mixed && back.Steps[i].InputOnly ? $"if (frame->WantInput) {call}"
                         : i == 0 && back.DirectOutputGradient is { } last ? $"if (frame->{last.Field} != frame->OutputGradient) {call}" : call);
                 }
                 w.Close();

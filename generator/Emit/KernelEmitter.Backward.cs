@@ -85,6 +85,35 @@ internal sealed partial class KernelEmitter
     /// </summary>
     public static bool PerSample(BackwardStep step) => step is not (BiasGradStep or ConvWeightGradStep or LinearWeightGradStep);
 
+    /// <summary>The maximal runs <c>[First, End)</c> of consecutive per-sample backward steps (<see cref="PerSample"/>).</summary>
+    public static List<(int First, int End)> PerSampleRuns(BackwardPlan back)
+    {
+        var runs = new List<(int First, int End)>();
+        for (int first = 0; first < back.Steps.Count; first++)
+        {
+            if (!PerSample(back.Steps[first])) continue;
+            int end = first + 1;
+            while (end < back.Steps.Count && PerSample(back.Steps[end])) end++;
+            runs.Add((first, end));
+            first = end; // step `end` is not per-sample: the loop goes on after it
+        }
+        return runs;
+    }
+
+    /// <summary>
+    /// Whether a run of per-sample steps holds input-only steps among others, which it then skips one by one when the
+    /// caller wants no ∂loss/∂input (a run of input-only steps alone is skipped whole).
+    /// </summary>
+    public static bool MixesInputOnly(BackwardPlan back, (int First, int End) run)
+    {
+        var steps = back.Steps.Skip(run.First).Take(run.End - run.First).ToList();
+        return steps.Any(s => s.InputOnly) && !steps.All(s => s.InputOnly);
+    }
+
+    /// <summary>The <c>Parallelism.For</c> call that runs backward step <paramref name="index"/> over the frame at <paramref name="frame"/> (a pointer expression).</summary>
+    public static string BackwardCall(BackwardPlan back, int index, string frame)
+        => $"global::ConvGen.Parallelism.For({WorkItems(back.Steps[index])}, &Back{index}, {frame}{BackwardWork(back.Steps[index])});";
+
     /// <summary>The estimated work per sample of a run of per-sample backward steps, in whole nanoseconds (at least 1).</summary>
     public static long PerSampleNanoseconds(IEnumerable<BackwardStep> steps) => Math.Max(1, (long)Math.Round(steps.Sum(step => step switch
     {

@@ -79,7 +79,6 @@ public unsafe partial class Same : global::ConvGen.INetwork
     private struct Frame
     {
         public int Batch;
-        public bool WantInput; // Backward: whether the caller asked for ∂loss/∂input
         public int N0, N1; // the samples of one pass of a dense weight-gradient step
         public int Y0, Y1; // and its rows of ∂Z, where one sample is more than a pass or a chunk starts or ends inside one
         public float* Partials; // the chunked weight gradients' partial sums
@@ -302,7 +301,6 @@ public unsafe partial class Same : global::ConvGen.INetwork
                 frame.L0WT = _L0WT is null ? null : _L0WT.Pointer;
                 frame.L0WTU = _L0WTU.Pointer;
                 frame.Partials = (float*)(((nint)Unsafe.AsPointer(ref global::System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(_partialSums)) + 63) & ~(nint)63); // pinned at allocation
-                frame.WantInput = wantInput;
                 RunShared(&frame, &Back0Run, sampleNanoseconds: 200); // ∂loss/∂output into the internal layout
                 global::ConvGen.Parallelism.For(8, &Back1, &frame, itemNanoseconds: 360 * batch); // ∂ layer 2 weight and bias, in 8 chunks of ∂Z rows
                 Back1Add(&frame);

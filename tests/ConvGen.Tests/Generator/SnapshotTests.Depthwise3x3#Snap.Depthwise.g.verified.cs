@@ -68,7 +68,6 @@ public unsafe partial class Depthwise : global::ConvGen.INetwork
     private struct Frame
     {
         public int Batch;
-        public bool WantInput; // Backward: whether the caller asked for ∂loss/∂input
         public float* T0, Output, T1;
         public float* OutputGradient, InputGradient, G0;
         public float* L0W, L0dW;
@@ -251,7 +250,6 @@ public unsafe partial class Depthwise : global::ConvGen.INetwork
                 frame.InputGradient = ig;
                 frame.G0 = gs + (nint)batch * 0;
                 frame.L0WT = _L0WT.Pointer;
-                frame.WantInput = wantInput;
                 RunShared(&frame, &Back0Run, sampleNanoseconds: 648); // ∂loss/∂output into the internal layout; ∂ through layer 1 (Relu)
                 global::ConvGen.Parallelism.For(16, &Back2, &frame, itemNanoseconds: 18.225 * batch); // ∂ layer 0 weight
                 if (wantInput) RunShared(&frame, &Back3Run, sampleNanoseconds: 292); // ∂ layer 0 input: forward kernel over transposed weights

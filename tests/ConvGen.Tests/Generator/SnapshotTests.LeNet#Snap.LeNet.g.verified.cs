@@ -107,7 +107,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
     {
         public int Batch;
         public bool Recording; // a recorded Forward: also make the copies only Backward reads, and the convolution outputs that a fused pool skips
-        public bool WantInput; // Backward: whether the caller asked for ∂loss/∂input
         public int N0, N1; // the samples of one pass of a dense weight-gradient step
         public int Y0, Y1; // and its rows of ∂Z, where one sample is more than a pass or a chunk starts or ends inside one
         public float* Partials; // the chunked weight gradients' partial sums
@@ -370,7 +369,6 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
                 frame.L7WT = _L7WT.Pointer;
                 frame.L0WT = _L0WT.Pointer;
                 frame.Partials = (float*)(((nint)Unsafe.AsPointer(ref global::System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(_partialSums)) + 63) & ~(nint)63); // pinned at allocation
-                frame.WantInput = wantInput;
                 RunShared(&frame, &Back0Run, sampleNanoseconds: 2); // ∂loss/∂output into the internal layout
                 global::ConvGen.Parallelism.For(2, &Back1, &frame, itemNanoseconds: 1.25 * batch); // ∂ layer 11 bias
                 global::ConvGen.Parallelism.For(2, &Back2, &frame, itemNanoseconds: 10.5 * batch); // ∂ layer 11 weight

@@ -69,7 +69,6 @@ public unsafe partial class Head : global::ConvGen.INetwork
     {
         public int Batch;
         public bool Recording; // a recorded Forward: also make the copies only Backward reads
-        public bool WantInput; // Backward: whether the caller asked for ∂loss/∂input
         public int N0, N1; // the samples of one pass of a dense weight-gradient step
         public int Y0, Y1; // and its rows of ∂Z, where one sample is more than a pass or a chunk starts or ends inside one
         public float* Partials; // the chunked weight gradients' partial sums
@@ -262,7 +261,6 @@ public unsafe partial class Head : global::ConvGen.INetwork
                 frame.G1 = gs + (nint)batch * 432;
                 frame.L0WT = _L0WT.Pointer;
                 frame.Partials = (float*)(((nint)Unsafe.AsPointer(ref global::System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(_partialSums)) + 63) & ~(nint)63); // pinned at allocation
-                frame.WantInput = wantInput;
                 RunShared(&frame, &Back0Run, sampleNanoseconds: 324); // ∂loss/∂output into the internal layout; ∂ through layer 1 (Sigmoid); layer 0: ∂Z into NCHW8c for the weight gradient
                 global::ConvGen.Parallelism.For(8, &Back3, &frame, itemNanoseconds: 24.3 * batch); // ∂ layer 0 weight and bias, in 8 chunks of ∂Z rows
                 Back3Add(&frame);

@@ -64,7 +64,6 @@ public unsafe partial class Pointwise : global::ConvGen.INetwork
     private struct Frame
     {
         public int Batch;
-        public bool WantInput; // Backward: whether the caller asked for ∂loss/∂input
         public float* T0, Output, T1;
         public float* OutputGradient, InputGradient, G0;
         public float* L0W, L0dW;
@@ -243,7 +242,6 @@ public unsafe partial class Pointwise : global::ConvGen.INetwork
                 frame.InputGradient = ig;
                 frame.G0 = outputGradient.Overlaps(inputGradient) ? gs + (nint)batch * 0 : og; // read in place, unless ∂loss/∂input could overwrite it while it is read
                 frame.L0WT = _L0WT.Pointer;
-                frame.WantInput = wantInput;
                 RunShared(&frame, &Back0Run, sampleNanoseconds: 392); // ∂loss/∂output into the internal layout
                 global::ConvGen.Parallelism.For(176, &Back1, &frame, itemNanoseconds: 14.255 * batch); // ∂ layer 0 weight
                 if (wantInput) RunShared(&frame, &Back2Run, sampleNanoseconds: 2509); // ∂ layer 0 input: forward kernel over transposed weights

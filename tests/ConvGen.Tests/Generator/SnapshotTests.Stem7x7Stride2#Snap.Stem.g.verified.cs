@@ -68,7 +68,6 @@ public unsafe partial class Stem : global::ConvGen.INetwork
     private struct Frame
     {
         public int Batch;
-        public bool WantInput; // Backward: whether the caller asked for ∂loss/∂input
         public int N0, N1; // the samples of one pass of a dense weight-gradient step
         public int Y0, Y1; // and its rows of ∂Z, where one sample is more than a pass or a chunk starts or ends inside one
         public float* Partials; // the chunked weight gradients' partial sums
@@ -258,7 +257,6 @@ public unsafe partial class Stem : global::ConvGen.INetwork
                 frame.InputGradient = ig;
                 frame.G0 = gs + (nint)batch * 0;
                 frame.Partials = (float*)(((nint)Unsafe.AsPointer(ref global::System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(_partialSums)) + 63) & ~(nint)63); // pinned at allocation
-                frame.WantInput = wantInput;
                 RunShared(&frame, &Back0Run, sampleNanoseconds: 2048); // ∂loss/∂output into the internal layout; ∂ through layer 1 (Relu)
                 global::ConvGen.Parallelism.For(8, &Back2, &frame, itemNanoseconds: 1882 * batch); // ∂ layer 0 weight and bias, in 8 chunks of ∂Z rows
                 Back2Add(&frame);

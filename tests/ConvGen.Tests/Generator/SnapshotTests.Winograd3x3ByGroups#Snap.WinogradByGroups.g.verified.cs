@@ -69,7 +69,6 @@ public unsafe partial class WinogradByGroups : global::ConvGen.INetwork
     private struct Frame
     {
         public int Batch;
-        public bool WantInput; // Backward: whether the caller asked for ∂loss/∂input
         public int N0, N1; // the samples of one pass of a dense weight-gradient step
         public float* WinogradSums; // the Winograd weight gradients' sums M[half][o / 32][i][ξ][o % 32], a gap after each group of 32 outputs
         public float* T0, Output, T1, T2;
@@ -268,7 +267,6 @@ public unsafe partial class WinogradByGroups : global::ConvGen.INetwork
                 frame.L0WT = _L0WT is null ? null : _L0WT.Pointer;
                 frame.L0WTU = _L0WTU.Pointer;
                 frame.WinogradSums = (float*)(((nint)Unsafe.AsPointer(ref global::System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(_winogradSums)) + 63) & ~(nint)63); // pinned at allocation
-                frame.WantInput = wantInput;
                 RunShared(&frame, &Back0Run, sampleNanoseconds: 160); // ∂loss/∂output into the internal layout
                 global::ConvGen.Parallelism.For(20, &Back1, &frame, itemNanoseconds: 8 * batch); // ∂ layer 0 bias
                 for (frame.N0 = 0; frame.N0 < (batch >= 1280 ? (batch + 1) / 2 : batch); frame.N0 += 97) // ∂ layer 0 weight, Winograd F(3×3, 2×2), 97 sample(s) (of each half of the batch) per pass
