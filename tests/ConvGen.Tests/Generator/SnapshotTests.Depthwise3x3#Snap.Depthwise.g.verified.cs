@@ -361,7 +361,7 @@ public unsafe partial class Depthwise : global::ConvGen.INetwork
         }
     }
 
-    // 3 kernel rows × 2 vectors, streaming down rows [oy0, oy1): each input row loaded once per tap column feeds the 3 output rows that read it; x points at input column (first pixel - 1).
+    // 3 kernel rows × 2 vectors, streaming down rows [oy0, oy1): each input row loaded once per tap column feeds the 3 output rows that read it; x points at input column (first pixel - 1); prefetches input row i + 4, all of it, for the band's other strips.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Step0Tile0(float* x, float* w, float b, float* y, int oy0, int oy1)
     {
@@ -375,6 +375,8 @@ public unsafe partial class Depthwise : global::ConvGen.INetwork
             if ((uint)i < 9u)
             {
                 float* r = x + i * 9;
+                float* ahead = r + 37;
+                Sse.Prefetch0(ahead); Sse.Prefetch0(ahead + 8);
                 k0 = Avx.BroadcastScalarToVector256(w + 0);
                 k1 = Avx.BroadcastScalarToVector256(w + 24);
                 k2 = Avx.BroadcastScalarToVector256(w + 48);
@@ -693,7 +695,7 @@ public unsafe partial class Depthwise : global::ConvGen.INetwork
         }
     }
 
-    // 3 kernel rows × 2 vectors, streaming down rows [oy0, oy1): each input row loaded once per tap column feeds the 3 output rows that read it; x points at input column (first pixel - 1).
+    // 3 kernel rows × 2 vectors, streaming down rows [oy0, oy1): each input row loaded once per tap column feeds the 3 output rows that read it; x points at input column (first pixel - 1); prefetches input row i + 4, all of it, for the band's other strips.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Back3Tile0(float* x, float* w, float b, float* y, int oy0, int oy1)
     {
@@ -707,6 +709,8 @@ public unsafe partial class Depthwise : global::ConvGen.INetwork
             if ((uint)i < 9u)
             {
                 float* r = x + i * 9;
+                float* ahead = r + 37;
+                Sse.Prefetch0(ahead); Sse.Prefetch0(ahead + 8);
                 k0 = Avx.BroadcastScalarToVector256(w + 0);
                 k1 = Avx.BroadcastScalarToVector256(w + 24);
                 k2 = Avx.BroadcastScalarToVector256(w + 48);
