@@ -24,11 +24,12 @@ public sealed unsafe class TransposedWeights
     private readonly int[] _from, _to;
 
     // One dense Refresh: every pointer is to a pinned array, so it is built once; the threads that split the target
-    // blocks share it. Taps[t] = the source tap (of SourceWindow) that becomes target tap t.
+    // blocks share it. Taps[t] = the source tap (of SourceWindow) that becomes target tap t. Tile: blocks per tile of
+    // both layouts (ParameterLayout.TileOffset), 1 for a convolution, ParameterLayout.LinearTileBlocks for a Linear layer.
     private struct BlockJob
     {
         public float* Source, Target;
-        public int Out, In, SourceWindow, TargetWindow;
+        public int Out, In, SourceWindow, TargetWindow, Tile;
         public int* Taps;
     }
 
@@ -43,14 +44,14 @@ public sealed unsafe class TransposedWeights
         _packed = GC.AllocateArray<float>(target.PackedLength, pinned: true);
     }
 
-    private TransposedWeights(Parameter source, ParameterLayout target, int outChannels, int inChannels, int sourceWindow, int[] taps)
+    private TransposedWeights(Parameter source, ParameterLayout target, int outChannels, int inChannels, int sourceWindow, int[] taps, int tile = 1)
         : this(source, target, [], [])
     {
         var pinnedTaps = GC.AllocateArray<int>(taps.Length, pinned: true);
         taps.CopyTo(pinnedTaps, 0);
         _dense = new BlockJob
         {
-            Source = source.Pointer, Target = Pointer, Out = outChannels, In = inChannels, SourceWindow = sourceWindow, TargetWindow = taps.Length,
+            Source = source.Pointer, Target = Pointer, Out = outChannels, In = inChannels, SourceWindow = sourceWindow, TargetWindow = taps.Length, Tile = tile,
             Taps = (int*)System.Runtime.CompilerServices.Unsafe.AsPointer(ref System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(pinnedTaps)),
         };
         _tapsKeptAlive = pinnedTaps;
@@ -78,8 +79,9 @@ public sealed unsafe class TransposedWeights
 
     /// <summary>
     /// <c>target[((ib·O + o)·T + t)·8 + i%8] = source[((o/8·I + i)·S + taps[t])·8 + o%8]</c> for the <c>T</c> target
-    /// taps: packed <c>O → I</c> weights into packed <c>I → O</c> weights, taps picked (and reversed) by the map. Lanes
-    /// of partial blocks stay zero. One call does target (input-channel) blocks [begin, end) of the <see cref="BlockJob"/>
+    /// taps (with tiles of several blocks, each block's rows interleaved with its tile's others: see
+    /// <see cref="ParameterLayout.TileOffset"/>): packed <c>O → I</c> weights into packed <c>I → O</c> weights, taps
+    /// picked (and reversed) by the map. Lanes of partial blocks stay zero. One call does target (input-channel) blocks [begin, end) of the <see cref="BlockJob"/>
     /// at state. At batch 1 those are the blocks the same thread's part of the backward-data kernel reads (its tiles of
     /// ∂X channels; at larger batches its items go sample by sample and every thread reads every block), so each core
     /// rewrites only lines it read itself. Split by source blocks instead, each core rewrote lines the other had read
@@ -90,17 +92,22 @@ public sealed unsafe class TransposedWeights
     {
         var job = (BlockJob*)state;
         float* source = job->Source, target = job->Target;
-        int outChannels = job->Out, inChannels = job->In, sourceWindow = job->SourceWindow, targetWindow = job->TargetWindow;
+        int outChannels = job->Out, inChannels = job->In, sourceWindow = job->SourceWindow, targetWindow = job->TargetWindow, tile = job->Tile;
         int* taps = job->Taps;
-        // Between consecutive channels of one block: a whole window of 8-float vectors.
-        int sourceRow = sourceWindow * 8, rowStride = targetWindow * 8;
-        int outBlocks = ParameterLayout.Blocks(outChannels);
+        int outBlocks = ParameterLayout.Blocks(outChannels), inBlocks = ParameterLayout.Blocks(inChannels);
+        int sourceRows = inChannels * sourceWindow, targetRows = outChannels * targetWindow;
+        // Where (channel, tap) row `row` of a block starts in either layout.
+        float* SourceAt(int block, int row) => source + ParameterLayout.TileOffset(block, row, sourceRows, outBlocks, tile);
+        float* TargetAt(int block, int row) => target + ParameterLayout.TileOffset(block, row, targetRows, inBlocks, tile);
         for (int ob = 0; ob < outBlocks; ob++)
         {
             int outLanes = Math.Min(8, outChannels - ob * 8);
+            // Between consecutive channels of one block: a whole window of its rows.
+            int sourceRow = sourceWindow * ParameterLayout.TileRowStride(ob, outBlocks, tile);
             for (int ib = begin; ib < end; ib++)
             {
                 int inLanes = Math.Min(8, inChannels - ib * 8);
+                int rowStride = targetWindow * ParameterLayout.TileRowStride(ib, inBlocks, tile);
                 // A wide layer's weights (256→256 3x3: 2.3 MB each way) have left L2 by the time Backward refreshes
                 // them, and a transpose reads its block as 8 rows a window apart, tap by tap, which the hardware
                 // prefetcher does not run ahead of. Asking for the next block's source and target lines halved the
@@ -109,15 +116,17 @@ public sealed unsafe class TransposedWeights
                 int nextOb = ib + 1 < end ? ob : ob + 1, nextIb = ib + 1 < end ? ib + 1 : begin;
                 if (nextOb < outBlocks && Sse.IsSupported)
                 {
-                    float* nextSource = source + (nint)(nextOb * inChannels + nextIb * 8) * sourceRow;
-                    float* nextTarget = target + (nint)(nextIb * outChannels + nextOb * 8) * rowStride;
-                    for (int line = 0; line < 8 * sourceRow; line += 16) Sse.Prefetch0(nextSource + line);
-                    for (int line = 0; line < 8 * rowStride; line += 16) Sse.Prefetch0(nextTarget + line);
+                    float* nextSource = SourceAt(nextOb, nextIb * 8 * sourceWindow);
+                    float* nextTarget = TargetAt(nextIb, nextOb * 8 * targetWindow);
+                    int nextSourceRow = sourceWindow * ParameterLayout.TileRowStride(nextOb, outBlocks, tile);
+                    int nextRowStride = targetWindow * ParameterLayout.TileRowStride(nextIb, inBlocks, tile);
+                    for (int line = 0; line < 8 * nextSourceRow; line += 16) Sse.Prefetch0(nextSource + line);
+                    for (int line = 0; line < 8 * nextRowStride; line += 16) Sse.Prefetch0(nextTarget + line);
                 }
                 for (int tap = 0; tap < targetWindow; tap++)
                 {
-                    float* s = source + ((nint)(ob * inChannels + ib * 8) * sourceWindow + taps[tap]) * 8;
-                    float* t = target + ((nint)(ib * outChannels + ob * 8) * targetWindow + tap) * 8;
+                    float* s = SourceAt(ob, ib * 8 * sourceWindow + taps[tap]);
+                    float* t = TargetAt(ib, ob * 8 * targetWindow + tap);
                     if (outLanes == 8 && inLanes == 8 && Avx.IsSupported)
                     {
                         Registers.Transpose8x8(s, sourceRow, t, rowStride);
@@ -182,7 +191,7 @@ public sealed unsafe class TransposedWeights
         int outFeatures = weight.Shape[0];
         var target = ParameterLayout.Linear(inputs, outFeatures, 1, 1, blockedInput: false);
         // Rows of Wᵀ follow the kernel's input order, so the packed values are read (already in that order), not
-        // PyTorch's: packed[(o/8)·inputs + i][o%8] = W[o][i], the dense convolution's layout with a one-tap window.
-        return new TransposedWeights(weight, target, outFeatures, inputs, 1, [0]);
+        // PyTorch's: the dense convolution's layout with a one-tap window, in tiles of blocks.
+        return new TransposedWeights(weight, target, outFeatures, inputs, 1, [0], ParameterLayout.LinearTileBlocks);
     }
 }

@@ -1123,10 +1123,11 @@ internal sealed partial class KernelEmitter
                     for (int b = 0; b < count; b++) w.Line($"a{b}{k} = Vector256.FusedMultiplyAdd(g{b}, xv, a{b}{k});");
                 }
                 w.Close();
+                // The weights' tiles are this item's blocks (LinearGradGroup), each input's vectors side by side.
                 for (int b = 0; b < count; b++)
                     for (int k = 0; k < width; k++)
                     {
-                        string offset = $"{(b == 0 ? "" : $"{b * s.Inputs * 8} + ")}(i + {k}) * 8";
+                        string offset = $"{(b == 0 ? "" : $"{b * 8} + ")}(i + {k}) * {count * 8}";
                         string sum = s.MaskPointer is null ? $"a{b}{k}" : $"a{b}{k} * Vector256.Load(mask + {offset})";
                         w.Line($"Vector256.Store(Vector256.Load(dw + {offset}) + {sum}, dw + {offset});");
                     }
@@ -1135,10 +1136,13 @@ internal sealed partial class KernelEmitter
         }
     }
 
-    private const int LinearGradBlocks = 3, LinearGradInputs = 4;
+    private const int LinearGradInputs = 4;
 
-    /// <summary>Output blocks per work item of a Linear weight gradient (the last item of a layer may hold fewer).</summary>
-    private static int LinearGradGroup(LinearWeightGradStep s) => Math.Min(Tensor.Blocks(s.Layer.Output.C), LinearGradBlocks);
+    /// <summary>
+    /// Output blocks per work item of a Linear weight gradient (the last item of a layer may hold fewer): one tile of
+    /// the packed weights (<see cref="LinearBlocks"/>), whose vectors for an input lie side by side.
+    /// </summary>
+    private static int LinearGradGroup(LinearWeightGradStep s) => Math.Min(Tensor.Blocks(s.Layer.Output.C), LinearBlocks);
 
     /// <summary>
     /// <see cref="LaneSumDataGradStep"/>: each work item is one row of ∂X. A tile holds C input channels × P pixels

@@ -8,8 +8,10 @@ internal sealed partial class KernelEmitter
 {
     // Linear is a GEMM: a tile of 3 output blocks (24 features) × 4 samples = 12 accumulators; per input feature,
     // 3 weight vectors and 4 broadcasts. The batch is only known at run time, so each row count 1-4 gets a tile.
+    // The weights are packed in tiles of the same 3 blocks (the runtime's ParameterLayout.LinearTileBlocks), each
+    // input's 3 vectors side by side, so a tile reads them as one stream.
     internal const int LinearRows = 4;
-    private const int LinearBlocks = 3;
+    internal const int LinearBlocks = 3;
 
     // A tile of fewer than 8 accumulators (a batch of 1 to 3, or a layer's last 1-2 output blocks) would wait on the
     // FMA latency (4 cycles, 2 per cycle: 8 chains to fill the units) rather than the units: such a tile keeps up to 4
@@ -90,7 +92,7 @@ internal sealed partial class KernelEmitter
             // One step of the reduction: input i + p into partial sum p.
             void Reduce(int p)
             {
-                for (int k = 0; k < blocks; k++) w.Line($"Vector256<float> w{k}_{p} = Avx.LoadVector256(w + {(k * inputs + p) * 8} + i * 8);");
+                for (int k = 0; k < blocks; k++) w.Line($"Vector256<float> w{k}_{p} = Avx.LoadVector256(w + {(p * blocks + k) * 8} + i * {blocks * 8});");
                 for (int q = 0; q < rows; q++)
                 {
                     w.Line($"Vector256<float> v{q}_{p} = Vector256.Create(x[{q * s.From.Stride + p} + i]);");
@@ -123,10 +125,12 @@ internal sealed partial class KernelEmitter
         w.Line("for (int q = 0; q < rows; q++)");
         w.Open($"for (int ob = tile * {LinearBlocks}; ob < Math.Min(tile * {LinearBlocks} + {LinearBlocks}, {outBlocks}); ob++)");
         w.Line($"float* x = {Sample(s.From, "n0 + q")};");
-        w.Line($"float* w = f->{s.WeightPointer} + ob * {inputs * 8};");
+        // Block ob is the (ob - first)-th of its tile's `blocks`, whose vectors for one input lie side by side.
+        w.Line($"int first = tile * {LinearBlocks}, blocks = Math.Min({LinearBlocks}, {outBlocks} - first);");
+        w.Line($"float* w = f->{s.WeightPointer} + first * {inputs * 8} + (ob - first) * 8;");
         w.Open("for (int lane = 0; lane < 8; lane++)");
         w.Line(s.BiasPointer is null ? "float acc = 0f;" : $"float acc = f->{s.BiasPointer}[ob * 8 + lane];");
-        w.Line($"for (int i = 0; i < {inputs}; i++) acc += w[i * 8 + lane] * x[i];");
+        w.Line($"for (int i = 0; i < {inputs}; i++) acc += w[i * blocks * 8 + lane] * x[i];");
         w.Line($"({Sample(s.To, "n0 + q")})[ob * 8 + lane] = {Apply(s.Activation, "acc", false)};");
         w.Close();
         w.Close();

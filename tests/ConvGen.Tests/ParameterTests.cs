@@ -179,6 +179,26 @@ public sealed class ParameterTests
     }
 
     [Fact]
+    public void LinearWeightsArePackedInTilesOfThreeBlocks()
+    {
+        // 50 outputs, 7 inputs: 7 blocks of 8 outputs in tiles of 3, 3 and 1; within a tile, each input's vectors side by side.
+        var layout = ParameterLayout.Linear(50, 7, 1, 1, blockedInput: false);
+        Assert.Equal(7 * 7 * 8, layout.PackedLength);
+        int At(int o, int f) => layout.PackedIndex(o * 7 + f);
+        Assert.Equal(0, At(0, 0));
+        Assert.Equal(8, At(8, 0));             // block 1: the tile's second vector for input 0
+        Assert.Equal(3 * 8 + 2, At(2, 1));     // input 1 starts after input 0's three vectors
+        Assert.Equal(168 + 2 * 24 + 1, At(25, 2)); // block 3 opens the second tile, after 3 blocks × 7 inputs × 8
+        Assert.Equal(336 + 6 * 8 + 1, At(49, 6));  // the last tile holds one block: its inputs 8 floats apart
+
+        // Every value has a slot of its own, and the slots left over are the padding lanes of outputs 50–55.
+        var slots = Enumerable.Range(0, layout.Length).Select(layout.PackedIndex).ToHashSet();
+        Assert.Equal(layout.Length, slots.Count);
+        Assert.Equal(layout.Length, layout.SlotMask().Count(m => m == 1f));
+        Assert.All(slots, i => Assert.InRange(i, 0, layout.PackedLength - 1));
+    }
+
+    [Fact]
     public void UniformInitRefusesAFanInBelowOne()
     {
         var p = new Parameter("w", [3], ParameterLayout.Vector(3));

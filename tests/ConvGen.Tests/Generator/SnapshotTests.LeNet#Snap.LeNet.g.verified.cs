@@ -2098,9 +2098,9 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         Vector256<float> a2_0 = Avx.LoadVector256(b + 16), a2_1 = a2_0, a2_2 = a2_0, a2_3 = a2_0;
         for (int i = 0; i < 400; i += 1)
         {
-            Vector256<float> w0_0 = Avx.LoadVector256(w + 0 + i * 8);
-            Vector256<float> w1_0 = Avx.LoadVector256(w + 3200 + i * 8);
-            Vector256<float> w2_0 = Avx.LoadVector256(w + 6400 + i * 8);
+            Vector256<float> w0_0 = Avx.LoadVector256(w + 0 + i * 24);
+            Vector256<float> w1_0 = Avx.LoadVector256(w + 8 + i * 24);
+            Vector256<float> w2_0 = Avx.LoadVector256(w + 16 + i * 24);
             Vector256<float> v0_0 = Vector256.Create(x[0 + i]);
             a0_0 = Fma.MultiplyAdd(w0_0, v0_0, a0_0);
             a1_0 = Fma.MultiplyAdd(w1_0, v0_0, a1_0);
@@ -2141,9 +2141,9 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         Vector256<float> a2_0 = Avx.LoadVector256(b + 16), a2_1 = a2_0, a2_2 = a2_0;
         for (int i = 0; i < 400; i += 1)
         {
-            Vector256<float> w0_0 = Avx.LoadVector256(w + 0 + i * 8);
-            Vector256<float> w1_0 = Avx.LoadVector256(w + 3200 + i * 8);
-            Vector256<float> w2_0 = Avx.LoadVector256(w + 6400 + i * 8);
+            Vector256<float> w0_0 = Avx.LoadVector256(w + 0 + i * 24);
+            Vector256<float> w1_0 = Avx.LoadVector256(w + 8 + i * 24);
+            Vector256<float> w2_0 = Avx.LoadVector256(w + 16 + i * 24);
             Vector256<float> v0_0 = Vector256.Create(x[0 + i]);
             a0_0 = Fma.MultiplyAdd(w0_0, v0_0, a0_0);
             a1_0 = Fma.MultiplyAdd(w1_0, v0_0, a1_0);
@@ -2178,9 +2178,9 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         Vector256<float> a0_0p1 = Vector256<float>.Zero, a0_1p1 = Vector256<float>.Zero, a1_0p1 = Vector256<float>.Zero, a1_1p1 = Vector256<float>.Zero, a2_0p1 = Vector256<float>.Zero, a2_1p1 = Vector256<float>.Zero;
         for (int i = 0; i < 400; i += 2)
         {
-            Vector256<float> w0_0 = Avx.LoadVector256(w + 0 + i * 8);
-            Vector256<float> w1_0 = Avx.LoadVector256(w + 3200 + i * 8);
-            Vector256<float> w2_0 = Avx.LoadVector256(w + 6400 + i * 8);
+            Vector256<float> w0_0 = Avx.LoadVector256(w + 0 + i * 24);
+            Vector256<float> w1_0 = Avx.LoadVector256(w + 8 + i * 24);
+            Vector256<float> w2_0 = Avx.LoadVector256(w + 16 + i * 24);
             Vector256<float> v0_0 = Vector256.Create(x[0 + i]);
             a0_0 = Fma.MultiplyAdd(w0_0, v0_0, a0_0);
             a1_0 = Fma.MultiplyAdd(w1_0, v0_0, a1_0);
@@ -2189,9 +2189,9 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             a0_1 = Fma.MultiplyAdd(w0_0, v1_0, a0_1);
             a1_1 = Fma.MultiplyAdd(w1_0, v1_0, a1_1);
             a2_1 = Fma.MultiplyAdd(w2_0, v1_0, a2_1);
-            Vector256<float> w0_1 = Avx.LoadVector256(w + 8 + i * 8);
-            Vector256<float> w1_1 = Avx.LoadVector256(w + 3208 + i * 8);
-            Vector256<float> w2_1 = Avx.LoadVector256(w + 6408 + i * 8);
+            Vector256<float> w0_1 = Avx.LoadVector256(w + 24 + i * 24);
+            Vector256<float> w1_1 = Avx.LoadVector256(w + 32 + i * 24);
+            Vector256<float> w2_1 = Avx.LoadVector256(w + 40 + i * 24);
             Vector256<float> v0_1 = Vector256.Create(x[1 + i]);
             a0_0p1 = Fma.MultiplyAdd(w0_1, v0_1, a0_0p1);
             a1_0p1 = Fma.MultiplyAdd(w1_1, v0_1, a1_0p1);
@@ -2227,30 +2227,30 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         Vector256<float> a0_0p3 = Vector256<float>.Zero, a1_0p3 = Vector256<float>.Zero, a2_0p3 = Vector256<float>.Zero;
         for (int i = 0; i < 400; i += 4)
         {
-            Vector256<float> w0_0 = Avx.LoadVector256(w + 0 + i * 8);
-            Vector256<float> w1_0 = Avx.LoadVector256(w + 3200 + i * 8);
-            Vector256<float> w2_0 = Avx.LoadVector256(w + 6400 + i * 8);
+            Vector256<float> w0_0 = Avx.LoadVector256(w + 0 + i * 24);
+            Vector256<float> w1_0 = Avx.LoadVector256(w + 8 + i * 24);
+            Vector256<float> w2_0 = Avx.LoadVector256(w + 16 + i * 24);
             Vector256<float> v0_0 = Vector256.Create(x[0 + i]);
             a0_0 = Fma.MultiplyAdd(w0_0, v0_0, a0_0);
             a1_0 = Fma.MultiplyAdd(w1_0, v0_0, a1_0);
             a2_0 = Fma.MultiplyAdd(w2_0, v0_0, a2_0);
-            Vector256<float> w0_1 = Avx.LoadVector256(w + 8 + i * 8);
-            Vector256<float> w1_1 = Avx.LoadVector256(w + 3208 + i * 8);
-            Vector256<float> w2_1 = Avx.LoadVector256(w + 6408 + i * 8);
+            Vector256<float> w0_1 = Avx.LoadVector256(w + 24 + i * 24);
+            Vector256<float> w1_1 = Avx.LoadVector256(w + 32 + i * 24);
+            Vector256<float> w2_1 = Avx.LoadVector256(w + 40 + i * 24);
             Vector256<float> v0_1 = Vector256.Create(x[1 + i]);
             a0_0p1 = Fma.MultiplyAdd(w0_1, v0_1, a0_0p1);
             a1_0p1 = Fma.MultiplyAdd(w1_1, v0_1, a1_0p1);
             a2_0p1 = Fma.MultiplyAdd(w2_1, v0_1, a2_0p1);
-            Vector256<float> w0_2 = Avx.LoadVector256(w + 16 + i * 8);
-            Vector256<float> w1_2 = Avx.LoadVector256(w + 3216 + i * 8);
-            Vector256<float> w2_2 = Avx.LoadVector256(w + 6416 + i * 8);
+            Vector256<float> w0_2 = Avx.LoadVector256(w + 48 + i * 24);
+            Vector256<float> w1_2 = Avx.LoadVector256(w + 56 + i * 24);
+            Vector256<float> w2_2 = Avx.LoadVector256(w + 64 + i * 24);
             Vector256<float> v0_2 = Vector256.Create(x[2 + i]);
             a0_0p2 = Fma.MultiplyAdd(w0_2, v0_2, a0_0p2);
             a1_0p2 = Fma.MultiplyAdd(w1_2, v0_2, a1_0p2);
             a2_0p2 = Fma.MultiplyAdd(w2_2, v0_2, a2_0p2);
-            Vector256<float> w0_3 = Avx.LoadVector256(w + 24 + i * 8);
-            Vector256<float> w1_3 = Avx.LoadVector256(w + 3224 + i * 8);
-            Vector256<float> w2_3 = Avx.LoadVector256(w + 6424 + i * 8);
+            Vector256<float> w0_3 = Avx.LoadVector256(w + 72 + i * 24);
+            Vector256<float> w1_3 = Avx.LoadVector256(w + 80 + i * 24);
+            Vector256<float> w2_3 = Avx.LoadVector256(w + 88 + i * 24);
             Vector256<float> v0_3 = Vector256.Create(x[3 + i]);
             a0_0p3 = Fma.MultiplyAdd(w0_3, v0_3, a0_0p3);
             a1_0p3 = Fma.MultiplyAdd(w1_3, v0_3, a1_0p3);
@@ -2277,11 +2277,12 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             for (int ob = tile * 3; ob < Math.Min(tile * 3 + 3, 15); ob++)
             {
                 float* x = f->T5 + (nint)(n0 + q) * 400;
-                float* w = f->L7W + ob * 3200;
+                int first = tile * 3, blocks = Math.Min(3, 15 - first);
+                float* w = f->L7W + first * 3200 + (ob - first) * 8;
                 for (int lane = 0; lane < 8; lane++)
                 {
                     float acc = f->L7B[ob * 8 + lane];
-                    for (int i = 0; i < 400; i++) acc += w[i * 8 + lane] * x[i];
+                    for (int i = 0; i < 400; i++) acc += w[i * blocks * 8 + lane] * x[i];
                     (f->T6 + (nint)(n0 + q) * 120)[ob * 8 + lane] = MathF.Max(acc, 0f);
                 }
             }
@@ -2337,8 +2338,8 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         Vector256<float> a1_0 = Avx.LoadVector256(b + 8), a1_1 = a1_0, a1_2 = a1_0, a1_3 = a1_0;
         for (int i = 0; i < 120; i += 1)
         {
-            Vector256<float> w0_0 = Avx.LoadVector256(w + 0 + i * 8);
-            Vector256<float> w1_0 = Avx.LoadVector256(w + 960 + i * 8);
+            Vector256<float> w0_0 = Avx.LoadVector256(w + 0 + i * 16);
+            Vector256<float> w1_0 = Avx.LoadVector256(w + 8 + i * 16);
             Vector256<float> v0_0 = Vector256.Create(x[0 + i]);
             a0_0 = Fma.MultiplyAdd(w0_0, v0_0, a0_0);
             a1_0 = Fma.MultiplyAdd(w1_0, v0_0, a1_0);
@@ -2371,8 +2372,8 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         Vector256<float> a0_0p1 = Vector256<float>.Zero, a0_1p1 = Vector256<float>.Zero, a0_2p1 = Vector256<float>.Zero, a1_0p1 = Vector256<float>.Zero, a1_1p1 = Vector256<float>.Zero, a1_2p1 = Vector256<float>.Zero;
         for (int i = 0; i < 120; i += 2)
         {
-            Vector256<float> w0_0 = Avx.LoadVector256(w + 0 + i * 8);
-            Vector256<float> w1_0 = Avx.LoadVector256(w + 960 + i * 8);
+            Vector256<float> w0_0 = Avx.LoadVector256(w + 0 + i * 16);
+            Vector256<float> w1_0 = Avx.LoadVector256(w + 8 + i * 16);
             Vector256<float> v0_0 = Vector256.Create(x[0 + i]);
             a0_0 = Fma.MultiplyAdd(w0_0, v0_0, a0_0);
             a1_0 = Fma.MultiplyAdd(w1_0, v0_0, a1_0);
@@ -2382,8 +2383,8 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             Vector256<float> v2_0 = Vector256.Create(x[240 + i]);
             a0_2 = Fma.MultiplyAdd(w0_0, v2_0, a0_2);
             a1_2 = Fma.MultiplyAdd(w1_0, v2_0, a1_2);
-            Vector256<float> w0_1 = Avx.LoadVector256(w + 8 + i * 8);
-            Vector256<float> w1_1 = Avx.LoadVector256(w + 968 + i * 8);
+            Vector256<float> w0_1 = Avx.LoadVector256(w + 16 + i * 16);
+            Vector256<float> w1_1 = Avx.LoadVector256(w + 24 + i * 16);
             Vector256<float> v0_1 = Vector256.Create(x[1 + i]);
             a0_0p1 = Fma.MultiplyAdd(w0_1, v0_1, a0_0p1);
             a1_0p1 = Fma.MultiplyAdd(w1_1, v0_1, a1_0p1);
@@ -2418,24 +2419,24 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         Vector256<float> a0_0p2 = Vector256<float>.Zero, a0_1p2 = Vector256<float>.Zero, a1_0p2 = Vector256<float>.Zero, a1_1p2 = Vector256<float>.Zero;
         for (int i = 0; i < 120; i += 3)
         {
-            Vector256<float> w0_0 = Avx.LoadVector256(w + 0 + i * 8);
-            Vector256<float> w1_0 = Avx.LoadVector256(w + 960 + i * 8);
+            Vector256<float> w0_0 = Avx.LoadVector256(w + 0 + i * 16);
+            Vector256<float> w1_0 = Avx.LoadVector256(w + 8 + i * 16);
             Vector256<float> v0_0 = Vector256.Create(x[0 + i]);
             a0_0 = Fma.MultiplyAdd(w0_0, v0_0, a0_0);
             a1_0 = Fma.MultiplyAdd(w1_0, v0_0, a1_0);
             Vector256<float> v1_0 = Vector256.Create(x[120 + i]);
             a0_1 = Fma.MultiplyAdd(w0_0, v1_0, a0_1);
             a1_1 = Fma.MultiplyAdd(w1_0, v1_0, a1_1);
-            Vector256<float> w0_1 = Avx.LoadVector256(w + 8 + i * 8);
-            Vector256<float> w1_1 = Avx.LoadVector256(w + 968 + i * 8);
+            Vector256<float> w0_1 = Avx.LoadVector256(w + 16 + i * 16);
+            Vector256<float> w1_1 = Avx.LoadVector256(w + 24 + i * 16);
             Vector256<float> v0_1 = Vector256.Create(x[1 + i]);
             a0_0p1 = Fma.MultiplyAdd(w0_1, v0_1, a0_0p1);
             a1_0p1 = Fma.MultiplyAdd(w1_1, v0_1, a1_0p1);
             Vector256<float> v1_1 = Vector256.Create(x[121 + i]);
             a0_1p1 = Fma.MultiplyAdd(w0_1, v1_1, a0_1p1);
             a1_1p1 = Fma.MultiplyAdd(w1_1, v1_1, a1_1p1);
-            Vector256<float> w0_2 = Avx.LoadVector256(w + 16 + i * 8);
-            Vector256<float> w1_2 = Avx.LoadVector256(w + 976 + i * 8);
+            Vector256<float> w0_2 = Avx.LoadVector256(w + 32 + i * 16);
+            Vector256<float> w1_2 = Avx.LoadVector256(w + 40 + i * 16);
             Vector256<float> v0_2 = Vector256.Create(x[2 + i]);
             a0_0p2 = Fma.MultiplyAdd(w0_2, v0_2, a0_0p2);
             a1_0p2 = Fma.MultiplyAdd(w1_2, v0_2, a1_0p2);
@@ -2464,23 +2465,23 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         Vector256<float> a0_0p3 = Vector256<float>.Zero, a1_0p3 = Vector256<float>.Zero;
         for (int i = 0; i < 120; i += 4)
         {
-            Vector256<float> w0_0 = Avx.LoadVector256(w + 0 + i * 8);
-            Vector256<float> w1_0 = Avx.LoadVector256(w + 960 + i * 8);
+            Vector256<float> w0_0 = Avx.LoadVector256(w + 0 + i * 16);
+            Vector256<float> w1_0 = Avx.LoadVector256(w + 8 + i * 16);
             Vector256<float> v0_0 = Vector256.Create(x[0 + i]);
             a0_0 = Fma.MultiplyAdd(w0_0, v0_0, a0_0);
             a1_0 = Fma.MultiplyAdd(w1_0, v0_0, a1_0);
-            Vector256<float> w0_1 = Avx.LoadVector256(w + 8 + i * 8);
-            Vector256<float> w1_1 = Avx.LoadVector256(w + 968 + i * 8);
+            Vector256<float> w0_1 = Avx.LoadVector256(w + 16 + i * 16);
+            Vector256<float> w1_1 = Avx.LoadVector256(w + 24 + i * 16);
             Vector256<float> v0_1 = Vector256.Create(x[1 + i]);
             a0_0p1 = Fma.MultiplyAdd(w0_1, v0_1, a0_0p1);
             a1_0p1 = Fma.MultiplyAdd(w1_1, v0_1, a1_0p1);
-            Vector256<float> w0_2 = Avx.LoadVector256(w + 16 + i * 8);
-            Vector256<float> w1_2 = Avx.LoadVector256(w + 976 + i * 8);
+            Vector256<float> w0_2 = Avx.LoadVector256(w + 32 + i * 16);
+            Vector256<float> w1_2 = Avx.LoadVector256(w + 40 + i * 16);
             Vector256<float> v0_2 = Vector256.Create(x[2 + i]);
             a0_0p2 = Fma.MultiplyAdd(w0_2, v0_2, a0_0p2);
             a1_0p2 = Fma.MultiplyAdd(w1_2, v0_2, a1_0p2);
-            Vector256<float> w0_3 = Avx.LoadVector256(w + 24 + i * 8);
-            Vector256<float> w1_3 = Avx.LoadVector256(w + 984 + i * 8);
+            Vector256<float> w0_3 = Avx.LoadVector256(w + 48 + i * 16);
+            Vector256<float> w1_3 = Avx.LoadVector256(w + 56 + i * 16);
             Vector256<float> v0_3 = Vector256.Create(x[3 + i]);
             a0_0p3 = Fma.MultiplyAdd(w0_3, v0_3, a0_0p3);
             a1_0p3 = Fma.MultiplyAdd(w1_3, v0_3, a1_0p3);
@@ -2500,9 +2501,9 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         Vector256<float> a2_0 = Avx.LoadVector256(b + 16), a2_1 = a2_0, a2_2 = a2_0, a2_3 = a2_0;
         for (int i = 0; i < 120; i += 1)
         {
-            Vector256<float> w0_0 = Avx.LoadVector256(w + 0 + i * 8);
-            Vector256<float> w1_0 = Avx.LoadVector256(w + 960 + i * 8);
-            Vector256<float> w2_0 = Avx.LoadVector256(w + 1920 + i * 8);
+            Vector256<float> w0_0 = Avx.LoadVector256(w + 0 + i * 24);
+            Vector256<float> w1_0 = Avx.LoadVector256(w + 8 + i * 24);
+            Vector256<float> w2_0 = Avx.LoadVector256(w + 16 + i * 24);
             Vector256<float> v0_0 = Vector256.Create(x[0 + i]);
             a0_0 = Fma.MultiplyAdd(w0_0, v0_0, a0_0);
             a1_0 = Fma.MultiplyAdd(w1_0, v0_0, a1_0);
@@ -2543,9 +2544,9 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         Vector256<float> a2_0 = Avx.LoadVector256(b + 16), a2_1 = a2_0, a2_2 = a2_0;
         for (int i = 0; i < 120; i += 1)
         {
-            Vector256<float> w0_0 = Avx.LoadVector256(w + 0 + i * 8);
-            Vector256<float> w1_0 = Avx.LoadVector256(w + 960 + i * 8);
-            Vector256<float> w2_0 = Avx.LoadVector256(w + 1920 + i * 8);
+            Vector256<float> w0_0 = Avx.LoadVector256(w + 0 + i * 24);
+            Vector256<float> w1_0 = Avx.LoadVector256(w + 8 + i * 24);
+            Vector256<float> w2_0 = Avx.LoadVector256(w + 16 + i * 24);
             Vector256<float> v0_0 = Vector256.Create(x[0 + i]);
             a0_0 = Fma.MultiplyAdd(w0_0, v0_0, a0_0);
             a1_0 = Fma.MultiplyAdd(w1_0, v0_0, a1_0);
@@ -2580,9 +2581,9 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         Vector256<float> a0_0p1 = Vector256<float>.Zero, a0_1p1 = Vector256<float>.Zero, a1_0p1 = Vector256<float>.Zero, a1_1p1 = Vector256<float>.Zero, a2_0p1 = Vector256<float>.Zero, a2_1p1 = Vector256<float>.Zero;
         for (int i = 0; i < 120; i += 2)
         {
-            Vector256<float> w0_0 = Avx.LoadVector256(w + 0 + i * 8);
-            Vector256<float> w1_0 = Avx.LoadVector256(w + 960 + i * 8);
-            Vector256<float> w2_0 = Avx.LoadVector256(w + 1920 + i * 8);
+            Vector256<float> w0_0 = Avx.LoadVector256(w + 0 + i * 24);
+            Vector256<float> w1_0 = Avx.LoadVector256(w + 8 + i * 24);
+            Vector256<float> w2_0 = Avx.LoadVector256(w + 16 + i * 24);
             Vector256<float> v0_0 = Vector256.Create(x[0 + i]);
             a0_0 = Fma.MultiplyAdd(w0_0, v0_0, a0_0);
             a1_0 = Fma.MultiplyAdd(w1_0, v0_0, a1_0);
@@ -2591,9 +2592,9 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             a0_1 = Fma.MultiplyAdd(w0_0, v1_0, a0_1);
             a1_1 = Fma.MultiplyAdd(w1_0, v1_0, a1_1);
             a2_1 = Fma.MultiplyAdd(w2_0, v1_0, a2_1);
-            Vector256<float> w0_1 = Avx.LoadVector256(w + 8 + i * 8);
-            Vector256<float> w1_1 = Avx.LoadVector256(w + 968 + i * 8);
-            Vector256<float> w2_1 = Avx.LoadVector256(w + 1928 + i * 8);
+            Vector256<float> w0_1 = Avx.LoadVector256(w + 24 + i * 24);
+            Vector256<float> w1_1 = Avx.LoadVector256(w + 32 + i * 24);
+            Vector256<float> w2_1 = Avx.LoadVector256(w + 40 + i * 24);
             Vector256<float> v0_1 = Vector256.Create(x[1 + i]);
             a0_0p1 = Fma.MultiplyAdd(w0_1, v0_1, a0_0p1);
             a1_0p1 = Fma.MultiplyAdd(w1_1, v0_1, a1_0p1);
@@ -2629,30 +2630,30 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         Vector256<float> a0_0p3 = Vector256<float>.Zero, a1_0p3 = Vector256<float>.Zero, a2_0p3 = Vector256<float>.Zero;
         for (int i = 0; i < 120; i += 4)
         {
-            Vector256<float> w0_0 = Avx.LoadVector256(w + 0 + i * 8);
-            Vector256<float> w1_0 = Avx.LoadVector256(w + 960 + i * 8);
-            Vector256<float> w2_0 = Avx.LoadVector256(w + 1920 + i * 8);
+            Vector256<float> w0_0 = Avx.LoadVector256(w + 0 + i * 24);
+            Vector256<float> w1_0 = Avx.LoadVector256(w + 8 + i * 24);
+            Vector256<float> w2_0 = Avx.LoadVector256(w + 16 + i * 24);
             Vector256<float> v0_0 = Vector256.Create(x[0 + i]);
             a0_0 = Fma.MultiplyAdd(w0_0, v0_0, a0_0);
             a1_0 = Fma.MultiplyAdd(w1_0, v0_0, a1_0);
             a2_0 = Fma.MultiplyAdd(w2_0, v0_0, a2_0);
-            Vector256<float> w0_1 = Avx.LoadVector256(w + 8 + i * 8);
-            Vector256<float> w1_1 = Avx.LoadVector256(w + 968 + i * 8);
-            Vector256<float> w2_1 = Avx.LoadVector256(w + 1928 + i * 8);
+            Vector256<float> w0_1 = Avx.LoadVector256(w + 24 + i * 24);
+            Vector256<float> w1_1 = Avx.LoadVector256(w + 32 + i * 24);
+            Vector256<float> w2_1 = Avx.LoadVector256(w + 40 + i * 24);
             Vector256<float> v0_1 = Vector256.Create(x[1 + i]);
             a0_0p1 = Fma.MultiplyAdd(w0_1, v0_1, a0_0p1);
             a1_0p1 = Fma.MultiplyAdd(w1_1, v0_1, a1_0p1);
             a2_0p1 = Fma.MultiplyAdd(w2_1, v0_1, a2_0p1);
-            Vector256<float> w0_2 = Avx.LoadVector256(w + 16 + i * 8);
-            Vector256<float> w1_2 = Avx.LoadVector256(w + 976 + i * 8);
-            Vector256<float> w2_2 = Avx.LoadVector256(w + 1936 + i * 8);
+            Vector256<float> w0_2 = Avx.LoadVector256(w + 48 + i * 24);
+            Vector256<float> w1_2 = Avx.LoadVector256(w + 56 + i * 24);
+            Vector256<float> w2_2 = Avx.LoadVector256(w + 64 + i * 24);
             Vector256<float> v0_2 = Vector256.Create(x[2 + i]);
             a0_0p2 = Fma.MultiplyAdd(w0_2, v0_2, a0_0p2);
             a1_0p2 = Fma.MultiplyAdd(w1_2, v0_2, a1_0p2);
             a2_0p2 = Fma.MultiplyAdd(w2_2, v0_2, a2_0p2);
-            Vector256<float> w0_3 = Avx.LoadVector256(w + 24 + i * 8);
-            Vector256<float> w1_3 = Avx.LoadVector256(w + 984 + i * 8);
-            Vector256<float> w2_3 = Avx.LoadVector256(w + 1944 + i * 8);
+            Vector256<float> w0_3 = Avx.LoadVector256(w + 72 + i * 24);
+            Vector256<float> w1_3 = Avx.LoadVector256(w + 80 + i * 24);
+            Vector256<float> w2_3 = Avx.LoadVector256(w + 88 + i * 24);
             Vector256<float> v0_3 = Vector256.Create(x[3 + i]);
             a0_0p3 = Fma.MultiplyAdd(w0_3, v0_3, a0_0p3);
             a1_0p3 = Fma.MultiplyAdd(w1_3, v0_3, a1_0p3);
@@ -2679,11 +2680,12 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             for (int ob = tile * 3; ob < Math.Min(tile * 3 + 3, 11); ob++)
             {
                 float* x = f->T6 + (nint)(n0 + q) * 120;
-                float* w = f->L9W + ob * 960;
+                int first = tile * 3, blocks = Math.Min(3, 11 - first);
+                float* w = f->L9W + first * 960 + (ob - first) * 8;
                 for (int lane = 0; lane < 8; lane++)
                 {
                     float acc = f->L9B[ob * 8 + lane];
-                    for (int i = 0; i < 120; i++) acc += w[i * 8 + lane] * x[i];
+                    for (int i = 0; i < 120; i++) acc += w[i * blocks * 8 + lane] * x[i];
                     (f->T7 + (nint)(n0 + q) * 88)[ob * 8 + lane] = MathF.Max(acc, 0f);
                 }
             }
@@ -2726,8 +2728,8 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         Vector256<float> a1_0 = Avx.LoadVector256(b + 8), a1_1 = a1_0, a1_2 = a1_0, a1_3 = a1_0;
         for (int i = 0; i < 84; i += 1)
         {
-            Vector256<float> w0_0 = Avx.LoadVector256(w + 0 + i * 8);
-            Vector256<float> w1_0 = Avx.LoadVector256(w + 672 + i * 8);
+            Vector256<float> w0_0 = Avx.LoadVector256(w + 0 + i * 16);
+            Vector256<float> w1_0 = Avx.LoadVector256(w + 8 + i * 16);
             Vector256<float> v0_0 = Vector256.Create(x[0 + i]);
             a0_0 = Fma.MultiplyAdd(w0_0, v0_0, a0_0);
             a1_0 = Fma.MultiplyAdd(w1_0, v0_0, a1_0);
@@ -2760,8 +2762,8 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         Vector256<float> a0_0p1 = Vector256<float>.Zero, a0_1p1 = Vector256<float>.Zero, a0_2p1 = Vector256<float>.Zero, a1_0p1 = Vector256<float>.Zero, a1_1p1 = Vector256<float>.Zero, a1_2p1 = Vector256<float>.Zero;
         for (int i = 0; i < 84; i += 2)
         {
-            Vector256<float> w0_0 = Avx.LoadVector256(w + 0 + i * 8);
-            Vector256<float> w1_0 = Avx.LoadVector256(w + 672 + i * 8);
+            Vector256<float> w0_0 = Avx.LoadVector256(w + 0 + i * 16);
+            Vector256<float> w1_0 = Avx.LoadVector256(w + 8 + i * 16);
             Vector256<float> v0_0 = Vector256.Create(x[0 + i]);
             a0_0 = Fma.MultiplyAdd(w0_0, v0_0, a0_0);
             a1_0 = Fma.MultiplyAdd(w1_0, v0_0, a1_0);
@@ -2771,8 +2773,8 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             Vector256<float> v2_0 = Vector256.Create(x[176 + i]);
             a0_2 = Fma.MultiplyAdd(w0_0, v2_0, a0_2);
             a1_2 = Fma.MultiplyAdd(w1_0, v2_0, a1_2);
-            Vector256<float> w0_1 = Avx.LoadVector256(w + 8 + i * 8);
-            Vector256<float> w1_1 = Avx.LoadVector256(w + 680 + i * 8);
+            Vector256<float> w0_1 = Avx.LoadVector256(w + 16 + i * 16);
+            Vector256<float> w1_1 = Avx.LoadVector256(w + 24 + i * 16);
             Vector256<float> v0_1 = Vector256.Create(x[1 + i]);
             a0_0p1 = Fma.MultiplyAdd(w0_1, v0_1, a0_0p1);
             a1_0p1 = Fma.MultiplyAdd(w1_1, v0_1, a1_0p1);
@@ -2807,24 +2809,24 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         Vector256<float> a0_0p2 = Vector256<float>.Zero, a0_1p2 = Vector256<float>.Zero, a1_0p2 = Vector256<float>.Zero, a1_1p2 = Vector256<float>.Zero;
         for (int i = 0; i < 84; i += 3)
         {
-            Vector256<float> w0_0 = Avx.LoadVector256(w + 0 + i * 8);
-            Vector256<float> w1_0 = Avx.LoadVector256(w + 672 + i * 8);
+            Vector256<float> w0_0 = Avx.LoadVector256(w + 0 + i * 16);
+            Vector256<float> w1_0 = Avx.LoadVector256(w + 8 + i * 16);
             Vector256<float> v0_0 = Vector256.Create(x[0 + i]);
             a0_0 = Fma.MultiplyAdd(w0_0, v0_0, a0_0);
             a1_0 = Fma.MultiplyAdd(w1_0, v0_0, a1_0);
             Vector256<float> v1_0 = Vector256.Create(x[88 + i]);
             a0_1 = Fma.MultiplyAdd(w0_0, v1_0, a0_1);
             a1_1 = Fma.MultiplyAdd(w1_0, v1_0, a1_1);
-            Vector256<float> w0_1 = Avx.LoadVector256(w + 8 + i * 8);
-            Vector256<float> w1_1 = Avx.LoadVector256(w + 680 + i * 8);
+            Vector256<float> w0_1 = Avx.LoadVector256(w + 16 + i * 16);
+            Vector256<float> w1_1 = Avx.LoadVector256(w + 24 + i * 16);
             Vector256<float> v0_1 = Vector256.Create(x[1 + i]);
             a0_0p1 = Fma.MultiplyAdd(w0_1, v0_1, a0_0p1);
             a1_0p1 = Fma.MultiplyAdd(w1_1, v0_1, a1_0p1);
             Vector256<float> v1_1 = Vector256.Create(x[89 + i]);
             a0_1p1 = Fma.MultiplyAdd(w0_1, v1_1, a0_1p1);
             a1_1p1 = Fma.MultiplyAdd(w1_1, v1_1, a1_1p1);
-            Vector256<float> w0_2 = Avx.LoadVector256(w + 16 + i * 8);
-            Vector256<float> w1_2 = Avx.LoadVector256(w + 688 + i * 8);
+            Vector256<float> w0_2 = Avx.LoadVector256(w + 32 + i * 16);
+            Vector256<float> w1_2 = Avx.LoadVector256(w + 40 + i * 16);
             Vector256<float> v0_2 = Vector256.Create(x[2 + i]);
             a0_0p2 = Fma.MultiplyAdd(w0_2, v0_2, a0_0p2);
             a1_0p2 = Fma.MultiplyAdd(w1_2, v0_2, a1_0p2);
@@ -2853,23 +2855,23 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         Vector256<float> a0_0p3 = Vector256<float>.Zero, a1_0p3 = Vector256<float>.Zero;
         for (int i = 0; i < 84; i += 4)
         {
-            Vector256<float> w0_0 = Avx.LoadVector256(w + 0 + i * 8);
-            Vector256<float> w1_0 = Avx.LoadVector256(w + 672 + i * 8);
+            Vector256<float> w0_0 = Avx.LoadVector256(w + 0 + i * 16);
+            Vector256<float> w1_0 = Avx.LoadVector256(w + 8 + i * 16);
             Vector256<float> v0_0 = Vector256.Create(x[0 + i]);
             a0_0 = Fma.MultiplyAdd(w0_0, v0_0, a0_0);
             a1_0 = Fma.MultiplyAdd(w1_0, v0_0, a1_0);
-            Vector256<float> w0_1 = Avx.LoadVector256(w + 8 + i * 8);
-            Vector256<float> w1_1 = Avx.LoadVector256(w + 680 + i * 8);
+            Vector256<float> w0_1 = Avx.LoadVector256(w + 16 + i * 16);
+            Vector256<float> w1_1 = Avx.LoadVector256(w + 24 + i * 16);
             Vector256<float> v0_1 = Vector256.Create(x[1 + i]);
             a0_0p1 = Fma.MultiplyAdd(w0_1, v0_1, a0_0p1);
             a1_0p1 = Fma.MultiplyAdd(w1_1, v0_1, a1_0p1);
-            Vector256<float> w0_2 = Avx.LoadVector256(w + 16 + i * 8);
-            Vector256<float> w1_2 = Avx.LoadVector256(w + 688 + i * 8);
+            Vector256<float> w0_2 = Avx.LoadVector256(w + 32 + i * 16);
+            Vector256<float> w1_2 = Avx.LoadVector256(w + 40 + i * 16);
             Vector256<float> v0_2 = Vector256.Create(x[2 + i]);
             a0_0p2 = Fma.MultiplyAdd(w0_2, v0_2, a0_0p2);
             a1_0p2 = Fma.MultiplyAdd(w1_2, v0_2, a1_0p2);
-            Vector256<float> w0_3 = Avx.LoadVector256(w + 24 + i * 8);
-            Vector256<float> w1_3 = Avx.LoadVector256(w + 696 + i * 8);
+            Vector256<float> w0_3 = Avx.LoadVector256(w + 48 + i * 16);
+            Vector256<float> w1_3 = Avx.LoadVector256(w + 56 + i * 16);
             Vector256<float> v0_3 = Vector256.Create(x[3 + i]);
             a0_0p3 = Fma.MultiplyAdd(w0_3, v0_3, a0_0p3);
             a1_0p3 = Fma.MultiplyAdd(w1_3, v0_3, a1_0p3);
@@ -2893,11 +2895,12 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             for (int ob = tile * 3; ob < Math.Min(tile * 3 + 3, 2); ob++)
             {
                 float* x = f->T7 + (nint)(n0 + q) * 88;
-                float* w = f->L11W + ob * 672;
+                int first = tile * 3, blocks = Math.Min(3, 2 - first);
+                float* w = f->L11W + first * 672 + (ob - first) * 8;
                 for (int lane = 0; lane < 8; lane++)
                 {
                     float acc = f->L11B[ob * 8 + lane];
-                    for (int i = 0; i < 84; i++) acc += w[i * 8 + lane] * x[i];
+                    for (int i = 0; i < 84; i++) acc += w[i * blocks * 8 + lane] * x[i];
                     (f->T8 + (nint)(n0 + q) * 16)[ob * 8 + lane] = acc;
                 }
             }
@@ -2995,14 +2998,14 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
                     a03 = Vector256.FusedMultiplyAdd(g0, xv, a03);
                     a13 = Vector256.FusedMultiplyAdd(g1, xv, a13);
                 }
-                Vector256.Store(Vector256.Load(dw + (i + 0) * 8) + a00, dw + (i + 0) * 8);
-                Vector256.Store(Vector256.Load(dw + (i + 1) * 8) + a01, dw + (i + 1) * 8);
-                Vector256.Store(Vector256.Load(dw + (i + 2) * 8) + a02, dw + (i + 2) * 8);
-                Vector256.Store(Vector256.Load(dw + (i + 3) * 8) + a03, dw + (i + 3) * 8);
-                Vector256.Store(Vector256.Load(dw + 672 + (i + 0) * 8) + a10, dw + 672 + (i + 0) * 8);
-                Vector256.Store(Vector256.Load(dw + 672 + (i + 1) * 8) + a11, dw + 672 + (i + 1) * 8);
-                Vector256.Store(Vector256.Load(dw + 672 + (i + 2) * 8) + a12, dw + 672 + (i + 2) * 8);
-                Vector256.Store(Vector256.Load(dw + 672 + (i + 3) * 8) + a13, dw + 672 + (i + 3) * 8);
+                Vector256.Store(Vector256.Load(dw + (i + 0) * 16) + a00, dw + (i + 0) * 16);
+                Vector256.Store(Vector256.Load(dw + (i + 1) * 16) + a01, dw + (i + 1) * 16);
+                Vector256.Store(Vector256.Load(dw + (i + 2) * 16) + a02, dw + (i + 2) * 16);
+                Vector256.Store(Vector256.Load(dw + (i + 3) * 16) + a03, dw + (i + 3) * 16);
+                Vector256.Store(Vector256.Load(dw + 8 + (i + 0) * 16) + a10, dw + 8 + (i + 0) * 16);
+                Vector256.Store(Vector256.Load(dw + 8 + (i + 1) * 16) + a11, dw + 8 + (i + 1) * 16);
+                Vector256.Store(Vector256.Load(dw + 8 + (i + 2) * 16) + a12, dw + 8 + (i + 2) * 16);
+                Vector256.Store(Vector256.Load(dw + 8 + (i + 3) * 16) + a13, dw + 8 + (i + 3) * 16);
             }
             for (; i + 1 <= stop; i += 1)
             {
@@ -3016,8 +3019,8 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
                     a00 = Vector256.FusedMultiplyAdd(g0, xv, a00);
                     a10 = Vector256.FusedMultiplyAdd(g1, xv, a10);
                 }
-                Vector256.Store(Vector256.Load(dw + (i + 0) * 8) + a00, dw + (i + 0) * 8);
-                Vector256.Store(Vector256.Load(dw + 672 + (i + 0) * 8) + a10, dw + 672 + (i + 0) * 8);
+                Vector256.Store(Vector256.Load(dw + (i + 0) * 16) + a00, dw + (i + 0) * 16);
+                Vector256.Store(Vector256.Load(dw + 8 + (i + 0) * 16) + a10, dw + 8 + (i + 0) * 16);
             }
         }
     }
@@ -3071,8 +3074,8 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         Vector256<float> a1_0 = Vector256<float>.Zero, a1_1 = a1_0, a1_2 = a1_0, a1_3 = a1_0;
         for (int i = 0; i < 10; i += 1)
         {
-            Vector256<float> w0_0 = Avx.LoadVector256(w + 0 + i * 8);
-            Vector256<float> w1_0 = Avx.LoadVector256(w + 80 + i * 8);
+            Vector256<float> w0_0 = Avx.LoadVector256(w + 0 + i * 16);
+            Vector256<float> w1_0 = Avx.LoadVector256(w + 8 + i * 16);
             Vector256<float> v0_0 = Vector256.Create(x[0 + i]);
             a0_0 = Fma.MultiplyAdd(w0_0, v0_0, a0_0);
             a1_0 = Fma.MultiplyAdd(w1_0, v0_0, a1_0);
@@ -3105,8 +3108,8 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         Vector256<float> a0_0p1 = Vector256<float>.Zero, a0_1p1 = Vector256<float>.Zero, a0_2p1 = Vector256<float>.Zero, a1_0p1 = Vector256<float>.Zero, a1_1p1 = Vector256<float>.Zero, a1_2p1 = Vector256<float>.Zero;
         for (int i = 0; i < 10; i += 2)
         {
-            Vector256<float> w0_0 = Avx.LoadVector256(w + 0 + i * 8);
-            Vector256<float> w1_0 = Avx.LoadVector256(w + 80 + i * 8);
+            Vector256<float> w0_0 = Avx.LoadVector256(w + 0 + i * 16);
+            Vector256<float> w1_0 = Avx.LoadVector256(w + 8 + i * 16);
             Vector256<float> v0_0 = Vector256.Create(x[0 + i]);
             a0_0 = Fma.MultiplyAdd(w0_0, v0_0, a0_0);
             a1_0 = Fma.MultiplyAdd(w1_0, v0_0, a1_0);
@@ -3116,8 +3119,8 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             Vector256<float> v2_0 = Vector256.Create(x[32 + i]);
             a0_2 = Fma.MultiplyAdd(w0_0, v2_0, a0_2);
             a1_2 = Fma.MultiplyAdd(w1_0, v2_0, a1_2);
-            Vector256<float> w0_1 = Avx.LoadVector256(w + 8 + i * 8);
-            Vector256<float> w1_1 = Avx.LoadVector256(w + 88 + i * 8);
+            Vector256<float> w0_1 = Avx.LoadVector256(w + 16 + i * 16);
+            Vector256<float> w1_1 = Avx.LoadVector256(w + 24 + i * 16);
             Vector256<float> v0_1 = Vector256.Create(x[1 + i]);
             a0_0p1 = Fma.MultiplyAdd(w0_1, v0_1, a0_0p1);
             a1_0p1 = Fma.MultiplyAdd(w1_1, v0_1, a1_0p1);
@@ -3152,24 +3155,24 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         Vector256<float> a0_0p2 = Vector256<float>.Zero, a0_1p2 = Vector256<float>.Zero, a1_0p2 = Vector256<float>.Zero, a1_1p2 = Vector256<float>.Zero;
         for (int i = 0; i < 9; i += 3)
         {
-            Vector256<float> w0_0 = Avx.LoadVector256(w + 0 + i * 8);
-            Vector256<float> w1_0 = Avx.LoadVector256(w + 80 + i * 8);
+            Vector256<float> w0_0 = Avx.LoadVector256(w + 0 + i * 16);
+            Vector256<float> w1_0 = Avx.LoadVector256(w + 8 + i * 16);
             Vector256<float> v0_0 = Vector256.Create(x[0 + i]);
             a0_0 = Fma.MultiplyAdd(w0_0, v0_0, a0_0);
             a1_0 = Fma.MultiplyAdd(w1_0, v0_0, a1_0);
             Vector256<float> v1_0 = Vector256.Create(x[16 + i]);
             a0_1 = Fma.MultiplyAdd(w0_0, v1_0, a0_1);
             a1_1 = Fma.MultiplyAdd(w1_0, v1_0, a1_1);
-            Vector256<float> w0_1 = Avx.LoadVector256(w + 8 + i * 8);
-            Vector256<float> w1_1 = Avx.LoadVector256(w + 88 + i * 8);
+            Vector256<float> w0_1 = Avx.LoadVector256(w + 16 + i * 16);
+            Vector256<float> w1_1 = Avx.LoadVector256(w + 24 + i * 16);
             Vector256<float> v0_1 = Vector256.Create(x[1 + i]);
             a0_0p1 = Fma.MultiplyAdd(w0_1, v0_1, a0_0p1);
             a1_0p1 = Fma.MultiplyAdd(w1_1, v0_1, a1_0p1);
             Vector256<float> v1_1 = Vector256.Create(x[17 + i]);
             a0_1p1 = Fma.MultiplyAdd(w0_1, v1_1, a0_1p1);
             a1_1p1 = Fma.MultiplyAdd(w1_1, v1_1, a1_1p1);
-            Vector256<float> w0_2 = Avx.LoadVector256(w + 16 + i * 8);
-            Vector256<float> w1_2 = Avx.LoadVector256(w + 96 + i * 8);
+            Vector256<float> w0_2 = Avx.LoadVector256(w + 32 + i * 16);
+            Vector256<float> w1_2 = Avx.LoadVector256(w + 40 + i * 16);
             Vector256<float> v0_2 = Vector256.Create(x[2 + i]);
             a0_0p2 = Fma.MultiplyAdd(w0_2, v0_2, a0_0p2);
             a1_0p2 = Fma.MultiplyAdd(w1_2, v0_2, a1_0p2);
@@ -3179,8 +3182,8 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         }
         for (int i = 9; i < 10; i++)
         {
-            Vector256<float> w0_0 = Avx.LoadVector256(w + 0 + i * 8);
-            Vector256<float> w1_0 = Avx.LoadVector256(w + 80 + i * 8);
+            Vector256<float> w0_0 = Avx.LoadVector256(w + 0 + i * 16);
+            Vector256<float> w1_0 = Avx.LoadVector256(w + 8 + i * 16);
             Vector256<float> v0_0 = Vector256.Create(x[0 + i]);
             a0_0 = Fma.MultiplyAdd(w0_0, v0_0, a0_0);
             a1_0 = Fma.MultiplyAdd(w1_0, v0_0, a1_0);
@@ -3209,31 +3212,31 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         Vector256<float> a0_0p3 = Vector256<float>.Zero, a1_0p3 = Vector256<float>.Zero;
         for (int i = 0; i < 8; i += 4)
         {
-            Vector256<float> w0_0 = Avx.LoadVector256(w + 0 + i * 8);
-            Vector256<float> w1_0 = Avx.LoadVector256(w + 80 + i * 8);
+            Vector256<float> w0_0 = Avx.LoadVector256(w + 0 + i * 16);
+            Vector256<float> w1_0 = Avx.LoadVector256(w + 8 + i * 16);
             Vector256<float> v0_0 = Vector256.Create(x[0 + i]);
             a0_0 = Fma.MultiplyAdd(w0_0, v0_0, a0_0);
             a1_0 = Fma.MultiplyAdd(w1_0, v0_0, a1_0);
-            Vector256<float> w0_1 = Avx.LoadVector256(w + 8 + i * 8);
-            Vector256<float> w1_1 = Avx.LoadVector256(w + 88 + i * 8);
+            Vector256<float> w0_1 = Avx.LoadVector256(w + 16 + i * 16);
+            Vector256<float> w1_1 = Avx.LoadVector256(w + 24 + i * 16);
             Vector256<float> v0_1 = Vector256.Create(x[1 + i]);
             a0_0p1 = Fma.MultiplyAdd(w0_1, v0_1, a0_0p1);
             a1_0p1 = Fma.MultiplyAdd(w1_1, v0_1, a1_0p1);
-            Vector256<float> w0_2 = Avx.LoadVector256(w + 16 + i * 8);
-            Vector256<float> w1_2 = Avx.LoadVector256(w + 96 + i * 8);
+            Vector256<float> w0_2 = Avx.LoadVector256(w + 32 + i * 16);
+            Vector256<float> w1_2 = Avx.LoadVector256(w + 40 + i * 16);
             Vector256<float> v0_2 = Vector256.Create(x[2 + i]);
             a0_0p2 = Fma.MultiplyAdd(w0_2, v0_2, a0_0p2);
             a1_0p2 = Fma.MultiplyAdd(w1_2, v0_2, a1_0p2);
-            Vector256<float> w0_3 = Avx.LoadVector256(w + 24 + i * 8);
-            Vector256<float> w1_3 = Avx.LoadVector256(w + 104 + i * 8);
+            Vector256<float> w0_3 = Avx.LoadVector256(w + 48 + i * 16);
+            Vector256<float> w1_3 = Avx.LoadVector256(w + 56 + i * 16);
             Vector256<float> v0_3 = Vector256.Create(x[3 + i]);
             a0_0p3 = Fma.MultiplyAdd(w0_3, v0_3, a0_0p3);
             a1_0p3 = Fma.MultiplyAdd(w1_3, v0_3, a1_0p3);
         }
         for (int i = 8; i < 10; i++)
         {
-            Vector256<float> w0_0 = Avx.LoadVector256(w + 0 + i * 8);
-            Vector256<float> w1_0 = Avx.LoadVector256(w + 80 + i * 8);
+            Vector256<float> w0_0 = Avx.LoadVector256(w + 0 + i * 16);
+            Vector256<float> w1_0 = Avx.LoadVector256(w + 8 + i * 16);
             Vector256<float> v0_0 = Vector256.Create(x[0 + i]);
             a0_0 = Fma.MultiplyAdd(w0_0, v0_0, a0_0);
             a1_0 = Fma.MultiplyAdd(w1_0, v0_0, a1_0);
@@ -3253,9 +3256,9 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         Vector256<float> a2_0 = Vector256<float>.Zero, a2_1 = a2_0, a2_2 = a2_0, a2_3 = a2_0;
         for (int i = 0; i < 10; i += 1)
         {
-            Vector256<float> w0_0 = Avx.LoadVector256(w + 0 + i * 8);
-            Vector256<float> w1_0 = Avx.LoadVector256(w + 80 + i * 8);
-            Vector256<float> w2_0 = Avx.LoadVector256(w + 160 + i * 8);
+            Vector256<float> w0_0 = Avx.LoadVector256(w + 0 + i * 24);
+            Vector256<float> w1_0 = Avx.LoadVector256(w + 8 + i * 24);
+            Vector256<float> w2_0 = Avx.LoadVector256(w + 16 + i * 24);
             Vector256<float> v0_0 = Vector256.Create(x[0 + i]);
             a0_0 = Fma.MultiplyAdd(w0_0, v0_0, a0_0);
             a1_0 = Fma.MultiplyAdd(w1_0, v0_0, a1_0);
@@ -3296,9 +3299,9 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         Vector256<float> a2_0 = Vector256<float>.Zero, a2_1 = a2_0, a2_2 = a2_0;
         for (int i = 0; i < 10; i += 1)
         {
-            Vector256<float> w0_0 = Avx.LoadVector256(w + 0 + i * 8);
-            Vector256<float> w1_0 = Avx.LoadVector256(w + 80 + i * 8);
-            Vector256<float> w2_0 = Avx.LoadVector256(w + 160 + i * 8);
+            Vector256<float> w0_0 = Avx.LoadVector256(w + 0 + i * 24);
+            Vector256<float> w1_0 = Avx.LoadVector256(w + 8 + i * 24);
+            Vector256<float> w2_0 = Avx.LoadVector256(w + 16 + i * 24);
             Vector256<float> v0_0 = Vector256.Create(x[0 + i]);
             a0_0 = Fma.MultiplyAdd(w0_0, v0_0, a0_0);
             a1_0 = Fma.MultiplyAdd(w1_0, v0_0, a1_0);
@@ -3333,9 +3336,9 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         Vector256<float> a0_0p1 = Vector256<float>.Zero, a0_1p1 = Vector256<float>.Zero, a1_0p1 = Vector256<float>.Zero, a1_1p1 = Vector256<float>.Zero, a2_0p1 = Vector256<float>.Zero, a2_1p1 = Vector256<float>.Zero;
         for (int i = 0; i < 10; i += 2)
         {
-            Vector256<float> w0_0 = Avx.LoadVector256(w + 0 + i * 8);
-            Vector256<float> w1_0 = Avx.LoadVector256(w + 80 + i * 8);
-            Vector256<float> w2_0 = Avx.LoadVector256(w + 160 + i * 8);
+            Vector256<float> w0_0 = Avx.LoadVector256(w + 0 + i * 24);
+            Vector256<float> w1_0 = Avx.LoadVector256(w + 8 + i * 24);
+            Vector256<float> w2_0 = Avx.LoadVector256(w + 16 + i * 24);
             Vector256<float> v0_0 = Vector256.Create(x[0 + i]);
             a0_0 = Fma.MultiplyAdd(w0_0, v0_0, a0_0);
             a1_0 = Fma.MultiplyAdd(w1_0, v0_0, a1_0);
@@ -3344,9 +3347,9 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             a0_1 = Fma.MultiplyAdd(w0_0, v1_0, a0_1);
             a1_1 = Fma.MultiplyAdd(w1_0, v1_0, a1_1);
             a2_1 = Fma.MultiplyAdd(w2_0, v1_0, a2_1);
-            Vector256<float> w0_1 = Avx.LoadVector256(w + 8 + i * 8);
-            Vector256<float> w1_1 = Avx.LoadVector256(w + 88 + i * 8);
-            Vector256<float> w2_1 = Avx.LoadVector256(w + 168 + i * 8);
+            Vector256<float> w0_1 = Avx.LoadVector256(w + 24 + i * 24);
+            Vector256<float> w1_1 = Avx.LoadVector256(w + 32 + i * 24);
+            Vector256<float> w2_1 = Avx.LoadVector256(w + 40 + i * 24);
             Vector256<float> v0_1 = Vector256.Create(x[1 + i]);
             a0_0p1 = Fma.MultiplyAdd(w0_1, v0_1, a0_0p1);
             a1_0p1 = Fma.MultiplyAdd(w1_1, v0_1, a1_0p1);
@@ -3382,30 +3385,30 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         Vector256<float> a0_0p3 = Vector256<float>.Zero, a1_0p3 = Vector256<float>.Zero, a2_0p3 = Vector256<float>.Zero;
         for (int i = 0; i < 8; i += 4)
         {
-            Vector256<float> w0_0 = Avx.LoadVector256(w + 0 + i * 8);
-            Vector256<float> w1_0 = Avx.LoadVector256(w + 80 + i * 8);
-            Vector256<float> w2_0 = Avx.LoadVector256(w + 160 + i * 8);
+            Vector256<float> w0_0 = Avx.LoadVector256(w + 0 + i * 24);
+            Vector256<float> w1_0 = Avx.LoadVector256(w + 8 + i * 24);
+            Vector256<float> w2_0 = Avx.LoadVector256(w + 16 + i * 24);
             Vector256<float> v0_0 = Vector256.Create(x[0 + i]);
             a0_0 = Fma.MultiplyAdd(w0_0, v0_0, a0_0);
             a1_0 = Fma.MultiplyAdd(w1_0, v0_0, a1_0);
             a2_0 = Fma.MultiplyAdd(w2_0, v0_0, a2_0);
-            Vector256<float> w0_1 = Avx.LoadVector256(w + 8 + i * 8);
-            Vector256<float> w1_1 = Avx.LoadVector256(w + 88 + i * 8);
-            Vector256<float> w2_1 = Avx.LoadVector256(w + 168 + i * 8);
+            Vector256<float> w0_1 = Avx.LoadVector256(w + 24 + i * 24);
+            Vector256<float> w1_1 = Avx.LoadVector256(w + 32 + i * 24);
+            Vector256<float> w2_1 = Avx.LoadVector256(w + 40 + i * 24);
             Vector256<float> v0_1 = Vector256.Create(x[1 + i]);
             a0_0p1 = Fma.MultiplyAdd(w0_1, v0_1, a0_0p1);
             a1_0p1 = Fma.MultiplyAdd(w1_1, v0_1, a1_0p1);
             a2_0p1 = Fma.MultiplyAdd(w2_1, v0_1, a2_0p1);
-            Vector256<float> w0_2 = Avx.LoadVector256(w + 16 + i * 8);
-            Vector256<float> w1_2 = Avx.LoadVector256(w + 96 + i * 8);
-            Vector256<float> w2_2 = Avx.LoadVector256(w + 176 + i * 8);
+            Vector256<float> w0_2 = Avx.LoadVector256(w + 48 + i * 24);
+            Vector256<float> w1_2 = Avx.LoadVector256(w + 56 + i * 24);
+            Vector256<float> w2_2 = Avx.LoadVector256(w + 64 + i * 24);
             Vector256<float> v0_2 = Vector256.Create(x[2 + i]);
             a0_0p2 = Fma.MultiplyAdd(w0_2, v0_2, a0_0p2);
             a1_0p2 = Fma.MultiplyAdd(w1_2, v0_2, a1_0p2);
             a2_0p2 = Fma.MultiplyAdd(w2_2, v0_2, a2_0p2);
-            Vector256<float> w0_3 = Avx.LoadVector256(w + 24 + i * 8);
-            Vector256<float> w1_3 = Avx.LoadVector256(w + 104 + i * 8);
-            Vector256<float> w2_3 = Avx.LoadVector256(w + 184 + i * 8);
+            Vector256<float> w0_3 = Avx.LoadVector256(w + 72 + i * 24);
+            Vector256<float> w1_3 = Avx.LoadVector256(w + 80 + i * 24);
+            Vector256<float> w2_3 = Avx.LoadVector256(w + 88 + i * 24);
             Vector256<float> v0_3 = Vector256.Create(x[3 + i]);
             a0_0p3 = Fma.MultiplyAdd(w0_3, v0_3, a0_0p3);
             a1_0p3 = Fma.MultiplyAdd(w1_3, v0_3, a1_0p3);
@@ -3413,9 +3416,9 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         }
         for (int i = 8; i < 10; i++)
         {
-            Vector256<float> w0_0 = Avx.LoadVector256(w + 0 + i * 8);
-            Vector256<float> w1_0 = Avx.LoadVector256(w + 80 + i * 8);
-            Vector256<float> w2_0 = Avx.LoadVector256(w + 160 + i * 8);
+            Vector256<float> w0_0 = Avx.LoadVector256(w + 0 + i * 24);
+            Vector256<float> w1_0 = Avx.LoadVector256(w + 8 + i * 24);
+            Vector256<float> w2_0 = Avx.LoadVector256(w + 16 + i * 24);
             Vector256<float> v0_0 = Vector256.Create(x[0 + i]);
             a0_0 = Fma.MultiplyAdd(w0_0, v0_0, a0_0);
             a1_0 = Fma.MultiplyAdd(w1_0, v0_0, a1_0);
@@ -3442,11 +3445,12 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             for (int ob = tile * 3; ob < Math.Min(tile * 3 + 3, 11); ob++)
             {
                 float* x = f->G0 + (nint)(n0 + q) * 16;
-                float* w = f->L11WT + ob * 80;
+                int first = tile * 3, blocks = Math.Min(3, 11 - first);
+                float* w = f->L11WT + first * 80 + (ob - first) * 8;
                 for (int lane = 0; lane < 8; lane++)
                 {
                     float acc = 0f;
-                    for (int i = 0; i < 10; i++) acc += w[i * 8 + lane] * x[i];
+                    for (int i = 0; i < 10; i++) acc += w[i * blocks * 8 + lane] * x[i];
                     (f->G1 + (nint)(n0 + q) * 88)[ob * 8 + lane] = acc;
                 }
             }
@@ -3537,18 +3541,18 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
                         a13 = Vector256.FusedMultiplyAdd(g1, xv, a13);
                         a23 = Vector256.FusedMultiplyAdd(g2, xv, a23);
                     }
-                    Vector256.Store(Vector256.Load(dw + (i + 0) * 8) + a00, dw + (i + 0) * 8);
-                    Vector256.Store(Vector256.Load(dw + (i + 1) * 8) + a01, dw + (i + 1) * 8);
-                    Vector256.Store(Vector256.Load(dw + (i + 2) * 8) + a02, dw + (i + 2) * 8);
-                    Vector256.Store(Vector256.Load(dw + (i + 3) * 8) + a03, dw + (i + 3) * 8);
-                    Vector256.Store(Vector256.Load(dw + 960 + (i + 0) * 8) + a10, dw + 960 + (i + 0) * 8);
-                    Vector256.Store(Vector256.Load(dw + 960 + (i + 1) * 8) + a11, dw + 960 + (i + 1) * 8);
-                    Vector256.Store(Vector256.Load(dw + 960 + (i + 2) * 8) + a12, dw + 960 + (i + 2) * 8);
-                    Vector256.Store(Vector256.Load(dw + 960 + (i + 3) * 8) + a13, dw + 960 + (i + 3) * 8);
-                    Vector256.Store(Vector256.Load(dw + 1920 + (i + 0) * 8) + a20, dw + 1920 + (i + 0) * 8);
-                    Vector256.Store(Vector256.Load(dw + 1920 + (i + 1) * 8) + a21, dw + 1920 + (i + 1) * 8);
-                    Vector256.Store(Vector256.Load(dw + 1920 + (i + 2) * 8) + a22, dw + 1920 + (i + 2) * 8);
-                    Vector256.Store(Vector256.Load(dw + 1920 + (i + 3) * 8) + a23, dw + 1920 + (i + 3) * 8);
+                    Vector256.Store(Vector256.Load(dw + (i + 0) * 24) + a00, dw + (i + 0) * 24);
+                    Vector256.Store(Vector256.Load(dw + (i + 1) * 24) + a01, dw + (i + 1) * 24);
+                    Vector256.Store(Vector256.Load(dw + (i + 2) * 24) + a02, dw + (i + 2) * 24);
+                    Vector256.Store(Vector256.Load(dw + (i + 3) * 24) + a03, dw + (i + 3) * 24);
+                    Vector256.Store(Vector256.Load(dw + 8 + (i + 0) * 24) + a10, dw + 8 + (i + 0) * 24);
+                    Vector256.Store(Vector256.Load(dw + 8 + (i + 1) * 24) + a11, dw + 8 + (i + 1) * 24);
+                    Vector256.Store(Vector256.Load(dw + 8 + (i + 2) * 24) + a12, dw + 8 + (i + 2) * 24);
+                    Vector256.Store(Vector256.Load(dw + 8 + (i + 3) * 24) + a13, dw + 8 + (i + 3) * 24);
+                    Vector256.Store(Vector256.Load(dw + 16 + (i + 0) * 24) + a20, dw + 16 + (i + 0) * 24);
+                    Vector256.Store(Vector256.Load(dw + 16 + (i + 1) * 24) + a21, dw + 16 + (i + 1) * 24);
+                    Vector256.Store(Vector256.Load(dw + 16 + (i + 2) * 24) + a22, dw + 16 + (i + 2) * 24);
+                    Vector256.Store(Vector256.Load(dw + 16 + (i + 3) * 24) + a23, dw + 16 + (i + 3) * 24);
                 }
                 for (; i + 1 <= stop; i += 1)
                 {
@@ -3564,9 +3568,9 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
                         a10 = Vector256.FusedMultiplyAdd(g1, xv, a10);
                         a20 = Vector256.FusedMultiplyAdd(g2, xv, a20);
                     }
-                    Vector256.Store(Vector256.Load(dw + (i + 0) * 8) + a00, dw + (i + 0) * 8);
-                    Vector256.Store(Vector256.Load(dw + 960 + (i + 0) * 8) + a10, dw + 960 + (i + 0) * 8);
-                    Vector256.Store(Vector256.Load(dw + 1920 + (i + 0) * 8) + a20, dw + 1920 + (i + 0) * 8);
+                    Vector256.Store(Vector256.Load(dw + (i + 0) * 24) + a00, dw + (i + 0) * 24);
+                    Vector256.Store(Vector256.Load(dw + 8 + (i + 0) * 24) + a10, dw + 8 + (i + 0) * 24);
+                    Vector256.Store(Vector256.Load(dw + 16 + (i + 0) * 24) + a20, dw + 16 + (i + 0) * 24);
                 }
             }
             else
@@ -3593,14 +3597,14 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
                         a03 = Vector256.FusedMultiplyAdd(g0, xv, a03);
                         a13 = Vector256.FusedMultiplyAdd(g1, xv, a13);
                     }
-                    Vector256.Store(Vector256.Load(dw + (i + 0) * 8) + a00, dw + (i + 0) * 8);
-                    Vector256.Store(Vector256.Load(dw + (i + 1) * 8) + a01, dw + (i + 1) * 8);
-                    Vector256.Store(Vector256.Load(dw + (i + 2) * 8) + a02, dw + (i + 2) * 8);
-                    Vector256.Store(Vector256.Load(dw + (i + 3) * 8) + a03, dw + (i + 3) * 8);
-                    Vector256.Store(Vector256.Load(dw + 960 + (i + 0) * 8) + a10, dw + 960 + (i + 0) * 8);
-                    Vector256.Store(Vector256.Load(dw + 960 + (i + 1) * 8) + a11, dw + 960 + (i + 1) * 8);
-                    Vector256.Store(Vector256.Load(dw + 960 + (i + 2) * 8) + a12, dw + 960 + (i + 2) * 8);
-                    Vector256.Store(Vector256.Load(dw + 960 + (i + 3) * 8) + a13, dw + 960 + (i + 3) * 8);
+                    Vector256.Store(Vector256.Load(dw + (i + 0) * 16) + a00, dw + (i + 0) * 16);
+                    Vector256.Store(Vector256.Load(dw + (i + 1) * 16) + a01, dw + (i + 1) * 16);
+                    Vector256.Store(Vector256.Load(dw + (i + 2) * 16) + a02, dw + (i + 2) * 16);
+                    Vector256.Store(Vector256.Load(dw + (i + 3) * 16) + a03, dw + (i + 3) * 16);
+                    Vector256.Store(Vector256.Load(dw + 8 + (i + 0) * 16) + a10, dw + 8 + (i + 0) * 16);
+                    Vector256.Store(Vector256.Load(dw + 8 + (i + 1) * 16) + a11, dw + 8 + (i + 1) * 16);
+                    Vector256.Store(Vector256.Load(dw + 8 + (i + 2) * 16) + a12, dw + 8 + (i + 2) * 16);
+                    Vector256.Store(Vector256.Load(dw + 8 + (i + 3) * 16) + a13, dw + 8 + (i + 3) * 16);
                 }
                 for (; i + 1 <= stop; i += 1)
                 {
@@ -3614,8 +3618,8 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
                         a00 = Vector256.FusedMultiplyAdd(g0, xv, a00);
                         a10 = Vector256.FusedMultiplyAdd(g1, xv, a10);
                     }
-                    Vector256.Store(Vector256.Load(dw + (i + 0) * 8) + a00, dw + (i + 0) * 8);
-                    Vector256.Store(Vector256.Load(dw + 960 + (i + 0) * 8) + a10, dw + 960 + (i + 0) * 8);
+                    Vector256.Store(Vector256.Load(dw + (i + 0) * 16) + a00, dw + (i + 0) * 16);
+                    Vector256.Store(Vector256.Load(dw + 8 + (i + 0) * 16) + a10, dw + 8 + (i + 0) * 16);
                 }
             }
         }
@@ -3658,9 +3662,9 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         Vector256<float> a2_0 = Vector256<float>.Zero, a2_1 = a2_0, a2_2 = a2_0, a2_3 = a2_0;
         for (int i = 0; i < 84; i += 1)
         {
-            Vector256<float> w0_0 = Avx.LoadVector256(w + 0 + i * 8);
-            Vector256<float> w1_0 = Avx.LoadVector256(w + 672 + i * 8);
-            Vector256<float> w2_0 = Avx.LoadVector256(w + 1344 + i * 8);
+            Vector256<float> w0_0 = Avx.LoadVector256(w + 0 + i * 24);
+            Vector256<float> w1_0 = Avx.LoadVector256(w + 8 + i * 24);
+            Vector256<float> w2_0 = Avx.LoadVector256(w + 16 + i * 24);
             Vector256<float> v0_0 = Vector256.Create(x[0 + i]);
             a0_0 = Fma.MultiplyAdd(w0_0, v0_0, a0_0);
             a1_0 = Fma.MultiplyAdd(w1_0, v0_0, a1_0);
@@ -3701,9 +3705,9 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         Vector256<float> a2_0 = Vector256<float>.Zero, a2_1 = a2_0, a2_2 = a2_0;
         for (int i = 0; i < 84; i += 1)
         {
-            Vector256<float> w0_0 = Avx.LoadVector256(w + 0 + i * 8);
-            Vector256<float> w1_0 = Avx.LoadVector256(w + 672 + i * 8);
-            Vector256<float> w2_0 = Avx.LoadVector256(w + 1344 + i * 8);
+            Vector256<float> w0_0 = Avx.LoadVector256(w + 0 + i * 24);
+            Vector256<float> w1_0 = Avx.LoadVector256(w + 8 + i * 24);
+            Vector256<float> w2_0 = Avx.LoadVector256(w + 16 + i * 24);
             Vector256<float> v0_0 = Vector256.Create(x[0 + i]);
             a0_0 = Fma.MultiplyAdd(w0_0, v0_0, a0_0);
             a1_0 = Fma.MultiplyAdd(w1_0, v0_0, a1_0);
@@ -3738,9 +3742,9 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         Vector256<float> a0_0p1 = Vector256<float>.Zero, a0_1p1 = Vector256<float>.Zero, a1_0p1 = Vector256<float>.Zero, a1_1p1 = Vector256<float>.Zero, a2_0p1 = Vector256<float>.Zero, a2_1p1 = Vector256<float>.Zero;
         for (int i = 0; i < 84; i += 2)
         {
-            Vector256<float> w0_0 = Avx.LoadVector256(w + 0 + i * 8);
-            Vector256<float> w1_0 = Avx.LoadVector256(w + 672 + i * 8);
-            Vector256<float> w2_0 = Avx.LoadVector256(w + 1344 + i * 8);
+            Vector256<float> w0_0 = Avx.LoadVector256(w + 0 + i * 24);
+            Vector256<float> w1_0 = Avx.LoadVector256(w + 8 + i * 24);
+            Vector256<float> w2_0 = Avx.LoadVector256(w + 16 + i * 24);
             Vector256<float> v0_0 = Vector256.Create(x[0 + i]);
             a0_0 = Fma.MultiplyAdd(w0_0, v0_0, a0_0);
             a1_0 = Fma.MultiplyAdd(w1_0, v0_0, a1_0);
@@ -3749,9 +3753,9 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             a0_1 = Fma.MultiplyAdd(w0_0, v1_0, a0_1);
             a1_1 = Fma.MultiplyAdd(w1_0, v1_0, a1_1);
             a2_1 = Fma.MultiplyAdd(w2_0, v1_0, a2_1);
-            Vector256<float> w0_1 = Avx.LoadVector256(w + 8 + i * 8);
-            Vector256<float> w1_1 = Avx.LoadVector256(w + 680 + i * 8);
-            Vector256<float> w2_1 = Avx.LoadVector256(w + 1352 + i * 8);
+            Vector256<float> w0_1 = Avx.LoadVector256(w + 24 + i * 24);
+            Vector256<float> w1_1 = Avx.LoadVector256(w + 32 + i * 24);
+            Vector256<float> w2_1 = Avx.LoadVector256(w + 40 + i * 24);
             Vector256<float> v0_1 = Vector256.Create(x[1 + i]);
             a0_0p1 = Fma.MultiplyAdd(w0_1, v0_1, a0_0p1);
             a1_0p1 = Fma.MultiplyAdd(w1_1, v0_1, a1_0p1);
@@ -3787,30 +3791,30 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         Vector256<float> a0_0p3 = Vector256<float>.Zero, a1_0p3 = Vector256<float>.Zero, a2_0p3 = Vector256<float>.Zero;
         for (int i = 0; i < 84; i += 4)
         {
-            Vector256<float> w0_0 = Avx.LoadVector256(w + 0 + i * 8);
-            Vector256<float> w1_0 = Avx.LoadVector256(w + 672 + i * 8);
-            Vector256<float> w2_0 = Avx.LoadVector256(w + 1344 + i * 8);
+            Vector256<float> w0_0 = Avx.LoadVector256(w + 0 + i * 24);
+            Vector256<float> w1_0 = Avx.LoadVector256(w + 8 + i * 24);
+            Vector256<float> w2_0 = Avx.LoadVector256(w + 16 + i * 24);
             Vector256<float> v0_0 = Vector256.Create(x[0 + i]);
             a0_0 = Fma.MultiplyAdd(w0_0, v0_0, a0_0);
             a1_0 = Fma.MultiplyAdd(w1_0, v0_0, a1_0);
             a2_0 = Fma.MultiplyAdd(w2_0, v0_0, a2_0);
-            Vector256<float> w0_1 = Avx.LoadVector256(w + 8 + i * 8);
-            Vector256<float> w1_1 = Avx.LoadVector256(w + 680 + i * 8);
-            Vector256<float> w2_1 = Avx.LoadVector256(w + 1352 + i * 8);
+            Vector256<float> w0_1 = Avx.LoadVector256(w + 24 + i * 24);
+            Vector256<float> w1_1 = Avx.LoadVector256(w + 32 + i * 24);
+            Vector256<float> w2_1 = Avx.LoadVector256(w + 40 + i * 24);
             Vector256<float> v0_1 = Vector256.Create(x[1 + i]);
             a0_0p1 = Fma.MultiplyAdd(w0_1, v0_1, a0_0p1);
             a1_0p1 = Fma.MultiplyAdd(w1_1, v0_1, a1_0p1);
             a2_0p1 = Fma.MultiplyAdd(w2_1, v0_1, a2_0p1);
-            Vector256<float> w0_2 = Avx.LoadVector256(w + 16 + i * 8);
-            Vector256<float> w1_2 = Avx.LoadVector256(w + 688 + i * 8);
-            Vector256<float> w2_2 = Avx.LoadVector256(w + 1360 + i * 8);
+            Vector256<float> w0_2 = Avx.LoadVector256(w + 48 + i * 24);
+            Vector256<float> w1_2 = Avx.LoadVector256(w + 56 + i * 24);
+            Vector256<float> w2_2 = Avx.LoadVector256(w + 64 + i * 24);
             Vector256<float> v0_2 = Vector256.Create(x[2 + i]);
             a0_0p2 = Fma.MultiplyAdd(w0_2, v0_2, a0_0p2);
             a1_0p2 = Fma.MultiplyAdd(w1_2, v0_2, a1_0p2);
             a2_0p2 = Fma.MultiplyAdd(w2_2, v0_2, a2_0p2);
-            Vector256<float> w0_3 = Avx.LoadVector256(w + 24 + i * 8);
-            Vector256<float> w1_3 = Avx.LoadVector256(w + 696 + i * 8);
-            Vector256<float> w2_3 = Avx.LoadVector256(w + 1368 + i * 8);
+            Vector256<float> w0_3 = Avx.LoadVector256(w + 72 + i * 24);
+            Vector256<float> w1_3 = Avx.LoadVector256(w + 80 + i * 24);
+            Vector256<float> w2_3 = Avx.LoadVector256(w + 88 + i * 24);
             Vector256<float> v0_3 = Vector256.Create(x[3 + i]);
             a0_0p3 = Fma.MultiplyAdd(w0_3, v0_3, a0_0p3);
             a1_0p3 = Fma.MultiplyAdd(w1_3, v0_3, a1_0p3);
@@ -3837,11 +3841,12 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             for (int ob = tile * 3; ob < Math.Min(tile * 3 + 3, 15); ob++)
             {
                 float* x = f->G1 + (nint)(n0 + q) * 88;
-                float* w = f->L9WT + ob * 672;
+                int first = tile * 3, blocks = Math.Min(3, 15 - first);
+                float* w = f->L9WT + first * 672 + (ob - first) * 8;
                 for (int lane = 0; lane < 8; lane++)
                 {
                     float acc = 0f;
-                    for (int i = 0; i < 84; i++) acc += w[i * 8 + lane] * x[i];
+                    for (int i = 0; i < 84; i++) acc += w[i * blocks * 8 + lane] * x[i];
                     (f->G2 + (nint)(n0 + q) * 120)[ob * 8 + lane] = acc;
                 }
             }
@@ -3930,18 +3935,18 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
                     a13 = Vector256.FusedMultiplyAdd(g1, xv, a13);
                     a23 = Vector256.FusedMultiplyAdd(g2, xv, a23);
                 }
-                Vector256.Store(Vector256.Load(dw + (i + 0) * 8) + a00, dw + (i + 0) * 8);
-                Vector256.Store(Vector256.Load(dw + (i + 1) * 8) + a01, dw + (i + 1) * 8);
-                Vector256.Store(Vector256.Load(dw + (i + 2) * 8) + a02, dw + (i + 2) * 8);
-                Vector256.Store(Vector256.Load(dw + (i + 3) * 8) + a03, dw + (i + 3) * 8);
-                Vector256.Store(Vector256.Load(dw + 3200 + (i + 0) * 8) + a10, dw + 3200 + (i + 0) * 8);
-                Vector256.Store(Vector256.Load(dw + 3200 + (i + 1) * 8) + a11, dw + 3200 + (i + 1) * 8);
-                Vector256.Store(Vector256.Load(dw + 3200 + (i + 2) * 8) + a12, dw + 3200 + (i + 2) * 8);
-                Vector256.Store(Vector256.Load(dw + 3200 + (i + 3) * 8) + a13, dw + 3200 + (i + 3) * 8);
-                Vector256.Store(Vector256.Load(dw + 6400 + (i + 0) * 8) + a20, dw + 6400 + (i + 0) * 8);
-                Vector256.Store(Vector256.Load(dw + 6400 + (i + 1) * 8) + a21, dw + 6400 + (i + 1) * 8);
-                Vector256.Store(Vector256.Load(dw + 6400 + (i + 2) * 8) + a22, dw + 6400 + (i + 2) * 8);
-                Vector256.Store(Vector256.Load(dw + 6400 + (i + 3) * 8) + a23, dw + 6400 + (i + 3) * 8);
+                Vector256.Store(Vector256.Load(dw + (i + 0) * 24) + a00, dw + (i + 0) * 24);
+                Vector256.Store(Vector256.Load(dw + (i + 1) * 24) + a01, dw + (i + 1) * 24);
+                Vector256.Store(Vector256.Load(dw + (i + 2) * 24) + a02, dw + (i + 2) * 24);
+                Vector256.Store(Vector256.Load(dw + (i + 3) * 24) + a03, dw + (i + 3) * 24);
+                Vector256.Store(Vector256.Load(dw + 8 + (i + 0) * 24) + a10, dw + 8 + (i + 0) * 24);
+                Vector256.Store(Vector256.Load(dw + 8 + (i + 1) * 24) + a11, dw + 8 + (i + 1) * 24);
+                Vector256.Store(Vector256.Load(dw + 8 + (i + 2) * 24) + a12, dw + 8 + (i + 2) * 24);
+                Vector256.Store(Vector256.Load(dw + 8 + (i + 3) * 24) + a13, dw + 8 + (i + 3) * 24);
+                Vector256.Store(Vector256.Load(dw + 16 + (i + 0) * 24) + a20, dw + 16 + (i + 0) * 24);
+                Vector256.Store(Vector256.Load(dw + 16 + (i + 1) * 24) + a21, dw + 16 + (i + 1) * 24);
+                Vector256.Store(Vector256.Load(dw + 16 + (i + 2) * 24) + a22, dw + 16 + (i + 2) * 24);
+                Vector256.Store(Vector256.Load(dw + 16 + (i + 3) * 24) + a23, dw + 16 + (i + 3) * 24);
             }
             for (; i + 1 <= stop; i += 1)
             {
@@ -3957,9 +3962,9 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
                     a10 = Vector256.FusedMultiplyAdd(g1, xv, a10);
                     a20 = Vector256.FusedMultiplyAdd(g2, xv, a20);
                 }
-                Vector256.Store(Vector256.Load(dw + (i + 0) * 8) + a00, dw + (i + 0) * 8);
-                Vector256.Store(Vector256.Load(dw + 3200 + (i + 0) * 8) + a10, dw + 3200 + (i + 0) * 8);
-                Vector256.Store(Vector256.Load(dw + 6400 + (i + 0) * 8) + a20, dw + 6400 + (i + 0) * 8);
+                Vector256.Store(Vector256.Load(dw + (i + 0) * 24) + a00, dw + (i + 0) * 24);
+                Vector256.Store(Vector256.Load(dw + 8 + (i + 0) * 24) + a10, dw + 8 + (i + 0) * 24);
+                Vector256.Store(Vector256.Load(dw + 16 + (i + 0) * 24) + a20, dw + 16 + (i + 0) * 24);
             }
         }
     }
@@ -4013,8 +4018,8 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         Vector256<float> a1_0 = Vector256<float>.Zero, a1_1 = a1_0, a1_2 = a1_0, a1_3 = a1_0;
         for (int i = 0; i < 120; i += 1)
         {
-            Vector256<float> w0_0 = Avx.LoadVector256(w + 0 + i * 8);
-            Vector256<float> w1_0 = Avx.LoadVector256(w + 960 + i * 8);
+            Vector256<float> w0_0 = Avx.LoadVector256(w + 0 + i * 16);
+            Vector256<float> w1_0 = Avx.LoadVector256(w + 8 + i * 16);
             Vector256<float> v0_0 = Vector256.Create(x[0 + i]);
             a0_0 = Fma.MultiplyAdd(w0_0, v0_0, a0_0);
             a1_0 = Fma.MultiplyAdd(w1_0, v0_0, a1_0);
@@ -4047,8 +4052,8 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         Vector256<float> a0_0p1 = Vector256<float>.Zero, a0_1p1 = Vector256<float>.Zero, a0_2p1 = Vector256<float>.Zero, a1_0p1 = Vector256<float>.Zero, a1_1p1 = Vector256<float>.Zero, a1_2p1 = Vector256<float>.Zero;
         for (int i = 0; i < 120; i += 2)
         {
-            Vector256<float> w0_0 = Avx.LoadVector256(w + 0 + i * 8);
-            Vector256<float> w1_0 = Avx.LoadVector256(w + 960 + i * 8);
+            Vector256<float> w0_0 = Avx.LoadVector256(w + 0 + i * 16);
+            Vector256<float> w1_0 = Avx.LoadVector256(w + 8 + i * 16);
             Vector256<float> v0_0 = Vector256.Create(x[0 + i]);
             a0_0 = Fma.MultiplyAdd(w0_0, v0_0, a0_0);
             a1_0 = Fma.MultiplyAdd(w1_0, v0_0, a1_0);
@@ -4058,8 +4063,8 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             Vector256<float> v2_0 = Vector256.Create(x[240 + i]);
             a0_2 = Fma.MultiplyAdd(w0_0, v2_0, a0_2);
             a1_2 = Fma.MultiplyAdd(w1_0, v2_0, a1_2);
-            Vector256<float> w0_1 = Avx.LoadVector256(w + 8 + i * 8);
-            Vector256<float> w1_1 = Avx.LoadVector256(w + 968 + i * 8);
+            Vector256<float> w0_1 = Avx.LoadVector256(w + 16 + i * 16);
+            Vector256<float> w1_1 = Avx.LoadVector256(w + 24 + i * 16);
             Vector256<float> v0_1 = Vector256.Create(x[1 + i]);
             a0_0p1 = Fma.MultiplyAdd(w0_1, v0_1, a0_0p1);
             a1_0p1 = Fma.MultiplyAdd(w1_1, v0_1, a1_0p1);
@@ -4094,24 +4099,24 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         Vector256<float> a0_0p2 = Vector256<float>.Zero, a0_1p2 = Vector256<float>.Zero, a1_0p2 = Vector256<float>.Zero, a1_1p2 = Vector256<float>.Zero;
         for (int i = 0; i < 120; i += 3)
         {
-            Vector256<float> w0_0 = Avx.LoadVector256(w + 0 + i * 8);
-            Vector256<float> w1_0 = Avx.LoadVector256(w + 960 + i * 8);
+            Vector256<float> w0_0 = Avx.LoadVector256(w + 0 + i * 16);
+            Vector256<float> w1_0 = Avx.LoadVector256(w + 8 + i * 16);
             Vector256<float> v0_0 = Vector256.Create(x[0 + i]);
             a0_0 = Fma.MultiplyAdd(w0_0, v0_0, a0_0);
             a1_0 = Fma.MultiplyAdd(w1_0, v0_0, a1_0);
             Vector256<float> v1_0 = Vector256.Create(x[120 + i]);
             a0_1 = Fma.MultiplyAdd(w0_0, v1_0, a0_1);
             a1_1 = Fma.MultiplyAdd(w1_0, v1_0, a1_1);
-            Vector256<float> w0_1 = Avx.LoadVector256(w + 8 + i * 8);
-            Vector256<float> w1_1 = Avx.LoadVector256(w + 968 + i * 8);
+            Vector256<float> w0_1 = Avx.LoadVector256(w + 16 + i * 16);
+            Vector256<float> w1_1 = Avx.LoadVector256(w + 24 + i * 16);
             Vector256<float> v0_1 = Vector256.Create(x[1 + i]);
             a0_0p1 = Fma.MultiplyAdd(w0_1, v0_1, a0_0p1);
             a1_0p1 = Fma.MultiplyAdd(w1_1, v0_1, a1_0p1);
             Vector256<float> v1_1 = Vector256.Create(x[121 + i]);
             a0_1p1 = Fma.MultiplyAdd(w0_1, v1_1, a0_1p1);
             a1_1p1 = Fma.MultiplyAdd(w1_1, v1_1, a1_1p1);
-            Vector256<float> w0_2 = Avx.LoadVector256(w + 16 + i * 8);
-            Vector256<float> w1_2 = Avx.LoadVector256(w + 976 + i * 8);
+            Vector256<float> w0_2 = Avx.LoadVector256(w + 32 + i * 16);
+            Vector256<float> w1_2 = Avx.LoadVector256(w + 40 + i * 16);
             Vector256<float> v0_2 = Vector256.Create(x[2 + i]);
             a0_0p2 = Fma.MultiplyAdd(w0_2, v0_2, a0_0p2);
             a1_0p2 = Fma.MultiplyAdd(w1_2, v0_2, a1_0p2);
@@ -4140,23 +4145,23 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         Vector256<float> a0_0p3 = Vector256<float>.Zero, a1_0p3 = Vector256<float>.Zero;
         for (int i = 0; i < 120; i += 4)
         {
-            Vector256<float> w0_0 = Avx.LoadVector256(w + 0 + i * 8);
-            Vector256<float> w1_0 = Avx.LoadVector256(w + 960 + i * 8);
+            Vector256<float> w0_0 = Avx.LoadVector256(w + 0 + i * 16);
+            Vector256<float> w1_0 = Avx.LoadVector256(w + 8 + i * 16);
             Vector256<float> v0_0 = Vector256.Create(x[0 + i]);
             a0_0 = Fma.MultiplyAdd(w0_0, v0_0, a0_0);
             a1_0 = Fma.MultiplyAdd(w1_0, v0_0, a1_0);
-            Vector256<float> w0_1 = Avx.LoadVector256(w + 8 + i * 8);
-            Vector256<float> w1_1 = Avx.LoadVector256(w + 968 + i * 8);
+            Vector256<float> w0_1 = Avx.LoadVector256(w + 16 + i * 16);
+            Vector256<float> w1_1 = Avx.LoadVector256(w + 24 + i * 16);
             Vector256<float> v0_1 = Vector256.Create(x[1 + i]);
             a0_0p1 = Fma.MultiplyAdd(w0_1, v0_1, a0_0p1);
             a1_0p1 = Fma.MultiplyAdd(w1_1, v0_1, a1_0p1);
-            Vector256<float> w0_2 = Avx.LoadVector256(w + 16 + i * 8);
-            Vector256<float> w1_2 = Avx.LoadVector256(w + 976 + i * 8);
+            Vector256<float> w0_2 = Avx.LoadVector256(w + 32 + i * 16);
+            Vector256<float> w1_2 = Avx.LoadVector256(w + 40 + i * 16);
             Vector256<float> v0_2 = Vector256.Create(x[2 + i]);
             a0_0p2 = Fma.MultiplyAdd(w0_2, v0_2, a0_0p2);
             a1_0p2 = Fma.MultiplyAdd(w1_2, v0_2, a1_0p2);
-            Vector256<float> w0_3 = Avx.LoadVector256(w + 24 + i * 8);
-            Vector256<float> w1_3 = Avx.LoadVector256(w + 984 + i * 8);
+            Vector256<float> w0_3 = Avx.LoadVector256(w + 48 + i * 16);
+            Vector256<float> w1_3 = Avx.LoadVector256(w + 56 + i * 16);
             Vector256<float> v0_3 = Vector256.Create(x[3 + i]);
             a0_0p3 = Fma.MultiplyAdd(w0_3, v0_3, a0_0p3);
             a1_0p3 = Fma.MultiplyAdd(w1_3, v0_3, a1_0p3);
@@ -4176,9 +4181,9 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         Vector256<float> a2_0 = Vector256<float>.Zero, a2_1 = a2_0, a2_2 = a2_0, a2_3 = a2_0;
         for (int i = 0; i < 120; i += 1)
         {
-            Vector256<float> w0_0 = Avx.LoadVector256(w + 0 + i * 8);
-            Vector256<float> w1_0 = Avx.LoadVector256(w + 960 + i * 8);
-            Vector256<float> w2_0 = Avx.LoadVector256(w + 1920 + i * 8);
+            Vector256<float> w0_0 = Avx.LoadVector256(w + 0 + i * 24);
+            Vector256<float> w1_0 = Avx.LoadVector256(w + 8 + i * 24);
+            Vector256<float> w2_0 = Avx.LoadVector256(w + 16 + i * 24);
             Vector256<float> v0_0 = Vector256.Create(x[0 + i]);
             a0_0 = Fma.MultiplyAdd(w0_0, v0_0, a0_0);
             a1_0 = Fma.MultiplyAdd(w1_0, v0_0, a1_0);
@@ -4219,9 +4224,9 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         Vector256<float> a2_0 = Vector256<float>.Zero, a2_1 = a2_0, a2_2 = a2_0;
         for (int i = 0; i < 120; i += 1)
         {
-            Vector256<float> w0_0 = Avx.LoadVector256(w + 0 + i * 8);
-            Vector256<float> w1_0 = Avx.LoadVector256(w + 960 + i * 8);
-            Vector256<float> w2_0 = Avx.LoadVector256(w + 1920 + i * 8);
+            Vector256<float> w0_0 = Avx.LoadVector256(w + 0 + i * 24);
+            Vector256<float> w1_0 = Avx.LoadVector256(w + 8 + i * 24);
+            Vector256<float> w2_0 = Avx.LoadVector256(w + 16 + i * 24);
             Vector256<float> v0_0 = Vector256.Create(x[0 + i]);
             a0_0 = Fma.MultiplyAdd(w0_0, v0_0, a0_0);
             a1_0 = Fma.MultiplyAdd(w1_0, v0_0, a1_0);
@@ -4256,9 +4261,9 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         Vector256<float> a0_0p1 = Vector256<float>.Zero, a0_1p1 = Vector256<float>.Zero, a1_0p1 = Vector256<float>.Zero, a1_1p1 = Vector256<float>.Zero, a2_0p1 = Vector256<float>.Zero, a2_1p1 = Vector256<float>.Zero;
         for (int i = 0; i < 120; i += 2)
         {
-            Vector256<float> w0_0 = Avx.LoadVector256(w + 0 + i * 8);
-            Vector256<float> w1_0 = Avx.LoadVector256(w + 960 + i * 8);
-            Vector256<float> w2_0 = Avx.LoadVector256(w + 1920 + i * 8);
+            Vector256<float> w0_0 = Avx.LoadVector256(w + 0 + i * 24);
+            Vector256<float> w1_0 = Avx.LoadVector256(w + 8 + i * 24);
+            Vector256<float> w2_0 = Avx.LoadVector256(w + 16 + i * 24);
             Vector256<float> v0_0 = Vector256.Create(x[0 + i]);
             a0_0 = Fma.MultiplyAdd(w0_0, v0_0, a0_0);
             a1_0 = Fma.MultiplyAdd(w1_0, v0_0, a1_0);
@@ -4267,9 +4272,9 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             a0_1 = Fma.MultiplyAdd(w0_0, v1_0, a0_1);
             a1_1 = Fma.MultiplyAdd(w1_0, v1_0, a1_1);
             a2_1 = Fma.MultiplyAdd(w2_0, v1_0, a2_1);
-            Vector256<float> w0_1 = Avx.LoadVector256(w + 8 + i * 8);
-            Vector256<float> w1_1 = Avx.LoadVector256(w + 968 + i * 8);
-            Vector256<float> w2_1 = Avx.LoadVector256(w + 1928 + i * 8);
+            Vector256<float> w0_1 = Avx.LoadVector256(w + 24 + i * 24);
+            Vector256<float> w1_1 = Avx.LoadVector256(w + 32 + i * 24);
+            Vector256<float> w2_1 = Avx.LoadVector256(w + 40 + i * 24);
             Vector256<float> v0_1 = Vector256.Create(x[1 + i]);
             a0_0p1 = Fma.MultiplyAdd(w0_1, v0_1, a0_0p1);
             a1_0p1 = Fma.MultiplyAdd(w1_1, v0_1, a1_0p1);
@@ -4305,30 +4310,30 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
         Vector256<float> a0_0p3 = Vector256<float>.Zero, a1_0p3 = Vector256<float>.Zero, a2_0p3 = Vector256<float>.Zero;
         for (int i = 0; i < 120; i += 4)
         {
-            Vector256<float> w0_0 = Avx.LoadVector256(w + 0 + i * 8);
-            Vector256<float> w1_0 = Avx.LoadVector256(w + 960 + i * 8);
-            Vector256<float> w2_0 = Avx.LoadVector256(w + 1920 + i * 8);
+            Vector256<float> w0_0 = Avx.LoadVector256(w + 0 + i * 24);
+            Vector256<float> w1_0 = Avx.LoadVector256(w + 8 + i * 24);
+            Vector256<float> w2_0 = Avx.LoadVector256(w + 16 + i * 24);
             Vector256<float> v0_0 = Vector256.Create(x[0 + i]);
             a0_0 = Fma.MultiplyAdd(w0_0, v0_0, a0_0);
             a1_0 = Fma.MultiplyAdd(w1_0, v0_0, a1_0);
             a2_0 = Fma.MultiplyAdd(w2_0, v0_0, a2_0);
-            Vector256<float> w0_1 = Avx.LoadVector256(w + 8 + i * 8);
-            Vector256<float> w1_1 = Avx.LoadVector256(w + 968 + i * 8);
-            Vector256<float> w2_1 = Avx.LoadVector256(w + 1928 + i * 8);
+            Vector256<float> w0_1 = Avx.LoadVector256(w + 24 + i * 24);
+            Vector256<float> w1_1 = Avx.LoadVector256(w + 32 + i * 24);
+            Vector256<float> w2_1 = Avx.LoadVector256(w + 40 + i * 24);
             Vector256<float> v0_1 = Vector256.Create(x[1 + i]);
             a0_0p1 = Fma.MultiplyAdd(w0_1, v0_1, a0_0p1);
             a1_0p1 = Fma.MultiplyAdd(w1_1, v0_1, a1_0p1);
             a2_0p1 = Fma.MultiplyAdd(w2_1, v0_1, a2_0p1);
-            Vector256<float> w0_2 = Avx.LoadVector256(w + 16 + i * 8);
-            Vector256<float> w1_2 = Avx.LoadVector256(w + 976 + i * 8);
-            Vector256<float> w2_2 = Avx.LoadVector256(w + 1936 + i * 8);
+            Vector256<float> w0_2 = Avx.LoadVector256(w + 48 + i * 24);
+            Vector256<float> w1_2 = Avx.LoadVector256(w + 56 + i * 24);
+            Vector256<float> w2_2 = Avx.LoadVector256(w + 64 + i * 24);
             Vector256<float> v0_2 = Vector256.Create(x[2 + i]);
             a0_0p2 = Fma.MultiplyAdd(w0_2, v0_2, a0_0p2);
             a1_0p2 = Fma.MultiplyAdd(w1_2, v0_2, a1_0p2);
             a2_0p2 = Fma.MultiplyAdd(w2_2, v0_2, a2_0p2);
-            Vector256<float> w0_3 = Avx.LoadVector256(w + 24 + i * 8);
-            Vector256<float> w1_3 = Avx.LoadVector256(w + 984 + i * 8);
-            Vector256<float> w2_3 = Avx.LoadVector256(w + 1944 + i * 8);
+            Vector256<float> w0_3 = Avx.LoadVector256(w + 72 + i * 24);
+            Vector256<float> w1_3 = Avx.LoadVector256(w + 80 + i * 24);
+            Vector256<float> w2_3 = Avx.LoadVector256(w + 88 + i * 24);
             Vector256<float> v0_3 = Vector256.Create(x[3 + i]);
             a0_0p3 = Fma.MultiplyAdd(w0_3, v0_3, a0_0p3);
             a1_0p3 = Fma.MultiplyAdd(w1_3, v0_3, a1_0p3);
@@ -4355,11 +4360,12 @@ public unsafe partial class LeNet : global::ConvGen.INetwork
             for (int ob = tile * 3; ob < Math.Min(tile * 3 + 3, 50); ob++)
             {
                 float* x = f->G2 + (nint)(n0 + q) * 120;
-                float* w = f->L7WT + ob * 960;
+                int first = tile * 3, blocks = Math.Min(3, 50 - first);
+                float* w = f->L7WT + first * 960 + (ob - first) * 8;
                 for (int lane = 0; lane < 8; lane++)
                 {
                     float acc = 0f;
-                    for (int i = 0; i < 120; i++) acc += w[i * 8 + lane] * x[i];
+                    for (int i = 0; i < 120; i++) acc += w[i * blocks * 8 + lane] * x[i];
                     (f->G3 + (nint)(n0 + q) * 400)[ob * 8 + lane] = acc;
                 }
             }
