@@ -169,7 +169,7 @@ public static unsafe class Parallelism
             for (int p = 1; p < parts; p++) s_workers[p - 1].Start(p);
             try
             {
-                body(state, 0, count / parts);
+                body(state, 0, PartStart(count, parts, 1));
             }
             finally
             {
@@ -183,6 +183,13 @@ public static unsafe class Parallelism
             Monitor.Exit(s_gate);
         }
     }
+
+    /// <summary>
+    /// Where part <paramref name="part"/> of <paramref name="parts"/> starts: contiguous parts whose sizes differ by at
+    /// most one item, the larger ones first. The caller runs part 0, and starts on it while the workers are still
+    /// seeing their job, so an item that does not divide evenly goes to it.
+    /// </summary>
+    internal static int PartStart(int count, int parts, int part) => count - (int)((long)count * (parts - part) / parts);
 
     private static void WaitForWorkers()
     {
@@ -212,10 +219,10 @@ public static unsafe class Parallelism
 
     private static void RunPart(int part)
     {
-        long begin = (long)s_count * part / s_parts, end = (long)s_count * (part + 1) / s_parts;
+        int begin = PartStart(s_count, s_parts, part), end = PartStart(s_count, s_parts, part + 1);
         try
         {
-            s_body(s_state, (int)begin, (int)end);
+            s_body(s_state, begin, end);
         }
         catch (Exception e)
         {

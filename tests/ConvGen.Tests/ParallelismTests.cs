@@ -48,10 +48,11 @@ public sealed unsafe class ParallelismTests
     private static double HandOffAsking(double partNanoseconds) => partNanoseconds / Parallelism.WorkPerHandOff;
 
     [Theory]
-    [InlineData(4, 10, 1, new[] { 0, 2, 5, 7, 10 })] // no grain: one part per thread
+    [InlineData(4, 10, 1, new[] { 0, 3, 5, 8, 10 })] // no grain: one part per thread, the larger ones first (the caller's is part 0)
     [InlineData(4, 10, 4, new[] { 0, 5, 10 })]       // 10 items of grain 4: two parts
     [InlineData(2, 100, 30, new[] { 0, 50, 100 })]   // grain below count / threads: every thread
-    [InlineData(4, 10, 0, new[] { 0, 2, 5, 7, 10 })] // a grain below 1 counts as 1
+    [InlineData(2, 5, 1, new[] { 0, 3, 5 })]         // an odd count: the caller takes the extra item
+    [InlineData(4, 10, 0, new[] { 0, 3, 5, 8, 10 })] // a grain below 1 counts as 1
     public void SplitsIntoContiguousPartsOfAtLeastTheGrain(int maxThreads, int count, int grain, int[] bounds)
     {
         var parts = Split(maxThreads, count, grain);
