@@ -81,8 +81,8 @@ public sealed unsafe class TransposedWeights
     /// <c>target[((ib·O + o)·T + t)·8 + i%8] = source[((o/8·I + i)·S + taps[t])·8 + o%8]</c> for the <c>T</c> target
     /// taps (with tiles of several blocks, each block's rows interleaved with its tile's others: see
     /// <see cref="ParameterLayout.TileOffset"/>): packed <c>O → I</c> weights into packed <c>I → O</c> weights, taps
-    /// picked (and reversed) by the map. Lanes of partial blocks stay zero. One call does target (input-channel) blocks [begin, end) of the <see cref="BlockJob"/>
-    /// at state. At batch 1 those are the blocks the same thread's part of the backward-data kernel reads (its tiles of
+    /// picked (and reversed) by the map. Lanes of partial blocks stay zero. One call does target (input-channel)
+    /// blocks [begin, end) of the <see cref="BlockJob"/> at state. At batch 1 those are the blocks the same thread's part of the backward-data kernel reads (its tiles of
     /// ∂X channels; at larger batches its items go sample by sample and every thread reads every block), so each core
     /// rewrites only lines it read itself. Split by source blocks instead, each core rewrote lines the other had read
     /// in the last Backward: 256→256 3x3 at batch 1 took 117 µs at 2 threads against 79 at 1; split this way, 71 µs
@@ -102,12 +102,12 @@ public sealed unsafe class TransposedWeights
         for (int ob = 0; ob < outBlocks; ob++)
         {
             int outLanes = Math.Min(8, outChannels - ob * 8);
-            // Between consecutive channels of one block: a whole window of its rows.
-            int sourceRow = sourceWindow * ParameterLayout.TileRowStride(ob, outBlocks, tile);
+            // From one (channel, tap) row of the block to the next, and from one channel to the next: a window of rows.
+            int sourceStep = ParameterLayout.TileRowStride(ob, outBlocks, tile), sourceRow = sourceWindow * sourceStep;
             for (int ib = begin; ib < end; ib++)
             {
                 int inLanes = Math.Min(8, inChannels - ib * 8);
-                int rowStride = targetWindow * ParameterLayout.TileRowStride(ib, inBlocks, tile);
+                int targetStep = ParameterLayout.TileRowStride(ib, inBlocks, tile), rowStride = targetWindow * targetStep;
                 // A wide layer's weights (256→256 3x3: 2.3 MB each way) have left L2 by the time Backward refreshes
                 // them, and a transpose reads its block as 8 rows a window apart, tap by tap, which the hardware
                 // prefetcher does not run ahead of. Asking for the next block's source and target lines halved the
@@ -123,10 +123,12 @@ public sealed unsafe class TransposedWeights
                     for (int line = 0; line < 8 * nextSourceRow; line += 16) Sse.Prefetch0(nextSource + line);
                     for (int line = 0; line < 8 * nextRowStride; line += 16) Sse.Prefetch0(nextTarget + line);
                 }
+                // The block pair's first rows; a tap moves on by whole rows within each.
+                float* sourceBlock = SourceAt(ob, ib * 8 * sourceWindow), targetBlock = TargetAt(ib, ob * 8 * targetWindow);
                 for (int tap = 0; tap < targetWindow; tap++)
                 {
-                    float* s = SourceAt(ob, ib * 8 * sourceWindow + taps[tap]);
-                    float* t = TargetAt(ib, ob * 8 * targetWindow + tap);
+                    float* s = sourceBlock + taps[tap] * sourceStep;
+                    float* t = targetBlock + tap * targetStep;
                     if (outLanes == 8 && inLanes == 8 && Avx.IsSupported)
                     {
                         Registers.Transpose8x8(s, sourceRow, t, rowStride);
