@@ -186,8 +186,8 @@ public static unsafe class Parallelism
 
     /// <summary>
     /// Where part <paramref name="part"/> of <paramref name="parts"/> starts: contiguous parts whose sizes differ by at
-    /// most one item, the larger ones first. The caller runs part 0, and starts on it while the workers are still
-    /// seeing their job, so an item that does not divide evenly goes to it.
+    /// most one item, part 0 holding ⌈count/parts⌉. The caller runs part 0, and starts on it while the workers are
+    /// still seeing their job, so an item that does not divide evenly goes to it.
     /// </summary>
     internal static int PartStart(int count, int parts, int part) => count - (int)((long)count * (parts - part) / parts);
 

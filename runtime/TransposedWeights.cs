@@ -65,9 +65,11 @@ public sealed unsafe class TransposedWeights
     {
         if (_dense is { } job)
         {
-            int blocks = ParameterLayout.Blocks(job.In);
-            if (_packed.Length >= ParallelFloats) Parallelism.For(blocks, &TransposeBlocks, &job);
-            else TransposeBlocks(&job, 0, blocks);
+            // Split by whole target tiles, as the backward-data kernel's items are (a Linear layer's 3 blocks): a tile's
+            // blocks share cache lines, so a split inside one would have both cores write them.
+            int tiles = (ParameterLayout.Blocks(job.In) + job.Tile - 1) / job.Tile;
+            if (_packed.Length >= ParallelFloats) Parallelism.For(tiles, &TransposeTiles, &job);
+            else TransposeTiles(&job, 0, tiles);
             return;
         }
         var values = _source.Values;
@@ -75,6 +77,13 @@ public sealed unsafe class TransposedWeights
         var from = _from;
         var to = _to;
         for (int k = 0; k < from.Length; k++) packed[to[k]] = values[from[k]];
+    }
+
+    /// <summary>Target tiles [begin, end) of the <see cref="BlockJob"/> at state: their blocks, by <see cref="TransposeBlocks"/>.</summary>
+    private static void TransposeTiles(void* state, int begin, int end)
+    {
+        var job = (BlockJob*)state;
+        TransposeBlocks(state, begin * job->Tile, Math.Min(end * job->Tile, ParameterLayout.Blocks(job->In)));
     }
 
     /// <summary>

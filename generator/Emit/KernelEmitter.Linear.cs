@@ -11,7 +11,7 @@ internal sealed partial class KernelEmitter
     // The weights are packed in tiles of the same 3 blocks (the runtime's ParameterLayout.LinearTileBlocks), each
     // input's 3 vectors side by side, so a tile reads them as one stream.
     internal const int LinearRows = 4;
-    internal const int LinearBlocks = 3;
+    private const int LinearBlocks = 3;
 
     // A tile of fewer than 8 accumulators (a batch of 1 to 3, or a layer's last 1-2 output blocks) would wait on the
     // FMA latency (4 cycles, 2 per cycle: 8 chains to fill the units) rather than the units: such a tile keeps up to 4

@@ -47,8 +47,8 @@ internal sealed partial class KernelEmitter
         static double TwosPerRow(int rowCount, int tiles) => (double)WinogradRuns(rowCount * tiles).Where(run => run.Tiles == 2).Sum(run => (run.End - run.First) / 2) / rowCount;
         long rowBytes = 16L * tiles * s.Layer.Input.C * 4;
         int best = 1;
-        // An even number of items per sample, so that at batch 1 two threads get the same rows (3 items split 1 + 2: 32→64
-        // at 18×28 went from 80 to 96–117 µs at 2 threads); and at least 2 tiles per row, so that no register tile (3
+        // An even number of items per sample, so that at batch 1 two threads get the same rows (3 items split 2 + 1, and
+        // split 1 + 2, as they were then, 32→64 at 18×28 went from 80 to 96–117 µs at 2 threads); and at least 2 tiles per row, so that no register tile (3
         // tiles at most) spans more than two rows, as WinogradRowSegments assumes.
         for (int r = 2; r <= 4; r++)
             if (tiles >= 2 && rows % r == 0 && rows / r % 2 == 0 && r * rowBytes <= ConvStep.WinogradRowBytes && TwosPerRow(r, tiles) < TwosPerRow(best, tiles))

@@ -48,7 +48,7 @@ public sealed unsafe class ParallelismTests
     private static double HandOffAsking(double partNanoseconds) => partNanoseconds / Parallelism.WorkPerHandOff;
 
     [Theory]
-    [InlineData(4, 10, 1, new[] { 0, 3, 5, 8, 10 })] // no grain: one part per thread, the larger ones first (the caller's is part 0)
+    [InlineData(4, 10, 1, new[] { 0, 3, 5, 8, 10 })] // no grain: one part per thread, part 0 (the caller's) one of the larger
     [InlineData(4, 10, 4, new[] { 0, 5, 10 })]       // 10 items of grain 4: two parts
     [InlineData(2, 100, 30, new[] { 0, 50, 100 })]   // grain below count / threads: every thread
     [InlineData(2, 5, 1, new[] { 0, 3, 5 })]         // an odd count: the caller takes the extra item
@@ -62,6 +62,9 @@ public sealed unsafe class ParallelismTests
             Assert.Equal(bounds[p], parts[p].Begin);
             Assert.Equal(bounds[p + 1], parts[p].End);
         }
+        // Part 0 (one of the larger) runs on the caller, which starts on it before a worker sees its own.
+        Assert.Equal(Environment.CurrentManagedThreadId, parts[0].Thread);
+        Assert.All(parts.Skip(1), part => Assert.NotEqual(Environment.CurrentManagedThreadId, part.Thread));
     }
 
     [Theory]
