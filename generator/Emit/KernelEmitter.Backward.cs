@@ -971,6 +971,13 @@ internal sealed partial class KernelEmitter
             w.Line($"float* gs = {Sample(g)} + (nint)c * {g.PlaneStride};");
             w.Open($"for (int oy = 0; oy < {g.H}; oy += {outRows})");
             w.Line($"float* g0 = gs + oy * {g.RowStride};");
+            // The item walks both planes row by row, once per sample: the rows PrefetchRows + the kernel's reach below
+            // this pair (past the planes' ends too, where a prefetch does not fault and finds the next channel's).
+            for (int r = 0; r < outRows; r++)
+            {
+                w.Line(PrefetchRow(Plus("g0", (PrefetchRows + kh * d + r) * g.RowStride), g.W));
+                w.Line(PrefetchRow(Plus("xs", (PrefetchRows + kh * d + r - l.PadTop) * x.RowStride) + " + oy * " + x.RowStride, x.W));
+            }
             if (outRows == 2) w.Line(g.H % 2 == 0 ? $"float* g1 = g0 + {g.RowStride};" : $"float* g1 = oy + 1 < {g.H} ? g0 + {g.RowStride} : zero;");
             // Input row oy + j (before padding) feeds ∂Z row r through kernel row ky0 + ky where j = r + d·ky.
             var inputRows = new SortedDictionary<int, List<(int Row, int Ky)>>();
