@@ -971,8 +971,9 @@ internal sealed partial class KernelEmitter
             w.Line($"float* gs = {Sample(g)} + (nint)c * {g.PlaneStride};");
             w.Open($"for (int oy = 0; oy < {g.H}; oy += {outRows})");
             w.Line($"float* g0 = gs + oy * {g.RowStride};");
-            // The item walks both planes row by row, once per sample: the rows PrefetchRows + the kernel's reach below
-            // this pair (past the planes' ends too, where a prefetch does not fault and finds the next channel's).
+            // The item walks both planes row by row, once per sample: the rows PrefetchRows + the kernel's reach (kh·d)
+            // below this pair, past the planes' ends too, where a prefetch does not fault and finds the next plane's
+            // (the next sample's, or after the last sample the next item's).
             for (int r = 0; r < outRows; r++)
             {
                 w.Line(PrefetchRow(Plus("g0", (PrefetchRows + kh * d + r) * g.RowStride), g.W));
