@@ -416,9 +416,9 @@ public sealed partial class NetworkGenerator
             if (runs.Any(run => KernelEmitter.MixesInputOnly(back, run))) w.Line("frame.WantInput = wantInput;");
             for (int i = 0; i < back.Steps.Count; i++)
             {
-                if (runs.Any(run => run.First == i))
+                if (runs.FindIndex(run => run.First == i) is int found and >= 0)
                 {
-                    int end = runs.Single(run => run.First == i).End;
+                    int end = runs[found].End;
                     var inRun = back.Steps.Skip(i).Take(end - i).ToList();
                     string described = string.Join("; ", inRun.Select(KernelEmitter.Describe));
                     string shared = $"RunShared(&frame, &Back{i}Run, sampleNanoseconds: {N(KernelEmitter.PerSampleNanoseconds(inRun))}); // {described}";

@@ -116,7 +116,7 @@ public abstract class ParameterLayout
     internal static int TileOffset(int block, int row, int rows, int blocks, int tile)
     {
         int first = block / tile * tile;
-        return ((first * rows) + row * Math.Min(tile, blocks - first) + block - first) * 8;
+        return (first * rows + block - first) * 8 + row * TileRowStride(block, blocks, tile);
     }
 
     /// <summary>Floats from one row of <paramref name="block"/> to the next in a layout of tiles (<see cref="TileOffset"/>).</summary>

@@ -115,12 +115,12 @@ internal sealed partial class KernelEmitter
         => $"global::ConvGen.Parallelism.For({WorkItems(back.Steps[index])}, &Back{index}, {frame}{BackwardWork(back.Steps[index])});";
 
     /// <summary>The estimated work per sample of a run of per-sample backward steps, in whole nanoseconds (at least 1).</summary>
-    public static long PerSampleNanoseconds(IEnumerable<BackwardStep> steps) => Math.Max(1, (long)Math.Round(steps.Sum(step => step switch
+    public static long PerSampleNanoseconds(IEnumerable<BackwardStep> steps) => WholeNanoseconds(steps.Sum(step => step switch
     {
         DataGradStep s => SampleNanoseconds(s.Kernel),
         CopyGradStep s => SampleNanoseconds(s.Copy),
         _ => BackwardSplit(step).Nanoseconds,
-    })));
+    }));
 
     /// <summary>
     /// A backward step's work items (the count when it does not depend on the batch, else null and the items per
@@ -974,10 +974,11 @@ internal sealed partial class KernelEmitter
             // The item walks both planes row by row, once per sample: the rows PrefetchRows + the kernel's reach (kh·d)
             // below this pair, past the planes' ends too, where a prefetch does not fault and finds the next plane's
             // (the next sample's, or after the last sample the next item's).
+            w.Line($"float* gAhead = g0 + {(PrefetchRows + kh * d) * g.RowStride}, xAhead = xs + ({Plus("oy", PrefetchRows + kh * d - l.PadTop)}) * {x.RowStride};");
             for (int r = 0; r < outRows; r++)
             {
-                w.Line(PrefetchRow(Plus("g0", (PrefetchRows + kh * d + r) * g.RowStride), g.W));
-                w.Line(PrefetchRow(Plus("xs", (PrefetchRows + kh * d + r - l.PadTop) * x.RowStride) + " + oy * " + x.RowStride, x.W));
+                w.Line(PrefetchRow(Plus("gAhead", r * g.RowStride), g.W));
+                w.Line(PrefetchRow(Plus("xAhead", r * x.RowStride), x.W));
             }
             if (outRows == 2) w.Line(g.H % 2 == 0 ? $"float* g1 = g0 + {g.RowStride};" : $"float* g1 = oy + 1 < {g.H} ? g0 + {g.RowStride} : zero;");
             // Input row oy + j (before padding) feeds ∂Z row r through kernel row ky0 + ky where j = r + d·ky.

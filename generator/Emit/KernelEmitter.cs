@@ -50,7 +50,10 @@ internal sealed partial class KernelEmitter(CodeWriter w, ExecutionPlan plan)
 
     /// <summary>The estimated work per sample of a recorded or an unrecorded Forward, in whole nanoseconds (at least 1).</summary>
     public static long ForwardSampleNanoseconds(ExecutionPlan plan, bool recorded)
-        => Math.Max(1, (long)Math.Round(plan.Steps.Where(s => recorded || !ExecutionPlan.IsRecordedOnly(s)).Sum(SampleNanoseconds)));
+        => WholeNanoseconds(plan.Steps.Where(s => recorded || !ExecutionPlan.IsRecordedOnly(s)).Sum(SampleNanoseconds));
+
+    /// <summary>An estimate rounded to whole nanoseconds, at least 1 (so that a run of tiny steps still counts as work).</summary>
+    private static long WholeNanoseconds(double nanoseconds) => Math.Max(1, (long)Math.Round(nanoseconds));
 
     /// <summary>Work items of the fused conv + max pool of <paramref name="conv"/> (<see cref="ConvStep.FusedPool"/>): its pooled rows.</summary>
     public static string PooledWorkItems(ConvStep conv) => $"batch * {conv.FusedPool!.To.H}";

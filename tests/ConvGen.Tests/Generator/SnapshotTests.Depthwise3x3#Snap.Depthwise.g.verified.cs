@@ -535,10 +535,11 @@ public unsafe partial class Depthwise : global::ConvGen.INetwork
                 for (int oy = 0; oy < 9; oy += 2)
                 {
                     float* g0 = gs + oy * 9;
-                    Sse.Prefetch0(g0 + 63); Sse.Prefetch0(g0 + 63 + 8);
-                    Sse.Prefetch0(xs + 54 + oy * 9); Sse.Prefetch0(xs + 54 + oy * 9 + 8);
-                    Sse.Prefetch0(g0 + 72); Sse.Prefetch0(g0 + 72 + 8);
-                    Sse.Prefetch0(xs + 63 + oy * 9); Sse.Prefetch0(xs + 63 + oy * 9 + 8);
+                    float* gAhead = g0 + 63, xAhead = xs + (oy + 6) * 9;
+                    Sse.Prefetch0(gAhead); Sse.Prefetch0(gAhead + 8);
+                    Sse.Prefetch0(xAhead); Sse.Prefetch0(xAhead + 8);
+                    Sse.Prefetch0(gAhead + 9); Sse.Prefetch0(gAhead + 9 + 8);
+                    Sse.Prefetch0(xAhead + 9); Sse.Prefetch0(xAhead + 9 + 8);
                     float* g1 = oy + 1 < 9 ? g0 + 9 : zero;
                     int iy0 = oy - 1;
                     float* r0 = (uint)iy0 < 9u ? xs + iy0 * 9 : zero;
