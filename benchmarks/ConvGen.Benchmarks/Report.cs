@@ -68,6 +68,7 @@ public static class Report
         if (!o.SkipLeNet && run.LeNet is not null) LeNetSection(sb, run, run.LeNet);
         WorkspaceSection(sb, run);
         TargetSection(sb, run);
+        ShortfallSection(sb, run);
         return sb.ToString();
     }
 
@@ -301,6 +302,80 @@ public static class Report
                 + $" | {(smaller == deep.Count ? "**met**" : $"not met ({smaller}/{deep.Count})")} |");
         }
         sb.AppendLine();
+    }
+
+    /// <summary>
+    /// For every figure below a speed target, the rate it would take, as a fraction of the FMA peak, so the report says
+    /// whether a miss is a kernel short of the machine or a target beyond it. Rates count the direct algorithm's work,
+    /// as everywhere in this report.
+    /// </summary>
+    private static void ShortfallSection(StringBuilder sb, RunInfo run)
+    {
+        var lines = new List<string>();
+        foreach (var r in run.ConvRows)
+            foreach (var (pass, bar) in ConvRatioBars(r.Shape.Id))
+                if (r.ConvGen[pass].Stats is { Median: > 0 } mine && r.OneDnn[pass].Stats is { Median: > 0 } dnn && dnn.Median / mine.Median < bar)
+                {
+                    double needed = r.Shape.Flops / (dnn.Median / bar * 1e6);
+                    lines.Add($"| {r.Shape.Id} {Title(pass).ToLowerInvariant()}, {r.Threads}T | {bar:0.0#}× oneDNN ({dnn.Median / bar:F3} ms) | {needed:F1} GFLOP/s = **{100 * needed / r.Peak:F0}%** of {r.Peak:F1} "
+                        + $"| {r.Gflops(r.ConvGen[pass]):F1} GFLOP/s = {100 * r.Gflops(r.ConvGen[pass]) / r.Peak:F0}%{(WinogradPasses(r.Shape.Id, pass) ? " (runs as Winograd: fewer multiply-adds than counted)" : "")} |");
+                }
+        if (run.LeNet is { Error: null } l && LeNetMacs() is var (macs, conv2Macs) && macs > 0)
+            foreach (var r in l.Inference.Where(r => r.Batch == 1 && r.Torch is { Median: > 0 } && r.ConvGen is { Median: > 0 } && r.Torch.Median / r.ConvGen.Median < LeNetBatch1Bar))
+            {
+                double seconds = r.Torch!.Median / LeNetBatch1Bar / 1e3, peak = Math.Max(run.PeakBefore.GetValueOrDefault(r.Threads), run.PeakAfter.GetValueOrDefault(r.Threads));
+                double direct = 2 * macs / seconds / 1e9, issued = 2 * (macs - conv2Macs * (1 - ColumnWinogradF25Share)) / seconds / 1e9, now = 2 * macs / (r.ConvGen!.Median / 1e3) / 1e9;
+                lines.Add($"| LeNet batch-1 inference, {r.Threads}T | {LeNetBatch1Bar:0}× PyTorch ({seconds * 1e6:F2} µs) | {direct:F1} GFLOP/s = **{100 * direct / peak:F0}%** of {peak:F1}; "
+                    + $"counting conv2's Winograd F(2, 5) ({ColumnWinogradF25Share:F1} of its multiply-adds), {issued:F1} = **{100 * issued / peak:F0}%**, with every transform, pooling max and call on top "
+                    + $"| {now:F1} GFLOP/s = {100 * now / peak:F0}% |");
+            }
+        if (lines.Count == 0) return;
+        sb.AppendLine("## 5. What the unmet targets would take");
+        sb.AppendLine();
+        sb.AppendLine("For each figure above that misses a speed target: the time the target asks for (the peer's median over the target ratio) and the rate that time means, "
+            + "in the direct algorithm's work and as a share of the Vector256 FMA peak at that thread count. Above 100%, no kernel doing the direct multiply-adds can meet it on this machine. "
+            + $"LeNet's forward pass is {2 * LeNetMacs().Macs / 1e3:F0} kFLOP per image.");
+        sb.AppendLine();
+        sb.AppendLine("| Figure | Target asks for | Rate needed | ConvGen now |");
+        sb.AppendLine("|---|---|---|---|");
+        foreach (string line in lines) sb.AppendLine(line);
+        sb.AppendLine();
+    }
+
+    /// <summary>The issue's per-pass ratio bars to oneDNN for a shape (the larger where two apply).</summary>
+    private static IEnumerable<(Pass Pass, double Bar)> ConvRatioBars(string id)
+    {
+        yield return (Pass.Forward, id is "f" or "g" or "h" ? 2.0 : 1.0);
+        yield return (Pass.BackwardData, 1.1);
+        yield return (Pass.BackwardWeights, 1.1);
+    }
+
+    /// <summary>Passes ConvGen runs with fewer multiply-adds than the direct count (section 1's list).</summary>
+    private static bool WinogradPasses(string id, Pass pass) =>
+        id.TrimEnd('3', '2') is "a" or "b" or "c" || (id == "g" && pass == Pass.Forward) || (id == "d" && pass == Pass.Forward);
+
+    private const double LeNetBatch1Bar = 20;
+
+    /// <summary>F(2, 5) down the columns: 6 transformed rows × 5 taps per 2 output rows, where the direct kernel takes 2 × 25.</summary>
+    private const double ColumnWinogradF25Share = 30.0 / 50.0;
+
+    /// <summary>
+    /// Multiply-adds per image of <see cref="BenchLeNet"/>'s forward pass, all layers and conv2 alone: each weight tensor's
+    /// length times its layer's output positions (1 for Linear).
+    /// </summary>
+    private static (double Macs, double Conv2Macs) LeNetMacs()
+    {
+        var net = new BenchLeNet(seed: 1);
+        double total = 0, conv2 = 0;
+        foreach (var p in ((INetwork)net).Parameters.Where(p => p.Name.EndsWith(".weight", StringComparison.Ordinal)))
+        {
+            int layer = int.Parse(p.Name[..p.Name.IndexOf('.')]);
+            var shape = BenchLeNet.LayerTable.Single(l => l.Index == layer).OutputShape;
+            double macs = (double)p.Length * (shape.Count == 3 ? shape[1] * shape[2] : 1);
+            total += macs;
+            if (layer == 3) conv2 = macs;
+        }
+        return (total, conv2);
     }
 
     private static void LeNetSection(StringBuilder sb, RunInfo run, LeNetResults l)
