@@ -66,6 +66,10 @@ internal static class Diagnostics
         "{0} never reads the last {1} {2}(s) of its {3}-{2} input: ({3} + {4} − {5}) mod {6} = {7} left over, {8} of them padding; adjust the padding, stride or input size if they matter",
         Category, DiagnosticSeverity.Warning, isEnabledByDefault: true, helpLinkUri: HelpRoot + "CG0012.md");
 
+    public static readonly DiagnosticDescriptor LanguageVersionTooLow = Error("CG0013",
+        "C# 10 or later required",
+        "ConvGen's generated code for '{0}' needs C# 10 or later, but the project compiles C# {1}; set <LangVersion> to 10 or later, or remove it (.NET 6 and later default to C# 10 or later)");
+
     /// <summary>Whether a diagnostic with this ID stops generation.</summary>
     public static bool IsError(string id) => ById(id)?.DefaultSeverity == DiagnosticSeverity.Error;
 
@@ -89,6 +93,7 @@ internal static class Diagnostics
         "CG0010" => UnsafeRequired,
         "CG0011" => MissingInput,
         "CG0012" => WindowDoesNotTile,
+        "CG0013" => LanguageVersionTooLow,
         _ => null,
     };
 }

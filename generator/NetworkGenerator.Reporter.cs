@@ -38,18 +38,44 @@ public sealed partial class NetworkGenerator
         {
             private List<AttributeData>? _attributes;
 
-            private List<AttributeData> Attributes => _attributes ??=
-                compilation.Assembly.GetTypeByMetadataName(metadataName) is { } type ? Parser.ConvGenAttributes(type) : new List<AttributeData>();
+            private List<AttributeData> Attributes => _attributes ??= Type is { } type ? Parser.ConvGenAttributes(type) : new List<AttributeData>();
 
             public Location Locate(SourceSite? site)
             {
                 if (site is null) return Location.None;
+                if (site == SourceSite.BaseType) return BaseType() ?? ClassName();
+                if (site.IsMember) return Member(site.Argument ?? "") ?? ClassName();
                 if (site.Attribute < 0) return ClassName();
                 if (site.Attribute >= Attributes.Count) return Location.None;
                 var attribute = Attributes[site.Attribute];
                 if (attribute.ApplicationSyntaxReference?.GetSyntax(cancellationToken) is not AttributeSyntax syntax) return Location.None;
                 var argument = site.Argument is null ? null : Parser.FindArgument(attribute, syntax, site.Argument);
                 return (argument ?? (SyntaxNode)syntax).GetLocation();
+            }
+
+            private INamedTypeSymbol? Type => compilation.Assembly.GetTypeByMetadataName(metadataName);
+
+            /// <summary>The base list entry that names the class's base type (in whichever partial declaration has it).</summary>
+            private Location? BaseType()
+            {
+                if (Type is not { BaseType: { } baseType } type) return null;
+                foreach (var reference in type.DeclaringSyntaxReferences)
+                    if (reference.GetSyntax(cancellationToken) is TypeDeclarationSyntax { BaseList.Types: { Count: > 0 } types } declaration
+                        && SymbolEqualityComparer.Default.Equals(compilation.GetSemanticModel(declaration.SyntaxTree).GetTypeInfo(types[0].Type, cancellationToken).Type, baseType))
+                        return types[0].GetLocation();
+                return null;
+            }
+
+            /// <summary>The identifier of a member named by <see cref="SourceSite.Member"/> or <see cref="SourceSite.Constructor"/>.</summary>
+            private Location? Member(string name)
+            {
+                if (Type is not { } type) return null;
+                var declared = type.GetMembers().Where(m => !m.IsImplicitlyDeclared && m.Locations.Any(l => l.IsInSource));
+                var member = name.StartsWith(SourceSite.ConstructorPrefix, System.StringComparison.Ordinal)
+                    ? declared.Where(m => m is IMethodSymbol { MethodKind: MethodKind.Constructor, IsStatic: false })
+                        .ElementAtOrDefault(int.Parse(name.Substring(SourceSite.ConstructorPrefix.Length), System.Globalization.CultureInfo.InvariantCulture))
+                    : declared.FirstOrDefault(m => m.Name == name);
+                return member?.Locations.FirstOrDefault(l => l.IsInSource);
             }
 
             /// <summary>The identifier of the declaration that carries the first [Input]: the one the parser read.</summary>

@@ -71,12 +71,13 @@ public sealed partial class NetworkGenerator
         }
 
         /// <summary>
-        /// The stand-in for a network with errors, unless the class itself cannot be extended (CG0001, CG0002): a
-        /// generated part would then add errors of its own (missing 'partial', a class part for a struct, ...).
+        /// The stand-in for a network with errors, unless the class itself cannot be extended (CG0001, CG0002) or the
+        /// project's C# cannot compile it (CG0013): a generated part would then add errors of its own (missing 'partial',
+        /// a class part for a struct, a file-scoped namespace in C# 9, ...).
         /// </summary>
         private static StubModel? Stub(NetworkSpec spec, List<DiagnosticInfo> diagnostics)
         {
-            if (spec.ParseDiagnostics.Any(d => d.Id == Diagnostics.NotPartial.Id || d.Id == Diagnostics.UnsupportedType.Id)) return null;
+            if (spec.ParseDiagnostics.Any(d => d.Id == Diagnostics.NotPartial.Id || d.Id == Diagnostics.UnsupportedType.Id || d.Id == Diagnostics.LanguageVersionTooLow.Id)) return null;
             var errors = diagnostics.Where(d => Diagnostics.IsError(d.Id)).Select(d => d.Id + ": " + Message(d));
             return new StubModel(spec.Namespace, spec.ClassName, spec.Accessibility, errors.ToEquatableArray());
         }
@@ -135,7 +136,7 @@ public sealed partial class NetworkGenerator
                     if (diagnostics.Count > before) return null;
                     if (!input.Flat)
                     {
-                        diagnostics.Add(Diag(Diagnostics.WrongInputKind, layer.Site, self, "flat features", producer,
+                        diagnostics.Add(Diag(Diagnostics.WrongInputKind, layer.Site, self, "a flat", producer,
                             input.ToString(), $"; insert [Flatten] before it (giving {input.C}×{input.H}×{input.W} = {input.Elements} features)"));
                         return null;
                     }
@@ -162,6 +163,8 @@ public sealed partial class NetworkGenerator
                     int ow = OutputSize(input.W, size, stride, layer.Pad, layer.Pad, 1);
                     if (!CheckCollapse(layer, self, input, oh, ow, size, size, stride, 2 * layer.Pad, 2 * layer.Pad, 1, diagnostics)) return null;
                     CheckTiling(layer, self, input, size, size, stride, (2 * layer.Pad, layer.Pad), (2 * layer.Pad, layer.Pad), 1, diagnostics);
+                    // The window covers at most the padded input (else the size collapsed above), so this bounds it too.
+                    if (!CheckPadded(input, layer.Pad, layer.Pad, layer.Pad, layer.Pad, self, layer.SiteOf("pad"), diagnostics)) return null;
                     return new LayerModel(layer.Kind, layer.Index, input, new TensorShape(input.C, oh, ow, false),
                         KernelHeight: size, KernelWidth: size, Stride: stride,
                         PadTop: layer.Pad, PadBottom: layer.Pad, PadLeft: layer.Pad, PadRight: layer.Pad);
@@ -211,9 +214,7 @@ public sealed partial class NetworkGenerator
                     // padding cannot go below 0): a 1x1 at stride 2 on 28 rows never reads row 27, which this reports.
                     CheckTiling(layer, self, input, layer.KernelHeight, layer.KernelWidth, layer.Stride, (top + bottom, bottom), (left + right, right), layer.Dilation, diagnostics);
                     // The zero-padded copy the kernel reads must fit as well.
-                    if (!CheckSize(new TensorShape(input.C, (int)Math.Min((long)input.H + top + bottom, int.MaxValue), (int)Math.Min((long)input.W + left + right, int.MaxValue), false),
-                            self, "its zero-padded input", layer.Site, diagnostics))
-                        return null;
+                    if (!CheckPadded(input, top, bottom, left, right, self, layer.SiteOf("pad"), diagnostics)) return null;
                     return new LayerModel(layer.Kind, layer.Index, input, new TensorShape(layer.Out, oh, ow, false),
                         KernelHeight: layer.KernelHeight, KernelWidth: layer.KernelWidth, Stride: layer.Stride, Dilation: layer.Dilation,
                         Groups: layer.Groups, Bias: layer.Bias, PadTop: top, PadBottom: bottom, PadLeft: left, PadRight: right, Same: layer.Same);
@@ -273,6 +274,14 @@ public sealed partial class NetworkGenerator
                 return; // one warning per layer is enough to point at it
             }
         }
+
+        /// <summary>
+        /// The input with its zero padding must fit ConvGen's limit: a convolution's kernels read a padded copy, and a
+        /// window larger than the limit would be unrolled or looped over beyond any real tensor.
+        /// </summary>
+        private static bool CheckPadded(TensorShape input, int top, int bottom, int left, int right, string self, SourceSite location, List<DiagnosticInfo> diagnostics)
+            => CheckSize(new TensorShape(input.C, (int)Math.Min((long)input.H + top + bottom, int.MaxValue), (int)Math.Min((long)input.W + left + right, int.MaxValue), false),
+                self, "its zero-padded input", location, diagnostics);
 
         /// <summary>Floats a tensor takes inside the network: channels are stored in blocks of 8.</summary>
         private static long Stored(TensorShape shape) => shape.Flat ? shape.Elements : Saturating.Multiply((shape.C + 7L) / 8 * 8, shape.H, shape.W);

@@ -187,7 +187,8 @@ internal sealed record LaneSumDataGradStep(LayerModel Layer, Tensor Gradient, Te
 internal sealed record PoolGradStep(LayerModel Layer, Tensor Input, Tensor Output, Tensor GradY, Tensor GradX, bool InputOnly, bool Relu = false) : BackwardStep(InputOnly)
 {
     /// <summary>The windows tile the input (stride = window, no padding): each input pixel gets exactly one store.</summary>
-    public bool Tiles => Layer.Kind != LayerKind.GlobalAvgPool && Layer.Stride == Layer.KernelHeight && !Layer.HasPadding;
+    public bool Tiles => Layer.Kind != LayerKind.GlobalAvgPool && Layer.Stride == Layer.KernelHeight && !Layer.HasPadding
+        && Layer.KernelHeight * Layer.KernelHeight <= KernelEmitter.MaxUnrolledWindow;
 }
 
 /// <summary>A layout copy of a gradient (towards the caller's ∂loss/∂input).</summary>

@@ -1431,7 +1431,7 @@ internal sealed partial class KernelEmitter
         string relu = s.Relu ? " · [X > 0]" : "";
         Open(name, max
                 ? $"∂X[n,c,{k}·y+ΔY,{k}·x+ΔX] = ∂Y[n,c,y,x]{relu} at the first maximum of the {k}x{k} window in scan order (PyTorch's tie rule), 0 elsewhere   (layer {l.Index}{(s.Relu ? $", with the ReLU of layer {l.Index - 1} that X is the output of" : "")})"
-                : $"∂X[n,c,{k}·y+ΔY,{k}·x+ΔX] = ∂Y[n,c,y,x] / {k * k}   (layer {l.Index})",
+                : $"∂X[n,c,{k}·y+ΔY,{k}·x+ΔX] = ∂Y[n,c,y,x] / {(long)k * k}   (layer {l.Index})",
             "The windows tile the input: one store per input pixel" + (leftovers ? "; the rows and columns no window covers are cleared first." : "."));
         w.Open("for (int item = begin; item < end; item++)");
         w.Line($"int cb = item % {blocks}, n = item / {blocks};");
@@ -1439,7 +1439,7 @@ internal sealed partial class KernelEmitter
         w.Line($"float* g = {Sample(s.GradY)} + (nint)cb * {s.GradY.PlaneStride};");
         w.Line($"float* dx = {Sample(s.GradX)} + (nint)cb * {s.GradX.PlaneStride};");
         if (leftovers) w.Line($"new Span<float>(dx, {s.GradX.PlaneStride}).Clear();");
-        if (!max) w.Line($"Vector256<float> scale = Vector256.Create({F(1f / (k * k))});");
+        if (!max) w.Line($"Vector256<float> scale = Vector256.Create({InverseArea(k)});");
         w.Open($"for (int oy = 0; oy < {y.H}; oy++)");
         w.Open($"for (int ox = 0; ox < {y.W}; ox++)");
         w.Line($"nint at = (oy * {k * x.W} + ox * {k}) * 8;");
@@ -1508,7 +1508,7 @@ internal sealed partial class KernelEmitter
         }
         Open(name, max
                 ? $"∂X[n,c,argmax] += ∂Y[n,c,y,x], argmax = first maximum of the {k}x{k} window in scan order (PyTorch's tie rule)   (layer {l.Index})"
-                : $"∂X[n,c,{st}·y+ΔY-{p},{st}·x+ΔX-{p}] += ∂Y[n,c,y,x] / {k * k}   (layer {l.Index}; padding absorbs its share)",
+                : $"∂X[n,c,{st}·y+ΔY-{p},{st}·x+ΔX-{p}] += ∂Y[n,c,y,x] / {(long)k * k}   (layer {l.Index}; padding absorbs its share)",
             "Each work item owns one channel block of one sample, so overlapping windows add up without races.");
         w.Open("for (int item = begin; item < end; item++)");
         w.Line($"int cb = item % {blocks}, n = item / {blocks};");
@@ -1536,7 +1536,7 @@ internal sealed partial class KernelEmitter
         }
         else
         {
-            w.Line($"gv *= Vector256.Create({F(1f / (k * k))});");
+            w.Line($"gv *= Vector256.Create({InverseArea(k)});");
             w.Line("for (int iy = yBegin; iy < yEnd; iy++)");
             w.Line("    for (int ix = xBegin; ix < xEnd; ix++)");
             w.Line($"        Vector256.Store(Vector256.Load(dx + (iy * {x.W} + ix) * 8) + gv, dx + (iy * {x.W} + ix) * 8);");

@@ -435,9 +435,9 @@ internal sealed partial class KernelEmitter(CodeWriter w, ExecutionPlan plan)
         int k = l.KernelHeight, st = l.Stride, p = l.PadTop;
         var from = s.From;
         var to = s.To;
-        string op = max ? "max" : $"(1/{k * k}) Σ";
+        string op = max ? "max" : $"(1/{(long)k * k}) Σ";
         Open(name, $"Y[n,c,y,x] = {op}_{{ΔY,ΔX<{k}}} X[n,c,{st}·y+ΔY-{p},{st}·x+ΔX-{p}]   (layer {l.Index}, NCHW8c, 8 channels per vector)",
-            p == 0 ? "Floor mode without padding keeps every window inside the input: the window is unrolled."
+            p == 0 && k * k <= MaxUnrolledWindow ? "Floor mode without padding keeps every window inside the input: the window is unrolled."
                    : "Windows are clamped to the input per row and column (padding never wins a max and counts as zero in the average).");
         int blocks = Tensor.Blocks(to.C);
         w.Open("for (int item = begin; item < end; item++)");
@@ -446,8 +446,8 @@ internal sealed partial class KernelEmitter(CodeWriter w, ExecutionPlan plan)
         w.Line($"float* x = {Sample(from)} + (nint)cb * {from.PlaneStride};");
         w.Line($"float* y = {Sample(to)} + (nint)cb * {to.PlaneStride} + oy * {to.RowStride};");
         string combine(string a, string b) => max ? $"Vector256.Max({a}, {b})" : $"{a} + {b}";
-        string finish(string a) => max ? a : $"{a} * Vector256.Create({F(1f / (k * k))})";
-        if (p == 0)
+        string finish(string a) => max ? a : $"{a} * Vector256.Create({InverseArea(k)})";
+        if (p == 0 && k * k <= MaxUnrolledWindow)
         {
             w.Line($"float* row = x + oy * {st * from.RowStride};");
             w.Open($"for (int ox = 0; ox < {to.W}; ox++)");
@@ -474,6 +474,15 @@ internal sealed partial class KernelEmitter(CodeWriter w, ExecutionPlan plan)
         w.Close();
         w.Line();
     }
+
+    /// <summary>
+    /// Pooling windows of at most this many taps are written out tap by tap (LeNet's 2x2, VGG's 2x2, ResNet's 3x3 and
+    /// 7x7 all are); a larger one runs as loops, so a huge window cannot blow up the generated file.
+    /// </summary>
+    internal const int MaxUnrolledWindow = 64;
+
+    /// <summary>1/k² as a float literal, in the same float arithmetic for every window (k² is exact up to 4096²).</summary>
+    internal static string InverseArea(int k) => F(1f / ((float)k * k));
 
     private void EmitGlobalAvgPool(string name, PoolStep s)
     {

@@ -9,15 +9,30 @@ internal enum LayerKind { Conv, Relu, Sigmoid, Tanh, MaxPool, AvgPool, GlobalAvg
 /// <summary>
 /// Where a diagnostic points, as keys that do not move when code above the network is edited: the position of an
 /// attribute among the type's ConvGen attributes (ordered by file path, then source position, as the parser reads them)
-/// and, optionally, the name of one of its arguments. <see cref="Attribute"/> = -1 is the class name. Source spans
-/// would change with every comment or method body edited above the network and make the cached spec unequal; the
-/// diagnostics output turns a site into a <c>Location</c> against the current compilation instead
-/// (<c>NetworkGenerator.Reporter</c>).
+/// and, optionally, the name of one of its arguments. <see cref="Attribute"/> = -1 is the class name, -2 its base type,
+/// -3 a member named by <see cref="Argument"/>. Source spans would change with every comment or method body edited
+/// above the network and make the cached spec unequal; the diagnostics output turns a site into a <c>Location</c>
+/// against the current compilation instead (<c>NetworkGenerator.Reporter</c>).
 /// </summary>
 internal sealed record SourceSite(int Attribute, string? Argument = null)
 {
     /// <summary>The identifier of the declaration that carries the type's first <c>[Input]</c>.</summary>
     public static SourceSite Class { get; } = new(-1);
+
+    /// <summary>The class's base type, as written in its base list.</summary>
+    public static SourceSite BaseType { get; } = new(-2);
+
+    /// <summary>Whether this names a member of the class (<see cref="Member"/>, <see cref="Constructor"/>).</summary>
+    public bool IsMember => Attribute == -3;
+
+    /// <summary>The identifier of the first declaration of the class's member <paramref name="name"/>.</summary>
+    public static SourceSite Member(string name) => new(-3, name);
+
+    /// <summary>The identifier of the class's instance constructor number <paramref name="ordinal"/> in declaration order.</summary>
+    public static SourceSite Constructor(int ordinal) => new(-3, ConstructorPrefix + ordinal.ToString(System.Globalization.CultureInfo.InvariantCulture));
+
+    /// <summary>How <see cref="Constructor"/> marks its <see cref="Argument"/> (no member name starts with a dot).</summary>
+    public const string ConstructorPrefix = ".ctor#";
 }
 
 /// <summary>One layer attribute with its argument values (unused ones stay 0).</summary>

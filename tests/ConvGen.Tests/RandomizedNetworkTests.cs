@@ -17,7 +17,7 @@ public sealed class RandomizedNetworkTests
     /// <summary>Fixed, so CI runs the same cases every time; set <c>CONVGEN_SEED</c> to explore other draws locally.</summary>
     private static readonly int Seed = int.TryParse(Environment.GetEnvironmentVariable("CONVGEN_SEED"), out int s) ? s : 7_340_033;
     private const int Count = 40;
-    private const int FixedCount = 48;
+    private const int FixedCount = 50;
     private const long Budget = 2_500_000;
 
     /// <summary>One case: the network and the batch to run.</summary>
@@ -185,6 +185,10 @@ public sealed class RandomizedNetworkTests
         Add(2, 128, 4, 6, new ConvSpec(3, 3, 128, 160, Pad: 1), relu, new ConvSpec(3, 3, 160, 128, Pad: 1));
         // Backward-data over 5 blocks of 8 (40 outputs, 128 inputs): odd runs of the transposing refresh.
         Add(2, 16, 6, 8, new ConvSpec(1, 1, 16, 128), relu, new ConvSpec(3, 3, 128, 40, Pad: 1));
+        // Pooling windows of more than 64 taps run as loops, not written out tap by tap (KernelEmitter.MaxUnrolledWindow),
+        // forward and in the backward of windows that tile the input: max over a raw conv (negative values), and average.
+        Add(2, 3, 18, 19, new ConvSpec(1, 1, 3, 5), new PoolSpec(true, 9));
+        Add(1, 9, 20, 20, new PoolSpec(false, 10), new FlattenSpec(), new LinearSpec(36, 4));
 
         s_laneSumCases = laneSum;
         while (cases.Count < FixedCount + Count)

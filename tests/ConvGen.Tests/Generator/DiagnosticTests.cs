@@ -42,6 +42,8 @@ public class DiagnosticTests
         Case("CG0009", "[Input(1, 16384, 16384)] [MaxPool(2)] public partial class N;", "Input(1, 16384, 16384)", "as stored in channel blocks of 8"),
         Case("CG0009", "[Input(4096, 4096, 4096)] public partial class N;", "Input(4096, 4096, 4096)", "more than ConvGen's limit"),
         Case("CG0009", "[Input(1, 1, 1)] [Flatten, Linear(1, 1000000), Linear(1000000, 1000)] public partial class N;", "Linear(1000000, 1000)", "1,000,001,000 values in the parameters"),
+        Case("CG0009", "[Input(1, 8, 8)] [AvgPool(int.MaxValue, pad: int.MaxValue / 2)] public partial class N;", "pad: int.MaxValue / 2", "values in its zero-padded input"),
+        Case("CG0009", "[Input(1, 8, 8)] [Conv(3, 3, 1, 1, pad: int.MaxValue)] public partial class N;", "pad: int.MaxValue", "values in its zero-padded input"),
     };
 
     private static object[] Case(string id, string network, string located, string message) => new object[] { id, network, located, message };
@@ -193,6 +195,90 @@ public class DiagnosticTests
         Assert.Empty(run.Diagnostics);
     }
 
+    /// <summary>
+    /// A class whose own declaration clashes with the members ConvGen adds, each reported with CG0002 where the clash is
+    /// written (<paramref name="at"/> starts there; <paramref name="located"/> is the text the location covers), and no
+    /// generated part for it, which would only add compiler errors of its own.
+    /// </summary>
+    [Theory]
+    [InlineData("[Input(1, 8, 8)] [Relu] file partial class FileLocal;", "FileLocal;", "FileLocal", "a file-local type is not supported")]
+    [InlineData("[Input(1, 8, 8)] [Relu] public partial class Primary(int width);", "Primary(", "Primary", "a primary constructor is not supported")]
+    [InlineData("[Input(1, 8, 8)] [Relu] public partial class BaseNet; [Input(1, 8, 8)] [Relu] public partial class N : BaseNet;", "BaseNet;", "BaseNet", "it derives from the network 'BaseNet'")]
+    [InlineData("public class NeedsSize { public NeedsSize(int size) { } } [Input(1, 8, 8)] [Relu] public partial class N : NeedsSize;", "NeedsSize;", "NeedsSize", "its base class 'NeedsSize' has no accessible constructor that takes no arguments")]
+    [InlineData("public class Hidden { private Hidden() { } public Hidden(int size) { } } [Input(1, 8, 8)] [Relu] public partial class N : Hidden;", "Hidden;", "Hidden", "no accessible constructor")]
+    [InlineData("[Input(1, 8, 8)] [Relu] public partial class N { private int _parameters; }", "_parameters;", "_parameters", "its member '_parameters' clashes with a member ConvGen adds to the class (a member named '_parameters')")]
+    [InlineData("[Input(1, 8, 8)] [Relu] public partial class N { public int Step1 => 3; }", "Step1 =>", "Step1", "kernels are named Step or Back")]
+    [InlineData("[Input(1, 8, 8)] [Relu] public partial class N { private float[] _layer0Weight; }", "_layer0Weight;", "_layer0Weight", "per-layer fields are named _layer or _L")]
+    [InlineData("[Input(1, 8, 8)] [Relu] public partial class N { public void Forward(System.ReadOnlySpan<float> x, System.Span<float> y, int n) { } }", "Forward(", "Forward", "its member 'Forward' clashes")]
+    [InlineData("[Input(1, 8, 8)] [Relu] public partial class N { public class Frame { } }", "Frame {", "Frame", "its member 'Frame' clashes")]
+    [InlineData("[Input(1, 8, 8)] [Relu] public partial class N { public N(int size) { } }", "N(int size)", "N", "its constructor N(int) has the signature of the one ConvGen generates, N(int seed = 0)")]
+    [InlineData("[Input(1, 8, 8)] [Relu] public partial class N { public N(string name) : base() { } }", "N(string name)", "N", "its constructor N(string) does not call this(seed)")]
+    [InlineData("[Input(1, 8, 8)] [Relu] public partial class N { public N() { } }", "N() {", "N", "its constructor N() does not call this(seed)")]
+    public void ClassThatClashesWithTheGeneratedMembersIsReportedWhereTheClashIs(string network, string at, string located, string message)
+    {
+        string source = "using ConvGen;\nnamespace D;\n" + network + "\n";
+        var run = GeneratorHarness.Run(source);
+        var diagnostic = Assert.Single(run.Diagnostics);
+        Assert.Equal("CG0002", diagnostic.Id);
+        Assert.Contains(message, diagnostic.GetMessage(System.Globalization.CultureInfo.InvariantCulture));
+        var span = diagnostic.Location.SourceSpan;
+        Assert.Equal(located, source.Substring(span.Start, span.Length));
+        Assert.Equal(source.LastIndexOf(at, System.StringComparison.Ordinal), span.Start);
+        string name = network.Contains(" class N") ? "N" : located;
+        Assert.DoesNotContain(run.Sources, s => s.HintName == $"D.{name}.g.cs");
+    }
+
+    /// <summary>
+    /// What a class may declare beside the generated members: overloads of the public methods, fields and methods
+    /// named near the reserved ones, constructors that call this(seed), and a base class with a constructor that takes
+    /// no arguments (optional ones count). It compiles without a diagnostic or warning and runs.
+    /// </summary>
+    [Fact]
+    public void MembersThatDoNotClashAreAccepted()
+    {
+        var assembly = GeneratorHarness.CompileAndLoad("""
+            using ConvGen;
+            namespace D.Fine;
+            public class Base { protected Base(int size = 3) { } }
+            [Input(1, 4, 4)] [Relu]
+            public partial class N : Base
+            {
+                private int _count = 2;
+                private static int s_calls;
+                public string Name { get; } = "n";
+                public N(string name) : this(7) { Name = name; }
+                public float[] Forward(float[] images) { s_calls++; var y = new float[images.Length]; Forward(images, y, images.Length / InputLength); return y; }
+                public void Save(string path, bool overwrite) { }
+                public static string Summary(bool wide) => wide ? Summary() : "";
+                public int Stepper => _count;
+            }
+            """);
+        var network = GeneratorHarness.CreateNetwork(assembly, "D.Fine.N");
+        var input = new float[16];
+        input[3] = -1; input[5] = 2;
+        var forward = network.GetType().GetMethod("Forward", new[] { typeof(float[]) })!;
+        var output = (float[])forward.Invoke(network, new object[] { input })!;
+        Assert.Equal(0f, output[3]);
+        Assert.Equal(2f, output[5]);
+    }
+
+    [Fact]
+    public void CSharpBelow10IsReportedOnTheClass()
+    {
+        var old = GeneratorHarness.ParseOptions.WithLanguageVersion(Microsoft.CodeAnalysis.CSharp.LanguageVersion.CSharp9);
+        var tree = Microsoft.CodeAnalysis.CSharp.CSharpSyntaxTree.ParseText("using ConvGen;\n[Input(1, 8, 8)] [Relu] public partial class N { }\n", old, path: "Test0.cs");
+        var compilation = GeneratorHarness.CreateCompilation(System.Array.Empty<string>()).AddSyntaxTrees(tree);
+        var driver = Microsoft.CodeAnalysis.CSharp.CSharpGeneratorDriver.Create(
+            [new ConvGen.Generator.NetworkGenerator().AsSourceGenerator()], parseOptions: old);
+        var run = GeneratorHarness.Run(compilation, driver);
+        var diagnostic = Assert.Single(run.Diagnostics);
+        Assert.Equal("CG0013", diagnostic.Id);
+        Assert.Equal("N", tree.ToString().Substring(diagnostic.Location.SourceSpan.Start, diagnostic.Location.SourceSpan.Length));
+        Assert.Contains("needs C# 10 or later, but the project compiles C# 9.0", diagnostic.GetMessage(System.Globalization.CultureInfo.InvariantCulture));
+        Assert.Empty(run.Sources); // a generated part would not compile in C# 9 either
+        Assert.DoesNotContain(run.OutputCompilation.GetDiagnostics(), d => d.Severity == DiagnosticSeverity.Error);
+    }
+
     [Fact]
     public void UnsafeCodeNotAllowedIsReportedOnTheClass()
     {
@@ -252,7 +338,7 @@ public class DiagnosticTests
         Assert.Contains("ConvGenCompileTimeErrors", names); // the stub's
 
         // Names near the reserved ones stay free.
-        string[] free = ["Fine", "Stepper", "StepNet", "Backend", "Framework", "SigmoidNet", "Forwarder", "S_net"];
+        string[] free = ["Fine", "Stepper", "StepNet", "Backend", "Framework", "SigmoidNet", "Forwarder", "S_net", "_count", "s_cache", "t_local", "_Layer", "_layers"];
         string classes = string.Join("\n", names.Concat(free).Select(n => $"[Input(1, 8, 8)] [Relu] public partial class {n};"));
         var check = GeneratorHarness.Run("using ConvGen;\nnamespace D.Named;\n" + classes);
         var refused = check.Diagnostics.Where(d => d.Id == "CG0002")
@@ -348,7 +434,7 @@ public class DiagnosticTests
             .GetFields().Where(f => f.FieldType == typeof(DiagnosticDescriptor))
             .Select(f => ((DiagnosticDescriptor)f.GetValue(null)!).Id).ToList();
         Assert.NotEmpty(ids);
-        var tested = Cases().Select(c => (string)c[0]).Append("CG0010").Append("CG0012").ToHashSet();
+        var tested = Cases().Select(c => (string)c[0]).Append("CG0010").Append("CG0012").Append("CG0013").ToHashSet();
         string docs = System.IO.Path.Combine(RepoRoot(), "docs", "diagnostics");
         foreach (string id in ids)
         {
