@@ -158,6 +158,8 @@ public static class SafeTensors
         ArgumentNullException.ThrowIfNull(path);
         ArgumentNullException.ThrowIfNull(parameters);
         CheckDistinct(parameters);
+        // File.ReadAllBytes on a folder reports "access denied", which sends the reader after permissions.
+        if (Directory.Exists(path)) throw new IOException($"Cannot load from '{path}': it is a folder; give a file path.");
         byte[] file = File.ReadAllBytes(path);
         var staged = Read(file, path, parameters);
         // Everything checked: only now touch the network.
@@ -205,6 +207,11 @@ public static class SafeTensors
             if (extra.Count > 0)
                 throw new InvalidDataException($"{where} has unexpected tensor(s) {string.Join(", ", extra.Select(n => $"'{n}'"))}; {(parameters.Count == 0 ? "no parameters were given" : $"this network has {string.Join(", ", parameters.Select(p => $"'{p.Name}'"))}")}.");
 
+            // Every tensor of the wrong dtype or shape at once (a file of another network usually has several).
+            var mismatches = parameters.Select(p => Mismatch(byName[p.Name], p, where)).Where(m => m is not null).ToList();
+            if (mismatches.Count > 0)
+                throw new InvalidDataException($"{where}: {string.Join("; ", mismatches)}.");
+
             var result = new float[parameters.Count][];
             var ranges = new (long Begin, long End, string Name)[parameters.Count];
             for (int i = 0; i < parameters.Count; i++)
@@ -231,17 +238,33 @@ public static class SafeTensors
             throw new InvalidDataException($"{where} has {dataLength - next} byte(s) after the last tensor's data, which ends at byte {next} of the data.");
     }
 
+    /// <summary>What differs in an entry's dtype or shape from the parameter's, or null; a malformed entry throws.</summary>
+    private static string? Mismatch(JsonElement entry, Parameter p, string where)
+    {
+        try
+        {
+            var dtype = entry.GetProperty("dtype");
+            if (dtype.ValueKind != JsonValueKind.String || dtype.GetString() != "F32")
+                return $"tensor '{p.Name}' has dtype {(dtype.ValueKind == JsonValueKind.String ? dtype.GetString() : dtype.GetRawText())}, expected F32";
+            var shape = entry.GetProperty("shape").EnumerateArray().Select(e => e.GetInt64()).ToArray();
+            return shape.SequenceEqual(p.Shape.Select(d => (long)d)) ? null
+                : $"tensor '{p.Name}' has shape [{string.Join(", ", shape)}], expected [{string.Join(", ", p.Shape)}]";
+        }
+        catch (Exception e) when (e is KeyNotFoundException or InvalidOperationException or FormatException)
+        {
+            throw Malformed(where, p, e);
+        }
+    }
+
+    private static InvalidDataException Malformed(string where, Parameter p, Exception e)
+        => new($"{where}: tensor '{p.Name}' has a malformed header entry ({e.Message}).", e);
+
     private static float[] ReadTensor(byte[] file, long dataStart, long dataLength, JsonElement entry, Parameter p, string where, out (long, long, string) range)
     {
         string tensor = $"{where}: tensor '{p.Name}'";
         try
         {
-            var dtype = entry.GetProperty("dtype");
-            if (dtype.ValueKind != JsonValueKind.String || dtype.GetString() != "F32")
-                throw new InvalidDataException($"{tensor} has dtype {(dtype.ValueKind == JsonValueKind.String ? dtype.GetString() : dtype.GetRawText())}, expected F32.");
-            var shape = entry.GetProperty("shape").EnumerateArray().Select(e => e.GetInt64()).ToArray();
-            if (!shape.SequenceEqual(p.Shape.Select(d => (long)d)))
-                throw new InvalidDataException($"{tensor} has shape [{string.Join(", ", shape)}], expected [{string.Join(", ", p.Shape)}].");
+            // dtype and shape were checked for every tensor first (Mismatch).
             var offsets = entry.GetProperty("data_offsets").EnumerateArray().Select(e => e.GetInt64()).ToArray();
             long bytes = 4L * p.Length;
             // Each bound checked on its own before any arithmetic on them, so no choice of offsets can overflow.
@@ -259,7 +282,7 @@ public static class SafeTensors
         }
         catch (Exception e) when (e is KeyNotFoundException or InvalidOperationException or FormatException)
         {
-            throw new InvalidDataException($"{tensor} has a malformed header entry ({e.Message}).", e);
+            throw Malformed(where, p, e);
         }
     }
 }

@@ -251,6 +251,7 @@ public sealed class PersistenceTests : IDisposable
         ["extra key", new[] { "'12.weight'", "unexpected" }],
         ["wrong shape", new[] { "'3.weight'", "shape", "[16, 6, 25, 1]", "[16, 6, 5, 5]" }],
         ["wrong dtype", new[] { "'0.bias'", "F64", "F32" }],
+        ["two wrong shapes and a wrong dtype", new[] { "tensor '0.weight' has shape [6, 1, 25]", "tensor '3.bias' has dtype F16", "tensor '9.weight' has shape [120, 84]" }],
         ["truncated data", new[] { "truncated" }],
         ["truncated header", new[] { "truncated" }],
         ["shorter than 8 bytes", new[] { "8" }],
@@ -292,6 +293,15 @@ public sealed class PersistenceTests : IDisposable
     public void LoadMissingFileThrowsFileNotFound()
         => Assert.Throws<FileNotFoundException>(() => new LeNet().Load(PathOf("nope.safetensors")));
 
+    [Fact]
+    public void LoadFromAFolderSaysItIsAFolder()
+    {
+        string folder = PathOf("a-folder");
+        Directory.CreateDirectory(folder);
+        var e = Assert.Throws<IOException>(() => new LeNet().Load(folder));
+        Assert.Contains("it is a folder", e.Message);
+    }
+
     private static byte[] Corrupt(byte[] file, string problem)
     {
         var (header, data) = ReadFile(file);
@@ -308,6 +318,11 @@ public sealed class PersistenceTests : IDisposable
                 return BuildFile(header.ToJsonString(), data);
             case "wrong dtype":
                 header["0.bias"]!["dtype"] = "F64";
+                return BuildFile(header.ToJsonString(), data);
+            case "two wrong shapes and a wrong dtype": // all reported at once, in the network's order
+                header["0.weight"]!["shape"] = new JsonArray(6, 1, 25);
+                header["3.bias"]!["dtype"] = "F16";
+                header["9.weight"]!["shape"] = new JsonArray(120, 84);
                 return BuildFile(header.ToJsonString(), data);
             case "truncated data":
                 return file[..^100];

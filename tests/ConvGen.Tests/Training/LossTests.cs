@@ -139,6 +139,11 @@ public sealed class LossTests
         Assert.Equal("logits", e.ParamName);
         Assert.Contains("39", e.Message);
         Assert.Contains("40 = 4 labels × 10 classes", e.Message);
+        Assert.Contains("not a whole number of samples", e.Message);
+
+        // Logits of 2 samples with 1 label: the message counts the samples the logits hold.
+        e = Assert.Throws<ArgumentException>(() => SoftmaxCrossEntropy.Compute(new float[20], new byte[1], 10, Span<float>.Empty));
+        Assert.Contains("logits holds 20 floats = 2 samples × 10 classes, but labels holds 1 label: expected 10 = 1 label × 10 classes", e.Message);
 
         e = Assert.Throws<ArgumentException>(() => SoftmaxCrossEntropy.Compute(new float[40], new byte[4], 10, new float[30]));
         Assert.Equal("logitsGradient", e.ParamName);
