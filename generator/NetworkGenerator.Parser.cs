@@ -12,7 +12,7 @@ namespace ConvGen.Generator;
 // Stage 1: attributes → NetworkSpec. Reads only what the user wrote; judging it is the validator's job.
 public sealed partial class NetworkGenerator
 {
-    internal static class Parser
+    internal static partial class Parser
     {
         private static readonly Dictionary<string, LayerKind> s_layerAttributes = new()
         {
@@ -130,94 +130,6 @@ public sealed partial class NetworkGenerator
 
         private static bool IsConvGenAttribute(AttributeData attribute)
             => attribute.AttributeClass is { ContainingNamespace: { Name: "ConvGen", ContainingNamespace.IsGlobalNamespace: true } };
-
-        private static void CheckTypeShape(INamedTypeSymbol type, TypeDeclarationSyntax node, Compilation compilation, List<DiagnosticInfo> diagnostics)
-        {
-            void UnsupportedAt(SourceSite site, string why) => diagnostics.Add(new DiagnosticInfo(Diagnostics.UnsupportedType.Id, site,
-                new[] { type.Name, why }.ToEquatableArray()));
-            void Unsupported(string why) => UnsupportedAt(SourceSite.Class, why);
-
-            if (node is RecordDeclarationSyntax) Unsupported("records are not supported; declare a 'partial class'");
-            else if (node is not ClassDeclarationSyntax) Unsupported($"{(node.Keyword.ValueText.StartsWith("i", System.StringComparison.Ordinal) ? "an" : "a")} {node.Keyword.ValueText} is not supported; declare a 'partial class'");
-            else if (type.IsStatic) Unsupported("a static class cannot hold parameters; remove 'static'");
-            if (type.ContainingType is not null) Unsupported("nested types are not supported yet; declare the network at namespace level");
-            if (type.TypeParameters.Length > 0) Unsupported("generic types are not supported: every shape must be a constant");
-            foreach (var (name, arity, meant) in Emit.ImportedNames.All)
-                if (Hider(type, name, arity, meant) is { } hider)
-                    Unsupported($"{hider} hides '{meant}', which the generated code names '{name}'; rename it or declare the network in another namespace");
-            if (Emit.GeneratedMembers.Why(type.Name) is { } reserved)
-                Unsupported($"the name is reserved for members ConvGen adds to the class ({reserved}), and no member may have its class's name; rename the class");
-            if (type.IsFileLocal)
-                Unsupported("a file-local type is not supported: the generated part, in a file of its own, would declare a second type; remove 'file'");
-            if (type.DeclaringSyntaxReferences.Any(r => r.GetSyntax() is TypeDeclarationSyntax { ParameterList: not null }))
-                Unsupported($"a primary constructor is not supported: the generated constructor {type.Name}(int seed = 0) would have to call it; declare an ordinary constructor that calls this(seed) instead");
-            if (type.TypeKind == TypeKind.Class && type.BaseType is { SpecialType: not SpecialType.System_Object } baseType)
-            {
-                if (baseType.GetAttributes().Any(a => IsConvGenAttribute(a) && a.AttributeClass!.Name == "InputAttribute"))
-                    UnsupportedAt(SourceSite.BaseType, $"it derives from the network '{baseType.Name}', whose generated members it would hide with its own; derive both from a class that is not a network, or hold one network in a field of the other");
-                else if (!baseType.InstanceConstructors.Any(c => c.Parameters.All(p => p.IsOptional || p.IsParams) && compilation.IsSymbolAccessibleWithin(c, type)))
-                    UnsupportedAt(SourceSite.BaseType, $"its base class '{baseType.Name}' has no accessible constructor that takes no arguments, which the generated constructor calls; add one");
-            }
-            CheckMembers(type, diagnostics, UnsupportedAt);
-            if (!node.Modifiers.Any(SyntaxKind.PartialKeyword))
-                diagnostics.Add(new DiagnosticInfo(Diagnostics.NotPartial.Id, SourceSite.Class, new[] { type.Name }.ToEquatableArray()));
-        }
-
-        /// <summary>
-        /// The user's own members against the generated ones: a member named like one (unless it overloads a public
-        /// method), a constructor with the generated one's signature, and a constructor that does not call another
-        /// (<c>this(…)</c>), which would leave the parameters the generated constructor creates unallocated.
-        /// </summary>
-        private static void CheckMembers(INamedTypeSymbol type, List<DiagnosticInfo> diagnostics, System.Action<SourceSite, string> unsupportedAt)
-        {
-            int constructor = 0;
-            foreach (var member in type.GetMembers())
-            {
-                if (member.IsImplicitlyDeclared || !member.Locations.Any(l => l.IsInSource)) continue;
-                if (member is IMethodSymbol { MethodKind: MethodKind.Constructor, IsStatic: false } ctor)
-                {
-                    var site = SourceSite.Constructor(constructor++);
-                    // A primary constructor is declared by the class itself, and reported on it (CheckTypeShape).
-                    if (ctor.DeclaringSyntaxReferences.FirstOrDefault()?.GetSyntax() is not ConstructorDeclarationSyntax declaration) continue;
-                    string signature = $"{type.Name}({string.Join(", ", ctor.Parameters.Select(p => p.Type.ToDisplayString()))})";
-                    if (ctor.Parameters.Length == 1 && ctor.Parameters[0].Type.SpecialType == SpecialType.System_Int32)
-                        unsupportedAt(site, $"its constructor {signature} has the signature of the one ConvGen generates, {type.Name}(int seed = 0); remove it, or give it other parameters and call this(seed)");
-                    else if (declaration.Initializer is not { RawKind: (int)SyntaxKind.ThisConstructorInitializer })
-                        unsupportedAt(site, $"its constructor {signature} does not call this(seed), so the parameters the generated constructor creates would never exist; add ': this(seed)'");
-                    continue;
-                }
-                // Accessors, operators, finalizers and explicit implementations have names no generated member has.
-                if (member is IMethodSymbol { MethodKind: not MethodKind.Ordinary }) continue;
-                string? parameters = member is IMethodSymbol method ? string.Join(", ", method.Parameters.Select(p => p.Type.ToDisplayString())) : null;
-                if (Emit.GeneratedMembers.WhyMember(member.Name, parameters) is { } reserved)
-                    unsupportedAt(SourceSite.Member(member.Name), $"its member '{member.Name}' clashes with a member ConvGen adds to the class ({reserved}); rename it");
-            }
-        }
-
-        /// <summary>
-        /// What C#'s lookup of <paramref name="name"/> (with <paramref name="arity"/> type parameters) finds, in the
-        /// generated partial class <paramref name="type"/>, before <paramref name="meant"/>, which the generated file's
-        /// <c>using</c> directives import: a member of the class (from the user's part), or a type or namespace in the
-        /// class's namespace or one enclosing it, the global namespace included. Null when nothing comes first.
-        /// </summary>
-        private static string? Hider(INamedTypeSymbol type, string name, int arity, string meant)
-        {
-            foreach (var member in type.GetMembers(name))
-                if (member is not INamedTypeSymbol nested || nested.Arity == arity)
-                    return $"the class's own member '{name}'";
-            for (INamespaceSymbol? ns = type.ContainingNamespace; ns is not null; ns = ns.ContainingNamespace)
-                foreach (var found in ns.GetMembers(name))
-                {
-                    bool same = found is INamespaceSymbol ? arity == 0 : found is INamedTypeSymbol t && t.Arity == arity && IsVisibleTo(t, type);
-                    if (same && found.OriginalDefinition.ToDisplayString() != meant) return $"'{found.ToDisplayString()}'";
-                }
-            return null;
-        }
-
-        /// <summary>Whether code in <paramref name="within"/>'s assembly can see <paramref name="t"/> (only those take part in the lookup).</summary>
-        private static bool IsVisibleTo(INamedTypeSymbol t, INamedTypeSymbol within)
-            => SymbolEqualityComparer.Default.Equals(t.ContainingAssembly, within.ContainingAssembly)
-               || t.DeclaredAccessibility == Accessibility.Public || t.ContainingAssembly.GivesAccessTo(within.ContainingAssembly);
 
         private static LayerSpec ReadLayer(LayerKind kind, int index, int attributeIndex, AttributeData attribute)
         {

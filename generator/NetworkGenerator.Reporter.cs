@@ -66,15 +66,13 @@ public sealed partial class NetworkGenerator
                 return null;
             }
 
-            /// <summary>The identifier of a member named by <see cref="SourceSite.Member"/> or <see cref="SourceSite.Constructor"/>.</summary>
-            private Location? Member(string name)
+            /// <summary>The identifier of the member a <see cref="SourceSite.Member"/> names (<c>name#ordinal</c>).</summary>
+            private Location? Member(string site)
             {
-                if (Type is not { } type) return null;
-                var declared = type.GetMembers().Where(m => !m.IsImplicitlyDeclared && m.Locations.Any(l => l.IsInSource));
-                var member = name.StartsWith(SourceSite.ConstructorPrefix, System.StringComparison.Ordinal)
-                    ? declared.Where(m => m is IMethodSymbol { MethodKind: MethodKind.Constructor, IsStatic: false })
-                        .ElementAtOrDefault(int.Parse(name.Substring(SourceSite.ConstructorPrefix.Length), System.Globalization.CultureInfo.InvariantCulture))
-                    : declared.FirstOrDefault(m => m.Name == name);
+                int hash = site.LastIndexOf('#');
+                if (Type is not { } type || hash < 0 || !int.TryParse(site.Substring(hash + 1), out int ordinal)) return null;
+                string name = site.Substring(0, hash);
+                var member = type.GetMembers().Where(m => m.Name == name && !m.IsImplicitlyDeclared && m.Locations.Any(l => l.IsInSource)).ElementAtOrDefault(ordinal);
                 return member?.Locations.FirstOrDefault(l => l.IsInSource);
             }
 

@@ -163,8 +163,6 @@ public sealed partial class NetworkGenerator
                     int ow = OutputSize(input.W, size, stride, layer.Pad, layer.Pad, 1);
                     if (!CheckCollapse(layer, self, input, oh, ow, size, size, stride, 2 * layer.Pad, 2 * layer.Pad, 1, diagnostics)) return null;
                     CheckTiling(layer, self, input, size, size, stride, (2 * layer.Pad, layer.Pad), (2 * layer.Pad, layer.Pad), 1, diagnostics);
-                    // The window covers at most the padded input (else the size collapsed above), so this bounds it too.
-                    if (!CheckPadded(input, layer.Pad, layer.Pad, layer.Pad, layer.Pad, self, layer.SiteOf("pad"), diagnostics)) return null;
                     return new LayerModel(layer.Kind, layer.Index, input, new TensorShape(input.C, oh, ow, false),
                         KernelHeight: size, KernelWidth: size, Stride: stride,
                         PadTop: layer.Pad, PadBottom: layer.Pad, PadLeft: layer.Pad, PadRight: layer.Pad);
@@ -275,10 +273,7 @@ public sealed partial class NetworkGenerator
             }
         }
 
-        /// <summary>
-        /// The input with its zero padding must fit ConvGen's limit: a convolution's kernels read a padded copy, and a
-        /// window larger than the limit would be unrolled or looped over beyond any real tensor.
-        /// </summary>
+        /// <summary>The zero-padded copy of the input a convolution's kernels read must fit ConvGen's limit.</summary>
         private static bool CheckPadded(TensorShape input, int top, int bottom, int left, int right, string self, SourceSite location, List<DiagnosticInfo> diagnostics)
             => CheckSize(new TensorShape(input.C, (int)Math.Min((long)input.H + top + bottom, int.MaxValue), (int)Math.Min((long)input.W + left + right, int.MaxValue), false),
                 self, "its zero-padded input", location, diagnostics);

@@ -153,6 +153,8 @@ public static class SafeTensors
     /// loader requires); anything else throws <see cref="InvalidDataException"/> naming the problem, and no parameter changes.
     /// </summary>
     /// <exception cref="ArgumentException">Two parameters share a name, or an entry is null (checked before the file is read).</exception>
+    /// <exception cref="IOException"><paramref name="path"/> is a folder (<see cref="FileNotFoundException"/> when nothing is there); the message names <paramref name="path"/>.</exception>
+    /// <exception cref="InvalidDataException">The file is not what the parameters need: every tensor of the wrong dtype or shape is named at once.</exception>
     public static void Load(string path, IReadOnlyList<Parameter> parameters)
     {
         ArgumentNullException.ThrowIfNull(path);

@@ -188,7 +188,7 @@ internal sealed record PoolGradStep(LayerModel Layer, Tensor Input, Tensor Outpu
 {
     /// <summary>The windows tile the input (stride = window, no padding): each input pixel gets exactly one store.</summary>
     public bool Tiles => Layer.Kind != LayerKind.GlobalAvgPool && Layer.Stride == Layer.KernelHeight && !Layer.HasPadding
-        && Layer.KernelHeight * Layer.KernelHeight <= KernelEmitter.MaxUnrolledWindow;
+        && KernelEmitter.UnrollsWindow(Layer.KernelHeight);
 }
 
 /// <summary>A layout copy of a gradient (towards the caller's ∂loss/∂input).</summary>

@@ -1,4 +1,6 @@
 using System;
+using System.Collections.Generic;
+using System.Linq;
 
 namespace ConvGen.Generator.Emit;
 
@@ -27,44 +29,60 @@ internal static class GeneratedMembers
     };
 
     /// <summary>
-    /// The parameter types (as Roslyn displays them) of the public methods, which a method of the user's with other
-    /// parameters overloads without a clash.
+    /// The generated methods a method of the user's may overload: their signatures as <see cref="Signature"/> writes them.
+    /// A user's method of one of these names with another signature is an overload, not a clash. (The kernels and the
+    /// other private helpers are not listed: any member of their names clashes.)
     /// </summary>
-    private static readonly (string Name, string Parameters)[] PublicMethods =
+    private static readonly (string Name, string Signature)[] Methods =
     {
-        ("Forward", "System.ReadOnlySpan<float>, System.Span<float>, int"),
-        ("Infer", "System.ReadOnlySpan<float>, System.Span<float>, int"),
-        ("Backward", "System.ReadOnlySpan<float>, System.Span<float>, int"),
-        ("Save", "string"),
-        ("Load", "string"),
-        ("Summary", ""),
+        ("Forward", "0(System.ReadOnlySpan<float>, System.Span<float>, int)"),
+        ("Infer", "0(System.ReadOnlySpan<float>, System.Span<float>, int)"),
+        ("Backward", "0(System.ReadOnlySpan<float>, System.Span<float>, int)"),
+        ("Save", "0(string)"),
+        ("Load", "0(string)"),
+        ("Summary", "0()"),
+        ("Sigmoid", "0(System.Runtime.Intrinsics.Vector256<float>)"),
+        ("Sigmoid", "0(float)"),
+        ("Tanh", "0(System.Runtime.Intrinsics.Vector256<float>)"),
     };
 
     /// <summary>
     /// What reserves <paramref name="name"/> for the members the emitters add, in a few words for CG0002's message; null
     /// if nothing does. Reserved: <see cref="Names"/>, and the families whose members depend on the network, so that
     /// only a pattern can cover them: kernels (<c>Step</c> or <c>Back</c>, a digit, anything: <c>Step3</c>,
-    /// <c>Step3PooledTile0</c>, <c>Back12Products3</c>) and per-layer fields (<c>_layer</c> or <c>_L</c>, a digit,
-    /// anything: <c>_layer0Weight</c>, <c>_L7WT</c>).
+    /// <c>Step3PooledTile0</c>, <c>Back12Products3</c>) and per-layer fields (<c>_layer0Weight</c>, <c>_layer0Bias</c>;
+    /// <c>_L7WT</c>, <c>_L3WT01</c>, <c>_L3WU</c>, <c>_L3WTU</c>, <c>_L5M</c>).
     /// </summary>
     public static string? Why(string name)
         => Array.IndexOf(Names, name) >= 0 ? $"a member named '{name}'"
-            : IsNumbered(name, "Step") || IsNumbered(name, "Back") ? "kernels are named Step or Back, a step number and more"
-            : IsNumbered(name, "_layer") || IsNumbered(name, "_L") ? "per-layer fields are named _layer or _L, a layer number and more"
+            : IsNumbered(name, "Step", out _) || IsNumbered(name, "Back", out _) ? "kernels are named Step or Back, a step number and more"
+            : IsNumbered(name, "_layer", out string rest) && rest is "Weight" or "Bias" ? "per-layer fields are named _layer, a layer number, and Weight or Bias"
+            : IsNumbered(name, "_L", out rest) && (rest is "M" or "WU" or "WTU" || rest.StartsWith("WT", StringComparison.Ordinal) && rest.Skip(2).All(char.IsDigit))
+                ? "per-layer fields are named _L, a layer number, and M, WU, WTU or WT with a phase"
             : null;
 
+    /// <summary>A method's signature for <see cref="WhyMember"/>: its generic arity, then its parameters as overloading tells them apart.</summary>
+    public static string Signature(int arity, IEnumerable<string> parameters) => $"{arity}({string.Join(", ", parameters)})";
+
     /// <summary>
-    /// What makes a member of the user's part of the class clash with a generated one, or null: its name, unless it is a
-    /// method that overloads one of the public methods (other parameter types, as Roslyn displays them).
+    /// What makes a member of the user's (or of a base class) clash with a generated one, or null: its name (<see cref="Why"/>),
+    /// unless it is a method (<paramref name="signature"/> not null) that overloads a generated method of that name.
     /// </summary>
-    public static string? WhyMember(string name, string? methodParameters)
+    public static string? WhyMember(string name, string? signature)
     {
         if (Why(name) is not { } reserved) return null;
-        foreach (var (method, parameters) in PublicMethods)
-            if (method == name && methodParameters is not null && methodParameters != parameters) return null;
-        return reserved;
+        var generated = Methods.Where(m => m.Name == name).Select(m => m.Signature).ToList();
+        return signature is not null && generated.Count > 0 && !generated.Contains(signature) ? null : reserved;
     }
 
-    private static bool IsNumbered(string name, string prefix)
-        => name.Length > prefix.Length && name.StartsWith(prefix, StringComparison.Ordinal) && char.IsDigit(name[prefix.Length]);
+    /// <summary>Whether <paramref name="name"/> is <paramref name="prefix"/>, a number, then <paramref name="rest"/>.</summary>
+    private static bool IsNumbered(string name, string prefix, out string rest)
+    {
+        rest = "";
+        if (name.Length <= prefix.Length || !name.StartsWith(prefix, StringComparison.Ordinal) || !char.IsDigit(name[prefix.Length])) return false;
+        int end = prefix.Length;
+        while (end < name.Length && char.IsDigit(name[end])) end++;
+        rest = name.Substring(end);
+        return true;
+    }
 }

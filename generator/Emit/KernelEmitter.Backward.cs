@@ -1523,16 +1523,18 @@ internal sealed partial class KernelEmitter
         w.Line($"Vector256<float> gv = Vector256.Load(g + (oy * {y.W} + ox) * 8);");
         if (max)
         {
-            w.Line($"Vector256<float> best = Vector256.Create(float.NegativeInfinity), at = Vector256.Create((float)((yBegin * {x.W} + xBegin) * 8));");
+            // The winner's offset in the plane as an int: a float holds it exactly only below 2^24 (4104² pixels × 8).
+            w.Line("Vector256<float> best = Vector256.Create(float.NegativeInfinity);");
+            w.Line($"Vector256<int> at = Vector256.Create((yBegin * {x.W} + xBegin) * 8);");
             w.Open("for (int iy = yBegin; iy < yEnd; iy++)");
             w.Open("for (int ix = xBegin; ix < xEnd; ix++)");
             w.Line($"Vector256<float> v = Vector256.Load(x + (iy * {x.W} + ix) * 8);");
             w.Line("Vector256<float> better = Vector256.GreaterThan(v, best);");
             w.Line("best = Vector256.ConditionalSelect(better, v, best);");
-            w.Line($"at = Vector256.ConditionalSelect(better, Vector256.Create((float)((iy * {x.W} + ix) * 8)), at);");
+            w.Line($"at = Vector256.ConditionalSelect(better.AsInt32(), Vector256.Create((iy * {x.W} + ix) * 8), at);");
             w.Close();
             w.Close();
-            w.Line("for (int lane = 0; lane < 8; lane++) dx[(int)at.GetElement(lane) + lane] += gv.GetElement(lane);");
+            w.Line("for (int lane = 0; lane < 8; lane++) dx[at.GetElement(lane) + lane] += gv.GetElement(lane);");
         }
         else
         {

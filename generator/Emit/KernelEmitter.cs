@@ -437,7 +437,7 @@ internal sealed partial class KernelEmitter(CodeWriter w, ExecutionPlan plan)
         var to = s.To;
         string op = max ? "max" : $"(1/{(long)k * k}) Σ";
         Open(name, $"Y[n,c,y,x] = {op}_{{ΔY,ΔX<{k}}} X[n,c,{st}·y+ΔY-{p},{st}·x+ΔX-{p}]   (layer {l.Index}, NCHW8c, 8 channels per vector)",
-            p == 0 && k * k <= MaxUnrolledWindow ? "Floor mode without padding keeps every window inside the input: the window is unrolled."
+            p == 0 && UnrollsWindow(k) ? "Floor mode without padding keeps every window inside the input: the window is unrolled."
                    : "Windows are clamped to the input per row and column (padding never wins a max and counts as zero in the average).");
         int blocks = Tensor.Blocks(to.C);
         w.Open("for (int item = begin; item < end; item++)");
@@ -447,7 +447,7 @@ internal sealed partial class KernelEmitter(CodeWriter w, ExecutionPlan plan)
         w.Line($"float* y = {Sample(to)} + (nint)cb * {to.PlaneStride} + oy * {to.RowStride};");
         string combine(string a, string b) => max ? $"Vector256.Max({a}, {b})" : $"{a} + {b}";
         string finish(string a) => max ? a : $"{a} * Vector256.Create({InverseArea(k)})";
-        if (p == 0 && k * k <= MaxUnrolledWindow)
+        if (p == 0 && UnrollsWindow(k))
         {
             w.Line($"float* row = x + oy * {st * from.RowStride};");
             w.Open($"for (int ox = 0; ox < {to.W}; ox++)");
@@ -480,6 +480,9 @@ internal sealed partial class KernelEmitter(CodeWriter w, ExecutionPlan plan)
     /// 7x7 all are); a larger one runs as loops, so a huge window cannot blow up the generated file.
     /// </summary>
     internal const int MaxUnrolledWindow = 64;
+
+    /// <summary>Whether a k×k window is written out tap by tap (<see cref="MaxUnrolledWindow"/>; k² in 64 bits, as k can be huge).</summary>
+    internal static bool UnrollsWindow(int k) => (long)k * k <= MaxUnrolledWindow;
 
     /// <summary>1/k² as a float literal, in the same float arithmetic for every window (k² is exact up to 4096²).</summary>
     internal static string InverseArea(int k) => F(1f / ((float)k * k));

@@ -47,7 +47,7 @@ internal sealed record LayerModel(
     int PadRight = 0,
     bool Same = false)
 {
-    public bool HasPadding => PadTop + PadBottom + PadLeft + PadRight > 0;
+    public bool HasPadding => PadTop > 0 || PadBottom > 0 || PadLeft > 0 || PadRight > 0; // a sum of huge pads would wrap
 
     /// <summary>Depthwise with multiplier 1: each channel convolved with its own filter.</summary>
     public bool IsDepthwise => Kind == LayerKind.Conv && Groups > 1 && Groups == Input.C && Groups == Output.C;

@@ -22,17 +22,15 @@ internal sealed record SourceSite(int Attribute, string? Argument = null)
     /// <summary>The class's base type, as written in its base list.</summary>
     public static SourceSite BaseType { get; } = new(-2);
 
-    /// <summary>Whether this names a member of the class (<see cref="Member"/>, <see cref="Constructor"/>).</summary>
+    /// <summary>Whether this names a member of the class (<see cref="Member"/>).</summary>
     public bool IsMember => Attribute == -3;
 
-    /// <summary>The identifier of the first declaration of the class's member <paramref name="name"/>.</summary>
-    public static SourceSite Member(string name) => new(-3, name);
-
-    /// <summary>The identifier of the class's instance constructor number <paramref name="ordinal"/> in declaration order.</summary>
-    public static SourceSite Constructor(int ordinal) => new(-3, ConstructorPrefix + ordinal.ToString(System.Globalization.CultureInfo.InvariantCulture));
-
-    /// <summary>How <see cref="Constructor"/> marks its <see cref="Argument"/> (no member name starts with a dot).</summary>
-    public const string ConstructorPrefix = ".ctor#";
+    /// <summary>
+    /// The identifier of the class's member <paramref name="name"/> number <paramref name="ordinal"/> among those of that
+    /// name, in declaration order (an overload; <c>.ctor</c> for a constructor). <see cref="Argument"/> holds
+    /// <c>name#ordinal</c>: no member name contains '#'.
+    /// </summary>
+    public static SourceSite Member(string name, int ordinal) => new(-3, name + "#" + ordinal.ToString(System.Globalization.CultureInfo.InvariantCulture));
 }
 
 /// <summary>One layer attribute with its argument values (unused ones stay 0).</summary>

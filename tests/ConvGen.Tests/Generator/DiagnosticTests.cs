@@ -42,7 +42,6 @@ public class DiagnosticTests
         Case("CG0009", "[Input(1, 16384, 16384)] [MaxPool(2)] public partial class N;", "Input(1, 16384, 16384)", "as stored in channel blocks of 8"),
         Case("CG0009", "[Input(4096, 4096, 4096)] public partial class N;", "Input(4096, 4096, 4096)", "more than ConvGen's limit"),
         Case("CG0009", "[Input(1, 1, 1)] [Flatten, Linear(1, 1000000), Linear(1000000, 1000)] public partial class N;", "Linear(1000000, 1000)", "1,000,001,000 values in the parameters"),
-        Case("CG0009", "[Input(1, 8, 8)] [AvgPool(int.MaxValue, pad: int.MaxValue / 2)] public partial class N;", "pad: int.MaxValue / 2", "values in its zero-padded input"),
         Case("CG0009", "[Input(1, 8, 8)] [Conv(3, 3, 1, 1, pad: int.MaxValue)] public partial class N;", "pad: int.MaxValue", "values in its zero-padded input"),
     };
 
@@ -208,12 +207,20 @@ public class DiagnosticTests
     [InlineData("public class Hidden { private Hidden() { } public Hidden(int size) { } } [Input(1, 8, 8)] [Relu] public partial class N : Hidden;", "Hidden;", "Hidden", "no accessible constructor")]
     [InlineData("[Input(1, 8, 8)] [Relu] public partial class N { private int _parameters; }", "_parameters;", "_parameters", "its member '_parameters' clashes with a member ConvGen adds to the class (a member named '_parameters')")]
     [InlineData("[Input(1, 8, 8)] [Relu] public partial class N { public int Step1 => 3; }", "Step1 =>", "Step1", "kernels are named Step or Back")]
-    [InlineData("[Input(1, 8, 8)] [Relu] public partial class N { private float[] _layer0Weight; }", "_layer0Weight;", "_layer0Weight", "per-layer fields are named _layer or _L")]
+    [InlineData("[Input(1, 8, 8)] [Relu] public partial class N { private float[] _layer0Weight; }", "_layer0Weight;", "_layer0Weight", "per-layer fields are named _layer, a layer number, and Weight or Bias")]
     [InlineData("[Input(1, 8, 8)] [Relu] public partial class N { public void Forward(System.ReadOnlySpan<float> x, System.Span<float> y, int n) { } }", "Forward(", "Forward", "its member 'Forward' clashes")]
     [InlineData("[Input(1, 8, 8)] [Relu] public partial class N { public class Frame { } }", "Frame {", "Frame", "its member 'Frame' clashes")]
     [InlineData("[Input(1, 8, 8)] [Relu] public partial class N { public N(int size) { } }", "N(int size)", "N", "its constructor N(int) has the signature of the one ConvGen generates, N(int seed = 0)")]
     [InlineData("[Input(1, 8, 8)] [Relu] public partial class N { public N(string name) : base() { } }", "N(string name)", "N", "its constructor N(string) does not call this(seed)")]
     [InlineData("[Input(1, 8, 8)] [Relu] public partial class N { public N() { } }", "N() {", "N", "its constructor N() does not call this(seed)")]
+    [InlineData("[Input(1, 8, 8)] [Relu] public partial class N { private float _L3WT01; }", "_L3WT01;", "_L3WT01", "per-layer fields are named _L, a layer number")]
+    [InlineData("[Input(1, 8, 8)] [Relu] public partial class N { public void Forward(float[] x) { } public void Forward(System.ReadOnlySpan<float> x, System.Span<float> y, int n) { } }", "Forward(System", "Forward", "its member 'Forward' clashes")]
+    [InlineData("#nullable enable\n[Input(1, 8, 8)] [Relu] public partial class N { public void Save(string? path) { } }", "Save(", "Save", "its member 'Save' clashes")]
+    [InlineData("[Input(1, 8, 8)] [Relu] public partial class N { int ConvGen.INetwork.InputLength => 3; }", "InputLength =>", "InputLength", "its explicit implementation of INetwork.InputLength clashes")]
+    [InlineData("[System.CodeDom.Compiler.GeneratedCode(\"me\", \"1\")] [Input(1, 8, 8)] [Relu] public partial class N;", "N;", "N", "it carries [GeneratedCode]")]
+    [InlineData("public class Saver { public virtual void Save(string path) { } } [Input(1, 8, 8)] [Relu] public partial class N : Saver;", "Saver;", "Saver", "its base class 'Saver' has a member 'Save' that clashes")]
+    [InlineData("[Input(1, 8, 8)] [Relu] public partial class A; public class B : A { } [Input(1, 8, 8)] [Relu] public partial class N : B;", "B;", "B", "it derives from the network 'A'")]
+    [InlineData("public class Vectors { protected class Vector256<T> { } } [Input(1, 8, 8)] [Relu] public partial class N : Vectors;", "N :", "N", "the base class's member 'Vectors.Vector256' hides 'System.Runtime.Intrinsics.Vector256<T>'")]
     public void ClassThatClashesWithTheGeneratedMembersIsReportedWhereTheClashIs(string network, string at, string located, string message)
     {
         string source = "using ConvGen;\nnamespace D;\n" + network + "\n";
@@ -225,6 +232,7 @@ public class DiagnosticTests
         Assert.Equal(located, source.Substring(span.Start, span.Length));
         Assert.Equal(source.LastIndexOf(at, System.StringComparison.Ordinal), span.Start);
         string name = network.Contains(" class N") ? "N" : located;
+        // The network the clash is on gets nothing generated; another network of the source (a base) is generated.
         Assert.DoesNotContain(run.Sources, s => s.HintName == $"D.{name}.g.cs");
     }
 
@@ -245,12 +253,17 @@ public class DiagnosticTests
             {
                 private int _count = 2;
                 private static int s_calls;
+                private readonly float _L2Penalty = 0.5f;
+                private float _layer2Scale = 1f;
+                private static double Sigmoid(double v) => 1 / (1 + System.Math.Exp(-v));
+                public static string Summary<T>() => typeof(T).Name;
+                public void Load(ref string path) { path = ""; }
                 public string Name { get; } = "n";
                 public N(string name) : this(7) { Name = name; }
                 public float[] Forward(float[] images) { s_calls++; var y = new float[images.Length]; Forward(images, y, images.Length / InputLength); return y; }
                 public void Save(string path, bool overwrite) { }
                 public static string Summary(bool wide) => wide ? Summary() : "";
-                public int Stepper => _count;
+                public int Stepper => _count + (int)(_L2Penalty * _layer2Scale + Sigmoid(0));
             }
             """);
         var network = GeneratorHarness.CreateNetwork(assembly, "D.Fine.N");
@@ -260,6 +273,34 @@ public class DiagnosticTests
         var output = (float[])forward.Invoke(network, new object[] { input })!;
         Assert.Equal(0f, output[3]);
         Assert.Equal(2f, output[5]);
+    }
+
+    /// <summary>
+    /// Pooling windows as large as an int allows generate loops (the sum of their paddings and their tap count would wrap
+    /// in 32 bits: the window used to be unrolled into k² taps, and threw OutOfMemoryException in the generator).
+    /// </summary>
+    [Fact]
+    public void HugePoolWindowsGenerateAndRun()
+    {
+        var assembly = GeneratorHarness.CompileAndLoad("""
+            using ConvGen;
+            namespace D.Huge;
+            [Input(1, 8, 8)] [AvgPool(int.MaxValue, pad: int.MaxValue / 2)] public partial class Avg;
+            [Input(1, 8, 8)] [MaxPool(int.MaxValue - 2, pad: 1073741822)] public partial class Max;
+            """);
+        var input = Enumerable.Range(0, 64).Select(i => (float)(i % 5) - 1.5f).ToArray();
+        var avg = GeneratorHarness.CreateNetwork(assembly, "D.Huge.Avg");
+        var output = new float[1];
+        avg.Forward(input, output, 1);
+        double area = (double)int.MaxValue * int.MaxValue;
+        Assert.Equal(input.Sum(v => (double)v) / area, output[0], 1e-6 * System.Math.Abs(input.Sum(v => (double)v) / area));
+        var max = GeneratorHarness.CreateNetwork(assembly, "D.Huge.Max");
+        max.Forward(input, output, 1);
+        Assert.Equal(input.Max(), output[0]);
+        var gradient = new float[64];
+        max.Backward(new[] { 3f }, gradient, 1);
+        Assert.Equal(3f, gradient[System.Array.IndexOf(input, input.Max())]);
+        Assert.Equal(3f, gradient.Sum());
     }
 
     [Fact]

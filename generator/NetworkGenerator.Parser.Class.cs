@@ -1,0 +1,153 @@
+using System.Collections.Generic;
+using System.Linq;
+using ConvGen.Generator.Model;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp;
+using Microsoft.CodeAnalysis.CSharp.Syntax;
+
+namespace ConvGen.Generator;
+
+// Stage 1, the class itself: whether the declaration can take the generated part at all (CG0001, CG0002). Each rule
+// stands for a compiler error the generated file would otherwise raise, reported here at the user's code instead.
+public sealed partial class NetworkGenerator
+{
+    internal static partial class Parser
+    {
+        private static void CheckTypeShape(INamedTypeSymbol type, TypeDeclarationSyntax node, Compilation compilation, List<DiagnosticInfo> diagnostics)
+        {
+            void UnsupportedAt(SourceSite site, string why) => diagnostics.Add(new DiagnosticInfo(Diagnostics.UnsupportedType.Id, site,
+                new[] { type.Name, why }.ToEquatableArray()));
+            void Unsupported(string why) => UnsupportedAt(SourceSite.Class, why);
+
+            if (node is RecordDeclarationSyntax) Unsupported("records are not supported; declare a 'partial class'");
+            else if (node is not ClassDeclarationSyntax) Unsupported($"{(node.Keyword.ValueText.StartsWith("i", System.StringComparison.Ordinal) ? "an" : "a")} {node.Keyword.ValueText} is not supported; declare a 'partial class'");
+            else if (type.IsStatic) Unsupported("a static class cannot hold parameters; remove 'static'");
+            if (type.ContainingType is not null) Unsupported("nested types are not supported yet; declare the network at namespace level");
+            if (type.TypeParameters.Length > 0) Unsupported("generic types are not supported: every shape must be a constant");
+            foreach (var (name, arity, meant) in Emit.ImportedNames.All)
+                if (Hider(type, compilation, name, arity, meant) is { } hider)
+                    Unsupported($"{hider} hides '{meant}', which the generated code names '{name}'; rename it or declare the network in another namespace");
+            if (Emit.GeneratedMembers.Why(type.Name) is { } reserved)
+                Unsupported($"the name is reserved for members ConvGen adds to the class ({reserved}), and no member may have its class's name; rename the class");
+            if (type.IsFileLocal)
+                Unsupported("a file-local type is not supported: the generated part, in a file of its own, would declare a second type; remove 'file'");
+            if (type.DeclaringSyntaxReferences.Any(r => r.GetSyntax() is TypeDeclarationSyntax { ParameterList: not null }))
+                Unsupported($"a primary constructor is not supported: the generated constructor {type.Name}(int seed = 0) would have to call it; declare an ordinary constructor that calls this(seed) instead");
+            if (type.GetAttributes().Any(a => a.AttributeClass?.ToDisplayString() == "System.CodeDom.Compiler.GeneratedCodeAttribute"))
+                Unsupported("it carries [GeneratedCode], which the generated part adds itself (an attribute may appear once); remove it");
+            if (type.TypeKind == TypeKind.Class) CheckBase(type, compilation, UnsupportedAt);
+            CheckMembers(type, UnsupportedAt);
+            if (!node.Modifiers.Any(SyntaxKind.PartialKeyword))
+                diagnostics.Add(new DiagnosticInfo(Diagnostics.NotPartial.Id, SourceSite.Class, new[] { type.Name }.ToEquatableArray()));
+        }
+
+        /// <summary>
+        /// The base classes, up to <c>object</c>: none may be a network (the generated members would hide its own,
+        /// CS0108) or have an accessible member that clashes with a generated one (CS0108, CS0114, CS0534), and the direct
+        /// base needs an accessible constructor callable without arguments, which the generated constructor calls (CS7036).
+        /// Reported once per rule, at the base type in the base list.
+        /// </summary>
+        private static void CheckBase(INamedTypeSymbol type, Compilation compilation, System.Action<SourceSite, string> unsupportedAt)
+        {
+            if (type.BaseType is not { SpecialType: not SpecialType.System_Object, TypeKind: not TypeKind.Error, IsStatic: false } direct) return;
+            if (!direct.InstanceConstructors.Any(c => c.Parameters.All(p => p.IsOptional || p.IsParams) && compilation.IsSymbolAccessibleWithin(c, type)))
+                unsupportedAt(SourceSite.BaseType, $"its base class '{direct.Name}' has no accessible constructor that takes no arguments, which the generated constructor calls; add one");
+            for (var b = direct; b is { SpecialType: not SpecialType.System_Object, TypeKind: not TypeKind.Error }; b = b.BaseType)
+            {
+                if (b.GetAttributes().Any(a => IsConvGenAttribute(a) && a.AttributeClass!.Name == "InputAttribute"))
+                {
+                    unsupportedAt(SourceSite.BaseType, $"it derives from the network '{b.Name}', whose generated members it would hide with its own; derive both from a class that is not a network, or hold one network in a field of the other");
+                    return;
+                }
+                foreach (var member in b.GetMembers())
+                    if (!member.IsImplicitlyDeclared && compilation.IsSymbolAccessibleWithin(member, type) && Clash(member) is { } reserved)
+                    {
+                        unsupportedAt(SourceSite.BaseType, $"its base class '{b.Name}' has a member '{member.Name}' that clashes with a member ConvGen adds to the class ({reserved}); rename it");
+                        return;
+                    }
+            }
+        }
+
+        /// <summary>
+        /// The class's own members against the generated ones: a member named like one (<see cref="Clash"/>), an explicit
+        /// implementation of an <c>INetwork</c> member the generated part implements, a constructor with the generated one's
+        /// signature, and a constructor that does not call another (<c>this(…)</c>), which would leave the parameters the
+        /// generated constructor creates unallocated.
+        /// </summary>
+        private static void CheckMembers(INamedTypeSymbol type, System.Action<SourceSite, string> unsupportedAt)
+        {
+            var seen = new Dictionary<string, int>();
+            foreach (var member in type.GetMembers())
+            {
+                if (member.IsImplicitlyDeclared || !member.Locations.Any(l => l.IsInSource)) continue;
+                seen.TryGetValue(member.Name, out int ordinal);
+                seen[member.Name] = ordinal + 1;
+                var site = SourceSite.Member(member.Name, ordinal);
+                if (member is IMethodSymbol { MethodKind: MethodKind.Constructor } ctor)
+                {
+                    // A primary constructor is the class's own, reported on it (CheckTypeShape). A partial constructor (C# 14)
+                    // has its initializer on the implementing part.
+                    var declarations = new[] { ctor, ctor.PartialImplementationPart }.Where(c => c is not null)
+                        .SelectMany(c => c!.DeclaringSyntaxReferences).Select(r => r.GetSyntax()).OfType<ConstructorDeclarationSyntax>().ToList();
+                    if (declarations.Count == 0) continue;
+                    string signature = $"{type.Name}({string.Join(", ", ctor.Parameters.Select(Parameter))})";
+                    if (ctor.Parameters.Length == 1 && ctor.Parameters[0] is { RefKind: RefKind.None, Type.SpecialType: SpecialType.System_Int32 })
+                        unsupportedAt(site, $"its constructor {signature} has the signature of the one ConvGen generates, {type.Name}(int seed = 0); remove it, or give it other parameters and call this(seed)");
+                    else if (!declarations.Any(d => d.Initializer is { RawKind: (int)SyntaxKind.ThisConstructorInitializer }))
+                        unsupportedAt(site, $"its constructor {signature} does not call this(seed), so the parameters the generated constructor creates would never exist; add ': this(seed)'");
+                    continue;
+                }
+                var implemented = member switch
+                {
+                    IMethodSymbol { MethodKind: MethodKind.ExplicitInterfaceImplementation } m => m.ExplicitInterfaceImplementations.Cast<ISymbol>(),
+                    IPropertySymbol p => p.ExplicitInterfaceImplementations,
+                    _ => Enumerable.Empty<ISymbol>(),
+                };
+                if (implemented.FirstOrDefault(i => i.ContainingType.ToDisplayString() == "ConvGen.INetwork" && i.Name != "ZeroGrad") is { } generated)
+                    unsupportedAt(site, $"its explicit implementation of INetwork.{generated.Name} clashes with the generated part's, which implements it; remove it");
+                else if (member is not IMethodSymbol { MethodKind: not MethodKind.Ordinary } && Clash(member) is { } reserved)
+                    unsupportedAt(site, $"its member '{member.Name}' clashes with a member ConvGen adds to the class ({reserved}); rename it");
+            }
+        }
+
+        /// <summary>
+        /// Why <paramref name="member"/> clashes with a generated member, or null: a member named like one, unless it is a
+        /// method that overloads a generated method (<see cref="Emit.GeneratedMembers.WhyMember"/>). Accessors, operators,
+        /// finalizers and explicit implementations have names no generated member has.
+        /// </summary>
+        private static string? Clash(ISymbol member)
+            => member is IMethodSymbol { MethodKind: not MethodKind.Ordinary } ? null
+                : Emit.GeneratedMembers.WhyMember(member.Name, member is IMethodSymbol method ? Emit.GeneratedMembers.Signature(method.Arity, method.Parameters.Select(Parameter)) : null);
+
+        /// <summary>A parameter as overloading tells them apart: by-reference or not, and the type without nullable annotations.</summary>
+        private static string Parameter(IParameterSymbol p)
+            => (p.RefKind == RefKind.None ? "" : "ref ") + p.Type.WithNullableAnnotation(NullableAnnotation.NotAnnotated).ToDisplayString();
+
+        /// <summary>
+        /// What C#'s lookup of <paramref name="name"/> (with <paramref name="arity"/> type parameters) finds, in the
+        /// generated partial class <paramref name="type"/>, before <paramref name="meant"/>, which the generated file's
+        /// <c>using</c> directives import: a member of the class (from the user's part) or an accessible one of a base class,
+        /// or a type or namespace in the class's namespace or one enclosing it, the global namespace included. Null when
+        /// nothing comes first.
+        /// </summary>
+        private static string? Hider(INamedTypeSymbol type, Compilation compilation, string name, int arity, string meant)
+        {
+            for (var t = type; t is { SpecialType: not SpecialType.System_Object }; t = t.BaseType)
+                foreach (var member in t.GetMembers(name))
+                    if ((member is not INamedTypeSymbol nested || nested.Arity == arity) && (SymbolEqualityComparer.Default.Equals(t, type) || compilation.IsSymbolAccessibleWithin(member, type)))
+                        return SymbolEqualityComparer.Default.Equals(t, type) ? $"the class's own member '{name}'" : $"the base class's member '{t.Name}.{name}'";
+            for (INamespaceSymbol? ns = type.ContainingNamespace; ns is not null; ns = ns.ContainingNamespace)
+                foreach (var found in ns.GetMembers(name))
+                {
+                    bool same = found is INamespaceSymbol ? arity == 0 : found is INamedTypeSymbol t && t.Arity == arity && IsVisibleTo(t, type);
+                    if (same && found.OriginalDefinition.ToDisplayString() != meant) return $"'{found.ToDisplayString()}'";
+                }
+            return null;
+        }
+
+        /// <summary>Whether code in <paramref name="within"/>'s assembly can see <paramref name="t"/> (only those take part in the lookup).</summary>
+        private static bool IsVisibleTo(INamedTypeSymbol t, INamedTypeSymbol within)
+            => SymbolEqualityComparer.Default.Equals(t.ContainingAssembly, within.ContainingAssembly)
+               || t.DeclaredAccessibility == Accessibility.Public || t.ContainingAssembly.GivesAccessTo(within.ContainingAssembly);
+    }
+}
