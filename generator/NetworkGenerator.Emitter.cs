@@ -12,7 +12,11 @@ public sealed partial class NetworkGenerator
 {
     internal static class Emitter
     {
-        /// <summary>The opening every generated file shares: marker, nullable context, usings, file-scoped namespace.</summary>
+        /// <summary>
+        /// The opening every generated file shares: marker, nullable context, file-scoped namespace, usings. The usings come
+        /// after the namespace so that C# looks them up before the project's global usings, which could otherwise make a
+        /// name ambiguous (a global using of a namespace with its own Math) or rebind it (a global alias named Random).
+        /// </summary>
         public static CodeWriter FileHeader(string? ns, params string[] usings)
         {
             var w = new CodeWriter();
@@ -20,13 +24,13 @@ public sealed partial class NetworkGenerator
             w.Line("#nullable enable");
             w.Line("#pragma warning disable CS1591 // generated members document themselves in docs/generated-api.md");
             w.Line();
-            foreach (string u in usings) w.Line($"using {u};");
-            w.Line();
             if (ns is not null)
             {
                 w.Line($"namespace {ns};");
                 w.Line();
             }
+            foreach (string u in usings) w.Line($"using {u};");
+            w.Line();
             return w;
         }
 

@@ -24,9 +24,9 @@ public sealed partial class NetworkGenerator
             else if (type.IsStatic) Unsupported("a static class cannot hold parameters; remove 'static'");
             if (type.ContainingType is not null) Unsupported("nested types are not supported yet; declare the network at namespace level");
             if (type.TypeParameters.Length > 0) Unsupported("generic types are not supported: every shape must be a constant");
-            foreach (var (name, arity, meant) in Emit.ImportedNames.All)
-                if (Hider(type, compilation, name, arity, meant) is { } hider)
-                    Unsupported($"{hider} hides '{meant}', which the generated code names '{name}'; rename it or declare the network in another namespace");
+            foreach (var (name, arity, meant, inExpressions) in Emit.ImportedNames.All)
+                if (Hider(type, compilation, name, arity, meant, inExpressions) is { } hider)
+                    UnsupportedAt(hider.Site, $"{hider.What} hides '{meant}', which the generated code names '{name}'; rename it or declare the network in another namespace");
             if (Emit.GeneratedMembers.Why(type.Name) is { } reserved)
                 Unsupported($"the name is reserved for members ConvGen adds to the class ({reserved}), and no member may have its class's name; rename the class");
             if (type.IsFileLocal)
@@ -60,9 +60,9 @@ public sealed partial class NetworkGenerator
                     return;
                 }
                 foreach (var member in b.GetMembers())
-                    if (!member.IsImplicitlyDeclared && compilation.IsSymbolAccessibleWithin(member, type) && Clash(member) is { } reserved)
+                    if (!member.IsImplicitlyDeclared && compilation.IsSymbolAccessibleWithin(member, type) && Clash(member, inherited: true) is { } reserved)
                     {
-                        unsupportedAt(SourceSite.BaseType, $"its base class '{b.Name}' has a member '{member.Name}' that clashes with a member ConvGen adds to the class ({reserved}); rename it");
+                        unsupportedAt(SourceSite.BaseType, $"its base class '{b.Name}' has a member '{NameOf(member)}' that clashes with a member ConvGen adds to the class ({reserved}); rename it");
                         return;
                     }
             }
@@ -86,7 +86,8 @@ public sealed partial class NetworkGenerator
                 if (member is IMethodSymbol { MethodKind: MethodKind.Constructor } ctor)
                 {
                     // A primary constructor is the class's own, reported on it (CheckTypeShape). A partial constructor (C# 14)
-                    // has its initializer on the implementing part.
+                    // has its initializer on the implementing part; without one, the compiler's error stands alone.
+                    if (ctor.IsPartialDefinition && ctor.PartialImplementationPart is null) continue;
                     var declarations = new[] { ctor, ctor.PartialImplementationPart }.Where(c => c is not null)
                         .SelectMany(c => c!.DeclaringSyntaxReferences).Select(r => r.GetSyntax()).OfType<ConstructorDeclarationSyntax>().ToList();
                     if (declarations.Count == 0) continue;
@@ -103,21 +104,30 @@ public sealed partial class NetworkGenerator
                     IPropertySymbol p => p.ExplicitInterfaceImplementations,
                     _ => Enumerable.Empty<ISymbol>(),
                 };
-                if (implemented.FirstOrDefault(i => i.ContainingType.ToDisplayString() == "ConvGen.INetwork" && i.Name != "ZeroGrad") is { } generated)
+                if (implemented.FirstOrDefault(i => i.ContainingType.ToDisplayString() == "ConvGen.INetwork" && System.Array.IndexOf(Emit.GeneratedMembers.ExplicitlyImplemented, i.Name) >= 0) is { } generated)
                     unsupportedAt(site, $"its explicit implementation of INetwork.{generated.Name} clashes with the generated part's, which implements it; remove it");
-                else if (member is not IMethodSymbol { MethodKind: not MethodKind.Ordinary } && Clash(member) is { } reserved)
-                    unsupportedAt(site, $"its member '{member.Name}' clashes with a member ConvGen adds to the class ({reserved}); rename it");
+                else if (Clash(member) is { } reserved)
+                    unsupportedAt(site, $"its member '{NameOf(member)}' clashes with a member ConvGen adds to the class ({reserved}); rename it");
             }
         }
 
         /// <summary>
-        /// Why <paramref name="member"/> clashes with a generated member, or null: a member named like one, unless it is a
-        /// method that overloads a generated method (<see cref="Emit.GeneratedMembers.WhyMember"/>). Accessors, operators,
-        /// finalizers and explicit implementations have names no generated member has.
+        /// Why <paramref name="member"/>, the class's own or (<paramref name="inherited"/>) a base class's, clashes with a
+        /// generated member, or null (<see cref="Emit.GeneratedMembers.WhyMember"/>, <see cref="Emit.GeneratedMembers.WhyInherited"/>).
+        /// Accessors, operators, finalizers and explicit implementations have names no generated member has; an indexer
+        /// goes by its metadata name (<c>Item</c>, or what <c>[IndexerName]</c> says).
         /// </summary>
-        private static string? Clash(ISymbol member)
-            => member is IMethodSymbol { MethodKind: not MethodKind.Ordinary } ? null
-                : Emit.GeneratedMembers.WhyMember(member.Name, member is IMethodSymbol method ? Emit.GeneratedMembers.Signature(method.Arity, method.Parameters.Select(Parameter)) : null);
+        private static string? Clash(ISymbol member, bool inherited = false)
+        {
+            if (member is IMethodSymbol { MethodKind: not MethodKind.Ordinary }) return null;
+            string name = NameOf(member);
+            string? signature = member is IMethodSymbol method ? Emit.GeneratedMembers.Signature(method.Arity, method.Parameters.Select(Parameter)) : null;
+            int typeArity = member is INamedTypeSymbol t ? t.Arity : 0;
+            return inherited ? Emit.GeneratedMembers.WhyInherited(name, signature, typeArity) : Emit.GeneratedMembers.WhyMember(name, signature, typeArity);
+        }
+
+        /// <summary>The name a member takes among the class's members: an indexer's is its metadata name (<c>Item</c>, or what <c>[IndexerName]</c> says).</summary>
+        private static string NameOf(ISymbol member) => member is IPropertySymbol { IsIndexer: true } ? member.MetadataName : member.Name;
 
         /// <summary>A parameter as overloading tells them apart: by-reference or not, and the type without nullable annotations.</summary>
         private static string Parameter(IParameterSymbol p)
@@ -126,22 +136,59 @@ public sealed partial class NetworkGenerator
         /// <summary>
         /// What C#'s lookup of <paramref name="name"/> (with <paramref name="arity"/> type parameters) finds, in the
         /// generated partial class <paramref name="type"/>, before <paramref name="meant"/>, which the generated file's
-        /// <c>using</c> directives import: a member of the class (from the user's part) or an accessible one of a base class,
-        /// or a type or namespace in the class's namespace or one enclosing it, the global namespace included. Null when
-        /// nothing comes first.
+        /// <c>using</c> directives import, and where to report it; null when nothing comes first. First a member of the
+        /// class (from the user's part) or an accessible one of a base class: a nested type of that arity, or, where the
+        /// generated code writes the name in an expression (<paramref name="inExpressions"/>), a method of that arity
+        /// (any, for arity 0) or another member (for arity 0). Then a type or namespace in the class's namespace or one
+        /// enclosing it, the global namespace included.
         /// </summary>
-        private static string? Hider(INamedTypeSymbol type, Compilation compilation, string name, int arity, string meant)
+        private static (string What, SourceSite Site)? Hider(INamedTypeSymbol type, Compilation compilation, string name, int arity, string meant, bool inExpressions)
         {
+            bool Hides(ISymbol member) => member switch
+            {
+                INamedTypeSymbol nested => nested.Arity == arity,
+                IMethodSymbol method => inExpressions && (arity == 0 || method.Arity == arity),
+                _ => inExpressions && arity == 0,
+            };
             for (var t = type; t is { SpecialType: not SpecialType.System_Object }; t = t.BaseType)
-                foreach (var member in t.GetMembers(name))
-                    if ((member is not INamedTypeSymbol nested || nested.Arity == arity) && (SymbolEqualityComparer.Default.Equals(t, type) || compilation.IsSymbolAccessibleWithin(member, type)))
-                        return SymbolEqualityComparer.Default.Equals(t, type) ? $"the class's own member '{name}'" : $"the base class's member '{t.Name}.{name}'";
+            {
+                bool own = SymbolEqualityComparer.Default.Equals(t, type);
+                if (t.GetMembers(name).FirstOrDefault(m => Hides(m) && (own || compilation.IsSymbolAccessibleWithin(m, type))) is not null)
+                    return own ? ($"the class's own member '{name}'", SourceSite.Class) : ($"the base class's member '{t.Name}.{name}'", SourceSite.BaseType);
+            }
             for (INamespaceSymbol? ns = type.ContainingNamespace; ns is not null; ns = ns.ContainingNamespace)
                 foreach (var found in ns.GetMembers(name))
                 {
                     bool same = found is INamespaceSymbol ? arity == 0 : found is INamedTypeSymbol t && t.Arity == arity && IsVisibleTo(t, type);
-                    if (same && found.OriginalDefinition.ToDisplayString() != meant) return $"'{found.ToDisplayString()}'";
+                    if (same && found.OriginalDefinition.ToDisplayString() != meant) return ($"'{found.ToDisplayString()}'", SourceSite.Class);
                 }
+            return type.ContainingNamespace.IsGlobalNamespace ? GlobalUsingHider(type, compilation, name, arity, meant) : null;
+        }
+
+        /// <summary>
+        /// For a network in the global namespace, whose generated file's usings stand beside the project's global usings
+        /// (in a namespace they come first, see <c>Emitter.FileHeader</c>): a global alias of the name, or a globally
+        /// imported namespace with a visible type of that name and arity, which would make the name ambiguous.
+        /// </summary>
+        private static (string What, SourceSite Site)? GlobalUsingHider(INamedTypeSymbol type, Compilation compilation, string name, int arity, string meant)
+        {
+            foreach (var tree in compilation.SyntaxTrees)
+            {
+                if (tree.GetRoot() is not CompilationUnitSyntax root) continue;
+                foreach (var directive in root.Usings)
+                {
+                    if (directive.GlobalKeyword.IsKind(SyntaxKind.None) || directive.StaticKeyword.IsKind(SyntaxKind.StaticKeyword)) continue;
+                    if (directive.Alias is { } alias)
+                    {
+                        if (arity == 0 && alias.Name.Identifier.ValueText == name) return ($"the global using alias '{name}'", SourceSite.Class);
+                        continue;
+                    }
+                    if (directive.Name is null || compilation.GetSemanticModel(tree).GetSymbolInfo(directive.Name).Symbol is not INamespaceSymbol imported) continue;
+                    foreach (var found in imported.GetTypeMembers(name, arity))
+                        if (IsVisibleTo(found, type) && found.OriginalDefinition.ToDisplayString() != meant)
+                            return ($"'{found.ToDisplayString()}', imported by 'global using {imported.ToDisplayString()};',", SourceSite.Class);
+                }
+            }
             return null;
         }
 

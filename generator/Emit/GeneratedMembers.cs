@@ -28,6 +28,20 @@ internal static class GeneratedMembers
         "s_useAvx2", "t_workspace", "t_winogradTiles",
     };
 
+    /// <summary>The generated members that are methods (the kernels, Step… and Back…, are too): a method of a base class of another signature does not clash with them.</summary>
+    private static readonly string[] MethodNames =
+    {
+        "Forward", "Infer", "Backward", "Save", "Load", "Summary", "SetTape", "SetWeights", "RunSteps", "CheckAndRefresh",
+        "RunRecorded", "RunUnrecorded", "RunInWorkspace", "RunShared", "RunSharedShares", "RunSharedSamples", "Sigmoid", "Tanh",
+        "CompileTimeErrors",
+    };
+
+    /// <summary>The generated nested types (non-generic): a generic type of the same name is another type.</summary>
+    private static readonly string[] TypeNames = { "Frame", "SharedRun" };
+
+    /// <summary>The <c>INetwork</c> members the generated part implements explicitly; an explicit implementation of another is the user's to make.</summary>
+    public static readonly string[] ExplicitlyImplemented = { "InputLength", "OutputLength", "OutputShape", "Layers" };
+
     /// <summary>
     /// The generated methods a method of the user's may overload: their signatures as <see cref="Signature"/> writes them.
     /// A user's method of one of these names with another signature is an overload, not a clash. (The kernels and the
@@ -65,14 +79,29 @@ internal static class GeneratedMembers
     public static string Signature(int arity, IEnumerable<string> parameters) => $"{arity}({string.Join(", ", parameters)})";
 
     /// <summary>
-    /// What makes a member of the user's (or of a base class) clash with a generated one, or null: its name (<see cref="Why"/>),
-    /// unless it is a method (<paramref name="signature"/> not null) that overloads a generated method of that name.
+    /// What makes a member of the user's class clash with a generated one, or null: its name (<see cref="Why"/>), unless
+    /// it is a method (<paramref name="signature"/> not null) that overloads a generated method of known signatures, or a
+    /// generic type (<paramref name="typeArity"/> above 0) beside a generated non-generic type. A method named like a
+    /// private helper or kernel clashes whatever its parameters: their signatures are the emitters' to change.
     /// </summary>
-    public static string? WhyMember(string name, string? signature)
+    public static string? WhyMember(string name, string? signature, int typeArity = 0)
     {
         if (Why(name) is not { } reserved) return null;
+        if (typeArity > 0 && Array.IndexOf(TypeNames, name) >= 0) return null;
         var generated = Methods.Where(m => m.Name == name).Select(m => m.Signature).ToList();
         return signature is not null && generated.Count > 0 && !generated.Contains(signature) ? null : reserved;
+    }
+
+    /// <summary>
+    /// What makes an accessible member of a base class clash with a generated one (the generated member would hide or
+    /// fail to override it), or null: as <see cref="WhyMember"/>, except that a base method clashes with a generated
+    /// method only through a known equal signature.
+    /// </summary>
+    public static string? WhyInherited(string name, string? signature, int typeArity = 0)
+    {
+        if (WhyMember(name, signature, typeArity) is not { } reserved) return null;
+        bool generatedMethod = Array.IndexOf(MethodNames, name) >= 0 || IsNumbered(name, "Step", out _) || IsNumbered(name, "Back", out _);
+        return signature is not null && generatedMethod && !Methods.Any(m => m.Name == name && m.Signature == signature) ? null : reserved;
     }
 
     /// <summary>Whether <paramref name="name"/> is <paramref name="prefix"/>, a number, then <paramref name="rest"/>.</summary>

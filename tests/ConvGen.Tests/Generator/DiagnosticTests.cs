@@ -220,7 +220,9 @@ public class DiagnosticTests
     [InlineData("[System.CodeDom.Compiler.GeneratedCode(\"me\", \"1\")] [Input(1, 8, 8)] [Relu] public partial class N;", "N;", "N", "it carries [GeneratedCode]")]
     [InlineData("public class Saver { public virtual void Save(string path) { } } [Input(1, 8, 8)] [Relu] public partial class N : Saver;", "Saver;", "Saver", "its base class 'Saver' has a member 'Save' that clashes")]
     [InlineData("[Input(1, 8, 8)] [Relu] public partial class A; public class B : A { } [Input(1, 8, 8)] [Relu] public partial class N : B;", "B;", "B", "it derives from the network 'A'")]
-    [InlineData("public class Vectors { protected class Vector256<T> { } } [Input(1, 8, 8)] [Relu] public partial class N : Vectors;", "N :", "N", "the base class's member 'Vectors.Vector256' hides 'System.Runtime.Intrinsics.Vector256<T>'")]
+    [InlineData("public class Vectors { protected class Vector256<T> { } } [Input(1, 8, 8)] [Relu] public partial class N : Vectors;", "Vectors;", "Vectors", "the base class's member 'Vectors.Vector256' hides 'System.Runtime.Intrinsics.Vector256<T>'")]
+    [InlineData("[Input(1, 8, 8)] [Relu] public partial class N { [System.Runtime.CompilerServices.IndexerName(\"Frame\")] public int this[int i] => i; }", "this[int", "this", "its member 'Frame' clashes")]
+    [InlineData("[Input(1, 8, 8)] [Relu] public partial class N { public int Math => 0; }", "N {", "N", "the class's own member 'Math' hides 'System.Math'")]
     public void ClassThatClashesWithTheGeneratedMembersIsReportedWhereTheClashIs(string network, string at, string located, string message)
     {
         string source = "using ConvGen;\nnamespace D;\n" + network + "\n";
@@ -247,7 +249,12 @@ public class DiagnosticTests
         var assembly = GeneratorHarness.CompileAndLoad("""
             using ConvGen;
             namespace D.Fine;
-            public class Base { protected Base(int size = 3) { } }
+            public class Base
+            {
+                protected Base(int size = 3) { }
+                protected void RunSteps(int unused) { }   // generated RunSteps(Frame*) does not hide it
+                protected int Random => 1;                 // the generated code writes Random only where a type is looked up
+            }
             [Input(1, 4, 4)] [Relu]
             public partial class N : Base
             {
@@ -263,7 +270,11 @@ public class DiagnosticTests
                 public float[] Forward(float[] images) { s_calls++; var y = new float[images.Length]; Forward(images, y, images.Length / InputLength); return y; }
                 public void Save(string path, bool overwrite) { }
                 public static string Summary(bool wide) => wide ? Summary() : "";
-                public int Stepper => _count + (int)(_L2Penalty * _layer2Scale + Sigmoid(0));
+                public int Stepper => _count + (int)(_L2Penalty * _layer2Scale + Sigmoid(0)) + Span + Random;
+                public int Span => 4;
+                public void ThreadStatic() { }
+                private sealed class Frame<T> { }
+                void ConvGen.INetwork.Save(string path) => Save(path);
             }
             """);
         var network = GeneratorHarness.CreateNetwork(assembly, "D.Fine.N");
@@ -301,6 +312,29 @@ public class DiagnosticTests
         max.Backward(new[] { 3f }, gradient, 1);
         Assert.Equal(3f, gradient[System.Array.IndexOf(input, input.Max())]);
         Assert.Equal(3f, gradient.Sum());
+    }
+
+    /// <summary>
+    /// The project's global usings: in a namespace the generated file's own usings come first, so a global using of a
+    /// namespace with a Math of its own, or a global alias named Random, changes nothing; a network in the global
+    /// namespace, whose file's usings stand beside them, is refused instead (the names would be ambiguous).
+    /// </summary>
+    [Fact]
+    public void GlobalUsingsCannotRebindTheGeneratedCodesNames()
+    {
+        const string utils = """
+            namespace MyUtils { public static class Math { public static int Twice(int x) => 2 * x; } public class Rng { } }
+            """;
+        var assembly = GeneratorHarness.CompileAndLoad("global using MyUtils;\nglobal using Random = MyUtils.Rng;\n" + utils,
+            "using ConvGen;\nnamespace App;\n[Input(1, 8, 8)] [Conv(3, 3, 1, 2, pad: 1), Tanh, AvgPool(3, pad: 1)] public partial class Net;\n");
+        var network = GeneratorHarness.CreateNetwork(assembly, "App.Net");
+        var output = new float[network.OutputLength];
+        network.Forward(new float[64], output, 1);
+
+        var run = GeneratorHarness.Run("global using MyUtils;\n" + utils, "using ConvGen;\n[Input(1, 8, 8)] [Relu] public partial class TopLevel;\n");
+        var diagnostic = Assert.Single(run.Diagnostics);
+        Assert.Equal("CG0002", diagnostic.Id);
+        Assert.Contains("'MyUtils.Math', imported by 'global using MyUtils;', hides 'System.Math'", diagnostic.GetMessage(System.Globalization.CultureInfo.InvariantCulture));
     }
 
     [Fact]
@@ -416,11 +450,13 @@ public class DiagnosticTests
     {
         var run = Corpus.Value;
         var used = new SortedSet<(string Name, int Arity)>();
+        var inExpressions = new SortedSet<(string Name, int Arity)>(); // written where a method or property could come first
         var compilation = run.OutputCompilation;
         foreach (var tree in compilation.SyntaxTrees.Where(t => t.FilePath.EndsWith(".g.cs", System.StringComparison.Ordinal)))
         {
             var root = (Microsoft.CodeAnalysis.CSharp.Syntax.CompilationUnitSyntax)tree.GetRoot();
-            var imported = root.Usings.Select(u => u.Name!.ToString()).ToList();
+            // The usings stand after the file-scoped namespace (or at the top, for a network in the global namespace).
+            var imported = root.DescendantNodes().OfType<Microsoft.CodeAnalysis.CSharp.Syntax.UsingDirectiveSyntax>().Select(u => u.Name!.ToString()).ToList();
             // Only the leftmost name of a dotted name is looked up in scope. Binding each one took half a minute, so a
             // name counts when a type of that name and arity (or an attribute of that name) is in a namespace the
             // file imports, or it is the System namespace itself.
@@ -429,18 +465,31 @@ public class DiagnosticTests
                                || id.Parent is Microsoft.CodeAnalysis.CSharp.Syntax.MemberAccessExpressionSyntax m && m.Name == id
                                || id.Parent is Microsoft.CodeAnalysis.CSharp.Syntax.AliasQualifiedNameSyntax
                                || id.Parent is Microsoft.CodeAnalysis.CSharp.Syntax.UsingDirectiveSyntax || id.IsVar))
-                .Select(id => (id.Identifier.ValueText, id.Arity)).Distinct();
-            foreach (var (name, arity) in leftmost)
+                .Select(id => (id.Identifier.ValueText, id.Arity, Expression: !Microsoft.CodeAnalysis.CSharp.SyntaxFacts.IsInTypeOnlyContext(id))).Distinct();
+            foreach (var (name, arity, expression) in leftmost)
             {
                 string metadata = arity == 0 ? name : $"{name}`{arity}";
                 if (name == "System" || imported.Any(ns => compilation.GetTypeByMetadataName($"{ns}.{metadata}") is not null
                                                           || arity == 0 && compilation.GetTypeByMetadataName($"{ns}.{name}Attribute") is not null))
+                {
                     used.Add((name, arity));
+                    if (expression) inExpressions.Add((name, arity));
+                }
             }
         }
         Assert.Contains(("Vector256", 1), used);
         Assert.Contains(("Fma", 0), used);
         Assert.Contains(("Sse", 0), used); // the planar product's prefetches, in passes of input channels (Gemm)
+
+        // A name written in an expression must be marked so (ImportedNames.InExpressions): there a member of the class of
+        // that name would come first, and the parser must refuse it; elsewhere only a type would.
+        var table = ((System.Array)typeof(ConvGen.Generator.NetworkGenerator).Assembly
+            .GetType("ConvGen.Generator.Emit.ImportedNames")!.GetField("All")!.GetValue(null)!).Cast<System.Runtime.CompilerServices.ITuple>();
+        var marked = table.Where(e => (bool)e[3]!).Select(e => ((string)e[0]!, (int)e[1]!)).ToHashSet();
+        Assert.Contains(("Math", 0), inExpressions);
+        Assert.DoesNotContain(("Random", 0), inExpressions); // new Random(seed): a type's place
+        var unmarked = inExpressions.Where(n => !marked.Contains(n)).ToList();
+        Assert.True(unmarked.Count == 0, $"Written in expressions but not marked: {string.Join(", ", unmarked)}");
 
         // Each name declared as a type beside a network of its own, in a namespace of its own; then names of another arity.
         var cases = used.Select((u, i) => (u.Name, u.Arity, Net: $"Net{i}", Declared: $"public class {u.Name}{(u.Arity == 0 ? "" : "<" + string.Join(", ", Enumerable.Range(0, u.Arity).Select(k => $"T{k}")) + ">")} {{ }}")).ToList();

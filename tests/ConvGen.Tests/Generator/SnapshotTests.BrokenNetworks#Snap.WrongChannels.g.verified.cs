@@ -3,10 +3,10 @@
 #nullable enable
 #pragma warning disable CS1591 // generated members document themselves in docs/generated-api.md
 
+namespace Snap;
+
 using System;
 using System.Collections.Generic;
-
-namespace Snap;
 
 // WrongChannels has compile-time errors (the ConvGen diagnostics say where), so it has no kernels. This stand-in
 // has the members of a generated network, so that code using them compiles; every one of them throws.

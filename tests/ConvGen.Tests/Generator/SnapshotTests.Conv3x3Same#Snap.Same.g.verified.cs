@@ -3,14 +3,14 @@
 #nullable enable
 #pragma warning disable CS1591 // generated members document themselves in docs/generated-api.md
 
+namespace Snap;
+
 using System;
 using System.Collections.Generic;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 using System.Threading;
-
-namespace Snap;
 
 [global::System.CodeDom.Compiler.GeneratedCode("ConvGen", "{version}")]
 public unsafe partial class Same : global::ConvGen.INetwork
