@@ -136,57 +136,84 @@ public sealed partial class NetworkGenerator
         /// <summary>
         /// What C#'s lookup of <paramref name="name"/> (with <paramref name="arity"/> type parameters) finds, in the
         /// generated partial class <paramref name="type"/>, before <paramref name="meant"/>, which the generated file's
-        /// <c>using</c> directives import, and where to report it; null when nothing comes first. First a member of the
-        /// class (from the user's part) or an accessible one of a base class: a nested type of that arity, or, where the
-        /// generated code writes the name in an expression (<paramref name="inExpressions"/>), a method of that arity
-        /// (any, for arity 0) or another member (for arity 0). Then a type or namespace in the class's namespace or one
-        /// enclosing it, the global namespace included.
+        /// <c>using</c> directives import, and where to report it; null when nothing comes first. In order: a member of
+        /// the class (from the user's part) or an accessible one of a base class (<see cref="Hides"/>); a type or namespace
+        /// of the network's own namespace, from any assembly, which C# looks up before the file's usings (they stand inside
+        /// the namespace); and <c>System</c> in an enclosing namespace, where C# resolves the usings' own first names. For a
+        /// network in the global namespace, also the project's global usings (<see cref="GlobalUsingHider"/>).
         /// </summary>
         private static (string What, SourceSite Site)? Hider(INamedTypeSymbol type, Compilation compilation, string name, int arity, string meant, bool inExpressions)
         {
-            bool Hides(ISymbol member) => member switch
-            {
-                INamedTypeSymbol nested => nested.Arity == arity,
-                IMethodSymbol method => inExpressions && (arity == 0 || method.Arity == arity),
-                _ => inExpressions && arity == 0,
-            };
             for (var t = type; t is { SpecialType: not SpecialType.System_Object }; t = t.BaseType)
             {
                 bool own = SymbolEqualityComparer.Default.Equals(t, type);
-                if (t.GetMembers(name).FirstOrDefault(m => Hides(m) && (own || compilation.IsSymbolAccessibleWithin(m, type))) is not null)
+                if (t.GetMembers(name).FirstOrDefault(m => Hides(m, arity, meant, inExpressions) && (own || compilation.IsSymbolAccessibleWithin(m, type))) is not null)
                     return own ? ($"the class's own member '{name}'", SourceSite.Class) : ($"the base class's member '{t.Name}.{name}'", SourceSite.BaseType);
             }
+            // The compilation's namespace merges every assembly's; the type's own sees only its module's types.
             for (INamespaceSymbol? ns = type.ContainingNamespace; ns is not null; ns = ns.ContainingNamespace)
-                foreach (var found in ns.GetMembers(name))
+            {
+                bool own = SymbolEqualityComparer.Default.Equals(ns, type.ContainingNamespace);
+                if (!own && name != "System") continue;
+                foreach (var found in compilation.GetCompilationNamespace(ns)?.GetMembers(name) ?? Enumerable.Empty<INamespaceOrTypeSymbol>())
                 {
                     bool same = found is INamespaceSymbol ? arity == 0 : found is INamedTypeSymbol t && t.Arity == arity && IsVisibleTo(t, type);
                     if (same && found.OriginalDefinition.ToDisplayString() != meant) return ($"'{found.ToDisplayString()}'", SourceSite.Class);
                 }
-            return type.ContainingNamespace.IsGlobalNamespace ? GlobalUsingHider(type, compilation, name, arity, meant) : null;
+            }
+            return type.ContainingNamespace.IsGlobalNamespace ? GlobalUsingHider(type, compilation, name, arity, meant, inExpressions) : null;
         }
 
         /// <summary>
-        /// For a network in the global namespace, whose generated file's usings stand beside the project's global usings
-        /// (in a namespace they come first, see <c>Emitter.FileHeader</c>): a global alias of the name, or a globally
-        /// imported namespace with a visible type of that name and arity, which would make the name ambiguous.
+        /// Whether <paramref name="member"/> comes before the imported name in C#'s lookup: a nested type of that arity or,
+        /// where the generated code writes the name in an expression (<paramref name="inExpressions"/>), a method of that
+        /// arity (any, for arity 0) or another member (for arity 0), unless that member's type is the very type meant (C#
+        /// then reads the name as the type: <c>public MethodImplOptions MethodImplOptions</c> is fine).
         /// </summary>
-        private static (string What, SourceSite Site)? GlobalUsingHider(INamedTypeSymbol type, Compilation compilation, string name, int arity, string meant)
+        private static bool Hides(ISymbol member, int arity, string meant, bool inExpressions) => member switch
+        {
+            INamedTypeSymbol nested => nested.Arity == arity,
+            IMethodSymbol method => inExpressions && (arity == 0 || method.Arity == arity),
+            IFieldSymbol { Type: var t } => inExpressions && arity == 0 && t.OriginalDefinition.ToDisplayString() != meant,
+            IPropertySymbol { Type: var t } => inExpressions && arity == 0 && t.OriginalDefinition.ToDisplayString() != meant,
+            IEventSymbol { Type: var t } => inExpressions && arity == 0 && t.OriginalDefinition.ToDisplayString() != meant,
+            _ => false,
+        };
+
+        /// <summary>
+        /// For a network in the global namespace, whose generated file's usings stand beside the project's global usings
+        /// (in a namespace they come first, see <c>Emitter.FileHeader</c>): a global alias of the name, a globally
+        /// imported namespace with a visible type of that name and arity, which would make the name ambiguous, or a
+        /// type's member brought in by <c>global using static</c> that <see cref="Hides"/> the name.
+        /// </summary>
+        private static (string What, SourceSite Site)? GlobalUsingHider(INamedTypeSymbol type, Compilation compilation, string name, int arity, string meant, bool inExpressions)
         {
             foreach (var tree in compilation.SyntaxTrees)
             {
                 if (tree.GetRoot() is not CompilationUnitSyntax root) continue;
                 foreach (var directive in root.Usings)
                 {
-                    if (directive.GlobalKeyword.IsKind(SyntaxKind.None) || directive.StaticKeyword.IsKind(SyntaxKind.StaticKeyword)) continue;
+                    if (directive.GlobalKeyword.IsKind(SyntaxKind.None)) continue;
                     if (directive.Alias is { } alias)
                     {
                         if (arity == 0 && alias.Name.Identifier.ValueText == name) return ($"the global using alias '{name}'", SourceSite.Class);
                         continue;
                     }
-                    if (directive.Name is null || compilation.GetSemanticModel(tree).GetSymbolInfo(directive.Name).Symbol is not INamespaceSymbol imported) continue;
-                    foreach (var found in imported.GetTypeMembers(name, arity))
-                        if (IsVisibleTo(found, type) && found.OriginalDefinition.ToDisplayString() != meant)
-                            return ($"'{found.ToDisplayString()}', imported by 'global using {imported.ToDisplayString()};',", SourceSite.Class);
+                    if (directive.Name is null) continue;
+                    var imported = compilation.GetSemanticModel(tree).GetSymbolInfo(directive.Name).Symbol;
+                    bool isStatic = directive.StaticKeyword.IsKind(SyntaxKind.StaticKeyword);
+                    string how = $"imported by 'global using {(isStatic ? "static " : "")}{imported?.ToDisplayString()};',";
+                    if (isStatic && imported is INamedTypeSymbol holder)
+                    {
+                        if (holder.GetMembers(name).Any(m => (m.IsStatic || m is INamedTypeSymbol) && Hides(m, arity, meant, inExpressions) && compilation.IsSymbolAccessibleWithin(m, type)))
+                            return ($"'{holder.ToDisplayString()}.{name}', {how}", SourceSite.Class);
+                    }
+                    else if (!isStatic && imported is INamespaceSymbol ns)
+                    {
+                        foreach (var found in ns.GetTypeMembers(name, arity))
+                            if (IsVisibleTo(found, type) && found.OriginalDefinition.ToDisplayString() != meant)
+                                return ($"'{found.ToDisplayString()}', {how}", SourceSite.Class);
+                    }
                 }
             }
             return null;

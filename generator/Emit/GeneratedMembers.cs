@@ -28,13 +28,11 @@ internal static class GeneratedMembers
         "s_useAvx2", "t_workspace", "t_winogradTiles",
     };
 
-    /// <summary>The generated members that are methods (the kernels, Step… and Back…, are too): a method of a base class of another signature does not clash with them.</summary>
-    private static readonly string[] MethodNames =
-    {
-        "Forward", "Infer", "Backward", "Save", "Load", "Summary", "SetTape", "SetWeights", "RunSteps", "CheckAndRefresh",
-        "RunRecorded", "RunUnrecorded", "RunInWorkspace", "RunShared", "RunSharedShares", "RunSharedSamples", "Sigmoid", "Tanh",
-        "CompileTimeErrors",
-    };
+    /// <summary>
+    /// The generated helpers whose parameters include the class's own private <c>Frame</c>: no method declared outside
+    /// the class can have their signature, so a base class's method of their name never clashes.
+    /// </summary>
+    private static readonly string[] FrameMethods = { "SetTape", "SetWeights", "RunSteps", "RunInWorkspace", "RunShared", "RunSharedSamples" };
 
     /// <summary>The generated nested types (non-generic): a generic type of the same name is another type.</summary>
     private static readonly string[] TypeNames = { "Frame", "SharedRun" };
@@ -58,6 +56,11 @@ internal static class GeneratedMembers
         ("Sigmoid", "0(System.Runtime.Intrinsics.Vector256<float>)"),
         ("Sigmoid", "0(float)"),
         ("Tanh", "0(System.Runtime.Intrinsics.Vector256<float>)"),
+        ("CheckAndRefresh", "0(System.ReadOnlySpan<float>, System.Span<float>, int)"),
+        ("RunRecorded", "0(System.ReadOnlySpan<float>, System.Span<float>, int)"),
+        ("RunUnrecorded", "0(System.ReadOnlySpan<float>, System.Span<float>, int, bool)"),
+        ("RunSharedShares", "0(void*, int, int)"),
+        ("CompileTimeErrors", "0()"),
     };
 
     /// <summary>
@@ -94,15 +97,12 @@ internal static class GeneratedMembers
 
     /// <summary>
     /// What makes an accessible member of a base class clash with a generated one (the generated member would hide or
-    /// fail to override it), or null: as <see cref="WhyMember"/>, except that a base method clashes with a generated
-    /// method only through a known equal signature.
+    /// fail to override it), or null: as <see cref="WhyMember"/>, except that a base method never clashes with a helper
+    /// that takes the class's own <c>Frame</c> (<see cref="FrameMethods"/>). A base method named like a kernel clashes
+    /// whatever its parameters, as in the class itself.
     /// </summary>
     public static string? WhyInherited(string name, string? signature, int typeArity = 0)
-    {
-        if (WhyMember(name, signature, typeArity) is not { } reserved) return null;
-        bool generatedMethod = Array.IndexOf(MethodNames, name) >= 0 || IsNumbered(name, "Step", out _) || IsNumbered(name, "Back", out _);
-        return signature is not null && generatedMethod && !Methods.Any(m => m.Name == name && m.Signature == signature) ? null : reserved;
-    }
+        => signature is not null && Array.IndexOf(FrameMethods, name) >= 0 ? null : WhyMember(name, signature, typeArity);
 
     /// <summary>Whether <paramref name="name"/> is <paramref name="prefix"/>, a number, then <paramref name="rest"/>.</summary>
     private static bool IsNumbered(string name, string prefix, out string rest)

@@ -337,6 +337,73 @@ public class DiagnosticTests
         Assert.Contains("'MyUtils.Math', imported by 'global using MyUtils;', hides 'System.Math'", diagnostic.GetMessage(System.Globalization.CultureInfo.InvariantCulture));
     }
 
+    /// <summary>
+    /// Where the generated file's names are looked up: types of the network's own namespace from a referenced assembly
+    /// hide them, and so does a namespace System in an enclosing namespace (from where the usings' first names resolve);
+    /// other types of enclosing namespaces do not, since the usings inside the network's namespace come first.
+    /// </summary>
+    [Fact]
+    public void NamespacesAreCheckedAsCSharpLooksThemUp()
+    {
+        var library = GeneratorHarness.CreateCompilation(new[]
+        {
+            "namespace App.Nets2 { public static class Math { public static int Max(int a, int b) => a; } }\nnamespace App.System { public class Marker { } }",
+        }).ToMetadataReference();
+        var compilation = GeneratorHarness.CreateCompilation(new[]
+        {
+            "using ConvGen;\nnamespace App.Nets2 { [Input(1, 8, 8)] [Relu] public partial class Net2; }\nnamespace App.Nets { [Input(1, 8, 8)] [Relu] public partial class Net; }\n",
+        }).AddReferences(library);
+        var run = GeneratorHarness.Run(compilation, GeneratorHarness.CreateDriver());
+        var messages = run.Diagnostics.Select(d => d.GetMessage(System.Globalization.CultureInfo.InvariantCulture)).OrderBy(m => m, System.StringComparer.Ordinal).ToList();
+        // App.System is in an enclosing namespace of both networks; App.Nets2.Math in Net2's own.
+        Assert.True(messages.Count == 3, string.Join("\n", messages));
+        Assert.StartsWith("'Net' cannot be a ConvGen network: 'App.System' hides 'System'", messages[0]);
+        Assert.StartsWith("'Net2' cannot be a ConvGen network: 'App.Nets2.Math' hides 'System.Math'", messages[1]);
+        Assert.StartsWith("'Net2' cannot be a ConvGen network: 'App.System' hides 'System'", messages[2]);
+
+        var assembly = GeneratorHarness.CompileAndLoad("""
+            using ConvGen;
+            namespace Outer { public static class Math { } public class Random { } public static class Fma { } }
+            namespace Outer.Nets { [Input(1, 8, 8)] [Conv(3, 3, 1, 2, pad: 1), Tanh] public partial class Net; }
+            """);
+        Assert.NotNull(GeneratorHarness.CreateNetwork(assembly, "Outer.Nets.Net"));
+    }
+
+    /// <summary>
+    /// A base class's method with the signature of a generated helper is refused (the helper would hide it, CS0108, or
+    /// fail to override it, CS0114); a member whose type is the very type an imported name means is not (C# reads the
+    /// name as the type); a global using static that brings in a Math is refused for a network in the global namespace.
+    /// </summary>
+    [Fact]
+    public void HelpersSignaturesMemberTypesAndStaticUsingsAreCheckedToo()
+    {
+        var run = GeneratorHarness.Run("""
+            using System;
+            using ConvGen;
+            namespace D;
+            public class Base { public virtual void CheckAndRefresh(ReadOnlySpan<float> input, Span<float> output, int batch) { } }
+            [Input(1, 8, 8)] [Relu] public partial class N : Base;
+            """);
+        Assert.Contains("its base class 'Base' has a member 'CheckAndRefresh' that clashes", Assert.Single(run.Diagnostics).GetMessage(System.Globalization.CultureInfo.InvariantCulture));
+
+        var assembly = GeneratorHarness.CompileAndLoad("""
+            using System.Runtime.CompilerServices;
+            using ConvGen;
+            namespace D.Typed;
+            [Input(1, 8, 8)] [Conv(3, 3, 1, 2, pad: 1), Tanh, AvgPool(2)]
+            public partial class N
+            {
+                public System.Array Array { get; } = new int[1];
+                public MethodImplOptions MethodImplOptions => default;
+            }
+            """);
+        Assert.NotNull(GeneratorHarness.CreateNetwork(assembly, "D.Typed.N"));
+
+        run = GeneratorHarness.Run("global using static Cfg;\npublic static class Cfg { public static class Math { } }\n",
+            "using ConvGen;\n[Input(1, 8, 8)] [Relu] public partial class TopLevel2;\n");
+        Assert.Contains("'Cfg.Math', imported by 'global using static Cfg;', hides 'System.Math'", Assert.Single(run.Diagnostics).GetMessage(System.Globalization.CultureInfo.InvariantCulture));
+    }
+
     [Fact]
     public void CSharpBelow10IsReportedOnTheClass()
     {
