@@ -3,8 +3,10 @@ namespace ConvGen.Generator.Emit;
 /// <summary>
 /// The .NET names the generated code writes without <c>global::</c> (through the file's <c>using</c> directives),
 /// which reads better in kernels full of <c>Vector256</c> and <c>Fma</c>. A type (or namespace) of the same name and
-/// arity in the network's namespace or one enclosing it, or a member of that name in the network's class or a base
-/// class, comes first in C#'s name lookup and would break the generated code; the parser reports it (CG0002) instead.
+/// arity in the network's own namespace (the usings stand inside it, so enclosing namespaces matter only through a
+/// namespace <c>System</c>, from where the usings' first names resolve), or a member of that name in the network's class
+/// or a base class, comes first in C#'s name lookup and would break the generated code; the parser reports it (CG0002)
+/// instead.
 /// Kept in step with the emitters by a test that binds every unqualified name in the code generated for every kind of
 /// kernel, and checks that each one it finds written in an expression is marked so.
 /// </summary>
