@@ -24,8 +24,10 @@ public sealed partial class NetworkGenerator
             else if (type.IsStatic) Unsupported("a static class cannot hold parameters; remove 'static'");
             if (type.ContainingType is not null) Unsupported("nested types are not supported yet; declare the network at namespace level");
             if (type.TypeParameters.Length > 0) Unsupported("generic types are not supported: every shape must be a constant");
+            // Read once for all the imported names: every tree's global usings, bound (only the global namespace needs them).
+            var globalUsings = type.ContainingNamespace.IsGlobalNamespace ? GlobalUsings(compilation) : new List<GlobalUsing>();
             foreach (var (name, arity, meant, inExpressions) in Emit.ImportedNames.All)
-                if (Hider(type, compilation, name, arity, meant, inExpressions) is { } hider)
+                if (Hider(type, compilation, globalUsings, name, arity, meant, inExpressions) is { } hider)
                     UnsupportedAt(hider.Site, $"{hider.What} hides '{meant}', which the generated code names '{name}'; rename it or declare the network in another namespace");
             if (Emit.GeneratedMembers.Why(type.Name) is { } reserved)
                 Unsupported($"the name is reserved for members ConvGen adds to the class ({reserved}), and no member may have its class's name; rename the class");
@@ -142,7 +144,7 @@ public sealed partial class NetworkGenerator
         /// the namespace); and <c>System</c> in an enclosing namespace, where C# resolves the usings' own first names. For a
         /// network in the global namespace, also the project's global usings (<see cref="GlobalUsingHider"/>).
         /// </summary>
-        private static (string What, SourceSite Site)? Hider(INamedTypeSymbol type, Compilation compilation, string name, int arity, string meant, bool inExpressions)
+        private static (string What, SourceSite Site)? Hider(INamedTypeSymbol type, Compilation compilation, List<GlobalUsing> globalUsings, string name, int arity, string meant, bool inExpressions)
         {
             for (var t = type; t is { SpecialType: not SpecialType.System_Object }; t = t.BaseType)
             {
@@ -161,7 +163,7 @@ public sealed partial class NetworkGenerator
                     if (same && found.OriginalDefinition.ToDisplayString() != meant) return ($"'{found.ToDisplayString()}'", SourceSite.Class);
                 }
             }
-            return type.ContainingNamespace.IsGlobalNamespace ? GlobalUsingHider(type, compilation, name, arity, meant, inExpressions) : null;
+            return GlobalUsingHider(type, compilation, globalUsings, name, arity, meant, inExpressions);
         }
 
         /// <summary>
@@ -184,39 +186,54 @@ public sealed partial class NetworkGenerator
         /// For a network in the global namespace, whose generated file's usings stand beside the project's global usings
         /// (in a namespace they come first, see <c>Emitter.FileHeader</c>): a global alias of the name, a globally
         /// imported namespace with a visible type of that name and arity, which would make the name ambiguous, or a
-        /// type's member brought in by <c>global using static</c> that <see cref="Hides"/> the name.
+        /// type's member brought in by <c>global using static</c> that <see cref="Hides"/> the name. The caller passes
+        /// no usings for a network in a namespace.
         /// </summary>
-        private static (string What, SourceSite Site)? GlobalUsingHider(INamedTypeSymbol type, Compilation compilation, string name, int arity, string meant, bool inExpressions)
+        private static (string What, SourceSite Site)? GlobalUsingHider(INamedTypeSymbol type, Compilation compilation, List<GlobalUsing> globalUsings, string name, int arity, string meant, bool inExpressions)
         {
+            foreach (var (alias, imported, isStatic) in globalUsings)
+            {
+                if (alias is not null)
+                {
+                    if (arity == 0 && alias == name) return ($"the global using alias '{name}'", SourceSite.Class);
+                    continue;
+                }
+                string how = $"imported by 'global using {(isStatic ? "static " : "")}{imported?.ToDisplayString()};',";
+                if (isStatic && imported is INamedTypeSymbol holder)
+                {
+                    if (holder.GetMembers(name).Any(m => (m.IsStatic || m is INamedTypeSymbol) && Hides(m, arity, meant, inExpressions) && compilation.IsSymbolAccessibleWithin(m, type)))
+                        return ($"'{holder.ToDisplayString()}.{name}', {how}", SourceSite.Class);
+                }
+                else if (!isStatic && imported is INamespaceSymbol ns)
+                {
+                    foreach (var found in ns.GetTypeMembers(name, arity))
+                        if (IsVisibleTo(found, type) && found.OriginalDefinition.ToDisplayString() != meant)
+                            return ($"'{found.ToDisplayString()}', {how}", SourceSite.Class);
+                }
+            }
+            return null;
+        }
+
+        /// <summary>A <c>global using</c> directive: its alias name, or what it imports (a namespace, or a type when static).</summary>
+        private readonly record struct GlobalUsing(string? Alias, ISymbol? Imported, bool IsStatic);
+
+        /// <summary>Every global using directive of the compilation, each bound once.</summary>
+        private static List<GlobalUsing> GlobalUsings(Compilation compilation)
+        {
+            var result = new List<GlobalUsing>();
             foreach (var tree in compilation.SyntaxTrees)
             {
                 if (tree.GetRoot() is not CompilationUnitSyntax root) continue;
                 foreach (var directive in root.Usings)
                 {
                     if (directive.GlobalKeyword.IsKind(SyntaxKind.None)) continue;
-                    if (directive.Alias is { } alias)
-                    {
-                        if (arity == 0 && alias.Name.Identifier.ValueText == name) return ($"the global using alias '{name}'", SourceSite.Class);
-                        continue;
-                    }
-                    if (directive.Name is null) continue;
-                    var imported = compilation.GetSemanticModel(tree).GetSymbolInfo(directive.Name).Symbol;
-                    bool isStatic = directive.StaticKeyword.IsKind(SyntaxKind.StaticKeyword);
-                    string how = $"imported by 'global using {(isStatic ? "static " : "")}{imported?.ToDisplayString()};',";
-                    if (isStatic && imported is INamedTypeSymbol holder)
-                    {
-                        if (holder.GetMembers(name).Any(m => (m.IsStatic || m is INamedTypeSymbol) && Hides(m, arity, meant, inExpressions) && compilation.IsSymbolAccessibleWithin(m, type)))
-                            return ($"'{holder.ToDisplayString()}.{name}', {how}", SourceSite.Class);
-                    }
-                    else if (!isStatic && imported is INamespaceSymbol ns)
-                    {
-                        foreach (var found in ns.GetTypeMembers(name, arity))
-                            if (IsVisibleTo(found, type) && found.OriginalDefinition.ToDisplayString() != meant)
-                                return ($"'{found.ToDisplayString()}', {how}", SourceSite.Class);
-                    }
+                    if (directive.Alias is { } alias) result.Add(new GlobalUsing(alias.Name.Identifier.ValueText, null, false));
+                    else if (directive.Name is not null)
+                        result.Add(new GlobalUsing(null, compilation.GetSemanticModel(tree).GetSymbolInfo(directive.Name).Symbol,
+                            directive.StaticKeyword.IsKind(SyntaxKind.StaticKeyword)));
                 }
             }
-            return null;
+            return result;
         }
 
         /// <summary>Whether code in <paramref name="within"/>'s assembly can see <paramref name="t"/> (only those take part in the lookup).</summary>

@@ -53,7 +53,18 @@ public sealed partial class NetworkGenerator
                 return (argument ?? (SyntaxNode)syntax).GetLocation();
             }
 
-            private INamedTypeSymbol? Type => compilation.Assembly.GetTypeByMetadataName(metadataName);
+            private INamedTypeSymbol? _type;
+            private bool _typeLooked;
+
+            /// <summary>The type the diagnostics are about, looked up once.</summary>
+            private INamedTypeSymbol? Type
+            {
+                get
+                {
+                    if (!_typeLooked) (_type, _typeLooked) = (compilation.Assembly.GetTypeByMetadataName(metadataName), true);
+                    return _type;
+                }
+            }
 
             /// <summary>The base list entry that names the class's base type (in whichever partial declaration has it).</summary>
             private Location? BaseType()

@@ -320,7 +320,8 @@ public static class Report
                     lines.Add($"| {r.Shape.Id} {Title(pass).ToLowerInvariant()}, {r.Threads}T | {bar:0.0#}× oneDNN ({dnn.Median / bar:F3} ms) | {needed:F1} GFLOP/s = **{100 * needed / r.Peak:F0}%** of {r.Peak:F1} "
                         + $"| {r.Gflops(r.ConvGen[pass]):F1} GFLOP/s = {100 * r.Gflops(r.ConvGen[pass]) / r.Peak:F0}%{(WinogradPasses(r.Shape.Id, pass) ? " (runs as Winograd: fewer multiply-adds than counted)" : "")} |");
                 }
-        if (run.LeNet is { Error: null } l && LeNetMacs() is var (macs, conv2Macs) && macs > 0)
+        var (macs, conv2Macs) = LeNetMacs();
+        if (run.LeNet is { Error: null } l && macs > 0)
             foreach (var r in l.Inference.Where(r => r.Batch == 1 && r.Torch is { Median: > 0 } && r.ConvGen is { Median: > 0 } && r.Torch.Median / r.ConvGen.Median < LeNetBatch1Bar))
             {
                 double seconds = r.Torch!.Median / LeNetBatch1Bar / 1e3, peak = Math.Max(run.PeakBefore.GetValueOrDefault(r.Threads), run.PeakAfter.GetValueOrDefault(r.Threads));
@@ -334,7 +335,7 @@ public static class Report
         sb.AppendLine();
         sb.AppendLine("For each figure above that misses a speed target: the time the target asks for (the peer's median over the target ratio) and the rate that time means, "
             + "in the direct algorithm's work and as a share of the Vector256 FMA peak at that thread count. Above 100%, no kernel doing the direct multiply-adds can meet it on this machine. "
-            + $"LeNet's forward pass is {2 * LeNetMacs().Macs / 1e3:F0} kFLOP per image.");
+            + $"LeNet's forward pass is {2 * macs / 1e3:F0} kFLOP per image.");
         sb.AppendLine();
         sb.AppendLine("| Figure | Target asks for | Rate needed | ConvGen now |");
         sb.AppendLine("|---|---|---|---|");

@@ -43,7 +43,7 @@ internal static class GeneratedMembers
     /// <summary>
     /// The generated methods a method of the user's may overload: their signatures as <see cref="Signature"/> writes them.
     /// A user's method of one of these names with another signature is an overload, not a clash. (The kernels and the
-    /// other private helpers are not listed: any member of their names clashes.)
+    /// helpers that take the private <c>Frame</c> are not listed: any member of the class of their names clashes.)
     /// </summary>
     private static readonly (string Name, string Signature)[] Methods =
     {
@@ -85,7 +85,7 @@ internal static class GeneratedMembers
     /// What makes a member of the user's class clash with a generated one, or null: its name (<see cref="Why"/>), unless
     /// it is a method (<paramref name="signature"/> not null) that overloads a generated method of known signatures, or a
     /// generic type (<paramref name="typeArity"/> above 0) beside a generated non-generic type. A method named like a
-    /// private helper or kernel clashes whatever its parameters: their signatures are the emitters' to change.
+    /// kernel or an unlisted helper clashes whatever its parameters: their signatures are the emitters' to change.
     /// </summary>
     public static string? WhyMember(string name, string? signature, int typeArity = 0)
     {

@@ -143,16 +143,17 @@ public static class SoftmaxCrossEntropy
         if (batch == 0)
             throw new ArgumentException("labels is empty: the mean loss over a batch of 0 samples is undefined.", "labels");
         long expected = (long)batch * classes;
+        string labels = batch == 1 ? "label" : "labels";
         if (logits.Length != expected)
         {
             // Usually the labels are the wrong count, not the logits: say how many samples the logits hold.
             string held = logits.Length % classes == 0 ? $" = {logits.Length / classes} samples × {classes} classes" : $", not a whole number of samples of {classes} classes";
             throw new ArgumentException(
-                $"logits holds {logits.Length} floats{held}, but labels holds {batch} label{(batch == 1 ? "" : "s")}: expected {expected} = {batch} label{(batch == 1 ? "" : "s")} × {classes} classes.", nameof(logits));
+                $"logits holds {logits.Length} floats{held}, but labels holds {batch} {labels}: expected {expected} = {batch} {labels} × {classes} classes.", nameof(logits));
         }
         if (!gradient.IsEmpty && gradient.Length != expected)
             throw new ArgumentException(
-                $"logitsGradient holds {gradient.Length} floats, expected {expected} = {batch} label{(batch == 1 ? "" : "s")} × {classes} classes (or empty to skip the gradient).",
+                $"logitsGradient holds {gradient.Length} floats, expected {expected} = {batch} {labels} × {classes} classes (or empty to skip the gradient).",
                 "logitsGradient");
     }
 }
